@@ -1,0 +1,1 @@
+"""OpenHPF: the Housing Provident Fund platform (center and hub roles)."""

@@ -1,0 +1,311 @@
+"""HTTP API for employer and member accounts (``/api/v1/employers``, ``/api/v1/members``).
+
+Handlers parse, call the service, shape the response; rules live in ``rules.py`` and
+``service.py``. Request and response schemas are separate so a table row is never returned raw.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from hpf.accounts import service
+from hpf.accounts.rules import CloseKind
+from hpf.ledger import service as ledger
+from hpf.web.deps import Ctx, ReadDb, WriteDb
+
+router = APIRouter(prefix="/api/v1", tags=["accounts"])
+
+Money = int  # fen
+
+
+class EmployerCreate(BaseModel):
+    uscc: str = Field(description="统一社会信用代码 (GB 32100)")
+    name: str
+    address: str
+    legal_rep_name: str
+    contact_name: str
+    contact_phone: str
+    bank_name: str
+    bank_account_no: str
+    payday: int = Field(description="发薪日 1..31")
+    employer_rate: str = Field(description='单位缴存比例, decimal string, e.g. "0.12"')
+    member_rate: str = Field(description='个人缴存比例, decimal string, e.g. "0.12"')
+    economic_type: str | None = None
+
+
+class EmployerChange(BaseModel):
+    changes: dict[str, Any] = Field(description="fields to change, e.g. {\"address\": \"...\"}")
+    reason: str
+
+
+class Reason(BaseModel):
+    reason: str
+
+
+class Deferral(BaseModel):
+    from_month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    to_month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    reason: str
+
+
+class EmployerPublic(BaseModel):
+    account_no: str
+    uscc: str
+    name: str
+    address: str
+    legal_rep_name: str
+    contact_name: str
+    contact_phone: str
+    bank_name: str
+    bank_account_no: str
+    payday: int
+    employer_rate: str
+    member_rate: str
+    economic_type: str | None
+    state: str
+    opened_on: date
+    closed_on: date | None
+    deferral_from: str | None
+    deferral_to: str | None
+    paid_through: str | None
+    unallocated_fen: Money = 0
+
+    @classmethod
+    def of(cls, row: dict[str, Any], unallocated_fen: int = 0) -> EmployerPublic:
+        return cls(
+            **{k: row[k] for k in cls.model_fields if k in row and k not in ("employer_rate", "member_rate")},
+            employer_rate=str(row["employer_rate"]),
+            member_rate=str(row["member_rate"]),
+            unallocated_fen=unallocated_fen,
+        )
+
+
+class MemberCreate(BaseModel):
+    employer_account_no: str
+    resident_id: str = Field(description="18位居民身份证号码 (GB 11643)")
+    name: str
+    base_fen: Money = Field(description="缴存基数, fen")
+    phone: str | None = None
+
+
+class MemberChange(BaseModel):
+    changes: dict[str, Any] = Field(description='fields to change: name, phone, base_fen')
+    reason: str
+
+
+class Transfer(BaseModel):
+    employer_account_no: str
+    reason: str
+    base_fen: Money | None = None
+
+
+class Close(BaseModel):
+    kind: CloseKind = CloseKind.WITHDRAWN
+    reason: str
+
+
+class MemberPublic(BaseModel):
+    account_no: str
+    resident_id: str
+    name: str
+    name_pinyin: str
+    gender: str
+    birth_date: date
+    phone: str | None
+    employer_account_no: str | None = None
+    employer_name: str | None = None
+    base_fen: Money
+    state: str
+    opened_on: date
+    closed_on: date | None
+    carried_fen: Money
+    current_fen: Money
+    balance_fen: Money
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> MemberPublic:
+        return cls(**{k: row[k] for k in cls.model_fields if k in row})
+
+
+class HistoryItem(BaseModel):
+    id: int
+    action: str
+    business_type: str
+    business_date: date
+    recorded_at: datetime
+    actor: str
+    reason: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class StatementLine(BaseModel):
+    entry_id: int
+    value_date: date
+    posting_date: date
+    business_type: str
+    business_id: str
+    memo: str
+    balance_part: Literal["carried", "current"]
+    amount_fen: Money
+    running_fen: Money
+    reverses_entry_id: int | None
+
+
+class MemberPage(BaseModel):
+    total: int
+    items: list[MemberPublic]
+
+
+# ---------------------------------------------------------------------------------- employers
+
+
+def _employer_out(conn: Any, row: dict[str, Any]) -> EmployerPublic:
+    return EmployerPublic.of(row, ledger.employer_balance_of(conn, row["id"]))
+
+
+@router.post("/employers", status_code=201, summary="Register an employer (单位开户)")
+def register_employer(body: EmployerCreate, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
+    return _employer_out(conn, service.register_employer(conn, ctx, body.model_dump()))
+
+
+@router.get("/employers", summary="Find employers by name prefix, USCC or account number")
+def find_employers(
+    conn: ReadDb, q: str = "", limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)
+) -> list[EmployerPublic]:
+    return [EmployerPublic.of(r) for r in service.find_employers(conn, q, limit, offset)]
+
+
+@router.get("/employers/{account_no}")
+def get_employer(account_no: str, conn: ReadDb) -> EmployerPublic:
+    return _employer_out(conn, service.get_employer(conn, account_no))
+
+
+@router.patch("/employers/{account_no}", summary="Change an employer's registered details (变更)")
+def change_employer(account_no: str, body: EmployerChange, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
+    return _employer_out(conn, service.change_employer(conn, ctx, account_no, body.changes, body.reason))
+
+
+@router.post("/employers/{account_no}/seal", summary="Seal an employer and its active members (封存)")
+def seal_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
+    return _employer_out(conn, service.seal_employer(conn, ctx, account_no, body.reason))
+
+
+@router.post("/employers/{account_no}/unseal", summary="Unseal an employer (启封)")
+def unseal_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
+    return _employer_out(conn, service.unseal_employer(conn, ctx, account_no, body.reason))
+
+
+@router.post("/employers/{account_no}/deferral", summary="Put an employer in deferral (缓缴)")
+def defer_employer(account_no: str, body: Deferral, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
+    row = service.defer_employer(conn, ctx, account_no, body.from_month, body.to_month, body.reason)
+    return _employer_out(conn, row)
+
+
+@router.post("/employers/{account_no}/deferral/end", summary="End an employer's deferral")
+def end_deferral(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
+    return _employer_out(conn, service.end_deferral(conn, ctx, account_no, body.reason))
+
+
+@router.post("/employers/{account_no}/close", summary="Close an employer at zero balance (单位销户)")
+def close_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
+    return _employer_out(conn, service.close_employer(conn, ctx, account_no, body.reason))
+
+
+@router.get("/employers/{account_no}/members", summary="An employer's members with balances")
+def employer_members(
+    account_no: str, conn: ReadDb, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
+) -> MemberPage:
+    row = service.get_employer(conn, account_no)
+    total, items = service.employer_members(conn, row["id"], limit=limit, offset=offset)
+    return MemberPage(total=total, items=[MemberPublic.of({**m, "employer_account_no": account_no}) for m in items])
+
+
+@router.get("/employers/{account_no}/history", summary="Change history of an employer account")
+def employer_history(account_no: str, conn: ReadDb) -> list[HistoryItem]:
+    row = service.get_employer(conn, account_no)
+    return [HistoryItem(**h) for h in service.history(conn, "employer", row["id"])]
+
+
+# ------------------------------------------------------------------------------------ members
+
+
+def _member_out(conn: Any, account_no: str) -> MemberPublic:
+    return MemberPublic.of(service.find_members(conn, account_no, limit=1)[0])
+
+
+@router.post("/members", status_code=201, summary="Open a member account (个人开户); reopens a closed one")
+def open_member(body: MemberCreate, conn: WriteDb, ctx: Ctx) -> MemberPublic:
+    row = service.open_member(conn, ctx, body.employer_account_no, body.model_dump(exclude={"employer_account_no"}))
+    return _member_out(conn, row["account_no"])
+
+
+@router.get("/members", summary="Find members by name prefix, resident ID or account number")
+def find_members(
+    conn: ReadDb, q: str = "", limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)
+) -> list[MemberPublic]:
+    return [MemberPublic.of(r) for r in service.find_members(conn, q, limit, offset)]
+
+
+@router.get("/members/{account_no}")
+def get_member(account_no: str, conn: ReadDb) -> MemberPublic:
+    service.get_member(conn, account_no)  # 404 when absent
+    return _member_out(conn, account_no)
+
+
+@router.patch("/members/{account_no}", summary="Change a member's details (变更)")
+def change_member(account_no: str, body: MemberChange, conn: WriteDb, ctx: Ctx) -> MemberPublic:
+    service.change_member(conn, ctx, account_no, body.changes, body.reason)
+    return _member_out(conn, account_no)
+
+
+def _member_action(name: str, summary: str) -> None:
+    action = getattr(service, f"{name}_member")
+
+    def handler(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> MemberPublic:
+        action(conn, ctx, account_no, body.reason)
+        return _member_out(conn, account_no)
+
+    router.add_api_route(
+        f"/members/{{account_no}}/{name}", handler, methods=["POST"], summary=summary,
+        response_model=MemberPublic, name=f"{name}_member",
+    )
+
+
+for _name, _summary in (
+    ("seal", "Seal a member account (封存)"),
+    ("unseal", "Unseal a member account (启封)"),
+    ("freeze", "Freeze a member account (冻结)"),
+    ("unfreeze", "Unfreeze a member account (解冻)"),
+):
+    _member_action(_name, _summary)
+
+
+@router.post("/members/{account_no}/transfer", summary="Move a member to another employer in this center (内部转移)")
+def transfer_member(account_no: str, body: Transfer, conn: WriteDb, ctx: Ctx) -> MemberPublic:
+    service.transfer_member(conn, ctx, account_no, body.employer_account_no, body.reason, body.base_fen)
+    return _member_out(conn, account_no)
+
+
+@router.post("/members/{account_no}/close", summary="Close a member account at zero balance (销户)")
+def close_member(account_no: str, body: Close, conn: WriteDb, ctx: Ctx) -> MemberPublic:
+    service.close_member(conn, ctx, account_no, body.kind, body.reason)
+    return _member_out(conn, account_no)
+
+
+@router.get("/members/{account_no}/history", summary="Change history of a member account")
+def member_history(account_no: str, conn: ReadDb) -> list[HistoryItem]:
+    row = service.get_member(conn, account_no)
+    return [HistoryItem(**h) for h in service.history(conn, "member", row["id"])]
+
+
+@router.get("/members/{account_no}/statement", summary="Postings with running balance, newest first")
+def member_statement(
+    account_no: str, conn: ReadDb, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
+) -> list[StatementLine]:
+    row = service.get_member(conn, account_no)
+    return [StatementLine(**s) for s in ledger.member_statement(conn, row["id"], limit=limit, offset=offset)]

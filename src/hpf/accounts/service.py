@@ -1,0 +1,512 @@
+"""Account use cases. Each takes an open connection and a ``Context``; none commits.
+
+Every change writes a history row (who, when, why, before, after) in the same transaction and
+bumps the row's ``version``, so two concurrent changes to one account cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, literal, select, update
+
+from hpf.accounts.rules import (
+    BUSINESS_TYPE,
+    CLOSE_STATE,
+    MEMBER_CLOSED,
+    CloseKind,
+    EmployerDetails,
+    EmployerState,
+    MemberDetails,
+    MemberState,
+    RateBounds,
+    account_number,
+    clean_person_name,
+    clean_phone,
+    clean_text,
+    looks_like_account_number,
+    require_employer_transition,
+    require_member_transition,
+)
+from hpf.accounts.tables import account_history, account_sequence, employer, member
+from hpf.kernel.context import Context
+from hpf.kernel.errors import Conflict, InvalidInput, NotFound
+from hpf.ledger import service as ledger
+
+# National default until per-center policy with effective dates exists (issue "Center core 2/2").
+DEFAULT_RATE_BOUNDS = RateBounds(Decimal("0.05"), Decimal("0.12"))
+
+SEQUENCE_KINDS = ("employer", "member")
+
+
+def ensure_sequences(conn: Connection) -> None:
+    known = set(conn.scalars(select(account_sequence.c.kind)))
+    for kind in SEQUENCE_KINDS:
+        if kind not in known:
+            conn.execute(insert(account_sequence).values(kind=kind, last_value=0))
+
+
+def reserve_numbers(conn: Connection, ctx: Context, kind: str, count: int = 1) -> list[str]:
+    """Reserve ``count`` consecutive account numbers atomically (UPDATE … RETURNING)."""
+    last = conn.execute(
+        update(account_sequence)
+        .where(account_sequence.c.kind == kind)
+        .values(last_value=account_sequence.c.last_value + count)
+        .returning(account_sequence.c.last_value)
+    ).scalar_one()
+    return [account_number(ctx.center_code, kind, seq) for seq in range(last - count + 1, last + 1)]
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, (date, Decimal)):
+            value = str(value)
+        out[key] = value
+    return out
+
+
+def _record(
+    conn: Connection,
+    ctx: Context,
+    kind: str,
+    subject_id: int,
+    action: str,
+    reason: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+) -> None:
+    conn.execute(
+        insert(account_history).values(
+            subject_kind=kind,
+            subject_id=subject_id,
+            action=action,
+            business_type=BUSINESS_TYPE[action],
+            business_date=ctx.clock.today(),
+            recorded_at=ctx.clock.now(),
+            actor=ctx.actor,
+            reason=reason[:200],
+            before=_jsonable(before) if before is not None else None,
+            after=_jsonable(after) if after is not None else None,
+        )
+    )
+
+
+def _changed(before: Mapping[str, Any], values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the fields that change, before and after (history rows stay small)."""
+    keys = [k for k, v in values.items() if before.get(k) != v]
+    return {k: before.get(k) for k in keys}, {k: values[k] for k in keys}
+
+
+def _update(conn: Connection, table: Any, current: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+    """Optimistic update: succeeds only if nobody changed the row since it was read."""
+    result = conn.execute(
+        update(table)
+        .where(table.c.id == current["id"], table.c.version == current["version"])
+        .values(**values, version=table.c.version + 1)
+    )
+    if result.rowcount != 1:
+        raise Conflict(
+            "account.concurrent_update",
+            "账户已被他人修改，请刷新后重试",
+            "the account changed since it was read; reload and retry",
+        )
+
+
+def _require_reason(reason: str | None) -> str:
+    return clean_text(reason, "reason", max_len=200)
+
+
+# ----------------------------------------------------------------------------------- employers
+
+
+def get_employer(conn: Connection, account_no: str) -> dict[str, Any]:
+    row = conn.execute(select(employer).where(employer.c.account_no == account_no)).mappings().first()
+    if row is None:
+        raise NotFound("employer.not_found", "单位账户不存在", f"no employer with account {account_no}")
+    return dict(row)
+
+
+def register_employer(conn: Connection, ctx: Context, raw: dict[str, object]) -> dict[str, Any]:
+    details = EmployerDetails.validate(raw, DEFAULT_RATE_BOUNDS)
+    if conn.scalar(select(employer.c.id).where(employer.c.uscc == details.uscc)) is not None:
+        raise Conflict(
+            "employer.already_registered", "该统一社会信用代码已开户",
+            f"an employer with USCC {details.uscc} is already registered", field="uscc",
+        )
+    values = {
+        **details.__dict__,
+        "account_no": reserve_numbers(conn, ctx, "employer")[0],
+        "state": EmployerState.OPENED.value,
+        "opened_on": ctx.clock.today(),
+        "version": 1,
+    }
+    employer_id = conn.execute(insert(employer).values(**values).returning(employer.c.id)).scalar_one()
+    ledger.open_employer_balances(conn, [employer_id])
+    _record(conn, ctx, "employer", employer_id, "open", "单位开户", None, values)
+    return get_employer(conn, values["account_no"])
+
+
+_EMPLOYER_CHANGEABLE = (
+    "name", "address", "legal_rep_name", "contact_name", "contact_phone", "bank_name",
+    "bank_account_no", "payday", "employer_rate", "member_rate", "economic_type",
+)
+
+
+def change_employer(
+    conn: Connection, ctx: Context, account_no: str, changes: dict[str, object], reason: str
+) -> dict[str, Any]:
+    current = get_employer(conn, account_no)
+    require_employer_transition("change", current["state"])
+    unknown = set(changes) - set(_EMPLOYER_CHANGEABLE)
+    if unknown:
+        raise InvalidInput(
+            "field.not_changeable", "该字段不可变更", f"cannot change {sorted(unknown)}", fields=sorted(unknown)
+        )
+    merged = {**{k: current[k] for k in _EMPLOYER_CHANGEABLE}, "uscc": current["uscc"], **changes}
+    merged["employer_rate"] = str(merged["employer_rate"])
+    merged["member_rate"] = str(merged["member_rate"])
+    details = EmployerDetails.validate(merged, DEFAULT_RATE_BOUNDS)
+    wanted = {k: getattr(details, k) for k in _EMPLOYER_CHANGEABLE}
+    before, after = _changed(current, wanted)
+    if after:
+        _update(conn, employer, current, after)
+        _record(conn, ctx, "employer", current["id"], "change", _require_reason(reason), before, after)
+    return get_employer(conn, account_no)
+
+
+def _employer_transition(
+    conn: Connection, ctx: Context, account_no: str, action: str, reason: str, values: dict[str, Any]
+) -> dict[str, Any]:
+    current = get_employer(conn, account_no)
+    require_employer_transition(action, current["state"])
+    before, after = _changed(current, values)
+    _update(conn, employer, current, values)
+    _record(conn, ctx, "employer", current["id"], action, _require_reason(reason), before, after)
+    return {**current, **values}
+
+
+def activate_employer(conn: Connection, ctx: Context, account_no: str) -> dict[str, Any]:
+    return _employer_transition(conn, ctx, account_no, "activate", "首次缴存", {"state": EmployerState.NORMAL.value})
+
+
+def defer_employer(
+    conn: Connection, ctx: Context, account_no: str, from_month: str, to_month: str, reason: str
+) -> dict[str, Any]:
+    for field, month in (("deferral_from", from_month), ("deferral_to", to_month)):
+        if not _is_month(month):
+            raise InvalidInput("month.format", "年月格式应为YYYY-MM", f"{field}: {month!r}", field=field)
+    if to_month < from_month:
+        raise InvalidInput("deferral.range", "缓缴结束年月早于开始年月", "deferral ends before it starts")
+    return _employer_transition(
+        conn, ctx, account_no, "defer", reason,
+        {"state": EmployerState.DEFERRED.value, "deferral_from": from_month, "deferral_to": to_month},
+    )
+
+
+def end_deferral(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+    return _employer_transition(
+        conn, ctx, account_no, "end_deferral", reason,
+        {"state": EmployerState.NORMAL.value, "deferral_from": None, "deferral_to": None},
+    )
+
+
+def seal_employer(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+    """Seal an employer (单位封存); its members in 正常 state are sealed with it."""
+    row = _employer_transition(conn, ctx, account_no, "seal", reason, {"state": EmployerState.SEALED.value})
+    active = [
+        dict(m) for m in conn.execute(
+            select(member).where(member.c.employer_id == row["id"], member.c.state == MemberState.NORMAL.value)
+        ).mappings()
+    ]
+    for m in active:
+        _member_transition(conn, ctx, m, "seal", f"单位封存：{reason}", {"state": MemberState.SEALED.value})
+    return get_employer(conn, account_no)
+
+
+def unseal_employer(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+    return _employer_transition(conn, ctx, account_no, "unseal", reason, {"state": EmployerState.NORMAL.value})
+
+
+def close_employer(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+    """Close (单位销户) only when the employer's account balance (DWZHYE) is zero.
+
+    The employer balance is what it holds unallocated plus what its members hold; members still
+    active (正常, 冻结) must be sealed or moved first.
+    """
+    current = get_employer(conn, account_no)
+    require_employer_transition("close", current["state"])
+    members = conn.execute(
+        select(member.c.id, member.c.state).where(member.c.employer_id == current["id"])
+    ).all()
+    if any(state in (MemberState.NORMAL.value, MemberState.FROZEN.value) for _, state in members):
+        raise Conflict(
+            "employer.has_active_members", "单位仍有正常或冻结状态的职工，不能销户",
+            "seal, move or close the employer's active members first",
+        )
+    held = sum(c + d for c, d in ledger.member_balances(conn, [m for m, s in members if s not in MEMBER_CLOSED]).values())
+    own = ledger.employer_balance_of(conn, current["id"])
+    if held or own:
+        raise Conflict(
+            "employer.balance_not_zero", "单位账户余额不为零，不能销户",
+            f"employer balance is {own + held} fen (unallocated {own}, members {held})",
+            balance_fen=own + held,
+        )
+    return _employer_transition(
+        conn, ctx, account_no, "close", reason,
+        {"state": EmployerState.CLOSED.value, "closed_on": ctx.clock.today()},
+    )
+
+
+def find_employers(conn: Connection, q: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    stmt = select(employer)
+    q = q.strip()
+    if looks_like_account_number(q):
+        stmt = stmt.where(employer.c.account_no == q)
+    elif len(q) == 18 and q.isalnum():
+        stmt = stmt.where(employer.c.uscc == q.upper())
+    elif q:
+        stmt = stmt.where(employer.c.name >= q, employer.c.name < q + "\uffff")
+    rows = conn.execute(stmt.order_by(employer.c.name, employer.c.id).limit(limit).offset(offset)).mappings()
+    return [dict(r) for r in rows]
+
+
+def employer_members(
+    conn: Connection, employer_id: int, *, limit: int = 100, offset: int = 0
+) -> tuple[int, list[dict[str, Any]]]:
+    total = conn.scalar(select(func.count()).select_from(member).where(member.c.employer_id == employer_id)) or 0
+    rows = [
+        dict(r) for r in conn.execute(
+            select(member).where(member.c.employer_id == employer_id)
+            .order_by(member.c.id).limit(limit).offset(offset)
+        ).mappings()
+    ]
+    return total, with_balances(conn, rows)
+
+
+# ------------------------------------------------------------------------------------- members
+
+
+@cache
+def _pinyin_of() -> Any:
+    from pypinyin import lazy_pinyin  # import is slow: only when a name is first converted
+
+    return lazy_pinyin
+
+
+def name_pinyin(name: str) -> str:
+    """姓名全拼 (XMQP): ``张三`` → ``ZHANG SAN``."""
+    return " ".join(_pinyin_of()(name)).upper()
+
+
+def get_member(conn: Connection, account_no: str) -> dict[str, Any]:
+    row = conn.execute(select(member).where(member.c.account_no == account_no)).mappings().first()
+    if row is None:
+        raise NotFound("member.not_found", "个人账户不存在", f"no member with account {account_no}")
+    return with_balances(conn, [dict(row)])[0]
+
+
+def with_balances(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    balances = ledger.member_balances(conn, [r["id"] for r in rows])
+    out = []
+    for r in rows:
+        carried, current = balances.get(r["id"], (0, 0))
+        out.append({**r, "carried_fen": carried, "current_fen": current, "balance_fen": carried + current})
+    return out
+
+
+def _employer_taking_members(conn: Connection, account_no: str) -> dict[str, Any]:
+    target = get_employer(conn, account_no)
+    require_employer_transition("take_members", target["state"])
+    return target
+
+
+def open_member(conn: Connection, ctx: Context, employer_account_no: str, raw: dict[str, object]) -> dict[str, Any]:
+    """Open a member account (个人开户); a person who had one here gets it back (same number)."""
+    details = MemberDetails.validate(raw, ctx.clock.today())
+    target = _employer_taking_members(conn, employer_account_no)
+    values = {
+        "name": details.name,
+        "name_pinyin": name_pinyin(details.name),
+        "gender": details.gender,
+        "birth_date": details.birth_date,
+        "phone": details.phone,
+        "employer_id": target["id"],
+        "base_fen": details.base_fen,
+        "state": MemberState.NORMAL.value,
+        "closed_on": None,
+    }
+    existing = conn.execute(select(member).where(member.c.resident_id == details.resident_id)).mappings().first()
+    if existing is not None:
+        if existing["state"] not in MEMBER_CLOSED:
+            raise Conflict(
+                "member.already_open", "该身份证号已有未销户的个人账户",
+                f"this person already has account {existing['account_no']} in state {existing['state']}",
+                account_no=existing["account_no"],
+            )
+        _member_transition(conn, ctx, dict(existing), "reopen", "重新开户（沿用原个人账号）", values)
+        return get_member(conn, existing["account_no"])
+    values |= {
+        "account_no": reserve_numbers(conn, ctx, "member")[0],
+        "certificate_type": "01",
+        "resident_id": details.resident_id,
+        "opened_on": ctx.clock.today(),
+        "version": 1,
+    }
+    member_id = conn.execute(insert(member).values(**values).returning(member.c.id)).scalar_one()
+    ledger.open_member_balances(conn, [member_id])
+    _record(conn, ctx, "member", member_id, "open", "个人开户", None, values)
+    return get_member(conn, values["account_no"])
+
+
+def _member_transition(
+    conn: Connection, ctx: Context, current: dict[str, Any], action: str, reason: str, values: dict[str, Any]
+) -> None:
+    require_member_transition(action, current["state"])
+    before, after = _changed(current, values)
+    _update(conn, member, current, values)
+    _record(conn, ctx, "member", current["id"], action, _require_reason(reason), before, after)
+
+
+def _transition_member(
+    conn: Connection, ctx: Context, account_no: str, action: str, reason: str, values: dict[str, Any]
+) -> dict[str, Any]:
+    _member_transition(conn, ctx, get_member(conn, account_no), action, reason, values)
+    return get_member(conn, account_no)
+
+
+def change_member(
+    conn: Connection, ctx: Context, account_no: str, changes: dict[str, object], reason: str
+) -> dict[str, Any]:
+    current = get_member(conn, account_no)
+    allowed = {"name", "phone", "base_fen"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise InvalidInput(
+            "field.not_changeable", "该字段不可变更", f"cannot change {sorted(unknown)}", fields=sorted(unknown)
+        )
+    values: dict[str, Any] = {}
+    if "name" in changes:
+        values["name"] = clean_person_name(str(changes["name"]))
+        values["name_pinyin"] = name_pinyin(values["name"])
+    if "phone" in changes:
+        values["phone"] = clean_phone(None if changes["phone"] is None else str(changes["phone"]), required=False)
+    if "base_fen" in changes:
+        base = changes["base_fen"]
+        if isinstance(base, bool) or not isinstance(base, int) or base <= 0:
+            raise InvalidInput("base.invalid", "缴存基数须为正整数（分）", "base_fen must be positive", field="base_fen")
+        values["base_fen"] = base
+    before, after = _changed(current, values)
+    if after:
+        _member_transition(conn, ctx, current, "change", reason, after)
+    return get_member(conn, account_no)
+
+
+def seal_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+    return _transition_member(conn, ctx, account_no, "seal", reason, {"state": MemberState.SEALED.value})
+
+
+def unseal_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+    current = get_member(conn, account_no)
+    _employer_taking_members(conn, _employer_account_no(conn, current["employer_id"]))
+    return _transition_member(conn, ctx, account_no, "unseal", reason, {"state": MemberState.NORMAL.value})
+
+
+def freeze_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+    current = get_member(conn, account_no)
+    return _transition_member(
+        conn, ctx, account_no, "freeze", reason,
+        {"state": MemberState.FROZEN.value, "state_before_freeze": current["state"]},
+    )
+
+
+def unfreeze_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+    current = get_member(conn, account_no)
+    restored = current["state_before_freeze"] or MemberState.NORMAL.value
+    return _transition_member(
+        conn, ctx, account_no, "unfreeze", reason, {"state": restored, "state_before_freeze": None}
+    )
+
+
+def transfer_member(
+    conn: Connection, ctx: Context, account_no: str, employer_account_no: str, reason: str,
+    base_fen: int | None = None,
+) -> dict[str, Any]:
+    """Internal transfer (内部转移): same account, new employer, state 正常."""
+    current = get_member(conn, account_no)
+    target = _employer_taking_members(conn, employer_account_no)
+    if target["id"] == current["employer_id"]:
+        raise Conflict("member.same_employer", "转入单位与当前单位相同", "the member already belongs to this employer")
+    values: dict[str, Any] = {"employer_id": target["id"], "state": MemberState.NORMAL.value}
+    if base_fen is not None:
+        if isinstance(base_fen, bool) or not isinstance(base_fen, int) or base_fen <= 0:
+            raise InvalidInput("base.invalid", "缴存基数须为正整数（分）", "base_fen must be positive", field="base_fen")
+        values["base_fen"] = base_fen
+    return _transition_member(conn, ctx, account_no, "transfer", reason, values)
+
+
+def close_member(
+    conn: Connection, ctx: Context, account_no: str, kind: CloseKind, reason: str
+) -> dict[str, Any]:
+    """Close a member account at zero balance; withdrawals and transfers empty it first."""
+    current = get_member(conn, account_no)
+    require_member_transition("close", current["state"])
+    if current["balance_fen"] != 0:
+        raise Conflict(
+            "member.balance_not_zero", "个人账户余额不为零，不能直接销户",
+            f"balance is {current['balance_fen']} fen; use a closing withdrawal or transfer",
+            balance_fen=current["balance_fen"],
+        )
+    return _transition_member(
+        conn, ctx, account_no, "close", reason,
+        {"state": CLOSE_STATE[kind].value, "closed_on": ctx.clock.today()},
+    )
+
+
+def _employer_account_no(conn: Connection, employer_id: int) -> str:
+    return str(conn.scalar(select(employer.c.account_no).where(employer.c.id == employer_id)))
+
+
+def find_members(conn: Connection, q: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """By account number, resident ID (exact) or name (prefix)."""
+    stmt = select(member, employer.c.name.label("employer_name"), employer.c.account_no.label("employer_account_no"))
+    stmt = stmt.join(employer, employer.c.id == member.c.employer_id)
+    q = q.strip()
+    if looks_like_account_number(q):
+        stmt = stmt.where(member.c.account_no == q)
+    elif len(q) == 18 and q[:17].isdigit():
+        stmt = stmt.where(member.c.resident_id == q.upper())
+    elif q:
+        stmt = stmt.where(member.c.name >= q, member.c.name < q + "\uffff")
+    else:
+        stmt = stmt.where(literal(True))
+    rows = conn.execute(stmt.order_by(member.c.name, member.c.id).limit(limit).offset(offset)).mappings()
+    return with_balances(conn, [dict(r) for r in rows])
+
+
+def history(conn: Connection, kind: str, subject_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(account_history)
+        .where(account_history.c.subject_kind == kind, account_history.c.subject_id == subject_id)
+        .order_by(account_history.c.id.desc())
+        .limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def account_numbers_of(conn: Connection, member_ids: Sequence[int]) -> dict[int, str]:
+    rows = conn.execute(select(member.c.id, member.c.account_no).where(member.c.id.in_(list(member_ids))))
+    return {i: a for i, a in rows}
+
+
+def _is_month(text: str) -> bool:
+    return len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit() and 1 <= int(text[5:]) <= 12
+
+

@@ -1,0 +1,159 @@
+"""The ``hpf`` command: database, checks, demo center, server."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hpf.settings import Settings
+
+app = typer.Typer(help="OpenHPF: 住房公积金 center and hub", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+ledger_app = typer.Typer(help="Ledger operations", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ledger_app, name="ledger")
+console = Console()
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from hpf.db.engine import make_engine
+
+    return make_engine(settings.database_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION and sync the shipped reference data."""
+    from hpf.db.migrate import upgrade
+
+    settings = _settings()
+    upgrade(_engine(settings), revision)
+    console.print(f"database at {revision}: {settings.database_url}")
+
+
+@app.command("check")
+def check() -> None:
+    """Verify the ledger: entries balance, balances equal postings, 201 equals Σ members."""
+    from hpf.accounts.service import account_numbers_of
+    from hpf.db.engine import read_transaction
+    from hpf.ledger.check import check_ledger
+
+    with read_transaction(_engine(_settings())) as conn:
+        findings = check_ledger(conn)
+        if not findings:
+            console.print("[green]ledger OK[/green]: every entry balances, every balance equals its postings")
+            return
+        first = findings[0]
+        account = first.account
+        if account.startswith("member "):
+            member_id = int(account.split()[1])
+            account += f" (account {account_numbers_of(conn, [member_id]).get(member_id, '?')})"
+    console.print(f"[red]ledger BROKEN[/red] at {account}: {first.detail} [{first.check}]")
+    console.print(f"{len(findings)} finding(s) in all")
+    raise typer.Exit(1)
+
+
+@ledger_app.command("close-period")
+def close_period(period: str, actor: str = "cli") -> None:
+    """Close accounting month PERIOD (YYYY-MM)."""
+    from hpf.db.engine import write_transaction
+    from hpf.ledger.service import close_period as close
+    from hpf.web.app import make_clock
+
+    settings = _settings()
+    with write_transaction(_engine(settings)) as conn:
+        close(conn, period, actor=actor, clock=make_clock(settings))
+    console.print(f"period {period} closed")
+
+
+@app.command("serve")
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    role: Annotated[str, typer.Option(help="center (hub arrives later)")] = "center",
+) -> None:
+    """Serve the web application (pages and /api/v1)."""
+    import uvicorn
+
+    from hpf.web.app import create_app
+
+    if role != "center":
+        console.print("[red]only the center role exists so far[/red]")
+        raise typer.Exit(2)
+    settings = _settings()
+    console.print(f"{settings.center_name}: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@app.command("demo")
+def demo(
+    seed: int = 42,
+    employers: int = 500,
+    members: int = 20_000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the app afterwards")] = True,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    fresh: Annotated[bool, typer.Option(help="delete an existing SQLite demo database first")] = False,
+) -> None:
+    """Build a synthetic demo center (deterministic by --seed), then serve it."""
+    from hpf.db.migrate import upgrade
+    from hpf.kernel.context import Context
+    from hpf.kernel.errors import HpfError
+    from hpf.sim.generator import build_demo_center
+    from hpf.web.app import make_clock
+
+    settings = _settings()
+    if fresh:
+        _remove_sqlite(settings.database_url)
+    engine = _engine(settings)
+    upgrade(engine)
+    ctx = Context(actor="demo", clock=make_clock(settings), center_code=settings.center_code, source="cli")
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            summary = build_demo_center(engine, ctx, seed=seed, employers=employers, members=members, progress=progress)
+        console.print(
+            f"demo center built in {summary.seconds:.1f}s: {summary.employers} employers, {summary.members} members"
+        )
+    except HpfError as exc:
+        if exc.code != "demo.not_empty":
+            raise
+        console.print("demo center already built; serving it (use --fresh to rebuild)")
+    if serve_after:
+        serve(host=host, port=port)
+
+
+def _remove_sqlite(url: str) -> None:
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        console.print("[red]--fresh only deletes SQLite files[/red]")
+        raise typer.Exit(2)
+    for suffix in ("", "-wal", "-shm"):
+        Path(parsed.database + suffix).unlink(missing_ok=True)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

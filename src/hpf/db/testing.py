@@ -1,0 +1,80 @@
+"""A throwaway PostgreSQL cluster from the local ``initdb``/``pg_ctl`` (tests and benchmarks).
+
+``initdb`` and ``postgres`` refuse to run as root; when we are root the cluster is created and
+run as the ``postgres`` user through ``runuser``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def find_pg_bin() -> Path | None:
+    """The directory holding ``initdb`` and ``pg_ctl``, or None when PostgreSQL is absent."""
+    on_path = shutil.which("pg_ctl")
+    if on_path and shutil.which("initdb"):
+        return Path(on_path).resolve().parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True)
+    return Path(candidates[0]).parent if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class PgCluster:
+    bin_dir: Path
+    data_dir: Path
+    socket_dir: Path
+    port: int
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@/{database}?host={self.socket_dir}&port={self.port}"
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(self.bin_dir / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True)
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.data_dir.parent, ignore_errors=True)
+
+
+def start_cluster() -> PgCluster:
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        raise FileNotFoundError("PostgreSQL binaries (initdb, pg_ctl) not found")
+    root = Path(tempfile.mkdtemp(prefix="hpf-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(sock, "postgres")
+    cluster = PgCluster(bin_dir, data, sock, _free_port())
+    cluster._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8")
+    options = (
+        f"-p {cluster.port} -k {sock} -c listen_addresses='' -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off"
+    )
+    cluster._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
+    deadline = time.monotonic() + 20
+    while not (sock / f".s.PGSQL.{cluster.port}").exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("PostgreSQL did not start")
+        time.sleep(0.1)
+    return cluster

@@ -1,0 +1,126 @@
+"""HTTP API for the ledger: subjects with balances, entries, reversal, period close, check."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from hpf.ledger import service
+from hpf.ledger.check import check_ledger
+from hpf.ledger.tables import journal_entry, journal_line
+from hpf.web.deps import Ctx, ReadDb, WriteDb
+
+router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
+
+
+class SubjectBalance(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    category: str
+    normal_side: str
+    postable: bool
+    debit_fen: int
+    credit_fen: int
+    balance_fen: int
+
+
+class LinePublic(BaseModel):
+    line_no: int
+    subject_code: str
+    side: str
+    amount_fen: int
+    member_id: int | None
+    employer_id: int | None
+    balance_part: str | None
+
+
+class EntryPublic(BaseModel):
+    id: int
+    business_type: str
+    business_id: str
+    idempotency_key: str
+    value_date: date
+    posting_date: date
+    actor: str
+    memo: str
+    reverses_entry_id: int | None
+    lines: list[LinePublic] = []
+
+
+class ReversalRequest(BaseModel):
+    reason: str
+
+
+class FindingPublic(BaseModel):
+    check: str
+    account: str
+    detail: str
+
+
+class CheckResult(BaseModel):
+    ok: bool
+    findings: list[FindingPublic]
+
+
+@router.get("/subjects", summary="Chart of accounts with debit, credit and balance in fen")
+def subjects(conn: ReadDb) -> list[SubjectBalance]:
+    return [SubjectBalance(**s) for s in service.subject_balances(conn)]
+
+
+@router.get("/entries", summary="Journal entries, newest first")
+def entries(
+    conn: ReadDb,
+    business_id: str | None = None,
+    posted_from: date | None = None,
+    posted_to: date | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> list[EntryPublic]:
+    stmt = select(journal_entry)
+    if business_id:
+        stmt = stmt.where(journal_entry.c.business_id == business_id)
+    if posted_from:
+        stmt = stmt.where(journal_entry.c.posting_date >= posted_from)
+    if posted_to:
+        stmt = stmt.where(journal_entry.c.posting_date <= posted_to)
+    rows = conn.execute(stmt.order_by(journal_entry.c.id.desc()).limit(limit).offset(offset)).mappings()
+    return [EntryPublic(**r) for r in rows]
+
+
+@router.get("/entries/{entry_id}", summary="One journal entry with its lines")
+def entry(entry_id: int, conn: ReadDb) -> EntryPublic:
+    _, head = service.load_entry(conn, entry_id)
+    lines = conn.execute(
+        select(journal_line).where(journal_line.c.entry_id == entry_id).order_by(journal_line.c.line_no)
+    ).mappings()
+    return EntryPublic(**head, lines=[LinePublic(**ln) for ln in lines])
+
+
+@router.post("/entries/{entry_id}/reversal", status_code=201, summary="Post the linked reversal of an entry (冲账)")
+def reverse(
+    entry_id: int,
+    body: ReversalRequest,
+    conn: WriteDb,
+    ctx: Ctx,
+    idempotency_key: Annotated[str | None, Header(max_length=80)] = None,
+) -> EntryPublic:
+    new_id = service.reverse(
+        conn, entry_id, reason=body.reason, actor=ctx.actor, clock=ctx.clock, idempotency_key=idempotency_key
+    )
+    return entry(new_id, conn)
+
+
+@router.post("/periods/{period}/close", status_code=204, summary="Close an accounting month (结账)")
+def close_period(period: str, conn: WriteDb, ctx: Ctx) -> None:
+    service.close_period(conn, period, actor=ctx.actor, clock=ctx.clock)
+
+
+@router.get("/check", summary="Verify every ledger invariant (same as `hpf check`)")
+def check(conn: ReadDb) -> CheckResult:
+    findings: list[Any] = check_ledger(conn)
+    return CheckResult(ok=not findings, findings=[FindingPublic(**f.__dict__) for f in findings])

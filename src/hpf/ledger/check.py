@@ -1,0 +1,191 @@
+"""``hpf check``: the ledger's invariants, as plain queries returning findings.
+
+Each check returns a list of ``Finding`` instead of raising (beancount's validation style), so
+the CLI can report the first broken account and an API can list them all. Every check is one
+set-based query, so the whole ledger of a large center is checked in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, case, func, literal, select
+
+from hpf.ledger.chart import EMPLOYER_SUSPENSE, MEMBER_CONTROL
+from hpf.ledger.tables import (
+    employer_balance,
+    journal_line,
+    member_balance,
+    subject_balance,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    account: str  # "entry 12", "subject 201", "member 345", "employer 7"
+    detail: str
+
+
+_debit = case((journal_line.c.side == "D", journal_line.c.amount_fen), else_=0)
+_credit = case((journal_line.c.side == "C", journal_line.c.amount_fen), else_=0)
+
+
+def check_ledger(conn: Connection) -> list[Finding]:
+    """All findings, most fundamental first: entries, subjects, sub-ledgers, control totals."""
+    return [
+        *unbalanced_entries(conn),
+        *subject_mismatches(conn),
+        *member_mismatches(conn),
+        *employer_mismatches(conn),
+        *control_mismatches(conn),
+    ]
+
+
+def unbalanced_entries(conn: Connection) -> list[Finding]:
+    rows = conn.execute(
+        select(journal_line.c.entry_id, func.sum(_debit), func.sum(_credit))
+        .group_by(journal_line.c.entry_id)
+        .having(func.sum(_debit) != func.sum(_credit))
+        .order_by(journal_line.c.entry_id)
+    )
+    return [
+        Finding("entry_balanced", f"entry {e}", f"debits {d} fen ≠ credits {c} fen")
+        for e, d, c in rows
+    ]
+
+
+def subject_mismatches(conn: Connection) -> list[Finding]:
+    posted = (
+        select(
+            journal_line.c.subject_code.label("code"),
+            func.sum(_debit).label("d"),
+            func.sum(_credit).label("c"),
+        )
+        .group_by(journal_line.c.subject_code)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(
+            subject_balance.c.subject_code,
+            subject_balance.c.debit_fen,
+            subject_balance.c.credit_fen,
+            func.coalesce(posted.c.d, 0),
+            func.coalesce(posted.c.c, 0),
+        )
+        .outerjoin(posted, posted.c.code == subject_balance.c.subject_code)
+        .where(
+            (subject_balance.c.debit_fen != func.coalesce(posted.c.d, 0))
+            | (subject_balance.c.credit_fen != func.coalesce(posted.c.c, 0))
+        )
+        .order_by(subject_balance.c.subject_code)
+    )
+    return [
+        Finding(
+            "subject_balance",
+            f"subject {code}",
+            f"materialised debit/credit {md}/{mc} fen ≠ postings {pd}/{pc} fen",
+        )
+        for code, md, mc, pd, pc in rows
+    ]
+
+
+def _member_posted():
+    carried = case(
+        (journal_line.c.balance_part == "carried", _credit - _debit), else_=0
+    )
+    current = case(
+        (journal_line.c.balance_part == "current", _credit - _debit), else_=0
+    )
+    return (
+        select(
+            journal_line.c.member_id.label("member_id"),
+            func.sum(carried).label("carried"),
+            func.sum(current).label("current"),
+        )
+        .where(journal_line.c.member_id.is_not(None))
+        .group_by(journal_line.c.member_id)
+        .subquery()
+    )
+
+
+def member_mismatches(conn: Connection) -> list[Finding]:
+    posted = _member_posted()
+    p_carried = func.coalesce(posted.c.carried, 0)
+    p_current = func.coalesce(posted.c.current, 0)
+    rows = conn.execute(
+        select(
+            member_balance.c.member_id,
+            member_balance.c.carried_fen,
+            member_balance.c.current_fen,
+            p_carried,
+            p_current,
+        )
+        .outerjoin(posted, posted.c.member_id == member_balance.c.member_id)
+        .where((member_balance.c.carried_fen != p_carried) | (member_balance.c.current_fen != p_current))
+        .order_by(member_balance.c.member_id)
+        .limit(100)
+    )
+    found = [
+        Finding(
+            "member_balance",
+            f"member {m}",
+            f"materialised carried/current {mc}/{mu} fen ≠ postings {pc}/{pu} fen",
+        )
+        for m, mc, mu, pc, pu in rows
+    ]
+    orphans = conn.execute(
+        select(posted.c.member_id)
+        .outerjoin(member_balance, member_balance.c.member_id == posted.c.member_id)
+        .where(member_balance.c.member_id.is_(None))
+        .limit(100)
+    )
+    found += [
+        Finding("member_balance", f"member {m}", "postings exist but no balance row")
+        for (m,) in orphans
+    ]
+    return found
+
+
+def employer_mismatches(conn: Connection) -> list[Finding]:
+    posted = (
+        select(
+            journal_line.c.employer_id.label("employer_id"),
+            func.sum(_credit - _debit).label("balance"),
+        )
+        .where(journal_line.c.employer_id.is_not(None))
+        .group_by(journal_line.c.employer_id)
+        .subquery()
+    )
+    p_balance = func.coalesce(posted.c.balance, 0)
+    rows = conn.execute(
+        select(employer_balance.c.employer_id, employer_balance.c.balance_fen, p_balance)
+        .outerjoin(posted, posted.c.employer_id == employer_balance.c.employer_id)
+        .where(employer_balance.c.balance_fen != p_balance)
+        .order_by(employer_balance.c.employer_id)
+        .limit(100)
+    )
+    return [
+        Finding("employer_balance", f"employer {e}", f"materialised {mb} fen ≠ postings {pb} fen")
+        for e, mb, pb in rows
+    ]
+
+
+def control_mismatches(conn: Connection) -> list[Finding]:
+    """Control accounts equal the sum of their sub-ledgers (201 = Σ members, 21901 = Σ employers)."""
+    found = []
+    for code, total in (
+        (MEMBER_CONTROL, select(func.coalesce(func.sum(member_balance.c.carried_fen + member_balance.c.current_fen), 0))),
+        (EMPLOYER_SUSPENSE, select(func.coalesce(func.sum(employer_balance.c.balance_fen), literal(0)))),
+    ):
+        control = conn.execute(
+            select(subject_balance.c.credit_fen - subject_balance.c.debit_fen).where(
+                subject_balance.c.subject_code == code
+            )
+        ).scalar()
+        sub_total = conn.execute(total).scalar()
+        if (control or 0) != (sub_total or 0):
+            found.append(
+                Finding("control_total", f"subject {code}", f"control {control} fen ≠ sub-ledger sum {sub_total} fen")
+            )
+    return found

@@ -1,0 +1,106 @@
+"""Ledger storage: subjects, periods, journal entries and lines, materialised balances.
+
+Journal rows are append-only (database triggers refuse UPDATE and DELETE, see the first
+migration). Balances are materialised for speed; ``hpf check`` proves them against the lines.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Table,
+)
+
+from hpf.db.metadata import Fen, Id, metadata
+
+ledger_subject = Table(
+    "ledger_subject",
+    metadata,
+    Column("code", String(10), primary_key=True),
+    Column("name_zh", String(60), nullable=False),
+    Column("name_en", String(80), nullable=False),
+    Column("category", String(10), nullable=False),
+    Column("normal_side", String(1), nullable=False),
+    Column("sub_ledger", String(10)),
+    Column("postable", Boolean, nullable=False),
+    Column("local", Boolean, nullable=False),
+)
+
+ledger_period = Table(
+    "ledger_period",
+    metadata,
+    Column("period", String(7), primary_key=True),  # YYYY-MM
+    Column("closed_at", DateTime(timezone=True), nullable=False),
+    Column("closed_by", String(64), nullable=False),
+)
+
+journal_entry = Table(
+    "journal_entry",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("business_type", String(2), nullable=False),
+    Column("business_id", String(40), nullable=False, index=True),
+    Column("idempotency_key", String(80), nullable=False, unique=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("value_date", Date, nullable=False),
+    Column("posting_date", Date, nullable=False, index=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("memo", String(200), nullable=False),
+    Column("reverses_entry_id", Id, ForeignKey("journal_entry.id"), unique=True),
+)
+
+journal_line = Table(
+    "journal_line",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("entry_id", Id, ForeignKey("journal_entry.id"), nullable=False, index=True),
+    Column("line_no", SmallInteger, nullable=False),
+    Column("subject_code", String(10), ForeignKey("ledger_subject.code"), nullable=False),
+    Column("side", String(1), nullable=False),
+    Column("amount_fen", Fen, nullable=False),
+    Column("member_id", Id, ForeignKey("member.id")),
+    Column("employer_id", Id, ForeignKey("employer.id")),
+    Column("balance_part", String(8)),
+    # Copied from the entry: statements and 积数 read member lines by value date.
+    Column("value_date", Date, nullable=False),
+    CheckConstraint("side IN ('D', 'C')", name="side"),
+    CheckConstraint("amount_fen > 0", name="amount_positive"),
+    CheckConstraint("balance_part IS NULL OR balance_part IN ('carried', 'current')", name="part"),
+    Index(None, "member_id", "value_date", "id"),
+    Index(None, "employer_id"),
+)
+
+member_balance = Table(
+    "member_balance",
+    metadata,
+    Column("member_id", Id, ForeignKey("member.id"), primary_key=True),
+    Column("carried_fen", Fen, nullable=False, default=0),
+    Column("current_fen", Fen, nullable=False, default=0),
+    # The database itself refuses an overdraft, whatever the interleaving of writers.
+    CheckConstraint("carried_fen >= 0 AND current_fen >= 0", name="not_negative"),
+)
+
+employer_balance = Table(
+    "employer_balance",
+    metadata,
+    Column("employer_id", Id, ForeignKey("employer.id"), primary_key=True),
+    Column("balance_fen", Fen, nullable=False, default=0),
+    CheckConstraint("balance_fen >= 0", name="not_negative"),
+)
+
+subject_balance = Table(
+    "subject_balance",
+    metadata,
+    Column("subject_code", String(10), ForeignKey("ledger_subject.code"), primary_key=True),
+    Column("debit_fen", Fen, nullable=False, default=0),
+    Column("credit_fen", Fen, nullable=False, default=0),
+)

@@ -1,0 +1,1 @@
+"""The web layer: FastAPI application factory, shared dependencies, templates and static files."""

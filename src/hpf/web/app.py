@@ -1,0 +1,46 @@
+"""The application factory: the composition root that wires settings, engine, clock and routers."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from hpf.db.engine import make_engine
+from hpf.kernel.clock import Clock, FixedClock, SystemClock
+from hpf.settings import Settings
+from hpf.web import problems
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def make_clock(settings: Settings) -> Clock:
+    return FixedClock(settings.business_date) if settings.business_date else SystemClock()
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None) -> FastAPI:
+    from hpf.accounts import api as accounts_api
+    from hpf.accounts import pages as accounts_pages
+    from hpf.ledger import api as ledger_api
+
+    app = FastAPI(
+        title="OpenHPF center",
+        version="0.1.0",
+        description=f"{settings.center_name} — 住房公积金业务系统 API",
+    )
+    app.state.settings = settings
+    app.state.engine = engine or make_engine(settings.database_url)
+    app.state.clock = clock or make_clock(settings)
+    problems.install(app)
+    app.include_router(accounts_api.router)
+    app.include_router(ledger_api.router)
+    app.include_router(accounts_pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def business_date_of(app: FastAPI) -> date:
+    return app.state.clock.today()  # type: ignore[no-any-return]

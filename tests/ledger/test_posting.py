@@ -1,0 +1,145 @@
+"""Integration tests (SQLite and PostgreSQL): posting, idempotency, reversal, periods, check."""
+
+from datetime import date
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from conftest import employer_payload, member_payload
+from hpf.accounts import service as accounts
+from hpf.db.engine import read_transaction, write_transaction
+from hpf.kernel.errors import Conflict
+from hpf.ledger import service as ledger
+from hpf.ledger.chart import Side
+from hpf.ledger.check import check_ledger
+from hpf.ledger.rules import BalancePart, JournalEntry, Line
+
+D, C = Side.DEBIT, Side.CREDIT
+
+
+@pytest.fixture
+def members(engine, ctx):
+    with write_transaction(engine) as conn:
+        emp = accounts.register_employer(conn, ctx, employer_payload())
+        ids = [
+            accounts.open_member(conn, ctx, emp["account_no"], member_payload(i))["id"] for i in range(1, 4)
+        ]
+    return emp, ids
+
+
+def deposit(member_id: int, fen: int, key: str, day: date = date(2025, 3, 15), part=BalancePart.CURRENT):
+    return JournalEntry(
+        "01", f"R-{key}", key, day, day,
+        (Line("101", D, fen), Line("201", C, fen, member_id=member_id, part=part)),
+    )
+
+
+def test_posting_updates_every_materialised_balance(engine, ctx, members):
+    _, (m1, m2, _) = members
+    with write_transaction(engine) as conn:
+        ledger.post(conn, deposit(m1, 10_000, "a"), ctx.clock)
+        ledger.post(conn, deposit(m2, 2_500, "b", part=BalancePart.CARRIED), ctx.clock)
+    with read_transaction(engine) as conn:
+        assert ledger.member_balances(conn, [m1, m2]) == {m1: (0, 10_000), m2: (2_500, 0)}
+        balances = {s["code"]: s["balance_fen"] for s in ledger.subject_balances(conn)}
+        assert balances["101"] == 12_500 and balances["201"] == 12_500
+        assert check_ledger(conn) == []
+
+
+def test_replaying_an_entry_posts_it_once(engine, ctx, members):
+    _, (m1, *_) = members
+    with write_transaction(engine) as conn:
+        first = ledger.post(conn, deposit(m1, 10_000, "same"), ctx.clock)
+    with write_transaction(engine) as conn:
+        again = ledger.post(conn, deposit(m1, 10_000, "same"), ctx.clock)
+    assert first == again
+    with read_transaction(engine) as conn:
+        assert ledger.member_balances(conn, [m1])[m1] == (0, 10_000)
+
+
+def test_a_used_key_with_a_different_entry_is_refused(engine, ctx, members):
+    _, (m1, *_) = members
+    with write_transaction(engine) as conn:
+        ledger.post(conn, deposit(m1, 10_000, "k"), ctx.clock)
+    with pytest.raises(Conflict) as err, write_transaction(engine) as conn:
+        ledger.post(conn, deposit(m1, 99_999, "k"), ctx.clock)
+    assert err.value.code == "ledger.idempotency_conflict"
+
+
+def test_an_overdraft_is_refused_and_changes_nothing(engine, ctx, members):
+    _, (m1, *_) = members
+    with write_transaction(engine) as conn:
+        ledger.post(conn, deposit(m1, 1_000, "in"), ctx.clock)
+    withdraw = JournalEntry(
+        "11", "W1", "out", ctx.clock.today(), ctx.clock.today(),
+        (Line("201", D, 1_001, member_id=m1, part=BalancePart.CURRENT), Line("101", C, 1_001)),
+    )
+    with pytest.raises(Conflict) as err, write_transaction(engine) as conn:
+        ledger.post(conn, withdraw, ctx.clock)
+    assert err.value.code == "ledger.insufficient_balance"
+    with read_transaction(engine) as conn:
+        assert ledger.member_balances(conn, [m1])[m1] == (0, 1_000)
+        assert check_ledger(conn) == []
+
+
+def test_batch_posting_uses_the_staging_path_and_balances(engine, ctx, members, monkeypatch):
+    _, ids = members
+    monkeypatch.setattr(ledger, "_STAGE_THRESHOLD", 1)  # force the set-based path on a small batch
+    entries = [deposit(m, 100 * (n + 1), f"batch-{n}") for n, m in enumerate(ids * 3)]
+    with write_transaction(engine) as conn:
+        ledger.post_many(conn, entries, ctx.clock)
+    with read_transaction(engine) as conn:
+        got = ledger.member_balances(conn, ids)
+        assert got[ids[0]] == (0, 100 + 400 + 700)
+        assert check_ledger(conn) == []
+
+
+def test_reversal_restores_balances_and_happens_once(engine, ctx, members):
+    _, (m1, *_) = members
+    with write_transaction(engine) as conn:
+        entry_id = ledger.post(conn, deposit(m1, 5_000, "x"), ctx.clock)
+    with write_transaction(engine) as conn:
+        rev = ledger.reverse(conn, entry_id, reason="错缴", actor="t", clock=ctx.clock)
+    with write_transaction(engine) as conn:  # replay returns the same reversal
+        assert ledger.reverse(conn, entry_id, reason="错缴", actor="t", clock=ctx.clock) == rev
+    with pytest.raises(Conflict) as err, write_transaction(engine) as conn:
+        ledger.reverse(conn, entry_id, reason="again", actor="t", clock=ctx.clock, idempotency_key="other")
+    assert err.value.code == "ledger.already_reversed"
+    with pytest.raises(Conflict), write_transaction(engine) as conn:
+        ledger.reverse(conn, rev, reason="undo undo", actor="t", clock=ctx.clock)
+    with read_transaction(engine) as conn:
+        assert ledger.member_balances(conn, [m1])[m1] == (0, 0)
+        assert check_ledger(conn) == []
+
+
+def test_closed_periods_refuse_postings(engine, ctx, members):
+    _, (m1, *_) = members
+    with write_transaction(engine) as conn:
+        ledger.close_period(conn, "2025-02", actor="t", clock=ctx.clock)
+    with pytest.raises(Conflict) as err, write_transaction(engine) as conn:
+        ledger.post(conn, deposit(m1, 100, "late", day=date(2025, 2, 27)), ctx.clock)
+    assert err.value.code == "ledger.period_closed"
+    with pytest.raises(Conflict), write_transaction(engine) as conn:
+        ledger.close_period(conn, "2025-03", actor="t", clock=ctx.clock)  # not yet ended
+
+
+def test_journal_rows_cannot_be_updated_or_deleted(engine, ctx, members):
+    _, (m1, *_) = members
+    with write_transaction(engine) as conn:
+        ledger.post(conn, deposit(m1, 100, "fixed"), ctx.clock)
+    for sql in ("UPDATE journal_line SET amount_fen = 1", "DELETE FROM journal_entry"):
+        with pytest.raises(DBAPIError), write_transaction(engine) as conn:
+            conn.execute(text(sql))
+
+
+def test_check_names_the_first_broken_account(engine, ctx, members):
+    _, (m1, m2, _) = members
+    with write_transaction(engine) as conn:
+        ledger.post(conn, deposit(m1, 100, "p1"), ctx.clock)
+        ledger.post(conn, deposit(m2, 100, "p2"), ctx.clock)
+        conn.execute(text("UPDATE member_balance SET current_fen = 90 WHERE member_id = :m"), {"m": m2})
+    with read_transaction(engine) as conn:
+        findings = check_ledger(conn)
+    assert findings[0].account == f"member {m2}"
+    assert {f.check for f in findings} == {"member_balance", "control_total"}
