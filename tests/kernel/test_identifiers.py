@@ -113,10 +113,12 @@ def test_resident_id_birth_date(first17: str) -> None:
         parse_resident_id(rid(first17))
 
 
-def test_resident_id_birth_date_in_future() -> None:
-    tomorrow = date.today() + timedelta(days=1)
+def test_resident_id_born_after_the_business_date_is_refused() -> None:
+    business_date = date(2025, 3, 15)
+    tomorrow = business_date + timedelta(days=1)
     with refused("resident_id.birth_date"):
-        parse_resident_id(rid(f"110105{tomorrow:%Y%m%d}002"))
+        parse_resident_id(rid(f"110105{tomorrow:%Y%m%d}002"), today=business_date)
+    assert parse_resident_id(rid(f"110105{business_date:%Y%m%d}002"), today=business_date)
 
 
 @pytest.mark.parametrize(

@@ -237,9 +237,7 @@ class MemberDetails:
 
     @classmethod
     def validate(cls, raw: dict[str, object], today: date) -> MemberDetails:
-        rid = parse_resident_id(str(raw.get("resident_id") or ""))
-        if rid.birth_date > today:
-            raise _bad("resident_id", "resident_id.birth_date", "出生日期晚于当前业务日期", "born after the business date")
+        rid = parse_resident_id(str(raw.get("resident_id") or ""), today=today)
         base = raw.get("base_fen")
         if isinstance(base, bool) or not isinstance(base, int) or base <= 0:
             raise _bad("base_fen", "base.invalid", "缴存基数须为正整数（分）", "base_fen must be a positive integer of fen")

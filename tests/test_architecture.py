@@ -1,0 +1,42 @@
+"""Import contracts: pure rules import only the standard library and the kernel."""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).parents[1] / "src" / "hpf"
+PURE = sorted([*SRC.glob("*/rules.py"), SRC / "ledger" / "chart.py", *SRC.glob("kernel/*.py")])
+THIRD_PARTY_ALLOWED_IN_KERNEL = {"stdnum"}  # STACK.md: wrap python-stdnum, do not rewrite it
+
+
+def imported_roots(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", PURE, ids=lambda p: str(p.relative_to(SRC)))
+def test_pure_modules_import_no_storage_or_web(path):
+    package = path.parent.name
+    for name in imported_roots(path):
+        root = name.split(".")[0]
+        if root in sys.stdlib_module_names or root == "__future__":
+            continue
+        if root == "hpf":
+            assert name.startswith(("hpf.kernel", f"hpf.{package}.rules", f"hpf.{package}.chart")), name
+            continue
+        assert path.parent.name == "kernel" and root in THIRD_PARTY_ALLOWED_IN_KERNEL, f"{path}: {name}"
+
+
+def test_nothing_reads_the_wall_calendar():
+    offenders = [
+        str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+        if "date.today()" in p.read_text() and p.name != "clock.py"
+    ]
+    assert offenders == []
