@@ -1,0 +1,241 @@
+"""What every server-rendered page shares: the Jinja2 environment, its filters, rendering.
+
+Pages are Chinese, server-rendered, and work without JavaScript; htmx (vendored under
+``/static``) only swaps fragments in place. Templates autoescape; amounts always go through
+``yuan`` (``format_yuan``), dates are ISO, and a resident ID always goes through the one filter
+``resident_id`` so that masking it is a change in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+import hpf.web
+from hpf.accounts.rules import state_name_zh
+from hpf.kernel.clock import CHINA_TZ
+from hpf.kernel.codes import code_table
+from hpf.kernel.money import format_yuan
+
+TEMPLATES_DIR = Path(hpf.web.__file__).parent / "templates"
+
+
+# ------------------------------------------------------------------------------------ filters
+
+
+def yuan(fen: int | None) -> str:
+    """An amount in fen as yuan, ``123456`` → ``1,234.56``; nothing → ``—``."""
+    return "—" if fen is None else format_yuan(int(fen))
+
+
+def resident_id(number: str | None) -> str:
+    """How a resident ID number is shown. Unchanged for now: masking arrives with sign-in."""
+    return number or ""
+
+
+def iso(value: date | datetime | str | None) -> str:
+    """A date as ``YYYY-MM-DD``; a timestamp in China time as ``YYYY-MM-DD HH:MM:SS``."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def percent(rate: Decimal | str | None) -> str:
+    """A ratio as a percentage: ``0.12`` → ``12%``, ``0.075`` → ``7.5%``."""
+    if rate is None or rate == "":
+        return "—"
+    try:
+        value = Decimal(str(rate)) * 100
+    except InvalidOperation:
+        return str(rate)
+    text = f"{value.normalize():f}"
+    return f"{text}%"
+
+
+def code_name(code: str | None, table: str) -> str:
+    """The Chinese name of a code in a code table; an unknown code is shown as is."""
+    if code is None or code == "":
+        return "—"
+    tab = code_table(table)
+    return tab.get(code).name_zh if code in tab else str(code)
+
+
+def member_state(code: str | None) -> str:
+    return "—" if not code else state_name_zh("member", code)
+
+
+def employer_state(code: str | None) -> str:
+    return "—" if not code else state_name_zh("employer", code)
+
+
+ACTION_ZH = {
+    "open": "开户",
+    "reopen": "重新开户",
+    "change": "变更",
+    "seal": "封存",
+    "unseal": "启封",
+    "freeze": "冻结",
+    "unfreeze": "解冻",
+    "transfer": "内部转移",
+    "close": "销户",
+    "activate": "启用",
+    "defer": "缓缴",
+    "end_deferral": "结束缓缴",
+}
+
+
+def action_name(action: str) -> str:
+    return ACTION_ZH.get(action, action)
+
+
+# ------------------------------------------------------------------------------ history rows
+
+FIELD_ZH = {
+    "account_no": "账号",
+    "uscc": "统一社会信用代码",
+    "address": "单位地址",
+    "legal_rep_name": "法定代表人",
+    "contact_name": "联系人",
+    "contact_phone": "联系电话",
+    "bank_name": "开户银行",
+    "bank_account_no": "银行账号",
+    "payday": "发薪日",
+    "employer_rate": "单位缴存比例",
+    "member_rate": "个人缴存比例",
+    "economic_type": "单位经济类型",
+    "state": "状态",
+    "state_before_freeze": "冻结前状态",
+    "opened_on": "开户日期",
+    "closed_on": "销户日期",
+    "deferral_from": "缓缴起始年月",
+    "deferral_to": "缓缴终止年月",
+    "paid_through": "缴至年月",
+    "certificate_type": "证件类型",
+    "resident_id": "身份证号",
+    "name_pinyin": "姓名全拼",
+    "gender": "性别",
+    "birth_date": "出生日期",
+    "phone": "手机号码",
+    "employer_id": "单位",
+    "base_fen": "缴存基数",
+}
+_HIDDEN_FIELDS = frozenset({"version", "id", "name_pinyin"})
+
+
+def _shown(kind: str, key: str, value: Any, employers: Mapping[int, str]) -> str:
+    if value is None or value == "":
+        return "（空）"
+    if key in ("state", "state_before_freeze"):
+        return member_state(value) if kind == "member" else employer_state(value)
+    if key == "resident_id":
+        return resident_id(value)
+    if key.endswith("_fen"):
+        return yuan(value)
+    if key.endswith("_rate"):
+        return percent(value)
+    if key == "gender":
+        return code_name(value, "gender")
+    if key == "certificate_type":
+        return code_name(value, "certificate_type")
+    if key == "economic_type":
+        return code_name(value, "employer_economic_type")
+    if key == "payday":
+        return f"{value}日"
+    if key == "employer_id":
+        return employers.get(value, str(value))
+    return str(value)
+
+
+def history_changes(
+    kind: str, row: Mapping[str, Any], employers: Mapping[int, str] | None = None
+) -> list[dict[str, str]]:
+    """The fields a history row changed, labelled and formatted: ``[{field, before, after}]``.
+
+    ``employers`` names employer ids (a member's history records the employer by id).
+    """
+    before: Mapping[str, Any] = row.get("before") or {}
+    after: Mapping[str, Any] = row.get("after") or {}
+    names = employers or {}
+    out = []
+    for key in [*before, *(k for k in after if k not in before)]:
+        if key in _HIDDEN_FIELDS:
+            continue
+        label = ("姓名" if kind == "member" else "单位名称") if key == "name" else FIELD_ZH.get(key, key)
+        out.append({
+            "field": label,
+            "before": _shown(kind, key, before.get(key), names) if before else "",
+            "after": _shown(kind, key, after.get(key), names) if after else "",
+        })
+    return out
+
+
+# ---------------------------------------------------------------------------------- rendering
+
+
+def _page_globals(request: Request) -> dict[str, Any]:
+    return {
+        "center_name": request.app.state.settings.center_name,
+        "business_date": request.app.state.clock.today(),
+    }
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        yuan=yuan,
+        resident_id=resident_id,
+        iso=iso,
+        percent=percent,
+        code_name=code_name,
+        member_state=member_state,
+        employer_state=employer_state,
+        action_name=action_name,
+    )
+    return env
+
+
+templates = Jinja2Templates(env=_environment(), context_processors=[_page_globals])
+
+
+def is_htmx(request: Request) -> bool:
+    """An htmx request that wants a fragment (a history restore wants the whole page)."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def render(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    varies: bool = False,
+) -> Response:
+    """Render a template; ``varies`` marks a URL that answers htmx with a fragment."""
+    response = templates.TemplateResponse(
+        request, name, {"nav": "", **(context or {})}, status_code=status_code
+    )
+    if varies:
+        response.headers["Vary"] = "HX-Request"
+    return response
