@@ -1,0 +1,220 @@
+"""Staff back-office pages for accounts and the ledger (Chinese, server-rendered, htmx).
+
+Every page works as plain HTML; where htmx is present, searches update as the clerk types and
+long lists load more in place. Routes that answer htmx with a fragment answer a plain request
+with the whole page. A refusal (unknown account, bad query) is a Chinese HTML page with the
+refusal's status, never problem+json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from sqlalchemy import Connection, func, select
+from starlette.responses import RedirectResponse, Response
+
+from hpf.accounts import service
+from hpf.accounts.tables import employer, member
+from hpf.kernel.errors import HpfError
+from hpf.ledger import service as ledger
+from hpf.ledger.chart import parent_of
+from hpf.ledger.tables import member_balance
+from hpf.web.deps import ReadDb
+from hpf.web.pages_common import history_changes, is_htmx, render
+
+SEARCH_LIMIT = 50
+EMPLOYERS_PER_PAGE = 50
+MEMBERS_PER_PAGE = 100
+STATEMENT_PER_PAGE = 50
+MAX_PAGE = 1_000_000
+
+Page = Query(1, ge=1, le=MAX_PAGE, description="页码")
+SearchText = Query("", max_length=60)
+
+
+class PageRoute(APIRoute):
+    """Renders a refusal raised by a page as a Chinese HTML error page."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except HpfError as exc:
+                return error_page(request, exc.status, exc.title, exc.detail)
+            except RequestValidationError:
+                return error_page(request, 422, "请求参数不合法", "请检查输入的查询条件或页码。")
+
+        return page_handler
+
+
+def error_page(request: Request, status: int, title: str, detail: str = "") -> Response:
+    heading = {404: "未找到", 409: "无法办理", 422: "输入有误"}.get(status, "出错了")
+    return render(
+        request, "error.html",
+        {"status": status, "heading": heading, "title": title, "detail": detail},
+        status_code=status,
+    )
+
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+
+def _paged(rows: list[dict[str, Any]], per_page: int) -> tuple[list[dict[str, Any]], bool]:
+    """Rows of one page (fetched with one extra row) and whether another page follows."""
+    return rows[:per_page], len(rows) > per_page
+
+
+# --------------------------------------------------------------------------------------- home
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    return render(request, "home.html", {"nav": "home", "q": "", "members": None, "more": False})
+
+
+@router.get("/members/search")
+def search_members(request: Request, conn: ReadDb, q: str = SearchText) -> Response:
+    q = q.strip()
+    rows, more = _paged(service.find_members(conn, q, limit=SEARCH_LIMIT + 1), SEARCH_LIMIT) if q else ([], False)
+    context = {"q": q, "members": rows, "more": more}
+    if is_htmx(request):
+        return render(request, "_member_results.html", context, varies=True)
+    return render(request, "home.html", {"nav": "home", **context}, varies=True)
+
+
+# ------------------------------------------------------------------------------------ members
+
+
+@router.get("/members/{account_no}")
+def member_page(request: Request, account_no: str, conn: ReadDb, page: int = Page) -> Response:
+    found = service.get_member(conn, account_no)  # NotFound → 404 page
+    row = service.find_members(conn, account_no, limit=1)[0]  # with employer name and number
+    lines, more = _statement(conn, found["id"], page)
+    changes = service.history(conn, "member", found["id"])
+    employers = _employer_names(conn, changes)
+    return render(request, "member.html", {
+        "m": row,
+        "lines": lines,
+        "page": page,
+        "more": more,
+        "history": [{**h, "changes": history_changes("member", h, employers)} for h in changes],
+    })
+
+
+@router.get("/members/{account_no}/statement")
+def member_statement(request: Request, account_no: str, conn: ReadDb, page: int = Page) -> Response:
+    """The next page of statement lines (htmx "更多"); a plain request goes to the page."""
+    if not is_htmx(request):
+        return RedirectResponse(f"/members/{account_no}?page={page}#statement", status_code=303)
+    found = service.get_member(conn, account_no)
+    lines, more = _statement(conn, found["id"], page)
+    return render(
+        request, "_statement_rows.html",
+        {"m": found, "lines": lines, "page": page, "more": more},
+        varies=True,
+    )
+
+
+def _statement(conn: Connection, member_id: int, page: int) -> tuple[list[dict[str, Any]], bool]:
+    rows = ledger.member_statement(
+        conn, member_id, limit=STATEMENT_PER_PAGE + 1, offset=(page - 1) * STATEMENT_PER_PAGE
+    )
+    return _paged(rows, STATEMENT_PER_PAGE)
+
+
+def _employer_names(conn: Connection, changes: list[dict[str, Any]]) -> dict[int, str]:
+    """``employer id → "name（account）"`` for the employers a member's history mentions."""
+    ids = {
+        side["employer_id"]
+        for h in changes
+        for side in (h["before"], h["after"])
+        if side and isinstance(side.get("employer_id"), int)
+    }
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(employer.c.id, employer.c.name, employer.c.account_no).where(employer.c.id.in_(ids))
+    )
+    return {i: f"{name}（{account}）" for i, name, account in rows}
+
+
+# ---------------------------------------------------------------------------------- employers
+
+
+@router.get("/employers")
+def employers_page(request: Request, conn: ReadDb, q: str = SearchText, page: int = Page) -> Response:
+    q = q.strip()
+    rows, more = _paged(
+        service.find_employers(conn, q, limit=EMPLOYERS_PER_PAGE + 1, offset=(page - 1) * EMPLOYERS_PER_PAGE),
+        EMPLOYERS_PER_PAGE,
+    )
+    context = {"q": q, "employers": rows, "page": page, "more": more}
+    if is_htmx(request):
+        return render(request, "_employer_results.html", context, varies=True)
+    return render(request, "employers.html", {"nav": "employers", **context}, varies=True)
+
+
+@router.get("/employers/{account_no}")
+def employer_page(request: Request, account_no: str, conn: ReadDb, page: int = Page) -> Response:
+    row = service.get_employer(conn, account_no)  # NotFound → 404 page
+    total, members = service.employer_members(
+        conn, row["id"], limit=MEMBERS_PER_PAGE, offset=(page - 1) * MEMBERS_PER_PAGE
+    )
+    by_state, held = _member_counts(conn, row["id"])
+    unallocated = ledger.employer_balance_of(conn, row["id"])
+    return render(request, "employer.html", {
+        "nav": "employers",
+        "e": row,
+        "total": total,
+        "by_state": by_state,
+        "held_fen": held,
+        "unallocated_fen": unallocated,
+        "members": members,
+        "page": page,
+        "pages": max(1, -(-total // MEMBERS_PER_PAGE)),
+        "history": [
+            {**h, "changes": history_changes("employer", h)} for h in service.history(conn, "employer", row["id"])
+        ],
+    })
+
+
+def _member_counts(conn: Connection, employer_id: int) -> tuple[list[tuple[str, int]], int]:
+    """Members per state, and what the employer's members hold in all (fen)."""
+    rows = conn.execute(
+        select(
+            member.c.state,
+            func.count(),
+            func.coalesce(func.sum(member_balance.c.carried_fen + member_balance.c.current_fen), 0),
+        )
+        .select_from(member.outerjoin(member_balance, member_balance.c.member_id == member.c.id))
+        .where(member.c.employer_id == employer_id)
+        .group_by(member.c.state)
+        .order_by(member.c.state)
+    ).all()
+    return [(state, int(count)) for state, count, _ in rows], sum(int(held) for _, _, held in rows)
+
+
+# ------------------------------------------------------------------------------------- ledger
+
+
+@router.get("/ledger")
+def ledger_page(request: Request, conn: ReadDb) -> Response:
+    subjects = ledger.subject_balances(conn)
+    for s in subjects:
+        depth, code = 0, s["code"]
+        while (code := parent_of(code)) is not None:  # type: ignore[assignment]
+            depth += 1
+        s["depth"] = depth
+    leaves = [s for s in subjects if s["postable"]]
+    return render(request, "ledger.html", {
+        "nav": "ledger",
+        "subjects": subjects,
+        "debit_total": sum(s["debit_fen"] for s in leaves),
+        "credit_total": sum(s["credit_fen"] for s in leaves),
+    })
