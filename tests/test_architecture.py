@@ -36,7 +36,8 @@ def test_pure_modules_import_no_storage_or_web(path):
 
 def test_nothing_reads_the_wall_calendar():
     offenders = [
-        str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
         if "date.today()" in p.read_text() and p.name != "clock.py"
     ]
     assert offenders == []

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hpf.settings import Settings
 
@@ -117,18 +116,26 @@ def demo(
     upgrade(engine)
     ctx = Context(actor="demo", clock=make_clock(settings), center_code=settings.center_code, source="cli")
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=console) as bar:
-            tasks: dict[str, int] = {}
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            tasks: dict[str, TaskID] = {}
 
             def progress(stage: str, done: int, total: int) -> None:
                 if stage not in tasks:
                     tasks[stage] = bar.add_task(stage, total=total)
                 bar.update(tasks[stage], completed=done, total=total)
 
-            summary = build_demo_center(engine, ctx, seed=seed, employers=employers, members=members, progress=progress)
+            summary = build_demo_center(
+                engine, ctx, seed=seed, employers=employers, members=members, progress=progress
+            )
         console.print(
-            f"demo center built in {summary.seconds:.1f}s: {summary.employers} employers, {summary.members} members"
+            f"demo center built in {summary.seconds:.1f}s: "
+            f"{summary.employers} employers, {summary.members} members"
         )
     except HpfError as exc:
         if exc.code != "demo.not_empty":
@@ -156,4 +163,4 @@ def main() -> None:  # pragma: no cover
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -142,11 +142,21 @@ def test_change_history_keeps_before_and_after(engine, ctx, employer):
 
 def _fund(engine, ctx, member_id, fen):
     with write_transaction(engine) as conn:
-        ledger.post(conn, JournalEntry(
-            "01", "R1", f"fund-{member_id}", ctx.clock.today(), ctx.clock.today(),
-            (Line("101", Side.DEBIT, fen), Line("201", Side.CREDIT, fen, member_id=member_id,
-                                                 part=BalancePart.CURRENT)),
-        ), ctx.clock)
+        ledger.post(
+            conn,
+            JournalEntry(
+                "01",
+                "R1",
+                f"fund-{member_id}",
+                ctx.clock.today(),
+                ctx.clock.today(),
+                (
+                    Line("101", Side.DEBIT, fen),
+                    Line("201", Side.CREDIT, fen, member_id=member_id, part=BalancePart.CURRENT),
+                ),
+            ),
+            ctx.clock,
+        )
 
 
 def test_closing_needs_a_zero_balance(engine, ctx, employer):

@@ -146,9 +146,7 @@ def test_unknown_code() -> None:
 def test_unknown_code_non_string() -> None:
     table = code_table("gender")
     assert 1 not in table
-    with pytest.raises(
-        InvalidInput, check=lambda e: e.code == "code_table.unknown_code"
-    ):
+    with pytest.raises(InvalidInput, check=lambda e: e.code == "code_table.unknown_code"):
         table.get(1)  # type: ignore[arg-type]
 
 
@@ -179,6 +177,4 @@ def test_tables_cached_and_read_only() -> None:
 
 def test_duplicate_code_refused() -> None:
     with pytest.raises(ValueError, match="duplicate"):
-        CodeTable(
-            "t", "表", None, "test", (Code("01", "甲", "a"), Code("01", "乙", "b"))
-        )
+        CodeTable("t", "表", None, "test", (Code("01", "甲", "a"), Code("01", "乙", "b")))

@@ -55,10 +55,7 @@ def test_resident_id_golden(number: str, region: str, birth: date, gender: str) 
 def test_resident_id_normalises_case_spaces_and_dashes() -> None:
     assert parse_resident_id(" 110105 19491231-002x\t").number == "11010519491231002X"
     # stdnum folds full-width digits to ASCII
-    assert (
-        parse_resident_id("１１０１０５１９４９１２３１００２Ｘ").number
-        == "11010519491231002X"
-    )
+    assert parse_resident_id("１１０１０５１９４９１２３１００２Ｘ").number == "11010519491231002X"
 
 
 @pytest.mark.parametrize("value", [None, "", "   "])
@@ -79,9 +76,7 @@ def test_resident_id_15_digit_refused_with_explanation() -> None:
     assert "18" in info.value.detail and "15-digit" in info.value.detail
 
 
-@pytest.mark.parametrize(
-    "value", ["1101051949123100AX", "11010519491231002A", 110105194912310020]
-)
+@pytest.mark.parametrize("value", ["1101051949123100AX", "11010519491231002A", 110105194912310020])
 def test_resident_id_format(value: object) -> None:
     with refused("resident_id.format"):
         parse_resident_id(value)  # type: ignore[arg-type]
@@ -285,9 +280,7 @@ def test_bank_card_length(value: str) -> None:
         parse_bank_card(value)
 
 
-@pytest.mark.parametrize(
-    "value", ["6222O21001123456789", "6222.0210.0112.3456", 6222021001123456789]
-)
+@pytest.mark.parametrize("value", ["6222O21001123456789", "6222.0210.0112.3456", 6222021001123456789])
 def test_bank_card_format(value: object) -> None:
     with refused("bank_card.format"):
         parse_bank_card(value)  # type: ignore[arg-type]

@@ -18,8 +18,15 @@ def test_yuan_text_parses_to_exact_fen(text, fen):
     assert parse_yuan(text) == fen
 
 
-@pytest.mark.parametrize(("value", "code"), [(1.5, "money.float_refused"), ("1.005", "money.precision"),
-                                             ("abc", "money.format"), ("NaN", "money.format")])
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        (1.5, "money.float_refused"),
+        ("1.005", "money.precision"),
+        ("abc", "money.format"),
+        ("NaN", "money.format"),
+    ],
+)
 def test_bad_amounts_are_refused_with_a_code(value, code):
     with pytest.raises(InvalidInput) as err:
         parse_yuan(value)

@@ -30,7 +30,11 @@ def members(engine, ctx):
 
 def deposit(member_id: int, fen: int, key: str, day: date = date(2025, 3, 15), part=BalancePart.CURRENT):
     return JournalEntry(
-        "01", f"R-{key}", key, day, day,
+        "01",
+        f"R-{key}",
+        key,
+        day,
+        day,
         (Line("101", D, fen), Line("201", C, fen, member_id=member_id, part=part)),
     )
 
@@ -72,7 +76,11 @@ def test_an_overdraft_is_refused_and_changes_nothing(engine, ctx, members):
     with write_transaction(engine) as conn:
         ledger.post(conn, deposit(m1, 1_000, "in"), ctx.clock)
     withdraw = JournalEntry(
-        "11", "W1", "out", ctx.clock.today(), ctx.clock.today(),
+        "11",
+        "W1",
+        "out",
+        ctx.clock.today(),
+        ctx.clock.today(),
         (Line("201", D, 1_001, member_id=m1, part=BalancePart.CURRENT), Line("101", C, 1_001)),
     )
     with pytest.raises(Conflict) as err, write_transaction(engine) as conn:

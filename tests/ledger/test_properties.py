@@ -18,8 +18,18 @@ from hpf.ledger.rules import BalancePart, JournalEntry, Line
 
 MEMBERS = 4
 op = st.one_of(
-    st.tuples(st.just("deposit"), st.integers(0, MEMBERS - 1), st.integers(1, 10**7), st.sampled_from(list(BalancePart))),
-    st.tuples(st.just("withdraw"), st.integers(0, MEMBERS - 1), st.integers(1, 10**7), st.sampled_from(list(BalancePart))),
+    st.tuples(
+        st.just("deposit"),
+        st.integers(0, MEMBERS - 1),
+        st.integers(1, 10**7),
+        st.sampled_from(list(BalancePart)),
+    ),
+    st.tuples(
+        st.just("withdraw"),
+        st.integers(0, MEMBERS - 1),
+        st.integers(1, 10**7),
+        st.sampled_from(list(BalancePart)),
+    ),
     st.tuples(st.just("reverse"), st.integers(0, 50), st.just(0), st.just(BalancePart.CURRENT)),
 )
 
@@ -34,7 +44,10 @@ def world(tmp_path_factory):
     ctx = Context("prop", FixedClock(date(2025, 3, 15)), "990001")
     with write_transaction(eng) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
-        ids = [accounts.open_member(conn, ctx, emp["account_no"], member_payload(i))["id"] for i in range(MEMBERS)]
+        ids = [
+            accounts.open_member(conn, ctx, emp["account_no"], member_payload(i))["id"]
+            for i in range(MEMBERS)
+        ]
     return eng, ctx, ids
 
 
@@ -50,12 +63,21 @@ def test_random_postings_keep_every_invariant(world, ops, salt):
             with write_transaction(eng) as conn:
                 if kind == "reverse":
                     if posted:
-                        ledger.reverse(conn, posted[who % len(posted)], reason="r", actor="p", clock=ctx.clock)
+                        ledger.reverse(
+                            conn, posted[who % len(posted)], reason="r", actor="p", clock=ctx.clock
+                        )
                     continue
-                member = Line("201", Side.CREDIT if kind == "deposit" else Side.DEBIT, fen,
-                              member_id=ids[who], part=part)
+                member = Line(
+                    "201",
+                    Side.CREDIT if kind == "deposit" else Side.DEBIT,
+                    fen,
+                    member_id=ids[who],
+                    part=part,
+                )
                 bank = Line("101", Side.DEBIT if kind == "deposit" else Side.CREDIT, fen)
-                posted.append(ledger.post(conn, JournalEntry("01", key, key, day, day, (bank, member)), ctx.clock))
+                posted.append(
+                    ledger.post(conn, JournalEntry("01", key, key, day, day, (bank, member)), ctx.clock)
+                )
         except Conflict:
             pass  # overdraft or second reversal: refused whole, which the invariants below prove
         with read_transaction(eng) as conn:

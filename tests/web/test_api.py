@@ -74,14 +74,30 @@ def test_ledger_endpoints_and_idempotent_reversal(client, engine, ctx, employer_
     with write_transaction(engine) as conn:
         mid = accounts.get_member(conn, no)["id"]
         day = ctx.clock.today()
-        entry_id = ledger.post(conn, JournalEntry("01", "R1", "r1", day, day, (
-            Line("101", Side.DEBIT, 12_345), Line("201", Side.CREDIT, 12_345, member_id=mid, part=BalancePart.CURRENT),
-        )), ctx.clock)
+        entry_id = ledger.post(
+            conn,
+            JournalEntry(
+                "01",
+                "R1",
+                "r1",
+                day,
+                day,
+                (
+                    Line("101", Side.DEBIT, 12_345),
+                    Line("201", Side.CREDIT, 12_345, member_id=mid, part=BalancePart.CURRENT),
+                ),
+            ),
+            ctx.clock,
+        )
     statement = client.get(f"/api/v1/members/{no}/statement").json()
     assert statement[0]["amount_fen"] == 12_345 and statement[0]["running_fen"] == 12_345
     headers = {"Idempotency-Key": "rev-1", **ACTOR}
-    first = client.post(f"/api/v1/ledger/entries/{entry_id}/reversal", json={"reason": "错缴"}, headers=headers)
-    again = client.post(f"/api/v1/ledger/entries/{entry_id}/reversal", json={"reason": "错缴"}, headers=headers)
+    first = client.post(
+        f"/api/v1/ledger/entries/{entry_id}/reversal", json={"reason": "错缴"}, headers=headers
+    )
+    again = client.post(
+        f"/api/v1/ledger/entries/{entry_id}/reversal", json={"reason": "错缴"}, headers=headers
+    )
     assert first.status_code == again.status_code == 201 and first.json()["id"] == again.json()["id"]
     assert client.get(f"/api/v1/members/{no}").json()["balance_fen"] == 0
     subjects = {s["code"]: s for s in client.get("/api/v1/ledger/subjects").json()}

@@ -38,7 +38,7 @@ class EmployerCreate(BaseModel):
 
 
 class EmployerChange(BaseModel):
-    changes: dict[str, Any] = Field(description="fields to change, e.g. {\"address\": \"...\"}")
+    changes: dict[str, Any] = Field(description='fields to change, e.g. {"address": "..."}')
     reason: str
 
 
@@ -93,7 +93,7 @@ class MemberCreate(BaseModel):
 
 
 class MemberChange(BaseModel):
-    changes: dict[str, Any] = Field(description='fields to change: name, phone, base_fen')
+    changes: dict[str, Any] = Field(description="fields to change: name, phone, base_fen")
     reason: str
 
 
@@ -222,7 +222,9 @@ def employer_members(
 ) -> MemberPage:
     row = service.get_employer(conn, account_no)
     total, items = service.employer_members(conn, row["id"], limit=limit, offset=offset)
-    return MemberPage(total=total, items=[MemberPublic.of({**m, "employer_account_no": account_no}) for m in items])
+    return MemberPage(
+        total=total, items=[MemberPublic.of({**m, "employer_account_no": account_no}) for m in items]
+    )
 
 
 @router.get("/employers/{account_no}/history", summary="Change history of an employer account")
@@ -240,7 +242,9 @@ def _member_out(conn: Any, account_no: str) -> MemberPublic:
 
 @router.post("/members", status_code=201, summary="Open a member account (个人开户); reopens a closed one")
 def open_member(body: MemberCreate, conn: WriteDb, ctx: Ctx) -> MemberPublic:
-    row = service.open_member(conn, ctx, body.employer_account_no, body.model_dump(exclude={"employer_account_no"}))
+    row = service.open_member(
+        conn, ctx, body.employer_account_no, body.model_dump(exclude={"employer_account_no"})
+    )
     return _member_out(conn, row["account_no"])
 
 
@@ -271,8 +275,12 @@ def _member_action(name: str, summary: str) -> None:
         return _member_out(conn, account_no)
 
     router.add_api_route(
-        f"/members/{{account_no}}/{name}", handler, methods=["POST"], summary=summary,
-        response_model=MemberPublic, name=f"{name}_member",
+        f"/members/{{account_no}}/{name}",
+        handler,
+        methods=["POST"],
+        summary=summary,
+        response_model=MemberPublic,
+        name=f"{name}_member",
     )
 
 
@@ -285,7 +293,9 @@ for _name, _summary in (
     _member_action(_name, _summary)
 
 
-@router.post("/members/{account_no}/transfer", summary="Move a member to another employer in this center (内部转移)")
+@router.post(
+    "/members/{account_no}/transfer", summary="Move a member to another employer in this center (内部转移)"
+)
 def transfer_member(account_no: str, body: Transfer, conn: WriteDb, ctx: Ctx) -> MemberPublic:
     service.transfer_member(conn, ctx, account_no, body.employer_account_no, body.reason, body.base_fen)
     return _member_out(conn, account_no)

@@ -46,7 +46,7 @@ class PageRoute(APIRoute):
             try:
                 return await handler(request)
             except HpfError as exc:
-                return error_page(request, exc.status, exc.title, exc.detail)
+                return error_page(request, exc.status, exc.title)
             except RequestValidationError:
                 return error_page(request, 422, "请求参数不合法", "请检查输入的查询条件或页码。")
 
@@ -54,6 +54,7 @@ class PageRoute(APIRoute):
 
 
 def error_page(request: Request, status: int, title: str, detail: str = "") -> Response:
+    """A refusal as a Chinese page; the English ``detail`` of an ``HpfError`` is not shown."""
     heading = {404: "未找到", 409: "无法办理", 422: "输入有误"}.get(status, "出错了")
     return render(
         request, "error.html",
@@ -93,17 +94,18 @@ def search_members(request: Request, conn: ReadDb, q: str = SearchText) -> Respo
 
 @router.get("/members/{account_no}")
 def member_page(request: Request, account_no: str, conn: ReadDb, page: int = Page) -> Response:
-    found = service.get_member(conn, account_no)  # NotFound → 404 page
-    row = service.find_members(conn, account_no, limit=1)[0]  # with employer name and number
-    lines, more = _statement(conn, found["id"], page)
-    changes = service.history(conn, "member", found["id"])
-    employers = _employer_names(conn, changes)
+    row = service.get_member(conn, account_no)  # NotFound → 404 page
+    lines, more = _statement(conn, row["id"], page)
+    changes = service.history(conn, "member", row["id"])
+    employers = _employers_by_id(conn, {row["employer_id"], *_employer_ids(changes)})
+    names = {i: f"{e['name']}（{e['account_no']}）" for i, e in employers.items()}
     return render(request, "member.html", {
         "m": row,
+        "employer": employers[row["employer_id"]],
         "lines": lines,
         "page": page,
         "more": more,
-        "history": [{**h, "changes": history_changes("member", h, employers)} for h in changes],
+        "history": [{**h, "changes": history_changes("member", h, names)} for h in changes],
     })
 
 
@@ -128,20 +130,21 @@ def _statement(conn: Connection, member_id: int, page: int) -> tuple[list[dict[s
     return _paged(rows, STATEMENT_PER_PAGE)
 
 
-def _employer_names(conn: Connection, changes: list[dict[str, Any]]) -> dict[int, str]:
-    """``employer id → "name（account）"`` for the employers a member's history mentions."""
-    ids = {
+def _employer_ids(changes: list[dict[str, Any]]) -> set[int]:
+    """The employers a member's history mentions (it records them by id)."""
+    return {
         side["employer_id"]
         for h in changes
         for side in (h["before"], h["after"])
         if side and isinstance(side.get("employer_id"), int)
     }
-    if not ids:
-        return {}
+
+
+def _employers_by_id(conn: Connection, ids: set[int]) -> dict[int, dict[str, Any]]:
     rows = conn.execute(
         select(employer.c.id, employer.c.name, employer.c.account_no).where(employer.c.id.in_(ids))
-    )
-    return {i: f"{name}（{account}）" for i, name, account in rows}
+    ).mappings()
+    return {r["id"]: dict(r) for r in rows}
 
 
 # ---------------------------------------------------------------------------------- employers
@@ -207,10 +210,7 @@ def _member_counts(conn: Connection, employer_id: int) -> tuple[list[tuple[str, 
 def ledger_page(request: Request, conn: ReadDb) -> Response:
     subjects = ledger.subject_balances(conn)
     for s in subjects:
-        depth, code = 0, s["code"]
-        while (code := parent_of(code)) is not None:  # type: ignore[assignment]
-            depth += 1
-        s["depth"] = depth
+        s["depth"] = _depth(s["code"])
     leaves = [s for s in subjects if s["postable"]]
     return render(request, "ledger.html", {
         "nav": "ledger",
@@ -218,3 +218,9 @@ def ledger_page(request: Request, conn: ReadDb) -> Response:
         "debit_total": sum(s["debit_fen"] for s in leaves),
         "credit_total": sum(s["credit_fen"] for s in leaves),
     })
+
+
+def _depth(code: str) -> int:
+    """How many listed ancestors a subject has (``3210102`` → 1: its parent is ``321``)."""
+    parent = parent_of(code)
+    return 0 if parent is None else 1 + _depth(parent)

@@ -90,12 +90,28 @@ _EMPLOYER_FROM: dict[str, frozenset[EmployerState]] = {
     "take_members": frozenset({EmployerState.NORMAL, EmployerState.OPENED, EmployerState.DEFERRED}),
 }
 
-_ZH_MEMBER = {"01": "正常", "02": "封存", "03": "合并销户", "04": "外部转出销户", "05": "提取销户", "06": "冻结"}
+_ZH_MEMBER = {
+    "01": "正常",
+    "02": "封存",
+    "03": "合并销户",
+    "04": "外部转出销户",
+    "05": "提取销户",
+    "06": "冻结",
+}
 _ZH_EMPLOYER = {"01": "正常", "02": "开户", "03": "缓缴", "04": "销户", "05": "封存"}
 _ZH_ACTION = {
-    "change": "变更", "seal": "封存", "unseal": "启封", "freeze": "冻结", "unfreeze": "解冻",
-    "transfer": "内部转移", "close": "销户", "reopen": "重新开户", "activate": "启用",
-    "defer": "缓缴", "end_deferral": "结束缓缴", "take_members": "接收职工",
+    "change": "变更",
+    "seal": "封存",
+    "unseal": "启封",
+    "freeze": "冻结",
+    "unfreeze": "解冻",
+    "transfer": "内部转移",
+    "close": "销户",
+    "reopen": "重新开户",
+    "activate": "启用",
+    "defer": "缓缴",
+    "end_deferral": "结束缓缴",
+    "take_members": "接收职工",
 }
 
 
@@ -157,14 +173,21 @@ def clean_phone(value: str | None, field: str = "phone", required: bool = True) 
     if not text and not required:
         return None
     if not _PHONE.match(text):
-        raise _bad(field, "phone.format", "电话号码格式错误", f"{field}: {value!r} is not a mobile or landline number")
+        raise _bad(
+            field,
+            "phone.format",
+            "电话号码格式错误",
+            f"{field}: {value!r} is not a mobile or landline number",
+        )
     return text
 
 
 def clean_bank_account(value: str | None, field: str = "bank_account_no") -> str:
     text = (value or "").replace(" ", "").replace("-", "")
     if not _BANK_ACCOUNT.match(text):
-        raise _bad(field, "bank_account.format", "银行账号应为8至32位数字", f"{field}: 8 to 32 digits required")
+        raise _bad(
+            field, "bank_account.format", "银行账号应为8至32位数字", f"{field}: 8 to 32 digits required"
+        )
     return text
 
 
@@ -240,7 +263,12 @@ class MemberDetails:
         rid = parse_resident_id(str(raw.get("resident_id") or ""), today=today)
         base = raw.get("base_fen")
         if isinstance(base, bool) or not isinstance(base, int) or base <= 0:
-            raise _bad("base_fen", "base.invalid", "缴存基数须为正整数（分）", "base_fen must be a positive integer of fen")
+            raise _bad(
+                "base_fen",
+                "base.invalid",
+                "缴存基数须为正整数（分）",
+                "base_fen must be a positive integer of fen",
+            )
         return cls(
             resident_id=rid.number,
             name=clean_person_name(_s(raw, "name")),
@@ -259,7 +287,9 @@ def _s(raw: dict[str, object], key: str) -> str | None:
 def _rate(raw: dict[str, object], key: str) -> Decimal:
     value = raw.get(key)
     if isinstance(value, (float, bool)) or value is None:
-        raise _bad(key, "rate.format", "缴存比例须为字符串形式的小数，如\"0.12\"", f"{key}: give a decimal string")
+        raise _bad(
+            key, "rate.format", '缴存比例须为字符串形式的小数，如"0.12"', f"{key}: give a decimal string"
+        )
     try:
         return Decimal(str(value))
     except ArithmeticError:

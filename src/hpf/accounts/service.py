@@ -138,8 +138,10 @@ def register_employer(conn: Connection, ctx: Context, raw: dict[str, object]) ->
     details = EmployerDetails.validate(raw, DEFAULT_RATE_BOUNDS)
     if conn.scalar(select(employer.c.id).where(employer.c.uscc == details.uscc)) is not None:
         raise Conflict(
-            "employer.already_registered", "该统一社会信用代码已开户",
-            f"an employer with USCC {details.uscc} is already registered", field="uscc",
+            "employer.already_registered",
+            "该统一社会信用代码已开户",
+            f"an employer with USCC {details.uscc} is already registered",
+            field="uscc",
         )
     values = {
         **details.__dict__,
@@ -155,8 +157,17 @@ def register_employer(conn: Connection, ctx: Context, raw: dict[str, object]) ->
 
 
 _EMPLOYER_CHANGEABLE = (
-    "name", "address", "legal_rep_name", "contact_name", "contact_phone", "bank_name",
-    "bank_account_no", "payday", "employer_rate", "member_rate", "economic_type",
+    "name",
+    "address",
+    "legal_rep_name",
+    "contact_name",
+    "contact_phone",
+    "bank_name",
+    "bank_account_no",
+    "payday",
+    "employer_rate",
+    "member_rate",
+    "economic_type",
 )
 
 
@@ -168,7 +179,10 @@ def change_employer(
     unknown = set(changes) - set(_EMPLOYER_CHANGEABLE)
     if unknown:
         raise InvalidInput(
-            "field.not_changeable", "该字段不可变更", f"cannot change {sorted(unknown)}", fields=sorted(unknown)
+            "field.not_changeable",
+            "该字段不可变更",
+            f"cannot change {sorted(unknown)}",
+            fields=sorted(unknown),
         )
     merged = {**{k: current[k] for k in _EMPLOYER_CHANGEABLE}, "uscc": current["uscc"], **changes}
     merged["employer_rate"] = str(merged["employer_rate"])
@@ -194,7 +208,9 @@ def _employer_transition(
 
 
 def activate_employer(conn: Connection, ctx: Context, account_no: str) -> dict[str, Any]:
-    return _employer_transition(conn, ctx, account_no, "activate", "首次缴存", {"state": EmployerState.NORMAL.value})
+    return _employer_transition(
+        conn, ctx, account_no, "activate", "首次缴存", {"state": EmployerState.NORMAL.value}
+    )
 
 
 def defer_employer(
@@ -206,14 +222,22 @@ def defer_employer(
     if to_month < from_month:
         raise InvalidInput("deferral.range", "缓缴结束年月早于开始年月", "deferral ends before it starts")
     return _employer_transition(
-        conn, ctx, account_no, "defer", reason,
+        conn,
+        ctx,
+        account_no,
+        "defer",
+        reason,
         {"state": EmployerState.DEFERRED.value, "deferral_from": from_month, "deferral_to": to_month},
     )
 
 
 def end_deferral(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
     return _employer_transition(
-        conn, ctx, account_no, "end_deferral", reason,
+        conn,
+        ctx,
+        account_no,
+        "end_deferral",
+        reason,
         {"state": EmployerState.NORMAL.value, "deferral_from": None, "deferral_to": None},
     )
 
@@ -222,8 +246,11 @@ def seal_employer(conn: Connection, ctx: Context, account_no: str, reason: str) 
     """Seal an employer (单位封存); its members in 正常 state are sealed with it."""
     row = _employer_transition(conn, ctx, account_no, "seal", reason, {"state": EmployerState.SEALED.value})
     active = [
-        dict(m) for m in conn.execute(
-            select(member).where(member.c.employer_id == row["id"], member.c.state == MemberState.NORMAL.value)
+        dict(m)
+        for m in conn.execute(
+            select(member).where(
+                member.c.employer_id == row["id"], member.c.state == MemberState.NORMAL.value
+            )
         ).mappings()
     ]
     for m in active:
@@ -232,7 +259,9 @@ def seal_employer(conn: Connection, ctx: Context, account_no: str, reason: str) 
 
 
 def unseal_employer(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
-    return _employer_transition(conn, ctx, account_no, "unseal", reason, {"state": EmployerState.NORMAL.value})
+    return _employer_transition(
+        conn, ctx, account_no, "unseal", reason, {"state": EmployerState.NORMAL.value}
+    )
 
 
 def close_employer(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
@@ -248,19 +277,28 @@ def close_employer(conn: Connection, ctx: Context, account_no: str, reason: str)
     ).all()
     if any(state in (MemberState.NORMAL.value, MemberState.FROZEN.value) for _, state in members):
         raise Conflict(
-            "employer.has_active_members", "单位仍有正常或冻结状态的职工，不能销户",
+            "employer.has_active_members",
+            "单位仍有正常或冻结状态的职工，不能销户",
             "seal, move or close the employer's active members first",
         )
-    held = sum(c + d for c, d in ledger.member_balances(conn, [m for m, s in members if s not in MEMBER_CLOSED]).values())
+    held = sum(
+        c + d
+        for c, d in ledger.member_balances(conn, [m for m, s in members if s not in MEMBER_CLOSED]).values()
+    )
     own = ledger.employer_balance_of(conn, current["id"])
     if held or own:
         raise Conflict(
-            "employer.balance_not_zero", "单位账户余额不为零，不能销户",
+            "employer.balance_not_zero",
+            "单位账户余额不为零，不能销户",
             f"employer balance is {own + held} fen (unallocated {own}, members {held})",
             balance_fen=own + held,
         )
     return _employer_transition(
-        conn, ctx, account_no, "close", reason,
+        conn,
+        ctx,
+        account_no,
+        "close",
+        reason,
         {"state": EmployerState.CLOSED.value, "closed_on": ctx.clock.today()},
     )
 
@@ -281,11 +319,17 @@ def find_employers(conn: Connection, q: str = "", limit: int = 50, offset: int =
 def employer_members(
     conn: Connection, employer_id: int, *, limit: int = 100, offset: int = 0
 ) -> tuple[int, list[dict[str, Any]]]:
-    total = conn.scalar(select(func.count()).select_from(member).where(member.c.employer_id == employer_id)) or 0
+    total = (
+        conn.scalar(select(func.count()).select_from(member).where(member.c.employer_id == employer_id)) or 0
+    )
     rows = [
-        dict(r) for r in conn.execute(
-            select(member).where(member.c.employer_id == employer_id)
-            .order_by(member.c.id).limit(limit).offset(offset)
+        dict(r)
+        for r in conn.execute(
+            select(member)
+            .where(member.c.employer_id == employer_id)
+            .order_by(member.c.id)
+            .limit(limit)
+            .offset(offset)
         ).mappings()
     ]
     return total, with_balances(conn, rows)
@@ -328,7 +372,9 @@ def _employer_taking_members(conn: Connection, account_no: str) -> dict[str, Any
     return target
 
 
-def open_member(conn: Connection, ctx: Context, employer_account_no: str, raw: dict[str, object]) -> dict[str, Any]:
+def open_member(
+    conn: Connection, ctx: Context, employer_account_no: str, raw: dict[str, object]
+) -> dict[str, Any]:
     """Open a member account (个人开户); a person who had one here gets it back (same number)."""
     details = MemberDetails.validate(raw, ctx.clock.today())
     target = _employer_taking_members(conn, employer_account_no)
@@ -343,11 +389,14 @@ def open_member(conn: Connection, ctx: Context, employer_account_no: str, raw: d
         "state": MemberState.NORMAL.value,
         "closed_on": None,
     }
-    existing = conn.execute(select(member).where(member.c.resident_id == details.resident_id)).mappings().first()
+    existing = (
+        conn.execute(select(member).where(member.c.resident_id == details.resident_id)).mappings().first()
+    )
     if existing is not None:
         if existing["state"] not in MEMBER_CLOSED:
             raise Conflict(
-                "member.already_open", "该身份证号已有未销户的个人账户",
+                "member.already_open",
+                "该身份证号已有未销户的个人账户",
                 f"this person already has account {existing['account_no']} in state {existing['state']}",
                 account_no=existing["account_no"],
             )
@@ -390,20 +439,27 @@ def change_member(
     unknown = set(changes) - allowed
     if unknown:
         raise InvalidInput(
-            "field.not_changeable", "该字段不可变更", f"cannot change {sorted(unknown)}", fields=sorted(unknown)
+            "field.not_changeable",
+            "该字段不可变更",
+            f"cannot change {sorted(unknown)}",
+            fields=sorted(unknown),
         )
     values: dict[str, Any] = {}
     if "name" in changes:
         values["name"] = clean_person_name(str(changes["name"]))
         values["name_pinyin"] = name_pinyin(values["name"])
     if "phone" in changes:
-        values["phone"] = clean_phone(None if changes["phone"] is None else str(changes["phone"]), required=False)
+        values["phone"] = clean_phone(
+            None if changes["phone"] is None else str(changes["phone"]), required=False
+        )
     if "base_fen" in changes:
         base = changes["base_fen"]
         if isinstance(base, bool) or not isinstance(base, int) or base <= 0:
-            raise InvalidInput("base.invalid", "缴存基数须为正整数（分）", "base_fen must be positive", field="base_fen")
+            raise InvalidInput(
+                "base.invalid", "缴存基数须为正整数（分）", "base_fen must be positive", field="base_fen"
+            )
         values["base_fen"] = base
-    before, after = _changed(current, values)
+    _before, after = _changed(current, values)
     if after:
         _member_transition(conn, ctx, current, "change", reason, after)
     return get_member(conn, account_no)
@@ -422,7 +478,11 @@ def unseal_member(conn: Connection, ctx: Context, account_no: str, reason: str) 
 def freeze_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
     current = get_member(conn, account_no)
     return _transition_member(
-        conn, ctx, account_no, "freeze", reason,
+        conn,
+        ctx,
+        account_no,
+        "freeze",
+        reason,
         {"state": MemberState.FROZEN.value, "state_before_freeze": current["state"]},
     )
 
@@ -436,18 +496,26 @@ def unfreeze_member(conn: Connection, ctx: Context, account_no: str, reason: str
 
 
 def transfer_member(
-    conn: Connection, ctx: Context, account_no: str, employer_account_no: str, reason: str,
+    conn: Connection,
+    ctx: Context,
+    account_no: str,
+    employer_account_no: str,
+    reason: str,
     base_fen: int | None = None,
 ) -> dict[str, Any]:
     """Internal transfer (内部转移): same account, new employer, state 正常."""
     current = get_member(conn, account_no)
     target = _employer_taking_members(conn, employer_account_no)
     if target["id"] == current["employer_id"]:
-        raise Conflict("member.same_employer", "转入单位与当前单位相同", "the member already belongs to this employer")
+        raise Conflict(
+            "member.same_employer", "转入单位与当前单位相同", "the member already belongs to this employer"
+        )
     values: dict[str, Any] = {"employer_id": target["id"], "state": MemberState.NORMAL.value}
     if base_fen is not None:
         if isinstance(base_fen, bool) or not isinstance(base_fen, int) or base_fen <= 0:
-            raise InvalidInput("base.invalid", "缴存基数须为正整数（分）", "base_fen must be positive", field="base_fen")
+            raise InvalidInput(
+                "base.invalid", "缴存基数须为正整数（分）", "base_fen must be positive", field="base_fen"
+            )
         values["base_fen"] = base_fen
     return _transition_member(conn, ctx, account_no, "transfer", reason, values)
 
@@ -460,12 +528,17 @@ def close_member(
     require_member_transition("close", current["state"])
     if current["balance_fen"] != 0:
         raise Conflict(
-            "member.balance_not_zero", "个人账户余额不为零，不能直接销户",
+            "member.balance_not_zero",
+            "个人账户余额不为零，不能直接销户",
             f"balance is {current['balance_fen']} fen; use a closing withdrawal or transfer",
             balance_fen=current["balance_fen"],
         )
     return _transition_member(
-        conn, ctx, account_no, "close", reason,
+        conn,
+        ctx,
+        account_no,
+        "close",
+        reason,
         {"state": CLOSE_STATE[kind].value, "closed_on": ctx.clock.today()},
     )
 
@@ -476,7 +549,9 @@ def _employer_account_no(conn: Connection, employer_id: int) -> str:
 
 def find_members(conn: Connection, q: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
     """By account number, resident ID (exact) or name (prefix)."""
-    stmt = select(member, employer.c.name.label("employer_name"), employer.c.account_no.label("employer_account_no"))
+    stmt = select(
+        member, employer.c.name.label("employer_name"), employer.c.account_no.label("employer_account_no")
+    )
     stmt = stmt.join(employer, employer.c.id == member.c.employer_id)
     q = q.strip()
     if looks_like_account_number(q):
@@ -503,10 +578,14 @@ def history(conn: Connection, kind: str, subject_id: int, limit: int = 200) -> l
 
 def account_numbers_of(conn: Connection, member_ids: Sequence[int]) -> dict[int, str]:
     rows = conn.execute(select(member.c.id, member.c.account_no).where(member.c.id.in_(list(member_ids))))
-    return {i: a for i, a in rows}
+    return dict(rows)
 
 
 def _is_month(text: str) -> bool:
-    return len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit() and 1 <= int(text[5:]) <= 12
-
-
+    return (
+        len(text) == 7
+        and text[4] == "-"
+        and text[:4].isdigit()
+        and text[5:].isdigit()
+        and 1 <= int(text[5:]) <= 12
+    )

@@ -14,21 +14,25 @@ from sqlalchemy import Connection, Table
 
 
 def bulk_insert(
-    conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    conn: Connection, table: Table | str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
-    """Insert plain tuples (in ``columns`` order) into ``table`` as fast as the engine allows."""
+    """Insert plain tuples (in ``columns`` order) into ``table`` as fast as the engine allows.
+
+    ``table`` may be a name, for temporary staging tables that have no ``Table`` object.
+    """
+    name = table if isinstance(table, str) else table.name
     cols = ", ".join(columns)
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
         assert raw is not None
-        with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
+        with raw.cursor() as cur, cur.copy(f"COPY {name} ({cols}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         return
     marks = ", ".join("?" for _ in columns)
     data = rows if isinstance(rows, list) else list(rows)
     if data:
-        conn.exec_driver_sql(f"INSERT INTO {table.name} ({cols}) VALUES ({marks})", data)
+        conn.exec_driver_sql(f"INSERT INTO {name} ({cols}) VALUES ({marks})", data)
 
 
 def chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:

@@ -64,17 +64,13 @@ class CodeTable:
     source: str
     codes: tuple[Code, ...]
     docs: str = ""
-    _by_code: Mapping[str, Code] = dataclass_field(
-        init=False, repr=False, compare=False, hash=False
-    )
+    _by_code: Mapping[str, Code] = dataclass_field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         by_code: dict[str, Code] = {}
         for entry in self.codes:
             if entry.code in by_code:
-                raise ValueError(
-                    f"code table {self.id!r}: duplicate code {entry.code!r}"
-                )
+                raise ValueError(f"code table {self.id!r}: duplicate code {entry.code!r}")
             by_code[entry.code] = entry
         object.__setattr__(self, "_by_code", MappingProxyType(by_code))
 

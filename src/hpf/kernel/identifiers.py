@@ -93,16 +93,12 @@ class ResidentId:
 # --------------------------------------------------------------------------- helpers
 
 
-def _fail(
-    kind: str, failure: str, title: str, detail: str, field: str | None
-) -> InvalidInput:
+def _fail(kind: str, failure: str, title: str, detail: str, field: str | None) -> InvalidInput:
     # The offending value is deliberately not echoed back: identifiers are personal data.
     return InvalidInput(f"{kind}.{failure}", title, detail, field=field or kind)
 
 
-def _normalise(
-    value: object, kind: str, label_zh: str, label_en: str, field: str | None
-) -> str:
+def _normalise(value: object, kind: str, label_zh: str, label_en: str, field: str | None) -> str:
     """Remove whitespace and dashes, upper-case; refuse missing, blank or non-string input.
 
     Full-width characters typed with a Chinese input method (``１``, ``Ｘ``, ``－``) are
@@ -419,7 +415,5 @@ def _card_format(field: str | None) -> InvalidInput:
 def luhn_check_digit(partial: str) -> str:
     """The Luhn check digit to append to ``partial`` (a non-empty string of digits)."""
     if not isinstance(partial, str) or not isdigits(partial):
-        raise _fail(
-            _CARD, "format", f"{_CARD_ZH}格式不正确", "Only digits are allowed.", None
-        )
+        raise _fail(_CARD, "format", f"{_CARD_ZH}格式不正确", "Only digits are allowed.", None)
     return str(luhn.calc_check_digit(partial))

@@ -37,7 +37,7 @@ def require_fen(value: object, field: str = "amount") -> int:
 
 def parse_yuan(value: str | Decimal | int, field: str = "amount") -> int:
     """Parse a yuan amount such as ``"1234.56"`` into fen; more than two decimals is refused."""
-    if isinstance(value, float) or isinstance(value, bool):
+    if isinstance(value, (float, bool)):
         raise InvalidInput(
             "money.float_refused",
             "金额不能使用浮点数",
@@ -76,7 +76,7 @@ def format_yuan(fen: int, grouping: bool = True) -> str:
 
 def parse_rate(value: str | Decimal, field: str = "rate") -> Decimal:
     """A rate as a Decimal fraction (``"0.12"`` for 12%); floats are refused."""
-    if isinstance(value, float) or isinstance(value, bool):
+    if isinstance(value, (float, bool)):
         raise InvalidInput(
             "rate.float_refused",
             "比例/利率不能使用浮点数",

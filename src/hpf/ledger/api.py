@@ -101,7 +101,9 @@ def entry(entry_id: int, conn: ReadDb) -> EntryPublic:
     return EntryPublic(**head, lines=[LinePublic(**ln) for ln in lines])
 
 
-@router.post("/entries/{entry_id}/reversal", status_code=201, summary="Post the linked reversal of an entry (冲账)")
+@router.post(
+    "/entries/{entry_id}/reversal", status_code=201, summary="Post the linked reversal of an entry (冲账)"
+)
 def reverse(
     entry_id: int,
     body: ReversalRequest,

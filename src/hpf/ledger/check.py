@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, case, func, literal, select
+from sqlalchemy import Connection, Subquery, case, func, literal, select
 
 from hpf.ledger.chart import EMPLOYER_SUSPENSE, MEMBER_CONTROL
 from hpf.ledger.tables import (
@@ -49,10 +49,7 @@ def unbalanced_entries(conn: Connection) -> list[Finding]:
         .having(func.sum(_debit) != func.sum(_credit))
         .order_by(journal_line.c.entry_id)
     )
-    return [
-        Finding("entry_balanced", f"entry {e}", f"debits {d} fen ≠ credits {c} fen")
-        for e, d, c in rows
-    ]
+    return [Finding("entry_balanced", f"entry {e}", f"debits {d} fen ≠ credits {c} fen") for e, d, c in rows]
 
 
 def subject_mismatches(conn: Connection) -> list[Finding]:
@@ -90,13 +87,9 @@ def subject_mismatches(conn: Connection) -> list[Finding]:
     ]
 
 
-def _member_posted():
-    carried = case(
-        (journal_line.c.balance_part == "carried", _credit - _debit), else_=0
-    )
-    current = case(
-        (journal_line.c.balance_part == "current", _credit - _debit), else_=0
-    )
+def _member_posted() -> Subquery:
+    carried = case((journal_line.c.balance_part == "carried", _credit - _debit), else_=0)
+    current = case((journal_line.c.balance_part == "current", _credit - _debit), else_=0)
     return (
         select(
             journal_line.c.member_id.label("member_id"),
@@ -141,8 +134,7 @@ def member_mismatches(conn: Connection) -> list[Finding]:
         .limit(100)
     )
     found += [
-        Finding("member_balance", f"member {m}", "postings exist but no balance row")
-        for (m,) in orphans
+        Finding("member_balance", f"member {m}", "postings exist but no balance row") for (m,) in orphans
     ]
     return found
 
@@ -175,7 +167,10 @@ def control_mismatches(conn: Connection) -> list[Finding]:
     """Control accounts equal the sum of their sub-ledgers (201 = Σ members, 21901 = Σ employers)."""
     found = []
     for code, total in (
-        (MEMBER_CONTROL, select(func.coalesce(func.sum(member_balance.c.carried_fen + member_balance.c.current_fen), 0))),
+        (
+            MEMBER_CONTROL,
+            select(func.coalesce(func.sum(member_balance.c.carried_fen + member_balance.c.current_fen), 0)),
+        ),
         (EMPLOYER_SUSPENSE, select(func.coalesce(func.sum(employer_balance.c.balance_fen), literal(0)))),
     ):
         control = conn.execute(
@@ -186,6 +181,10 @@ def control_mismatches(conn: Connection) -> list[Finding]:
         sub_total = conn.execute(total).scalar()
         if (control or 0) != (sub_total or 0):
             found.append(
-                Finding("control_total", f"subject {code}", f"control {control} fen ≠ sub-ledger sum {sub_total} fen")
+                Finding(
+                    "control_total",
+                    f"subject {code}",
+                    f"control {control} fen ≠ sub-ledger sum {sub_total} fen",
+                )
             )
     return found

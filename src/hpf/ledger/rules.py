@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from hpf.kernel.errors import InvalidInput
 from hpf.ledger.chart import POSTABLE, SUBJECTS, Side, SubLedger
@@ -25,7 +26,7 @@ class BalancePart(StrEnum):
     CURRENT = "current"  # 当年归集余额
 
 
-def _unbalanced(detail: str, **extra: object) -> InvalidInput:
+def _unbalanced(detail: str, **extra: Any) -> InvalidInput:
     return InvalidInput("ledger.invalid_entry", "记账凭证不合法", detail, **extra)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -19,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from hpf.db.bulk import bulk_insert, chunks
 from hpf.kernel.clock import Clock
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
-from hpf.ledger.chart import CHART, EMPLOYER_SUSPENSE, MEMBER_CONTROL, POSTABLE, Side
+from hpf.ledger.chart import CHART, POSTABLE, Side
 from hpf.ledger.rules import (
     BalancePart,
     JournalEntry,
@@ -73,7 +72,9 @@ def sync_chart(conn: Connection) -> None:
 def open_member_balances(conn: Connection, member_ids: Sequence[int]) -> None:
     """Create the (zero) sub-ledger accounts of newly opened members."""
     bulk_insert(
-        conn, member_balance, ("member_id", "carried_fen", "current_fen"),
+        conn,
+        member_balance,
+        ("member_id", "carried_fen", "current_fen"),
         [(m, 0, 0) for m in member_ids],
     )
 
@@ -93,9 +94,7 @@ def post_many(conn: Connection, entries: Sequence[JournalEntry], clock: Clock) -
     ids: list[int | None] = [existing.get(e.idempotency_key) for e in entries]
     fresh = [e for e, known in zip(entries, ids, strict=True) if known is None]
     if len({e.idempotency_key for e in fresh}) != len(fresh):
-        raise InvalidInput(
-            "ledger.duplicate_key_in_batch", "同一批次中幂等键重复", "idempotency keys repeat"
-        )
+        raise InvalidInput("ledger.duplicate_key_in_batch", "同一批次中幂等键重复", "idempotency keys repeat")
     if fresh:
         _refuse_closed_periods(conn, {period_of(e.posting_date) for e in fresh})
         new_ids = _insert_entries(conn, fresh, clock)
@@ -111,8 +110,9 @@ def _existing_by_key(conn: Connection, entries: Sequence[JournalEntry]) -> dict[
     found: dict[str, int] = {}
     for keys in chunks(list(wanted)):
         rows = conn.execute(
-            select(journal_entry.c.idempotency_key, journal_entry.c.id, journal_entry.c.fingerprint)
-            .where(journal_entry.c.idempotency_key.in_(keys))
+            select(journal_entry.c.idempotency_key, journal_entry.c.id, journal_entry.c.fingerprint).where(
+                journal_entry.c.idempotency_key.in_(keys)
+            )
         )
         for key, entry_id, fingerprint in rows:
             if fingerprint != wanted[key].fingerprint:
@@ -173,13 +173,27 @@ def _insert_lines(conn: Connection, entries: Sequence[JournalEntry], ids: Sequen
         conn,
         journal_line,
         (
-            "entry_id", "line_no", "subject_code", "side", "amount_fen",
-            "member_id", "employer_id", "balance_part", "value_date",
+            "entry_id",
+            "line_no",
+            "subject_code",
+            "side",
+            "amount_fen",
+            "member_id",
+            "employer_id",
+            "balance_part",
+            "value_date",
         ),
         [
             (
-                entry_id, n, ln.subject, ln.side.value, ln.amount_fen,
-                ln.member_id, ln.employer_id, ln.part.value if ln.part else None, e.value_date,
+                entry_id,
+                n,
+                ln.subject,
+                ln.side.value,
+                ln.amount_fen,
+                ln.member_id,
+                ln.employer_id,
+                ln.part.value if ln.part else None,
+                e.value_date,
             )
             for e, entry_id in zip(entries, ids, strict=True)
             for n, ln in enumerate(e.lines, start=1)
@@ -193,18 +207,28 @@ def _apply_balances(conn: Connection, lines: Sequence[Line]) -> None:
     for ln in lines_t:
         by_subject[ln.subject][0 if ln.side is Side.DEBIT else 1] += ln.amount_fen
     _apply(
-        conn, "subject_balance", "subject_code", ("debit_fen", "credit_fen"),
-        [(code, d, c) for code, (d, c) in by_subject.items()], key_type="VARCHAR(10)",
+        conn,
+        "subject_balance",
+        "subject_code",
+        ("debit_fen", "credit_fen"),
+        [(code, d, c) for code, (d, c) in by_subject.items()],
+        key_type="VARCHAR(10)",
     )
     per_member: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for (member_id, part), delta in member_deltas(lines_t).items():
         per_member[member_id][0 if part is BalancePart.CARRIED else 1] += delta
     _apply(
-        conn, "member_balance", "member_id", ("carried_fen", "current_fen"),
+        conn,
+        "member_balance",
+        "member_id",
+        ("carried_fen", "current_fen"),
         [(m, c, d) for m, (c, d) in per_member.items()],
     )
     _apply(
-        conn, "employer_balance", "employer_id", ("balance_fen",),
+        conn,
+        "employer_balance",
+        "employer_id",
+        ("balance_fen",),
         [(e, d) for e, d in employer_deltas(lines_t).items()],
     )
 
@@ -232,7 +256,7 @@ def _apply(
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
             conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {stage} (k {key_type} PRIMARY KEY, {deltas})")
             names = ["k", *[f"d{i}" for i in range(len(columns))]]
-            bulk_insert(conn, _Named(stage), names, rows)
+            bulk_insert(conn, stage, names, rows)
             conn.exec_driver_sql(f"UPDATE {table} SET {sets} FROM {stage} AS s WHERE {table}.{key} = s.k")
             conn.exec_driver_sql(f"DROP TABLE {stage}")
     except IntegrityError as exc:
@@ -242,12 +266,6 @@ def _apply(
             f"posting would make a {table.replace('_balance', '')} balance negative",
         ) from exc
 
-
-class _Named:
-    """Duck-typed stand-in for a Table where only ``.name`` is needed (staging tables)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
 
 
 # ---------------------------------------------------------------------------------- reversal
@@ -271,8 +289,12 @@ def load_entry(conn: Connection, entry_id: int) -> tuple[JournalEntry, dict[str,
         reverses_entry_id=head["reverses_entry_id"],
         lines=tuple(
             Line(
-                ln["subject_code"], Side(ln["side"]), ln["amount_fen"], ln["member_id"],
-                ln["employer_id"], BalancePart(ln["balance_part"]) if ln["balance_part"] else None,
+                ln["subject_code"],
+                Side(ln["side"]),
+                ln["amount_fen"],
+                ln["member_id"],
+                ln["employer_id"],
+                BalancePart(ln["balance_part"]) if ln["balance_part"] else None,
             )
             for ln in lines
         ),
@@ -281,7 +303,12 @@ def load_entry(conn: Connection, entry_id: int) -> tuple[JournalEntry, dict[str,
 
 
 def reverse(
-    conn: Connection, entry_id: int, *, reason: str, actor: str, clock: Clock,
+    conn: Connection,
+    entry_id: int,
+    *,
+    reason: str,
+    actor: str,
+    clock: Clock,
     idempotency_key: str | None = None,
 ) -> int:
     """Post the linked reversal of an entry (once; a reversal itself cannot be reversed)."""
@@ -297,15 +324,23 @@ def reverse(
         if replay == key:
             return int(already)
         raise Conflict(
-            "ledger.already_reversed", "该凭证已冲销", f"entry {entry_id} was reversed by {already}",
+            "ledger.already_reversed",
+            "该凭证已冲销",
+            f"entry {entry_id} was reversed by {already}",
             reversal_entry_id=already,
         )
     if not reason.strip():
         raise InvalidInput("ledger.reason_required", "冲账必须说明原因", "a reversal needs a reason")
     return post(
         conn,
-        reversal(original, entry_id, idempotency_key=key, posting_date=clock.today(),
-                 memo=f"冲销#{entry_id}: {reason}"[:200], actor=actor),
+        reversal(
+            original,
+            entry_id,
+            idempotency_key=key,
+            posting_date=clock.today(),
+            memo=f"冲销#{entry_id}: {reason}"[:200],
+            actor=actor,
+        ),
         clock,
     )
 
@@ -316,10 +351,13 @@ def close_period(conn: Connection, period: str, *, actor: str, clock: Clock) -> 
         year, month = (int(p) for p in period.split("-"))
         first_day = date(year, month, 1)
     except ValueError:
-        raise InvalidInput("ledger.period_format", "会计期间格式应为YYYY-MM", f"bad period {period!r}") from None
+        raise InvalidInput(
+            "ledger.period_format", "会计期间格式应为YYYY-MM", f"bad period {period!r}"
+        ) from None
     if period_of(first_day) >= period_of(clock.today()):
         raise Conflict(
-            "ledger.period_not_ended", "当前或未来会计期间不能结账",
+            "ledger.period_not_ended",
+            "当前或未来会计期间不能结账",
             f"period {period} has not ended on business date {clock.today()}",
         )
     if conn.scalar(select(ledger_period.c.period).where(ledger_period.c.period == period)):
@@ -335,26 +373,34 @@ def member_balances(conn: Connection, member_ids: Sequence[int]) -> dict[int, tu
     out: dict[int, tuple[int, int]] = {}
     for ids in chunks(list(member_ids)):
         for m, carried, current in conn.execute(
-            select(member_balance.c.member_id, member_balance.c.carried_fen, member_balance.c.current_fen)
-            .where(member_balance.c.member_id.in_(ids))
+            select(
+                member_balance.c.member_id, member_balance.c.carried_fen, member_balance.c.current_fen
+            ).where(member_balance.c.member_id.in_(ids))
         ):
             out[m] = (carried, current)
     return out
 
 
 def employer_balance_of(conn: Connection, employer_id: int) -> int:
-    return int(conn.scalar(
-        select(employer_balance.c.balance_fen).where(employer_balance.c.employer_id == employer_id)
-    ) or 0)
+    return int(
+        conn.scalar(
+            select(employer_balance.c.balance_fen).where(employer_balance.c.employer_id == employer_id)
+        )
+        or 0
+    )
 
 
 def subject_balances(conn: Connection) -> list[dict[str, Any]]:
     """Every subject with its debit and credit totals and signed balance (parents summed)."""
-    rows = conn.execute(
-        select(ledger_subject, subject_balance.c.debit_fen, subject_balance.c.credit_fen)
-        .join(subject_balance, subject_balance.c.subject_code == ledger_subject.c.code)
-        .order_by(ledger_subject.c.code)
-    ).mappings().all()
+    rows = (
+        conn.execute(
+            select(ledger_subject, subject_balance.c.debit_fen, subject_balance.c.credit_fen)
+            .join(subject_balance, subject_balance.c.subject_code == ledger_subject.c.code)
+            .order_by(ledger_subject.c.code)
+        )
+        .mappings()
+        .all()
+    )
     totals = {r["code"]: [r["debit_fen"], r["credit_fen"]] for r in rows}
     for r in rows:  # roll leaves up into their parents
         if r["postable"]:
@@ -366,7 +412,9 @@ def subject_balances(conn: Connection) -> list[dict[str, Any]]:
     for r in rows:
         debit, credit = totals[r["code"]]
         sign = 1 if r["normal_side"] == Side.DEBIT.value else -1
-        out.append({**dict(r), "debit_fen": debit, "credit_fen": credit, "balance_fen": sign * (debit - credit)})
+        out.append(
+            {**dict(r), "debit_fen": debit, "credit_fen": credit, "balance_fen": sign * (debit - credit)}
+        )
     return out
 
 

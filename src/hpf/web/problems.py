@@ -24,7 +24,10 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         problem = HpfError(
-            "request.invalid", "请求参数不合法", "the request does not match the schema", status=422,
+            "request.invalid",
+            "请求参数不合法",
+            "the request does not match the schema",
+            status=422,
             errors=errors,
         ).to_problem(request.url.path)
         return JSONResponse(problem, 422, media_type=PROBLEM)
@@ -33,7 +36,9 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         titles = {404: "资源不存在", 405: "不支持的请求方法"}
         problem = HpfError(
-            f"http.{exc.status_code}", titles.get(exc.status_code, "请求错误"), str(exc.detail),
+            f"http.{exc.status_code}",
+            titles.get(exc.status_code, "请求错误"),
+            str(exc.detail),
             status=exc.status_code,
         ).to_problem(request.url.path)
         return JSONResponse(problem, exc.status_code, media_type=PROBLEM)
