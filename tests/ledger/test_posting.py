@@ -3,7 +3,7 @@
 from datetime import date
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import BigInteger, String, text
 from sqlalchemy.exc import DBAPIError
 
 from conftest import employer_payload, member_payload
@@ -93,7 +93,9 @@ def test_an_overdraft_is_refused_and_changes_nothing(engine, ctx, members):
 
 def test_batch_posting_uses_the_staging_path_and_balances(engine, ctx, members, monkeypatch):
     _, ids = members
-    monkeypatch.setattr(ledger, "_STAGE_THRESHOLD", 1)  # force the set-based path on a small batch
+    from hpf.ledger import posting
+
+    monkeypatch.setattr(posting, "_IN_LIST_LIMIT", 1)  # force the staging-table path on a small batch
     entries = [deposit(m, 100 * (n + 1), f"batch-{n}") for n, m in enumerate(ids * 3)]
     with write_transaction(engine) as conn:
         ledger.post_many(conn, entries, ctx.clock)
@@ -150,4 +152,85 @@ def test_check_names_the_first_broken_account(engine, ctx, members):
     with read_transaction(engine) as conn:
         findings = check_ledger(conn)
     assert findings[0].account == f"member {m2}"
-    assert {f.check for f in findings} == {"member_balance", "control_total"}
+    assert {f.check for f in findings} == {"member_balance", "control_total", "accrual"}
+
+
+def test_accrual_follows_value_dates(engine, ctx, members):
+    """积数 by the 预计积数 method (REFERENCE §2.5): change × days to the year end (06-30)."""
+    _, (m1, *_) = members
+    with write_transaction(engine) as conn:
+        ledger.post(conn, deposit(m1, 100_000, "sep", day=date(2024, 9, 15)), ctx.clock)
+        ledger.post(
+            conn, deposit(m1, 50_000, "mar", day=date(2025, 3, 10), part=BalancePart.CARRIED), ctx.clock
+        )
+    with read_transaction(engine) as conn:
+        row = conn.execute(
+            text("SELECT accrual_current, accrual_carried FROM member_balance WHERE member_id = :m"),
+            {"m": m1},
+        ).one()
+        assert tuple(row) == (100_000 * 288, 50_000 * 112)
+        assert check_ledger(conn) == []
+    with pytest.raises(Conflict) as err, write_transaction(engine) as conn:  # next interest year
+        ledger.post(conn, deposit(m1, 1, "july", day=date(2025, 7, 1)), ctx.clock)
+    assert err.value.code == "ledger.value_date_outside_interest_year"
+
+
+def test_post_set_posts_lines_from_sql_and_replays(engine, ctx, members):
+    from sqlalchemy import literal, select, union_all
+
+    from hpf.accounts.tables import member
+    from hpf.ledger.posting import EntryHeader
+
+    emp, ids = members
+    day = ctx.clock.today()
+    header = EntryHeader("01", "MONTH-END", "set-1", day, day, memo="批量")
+    credits = select(
+        literal("set-1").label("entry_key"),
+        literal("201").label("subject_code"),
+        literal("C").label("side"),
+        (member.c.id * 100).label("amount_fen"),
+        member.c.id.label("member_id"),
+        literal(None, BigInteger).label("employer_id"),
+        literal("current").label("balance_part"),
+    ).where(member.c.employer_id == emp["id"])
+    debit = select(
+        literal("set-1"),
+        literal("101"),
+        literal("D"),
+        literal(sum(ids) * 100),
+        literal(None, BigInteger),
+        literal(None, BigInteger),
+        literal(None, String),
+    )
+    with write_transaction(engine) as conn:
+        first = ledger.post_set(conn, [header], union_all(credits, debit), ctx.clock)
+    with write_transaction(engine) as conn:
+        assert ledger.post_set(conn, [header], union_all(credits, debit), ctx.clock) == first
+    with read_transaction(engine) as conn:
+        assert ledger.member_balances(conn, ids) == {m: (0, m * 100) for m in ids}
+        assert check_ledger(conn) == []
+
+
+def test_post_set_refuses_unbalanced_lines(engine, ctx, members):
+    from sqlalchemy import literal, select
+
+    from hpf.accounts.tables import member
+    from hpf.ledger.posting import EntryHeader
+
+    emp, ids = members
+    day = ctx.clock.today()
+    lines = select(
+        literal("bad").label("entry_key"),
+        literal("201"),
+        literal("C"),
+        literal(100),
+        member.c.id,
+        literal(None, BigInteger),
+        literal("current"),
+    ).where(member.c.employer_id == emp["id"])
+    from hpf.kernel.errors import InvalidInput
+
+    with pytest.raises(InvalidInput), write_transaction(engine) as conn:
+        ledger.post_set(conn, [EntryHeader("01", "X", "bad", day, day)], lines, ctx.clock)
+    with read_transaction(engine) as conn:
+        assert ledger.member_balances(conn, ids) == {m: (0, 0) for m in ids}

@@ -57,7 +57,8 @@ def error_page(request: Request, status: int, title: str, detail: str = "") -> R
     """A refusal as a Chinese page; the English ``detail`` of an ``HpfError`` is not shown."""
     heading = {404: "未找到", 409: "无法办理", 422: "输入有误"}.get(status, "出错了")
     return render(
-        request, "error.html",
+        request,
+        "error.html",
         {"status": status, "heading": heading, "title": title, "detail": detail},
         status_code=status,
     )
@@ -82,7 +83,9 @@ def home(request: Request) -> Response:
 @router.get("/members/search")
 def search_members(request: Request, conn: ReadDb, q: str = SearchText) -> Response:
     q = q.strip()
-    rows, more = _paged(service.find_members(conn, q, limit=SEARCH_LIMIT + 1), SEARCH_LIMIT) if q else ([], False)
+    rows, more = (
+        _paged(service.find_members(conn, q, limit=SEARCH_LIMIT + 1), SEARCH_LIMIT) if q else ([], False)
+    )
     context = {"q": q, "members": rows, "more": more}
     if is_htmx(request):
         return render(request, "_member_results.html", context, varies=True)
@@ -99,14 +102,18 @@ def member_page(request: Request, account_no: str, conn: ReadDb, page: int = Pag
     changes = service.history(conn, "member", row["id"])
     employers = _employers_by_id(conn, {row["employer_id"], *_employer_ids(changes)})
     names = {i: f"{e['name']}（{e['account_no']}）" for i, e in employers.items()}
-    return render(request, "member.html", {
-        "m": row,
-        "employer": employers[row["employer_id"]],
-        "lines": lines,
-        "page": page,
-        "more": more,
-        "history": [{**h, "changes": history_changes("member", h, names)} for h in changes],
-    })
+    return render(
+        request,
+        "member.html",
+        {
+            "m": row,
+            "employer": employers[row["employer_id"]],
+            "lines": lines,
+            "page": page,
+            "more": more,
+            "history": [{**h, "changes": history_changes("member", h, names)} for h in changes],
+        },
+    )
 
 
 @router.get("/members/{account_no}/statement")
@@ -117,7 +124,8 @@ def member_statement(request: Request, account_no: str, conn: ReadDb, page: int 
     found = service.get_member(conn, account_no)
     lines, more = _statement(conn, found["id"], page)
     return render(
-        request, "_statement_rows.html",
+        request,
+        "_statement_rows.html",
         {"m": found, "lines": lines, "page": page, "more": more},
         varies=True,
     )
@@ -171,20 +179,25 @@ def employer_page(request: Request, account_no: str, conn: ReadDb, page: int = P
     )
     by_state, held = _member_counts(conn, row["id"])
     unallocated = ledger.employer_balance_of(conn, row["id"])
-    return render(request, "employer.html", {
-        "nav": "employers",
-        "e": row,
-        "total": total,
-        "by_state": by_state,
-        "held_fen": held,
-        "unallocated_fen": unallocated,
-        "members": members,
-        "page": page,
-        "pages": max(1, -(-total // MEMBERS_PER_PAGE)),
-        "history": [
-            {**h, "changes": history_changes("employer", h)} for h in service.history(conn, "employer", row["id"])
-        ],
-    })
+    return render(
+        request,
+        "employer.html",
+        {
+            "nav": "employers",
+            "e": row,
+            "total": total,
+            "by_state": by_state,
+            "held_fen": held,
+            "unallocated_fen": unallocated,
+            "members": members,
+            "page": page,
+            "pages": max(1, -(-total // MEMBERS_PER_PAGE)),
+            "history": [
+                {**h, "changes": history_changes("employer", h)}
+                for h in service.history(conn, "employer", row["id"])
+            ],
+        },
+    )
 
 
 def _member_counts(conn: Connection, employer_id: int) -> tuple[list[tuple[str, int]], int]:
@@ -212,12 +225,16 @@ def ledger_page(request: Request, conn: ReadDb) -> Response:
     for s in subjects:
         s["depth"] = _depth(s["code"])
     leaves = [s for s in subjects if s["postable"]]
-    return render(request, "ledger.html", {
-        "nav": "ledger",
-        "subjects": subjects,
-        "debit_total": sum(s["debit_fen"] for s in leaves),
-        "credit_total": sum(s["credit_fen"] for s in leaves),
-    })
+    return render(
+        request,
+        "ledger.html",
+        {
+            "nav": "ledger",
+            "subjects": subjects,
+            "debit_total": sum(s["debit_fen"] for s in leaves),
+            "credit_total": sum(s["credit_fen"] for s in leaves),
+        },
+    )
 
 
 def _depth(code: str) -> int:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Subquery, case, func, literal, select
+from sqlalchemy import ColumnElement, Connection, Subquery, case, func, literal, select
 
 from hpf.ledger.chart import EMPLOYER_SUSPENSE, MEMBER_CONTROL
+from hpf.ledger.rules import previous_year_end
 from hpf.ledger.tables import (
+    accrual_year,
     employer_balance,
     journal_line,
     member_balance,
@@ -39,6 +41,7 @@ def check_ledger(conn: Connection) -> list[Finding]:
         *member_mismatches(conn),
         *employer_mismatches(conn),
         *control_mismatches(conn),
+        *accrual_mismatches(conn),
     ]
 
 
@@ -188,3 +191,47 @@ def control_mismatches(conn: Connection) -> list[Finding]:
                 )
             )
     return found
+
+
+def accrual_mismatches(conn: Connection) -> list[Finding]:
+    """Each member's 积数 equals opening balance × days of the year + Σ change × days remaining."""
+    year_end = conn.scalar(select(accrual_year.c.year_end).where(accrual_year.c.state == "open"))
+    if year_end is None:
+        return []
+    start = previous_year_end(year_end)
+    days = (year_end - start).days
+    signed = _credit - _debit
+
+    def part(name: str, value: ColumnElement[int]) -> ColumnElement[int]:
+        return func.sum(case((journal_line.c.balance_part == name, value), else_=0))
+
+    year = (
+        select(
+            journal_line.c.member_id.label("member_id"),
+            part("carried", signed).label("dc"),
+            part("current", signed).label("du"),
+            part("carried", signed * journal_line.c.accrual_days).label("ac"),
+            part("current", signed * journal_line.c.accrual_days).label("au"),
+        )
+        .where(journal_line.c.member_id.is_not(None), journal_line.c.value_date > start)
+        .group_by(journal_line.c.member_id)
+        .subquery()
+    )
+    mb = member_balance.c
+    want_carried = (mb.carried_fen - func.coalesce(year.c.dc, 0)) * days + func.coalesce(year.c.ac, 0)
+    want_current = (mb.current_fen - func.coalesce(year.c.du, 0)) * days + func.coalesce(year.c.au, 0)
+    rows = conn.execute(
+        select(mb.member_id, mb.accrual_carried, mb.accrual_current, want_carried, want_current)
+        .outerjoin(year, year.c.member_id == mb.member_id)
+        .where((mb.accrual_carried != want_carried) | (mb.accrual_current != want_current))
+        .order_by(mb.member_id)
+        .limit(100)
+    )
+    return [
+        Finding(
+            "accrual",
+            f"member {m}",
+            f"积数 carried/current {ac}/{au} fen·days ≠ {wc}/{wu} from postings (year to {year_end})",
+        )
+        for m, ac, au, wc, wu in rows
+    ]

@@ -159,3 +159,26 @@ def employer_deltas(lines: tuple[Line, ...]) -> dict[int, int]:
 def period_of(day: date) -> str:
     """The accounting period (month) a posting date falls in: ``2025-03``."""
     return f"{day.year:04d}-{day.month:02d}"
+
+
+# The interest year (计息年度) runs 1 July – 30 June (REFERENCE §2.2); settlement is on 30 June.
+INTEREST_YEAR_END = (6, 30)
+
+
+def interest_year_end(day: date) -> date:
+    """The settlement date closing the interest year that ``day`` falls in."""
+    month, dom = INTEREST_YEAR_END
+    end = date(day.year, month, dom)
+    return end if day <= end else date(day.year + 1, month, dom)
+
+
+def previous_year_end(year_end: date) -> date:
+    return date(year_end.year - 1, year_end.month, year_end.day)
+
+
+def accrual_days(year_end: date, value_date: date) -> int:
+    """Days a change on ``value_date`` counts in the year's 积数 (预计积数 method, REFERENCE §2.5).
+
+    A change on 09-15 counts from 09-16 to 06-30 inclusive: ``year_end - value_date`` days.
+    """
+    return (year_end - value_date).days

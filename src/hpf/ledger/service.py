@@ -1,4 +1,4 @@
-"""Ledger use cases: post (one or many entries), reverse, close a period, read, check.
+"""Ledger use cases: post (one or many entries), reverse, close a period, read.
 
 Callers own the transaction: every function here takes an open ``Connection`` and never
 commits. Posting is idempotent by ``idempotency_key``: the same entry posted twice returns
@@ -7,27 +7,25 @@ the first id; a different entry under a used key is refused.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, case, func, insert, select
 
 from hpf.db.bulk import bulk_insert, chunks
 from hpf.kernel.clock import Clock
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.ledger.chart import CHART, POSTABLE, Side
+from hpf.ledger.posting import EntryHeader, open_year_end, post, post_many, post_set
 from hpf.ledger.rules import (
     BalancePart,
     JournalEntry,
     Line,
-    employer_deltas,
-    member_deltas,
     period_of,
     reversal,
 )
+
 from hpf.ledger.tables import (
     employer_balance,
     journal_entry,
@@ -38,8 +36,8 @@ from hpf.ledger.tables import (
     subject_balance,
 )
 
-# Above this many changed balances, deltas go through a staging table and one UPDATE.
-_STAGE_THRESHOLD = 2000
+# The posting engine lives in ``posting.py``; callers use it through this module.
+__all__ = ["EntryHeader", "open_year_end", "post", "post_many", "post_set"]
 
 
 def sync_chart(conn: Connection) -> None:
@@ -81,191 +79,6 @@ def open_member_balances(conn: Connection, member_ids: Sequence[int]) -> None:
 
 def open_employer_balances(conn: Connection, employer_ids: Sequence[int]) -> None:
     bulk_insert(conn, employer_balance, ("employer_id", "balance_fen"), [(e, 0) for e in employer_ids])
-
-
-def post(conn: Connection, entry: JournalEntry, clock: Clock) -> int:
-    """Post one entry; returns its id (the existing id when replayed)."""
-    return post_many(conn, [entry], clock)[0]
-
-
-def post_many(conn: Connection, entries: Sequence[JournalEntry], clock: Clock) -> list[int]:
-    """Post entries set-wise: one insert of entries, one of lines, one update per balance kind."""
-    existing = _existing_by_key(conn, entries)
-    ids: list[int | None] = [existing.get(e.idempotency_key) for e in entries]
-    fresh = [e for e, known in zip(entries, ids, strict=True) if known is None]
-    if len({e.idempotency_key for e in fresh}) != len(fresh):
-        raise InvalidInput("ledger.duplicate_key_in_batch", "同一批次中幂等键重复", "idempotency keys repeat")
-    if fresh:
-        _refuse_closed_periods(conn, {period_of(e.posting_date) for e in fresh})
-        new_ids = _insert_entries(conn, fresh, clock)
-        _insert_lines(conn, fresh, new_ids)
-        _apply_balances(conn, [line for e in fresh for line in e.lines])
-        fresh_ids = iter(new_ids)
-        ids = [known if known is not None else next(fresh_ids) for known in ids]
-    return [i for i in ids if i is not None]
-
-
-def _existing_by_key(conn: Connection, entries: Sequence[JournalEntry]) -> dict[str, int]:
-    wanted = {e.idempotency_key: e for e in entries}
-    found: dict[str, int] = {}
-    for keys in chunks(list(wanted)):
-        rows = conn.execute(
-            select(journal_entry.c.idempotency_key, journal_entry.c.id, journal_entry.c.fingerprint).where(
-                journal_entry.c.idempotency_key.in_(keys)
-            )
-        )
-        for key, entry_id, fingerprint in rows:
-            if fingerprint != wanted[key].fingerprint:
-                raise Conflict(
-                    "ledger.idempotency_conflict",
-                    "幂等键已用于另一笔不同的记账",
-                    f"idempotency key {key!r} was already used for a different entry",
-                    entry_id=entry_id,
-                )
-            found[key] = entry_id
-    return found
-
-
-def _refuse_closed_periods(conn: Connection, periods: set[str]) -> None:
-    closed = conn.scalars(select(ledger_period.c.period).where(ledger_period.c.period.in_(periods)))
-    first = min(closed, default=None)
-    if first is not None:
-        raise Conflict(
-            "ledger.period_closed",
-            "会计期间已结账，不能记账",
-            f"accounting period {first} is closed; post in an open period or reverse later",
-            period=first,
-        )
-
-
-def _insert_entries(conn: Connection, entries: Sequence[JournalEntry], clock: Clock) -> list[int]:
-    recorded_at = clock.now()
-    rows = [
-        {
-            "business_type": e.business_type,
-            "business_id": e.business_id,
-            "idempotency_key": e.idempotency_key,
-            "fingerprint": e.fingerprint,
-            "value_date": e.value_date,
-            "posting_date": e.posting_date,
-            "recorded_at": recorded_at,
-            "actor": e.actor,
-            "memo": e.memo,
-            "reverses_entry_id": e.reverses_entry_id,
-        }
-        for e in entries
-    ]
-    try:
-        result = conn.execute(
-            insert(journal_entry).returning(journal_entry.c.id, sort_by_parameter_order=True), rows
-        )
-    except IntegrityError as exc:
-        raise Conflict(
-            "ledger.concurrent_duplicate",
-            "同一笔记账正在处理中",
-            "another request posted the same idempotency key or reversal at the same time; retry",
-        ) from exc
-    return list(result.scalars())
-
-
-def _insert_lines(conn: Connection, entries: Sequence[JournalEntry], ids: Sequence[int]) -> None:
-    bulk_insert(
-        conn,
-        journal_line,
-        (
-            "entry_id",
-            "line_no",
-            "subject_code",
-            "side",
-            "amount_fen",
-            "member_id",
-            "employer_id",
-            "balance_part",
-            "value_date",
-        ),
-        [
-            (
-                entry_id,
-                n,
-                ln.subject,
-                ln.side.value,
-                ln.amount_fen,
-                ln.member_id,
-                ln.employer_id,
-                ln.part.value if ln.part else None,
-                e.value_date,
-            )
-            for e, entry_id in zip(entries, ids, strict=True)
-            for n, ln in enumerate(e.lines, start=1)
-        ],
-    )
-
-
-def _apply_balances(conn: Connection, lines: Sequence[Line]) -> None:
-    lines_t = tuple(lines)
-    by_subject: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for ln in lines_t:
-        by_subject[ln.subject][0 if ln.side is Side.DEBIT else 1] += ln.amount_fen
-    _apply(
-        conn,
-        "subject_balance",
-        "subject_code",
-        ("debit_fen", "credit_fen"),
-        [(code, d, c) for code, (d, c) in by_subject.items()],
-        key_type="VARCHAR(10)",
-    )
-    per_member: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for (member_id, part), delta in member_deltas(lines_t).items():
-        per_member[member_id][0 if part is BalancePart.CARRIED else 1] += delta
-    _apply(
-        conn,
-        "member_balance",
-        "member_id",
-        ("carried_fen", "current_fen"),
-        [(m, c, d) for m, (c, d) in per_member.items()],
-    )
-    _apply(
-        conn,
-        "employer_balance",
-        "employer_id",
-        ("balance_fen",),
-        [(e, d) for e, d in employer_deltas(lines_t).items()],
-    )
-
-
-def _apply(
-    conn: Connection,
-    table: str,
-    key: str,
-    columns: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-    key_type: str = "BIGINT",
-) -> None:
-    """Add deltas to materialised balances; a CHECK violation means an overdraft."""
-    if not rows:
-        return
-    sets = ", ".join(f"{c} = {table}.{c} + s.d{i}" for i, c in enumerate(columns))
-    try:
-        if len(rows) <= _STAGE_THRESHOLD:
-            assigns = ", ".join(f"{c} = {c} + :d{i}" for i, c in enumerate(columns))
-            params = [{"k": r[0], **{f"d{i}": v for i, v in enumerate(r[1:])}} for r in rows]
-            conn.execute(text(f"UPDATE {table} SET {assigns} WHERE {key} = :k"), params)
-        else:
-            stage = f"stage_{table}"
-            deltas = ", ".join(f"d{i} BIGINT NOT NULL" for i in range(len(columns)))
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
-            conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {stage} (k {key_type} PRIMARY KEY, {deltas})")
-            names = ["k", *[f"d{i}" for i in range(len(columns))]]
-            bulk_insert(conn, stage, names, rows)
-            conn.exec_driver_sql(f"UPDATE {table} SET {sets} FROM {stage} AS s WHERE {table}.{key} = s.k")
-            conn.exec_driver_sql(f"DROP TABLE {stage}")
-    except IntegrityError as exc:
-        raise Conflict(
-            "ledger.insufficient_balance",
-            "余额不足",
-            f"posting would make a {table.replace('_balance', '')} balance negative",
-        ) from exc
-
 
 
 # ---------------------------------------------------------------------------------- reversal

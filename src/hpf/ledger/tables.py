@@ -72,6 +72,8 @@ journal_line = Table(
     Column("balance_part", String(8)),
     # Copied from the entry: statements and 积数 read member lines by value date.
     Column("value_date", Date, nullable=False),
+    # Member lines: days this change counts in its interest year's 积数 (year end − value date).
+    Column("accrual_days", SmallInteger),
     CheckConstraint("side IN ('D', 'C')", name="side"),
     CheckConstraint("amount_fen > 0", name="amount_positive"),
     CheckConstraint("balance_part IS NULL OR balance_part IN ('carried', 'current')", name="part"),
@@ -83,8 +85,11 @@ member_balance = Table(
     "member_balance",
     metadata,
     Column("member_id", Id, ForeignKey("member.id"), primary_key=True),
-    Column("carried_fen", Fen, nullable=False, default=0),
-    Column("current_fen", Fen, nullable=False, default=0),
+    Column("carried_fen", Fen, nullable=False, server_default="0"),
+    Column("current_fen", Fen, nullable=False, server_default="0"),
+    # 积数 of the open interest year, projected to its end (预计积数), in fen·days per part.
+    Column("accrual_carried", Fen, nullable=False, server_default="0"),
+    Column("accrual_current", Fen, nullable=False, server_default="0"),
     # The database itself refuses an overdraft, whatever the interleaving of writers.
     CheckConstraint("carried_fen >= 0 AND current_fen >= 0", name="not_negative"),
 )
@@ -93,7 +98,7 @@ employer_balance = Table(
     "employer_balance",
     metadata,
     Column("employer_id", Id, ForeignKey("employer.id"), primary_key=True),
-    Column("balance_fen", Fen, nullable=False, default=0),
+    Column("balance_fen", Fen, nullable=False, server_default="0"),
     CheckConstraint("balance_fen >= 0", name="not_negative"),
 )
 
@@ -101,6 +106,16 @@ subject_balance = Table(
     "subject_balance",
     metadata,
     Column("subject_code", String(10), ForeignKey("ledger_subject.code"), primary_key=True),
-    Column("debit_fen", Fen, nullable=False, default=0),
-    Column("credit_fen", Fen, nullable=False, default=0),
+    Column("debit_fen", Fen, nullable=False, server_default="0"),
+    Column("credit_fen", Fen, nullable=False, server_default="0"),
+)
+
+# The interest year member postings accrue in; exactly one is open (REFERENCE §2.2).
+accrual_year = Table(
+    "accrual_year",
+    metadata,
+    Column("year_end", Date, primary_key=True),
+    Column("state", String(8), nullable=False),  # open | settled
+    Column("settled_at", DateTime(timezone=True)),
+    CheckConstraint("state IN ('open', 'settled')", name="state"),
 )

@@ -174,11 +174,13 @@ def history_changes(
         if key in _HIDDEN_FIELDS:
             continue
         label = ("姓名" if kind == "member" else "单位名称") if key == "name" else FIELD_ZH.get(key, key)
-        out.append({
-            "field": label,
-            "before": _shown(kind, key, before.get(key), names) if before else "",
-            "after": _shown(kind, key, after.get(key), names) if after else "",
-        })
+        out.append(
+            {
+                "field": label,
+                "before": _shown(kind, key, before.get(key), names) if before else "",
+                "after": _shown(kind, key, after.get(key), names) if after else "",
+            }
+        )
     return out
 
 

@@ -52,6 +52,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("kind", name=op.f("pk_account_sequence")),
     )
     op.create_table(
+        "accrual_year",
+        sa.Column("year_end", sa.Date(), nullable=False),
+        sa.Column("state", sa.String(length=8), nullable=False),
+        sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint("state IN ('open', 'settled')", name=op.f("ck_accrual_year_state")),
+        sa.PrimaryKeyConstraint("year_end", name=op.f("pk_accrual_year")),
+    )
+    op.create_table(
         "employer",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), autoincrement=True, nullable=False
@@ -133,7 +141,7 @@ def upgrade() -> None:
     op.create_table(
         "employer_balance",
         sa.Column("employer_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
-        sa.Column("balance_fen", sa.BigInteger(), nullable=False),
+        sa.Column("balance_fen", sa.BigInteger(), server_default="0", nullable=False),
         sa.CheckConstraint("balance_fen >= 0", name=op.f("ck_employer_balance_not_negative")),
         sa.ForeignKeyConstraint(
             ["employer_id"], ["employer.id"], name=op.f("fk_employer_balance_employer_id_employer")
@@ -174,8 +182,8 @@ def upgrade() -> None:
     op.create_table(
         "subject_balance",
         sa.Column("subject_code", sa.String(length=10), nullable=False),
-        sa.Column("debit_fen", sa.BigInteger(), nullable=False),
-        sa.Column("credit_fen", sa.BigInteger(), nullable=False),
+        sa.Column("debit_fen", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("credit_fen", sa.BigInteger(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
             ["subject_code"],
             ["ledger_subject.code"],
@@ -197,6 +205,7 @@ def upgrade() -> None:
         sa.Column("employer_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=True),
         sa.Column("balance_part", sa.String(length=8), nullable=True),
         sa.Column("value_date", sa.Date(), nullable=False),
+        sa.Column("accrual_days", sa.SmallInteger(), nullable=True),
         sa.CheckConstraint(
             "balance_part IS NULL OR balance_part IN ('carried', 'current')",
             name=op.f("ck_journal_line_part"),
@@ -229,8 +238,10 @@ def upgrade() -> None:
     op.create_table(
         "member_balance",
         sa.Column("member_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
-        sa.Column("carried_fen", sa.BigInteger(), nullable=False),
-        sa.Column("current_fen", sa.BigInteger(), nullable=False),
+        sa.Column("carried_fen", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("current_fen", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("accrual_carried", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("accrual_current", sa.BigInteger(), server_default="0", nullable=False),
         sa.CheckConstraint(
             "carried_fen >= 0 AND current_fen >= 0", name=op.f("ck_member_balance_not_negative")
         ),
@@ -271,6 +282,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_employer_name"))
 
     op.drop_table("employer")
+    op.drop_table("accrual_year")
     op.drop_table("account_sequence")
     with op.batch_alter_table("account_history", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_account_history_subject_kind_subject_id_id"))

@@ -1,0 +1,180 @@
+"""A clerk's first task in a real browser: find a member by name and open the account.
+
+Drives Debian's Chromium (``apt-get install chromium fonts-wqy-zenhei``) through Playwright
+against the app served by uvicorn on 127.0.0.1; Playwright's own browser downloads are never
+used. Skipped when /usr/bin/chromium is not installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from hpf.accounts import service
+from hpf.db.engine import make_engine, write_transaction
+from hpf.db.migrate import upgrade
+from hpf.kernel.clock import FixedClock
+from hpf.kernel.context import Context
+from hpf.kernel.identifiers import resident_id_check_digit, uscc_check_char
+from hpf.ledger import service as ledger
+from hpf.ledger.chart import Side
+from hpf.ledger.rules import BalancePart, JournalEntry, Line
+from hpf.settings import Settings
+from hpf.web.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHARED_SCREENSHOT = Path(tempfile.gettempdir()) / "hpf-member.png"  # for a person to look at
+BUSINESS_DATE = date(2025, 3, 15)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium"),
+]
+
+
+def _uscc(seq: int) -> str:
+    org = f"{seq:08d}"
+    weights = (3, 7, 9, 10, 5, 8, 4, 2)
+    check = 11 - sum(int(d) * w for d, w in zip(org, weights, strict=True)) % 11
+    body = "91370102" + org + {10: "X", 11: "0"}.get(check, str(check))
+    return body + uscc_check_char(body)
+
+
+def _resident_id(seq: int) -> str:
+    body = f"37010219900307{seq * 2 + 1:03d}"
+    return body + resident_id_check_digit(body)
+
+
+def _seed(url: str) -> str:
+    """An employer with two members; 张三 holds 1,234.56 yuan. Returns 张三's account number."""
+    engine = make_engine(url)
+    upgrade(engine)
+    clock = FixedClock(BUSINESS_DATE)
+    ctx = Context(actor="t", clock=clock, center_code="990001")
+    with write_transaction(engine) as conn:
+        emp = service.register_employer(
+            conn,
+            ctx,
+            {
+                "uscc": _uscc(1),
+                "name": "济南示范科技有限公司",
+                "address": "山东省济南市历下区泉城路1号",
+                "legal_rep_name": "王建国",
+                "contact_name": "李丽",
+                "contact_phone": "13800138000",
+                "bank_name": "中国工商银行济南分行",
+                "bank_account_no": "1602000109000123456",
+                "payday": 10,
+                "employer_rate": "0.12",
+                "member_rate": "0.12",
+            },
+        )
+        zhang = service.open_member(
+            conn,
+            ctx,
+            emp["account_no"],
+            {"resident_id": _resident_id(1), "name": "张三", "base_fen": 800_000},
+        )
+        service.open_member(
+            conn,
+            ctx,
+            emp["account_no"],
+            {"resident_id": _resident_id(2), "name": "张三丰", "base_fen": 600_000},
+        )
+        ledger.post(
+            conn,
+            JournalEntry(
+                business_type="01",
+                business_id="B1",
+                idempotency_key="b1",
+                value_date=date(2025, 3, 10),
+                posting_date=BUSINESS_DATE,
+                memo="2025年3月汇缴",
+                lines=(
+                    Line("101", Side.DEBIT, 123_456),
+                    Line("201", Side.CREDIT, 123_456, member_id=zhang["id"], part=BalancePart.CURRENT),
+                ),
+            ),
+            clock,
+        )
+    engine.dispose()
+    return str(zhang["account_no"])
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[str]:
+    """The app served by uvicorn in a background thread on a free port of 127.0.0.1."""
+    url = f"sqlite:///{tmp_path}/hpf.sqlite3"
+    _seed(url)
+    engine = make_engine(url)
+    app = create_app(Settings(database_url=url), engine=engine, clock=FixedClock(BUSINESS_DATE))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive():
+            pytest.fail("uvicorn stopped before it started")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            pytest.fail("uvicorn did not start within 15 s")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        engine.dispose()
+
+
+def test_find_a_member_by_name_and_see_the_balance(live_server: str, tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 900})
+            page.goto(f"{live_server}/")
+            sync_api.expect(page.locator("h1")).to_have_text("示范市住房公积金管理中心")
+            page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
+            box = page.get_by_label("查询职工")
+            box.click()
+            box.press_sequentially("张三", delay=60)
+            results = page.locator("#results")
+            sync_api.expect(results.locator("table")).to_be_visible()
+            sync_api.expect(results).to_contain_text("张三丰")
+            sync_api.expect(results).to_contain_text("1,234.56")
+            assert page.evaluate("window.__sameDocument === true"), "results must arrive without a reload"
+            page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
+
+            results.get_by_role("link", name="张三", exact=True).click()
+            page.wait_for_url("**/members/*")
+            sync_api.expect(page.locator("#balance")).to_have_text("1,234.56")
+            sync_api.expect(page.locator("h1")).to_contain_text("张三")
+            sync_api.expect(page.locator("#statement")).to_contain_text("2025年3月汇缴")
+            page.screenshot(path=str(tmp_path / "member.png"), full_page=True)
+            shutil.copyfile(tmp_path / "member.png", SHARED_SCREENSHOT)
+
+            phone = browser.new_page(locale="zh-CN", viewport={"width": 390, "height": 844})
+            phone.goto(page.url)
+            sync_api.expect(phone.locator("#balance")).to_have_text("1,234.56")
+            phone.screenshot(path=str(tmp_path / "member-phone.png"), full_page=True)
+        finally:
+            browser.close()
