@@ -233,4 +233,4 @@ def test_post_set_refuses_unbalanced_lines(engine, ctx, members):
     with pytest.raises(InvalidInput), write_transaction(engine) as conn:
         ledger.post_set(conn, [EntryHeader("01", "X", "bad", day, day)], lines, ctx.clock)
     with read_transaction(engine) as conn:
-        assert ledger.member_balances(conn, ids) == {m: (0, 0) for m in ids}
+        assert ledger.member_balances(conn, ids) == dict.fromkeys(ids, (0, 0))

@@ -25,7 +25,6 @@ from hpf.ledger.rules import (
     period_of,
     reversal,
 )
-
 from hpf.ledger.tables import (
     employer_balance,
     journal_entry,
