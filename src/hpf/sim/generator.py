@@ -20,6 +20,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -77,6 +78,8 @@ OPENING_BUSINESS_TYPE = "99"
 #: A chunk (one transaction, one ``post_many``) ends at this many employers or members.
 CHUNK_EMPLOYERS = 2_000
 CHUNK_MEMBERS = 100_000
+#: SQLite page cache (KiB) while building.
+SQLITE_CACHE_KIB = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ def build_demo_center(
     gen = _Generator(ctx, seed, wage_floor_yuan * 100, wage_cap_yuan * 100)
     timer = _Timer(progress)
 
-    with write_transaction(engine) as conn:
+    with _transaction(engine) as conn:
         if conn.scalar(select(employer.c.id).limit(1)) is not None:
             raise Conflict(
                 "demo.not_empty", "数据库中已有单位，不能生成演示数据",
@@ -144,7 +147,7 @@ def build_demo_center(
     done_members = done_employers = 0
     for chunk in _chunks(plans, chunk_employers, chunk_members):
         count = sum(p.size for p in chunk)
-        with write_transaction(engine) as conn:
+        with _transaction(engine) as conn:
             with timer("numbers"):
                 numbers = reserve_numbers(conn, ctx, "member", count)
             with timer("generate"):
@@ -166,7 +169,7 @@ def build_demo_center(
         next_member_id += count
 
     if engine.dialect.name == "postgresql":
-        with write_transaction(engine) as conn:
+        with _transaction(engine) as conn:
             for table in ("employer", "member"):
                 conn.execute(text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
@@ -226,6 +229,25 @@ def _chunks(
         count += plan.size
     if chunk:
         yield chunk
+
+
+@contextmanager
+def _transaction(engine: Engine) -> Iterator[Connection]:
+    """``write_transaction`` with, on SQLite, a page cache big enough for a million-row build.
+
+    The default (2 MiB) makes every insert into a randomly ordered index (resident ID, name)
+    miss the cache once the index outgrows it; the connection's cache size is put back after.
+    """
+    with write_transaction(engine) as conn:
+        if conn.dialect.name != "sqlite":
+            yield conn
+            return
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        try:
+            yield conn
+        finally:
+            conn.exec_driver_sql(f"PRAGMA cache_size = {int(before or -2000)}")
 
 
 def _opening_entry(
@@ -568,7 +590,8 @@ class _Generator:
     def members(self, chunk: list[_EmployerPlan], first_id: int, numbers: list[str]) -> _Batch:
         """Rows, history and opening-balance specs for the members of ``chunk``'s employers."""
         rng = self.rng
-        rnd, randrange, lognorm = rng.random, rng.randrange, rng.lognormvariate
+        # int(n * random()) rather than randrange(n): a fifth of the cost, the same determinism.
+        rnd, lognorm = rng.random, rng.lognormvariate
         total = sum(p.size for p in chunk)
         ages = rng.choices(self.ages, cum_weights=self.age_cw, k=total)
         regions = rng.choices(self.regions, cum_weights=self.region_cw, k=total)
@@ -618,11 +641,11 @@ class _Generator:
             for _ in range(plan.size):
                 age = ages[j]
                 male = rnd() < 0.52
-                birth = today_ord - age * 365 - (age >> 2) - randrange(365)
+                birth = today_ord - age * 365 - (age >> 2) - int(365 * rnd())
                 region = regions[j]
                 compact = day_compact[birth - first]
                 while True:
-                    first17 = region + compact + seq3[randrange(500) * 2 + male]
+                    first17 = region + compact + seq3[int(500 * rnd()) * 2 + male]
                     key = int(first17)
                     if key not in keys:
                         keys.add(key)
@@ -636,7 +659,7 @@ class _Generator:
                 base = floor_fen if base < floor_fen else cap_fen if base > cap_fen else base
                 adult = birth + 6575  # 18 years
                 low = adult if adult > earliest else earliest
-                opened = randrange(low, latest_open) if latest_open > low else latest_open
+                opened = low + int((latest_open - low) * rnd()) if latest_open > low else latest_open
                 months_here = today_month - day_months[opened - first]
                 # State: the employer's, else closed / sealed / frozen by share, else normal.
                 closed_on = None
@@ -670,7 +693,7 @@ class _Generator:
                     here_before = months_here - current_months
                     if carried_months < here_before:
                         carried_months = here_before if here_before < cap else cap
-                    carried = monthly * carried_months * (40 + randrange(61)) // 100
+                    carried = monthly * carried_months * (40 + int(61 * rnd())) // 100
                     current = monthly * current_months
                     if state == sealed:
                         if rnd() < 0.7:
@@ -681,12 +704,15 @@ class _Generator:
                         credits.append((member_id, carried, current))
                         total_fen += carried + current
                 else:
-                    closed_at = randrange(opened + 1, today_ord) if today_ord - opened > 1 else today_ord
                     if plan.closed_ord is not None:
                         closed_at = plan.closed_ord
+                    elif today_ord - opened > 1:
+                        closed_at = opened + 1 + int((today_ord - opened - 1) * rnd())
+                    else:
+                        closed_at = today_ord
                     closed_on = day[closed_at - first]
                 opened_day = day[opened - first]
-                phone = mobiles[j] + f"{randrange(100_000_000):08d}" if rnd() < 0.9 else None
+                phone = mobiles[j] + f"{int(100_000_000 * rnd()):08d}" if rnd() < 0.9 else None
                 account_no = numbers[j]
                 add_row((
                     member_id, account_no, "01", first17 + check(first17), surname + given,

@@ -1,0 +1,65 @@
+"""Batch job runs: one row per (job, period), so a job is restartable and idempotent per period.
+
+A job marks itself ``running`` when it starts and ``done`` when it finishes; each of its steps
+is idempotent on its own (ledger idempotency keys), so a run killed midway is simply run again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Column, Connection, DateTime, Integer, String, Table, insert, select, update
+
+from hpf.db.metadata import metadata
+from hpf.kernel.clock import Clock
+
+batch_job = Table(
+    "batch_job",
+    metadata,
+    Column("job", String(40), primary_key=True),
+    Column("period", String(10), primary_key=True),
+    Column("state", String(10), nullable=False),  # running | done
+    Column("runs", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("summary", JSON),
+)
+
+
+def job_state(conn: Connection, job: str, period: str) -> str | None:
+    return conn.scalar(  # type: ignore[no-any-return]
+        select(batch_job.c.state).where(batch_job.c.job == job, batch_job.c.period == period)
+    )
+
+
+def start_job(conn: Connection, job: str, period: str, clock: Clock) -> bool:
+    """Record a run; False when the (job, period) is already done (nothing to do)."""
+    state = job_state(conn, job, period)
+    if state == "done":
+        return False
+    if state is None:
+        conn.execute(
+            insert(batch_job).values(job=job, period=period, state="running", runs=1, started_at=clock.now())
+        )
+    else:
+        conn.execute(
+            update(batch_job)
+            .where(batch_job.c.job == job, batch_job.c.period == period)
+            .values(runs=batch_job.c.runs + 1, started_at=clock.now())
+        )
+    return True
+
+
+def finish_job(conn: Connection, job: str, period: str, clock: Clock, summary: dict[str, Any]) -> None:
+    conn.execute(
+        update(batch_job)
+        .where(batch_job.c.job == job, batch_job.c.period == period)
+        .values(state="done", finished_at=clock.now(), summary=summary)
+    )
+
+
+def job_summary(conn: Connection, job: str, period: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(batch_job.c.summary).where(batch_job.c.job == job, batch_job.c.period == period)
+    ).first()
+    return None if row is None else row[0]

@@ -1,0 +1,1 @@
+"""Policy as data: per-center parameters with effective dates over national defaults."""
