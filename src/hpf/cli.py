@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from functools import cache
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +16,8 @@ db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 ledger_app = typer.Typer(help="Ledger operations", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
+clock_app = typer.Typer(help="The business date", no_args_is_help=True)
+app.add_typer(clock_app, name="clock")
 console = Console()
 
 
@@ -22,10 +25,15 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+@cache
+def _engine_for(url: str) -> Any:
     from hpf.db.engine import make_engine
 
-    return make_engine(settings.database_url)
+    return make_engine(url)
+
+
+def _engine(settings: Settings) -> Any:
+    return _engine_for(settings.database_url)
 
 
 @db_app.command("upgrade")
@@ -60,6 +68,87 @@ def check() -> None:
     raise typer.Exit(1)
 
 
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def _reporter(bar: Progress) -> Any:
+    tasks: dict[str, TaskID] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return progress
+
+
+def _context(settings: Settings, actor: str) -> Any:
+    from hpf.kernel.context import Context
+    from hpf.web.app import make_clock
+
+    return Context(
+        actor=actor,
+        clock=make_clock(settings, _engine(settings)),
+        center_code=settings.center_code,
+        source="cli",
+    )
+
+
+@clock_app.command("show")
+def clock_show() -> None:
+    """Print the business date."""
+    from hpf.web.app import make_clock
+
+    settings = _settings()
+    console.print(make_clock(settings, _engine(settings)).today().isoformat())
+
+
+@clock_app.command("set")
+def clock_set(day: str) -> None:
+    """Set the stored business date (YYYY-MM-DD); it only moves forward."""
+    from datetime import date
+
+    from hpf.db.calendar import set_business_date, stored_business_date
+    from hpf.db.engine import write_transaction
+
+    new = date.fromisoformat(day)
+    with write_transaction(_engine(_settings())) as conn:
+        old = stored_business_date(conn)
+        if old is not None and new < old:
+            console.print(f"[red]the business date only moves forward (now {old})[/red]")
+            raise typer.Exit(2)
+        set_business_date(conn, new)
+    console.print(f"business date {new}")
+
+
+@app.command("month-end")
+def month_end(
+    month: Annotated[str, typer.Option(help="YYYY-MM")],
+    chunk_size: int = 2_000,
+    throttle_seconds: Annotated[
+        float, typer.Option(help="pause between chunks (lighter daytime runs)")
+    ] = 0.0,
+    actor: str = "cli",
+) -> None:
+    """Month-end for the whole center: allocate every funded list, mark arrears (restartable)."""
+    from hpf.contributions.month_end import run_month_end
+
+    settings = _settings()
+    with _progress_bar() as bar:
+        summary = run_month_end(
+            _engine(settings), _context(settings, actor), month,
+            chunk_size=chunk_size, throttle_seconds=throttle_seconds, progress=_reporter(bar),
+        )  # fmt: skip
+    console.print(summary)
+
+
 @ledger_app.command("close-period")
 def close_period(period: str, actor: str = "cli") -> None:
     """Close accounting month PERIOD (YYYY-MM)."""
@@ -69,7 +158,7 @@ def close_period(period: str, actor: str = "cli") -> None:
 
     settings = _settings()
     with write_transaction(_engine(settings)) as conn:
-        close(conn, period, actor=actor, clock=make_clock(settings))
+        close(conn, period, actor=actor, clock=make_clock(settings, _engine(settings)))
     console.print(f"period {period} closed")
 
 
@@ -104,32 +193,18 @@ def demo(
 ) -> None:
     """Build a synthetic demo center (deterministic by --seed), then serve it."""
     from hpf.db.migrate import upgrade
-    from hpf.kernel.context import Context
     from hpf.kernel.errors import HpfError
     from hpf.sim.generator import build_demo_center
-    from hpf.web.app import make_clock
 
     settings = _settings()
     if fresh:
         _remove_sqlite(settings.database_url)
     engine = _engine(settings)
     upgrade(engine)
-    ctx = Context(actor="demo", clock=make_clock(settings), center_code=settings.center_code, source="cli")
+    ctx = _context(settings, "demo")
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=console,
-        ) as bar:
-            tasks: dict[str, TaskID] = {}
-
-            def progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=total)
-                bar.update(tasks[stage], completed=done, total=total)
-
+        with _progress_bar() as bar:
+            progress = _reporter(bar)
             summary = build_demo_center(
                 engine, ctx, seed=seed, employers=employers, members=members, progress=progress
             )

@@ -66,6 +66,7 @@ BUSINESS_TYPE = {
     "change": "70",
     "close": "72",
     "activate": "99",
+    "adjust": "10",
 }
 
 _MEMBER_FROM: dict[str, frozenset[MemberState]] = {
@@ -101,6 +102,7 @@ _ZH_MEMBER = {
 _ZH_EMPLOYER = {"01": "正常", "02": "开户", "03": "缓缴", "04": "销户", "05": "封存"}
 _ZH_ACTION = {
     "change": "变更",
+    "adjust": "调基调比",
     "seal": "封存",
     "unseal": "启封",
     "freeze": "冻结",

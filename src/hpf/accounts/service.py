@@ -12,7 +12,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, literal, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, literal, select, update
 
 from hpf.accounts.rules import (
     BUSINESS_TYPE,
@@ -589,3 +589,95 @@ def _is_month(text: str) -> bool:
         and text[5:].isdigit()
         and 1 <= int(text[5:]) <= 12
     )
+
+
+# ------------------------------------------------------------------- for contributions
+
+
+def member_facts(conn: Connection, account_nos: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """id, name, employer, state and base of the named members (for checking a list)."""
+    out: dict[str, dict[str, Any]] = {}
+    cols = (member.c.account_no, member.c.id, member.c.name, member.c.employer_id, member.c.state, member.c.base_fen)
+    for batch in _chunks(list(dict.fromkeys(account_nos)), 500):
+        for row in conn.execute(select(*cols).where(member.c.account_no.in_(batch))).mappings():
+            out[row["account_no"]] = dict(row)
+    return out
+
+
+def active_members(conn: Connection, employer_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(member.c.account_no, member.c.name, member.c.base_fen)
+        .where(member.c.employer_id == employer_id, member.c.state == MemberState.NORMAL.value)
+        .order_by(member.c.id)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def advance_paid_through(conn: Connection, months: Any) -> None:
+    """Set 缴至年月 from a subquery of (employer_id, month) and start employers still 开户.
+
+    Set-based: month-end moves thousands of employers at once. ``paid_through`` never moves back.
+    """
+    conn.execute(
+        update(employer)
+        .where(
+            employer.c.id == months.c.employer_id,
+            (employer.c.paid_through.is_(None)) | (employer.c.paid_through < months.c.month),
+        )
+        .values(
+            paid_through=months.c.month,
+            state=case(
+                (employer.c.state == EmployerState.OPENED.value, EmployerState.NORMAL.value),
+                else_=employer.c.state,
+            ),
+            version=employer.c.version + 1,
+        )
+    )
+
+
+def apply_adjustment(
+    conn: Connection,
+    ctx: Context,
+    employer_row: Mapping[str, Any],
+    employer_rate: Decimal,
+    member_rate: Decimal,
+    bases: Mapping[int, int],
+    reason: str,
+) -> int:
+    """调基调比 for a whole employer in one transaction: new rates, new bases, one history row each."""
+    reason = _require_reason(reason)
+    rates = {"employer_rate": employer_rate, "member_rate": member_rate}
+    before, after = _changed(employer_row, rates)
+    if after:
+        _update(conn, employer, employer_row, after)
+        _record(conn, ctx, "employer", employer_row["id"], "adjust", reason, before, after)
+    current = {
+        r.id: r.base_fen
+        for r in conn.execute(select(member.c.id, member.c.base_fen).where(member.c.id.in_(list(bases))))
+    } if bases else {}  # fmt: skip
+    changed = [(m, current[m], b) for m, b in bases.items() if current.get(m) != b]
+    if changed:
+        conn.execute(
+            update(member)
+            .where(member.c.id == bindparam("m"))
+            .values(base_fen=bindparam("b"), version=member.c.version + 1),
+            [{"m": m, "b": b} for m, _, b in changed],
+        )
+        conn.execute(
+            insert(account_history),
+            [
+                {
+                    "subject_kind": "member", "subject_id": m, "action": "adjust",
+                    "business_type": BUSINESS_TYPE["adjust"], "business_date": ctx.clock.today(),
+                    "recorded_at": ctx.clock.now(), "actor": ctx.actor, "reason": reason,
+                    "before": {"base_fen": old}, "after": {"base_fen": new},
+                }
+                for m, old, new in changed
+            ],
+        )  # fmt: skip
+    return len(changed)
+
+
+def _chunks(items: list[Any], size: int) -> Any:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -50,7 +50,9 @@ remittance_row = Table(
     Column("base_fen", Fen, nullable=False),
     Column("employer_fen", Fen, nullable=False),
     Column("member_fen", Fen, nullable=False),
-    CheckConstraint("employer_fen >= 0 AND member_fen >= 0 AND employer_fen + member_fen > 0", name="amounts"),
+    CheckConstraint(
+        "employer_fen >= 0 AND member_fen >= 0 AND employer_fen + member_fen > 0", name="amounts"
+    ),
 )
 
 receipt = Table(
@@ -58,7 +60,9 @@ receipt = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("employer_id", Id, ForeignKey("employer.id"), nullable=False, index=True),
-    Column("bank_ref", String(40), nullable=False, unique=True),  # the bank's serial: a second notice is a no-op
+    Column(
+        "bank_ref", String(40), nullable=False, unique=True
+    ),  # the bank's serial: a second notice is a no-op
     Column("amount_fen", Fen, nullable=False),
     Column("value_date", Date, nullable=False),
     Column("entry_id", Id, ForeignKey("journal_entry.id"), nullable=False),

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from hpf.accounts import tables as accounts_tables
 from hpf.contributions import tables as contributions_tables
-from hpf.db import jobs
+from hpf.db import calendar, jobs
 from hpf.db.metadata import metadata
 from hpf.ledger import tables as ledger_tables
 from hpf.policy import tables as policy_tables
 
-__all__ = ["accounts_tables", "contributions_tables", "jobs", "ledger_tables", "metadata", "policy_tables"]
+__all__ = [
+    "accounts_tables",
+    "calendar",
+    "contributions_tables",
+    "jobs",
+    "ledger_tables",
+    "metadata",
+    "policy_tables",
+]

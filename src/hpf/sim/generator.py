@@ -357,7 +357,9 @@ class _Generator:
 
         self.surnames = [s for s, _ in names.SURNAMES]
         self.surname_cw = _cum([w for _, w in names.SURNAMES])
-        surname_py = {s: name_pinyin(s) for s in self.surnames}
+        # 姓名全拼 = surname + given name, each converted alone: pypinyin reading the whole name
+        # matches phrases across the two (冯河 → PING HE, 于思 → YU SAI).
+        surname_py = {s: names.SURNAME_PINYIN.get(s) or name_pinyin(s) for s in self.surnames}
         # Given names: a pool per gender drawn once, so names repeat as in a real city and
         # pinyin is computed once per pool entry (pypinyin costs ~40 µs a call).
         self.male_pool = self._given_pool(names.MALE_GIVEN, 3_000)

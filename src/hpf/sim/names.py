@@ -30,6 +30,10 @@ SURNAMES: tuple[tuple[str, int], ...] = (
     ("欧阳", 4), ("司马", 1), ("上官", 1), ("诸葛", 1),
 )
 
+#: Surnames whose reading differs from the character's common reading (pypinyin reads the
+#: character, not the surname: 曾 → "ceng", 覃 → "tan").
+SURNAME_PINYIN = {"曾": "ZENG", "覃": "QIN"}
+
 #: Characters common in men's given names (1- and 2-character names are built from them).
 MALE_GIVEN = (
     "伟强磊军勇杰涛斌超明刚平辉鹏华飞鑫波宇浩凯健俊帆帅旭宁龙林欢阳建国峰亮成坤"

@@ -9,16 +9,18 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
+from hpf.db.calendar import StoredClock
 from hpf.db.engine import make_engine
-from hpf.kernel.clock import Clock, FixedClock, SystemClock
+from hpf.kernel.clock import Clock, FixedClock
 from hpf.settings import Settings
 from hpf.web import problems
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def make_clock(settings: Settings) -> Clock:
-    return FixedClock(settings.business_date) if settings.business_date else SystemClock()
+def make_clock(settings: Settings, engine: Engine) -> Clock:
+    """A fixed date from settings (HPF_BUSINESS_DATE), else the date stored in the database."""
+    return FixedClock(settings.business_date) if settings.business_date else StoredClock(engine)
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None) -> FastAPI:
@@ -33,7 +35,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     )
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
-    app.state.clock = clock or make_clock(settings)
+    app.state.clock = clock or make_clock(settings, app.state.engine)
     problems.install(app)
     app.include_router(accounts_api.router)
     app.include_router(ledger_api.router)

@@ -1,4 +1,4 @@
-"""policy jobs contributions
+"""policy jobs contributions calendar
 
 Revision ID: 0002
 Revises: 0001
@@ -28,6 +28,12 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("summary", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("job", "period", name=op.f("pk_batch_job")),
+    )
+    op.create_table(
+        "business_calendar",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("business_date", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_business_calendar")),
     )
     op.create_table(
         "policy_value",
@@ -169,5 +175,6 @@ def downgrade() -> None:
     op.drop_table("receipt")
     op.drop_table("arrears")
     op.drop_table("policy_value")
+    op.drop_table("business_calendar")
     op.drop_table("batch_job")
     # ### end Alembic commands ###

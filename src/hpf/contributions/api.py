@@ -1,0 +1,261 @@
+"""HTTP API for contributions: lists (JSON or file), templates, receipts, allocation, refunds,
+corrections, base and rate adjustment, arrears."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Header, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from hpf.accounts import service as accounts
+from hpf.contributions import lists, service
+from hpf.contributions.rules import Kind, ListRow
+from hpf.kernel.errors import InvalidInput
+from hpf.policy.rules import contribution_parts
+from hpf.policy.service import policy_at
+from hpf.web.deps import Ctx, ReadDb, WriteDb
+
+router = APIRouter(prefix="/api/v1", tags=["contributions"])
+
+IdempotencyKey = Annotated[str | None, Header(max_length=80, description="same key, same effect, once")]
+
+
+class RowIn(BaseModel):
+    account_no: str
+    name: str = ""
+    base_fen: int
+    employer_fen: int
+    member_fen: int
+
+
+class ListIn(BaseModel):
+    kind: Literal["01", "02"] = Field("01", description="01 汇缴 remittance, 02 补缴 back payment")
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    rows: list[RowIn]
+
+
+class RemittanceOut(BaseModel):
+    id: int
+    kind: str
+    month: str
+    state: str
+    members: int
+    employer_part_fen: int
+    member_part_fen: int
+    total_fen: int
+    source: str
+    created_on: date
+    posted_on: date | None
+    posted_entry_id: int | None
+
+
+class RemittanceRowOut(BaseModel):
+    account_no: str
+    name: str
+    base_fen: int
+    employer_fen: int
+    member_fen: int
+
+
+class RemittanceDetail(RemittanceOut):
+    rows: list[RemittanceRowOut]
+
+
+class ReceiptIn(BaseModel):
+    amount_fen: int
+    bank_ref: str = Field(min_length=1, max_length=40)
+    value_date: date
+
+
+class ReceiptOut(BaseModel):
+    id: int
+    bank_ref: str
+    amount_fen: int
+    value_date: date
+    entry_id: int
+
+
+class RefundIn(BaseModel):
+    amount_fen: int
+    reason: str
+
+
+class CorrectionIn(BaseModel):
+    account_no: str
+    amount_fen: int
+    reason: str
+    to_account_no: str | None = None
+
+
+class AdjustmentIn(BaseModel):
+    employer_rate: str
+    member_rate: str
+    bases: dict[str, int] = Field(description="account number → new base in fen")
+    reason: str
+
+
+class ArrearsOut(BaseModel):
+    month: str
+    expected_fen: int
+    state: str
+    marked_on: date
+
+
+class Unallocated(BaseModel):
+    account_no: str
+    name: str
+    balance_fen: int
+    claimed_fen: int
+    unclaimed_fen: int
+    shortfall_fen: int
+
+
+def _require_key(key: str | None) -> str:
+    if not key:
+        raise InvalidInput("idempotency.key_required", "缺少幂等键（Idempotency-Key）",
+                           "money-moving calls need an Idempotency-Key header")  # fmt: skip
+    return key
+
+
+def _employer_id(conn: Any, employer_no: str) -> int:
+    return int(accounts.get_employer(conn, employer_no)["id"])
+
+
+@router.post(
+    "/employers/{account_no}/remittances", status_code=201, summary="Submit a list (汇缴/补缴清册) as JSON"
+)
+def submit_list(
+    account_no: str, body: ListIn, conn: WriteDb, ctx: Ctx, idempotency_key: IdempotencyKey = None
+) -> RemittanceOut:
+    rows = [
+        ListRow(n, r.account_no, r.name, r.base_fen, r.employer_fen, r.member_fen)
+        for n, r in enumerate(body.rows, 1)
+    ]
+    row = service.submit_list(
+        conn, ctx, account_no, kind=Kind(body.kind), month=body.month, rows=rows, source="api",
+        idempotency_key=_require_key(idempotency_key),
+    )  # fmt: skip
+    return RemittanceOut(**row)
+
+
+@router.post(
+    "/employers/{account_no}/remittances/upload", status_code=201, summary="Upload a list file (csv/xlsx)"
+)
+async def upload_list(
+    account_no: str,
+    conn: WriteDb,
+    ctx: Ctx,
+    file: Annotated[UploadFile, File(description="清册: .csv or .xlsx from the template")],
+    month: Annotated[str, Form(pattern=r"^\d{4}-\d{2}$")],
+    kind: Annotated[Literal["01", "02"], Form()] = "01",
+    idempotency_key: IdempotencyKey = None,
+) -> RemittanceOut:
+    content = await file.read(lists.MAX_BYTES + 1)
+    rows, parse_errors = lists.read_list(file.filename or "", content)
+    key = (
+        idempotency_key
+        or "file:" + hashlib.sha256(f"{account_no}|{kind}|{month}|".encode() + content).hexdigest()
+    )
+    source = "xlsx" if (file.filename or "").lower().endswith((".xlsx", ".xls")) else "csv"
+    row = service.submit_list(
+        conn, ctx, account_no, kind=Kind(kind), month=month, rows=rows, source=source,
+        idempotency_key=key[:80], parse_errors=parse_errors,
+    )  # fmt: skip
+    return RemittanceOut(**row)
+
+
+@router.get(
+    "/employers/{account_no}/remittance-template.{fmt}",
+    summary="List template, prefilled with active members",
+)
+def template(account_no: str, fmt: Literal["csv", "xlsx"], conn: ReadDb, ctx: Ctx) -> Response:
+    emp = accounts.get_employer(conn, account_no)
+    policy = policy_at(conn, ctx.clock.today())
+    members = [
+        (m["account_no"], m["name"], m["base_fen"],
+         *contribution_parts(m["base_fen"], emp["employer_rate"], emp["member_rate"], policy))
+        for m in accounts.active_members(conn, emp["id"])
+    ]  # fmt: skip
+    rows = lists.prefilled_rows(members)
+    if fmt == "csv":
+        return Response(lists.template_csv(rows), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="qingce-{account_no}.csv"'})  # fmt: skip
+    return Response(
+        lists.template_xlsx(rows),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="qingce-{account_no}.xlsx"'},
+    )
+
+
+@router.get("/employers/{account_no}/remittances", summary="An employer's lists, newest first")
+def employer_lists(account_no: str, conn: ReadDb) -> list[RemittanceOut]:
+    return [RemittanceOut(**r) for r in service.employer_remittances(conn, _employer_id(conn, account_no))]
+
+
+@router.get("/remittances/{remittance_id}", summary="One list with its rows")
+def get_list(remittance_id: int, conn: ReadDb) -> RemittanceDetail:
+    row = service.get_remittance(conn, remittance_id)
+    rows = [RemittanceRowOut(**r) for r in service.remittance_rows(conn, remittance_id)]
+    return RemittanceDetail(**row, rows=rows)
+
+
+@router.post("/remittances/{remittance_id}/allocate", summary="Allocate a funded list now (分摊)")
+def allocate(remittance_id: int, conn: WriteDb, ctx: Ctx) -> RemittanceOut:
+    return RemittanceOut(**service.allocate(conn, ctx, remittance_id))
+
+
+@router.post(
+    "/employers/{account_no}/receipts",
+    status_code=201,
+    summary="Record a bank arrival (到账); idempotent by bank_ref",
+)
+def record_receipt(account_no: str, body: ReceiptIn, conn: WriteDb, ctx: Ctx) -> ReceiptOut:
+    row = service.record_receipt(conn, ctx, account_no, body.amount_fen, body.bank_ref, body.value_date)
+    return ReceiptOut(**row)
+
+
+@router.post("/employers/{account_no}/refunds", status_code=201, summary="Refund unclaimed receipts")
+def refund(
+    account_no: str, body: RefundIn, conn: WriteDb, ctx: Ctx, idempotency_key: IdempotencyKey = None
+) -> dict[str, int]:
+    entry = service.refund_unallocated(
+        conn, ctx, account_no, body.amount_fen, body.reason, _require_key(idempotency_key)
+    )
+    return {"entry_id": entry}
+
+
+@router.post(
+    "/remittances/{remittance_id}/corrections", status_code=201, summary="Wrong-payment correction (错缴更正)"
+)
+def correct(
+    remittance_id: int, body: CorrectionIn, conn: WriteDb, ctx: Ctx, idempotency_key: IdempotencyKey = None
+) -> dict[str, int]:
+    entry = service.correct_wrong_payment(
+        conn, ctx, remittance_id, body.account_no, body.amount_fen, body.reason,
+        _require_key(idempotency_key), body.to_account_no,
+    )  # fmt: skip
+    return {"entry_id": entry}
+
+
+@router.post(
+    "/employers/{account_no}/adjustment", summary="Annual base and rate adjustment (调基调比), all or nothing"
+)
+def adjust(account_no: str, body: AdjustmentIn, conn: WriteDb, ctx: Ctx) -> dict[str, Any]:
+    return service.adjust_base_and_rates(
+        conn, ctx, account_no, employer_rate=body.employer_rate, member_rate=body.member_rate,
+        bases=body.bases, reason=body.reason,
+    )  # fmt: skip
+
+
+@router.get("/employers/{account_no}/arrears", summary="Open arrears (欠缴) of an employer")
+def employer_arrears(account_no: str, conn: ReadDb) -> list[ArrearsOut]:
+    return [ArrearsOut(**a) for a in service.open_arrears(conn, _employer_id(conn, account_no))]
+
+
+@router.get("/receipts/unallocated", summary="Receipts no list claims, and lists short of money")
+def unallocated(conn: ReadDb) -> list[Unallocated]:
+    return [Unallocated(**r) for r in service.unallocated(conn)]

@@ -1,0 +1,548 @@
+"""Contribution use cases: lists, receipts, allocation, refunds, corrections, adjustment.
+
+Money moves only through the ledger: a receipt credits the employer's 21901 sub-ledger
+(Dr 101 / Cr 21901), allocation moves it to the members (Dr 21901 / Cr 201 current part) with
+lines produced by SQL from the stored list. Every money-moving call is idempotent: receipts
+by the bank's serial, allocations by remittance id, refunds and corrections by a client key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
+
+from hpf.accounts import service as accounts
+from hpf.contributions.rules import (
+    CheckedRow,
+    Kind,
+    ListRow,
+    MemberFacts,
+    RowError,
+    check_list,
+    due_month,
+    month_end,
+    parse_month,
+    totals,
+)
+from hpf.contributions.tables import arrears, receipt, remittance, remittance_row
+from hpf.db.bulk import bulk_insert
+from hpf.kernel.context import Context
+from hpf.kernel.errors import Conflict, InvalidInput, NotFound
+from hpf.kernel.money import require_fen
+from hpf.ledger import service as ledger
+from hpf.ledger.chart import BANK_DEPOSITS, EMPLOYER_SUSPENSE, MEMBER_CONTROL, Side
+from hpf.ledger.rules import BalancePart, JournalEntry, Line
+from hpf.policy import rules as policy_rules
+from hpf.policy.service import policy_at
+
+REMITTING_STATES = frozenset({"01", "02", "03"})  # 正常, 开户, 缓缴 may remit (C-BJ)
+
+
+def _rows_invalid(errors: Sequence[RowError]) -> InvalidInput:
+    return InvalidInput(
+        "remittance.rows_invalid",
+        "清册有错误，整单未受理",
+        f"{len({e.line for e in errors})} row(s) have errors; nothing was stored",
+        errors=[e.__dict__ for e in errors],
+    )
+
+
+def get_remittance(conn: Connection, remittance_id: int) -> dict[str, Any]:
+    row = conn.execute(select(remittance).where(remittance.c.id == remittance_id)).mappings().first()
+    if row is None:
+        raise NotFound("remittance.not_found", "清册不存在", f"no remittance {remittance_id}")
+    return dict(row)
+
+
+def submit_list(
+    conn: Connection,
+    ctx: Context,
+    employer_no: str,
+    *,
+    kind: Kind,
+    month: str,
+    rows: Sequence[ListRow],
+    source: str,
+    idempotency_key: str,
+    parse_errors: Sequence[RowError] = (),
+) -> dict[str, Any]:
+    """Accept a whole remittance (汇缴) or back-payment (补缴) list, or refuse it whole."""
+    month = parse_month(month)
+    emp = accounts.get_employer(conn, employer_no)
+    replay = (
+        conn.execute(select(remittance).where(remittance.c.idempotency_key == idempotency_key))
+        .mappings()
+        .first()
+    )
+    if replay is not None:
+        if (replay["employer_id"], replay["kind"], replay["month"]) != (emp["id"], kind.value, month):
+            raise Conflict("remittance.idempotency_conflict", "幂等键已用于另一份清册",
+                           f"key {idempotency_key!r} was used for remittance {replay['id']}")  # fmt: skip
+        return dict(replay)
+    _check_employer_may_submit(conn, emp, kind, month)
+    policy = policy_at(conn, month_end(month))
+    facts = {
+        no: MemberFacts(f["id"], f["name"], f["employer_id"], f["state"], f["base_fen"])
+        for no, f in accounts.member_facts(conn, [r.account_no for r in rows]).items()
+    }
+    checked, errors = check_list(
+        rows, kind=kind, employer_id=emp["id"], employer_rate=emp["employer_rate"],
+        member_rate=emp["member_rate"], members=facts, policy=policy,
+    )  # fmt: skip
+    errors = sorted([*parse_errors, *errors], key=lambda e: e.line)
+    if errors:
+        raise _rows_invalid(errors)
+    return _store(conn, ctx, emp["id"], kind, month, checked, source, idempotency_key)
+
+
+def _check_employer_may_submit(conn: Connection, emp: Mapping[str, Any], kind: Kind, month: str) -> None:
+    if emp["state"] not in REMITTING_STATES:
+        raise Conflict("remittance.employer_state", "单位账户状态不允许缴存",
+                       f"employer is in state {emp['state']}", state=emp["state"])  # fmt: skip
+    open_same_kind = conn.scalar(
+        select(remittance.c.month).where(
+            remittance.c.employer_id == emp["id"],
+            remittance.c.kind == kind.value,
+            remittance.c.state == "pending",
+        )
+    )
+    if open_same_kind is not None:
+        raise Conflict("remittance.previous_unfinished", "上一笔同类清册尚未完成（未到账或未分摊）",
+                       f"the {open_same_kind} list of this kind is still pending", month=open_same_kind)  # fmt: skip
+    due = due_month(emp["paid_through"], emp["opened_on"])
+    if kind is Kind.REMITTANCE and month != due:
+        raise InvalidInput("remittance.not_due_month", f"应缴年月为{due}",
+                           f"the next month to remit is {due}, not {month}", due_month=due)  # fmt: skip
+    if kind is Kind.BACK_PAYMENT and month >= due:
+        raise InvalidInput("back_payment.not_past", "补缴年月须早于应缴年月",
+                           f"back payments are for months before {due}; {month} is remitted normally")  # fmt: skip
+
+
+def _store(
+    conn: Connection, ctx: Context, employer_id: int, kind: Kind, month: str,
+    rows: Sequence[CheckedRow], source: str, key: str,
+) -> dict[str, Any]:  # fmt: skip
+    employer_part, member_part, total = totals(rows)
+    remittance_id = conn.execute(
+        insert(remittance).values(
+            employer_id=employer_id, kind=kind.value, month=month, state="pending", members=len(rows),
+            employer_part_fen=employer_part, member_part_fen=member_part, total_fen=total,
+            source=source, idempotency_key=key, created_on=ctx.clock.today(), recorded_at=ctx.clock.now(),
+            actor=ctx.actor,
+        ).returning(remittance.c.id)
+    ).scalar_one()  # fmt: skip
+    bulk_insert(
+        conn, remittance_row, ("remittance_id", "member_id", "base_fen", "employer_fen", "member_fen"),
+        [(remittance_id, r.member_id, r.base_fen, r.employer_fen, r.member_fen) for r in rows],
+    )  # fmt: skip
+    return get_remittance(conn, remittance_id)
+
+
+# ------------------------------------------------------------------------------------ receipts
+
+
+def record_receipt(
+    conn: Connection, ctx: Context, employer_no: str, amount_fen: int, bank_ref: str, value_date: date
+) -> dict[str, Any]:
+    """A bank arrival notice (到账) for an employer; a repeated notice has no effect."""
+    require_fen(amount_fen, "amount_fen")
+    if amount_fen <= 0:
+        raise InvalidInput("receipt.amount", "到账金额须大于零", "amount_fen must be positive")
+    bank_ref = (bank_ref or "").strip()
+    if not 1 <= len(bank_ref) <= 40:
+        raise InvalidInput(
+            "receipt.bank_ref", "银行流水号必填（最长40位）", "bank_ref must be 1..40 characters"
+        )
+    emp = accounts.get_employer(conn, employer_no)
+    seen = conn.execute(select(receipt).where(receipt.c.bank_ref == bank_ref)).mappings().first()
+    if seen is not None:
+        if (seen["employer_id"], seen["amount_fen"]) != (emp["id"], amount_fen):
+            raise Conflict("receipt.bank_ref_reused", "银行流水号已用于另一笔到账",
+                           f"bank_ref {bank_ref!r} was recorded with other facts")  # fmt: skip
+        return dict(seen)
+    if value_date > ctx.clock.today():
+        raise InvalidInput("receipt.value_date", "到账日期不能晚于业务日期", "value date is in the future")
+    entry_id = ledger.post(
+        conn,
+        JournalEntry(
+            Kind.REMITTANCE.value, f"RCPT-{bank_ref}", f"receipt:{bank_ref}", value_date, ctx.clock.today(),
+            (Line(BANK_DEPOSITS, Side.DEBIT, amount_fen),
+             Line(EMPLOYER_SUSPENSE, Side.CREDIT, amount_fen, employer_id=emp["id"])),
+            memo="单位缴存到账", actor=ctx.actor,
+        ),
+        ctx.clock,
+    )  # fmt: skip
+    conn.execute(
+        insert(receipt).values(
+            employer_id=emp["id"], bank_ref=bank_ref, amount_fen=amount_fen, value_date=value_date,
+            entry_id=entry_id, recorded_at=ctx.clock.now(),
+        )
+    )  # fmt: skip
+    return dict(conn.execute(select(receipt).where(receipt.c.bank_ref == bank_ref)).mappings().one())
+
+
+def refund_unallocated(
+    conn: Connection, ctx: Context, employer_no: str, amount_fen: int, reason: str, idempotency_key: str
+) -> int:
+    """Return money an employer paid that no list claims (Dr 21901 / Cr 101)."""
+    require_fen(amount_fen, "amount_fen")
+    if amount_fen <= 0 or not reason.strip():
+        raise InvalidInput(
+            "refund.invalid", "退款金额须大于零且须说明原因", "positive amount and a reason needed"
+        )
+    emp = accounts.get_employer(conn, employer_no)
+    pending = conn.scalar(
+        select(func.coalesce(func.sum(remittance.c.total_fen), 0)).where(
+            remittance.c.employer_id == emp["id"], remittance.c.state == "pending"
+        )
+    )
+    free = ledger.employer_balance_of(conn, emp["id"]) - int(pending or 0)
+    if amount_fen > free:
+        raise Conflict("refund.exceeds_unallocated", "退款金额超过未被清册占用的暂收款",
+                       f"only {free} fen is not claimed by a pending list", available_fen=free)  # fmt: skip
+    today = ctx.clock.today()
+    return ledger.post(
+        conn,
+        JournalEntry(
+            "99", f"REFUND-{emp['account_no']}", f"refund:{idempotency_key}", today, today,
+            (Line(EMPLOYER_SUSPENSE, Side.DEBIT, amount_fen, employer_id=emp["id"]),
+             Line(BANK_DEPOSITS, Side.CREDIT, amount_fen)),
+            memo=f"退还单位暂收款：{reason}"[:200], actor=ctx.actor,
+        ),
+        ctx.clock,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- allocation
+
+
+def allocate(conn: Connection, ctx: Context, remittance_id: int) -> dict[str, Any]:
+    """Allocate one funded list now (分摊) instead of waiting for month-end."""
+    rem = get_remittance(conn, remittance_id)
+    if rem["state"] == "posted":
+        return rem
+    if rem["state"] != "pending":
+        raise Conflict("remittance.not_pending", "清册不是待分摊状态", f"remittance is {rem['state']}")
+    if funded_remittances(conn, employer_id=rem["employer_id"], ids=[remittance_id]) != [remittance_id]:
+        raise Conflict("remittance.not_funded", "资金未足额到账，不能分摊",
+                       "the employer's unallocated receipts do not cover this list (and earlier ones)")  # fmt: skip
+    allocate_set(conn, ctx, [remittance_id], ctx.clock.today())
+    return get_remittance(conn, remittance_id)
+
+
+def funded_remittances(
+    conn: Connection, *, employer_id: int | None = None, ids: Sequence[int] | None = None,
+    through_month: str | None = None,
+) -> list[int]:  # fmt: skip
+    """Pending lists covered by their employer's receipts, oldest first (FIFO per employer)."""
+    r = remittance.c
+    cum = func.sum(r.total_fen).over(partition_by=r.employer_id, order_by=(r.month, r.kind, r.id))
+    pending = select(r.id, r.employer_id, r.month, cum.label("cum")).where(r.state == "pending")
+    if employer_id is not None:
+        pending = pending.where(r.employer_id == employer_id)
+    queue = pending.subquery()
+    from hpf.ledger.tables import employer_balance  # read-only: the balance that funds the lists
+
+    stmt = (
+        select(queue.c.id)
+        .join(employer_balance, employer_balance.c.employer_id == queue.c.employer_id)
+        .where(queue.c.cum <= employer_balance.c.balance_fen)
+        .order_by(queue.c.id)
+    )
+    if through_month is not None:
+        stmt = stmt.where(queue.c.month <= through_month)
+    if ids is not None:
+        stmt = stmt.where(queue.c.id.in_(list(ids)))
+    return list(conn.scalars(stmt))
+
+
+def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date: date) -> int:
+    """Post the allocation of the given lists in one set-based ledger call; returns lists posted."""
+    if not ids:
+        return 0
+    rems = conn.execute(
+        select(remittance.c.id, remittance.c.kind, remittance.c.month)
+        .where(remittance.c.id.in_(list(ids)), remittance.c.state == "pending")
+    ).all()  # fmt: skip
+    if not rems:
+        return 0
+    headers = [
+        ledger.EntryHeader(
+            kind, f"REM-{rid}", f"alloc:{rid}", value_date, ctx.clock.today(),
+            memo=f"{month} {'汇缴' if kind == Kind.REMITTANCE else '补缴'}分摊", actor=ctx.actor,
+        )
+        for rid, kind, month in rems
+    ]  # fmt: skip
+    posted = [rid for rid, _, _ in rems]
+    key = literal("alloc:") + remittance.c.id.cast(String)
+    members = (
+        select(
+            key.label("entry_key"), literal(MEMBER_CONTROL).label("subject_code"), literal(Side.CREDIT.value),
+            (remittance_row.c.employer_fen + remittance_row.c.member_fen), remittance_row.c.member_id,
+            literal(None, BigInteger), literal(BalancePart.CURRENT.value),
+        )
+        .join(remittance, remittance.c.id == remittance_row.c.remittance_id)
+        .where(remittance.c.id.in_(posted))
+    )  # fmt: skip
+    employers = select(
+        key, literal(EMPLOYER_SUSPENSE), literal(Side.DEBIT.value), remittance.c.total_fen,
+        literal(None, BigInteger), remittance.c.employer_id, literal(None, String),
+    ).where(remittance.c.id.in_(posted))  # fmt: skip
+    entry_ids = ledger.post_set(conn, headers, union_all(members, employers), ctx.clock)
+    conn.execute(
+        update(remittance)
+        .where(remittance.c.id == bindparam("rid"))
+        .values(state="posted", posted_on=ctx.clock.today(), posted_entry_id=bindparam("eid")),
+        [{"rid": rid, "eid": entry_ids[f"alloc:{rid}"]} for rid in posted],
+    )
+    months = (
+        select(remittance.c.employer_id, func.max(remittance.c.month).label("month"))
+        .where(remittance.c.id.in_(posted), remittance.c.kind == Kind.REMITTANCE.value)
+        .group_by(remittance.c.employer_id)
+        .subquery()
+    )
+    accounts.advance_paid_through(conn, months)
+    conn.execute(
+        update(arrears)
+        .where(
+            arrears.c.state == "open",
+            exists().where(
+                remittance.c.id.in_(posted),
+                remittance.c.employer_id == arrears.c.employer_id,
+                remittance.c.month == arrears.c.month,
+            ),
+        )
+        .values(state="cleared", cleared_on=ctx.clock.today())
+    )
+    return len(posted)
+
+
+# ------------------------------------------------------------------------------------- arrears
+
+
+def mark_arrears(conn: Connection, ctx: Context, month: str) -> int:
+    """欠缴: every normal employer that has not remitted ``month`` by its month-end.
+
+    Expected amount = its last posted monthly remittance (what 催缴 asks for); 0 if none yet.
+    Deferred (缓缴), sealed and closed employers are not in arrears.
+    """
+    from hpf.accounts.tables import employer  # read-only, set-based
+
+    last_total = (
+        select(remittance.c.total_fen)
+        .where(remittance.c.employer_id == employer.c.id, remittance.c.kind == Kind.REMITTANCE.value,
+               remittance.c.state == "posted")
+        .order_by(remittance.c.month.desc())
+        .limit(1)
+        .scalar_subquery()
+    )  # fmt: skip
+    already = exists().where(arrears.c.employer_id == employer.c.id, arrears.c.month == month)
+    source = select(
+        employer.c.id,
+        literal(month),
+        func.coalesce(last_total, 0),
+        literal("open"),
+        literal(ctx.clock.today()),
+    ).where(
+        employer.c.state == "01",
+        (employer.c.paid_through.is_(None)) | (employer.c.paid_through < month),
+        employer.c.opened_on <= month_end(month),
+        ~already,
+    )
+    result = conn.execute(
+        insert(arrears).from_select(["employer_id", "month", "expected_fen", "state", "marked_on"], source)
+    )
+    return int(result.rowcount or 0)
+
+
+def open_arrears(conn: Connection, employer_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(arrears).where(arrears.c.employer_id == employer_id, arrears.c.state == "open")
+        .order_by(arrears.c.month)
+    ).mappings()  # fmt: skip
+    return [dict(r) for r in rows]
+
+
+# ---------------------------------------------------------------------------------- corrections
+
+
+def correct_wrong_payment(
+    conn: Connection, ctx: Context, remittance_id: int, account_no: str, amount_fen: int,
+    reason: str, idempotency_key: str, to_account_no: str | None = None,
+) -> int:  # fmt: skip
+    """错缴更正: move money allocated to the wrong member, to the right one or back to the employer."""
+    require_fen(amount_fen, "amount_fen")
+    rem = get_remittance(conn, remittance_id)
+    if rem["state"] != "posted" or amount_fen <= 0 or not reason.strip():
+        raise InvalidInput("correction.invalid", "只能更正已分摊清册中的正数金额，并须说明原因",
+                           "the list must be posted, the amount positive and a reason given")  # fmt: skip
+    wrong = accounts.get_member(conn, account_no)
+    allocated = conn.scalar(
+        select(func.coalesce(func.sum(remittance_row.c.employer_fen + remittance_row.c.member_fen), 0)).where(
+            remittance_row.c.remittance_id == remittance_id, remittance_row.c.member_id == wrong["id"]
+        )
+    )
+    already = _corrected(conn, remittance_id, wrong["id"])
+    if amount_fen > int(allocated or 0) - already:
+        raise Conflict("correction.exceeds_allocation", "更正金额超过该职工在本清册中的分摊额",
+                       f"at most {int(allocated or 0) - already} fen can still be corrected")  # fmt: skip
+    take = _split_debit(wrong, amount_fen)
+    credit: Line
+    if to_account_no:
+        right = accounts.get_member(conn, to_account_no)
+        if right["employer_id"] != rem["employer_id"] or right["id"] == wrong["id"]:
+            raise InvalidInput(
+                "correction.target", "更正对象须为本单位的另一职工", "target must be a colleague"
+            )
+        credit = Line(
+            MEMBER_CONTROL, Side.CREDIT, amount_fen, member_id=right["id"], part=BalancePart.CURRENT
+        )
+    else:
+        credit = Line(EMPLOYER_SUSPENSE, Side.CREDIT, amount_fen, employer_id=rem["employer_id"])
+    today = ctx.clock.today()
+    return ledger.post(
+        conn,
+        JournalEntry("73", f"REM-{remittance_id}", f"correction:{idempotency_key}", today, today,
+                     (*take, credit), memo=f"错缴更正：{reason}"[:200], actor=ctx.actor),
+        ctx.clock,
+    )  # fmt: skip
+
+
+def _split_debit(member: Mapping[str, Any], amount_fen: int) -> tuple[Line, ...]:
+    """Take from the current-year part first, then the carried-over part."""
+    from_current = min(amount_fen, member["current_fen"])
+    lines = []
+    if from_current:
+        lines.append(
+            Line(MEMBER_CONTROL, Side.DEBIT, from_current, member_id=member["id"], part=BalancePart.CURRENT)
+        )
+    if amount_fen - from_current:
+        lines.append(Line(MEMBER_CONTROL, Side.DEBIT, amount_fen - from_current, member_id=member["id"],
+                          part=BalancePart.CARRIED))  # fmt: skip
+    return tuple(lines)
+
+
+def _corrected(conn: Connection, remittance_id: int, member_id: int) -> int:
+    from hpf.ledger.tables import journal_entry, journal_line  # read-only: past corrections
+
+    return int(
+        conn.scalar(
+            select(func.coalesce(func.sum(journal_line.c.amount_fen), 0))
+            .join(journal_entry, journal_entry.c.id == journal_line.c.entry_id)
+            .where(
+                journal_entry.c.business_type == "73",
+                journal_entry.c.business_id == f"REM-{remittance_id}",
+                journal_line.c.member_id == member_id,
+                journal_line.c.side == Side.DEBIT.value,
+            )
+        )
+        or 0
+    )
+
+
+# ---------------------------------------------------------------------------------- adjustment
+
+
+def adjust_base_and_rates(
+    conn: Connection, ctx: Context, employer_no: str, *, employer_rate: str, member_rate: str,
+    bases: Mapping[str, int], reason: str,
+) -> dict[str, Any]:  # fmt: skip
+    """调基调比 for a whole employer as one operation: every error listed, or all applied."""
+    emp = accounts.get_employer(conn, employer_no)
+    if emp["state"] == "04":
+        raise Conflict("adjustment.employer_closed", "单位已销户", "the employer is closed")
+    policy = policy_at(conn, ctx.clock.today())
+    try:
+        er, mr = Decimal(str(employer_rate)), Decimal(str(member_rate))
+    except ArithmeticError:
+        raise InvalidInput("rate.format", "缴存比例格式错误", "rates must be decimal strings") from None
+    errors = [
+        RowError(0, "", f.code, f.title_zh, f.detail_en) for f in policy_rules.check_rates(er, mr, policy)
+    ]
+    facts = accounts.member_facts(conn, list(bases))
+    for line, (account_no, base) in enumerate(bases.items(), start=1):
+        fact = facts.get(account_no)
+        if fact is None or fact["employer_id"] != emp["id"]:
+            errors.append(RowError(line, account_no, "remittance.not_employee", "该职工不属于本单位",
+                                   f"account {account_no} is not a member of this employer"))  # fmt: skip
+            continue
+        errors += [
+            RowError(line, account_no, f.code, f.title_zh, f.detail_en)
+            for f in policy_rules.check_base(require_fen(base, "base_fen"), policy)
+        ]
+    if errors:
+        raise _rows_invalid(errors)
+    changed = accounts.apply_adjustment(
+        conn, ctx, emp, er, mr, {facts[no]["id"]: base for no, base in bases.items()}, reason
+    )
+    return {"employer_account_no": employer_no, "members_changed": changed,
+            "employer_rate": str(er), "member_rate": str(mr)}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def employer_remittances(conn: Connection, employer_id: int, limit: int = 60) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(remittance).where(remittance.c.employer_id == employer_id)
+        .order_by(remittance.c.month.desc(), remittance.c.id.desc()).limit(limit)
+    ).mappings()  # fmt: skip
+    return [dict(r) for r in rows]
+
+
+def remittance_rows(conn: Connection, remittance_id: int) -> list[dict[str, Any]]:
+    from hpf.accounts.tables import member  # read-only, to show names on the list
+
+    rows = conn.execute(
+        select(remittance_row, member.c.account_no, member.c.name)
+        .join(member, member.c.id == remittance_row.c.member_id)
+        .where(remittance_row.c.remittance_id == remittance_id)
+        .order_by(remittance_row.c.id)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def unallocated(conn: Connection) -> list[dict[str, Any]]:
+    """Employers holding receipts not claimed by a pending list, or lists short of money."""
+    from hpf.accounts.tables import employer
+    from hpf.ledger.tables import employer_balance
+
+    pending = (
+        select(remittance.c.employer_id, func.sum(remittance.c.total_fen).label("claimed"))
+        .where(remittance.c.state == "pending")
+        .group_by(remittance.c.employer_id)
+        .subquery()
+    )
+    claimed = func.coalesce(pending.c.claimed, 0)
+    rows = conn.execute(
+        select(
+            employer.c.account_no, employer.c.name, employer_balance.c.balance_fen, claimed.label("claimed_fen"),
+        )
+        .join(employer_balance, employer_balance.c.employer_id == employer.c.id)
+        .outerjoin(pending, pending.c.employer_id == employer.c.id)
+        .where(and_(employer_balance.c.balance_fen != claimed, (employer_balance.c.balance_fen > 0) | (claimed > 0)))
+        .order_by(employer.c.account_no)
+        .limit(500)
+    ).mappings()  # fmt: skip
+    return [
+        {**r, "unclaimed_fen": max(r["balance_fen"] - r["claimed_fen"], 0),
+         "shortfall_fen": max(r["claimed_fen"] - r["balance_fen"], 0)}
+        for r in rows
+    ]  # fmt: skip
