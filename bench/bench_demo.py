@@ -1,8 +1,9 @@
 """Benchmark the demo city generator against a bare SQLite insert baseline.
 
-    python bench/bench_demo.py --members 1000000 --employers 50000 [--url URL] [--seed 42]
+    python bench/bench_demo.py --members 1000000 --employers 50000 [--url URL | --postgres] [--seed 42]
 
-Builds into a fresh temporary SQLite file (or into ``--url``, which must be an empty database),
+Builds into a fresh temporary SQLite file (or into ``--url``, which must be an empty database, or
+with ``--postgres`` into a throwaway local PostgreSQL cluster from ``hpf.db.testing``),
 runs ``hpf.db.migrate.upgrade`` first, then prints the machine, each stage's seconds, the total,
 the rows written per second and, beside it, a baseline measured in the same run: one bare
 ``executemany`` of as many narrow rows into a scratch SQLite table (same pragmas: WAL,
@@ -60,13 +61,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--employers", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--url", help="database URL (default: a fresh temporary SQLite file)")
+    parser.add_argument("--postgres", action="store_true", help="a throwaway local PostgreSQL cluster")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
+    if args.postgres:
+        from hpf.db.testing import start_cluster
+
+        cluster = start_cluster()
+        try:
+            return run(args, cluster.url())
+        finally:
+            cluster.stop()
+    return run(args, args.url)
+
+
+def run(args: argparse.Namespace, given_url: str | None) -> int:
 
     print(f"machine: nproc={os.cpu_count()} python={platform.python_version()} ({platform.machine()}) "
           f"sqlite={sqlite3.sqlite_version}")
     with tempfile.TemporaryDirectory(prefix="hpf-bench-") as tmp:
-        url = args.url or f"sqlite:///{tmp}/demo.sqlite3"
+        url = given_url or f"sqlite:///{tmp}/demo.sqlite3"
         engine = make_engine(url)
         started = time.perf_counter()
         upgrade(engine)

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from conftest import employer_payload, member_payload
+from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
 from hpf.accounts.rules import CloseKind
 from hpf.db.engine import read_transaction, write_transaction

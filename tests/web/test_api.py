@@ -3,7 +3,7 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import employer_payload, member_payload
+from factories import employer_payload, member_payload
 from hpf.settings import Settings
 from hpf.web.app import create_app
 

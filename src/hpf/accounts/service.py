@@ -597,7 +597,14 @@ def _is_month(text: str) -> bool:
 def member_facts(conn: Connection, account_nos: Sequence[str]) -> dict[str, dict[str, Any]]:
     """id, name, employer, state and base of the named members (for checking a list)."""
     out: dict[str, dict[str, Any]] = {}
-    cols = (member.c.account_no, member.c.id, member.c.name, member.c.employer_id, member.c.state, member.c.base_fen)
+    cols = (
+        member.c.account_no,
+        member.c.id,
+        member.c.name,
+        member.c.employer_id,
+        member.c.state,
+        member.c.base_fen,
+    )
     for batch in _chunks(list(dict.fromkeys(account_nos)), 500):
         for row in conn.execute(select(*cols).where(member.c.account_no.in_(batch))).mappings():
             out[row["account_no"]] = dict(row)

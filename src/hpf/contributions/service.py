@@ -366,10 +366,12 @@ def mark_arrears(conn: Connection, ctx: Context, month: str) -> int:
         employer.c.opened_on <= month_end(month),
         ~already,
     )
-    result = conn.execute(
-        insert(arrears).from_select(["employer_id", "month", "expected_fen", "state", "marked_on"], source)
+    marked = conn.execute(
+        insert(arrears)
+        .from_select(["employer_id", "month", "expected_fen", "state", "marked_on"], source)
+        .returning(arrears.c.employer_id)
     )
-    return int(result.rowcount or 0)
+    return len(marked.all())
 
 
 def open_arrears(conn: Connection, employer_id: int) -> list[dict[str, Any]]:

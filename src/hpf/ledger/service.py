@@ -259,3 +259,46 @@ def member_statement(
         select(inner).order_by(inner.c.value_date.desc(), inner.c.entry_id.desc()).limit(limit).offset(offset)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+# ------------------------------------------------------------- interest year roll (hpf.interest)
+# Added for annual interest settlement (hpf.interest.service.settle_year): the ledger-level step
+# that closes the open interest year once its settlement entries are posted.
+
+
+def roll_interest_year(conn: Connection, year_end: date, clock: Clock) -> date:
+    """Mark the open interest year ``year_end`` settled and open the next one; returns its end.
+
+    Every member's 积数 is reset, in one set-based UPDATE, to what the new year's opening
+    balances project to its end (balance × days of the new year): the invariant that
+    ``check.accrual_mismatches`` verifies, with no line valued in the new year yet. Callers
+    post the settlement (interest, carry-over) valued ``year_end`` first; member postings
+    valued on or before ``year_end`` are refused afterwards.
+    """
+    # imported here so that this addition leaves the module's existing imports untouched
+    from hpf.ledger.rules import interest_year_end
+    from hpf.ledger.tables import accrual_year
+
+    open_end = conn.scalar(select(accrual_year.c.year_end).where(accrual_year.c.state == "open"))
+    if open_end != year_end:
+        raise Conflict(
+            "ledger.interest_year_not_open",
+            "该计息年度不是当前计息年度",
+            f"interest year ending {year_end} is not the open one (open: {open_end})",
+            open_year_end=str(open_end) if open_end else None,
+        )
+    next_end = interest_year_end(date.fromordinal(year_end.toordinal() + 1))
+    days = (next_end - year_end).days
+    conn.execute(
+        accrual_year.update()
+        .where(accrual_year.c.year_end == year_end, accrual_year.c.state == "open")
+        .values(state="settled", settled_at=clock.now())
+    )
+    conn.execute(insert(accrual_year).values(year_end=next_end, state="open"))
+    conn.execute(
+        member_balance.update().values(
+            accrual_carried=member_balance.c.carried_fen * days,
+            accrual_current=member_balance.c.current_fen * days,
+        )
+    )
+    return next_end

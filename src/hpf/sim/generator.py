@@ -70,6 +70,8 @@ CLOSED_EMPLOYER_SHARE = 0.003
 HISTORY_YEARS = 15
 MAX_CARRIED_MONTHS = 240
 MIN_AGE, MAX_AGE = 18, 60
+#: Share (%) of past deposits still in the account: withdrawals, and wages lower in past years.
+CARRIED_KEPT_MIN_PCT, CARRIED_KEPT_SPAN = 25, 51
 
 REASON = "期初数据迁移"
 MEMO = "期初余额迁移"
@@ -79,7 +81,7 @@ OPENING_BUSINESS_TYPE = "99"
 CHUNK_EMPLOYERS = 2_000
 CHUNK_MEMBERS = 100_000
 #: SQLite page cache (KiB) while building.
-SQLITE_CACHE_KIB = 512 * 1024
+SQLITE_CACHE_KIB = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,8 @@ def build_demo_center(
     """
     if employers < 1 or members < employers or members > employers * MAX_EMPLOYER_SIZE:
         raise InvalidInput(
-            "demo.size", "演示数据规模不合理",
+            "demo.size",
+            "演示数据规模不合理",
             f"need 1 ≤ employers ≤ members ≤ employers × {MAX_EMPLOYER_SIZE}; "
             f"got {employers} employers, {members} members",
         )
@@ -132,7 +135,8 @@ def build_demo_center(
     with _transaction(engine) as conn:
         if conn.scalar(select(employer.c.id).limit(1)) is not None:
             raise Conflict(
-                "demo.not_empty", "数据库中已有单位，不能生成演示数据",
+                "demo.not_empty",
+                "数据库中已有单位，不能生成演示数据",
                 "the employer table already has rows; build the demo into an empty database",
             )
         gen.bind(conn)
@@ -171,9 +175,11 @@ def build_demo_center(
     if engine.dialect.name == "postgresql":
         with _transaction(engine) as conn:
             for table in ("employer", "member"):
-                conn.execute(text(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-                ))
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+                    )
+                )
 
     return DemoSummary(
         employers=len(plans),
@@ -279,17 +285,57 @@ def _opening_entry(
 # ------------------------------------------------------------------------------- row layouts
 
 EMPLOYER_COLUMNS = (
-    "id", "account_no", "uscc", "name", "address", "legal_rep_name", "contact_name", "contact_phone",
-    "bank_name", "bank_account_no", "payday", "employer_rate", "member_rate", "economic_type", "state",
-    "opened_on", "closed_on", "deferral_from", "deferral_to", "paid_through", "version",
+    "id",
+    "account_no",
+    "uscc",
+    "name",
+    "address",
+    "legal_rep_name",
+    "contact_name",
+    "contact_phone",
+    "bank_name",
+    "bank_account_no",
+    "payday",
+    "employer_rate",
+    "member_rate",
+    "economic_type",
+    "state",
+    "opened_on",
+    "closed_on",
+    "deferral_from",
+    "deferral_to",
+    "paid_through",
+    "version",
 )
 MEMBER_COLUMNS = (
-    "id", "account_no", "certificate_type", "resident_id", "name", "name_pinyin", "gender", "birth_date",
-    "phone", "employer_id", "base_fen", "state", "state_before_freeze", "opened_on", "closed_on", "version",
+    "id",
+    "account_no",
+    "certificate_type",
+    "resident_id",
+    "name",
+    "name_pinyin",
+    "gender",
+    "birth_date",
+    "phone",
+    "employer_id",
+    "base_fen",
+    "state",
+    "state_before_freeze",
+    "opened_on",
+    "closed_on",
+    "version",
 )
 HISTORY_COLUMNS = (
-    "subject_kind", "subject_id", "action", "business_type", "business_date", "recorded_at", "actor",
-    "reason", "before", "after",
+    "subject_kind",
+    "subject_id",
+    "action",
+    "business_type",
+    "business_date",
+    "recorded_at",
+    "actor",
+    "reason",
+    "before",
+    "after",
 )
 
 
@@ -385,7 +431,9 @@ class _Generator:
         self.recorded_at: Any = ctx.clock.now()
         self.business_date: Any = self.today
         self.rate_bound: dict[int, Any] = {}
-        self.json: Callable[[Any], Any] = json.dumps
+        # JSON columns get the text SQLAlchemy's JSON type would send (json.dumps); PostgreSQL's
+        # COPY parses it like any other input.
+        self.json: Callable[[Any], str] = json.dumps
 
     def bind(self, conn: Connection) -> None:
         """Prepare the values raw inserts send for dates, timestamps and rates on this engine."""
@@ -395,7 +443,6 @@ class _Generator:
         self.business_date = self.day_bound[self.today_ord - self.first_ord]
         rate = _binder(conn, employer.c.employer_rate)
         self.rate_bound = {pct: rate(Decimal(pct) / 100) for pct, _ in RATE_PERCENTS}
-        self.json = _binder(conn, account_history.c.after)
 
     def _given_pool(self, chars: str, size: int) -> list[str]:
         alphabet = list(dict.fromkeys(chars))
@@ -436,17 +483,21 @@ class _Generator:
         for i, size in enumerate(sizes, start=1):
             codes, code_cw = _ECONOMIC_TYPES_BY_SIZE[_size_band(size)]
             code = rng.choices(codes, cum_weights=code_cw)[0]
-            plans.append(_EmployerPlan(
-                id=i,
-                size=size,
-                economic_type=code,
-                rate_pct=rng.choices(rates, cum_weights=rate_cw)[0],
-                state=EmployerState.NORMAL.value,
-                opened_ord=rng.randrange(oldest, self.today_ord),
-                closed_ord=None,
-                wage_mu=median_mu + rng.gauss(0.0, EMPLOYER_WAGE_SIGMA) + _ECONOMIC_WAGE_SHIFT.get(code, 0.0),
-                current_months=0,
-            ))
+            plans.append(
+                _EmployerPlan(
+                    id=i,
+                    size=size,
+                    economic_type=code,
+                    rate_pct=rng.choices(rates, cum_weights=rate_cw)[0],
+                    state=EmployerState.NORMAL.value,
+                    opened_ord=rng.randrange(oldest, self.today_ord),
+                    closed_ord=None,
+                    wage_mu=median_mu
+                    + rng.gauss(0.0, EMPLOYER_WAGE_SIGMA)
+                    + _ECONOMIC_WAGE_SHIFT.get(code, 0.0),
+                    current_months=0,
+                )
+            )
         self._assign_employer_states(plans)
         return plans
 
@@ -491,7 +542,7 @@ class _Generator:
         for plan, account_no in zip(plans, numbers, strict=True):
             plan.account_no = account_no
             district, district_code, _ = rng.choices(names.DISTRICTS, cum_weights=district_cw)[0]
-            name = self._employer_name(plan.economic_type, district)
+            name, plan.economic_type = self._employer_name(plan.economic_type, district)
             uscc = self._uscc(plan.economic_type, district_code)
             road = rng.choice(names.ROADS)
             address = f"{names.PROVINCE}{names.CITY}{district}{road}{rng.randrange(1, 3000)}号"
@@ -502,7 +553,8 @@ class _Generator:
             contact, _ = self.person_name(rng.random() < 0.45)
             phone = (
                 f"{names.AREA_CODE}-{rng.choice('5688')}{rng.randrange(10**7):07d}"
-                if rng.random() < 0.3 else self.phone()
+                if rng.random() < 0.3
+                else self.phone()
             )
             bank = rng.choices(bank_names, cum_weights=bank_cw)[0]
             branch = f"{bank}{_SHORT_CITY}{district.removesuffix('区').removesuffix('县')}支行"
@@ -513,7 +565,7 @@ class _Generator:
             closed_on = deferral_from = deferral_to = None
             paid_through_month = self.today_month - 1 - (rng.randrange(1, 4) if rng.random() < 0.05 else 0)
             if state == EmployerState.DEFERRED:
-                start = self.today_month - rng.randrange(1, 7)
+                start = self.today_month - rng.randrange(0, 6)
                 deferral_from, deferral_to = _month_text(start), _month_text(start + rng.randrange(6, 13) - 1)
                 paid_through_month = start - 1
             elif state == EmployerState.SEALED:
@@ -525,25 +577,51 @@ class _Generator:
                 paid_through_month = self.day_months[plan.closed_ord - first] - 1
             paid_through_month = max(paid_through_month, self.day_months[plan.opened_ord - first] - 1)
             plan.current_months = max(0, min(12, paid_through_month - self.july_month + 1))
-            rows.append((
-                plan.id, account_no, uscc, name, address, legal_rep, contact, phone, branch, bank_account,
-                rng.choice(_PAYDAYS), self.rate_bound[plan.rate_pct], self.rate_bound[plan.rate_pct],
-                plan.economic_type, state, day[plan.opened_ord - first], closed_on, deferral_from,
-                deferral_to, _month_text(paid_through_month), 1,
-            ))
+            rows.append(
+                (
+                    plan.id,
+                    account_no,
+                    uscc,
+                    name,
+                    address,
+                    legal_rep,
+                    contact,
+                    phone,
+                    branch,
+                    bank_account,
+                    rng.choice(_PAYDAYS),
+                    self.rate_bound[plan.rate_pct],
+                    self.rate_bound[plan.rate_pct],
+                    plan.economic_type,
+                    state,
+                    day[plan.opened_ord - first],
+                    closed_on,
+                    deferral_from,
+                    deferral_to,
+                    _month_text(paid_through_month),
+                    1,
+                )
+            )
             history.append(
                 self._history("employer", plan.id, "open", None, open_after(account_no, uscc, name))
             )
             if state == EmployerState.DEFERRED:
-                history.append(self._history(
-                    "employer", plan.id, "defer", {"state": EmployerState.NORMAL.value},
-                    {"state": state, "deferral_from": deferral_from, "deferral_to": deferral_to},
-                ))
+                history.append(
+                    self._history(
+                        "employer",
+                        plan.id,
+                        "defer",
+                        {"state": EmployerState.NORMAL.value},
+                        {"state": state, "deferral_from": deferral_from, "deferral_to": deferral_to},
+                    )
+                )
             elif state in (EmployerState.SEALED, EmployerState.CLOSED):
                 action = "seal" if state == EmployerState.SEALED else "close"
-                history.append(self._history(
-                    "employer", plan.id, action, {"state": EmployerState.NORMAL.value}, {"state": state}
-                ))
+                history.append(
+                    self._history(
+                        "employer", plan.id, action, {"state": EmployerState.NORMAL.value}, {"state": state}
+                    )
+                )
         bulk_insert(conn, employer, EMPLOYER_COLUMNS, rows)
         ledger.open_employer_balances(conn, [p.id for p in plans])
         bulk_insert(conn, account_history, HISTORY_COLUMNS, history)
@@ -556,21 +634,31 @@ class _Generator:
         self, kind: str, subject_id: int, action: str, before: dict[str, Any] | None, after: dict[str, Any]
     ) -> tuple[Any, ...]:
         return (
-            kind, subject_id, action, BUSINESS_TYPE[action], self.business_date, self.recorded_at,
-            self.ctx.actor, REASON, None if before is None else self.json(before), self.json(after),
+            kind,
+            subject_id,
+            action,
+            BUSINESS_TYPE[action],
+            self.business_date,
+            self.recorded_at,
+            self.ctx.actor,
+            REASON,
+            None if before is None else self.json(before),
+            self.json(after),
         )
 
-    def _employer_name(self, code: str, district: str) -> str:
+    def _employer_name(self, code: str, district: str) -> tuple[str, str]:
+        """A name not used yet, and the economic type it goes with."""
         rng = self.rng
         for _ in range(20):
             name = _employer_name(rng, code, district)
             if name not in self._employer_names:
                 break
-        else:  # a crowded kind: an ordinary company with a unique trade name instead
+        else:  # a crowded kind (there are only so many 教育局): an ordinary company instead
+            code = "005"
             while name in self._employer_names:
-                name = _employer_name(rng, "005", district)
+                name = _employer_name(rng, code, district)
         self._employer_names.add(name)
-        return name
+        return name, code
 
     def _uscc(self, code: str, region: str) -> str:
         """统一社会信用代码: authority + category, region, organisation code (GB 11714), check."""
@@ -611,7 +699,7 @@ class _Generator:
         normal, sealed, frozen = MemberState.NORMAL.value, MemberState.SEALED.value, MemberState.FROZEN.value
         withdrawn, transferred = MemberState.CLOSED_WITHDRAWN.value, MemberState.CLOSED_TRANSFERRED.value
         employer_sealed, employer_closed = EmployerState.SEALED.value, EmployerState.CLOSED.value
-        # Members of sealed/closed employers count towards the city-wide shares.
+        # The shares apply to the staff of open employers; sealed and closed employers add theirs.
         p_closed, p_sealed = CLOSED_MEMBER_SHARE, SEALED_MEMBER_SHARE
         p_frozen = FROZEN_MEMBER_SHARE
         recorded_at, business_date, actor = self.recorded_at, self.business_date, self.ctx.actor
@@ -619,10 +707,6 @@ class _Generator:
         bt_close, bt_freeze = BUSINESS_TYPE["close"], BUSINESS_TYPE["freeze"]
         seal_before, seal_after = '{"state": "01"}', '{"state": "02"}'
         freeze_after = '{"state": "06", "state_before_freeze": "01"}'
-        if self.json({"state": "01"}) != seal_before:  # pragma: no cover - PostgreSQL JSON binding
-            seal_before, seal_after = self.json({"state": "01"}), self.json({"state": "02"})
-            freeze_after = self.json({"state": "06", "state_before_freeze": "01"})
-        plain_json = isinstance(seal_before, str)
 
         rows: list[tuple[Any, ...]] = []
         history: list[tuple[Any, ...]] = []
@@ -695,7 +779,12 @@ class _Generator:
                     here_before = months_here - current_months
                     if carried_months < here_before:
                         carried_months = here_before if here_before < cap else cap
-                    carried = monthly * carried_months * (40 + int(61 * rnd())) // 100
+                    carried = (
+                        monthly
+                        * carried_months
+                        * (CARRIED_KEPT_MIN_PCT + int(CARRIED_KEPT_SPAN * rnd()))
+                        // 100
+                    )
                     current = monthly * current_months
                     if state == sealed:
                         if rnd() < 0.7:
@@ -716,39 +805,91 @@ class _Generator:
                 opened_day = day[opened - first]
                 phone = mobiles[j] + f"{int(100_000_000 * rnd()):08d}" if rnd() < 0.9 else None
                 account_no = numbers[j]
-                add_row((
-                    member_id, account_no, "01", first17 + check(first17), surname + given,
-                    f"{surname_py[surname]} {given_py[given]}", "1" if male else "2",
-                    day[birth - first], phone, employer_id, base, state, before_freeze, opened_day,
-                    closed_on, 1,
-                ))
+                add_row(
+                    (
+                        member_id,
+                        account_no,
+                        "01",
+                        first17 + check(first17),
+                        surname + given,
+                        f"{surname_py[surname]} {given_py[given]}",
+                        "1" if male else "2",
+                        day[birth - first],
+                        phone,
+                        employer_id,
+                        base,
+                        state,
+                        before_freeze,
+                        opened_day,
+                        closed_on,
+                        1,
+                    )
+                )
                 after = (
                     f'{{"account_no": "{account_no}", "employer_id": {employer_id}, "state": "01", '
                     f'"base_fen": {base}}}'
                 )
-                if not plain_json:  # pragma: no cover - PostgreSQL JSON binding
-                    after = self.json(json.loads(after))
-                add_history((
-                    "member", member_id, "open", bt_open, business_date, recorded_at, actor, REASON,
-                    None, after,
-                ))
+                add_history(
+                    (
+                        "member",
+                        member_id,
+                        "open",
+                        bt_open,
+                        business_date,
+                        recorded_at,
+                        actor,
+                        REASON,
+                        None,
+                        after,
+                    )
+                )
                 if state != normal:
                     if state == sealed:
-                        add_history((
-                            "member", member_id, "seal", bt_seal, business_date, recorded_at, actor, REASON,
-                            seal_before, seal_after,
-                        ))
+                        add_history(
+                            (
+                                "member",
+                                member_id,
+                                "seal",
+                                bt_seal,
+                                business_date,
+                                recorded_at,
+                                actor,
+                                REASON,
+                                seal_before,
+                                seal_after,
+                            )
+                        )
                         self.sealed_members += 1
                     elif state == frozen:
-                        add_history((
-                            "member", member_id, "freeze", bt_freeze, business_date, recorded_at, actor,
-                            REASON, seal_before, freeze_after,
-                        ))
+                        add_history(
+                            (
+                                "member",
+                                member_id,
+                                "freeze",
+                                bt_freeze,
+                                business_date,
+                                recorded_at,
+                                actor,
+                                REASON,
+                                seal_before,
+                                freeze_after,
+                            )
+                        )
                     else:
-                        add_history((
-                            "member", member_id, "close", bt_close, business_date, recorded_at, actor, REASON,
-                            seal_before, self._closed_json(state, closed_on),
-                        ))
+                        add_history(
+                            (
+                                "member",
+                                member_id,
+                                "close",
+                                bt_close,
+                                business_date,
+                                recorded_at,
+                                actor,
+                                REASON,
+                                seal_before,
+                                self._closed_json(state, closed_on),
+                            )
+                        )
                         self.closed_members += 1
                 member_id += 1
                 j += 1
@@ -757,7 +898,7 @@ class _Generator:
                 self.total_balance_fen += total_fen
         return _Batch(rows, history, entries)
 
-    def _closed_json(self, state: str, closed_on: Any) -> Any:
+    def _closed_json(self, state: str, closed_on: Any) -> str:
         return self.json({"state": state, "closed_on": str(closed_on)})
 
 

@@ -26,7 +26,10 @@ def make_clock(settings: Settings, engine: Engine) -> Clock:
 def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None) -> FastAPI:
     from hpf.accounts import api as accounts_api
     from hpf.accounts import pages as accounts_pages
+    from hpf.contributions import api as contributions_api
     from hpf.ledger import api as ledger_api
+    from hpf.policy import api as policy_api
+    from hpf.policy import pages as policy_pages
 
     app = FastAPI(
         title="OpenHPF center",
@@ -39,7 +42,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     problems.install(app)
     app.include_router(accounts_api.router)
     app.include_router(ledger_api.router)
+    app.include_router(contributions_api.router)
+    app.include_router(policy_api.router)
     app.include_router(accounts_pages.router)
+    app.include_router(policy_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import BigInteger, String, text
 from sqlalchemy.exc import DBAPIError
 
-from conftest import employer_payload, member_payload
+from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import Conflict

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import employer_payload, member_payload
+from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
 from hpf.db.engine import make_engine, read_transaction, write_transaction
 from hpf.db.migrate import upgrade

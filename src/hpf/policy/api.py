@@ -1,0 +1,124 @@
+"""HTTP API for policy parameters (``/api/v1/policy``): read what is in force, schedule changes.
+
+Rates are decimal strings (``"0.12"`` = 12%), amounts integer fen, dates ISO.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from hpf.policy import service
+from hpf.policy.rules import Policy
+from hpf.web.deps import Ctx, ReadDb, WriteDb
+
+router = APIRouter(prefix="/api/v1/policy", tags=["policy"])
+
+Money = int  # fen
+
+
+class ContributionYear(BaseModel):
+    start: date
+    end: date
+
+
+class PolicyPublic(BaseModel):
+    on: date = Field(description="the day the values are in force")
+    base_floor_fen: Money = Field(description="缴存基数下限, fen")
+    base_cap_fen: Money = Field(description="缴存基数上限, fen")
+    monthly_amount_min_fen: Money | None = Field(description="月缴存额下限, fen; null = not used")
+    monthly_amount_max_fen: Money | None = Field(description="月缴存额上限, fen; null = not used")
+    employer_rate_min: str = Field(description='单位缴存比例下限, decimal string, e.g. "0.05"')
+    employer_rate_max: str
+    member_rate_min: str
+    member_rate_max: str
+    rounding_unit: str = Field(description='"fen" or "yuan": unit each monthly part is rounded to (half up)')
+    day_basis: int = Field(description="days of the interest year for 积数 interest: 360 or 365")
+    contribution_year_start: str = Field(description='"MM-DD", e.g. "07-01"')
+    contribution_year: ContributionYear = Field(description="the contribution year holding `on`")
+
+    @classmethod
+    def of(cls, p: Policy) -> PolicyPublic:
+        start, end = p.contribution_year(p.on)
+        month, day = p.contribution_year_start
+        return cls(
+            on=p.on,
+            base_floor_fen=p.base_floor_fen,
+            base_cap_fen=p.base_cap_fen,
+            monthly_amount_min_fen=p.monthly_amount_min_fen,
+            monthly_amount_max_fen=p.monthly_amount_max_fen,
+            employer_rate_min=str(p.employer_rate_min),
+            employer_rate_max=str(p.employer_rate_max),
+            member_rate_min=str(p.member_rate_min),
+            member_rate_max=str(p.member_rate_max),
+            rounding_unit=p.rounding_unit.value,
+            day_basis=p.day_basis,
+            contribution_year_start=f"{month:02d}-{day:02d}",
+            contribution_year=ContributionYear(start=start, end=end),
+        )
+
+
+class DepositRatePublic(BaseModel):
+    effective_from: date
+    current_rate: str = Field(description="当年归集 rate, annual, decimal string")
+    carried_rate: str = Field(description="上年结转 rate, annual, decimal string")
+    source: str = Field(description='"default" (national, shipped) or "center"')
+
+
+class PolicyChangeCreate(BaseModel):
+    key: str = Field(description="policy key, e.g. base_cap_fen, employer_rate_max, deposit_rate")
+    effective_from: date = Field(description="first day the value applies; not before the business date")
+    value: Any = Field(
+        description="JSON value: integer fen for *_fen (null for an unused monthly limit), decimal string "
+        'for rates ("0.12"), "fen"/"yuan", 360/365, "MM-DD", or {"current_rate", "carried_rate"}'
+    )
+    reason: str = Field(description="why (e.g. the notice number); required")
+
+
+class PolicyChangePublic(BaseModel):
+    id: int
+    key: str
+    label_zh: str
+    effective_from: date
+    value: Any
+    recorded_at: datetime
+    actor: str
+    reason: str
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> PolicyChangePublic:
+        return cls(**{k: row[k] for k in cls.model_fields})
+
+
+@router.get("", summary="The policy in force on a day (default: the business date)")
+def get_policy(
+    conn: ReadDb, ctx: Ctx, on: Annotated[date | None, Query(description="YYYY-MM-DD")] = None
+) -> PolicyPublic:
+    return PolicyPublic.of(service.policy_at(conn, on or ctx.clock.today()))
+
+
+@router.get("/deposit-rates", summary="Deposit interest rate history (存款利率)")
+def get_deposit_rates(conn: ReadDb) -> list[DepositRatePublic]:
+    return [
+        DepositRatePublic(
+            effective_from=r["effective_from"],
+            current_rate=r["current_rate"],
+            carried_rate=r["carried_rate"],
+            source=r["source"],
+        )
+        for r in service.deposit_rate_history(conn)
+    ]
+
+
+@router.get("/changes", summary="Changes the center recorded, latest effective date first")
+def get_changes(conn: ReadDb) -> list[PolicyChangePublic]:
+    return [PolicyChangePublic.of(r) for r in service.list_changes(conn)]
+
+
+@router.post("/changes", status_code=201, summary="Schedule a change of a policy parameter")
+def post_change(body: PolicyChangeCreate, conn: WriteDb, ctx: Ctx) -> PolicyChangePublic:
+    row = service.schedule_change(conn, ctx, body.key, body.effective_from, body.value, body.reason)
+    return PolicyChangePublic.of(row)

@@ -1,0 +1,547 @@
+"""Policy as data: the parameters in force on a day, and the checks and sums that use them.
+
+Pure: no database, no clock. A parameter is a *key* with a history of entries
+``(effective_from, value)``; the value in force on a day is the latest entry whose
+``effective_from`` is on or before that day. National defaults ship with the package
+(``defaults.json``); a center overlays its own entries (``service.py``). Nothing here is a
+constant of the business: floors, caps, rates, rounding, day basis and the contribution year
+all come in as data.
+
+Raw values are what JSON carries: rates are decimal *strings* (``"0.12"`` = 12%, never a
+float), amounts integer fen, ``null`` where a limit is not used. :func:`validate_value` turns a
+raw value into its typed form and :func:`to_json` turns it back.
+
+Checks return :class:`Finding` lists instead of raising, so a remittance list can collect the
+errors of every row in one pass; :func:`require_ok` turns findings into a refusal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from hpf.kernel.errors import InvalidInput
+from hpf.kernel.money import RoundingUnit, apply_rate, format_yuan, parse_rate
+
+MonthDay = tuple[int, int]
+
+# The keys of the resolved Policy, in display order, then the deposit rate history.
+POLICY_KEYS: tuple[str, ...] = (
+    "base_floor_fen",
+    "base_cap_fen",
+    "monthly_amount_min_fen",
+    "monthly_amount_max_fen",
+    "employer_rate_min",
+    "employer_rate_max",
+    "member_rate_min",
+    "member_rate_max",
+    "rounding_unit",
+    "day_basis",
+    "contribution_year_start",
+)
+DEPOSIT_RATE = "deposit_rate"
+KEYS: tuple[str, ...] = (*POLICY_KEYS, DEPOSIT_RATE)
+
+LABELS_ZH: dict[str, str] = {
+    "base_floor_fen": "缴存基数下限",
+    "base_cap_fen": "缴存基数上限",
+    "monthly_amount_min_fen": "月缴存额下限",
+    "monthly_amount_max_fen": "月缴存额上限",
+    "employer_rate_min": "单位缴存比例下限",
+    "employer_rate_max": "单位缴存比例上限",
+    "member_rate_min": "个人缴存比例下限",
+    "member_rate_max": "个人缴存比例上限",
+    "rounding_unit": "月缴存额舍入单位",
+    "day_basis": "计息天数基准",
+    "contribution_year_start": "缴存年度起始日",
+    DEPOSIT_RATE: "住房公积金存款利率",
+}
+
+_FEN_KEYS = frozenset({"base_floor_fen", "base_cap_fen"})
+_OPTIONAL_FEN_KEYS = frozenset({"monthly_amount_min_fen", "monthly_amount_max_fen"})
+_RATE_KEYS = frozenset({"employer_rate_min", "employer_rate_max", "member_rate_min", "member_rate_max"})
+DAY_BASES = frozenset({360, 365})
+RATE_MAX_PLACES = 7  # rates are NUMERIC(8,7) in the data standard (JGJ/T 320, ZXLL)
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+_MONTH_DAY = re.compile(r"^([0-9]{2})-([0-9]{2})$")
+
+
+# ----------------------------------------------------------------------------- value objects
+
+
+@dataclass(frozen=True)
+class DepositRate:
+    """The deposit interest rates in force from ``effective_from`` (annual, decimal fractions).
+
+    ``current_rate`` applies to the current year's deposits (当年归集), ``carried_rate`` to the
+    balance carried over from earlier years (上年结转); since 2016-02-21 both are the same.
+    """
+
+    effective_from: date
+    current_rate: Decimal
+    carried_rate: Decimal
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The parameters in force on one day (``on``)."""
+
+    on: date
+    base_floor_fen: int
+    base_cap_fen: int
+    monthly_amount_min_fen: int | None
+    monthly_amount_max_fen: int | None
+    employer_rate_min: Decimal
+    employer_rate_max: Decimal
+    member_rate_min: Decimal
+    member_rate_max: Decimal
+    rounding_unit: RoundingUnit
+    day_basis: int
+    contribution_year_start: MonthDay
+
+    def contribution_year(self, day: date) -> tuple[date, date]:
+        return contribution_year(day, self)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong with a row: stable ``code``, Chinese title, English detail."""
+
+    code: str
+    title_zh: str
+    detail_en: str
+    field: str | None = None
+
+
+def require_ok(findings: Sequence[Finding]) -> None:
+    """Refuse (``InvalidInput``) with the first finding, listing all of them; do nothing if none."""
+    if not findings:
+        return
+    first = findings[0]
+    raise InvalidInput(
+        first.code,
+        first.title_zh,
+        first.detail_en,
+        findings=[
+            {"code": f.code, "title": f.title_zh, "detail": f.detail_en, "field": f.field} for f in findings
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------- values
+
+
+def _invalid(key: str, title: str, detail: str) -> InvalidInput:
+    label = LABELS_ZH.get(key, key)
+    return InvalidInput("policy.invalid_value", f"{label}：{title}", f"{key}: {detail}", field=key)
+
+
+def _integer(key: str, raw: object) -> int:
+    if isinstance(raw, bool):
+        raise _invalid(key, "须为整数", f"{raw!r} is not an integer")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and _INTEGER.match(raw.strip()):
+        return int(raw.strip())
+    raise _invalid(key, "须为整数", f"{raw!r} is not an integer")
+
+
+def _fen(key: str, raw: object) -> int:
+    value = _integer(key, raw)
+    if value < 0:
+        raise _invalid(key, "金额不能为负数", f"{value} must be ≥ 0 fen")
+    return value
+
+
+def _optional_fen(key: str, raw: object) -> int | None:
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return None
+    return _fen(key, raw)
+
+
+def _rate(key: str, raw: object) -> Decimal:
+    if not isinstance(raw, (str, Decimal)):
+        raise _invalid(
+            key, '须为字符串形式的小数，如"0.12"', f"give a decimal string, not {type(raw).__name__}"
+        )
+    try:
+        rate = parse_rate(raw, key)
+    except InvalidInput:
+        raise _invalid(key, "格式错误或为负数", f"{raw!r} is not a non-negative decimal") from None
+    if rate > 1:
+        raise _invalid(key, "须在0至1之间（小数形式，0.12即12%）", f"{raw!r} must be between 0 and 1")
+    exponent = rate.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > RATE_MAX_PLACES:
+        raise _invalid(key, f"最多保留{RATE_MAX_PLACES}位小数", f"{raw!r} has too many decimal places")
+    return rate
+
+
+def _rounding_unit(key: str, raw: object) -> RoundingUnit:
+    if isinstance(raw, RoundingUnit):
+        return raw
+    if isinstance(raw, str) and raw.strip() in {u.value for u in RoundingUnit}:
+        return RoundingUnit(raw.strip())
+    raise _invalid(key, '须为"fen"（分）或"yuan"（元）', f"{raw!r} is not 'fen' or 'yuan'")
+
+
+def _day_basis(key: str, raw: object) -> int:
+    value = _integer(key, raw)
+    if value not in DAY_BASES:
+        raise _invalid(key, "须为360或365", f"{value} is not 360 or 365")
+    return value
+
+
+def _month_day(key: str, raw: object) -> MonthDay:
+    found = _MONTH_DAY.match(raw.strip()) if isinstance(raw, str) else None
+    if found is None:
+        raise _invalid(key, '须为"MM-DD"格式，如"07-01"', f"{raw!r} is not MM-DD")
+    month, day = int(found[1]), int(found[2])
+    try:
+        date(2001, month, day)  # a common year: 02-29 cannot start a year every year
+    except ValueError:
+        raise _invalid(
+            key, "不是有效的月日（不能为2月29日）", f"{raw!r} is not a day of every year"
+        ) from None
+    return month, day
+
+
+def _deposit_rate(key: str, raw: object) -> tuple[Decimal, Decimal]:
+    if not isinstance(raw, Mapping) or set(raw) != {"current_rate", "carried_rate"}:
+        raise _invalid(
+            key,
+            "须同时给出当年归集利率和上年结转利率",
+            "give an object {current_rate, carried_rate} with decimal strings",
+        )
+    return _rate(key, raw["current_rate"]), _rate(key, raw["carried_rate"])
+
+
+_PARSERS: dict[str, Any] = {
+    **dict.fromkeys(_FEN_KEYS, _fen),
+    **dict.fromkeys(_OPTIONAL_FEN_KEYS, _optional_fen),
+    **dict.fromkeys(_RATE_KEYS, _rate),
+    "rounding_unit": _rounding_unit,
+    "day_basis": _day_basis,
+    "contribution_year_start": _month_day,
+    DEPOSIT_RATE: _deposit_rate,
+}
+
+
+def require_known_key(key: str) -> str:
+    if key not in _PARSERS:
+        raise InvalidInput(
+            "policy.unknown_key",
+            "未知的政策参数",
+            f"{key!r} is not a policy key; known keys: {', '.join(KEYS)}",
+            field="key",
+        )
+    return key
+
+
+def validate_value(key: str, raw: object) -> object:
+    """The typed value of ``raw`` for ``key``, or ``InvalidInput`` (``policy.invalid_value``).
+
+    Types: ``int`` fen (``*_fen``; ``None`` allowed for the monthly-amount limits), ``Decimal``
+    rate 0..1 from a decimal string, :class:`RoundingUnit`, ``int`` day basis 360 or 365,
+    ``(month, day)`` contribution-year start from ``"MM-DD"``, and for ``deposit_rate`` the pair
+    ``(current_rate, carried_rate)`` from ``{"current_rate": "...", "carried_rate": "..."}``.
+    Unknown keys are refused with ``policy.unknown_key``.
+    """
+    require_known_key(key)
+    parsed: object = _PARSERS[key](key, raw)
+    return parsed
+
+
+def to_json(key: str, value: object) -> Any:
+    """The JSON form of a typed value (the inverse of :func:`validate_value`)."""
+    require_known_key(key)
+    if key == DEPOSIT_RATE:
+        assert isinstance(value, tuple)
+        current, carried = value
+        return {"current_rate": str(current), "carried_rate": str(carried)}
+    if key == "contribution_year_start":
+        assert isinstance(value, tuple)
+        return f"{value[0]:02d}-{value[1]:02d}"
+    if isinstance(value, RoundingUnit):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def canonical(key: str, raw: object) -> Any:
+    """``raw`` validated and written back as JSON (what is stored)."""
+    return to_json(key, validate_value(key, raw))
+
+
+# -------------------------------------------------------------------------------- resolving
+
+
+def _no_value(key: str, on: date) -> InvalidInput:
+    return InvalidInput(
+        "policy.no_value",
+        f"{LABELS_ZH.get(key, key)}在{on.isoformat()}尚无生效值",
+        f"{key}: no entry effective on or before {on.isoformat()}",
+        field=key,
+    )
+
+
+def latest(entries: Sequence[tuple[date, Any]], on: date) -> tuple[date, Any] | None:
+    """The entry in force on ``on``: latest ``effective_from ≤ on``; on a tie the later one listed."""
+    best: tuple[date, Any] | None = None
+    for effective_from, value in entries:
+        if effective_from <= on and (best is None or effective_from >= best[0]):
+            best = (effective_from, value)
+    return best
+
+
+def resolve(entries: Mapping[str, Sequence[tuple[date, Any]]], on: date) -> Policy:
+    """The :class:`Policy` in force on ``on`` from raw entries per key.
+
+    For each key the latest entry with ``effective_from ≤ on`` wins; when two entries of a key
+    share a date, the one listed later wins (list defaults first, then the center's entries).
+    Keys other than the policy keys (``deposit_rate``, keys of a later version) are ignored.
+    """
+    raw: dict[str, Any] = {}
+    for key in POLICY_KEYS:
+        found = latest(entries.get(key, ()), on)
+        if found is None:
+            raise _no_value(key, on)
+        raw[key] = found[1]
+    return Policy(
+        on=on,
+        base_floor_fen=_fen("base_floor_fen", raw["base_floor_fen"]),
+        base_cap_fen=_fen("base_cap_fen", raw["base_cap_fen"]),
+        monthly_amount_min_fen=_optional_fen("monthly_amount_min_fen", raw["monthly_amount_min_fen"]),
+        monthly_amount_max_fen=_optional_fen("monthly_amount_max_fen", raw["monthly_amount_max_fen"]),
+        employer_rate_min=_rate("employer_rate_min", raw["employer_rate_min"]),
+        employer_rate_max=_rate("employer_rate_max", raw["employer_rate_max"]),
+        member_rate_min=_rate("member_rate_min", raw["member_rate_min"]),
+        member_rate_max=_rate("member_rate_max", raw["member_rate_max"]),
+        rounding_unit=_rounding_unit("rounding_unit", raw["rounding_unit"]),
+        day_basis=_day_basis("day_basis", raw["day_basis"]),
+        contribution_year_start=_month_day("contribution_year_start", raw["contribution_year_start"]),
+    )
+
+
+def consistency(policy: Policy) -> list[Finding]:
+    """Findings for parameters that contradict each other (floor above cap, min above max)."""
+    out: list[Finding] = []
+    pairs: list[tuple[str, str, Any, Any]] = [
+        ("base_floor_fen", "base_cap_fen", policy.base_floor_fen, policy.base_cap_fen),
+        ("employer_rate_min", "employer_rate_max", policy.employer_rate_min, policy.employer_rate_max),
+        ("member_rate_min", "member_rate_max", policy.member_rate_min, policy.member_rate_max),
+    ]
+    if policy.monthly_amount_min_fen is not None and policy.monthly_amount_max_fen is not None:
+        pairs.append(
+            (
+                "monthly_amount_min_fen",
+                "monthly_amount_max_fen",
+                policy.monthly_amount_min_fen,
+                policy.monthly_amount_max_fen,
+            )
+        )
+    for low_key, high_key, low, high in pairs:
+        if low > high:
+            out.append(
+                Finding(
+                    "policy.invalid_value",
+                    f"{LABELS_ZH[low_key]}不能高于{LABELS_ZH[high_key]}",
+                    f"on {policy.on.isoformat()} {low_key} {low} > {high_key} {high}",
+                    low_key,
+                )
+            )
+    return out
+
+
+# ---------------------------------------------------------------------------- deposit rates
+
+
+def deposit_history(entries: Sequence[tuple[date, Any]]) -> list[DepositRate]:
+    """Raw ``deposit_rate`` entries as a sorted history; on a shared date the later listed wins."""
+    by_date: dict[date, DepositRate] = {}
+    for effective_from, raw in entries:
+        current, carried = _deposit_rate(DEPOSIT_RATE, raw)
+        by_date[effective_from] = DepositRate(effective_from, current, carried)
+    return [by_date[d] for d in sorted(by_date)]
+
+
+def deposit_rate_on(history: Sequence[DepositRate], day: date) -> DepositRate:
+    """The rates that apply to a balance held on ``day`` (latest ``effective_from ≤ day``)."""
+    found = latest([(r.effective_from, r) for r in history], day)
+    if found is None:
+        raise _no_value(DEPOSIT_RATE, day)
+    rate: DepositRate = found[1]
+    return rate
+
+
+def deposit_rate_segments(
+    history: Sequence[DepositRate], start: date, end: date
+) -> list[tuple[date, date, DepositRate]]:
+    """Split the days ``(start, end]`` where the deposit rate changes.
+
+    The interval holds the days ``d`` with ``start < d ≤ end`` (``end − start`` days): the
+    convention of the ledger's 积数, where a balance changed on value date ``v`` counts from
+    ``v + 1``. An interest year is ``(previous 06-30, this 06-30]``.
+
+    A rate effective on day ``c`` applies to balances held on days ``≥ c``. Each segment is
+    ``(seg_start, seg_end, rate)`` with the same half-open meaning: it holds the days
+    ``seg_start < d ≤ seg_end`` (``seg_end − seg_start`` days), so a change on ``c`` ends one
+    segment at ``c − 1`` and starts the next after ``c − 1``. Segments are contiguous: the
+    first starts at ``start``, the last ends at ``end``, each begins where the previous ended.
+
+    Example: a change on 2016-02-21 splits ``(2015-06-30, 2016-06-30]`` into
+    ``(2015-06-30, 2016-02-20]`` at the old rate (235 days) and ``(2016-02-20, 2016-06-30]`` at
+    1.50% (131 days). ``end == start`` gives no segment; a day before the first entry of the
+    history is refused (``policy.no_value``).
+    """
+    if end < start:
+        raise InvalidInput(
+            "policy.invalid_period",
+            "计息期间的结束日不能早于起始日",
+            f"end {end.isoformat()} is before start {start.isoformat()}",
+        )
+    if end == start:
+        return []
+    ordered = sorted(history, key=lambda r: r.effective_from)
+    seg_start = start
+    rate = deposit_rate_on(ordered, start + timedelta(days=1))
+    segments: list[tuple[date, date, DepositRate]] = []
+    for change in ordered:
+        if start + timedelta(days=1) < change.effective_from <= end:
+            seg_end = change.effective_from - timedelta(days=1)
+            if seg_end > seg_start:  # two entries on one date: the later listed wins
+                segments.append((seg_start, seg_end, rate))
+            seg_start, rate = seg_end, change
+    segments.append((seg_start, end, rate))
+    return segments
+
+
+# ---------------------------------------------------------------------------- contributions
+
+
+def contribution_parts(
+    base_fen: int, employer_rate: Decimal, member_rate: Decimal, policy: Policy
+) -> tuple[int, int]:
+    """``(employer part, member part)`` of a month: each ``base × rate`` rounded half up to the
+    policy's unit, separately (REFERENCE §1.3). The monthly amount is their sum."""
+    unit = policy.rounding_unit
+    return apply_rate(base_fen, employer_rate, unit), apply_rate(base_fen, member_rate, unit)
+
+
+def _yuan(fen: int) -> str:
+    return f"{format_yuan(fen)}元"
+
+
+def _pct(rate: Decimal) -> str:
+    return f"{(rate * 100).normalize():f}%"
+
+
+def check_base(base_fen: int, policy: Policy) -> list[Finding]:
+    """Findings for a contribution base outside ``[floor, cap]``."""
+    if base_fen < policy.base_floor_fen:
+        return [
+            Finding(
+                "policy.base_below_floor",
+                f"缴存基数低于下限{_yuan(policy.base_floor_fen)}",
+                f"base {base_fen} fen is below the floor {policy.base_floor_fen} fen",
+                "base_fen",
+            )
+        ]
+    if base_fen > policy.base_cap_fen:
+        return [
+            Finding(
+                "policy.base_above_cap",
+                f"缴存基数高于上限{_yuan(policy.base_cap_fen)}",
+                f"base {base_fen} fen is above the cap {policy.base_cap_fen} fen",
+                "base_fen",
+            )
+        ]
+    return []
+
+
+def check_rates(employer_rate: Decimal, member_rate: Decimal, policy: Policy) -> list[Finding]:
+    """Findings for an employer or member rate outside the policy's range."""
+    out: list[Finding] = []
+    for field, who, rate, low, high in (
+        ("employer_rate", "单位", employer_rate, policy.employer_rate_min, policy.employer_rate_max),
+        ("member_rate", "个人", member_rate, policy.member_rate_min, policy.member_rate_max),
+    ):
+        if not low <= rate <= high:
+            out.append(
+                Finding(
+                    f"policy.{field}_out_of_range",
+                    f"{who}缴存比例须在{_pct(low)}至{_pct(high)}之间",
+                    f"{field} {rate} is outside {low}..{high}",
+                    field,
+                )
+            )
+    return out
+
+
+def check_monthly_amounts(employer_fen: int, member_fen: int, policy: Policy) -> list[Finding]:
+    """Findings for a monthly amount (employer part + member part, 月缴存额) outside the
+    policy's monthly-amount limits; a limit of ``None`` is not checked."""
+    total = employer_fen + member_fen
+    low, high = policy.monthly_amount_min_fen, policy.monthly_amount_max_fen
+    if low is not None and total < low:
+        return [
+            Finding(
+                "policy.monthly_amount_below_min",
+                f"月缴存额低于下限{_yuan(low)}",
+                f"monthly amount {total} fen is below the minimum {low} fen",
+                "monthly_amount_fen",
+            )
+        ]
+    if high is not None and total > high:
+        return [
+            Finding(
+                "policy.monthly_amount_above_max",
+                f"月缴存额高于上限{_yuan(high)}",
+                f"monthly amount {total} fen is above the maximum {high} fen",
+                "monthly_amount_fen",
+            )
+        ]
+    return []
+
+
+def contribution_year(day: date, year_start: Policy | MonthDay) -> tuple[date, date]:
+    """The contribution year (缴存年度) holding ``day``: ``(first day, last day)``, inclusive.
+
+    With the usual start 07-01, 2025-03-15 → (2024-07-01, 2025-06-30).
+    """
+    month, dom = year_start.contribution_year_start if isinstance(year_start, Policy) else year_start
+    first = date(day.year if (day.month, day.day) >= (month, dom) else day.year - 1, month, dom)
+    return first, date(first.year + 1, month, dom) - timedelta(days=1)
+
+
+# -------------------------------------------------------------------------------- display
+
+
+def describe(key: str, value: object) -> str:
+    """A typed value as staff read it, in Chinese (``0.12`` → ``12%``, fen → ``2,000.00元``)."""
+    if key == DEPOSIT_RATE:
+        assert isinstance(value, tuple)
+        current, carried = value
+        if current == carried:
+            return f"{_pct(current)}（当年归集与上年结转统一）"
+        return f"当年归集{_pct(current)}，上年结转{_pct(carried)}"
+    if key in _OPTIONAL_FEN_KEYS and value is None:
+        return "不限"
+    if key in _FEN_KEYS or key in _OPTIONAL_FEN_KEYS:
+        assert isinstance(value, int)
+        return _yuan(value)
+    if key in _RATE_KEYS:
+        assert isinstance(value, Decimal)
+        return _pct(value)
+    if key == "rounding_unit":
+        return "元（元以下四舍五入）" if value == RoundingUnit.YUAN else "分（分以下四舍五入）"
+    if key == "day_basis":
+        return f"{value}天"
+    if key == "contribution_year_start":
+        assert isinstance(value, tuple)
+        return f"{value[0]}月{value[1]}日"
+    return str(value)

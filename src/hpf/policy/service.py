@@ -1,0 +1,302 @@
+"""Policy use cases: the parameters in force on a day, the deposit rate history, scheduling.
+
+National defaults ship in ``defaults.json`` (package data); a center's own values are rows of
+``policy_value`` (one per key and effective date), overlaid on the defaults: for each key the
+latest entry with ``effective_from ≤ day`` wins, and a center row on the same date as a default
+replaces it. Policy is never changed retroactively: a change takes effect on or after the
+business date, and a stored row is never updated or deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from hpf.kernel.context import Context
+from hpf.kernel.errors import Conflict, InvalidInput
+from hpf.policy.rules import (
+    DEPOSIT_RATE,
+    KEYS,
+    LABELS_ZH,
+    DepositRate,
+    Policy,
+    canonical,
+    consistency,
+    deposit_history,
+    describe,
+    latest,
+    require_known_key,
+    require_ok,
+    resolve,
+    validate_value,
+)
+from hpf.policy.tables import policy_value
+
+__all__ = [
+    "LABELS_ZH",
+    "SOURCE_ZH",
+    "defaults",
+    "deposit_rate_history",
+    "deposit_rates",
+    "list_changes",
+    "policy_at",
+    "policy_table",
+    "schedule_change",
+]
+
+SOURCE_ZH = {"default": "国家默认", "center": "本中心"}
+REASON_MAX = 200
+
+Entry = tuple[date, Any]
+
+
+# ---------------------------------------------------------------------------------- defaults
+
+
+@cache
+def defaults() -> dict[str, dict[str, Any]]:
+    """The shipped national defaults: ``{key: {"note": str, "note_zh": str, "entries": [{effective_from: date,
+    value, source, note?}, ...]}}``, entries sorted by date. Read once per process."""
+    text = resources.files("hpf.policy").joinpath("defaults.json").read_text("utf-8")
+    keys: dict[str, Any] = json.loads(text)["keys"]
+    out: dict[str, dict[str, Any]] = {}
+    for key, spec in keys.items():
+        require_known_key(key)
+        entries = []
+        for raw in spec["entries"]:
+            entry = {**raw, "effective_from": date.fromisoformat(raw["effective_from"])}
+            validate_value(key, entry["value"])  # a broken package fails loudly, not on some later day
+            entries.append(entry)
+        out[key] = {
+            "note": spec.get("note", ""),
+            "note_zh": spec.get("note_zh", ""),
+            "entries": sorted(entries, key=lambda e: e["effective_from"]),
+        }
+    missing = set(KEYS) - set(out)
+    assert not missing, f"defaults.json lacks {sorted(missing)}"
+    return out
+
+
+def _default_entries(key: str) -> list[Entry]:
+    return [(e["effective_from"], e["value"]) for e in defaults()[key]["entries"]]
+
+
+def _stored(conn: Connection, *, up_to: date | None = None, key: str | None = None) -> list[dict[str, Any]]:
+    query = select(policy_value).order_by(policy_value.c.effective_from, policy_value.c.id)
+    if up_to is not None:
+        query = query.where(policy_value.c.effective_from <= up_to)
+    if key is not None:
+        query = query.where(policy_value.c.key == key)
+    return [{**row, "value": json.loads(row["value"])} for row in conn.execute(query).mappings()]
+
+
+def _merged(stored: Sequence[Mapping[str, Any]]) -> dict[str, list[Entry]]:
+    """Per key: the defaults, then the center's rows (so a center row wins a shared date)."""
+    merged = {key: _default_entries(key) for key in KEYS}
+    for row in stored:
+        merged.setdefault(row["key"], []).append((row["effective_from"], row["value"]))
+    return merged
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+def policy_at(conn: Connection, on: date) -> Policy:
+    """The policy in force on ``on``: defaults overlaid by the center's rows (one query)."""
+    return resolve(_merged(_stored(conn, up_to=on)), on)
+
+
+def deposit_rates(conn: Connection) -> list[DepositRate]:
+    """The whole deposit rate history, defaults and the center's changes, sorted by date."""
+    return deposit_history(_merged(_stored(conn, key=DEPOSIT_RATE))[DEPOSIT_RATE])
+
+
+def deposit_rate_history(conn: Connection) -> list[dict[str, Any]]:
+    """The deposit rate history for display: effective_from, current_rate, carried_rate (str),
+    source (default/center), source_ref (the reference tag of a default), shown (Chinese)."""
+    rows: dict[date, dict[str, Any]] = {}
+    for e in defaults()[DEPOSIT_RATE]["entries"]:
+        rows[e["effective_from"]] = {
+            "source": "default",
+            "source_ref": e.get("source", ""),
+            "value": e["value"],
+        }
+    for r in _stored(conn, key=DEPOSIT_RATE):
+        rows[r["effective_from"]] = {"source": "center", "source_ref": r["reason"], "value": r["value"]}
+    out = []
+    for day in sorted(rows):
+        row = rows[day]
+        rate = deposit_history([(day, row["value"])])[0]
+        current, carried = rate.current_rate, rate.carried_rate
+        out.append(
+            {
+                "effective_from": day,
+                "current_rate": str(current),
+                "carried_rate": str(carried),
+                "source": row["source"],
+                "source_zh": SOURCE_ZH[row["source"]],
+                "source_ref": row["source_ref"],
+                "shown": describe(DEPOSIT_RATE, (current, carried)),
+            }
+        )
+    return out
+
+
+def _change_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    key = row["key"]
+    try:
+        shown = describe(key, validate_value(key, row["value"]))
+    except InvalidInput:  # a key of a later version, or a value its rules now refuse: show it raw
+        shown = json.dumps(row["value"], ensure_ascii=False)
+    return {
+        "id": row["id"],
+        "key": key,
+        "label_zh": LABELS_ZH.get(key, key),
+        "effective_from": row["effective_from"],
+        "value": row["value"],
+        "shown": shown,
+        "recorded_at": _aware(row["recorded_at"]),
+        "actor": row["actor"],
+        "reason": row["reason"],
+    }
+
+
+def _aware(stamp: datetime) -> datetime:
+    """``recorded_at`` is stored in UTC; SQLite gives it back without the zone."""
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+
+
+def list_changes(conn: Connection) -> list[dict[str, Any]]:
+    """Every change the center recorded, latest effective date first."""
+    rows = _stored(conn)
+    rows.sort(key=lambda r: (r["effective_from"], r["id"]), reverse=True)
+    return [_change_row(r) for r in rows]
+
+
+def policy_table(conn: Connection, on: date) -> list[dict[str, Any]]:
+    """One row per key for display: key, label_zh, value (JSON form), shown (Chinese), effective_from,
+    source (default/center), source_zh, note (Chinese note on the default), next (the next scheduled change after ``on``:
+    ``{effective_from, value, shown, source}``) or ``None``."""
+    stored = _stored(conn)
+    center_dates = {(r["key"], r["effective_from"]) for r in stored}
+    merged = _merged(stored)
+    out = []
+    for key in KEYS:
+        entries = merged[key]
+        found = latest(entries, on)
+        upcoming = [e for e in entries if e[0] > on]
+        nxt = None
+        if upcoming:
+            first = min(e[0] for e in upcoming)
+            next_value = latest([e for e in upcoming if e[0] == first], first)
+            assert next_value is not None
+            nxt = {
+                "effective_from": first,
+                "value": next_value[1],
+                "shown": describe(key, validate_value(key, next_value[1])),
+                "source": "center" if (key, first) in center_dates else "default",
+            }
+        source = "center" if found is not None and (key, found[0]) in center_dates else "default"
+        out.append(
+            {
+                "key": key,
+                "label_zh": LABELS_ZH[key],
+                "value": None if found is None else found[1],
+                "shown": "—" if found is None else describe(key, validate_value(key, found[1])),
+                "effective_from": None if found is None else found[0],
+                "source": source,
+                "source_zh": SOURCE_ZH[source],
+                "note": defaults()[key]["note_zh"] or defaults()[key]["note"],
+                "next": nxt,
+            }
+        )
+    return out
+
+
+# ------------------------------------------------------------------------------------ writing
+
+
+def _require_reason(reason: str | None) -> str:
+    text = " ".join((reason or "").split())
+    if not text:
+        raise InvalidInput("policy.reason_required", "请填写调整原因", "a reason is required", field="reason")
+    if len(text) > REASON_MAX:
+        raise InvalidInput(
+            "policy.reason_too_long",
+            f"调整原因不能超过{REASON_MAX}个字",
+            f"reason is longer than {REASON_MAX} characters",
+            field="reason",
+        )
+    return text
+
+
+def schedule_change(
+    conn: Connection, ctx: Context, key: str, effective_from: date, value: object, reason: str
+) -> dict[str, Any]:
+    """Record a change of ``key`` to ``value`` effective from ``effective_from``.
+
+    Refused: an unknown key (``policy.unknown_key``), a bad value (``policy.invalid_value``,
+    also when it would put a floor above a cap or a minimum above a maximum on any day from
+    ``effective_from``), a date before the business date (``policy.retroactive``: policy is
+    never changed retroactively), a second change of the key on the same date
+    (``policy.duplicate``), no reason (``policy.reason_required``).
+    """
+    require_known_key(key)
+    stored_value = canonical(key, value)
+    text = _require_reason(reason)
+    today = ctx.clock.today()
+    if effective_from < today:
+        raise InvalidInput(
+            "policy.retroactive",
+            "政策参数不能追溯调整，生效日期不能早于当前业务日期",
+            f"effective_from {effective_from.isoformat()} is before the business date {today.isoformat()}",
+            field="effective_from",
+        )
+    stored = _stored(conn)
+    if any(r["key"] == key and r["effective_from"] == effective_from for r in stored):
+        raise _duplicate(key, effective_from)
+    if key != DEPOSIT_RATE:
+        _check_consistent(stored, key, effective_from, stored_value)
+    row = {
+        "key": key,
+        "effective_from": effective_from,
+        "value": json.dumps(stored_value, ensure_ascii=False),
+        "recorded_at": ctx.clock.now(),
+        "actor": ctx.actor,
+        "reason": text,
+    }
+    try:
+        with conn.begin_nested():
+            new_id = conn.execute(
+                insert(policy_value).values(**row).returning(policy_value.c.id)
+            ).scalar_one()
+    except IntegrityError:  # a concurrent request recorded the same (key, date) first
+        raise _duplicate(key, effective_from) from None
+    return _change_row({**row, "id": new_id, "value": stored_value})
+
+
+def _duplicate(key: str, effective_from: date) -> Conflict:
+    return Conflict(
+        "policy.duplicate",
+        f"{LABELS_ZH[key]}在{effective_from.isoformat()}已有调整",
+        f"{key} already has a change effective {effective_from.isoformat()}",
+        field="effective_from",
+    )
+
+
+def _check_consistent(
+    stored: Sequence[Mapping[str, Any]], key: str, effective_from: date, value: Any
+) -> None:
+    """The new entry must not contradict the other keys on its date or any later change date."""
+    merged = _merged(stored)
+    merged[key].append((effective_from, value))
+    days = {effective_from} | {d for entries in merged.values() for d, _ in entries if d > effective_from}
+    for day in sorted(days):
+        require_ok(consistency(resolve(merged, day)))
