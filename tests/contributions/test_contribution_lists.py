@@ -12,7 +12,9 @@ HEADER = ",".join(lists.COLUMNS)
 def test_csv_rows_become_fen_and_bad_cells_become_row_errors():
     text = f"{HEADER}\n99000120000000017,张三,8000,960.00,960\n99000120000000025,李四,abc,1,1.001\n"
     rows, errors = lists.read_list("list.csv", text.encode("utf-8"))
-    assert [(r.line, r.base_fen, r.employer_fen, r.member_fen) for r in rows] == [(1, 800_000, 96_000, 96_000)]
+    assert [(r.line, r.base_fen, r.employer_fen, r.member_fen) for r in rows] == [
+        (1, 800_000, 96_000, 96_000)
+    ]
     assert [(e.line, e.code) for e in errors] == [(2, "money.format")]
 
 

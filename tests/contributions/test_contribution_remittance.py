@@ -161,10 +161,14 @@ def test_wrong_payment_correction(engine, ctx, center):
     a, b, _ = members
     with write_transaction(engine) as conn:
         service.allocate(conn, ctx, rem["id"])
-        service.correct_wrong_payment(conn, ctx, rem["id"], a["account_no"], 10_000, "错记", "c1", b["account_no"])
+        service.correct_wrong_payment(
+            conn, ctx, rem["id"], a["account_no"], 10_000, "错记", "c1", b["account_no"]
+        )
         service.correct_wrong_payment(conn, ctx, rem["id"], a["account_no"], 5_000, "多缴", "c2")
         with pytest.raises(Conflict):
-            service.correct_wrong_payment(conn, ctx, rem["id"], a["account_no"], 2 * PARTS[0], "too much", "c3")
+            service.correct_wrong_payment(
+                conn, ctx, rem["id"], a["account_no"], 2 * PARTS[0], "too much", "c3"
+            )
         got = ledger.member_balances(conn, [a["id"], b["id"]])
         assert got[a["id"]] == (0, 2 * PARTS[0] - 15_000)
         assert got[b["id"]] == (0, 2 * PARTS[1] + 10_000)

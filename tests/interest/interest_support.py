@@ -32,10 +32,10 @@ def open_center(engine, ctx, clock, members: int = 3) -> list[int]:
     clock.set(YEAR_2024)
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
-        ids = [
-            accounts.open_member(conn, ctx, emp["account_no"], member_payload(i))["id"] for i in range(1, members + 1)
+        return [
+            accounts.open_member(conn, ctx, emp["account_no"], member_payload(i))["id"]
+            for i in range(1, members + 1)
         ]
-    return ids
 
 
 def deposit(conn, ctx, member_id: int, fen: int, day: date, part=BalancePart.CURRENT) -> int:
@@ -50,7 +50,8 @@ def withdraw(conn, ctx, member_id: int, fen: int, day: date) -> int:
     carried, current = ledger.member_balances(conn, [member_id])[member_id]
     from_current = min(current, fen)
     parts = ((BalancePart.CURRENT, from_current), (BalancePart.CARRIED, fen - from_current))
-    lines = tuple(Line("201", D, x, member_id=member_id, part=p) for p, x in parts if x) + (
+    lines = (
+        *tuple(Line("201", D, x, member_id=member_id, part=p) for p, x in parts if x),
         Line("101", C, fen),
     )
     key = f"wd:{member_id}:{day}:{fen}:{carried}:{current}"
@@ -73,9 +74,10 @@ def carry_in(engine, ctx, clock, balances: dict[int, int]) -> None:
     assert summary["interest_fen"] == 0
 
 
-def worked_example(engine, ctx, clock, member_id: int) -> None:
-    """REFERENCE §2.5 up to (not including) the settlement of 2025-06-30."""
-    carry_in(engine, ctx, clock, {member_id: 1_000_000})
+def worked_example(engine, ctx, clock, member_id: int, also_carried: dict[int, int] | None = None) -> None:
+    """REFERENCE §2.5 up to (not including) the settlement of 2025-06-30 (``also_carried``:
+    other members' balances carried over at 2024-06-30)."""
+    carry_in(engine, ctx, clock, {member_id: 1_000_000, **(also_carried or {})})
     clock.set(date(2024, 9, 15))
     with write_transaction(engine) as conn:
         deposit(conn, ctx, member_id, 100_000, date(2024, 9, 15))

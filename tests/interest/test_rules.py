@@ -109,7 +109,7 @@ def test_the_overflow_bound_covers_realistic_balances():
 # ---------------------------------------------------------------------------------- properties
 
 days = st.integers(1, 365).map(lambda n: START + timedelta(days=n))
-changes = st.lists(st.tuples(days, st.integers(-10**7, 10**7)), max_size=12)
+changes = st.lists(st.tuples(days, st.integers(-(10**7), 10**7)), max_size=12)
 
 
 def brute_force(opening: int, changes, after: date, through: date) -> int:
@@ -124,14 +124,16 @@ def brute_force(opening: int, changes, after: date, through: date) -> int:
 @given(opening=st.integers(0, 10**8), changes=changes, cut=days)
 def test_accrual_after_is_the_sum_of_daily_balances(opening, changes, cut):
     balance = opening + sum(fen for _, fen in changes)
-    assert rules.accrual_after(balance, changes, YEAR_END, START) == brute_force(opening, changes, START, YEAR_END)
+    assert rules.accrual_after(balance, changes, YEAR_END, START) == brute_force(
+        opening, changes, START, YEAR_END
+    )
     before, after = rules.accrual_pieces(balance, changes, YEAR_END, [(START, cut), (cut, YEAR_END)])
     assert before == brute_force(opening, changes, START, cut)
     assert after == brute_force(opening, changes, cut, YEAR_END)
 
 
 @given(
-    accruals=st.lists(st.integers(-10**12, 10**12), min_size=1, max_size=4),
+    accruals=st.lists(st.integers(-(10**12), 10**12), min_size=1, max_size=4),
     rate=st.integers(0, 10**6).map(lambda n: Decimal(n).scaleb(-rules.RATE_PLACES)),
     day_basis=st.sampled_from([360, 365]),
 )
