@@ -101,6 +101,24 @@ def _context(settings: Settings, actor: str) -> Any:
     )
 
 
+@app.command("simulate")
+def simulate(
+    months: Annotated[int, typer.Option(min=1, max=600)] = 12,
+    seed: int = 7,
+) -> None:
+    """Live N months of the center: hires, leavers, lists, receipts, month-ends, interest."""
+    from dataclasses import asdict
+
+    from hpf.sim.simulator import simulate as run
+
+    settings = _settings()
+    with _progress_bar() as bar:
+        summary = run(
+            _engine(settings), settings.center_code, months=months, seed=seed, progress=_reporter(bar)
+        )
+    console.print(asdict(summary))
+
+
 @clock_app.command("show")
 def clock_show() -> None:
     """Print the business date."""
@@ -186,32 +204,48 @@ def demo(
     seed: int = 42,
     employers: int = 500,
     members: int = 20_000,
+    history_months: Annotated[int, typer.Option(help="months of simulated history before today")] = 24,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the app afterwards")] = True,
     host: str = "127.0.0.1",
     port: int = 8000,
     fresh: Annotated[bool, typer.Option(help="delete an existing SQLite demo database first")] = False,
 ) -> None:
-    """Build a synthetic demo center (deterministic by --seed), then serve it."""
+    """Build a synthetic demo center (deterministic by --seed) with months of history, then serve it."""
+    from dataclasses import asdict
+    from datetime import date
+
+    from hpf.contributions.rules import add_months, month_of
+    from hpf.db.calendar import set_business_date
+    from hpf.db.engine import write_transaction
     from hpf.db.migrate import upgrade
+    from hpf.kernel.clock import SystemClock
     from hpf.kernel.errors import HpfError
     from hpf.sim.generator import build_demo_center
+    from hpf.sim.simulator import simulate as run_simulation
 
     settings = _settings()
     if fresh:
         _remove_sqlite(settings.database_url)
     engine = _engine(settings)
     upgrade(engine)
-    ctx = _context(settings, "demo")
+    start = add_months(month_of(SystemClock().today()), -history_months)
     try:
+        with write_transaction(engine) as conn:
+            set_business_date(conn, date(int(start[:4]), int(start[5:]), 1))
         with _progress_bar() as bar:
-            progress = _reporter(bar)
             summary = build_demo_center(
-                engine, ctx, seed=seed, employers=employers, members=members, progress=progress
-            )
+                engine, _context(settings, "demo"), seed=seed, employers=employers, members=members,
+                progress=_reporter(bar),
+            )  # fmt: skip
         console.print(
-            f"demo center built in {summary.seconds:.1f}s: "
-            f"{summary.employers} employers, {summary.members} members"
+            f"demo center built in {summary.seconds:.1f}s: {summary.employers} employers, {summary.members} members"
         )
+        if history_months:
+            with _progress_bar() as bar:
+                lived = run_simulation(
+                    engine, settings.center_code, months=history_months, seed=seed, progress=_reporter(bar)
+                )
+            console.print(f"{history_months} months simulated: {asdict(lived)}")
     except HpfError as exc:
         if exc.code != "demo.not_empty":
             raise

@@ -108,7 +108,7 @@ def fresh_engine(request, tmp_path_factory):
         eng.dispose()
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     carried=st.lists(st.integers(0, 10**8), min_size=MEMBERS, max_size=MEMBERS),
     ops=st.lists(op, max_size=10),
@@ -142,8 +142,9 @@ def test_settlement_matches_a_day_by_day_reference(fresh_engine, carried, ops, r
                     start[m] = day
                     if balance + paid:
                         withdraw(conn, ctx, m, balance + paid, day)
-        except Conflict as refused:  # overdraft at some value date, or a closing before an earlier one
-            assert refused.code in {"ledger.insufficient_balance", "interest.already_settled"}
+        except Conflict as refused:  # a closing on or before an earlier one
+            if refused.code != "interest.already_settled":
+                raise
     with read_transaction(engine) as conn:
         want = {m: reference(conn, m, rates, day_basis, start[m], YEAR_2025) for m in members}
         assert check_ledger(conn) == []

@@ -118,6 +118,8 @@ def build_demo_center(
     Refuses (``Conflict`` ``demo.not_empty``) when employers already exist. Deterministic for
     a given ``seed``; ``progress(stage, done, total)`` is called as chunks complete.
     ``wage_floor_yuan``/``wage_cap_yuan`` clip the monthly contribution base (缴存基数).
+    Each chunk of employers commits on its own, so a failure part-way leaves a partial city:
+    build again into a fresh database. ``DemoSummary.stage_seconds`` says where time went.
     """
     if employers < 1 or members < employers or members > employers * MAX_EMPLOYER_SIZE:
         raise InvalidInput(

@@ -1,0 +1,366 @@
+"""Staff back-office pages for contributions (缴存业务): lists, receipts, allocation.
+
+Plain HTML forms (no JavaScript needed). A form that succeeds is redirected (303) to the page
+that shows its result; a refused form re-renders its page with the Chinese message, the
+refusal's status (422 input, 409 state) and what the clerk typed. A refused remittance list
+shows every row error at once, so the employer fixes the file once. Amounts on forms are in
+yuan; the use cases take fen.
+
+A refused use case runs inside a savepoint, so the request's write transaction (which commits
+when the handler returns) keeps nothing of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from sqlalchemy import Connection, func, select
+from starlette.responses import RedirectResponse, Response
+
+from hpf.accounts import service as accounts
+from hpf.accounts.pages import Page, PageRoute
+from hpf.accounts.tables import employer
+from hpf.contributions import lists, service
+from hpf.contributions.rules import Kind, due_month, parse_month
+from hpf.contributions.tables import receipt, remittance
+from hpf.kernel.context import Context
+from hpf.kernel.errors import HpfError, InvalidInput
+from hpf.kernel.money import parse_yuan
+from hpf.ledger import service as ledger
+from hpf.web.deps import Ctx, ReadDb, WriteDb
+from hpf.web.pages_common import render
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+KIND_ZH = {Kind.REMITTANCE.value: "汇缴", Kind.BACK_PAYMENT.value: "补缴"}
+STATE_ZH = {"pending": "待到账", "posted": "已分摊", "cancelled": "已撤销"}
+FUNDED_ZH = "待分摊"  # a pending list its employer's receipts already cover
+SOURCE_ZH = {"api": "接口", "csv": "CSV文件", "xlsx": "Excel文件", "sim": "模拟"}
+DONE_ZH = {
+    "submitted": "清册已受理，待单位资金到账后分摊入账。",
+    "receipt": "到账已登记。",
+    "allocated": "清册已分摊入账，职工账户已记入。",
+}
+ROWS_PER_PAGE = 200
+RECENT_RECEIPTS = 20
+
+FormText = Annotated[str, Form(max_length=200)]
+
+
+def _page_ctx(ctx: Context) -> Context:
+    return dataclasses.replace(ctx, source="page")
+
+
+def _done(request: Request) -> str:
+    return DONE_ZH.get(request.query_params.get("done", ""), "")
+
+
+def _refusal(exc: HpfError) -> dict[str, Any]:
+    """What a page shows of a refusal: the Chinese title, the detail, and every row error."""
+    errors = [
+        {
+            "line": e.get("line") or None,
+            "account_no": e.get("account_no") or "",
+            "title": e.get("title", ""),
+            "detail": e.get("detail", ""),
+        }
+        for e in exc.extra.get("errors", [])
+        if isinstance(e, dict)
+    ]
+    return {
+        "code": exc.code,
+        "title": exc.title,
+        "detail": exc.detail,
+        "errors": errors,
+        "lines": len({e["line"] for e in errors if e["line"]}),
+    }
+
+
+def _state_label(row: dict[str, Any], funded: set[int]) -> str:
+    if row["state"] == "pending" and row["id"] in funded:
+        return FUNDED_ZH
+    return STATE_ZH.get(row["state"], row["state"])
+
+
+def _safe_next(next_url: str, fallback: str) -> str:
+    """Only a path on this site: starts with one "/", no scheme, host or control characters."""
+    text = (next_url or "").strip()
+    if (
+        not text.startswith("/")
+        or text.startswith(("//", "/\\"))
+        or any(ord(c) < 32 or c == "\\" for c in text)
+    ):
+        return fallback
+    parts = urlsplit(text)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return text
+
+
+def _with_done(url: str, done: str) -> str:
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, urlencode({"done": done})) if q)
+    return urlunsplit(("", "", parts.path, query, parts.fragment))
+
+
+# --------------------------------------------------------------------- employer: 缴存业务
+
+
+def _receipt_form(today: date, **typed: str) -> dict[str, str]:
+    return {"amount": "", "bank_ref": "", "value_date": today.isoformat(), **typed}
+
+
+def _employer_context(
+    request: Request, conn: Connection, ctx: Context, emp: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    due = due_month(emp["paid_through"], emp["opened_on"])
+    rems = service.employer_remittances(conn, emp["id"])
+    funded = set(service.funded_remittances(conn, employer_id=emp["id"]))
+    balance = ledger.employer_balance_of(conn, emp["id"])
+    claimed = sum(r["total_fen"] for r in rems if r["state"] == "pending")
+    today = ctx.clock.today()
+    receipts = conn.execute(
+        select(receipt.c.bank_ref, receipt.c.amount_fen, receipt.c.value_date, receipt.c.recorded_at)
+        .where(receipt.c.employer_id == emp["id"])
+        .order_by(receipt.c.id.desc())
+        .limit(RECENT_RECEIPTS)
+    ).mappings()
+    return {
+        "nav": "employers",
+        "e": emp,
+        "due": due,
+        "balance_fen": balance,
+        "claimed_fen": claimed,
+        "arrears": service.open_arrears(conn, emp["id"]),
+        "remittances": [
+            {**r, "kind_zh": KIND_ZH.get(r["kind"], r["kind"]), "state_zh": _state_label(r, funded)}
+            for r in rems
+        ],
+        "remittance_limit": 60,
+        "receipts": [dict(r) for r in receipts],
+        "upload": {"month": due, "kind": Kind.REMITTANCE.value},
+        "upload_error": None,
+        "receipt": _receipt_form(today),
+        "receipt_error": None,
+        "receipt_next": f"/employers/{emp['account_no']}/remittances",
+        "today": today,
+        "done": _done(request),
+        **extra,
+    }
+
+
+@router.get("/employers/{account_no}/remittances")
+def employer_remittances_page(request: Request, account_no: str, conn: ReadDb, ctx: Ctx) -> Response:
+    emp = accounts.get_employer(conn, account_no)  # NotFound → 404 page
+    return render(request, "contributions_employer.html", _employer_context(request, conn, ctx, emp))
+
+
+@router.post("/employers/{account_no}/remittances")
+def upload_list(
+    request: Request,
+    account_no: str,
+    conn: WriteDb,
+    ctx: Ctx,
+    file: Annotated[UploadFile | None, File()] = None,
+    month: FormText = "",
+    kind: FormText = Kind.REMITTANCE.value,
+) -> Response:
+    emp = accounts.get_employer(conn, account_no)
+    typed = {"month": month.strip(), "kind": kind}
+    try:
+        with conn.begin_nested():
+            rem = _submit_file(conn, _page_ctx(ctx), account_no, file, month, kind)
+    except HpfError as exc:
+        context = _employer_context(request, conn, ctx, emp, upload=typed, upload_error=_refusal(exc))
+        return render(request, "contributions_employer.html", context, status_code=exc.status)
+    return RedirectResponse(f"/remittances/{rem['id']}?done=submitted", status_code=303)
+
+
+def _submit_file(
+    conn: Connection, ctx: Context, account_no: str, file: UploadFile | None, month: str, kind: str
+) -> dict[str, Any]:
+    if kind not in KIND_ZH:
+        raise InvalidInput("remittance.kind", "请选择汇缴或补缴", f"kind {kind!r} is not 01 or 02")
+    month = parse_month(month)
+    if file is None or not file.filename:
+        raise InvalidInput("remittance.file_missing", "请选择清册文件", "no file was uploaded")
+    content = file.file.read(lists.MAX_BYTES + 1)
+    rows, parse_errors = lists.read_list(file.filename, content)
+    # The same key as the API's upload: the same file for the same month and kind is one list,
+    # so a form submitted twice (or the same file sent by the API) makes one list.
+    key = "file:" + hashlib.sha256(f"{account_no}|{kind}|{month}|".encode() + content).hexdigest()
+    source = "xlsx" if file.filename.lower().endswith((".xlsx", ".xls")) else "csv"
+    return service.submit_list(
+        conn, ctx, account_no, kind=Kind(kind), month=month, rows=rows, source=source,
+        idempotency_key=key[:80], parse_errors=parse_errors,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------- a list: 清册明细
+
+
+def _employer_of(conn: Connection, employer_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        select(employer.c.id, employer.c.account_no, employer.c.name, employer.c.state).where(
+            employer.c.id == employer_id
+        )
+    ).mappings()
+    return dict(row.one())
+
+
+def _needed_fen(conn: Connection, rem: dict[str, Any]) -> int:
+    """What the employer's receipts must cover for this list: it and the pending lists before it
+    (lists are funded oldest first, in the order ``funded_remittances`` uses)."""
+    r = remittance.c
+    before = (r.month < rem["month"]) | (
+        (r.month == rem["month"]) & ((r.kind < rem["kind"]) | ((r.kind == rem["kind"]) & (r.id <= rem["id"])))
+    )
+    return int(
+        conn.scalar(
+            select(func.coalesce(func.sum(r.total_fen), 0)).where(
+                r.employer_id == rem["employer_id"], r.state == "pending", before
+            )
+        )
+        or 0
+    )
+
+
+def _remittance_context(
+    request: Request, conn: Connection, ctx: Context, remittance_id: int, page: int = 1, **extra: Any
+) -> dict[str, Any]:
+    rem = service.get_remittance(conn, remittance_id)  # NotFound → 404 page
+    emp = _employer_of(conn, rem["employer_id"])
+    all_rows = service.remittance_rows(conn, remittance_id)
+    pages = max(1, -(-len(all_rows) // ROWS_PER_PAGE))
+    page = min(page, pages)
+    shown = all_rows[(page - 1) * ROWS_PER_PAGE : page * ROWS_PER_PAGE]
+    pending = rem["state"] == "pending"
+    funded = pending and service.funded_remittances(conn, employer_id=emp["id"], ids=[remittance_id]) == [
+        remittance_id
+    ]
+    balance = ledger.employer_balance_of(conn, emp["id"])
+    needed = _needed_fen(conn, rem) if pending else 0
+    today = ctx.clock.today()
+    return {
+        "nav": "employers",
+        "r": {
+            **rem,
+            "kind_zh": KIND_ZH.get(rem["kind"], rem["kind"]),
+            "state_zh": _state_label(rem, {remittance_id} if funded else set()),
+            "source_zh": SOURCE_ZH.get(rem["source"], rem["source"]),
+        },
+        "e": emp,
+        "rows": shown,
+        "page": page,
+        "pages": pages,
+        "pending": pending,
+        "funded": funded,
+        "balance_fen": balance,
+        "needed_fen": needed,
+        "shortfall_fen": max(needed - balance, 0),
+        "allocate_error": None,
+        "receipt": _receipt_form(today),
+        "receipt_error": None,
+        "receipt_next": f"/remittances/{remittance_id}",
+        "today": today,
+        "done": _done(request),
+        **extra,
+    }
+
+
+@router.get("/remittances/{remittance_id}")
+def remittance_page(request: Request, remittance_id: int, conn: ReadDb, ctx: Ctx, page: int = Page) -> Response:
+    context = _remittance_context(request, conn, ctx, remittance_id, page)
+    return render(request, "contributions_remittance.html", context)
+
+
+@router.post("/remittances/{remittance_id}/allocate")
+def allocate(request: Request, remittance_id: int, conn: WriteDb, ctx: Ctx) -> Response:
+    service.get_remittance(conn, remittance_id)  # NotFound → 404 page
+    try:
+        with conn.begin_nested():
+            service.allocate(conn, _page_ctx(ctx), remittance_id)
+    except HpfError as exc:
+        context = _remittance_context(request, conn, ctx, remittance_id, allocate_error=_refusal(exc))
+        return render(request, "contributions_remittance.html", context, status_code=exc.status)
+    return RedirectResponse(f"/remittances/{remittance_id}?done=allocated", status_code=303)
+
+
+# --------------------------------------------------------------------- receipts: 到账登记
+
+_REMITTANCE_PATH = re.compile(r"^/remittances/(\d{1,18})$")
+
+
+@router.post("/employers/{account_no}/receipts")
+def record_receipt(
+    request: Request,
+    account_no: str,
+    conn: WriteDb,
+    ctx: Ctx,
+    amount: FormText = "",
+    bank_ref: FormText = "",
+    value_date: FormText = "",
+    next_url: Annotated[str, Form(alias="next", max_length=400)] = "",
+) -> Response:
+    emp = accounts.get_employer(conn, account_no)
+    back = _safe_next(next_url, f"/employers/{emp['account_no']}/remittances")
+    try:
+        with conn.begin_nested():
+            service.record_receipt(
+                conn, _page_ctx(ctx), account_no, _amount(amount), bank_ref, _value_date(value_date)
+            )
+    except HpfError as exc:
+        typed = _receipt_form(ctx.clock.today(), amount=amount, bank_ref=bank_ref, value_date=value_date)
+        refused = {"receipt": typed, "receipt_error": _refusal(exc), "receipt_next": back}
+        path = urlsplit(back).path
+        on_list = _REMITTANCE_PATH.match(path)
+        if on_list and _belongs_to(conn, int(on_list.group(1)), emp["id"]):
+            context = _remittance_context(request, conn, ctx, int(on_list.group(1)), **refused)
+            return render(request, "contributions_remittance.html", context, status_code=exc.status)
+        context = _employer_context(request, conn, ctx, emp, **refused)
+        return render(request, "contributions_employer.html", context, status_code=exc.status)
+    return RedirectResponse(_with_done(back, "receipt"), status_code=303)
+
+
+def _belongs_to(conn: Connection, remittance_id: int, employer_id: int) -> bool:
+    found = conn.scalar(select(remittance.c.employer_id).where(remittance.c.id == remittance_id))
+    return found == employer_id
+
+
+def _amount(text: str) -> int:
+    if not text.strip():
+        raise InvalidInput("receipt.amount", "请填写到账金额（元）", "amount is empty", field="amount")
+    return parse_yuan(text, "到账金额")
+
+
+def _value_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            "receipt.value_date_format", "到账日期格式错误，应为YYYY-MM-DD", f"{text!r} is not an ISO date"
+        ) from None
+
+
+# --------------------------------------------------------------------- 未分摊到账
+
+
+@router.get("/receipts/unallocated")
+def unallocated_page(request: Request, conn: ReadDb) -> Response:
+    rows = service.unallocated(conn)
+    return render(
+        request,
+        "contributions_unallocated.html",
+        {
+            "nav": "receipts",
+            "rows": rows,
+            "unclaimed_total": sum(r["unclaimed_fen"] for r in rows),
+            "shortfall_total": sum(r["shortfall_fen"] for r in rows),
+        },
+    )

@@ -1,0 +1,254 @@
+"""The business simulator: ``hpf simulate --months N`` lives N months of a center in seconds.
+
+Each month, on the stored business date: some employers hire and some staff leave (sealed) or
+move to another employer (internal transfer); employers send their lists and the bank reports
+their payments — most on time, a few late (catching up with two lists the next month), a few
+not at all (arrears), a few short (partial receipts topped up later); then month-end runs,
+and on 30 June the annual interest settlement. Everything goes through the same use cases as
+a real center, so the simulated history is one the ledger check accepts.
+
+Deterministic for a seed and a starting database. Employers' behaviour is a fixed trait per
+employer (from its id and the seed), so "the late payer" stays late across months.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from hpf.accounts import service as accounts
+from hpf.accounts.tables import employer, member
+from hpf.contributions import service as contributions
+from hpf.contributions.month_end import run_month_end
+from hpf.contributions.rules import Kind, ListRow, add_months, due_month, month_end, month_of
+from hpf.contributions.tables import remittance
+from hpf.db.calendar import set_business_date, stored_business_date
+from hpf.db.engine import read_transaction, write_transaction
+from hpf.interest.service import settle_year_with_policy
+from hpf.kernel.clock import FixedClock
+from hpf.kernel.context import Context
+from hpf.kernel.errors import HpfError
+from hpf.kernel.identifiers import resident_id_check_digit
+from hpf.ledger import service as ledger
+from hpf.policy.rules import contribution_parts
+from hpf.policy.service import policy_at
+from hpf.sim import names
+
+Progress = Callable[[str, int, int], None]
+
+PAYDAY = 10  # the day of the month the simulated employers pay (their 发薪日 in practice varies)
+LATE_SHARE = 0.04  # employers that often pay a month late
+DELINQUENT_SHARE = 0.01  # employers that stop paying
+PARTIAL_SHARE = 0.01  # payments that arrive short
+HIRING_SHARE = 0.08  # employers hiring in a month
+LEAVING_SHARE = 0.004  # staff leaving in a month (sealed)
+REHIRE_SHARE = 0.15  # sealed staff who join another employer in a month
+
+
+@dataclass
+class SimulationSummary:
+    months: int = 0
+    hires: int = 0
+    leavers: int = 0
+    transfers: int = 0
+    lists: int = 0
+    receipts: int = 0
+    late: int = 0
+    missing: int = 0
+    partial: int = 0
+    settlements: int = 0
+    last_business_date: str = ""
+
+
+def simulate(
+    engine: Engine, center_code: str, *, months: int, seed: int = 7, progress: Progress | None = None
+) -> SimulationSummary:
+    """Run ``months`` months from the stored business date; leaves it at the next month's first day."""
+    with read_transaction(engine) as conn:
+        start = stored_business_date(conn)
+    if start is None:
+        raise HpfError("sim.no_business_date", "未设置业务日期", "set a business date first (hpf clock set)")
+    clock = FixedClock(start)
+    ctx = Context(actor="sim", clock=clock, center_code=center_code, source="sim")
+    world = _World(engine, ctx, random.Random(seed), seed)
+    summary = SimulationSummary()
+    for n in range(months):
+        world.live_month(summary)
+        summary.months += 1
+        if progress:
+            progress("months", n + 1, months)
+    summary.last_business_date = clock.today().isoformat()
+    return summary
+
+
+class _World:
+    def __init__(self, engine: Engine, ctx: Context, rng: random.Random, seed: int) -> None:
+        self.engine, self.ctx, self.rng, self.seed = engine, ctx, rng, seed
+        self.clock: FixedClock = ctx.clock  # type: ignore[assignment]
+        self.surnames = [s for s, _ in names.SURNAMES]
+        self.surname_weights = [w for _, w in names.SURNAMES]
+        self.regions = [r for r, _ in names.ID_REGIONS]
+        self.region_weights = [w for _, w in names.ID_REGIONS]
+
+    def _move_to(self, day: date) -> None:
+        if day > self.clock.today():
+            self.clock.set(day)
+            with write_transaction(self.engine) as conn:
+                set_business_date(conn, day)
+
+    def _trait(self, employer_id: int) -> float:
+        """A fixed number in [0, 1) per employer: its payment behaviour."""
+        return random.Random(employer_id * 7919 + self.seed).random()
+
+    # ------------------------------------------------------------------------------- a month
+
+    def live_month(self, summary: SimulationSummary) -> None:
+        month = month_of(self.clock.today())
+        self._move_to(date(int(month[:4]), int(month[5:]), PAYDAY))
+        with write_transaction(self.engine) as conn:
+            self._staff_changes(conn, summary)
+        with write_transaction(self.engine) as conn:
+            self._payments(conn, month, summary)
+        self._move_to(month_end(month))
+        run_month_end(self.engine, self.ctx, month)
+        if month[5:] == "06":
+            settle_year_with_policy(self.engine, self.ctx, month_end(month))
+            summary.settlements += 1
+        self._move_to(month_end(month) + timedelta(days=1))
+
+    # ---------------------------------------------------------------------- staff changes
+
+    def _staff_changes(self, conn: Any, summary: SimulationSummary) -> None:
+        rng, ctx = self.rng, self.ctx
+        open_employers = conn.execute(
+            select(employer.c.id, employer.c.account_no).where(employer.c.state.in_(("01", "02")))
+            .order_by(employer.c.id)
+        ).all()  # fmt: skip
+        if not open_employers:
+            return
+        policy = policy_at(conn, ctx.clock.today())
+        for _, account_no in open_employers:
+            if rng.random() < HIRING_SHARE:
+                for _ in range(1 + int(rng.random() * 3)):
+                    person = self._person(conn, policy.base_floor_fen, policy.base_cap_fen)
+                    accounts.open_member(conn, ctx, account_no, person)
+                    summary.hires += 1
+        active = conn.scalars(
+            select(member.c.account_no).where(member.c.state == "01").order_by(member.c.id)
+        ).all()
+        for account_no in rng.sample(active, int(len(active) * LEAVING_SHARE)):
+            accounts.seal_member(conn, ctx, account_no, "离职")
+            summary.leavers += 1
+        sealed = conn.scalars(
+            select(member.c.account_no).where(member.c.state == "02").order_by(member.c.id)
+        ).all()
+        for account_no in rng.sample(sealed, int(len(sealed) * REHIRE_SHARE)):
+            _, target = open_employers[int(rng.random() * len(open_employers))]
+            try:
+                accounts.transfer_member(conn, ctx, account_no, target, "入职新单位（内部转移）")
+                summary.transfers += 1
+            except HpfError:  # the same employer drawn again: no move this month
+                continue
+
+    def _person(self, conn: Any, floor_fen: int, cap_fen: int) -> dict[str, object]:
+        rng = self.rng
+        male = rng.random() < 0.52
+        pool = names.MALE_GIVEN if male else names.FEMALE_GIVEN
+        given = "".join(rng.choice(pool) for _ in range(1 if rng.random() < 0.22 else 2))
+        name = rng.choices(self.surnames, self.surname_weights)[0] + given
+        while True:
+            birth = self.clock.today() - timedelta(days=int(365.25 * (20 + rng.random() * 25)))
+            order = int(rng.random() * 500) * 2 + (1 if male else 0)
+            first17 = f"{rng.choices(self.regions, self.region_weights)[0]}{birth:%Y%m%d}{order:03d}"
+            resident_id = first17 + resident_id_check_digit(first17)
+            if conn.scalar(select(member.c.id).where(member.c.resident_id == resident_id)) is None:
+                break
+        wage = int(rng.lognormvariate(8.8, 0.45)) * 100
+        return {"resident_id": resident_id, "name": name, "base_fen": min(max(wage, floor_fen), cap_fen)}
+
+    # --------------------------------------------------------------------------- payments
+
+    def _payments(self, conn: Any, month: str, summary: SimulationSummary) -> None:
+        rng = self.rng
+        # Deferred employers (缓缴) do not pay; sealed and closed ones have no active staff.
+        employers = conn.execute(
+            select(employer).where(employer.c.state.in_(("01", "02"))).order_by(employer.c.id)
+        ).mappings().all()  # fmt: skip
+        pending = {
+            (r.employer_id): r for r in conn.execute(
+                select(remittance.c.employer_id, remittance.c.id, remittance.c.total_fen)
+                .where(remittance.c.state == "pending", remittance.c.kind == Kind.REMITTANCE.value)
+            )
+        }  # fmt: skip
+        for emp in employers:
+            trait = self._trait(emp["id"])
+            if trait < DELINQUENT_SHARE:
+                summary.missing += 1
+                continue
+            if emp["id"] in pending:  # last month's payment arrived short: the bank tops it up
+                self._top_up(conn, emp, pending[emp["id"]])
+                emp = accounts.get_employer(conn, emp["account_no"])
+            due = due_month(emp["paid_through"], emp["opened_on"])
+            if due > month:
+                continue
+            if trait < DELINQUENT_SHARE + LATE_SHARE and rng.random() < 0.5:
+                summary.late += 1
+                continue
+            # Pay the due month; an employer behind pays a second month, allocated at once.
+            for _ in range(2 if due < month else 1):
+                paid = self._pay(conn, emp, due, summary)
+                if not paid:
+                    break
+                emp = {**emp, "paid_through": due}
+                due = add_months(due, 1)
+                if due > month:
+                    break
+
+    def _pay(self, conn: Any, emp: dict[str, Any], month: str, summary: SimulationSummary) -> bool:
+        ctx, rng = self.ctx, self.rng
+        policy = policy_at(conn, month_end(month))
+        staff = accounts.active_members(conn, emp["id"])
+        if not staff:
+            return False
+        rows = []
+        for n, m in enumerate(staff, start=1):
+            er, mr = contribution_parts(m["base_fen"], emp["employer_rate"], emp["member_rate"], policy)
+            rows.append(ListRow(n, m["account_no"], m["name"], m["base_fen"], er, mr))
+        rem = contributions.submit_list(
+            conn, ctx, emp["account_no"], kind=Kind.REMITTANCE, month=month, rows=rows, source="sim",
+            idempotency_key=f"sim:{emp['account_no']}:{month}",
+        )  # fmt: skip
+        summary.lists += 1
+        amount = rem["total_fen"]
+        if rng.random() < PARTIAL_SHARE:
+            amount -= 1 + int(rng.random() * amount // 2)
+            summary.partial += 1
+        contributions.record_receipt(
+            conn,
+            ctx,
+            emp["account_no"],
+            amount,
+            f"SIM{emp['id']:07d}{month.replace('-', '')}",
+            ctx.clock.today(),
+        )
+        summary.receipts += 1
+        if amount < rem["total_fen"]:
+            return False
+        if month < month_of(ctx.clock.today()):  # catching up: allocate now so the next month may follow
+            contributions.allocate(conn, ctx, rem["id"])
+        return True
+
+    def _top_up(self, conn: Any, emp: dict[str, Any], pending: Any) -> None:
+        short = pending.total_fen - ledger.employer_balance_of(conn, emp["id"])
+        if short > 0:
+            ref = f"SIMTOP{pending.id:09d}"
+            contributions.record_receipt(
+                conn, self.ctx, emp["account_no"], short, ref, self.ctx.clock.today()
+            )
+        contributions.allocate(conn, self.ctx, pending.id)
+
