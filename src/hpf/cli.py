@@ -17,6 +17,8 @@ ledger_app = typer.Typer(help="Ledger operations", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 clock_app = typer.Typer(help="The business date", no_args_is_help=True)
+interest_app = typer.Typer(help="Interest (结息)", no_args_is_help=True)
+app.add_typer(interest_app, name="interest")
 app.add_typer(clock_app, name="clock")
 console = Console()
 
@@ -117,6 +119,26 @@ def simulate(
             _engine(settings), settings.center_code, months=months, seed=seed, progress=_reporter(bar)
         )
     console.print(asdict(summary))
+
+
+@interest_app.command("settle")
+def interest_settle(
+    year: Annotated[int, typer.Option(help="settle the interest year ending 30 June of YEAR")],
+    chunk_size: int = 50_000,
+    actor: str = "cli",
+) -> None:
+    """Annual settlement (年度结息) for every account; restartable and idempotent."""
+    from datetime import date
+
+    from hpf.interest.service import settle_year_with_policy
+
+    settings = _settings()
+    with _progress_bar() as bar:
+        summary = settle_year_with_policy(
+            _engine(settings), _context(settings, actor), date(year, 6, 30), chunk_size=chunk_size,
+            progress=_reporter(bar),
+        )  # fmt: skip
+    console.print(summary)
 
 
 @clock_app.command("show")

@@ -275,7 +275,9 @@ def _remittance_context(
 
 
 @router.get("/remittances/{remittance_id}")
-def remittance_page(request: Request, remittance_id: int, conn: ReadDb, ctx: Ctx, page: int = Page) -> Response:
+def remittance_page(
+    request: Request, remittance_id: int, conn: ReadDb, ctx: Ctx, page: int = Page
+) -> Response:
     context = _remittance_context(request, conn, ctx, remittance_id, page)
     return render(request, "contributions_remittance.html", context)
 

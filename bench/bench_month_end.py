@@ -1,0 +1,181 @@
+"""Benchmark the month-end job (allocation of every funded list, arrears) on a large center.
+
+    python bench/bench_month_end.py --members 1000000 --employers 50000 [--postgres] [--seed 42]
+
+Builds a demo center (``hpf.sim.build_demo_center``), then — set-based, outside the timing —
+one pending 汇缴 list per employer for every active member and a bank receipt covering each,
+and times ``run_month_end`` for the whole center. In the same run it times the baseline the
+issue asks for: a bare bulk insert of the same number of journal lines (COPY on PostgreSQL,
+one executemany on SQLite) into a scratch table with journal_line's columns, and prints the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    MetaData,
+    Table,
+    func,
+    select,
+    text,
+)
+
+from hpf.contributions.month_end import run_month_end
+from hpf.db.bulk import bulk_insert
+from hpf.db.engine import make_engine, read_transaction, write_transaction
+from hpf.db.migrate import upgrade
+from hpf.db.testing import start_cluster
+from hpf.kernel.clock import FixedClock
+from hpf.kernel.context import Context
+from hpf.ledger import service as ledger
+from hpf.ledger.tables import journal_line
+from hpf.sim import build_demo_center
+
+MONTH = "2025-03"
+START = date(2025, 3, 1)
+
+
+def prepare(engine: Engine, ctx: Context) -> int:
+    """One funded pending list per employer with active staff; returns the lines month-end will post."""
+    with write_transaction(engine) as conn:
+        conn.execute(
+            text("UPDATE employer SET paid_through = '2025-02', state = '01' WHERE state IN ('01', '02')")
+        )
+        conn.execute(
+            text(
+                "INSERT INTO remittance (employer_id, kind, month, state, members, employer_part_fen, member_part_fen,"
+                " total_fen, source, idempotency_key, created_on, recorded_at, actor) "
+                "SELECT m.employer_id, '01', :month, 'pending', COUNT(*), SUM(m.base_fen * 12 / 100),"
+                " SUM(m.base_fen * 12 / 100), 2 * SUM(m.base_fen * 12 / 100), 'bench', 'bench:' || m.employer_id,"
+                " :day, :now, 'bench' FROM member m JOIN employer e ON e.id = m.employer_id"
+                " WHERE m.state = '01' AND e.state = '01' GROUP BY m.employer_id"
+            ),
+            {"month": MONTH, "day": START, "now": ctx.clock.now()},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO remittance_row (remittance_id, member_id, base_fen, employer_fen, member_fen) "
+                "SELECT r.id, m.id, m.base_fen, m.base_fen * 12 / 100, m.base_fen * 12 / 100 "
+                "FROM remittance r JOIN member m ON m.employer_id = r.employer_id AND m.state = '01'"
+            )
+        )
+        lists = conn.scalar(text("SELECT COUNT(*) FROM remittance"))
+        rows = conn.scalar(text("SELECT COUNT(*) FROM remittance_row"))
+        receipts = select(
+            text("'bench-receipts'"),
+            text("'21901'"),
+            text("'C'"),
+            text("total_fen"),
+            text("CAST(NULL AS BIGINT)"),
+            text("employer_id"),
+            text("CAST(NULL AS VARCHAR(8))"),
+        ).select_from(text("remittance"))
+        bank = select(
+            text("'bench-receipts'"),
+            text("'101'"),
+            text("'D'"),
+            text("SUM(total_fen)"),
+            text("CAST(NULL AS BIGINT)"),
+            text("CAST(NULL AS BIGINT)"),
+            text("CAST(NULL AS VARCHAR(8))"),
+        ).select_from(text("remittance"))
+        header = ledger.EntryHeader("01", "BENCH", "bench-receipts", START, START, memo="bench receipts")
+        ledger.post_set(conn, [header], receipts.union_all(bank), ctx.clock)
+    print(f"prepared {lists} lists, {rows} rows", flush=True)
+    return int(rows) + int(lists)
+
+
+def baseline(engine: Engine, lines: int) -> float:
+    scratch = Table(
+        "bench_scratch_line", MetaData(),
+        *[Column(c.name, c.type if not isinstance(c.type, BigInteger) else BigInteger, nullable=True)
+          for c in journal_line.columns if c.name != "id"],
+    )  # fmt: skip
+    with write_transaction(engine) as conn:
+        scratch.drop(conn, checkfirst=True)
+        scratch.create(conn)
+    cols = [c.name for c in scratch.columns]
+    row = {
+        "entry_id": 1,
+        "line_no": 1,
+        "subject_code": "201",
+        "side": "C",
+        "amount_fen": 12_345,
+        "member_id": 1,
+        "employer_id": None,
+        "balance_part": "current",
+        "value_date": START,
+        "accrual_days": 122,
+    }
+    data = [tuple(row[c] if c != "member_id" else i for c in cols) for i in range(lines)]
+    started = time.perf_counter()
+    with write_transaction(engine) as conn:
+        bulk_insert(conn, scratch, cols, data)
+    seconds = time.perf_counter() - started
+    with write_transaction(engine) as conn:
+        scratch.drop(conn)
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--employers", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--postgres", action="store_true", help="use a throwaway local PostgreSQL cluster")
+    args = parser.parse_args(argv)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True
+    )
+    cluster = start_cluster() if args.postgres else None
+    with tempfile.TemporaryDirectory() as tmp:
+        url = cluster.url() if cluster else f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+            ctx = Context("bench", FixedClock(START), "990001", source="bench")
+            t = time.perf_counter()
+            build_demo_center(engine, ctx, seed=args.seed, employers=args.employers, members=args.members)
+            print(f"demo center built in {time.perf_counter() - t:.1f} s", flush=True)
+            lines = prepare(engine, ctx)
+            ctx.clock.set(date(2025, 3, 31))  # type: ignore[attr-defined]
+            started = time.perf_counter()
+            summary = run_month_end(engine, ctx, MONTH)
+            seconds = time.perf_counter() - started
+            base = baseline(engine, lines)
+            with read_transaction(engine) as conn:
+                posted = conn.scalar(
+                    select(func.count())
+                    .select_from(journal_line)
+                    .where(
+                        journal_line.c.entry_id.in_(
+                            select(text("posted_entry_id")).select_from(text("remittance"))
+                        )
+                    )
+                )
+            print(f"engine: {engine.dialect.name}, members: {args.members}, employers: {args.employers}")
+            print(
+                f"month-end: {seconds:.2f} s for {summary['lists_allocated']} lists, {posted} journal lines "
+                f"({posted / seconds:,.0f} lines/s); arrears marked: {summary['arrears_marked']}"
+            )
+            print(f"baseline bare insert of {lines} journal lines: {base:.2f} s; ratio {seconds / base:.2f}x")
+        finally:
+            engine.dispose()
+            if cluster:
+                cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,38 @@
+"""The ``hpf`` command: upgrade, check (and its failure), clock, demo without serving."""
+
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from hpf.cli import app
+from hpf.db.engine import make_engine, write_transaction
+
+runner = CliRunner()
+
+
+def test_demo_check_and_a_broken_ledger(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path}/cli.sqlite3"
+    monkeypatch.setenv("HPF_DATABASE_URL", url)
+    built = runner.invoke(app, ["demo", "--no-serve", "--members", "300", "--employers", "12", "--history-months", "2"])
+    assert built.exit_code == 0, built.output
+    assert "2 months simulated" in built.output
+    ok = runner.invoke(app, ["check"])
+    assert ok.exit_code == 0, ok.output
+    engine = make_engine(url)
+    with write_transaction(engine) as conn:
+        member_id, account = conn.execute(text(
+            "SELECT b.member_id, m.account_no FROM member_balance b JOIN member m ON m.id = b.member_id "
+            "WHERE b.carried_fen > 0 ORDER BY b.member_id LIMIT 1")).one()  # fmt: skip
+        conn.execute(text("UPDATE member_balance SET carried_fen = carried_fen + 1 WHERE member_id = :m"),
+                     {"m": member_id})  # fmt: skip
+    broken = runner.invoke(app, ["check"])
+    assert broken.exit_code == 1
+    assert f"member {member_id}" in broken.output
+    assert account in broken.output
+
+
+def test_clock_only_moves_forward(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPF_DATABASE_URL", f"sqlite:///{tmp_path}/clock.sqlite3")
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["clock", "set", "2025-03-01"]).exit_code == 0
+    assert runner.invoke(app, ["clock", "show"]).output.strip() == "2025-03-01"
+    assert runner.invoke(app, ["clock", "set", "2025-02-01"]).exit_code == 2
