@@ -17,7 +17,7 @@ from hpf.ledger.check import check_ledger
 
 # 12% of 8,000.00 / 6,543.21 / 10,000.00 → 960.00 / 785.19 (785.1852) / 1,200.00 per part
 PARTS = (96_000, 78_519, 120_000)
-TOTAL = 2 * sum(PARTS)  # 5,894.38 yuan
+TOTAL = 2 * sum(PARTS)  # 5,890.38 yuan
 
 
 def submit(engine, ctx, emp, members, month="2025-01", key="k1", **kw):

@@ -17,7 +17,7 @@ import hashlib
 import re
 from datetime import date
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from sqlalchemy import Connection, func, select
@@ -85,7 +85,7 @@ def _refusal(exc: HpfError) -> dict[str, Any]:
 def _state_label(row: dict[str, Any], funded: set[int]) -> str:
     if row["state"] == "pending" and row["id"] in funded:
         return FUNDED_ZH
-    return STATE_ZH.get(row["state"], row["state"])
+    return str(STATE_ZH.get(row["state"], row["state"]))
 
 
 def _safe_next(next_url: str, fallback: str) -> str:
@@ -105,8 +105,8 @@ def _safe_next(next_url: str, fallback: str) -> str:
 
 def _with_done(url: str, done: str) -> str:
     parts = urlsplit(url)
-    query = "&".join(q for q in (parts.query, urlencode({"done": done})) if q)
-    return urlunsplit(("", "", parts.path, query, parts.fragment))
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "done"]
+    return urlunsplit(("", "", parts.path, urlencode([*kept, ("done", done)]), parts.fragment))
 
 
 # --------------------------------------------------------------------- employer: 缴存业务
@@ -319,10 +319,10 @@ def record_receipt(
             )
     except HpfError as exc:
         typed = _receipt_form(ctx.clock.today(), amount=amount, bank_ref=bank_ref, value_date=value_date)
-        refused = {"receipt": typed, "receipt_error": _refusal(exc), "receipt_next": back}
+        refused: dict[str, Any] = {"receipt": typed, "receipt_error": _refusal(exc), "receipt_next": back}
         path = urlsplit(back).path
         on_list = _REMITTANCE_PATH.match(path)
-        if on_list and _belongs_to(conn, int(on_list.group(1)), emp["id"]):
+        if on_list and _pending_list_of(conn, int(on_list.group(1)), emp["id"]):
             context = _remittance_context(request, conn, ctx, int(on_list.group(1)), **refused)
             return render(request, "contributions_remittance.html", context, status_code=exc.status)
         context = _employer_context(request, conn, ctx, emp, **refused)
@@ -330,9 +330,12 @@ def record_receipt(
     return RedirectResponse(_with_done(back, "receipt"), status_code=303)
 
 
-def _belongs_to(conn: Connection, remittance_id: int, employer_id: int) -> bool:
-    found = conn.scalar(select(remittance.c.employer_id).where(remittance.c.id == remittance_id))
-    return found == employer_id
+def _pending_list_of(conn: Connection, remittance_id: int, employer_id: int) -> bool:
+    """Whether the form came from a pending list of this employer (whose page shows the form)."""
+    found = conn.execute(
+        select(remittance.c.employer_id, remittance.c.state).where(remittance.c.id == remittance_id)
+    ).first()
+    return found is not None and tuple(found) == (employer_id, "pending")
 
 
 def _amount(text: str) -> int:

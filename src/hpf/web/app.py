@@ -27,6 +27,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     from hpf.accounts import api as accounts_api
     from hpf.accounts import pages as accounts_pages
     from hpf.contributions import api as contributions_api
+    from hpf.contributions import pages as contributions_pages
     from hpf.ledger import api as ledger_api
     from hpf.policy import api as policy_api
     from hpf.policy import pages as policy_pages
@@ -46,6 +47,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.include_router(policy_api.router)
     app.include_router(accounts_pages.router)
     app.include_router(policy_pages.router)
+    app.include_router(contributions_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
