@@ -505,8 +505,10 @@ def settle_on_close(
     The interest on the 积数 from the start of the open interest year (or the member's last
     closing settlement in it) to ``day`` inclusive is credited to the carried part (Dr 41101 /
     Cr 201, business type 09, valued ``day``), ready to be paid out with the principal. Returns
-    ``(interest_fen, entry_id)``, ``entry_id`` None when the interest is 0. Replaying the same
-    ``(member, day)`` returns the first result. The caller owns the transaction.
+    ``(interest_fen, entry_id)``, ``entry_id`` None when the interest is 0: such a closing
+    leaves no trace, and the annual settlement counts the member's whole year (nothing was
+    paid). Replaying the same ``(member, day)`` returns the first result. The caller owns the
+    transaction.
     """
     key = f"interest-close:{member_id}:{day.isoformat()}"
     done = conn.scalar(select(journal_entry.c.id).where(journal_entry.c.idempotency_key == key))

@@ -30,7 +30,6 @@ class SubjectBalance(BaseModel):
 
 
 class LinePublic(BaseModel):
-    line_no: int
     subject_code: str
     side: str
     amount_fen: int
@@ -96,7 +95,7 @@ def entries(
 def entry(entry_id: int, conn: ReadDb) -> EntryPublic:
     _, head = service.load_entry(conn, entry_id)
     lines = conn.execute(
-        select(journal_line).where(journal_line.c.entry_id == entry_id).order_by(journal_line.c.line_no)
+        select(journal_line).where(journal_line.c.entry_id == entry_id).order_by(journal_line.c.id)
     ).mappings()
     return EntryPublic(**head, lines=[LinePublic(**ln) for ln in lines])
 

@@ -54,7 +54,6 @@ from hpf.ledger.tables import accrual_year, journal_entry, journal_line, ledger_
 
 _LINE_COLUMNS = (
     "entry_id",
-    "line_no",
     "subject_code",
     "side",
     "amount_fen",
@@ -135,11 +134,11 @@ def post_many(conn: Connection, entries: Sequence[JournalEntry], clock: Clock) -
         rows = []
         for e, entry_id in zip(fresh, new_ids, strict=True):
             days = accrual_days(year_end, e.value_date) if year_end is not None else None
-            for n, ln in enumerate(e.lines, start=1):
+            for ln in e.lines:
                 member_days = days if ln.member_id is not None else None
                 part = ln.part.value if ln.part else None
                 rows.append(
-                    (entry_id, n, ln.subject, ln.side.value, ln.amount_fen, ln.member_id,
+                    (entry_id, ln.subject, ln.side.value, ln.amount_fen, ln.member_id,
                      ln.employer_id, part, e.value_date, member_days)
                 )  # fmt: skip
         bulk_insert(conn, journal_line, _LINE_COLUMNS, rows)
@@ -179,9 +178,7 @@ def post_set(
     conn.execute(insert(_stage_line).from_select([c.name for c in _stage_line.c], lines))
     conn.exec_driver_sql(
         "INSERT INTO journal_line (" + ", ".join(_LINE_COLUMNS) + ") "
-        "SELECT k.entry_id, ROW_NUMBER() OVER (PARTITION BY k.entry_id "
-        "  ORDER BY s.side DESC, s.subject_code, s.member_id, s.employer_id), "
-        "s.subject_code, s.side, s.amount_fen, s.member_id, s.employer_id, s.balance_part, "
+        "SELECT k.entry_id, s.subject_code, s.side, s.amount_fen, s.member_id, s.employer_id, s.balance_part, "
         "k.value_date, CASE WHEN s.member_id IS NOT NULL THEN k.accrual_days END "
         "FROM stage_line s JOIN stage_entry k ON k.entry_key = s.entry_key"
     )

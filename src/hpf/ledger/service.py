@@ -88,7 +88,7 @@ def load_entry(conn: Connection, entry_id: int) -> tuple[JournalEntry, dict[str,
     if head is None:
         raise NotFound("ledger.entry_not_found", "记账凭证不存在", f"no journal entry {entry_id}")
     lines = conn.execute(
-        select(journal_line).where(journal_line.c.entry_id == entry_id).order_by(journal_line.c.line_no)
+        select(journal_line).where(journal_line.c.entry_id == entry_id).order_by(journal_line.c.id)
     ).mappings()
     entry = JournalEntry(
         business_type=head["business_type"],

@@ -63,7 +63,6 @@ journal_line = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("entry_id", Id, ForeignKey("journal_entry.id"), nullable=False, index=True),
-    Column("line_no", SmallInteger, nullable=False),
     Column("subject_code", String(10), ForeignKey("ledger_subject.code"), nullable=False),
     Column("side", String(1), nullable=False),
     Column("amount_fen", Fen, nullable=False),

@@ -197,7 +197,6 @@ def upgrade() -> None:
             "id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), autoincrement=True, nullable=False
         ),
         sa.Column("entry_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
-        sa.Column("line_no", sa.SmallInteger(), nullable=False),
         sa.Column("subject_code", sa.String(length=10), nullable=False),
         sa.Column("side", sa.String(length=1), nullable=False),
         sa.Column("amount_fen", sa.BigInteger(), nullable=False),
