@@ -317,3 +317,43 @@ def account_number(center_code: str, kind: str, seq: int) -> str:
 
 def looks_like_account_number(text: str) -> bool:
     return len(text) == 17 and text.isdigit() and luhn_check_digit(text[:-1]) == text[-1]
+
+
+# ------------------------------------------------------------------------------ 姓名全拼
+
+COMPOUND_SURNAMES = frozenset(
+    [
+        "欧阳",
+        "司马",
+        "上官",
+        "诸葛",
+        "东方",
+        "皇甫",
+        "尉迟",
+        "公孙",
+        "慕容",
+        "长孙",
+        "宇文",
+        "司徒",
+        "夏侯",
+        "轩辕",
+        "令狐",
+        "端木",
+        "南宫",
+        "西门",
+        "独孤",
+        "申屠",
+    ]
+)
+# Surnames read differently from the character's common reading (pypinyin reads the character).
+SURNAME_READINGS = {
+    "曾": "ZENG", "覃": "QIN", "单": "SHAN", "解": "XIE", "仇": "QIU", "朴": "PIAO", "查": "ZHA",
+    "区": "OU", "盖": "GE", "乐": "YUE", "缪": "MIAO", "翟": "ZHAI", "尉迟": "YU CHI", "长孙": "ZHANG SUN",
+}  # fmt: skip
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """(surname, given name): compound surnames first, else the first character."""
+    if name[:2] in COMPOUND_SURNAMES:
+        return name[:2], name[2:]
+    return name[:1], name[1:]

@@ -18,6 +18,7 @@ from hpf.accounts.rules import (
     BUSINESS_TYPE,
     CLOSE_STATE,
     MEMBER_CLOSED,
+    SURNAME_READINGS,
     CloseKind,
     EmployerDetails,
     EmployerState,
@@ -31,6 +32,7 @@ from hpf.accounts.rules import (
     looks_like_account_number,
     require_employer_transition,
     require_member_transition,
+    split_name,
 )
 from hpf.accounts.tables import account_history, account_sequence, employer, member
 from hpf.kernel.context import Context
@@ -346,8 +348,22 @@ def _pinyin_of() -> Any:
 
 
 def name_pinyin(name: str) -> str:
-    """姓名全拼 (XMQP): ``张三`` → ``ZHANG SAN``."""
-    return " ".join(_pinyin_of()(name)).upper()
+    """姓名全拼 (XMQP): ``张三`` → ``ZHANG SAN``; ``曾冯河`` → ``ZENG FENG HE``.
+
+    Surname and given name are converted apart, so pypinyin's phrase matching cannot read across
+    them, and surnames with their own reading come from ``SURNAME_READINGS``.
+    """
+    surname, given = split_name(name)
+    return f"{surname_pinyin(surname)} {given_name_pinyin(given)}".strip()
+
+
+def surname_pinyin(surname: str) -> str:
+    return SURNAME_READINGS.get(surname) or " ".join(_pinyin_of()(surname)).upper()
+
+
+def given_name_pinyin(given: str) -> str:
+    """Given names are not phrases: each character alone, so idioms (冯河 "ping he") do not match."""
+    return " ".join(_pinyin_of()(char)[0].upper() for char in given)
 
 
 def get_member(conn: Connection, account_no: str) -> dict[str, Any]:

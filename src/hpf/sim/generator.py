@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Engine, func, select, text
 
 from hpf.accounts.rules import BUSINESS_TYPE, EmployerState, MemberState
-from hpf.accounts.service import name_pinyin, reserve_numbers
+from hpf.accounts.service import given_name_pinyin, reserve_numbers, surname_pinyin
 from hpf.accounts.tables import account_history, employer, member
 from hpf.db.bulk import bulk_insert
 from hpf.db.engine import write_transaction
@@ -407,12 +407,12 @@ class _Generator:
         self.surname_cw = _cum([w for _, w in names.SURNAMES])
         # 姓名全拼 = surname + given name, each converted alone: pypinyin reading the whole name
         # matches phrases across the two (冯河 → PING HE, 于思 → YU SAI).
-        surname_py = {s: names.SURNAME_PINYIN.get(s) or name_pinyin(s) for s in self.surnames}
+        surname_py = {s: surname_pinyin(s) for s in self.surnames}
         # Given names: a pool per gender drawn once, so names repeat as in a real city and
         # pinyin is computed once per pool entry (pypinyin costs ~40 µs a call).
         self.male_pool = self._given_pool(names.MALE_GIVEN, 3_000)
         self.female_pool = self._given_pool(names.FEMALE_GIVEN, 3_000)
-        given_py = {g: name_pinyin(g) for g in {*self.male_pool, *self.female_pool}}
+        given_py = {g: given_name_pinyin(g) for g in {*self.male_pool, *self.female_pool}}
         self.surname_py = surname_py
         self.given_py = given_py
         self.regions = [code for code, _ in names.ID_REGIONS]

@@ -129,9 +129,6 @@ SURNAMES: tuple[tuple[str, int], ...] = (
     ("诸葛", 1),
 )
 
-#: Surnames whose reading differs from the character's common reading (pypinyin reads the
-#: character, not the surname: 曾 → "ceng", 覃 → "tan").
-SURNAME_PINYIN = {"曾": "ZENG", "覃": "QIN"}
 
 #: Characters common in men's given names (1- and 2-character names are built from them).
 MALE_GIVEN = (
