@@ -24,7 +24,7 @@ business_calendar = Table(
 
 
 def stored_business_date(conn: Connection) -> date | None:
-    return conn.scalar(select(business_calendar.c.business_date).where(business_calendar.c.id == 1))  # type: ignore[no-any-return]
+    return conn.scalar(select(business_calendar.c.business_date).where(business_calendar.c.id == 1))
 
 
 def set_business_date(conn: Connection, day: date) -> None:

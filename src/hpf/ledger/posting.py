@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    CompoundSelect,
     Connection,
     Date,
     MetaData,
@@ -94,7 +95,7 @@ def open_year_end(conn: Connection, hint: date) -> date:
     if year_end is None:
         year_end = interest_year_end(hint)
         conn.execute(insert(accrual_year).values(year_end=year_end, state="open"))
-    return year_end  # type: ignore[no-any-return]
+    return year_end
 
 
 def _refuse_value_dates(value_dates: set[date], year_end: date) -> None:
@@ -148,7 +149,7 @@ def post_many(conn: Connection, entries: Sequence[JournalEntry], clock: Clock) -
 
 
 def post_set(
-    conn: Connection, headers: Sequence[EntryHeader], lines: Select[Any], clock: Clock
+    conn: Connection, headers: Sequence[EntryHeader], lines: Select[Any] | CompoundSelect[Any], clock: Clock
 ) -> dict[str, int]:
     """Post entries whose lines are produced by ``lines``, entirely in SQL.
 
