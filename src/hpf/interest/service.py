@@ -342,7 +342,7 @@ def _settle_chunk(
             _lines(carry_key, MEMBER_CONTROL, Side.CREDIT, c.current_fen, BalancePart.CARRIED),
         ]
     if headers:
-        ledger.post_set(conn, headers, union_all(*parts), ctx.clock)  # type: ignore[arg-type]
+        ledger.post_set(conn, headers, union_all(*parts), ctx.clock)
     _calc.drop(conn)
     totals.members_credited += int(credited)
     totals.interest_fen += int(interest)

@@ -184,7 +184,7 @@ def post_set(
         "FROM stage_line s JOIN stage_entry k ON k.entry_key = s.entry_key"
     )
     _validate_staged_lines(conn)
-    _apply_balances(conn, new_ids)
+    _apply_balances(conn, new_ids, staged=True)
     for table in (_stage_line, _stage_entry):
         table.drop(conn)
     existing.update({h.idempotency_key: i for h, i in zip(fresh, new_ids, strict=True)})
@@ -216,19 +216,29 @@ _stage_line = Table(
 
 
 def _validate_staged_lines(conn: Connection) -> None:
-    """What ``Line`` and ``JournalEntry`` check at construction, checked in SQL for set lines."""
+    """What ``Line`` and ``JournalEntry`` check at construction, checked in SQL for set lines.
+
+    One grouped pass over the stage finds malformed lines and unbalanced or one-line entries;
+    one anti-join finds lines naming no entry.
+    """
     member_subjects = [c for c, s in SUBJECTS.items() if s.sub_ledger is SubLedger.MEMBER]
     employer_subjects = [c for c, s in SUBJECTS.items() if s.sub_ledger is SubLedger.EMPLOYER]
-    bad_line = conn.execute(
+    malformed = (
+        "s.amount_fen <= 0 OR s.side NOT IN ('D', 'C') OR s.subject_code NOT IN :postable "
+        "OR (s.subject_code IN :member_subjects AND (s.member_id IS NULL OR s.employer_id IS NOT NULL "
+        "    OR s.balance_part IS NULL OR s.balance_part NOT IN ('carried', 'current'))) "
+        "OR (s.subject_code IN :employer_subjects AND (s.employer_id IS NULL OR s.member_id IS NOT NULL "
+        "    OR s.balance_part IS NOT NULL)) "
+        "OR (s.subject_code NOT IN :member_subjects AND s.subject_code NOT IN :employer_subjects "
+        "    AND (s.member_id IS NOT NULL OR s.employer_id IS NOT NULL OR s.balance_part IS NOT NULL))"
+    )
+    signed = "CASE WHEN s.side = 'D' THEN s.amount_fen ELSE -s.amount_fen END"
+    bad = conn.execute(
         text(
-            "SELECT entry_key, subject_code FROM stage_line WHERE amount_fen <= 0 "
-            "OR side NOT IN ('D', 'C') OR subject_code NOT IN :postable "
-            "OR (subject_code IN :member_subjects AND (member_id IS NULL OR employer_id IS NOT NULL "
-            "    OR balance_part IS NULL OR balance_part NOT IN ('carried', 'current'))) "
-            "OR (subject_code IN :employer_subjects AND (employer_id IS NULL OR member_id IS NOT NULL "
-            "    OR balance_part IS NOT NULL)) "
-            "OR (subject_code NOT IN :member_subjects AND subject_code NOT IN :employer_subjects "
-            "    AND (member_id IS NOT NULL OR employer_id IS NOT NULL OR balance_part IS NOT NULL)) "
+            f"SELECT k.entry_key, COUNT(s.entry_key), COALESCE(SUM({signed}), 0), "
+            f"SUM(CASE WHEN {malformed} THEN 1 ELSE 0 END) "
+            "FROM stage_entry k LEFT JOIN stage_line s ON s.entry_key = k.entry_key GROUP BY k.entry_key "
+            f"HAVING COUNT(s.entry_key) < 2 OR SUM({signed}) <> 0 OR SUM(CASE WHEN {malformed} THEN 1 ELSE 0 END) > 0 "
             "LIMIT 1"
         ).bindparams(
             bindparam("postable", sorted(POSTABLE), expanding=True),
@@ -236,22 +246,12 @@ def _validate_staged_lines(conn: Connection) -> None:
             bindparam("employer_subjects", employer_subjects, expanding=True),
         )
     ).first()
-    if bad_line is not None:
+    if bad is not None:
+        key, count, difference, malformed_lines = bad
         raise InvalidInput(
             "ledger.invalid_entry", "记账凭证不合法",
-            f"entry {bad_line[0]}: a line on {bad_line[1]} is malformed (amount, side or sub-ledger detail)",
-        )  # fmt: skip
-    unbalanced = conn.exec_driver_sql(
-        "SELECT k.entry_key, COUNT(s.entry_key), "
-        "COALESCE(SUM(CASE WHEN s.side = 'D' THEN s.amount_fen ELSE -s.amount_fen END), 0) "
-        "FROM stage_entry k LEFT JOIN stage_line s ON s.entry_key = k.entry_key "
-        "GROUP BY k.entry_key HAVING COUNT(s.entry_key) < 2 "
-        "OR SUM(CASE WHEN s.side = 'D' THEN s.amount_fen ELSE -s.amount_fen END) <> 0 LIMIT 1"
-    ).first()
-    if unbalanced is not None:
-        raise InvalidInput(
-            "ledger.invalid_entry", "记账凭证不合法",
-            f"entry {unbalanced[0]}: {unbalanced[1]} lines, debits − credits = {unbalanced[2]} fen",
+            f"entry {key}: {count} lines, debits − credits = {difference} fen, "
+            f"{malformed_lines or 0} malformed line(s) (amount, side, subject or sub-ledger detail)",
         )  # fmt: skip
     stray = conn.exec_driver_sql(
         "SELECT s.entry_key FROM stage_line s LEFT JOIN stage_entry k ON k.entry_key = s.entry_key "
@@ -334,22 +334,35 @@ def _insert_entries(
 _SIGNED = "CASE WHEN side = 'C' THEN amount_fen ELSE -amount_fen END"
 
 
-def _apply_balances(conn: Connection, entry_ids: Sequence[int]) -> None:
-    """Add the new entries' lines to every materialised balance: one UPDATE … FROM per kind."""
-    if len(entry_ids) <= _IN_LIST_LIMIT:
-        scope = "entry_id IN (" + ", ".join(str(int(i)) for i in entry_ids) + ")"
+def _apply_balances(conn: Connection, entry_ids: Sequence[int], *, staged: bool = False) -> None:
+    """Add the new entries' lines to every materialised balance: one UPDATE … FROM per kind.
+
+    The lines are read back from ``journal_line`` by entry id, or — for ``post_set``, whose lines
+    are still in the staging tables — from the stage, which spares an index lookup per line.
+    """
+    cols = "subject_code, side, amount_fen, member_id, employer_id, balance_part"
+    ids_staged = not staged and len(entry_ids) > _IN_LIST_LIMIT
+    if staged:
+        lines = f"(SELECT s.{cols.replace(', ', ', s.')}, k.accrual_days FROM stage_line s " \
+                "JOIN stage_entry k ON k.entry_key = s.entry_key)"  # fmt: skip
+    elif not ids_staged:
+        in_list = ", ".join(str(int(i)) for i in entry_ids)
+        lines = f"(SELECT {cols}, accrual_days FROM journal_line WHERE entry_id IN ({in_list}))"
     else:
         _stage_ids.drop(conn, checkfirst=True)
         _stage_ids.create(conn)
         bulk_insert(conn, _stage_ids.name, ("entry_id",), [(i,) for i in entry_ids])
-        scope = "entry_id IN (SELECT entry_id FROM stage_entry_id)"
+        lines = (
+            f"(SELECT {cols}, accrual_days FROM journal_line "
+            "WHERE entry_id IN (SELECT entry_id FROM stage_entry_id))"
+        )
     part = "balance_part"
     statements = (
         "UPDATE subject_balance SET debit_fen = subject_balance.debit_fen + s.d, "
         "credit_fen = subject_balance.credit_fen + s.c FROM (SELECT subject_code AS k, "
         "SUM(CASE WHEN side = 'D' THEN amount_fen ELSE 0 END) AS d, "
         "SUM(CASE WHEN side = 'C' THEN amount_fen ELSE 0 END) AS c "
-        f"FROM journal_line WHERE {scope} GROUP BY subject_code) AS s "
+        f"FROM {lines} AS l GROUP BY subject_code) AS s "
         "WHERE subject_balance.subject_code = s.k",
         "UPDATE member_balance SET carried_fen = member_balance.carried_fen + s.dc, "
         "current_fen = member_balance.current_fen + s.du, "
@@ -359,11 +372,11 @@ def _apply_balances(conn: Connection, entry_ids: Sequence[int]) -> None:
         f"SUM(CASE WHEN {part} = 'current' THEN {_SIGNED} ELSE 0 END) AS du, "
         f"SUM(CASE WHEN {part} = 'carried' THEN ({_SIGNED}) * accrual_days ELSE 0 END) AS ac, "
         f"SUM(CASE WHEN {part} = 'current' THEN ({_SIGNED}) * accrual_days ELSE 0 END) AS au "
-        f"FROM journal_line WHERE {scope} AND member_id IS NOT NULL GROUP BY member_id) AS s "
+        f"FROM {lines} AS l WHERE member_id IS NOT NULL GROUP BY member_id) AS s "
         "WHERE member_balance.member_id = s.k",
         "UPDATE employer_balance SET balance_fen = employer_balance.balance_fen + s.d "
-        f"FROM (SELECT employer_id AS k, SUM({_SIGNED}) AS d FROM journal_line "
-        f"WHERE {scope} AND employer_id IS NOT NULL GROUP BY employer_id) AS s "
+        f"FROM (SELECT employer_id AS k, SUM({_SIGNED}) AS d FROM {lines} AS l "
+        "WHERE employer_id IS NOT NULL GROUP BY employer_id) AS s "
         "WHERE employer_balance.employer_id = s.k",
     )
     try:
@@ -373,7 +386,7 @@ def _apply_balances(conn: Connection, entry_ids: Sequence[int]) -> None:
         raise Conflict(
             "ledger.insufficient_balance", "余额不足", "the posting would make a balance negative"
         ) from exc
-    if len(entry_ids) > _IN_LIST_LIMIT:
+    if ids_staged:
         _stage_ids.drop(conn)
 
 
