@@ -594,7 +594,7 @@ def history(conn: Connection, kind: str, subject_id: int, limit: int = 200) -> l
 
 def account_numbers_of(conn: Connection, member_ids: Sequence[int]) -> dict[int, str]:
     rows = conn.execute(select(member.c.id, member.c.account_no).where(member.c.id.in_(list(member_ids))))
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def _is_month(text: str) -> bool:

@@ -1,0 +1,114 @@
+"""Roles, permissions and data scopes (G1): who may do what, and on whose data.
+
+Every route declares one permission (``requires(...)`` in ``hpf.web.auth``); a test enumerates
+all routes and fails on one without. A role grants permissions; a *scope* narrows them to data:
+staff see their own center, a member only their own account, an employer only its own staff.
+Pure: no storage, no HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    TELLER = "teller"  # 柜员
+    REVIEWER = "reviewer"  # 复核
+    FINANCE = "finance"  # 财务
+    AUDITOR = "auditor"  # 稽核
+    RISK = "risk"  # 风控
+    SUPERVISOR = "supervisor"  # 监管
+    ADMIN = "admin"  # 系统管理员
+    MEMBER = "member"  # 缴存职工
+    EMPLOYER = "employer"  # 缴存单位
+    PARTNER = "partner"  # 共享部门
+
+
+class Perm(StrEnum):
+    PUBLIC = "public"  # no sign-in needed (sign-in pages, static files, API description)
+    MEMBER_READ = "member:read"
+    MEMBER_WRITE = "member:write"  # open, change, seal, unseal, internal transfer
+    MEMBER_RESTRICT = "member:restrict"  # freeze, unfreeze, close
+    MEMBER_UNMASK = "member:unmask"  # see full ID numbers, phones, cards (logged)
+    EMPLOYER_READ = "employer:read"
+    EMPLOYER_WRITE = "employer:write"  # register, change, seal, defer, close
+    CONTRIBUTION_SUBMIT = "contribution:submit"  # lists (汇缴/补缴), base and rate adjustment
+    FUNDS_RECORD = "funds:record"  # bank receipts (到账)
+    FUNDS_ALLOCATE = "funds:allocate"  # allocation, refunds
+    CONTRIBUTION_CORRECT = "contribution:correct"  # wrong-payment correction (错缴更正)
+    LEDGER_READ = "ledger:read"
+    LEDGER_REVERSE = "ledger:reverse"
+    LEDGER_CLOSE = "ledger:close"
+    POLICY_READ = "policy:read"
+    POLICY_CHANGE = "policy:change"
+    AUDIT_READ = "audit:read"
+    SECURITY_ADMIN = "security:admin"  # users, roles, alerts, keys
+
+
+_STAFF_READ = {Perm.MEMBER_READ, Perm.EMPLOYER_READ, Perm.POLICY_READ}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
+    Role.TELLER: frozenset(_STAFF_READ | {Perm.MEMBER_WRITE, Perm.EMPLOYER_WRITE, Perm.CONTRIBUTION_SUBMIT}),
+    Role.REVIEWER: frozenset(
+        _STAFF_READ | {Perm.MEMBER_RESTRICT, Perm.MEMBER_UNMASK, Perm.CONTRIBUTION_CORRECT}
+    ),
+    Role.FINANCE: frozenset(
+        _STAFF_READ
+        | {Perm.FUNDS_RECORD, Perm.FUNDS_ALLOCATE, Perm.LEDGER_READ, Perm.LEDGER_REVERSE, Perm.LEDGER_CLOSE}
+    ),
+    Role.AUDITOR: frozenset(_STAFF_READ | {Perm.LEDGER_READ, Perm.AUDIT_READ, Perm.MEMBER_UNMASK}),
+    Role.RISK: frozenset(_STAFF_READ | {Perm.MEMBER_UNMASK}),
+    Role.SUPERVISOR: frozenset({Perm.POLICY_READ, Perm.LEDGER_READ}),
+    Role.ADMIN: frozenset({Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN}),
+    # Self-service: the scope limits these to the member's own account / the employer's own staff.
+    Role.MEMBER: frozenset({Perm.MEMBER_READ, Perm.POLICY_READ}),
+    Role.EMPLOYER: frozenset(
+        {Perm.EMPLOYER_READ, Perm.MEMBER_READ, Perm.CONTRIBUTION_SUBMIT, Perm.POLICY_READ}
+    ),
+    Role.PARTNER: frozenset({Perm.POLICY_READ}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is signed in, as every request sees them."""
+
+    id: int
+    login: str
+    kind: str  # staff | member | employer | partner
+    roles: frozenset[Role]
+    center_code: str
+    member_id: int | None = None
+    employer_id: int | None = None
+
+    @property
+    def permissions(self) -> frozenset[Perm]:
+        granted: set[Perm] = {Perm.PUBLIC}
+        for role in self.roles:
+            granted |= ROLE_PERMISSIONS[role]
+        return frozenset(granted)
+
+    def may(self, permission: Perm) -> bool:
+        return permission in self.permissions
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == "staff"
+
+
+def may_see_member(principal: Principal, member_id: int, employer_id: int) -> bool:
+    """Object-level scope: staff see their center's members; others only their own."""
+    if principal.is_staff:
+        return True
+    if principal.kind == "member":
+        return principal.member_id == member_id
+    if principal.kind == "employer":
+        return principal.employer_id == employer_id
+    return False
+
+
+def may_see_employer(principal: Principal, employer_id: int) -> bool:
+    if principal.is_staff:
+        return True
+    return principal.kind == "employer" and principal.employer_id == employer_id
