@@ -312,3 +312,19 @@ def test_closing_settlement_refuses_days_it_cannot_settle(engine, ctx, clock):
     with pytest.raises(Conflict) as earlier, write_transaction(engine) as conn:
         interest.settle_on_close(conn, ctx, member, date(2025, 3, 1), day_basis=360, rates=RATE_1_5)
     assert earlier.value.code == "interest.already_settled"
+
+
+def test_a_negative_accrual_pays_nothing_and_is_reported(engine, ctx, clock):
+    """A withdrawal valued before the deposit that funded it (back-valued) leaves the member
+    with a negative 积数: −1,000.00 held from 2024-07-02 to 2025-06-01 (335 days)."""
+    member, other, _ = open_center(engine, ctx, clock)
+    carry_in(engine, ctx, clock, {other: 1_000_000})
+    clock.set(date(2025, 6, 1))
+    with write_transaction(engine) as conn:
+        deposit(conn, ctx, member, 100_000, date(2025, 6, 1))
+        withdraw(conn, ctx, member, 100_000, date(2024, 7, 1))
+    assert sum(accruals(engine, member)) == -100_000 * 335
+    summary = settle(engine, ctx, clock, YEAR_2025)
+    assert annual_interest(engine, YEAR_2025) == {other: 15_208}
+    assert (summary["negative_accrual_members"], summary["negative_accrual_sample"]) == (1, [member])
+    assert ledger_is_clean(engine)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -55,11 +55,13 @@ from hpf.ledger import service as ledger
 from hpf.ledger.chart import MEMBER_CONTROL, Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line, interest_year_end, previous_year_end
 from hpf.ledger.tables import accrual_year, journal_entry, journal_line, member_balance
+from hpf.policy import service as policy
 from hpf.policy.rules import DepositRate, deposit_rate_segments
 
 JOB = "interest_settlement"
 BUSINESS_TYPE = "09"  # 年终结息 (归集和提取业务类型)
 INTEREST_EXPENSE = "41101"  # 住房公积金利息支出
+NEGATIVE_SAMPLE = 100  # member ids with a negative 积数 kept in the job summary
 Progress = Callable[[str, int, int], None]
 
 
@@ -148,8 +150,6 @@ def settle_year_with_policy(
 
 
 def _policy(engine_or_conn: Engine | Connection, on: date) -> tuple[int, list[DepositRate]]:
-    from hpf.policy import service as policy
-
     if isinstance(engine_or_conn, Connection):
         return policy.policy_at(engine_or_conn, on).day_basis, policy.deposit_rates(engine_or_conn)
     with read_transaction(engine_or_conn) as conn:
@@ -194,11 +194,13 @@ class _Totals:
     interest_fen: int = 0
     members_carried_over: int = 0
     carried_over_fen: int = 0
-    negative_accrual_members: int = 0  # 积数 < 0 (back-valued withdrawals): paid 0, worth a look
+    # 积数 < 0 (back-valued withdrawals exceed what was held): paid 0, worth a look by staff
+    negative_accrual_members: int = 0
+    negative_accrual_sample: list[int] = field(default_factory=list)  # up to NEGATIVE_SAMPLE ids
     chunks_skipped: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "negative_accrual_sample": list(self.negative_accrual_sample)}
 
 
 @dataclass
@@ -262,7 +264,7 @@ _scratch = MetaData()
 _calc = Table(
     "interest_calc",
     _scratch,
-    Column("member_id", BigInteger, primary_key=True),
+    Column("member_id", BigInteger, primary_key=True, autoincrement=False),
     Column("interest_fen", BigInteger, nullable=False),
     Column("current_fen", BigInteger, nullable=False),
     Column("negative", SmallInteger, nullable=False),
@@ -343,12 +345,17 @@ def _settle_chunk(
         ]
     if headers:
         ledger.post_set(conn, headers, union_all(*parts), ctx.clock)
-    _calc.drop(conn)
     totals.members_credited += int(credited)
     totals.interest_fen += int(interest)
     totals.members_carried_over += int(moved)
     totals.carried_over_fen += int(carried_over)
     totals.negative_accrual_members += int(negative)
+    room = NEGATIVE_SAMPLE - len(totals.negative_accrual_sample)
+    if negative and room > 0:
+        totals.negative_accrual_sample += conn.scalars(
+            select(c.member_id).where(c.negative == 1).order_by(c.member_id).limit(room)
+        ).all()
+    _calc.drop(conn)
 
 
 def _lines(key: str, subject: str, side: Side, amount: Any, part: BalancePart) -> Any:
@@ -463,7 +470,9 @@ def _units_sum(plan: _YearPlan) -> str:
 
 def _totals_from_ledger(conn: Connection, year_end: date, this_run: _Totals) -> _Totals:
     totals = _Totals(
-        negative_accrual_members=this_run.negative_accrual_members, chunks_skipped=this_run.chunks_skipped
+        negative_accrual_members=this_run.negative_accrual_members,
+        negative_accrual_sample=this_run.negative_accrual_sample,
+        chunks_skipped=this_run.chunks_skipped,
     )
     entries = conn.execute(
         select(journal_entry.c.id, journal_entry.c.idempotency_key).where(

@@ -16,7 +16,9 @@ from hpf.ledger.rules import previous_year_end
 from hpf.ledger.tables import (
     accrual_year,
     employer_balance,
+    journal_entry,
     journal_line,
+    ledger_subject,
     member_balance,
     subject_balance,
 )
@@ -36,6 +38,7 @@ _credit = case((journal_line.c.side == "C", journal_line.c.amount_fen), else_=0)
 def check_ledger(conn: Connection) -> list[Finding]:
     """All findings, most fundamental first: entries, subjects, sub-ledgers, control totals."""
     return [
+        *dangling_lines(conn),
         *unbalanced_entries(conn),
         *subject_mismatches(conn),
         *member_mismatches(conn),
@@ -43,6 +46,37 @@ def check_ledger(conn: Connection) -> list[Finding]:
         *control_mismatches(conn),
         *accrual_mismatches(conn),
     ]
+
+
+def dangling_lines(conn: Connection) -> list[Finding]:
+    """Referential integrity of journal lines (the table carries no foreign keys, for speed)."""
+    no_entry = conn.execute(
+        select(journal_line.c.id, journal_line.c.entry_id)
+        .outerjoin(journal_entry, journal_entry.c.id == journal_line.c.entry_id)
+        .where(journal_entry.c.id.is_(None))
+        .limit(10)
+    )
+    found = [Finding("line_reference", f"entry {e}", f"line {i} names a missing entry") for i, e in no_entry]
+    no_subject = conn.execute(
+        select(journal_line.c.id, journal_line.c.subject_code)
+        .outerjoin(ledger_subject, ledger_subject.c.code == journal_line.c.subject_code)
+        .where(ledger_subject.c.code.is_(None))
+        .limit(10)
+    )
+    found += [
+        Finding("line_reference", f"subject {c}", f"line {i} names an unknown subject") for i, c in no_subject
+    ]
+    no_employer = conn.execute(
+        select(journal_line.c.id, journal_line.c.employer_id)
+        .outerjoin(employer_balance, employer_balance.c.employer_id == journal_line.c.employer_id)
+        .where(journal_line.c.employer_id.is_not(None), employer_balance.c.employer_id.is_(None))
+        .limit(10)
+    )
+    found += [
+        Finding("line_reference", f"employer {e}", f"line {i} names an employer without an account")
+        for i, e in no_employer
+    ]
+    return found
 
 
 def unbalanced_entries(conn: Connection) -> list[Finding]:

@@ -177,6 +177,9 @@ def post_set(
         ],
     )  # fmt: skip
     conn.execute(insert(_stage_line).from_select([c.name for c in _stage_line.c], lines))
+    if conn.dialect.name == "postgresql":  # temporary tables get no statistics unless asked
+        conn.exec_driver_sql("ANALYZE stage_entry")
+        conn.exec_driver_sql("ANALYZE stage_line")
     conn.exec_driver_sql(
         "INSERT INTO journal_line (" + ", ".join(_LINE_COLUMNS) + ") "
         "SELECT k.entry_id, s.subject_code, s.side, s.amount_fen, s.member_id, s.employer_id, s.balance_part, "
@@ -232,14 +235,16 @@ def _validate_staged_lines(conn: Connection) -> None:
         "OR (s.subject_code NOT IN :member_subjects AND s.subject_code NOT IN :employer_subjects "
         "    AND (s.member_id IS NOT NULL OR s.employer_id IS NOT NULL OR s.balance_part IS NOT NULL))"
     )
-    signed = "CASE WHEN s.side = 'D' THEN s.amount_fen ELSE -s.amount_fen END"
+    lines = (
+        "SELECT s.entry_key, CASE WHEN s.side = 'D' THEN s.amount_fen ELSE -s.amount_fen END AS signed, "
+        f"CASE WHEN {malformed} THEN 1 ELSE 0 END AS bad FROM stage_line s"
+    )
     bad = conn.execute(
         text(
-            f"SELECT k.entry_key, COUNT(s.entry_key), COALESCE(SUM({signed}), 0), "
-            f"SUM(CASE WHEN {malformed} THEN 1 ELSE 0 END) "
-            "FROM stage_entry k LEFT JOIN stage_line s ON s.entry_key = k.entry_key GROUP BY k.entry_key "
-            f"HAVING COUNT(s.entry_key) < 2 OR SUM({signed}) <> 0 OR SUM(CASE WHEN {malformed} THEN 1 ELSE 0 END) > 0 "
-            "LIMIT 1"
+            "SELECT k.entry_key, COUNT(l.entry_key), COALESCE(SUM(l.signed), 0), COALESCE(SUM(l.bad), 0) "
+            f"FROM stage_entry k LEFT JOIN ({lines}) l ON l.entry_key = k.entry_key GROUP BY k.entry_key "
+            # No LIMIT: with one, PostgreSQL picks a nested loop over the whole stage.
+            "HAVING COUNT(l.entry_key) < 2 OR SUM(l.signed) <> 0 OR SUM(l.bad) > 0"
         ).bindparams(
             bindparam("postable", sorted(POSTABLE), expanding=True),
             bindparam("member_subjects", member_subjects, expanding=True),

@@ -10,6 +10,7 @@ Any ``str`` is accepted: it is encoded UTF-8 with ``surrogatepass``, so no input
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -87,10 +88,8 @@ class Passwords:
         if self._dummy is None:
             self._dummy = self.hash("openhpf-dummy-password")
         candidate = password if isinstance(password, str) and len(password) <= MAX_VERIFY_LENGTH else ""
-        try:
+        with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
             self._hasher.verify(self._dummy, _encode(candidate))
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            pass
 
 
 class CharClass(StrEnum):

@@ -90,7 +90,7 @@ class FakeSms:
 
     def last_code(self, phone: str) -> str | None:
         text = self.last_to(phone)
-        found = re.search(r"(?<!\d)\d{%d}(?!\d)" % CODE_DIGITS, text or "")
+        found = re.search(rf"(?<!\d)\d{{{CODE_DIGITS}}}(?!\d)", text or "")
         return found.group(0) if found else None
 
 
@@ -161,7 +161,9 @@ def issue_code(
             retry_after=wait,
         )
     today = conn.scalar(
-        select(func.count()).select_from(one_time_code).where(mine, one_time_code.c.created_at > now - timedelta(days=1))
+        select(func.count())
+        .select_from(one_time_code)
+        .where(mine, one_time_code.c.created_at > now - timedelta(days=1))
     )
     if (today or 0) >= MAX_PER_DAY:
         raise SmsRateLimited(
@@ -170,7 +172,9 @@ def issue_code(
             f"at most {MAX_PER_DAY} codes a day",
             retry_after=24 * 3600,
         )
-    conn.execute(update(one_time_code).where(mine, one_time_code.c.consumed_at.is_(None)).values(consumed_at=now))
+    conn.execute(
+        update(one_time_code).where(mine, one_time_code.c.consumed_at.is_(None)).values(consumed_at=now)
+    )
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     salt = secrets.token_hex(16)
     expires_at = now + CODE_TTL
@@ -189,7 +193,10 @@ def issue_code(
     ).scalar_one()
     label = PURPOSE_LABELS.get(purpose, "操作")
     minutes = int(CODE_TTL.total_seconds() // 60)
-    sender.send(phone, f"【住房公积金】您的{label}验证码为{code}，{minutes}分钟内有效。请勿告诉他人，如非本人操作请忽略。")
+    sender.send(
+        phone,
+        f"【住房公积金】您的{label}验证码为{code}，{minutes}分钟内有效。请勿告诉他人，如非本人操作请忽略。",
+    )
     return IssuedCode(code_id, principal_id, purpose, expires_at)
 
 

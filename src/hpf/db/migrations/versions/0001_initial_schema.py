@@ -1,9 +1,10 @@
-"""accounts and ledger
+"""initial schema
 
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-28
 
+Accounts, ledger, policy, contributions, batch jobs and the business calendar.
 The journal is append-only: triggers refuse UPDATE and DELETE on journal rows on both engines,
 so even a hand-written statement cannot change posted history.
 """
@@ -58,6 +59,23 @@ def upgrade() -> None:
         sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("state IN ('open', 'settled')", name=op.f("ck_accrual_year_state")),
         sa.PrimaryKeyConstraint("year_end", name=op.f("pk_accrual_year")),
+    )
+    op.create_table(
+        "batch_job",
+        sa.Column("job", sa.String(length=40), nullable=False),
+        sa.Column("period", sa.String(length=10), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("runs", sa.Integer(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("summary", sa.JSON(), nullable=True),
+        sa.PrimaryKeyConstraint("job", "period", name=op.f("pk_batch_job")),
+    )
+    op.create_table(
+        "business_calendar",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("business_date", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_business_calendar")),
     )
     op.create_table(
         "employer",
@@ -120,6 +138,37 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_journal_entry_posting_date"), ["posting_date"], unique=False)
 
     op.create_table(
+        "journal_line",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("entry_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("subject_code", sa.String(length=10), nullable=False),
+        sa.Column("side", sa.String(length=1), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("member_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=True),
+        sa.Column("employer_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=True),
+        sa.Column("balance_part", sa.String(length=8), nullable=True),
+        sa.Column("value_date", sa.Date(), nullable=False),
+        sa.Column("accrual_days", sa.SmallInteger(), nullable=True),
+        sa.CheckConstraint(
+            "balance_part IS NULL OR balance_part IN ('carried', 'current')",
+            name=op.f("ck_journal_line_part"),
+        ),
+        sa.CheckConstraint("side IN ('D', 'C')", name=op.f("ck_journal_line_side")),
+        sa.CheckConstraint("amount_fen > 0", name=op.f("ck_journal_line_amount_positive")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_journal_line")),
+    )
+    with op.batch_alter_table("journal_line", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_journal_line_employer_id"), ["employer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_journal_line_entry_id"), ["entry_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_journal_line_member_id_value_date_id"),
+            ["member_id", "value_date", "id"],
+            unique=False,
+        )
+
+    op.create_table(
         "ledger_period",
         sa.Column("period", sa.String(length=7), nullable=False),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False),
@@ -137,6 +186,34 @@ def upgrade() -> None:
         sa.Column("postable", sa.Boolean(), nullable=False),
         sa.Column("local", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_ledger_subject")),
+    )
+    op.create_table(
+        "policy_value",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("key", sa.String(length=40), nullable=False),
+        sa.Column("effective_from", sa.Date(), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=64), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_policy_value")),
+        sa.UniqueConstraint("key", "effective_from", name=op.f("uq_policy_value_key_effective_from")),
+    )
+    op.create_table(
+        "arrears",
+        sa.Column("employer_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("expected_fen", sa.BigInteger(), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("marked_on", sa.Date(), nullable=False),
+        sa.Column("cleared_on", sa.Date(), nullable=True),
+        sa.CheckConstraint("state IN ('open', 'cleared')", name=op.f("ck_arrears_state")),
+        sa.ForeignKeyConstraint(
+            ["employer_id"], ["employer.id"], name=op.f("fk_arrears_employer_id_employer")
+        ),
+        sa.PrimaryKeyConstraint("employer_id", "month", name=op.f("pk_arrears")),
     )
     op.create_table(
         "employer_balance",
@@ -180,6 +257,71 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_member_name"), ["name"], unique=False)
 
     op.create_table(
+        "receipt",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("employer_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("bank_ref", sa.String(length=40), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("value_date", sa.Date(), nullable=False),
+        sa.Column("entry_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("amount_fen > 0", name=op.f("ck_receipt_amount_positive")),
+        sa.ForeignKeyConstraint(
+            ["employer_id"], ["employer.id"], name=op.f("fk_receipt_employer_id_employer")
+        ),
+        sa.ForeignKeyConstraint(
+            ["entry_id"], ["journal_entry.id"], name=op.f("fk_receipt_entry_id_journal_entry")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_receipt")),
+        sa.UniqueConstraint("bank_ref", name=op.f("uq_receipt_bank_ref")),
+    )
+    with op.batch_alter_table("receipt", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_receipt_employer_id"), ["employer_id"], unique=False)
+
+    op.create_table(
+        "remittance",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("employer_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("kind", sa.String(length=2), nullable=False),
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("members", sa.Integer(), nullable=False),
+        sa.Column("employer_part_fen", sa.BigInteger(), nullable=False),
+        sa.Column("member_part_fen", sa.BigInteger(), nullable=False),
+        sa.Column("total_fen", sa.BigInteger(), nullable=False),
+        sa.Column("source", sa.String(length=10), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=80), nullable=False),
+        sa.Column("created_on", sa.Date(), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=64), nullable=False),
+        sa.Column("posted_entry_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=True),
+        sa.Column("posted_on", sa.Date(), nullable=True),
+        sa.CheckConstraint("kind IN ('01', '02')", name=op.f("ck_remittance_kind")),
+        sa.CheckConstraint("state IN ('pending', 'posted', 'cancelled')", name=op.f("ck_remittance_state")),
+        sa.ForeignKeyConstraint(
+            ["employer_id"], ["employer.id"], name=op.f("fk_remittance_employer_id_employer")
+        ),
+        sa.ForeignKeyConstraint(
+            ["posted_entry_id"],
+            ["journal_entry.id"],
+            name=op.f("fk_remittance_posted_entry_id_journal_entry"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_remittance")),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_remittance_idempotency_key")),
+    )
+    with op.batch_alter_table("remittance", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_remittance_employer_id_kind_month"), ["employer_id", "kind", "month"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_remittance_state_employer_id"), ["state", "employer_id"], unique=False
+        )
+
+    op.create_table(
         "subject_balance",
         sa.Column("subject_code", sa.String(length=10), nullable=False),
         sa.Column("debit_fen", sa.BigInteger(), server_default="0", nullable=False),
@@ -191,49 +333,6 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("subject_code", name=op.f("pk_subject_balance")),
     )
-    op.create_table(
-        "journal_line",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), autoincrement=True, nullable=False
-        ),
-        sa.Column("entry_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
-        sa.Column("subject_code", sa.String(length=10), nullable=False),
-        sa.Column("side", sa.String(length=1), nullable=False),
-        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
-        sa.Column("member_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=True),
-        sa.Column("employer_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=True),
-        sa.Column("balance_part", sa.String(length=8), nullable=True),
-        sa.Column("value_date", sa.Date(), nullable=False),
-        sa.Column("accrual_days", sa.SmallInteger(), nullable=True),
-        sa.CheckConstraint(
-            "balance_part IS NULL OR balance_part IN ('carried', 'current')",
-            name=op.f("ck_journal_line_part"),
-        ),
-        sa.CheckConstraint("side IN ('D', 'C')", name=op.f("ck_journal_line_side")),
-        sa.CheckConstraint("amount_fen > 0", name=op.f("ck_journal_line_amount_positive")),
-        sa.ForeignKeyConstraint(
-            ["employer_id"], ["employer.id"], name=op.f("fk_journal_line_employer_id_employer")
-        ),
-        sa.ForeignKeyConstraint(
-            ["entry_id"], ["journal_entry.id"], name=op.f("fk_journal_line_entry_id_journal_entry")
-        ),
-        sa.ForeignKeyConstraint(["member_id"], ["member.id"], name=op.f("fk_journal_line_member_id_member")),
-        sa.ForeignKeyConstraint(
-            ["subject_code"],
-            ["ledger_subject.code"],
-            name=op.f("fk_journal_line_subject_code_ledger_subject"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_journal_line")),
-    )
-    with op.batch_alter_table("journal_line", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_journal_line_employer_id"), ["employer_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_journal_line_entry_id"), ["entry_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_journal_line_member_id_value_date_id"),
-            ["member_id", "value_date", "id"],
-            unique=False,
-        )
-
     op.create_table(
         "member_balance",
         sa.Column("member_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
@@ -248,7 +347,34 @@ def upgrade() -> None:
             ["member_id"], ["member.id"], name=op.f("fk_member_balance_member_id_member")
         ),
         sa.PrimaryKeyConstraint("member_id", name=op.f("pk_member_balance")),
+        postgresql_with={"fillfactor": "80"},
     )
+    op.create_table(
+        "remittance_row",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("remittance_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("member_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("base_fen", sa.BigInteger(), nullable=False),
+        sa.Column("employer_fen", sa.BigInteger(), nullable=False),
+        sa.Column("member_fen", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint(
+            "employer_fen >= 0 AND member_fen >= 0 AND employer_fen + member_fen > 0",
+            name=op.f("ck_remittance_row_amounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["member.id"], name=op.f("fk_remittance_row_member_id_member")
+        ),
+        sa.ForeignKeyConstraint(
+            ["remittance_id"], ["remittance.id"], name=op.f("fk_remittance_row_remittance_id_remittance")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_remittance_row")),
+    )
+    with op.batch_alter_table("remittance_row", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_remittance_row_member_id"), ["member_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_remittance_row_remittance_id"), ["remittance_id"], unique=False)
+
     # ### end Alembic commands ###
     _append_only(("journal_entry", "journal_line"))
 
@@ -256,22 +382,38 @@ def upgrade() -> None:
 def downgrade() -> None:
     _drop_append_only(("journal_entry", "journal_line"))
     # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_table("member_balance")
-    with op.batch_alter_table("journal_line", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_journal_line_member_id_value_date_id"))
-        batch_op.drop_index(batch_op.f("ix_journal_line_entry_id"))
-        batch_op.drop_index(batch_op.f("ix_journal_line_employer_id"))
+    with op.batch_alter_table("remittance_row", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_remittance_row_remittance_id"))
+        batch_op.drop_index(batch_op.f("ix_remittance_row_member_id"))
 
-    op.drop_table("journal_line")
+    op.drop_table("remittance_row")
+    op.drop_table("member_balance")
     op.drop_table("subject_balance")
+    with op.batch_alter_table("remittance", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_remittance_state_employer_id"))
+        batch_op.drop_index(batch_op.f("ix_remittance_employer_id_kind_month"))
+
+    op.drop_table("remittance")
+    with op.batch_alter_table("receipt", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_receipt_employer_id"))
+
+    op.drop_table("receipt")
     with op.batch_alter_table("member", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_member_name"))
         batch_op.drop_index(batch_op.f("ix_member_employer_id"))
 
     op.drop_table("member")
     op.drop_table("employer_balance")
+    op.drop_table("arrears")
+    op.drop_table("policy_value")
     op.drop_table("ledger_subject")
     op.drop_table("ledger_period")
+    with op.batch_alter_table("journal_line", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_journal_line_member_id_value_date_id"))
+        batch_op.drop_index(batch_op.f("ix_journal_line_entry_id"))
+        batch_op.drop_index(batch_op.f("ix_journal_line_employer_id"))
+
+    op.drop_table("journal_line")
     with op.batch_alter_table("journal_entry", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_journal_entry_posting_date"))
         batch_op.drop_index(batch_op.f("ix_journal_entry_business_id"))
@@ -281,6 +423,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_employer_name"))
 
     op.drop_table("employer")
+    op.drop_table("business_calendar")
+    op.drop_table("batch_job")
     op.drop_table("accrual_year")
     op.drop_table("account_sequence")
     with op.batch_alter_table("account_history", schema=None) as batch_op:
