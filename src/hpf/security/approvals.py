@@ -32,6 +32,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    RowMapping,
     String,
     Table,
     UniqueConstraint,
@@ -43,7 +44,7 @@ from sqlalchemy import (
 from hpf.db.metadata import Id, metadata
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
-from hpf.security.identity import Forbidden, now_utc
+from hpf.security.identity import Forbidden, now_utc, utc
 from hpf.security.permissions import Perm, Principal
 
 approval_request = Table(
@@ -116,7 +117,8 @@ def _schedule_policy(conn: Connection, ctx: Context, payload: Mapping[str, Any],
         payload["value"],
         str(payload["reason"]),
     )
-    return jsonable(row)
+    shown: dict[str, Any] = jsonable(row)
+    return shown
 
 
 def _refund(conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -173,11 +175,20 @@ def _forbidden(detail: str) -> Forbidden:
     return Forbidden("auth.forbidden", "没有办理该业务的权限", detail)
 
 
+def _shaped(row: RowMapping) -> dict[str, Any]:
+    """A request row with aware UTC timestamps (SQLite hands them back naive)."""
+    out = dict(row)
+    for name in ("created_at", "decided_at"):
+        if out[name] is not None:
+            out[name] = utc(out[name])
+    return out
+
+
 def _row(conn: Connection, request_id: int) -> dict[str, Any]:
     row = conn.execute(select(approval_request).where(approval_request.c.id == request_id)).mappings().first()
     if row is None:
         raise NotFound("approval.not_found", "审批事项不存在", f"no approval request {request_id}")
-    return dict(row)
+    return _shaped(row)
 
 
 def get_request(conn: Connection, request_id: int) -> dict[str, Any]:
@@ -194,7 +205,7 @@ def list_requests(
     if kind is not None:
         stmt = stmt.where(approval_request.c.kind == kind)
     rows = conn.execute(stmt.order_by(approval_request.c.id.desc()).limit(limit)).mappings()
-    return [dict(r) for r in rows]
+    return [_shaped(r) for r in rows]
 
 
 def submit(
@@ -203,24 +214,29 @@ def submit(
     maker: Principal,
     kind_name: str,
     payload: Mapping[str, Any],
-    summary: str,
+    summary: str | Callable[[dict[str, Any]], str],
     *,
     idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """A pending request; the change is tried (and rolled back) first, so its refusals come now.
 
-    The same ``idempotency_key`` from the same maker returns the request already made.
+    ``summary`` is the queue's one line, or makes it from what the trial produced. The same
+    ``idempotency_key`` from the same maker returns the request already made.
     """
     kind = kind_of(kind_name)
     if not maker.may(kind.permission):
         raise _forbidden(f"submitting {kind.name} needs {kind.permission.value}")
     if idempotency_key:
-        existing = conn.execute(
-            select(approval_request).where(
-                approval_request.c.maker_id == maker.id,
-                approval_request.c.idempotency_key == idempotency_key,
+        existing = (
+            conn.execute(
+                select(approval_request).where(
+                    approval_request.c.maker_id == maker.id,
+                    approval_request.c.idempotency_key == idempotency_key,
+                )
             )
-        ).mappings().first()
+            .mappings()
+            .first()
+        )
         if existing is not None:
             if existing["kind"] != kind.name or existing["payload"] != jsonable(payload):
                 raise Conflict(
@@ -228,20 +244,21 @@ def submit(
                     "幂等键已用于其他申请",
                     "this Idempotency-Key was used for a different request",
                 )
-            return dict(existing)
+            return _shaped(existing)
     clean = jsonable(payload)
     as_maker = dataclasses.replace(ctx, actor=maker.login)
     trial = conn.begin_nested()
     try:
-        kind.execute(conn, as_maker, clean, "approval:trial")
+        tried = kind.execute(conn, as_maker, clean, "approval:trial")
     finally:
         trial.rollback()
+    line = summary(tried) if callable(summary) else summary
     new_id = conn.execute(
         insert(approval_request)
         .values(
             kind=kind.name,
             payload=clean,
-            summary=summary[:400],
+            summary=line[:400],
             maker=maker.login,
             maker_id=maker.id,
             created_at=now_utc(ctx),
@@ -253,7 +270,9 @@ def submit(
     return _row(conn, new_id)
 
 
-def _claim(conn: Connection, ctx: Context, checker: Principal, request_id: int, state: State, **values: Any) -> dict[str, Any]:
+def _claim(
+    conn: Connection, ctx: Context, checker: Principal, request_id: int, state: State, **values: Any
+) -> dict[str, Any]:
     """Move a pending request to ``state`` (once: a concurrent decision loses)."""
     done = conn.execute(
         update(approval_request)
@@ -263,7 +282,9 @@ def _claim(conn: Connection, ctx: Context, checker: Principal, request_id: int, 
         )
     )
     if done.rowcount != 1:
-        raise Conflict("approval.decided", "该事项已审批", f"approval request {request_id} is no longer pending")
+        raise Conflict(
+            "approval.decided", "该事项已审批", f"approval request {request_id} is no longer pending"
+        )
     return _row(conn, request_id)
 
 
@@ -288,14 +309,18 @@ def approve(conn: Connection, ctx: Context, checker: Principal, request_id: int)
         )
     _claim(conn, ctx, checker, request_id, State.APPROVED)
     # A refusal raises: the caller's transaction rolls back and the request stays pending.
-    result = kind.execute(conn, dataclasses.replace(ctx, actor=row["maker"]), row["payload"], f"approval:{request_id}")
+    result = kind.execute(
+        conn, dataclasses.replace(ctx, actor=row["maker"]), row["payload"], f"approval:{request_id}"
+    )
     conn.execute(
         update(approval_request).where(approval_request.c.id == request_id).values(result=jsonable(result))
     )
     return _row(conn, request_id)
 
 
-def reject(conn: Connection, ctx: Context, checker: Principal, request_id: int, note: str = "") -> dict[str, Any]:
+def reject(
+    conn: Connection, ctx: Context, checker: Principal, request_id: int, note: str = ""
+) -> dict[str, Any]:
     """Reject (or, by its maker, withdraw) a pending request; nothing runs."""
     _pending(conn, checker, request_id)
     return _claim(conn, ctx, checker, request_id, State.REJECTED, note=note.strip()[:200] or None)

@@ -72,7 +72,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     # Self-service: the scope limits these to the member's own account / the employer's own staff.
     Role.MEMBER: frozenset({Perm.MEMBER_READ, Perm.POLICY_READ}),
     Role.EMPLOYER: frozenset(
-        {Perm.EMPLOYER_READ, Perm.MEMBER_READ, Perm.CONTRIBUTION_READ, Perm.CONTRIBUTION_SUBMIT, Perm.POLICY_READ}
+        {
+            Perm.EMPLOYER_READ,
+            Perm.MEMBER_READ,
+            Perm.CONTRIBUTION_READ,
+            Perm.CONTRIBUTION_SUBMIT,
+            Perm.POLICY_READ,
+        }
     ),
     Role.PARTNER: frozenset({Perm.POLICY_READ}),
 }
