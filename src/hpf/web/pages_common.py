@@ -300,17 +300,23 @@ def sign_in_redirect(request: Request) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
-def error_page(request: Request, status: int, title: str, detail: str = "") -> Response:
-    """A refusal as a Chinese page; the English ``detail`` of an ``HpfError`` is not shown."""
+def error_page(request: Request, status: int, title: str, detail: str = "", *, code: str = "") -> Response:
+    """A refusal as a Chinese page; the English ``detail`` of an ``HpfError`` is not shown.
+
+    The stable ``code`` goes in the ``X-HPF-Error`` header, for scripts and tests.
+    """
     heading = {403: "无权访问", 404: "未找到", 409: "无法办理", 422: "输入有误", 423: "暂时锁定"}.get(
         status, "出错了"
     )
-    return render(
+    response = render(
         request,
         "error.html",
         {"status": status, "heading": heading, "title": title, "detail": detail},
         status_code=status,
     )
+    if code:
+        response.headers["X-HPF-Error"] = code
+    return response
 
 
 class PageRoute(APIRoute):
@@ -325,8 +331,10 @@ class PageRoute(APIRoute):
             except HpfError as exc:
                 if exc.status == 401:
                     return sign_in_redirect(request)
-                return error_page(request, exc.status, exc.title)
+                return error_page(request, exc.status, exc.title, code=exc.code)
             except RequestValidationError:
-                return error_page(request, 422, "请求参数不合法", "请检查输入的查询条件或页码。")
+                return error_page(
+                    request, 422, "请求参数不合法", "请检查输入的查询条件或页码。", code="request.invalid"
+                )
 
         return page_handler
