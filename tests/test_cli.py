@@ -12,7 +12,9 @@ runner = CliRunner()
 def test_demo_check_and_a_broken_ledger(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path}/cli.sqlite3"
     monkeypatch.setenv("HPF_DATABASE_URL", url)
-    built = runner.invoke(app, ["demo", "--no-serve", "--members", "300", "--employers", "12", "--history-months", "2"])
+    built = runner.invoke(
+        app, ["demo", "--no-serve", "--members", "300", "--employers", "12", "--history-months", "2"]
+    )
     assert built.exit_code == 0, built.output
     assert "2 months simulated" in built.output
     ok = runner.invoke(app, ["check"])

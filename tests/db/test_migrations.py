@@ -17,9 +17,7 @@ def _migrated(obj, name, type_, reflected, compare_to):
 
 def test_models_and_migrations_agree(engine):
     with engine.connect() as conn:
-        context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "include_object": _migrated}
-        )
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": _migrated})
         diff = compare_metadata(context, metadata)
     assert diff == []
 

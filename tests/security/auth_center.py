@@ -66,9 +66,15 @@ def build_auth_center(engine: Engine, *, center_code: str = "990001") -> AuthCen
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload(1, contact_phone="13800138001"))
         other = accounts.register_employer(conn, ctx, employer_payload(2, contact_phone="13800138002"))
-        a = accounts.open_member(conn, ctx, emp["account_no"], member_payload(1, name="张三", phone="13900139001"))
-        c = accounts.open_member(conn, ctx, emp["account_no"], member_payload(2, name="李四", phone="13900139002"))
-        b = accounts.open_member(conn, ctx, other["account_no"], member_payload(3, name="王五", phone="13900139003"))
+        a = accounts.open_member(
+            conn, ctx, emp["account_no"], member_payload(1, name="张三", phone="13900139001")
+        )
+        c = accounts.open_member(
+            conn, ctx, emp["account_no"], member_payload(2, name="李四", phone="13900139002")
+        )
+        b = accounts.open_member(
+            conn, ctx, other["account_no"], member_payload(3, name="王五", phone="13900139003")
+        )
     clock.set(BUSINESS_DATE)
     with write_transaction(engine) as conn:
         rem = contributions.submit_list(
@@ -93,7 +99,9 @@ def build_auth_center(engine: Engine, *, center_code: str = "990001") -> AuthCen
             principals[role] = identity.create_staff(
                 conn, ctx, f"{role.value}01", f"{role.value}员", [role], PASSWORD, passwords=FAST_PASSWORDS
             )
-        principals[Role.MEMBER] = identity.create_member_login(conn, ctx, a["id"], PASSWORD, passwords=FAST_PASSWORDS)
+        principals[Role.MEMBER] = identity.create_member_login(
+            conn, ctx, a["id"], PASSWORD, passwords=FAST_PASSWORDS
+        )
         principals[Role.EMPLOYER] = identity.create_employer_login(
             conn, ctx, emp["id"], PASSWORD, passwords=FAST_PASSWORDS
         )

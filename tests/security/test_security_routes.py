@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from auth_center import AuthCenter, build_auth_center
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
-from auth_center import AuthCenter, build_auth_center
 from hpf.db.engine import make_engine
 from hpf.db.migrate import upgrade
 from hpf.security.permissions import ROLE_PERMISSIONS, Perm, Principal, Role, Scope, scope_permits
@@ -68,7 +68,13 @@ def test_every_route_declares_exactly_one_permission(center: AuthCenter) -> None
 
 def test_the_enumeration_sees_api_and_page_routes(center: AuthCenter) -> None:
     paths = {r.path for r in app_routes(center.app)}
-    assert {"/api/v1/members/{account_no}", "/members/{account_no}", "/policy", "/login", "/approvals"} <= paths
+    assert {
+        "/api/v1/members/{account_no}",
+        "/members/{account_no}",
+        "/policy",
+        "/login",
+        "/approvals",
+    } <= paths
     assert len(paths) > 60
 
 
@@ -77,7 +83,9 @@ def test_sign_in_pages_and_the_api_description_are_public(center: AuthCenter) ->
         r.path for r in app_routes(center.app) if any(d.permission is Perm.PUBLIC for d in declarations(r))
     }
     assert {"/login", "/self/login", "/login/totp", "/self/login/sms", "/api/v1/auth/token"} <= public
-    assert not any(p.startswith(("/api/v1/members", "/members", "/employers", "/api/v1/ledger")) for p in public)
+    assert not any(
+        p.startswith(("/api/v1/members", "/members", "/employers", "/api/v1/ledger")) for p in public
+    )
     with TestClient(center.app) as client:
         for path in ("/openapi.json", "/docs", "/static/hpf.css", "/login", "/self/login"):
             assert client.get(path).status_code == 200, path
@@ -154,9 +162,11 @@ def _matrix_routes() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("method", "path"), _matrix_routes(), ids=lambda v: v)
-def test_route_answers_every_role_as_the_permission_table_says(center: AuthCenter, method: str, path: str) -> None:
+def test_route_answers_every_role_as_the_permission_table_says(
+    center: AuthCenter, method: str, path: str
+) -> None:
     [route] = [r for r in app_routes(center.app) if r.path == path and method in r.methods]
-    [declared] = {d for d in declarations(route)}
+    [declared] = set(declarations(route))
     target = _path(center, route, declared.scope)
     wrong = []
     with TestClient(center.app, follow_redirects=False) as client:
@@ -173,7 +183,9 @@ def test_route_answers_every_role_as_the_permission_table_says(center: AuthCente
             expected = _expected_to_pass(who, declared.permission, declared.scope, center)
             refused = _refused(response) or _scope_refusal(response)
             if refused == expected:
-                wrong.append(f"{role.value}: expected {'pass' if expected else 'refusal'}, got {response.status_code}")
+                wrong.append(
+                    f"{role.value}: expected {'pass' if expected else 'refusal'}, got {response.status_code}"
+                )
     assert wrong == [], f"{method} {path} ({declared.permission.value}, {declared.scope.value}): {wrong}"
 
 
@@ -196,7 +208,9 @@ def _same_answer_as_missing(client: TestClient, path: str, real_no: str, headers
     absent = client.get(path.format(missing_no), headers=headers)
     assert got.status_code == absent.status_code == 404
     mine, theirs = got.json(), absent.json()
-    assert {k: mine[k] for k in ("code", "title", "status")} == {k: theirs[k] for k in ("code", "title", "status")}
+    assert {k: mine[k] for k in ("code", "title", "status")} == {
+        k: theirs[k] for k in ("code", "title", "status")
+    }
     assert mine["detail"].replace(real_no, "N") == theirs["detail"].replace(missing_no, "N")
 
 
@@ -227,13 +241,19 @@ def test_an_employer_sees_only_its_own_staff_and_lists(scoped: AuthCenter) -> No
         assert {m["name"] for m in staff["items"]} == {"张三", "李四"}
         assert client.get(f"/api/v1/members/{scoped.member['account_no']}", headers=us).status_code == 200
         _same_answer_as_missing(client, "/api/v1/members/{}", scoped.stranger["account_no"], us)
-        for path in ("/api/v1/employers/{}", "/api/v1/employers/{}/members", "/api/v1/employers/{}/remittances"):
+        for path in (
+            "/api/v1/employers/{}",
+            "/api/v1/employers/{}/members",
+            "/api/v1/employers/{}/remittances",
+        ):
             _same_answer_as_missing(client, path, f, us)
         assert client.get(f"/api/v1/remittances/{scoped.remittance['id']}", headers=us).status_code == 200
         theirs = client.get(f"/api/v1/remittances/{scoped.other_remittance['id']}", headers=us)
         assert theirs.status_code == 404 and theirs.json()["code"] == "remittance.not_found"
         body = {"kind": "01", "month": "2025-02", "rows": []}
-        post = client.post(f"/api/v1/employers/{f}/remittances", json=body, headers={"Idempotency-Key": "k", **us})
+        post = client.post(
+            f"/api/v1/employers/{f}/remittances", json=body, headers={"Idempotency-Key": "k", **us}
+        )
         assert post.status_code == 404 and post.json()["code"] == "employer.not_found"
         assert client.get("/api/v1/employers", headers=us).status_code == 403
         assert client.get(f"/employers/{f}", headers=us).status_code == 404
@@ -269,7 +289,9 @@ def test_a_center_refuses_its_own_staff_signed_in_at_another_center(tmp_path: Pa
     from hpf.settings import Settings
     from hpf.web.app import create_app
 
-    other = create_app(Settings(database_url=str(engine.url), center_code="990001"), engine=engine, clock=here.clock)
+    other = create_app(
+        Settings(database_url=str(engine.url), center_code="990001"), engine=engine, clock=here.clock
+    )
     with TestClient(other) as client:
         r = client.get("/api/v1/policy", headers=bearer(other, here.principals[Role.TELLER]))
         assert r.status_code == 403 and r.json()["code"] == "auth.wrong_center"

@@ -116,7 +116,9 @@ def _seed(url: str) -> str:
             ),
             clock,
         )
-        identity.create_staff(conn, ctx, "li.teller", "李柜员", [Role.TELLER], PASSWORD, passwords=FAST_PASSWORDS)
+        identity.create_staff(
+            conn, ctx, "li.teller", "李柜员", [Role.TELLER], PASSWORD, passwords=FAST_PASSWORDS
+        )
     engine.dispose()
     return str(zhang["account_no"])
 
