@@ -1,8 +1,9 @@
 """The application factory: the composition root that wires settings, engine, clock and routers.
 
 Security is wired here too: the token signing key (``HPF_TOKEN_SECRET``; the development key
-is refused outside development), the SMS sender (a :class:`FakeSms` that records messages
-unless one is given — tests read the codes from ``app.state.sms``) and the password hasher.
+is refused outside development), the SMS sender (in development a :class:`FakeSms` that records
+messages — tests read the codes from ``app.state.sms``; elsewhere no fake: sending refuses until
+a gateway adapter is configured) and the password hasher.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from hpf.db.calendar import StoredClock
 from hpf.db.engine import make_engine
 from hpf.kernel.clock import Clock, FixedClock
 from hpf.security.passwords import Passwords
-from hpf.security.sms import FakeSms, SmsSender
+from hpf.security.sms import FakeSms, SmsSender, UnconfiguredSms
 from hpf.security.tokens import TokenConfig
 from hpf.settings import Settings
 from hpf.web import problems
@@ -29,6 +30,11 @@ STATIC_DIR = Path(__file__).parent / "static"
 def make_clock(settings: Settings, engine: Engine) -> Clock:
     """A fixed date from settings (HPF_BUSINESS_DATE), else the date stored in the database."""
     return FixedClock(settings.business_date) if settings.business_date else StoredClock(engine)
+
+
+def default_sms(settings: Settings) -> SmsSender:
+    """A recording fake in development; elsewhere nothing is sent until a gateway is configured."""
+    return FakeSms() if settings.env == "development" else UnconfiguredSms()
 
 
 def create_app(
@@ -59,7 +65,7 @@ def create_app(
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.clock = clock or make_clock(settings, app.state.engine)
     app.state.token_config = TokenConfig.from_settings(settings.token_secret, settings.env)
-    app.state.sms = sms if sms is not None else FakeSms()
+    app.state.sms = sms if sms is not None else default_sms(settings)
     app.state.passwords = passwords or DEFAULT_PASSWORDS
     problems.install(app)
     app.include_router(security_api.auth_router)
