@@ -222,3 +222,18 @@ def test_signing_out_ends_the_session(client: TestClient) -> None:
     assert 'hpf_session=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
     client.cookies.set(sessions.COOKIE_NAME, old)
     assert client.get("/").status_code == 303  # the old cookie signs nobody in
+
+
+def test_a_multipart_form_carries_the_token_in_its_field(client: TestClient, center: AuthCenter) -> None:
+    session = use_session(client, add_staff(center.app))
+    client.headers.pop("X-CSRF-Token")
+    no = center.employer["account_no"]
+    files = {"file": ("清册.csv", b"not a list", "text/csv")}
+    r = client.post(
+        f"/employers/{no}/remittances",
+        files=files,
+        data={"month": "2025-02", "csrf_token": session.csrf_token},
+    )
+    assert r.status_code == 422 and "X-HPF-Error" not in r.headers  # the list was judged: CSRF passed
+    r = client.post(f"/employers/{no}/remittances", files=files, data={"month": "2025-02"})
+    assert r.status_code == 403 and r.headers["X-HPF-Error"] == "auth.csrf"

@@ -18,9 +18,11 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from sqlalchemy import Connection, select
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from hpf.accounts import service as accounts
@@ -148,6 +150,8 @@ def _signed_in(request: Request, conn: Connection, ctx: Context, step: AuthStep,
     response.delete_cookie(CHALLENGE_COOKIE, path="/")
     if portal is SELF:
         response.set_cookie(SELF_PORTAL_COOKIE, "self", httponly=True, samesite="lax", path="/")
+    else:
+        response.delete_cookie(SELF_PORTAL_COOKIE, path="/")
     return response
 
 
@@ -161,8 +165,10 @@ def _answer(
     if error is not None:
         return _login_form(request, portal, next_url, login=login, error=error.title, status=error.status)
     target = SECOND_STEP_PATH[step.outcome]
-    query = f"?next={safe_next(next_url, '')}" if safe_next(next_url, "") else ""
-    redirect = RedirectResponse(target + query, status_code=303)
+    going = safe_next(next_url, "")
+    redirect = RedirectResponse(
+        target + (f"?next={quote(going, safe='/')}" if going else ""), status_code=303
+    )
     assert step.challenge is not None
     _cookie(request, redirect, CHALLENGE_COOKIE, step.challenge, max_age=CHALLENGE_SECONDS)
     return redirect
@@ -393,22 +399,18 @@ async def logout(request: Request, found: Found) -> Response:
     if found.session is not None:
         await check_csrf(request, found.session)  # 403 auth.csrf: no forced sign-out from elsewhere
         portal = STAFF if found.session.principal.is_staff else SELF
-        engine = request.app.state.engine
-        ctx = Context(
-            found.session.principal.login,
-            request.app.state.clock,
-            request.app.state.settings.center_code,
-            "page",
-        )
-        with write_transaction(engine) as conn:
-            sessions.end_session(conn, ctx, request.cookies.get(sessions.COOKIE_NAME))
-        audit_sign_in(
-            f"{portal.name}.sign_out",
-            {"principal_id": found.session.principal.id, "session": found.session.id},
-        )
+        await run_in_threadpool(_end_session, request, found.session)
     response = RedirectResponse(portal.login_path, status_code=303)
     response.delete_cookie(**sessions.cookie_deletion(_env(request)))
     return response
+
+
+def _end_session(request: Request, session: sessions.Session) -> None:
+    state = request.app.state
+    ctx = Context(session.principal.login, state.clock, state.settings.center_code, "page")
+    with write_transaction(state.engine) as conn:
+        sessions.end_session(conn, ctx, request.cookies.get(sessions.COOKIE_NAME))
+    audit_sign_in("sign_out", {"principal_id": session.principal.id, "session": session.id})
 
 
 def _self_home(conn: Connection, who: Principal) -> str:
