@@ -90,6 +90,8 @@ class ApprovalKind:
 
 
 # --------------------------------------------------------------------------- the kinds
+# Each executor imports its capability's service when it runs: hpf.db.schema imports this
+# module for its table, and the services need not load with the schema.
 
 
 def _reverse_entry(conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -25,6 +25,8 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from hpf.accounts import service as accounts
+from hpf.contributions import service as contributions
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import HpfError, NotFound
 from hpf.security import sessions, tokens
@@ -136,9 +138,6 @@ def _not_found(scope: Scope, params: dict[str, Any]) -> NotFound:
 
 def _owner(request: Request, scope: Scope, params: dict[str, Any]) -> tuple[int | None, int | None]:
     """(member id, employer id) of the object the path names; (None, None) when there is none."""
-    from hpf.accounts import service as accounts
-    from hpf.contributions import service as contributions
-
     with read_transaction(request.app.state.engine) as conn:
         try:
             if scope is Scope.MEMBER:
