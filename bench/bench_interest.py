@@ -108,7 +108,7 @@ def _post_balances(conn: Any, ctx: Context, lo: int, hi: int) -> None:
             select(literal(key), literal("101"), literal("D"), func.sum(amount), literal(None, BigInteger),
                    literal(None, BigInteger), literal(None, String)).where(scope),
         ]  # fmt: skip
-    ledger.post_set(conn, headers, union_all(*parts), ctx.clock)  # type: ignore[arg-type]
+    ledger.post_set(conn, headers, union_all(*parts), ctx.clock)
 
 
 def baseline(engine: Engine, rows: int) -> float:

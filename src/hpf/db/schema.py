@@ -8,13 +8,19 @@ from hpf.db import calendar, jobs
 from hpf.db.metadata import metadata
 from hpf.ledger import tables as ledger_tables
 from hpf.policy import tables as policy_tables
+from hpf.security import audit, identity, sessions, sms, tokens
 
 __all__ = [
     "accounts_tables",
+    "audit",
     "calendar",
     "contributions_tables",
+    "identity",
     "jobs",
     "ledger_tables",
     "metadata",
     "policy_tables",
+    "sessions",
+    "sms",
+    "tokens",
 ]
