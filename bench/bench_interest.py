@@ -98,7 +98,10 @@ def _post_balances(conn: Any, ctx: Context, lo: int, hi: int) -> None:
     carried = (mb.member_id * 7919) % 5_000_000 + 1_000
     current = (mb.member_id * 104_729) % 300_000
     headers, parts = [], []
-    for part, amount, day in (("carried", carried, date(2024, 7, 1)), ("current", current, date(2025, 1, 15))):
+    for part, amount, day in (
+        ("carried", carried, date(2024, 7, 1)),
+        ("current", current, date(2025, 1, 15)),
+    ):
         key = f"bench:{part}:{lo}-{hi}"
         headers.append(ledger.EntryHeader("99", f"BENCH-{part}", key, day, day, "bench opening"))
         scope = mb.member_id.between(lo, hi)
@@ -120,7 +123,9 @@ def baseline(engine: Engine, rows: int) -> float:
             "balance_part VARCHAR(8), value_date DATE, accrual_days SMALLINT)"
         ))  # fmt: skip
     day = YEAR_END if engine.dialect.name == "postgresql" else YEAR_END.isoformat()
-    data = [(1 + i // 50_000, i % 30_000, "201", "C", 1_000 + i, i, None, "carried", day, 0) for i in range(rows)]
+    data = [
+        (1 + i // 50_000, i % 30_000, "201", "C", 1_000 + i, i, None, "carried", day, 0) for i in range(rows)
+    ]
     started = time.perf_counter()
     with write_transaction(engine) as conn:
         bulk_insert(conn, "bench_scratch_line", LINE_COLUMNS, data)
@@ -182,9 +187,7 @@ def _run(engine: Engine, args: argparse.Namespace) -> int:
     with read_transaction(engine) as conn:
         lines = int(
             conn.scalar(
-                select(func.count())
-                .select_from(journal_line)
-                .where(journal_line.c.value_date == YEAR_END)
+                select(func.count()).select_from(journal_line).where(journal_line.c.value_date == YEAR_END)
             )
             or 0
         )

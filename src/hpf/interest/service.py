@@ -17,6 +17,11 @@ The SQL uses integers only (SQLite divides REALs inexactly): with ``n`` = rate �
 ``D`` = 10⁷ × day basis, a member's interest is ``(2S + D) / 2D`` for ``S = Σ 积数 × n``, the
 integer form of ``rules.interest_fen`` (see ``rules.sql_round_half_up`` and
 ``rules.max_safe_accrual`` for the 64-bit bound, which ``settle_year`` checks before it starts).
+
+Operating notes: run it after June's month-end (postings valued on or before 30 June must be in).
+Until the year is rolled the ledger still accepts member postings valued in it; one valued
+before 30 June for a member whose chunk is already settled would lose that year's 积数 at the
+roll, so the job belongs in the day-end window with counter postings paused.
 """
 
 from __future__ import annotations
