@@ -75,3 +75,15 @@ def engine(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Engine]
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f"DROP DATABASE {name}"))
     admin.dispose()
+
+
+@pytest.fixture
+def sign_in():
+    """``sign_in(client, login="tester", roles=ALL_STAFF_ROLES, session=False)``: a signed-in client.
+
+    Creates the staff principal in the client's app and gives the client a bearer token, or
+    (``session=True``) a page session with its CSRF token. See ``tests/signing_in.py``.
+    """
+    from signing_in import sign_in as signer
+
+    return signer

@@ -12,9 +12,15 @@ runner = CliRunner()
 def test_demo_check_and_a_broken_ledger(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path}/cli.sqlite3"
     monkeypatch.setenv("HPF_DATABASE_URL", url)
-    built = runner.invoke(app, ["demo", "--no-serve", "--members", "300", "--employers", "12", "--history-months", "2"])
+    built = runner.invoke(
+        app, ["demo", "--no-serve", "--members", "300", "--employers", "12", "--history-months", "2"]
+    )
     assert built.exit_code == 0, built.output
     assert "2 months simulated" in built.output
+    assert "OpenHPF-Demo-2025" in built.output and "TOTP secret" in built.output  # demo sign-ins
+    for login in ("admin", "admin2", "teller", "finance", "finance2", "auditor"):
+        assert f" {login} " in built.output
+    assert built.output.count("/self/login") == 2  # one member, one employer
     ok = runner.invoke(app, ["check"])
     assert ok.exit_code == 0, ok.output
     engine = make_engine(url)
@@ -36,3 +42,32 @@ def test_clock_only_moves_forward(tmp_path, monkeypatch):
     assert runner.invoke(app, ["clock", "set", "2025-03-01"]).exit_code == 0
     assert runner.invoke(app, ["clock", "show"]).output.strip() == "2025-03-01"
     assert runner.invoke(app, ["clock", "set", "2025-02-01"]).exit_code == 2
+
+
+def test_user_create_and_the_development_totp_code(tmp_path, monkeypatch):
+    from hpf.security import identity
+
+    url = f"sqlite:///{tmp_path}/users.sqlite3"
+    monkeypatch.setenv("HPF_DATABASE_URL", url)
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    made = runner.invoke(
+        app, ["user", "create", "--login", "Wang.Fin", "--roles", "finance, auditor", "--name", "王财务"],
+        input="Correct-Horse-42\nCorrect-Horse-42\n",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "created wang.fin (auditor, finance); TOTP is enrolled at the first sign-in" in made.output
+    weak = runner.invoke(
+        app, ["user", "create", "--login", "li.t", "--roles", "teller", "--password", "short"]
+    )
+    assert weak.exit_code == 2 and "password.policy" in weak.output
+    bad_role = runner.invoke(
+        app, ["user", "create", "--login", "li.t", "--roles", "root", "--password", "Correct-Horse-42"]
+    )
+    assert bad_role.exit_code == 2 and "principal.roles" in bad_role.output
+    engine = make_engine(url)
+    with write_transaction(engine) as conn:
+        login = conn.execute(identity.principal.select()).mappings().one()
+        assert login["login"] == "wang.fin" and login["password_hash"].startswith("$argon2id$")
+    assert runner.invoke(app, ["user", "totp-code", "wang.fin"]).exit_code == 1  # not enrolled yet
+    monkeypatch.setenv("HPF_ENV", "production")
+    assert runner.invoke(app, ["user", "totp-code", "wang.fin"]).exit_code == 2

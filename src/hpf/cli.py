@@ -18,8 +18,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 clock_app = typer.Typer(help="The business date", no_args_is_help=True)
 interest_app = typer.Typer(help="Interest (结息)", no_args_is_help=True)
+user_app = typer.Typer(help="Sign-in accounts (staff)", no_args_is_help=True)
 app.add_typer(interest_app, name="interest")
 app.add_typer(clock_app, name="clock")
+app.add_typer(user_app, name="user")
 console = Console()
 
 
@@ -202,6 +204,89 @@ def close_period(period: str, actor: str = "cli") -> None:
     console.print(f"period {period} closed")
 
 
+@user_app.command("create")
+def user_create(
+    login: Annotated[str, typer.Option(help="3 to 32 characters: a letter, then letters, digits, . _ -")],
+    roles: Annotated[
+        str, typer.Option(help="comma-separated: teller,reviewer,finance,auditor,risk,supervisor,admin")
+    ],
+    name: Annotated[str, typer.Option(help="display name (姓名)")] = "",
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="asked for when omitted"),
+    ] = "",
+    totp_required: Annotated[bool, typer.Option(help="TOTP even where the roles leave it optional")] = False,
+) -> None:
+    """Create a staff sign-in (argon2id password; TOTP is enrolled at the first sign-in)."""
+    from hpf.db.engine import write_transaction
+    from hpf.kernel.errors import HpfError
+    from hpf.security import identity
+
+    settings = _settings()
+    chosen = [r.strip() for r in roles.split(",") if r.strip()]
+    try:
+        with write_transaction(_engine(settings)) as conn:
+            who = identity.create_staff(
+                conn, _context(settings, "cli"), login, name or login, chosen, password,
+                totp_required=totp_required,
+            )  # fmt: skip
+    except HpfError as exc:
+        console.print(f"[red]{exc.title}[/red] ({exc.code}: {exc.detail})")
+        raise typer.Exit(2) from None
+    needs = identity.totp_mandatory(who.roles, totp_required)
+    console.print(
+        f"created {who.login} ({', '.join(sorted(r.value for r in who.roles))}); "
+        + ("TOTP is enrolled at the first sign-in" if needs else "TOTP optional")
+    )
+
+
+@user_app.command("totp-code")
+def user_totp_code(login: str) -> None:
+    """Development only: the current TOTP code of a demo login (instead of an authenticator app)."""
+    from sqlalchemy import select
+
+    from hpf.db.engine import read_transaction
+    from hpf.security import identity, totp
+
+    settings = _settings()
+    if settings.env != "development":
+        console.print("[red]only in development (HPF_ENV=development)[/red]")
+        raise typer.Exit(2)
+    with read_transaction(_engine(settings)) as conn:
+        secret = conn.scalar(
+            select(identity.principal.c.totp_secret).where(
+                identity.principal.c.login == login.strip().lower()
+            )
+        )
+    if not secret:
+        console.print(f"[red]{login} has no TOTP secret[/red]")
+        raise typer.Exit(1)
+    console.print(totp.totp(secret, _context(settings, "cli").clock.now()))
+
+
+def _demo_users(settings: Settings) -> None:
+    """Development: make sure the demo sign-ins exist and show them."""
+    from sqlalchemy import inspect
+
+    from hpf.db.engine import write_transaction
+    from hpf.sim.demo_users import DEMO_PASSWORD, ensure_demo_users
+
+    if settings.env != "development":
+        return
+    engine = _engine(settings)
+    if not inspect(engine).has_table("principal"):
+        console.print("[yellow]no sign-in tables yet: run `hpf db upgrade`[/yellow]")
+        return
+    with write_transaction(engine) as conn:
+        logins = ensure_demo_users(conn, _context(settings, "demo"))
+    console.print(f"demo sign-ins (development only), password [bold]{DEMO_PASSWORD}[/bold]:")
+    for d in logins:
+        second = f"TOTP secret {d.totp_secret}" if d.totp_secret else (
+            "SMS code printed on this console" if d.portal == "/self/login" else "password only")  # fmt: skip
+        console.print(f"  {d.portal:12} {d.login:20} {d.roles:9} {d.name}  — {second}", soft_wrap=True)
+    console.print("  current TOTP code: `hpf user totp-code LOGIN`")
+
+
 @app.command("serve")
 def serve(
     host: str = "127.0.0.1",
@@ -211,14 +296,17 @@ def serve(
     """Serve the web application (pages and /api/v1)."""
     import uvicorn
 
+    from hpf.security.sms import ConsoleSms
     from hpf.web.app import create_app
 
     if role != "center":
         console.print("[red]only the center role exists so far[/red]")
         raise typer.Exit(2)
     settings = _settings()
+    _demo_users(settings)
+    sms = ConsoleSms() if settings.env == "development" else None
     console.print(f"{settings.center_name}: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(settings, sms=sms), host=host, port=port, log_level="warning")
 
 
 @app.command("demo")
@@ -273,7 +361,9 @@ def demo(
             raise
         console.print("demo center already built; serving it (use --fresh to rebuild)")
     if serve_after:
-        serve(host=host, port=port)
+        serve(host=host, port=port)  # shows the demo sign-ins
+    else:
+        _demo_users(settings)
 
 
 def _remove_sqlite(url: str) -> None:

@@ -6,7 +6,7 @@ Nothing below the composition root reads the environment; it is handed a ``Setti
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -24,6 +24,9 @@ class Settings:
     center_code: str = "990001"
     center_name: str = "示范市住房公积金管理中心"
     business_date: date | None = None  # fixed business date; None = the calendar date in China
+    # HMAC key of the API's access tokens (at least 32 bytes); None: the development key, which
+    # is refused outside development (``hpf.security.tokens.TokenConfig.from_settings``).
+    token_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -35,4 +38,5 @@ class Settings:
             center_code=env.get("HPF_CENTER_CODE", "990001"),
             center_name=env.get("HPF_CENTER_NAME", "示范市住房公积金管理中心"),
             business_date=date.fromisoformat(business) if business else None,
+            token_secret=env.get("HPF_TOKEN_SECRET") or None,
         )

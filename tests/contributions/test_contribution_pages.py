@@ -8,7 +8,6 @@ from contribution_support import list_rows
 from fastapi.testclient import TestClient
 
 from hpf.contributions import lists
-from hpf.contributions import pages as contributions_pages
 from hpf.kernel.money import format_yuan
 from hpf.settings import Settings
 from hpf.web.app import create_app
@@ -17,11 +16,10 @@ TOTAL_YUAN = "5,890.38"  # 2 × (960.00 + 785.19 + 1,200.00)
 
 
 @pytest.fixture
-def client(engine, clock, center):
+def client(engine, clock, center, sign_in):
     app = create_app(Settings(database_url=str(engine.url)), engine=engine, clock=clock)
-    if not any(getattr(r, "path", None) == "/receipts/unallocated" for r in app.routes):
-        app.include_router(contributions_pages.router)  # until app.py includes it
     with TestClient(app, follow_redirects=False) as c:
+        sign_in(c, session=True)
         yield c
 
 

@@ -6,6 +6,7 @@ The worked example of REFERENCE §2.5: 10,000.00 carried over at 2024-06-30, +1,
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from decimal import Decimal
 
@@ -54,7 +55,8 @@ def withdraw(conn, ctx, member_id: int, fen: int, day: date) -> int:
         *tuple(Line("201", D, x, member_id=member_id, part=p) for p, x in parts if x),
         Line("101", C, fen),
     )
-    key = f"wd:{member_id}:{day}:{fen}:{carried}:{current}"
+    facts = f"{member_id}:{day}:{fen}:{carried}:{current}"
+    key = "wd:" + hashlib.sha256(facts.encode()).hexdigest()[:32]  # business_id is VARCHAR(40)
     return ledger.post(conn, JournalEntry("11", key, key, day, ctx.clock.today(), lines), ctx.clock)
 
 

@@ -5,23 +5,17 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from hpf.policy import api as policy_api
-from hpf.policy import pages as policy_pages
 from hpf.settings import Settings
 from hpf.web.app import create_app
-
-ACTOR = {"X-HPF-Actor": "policy01"}
+from signing_in import approve_pending
 
 
 @pytest.fixture
-def client(engine, clock):
+def client(engine, clock, sign_in):
+    """An administrator, policy01, signed in to the pages (the API takes the session too)."""
     app = create_app(Settings(database_url=str(engine.url)), engine=engine, clock=clock)
-    paths = {getattr(r, "path", None) for r in app.routes}
-    if "/api/v1/policy" not in paths:  # until create_app includes the policy routers
-        app.include_router(policy_api.router)
-    if "/policy" not in paths:
-        app.include_router(policy_pages.router)
     with TestClient(app) as c:
+        sign_in(c, "policy01", session=True)
         yield c
 
 
@@ -61,15 +55,20 @@ def test_schedule_and_list_changes(client):
         "value": "0.10",
         "reason": "管委会决议",
     }
-    r = client.post("/api/v1/policy/changes", json=body, headers=ACTOR)
-    assert r.status_code == 201, r.text
-    change = r.json()
+    r = client.post("/api/v1/policy/changes", json=body)
+    assert r.status_code == 202, r.text  # waits for a second administrator
+    assert r.json()["state"] == "pending" and client.get("/api/v1/policy/changes").json() == []
+    [approved] = approve_pending(client)
+    change = approved["result"]
     assert (
         change["value"] == "0.10"
         and change["actor"] == "policy01"
         and change["label_zh"] == "单位缴存比例上限"
     )
-    assert client.get("/api/v1/policy/changes").json() == [change]
+    [listed] = client.get("/api/v1/policy/changes").json()
+    assert {k: listed[k] for k in ("id", "key", "value", "effective_from", "actor", "reason")} == {
+        k: change[k] for k in ("id", "key", "value", "effective_from", "actor", "reason")
+    }
     assert client.get("/api/v1/policy", params={"on": "2025-07-01"}).json()["employer_rate_max"] == "0.10"
     assert client.get("/api/v1/policy").json()["employer_rate_max"] == "0.12"
 
@@ -103,7 +102,8 @@ def test_deposit_rate_change_through_the_api(client):
         "value": {"current_rate": "0.0125", "carried_rate": "0.0125"},
         "reason": "银发〔2025〕X号",
     }
-    assert client.post("/api/v1/policy/changes", json=body).status_code == 201
+    assert client.post("/api/v1/policy/changes", json=body).status_code == 202
+    approve_pending(client)
     assert client.get("/api/v1/policy/deposit-rates").json()[-1]["source"] == "center"
 
 
@@ -125,13 +125,17 @@ def test_schedule_from_the_page(client):
     form = {"key": "base_cap_fen", "effective_from": "2025-07-01", "value": "36,000", "reason": "统计公报"}
     r = client.post("/policy", data=form, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/policy?done=1"
+    html = client.get("/policy?done=1").text
+    assert "待另一位管理员审批" in html and "缴存基数上限调整为36,000.00元" in html
+    approve_pending(client)
     [change] = client.get("/api/v1/policy/changes").json()
     assert change["value"] == 3_600_000  # yuan on the form, fen stored
-    html = client.get("/policy?done=1").text
-    assert "已登记" in html and "36,000.00元" in html and "待生效" in html
+    html = client.get("/policy").text
+    assert "36,000.00元" in html and "待生效" in html and "暂无待审批的调整" in html
 
     rate = {"key": "member_rate_min", "effective_from": "2025-07-01", "value": "6%", "reason": "决议"}
     assert client.post("/policy", data=rate, follow_redirects=False).status_code == 303
+    approve_pending(client)
     assert client.get("/api/v1/policy", params={"on": "2025-07-01"}).json()["member_rate_min"] == "0.06"
 
     deposit = {
@@ -142,6 +146,7 @@ def test_schedule_from_the_page(client):
         "reason": "通知",
     }
     assert client.post("/policy", data=deposit, follow_redirects=False).status_code == 303
+    approve_pending(client)
     last = client.get("/api/v1/policy/deposit-rates").json()[-1]
     assert (last["current_rate"], last["carried_rate"]) == ("0.0125", "0.0125")
 

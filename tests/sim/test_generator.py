@@ -38,7 +38,12 @@ def _build(path: Path, seed: int = 42, **kwargs: object) -> tuple[Engine, DemoSu
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
     summary = build_demo_center(
-        engine, _ctx(), seed=seed, employers=EMPLOYERS, members=MEMBERS, **kwargs  # type: ignore[arg-type]
+        engine,
+        _ctx(),
+        seed=seed,
+        employers=EMPLOYERS,
+        members=MEMBERS,
+        **kwargs,  # type: ignore[arg-type]
     )
     return engine, summary
 
@@ -56,9 +61,16 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, DemoSummary,
 def _people(engine: Engine) -> list[tuple[object, ...]]:
     with read_transaction(engine) as conn:
         return [
-            tuple(r) for r in conn.execute(
-                select(member.c.resident_id, member.c.name, member.c.base_fen, member.c.state,
-                       member_balance.c.carried_fen, member_balance.c.current_fen)
+            tuple(r)
+            for r in conn.execute(
+                select(
+                    member.c.resident_id,
+                    member.c.name,
+                    member.c.base_fen,
+                    member.c.state,
+                    member_balance.c.carried_fen,
+                    member_balance.c.current_fen,
+                )
                 .join(member_balance, member_balance.c.member_id == member.c.id)
                 .order_by(member.c.id)
             )
@@ -68,13 +80,23 @@ def _people(engine: Engine) -> list[tuple[object, ...]]:
 def test_counts_match(city) -> None:
     engine, summary, _ = city
     with read_transaction(engine) as conn:
-        count = {t.name: conn.scalar(select(func.count()).select_from(t))
-                 for t in (employer, member, member_balance, employer_balance)}
-        opens = dict(conn.execute(
-            select(account_history.c.subject_kind, func.count())
-            .where(account_history.c.action == "open").group_by(account_history.c.subject_kind)
-        ).all())
-    assert count == {"employer": EMPLOYERS, "member": MEMBERS, "member_balance": MEMBERS, "employer_balance": EMPLOYERS}
+        count = {
+            t.name: conn.scalar(select(func.count()).select_from(t))
+            for t in (employer, member, member_balance, employer_balance)
+        }
+        opens = dict(
+            conn.execute(
+                select(account_history.c.subject_kind, func.count())
+                .where(account_history.c.action == "open")
+                .group_by(account_history.c.subject_kind)
+            ).all()
+        )
+    assert count == {
+        "employer": EMPLOYERS,
+        "member": MEMBERS,
+        "member_balance": MEMBERS,
+        "employer_balance": EMPLOYERS,
+    }
     assert opens == {"employer": EMPLOYERS, "member": MEMBERS}
     assert (summary.employers, summary.members) == (EMPLOYERS, MEMBERS)
 
@@ -132,7 +154,12 @@ def test_identifiers_and_details_are_valid(city) -> None:
 def test_sizes_are_heavy_tailed_and_sum_to_members(city) -> None:
     engine, _, _ = city
     with read_transaction(engine) as conn:
-        sizes = [n for _, n in conn.execute(select(member.c.employer_id, func.count()).group_by(member.c.employer_id))]
+        sizes = [
+            n
+            for _, n in conn.execute(
+                select(member.c.employer_id, func.count()).group_by(member.c.employer_id)
+            )
+        ]
     assert len(sizes) == EMPLOYERS and sum(sizes) == MEMBERS
     assert min(sizes) == 1 and max(sizes) > 100
     assert sum(1 for s in sizes if s <= 10) >= EMPLOYERS // 2
@@ -152,15 +179,24 @@ def test_states_and_balances(city) -> None:
     engine, summary, _ = city
     with read_transaction(engine) as conn:
         rows = conn.execute(
-            select(member.c.state, member.c.state_before_freeze, member.c.closed_on, employer.c.state,
-                   member_balance.c.carried_fen + member_balance.c.current_fen)
+            select(
+                member.c.state,
+                member.c.state_before_freeze,
+                member.c.closed_on,
+                employer.c.state,
+                member_balance.c.carried_fen + member_balance.c.current_fen,
+            )
             .join(employer, employer.c.id == member.c.employer_id)
             .join(member_balance, member_balance.c.member_id == member.c.id)
         ).all()
         employer_states = Counter(conn.scalars(select(employer.c.state)))
-        history = Counter(conn.execute(select(account_history.c.subject_kind, account_history.c.action)).all())
+        history = Counter(
+            conn.execute(select(account_history.c.subject_kind, account_history.c.action)).all()
+        )
         control = conn.scalar(
-            select(subject_balance.c.credit_fen - subject_balance.c.debit_fen).where(subject_balance.c.subject_code == "201")
+            select(subject_balance.c.credit_fen - subject_balance.c.debit_fen).where(
+                subject_balance.c.subject_code == "201"
+            )
         )
         entries = conn.scalar(select(func.count()).select_from(journal_entry))
     states = Counter(r[0] for r in rows)
@@ -215,9 +251,12 @@ def test_builds_on_both_engines_and_accounts_open_after(engine: Engine, ctx: Con
         assert conn.scalar(select(func.sum(member_balance.c.carried_fen + member_balance.c.current_fen))) == (
             summary.total_balance_fen
         )
-        assert conn.scalar(
-            select(func.count()).select_from(account_history).where(account_history.c.action == "open")
-        ) == 312
+        assert (
+            conn.scalar(
+                select(func.count()).select_from(account_history).where(account_history.c.action == "open")
+            )
+            == 312
+        )
         new_employer = accounts.register_employer(conn, ctx, employer_payload(999_999))
         new_member = accounts.open_member(conn, ctx, new_employer["account_no"], member_payload(999_999))
     assert (new_employer["id"], new_member["id"]) == (13, 301)

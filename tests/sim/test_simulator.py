@@ -23,7 +23,9 @@ def lived_center(tmp_path, name: str, months: int = 13):
     start = date(2025, 1, 1)
     with write_transaction(engine) as conn:
         set_business_date(conn, start)
-    build_demo_center(engine, Context("demo", FixedClock(start), "990001"), seed=3, employers=40, members=1200)
+    build_demo_center(
+        engine, Context("demo", FixedClock(start), "990001"), seed=3, employers=40, members=1200
+    )
     return engine, simulate(engine, "990001", months=months, seed=3)
 
 
@@ -35,10 +37,14 @@ def test_a_year_of_simulated_business_keeps_the_ledger_right(tmp_path):
     with read_transaction(engine) as conn:
         assert stored_business_date(conn) == date(2026, 2, 1)
         assert check_ledger(conn) == []
-        posted = conn.scalar(select(func.count()).select_from(remittance).where(remittance.c.state == "posted"))
+        posted = conn.scalar(
+            select(func.count()).select_from(remittance).where(remittance.c.state == "posted")
+        )
         assert posted > 13 * 30
         assert conn.scalar(select(func.count()).select_from(arrears)) > 0
-        interest = conn.scalar(select(func.count()).select_from(journal_entry).where(journal_entry.c.business_type == "09"))
+        interest = conn.scalar(
+            select(func.count()).select_from(journal_entry).where(journal_entry.c.business_type == "09")
+        )
         assert interest >= 1  # the interest credited (the carry-over is a reclassification, no entry)
         jobs = conn.execute(select(batch_job.c.job, batch_job.c.state)).all()
         assert {j for j, _ in jobs} == {"month_end", "interest_settlement"}

@@ -6,27 +6,28 @@ from fastapi.testclient import TestClient
 from factories import employer_payload, member_payload
 from hpf.settings import Settings
 from hpf.web.app import create_app
-
-ACTOR = {"X-HPF-Actor": "teller01"}
+from signing_in import approve_pending
 
 
 @pytest.fixture
-def client(engine, clock):
+def client(engine, clock, sign_in):
+    """Signed in as teller01, holding every staff role (the acting user of every change)."""
     app = create_app(Settings(database_url=str(engine.url)), engine=engine, clock=clock)
     with TestClient(app) as c:
+        sign_in(c, "teller01")
         yield c
 
 
 @pytest.fixture
 def employer_no(client):
-    r = client.post("/api/v1/employers", json=employer_payload(), headers=ACTOR)
+    r = client.post("/api/v1/employers", json=employer_payload())
     assert r.status_code == 201, r.text
     return r.json()["account_no"]
 
 
 def test_open_find_and_read_a_member(client, employer_no):
     body = {**member_payload(1, name="李四"), "employer_account_no": employer_no}
-    r = client.post("/api/v1/members", json=body, headers=ACTOR)
+    r = client.post("/api/v1/members", json=body)
     assert r.status_code == 201, r.text
     member = r.json()
     assert member["employer_account_no"] == employer_no and member["balance_fen"] == 0
@@ -91,14 +92,23 @@ def test_ledger_endpoints_and_idempotent_reversal(client, engine, ctx, employer_
         )
     statement = client.get(f"/api/v1/members/{no}/statement").json()
     assert statement[0]["amount_fen"] == 12_345 and statement[0]["running_fen"] == 12_345
-    headers = {"Idempotency-Key": "rev-1", **ACTOR}
+    headers = {"Idempotency-Key": "rev-1"}
     first = client.post(
         f"/api/v1/ledger/entries/{entry_id}/reversal", json={"reason": "错缴"}, headers=headers
     )
     again = client.post(
         f"/api/v1/ledger/entries/{entry_id}/reversal", json={"reason": "错缴"}, headers=headers
     )
-    assert first.status_code == again.status_code == 201 and first.json()["id"] == again.json()["id"]
+    # Maker-checker: the reversal waits for a second person, once however often it is asked for.
+    assert first.status_code == again.status_code == 202 and first.json()["id"] == again.json()["id"]
+    assert first.json()["state"] == "pending" and first.json()["maker"] == "teller01"
+    assert client.get(f"/api/v1/members/{no}").json()["balance_fen"] == 12_345
+    mine = client.post(f"/api/v1/approvals/{first.json()['id']}/approve")
+    assert mine.status_code == 403 and mine.json()["code"] == "approval.same_person"
+    [approved] = approve_pending(client)
+    assert approved["state"] == "approved" and approved["checker"] == "checker"
+    reversal = client.get(f"/api/v1/ledger/entries/{approved['result']['entry_id']}").json()
+    assert reversal["reverses_entry_id"] == entry_id and reversal["actor"] == "teller01"
     assert client.get(f"/api/v1/members/{no}").json()["balance_fen"] == 0
     subjects = {s["code"]: s for s in client.get("/api/v1/ledger/subjects").json()}
     assert subjects["201"]["credit_fen"] == subjects["201"]["debit_fen"] == 12_345

@@ -1,4 +1,4 @@
-"""A clerk's first task in a real browser: find a member by name and open the account.
+"""A clerk's first task in a real browser: sign in, find a member by name and open the account.
 
 Drives Debian's Chromium (``apt-get install chromium fonts-wqy-zenhei``) through Playwright
 against the app served by uvicorn on 127.0.0.1; Playwright's own browser downloads are never
@@ -27,8 +27,11 @@ from hpf.kernel.identifiers import resident_id_check_digit, uscc_check_char
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
+from hpf.security import identity
+from hpf.security.permissions import Role
 from hpf.settings import Settings
 from hpf.web.app import create_app
+from signing_in import FAST_PASSWORDS, PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -113,6 +116,9 @@ def _seed(url: str) -> str:
             ),
             clock,
         )
+        identity.create_staff(
+            conn, ctx, "li.teller", "李柜员", [Role.TELLER], PASSWORD, passwords=FAST_PASSWORDS
+        )
     engine.dispose()
     return str(zhang["account_no"])
 
@@ -123,7 +129,9 @@ def live_server(tmp_path: Path) -> Iterator[str]:
     url = f"sqlite:///{tmp_path}/hpf.sqlite3"
     _seed(url)
     engine = make_engine(url)
-    app = create_app(Settings(database_url=url), engine=engine, clock=FixedClock(BUSINESS_DATE))
+    app = create_app(
+        Settings(database_url=url), engine=engine, clock=FixedClock(BUSINESS_DATE), passwords=FAST_PASSWORDS
+    )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
@@ -149,8 +157,16 @@ def test_find_a_member_by_name_and_see_the_balance(live_server: str, tmp_path: P
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 900})
+            context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+            page = context.new_page()
             page.goto(f"{live_server}/")
+            page.wait_for_url("**/login?next=/")  # nobody is signed in yet
+            sync_api.expect(page.locator("h1")).to_have_text("工作人员登录")
+            page.get_by_label("登录名").fill("li.teller")
+            page.get_by_label("密码").fill(PASSWORD)
+            page.get_by_role("button", name="登录").click()
+            page.wait_for_url(f"{live_server}/")
+            sync_api.expect(page.locator("#signed-in-as")).to_have_text("李柜员")
             sync_api.expect(page.locator("h1")).to_have_text("示范市住房公积金管理中心")
             page.evaluate("window.__sameDocument = true")  # gone if the page reloads
 
@@ -172,7 +188,8 @@ def test_find_a_member_by_name_and_see_the_balance(live_server: str, tmp_path: P
             page.screenshot(path=str(tmp_path / "member.png"), full_page=True)
             shutil.copyfile(tmp_path / "member.png", SHARED_SCREENSHOT)
 
-            phone = browser.new_page(locale="zh-CN", viewport={"width": 390, "height": 844})
+            phone = context.new_page()  # the same browser session: signed in
+            phone.set_viewport_size({"width": 390, "height": 844})
             phone.goto(page.url)
             sync_api.expect(phone.locator("#balance")).to_have_text("1,234.56")
             phone.screenshot(path=str(tmp_path / "member-phone.png"), full_page=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -133,8 +133,9 @@ def center(tmp_path: Path) -> Iterator[Center]:
 
 
 @pytest.fixture
-def client(center: Center) -> Iterator[TestClient]:
+def client(center: Center, sign_in: Callable[..., object]) -> Iterator[TestClient]:
     with TestClient(center.app()) as c:
+        sign_in(c, session=True)
         yield c
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from hpf.accounts import service
 from hpf.accounts.rules import CloseKind
 from hpf.ledger import service as ledger
+from hpf.security.permissions import Perm
+from hpf.web.auth import requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -168,55 +170,92 @@ def _employer_out(conn: Any, row: dict[str, Any]) -> EmployerPublic:
     return EmployerPublic.of(row, ledger.employer_balance_of(conn, row["id"]))
 
 
-@router.post("/employers", status_code=201, summary="Register an employer (单位开户)")
+@router.post(
+    "/employers",
+    dependencies=[Depends(requires(Perm.EMPLOYER_WRITE))],
+    status_code=201,
+    summary="Register an employer (单位开户)",
+)
 def register_employer(body: EmployerCreate, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
     return _employer_out(conn, service.register_employer(conn, ctx, body.model_dump()))
 
 
-@router.get("/employers", summary="Find employers by name prefix, USCC or account number")
+@router.get(
+    "/employers",
+    dependencies=[Depends(requires(Perm.EMPLOYER_READ))],
+    summary="Find employers by name prefix, USCC or account number",
+)
 def find_employers(
     conn: ReadDb, q: str = "", limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)
 ) -> list[EmployerPublic]:
     return [EmployerPublic.of(r) for r in service.find_employers(conn, q, limit, offset)]
 
 
-@router.get("/employers/{account_no}")
+@router.get("/employers/{account_no}", dependencies=[Depends(requires(Perm.EMPLOYER_READ))])
 def get_employer(account_no: str, conn: ReadDb) -> EmployerPublic:
     return _employer_out(conn, service.get_employer(conn, account_no))
 
 
-@router.patch("/employers/{account_no}", summary="Change an employer's registered details (变更)")
+@router.patch(
+    "/employers/{account_no}",
+    dependencies=[Depends(requires(Perm.EMPLOYER_WRITE))],
+    summary="Change an employer's registered details (变更)",
+)
 def change_employer(account_no: str, body: EmployerChange, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
     return _employer_out(conn, service.change_employer(conn, ctx, account_no, body.changes, body.reason))
 
 
-@router.post("/employers/{account_no}/seal", summary="Seal an employer and its active members (封存)")
+@router.post(
+    "/employers/{account_no}/seal",
+    dependencies=[Depends(requires(Perm.EMPLOYER_WRITE))],
+    summary="Seal an employer and its active members (封存)",
+)
 def seal_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
     return _employer_out(conn, service.seal_employer(conn, ctx, account_no, body.reason))
 
 
-@router.post("/employers/{account_no}/unseal", summary="Unseal an employer (启封)")
+@router.post(
+    "/employers/{account_no}/unseal",
+    dependencies=[Depends(requires(Perm.EMPLOYER_WRITE))],
+    summary="Unseal an employer (启封)",
+)
 def unseal_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
     return _employer_out(conn, service.unseal_employer(conn, ctx, account_no, body.reason))
 
 
-@router.post("/employers/{account_no}/deferral", summary="Put an employer in deferral (缓缴)")
+@router.post(
+    "/employers/{account_no}/deferral",
+    dependencies=[Depends(requires(Perm.EMPLOYER_WRITE))],
+    summary="Put an employer in deferral (缓缴)",
+)
 def defer_employer(account_no: str, body: Deferral, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
     row = service.defer_employer(conn, ctx, account_no, body.from_month, body.to_month, body.reason)
     return _employer_out(conn, row)
 
 
-@router.post("/employers/{account_no}/deferral/end", summary="End an employer's deferral")
+@router.post(
+    "/employers/{account_no}/deferral/end",
+    dependencies=[Depends(requires(Perm.EMPLOYER_WRITE))],
+    summary="End an employer's deferral",
+)
 def end_deferral(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
     return _employer_out(conn, service.end_deferral(conn, ctx, account_no, body.reason))
 
 
-@router.post("/employers/{account_no}/close", summary="Close an employer at zero balance (单位销户)")
+@router.post(
+    "/employers/{account_no}/close",
+    dependencies=[Depends(requires(Perm.EMPLOYER_WRITE))],
+    summary="Close an employer at zero balance (单位销户)",
+)
 def close_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
     return _employer_out(conn, service.close_employer(conn, ctx, account_no, body.reason))
 
 
-@router.get("/employers/{account_no}/members", summary="An employer's members with balances")
+@router.get(
+    "/employers/{account_no}/members",
+    dependencies=[Depends(requires(Perm.MEMBER_READ))],
+    summary="An employer's members with balances",
+)
 def employer_members(
     account_no: str, conn: ReadDb, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
 ) -> MemberPage:
@@ -227,7 +266,11 @@ def employer_members(
     )
 
 
-@router.get("/employers/{account_no}/history", summary="Change history of an employer account")
+@router.get(
+    "/employers/{account_no}/history",
+    dependencies=[Depends(requires(Perm.EMPLOYER_READ))],
+    summary="Change history of an employer account",
+)
 def employer_history(account_no: str, conn: ReadDb) -> list[HistoryItem]:
     row = service.get_employer(conn, account_no)
     return [HistoryItem(**h) for h in service.history(conn, "employer", row["id"])]
@@ -240,7 +283,12 @@ def _member_out(conn: Any, account_no: str) -> MemberPublic:
     return MemberPublic.of(service.find_members(conn, account_no, limit=1)[0])
 
 
-@router.post("/members", status_code=201, summary="Open a member account (个人开户); reopens a closed one")
+@router.post(
+    "/members",
+    dependencies=[Depends(requires(Perm.MEMBER_WRITE))],
+    status_code=201,
+    summary="Open a member account (个人开户); reopens a closed one",
+)
 def open_member(body: MemberCreate, conn: WriteDb, ctx: Ctx) -> MemberPublic:
     row = service.open_member(
         conn, ctx, body.employer_account_no, body.model_dump(exclude={"employer_account_no"})
@@ -248,26 +296,34 @@ def open_member(body: MemberCreate, conn: WriteDb, ctx: Ctx) -> MemberPublic:
     return _member_out(conn, row["account_no"])
 
 
-@router.get("/members", summary="Find members by name prefix, resident ID or account number")
+@router.get(
+    "/members",
+    dependencies=[Depends(requires(Perm.MEMBER_READ))],
+    summary="Find members by name prefix, resident ID or account number",
+)
 def find_members(
     conn: ReadDb, q: str = "", limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)
 ) -> list[MemberPublic]:
     return [MemberPublic.of(r) for r in service.find_members(conn, q, limit, offset)]
 
 
-@router.get("/members/{account_no}")
+@router.get("/members/{account_no}", dependencies=[Depends(requires(Perm.MEMBER_READ))])
 def get_member(account_no: str, conn: ReadDb) -> MemberPublic:
     service.get_member(conn, account_no)  # 404 when absent
     return _member_out(conn, account_no)
 
 
-@router.patch("/members/{account_no}", summary="Change a member's details (变更)")
+@router.patch(
+    "/members/{account_no}",
+    dependencies=[Depends(requires(Perm.MEMBER_WRITE))],
+    summary="Change a member's details (变更)",
+)
 def change_member(account_no: str, body: MemberChange, conn: WriteDb, ctx: Ctx) -> MemberPublic:
     service.change_member(conn, ctx, account_no, body.changes, body.reason)
     return _member_out(conn, account_no)
 
 
-def _member_action(name: str, summary: str) -> None:
+def _member_action(name: str, summary: str, permission: Perm) -> None:
     action = getattr(service, f"{name}_member")
 
     def handler(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> MemberPublic:
@@ -281,39 +337,54 @@ def _member_action(name: str, summary: str) -> None:
         summary=summary,
         response_model=MemberPublic,
         name=f"{name}_member",
+        dependencies=[Depends(requires(permission))],
     )
 
 
-for _name, _summary in (
-    ("seal", "Seal a member account (封存)"),
-    ("unseal", "Unseal a member account (启封)"),
-    ("freeze", "Freeze a member account (冻结)"),
-    ("unfreeze", "Unfreeze a member account (解冻)"),
+for _name, _summary, _permission in (
+    ("seal", "Seal a member account (封存)", Perm.MEMBER_WRITE),
+    ("unseal", "Unseal a member account (启封)", Perm.MEMBER_WRITE),
+    ("freeze", "Freeze a member account (冻结)", Perm.MEMBER_RESTRICT),
+    ("unfreeze", "Unfreeze a member account (解冻)", Perm.MEMBER_RESTRICT),
 ):
-    _member_action(_name, _summary)
+    _member_action(_name, _summary, _permission)
 
 
 @router.post(
-    "/members/{account_no}/transfer", summary="Move a member to another employer in this center (内部转移)"
+    "/members/{account_no}/transfer",
+    dependencies=[Depends(requires(Perm.MEMBER_WRITE))],
+    summary="Move a member to another employer in this center (内部转移)",
 )
 def transfer_member(account_no: str, body: Transfer, conn: WriteDb, ctx: Ctx) -> MemberPublic:
     service.transfer_member(conn, ctx, account_no, body.employer_account_no, body.reason, body.base_fen)
     return _member_out(conn, account_no)
 
 
-@router.post("/members/{account_no}/close", summary="Close a member account at zero balance (销户)")
+@router.post(
+    "/members/{account_no}/close",
+    dependencies=[Depends(requires(Perm.MEMBER_RESTRICT))],
+    summary="Close a member account at zero balance (销户)",
+)
 def close_member(account_no: str, body: Close, conn: WriteDb, ctx: Ctx) -> MemberPublic:
     service.close_member(conn, ctx, account_no, body.kind, body.reason)
     return _member_out(conn, account_no)
 
 
-@router.get("/members/{account_no}/history", summary="Change history of a member account")
+@router.get(
+    "/members/{account_no}/history",
+    dependencies=[Depends(requires(Perm.MEMBER_READ))],
+    summary="Change history of a member account",
+)
 def member_history(account_no: str, conn: ReadDb) -> list[HistoryItem]:
     row = service.get_member(conn, account_no)
     return [HistoryItem(**h) for h in service.history(conn, "member", row["id"])]
 
 
-@router.get("/members/{account_no}/statement", summary="Postings with running balance, newest first")
+@router.get(
+    "/members/{account_no}/statement",
+    dependencies=[Depends(requires(Perm.MEMBER_READ))],
+    summary="Postings with running balance, newest first",
+)
 def member_statement(
     account_no: str, conn: ReadDb, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
 ) -> list[StatementLine]:

@@ -8,23 +8,21 @@ refusal's status, never problem+json.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection, func, select
 from starlette.responses import RedirectResponse, Response
 
 from hpf.accounts import service
 from hpf.accounts.tables import employer, member
-from hpf.kernel.errors import HpfError
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import parent_of
 from hpf.ledger.tables import member_balance
+from hpf.security.permissions import Perm, Scope
+from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import ReadDb
-from hpf.web.pages_common import history_changes, is_htmx, render
+from hpf.web.pages_common import PageRoute, history_changes, is_htmx, render
 
 SEARCH_LIMIT = 50
 EMPLOYERS_PER_PAGE = 50
@@ -34,35 +32,6 @@ MAX_PAGE = 1_000_000
 
 Page = Query(1, ge=1, le=MAX_PAGE, description="页码")
 SearchText = Query("", max_length=60)
-
-
-class PageRoute(APIRoute):
-    """Renders a refusal raised by a page as a Chinese HTML error page."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def page_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except HpfError as exc:
-                return error_page(request, exc.status, exc.title)
-            except RequestValidationError:
-                return error_page(request, 422, "请求参数不合法", "请检查输入的查询条件或页码。")
-
-        return page_handler
-
-
-def error_page(request: Request, status: int, title: str, detail: str = "") -> Response:
-    """A refusal as a Chinese page; the English ``detail`` of an ``HpfError`` is not shown."""
-    heading = {404: "未找到", 409: "无法办理", 422: "输入有误"}.get(status, "出错了")
-    return render(
-        request,
-        "error.html",
-        {"status": status, "heading": heading, "title": title, "detail": detail},
-        status_code=status,
-    )
-
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -75,12 +44,14 @@ def _paged(rows: list[dict[str, Any]], per_page: int) -> tuple[list[dict[str, An
 # --------------------------------------------------------------------------------------- home
 
 
-@router.get("/")
-def home(request: Request) -> Response:
+@router.get("/", dependencies=[Depends(requires(Perm.AUTHENTICATED, scope=Scope.OPEN))])
+def home(request: Request, who: CurrentPrincipal) -> Response:
+    if not who.is_staff:
+        return RedirectResponse("/self", status_code=303)
     return render(request, "home.html", {"nav": "home", "q": "", "members": None, "more": False})
 
 
-@router.get("/members/search")
+@router.get("/members/search", dependencies=[Depends(requires(Perm.MEMBER_READ))])
 def search_members(request: Request, conn: ReadDb, q: str = SearchText) -> Response:
     q = q.strip()
     rows, more = (
@@ -95,7 +66,7 @@ def search_members(request: Request, conn: ReadDb, q: str = SearchText) -> Respo
 # ------------------------------------------------------------------------------------ members
 
 
-@router.get("/members/{account_no}")
+@router.get("/members/{account_no}", dependencies=[Depends(requires(Perm.MEMBER_READ))])
 def member_page(request: Request, account_no: str, conn: ReadDb, page: int = Page) -> Response:
     row = service.get_member(conn, account_no)  # NotFound → 404 page
     lines, more = _statement(conn, row["id"], page)
@@ -116,7 +87,7 @@ def member_page(request: Request, account_no: str, conn: ReadDb, page: int = Pag
     )
 
 
-@router.get("/members/{account_no}/statement")
+@router.get("/members/{account_no}/statement", dependencies=[Depends(requires(Perm.MEMBER_READ))])
 def member_statement(request: Request, account_no: str, conn: ReadDb, page: int = Page) -> Response:
     """The next page of statement lines (htmx "更多"); a plain request goes to the page."""
     if not is_htmx(request):
@@ -158,7 +129,7 @@ def _employers_by_id(conn: Connection, ids: set[int]) -> dict[int, dict[str, Any
 # ---------------------------------------------------------------------------------- employers
 
 
-@router.get("/employers")
+@router.get("/employers", dependencies=[Depends(requires(Perm.EMPLOYER_READ))])
 def employers_page(request: Request, conn: ReadDb, q: str = SearchText, page: int = Page) -> Response:
     q = q.strip()
     rows, more = _paged(
@@ -171,7 +142,7 @@ def employers_page(request: Request, conn: ReadDb, q: str = SearchText, page: in
     return render(request, "employers.html", {"nav": "employers", **context}, varies=True)
 
 
-@router.get("/employers/{account_no}")
+@router.get("/employers/{account_no}", dependencies=[Depends(requires(Perm.EMPLOYER_READ))])
 def employer_page(request: Request, account_no: str, conn: ReadDb, page: int = Page) -> Response:
     row = service.get_employer(conn, account_no)  # NotFound → 404 page
     total, members = service.employer_members(
@@ -219,7 +190,7 @@ def _member_counts(conn: Connection, employer_id: int) -> tuple[list[tuple[str, 
 # ------------------------------------------------------------------------------------- ledger
 
 
-@router.get("/ledger")
+@router.get("/ledger", dependencies=[Depends(requires(Perm.LEDGER_READ))])
 def ledger_page(request: Request, conn: ReadDb) -> Response:
     subjects = ledger.subject_balances(conn)
     for s in subjects:

@@ -487,7 +487,7 @@ def seal_member(conn: Connection, ctx: Context, account_no: str, reason: str) ->
 
 def unseal_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
     current = get_member(conn, account_no)
-    _employer_taking_members(conn, _employer_account_no(conn, current["employer_id"]))
+    _employer_taking_members(conn, employer_account_no(conn, current["employer_id"]))
     return _transition_member(conn, ctx, account_no, "unseal", reason, {"state": MemberState.NORMAL.value})
 
 
@@ -559,7 +559,7 @@ def close_member(
     )
 
 
-def _employer_account_no(conn: Connection, employer_id: int) -> str:
+def employer_account_no(conn: Connection, employer_id: int) -> str:
     return str(conn.scalar(select(employer.c.account_no).where(employer.c.id == employer_id)))
 
 

@@ -7,7 +7,7 @@ import hashlib
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Header, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -15,8 +15,13 @@ from hpf.accounts import service as accounts
 from hpf.contributions import lists, service
 from hpf.contributions.rules import Kind, ListRow
 from hpf.kernel.errors import InvalidInput
+from hpf.kernel.money import format_yuan
 from hpf.policy.rules import contribution_parts
 from hpf.policy.service import policy_at
+from hpf.security import approvals
+from hpf.security.api import ApprovalPublic
+from hpf.security.permissions import Perm
+from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 
 router = APIRouter(prefix="/api/v1", tags=["contributions"])
@@ -126,7 +131,10 @@ def _employer_id(conn: Any, employer_no: str) -> int:
 
 
 @router.post(
-    "/employers/{account_no}/remittances", status_code=201, summary="Submit a list (汇缴/补缴清册) as JSON"
+    "/employers/{account_no}/remittances",
+    status_code=201,
+    summary="Submit a list (汇缴/补缴清册) as JSON",
+    dependencies=[Depends(requires(Perm.CONTRIBUTION_SUBMIT))],
 )
 def submit_list(
     account_no: str, body: ListIn, conn: WriteDb, ctx: Ctx, idempotency_key: IdempotencyKey = None
@@ -143,7 +151,10 @@ def submit_list(
 
 
 @router.post(
-    "/employers/{account_no}/remittances/upload", status_code=201, summary="Upload a list file (csv/xlsx)"
+    "/employers/{account_no}/remittances/upload",
+    status_code=201,
+    summary="Upload a list file (csv/xlsx)",
+    dependencies=[Depends(requires(Perm.CONTRIBUTION_SUBMIT))],
 )
 async def upload_list(
     account_no: str,
@@ -171,6 +182,7 @@ async def upload_list(
 @router.get(
     "/employers/{account_no}/remittance-template.{fmt}",
     summary="List template, prefilled with active members",
+    dependencies=[Depends(requires(Perm.CONTRIBUTION_SUBMIT))],
 )
 def template(account_no: str, fmt: Literal["csv", "xlsx"], conn: ReadDb, ctx: Ctx) -> Response:
     emp = accounts.get_employer(conn, account_no)
@@ -191,19 +203,31 @@ def template(account_no: str, fmt: Literal["csv", "xlsx"], conn: ReadDb, ctx: Ct
     )
 
 
-@router.get("/employers/{account_no}/remittances", summary="An employer's lists, newest first")
+@router.get(
+    "/employers/{account_no}/remittances",
+    summary="An employer's lists, newest first",
+    dependencies=[Depends(requires(Perm.CONTRIBUTION_READ))],
+)
 def employer_lists(account_no: str, conn: ReadDb) -> list[RemittanceOut]:
     return [RemittanceOut(**r) for r in service.employer_remittances(conn, _employer_id(conn, account_no))]
 
 
-@router.get("/remittances/{remittance_id}", summary="One list with its rows")
+@router.get(
+    "/remittances/{remittance_id}",
+    summary="One list with its rows",
+    dependencies=[Depends(requires(Perm.CONTRIBUTION_READ))],
+)
 def get_list(remittance_id: int, conn: ReadDb) -> RemittanceDetail:
     row = service.get_remittance(conn, remittance_id)
     rows = [RemittanceRowOut(**r) for r in service.remittance_rows(conn, remittance_id)]
     return RemittanceDetail(**row, rows=rows)
 
 
-@router.post("/remittances/{remittance_id}/allocate", summary="Allocate a funded list now (分摊)")
+@router.post(
+    "/remittances/{remittance_id}/allocate",
+    summary="Allocate a funded list now (分摊)",
+    dependencies=[Depends(requires(Perm.FUNDS_ALLOCATE))],
+)
 def allocate(remittance_id: int, conn: WriteDb, ctx: Ctx) -> RemittanceOut:
     return RemittanceOut(**service.allocate(conn, ctx, remittance_id))
 
@@ -212,24 +236,46 @@ def allocate(remittance_id: int, conn: WriteDb, ctx: Ctx) -> RemittanceOut:
     "/employers/{account_no}/receipts",
     status_code=201,
     summary="Record a bank arrival (到账); idempotent by bank_ref",
+    dependencies=[Depends(requires(Perm.FUNDS_RECORD))],
 )
 def record_receipt(account_no: str, body: ReceiptIn, conn: WriteDb, ctx: Ctx) -> ReceiptOut:
     row = service.record_receipt(conn, ctx, account_no, body.amount_fen, body.bank_ref, body.value_date)
     return ReceiptOut(**row)
 
 
-@router.post("/employers/{account_no}/refunds", status_code=201, summary="Refund unclaimed receipts")
+@router.post(
+    "/employers/{account_no}/refunds",
+    status_code=202,
+    summary="Ask to refund unclaimed receipts; another person approves it (/api/v1/approvals)",
+    dependencies=[Depends(requires(Perm.FUNDS_ALLOCATE))],
+)
 def refund(
-    account_no: str, body: RefundIn, conn: WriteDb, ctx: Ctx, idempotency_key: IdempotencyKey = None
-) -> dict[str, int]:
-    entry = service.refund_unallocated(
-        conn, ctx, account_no, body.amount_fen, body.reason, _require_key(idempotency_key)
+    account_no: str,
+    body: RefundIn,
+    conn: WriteDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> ApprovalPublic:
+    payload = {"employer_account_no": account_no, "amount_fen": body.amount_fen, "reason": body.reason}
+    summary = f"退还单位 {account_no} 暂收款 {format_yuan(body.amount_fen)}元：{body.reason}"
+    row = approvals.submit(
+        conn,
+        ctx,
+        who,
+        approvals.FUNDS_REFUND,
+        payload,
+        summary,
+        idempotency_key=_require_key(idempotency_key),
     )
-    return {"entry_id": entry}
+    return ApprovalPublic.of(row)
 
 
 @router.post(
-    "/remittances/{remittance_id}/corrections", status_code=201, summary="Wrong-payment correction (错缴更正)"
+    "/remittances/{remittance_id}/corrections",
+    status_code=201,
+    summary="Wrong-payment correction (错缴更正)",
+    dependencies=[Depends(requires(Perm.CONTRIBUTION_CORRECT))],
 )
 def correct(
     remittance_id: int, body: CorrectionIn, conn: WriteDb, ctx: Ctx, idempotency_key: IdempotencyKey = None
@@ -242,7 +288,9 @@ def correct(
 
 
 @router.post(
-    "/employers/{account_no}/adjustment", summary="Annual base and rate adjustment (调基调比), all or nothing"
+    "/employers/{account_no}/adjustment",
+    summary="Annual base and rate adjustment (调基调比), all or nothing",
+    dependencies=[Depends(requires(Perm.CONTRIBUTION_SUBMIT))],
 )
 def adjust(account_no: str, body: AdjustmentIn, conn: WriteDb, ctx: Ctx) -> dict[str, Any]:
     return service.adjust_base_and_rates(
@@ -251,11 +299,19 @@ def adjust(account_no: str, body: AdjustmentIn, conn: WriteDb, ctx: Ctx) -> dict
     )  # fmt: skip
 
 
-@router.get("/employers/{account_no}/arrears", summary="Open arrears (欠缴) of an employer")
+@router.get(
+    "/employers/{account_no}/arrears",
+    summary="Open arrears (欠缴) of an employer",
+    dependencies=[Depends(requires(Perm.CONTRIBUTION_READ))],
+)
 def employer_arrears(account_no: str, conn: ReadDb) -> list[ArrearsOut]:
     return [ArrearsOut(**a) for a in service.open_arrears(conn, _employer_id(conn, account_no))]
 
 
-@router.get("/receipts/unallocated", summary="Receipts no list claims, and lists short of money")
+@router.get(
+    "/receipts/unallocated",
+    summary="Receipts no list claims, and lists short of money",
+    dependencies=[Depends(requires(Perm.CONTRIBUTION_READ))],
+)
 def unallocated(conn: ReadDb) -> list[Unallocated]:
     return [Unallocated(**r) for r in service.unallocated(conn)]

@@ -19,12 +19,12 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from sqlalchemy import Connection, func, select
 from starlette.responses import RedirectResponse, Response
 
 from hpf.accounts import service as accounts
-from hpf.accounts.pages import Page, PageRoute
+from hpf.accounts.pages import Page
 from hpf.accounts.tables import employer
 from hpf.contributions import lists, service
 from hpf.contributions.rules import Kind, due_month, parse_month
@@ -33,8 +33,10 @@ from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError, InvalidInput
 from hpf.kernel.money import parse_yuan
 from hpf.ledger import service as ledger
+from hpf.security.permissions import Perm
+from hpf.web.auth import requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.pages_common import render
+from hpf.web.pages_common import PageRoute, render, safe_next
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -86,21 +88,6 @@ def _state_label(row: dict[str, Any], funded: set[int]) -> str:
     if row["state"] == "pending" and row["id"] in funded:
         return FUNDED_ZH
     return str(STATE_ZH.get(row["state"], row["state"]))
-
-
-def _safe_next(next_url: str, fallback: str) -> str:
-    """Only a path on this site: starts with one "/", no scheme, host or control characters."""
-    text = (next_url or "").strip()
-    if (
-        not text.startswith("/")
-        or text.startswith(("//", "/\\"))
-        or any(ord(c) < 32 or c == "\\" for c in text)
-    ):
-        return fallback
-    parts = urlsplit(text)
-    if parts.scheme or parts.netloc:
-        return fallback
-    return text
 
 
 def _with_done(url: str, done: str) -> str:
@@ -155,13 +142,15 @@ def _employer_context(
     }
 
 
-@router.get("/employers/{account_no}/remittances")
+@router.get("/employers/{account_no}/remittances", dependencies=[Depends(requires(Perm.CONTRIBUTION_READ))])
 def employer_remittances_page(request: Request, account_no: str, conn: ReadDb, ctx: Ctx) -> Response:
     emp = accounts.get_employer(conn, account_no)  # NotFound → 404 page
     return render(request, "contributions_employer.html", _employer_context(request, conn, ctx, emp))
 
 
-@router.post("/employers/{account_no}/remittances")
+@router.post(
+    "/employers/{account_no}/remittances", dependencies=[Depends(requires(Perm.CONTRIBUTION_SUBMIT))]
+)
 def upload_list(
     request: Request,
     account_no: str,
@@ -274,7 +263,7 @@ def _remittance_context(
     }
 
 
-@router.get("/remittances/{remittance_id}")
+@router.get("/remittances/{remittance_id}", dependencies=[Depends(requires(Perm.CONTRIBUTION_READ))])
 def remittance_page(
     request: Request, remittance_id: int, conn: ReadDb, ctx: Ctx, page: int = Page
 ) -> Response:
@@ -282,7 +271,7 @@ def remittance_page(
     return render(request, "contributions_remittance.html", context)
 
 
-@router.post("/remittances/{remittance_id}/allocate")
+@router.post("/remittances/{remittance_id}/allocate", dependencies=[Depends(requires(Perm.FUNDS_ALLOCATE))])
 def allocate(request: Request, remittance_id: int, conn: WriteDb, ctx: Ctx) -> Response:
     service.get_remittance(conn, remittance_id)  # NotFound → 404 page
     try:
@@ -299,7 +288,7 @@ def allocate(request: Request, remittance_id: int, conn: WriteDb, ctx: Ctx) -> R
 _REMITTANCE_PATH = re.compile(r"^/remittances/(\d{1,18})$")
 
 
-@router.post("/employers/{account_no}/receipts")
+@router.post("/employers/{account_no}/receipts", dependencies=[Depends(requires(Perm.FUNDS_RECORD))])
 def record_receipt(
     request: Request,
     account_no: str,
@@ -311,7 +300,7 @@ def record_receipt(
     next_url: Annotated[str, Form(alias="next", max_length=400)] = "",
 ) -> Response:
     emp = accounts.get_employer(conn, account_no)
-    back = _safe_next(next_url, f"/employers/{emp['account_no']}/remittances")
+    back = safe_next(next_url, f"/employers/{emp['account_no']}/remittances")
     try:
         with conn.begin_nested():
             service.record_receipt(
@@ -356,7 +345,7 @@ def _value_date(text: str) -> date:
 # --------------------------------------------------------------------- 未分摊到账
 
 
-@router.get("/receipts/unallocated")
+@router.get("/receipts/unallocated", dependencies=[Depends(requires(Perm.CONTRIBUTION_READ))])
 def unallocated_page(request: Request, conn: ReadDb) -> Response:
     rows = service.unallocated(conn)
     return render(

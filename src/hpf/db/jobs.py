@@ -27,9 +27,7 @@ batch_job = Table(
 
 
 def job_state(conn: Connection, job: str, period: str) -> str | None:
-    return conn.scalar(
-        select(batch_job.c.state).where(batch_job.c.job == job, batch_job.c.period == period)
-    )
+    return conn.scalar(select(batch_job.c.state).where(batch_job.c.job == job, batch_job.c.period == period))
 
 
 def start_job(conn: Connection, job: str, period: str, clock: Clock) -> bool:

@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from hpf.ledger import service
 from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry, journal_line
+from hpf.security import approvals
+from hpf.security.api import ApprovalPublic
+from hpf.security.permissions import Perm
+from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 
 router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
@@ -66,12 +70,18 @@ class CheckResult(BaseModel):
     findings: list[FindingPublic]
 
 
-@router.get("/subjects", summary="Chart of accounts with debit, credit and balance in fen")
+@router.get(
+    "/subjects",
+    summary="Chart of accounts with debit, credit and balance in fen",
+    dependencies=[Depends(requires(Perm.LEDGER_READ))],
+)
 def subjects(conn: ReadDb) -> list[SubjectBalance]:
     return [SubjectBalance(**s) for s in service.subject_balances(conn)]
 
 
-@router.get("/entries", summary="Journal entries, newest first")
+@router.get(
+    "/entries", summary="Journal entries, newest first", dependencies=[Depends(requires(Perm.LEDGER_READ))]
+)
 def entries(
     conn: ReadDb,
     business_id: str | None = None,
@@ -91,7 +101,11 @@ def entries(
     return [EntryPublic(**r) for r in rows]
 
 
-@router.get("/entries/{entry_id}", summary="One journal entry with its lines")
+@router.get(
+    "/entries/{entry_id}",
+    summary="One journal entry with its lines",
+    dependencies=[Depends(requires(Perm.LEDGER_READ))],
+)
 def entry(entry_id: int, conn: ReadDb) -> EntryPublic:
     _, head = service.load_entry(conn, entry_id)
     lines = conn.execute(
@@ -101,27 +115,42 @@ def entry(entry_id: int, conn: ReadDb) -> EntryPublic:
 
 
 @router.post(
-    "/entries/{entry_id}/reversal", status_code=201, summary="Post the linked reversal of an entry (冲账)"
+    "/entries/{entry_id}/reversal",
+    status_code=202,
+    summary="Ask for the linked reversal of an entry (冲账); another person approves it (/api/v1/approvals)",
+    dependencies=[Depends(requires(Perm.LEDGER_REVERSE))],
 )
 def reverse(
     entry_id: int,
     body: ReversalRequest,
     conn: WriteDb,
     ctx: Ctx,
+    who: CurrentPrincipal,
     idempotency_key: Annotated[str | None, Header(max_length=80)] = None,
-) -> EntryPublic:
-    new_id = service.reverse(
-        conn, entry_id, reason=body.reason, actor=ctx.actor, clock=ctx.clock, idempotency_key=idempotency_key
+) -> ApprovalPublic:
+    payload = {"entry_id": entry_id, "reason": body.reason}
+    summary = f"冲销记账凭证 #{entry_id}：{body.reason}"
+    row = approvals.submit(
+        conn, ctx, who, approvals.LEDGER_REVERSAL, payload, summary, idempotency_key=idempotency_key
     )
-    return entry(new_id, conn)
+    return ApprovalPublic.of(row)
 
 
-@router.post("/periods/{period}/close", status_code=204, summary="Close an accounting month (结账)")
+@router.post(
+    "/periods/{period}/close",
+    status_code=204,
+    summary="Close an accounting month (结账)",
+    dependencies=[Depends(requires(Perm.LEDGER_CLOSE))],
+)
 def close_period(period: str, conn: WriteDb, ctx: Ctx) -> None:
     service.close_period(conn, period, actor=ctx.actor, clock=ctx.clock)
 
 
-@router.get("/check", summary="Verify every ledger invariant (same as `hpf check`)")
+@router.get(
+    "/check",
+    summary="Verify every ledger invariant (same as `hpf check`)",
+    dependencies=[Depends(requires(Perm.LEDGER_READ))],
+)
 def check(conn: ReadDb) -> CheckResult:
     findings: list[Any] = check_ledger(conn)
     return CheckResult(ok=not findings, findings=[FindingPublic(**f.__dict__) for f in findings])

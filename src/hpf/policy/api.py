@@ -5,17 +5,24 @@ Rates are decimal strings (``"0.12"`` = 12%), amounts integer fen, dates ISO.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from hpf.policy import service
 from hpf.policy.rules import Policy
+from hpf.security import approvals
+from hpf.security.api import ApprovalPublic
+from hpf.security.permissions import Perm, Scope
+from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 
 router = APIRouter(prefix="/api/v1/policy", tags=["policy"])
+
+READ = [Depends(requires(Perm.POLICY_READ, scope=Scope.OPEN))]  # policy is public knowledge
 
 Money = int  # fen
 
@@ -93,14 +100,14 @@ class PolicyChangePublic(BaseModel):
         return cls(**{k: row[k] for k in cls.model_fields})
 
 
-@router.get("", summary="The policy in force on a day (default: the business date)")
+@router.get("", summary="The policy in force on a day (default: the business date)", dependencies=READ)
 def get_policy(
     conn: ReadDb, ctx: Ctx, on: Annotated[date | None, Query(description="YYYY-MM-DD")] = None
 ) -> PolicyPublic:
     return PolicyPublic.of(service.policy_at(conn, on or ctx.clock.today()))
 
 
-@router.get("/deposit-rates", summary="Deposit interest rate history (存款利率)")
+@router.get("/deposit-rates", summary="Deposit interest rate history (存款利率)", dependencies=READ)
 def get_deposit_rates(conn: ReadDb) -> list[DepositRatePublic]:
     return [
         DepositRatePublic(
@@ -113,12 +120,30 @@ def get_deposit_rates(conn: ReadDb) -> list[DepositRatePublic]:
     ]
 
 
-@router.get("/changes", summary="Changes the center recorded, latest effective date first")
+@router.get("/changes", summary="Changes the center recorded, latest effective date first", dependencies=READ)
 def get_changes(conn: ReadDb) -> list[PolicyChangePublic]:
     return [PolicyChangePublic.of(r) for r in service.list_changes(conn)]
 
 
-@router.post("/changes", status_code=201, summary="Schedule a change of a policy parameter")
-def post_change(body: PolicyChangeCreate, conn: WriteDb, ctx: Ctx) -> PolicyChangePublic:
-    row = service.schedule_change(conn, ctx, body.key, body.effective_from, body.value, body.reason)
-    return PolicyChangePublic.of(row)
+def summary_of(reason: str) -> Callable[[dict[str, Any]], str]:
+    """The approval queue's line for a change, from what the policy rules made of it."""
+    return lambda change: (
+        f"{change['label_zh']}调整为{change['shown']}，{change['effective_from']}起生效：{reason}"
+    )
+
+
+@router.post(
+    "/changes",
+    status_code=202,
+    summary="Ask to schedule a change of a policy parameter; another administrator approves it",
+    dependencies=[Depends(requires(Perm.POLICY_CHANGE, scope=Scope.OPEN))],
+)
+def post_change(body: PolicyChangeCreate, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> ApprovalPublic:
+    payload = {
+        "key": body.key,
+        "effective_from": body.effective_from.isoformat(),
+        "value": body.value,
+        "reason": body.reason,
+    }
+    row = approvals.submit(conn, ctx, who, approvals.POLICY_CHANGE, payload, summary_of(body.reason))
+    return ApprovalPublic.of(row)

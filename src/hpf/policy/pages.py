@@ -1,7 +1,8 @@
 """The 政策参数 page: parameters in force, deposit rate history, scheduled changes, and a form.
 
-Plain HTML: the form posts to ``/policy`` and is redirected (303) back; a refused change
-re-renders the page with the Chinese message and status 422, keeping what the clerk typed.
+Plain HTML: the form posts to ``/policy`` and is redirected (303) back; the change waits for
+another administrator's approval (``/approvals``). A refused change re-renders the page with
+the Chinese message and status 422, keeping what the clerk typed.
 On the form amounts are entered in yuan and rates as decimals (``0.12``) or percentages
 (``12%``); the API takes fen and decimal strings.
 """
@@ -13,7 +14,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy import Connection
 from starlette.responses import RedirectResponse, Response
 
@@ -21,11 +22,15 @@ from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError, InvalidInput
 from hpf.kernel.money import parse_yuan
 from hpf.policy import service
+from hpf.policy.api import summary_of
 from hpf.policy.rules import DEPOSIT_RATE, KEYS, LABELS_ZH
+from hpf.security import approvals
+from hpf.security.permissions import Perm, Scope
+from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.pages_common import render
+from hpf.web.pages_common import PageRoute, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 FORM_FIELDS = ("key", "effective_from", "value", "current_rate", "carried_rate", "reason")
 UNIT_HINT = {
@@ -61,6 +66,7 @@ def _page(request: Request, conn: Connection, today: date, **extra: Any) -> dict
             (c for c in changes if c["effective_from"] > today), key=lambda c: c["effective_from"]
         ),
         "changes": changes,
+        "pending": approvals.list_requests(conn, state=approvals.State.PENDING, kind=approvals.POLICY_CHANGE),
         "keys": _key_options(),
         "form": dict.fromkeys(FORM_FIELDS, ""),
         "error": None,
@@ -69,16 +75,17 @@ def _page(request: Request, conn: Connection, today: date, **extra: Any) -> dict
     }
 
 
-@router.get("/policy")
+@router.get("/policy", dependencies=[Depends(requires(Perm.POLICY_READ, scope=Scope.OPEN))])
 def policy_page(request: Request, conn: ReadDb, ctx: Ctx) -> Response:
     return render(request, "policy.html", _page(request, conn, ctx.clock.today()))
 
 
-@router.post("/policy")
+@router.post("/policy", dependencies=[Depends(requires(Perm.POLICY_CHANGE, scope=Scope.OPEN))])
 def schedule_from_form(
     request: Request,
     conn: WriteDb,
     ctx: Ctx,
+    who: CurrentPrincipal,
     key: FormText = "",
     effective_from: FormText = "",
     value: FormText = "",
@@ -96,7 +103,13 @@ def schedule_from_form(
     }
     page_ctx: Context = dataclasses.replace(ctx, source="page")
     try:
-        service.schedule_change(conn, page_ctx, key, _date(effective_from), _raw_value(key, form), reason)
+        payload = {
+            "key": key,
+            "effective_from": _date(effective_from).isoformat(),
+            "value": _raw_value(key, form),
+            "reason": reason,
+        }
+        approvals.submit(conn, page_ctx, who, approvals.POLICY_CHANGE, payload, summary_of(reason))
     except HpfError as exc:
         context = _page(request, conn, ctx.clock.today(), form=form, error=exc.title)
         return render(request, "policy.html", context, status_code=422)

@@ -435,6 +435,26 @@ _DECLARED: list[FieldClass] = [
             ("consumed_at", GEN, "", None, "使用时间"),
         ],
     ),
+    # Maker-checker requests: what was asked, by whom, who decided (staff are people too).
+    *_table(
+        "approval_request",
+        [
+            ("id", GEN, "", None, "审批事项编号"),
+            ("kind", GEN, "", None, "审批事项类型"),
+            ("payload", IMP, "", None, "申请内容"),
+            ("summary", IMP, "", None, "事项摘要"),
+            ("maker", IMP, "p", None, "经办人"),
+            ("maker_id", GEN, "p", None, "经办人ID"),
+            ("created_at", GEN, "", None, "提交时间"),
+            ("state", GEN, "", None, "审批状态"),
+            ("checker", IMP, "p", None, "审批人"),
+            ("checker_id", GEN, "p", None, "审批人ID"),
+            ("decided_at", GEN, "", None, "审批时间"),
+            ("note", GEN, "", None, "审批意见"),
+            ("result", IMP, "", None, "办理结果"),
+            ("idempotency_key", GEN, "", None, "幂等键"),
+        ],
+    ),
     *_table(
         "audit_head",
         [

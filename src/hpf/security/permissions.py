@@ -27,12 +27,14 @@ class Role(StrEnum):
 
 class Perm(StrEnum):
     PUBLIC = "public"  # no sign-in needed (sign-in pages, static files, API description)
+    AUTHENTICATED = "authenticated"  # anyone signed in (the landing pages)
     MEMBER_READ = "member:read"
     MEMBER_WRITE = "member:write"  # open, change, seal, unseal, internal transfer
     MEMBER_RESTRICT = "member:restrict"  # freeze, unfreeze, close
     MEMBER_UNMASK = "member:unmask"  # see full ID numbers, phones, cards (logged)
     EMPLOYER_READ = "employer:read"
     EMPLOYER_WRITE = "employer:write"  # register, change, seal, defer, close
+    CONTRIBUTION_READ = "contribution:read"  # lists, receipts, arrears
     CONTRIBUTION_SUBMIT = "contribution:submit"  # lists (汇缴/补缴), base and rate adjustment
     FUNDS_RECORD = "funds:record"  # bank receipts (到账)
     FUNDS_ALLOCATE = "funds:allocate"  # allocation, refunds
@@ -43,10 +45,13 @@ class Perm(StrEnum):
     POLICY_READ = "policy:read"
     POLICY_CHANGE = "policy:change"
     AUDIT_READ = "audit:read"
+    APPROVAL_READ = "approval:read"  # the maker-checker queue (复核)
+    APPROVAL_DECIDE = "approval:decide"  # approve or reject; each kind also needs its own permission
     SECURITY_ADMIN = "security:admin"  # users, roles, alerts, keys
 
 
-_STAFF_READ = {Perm.MEMBER_READ, Perm.EMPLOYER_READ, Perm.POLICY_READ}
+_STAFF_READ = {Perm.MEMBER_READ, Perm.EMPLOYER_READ, Perm.CONTRIBUTION_READ, Perm.POLICY_READ}
+_DECIDE = {Perm.APPROVAL_READ, Perm.APPROVAL_DECIDE}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.TELLER: frozenset(_STAFF_READ | {Perm.MEMBER_WRITE, Perm.EMPLOYER_WRITE, Perm.CONTRIBUTION_SUBMIT}),
@@ -55,16 +60,25 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     ),
     Role.FINANCE: frozenset(
         _STAFF_READ
+        | _DECIDE
         | {Perm.FUNDS_RECORD, Perm.FUNDS_ALLOCATE, Perm.LEDGER_READ, Perm.LEDGER_REVERSE, Perm.LEDGER_CLOSE}
     ),
-    Role.AUDITOR: frozenset(_STAFF_READ | {Perm.LEDGER_READ, Perm.AUDIT_READ, Perm.MEMBER_UNMASK}),
+    Role.AUDITOR: frozenset(
+        _STAFF_READ | {Perm.LEDGER_READ, Perm.AUDIT_READ, Perm.MEMBER_UNMASK, Perm.APPROVAL_READ}
+    ),
     Role.RISK: frozenset(_STAFF_READ | {Perm.MEMBER_UNMASK}),
     Role.SUPERVISOR: frozenset({Perm.POLICY_READ, Perm.LEDGER_READ}),
-    Role.ADMIN: frozenset({Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN}),
+    Role.ADMIN: frozenset({Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN} | _DECIDE),
     # Self-service: the scope limits these to the member's own account / the employer's own staff.
     Role.MEMBER: frozenset({Perm.MEMBER_READ, Perm.POLICY_READ}),
     Role.EMPLOYER: frozenset(
-        {Perm.EMPLOYER_READ, Perm.MEMBER_READ, Perm.CONTRIBUTION_SUBMIT, Perm.POLICY_READ}
+        {
+            Perm.EMPLOYER_READ,
+            Perm.MEMBER_READ,
+            Perm.CONTRIBUTION_READ,
+            Perm.CONTRIBUTION_SUBMIT,
+            Perm.POLICY_READ,
+        }
     ),
     Role.PARTNER: frozenset({Perm.POLICY_READ}),
 }
@@ -84,7 +98,7 @@ class Principal:
 
     @property
     def permissions(self) -> frozenset[Perm]:
-        granted: set[Perm] = {Perm.PUBLIC}
+        granted: set[Perm] = {Perm.PUBLIC, Perm.AUTHENTICATED}
         for role in self.roles:
             granted |= ROLE_PERMISSIONS[role]
         return frozenset(granted)
@@ -112,3 +126,31 @@ def may_see_employer(principal: Principal, employer_id: int) -> bool:
     if principal.is_staff:
         return True
     return principal.kind == "employer" and principal.employer_id == employer_id
+
+
+class Scope(StrEnum):
+    """Whose data a route shows or changes; staff of the center pass every scope.
+
+    A route's scope follows from its path (``requires`` in ``hpf.web.auth``): a member account
+    number in the path is ``MEMBER``, an employer's (or a list's) ``EMPLOYER``; otherwise the
+    route is about the whole center (``CENTER``: staff only) unless it declares ``OPEN`` (data
+    that is nobody's, like policy parameters).
+    """
+
+    OPEN = "open"
+    CENTER = "center"
+    MEMBER = "member"
+    EMPLOYER = "employer"
+
+
+def scope_permits(
+    principal: Principal, scope: Scope, *, member_id: int | None = None, employer_id: int | None = None
+) -> bool:
+    """Whether the principal may reach an object of this scope (its owner ids, when it has one)."""
+    if principal.is_staff or scope is Scope.OPEN:
+        return True
+    if scope is Scope.MEMBER and member_id is not None and employer_id is not None:
+        return may_see_member(principal, member_id, employer_id)
+    if scope is Scope.EMPLOYER and employer_id is not None:
+        return may_see_employer(principal, employer_id)
+    return False

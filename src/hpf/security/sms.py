@@ -94,6 +94,31 @@ class FakeSms:
         return found.group(0) if found else None
 
 
+@dataclass
+class ConsoleSms(FakeSms):
+    """A :class:`FakeSms` that also prints each message (``hpf serve`` in development)."""
+
+    def send(self, phone: str, text: str) -> None:
+        super().send(phone, text)
+        print(f"[短信 → {mask_phone(phone)}] {text}", flush=True)
+
+
+class SmsUnavailable(HpfError):
+    status = 503
+
+
+@dataclass
+class UnconfiguredSms:
+    """Outside development, until a real SMS gateway is configured: refuse to pretend to send."""
+
+    def send(self, phone: str, text: str) -> None:
+        raise SmsUnavailable(
+            "sms.unavailable",
+            "短信服务暂不可用，无法发送验证码，请稍后再试或到服务网点办理",
+            "no SMS gateway is configured for this center",
+        )
+
+
 class SmsRateLimited(HpfError):
     status = 429
 

@@ -251,4 +251,3 @@ class _World:
                 conn, self.ctx, emp["account_no"], short, ref, self.ctx.clock.today()
             )
         contributions.allocate(conn, self.ctx, pending.id)
-

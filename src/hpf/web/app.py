@@ -1,4 +1,10 @@
-"""The application factory: the composition root that wires settings, engine, clock and routers."""
+"""The application factory: the composition root that wires settings, engine, clock and routers.
+
+Security is wired here too: the token signing key (``HPF_TOKEN_SECRET``; the development key
+is refused outside development), the SMS sender (in development a :class:`FakeSms` that records
+messages — tests read the codes from ``app.state.sms``; elsewhere no fake: sending refuses until
+a gateway adapter is configured) and the password hasher.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,9 @@ from sqlalchemy import Engine
 from hpf.db.calendar import StoredClock
 from hpf.db.engine import make_engine
 from hpf.kernel.clock import Clock, FixedClock
+from hpf.security.passwords import Passwords
+from hpf.security.sms import FakeSms, SmsSender, UnconfiguredSms
+from hpf.security.tokens import TokenConfig
 from hpf.settings import Settings
 from hpf.web import problems
 
@@ -23,7 +32,19 @@ def make_clock(settings: Settings, engine: Engine) -> Clock:
     return FixedClock(settings.business_date) if settings.business_date else StoredClock(engine)
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None) -> FastAPI:
+def default_sms(settings: Settings) -> SmsSender:
+    """A recording fake in development; elsewhere nothing is sent until a gateway is configured."""
+    return FakeSms() if settings.env == "development" else UnconfiguredSms()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: Clock | None = None,
+    sms: SmsSender | None = None,
+    passwords: Passwords | None = None,
+) -> FastAPI:
     from hpf.accounts import api as accounts_api
     from hpf.accounts import pages as accounts_pages
     from hpf.contributions import api as contributions_api
@@ -31,6 +52,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     from hpf.ledger import api as ledger_api
     from hpf.policy import api as policy_api
     from hpf.policy import pages as policy_pages
+    from hpf.security import api as security_api
+    from hpf.security import pages as security_pages
+    from hpf.security.identity import DEFAULT_PASSWORDS
 
     app = FastAPI(
         title="OpenHPF center",
@@ -40,7 +64,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.clock = clock or make_clock(settings, app.state.engine)
+    app.state.token_config = TokenConfig.from_settings(settings.token_secret, settings.env)
+    app.state.sms = sms if sms is not None else default_sms(settings)
+    app.state.passwords = passwords or DEFAULT_PASSWORDS
     problems.install(app)
+    app.include_router(security_api.auth_router)
+    app.include_router(security_api.approvals_router)
     app.include_router(accounts_api.router)
     app.include_router(ledger_api.router)
     app.include_router(contributions_api.router)
@@ -48,6 +77,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.include_router(accounts_pages.router)
     app.include_router(policy_pages.router)
     app.include_router(contributions_pages.router)
+    app.include_router(security_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

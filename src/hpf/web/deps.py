@@ -2,6 +2,8 @@
 
 Read routes get a read transaction, write routes a write transaction that commits when the
 handler returns and rolls back if it raises: the use case's transaction is the request's.
+The acting user is the signed-in principal's login (``hpf.web.auth``); ``anonymous`` on the
+public routes.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from sqlalchemy import Connection
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.context import Context
+from hpf.web.auth import Found
 
 
 def _read(request: Request) -> Iterator[Connection]:
@@ -26,13 +29,9 @@ def _write(request: Request) -> Iterator[Connection]:
         yield conn
 
 
-def _context(
-    request: Request,
-    x_hpf_actor: Annotated[str | None, Header(max_length=64)] = None,
-) -> Context:
-    # Until sign-in exists (security issue), the acting user is named by a header and recorded.
+def _context(request: Request, found: Found) -> Context:
     return Context(
-        actor=x_hpf_actor or "anonymous",
+        actor=found.principal.login if found.principal is not None else "anonymous",
         clock=request.app.state.clock,
         center_code=request.app.state.settings.center_code,
         source="api",

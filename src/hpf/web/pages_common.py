@@ -1,29 +1,37 @@
-"""What every server-rendered page shares: the Jinja2 environment, its filters, rendering.
+"""What every server-rendered page shares: the Jinja2 environment, its filters, rendering,
+the page route class (Chinese refusals, sign-in redirects) and who is signed in.
 
 Pages are Chinese, server-rendered, and work without JavaScript; htmx (vendored under
 ``/static``) only swaps fragments in place. Templates autoescape; amounts always go through
 ``yuan`` (``format_yuan``), dates are ISO, and a resident ID always goes through the one filter
-``resident_id`` so that masking it is a change in one place.
+``resident_id`` so that masking it is a change in one place. Every template sees ``who`` (the
+signed-in principal or None), ``may("perm")`` and ``csrf_token``, which every POST form carries
+as the hidden field ``csrf_token``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 import hpf.web
 from hpf.accounts.rules import state_name_zh
 from hpf.kernel.clock import CHINA_TZ
 from hpf.kernel.codes import code_table
+from hpf.kernel.errors import HpfError
 from hpf.kernel.money import format_yuan
+from hpf.security.permissions import Perm
 
 TEMPLATES_DIR = Path(hpf.web.__file__).parent / "templates"
 
@@ -188,9 +196,20 @@ def history_changes(
 
 
 def _page_globals(request: Request) -> dict[str, Any]:
+    found = getattr(request.state, "auth", None)
+    who = getattr(found, "principal", None)
+    session = getattr(found, "session", None)
+
+    def may(permission: str) -> bool:
+        return who is not None and who.may(Perm(permission))
+
     return {
         "center_name": request.app.state.settings.center_name,
         "business_date": request.app.state.clock.today(),
+        "who": who,
+        "who_name": session.display_name if session is not None else (who.login if who else ""),
+        "csrf_token": session.csrf_token if session is not None else "",
+        "may": may,
     }
 
 
@@ -241,3 +260,81 @@ def render(
     if varies:
         response.headers["Vary"] = "HX-Request"
     return response
+
+
+# ------------------------------------------------------------------------- refusals, sign-in
+
+SELF_PORTAL_COOKIE = "hpf_portal"  # "self" after a member or employer signed in
+
+
+def safe_next(next_url: str, fallback: str) -> str:
+    """Only a path on this site: starts with one "/", no scheme, host or control characters."""
+    text = (next_url or "").strip()
+    if (
+        not text.startswith("/")
+        or text.startswith(("//", "/\\"))
+        or any(ord(c) < 32 or c == "\\" for c in text)
+        or len(text) > 400
+    ):
+        return fallback
+    parts = urlsplit(text)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return text
+
+
+def sign_in_page_for(request: Request) -> str:
+    """Members and employers sign in at /self/login, staff at /login."""
+    path = request.url.path
+    if path == "/self" or path.startswith("/self/") or request.cookies.get(SELF_PORTAL_COOKIE) == "self":
+        return "/self/login"
+    return "/login"
+
+
+def sign_in_redirect(request: Request) -> Response:
+    """Send someone who is not signed in to the sign-in page, coming back here afterwards."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = f"{sign_in_page_for(request)}?next={quote(here, safe='/')}"
+    if is_htmx(request):  # htmx follows HX-Redirect with a full page load
+        return Response(status_code=200, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+def error_page(request: Request, status: int, title: str, detail: str = "", *, code: str = "") -> Response:
+    """A refusal as a Chinese page; the English ``detail`` of an ``HpfError`` is not shown.
+
+    The stable ``code`` goes in the ``X-HPF-Error`` header, for scripts and tests.
+    """
+    heading = {403: "无权访问", 404: "未找到", 409: "无法办理", 422: "输入有误", 423: "暂时锁定"}.get(
+        status, "出错了"
+    )
+    response = render(
+        request,
+        "error.html",
+        {"status": status, "heading": heading, "title": title, "detail": detail},
+        status_code=status,
+    )
+    if code:
+        response.headers["X-HPF-Error"] = code
+    return response
+
+
+class PageRoute(APIRoute):
+    """Renders a refusal raised by a page as a Chinese HTML page; 401 goes to the sign-in page."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except HpfError as exc:
+                if exc.status == 401:
+                    return sign_in_redirect(request)
+                return error_page(request, exc.status, exc.title, code=exc.code)
+            except RequestValidationError:
+                return error_page(
+                    request, 422, "请求参数不合法", "请检查输入的查询条件或页码。", code="request.invalid"
+                )
+
+        return page_handler

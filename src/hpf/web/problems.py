@@ -15,7 +15,14 @@ PROBLEM = "application/problem+json"
 def install(app: FastAPI) -> None:
     @app.exception_handler(HpfError)
     async def _hpf(request: Request, exc: HpfError) -> JSONResponse:
-        return JSONResponse(exc.to_problem(request.url.path), exc.status, media_type=PROBLEM)
+        headers = {}
+        if exc.status == 401:  # RFC 6750: say how to authenticate
+            error = ', error="invalid_token"' if exc.code == "auth.invalid_token" else ""
+            headers["WWW-Authenticate"] = f'Bearer realm="openhpf"{error}'
+        retry = exc.extra.get("retry_after")
+        if exc.status in (423, 429) and isinstance(retry, int):
+            headers["Retry-After"] = str(retry)
+        return JSONResponse(exc.to_problem(request.url.path), exc.status, media_type=PROBLEM, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

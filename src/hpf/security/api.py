@@ -1,0 +1,239 @@
+"""HTTP API for sign-in (``/api/v1/auth``) and the maker-checker queue (``/api/v1/approvals``).
+
+Sign-in is one or two calls to ``POST /api/v1/auth/token``: the login and password, then —
+for staff with TOTP and for members and employers (SMS) — the ``challenge`` it returned with
+the code. Success gives a 15-minute bearer access token and a refresh token, rotated by
+``POST /api/v1/auth/refresh`` on every use. Refusals are problem+json (401 ``auth.failed``,
+423 ``auth.locked`` …) and say nothing about whether the login exists.
+
+Sign-in steps and refreshes are committed before a refusal is raised (the failure counter
+and a revoked token family must survive the "no"), then logged to ``hpf.security``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, select
+
+from hpf.db.engine import write_transaction
+from hpf.kernel.context import Context
+from hpf.kernel.errors import InvalidInput
+from hpf.security import approvals, identity, tokens
+from hpf.security.identity import AuthStep, Outcome
+from hpf.security.permissions import Perm
+from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.deps import Ctx, ReadDb, WriteDb
+
+log = logging.getLogger("hpf.security")
+
+auth_router = APIRouter(prefix="/api/v1/auth", tags=["sign-in"])
+approvals_router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+class TokenRequest(BaseModel):
+    """Either ``login`` and ``password``, or the ``challenge`` of the first step and the ``code``."""
+
+    login: str | None = Field(None, max_length=200, description="staff login, resident ID or USCC")
+    password: str | None = Field(None, max_length=1024)
+    challenge: str | None = Field(None, max_length=200, description="from the first step's answer")
+    code: str | None = Field(None, max_length=24, description="TOTP or SMS code")
+
+
+class TokenResponse(BaseModel):
+    outcome: Literal["ok", "needs_totp", "needs_totp_setup", "needs_sms"]
+    access_token: str | None = None
+    token_type: str | None = None
+    expires_in: int | None = None
+    refresh_token: str | None = None
+    challenge: str | None = Field(None, description="send it back with the code")
+    challenge_expires_at: datetime | None = None
+    totp_secret: str | None = Field(None, description="needs_totp_setup: enrol this secret, then send a code")
+    totp_uri: str | None = Field(None, description="the same secret as an otpauth:// URI (QR code)")
+    sms_phone: str | None = Field(None, description="needs_sms: the masked number the code went to")
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(max_length=200)
+
+
+class ApprovalPublic(BaseModel):
+    id: int
+    kind: str
+    label_zh: str
+    summary: str
+    payload: dict[str, Any]
+    maker: str
+    created_at: datetime
+    state: Literal["pending", "approved", "rejected"]
+    checker: str | None
+    decided_at: datetime | None
+    note: str | None
+    result: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> ApprovalPublic:
+        label = next((k.label_zh for k in approvals.kinds() if k.name == row["kind"]), row["kind"])
+        return cls(**{k: row[k] for k in cls.model_fields if k != "label_zh"}, label_zh=label)
+
+
+class Rejection(BaseModel):
+    note: str = Field("", max_length=200, description="why")
+
+
+# --------------------------------------------------------------------------- sign-in
+
+
+def audit_sign_in(event: str, facts: dict[str, Any]) -> None:
+    """Sign-in facts (never a secret) for the security log."""
+    log.info("%s %s", event, facts)
+
+
+def source_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def challenge_step(conn: Connection, challenge: object) -> str | None:
+    """Which second step a challenge is for (totp, totp_setup, sms), if it is one of ours."""
+    digest = identity.token_hash_or_none(challenge)
+    if digest is None:
+        return None
+    step: str | None = conn.scalar(
+        select(identity.sign_in_challenge.c.step).where(identity.sign_in_challenge.c.token_hash == digest)
+    )
+    return step
+
+
+SECOND_STEPS = {
+    "totp": identity.complete_totp,
+    "totp_setup": identity.complete_totp_setup,
+    "sms": identity.complete_sms,
+}
+
+
+def sign_in_step(
+    request: Request,
+    conn: Connection,
+    ctx: Context,
+    *,
+    login: object = None,
+    password: object = None,
+    challenge: object = None,
+    code: object = None,
+) -> AuthStep:
+    """The first step (login, password) or the second (challenge, code) of a sign-in."""
+    state = request.app.state
+    ip = source_ip(request)
+    if challenge is not None:
+        complete = SECOND_STEPS.get(challenge_step(conn, challenge) or "", identity.complete_totp)
+        return complete(conn, ctx, challenge, code, ip)
+    return identity.authenticate_password(
+        conn, ctx, login, password, ip, sender=state.sms, passwords=state.passwords
+    )
+
+
+@auth_router.post(
+    "/token",
+    summary="Sign in: password, then the TOTP or SMS code; gives access and refresh tokens",
+    dependencies=[Depends(requires(Perm.PUBLIC))],
+)
+def token(body: TokenRequest, request: Request, ctx: Ctx) -> TokenResponse:
+    if body.challenge is None and (body.login is None or body.password is None):
+        raise InvalidInput(
+            "auth.credentials_missing",
+            "请填写登录名和密码",
+            "send login and password, or challenge and code",
+        )
+    config = request.app.state.token_config
+    with write_transaction(request.app.state.engine) as conn:
+        step = sign_in_step(
+            request, conn, ctx, login=body.login, password=body.password, challenge=body.challenge,
+            code=body.code,
+        )  # fmt: skip
+        pair = tokens.issue(conn, ctx, step.principal, config) if step.principal is not None else None
+    audit_sign_in("api.sign_in", step.audit())
+    step.raise_for_failure()
+    if pair is not None:
+        return TokenResponse(outcome="ok", **pair.as_response(ctx.clock.now()))
+    setup = step.totp_setup
+    return TokenResponse(
+        outcome=step.outcome.value,  # type: ignore[arg-type]
+        challenge=step.challenge,
+        challenge_expires_at=step.challenge_expires_at,
+        totp_secret=setup.secret if setup and step.outcome is Outcome.NEEDS_TOTP_SETUP else None,
+        totp_uri=setup.uri if setup and step.outcome is Outcome.NEEDS_TOTP_SETUP else None,
+        sms_phone=step.sms_phone_masked,
+    )
+
+
+@auth_router.post(
+    "/refresh",
+    summary="Trade a refresh token for a new pair (the old one is spent)",
+    dependencies=[Depends(requires(Perm.PUBLIC))],
+)
+def refresh(body: RefreshRequest, request: Request, ctx: Ctx) -> TokenResponse:
+    with write_transaction(request.app.state.engine) as conn:
+        result = tokens.refresh(conn, ctx, body.refresh_token, request.app.state.token_config)
+    audit_sign_in("api.refresh", result.audit())
+    pair = result.tokens()
+    return TokenResponse(outcome="ok", **pair.as_response(ctx.clock.now()))
+
+
+@auth_router.post(
+    "/logout",
+    status_code=204,
+    summary="Sign out an API client: its refresh tokens stop working",
+    dependencies=[Depends(requires(Perm.PUBLIC))],
+)
+def logout(body: RefreshRequest, conn: WriteDb, ctx: Ctx) -> Response:
+    tokens.revoke(conn, ctx, body.refresh_token)  # an unknown token is no error: nothing to end
+    return Response(status_code=204)
+
+
+# --------------------------------------------------------------------------- approvals
+
+
+@approvals_router.get(
+    "", summary="Maker-checker requests, newest first", dependencies=[Depends(requires(Perm.APPROVAL_READ))]
+)
+def list_approvals(
+    conn: ReadDb,
+    state: Literal["pending", "approved", "rejected"] | None = None,
+    limit: int = Query(100, ge=1, le=500),
+) -> list[ApprovalPublic]:
+    chosen = approvals.State(state) if state else None
+    return [ApprovalPublic.of(r) for r in approvals.list_requests(conn, state=chosen, limit=limit)]
+
+
+@approvals_router.get(
+    "/{request_id}", summary="One request", dependencies=[Depends(requires(Perm.APPROVAL_READ))]
+)
+def get_approval(request_id: int, conn: ReadDb) -> ApprovalPublic:
+    return ApprovalPublic.of(approvals.get_request(conn, request_id))
+
+
+@approvals_router.post(
+    "/{request_id}/approve",
+    summary="Approve and carry out a request (not by its maker)",
+    dependencies=[Depends(requires(Perm.APPROVAL_DECIDE))],
+)
+def approve(request_id: int, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> ApprovalPublic:
+    return ApprovalPublic.of(approvals.approve(conn, ctx, who, request_id))
+
+
+@approvals_router.post(
+    "/{request_id}/reject",
+    summary="Reject a request (its maker may withdraw it)",
+    dependencies=[Depends(requires(Perm.APPROVAL_DECIDE))],
+)
+def reject(
+    request_id: int, body: Rejection, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
+) -> ApprovalPublic:
+    return ApprovalPublic.of(approvals.reject(conn, ctx, who, request_id, body.note))

@@ -1,0 +1,326 @@
+"""Maker-checker (复核): a money-moving or policy change made by hand waits for a second person.
+
+Whoever submits a change (the *maker*) cannot approve it; another principal holding the same
+permission (the *checker*) approves or rejects it. Only an approval runs the change, in the
+approver's transaction, as the maker (``actor``) — the request row records both people.
+
+A request is checked when it is submitted: the change is run inside a savepoint that is then
+rolled back, so a change the rules would refuse is refused at once with the rules' own error,
+not left pending. It is checked again when approved (the world may have moved on); a refusal
+then leaves the request pending, to be rejected or approved later.
+
+Kinds are a tuple built fresh per call (:func:`kinds`): reversal of a journal entry, a
+scheduled policy change, a refund of unallocated receipts. Automatic money movements
+(allocation, month-end, interest) are not requests: the rules that drive them are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    Connection,
+    DateTime,
+    ForeignKey,
+    Index,
+    RowMapping,
+    String,
+    Table,
+    UniqueConstraint,
+    insert,
+    select,
+    update,
+)
+
+from hpf.db.metadata import Id, metadata
+from hpf.kernel.context import Context
+from hpf.kernel.errors import Conflict, InvalidInput, NotFound
+from hpf.security.identity import Forbidden, now_utc, utc
+from hpf.security.permissions import Perm, Principal
+
+approval_request = Table(
+    "approval_request",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),
+    Column("payload", JSON, nullable=False),  # what the change needs, JSON-safe
+    Column("summary", String(400), nullable=False),  # one Chinese line for the queue
+    Column("maker", String(64), nullable=False),  # login
+    Column("maker_id", Id, ForeignKey("principal.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("state", String(10), nullable=False),  # pending | approved | rejected
+    Column("checker", String(64)),
+    Column("checker_id", Id, ForeignKey("principal.id")),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("note", String(200)),  # why it was rejected
+    Column("result", JSON),  # what the approved change produced, e.g. {"entry_id": 12}
+    Column("idempotency_key", String(80)),  # the maker's retry key: same key, same request
+    UniqueConstraint("maker_id", "idempotency_key"),
+    CheckConstraint("state IN ('pending', 'approved', 'rejected')", name="state"),
+    Index(None, "state", "id"),
+)
+
+
+class State(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+STATE_ZH = {State.PENDING: "待审批", State.APPROVED: "已批准", State.REJECTED: "已驳回"}
+
+Executor = Callable[[Connection, Context, Mapping[str, Any], str], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ApprovalKind:
+    name: str
+    permission: Perm  # maker and checker both need it
+    label_zh: str
+    execute: Executor  # (conn, ctx as the maker, payload, idempotency key) -> result facts
+
+
+# --------------------------------------------------------------------------- the kinds
+
+
+def _reverse_entry(conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str) -> dict[str, Any]:
+    from hpf.ledger import service as ledger
+
+    entry_id = ledger.reverse(
+        conn,
+        int(payload["entry_id"]),
+        reason=str(payload["reason"]),
+        actor=ctx.actor,
+        clock=ctx.clock,
+        idempotency_key=key,
+    )
+    return {"entry_id": entry_id}
+
+
+def _schedule_policy(conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str) -> dict[str, Any]:
+    from hpf.policy import service as policy
+
+    row = policy.schedule_change(
+        conn,
+        ctx,
+        str(payload["key"]),
+        date.fromisoformat(str(payload["effective_from"])),
+        payload["value"],
+        str(payload["reason"]),
+    )
+    shown: dict[str, Any] = jsonable(row)
+    return shown
+
+
+def _refund(conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str) -> dict[str, Any]:
+    from hpf.contributions import service as contributions
+
+    entry_id = contributions.refund_unallocated(
+        conn,
+        ctx,
+        str(payload["employer_account_no"]),
+        int(payload["amount_fen"]),
+        str(payload["reason"]),
+        key,
+    )
+    return {"entry_id": entry_id}
+
+
+LEDGER_REVERSAL = "ledger.reversal"
+POLICY_CHANGE = "policy.change"
+FUNDS_REFUND = "funds.refund"
+
+
+def kinds() -> tuple[ApprovalKind, ...]:
+    return (
+        ApprovalKind(LEDGER_REVERSAL, Perm.LEDGER_REVERSE, "冲账", _reverse_entry),
+        ApprovalKind(POLICY_CHANGE, Perm.POLICY_CHANGE, "政策参数调整", _schedule_policy),
+        ApprovalKind(FUNDS_REFUND, Perm.FUNDS_ALLOCATE, "退还暂收款", _refund),
+    )
+
+
+def kind_of(name: str) -> ApprovalKind:
+    for kind in kinds():
+        if kind.name == name:
+            return kind
+    raise InvalidInput("approval.unknown_kind", "未知的审批事项", f"no approval kind {name!r}")
+
+
+# --------------------------------------------------------------------------- use cases
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with dates, timestamps and decimals as strings (for a JSON column)."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _forbidden(detail: str) -> Forbidden:
+    return Forbidden("auth.forbidden", "没有办理该业务的权限", detail)
+
+
+def _shaped(row: RowMapping) -> dict[str, Any]:
+    """A request row with aware UTC timestamps (SQLite hands them back naive)."""
+    out = dict(row)
+    for name in ("created_at", "decided_at"):
+        if out[name] is not None:
+            out[name] = utc(out[name])
+    return out
+
+
+def _row(conn: Connection, request_id: int) -> dict[str, Any]:
+    row = conn.execute(select(approval_request).where(approval_request.c.id == request_id)).mappings().first()
+    if row is None:
+        raise NotFound("approval.not_found", "审批事项不存在", f"no approval request {request_id}")
+    return _shaped(row)
+
+
+def get_request(conn: Connection, request_id: int) -> dict[str, Any]:
+    return _row(conn, request_id)
+
+
+def list_requests(
+    conn: Connection, *, state: State | None = None, kind: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Requests, newest first."""
+    stmt = select(approval_request)
+    if state is not None:
+        stmt = stmt.where(approval_request.c.state == state.value)
+    if kind is not None:
+        stmt = stmt.where(approval_request.c.kind == kind)
+    rows = conn.execute(stmt.order_by(approval_request.c.id.desc()).limit(limit)).mappings()
+    return [_shaped(r) for r in rows]
+
+
+def submit(
+    conn: Connection,
+    ctx: Context,
+    maker: Principal,
+    kind_name: str,
+    payload: Mapping[str, Any],
+    summary: str | Callable[[dict[str, Any]], str],
+    *,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """A pending request; the change is tried (and rolled back) first, so its refusals come now.
+
+    ``summary`` is the queue's one line, or makes it from what the trial produced. The same
+    ``idempotency_key`` from the same maker returns the request already made.
+    """
+    kind = kind_of(kind_name)
+    if not maker.may(kind.permission):
+        raise _forbidden(f"submitting {kind.name} needs {kind.permission.value}")
+    if idempotency_key:
+        existing = (
+            conn.execute(
+                select(approval_request).where(
+                    approval_request.c.maker_id == maker.id,
+                    approval_request.c.idempotency_key == idempotency_key,
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if existing is not None:
+            if existing["kind"] != kind.name or existing["payload"] != jsonable(payload):
+                raise Conflict(
+                    "approval.key_reused",
+                    "幂等键已用于其他申请",
+                    "this Idempotency-Key was used for a different request",
+                )
+            return _shaped(existing)
+    clean = jsonable(payload)
+    as_maker = dataclasses.replace(ctx, actor=maker.login)
+    trial = conn.begin_nested()
+    try:
+        tried = kind.execute(conn, as_maker, clean, "approval:trial")
+    finally:
+        trial.rollback()
+    line = summary(tried) if callable(summary) else summary
+    new_id = conn.execute(
+        insert(approval_request)
+        .values(
+            kind=kind.name,
+            payload=clean,
+            summary=line[:400],
+            maker=maker.login,
+            maker_id=maker.id,
+            created_at=now_utc(ctx),
+            state=State.PENDING.value,
+            idempotency_key=idempotency_key or None,
+        )
+        .returning(approval_request.c.id)
+    ).scalar_one()
+    return _row(conn, new_id)
+
+
+def _claim(
+    conn: Connection, ctx: Context, checker: Principal, request_id: int, state: State, **values: Any
+) -> dict[str, Any]:
+    """Move a pending request to ``state`` (once: a concurrent decision loses)."""
+    done = conn.execute(
+        update(approval_request)
+        .where(approval_request.c.id == request_id, approval_request.c.state == State.PENDING.value)
+        .values(
+            state=state.value, checker=checker.login, checker_id=checker.id, decided_at=now_utc(ctx), **values
+        )
+    )
+    if done.rowcount != 1:
+        raise Conflict(
+            "approval.decided", "该事项已审批", f"approval request {request_id} is no longer pending"
+        )
+    return _row(conn, request_id)
+
+
+def _pending(conn: Connection, checker: Principal, request_id: int) -> tuple[dict[str, Any], ApprovalKind]:
+    row = _row(conn, request_id)
+    kind = kind_of(row["kind"])
+    if not checker.may(kind.permission):
+        raise _forbidden(f"deciding {kind.name} needs {kind.permission.value}")
+    if row["state"] != State.PENDING.value:
+        raise Conflict("approval.decided", "该事项已审批", f"approval request {request_id} is {row['state']}")
+    return row, kind
+
+
+def approve(conn: Connection, ctx: Context, checker: Principal, request_id: int) -> dict[str, Any]:
+    """Approve and run the change as its maker; the maker themself is refused (403)."""
+    row, kind = _pending(conn, checker, request_id)
+    if checker.id == row["maker_id"]:
+        raise Forbidden(
+            "approval.same_person",
+            "经办人不能审批自己提交的事项",
+            "the maker of a change cannot approve it; another person must",
+        )
+    _claim(conn, ctx, checker, request_id, State.APPROVED)
+    # A refusal raises: the caller's transaction rolls back and the request stays pending.
+    result = kind.execute(
+        conn, dataclasses.replace(ctx, actor=row["maker"]), row["payload"], f"approval:{request_id}"
+    )
+    conn.execute(
+        update(approval_request).where(approval_request.c.id == request_id).values(result=jsonable(result))
+    )
+    return _row(conn, request_id)
+
+
+def reject(
+    conn: Connection, ctx: Context, checker: Principal, request_id: int, note: str = ""
+) -> dict[str, Any]:
+    """Reject (or, by its maker, withdraw) a pending request; nothing runs."""
+    _pending(conn, checker, request_id)
+    return _claim(conn, ctx, checker, request_id, State.REJECTED, note=note.strip()[:200] or None)
