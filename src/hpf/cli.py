@@ -173,7 +173,7 @@ def clock_set(day: str) -> None:
 @app.command("month-end")
 def month_end(
     month: Annotated[str, typer.Option(help="YYYY-MM")],
-    chunk_size: int = 2_000,
+    chunk_size: int = 10_000,
     throttle_seconds: Annotated[
         float, typer.Option(help="pause between chunks (lighter daytime runs)")
     ] = 0.0,

@@ -71,7 +71,8 @@ def reference(conn, member_id: int, rates, day_basis: int, after: date, through:
     while day <= through:
         r = rate_on(rates, day)
         for part, part_rate in (("carried", r.carried_rate), ("current", r.current_rate)):
-            held = sum(fen for v, p, fen in lines if p == part and v < day)
+            # A line valued in a settled year counts as carried over (decision 0005).
+            held = sum(fen for v, p, fen in lines if (p if v > YEAR_2024 else "carried") == part and v < day)
             total += held * Fraction(part_rate)
         day += timedelta(days=1)
     exact = total / day_basis

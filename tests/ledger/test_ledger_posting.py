@@ -234,3 +234,19 @@ def test_post_set_refuses_unbalanced_lines(engine, ctx, members):
         ledger.post_set(conn, [EntryHeader("01", "X", "bad", day, day)], lines, ctx.clock)
     with read_transaction(engine) as conn:
         assert ledger.member_balances(conn, ids) == dict.fromkeys(ids, (0, 0))
+
+
+def test_many_entries_at_once_get_their_own_ids(engine, ctx, members):
+    """Above the IN-list limit entries take the bulk path (ids from the sequence + COPY on PostgreSQL)."""
+    _, ids = members
+    entries = [deposit(ids[n % 3], 100 + n, f"many-{n}") for n in range(700)]
+    with write_transaction(engine) as conn:
+        posted = ledger.post_many(conn, entries, ctx.clock)
+    assert len(set(posted)) == 700
+    with read_transaction(engine) as conn:
+        for entry_id, entry in zip(posted[::97], entries[::97], strict=True):
+            assert ledger.load_entry(conn, entry_id)[0].idempotency_key == entry.idempotency_key
+        assert check_ledger(conn) == []
+    with write_transaction(engine) as conn:  # and the sequence moved on past them
+        later = ledger.post(conn, deposit(ids[0], 1, "after"), ctx.clock)
+    assert later > max(posted)

@@ -16,6 +16,7 @@ from hpf.security.crypto import (
     BLIND_INDEX_HEX,
     DEVELOPMENT_KEY_MATERIAL,
     KeyRing,
+    encrypt_column,
     key_id_of,
     rotate_column,
     token_length,
@@ -374,3 +375,44 @@ def test_database_file_holds_no_plaintext_id_number(tmp_path, ring1):
     for value in ids:
         assert value.encode() not in dump
         assert value[:14].encode() not in dump  # not even the region + birth date prefix
+
+
+def test_encrypt_column_fills_tokens_and_blind_indexes(engine, ring1):
+    table = Table(
+        "scratch_person",
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("phone", String(20)),
+        Column("phone_enc", String(100)),
+        Column("phone_bidx", String(32)),
+    )
+    with engine.begin() as conn:
+        table.create(conn)
+        conn.execute(
+            table.insert(),
+            [{"id": i, "phone": None if i % 5 == 0 else f"1380000{i:04d}"} for i in range(1, 24)],
+        )
+    with engine.begin() as conn:
+        assert (
+            encrypt_column(
+                conn,
+                table,
+                "id",
+                "phone",
+                "phone_enc",
+                "member.phone",
+                ring1,
+                bidx_column="phone_bidx",
+                batch=4,
+            )
+            == 19
+        )
+        assert encrypt_column(conn, "scratch_person", "id", "phone", "phone_enc", "member.phone", ring1) == 0
+    with engine.connect() as conn:
+        rows = conn.execute(select(table).order_by(table.c.id)).all()
+    for row in rows:
+        if row.phone is None:
+            assert row.phone_enc is None and row.phone_bidx is None
+        else:
+            assert ring1.decrypt(row.phone_enc, context="member.phone") == row.phone
+            assert row.phone_bidx == ring1.blind_index(row.phone, context="member.phone")

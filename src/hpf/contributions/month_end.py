@@ -29,7 +29,7 @@ def run_month_end(
     ctx: Context,
     month: str,
     *,
-    chunk_size: int = 2_000,
+    chunk_size: int = 10_000,
     throttle_seconds: float = 0.0,
     progress: Progress | None = None,
 ) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from sqlalchemy import (
     Connection,
     String,
     and_,
-    bindparam,
     exists,
     func,
     insert,
@@ -49,6 +48,7 @@ from hpf.kernel.money import require_fen
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import BANK_DEPOSITS, EMPLOYER_SUSPENSE, MEMBER_CONTROL, Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
+from hpf.ledger.tables import journal_entry
 from hpf.policy import rules as policy_rules
 from hpf.policy.service import policy_at
 
@@ -305,12 +305,14 @@ def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date:
         key, literal(EMPLOYER_SUSPENSE), literal(Side.DEBIT.value), remittance.c.total_fen,
         literal(None, BigInteger), remittance.c.employer_id, literal(None, String),
     ).where(remittance.c.id.in_(posted))  # fmt: skip
-    entry_ids = ledger.post_set(conn, headers, union_all(members, employers), ctx.clock)
+    ledger.post_set(conn, headers, union_all(members, employers), ctx.clock)
+    posted_entry = (
+        select(journal_entry.c.id).where(journal_entry.c.idempotency_key == key).scalar_subquery()
+    )  # read-only: the entry each list was posted as
     conn.execute(
         update(remittance)
-        .where(remittance.c.id == bindparam("rid"))
-        .values(state="posted", posted_on=ctx.clock.today(), posted_entry_id=bindparam("eid")),
-        [{"rid": rid, "eid": entry_ids[f"alloc:{rid}"]} for rid in posted],
+        .where(remittance.c.id.in_(posted))
+        .values(state="posted", posted_on=ctx.clock.today(), posted_entry_id=posted_entry)
     )
     months = (
         select(remittance.c.employer_id, func.max(remittance.c.month).label("month"))
@@ -442,7 +444,7 @@ def _split_debit(member: Mapping[str, Any], amount_fen: int) -> tuple[Line, ...]
 
 
 def _corrected(conn: Connection, remittance_id: int, member_id: int) -> int:
-    from hpf.ledger.tables import journal_entry, journal_line  # read-only: past corrections
+    from hpf.ledger.tables import journal_line  # read-only: past corrections
 
     return int(
         conn.scalar(

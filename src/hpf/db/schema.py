@@ -8,11 +8,12 @@ from hpf.db import calendar, jobs
 from hpf.db.metadata import metadata
 from hpf.ledger import tables as ledger_tables
 from hpf.policy import tables as policy_tables
-from hpf.security import approvals, identity, sessions, sms, tokens
+from hpf.security import approvals, audit, identity, sessions, sms, tokens
 
 __all__ = [
     "accounts_tables",
     "approvals",
+    "audit",
     "calendar",
     "contributions_tables",
     "identity",

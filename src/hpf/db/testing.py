@@ -55,7 +55,8 @@ class PgCluster:
             shutil.rmtree(self.data_dir.parent, ignore_errors=True)
 
 
-def start_cluster() -> PgCluster:
+def start_cluster(settings: dict[str, str] | None = None) -> PgCluster:
+    """Start a cluster; ``settings`` adds server options (benchmarks give it more memory)."""
     bin_dir = find_pg_bin()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL binaries (initdb, pg_ctl) not found")
@@ -71,6 +72,7 @@ def start_cluster() -> PgCluster:
         f"-p {cluster.port} -k {sock} -c listen_addresses='' -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off"
     )
+    options += "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
     cluster._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
     deadline = time.monotonic() + 20
     while not (sock / f".s.PGSQL.{cluster.port}").exists():

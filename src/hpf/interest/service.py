@@ -1,13 +1,14 @@
 """Interest settlement: the annual one on 30 June for the whole center, and one member's at closing.
 
 Annual settlement (``settle_year``, REFERENCE §2.2) credits every member the interest on the
-year's 积数 (Dr 41101 / Cr 201 carried part) and carries the current-year balance over
-(Dr 201 current / Cr 201 carried), both valued on the year end under business type 09 年终结息,
-then rolls the interest year. It is set-based: each chunk of member ids is one transaction that
-computes every member's interest in one ``INSERT … SELECT`` into a scratch table and posts the
-chunk's two entries with ``ledger.post_set``; no Python loop touches a member. The job is
+year's 积数 (Dr 41101 / Cr 201 carried part), valued on the year end under business type 09
+年终结息, then rolls the interest year, which carries every current-year balance over (a
+reclassification between the two parts of one account, decision 0005: no journal lines). It is
+set-based: each chunk of member ids is one transaction that computes every member's interest in
+one ``INSERT … SELECT`` into a scratch table and posts the chunk's entry with
+``ledger.post_set``; no Python loop touches a member. The job is
 restartable and idempotent per year (``batch_job`` "interest_settlement"; ledger keys
-``interest:<year end>:<lo>-<hi>`` and ``carryover:<year end>:<lo>-<hi>``).
+``interest:<year end>:<lo>-<hi>``).
 
 Closing settlement (``settle_on_close``, REFERENCE §2.4) pays one member the interest from the
 start of the year (or their last closing settlement in it) to the closing day; the annual
@@ -17,6 +18,11 @@ The SQL uses integers only (SQLite divides REALs inexactly): with ``n`` = rate �
 ``D`` = 10⁷ × day basis, a member's interest is ``(2S + D) / 2D`` for ``S = Σ 积数 × n``, the
 integer form of ``rules.interest_fen`` (see ``rules.sql_round_half_up`` and
 ``rules.max_safe_accrual`` for the 64-bit bound, which ``settle_year`` checks before it starts).
+
+Operating notes: run it after June's month-end (postings valued on or before 30 June must be in).
+Until the year is rolled the ledger still accepts member postings valued in it; one valued
+before 30 June for a member whose chunk is already settled would lose that year's 积数 at the
+roll, so the job belongs in the day-end window with counter postings paused.
 """
 
 from __future__ import annotations
@@ -121,7 +127,9 @@ def settle_year(
     with write_transaction(engine) as conn:
         if posted:  # earlier runs posted some chunks: count everything from the ledger
             totals = _totals_from_ledger(conn, year_end, totals)
-        next_end = ledger.roll_interest_year(conn, year_end, ctx.clock)
+        next_end, totals.members_carried_over, totals.carried_over_fen = ledger.roll_interest_year(
+            conn, year_end, ctx.clock
+        )
         summary = {
             "year_end": period,
             "next_year_end": next_end.isoformat(),
@@ -308,18 +316,15 @@ def _settle_chunk(
         return
     settled = sorted(r for r in posted if r[0] <= hi and r[1] >= lo)
     interest_key = f"interest:{plan.year_end}:{lo}-{hi}"
-    carry_key = f"carryover:{plan.year_end}:{lo}-{hi}"
     _calc.drop(conn, checkfirst=True)
     _calc.create(conn)
     sql, params = _calc_sql(plan, settled)
     conn.execute(text(sql).bindparams(*params), {"lo": lo, "hi": hi})
     c = _calc.c
-    credited, interest, moved, carried_over, negative = conn.execute(
+    credited, interest, negative = conn.execute(
         select(
             func.count().filter(c.interest_fen > 0),
             func.coalesce(func.sum(c.interest_fen), 0),
-            func.count().filter(c.current_fen > 0),
-            func.coalesce(func.sum(c.current_fen), 0),
             func.coalesce(func.sum(c.negative), 0),
         )
     ).one()
@@ -337,18 +342,10 @@ def _settle_chunk(
                    literal(int(interest), BigInteger), literal(None, BigInteger), literal(None, BigInteger),
                    literal(None, String)),
         ]  # fmt: skip
-    if carried_over:
-        headers.append(header(carry_key, f"{plan.year_end.year}年度当年归集余额结转上年"))
-        parts += [
-            _lines(carry_key, MEMBER_CONTROL, Side.DEBIT, c.current_fen, BalancePart.CURRENT),
-            _lines(carry_key, MEMBER_CONTROL, Side.CREDIT, c.current_fen, BalancePart.CARRIED),
-        ]
     if headers:
         ledger.post_set(conn, headers, union_all(*parts), ctx.clock)
     totals.members_credited += int(credited)
     totals.interest_fen += int(interest)
-    totals.members_carried_over += int(moved)
-    totals.carried_over_fen += int(carried_over)
     totals.negative_accrual_members += int(negative)
     room = NEGATIVE_SAMPLE - len(totals.negative_accrual_sample)
     if negative and room > 0:
@@ -479,10 +476,8 @@ def _totals_from_ledger(conn: Connection, year_end: date, this_run: _Totals) -> 
             journal_entry.c.business_id == annual_business_id(year_end)
         )
     ).all()
-    for kind in ("interest:", "carryover:"):
-        ids = [i for i, key in entries if key.startswith(kind)]
-        if not ids:
-            continue
+    ids = [i for i, key in entries if key.startswith("interest:")]
+    if ids:
         count, total = conn.execute(
             select(func.count(), func.coalesce(func.sum(journal_line.c.amount_fen), 0)).where(
                 journal_line.c.entry_id.in_(ids),
@@ -490,10 +485,7 @@ def _totals_from_ledger(conn: Connection, year_end: date, this_run: _Totals) -> 
                 journal_line.c.member_id.is_not(None),
             )
         ).one()
-        if kind == "interest:":
-            totals.members_credited, totals.interest_fen = int(count), int(total)
-        else:
-            totals.members_carried_over, totals.carried_over_fen = int(count), int(total)
+        totals.members_credited, totals.interest_fen = int(count), int(total)
     return totals
 
 

@@ -124,14 +124,24 @@ def subject_mismatches(conn: Connection) -> list[Finding]:
     ]
 
 
-def _member_posted() -> Subquery:
-    carried = case((journal_line.c.balance_part == "carried", _credit - _debit), else_=0)
-    current = case((journal_line.c.balance_part == "current", _credit - _debit), else_=0)
+def _member_posted(conn: Connection) -> Subquery:
+    """Each member's parts as the postings define them (decision 0005).
+
+    Current-year (当年归集) = current-part lines valued in the open interest year; carried-over
+    (上年结转) = everything valued in settled years plus this year's carried-part lines.
+    """
+    year_end = conn.scalar(select(accrual_year.c.year_end).where(accrual_year.c.state == "open"))
+    signed = _credit - _debit
+    if year_end is None:
+        in_this_year = journal_line.c.value_date.is_not(None)
+    else:
+        in_this_year = journal_line.c.value_date > previous_year_end(year_end)
+    current_line = in_this_year & (journal_line.c.balance_part == "current")
     return (
         select(
             journal_line.c.member_id.label("member_id"),
-            func.sum(carried).label("carried"),
-            func.sum(current).label("current"),
+            func.sum(case((current_line, 0), else_=signed)).label("carried"),
+            func.sum(case((current_line, signed), else_=0)).label("current"),
         )
         .where(journal_line.c.member_id.is_not(None))
         .group_by(journal_line.c.member_id)
@@ -140,7 +150,7 @@ def _member_posted() -> Subquery:
 
 
 def member_mismatches(conn: Connection) -> list[Finding]:
-    posted = _member_posted()
+    posted = _member_posted(conn)
     p_carried = func.coalesce(posted.c.carried, 0)
     p_current = func.coalesce(posted.c.current, 0)
     rows = conn.execute(

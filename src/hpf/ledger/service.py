@@ -266,14 +266,14 @@ def member_statement(
 # that closes the open interest year once its settlement entries are posted.
 
 
-def roll_interest_year(conn: Connection, year_end: date, clock: Clock) -> date:
-    """Mark the open interest year ``year_end`` settled and open the next one; returns its end.
+def roll_interest_year(conn: Connection, year_end: date, clock: Clock) -> tuple[date, int, int]:
+    """Mark the open interest year ``year_end`` settled and open the next one.
 
-    Every member's 积数 is reset, in one set-based UPDATE, to what the new year's opening
-    balances project to its end (balance × days of the new year): the invariant that
-    ``check.accrual_mismatches`` verifies, with no line valued in the new year yet. Callers
-    post the settlement (interest, carry-over) valued ``year_end`` first; member postings
-    valued on or before ``year_end`` are refused afterwards.
+    In one set-based UPDATE every member's current-year balance (当年归集) becomes carried-over
+    (上年结转) and the 积数 is reset to the new opening balance × days of the new year: the
+    invariants ``check`` verifies (a member's parts follow from value dates, decision 0005).
+    Callers post the interest valued ``year_end`` first; member postings valued on or before
+    ``year_end`` are refused afterwards. Returns (next year end, members moved, fen moved).
     """
     # imported here so that this addition leaves the module's existing imports untouched
     from hpf.ledger.rules import interest_year_end
@@ -295,10 +295,18 @@ def roll_interest_year(conn: Connection, year_end: date, clock: Clock) -> date:
         .values(state="settled", settled_at=clock.now())
     )
     conn.execute(insert(accrual_year).values(year_end=next_end, state="open"))
+    moved, moved_fen = conn.execute(
+        select(
+            func.count().filter(member_balance.c.current_fen != 0),
+            func.coalesce(func.sum(member_balance.c.current_fen), 0),
+        )
+    ).one()
     conn.execute(
         member_balance.update().values(
-            accrual_carried=member_balance.c.carried_fen * days,
-            accrual_current=member_balance.c.current_fen * days,
+            carried_fen=member_balance.c.carried_fen + member_balance.c.current_fen,
+            current_fen=0,
+            accrual_carried=(member_balance.c.carried_fen + member_balance.c.current_fen) * days,
+            accrual_current=0,
         )
     )
-    return next_end
+    return next_end, int(moved), int(moved_fen)

@@ -26,7 +26,7 @@ An unkeyed hash chain proves integrity against anyone who cannot also rewrite ev
 50 rows, chained under one lock, written with one executemany). One row per member keeps
 ``object_id`` a scalar, indexed by (object_type, object_id), so "who has seen this member's
 data" (PIPL art. 45 requests, internal investigations) is one indexed query, and the cost is
-small (~40 µs a row on SQLite, hashing included; ``verify`` checks ~30 µs a row). An *export*
+small (~30 µs a row on SQLite, hashing included; ``verify`` checks ~23 µs a row). An *export*
 is the exception: one ``export`` row with the filter, row count and file digest in ``detail``,
 not one row per exported member.
 

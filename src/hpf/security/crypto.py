@@ -412,6 +412,57 @@ def _read_key_file(
     return materials, active, blind
 
 
+def encrypt_column(
+    conn: Connection,
+    table_: Table | str,
+    id_column: str,
+    plain_column: str,
+    token_column: str,
+    context: str,
+    ring: KeyRing,
+    *,
+    bidx_column: str | None = None,
+    batch: int = 10_000,
+    commit: bool = False,
+) -> int:
+    """Fill ``token_column`` (and ``bidx_column``) from ``plain_column`` where the token is NULL.
+
+    For the data step of the migration that introduces encryption, and for generators that
+    load plaintext first: batches in id order, one executemany UPDATE per batch, restartable
+    (rows already holding a token are skipped). Clearing or dropping the plaintext column is
+    the caller's next step. Returns the number of rows encrypted.
+    """
+    columns = [id_column, plain_column, token_column, *([bidx_column] if bidx_column else [])]
+    target: Any = table_ if isinstance(table_, Table) else table(table_, *(column(c) for c in columns))
+    id_col, plain_col, token_col = target.c[id_column], target.c[plain_column], target.c[token_column]
+    values: dict[str, Any] = {token_column: bindparam("b_token")}
+    if bidx_column:
+        values[bidx_column] = bindparam("b_bidx")
+    write = update(target).where(id_col == bindparam("b_id"), token_col.is_(None)).values(values)
+    done = 0
+    last: Any = None
+    while True:
+        query = select(id_col, plain_col).where(token_col.is_(None), plain_col.is_not(None))
+        if last is not None:
+            query = query.where(id_col > last)
+        rows = conn.execute(query.order_by(id_col).limit(batch)).all()
+        if not rows:
+            return done
+        params = [
+            {
+                "b_id": row_id,
+                "b_token": ring.encrypt(str(plain), context=context),
+                **({"b_bidx": ring.blind_index(str(plain), context=context)} if bidx_column else {}),
+            }
+            for row_id, plain in rows
+        ]
+        conn.execute(write, params)
+        done += len(params)
+        last = rows[-1][0]
+        if commit:
+            conn.commit()
+
+
 def rotate_column(
     conn: Connection,
     table_: Table | str,
