@@ -77,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, given_url: str | None) -> int:
 
-    print(f"machine: nproc={os.cpu_count()} python={platform.python_version()} ({platform.machine()}) "
-          f"sqlite={sqlite3.sqlite_version}")
+    print(
+        f"machine: nproc={os.cpu_count()} python={platform.python_version()} ({platform.machine()}) "
+        f"sqlite={sqlite3.sqlite_version}"
+    )
     with tempfile.TemporaryDirectory(prefix="hpf-bench-") as tmp:
         url = given_url or f"sqlite:///{tmp}/demo.sqlite3"
         engine = make_engine(url)
@@ -103,10 +105,12 @@ def run(args: argparse.Namespace, given_url: str | None) -> int:
         rows = sum(counts.values())
 
         print(f"database: {engine.url.render_as_string(hide_password=True)}")
-        print(f"city: {summary.employers:,} employers, {summary.members:,} members "
-              f"({summary.sealed_members:,} sealed, {summary.closed_members:,} closed), "
-              f"{summary.closed_employers:,} closed employers, "
-              f"balance {summary.total_balance_fen / 100:,.2f} yuan")
+        print(
+            f"city: {summary.employers:,} employers, {summary.members:,} members "
+            f"({summary.sealed_members:,} sealed, {summary.closed_members:,} closed), "
+            f"{summary.closed_employers:,} closed employers, "
+            f"balance {summary.total_balance_fen / 100:,.2f} yuan"
+        )
         print("rows: " + ", ".join(f"{name} {n:,}" for name, n in counts.items()) + f"; total {rows:,}")
         print("stages (s):")
         print(f"  {'upgrade':<12}{upgrade_seconds:8.2f}")
@@ -115,8 +119,10 @@ def run(args: argparse.Namespace, given_url: str | None) -> int:
         print(f"  {'other':<12}{summary.seconds - sum(summary.stage_seconds.values()):8.2f}")
         print(f"  {'TOTAL':<12}{summary.seconds:8.2f}   ({rows / summary.seconds:,.0f} rows/s)")
         base = baseline(rows, Path(tmp))
-        print(f"baseline: bare executemany of {rows:,} narrow rows into SQLite: {base:.2f} s "
-              f"({rows / base:,.0f} rows/s); generator/baseline = {summary.seconds / base:.1f}x")
+        print(
+            f"baseline: bare executemany of {rows:,} narrow rows into SQLite: {base:.2f} s "
+            f"({rows / base:,.0f} rows/s); generator/baseline = {summary.seconds / base:.1f}x"
+        )
     return 0
 
 

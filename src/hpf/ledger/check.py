@@ -132,10 +132,11 @@ def _member_posted(conn: Connection) -> Subquery:
     """
     year_end = conn.scalar(select(accrual_year.c.year_end).where(accrual_year.c.state == "open"))
     signed = _credit - _debit
-    if year_end is None:
-        in_this_year = journal_line.c.value_date.is_not(None)
-    else:
-        in_this_year = journal_line.c.value_date > previous_year_end(year_end)
+    in_this_year: ColumnElement[bool] = (
+        journal_line.c.value_date.is_not(None)  # no interest year yet: every line is this year's
+        if year_end is None
+        else journal_line.c.value_date > previous_year_end(year_end)
+    )
     current_line = in_this_year & (journal_line.c.balance_part == "current")
     return (
         select(
