@@ -71,3 +71,30 @@ def test_user_create_and_the_development_totp_code(tmp_path, monkeypatch):
     assert runner.invoke(app, ["user", "totp-code", "wang.fin"]).exit_code == 1  # not enrolled yet
     monkeypatch.setenv("HPF_ENV", "production")
     assert runner.invoke(app, ["user", "totp-code", "wang.fin"]).exit_code == 2
+
+
+def test_audit_verify_detects_an_altered_row(tmp_path, monkeypatch):
+    from datetime import date
+
+    from hpf.kernel.clock import FixedClock
+    from hpf.kernel.context import Context
+    from hpf.security import audit
+
+    url = f"sqlite:///{tmp_path}/audit.sqlite3"
+    monkeypatch.setenv("HPF_DATABASE_URL", url)
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    engine = make_engine(url)
+    ctx = Context("teller", FixedClock(date(2025, 3, 15)), "990001")
+    with write_transaction(engine) as conn:
+        for n in range(3):
+            audit.append(conn, ctx, role="teller", source_ip="127.0.0.1", action="member.read",
+                         object_type="member", object_id=str(n), purpose="柜台查询", outcome="ok", detail={})  # fmt: skip
+    ok = runner.invoke(app, ["audit", "verify"])
+    assert ok.exit_code == 0, ok.output
+    with engine.connect() as conn:  # tamper below the triggers, as an attacker with file access would
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_no_update")
+        conn.exec_driver_sql("UPDATE audit_log SET purpose = '无' WHERE id = 2")
+        conn.commit()
+    broken = runner.invoke(app, ["audit", "verify"])
+    assert broken.exit_code == 1
+    assert "row 2" in broken.output

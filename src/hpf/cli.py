@@ -17,6 +17,8 @@ ledger_app = typer.Typer(help="Ledger operations", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 clock_app = typer.Typer(help="The business date", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 interest_app = typer.Typer(help="Interest (结息)", no_args_is_help=True)
 user_app = typer.Typer(help="Sign-in accounts (staff)", no_args_is_help=True)
 app.add_typer(interest_app, name="interest")
@@ -141,6 +143,20 @@ def interest_settle(
             progress=_reporter(bar),
         )  # fmt: skip
     console.print(summary)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the SM3 hash chain of the audit log; exit 1 naming the first altered, inserted or deleted row."""
+    from hpf.security.audit import verify_database
+
+    findings = verify_database(_engine(_settings()))
+    if not findings:
+        console.print("[green]audit log OK[/green]: every row matches its hash and the chain is whole")
+        return
+    first = findings[0]
+    console.print(f"[red]{first.title_zh}[/red] at row {first.row_id}: {first.detail} [{first.kind}]")
+    raise typer.Exit(1)
 
 
 @clock_app.command("show")
