@@ -28,10 +28,7 @@ from hpf.security.audit import (
 
 @pytest.fixture
 def db(engine: Engine) -> Engine:
-    """The engine with the audit tables (created here until a migration creates them)."""
-    with engine.begin() as conn:
-        audit_log.create(conn, checkfirst=True)
-        audit_head.create(conn, checkfirst=True)
+    """The migrated engine: migration 0002 creates the audit tables, head row and triggers."""
     return engine
 
 

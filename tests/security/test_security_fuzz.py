@@ -29,14 +29,6 @@ T0 = datetime(2025, 3, 15, 1, 0, 0, tzinfo=UTC)
 PASSWORD = "Correct-Horse-42"
 FAST = Passwords(FAST_FOR_TESTS)
 CONFIG = TokenConfig(key=b"fuzz-key-fuzz-key-fuzz-key-fuzz!")
-TABLES = (
-    identity.principal,
-    identity.principal_role,
-    identity.sign_in_challenge,
-    sms.one_time_code,
-    tokens.refresh_token,
-    sessions.web_session,
-)
 DB_RUNS = settings(
     max_examples=40,
     deadline=None,
@@ -93,9 +85,6 @@ def clock():
 
 @pytest.fixture
 def db(engine):
-    with write_transaction(engine) as conn:
-        for table in TABLES:  # until the migration exists
-            table.create(conn, checkfirst=True)
     return engine
 
 

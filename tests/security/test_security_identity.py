@@ -9,21 +9,13 @@ from hpf.accounts import service as accounts
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.errors import Conflict, InvalidInput
-from hpf.security import identity, sessions, sms, tokens, totp
+from hpf.security import identity, sms, totp
 from hpf.security.identity import Outcome, Role
 from hpf.security.passwords import FAST_FOR_TESTS, PRODUCTION, Passwords, check_password_policy
 
 T0 = datetime(2025, 3, 15, 1, 0, 0, tzinfo=UTC)
 PASSWORD = "Correct-Horse-42"
 FAST = Passwords(FAST_FOR_TESTS)
-TABLES = (
-    identity.principal,
-    identity.principal_role,
-    identity.sign_in_challenge,
-    sms.one_time_code,
-    tokens.refresh_token,
-    sessions.web_session,
-)
 
 
 @pytest.fixture
@@ -33,9 +25,6 @@ def clock():
 
 @pytest.fixture
 def db(engine):
-    with write_transaction(engine) as conn:
-        for table in TABLES:  # until the migration exists
-            table.create(conn, checkfirst=True)
     return engine
 
 
