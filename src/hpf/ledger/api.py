@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from hpf.ledger import service
 from hpf.ledger.check import check_ledger
-from hpf.ledger.tables import journal_entry, journal_line
+from hpf.ledger.tables import journal_entry
 from hpf.security import approvals
 from hpf.security.api import ApprovalPublic
 from hpf.security.permissions import Perm
@@ -107,11 +107,15 @@ def entries(
     dependencies=[Depends(requires(Perm.LEDGER_READ))],
 )
 def entry(entry_id: int, conn: ReadDb) -> EntryPublic:
-    _, head = service.load_entry(conn, entry_id)
-    lines = conn.execute(
-        select(journal_line).where(journal_line.c.entry_id == entry_id).order_by(journal_line.c.id)
-    ).mappings()
-    return EntryPublic(**head, lines=[LinePublic(**ln) for ln in lines])
+    loaded, head = service.load_entry(conn, entry_id)  # its lines were read with it: no second query
+    lines = [
+        LinePublic(
+            subject_code=ln.subject, side=ln.side.value, amount_fen=ln.amount_fen, member_id=ln.member_id,
+            employer_id=ln.employer_id, balance_part=ln.part.value if ln.part else None,
+        )
+        for ln in loaded.lines
+    ]  # fmt: skip
+    return EntryPublic(**head, lines=lines)
 
 
 @router.post(
