@@ -263,17 +263,19 @@ def user_totp_code(login: str) -> None:
 
     from hpf.db.engine import read_transaction
     from hpf.security import identity, totp
+    from hpf.security.protect import reveal
 
     settings = _settings()
     if settings.env != "development":
         console.print("[red]only in development (HPF_ENV=development)[/red]")
         raise typer.Exit(2)
     with read_transaction(_engine(settings)) as conn:
-        secret = conn.scalar(
-            select(identity.principal.c.totp_secret).where(
+        token = conn.scalar(
+            select(identity.principal.c.totp_secret_enc).where(
                 identity.principal.c.login == login.strip().lower()
             )
         )
+        secret = reveal("principal", "totp_secret", token)
     if not secret:
         console.print(f"[red]{login} has no TOTP secret[/red]")
         raise typer.Exit(1)

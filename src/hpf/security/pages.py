@@ -33,6 +33,7 @@ from hpf.security import approvals, identity, sessions, totp
 from hpf.security.api import audit_sign_in, sign_in_step, source_ip
 from hpf.security.identity import AuthStep, Outcome
 from hpf.security.permissions import Perm, Principal, Scope
+from hpf.security.protect import to_plain
 from hpf.web.auth import CurrentPrincipal, Found, check_csrf, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.pages_common import SELF_PORTAL_COOKIE, PageRoute, render, safe_next
@@ -251,7 +252,7 @@ def _pending_challenge(request: Request, step: SecondStep) -> dict[str, Any] | N
     with read_transaction(request.app.state.engine) as conn:
         row = (
             conn.execute(
-                select(c.step, c.expires_at, c.consumed_at, c.pending_secret, p.login)
+                select(c.step, c.expires_at, c.consumed_at, c.pending_secret_enc, p.login)
                 .join_from(identity.sign_in_challenge, identity.principal, p.id == c.principal_id)
                 .where(c.token_hash == digest)
             )
@@ -266,7 +267,7 @@ def _pending_challenge(request: Request, step: SecondStep) -> dict[str, Any] | N
         or identity.utc(row["expires_at"]) <= identity.utc(now)
     ):
         return None
-    return dict(row)
+    return to_plain("sign_in_challenge", row)
 
 
 def _second_form(
