@@ -13,6 +13,7 @@ and a revoked token family must survive the "no"), then logged to ``hpf.security
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -23,8 +24,9 @@ from sqlalchemy import Connection, select
 from hpf.db.engine import write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import InvalidInput
-from hpf.security import approvals, identity, tokens
+from hpf.security import alerts, approvals, audit, identity, tokens
 from hpf.security.identity import AuthStep, Outcome
+from hpf.security.masking import mask
 from hpf.security.permissions import Perm
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
@@ -96,6 +98,43 @@ def audit_sign_in(event: str, facts: dict[str, Any]) -> None:
     log.info("%s %s", event, facts)
 
 
+_ID_LIKE = re.compile(r"[0-9]{17}[0-9xX]")
+
+
+def record_sign_in(request: Request, event: str, step: AuthStep) -> None:
+    """A finished sign-in (signed in, refused or locked) in the audit log, and the alerts it
+    raises, in a transaction of its own (a refusal's business transaction has nothing to roll
+    back, but the record must not depend on it). Intermediate steps (a code is now needed) are
+    only logged: the step that follows them is the one that succeeds or fails."""
+    facts = step.audit()
+    audit_sign_in(event, facts)
+    if step.outcome not in (Outcome.OK, Outcome.FAILED, Outcome.LOCKED):
+        return
+    # A mistyped ID number is personal data: the log keeps it masked.
+    login = mask(step.login, "resident_id") if _ID_LIKE.fullmatch(step.login) else step.login[:64]
+    state = request.app.state
+    ctx = Context(
+        login, state.clock, state.settings.center_code, source="api" if event.startswith("api") else "page"
+    )
+    who = step.principal
+    with write_transaction(state.engine) as conn:
+        audit.append(
+            conn,
+            ctx,
+            role=",".join(sorted(r.value for r in who.roles))[:40] if who else "anonymous",
+            source_ip=step.source_ip,
+            action="sign_in",
+            object_type="login",
+            object_id=login,
+            purpose="登录",
+            outcome="ok" if step.ok else "denied",
+            detail={"event": event, "reason": step.reason},
+        )
+        alerts.after_sign_in(
+            conn, ctx, login=login, ok=step.ok, roles=who.roles if who else (), source_ip=step.source_ip
+        )
+
+
 def source_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
@@ -158,7 +197,7 @@ def token(body: TokenRequest, request: Request, ctx: Ctx) -> TokenResponse:
             code=body.code,
         )  # fmt: skip
         pair = tokens.issue(conn, ctx, step.principal, config) if step.principal is not None else None
-    audit_sign_in("api.sign_in", step.audit())
+    record_sign_in(request, "api.sign_in", step)
     step.raise_for_failure()
     if pair is not None:
         return TokenResponse(outcome="ok", **pair.as_response(ctx.clock.now()))

@@ -458,6 +458,33 @@ _DECLARED: list[FieldClass] = [
         ],
     ),
     *_table(
+        "key_check",
+        [
+            ("key_id", GEN, "", None, "密钥标识"),
+            ("check_value", IMP, "", None, "密钥校验值"),
+            ("first_seen_at", GEN, "", None, "首次使用时间"),
+        ],
+    ),
+    # Alerts name the staff member or login they are about and where from.
+    *_table(
+        "security_alert",
+        [
+            ("id", GEN, "", None, "告警编号"),
+            ("kind", GEN, "", None, "告警类型"),
+            ("raised_at", GEN, "", None, "告警时间"),
+            ("business_date", GEN, "", None, "业务日期"),
+            ("center_code", GEN, "", None, "中心代码"),
+            ("subject", IMP, "p", None, "告警对象"),
+            ("source_ip", IMP, "p", None, "来源地址"),
+            ("summary", IMP, "p", None, "告警摘要"),
+            ("detail", IMP, "p", None, "告警详情"),
+            ("state", GEN, "", None, "处理状态"),
+            ("closed_by", IMP, "p", None, "处理人"),
+            ("closed_at", GEN, "", None, "处理时间"),
+            ("note", GEN, "", None, "处理说明"),
+        ],
+    ),
+    *_table(
         "audit_head",
         [
             ("id", GEN, "", None, "链头ID"),

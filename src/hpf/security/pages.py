@@ -30,7 +30,7 @@ from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.security import approvals, identity, sessions, totp
-from hpf.security.api import audit_sign_in, sign_in_step, source_ip
+from hpf.security.api import audit_sign_in, record_sign_in, sign_in_step, source_ip
 from hpf.security.identity import AuthStep, Outcome
 from hpf.security.permissions import Perm, Principal, Scope
 from hpf.security.protect import to_plain
@@ -184,7 +184,7 @@ def _first_step(
     with write_transaction(request.app.state.engine) as conn:
         step = sign_in_step(request, conn, page_ctx, login=login, password=password)
         done = _signed_in(request, conn, page_ctx, step, next_url) if step.ok else None
-    audit_sign_in(f"{portal.name}.sign_in", step.audit())
+    record_sign_in(request, f"{portal.name}.sign_in", step)
     return _answer(request, portal, step, done, next_url, login)
 
 
@@ -308,7 +308,7 @@ def _complete(
             request, conn, page_ctx, challenge=request.cookies.get(CHALLENGE_COOKIE), code=code
         )
         done = _signed_in(request, conn, page_ctx, result, next_url) if result.ok else None
-    audit_sign_in(f"{step.portal.name}.second_step", result.audit())
+    record_sign_in(request, f"{step.portal.name}.second_step", result)
     if done is not None:
         return done
     error = result.error
