@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -35,6 +35,7 @@ log = logging.getLogger("hpf.security")
 
 auth_router = APIRouter(prefix="/api/v1/auth", tags=["sign-in"])
 approvals_router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
+alerts_router = APIRouter(prefix="/api/v1/security/alerts", tags=["security"])
 
 
 # --------------------------------------------------------------------------- schemas
@@ -276,3 +277,49 @@ def reject(
     request_id: int, body: Rejection, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
 ) -> ApprovalPublic:
     return ApprovalPublic.of(approvals.reject(conn, ctx, who, request_id, body.note))
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+class AlertPublic(BaseModel):
+    id: int
+    kind: str
+    kind_zh: str
+    raised_at: datetime
+    business_date: date
+    subject: str
+    source_ip: str | None
+    summary: str
+    detail: dict[str, Any] | None
+    state: Literal["open", "closed"]
+    closed_by: str | None
+    closed_at: datetime | None
+    note: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> AlertPublic:
+        return cls.model_validate({k: row.get(k) for k in cls.model_fields})
+
+
+class AlertClose(BaseModel):
+    note: str = Field(max_length=200, description="what was found and done")
+
+
+@alerts_router.get(
+    "", summary="Security alerts, newest first", dependencies=[Depends(requires(Perm.SECURITY_ADMIN))]
+)
+def list_alerts(
+    conn: ReadDb, state: Literal["open", "closed"] | None = "open", limit: int = Query(200, ge=1, le=1000)
+) -> list[AlertPublic]:
+    return [AlertPublic.of(a) for a in alerts.list_alerts(conn, state=state, limit=limit)]
+
+
+@alerts_router.post(
+    "/{alert_id}/close",
+    summary="Close an alert with a note",
+    dependencies=[Depends(requires(Perm.SECURITY_ADMIN))],
+)
+def close_alert(alert_id: int, body: AlertClose, conn: WriteDb, ctx: Ctx) -> AlertPublic:
+    closed = alerts.close_alert(conn, ctx, alert_id, body.note)
+    return AlertPublic.of({**closed, "kind_zh": alerts.KINDS_ZH.get(closed["kind"], closed["kind"])})

@@ -31,6 +31,17 @@ key_check = Table(
 def verify_ring(conn: Connection, ring: KeyRing) -> list[str]:
     """Refuse a ring whose keys differ from those the database knows; record new ids (returned)."""
     stored = dict(conn.execute(select(key_check.c.key_id, key_check.c.check_value)).all())
+    blind = f"bidx:{ring.blind_key_id}"
+    known_blind = sorted(k for k in stored if k.startswith("bidx:"))
+    if known_blind and blind not in known_blind:
+        # Every lookup by ID number or phone would silently find nothing.
+        raise HpfError(
+            "security.blind_index_changed",
+            "检索密钥与数据库记录不符",
+            f"this database's blind indexes were written under {known_blind[0][5:]!r}, the ring "
+            f"has {ring.blind_key_id!r}; configure the original HPF_BLIND_INDEX_KEY",
+            status=500,
+        )
     new = []
     for key_id, value in ring.key_check_values().items():
         known = stored.get(key_id)

@@ -29,7 +29,7 @@ from hpf.accounts import service as accounts
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
-from hpf.security import approvals, identity, sessions, totp
+from hpf.security import alerts, approvals, identity, sessions, totp
 from hpf.security.api import audit_sign_in, record_sign_in, sign_in_step, source_ip
 from hpf.security.identity import AuthStep, Outcome
 from hpf.security.permissions import Perm, Principal, Scope
@@ -499,3 +499,38 @@ def reject(
     return _decide(
         request, conn, who, lambda: approvals.reject(conn, page_ctx, who, request_id, note), "rejected"
     )
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+@router.get("/security/alerts", dependencies=[Depends(requires(Perm.SECURITY_ADMIN))])
+def alerts_page(request: Request, conn: ReadDb, error: str = "") -> Response:
+    return render(
+        request,
+        "alerts.html",
+        {
+            "nav": "alerts",
+            "open": alerts.list_alerts(conn, state="open"),
+            "closed": alerts.list_alerts(conn, state="closed", limit=50),
+            "done": request.query_params.get("done") == "closed",
+            "error": "",
+        },
+    )
+
+
+@router.post("/security/alerts/{alert_id}/close", dependencies=[Depends(requires(Perm.SECURITY_ADMIN))])
+def close_alert(request: Request, alert_id: int, conn: WriteDb, ctx: Ctx, note: FormText = "") -> Response:
+    try:
+        with conn.begin_nested():
+            alerts.close_alert(conn, dataclasses.replace(ctx, source="page"), alert_id, note)
+    except HpfError as exc:
+        context = {
+            "nav": "alerts",
+            "open": alerts.list_alerts(conn, state="open"),
+            "closed": alerts.list_alerts(conn, state="closed", limit=50),
+            "done": False,
+            "error": exc.title,
+        }
+        return render(request, "alerts.html", context, status_code=exc.status)
+    return RedirectResponse("/security/alerts?done=closed", status_code=303)

@@ -36,6 +36,12 @@ def install(ring: KeyRing) -> None:
     _installed = ring
 
 
+def uninstall() -> None:
+    """Back to the development ring (tests that installed another)."""
+    global _installed
+    _installed = None
+
+
 @cache
 def _development_ring() -> KeyRing:
     return KeyRing.development()

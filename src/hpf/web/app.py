@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from hpf.db.calendar import StoredClock
 from hpf.db.engine import make_engine
 from hpf.kernel.clock import Clock, FixedClock
+from hpf.security import keys, protect
 from hpf.security.passwords import Passwords
 from hpf.security.sms import FakeSms, SmsSender, UnconfiguredSms
 from hpf.security.tokens import TokenConfig
@@ -62,7 +63,10 @@ def create_app(
         description=f"{settings.center_name} — 住房公积金业务系统 API",
     )
     app.state.settings = settings
+    ring = settings.key_ring()  # refuses the development key outside development
+    protect.install(ring)
     app.state.engine = engine or make_engine(settings.database_url)
+    keys.verify_engine(app.state.engine, ring)  # refuses keys other than the database's
     app.state.clock = clock or make_clock(settings, app.state.engine)
     app.state.token_config = TokenConfig.from_settings(settings.token_secret, settings.env)
     app.state.sms = sms if sms is not None else default_sms(settings)
@@ -70,6 +74,7 @@ def create_app(
     problems.install(app)
     app.include_router(security_api.auth_router)
     app.include_router(security_api.approvals_router)
+    app.include_router(security_api.alerts_router)
     app.include_router(accounts_api.router)
     app.include_router(ledger_api.router)
     app.include_router(contributions_api.router)

@@ -90,7 +90,29 @@ class Disclosure:
             else:
                 with write_transaction(self.request.app.state.engine) as own:
                     self._audit(own, subject, ids)
+        return self.masked(table, records)
+
+    def masked(self, table: str, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Masking only: for an export, whose audit row is ``record_export``'s."""
         return [mask_record(table, r, can_unmask=self.unmask, keep=self.keep) for r in records]
+
+    def record_export(self, object_type: str, object_id: str, *, rows: int, digest: str, what: str) -> None:
+        """One audit row for an export (its size and the SHA-256 of the file), and the bulk alert."""
+        ctx = request_context(self.request, self.principal)
+        ip = source_ip(self.request)
+        with write_transaction(self.request.app.state.engine) as conn:
+            audit.append(
+                conn,
+                ctx,
+                role=role_of(self.principal),
+                source_ip=ip,
+                action="export.unmasked" if self.unmask else "export",
+                object_type=object_type,
+                object_id=object_id,
+                purpose=self.purpose,
+                detail={"what": what, "rows": rows, "sha256": digest, "path": self.request.url.path[:200]},
+            )
+            alerts.after_export(conn, ctx, actor=self.principal.login, rows=rows, what=what, source_ip=ip)
 
     def one(self, table: str, record: dict[str, Any], *, conn: Connection | None = None) -> dict[str, Any]:
         return self.show(table, [record], conn=conn)[0]
