@@ -107,12 +107,11 @@ def record_sign_in(request: Request, event: str, step: AuthStep) -> None:
     raises, in a transaction of its own (a refusal's business transaction has nothing to roll
     back, but the record must not depend on it). Intermediate steps (a code is now needed) are
     only logged: the step that follows them is the one that succeeds or fails."""
-    facts = step.audit()
-    audit_sign_in(event, facts)
+    # A mistyped ID number is personal data: logs keep it masked.
+    login = mask(step.login, "resident_id") if _ID_LIKE.fullmatch(step.login) else step.login[:64]
+    audit_sign_in(event, {**step.audit(), "login": login})
     if step.outcome not in (Outcome.OK, Outcome.FAILED, Outcome.LOCKED):
         return
-    # A mistyped ID number is personal data: the log keeps it masked.
-    login = mask(step.login, "resident_id") if _ID_LIKE.fullmatch(step.login) else step.login[:64]
     state = request.app.state
     ctx = Context(
         login, state.clock, state.settings.center_code, source="api" if event.startswith("api") else "page"
