@@ -207,3 +207,16 @@ def test_business_day_is_used_for_working_hours() -> None:
     assert not is_working_day(date(2025, 10, 1))  # National Day
     assert is_working_day(date(2025, 9, 28))  # a Sunday made a working day (调休)
     assert is_working_day(date(2031, 3, 3)) and not is_working_day(date(2031, 3, 2))  # fallback
+
+
+def test_a_list_and_a_prefilled_template_are_audited_as_one_row_each(center: AuthCenter) -> None:
+    headers = _as(center, Role.EMPLOYER)
+    with center.client() as client:
+        assert client.get(f"/api/v1/remittances/{center.remittance['id']}", headers=headers).status_code == 200
+        template = client.get(
+            f"/api/v1/employers/{center.employer['account_no']}/remittance-template.csv", headers=headers
+        )
+        assert template.status_code == 200
+    rows = [(r["action"], r["object_type"], r["detail"]["rows"]) for r in _audit_rows(center)]
+    assert rows == [("remittance.read", "remittance", 2), ("export", "employer", 2)]
+    assert _audit_rows(center)[-1]["detail"]["sha256"] == hashlib.sha256(template.content).hexdigest()

@@ -98,21 +98,38 @@ class Disclosure:
 
     def record_export(self, object_type: str, object_id: str, *, rows: int, digest: str, what: str) -> None:
         """One audit row for an export (its size and the SHA-256 of the file), and the bulk alert."""
+        action = "export.unmasked" if self.unmask else "export"
+        self.record_view(object_type, object_id, rows=rows, what=what, action=action, sha256=digest)
+
+    def record_view(
+        self,
+        object_type: str,
+        object_id: str | int,
+        *,
+        rows: int,
+        what: str,
+        action: str | None = None,
+        **facts: str,
+    ) -> None:
+        """One audit row for a document holding many people's data (a list and its rows, a
+        prefilled template), with the number of rows; exports also check the bulk alert."""
         ctx = request_context(self.request, self.principal)
         ip = source_ip(self.request)
+        action = action or f"{object_type}.read"
         with write_transaction(self.request.app.state.engine) as conn:
             audit.append(
                 conn,
                 ctx,
                 role=role_of(self.principal),
                 source_ip=ip,
-                action="export.unmasked" if self.unmask else "export",
+                action=action,
                 object_type=object_type,
                 object_id=object_id,
                 purpose=self.purpose,
-                detail={"what": what, "rows": rows, "sha256": digest, "path": self.request.url.path[:200]},
+                detail={"what": what, "rows": rows, "path": self.request.url.path[:200], **facts},
             )
-            alerts.after_export(conn, ctx, actor=self.principal.login, rows=rows, what=what, source_ip=ip)
+            if action.startswith("export"):
+                alerts.after_export(conn, ctx, actor=self.principal.login, rows=rows, what=what, source_ip=ip)
 
     def one(self, table: str, record: dict[str, Any], *, conn: Connection | None = None) -> dict[str, Any]:
         return self.show(table, [record], conn=conn)[0]
