@@ -132,12 +132,15 @@ def test_partial_prepayment_keeping_the_term_lowers_the_installment():
     after = prepay(s, 60, 10_000_000, PrepaymentChoice.REDUCE_INSTALLMENT)
     assert after.months == 360
     assert rows(after, 60, 61, 360) == [
-        (60, "2030-05-20", 200170, 104345, 95825, 44122385),
+        (60, "2030-05-20", 200170, 104345, 95825, 34122385),  # 441,223.85 − 100,000 prepaid
         (61, "2030-06-20", 154803, 80871, 73932, 34041514),  # 1,548.03 for the 300 months left
         (360, "2055-05-20", 154745, 154410, 335, 0),
     ]
     assert after.total_interest_fen == 18_451_042
+    assert after.installments[59].prepaid_fen == after.total_prepaid_fen == 10_000_000
     assert sum(r.principal_fen for r in after.installments) == 40_000_000  # + 100,000 prepaid
+    again = prepay(after, 60, 4_122_385, PrepaymentChoice.REDUCE_INSTALLMENT)  # the same day, more
+    assert again.outstanding_after(60) == 30_000_000 and again.total_prepaid_fen == 14_122_385
 
 
 def test_partial_prepayment_keeping_the_installment_shortens_the_term():

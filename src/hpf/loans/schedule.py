@@ -78,7 +78,11 @@ class PrepaymentChoice(StrEnum):
 
 @dataclass(frozen=True)
 class Installment:
-    """One period of a schedule; ``remaining_fen`` is the principal outstanding after it."""
+    """One period of a schedule; ``remaining_fen`` is the principal outstanding after it.
+
+    ``prepaid_fen``: principal repaid early on this due date, after the installment (see
+    :func:`prepay`); ``remaining_fen`` is net of it.
+    """
 
     period: int
     due_date: date
@@ -86,6 +90,7 @@ class Installment:
     principal_fen: int
     interest_fen: int
     remaining_fen: int
+    prepaid_fen: int = 0
 
     @property
     def installment_fen(self) -> int:
@@ -111,7 +116,12 @@ class Schedule:
 
     @property
     def total_paid_fen(self) -> int:
+        """Principal (installments and prepayments) plus interest."""
         return self.principal_fen + self.total_interest_fen
+
+    @property
+    def total_prepaid_fen(self) -> int:
+        return sum(row.prepaid_fen for row in self.installments)
 
     def outstanding_after(self, period: int) -> int:
         """The principal outstanding after ``period`` (0: the whole loan)."""
@@ -309,14 +319,14 @@ def prepay(
     schedule: Schedule, after_period: int, principal_fen: int, choice: PrepaymentChoice
 ) -> Schedule:
     """The schedule after repaying ``principal_fen`` early, on the due date of ``after_period``
-    once its installment is paid (``0``: before the first installment).
+    once its installment is paid; that period records it as ``prepaid_fen``.
 
     ``SHORTEN_TERM`` keeps the installment (equal installment) or the monthly principal (equal
     principal) and ends the loan sooner; ``REDUCE_INSTALLMENT`` keeps the end date and
     recomputes a lower installment. The rate is that of the next period. Repaying everything
     is not a partial prepayment: see :func:`payoff_quote`.
     """
-    schedule._require_period(after_period, allow_zero=True)
+    schedule._require_period(after_period)
     if after_period == schedule.months:
         raise InvalidInput("loan.already_repaid", "贷款已还清", "the schedule has no period left")
     require_fen(principal_fen, "principal_fen")
@@ -345,7 +355,9 @@ def prepay(
         schedule.first_due_date,
         installment=keep,
     )
-    return replace(schedule, installments=(*schedule.installments[:after_period], *rows))
+    paid = schedule.installments[after_period - 1]
+    paid = replace(paid, prepaid_fen=paid.prepaid_fen + principal_fen, remaining_fen=balance)
+    return replace(schedule, installments=(*schedule.installments[: after_period - 1], paid, *rows))
 
 
 # -------------------------------------------------------------------------- prepayment money
