@@ -46,7 +46,11 @@ def test_the_default_policy():
     assert (p.ltv_first_home, p.ltv_second_home) == (D("0.8"), D("0.8"))
     assert loan_policy(date(2015, 8, 31)).ltv_second_home == D("0.7")  # 30% down before 建金〔2015〕128号
     assert (p.penalty_multiplier, p.penalty_day_basis) == (D("1.5"), 360)
-    assert (p.balance_multiple, p.repayment_capacity_ratio, p.max_amount_fen) == (D("15"), D("0.5"), 120_000_000)
+    assert (p.balance_multiple, p.repayment_capacity_ratio, p.max_amount_fen) == (
+        D("15"),
+        D("0.5"),
+        120_000_000,
+    )
     t = p.classification_thresholds
     assert (t.special_mention, t.substandard, t.doubtful, t.loss) == (1, 91, 181, 361)
 
@@ -117,7 +121,11 @@ def test_each_failed_rule_gives_its_refusal(changes, code):
 
 def test_every_refusal_is_listed():
     found = max_loan_amount(request(continuous_deposit_months=0, loans_used=3, age_years=70), POLICY)
-    assert [f.code for f in found.refusals] == ["loan.deposit_too_short", "loan.too_many_loans", "loan.age_limit"]
+    assert [f.code for f in found.refusals] == [
+        "loan.deposit_too_short",
+        "loan.too_many_loans",
+        "loan.age_limit",
+    ]
     assert found.refusals[0].title_zh == "申请前须连续足额缴存住房公积金满6个月"
 
 

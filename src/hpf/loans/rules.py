@@ -174,7 +174,11 @@ class LoanRequest:
             )
         for name in ("term_months", "age_years", "continuous_deposit_months", "loans_used"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "term_months" else 0):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < (1 if name == "term_months" else 0)
+            ):
                 raise InvalidInput(
                     "loan.invalid_request", "期限、年龄、月数须为非负整数", f"{name}: {value!r}", field=name
                 )
@@ -348,7 +352,9 @@ def max_loan_amount(request: LoanRequest, policy: LoanPolicy) -> LoanLimit:
         LimitKind.LTV: _floor_fen(value * ltv),
         LimitKind.CAP: policy.max_amount_fen,
         LimitKind.BALANCE_MULTIPLE: _floor_fen(request.balance_fen * policy.balance_multiple),
-        LimitKind.REPAYMENT_CAPACITY: capacity_amount(max_installment, request.annual_rate, term, request.method),
+        LimitKind.REPAYMENT_CAPACITY: capacity_amount(
+            max_installment, request.annual_rate, term, request.method
+        ),
     }
     age_term = 12 * (policy.max_age_plus_term_years - request.age_years)
     if age_term < term:
@@ -365,4 +371,3 @@ def max_loan_amount(request: LoanRequest, policy: LoanPolicy) -> LoanLimit:
         term_months=term,
         refusals=refusals,
     )
-

@@ -214,10 +214,7 @@ def due_date(first_due_date: date, period: int) -> date:
 def days_30_360(start: date, end: date) -> int:
     """Days from ``start`` to ``end`` on 30-day months (a 31st counts as the 30th)."""
     return (
-        360 * (end.year - start.year)
-        + 30 * (end.month - start.month)
-        + min(end.day, 30)
-        - min(start.day, 30)
+        360 * (end.year - start.year) + 30 * (end.month - start.month) + min(end.day, 30) - min(start.day, 30)
     )
 
 
@@ -315,9 +312,7 @@ def reprice(schedule: Schedule, from_period: int, annual_rate: Decimal) -> Sched
     return replace(schedule, installments=(*kept, *rows))
 
 
-def prepay(
-    schedule: Schedule, after_period: int, principal_fen: int, choice: PrepaymentChoice
-) -> Schedule:
+def prepay(schedule: Schedule, after_period: int, principal_fen: int, choice: PrepaymentChoice) -> Schedule:
     """The schedule after repaying ``principal_fen`` early, on the due date of ``after_period``
     once its installment is paid; that period records it as ``prepaid_fen``.
 
@@ -325,6 +320,12 @@ def prepay(
     principal) and ends the loan sooner; ``REDUCE_INSTALLMENT`` keeps the end date and
     recomputes a lower installment. The rate is that of the next period. Repaying everything
     is not a partial prepayment: see :func:`payoff_quote`.
+
+    Total interest never rises when the term is shortened, nor for equal principal. Keeping
+    the term of an equal-installment loan re-rounds the installment on the smaller balance and
+    lets the last installment absorb a new residue: after a prepayment of a few fen that
+    rounding can outweigh the interest saved (by at most Σ(1+i)^j fen over the months left; a
+    few yuan over decades).
     """
     schedule._require_period(after_period)
     if after_period == schedule.months:
@@ -431,4 +432,3 @@ def split_prepayment(amount_fen: int, annual_rate: Decimal, days: int) -> tuple[
     divisor = scaled + num * days
     principal = (2 * amount_fen * scaled + divisor) // (2 * divisor)
     return principal, amount_fen - principal
-
