@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from hpf.loans import cli as loans_cli
 from hpf.settings import Settings
 
 app = typer.Typer(help="OpenHPF: 住房公积金 center and hub", no_args_is_help=True)
@@ -26,6 +27,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(interest_app, name="interest")
 app.add_typer(clock_app, name="clock")
 app.add_typer(user_app, name="user")
+app.add_typer(loans_cli.app, name="loan")
 console = Console()
 
 

@@ -51,6 +51,8 @@ def create_app(
     from hpf.contributions import api as contributions_api
     from hpf.contributions import pages as contributions_pages
     from hpf.ledger import api as ledger_api
+    from hpf.loans import api as loans_api
+    from hpf.loans import pages as loans_pages
     from hpf.policy import api as policy_api
     from hpf.policy import pages as policy_pages
     from hpf.security import api as security_api
@@ -79,10 +81,12 @@ def create_app(
     app.include_router(ledger_api.router)
     app.include_router(contributions_api.router)
     app.include_router(policy_api.router)
+    app.include_router(loans_api.router)
     app.include_router(accounts_pages.router)
     app.include_router(policy_pages.router)
     app.include_router(contributions_pages.router)
     app.include_router(security_pages.router)
+    app.include_router(loans_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
