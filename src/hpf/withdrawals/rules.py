@@ -1,0 +1,508 @@
+"""Withdrawal (提取) rules: eligibility, the amount allowed and the calculation sheet, per reason.
+
+Pure: no database, no clock. The reasons are the data standard's TQYY codes (REFERENCE §3.2).
+Every condition and limit is policy as data (``withdrawal_policy.json``, a center overlays its
+own entries with effective dates): the code only says *which* parameter a reason uses.
+
+``evaluate(claim, facts, policy, today)`` returns a :class:`Decision`: one :class:`Check` per
+rule (each with a stable code, a Chinese title a member reads, an English detail), the amount
+allowed, whether the account is closed (retirement, loss of working capacity, leaving the
+city or emigrating, death — the 《条例》 art. 24 reasons that close the account, paying
+interest to date), and the calculation sheet (how the allowed amount was reached). A claim
+that asks for more than allowed is refused and the sheet says how much would be allowed.
+``risk_flags`` adds what should stop straight-through approval without refusing by itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from hpf.kernel.errors import InvalidInput
+from hpf.kernel.money import format_yuan
+
+
+class Reason(StrEnum):
+    PURCHASE = "01"  # 购买住房
+    BUILD = "02"  # 建造、翻建、大修自住住房
+    RETIREMENT = "03"  # 离休、退休
+    DISABILITY = "04"  # 完全丧失劳动能力并与单位终止劳动关系
+    LEAVING = "05"  # 户口迁出所在市、县或出境定居
+    LOAN_REPAYMENT = "06"  # 偿还购房贷款本息（一次性或按月）
+    RENT = "07"  # 房租超出家庭工资收入的规定比例
+    DEATH = "08"  # 死亡（继承人、受遗赠人提取）
+    ILLNESS = "09"  # 大病医疗
+    OTHER = "99"  # 其他
+
+    @property
+    def label_zh(self) -> str:
+        return REASON_ZH[self]
+
+
+REASON_ZH = {
+    Reason.PURCHASE: "购买自住住房",
+    Reason.BUILD: "建造、翻建、大修自住住房",
+    Reason.RETIREMENT: "离休、退休",
+    Reason.DISABILITY: "完全丧失劳动能力并终止劳动关系",
+    Reason.LEAVING: "离开本市或出境定居",
+    Reason.LOAN_REPAYMENT: "偿还购房贷款本息",
+    Reason.RENT: "租房",
+    Reason.DEATH: "职工死亡（继承人提取）",
+    Reason.ILLNESS: "大病医疗",
+    Reason.OTHER: "其他",
+}
+# 《条例》 art. 24: these close the account (销户) and pay the whole balance with interest to date.
+CLOSING = frozenset({Reason.RETIREMENT, Reason.DISABILITY, Reason.LEAVING, Reason.DEATH})
+# Withdrawals that spend on housing (counted for the per-year risk flag).
+HOUSING = frozenset({Reason.PURCHASE, Reason.BUILD, Reason.RENT, Reason.LOAN_REPAYMENT})
+# Account states (GRZHZT, REFERENCE §1.5) from which money may be withdrawn: normal, sealed.
+WITHDRAWABLE_STATES = frozenset({"01", "02"})
+MAX_MONTHS_PER_CLAIM = 12  # rent and monthly repayment cover at most a year at a time
+
+
+# ---------------------------------------------------------------------------------- policy
+
+
+@dataclass(frozen=True)
+class WithdrawalPolicy:
+    """The withdrawal parameters in force on one day."""
+
+    purchase_window_months: int
+    build_window_months: int
+    rent_min_deposit_months: int
+    rent_monthly_cap_fen: int
+    rent_interval_months: int
+    repay_interval_months: int
+    leave_sealed_months: int
+    retirement_age_male: int
+    retirement_age_female: int
+    housing_withdrawals_per_year: int
+
+
+KEYS = tuple(WithdrawalPolicy.__dataclass_fields__)
+
+
+@cache
+def _defaults() -> dict[str, Any]:
+    text = resources.files("hpf.withdrawals").joinpath("withdrawal_policy.json").read_text(encoding="utf-8")
+    keys: dict[str, Any] = json.loads(text)["keys"]
+    return keys
+
+
+def default_entries() -> dict[str, list[tuple[date, Any]]]:
+    return {
+        key: [(date.fromisoformat(e["effective_from"]), e["value"]) for e in spec["entries"]]
+        for key, spec in _defaults().items()
+    }
+
+
+def _count(key: str, raw: object) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise InvalidInput(
+            "withdrawal_policy.invalid_value",
+            "提取政策参数须为非负整数",
+            f"{key}: {raw!r} is not an integer ≥ 0",
+        )
+    return raw
+
+
+def resolve_policy(entries: Mapping[str, Sequence[tuple[date, Any]]], on: date) -> WithdrawalPolicy:
+    """The policy in force on ``on``: per key the latest entry with ``effective_from ≤ on``."""
+    values: dict[str, int] = {}
+    for key in KEYS:
+        found = [(d, v) for d, v in entries.get(key, ()) if d <= on]
+        if not found:
+            raise InvalidInput(
+                "withdrawal_policy.no_value",
+                "提取政策参数尚无生效值",
+                f"{key}: nothing in force on {on.isoformat()}",
+            )
+        values[key] = _count(key, max(found, key=lambda e: e[0])[1])
+    return WithdrawalPolicy(**values)
+
+
+def policy_on(on: date) -> WithdrawalPolicy:
+    """The national defaults in force on ``on`` (a center's overlay goes through the service)."""
+    return resolve_policy(default_entries(), on)
+
+
+# ---------------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class PastWithdrawal:
+    day: date
+    reason: Reason
+    amount_fen: int
+
+
+@dataclass(frozen=True)
+class MemberFacts:
+    """What the center knows about the member when deciding (read by the service)."""
+
+    state: str  # GRZHZT
+    gender: str  # "1" male, "2" female (GB/T 2261.1)
+    birth_date: date
+    carried_fen: int
+    current_fen: int
+    continuous_deposit_months: int  # full months deposited without a gap, up to the paid-through month
+    sealed_since: date | None = None
+    owns_home: bool = False  # the real-estate registry knows a home of the member (or spouse)
+    active_loan: bool = False  # an HPF loan not yet settled
+    interest_to_date_fen: int = 0  # closing reasons: interest accrued since the last settlement
+    past: tuple[PastWithdrawal, ...] = ()
+
+    @property
+    def balance_fen(self) -> int:
+        return self.carried_fen + self.current_fen
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What the member asks for, with the facts of the evidence (the materials prove them).
+
+    ``document_date``: the contract/registration date (purchase), permit or works contract
+    (build), retirement, disability or death certificate. ``cost_fen``: the price the family
+    paid (purchase), the cost (build), the self-paid medical cost (illness), the principal to
+    repay (one-off loan repayment). ``family_withdrawn_fen``: what the family already withdrew
+    for the same home (the service sums it).
+    """
+
+    reason: Reason
+    requested_fen: int | None = None  # None: as much as allowed
+    document_date: date | None = None
+    document_no: str | None = None  # contract, permit or certificate number
+    cost_fen: int | None = None
+    family_withdrawn_fen: int = 0
+    rent_monthly_fen: int | None = None
+    installment_fen: int | None = None  # monthly repayment of the loan
+    monthly_repayment: bool = False  # 06: True = by installment, False = one-off
+    labour_ended: bool = False
+    emigrated: bool = False
+    applicant_is_heir: bool = False
+
+
+# ---------------------------------------------------------------------------------- output
+
+
+@dataclass(frozen=True)
+class Check:
+    code: str
+    passed: bool
+    title_zh: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SheetLine:
+    label_zh: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    reason: Reason
+    checks: tuple[Check, ...]
+    allowed_fen: int
+    closes_account: bool
+    sheet: tuple[SheetLine, ...]
+    manual_review: bool = False  # "other": always reviewed by staff
+
+    @property
+    def eligible(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def refusals(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+
+@dataclass
+class _Work:
+    checks: list[Check] = field(default_factory=list)
+    sheet: list[SheetLine] = field(default_factory=list)
+
+    def check(self, code: str, passed: bool, title_zh: str, detail: str = "") -> bool:
+        self.checks.append(Check(f"withdrawal.{code}", passed, title_zh, detail))
+        return passed
+
+    def line(self, label_zh: str, value: str) -> None:
+        self.sheet.append(SheetLine(label_zh, value))
+
+
+def _yuan(fen: int) -> str:
+    return f"{format_yuan(fen)}元"
+
+
+def months_between(start: date, end: date) -> int:
+    """Whole months from ``start`` to ``end`` (a month counts once its day is reached)."""
+    months = (end.year - start.year) * 12 + end.month - start.month
+    return months - (1 if end.day < start.day else 0)
+
+
+def age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def _last(facts: MemberFacts, reason: Reason) -> date | None:
+    days = [p.day for p in facts.past if p.reason is reason]
+    return max(days) if days else None
+
+
+# ---------------------------------------------------------------------------------- rules
+
+
+def _document_within(work: _Work, claim: Claim, today: date, window_months: int, what: str) -> None:
+    day = claim.document_date
+    if not work.check(
+        "document_date_missing", day is not None, f"请提供{what}日期", f"{what}: no date given"
+    ):
+        return
+    assert day is not None
+    if not work.check(
+        "document_in_future", day <= today, f"{what}日期不能晚于今天", f"{day} is after {today}"
+    ):
+        return
+    months = months_between(day, today)
+    work.check(
+        "document_too_old",
+        months < window_months,
+        f"{what}已超过{window_months}个月，不能再申请此项提取",
+        f"{day} is {months} months ago; the window is {window_months} months",
+    )
+
+
+def _cost_limit(work: _Work, claim: Claim, what: str) -> int:
+    if not work.check(
+        "cost_missing", claim.cost_fen is not None and claim.cost_fen > 0, f"请填写{what}", "no cost"
+    ):
+        return 0
+    assert claim.cost_fen is not None
+    work.line(what, _yuan(claim.cost_fen))
+    if claim.family_withdrawn_fen:
+        work.line("家庭成员已为此提取", _yuan(claim.family_withdrawn_fen))
+    limit = max(0, claim.cost_fen - claim.family_withdrawn_fen)
+    work.check(
+        "cost_used_up",
+        limit > 0,
+        f"{what}已由家庭成员提取完毕",
+        f"cost {claim.cost_fen} fen, already withdrawn {claim.family_withdrawn_fen} fen",
+    )
+    return limit
+
+
+def _rent_limit(work: _Work, claim: Claim, facts: MemberFacts, policy: WithdrawalPolicy, today: date) -> int:
+    work.check(
+        "rent_deposit_months",
+        facts.continuous_deposit_months >= policy.rent_min_deposit_months,
+        f"须连续足额缴存满{policy.rent_min_deposit_months}个月",
+        f"{facts.continuous_deposit_months} months of continuous deposit",
+    )
+    work.check(
+        "rent_owns_home",
+        not facts.owns_home,
+        "本人或配偶在本市有自有住房，不能租房提取",
+        "a home is registered",
+    )
+    work.check(
+        "rent_active_loan",
+        not facts.active_loan,
+        "有未结清的住房公积金贷款，不能租房提取",
+        "an HPF loan is open",
+    )
+    rent = claim.rent_monthly_fen
+    if not work.check("rent_missing", rent is not None and rent > 0, "请填写月租金", "no monthly rent"):
+        return 0
+    assert rent is not None
+    last = _last(facts, Reason.RENT)
+    months = MAX_MONTHS_PER_CLAIM if last is None else min(MAX_MONTHS_PER_CLAIM, months_between(last, today))
+    if not work.check(
+        "rent_interval",
+        months >= policy.rent_interval_months,
+        f"距上次租房提取不足{policy.rent_interval_months}个月",
+        f"last rent withdrawal {last}, {months} months ago",
+    ):
+        return 0
+    monthly = min(rent, policy.rent_monthly_cap_fen)
+    work.line("月租金", _yuan(rent))
+    work.line("每月提取限额", _yuan(policy.rent_monthly_cap_fen))
+    work.line(
+        "本次可提取月数",
+        f"{months}个月" + ("（首次提取，最多12个月）" if last is None else f"（上次提取：{last}）"),
+    )
+    work.line(
+        "按月计算",
+        f"min({_yuan(rent)}, {_yuan(policy.rent_monthly_cap_fen)}) × {months} = {_yuan(monthly * months)}",
+    )
+    return monthly * months
+
+
+def _repayment_limit(
+    work: _Work, claim: Claim, facts: MemberFacts, policy: WithdrawalPolicy, today: date
+) -> int:
+    if not claim.monthly_repayment:
+        return _cost_limit(work, claim, "一次性偿还的贷款本金")
+    installment = claim.installment_fen
+    if not work.check(
+        "installment_missing", installment is not None and installment > 0, "请填写月还款额", "no installment"
+    ):
+        return 0
+    assert installment is not None
+    last = _last(facts, Reason.LOAN_REPAYMENT)
+    months = MAX_MONTHS_PER_CLAIM if last is None else min(MAX_MONTHS_PER_CLAIM, months_between(last, today))
+    if not work.check(
+        "repay_interval",
+        months >= max(1, policy.repay_interval_months),
+        f"距上次还贷提取不足{max(1, policy.repay_interval_months)}个月",
+        f"last repayment withdrawal {last}",
+    ):
+        return 0
+    work.line("月还款额", _yuan(installment))
+    work.line("本次可提取月数", f"{months}个月")
+    work.line("按月计算", f"{_yuan(installment)} × {months} = {_yuan(installment * months)}")
+    return installment * months
+
+
+def _closing_checks(
+    work: _Work, claim: Claim, facts: MemberFacts, policy: WithdrawalPolicy, today: date
+) -> None:
+    reason = claim.reason
+    if reason is Reason.RETIREMENT:
+        retire_age = policy.retirement_age_male if facts.gender == "1" else policy.retirement_age_female
+        age = age_on(facts.birth_date, today)
+        certified = claim.document_date is not None and claim.document_date <= today
+        work.check(
+            "not_retired",
+            certified or age >= retire_age,
+            f"未达到退休年龄（{retire_age}周岁）且未提供退休证明",
+            f"age {age}, retirement age {retire_age}, certificate {claim.document_date}",
+        )
+    elif reason is Reason.DISABILITY:
+        work.check(
+            "disability_certificate",
+            claim.document_date is not None and claim.document_date <= today,
+            "请提供劳动能力鉴定结论",
+            "no certificate date",
+        )
+        work.check(
+            "labour_not_ended", claim.labour_ended, "须已与单位终止劳动关系", "labour relation not ended"
+        )
+    elif reason is Reason.LEAVING:
+        sealed_months = months_between(facts.sealed_since, today) if facts.sealed_since else 0
+        leaving = claim.labour_ended and sealed_months >= policy.leave_sealed_months
+        work.check(
+            "not_left",
+            claim.emigrated or leaving,
+            f"须出境定居，或已终止劳动关系且账户封存满{policy.leave_sealed_months}个月",
+            f"emigrated={claim.emigrated}, labour ended={claim.labour_ended}, sealed {sealed_months} months",
+        )
+    elif reason is Reason.DEATH:
+        work.check(
+            "not_heir", claim.applicant_is_heir, "须由继承人或受遗赠人申请", "the applicant is not an heir"
+        )
+        work.check(
+            "death_certificate",
+            claim.document_date is not None and claim.document_date <= today,
+            "请提供死亡证明",
+            "no death certificate date",
+        )
+
+
+def evaluate(claim: Claim, facts: MemberFacts, policy: WithdrawalPolicy, today: date) -> Decision:
+    """The decision on ``claim``: every rule's result, the amount allowed and the sheet."""
+    work = _Work()
+    reason = claim.reason
+    work.check(
+        "account_state",
+        facts.state in WITHDRAWABLE_STATES,
+        "账户状态不允许提取（已冻结或已销户）",
+        f"account state {facts.state}",
+    )
+    balance = facts.balance_fen
+    work.line("上年结转余额", _yuan(facts.carried_fen))
+    work.line("本年缴存余额", _yuan(facts.current_fen))
+    work.line("账户余额", _yuan(balance))
+    work.check("no_balance", balance > 0, "账户余额为零，无可提取金额", "balance is 0")
+    if claim.requested_fen is not None and claim.requested_fen <= 0:
+        work.check("amount_not_positive", False, "提取金额须大于零", f"requested {claim.requested_fen} fen")
+
+    if reason in CLOSING:
+        _closing_checks(work, claim, facts, policy, today)
+        allowed = balance + facts.interest_to_date_fen
+        work.line("结息至今日的利息", _yuan(facts.interest_to_date_fen))
+        work.line("销户提取金额（余额＋利息）", _yuan(allowed))
+        if claim.requested_fen is not None and claim.requested_fen != allowed:
+            work.line("说明", "销户类提取须提取全部余额及利息")
+        return Decision(reason, tuple(work.checks), allowed if all(c.passed for c in work.checks) else 0, True,
+                        tuple(work.sheet))  # fmt: skip
+
+    limit: int | None
+    manual = False
+    if reason is Reason.PURCHASE:
+        _document_within(work, claim, today, policy.purchase_window_months, "购房合同或不动产登记")
+        limit = _cost_limit(work, claim, "家庭支付的购房款")
+    elif reason is Reason.BUILD:
+        _document_within(work, claim, today, policy.build_window_months, "规划许可或施工合同")
+        limit = _cost_limit(work, claim, "建造、翻建、大修费用")
+    elif reason is Reason.RENT:
+        limit = _rent_limit(work, claim, facts, policy, today)
+    elif reason is Reason.LOAN_REPAYMENT:
+        limit = _repayment_limit(work, claim, facts, policy, today)
+    elif reason is Reason.ILLNESS:
+        limit = _cost_limit(work, claim, "个人负担的医疗费用")
+    else:  # OTHER: no automatic limit; staff decide
+        manual = True
+        limit = None
+        work.check(
+            "other_needs_reason", bool(claim.document_no), "请说明提取事由并提供证明材料编号", "no document"
+        )
+
+    cap = balance if limit is None else min(balance, limit)
+    work.line("可提取额度", f"min(账户余额, 本项限额) = {_yuan(max(cap, 0))}")
+    requested = claim.requested_fen
+    if requested is not None and requested > 0:
+        work.check(
+            "over_limit",
+            requested <= cap,
+            f"申请金额超过可提取额度{_yuan(max(cap, 0))}",
+            f"requested {requested} fen > allowed {cap} fen",
+        )
+    allowed = min(cap, requested) if requested is not None and requested > 0 else cap
+    ok = all(c.passed for c in work.checks)
+    if ok:
+        work.line("本次提取金额", _yuan(allowed))
+    return Decision(reason, tuple(work.checks), allowed if ok else 0, False, tuple(work.sheet), manual)
+
+
+# ---------------------------------------------------------------------------------- risk
+
+
+@dataclass(frozen=True)
+class Risk:
+    code: str
+    title_zh: str
+    detail: str = ""
+
+
+def repeated_withdrawals(
+    claim: Claim, facts: MemberFacts, policy: WithdrawalPolicy, today: date
+) -> list[Risk]:
+    """A flag when housing withdrawals this natural year reach the policy's count."""
+    if claim.reason not in HOUSING:
+        return []
+    this_year = [p for p in facts.past if p.reason in HOUSING and p.day.year == today.year]
+    if len(this_year) + 1 <= policy.housing_withdrawals_per_year:
+        return []
+    return [
+        Risk(
+            "risk.repeated_withdrawals",
+            f"本年度住房消费类提取已{len(this_year)}次，超过{policy.housing_withdrawals_per_year}次",
+            f"{len(this_year)} housing withdrawals in {today.year}",
+        )
+    ]
