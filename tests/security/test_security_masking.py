@@ -243,6 +243,9 @@ def test_examples_from_the_issue():
         "employer.bank_account_no",
         "principal.totp_secret",
         "sign_in_challenge.pending_secret",
+        "withdrawal.document_no",
+        "withdrawal.payee_card",
+        "property_record.certificate_no",
     }
     with pytest.raises(UnclassifiedField):
         classify("member", "shoe_size")

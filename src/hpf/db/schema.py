@@ -9,6 +9,7 @@ from hpf.db.metadata import metadata
 from hpf.ledger import tables as ledger_tables
 from hpf.policy import tables as policy_tables
 from hpf.security import alerts, approvals, audit, identity, keys, sessions, sms, tokens
+from hpf.withdrawals import tables as withdrawals_tables
 
 __all__ = [
     "accounts_tables",
@@ -26,4 +27,5 @@ __all__ = [
     "sessions",
     "sms",
     "tokens",
+    "withdrawals_tables",
 ]

@@ -457,6 +457,43 @@ _DECLARED: list[FieldClass] = [
             ("idempotency_key", GEN, "", None, "幂等键"),
         ],
     ),
+    # -- withdrawals -----------------------------------------------------------------------
+    *_table(
+        "withdrawal",
+        [
+            ("id", GEN, "", None, "提取编号"),
+            ("application_id", GEN, "", None, "申请编号"),
+            ("member_id", GEN, "p", None, "个人ID"),
+            ("reason", GEN, "p", None, "提取原因"),
+            ("requested_fen", IMP, "ps", None, "申请提取金额"),
+            ("allowed_fen", IMP, "ps", None, "核定提取金额"),
+            ("closes_account", GEN, "p", None, "是否销户"),
+            ("document_no_enc", IMP, "pse", "full", "合同或证明编号"),
+            ("document_no_bidx", IMP, "ps", "full", "合同或证明编号检索码"),
+            ("payee_name", IMP, "p", "name", "收款人姓名"),
+            ("payee_card_enc", IMP, "pse", "bank_card", "收款银行卡号"),
+            ("payee_card_bidx", IMP, "ps", "full", "收款银行卡号检索码"),
+            ("family_bidx", IMP, "ps", "full", "家庭成员证件号码检索码"),
+            ("evidence", IMP, "ps", None, "申请事实"),
+            ("state", GEN, "", None, "提取状态"),
+            ("applied_on", GEN, "p", None, "申请日期"),
+            ("recorded_at", GEN, "", None, "记录时间"),
+            ("paid_on", GEN, "p", None, "支付日期"),
+        ],
+    ),
+    *_table(
+        "property_record",
+        [
+            ("id", GEN, "", None, "不动产记录编号"),
+            ("owner_bidx", IMP, "ps", "full", "权利人证件号码检索码"),
+            ("certificate_no_enc", IMP, "pse", "full", "不动产权证书号"),
+            ("certificate_no_bidx", IMP, "ps", "full", "不动产权证书号检索码"),
+            ("registered_on", GEN, "ps", None, "登记日期"),
+            ("status", GEN, "ps", None, "权属状态"),
+            ("source", GEN, "", None, "数据来源"),
+            ("received_at", GEN, "", None, "接收时间"),
+        ],
+    ),
     *_table(
         "key_check",
         [
