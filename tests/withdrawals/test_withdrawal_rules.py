@@ -174,3 +174,27 @@ def test_never_more_than_the_balance_or_the_limit(carried, current, cost, family
         assert decision.allowed_fen > 0
         if requested is not None:
             assert decision.allowed_fen == requested
+
+
+def test_overview_says_what_the_member_qualifies_for_and_why_not():
+    from hpf.withdrawals.rules import overview
+
+    facts = replace(
+        FACTS, continuous_deposit_months=2, past=(PastWithdrawal(date(2025, 5, 1), Reason.RENT, 1),)
+    )
+    by_reason = {o.reason: o for o in overview(facts, POLICY, TODAY)}
+    assert set(by_reason) == set(Reason)
+    purchase = by_reason[Reason.PURCHASE]
+    assert purchase.may_apply and purchase.up_to_fen == 6_200_000 and not purchase.closes_account
+    rent = by_reason[Reason.RENT]
+    assert not rent.may_apply and rent.up_to_fen == 0
+    assert {c.code for c in rent.blocking} == {"withdrawal.rent_deposit_months", "withdrawal.rent_interval"}
+    retirement = by_reason[Reason.RETIREMENT]  # 40 years old, no certificate
+    assert not retirement.may_apply and retirement.closes_account
+    death = by_reason[Reason.DEATH]  # heirs apply with a certificate: evidence, not a block
+    assert death.may_apply and {c.code for c in death.needs} == {
+        "withdrawal.not_heir",
+        "withdrawal.death_certificate",
+    }
+    frozen = overview(replace(FACTS, state="06"), POLICY, TODAY)
+    assert not any(o.may_apply for o in frozen)

@@ -58,6 +58,8 @@ def create_app(
     from hpf.security import api as security_api
     from hpf.security import pages as security_pages
     from hpf.security.identity import DEFAULT_PASSWORDS
+    from hpf.withdrawals import api as withdrawals_api
+    from hpf.withdrawals import pages as withdrawals_pages
 
     app = FastAPI(
         title="OpenHPF center",
@@ -86,6 +88,8 @@ def create_app(
     app.include_router(policy_pages.router)
     app.include_router(contributions_pages.router)
     app.include_router(security_pages.router)
+    app.include_router(withdrawals_api.router)
+    app.include_router(withdrawals_pages.router)
     app.include_router(loans_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -506,3 +506,63 @@ def repeated_withdrawals(
             f"{len(this_year)} housing withdrawals in {today.year}",
         )
     ]
+
+
+# ---------------------------------------------------------------------------------- overview
+
+# Refusals a member can cure by bringing evidence (the application form asks for it).
+_EVIDENCE = frozenset(
+    {
+        "withdrawal.document_date_missing",
+        "withdrawal.cost_missing",
+        "withdrawal.rent_missing",
+        "withdrawal.installment_missing",
+        "withdrawal.disability_certificate",
+        "withdrawal.labour_not_ended",
+        "withdrawal.not_heir",
+        "withdrawal.death_certificate",
+        "withdrawal.other_needs_reason",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ReasonOverview:
+    """Whether a member may apply for a reason now, what blocks it, and at most how much."""
+
+    reason: Reason
+    may_apply: bool
+    blocking: tuple[Check, ...]  # what no material can cure (frozen account, too soon, ...)
+    needs: tuple[Check, ...]  # what the application must prove
+    up_to_fen: int  # indicative: the most this reason could pay today
+    closes_account: bool
+
+
+def _probe(reason: Reason, facts: MemberFacts, policy: WithdrawalPolicy, today: date) -> Claim:
+    """The most favourable claim a member could make for ``reason`` today (for the overview)."""
+    balance = facts.balance_fen
+    if reason is Reason.RENT:
+        return Claim(reason, rent_monthly_fen=policy.rent_monthly_cap_fen)
+    if reason is Reason.LOAN_REPAYMENT:
+        return Claim(reason, cost_fen=max(balance, 1))
+    if reason in (Reason.PURCHASE, Reason.BUILD, Reason.ILLNESS):
+        return Claim(reason, document_date=today, cost_fen=max(balance, 1))
+    return Claim(reason)
+
+
+def overview(facts: MemberFacts, policy: WithdrawalPolicy, today: date) -> list[ReasonOverview]:
+    """Every reason with what the member qualifies for and why not (the self-service page)."""
+    out = []
+    for reason in Reason:
+        decision = evaluate(_probe(reason, facts, policy, today), facts, policy, today)
+        blocking = tuple(c for c in decision.refusals if c.code not in _EVIDENCE)
+        needs = tuple(c for c in decision.refusals if c.code in _EVIDENCE)
+        if reason in CLOSING:
+            up_to = facts.balance_fen + facts.interest_to_date_fen
+        elif decision.eligible:
+            up_to = decision.allowed_fen
+        else:
+            up_to = facts.balance_fen if reason is not Reason.RENT else 0
+        out.append(ReasonOverview(reason, not blocking, blocking, needs, 0 if blocking else up_to,
+                                  reason in CLOSING))  # fmt: skip
+    return out

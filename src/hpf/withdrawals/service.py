@@ -34,8 +34,11 @@ from hpf.withdrawals.rules import (
     MemberFacts,
     PastWithdrawal,
     Reason,
+    ReasonOverview,
     Risk,
     WithdrawalPolicy,
+    overview,
+    policy_on,
     repeated_withdrawals,
 )
 from hpf.withdrawals.tables import property_record, withdrawal
@@ -204,6 +207,13 @@ def risk_checks(
             )
         )
     return risks
+
+
+def eligibility(conn: Connection, member_id: int, today: date) -> list[ReasonOverview]:
+    """Every reason for the self-service page (center policy overlay: national defaults for now)."""
+    policy = policy_on(today)
+    facts = member_facts(conn, member_id, today, Reason.RETIREMENT)  # with interest to date
+    return overview(facts, policy, today)
 
 
 # --------------------------------------------------------------------------- registry feed
