@@ -222,3 +222,24 @@ def test_a_list_and_a_prefilled_template_are_audited_as_one_row_each(center: Aut
     rows = [(r["action"], r["object_type"], r["detail"]["rows"]) for r in _audit_rows(center)]
     assert rows == [("remittance.read", "remittance", 2), ("export", "employer", 2)]
     assert _audit_rows(center)[-1]["detail"]["sha256"] == hashlib.sha256(template.content).hexdigest()
+
+
+def test_the_alerts_page_lists_and_closes(center: AuthCenter) -> None:
+    from signing_in import use_session
+
+    _set_policy(center, "alert_member_reads", 1)
+    with center.client() as client:
+        client.get(f"/api/v1/members/{center.member['account_no']}", headers=_as(center, Role.TELLER))
+        session = use_session(client, center.principals[Role.ADMIN])
+        page = client.get("/security/alerts")
+        assert page.status_code == 200 and "短时间内大量查阅职工信息" in page.text and "teller01" in page.text
+        (alert,) = _alerts(center)
+        empty = client.post(f"/security/alerts/{alert['id']}/close", data={"csrf_token": session.csrf_token})
+        assert empty.status_code == 422 and "请填写处理说明" in empty.text
+        done = client.post(
+            f"/security/alerts/{alert['id']}/close",
+            data={"csrf_token": session.csrf_token, "note": "已核实"},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+        assert "暂无待处理告警" in client.get("/security/alerts").text

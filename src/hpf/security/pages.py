@@ -504,19 +504,20 @@ def reject(
 # --------------------------------------------------------------------------- alerts
 
 
+def _alerts_context(conn: Connection, *, done: bool = False, error: str = "") -> dict[str, Any]:
+    return {
+        "nav": "alerts",
+        "open": alerts.list_alerts(conn, state="open"),
+        "closed": alerts.list_alerts(conn, state="closed", limit=50),
+        "done": done,
+        "error": error,
+    }
+
+
 @router.get("/security/alerts", dependencies=[Depends(requires(Perm.SECURITY_ADMIN))])
-def alerts_page(request: Request, conn: ReadDb, error: str = "") -> Response:
-    return render(
-        request,
-        "alerts.html",
-        {
-            "nav": "alerts",
-            "open": alerts.list_alerts(conn, state="open"),
-            "closed": alerts.list_alerts(conn, state="closed", limit=50),
-            "done": request.query_params.get("done") == "closed",
-            "error": "",
-        },
-    )
+def alerts_page(request: Request, conn: ReadDb) -> Response:
+    done = request.query_params.get("done") == "closed"
+    return render(request, "alerts.html", _alerts_context(conn, done=done))
 
 
 @router.post("/security/alerts/{alert_id}/close", dependencies=[Depends(requires(Perm.SECURITY_ADMIN))])
@@ -525,12 +526,5 @@ def close_alert(request: Request, alert_id: int, conn: WriteDb, ctx: Ctx, note: 
         with conn.begin_nested():
             alerts.close_alert(conn, dataclasses.replace(ctx, source="page"), alert_id, note)
     except HpfError as exc:
-        context = {
-            "nav": "alerts",
-            "open": alerts.list_alerts(conn, state="open"),
-            "closed": alerts.list_alerts(conn, state="closed", limit=50),
-            "done": False,
-            "error": exc.title,
-        }
-        return render(request, "alerts.html", context, status_code=exc.status)
+        return render(request, "alerts.html", _alerts_context(conn, error=exc.title), status_code=exc.status)
     return RedirectResponse("/security/alerts?done=closed", status_code=303)
