@@ -7,6 +7,7 @@ import hashlib
 import io
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -243,3 +244,25 @@ def test_the_alerts_page_lists_and_closes(center: AuthCenter) -> None:
         )
         assert done.status_code == 303
         assert "暂无待处理告警" in client.get("/security/alerts").text
+
+
+def test_every_change_is_audited_with_its_outcome(center: AuthCenter) -> None:
+    no = center.member["account_no"]
+    headers = {**_as(center, Role.TELLER), "X-HPF-Purpose": quote("职工本人申请变更手机号")}
+    with center.client() as client:
+        ok = client.patch(f"/api/v1/members/{no}", json={"changes": {"phone": "13700137000"}, "reason": "换号"},
+                          headers=headers)  # fmt: skip
+        bad = client.patch(f"/api/v1/members/{no}", json={"changes": {"phone": "12"}, "reason": "换号"},
+                           headers=headers)  # fmt: skip
+        refused = client.post(f"/api/v1/members/{no}/freeze", json={"reason": "司法冻结"}, headers=headers)
+    assert (ok.status_code, bad.status_code, refused.status_code) == (200, 422, 403)
+    changes = [r for r in _audit_rows(center) if r["detail"] and r["detail"].get("method")]
+    assert [
+        (r["action"], r["object_type"], r["object_id"], r["outcome"], r["detail"]["status"]) for r in changes
+    ] == [
+        ("change_member", "account_no", no, "ok", 200),
+        ("change_member", "account_no", no, "denied", 422),
+        ("freeze_member", "account_no", no, "denied", 403),
+    ]
+    assert {r["purpose"] for r in changes} == {"职工本人申请变更手机号"} and changes[0]["role"] == "teller"
+    assert audit.verify_database(center.engine) == []

@@ -23,7 +23,7 @@ from hpf.security.passwords import Passwords
 from hpf.security.sms import FakeSms, SmsSender, UnconfiguredSms
 from hpf.security.tokens import TokenConfig
 from hpf.settings import Settings
-from hpf.web import problems
+from hpf.web import audit_trail, problems
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -76,6 +76,7 @@ def create_app(
     app.state.sms = sms if sms is not None else default_sms(settings)
     app.state.passwords = passwords or DEFAULT_PASSWORDS
     problems.install(app)
+    audit_trail.install(app)
     app.include_router(security_api.auth_router)
     app.include_router(security_api.approvals_router)
     app.include_router(security_api.alerts_router)
