@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hpf.settings import Settings
+from hpf.settlement.cli import fakebank_app, settlement_app
 
 app = typer.Typer(help="OpenHPF: 住房公积金 center and hub", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
@@ -26,6 +27,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(interest_app, name="interest")
 app.add_typer(clock_app, name="clock")
 app.add_typer(user_app, name="user")
+app.add_typer(settlement_app, name="settlement")
+app.add_typer(fakebank_app, name="fakebank")
 console = Console()
 
 
