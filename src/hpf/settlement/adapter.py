@@ -109,7 +109,6 @@ class HttpBank:
         self.center_name = center_name
         self._secret = secret
         self._client = client or httpx.Client(base_url=base_url, timeout=timeout)
-        self._timeout = timeout
         self._now = now or (lambda: datetime.now(UTC))
         self._seq = 0
 
@@ -128,7 +127,7 @@ class HttpBank:
         headers = {"content-type": "application/json", m.SIGNATURE_HEADER: m.sign(body, self._secret)}
         try:
             response = self._client.post(
-                f"/bdc/{tx_code}", content=body, headers=headers, timeout=self._timeout
+                f"/bdc/{tx_code}", content=body, headers=headers
             )
         except httpx.HTTPError as exc:  # timeouts, refused connections, broken answers
             raise BankNoAnswer(f"{tx_code}: {type(exc).__name__}: {exc}") from exc
