@@ -31,7 +31,14 @@ from signing_in import bearer
 
 # Served by FastAPI/Starlette themselves, public by design: the API description and static files.
 UNDECLARED_PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
-DENIALS = {"auth.required", "auth.invalid_token", "auth.forbidden", "auth.staff_only", "auth.wrong_center"}
+DENIALS = {
+    "auth.required",
+    "auth.invalid_token",
+    "auth.forbidden",
+    "auth.staff_only",
+    "auth.wrong_center",
+    "auth.bank_signature",  # the bank's notices: only the shared-key signature passes, no token
+}
 
 
 def app_routes(app: Any) -> list[Any]:
@@ -102,6 +109,7 @@ def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
         "entry_id": center.entry_id,
         "request_id": 999_999,
         "alert_id": 999_999,
+        "order_id": 999_999,
         "period": "2024-12",
         "fmt": "csv",
     }

@@ -29,7 +29,9 @@ def deposit(conn: Connection, ctx: Context, member_id: int, fen: int, key: str =
     )  # fmt: skip
 
 
-def payout(member_id: int, fen: int, key: str, *, owner_id: str = "W1", card: str = CARD, **kw: Any) -> PayoutRequest:
+def payout(
+    member_id: int, fen: int, key: str, *, owner_id: str = "W1", card: str = CARD, **kw: Any
+) -> PayoutRequest:
     return PayoutRequest(
         owner_kind=kw.pop("owner_kind", "test"), owner_id=owner_id, amount_fen=fen,
         sources=(Source("201", fen, member_id=member_id, part=BalancePart.CURRENT),),
@@ -48,4 +50,9 @@ def subject(conn: Connection, code: str) -> int:
 
 
 def entries_of(conn: Connection, order_no: str) -> int:
-    return int(conn.scalar(select(func.count()).select_from(journal_entry).where(journal_entry.c.business_id == order_no)) or 0)
+    return int(
+        conn.scalar(
+            select(func.count()).select_from(journal_entry).where(journal_entry.c.business_id == order_no)
+        )
+        or 0
+    )

@@ -27,7 +27,9 @@ def assert_ledger_ok(engine):
     with read_transaction(engine) as conn:
         assert check_ledger(conn) == []
         assert subject(conn, "21903") == sum(
-            o["amount_fen"] for o in service.list_orders(conn, limit=500) if o["state"] in ("reserved", "sent", "unknown")
+            o["amount_fen"]
+            for o in service.list_orders(conn, limit=500)
+            if o["state"] in ("reserved", "sent", "unknown")
         )
 
 
@@ -166,7 +168,9 @@ def test_a_late_answer_after_the_order_was_resolved_changes_nothing(engine, ctx,
 def test_an_answer_with_another_amount_is_not_applied(engine, ctx, funded, told):
     order = reserve(engine, ctx, funded["a"], 30_000)
     with write_transaction(engine) as conn:
-        service._move(conn, ctx, service._row(conn, order["id"]), service.OrderState.SENT, "test", "sent by hand")
+        service._move(
+            conn, ctx, service._row(conn, order["id"]), service.OrderState.SENT, "test", "sent by hand"
+        )
         wrong = m.PaymentResult(send_seq_no=order["order_no"], status=BankStatus.SUCCESS, amt_fen=30_001)
         assert service.apply_result(conn, ctx, order["id"], wrong, "test")[1] == "conflict"
     with read_transaction(engine) as conn:
@@ -187,7 +191,10 @@ def test_cancelling_a_reserved_order_returns_the_money(engine, ctx, funded, told
 
 
 def test_a_batch_pays_and_fails_items_and_applies_its_result_once(engine, ctx, funded, told, bank, fake):
-    ids = [reserve(engine, ctx, funded["a"], 10_000 * (n + 1), key=f"b{n}", owner_id=f"W{n}")["id"] for n in range(3)]
+    ids = [
+        reserve(engine, ctx, funded["a"], 10_000 * (n + 1), key=f"b{n}", owner_id=f"W{n}")["id"]
+        for n in range(3)
+    ]
     with read_transaction(engine) as conn:
         refused = service.get_order(conn, ids[1])["order_no"]
     fake.arm("fail", refused)

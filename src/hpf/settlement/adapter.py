@@ -126,9 +126,7 @@ class HttpBank:
         body = message.model_dump_json().encode()
         headers = {"content-type": "application/json", m.SIGNATURE_HEADER: m.sign(body, self._secret)}
         try:
-            response = self._client.post(
-                f"/bdc/{tx_code}", content=body, headers=headers
-            )
+            response = self._client.post(f"/bdc/{tx_code}", content=body, headers=headers)
         except httpx.HTTPError as exc:  # timeouts, refused connections, broken answers
             raise BankNoAnswer(f"{tx_code}: {type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:

@@ -34,7 +34,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -84,6 +84,11 @@ class FakeBank:
     def bank_date(self) -> date:
         return self.today or datetime.now(CHINA_TZ).date()
 
+    def bank_date_time(self) -> datetime:
+        """Now, on the bank's business date (message headers)."""
+        now = datetime.now(CHINA_TZ)
+        return now.replace(year=self.bank_date().year, month=self.bank_date().month, day=self.bank_date().day)
+
     def _next_serial(self, prefix: str) -> str:
         return f"{prefix}{self.bank_date():%Y%m%d}{next(self._serial):08d}"
 
@@ -95,7 +100,7 @@ class FakeBank:
         return None
 
     def _notice(self, line: m.StatementLine) -> m.AccountChangeNotice:
-        at = datetime.now(UTC)
+        at = self.bank_date_time()
         header = m.Header.make(
             m.SBDC100, self._next_serial("N"), "BANK", at, sender="BANK", receiver=self.center_account
         )

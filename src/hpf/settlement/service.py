@@ -341,12 +341,12 @@ def payment_message(order: dict[str, Any], bank: BankAdapter) -> m.Payment:
 
 def send(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> dict[str, Any]:
     """Phase 2: send a reserved order (BDC101) and apply the answer. Sending twice sends once."""
-    if not bank.center_account:
-        raise bank_unavailable("no bank endpoint is configured (HPF_BANK_URL, HPF_BANK_SECRET)")
     with write_transaction(engine) as conn:
         order = _row(conn, order_id, lock=True)
         if order["state"] != OrderState.RESERVED.value:
             return order  # already sent or settled: never send again from here (``resolve`` asks)
+        if not bank.center_account:  # refuse before ``sent``: nothing went to any bank
+            raise bank_unavailable("no bank endpoint is configured (HPF_BANK_URL, HPF_BANK_SECRET)")
         order = _move(
             conn, ctx, order, OrderState.SENT, "send", "发送银行（BDC101 单笔付款）",
             attempts=order["attempts"] + 1, sent_on=ctx.clock.today(),
