@@ -243,6 +243,10 @@ def test_examples_from_the_issue():
         "employer.bank_account_no",
         "principal.totp_secret",
         "sign_in_challenge.pending_secret",
+        "payment_order.payee_name",
+        "payment_order.payee_account_no",
+        "bank_notice.counterparty_name",
+        "bank_notice.counterparty_acct_no",
     }
     with pytest.raises(UnclassifiedField):
         classify("member", "shoe_size")
