@@ -36,7 +36,7 @@ def payout(
         owner_kind=kw.pop("owner_kind", "test"), owner_id=owner_id, amount_fen=fen,
         sources=(Source("201", fen, member_id=member_id, part=BalancePart.CURRENT),),
         payee=Payee("张三", card, "中国工商银行济南分行", AccountClass.PERSONAL, "102451000010"),
-        business_type="11", fund_business_type="02", idempotency_key=key, summary="部分提取", **kw,
+        business_type="11", fund_business_type=kw.pop("fund_business_type", "02"), idempotency_key=key, summary="部分提取", **kw,
     )  # fmt: skip
 
 

@@ -15,12 +15,13 @@ assumed failed, and is resolved by asking again (BDC110).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from hpf.kernel.clock import CHINA_TZ
 from hpf.kernel.errors import HpfError
 from hpf.settlement import messages as m
 
@@ -109,7 +110,7 @@ class HttpBank:
         self.center_name = center_name
         self._secret = secret
         self._client = client or httpx.Client(base_url=base_url, timeout=timeout)
-        self._now = now or (lambda: datetime.now(UTC))
+        self._now = now or (lambda: datetime.now(CHINA_TZ))  # header dates are the bank's, in China
         self._seq = 0
 
     def _header(self, tx_code: str, seq_no: str) -> m.Header:

@@ -197,13 +197,16 @@ class PayoutRequest:
                 f"sources add up to {total} fen, the payout is {self.amount_fen} fen",
             )
 
-    @property
-    def fingerprint(self) -> str:
-        """What makes a replay "the same request" (same key, same facts)."""
+    def fingerprint(self, payee_digest: str) -> str:
+        """What makes a replay "the same request" (same key, same facts).
+
+        The payee's name and account enter only as ``payee_digest``, a keyed digest the caller
+        computes (a plain hash of a card number could be reversed by trying every number).
+        """
         payload = [
             self.owner_kind, self.owner_id, self.amount_fen, self.business_type, self.fund_business_type,
             [[s.subject, s.amount_fen, s.member_id, s.part] for s in self.sources],
-            [self.payee.name, self.payee.account_no, self.payee.account_class.value, self.payee.bank_code],
+            [payee_digest, self.payee.account_class.value, self.payee.bank_code],
         ]  # fmt: skip
         return hashlib.sha256(json.dumps(payload, default=str, ensure_ascii=False).encode()).hexdigest()
 

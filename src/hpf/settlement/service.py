@@ -50,7 +50,7 @@ from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import BANK_DEPOSITS, PAYMENTS_IN_TRANSIT
 from hpf.ledger.tables import journal_entry
-from hpf.security.protect import to_plain, to_stored
+from hpf.security.protect import blind_index, to_plain, to_stored
 from hpf.settlement import messages as m
 from hpf.settlement import owners
 from hpf.settlement.adapter import BankAdapter, BankNoAnswer, bank_unavailable
@@ -185,11 +185,13 @@ def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> dict[str,
     transaction then rolls back and nothing is left behind.
     """
     owners.handler_for(request.owner_kind)  # an owner nobody would tell is refused up front
+    payee_digest = blind_index("payment_order", "payee", f"{request.payee.name}|{request.payee.account_no}")
+    fingerprint = request.fingerprint(payee_digest)
     seen = conn.execute(
         select(payment_order).where(payment_order.c.idempotency_key == request.idempotency_key)
     ).mappings().first()  # fmt: skip
     if seen is not None:
-        if seen["fingerprint"] != request.fingerprint:
+        if seen["fingerprint"] != fingerprint:
             raise Conflict(
                 "settlement.idempotency_conflict", "幂等键已用于另一笔付款",
                 f"idempotency key {request.idempotency_key!r} was used for another payout", order_id=seen["id"],
@@ -199,7 +201,7 @@ def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> dict[str,
     values = to_stored(
         "payment_order",
         {
-            "idempotency_key": request.idempotency_key, "fingerprint": request.fingerprint,
+            "idempotency_key": request.idempotency_key, "fingerprint": fingerprint,
             "owner_kind": request.owner_kind, "owner_id": request.owner_id,
             "business_type": request.business_type, "fund_business_type": request.fund_business_type,
             "summary": request.summary, "amount_fen": request.amount_fen, "payee_name": payee.name,
