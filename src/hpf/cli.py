@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from hpf.loans import cli as loans_cli
 from hpf.settings import Settings
+from hpf.settlement.cli import fakebank_app, settlement_app
 
 app = typer.Typer(help="OpenHPF: 住房公积金 center and hub", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
@@ -28,6 +29,8 @@ app.add_typer(interest_app, name="interest")
 app.add_typer(clock_app, name="clock")
 app.add_typer(user_app, name="user")
 app.add_typer(loans_cli.app, name="loan")
+app.add_typer(settlement_app, name="settlement")
+app.add_typer(fakebank_app, name="fakebank")
 console = Console()
 
 

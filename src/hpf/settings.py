@@ -35,6 +35,12 @@ class Settings:
     key_file: str | None = None  # HPF_KEY_FILE, a JSON key file (chmod 600)
     active_key: str | None = None  # HPF_ACTIVE_KEY
     blind_index_key: str | None = field(default=None, repr=False)  # HPF_BLIND_INDEX_KEY "b1:<base64>"
+    # The bank settlement platform (``hpf.settlement``): its endpoint, the center's account there,
+    # and the shared HMAC key both sides sign messages with (SBDC100 notices are refused without it).
+    bank_url: str | None = None  # HPF_BANK_URL, e.g. http://127.0.0.1:8900
+    bank_account: str = "955880000000000001"  # HPF_BANK_ACCOUNT
+    bank_secret: str | None = field(default=None, repr=False)  # HPF_BANK_SECRET (32+ characters)
+    bank_timeout: float = 10.0  # HPF_BANK_TIMEOUT seconds; no answer in time = outcome unknown
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -51,6 +57,10 @@ class Settings:
             key_file=env.get("HPF_KEY_FILE") or None,
             active_key=env.get("HPF_ACTIVE_KEY") or None,
             blind_index_key=env.get("HPF_BLIND_INDEX_KEY") or None,
+            bank_url=env.get("HPF_BANK_URL") or None,
+            bank_account=env.get("HPF_BANK_ACCOUNT", "955880000000000001"),
+            bank_secret=env.get("HPF_BANK_SECRET") or None,
+            bank_timeout=float(env.get("HPF_BANK_TIMEOUT", "10")),
         )
 
     def key_ring(self) -> KeyRing:

@@ -246,6 +246,10 @@ def test_examples_from_the_issue():
         "withdrawal.document_no",
         "withdrawal.payee_card",
         "property_record.certificate_no",
+        "payment_order.payee_name",
+        "payment_order.payee_account_no",
+        "bank_notice.counterparty_name",
+        "bank_notice.counterparty_acct_no",
     }
     with pytest.raises(UnclassifiedField):
         classify("member", "shoe_size")

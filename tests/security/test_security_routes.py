@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from auth_center import AuthCenter, build_auth_center
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
+from auth_center import AuthCenter, build_auth_center
 from hpf.db.engine import make_engine
 from hpf.db.migrate import upgrade
 from hpf.security.permissions import ROLE_PERMISSIONS, Perm, Principal, Role, Scope, scope_permits
@@ -31,7 +31,14 @@ from signing_in import bearer
 
 # Served by FastAPI/Starlette themselves, public by design: the API description and static files.
 UNDECLARED_PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
-DENIALS = {"auth.required", "auth.invalid_token", "auth.forbidden", "auth.staff_only", "auth.wrong_center"}
+DENIALS = {
+    "auth.required",
+    "auth.invalid_token",
+    "auth.forbidden",
+    "auth.staff_only",
+    "auth.wrong_center",
+    "auth.bank_signature",  # the bank's notices: only the shared-key signature passes, no token
+}
 
 
 def app_routes(app: Any) -> list[Any]:
@@ -102,6 +109,7 @@ def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
         "entry_id": center.entry_id,
         "request_id": 999_999,
         "alert_id": 999_999,
+        "order_id": 999_999,
         "period": "2024-12",
         "fmt": "csv",
     }

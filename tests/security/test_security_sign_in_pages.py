@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from auth_center import AuthCenter, build_auth_center
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
+from auth_center import AuthCenter, build_auth_center
 from hpf.security import sessions, totp
 from hpf.security.permissions import Perm, Role
 from hpf.web.auth import declarations
@@ -179,6 +179,7 @@ def test_every_page_form_needs_the_sessions_csrf_token(client: TestClient, cente
         "remittance_id": center.remittance["id"],
         "request_id": 1,
         "alert_id": 1,
+        "order_id": 1,
     }
     posts = page_post_routes(center.app)
     assert {"/policy", "/employers/{account_no}/receipts", "/approvals/{request_id}/approve"} <= set(posts)

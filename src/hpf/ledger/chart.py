@@ -2,7 +2,7 @@
 
 Pure data. Codes and names follow the Bijie implementation cited there; ``local`` marks the
 few sub-accounts OpenHPF adds where the reference gives no code (e.g. 21901 for receipts
-that are not yet allocated to members).
+that are not yet allocated to members, 21903 for payouts reserved but not yet paid by the bank).
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ CHART: tuple[Subject, ...] = (
     _s("21402", "城市廉租住房建设补充资金", "public rental housing supplement", L),
     _s("219", "其他应付款", "other payables", L),
     _s("21901", "单位暂收款", "employer receipts awaiting allocation", L, SubLedger.EMPLOYER, True),
+    _s("21903", "付款在途", "payments in transit", L, local=True),
     _s("21999", "其他应付款-其他", "other payables, other", L, local=True),
     _s("301", "贷款风险准备", "loan risk reserve", R),
     _s("311", "增值收益", "value-added income", R),
@@ -102,6 +103,8 @@ SUBJECTS: dict[str, Subject] = {s.code: s for s in CHART}
 MEMBER_CONTROL = "201"
 EMPLOYER_SUSPENSE = "21901"
 BANK_DEPOSITS = "101"
+# Money reserved for a payout and not yet confirmed paid by the bank (hpf.settlement).
+PAYMENTS_IN_TRANSIT = "21903"
 
 
 def parent_of(code: str) -> str | None:

@@ -48,6 +48,11 @@ class Perm(StrEnum):
     APPROVAL_READ = "approval:read"  # the maker-checker queue (复核)
     APPROVAL_DECIDE = "approval:decide"  # approve or reject; each kind also needs its own permission
     SECURITY_ADMIN = "security:admin"  # users, roles, alerts, keys
+    SETTLEMENT_READ = "settlement:read"  # payment orders, reconciliations
+    SETTLEMENT_OPERATE = "settlement:operate"  # send, resolve, cancel payment orders; reconcile
+    # The bank's arrival notices (SBDC100). No role holds it: only a request signed with the
+    # shared bank key (HMAC over the body, ``hpf.web.auth``) passes; a person's token never does.
+    BANK_NOTIFY = "bank:notify"
 
 
 _STAFF_READ = {Perm.MEMBER_READ, Perm.EMPLOYER_READ, Perm.CONTRIBUTION_READ, Perm.POLICY_READ}
@@ -62,9 +67,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
         _STAFF_READ
         | _DECIDE
         | {Perm.FUNDS_RECORD, Perm.FUNDS_ALLOCATE, Perm.LEDGER_READ, Perm.LEDGER_REVERSE, Perm.LEDGER_CLOSE}
+        | {Perm.SETTLEMENT_READ, Perm.SETTLEMENT_OPERATE}
     ),
     Role.AUDITOR: frozenset(
-        _STAFF_READ | {Perm.LEDGER_READ, Perm.AUDIT_READ, Perm.MEMBER_UNMASK, Perm.APPROVAL_READ}
+        _STAFF_READ
+        | {Perm.LEDGER_READ, Perm.AUDIT_READ, Perm.MEMBER_UNMASK, Perm.APPROVAL_READ, Perm.SETTLEMENT_READ}
     ),
     Role.RISK: frozenset(_STAFF_READ | {Perm.MEMBER_UNMASK}),
     Role.SUPERVISOR: frozenset({Perm.POLICY_READ, Perm.LEDGER_READ}),

@@ -3,7 +3,9 @@
 Security is wired here too: the token signing key (``HPF_TOKEN_SECRET``; the development key
 is refused outside development), the SMS sender (in development a :class:`FakeSms` that records
 messages — tests read the codes from ``app.state.sms``; elsewhere no fake: sending refuses until
-a gateway adapter is configured) and the password hasher.
+a gateway adapter is configured), the password hasher, and the bank adapter of settlement
+(``HttpBank`` when ``HPF_BANK_URL`` and ``HPF_BANK_SECRET`` are set; otherwise every bank call
+refuses with 503 ``settlement.bank_unavailable``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from hpf.security.passwords import Passwords
 from hpf.security.sms import FakeSms, SmsSender, UnconfiguredSms
 from hpf.security.tokens import TokenConfig
 from hpf.settings import Settings
+from hpf.settlement.adapter import BankAdapter
 from hpf.web import audit_trail, problems
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -45,6 +48,7 @@ def create_app(
     clock: Clock | None = None,
     sms: SmsSender | None = None,
     passwords: Passwords | None = None,
+    bank: BankAdapter | None = None,
 ) -> FastAPI:
     from hpf.accounts import api as accounts_api
     from hpf.accounts import pages as accounts_pages
@@ -58,6 +62,9 @@ def create_app(
     from hpf.security import api as security_api
     from hpf.security import pages as security_pages
     from hpf.security.identity import DEFAULT_PASSWORDS
+    from hpf.settlement import adapter as bank_adapter
+    from hpf.settlement import api as settlement_api
+    from hpf.settlement import pages as settlement_pages
     from hpf.withdrawals import api as withdrawals_api
     from hpf.withdrawals import pages as withdrawals_pages
 
@@ -75,6 +82,7 @@ def create_app(
     app.state.token_config = TokenConfig.from_settings(settings.token_secret, settings.env)
     app.state.sms = sms if sms is not None else default_sms(settings)
     app.state.passwords = passwords or DEFAULT_PASSWORDS
+    app.state.bank = bank if bank is not None else bank_adapter.from_settings(settings)
     problems.install(app)
     audit_trail.install(app)
     app.include_router(security_api.auth_router)
@@ -85,6 +93,7 @@ def create_app(
     app.include_router(contributions_api.router)
     app.include_router(policy_api.router)
     app.include_router(loans_api.router)
+    app.include_router(settlement_api.router)
     app.include_router(accounts_pages.router)
     app.include_router(policy_pages.router)
     app.include_router(contributions_pages.router)
@@ -92,6 +101,7 @@ def create_app(
     app.include_router(withdrawals_api.router)
     app.include_router(withdrawals_pages.router)
     app.include_router(loans_pages.router)
+    app.include_router(settlement_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

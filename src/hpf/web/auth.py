@@ -13,6 +13,11 @@ enumerates all routes and fails on one without. ``requires`` answers, in this or
 - a member, employer or partner outside the route's object scope: 404, the same answer as for
   an object that does not exist, so account numbers cannot be probed. Routes about the whole
   center (searches, lists, the ledger) are staff-only.
+
+The bank is a machine, not a principal: ``requires(Perm.BANK_NOTIFY)`` ignores tokens and
+cookies and accepts only a body signed with the shared bank key (``X-HPF-Signature``,
+HMAC-SHA256, compared in constant time; ``hpf.settlement.messages``); anything else is 401
+``auth.bank_signature``.
 """
 
 from __future__ import annotations
@@ -204,6 +209,8 @@ def requires(permission: Perm, *, scope: Scope | None = None) -> Callable[..., A
 
     ``scope`` overrides the scope read from the route's path (see :func:`route_scope`).
     """
+    if permission is Perm.BANK_NOTIFY:
+        return _bank_signature()
     if permission is Perm.PUBLIC:
 
         def public(found: Found) -> None:
@@ -237,6 +244,23 @@ def requires(permission: Perm, *, scope: Scope | None = None) -> Callable[..., A
     dependency.hpf_permission = permission  # type: ignore[attr-defined]
     dependency.hpf_scope = scope  # type: ignore[attr-defined]
     return dependency
+
+
+def _bank_signature() -> Callable[..., Any]:
+    async def bank(request: Request) -> None:
+        from hpf.settlement.adapter import bank_secret
+        from hpf.settlement.messages import SIGNATURE_HEADER, signature_ok
+
+        key = bank_secret(request.app.state.settings.bank_secret)
+        body = await request.body()  # cached: the handler parses the same bytes
+        if key is None or not signature_ok(body, key, request.headers.get(SIGNATURE_HEADER)):
+            raise Unauthenticated(
+                "auth.bank_signature", "银行报文签名无效", "the body is not signed with the shared bank key"
+            )
+
+    bank.hpf_permission = Perm.BANK_NOTIFY  # type: ignore[attr-defined]
+    bank.hpf_scope = Scope.OPEN  # type: ignore[attr-defined]
+    return bank
 
 
 @dataclass(frozen=True)

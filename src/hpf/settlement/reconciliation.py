@@ -1,0 +1,111 @@
+"""Daily reconciliation (对账): the bank's statement of a day against the ledger's 101 postings.
+
+Both sides are reduced to one signed amount per reference (money in positive):
+
+- the bank: the statement lines (BDC113) of the day, by ``ref_seq_no`` — the center's 业务流水号
+  for what the center ordered; for money the bank received unasked, ``RCPT-`` + the bank serial,
+  which is the business id ``hpf.contributions`` gives a receipt's entry;
+- the ledger: the lines on 101 住房公积金存款 posted that day, by their entry's business id
+  (a payment order's number; a reversal nets out with its original).
+
+Then four kinds of difference, in one ``INSERT … SELECT``: in the bank but not the ledger,
+in the ledger but not the bank, both with different amounts, and a reference the bank lists
+more than once. Each names the payment order and its state when the reference is one. A
+reconciliation and its statement lines are stored; running the day again adds a new run.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Date, Engine, bindparam, func, insert, select, text, update
+
+from hpf.db.bulk import bulk_insert
+from hpf.db.engine import write_transaction
+from hpf.kernel.context import Context
+from hpf.kernel.errors import InvalidInput
+from hpf.ledger.chart import BANK_DEPOSITS
+from hpf.settlement import messages as m
+from hpf.settlement.adapter import BankAdapter
+from hpf.settlement.tables import bank_statement_line, reconciliation, reconciliation_difference
+
+_DIFFERENCES = text(
+    "WITH b AS (SELECT ref_seq_no AS ref, COUNT(*) AS n, "
+    "    SUM(CASE WHEN direction = 'C' THEN amount_fen ELSE -amount_fen END) AS fen "
+    "    FROM bank_statement_line WHERE reconciliation_id = :rid GROUP BY ref_seq_no), "
+    "l AS (SELECT e.business_id AS ref, "
+    "    SUM(CASE WHEN j.side = 'D' THEN j.amount_fen ELSE -j.amount_fen END) AS fen "
+    "    FROM journal_line j JOIN journal_entry e ON e.id = j.entry_id "
+    "    WHERE j.subject_code = :bank_subject AND e.posting_date = :day GROUP BY e.business_id) "
+    "INSERT INTO reconciliation_difference "
+    "(reconciliation_id, kind, ref, bank_fen, ledger_fen, lines, order_id, order_state) "
+    "SELECT :rid, CASE WHEN b.n > 1 THEN 'duplicate' WHEN l.ref IS NULL THEN 'bank_only' "
+    "    ELSE 'amount_mismatch' END, b.ref, b.fen, l.fen, b.n, o.id, o.state "
+    "FROM b LEFT JOIN l ON l.ref = b.ref LEFT JOIN payment_order o ON o.order_no = b.ref "
+    "WHERE b.n > 1 OR l.ref IS NULL OR l.fen <> b.fen "
+    "UNION ALL "
+    "SELECT :rid, 'ledger_only', l.ref, NULL, l.fen, 0, o.id, o.state "
+    "FROM l LEFT JOIN b ON b.ref = l.ref LEFT JOIN payment_order o ON o.order_no = l.ref "
+    "WHERE b.ref IS NULL AND l.fen <> 0"
+).bindparams(bindparam("day", type_=Date))
+
+
+def statement_ref(line: m.StatementLine) -> str:
+    return line.ref_seq_no or f"RCPT-{line.bank_seq_no}"
+
+
+def reconcile(conn: Connection, ctx: Context, day: date, statement: m.Statement) -> dict[str, Any]:
+    """Store the statement of ``day`` and every difference with the ledger; returns the run."""
+    if statement.day != day or any(line.tx_date != day for line in statement.lines):
+        raise InvalidInput(
+            "settlement.statement_day", "对账单日期与对账日期不符",
+            f"the statement is for {statement.day}, or has lines of another day; reconciling {day}",
+        )  # fmt: skip
+    lines = statement.lines
+    run_id = int(
+        conn.execute(
+            insert(reconciliation).values(
+                day=day, acct_no=statement.acct_no, run_at=ctx.clock.now(), actor=ctx.actor,
+                bank_lines=len(lines), differences=0,
+                bank_out_fen=sum(x.amt_fen for x in lines if x.direction == "D"),
+                bank_in_fen=sum(x.amt_fen for x in lines if x.direction == "C"),
+            ).returning(reconciliation.c.id)
+        ).scalar_one()
+    )  # fmt: skip
+    bulk_insert(
+        conn, bank_statement_line,
+        ("reconciliation_id", "bank_seq_no", "tx_date", "direction", "amount_fen", "ref_seq_no", "summary"),
+        [(run_id, x.bank_seq_no, x.tx_date, x.direction, x.amt_fen, statement_ref(x), x.summary[:60]) for x in lines],
+    )  # fmt: skip
+    conn.execute(_DIFFERENCES, {"rid": run_id, "day": day, "bank_subject": BANK_DEPOSITS})
+    found = conn.scalar(
+        select(func.count())
+        .select_from(reconciliation_difference)
+        .where(reconciliation_difference.c.reconciliation_id == run_id)
+    )
+    conn.execute(update(reconciliation).where(reconciliation.c.id == run_id).values(differences=found))
+    return run_of(conn, run_id)
+
+
+def run_of(conn: Connection, run_id: int) -> dict[str, Any]:
+    run = conn.execute(select(reconciliation).where(reconciliation.c.id == run_id)).mappings().one()
+    differences = conn.execute(
+        select(reconciliation_difference)
+        .where(reconciliation_difference.c.reconciliation_id == run_id)
+        .order_by(reconciliation_difference.c.kind, reconciliation_difference.c.ref)
+    ).mappings()
+    return {**run, "items": [dict(d) for d in differences]}
+
+
+def latest(conn: Connection) -> dict[str, Any] | None:
+    """The most recent reconciliation run with its differences, if any ran."""
+    run_id = conn.scalar(select(reconciliation.c.id).order_by(reconciliation.c.id.desc()).limit(1))
+    return None if run_id is None else run_of(conn, int(run_id))
+
+
+def fetch_and_reconcile(engine: Engine, ctx: Context, day: date, bank: BankAdapter) -> dict[str, Any]:
+    """Fetch the day's statement (BDC113) and reconcile it (the bank is not called in a transaction)."""
+    statement = bank.statement(day)
+    with write_transaction(engine) as conn:
+        return reconcile(conn, ctx, day, statement)

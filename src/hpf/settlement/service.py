@@ -1,0 +1,598 @@
+"""Payouts in two phases: reserve in the ledger, then send to the bank and apply its answer.
+
+The only way money leaves the center. Callers (withdrawals, loans) know their own rules;
+settlement knows how to pay:
+
+1. ``reserve(conn, ctx, request)`` — in the caller's transaction: a ``payment_order`` in state
+   ``reserved`` and the entry debit-the-sources / credit 21903 (付款在途). The balance drops at
+   once, so the database refuses a second payout that would overdraw it. Idempotent by the
+   request's key.
+2. ``send(engine, ctx, order_id, bank)`` — commits ``sent`` *before* calling the bank (BDC101),
+   then applies the answer in a new transaction: paid (debit 21903 / credit 101), failed (the
+   reservation reversed: the money goes back where it came from) or, with no answer, unknown.
+3. ``resolve(engine, ctx, order_id, bank)`` — asks the bank (BDC110) about an order that is
+   ``sent`` or ``unknown``; if the bank never received it, sends the *same* 业务流水号 again (the
+   bank pays one number at most once). Nothing here ever pays an order twice.
+
+Every state change writes a ``payment_order_event`` row in its transaction, and a final state
+calls the owner's handler (``hpf.settlement.owners``) in that same transaction. Answers that
+arrive twice or late (after the order was resolved another way) change nothing; one that
+contradicts a final state is recorded as an event and left to reconciliation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from hpf.db.bulk import bulk_insert
+from hpf.db.engine import write_transaction
+from hpf.kernel.context import Context
+from hpf.kernel.errors import Conflict, InvalidInput, NotFound
+from hpf.ledger import service as ledger
+from hpf.ledger.chart import BANK_DEPOSITS, PAYMENTS_IN_TRANSIT
+from hpf.ledger.tables import journal_entry
+from hpf.security.protect import blind_index, to_plain, to_stored
+from hpf.settlement import messages as m
+from hpf.settlement import owners
+from hpf.settlement.adapter import BankAdapter, BankNoAnswer, bank_unavailable
+from hpf.settlement.rules import (
+    FINAL,
+    OPEN_WITH_BANK,
+    BankStatus,
+    OrderState,
+    PayoutRequest,
+    check_transition,
+    order_no_of,
+    payment_entry,
+    reservation_entry,
+)
+from hpf.settlement.tables import bank_notice, payment_order, payment_order_event
+
+# ------------------------------------------------------------------------------------ reads
+
+
+def _row(conn: Connection, order_id: int, *, lock: bool = False) -> dict[str, Any]:
+    stmt = select(payment_order).where(payment_order.c.id == order_id)
+    if lock and conn.dialect.name == "postgresql":  # SQLite: the write transaction is the lock
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound("settlement.order_not_found", "付款指令不存在", f"no payment order {order_id}")
+    return to_plain("payment_order", row)
+
+
+def get_order(conn: Connection, order_id: int) -> dict[str, Any]:
+    """An order with its payee in plaintext and its events, oldest first."""
+    order = _row(conn, order_id)
+    events = conn.execute(
+        select(payment_order_event)
+        .where(payment_order_event.c.order_id == order_id)
+        .order_by(payment_order_event.c.id)
+    ).mappings()
+    return {**order, "events": [dict(e) for e in events]}
+
+
+def order_by_no(conn: Connection, order_no: str) -> dict[str, Any] | None:
+    row = conn.execute(select(payment_order).where(payment_order.c.order_no == order_no)).mappings().first()
+    return None if row is None else to_plain("payment_order", row)
+
+
+def list_orders(
+    conn: Connection,
+    *,
+    state: str | None = None,
+    owner_kind: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    stmt = select(payment_order)
+    if state:
+        stmt = stmt.where(payment_order.c.state == state)
+    if owner_kind:
+        stmt = stmt.where(payment_order.c.owner_kind == owner_kind)
+    rows = conn.execute(stmt.order_by(payment_order.c.id.desc()).limit(limit).offset(offset)).mappings()
+    return [to_plain("payment_order", r) for r in rows]
+
+
+def state_counts(conn: Connection) -> dict[str, tuple[int, int]]:
+    """(orders, fen) per state."""
+    rows = conn.execute(
+        select(payment_order.c.state, func.count(), func.coalesce(func.sum(payment_order.c.amount_fen), 0))
+        .group_by(payment_order.c.state)
+    )  # fmt: skip
+    return {state: (int(n), int(fen)) for state, n, fen in rows}
+
+
+# ------------------------------------------------------------------------------ state changes
+
+
+def _event(
+    conn: Connection, ctx: Context, order_id: int, old: str | None, new: str, source: str, note: str
+) -> None:
+    conn.execute(
+        insert(payment_order_event).values(
+            order_id=order_id, from_state=old, to_state=new, business_date=ctx.clock.today(),
+            recorded_at=ctx.clock.now(), actor=ctx.actor, source=source, note=note[:200],
+        )
+    )  # fmt: skip
+
+
+def _move(
+    conn: Connection,
+    ctx: Context,
+    order: dict[str, Any],
+    target: OrderState,
+    source: str,
+    note: str,
+    **values: Any,
+) -> dict[str, Any]:
+    """Change an order's state (checked against ``TRANSITIONS``) and record the event."""
+    current = OrderState(order["state"])
+    check_transition(current, target)
+    changed = conn.execute(
+        update(payment_order)
+        .where(payment_order.c.id == order["id"], payment_order.c.version == order["version"])
+        .values(state=target.value, version=payment_order.c.version + 1, **values)
+    ).rowcount
+    if changed != 1:  # a concurrent writer got there first (PostgreSQL row lock makes this rare)
+        raise Conflict(
+            "settlement.concurrent_change", "付款指令正被同时处理，请重试", "the order changed; retry"
+        )
+    _event(conn, ctx, order["id"], current.value, target.value, source, note)
+    return {**order, **values, "state": target.value, "version": order["version"] + 1}
+
+
+def _tell_owner(conn: Connection, ctx: Context, order: dict[str, Any]) -> None:
+    owners.notify(
+        conn,
+        ctx,
+        owners.PayoutOutcome(
+            order_id=order["id"], order_no=order["order_no"], owner_kind=order["owner_kind"],
+            owner_id=order["owner_id"], state=order["state"], amount_fen=order["amount_fen"],
+            settled_on=ctx.clock.today(), bank_seq_no=order.get("bank_seq_no"),
+            failure_code=order.get("failure_code"), failure_reason=order.get("failure_reason"),
+        ),
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ phase 1
+
+
+def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> dict[str, Any]:
+    """Phase 1, in the caller's transaction: an order in ``reserved`` and the money in 21903.
+
+    The same key with the same request returns the first order; with another request it is
+    refused. An overdraft is refused by the ledger (``ledger.insufficient_balance``): the caller's
+    transaction then rolls back and nothing is left behind.
+    """
+    owners.handler_for(request.owner_kind)  # an owner nobody would tell is refused up front
+    payee_digest = blind_index("payment_order", "payee", f"{request.payee.name}|{request.payee.account_no}")
+    fingerprint = request.fingerprint(payee_digest)
+    seen = conn.execute(
+        select(payment_order).where(payment_order.c.idempotency_key == request.idempotency_key)
+    ).mappings().first()  # fmt: skip
+    if seen is not None:
+        if seen["fingerprint"] != fingerprint:
+            raise Conflict(
+                "settlement.idempotency_conflict", "幂等键已用于另一笔付款",
+                f"idempotency key {request.idempotency_key!r} was used for another payout", order_id=seen["id"],
+            )  # fmt: skip
+        return to_plain("payment_order", seen)
+    payee = request.payee
+    values = to_stored(
+        "payment_order",
+        {
+            "idempotency_key": request.idempotency_key, "fingerprint": fingerprint,
+            "owner_kind": request.owner_kind, "owner_id": request.owner_id,
+            "business_type": request.business_type, "fund_business_type": request.fund_business_type,
+            "summary": request.summary, "amount_fen": request.amount_fen, "payee_name": payee.name,
+            "payee_account_no": payee.account_no, "payee_account_class": payee.account_class.value,
+            "payee_bank_name": payee.bank_name, "payee_bank_code": payee.bank_code,
+            "settle_type": request.settle_type.value, "state": OrderState.RESERVED.value, "attempts": 0,
+            "created_on": ctx.clock.today(), "recorded_at": ctx.clock.now(), "actor": ctx.actor, "version": 1,
+        },
+    )  # fmt: skip
+    try:
+        order_id = int(
+            conn.execute(insert(payment_order).values(**values).returning(payment_order.c.id)).scalar_one()
+        )
+    except IntegrityError as exc:
+        raise Conflict(
+            "settlement.concurrent_duplicate", "同一笔付款正在处理中",
+            "another request reserved the same idempotency key at the same time; retry",
+        ) from exc  # fmt: skip
+    order_no = order_no_of(ctx.center_code, order_id)
+    entry_id = ledger.post(
+        conn, reservation_entry(request, order_no, ctx.clock.today(), ctx.actor), ctx.clock
+    )
+    conn.execute(
+        update(payment_order)
+        .where(payment_order.c.id == order_id)
+        .values(order_no=order_no, reserve_entry_id=entry_id)
+    )
+    _event(conn, ctx, order_id, None, OrderState.RESERVED.value, "reserve", f"付款冻结，凭证#{entry_id}")
+    return _row(conn, order_id)
+
+
+def cancel(conn: Connection, ctx: Context, order_id: int, reason: str) -> dict[str, Any]:
+    """Give the money of a reserved (never sent) order back; the owner is told ``failed``."""
+    if not reason.strip():
+        raise InvalidInput(
+            "settlement.reason_required", "撤销付款须说明原因", "a cancellation needs a reason"
+        )
+    order = _row(conn, order_id, lock=True)
+    if order["state"] == OrderState.FAILED.value and order["failure_code"] == "cancelled":
+        return order
+    return _fail(conn, ctx, order, "cancelled", reason, source="cancel")
+
+
+def _fail(
+    conn: Connection, ctx: Context, order: dict[str, Any], code: str, reason: str, source: str
+) -> dict[str, Any]:
+    check_transition(OrderState(order["state"]), OrderState.FAILED)
+    reversal = ledger.reverse(
+        conn, order["reserve_entry_id"], reason=f"付款失败退回：{reason}"[:100], actor=ctx.actor,
+        clock=ctx.clock, idempotency_key=f"settlement:{order['order_no']}:failed",
+    )  # fmt: skip
+    order = _move(
+        conn, ctx, order, OrderState.FAILED, source, f"{code}: {reason}", settle_entry_id=reversal,
+        failure_code=code[:20], failure_reason=reason[:200], settled_on=ctx.clock.today(),
+    )  # fmt: skip
+    _tell_owner(conn, ctx, order)
+    return order
+
+
+def _pay(
+    conn: Connection, ctx: Context, order: dict[str, Any], result: m.PaymentResult, source: str
+) -> dict[str, Any]:
+    check_transition(OrderState(order["state"]), OrderState.PAID)
+    entry = payment_entry(
+        order["business_type"], order["order_no"], order["amount_fen"], ctx.clock.today(), ctx.actor
+    )
+    entry_id = ledger.post(conn, entry, ctx.clock)
+    order = _move(
+        conn, ctx, order, OrderState.PAID, source, f"银行付款成功，流水{result.bank_seq_no}",
+        settle_entry_id=entry_id, bank_seq_no=result.bank_seq_no or None, bank_date=result.bank_date,
+        settled_on=ctx.clock.today(),
+    )  # fmt: skip
+    _tell_owner(conn, ctx, order)
+    return order
+
+
+# ------------------------------------------------------------------------------------ answers
+
+
+def apply_result(
+    conn: Connection, ctx: Context, order_id: int, result: m.PaymentResult, source: str
+) -> tuple[dict[str, Any], str]:
+    """Apply what the bank says about an order; returns the order and the effect.
+
+    Effects: ``applied`` (the state changed), ``no_effect`` (a repeated or uninformative answer),
+    ``conflict`` (the answer contradicts a final state or the order's amount: recorded as an
+    event, nothing else changes — reconciliation will show the difference).
+    """
+    order = _row(conn, order_id, lock=True)
+    state = OrderState(order["state"])
+    if result.send_seq_no != order["order_no"] or (result.amt_fen and result.amt_fen != order["amount_fen"]):
+        note = f"银行回复与指令不符：流水号{result.send_seq_no}，金额{result.amt_fen}分"
+        _event(conn, ctx, order_id, state.value, state.value, source, note)
+        return order, "conflict"
+    if result.status is BankStatus.SUCCESS:
+        if state is OrderState.PAID:
+            return order, "no_effect"
+        if state in OPEN_WITH_BANK:
+            return _pay(conn, ctx, order, result, source), "applied"
+    elif result.status is BankStatus.FAILED:
+        if state is OrderState.FAILED:
+            return order, "no_effect"
+        if state in OPEN_WITH_BANK:
+            reason = f"{result.ret_code} {result.ret_msg}".strip() or "银行拒绝付款"
+            return _fail(conn, ctx, order, result.ret_code or "bank_failed", reason, source), "applied"
+    elif state is OrderState.SENT:  # processing, or not (yet) found: the outcome is open
+        note = f"银行处理中（{result.status.value}）"
+        return _move(conn, ctx, order, OrderState.UNKNOWN, source, note), "applied"
+    else:
+        return order, "no_effect"
+    if state in FINAL:  # a success after failed, or a failure after paid
+        note = f"迟到的银行回复（{result.status.value}）与已定结果（{state.value}）不符，未处理"
+        _event(conn, ctx, order_id, state.value, state.value, source, note)
+        return order, "conflict"
+    return order, "no_effect"  # an answer about an order never sent
+
+
+def _no_answer(engine: Engine, ctx: Context, order_id: int, why: str, source: str) -> dict[str, Any]:
+    with write_transaction(engine) as conn:
+        order = _row(conn, order_id, lock=True)
+        if order["state"] != OrderState.SENT.value:
+            return order
+        return _move(conn, ctx, order, OrderState.UNKNOWN, source, f"银行无应答：{why}")
+
+
+def payment_message(order: dict[str, Any], bank: BankAdapter) -> m.Payment:
+    """The BDC101 body of an order (also one item of BDC103)."""
+    return m.Payment(
+        send_seq_no=order["order_no"], settle_type=order["settle_type"], bus_type=order["fund_business_type"],
+        de_acct_no=bank.center_account, de_acct_name=bank.center_name, cr_acct_no=order["payee_account_no"],
+        cr_acct_name=order["payee_name"], cr_acct_class=order["payee_account_class"],
+        cr_bank_name=order["payee_bank_name"], cr_chg_no=order["payee_bank_code"], amt_fen=order["amount_fen"],
+        ref_seq_no1=f"{order['owner_kind']}:{order['owner_id']}"[:32], summary=order["summary"],
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ phase 2
+
+
+def send(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> dict[str, Any]:
+    """Phase 2: send a reserved order (BDC101) and apply the answer. Sending twice sends once."""
+    with write_transaction(engine) as conn:
+        order = _row(conn, order_id, lock=True)
+        if order["state"] != OrderState.RESERVED.value:
+            return order  # already sent or settled: never send again from here (``resolve`` asks)
+        if not bank.center_account:  # refuse before ``sent``: nothing went to any bank
+            raise bank_unavailable("no bank endpoint is configured (HPF_BANK_URL, HPF_BANK_SECRET)")
+        order = _move(
+            conn, ctx, order, OrderState.SENT, "send", "发送银行（BDC101 单笔付款）",
+            attempts=order["attempts"] + 1, sent_on=ctx.clock.today(),
+        )  # fmt: skip
+    payment = payment_message(order, bank)
+    try:
+        result = bank.pay(payment)
+    except BankNoAnswer as exc:
+        return _no_answer(engine, ctx, order_id, str(exc), "send")
+    with write_transaction(engine) as conn:
+        return apply_result(conn, ctx, order_id, result, "send")[0]
+
+
+def resolve(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> dict[str, Any]:
+    """Find out how a ``sent`` or ``unknown`` order ended (BDC110) and apply it.
+
+    If the bank never received the order, it is sent again under the same 业务流水号: the bank
+    pays a number at most once, so a first message that arrives late is not paid twice.
+    """
+    with write_transaction(engine) as conn:
+        order = _row(conn, order_id)
+    if order["state"] not in OPEN_WITH_BANK:
+        return order
+    try:
+        result = bank.query(order["order_no"], order["sent_on"])
+        if result.status is BankStatus.NOT_FOUND:
+            with write_transaction(engine) as conn:
+                current = _row(conn, order_id, lock=True)
+                if current["state"] not in OPEN_WITH_BANK:
+                    return current
+                conn.execute(
+                    update(payment_order).where(payment_order.c.id == order_id)
+                    .values(attempts=payment_order.c.attempts + 1)
+                )  # fmt: skip
+                _event(
+                    conn,
+                    ctx,
+                    order_id,
+                    current["state"],
+                    current["state"],
+                    "query",
+                    "银行无此交易，原流水号重发",
+                )
+            result = bank.pay(payment_message(order, bank))
+    except BankNoAnswer as exc:
+        return _no_answer(engine, ctx, order_id, str(exc), "query")
+    with write_transaction(engine) as conn:
+        return apply_result(conn, ctx, order_id, result, "query")[0]
+
+
+def resolve_open(engine: Engine, ctx: Context, bank: BankAdapter, *, limit: int = 1000) -> dict[str, int]:
+    """Resolve every ``sent`` or ``unknown`` order (one bank query each); counts by new state."""
+    with write_transaction(engine) as conn:
+        ids = list(
+            conn.scalars(
+                select(payment_order.c.id)
+                .where(payment_order.c.state.in_([s.value for s in OPEN_WITH_BANK]), payment_order.c.batch_no.is_(None))
+                .order_by(payment_order.c.id)
+                .limit(limit)
+            )
+        )  # fmt: skip
+    counts: dict[str, int] = {}
+    for order_id in ids:  # one bank call per order: per-payment work, not a batch job
+        state = resolve(engine, ctx, order_id, bank)["state"]
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+# ------------------------------------------------------------------------------------ notices
+
+
+def apply_notice(conn: Connection, ctx: Context, notice: m.AccountChangeNotice) -> dict[str, Any]:
+    """SBDC100: a movement on the center's account. A repeated notice has no effect.
+
+    A debit naming one of our orders (``ref_seq_no`` = its 业务流水号) is a success answer for it;
+    anything else (incoming money) is kept ``unmatched`` for finance to claim.
+    """
+    notice_no = notice.header.send_seq_no
+    seen = conn.execute(select(bank_notice).where(bank_notice.c.notice_no == notice_no)).mappings().first()
+    if seen is not None:
+        return {"notice_no": notice_no, "outcome": "duplicate", "order_id": seen["order_id"]}
+    line = notice.line
+    order = order_by_no(conn, line.ref_seq_no) if line.direction == "D" and line.ref_seq_no else None
+    outcome = "unmatched"
+    if order is not None:
+        result = m.PaymentResult(
+            send_seq_no=line.ref_seq_no, status=BankStatus.SUCCESS, bank_seq_no=line.bank_seq_no,
+            bank_date=line.tx_date, amt_fen=line.amt_fen,
+        )  # fmt: skip
+        outcome = apply_result(conn, ctx, order["id"], result, "notice")[1]
+    conn.execute(
+        insert(bank_notice).values(
+            **to_stored("bank_notice", {
+                "notice_no": notice_no, "acct_no": notice.acct_no, "bank_seq_no": line.bank_seq_no,
+                "tx_date": line.tx_date, "direction": line.direction, "amount_fen": line.amt_fen,
+                "ref_seq_no": line.ref_seq_no, "counterparty_name": line.counterparty_name or None,
+                "counterparty_acct_no": line.counterparty_acct_no or None, "summary": line.summary[:60],
+                "order_id": order["id"] if order else None, "outcome": outcome, "received_at": ctx.clock.now(),
+            })
+        )
+    )  # fmt: skip
+    return {"notice_no": notice_no, "outcome": outcome, "order_id": order["id"] if order else None}
+
+
+# ------------------------------------------------------------------------------------ batches
+
+_batch_meta = MetaData()
+_stage_result = Table(
+    "stage_settlement_result",
+    _batch_meta,
+    Column("order_no", String(32), primary_key=True),
+    Column("status", String(12), nullable=False),
+    Column("bank_seq_no", String(40), nullable=False),
+    Column("amt_fen", BigInteger, nullable=False),
+    Column("ret_code", String(20), nullable=False),
+    Column("ret_msg", String(200), nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def send_batch(engine: Engine, ctx: Context, order_ids: Sequence[int], bank: BankAdapter) -> str:
+    """BDC103: send reserved orders as one batch; returns the batch number.
+
+    The orders move to ``sent`` in one UPDATE (those not ``reserved`` are left out); results come
+    later through ``apply_batch_result`` (BDC107).
+    """
+    if not order_ids:
+        raise InvalidInput("settlement.empty_batch", "批量付款没有指令", "no orders to send")
+    with write_transaction(engine) as conn:
+        first = min(order_ids)
+        batch_no = f"{ctx.center_code}B{first:012d}{len(order_ids):04d}"[:32]
+        selected = (payment_order.c.id.in_(list(order_ids))) & (
+            payment_order.c.state == OrderState.RESERVED.value
+        )
+        conn.execute(
+            insert(payment_order_event).from_select(
+                ["order_id", "from_state", "to_state", "business_date", "recorded_at", "actor", "source", "note"],
+                select(
+                    payment_order.c.id, payment_order.c.state, literal(OrderState.SENT.value),
+                    literal(ctx.clock.today()), literal(ctx.clock.now()), literal(ctx.actor), literal("batch"),
+                    literal(f"发送银行（BDC103 批量付款 {batch_no}）"),
+                ).where(selected),
+            )
+        )  # fmt: skip
+        conn.execute(
+            update(payment_order).where(selected).values(
+                state=OrderState.SENT.value, batch_no=batch_no, sent_on=ctx.clock.today(),
+                attempts=payment_order.c.attempts + 1, version=payment_order.c.version + 1,
+            )
+        )  # fmt: skip
+        rows = conn.execute(select(payment_order).where(payment_order.c.batch_no == batch_no)).mappings()
+        items = [payment_message(to_plain("payment_order", r), bank) for r in rows]
+    with suppress(BankNoAnswer):  # the outcome is asked for with BDC107 either way; nothing to undo
+        bank.pay_batch(batch_no, items)
+    return batch_no
+
+
+def apply_batch_result(engine: Engine, ctx: Context, batch_no: str, bank: BankAdapter) -> dict[str, int]:
+    """BDC107: apply a batch's results; paid items set-wise, failures one reversal each.
+
+    Successes are posted by ``ledger.post_set`` from SQL and marked paid in one UPDATE; each
+    failure reverses its own reservation (a reversal names one entry). Items still processing
+    stay ``sent``. Applying the same result again changes nothing.
+    """
+    result = bank.batch_result(batch_no)
+    with write_transaction(engine) as conn:
+        _stage_result.drop(conn, checkfirst=True)
+        _stage_result.create(conn)
+        bulk_insert(
+            conn, _stage_result.name, [c.name for c in _stage_result.c],
+            [(i.send_seq_no, i.status.value, i.bank_seq_no, i.amt_fen, i.ret_code, i.ret_msg[:200]) for i in result.items],
+        )  # fmt: skip
+        paid = _apply_batch_paid(conn, ctx, batch_no)
+        failed_ids = list(
+            conn.scalars(
+                select(payment_order.c.id)
+                .join(_stage_result, _stage_result.c.order_no == payment_order.c.order_no)
+                .where(
+                    payment_order.c.batch_no == batch_no,
+                    payment_order.c.state.in_([s.value for s in OPEN_WITH_BANK]),
+                    _stage_result.c.status == BankStatus.FAILED.value,
+                    _stage_result.c.amt_fen.in_([0, payment_order.c.amount_fen]),
+                )
+            )
+        )
+        stage = {i.send_seq_no: i for i in result.items}
+        for order_id in failed_ids:  # reversals name one entry each; failures are the exception
+            order = _row(conn, order_id, lock=True)
+            item = stage[order["order_no"]]
+            _fail(conn, ctx, order, item.ret_code or "bank_failed", item.ret_msg or "银行拒绝付款", "batch")
+        _stage_result.drop(conn)
+    return {"paid": paid, "failed": len(failed_ids)}
+
+
+def _apply_batch_paid(conn: Connection, ctx: Context, batch_no: str) -> int:
+    today = ctx.clock.today()
+    po, st = payment_order, _stage_result
+    ok = (
+        (po.c.batch_no == batch_no)
+        & po.c.state.in_([s.value for s in OPEN_WITH_BANK])
+        & (st.c.status == BankStatus.SUCCESS.value)
+        & (st.c.amt_fen.in_([0, po.c.amount_fen]))
+    )
+    rows = conn.execute(
+        select(po.c.order_no, po.c.business_type).join(st, st.c.order_no == po.c.order_no).where(ok)
+    ).all()
+    if not rows:
+        return 0
+    headers = [
+        ledger.EntryHeader(btype, no, f"settlement:{no}:paid", today, today, "银行付款成功", ctx.actor)
+        for no, btype in rows
+    ]
+    key = literal("settlement:") + po.c.order_no + literal(":paid")
+    nulls = (literal(None, BigInteger), literal(None, BigInteger), literal(None, String))
+    lines = union_all(
+        select(key, literal(PAYMENTS_IN_TRANSIT), literal("D"), po.c.amount_fen, *nulls)
+        .join(st, st.c.order_no == po.c.order_no).where(ok),
+        select(key, literal(BANK_DEPOSITS), literal("C"), po.c.amount_fen, *nulls)
+        .join(st, st.c.order_no == po.c.order_no).where(ok),
+    )  # fmt: skip
+    ledger.post_set(conn, headers, lines, ctx.clock)
+    paid_ids = select(po.c.id).join(st, st.c.order_no == po.c.order_no).where(ok)
+    conn.execute(
+        insert(payment_order_event).from_select(
+            ["order_id", "from_state", "to_state", "business_date", "recorded_at", "actor", "source", "note"],
+            select(
+                po.c.id, po.c.state, literal(OrderState.PAID.value), literal(today), literal(ctx.clock.now()),
+                literal(ctx.actor), literal("batch"), literal("银行付款成功（BDC107）"),
+            ).join(st, st.c.order_no == po.c.order_no).where(ok),
+        )
+    )  # fmt: skip
+    ids = [int(i) for i in conn.scalars(paid_ids)]
+    bank_seq = select(st.c.bank_seq_no).where(st.c.order_no == po.c.order_no).scalar_subquery()
+    settle_entry = (
+        select(journal_entry.c.id)
+        .where(journal_entry.c.idempotency_key == literal("settlement:") + po.c.order_no + literal(":paid"))
+        .scalar_subquery()
+    )
+    conn.execute(
+        update(po).where(po.c.id.in_(ids)).values(
+            state=OrderState.PAID.value, bank_seq_no=bank_seq, bank_date=today, settled_on=today,
+            settle_entry_id=settle_entry, version=po.c.version + 1,
+        )
+    )  # fmt: skip
+    for order_id in ids:  # owners learn one outcome each (a handler is per order)
+        _tell_owner(conn, ctx, _row(conn, order_id))
+    return len(ids)

@@ -1,0 +1,52 @@
+"""Fixtures of the settlement tests: a funded member, a test owner kind, the fake bank in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from settlement_support import SECRET, deposit
+
+from factories import employer_payload, member_payload
+from hpf.accounts import service as accounts
+from hpf.db.engine import write_transaction
+from hpf.settlement import owners
+from hpf.settlement.adapter import HttpBank
+from hpf.settlement.fakebank import FakeBank, create_fake_bank
+
+
+@pytest.fixture
+def funded(engine, ctx) -> dict[str, Any]:
+    """An employer, two members; member A holds 1,000.00 yuan (current part)."""
+    with write_transaction(engine) as conn:
+        emp = accounts.register_employer(conn, ctx, employer_payload())
+        a = accounts.open_member(conn, ctx, emp["account_no"], member_payload(1, name="张三"))
+        b = accounts.open_member(conn, ctx, emp["account_no"], member_payload(2, name="李四"))
+        deposit(conn, ctx, a["id"], 100_000)
+    return {"employer": emp, "a": a["id"], "b": b["id"]}
+
+
+@pytest.fixture
+def told() -> Iterator[list[owners.PayoutOutcome]]:
+    """The outcomes the ``test`` owner kind was told of."""
+    heard: list[owners.PayoutOutcome] = []
+    owners.register("test", lambda _conn, _ctx, outcome: heard.append(outcome))
+    yield heard
+    owners.unregister("test")
+
+
+@pytest.fixture
+def fake(clock) -> FakeBank:
+    return FakeBank(secret=SECRET, today=clock.today())
+
+
+@pytest.fixture
+def bank(fake) -> Iterator[HttpBank]:
+    """The center's adapter, speaking HTTP to the fake bank in-process (no sockets)."""
+    with TestClient(create_fake_bank(fake), base_url="http://bank") as client:
+        yield HttpBank(
+            "http://bank", center_code="990001", center_account=fake.center_account,
+            center_name=fake.center_name, secret=SECRET, client=client,
+        )  # fmt: skip
