@@ -96,3 +96,28 @@ def _development_key_ring():
     from hpf.security import protect
 
     protect.uninstall()
+
+
+@pytest.fixture
+def fake(clock):
+    """The fake bank's state (``hpf.settlement.fakebank``): accounts, faults, notices."""
+    from hpf.settlement.fakebank import FakeBank
+    from settlement_support import SECRET
+
+    return FakeBank(secret=SECRET, today=clock.today())
+
+
+@pytest.fixture
+def bank(fake):
+    """The center's adapter, speaking HTTP to the fake bank in-process (no sockets)."""
+    from fastapi.testclient import TestClient
+
+    from hpf.settlement.adapter import HttpBank
+    from hpf.settlement.fakebank import create_fake_bank
+    from settlement_support import SECRET
+
+    with TestClient(create_fake_bank(fake), base_url="http://bank") as client:
+        yield HttpBank(
+            "http://bank", center_code="990001", center_account=fake.center_account,
+            center_name=fake.center_name, secret=SECRET, client=client,
+        )  # fmt: skip

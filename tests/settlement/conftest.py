@@ -1,4 +1,4 @@
-"""Fixtures of the settlement tests: a funded member, a test owner kind, the fake bank in-process."""
+"""Fixtures of the settlement tests: a funded member, a test owner kind (the fake bank: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-from settlement_support import SECRET, deposit
 
 from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
 from hpf.db.engine import write_transaction
 from hpf.settlement import owners
-from hpf.settlement.adapter import HttpBank
-from hpf.settlement.fakebank import FakeBank, create_fake_bank
+from settlement_support import deposit
 
 
 @pytest.fixture
@@ -35,18 +32,3 @@ def told() -> Iterator[list[owners.PayoutOutcome]]:
     owners.register("test", lambda _conn, _ctx, outcome: heard.append(outcome))
     yield heard
     owners.unregister("test")
-
-
-@pytest.fixture
-def fake(clock) -> FakeBank:
-    return FakeBank(secret=SECRET, today=clock.today())
-
-
-@pytest.fixture
-def bank(fake) -> Iterator[HttpBank]:
-    """The center's adapter, speaking HTTP to the fake bank in-process (no sockets)."""
-    with TestClient(create_fake_bank(fake), base_url="http://bank") as client:
-        yield HttpBank(
-            "http://bank", center_code="990001", center_account=fake.center_account,
-            center_name=fake.center_name, secret=SECRET, client=client,
-        )  # fmt: skip

@@ -591,6 +591,7 @@ _DECLARED: list[FieldClass] = [
             ("applied_on", GEN, "p", None, "申请日期"),
             ("recorded_at", GEN, "", None, "记录时间"),
             ("paid_on", GEN, "p", None, "支付日期"),
+            ("order_id", GEN, "", None, "付款指令编号"),
         ],
     ),
     *_table(

@@ -14,29 +14,38 @@ registry lags a sale, two strangers may share a card legitimately): staff decide
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select
+from sqlalchemy import Connection, and_, func, insert, select, update
 
+from hpf.accounts import service as accounts
+from hpf.accounts.rules import CloseKind
 from hpf.accounts.tables import account_history, member
 from hpf.contributions.tables import remittance, remittance_row
-from hpf.interest.service import interest_preview
+from hpf.interest.service import interest_preview, settle_on_close_with_policy
 from hpf.kernel.context import Context
-from hpf.kernel.errors import NotFound
+from hpf.kernel.errors import Conflict, NotFound
+from hpf.ledger.chart import MEMBER_CONTROL
+from hpf.ledger.rules import BalancePart
 from hpf.ledger.service import member_balances
-from hpf.security.protect import blind_index, seal
+from hpf.security.protect import blind_index, seal, to_stored
+from hpf.settlement import service as settlement
+from hpf.settlement.owners import PayoutOutcome
+from hpf.settlement.rules import Payee, PayoutRequest, Source
 from hpf.withdrawals.rules import (
     CLOSING,
     Claim,
+    Decision,
     MemberFacts,
     PastWithdrawal,
     Reason,
     ReasonOverview,
     Risk,
     WithdrawalPolicy,
+    evaluate,
     overview,
     policy_on,
     repeated_withdrawals,
@@ -93,7 +102,7 @@ def member_facts(conn: Connection, member_id: int, today: date, reason: Reason) 
             )
         )
     ]
-    interest = interest_preview(conn, member_id, today)["interest_fen"] if reason in CLOSING else 0
+    interest = _interest_to_date(conn, member_id, today) if reason in CLOSING else 0
     return MemberFacts(
         state=row.state,
         gender=row.gender,
@@ -102,9 +111,19 @@ def member_facts(conn: Connection, member_id: int, today: date, reason: Reason) 
         current_fen=current,
         continuous_deposit_months=continuous_deposit_months(months),
         sealed_since=sealed_since if row.state == "02" else None,
-        interest_to_date_fen=int(interest),
+        interest_to_date_fen=interest,
         past=tuple(past),
     )
+
+
+def _interest_to_date(conn: Connection, member_id: int, today: date) -> int:
+    """Interest earned and not yet credited; 0 once a closing settlement credited it today."""
+    try:
+        return int(interest_preview(conn, member_id, today)["interest_fen"])
+    except Conflict as exc:
+        if exc.code == "interest.already_settled":
+            return 0
+        raise
 
 
 @dataclass(frozen=True)
@@ -256,3 +275,191 @@ def ingest_registry(conn: Connection, ctx: Context, notices: Iterable[PropertyNo
             )
         written += 1
     return written
+
+
+# --------------------------------------------------------------------------- the payout
+
+
+@dataclass(frozen=True)
+class WithdrawalForm:
+    """What the member submits: the claim's facts, the family declared, the payee."""
+
+    reason: Reason
+    payee_name: str
+    payee_card: str
+    payee_bank: str
+    requested_fen: int | None = None
+    document_date: date | None = None
+    document_no: str | None = None
+    cost_fen: int | None = None
+    rent_monthly_fen: int | None = None
+    installment_fen: int | None = None
+    monthly_repayment: bool = False
+    labour_ended: bool = False
+    emigrated: bool = False
+    applicant_is_heir: bool = False
+    family_resident_ids: tuple[str, ...] = ()
+
+    def claim(self, family_withdrawn_fen: int = 0) -> Claim:
+        return Claim(
+            self.reason,
+            requested_fen=self.requested_fen,
+            document_date=self.document_date,
+            document_no=self.document_no,
+            cost_fen=self.cost_fen,
+            family_withdrawn_fen=family_withdrawn_fen,
+            rent_monthly_fen=self.rent_monthly_fen,
+            installment_fen=self.installment_fen,
+            monthly_repayment=self.monthly_repayment,
+            labour_ended=self.labour_ended,
+            emigrated=self.emigrated,
+            applicant_is_heir=self.applicant_is_heir,
+        )
+
+    def evidence(self) -> dict[str, Any]:
+        """The facts kept with the withdrawal (numbers that identify people are stored apart)."""
+        return {
+            "requested_fen": self.requested_fen,
+            "document_date": self.document_date.isoformat() if self.document_date else None,
+            "cost_fen": self.cost_fen,
+            "rent_monthly_fen": self.rent_monthly_fen,
+            "installment_fen": self.installment_fen,
+            "monthly_repayment": self.monthly_repayment,
+            "labour_ended": self.labour_ended,
+            "emigrated": self.emigrated,
+            "applicant_is_heir": self.applicant_is_heir,
+            "payee_bank": self.payee_bank,
+        }
+
+
+@dataclass(frozen=True)
+class Assessment:
+    decision: Decision
+    risks: tuple[Risk, ...]
+    ids: Identifiers
+
+
+def assess(conn: Connection, ctx: Context, member_id: int, form: WithdrawalForm) -> Assessment:
+    """Rules and risks of ``form`` for ``member_id`` today (nothing is written)."""
+    today = ctx.clock.today()
+    member_bidx = conn.scalar(select(member.c.resident_id_bidx).where(member.c.id == member_id))
+    if member_bidx is None:
+        raise NotFound("member.not_found", "个人账户不存在", f"no member {member_id}")
+    ids = Identifiers.of(str(member_bidx), form.family_resident_ids, form.document_no, form.payee_card)
+    policy = policy_on(today)
+    facts = member_facts(conn, member_id, today, form.reason)
+    claim = form.claim(family_withdrawn_fen(conn, ids))
+    decision = evaluate(claim, facts, policy, today)
+    return Assessment(decision, tuple(risk_checks(conn, claim, facts, ids, policy, today)), ids)
+
+
+def _sources(conn: Connection, member_id: int, amount_fen: int) -> tuple[Source, ...]:
+    """Carried-over money first (the older deposits), then this year's."""
+    carried, current = member_balances(conn, [member_id]).get(member_id, (0, 0))
+    from_carried = min(carried, amount_fen)
+    parts = [(BalancePart.CARRIED, from_carried), (BalancePart.CURRENT, amount_fen - from_carried)]
+    if amount_fen - from_carried > current:
+        raise Conflict(
+            "withdrawal.balance_changed",
+            "账户余额已变化，请重新申请",
+            f"the balance no longer covers {amount_fen} fen",
+        )
+    return tuple(Source(MEMBER_CONTROL, fen, member_id, part) for part, fen in parts if fen)
+
+
+def reserve(
+    conn: Connection, ctx: Context, application_id: int, member_id: int, form: WithdrawalForm
+) -> dict[str, Any]:
+    """On approval: decide again, record the withdrawal and reserve its money through settlement.
+
+    Idempotent per application. A closing withdrawal first credits interest to date, then
+    reserves the whole balance. The decision is taken again here, in the approving transaction,
+    so a balance spent meanwhile by another withdrawal cannot be paid twice (the ledger's
+    overdraft CHECK would refuse it anyway).
+    """
+    known = (
+        conn.execute(select(withdrawal).where(withdrawal.c.application_id == application_id))
+        .mappings()
+        .first()
+    )
+    if known is not None:
+        return dict(known)
+    today = ctx.clock.today()
+    if form.reason in CLOSING:
+        settle_on_close_with_policy(conn, ctx, member_id, today)
+    assessment = assess(conn, ctx, member_id, form)
+    decision = assessment.decision
+    if not decision.eligible:
+        first = decision.refusals[0]
+        raise Conflict(first.code, first.title_zh, first.detail)
+    amount = decision.allowed_fen
+    if decision.closes_account:
+        amount = sum(member_balances(conn, [member_id]).get(member_id, (0, 0)))
+    values = {
+        "application_id": application_id,
+        "member_id": member_id,
+        "reason": form.reason.value,
+        "requested_fen": form.requested_fen,
+        "allowed_fen": amount,
+        "closes_account": "1" if decision.closes_account else "0",
+        "document_no": form.document_no.strip().upper() if form.document_no else None,
+        "payee_name": form.payee_name,
+        "payee_card": form.payee_card,
+        "family_bidx": list(assessment.ids.family_bidx),
+        "evidence": form.evidence(),
+        "state": "reserved",
+        "applied_on": today,
+        "recorded_at": ctx.clock.now(),
+    }
+    stored = to_stored("withdrawal", values)
+    stored["document_no_bidx"] = assessment.ids.document_bidx
+    stored["payee_card_bidx"] = assessment.ids.payee_card_bidx
+    withdrawal_id = conn.execute(insert(withdrawal).values(**stored).returning(withdrawal.c.id)).scalar_one()
+    closing = decision.closes_account
+    order = settlement.reserve(
+        conn,
+        ctx,
+        PayoutRequest(
+            owner_kind="withdrawal",
+            owner_id=str(withdrawal_id),
+            amount_fen=amount,
+            sources=_sources(conn, member_id, amount),
+            payee=Payee(form.payee_name, form.payee_card, form.payee_bank),
+            business_type="12" if closing else "11",
+            fund_business_type="03" if closing else "02",
+            idempotency_key=f"withdrawal:{application_id}",
+            summary=f"{form.reason.label_zh}提取"[:60],
+        ),
+    )
+    conn.execute(update(withdrawal).where(withdrawal.c.id == withdrawal_id).values(order_id=order["id"]))
+    return {**values, "id": withdrawal_id, "order_id": order["id"]}
+
+
+def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> None:
+    """Settlement's outcome handler for withdrawals (``hpf.settlement.owners``): idempotent."""
+    row = conn.execute(select(withdrawal).where(withdrawal.c.id == int(outcome.owner_id))).mappings().first()
+    if row is None or row["state"] not in ("reserved",):
+        return
+    if outcome.state == "paid":
+        conn.execute(
+            update(withdrawal)
+            .where(withdrawal.c.id == row["id"])
+            .values(state="paid", paid_on=outcome.settled_on)
+        )
+        if row["closes_account"] == "1":
+            account_no = accounts.account_numbers_of(conn, [row["member_id"]])[row["member_id"]]
+            accounts.close_member(conn, ctx, account_no, CloseKind.WITHDRAWN, "销户提取")
+    else:
+        conn.execute(update(withdrawal).where(withdrawal.c.id == row["id"]).values(state="released"))
+    for listener in _listeners:
+        listener(conn, ctx, dict(row), outcome)
+
+
+# Who else learns how a withdrawal's payout ended (the services engine marks its application).
+Listener = Callable[[Connection, Context, dict[str, Any], PayoutOutcome], None]
+_listeners: list[Listener] = []
+
+
+def on_payout(listener: Listener) -> None:
+    if listener not in _listeners:
+        _listeners.append(listener)

@@ -35,6 +35,7 @@ withdrawal = Table(
     Column("applied_on", Date, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("paid_on", Date),
+    Column("order_id", Id),  # the settlement payment order (hpf.settlement)
     CheckConstraint("state IN ('pending', 'reserved', 'paid', 'refused', 'released')", name="state"),
     CheckConstraint("allowed_fen >= 0", name="allowed_not_negative"),
     Index(None, "member_id", "state"),

@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("applied_on", sa.Date(), nullable=False),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("paid_on", sa.Date(), nullable=True),
+        sa.Column("order_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=True),
         sa.CheckConstraint(
             "state IN ('pending', 'reserved', 'paid', 'refused', 'released')",
             name=op.f("ck_withdrawal_state"),
