@@ -185,10 +185,11 @@ def post_set_and_roll(
     """
     next_end = _require_open_year(conn, year_end)
     ids, fresh = _stage_set(conn, headers, lines, clock)
+    deltas = None
     if fresh:
         _insert_staged_lines(conn)
-        _apply_staged_balances(conn, members=False)
-    moved, moved_fen = _roll_member_balances(conn, next_end, staged=fresh > 0)
+        deltas = _apply_staged_balances(conn, members=False)
+    moved, moved_fen = _roll_member_balances(conn, next_end, deltas)
     _drop_stage(conn)
     _settle_year_row(conn, year_end, next_end, clock)
     return ids, next_end, moved, moved_fen
@@ -205,7 +206,7 @@ def roll_interest_year(conn: Connection, year_end: date, clock: Clock) -> tuple[
     end, members moved, fen moved).
     """
     next_end = _require_open_year(conn, year_end)
-    moved, moved_fen = _roll_member_balances(conn, next_end, staged=False)
+    moved, moved_fen = _roll_member_balances(conn, next_end, None)
     _settle_year_row(conn, year_end, next_end, clock)
     return next_end, moved, moved_fen
 
@@ -240,8 +241,8 @@ _stage_line = Table(
     Column("stray_key", String(80)),
     prefixes=["TEMPORARY"],
 )
-# Each member's change in the staged lines, summed once: the UPDATE of member_balance then joins
-# one narrow row per member (and PostgreSQL gets statistics for the join from ANALYZE).
+# Each member's change in the staged lines, summed, when some member has several lines
+# (``_member_deltas``): the UPDATE of member_balance must join one row per member.
 _stage_member = Table(
     "stage_member",
     _staging,
@@ -469,14 +470,22 @@ def _employer_update(lines: str) -> str:
 
 def _member_sums(lines: str) -> str:
     """Per member: Σ signed change and Σ change × 积数 days, per balance part (``_stage_member``)."""
+    return (
+        f"SELECT member_id, SUM(dc) AS dc, SUM(du) AS du, SUM(ac) AS ac, SUM(au) AS au "
+        f"FROM {_member_changes(lines)} AS l GROUP BY member_id"
+    )
+
+
+def _member_changes(lines: str) -> str:
+    """Each member line as its change of the four member balance columns."""
     part = "balance_part"
     return (
-        "SELECT member_id, "
-        f"SUM(CASE WHEN {part} = 'carried' THEN {_SIGNED} ELSE 0 END) AS dc, "
-        f"SUM(CASE WHEN {part} = 'current' THEN {_SIGNED} ELSE 0 END) AS du, "
-        f"SUM(CASE WHEN {part} = 'carried' THEN ({_SIGNED}) * accrual_days ELSE 0 END) AS ac, "
-        f"SUM(CASE WHEN {part} = 'current' THEN ({_SIGNED}) * accrual_days ELSE 0 END) AS au "
-        f"FROM {lines} AS l WHERE member_id IS NOT NULL GROUP BY member_id"
+        "(SELECT member_id, "
+        f"CASE WHEN {part} = 'carried' THEN {_SIGNED} ELSE 0 END AS dc, "
+        f"CASE WHEN {part} = 'current' THEN {_SIGNED} ELSE 0 END AS du, "
+        f"CASE WHEN {part} = 'carried' THEN ({_SIGNED}) * accrual_days ELSE 0 END AS ac, "
+        f"CASE WHEN {part} = 'current' THEN ({_SIGNED}) * accrual_days ELSE 0 END AS au "
+        f"FROM {lines} AS l WHERE member_id IS NOT NULL)"
     )
 
 
@@ -526,19 +535,41 @@ def _apply_balances(conn: Connection, entry_ids: Sequence[int]) -> None:
         _stage_ids.drop(conn)
 
 
-def _apply_staged_balances(conn: Connection, *, members: bool) -> None:
+def _apply_staged_balances(conn: Connection, *, members: bool) -> str:
     """``_apply_balances`` for ``post_set``: the lines are read from the stage, not the journal.
 
-    The member deltas are summed into ``stage_member`` first (also when ``members`` is false:
-    the year roll folds them in instead of adding them here).
+    Returns the SQL source of the member deltas (one row per member: ``member_id, dc, du, ac,
+    au``); with ``members`` false they are not added here (the year roll folds them in).
     """
-    conn.exec_driver_sql(f"INSERT INTO stage_member (member_id, dc, du, ac, au) {_member_sums('stage_line')}")
-    if conn.dialect.name == "postgresql":  # for the plan of the join with member_balance
-        conn.exec_driver_sql("ANALYZE stage_member")
+    deltas = _member_deltas(conn)
     statements = [_subject_update("stage_line"), _employer_update("stage_line")]
     if members:
-        statements.append(_member_update("stage_member"))
+        statements.append(_member_update(deltas))
     _run_balance_updates(conn, statements)
+    return deltas
+
+
+def _member_deltas(conn: Connection) -> str:
+    """The staged member lines as one row of deltas per member (a table name or a subquery).
+
+    Batches usually carry one line per member (a month's contribution, the year's interest).
+    A unique index proves it, and then the lines are used as they are; summing them in a GROUP
+    BY instead costs more than the balance UPDATE itself on PostgreSQL (its SUM of BIGINT is a
+    NUMERIC). When a member has several lines the index is refused and the sums are staged.
+    """
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("CREATE UNIQUE INDEX stage_line_member ON stage_line (member_id)")
+        single = True
+    except IntegrityError:
+        single = False
+    if not single:
+        conn.exec_driver_sql(
+            f"INSERT INTO stage_member (member_id, dc, du, ac, au) {_member_sums('stage_line')}"
+        )
+    if conn.dialect.name == "postgresql":  # temporary tables get no statistics unless asked
+        conn.exec_driver_sql("ANALYZE stage_line" if single else "ANALYZE stage_member")
+    return _member_changes("stage_line") if single else "stage_member"
 
 
 # ----------------------------------------------------------------------- the interest year roll
@@ -557,20 +588,20 @@ def _require_open_year(conn: Connection, year_end: date) -> date:
     return interest_year_end(year_end + timedelta(days=1))
 
 
-def _roll_member_balances(conn: Connection, next_end: date, *, staged: bool) -> tuple[int, int]:
+def _roll_member_balances(conn: Connection, next_end: date, deltas: str | None) -> tuple[int, int]:
     """Carry every current part over and reset the 积数 for the year ending ``next_end``.
 
-    With ``staged``, the deltas in ``stage_member`` (lines just posted, valued in the closing
-    year) are added in the same write. Every row is written at most once: members with deltas
+    With ``deltas`` (``_member_deltas``: lines just posted, valued in the closing year), they
+    are added in the same write. Every row is written at most once: members with deltas
     by one UPDATE, the others by a second, which also skips rows the roll leaves unchanged
     (no balance to move, 积数 already right — dormant accounts). Returns (members whose current
     part was carried over, fen carried over).
     """
     days = (next_end - previous_year_end(next_end)).days
     current = "member_balance.current_fen"
-    if staged and conn.exec_driver_sql("SELECT 1 FROM stage_member WHERE du <> 0 LIMIT 1").first():
+    if deltas and conn.exec_driver_sql(f"SELECT 1 FROM {deltas} AS d WHERE du <> 0 LIMIT 1").first():
         current = "(member_balance.current_fen + COALESCE(d.du, 0))"
-        source = "member_balance LEFT JOIN stage_member d ON d.member_id = member_balance.member_id"
+        source = f"member_balance LEFT JOIN {deltas} AS d ON d.member_id = member_balance.member_id"
     else:
         source = "member_balance"
     moved, moved_fen = conn.execute(
@@ -579,21 +610,18 @@ def _roll_member_balances(conn: Connection, next_end: date, *, staged: bool) -> 
     total = "member_balance.carried_fen + member_balance.current_fen"
     roll = "current_fen = 0, accrual_current = 0"
     statements = []
-    if staged:
+    if deltas:
         with_deltas = f"{total} + d.dc + d.du"
         statements.append(
             f"UPDATE member_balance SET carried_fen = {with_deltas}, accrual_carried = ({with_deltas}) * :days, "
-            f"{roll} FROM stage_member d WHERE member_balance.member_id = d.member_id"
+            f"{roll} FROM {deltas} AS d WHERE member_balance.member_id = d.member_id"
         )
     unchanged = (
         "member_balance.current_fen = 0 AND member_balance.accrual_current = 0 "
         "AND member_balance.accrual_carried = member_balance.carried_fen * :days"
     )
-    others = (
-        "NOT EXISTS (SELECT 1 FROM stage_member d WHERE d.member_id = member_balance.member_id) AND "
-        if staged
-        else ""
-    )
+    others = f"NOT EXISTS (SELECT 1 FROM {deltas} AS d WHERE d.member_id = member_balance.member_id) AND "
+    others = others if deltas else ""
     statements.append(
         f"UPDATE member_balance SET carried_fen = {total}, accrual_carried = ({total}) * :days, {roll} "
         f"WHERE {others}NOT ({unchanged})"
