@@ -563,13 +563,12 @@ def _member_deltas(conn: Connection) -> str:
         single = True
     except IntegrityError:
         single = False
-    if not single:
-        conn.exec_driver_sql(
-            f"INSERT INTO stage_member (member_id, dc, du, ac, au) {_member_sums('stage_line')}"
-        )
+    if single:  # (building the index gave PostgreSQL the row count its plans need)
+        return _member_changes("stage_line")
+    conn.exec_driver_sql(f"INSERT INTO stage_member (member_id, dc, du, ac, au) {_member_sums('stage_line')}")
     if conn.dialect.name == "postgresql":  # temporary tables get no statistics unless asked
-        conn.exec_driver_sql("ANALYZE stage_line" if single else "ANALYZE stage_member")
-    return _member_changes("stage_line") if single else "stage_member"
+        conn.exec_driver_sql("ANALYZE stage_member")
+    return "stage_member"
 
 
 # ----------------------------------------------------------------------- the interest year roll
