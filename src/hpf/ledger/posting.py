@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from hpf.db.bulk import bulk_insert, chunks
+from hpf.db.bulk import among, bulk_insert, chunks
 from hpf.kernel.clock import Clock
 from hpf.kernel.errors import Conflict, InvalidInput
 from hpf.ledger.chart import POSTABLE, SUBJECTS, SubLedger
@@ -365,10 +365,11 @@ def _validate_staged_lines(conn: Connection, entry_ids: Sequence[int]) -> None:
 
 def _existing_by_key(conn: Connection, fingerprints: dict[str, str]) -> dict[str, int]:
     found: dict[str, int] = {}
-    for keys in chunks(list(fingerprints)):
+    keys = list(fingerprints)
+    for batch in [keys] if conn.dialect.name == "postgresql" else chunks(keys):  # see ``among``
         rows = conn.execute(
             select(journal_entry.c.idempotency_key, journal_entry.c.id, journal_entry.c.fingerprint).where(
-                journal_entry.c.idempotency_key.in_(keys)
+                among(conn, journal_entry.c.idempotency_key, batch)
             )
         )
         for key, entry_id, fingerprint in rows:
@@ -528,8 +529,8 @@ def _apply_balances(conn: Connection, entry_ids: Sequence[int]) -> None:
         _stage_ids.create(conn)
         bulk_insert(conn, _stage_ids.name, ("entry_id",), [(i,) for i in entry_ids])
         lines = f"(SELECT {cols} FROM journal_line WHERE entry_id IN (SELECT entry_id FROM stage_entry_id))"
-    _run_balance_updates(
-        conn, (_subject_update(lines), _member_update(f"({_member_sums(lines)})"), _employer_update(lines))
+    _run_balance_updates(  # subject rows last, as in ``_apply_staged_balances``
+        conn, (_member_update(f"({_member_sums(lines)})"), _employer_update(lines), _subject_update(lines))
     )
     if ids_staged:
         _stage_ids.drop(conn)
@@ -542,9 +543,9 @@ def _apply_staged_balances(conn: Connection, *, members: bool) -> str:
     au``); with ``members`` false they are not added here (the year roll folds them in).
     """
     deltas = _member_deltas(conn)
-    statements = [_subject_update("stage_line"), _employer_update("stage_line")]
-    if members:
-        statements.append(_member_update(deltas))
+    statements = [_member_update(deltas)] if members else []
+    # The subject rows last: every posting updates them, and a row lock is held until commit.
+    statements += [_employer_update("stage_line"), _subject_update("stage_line")]
     _run_balance_updates(conn, statements)
     return deltas
 
