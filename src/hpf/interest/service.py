@@ -333,25 +333,25 @@ def _compute(
     if conn.dialect.name == "postgresql":  # temporary tables get no statistics unless asked
         conn.exec_driver_sql("ANALYZE interest_calc")
     c = _calc.c
-    credited, interest, negative = conn.execute(
+    by_range = conn.execute(  # one scan for the totals and the ranges with any interest
         select(
+            c.chunk_lo,
             func.count().filter(c.interest_fen > 0),
-            func.coalesce(func.sum(c.interest_fen), 0),
-            func.coalesce(func.sum(c.negative), 0),
-        )
-    ).one()
-    totals.members_credited += int(credited)
-    totals.interest_fen += int(interest)
-    totals.negative_accrual_members += int(negative)
+            func.sum(c.interest_fen),
+            func.sum(c.negative),
+        ).group_by(c.chunk_lo)
+    ).all()
+    chunks = sorted(lo for lo, _, interest, _ in by_range if interest)
+    negative = sum(int(n) for *_, n in by_range)
+    totals.members_credited += sum(int(n) for _, n, _, _ in by_range)
+    totals.interest_fen += sum(int(x) for _, _, x, _ in by_range)
+    totals.negative_accrual_members += negative
     if negative:
         totals.negative_accrual_sample += conn.scalars(
             select(c.member_id).where(c.negative == 1).order_by(c.member_id).limit(NEGATIVE_SAMPLE)
         ).all()
     today, business_id = ctx.clock.today(), annual_business_id(plan.year_end)
     memo = f"{plan.year_end.year}年度结息（{plan.day_basis}天计）"
-    chunks = conn.scalars(
-        select(c.chunk_lo).where(c.interest_fen > 0).group_by(c.chunk_lo).order_by(c.chunk_lo)
-    )
     headers = [
         ledger.EntryHeader(
             BUSINESS_TYPE, business_id, _entry_key(plan.year_end, lo, min(lo + size - 1, last)),

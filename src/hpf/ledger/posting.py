@@ -160,12 +160,12 @@ def post_set(
     Lines take their entry's value date. Returns ``{idempotency_key: entry_id}``; replayed keys
     keep their first ids and their lines are not inserted again.
     """
-    ids, fresh = _stage_set(conn, headers, lines, clock)
-    if fresh:
+    staged = _stage_set(conn, headers, lines, clock)
+    if staged.fresh:
         _insert_staged_lines(conn)
-        _apply_staged_balances(conn, members=True)
+        _apply_staged_balances(conn, staged.subjects, members=True)
     _drop_stage(conn)
-    return ids
+    return staged.ids
 
 
 def post_set_and_roll(
@@ -184,15 +184,15 @@ def post_set_and_roll(
     like ``roll_interest_year``.
     """
     next_end = _require_open_year(conn, year_end)
-    ids, fresh = _stage_set(conn, headers, lines, clock)
+    staged = _stage_set(conn, headers, lines, clock)
     deltas = None
-    if fresh:
+    if staged.fresh:
         _insert_staged_lines(conn)
-        deltas = _apply_staged_balances(conn, members=False)
+        deltas = _apply_staged_balances(conn, staged.subjects, members=False)
     moved, moved_fen = _roll_member_balances(conn, next_end, deltas)
     _drop_stage(conn)
     _settle_year_row(conn, year_end, next_end, clock)
-    return ids, next_end, moved, moved_fen
+    return staged.ids, next_end, moved, moved_fen
 
 
 def roll_interest_year(conn: Connection, year_end: date, clock: Clock) -> tuple[date, int, int]:
@@ -256,10 +256,17 @@ _stage_member = Table(
 _STAGES = (_stage_entry, _stage_line, _stage_member)
 
 
+@dataclass
+class _Staged:
+    ids: dict[str, int]  # entry id by idempotency key, fresh and replayed
+    fresh: int  # entries inserted
+    subjects: dict[str, tuple[int, int]]  # (debit, credit) fen of the staged lines per subject
+
+
 def _stage_set(
     conn: Connection, headers: Sequence[EntryHeader], lines: Select[Any] | CompoundSelect[Any], clock: Clock
-) -> tuple[dict[str, int], int]:
-    """Insert the fresh entries and stage their lines, validated; returns (ids by key, fresh count).
+) -> _Staged:
+    """Insert the fresh entries and stage their lines, validated.
 
     Leaves the staging tables for the caller (``_drop_stage``), also when nothing is fresh.
     """
@@ -269,7 +276,7 @@ def _stage_set(
     existing = _existing_by_key(conn, {h.idempotency_key: h.fingerprint for h in headers})
     fresh = [h for h in headers if h.idempotency_key not in existing]
     if not fresh:
-        return existing, 0
+        return _Staged(existing, 0, {})
     _refuse_closed_periods(conn, {period_of(h.posting_date) for h in fresh})
     year_end = open_year_end(conn, min(h.value_date for h in fresh))
     _refuse_value_dates({h.value_date for h in fresh}, year_end)
@@ -301,8 +308,7 @@ def _stage_set(
             .where(or_(k.entry_key.is_(None), k.fresh == 1)),
         )
     )  # fmt: skip
-    _validate_staged_lines(conn, new_ids)
-    return existing, len(fresh)
+    return _Staged(existing, len(fresh), _validate_staged_lines(conn, new_ids))
 
 
 def _insert_staged_lines(conn: Connection) -> None:
@@ -315,11 +321,12 @@ def _drop_stage(conn: Connection) -> None:
         table.drop(conn)
 
 
-def _validate_staged_lines(conn: Connection, entry_ids: Sequence[int]) -> None:
+def _validate_staged_lines(conn: Connection, entry_ids: Sequence[int]) -> dict[str, tuple[int, int]]:
     """What ``Line`` and ``JournalEntry`` check at construction, checked in SQL for set lines.
 
     One grouped pass over the stage finds malformed lines, unbalanced or one-line entries and
-    lines naming no entry.
+    lines naming no entry; the same groups give each subject's debit and credit totals, which
+    are returned (for ``subject_balance``, without another pass over the stage).
     """
     member_subjects = [c for c, s in SUBJECTS.items() if s.sub_ledger is SubLedger.MEMBER]
     employer_subjects = [c for c, s in SUBJECTS.items() if s.sub_ledger is SubLedger.EMPLOYER]
@@ -332,25 +339,37 @@ def _validate_staged_lines(conn: Connection, entry_ids: Sequence[int]) -> None:
         "OR (s.subject_code NOT IN :member_subjects AND s.subject_code NOT IN :employer_subjects "
         "    AND (s.member_id IS NOT NULL OR s.employer_id IS NOT NULL OR s.balance_part IS NOT NULL))"
     )
-    # One scan: group the stage by entry (few groups), then compare with the headers in Python.
+    # One scan: group the stage by entry, subject and side (few groups), then add up in Python.
     grouped = conn.execute(
         text(
-            "SELECT s.entry_id, COUNT(*), SUM(CASE WHEN s.side = 'D' THEN s.amount_fen ELSE -s.amount_fen END), "
-            f"SUM(CASE WHEN {malformed} THEN 1 ELSE 0 END), MIN(s.stray_key) FROM stage_line s GROUP BY s.entry_id"
+            "SELECT s.entry_id, s.subject_code, s.side, COUNT(*), SUM(s.amount_fen), "
+            f"SUM(CASE WHEN {malformed} THEN 1 ELSE 0 END), MIN(s.stray_key) FROM stage_line s "
+            "GROUP BY s.entry_id, s.subject_code, s.side"
         ).bindparams(
             bindparam("postable", sorted(POSTABLE), expanding=True),
             bindparam("member_subjects", member_subjects, expanding=True),
             bindparam("employer_subjects", employer_subjects, expanding=True),
         )
     ).all()
-    stats = {entry_id: (count, difference, bad) for entry_id, count, difference, bad, _ in grouped}
-    stray = [key for entry_id, _, _, _, key in grouped if entry_id is None]
+    stats: dict[int, list[int]] = {}  # entry id: [lines, debits − credits, malformed lines]
+    subjects: dict[str, tuple[int, int]] = {}
+    stray = []
+    for entry_id, subject, side, count, amount, bad, stray_key in grouped:
+        if entry_id is None:
+            stray.append(stray_key)
+            continue
+        entry = stats.setdefault(entry_id, [0, 0, 0])
+        entry[0] += count
+        entry[1] += int(amount) if side == "D" else -int(amount)
+        entry[2] += bad
+        debit, credit = subjects.get(subject, (0, 0))
+        subjects[subject] = (debit + int(amount), credit) if side == "D" else (debit, credit + int(amount))
     if stray:
         raise InvalidInput(
             "ledger.invalid_entry", "记账凭证不合法", f"lines name an unknown entry key {stray[0]!r}"
         )
     for entry_id in entry_ids:
-        count, difference, malformed_lines = stats.get(entry_id, (0, 0, 0))
+        count, difference, malformed_lines = stats.get(entry_id, [0, 0, 0])
         if count < 2 or difference != 0 or malformed_lines:
             key = conn.scalar(select(_stage_entry.c.entry_key).where(_stage_entry.c.entry_id == entry_id))
             raise InvalidInput(
@@ -358,6 +377,7 @@ def _validate_staged_lines(conn: Connection, entry_ids: Sequence[int]) -> None:
                 f"entry {key}: {count} lines, debits − credits = {difference} fen, "
                 f"{malformed_lines} malformed line(s) (amount, side, subject or sub-ledger detail)",
             )  # fmt: skip
+    return subjects
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -536,17 +556,25 @@ def _apply_balances(conn: Connection, entry_ids: Sequence[int]) -> None:
         _stage_ids.drop(conn)
 
 
-def _apply_staged_balances(conn: Connection, *, members: bool) -> str:
+def _apply_staged_balances(conn: Connection, subjects: dict[str, tuple[int, int]], *, members: bool) -> str:
     """``_apply_balances`` for ``post_set``: the lines are read from the stage, not the journal.
 
-    Returns the SQL source of the member deltas (one row per member: ``member_id, dc, du, ac,
-    au``); with ``members`` false they are not added here (the year roll folds them in).
+    ``subjects`` are the subject totals the validation summed. Returns the SQL source of the
+    member deltas (one row per member: ``member_id, dc, du, ac, au``); with ``members`` false
+    they are not added here (the year roll folds them in).
     """
     deltas = _member_deltas(conn)
-    statements = [_member_update(deltas)] if members else []
+    _run_balance_updates(conn, [_member_update(deltas)] if members else [])
+    _run_balance_updates(conn, [_employer_update("stage_line")])
     # The subject rows last: every posting updates them, and a row lock is held until commit.
-    statements += [_employer_update("stage_line"), _subject_update("stage_line")]
-    _run_balance_updates(conn, statements)
+    if subjects:
+        conn.execute(
+            text(
+                "UPDATE subject_balance SET debit_fen = debit_fen + :d, credit_fen = credit_fen + :c "
+                "WHERE subject_code = :k"
+            ),
+            [{"k": k, "d": d, "c": c} for k, (d, c) in sorted(subjects.items())],
+        )
     return deltas
 
 
