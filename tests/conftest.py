@@ -87,3 +87,12 @@ def sign_in():
     from signing_in import sign_in as signer
 
     return signer
+
+
+@pytest.fixture(autouse=True)
+def _development_key_ring():
+    """A test that installs another key ring (the CLI, create_app with keys) leaves none behind."""
+    yield
+    from hpf.security import protect
+
+    protect.uninstall()

@@ -70,7 +70,11 @@ def test_user_create_and_the_development_totp_code(tmp_path, monkeypatch):
         assert login["login"] == "wang.fin" and login["password_hash"].startswith("$argon2id$")
     assert runner.invoke(app, ["user", "totp-code", "wang.fin"]).exit_code == 1  # not enrolled yet
     monkeypatch.setenv("HPF_ENV", "production")
-    assert runner.invoke(app, ["user", "totp-code", "wang.fin"]).exit_code == 2
+    refused = runner.invoke(app, ["user", "totp-code", "wang.fin"])
+    assert refused.exit_code == 2 and "security.default_key" in refused.output  # no keys configured
+    monkeypatch.setenv("HPF_KEYS", "k1:" + "QUJD" * 11)
+    only_dev = runner.invoke(app, ["user", "totp-code", "wang.fin"])
+    assert only_dev.exit_code == 2 and "only in development" in only_dev.output
 
 
 def test_audit_verify_detects_an_altered_row(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from hpf.loans import cli as loans_cli
 from hpf.settings import Settings
 
 app = typer.Typer(help="OpenHPF: 住房公积金 center and hub", no_args_is_help=True)
@@ -21,21 +22,37 @@ audit_app = typer.Typer(help="The audit log", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 interest_app = typer.Typer(help="Interest (结息)", no_args_is_help=True)
 user_app = typer.Typer(help="Sign-in accounts (staff)", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys of personal data", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 app.add_typer(interest_app, name="interest")
 app.add_typer(clock_app, name="clock")
 app.add_typer(user_app, name="user")
+app.add_typer(loans_cli.app, name="loan")
 console = Console()
 
 
 def _settings() -> Settings:
-    return Settings.from_env()
+    """The settings, with the key ring installed (refused outside development without real keys)."""
+    from hpf.kernel.errors import HpfError
+    from hpf.security import protect
+
+    settings = Settings.from_env()
+    try:
+        protect.install(settings.key_ring())
+    except HpfError as exc:
+        console.print(f"[red]{exc.title}[/red] ({exc.code}): {exc.detail}")
+        raise typer.Exit(2) from exc
+    return settings
 
 
 @cache
 def _engine_for(url: str) -> Any:
     from hpf.db.engine import make_engine
+    from hpf.security import keys, protect
 
-    return make_engine(url)
+    engine = make_engine(url)
+    keys.verify_engine(engine, protect.ring())  # refuses keys other than the database's
+    return engine
 
 
 def _engine(settings: Settings) -> Any:
@@ -159,6 +176,51 @@ def audit_verify() -> None:
     raise typer.Exit(1)
 
 
+@keys_app.command("generate")
+def keys_generate(key_id: str = typer.Argument(..., help="the new key's id, e.g. k2026")) -> None:
+    """Print fresh key material as an HPF_KEYS entry (32 random bytes, base64)."""
+    import base64
+    import secrets
+
+    from hpf.security.crypto import KeyRing
+
+    material = secrets.token_bytes(32)
+    KeyRing.from_material({key_id: material})  # checks the id
+    console.print(f"{key_id}:{base64.b64encode(material).decode()}", soft_wrap=True)
+
+
+@keys_app.command("check")
+def keys_check() -> None:
+    """Show the ring's keys and how many stored values are not under the active key yet."""
+    from hpf.db.engine import read_transaction
+    from hpf.security import keys, protect
+
+    settings = _settings()
+    ring = protect.ring()
+    with read_transaction(_engine(settings)) as conn:
+        stale = keys.stale_tokens(conn, ring)
+    console.print(
+        f"keys {', '.join(ring.key_ids)}; active {ring.active_key_id}; blind index {ring.blind_key_id}"
+    )
+    for column, count in stale.items():
+        console.print(f"  {column}: {count} value(s) under an older key")
+    if any(stale.values()):
+        console.print("run [bold]hpf keys rotate[/bold] to re-encrypt them")
+
+
+@keys_app.command("rotate")
+def keys_rotate(batch: int = typer.Option(10_000, min=1, help="rows per committed batch")) -> None:
+    """Re-encrypt every protected column under the active key (restartable, batch by batch)."""
+    from hpf.security import keys, protect
+
+    settings = _settings()
+    ring = protect.ring()
+    with _engine(settings).connect() as conn:
+        done = keys.rotate_all(conn, ring, batch=batch)
+    for item in done:
+        console.print(f"{item.column}: {item.rows} value(s) re-encrypted under {ring.active_key_id}")
+
+
 @clock_app.command("show")
 def clock_show() -> None:
     """Print the business date."""
@@ -263,17 +325,19 @@ def user_totp_code(login: str) -> None:
 
     from hpf.db.engine import read_transaction
     from hpf.security import identity, totp
+    from hpf.security.protect import reveal
 
     settings = _settings()
     if settings.env != "development":
         console.print("[red]only in development (HPF_ENV=development)[/red]")
         raise typer.Exit(2)
     with read_transaction(_engine(settings)) as conn:
-        secret = conn.scalar(
-            select(identity.principal.c.totp_secret).where(
+        token = conn.scalar(
+            select(identity.principal.c.totp_secret_enc).where(
                 identity.principal.c.login == login.strip().lower()
             )
         )
+        secret = reveal("principal", "totp_secret", token)
     if not secret:
         console.print(f"[red]{login} has no TOTP secret[/red]")
         raise typer.Exit(1)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from hpf.security.crypto import KeyRing
+
 DEFAULT_DATA_DIR = Path("hpf-data")
 
 
@@ -27,6 +29,12 @@ class Settings:
     # HMAC key of the API's access tokens (at least 32 bytes); None: the development key, which
     # is refused outside development (``hpf.security.tokens.TokenConfig.from_settings``).
     token_secret: str | None = field(default=None, repr=False)
+    # Encryption keys of personal data (``hpf.security.crypto.KeyRing.from_settings``): none
+    # means the public development ring, which is refused outside development.
+    keys: str | None = field(default=None, repr=False)  # HPF_KEYS "k1:<base64>,k2:<base64>"
+    key_file: str | None = None  # HPF_KEY_FILE, a JSON key file (chmod 600)
+    active_key: str | None = None  # HPF_ACTIVE_KEY
+    blind_index_key: str | None = field(default=None, repr=False)  # HPF_BLIND_INDEX_KEY "b1:<base64>"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -39,4 +47,18 @@ class Settings:
             center_name=env.get("HPF_CENTER_NAME", "示范市住房公积金管理中心"),
             business_date=date.fromisoformat(business) if business else None,
             token_secret=env.get("HPF_TOKEN_SECRET") or None,
+            keys=env.get("HPF_KEYS") or None,
+            key_file=env.get("HPF_KEY_FILE") or None,
+            active_key=env.get("HPF_ACTIVE_KEY") or None,
+            blind_index_key=env.get("HPF_BLIND_INDEX_KEY") or None,
+        )
+
+    def key_ring(self) -> KeyRing:
+        """The ring for personal data; refuses a missing or default key outside development."""
+        return KeyRing.from_settings(
+            self.env,
+            self.keys,
+            self.key_file,
+            active_key=self.active_key,
+            blind_index_key=self.blind_index_key,
         )

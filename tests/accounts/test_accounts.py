@@ -136,7 +136,8 @@ def test_change_history_keeps_before_and_after(engine, ctx, employer):
         with pytest.raises(InvalidInput):
             accounts.change_member(conn, ctx, m["account_no"], {"resident_id": "x"}, "nope")
         row = accounts.history(conn, "member", m["id"])[0]
-    assert row["before"] == {"phone": "13900139000"} and row["after"] == {"phone": "13700137000"}
+    # History shows that the phone changed, masked: the full number lives only in the row, encrypted.
+    assert row["before"] == {"phone": "139****9000"} and row["after"] == {"phone": "137****7000"}
     assert row["reason"] == "职工更换手机"
 
 

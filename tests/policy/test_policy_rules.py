@@ -317,3 +317,37 @@ def test_describe():
     assert rules.describe("monthly_amount_min_fen", None) == "不限"
     assert rules.describe("deposit_rate", (D("0.0035"), D("0.011"))) == "当年归集0.35%，上年结转1.1%"
     assert rules.describe("contribution_year_start", (7, 1)) == "7月1日"
+
+
+# -- alert thresholds (G4) --------------------------------------------------------------------
+
+
+def test_alert_thresholds_resolve_from_defaults_and_changes():
+    from hpf.policy.rules import AlertPolicy, resolve_alerts
+    from hpf.policy.service import defaults
+
+    entries = {
+        key: [(e["effective_from"], e["value"]) for e in spec["entries"]] for key, spec in defaults().items()
+    }
+    assert resolve_alerts(entries, date(2025, 1, 1)) == AlertPolicy(5, 200, 15, 1000, (480, 1080))
+    entries["alert_working_hours"].append((date(2025, 6, 1), "07:30-19:00"))
+    assert resolve_alerts(entries, date(2025, 6, 1)).working_hours == (450, 1140)
+
+
+@pytest.mark.parametrize(
+    ("key", "raw"),
+    [
+        ("alert_failed_sign_ins", 0),
+        ("alert_member_reads", "many"),
+        ("alert_window_minutes", -5),
+        ("alert_working_hours", "18:00-08:00"),
+        ("alert_working_hours", "8-18"),
+        ("alert_working_hours", "08:00-25:00"),
+    ],
+)
+def test_bad_alert_thresholds_are_refused(key, raw):
+    from hpf.policy.rules import validate_value
+
+    with pytest.raises(InvalidInput) as caught:
+        validate_value(key, raw)
+    assert caught.value.code == "policy.invalid_value"

@@ -116,7 +116,8 @@ def test_policy_page_shows_values_sources_and_rates(client):
     html = r.text
     assert "政策参数" in html and "缴存基数上限" in html and "30,000.00元" in html
     current = html.split('id="policy-current"')[1].split("</table>")[0]
-    assert current.count('<span class="tag">国家默认</span>') == 12 and "tag ok" not in current
+    assert current.count('<span class="tag">国家默认</span>') == 17 and "tag ok" not in current
+    assert "告警：工作时间" in current and "工作日 08:00-18:00（北京时间）" in current
     assert "2016-02-21" in html and "1.5%" in html and "0.35%" in html
     assert "暂无待生效的调整" in html
 

@@ -330,7 +330,7 @@ def member_login(db, ctx, member_row):
 def test_member_sign_in_needs_the_code_sent_by_sms(db, ctx, sender, member_row):
     who = member_login(db, ctx, member_row)
     assert who.kind == "member" and who.member_id == member_row["id"] and who.roles == {Role.MEMBER}
-    assert who.login == member_row["resident_id"].lower()
+    assert who.login == member_row["account_no"]  # no ID number stored in plaintext
     step = sign_in(db, ctx, sender, member_row["resident_id"])
     assert step.outcome is Outcome.NEEDS_SMS and step.sms_phone_masked == "139****9000"
     assert len(sender.messages) == 1 and sender.messages[0].phone == "13900139000"

@@ -101,6 +101,7 @@ def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
         "remittance_id": center.remittance["id"],
         "entry_id": center.entry_id,
         "request_id": 999_999,
+        "alert_id": 999_999,
         "period": "2024-12",
         "fmt": "csv",
     }

@@ -148,13 +148,14 @@ def test_a_call_needs_login_and_password_or_a_challenge_and_code(client: TestCli
 
 def test_the_development_token_key_is_refused_outside_development(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path}/k.sqlite3"
+    keys = "k1:" + "QUJD" * 11  # 33 bytes of (test) key material for personal data
     with pytest.raises(HpfError) as refused:
-        create_app(Settings(database_url=url, env="production"))
+        create_app(Settings(database_url=url, env="production", keys=keys))
     assert refused.value.code == "security.default_key"
     with pytest.raises(HpfError) as short:
-        create_app(Settings(database_url=url, env="production", token_secret="too-short"))
+        create_app(Settings(database_url=url, env="production", token_secret="too-short", keys=keys))
     assert short.value.code == "security.weak_key"
-    app = create_app(Settings(database_url=url, env="production", token_secret="k" * 40))
+    app = create_app(Settings(database_url=url, env="production", token_secret="k" * 40, keys=keys))
     assert app.state.token_config.key == b"k" * 40
     settings = Settings.from_env({"HPF_TOKEN_SECRET": "s" * 32, "HPF_ENV": "production"})
     assert settings.token_secret == "s" * 32 and "s" * 32 not in repr(settings)

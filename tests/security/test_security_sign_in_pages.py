@@ -178,6 +178,7 @@ def test_every_page_form_needs_the_sessions_csrf_token(client: TestClient, cente
         "account_no": center.employer["account_no"],
         "remittance_id": center.remittance["id"],
         "request_id": 1,
+        "alert_id": 1,
     }
     posts = page_post_routes(center.app)
     assert {"/policy", "/employers/{account_no}/receipts", "/approvals/{request_id}/approve"} <= set(posts)

@@ -23,6 +23,7 @@ from hpf.kernel.errors import Conflict, InvalidInput
 from hpf.kernel.identifiers import parse_resident_id, parse_uscc
 from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import employer_balance, journal_entry, member_balance, subject_balance
+from hpf.security.protect import to_plain
 from hpf.sim import DemoSummary, build_demo_center
 from hpf.sim.generator import BIG_EMPLOYER, MAX_EMPLOYER_SIZE, employer_sizes, organisation_check_char
 
@@ -64,7 +65,7 @@ def _people(engine: Engine) -> list[tuple[object, ...]]:
             tuple(r)
             for r in conn.execute(
                 select(
-                    member.c.resident_id,
+                    member.c.resident_id_bidx,  # deterministic; the token has a random IV
                     member.c.name,
                     member.c.base_fen,
                     member.c.state,
@@ -125,8 +126,8 @@ def test_same_seed_same_city_other_seed_other_city(city, tmp_path: Path) -> None
 def test_identifiers_and_details_are_valid(city) -> None:
     engine, _, _ = city
     with read_transaction(engine) as conn:
-        members = [dict(r) for r in conn.execute(select(member)).mappings()]
-        employers = [dict(r) for r in conn.execute(select(employer)).mappings()]
+        members = [to_plain("member", r) for r in conn.execute(select(member)).mappings()]
+        employers = [to_plain("employer", r) for r in conn.execute(select(employer)).mappings()]
     assert len({m["resident_id"] for m in members}) == MEMBERS
     assert len({e["uscc"] for e in employers}) == EMPLOYERS
     for m in members:

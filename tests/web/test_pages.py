@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from hpf.accounts import service
-from hpf.db.engine import make_engine, write_transaction
+from hpf.db.engine import make_engine, read_transaction, write_transaction
 from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
@@ -22,6 +22,9 @@ from hpf.kernel.identifiers import resident_id_check_digit, uscc_check_char
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
+from hpf.security import audit
+from hpf.security.masking import mask
+from hpf.security.permissions import Role
 from hpf.settings import Settings
 from hpf.web.app import create_app
 
@@ -184,7 +187,7 @@ def test_search_by_name_returns_a_fragment_to_htmx(client: TestClient, center: C
     assert "<table" in r.text
     assert "张三丰" in r.text  # name prefix
     assert center.zhang["account_no"] in r.text
-    assert resident_id(1) in r.text
+    assert mask(resident_id(1), "resident_id") in r.text and resident_id(1) not in r.text
     assert "济南示范科技有限公司" in r.text
     assert "正常" in r.text
     assert "1,234.56" in r.text
@@ -243,7 +246,7 @@ def test_member_page_shows_details_balance_and_statement(client: TestClient, cen
     assert is_full_page(html)
     assert "个人账户" in html
     assert "张三" in html
-    assert resident_id(1) in html
+    assert mask(resident_id(1), "resident_id") in html and resident_id(1) not in html
     assert "上年结转余额" in html
     assert "当年归集余额" in html
     assert "合计" in html
@@ -269,9 +272,42 @@ def test_member_history_shows_who_why_and_before_after(client: TestClient, cente
     assert "变更记录" in html
     assert "职工本人申请" in html
     assert "手机号码" in html
-    assert "13900139000" in html
+    assert "139****9000" in html and "13900139000" not in html
     assert "开户" in html
     assert "济南示范科技有限公司（" in html  # the employer id of the opening row is named
+
+
+def test_unmasking_needs_the_permission_and_a_purpose_and_is_audited(
+    client: TestClient, center: Center, sign_in
+) -> None:
+    url = f"/members/{center.zhang['account_no']}"
+    assert 'id="unmask-form"' in client.get(url).text  # all staff roles: reviewer may unmask
+    no_purpose = client.get(url, params={"unmask": "true"})
+    assert no_purpose.status_code == 422 and resident_id(1) not in no_purpose.text
+    shown = client.get(url, params={"unmask": "true", "purpose": "核实身份办理提取"})
+    assert shown.status_code == 200 and resident_id(1) in shown.text and 'id="unmasked"' in shown.text
+    with read_transaction(client.app.state.engine) as conn:
+        rows = audit.accesses_of(conn, "member", center.zhang["id"])
+    assert [r["action"] for r in rows[:2]] == ["member.unmask", "member.read"]
+    assert rows[0]["purpose"] == "核实身份办理提取" and rows[0]["channel"] == "page"
+    assert rows[1]["purpose"] == "业务办理"
+
+    sign_in(client, "teller07", roles=[Role.TELLER], session=True)
+    assert 'id="unmask-form"' not in client.get(url).text
+    refused = client.get(url, params={"unmask": "true", "purpose": "好奇"})
+    assert refused.status_code == 403 and resident_id(1) not in refused.text
+    with read_transaction(client.app.state.engine) as conn:
+        last = (
+            conn.execute(select(audit.audit_log).order_by(audit.audit_log.c.id.desc()).limit(1))
+            .mappings()
+            .one()
+        )
+    assert (last["actor"], last["action"], last["outcome"], last["role"]) == (
+        "teller07",
+        "unmask",
+        "denied",
+        "teller",
+    )
 
 
 def test_statement_pages_of_fifty_with_htmx_more_and_plain_fallback(

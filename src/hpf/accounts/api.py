@@ -2,26 +2,34 @@
 
 Handlers parse, call the service, shape the response; rules live in ``rules.py`` and
 ``service.py``. Request and response schemas are separate so a table row is never returned raw.
+Every member or employer record leaves through ``hpf.web.disclosure`` (audited, masked by role;
+``?unmask=true&purpose=…`` for those allowed to see it in full).
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from hpf.accounts import service
 from hpf.accounts.rules import CloseKind
+from hpf.kernel.errors import InvalidInput
 from hpf.ledger import service as ledger
 from hpf.security.permissions import Perm
 from hpf.web.auth import requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
+from hpf.web.disclosure import Disclose, Disclosure
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 Money = int  # fen
+EXPORT_LIMIT = 100_000
 
 
 class EmployerCreate(BaseModel):
@@ -116,7 +124,7 @@ class MemberPublic(BaseModel):
     name: str
     name_pinyin: str
     gender: str
-    birth_date: date
+    birth_date: str  # ISO date, or masked to the year (1990-**-**)
     phone: str | None
     employer_account_no: str | None = None
     employer_name: str | None = None
@@ -130,7 +138,9 @@ class MemberPublic(BaseModel):
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> MemberPublic:
-        return cls(**{k: row[k] for k in cls.model_fields if k in row})
+        values = {k: row[k] for k in cls.model_fields if k in row}
+        values["birth_date"] = str(row["birth_date"])
+        return cls(**values)
 
 
 class HistoryItem(BaseModel):
@@ -166,8 +176,9 @@ class MemberPage(BaseModel):
 # ---------------------------------------------------------------------------------- employers
 
 
-def _employer_out(conn: Any, row: dict[str, Any]) -> EmployerPublic:
-    return EmployerPublic.of(row, ledger.employer_balance_of(conn, row["id"]))
+def _employer_out(conn: Any, row: dict[str, Any], show: Disclosure, *, write: bool = False) -> EmployerPublic:
+    shown = show.one("employer", row, conn=conn if write else None)
+    return EmployerPublic.of(shown, ledger.employer_balance_of(conn, row["id"]))
 
 
 @router.post(
@@ -176,8 +187,8 @@ def _employer_out(conn: Any, row: dict[str, Any]) -> EmployerPublic:
     status_code=201,
     summary="Register an employer (单位开户)",
 )
-def register_employer(body: EmployerCreate, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
-    return _employer_out(conn, service.register_employer(conn, ctx, body.model_dump()))
+def register_employer(body: EmployerCreate, conn: WriteDb, ctx: Ctx, show: Disclose) -> EmployerPublic:
+    return _employer_out(conn, service.register_employer(conn, ctx, body.model_dump()), show, write=True)
 
 
 @router.get(
@@ -186,14 +197,20 @@ def register_employer(body: EmployerCreate, conn: WriteDb, ctx: Ctx) -> Employer
     summary="Find employers by name prefix, USCC or account number",
 )
 def find_employers(
-    conn: ReadDb, q: str = "", limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)
+    conn: ReadDb,
+    show: Disclose,
+    q: str = "",
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
 ) -> list[EmployerPublic]:
-    return [EmployerPublic.of(r) for r in service.find_employers(conn, q, limit, offset)]
+    return [
+        EmployerPublic.of(r) for r in show.show("employer", service.find_employers(conn, q, limit, offset))
+    ]
 
 
 @router.get("/employers/{account_no}", dependencies=[Depends(requires(Perm.EMPLOYER_READ))])
-def get_employer(account_no: str, conn: ReadDb) -> EmployerPublic:
-    return _employer_out(conn, service.get_employer(conn, account_no))
+def get_employer(account_no: str, conn: ReadDb, show: Disclose) -> EmployerPublic:
+    return _employer_out(conn, service.get_employer(conn, account_no), show)
 
 
 @router.patch(
@@ -201,8 +218,12 @@ def get_employer(account_no: str, conn: ReadDb) -> EmployerPublic:
     dependencies=[Depends(requires(Perm.EMPLOYER_WRITE))],
     summary="Change an employer's registered details (变更)",
 )
-def change_employer(account_no: str, body: EmployerChange, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
-    return _employer_out(conn, service.change_employer(conn, ctx, account_no, body.changes, body.reason))
+def change_employer(
+    account_no: str, body: EmployerChange, conn: WriteDb, ctx: Ctx, show: Disclose
+) -> EmployerPublic:
+    return _employer_out(
+        conn, service.change_employer(conn, ctx, account_no, body.changes, body.reason), show, write=True
+    )
 
 
 @router.post(
@@ -210,8 +231,8 @@ def change_employer(account_no: str, body: EmployerChange, conn: WriteDb, ctx: C
     dependencies=[Depends(requires(Perm.EMPLOYER_WRITE))],
     summary="Seal an employer and its active members (封存)",
 )
-def seal_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
-    return _employer_out(conn, service.seal_employer(conn, ctx, account_no, body.reason))
+def seal_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx, show: Disclose) -> EmployerPublic:
+    return _employer_out(conn, service.seal_employer(conn, ctx, account_no, body.reason), show, write=True)
 
 
 @router.post(
@@ -219,8 +240,8 @@ def seal_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> Emp
     dependencies=[Depends(requires(Perm.EMPLOYER_WRITE))],
     summary="Unseal an employer (启封)",
 )
-def unseal_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
-    return _employer_out(conn, service.unseal_employer(conn, ctx, account_no, body.reason))
+def unseal_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx, show: Disclose) -> EmployerPublic:
+    return _employer_out(conn, service.unseal_employer(conn, ctx, account_no, body.reason), show, write=True)
 
 
 @router.post(
@@ -228,9 +249,11 @@ def unseal_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> E
     dependencies=[Depends(requires(Perm.EMPLOYER_WRITE))],
     summary="Put an employer in deferral (缓缴)",
 )
-def defer_employer(account_no: str, body: Deferral, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
+def defer_employer(
+    account_no: str, body: Deferral, conn: WriteDb, ctx: Ctx, show: Disclose
+) -> EmployerPublic:
     row = service.defer_employer(conn, ctx, account_no, body.from_month, body.to_month, body.reason)
-    return _employer_out(conn, row)
+    return _employer_out(conn, row, show, write=True)
 
 
 @router.post(
@@ -238,8 +261,8 @@ def defer_employer(account_no: str, body: Deferral, conn: WriteDb, ctx: Ctx) -> 
     dependencies=[Depends(requires(Perm.EMPLOYER_WRITE))],
     summary="End an employer's deferral",
 )
-def end_deferral(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
-    return _employer_out(conn, service.end_deferral(conn, ctx, account_no, body.reason))
+def end_deferral(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx, show: Disclose) -> EmployerPublic:
+    return _employer_out(conn, service.end_deferral(conn, ctx, account_no, body.reason), show, write=True)
 
 
 @router.post(
@@ -247,8 +270,8 @@ def end_deferral(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> Empl
     dependencies=[Depends(requires(Perm.EMPLOYER_WRITE))],
     summary="Close an employer at zero balance (单位销户)",
 )
-def close_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> EmployerPublic:
-    return _employer_out(conn, service.close_employer(conn, ctx, account_no, body.reason))
+def close_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx, show: Disclose) -> EmployerPublic:
+    return _employer_out(conn, service.close_employer(conn, ctx, account_no, body.reason), show, write=True)
 
 
 @router.get(
@@ -257,12 +280,59 @@ def close_employer(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> Em
     summary="An employer's members with balances",
 )
 def employer_members(
-    account_no: str, conn: ReadDb, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
+    account_no: str,
+    conn: ReadDb,
+    show: Disclose,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
 ) -> MemberPage:
     row = service.get_employer(conn, account_no)
     total, items = service.employer_members(conn, row["id"], limit=limit, offset=offset)
-    return MemberPage(
-        total=total, items=[MemberPublic.of({**m, "employer_account_no": account_no}) for m in items]
+    shown = show.show("member", [{**m, "employer_account_no": account_no} for m in items])
+    return MemberPage(total=total, items=[MemberPublic.of(m) for m in shown])
+
+
+EXPORT_COLUMNS = (
+    ("account_no", "个人账号"),
+    ("name", "姓名"),
+    ("resident_id", "证件号码"),
+    ("phone", "手机号码"),
+    ("base_fen", "缴存基数（分）"),
+    ("state", "账户状态"),
+    ("opened_on", "开户日期"),
+    ("balance_fen", "账户余额（分）"),
+)
+
+
+@router.get(
+    "/employers/{account_no}/members/export",
+    dependencies=[Depends(requires(Perm.MEMBER_READ))],
+    summary="An employer's members as CSV (职工名册), masked as the viewer may see them; audited",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def export_employer_members(account_no: str, conn: ReadDb, show: Disclose) -> Response:
+    row = service.get_employer(conn, account_no)
+    total, items = service.employer_members(conn, row["id"], limit=EXPORT_LIMIT, offset=0)
+    if total > EXPORT_LIMIT:
+        raise InvalidInput(
+            "export.too_large",
+            f"一次最多导出{EXPORT_LIMIT}名职工",
+            f"the employer has {total} members; exports stop at {EXPORT_LIMIT}",
+        )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([label for _, label in EXPORT_COLUMNS])
+    for m in show.masked("member", items):
+        writer.writerow(["" if m.get(key) is None else str(m[key]) for key, _ in EXPORT_COLUMNS])
+    body = ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM makes Excel read UTF-8
+    show.record_export(
+        "employer", account_no, rows=len(items), digest=hashlib.sha256(body).hexdigest(), what="职工名册"
+    )
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="members-{account_no}.csv"'},
     )
 
 
@@ -271,16 +341,18 @@ def employer_members(
     dependencies=[Depends(requires(Perm.EMPLOYER_READ))],
     summary="Change history of an employer account",
 )
-def employer_history(account_no: str, conn: ReadDb) -> list[HistoryItem]:
+def employer_history(account_no: str, conn: ReadDb, show: Disclose) -> list[HistoryItem]:
     row = service.get_employer(conn, account_no)
-    return [HistoryItem(**h) for h in service.history(conn, "employer", row["id"])]
+    changes = service.history(conn, "employer", row["id"])
+    return [HistoryItem(**h) for h in show.show("account_history", changes, subject_ids=[row["id"]])]
 
 
 # ------------------------------------------------------------------------------------ members
 
 
-def _member_out(conn: Any, account_no: str) -> MemberPublic:
-    return MemberPublic.of(service.find_members(conn, account_no, limit=1)[0])
+def _member_out(conn: Any, account_no: str, show: Disclosure, *, write: bool = False) -> MemberPublic:
+    row = service.find_members(conn, account_no, limit=1)[0]
+    return MemberPublic.of(show.one("member", row, conn=conn if write else None))
 
 
 @router.post(
@@ -289,11 +361,11 @@ def _member_out(conn: Any, account_no: str) -> MemberPublic:
     status_code=201,
     summary="Open a member account (个人开户); reopens a closed one",
 )
-def open_member(body: MemberCreate, conn: WriteDb, ctx: Ctx) -> MemberPublic:
+def open_member(body: MemberCreate, conn: WriteDb, ctx: Ctx, show: Disclose) -> MemberPublic:
     row = service.open_member(
         conn, ctx, body.employer_account_no, body.model_dump(exclude={"employer_account_no"})
     )
-    return _member_out(conn, row["account_no"])
+    return _member_out(conn, row["account_no"], show, write=True)
 
 
 @router.get(
@@ -302,15 +374,19 @@ def open_member(body: MemberCreate, conn: WriteDb, ctx: Ctx) -> MemberPublic:
     summary="Find members by name prefix, resident ID or account number",
 )
 def find_members(
-    conn: ReadDb, q: str = "", limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)
+    conn: ReadDb,
+    show: Disclose,
+    q: str = "",
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
 ) -> list[MemberPublic]:
-    return [MemberPublic.of(r) for r in service.find_members(conn, q, limit, offset)]
+    return [MemberPublic.of(r) for r in show.show("member", service.find_members(conn, q, limit, offset))]
 
 
 @router.get("/members/{account_no}", dependencies=[Depends(requires(Perm.MEMBER_READ))])
-def get_member(account_no: str, conn: ReadDb) -> MemberPublic:
+def get_member(account_no: str, conn: ReadDb, show: Disclose) -> MemberPublic:
     service.get_member(conn, account_no)  # 404 when absent
-    return _member_out(conn, account_no)
+    return _member_out(conn, account_no, show)
 
 
 @router.patch(
@@ -318,17 +394,19 @@ def get_member(account_no: str, conn: ReadDb) -> MemberPublic:
     dependencies=[Depends(requires(Perm.MEMBER_WRITE))],
     summary="Change a member's details (变更)",
 )
-def change_member(account_no: str, body: MemberChange, conn: WriteDb, ctx: Ctx) -> MemberPublic:
+def change_member(
+    account_no: str, body: MemberChange, conn: WriteDb, ctx: Ctx, show: Disclose
+) -> MemberPublic:
     service.change_member(conn, ctx, account_no, body.changes, body.reason)
-    return _member_out(conn, account_no)
+    return _member_out(conn, account_no, show, write=True)
 
 
 def _member_action(name: str, summary: str, permission: Perm) -> None:
     action = getattr(service, f"{name}_member")
 
-    def handler(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx) -> MemberPublic:
+    def handler(account_no: str, body: Reason, conn: WriteDb, ctx: Ctx, show: Disclose) -> MemberPublic:
         action(conn, ctx, account_no, body.reason)
-        return _member_out(conn, account_no)
+        return _member_out(conn, account_no, show, write=True)
 
     router.add_api_route(
         f"/members/{{account_no}}/{name}",
@@ -355,9 +433,9 @@ for _name, _summary, _permission in (
     dependencies=[Depends(requires(Perm.MEMBER_WRITE))],
     summary="Move a member to another employer in this center (内部转移)",
 )
-def transfer_member(account_no: str, body: Transfer, conn: WriteDb, ctx: Ctx) -> MemberPublic:
+def transfer_member(account_no: str, body: Transfer, conn: WriteDb, ctx: Ctx, show: Disclose) -> MemberPublic:
     service.transfer_member(conn, ctx, account_no, body.employer_account_no, body.reason, body.base_fen)
-    return _member_out(conn, account_no)
+    return _member_out(conn, account_no, show, write=True)
 
 
 @router.post(
@@ -365,9 +443,9 @@ def transfer_member(account_no: str, body: Transfer, conn: WriteDb, ctx: Ctx) ->
     dependencies=[Depends(requires(Perm.MEMBER_RESTRICT))],
     summary="Close a member account at zero balance (销户)",
 )
-def close_member(account_no: str, body: Close, conn: WriteDb, ctx: Ctx) -> MemberPublic:
+def close_member(account_no: str, body: Close, conn: WriteDb, ctx: Ctx, show: Disclose) -> MemberPublic:
     service.close_member(conn, ctx, account_no, body.kind, body.reason)
-    return _member_out(conn, account_no)
+    return _member_out(conn, account_no, show, write=True)
 
 
 @router.get(
@@ -375,9 +453,10 @@ def close_member(account_no: str, body: Close, conn: WriteDb, ctx: Ctx) -> Membe
     dependencies=[Depends(requires(Perm.MEMBER_READ))],
     summary="Change history of a member account",
 )
-def member_history(account_no: str, conn: ReadDb) -> list[HistoryItem]:
+def member_history(account_no: str, conn: ReadDb, show: Disclose) -> list[HistoryItem]:
     row = service.get_member(conn, account_no)
-    return [HistoryItem(**h) for h in service.history(conn, "member", row["id"])]
+    changes = service.history(conn, "member", row["id"])
+    return [HistoryItem(**h) for h in show.show("account_history", changes, subject_ids=[row["id"]])]
 
 
 @router.get(

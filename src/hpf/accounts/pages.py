@@ -22,6 +22,7 @@ from hpf.ledger.tables import member_balance
 from hpf.security.permissions import Perm, Scope
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import ReadDb
+from hpf.web.disclosure import Disclose
 from hpf.web.pages_common import PageRoute, history_changes, is_htmx, render
 
 SEARCH_LIMIT = 50
@@ -52,12 +53,12 @@ def home(request: Request, who: CurrentPrincipal) -> Response:
 
 
 @router.get("/members/search", dependencies=[Depends(requires(Perm.MEMBER_READ))])
-def search_members(request: Request, conn: ReadDb, q: str = SearchText) -> Response:
+def search_members(request: Request, conn: ReadDb, show: Disclose, q: str = SearchText) -> Response:
     q = q.strip()
     rows, more = (
         _paged(service.find_members(conn, q, limit=SEARCH_LIMIT + 1), SEARCH_LIMIT) if q else ([], False)
     )
-    context = {"q": q, "members": rows, "more": more}
+    context = {"q": q, "members": show.show("member", rows), "more": more}
     if is_htmx(request):
         return render(request, "_member_results.html", context, varies=True)
     return render(request, "home.html", {"nav": "home", **context}, varies=True)
@@ -67,10 +68,13 @@ def search_members(request: Request, conn: ReadDb, q: str = SearchText) -> Respo
 
 
 @router.get("/members/{account_no}", dependencies=[Depends(requires(Perm.MEMBER_READ))])
-def member_page(request: Request, account_no: str, conn: ReadDb, page: int = Page) -> Response:
-    row = service.get_member(conn, account_no)  # NotFound → 404 page
+def member_page(
+    request: Request, account_no: str, conn: ReadDb, show: Disclose, page: int = Page
+) -> Response:
+    found = service.get_member(conn, account_no)  # NotFound → 404 page
+    row = show.one("member", found)
     lines, more = _statement(conn, row["id"], page)
-    changes = service.history(conn, "member", row["id"])
+    changes = show.show("account_history", service.history(conn, "member", row["id"]), subject_ids=[])
     employers = _employers_by_id(conn, {row["employer_id"], *_employer_ids(changes)})
     names = {i: f"{e['name']}（{e['account_no']}）" for i, e in employers.items()}
     return render(
@@ -78,6 +82,7 @@ def member_page(request: Request, account_no: str, conn: ReadDb, page: int = Pag
         "member.html",
         {
             "m": row,
+            "unmasked": show.unmask,
             "employer": employers[row["employer_id"]],
             "lines": lines,
             "page": page,
@@ -143,11 +148,14 @@ def employers_page(request: Request, conn: ReadDb, q: str = SearchText, page: in
 
 
 @router.get("/employers/{account_no}", dependencies=[Depends(requires(Perm.EMPLOYER_READ))])
-def employer_page(request: Request, account_no: str, conn: ReadDb, page: int = Page) -> Response:
-    row = service.get_employer(conn, account_no)  # NotFound → 404 page
-    total, members = service.employer_members(
+def employer_page(
+    request: Request, account_no: str, conn: ReadDb, show: Disclose, page: int = Page
+) -> Response:
+    row = show.one("employer", service.get_employer(conn, account_no))  # NotFound → 404 page
+    total, listed = service.employer_members(
         conn, row["id"], limit=MEMBERS_PER_PAGE, offset=(page - 1) * MEMBERS_PER_PAGE
     )
+    members = show.show("member", listed)
     by_state, held = _member_counts(conn, row["id"])
     unallocated = ledger.employer_balance_of(conn, row["id"])
     return render(
@@ -165,7 +173,9 @@ def employer_page(request: Request, account_no: str, conn: ReadDb, page: int = P
             "pages": max(1, -(-total // MEMBERS_PER_PAGE)),
             "history": [
                 {**h, "changes": history_changes("employer", h)}
-                for h in service.history(conn, "employer", row["id"])
+                for h in show.show(
+                    "account_history", service.history(conn, "employer", row["id"]), subject_ids=[]
+                )
             ],
         },
     )

@@ -38,6 +38,7 @@ from hpf.accounts.tables import account_history, account_sequence, employer, mem
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.ledger import service as ledger
+from hpf.security.protect import blind_index, to_plain, to_stored, without_secrets
 
 # National default until per-center policy with effective dates exists (issue "Center core 2/2").
 DEFAULT_RATE_BOUNDS = RateBounds(Decimal("0.05"), Decimal("0.12"))
@@ -95,8 +96,8 @@ def _record(
             recorded_at=ctx.clock.now(),
             actor=ctx.actor,
             reason=reason[:200],
-            before=_jsonable(before) if before is not None else None,
-            after=_jsonable(after) if after is not None else None,
+            before=_jsonable(without_secrets(kind, before)) if before is not None else None,
+            after=_jsonable(without_secrets(kind, after)) if after is not None else None,
         )
     )
 
@@ -112,7 +113,7 @@ def _update(conn: Connection, table: Any, current: Mapping[str, Any], values: Ma
     result = conn.execute(
         update(table)
         .where(table.c.id == current["id"], table.c.version == current["version"])
-        .values(**values, version=table.c.version + 1)
+        .values(**to_stored(table.name, values), version=table.c.version + 1)
     )
     if result.rowcount != 1:
         raise Conflict(
@@ -133,7 +134,7 @@ def get_employer(conn: Connection, account_no: str) -> dict[str, Any]:
     row = conn.execute(select(employer).where(employer.c.account_no == account_no)).mappings().first()
     if row is None:
         raise NotFound("employer.not_found", "单位账户不存在", f"no employer with account {account_no}")
-    return dict(row)
+    return to_plain("employer", row)
 
 
 def register_employer(conn: Connection, ctx: Context, raw: dict[str, object]) -> dict[str, Any]:
@@ -152,7 +153,9 @@ def register_employer(conn: Connection, ctx: Context, raw: dict[str, object]) ->
         "opened_on": ctx.clock.today(),
         "version": 1,
     }
-    employer_id = conn.execute(insert(employer).values(**values).returning(employer.c.id)).scalar_one()
+    employer_id = conn.execute(
+        insert(employer).values(**to_stored("employer", values)).returning(employer.c.id)
+    ).scalar_one()
     ledger.open_employer_balances(conn, [employer_id])
     _record(conn, ctx, "employer", employer_id, "open", "单位开户", None, values)
     return get_employer(conn, values["account_no"])
@@ -315,7 +318,7 @@ def find_employers(conn: Connection, q: str = "", limit: int = 50, offset: int =
     elif q:
         stmt = stmt.where(employer.c.name >= q, employer.c.name < q + "\uffff")
     rows = conn.execute(stmt.order_by(employer.c.name, employer.c.id).limit(limit).offset(offset)).mappings()
-    return [dict(r) for r in rows]
+    return [to_plain("employer", r) for r in rows]
 
 
 def employer_members(
@@ -325,7 +328,7 @@ def employer_members(
         conn.scalar(select(func.count()).select_from(member).where(member.c.employer_id == employer_id)) or 0
     )
     rows = [
-        dict(r)
+        to_plain("member", r)
         for r in conn.execute(
             select(member)
             .where(member.c.employer_id == employer_id)
@@ -370,7 +373,7 @@ def get_member(conn: Connection, account_no: str) -> dict[str, Any]:
     row = conn.execute(select(member).where(member.c.account_no == account_no)).mappings().first()
     if row is None:
         raise NotFound("member.not_found", "个人账户不存在", f"no member with account {account_no}")
-    return with_balances(conn, [dict(row)])[0]
+    return with_balances(conn, [to_plain("member", row)])[0]
 
 
 def with_balances(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -406,7 +409,13 @@ def open_member(
         "closed_on": None,
     }
     existing = (
-        conn.execute(select(member).where(member.c.resident_id == details.resident_id)).mappings().first()
+        conn.execute(
+            select(member).where(
+                member.c.resident_id_bidx == blind_index("member", "resident_id", details.resident_id)
+            )
+        )
+        .mappings()
+        .first()
     )
     if existing is not None:
         if existing["state"] not in MEMBER_CLOSED:
@@ -416,7 +425,9 @@ def open_member(
                 f"this person already has account {existing['account_no']} in state {existing['state']}",
                 account_no=existing["account_no"],
             )
-        _member_transition(conn, ctx, dict(existing), "reopen", "重新开户（沿用原个人账号）", values)
+        _member_transition(
+            conn, ctx, to_plain("member", existing), "reopen", "重新开户（沿用原个人账号）", values
+        )
         return get_member(conn, existing["account_no"])
     values |= {
         "account_no": reserve_numbers(conn, ctx, "member")[0],
@@ -425,7 +436,9 @@ def open_member(
         "opened_on": ctx.clock.today(),
         "version": 1,
     }
-    member_id = conn.execute(insert(member).values(**values).returning(member.c.id)).scalar_one()
+    member_id = conn.execute(
+        insert(member).values(**to_stored("member", values)).returning(member.c.id)
+    ).scalar_one()
     ledger.open_member_balances(conn, [member_id])
     _record(conn, ctx, "member", member_id, "open", "个人开户", None, values)
     return get_member(conn, values["account_no"])
@@ -564,7 +577,7 @@ def employer_account_no(conn: Connection, employer_id: int) -> str:
 
 
 def find_members(conn: Connection, q: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-    """By account number, resident ID (exact) or name (prefix)."""
+    """By account number, resident ID or mobile number (exact, by blind index) or name (prefix)."""
     stmt = select(
         member, employer.c.name.label("employer_name"), employer.c.account_no.label("employer_account_no")
     )
@@ -573,13 +586,15 @@ def find_members(conn: Connection, q: str = "", limit: int = 50, offset: int = 0
     if looks_like_account_number(q):
         stmt = stmt.where(member.c.account_no == q)
     elif len(q) == 18 and q[:17].isdigit():
-        stmt = stmt.where(member.c.resident_id == q.upper())
+        stmt = stmt.where(member.c.resident_id_bidx == blind_index("member", "resident_id", q.upper()))
+    elif len(q) == 11 and q.isdigit() and q.startswith("1"):
+        stmt = stmt.where(member.c.phone_bidx == blind_index("member", "phone", q))
     elif q:
         stmt = stmt.where(member.c.name >= q, member.c.name < q + "\uffff")
     else:
         stmt = stmt.where(literal(True))
     rows = conn.execute(stmt.order_by(member.c.name, member.c.id).limit(limit).offset(offset)).mappings()
-    return with_balances(conn, [dict(r) for r in rows])
+    return with_balances(conn, [to_plain("member", r) for r in rows])
 
 
 def history(conn: Connection, kind: str, subject_id: int, limit: int = 200) -> list[dict[str, Any]]:

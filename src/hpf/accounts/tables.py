@@ -1,4 +1,8 @@
-"""Storage of employer and member accounts, their history, and account-number sequences."""
+"""Storage of employer and member accounts, their history, and account-number sequences.
+
+Personal data is stored encrypted (``hpf.security.protect``): ``F_enc`` holds the SM4 token of
+field ``F`` and ``F_bidx`` its blind index where exact lookup is needed (ID number, phone).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from sqlalchemy import (
 )
 
 from hpf.db.metadata import Fen, Id, Ratio, metadata
+from hpf.security.crypto import BLIND_INDEX_HEX, token_length
 
 employer = Table(
     "employer",
@@ -28,9 +33,9 @@ employer = Table(
     Column("address", String(200), nullable=False),
     Column("legal_rep_name", String(60), nullable=False),
     Column("contact_name", String(60), nullable=False),
-    Column("contact_phone", String(20), nullable=False),
+    Column("contact_phone_enc", String(token_length(20)), nullable=False),
     Column("bank_name", String(60), nullable=False),
-    Column("bank_account_no", String(32), nullable=False),
+    Column("bank_account_no_enc", String(token_length(32)), nullable=False),
     Column("payday", SmallInteger, nullable=False),  # DWFXR
     Column("employer_rate", Ratio, nullable=False),  # DWJCBL
     Column("member_rate", Ratio, nullable=False),  # GRJCBL
@@ -50,12 +55,14 @@ member = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("account_no", String(20), nullable=False, unique=True),  # GRZH
     Column("certificate_type", String(2), nullable=False),  # ZJLX
-    Column("resident_id", String(18), nullable=False, unique=True),  # ZJHM
+    Column("resident_id_enc", String(token_length(18)), nullable=False),  # ZJHM
+    Column("resident_id_bidx", String(BLIND_INDEX_HEX), nullable=False, unique=True),
     Column("name", String(60), nullable=False),  # XINGMING
     Column("name_pinyin", String(120), nullable=False),  # XMQP
     Column("gender", String(1), nullable=False),
     Column("birth_date", Date, nullable=False),
-    Column("phone", String(20)),
+    Column("phone_enc", String(token_length(20))),
+    Column("phone_bidx", String(BLIND_INDEX_HEX), index=True),
     Column("employer_id", Id, ForeignKey("employer.id"), nullable=False, index=True),
     Column("base_fen", Fen, nullable=False),  # GRJCJS
     Column("state", String(2), nullable=False),  # GRZHZT

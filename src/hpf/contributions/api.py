@@ -23,6 +23,7 @@ from hpf.security.api import ApprovalPublic
 from hpf.security.permissions import Perm
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
+from hpf.web.disclosure import Disclose
 
 router = APIRouter(prefix="/api/v1", tags=["contributions"])
 
@@ -184,7 +185,9 @@ async def upload_list(
     summary="List template, prefilled with active members",
     dependencies=[Depends(requires(Perm.CONTRIBUTION_SUBMIT))],
 )
-def template(account_no: str, fmt: Literal["csv", "xlsx"], conn: ReadDb, ctx: Ctx) -> Response:
+def template(
+    account_no: str, fmt: Literal["csv", "xlsx"], conn: ReadDb, ctx: Ctx, show: Disclose
+) -> Response:
     emp = accounts.get_employer(conn, account_no)
     policy = policy_at(conn, ctx.clock.today())
     members = [
@@ -194,12 +197,18 @@ def template(account_no: str, fmt: Literal["csv", "xlsx"], conn: ReadDb, ctx: Ct
     ]  # fmt: skip
     rows = lists.prefilled_rows(members)
     if fmt == "csv":
-        return Response(lists.template_csv(rows), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="qingce-{account_no}.csv"'})  # fmt: skip
+        body, media = lists.template_csv(rows), "text/csv; charset=utf-8"
+    else:
+        body = lists.template_xlsx(rows)
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    digest = hashlib.sha256(body).hexdigest()
+    show.record_export(
+        "employer", account_no, rows=len(rows), digest=digest, what="汇缴清册模板（职工姓名、基数）"
+    )
     return Response(
-        lists.template_xlsx(rows),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="qingce-{account_no}.xlsx"'},
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="qingce-{account_no}.{fmt}"'},
     )
 
 
@@ -217,9 +226,10 @@ def employer_lists(account_no: str, conn: ReadDb) -> list[RemittanceOut]:
     summary="One list with its rows",
     dependencies=[Depends(requires(Perm.CONTRIBUTION_READ))],
 )
-def get_list(remittance_id: int, conn: ReadDb) -> RemittanceDetail:
+def get_list(remittance_id: int, conn: ReadDb, show: Disclose) -> RemittanceDetail:
     row = service.get_remittance(conn, remittance_id)
     rows = [RemittanceRowOut(**r) for r in service.remittance_rows(conn, remittance_id)]
+    show.record_view("remittance", remittance_id, rows=len(rows), what="缴存清册")
     return RemittanceDetail(**row, rows=rows)
 
 

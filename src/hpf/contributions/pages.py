@@ -36,6 +36,7 @@ from hpf.ledger import service as ledger
 from hpf.security.permissions import Perm
 from hpf.web.auth import requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
+from hpf.web.disclosure import Disclose
 from hpf.web.pages_common import PageRoute, render, safe_next
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -265,9 +266,10 @@ def _remittance_context(
 
 @router.get("/remittances/{remittance_id}", dependencies=[Depends(requires(Perm.CONTRIBUTION_READ))])
 def remittance_page(
-    request: Request, remittance_id: int, conn: ReadDb, ctx: Ctx, page: int = Page
+    request: Request, remittance_id: int, conn: ReadDb, ctx: Ctx, show: Disclose, page: int = Page
 ) -> Response:
     context = _remittance_context(request, conn, ctx, remittance_id, page)
+    show.record_view("remittance", remittance_id, rows=len(context["rows"]), what="缴存清册")
     return render(request, "contributions_remittance.html", context)
 
 

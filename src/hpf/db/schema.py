@@ -8,16 +8,18 @@ from hpf.db import calendar, jobs
 from hpf.db.metadata import metadata
 from hpf.ledger import tables as ledger_tables
 from hpf.policy import tables as policy_tables
-from hpf.security import approvals, audit, identity, sessions, sms, tokens
+from hpf.security import alerts, approvals, audit, identity, keys, sessions, sms, tokens
 
 __all__ = [
     "accounts_tables",
+    "alerts",
     "approvals",
     "audit",
     "calendar",
     "contributions_tables",
     "identity",
     "jobs",
+    "keys",
     "ledger_tables",
     "metadata",
     "policy_tables",

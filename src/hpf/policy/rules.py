@@ -44,7 +44,16 @@ POLICY_KEYS: tuple[str, ...] = (
     "contribution_year_start",
 )
 DEPOSIT_RATE = "deposit_rate"
-KEYS: tuple[str, ...] = (*POLICY_KEYS, DEPOSIT_RATE)
+# Security alert thresholds (G4): policy like the rest, scheduled the same way, read by
+# ``hpf.security.alerts`` through :func:`resolve_alerts`.
+ALERT_KEYS: tuple[str, ...] = (
+    "alert_failed_sign_ins",
+    "alert_member_reads",
+    "alert_window_minutes",
+    "alert_export_rows",
+    "alert_working_hours",
+)
+KEYS: tuple[str, ...] = (*POLICY_KEYS, DEPOSIT_RATE, *ALERT_KEYS)
 
 LABELS_ZH: dict[str, str] = {
     "base_floor_fen": "缴存基数下限",
@@ -59,6 +68,11 @@ LABELS_ZH: dict[str, str] = {
     "day_basis": "计息天数基准",
     "contribution_year_start": "缴存年度起始日",
     DEPOSIT_RATE: "住房公积金存款利率",
+    "alert_failed_sign_ins": "告警：登录失败次数",
+    "alert_member_reads": "告警：单人查阅职工数",
+    "alert_window_minutes": "告警：统计时间窗（分钟）",
+    "alert_export_rows": "告警：单次导出条数",
+    "alert_working_hours": "告警：工作时间",
 }
 
 _FEN_KEYS = frozenset({"base_floor_fen", "base_cap_fen"})
@@ -68,6 +82,10 @@ DAY_BASES = frozenset({360, 365})
 RATE_MAX_PLACES = 7  # rates are NUMERIC(8,7) in the data standard (JGJ/T 320, ZXLL)
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 _MONTH_DAY = re.compile(r"^([0-9]{2})-([0-9]{2})$")
+_HOURS = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
+_COUNT_KEYS = frozenset(
+    {"alert_failed_sign_ins", "alert_member_reads", "alert_window_minutes", "alert_export_rows"}
+)
 
 
 # ----------------------------------------------------------------------------- value objects
@@ -219,6 +237,27 @@ def _deposit_rate(key: str, raw: object) -> tuple[Decimal, Decimal]:
     return _rate(key, raw["current_rate"]), _rate(key, raw["carried_rate"])
 
 
+def _count(key: str, raw: object) -> int:
+    value = _integer(key, raw)
+    if not 1 <= value <= 1_000_000:
+        raise _invalid(key, "须为1至1000000之间的整数", f"{value} must be between 1 and 1,000,000")
+    return value
+
+
+Hours = tuple[int, int]  # minutes after midnight: start inclusive, end exclusive
+
+
+def _hours(key: str, raw: object) -> Hours:
+    found = _HOURS.match(raw.strip()) if isinstance(raw, str) else None
+    if found is None:
+        raise _invalid(key, '须为"HH:MM-HH:MM"格式，如"08:00-18:00"', f"{raw!r} is not HH:MM-HH:MM")
+    start = int(found[1]) * 60 + int(found[2])
+    end = int(found[3]) * 60 + int(found[4])
+    if not start < end <= 24 * 60:
+        raise _invalid(key, "结束时间须晚于开始时间", f"{raw!r}: the end must be after the start")
+    return start, end
+
+
 _PARSERS: dict[str, Any] = {
     **dict.fromkeys(_FEN_KEYS, _fen),
     **dict.fromkeys(_OPTIONAL_FEN_KEYS, _optional_fen),
@@ -227,6 +266,8 @@ _PARSERS: dict[str, Any] = {
     "day_basis": _day_basis,
     "contribution_year_start": _month_day,
     DEPOSIT_RATE: _deposit_rate,
+    **dict.fromkeys(_COUNT_KEYS, _count),
+    "alert_working_hours": _hours,
 }
 
 
@@ -265,6 +306,9 @@ def to_json(key: str, value: object) -> Any:
     if key == "contribution_year_start":
         assert isinstance(value, tuple)
         return f"{value[0]:02d}-{value[1]:02d}"
+    if key == "alert_working_hours":
+        assert isinstance(value, tuple)
+        return _hours_text(value)
     if isinstance(value, RoundingUnit):
         return value.value
     if isinstance(value, Decimal):
@@ -325,6 +369,38 @@ def resolve(entries: Mapping[str, Sequence[tuple[date, Any]]], on: date) -> Poli
         day_basis=_day_basis("day_basis", raw["day_basis"]),
         contribution_year_start=_month_day("contribution_year_start", raw["contribution_year_start"]),
     )
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """Thresholds of the security alerts in force on a day (G4)."""
+
+    failed_sign_ins: int  # failed sign-ins of one login within the window
+    member_reads: int  # member records one staff member reads within the window
+    window_minutes: int
+    export_rows: int  # rows in one export
+    working_hours: Hours  # China time, on working days
+
+
+def resolve_alerts(entries: Mapping[str, Sequence[tuple[date, Any]]], on: date) -> AlertPolicy:
+    raw: dict[str, Any] = {}
+    for key in ALERT_KEYS:
+        found = latest(entries.get(key, ()), on)
+        if found is None:
+            raise _no_value(key, on)
+        raw[key] = found[1]
+    return AlertPolicy(
+        failed_sign_ins=_count("alert_failed_sign_ins", raw["alert_failed_sign_ins"]),
+        member_reads=_count("alert_member_reads", raw["alert_member_reads"]),
+        window_minutes=_count("alert_window_minutes", raw["alert_window_minutes"]),
+        export_rows=_count("alert_export_rows", raw["alert_export_rows"]),
+        working_hours=_hours("alert_working_hours", raw["alert_working_hours"]),
+    )
+
+
+def _hours_text(value: Hours) -> str:
+    (h1, m1), (h2, m2) = divmod(value[0], 60), divmod(value[1], 60)
+    return f"{h1:02d}:{m1:02d}-{h2:02d}:{m2:02d}"
 
 
 def consistency(policy: Policy) -> list[Finding]:
@@ -544,4 +620,11 @@ def describe(key: str, value: object) -> str:
     if key == "contribution_year_start":
         assert isinstance(value, tuple)
         return f"{value[0]}月{value[1]}日"
+    if key == "alert_working_hours":
+        assert isinstance(value, tuple)
+        return f"工作日 {_hours_text(value)}（北京时间）"
+    if key == "alert_window_minutes":
+        return f"{value}分钟"
+    if key in _COUNT_KEYS:
+        return f"{value}次" if key == "alert_failed_sign_ins" else f"{value}条"
     return str(value)

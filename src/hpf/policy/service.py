@@ -25,6 +25,7 @@ from hpf.policy.rules import (
     DEPOSIT_RATE,
     KEYS,
     LABELS_ZH,
+    AlertPolicy,
     DepositRate,
     Policy,
     canonical,
@@ -35,6 +36,7 @@ from hpf.policy.rules import (
     require_known_key,
     require_ok,
     resolve,
+    resolve_alerts,
     validate_value,
 )
 from hpf.policy.tables import policy_value
@@ -111,6 +113,11 @@ def _merged(stored: Sequence[Mapping[str, Any]]) -> dict[str, list[Entry]]:
 def policy_at(conn: Connection, on: date) -> Policy:
     """The policy in force on ``on``: defaults overlaid by the center's rows (one query)."""
     return resolve(_merged(_stored(conn, up_to=on)), on)
+
+
+def alert_policy_at(conn: Connection, on: date) -> AlertPolicy:
+    """The security alert thresholds in force on ``on``."""
+    return resolve_alerts(_merged(_stored(conn, up_to=on)), on)
 
 
 def deposit_rates(conn: Connection) -> list[DepositRate]:

@@ -13,7 +13,8 @@ and a revoked token family must survive the "no"), then logged to ``hpf.security
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -23,8 +24,9 @@ from sqlalchemy import Connection, select
 from hpf.db.engine import write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import InvalidInput
-from hpf.security import approvals, identity, tokens
+from hpf.security import alerts, approvals, audit, identity, tokens
 from hpf.security.identity import AuthStep, Outcome
+from hpf.security.masking import mask
 from hpf.security.permissions import Perm
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
@@ -33,6 +35,7 @@ log = logging.getLogger("hpf.security")
 
 auth_router = APIRouter(prefix="/api/v1/auth", tags=["sign-in"])
 approvals_router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
+alerts_router = APIRouter(prefix="/api/v1/security/alerts", tags=["security"])
 
 
 # --------------------------------------------------------------------------- schemas
@@ -94,6 +97,42 @@ class Rejection(BaseModel):
 def audit_sign_in(event: str, facts: dict[str, Any]) -> None:
     """Sign-in facts (never a secret) for the security log."""
     log.info("%s %s", event, facts)
+
+
+_ID_LIKE = re.compile(r"[0-9]{17}[0-9xX]")
+
+
+def record_sign_in(request: Request, event: str, step: AuthStep) -> None:
+    """A finished sign-in (signed in, refused or locked) in the audit log, and the alerts it
+    raises, in a transaction of its own (a refusal's business transaction has nothing to roll
+    back, but the record must not depend on it). Intermediate steps (a code is now needed) are
+    only logged: the step that follows them is the one that succeeds or fails."""
+    # A mistyped ID number is personal data: logs keep it masked.
+    login = mask(step.login, "resident_id") if _ID_LIKE.fullmatch(step.login) else step.login[:64]
+    audit_sign_in(event, {**step.audit(), "login": login})
+    if step.outcome not in (Outcome.OK, Outcome.FAILED, Outcome.LOCKED):
+        return
+    state = request.app.state
+    ctx = Context(
+        login, state.clock, state.settings.center_code, source="api" if event.startswith("api") else "page"
+    )
+    who = step.principal
+    with write_transaction(state.engine) as conn:
+        audit.append(
+            conn,
+            ctx,
+            role=",".join(sorted(r.value for r in who.roles))[:40] if who else "anonymous",
+            source_ip=step.source_ip,
+            action="sign_in",
+            object_type="login",
+            object_id=login,
+            purpose="登录",
+            outcome="ok" if step.ok else "denied",
+            detail={"event": event, "reason": step.reason},
+        )
+        alerts.after_sign_in(
+            conn, ctx, login=login, ok=step.ok, roles=who.roles if who else (), source_ip=step.source_ip
+        )
 
 
 def source_ip(request: Request) -> str | None:
@@ -158,7 +197,7 @@ def token(body: TokenRequest, request: Request, ctx: Ctx) -> TokenResponse:
             code=body.code,
         )  # fmt: skip
         pair = tokens.issue(conn, ctx, step.principal, config) if step.principal is not None else None
-    audit_sign_in("api.sign_in", step.audit())
+    record_sign_in(request, "api.sign_in", step)
     step.raise_for_failure()
     if pair is not None:
         return TokenResponse(outcome="ok", **pair.as_response(ctx.clock.now()))
@@ -237,3 +276,49 @@ def reject(
     request_id: int, body: Rejection, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
 ) -> ApprovalPublic:
     return ApprovalPublic.of(approvals.reject(conn, ctx, who, request_id, body.note))
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+class AlertPublic(BaseModel):
+    id: int
+    kind: str
+    kind_zh: str
+    raised_at: datetime
+    business_date: date
+    subject: str
+    source_ip: str | None
+    summary: str
+    detail: dict[str, Any] | None
+    state: Literal["open", "closed"]
+    closed_by: str | None
+    closed_at: datetime | None
+    note: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> AlertPublic:
+        return cls.model_validate({k: row.get(k) for k in cls.model_fields})
+
+
+class AlertClose(BaseModel):
+    note: str = Field(max_length=200, description="what was found and done")
+
+
+@alerts_router.get(
+    "", summary="Security alerts, newest first", dependencies=[Depends(requires(Perm.SECURITY_ADMIN))]
+)
+def list_alerts(
+    conn: ReadDb, state: Literal["open", "closed"] | None = "open", limit: int = Query(200, ge=1, le=1000)
+) -> list[AlertPublic]:
+    return [AlertPublic.of(a) for a in alerts.list_alerts(conn, state=state, limit=limit)]
+
+
+@alerts_router.post(
+    "/{alert_id}/close",
+    summary="Close an alert with a note",
+    dependencies=[Depends(requires(Perm.SECURITY_ADMIN))],
+)
+def close_alert(alert_id: int, body: AlertClose, conn: WriteDb, ctx: Ctx) -> AlertPublic:
+    closed = alerts.close_alert(conn, ctx, alert_id, body.note)
+    return AlertPublic.of({**closed, "kind_zh": alerts.KINDS_ZH.get(closed["kind"], closed["kind"])})

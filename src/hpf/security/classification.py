@@ -83,12 +83,14 @@ _DECLARED: list[FieldClass] = [
             ("id", GEN, "p", None, "个人ID"),
             ("account_no", IMP, "p", None, "个人账号"),
             ("certificate_type", GEN, "p", None, "证件类型"),
-            ("resident_id", CORE, "pse", "resident_id", "证件号码"),
+            ("resident_id_enc", CORE, "pse", "resident_id", "证件号码"),
+            ("resident_id_bidx", IMP, "ps", "full", "证件号码检索码"),
             ("name", IMP, "p", "name", "姓名"),
             ("name_pinyin", IMP, "p", "name", "姓名全拼"),
             ("gender", GEN, "p", None, "性别"),
             ("birth_date", IMP, "p", "birth_date", "出生年月"),
-            ("phone", IMP, "pse", "phone", "手机号码"),
+            ("phone_enc", IMP, "pse", "phone", "手机号码"),
+            ("phone_bidx", IMP, "ps", "full", "手机号码检索码"),
             ("employer_id", GEN, "", None, "单位ID"),
             ("base_fen", IMP, "ps", None, "个人缴存基数"),
             ("state", GEN, "p", None, "个人账户状态"),
@@ -108,9 +110,9 @@ _DECLARED: list[FieldClass] = [
             ("address", GEN, "", None, "单位地址"),
             ("legal_rep_name", GEN, "p", None, "法定代表人姓名"),  # public in the credit register
             ("contact_name", IMP, "p", "name", "经办人姓名"),
-            ("contact_phone", IMP, "p", "phone", "经办人手机号码"),
+            ("contact_phone_enc", IMP, "pse", "phone", "经办人手机号码"),
             ("bank_name", GEN, "", None, "单位开户银行"),
-            ("bank_account_no", IMP, "", "bank_account", "单位银行账号"),
+            ("bank_account_no_enc", IMP, "e", "bank_account", "单位银行账号"),
             ("payday", GEN, "", None, "单位发薪日"),
             ("employer_rate", GEN, "", None, "单位缴存比例"),
             ("member_rate", GEN, "", None, "个人缴存比例"),
@@ -361,7 +363,7 @@ _DECLARED: list[FieldClass] = [
             ("employer_id", GEN, "", None, "单位ID"),
             ("password_hash", CORE, "ps", "full", "密码摘要"),
             ("password_changed_at", GEN, "p", None, "密码修改时间"),
-            ("totp_secret", CORE, "pse", "full", "动态口令密钥"),
+            ("totp_secret_enc", CORE, "pse", "full", "动态口令密钥"),
             ("totp_required", GEN, "", None, "须动态口令"),
             ("last_totp_step", GEN, "", None, "最后动态口令时间步"),
             ("failed_attempts", GEN, "", None, "连续失败次数"),
@@ -387,7 +389,7 @@ _DECLARED: list[FieldClass] = [
             ("token_hash", IMP, "", "full", "挑战令牌摘要"),
             ("principal_id", GEN, "p", None, "用户ID"),
             ("step", GEN, "", None, "认证步骤"),
-            ("pending_secret", CORE, "pse", "full", "待绑定动态口令密钥"),
+            ("pending_secret_enc", CORE, "pse", "full", "待绑定动态口令密钥"),
             ("created_at", GEN, "", None, "创建时间"),
             ("expires_at", GEN, "", None, "过期时间"),
             ("consumed_at", GEN, "", None, "使用时间"),
@@ -456,6 +458,33 @@ _DECLARED: list[FieldClass] = [
         ],
     ),
     *_table(
+        "key_check",
+        [
+            ("key_id", GEN, "", None, "密钥标识"),
+            ("check_value", IMP, "", None, "密钥校验值"),
+            ("first_seen_at", GEN, "", None, "首次使用时间"),
+        ],
+    ),
+    # Alerts name the staff member or login they are about and where from.
+    *_table(
+        "security_alert",
+        [
+            ("id", GEN, "", None, "告警编号"),
+            ("kind", GEN, "", None, "告警类型"),
+            ("raised_at", GEN, "", None, "告警时间"),
+            ("business_date", GEN, "", None, "业务日期"),
+            ("center_code", GEN, "", None, "中心代码"),
+            ("subject", IMP, "p", None, "告警对象"),
+            ("source_ip", IMP, "p", None, "来源地址"),
+            ("summary", IMP, "p", None, "告警摘要"),
+            ("detail", IMP, "p", None, "告警详情"),
+            ("state", GEN, "", None, "处理状态"),
+            ("closed_by", IMP, "p", None, "处理人"),
+            ("closed_at", GEN, "", None, "处理时间"),
+            ("note", GEN, "", None, "处理说明"),
+        ],
+    ),
+    *_table(
         "audit_head",
         [
             ("id", GEN, "", None, "链头ID"),
@@ -470,6 +499,11 @@ assert len(FIELDS) == len(_DECLARED), "a column is declared twice"
 _BY_TABLE: dict[str, dict[str, FieldClass]] = {}
 for _field in _DECLARED:
     _BY_TABLE.setdefault(_field.table, {})[_field.column] = _field
+# An encrypted column ``F_enc`` is read and shown as its plaintext ``F`` (``hpf.security.protect``):
+# records above storage carry ``F``, and masking finds the declaration under that name too.
+for _field in _DECLARED:
+    if _field.encrypt and _field.column.endswith("_enc"):
+        _BY_TABLE[_field.table].setdefault(_field.column.removesuffix("_enc"), _field)
 
 
 class UnclassifiedField(KeyError):
@@ -477,8 +511,9 @@ class UnclassifiedField(KeyError):
 
 
 def classify(table: str, column: str) -> FieldClass:
+    """The declaration of a column, or of the plaintext view ``F`` of an encrypted ``F_enc``."""
     try:
-        return FIELDS[(table, column)]
+        return _BY_TABLE[table][column]
     except KeyError:
         raise UnclassifiedField(f"{table}.{column} is not declared in hpf.security.classification") from None
 
@@ -498,5 +533,5 @@ def encrypted_fields() -> list[FieldClass]:
 
 
 def context_of(field: FieldClass) -> str:
-    """The encryption / blind-index context of a column: ``"{table}.{column}"``."""
-    return f"{field.table}.{field.column}"
+    """The encryption / blind-index context of an encrypted column ``F_enc``: ``"{table}.{F}"``."""
+    return f"{field.table}.{field.column.removesuffix('_enc')}"

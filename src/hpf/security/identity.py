@@ -55,8 +55,10 @@ from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError, InvalidInput, NotFound
 from hpf.security import sms as codes
 from hpf.security import totp
+from hpf.security.crypto import token_length
 from hpf.security.passwords import Passwords, require_password_policy
 from hpf.security.permissions import Principal, Role
+from hpf.security.protect import blind_index, reveal, seal
 
 __all__ = [
     "CHALLENGE_TTL",
@@ -161,7 +163,7 @@ principal = Table(
     Column("password_hash", String(255)),  # argon2id; NULL: signs in only through an IdP
     Column("password_changed_at", DateTime(timezone=True)),
     # Base32 TOTP seed. NOTE: store it encrypted (hpf.security.crypto) once that exists.
-    Column("totp_secret", String(64)),
+    Column("totp_secret_enc", String(token_length(64))),  # hpf.security.protect
     Column("totp_required", Boolean, nullable=False, default=False),  # on top of ROLE_POLICY
     Column("last_totp_step", BigInteger),  # replay protection
     Column("failed_attempts", Integer, nullable=False, default=0),
@@ -189,7 +191,7 @@ sign_in_challenge = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("principal_id", Id, ForeignKey("principal.id"), nullable=False, index=True),
     Column("step", String(12), nullable=False),  # totp | totp_setup | sms
-    Column("pending_secret", String(64)),  # TOTP seed being enrolled. NOTE: encrypt with crypto.py
+    Column("pending_secret_enc", String(token_length(64))),  # TOTP seed being enrolled
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("consumed_at", DateTime(timezone=True)),
@@ -430,7 +432,7 @@ def get_account(conn: Connection, principal_id: int) -> Account:
     return Account(
         principal=who,
         display_name=row["display_name"],
-        totp_enabled=row["totp_secret"] is not None,
+        totp_enabled=row["totp_secret_enc"] is not None,
         totp_required=totp_mandatory(who.roles, row["totp_required"]),
         disabled=row["disabled"],
         failed_attempts=row["failed_attempts"],
@@ -591,17 +593,22 @@ def create_member_login(
     *,
     passwords: Passwords = DEFAULT_PASSWORDS,
 ) -> Principal:
-    """Online access for a member: login = resident ID (lower case), SMS to ``member.phone``."""
+    """Online access for a member: login = the member's account number, SMS to ``member.phone``.
+
+    Members sign in with their resident ID number or their account number
+    (``member_login_of``); the login stored is the account number, so the principal table holds
+    no ID number in plaintext.
+    """
     row = conn.execute(select(member).where(member.c.id == member_id)).mappings().first()
     if row is None:
         raise NotFound("member.not_found", "个人账户不存在", f"no member {member_id}")
-    if not row["phone"]:
+    if not row["phone_enc"]:
         raise InvalidInput(
             "principal.no_phone",
             "该职工未登记手机号，无法开通网上登录",
             "the member has no mobile phone for SMS codes",
         )
-    login = row["resident_id"].lower()
+    login = row["account_no"].lower()
     return _insert_principal(
         conn,
         ctx,
@@ -644,14 +651,28 @@ def create_employer_login(
 def _phone_of(conn: Connection, row: RowMapping) -> str | None:
     """The live phone number for SMS codes (follows changes to the member / employer)."""
     if row["member_id"] is not None:
-        phone: str | None = conn.scalar(select(member.c.phone).where(member.c.id == row["member_id"]))
-        return phone
+        token = conn.scalar(select(member.c.phone_enc).where(member.c.id == row["member_id"]))
+        return reveal("member", "phone", token)
     if row["employer_id"] is not None:
-        contact: str | None = conn.scalar(
-            select(employer.c.contact_phone).where(employer.c.id == row["employer_id"])
-        )
-        return contact
+        token = conn.scalar(select(employer.c.contact_phone_enc).where(employer.c.id == row["employer_id"]))
+        return reveal("employer", "contact_phone", token)
     return None
+
+
+_RESIDENT_ID = re.compile(r"[0-9]{17}[0-9x]")
+
+
+def member_login_of(conn: Connection, canonical: str) -> str:
+    """The stored login for what was typed: a resident ID number becomes its member's account
+    number (found by blind index); anything else is itself."""
+    if not _RESIDENT_ID.fullmatch(canonical):
+        return canonical
+    account_no = conn.scalar(
+        select(member.c.account_no).where(
+            member.c.resident_id_bidx == blind_index("member", "resident_id", canonical.upper())
+        )
+    )
+    return canonical if account_no is None else str(account_no).lower()
 
 
 # --------------------------------------------------------------------------- sign-in
@@ -718,7 +739,7 @@ def _new_challenge(
             token_hash=hash_token(token),
             principal_id=principal_id,
             step=step,
-            pending_secret=pending_secret,
+            pending_secret_enc=seal("sign_in_challenge", "pending_secret", pending_secret),
             created_at=now,
             expires_at=expires,
         )
@@ -750,6 +771,7 @@ def authenticate_password(
     canonical = canonical_login(login)
     row = None
     if canonical is not None:
+        canonical = member_login_of(conn, canonical)
         row = conn.execute(select(principal).where(principal.c.login == canonical)).mappings().first()
     if row is None:
         passwords.burn(password)  # the same work as a wrong password
@@ -799,7 +821,7 @@ def _after_password(
             challenge_expires_at=expires,
             sms_phone_masked=codes.mask_phone(phone),
         )
-    if row["totp_secret"] is not None:
+    if row["totp_secret_enc"] is not None:
         token, expires = _new_challenge(conn, row["id"], "totp", now)
         return _step(
             row, Outcome.NEEDS_TOTP, "password_ok", source_ip, challenge=token, challenge_expires_at=expires
@@ -874,7 +896,7 @@ def complete_totp(
         return opened
     pending, row = opened
     now = now_utc(ctx)
-    secret = row["totp_secret"]
+    secret = reveal("principal", "totp_secret", row["totp_secret_enc"])
     if secret is None:  # reset since the password step
         return _invalid_challenge(row, source_ip)
     matched = totp.verify_totp(secret, code, now, last_used_step=row["last_totp_step"])
@@ -905,8 +927,8 @@ def complete_totp_setup(
         return opened
     pending, row = opened
     now = now_utc(ctx)
-    secret = pending["pending_secret"]
-    if secret is None or row["totp_secret"] is not None:  # enrolled meanwhile: use complete_totp
+    secret = reveal("sign_in_challenge", "pending_secret", pending["pending_secret_enc"])
+    if secret is None or row["totp_secret_enc"] is not None:  # enrolled meanwhile: use complete_totp
         return _invalid_challenge(row, source_ip)
     matched = totp.verify_totp(secret, code, now)
     if matched is None:
@@ -916,7 +938,7 @@ def complete_totp_setup(
     conn.execute(
         update(principal)
         .where(principal.c.id == row["id"])
-        .values(totp_secret=secret, last_totp_step=matched)
+        .values(totp_secret_enc=seal("principal", "totp_secret", secret), last_totp_step=matched)
     )
     return _signed_in(conn, row, now, source_ip)
 
@@ -990,7 +1012,7 @@ def new_totp_enrollment(login: str, issuer: str = "OpenHPF") -> TotpEnrollment:
 def enable_totp(conn: Connection, ctx: Context, principal_id: int, secret: str, code: object) -> Principal:
     """Enrol a signed-in principal's authenticator: ``code`` proves the app holds ``secret``."""
     row = _row(conn, principal_id)
-    if row["totp_secret"] is not None:
+    if row["totp_secret_enc"] is not None:
         raise Conflict("totp.already_enabled", "已启用动态验证码", "TOTP is already enabled; reset it first")
     cleaned = secret.replace(" ", "").upper().rstrip("=") if isinstance(secret, str) else ""
     try:
@@ -1008,7 +1030,7 @@ def enable_totp(conn: Connection, ctx: Context, principal_id: int, secret: str, 
     conn.execute(
         update(principal)
         .where(principal.c.id == principal_id)
-        .values(totp_secret=cleaned, last_totp_step=matched)
+        .values(totp_secret_enc=seal("principal", "totp_secret", cleaned), last_totp_step=matched)
     )
     return _principal(conn, row)
 
@@ -1017,7 +1039,9 @@ def reset_totp(conn: Connection, ctx: Context, principal_id: int) -> None:
     """Forget the authenticator (lost phone); a mandatory role enrols again at next sign-in."""
     _row(conn, principal_id)
     conn.execute(
-        update(principal).where(principal.c.id == principal_id).values(totp_secret=None, last_totp_step=None)
+        update(principal)
+        .where(principal.c.id == principal_id)
+        .values(totp_secret_enc=None, last_totp_step=None)
     )
 
 

@@ -136,21 +136,24 @@ def mask(value: str | date | int | None, kind: str) -> str | None:
     return _FIXED  # full
 
 
-def _mask_snapshot(value: Any, subject_table: Any) -> Any:
+def _mask_snapshot(value: Any, subject_table: Any, keep: frozenset[str]) -> Any:
     """A history snapshot (changed fields of a member or employer), masked as that table's row."""
     if value is None:
         return None
     if not isinstance(value, Mapping):
         return _FIXED
     if isinstance(subject_table, str) and subject_table in declared_tables():
-        return mask_record(subject_table, value, can_unmask=False)
+        return mask_record(subject_table, value, can_unmask=False, keep=keep)
     return dict.fromkeys(value, _FIXED)
 
 
-def mask_record(table: str, record: Mapping[str, Any], *, can_unmask: bool) -> dict[str, Any]:
+def mask_record(
+    table: str, record: Mapping[str, Any], *, can_unmask: bool, keep: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """A copy of ``record`` with every field declared with a masking kind masked.
 
-    With ``can_unmask`` the record comes back unchanged (a copy). Keys that are not columns of
+    With ``can_unmask`` the record comes back unchanged (a copy); ``keep`` names masking kinds
+    the viewer sees in clear anyway (staff work with names). Keys that are not columns of
     ``table`` (joined or computed values) pass through: classify them on their own table. A
     table with no declaration at all raises ``UnclassifiedField`` rather than leak.
     ``account_history.before/after`` snapshots are masked as rows of the table named by the
@@ -164,10 +167,10 @@ def mask_record(table: str, record: Mapping[str, Any], *, can_unmask: bool) -> d
     out: dict[str, Any] = {}
     for key, value in record.items():
         field = fields.get(key)
-        if field is None or field.masking is None:
+        if field is None or field.masking is None or field.masking in keep:
             out[key] = value
         elif field.masking == "snapshot":
-            out[key] = _mask_snapshot(value, record.get("subject_kind"))
+            out[key] = _mask_snapshot(value, record.get("subject_kind"), keep)
         else:
             out[key] = mask(value, field.masking)
     return out

@@ -29,10 +29,11 @@ from hpf.accounts import service as accounts
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
-from hpf.security import approvals, identity, sessions, totp
-from hpf.security.api import audit_sign_in, sign_in_step, source_ip
+from hpf.security import alerts, approvals, identity, sessions, totp
+from hpf.security.api import audit_sign_in, record_sign_in, sign_in_step, source_ip
 from hpf.security.identity import AuthStep, Outcome
 from hpf.security.permissions import Perm, Principal, Scope
+from hpf.security.protect import to_plain
 from hpf.web.auth import CurrentPrincipal, Found, check_csrf, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.pages_common import SELF_PORTAL_COOKIE, PageRoute, render, safe_next
@@ -183,7 +184,7 @@ def _first_step(
     with write_transaction(request.app.state.engine) as conn:
         step = sign_in_step(request, conn, page_ctx, login=login, password=password)
         done = _signed_in(request, conn, page_ctx, step, next_url) if step.ok else None
-    audit_sign_in(f"{portal.name}.sign_in", step.audit())
+    record_sign_in(request, f"{portal.name}.sign_in", step)
     return _answer(request, portal, step, done, next_url, login)
 
 
@@ -251,7 +252,7 @@ def _pending_challenge(request: Request, step: SecondStep) -> dict[str, Any] | N
     with read_transaction(request.app.state.engine) as conn:
         row = (
             conn.execute(
-                select(c.step, c.expires_at, c.consumed_at, c.pending_secret, p.login)
+                select(c.step, c.expires_at, c.consumed_at, c.pending_secret_enc, p.login)
                 .join_from(identity.sign_in_challenge, identity.principal, p.id == c.principal_id)
                 .where(c.token_hash == digest)
             )
@@ -266,7 +267,7 @@ def _pending_challenge(request: Request, step: SecondStep) -> dict[str, Any] | N
         or identity.utc(row["expires_at"]) <= identity.utc(now)
     ):
         return None
-    return dict(row)
+    return to_plain("sign_in_challenge", row)
 
 
 def _second_form(
@@ -307,7 +308,7 @@ def _complete(
             request, conn, page_ctx, challenge=request.cookies.get(CHALLENGE_COOKIE), code=code
         )
         done = _signed_in(request, conn, page_ctx, result, next_url) if result.ok else None
-    audit_sign_in(f"{step.portal.name}.second_step", result.audit())
+    record_sign_in(request, f"{step.portal.name}.second_step", result)
     if done is not None:
         return done
     error = result.error
@@ -498,3 +499,38 @@ def reject(
     return _decide(
         request, conn, who, lambda: approvals.reject(conn, page_ctx, who, request_id, note), "rejected"
     )
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+@router.get("/security/alerts", dependencies=[Depends(requires(Perm.SECURITY_ADMIN))])
+def alerts_page(request: Request, conn: ReadDb, error: str = "") -> Response:
+    return render(
+        request,
+        "alerts.html",
+        {
+            "nav": "alerts",
+            "open": alerts.list_alerts(conn, state="open"),
+            "closed": alerts.list_alerts(conn, state="closed", limit=50),
+            "done": request.query_params.get("done") == "closed",
+            "error": "",
+        },
+    )
+
+
+@router.post("/security/alerts/{alert_id}/close", dependencies=[Depends(requires(Perm.SECURITY_ADMIN))])
+def close_alert(request: Request, alert_id: int, conn: WriteDb, ctx: Ctx, note: FormText = "") -> Response:
+    try:
+        with conn.begin_nested():
+            alerts.close_alert(conn, dataclasses.replace(ctx, source="page"), alert_id, note)
+    except HpfError as exc:
+        context = {
+            "nav": "alerts",
+            "open": alerts.list_alerts(conn, state="open"),
+            "closed": alerts.list_alerts(conn, state="closed", limit=50),
+            "done": False,
+            "error": exc.title,
+        }
+        return render(request, "alerts.html", context, status_code=exc.status)
+    return RedirectResponse("/security/alerts?done=closed", status_code=303)

@@ -18,6 +18,7 @@ from hpf.accounts.tables import employer, member
 from hpf.kernel.context import Context
 from hpf.security import identity, totp
 from hpf.security.identity import Role
+from hpf.security.protect import reveal
 
 DEMO_PASSWORD = "OpenHPF-Demo-2025"  # noqa: S105 (development only, printed on purpose)
 
@@ -57,15 +58,15 @@ def _staff(conn: Connection, ctx: Context, login: str, name: str, role: Role) ->
             identity.enable_totp(conn, ctx, who.id, seed, totp.totp(seed, ctx.clock.now()))
         row = _login_of(conn, login)
         assert row is not None
-    secret = row["totp_secret"]
-    return DemoLogin(login, name, role.value, secret if isinstance(secret, str) else None, "/login")
+    secret = reveal("principal", "totp_secret", row["totp_secret_enc"])
+    return DemoLogin(login, name, role.value, secret, "/login")
 
 
 def _self_service(conn: Connection, ctx: Context) -> list[DemoLogin]:
     """A member with a phone and that member's employer (the lowest ids, so the same each time)."""
     found = conn.execute(
-        select(member.c.id, member.c.resident_id, member.c.name, member.c.employer_id)
-        .where(member.c.phone.is_not(None), member.c.state == MemberState.NORMAL.value)
+        select(member.c.id, member.c.resident_id_enc, member.c.name, member.c.employer_id)
+        .where(member.c.phone_enc.is_not(None), member.c.state == MemberState.NORMAL.value)
         .order_by(member.c.id)
         .limit(1)
     ).first()
@@ -74,14 +75,16 @@ def _self_service(conn: Connection, ctx: Context) -> list[DemoLogin]:
     emp = conn.execute(
         select(employer.c.id, employer.c.uscc, employer.c.name).where(employer.c.id == found.employer_id)
     ).one()
+    resident_id = reveal("member", "resident_id", found.resident_id_enc) or ""
     out = []
-    for login, name, kind, make, owner in (
-        (found.resident_id.lower(), found.name, "member", identity.create_member_login, found.id),
-        (emp.uscc.lower(), emp.name, "employer", identity.create_employer_login, emp.id),
+    # The member signs in with the ID number; the login stored is the account number.
+    for typed, name, kind, make, owner in (
+        (resident_id, found.name, "member", identity.create_member_login, found.id),
+        (emp.uscc, emp.name, "employer", identity.create_employer_login, emp.id),
     ):
-        if _login_of(conn, login) is None:
+        if _login_of(conn, identity.member_login_of(conn, typed.lower())) is None:
             make(conn, ctx, owner, DEMO_PASSWORD)
-        out.append(DemoLogin(login.upper(), name, kind, None, "/self/login"))
+        out.append(DemoLogin(typed.upper(), name, kind, None, "/self/login"))
     return out
 
 

@@ -37,6 +37,7 @@ from hpf.kernel.identifiers import resident_id_check_digit
 from hpf.ledger import service as ledger
 from hpf.policy.rules import contribution_parts
 from hpf.policy.service import policy_at
+from hpf.security.protect import blind_index
 from hpf.sim import names
 
 Progress = Callable[[str, int, int], None]
@@ -166,7 +167,8 @@ class _World:
             order = int(rng.random() * 500) * 2 + (1 if male else 0)
             first17 = f"{rng.choices(self.regions, self.region_weights)[0]}{birth:%Y%m%d}{order:03d}"
             resident_id = first17 + resident_id_check_digit(first17)
-            if conn.scalar(select(member.c.id).where(member.c.resident_id == resident_id)) is None:
+            taken = member.c.resident_id_bidx == blind_index("member", "resident_id", resident_id)
+            if conn.scalar(select(member.c.id).where(taken)) is None:
                 break
         wage = int(rng.lognormvariate(8.8, 0.45)) * 100
         return {"resident_id": resident_id, "name": name, "base_fen": min(max(wage, floor_fen), cap_fen)}

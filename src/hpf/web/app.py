@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from hpf.db.calendar import StoredClock
 from hpf.db.engine import make_engine
 from hpf.kernel.clock import Clock, FixedClock
+from hpf.security import keys, protect
 from hpf.security.passwords import Passwords
 from hpf.security.sms import FakeSms, SmsSender, UnconfiguredSms
 from hpf.security.tokens import TokenConfig
@@ -50,6 +51,8 @@ def create_app(
     from hpf.contributions import api as contributions_api
     from hpf.contributions import pages as contributions_pages
     from hpf.ledger import api as ledger_api
+    from hpf.loans import api as loans_api
+    from hpf.loans import pages as loans_pages
     from hpf.policy import api as policy_api
     from hpf.policy import pages as policy_pages
     from hpf.security import api as security_api
@@ -62,7 +65,10 @@ def create_app(
         description=f"{settings.center_name} — 住房公积金业务系统 API",
     )
     app.state.settings = settings
+    ring = settings.key_ring()  # refuses the development key outside development
+    protect.install(ring)
     app.state.engine = engine or make_engine(settings.database_url)
+    keys.verify_engine(app.state.engine, ring)  # refuses keys other than the database's
     app.state.clock = clock or make_clock(settings, app.state.engine)
     app.state.token_config = TokenConfig.from_settings(settings.token_secret, settings.env)
     app.state.sms = sms if sms is not None else default_sms(settings)
@@ -70,14 +76,17 @@ def create_app(
     problems.install(app)
     app.include_router(security_api.auth_router)
     app.include_router(security_api.approvals_router)
+    app.include_router(security_api.alerts_router)
     app.include_router(accounts_api.router)
     app.include_router(ledger_api.router)
     app.include_router(contributions_api.router)
     app.include_router(policy_api.router)
+    app.include_router(loans_api.router)
     app.include_router(accounts_pages.router)
     app.include_router(policy_pages.router)
     app.include_router(contributions_pages.router)
     app.include_router(security_pages.router)
+    app.include_router(loans_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

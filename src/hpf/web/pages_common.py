@@ -3,8 +3,8 @@ the page route class (Chinese refusals, sign-in redirects) and who is signed in.
 
 Pages are Chinese, server-rendered, and work without JavaScript; htmx (vendored under
 ``/static``) only swaps fragments in place. Templates autoescape; amounts always go through
-``yuan`` (``format_yuan``), dates are ISO, and a resident ID always goes through the one filter
-``resident_id`` so that masking it is a change in one place. Every template sees ``who`` (the
+``yuan`` (``format_yuan``), dates are ISO. Personal data reaches a template already masked for
+its viewer (``hpf.web.disclosure``), never raw. Every template sees ``who`` (the
 signed-in principal or None), ``may("perm")`` and ``csrf_token``, which every POST form carries
 as the hidden field ``csrf_token``.
 """
@@ -42,11 +42,6 @@ TEMPLATES_DIR = Path(hpf.web.__file__).parent / "templates"
 def yuan(fen: int | None) -> str:
     """An amount in fen as yuan, ``123456`` → ``1,234.56``; nothing → ``—``."""
     return "—" if fen is None else format_yuan(int(fen))
-
-
-def resident_id(number: str | None) -> str:
-    """How a resident ID number is shown. Unchanged for now: masking arrives with sign-in."""
-    return number or ""
 
 
 def iso(value: date | datetime | str | None) -> str:
@@ -148,8 +143,6 @@ def _shown(kind: str, key: str, value: Any, employers: Mapping[int, str]) -> str
         return "（空）"
     if key in ("state", "state_before_freeze"):
         return member_state(value) if kind == "member" else employer_state(value)
-    if key == "resident_id":
-        return resident_id(value)
     if key.endswith("_fen"):
         return yuan(value)
     if key.endswith("_rate"):
@@ -223,7 +216,6 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(
         yuan=yuan,
-        resident_id=resident_id,
         iso=iso,
         percent=percent,
         code_name=code_name,

@@ -88,9 +88,9 @@ def upgrade() -> None:
         sa.Column("address", sa.String(length=200), nullable=False),
         sa.Column("legal_rep_name", sa.String(length=60), nullable=False),
         sa.Column("contact_name", sa.String(length=60), nullable=False),
-        sa.Column("contact_phone", sa.String(length=20), nullable=False),
+        sa.Column("contact_phone_enc", sa.String(length=81), nullable=False),
         sa.Column("bank_name", sa.String(length=60), nullable=False),
-        sa.Column("bank_account_no", sa.String(length=32), nullable=False),
+        sa.Column("bank_account_no_enc", sa.String(length=97), nullable=False),
         sa.Column("payday", sa.SmallInteger(), nullable=False),
         sa.Column("employer_rate", sa.Numeric(precision=6, scale=4), nullable=False),
         sa.Column("member_rate", sa.Numeric(precision=6, scale=4), nullable=False),
@@ -232,12 +232,14 @@ def upgrade() -> None:
         ),
         sa.Column("account_no", sa.String(length=20), nullable=False),
         sa.Column("certificate_type", sa.String(length=2), nullable=False),
-        sa.Column("resident_id", sa.String(length=18), nullable=False),
+        sa.Column("resident_id_enc", sa.String(length=79), nullable=False),
+        sa.Column("resident_id_bidx", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=60), nullable=False),
         sa.Column("name_pinyin", sa.String(length=120), nullable=False),
         sa.Column("gender", sa.String(length=1), nullable=False),
         sa.Column("birth_date", sa.Date(), nullable=False),
-        sa.Column("phone", sa.String(length=20), nullable=True),
+        sa.Column("phone_enc", sa.String(length=81), nullable=True),
+        sa.Column("phone_bidx", sa.String(length=32), nullable=True),
         sa.Column("employer_id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
         sa.Column("base_fen", sa.BigInteger(), nullable=False),
         sa.Column("state", sa.String(length=2), nullable=False),
@@ -250,11 +252,12 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_member")),
         sa.UniqueConstraint("account_no", name=op.f("uq_member_account_no")),
-        sa.UniqueConstraint("resident_id", name=op.f("uq_member_resident_id")),
+        sa.UniqueConstraint("resident_id_bidx", name=op.f("uq_member_resident_id_bidx")),
     )
     with op.batch_alter_table("member", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_member_employer_id"), ["employer_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_member_name"), ["name"], unique=False)
+        batch_op.create_index(batch_op.f("ix_member_phone_bidx"), ["phone_bidx"], unique=False)
 
     op.create_table(
         "receipt",
@@ -399,6 +402,7 @@ def downgrade() -> None:
 
     op.drop_table("receipt")
     with op.batch_alter_table("member", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_member_phone_bidx"))
         batch_op.drop_index(batch_op.f("ix_member_name"))
         batch_op.drop_index(batch_op.f("ix_member_employer_id"))
 

@@ -1,0 +1,197 @@
+"""Showing personal data over HTTP: masking by role, the audit row for every read, the read alerts.
+
+A route that returns members or employers (API or page) takes a ``Disclose`` dependency and
+passes its records through ``Disclosure.show`` before answering. ``show``
+
+1. writes one audit row per record shown (``member.read`` / ``employer.read``; ``*.unmask`` when
+   shown in full) with who, role, center, when, from where, why (``purpose``) — in the request's
+   own write transaction when it has one (``conn=``), else in a short one of its own, *before*
+   the data leaves: a read that cannot be audited is not answered;
+2. checks the staff member's read rate (``hpf.security.alerts.after_reads``);
+3. masks every field declared with a masking kind (``hpf.security.classification``), unless
+   the viewer asked for ``unmask`` — which needs ``member:unmask`` and a purpose, and is logged
+   as such (a refused attempt is logged as ``denied``).
+
+Names stay in clear for every signed-in role except partners: staff, members and employers work
+with names; ID numbers, phones, birth dates and bank accounts are what masking protects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from sqlalchemy import Connection
+
+from hpf.db.engine import write_transaction
+from hpf.kernel.context import Context
+from hpf.kernel.errors import InvalidInput
+from hpf.security import alerts, audit
+from hpf.security.identity import Forbidden
+from hpf.security.masking import mask_record
+from hpf.security.permissions import Perm, Principal
+from hpf.web.auth import Found, signed_in
+
+DEFAULT_PURPOSE = {
+    "staff": "业务办理",
+    "member": "本人查询",
+    "employer": "单位查询本单位职工信息",
+    "partner": "共享查询",
+}
+NAMES_IN_CLEAR = frozenset({"name"})
+
+
+def role_of(principal: Principal) -> str:
+    """The audit log's role: the principal's roles, or its kind when it has none."""
+    return ",".join(sorted(r.value for r in principal.roles))[:40] or principal.kind
+
+
+def source_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def request_context(request: Request, principal: Principal) -> Context:
+    channel = "api" if request.url.path.startswith("/api/") else "page"
+    state = request.app.state
+    return Context(principal.login, state.clock, state.settings.center_code, source=channel)
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    request: Request
+    principal: Principal
+    unmask: bool
+    purpose: str
+
+    @property
+    def keep(self) -> frozenset[str]:
+        return frozenset() if self.principal.kind == "partner" else NAMES_IN_CLEAR
+
+    def show(
+        self,
+        table: str,
+        records: Sequence[dict[str, Any]],
+        *,
+        conn: Connection | None = None,
+        subject_ids: Sequence[int] | None = None,
+    ) -> list[dict[str, Any]]:
+        """``records`` as this viewer may see them, after auditing the read.
+
+        ``subject_ids`` are the member/employer ids read when the records are not rows of
+        ``table`` with an ``id`` (a member's history rows, for instance).
+        """
+        ids = list(subject_ids) if subject_ids is not None else [r["id"] for r in records]
+        subject = "member" if table in ("member", "account_history") else table
+        if ids:
+            if conn is not None:
+                self._audit(conn, subject, ids)
+            else:
+                with write_transaction(self.request.app.state.engine) as own:
+                    self._audit(own, subject, ids)
+        return self.masked(table, records)
+
+    def masked(self, table: str, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Masking only: for an export, whose audit row is ``record_export``'s."""
+        return [mask_record(table, r, can_unmask=self.unmask, keep=self.keep) for r in records]
+
+    def record_export(self, object_type: str, object_id: str, *, rows: int, digest: str, what: str) -> None:
+        """One audit row for an export (its size and the SHA-256 of the file), and the bulk alert."""
+        action = "export.unmasked" if self.unmask else "export"
+        self.record_view(object_type, object_id, rows=rows, what=what, action=action, sha256=digest)
+
+    def record_view(
+        self,
+        object_type: str,
+        object_id: str | int,
+        *,
+        rows: int,
+        what: str,
+        action: str | None = None,
+        **facts: str,
+    ) -> None:
+        """One audit row for a document holding many people's data (a list and its rows, a
+        prefilled template), with the number of rows; exports also check the bulk alert."""
+        ctx = request_context(self.request, self.principal)
+        ip = source_ip(self.request)
+        action = action or f"{object_type}.read"
+        with write_transaction(self.request.app.state.engine) as conn:
+            audit.append(
+                conn,
+                ctx,
+                role=role_of(self.principal),
+                source_ip=ip,
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                purpose=self.purpose,
+                detail={"what": what, "rows": rows, "path": self.request.url.path[:200], **facts},
+            )
+            if action.startswith("export"):
+                alerts.after_export(conn, ctx, actor=self.principal.login, rows=rows, what=what, source_ip=ip)
+
+    def one(self, table: str, record: dict[str, Any], *, conn: Connection | None = None) -> dict[str, Any]:
+        return self.show(table, [record], conn=conn)[0]
+
+    def _audit(self, conn: Connection, subject: str, ids: Sequence[int]) -> None:
+        ctx = request_context(self.request, self.principal)
+        ip = source_ip(self.request)
+        audit.append_many(
+            conn,
+            ctx,
+            role=role_of(self.principal),
+            source_ip=ip,
+            action=f"{subject}.{'unmask' if self.unmask else 'read'}",
+            object_type=subject,
+            object_ids=list(dict.fromkeys(ids)),
+            purpose=self.purpose,
+            detail={"path": self.request.url.path[:200]},
+        )
+        if subject == "member" and self.principal.is_staff:
+            alerts.after_reads(conn, ctx, actor=self.principal.login, source_ip=ip)
+
+
+def _disclosure(
+    request: Request,
+    found: Found,
+    unmask: bool = Query(False, description="show personal data in full (needs member:unmask; logged)"),
+    purpose: str | None = Query(
+        None, max_length=200, description="why the data is read (required to unmask)"
+    ),
+) -> Disclosure:
+    principal = signed_in(found)
+    why = " ".join((purpose or "").split())
+    if unmask:
+        refusal: Exception | None = None
+        if not principal.may(Perm.MEMBER_UNMASK):
+            refusal = Forbidden(
+                "auth.unmask_forbidden",
+                "无权查看完整个人信息",
+                "showing personal data in full needs member:unmask",
+            )
+        elif not why:
+            refusal = InvalidInput(
+                "audit.purpose_required",
+                "查看完整信息须填写用途",
+                "say why (purpose) to see the data in full",
+            )
+        if refusal is not None:
+            with write_transaction(request.app.state.engine) as conn:
+                audit.append(
+                    conn,
+                    request_context(request, principal),
+                    role=role_of(principal),
+                    source_ip=source_ip(request),
+                    action="unmask",
+                    object_type="request",
+                    object_id=None,
+                    purpose=why or "（未填写）",
+                    outcome="denied",
+                    detail={"path": request.url.path[:200], "reason": getattr(refusal, "code", "")},
+                )
+            raise refusal
+    return Disclosure(request, principal, unmask, why or DEFAULT_PURPOSE.get(principal.kind, "业务办理"))
+
+
+Disclose = Annotated[Disclosure, Depends(_disclosure)]

@@ -1,0 +1,117 @@
+"""The loan calculator over HTTP: /api/v1/loans/calculator and the 贷款试算 page, no sign-in."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hpf.settings import Settings
+from hpf.web.app import create_app
+
+QUERY = {
+    "principal": "500000",
+    "years": "30",
+    "rate": "2.60",
+    "method": "equal-installment",
+    "start": "2025-07-01",
+}
+
+
+@pytest.fixture
+def client(tmp_path, clock):
+    from hpf.db.engine import make_engine
+    from hpf.db.migrate import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path}/loans.sqlite3")
+    upgrade(engine)
+    app = create_app(Settings(database_url=str(engine.url)), engine=engine, clock=clock)
+    with TestClient(app) as c:
+        yield c
+    engine.dispose()
+
+
+def test_api_equal_installment_without_signing_in(client):
+    r = client.get("/api/v1/loans/calculator", params=QUERY)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["principal_fen"], body["months"], body["annual_rate"], body["method_code"]) == (
+        50_000_000, 360, "0.026", "01",
+    )  # fmt: skip
+    assert (body["monthly_payment_fen"], body["last_installment_fen"], body["total_interest_fen"]) == (
+        200_170, 200_084, 22_061_114,
+    )  # fmt: skip
+    assert body["installments"][0] == {
+        "period": 1, "due_date": "2025-07-01", "installment_fen": 200_170, "principal_fen": 91_837,
+        "interest_fen": 108_333, "remaining_fen": 49_908_163,
+    }  # fmt: skip
+    assert len(body["installments"]) == 360
+
+
+def test_api_equal_principal_and_the_default_first_due_date(client):
+    query = {**QUERY, "method": "equal-principal"}
+    del query["start"]
+    body = client.get("/api/v1/loans/calculator", params=query).json()
+    assert (body["monthly_payment_fen"], body["last_installment_fen"], body["total_interest_fen"]) == (
+        247_222, 139_190, 19_554_167,
+    )  # fmt: skip
+    assert body["first_due_date"] == "2025-04-01"  # the 1st after the business date 2025-03-15
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"principal": "0"}, "loan.invalid_principal"),
+        ({"principal": "12.345"}, "loan.invalid_principal"),
+        ({"principal": "abc"}, "loan.invalid_principal"),
+        ({"years": "31"}, "loan.invalid_term"),
+        ({"years": "2.5"}, "loan.invalid_term"),
+        ({"rate": "-1"}, "loan.invalid_rate"),
+        ({"rate": "x"}, "loan.invalid_rate"),
+        ({"method": "balloon"}, "loan.invalid_method"),
+        ({"start": "2025-13-01"}, "loan.invalid_date"),
+    ],
+)
+def test_api_refuses_bad_input_with_problem_json(client, change, code):
+    r = client.get("/api/v1/loans/calculator", params={**QUERY, **change})
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert problem["code"] == code and problem["title"] and problem["detail"]
+
+
+def test_api_missing_parameter_is_a_request_problem(client):
+    r = client.get("/api/v1/loans/calculator", params={"principal": "1"})
+    assert r.status_code == 422 and r.json()["code"] == "request.invalid"
+
+
+def test_page_form_without_signing_in(client):
+    r = client.get("/loans/calculator")
+    assert r.status_code == 200
+    assert "住房公积金贷款试算" in r.text and 'id="loan-calculator"' in r.text
+    assert 'value="2.85"' in r.text  # the rate in force on 2025-03-15 (2024-05-18 table, >5 years)
+    assert 'id="loan-schedule"' not in r.text
+
+
+def test_page_shows_summary_and_schedule(client):
+    r = client.get("/loans/calculator", params=QUERY)
+    assert r.status_code == 200
+    assert "2,001.70 元" in r.text and "220,611.14 元" in r.text
+    assert r.text.count("<tr>") == 361  # 360 rows + the header row
+    assert "<html" in r.text
+
+
+def test_htmx_gets_only_the_result(client):
+    r = client.get(
+        "/loans/calculator", params={**QUERY, "method": "equal-principal"}, headers={"HX-Request": "true"}
+    )
+    assert r.status_code == 200 and "<html" not in r.text
+    assert "2,472.22 元" in r.text and "195,541.67 元" in r.text
+    assert r.headers["Vary"] == "HX-Request"
+
+
+def test_page_shows_the_error(client):
+    r = client.get("/loans/calculator", params={**QUERY, "years": "40"})
+    assert r.status_code == 422 and r.headers["X-HPF-Error"] == "loan.invalid_term"
+    assert "贷款年限须为1至30之间的整数" in r.text and 'value="40"' in r.text
+    fragment = client.get(
+        "/loans/calculator", params={**QUERY, "rate": "abc"}, headers={"HX-Request": "true"}
+    )
+    assert fragment.status_code == 422 and 'role="alert"' in fragment.text
