@@ -26,6 +26,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -34,8 +35,10 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     Table,
     func,
+    literal_column,
     select,
     text,
 )
@@ -81,24 +84,23 @@ def prepare(engine: Engine, ctx: Context) -> int:
         )
         lists = conn.scalar(text("SELECT COUNT(*) FROM remittance"))
         rows = conn.scalar(text("SELECT COUNT(*) FROM remittance_row"))
-        receipts = select(
-            text("'bench-receipts'"),
-            text("'21901'"),
-            text("'C'"),
-            text("total_fen"),
-            text("CAST(NULL AS BIGINT)"),
-            text("employer_id"),
-            text("CAST(NULL AS VARCHAR(8))"),
-        ).select_from(text("remittance"))
-        bank = select(
-            text("'bench-receipts'"),
-            text("'101'"),
-            text("'D'"),
-            text("SUM(total_fen)"),
-            text("CAST(NULL AS BIGINT)"),
-            text("CAST(NULL AS BIGINT)"),
-            text("CAST(NULL AS VARCHAR(8))"),
-        ).select_from(text("remittance"))
+        names = (
+            "entry_key",
+            "subject_code",
+            "side",
+            "amount_fen",
+            "member_id",
+            "employer_id",
+            "balance_part",
+        )
+
+        def lines(*sql: str) -> Select[Any]:
+            columns = (literal_column(x).label(n) for x, n in zip(sql, names, strict=True))
+            return select(*columns).select_from(text("remittance"))
+
+        no_id, no_part = "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR(8))"
+        receipts = lines("'bench-receipts'", "'21901'", "'C'", "total_fen", no_id, "employer_id", no_part)
+        bank = lines("'bench-receipts'", "'101'", "'D'", "SUM(total_fen)", no_id, no_id, no_part)
         header = ledger.EntryHeader("01", "BENCH", "bench-receipts", START, START, memo="bench receipts")
         ledger.post_set(conn, [header], receipts.union_all(bank), ctx.clock)
     print(f"prepared {lists} lists, {rows} rows", flush=True)

@@ -312,3 +312,16 @@ def test_post_set_and_roll_folds_the_new_lines_into_the_year_roll(engine, ctx, m
     with pytest.raises(Conflict) as err, write_transaction(engine) as conn:  # the year is closed now
         ledger.post(conn, deposit(m3, 1, "late", day=date(2025, 6, 1)), ctx.clock)
     assert err.value.code == "ledger.value_date_outside_interest_year"
+
+
+def test_post_set_refuses_lines_it_cannot_read_by_position(engine, ctx):
+    from sqlalchemy import literal_column, select
+
+    from hpf.ledger.posting import EntryHeader
+
+    day = ctx.clock.today()
+    unlabelled = select(
+        *(literal_column(sql) for sql in ("'k'", "'101'", "'D'", "1", "NULL", "NULL", "NULL"))
+    )
+    with pytest.raises(TypeError), write_transaction(engine) as conn:
+        ledger.post_set(conn, [EntryHeader("01", "X", "k", day, day)], unlabelled, ctx.clock)

@@ -41,6 +41,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import ColumnClause
 
 from hpf.db.bulk import among, bulk_insert, chunks
 from hpf.kernel.clock import Clock
@@ -155,8 +156,10 @@ def post_set(
 ) -> dict[str, int]:
     """Post entries whose lines are produced by ``lines``, entirely in SQL.
 
-    ``lines`` must yield, in this order, ``entry_key`` (an idempotency key of ``headers``),
-    ``subject_code``, ``side``, ``amount_fen``, ``member_id``, ``employer_id``, ``balance_part``.
+    ``lines`` must select, in this order, ``entry_key`` (an idempotency key of ``headers``),
+    ``subject_code``, ``side``, ``amount_fen``, ``member_id``, ``employer_id``, ``balance_part``;
+    they are read by position from a subquery, so SQL snippets need a label (``literal(…)`` and
+    table columns are named already).
     Lines take their entry's value date. Returns ``{idempotency_key: entry_id}``; replayed keys
     keep their first ids and their lines are not inserted again.
     """
@@ -293,6 +296,13 @@ def _stage_set(
     )  # fmt: skip
     if conn.dialect.name == "postgresql":  # temporary tables get no statistics unless asked
         conn.exec_driver_sql("ANALYZE stage_entry")
+    selected = list(
+        lines.selected_columns
+    )  # a text() column is not one; an unlabelled SQL snippet has no name
+    if len(selected) != 7 or any(isinstance(c, ColumnClause) and c.is_literal for c in selected):
+        raise TypeError(
+            "post_set lines must select 7 columns, SQL snippets labelled (literal_column(…).label)"
+        )
     given = lines.subquery("given")
     key, subject, side, amount, member_id, employer_id, part = list(given.c)
     k = _stage_entry.c
