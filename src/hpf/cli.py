@@ -252,6 +252,9 @@ def clock_set(day: str) -> None:
 def month_end(
     month: Annotated[str, typer.Option(help="YYYY-MM")],
     chunk_size: int = 10_000,
+    workers: Annotated[
+        int | None, typer.Option(help="chunks allocated at a time (default: 2 on PostgreSQL, 1 on SQLite)")
+    ] = None,
     throttle_seconds: Annotated[
         float, typer.Option(help="pause between chunks (lighter daytime runs)")
     ] = 0.0,
@@ -264,7 +267,7 @@ def month_end(
     with _progress_bar() as bar:
         summary = run_month_end(
             _engine(settings), _context(settings, actor), month,
-            chunk_size=chunk_size, throttle_seconds=throttle_seconds, progress=_reporter(bar),
+            chunk_size=chunk_size, workers=workers, throttle_seconds=throttle_seconds, progress=_reporter(bar),
         )  # fmt: skip
     console.print(summary)
 

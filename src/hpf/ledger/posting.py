@@ -94,10 +94,15 @@ class EntryHeader:
 
 def open_year_end(conn: Connection, hint: date) -> date:
     """The end of the open interest year, opening the one containing ``hint`` if none is."""
-    year_end = conn.scalar(select(accrual_year.c.year_end).where(accrual_year.c.state == "open"))
+    is_open = select(accrual_year.c.year_end).where(accrual_year.c.state == "open")
+    year_end = conn.scalar(is_open)
     if year_end is None:
         year_end = interest_year_end(hint)
-        conn.execute(insert(accrual_year).values(year_end=year_end, state="open"))
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(accrual_year).values(year_end=year_end, state="open"))
+        except IntegrityError:  # a concurrent transaction (month-end's other chunk) opened it first
+            year_end = conn.scalar(is_open) or year_end
     return year_end
 
 
