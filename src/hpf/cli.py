@@ -145,7 +145,7 @@ def simulate(
 @interest_app.command("settle")
 def interest_settle(
     year: Annotated[int, typer.Option(help="settle the interest year ending 30 June of YEAR")],
-    chunk_size: int = 50_000,
+    chunk_size: Annotated[int, typer.Option(help="member ids per interest entry")] = 50_000,
     actor: str = "cli",
 ) -> None:
     """Annual settlement (年度结息) for every account; restartable and idempotent."""
