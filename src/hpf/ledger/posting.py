@@ -278,6 +278,13 @@ def _stage_set(
 
     Leaves the staging tables for the caller (``_drop_stage``), also when nothing is fresh.
     """
+    # The lines are read by position from a subquery: each column needs a name there (a text()
+    # column is not a column at all; an unlabelled SQL snippet is named by its text).
+    selected = list(lines.selected_columns)
+    if len(selected) != 7 or any(isinstance(c, ColumnClause) and c.is_literal for c in selected):
+        raise TypeError(
+            "post_set lines must select 7 columns, SQL snippets labelled (literal_column(…).label)"
+        )
     for table in _STAGES:
         table.drop(conn, checkfirst=True)
         table.create(conn)
@@ -301,13 +308,6 @@ def _stage_set(
     )  # fmt: skip
     if conn.dialect.name == "postgresql":  # temporary tables get no statistics unless asked
         conn.exec_driver_sql("ANALYZE stage_entry")
-    selected = list(
-        lines.selected_columns
-    )  # a text() column is not one; an unlabelled SQL snippet has no name
-    if len(selected) != 7 or any(isinstance(c, ColumnClause) and c.is_literal for c in selected):
-        raise TypeError(
-            "post_set lines must select 7 columns, SQL snippets labelled (literal_column(…).label)"
-        )
     given = lines.subquery("given")
     key, subject, side, amount, member_id, employer_id, part = list(given.c)
     k = _stage_entry.c
