@@ -148,7 +148,7 @@ def simulate(
 @interest_app.command("settle")
 def interest_settle(
     year: Annotated[int, typer.Option(help="settle the interest year ending 30 June of YEAR")],
-    chunk_size: int = 50_000,
+    chunk_size: Annotated[int, typer.Option(help="member ids per interest entry")] = 50_000,
     actor: str = "cli",
 ) -> None:
     """Annual settlement (年度结息) for every account; restartable and idempotent."""
@@ -255,6 +255,9 @@ def clock_set(day: str) -> None:
 def month_end(
     month: Annotated[str, typer.Option(help="YYYY-MM")],
     chunk_size: int = 10_000,
+    workers: Annotated[
+        int | None, typer.Option(help="chunks allocated at a time (default: 2 on PostgreSQL, 1 on SQLite)")
+    ] = None,
     throttle_seconds: Annotated[
         float, typer.Option(help="pause between chunks (lighter daytime runs)")
     ] = 0.0,
@@ -267,7 +270,7 @@ def month_end(
     with _progress_bar() as bar:
         summary = run_month_end(
             _engine(settings), _context(settings, actor), month,
-            chunk_size=chunk_size, throttle_seconds=throttle_seconds, progress=_reporter(bar),
+            chunk_size=chunk_size, workers=workers, throttle_seconds=throttle_seconds, progress=_reporter(bar),
         )  # fmt: skip
     console.print(summary)
 

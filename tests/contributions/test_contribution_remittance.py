@@ -189,3 +189,63 @@ def test_base_and_rate_adjustment_is_all_or_nothing(engine, ctx, center):
         assert result["members_changed"] == 3
         assert accounts.get_member(conn, members[0]["account_no"])["base_fen"] == 810_000
         assert str(accounts.get_employer(conn, emp["account_no"])["employer_rate"]).rstrip("0") == "0.1"
+
+
+def _funded_lists(engine, ctx, clock, employers: int) -> list[int]:
+    """``employers`` employers, each with two members and a funded 2025-03 list; returns list ids."""
+    from factories import employer_payload, member_payload
+
+    clock.set(date(2025, 3, 1))
+    ids = []
+    with write_transaction(engine) as conn:
+        for e in range(1, employers + 1):
+            emp = accounts.register_employer(conn, ctx, employer_payload(e))
+            staff = [
+                accounts.open_member(conn, ctx, emp["account_no"], member_payload(e * 10 + i))
+                for i in range(2)
+            ]
+            rem = service.submit_list(conn, ctx, emp["account_no"], kind=Kind.REMITTANCE, month="2025-03",
+                                      rows=list_rows(staff), source="api", idempotency_key=f"k{e}")  # fmt: skip
+            service.record_receipt(conn, ctx, emp["account_no"], rem["total_fen"], f"B{e}", date(2025, 3, 1))
+            ids.append(rem["id"])
+    clock.set(date(2025, 3, 31))
+    return ids
+
+
+def test_month_end_allocates_chunks_two_at_a_time(engine, ctx, clock):
+    """Chunks in concurrent transactions (the PostgreSQL default; SQLite queues the writers)."""
+    lists = _funded_lists(engine, ctx, clock, employers=9)
+    seen = []
+    summary = run_month_end(
+        engine, ctx, "2025-03", chunk_size=2, workers=2, progress=lambda stage, done, total: seen.append(done)
+    )
+    assert summary["lists_allocated"] == summary["lists_funded"] == 9
+    assert seen[:-1] == sorted(seen[:-1]) and seen[-2] == 9  # allocation progress, then arrears
+    with read_transaction(engine) as conn:
+        assert {service.get_remittance(conn, i)["state"] for i in lists} == {"posted"}
+        assert check_ledger(conn) == []
+
+
+def test_a_chunk_chosen_as_deadlock_victim_is_allocated_again(engine, ctx, clock, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from hpf.contributions import month_end
+
+    _funded_lists(engine, ctx, clock, employers=3)
+    real, calls = service.allocate_set, []
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    def first_call_deadlocks(conn, *args):
+        calls.append(1)
+        if len(calls) == 1:
+            real(conn, *args)  # the work is rolled back with the transaction
+            raise OperationalError("UPDATE …", {}, Deadlock())
+        return real(conn, *args)
+
+    monkeypatch.setattr(month_end.service, "allocate_set", first_call_deadlocks)
+    summary = run_month_end(engine, ctx, "2025-03", chunk_size=2, workers=1)
+    assert summary["lists_allocated"] == 3 and len(calls) == 3
+    with read_transaction(engine) as conn:
+        assert check_ledger(conn) == []

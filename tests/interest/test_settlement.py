@@ -197,31 +197,60 @@ def expected_interest(day_basis: int) -> list[int]:
     ]
 
 
-@pytest.mark.parametrize("rerun_chunk_size", [2, 3])
-def test_a_run_stopped_midway_finishes_on_rerun_and_posts_each_member_once(
-    engine, ctx, clock, monkeypatch, rerun_chunk_size
-):
+def test_a_run_stopped_midway_leaves_nothing_and_finishes_on_rerun(engine, ctx, clock, monkeypatch):
+    """The interest and the roll are one transaction (decision 0008): a crash rolls back both."""
     members = seven_members(engine, ctx, clock)
-    real_chunk = interest._settle_chunk
-    calls = []
+    before = balances(engine, members)
+    real = ledger.post_set_and_roll
 
-    def crash_after_the_first_chunk(*args, **kwargs):
-        if calls:
-            raise RuntimeError("power cut")
-        calls.append(1)
-        real_chunk(*args, **kwargs)
+    def power_cut_before_commit(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError("power cut")
 
-    monkeypatch.setattr(interest, "_settle_chunk", crash_after_the_first_chunk)
+    monkeypatch.setattr(ledger, "post_set_and_roll", power_cut_before_commit)
     with pytest.raises(RuntimeError):
         settle(engine, ctx, clock, YEAR_2025, chunk_size=2)
-    monkeypatch.setattr(interest, "_settle_chunk", real_chunk)
+    monkeypatch.setattr(ledger, "post_set_and_roll", real)
     with read_transaction(engine) as conn:
         assert job_state(conn, interest.JOB, "2025-06-30") == "running"
-        assert check_ledger(conn) == []  # a half-settled year is consistent too
-    assert set(annual_interest(engine, YEAR_2025)) == set(members[:2])  # the first chunk only
+        assert conn.scalar(select(accrual_year.c.year_end).where(accrual_year.c.state == "open")) == YEAR_2025
+        assert check_ledger(conn) == []
+    assert annual_interest(engine, YEAR_2025) == {}
+    assert balances(engine, members) == before
+
+    summary = settle(engine, ctx, clock, YEAR_2025, chunk_size=2)
+    want = expected_interest(360)
+    assert annual_interest(engine, YEAR_2025) == {m: x for m, x in zip(members, want, strict=True) if x}
+    assert summary["interest_fen"] == sum(want) and summary["chunks"] == 4
+    assert balances(engine, members) == {
+        m: (c + d + x, 0) for m, c, d, x in zip(members, CARRIED, DEPOSITS, want, strict=True)
+    }
+    assert ledger_is_clean(engine)
+
+
+@pytest.mark.parametrize("rerun_chunk_size", [2, 3])
+def test_ranges_posted_by_an_earlier_chunked_run_are_credited_once(engine, ctx, clock, rerun_chunk_size):
+    """A year left half-settled by the earlier chunk-per-transaction settlement (its first range of
+    two members posted and credited, the year not rolled) is finished by the next run."""
+    from sqlalchemy import BigInteger, String, literal, union_all
+
+    members = seven_members(engine, ctx, clock)
+    want = expected_interest(360)
+    clock.set(YEAR_2025)
+    key = f"interest:{YEAR_2025}:{members[0]}-{members[1]}"
+    credits = [
+        select(literal(key), literal("201"), literal("C"), literal(x, BigInteger), literal(m, BigInteger),
+               literal(None, BigInteger), literal("carried"))
+        for m, x in zip(members[:2], want, strict=False) if x
+    ]  # fmt: skip
+    expense = select(literal(key), literal("41101"), literal("D"), literal(sum(want[:2]), BigInteger),
+                     literal(None, BigInteger), literal(None, BigInteger), literal(None, String))  # fmt: skip
+    header = ledger.EntryHeader("09", interest.annual_business_id(YEAR_2025), key, YEAR_2025, YEAR_2025)
+    with write_transaction(engine) as conn:
+        ledger.post_set(conn, [header], union_all(*credits, expense), ctx.clock)
+    assert ledger_is_clean(engine)
 
     summary = settle(engine, ctx, clock, YEAR_2025, chunk_size=rerun_chunk_size)
-    want = expected_interest(360)
     assert annual_interest(engine, YEAR_2025) == {m: x for m, x in zip(members, want, strict=True) if x}
     assert summary["interest_fen"] == sum(want)
     assert summary["carried_over_fen"] == sum(DEPOSITS)

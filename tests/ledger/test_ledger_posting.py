@@ -250,3 +250,78 @@ def test_many_entries_at_once_get_their_own_ids(engine, ctx, members):
     with write_transaction(engine) as conn:  # and the sequence moved on past them
         later = ledger.post(conn, deposit(ids[0], 1, "after"), ctx.clock)
     assert later > max(posted)
+
+
+def _set_lines(*lines: tuple[str, str, str, int, int | None, str | None]):
+    """``post_set`` lines from literals: (entry key, subject, side, fen, member id, balance part)."""
+    from sqlalchemy import literal, select, union_all
+
+    return union_all(*(
+        select(literal(key), literal(subject), literal(side), literal(fen, BigInteger),
+               literal(member_id, BigInteger), literal(None, BigInteger), literal(part, String))
+        for key, subject, side, fen, member_id, part in lines
+    ))  # fmt: skip
+
+
+def test_post_set_sums_several_lines_of_one_member_and_skips_replayed_entries(engine, ctx, members):
+    from hpf.ledger.posting import EntryHeader
+
+    _, (m1, m2, _) = members
+    day = ctx.clock.today()
+    a, b = (EntryHeader("01", "X", key, day, day) for key in ("set-a", "set-b"))
+    lines_a = [("set-a", "201", "C", 100, m1, "current"), ("set-a", "101", "D", 100, None, None)]
+    lines_b = [("set-b", "201", "C", 50, m1, "carried"), ("set-b", "201", "C", 30, m1, "carried"),
+               ("set-b", "201", "C", 20, m2, "carried"), ("set-b", "101", "D", 100, None, None)]  # fmt: skip
+    with write_transaction(engine) as conn:
+        first = ledger.post_set(conn, [a], _set_lines(*lines_a), ctx.clock)
+    with write_transaction(engine) as conn:  # "set-a" is replayed: its lines are not posted again
+        both = ledger.post_set(conn, [a, b], _set_lines(*lines_a, *lines_b), ctx.clock)
+    assert both["set-a"] == first["set-a"] and both["set-b"] != first["set-a"]
+    with read_transaction(engine) as conn:
+        assert ledger.member_balances(conn, [m1, m2]) == {m1: (80, 100), m2: (20, 0)}
+        assert check_ledger(conn) == []
+
+
+def test_post_set_and_roll_folds_the_new_lines_into_the_year_roll(engine, ctx, members):
+    from hpf.ledger.posting import EntryHeader
+
+    _, (m1, m2, m3) = members
+    year_end, next_end = date(2025, 6, 30), date(2026, 6, 30)
+    with write_transaction(engine) as conn:
+        ledger.post(conn, deposit(m1, 1_000, "before"), ctx.clock)
+    # an interest-like credit to m1's carried part, and two lines of m2 in the current part
+    lines = [("close-c", "201", "C", 10, m1, "carried"), ("close-c", "41101", "D", 10, None, None),
+             ("close-u", "201", "C", 4, m2, "current"), ("close-u", "201", "C", 6, m2, "current"),
+             ("close-u", "101", "D", 10, None, None)]  # fmt: skip
+    headers = [EntryHeader("09", "Y", key, year_end, ctx.clock.today()) for key in ("close-c", "close-u")]
+    with write_transaction(engine) as conn:
+        _, rolled_to, moved, moved_fen = ledger.post_set_and_roll(
+            conn, headers, _set_lines(*lines), year_end, ctx.clock
+        )
+    assert (rolled_to, moved, moved_fen) == (next_end, 2, 1_010)  # current parts carried over
+    with read_transaction(engine) as conn:
+        assert ledger.member_balances(conn, [m1, m2, m3]) == {m1: (1_010, 0), m2: (10, 0), m3: (0, 0)}
+        accrual = conn.execute(
+            text(
+                "SELECT member_id, accrual_carried, accrual_current FROM member_balance WHERE member_id IN (:a, :b)"
+            ),
+            {"a": m1, "b": m2},
+        ).all()
+        assert sorted(map(tuple, accrual)) == sorted([(m1, 1_010 * 365, 0), (m2, 10 * 365, 0)])
+        assert check_ledger(conn) == []
+    with pytest.raises(Conflict) as err, write_transaction(engine) as conn:  # the year is closed now
+        ledger.post(conn, deposit(m3, 1, "late", day=date(2025, 6, 1)), ctx.clock)
+    assert err.value.code == "ledger.value_date_outside_interest_year"
+
+
+def test_post_set_refuses_lines_it_cannot_read_by_position(engine, ctx):
+    from sqlalchemy import literal_column, select
+
+    from hpf.ledger.posting import EntryHeader
+
+    day = ctx.clock.today()
+    unlabelled = select(
+        *(literal_column(sql) for sql in ("'k'", "'101'", "'D'", "1", "NULL", "NULL", "NULL"))
+    )
+    with pytest.raises(TypeError), write_transaction(engine) as conn:
+        ledger.post_set(conn, [EntryHeader("01", "X", "k", day, day)], unlabelled, ctx.clock)

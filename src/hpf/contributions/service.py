@@ -41,7 +41,7 @@ from hpf.contributions.rules import (
     totals,
 )
 from hpf.contributions.tables import arrears, receipt, remittance, remittance_row
-from hpf.db.bulk import bulk_insert
+from hpf.db.bulk import among, bulk_insert
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.kernel.money import require_fen
@@ -279,7 +279,7 @@ def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date:
         return 0
     rems = conn.execute(
         select(remittance.c.id, remittance.c.kind, remittance.c.month)
-        .where(remittance.c.id.in_(list(ids)), remittance.c.state == "pending")
+        .where(among(conn, remittance.c.id, ids), remittance.c.state == "pending")
     ).all()  # fmt: skip
     if not rems:
         return 0
@@ -291,6 +291,7 @@ def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date:
         for rid, kind, month in rems
     ]  # fmt: skip
     posted = [rid for rid, _, _ in rems]
+    chunk = among(conn, remittance.c.id, posted)
     key = literal("alloc:") + remittance.c.id.cast(String)
     members = (
         select(
@@ -299,24 +300,24 @@ def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date:
             literal(None, BigInteger), literal(BalancePart.CURRENT.value),
         )
         .join(remittance, remittance.c.id == remittance_row.c.remittance_id)
-        .where(remittance.c.id.in_(posted))
+        .where(chunk)
     )  # fmt: skip
     employers = select(
         key, literal(EMPLOYER_SUSPENSE), literal(Side.DEBIT.value), remittance.c.total_fen,
         literal(None, BigInteger), remittance.c.employer_id, literal(None, String),
-    ).where(remittance.c.id.in_(posted))  # fmt: skip
+    ).where(chunk)  # fmt: skip
     ledger.post_set(conn, headers, union_all(members, employers), ctx.clock)
     posted_entry = (
         select(journal_entry.c.id).where(journal_entry.c.idempotency_key == key).scalar_subquery()
     )  # read-only: the entry each list was posted as
     conn.execute(
         update(remittance)
-        .where(remittance.c.id.in_(posted))
+        .where(chunk)
         .values(state="posted", posted_on=ctx.clock.today(), posted_entry_id=posted_entry)
     )
     months = (
         select(remittance.c.employer_id, func.max(remittance.c.month).label("month"))
-        .where(remittance.c.id.in_(posted), remittance.c.kind == Kind.REMITTANCE.value)
+        .where(chunk, remittance.c.kind == Kind.REMITTANCE.value)
         .group_by(remittance.c.employer_id)
         .subquery()
     )
@@ -326,7 +327,7 @@ def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date:
         .where(
             arrears.c.state == "open",
             exists().where(
-                remittance.c.id.in_(posted),
+                chunk,
                 remittance.c.employer_id == arrears.c.employer_id,
                 remittance.c.month == arrears.c.month,
             ),

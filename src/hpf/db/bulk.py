@@ -2,7 +2,7 @@
 
 PostgreSQL gets ``COPY`` (an order of magnitude faster than ``executemany`` there); SQLite gets
 one ``executemany`` inside the caller's transaction. Neither commits: the use case owns the
-transaction.
+transaction. ``among`` selects rows by a long list of keys.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import ColumnElement, Connection, Table, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 
 
 def bulk_insert(
@@ -38,3 +39,15 @@ def bulk_insert(
 def chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def among(conn: Connection, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN values`` for thousands of values (a batch job's chunk of ids or keys).
+
+    On PostgreSQL it is ``column = ANY(:array)``: one parameter, where ``IN`` binds, sends and
+    plans one parameter per value (about 80 ms for 10,000 ids, per statement). SQLite keeps
+    ``IN``.
+    """
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))

@@ -2,13 +2,13 @@
 
 Annual settlement (``settle_year``, REFERENCE §2.2) credits every member the interest on the
 year's 积数 (Dr 41101 / Cr 201 carried part), valued on the year end under business type 09
-年终结息, then rolls the interest year, which carries every current-year balance over (a
+年终结息, and rolls the interest year, which carries every current-year balance over (a
 reclassification between the two parts of one account, decision 0005: no journal lines). It is
-set-based: each chunk of member ids is one transaction that computes every member's interest in
-one ``INSERT … SELECT`` into a scratch table and posts the chunk's entry with
-``ledger.post_set``; no Python loop touches a member. The job is
-restartable and idempotent per year (``batch_job`` "interest_settlement"; ledger keys
-``interest:<year end>:<lo>-<hi>``).
+set-based and one transaction (decision 0008): one ``INSERT … SELECT`` computes every member's
+interest into a scratch table, and ``ledger.post_set_and_roll`` posts the entries (one per
+member id range) and rolls the year writing each member balance row once; no Python loop
+touches a member. The job is restartable and idempotent per year (``batch_job``
+"interest_settlement"; ledger keys ``interest:<year end>:<lo>-<hi>``).
 
 Closing settlement (``settle_on_close``, REFERENCE §2.4) pays one member the interest from the
 start of the year (or their last closing settlement in it) to the closing day; the annual
@@ -20,9 +20,8 @@ integer form of ``rules.interest_fen`` (see ``rules.sql_round_half_up`` and
 ``rules.max_safe_accrual`` for the 64-bit bound, which ``settle_year`` checks before it starts).
 
 Operating notes: run it after June's month-end (postings valued on or before 30 June must be in).
-Until the year is rolled the ledger still accepts member postings valued in it; one valued
-before 30 June for a member whose chunk is already settled would lose that year's 积数 at the
-roll, so the job belongs in the day-end window with counter postings paused.
+The settlement holds the member balance rows it writes until it commits, so counter postings
+wait for it (about ten seconds per million members on PostgreSQL); run it in the day-end window.
 """
 
 from __future__ import annotations
@@ -45,6 +44,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     case,
+    cast,
     func,
     literal,
     select,
@@ -95,41 +95,54 @@ def settle_year(
 ) -> dict[str, Any]:
     """Settle the interest year ending ``year_end`` for every member account; returns the summary.
 
-    A finished year returns its stored summary (with ``already_done``) and posts nothing; a run
-    that stopped midway is simply run again: chunks already posted are skipped.
+    A finished year returns its stored summary (with ``already_done``) and posts nothing. The
+    interest of every member and the year roll are one transaction (decision 0008): a run that
+    stopped midway left nothing behind and is simply run again. ``chunk_size`` is the width of
+    the member id range each interest entry covers (ledger key ``interest:<year end>:<lo>-<hi>``).
     """
     rules.check_day_basis(day_basis)
     if chunk_size < 1:
         raise InvalidInput("interest.chunk_size", "批次大小须为正数", f"chunk size {chunk_size} < 1")
     started = time.perf_counter()
     period = year_end.isoformat()
-    with write_transaction(engine) as conn:
+    with write_transaction(engine) as conn:  # recorded on its own: a failed run shows as running
         if job_state(conn, JOB, period) == "done":
+            return {**(job_summary(conn, JOB, period) or {}), "already_done": True}
+        _refuse_unsettleable(conn, ctx, year_end)
+        start_job(conn, JOB, period, ctx.clock)
+    with write_transaction(engine) as conn:
+        if job_state(conn, JOB, period) == "done":  # a concurrent run finished first
             return {**(job_summary(conn, JOB, period) or {}), "already_done": True}
         _refuse_unsettleable(conn, ctx, year_end)
         plan = _YearPlan.build(year_end, day_basis, rates)
         _refuse_overflow(conn, plan)
-        start_job(conn, JOB, period, ctx.clock)
         first, last = conn.execute(
             select(func.min(member_balance.c.member_id), func.max(member_balance.c.member_id))
         ).one()
-        posted = _posted_ranges(conn, year_end)
         plan.closings = conn.scalar(
             select(journal_entry.c.id).where(journal_entry.c.business_id == closing_business_id(year_end)).limit(1)
         ) is not None  # fmt: skip
-    totals = _Totals()
-    ranges = _id_ranges(first, last, chunk_size)
-    for n, (lo, hi) in enumerate(ranges, start=1):
-        with write_transaction(engine) as conn:
-            _settle_chunk(conn, ctx, plan, (lo, hi), posted, totals)
+        ranges = _id_ranges(first, last, chunk_size)
+        # Ranges posted by a run of the earlier chunk-per-transaction settlement: those members
+        # are credited already (the roll still carries them over).
+        posted = _posted_ranges(conn, year_end)
+        totals = _Totals(chunks_skipped=len(posted & set(ranges)))
+        if ranges:
+            headers, lines = _compute(conn, ctx, plan, (first, last, chunk_size), sorted(posted), totals)
+        else:
+            headers, lines = [], None
         if progress:
-            progress("interest", n, len(ranges))
-    with write_transaction(engine) as conn:
-        if posted:  # earlier runs posted some chunks: count everything from the ledger
+            progress("interest", 1, 2)
+        if headers and lines is not None:
+            _, next_end, moved, moved_fen = ledger.post_set_and_roll(
+                conn, headers, lines, year_end, ctx.clock
+            )
+        else:
+            next_end, moved, moved_fen = ledger.roll_interest_year(conn, year_end, ctx.clock)
+        if posted:  # earlier runs posted some ranges: count everything from the ledger
             totals = _totals_from_ledger(conn, year_end, totals)
-        next_end, totals.members_carried_over, totals.carried_over_fen = ledger.roll_interest_year(
-            conn, year_end, ctx.clock
-        )
+        totals.members_carried_over, totals.carried_over_fen = moved, moved_fen
+        _calc.drop(conn, checkfirst=True)
         summary = {
             "year_end": period,
             "next_year_end": next_end.isoformat(),
@@ -139,6 +152,8 @@ def settle_year(
             "seconds": round(time.perf_counter() - started, 3),
         }
         finish_job(conn, JOB, period, ctx.clock, summary)
+    if progress:
+        progress("interest", 2, 2)
     return summary
 
 
@@ -272,9 +287,9 @@ _scratch = MetaData()
 _calc = Table(
     "interest_calc",
     _scratch,
-    Column("member_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("member_id", BigInteger, nullable=False),
+    Column("chunk_lo", BigInteger, nullable=False),  # first member id of the range (entry) it is in
     Column("interest_fen", BigInteger, nullable=False),
-    Column("current_fen", BigInteger, nullable=False),
     Column("negative", SmallInteger, nullable=False),
     prefixes=["TEMPORARY"],
 )
@@ -296,80 +311,82 @@ def _posted_ranges(conn: Connection, year_end: date) -> set[tuple[int, int]]:
     return out
 
 
-def _settle_chunk(
+def _compute(
     conn: Connection,
     ctx: Context,
     plan: _YearPlan,
-    bounds: tuple[int, int],
-    posted: set[tuple[int, int]],
+    span: tuple[int, int, int],
+    settled: Sequence[tuple[int, int]],
     totals: _Totals,
-) -> None:
-    """Compute and post one chunk of member ids; a chunk posted by an earlier run is skipped.
+) -> tuple[list[ledger.EntryHeader], Any]:
+    """Every member's interest into ``interest_calc``; returns the entries' headers and lines.
 
-    Both entries of a chunk are posted in one transaction, so a chunk is all or nothing. An
-    earlier run with another chunk size leaves ranges that overlap this one: their members are
-    left out here (they are settled already).
+    ``span`` is (first member id, last member id, chunk size): one entry per id range with any
+    interest, its member credits (Cr 201 carried part) and one Dr 41101 for their sum. Members
+    of ``settled`` ranges (posted by an earlier run) are left out.
     """
-    lo, hi = bounds
-    if bounds in posted:
-        totals.chunks_skipped += 1
-        return
-    settled = sorted(r for r in posted if r[0] <= hi and r[1] >= lo)
-    interest_key = f"interest:{plan.year_end}:{lo}-{hi}"
+    first, last, size = span
     _calc.drop(conn, checkfirst=True)
     _calc.create(conn)
     sql, params = _calc_sql(plan, settled)
-    conn.execute(text(sql).bindparams(*params), {"lo": lo, "hi": hi})
+    conn.execute(text(sql).bindparams(*params), {"lo": first, "hi": last, "size": size})
+    if conn.dialect.name == "postgresql":  # temporary tables get no statistics unless asked
+        conn.exec_driver_sql("ANALYZE interest_calc")
     c = _calc.c
-    credited, interest, negative = conn.execute(
+    by_range = conn.execute(  # one scan for the totals and the ranges with any interest
         select(
+            c.chunk_lo,
             func.count().filter(c.interest_fen > 0),
-            func.coalesce(func.sum(c.interest_fen), 0),
-            func.coalesce(func.sum(c.negative), 0),
-        )
-    ).one()
-    headers, parts = [], []
-    today, business_id = ctx.clock.today(), annual_business_id(plan.year_end)
-
-    def header(key: str, memo: str) -> ledger.EntryHeader:
-        return ledger.EntryHeader(BUSINESS_TYPE, business_id, key, plan.year_end, today, memo, ctx.actor)
-
-    if interest:
-        headers.append(header(interest_key, f"{plan.year_end.year}年度结息（{plan.day_basis}天计）"))
-        parts += [
-            _lines(interest_key, MEMBER_CONTROL, Side.CREDIT, c.interest_fen, BalancePart.CARRIED),
-            select(literal(interest_key), literal(INTEREST_EXPENSE), literal(Side.DEBIT.value),
-                   literal(int(interest), BigInteger), literal(None, BigInteger), literal(None, BigInteger),
-                   literal(None, String)),
-        ]  # fmt: skip
-    if headers:
-        ledger.post_set(conn, headers, union_all(*parts), ctx.clock)
-    totals.members_credited += int(credited)
-    totals.interest_fen += int(interest)
-    totals.negative_accrual_members += int(negative)
-    room = NEGATIVE_SAMPLE - len(totals.negative_accrual_sample)
-    if negative and room > 0:
+            func.sum(c.interest_fen),
+            func.sum(c.negative),
+        ).group_by(c.chunk_lo)
+    ).all()
+    chunks = sorted(lo for lo, _, interest, _ in by_range if interest)
+    negative = sum(int(n) for *_, n in by_range)
+    totals.members_credited += sum(int(n) for _, n, _, _ in by_range)
+    totals.interest_fen += sum(int(x) for _, _, x, _ in by_range)
+    totals.negative_accrual_members += negative
+    if negative:
         totals.negative_accrual_sample += conn.scalars(
-            select(c.member_id).where(c.negative == 1).order_by(c.member_id).limit(room)
+            select(c.member_id).where(c.negative == 1).order_by(c.member_id).limit(NEGATIVE_SAMPLE)
         ).all()
-    _calc.drop(conn)
-
-
-def _lines(key: str, subject: str, side: Side, amount: Any, part: BalancePart) -> Any:
-    c = _calc.c
-    return select(
-        literal(key).label("entry_key"),
-        literal(subject).label("subject_code"),
-        literal(side.value).label("side"),
-        amount.label("amount_fen"),
+    today, business_id = ctx.clock.today(), annual_business_id(plan.year_end)
+    memo = f"{plan.year_end.year}年度结息（{plan.day_basis}天计）"
+    headers = [
+        ledger.EntryHeader(
+            BUSINESS_TYPE, business_id, _entry_key(plan.year_end, lo, min(lo + size - 1, last)),
+            plan.year_end, today, memo, ctx.actor,
+        )
+        for lo in chunks
+    ]  # fmt: skip
+    # The same key in SQL, from each member's range
+    hi = case((c.chunk_lo + (size - 1) > last, literal(last, BigInteger)), else_=c.chunk_lo + (size - 1))
+    key = literal(f"interest:{plan.year_end}:") + cast(c.chunk_lo, String) + literal("-") + cast(hi, String)
+    credits = select(
+        key.label("entry_key"),
+        literal(MEMBER_CONTROL).label("subject_code"),
+        literal(Side.CREDIT.value).label("side"),
+        c.interest_fen.label("amount_fen"),
         c.member_id.label("member_id"),
         literal(None, BigInteger).label("employer_id"),
-        literal(part.value).label("balance_part"),
-    ).where(amount > 0)
+        literal(BalancePart.CARRIED.value).label("balance_part"),
+    ).where(c.interest_fen > 0)
+    expense = (
+        select(key, literal(INTEREST_EXPENSE), literal(Side.DEBIT.value), func.sum(c.interest_fen),
+               literal(None, BigInteger), literal(None, BigInteger), literal(None, String))
+        .where(c.interest_fen > 0)
+        .group_by(c.chunk_lo)
+    )  # fmt: skip
+    return headers, union_all(credits, expense)
+
+
+def _entry_key(year_end: date, lo: int, hi: int) -> str:
+    return f"interest:{year_end}:{lo}-{hi}"
 
 
 def _calc_sql(plan: _YearPlan, settled: Sequence[tuple[int, int]]) -> tuple[str, list[Any]]:
-    """``INSERT INTO interest_calc``: every member of ``[:lo, :hi]`` with its interest in fen.
+    """``INSERT INTO interest_calc``: every member of ``[:lo, :hi]`` with a 积数, its interest in fen
+    and the first id of its ``:size``-wide range.
 
     Per balance part ``p``, with ``A(x)`` = 积数 of the days after ``x`` (rules.accrual_after)
     and rate units ``n₀, n₁, …`` on the segments starting after ``x₁, x₂, …``::
@@ -380,7 +397,11 @@ def _calc_sql(plan: _YearPlan, settled: Sequence[tuple[int, int]]) -> tuple[str,
     closing settlement in the year (``cl.through``; ``A`` then counts the lines valued after it).
     ``A(x) = (balance − Σ lines valued after x) × (year end − x) + Σ those lines × their days``.
     """
-    params: list[Any] = [bindparam("lo", type_=BigInteger), bindparam("hi", type_=BigInteger)]
+    params: list[Any] = [
+        bindparam("lo", type_=BigInteger),
+        bindparam("hi", type_=BigInteger),
+        bindparam("size", type_=BigInteger),
+    ]
     ctes, joins = [], []
     if plan.closings:
         params.append(bindparam("closing_id", closing_business_id(plan.year_end), type_=String))
@@ -415,12 +436,13 @@ def _calc_sql(plan: _YearPlan, settled: Sequence[tuple[int, int]]) -> tuple[str,
     scale = rules.RATE_SCALE * plan.day_basis
     sql = (
         ("WITH " + ", ".join(ctes) + " " if ctes else "")
-        + "INSERT INTO interest_calc (member_id, interest_fen, current_fen, negative) "
-        f"SELECT member_id, CASE WHEN s > 0 THEN (2 * s + {scale}) / {2 * scale} ELSE 0 END, current_fen, "
+        + "INSERT INTO interest_calc (member_id, chunk_lo, interest_fen, negative) "
+        "SELECT member_id, :lo + (member_id - :lo) / :size * :size, "
+        f"CASE WHEN s > 0 THEN (2 * s + {scale}) / {2 * scale} ELSE 0 END, "
         "CASE WHEN s < 0 THEN 1 ELSE 0 END FROM ("
-        f"SELECT mb.member_id, mb.current_fen, {_units_sum(plan)} AS s FROM member_balance mb "
+        f"SELECT mb.member_id, {_units_sum(plan)} AS s FROM member_balance mb "
         + " ".join(joins)
-        + f" WHERE {where}) q WHERE s <> 0 OR current_fen > 0"
+        + f" WHERE {where}) q WHERE s <> 0"
     )
     return sql, params
 

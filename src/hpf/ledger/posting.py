@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -34,13 +34,16 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    case,
     insert,
+    or_,
     select,
     text,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import ColumnClause
 
-from hpf.db.bulk import bulk_insert, chunks
+from hpf.db.bulk import among, bulk_insert, chunks
 from hpf.kernel.clock import Clock
 from hpf.kernel.errors import Conflict, InvalidInput
 from hpf.ledger.chart import POSTABLE, SUBJECTS, SubLedger
@@ -91,10 +94,15 @@ class EntryHeader:
 
 def open_year_end(conn: Connection, hint: date) -> date:
     """The end of the open interest year, opening the one containing ``hint`` if none is."""
-    year_end = conn.scalar(select(accrual_year.c.year_end).where(accrual_year.c.state == "open"))
+    is_open = select(accrual_year.c.year_end).where(accrual_year.c.state == "open")
+    year_end = conn.scalar(is_open)
     if year_end is None:
         year_end = interest_year_end(hint)
-        conn.execute(insert(accrual_year).values(year_end=year_end, state="open"))
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(accrual_year).values(year_end=year_end, state="open"))
+        except IntegrityError:  # a concurrent transaction (month-end's other chunk) opened it first
+            year_end = conn.scalar(is_open) or year_end
     return year_end
 
 
@@ -153,46 +161,65 @@ def post_set(
 ) -> dict[str, int]:
     """Post entries whose lines are produced by ``lines``, entirely in SQL.
 
-    ``lines`` must yield, in this order, ``entry_key`` (an idempotency key of ``headers``),
-    ``subject_code``, ``side``, ``amount_fen``, ``member_id``, ``employer_id``, ``balance_part``.
+    ``lines`` must select, in this order, ``entry_key`` (an idempotency key of ``headers``),
+    ``subject_code``, ``side``, ``amount_fen``, ``member_id``, ``employer_id``, ``balance_part``;
+    they are read by position from a subquery, so SQL snippets need a label (``literal(…)`` and
+    table columns are named already).
     Lines take their entry's value date. Returns ``{idempotency_key: entry_id}``; replayed keys
     keep their first ids and their lines are not inserted again.
     """
-    existing = _existing_by_key(conn, {h.idempotency_key: h.fingerprint for h in headers})
-    fresh = [h for h in headers if h.idempotency_key not in existing]
-    if not fresh:
-        return existing
-    _refuse_closed_periods(conn, {period_of(h.posting_date) for h in fresh})
-    year_end = open_year_end(conn, min(h.value_date for h in fresh))
-    _refuse_value_dates({h.value_date for h in fresh}, year_end)
-    new_ids = _insert_entries(conn, fresh, clock)
-    for table in (_stage_entry, _stage_line):
-        table.drop(conn, checkfirst=True)
-        table.create(conn)
-    bulk_insert(
-        conn, _stage_entry.name, ("entry_key", "entry_id", "value_date", "accrual_days"),
-        [
-            (h.idempotency_key, i, h.value_date, accrual_days(year_end, h.value_date))
-            for h, i in zip(fresh, new_ids, strict=True)
-        ],
-    )  # fmt: skip
-    conn.execute(insert(_stage_line).from_select([c.name for c in _stage_line.c], lines))
-    if conn.dialect.name == "postgresql":  # temporary tables get no statistics unless asked
-        conn.exec_driver_sql("ANALYZE stage_entry")
-        conn.exec_driver_sql("ANALYZE stage_line")
-    conn.exec_driver_sql(
-        "INSERT INTO journal_line (" + ", ".join(_LINE_COLUMNS) + ") "
-        "SELECT k.entry_id, s.subject_code, s.side, s.amount_fen, s.member_id, s.employer_id, s.balance_part, "
-        "k.value_date, CASE WHEN s.member_id IS NOT NULL THEN k.accrual_days END "
-        "FROM stage_line s JOIN stage_entry k ON k.entry_key = s.entry_key"
-    )
-    _validate_staged_lines(conn)
-    _apply_balances(conn, new_ids, staged=True)
-    for table in (_stage_line, _stage_entry):
-        table.drop(conn)
-    existing.update({h.idempotency_key: i for h, i in zip(fresh, new_ids, strict=True)})
-    return existing
+    staged = _stage_set(conn, headers, lines, clock)
+    if staged.fresh:
+        _insert_staged_lines(conn)
+        _apply_staged_balances(conn, staged.subjects, members=True)
+    _drop_stage(conn)
+    return staged.ids
 
+
+def post_set_and_roll(
+    conn: Connection,
+    headers: Sequence[EntryHeader],
+    lines: Select[Any] | CompoundSelect[Any],
+    year_end: date,
+    clock: Clock,
+) -> tuple[dict[str, int], date, int, int]:
+    """``post_set`` the closing entries of the open interest year, then roll the year.
+
+    For the annual interest settlement: the member deltas of the new lines are folded into the
+    roll's UPDATE, so every member balance row is written once (one pass over the biggest
+    balance table instead of two; the lines' 积数 belongs to the year being closed, which the
+    roll resets anyway). Returns ``({key: entry_id}, next year end, members moved, fen moved)``
+    like ``roll_interest_year``.
+    """
+    next_end = _require_open_year(conn, year_end)
+    staged = _stage_set(conn, headers, lines, clock)
+    deltas = None
+    if staged.fresh:
+        _insert_staged_lines(conn)
+        deltas = _apply_staged_balances(conn, staged.subjects, members=False)
+    moved, moved_fen = _roll_member_balances(conn, next_end, deltas)
+    _drop_stage(conn)
+    _settle_year_row(conn, year_end, next_end, clock)
+    return staged.ids, next_end, moved, moved_fen
+
+
+def roll_interest_year(conn: Connection, year_end: date, clock: Clock) -> tuple[date, int, int]:
+    """Mark the open interest year ``year_end`` settled and open the next one.
+
+    In one set-based UPDATE every member's current-year balance (当年归集) becomes carried-over
+    (上年结转) and the 积数 is reset to the new opening balance × days of the new year: the
+    invariants ``check`` verifies (a member's parts follow from value dates, decision 0005).
+    Callers post the interest valued ``year_end`` first (or together, ``post_set_and_roll``);
+    member postings valued on or before ``year_end`` are refused afterwards. Returns (next year
+    end, members moved, fen moved).
+    """
+    next_end = _require_open_year(conn, year_end)
+    moved, moved_fen = _roll_member_balances(conn, next_end, None)
+    _settle_year_row(conn, year_end, next_end, clock)
+    return next_end, moved, moved_fen
+
+
+# ------------------------------------------------------------------------- set-based staging
 
 _staging = MetaData()
 _stage_entry = Table(
@@ -202,27 +229,119 @@ _stage_entry = Table(
     Column("entry_id", BigInteger, nullable=False),
     Column("value_date", Date, nullable=False),
     Column("accrual_days", SmallInteger, nullable=False),
+    Column("fresh", SmallInteger, nullable=False),  # 0: replayed, its lines are dropped
     prefixes=["TEMPORARY"],
 )
+# A journal line ready to insert: the entry key is resolved once, here, to the entry's id,
+# value date and 积数 days. ``stray_key`` keeps the key of a line naming no header (for the error).
 _stage_line = Table(
     "stage_line",
     _staging,
-    Column("entry_key", String(80), nullable=False),
+    Column("entry_id", BigInteger),
     Column("subject_code", String(10), nullable=False),
     Column("side", String(1), nullable=False),
     Column("amount_fen", BigInteger, nullable=False),
     Column("member_id", BigInteger),
     Column("employer_id", BigInteger),
     Column("balance_part", String(8)),
+    Column("value_date", Date),
+    Column("accrual_days", SmallInteger),
+    Column("stray_key", String(80)),
     prefixes=["TEMPORARY"],
 )
+# Each member's change in the staged lines, summed, when some member has several lines
+# (``_member_deltas``): the UPDATE of member_balance must join one row per member.
+_stage_member = Table(
+    "stage_member",
+    _staging,
+    Column("member_id", BigInteger, nullable=False),
+    Column("dc", BigInteger, nullable=False),  # carried part: Σ signed amount
+    Column("du", BigInteger, nullable=False),  # current part
+    Column("ac", BigInteger, nullable=False),  # carried part: Σ signed amount × 积数 days
+    Column("au", BigInteger, nullable=False),  # current part
+    prefixes=["TEMPORARY"],
+)
+_STAGES = (_stage_entry, _stage_line, _stage_member)
 
 
-def _validate_staged_lines(conn: Connection) -> None:
+@dataclass
+class _Staged:
+    ids: dict[str, int]  # entry id by idempotency key, fresh and replayed
+    fresh: int  # entries inserted
+    subjects: dict[str, tuple[int, int]]  # (debit, credit) fen of the staged lines per subject
+
+
+def _stage_set(
+    conn: Connection, headers: Sequence[EntryHeader], lines: Select[Any] | CompoundSelect[Any], clock: Clock
+) -> _Staged:
+    """Insert the fresh entries and stage their lines, validated.
+
+    Leaves the staging tables for the caller (``_drop_stage``), also when nothing is fresh.
+    """
+    # The lines are read by position from a subquery: each column needs a name there (a text()
+    # column is not a column at all; an unlabelled SQL snippet is named by its text).
+    selected = list(lines.selected_columns)
+    if len(selected) != 7 or any(isinstance(c, ColumnClause) and c.is_literal for c in selected):
+        raise TypeError(
+            "post_set lines must select 7 columns, SQL snippets labelled (literal_column(…).label)"
+        )
+    for table in _STAGES:
+        table.drop(conn, checkfirst=True)
+        table.create(conn)
+    existing = _existing_by_key(conn, {h.idempotency_key: h.fingerprint for h in headers})
+    fresh = [h for h in headers if h.idempotency_key not in existing]
+    if not fresh:
+        return _Staged(existing, 0, {})
+    _refuse_closed_periods(conn, {period_of(h.posting_date) for h in fresh})
+    year_end = open_year_end(conn, min(h.value_date for h in fresh))
+    _refuse_value_dates({h.value_date for h in fresh}, year_end)
+    new_ids = _insert_entries(conn, fresh, clock)
+    existing.update({h.idempotency_key: i for h, i in zip(fresh, new_ids, strict=True)})
+    fresh_keys = {h.idempotency_key for h in fresh}
+    bulk_insert(
+        conn, _stage_entry.name, ("entry_key", "entry_id", "value_date", "accrual_days", "fresh"),
+        [
+            (h.idempotency_key, existing[h.idempotency_key], h.value_date, accrual_days(year_end, h.value_date),
+             int(h.idempotency_key in fresh_keys))
+            for h in headers
+        ],
+    )  # fmt: skip
+    if conn.dialect.name == "postgresql":  # temporary tables get no statistics unless asked
+        conn.exec_driver_sql("ANALYZE stage_entry")
+    given = lines.subquery("given")
+    key, subject, side, amount, member_id, employer_id, part = list(given.c)
+    k = _stage_entry.c
+    conn.execute(
+        insert(_stage_line).from_select(
+            [c.name for c in _stage_line.c],
+            select(
+                k.entry_id, subject, side, amount, member_id, employer_id, part, k.value_date,
+                case((member_id.is_not(None), k.accrual_days)),
+                case((k.entry_key.is_(None), key)),
+            )
+            .select_from(given.outerjoin(_stage_entry, k.entry_key == key))
+            .where(or_(k.entry_key.is_(None), k.fresh == 1)),
+        )
+    )  # fmt: skip
+    return _Staged(existing, len(fresh), _validate_staged_lines(conn, new_ids))
+
+
+def _insert_staged_lines(conn: Connection) -> None:
+    cols = ", ".join(_LINE_COLUMNS)
+    conn.exec_driver_sql(f"INSERT INTO journal_line ({cols}) SELECT {cols} FROM stage_line")
+
+
+def _drop_stage(conn: Connection) -> None:
+    for table in reversed(_STAGES):
+        table.drop(conn)
+
+
+def _validate_staged_lines(conn: Connection, entry_ids: Sequence[int]) -> dict[str, tuple[int, int]]:
     """What ``Line`` and ``JournalEntry`` check at construction, checked in SQL for set lines.
 
     One grouped pass over the stage finds malformed lines, unbalanced or one-line entries and
-    lines naming no entry.
+    lines naming no entry; the same groups give each subject's debit and credit totals, which
+    are returned (for ``subject_balance``, without another pass over the stage).
     """
     member_subjects = [c for c, s in SUBJECTS.items() if s.sub_ledger is SubLedger.MEMBER]
     employer_subjects = [c for c, s in SUBJECTS.items() if s.sub_ledger is SubLedger.EMPLOYER]
@@ -235,32 +354,45 @@ def _validate_staged_lines(conn: Connection) -> None:
         "OR (s.subject_code NOT IN :member_subjects AND s.subject_code NOT IN :employer_subjects "
         "    AND (s.member_id IS NOT NULL OR s.employer_id IS NOT NULL OR s.balance_part IS NOT NULL))"
     )
-    # One scan: group the stage by entry (few groups), then compare with the headers in Python.
+    # One scan: group the stage by entry, subject and side (few groups), then add up in Python.
     grouped = conn.execute(
         text(
-            "SELECT s.entry_key, COUNT(*), SUM(CASE WHEN s.side = 'D' THEN s.amount_fen ELSE -s.amount_fen END), "
-            f"SUM(CASE WHEN {malformed} THEN 1 ELSE 0 END) FROM stage_line s GROUP BY s.entry_key"
+            "SELECT s.entry_id, s.subject_code, s.side, COUNT(*), SUM(s.amount_fen), "
+            f"SUM(CASE WHEN {malformed} THEN 1 ELSE 0 END), MIN(s.stray_key) FROM stage_line s "
+            "GROUP BY s.entry_id, s.subject_code, s.side"
         ).bindparams(
             bindparam("postable", sorted(POSTABLE), expanding=True),
             bindparam("member_subjects", member_subjects, expanding=True),
             bindparam("employer_subjects", employer_subjects, expanding=True),
         )
     ).all()
-    stats = {key: (count, difference, malformed_lines) for key, count, difference, malformed_lines in grouped}
-    headers = conn.scalars(text("SELECT entry_key FROM stage_entry")).all()
-    stray = sorted(set(stats) - set(headers))
+    stats: dict[int, list[int]] = {}  # entry id: [lines, debits − credits, malformed lines]
+    subjects: dict[str, tuple[int, int]] = {}
+    stray = []
+    for entry_id, subject, side, count, amount, bad, stray_key in grouped:
+        if entry_id is None:
+            stray.append(stray_key)
+            continue
+        entry = stats.setdefault(entry_id, [0, 0, 0])
+        entry[0] += count
+        entry[1] += int(amount) if side == "D" else -int(amount)
+        entry[2] += bad
+        debit, credit = subjects.get(subject, (0, 0))
+        subjects[subject] = (debit + int(amount), credit) if side == "D" else (debit, credit + int(amount))
     if stray:
         raise InvalidInput(
             "ledger.invalid_entry", "记账凭证不合法", f"lines name an unknown entry key {stray[0]!r}"
         )
-    for key in headers:
-        count, difference, malformed_lines = stats.get(key, (0, 0, 0))
+    for entry_id in entry_ids:
+        count, difference, malformed_lines = stats.get(entry_id, [0, 0, 0])
         if count < 2 or difference != 0 or malformed_lines:
+            key = conn.scalar(select(_stage_entry.c.entry_key).where(_stage_entry.c.entry_id == entry_id))
             raise InvalidInput(
                 "ledger.invalid_entry", "记账凭证不合法",
                 f"entry {key}: {count} lines, debits − credits = {difference} fen, "
                 f"{malformed_lines} malformed line(s) (amount, side, subject or sub-ledger detail)",
             )  # fmt: skip
+    return subjects
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -268,10 +400,11 @@ def _validate_staged_lines(conn: Connection) -> None:
 
 def _existing_by_key(conn: Connection, fingerprints: dict[str, str]) -> dict[str, int]:
     found: dict[str, int] = {}
-    for keys in chunks(list(fingerprints)):
+    keys = list(fingerprints)
+    for batch in [keys] if conn.dialect.name == "postgresql" else chunks(keys):  # see ``among``
         rows = conn.execute(
             select(journal_entry.c.idempotency_key, journal_entry.c.id, journal_entry.c.fingerprint).where(
-                journal_entry.c.idempotency_key.in_(keys)
+                among(conn, journal_entry.c.idempotency_key, batch)
             )
         )
         for key, entry_id, fingerprint in rows:
@@ -351,60 +484,202 @@ def _insert_entries(
 _SIGNED = "CASE WHEN side = 'C' THEN amount_fen ELSE -amount_fen END"
 
 
-def _apply_balances(conn: Connection, entry_ids: Sequence[int], *, staged: bool = False) -> None:
-    """Add the new entries' lines to every materialised balance: one UPDATE … FROM per kind.
-
-    The lines are read back from ``journal_line`` by entry id, or — for ``post_set``, whose lines
-    are still in the staging tables — from the stage, which spares an index lookup per line.
-    """
-    cols = "subject_code, side, amount_fen, member_id, employer_id, balance_part"
-    ids_staged = not staged and len(entry_ids) > _IN_LIST_LIMIT
-    if staged:
-        lines = f"(SELECT s.{cols.replace(', ', ', s.')}, k.accrual_days FROM stage_line s " \
-                "JOIN stage_entry k ON k.entry_key = s.entry_key)"  # fmt: skip
-    elif not ids_staged:
-        in_list = ", ".join(str(int(i)) for i in entry_ids)
-        lines = f"(SELECT {cols}, accrual_days FROM journal_line WHERE entry_id IN ({in_list}))"
-    else:
-        _stage_ids.drop(conn, checkfirst=True)
-        _stage_ids.create(conn)
-        bulk_insert(conn, _stage_ids.name, ("entry_id",), [(i,) for i in entry_ids])
-        lines = (
-            f"(SELECT {cols}, accrual_days FROM journal_line "
-            "WHERE entry_id IN (SELECT entry_id FROM stage_entry_id))"
-        )
-    part = "balance_part"
-    statements = (
+def _subject_update(lines: str) -> str:
+    return (
         "UPDATE subject_balance SET debit_fen = subject_balance.debit_fen + s.d, "
         "credit_fen = subject_balance.credit_fen + s.c FROM (SELECT subject_code AS k, "
         "SUM(CASE WHEN side = 'D' THEN amount_fen ELSE 0 END) AS d, "
         "SUM(CASE WHEN side = 'C' THEN amount_fen ELSE 0 END) AS c "
         f"FROM {lines} AS l GROUP BY subject_code) AS s "
-        "WHERE subject_balance.subject_code = s.k",
-        "UPDATE member_balance SET carried_fen = member_balance.carried_fen + s.dc, "
-        "current_fen = member_balance.current_fen + s.du, "
-        "accrual_carried = member_balance.accrual_carried + s.ac, "
-        "accrual_current = member_balance.accrual_current + s.au FROM (SELECT member_id AS k, "
-        f"SUM(CASE WHEN {part} = 'carried' THEN {_SIGNED} ELSE 0 END) AS dc, "
-        f"SUM(CASE WHEN {part} = 'current' THEN {_SIGNED} ELSE 0 END) AS du, "
-        f"SUM(CASE WHEN {part} = 'carried' THEN ({_SIGNED}) * accrual_days ELSE 0 END) AS ac, "
-        f"SUM(CASE WHEN {part} = 'current' THEN ({_SIGNED}) * accrual_days ELSE 0 END) AS au "
-        f"FROM {lines} AS l WHERE member_id IS NOT NULL GROUP BY member_id) AS s "
-        "WHERE member_balance.member_id = s.k",
+        "WHERE subject_balance.subject_code = s.k"
+    )
+
+
+def _employer_update(lines: str) -> str:
+    return (
         "UPDATE employer_balance SET balance_fen = employer_balance.balance_fen + s.d "
         f"FROM (SELECT employer_id AS k, SUM({_SIGNED}) AS d FROM {lines} AS l "
         "WHERE employer_id IS NOT NULL GROUP BY employer_id) AS s "
-        "WHERE employer_balance.employer_id = s.k",
+        "WHERE employer_balance.employer_id = s.k"
     )
+
+
+def _member_sums(lines: str) -> str:
+    """Per member: Σ signed change and Σ change × 积数 days, per balance part (``_stage_member``)."""
+    return (
+        f"SELECT member_id, SUM(dc) AS dc, SUM(du) AS du, SUM(ac) AS ac, SUM(au) AS au "
+        f"FROM {_member_changes(lines)} AS l GROUP BY member_id"
+    )
+
+
+def _member_changes(lines: str) -> str:
+    """Each member line as its change of the four member balance columns."""
+    part = "balance_part"
+    return (
+        "(SELECT member_id, "
+        f"CASE WHEN {part} = 'carried' THEN {_SIGNED} ELSE 0 END AS dc, "
+        f"CASE WHEN {part} = 'current' THEN {_SIGNED} ELSE 0 END AS du, "
+        f"CASE WHEN {part} = 'carried' THEN ({_SIGNED}) * accrual_days ELSE 0 END AS ac, "
+        f"CASE WHEN {part} = 'current' THEN ({_SIGNED}) * accrual_days ELSE 0 END AS au "
+        f"FROM {lines} AS l WHERE member_id IS NOT NULL)"
+    )
+
+
+def _member_update(sums: str) -> str:
+    return (
+        "UPDATE member_balance SET carried_fen = member_balance.carried_fen + s.dc, "
+        "current_fen = member_balance.current_fen + s.du, "
+        "accrual_carried = member_balance.accrual_carried + s.ac, "
+        f"accrual_current = member_balance.accrual_current + s.au FROM {sums} AS s "
+        "WHERE member_balance.member_id = s.member_id"
+    )
+
+
+def _run_balance_updates(
+    conn: Connection, statements: Sequence[str], params: dict[str, Any] | None = None
+) -> None:
+    """Run balance UPDATEs; a ``CHECK`` refusing a negative balance becomes a Conflict."""
     try:
         for sql in statements:
-            conn.exec_driver_sql(sql)
+            conn.execute(text(sql), params or {})
     except IntegrityError as exc:
         raise Conflict(
             "ledger.insufficient_balance", "余额不足", "the posting would make a balance negative"
         ) from exc
+
+
+def _apply_balances(conn: Connection, entry_ids: Sequence[int]) -> None:
+    """Add the new entries' lines to every materialised balance: one UPDATE … FROM per kind.
+
+    The lines are read back from ``journal_line`` by entry id (an IN list, or a staged id list
+    when there are many).
+    """
+    cols = "subject_code, side, amount_fen, member_id, employer_id, balance_part, accrual_days"
+    ids_staged = len(entry_ids) > _IN_LIST_LIMIT
+    if not ids_staged:
+        in_list = ", ".join(str(int(i)) for i in entry_ids)
+        lines = f"(SELECT {cols} FROM journal_line WHERE entry_id IN ({in_list}))"
+    else:
+        _stage_ids.drop(conn, checkfirst=True)
+        _stage_ids.create(conn)
+        bulk_insert(conn, _stage_ids.name, ("entry_id",), [(i,) for i in entry_ids])
+        lines = f"(SELECT {cols} FROM journal_line WHERE entry_id IN (SELECT entry_id FROM stage_entry_id))"
+    _run_balance_updates(  # subject rows last, as in ``_apply_staged_balances``
+        conn, (_member_update(f"({_member_sums(lines)})"), _employer_update(lines), _subject_update(lines))
+    )
     if ids_staged:
         _stage_ids.drop(conn)
+
+
+def _apply_staged_balances(conn: Connection, subjects: dict[str, tuple[int, int]], *, members: bool) -> str:
+    """``_apply_balances`` for ``post_set``: the lines are read from the stage, not the journal.
+
+    ``subjects`` are the subject totals the validation summed. Returns the SQL source of the
+    member deltas (one row per member: ``member_id, dc, du, ac, au``); with ``members`` false
+    they are not added here (the year roll folds them in).
+    """
+    deltas = _member_deltas(conn)
+    _run_balance_updates(conn, [_member_update(deltas)] if members else [])
+    _run_balance_updates(conn, [_employer_update("stage_line")])
+    # The subject rows last: every posting updates them, and a row lock is held until commit.
+    if subjects:
+        conn.execute(
+            text(
+                "UPDATE subject_balance SET debit_fen = debit_fen + :d, credit_fen = credit_fen + :c "
+                "WHERE subject_code = :k"
+            ),
+            [{"k": k, "d": d, "c": c} for k, (d, c) in sorted(subjects.items())],
+        )
+    return deltas
+
+
+def _member_deltas(conn: Connection) -> str:
+    """The staged member lines as one row of deltas per member (a table name or a subquery).
+
+    Batches usually carry one line per member (a month's contribution, the year's interest).
+    A unique index proves it, and then the lines are used as they are; summing them in a GROUP
+    BY instead costs more than the balance UPDATE itself on PostgreSQL (its SUM of BIGINT is a
+    NUMERIC). When a member has several lines the index is refused and the sums are staged.
+    """
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("CREATE UNIQUE INDEX stage_line_member ON stage_line (member_id)")
+        single = True
+    except IntegrityError:
+        single = False
+    if single:  # (building the index gave PostgreSQL the row count its plans need)
+        return _member_changes("stage_line")
+    conn.exec_driver_sql(f"INSERT INTO stage_member (member_id, dc, du, ac, au) {_member_sums('stage_line')}")
+    if conn.dialect.name == "postgresql":  # temporary tables get no statistics unless asked
+        conn.exec_driver_sql("ANALYZE stage_member")
+    return "stage_member"
+
+
+# ----------------------------------------------------------------------- the interest year roll
+
+
+def _require_open_year(conn: Connection, year_end: date) -> date:
+    """Refuse to roll any year but the open one; returns the end of the next year."""
+    open_end = conn.scalar(select(accrual_year.c.year_end).where(accrual_year.c.state == "open"))
+    if open_end != year_end:
+        raise Conflict(
+            "ledger.interest_year_not_open",
+            "该计息年度不是当前计息年度",
+            f"interest year ending {year_end} is not the open one (open: {open_end})",
+            open_year_end=str(open_end) if open_end else None,
+        )
+    return interest_year_end(year_end + timedelta(days=1))
+
+
+def _roll_member_balances(conn: Connection, next_end: date, deltas: str | None) -> tuple[int, int]:
+    """Carry every current part over and reset the 积数 for the year ending ``next_end``.
+
+    With ``deltas`` (``_member_deltas``: lines just posted, valued in the closing year), they
+    are added in the same write. Every row is written at most once: members with deltas
+    by one UPDATE, the others by a second, which also skips rows the roll leaves unchanged
+    (no balance to move, 积数 already right — dormant accounts). Returns (members whose current
+    part was carried over, fen carried over).
+    """
+    days = (next_end - previous_year_end(next_end)).days
+    current = "member_balance.current_fen"
+    if deltas and conn.exec_driver_sql(f"SELECT 1 FROM {deltas} AS d WHERE du <> 0 LIMIT 1").first():
+        current = "(member_balance.current_fen + COALESCE(d.du, 0))"
+        source = f"member_balance LEFT JOIN {deltas} AS d ON d.member_id = member_balance.member_id"
+    else:
+        source = "member_balance"
+    moved, moved_fen = conn.execute(
+        text(f"SELECT COUNT(CASE WHEN {current} <> 0 THEN 1 END), COALESCE(SUM({current}), 0) FROM {source}")
+    ).one()
+    total = "member_balance.carried_fen + member_balance.current_fen"
+    roll = "current_fen = 0, accrual_current = 0"
+    statements = []
+    if deltas:
+        with_deltas = f"{total} + d.dc + d.du"
+        statements.append(
+            f"UPDATE member_balance SET carried_fen = {with_deltas}, accrual_carried = ({with_deltas}) * :days, "
+            f"{roll} FROM {deltas} AS d WHERE member_balance.member_id = d.member_id"
+        )
+    unchanged = (
+        "member_balance.current_fen = 0 AND member_balance.accrual_current = 0 "
+        "AND member_balance.accrual_carried = member_balance.carried_fen * :days"
+    )
+    others = f"NOT EXISTS (SELECT 1 FROM {deltas} AS d WHERE d.member_id = member_balance.member_id) AND "
+    others = others if deltas else ""
+    statements.append(
+        f"UPDATE member_balance SET carried_fen = {total}, accrual_carried = ({total}) * :days, {roll} "
+        f"WHERE {others}NOT ({unchanged})"
+    )
+    _run_balance_updates(conn, statements, {"days": days})
+    return int(moved), int(moved_fen)
+
+
+def _settle_year_row(conn: Connection, year_end: date, next_end: date, clock: Clock) -> None:
+    conn.execute(
+        accrual_year.update()
+        .where(accrual_year.c.year_end == year_end, accrual_year.c.state == "open")
+        .values(state="settled", settled_at=clock.now())
+    )
+    conn.execute(insert(accrual_year).values(year_end=next_end, state="open"))
 
 
 _stage_ids = Table(

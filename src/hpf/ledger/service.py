@@ -17,7 +17,15 @@ from hpf.db.bulk import bulk_insert, chunks
 from hpf.kernel.clock import Clock
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.ledger.chart import CHART, POSTABLE, Side
-from hpf.ledger.posting import EntryHeader, open_year_end, post, post_many, post_set
+from hpf.ledger.posting import (
+    EntryHeader,
+    open_year_end,
+    post,
+    post_many,
+    post_set,
+    post_set_and_roll,
+    roll_interest_year,
+)
 from hpf.ledger.rules import (
     BalancePart,
     JournalEntry,
@@ -36,7 +44,15 @@ from hpf.ledger.tables import (
 )
 
 # The posting engine lives in ``posting.py``; callers use it through this module.
-__all__ = ["EntryHeader", "open_year_end", "post", "post_many", "post_set"]
+__all__ = [
+    "EntryHeader",
+    "open_year_end",
+    "post",
+    "post_many",
+    "post_set",
+    "post_set_and_roll",
+    "roll_interest_year",
+]
 
 
 def sync_chart(conn: Connection) -> None:
@@ -259,54 +275,3 @@ def member_statement(
         select(inner).order_by(inner.c.value_date.desc(), inner.c.entry_id.desc()).limit(limit).offset(offset)
     ).mappings()
     return [dict(r) for r in rows]
-
-
-# ------------------------------------------------------------- interest year roll (hpf.interest)
-# Added for annual interest settlement (hpf.interest.service.settle_year): the ledger-level step
-# that closes the open interest year once its settlement entries are posted.
-
-
-def roll_interest_year(conn: Connection, year_end: date, clock: Clock) -> tuple[date, int, int]:
-    """Mark the open interest year ``year_end`` settled and open the next one.
-
-    In one set-based UPDATE every member's current-year balance (当年归集) becomes carried-over
-    (上年结转) and the 积数 is reset to the new opening balance × days of the new year: the
-    invariants ``check`` verifies (a member's parts follow from value dates, decision 0005).
-    Callers post the interest valued ``year_end`` first; member postings valued on or before
-    ``year_end`` are refused afterwards. Returns (next year end, members moved, fen moved).
-    """
-    # imported here so that this addition leaves the module's existing imports untouched
-    from hpf.ledger.rules import interest_year_end
-    from hpf.ledger.tables import accrual_year
-
-    open_end = conn.scalar(select(accrual_year.c.year_end).where(accrual_year.c.state == "open"))
-    if open_end != year_end:
-        raise Conflict(
-            "ledger.interest_year_not_open",
-            "该计息年度不是当前计息年度",
-            f"interest year ending {year_end} is not the open one (open: {open_end})",
-            open_year_end=str(open_end) if open_end else None,
-        )
-    next_end = interest_year_end(date.fromordinal(year_end.toordinal() + 1))
-    days = (next_end - year_end).days
-    conn.execute(
-        accrual_year.update()
-        .where(accrual_year.c.year_end == year_end, accrual_year.c.state == "open")
-        .values(state="settled", settled_at=clock.now())
-    )
-    conn.execute(insert(accrual_year).values(year_end=next_end, state="open"))
-    moved, moved_fen = conn.execute(
-        select(
-            func.count().filter(member_balance.c.current_fen != 0),
-            func.coalesce(func.sum(member_balance.c.current_fen), 0),
-        )
-    ).one()
-    conn.execute(
-        member_balance.update().values(
-            carried_fen=member_balance.c.carried_fen + member_balance.c.current_fen,
-            current_fen=0,
-            accrual_carried=(member_balance.c.carried_fen + member_balance.c.current_fen) * days,
-            accrual_current=0,
-        )
-    )
-    return next_end, int(moved), int(moved_fen)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    text,
 )
 
 from hpf.db.metadata import Fen, Id, metadata
@@ -79,7 +80,14 @@ journal_line = Table(
     CheckConstraint("amount_fen > 0", name="amount_positive"),
     CheckConstraint("balance_part IS NULL OR balance_part IN ('carried', 'current')", name="part"),
     Index(None, "member_id", "value_date", "id"),
-    Index(None, "employer_id"),
+    # Employer lines only: most lines are member lines, whose NULL employer_id would cost an
+    # index entry each (a million per month-end or interest settlement) for no query.
+    Index(
+        None,
+        "employer_id",
+        postgresql_where=text("employer_id IS NOT NULL"),
+        sqlite_where=text("employer_id IS NOT NULL"),
+    ),
 )
 
 member_balance = Table(
