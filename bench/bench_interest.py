@@ -141,7 +141,7 @@ def baseline(engine: Engine, rows: int, *, with_indexes: bool = False) -> float:
             conn.execute(
                 text("CREATE INDEX bench_scratch_m ON bench_scratch_line (member_id, value_date, id)")
             )
-            conn.execute(  # partial, as journal_line's (migration 0005)
+            conn.execute(  # partial, as journal_line's (migration 0007)
                 text(
                     "CREATE INDEX bench_scratch_r ON bench_scratch_line (employer_id) WHERE employer_id IS NOT NULL"
                 )

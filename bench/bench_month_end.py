@@ -121,7 +121,7 @@ def baseline(engine: Engine, lines: int, *, with_indexes: bool) -> float:
     if with_indexes:
         Index("bench_scratch_entry", scratch.c.entry_id)
         Index("bench_scratch_member", scratch.c.member_id, scratch.c.value_date, scratch.c.id)
-        partial = text("employer_id IS NOT NULL")  # as journal_line's (migration 0005)
+        partial = text("employer_id IS NOT NULL")  # as journal_line's (migration 0007)
         Index("bench_scratch_employer", scratch.c.employer_id, postgresql_where=partial, sqlite_where=partial)
     with write_transaction(engine) as conn:
         scratch.drop(conn, checkfirst=True)

@@ -198,7 +198,7 @@ def expected_interest(day_basis: int) -> list[int]:
 
 
 def test_a_run_stopped_midway_leaves_nothing_and_finishes_on_rerun(engine, ctx, clock, monkeypatch):
-    """The interest and the roll are one transaction (decision 0008): a crash rolls back both."""
+    """The interest and the roll are one transaction (decision 0009): a crash rolls back both."""
     members = seven_members(engine, ctx, clock)
     before = balances(engine, members)
     real = ledger.post_set_and_roll

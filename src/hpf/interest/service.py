@@ -4,7 +4,7 @@ Annual settlement (``settle_year``, REFERENCE §2.2) credits every member the in
 year's 积数 (Dr 41101 / Cr 201 carried part), valued on the year end under business type 09
 年终结息, and rolls the interest year, which carries every current-year balance over (a
 reclassification between the two parts of one account, decision 0005: no journal lines). It is
-set-based and one transaction (decision 0008): one ``INSERT … SELECT`` computes every member's
+set-based and one transaction (decision 0009): one ``INSERT … SELECT`` computes every member's
 interest into a scratch table, and ``ledger.post_set_and_roll`` posts the entries (one per
 member id range) and rolls the year writing each member balance row once; no Python loop
 touches a member. The job is restartable and idempotent per year (``batch_job``
@@ -96,7 +96,7 @@ def settle_year(
     """Settle the interest year ending ``year_end`` for every member account; returns the summary.
 
     A finished year returns its stored summary (with ``already_done``) and posts nothing. The
-    interest of every member and the year roll are one transaction (decision 0008): a run that
+    interest of every member and the year roll are one transaction (decision 0009): a run that
     stopped midway left nothing behind and is simply run again. ``chunk_size`` is the width of
     the member id range each interest entry covers (ledger key ``interest:<year end>:<lo>-<hi>``).
     """
