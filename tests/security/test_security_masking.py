@@ -243,6 +243,7 @@ def test_examples_from_the_issue():
         "employer.bank_account_no",
         "principal.totp_secret",
         "sign_in_challenge.pending_secret",
+        "application_blob.content",
     }
     with pytest.raises(UnclassifiedField):
         classify("member", "shoe_size")

@@ -8,6 +8,7 @@ from hpf.db import calendar, jobs
 from hpf.db.metadata import metadata
 from hpf.ledger import tables as ledger_tables
 from hpf.policy import tables as policy_tables
+from hpf.services import tables as services_tables
 from hpf.security import alerts, approvals, audit, identity, keys, sessions, sms, tokens
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "ledger_tables",
     "metadata",
     "policy_tables",
+    "services_tables",
     "sessions",
     "sms",
     "tokens",
