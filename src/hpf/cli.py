@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hpf.loans import cli as loans_cli
+from hpf.services import cli as services_cli
 from hpf.settings import Settings
 
 app = typer.Typer(help="OpenHPF: 住房公积金 center and hub", no_args_is_help=True)
@@ -28,6 +29,7 @@ app.add_typer(interest_app, name="interest")
 app.add_typer(clock_app, name="clock")
 app.add_typer(user_app, name="user")
 app.add_typer(loans_cli.app, name="loan")
+app.add_typer(services_cli.app, name="archive")
 console = Console()
 
 

@@ -8,8 +8,8 @@ from hpf.db import calendar, jobs
 from hpf.db.metadata import metadata
 from hpf.ledger import tables as ledger_tables
 from hpf.policy import tables as policy_tables
-from hpf.services import tables as services_tables
 from hpf.security import alerts, approvals, audit, identity, keys, sessions, sms, tokens
+from hpf.services import tables as services_tables
 
 __all__ = [
     "accounts_tables",

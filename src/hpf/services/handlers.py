@@ -77,7 +77,9 @@ class ItemHandler(Protocol):
         self, conn: Connection, ctx: Context, application: Mapping[str, Any], evaluation: Evaluation
     ) -> dict[str, Any]: ...
 
-    def on_ended(self, conn: Connection, ctx: Context, application: Mapping[str, Any], state: str) -> None: ...
+    def on_ended(
+        self, conn: Connection, ctx: Context, application: Mapping[str, Any], state: str
+    ) -> None: ...
 
 
 _registry: dict[str, ItemHandler] = {}

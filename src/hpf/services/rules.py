@@ -91,7 +91,12 @@ def is_overdue(state: str, due: date | None, today: date) -> bool:
 # ------------------------------------------------------------------------------------ catalog
 
 APPLICANT_KINDS: frozenset[str] = frozenset({"member", "employer", "heir", "staff"})
-APPLICANT_ZH = {"member": "缴存职工", "employer": "缴存单位", "heir": "继承人、受遗赠人", "staff": "中心工作人员"}
+APPLICANT_ZH = {
+    "member": "缴存职工",
+    "employer": "缴存单位",
+    "heir": "继承人、受遗赠人",
+    "staff": "中心工作人员",
+}
 CHANNELS: frozenset[str] = frozenset({"online", "counter"})
 CATEGORY_ZH = {"withdrawal": "提取", "account": "账户"}
 FILE_TYPES: frozenset[str] = frozenset({"pdf", "jpg", "png"})
@@ -136,41 +141,90 @@ def validate_item(item: Mapping[str, Any]) -> list[Finding]:
     unknown = sorted(set(item) - ITEM_KEYS)
     if unknown:
         out.append(
-            _f("catalog.unknown_element", f"事项{where}含有未知要素：{'、'.join(unknown)}", f"{where}: unknown keys {unknown}")
+            _f(
+                "catalog.unknown_element",
+                f"事项{where}含有未知要素：{'、'.join(unknown)}",
+                f"{where}: unknown keys {unknown}",
+            )
         )
     missing = sorted(ITEM_KEYS - set(item))
     if missing:
         out.append(
-            _f("catalog.element_missing", f"事项{where}缺少要素：{'、'.join(missing)}", f"{where}: missing {missing}")
+            _f(
+                "catalog.element_missing",
+                f"事项{where}缺少要素：{'、'.join(missing)}",
+                f"{where}: missing {missing}",
+            )
         )
         return out
     if not _CODE.match(code):
-        out.append(_f("catalog.invalid_code", f"事项编码{code}格式错误", f"{code!r} is not like WD-RENT", "code"))
+        out.append(
+            _f("catalog.invalid_code", f"事项编码{code}格式错误", f"{code!r} is not like WD-RENT", "code")
+        )
     for key in ("name_zh", "result_zh"):
         if not str(item[key]).strip():
-            out.append(_f("catalog.element_missing", f"事项{where}的{key}为空", f"{where}: {key} is empty", key))
+            out.append(
+                _f("catalog.element_missing", f"事项{where}的{key}为空", f"{where}: {key} is empty", key)
+            )
     for key, id_key in (("conditions", "id"), ("steps", "id"), ("materials", "code")):
         rows = item[key]
         if not isinstance(rows, list) or (key != "materials" and not rows):
-            out.append(_f("catalog.element_missing", f"事项{where}缺少{key}", f"{where}: {key} must be a non-empty list", key))
+            out.append(
+                _f(
+                    "catalog.element_missing",
+                    f"事项{where}缺少{key}",
+                    f"{where}: {key} must be a non-empty list",
+                    key,
+                )
+            )
             continue
         ids = _ids(rows, id_key)
         if len(set(ids)) != len(ids) or "" in ids:
-            out.append(_f("catalog.duplicate", f"事项{where}的{key}编号重复或为空", f"{where}: {key} ids {ids}", key))
+            out.append(
+                _f("catalog.duplicate", f"事项{where}的{key}编号重复或为空", f"{where}: {key} ids {ids}", key)
+            )
     applicants = item["applicants"]
     if not isinstance(applicants, list) or not applicants or not set(applicants) <= APPLICANT_KINDS:
-        out.append(_f("catalog.invalid_applicants", f"事项{where}的服务对象不合法", f"{where}: applicants {applicants!r}", "applicants"))
+        out.append(
+            _f(
+                "catalog.invalid_applicants",
+                f"事项{where}的服务对象不合法",
+                f"{where}: applicants {applicants!r}",
+                "applicants",
+            )
+        )
     channels = item["channels"]
     if not isinstance(channels, list) or not channels or not set(channels) <= CHANNELS:
-        out.append(_f("catalog.invalid_channels", f"事项{where}的办理渠道不合法", f"{where}: channels {channels!r}", "channels"))
+        out.append(
+            _f(
+                "catalog.invalid_channels",
+                f"事项{where}的办理渠道不合法",
+                f"{where}: channels {channels!r}",
+                "channels",
+            )
+        )
     limit = item["time_limit_days"]
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 365:
-        out.append(_f("catalog.invalid_time_limit", f"事项{where}的办结时限须为1至365个工作日", f"{where}: time_limit_days {limit!r}", "time_limit_days"))
+        out.append(
+            _f(
+                "catalog.invalid_time_limit",
+                f"事项{where}的办结时限须为1至365个工作日",
+                f"{where}: time_limit_days {limit!r}",
+                "time_limit_days",
+            )
+        )
     for material in item["materials"] if isinstance(item["materials"], list) else []:
         out.extend(_material_findings(where, material))
     for field in item["fields"] if isinstance(item["fields"], list) else []:
         if field.get("kind") not in FIELD_KINDS or not str(field.get("name", "")).isidentifier():
-            out.append(_f("catalog.invalid_field", f"事项{where}的表单项{field.get('name')}不合法", f"{where}: field {field!r}", "fields"))
+            out.append(
+                _f(
+                    "catalog.invalid_field",
+                    f"事项{where}的表单项{field.get('name')}不合法",
+                    f"{where}: field {field!r}",
+                    "fields",
+                )
+            )
     return out
 
 
@@ -180,11 +234,32 @@ def _material_findings(where: str, material: Mapping[str, Any]) -> list[Finding]
     size = material.get("max_size_kb")
     out = []
     if not isinstance(types, list) or not types or not set(types) <= FILE_TYPES:
-        out.append(_f("catalog.invalid_material", f"事项{where}材料{code}的文件类型不合法（可用pdf、jpg、png）", f"{where}/{code}: file_types {types!r}", "materials"))
+        out.append(
+            _f(
+                "catalog.invalid_material",
+                f"事项{where}材料{code}的文件类型不合法（可用pdf、jpg、png）",
+                f"{where}/{code}: file_types {types!r}",
+                "materials",
+            )
+        )
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_FILE_KB:
-        out.append(_f("catalog.invalid_material", f"事项{where}材料{code}的大小上限须为1至{MAX_FILE_KB}KB", f"{where}/{code}: max_size_kb {size!r}", "materials"))
+        out.append(
+            _f(
+                "catalog.invalid_material",
+                f"事项{where}材料{code}的大小上限须为1至{MAX_FILE_KB}KB",
+                f"{where}/{code}: max_size_kb {size!r}",
+                "materials",
+            )
+        )
     if not isinstance(material.get("required"), bool) or not str(material.get("name_zh", "")).strip():
-        out.append(_f("catalog.invalid_material", f"事项{where}材料{code}缺少名称或是否必需", f"{where}/{code}: name_zh and required are needed", "materials"))
+        out.append(
+            _f(
+                "catalog.invalid_material",
+                f"事项{where}材料{code}缺少名称或是否必需",
+                f"{where}/{code}: name_zh and required are needed",
+                "materials",
+            )
+        )
     return out
 
 
@@ -201,15 +276,48 @@ def check_local_item(national: Mapping[str, Any], local: Mapping[str, Any]) -> l
     out = validate_item(local)
     if out:
         return out
-    for key, label in (("name_zh", "事项名称"), ("category", "事项类别"), ("business_code", "业务代码"), ("closes_account", "是否销户")):
+    for key, label in (
+        ("name_zh", "事项名称"),
+        ("category", "事项类别"),
+        ("business_code", "业务代码"),
+        ("closes_account", "是否销户"),
+    ):
         if local[key] != national[key]:
-            out.append(_f("catalog.element_changed", f"事项{code}的{label}须与全国目录一致", f"{code}: {key} differs from the national item", key))
+            out.append(
+                _f(
+                    "catalog.element_changed",
+                    f"事项{code}的{label}须与全国目录一致",
+                    f"{code}: {key} differs from the national item",
+                    key,
+                )
+            )
     if sorted(local["applicants"]) != sorted(national["applicants"]):
-        out.append(_f("catalog.applicants_changed", f"事项{code}的服务对象须与全国目录一致", f"{code}: applicants differ from the national item", "applicants"))
+        out.append(
+            _f(
+                "catalog.applicants_changed",
+                f"事项{code}的服务对象须与全国目录一致",
+                f"{code}: applicants differ from the national item",
+                "applicants",
+            )
+        )
     if not set(local["channels"]) >= set(national["channels"]):
-        out.append(_f("catalog.channel_dropped", f"事项{code}不能取消全国目录的办理渠道", f"{code}: a national channel is missing", "channels"))
+        out.append(
+            _f(
+                "catalog.channel_dropped",
+                f"事项{code}不能取消全国目录的办理渠道",
+                f"{code}: a national channel is missing",
+                "channels",
+            )
+        )
     if not str(local["result_zh"]).strip():
-        out.append(_f("catalog.result_dropped", f"事项{code}不能删除办理结果", f"{code}: the result is empty", "result_zh"))
+        out.append(
+            _f(
+                "catalog.result_dropped",
+                f"事项{code}不能删除办理结果",
+                f"{code}: the result is empty",
+                "result_zh",
+            )
+        )
     out.extend(_dropped(code, national, local, "conditions", "id", "受理条件", "condition"))
     out.extend(_dropped(code, national, local, "steps", "id", "办理流程环节", "step"))
     if national["time_limit_days"] < local["time_limit_days"]:
@@ -224,7 +332,13 @@ def check_local_item(national: Mapping[str, Any], local: Mapping[str, Any]) -> l
 
 
 def _dropped(
-    code: str, national: Mapping[str, Any], local: Mapping[str, Any], key: str, id_key: str, label: str, what: str
+    code: str,
+    national: Mapping[str, Any],
+    local: Mapping[str, Any],
+    key: str,
+    id_key: str,
+    label: str,
+    what: str,
 ) -> list[Finding]:
     out = []
     local_rows = {str(r[id_key]): r for r in local[key]}
@@ -238,21 +352,53 @@ def _dropped(
     return out
 
 
-def _material_tightened(code: str, national: Mapping[str, Any], local: Mapping[str, Any] | None) -> list[Finding]:
+def _material_tightened(
+    code: str, national: Mapping[str, Any], local: Mapping[str, Any] | None
+) -> list[Finding]:
     m = national["code"]
     if local is None:
-        return [_f("catalog.material_dropped", f"事项{code}不能删除全国目录的申请材料{m}（{national['name_zh']}）", f"{code}: national material {m} is missing", "materials")]
+        return [
+            _f(
+                "catalog.material_dropped",
+                f"事项{code}不能删除全国目录的申请材料{m}（{national['name_zh']}）",
+                f"{code}: national material {m} is missing",
+                "materials",
+            )
+        ]
     out = []
     if national["required"] and not local["required"]:
-        out.append(_f("catalog.material_optional", f"事项{code}的必需材料{m}不能改为非必需", f"{code}: material {m} is required nationally", "materials"))
+        out.append(
+            _f(
+                "catalog.material_optional",
+                f"事项{code}的必需材料{m}不能改为非必需",
+                f"{code}: material {m} is required nationally",
+                "materials",
+            )
+        )
     if not set(local["file_types"]) <= set(national["file_types"]):
-        out.append(_f("catalog.file_type_added", f"事项{code}材料{m}不能接受全国目录以外的文件类型", f"{code}: material {m} accepts {local['file_types']}, national {national['file_types']}", "materials"))
+        out.append(
+            _f(
+                "catalog.file_type_added",
+                f"事项{code}材料{m}不能接受全国目录以外的文件类型",
+                f"{code}: material {m} accepts {local['file_types']}, national {national['file_types']}",
+                "materials",
+            )
+        )
     if local["max_size_kb"] > national["max_size_kb"]:
-        out.append(_f("catalog.size_larger", f"事项{code}材料{m}的大小上限不能超过{national['max_size_kb']}KB", f"{code}: material {m} max {local['max_size_kb']} KB > national {national['max_size_kb']} KB", "materials"))
+        out.append(
+            _f(
+                "catalog.size_larger",
+                f"事项{code}材料{m}的大小上限不能超过{national['max_size_kb']}KB",
+                f"{code}: material {m} max {local['max_size_kb']} KB > national {national['max_size_kb']} KB",
+                "materials",
+            )
+        )
     return out
 
 
-def check_local_list(national_items: Mapping[str, Mapping[str, Any]], local_items: Sequence[Mapping[str, Any]]) -> list[Finding]:
+def check_local_list(
+    national_items: Mapping[str, Mapping[str, Any]], local_items: Sequence[Mapping[str, Any]]
+) -> list[Finding]:
     """Every item of a local list names a national item once and only tightens it."""
     out: list[Finding] = []
     if not local_items:
@@ -261,11 +407,20 @@ def check_local_list(national_items: Mapping[str, Mapping[str, Any]], local_item
     for item in local_items:
         code = str(item.get("code", ""))
         if code in seen:
-            out.append(_f("catalog.duplicate", f"实施清单中事项{code}重复", f"item {code} appears twice", "items"))
+            out.append(
+                _f("catalog.duplicate", f"实施清单中事项{code}重复", f"item {code} appears twice", "items")
+            )
         seen.add(code)
         national = national_items.get(code)
         if national is None:
-            out.append(_f("catalog.unknown_item", f"全国目录中没有事项{code}，实施清单不能新增事项", f"no national item {code}", "items"))
+            out.append(
+                _f(
+                    "catalog.unknown_item",
+                    f"全国目录中没有事项{code}，实施清单不能新增事项",
+                    f"no national item {code}",
+                    "items",
+                )
+            )
             continue
         out.extend(check_local_item(national, item))
     return out
@@ -277,7 +432,9 @@ def in_force(entries: Sequence[Mapping[str, Any]], on: date) -> Mapping[str, Any
     return max(found, key=lambda e: e["effective_from"]) if found else None
 
 
-def overlay(national_items: Sequence[Mapping[str, Any]], local_items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def overlay(
+    national_items: Sequence[Mapping[str, Any]], local_items: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
     """The center's items: the national ones, each replaced by its local tightening where given."""
     local = {str(i["code"]): i for i in local_items}
     return [{**dict(local.get(str(i["code"]), i)), "local": str(i["code"]) in local} for i in national_items]
@@ -285,7 +442,11 @@ def overlay(national_items: Sequence[Mapping[str, Any]], local_items: Sequence[M
 
 # ---------------------------------------------------------------------------------- materials
 
-_MAGIC: tuple[tuple[bytes, str], ...] = ((b"%PDF-", "pdf"), (b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"))
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "pdf"),
+    (b"\xff\xd8\xff", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+)
 MEDIA_TYPES = {"pdf": "application/pdf", "jpg": "image/jpeg", "png": "image/png"}
 _EXTENSIONS = {"pdf": "pdf", "jpg": "jpg", "jpeg": "jpg", "png": "png"}
 
@@ -302,7 +463,9 @@ def check_file(item_code: str, material: Mapping[str, Any], file_name: str, data
     """The file's type if the item's material accepts it; else a refusal naming the limit."""
     code = material["code"]
     if not data:
-        raise InvalidInput("application.file_empty", "上传的文件为空", f"{code}: the file is empty", field="file")
+        raise InvalidInput(
+            "application.file_empty", "上传的文件为空", f"{code}: the file is empty", field="file"
+        )
     suffix = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
     claimed = _EXTENSIONS.get(suffix)
     actual = sniff_type(data)
@@ -325,7 +488,9 @@ def check_file(item_code: str, material: Mapping[str, Any], file_name: str, data
     return actual
 
 
-def missing_materials(materials: Sequence[Mapping[str, Any]], uploaded: Iterable[str]) -> list[Mapping[str, Any]]:
+def missing_materials(
+    materials: Sequence[Mapping[str, Any]], uploaded: Iterable[str]
+) -> list[Mapping[str, Any]]:
     have = set(uploaded)
     return [m for m in materials if m["required"] and m["code"] not in have]
 
@@ -346,7 +511,12 @@ def payload_from_form(fields: Sequence[Mapping[str, Any]], form: Mapping[str, st
             continue
         if not text:
             if field.get("required"):
-                raise InvalidInput("application.field_required", f"请填写“{field['label_zh']}”", f"{name} is required", field=name)
+                raise InvalidInput(
+                    "application.field_required",
+                    f"请填写“{field['label_zh']}”",
+                    f"{name} is required",
+                    field=name,
+                )
             continue
         payload[name] = _typed(field, kind, text)
     return payload
@@ -357,7 +527,11 @@ def _typed(field: Mapping[str, Any], kind: str, text: str) -> Any:
     try:
         if kind == "yuan":
             amount = Decimal(text.replace(",", ""))
-            if not amount.is_finite() or not 0 <= amount < 10**10 or amount != amount.quantize(Decimal("0.01")):
+            if (
+                not amount.is_finite()
+                or not 0 <= amount < 10**10
+                or amount != amount.quantize(Decimal("0.01"))
+            ):
                 raise InvalidOperation
             return int(amount * 100)
         if kind == "int":
@@ -365,17 +539,29 @@ def _typed(field: Mapping[str, Any], kind: str, text: str) -> Any:
         if kind == "date":
             return date.fromisoformat(text).isoformat()
     except (InvalidOperation, ValueError):
-        raise InvalidInput("application.field_invalid", f"“{label}”格式不正确", f"{name}: {text!r} is not a valid {kind}", field=name) from None
+        raise InvalidInput(
+            "application.field_invalid",
+            f"“{label}”格式不正确",
+            f"{name}: {text!r} is not a valid {kind}",
+            field=name,
+        ) from None
     return text[:200]
 
 
 def check_rating(score: object, comment: str) -> tuple[int, str]:
     """A 好差评 score 1 (very bad) to 5 (very good) and an optional comment of ≤ 500 characters."""
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-        raise InvalidInput("application.rating_invalid", "评价须为1至5分", f"score {score!r} is not 1-5", field="score")
+        raise InvalidInput(
+            "application.rating_invalid", "评价须为1至5分", f"score {score!r} is not 1-5", field="score"
+        )
     text = " ".join(comment.split())
     if len(text) > 500:
-        raise InvalidInput("application.rating_invalid", "评价内容不能超过500字", "comment is longer than 500 characters", field="comment")
+        raise InvalidInput(
+            "application.rating_invalid",
+            "评价内容不能超过500字",
+            "comment is longer than 500 characters",
+            field="comment",
+        )
     return score, text
 
 
@@ -384,5 +570,10 @@ def require_reason(reason: str, *, code: str = "application.reason_required") ->
     if not text:
         raise InvalidInput(code, "请填写原因", "a reason is required", field="reason")
     if len(text) > 400:
-        raise InvalidInput("application.reason_too_long", "原因不能超过400字", "the reason is longer than 400 characters", field="reason")
+        raise InvalidInput(
+            "application.reason_too_long",
+            "原因不能超过400字",
+            "the reason is longer than 400 characters",
+            field="reason",
+        )
     return text

@@ -58,6 +58,8 @@ def create_app(
     from hpf.security import api as security_api
     from hpf.security import pages as security_pages
     from hpf.security.identity import DEFAULT_PASSWORDS
+    from hpf.services import api as services_api
+    from hpf.services import pages as services_pages
 
     app = FastAPI(
         title="OpenHPF center",
@@ -87,6 +89,8 @@ def create_app(
     app.include_router(contributions_pages.router)
     app.include_router(security_pages.router)
     app.include_router(loans_pages.router)
+    app.include_router(services_api.router)
+    app.include_router(services_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
