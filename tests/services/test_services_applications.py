@@ -242,6 +242,9 @@ def test_a_rating_comes_once_after_the_end_from_the_applicant(center: Center, fa
     with pytest.raises(HpfError) as stranger:
         do(center, service.rate, center.people["c"], app["id"], 1, "")
     assert stranger.value.code == "application.not_found"
+    with pytest.raises(HpfError) as clerk:
+        do(center, service.rate, center.people["teller01"], app["id"], 1, "")
+    assert clerk.value.code == "application.not_applicant"
     rated = do(center, service.rate, a, app["id"], 5, "一点就能办")
     assert (rated["rating"], rated["rating_comment"]) == (5, "一点就能办")
     with pytest.raises(HpfError) as twice:

@@ -106,6 +106,14 @@ def _is_owner(who: Principal, row: Mapping[str, Any]) -> bool:
     return False
 
 
+def _require_applicant(who: Principal, row: Mapping[str, Any]) -> None:
+    """Only the applicant (or the clerk who applied for them) withdraws or rates."""
+    if not (_is_owner(who, row) or who.id == row["applicant_id"]):
+        raise Forbidden(
+            "application.not_applicant", "只有申请人可以撤回或评价申请", f"{who.login} did not make application {row['id']}"
+        )
+
+
 def visible(conn: Connection, who: Principal, application_id: int) -> dict[str, Any]:
     """The application if ``who`` may see it; otherwise exactly the answer for a missing one."""
     row = get(conn, application_id)
@@ -613,8 +621,7 @@ def withdraw(
 ) -> dict[str, Any]:
     """The applicant takes the application back before a decision."""
     row = visible(conn, who, application_id)
-    if not (_is_owner(who, row) or who.id == row["applicant_id"]):
-        raise not_found(application_id)
+    _require_applicant(who, row)
     rules.require_transition(application_id, row["state"], State.WITHDRAWN)
     return _end(conn, ctx, row, State.WITHDRAWN, who.login, " ".join(reason.split())[:400] or "申请人撤回")
 
@@ -644,8 +651,7 @@ def rate(
 ) -> dict[str, Any]:
     """好差评: the applicant rates an ended application once."""
     row = visible(conn, who, application_id)
-    if not (_is_owner(who, row) or who.id == row["applicant_id"]):
-        raise not_found(application_id)
+    _require_applicant(who, row)
     if State(row["state"]) not in rules.TERMINAL:
         raise Conflict(
             "application.not_ended",
