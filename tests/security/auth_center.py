@@ -116,10 +116,29 @@ def build_auth_center(engine: Engine, *, center_code: str = "990001") -> AuthCen
             conn, ctx, principals[Role.MEMBER], "AC-CHANGE", {"field": "phone", "value": "13900139009"}
         )
         material = services.add_material(
-            conn, ctx, principals[Role.MEMBER], application["id"], "M-ID", "id.png", b"\x89PNG\r\n\x1a\n" + bytes(64)
+            conn,
+            ctx,
+            principals[Role.MEMBER],
+            application["id"],
+            "M-ID",
+            "id.png",
+            b"\x89PNG\r\n\x1a\n" + bytes(64),
         )
     settings = Settings(database_url=str(engine.url), center_code=center_code)
     app = create_app(settings, engine=engine, clock=clock, passwords=FAST_PASSWORDS)
     return AuthCenter(
-        app, engine, clock, emp, other, a, c, b, rem, other_rem, entry_id, principals, application, material["id"]
+        app,
+        engine,
+        clock,
+        emp,
+        other,
+        a,
+        c,
+        b,
+        rem,
+        other_rem,
+        entry_id,
+        principals,
+        application,
+        material["id"],
     )

@@ -212,7 +212,9 @@ def test_business_day_is_used_for_working_hours() -> None:
 def test_a_list_and_a_prefilled_template_are_audited_as_one_row_each(center: AuthCenter) -> None:
     headers = _as(center, Role.EMPLOYER)
     with center.client() as client:
-        assert client.get(f"/api/v1/remittances/{center.remittance['id']}", headers=headers).status_code == 200
+        assert (
+            client.get(f"/api/v1/remittances/{center.remittance['id']}", headers=headers).status_code == 200
+        )
         template = client.get(
             f"/api/v1/employers/{center.employer['account_no']}/remittance-template.csv", headers=headers
         )

@@ -45,9 +45,15 @@ def build_center(engine: Engine, today: date = date(2025, 3, 14)) -> Center:
     with write_transaction(engine) as conn:
         e = accounts.register_employer(conn, ctx, employer_payload(1, contact_phone="13800138001"))
         f = accounts.register_employer(conn, ctx, employer_payload(2, contact_phone="13800138002"))
-        a = accounts.open_member(conn, ctx, e["account_no"], member_payload(1, name="张三", phone="13900139001"))
-        c = accounts.open_member(conn, ctx, e["account_no"], member_payload(2, name="李四", phone="13900139002"))
-        b = accounts.open_member(conn, ctx, f["account_no"], member_payload(3, name="王五", phone="13900139003"))
+        a = accounts.open_member(
+            conn, ctx, e["account_no"], member_payload(1, name="张三", phone="13900139001")
+        )
+        c = accounts.open_member(
+            conn, ctx, e["account_no"], member_payload(2, name="李四", phone="13900139002")
+        )
+        b = accounts.open_member(
+            conn, ctx, f["account_no"], member_payload(3, name="王五", phone="13900139003")
+        )
         people = {
             "a": identity.create_member_login(conn, ctx, a["id"], PASSWORD, passwords=FAST_PASSWORDS),
             "b": identity.create_member_login(conn, ctx, b["id"], PASSWORD, passwords=FAST_PASSWORDS),
@@ -97,7 +103,10 @@ class FakeWithdrawals:
     ) -> dict[str, Any]:
         self.approved.append(application["id"])
         self.reserved[application["id"]] = evaluation.amount_fen or 0
-        out: dict[str, Any] = {"reserved_fen": evaluation.amount_fen, "ledger_entry_ids": [900 + application["id"]]}
+        out: dict[str, Any] = {
+            "reserved_fen": evaluation.amount_fen,
+            "ledger_entry_ids": [900 + application["id"]],
+        }
         if application["payload"].get("now"):
             out["executed"] = True
         return out

@@ -3,19 +3,20 @@ maker-checker, materials, idempotent submission, deadlines, withdrawal, ratings,
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 import pytest
+from services_support import JPG, PDF, PNG, Center, FakeWithdrawals, build_center
 from sqlalchemy import Engine, select, update
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import HpfError
 from hpf.services import handlers, service
 from hpf.services.tables import application_blob, application_transition
-
-from services_support import JPG, PDF, PNG, Center, FakeWithdrawals, build_center
 
 
 @pytest.fixture
@@ -34,7 +35,12 @@ def rent(center: Center, who: str = "a", key: str | None = None, **payload: Any)
     """Submit a rent withdrawal with its two required materials."""
     with write_transaction(center.engine) as conn:
         app = service.submit(
-            conn, center.ctx, center.people[who], "WD-RENT", {"rent_monthly_fen": 150_000, **payload}, idempotency_key=key
+            conn,
+            center.ctx,
+            center.people[who],
+            "WD-RENT",
+            {"rent_monthly_fen": 150_000, **payload},
+            idempotency_key=key,
         )
         service.add_material(conn, center.ctx, center.people[who], app["id"], "M-ID", "id.png", PNG)
         service.add_material(conn, center.ctx, center.people[who], app["id"], "M-BANK", "card.jpg", JPG)
@@ -49,10 +55,14 @@ def do(center: Center, fn: Any, *args: Any) -> dict[str, Any]:
 
 def states(center: Center, application_id: int) -> list[tuple[str | None, str, str]]:
     with read_transaction(center.engine) as conn:
-        return [(t["from_state"], t["to_state"], t["actor"]) for t in service.transitions(conn, application_id)]
+        return [
+            (t["from_state"], t["to_state"], t["actor"]) for t in service.transitions(conn, application_id)
+        ]
 
 
-def test_every_rule_passing_and_no_risk_flag_is_approved_straight_through(center: Center, fake: FakeWithdrawals) -> None:
+def test_every_rule_passing_and_no_risk_flag_is_approved_straight_through(
+    center: Center, fake: FakeWithdrawals
+) -> None:
     app = rent(center)
     assert app["state"] == "submitted" and app["catalog_version"] == "N2023.1"
     assert app["evaluation"]["eligible"] and app["amount_fen"] == 450_000  # the preview the member sees
@@ -75,12 +85,16 @@ def test_every_rule_passing_and_no_risk_flag_is_approved_straight_through(center
     assert twice.value.code == "application.illegal_transition"
 
 
-def test_a_handler_that_finishes_at_once_executes_the_application(center: Center, fake: FakeWithdrawals) -> None:
+def test_a_handler_that_finishes_at_once_executes_the_application(
+    center: Center, fake: FakeWithdrawals
+) -> None:
     app = rent(center, now=True)
     assert do(center, service.complete_submission, center.people["a"], app["id"])["state"] == "executed"
 
 
-def test_a_risk_flag_sends_it_to_review_and_the_reviewer_approves(center: Center, fake: FakeWithdrawals) -> None:
+def test_a_risk_flag_sends_it_to_review_and_the_reviewer_approves(
+    center: Center, fake: FakeWithdrawals
+) -> None:
     app = rent(center, risky=True)
     waiting = do(center, service.complete_submission, center.people["a"], app["id"])
     assert waiting["state"] == "under_review" and fake.approved == []
@@ -92,7 +106,9 @@ def test_a_risk_flag_sends_it_to_review_and_the_reviewer_approves(center: Center
     assert done["decision_reason"] == "已电话核实" and fake.approved == [app["id"]]
 
 
-def test_a_failed_rule_waits_for_a_person_who_cannot_approve_it_only_reject(center: Center, fake: FakeWithdrawals) -> None:
+def test_a_failed_rule_waits_for_a_person_who_cannot_approve_it_only_reject(
+    center: Center, fake: FakeWithdrawals
+) -> None:
     app = rent(center, fail=True)
     waiting = do(center, service.complete_submission, center.people["a"], app["id"])
     assert waiting["state"] == "under_review" and not waiting["evaluation"]["eligible"]
@@ -109,7 +125,9 @@ def test_a_failed_rule_waits_for_a_person_who_cannot_approve_it_only_reject(cent
 
 def test_an_item_without_a_handler_always_goes_to_review(center: Center) -> None:
     with write_transaction(center.engine) as conn:
-        app = service.submit(conn, center.ctx, center.people["a"], "AC-TRANSFER-IN", {"from_center": "上海"}, complete=True)
+        app = service.submit(
+            conn, center.ctx, center.people["a"], "AC-TRANSFER-IN", {"from_center": "上海"}, complete=True
+        )
     assert app["state"] == "under_review" and app["evaluation"] is None
     done = do(center, service.approve, center.people["reviewer01"], app["id"])
     assert done["state"] == "executed"  # nothing asynchronous to wait for
@@ -139,7 +157,9 @@ def test_materials_must_be_complete_before_acceptance(center: Center, fake: Fake
         service.add_material(conn, center.ctx, a, app["id"], "M-ID", "id.png", PNG)
     with pytest.raises(HpfError) as missing:
         do(center, service.complete_submission, a, app["id"])
-    assert missing.value.code == "application.materials_missing" and missing.value.extra["missing"] == ["M-BANK"]
+    assert missing.value.code == "application.materials_missing" and missing.value.extra["missing"] == [
+        "M-BANK"
+    ]
     assert "本人银行卡" in missing.value.title
     with pytest.raises(HpfError) as unknown:
         do(center, service.add_material, a, app["id"], "M-PASSPORT", "p.png", PNG)
@@ -148,11 +168,19 @@ def test_materials_must_be_complete_before_acceptance(center: Center, fake: Fake
         do(center, service.add_material, a, app["id"], "M-BANK", "card.gif", b"GIF89a" + b"\x00" * 10)
     assert wrong.value.code == "application.file_type"
     with pytest.raises(HpfError) as big:
-        do(center, service.add_material, a, app["id"], "M-BANK", "card.png", PNG + b"\x00" * (5 * 1024 * 1024))
+        do(
+            center,
+            service.add_material,
+            a,
+            app["id"],
+            "M-BANK",
+            "card.png",
+            PNG + b"\x00" * (5 * 1024 * 1024),
+        )
     assert big.value.code == "application.file_too_large"
     with read_transaction(center.engine) as conn:
         [stored] = service.materials(conn, app["id"])
-        assert stored["sha256"] == "%064x" % int.from_bytes(__import__("hashlib").sha256(PNG).digest(), "big")
+        assert stored["sha256"] == hashlib.sha256(PNG).hexdigest()
         assert service.material_content(conn, a, app["id"], stored["id"])[1] == PNG
         blob = conn.execute(select(application_blob)).mappings().one()
         assert PNG not in blob["content_enc"].encode() and ":" in blob["content_enc"]  # SM4 token
@@ -171,8 +199,10 @@ def test_altered_material_bytes_are_refused_on_read(center: Center, fake: FakeWi
     from hpf.security import protect
 
     with write_transaction(center.engine) as conn:
-        forged = protect.to_stored("application_blob", {"content": __import__("base64").b64encode(PDF).decode()})
-        conn.execute(update(application_blob).where(application_blob.c.size_bytes == len(PNG)).values(**forged))
+        forged = protect.to_stored("application_blob", {"content": base64.b64encode(PDF).decode()})
+        conn.execute(
+            update(application_blob).where(application_blob.c.size_bytes == len(PNG)).values(**forged)
+        )
     with read_transaction(center.engine) as conn:
         material = service.materials(conn, app["id"])[0]
         with pytest.raises(HpfError) as altered:
@@ -183,12 +213,28 @@ def test_altered_material_bytes_are_refused_on_read(center: Center, fake: FakeWi
 def test_submitting_twice_with_one_key_gives_one_application(center: Center, fake: FakeWithdrawals) -> None:
     first = rent(center, key="k-1")
     with write_transaction(center.engine) as conn:
-        again = service.submit(conn, center.ctx, center.people["a"], "WD-RENT", {"rent_monthly_fen": 150_000}, idempotency_key="k-1")
+        again = service.submit(
+            conn,
+            center.ctx,
+            center.people["a"],
+            "WD-RENT",
+            {"rent_monthly_fen": 150_000},
+            idempotency_key="k-1",
+        )
         assert again["id"] == first["id"]
         with pytest.raises(HpfError) as reused:
-            service.submit(conn, center.ctx, center.people["a"], "WD-RENT", {"rent_monthly_fen": 1}, idempotency_key="k-1")
+            service.submit(
+                conn,
+                center.ctx,
+                center.people["a"],
+                "WD-RENT",
+                {"rent_monthly_fen": 1},
+                idempotency_key="k-1",
+            )
         assert reused.value.code == "application.key_reused"
-        other = service.submit(conn, center.ctx, center.people["b"], "WD-RENT", {"rent_monthly_fen": 1}, idempotency_key="k-1")
+        other = service.submit(
+            conn, center.ctx, center.people["b"], "WD-RENT", {"rent_monthly_fen": 1}, idempotency_key="k-1"
+        )
         assert other["id"] != first["id"]  # keys are per applicant
 
 
@@ -210,7 +256,9 @@ def test_bad_submissions_change_nothing(center: Center, fake: FakeWithdrawals) -
         assert conn.execute(select(application_transition)).all() == []
 
 
-def test_the_applicant_withdraws_before_a_decision_and_reservations_are_released(center: Center, fake: FakeWithdrawals) -> None:
+def test_the_applicant_withdraws_before_a_decision_and_reservations_are_released(
+    center: Center, fake: FakeWithdrawals
+) -> None:
     app = rent(center, risky=True)
     do(center, service.complete_submission, center.people["a"], app["id"])
     with pytest.raises(HpfError) as stranger:
@@ -223,7 +271,9 @@ def test_the_applicant_withdraws_before_a_decision_and_reservations_are_released
     assert late.value.code == "application.illegal_transition"
 
 
-def test_a_failed_payout_ends_the_application_and_releases_the_reservation(center: Center, fake: FakeWithdrawals) -> None:
+def test_a_failed_payout_ends_the_application_and_releases_the_reservation(
+    center: Center, fake: FakeWithdrawals
+) -> None:
     app = rent(center)
     do(center, service.complete_submission, center.people["a"], app["id"])
     assert fake.reserved
@@ -260,9 +310,14 @@ def test_the_queue_is_ordered_by_due_date_and_flags_the_overdue_across_a_holiday
     assert first["due_on"] == date(2025, 10, 11)  # 3 working days: 1–8 October are holidays
     center.clock.set(date(2025, 10, 9))
     with write_transaction(engine) as conn:
-        second = service.submit(conn, center.ctx, a, "AC-CHANGE", {"field": "phone", "value": "x"}, complete=True)
+        second = service.submit(
+            conn, center.ctx, a, "AC-CHANGE", {"field": "phone", "value": "x"}, complete=True
+        )
     assert second["due_on"] == date(2025, 10, 10)
-    for today, overdue in ((date(2025, 10, 11), {second["id"]}), (date(2025, 10, 13), {first["id"], second["id"]})):
+    for today, overdue in (
+        (date(2025, 10, 11), {second["id"]}),
+        (date(2025, 10, 13), {first["id"], second["id"]}),
+    ):
         with read_transaction(engine) as conn:
             queue = service.review_queue(conn, today)
         assert [r["id"] for r in queue] == [second["id"], first["id"]]

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from services_support import JPG, PNG, Center, FakeWithdrawals, build_center
 from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.services import archives, handlers, service
 from hpf.services.tables import application, application_archive, application_transition
-
-from services_support import JPG, PNG, Center, FakeWithdrawals, build_center
 
 
 @pytest.fixture
@@ -41,11 +40,19 @@ def test_an_ended_application_is_sealed_with_everything_it_needs(center: Center)
     with read_transaction(center.engine) as conn:
         stored = archives.get_archive(conn, app["id"])
         assert archives.verify_stored(conn) == []
-    assert stored["final_state"] == "executed" and stored["sm3"] == archives.sm3_hex(stored["document"].encode())
+    assert stored["final_state"] == "executed" and stored["sm3"] == archives.sm3_hex(
+        stored["document"].encode()
+    )
     doc = json.loads(stored["document"])
     assert doc["application"]["decision"] == "approved" and doc["ledger_entry_ids"] == [900 + app["id"]]
     assert [r["code"] for r in doc["rules"]] == ["rent.deposit_months", "rent.no_home"]
-    assert [t["to_state"] for t in doc["transitions"]] == ["submitted", "accepted", "under_review", "approved", "executed"]
+    assert [t["to_state"] for t in doc["transitions"]] == [
+        "submitted",
+        "accepted",
+        "under_review",
+        "approved",
+        "executed",
+    ]
     assert {m["material_code"] for m in doc["materials"]} == {"M-ID", "M-BANK"}
     assert doc["item"]["code"] == "WD-RENT" and doc["sheet"][0]["label_zh"] == "月租金"
     # Rated afterwards: the archive still holds.
@@ -58,7 +65,9 @@ def test_rejected_and_withdrawn_applications_are_archived_too_open_ones_are_not(
     a = center.people["a"]
     with write_transaction(center.engine) as conn:
         one = service.submit(conn, center.ctx, a, "AC-CHANGE", {"field": "name", "value": "张叁"})
-        two = service.submit(conn, center.ctx, a, "AC-CHANGE", {"field": "name", "value": "张叁"}, complete=True)
+        two = service.submit(
+            conn, center.ctx, a, "AC-CHANGE", {"field": "name", "value": "张叁"}, complete=True
+        )
         three = service.submit(conn, center.ctx, a, "AC-CHANGE", {"field": "name", "value": "张"})
         service.withdraw(conn, center.ctx, a, one["id"])
         service.reject(conn, center.ctx, center.people["reviewer01"], two["id"], "与身份证件不符")
@@ -77,7 +86,9 @@ def test_rejected_and_withdrawn_applications_are_archived_too_open_ones_are_not(
         ("transition", "actor", "nobody", "archive.differs"),
     ],
 )
-def test_tampering_with_the_database_is_detected(center: Center, table: str, column: str, value: Any, code: str) -> None:
+def test_tampering_with_the_database_is_detected(
+    center: Center, table: str, column: str, value: Any, code: str
+) -> None:
     app = ended(center)
     with write_transaction(center.engine) as conn:
         if table == "archive":
@@ -117,7 +128,10 @@ def test_a_package_verifies_and_tampering_with_it_is_detected(center: Center) ->
     assert "archive.altered" in {f.code for f in archives.verify_package(repack(**{"archive.json": doc}))}
     # A forger who rewrites the document, re-seals it and fixes the manifest is caught by the database.
     forged_manifest = {**manifest, "archive_sm3": archives.sm3_hex(doc)}
-    forged_manifest["files"] = [archives._entry(f["path"], doc if f["path"] == "archive.json" else contents[f["path"]]) for f in manifest["files"]]
+    forged_manifest["files"] = [
+        archives._entry(f["path"], doc if f["path"] == "archive.json" else contents[f["path"]])
+        for f in manifest["files"]
+    ]
     forged = repack(**{"archive.json": doc, "manifest.json": json.dumps(forged_manifest).encode()})
     assert archives.verify_package(forged) == []
     with read_transaction(center.engine) as conn:
@@ -125,7 +139,9 @@ def test_a_package_verifies_and_tampering_with_it_is_detected(center: Center) ->
     assert archives.verify_package(b"not a zip")[0].code == "package.unreadable"
 
 
-def test_the_cli_exports_and_verifies(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_exports_and_verifies(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if engine.dialect.name != "sqlite":
         pytest.skip("the command is exercised once, on the SQLite file")
     from hpf import cli

@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from services_support import build_center
 from sqlalchemy import Engine
 
 from hpf.db.engine import read_transaction, write_transaction
@@ -16,8 +17,6 @@ from hpf.policy.rules import require_ok
 from hpf.security import approvals
 from hpf.security.identity import Forbidden
 from hpf.services import catalog, rules, service
-
-from services_support import build_center
 
 REASON_CODES = {"01", "02", "03", "04", "05", "06", "07", "08", "09", "99"}  # REFERENCE §3.2
 
@@ -50,10 +49,17 @@ def test_the_national_list_has_every_withdrawal_reason_and_the_account_items() -
         assert rules.validate_item(item) == [], item["code"]
         assert item["conditions"] and item["steps"] and item["applicants"] and item["result_zh"]
     withdrawals = [i for i in items if i["category"] == "withdrawal"]
-    assert all(i["time_limit_days"] == 3 and not i["time_limit_placeholder"] for i in withdrawals)  # 《条例》 art. 25
+    assert all(
+        i["time_limit_days"] == 3 and not i["time_limit_placeholder"] for i in withdrawals
+    )  # 《条例》 art. 25
     assert all(i["time_limit_placeholder"] for i in items if i["category"] == "account")
     assert national("WD-DEATH")["applicants"] == ["heir"]
-    assert {i["code"] for i in items if i["closes_account"]} == {"WD-RETIRE", "WD-DISABILITY", "WD-LEAVE", "WD-DEATH"}
+    assert {i["code"] for i in items if i["closes_account"]} == {
+        "WD-RETIRE",
+        "WD-DISABILITY",
+        "WD-LEAVE",
+        "WD-DEATH",
+    }
 
 
 def test_there_is_no_catalog_before_the_first_national_version() -> None:
@@ -74,7 +80,15 @@ def test_a_local_item_may_tighten_every_parameter() -> None:
     lease["required"] = True
     lease["file_types"] = ["pdf"]
     lease["max_size_kb"] = 1024
-    local["materials"].append({"code": "M-L-TAX", "name_zh": "房租发票", "required": True, "file_types": ["pdf"], "max_size_kb": 2048})
+    local["materials"].append(
+        {
+            "code": "M-L-TAX",
+            "name_zh": "房租发票",
+            "required": True,
+            "file_types": ["pdf"],
+            "max_size_kb": 2048,
+        }
+    )
     local["summary_zh"] = "本市职工租房提取。"
     assert findings(local) == []
 
@@ -88,7 +102,10 @@ def test_a_local_item_may_tighten_every_parameter() -> None:
         (lambda i: i["steps"].pop(1), "catalog.step_dropped"),
         (lambda i: i.update(time_limit_days=5), "catalog.time_limit_longer"),
         (lambda i: i["materials"][0].update(required=False), "catalog.material_optional"),
-        (lambda i: i["materials"][0].update(file_types=["pdf", "jpg", "png", "gif"]), "catalog.invalid_material"),
+        (
+            lambda i: i["materials"][0].update(file_types=["pdf", "jpg", "png", "gif"]),
+            "catalog.invalid_material",
+        ),
         (lambda i: i["materials"][0].update(max_size_kb=10240), "catalog.size_larger"),
         (lambda i: i.update(applicants=["member", "employer"]), "catalog.applicants_changed"),
         (lambda i: i.update(channels=["counter"]), "catalog.channel_dropped"),
@@ -119,11 +136,19 @@ def test_a_local_list_names_only_national_items_once_and_refuses_with_every_find
     bad["materials"] = []
     invented = {**national("WD-RENT"), "code": "WD-LOTTERY"}
     got = rules.check_local_list(by_code, [bad, invented, national("WD-RENT"), national("WD-RENT")])
-    assert {f.code for f in got} >= {"catalog.time_limit_longer", "catalog.material_dropped", "catalog.unknown_item", "catalog.duplicate"}
+    assert {f.code for f in got} >= {
+        "catalog.time_limit_longer",
+        "catalog.material_dropped",
+        "catalog.unknown_item",
+        "catalog.duplicate",
+    }
     with pytest.raises(InvalidInput) as refused:
         require_ok(got)
     assert len(refused.value.extra["findings"]) == len(got)
-    assert rules.check_local_list(by_code, []) and rules.check_local_list(by_code, [])[0].code == "catalog.empty_list"
+    assert (
+        rules.check_local_list(by_code, [])
+        and rules.check_local_list(by_code, [])[0].code == "catalog.empty_list"
+    )
 
 
 # --------------------------------------------------------------------------- stored versions
@@ -139,7 +164,11 @@ def test_a_local_list_is_published_by_maker_checker_and_applies_from_its_date(en
     center = build_center(engine)
     ctx, admin, admin2 = center.ctx, center.people["admin01"], center.people["admin02"]
     start = date(2025, 4, 1)
-    payload = {"effective_from": start.isoformat(), "items": [_tighter_rent()], "reason": "济公积金〔2025〕1号"}
+    payload = {
+        "effective_from": start.isoformat(),
+        "items": [_tighter_rent()],
+        "reason": "济公积金〔2025〕1号",
+    }
     with write_transaction(engine) as conn:
         request = approvals.submit(conn, ctx, admin, approvals.CATALOG_PUBLISH, payload, "实施清单")
         with pytest.raises(Forbidden) as same:

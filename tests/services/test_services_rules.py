@@ -6,13 +6,12 @@ import itertools
 from datetime import date
 
 import pytest
+from services_support import JPG, PDF, PNG
 
 from hpf.kernel.errors import IllegalTransition, InvalidInput
 from hpf.kernel.workdays import add_working_days, working_days_between
 from hpf.services import rules
 from hpf.services.rules import State
-
-from services_support import JPG, PDF, PNG
 
 ALLOWED = {
     ("submitted", "accepted"), ("accepted", "under_review"), ("under_review", "approved"),
@@ -54,7 +53,13 @@ def test_overdue_only_while_a_decision_is_owed_and_only_after_the_last_day() -> 
     assert not rules.is_overdue("submitted", None, date(2025, 10, 13))
 
 
-MATERIAL = {"code": "M-ID", "name_zh": "身份证件", "required": True, "file_types": ["pdf", "png"], "max_size_kb": 1}
+MATERIAL = {
+    "code": "M-ID",
+    "name_zh": "身份证件",
+    "required": True,
+    "file_types": ["pdf", "png"],
+    "max_size_kb": 1,
+}
 
 
 def test_a_file_is_checked_by_its_bytes_its_name_and_its_size() -> None:

@@ -550,7 +550,7 @@ _DECLARED: list[FieldClass] = [
             ("id", GEN, "", None, "材料内容ID"),
             ("sha256", GEN, "", None, "材料摘要"),
             ("size_bytes", GEN, "", None, "材料大小"),
-            ("content_enc", CORE, "pse", None, "材料内容"),
+            ("content_enc", CORE, "pse", "full", "材料内容"),
         ],
     ),
     *_table(

@@ -110,7 +110,9 @@ def _require_applicant(who: Principal, row: Mapping[str, Any]) -> None:
     """Only the applicant (or the clerk who applied for them) withdraws or rates."""
     if not (_is_owner(who, row) or who.id == row["applicant_id"]):
         raise Forbidden(
-            "application.not_applicant", "只有申请人可以撤回或评价申请", f"{who.login} did not make application {row['id']}"
+            "application.not_applicant",
+            "只有申请人可以撤回或评价申请",
+            f"{who.login} did not make application {row['id']}",
         )
 
 
