@@ -1,5 +1,6 @@
-"""A small center for authorisation tests: two employers, their members, lists, an entry, and
-one principal per role (the member and employer principals own employer E's first member and E).
+"""A small center for authorisation tests: two employers, their members, lists, an entry, an
+application of member A, and one principal per role (the member and employer principals own
+employer E's first member and E).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hpf.ledger.chart import Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
 from hpf.security import identity
 from hpf.security.permissions import Principal, Role
+from hpf.services import service as services
 from hpf.settings import Settings
 from hpf.web.app import create_app
 from signing_in import FAST_PASSWORDS, PASSWORD
@@ -55,6 +57,8 @@ class AuthCenter:
     other_remittance: dict[str, Any]  # a list of F
     entry_id: int
     principals: dict[Role, Principal] = field(default_factory=dict)
+    application: dict[str, Any] = field(default_factory=dict)  # member A's, submitted online
+    material_id: int = 0
 
     def client(self, **kw: Any) -> TestClient:
         return TestClient(self.app, **kw)
@@ -108,6 +112,33 @@ def build_auth_center(engine: Engine, *, center_code: str = "990001") -> AuthCen
         principals[Role.PARTNER] = identity.create_partner(
             conn, ctx, "partner01", "共享部门", PASSWORD, passwords=FAST_PASSWORDS
         )
+        application = services.submit(
+            conn, ctx, principals[Role.MEMBER], "AC-CHANGE", {"field": "phone", "value": "13900139009"}
+        )
+        material = services.add_material(
+            conn,
+            ctx,
+            principals[Role.MEMBER],
+            application["id"],
+            "M-ID",
+            "id.png",
+            b"\x89PNG\r\n\x1a\n" + bytes(64),
+        )
     settings = Settings(database_url=str(engine.url), center_code=center_code)
     app = create_app(settings, engine=engine, clock=clock, passwords=FAST_PASSWORDS)
-    return AuthCenter(app, engine, clock, emp, other, a, c, b, rem, other_rem, entry_id, principals)
+    return AuthCenter(
+        app,
+        engine,
+        clock,
+        emp,
+        other,
+        a,
+        c,
+        b,
+        rem,
+        other_rem,
+        entry_id,
+        principals,
+        application,
+        material["id"],
+    )

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hpf.loans import cli as loans_cli
+from hpf.services import cli as services_cli
 from hpf.settings import Settings
 from hpf.settlement.cli import fakebank_app, settlement_app
 
@@ -24,6 +25,8 @@ app.add_typer(audit_app, name="audit")
 interest_app = typer.Typer(help="Interest (结息)", no_args_is_help=True)
 user_app = typer.Typer(help="Sign-in accounts (staff)", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys of personal data", no_args_is_help=True)
+withdrawals_app = typer.Typer(help="Withdrawals (提取)", no_args_is_help=True)
+app.add_typer(withdrawals_app, name="withdrawals")
 app.add_typer(keys_app, name="keys")
 app.add_typer(interest_app, name="interest")
 app.add_typer(clock_app, name="clock")
@@ -31,6 +34,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(loans_cli.app, name="loan")
 app.add_typer(settlement_app, name="settlement")
 app.add_typer(fakebank_app, name="fakebank")
+app.add_typer(services_cli.app, name="archive")
 console = Console()
 
 
@@ -38,8 +42,10 @@ def _settings() -> Settings:
     """The settings, with the key ring installed (refused outside development without real keys)."""
     from hpf.kernel.errors import HpfError
     from hpf.security import protect
+    from hpf.withdrawals import handler as withdrawal_handler
 
     settings = Settings.from_env()
+    withdrawal_handler.install()  # withdrawals are catalog items of the application engine
     try:
         protect.install(settings.key_ring())
     except HpfError as exc:
@@ -222,6 +228,19 @@ def keys_rotate(batch: int = typer.Option(10_000, min=1, help="rows per committe
         done = keys.rotate_all(conn, ring, batch=batch)
     for item in done:
         console.print(f"{item.column}: {item.rows} value(s) re-encrypted under {ring.active_key_id}")
+
+
+@withdrawals_app.command("pay")
+def withdrawals_pay(limit: int = typer.Option(500, min=1, help="orders per run")) -> None:
+    """The payment run: send every approved withdrawal's payout to the bank."""
+    from hpf.settlement import adapter
+    from hpf.withdrawals.service import send_reserved
+
+    settings = _settings()
+    counts = send_reserved(
+        _engine(settings), _context(settings, "cli"), adapter.from_settings(settings), limit=limit
+    )
+    console.print(", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "nothing to send")
 
 
 @clock_app.command("show")

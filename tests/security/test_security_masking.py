@@ -250,6 +250,8 @@ def test_examples_from_the_issue():
         "payment_order.payee_account_no",
         "bank_notice.counterparty_name",
         "bank_notice.counterparty_acct_no",
+        "application_blob.content",
+        "application_secret.value",
     }
     with pytest.raises(UnclassifiedField):
         classify("member", "shoe_size")

@@ -112,6 +112,9 @@ def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
         "order_id": 999_999,
         "period": "2024-12",
         "fmt": "csv",
+        "application_id": center.application["id"],
+        "material_id": center.material_id,
+        "code": "AC-CHANGE",
     }
     return route.path.format(**{name: values[name] for name in route.param_convertors})
 
@@ -120,6 +123,8 @@ def _expected_to_pass(who: Principal, permission: Perm, scope: Scope, center: Au
     """From ROLE_PERMISSIONS and the scope rules alone."""
     if not who.may(permission):
         return False
+    if scope is Scope.APPLICATION:  # member A's own application: not their employer's business
+        return scope_permits(who, scope, member_id=center.member["id"], employer_id=None)
     member_id = center.member["id"] if scope is Scope.MEMBER else None
     return scope_permits(who, scope, member_id=member_id, employer_id=center.employer["id"])
 
@@ -143,7 +148,7 @@ def _scope_refusal(response: Any) -> bool:
     code = response.headers.get("X-HPF-Error", "")
     if response.headers.get("content-type", "").startswith("application/problem+json"):
         code = response.json().get("code", "")
-    return code in {"member.not_found", "employer.not_found", "remittance.not_found"}
+    return code in {"member.not_found", "employer.not_found", "remittance.not_found", "application.not_found"}
 
 
 def _call(client: TestClient, route: Any, path: str, headers: dict[str, str]) -> Any:

@@ -180,6 +180,8 @@ def test_every_page_form_needs_the_sessions_csrf_token(client: TestClient, cente
         "request_id": 1,
         "alert_id": 1,
         "order_id": 1,
+        "application_id": center.application["id"],
+        "code": "AC-CHANGE",
     }
     posts = page_post_routes(center.app)
     assert {"/policy", "/employers/{account_no}/receipts", "/approvals/{request_id}/approve"} <= set(posts)

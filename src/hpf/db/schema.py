@@ -9,6 +9,7 @@ from hpf.db.metadata import metadata
 from hpf.ledger import tables as ledger_tables
 from hpf.policy import tables as policy_tables
 from hpf.security import alerts, approvals, audit, identity, keys, sessions, sms, tokens
+from hpf.services import tables as services_tables
 from hpf.settlement import tables as settlement_tables
 from hpf.withdrawals import tables as withdrawals_tables
 
@@ -25,6 +26,7 @@ __all__ = [
     "ledger_tables",
     "metadata",
     "policy_tables",
+    "services_tables",
     "sessions",
     "settlement_tables",
     "sms",

@@ -10,7 +10,8 @@ not left pending. It is checked again when approved (the world may have moved on
 then leaves the request pending, to be rejected or approved later.
 
 Kinds are a tuple built fresh per call (:func:`kinds`): reversal of a journal entry, a
-scheduled policy change, a refund of unallocated receipts. Automatic money movements
+scheduled policy change, a refund of unallocated receipts, a local implementation list of the
+service catalog. Automatic money movements
 (allocation, month-end, interest) are not requests: the rules that drive them are.
 """
 
@@ -137,9 +138,23 @@ def _refund(conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str
     return {"entry_id": entry_id}
 
 
+def _publish_catalog(conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str) -> dict[str, Any]:
+    from hpf.services import catalog
+
+    row = catalog.publish_local_version(
+        conn,
+        ctx,
+        date.fromisoformat(str(payload["effective_from"])),
+        payload["items"],
+        str(payload["reason"]),
+    )
+    return {"version": row["id"], "effective_from": row["effective_from"].isoformat(), "codes": row["codes"]}
+
+
 LEDGER_REVERSAL = "ledger.reversal"
 POLICY_CHANGE = "policy.change"
 FUNDS_REFUND = "funds.refund"
+CATALOG_PUBLISH = "services.catalog"
 
 
 def kinds() -> tuple[ApprovalKind, ...]:
@@ -147,6 +162,8 @@ def kinds() -> tuple[ApprovalKind, ...]:
         ApprovalKind(LEDGER_REVERSAL, Perm.LEDGER_REVERSE, "冲账", _reverse_entry),
         ApprovalKind(POLICY_CHANGE, Perm.POLICY_CHANGE, "政策参数调整", _schedule_policy),
         ApprovalKind(FUNDS_REFUND, Perm.FUNDS_ALLOCATE, "退还暂收款", _refund),
+        # The local implementation list is policy: the administrators who change policy publish it.
+        ApprovalKind(CATALOG_PUBLISH, Perm.POLICY_CHANGE, "发布服务事项实施清单", _publish_catalog),
     )
 
 

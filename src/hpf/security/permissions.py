@@ -53,15 +53,29 @@ class Perm(StrEnum):
     # The bank's arrival notices (SBDC100). No role holds it: only a request signed with the
     # shared bank key (HMAC over the body, ``hpf.web.auth``) passes; a person's token never does.
     BANK_NOTIFY = "bank:notify"
+    APPLICATION_READ = "application:read"  # applications (申请) and their materials
+    APPLICATION_SUBMIT = "application:submit"  # apply, upload materials, withdraw, rate
+    APPLICATION_REVIEW = "application:review"  # the review queue: approve or reject (复核)
 
 
-_STAFF_READ = {Perm.MEMBER_READ, Perm.EMPLOYER_READ, Perm.CONTRIBUTION_READ, Perm.POLICY_READ}
+_STAFF_READ = {
+    Perm.MEMBER_READ,
+    Perm.EMPLOYER_READ,
+    Perm.CONTRIBUTION_READ,
+    Perm.POLICY_READ,
+    Perm.APPLICATION_READ,
+}
+_APPLY = {Perm.APPLICATION_READ, Perm.APPLICATION_SUBMIT}
 _DECIDE = {Perm.APPROVAL_READ, Perm.APPROVAL_DECIDE}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
-    Role.TELLER: frozenset(_STAFF_READ | {Perm.MEMBER_WRITE, Perm.EMPLOYER_WRITE, Perm.CONTRIBUTION_SUBMIT}),
+    # Tellers take applications at the counter; reviewers decide them (not their own: maker-checker).
+    Role.TELLER: frozenset(
+        _STAFF_READ | _APPLY | {Perm.MEMBER_WRITE, Perm.EMPLOYER_WRITE, Perm.CONTRIBUTION_SUBMIT}
+    ),
     Role.REVIEWER: frozenset(
-        _STAFF_READ | {Perm.MEMBER_RESTRICT, Perm.MEMBER_UNMASK, Perm.CONTRIBUTION_CORRECT}
+        _STAFF_READ
+        | {Perm.MEMBER_RESTRICT, Perm.MEMBER_UNMASK, Perm.CONTRIBUTION_CORRECT, Perm.APPLICATION_REVIEW}
     ),
     Role.FINANCE: frozenset(
         _STAFF_READ
@@ -77,7 +91,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.SUPERVISOR: frozenset({Perm.POLICY_READ, Perm.LEDGER_READ}),
     Role.ADMIN: frozenset({Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN} | _DECIDE),
     # Self-service: the scope limits these to the member's own account / the employer's own staff.
-    Role.MEMBER: frozenset({Perm.MEMBER_READ, Perm.POLICY_READ}),
+    Role.MEMBER: frozenset({Perm.MEMBER_READ, Perm.POLICY_READ} | _APPLY),
     Role.EMPLOYER: frozenset(
         {
             Perm.EMPLOYER_READ,
@@ -85,6 +99,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.CONTRIBUTION_READ,
             Perm.CONTRIBUTION_SUBMIT,
             Perm.POLICY_READ,
+            *_APPLY,
         }
     ),
     Role.PARTNER: frozenset({Perm.POLICY_READ}),
@@ -135,6 +150,17 @@ def may_see_employer(principal: Principal, employer_id: int) -> bool:
     return principal.kind == "employer" and principal.employer_id == employer_id
 
 
+def may_see_application(principal: Principal, member_id: int | None, employer_id: int | None) -> bool:
+    """An application's owner ids (member, employer) against the principal: staff see all."""
+    if principal.is_staff:
+        return True
+    if principal.kind == "member":
+        return member_id is not None and principal.member_id == member_id
+    if principal.kind == "employer":
+        return employer_id is not None and principal.employer_id == employer_id
+    return False
+
+
 class Scope(StrEnum):
     """Whose data a route shows or changes; staff of the center pass every scope.
 
@@ -148,14 +174,22 @@ class Scope(StrEnum):
     CENTER = "center"
     MEMBER = "member"
     EMPLOYER = "employer"
+    # An application id in the path: its owner (the member who applied or was applied for, or
+    # the employer that applied); heirs' and staff items are the center's.
+    APPLICATION = "application"
+    # The caller's own objects, listed or created without an id in the path (my applications):
+    # anyone holding the permission passes; the use case filters by the principal.
+    OWN = "own"
 
 
 def scope_permits(
     principal: Principal, scope: Scope, *, member_id: int | None = None, employer_id: int | None = None
 ) -> bool:
     """Whether the principal may reach an object of this scope (its owner ids, when it has one)."""
-    if principal.is_staff or scope is Scope.OPEN:
+    if principal.is_staff or scope in (Scope.OPEN, Scope.OWN):
         return True
+    if scope is Scope.APPLICATION:
+        return may_see_application(principal, member_id, employer_id)
     if scope is Scope.MEMBER and member_id is not None and employer_id is not None:
         return may_see_member(principal, member_id, employer_id)
     if scope is Scope.EMPLOYER and employer_id is not None:

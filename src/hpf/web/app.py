@@ -62,10 +62,13 @@ def create_app(
     from hpf.security import api as security_api
     from hpf.security import pages as security_pages
     from hpf.security.identity import DEFAULT_PASSWORDS
+    from hpf.services import api as services_api
+    from hpf.services import pages as services_pages
     from hpf.settlement import adapter as bank_adapter
     from hpf.settlement import api as settlement_api
     from hpf.settlement import pages as settlement_pages
     from hpf.withdrawals import api as withdrawals_api
+    from hpf.withdrawals import handler as withdrawal_handler
     from hpf.withdrawals import pages as withdrawals_pages
 
     app = FastAPI(
@@ -83,6 +86,7 @@ def create_app(
     app.state.sms = sms if sms is not None else default_sms(settings)
     app.state.passwords = passwords or DEFAULT_PASSWORDS
     app.state.bank = bank if bank is not None else bank_adapter.from_settings(settings)
+    withdrawal_handler.install()  # withdrawals are catalog items of the application engine
     problems.install(app)
     audit_trail.install(app)
     app.include_router(security_api.auth_router)
@@ -102,6 +106,8 @@ def create_app(
     app.include_router(withdrawals_pages.router)
     app.include_router(loans_pages.router)
     app.include_router(settlement_pages.router)
+    app.include_router(services_api.router)
+    app.include_router(services_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -10,7 +10,8 @@ enumerates all routes and fails on one without. ``requires`` answers, in this or
 - a principal of another center (one database per center): 403 ``auth.wrong_center``;
 - a principal whose roles lack the permission: 403 ``auth.forbidden``;
 - a form or call signed in by the cookie without the session's CSRF token: 403 ``auth.csrf``;
-- a member, employer or partner outside the route's object scope: 404, the same answer as for
+- a member, employer or partner outside the route's object scope (an account number, a list or
+  an application id in the path): 404, the same answer as for
   an object that does not exist, so account numbers cannot be probed. Routes about the whole
   center (searches, lists, the ledger) are staff-only.
 
@@ -38,6 +39,7 @@ from hpf.security import sessions, tokens
 from hpf.security.identity import Forbidden, Unauthenticated
 from hpf.security.permissions import Perm, Principal, Scope, scope_permits
 from hpf.security.sessions import Session
+from hpf.services import service as applications
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
@@ -123,6 +125,8 @@ def route_scope(path: str, declared: Scope | None = None) -> Scope:
     """The object scope of a route: declared, else read from its path template."""
     if declared is not None:
         return declared
+    if "{application_id}" in path:
+        return Scope.APPLICATION
     if "/members/{account_no}" in path:
         return Scope.MEMBER
     if "/employers/{account_no}" in path or "/remittances/{remittance_id}" in path:
@@ -132,6 +136,10 @@ def route_scope(path: str, declared: Scope | None = None) -> Scope:
 
 def _not_found(scope: Scope, params: dict[str, Any]) -> NotFound:
     """Exactly what the use case answers for an object that does not exist."""
+    if scope is Scope.APPLICATION:
+        return NotFound(
+            "application.not_found", "申请不存在", f"no application {params.get('application_id')}"
+        )
     if scope is Scope.MEMBER:
         no = params.get("account_no")
         return NotFound("member.not_found", "个人账户不存在", f"no member with account {no}")
@@ -145,6 +153,11 @@ def _owner(request: Request, scope: Scope, params: dict[str, Any]) -> tuple[int 
     """(member id, employer id) of the object the path names; (None, None) when there is none."""
     with read_transaction(request.app.state.engine) as conn:
         try:
+            if scope is Scope.APPLICATION:
+                raw = str(params.get("application_id", ""))
+                if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+                    return None, None
+                return applications.owner_of(conn, int(raw)) or (None, None)
             if scope is Scope.MEMBER:
                 row = accounts.get_member(conn, str(params.get("account_no", "")))
                 return row["id"], row["employer_id"]
@@ -159,7 +172,7 @@ def _owner(request: Request, scope: Scope, params: dict[str, Any]) -> tuple[int 
 
 
 def _check_scope(request: Request, who: Principal, scope: Scope) -> None:
-    if who.is_staff or scope is Scope.OPEN:
+    if who.is_staff or scope in (Scope.OPEN, Scope.OWN):
         return
     if scope is Scope.CENTER:
         raise Forbidden(

@@ -1,0 +1,274 @@
+"""HTTP API of the service catalog (``/api/v1/services``, ``/api/v1/catalog``) and of
+applications (``/api/v1/applications``).
+
+The catalog is public: anyone may read the guide before applying. A member or employer sees
+and acts on their own applications only (an application id of someone else answers 404, like
+one that does not exist); staff see their center's. Amounts are integer fen, dates ISO.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from hpf.kernel.context import Context
+from hpf.security import approvals
+from hpf.security.api import ApprovalPublic
+from hpf.security.permissions import Perm, Scope
+from hpf.services import archives, catalog, rules, service
+from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.deps import Ctx, ReadDb, WriteDb
+from hpf.web.disclosure import Disclose, Disclosure
+
+router = APIRouter(prefix="/api/v1", tags=["services"])
+
+PUBLIC = [Depends(requires(Perm.PUBLIC))]
+READ = [Depends(requires(Perm.APPLICATION_READ))]
+SUBMIT = [Depends(requires(Perm.APPLICATION_SUBMIT))]
+REVIEW = [Depends(requires(Perm.APPLICATION_REVIEW))]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=80)]
+MAX_UPLOAD = rules.MAX_FILE_KB * 1024
+
+
+# ------------------------------------------------------------------------------------ catalog
+
+
+class CatalogPublic(BaseModel):
+    on: date
+    version: str = Field(description='"N2023.1" (national) or "N2023.1+L2" (with local list 2)')
+    items: list[dict[str, Any]] = Field(description="every item with its unified elements")
+
+
+@router.get("/services", summary="The service catalog in force (服务事项目录)", dependencies=PUBLIC)
+def list_services(conn: ReadDb, ctx: Ctx, on: Annotated[date | None, Query()] = None) -> CatalogPublic:
+    cat = catalog.catalog_at(conn, on or ctx.clock.today())
+    return CatalogPublic(on=cat.on, version=cat.version, items=list(cat.items))
+
+
+@router.get(
+    "/services/{code}", summary="One service item: conditions, materials, time limit", dependencies=PUBLIC
+)
+def get_service(
+    code: str, conn: ReadDb, ctx: Ctx, on: Annotated[date | None, Query()] = None
+) -> dict[str, Any]:
+    cat = catalog.catalog_at(conn, on or ctx.clock.today())
+    return {**cat.item(code), "version": cat.version}
+
+
+class LocalListCreate(BaseModel):
+    effective_from: date = Field(description="first day the list applies; not before the business date")
+    items: list[dict[str, Any]] = Field(description="whole item documents, each tightening a national item")
+    reason: str = Field(description="why (e.g. the notice number)")
+
+
+@router.get(
+    "/catalog/versions",
+    summary="The center's local implementation lists",
+    dependencies=[Depends(requires(Perm.POLICY_READ))],
+)
+def local_versions(conn: ReadDb) -> list[dict[str, Any]]:
+    return catalog.list_local_versions(conn)
+
+
+@router.post(
+    "/catalog/versions",
+    status_code=202,
+    summary="Ask to publish a local implementation list; another administrator approves it",
+    dependencies=[Depends(requires(Perm.POLICY_CHANGE))],
+)
+def publish_local(body: LocalListCreate, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> ApprovalPublic:
+    payload = {"effective_from": body.effective_from.isoformat(), "items": body.items, "reason": body.reason}
+    summary = (
+        f"服务事项实施清单（{len(body.items)}项），{body.effective_from.isoformat()}起生效：{body.reason}"
+    )
+    return ApprovalPublic.of(approvals.submit(conn, ctx, who, approvals.CATALOG_PUBLISH, payload, summary))
+
+
+# ------------------------------------------------------------------------------- applications
+
+
+class ApplicationCreate(BaseModel):
+    item_code: str = Field(max_length=40, description="catalog item code, e.g. WD-RENT")
+    payload: dict[str, Any] = Field(
+        default_factory=dict, description="the item's form fields (fen, ISO dates)"
+    )
+    applicant_kind: str | None = Field(None, description="staff at the counter: member | employer | heir")
+    member_account_no: str | None = Field(None, max_length=20)
+    employer_account_no: str | None = Field(None, max_length=20)
+    complete: bool = Field(False, description="go on to acceptance at once (no materials to upload)")
+
+
+class Reason(BaseModel):
+    reason: str = Field("", max_length=400)
+
+
+class Note(BaseModel):
+    note: str = Field("", max_length=400)
+
+
+class Rating(BaseModel):
+    score: int = Field(description="1 (very bad) to 5 (very good)")
+    comment: str = Field("", max_length=500)
+
+
+def _public(row: dict[str, Any], today: date) -> dict[str, Any]:
+    shown = service.with_deadline(row, today)
+    shown.pop("idempotency_key", None)
+    return shown
+
+
+def _detail(conn: Any, ctx: Context, row: dict[str, Any], show: Disclosure) -> dict[str, Any]:
+    [audited] = show.show("application", [row], subject_ids=[row["id"]])
+    item = service.item_of(conn, row)
+    return {
+        **_public(audited, ctx.clock.today()),
+        "item_name_zh": item["name_zh"],
+        "transitions": service.transitions(conn, row["id"]),
+        "materials": service.materials(conn, row["id"]),
+    }
+
+
+@router.post(
+    "/applications",
+    status_code=201,
+    summary="Apply for a catalog item",
+    dependencies=[Depends(requires(Perm.APPLICATION_SUBMIT, scope=Scope.OWN))],
+)
+def submit(
+    body: ApplicationCreate,
+    conn: WriteDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    row = service.submit(
+        conn, ctx, who, body.item_code, body.payload, applicant_kind=body.applicant_kind,
+        member_account_no=body.member_account_no, employer_account_no=body.employer_account_no,
+        idempotency_key=idempotency_key, complete=body.complete,
+    )  # fmt: skip
+    return _public(row, ctx.clock.today())
+
+
+@router.get(
+    "/applications",
+    summary="My applications (staff: the center's latest)",
+    dependencies=[Depends(requires(Perm.APPLICATION_READ, scope=Scope.OWN))],
+)
+def mine(conn: ReadDb, ctx: Ctx, who: CurrentPrincipal) -> list[dict[str, Any]]:
+    return [_public(r, ctx.clock.today()) for r in service.list_own(conn, who)]
+
+
+@router.get("/applications/queue", summary="The review queue, earliest due date first", dependencies=REVIEW)
+def queue(conn: ReadDb, ctx: Ctx) -> list[dict[str, Any]]:
+    return [_public(r, ctx.clock.today()) for r in service.review_queue(conn, ctx.clock.today())]
+
+
+@router.get(
+    "/applications/{application_id}",
+    summary="An application: rules, sheet, materials, history",
+    dependencies=READ,
+)
+def detail(
+    application_id: int, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
+) -> dict[str, Any]:
+    return _detail(conn, ctx, service.visible(conn, who, application_id), show)
+
+
+@router.post(
+    "/applications/{application_id}/materials",
+    status_code=201,
+    summary="Upload a material",
+    dependencies=SUBMIT,
+)
+async def upload(
+    application_id: int,
+    conn: WriteDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    material_code: Annotated[str, Form(max_length=40)],
+    file: Annotated[UploadFile, File(description="pdf, jpg or png within the item's size limit")],
+) -> dict[str, Any]:
+    data = await file.read(MAX_UPLOAD + 1)
+    return service.add_material(conn, ctx, who, application_id, material_code, file.filename or "", data)
+
+
+@router.get(
+    "/applications/{application_id}/materials/{material_id}", summary="A material's bytes", dependencies=READ
+)
+def download(
+    application_id: int, material_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose
+) -> Response:
+    meta, data = service.material_content(conn, who, application_id, material_id)
+    show.record_view(
+        "application", application_id, rows=1, what=f"material {material_id}", action="application.material"
+    )
+    return Response(
+        data, media_type=rules.MEDIA_TYPES[meta["file_type"]], headers={"X-Content-SHA256": meta["sha256"]}
+    )
+
+
+@router.post(
+    "/applications/{application_id}/complete",
+    summary="Materials complete: accept and review",
+    dependencies=SUBMIT,
+)
+def complete(application_id: int, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> dict[str, Any]:
+    return _public(service.complete_submission(conn, ctx, who, application_id), ctx.clock.today())
+
+
+@router.post(
+    "/applications/{application_id}/withdraw", summary="Withdraw before a decision", dependencies=SUBMIT
+)
+def withdraw(
+    application_id: int, body: Reason, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
+) -> dict[str, Any]:
+    return _public(service.withdraw(conn, ctx, who, application_id, body.reason), ctx.clock.today())
+
+
+@router.post(
+    "/applications/{application_id}/rate", summary="Rate an ended application (好差评)", dependencies=SUBMIT
+)
+def rate(application_id: int, body: Rating, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> dict[str, Any]:
+    return _public(service.rate(conn, ctx, who, application_id, body.score, body.comment), ctx.clock.today())
+
+
+@router.post(
+    "/applications/{application_id}/approve",
+    summary="Approve (not the applicant or acceptor)",
+    dependencies=REVIEW,
+)
+def approve(
+    application_id: int, body: Note, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
+) -> dict[str, Any]:
+    return _public(service.approve(conn, ctx, who, application_id, body.note), ctx.clock.today())
+
+
+@router.post(
+    "/applications/{application_id}/reject",
+    summary="Reject with the reason the applicant reads",
+    dependencies=REVIEW,
+)
+def reject(
+    application_id: int, body: Reason, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
+) -> dict[str, Any]:
+    return _public(service.reject(conn, ctx, who, application_id, body.reason), ctx.clock.today())
+
+
+@router.get(
+    "/applications/{application_id}/archive", summary="The sealed archive package (zip)", dependencies=READ
+)
+def archive(application_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> Response:
+    service.visible(conn, who, application_id)
+    data = archives.export_package(conn, application_id)
+    digest = hashlib.sha256(data).hexdigest()
+    show.record_export("application", str(application_id), rows=1, digest=digest, what="archive package")
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="archive-{application_id}.zip"'},
+    )

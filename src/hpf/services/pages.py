@@ -1,0 +1,354 @@
+"""Pages of the service catalog and of applications (Chinese, phone-width, no JavaScript needed).
+
+- ``/services`` and ``/services/{code}``: the guide anyone may read before applying; a signed-in
+  member or employer starts an application from the item's page.
+- ``/applications``: my applications (staff: the center's latest); ``/applications/queue``: the
+  review queue, earliest due date first, overdue flagged; ``/applications/{id}``: status, time
+  limit, rule results, risk flags, calculation sheet, materials, history and the actions the
+  viewer may take (upload, complete, withdraw, rate; approve or reject for reviewers).
+- ``/catalog``: staff see the center's local implementation lists and ask to publish one
+  (maker-checker through ``/approvals``).
+
+A refused action re-renders the application page with the Chinese reason; the action runs in
+a savepoint so a refusal part-way changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from sqlalchemy import Connection
+from starlette.responses import RedirectResponse, Response
+
+from hpf.kernel.context import Context
+from hpf.kernel.errors import HpfError, InvalidInput
+from hpf.security import approvals
+from hpf.security.permissions import Perm, Principal, Scope
+from hpf.services import catalog, rules, service
+from hpf.services.api import MAX_UPLOAD
+from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.deps import Ctx, ReadDb, WriteDb
+from hpf.web.disclosure import Disclose, Disclosure
+from hpf.web.pages_common import PageRoute, render
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+FormText = Annotated[str, Form(max_length=400)]
+SUBMIT = [Depends(requires(Perm.APPLICATION_SUBMIT))]
+REVIEW = [Depends(requires(Perm.APPLICATION_REVIEW))]
+
+
+def _page_ctx(ctx: Context) -> Context:
+    return dataclasses.replace(ctx, source="page")
+
+
+# ------------------------------------------------------------------------------------ catalog
+
+
+@router.get("/services", dependencies=[Depends(requires(Perm.PUBLIC))])
+def services_page(request: Request, conn: ReadDb, ctx: Ctx) -> Response:
+    cat = catalog.catalog_at(conn, ctx.clock.today())
+    groups = [
+        {"name": name, "items": [i for i in cat.items if i["category"] == key]}
+        for key, name in rules.CATEGORY_ZH.items()
+    ]
+    return render(request, "services.html", {"nav": "services", "catalog": cat, "groups": groups})
+
+
+def _item_context(conn: Connection, ctx: Context, code: str, **extra: Any) -> dict[str, Any]:
+    cat = catalog.catalog_at(conn, ctx.clock.today())
+    item = cat.item(code)
+    return {
+        "nav": "services",
+        "catalog": cat,
+        "item": item,
+        "applicants_zh": [rules.APPLICANT_ZH[a] for a in item["applicants"]],
+        "form": {},
+        "form_key": secrets.token_urlsafe(12),
+        "error": None,
+        **extra,
+    }
+
+
+@router.get("/services/{code}", dependencies=[Depends(requires(Perm.PUBLIC))])
+def service_page(request: Request, code: str, conn: ReadDb, ctx: Ctx) -> Response:
+    return render(request, "service_item.html", _item_context(conn, ctx, code))
+
+
+@router.post(
+    "/services/{code}/apply", dependencies=[Depends(requires(Perm.APPLICATION_SUBMIT, scope=Scope.OWN))]
+)
+async def apply(request: Request, code: str, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> Response:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    try:
+        with conn.begin_nested():
+            item = catalog.item_at(conn, code, ctx.clock.today())
+            payload = rules.payload_from_form(item["fields"], form)
+            row = service.submit(
+                conn, _page_ctx(ctx), who, code, payload,
+                applicant_kind=form.get("applicant_kind") or None,
+                member_account_no=form.get("member_account_no") or None,
+                idempotency_key=form.get("form_key") or None,
+            )  # fmt: skip
+    except HpfError as exc:
+        context = _item_context(conn, ctx, code, form=form, error=exc.title)
+        return render(request, "service_item.html", context, status_code=exc.status)
+    return RedirectResponse(f"/applications/{row['id']}", status_code=303)
+
+
+# ------------------------------------------------------------------------------- applications
+
+
+def _names(conn: Connection, rows: list[dict[str, Any]], on: date) -> dict[str, str]:
+    items = catalog.catalog_at(conn, on).items
+    return {i["code"]: i["name_zh"] for i in items}
+
+
+@router.get("/applications", dependencies=[Depends(requires(Perm.APPLICATION_READ, scope=Scope.OWN))])
+def applications_page(request: Request, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal) -> Response:
+    today = ctx.clock.today()
+    rows = [service.with_deadline(r, today) for r in service.list_own(conn, who)]
+    return render(
+        request,
+        "applications.html",
+        {"nav": "applications", "rows": rows, "names": _names(conn, rows, today)},
+    )
+
+
+@router.get("/applications/queue", dependencies=REVIEW)
+def queue_page(request: Request, conn: ReadDb, ctx: Ctx) -> Response:
+    today = ctx.clock.today()
+    rows = service.review_queue(conn, today)
+    return render(
+        request, "applications_queue.html", {"nav": "queue", "rows": rows, "names": _names(conn, rows, today)}
+    )
+
+
+def _detail_context(
+    conn: Connection, ctx: Context, who: Principal, row: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    today = ctx.clock.today()
+    item = service.item_of(conn, row)
+    mats = service.materials(conn, row["id"])
+    have = {m["material_code"] for m in mats}
+    owner = who.id == row["applicant_id"] or service.owner_ids(row) in (
+        (who.member_id, None),
+        (None, who.employer_id),
+    )
+    state = rules.State(row["state"])
+    reviewer = who.may(Perm.APPLICATION_REVIEW)
+    return {
+        "nav": "applications",
+        "a": service.with_deadline(row, today),
+        "item": item,
+        "evaluation": row["evaluation"] or {},
+        "materials": mats,
+        "missing": list(rules.missing_materials(item["materials"], have)),
+        "transitions": service.transitions(conn, row["id"]),
+        "state_zh": rules.STATE_ZH,
+        "can_upload": state is rules.State.SUBMITTED and (owner or who.is_staff),
+        "can_withdraw": owner and (state, rules.State.WITHDRAWN) in rules.TRANSITIONS,
+        "can_rate": owner and state in rules.TERMINAL and row["rating"] is None,
+        "can_decide": reviewer and state is rules.State.UNDER_REVIEW,
+        "can_reject": reviewer and state in rules.PENDING_DECISION,
+        "same_person": who.id == row["applicant_id"] or who.login == row["accepted_by"],
+        "error": None,
+        "done": None,
+        **extra,
+    }
+
+
+def _render_detail(
+    request: Request, conn: Connection, ctx: Context, who: Principal, application_id: int, **extra: Any
+) -> Response:
+    row = service.visible(conn, who, application_id)
+    status = extra.pop("status_code", 200)
+    return render(
+        request, "application.html", _detail_context(conn, ctx, who, row, **extra), status_code=status
+    )
+
+
+@router.get("/applications/{application_id}", dependencies=[Depends(requires(Perm.APPLICATION_READ))])
+def application_page(
+    request: Request, application_id: int, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
+) -> Response:
+    row = service.visible(conn, who, application_id)
+    _audit(show, row)
+    done = {"1": "已办理。"}.get(request.query_params.get("done", ""))
+    return render(request, "application.html", _detail_context(conn, ctx, who, row, done=done))
+
+
+def _audit(show: Disclosure, row: dict[str, Any]) -> None:
+    show.show("application", [row], subject_ids=[row["id"]])
+
+
+def _act(
+    request: Request,
+    conn: Connection,
+    ctx: Context,
+    who: Principal,
+    application_id: int,
+    action: Callable[[], Any],
+) -> Response:
+    try:
+        with conn.begin_nested():
+            action()
+    except HpfError as exc:
+        if exc.status == 404:
+            raise
+        return _render_detail(
+            request, conn, ctx, who, application_id, error=exc.title, status_code=exc.status
+        )
+    return RedirectResponse(f"/applications/{application_id}?done=1", status_code=303)
+
+
+@router.post("/applications/{application_id}/materials", dependencies=SUBMIT)
+async def upload_page(
+    request: Request,
+    application_id: int,
+    conn: WriteDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    material_code: FormText = "",
+    file: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    data = await file.read(MAX_UPLOAD + 1) if file is not None else b""
+    name = (file.filename or "") if file is not None else ""
+    return _act(
+        request, conn, ctx, who, application_id,
+        lambda: service.add_material(conn, _page_ctx(ctx), who, application_id, material_code, name, data),
+    )  # fmt: skip
+
+
+@router.post("/applications/{application_id}/complete", dependencies=SUBMIT)
+def complete_page(
+    request: Request, application_id: int, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
+) -> Response:
+    return _act(
+        request, conn, ctx, who, application_id,
+        lambda: service.complete_submission(conn, _page_ctx(ctx), who, application_id),
+    )  # fmt: skip
+
+
+@router.post("/applications/{application_id}/withdraw", dependencies=SUBMIT)
+def withdraw_page(
+    request: Request,
+    application_id: int,
+    conn: WriteDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    reason: FormText = "",
+) -> Response:
+    return _act(
+        request, conn, ctx, who, application_id,
+        lambda: service.withdraw(conn, _page_ctx(ctx), who, application_id, reason),
+    )  # fmt: skip
+
+
+@router.post("/applications/{application_id}/rate", dependencies=SUBMIT)
+def rate_page(
+    request: Request,
+    application_id: int,
+    conn: WriteDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    score: FormText = "",
+    comment: Annotated[str, Form(max_length=600)] = "",
+) -> Response:
+    value: object = int(score) if score.strip().isdigit() and len(score.strip()) < 3 else score
+    return _act(
+        request, conn, ctx, who, application_id,
+        lambda: service.rate(conn, _page_ctx(ctx), who, application_id, value, comment),
+    )  # fmt: skip
+
+
+@router.post("/applications/{application_id}/approve", dependencies=REVIEW)
+def approve_page(
+    request: Request, application_id: int, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal, note: FormText = ""
+) -> Response:
+    return _act(
+        request, conn, ctx, who, application_id,
+        lambda: service.approve(conn, _page_ctx(ctx), who, application_id, note),
+    )  # fmt: skip
+
+
+@router.post("/applications/{application_id}/reject", dependencies=REVIEW)
+def reject_page(
+    request: Request,
+    application_id: int,
+    conn: WriteDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    reason: FormText = "",
+) -> Response:
+    return _act(
+        request, conn, ctx, who, application_id,
+        lambda: service.reject(conn, _page_ctx(ctx), who, application_id, reason),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- local catalog
+
+
+def _catalog_context(conn: Connection, ctx: Context, **extra: Any) -> dict[str, Any]:
+    today = ctx.clock.today()
+    return {
+        "nav": "catalog",
+        "catalog": catalog.catalog_at(conn, today),
+        "versions": catalog.list_local_versions(conn),
+        "pending": approvals.list_requests(
+            conn, state=approvals.State.PENDING, kind=approvals.CATALOG_PUBLISH
+        ),
+        "today": today,
+        "form": {"effective_from": "", "items": "", "reason": ""},
+        "error": None,
+        "done": False,
+        **extra,
+    }
+
+
+@router.get("/catalog", dependencies=[Depends(requires(Perm.POLICY_READ))])
+def catalog_page(request: Request, conn: ReadDb, ctx: Ctx) -> Response:
+    done = request.query_params.get("done") == "1"
+    return render(request, "catalog_local.html", _catalog_context(conn, ctx, done=done))
+
+
+@router.post("/catalog", dependencies=[Depends(requires(Perm.POLICY_CHANGE))])
+def publish_page(
+    request: Request,
+    conn: WriteDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    effective_from: FormText = "",
+    items: Annotated[str, Form(max_length=200_000)] = "",
+    reason: FormText = "",
+) -> Response:
+    form = {"effective_from": effective_from, "items": items, "reason": reason}
+    try:
+        try:
+            day = date.fromisoformat(effective_from.strip())
+            parsed = json.loads(items)
+        except ValueError:
+            raise InvalidInput(
+                "catalog.invalid_list",
+                "生效日期或实施清单格式错误（清单须为JSON事项列表）",
+                "bad date or JSON",
+            ) from None
+        parsed = parsed["items"] if isinstance(parsed, dict) and "items" in parsed else parsed
+        payload = {"effective_from": day.isoformat(), "items": parsed, "reason": reason}
+        summary = f"服务事项实施清单，{day.isoformat()}起生效：{reason}"
+        approvals.submit(conn, _page_ctx(ctx), who, approvals.CATALOG_PUBLISH, payload, summary)
+    except HpfError as exc:
+        return render(
+            request,
+            "catalog_local.html",
+            _catalog_context(conn, ctx, form=form, error=exc.title),
+            status_code=exc.status,
+        )
+    return RedirectResponse("/catalog?done=1", status_code=303)

@@ -1,0 +1,726 @@
+"""Applications (E2): every request is an instance of a catalog item, moved through one state
+machine, with its materials, its deadline on the working-day clock, review and a rating.
+
+submitted → accepted → under_review → approved → executed; or rejected (by the center), or
+withdrawn (by the applicant) before a decision; or failed (approved, but the work — a payout —
+could not be done). Every move is a row of ``application_transition`` (who, when, why) written
+with the change, and an application that ends is sealed into the archive (``archives.seal``)
+in the same transaction.
+
+- **Submit** stores the request (idempotent per applicant and key) and shows the member the
+  handler's evaluation at once; a handler that cannot read the payload refuses it.
+- **Complete** (受理): the required materials are all there, so the center accepts — online the
+  system accepts on the center's behalf, at the counter the clerk does. The due date is the
+  item's time limit in working days from the acceptance date. Review starts at once: the handler
+  evaluates again, and when every rule passes and no risk flag is raised the application is
+  approved straight through (``decided_by = "system"``). Otherwise it waits in the review queue.
+- **Approve** by staff (maker-checker): not the applicant, not whoever accepted it; the rules must
+  still pass (a reviewer clears risk flags, never a failed rule). **Reject** needs a reason.
+- The handler's ``on_approved`` runs once at approval; its outputs are stored. The owner reports
+  the end later with :func:`mark_executed` / :func:`mark_failed` unless it said ``executed``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from hpf.accounts import service as accounts
+from hpf.kernel.context import Context
+from hpf.kernel.errors import Conflict, InvalidInput, NotFound
+from hpf.kernel.workdays import working_days_between
+from hpf.security import protect
+from hpf.security.identity import Forbidden
+from hpf.security.masking import mask
+from hpf.security.permissions import Principal
+from hpf.security.protect import reveal, seal
+from hpf.services import archives, catalog, rules
+from hpf.services.handlers import Evaluation, evaluation_to_json, handler_for
+from hpf.services.rules import State
+from hpf.services.tables import (
+    application,
+    application_blob,
+    application_material,
+    application_secret,
+    application_transition,
+)
+
+SYSTEM = "system"  # the actor of automatic acceptance and straight-through approval
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return None if value is None else (value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def _shaped(row: Mapping[Any, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for name in ("decided_at", "rated_at", "created_at"):
+        out[name] = _aware(out[name])
+    return out
+
+
+def not_found(application_id: object) -> NotFound:
+    return NotFound("application.not_found", "申请不存在", f"no application {application_id}")
+
+
+def find(conn: Connection, application_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(application).where(application.c.id == application_id)).mappings().first()
+    return None if row is None else _shaped(row)
+
+
+def get(conn: Connection, application_id: int) -> dict[str, Any]:
+    found = find(conn, application_id)
+    if found is None:
+        raise not_found(application_id)
+    return found
+
+
+def owner_ids(row: Mapping[Any, Any]) -> tuple[int | None, int | None]:
+    """(member id, employer id) of whoever owns the application: a member their own requests
+    (made online or for them at the counter), an employer the requests it made."""
+    if row["applicant_kind"] == "member":
+        return row["member_id"], None
+    if row["applicant_kind"] == "employer":
+        return None, row["employer_id"]
+    return None, None  # heirs and staff items: the center's
+
+
+def owner_of(conn: Connection, application_id: int) -> tuple[int | None, int | None] | None:
+    """The owners of an application, ``None`` when there is no such application (scope checks)."""
+    row = (
+        conn.execute(
+            select(application.c.applicant_kind, application.c.member_id, application.c.employer_id).where(
+                application.c.id == application_id
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else owner_ids(row)
+
+
+def _is_owner(who: Principal, row: Mapping[str, Any]) -> bool:
+    member_id, employer_id = owner_ids(row)
+    if who.kind == "member":
+        return member_id is not None and member_id == who.member_id
+    if who.kind == "employer":
+        return employer_id is not None and employer_id == who.employer_id
+    return False
+
+
+def _require_applicant(who: Principal, row: Mapping[str, Any]) -> None:
+    """Only the applicant (or the clerk who applied for them) withdraws or rates."""
+    if not (_is_owner(who, row) or who.id == row["applicant_id"]):
+        raise Forbidden(
+            "application.not_applicant",
+            "只有申请人可以撤回或评价申请",
+            f"{who.login} did not make application {row['id']}",
+        )
+
+
+def visible(conn: Connection, who: Principal, application_id: int) -> dict[str, Any]:
+    """The application if ``who`` may see it; otherwise exactly the answer for a missing one."""
+    row = get(conn, application_id)
+    if not (who.is_staff or _is_owner(who, row)):
+        raise not_found(application_id)
+    return row
+
+
+def transitions(conn: Connection, application_id: int) -> list[dict[str, Any]]:
+    query = (
+        select(application_transition)
+        .where(application_transition.c.application_id == application_id)
+        .order_by(application_transition.c.id)
+    )
+    return [{**r, "recorded_at": _aware(r["recorded_at"])} for r in conn.execute(query).mappings()]
+
+
+def materials(conn: Connection, application_id: int) -> list[dict[str, Any]]:
+    query = (
+        select(application_material)
+        .where(application_material.c.application_id == application_id)
+        .order_by(application_material.c.id)
+    )
+    return [{**r, "uploaded_at": _aware(r["uploaded_at"])} for r in conn.execute(query).mappings()]
+
+
+def item_of(conn: Connection, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The catalog item the application was made under (its version, not today's)."""
+    return catalog.item_of_version(conn, row["item_code"], row["catalog_version"])
+
+
+def with_deadline(row: dict[str, Any], today: date) -> dict[str, Any]:
+    """The row with ``overdue`` and ``working_days_left`` (to the due date) for display."""
+    due = row["due_on"]
+    left = None if due is None else working_days_between(today, due)
+    return {
+        **row,
+        "overdue": rules.is_overdue(row["state"], due, today),
+        "working_days_left": left,
+        "state_zh": rules.STATE_ZH.get(row["state"], row["state"]),
+    }
+
+
+def list_own(conn: Connection, who: Principal, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The caller's applications, newest first; staff see the center's latest."""
+    query = select(application).order_by(application.c.id.desc()).limit(limit)
+    if who.kind == "member":
+        query = query.where(
+            application.c.applicant_kind == "member", application.c.member_id == who.member_id
+        )
+    elif who.kind == "employer":
+        query = query.where(
+            application.c.applicant_kind == "employer", application.c.employer_id == who.employer_id
+        )
+    elif not who.is_staff:
+        return []
+    return [_shaped(r) for r in conn.execute(query).mappings()]
+
+
+def review_queue(conn: Connection, today: date, *, limit: int = 200) -> list[dict[str, Any]]:
+    """Applications waiting for a decision, the earliest due date first (overdue flagged)."""
+    query = (
+        select(application)
+        .where(application.c.state.in_([s.value for s in rules.PENDING_DECISION]))
+        .order_by(application.c.due_on.is_(None), application.c.due_on, application.c.id)
+        .limit(limit)
+    )
+    return [with_deadline(_shaped(r), today) for r in conn.execute(query).mappings()]
+
+
+def queue_size(conn: Connection) -> int:
+    return int(conn.scalar(select(func.count()).where(application.c.state == State.UNDER_REVIEW.value)) or 0)
+
+
+# ------------------------------------------------------------------------------------ moving
+
+
+def _move(
+    conn: Connection,
+    ctx: Context,
+    row: Mapping[str, Any],
+    target: State,
+    actor: str,
+    reason: str | None = None,
+    **values: Any,
+) -> dict[str, Any]:
+    """One transition: checked, applied once (a concurrent move loses), recorded; sealed if it ends."""
+    rules.require_transition(row["id"], row["state"], target)
+    done = conn.execute(
+        update(application)
+        .where(application.c.id == row["id"], application.c.state == row["state"])
+        .values(state=target.value, **values)
+    )
+    if done.rowcount != 1:
+        raise Conflict(
+            "application.changed",
+            "申请状态已变化，请刷新后重试",
+            f"application {row['id']} changed meanwhile",
+        )
+    conn.execute(
+        insert(application_transition).values(
+            application_id=row["id"],
+            from_state=row["state"],
+            to_state=target.value,
+            actor=actor[:64],
+            business_date=ctx.clock.today(),
+            recorded_at=ctx.clock.now(),
+            reason=reason,
+        )
+    )
+    if target in rules.TERMINAL:
+        archives.seal(conn, ctx, row["id"])
+    return get(conn, row["id"])
+
+
+def _evaluate(conn: Connection, ctx: Context, row: Mapping[str, Any]) -> Evaluation | None:
+    handler = handler_for(row["item_code"])
+    if handler is None:
+        return None
+    evaluation = handler.evaluate(conn, ctx, with_secrets(conn, row))
+    conn.execute(
+        update(application)
+        .where(application.c.id == row["id"])
+        .values(evaluation=evaluation_to_json(evaluation), amount_fen=evaluation.amount_fen)
+    )
+    return evaluation
+
+
+# ------------------------------------------------------------------------------------ submit
+
+
+@dataclasses.dataclass(frozen=True)
+class Applicant:
+    kind: str  # member | employer | heir | staff
+    member_id: int | None
+    employer_id: int | None
+    channel: str  # online | counter
+
+
+def _applicant(
+    conn: Connection,
+    who: Principal,
+    item: Mapping[str, Any],
+    kind: str | None,
+    member_account_no: str | None,
+    employer_account_no: str | None,
+) -> Applicant:
+    allowed = list(item["applicants"])
+    if who.kind == "member":
+        chosen, member_id, employer_id = "member", who.member_id, None
+    elif who.kind == "employer":
+        chosen, employer_id, member_id = "employer", who.employer_id, None
+        if member_account_no:  # about one of its own staff (an employer sees only its own)
+            found = accounts.get_member(conn, member_account_no)
+            if found["employer_id"] != who.employer_id:
+                raise NotFound(
+                    "member.not_found", "个人账户不存在", f"no member with account {member_account_no}"
+                )
+            member_id = found["id"]
+    elif who.is_staff:  # at the counter, for someone
+        chosen = kind or allowed[0]
+        member_id = accounts.get_member(conn, member_account_no)["id"] if member_account_no else None
+        employer_id = accounts.get_employer(conn, employer_account_no)["id"] if employer_account_no else None
+        if chosen in ("member", "heir") and member_id is None:
+            raise InvalidInput(
+                "application.member_required",
+                "请填写职工个人账号",
+                "a member account number is needed",
+                field="member_account_no",
+            )
+        if chosen == "employer" and employer_id is None:
+            raise InvalidInput(
+                "application.employer_required",
+                "请填写单位账号",
+                "an employer account number is needed",
+                field="employer_account_no",
+            )
+    else:
+        raise Forbidden("auth.forbidden", "没有办理该业务的权限", f"a {who.kind} cannot apply")
+    if chosen not in allowed:
+        raise InvalidInput(
+            "application.applicant_not_allowed",
+            f"“{item['name_zh']}”的申请人须为{'、'.join(rules.APPLICANT_ZH[a] for a in allowed)}",
+            f"{item['code']} is for {allowed}, not {chosen}",
+        )
+    return Applicant(chosen, member_id, employer_id, "counter" if who.is_staff else "online")
+
+
+def _existing(
+    conn: Connection, who: Principal, key: str, item_code: str, payload: Any
+) -> dict[str, Any] | None:
+    row = (
+        conn.execute(
+            select(application).where(
+                application.c.applicant_id == who.id, application.c.idempotency_key == key
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    if row["item_code"] != item_code or with_secrets(conn, dict(row))["payload"] != payload:
+        raise Conflict(
+            "application.key_reused",
+            "幂等键已用于其他申请",
+            "this Idempotency-Key was used for a different application",
+        )
+    return _shaped(row)
+
+
+# Payload fields that identify people or their money: stored encrypted in application_secret,
+# shown masked in the payload; handlers get them in full (``with_secrets``).
+SECRET_FIELDS = {"payee_card": "bank_card", "document_no": "full", "family_resident_ids": "resident_id"}
+
+
+def _masked(kind: str, value: Any) -> Any:
+    if isinstance(value, list):
+        return [mask(str(v), kind) for v in value]
+    return None if value is None else mask(str(value), kind)
+
+
+def _split_secrets(payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    public = {k: (_masked(SECRET_FIELDS[k], v) if k in SECRET_FIELDS else v) for k, v in payload.items()}
+    return public, {k: payload[k] for k in SECRET_FIELDS if payload.get(k) not in (None, "", [])}
+
+
+def with_secrets(conn: Connection, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The application with its payload in full (for handlers and the idempotency check)."""
+    stored = conn.execute(
+        select(application_secret.c.name, application_secret.c.value_enc).where(
+            application_secret.c.application_id == row["id"]
+        )
+    ).all()
+    secrets = {
+        name: json.loads(reveal("application_secret", "value", token) or "null") for name, token in stored
+    }
+    return {**row, "payload": {**(row["payload"] or {}), **secrets}}
+
+
+def _clean_payload(payload: object) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise InvalidInput(
+            "application.invalid_payload",
+            "申请内容须为JSON对象",
+            "payload must be a JSON object",
+            field="payload",
+        )
+    try:
+        text = json.dumps(payload, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            "application.invalid_payload", "申请内容格式错误", "payload is not plain JSON", field="payload"
+        ) from None
+    if len(text) > rules.MAX_PAYLOAD_CHARS:
+        raise InvalidInput(
+            "application.invalid_payload",
+            "申请内容过长",
+            f"payload over {rules.MAX_PAYLOAD_CHARS} characters",
+            field="payload",
+        )
+    clean: dict[str, Any] = json.loads(text)
+    return clean
+
+
+def submit(
+    conn: Connection,
+    ctx: Context,
+    who: Principal,
+    item_code: str,
+    payload: object,
+    *,
+    applicant_kind: str | None = None,
+    member_account_no: str | None = None,
+    employer_account_no: str | None = None,
+    idempotency_key: str | None = None,
+    complete: bool = False,
+) -> dict[str, Any]:
+    """A new application of ``item_code`` (state submitted); the same key returns the same one.
+
+    ``complete`` goes on to acceptance at once (an item whose materials are all optional, or
+    none): one click from the guide to a decision.
+    """
+    clean = _clean_payload(payload)
+    key = (idempotency_key or "").strip()[:80] or None
+    if key is not None:
+        found = _existing(conn, who, key, item_code, clean)
+        if found is not None:
+            return found
+    today = ctx.clock.today()
+    cat = catalog.catalog_at(conn, today)
+    item = cat.item(item_code)
+    applicant = _applicant(conn, who, item, applicant_kind, member_account_no, employer_account_no)
+    values = {
+        "item_code": item_code,
+        "catalog_version": cat.version,
+        "applicant_kind": applicant.kind,
+        "applicant_id": who.id,
+        "applicant_login": who.login,
+        "member_id": applicant.member_id,
+        "employer_id": applicant.employer_id,
+        "channel": applicant.channel,
+        "payload": _split_secrets(clean)[0],
+        "state": State.SUBMITTED.value,
+        "submitted_on": today,
+        "idempotency_key": key,
+        "created_at": ctx.clock.now(),
+    }
+    try:
+        with conn.begin_nested():
+            new_id = conn.execute(
+                insert(application).values(**values).returning(application.c.id)
+            ).scalar_one()
+    except IntegrityError:  # the same key, submitted concurrently
+        found = _existing(conn, who, key or "", item_code, clean) if key else None
+        if found is None:
+            raise
+        return found
+    secrets = _split_secrets(clean)[1]
+    if secrets:
+        conn.execute(
+            insert(application_secret),
+            [
+                {"application_id": new_id, "name": name,
+                 "value_enc": seal("application_secret", "value", json.dumps(value, ensure_ascii=False))}
+                for name, value in secrets.items()
+            ],
+        )  # fmt: skip
+    conn.execute(
+        insert(application_transition).values(
+            application_id=new_id, from_state=None, to_state=State.SUBMITTED.value, actor=who.login,
+            business_date=today, recorded_at=ctx.clock.now(), reason=None,
+        )
+    )  # fmt: skip
+    row = get(conn, new_id)
+    _evaluate(conn, ctx, row)  # a preview; a payload the handler cannot read refuses the submission
+    if complete:
+        return complete_submission(conn, ctx, who, new_id)
+    return get(conn, new_id)
+
+
+# ------------------------------------------------------------------------------------ materials
+
+
+def _blob_id(conn: Connection, sha256: str, data: bytes) -> None:
+    if conn.scalar(select(application_blob.c.id).where(application_blob.c.sha256 == sha256)) is not None:
+        return
+    stored = protect.to_stored(
+        "application_blob",
+        {"sha256": sha256, "size_bytes": len(data), "content": base64.b64encode(data).decode()},
+    )
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(application_blob).values(**stored))
+    except IntegrityError:  # the same bytes stored concurrently: one copy is enough
+        pass
+
+
+def add_material(
+    conn: Connection,
+    ctx: Context,
+    who: Principal,
+    application_id: int,
+    material_code: str,
+    file_name: str,
+    data: bytes,
+) -> dict[str, Any]:
+    """Attach a file to a submitted application: its type (from the bytes) and size checked
+    against the item's material, stored once per SHA-256."""
+    row = visible(conn, who, application_id)
+    if row["state"] != State.SUBMITTED.value:
+        raise Conflict(
+            "application.materials_closed",
+            "申请已受理，不能再补充材料",
+            f"application {application_id} is {row['state']}",
+            state=row["state"],
+        )
+    item = item_of(conn, row)
+    spec = next((m for m in item["materials"] if m["code"] == material_code), None)
+    if spec is None:
+        raise InvalidInput(
+            "application.unknown_material",
+            "该事项没有这种申请材料",
+            f"{item['code']} has no material {material_code!r}",
+            field="material_code",
+        )
+    name = (file_name or "").strip().replace("/", "_").replace("\\", "_")[-200:] or "file"
+    kind = rules.check_file(item["code"], spec, name, data)
+    digest = hashlib.sha256(data).hexdigest()
+    _blob_id(conn, digest, data)
+    new_id = conn.execute(
+        insert(application_material)
+        .values(
+            application_id=application_id, material_code=material_code, file_name=name, file_type=kind,
+            size_bytes=len(data), sha256=digest, uploaded_by=who.login, uploaded_at=ctx.clock.now(),
+        )
+        .returning(application_material.c.id)
+    ).scalar_one()  # fmt: skip
+    return next(m for m in materials(conn, application_id) if m["id"] == new_id)
+
+
+def blob(conn: Connection, sha256: str) -> bytes:
+    """The stored bytes of a material, refused if they no longer hash to their name."""
+    row = conn.execute(select(application_blob).where(application_blob.c.sha256 == sha256)).mappings().first()
+    if row is None:
+        raise NotFound("application.material_missing", "材料文件缺失", f"no stored bytes for {sha256}")
+    data = base64.b64decode(protect.to_plain("application_blob", row)["content"])
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise Conflict(
+            "application.material_altered", "材料文件已被篡改", f"stored bytes do not hash to {sha256}"
+        )
+    return data
+
+
+def material_content(
+    conn: Connection, who: Principal, application_id: int, material_id: int
+) -> tuple[dict[str, Any], bytes]:
+    visible(conn, who, application_id)
+    for m in materials(conn, application_id):
+        if m["id"] == material_id:
+            return m, blob(conn, m["sha256"])
+    raise NotFound(
+        "application.material_not_found",
+        "材料不存在",
+        f"application {application_id} has no material {material_id}",
+    )
+
+
+# ------------------------------------------------------------------------------- the decisions
+
+
+def complete_submission(
+    conn: Connection, ctx: Context, who: Principal, application_id: int
+) -> dict[str, Any]:
+    """受理: accept a submitted application whose required materials are all there, start its
+    clock, and review it (straight through when the rules allow)."""
+    row = visible(conn, who, application_id)
+    rules.require_transition(application_id, row["state"], State.ACCEPTED)
+    item = item_of(conn, row)
+    missing = rules.missing_materials(
+        item["materials"], (m["material_code"] for m in materials(conn, application_id))
+    )
+    if missing:
+        raise InvalidInput(
+            "application.materials_missing",
+            "申请材料不全，请补齐：" + "、".join(m["name_zh"] for m in missing),
+            "required materials are missing: " + ", ".join(m["code"] for m in missing),
+            missing=[m["code"] for m in missing],
+        )
+    today = ctx.clock.today()
+    accepter = who.login if who.is_staff else SYSTEM
+    row = _move(
+        conn, ctx, row, State.ACCEPTED, accepter, None,
+        accepted_on=today, accepted_by=accepter, due_on=rules.due_on(today, int(item["time_limit_days"])),
+    )  # fmt: skip
+    row = _move(conn, ctx, row, State.UNDER_REVIEW, SYSTEM)
+    evaluation = _evaluate(conn, ctx, row)
+    if evaluation is not None and evaluation.eligible and not evaluation.risk_flags:
+        return _approve(
+            conn, ctx, get(conn, application_id), evaluation, SYSTEM, "全部规则通过且无风险提示，自动准予"
+        )
+    return get(conn, application_id)
+
+
+def _approve(
+    conn: Connection,
+    ctx: Context,
+    row: Mapping[str, Any],
+    evaluation: Evaluation | None,
+    actor: str,
+    reason: str,
+) -> dict[str, Any]:
+    row = _move(
+        conn, ctx, row, State.APPROVED, actor, reason,
+        decision="approved", decision_reason=reason, decided_by=actor, decided_at=ctx.clock.now(),
+    )  # fmt: skip
+    handler = handler_for(row["item_code"])
+    outputs: dict[str, Any] = {}
+    if handler is not None and evaluation is not None:
+        outputs = dict(handler.on_approved(conn, ctx, with_secrets(conn, row), evaluation))
+    conn.execute(update(application).where(application.c.id == row["id"]).values(outputs=outputs))
+    row = get(conn, row["id"])
+    if handler is None or outputs.get("executed") is True:
+        return _move(conn, ctx, row, State.EXECUTED, actor, "办结")
+    return row
+
+
+def approve(
+    conn: Connection, ctx: Context, who: Principal, application_id: int, note: str = ""
+) -> dict[str, Any]:
+    """A reviewer approves: not the applicant, not whoever accepted it; the rules must pass."""
+    row = get(conn, application_id)
+    rules.require_transition(application_id, row["state"], State.APPROVED)
+    if who.id == row["applicant_id"] or who.login in (row["applicant_login"], row["accepted_by"]):
+        raise Forbidden(
+            "application.same_person",
+            "受理或提交该申请的人员不能审批该申请",
+            "whoever submitted or accepted an application cannot approve it",
+        )
+    evaluation = _evaluate(conn, ctx, row)
+    if evaluation is not None and not evaluation.eligible:
+        failed = [r.title_zh for r in evaluation.rules if not r.passed]
+        raise Conflict(
+            "application.rules_failed",
+            "不符合办理条件，不能准予：" + "；".join(failed),
+            "a rule fails; a reviewer clears risk flags, not failed rules",
+            rules=[r.code for r in evaluation.rules if not r.passed],
+        )
+    text = " ".join(note.split())[:400] or "审核通过"
+    return _approve(conn, ctx, get(conn, application_id), evaluation, who.login, text)
+
+
+def _end(
+    conn: Connection,
+    ctx: Context,
+    row: Mapping[str, Any],
+    state: State,
+    actor: str,
+    reason: str,
+    **values: Any,
+) -> dict[str, Any]:
+    ended = _move(conn, ctx, row, state, actor, reason, **values)
+    handler = handler_for(row["item_code"])
+    if handler is not None:
+        handler.on_ended(conn, ctx, with_secrets(conn, ended), state.value)
+    return ended
+
+
+def reject(
+    conn: Connection, ctx: Context, who: Principal, application_id: int, reason: str
+) -> dict[str, Any]:
+    """The center refuses, with the reason the applicant reads."""
+    text = rules.require_reason(reason)
+    row = get(conn, application_id)
+    rules.require_transition(application_id, row["state"], State.REJECTED)
+    return _end(
+        conn, ctx, row, State.REJECTED, who.login, text,
+        decision="rejected", decision_reason=text, decided_by=who.login, decided_at=ctx.clock.now(),
+    )  # fmt: skip
+
+
+def withdraw(
+    conn: Connection, ctx: Context, who: Principal, application_id: int, reason: str = ""
+) -> dict[str, Any]:
+    """The applicant takes the application back before a decision."""
+    row = visible(conn, who, application_id)
+    _require_applicant(who, row)
+    rules.require_transition(application_id, row["state"], State.WITHDRAWN)
+    return _end(conn, ctx, row, State.WITHDRAWN, who.login, " ".join(reason.split())[:400] or "申请人撤回")
+
+
+def mark_executed(
+    conn: Connection, ctx: Context, application_id: int, outputs: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The owner of the work (e.g. the payout) reports it done; ``outputs`` are merged in."""
+    row = get(conn, application_id)
+    merged = {**(row["outputs"] or {}), **dict(outputs or {})}
+    return _move(conn, ctx, row, State.EXECUTED, ctx.actor, "办结", outputs=merged)
+
+
+def mark_failed(
+    conn: Connection, ctx: Context, application_id: int, reason: str, outputs: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The approved work could not be done (e.g. the bank refused the payout); the handler's
+    ``on_ended`` releases what was reserved."""
+    text = rules.require_reason(reason)
+    row = get(conn, application_id)
+    merged = {**(row["outputs"] or {}), **dict(outputs or {})}
+    return _end(conn, ctx, row, State.FAILED, ctx.actor, text, outputs=merged)
+
+
+def rate(
+    conn: Connection, ctx: Context, who: Principal, application_id: int, score: object, comment: str = ""
+) -> dict[str, Any]:
+    """好差评: the applicant rates an ended application once."""
+    row = visible(conn, who, application_id)
+    _require_applicant(who, row)
+    if State(row["state"]) not in rules.TERMINAL:
+        raise Conflict(
+            "application.not_ended",
+            "办结后才能评价",
+            f"application {application_id} is {row['state']}",
+            state=row["state"],
+        )
+    value, text = rules.check_rating(score, comment)
+    done = conn.execute(
+        update(application)
+        .where(application.c.id == application_id, application.c.rating.is_(None))
+        .values(rating=value, rating_comment=text or None, rated_at=ctx.clock.now())
+    )
+    if done.rowcount != 1:
+        raise Conflict(
+            "application.already_rated", "该申请已评价", f"application {application_id} is rated already"
+        )
+    return get(conn, application_id)

@@ -1,0 +1,179 @@
+"""Withdrawals as catalog items (``WD-*``): the handler the application engine calls.
+
+``evaluate`` turns the application's payload into a :class:`~hpf.withdrawals.service.WithdrawalForm`,
+decides it (rules, amount, calculation sheet) and runs the risk checks; ``on_approved`` reserves
+the money through settlement (the payout itself is sent after the approving transaction commits:
+``hpf.withdrawals.service.send_reserved``); the payout's outcome marks the application executed
+or failed (``payout_settled`` → the listener below); ``on_ended`` gives back a reservation that was
+never sent. "Other" withdrawals always go to a reviewer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from hpf.kernel.context import Context
+from hpf.kernel.errors import InvalidInput
+from hpf.services import handlers
+from hpf.services import service as applications
+from hpf.services.handlers import Evaluation, RiskFlag, RuleResult, SheetLine
+from hpf.settlement import service as settlement
+from hpf.settlement.owners import PayoutOutcome
+from hpf.withdrawals import service
+from hpf.withdrawals.rules import Reason
+from hpf.withdrawals.service import WithdrawalForm
+from hpf.withdrawals.tables import withdrawal
+
+ITEMS: dict[str, tuple[Reason, bool]] = {
+    "WD-PURCHASE": (Reason.PURCHASE, False),
+    "WD-BUILD": (Reason.BUILD, False),
+    "WD-RETIRE": (Reason.RETIREMENT, False),
+    "WD-DISABILITY": (Reason.DISABILITY, False),
+    "WD-LEAVE": (Reason.LEAVING, False),
+    "WD-REPAY-ONCE": (Reason.LOAN_REPAYMENT, False),
+    "WD-REPAY-MONTHLY": (Reason.LOAN_REPAYMENT, True),
+    "WD-RENT": (Reason.RENT, False),
+    "WD-DEATH": (Reason.DEATH, False),
+    "WD-ILLNESS": (Reason.ILLNESS, False),
+    "WD-OTHER": (Reason.OTHER, False),
+}
+REVIEW_OTHER = RiskFlag(
+    "review.other_reason", "其他情形提取须由工作人员审核", "reason 99 is never straight-through"
+)
+
+
+def _bad(field: str, title_zh: str) -> InvalidInput:
+    return InvalidInput(
+        f"withdrawal.payload.{field}", title_zh, f"payload field {field!r} is not valid", field=field
+    )
+
+
+def _fen(payload: Mapping[str, Any], field: str) -> int | None:
+    value = payload.get(field)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _bad(field, "金额须为以分计的非负整数")
+    return value
+
+
+def _day(payload: Mapping[str, Any], field: str) -> date | None:
+    value = payload.get(field)
+    if value is None or value == "":
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise _bad(field, "日期格式应为YYYY-MM-DD") from None
+
+
+def _text(payload: Mapping[str, Any], field: str, *, required: bool = False, max_len: int = 60) -> str | None:
+    value = payload.get(field)
+    text = " ".join(str(value).split()) if value is not None else ""
+    if required and not text:
+        raise _bad(field, "必填项未填写")
+    if len(text) > max_len:
+        raise _bad(field, f"最长{max_len}字")
+    return text or None
+
+
+def form_of(item_code: str, payload: Mapping[str, Any]) -> WithdrawalForm:
+    """The application's payload as a withdrawal form; a bad field refuses the submission."""
+    reason, monthly = ITEMS[item_code]
+    family = payload.get("family_resident_ids") or []
+    if not isinstance(family, list) or not all(isinstance(f, str) and len(f) == 18 for f in family):
+        raise _bad("family_resident_ids", "家庭成员证件号码应为18位身份证号码的列表")
+    return WithdrawalForm(
+        reason=reason,
+        payee_name=_text(payload, "payee_name", required=True) or "",
+        payee_card=_text(payload, "payee_card", required=True, max_len=30) or "",
+        payee_bank=_text(payload, "payee_bank", required=True) or "",
+        requested_fen=_fen(payload, "requested_fen"),
+        document_date=_day(payload, "document_date"),
+        document_no=_text(payload, "document_no", max_len=64),
+        cost_fen=_fen(payload, "cost_fen"),
+        rent_monthly_fen=_fen(payload, "rent_monthly_fen"),
+        installment_fen=_fen(payload, "installment_fen"),
+        monthly_repayment=monthly,
+        labour_ended=bool(payload.get("labour_ended")),
+        emigrated=bool(payload.get("emigrated")),
+        applicant_is_heir=bool(payload.get("applicant_is_heir")),
+        family_resident_ids=tuple(f.upper() for f in family),
+    )
+
+
+class WithdrawalHandler:
+    item_codes = tuple(ITEMS)
+
+    def evaluate(self, conn: Connection, ctx: Context, application: Mapping[str, Any]) -> Evaluation:
+        form = form_of(application["item_code"], application["payload"])
+        assessment = service.assess(conn, ctx, int(application["member_id"]), form)
+        decision = assessment.decision
+        flags = [RiskFlag(r.code, r.title_zh, r.detail) for r in assessment.risks]
+        if decision.manual_review:
+            flags.append(REVIEW_OTHER)
+        return Evaluation(
+            rules=tuple(RuleResult(c.code, c.passed, c.title_zh, c.detail) for c in decision.checks),
+            risk_flags=tuple(flags),
+            amount_fen=decision.allowed_fen,
+            sheet=tuple(SheetLine(s.label_zh, s.value) for s in decision.sheet),
+        )
+
+    def on_approved(
+        self, conn: Connection, ctx: Context, application: Mapping[str, Any], evaluation: Evaluation
+    ) -> dict[str, Any]:
+        form = form_of(application["item_code"], application["payload"])
+        reserved = service.reserve(conn, ctx, int(application["id"]), int(application["member_id"]), form)
+        order = settlement.get_order(conn, int(reserved["order_id"]))
+        return {
+            "withdrawal_id": reserved["id"],
+            "payment_order_id": order["id"],
+            "payment_order_no": order["order_no"],
+            "amount_fen": reserved["allowed_fen"],
+            "ledger_entry_ids": [order["reserve_entry_id"]],
+            "executed": False,  # the bank's answer completes it
+        }
+
+    def on_ended(self, conn: Connection, ctx: Context, application: Mapping[str, Any], state: str) -> None:
+        found = conn.execute(
+            select(withdrawal.c.order_id, withdrawal.c.state).where(
+                withdrawal.c.application_id == application["id"]
+            )
+        ).first()
+        if found is None or found.order_id is None or found.state != "reserved":
+            return
+        order = settlement.get_order(conn, int(found.order_id))
+        if order["state"] == "reserved":  # never sent: give the money back now
+            settlement.cancel(conn, ctx, int(found.order_id), f"申请已{state}")
+
+
+def _tell_application(conn: Connection, ctx: Context, row: dict[str, Any], outcome: PayoutOutcome) -> None:
+    if row.get("application_id") is None:
+        return
+    application_id = int(row["application_id"])
+    current = applications.find(conn, application_id)
+    if current is None or current["state"] != "approved":
+        return  # told already (a replayed outcome), or ended meanwhile
+    extra = {"payment_order_no": outcome.order_no, "paid_on": outcome.settled_on.isoformat()}
+    if outcome.state == "paid":
+        applications.mark_executed(conn, ctx, application_id, extra)
+    else:
+        reason = outcome.failure_reason or outcome.failure_code or "银行付款失败"
+        applications.mark_failed(conn, ctx, application_id, f"付款失败：{reason}"[:200], extra)
+
+
+HANDLER = WithdrawalHandler()
+
+
+def install() -> None:
+    """Register the handler with the application engine and the payout listener (idempotent).
+
+    A test that put its own handler in place (``handlers.registered``) keeps it.
+    """
+    if all(handlers.handler_for(code) in (None, HANDLER) for code in HANDLER.item_codes):
+        handlers.register(HANDLER)
+    service.on_payout(_tell_application)
