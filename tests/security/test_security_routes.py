@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from auth_center import AuthCenter, build_auth_center
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
+from auth_center import AuthCenter, build_auth_center
 from hpf.db.engine import make_engine
 from hpf.db.migrate import upgrade
 from hpf.security.permissions import ROLE_PERMISSIONS, Perm, Principal, Role, Scope, scope_permits

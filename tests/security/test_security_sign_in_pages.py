@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from auth_center import AuthCenter, build_auth_center
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
+from auth_center import AuthCenter, build_auth_center
 from hpf.security import sessions, totp
 from hpf.security.permissions import Perm, Role
 from hpf.web.auth import declarations

@@ -441,6 +441,12 @@ def reprice(conn: Connection, ctx: Context, on: date) -> dict[str, Any]:
     """
     if (on.month, on.day) != (1, 1):
         raise _invalid("loan.reprice_date", "存量贷款利率调整日为1月1日", f"{on} is not a 1 January", "on")
+    if ctx.clock.today() < on:
+        raise Conflict(
+            "loan.reprice_too_early",
+            "未到利率调整日",
+            f"re-pricing of {on} needs the business date on or after it",
+        )
     period = on.isoformat()
     if not start_job(conn, REPRICE_JOB, period, ctx.clock):
         return {**(job_summary(conn, REPRICE_JOB, period) or {}), "already_done": True}
