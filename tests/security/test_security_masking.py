@@ -246,6 +246,7 @@ def test_examples_from_the_issue():
         "withdrawal.document_no",
         "withdrawal.payee_card",
         "property_record.certificate_no",
+        "loan.certificate_no",
     }
     with pytest.raises(UnclassifiedField):
         classify("member", "shoe_size")
