@@ -166,9 +166,8 @@ def test_a_loan_30_days_overdue_is_recovered_penalty_first_then_interest_then_pr
         )
         assert (rest["penalty_fen"], rest["overdue_principal_fen"]) == (0, 100_650)
         assert rest["current_interest_fen"] + rest["current_principal_fen"] == 200_000
-        assert loans.repay(conn, ctx, loan_id, 300_650, loans.PaymentSource.HPF_ACCOUNT, "counter-2")[
-            "replayed"
-        ]
+        replay = loans.repay(conn, ctx, loan_id, 300_650, loans.PaymentSource.HPF_ACCOUNT, "counter-2")
+        assert replay["replayed"] and replay["settled"] is False and replay["entry_id"] == rest["entry_id"]
         view = loans.loan_view(conn, loan_id)
         assert (view["overdue_principal_fen"], view["days_past_due"], view["classification"]) == (0, 0, "01")
         assert (view["penalty_accrued_fen"], view["overdue_since"]) == (0, None)

@@ -613,7 +613,8 @@ def _refresh_overdue(conn: Connection, loan_id: int, today: date, policy: LoanPo
     conn.execute(update(loan).where(loan.c.id == loan_id).values(**values))
 
 
-def _settle_if_repaid(conn: Connection, ctx: Context, loan_id: int, today: date) -> bool:
+def _settle_if_repaid(conn: Connection, loan_id: int, today: date) -> bool:
+    """Settle a loan with nothing left to pay (the caller records the event)."""
     row = _load(conn, loan_id)
     unpaid = conn.scalar(
         select(func.count()).where(loan_installment.c.loan_id == loan_id, loan_installment.c.state != "paid")
@@ -621,7 +622,6 @@ def _settle_if_repaid(conn: Connection, ctx: Context, loan_id: int, today: date)
     if row.outstanding_principal_fen or unpaid or row.penalty_fen:
         return False
     conn.execute(update(loan).where(loan.c.id == loan_id).values(state="settled", settled_on=today))
-    record_event(conn, ctx, loan_id, "settled", detail={"on": today.isoformat()})
     return True
 
 
@@ -685,9 +685,11 @@ def repay(
         "overdue_principal_fen": late_principal,
         "current_interest_fen": sum(o.interest_fen for o in paid.current), "current_principal_fen": principal,
     }  # fmt: skip
+    result["settled"] = _settle_if_repaid(conn, loan_id, today)
     record_event(conn, ctx, loan_id, "repaid", entry_id=entry_id, amount_fen=amount_fen, detail=result,
                  idempotency_key=key)  # fmt: skip
-    result["settled"] = _settle_if_repaid(conn, ctx, loan_id, today)
+    if result["settled"]:
+        record_event(conn, ctx, loan_id, "settled", detail={"on": today.isoformat()})
     return result
 
 
