@@ -103,25 +103,24 @@ def build_loans(engine: Engine, ctx: Context, count: int, months: int) -> None:
             [{"d": date(2025, 3, 1 + r), "r": (r + 1) % 28} for r in range(28)],
         )
         started = time.perf_counter()
+        terms = [
+            LoanTerms(p, Decimal(r) / 10**7, months, Method.EQUAL_INSTALLMENT if m == "01" else Method.EQUAL_PRINCIPAL)
+            for _, p, r, m in rows
+        ]  # fmt: skip
+        schedules = many_schedules(terms)
+        print(f"schedules computed in {time.perf_counter() - started:.1f} s", flush=True)
+        # Insert in the table's key order, (due date, loan): period by period, day by day.
+        by_day = [[n for n in range(len(rows)) if (rows[n][0] - 1) % 28 == r] for r in range(28)]
         written = 0
-        due_dates = [
-            [date(2025, 3, 1)] + [due_date(date(2025, 3, 1 + r), p) for p in range(1, months + 1)]
-            for r in range(28)
-        ]
-        for lo in range(0, len(rows), 20_000):
-            part = rows[lo : lo + 20_000]
-            terms = [
-                LoanTerms(p, Decimal(r) / 10**7, months, Method.EQUAL_INSTALLMENT if m == "01" else Method.EQUAL_PRINCIPAL)
-                for _, p, r, m in part
-            ]  # fmt: skip
-            schedules = many_schedules(terms)
+        for period in range(1, months + 1):
             out = []
-            for n, (loan_id, _, r, _) in enumerate(part):
-                dues = due_dates[(loan_id - 1) % 28]
-                out += [
-                    (loan_id, period, dues[period], r, principal, interest, remaining, 0, 0, 0, "due")
-                    for period, (principal, interest, remaining) in enumerate(schedules.rows(n), start=1)
-                ]
+            for r in range(28):
+                due = due_date(date(2025, 3, 1 + r), period)
+                for n in by_day[r]:
+                    principal, interest, remaining = schedules.row(n, period)
+                    out.append(
+                        (rows[n][0], period, due, rows[n][2], principal, interest, remaining, 0, 0, 0, "due")
+                    )
             bulk_insert(conn, "loan_installment", INSTALLMENT_COLUMNS, out)
             written += len(out)
         print(f"schedules: {written} installments in {time.perf_counter() - started:.1f} s", flush=True)

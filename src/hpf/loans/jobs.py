@@ -41,7 +41,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
-    Index,
     MetaData,
     SmallInteger,
     String,
@@ -87,15 +86,13 @@ _scratch = MetaData()
 _due = Table(
     "loan_due",
     _scratch,
-    Column("installment_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("loan_id", BigInteger, nullable=False),
+    Column("loan_id", BigInteger, primary_key=True, autoincrement=False),
     Column("member_id", BigInteger, nullable=False),
     Column("source", String(12), nullable=False),
     Column("principal_fen", BigInteger, nullable=False),
     Column("interest_fen", BigInteger, nullable=False),
-    Column("due_date", Date, nullable=False),
+    Column("due_date", Date, primary_key=True),
     Column("collect", SmallInteger, nullable=False),
-    Index("loan_due_loan", "loan_id"),
     prefixes=["TEMPORARY"],
 )
 _take = Table(
@@ -172,13 +169,11 @@ def run_loan_month_end(
 
 
 def _month_figures(conn: Connection, first: date, last: date) -> dict[str, int]:
-    # Through the loans (CROSS JOIN keeps SQLite's loop order: loans outside), so the
-    # (loan_id, due_date) index is probed per loan instead of every installment being scanned.
+    # One range of the (due_date, loan_id) key.
     rows = conn.execute(
         text(
             "SELECT i.state, COUNT(*), COALESCE(SUM(i.paid_principal_fen + i.paid_interest_fen), 0) "
-            "FROM loan l CROSS JOIN loan_installment i "
-            "WHERE i.loan_id = l.id AND i.due_date BETWEEN :first AND :last GROUP BY i.state"
+            "FROM loan_installment i WHERE i.due_date BETWEEN :first AND :last GROUP BY i.state"
         ).bindparams(bindparam("first", type_=Date), bindparam("last", type_=Date)),
         {"first": first, "last": last},
     ).all()
@@ -216,12 +211,14 @@ def collect_chunk(
     date_params = (bindparam("first", type_=Date), bindparam("last", type_=Date))
     conn.execute(
         text(
-            "INSERT INTO loan_due (installment_id, loan_id, member_id, source, principal_fen, interest_fen, "
-            "due_date, collect) SELECT i.id, i.loan_id, l.borrower_id, l.repayment_source, "
+            "INSERT INTO loan_due (loan_id, member_id, source, principal_fen, interest_fen, "
+            "due_date, collect) SELECT i.loan_id, l.borrower_id, l.repayment_source, "
             "i.principal_fen - i.paid_principal_fen, i.interest_fen - i.paid_interest_fen, i.due_date, "
             "CASE WHEN l.repayment_source = 'bank_debit' THEN 1 ELSE 0 END "
-            "FROM loan_installment i JOIN loan l ON l.id = i.loan_id "
-            "WHERE i.due_date BETWEEN :first AND :last AND i.loan_id BETWEEN :lo AND :hi "
+            # CROSS JOIN keeps SQLite's loop order: the month's installments (side by side in
+            # the key order), then each one's loan by primary key.
+            "FROM loan_installment i CROSS JOIN loan l WHERE l.id = i.loan_id "
+            "AND i.due_date BETWEEN :first AND :last AND i.loan_id BETWEEN :lo AND :hi "
             "AND i.state = 'due' AND l.state = 'active'"
         ).bindparams(*date_params),
         params,
@@ -305,9 +302,10 @@ def _apply_collection(
         text(
             "UPDATE loan_installment SET paid_principal_fen = principal_fen, paid_interest_fen = interest_fen, "
             "paid_on = :last, state = 'paid' "
-            "WHERE id IN (SELECT installment_id FROM loan_due WHERE collect = 1)"
-        ).bindparams(day),
-        {"last": last},
+            "WHERE due_date BETWEEN :first AND :last "
+            "AND (due_date, loan_id) IN (SELECT due_date, loan_id FROM loan_due WHERE collect = 1)"
+        ).bindparams(day, bindparam("first", type_=Date)),
+        {"last": last, "first": last.replace(day=1)},
     )
     conn.exec_driver_sql(
         "UPDATE loan SET outstanding_principal_fen = outstanding_principal_fen - "
@@ -364,11 +362,11 @@ def mark_overdue(conn: Connection, ctx: Context, month: str, run: int) -> int:
         table.create(conn)
     conn.execute(
         text(
-            "INSERT INTO loan_due (installment_id, loan_id, member_id, source, principal_fen, interest_fen, "
-            "due_date, collect) SELECT i.id, i.loan_id, l.borrower_id, l.repayment_source, "
+            "INSERT INTO loan_due (loan_id, member_id, source, principal_fen, interest_fen, "
+            "due_date, collect) SELECT i.loan_id, l.borrower_id, l.repayment_source, "
             "i.principal_fen - i.paid_principal_fen, i.interest_fen - i.paid_interest_fen, i.due_date, 0 "
-            "FROM loan_installment i JOIN loan l ON l.id = i.loan_id "
-            "WHERE i.due_date BETWEEN :first AND :last AND i.state = 'due' AND l.state = 'active'"
+            "FROM loan_installment i CROSS JOIN loan l WHERE l.id = i.loan_id "
+            "AND i.due_date BETWEEN :first AND :last AND i.state = 'due' AND l.state = 'active'"
         ).bindparams(bindparam("first", type_=Date), bindparam("last", type_=Date)),
         {"first": first, "last": last},
     )
@@ -388,8 +386,12 @@ def mark_overdue(conn: Connection, ctx: Context, month: str, run: int) -> int:
             select(*_line(key, ENTRUSTED_LOANS, Side.CREDIT, amount)),
         )
         ledger.post_set(conn, [header], lines, ctx.clock)
-    conn.exec_driver_sql(
-        "UPDATE loan_installment SET state = 'overdue' WHERE id IN (SELECT installment_id FROM loan_due)"
+    conn.execute(
+        text(
+            "UPDATE loan_installment SET state = 'overdue' WHERE due_date BETWEEN :first AND :last "
+            "AND (due_date, loan_id) IN (SELECT due_date, loan_id FROM loan_due)"
+        ).bindparams(bindparam("first", type_=Date), bindparam("last", type_=Date)),
+        {"first": first, "last": last},
     )
     days = days_between_sql(conn, ":last", "d.due_date")
     conn.execute(

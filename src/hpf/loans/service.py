@@ -543,8 +543,8 @@ def _rebuild_remaining(conn: Connection, ctx: Context, on: date) -> None:
 def _owed_rows(conn: Connection, loan_id: int, today: date) -> tuple[list[Any], list[Any]]:
     li = loan_installment.c
     rows = conn.execute(
-        select(li.id, li.period, li.state, li.principal_fen - li.paid_principal_fen,
-               li.interest_fen - li.paid_interest_fen)
+        select(li.period, li.state, (li.principal_fen - li.paid_principal_fen).label("principal"),
+               (li.interest_fen - li.paid_interest_fen).label("interest"))
         .where(li.loan_id == loan_id, li.state != "paid",
                (li.state == "overdue") | (li.due_date <= today))
         .order_by(li.period)
@@ -653,9 +653,9 @@ def repay(
     policy = loan_policy(today)
     penalty = _accrue_penalty_to(conn, row, today, policy)
     late, current = _owed_rows(conn, loan_id, today)
-    as_owed = [overdue.Owed(r.period, r[4], r[3]) for r in late]
+    as_owed = [overdue.Owed(r.period, r.interest, r.principal) for r in late]
     paid = overdue.allocate_recovery(
-        amount_fen, penalty, as_owed, [overdue.Owed(r.period, r[4], r[3]) for r in current]
+        amount_fen, penalty, as_owed, [overdue.Owed(r.period, r.interest, r.principal) for r in current]
     )
     interest = sum(o.interest_fen for o in (*paid.overdue, *paid.current)) + paid.penalty_fen
     late_principal = sum(o.principal_fen for o in paid.overdue)
@@ -667,10 +667,9 @@ def repay(
         memo="逾期还款" if late else "正常还款", actor=ctx.actor,
     )  # fmt: skip
     entry_id = ledger.post(conn, entry, ctx.clock)
-    ids = {r.period: r.id for r in (*late, *current)}
     for o in (*paid.overdue, *paid.current):
         if o.interest_fen or o.principal_fen:
-            _pay_installment(conn, ids[o.period], o.principal_fen, o.interest_fen, today)
+            _pay_installment(conn, loan_id, o.period, o.principal_fen, o.interest_fen, today)
     conn.execute(
         update(loan).where(loan.c.id == loan_id).values(
             outstanding_principal_fen=loan.c.outstanding_principal_fen - late_principal - principal,
@@ -693,17 +692,19 @@ def repay(
     return result
 
 
-def _pay_installment(conn: Connection, installment_id: int, principal: int, interest: int, day: date) -> None:
+def _pay_installment(
+    conn: Connection, loan_id: int, period: int, principal: int, interest: int, day: date
+) -> None:
     li = loan_installment.c
     conn.execute(
-        update(loan_installment).where(li.id == installment_id).values(
+        update(loan_installment).where(li.loan_id == loan_id, li.period == period).values(
             paid_principal_fen=li.paid_principal_fen + principal, paid_interest_fen=li.paid_interest_fen + interest,
             paid_on=day,
         )
     )  # fmt: skip
     conn.execute(
         update(loan_installment)
-        .where(li.id == installment_id, li.paid_principal_fen == li.principal_fen, li.paid_interest_fen == li.interest_fen)
+        .where(li.loan_id == loan_id, li.period == period, li.paid_principal_fen == li.principal_fen, li.paid_interest_fen == li.interest_fen)
         .values(state="paid")
     )  # fmt: skip
 

@@ -105,13 +105,17 @@ loan = Table(
 
 # One row per period. ``remaining_fen``: contractual principal after the period (and after a
 # prepayment recorded on it, ``prepaid_fen``). Σ principal + Σ prepaid = the loan's principal.
+#
+# Keyed — and on SQLite stored (WITHOUT ROWID) — in (due_date, loan_id) order: the month-end job
+# reads and marks one month's installments of every loan, which then sit side by side instead of
+# one per page of 360-period schedules (decision 0008). A loan's own schedule is read through
+# the (loan_id, period) index.
 loan_installment = Table(
     "loan_installment",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("loan_id", Id, ForeignKey("loan.id"), nullable=False),
+    Column("due_date", Date, primary_key=True),
+    Column("loan_id", Id, ForeignKey("loan.id"), primary_key=True),
     Column("period", SmallInteger, nullable=False),
-    Column("due_date", Date, nullable=False),
     Column("rate_e7", Integer, nullable=False),  # the period's annual rate × 10⁷
     Column("principal_fen", Fen, nullable=False),
     Column("interest_fen", Fen, nullable=False),
@@ -127,9 +131,7 @@ loan_installment = Table(
         name="paid_within_due",
     ),
     UniqueConstraint("loan_id", "period"),
-    # The month-end job walks a range of loans and seeks each one's installment of the month
-    # here (one index probe per loan; a due-date-first index would scan every loan's month).
-    Index(None, "loan_id", "due_date"),
+    sqlite_with_rowid=False,
 )
 
 # Every state change of a loan, in the transaction that made it (ARCHITECTURE: events).

@@ -543,7 +543,6 @@ _DECLARED: list[FieldClass] = [
     *_table(
         "loan_installment",
         [
-            ("id", GEN, "", None, "还款计划ID"),
             ("loan_id", GEN, "", None, "贷款ID"),
             ("period", GEN, "", None, "期次"),
             ("due_date", GEN, "p", None, "应还日期"),
