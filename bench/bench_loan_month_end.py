@@ -109,7 +109,9 @@ def build_loans(engine: Engine, ctx: Context, count: int, months: int) -> None:
         ]  # fmt: skip
         schedules = many_schedules(terms)
         print(f"schedules computed in {time.perf_counter() - started:.1f} s", flush=True)
-        # Insert in the table's key order, (due date, loan): period by period, day by day.
+        # Insert in the table's key order, (due date, loan): period by period, day by day; the
+        # (loan, period) index is built once afterwards, sorted, instead of row by row.
+        conn.exec_driver_sql("DROP INDEX ix_loan_installment_loan_id_period")
         by_day = [[n for n in range(len(rows)) if (rows[n][0] - 1) % 28 == r] for r in range(28)]
         written = 0
         for period in range(1, months + 1):
@@ -123,6 +125,9 @@ def build_loans(engine: Engine, ctx: Context, count: int, months: int) -> None:
                     )
             bulk_insert(conn, "loan_installment", INSTALLMENT_COLUMNS, out)
             written += len(out)
+        conn.exec_driver_sql(
+            "CREATE UNIQUE INDEX ix_loan_installment_loan_id_period ON loan_installment (loan_id, period)"
+        )
         print(f"schedules: {written} installments in {time.perf_counter() - started:.1f} s", flush=True)
         total = conn.scalar(text("SELECT SUM(principal_fen) FROM loan"))
         header = ledger.EntryHeader("01", "BENCH", "bench-disbursement", START, START, "bench disbursement")

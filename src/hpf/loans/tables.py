@@ -130,7 +130,7 @@ loan_installment = Table(
         "paid_principal_fen BETWEEN 0 AND principal_fen AND paid_interest_fen BETWEEN 0 AND interest_fen",
         name="paid_within_due",
     ),
-    UniqueConstraint("loan_id", "period"),
+    Index(None, "loan_id", "period", unique=True),  # an index, not a constraint: bulk loads may rebuild it
     sqlite_with_rowid=False,
 )
 
