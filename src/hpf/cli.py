@@ -294,6 +294,80 @@ def month_end(
     console.print(summary)
 
 
+# The loan book's jobs join the loan calculator under `hpf loan` (they need this module's
+# settings, engine and progress bar, so they are registered here).
+def _run_reporting(job: Any) -> Any:
+    from hpf.kernel.errors import HpfError
+
+    try:
+        return job()
+    except HpfError as exc:
+        console.print(f"[red]{exc.title}[/red] ({exc.code}): {exc.detail}")
+        raise typer.Exit(2) from None
+
+
+@loans_cli.app.command("month-end")
+def loan_month_end(
+    month: Annotated[str, typer.Option(help="YYYY-MM")],
+    chunk_size: Annotated[int, typer.Option(help="loans per committed chunk")] = 50_000,
+    throttle_seconds: Annotated[
+        float, typer.Option(help="pause between chunks (lighter daytime runs)")
+    ] = 0.0,
+    actor: str = "cli",
+) -> None:
+    """Loan month-end: collect every installment due in MONTH (HPF account or bank), mark the rest overdue."""
+    from hpf.loans.jobs import run_loan_month_end
+
+    settings = _settings()
+    with _progress_bar() as bar:
+        summary = _run_reporting(
+            lambda: run_loan_month_end(
+                _engine(settings), _context(settings, actor), month,
+                chunk_size=chunk_size, throttle_seconds=throttle_seconds, progress=_reporter(bar),
+            )
+        )  # fmt: skip
+    console.print(summary)
+
+
+@loans_cli.app.command("daily")
+def loan_daily(
+    day: Annotated[str, typer.Option(help="YYYY-MM-DD")],
+    actor: str = "cli",
+) -> None:
+    """Daily overdue run: penalty interest, days past due, five-level class, dunning notices."""
+    from datetime import date
+
+    from hpf.loans.jobs import run_loan_daily
+
+    settings = _settings()
+    try:
+        on = date.fromisoformat(day)
+    except ValueError:
+        console.print(f"[red]日期格式应为YYYY-MM-DD[/red] (loan.day_format): {day!r}")
+        raise typer.Exit(2) from None
+    console.print(_run_reporting(lambda: run_loan_daily(_engine(settings), _context(settings, actor), on)))
+
+
+@loans_cli.app.command("reprice")
+def loan_reprice(
+    year: Annotated[int, typer.Option(help="re-price existing loans on 1 January of YEAR")],
+    actor: str = "cli",
+) -> None:
+    """Re-price existing loans on 1 January (rate changes of the year before); idempotent per year."""
+    from datetime import date
+
+    from hpf.db.engine import write_transaction
+    from hpf.loans.service import reprice
+
+    settings = _settings()
+
+    def job() -> Any:
+        with write_transaction(_engine(settings)) as conn:
+            return reprice(conn, _context(settings, actor), date(year, 1, 1))
+
+    console.print(_run_reporting(job))
+
+
 @ledger_app.command("close-period")
 def close_period(period: str, actor: str = "cli") -> None:
     """Close accounting month PERIOD (YYYY-MM)."""

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from auth_center import AuthCenter, build_auth_center
 from fastapi.testclient import TestClient
 
+from auth_center import AuthCenter, build_auth_center
 from hpf.db.engine import write_transaction
 from hpf.kernel.context import Context
 from hpf.security import identity

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from auth_center import AuthCenter, build_auth_center
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from auth_center import AuthCenter, build_auth_center
 from hpf.db.engine import make_engine, write_transaction
 from hpf.db.migrate import upgrade
 from hpf.kernel.context import Context

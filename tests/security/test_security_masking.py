@@ -252,6 +252,7 @@ def test_examples_from_the_issue():
         "bank_notice.counterparty_acct_no",
         "application_blob.content",
         "application_secret.value",
+        "loan.certificate_no",
     }
     with pytest.raises(UnclassifiedField):
         classify("member", "shoe_size")

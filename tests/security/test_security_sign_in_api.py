@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from auth_center import AuthCenter, build_auth_center
 from fastapi.testclient import TestClient
 
+from auth_center import AuthCenter, build_auth_center
 from hpf.kernel.errors import HpfError
 from hpf.security import totp
 from hpf.security.permissions import Role

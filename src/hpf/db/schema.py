@@ -7,6 +7,7 @@ from hpf.contributions import tables as contributions_tables
 from hpf.db import calendar, jobs
 from hpf.db.metadata import metadata
 from hpf.ledger import tables as ledger_tables
+from hpf.loans import tables as loans_tables
 from hpf.policy import tables as policy_tables
 from hpf.security import alerts, approvals, audit, identity, keys, sessions, sms, tokens
 from hpf.services import tables as services_tables
@@ -24,6 +25,7 @@ __all__ = [
     "jobs",
     "keys",
     "ledger_tables",
+    "loans_tables",
     "metadata",
     "policy_tables",
     "services_tables",

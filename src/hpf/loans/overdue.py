@@ -106,3 +106,69 @@ def classify(days_past_due: int, thresholds: ClassificationThresholds) -> RiskCl
         if days_past_due >= start:
             found = level
     return found
+
+
+# --------------------------------------------------------------------------- recovery order
+
+
+@dataclass(frozen=True)
+class Owed:
+    """What one installment still owes: unpaid interest and principal."""
+
+    period: int
+    interest_fen: int
+    principal_fen: int
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """How a payment is applied: ``paid`` per period as ``Owed`` (the amounts paid off)."""
+
+    penalty_fen: int
+    overdue: tuple[Owed, ...]
+    current: tuple[Owed, ...]
+
+    @property
+    def total_fen(self) -> int:
+        return self.penalty_fen + sum(
+            o.interest_fen + o.principal_fen for o in (*self.overdue, *self.current)
+        )
+
+
+def allocate_recovery(
+    amount_fen: int, penalty_fen: int, overdue: list[Owed], current: list[Owed]
+) -> Recovery:
+    """Apply ``amount_fen`` in the recovery order: penalty interest, then the overdue interest
+    (oldest period first), then the overdue principal (oldest first), then the installments now
+    due (interest before principal). Paying more than is owed is refused (a prepayment is its
+    own business); so is nothing.
+    """
+    require_fen(amount_fen, "amount_fen")
+    owed = penalty_fen + sum(o.interest_fen + o.principal_fen for o in (*overdue, *current))
+    if not 0 < amount_fen <= owed:
+        raise InvalidInput(
+            "loan.invalid_repayment",
+            "还款金额须大于零且不超过应还金额（多余部分请办理提前还款）",
+            f"a repayment must be in 1..{owed} fen (penalty, overdue and due installments), got {amount_fen}",
+            field="amount_fen",
+            owed_fen=owed,
+        )
+    left = amount_fen
+
+    def take(want: int) -> int:
+        nonlocal left
+        got = min(want, left)
+        left -= got
+        return got
+
+    penalty = take(penalty_fen)
+    overdue_interest = [take(o.interest_fen) for o in overdue]
+    overdue_principal = [take(o.principal_fen) for o in overdue]
+    paid_current = []
+    for o in current:
+        interest = take(o.interest_fen)
+        paid_current.append(Owed(o.period, interest, take(o.principal_fen)))
+    paid_overdue = tuple(
+        Owed(o.period, i, p) for o, i, p in zip(overdue, overdue_interest, overdue_principal, strict=True)
+    )
+    return Recovery(penalty, paid_overdue, tuple(paid_current))

@@ -52,7 +52,12 @@ _DECIMAL_KEYS = (
     "repayment_capacity_ratio",
     "penalty_multiplier",
 )
-LOAN_POLICY_KEYS: tuple[str, ...] = (*_INT_KEYS, *_DECIMAL_KEYS, "classification_thresholds")
+LOAN_POLICY_KEYS: tuple[str, ...] = (
+    *_INT_KEYS,
+    *_DECIMAL_KEYS,
+    "classification_thresholds",
+    "dunning_days",
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class LoanPolicy:
     repayment_capacity_ratio: Decimal
     penalty_multiplier: Decimal
     classification_thresholds: ClassificationThresholds
+    dunning_days: tuple[int, ...]  # days past due at which a dunning notice goes out
 
 
 def _invalid(key: str, detail: str) -> InvalidInput:
@@ -97,6 +103,15 @@ def _thresholds(key: str, raw: object) -> ClassificationThresholds:
     return ClassificationThresholds(*(_int(key, raw[n]) for n in names))
 
 
+def _days_list(key: str, raw: object) -> tuple[int, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise _invalid(key, "give a non-empty list of days")
+    days = tuple(_int(key, d) for d in raw)
+    if days[0] < 1 or list(days) != sorted(set(days)):
+        raise _invalid(key, f"days must be increasing and positive, got {days}")
+    return days
+
+
 def resolve_loan_policy(entries: Mapping[str, Sequence[tuple[date, Any]]], on: date) -> LoanPolicy:
     """The :class:`LoanPolicy` in force on ``on``: per key the latest entry ``≤ on`` (later listed wins)."""
     raw: dict[str, Any] = {}
@@ -115,6 +130,7 @@ def resolve_loan_policy(entries: Mapping[str, Sequence[tuple[date, Any]]], on: d
     values["classification_thresholds"] = _thresholds(
         "classification_thresholds", raw["classification_thresholds"]
     )
+    values["dunning_days"] = _days_list("dunning_days", raw["dunning_days"])
     return LoanPolicy(on=on, **values)
 
 

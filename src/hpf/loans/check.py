@@ -1,0 +1,100 @@
+"""The loan book's part of ``hpf check``: loans agree with the ledger and with their schedules.
+
+- Σ outstanding principal of active loans = balance of 121 委托贷款 + 122 逾期贷款, and
+  Σ overdue principal = balance of 122;
+- each loan's schedule repays exactly its principal (Σ installment principal + Σ prepaid);
+- each disbursed loan's outstanding principal = principal − Σ paid − Σ prepaid, and its overdue
+  principal = what its overdue installments still owe.
+
+Plain queries returning findings (``hpf.ledger.check.Finding``), like the ledger's own checks.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, case, func, select
+
+from hpf.ledger.check import Finding
+from hpf.ledger.tables import subject_balance
+from hpf.loans.tables import loan, loan_installment
+
+
+def check_loans(conn: Connection) -> list[Finding]:
+    return [*control_totals(conn), *schedule_totals(conn)]
+
+
+def _debit_balance(conn: Connection, codes: tuple[str, ...]) -> int:
+    total = conn.scalar(
+        select(func.coalesce(func.sum(subject_balance.c.debit_fen - subject_balance.c.credit_fen), 0)).where(
+            subject_balance.c.subject_code.in_(codes)
+        )
+    )
+    return int(total or 0)
+
+
+def control_totals(conn: Connection) -> list[Finding]:
+    active = loan.c.state == "active"
+    outstanding, overdue = conn.execute(
+        select(
+            func.coalesce(func.sum(loan.c.outstanding_principal_fen), 0),
+            func.coalesce(func.sum(loan.c.overdue_principal_fen), 0),
+        ).where(active)
+    ).one()
+    found = []
+    books = _debit_balance(conn, ("121", "122"))
+    if books != outstanding:
+        found.append(
+            Finding(
+                "loan_control",
+                "subject 121+122",
+                f"Σ outstanding principal of active loans {outstanding} fen ≠ 121 + 122 = {books} fen",
+            )
+        )
+    late = _debit_balance(conn, ("122",))
+    if late != overdue:
+        found.append(
+            Finding(
+                "loan_control",
+                "subject 122",
+                f"Σ overdue principal of active loans {overdue} fen ≠ 122 = {late} fen",
+            )
+        )
+    return found
+
+
+def schedule_totals(conn: Connection) -> list[Finding]:
+    li = loan_installment.c
+    per_loan = (
+        select(
+            li.loan_id.label("loan_id"),
+            func.sum(li.principal_fen + li.prepaid_fen).label("scheduled"),
+            func.sum(li.paid_principal_fen + li.prepaid_fen).label("repaid"),
+            func.sum(case((li.state == "overdue", li.principal_fen - li.paid_principal_fen), else_=0)).label(
+                "late"
+            ),
+        )
+        .group_by(li.loan_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(loan.c.id, loan.c.state, loan.c.principal_fen, loan.c.outstanding_principal_fen,
+               loan.c.overdue_principal_fen, per_loan.c.scheduled, per_loan.c.repaid, per_loan.c.late)
+        .outerjoin(per_loan, per_loan.c.loan_id == loan.c.id)
+        .where(
+            (func.coalesce(per_loan.c.scheduled, 0) != loan.c.principal_fen)
+            | (loan.c.state.in_(("active", "settled"))
+               & ((loan.c.outstanding_principal_fen != loan.c.principal_fen - func.coalesce(per_loan.c.repaid, 0))
+                  | (loan.c.overdue_principal_fen != func.coalesce(per_loan.c.late, 0))))
+        )
+        .order_by(loan.c.id)
+        .limit(100)
+    ).all()  # fmt: skip
+    found = []
+    for loan_id, state, principal, outstanding, overdue, scheduled, repaid, late in rows:
+        if (scheduled or 0) != principal:
+            found.append(Finding("loan_schedule", f"loan {loan_id}",
+                                 f"schedule principal {scheduled or 0} fen ≠ loan principal {principal} fen"))  # fmt: skip
+        else:
+            found.append(Finding("loan_schedule", f"loan {loan_id}",
+                                 f"{state}: outstanding/overdue {outstanding}/{overdue} fen ≠ "
+                                 f"schedule {principal - (repaid or 0)}/{late or 0} fen"))  # fmt: skip
+    return found

@@ -1,0 +1,943 @@
+"""Loan book use cases: create a loan with its schedule, activate it once disbursed, re-price on
+1 January, take repayments in the recovery order, partial and full prepayment, and the
+collateral registry feed with its risk queue.
+
+Every function takes the caller's open ``Connection`` and never commits (the use case owns the
+transaction). Amounts come from the pure rules (``schedule``, ``overdue``, ``rates``); money
+moves only through ``hpf.ledger`` and every money-moving call takes an idempotency key: a replay
+returns the first answer and moves nothing.
+
+Accounting (REFERENCE §6.4): disbursement Dr 121 委托贷款 / Cr 101 (posted by the disbursement
+flow, see :func:`activate`); an installment collected Dr 201 (the borrower's HPF account,
+提取还贷) or Dr 101 (bank) / Cr 121 principal, Cr 40103 interest; an installment not collected at
+month-end moves its principal Dr 122 逾期贷款 / Cr 121; a recovery credits 122 for the overdue
+principal it repays. Interest and penalty interest are income when received (cash basis: 111
+应收利息 is not used), so the books hold principal only and ``hpf check`` proves
+Σ outstanding principal of active loans = 121 + 122.
+
+The jobs (month-end collection, the daily overdue run) live in ``hpf.loans.jobs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+
+from hpf.accounts.tables import member
+from hpf.db.bulk import bulk_insert
+from hpf.db.jobs import finish_job, job_summary, start_job
+from hpf.kernel.context import Context
+from hpf.kernel.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from hpf.kernel.money import require_fen
+from hpf.ledger import service as ledger
+from hpf.ledger.chart import BANK_DEPOSITS, MEMBER_CONTROL, Side
+from hpf.ledger.rules import BalancePart, JournalEntry, Line
+from hpf.ledger.tables import journal_line
+from hpf.loans import overdue, rates
+from hpf.loans.batch import LoanTerms as BatchTerms
+from hpf.loans.batch import many_schedules
+from hpf.loans.rules import LoanPolicy, loan_policy
+from hpf.loans.schedule import (
+    Installment,
+    Method,
+    PrepaymentChoice,
+    Schedule,
+    build_schedule,
+    days_30_360,
+    due_date,
+    payoff_quote,
+    split_prepayment,
+)
+from hpf.loans.schedule import prepay as prepay_schedule
+from hpf.loans.tables import collateral_event, loan, loan_event, loan_installment
+from hpf.security.protect import blind_index, reveal, seal
+
+ENTRUSTED_LOANS = "121"  # 委托贷款
+OVERDUE_LOANS = "122"  # 逾期贷款
+LOAN_INTEREST = "40103"  # 委托贷款利息收入
+RATE_SCALE = 10**7  # loan.rate_e7 = annual rate × 10⁷
+
+# Journal business types (贷款业务明细类型 DKYWMXLX; 11 部分提取 where the member's account pays,
+# so the member's statement reads it as the withdrawal it is).
+BT_REPAYMENT = "02"
+BT_PREPAYMENT = "03"
+BT_OVERDUE_REPAYMENT = "04"
+BT_PAYOFF = "06"
+BT_FROM_HPF_ACCOUNT = "11"
+BT_TO_OVERDUE = "99"  # 正常转逾期本金 (ZCZYQBJJE): no code of its own
+
+
+class RepaymentSource(StrEnum):
+    """Where a loan's installments come from."""
+
+    HPF_ACCOUNT = "hpf_account"  # 提取还贷: the borrower's HPF balance, at month-end
+    BANK_DEBIT = "bank_debit"  # 委托扣款: the borrower's bank card (BDC105 with hpf.settlement)
+
+
+class PaymentSource(StrEnum):
+    """Who pays a repayment or prepayment handed in at the counter."""
+
+    HPF_ACCOUNT = "hpf_account"  # Dr 201, the borrower's balance
+    BANK = "bank"  # Dr 101, money received into the center's bank account
+
+
+def _invalid(code: str, title: str, detail: str, field: str | None = None) -> InvalidInput:
+    extra: dict[str, Any] = {"field": field} if field else {}
+    return InvalidInput(code, title, detail, **extra)
+
+
+# ------------------------------------------------------------------------------- creation
+
+
+@dataclass(frozen=True)
+class LoanTerms:
+    """The figures of an approved application that make a loan contract (借款合同)."""
+
+    application_id: int
+    borrower_id: int
+    principal_fen: int
+    annual_rate: Decimal
+    term_months: int
+    method: Method
+    contract_date: date
+    first_due_date: date
+    repayment_source: RepaymentSource
+    house_nature: str  # FWXZ 01 新房 / 02 二手房
+    second_home: bool
+    house_price_fen: int
+    floor_area: Decimal  # m²
+    guarantee_type: str  # DKDBLX 01 抵押 / 02 质押 / 03 保证 / 99
+    certificate_no: str | None = None  # 他项权证号 (mortgage registration), required for 01
+    appraisal_fen: int | None = None
+    co_borrower_ids: tuple[int, ...] = ()
+
+
+def rate_e7(annual_rate: Decimal) -> int:
+    """The rate as an exact integer of 10⁻⁷ (JKHTLL NUMERIC(8,7)); finer rates are refused."""
+    if not isinstance(annual_rate, Decimal) or not annual_rate.is_finite() or not 0 <= annual_rate < 1:
+        raise _invalid("loan.invalid_rate", "贷款年利率须为0至100%之间的小数",
+                       f"the annual rate must be a Decimal in [0, 1), got {annual_rate!r}", "annual_rate")  # fmt: skip
+    units = annual_rate * RATE_SCALE
+    if units != units.to_integral_value():
+        raise _invalid("loan.invalid_rate", "贷款利率最多保留七位小数",
+                       f"rate {annual_rate} is finer than 1e-7", "annual_rate")  # fmt: skip
+    return int(units)
+
+
+def _validate(terms: LoanTerms, policy: LoanPolicy) -> str | None:
+    """Refuse terms no loan may have; returns the normalised certificate number."""
+    for name in ("principal_fen", "house_price_fen"):
+        if require_fen(getattr(terms, name), name) <= 0:
+            raise _invalid("loan.invalid_terms", "金额须大于零", f"{name} must be > 0", name)
+    if terms.appraisal_fen is not None and require_fen(terms.appraisal_fen, "appraisal_fen") <= 0:
+        raise _invalid("loan.invalid_terms", "评估价值须大于零", "appraisal_fen must be > 0", "appraisal_fen")
+    rates.require_term(terms.term_months)
+    if terms.term_months > policy.max_term_months:
+        raise _invalid("loan.term_too_long", f"贷款期限最长{policy.max_term_months}个月",
+                       f"{terms.term_months} months > {policy.max_term_months}", "term_months")  # fmt: skip
+    rate_e7(terms.annual_rate)
+    Method(terms.method)
+    RepaymentSource(terms.repayment_source)
+    if terms.house_nature not in ("01", "02"):
+        raise _invalid("loan.invalid_terms", "房屋性质须为01新房或02二手房",
+                       f"house_nature {terms.house_nature!r} is not 01/02", "house_nature")  # fmt: skip
+    if terms.guarantee_type not in ("01", "02", "03", "99"):
+        raise _invalid("loan.invalid_terms", "担保类型须为01、02、03或99",
+                       f"guarantee_type {terms.guarantee_type!r}", "guarantee_type")  # fmt: skip
+    if not isinstance(terms.floor_area, Decimal) or not terms.floor_area > 0:
+        raise _invalid(
+            "loan.invalid_terms",
+            "建筑面积须为正数（平方米）",
+            "floor_area must be a Decimal > 0",
+            "floor_area",
+        )
+    if terms.first_due_date <= terms.contract_date:
+        raise _invalid("loan.invalid_terms", "首期还款日须晚于合同签订日",
+                       f"first due {terms.first_due_date} ≤ contract {terms.contract_date}", "first_due_date")  # fmt: skip
+    certificate = (terms.certificate_no or "").strip().upper() or None
+    if terms.guarantee_type == "01" and certificate is None:
+        raise _invalid("loan.certificate_required", "抵押贷款须登记他项权证号",
+                       "a mortgage-guaranteed loan needs its registration certificate number", "certificate_no")  # fmt: skip
+    if terms.borrower_id in terms.co_borrower_ids:
+        raise _invalid("loan.invalid_terms", "借款人不能同时为共同借款人",
+                       "the borrower is listed as a co-borrower", "co_borrower_ids")  # fmt: skip
+    return certificate
+
+
+def _require_members(conn: Connection, ids: Sequence[int]) -> None:
+    found = set(
+        conn.scalars(select(member.c.id).where(member.c.id.in_(list(ids)), member.c.closed_on.is_(None)))
+    )
+    missing = sorted(set(ids) - found)
+    if missing:
+        raise NotFound("loan.member_not_found", "借款人或共同借款人的个人账户不存在或已销户",
+                       f"no open member account {missing[0]}", member_id=missing[0])  # fmt: skip
+
+
+def create_loan(conn: Connection, ctx: Context, terms: LoanTerms) -> int:
+    """Store the contract of an approved application and its schedule; returns the loan id.
+
+    Idempotent by ``application_id``: the same terms again return the same loan; other terms
+    under a used application are refused.
+    """
+    policy = loan_policy(terms.contract_date)
+    certificate = _validate(terms, policy)
+    existing = conn.execute(
+        select(loan.c.id, loan.c.borrower_id, loan.c.principal_fen, loan.c.rate_e7, loan.c.term_months)
+        .where(loan.c.application_id == terms.application_id)
+    ).first()  # fmt: skip
+    if existing is not None:
+        if tuple(existing[1:]) != (terms.borrower_id, terms.principal_fen, rate_e7(terms.annual_rate),
+                                   terms.term_months):  # fmt: skip
+            raise Conflict("loan.application_used", "该申请已生成另一笔贷款合同",
+                           f"application {terms.application_id} already made loan {existing.id}", loan_id=existing.id)  # fmt: skip
+        return int(existing.id)
+    _require_members(conn, [terms.borrower_id, *terms.co_borrower_ids])
+    schedule = build_schedule(
+        terms.principal_fen, terms.annual_rate, terms.term_months, Method(terms.method), terms.first_due_date
+    )
+    loan_id = conn.execute(
+        insert(loan).returning(loan.c.id),
+        {
+            "contract_no": f"{ctx.center_code}{terms.contract_date:%Y}{terms.application_id:010d}",
+            "application_id": terms.application_id,
+            "borrower_id": terms.borrower_id,
+            "co_borrower_ids": list(terms.co_borrower_ids),
+            "house_nature": terms.house_nature,
+            "second_home": terms.second_home,
+            "house_price_fen": terms.house_price_fen,
+            "floor_area": terms.floor_area,
+            "certificate_no_enc": seal("loan", "certificate_no", certificate),
+            "certificate_no_bidx": blind_index("loan", "certificate_no", certificate)
+            if certificate
+            else None,
+            "appraisal_fen": terms.appraisal_fen,
+            "guarantee_type": terms.guarantee_type,
+            "principal_fen": terms.principal_fen,
+            "annual_rate": terms.annual_rate,
+            "rate_e7": rate_e7(terms.annual_rate),
+            "term_months": terms.term_months,
+            "method": Method(terms.method).code,
+            "contract_date": terms.contract_date,
+            "first_due_date": terms.first_due_date,
+            "repayment_source": RepaymentSource(terms.repayment_source).value,
+            "state": "approved",
+            "outstanding_principal_fen": 0,
+            "overdue_principal_fen": 0,
+            "overdue_interest_fen": 0,
+            "days_past_due": 0,
+            "classification": "01",
+            "penalty_base": 0,
+            "penalty_fen": 0,
+            "penalty_accrued_fen": 0,
+            "created_at": ctx.clock.now(),
+            "version": 1,
+        },
+    ).scalar_one()
+    store_installments(conn, loan_id, schedule.installments)
+    record_event(conn, ctx, loan_id, "created", amount_fen=terms.principal_fen,
+                 detail={"application_id": terms.application_id, "months": schedule.months,
+                         "installment_fen": schedule.installments[0].installment_fen})  # fmt: skip
+    return int(loan_id)
+
+
+INSTALLMENT_COLUMNS = (
+    "loan_id", "period", "due_date", "rate_e7", "principal_fen", "interest_fen", "remaining_fen",
+    "prepaid_fen", "paid_principal_fen", "paid_interest_fen", "state",
+)  # fmt: skip
+
+
+def store_installments(conn: Connection, loan_id: int, rows: Iterable[Installment]) -> None:
+    bulk_insert(
+        conn, loan_installment, INSTALLMENT_COLUMNS,
+        [(loan_id, r.period, r.due_date, rate_e7(r.annual_rate), r.principal_fen, r.interest_fen, r.remaining_fen,
+          r.prepaid_fen, 0, 0, "due") for r in rows],
+    )  # fmt: skip
+
+
+def record_event(
+    conn: Connection,
+    ctx: Context,
+    loan_id: int,
+    kind: str,
+    *,
+    entry_id: int | None = None,
+    amount_fen: int | None = None,
+    detail: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> None:
+    conn.execute(
+        insert(loan_event).values(
+            loan_id=loan_id, kind=kind, business_date=ctx.clock.today(), recorded_at=ctx.clock.now(),
+            actor=ctx.actor, entry_id=entry_id, amount_fen=amount_fen, detail=detail or {},
+            idempotency_key=idempotency_key,
+        )
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------- reading
+
+
+def _load(conn: Connection, loan_id: int, *, lock: bool = True) -> Any:
+    query = select(loan).where(loan.c.id == loan_id)
+    row = conn.execute(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise NotFound("loan.not_found", "贷款不存在", f"no loan {loan_id}")
+    return row
+
+
+def loan_view(conn: Connection, loan_id: int) -> dict[str, Any]:
+    """The loan as a record (certificate number in plaintext; blind index dropped)."""
+    row = dict(_load(conn, loan_id, lock=False)._mapping)
+    row["certificate_no"] = reveal("loan", "certificate_no", row.pop("certificate_no_enc"))
+    row.pop("certificate_no_bidx")
+    return row
+
+
+def installments(conn: Connection, loan_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(loan_installment)
+        .where(loan_installment.c.loan_id == loan_id)
+        .order_by(loan_installment.c.period)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def events(conn: Connection, loan_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(select(loan_event).where(loan_event.c.loan_id == loan_id).order_by(loan_event.c.id))
+    return [dict(r._mapping) for r in rows]
+
+
+def _schedule(row: Any, rows: Sequence[dict[str, Any]]) -> Schedule:
+    method = Method.EQUAL_INSTALLMENT if row.method == "01" else Method.EQUAL_PRINCIPAL
+    return Schedule(
+        row.principal_fen, method, row.first_due_date,
+        tuple(Installment(r["period"], r["due_date"], Decimal(r["rate_e7"]) / RATE_SCALE, r["principal_fen"],
+                          r["interest_fen"], r["remaining_fen"], r["prepaid_fen"]) for r in rows),
+    )  # fmt: skip
+
+
+def _replay(conn: Connection, key: str) -> dict[str, Any] | None:
+    detail = conn.scalar(select(loan_event.c.detail).where(loan_event.c.idempotency_key == key))
+    return None if detail is None else {**detail, "replayed": True}
+
+
+# ------------------------------------------------------------------------------- activation
+
+
+def activate(conn: Connection, ctx: Context, loan_id: int, disbursed_on: date, entry_id: int) -> None:
+    """Mark an approved loan active once its money has left: called by the disbursement flow.
+
+    The payout itself belongs to ``hpf.settlement`` (not built yet): it posts the disbursement,
+    Dr 121 委托贷款 / Cr 101 (via a transit account later), and then calls this with the entry.
+    Until then tests and the bench post that entry themselves with ``ledger.post``. The entry
+    must debit 121 by exactly the principal; the same call again is a no-op.
+    """
+    row = _load(conn, loan_id)
+    if row.state == "active" and row.disbursement_entry_id == entry_id:
+        return
+    if row.state != "approved":
+        raise IllegalTransition("loan.not_approved", "只有已审批未发放的贷款才能发放",
+                                f"loan {loan_id} is {row.state}", state=row.state)  # fmt: skip
+    if not row.contract_date <= disbursed_on < row.first_due_date:
+        raise _invalid("loan.disbursement_date", "发放日期须在合同签订日与首期还款日之间",
+                       f"{disbursed_on} outside [{row.contract_date}, {row.first_due_date})", "disbursed_on")  # fmt: skip
+    debited = conn.scalar(
+        select(func.coalesce(func.sum(journal_line.c.amount_fen), 0)).where(
+            journal_line.c.entry_id == entry_id,
+            journal_line.c.subject_code == ENTRUSTED_LOANS,
+            journal_line.c.side == Side.DEBIT.value,
+        )
+    )
+    if debited != row.principal_fen:
+        raise _invalid("loan.disbursement_mismatch", "发放凭证借记委托贷款金额与合同金额不符",
+                       f"entry {entry_id} debits 121 by {debited} fen, the loan is {row.principal_fen}", "entry_id")  # fmt: skip
+    used = conn.scalar(select(loan.c.id).where(loan.c.disbursement_entry_id == entry_id))
+    if used is not None:
+        raise Conflict(
+            "loan.disbursement_used", "该发放凭证已用于另一笔贷款", f"entry {entry_id} disbursed loan {used}"
+        )
+    conn.execute(
+        update(loan).where(loan.c.id == loan_id).values(
+            state="active", disbursed_on=disbursed_on, disbursement_entry_id=entry_id,
+            outstanding_principal_fen=row.principal_fen, version=loan.c.version + 1,
+        )
+    )  # fmt: skip
+    record_event(conn, ctx, loan_id, "activated", entry_id=entry_id, amount_fen=row.principal_fen,
+                 detail={"disbursed_on": disbursed_on.isoformat()})  # fmt: skip
+
+
+# ---------------------------------------------------------------------- penalty in SQL
+
+
+def days_between_sql(conn: Connection, later: str, earlier: str) -> str:
+    """SQL for whole days from ``earlier`` to ``later`` (two date expressions), per engine."""
+    if conn.dialect.name == "sqlite":
+        return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+    return f"({later} - {earlier})"
+
+
+def penalty_params(policy: LoanPolicy) -> dict[str, int]:
+    """``penalty of a base = (2·base·rate_e7·mnum + scale) / (2·scale)`` in integer SQL: the
+    same half-up rounding as ``overdue.penalty_interest(base, rate, 1)``."""
+    mnum, mden = policy.penalty_multiplier.as_integer_ratio()
+    return {"mnum": mnum, "scale": policy.penalty_day_basis * RATE_SCALE * mden}
+
+
+PENALTY_OF_BASE = "((2 * penalty_base * rate_e7 * :mnum + :scale) / (2 * :scale))"
+
+
+def crystallise_penalty_sql(where: str) -> str:
+    """Fold the penalty of the accrued base into ``penalty_fen`` (before a rate change)."""
+    return (
+        f"UPDATE loan SET penalty_fen = penalty_fen + {PENALTY_OF_BASE}, penalty_base = 0 "
+        f"WHERE penalty_base > 0 AND {where}"
+    )
+
+
+# ----------------------------------------------------------------------------- re-pricing
+
+REPRICE_JOB = "loan_reprice"
+_scratch = MetaData()
+_reprice = Table(
+    "loan_reprice_plan",
+    _scratch,
+    Column("loan_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("from_period", SmallInteger, nullable=False),
+    Column("rate_e7", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def reprice(conn: Connection, ctx: Context, on: date) -> dict[str, Any]:
+    """Re-price every active loan whose rate changes on ``on`` (a 1 January; REFERENCE §4.4).
+
+    The new rate of each (contract date, term bucket, home) comes from ``rates``; only loans
+    whose rate differs are touched: their installments from the first one due on or after
+    ``on`` are recomputed on the contractual principal then outstanding over the months left,
+    by the same method (``batch.many_schedules``, exact), in bulk. Penalty interest accrued at
+    the old rate is crystallised first. Idempotent per year (``batch_job`` loan_reprice); a loan
+    already at its new rate is left alone.
+    """
+    if (on.month, on.day) != (1, 1):
+        raise _invalid("loan.reprice_date", "存量贷款利率调整日为1月1日", f"{on} is not a 1 January", "on")
+    if ctx.clock.today() < on:
+        raise Conflict(
+            "loan.reprice_too_early",
+            "未到利率调整日",
+            f"re-pricing of {on} needs the business date on or after it",
+        )
+    period = on.isoformat()
+    if not start_job(conn, REPRICE_JOB, period, ctx.clock):
+        return {**(job_summary(conn, REPRICE_JOB, period) or {}), "already_done": True}
+    combos = conn.execute(
+        select(loan.c.contract_date, loan.c.term_months, loan.c.second_home, loan.c.rate_e7)
+        .where(loan.c.state == "active").distinct()
+    ).all()  # fmt: skip
+    changes = {}
+    for contract_date, term, second, old in combos:
+        new = rate_e7(rates.rate_for_existing_loan(contract_date, on, term, second))
+        if new != old:
+            changes[(contract_date, term, bool(second), old)] = new
+    policy = loan_policy(on)
+    _reprice.drop(conn, checkfirst=True)
+    _reprice.create(conn)
+    touched = _plan_repricing(conn, changes, on)
+    if touched:
+        conn.execute(text(crystallise_penalty_sql("id IN (SELECT loan_id FROM loan_reprice_plan)")),
+                     penalty_params(policy))  # fmt: skip
+        _rebuild_remaining(conn, ctx, on)
+    _reprice.drop(conn)
+    summary = {"on": period, "loans_repriced": touched, "rate_changes": len(changes)}
+    finish_job(conn, REPRICE_JOB, period, ctx.clock, summary)
+    return summary
+
+
+def _plan_repricing(conn: Connection, changes: dict[tuple[date, int, bool, int], int], on: date) -> int:
+    rows = []
+    for (contract_date, term, second, old), new in changes.items():
+        first_open = (
+            select(func.min(loan_installment.c.period)).where(
+                loan_installment.c.loan_id == loan.c.id, loan_installment.c.state == "due",
+                loan_installment.c.due_date >= on, loan_installment.c.paid_principal_fen == 0,
+                loan_installment.c.paid_interest_fen == 0,
+            ).scalar_subquery()
+        )  # fmt: skip
+        found = conn.execute(
+            select(loan.c.id, first_open).where(
+                loan.c.state == "active", loan.c.contract_date == contract_date, loan.c.term_months == term,
+                loan.c.second_home == second, loan.c.rate_e7 == old,
+            )
+        ).all()  # fmt: skip
+        rows += [(loan_id, start, new) for loan_id, start in found if start is not None]
+    bulk_insert(conn, _reprice.name, ("loan_id", "from_period", "rate_e7"), rows)
+    return len(rows)
+
+
+def _rebuild_remaining(conn: Connection, ctx: Context, on: date) -> None:
+    """Replace the installments of every planned loan from its ``from_period`` on."""
+    li, plan = loan_installment.c, _reprice.c
+    before = (
+        select(li.remaining_fen).where(li.loan_id == plan.loan_id, li.period == plan.from_period - 1)
+        .scalar_subquery()
+    )  # fmt: skip
+    last = select(func.max(li.period)).where(li.loan_id == plan.loan_id).scalar_subquery()
+    work = conn.execute(
+        select(plan.loan_id, plan.from_period, plan.rate_e7, func.coalesce(before, loan.c.principal_fen),
+               last, loan.c.method, loan.c.first_due_date)
+        .join(loan, loan.c.id == plan.loan_id).order_by(plan.loan_id)
+    ).all()  # fmt: skip
+    terms = [
+        BatchTerms(balance, Decimal(new) / RATE_SCALE, last_period - start + 1,
+                   Method.EQUAL_INSTALLMENT if method == "01" else Method.EQUAL_PRINCIPAL)
+        for _, start, new, balance, last_period, method, _ in work
+    ]  # fmt: skip
+    computed = many_schedules(terms)
+    conn.execute(
+        delete(loan_installment).where(
+            select(plan.loan_id).where(plan.loan_id == li.loan_id, li.period >= plan.from_period).exists()
+        )
+    )
+    out = []
+    for n, (loan_id, start, new, _bal, _last, _method, first_due) in enumerate(work):
+        rate = new
+        for offset, (principal, interest, remaining) in enumerate(computed.rows(n)):
+            period = start + offset
+            out.append((loan_id, period, due_date(first_due, period), rate, principal, interest, remaining,
+                        0, 0, 0, "due"))  # fmt: skip
+    bulk_insert(conn, loan_installment, INSTALLMENT_COLUMNS, out)
+    for new in sorted({w[2] for w in work}):  # a few distinct new rates
+        conn.execute(
+            update(loan)
+            .where(loan.c.id.in_(select(plan.loan_id).where(plan.rate_e7 == new)))
+            .values(rate_e7=new, annual_rate=Decimal(new) / RATE_SCALE, version=loan.c.version + 1)
+        )
+    for loan_id, start, new, *_ in work:
+        record_event(conn, ctx, loan_id, "repriced",
+                     detail={"on": on.isoformat(), "from_period": start, "annual_rate": str(Decimal(new) / RATE_SCALE)})  # fmt: skip
+
+
+# --------------------------------------------------------------------------- repayments
+
+
+def _owed_rows(conn: Connection, loan_id: int, today: date) -> tuple[list[Any], list[Any]]:
+    li = loan_installment.c
+    rows = conn.execute(
+        select(li.period, li.state, (li.principal_fen - li.paid_principal_fen).label("principal"),
+               (li.interest_fen - li.paid_interest_fen).label("interest"))
+        .where(li.loan_id == loan_id, li.state != "paid",
+               (li.state == "overdue") | (li.due_date <= today))
+        .order_by(li.period)
+    ).all()  # fmt: skip
+    return [r for r in rows if r.state == "overdue"], [r for r in rows if r.state == "due"]
+
+
+def _accrue_penalty_to(conn: Connection, row: Any, today: date, policy: LoanPolicy) -> int:
+    """Accrue and crystallise the penalty of one loan through ``today``; the penalty owed."""
+    base = row.penalty_base
+    if row.overdue_since is not None and row.penalty_through is not None and row.penalty_through < today:
+        base += (row.overdue_principal_fen + row.overdue_interest_fen) * (today - row.penalty_through).days
+    rate = Decimal(row.rate_e7) / RATE_SCALE
+    penalty = row.penalty_fen + overdue.penalty_interest(
+        base, rate, 1, policy.penalty_multiplier, policy.penalty_day_basis
+    )
+    conn.execute(
+        update(loan).where(loan.c.id == row.id).values(
+            penalty_base=0, penalty_fen=penalty, penalty_accrued_fen=penalty,
+            penalty_through=today if row.overdue_since is not None else row.penalty_through,
+        )
+    )  # fmt: skip
+    return int(penalty)
+
+
+def _payer_lines(conn: Connection, row: Any, source: PaymentSource, amount: int) -> list[Line]:
+    """The debit side of a payment: the borrower's HPF balance (carried-over part first) or the bank."""
+    if PaymentSource(source) is PaymentSource.BANK:
+        return [Line(BANK_DEPOSITS, Side.DEBIT, amount)]
+    carried, current = ledger.member_balances(conn, [row.borrower_id]).get(row.borrower_id, (0, 0))
+    if carried + current < amount:
+        raise Conflict("loan.insufficient_balance", "借款人住房公积金账户余额不足",
+                       f"balance {carried + current} fen < {amount} fen", balance_fen=carried + current)  # fmt: skip
+    from_carried = min(carried, amount)
+    lines = []
+    if from_carried:
+        lines.append(Line(MEMBER_CONTROL, Side.DEBIT, from_carried, member_id=row.borrower_id,
+                          part=BalancePart.CARRIED))  # fmt: skip
+    if amount - from_carried:
+        lines.append(Line(MEMBER_CONTROL, Side.DEBIT, amount - from_carried, member_id=row.borrower_id,
+                          part=BalancePart.CURRENT))  # fmt: skip
+    return lines
+
+
+def _credit_lines(interest: int, overdue_principal: int, principal: int) -> list[Line]:
+    parts = ((LOAN_INTEREST, interest), (OVERDUE_LOANS, overdue_principal), (ENTRUSTED_LOANS, principal))
+    return [Line(code, Side.CREDIT, fen) for code, fen in parts if fen]
+
+
+def _refresh_overdue(conn: Connection, loan_id: int, today: date, policy: LoanPolicy) -> None:
+    """Overdue totals, days past due and class of one loan from its installments."""
+    li = loan_installment.c
+    since, principal, interest = conn.execute(
+        select(func.min(li.due_date), func.coalesce(func.sum(li.principal_fen - li.paid_principal_fen), 0),
+               func.coalesce(func.sum(li.interest_fen - li.paid_interest_fen), 0))
+        .where(li.loan_id == loan_id, li.state == "overdue")
+    ).one()  # fmt: skip
+    days = (today - since).days if since is not None else 0
+    values: dict[str, Any] = {
+        "overdue_principal_fen": principal, "overdue_interest_fen": interest, "overdue_since": since,
+        "days_past_due": days,
+        "classification": overdue.classify(days, policy.classification_thresholds).value,
+    }  # fmt: skip
+    if since is None:
+        values.update(penalty_base=0, penalty_through=None)
+    conn.execute(update(loan).where(loan.c.id == loan_id).values(**values))
+
+
+def _settle_if_repaid(conn: Connection, loan_id: int, today: date) -> bool:
+    """Settle a loan with nothing left to pay (the caller records the event)."""
+    row = _load(conn, loan_id)
+    unpaid = conn.scalar(
+        select(func.count()).where(loan_installment.c.loan_id == loan_id, loan_installment.c.state != "paid")
+    )
+    if row.outstanding_principal_fen or unpaid or row.penalty_fen:
+        return False
+    conn.execute(update(loan).where(loan.c.id == loan_id).values(state="settled", settled_on=today))
+    return True
+
+
+def repay(
+    conn: Connection,
+    ctx: Context,
+    loan_id: int,
+    amount_fen: int,
+    source: PaymentSource,
+    idempotency_key: str,
+) -> dict[str, Any]:
+    """A repayment of what is owed today, in the recovery order (``overdue.allocate_recovery``):
+    penalty interest, overdue interest, overdue principal, then the installments due.
+
+    Overdue principal leaves 122, current principal 121; interest and penalty are income
+    (40103). Paying more than is owed is refused: see :func:`prepay`. Replays return the first
+    answer (``replayed``).
+    """
+    key = f"loan-repay:{idempotency_key}"
+    replayed = _replay(conn, key)
+    if replayed is not None:
+        return replayed
+    row = _load(conn, loan_id)
+    if row.state != "active":
+        raise IllegalTransition(
+            "loan.not_active", "贷款不在还款期", f"loan {loan_id} is {row.state}", state=row.state
+        )
+    today = ctx.clock.today()
+    policy = loan_policy(today)
+    penalty = _accrue_penalty_to(conn, row, today, policy)
+    late, current = _owed_rows(conn, loan_id, today)
+    as_owed = [overdue.Owed(r.period, r.interest, r.principal) for r in late]
+    paid = overdue.allocate_recovery(
+        amount_fen, penalty, as_owed, [overdue.Owed(r.period, r.interest, r.principal) for r in current]
+    )
+    interest = sum(o.interest_fen for o in (*paid.overdue, *paid.current)) + paid.penalty_fen
+    late_principal = sum(o.principal_fen for o in paid.overdue)
+    principal = sum(o.principal_fen for o in paid.current)
+    business_type = BT_OVERDUE_REPAYMENT if late else BT_REPAYMENT
+    entry = JournalEntry(
+        business_type, f"LOAN-{loan_id}", key, today, today,
+        (*_payer_lines(conn, row, source, amount_fen), *_credit_lines(interest, late_principal, principal)),
+        memo="逾期还款" if late else "正常还款", actor=ctx.actor,
+    )  # fmt: skip
+    entry_id = ledger.post(conn, entry, ctx.clock)
+    for o in (*paid.overdue, *paid.current):
+        if o.interest_fen or o.principal_fen:
+            _pay_installment(conn, loan_id, o.period, o.principal_fen, o.interest_fen, today)
+    conn.execute(
+        update(loan).where(loan.c.id == loan_id).values(
+            outstanding_principal_fen=loan.c.outstanding_principal_fen - late_principal - principal,
+            penalty_fen=loan.c.penalty_fen - paid.penalty_fen,
+            penalty_accrued_fen=loan.c.penalty_accrued_fen - paid.penalty_fen, version=loan.c.version + 1,
+        )
+    )  # fmt: skip
+    _refresh_overdue(conn, loan_id, today, policy)
+    result = {
+        "loan_id": loan_id, "entry_id": entry_id, "amount_fen": amount_fen, "penalty_fen": paid.penalty_fen,
+        "overdue_interest_fen": sum(o.interest_fen for o in paid.overdue),
+        "overdue_principal_fen": late_principal,
+        "current_interest_fen": sum(o.interest_fen for o in paid.current), "current_principal_fen": principal,
+    }  # fmt: skip
+    result["settled"] = _settle_if_repaid(conn, loan_id, today)
+    record_event(conn, ctx, loan_id, "repaid", entry_id=entry_id, amount_fen=amount_fen, detail=result,
+                 idempotency_key=key)  # fmt: skip
+    if result["settled"]:
+        record_event(conn, ctx, loan_id, "settled", detail={"on": today.isoformat()})
+    return result
+
+
+def _pay_installment(
+    conn: Connection, loan_id: int, period: int, principal: int, interest: int, day: date
+) -> None:
+    li = loan_installment.c
+    conn.execute(
+        update(loan_installment).where(li.loan_id == loan_id, li.period == period).values(
+            paid_principal_fen=li.paid_principal_fen + principal, paid_interest_fen=li.paid_interest_fen + interest,
+            paid_on=day,
+        )
+    )  # fmt: skip
+    conn.execute(
+        update(loan_installment)
+        .where(li.loan_id == loan_id, li.period == period, li.paid_principal_fen == li.principal_fen, li.paid_interest_fen == li.interest_fen)
+        .values(state="paid")
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- prepayment
+
+
+def _prepayable(conn: Connection, row: Any, today: date) -> tuple[Schedule, int]:
+    """The loan's schedule and the last period paid; refused while anything is owed."""
+    if row.state != "active":
+        raise IllegalTransition(
+            "loan.not_active", "贷款不在还款期", f"loan {row.id} is {row.state}", state=row.state
+        )
+    rows = installments(conn, row.id)
+    owing = [r for r in rows if r["state"] == "overdue" or (r["state"] == "due" and r["due_date"] <= today)]
+    if owing or row.penalty_fen or row.penalty_base:
+        raise Conflict("loan.arrears_first", "请先归还逾期及当期应还本息、罚息，再办理提前还款",
+                       f"period {owing[0]['period'] if owing else '-'} and any penalty must be repaid first")  # fmt: skip
+    paid_through = max((r["period"] for r in rows if r["state"] == "paid"), default=0)
+    return _schedule(row, rows), paid_through
+
+
+def prepay(
+    conn: Connection,
+    ctx: Context,
+    loan_id: int,
+    amount_fen: int,
+    choice: PrepaymentChoice,
+    source: PaymentSource,
+    idempotency_key: str,
+) -> dict[str, Any]:
+    """A partial prepayment (部分提前还款) of ``amount_fen`` today; the borrower chooses to shorten
+    the term or lower the installment (``schedule.prepay``).
+
+    The amount is split into principal and the interest on it since the last due date
+    (``schedule.split_prepayment``, REFERENCE §4.6); the remaining installments are recomputed.
+    Only after the first installment and with nothing owed. Dr payer / Cr 121, Cr 40103.
+    """
+    key = f"loan-prepay:{idempotency_key}"
+    replayed = _replay(conn, key)
+    if replayed is not None:
+        return replayed
+    require_fen(amount_fen, "amount_fen")
+    row = _load(conn, loan_id)
+    today = ctx.clock.today()
+    schedule, paid_through = _prepayable(conn, row, today)
+    if paid_through == 0:
+        raise Conflict("loan.prepay_too_early", "首期还款前不能部分提前还款（可全部结清）",
+                       "a partial prepayment needs the first installment paid")  # fmt: skip
+    following = schedule.installments[paid_through]
+    days = days_30_360(schedule.installments[paid_through - 1].due_date, today)
+    principal, interest = split_prepayment(amount_fen, following.annual_rate, days)
+    new = prepay_schedule(schedule, paid_through, principal, PrepaymentChoice(choice))
+    entry = JournalEntry(
+        BT_PREPAYMENT, f"LOAN-{loan_id}", key, today, today,
+        (*_payer_lines(conn, row, source, amount_fen), *_credit_lines(interest, 0, principal)),
+        memo=f"部分提前还款（{PrepaymentChoice(choice).name_zh}）", actor=ctx.actor,
+    )  # fmt: skip
+    entry_id = ledger.post(conn, entry, ctx.clock)
+    li = loan_installment.c
+    conn.execute(delete(loan_installment).where(li.loan_id == loan_id, li.period > paid_through))
+    kept = new.installments[paid_through - 1]
+    conn.execute(
+        update(loan_installment).where(li.loan_id == loan_id, li.period == paid_through)
+        .values(prepaid_fen=kept.prepaid_fen, remaining_fen=kept.remaining_fen)
+    )  # fmt: skip
+    store_installments(conn, loan_id, new.installments[paid_through:])
+    conn.execute(
+        update(loan).where(loan.c.id == loan_id).values(
+            outstanding_principal_fen=loan.c.outstanding_principal_fen - principal, version=loan.c.version + 1
+        )
+    )  # fmt: skip
+    result = {
+        "loan_id": loan_id, "entry_id": entry_id, "amount_fen": amount_fen, "principal_fen": principal,
+        "interest_fen": interest, "choice": PrepaymentChoice(choice).value, "months_left": new.months - paid_through,
+        "next_installment_fen": new.installments[paid_through].installment_fen,
+    }  # fmt: skip
+    record_event(conn, ctx, loan_id, "prepaid", entry_id=entry_id, amount_fen=amount_fen, detail=result,
+                 idempotency_key=key)  # fmt: skip
+    return result
+
+
+def payoff(
+    conn: Connection, ctx: Context, loan_id: int, source: PaymentSource, idempotency_key: str
+) -> dict[str, Any]:
+    """Full prepayment (提前结清) today: the principal outstanding plus interest accrued since the
+    last due date (``schedule.payoff_quote``). The next installment becomes the payoff row, later
+    ones go; the loan is settled. Dr payer / Cr 121, Cr 40103.
+    """
+    key = f"loan-payoff:{idempotency_key}"
+    replayed = _replay(conn, key)
+    if replayed is not None:
+        return replayed
+    row = _load(conn, loan_id)
+    today = ctx.clock.today()
+    schedule, paid_through = _prepayable(conn, row, today)
+    quote = payoff_quote(schedule, paid_through, today, row.disbursed_on)
+    entry = JournalEntry(
+        BT_PAYOFF, f"LOAN-{loan_id}", key, today, today,
+        (*_payer_lines(conn, row, source, quote.total_fen), *_credit_lines(quote.interest_fen, 0, quote.principal_fen)),
+        memo="提前结清", actor=ctx.actor,
+    )  # fmt: skip
+    entry_id = ledger.post(conn, entry, ctx.clock)
+    li = loan_installment.c
+    last = paid_through + 1
+    conn.execute(delete(loan_installment).where(li.loan_id == loan_id, li.period > last))
+    conn.execute(
+        update(loan_installment).where(li.loan_id == loan_id, li.period == last).values(
+            principal_fen=quote.principal_fen, interest_fen=quote.interest_fen, remaining_fen=0, prepaid_fen=0,
+            paid_principal_fen=quote.principal_fen, paid_interest_fen=quote.interest_fen, paid_on=today,
+            state="paid",
+        )
+    )  # fmt: skip
+    conn.execute(
+        update(loan).where(loan.c.id == loan_id).values(
+            outstanding_principal_fen=0, state="settled", settled_on=today, version=loan.c.version + 1
+        )
+    )  # fmt: skip
+    result = {
+        "loan_id": loan_id, "entry_id": entry_id, "amount_fen": quote.total_fen,
+        "principal_fen": quote.principal_fen, "interest_fen": quote.interest_fen, "days": quote.days,
+    }  # fmt: skip
+    record_event(conn, ctx, loan_id, "paid_off", entry_id=entry_id, amount_fen=quote.total_fen, detail=result,
+                 idempotency_key=key)  # fmt: skip
+    return result
+
+
+# ----------------------------------------------------------------------- collateral feed
+
+
+@dataclass(frozen=True)
+class CollateralNotice:
+    """One record of the real-estate registry feed about a mortgaged home."""
+
+    external_id: str  # the feed's record id (replays are recognised by it)
+    certificate_no: str  # 他项权证号 of the mortgage
+    kind: str  # seizure 查封 | sale 过户 | dispute 异议/诉讼 | release 解除
+    reported_on: date
+
+
+class CollateralFeed(Protocol):
+    """The registry (不动产登记) interface: notices reported on or after a day."""
+
+    def notices(self, since: date) -> Iterable[CollateralNotice]: ...
+
+
+@dataclass
+class FakeCollateralFeed:
+    """Development and tests: a feed that returns the notices it was given."""
+
+    given: Sequence[CollateralNotice]
+
+    def notices(self, since: date) -> Iterable[CollateralNotice]:
+        return [n for n in self.given if n.reported_on >= since]
+
+
+ADVERSE = ("seizure", "sale", "dispute")
+
+
+def ingest_collateral_events(
+    conn: Connection, ctx: Context, notices: Iterable[CollateralNotice], source: str
+) -> dict[str, int]:
+    """Store the feed's notices against the loans they concern (by the certificate's blind
+    index) and flag the loan on a seizure, sale or dispute, for the risk queue.
+
+    A notice seen before (same source and ``external_id``) is skipped; one about no loan is
+    counted as ``unmatched`` and not stored.
+    """
+    counts = {"stored": 0, "duplicates": 0, "unmatched": 0, "flagged": 0}
+    for notice in notices:
+        if notice.kind not in (*ADVERSE, "release"):
+            raise _invalid(
+                "loan.collateral_kind", "不动产登记通知类型无法识别", f"kind {notice.kind!r}", "kind"
+            )
+        seen = conn.scalar(
+            select(collateral_event.c.id).where(
+                collateral_event.c.source == source, collateral_event.c.external_id == notice.external_id
+            )
+        )
+        if seen is not None:
+            counts["duplicates"] += 1
+            continue
+        bidx = blind_index("loan", "certificate_no", notice.certificate_no.strip().upper())
+        loan_ids = conn.scalars(
+            select(loan.c.id).where(
+                loan.c.certificate_no_bidx == bidx, loan.c.state.in_(("approved", "active"))
+            )
+        ).all()
+        if not loan_ids:
+            counts["unmatched"] += 1
+            continue
+        for loan_id in loan_ids:
+            conn.execute(
+                insert(collateral_event).values(
+                    loan_id=loan_id, kind=notice.kind, reported_on=notice.reported_on, source=source,
+                    external_id=notice.external_id, received_at=ctx.clock.now(),
+                )
+            )  # fmt: skip
+            counts["stored"] += 1
+            if notice.kind in ADVERSE:
+                conn.execute(
+                    update(loan).where(loan.c.id == loan_id)
+                    .values(collateral_flag=notice.kind, collateral_flagged_on=notice.reported_on)
+                )  # fmt: skip
+                record_event(conn, ctx, loan_id, "collateral_flagged",
+                             detail={"kind": notice.kind, "reported_on": notice.reported_on.isoformat(), "source": source})  # fmt: skip
+                counts["flagged"] += 1
+    return counts
+
+
+def collateral_risk_queue(conn: Connection) -> list[dict[str, Any]]:
+    """Loans whose collateral the registry reported on, not yet reviewed, oldest flag first."""
+    rows = conn.execute(
+        select(loan.c.id, loan.c.contract_no, loan.c.borrower_id, loan.c.collateral_flag,
+               loan.c.collateral_flagged_on, loan.c.outstanding_principal_fen, loan.c.classification)
+        .where(loan.c.collateral_flag.is_not(None))
+        .order_by(loan.c.collateral_flagged_on, loan.c.id)
+    ).mappings()  # fmt: skip
+    return [dict(r) for r in rows]
+
+
+def review_collateral(conn: Connection, ctx: Context, loan_id: int, note: str) -> None:
+    """Staff reviewed the flag (the risk queue's way out); the events stay."""
+    row = _load(conn, loan_id)
+    if row.collateral_flag is None:
+        raise Conflict(
+            "loan.no_collateral_flag", "该贷款没有待处理的抵押物风险提示", f"loan {loan_id} is not flagged"
+        )
+    if not note.strip():
+        raise _invalid("loan.note_required", "请填写处理意见", "a review needs a note", "note")
+    conn.execute(
+        update(loan).where(loan.c.id == loan_id).values(collateral_flag=None, collateral_flagged_on=None)
+    )
+    record_event(
+        conn, ctx, loan_id, "collateral_reviewed", detail={"flag": row.collateral_flag, "note": note}
+    )
