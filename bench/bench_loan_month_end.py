@@ -28,7 +28,19 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Column, Engine, Index, Integer, MetaData, Table, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    func,
+    literal_column,
+    select,
+    text,
+)
 
 from hpf.accounts import service as accounts
 from hpf.db.bulk import bulk_insert
@@ -134,14 +146,21 @@ def build_loans(engine: Engine, ctx: Context, count: int, months: int) -> None:
         ledger.post_set(conn, [header], _pair("bench-disbursement", "121", "101", int(total)), ctx.clock)
 
 
+_COLUMNS = ("k", "s", "side", "a", "m", "e", "p")  # the lines post_set reads, in its order
+
+
 def _pair(key: str, debit: str, credit: str, amount: int) -> object:
-    line = "SELECT '{k}', '{s}', '{side}', {a}, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS VARCHAR(8))"
+    line = (
+        "SELECT '{k}' AS k, '{s}' AS s, '{side}' AS side, {a} AS a, CAST(NULL AS BIGINT) AS m,"
+        " CAST(NULL AS BIGINT) AS e, CAST(NULL AS VARCHAR(8)) AS p"
+    )
     sql = (
         line.format(k=key, s=debit, side="D", a=amount)
         + " UNION ALL "
         + line.format(k=key, s=credit, side="C", a=amount)
     )
-    return select(text("*")).select_from(text(f"({sql}) AS pair"))
+    pair = text(f"({sql}) AS pair")
+    return select(*(literal_column(f"pair.{c}").label(c) for c in _COLUMNS)).select_from(pair)
 
 
 def fund_members(engine: Engine, ctx: Context) -> None:
@@ -153,7 +172,7 @@ def fund_members(engine: Engine, ctx: Context) -> None:
             "WHERE l.repayment_source = 'hpf_account'"
         ))  # fmt: skip
         total = conn.scalar(text("SELECT SUM(amount) FROM bench_fund"))
-        lines = select(text("*")).select_from(
+        lines = select(*(literal_column(f"f.{c}").label(c) for c in _COLUMNS)).select_from(
             text(
                 "(SELECT 'bench-fund' AS k, '201' AS s, 'C' AS side, amount AS a, member_id AS m, "
                 "CAST(NULL AS BIGINT) AS e, 'current' AS p FROM bench_fund "
