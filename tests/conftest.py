@@ -110,14 +110,7 @@ def fake(clock):
 @pytest.fixture
 def bank(fake):
     """The center's adapter, speaking HTTP to the fake bank in-process (no sockets)."""
-    from fastapi.testclient import TestClient
-
-    from hpf.settlement.adapter import HttpBank
-    from hpf.settlement.fakebank import create_fake_bank
+    from hpf.settlement.fakebank import in_process
     from settlement_support import SECRET
 
-    with TestClient(create_fake_bank(fake), base_url="http://bank") as client:
-        yield HttpBank(
-            "http://bank", center_code="990001", center_account=fake.center_account,
-            center_name=fake.center_name, secret=SECRET, client=client,
-        )  # fmt: skip
+    return in_process(fake, center_code="990001", secret=SECRET, base_url="http://bank")

@@ -10,13 +10,13 @@ from datetime import date
 from typing import Any
 
 import pytest
-from services_support import JPG, PDF, PNG, Center, FakeWithdrawals, build_center
 from sqlalchemy import Engine, select, update
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import HpfError
 from hpf.services import handlers, service
 from hpf.services.tables import application_blob, application_transition
+from services_support import JPG, PDF, PNG, Center, FakeWithdrawals, build_center
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services_support import JPG, PNG, Center, FakeWithdrawals, build_center
 from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.services import archives, handlers, service
 from hpf.services.tables import application, application_archive, application_transition
+from services_support import JPG, PNG, Center, FakeWithdrawals, build_center
 
 
 @pytest.fixture

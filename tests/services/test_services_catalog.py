@@ -8,7 +8,6 @@ from datetime import date
 from typing import Any
 
 import pytest
-from services_support import FakeWithdrawals, build_center
 from sqlalchemy import Engine
 
 from hpf.db.engine import read_transaction, write_transaction
@@ -17,6 +16,7 @@ from hpf.policy.rules import require_ok
 from hpf.security import approvals
 from hpf.security.identity import Forbidden
 from hpf.services import catalog, handlers, rules, service
+from services_support import FakeWithdrawals, build_center
 
 REASON_CODES = {"01", "02", "03", "04", "05", "06", "07", "08", "09", "99"}  # REFERENCE §3.2
 

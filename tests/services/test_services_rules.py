@@ -6,12 +6,12 @@ import itertools
 from datetime import date
 
 import pytest
-from services_support import JPG, PDF, PNG
 
 from hpf.kernel.errors import IllegalTransition, InvalidInput
 from hpf.kernel.workdays import add_working_days, working_days_between
 from hpf.services import rules
 from hpf.services.rules import State
+from services_support import JPG, PDF, PNG
 
 ALLOWED = {
     ("submitted", "accepted"), ("accepted", "under_review"), ("under_review", "approved"),

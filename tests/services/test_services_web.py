@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from services_support import JPG, PNG, Center, FakeWithdrawals, build_center
 from sqlalchemy import Engine
 
 from hpf.services import handlers
 from hpf.settings import Settings
 from hpf.web.app import create_app
+from services_support import JPG, PNG, Center, FakeWithdrawals, build_center
 from signing_in import FAST_PASSWORDS, bearer, use_session
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import threading
 
-from settlement_support import balance, payout
-
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import Conflict
 from hpf.ledger.check import check_ledger
 from hpf.settlement import service
+from settlement_support import balance, payout
 
 
 def test_concurrent_payouts_never_overdraw_an_account(engine, ctx, funded, told):

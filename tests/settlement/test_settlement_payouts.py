@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from settlement_support import balance, entries_of, payout, subject
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import Conflict, InvalidInput
@@ -11,6 +10,7 @@ from hpf.ledger.check import check_ledger
 from hpf.settlement import messages as m
 from hpf.settlement import service
 from hpf.settlement.rules import BankStatus
+from settlement_support import balance, entries_of, payout, subject
 
 
 def reserve(engine, ctx, member_id, fen, key="k1", **kw):

@@ -19,7 +19,6 @@ import httpx
 import pytest
 import uvicorn
 from settlement_process_data import BUSINESS_DATE, open_member
-from settlement_support import SECRET, deposit, payout
 from typer.testing import CliRunner
 
 from hpf.cli import app as hpf
@@ -31,6 +30,7 @@ from hpf.settings import Settings
 from hpf.settlement import owners, service
 from hpf.settlement.adapter import HttpBank
 from hpf.web.app import create_app
+from settlement_support import SECRET, deposit, payout
 
 
 def _free_port() -> int:

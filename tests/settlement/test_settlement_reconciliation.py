@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from settlement_support import payout
-
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.ledger.check import check_ledger
 from hpf.settlement import messages as m
 from hpf.settlement import reconciliation, service
+from settlement_support import payout
 
 
 def pay(engine, ctx, bank, member_id, fen, key):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from settlement_support import payout
 
 from hpf.kernel.errors import IllegalTransition, InvalidInput
 from hpf.ledger.rules import BalancePart
@@ -18,6 +17,7 @@ from hpf.settlement.rules import (
     check_transition,
     reservation_entry,
 )
+from settlement_support import payout
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from settlement_support import SECRET, payout
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.security.permissions import Role
@@ -12,6 +11,7 @@ from hpf.settings import Settings
 from hpf.settlement import messages as m
 from hpf.settlement import service
 from hpf.web.app import create_app
+from settlement_support import SECRET, payout
 
 
 @pytest.fixture

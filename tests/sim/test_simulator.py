@@ -13,6 +13,7 @@ from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry
+from hpf.services.tables import application
 from hpf.sim.generator import build_demo_center
 from hpf.sim.simulator import simulate
 
@@ -34,6 +35,9 @@ def test_a_year_of_simulated_business_keeps_the_ledger_right(tmp_path):
     assert summary.months == 13
     assert summary.settlements == 1  # June 2025
     assert summary.hires and summary.leavers and summary.transfers and summary.late
+    w = summary.withdrawals  # applications of every kind of outcome
+    assert w.applied > 30 and w.straight_through > w.applied // 2
+    assert w.reviewed and w.refused and w.payout_failed and w.paid
     with read_transaction(engine) as conn:
         assert stored_business_date(conn) == date(2026, 2, 1)
         assert check_ledger(conn) == []
@@ -46,6 +50,13 @@ def test_a_year_of_simulated_business_keeps_the_ledger_right(tmp_path):
             select(func.count()).select_from(journal_entry).where(journal_entry.c.business_type == "09")
         )
         assert interest >= 1  # the interest credited (the carry-over is a reclassification, no entry)
+        outcomes = dict(
+            conn.execute(select(application.c.state, func.count()).group_by(application.c.state)).all()
+        )
+        assert outcomes["executed"] == w.paid and outcomes["failed"] == w.payout_failed
+        assert outcomes["rejected"] == w.refused and "approved" not in outcomes  # all paid or failed
+        reasons = conn.scalars(select(application.c.item_code).distinct()).all()
+        assert len(reasons) >= 9  # nearly every reason of the catalog
         jobs = conn.execute(select(batch_job.c.job, batch_job.c.state)).all()
         assert {j for j, _ in jobs} == {"month_end", "interest_settlement"}
         assert {s for _, s in jobs} == {"done"}

@@ -169,8 +169,25 @@ def bank_secret(secret: str | None) -> bytes | None:
     return secret.encode() if secret and len(secret) >= 32 else None
 
 
+FAKE_BANK_URL = "fake"  # HPF_BANK_URL=fake: the fake bank inside this process (development only)
+
+
 def from_settings(settings: Settings) -> BankAdapter:
-    """``HttpBank`` when ``HPF_BANK_URL`` and ``HPF_BANK_SECRET`` are set, else ``UnconfiguredBank``."""
+    """``HttpBank`` when ``HPF_BANK_URL`` and ``HPF_BANK_SECRET`` are set, else ``UnconfiguredBank``.
+
+    ``HPF_BANK_URL=fake`` (development only) talks to a fake bank held in this process's
+    memory: payouts are paid at once, and its statement knows only this process's payments.
+    """
+    if settings.bank_url == FAKE_BANK_URL:
+        if settings.env != "development":
+            raise HpfError("settlement.fake_bank_refused", "生产环境不能使用模拟银行",
+                           "HPF_BANK_URL=fake is for development only", status=500)  # fmt: skip
+        import secrets
+
+        from hpf.settlement.fakebank import FakeBank, in_process
+
+        fake = FakeBank(center_account=settings.bank_account, center_name=settings.center_name)
+        return in_process(fake, center_code=settings.center_code, secret=secrets.token_bytes(32))
     key = bank_secret(settings.bank_secret)
     if not settings.bank_url or key is None:
         return UnconfiguredBank()

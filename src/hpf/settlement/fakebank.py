@@ -43,6 +43,7 @@ from pydantic import BaseModel
 
 from hpf.kernel.clock import CHINA_TZ
 from hpf.settlement import messages as m
+from hpf.settlement.adapter import HttpBank
 from hpf.settlement.rules import BankStatus
 
 MODES = frozenset({"fail", "timeout", "lost", "processing", "twice", "late", "double_post"})
@@ -341,3 +342,26 @@ async def _send_notices(state: FakeBank, url: str, every: float = 0.2) -> None:
                         state.outbox.extendleft(reversed(pending[n:]))
                     break
             await asyncio.sleep(every)
+
+
+def in_process(
+    bank: FakeBank, *, center_code: str, secret: bytes, base_url: str = "http://fakebank"
+) -> HttpBank:
+    """The center's real adapter talking HTTP to ``bank`` inside this process (no sockets).
+
+    For the simulator, the development server with ``HPF_BANK_URL=fake``, and tests: the
+    messages are the same signed JSON as with a served bank; only the transport is in memory
+    (starlette's test transport, which needs no running server).
+    """
+    import warnings
+
+    with warnings.catch_warnings():  # starlette would rather use httpx2; httpx is our client
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    bank.secret = secret
+    client = TestClient(create_fake_bank(bank), base_url=base_url)
+    return HttpBank(
+        base_url, center_code=center_code, center_account=bank.center_account,
+        center_name=bank.center_name, secret=secret, client=client,
+    )  # fmt: skip

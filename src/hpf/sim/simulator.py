@@ -5,7 +5,10 @@ move to another employer (internal transfer); employers send their lists and the
 their payments — most on time, a few late (catching up with two lists the next month), a few
 not at all (arrears), a few short (partial receipts topped up later); then month-end runs,
 and on 30 June the annual interest settlement. Everything goes through the same use cases as
-a real center, so the simulated history is one the ledger check accepts.
+a real center, so the simulated history is one the ledger check accepts. From the 20th a few
+members apply for withdrawals of every reason (``hpf.sim.withdrawals``); after month-end a
+reviewer decides the flagged ones and the payment run pays them at a fake bank held in memory
+(or the bank given), which refuses a few.
 
 Deterministic for a seed and a starting database. Employers' behaviour is a fixed trait per
 employer (from its id and the seed), so "the late payer" stays late across months.
@@ -14,8 +17,9 @@ employer (from its id and the seed), so "the late payer" stays late across month
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -38,10 +42,14 @@ from hpf.ledger import service as ledger
 from hpf.policy.rules import contribution_parts
 from hpf.policy.service import policy_at
 from hpf.security.protect import blind_index
+from hpf.settlement.adapter import BankAdapter
+from hpf.settlement.fakebank import FakeBank, in_process
 from hpf.sim import names
+from hpf.sim.withdrawals import WithdrawalActor, WithdrawalSummary
 
 Progress = Callable[[str, int, int], None]
 
+APPLY_DAY = 20  # withdrawal applications are filed from this day of the month
 PAYDAY = 10  # the day of the month the simulated employers pay (their 发薪日 in practice varies)
 LATE_SHARE = 0.04  # employers that often pay a month late
 DELINQUENT_SHARE = 0.01  # employers that stop paying
@@ -63,20 +71,34 @@ class SimulationSummary:
     missing: int = 0
     partial: int = 0
     settlements: int = 0
+    withdrawals: WithdrawalSummary = field(default_factory=WithdrawalSummary)
     last_business_date: str = ""
 
 
 def simulate(
-    engine: Engine, center_code: str, *, months: int, seed: int = 7, progress: Progress | None = None
+    engine: Engine,
+    center_code: str,
+    *,
+    months: int,
+    seed: int = 7,
+    progress: Progress | None = None,
+    bank: tuple[BankAdapter, FakeBank] | None = None,
 ) -> SimulationSummary:
-    """Run ``months`` months from the stored business date; leaves it at the next month's first day."""
+    """Run ``months`` months from the stored business date; leaves it at the next month's first day.
+
+    Payouts go to ``bank`` (the adapter and the fake bank behind it, whose faults the simulator
+    arms), by default a fake bank in this process.
+    """
     with read_transaction(engine) as conn:
         start = stored_business_date(conn)
     if start is None:
         raise HpfError("sim.no_business_date", "未设置业务日期", "set a business date first (hpf clock set)")
     clock = FixedClock(start)
     ctx = Context(actor="sim", clock=clock, center_code=center_code, source="sim")
-    world = _World(engine, ctx, random.Random(seed), seed)
+    if bank is None:
+        fake = FakeBank(today=start)
+        bank = (in_process(fake, center_code=center_code, secret=secrets.token_bytes(32)), fake)
+    world = _World(engine, ctx, random.Random(seed), seed, bank)
     summary = SimulationSummary()
     for n in range(months):
         world.live_month(summary)
@@ -88,8 +110,11 @@ def simulate(
 
 
 class _World:
-    def __init__(self, engine: Engine, ctx: Context, rng: random.Random, seed: int) -> None:
+    def __init__(
+        self, engine: Engine, ctx: Context, rng: random.Random, seed: int, bank: tuple[BankAdapter, FakeBank]
+    ) -> None:
         self.engine, self.ctx, self.rng, self.seed = engine, ctx, rng, seed
+        self.withdrawals = WithdrawalActor(engine, ctx, rng, *bank)
         self.clock: FixedClock = ctx.clock  # type: ignore[assignment]
         self.surnames = [s for s, _ in names.SURNAMES]
         self.surname_weights = [w for _, w in names.SURNAMES]
@@ -115,8 +140,12 @@ class _World:
             self._staff_changes(conn, summary)
         with write_transaction(self.engine) as conn:
             self._payments(conn, month, summary)
+        self._move_to(date(int(month[:4]), int(month[5:]), APPLY_DAY))
+        self.withdrawals.file(summary.withdrawals)
         self._move_to(month_end(month))
         run_month_end(self.engine, self.ctx, month)
+        self.withdrawals.review(summary.withdrawals)
+        self.withdrawals.pay(summary.withdrawals)
         if month[5:] == "06":
             settle_year_with_policy(self.engine, self.ctx, month_end(month))
             summary.settlements += 1

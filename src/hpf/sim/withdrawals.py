@@ -1,0 +1,229 @@
+"""The simulator's withdrawal applications: members ask for their money, as at a real counter.
+
+Each month a few members apply (at the counter, through the same application engine and
+withdrawal rules as everyone): mostly rent, purchase and loan repayment, some illness,
+building, retirement, leaving, disability, death (by an heir) and "other". Most pass every rule
+and are approved straight through; some are refused by a rule (a purchase contract too old, rent
+asked too soon) or raise a risk flag and wait for a reviewer, who approves or refuses them at
+month-end (a second staff login: maker-checker); "other" always goes to the reviewer. The
+payment run then pays every reserved payout at the (fake) bank, which refuses a few: those
+applications fail and the money goes back to the member.
+
+Which member applies, for what and how much, is drawn from the simulator's seeded random
+stream, so a run is repeatable.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select
+
+from hpf.accounts.tables import member
+from hpf.db.engine import read_transaction, write_transaction
+from hpf.kernel.context import Context
+from hpf.kernel.errors import HpfError
+from hpf.kernel.identifiers import luhn_check_digit
+from hpf.security import identity
+from hpf.security.permissions import Principal, Role
+from hpf.services import catalog
+from hpf.services import service as applications
+from hpf.services.tables import application
+from hpf.settlement.adapter import BankAdapter
+from hpf.settlement.fakebank import FakeBank
+from hpf.withdrawals import handler as withdrawal_handler
+from hpf.withdrawals.rules import Reason
+from hpf.withdrawals.service import eligibility, send_reserved
+
+APPLY_SHARE = 0.005  # of active members, applying in a month
+FAILING_PAYOUTS = 0.04  # payouts the bank refuses (wrong name on the card, closed card)
+REVIEW_REFUSALS = 0.15  # risk-flagged applications a reviewer refuses
+TELLER, REVIEWER = "sim-teller", "sim-reviewer"
+
+# (item, weight): how often members apply for each reason.
+ITEM_WEIGHTS: tuple[tuple[str, int], ...] = (
+    ("WD-RENT", 40), ("WD-PURCHASE", 15), ("WD-REPAY-ONCE", 8), ("WD-REPAY-MONTHLY", 8),
+    ("WD-ILLNESS", 5), ("WD-BUILD", 4), ("WD-RETIRE", 5), ("WD-LEAVE", 5), ("WD-DISABILITY", 2),
+    ("WD-DEATH", 2), ("WD-OTHER", 6),
+)  # fmt: skip
+PDF = b"%PDF-1.4\n% OpenHPF simulated material\n"
+
+
+@dataclass
+class WithdrawalSummary:
+    applied: int = 0
+    straight_through: int = 0
+    reviewed: int = 0
+    refused: int = 0
+    paid: int = 0
+    payout_failed: int = 0
+
+
+def staff(conn: Connection, ctx: Context) -> tuple[Principal, Principal]:
+    """The simulator's teller and reviewer (created once, with passwords no one knows)."""
+    found = {
+        row.login: row.id
+        for row in conn.execute(
+            select(identity.principal.c.login, identity.principal.c.id).where(
+                identity.principal.c.login.in_((TELLER, REVIEWER))
+            )
+        )
+    }
+    people = []
+    for login, name, role in ((TELLER, "模拟柜员", Role.TELLER), (REVIEWER, "模拟复核", Role.REVIEWER)):
+        if login in found:
+            people.append(identity.get_principal(conn, int(found[login])))
+        else:
+            people.append(identity.create_staff(conn, ctx, login, name, [role], secrets.token_urlsafe(24)))
+    return people[0], people[1]
+
+
+def _card(rng: random.Random) -> str:
+    first18 = "622202" + "".join(str(rng.randrange(10)) for _ in range(12))
+    return first18 + luhn_check_digit(first18)
+
+
+class WithdrawalActor:
+    """Files, reviews and pays the month's withdrawal applications of a simulated center."""
+
+    def __init__(self, engine: Engine, ctx: Context, rng: random.Random, bank: BankAdapter, fake: FakeBank):
+        self.engine, self.ctx, self.rng, self.bank, self.fake = engine, ctx, rng, bank, fake
+        withdrawal_handler.install()
+        with write_transaction(engine) as conn:
+            self.teller, self.reviewer = staff(conn, ctx)
+
+    def file(self, summary: WithdrawalSummary) -> None:
+        """This month's applicants apply, each in their own transaction."""
+        today = self.ctx.clock.today()
+        with read_transaction(self.engine) as conn:
+            active = conn.scalar(
+                select(func.count()).select_from(member).where(member.c.state.in_(("01", "02")))
+            )
+            count = max(1, int((active or 0) * APPLY_SHARE))
+            # A uniform sample by id, drawn in SQL (the member table may hold millions).
+            top = conn.scalar(select(func.max(member.c.id))) or 0
+            picks = sorted({self.rng.randint(1, top) for _ in range(count * 2)}) if top else []
+            people = conn.execute(
+                select(member.c.id, member.c.account_no, member.c.state).where(
+                    member.c.id.in_(picks), member.c.state.in_(("01", "02"))
+                )
+            ).all()[:count]
+        codes = [c for c, _ in ITEM_WEIGHTS]
+        weights = [w for _, w in ITEM_WEIGHTS]
+        for person in people:
+            code = self.rng.choices(codes, weights)[0]
+            with write_transaction(self.engine) as conn:
+                payload = self._payload(conn, code, int(person.id), person.state, today)
+                if payload is None:
+                    continue
+                try:
+                    self._apply(conn, code, person.account_no, payload, summary)
+                except HpfError:  # a payload the rules cannot read: the counter turns it away
+                    continue
+
+    def _payload(
+        self, conn: Connection, code: str, member_id: int, state: str, today: date
+    ) -> dict[str, Any] | None:
+        rng = self.rng
+        reason = withdrawal_handler.ITEMS[code][0]
+        overview = {o.reason: o for o in eligibility(conn, member_id, today)}
+        seen = overview.get(reason)
+        if seen is None or (seen.up_to_fen <= 0 and reason is not Reason.RENT):
+            return None
+        base: dict[str, Any] = {"payee_name": "本人", "payee_card": _card(rng), "payee_bank": "中国工商银行"}
+        up_to = max(seen.up_to_fen, 1)
+        if reason is Reason.RENT:
+            base["rent_monthly_fen"] = rng.choice((80_000, 120_000, 150_000, 250_000))
+        elif reason in (Reason.PURCHASE, Reason.BUILD):
+            stale = rng.random() < 0.1  # a contract older than the window: refused by the rule
+            base["document_date"] = (
+                today - timedelta(days=500 if stale else rng.randint(5, 200))
+            ).isoformat()
+            base["document_no"] = f"SIM-{code}-{member_id}-{today:%Y%m}"
+            base["cost_fen"] = up_to + rng.randint(0, 50_000_000)
+        elif reason is Reason.LOAN_REPAYMENT:
+            if code == "WD-REPAY-MONTHLY":
+                base["installment_fen"] = rng.choice((150_000, 200_000, 300_000))
+            else:
+                base["cost_fen"] = up_to + rng.randint(0, 20_000_000)
+            base["document_no"] = f"SIM-LOAN-{member_id}"
+        elif reason is Reason.ILLNESS:
+            base["cost_fen"] = rng.randint(500_000, 10_000_000)
+        elif reason in (Reason.RETIREMENT, Reason.DISABILITY, Reason.DEATH):
+            base["document_date"] = (today - timedelta(days=rng.randint(1, 60))).isoformat()
+            base["labour_ended"] = True
+            base["applicant_is_heir"] = reason is Reason.DEATH
+        elif reason is Reason.LEAVING:
+            base["labour_ended"] = True
+            base["emigrated"] = state != "02" or rng.random() < 0.2  # else: sealed long enough?
+        elif reason is Reason.OTHER:
+            base["requested_fen"] = min(up_to, rng.randint(100_000, 2_000_000))
+            base["document_no"] = f"SIM-OTHER-{member_id}-{today:%Y%m}"
+        return base
+
+    def _apply(self, conn: Connection, code: str, account_no: str, payload: dict[str, Any],
+               summary: WithdrawalSummary) -> None:  # fmt: skip
+        ctx, today = self.ctx, self.ctx.clock.today()
+        row = applications.submit(
+            conn, ctx, self.teller, code, payload, applicant_kind="heir" if code == "WD-DEATH" else "member",
+            member_account_no=account_no, idempotency_key=f"sim:{account_no}:{code}:{today:%Y%m}",
+        )  # fmt: skip
+        if row["state"] != "submitted":
+            return  # filed already (a rerun of the month)
+        item = catalog.item_at(conn, code, today)
+        for material in item["materials"]:
+            if material["required"]:
+                applications.add_material(
+                    conn, ctx, self.teller, int(row["id"]), material["code"], f"{material['code']}.pdf", PDF
+                )
+        done = applications.complete_submission(conn, ctx, self.teller, int(row["id"]))
+        summary.applied += 1
+        if done["state"] == "approved":
+            summary.straight_through += 1
+
+    def review(self, summary: WithdrawalSummary) -> None:
+        """The reviewer clears the queue: refuses what a rule refuses, decides the flagged ones."""
+        with read_transaction(self.engine) as conn:
+            waiting = conn.execute(
+                select(application.c.id, application.c.evaluation).where(
+                    application.c.state == "under_review", application.c.item_code.like("WD-%"),
+                    application.c.applicant_login == TELLER,
+                ).order_by(application.c.id)
+            ).all()  # fmt: skip
+        for app_id, evaluation in waiting:
+            failed = [r for r in (evaluation or {}).get("rules", []) if not r["passed"]]
+            with write_transaction(self.engine) as conn:
+                if failed:
+                    applications.reject(conn, self.ctx, self.reviewer, int(app_id), failed[0]["title_zh"])
+                    summary.refused += 1
+                elif self.rng.random() < REVIEW_REFUSALS:
+                    applications.reject(
+                        conn, self.ctx, self.reviewer, int(app_id), "经核查，证明材料与申请情形不符"
+                    )
+                    summary.refused += 1
+                else:
+                    applications.approve(
+                        conn, self.ctx, self.reviewer, int(app_id), "经核查材料真实，准予提取"
+                    )
+                summary.reviewed += 1
+
+    def pay(self, summary: WithdrawalSummary) -> None:
+        """The payment run at the bank; a few payouts are refused there and come back."""
+        self.fake.today = self.ctx.clock.today()
+        with read_transaction(self.engine) as conn:
+            waiting = conn.scalar(
+                select(func.count())
+                .select_from(application)
+                .where(application.c.state == "approved", application.c.item_code.like("WD-%"))
+            )
+        failing = sum(1 for _ in range(int(waiting or 0)) if self.rng.random() < FAILING_PAYOUTS)
+        if failing:
+            self.fake.arm("fail", times=failing)
+        counts = send_reserved(self.engine, self.ctx, self.bank)
+        self.fake.faults.clear()  # faults not used this run are not kept for the next
+        summary.paid += counts.get("paid", 0)
+        summary.payout_failed += counts.get("failed", 0)
