@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +37,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # then queue on the lock instead of failing to upgrade a read snapshot.
         event.listen(engine, "connect", _disable_pysqlite_begin)
         event.listen(engine, "begin", _sqlite_begin_immediate)
+        _writers[engine] = threading.Semaphore(1)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     return create_engine(url, **kwargs)
+
+
+# SQLite has one writer at a time. Writers of this process queue on a lock of their engine
+# rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms: under load the
+# lock hands over at once. A semaphore, not a lock: FastAPI may end a request's transaction on
+# another thread than the one that began it. (A write transaction inside another on one engine
+# never worked on SQLite: the inner one waited for the outer's lock.) Other processes (a CLI job beside the server) still meet SQLite's busy timeout.
+_writers: weakref.WeakKeyDictionary[Engine, threading.Semaphore] = weakref.WeakKeyDictionary()
 
 
 def _disable_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
@@ -57,7 +68,11 @@ def is_sqlite(engine_or_conn: Any) -> bool:
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction for a use case that writes (``BEGIN IMMEDIATE`` on SQLite)."""
-    with engine.connect().execution_options(hpf_write=True) as conn, conn.begin():
+    with (
+        _writers.get(engine) or nullcontext(),
+        engine.connect().execution_options(hpf_write=True) as conn,
+        conn.begin(),
+    ):
         yield conn
 
 

@@ -10,9 +10,12 @@ refuses with 503 ``settlement.bank_unavailable``).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
@@ -39,6 +42,19 @@ def make_clock(settings: Settings, engine: Engine) -> Clock:
 def default_sms(settings: Settings) -> SmsSender:
     """A recording fake in development; elsewhere nothing is sent until a gateway is configured."""
     return FakeSms() if settings.env == "development" else UnconfiguredSms()
+
+
+# Sync routes, dependencies and the audit writer run in anyio's thread pool (40 threads by
+# default). A request waiting for SQLite's write lock holds a thread; with a few dozen clients
+# the waiters could take every thread and leave the lock holder none to finish in.
+THREADS = 200
+
+
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = max(limiter.total_tokens, THREADS)
+    yield
 
 
 def create_app(
@@ -72,6 +88,7 @@ def create_app(
     from hpf.withdrawals import pages as withdrawals_pages
 
     app = FastAPI(
+        lifespan=_lifespan,
         title="OpenHPF center",
         version="0.1.0",
         description=f"{settings.center_name} — 住房公积金业务系统 API",
