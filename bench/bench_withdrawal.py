@@ -10,7 +10,9 @@ counter API, as a teller does: create the application, upload its four materials
 it (``POST /applications/{id}/complete``): the rules run, no risk is raised, it is approved
 straight through and the payout is reserved with its payment order. The figure of the issue is
 that last request — submission to payout instruction — and the whole flow is reported beside it.
-Prints the machine, p50/p95/p99/max of both, and the throughput.
+Prints the machine, p50/p95/p99/max of both, and the throughput. ``--think S``: each client waits
+S seconds between two withdrawals (people filling forms); 0 (the default) is a saturation test,
+each client firing its next withdrawal as soon as the last one is answered.
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--members", type=int, default=3000)
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="seconds a client waits between two withdrawals (0: none)"
+    )
     args = parser.parse_args()
     settings = Settings.from_env({})
     protect.install(settings.key_ring())
@@ -177,6 +182,8 @@ def main() -> None:
                     with lock:
                         submit_times.append(t2 - t1)
                         flow_times.append(t2 - t0)
+                    if args.think:
+                        time.sleep(args.think)
 
         threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
         began = time.perf_counter()
@@ -192,7 +199,7 @@ def main() -> None:
             print("server said:", errors.decode()[-2000:])
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, SQLite (WAL), one uvicorn worker")  # fmt: skip
-    print(f"{args.clients} concurrent clients × {args.rounds} withdrawals: {len(submit_times)} approved "
+    print(f"{args.clients} concurrent clients × {args.rounds} withdrawals, {args.think:g}s between two: {len(submit_times)} approved "
           f"straight through, {len(failures)} not, in {elapsed:.1f}s ({len(submit_times) / elapsed:.1f}/s)")  # fmt: skip
     for label, times in (
         ("submission → payout instruction", submit_times),
