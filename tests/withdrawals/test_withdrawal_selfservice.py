@@ -213,3 +213,27 @@ def test_the_receipt_is_the_members_own_printable_and_audited(
     assert re.search(r'id="r-digest">([0-9a-f]{64})<', executed).group(1) != re.search(
         r'id="r-digest">([0-9a-f]{64})<', html
     ).group(1)  # the receipt's digest covers its facts
+
+
+def test_a_risk_sends_it_to_a_reviewer_with_the_reason_then_the_refusal_is_shown(
+    client: TestClient, center: RentCenter
+) -> None:
+    li_url = f"/members/{center.colleague['account_no']}/withdrawals/WD-RENT/apply"
+    li = _as(client, center, "li").post(
+        li_url, data={**PAYEE, "payee_name": "李四", "rent_monthly_fen": "1500"}, files=RENT_FILES,
+        follow_redirects=False,
+    )  # fmt: skip
+    assert "已批准" in client.get(f"/applications/{_id_of(li)}").text
+    _as(client, center, "zhang")  # the same card as 李四, who is not declared family
+    application_id = _id_of(_apply(client, center, "WD-RENT", {"rent_monthly_fen": "1500"}, RENT_FILES))
+    html = client.get(f"/applications/{application_id}").text
+    assert "已转人工审核" in html and "收款银行卡已被1名非家庭成员的职工使用" in html
+    assert 'id="payment-state">—<' in html and "已批准" not in html
+
+    _as(client, center, "reviewer01").post(
+        f"/applications/{application_id}/reject", data={"reason": "收款卡非本人所有"}
+    )
+    refused = _as(client, center, "zhang").get(f"/applications/{application_id}").text
+    assert "不予办理" in refused and "收款卡非本人所有" in refused
+    receipt = client.get(f"/applications/{application_id}/receipt").text
+    assert "不予办理：收款卡非本人所有" in receipt and 'id="r-archive">' in receipt  # ended: archived
