@@ -21,16 +21,19 @@ import secrets
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from sqlalchemy import Connection
 from starlette.responses import RedirectResponse, Response
 
+from hpf.accounts import service as accounts
 from hpf.kernel.context import Context
-from hpf.kernel.errors import HpfError, InvalidInput
+from hpf.kernel.errors import HpfError, InvalidInput, NotFound
 from hpf.security import approvals
+from hpf.security.masking import mask
 from hpf.security.permissions import Perm, Principal, Scope
-from hpf.services import catalog, rules, service
+from hpf.services import archives, catalog, rules, service
 from hpf.services.api import MAX_UPLOAD
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
@@ -352,3 +355,66 @@ def publish_page(
             status_code=exc.status,
         )
     return RedirectResponse("/catalog?done=1", status_code=303)
+
+
+# ---------------------------------------------------------------------------------- receipt
+
+
+def _applicant_facts(conn: Connection, row: dict[str, Any], show: Disclosure) -> dict[str, str]:
+    """Who applied, as a receipt prints it: the name and the masked ID number (read audited)."""
+    if row["member_id"] is not None:
+        no = accounts.account_numbers_of(conn, [row["member_id"]])[row["member_id"]]
+        person = accounts.get_member(conn, no)
+        show.show("member", [person])  # the audit row of the read; the receipt always masks the ID
+        return {"name": person["name"], "id_no": mask(str(person["resident_id"]), "resident_id")}
+    if row["employer_id"] is not None:
+        firm = accounts.get_employer(conn, accounts.employer_account_no(conn, row["employer_id"]))
+        return {"name": firm["name"], "id_no": firm["uscc"]}
+    return {"name": row["applicant_login"], "id_no": "—"}
+
+
+def _receipt_context(
+    conn: Connection, ctx: Context, row: dict[str, Any], show: Disclosure, center: str
+) -> dict[str, Any]:
+    """The receipt's facts and their SM3 (with the archive's seal once the application ended)."""
+    outputs = row["outputs"] or {}
+    try:
+        sealed: str | None = archives.get_archive(conn, row["id"])["sm3"]
+    except NotFound:
+        sealed = None  # still in progress: archived when it ends
+    facts = {
+        "center": center,
+        "center_code": ctx.center_code,
+        "application_id": row["id"],
+        "item_code": row["item_code"],
+        "item_name": service.item_of(conn, row)["name_zh"],
+        "applicant": _applicant_facts(conn, row, show),
+        "submitted_at": row["created_at"],
+        "state": row["state"],
+        "decision": row["decision"],
+        "decision_reason": row["decision_reason"],
+        "decided_at": row["decided_at"],
+        "amount_fen": outputs.get("amount_fen", row["amount_fen"]),
+        "payment_order_no": outputs.get("payment_order_no"),
+        "paid_on": outputs.get("paid_on"),
+        "due_on": row["due_on"],
+        "archive_sm3": sealed,
+    }
+    return {"r": facts, "a": service.with_deadline(row, ctx.clock.today()),
+            "digest": archives.sm3_hex(archives.canonical(facts).encode())}  # fmt: skip
+
+
+@router.get("/applications/{application_id}/receipt", dependencies=[Depends(requires(Perm.APPLICATION_READ))])
+def receipt_page(
+    request: Request, application_id: int, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
+) -> Response:
+    """回执: a printable receipt of the application, downloaded as a self-contained HTML file."""
+    row = service.visible(conn, who, application_id)
+    _audit(show, row)
+    center = request.app.state.settings.center_name
+    response = render(request, "application_receipt.html", _receipt_context(conn, ctx, row, show, center))
+    name = f"回执-{application_id}.html"
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"receipt-{application_id}.html\"; filename*=UTF-8''{quote(name)}"
+    )
+    return response

@@ -1,19 +1,48 @@
-"""Pages of withdrawals: the member's 「我能提取吗」 overview (Chinese, phone-width)."""
+"""Pages of withdrawals (Chinese, phone-width): the member's 「我能提取吗」 overview and the
+self-service application of each withdrawal item.
+
+- ``/members/{no}/withdrawals``: every reason, whether the member may apply, what blocks it, at
+  most how much, and a link to the item's form.
+- ``/members/{no}/withdrawals/{code}/apply``: the form made for one item (``forms.py``): the most
+  the member may take, only the fields the reason needs, the payee (the member's own name
+  prefilled), and one upload per material of the catalog item. Submitting goes through the
+  application engine in one savepoint — submit, the rules, the materials, acceptance and
+  review (straight-through approval reserves the money) — and shows the application. A claim
+  the rules refuse is not filed: the form comes back with the rule messages and the
+  calculation sheet, and nothing is stored; so does a missing material or a bad payee.
+  The form key makes a double submission return the same application.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import secrets
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import Response
+from sqlalchemy import Connection
+from starlette.datastructures import UploadFile
+from starlette.responses import RedirectResponse, Response
 
 from hpf.accounts import service as accounts
-from hpf.security.permissions import Perm
-from hpf.web.auth import requires
-from hpf.web.deps import Ctx, ReadDb
-from hpf.web.disclosure import Disclose
+from hpf.kernel.context import Context
+from hpf.kernel.errors import Conflict, HpfError
+from hpf.security.identity import Forbidden
+from hpf.security.permissions import Perm, Principal
+from hpf.services import catalog
+from hpf.services import service as applications
+from hpf.services.api import MAX_UPLOAD
+from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.deps import Ctx, ReadDb, WriteDb
+from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.pages_common import PageRoute, render
-from hpf.withdrawals import service
+from hpf.withdrawals import forms, service
+from hpf.withdrawals.handler import ITEMS
+from hpf.withdrawals.rules import ReasonOverview
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+APPLY = [Depends(requires(Perm.APPLICATION_SUBMIT))]
 
 
 @router.get("/members/{account_no}/withdrawals", dependencies=[Depends(requires(Perm.MEMBER_READ))])
@@ -21,8 +50,137 @@ def eligibility_page(request: Request, account_no: str, conn: ReadDb, ctx: Ctx, 
     found = accounts.get_member(conn, account_no)  # NotFound → 404 page
     items = service.eligibility(conn, found["id"], ctx.clock.today())
     show.record_view("member", found["id"], rows=1, what="提取资格")
+    who = show.principal
+    cat = catalog.catalog_at(conn, ctx.clock.today())
+    names = {i["code"]: i["name_zh"] for i in cat.items if who.is_staff or who.kind in i["applicants"]}
+    links = {
+        o.reason.value: [(code, names[code]) for code in forms.items_for(o.reason) if code in names]
+        for o in items
+        if o.may_apply and _may_apply(who)
+    }
     return render(
         request,
         "withdrawals_eligibility.html",
-        {"m": show.masked("member", [found])[0], "items": items, "today": ctx.clock.today()},
+        {"m": show.masked("member", [found])[0], "items": items, "today": ctx.clock.today(), "links": links},
     )
+
+
+def _may_apply(who: Principal) -> bool:
+    """A member for themselves, or a clerk at the counter; an employer does not claim withdrawals."""
+    return who.may(Perm.APPLICATION_SUBMIT) and (who.kind == "member" or who.is_staff)
+
+
+def _require_applicant(who: Principal) -> None:
+    if not _may_apply(who):
+        raise Forbidden(
+            "withdrawal.not_applicant",
+            "提取须由职工本人或中心工作人员申请",
+            f"a {who.kind} cannot apply for a member's withdrawal",
+        )
+
+
+def _overview_of(conn: Connection, ctx: Context, member_id: int, code: str) -> ReasonOverview:
+    reason = ITEMS[code][0]
+    return next(o for o in service.eligibility(conn, member_id, ctx.clock.today()) if o.reason is reason)
+
+
+def _form_context(
+    conn: Connection, ctx: Context, show: Disclosure, found: dict[str, Any], code: str, **extra: Any
+) -> dict[str, Any]:
+    item = catalog.item_at(conn, code, ctx.clock.today())
+    return {
+        "m": show.masked("member", [found])[0],
+        "item": item,
+        "fields": forms.fields_of(code),
+        "o": _overview_of(conn, ctx, found["id"], code),
+        "form": forms.defaults(code, found["name"]),
+        "form_key": secrets.token_urlsafe(12),
+        "error": None,
+        "evaluation": None,
+        **extra,
+    }
+
+
+@router.get("/members/{account_no}/withdrawals/{code}/apply", dependencies=APPLY)
+def apply_page(
+    request: Request,
+    account_no: str,
+    code: str,
+    conn: ReadDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    show: Disclose,
+) -> Response:
+    _require_applicant(who)
+    forms.fields_of(code)  # an unknown item: 422 before anything is read
+    found = accounts.get_member(conn, account_no)
+    show.record_view("member", found["id"], rows=1, what=f"提取申请表 {code}")
+    return render(request, "withdrawals_apply.html", _form_context(conn, ctx, show, found, code))
+
+
+async def _uploads(request: Request, materials: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
+    """The files the form carries, one input per material (``m_<code>``); empty inputs skipped."""
+    form = await request.form()
+    out = []
+    for m in materials:
+        upload = form.get(f"m_{m['code']}")
+        if isinstance(upload, UploadFile) and upload.filename:
+            out.append((m["code"], upload.filename, await upload.read(MAX_UPLOAD + 1)))
+    return out
+
+
+def _refused(evaluation: dict[str, Any]) -> Conflict | None:
+    failed = [r["title_zh"] for r in evaluation.get("rules", []) if not r["passed"]]
+    if not failed:
+        return None
+    return Conflict(
+        "withdrawal.refused",
+        "不符合提取条件，申请未提交：" + "；".join(failed),
+        "a withdrawal rule fails; nothing was filed",
+        rules=[r["code"] for r in evaluation["rules"] if not r["passed"]],
+    )
+
+
+@router.post("/members/{account_no}/withdrawals/{code}/apply", dependencies=APPLY)
+async def apply(
+    request: Request,
+    account_no: str,
+    code: str,
+    conn: WriteDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    show: Disclose,
+) -> Response:
+    _require_applicant(who)
+    raw = await request.form()
+    typed = {k: v for k, v in raw.items() if isinstance(v, str)}
+    page_ctx = dataclasses.replace(ctx, source="page")
+    found = accounts.get_member(conn, account_no)
+    item = catalog.item_at(conn, code, ctx.clock.today())
+    files = await _uploads(request, item["materials"])
+    evaluation: dict[str, Any] | None = None
+    try:
+        with conn.begin_nested():
+            payload = forms.payload_of(code, typed)
+            row = applications.submit(
+                conn, page_ctx, who, code, payload,
+                member_account_no=None if who.kind == "member" else account_no,
+                idempotency_key=typed.get("form_key") or None,
+            )  # fmt: skip
+            if row["state"] != "submitted" or applications.materials(conn, row["id"]):
+                return RedirectResponse(f"/applications/{row['id']}", status_code=303)  # a replay
+            evaluation = row["evaluation"] or {}
+            refusal = _refused(evaluation)
+            if refusal is not None:
+                raise refusal
+            for material_code, name, data in files:
+                applications.add_material(conn, page_ctx, who, row["id"], material_code, name, data)
+            done = applications.complete_submission(conn, page_ctx, who, row["id"])
+    except HpfError as exc:
+        if exc.status in (401, 403, 404):
+            raise
+        context = _form_context(
+            conn, ctx, show, found, code, form=typed, error=exc.title, evaluation=evaluation
+        )
+        return render(request, "withdrawals_apply.html", context, status_code=exc.status)
+    return RedirectResponse(f"/applications/{done['id']}", status_code=303)
