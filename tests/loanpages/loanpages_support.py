@@ -24,19 +24,20 @@ from sqlalchemy import Engine, func, select
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "loanbook"))  # the loan book's helpers
 
-from auth_center import AuthCenter, build_auth_center  # noqa: E402
-from factories import member_payload  # noqa: E402
-from hpf.accounts import service as accounts  # noqa: E402
-from hpf.db.engine import read_transaction, write_transaction  # noqa: E402
-from hpf.kernel.context import Context  # noqa: E402
-from hpf.ledger.tables import journal_entry, journal_line  # noqa: E402
-from hpf.loans import jobs  # noqa: E402
-from hpf.loans import service as loans  # noqa: E402
-from hpf.loans.tables import loan, loan_event, loan_installment  # noqa: E402
-from hpf.security import identity  # noqa: E402
-from hpf.security.permissions import Principal  # noqa: E402
-from loanbook_support import fund, new_loan, terms  # noqa: E402
-from signing_in import FAST_PASSWORDS, PASSWORD  # noqa: E402
+from loanbook_support import fund, new_loan, terms
+
+from auth_center import AuthCenter, build_auth_center
+from factories import member_payload
+from hpf.accounts import service as accounts
+from hpf.db.engine import read_transaction, write_transaction
+from hpf.kernel.context import Context
+from hpf.ledger.tables import journal_entry, journal_line
+from hpf.loans import jobs
+from hpf.loans import service as loans
+from hpf.loans.tables import loan, loan_event, loan_installment
+from hpf.security import identity
+from hpf.security.permissions import Principal
+from signing_in import FAST_PASSWORDS, PASSWORD
 
 TODAY = date(2025, 5, 10)
 
