@@ -165,6 +165,9 @@ def test_staff_see_the_book_with_filters(lc: LoanCenter) -> None:
         assert page.status_code == 200
         assert f'id="loan-{lc.late}"' in page.text and f'id="loan-{lc.mine}"' not in page.text
         assert 'data-label="借款人"' in page.text and "李四" in page.text
+        assert 'href="/loans" aria-current="page">贷款台账' in page.text
+        bad_page = client.get("/loans", params={"overdue": "maybe"})
+        assert bad_page.status_code == 422 and bad_page.headers["X-HPF-Error"] == "loan.invalid_filter"
         staff_view = client.get(f"/loans/{lc.theirs}")
         assert 'id="collateral-events"' in staff_view.text and "查封" in staff_view.text
         assert f'href="/members/{lc.center.stranger["account_no"]}"' in staff_view.text

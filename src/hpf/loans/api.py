@@ -464,8 +464,10 @@ def get_quote(
     conn: ReadDb,
     ctx: Ctx,
     who: CurrentPrincipal,
+    show: Disclose,
     choice: Annotated[str, Query(max_length=24, description="shorten-term, reduce-installment or payoff")],
     amount_fen: Annotated[int | None, Query(description="the prepayment (not for payoff)")] = None,
 ) -> QuoteOut:
     visible_loan(conn, who, loan_id)
+    show.record_view("loan", loan_id, rows=1, what="提前还款试算")
     return QuoteOut.of(service.prepayment_quote(conn, loan_id, ctx.clock.today(), amount_fen, choice))

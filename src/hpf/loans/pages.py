@@ -132,6 +132,10 @@ def loan_book_page(
 ) -> Response:
     """贷款台账: every loan, filtered by state, class and arrears (staff)."""
     form = {"state": state, "classification": classification, "overdue": overdue}
+    if overdue not in ("", "yes", "no"):
+        raise InvalidInput(
+            "loan.invalid_filter", "逾期筛选条件无效", f"overdue {overdue!r} is not yes/no", field="overdue"
+        )
     late = {"yes": True, "no": False}.get(overdue)
     filters = service.BookFilter(state or None, classification or None, late)  # bad filter → 422 page
     rows, more = service.loan_book(conn, filters, page=page)
@@ -248,6 +252,7 @@ def quote_page(
     """提前还款试算: the figures of a prepayment today; htmx swaps only the result. No money moves."""
     if is_htmx(request):
         visible_loan(conn, who, loan_id)
+        show.record_view("loan", loan_id, rows=1, what="提前还款试算")
         context: dict[str, Any] = {"quote": None, "quote_error": "", **_zh()}
     else:
         context = _loan_context(conn, who, show, loan_id)
