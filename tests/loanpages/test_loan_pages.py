@@ -258,7 +258,7 @@ def test_a_quote_gives_the_pure_rules_figures_and_moves_no_money(
             f"/loans/{lc.mine}/quote", params={"amount": "30000", "choice": choice.value},
             headers={"HX-Request": "true"},
         )  # fmt: skip
-        assert fragment.text.lstrip().startswith(("<dl", "{")) or 'id="quote-summary"' in fragment.text
+        assert fragment.status_code == 200 and 'id="quote-summary"' in fragment.text
         assert "<html" not in fragment.text
     assert money_state(lc.center.engine) == before
 
