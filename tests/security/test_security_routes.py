@@ -110,6 +110,7 @@ def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
         "request_id": 999_999,
         "alert_id": 999_999,
         "order_id": 999_999,
+        "loan_id": 999_999,
         "period": "2024-12",
         "fmt": "csv",
         "application_id": center.application["id"],

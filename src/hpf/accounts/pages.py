@@ -19,6 +19,7 @@ from hpf.accounts.tables import employer, member
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import parent_of
 from hpf.ledger.tables import member_balance
+from hpf.loans import service as loans
 from hpf.security.permissions import Perm, Scope
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import ReadDb
@@ -88,6 +89,7 @@ def member_page(
             "page": page,
             "more": more,
             "history": [{**h, "changes": history_changes("member", h, names)} for h in changes],
+            "has_loans": loans.has_loans(conn, row["id"]),  # the 我的贷款 link
         },
     )
 

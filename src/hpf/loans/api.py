@@ -1,24 +1,47 @@
-"""HTTP API of the loan calculator (``/api/v1/loans/calculator``): public, no sign-in.
+"""HTTP API of loans: the public calculator, a member's own loans and the staff loan book.
 
-Input as people type it (principal in yuan, years, rate in percent); output in the API's units
-(integer fen, decimal-string rates, ISO dates). Bad input: problem+json 422 with a ``loan.*`` code.
+- ``/api/v1/loans/calculator``: public, no sign-in. Input as people type it (principal in yuan,
+  years, rate in percent); bad input: problem+json 422 with a ``loan.*`` code.
+- ``/api/v1/members/{account_no}/loans``: the loans the member is borrower or co-borrower of
+  (``loan:read``; a member only with their own account number, like every member route).
+- ``/api/v1/loans/{loan_id}`` and its ``/schedule``, ``/events``, ``/quote``: ``loan:read`` with
+  the caller's own scope — staff see every loan, a member only a loan they are a party to; any
+  other loan answers exactly like a loan that does not exist (404 ``loan.not_found``).
+- ``/api/v1/loans`` (the book, with filters) and ``/api/v1/loans/collateral-risk`` (the risk
+  queue): staff only; ``POST /api/v1/loans/{loan_id}/collateral-review`` clears a flag
+  (``loan:risk-review``; audited like every change).
+
+The quote (提前还款试算) is read-only: ``service.prepayment_quote`` moves no money. Output in
+the API's units: integer fen, decimal-string rates, ISO dates.
 """
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection
 
+from hpf.accounts import service as accounts
+from hpf.kernel.errors import NotFound
+from hpf.loans import service
 from hpf.loans.calculator import CalculatorInput, calculate, parse_input
-from hpf.loans.schedule import Schedule
-from hpf.security.permissions import Perm
-from hpf.web.auth import requires
-from hpf.web.deps import Ctx
+from hpf.loans.schedule import Method, Schedule
+from hpf.security.masking import mask
+from hpf.security.permissions import Perm, Principal, Scope
+from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.deps import Ctx, ReadDb, WriteDb
+from hpf.web.disclosure import Disclose, Disclosure
+from hpf.web.pages_common import code_name
 
-router = APIRouter(prefix="/api/v1/loans", tags=["loans"])
+router = APIRouter(prefix="/api/v1", tags=["loans"])
+
+READ_OWN = [Depends(requires(Perm.LOAN_READ, scope=Scope.OWN))]
+READ_BOOK = [Depends(requires(Perm.LOAN_READ))]  # no member in the path: the center's staff
+# Events a member does not see: the center's own risk handling of their collateral.
+STAFF_ONLY_EVENTS = frozenset({"collateral_flagged", "collateral_reviewed"})
 
 
 class InstallmentPublic(BaseModel):
@@ -72,7 +95,7 @@ class CalculatorPublic(BaseModel):
 
 
 @router.get(
-    "/calculator",
+    "/loans/calculator",
     summary="Loan calculator: the repayment schedule of a loan (anyone, no sign-in)",
     dependencies=[Depends(requires(Perm.PUBLIC))],
 )
@@ -90,3 +113,361 @@ def calculator(
 ) -> CalculatorPublic:
     given = parse_input(principal, years, rate, method, start, ctx.clock.today())
     return CalculatorPublic.of(given, calculate(given))
+
+
+# ------------------------------------------------------------------------- the loan book
+
+
+def risk_class_zh(code: str) -> str:
+    """五级分类 name of a DKFXDJ code (the code table ``loan_risk_class``)."""
+    return code_name(code, "loan_risk_class")
+
+
+def visible_loan(conn: Connection, who: Principal, loan_id: int) -> dict[str, Any]:
+    """The loan if ``who`` may see it: staff any, a member one they borrow or co-borrow; else
+    the very refusal of a loan that does not exist (no probing of loan ids)."""
+    row = service.loan_view(conn, loan_id)  # NotFound loan.not_found
+    if not who.is_staff and not (who.kind == "member" and service.is_party(row, who.member_id)):
+        raise NotFound("loan.not_found", "贷款不存在", f"no loan {loan_id}")
+    return row
+
+
+def visible_events(who: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if who.is_staff:
+        return rows
+    return [{**r, "actor": None} for r in rows if r["kind"] not in STAFF_ONLY_EVENTS]
+
+
+class NextDue(BaseModel):
+    period: int | None
+    due_date: date | None
+    amount_fen: int | None = Field(description="what is still to pay on that installment")
+
+
+class Party(BaseModel):
+    account_no: str
+    name: str
+
+
+class LoanSummary(BaseModel):
+    id: int
+    contract_no: str
+    role: str | None = Field(None, description="the member's part: borrower or co_borrower")
+    state: str = Field(description="approved, active, settled or written_off")
+    state_zh: str
+    principal_fen: int
+    outstanding_principal_fen: int
+    overdue_principal_fen: int
+    overdue_interest_fen: int
+    penalty_fen: int = Field(description="penalty interest (罚息) owed, accrued to its last run")
+    days_past_due: int
+    classification: str = Field(description="DKFXDJ 01..05 (五级分类)")
+    classification_zh: str
+    next_due: NextDue
+    borrower: Party | None = Field(None, description="staff views only")
+
+    @classmethod
+    def of(cls, row: dict[str, Any], borrower: Party | None = None) -> LoanSummary:
+        return cls(
+            id=row["id"], contract_no=row["contract_no"], role=row.get("role"), state=row["state"],
+            state_zh=service.LOAN_STATE_ZH.get(row["state"], row["state"]),
+            principal_fen=row["principal_fen"], outstanding_principal_fen=row["outstanding_principal_fen"],
+            overdue_principal_fen=row["overdue_principal_fen"], overdue_interest_fen=row["overdue_interest_fen"],
+            penalty_fen=row["penalty_accrued_fen"], days_past_due=row["days_past_due"],
+            classification=row["classification"], classification_zh=risk_class_zh(row["classification"]),
+            next_due=NextDue(**row["next_due"]), borrower=borrower,
+        )  # fmt: skip
+
+
+class LoanDetail(LoanSummary):
+    annual_rate: str = Field(description='the rate in force, a decimal string: "0.026" = 2.60%')
+    term_months: int
+    method: str = Field(description="DKHKFS 01 等额本息 / 02 等额本金")
+    method_zh: str
+    contract_date: date
+    first_due_date: date
+    disbursed_on: date | None
+    settled_on: date | None
+    repayment_source: str = Field(description="hpf_account (提取还贷) or bank_debit (委托扣款)")
+    guarantee_type: str = Field(description="DKDBLX")
+    co_borrowers: list[Party] = Field(default_factory=list, description="staff views only")
+    certificate_no: str | None = Field(None, description="他项权证号, staff only, masked unless unmasked")
+    collateral_flag: str | None = Field(None, description="an unreviewed registry report (staff only)")
+
+
+class LoanBookPage(BaseModel):
+    items: list[LoanSummary]
+    page: int
+    has_next: bool
+
+
+class ScheduleRow(BaseModel):
+    period: int
+    due_date: date
+    installment_fen: int
+    principal_fen: int
+    interest_fen: int
+    remaining_fen: int
+    prepaid_fen: int
+    paid_fen: int
+    paid_on: date | None
+    state: str = Field(description="paid, due or overdue")
+    state_zh: str
+
+
+class LoanEventOut(BaseModel):
+    id: int
+    kind: str
+    kind_zh: str
+    business_date: date
+    amount_fen: int | None
+    entry_id: int | None
+    actor: str | None = Field(description="who did it (staff views only)")
+    detail: dict[str, Any]
+
+
+class DunningOut(BaseModel):
+    issued_on: date
+    stage: int = Field(description="the days-past-due threshold reached")
+    days_past_due: int
+    amount_fen: int = Field(description="overdue principal + interest + penalty on that day")
+    overdue_since: date
+    channel: str
+
+
+class CollateralEventOut(BaseModel):
+    kind: str
+    kind_zh: str
+    reported_on: date
+    source: str
+    external_id: str
+    received_at: datetime
+
+
+class LoanHistory(BaseModel):
+    events: list[LoanEventOut]
+    dunning_notices: list[DunningOut]
+    collateral_events: list[CollateralEventOut] | None = Field(None, description="staff views only")
+
+
+class PayoffOut(BaseModel):
+    on: date
+    principal_fen: int
+    interest_fen: int
+    days: int = Field(description="interest days since the last installment, 30-day months")
+    total_fen: int
+
+
+class QuoteOut(BaseModel):
+    loan_id: int
+    on: date
+    choice: str = Field(description="shorten-term, reduce-installment or payoff")
+    choice_zh: str
+    amount_fen: int
+    principal_fen: int = Field(description="of the amount: principal repaid")
+    interest_fen: int = Field(description="of the amount: interest since the last due date")
+    outstanding_before_fen: int
+    outstanding_after_fen: int
+    months_left_before: int
+    months_left_after: int
+    installment_before_fen: int
+    installment_after_fen: int | None
+    end_date_before: date
+    end_date_after: date
+    interest_before_fen: int = Field(description="interest the schedule still charges")
+    interest_after_fen: int = Field(description="interest charged instead, today's part included")
+    interest_saved_fen: int
+    payoff: PayoffOut
+    moves_money: bool = Field(False, description="always false: a quote, nothing is posted")
+
+    @classmethod
+    def of(cls, q: service.PrepaymentQuote) -> QuoteOut:
+        fields = {k: getattr(q, k) for k in cls.model_fields if k not in ("payoff", "moves_money")}
+        p = q.payoff
+        return cls(
+            **fields,
+            payoff=PayoffOut(
+                on=p.on, principal_fen=p.principal_fen, interest_fen=p.interest_fen, days=p.days, total_fen=p.total_fen
+            ),
+        )  # fmt: skip
+
+
+class RiskItem(BaseModel):
+    loan_id: int
+    contract_no: str
+    borrower: Party
+    flag: str = Field(description="seizure 查封, sale 过户 or dispute 异议/诉讼")
+    flag_zh: str
+    flagged_on: date
+    outstanding_principal_fen: int
+    classification: str
+    classification_zh: str
+
+
+class ReviewIn(BaseModel):
+    note: str = Field(max_length=400, description="the reviewer's note (处理意见)")
+
+
+class ReviewOut(BaseModel):
+    loan_id: int
+    reviewed: bool
+
+
+def schedule_rows(rows: list[dict[str, Any]]) -> list[ScheduleRow]:
+    return [
+        ScheduleRow(
+            period=r["period"], due_date=r["due_date"], installment_fen=r["principal_fen"] + r["interest_fen"],
+            principal_fen=r["principal_fen"], interest_fen=r["interest_fen"], remaining_fen=r["remaining_fen"],
+            prepaid_fen=r["prepaid_fen"], paid_fen=r["paid_principal_fen"] + r["paid_interest_fen"],
+            paid_on=r["paid_on"], state=r["state"], state_zh=service.INSTALLMENT_STATE_ZH.get(r["state"], r["state"]),
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+def parties(
+    show: Disclosure, conn: Connection, ids: list[int], *, audit_conn: Connection | None = None
+) -> dict[int, Party]:
+    """Borrowers' names and account numbers as this viewer may see them (member reads audited,
+    in ``audit_conn`` when given: the request's own write transaction)."""
+    named = service.members_named(conn, ids)
+    shown = show.show("member", list(named.values()), conn=audit_conn) if named else []
+    return {r["id"]: Party(account_no=r["account_no"], name=r["name"]) for r in shown}
+
+
+def loan_detail(conn: Connection, who: Principal, show: Disclosure, row: dict[str, Any]) -> LoanDetail:
+    """The loan as the viewer may see it; staff also get the parties and the certificate."""
+    summary = service.loan_summary(conn, row, who.member_id)
+    extra: dict[str, Any] = {}
+    if who.is_staff:
+        people = parties(show, conn, [row["borrower_id"], *row["co_borrower_ids"]])
+        extra = {
+            "borrower": people.get(row["borrower_id"]),
+            "co_borrowers": [people[i] for i in row["co_borrower_ids"] if i in people],
+            "certificate_no": row["certificate_no"] if show.unmask else mask(row["certificate_no"], "full"),
+            "collateral_flag": row["collateral_flag"],
+        }
+    base = LoanSummary.of(summary).model_dump(exclude={"borrower"})
+    return LoanDetail(
+        **base, annual_rate=str(row["annual_rate"]), term_months=row["term_months"], method=row["method"],
+        method_zh=(Method.EQUAL_INSTALLMENT if row["method"] == "01" else Method.EQUAL_PRINCIPAL).name_zh,
+        contract_date=row["contract_date"], first_due_date=row["first_due_date"], disbursed_on=row["disbursed_on"],
+        settled_on=row["settled_on"], repayment_source=row["repayment_source"],
+        guarantee_type=row["guarantee_type"], **extra,
+    )  # fmt: skip
+
+
+@router.get(
+    "/members/{account_no}/loans",
+    dependencies=[Depends(requires(Perm.LOAN_READ))],
+    summary="The loans a member borrows or co-borrows, with what is due next and any arrears",
+)
+def member_loans(account_no: str, conn: ReadDb, show: Disclose) -> list[LoanSummary]:
+    found = accounts.get_member(conn, account_no)
+    rows = service.member_loans(conn, found["id"])
+    show.record_view("member", found["id"], rows=len(rows), what="我的贷款")
+    return [LoanSummary.of(r) for r in rows]
+
+
+@router.get("/loans", dependencies=READ_BOOK, summary="The loan book, filtered and paged (staff)")
+def loan_book(
+    conn: ReadDb,
+    show: Disclose,
+    state: Annotated[
+        str | None, Query(max_length=12, description="approved, active, settled, written_off")
+    ] = None,
+    classification: Annotated[str | None, Query(max_length=2, description="DKFXDJ 01..05")] = None,
+    overdue: Annotated[bool | None, Query(description="true: with arrears; false: without")] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+) -> LoanBookPage:
+    rows, more = service.loan_book(conn, service.BookFilter(state, classification, overdue), page=page)
+    people = parties(show, conn, [r["borrower_id"] for r in rows])
+    show.record_view("loan", "book", rows=len(rows), what="贷款台账")
+    return LoanBookPage(
+        items=[LoanSummary.of(r, people.get(r["borrower_id"])) for r in rows], page=page, has_next=more
+    )
+
+
+@router.get(
+    "/loans/collateral-risk", dependencies=READ_BOOK, summary="Loans whose collateral the registry flagged"
+)
+def collateral_risk(conn: ReadDb, show: Disclose) -> list[RiskItem]:
+    rows = service.collateral_risk_queue(conn)
+    people = parties(show, conn, [r["borrower_id"] for r in rows])
+    show.record_view("loan", "collateral-risk", rows=len(rows), what="抵押物风险队列")
+    return [
+        RiskItem(
+            loan_id=r["id"], contract_no=r["contract_no"], borrower=people[r["borrower_id"]],
+            flag=r["collateral_flag"], flag_zh=service.COLLATERAL_ZH[r["collateral_flag"]],
+            flagged_on=r["collateral_flagged_on"], outstanding_principal_fen=r["outstanding_principal_fen"],
+            classification=r["classification"], classification_zh=risk_class_zh(r["classification"]),
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+@router.post(
+    "/loans/{loan_id}/collateral-review",
+    dependencies=[Depends(requires(Perm.LOAN_RISK_REVIEW))],
+    summary="Mark a loan's collateral flag reviewed, with the reviewer's note",
+)
+def collateral_review(loan_id: int, body: ReviewIn, conn: WriteDb, ctx: Ctx) -> ReviewOut:
+    service.review_collateral(conn, ctx, loan_id, body.note)
+    return ReviewOut(loan_id=loan_id, reviewed=True)
+
+
+@router.get("/loans/{loan_id}", dependencies=READ_OWN, summary="A loan: contract figures, arrears, next due")
+def get_loan(loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> LoanDetail:
+    row = visible_loan(conn, who, loan_id)
+    show.record_view("loan", loan_id, rows=1, what="贷款详情")
+    return loan_detail(conn, who, show, row)
+
+
+@router.get("/loans/{loan_id}/schedule", dependencies=READ_OWN, summary="A loan's repayment schedule")
+def get_schedule(loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> list[ScheduleRow]:
+    visible_loan(conn, who, loan_id)
+    show.record_view("loan", loan_id, rows=1, what="还款计划")
+    return schedule_rows(service.installments(conn, loan_id))
+
+
+@router.get(
+    "/loans/{loan_id}/events",
+    dependencies=READ_OWN,
+    summary="A loan's history: repayments, collections, arrears, dunning notices (staff: collateral events)",
+)
+def get_events(loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> LoanHistory:
+    visible_loan(conn, who, loan_id)
+    show.record_view("loan", loan_id, rows=1, what="贷款记录")
+    events = visible_events(who, service.events(conn, loan_id))
+    return LoanHistory(
+        events=[
+            LoanEventOut(**{k: e[k] for k in ("id", "kind", "business_date", "amount_fen", "entry_id", "actor")},
+                         kind_zh=service.EVENT_ZH.get(e["kind"], e["kind"]), detail=e["detail"] or {})
+            for e in events
+        ],
+        dunning_notices=[DunningOut(**{k: n[k] for k in DunningOut.model_fields}) for n in service.dunning_notices(conn, loan_id)],
+        collateral_events=[
+            CollateralEventOut(**{k: c[k] for k in CollateralEventOut.model_fields if k != "kind_zh"},
+                               kind_zh=service.COLLATERAL_ZH.get(c["kind"], c["kind"]))
+            for c in service.collateral_events(conn, loan_id)
+        ] if who.is_staff else None,
+    )  # fmt: skip
+
+
+@router.get(
+    "/loans/{loan_id}/quote",
+    dependencies=READ_OWN,
+    summary="Prepayment quote (提前还款试算): the new schedule's figures and the payoff; moves no money",
+)
+def get_quote(
+    loan_id: int,
+    conn: ReadDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    show: Disclose,
+    choice: Annotated[str, Query(max_length=24, description="shorten-term, reduce-installment or payoff")],
+    amount_fen: Annotated[int | None, Query(description="the prepayment (not for payoff)")] = None,
+) -> QuoteOut:
+    visible_loan(conn, who, loan_id)
+    show.record_view("loan", loan_id, rows=1, what="提前还款试算")
+    return QuoteOut.of(service.prepayment_quote(conn, loan_id, ctx.clock.today(), amount_fen, choice))

@@ -1,6 +1,12 @@
-"""The 贷款试算 page (``/loans/calculator``): anyone may use it, signed in or not.
+"""Loan pages (Chinese, phone-width): the public calculator, a member's 我的贷款, a loan's page
+with its schedule, history and prepayment quote, the staff loan book and the collateral risk queue.
 
-A GET form: with no query it shows the form filled with an example (500,000 yuan, 30 years,
+Who sees what is ``hpf.loans.api``'s rule (``visible_loan``): staff every loan, a member the
+loans they borrow or co-borrow; anything else is the 404 of a loan that does not exist.
+The quote form is a GET: it shows figures and moves no money. Clearing a risk flag is the one
+POST (CSRF-checked, audited by the middleware like every change).
+
+The 贷款试算 page (``/loans/calculator``): anyone may use it, signed in or not. A GET form: with no query it shows the form filled with an example (500,000 yuan, 30 years,
 the national first-home rate in force today); with a query it adds the summary and the
 schedule. htmx swaps only the result (``_loans_result.html``); without JavaScript the whole
 page reloads. Bad input: the page (or fragment) with the Chinese message, status 422.
@@ -8,19 +14,25 @@ page reloads. Bad input: the page (or fragment) with the Chinese message, status
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import Response
+from fastapi import APIRouter, Depends, Form, Query, Request
+from sqlalchemy import Connection
+from starlette.responses import RedirectResponse, Response
 
-from hpf.kernel.errors import HpfError
-from hpf.loans import rates
+from hpf.accounts import service as accounts
+from hpf.kernel.errors import HpfError, InvalidInput
+from hpf.kernel.money import parse_yuan
+from hpf.loans import rates, service
+from hpf.loans.api import loan_detail, parties, schedule_rows, visible_events, visible_loan
 from hpf.loans.calculator import MAX_YEARS, calculate, first_of_next_month, parse_input
-from hpf.loans.schedule import Method
-from hpf.security.permissions import Perm
-from hpf.web.auth import requires
-from hpf.web.deps import Ctx
+from hpf.loans.schedule import Method, PrepaymentChoice
+from hpf.security.permissions import Perm, Principal, Scope
+from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.deps import Ctx, ReadDb, WriteDb
+from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.pages_common import PageRoute, is_htmx, render
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -77,4 +89,186 @@ def calculator_page(
     response = render(request, name, context, status_code=status, varies=True)
     if context["error"]:
         response.headers["X-HPF-Error"] = context["error_code"]
+    return response
+
+
+# ------------------------------------------------------------------------- the loan book
+
+READ_OWN = [Depends(requires(Perm.LOAN_READ, scope=Scope.OWN))]
+READ_BOOK = [Depends(requires(Perm.LOAN_READ))]
+CHOICES = [(c.value, c.name_zh) for c in PrepaymentChoice] + [(service.PAYOFF, "全部结清（提前结清）")]
+Filter = Annotated[str, Query(max_length=12)]
+
+
+def _zh() -> dict[str, Any]:
+    """Chinese names the loan templates share."""
+    return {
+        "loan_state_zh": service.LOAN_STATE_ZH,
+        "installment_state_zh": service.INSTALLMENT_STATE_ZH,
+        "event_zh": service.EVENT_ZH,
+        "collateral_zh": service.COLLATERAL_ZH,
+    }
+
+
+@router.get("/members/{account_no}/loans", dependencies=[Depends(requires(Perm.LOAN_READ))])
+def my_loans_page(request: Request, account_no: str, conn: ReadDb, show: Disclose) -> Response:
+    """我的贷款: the loans the member borrows or co-borrows (staff: any member's)."""
+    found = accounts.get_member(conn, account_no)  # NotFound → 404 page
+    rows = service.member_loans(conn, found["id"])
+    show.record_view("member", found["id"], rows=len(rows), what="我的贷款")
+    context = {"m": show.masked("member", [found])[0], "loans": rows, "nav": "self", **_zh()}
+    return render(request, "loan_mine.html", context)
+
+
+@router.get("/loans", dependencies=READ_BOOK)
+def loan_book_page(
+    request: Request,
+    conn: ReadDb,
+    show: Disclose,
+    state: Filter = "",
+    classification: Filter = "",
+    overdue: Filter = "",
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+) -> Response:
+    """贷款台账: every loan, filtered by state, class and arrears (staff)."""
+    form = {"state": state, "classification": classification, "overdue": overdue}
+    if overdue not in ("", "yes", "no"):
+        raise InvalidInput(
+            "loan.invalid_filter", "逾期筛选条件无效", f"overdue {overdue!r} is not yes/no", field="overdue"
+        )
+    late = {"yes": True, "no": False}.get(overdue)
+    filters = service.BookFilter(state or None, classification or None, late)  # bad filter → 422 page
+    rows, more = service.loan_book(conn, filters, page=page)
+    people = parties(show, conn, [r["borrower_id"] for r in rows])
+    show.record_view("loan", "book", rows=len(rows), what="贷款台账")
+    query = "&".join(f"{k}={v}" for k, v in form.items() if v)
+    context = {
+        "nav": "loan_book", "loans": rows, "people": people, "form": form, "page": page, "more": more,
+        "base": f"/loans?{query}&" if query else "/loans?", "classes": ("01", "02", "03", "04", "05"), **_zh(),
+    }  # fmt: skip
+    return render(request, "loan_book.html", context)
+
+
+def _risk_context(
+    conn: Connection, show: Disclosure, *, writing: bool = False, **extra: Any
+) -> dict[str, Any]:
+    """The queue; ``writing``: inside the request's write transaction, whose connection then
+    carries the audit rows of the names shown (a second writer would wait on SQLite)."""
+    rows = service.collateral_risk_queue(conn)
+    people = parties(show, conn, [r["borrower_id"] for r in rows], audit_conn=conn if writing else None)
+    if not writing:
+        show.record_view("loan", "collateral-risk", rows=len(rows), what="抵押物风险队列")
+    return {"nav": "loan_risk", "queue": rows, "people": people, "error": "", "done": None, **_zh(), **extra}
+
+
+@router.get("/loans/collateral-risk", dependencies=READ_BOOK)
+def collateral_risk_page(request: Request, conn: ReadDb, show: Disclose, done: int | None = None) -> Response:
+    """抵押物风险队列: loans whose home the registry reported seized, sold or disputed."""
+    return render(request, "loan_risk_queue.html", _risk_context(conn, show, done=done))
+
+
+@router.post("/loans/{loan_id}/collateral-review", dependencies=[Depends(requires(Perm.LOAN_RISK_REVIEW))])
+def collateral_review_page(
+    request: Request,
+    loan_id: int,
+    conn: WriteDb,
+    ctx: Ctx,
+    show: Disclose,
+    note: Annotated[str, Form(max_length=400)] = "",
+) -> Response:
+    try:
+        with conn.begin_nested():
+            service.review_collateral(conn, dataclasses.replace(ctx, source="page"), loan_id, note)
+    except HpfError as exc:
+        context = _risk_context(conn, show, writing=True, error=exc.title, error_loan=loan_id, note=note)
+        response = render(request, "loan_risk_queue.html", context, status_code=exc.status)
+        response.headers["X-HPF-Error"] = exc.code
+        return response
+    return RedirectResponse(f"/loans/collateral-risk?done={loan_id}", status_code=303)
+
+
+def _loan_context(conn: Connection, who: Principal, show: Disclosure, loan_id: int) -> dict[str, Any]:
+    row = visible_loan(conn, who, loan_id)  # another member's loan: the 404 of a missing one
+    show.record_view("loan", loan_id, rows=1, what="贷款详情")
+    detail = loan_detail(conn, who, show, row)
+    return {
+        "nav": "loan_book" if who.is_staff else "self",
+        "staff": who.is_staff,
+        "loan": detail,
+        "member_account_no": _own_account_no(conn, who),
+        "schedule": schedule_rows(service.installments(conn, loan_id)),
+        "events": visible_events(who, service.events(conn, loan_id)),
+        "dunning": service.dunning_notices(conn, loan_id),
+        "collateral": service.collateral_events(conn, loan_id) if who.is_staff else [],
+        "choices": CHOICES,
+        "quote": None,
+        "quote_error": "",
+        "quote_form": {"amount": "", "choice": PrepaymentChoice.SHORTEN_TERM.value},
+        **_zh(),
+    }
+
+
+def _own_account_no(conn: Connection, who: Principal) -> str | None:
+    """The signed-in member's account number (the crumbs back to 我的贷款)."""
+    if who.member_id is None:
+        return None
+    return accounts.account_numbers_of(conn, [who.member_id]).get(who.member_id)
+
+
+@router.get("/loans/{loan_id}", dependencies=READ_OWN)
+def loan_page(
+    request: Request, loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose
+) -> Response:
+    """A loan: contract figures, schedule, history, dunning notices and the prepayment quote form."""
+    return render(request, "loan_detail.html", _loan_context(conn, who, show, loan_id))
+
+
+def _amount_fen(text: str) -> int:
+    try:
+        fen = parse_yuan(text.strip(), "amount")
+    except HpfError:
+        fen = 0
+    if fen <= 0:
+        raise InvalidInput(
+            "loan.invalid_prepayment",
+            "提前还款金额须为大于零的金额（元），最多两位小数",
+            f"amount: {text!r} is not a positive yuan amount",
+            field="amount",
+        )
+    return fen
+
+
+@router.get("/loans/{loan_id}/quote", dependencies=READ_OWN)
+def quote_page(
+    request: Request,
+    loan_id: int,
+    conn: ReadDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    show: Disclose,
+    amount: Annotated[str, Query(max_length=20)] = "",
+    choice: Annotated[str, Query(max_length=24)] = "",
+) -> Response:
+    """提前还款试算: the figures of a prepayment today; htmx swaps only the result. No money moves."""
+    if is_htmx(request):
+        visible_loan(conn, who, loan_id)
+        show.record_view("loan", loan_id, rows=1, what="提前还款试算")
+        context: dict[str, Any] = {"quote": None, "quote_error": "", **_zh()}
+    else:
+        context = _loan_context(conn, who, show, loan_id)
+    context["quote_form"] = {"amount": amount, "choice": choice}
+    status = 200
+    try:
+        picked = service.parse_choice(choice)
+        fen = None if picked == service.PAYOFF else _amount_fen(amount)
+        context["quote"] = service.prepayment_quote(conn, loan_id, ctx.clock.today(), fen, picked)
+    except HpfError as exc:
+        if exc.status in (401, 403, 404):
+            raise
+        context["quote_error"], status = exc.title, exc.status
+        context["quote_error_code"] = exc.code
+    name = "loan_quote.html" if is_htmx(request) else "loan_detail.html"
+    response = render(request, name, context, status_code=status, varies=True)
+    if context["quote_error"]:
+        response.headers["X-HPF-Error"] = context["quote_error_code"]
     return response

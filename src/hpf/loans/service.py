@@ -69,7 +69,7 @@ from hpf.loans.schedule import (
     split_prepayment,
 )
 from hpf.loans.schedule import prepay as prepay_schedule
-from hpf.loans.tables import collateral_event, loan, loan_event, loan_installment
+from hpf.loans.tables import collateral_event, dunning_notice, loan, loan_event, loan_installment
 from hpf.security.protect import blind_index, reveal, seal
 
 ENTRUSTED_LOANS = "121"  # 委托贷款
@@ -941,3 +941,256 @@ def review_collateral(conn: Connection, ctx: Context, loan_id: int, note: str) -
     record_event(
         conn, ctx, loan_id, "collateral_reviewed", detail={"flag": row.collateral_flag, "note": note}
     )
+
+
+# ------------------------------------------------------------------- pages and API (reads)
+#
+# Read-only views for the member's 我的贷款, the staff loan book and the prepayment quote: none
+# of these writes a row or posts an entry.
+
+LOAN_STATE_ZH = {"approved": "已审批待发放", "active": "还款中", "settled": "已结清", "written_off": "已核销"}
+LOAN_STATES_SHOWN = tuple(LOAN_STATE_ZH)
+INSTALLMENT_STATE_ZH = {"paid": "已还", "due": "待还", "overdue": "逾期"}
+EVENT_ZH = {
+    "created": "签订借款合同", "activated": "贷款发放", "collected": "按月扣收", "overdue": "转入逾期",
+    "classified": "风险分类调整", "repaid": "还款", "prepaid": "部分提前还款", "paid_off": "提前结清",
+    "settled": "贷款结清", "repriced": "利率调整", "collateral_flagged": "抵押物风险提示",
+    "collateral_reviewed": "风险提示已处理",
+}  # fmt: skip
+COLLATERAL_ZH = {"seizure": "查封", "sale": "过户", "dispute": "异议/诉讼", "release": "解除"}
+PAYOFF = "payoff"  # the quote's third choice besides the two PrepaymentChoice values
+BOOK_PAGE_SIZE = 50
+
+
+def _party_clause(conn: Connection) -> Any:
+    """Loans whose borrower or co-borrower is ``:member_id`` (the JSON list, per engine)."""
+    if conn.dialect.name == "sqlite":
+        co = "EXISTS (SELECT 1 FROM json_each(loan.co_borrower_ids) AS c WHERE c.value = :member_id)"
+    else:
+        co = "CAST(loan.co_borrower_ids AS jsonb) @> jsonb_build_array(CAST(:member_id AS bigint))"
+    return text(f"(loan.borrower_id = :member_id OR {co})")
+
+
+_SUMMARY = (
+    loan.c.id, loan.c.contract_no, loan.c.borrower_id, loan.c.co_borrower_ids, loan.c.state, loan.c.principal_fen,
+    loan.c.outstanding_principal_fen, loan.c.overdue_principal_fen, loan.c.overdue_interest_fen,
+    loan.c.penalty_accrued_fen, loan.c.days_past_due, loan.c.classification, loan.c.annual_rate,
+    loan.c.term_months, loan.c.method, loan.c.contract_date, loan.c.disbursed_on, loan.c.settled_on,
+    loan.c.collateral_flag,
+)  # fmt: skip
+
+
+def next_due(conn: Connection, loan_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Each loan's next installment not yet due-and-unpaid (state ``due``): its period, date and
+    the amount still to pay on it; loans with none are absent. One query for all."""
+    if not loan_ids:
+        return {}
+    li = loan_installment.c
+    first = (
+        select(li.loan_id, func.min(li.period).label("period"))
+        .where(li.loan_id.in_(list(loan_ids)), li.state == "due")
+        .group_by(li.loan_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(li.loan_id, li.period, li.due_date,
+               (li.principal_fen - li.paid_principal_fen + li.interest_fen - li.paid_interest_fen).label("amount_fen"))
+        .join(first, (first.c.loan_id == li.loan_id) & (first.c.period == li.period))
+    ).mappings()  # fmt: skip
+    return {r["loan_id"]: {"period": r["period"], "due_date": r["due_date"], "amount_fen": r["amount_fen"]}
+            for r in rows}  # fmt: skip
+
+
+def _with_next_due(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    due = next_due(conn, [r["id"] for r in rows])
+    empty = {"period": None, "due_date": None, "amount_fen": None}
+    return [{**r, "next_due": due.get(r["id"], empty)} for r in rows]
+
+
+def member_loans(conn: Connection, member_id: int) -> list[dict[str, Any]]:
+    """The loans of a member as borrower or co-borrower (``role``), newest first, with the next
+    installment due."""
+    rows = conn.execute(
+        select(*_SUMMARY).where(_party_clause(conn)).order_by(loan.c.contract_date.desc(), loan.c.id.desc()),
+        {"member_id": member_id},
+    ).mappings()
+    out = [{**r, "role": "borrower" if r["borrower_id"] == member_id else "co_borrower"} for r in rows]
+    return _with_next_due(conn, out)
+
+
+def has_loans(conn: Connection, member_id: int) -> bool:
+    """Whether the member is a borrower or co-borrower of any loan (the member page's link)."""
+    found = conn.execute(select(loan.c.id).where(_party_clause(conn)).limit(1), {"member_id": member_id})
+    return found.first() is not None
+
+
+def is_party(row: dict[str, Any], member_id: int | None) -> bool:
+    """Whether ``member_id`` is the loan's borrower or one of its co-borrowers."""
+    return member_id is not None and (
+        row["borrower_id"] == member_id or member_id in (row.get("co_borrower_ids") or [])
+    )
+
+
+@dataclass(frozen=True)
+class BookFilter:
+    """The staff loan book's filters; ``None`` = any."""
+
+    state: str | None = None
+    classification: str | None = None
+    overdue: bool | None = None  # True: some principal or interest overdue; False: none
+
+    def __post_init__(self) -> None:
+        if self.state is not None and self.state not in LOAN_STATES_SHOWN:
+            raise _invalid("loan.invalid_filter", "贷款状态筛选条件无效", f"state {self.state!r}", "state")
+        if self.classification is not None and self.classification not in ("01", "02", "03", "04", "05"):
+            raise _invalid("loan.invalid_filter", "风险分类筛选条件无效",
+                           f"classification {self.classification!r}", "classification")  # fmt: skip
+
+
+def loan_book(
+    conn: Connection, filters: BookFilter, *, page: int = 1, per_page: int = BOOK_PAGE_SIZE
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the loan book (by id), the borrower's name and account number joined, and
+    whether another page follows."""
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise _invalid("loan.invalid_page", "页码须为正整数", f"page {page!r}", "page")
+    query = select(*_SUMMARY, member.c.name.label("borrower_name"),
+                   member.c.account_no.label("borrower_account_no")).join(member, member.c.id == loan.c.borrower_id)  # fmt: skip
+    if filters.state is not None:
+        query = query.where(loan.c.state == filters.state)
+    if filters.classification is not None:
+        query = query.where(loan.c.classification == filters.classification)
+    if filters.overdue is not None:
+        late = (loan.c.overdue_principal_fen > 0) | (loan.c.overdue_interest_fen > 0)
+        query = query.where(late if filters.overdue else ~late)
+    rows = [dict(r) for r in conn.execute(
+        query.order_by(loan.c.id).limit(per_page + 1).offset((page - 1) * per_page)
+    ).mappings()]  # fmt: skip
+    return _with_next_due(conn, rows[:per_page]), len(rows) > per_page
+
+
+def dunning_notices(conn: Connection, loan_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(dunning_notice).where(dunning_notice.c.loan_id == loan_id).order_by(dunning_notice.c.id)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def collateral_events(conn: Connection, loan_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(collateral_event).where(collateral_event.c.loan_id == loan_id).order_by(collateral_event.c.id)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class PrepaymentQuote:
+    """What a prepayment today would do (提前还款试算), computed by the pure rules; nothing moves.
+
+    ``interest_before_fen``: the interest the schedule still charges after ``paid_through``;
+    ``interest_after_fen``: what is charged instead — the interest part of today's payment plus
+    the new schedule's (for a payoff: the accrued interest only). ``payoff`` is always quoted.
+    """
+
+    loan_id: int
+    on: date
+    choice: str  # shorten-term | reduce-installment | payoff
+    amount_fen: int
+    principal_fen: int
+    interest_fen: int
+    paid_through: int
+    outstanding_before_fen: int
+    outstanding_after_fen: int
+    months_left_before: int
+    months_left_after: int
+    installment_before_fen: int
+    installment_after_fen: int | None
+    end_date_before: date
+    end_date_after: date
+    interest_before_fen: int
+    interest_after_fen: int
+    payoff: Any  # schedule.PayoffQuote
+
+    @property
+    def interest_saved_fen(self) -> int:
+        return self.interest_before_fen - self.interest_after_fen
+
+    @property
+    def choice_zh(self) -> str:
+        return "全部结清" if self.choice == PAYOFF else PrepaymentChoice(self.choice).name_zh
+
+
+def parse_choice(raw: str | None) -> str:
+    """``shorten-term``, ``reduce-installment`` or ``payoff``; anything else is refused."""
+    value = (raw or "").strip()
+    if value not in (*(c.value for c in PrepaymentChoice), PAYOFF):
+        raise _invalid("loan.invalid_choice", "请选择提前还款方式：缩短期限、减少月供或全部结清",
+                       f"choice {raw!r} is not shorten-term, reduce-installment or payoff", "choice")  # fmt: skip
+    return value
+
+
+def prepayment_quote(
+    conn: Connection, loan_id: int, today: date, amount_fen: int | None, choice: str
+) -> PrepaymentQuote:
+    """The quote of a prepayment of ``amount_fen`` on ``today`` (``choice``: a
+    ``PrepaymentChoice`` value or ``payoff``, for which the amount is the payoff's), with the
+    same rules and refusals as :func:`prepay` and :func:`payoff`. Read-only: no row is locked,
+    written or posted."""
+    choice = parse_choice(choice)
+    row = _load(conn, loan_id, lock=False)
+    schedule, paid_through = _prepayable(conn, row, today)
+    payoff_now = payoff_quote(schedule, paid_through, today, row.disbursed_on)
+    rest = schedule.installments[paid_through:]
+    before: dict[str, Any] = {
+        "outstanding_before_fen": schedule.outstanding_after(paid_through), "months_left_before": len(rest),
+        "installment_before_fen": rest[0].installment_fen, "end_date_before": rest[-1].due_date,
+        "interest_before_fen": sum(r.interest_fen for r in rest),
+    }  # fmt: skip
+    common: dict[str, Any] = {
+        "loan_id": loan_id,
+        "on": today,
+        "choice": choice,
+        "paid_through": paid_through,
+        "payoff": payoff_now,
+    }
+    if choice == PAYOFF:
+        return PrepaymentQuote(
+            **common, **before, amount_fen=payoff_now.total_fen, principal_fen=payoff_now.principal_fen,
+            interest_fen=payoff_now.interest_fen, outstanding_after_fen=0, months_left_after=0,
+            installment_after_fen=None, end_date_after=today, interest_after_fen=payoff_now.interest_fen,
+        )  # fmt: skip
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen <= 0:
+        raise _invalid("loan.invalid_prepayment", "请填写大于零的提前还款金额",
+                       f"amount_fen must be a positive integer, got {amount_fen!r}", "amount")  # fmt: skip
+    if paid_through == 0:
+        raise Conflict("loan.prepay_too_early", "首期还款前不能部分提前还款（可全部结清）",
+                       "a partial prepayment needs the first installment paid")  # fmt: skip
+    days = days_30_360(schedule.installments[paid_through - 1].due_date, today)
+    principal, interest = split_prepayment(amount_fen, rest[0].annual_rate, days)
+    new = prepay_schedule(schedule, paid_through, principal, PrepaymentChoice(choice))
+    after = new.installments[paid_through:]
+    return PrepaymentQuote(
+        **common, **before, amount_fen=amount_fen, principal_fen=principal, interest_fen=interest,
+        outstanding_after_fen=new.outstanding_after(paid_through), months_left_after=len(after),
+        installment_after_fen=after[0].installment_fen, end_date_after=after[-1].due_date,
+        interest_after_fen=interest + sum(r.interest_fen for r in after),
+    )  # fmt: skip
+
+
+def members_named(conn: Connection, member_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """``{id: {id, name, account_no}}`` of borrowers and co-borrowers, for links."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(member.c.id, member.c.name, member.c.account_no).where(member.c.id.in_(ids))
+    ).mappings()
+    return {r["id"]: dict(r) for r in rows}
+
+
+def loan_summary(conn: Connection, row: dict[str, Any], member_id: int | None = None) -> dict[str, Any]:
+    """A loan record with the member's ``role`` in it (if any) and its next installment due."""
+    role = None
+    if is_party(row, member_id):
+        role = "borrower" if row["borrower_id"] == member_id else "co_borrower"
+    return _with_next_due(conn, [{**row, "role": role}])[0]

@@ -56,6 +56,8 @@ class Perm(StrEnum):
     APPLICATION_READ = "application:read"  # applications (申请) and their materials
     APPLICATION_SUBMIT = "application:submit"  # apply, upload materials, withdraw, rate
     APPLICATION_REVIEW = "application:review"  # the review queue: approve or reject (复核)
+    LOAN_READ = "loan:read"  # the loan book, a loan's schedule, history and quotes (members: their own)
+    LOAN_RISK_REVIEW = "loan:risk-review"  # the collateral risk queue: mark a flag reviewed
 
 
 _STAFF_READ = {
@@ -104,6 +106,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     ),
     Role.PARTNER: frozenset({Perm.POLICY_READ}),
 }
+
+# Loans: staff who serve borrowers, check or supervise read the book; members read their own
+# loans (by their account in the path, or a loan they are a party to); reviewers and risk
+# officers clear the collateral risk queue.
+for _role, _granted in (
+    *((r, {Perm.LOAN_READ}) for r in (Role.TELLER, Role.FINANCE, Role.AUDITOR, Role.SUPERVISOR, Role.MEMBER)),
+    (Role.REVIEWER, {Perm.LOAN_READ, Perm.LOAN_RISK_REVIEW}),
+    (Role.RISK, {Perm.LOAN_READ, Perm.LOAN_RISK_REVIEW}),
+):
+    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] | _granted
 
 
 @dataclass(frozen=True)
