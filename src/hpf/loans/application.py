@@ -480,15 +480,16 @@ def _rules(
             code, title = PASSED_ZH[rule.__name__]
             out.append(RuleResult(code, True, title))
     maximum = limit.limits[limit.bound]
-    within = maximum > 0 and (form.requested_fen is None or form.requested_fen <= maximum)
-    out.append(
-        RuleResult(
-            "loan.within_maximum",
-            within,
-            "申请金额不超过可贷最高额度" if within else f"申请金额超过可贷最高额度{_yuan(maximum)}",
-            f"requested {form.requested_fen} fen, maximum {maximum} fen",
-        )
-    )
+    if not limit.refusals:  # a refused request has no maximum worth stating
+        within = maximum > 0 and (form.requested_fen is None or form.requested_fen <= maximum)
+        if within:
+            title = "申请金额不超过可贷最高额度"
+        elif maximum == 0:
+            title = "可贷最高额度为零（账户余额、缴存基数或房屋价值不足）"
+        else:
+            title = f"申请金额超过可贷最高额度{_yuan(maximum)}"
+        detail = f"requested {form.requested_fen} fen, maximum {maximum} fen"
+        out.append(RuleResult("loan.within_maximum", within, title, detail))
     if form.guarantee_type == "01":
         out.append(
             RuleResult(
@@ -580,6 +581,11 @@ def decide(conn: Connection, ctx: Context, app: Mapping[str, Any]) -> LoanDecisi
         has_outstanding_loan=facts.has_outstanding_loan,
     )
     limit = max_loan_amount(request, policy)
+    if 0 < limit.term_months < form.term_months:  # shortened for age: the rate of the term granted
+        shorter = rates.rate_on(contract_date, limit.term_months, form.second_home)
+        if shorter != rate:
+            rate, request = shorter, replace(request, annual_rate=shorter)
+            limit = max_loan_amount(request, policy)
     pledged = (
         certificate_pledged(conn, form.certificate_no, excluding_application=app_id)
         if form.certificate_no
