@@ -41,11 +41,13 @@ console = Console()
 def _settings() -> Settings:
     """The settings, with the key ring installed (refused outside development without real keys)."""
     from hpf.kernel.errors import HpfError
+    from hpf.loans import application as loan_application
     from hpf.security import protect
     from hpf.withdrawals import handler as withdrawal_handler
 
     settings = Settings.from_env()
     withdrawal_handler.install()  # withdrawals are catalog items of the application engine
+    loan_application.install()  # so is the housing-loan application (LN-APPLY)
     try:
         protect.install(settings.key_ring())
     except HpfError as exc:

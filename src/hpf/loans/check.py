@@ -1,6 +1,8 @@
 """The loan book's part of ``hpf check``: loans agree with the ledger and with their schedules.
 
-- Σ outstanding principal of active loans = balance of 121 委托贷款 + 122 逾期贷款, and
+- Σ outstanding principal of active loans + Σ disbursements in flight (settlement orders of
+  owner kind ``loan`` reserved, sent or unknown: their reservation already debited 121, the loan
+  becomes active when the bank pays) = balance of 121 委托贷款 + 122 逾期贷款, and
   Σ overdue principal = balance of 122;
 - each loan's schedule repays exactly its principal (Σ installment principal + Σ prepaid);
 - each disbursed loan's outstanding principal = principal − Σ paid − Σ prepaid, and its overdue
@@ -16,6 +18,9 @@ from sqlalchemy import Connection, case, func, select
 from hpf.ledger.check import Finding
 from hpf.ledger.tables import subject_balance
 from hpf.loans.tables import loan, loan_installment
+from hpf.settlement.tables import payment_order
+
+IN_FLIGHT = ("reserved", "sent", "unknown")  # a disbursement order not final yet (decision 0013)
 
 
 def check_loans(conn: Connection) -> list[Finding]:
@@ -39,14 +44,23 @@ def control_totals(conn: Connection) -> list[Finding]:
             func.coalesce(func.sum(loan.c.overdue_principal_fen), 0),
         ).where(active)
     ).one()
+    in_flight = int(
+        conn.scalar(
+            select(func.coalesce(func.sum(payment_order.c.amount_fen), 0)).where(
+                payment_order.c.owner_kind == "loan", payment_order.c.state.in_(IN_FLIGHT)
+            )
+        )
+        or 0
+    )
     found = []
     books = _debit_balance(conn, ("121", "122"))
-    if books != outstanding:
+    if books != outstanding + in_flight:
         found.append(
             Finding(
                 "loan_control",
                 "subject 121+122",
-                f"Σ outstanding principal of active loans {outstanding} fen ≠ 121 + 122 = {books} fen",
+                f"Σ outstanding principal of active loans {outstanding} fen + disbursements in flight "
+                f"{in_flight} fen ≠ 121 + 122 = {books} fen",
             )
         )
     late = _debit_balance(conn, ("122",))

@@ -7,8 +7,8 @@ transaction). Amounts come from the pure rules (``schedule``, ``overdue``, ``rat
 moves only through ``hpf.ledger`` and every money-moving call takes an idempotency key: a replay
 returns the first answer and moves nothing.
 
-Accounting (REFERENCE §6.4): disbursement Dr 121 委托贷款 / Cr 101 (posted by the disbursement
-flow, see :func:`activate`); an installment collected Dr 201 (the borrower's HPF account,
+Accounting (REFERENCE §6.4): disbursement Dr 121 委托贷款 / Cr 21903 at reservation, then
+Dr 21903 / Cr 101 when the bank pays (``hpf.settlement``; see :func:`activate`); an installment collected Dr 201 (the borrower's HPF account,
 提取还贷) or Dr 101 (bank) / Cr 121 principal, Cr 40103 interest; an installment not collected at
 month-end moves its principal Dr 122 逾期贷款 / Cr 121; a recovery credits 122 for the overdue
 principal it repays. Interest and penalty interest are income when received (cash basis: 111
@@ -348,10 +348,11 @@ def _replay(conn: Connection, key: str) -> dict[str, Any] | None:
 def activate(conn: Connection, ctx: Context, loan_id: int, disbursed_on: date, entry_id: int) -> None:
     """Mark an approved loan active once its money has left: called by the disbursement flow.
 
-    The payout itself belongs to ``hpf.settlement`` (not built yet): it posts the disbursement,
-    Dr 121 委托贷款 / Cr 101 (via a transit account later), and then calls this with the entry.
-    Until then tests and the bench post that entry themselves with ``ledger.post``. The entry
-    must debit 121 by exactly the principal; the same call again is a no-op.
+    The payout belongs to ``hpf.settlement``: its *reservation* entry debits 121 委托贷款 and
+    credits 21903 付款在途; when the bank pays, ``hpf.loans.application.disbursement_settled``
+    calls this with that entry (the payment entry, Dr 21903 / Cr 101, does not touch 121;
+    decision 0013). Tests and the bench may post Dr 121 / Cr 101 themselves. The entry must debit
+    121 by exactly the principal; the same call again is a no-op.
     """
     row = _load(conn, loan_id)
     if row.state == "active" and row.disbursement_entry_id == entry_id:

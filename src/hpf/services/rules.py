@@ -98,7 +98,7 @@ APPLICANT_ZH = {
     "staff": "中心工作人员",
 }
 CHANNELS: frozenset[str] = frozenset({"online", "counter"})
-CATEGORY_ZH = {"withdrawal": "提取", "account": "账户"}
+CATEGORY_ZH = {"withdrawal": "提取", "loan": "贷款", "account": "账户"}
 FILE_TYPES: frozenset[str] = frozenset({"pdf", "jpg", "png"})
 FIELD_KINDS: frozenset[str] = frozenset({"yuan", "text", "date", "bool", "int"})
 MAX_FILE_KB = 20 * 1024

@@ -342,7 +342,12 @@ def _existing(
 
 # Payload fields that identify people or their money: stored encrypted in application_secret,
 # shown masked in the payload; handlers get them in full (``with_secrets``).
-SECRET_FIELDS = {"payee_card": "bank_card", "document_no": "full", "family_resident_ids": "resident_id"}
+SECRET_FIELDS = {
+    "payee_card": "bank_card",
+    "document_no": "full",
+    "family_resident_ids": "resident_id",
+    "certificate_no": "full",  # 他项权证号 of a loan application (LN-APPLY)
+}
 
 
 def _masked(kind: str, value: Any) -> Any:

@@ -57,6 +57,23 @@ def reconcile(day: Annotated[str, typer.Option(help="the bank's business day, YY
         raise typer.Exit(1)
 
 
+@settlement_app.command("pay")
+def pay(
+    kind: Annotated[str | None, typer.Option(help="only this owner kind: withdrawal, loan")] = None,
+    limit: int = typer.Option(500, min=1, help="orders per run"),
+) -> None:
+    """The payment run: send every reserved payout (withdrawals, loan disbursements) to the bank."""
+    from hpf.settlement import adapter, service
+
+    root = _root()
+    settings = root._settings()
+    counts = service.send_reserved(
+        root._engine(settings), root._context(settings, "cli"), adapter.from_settings(settings),
+        owner_kind=kind, limit=limit,
+    )  # fmt: skip
+    root.console.print(", ".join(f"{state}: {n}" for state, n in sorted(counts.items())) or "nothing to send")
+
+
 @settlement_app.command("resolve")
 def resolve(limit: int = typer.Option(1000, min=1, help="orders to ask about")) -> None:
     """Ask the bank (BDC110) about every sent or unknown order and apply the answers."""

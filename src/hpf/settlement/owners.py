@@ -47,7 +47,10 @@ OutcomeHandler = Callable[[Connection, Context, PayoutOutcome], None]
 
 # kind → "module:function". Withdrawals and loans add their line here when they exist, e.g.
 # "withdrawal": "hpf.withdrawals.service:payout_settled".
-BUILT_IN: dict[str, str] = {"withdrawal": "hpf.withdrawals.service:payout_settled"}
+BUILT_IN: dict[str, str] = {
+    "withdrawal": "hpf.withdrawals.service:payout_settled",
+    "loan": "hpf.loans.application:disbursement_settled",
+}
 
 _registered: dict[str, OutcomeHandler] = {}
 

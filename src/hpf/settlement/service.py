@@ -7,7 +7,7 @@ settlement knows how to pay:
    ``reserved`` and the entry debit-the-sources / credit 21903 (付款在途). The balance drops at
    once, so the database refuses a second payout that would overdraw it. Idempotent by the
    request's key.
-2. ``send(engine, ctx, order_id, bank)`` — commits ``sent`` *before* calling the bank (BDC101),
+2. ``send(engine, ctx, order_id, bank)`` (the payment run ``send_reserved`` calls it per order) — commits ``sent`` *before* calling the bank (BDC101),
    then applies the answer in a new transaction: paid (debit 21903 / credit 101), failed (the
    reservation reversed: the money goes back where it came from) or, with no answer, unknown.
 3. ``resolve(engine, ctx, order_id, bank)`` — asks the bank (BDC110) about an order that is
@@ -44,7 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from hpf.db.bulk import bulk_insert
-from hpf.db.engine import write_transaction
+from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.ledger import service as ledger
@@ -360,6 +360,27 @@ def send(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> dict
         return _no_answer(engine, ctx, order_id, str(exc), "send")
     with write_transaction(engine) as conn:
         return apply_result(conn, ctx, order_id, result, "send")[0]
+
+
+def send_reserved(
+    engine: Engine, ctx: Context, bank: BankAdapter, *, owner_kind: str | None = None, limit: int = 500
+) -> dict[str, int]:
+    """The payment run: send every order still ``reserved`` (of one owner kind, or all), oldest first.
+
+    Approval reserves the money in its own transaction; the bank is called here, outside any
+    business transaction, as centers do in their batch payment runs (``hpf settlement pay``,
+    ``hpf withdrawals pay``). Sending is idempotent per order (:func:`send`). Counts per state.
+    """
+    query = select(payment_order.c.id).where(payment_order.c.state == OrderState.RESERVED.value)
+    if owner_kind is not None:
+        query = query.where(payment_order.c.owner_kind == owner_kind)
+    with read_transaction(engine) as conn:
+        ids = list(conn.scalars(query.order_by(payment_order.c.id).limit(limit)))
+    counts: dict[str, int] = {}
+    for order_id in ids:  # one bank call per order: per-payment work, not a batch job
+        state = str(send(engine, ctx, int(order_id), bank)["state"])
+        counts[state] = counts.get(state, 0) + 1
+    return counts
 
 
 def resolve(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> dict[str, Any]:

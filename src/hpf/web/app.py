@@ -72,6 +72,7 @@ def create_app(
     from hpf.contributions import pages as contributions_pages
     from hpf.ledger import api as ledger_api
     from hpf.loans import api as loans_api
+    from hpf.loans import application as loan_application
     from hpf.loans import pages as loans_pages
     from hpf.policy import api as policy_api
     from hpf.policy import pages as policy_pages
@@ -104,6 +105,7 @@ def create_app(
     app.state.passwords = passwords or DEFAULT_PASSWORDS
     app.state.bank = bank if bank is not None else bank_adapter.from_settings(settings)
     withdrawal_handler.install()  # withdrawals are catalog items of the application engine
+    loan_application.install()  # so is the housing-loan application (LN-APPLY)
     problems.install(app)
     audit_trail.install(app)
     app.include_router(security_api.auth_router)

@@ -25,7 +25,6 @@ from hpf.accounts import service as accounts
 from hpf.accounts.rules import CloseKind
 from hpf.accounts.tables import account_history, member
 from hpf.contributions.tables import remittance, remittance_row
-from hpf.db.engine import read_transaction
 from hpf.interest.service import interest_preview, settle_on_close_with_policy
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, NotFound
@@ -37,7 +36,6 @@ from hpf.settlement import service as settlement
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.owners import PayoutOutcome
 from hpf.settlement.rules import Payee, PayoutRequest, Source
-from hpf.settlement.tables import payment_order
 from hpf.withdrawals.rules import (
     CLOSING,
     Claim,
@@ -472,21 +470,6 @@ def on_payout(listener: Listener) -> None:
 
 
 def send_reserved(engine: Engine, ctx: Context, bank: BankAdapter, *, limit: int = 500) -> dict[str, int]:
-    """The payment run: send every withdrawal payout still ``reserved`` to the bank (BDC101).
-
-    Approval reserves the money in its own transaction; the bank is called here, outside any
-    business transaction, as centers do in their batch payment runs (``hpf withdrawals pay``).
-    Sending is idempotent per order (``hpf.settlement.service.send``). Returns counts per state.
-    """
-    with read_transaction(engine) as conn:
-        ids = conn.scalars(
-            select(payment_order.c.id)
-            .where(payment_order.c.owner_kind == "withdrawal", payment_order.c.state == "reserved")
-            .order_by(payment_order.c.id)
-            .limit(limit)
-        ).all()
-    counts: dict[str, int] = {}
-    for order_id in ids:
-        state = str(settlement.send(engine, ctx, int(order_id), bank)["state"])
-        counts[state] = counts.get(state, 0) + 1
-    return counts
+    """The payment run of withdrawals only (``hpf withdrawals pay``): every withdrawal payout still
+    ``reserved`` to the bank (BDC101); see :func:`hpf.settlement.service.send_reserved`."""
+    return settlement.send_reserved(engine, ctx, bank, owner_kind="withdrawal", limit=limit)

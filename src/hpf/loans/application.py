@@ -1,0 +1,764 @@
+"""Housing-loan applications (``LN-APPLY``) as a catalog item: the handler the application engine calls.
+
+- ``evaluate`` reads the payload (a bad field refuses the submission), reads the household's facts
+  set-based — borrower and co-borrowers: age, Σ balances, Σ monthly contribution bases, the
+  borrower's continuous deposit months, HPF loans used and not yet repaid — and decides with the
+  pure rules (``hpf.loans.rules``): every eligibility refusal is a failed rule, plus the requested
+  amount within the maximum, the co-borrowers and the collateral (a mortgage needs its 他项权证号,
+  and that certificate must not secure another live loan: blind-index lookup). The calculation
+  sheet lists every limit, which one bound, the term allowed and the first installment. A loan is
+  never approved straight through: the flag ``review.loan`` always sends it to a reviewer
+  (maker-checker: not whoever submitted or accepted it).
+- ``on_approved`` makes the contract (``hpf.loans.service.create_loan``, idempotent by application)
+  and reserves the disbursement through settlement: Dr 121 委托贷款 / Cr 21903, payee the seller.
+  The payment run (``hpf.settlement.service.send_reserved``) sends it.
+- The bank's answer comes back through :func:`disbursement_settled` (``hpf.settlement.owners``, kind
+  ``"loan"``): paid → the loan is activated with the *reservation* entry (the one that debits
+  121) and the application executed; failed → the reservation is reversed by settlement, the
+  application fails and the contract stays ``approved`` but void (decision 0013).
+- ``on_ended`` cancels a reservation never sent.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, text
+
+from hpf.accounts.tables import member
+from hpf.contributions.tables import remittance, remittance_row
+from hpf.kernel.context import Context
+from hpf.kernel.errors import Conflict, HpfError, InvalidInput
+from hpf.kernel.money import format_yuan
+from hpf.ledger.service import member_balances
+from hpf.loans import rates
+from hpf.loans import service as loans
+from hpf.loans.features import features_of
+from hpf.loans.rules import (
+    ELIGIBILITY_RULES,
+    LoanLimit,
+    LoanPolicy,
+    LoanRequest,
+    first_installment,
+    loan_policy,
+    max_loan_amount,
+)
+from hpf.loans.schedule import MAX_MONTHS, Method
+from hpf.loans.tables import loan, loan_event
+from hpf.security.protect import blind_index
+from hpf.services import handlers
+from hpf.services import service as applications
+from hpf.services.handlers import Evaluation, RiskFlag, RuleResult, SheetLine
+from hpf.services.tables import application
+from hpf.settlement import service as settlement
+from hpf.settlement.owners import PayoutOutcome
+from hpf.settlement.rules import AccountClass, Payee, PayoutRequest, Source
+from hpf.settlement.tables import payment_order
+from hpf.withdrawals.service import continuous_deposit_months
+
+ITEM = "LN-APPLY"
+OWNER_KIND = "loan"  # hpf.settlement.owners.BUILT_IN
+DISBURSEMENT_BUSINESS_TYPE = "01"  # DKYWMXLX 贷款发放 (the journal's business type)
+DISBURSEMENT_FUND_TYPE = "04"  # ZJYWLX 划拨委贷基金 (the bank message's BusType)
+NORMAL = "01"  # GRZHZT 正常
+UNREPAID = ("approved", "active", "written_off")  # a live loan in these states is not repaid
+REVIEW_LOAN = RiskFlag(
+    "review.loan", "贷款申请须经审核", "a loan is never approved straight through (maker-checker review)"
+)
+
+METHODS_ZH = {m.value: m.name_zh for m in Method}
+SOURCES_ZH = {"hpf_account": "公积金账户还款", "bank_debit": "银行卡扣款"}
+HOUSE_NATURE_ZH = {"01": "新房", "02": "二手房"}  # FWXZ
+GUARANTEE_ZH = {"01": "抵押", "02": "质押", "03": "保证", "99": "其他"}  # DKDBLX
+
+# What a passed eligibility rule says (the failed ones speak for themselves).
+PASSED_ZH = {
+    "deposit_long_enough": ("loan.deposit_months", "连续缴存月数符合要求"),
+    "loans_within_count": ("loan.loan_count", "家庭使用住房公积金贷款次数未超过规定"),
+    "no_outstanding_loan": ("loan.no_outstanding", "家庭无未结清的住房公积金贷款"),
+    "term_within_limit": ("loan.term", "贷款期限未超过最长期限"),
+    "age_leaves_a_term": ("loan.age", "借款人年龄符合要求"),
+}
+
+
+# ------------------------------------------------------------------------------------ payload
+
+
+def _bad(field: str, title_zh: str) -> InvalidInput:
+    return InvalidInput(
+        f"loan.payload.{field}", title_zh, f"payload field {field!r} is not valid", field=field
+    )
+
+
+def _blank(value: object) -> bool:
+    return value is None or value == ""
+
+
+def _fen(payload: Mapping[str, Any], field: str, *, required: bool = False) -> int | None:
+    value = payload.get(field)
+    if _blank(value):
+        if required:
+            raise _bad(field, "必填项未填写")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise _bad(field, "金额须为以分计的正整数")
+    return value
+
+
+def _int(payload: Mapping[str, Any], field: str, low: int, high: int) -> int:
+    value = payload.get(field)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _bad(field, f"须为{low}至{high}之间的整数")
+    return value
+
+
+def _day(payload: Mapping[str, Any], field: str) -> date | None:
+    value = payload.get(field)
+    if _blank(value):
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise _bad(field, "日期格式应为YYYY-MM-DD") from None
+
+
+def _text(payload: Mapping[str, Any], field: str, *, required: bool = False, max_len: int = 60) -> str | None:
+    value = payload.get(field)
+    found = " ".join(str(value).split()) if value is not None else ""
+    if required and not found:
+        raise _bad(field, "必填项未填写")
+    if len(found) > max_len:
+        raise _bad(field, f"最长{max_len}字")
+    return found or None
+
+
+def _choice(payload: Mapping[str, Any], field: str, allowed: Mapping[str, str], default: str) -> str:
+    value = _text(payload, field) or default
+    if value not in allowed:
+        raise _bad(field, "可选值：" + "、".join(f"{k}（{v}）" for k, v in allowed.items()))
+    return value
+
+
+def _area(payload: Mapping[str, Any]) -> Decimal:
+    value = payload.get("floor_area")
+    try:
+        if isinstance(value, bool) or _blank(value):
+            raise InvalidOperation
+        area = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise _bad("floor_area", "建筑面积须为正数（平方米，最多两位小数）") from None
+    if not area.is_finite() or not 0 < area < 100_000 or area != area.quantize(Decimal("0.01")):
+        raise _bad("floor_area", "建筑面积须为正数（平方米，最多两位小数）")
+    return area.quantize(Decimal("0.01"))
+
+
+def _account_nos(payload: Mapping[str, Any]) -> tuple[str, ...]:
+    """Co-borrowers' account numbers: a JSON list, or the form's text separated by commas/spaces."""
+    value = payload.get("co_borrower_account_nos")
+    if _blank(value) or value == []:
+        return ()
+    items = value if isinstance(value, list) else re.split(r"[\s,，、;；]+", str(value).strip())
+    nos = tuple(str(i).strip() for i in items if str(i).strip())
+    if len(nos) > 5 or not all(n.isascii() and n.isalnum() and len(n) <= 20 for n in nos):
+        raise _bad("co_borrower_account_nos", "共同借款人账号最多5个，每个不超过20位")
+    if len(set(nos)) != len(nos):
+        raise _bad("co_borrower_account_nos", "共同借款人账号重复")
+    return nos
+
+
+@dataclass(frozen=True)
+class LoanForm:
+    """What the applicant asks for: the loan, the home and its collateral, who else borrows, who is paid."""
+
+    term_months: int
+    method: Method
+    repayment_source: loans.RepaymentSource
+    house_nature: str
+    second_home: bool
+    house_price_fen: int
+    floor_area: Decimal
+    guarantee_type: str
+    payee: Payee  # the seller (售房人): a person's card, or a developer's corporate account
+    requested_fen: int | None = None  # None: the maximum
+    certificate_no: str | None = None  # 他项权证号, normalised upper case
+    appraisal_fen: int | None = None
+    co_borrower_account_nos: tuple[str, ...] = ()
+    contract_date: date | None = None
+    first_due_date: date | None = None
+
+
+def form_of(payload: Mapping[str, Any]) -> LoanForm:
+    """The application's payload as a loan form; the first bad field refuses the submission."""
+    corporate = bool(payload.get("payee_corporate"))
+    payee = Payee(
+        _text(payload, "payee_name", required=True) or "",
+        _text(payload, "payee_card", required=True, max_len=40) or "",
+        _text(payload, "payee_bank", required=True) or "",
+        AccountClass.CORPORATE if corporate else AccountClass.PERSONAL,
+        _text(payload, "payee_bank_code", max_len=12) or "",
+    )
+    certificate = _text(payload, "certificate_no", max_len=64)
+    return LoanForm(
+        term_months=_int(payload, "term_months", 1, MAX_MONTHS),
+        method=Method(_choice(payload, "method", METHODS_ZH, Method.EQUAL_INSTALLMENT.value)),
+        repayment_source=loans.RepaymentSource(
+            _choice(payload, "repayment_source", SOURCES_ZH, loans.RepaymentSource.HPF_ACCOUNT.value)
+        ),
+        house_nature=_choice(payload, "house_nature", HOUSE_NATURE_ZH, ""),
+        second_home=bool(payload.get("second_home")),
+        house_price_fen=_fen(payload, "house_price_fen", required=True) or 0,
+        floor_area=_area(payload),
+        guarantee_type=_choice(payload, "guarantee_type", GUARANTEE_ZH, "01"),
+        payee=payee,
+        requested_fen=_fen(payload, "requested_fen"),
+        certificate_no=certificate.upper() if certificate else None,
+        appraisal_fen=_fen(payload, "appraisal_fen"),
+        co_borrower_account_nos=_account_nos(payload),
+        contract_date=_day(payload, "contract_date"),
+        first_due_date=_day(payload, "first_due_date"),
+    )
+
+
+def last_day_of_next_month(day: date) -> date:
+    """The default first due date: the last day of the month after the contract's.
+
+    At least a month after the contract, so the payment run has time to pay the seller before
+    ``activate`` would refuse a disbursement on or after the first due date.
+    """
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+# ------------------------------------------------------------------------------------ facts
+
+
+@dataclass(frozen=True)
+class Household:
+    """The facts of borrower and co-borrowers that the limits and rules read."""
+
+    borrower_id: int
+    co_borrower_ids: tuple[int, ...]
+    not_found: tuple[str, ...]  # co-borrower account numbers with no open account
+    borrower_listed: bool  # the borrower named as their own co-borrower
+    age_years: int
+    balance_fen: int
+    monthly_base_fen: int
+    continuous_deposit_months: int
+    loans_used: int
+    has_outstanding_loan: bool
+    risks: tuple[RiskFlag, ...]
+
+
+def _age(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def live_loan_clause() -> Any:
+    """Loans that count: disbursed (active, settled, written off) or approved and not void.
+
+    An approved contract is void once its application failed (the disbursement came back):
+    decision 0013. Loans made outside the engine (no application row) count while approved.
+    """
+    app_state = select(application.c.state).where(application.c.id == loan.c.application_id).scalar_subquery()
+    return or_(
+        loan.c.state.in_(("active", "settled", "written_off")),
+        and_(loan.c.state == "approved", func.coalesce(app_state, "approved") != "failed"),
+    )
+
+
+def _co_borrowed_sql(conn: Connection) -> Any:
+    """``loan`` rows where one of ``:ids`` is a co-borrower (the JSON list), per engine."""
+    if conn.dialect.name == "sqlite":
+        fragment = "EXISTS (SELECT 1 FROM json_each(loan.co_borrower_ids) AS e WHERE e.value IN :ids)"
+    else:
+        fragment = (
+            "EXISTS (SELECT 1 FROM json_array_elements_text(loan.co_borrower_ids) AS e(v) "
+            "WHERE CAST(e.v AS BIGINT) IN :ids)"
+        )
+    return text(fragment).bindparams(bindparam("ids", expanding=True))
+
+
+def household_loans(
+    conn: Connection, member_ids: Sequence[int], *, excluding_application: int | None = None
+) -> tuple[int, bool]:
+    """(HPF loans the household used, whether one is not yet repaid): borrowed or co-borrowed."""
+    ids = list(member_ids)
+    unrepaid = case((loan.c.state.in_(UNREPAID), 1), else_=0)
+    query = select(func.count(), func.coalesce(func.sum(unrepaid), 0)).where(
+        live_loan_clause(),
+        or_(loan.c.borrower_id.in_(ids), _co_borrowed_sql(conn)),
+    )
+    if excluding_application is not None:
+        query = query.where(loan.c.application_id != excluding_application)
+    used, outstanding = conn.execute(query, {"ids": ids}).one()
+    return int(used), int(outstanding or 0) > 0
+
+
+def household_facts(
+    conn: Connection,
+    borrower_id: int,
+    co_account_nos: Sequence[str],
+    on: date,
+    *,
+    application_id: int | None = None,
+) -> Household:
+    """Read borrower and co-borrowers in a handful of set-based queries (no loop over the database)."""
+    rows = conn.execute(
+        select(
+            member.c.id, member.c.account_no, member.c.state, member.c.birth_date, member.c.base_fen
+        ).where(
+            or_(member.c.id == borrower_id, member.c.account_no.in_(list(co_account_nos))),
+            member.c.closed_on.is_(None),
+        )
+    ).all()
+    by_no = {r.account_no: r for r in rows}
+    me = next((r for r in rows if r.id == borrower_id), None)
+    if me is None:
+        raise Conflict(
+            "loan.borrower_closed", "借款人个人账户不存在或已销户", f"no open member {borrower_id}"
+        )
+    co = [by_no[n] for n in co_account_nos if n in by_no and by_no[n].id != borrower_id]
+    ids = [borrower_id, *(r.id for r in co)]
+    balances = member_balances(conn, ids)
+    months: dict[int, list[str]] = {i: [] for i in ids}
+    for member_id, month in conn.execute(
+        select(remittance_row.c.member_id, remittance.c.month)
+        .join(remittance, remittance.c.id == remittance_row.c.remittance_id)
+        .where(remittance_row.c.member_id.in_(ids), remittance.c.state == "posted")
+        .distinct()
+    ):
+        months[int(member_id)].append(str(month))
+    runs = {i: continuous_deposit_months(m) for i, m in months.items()}
+    used, outstanding = household_loans(conn, ids, excluding_application=application_id)
+    policy = loan_policy(on)
+    risks = []
+    for r in co:
+        if r.state != NORMAL:
+            risks.append(
+                RiskFlag(
+                    "risk.co_borrower_state",
+                    f"共同借款人{r.account_no}的账户不是正常缴存状态",
+                    f"co-borrower {r.account_no} is in state {r.state}",
+                )
+            )
+        elif runs[r.id] < policy.min_continuous_deposit_months:
+            risks.append(
+                RiskFlag(
+                    "risk.co_borrower_deposit",
+                    f"共同借款人{r.account_no}连续缴存不足{policy.min_continuous_deposit_months}个月",
+                    f"{runs[r.id]} months",
+                )
+            )
+    return Household(
+        borrower_id=borrower_id,
+        co_borrower_ids=tuple(r.id for r in co),
+        not_found=tuple(n for n in co_account_nos if n not in by_no),
+        borrower_listed=any(by_no[n].id == borrower_id for n in co_account_nos if n in by_no),
+        age_years=_age(me.birth_date, on),
+        balance_fen=sum(sum(balances.get(i, (0, 0))) for i in ids),
+        monthly_base_fen=sum(int(r.base_fen) for r in (me, *co)),
+        continuous_deposit_months=runs[borrower_id],
+        loans_used=used,
+        has_outstanding_loan=outstanding,
+        risks=tuple(risks),
+    )
+
+
+def certificate_pledged(
+    conn: Connection, certificate_no: str, *, excluding_application: int | None = None
+) -> int:
+    """How many live, unrepaid loans the certificate already secures (blind index: no decryption)."""
+    query = select(func.count()).where(
+        loan.c.certificate_no_bidx == blind_index("loan", "certificate_no", certificate_no),
+        loan.c.state.in_(UNREPAID),
+        live_loan_clause(),
+    )
+    if excluding_application is not None:
+        query = query.where(loan.c.application_id != excluding_application)
+    return int(conn.scalar(query) or 0)
+
+
+# ------------------------------------------------------------------------------------ decision
+
+
+@dataclass(frozen=True)
+class LoanDecision:
+    form: LoanForm
+    household: Household
+    request: LoanRequest
+    limit: LoanLimit
+    policy: LoanPolicy
+    annual_rate: Decimal
+    contract_date: date
+    first_due_date: date
+    amount_fen: int
+    rules: tuple[RuleResult, ...]
+    risks: tuple[RiskFlag, ...]
+    sheet: tuple[SheetLine, ...]
+
+    @property
+    def eligible(self) -> bool:
+        return all(r.passed for r in self.rules)
+
+    def terms(self, application_id: int) -> loans.LoanTerms:
+        f = self.form
+        return loans.LoanTerms(
+            application_id=application_id,
+            borrower_id=self.household.borrower_id,
+            principal_fen=self.amount_fen,
+            annual_rate=self.annual_rate,
+            term_months=self.limit.term_months,
+            method=f.method,
+            contract_date=self.contract_date,
+            first_due_date=self.first_due_date,
+            repayment_source=f.repayment_source,
+            house_nature=f.house_nature,
+            second_home=f.second_home,
+            house_price_fen=f.house_price_fen,
+            floor_area=f.floor_area,
+            guarantee_type=f.guarantee_type,
+            certificate_no=f.certificate_no,
+            appraisal_fen=f.appraisal_fen,
+            co_borrower_ids=self.household.co_borrower_ids,
+        )
+
+
+def _yuan(fen: int) -> str:
+    return f"{format_yuan(fen)}元"
+
+
+def _percent(rate: Decimal) -> str:
+    """``0.0285`` → ``2.85%``; finer rates keep their digits (``0.030250`` → ``3.025%``)."""
+    pct = rate * 100
+    return f"{pct:.2f}%" if pct == pct.quantize(Decimal("0.01")) else f"{pct.normalize():f}%"
+
+
+def _rules(
+    form: LoanForm,
+    facts: Household,
+    request: LoanRequest,
+    limit: LoanLimit,
+    policy: LoanPolicy,
+    pledged: int,
+    contract_date: date,
+    first_due: date,
+) -> list[RuleResult]:
+    out: list[RuleResult] = []
+    for no in facts.not_found:
+        out.append(
+            RuleResult(
+                "loan.co_borrower_not_found",
+                False,
+                f"共同借款人账号{no}不存在或已销户",
+                f"no open member account {no}",
+            )
+        )
+    if facts.borrower_listed:
+        out.append(
+            RuleResult(
+                "loan.co_borrower_is_borrower",
+                False,
+                "借款人不能同时为共同借款人",
+                "the borrower is listed as a co-borrower",
+            )
+        )
+    if form.co_borrower_account_nos and not facts.not_found and not facts.borrower_listed:
+        out.append(RuleResult("loan.co_borrowers", True, "共同借款人均在本中心开立个人账户"))
+    for rule in ELIGIBILITY_RULES:
+        found = rule(request, policy)
+        if found:
+            out.extend(RuleResult(f.code, False, f.title_zh, f.detail_en) for f in found)
+        else:
+            code, title = PASSED_ZH[rule.__name__]
+            out.append(RuleResult(code, True, title))
+    maximum = limit.limits[limit.bound]
+    if not limit.refusals:  # a refused request has no maximum worth stating
+        within = maximum > 0 and (form.requested_fen is None or form.requested_fen <= maximum)
+        if within:
+            title = "申请金额不超过可贷最高额度"
+        elif maximum == 0:
+            title = "可贷最高额度为零（账户余额、缴存基数或房屋价值不足）"
+        else:
+            title = f"申请金额超过可贷最高额度{_yuan(maximum)}"
+        detail = f"requested {form.requested_fen} fen, maximum {maximum} fen"
+        out.append(RuleResult("loan.within_maximum", within, title, detail))
+    if form.guarantee_type == "01":
+        out.append(
+            RuleResult(
+                "loan.certificate_required",
+                form.certificate_no is not None,
+                "抵押贷款须提供抵押登记他项权证号",
+                "guarantee 01 needs the certificate number",
+            )
+        )
+    if form.certificate_no is not None:
+        out.append(
+            RuleResult(
+                "loan.certificate_free",
+                pledged == 0,
+                "他项权证未用于其他未结清贷款" if pledged == 0 else "该他项权证已用于其他未结清的贷款",
+                f"the certificate secures {pledged} other live loan(s)",
+            )
+        )
+    out.append(
+        RuleResult(
+            "loan.first_due_date",
+            contract_date < first_due,
+            "首期还款日晚于合同签订日",
+            f"contract {contract_date}, first due {first_due}",
+        )
+    )
+    return out
+
+
+def _sheet(d: LoanDecision) -> tuple[SheetLine, ...]:
+    request, limit, form = d.request, d.limit, d.form
+    value = (
+        request.house_price_fen
+        if request.appraisal_fen is None
+        else min(request.house_price_fen, request.appraisal_fen)
+    )
+    lines = [
+        SheetLine("房屋价值（房价与评估价孰低）", _yuan(value)),
+        SheetLine("借款人年龄", f"{request.age_years}岁"),
+        SheetLine("账户余额合计（含共同借款人）", _yuan(request.balance_fen)),
+        SheetLine("月缴存基数合计（含共同借款人）", _yuan(request.monthly_base_fen)),
+        SheetLine("连续缴存月数", f"{request.continuous_deposit_months}个月"),
+        SheetLine("贷款年利率", _percent(d.annual_rate)),
+    ]
+    for kind, amount in limit.limits.items():
+        lines.append(
+            SheetLine(f"按{kind.name_zh}", _yuan(amount) + ("（起决定作用）" if kind == limit.bound else ""))
+        )
+    shortened = limit.term_months < min(form.term_months, d.policy.max_term_months)
+    lines.append(
+        SheetLine("可贷期限", f"{limit.term_months}个月" + ("（按年龄与期限之和缩短）" if shortened else ""))
+    )
+    lines.append(SheetLine("可贷最高额度", _yuan(limit.limits[limit.bound])))
+    lines.append(
+        SheetLine("申请金额", _yuan(form.requested_fen) if form.requested_fen else "未填（按可贷最高额度）")
+    )
+    lines.append(SheetLine("核定贷款金额", _yuan(d.amount_fen)))
+    if d.amount_fen > 0 and limit.term_months > 0:
+        first = first_installment(d.amount_fen, d.annual_rate, limit.term_months, form.method)
+        lines.append(SheetLine("首期月供", f"{_yuan(first)}（{form.method.name_zh}）"))
+    lines.append(SheetLine("首期还款日", d.first_due_date.isoformat()))
+    return tuple(lines)
+
+
+def decide(conn: Connection, ctx: Context, app: Mapping[str, Any]) -> LoanDecision:
+    """Rules, limits, amount and sheet of an application today (reads only)."""
+    form = form_of(app["payload"])
+    today = ctx.clock.today()
+    contract_date = form.contract_date or today
+    first_due = form.first_due_date or last_day_of_next_month(contract_date)
+    app_id = int(app["id"]) if app.get("id") is not None else None
+    facts = household_facts(
+        conn, int(app["member_id"]), form.co_borrower_account_nos, contract_date, application_id=app_id
+    )
+    rate = rates.rate_on(contract_date, form.term_months, form.second_home)
+    policy = loan_policy(contract_date)
+    request = LoanRequest(
+        house_price_fen=form.house_price_fen,
+        appraisal_fen=form.appraisal_fen,
+        second_home=form.second_home,
+        term_months=form.term_months,
+        annual_rate=rate,
+        method=form.method,
+        age_years=facts.age_years,
+        balance_fen=facts.balance_fen,
+        monthly_base_fen=facts.monthly_base_fen,
+        continuous_deposit_months=facts.continuous_deposit_months,
+        loans_used=facts.loans_used,
+        has_outstanding_loan=facts.has_outstanding_loan,
+    )
+    limit = max_loan_amount(request, policy)
+    if 0 < limit.term_months < form.term_months:  # shortened for age: the rate of the term granted
+        shorter = rates.rate_on(contract_date, limit.term_months, form.second_home)
+        if shorter != rate:
+            rate, request = shorter, replace(request, annual_rate=shorter)
+            limit = max_loan_amount(request, policy)
+    pledged = (
+        certificate_pledged(conn, form.certificate_no, excluding_application=app_id)
+        if form.certificate_no
+        else 0
+    )
+    rules = tuple(_rules(form, facts, request, limit, policy, pledged, contract_date, first_due))
+    maximum = limit.amount_fen
+    amount = min(form.requested_fen, maximum) if form.requested_fen else maximum
+    if not all(r.passed for r in rules):
+        amount = 0
+    decision = LoanDecision(
+        form,
+        facts,
+        request,
+        limit,
+        policy,
+        rate,
+        contract_date,
+        first_due,
+        amount,
+        rules,
+        (REVIEW_LOAN, *facts.risks),
+        (),
+    )
+    return replace(decision, sheet=_sheet(decision))
+
+
+# ------------------------------------------------------------------------------------ handler
+
+
+class LoanHandler:
+    item_codes: tuple[str, ...] = (ITEM,)
+
+    def evaluate(self, conn: Connection, ctx: Context, application: Mapping[str, Any]) -> Evaluation:
+        d = decide(conn, ctx, application)
+        return Evaluation(rules=d.rules, risk_flags=d.risks, amount_fen=d.amount_fen, sheet=d.sheet)
+
+    def on_approved(
+        self, conn: Connection, ctx: Context, application: Mapping[str, Any], evaluation: Evaluation
+    ) -> dict[str, Any]:
+        d = decide(conn, ctx, application)  # in the approving transaction: the facts of now
+        if not d.eligible:
+            first = next(r for r in d.rules if not r.passed)
+            raise Conflict(first.code, first.title_zh, first.detail)
+        application_id = int(application["id"])
+        loan_id = loans.create_loan(conn, ctx, d.terms(application_id))
+        order = settlement.reserve(
+            conn,
+            ctx,
+            PayoutRequest(
+                owner_kind=OWNER_KIND,
+                owner_id=str(loan_id),
+                amount_fen=d.amount_fen,
+                sources=(Source(loans.ENTRUSTED_LOANS, d.amount_fen),),
+                payee=d.form.payee,
+                business_type=DISBURSEMENT_BUSINESS_TYPE,
+                fund_business_type=DISBURSEMENT_FUND_TYPE,
+                idempotency_key=f"loan:{application_id}",
+                summary="个人住房公积金贷款发放",
+            ),
+        )
+        contract_no = conn.scalar(select(loan.c.contract_no).where(loan.c.id == loan_id))
+        features = features_of(
+            replace(d.request, term_months=d.limit.term_months),  # the term granted
+            d.amount_fen,
+            len(d.household.co_borrower_ids),
+        )
+        return {
+            "loan_id": loan_id,
+            "contract_no": contract_no,
+            "payment_order_id": order["id"],
+            "payment_order_no": order["order_no"],
+            "amount_fen": d.amount_fen,
+            "term_months": d.limit.term_months,
+            "annual_rate": str(d.annual_rate),
+            "features": features,
+            "ledger_entry_ids": [order["reserve_entry_id"]],
+            "executed": False,  # the bank's answer completes it (disbursement_settled)
+        }
+
+    def on_ended(self, conn: Connection, ctx: Context, application: Mapping[str, Any], state: str) -> None:
+        loan_id = conn.scalar(select(loan.c.id).where(loan.c.application_id == application["id"]))
+        if loan_id is None:
+            return
+        unsent = conn.scalars(
+            select(payment_order.c.id).where(
+                payment_order.c.owner_kind == OWNER_KIND,
+                payment_order.c.owner_id == str(loan_id),
+                payment_order.c.state == "reserved",
+            )
+        ).all()
+        for order_id in unsent:  # never sent: give the money back to 121 now
+            settlement.cancel(conn, ctx, int(order_id), f"申请已{state}")
+
+
+def _event_once(conn: Connection, ctx: Context, loan_id: int, kind: str, key: str, **detail: Any) -> None:
+    if conn.scalar(select(loan_event.c.id).where(loan_event.c.idempotency_key == key)) is None:
+        loans.record_event(
+            conn,
+            ctx,
+            loan_id,
+            kind,
+            detail=detail,
+            idempotency_key=key,
+            entry_id=detail.pop("entry_id", None),
+        )
+
+
+def disbursement_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> None:
+    """Settlement's outcome handler for loans (owner kind ``"loan"``): idempotent.
+
+    Paid: activate the loan with the reservation entry (it debits 121 by the principal; the
+    payment entry only moves 21903 → 101) and mark the application executed. Failed: the
+    reservation is already reversed; the application fails and the contract stays ``approved``,
+    void. If activation is refused (paid on or after the first due date), the loan is left
+    ``approved`` with an ``activation_refused`` event and the application stays approved:
+    ``hpf check`` then shows 121 against the loan book, for staff to correct.
+    """
+    row = conn.execute(
+        select(loan.c.id, loan.c.state, loan.c.application_id).where(loan.c.id == int(outcome.owner_id))
+    ).first()
+    if row is None:
+        return
+    current = applications.find(conn, int(row.application_id))
+    pending = current is not None and current["state"] == "approved"
+    extra = {"payment_order_no": outcome.order_no, "settled_on": outcome.settled_on.isoformat()}
+    if outcome.state == "paid":
+        entry_id: int = conn.execute(
+            select(payment_order.c.reserve_entry_id).where(payment_order.c.id == outcome.order_id)
+        ).scalar_one()
+        if row.state == "approved":
+            try:
+                with conn.begin_nested():
+                    loans.activate(conn, ctx, int(row.id), outcome.settled_on, entry_id)
+            except HpfError as exc:
+                _event_once(
+                    conn,
+                    ctx,
+                    int(row.id),
+                    "activation_refused",
+                    f"loan-activation:{outcome.order_no}",
+                    entry_id=entry_id,
+                    code=exc.code,
+                    reason=exc.title,
+                )
+                return
+        if pending:
+            applications.mark_executed(
+                conn,
+                ctx,
+                int(row.application_id),
+                {**extra, "disbursed_on": outcome.settled_on.isoformat(), "disbursement_entry_id": entry_id},
+            )
+        return
+    if row.state == "approved":
+        _event_once(
+            conn,
+            ctx,
+            int(row.id),
+            "disbursement_failed",
+            f"loan-disbursement-failed:{outcome.order_no}",
+            order_no=outcome.order_no,
+            reason=outcome.failure_reason or outcome.failure_code or "",
+        )
+    if pending:
+        reason = outcome.failure_reason or outcome.failure_code or "银行付款失败"
+        applications.mark_failed(conn, ctx, int(row.application_id), f"贷款发放失败：{reason}"[:200], extra)
+
+
+HANDLER = LoanHandler()
+
+
+def install() -> None:
+    """Register the handler with the application engine (idempotent); a test's own handler stays."""
+    if handlers.handler_for(ITEM) in (None, HANDLER):
+        handlers.register(HANDLER)
