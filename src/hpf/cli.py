@@ -388,7 +388,8 @@ def loan_train_scorecard(
         f"scorecard {card['id']} trained on {card['trained_on']}: AUC (held-out) {card['auc']}; "
         f"train {card['train_count']} loans ({card['train_bads']} bad), "
         f"held-out {card['test_count']} ({card['test_bads']} bad); bad rate {card['bad_rate']}; "
-        f"high risk at probability >= {card['high_risk_threshold']:.4f}"
+        f"high risk at probability >= {card['high_risk_threshold']:.4f}",
+        soft_wrap=True,
     )
 
 

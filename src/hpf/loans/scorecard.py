@@ -214,7 +214,8 @@ class Score:
 
 def _log_odds_parts(card: Mapping[str, Any], x: np.ndarray) -> tuple[float, np.ndarray]:
     mean, std = np.asarray(card["mean"], dtype=float), np.asarray(card["std"], dtype=float)
-    z = np.clip((x - mean) / std, -Z_CAP, Z_CAP)
+    with np.errstate(over="ignore"):  # an overflow to ±inf is capped like any far value
+        z = np.clip((x - mean) / std, -Z_CAP, Z_CAP)
     return float(card["intercept"]), z * np.asarray(card["coefficients"], dtype=float)
 
 
