@@ -195,7 +195,12 @@ def test_record_features_checks_the_keys_and_is_idempotent(engine, ctx, clock):
     with pytest.raises(Conflict) as differ, write_transaction(engine) as conn:
         scorecard.record_features(conn, loan_id, {**good, "ltv": good["ltv"] + 0.01})
     assert differ.value.code == "scorecard.features_differ"
+    with write_transaction(engine) as conn:
+        other = new_loan(conn, ctx, open_members(conn, ctx, 1, seq=2)[0], 2)
+    with write_transaction(engine) as conn, pytest.raises(Conflict):  # committed, yet nothing written
+        scorecard.record_features_many(conn, {other: good, loan_id: {**good, "ltv": 0.1}})
+    stored = select(loan_features.c.loan_id, loan_features.c.features)
     with read_transaction(engine) as conn:
-        assert conn.execute(select(loan_features.c.loan_id, loan_features.c.features)).all() == [
-            (loan_id, good)
-        ]
+        assert conn.execute(stored).all() == [(loan_id, good)]
+    with write_transaction(engine) as conn:
+        assert scorecard.record_features_many(conn, {other: good, loan_id: good}) == 1

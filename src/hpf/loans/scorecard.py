@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, case, exists, false, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from hpf.kernel.clock import Clock, SystemClock
 from hpf.kernel.context import Context
@@ -57,6 +58,7 @@ HIGH_RISK_SHARE = 0.10
 BANDS = ("A", "B", "C", "D", "E")
 Z_CAP = 8.0
 MODEL = "logistic_regression(C=1.0, l2, unweighted)"
+_CHUNK = 5_000
 
 DEFAULT_DEFINITION = (
     f"违约（坏样本）：截至训练日，贷款曾逾期{BAD_DAYS_PAST_DUE}天及以上，或五级分类曾为次级、可疑、损失"
@@ -106,33 +108,49 @@ def record_features(
     record_features_many(conn, {loan_id: features}, clock=clock)
 
 
+def _features_differ(differ: list[int]) -> Conflict:
+    return Conflict(
+        "scorecard.features_differ", "该贷款已记录不同的申请特征",
+        f"loan {differ[0]} already has other features recorded", loan_ids=differ[:20],
+    )  # fmt: skip
+
+
+def _stored_features(conn: Connection, ids: list[int]) -> dict[int, Any]:
+    query = select(loan_features.c.loan_id, loan_features.c.features).where(loan_features.c.loan_id.in_(ids))
+    return {int(i): f for i, f in conn.execute(query).all()}
+
+
 def record_features_many(
     conn: Connection, rows: Mapping[int, Mapping[str, float]], *, clock: Clock | None = None
 ) -> int:
-    """:func:`record_features` for many loans in one statement; returns how many were new."""
+    """:func:`record_features` for many loans (statements per 5,000); returns how many were new.
+
+    Everything is checked before anything is written: a refusal changes nothing.
+    """
     checked = {int(loan_id): _checked(f) for loan_id, f in rows.items()}
-    if not checked:
-        return 0
     ids = sorted(checked)
-    known = set(conn.scalars(select(loan.c.id).where(loan.c.id.in_(ids))))
-    if len(known) < len(ids):
-        absent = [i for i in ids if i not in known]
-        raise NotFound("loan.not_found", "贷款不存在", f"no loan {absent[0]}", loan_ids=absent[:20])
-    stored = dict(
-        conn.execute(
-            select(loan_features.c.loan_id, loan_features.c.features).where(loan_features.c.loan_id.in_(ids))
-        ).all()
-    )
-    differ = [i for i, f in stored.items() if f != checked[i]]
-    if differ:
-        raise Conflict(
-            "scorecard.features_differ", "该贷款已记录不同的申请特征",
-            f"loan {differ[0]} already has other features recorded", loan_ids=differ[:20],
-        )  # fmt: skip
+    parts = [ids[n : n + _CHUNK] for n in range(0, len(ids), _CHUNK)]  # few bound parameters each
+    new: list[int] = []
+    for part in parts:
+        known = set(conn.scalars(select(loan.c.id).where(loan.c.id.in_(part))))
+        if len(known) < len(part):
+            absent = [i for i in part if i not in known]
+            raise NotFound("loan.not_found", "贷款不存在", f"no loan {absent[0]}", loan_ids=absent[:20])
+        stored = _stored_features(conn, part)
+        if differ := [i for i, f in stored.items() if f != checked[i]]:
+            raise _features_differ(differ)
+        new += [i for i in part if i not in stored]
     now = (clock or SystemClock()).now()
-    new = [{"loan_id": i, "features": checked[i], "recorded_at": now} for i in ids if i not in stored]
-    if new:
-        conn.execute(loan_features.insert(), new)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for n in range(0, len(new), _CHUNK):
+        part = new[n : n + _CHUNK]
+        # ON CONFLICT: a concurrent recorder of the same loan is no error when it agrees.
+        conn.execute(
+            dialect.insert(loan_features).on_conflict_do_nothing(),
+            [{"loan_id": i, "features": checked[i], "recorded_at": now} for i in part],
+        )
+        if differ := [i for i, f in _stored_features(conn, part).items() if f != checked[i]]:
+            raise _features_differ(differ)
     return len(new)
 
 
