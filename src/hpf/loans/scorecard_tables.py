@@ -5,9 +5,10 @@ at application: the scorecard trains on them later, when the loan's outcome is k
 are recorded once and never changed. ``scorecard`` keeps every card ever trained; exactly one
 is active (a partial unique index), older ones stay for the record of what was in use when.
 
-Model parameters are floats (``Double``), not money: they are what the model learned, stored
-exactly as numpy produced them. The AUC, bad rate and high-risk threshold are shown to people
-and compared, so they are rounded once to four places (``Numeric``).
+Model parameters, band cuts and the high-risk threshold are floats (``Double``), not money:
+what the model learned and the probabilities scoring compares against, stored exactly as numpy
+produced them. The AUC and the bad rate are figures shown to people, rounded once to four places
+(``Numeric``).
 """
 
 from __future__ import annotations
