@@ -67,7 +67,7 @@ scorecard = Table(
     Column("bad_rate", Share, nullable=False),  # bads ÷ loans, both parts
     Column("months_on_book", SmallInteger, nullable=False),  # loans younger than this are left out
     Column("default_definition", Text, nullable=False),
-    Column("high_risk_threshold", Share, nullable=False),  # probability at or above = high risk
+    Column("high_risk_threshold", Double, nullable=False),  # probability at or above = high risk
     Column("active", Boolean, nullable=False),
     CheckConstraint("auc BETWEEN 0 AND 1 AND bad_rate BETWEEN 0 AND 1", name="shares"),
     CheckConstraint("train_count > 0 AND test_count > 0", name="counts"),

@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.Column("bad_rate", sa.Numeric(precision=6, scale=4), nullable=False),
         sa.Column("months_on_book", sa.SmallInteger(), nullable=False),
         sa.Column("default_definition", sa.Text(), nullable=False),
-        sa.Column("high_risk_threshold", sa.Numeric(precision=6, scale=4), nullable=False),
+        sa.Column("high_risk_threshold", sa.Double(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.CheckConstraint(
             "auc BETWEEN 0 AND 1 AND bad_rate BETWEEN 0 AND 1", name=op.f("ck_scorecard_shares")
