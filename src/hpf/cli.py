@@ -370,6 +370,31 @@ def loan_reprice(
     console.print(_run_reporting(job))
 
 
+@loans_cli.app.command("train-scorecard")
+def loan_train_scorecard(
+    seed: Annotated[int, typer.Option(help="seed of the held-out split (training is reproducible)")] = 7,
+    actor: str = "cli",
+) -> None:
+    """Train the loan default scorecard on the loan book as of the business date; it becomes the active card."""
+    from hpf.db.engine import write_transaction
+    from hpf.loans.scorecard import train
+
+    settings = _settings()
+
+    def job() -> Any:
+        with write_transaction(_engine(settings)) as conn:
+            return train(conn, _context(settings, actor), seed=seed)
+
+    card = _run_reporting(job)
+    console.print(
+        f"scorecard {card['id']} trained on {card['trained_on']}: AUC (held-out) {card['auc']}; "
+        f"train {card['train_count']} loans ({card['train_bads']} bad), "
+        f"held-out {card['test_count']} ({card['test_bads']} bad); bad rate {card['bad_rate']}; "
+        f"high risk at probability >= {card['high_risk_threshold']:.4f}",
+        soft_wrap=True,
+    )
+
+
 @ledger_app.command("close-period")
 def close_period(period: str, actor: str = "cli") -> None:
     """Close accounting month PERIOD (YYYY-MM)."""

@@ -7,6 +7,7 @@ from hpf.contributions import tables as contributions_tables
 from hpf.db import calendar, jobs
 from hpf.db.metadata import metadata
 from hpf.ledger import tables as ledger_tables
+from hpf.loans import scorecard_tables
 from hpf.loans import tables as loans_tables
 from hpf.policy import tables as policy_tables
 from hpf.security import alerts, approvals, audit, identity, keys, sessions, sms, tokens
@@ -28,6 +29,7 @@ __all__ = [
     "loans_tables",
     "metadata",
     "policy_tables",
+    "scorecard_tables",
     "services_tables",
     "sessions",
     "settlement_tables",

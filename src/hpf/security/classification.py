@@ -710,6 +710,42 @@ _DECLARED: list[FieldClass] = [
             ("channel", GEN, "", None, "通知方式"),
         ],
     ),
+    # -- the loan default scorecard (hpf.loans.scorecard) ---------------------------------------
+    # The features describe the borrower's finances at application (ratios of balance, base and
+    # price): sensitive personal information, like the loan itself. A card is a model, not a person.
+    *_table(
+        "loan_features",
+        [
+            ("loan_id", GEN, "", None, "贷款ID"),
+            ("features", IMP, "ps", None, "评分卡特征"),
+            ("recorded_at", GEN, "", None, "记录时间"),
+        ],
+    ),
+    *_table(
+        "scorecard",
+        [
+            ("id", GEN, "", None, "评分卡ID"),
+            ("trained_at", GEN, "", None, "训练时间"),
+            ("trained_on", GEN, "", None, "训练业务日期"),
+            ("model", GEN, "", None, "模型"),
+            ("seed", GEN, "", None, "随机种子"),
+            ("features", GEN, "", None, "特征列表"),
+            ("coefficients", GEN, "", None, "系数"),
+            ("intercept", GEN, "", None, "截距"),
+            ("scaling", GEN, "", None, "标准化参数"),
+            ("band_cuts", GEN, "", None, "风险等级分界"),
+            ("auc", GEN, "", None, "验证集AUC"),
+            ("train_count", GEN, "", None, "训练样本数"),
+            ("test_count", GEN, "", None, "验证样本数"),
+            ("train_bads", GEN, "", None, "训练违约数"),
+            ("test_bads", GEN, "", None, "验证违约数"),
+            ("bad_rate", GEN, "", None, "违约率"),
+            ("months_on_book", GEN, "", None, "最短账龄（月）"),
+            ("default_definition", GEN, "", None, "违约定义"),
+            ("high_risk_threshold", GEN, "", None, "高风险阈值"),
+            ("active", GEN, "", None, "是否启用"),
+        ],
+    ),
     *_table(
         "key_check",
         [

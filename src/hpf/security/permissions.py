@@ -56,7 +56,7 @@ class Perm(StrEnum):
     APPLICATION_READ = "application:read"  # applications (申请) and their materials
     APPLICATION_SUBMIT = "application:submit"  # apply, upload materials, withdraw, rate
     APPLICATION_REVIEW = "application:review"  # the review queue: approve or reject (复核)
-    LOAN_READ = "loan:read"  # the loan book, a loan's schedule, history and quotes (members: their own)
+    LOAN_READ = "loan:read"  # the loan book and its default scorecard, a loan's schedule, history and quotes (members: their own)
     LOAN_RISK_REVIEW = "loan:risk-review"  # the collateral risk queue: mark a flag reviewed
 
 
@@ -66,6 +66,7 @@ _STAFF_READ = {
     Perm.CONTRIBUTION_READ,
     Perm.POLICY_READ,
     Perm.APPLICATION_READ,
+    Perm.LOAN_READ,
 }
 _APPLY = {Perm.APPLICATION_READ, Perm.APPLICATION_SUBMIT}
 _DECIDE = {Perm.APPROVAL_READ, Perm.APPROVAL_DECIDE}
@@ -90,7 +91,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
         | {Perm.LEDGER_READ, Perm.AUDIT_READ, Perm.MEMBER_UNMASK, Perm.APPROVAL_READ, Perm.SETTLEMENT_READ}
     ),
     Role.RISK: frozenset(_STAFF_READ | {Perm.MEMBER_UNMASK}),
-    Role.SUPERVISOR: frozenset({Perm.POLICY_READ, Perm.LEDGER_READ}),
+    Role.SUPERVISOR: frozenset({Perm.POLICY_READ, Perm.LEDGER_READ, Perm.LOAN_READ}),
     Role.ADMIN: frozenset({Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN} | _DECIDE),
     # Self-service: the scope limits these to the member's own account / the employer's own staff.
     Role.MEMBER: frozenset({Perm.MEMBER_READ, Perm.POLICY_READ} | _APPLY),

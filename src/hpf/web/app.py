@@ -74,6 +74,7 @@ def create_app(
     from hpf.loans import api as loans_api
     from hpf.loans import application as loan_application
     from hpf.loans import pages as loans_pages
+    from hpf.loans import scorecard_pages
     from hpf.policy import api as policy_api
     from hpf.policy import pages as policy_pages
     from hpf.security import api as security_api
@@ -127,6 +128,8 @@ def create_app(
     app.include_router(settlement_pages.router)
     app.include_router(services_api.router)
     app.include_router(services_pages.router)
+    app.include_router(scorecard_pages.api_router)
+    app.include_router(scorecard_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
