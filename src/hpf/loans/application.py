@@ -37,7 +37,7 @@ from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError, InvalidInput
 from hpf.kernel.money import format_yuan
 from hpf.ledger.service import member_balances
-from hpf.loans import rates
+from hpf.loans import rates, scorecard
 from hpf.loans import service as loans
 from hpf.loans.features import features_of
 from hpf.loans.rules import (
@@ -403,10 +403,18 @@ class LoanDecision:
     rules: tuple[RuleResult, ...]
     risks: tuple[RiskFlag, ...]
     sheet: tuple[SheetLine, ...]
+    score: scorecard.Score | None = None  # None: no card trained yet, or nothing to lend
 
     @property
     def eligible(self) -> bool:
         return all(r.passed for r in self.rules)
+
+    def features(self) -> dict[str, float] | None:
+        """The scorecard's features of the loan as granted (None when nothing can be lent)."""
+        if self.amount_fen <= 0 or self.limit.term_months <= 0:
+            return None
+        granted = replace(self.request, term_months=self.limit.term_months)
+        return features_of(granted, self.amount_fen, len(self.household.co_borrower_ids))
 
     def terms(self, application_id: int) -> loans.LoanTerms:
         f = self.form
@@ -551,6 +559,8 @@ def _sheet(d: LoanDecision) -> tuple[SheetLine, ...]:
         first = first_installment(d.amount_fen, d.annual_rate, limit.term_months, form.method)
         lines.append(SheetLine("首期月供", f"{_yuan(first)}（{form.method.name_zh}）"))
     lines.append(SheetLine("首期还款日", d.first_due_date.isoformat()))
+    if d.score is not None:
+        lines.append(SheetLine("违约风险评分", f"{d.score.band}级（违约概率{d.score.probability:.1%}）"))
     return tuple(lines)
 
 
@@ -610,6 +620,13 @@ def decide(conn: Connection, ctx: Context, app: Mapping[str, Any]) -> LoanDecisi
         (REVIEW_LOAN, *facts.risks),
         (),
     )
+    features = decision.features()
+    score = scorecard.assess(conn, features) if features is not None else None
+    if score is not None and score.high_risk:
+        flag = RiskFlag("risk.loan_default_high", "违约风险评分偏高，请重点审核",
+                        f"probability of default {score.probability:.3f}, band {score.band}")  # fmt: skip
+        decision = replace(decision, risks=(*decision.risks, flag))
+    decision = replace(decision, score=score)
     return replace(decision, sheet=_sheet(decision))
 
 
@@ -621,7 +638,10 @@ class LoanHandler:
 
     def evaluate(self, conn: Connection, ctx: Context, application: Mapping[str, Any]) -> Evaluation:
         d = decide(conn, ctx, application)
-        return Evaluation(rules=d.rules, risk_flags=d.risks, amount_fen=d.amount_fen, sheet=d.sheet)
+        return Evaluation(
+            rules=d.rules, risk_flags=d.risks, amount_fen=d.amount_fen, sheet=d.sheet,
+            priority=d.score.probability if d.score is not None else None,
+        )  # fmt: skip
 
     def on_approved(
         self, conn: Connection, ctx: Context, application: Mapping[str, Any], evaluation: Evaluation
@@ -648,11 +668,9 @@ class LoanHandler:
             ),
         )
         contract_no = conn.scalar(select(loan.c.contract_no).where(loan.c.id == loan_id))
-        features = features_of(
-            replace(d.request, term_months=d.limit.term_months),  # the term granted
-            d.amount_fen,
-            len(d.household.co_borrower_ids),
-        )
+        features = d.features()
+        assert features is not None  # an eligible decision lends something
+        scorecard.record_features(conn, loan_id, features, clock=ctx.clock)  # the scorecard learns from it
         return {
             "loan_id": loan_id,
             "contract_no": contract_no,

@@ -62,6 +62,9 @@ class Evaluation:
     risk_flags: tuple[RiskFlag, ...] = ()
     amount_fen: int | None = None
     sheet: tuple[SheetLine, ...] = ()
+    # Among applications due the same day, the review queue shows higher priorities first
+    # (a loan's probability of default: the riskiest are looked at first).
+    priority: float | None = None
 
     @property
     def eligible(self) -> bool:
@@ -131,4 +134,5 @@ def evaluation_to_json(evaluation: Evaluation) -> dict[str, Any]:
         "amount_fen": evaluation.amount_fen,
         "sheet": [vars(s).copy() for s in evaluation.sheet],
         "eligible": evaluation.eligible,
+        "priority": evaluation.priority,
     }

@@ -189,14 +189,23 @@ def list_own(conn: Connection, who: Principal, *, limit: int = 100) -> list[dict
 
 
 def review_queue(conn: Connection, today: date, *, limit: int = 200) -> list[dict[str, Any]]:
-    """Applications waiting for a decision, the earliest due date first (overdue flagged)."""
+    """Applications waiting for a decision, the earliest due date first (overdue flagged); on the
+    same due date, the higher priority of their evaluation first (``Evaluation.priority``)."""
     query = (
         select(application)
         .where(application.c.state.in_([s.value for s in rules.PENDING_DECISION]))
         .order_by(application.c.due_on.is_(None), application.c.due_on, application.c.id)
         .limit(limit)
     )
-    return [with_deadline(_shaped(r), today) for r in conn.execute(query).mappings()]
+    rows = [with_deadline(_shaped(r), today) for r in conn.execute(query).mappings()]
+
+    def priority(row: dict[str, Any]) -> float:
+        value = (row.get("evaluation") or {}).get("priority")
+        return -float(value) if isinstance(value, int | float) else 0.0
+
+    # Stable: rows are in (due date, id) order already; within a due date, priority decides.
+    rows.sort(key=lambda r: (r["due_on"] is None, r["due_on"] or date.min, priority(r)))
+    return rows
 
 
 def queue_size(conn: Connection) -> int:

@@ -116,6 +116,9 @@ def create_app(
     app.include_router(ledger_api.router)
     app.include_router(contributions_api.router)
     app.include_router(policy_api.router)
+    # The scorecard's fixed paths (/loans/scorecard) before the loan book's /loans/{loan_id}.
+    app.include_router(scorecard_pages.api_router)
+    app.include_router(scorecard_pages.router)
     app.include_router(loans_api.router)
     app.include_router(settlement_api.router)
     app.include_router(accounts_pages.router)
@@ -128,8 +131,6 @@ def create_app(
     app.include_router(settlement_pages.router)
     app.include_router(services_api.router)
     app.include_router(services_pages.router)
-    app.include_router(scorecard_pages.api_router)
-    app.include_router(scorecard_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
