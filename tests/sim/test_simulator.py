@@ -13,6 +13,7 @@ from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry
+from hpf.loans.tables import loan
 from hpf.services.tables import application
 from hpf.sim.generator import build_demo_center
 from hpf.sim.simulator import simulate
@@ -38,6 +39,8 @@ def test_a_year_of_simulated_business_keeps_the_ledger_right(tmp_path):
     w = summary.withdrawals  # applications of every kind of outcome
     assert w.applied > 30 and w.straight_through > w.applied // 2
     assert w.reviewed and w.refused and w.payout_failed and w.paid
+    loans = summary.loans  # applied, reviewed by another person, disbursed, serviced
+    assert loans.applied >= 10 and loans.approved and loans.refused
     with read_transaction(engine) as conn:
         assert stored_business_date(conn) == date(2026, 2, 1)
         assert check_ledger(conn) == []
@@ -51,14 +54,27 @@ def test_a_year_of_simulated_business_keeps_the_ledger_right(tmp_path):
         )
         assert interest >= 1  # the interest credited (the carry-over is a reclassification, no entry)
         outcomes = dict(
-            conn.execute(select(application.c.state, func.count()).group_by(application.c.state)).all()
+            conn.execute(
+                select(application.c.state, func.count())
+                .where(application.c.item_code.like("WD-%"))
+                .group_by(application.c.state)
+            ).all()
         )
         assert outcomes["executed"] == w.paid and outcomes["failed"] == w.payout_failed
-        assert outcomes["rejected"] == w.refused and "approved" not in outcomes  # all paid or failed
+        # Every withdrawal was decided; the approved ones wait for the next payment run (a
+        # borrower's savings taken by illness after this month's run).
+        assert outcomes["rejected"] == w.refused and set(outcomes) <= {
+            "executed",
+            "failed",
+            "rejected",
+            "approved",
+        }
+        active = conn.scalar(select(func.count()).select_from(loan).where(loan.c.state == "active"))
+        assert active and active <= loans.approved  # disbursed by the payment run (a few are paid off)
         reasons = conn.scalars(select(application.c.item_code).distinct()).all()
         assert len(reasons) >= 9  # nearly every reason of the catalog
         jobs = conn.execute(select(batch_job.c.job, batch_job.c.state)).all()
-        assert {j for j, _ in jobs} == {"month_end", "interest_settlement"}
+        assert {j for j, _ in jobs} >= {"month_end", "interest_settlement", "loan_month_end", "loan_daily"}
         assert {s for _, s in jobs} == {"done"}
 
 

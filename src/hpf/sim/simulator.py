@@ -8,7 +8,9 @@ and on 30 June the annual interest settlement. Everything goes through the same 
 a real center, so the simulated history is one the ledger check accepts. From the 20th a few
 members apply for withdrawals of every reason (``hpf.sim.withdrawals``); after month-end a
 reviewer decides the flagged ones and the payment run pays them at a fake bank held in memory
-(or the bank given), which refuses a few.
+(or the bank given), which refuses a few. Members also apply for housing loans, which are
+reviewed, disbursed, collected at month-end, fall overdue, recover, prepay and are re-priced on
+1 January (``hpf.sim.loans``); at the end the default scorecard is trained on that history.
 
 Deterministic for a seed and a starting database. Employers' behaviour is a fixed trait per
 employer (from its id and the seed), so "the late payer" stays late across months.
@@ -44,8 +46,10 @@ from hpf.policy.service import policy_at
 from hpf.security.protect import blind_index
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.fakebank import FakeBank, in_process
+from hpf.settlement.service import send_reserved
 from hpf.sim import names
-from hpf.sim.withdrawals import WithdrawalActor, WithdrawalSummary
+from hpf.sim.loans import LoanActor, LoanSummary
+from hpf.sim.withdrawals import WithdrawalActor, WithdrawalSummary, staff
 
 Progress = Callable[[str, int, int], None]
 
@@ -72,6 +76,8 @@ class SimulationSummary:
     partial: int = 0
     settlements: int = 0
     withdrawals: WithdrawalSummary = field(default_factory=WithdrawalSummary)
+    loans: LoanSummary = field(default_factory=LoanSummary)
+    scorecard_auc: str | None = None  # the default scorecard trained at the end, if the book allows
     last_business_date: str = ""
 
 
@@ -105,6 +111,8 @@ def simulate(
         summary.months += 1
         if progress:
             progress("months", n + 1, months)
+    card = world.loans.train()
+    summary.scorecard_auc = card["auc"] if card else None
     summary.last_business_date = clock.today().isoformat()
     return summary
 
@@ -114,12 +122,19 @@ class _World:
         self, engine: Engine, ctx: Context, rng: random.Random, seed: int, bank: tuple[BankAdapter, FakeBank]
     ) -> None:
         self.engine, self.ctx, self.rng, self.seed = engine, ctx, rng, seed
-        self.withdrawals = WithdrawalActor(engine, ctx, rng, *bank)
+        with write_transaction(engine) as conn:
+            people = staff(conn, ctx)
+        self.withdrawals = WithdrawalActor(engine, ctx, rng, people, *bank)
+        self.loans = LoanActor(engine, ctx, rng, people, self._drain)
+        self.bank = bank[0]
         self.clock: FixedClock = ctx.clock  # type: ignore[assignment]
         self.surnames = [s for s, _ in names.SURNAMES]
         self.surname_weights = [w for _, w in names.SURNAMES]
         self.regions = [r for r, _ in names.ID_REGIONS]
         self.region_weights = [w for _, w in names.ID_REGIONS]
+
+    def _drain(self, member_id: int, account_no: str) -> None:
+        self.withdrawals.drain(member_id, account_no, self._summary.withdrawals)
 
     def _move_to(self, day: date) -> None:
         if day > self.clock.today():
@@ -134,7 +149,10 @@ class _World:
     # ------------------------------------------------------------------------------- a month
 
     def live_month(self, summary: SimulationSummary) -> None:
+        self._summary = summary
         month = month_of(self.clock.today())
+        if month[5:] == "01":
+            self.loans.new_year(date(int(month[:4]), 1, 1))
         self._move_to(date(int(month[:4]), int(month[5:]), PAYDAY))
         with write_transaction(self.engine) as conn:
             self._staff_changes(conn, summary)
@@ -142,10 +160,14 @@ class _World:
             self._payments(conn, month, summary)
         self._move_to(date(int(month[:4]), int(month[5:]), APPLY_DAY))
         self.withdrawals.file(summary.withdrawals)
+        self.loans.file(summary.loans)
         self._move_to(month_end(month))
         run_month_end(self.engine, self.ctx, month)
         self.withdrawals.review(summary.withdrawals)
+        self.loans.review(summary.loans)
+        send_reserved(self.engine, self.ctx, self.bank, owner_kind="loan")  # the sellers are paid
         self.withdrawals.pay(summary.withdrawals)
+        self.loans.month_end(month, month_end(month), summary.loans)
         if month[5:] == "06":
             settle_year_with_policy(self.engine, self.ctx, month_end(month))
             summary.settlements += 1

@@ -28,6 +28,7 @@ from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.kernel.identifiers import luhn_check_digit
+from hpf.ledger.service import member_balances
 from hpf.security import identity
 from hpf.security.permissions import Principal, Role
 from hpf.services import catalog
@@ -35,6 +36,7 @@ from hpf.services import service as applications
 from hpf.services.tables import application
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.fakebank import FakeBank
+from hpf.settlement.tables import payment_order
 from hpf.withdrawals import handler as withdrawal_handler
 from hpf.withdrawals.rules import Reason
 from hpf.withdrawals.service import eligibility, send_reserved
@@ -90,11 +92,13 @@ def _card(rng: random.Random) -> str:
 class WithdrawalActor:
     """Files, reviews and pays the month's withdrawal applications of a simulated center."""
 
-    def __init__(self, engine: Engine, ctx: Context, rng: random.Random, bank: BankAdapter, fake: FakeBank):
+    def __init__(
+        self, engine: Engine, ctx: Context, rng: random.Random, staff: tuple[Principal, Principal],
+        bank: BankAdapter, fake: FakeBank,
+    ) -> None:  # fmt: skip
         self.engine, self.ctx, self.rng, self.bank, self.fake = engine, ctx, rng, bank, fake
+        self.teller, self.reviewer = staff
         withdrawal_handler.install()
-        with write_transaction(engine) as conn:
-            self.teller, self.reviewer = staff(conn, ctx)
 
     def file(self, summary: WithdrawalSummary) -> None:
         """This month's applicants apply, each in their own transaction."""
@@ -185,6 +189,19 @@ class WithdrawalActor:
         if done["state"] == "approved":
             summary.straight_through += 1
 
+    def drain(self, member_id: int, account_no: str, summary: WithdrawalSummary) -> None:
+        """A serious illness takes the member's savings: a WD-ILLNESS claim for the whole balance."""
+        with write_transaction(self.engine) as conn:
+            balance = sum(member_balances(conn, [member_id]).get(member_id, (0, 0)))
+            if balance <= 0:
+                return
+            payload = {"payee_name": "本人", "payee_card": _card(self.rng), "payee_bank": "中国工商银行",
+                       "cost_fen": balance + self.rng.randrange(0, 5_000_000)}  # fmt: skip
+            try:
+                self._apply(conn, "WD-ILLNESS", account_no, payload, summary)
+            except HpfError:
+                return
+
     def review(self, summary: WithdrawalSummary) -> None:
         """The reviewer clears the queue: refuses what a rule refuses, decides the flagged ones."""
         with read_transaction(self.engine) as conn:
@@ -215,15 +232,14 @@ class WithdrawalActor:
         """The payment run at the bank; a few payouts are refused there and come back."""
         self.fake.today = self.ctx.clock.today()
         with read_transaction(self.engine) as conn:
-            waiting = conn.scalar(
-                select(func.count())
-                .select_from(application)
-                .where(application.c.state == "approved", application.c.item_code.like("WD-%"))
-            )
-        failing = sum(1 for _ in range(int(waiting or 0)) if self.rng.random() < FAILING_PAYOUTS)
-        if failing:
-            self.fake.arm("fail", times=failing)
+            waiting = conn.scalars(
+                select(payment_order.c.order_no)
+                .where(payment_order.c.owner_kind == "withdrawal", payment_order.c.state == "reserved")
+                .order_by(payment_order.c.id)
+            ).all()
+        for order_no in waiting:  # the bank will refuse these (a name that does not match the card)
+            if self.rng.random() < FAILING_PAYOUTS:
+                self.fake.arm("fail", order_no)
         counts = send_reserved(self.engine, self.ctx, self.bank)
-        self.fake.faults.clear()  # faults not used this run are not kept for the next
         summary.paid += counts.get("paid", 0)
         summary.payout_failed += counts.get("failed", 0)
