@@ -83,15 +83,20 @@ def test_the_form_becomes_the_payload_in_fen_and_iso_dates() -> None:
         {"name": "rent_monthly_fen", "label_zh": "月租金", "kind": "yuan", "required": True},
         {"name": "document_date", "label_zh": "日期", "kind": "date", "required": False},
         {"name": "emigrated", "label_zh": "出境", "kind": "bool", "required": False},
-    ]
+        {"name": "method", "label_zh": "还款方式", "kind": "choice", "required": False,
+         "options": [{"value": "equal-installment", "label_zh": "等额本息"}]},
+    ]  # fmt: skip
     got = rules.payload_from_form(fields, {"rent_monthly_fen": "1,500.5", "document_date": "2025-03-01"})
     assert got == {"rent_monthly_fen": 150050, "document_date": "2025-03-01", "emigrated": False}
+    chosen = rules.payload_from_form(fields, {"rent_monthly_fen": "1", "method": "equal-installment"})
+    assert chosen["method"] == "equal-installment"
     for form, code in (
         ({}, "application.field_required"),
         ({"rent_monthly_fen": "1.005"}, "application.field_invalid"),
         ({"rent_monthly_fen": "-3"}, "application.field_invalid"),
         ({"rent_monthly_fen": "NaN"}, "application.field_invalid"),
         ({"rent_monthly_fen": "1", "document_date": "2025-02-30"}, "application.field_invalid"),
+        ({"rent_monthly_fen": "1", "method": "balloon"}, "application.field_invalid"),  # not an option
     ):
         with pytest.raises(InvalidInput) as refused:
             rules.payload_from_form(fields, form)

@@ -100,7 +100,7 @@ APPLICANT_ZH = {
 CHANNELS: frozenset[str] = frozenset({"online", "counter"})
 CATEGORY_ZH = {"withdrawal": "提取", "loan": "贷款", "account": "账户"}
 FILE_TYPES: frozenset[str] = frozenset({"pdf", "jpg", "png"})
-FIELD_KINDS: frozenset[str] = frozenset({"yuan", "text", "date", "bool", "int"})
+FIELD_KINDS: frozenset[str] = frozenset({"yuan", "text", "date", "bool", "int", "choice"})
 MAX_FILE_KB = 20 * 1024
 ITEM_KEYS: frozenset[str] = frozenset(
     {
@@ -216,7 +216,12 @@ def validate_item(item: Mapping[str, Any]) -> list[Finding]:
     for material in item["materials"] if isinstance(item["materials"], list) else []:
         out.extend(_material_findings(where, material))
     for field in item["fields"] if isinstance(item["fields"], list) else []:
-        if field.get("kind") not in FIELD_KINDS or not str(field.get("name", "")).isidentifier():
+        options = field.get("options")
+        bad_choice = field.get("kind") == "choice" and not (
+            isinstance(options, list) and options
+            and all(isinstance(o, dict) and o.get("value") and o.get("label_zh") for o in options)
+        )  # fmt: skip
+        if bad_choice or field.get("kind") not in FIELD_KINDS or not str(field.get("name", "")).isidentifier():
             out.append(
                 _f(
                     "catalog.invalid_field",
@@ -538,6 +543,10 @@ def _typed(field: Mapping[str, Any], kind: str, text: str) -> Any:
             return int(text)
         if kind == "date":
             return date.fromisoformat(text).isoformat()
+        if kind == "choice":
+            if text not in {str(o["value"]) for o in field["options"]}:
+                raise ValueError(text)
+            return text
     except (InvalidOperation, ValueError):
         raise InvalidInput(
             "application.field_invalid",
