@@ -221,7 +221,11 @@ def validate_item(item: Mapping[str, Any]) -> list[Finding]:
             isinstance(options, list) and options
             and all(isinstance(o, dict) and o.get("value") and o.get("label_zh") for o in options)
         )  # fmt: skip
-        if bad_choice or field.get("kind") not in FIELD_KINDS or not str(field.get("name", "")).isidentifier():
+        if (
+            bad_choice
+            or field.get("kind") not in FIELD_KINDS
+            or not str(field.get("name", "")).isidentifier()
+        ):
             out.append(
                 _f(
                     "catalog.invalid_field",
