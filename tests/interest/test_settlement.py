@@ -357,3 +357,19 @@ def test_a_negative_accrual_pays_nothing_and_is_reported(engine, ctx, clock):
     assert annual_interest(engine, YEAR_2025) == {other: 15_208}
     assert (summary["negative_accrual_members"], summary["negative_accrual_sample"]) == (1, [member])
     assert ledger_is_clean(engine)
+
+
+def test_an_entry_of_a_settled_year_is_undone_on_the_first_day_of_the_open_one(engine, ctx, clock):
+    """A payout reserved before 30 June and refused by the bank after the settlement: its
+    reversal cannot be valued in the settled year, so it is valued on 1 July."""
+    member = open_center(engine, ctx, clock)[0]
+    clock.set(date(2024, 6, 30))
+    with write_transaction(engine) as conn:
+        paid_in = deposit(conn, ctx, member, 10_000, YEAR_2024)
+    settle(engine, ctx, clock, YEAR_2024)  # the year ending 2024-06-30 is closed; 2025 is open
+    with write_transaction(engine) as conn:
+        undone = ledger.reverse(conn, paid_in, reason="银行退回", actor="test", clock=ctx.clock)
+        value_date = conn.scalar(select(journal_entry.c.value_date).where(journal_entry.c.id == undone))
+        assert ledger.member_balances(conn, [member])[member] == (0, 0)
+    assert value_date == date(2024, 7, 1)
+    assert ledger_is_clean(engine)

@@ -7,8 +7,9 @@ the first id; a different entry under a used key is refused.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, case, func, insert, select
@@ -31,6 +32,7 @@ from hpf.ledger.rules import (
     JournalEntry,
     Line,
     period_of,
+    previous_year_end,
     reversal,
 )
 from hpf.ledger.tables import (
@@ -159,18 +161,30 @@ def reverse(
         )
     if not reason.strip():
         raise InvalidInput("ledger.reason_required", "冲账必须说明原因", "a reversal needs a reason")
-    return post(
-        conn,
-        reversal(
-            original,
-            entry_id,
-            idempotency_key=key,
-            posting_date=clock.today(),
-            memo=f"冲销#{entry_id}: {reason}"[:200],
-            actor=actor,
-        ),
-        clock,
+    undo = reversal(
+        original,
+        entry_id,
+        idempotency_key=key,
+        posting_date=clock.today(),
+        memo=f"冲销#{entry_id}: {reason}"[:200],
+        actor=actor,
     )
+    if any(line.member_id is not None for line in original.lines):
+        # An entry valued in an interest year settled since (a payout reserved in June that the
+        # bank refuses after the 30 June settlement) is undone on the first day of the open
+        # year: a settled year's 积数 is closed, and what was that year's current part has been
+        # carried over, so the lines move to the carried part. The member loses the interest of
+        # those days on that amount, as with any money valued after a settlement.
+        opened = previous_year_end(open_year_end(conn, clock.today())) + timedelta(days=1)
+        if undo.value_date < opened:
+            carried = tuple(
+                dataclasses.replace(line, part=BalancePart.CARRIED)
+                if line.part is BalancePart.CURRENT
+                else line
+                for line in undo.lines
+            )
+            undo = dataclasses.replace(undo, value_date=opened, lines=carried)
+    return post(conn, undo, clock)
 
 
 def close_period(conn: Connection, period: str, *, actor: str, clock: Clock) -> None:
