@@ -38,7 +38,7 @@ def test_a_year_of_simulated_business_keeps_the_ledger_right(tmp_path):
     assert summary.hires and summary.leavers and summary.transfers and summary.late
     w = summary.withdrawals  # applications of every kind of outcome
     assert w.applied > 30 and w.straight_through > w.applied // 2
-    assert w.reviewed and w.refused and w.payout_failed and w.paid
+    assert w.reviewed and w.refused and w.paid and 0 < w.payout_failed < w.paid // 5  # a few refused
     loans = summary.loans  # applied, reviewed by another person, disbursed, serviced
     assert loans.applied >= 10 and loans.approved and loans.refused
     with read_transaction(engine) as conn:

@@ -126,7 +126,7 @@ class _World:
             people = staff(conn, ctx)
         self.withdrawals = WithdrawalActor(engine, ctx, rng, people, *bank)
         self.loans = LoanActor(engine, ctx, rng, people, self._drain)
-        self.bank = bank[0]
+        self.bank, self.fake = bank
         self.clock: FixedClock = ctx.clock  # type: ignore[assignment]
         self.surnames = [s for s, _ in names.SURNAMES]
         self.surname_weights = [w for _, w in names.SURNAMES]
@@ -289,6 +289,7 @@ class _World:
             f"SIM{emp['id']:07d}{month.replace('-', '')}",
             ctx.clock.today(),
         )
+        self._arrives(amount, emp)
         summary.receipts += 1
         if amount < rem["total_fen"]:
             return False
@@ -303,4 +304,10 @@ class _World:
             contributions.record_receipt(
                 conn, self.ctx, emp["account_no"], short, ref, self.ctx.clock.today()
             )
+            self._arrives(short, emp)
         contributions.allocate(conn, self.ctx, pending.id)
+
+    def _arrives(self, amount: int, emp: dict[str, Any]) -> None:
+        """The employer's money reaches the center's account at the (fake) bank, which pays from it."""
+        self.fake.today = self.ctx.clock.today()
+        self.fake.credit(amount, f"SIM{emp['id']:010d}", str(emp["account_no"]), "住房公积金汇缴")
