@@ -34,7 +34,7 @@ from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, tex
 from hpf.accounts.tables import member
 from hpf.contributions.tables import remittance, remittance_row
 from hpf.kernel.context import Context
-from hpf.kernel.errors import Conflict, HpfError, InvalidInput
+from hpf.kernel.errors import Conflict, HpfError
 from hpf.kernel.money import format_yuan
 from hpf.ledger.service import member_balances
 from hpf.loans import rates, scorecard
@@ -55,6 +55,7 @@ from hpf.security.protect import blind_index
 from hpf.services import handlers
 from hpf.services import service as applications
 from hpf.services.handlers import Evaluation, RiskFlag, RuleResult, SheetLine
+from hpf.services.payload import Fields, blank
 from hpf.services.tables import application
 from hpf.settlement import service as settlement
 from hpf.settlement.owners import PayoutOutcome
@@ -90,87 +91,34 @@ PASSED_ZH = {
 # ------------------------------------------------------------------------------------ payload
 
 
-def _bad(field: str, title_zh: str) -> InvalidInput:
-    return InvalidInput(
-        f"loan.payload.{field}", title_zh, f"payload field {field!r} is not valid", field=field
-    )
-
-
-def _blank(value: object) -> bool:
-    return value is None or value == ""
-
-
-def _fen(payload: Mapping[str, Any], field: str, *, required: bool = False) -> int | None:
-    value = payload.get(field)
-    if _blank(value):
-        if required:
-            raise _bad(field, "必填项未填写")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise _bad(field, "金额须为以分计的正整数")
-    return value
-
-
-def _int(payload: Mapping[str, Any], field: str, low: int, high: int) -> int:
-    value = payload.get(field)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _bad(field, f"须为{low}至{high}之间的整数")
-    return value
-
-
-def _day(payload: Mapping[str, Any], field: str) -> date | None:
-    value = payload.get(field)
-    if _blank(value):
-        return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise _bad(field, "日期格式应为YYYY-MM-DD") from None
-
-
-def _text(payload: Mapping[str, Any], field: str, *, required: bool = False, max_len: int = 60) -> str | None:
-    value = payload.get(field)
-    found = " ".join(str(value).split()) if value is not None else ""
-    if required and not found:
-        raise _bad(field, "必填项未填写")
-    if len(found) > max_len:
-        raise _bad(field, f"最长{max_len}字")
-    return found or None
-
-
-def _choice(payload: Mapping[str, Any], field: str, allowed: Mapping[str, str], default: str) -> str:
-    value = _text(payload, field) or default
-    if value not in allowed:
-        raise _bad(field, "可选值：" + "、".join(f"{k}（{v}）" for k, v in allowed.items()))
-    return value
+def _fields(payload: Mapping[str, Any]) -> Fields:
+    return Fields(payload, "loan.payload")
 
 
 def _area(payload: Mapping[str, Any]) -> Decimal:
     value = payload.get("floor_area")
     try:
-        if isinstance(value, bool) or _blank(value):
+        if isinstance(value, bool) or blank(value):
             raise InvalidOperation
         area = Decimal(str(value).strip())
     except InvalidOperation:
-        raise _bad("floor_area", "建筑面积须为正数（平方米，最多两位小数）") from None
+        raise _fields(payload).bad("floor_area", "建筑面积须为正数（平方米，最多两位小数）") from None
     if not area.is_finite() or not 0 < area < 100_000 or area != area.quantize(Decimal("0.01")):
-        raise _bad("floor_area", "建筑面积须为正数（平方米，最多两位小数）")
+        raise _fields(payload).bad("floor_area", "建筑面积须为正数（平方米，最多两位小数）")
     return area.quantize(Decimal("0.01"))
 
 
 def _account_nos(payload: Mapping[str, Any]) -> tuple[str, ...]:
     """Co-borrowers' account numbers: a JSON list, or the form's text separated by commas/spaces."""
     value = payload.get("co_borrower_account_nos")
-    if _blank(value) or value == []:
+    if blank(value) or value == []:
         return ()
     items = value if isinstance(value, list) else re.split(r"[\s,，、;；]+", str(value).strip())
     nos = tuple(str(i).strip() for i in items if str(i).strip())
     if len(nos) > 5 or not all(n.isascii() and n.isalnum() and len(n) <= 20 for n in nos):
-        raise _bad("co_borrower_account_nos", "共同借款人账号最多5个，每个不超过20位")
+        raise _fields(payload).bad("co_borrower_account_nos", "共同借款人账号最多5个，每个不超过20位")
     if len(set(nos)) != len(nos):
-        raise _bad("co_borrower_account_nos", "共同借款人账号重复")
+        raise _fields(payload).bad("co_borrower_account_nos", "共同借款人账号重复")
     return nos
 
 
@@ -197,33 +145,34 @@ class LoanForm:
 
 def form_of(payload: Mapping[str, Any]) -> LoanForm:
     """The application's payload as a loan form; the first bad field refuses the submission."""
+    f = _fields(payload)
     corporate = bool(payload.get("payee_corporate"))
     payee = Payee(
-        _text(payload, "payee_name", required=True) or "",
-        _text(payload, "payee_card", required=True, max_len=40) or "",
-        _text(payload, "payee_bank", required=True) or "",
+        f.text("payee_name", required=True) or "",
+        f.text("payee_card", required=True, max_len=40) or "",
+        f.text("payee_bank", required=True) or "",
         AccountClass.CORPORATE if corporate else AccountClass.PERSONAL,
-        _text(payload, "payee_bank_code", max_len=12) or "",
+        f.text("payee_bank_code", max_len=12) or "",
     )
-    certificate = _text(payload, "certificate_no", max_len=64)
+    certificate = f.text("certificate_no", max_len=64)
     return LoanForm(
-        term_months=_int(payload, "term_months", 1, MAX_MONTHS),
-        method=Method(_choice(payload, "method", METHODS_ZH, Method.EQUAL_INSTALLMENT.value)),
+        term_months=f.integer("term_months", 1, MAX_MONTHS),
+        method=Method(f.choice("method", METHODS_ZH, Method.EQUAL_INSTALLMENT.value)),
         repayment_source=loans.RepaymentSource(
-            _choice(payload, "repayment_source", SOURCES_ZH, loans.RepaymentSource.HPF_ACCOUNT.value)
+            f.choice("repayment_source", SOURCES_ZH, loans.RepaymentSource.HPF_ACCOUNT.value)
         ),
-        house_nature=_choice(payload, "house_nature", HOUSE_NATURE_ZH, ""),
+        house_nature=f.choice("house_nature", HOUSE_NATURE_ZH, ""),
         second_home=bool(payload.get("second_home")),
-        house_price_fen=_fen(payload, "house_price_fen", required=True) or 0,
+        house_price_fen=f.fen("house_price_fen", required=True, positive=True) or 0,
         floor_area=_area(payload),
-        guarantee_type=_choice(payload, "guarantee_type", GUARANTEE_ZH, "01"),
+        guarantee_type=f.choice("guarantee_type", GUARANTEE_ZH, "01"),
         payee=payee,
-        requested_fen=_fen(payload, "requested_fen"),
+        requested_fen=f.fen("requested_fen", positive=True),
         certificate_no=certificate.upper() if certificate else None,
-        appraisal_fen=_fen(payload, "appraisal_fen"),
+        appraisal_fen=f.fen("appraisal_fen", positive=True),
         co_borrower_account_nos=_account_nos(payload),
-        contract_date=_day(payload, "contract_date"),
-        first_due_date=_day(payload, "first_due_date"),
+        contract_date=f.day("contract_date"),
+        first_due_date=f.day("first_due_date"),
     )
 
 

@@ -11,16 +11,15 @@ never sent. "Other" withdrawals always go to a reviewer.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from hpf.kernel.context import Context
-from hpf.kernel.errors import InvalidInput
 from hpf.services import handlers
 from hpf.services import service as applications
 from hpf.services.handlers import Evaluation, RiskFlag, RuleResult, SheetLine
+from hpf.services.payload import Fields
 from hpf.settlement import service as settlement
 from hpf.settlement.owners import PayoutOutcome
 from hpf.withdrawals import service
@@ -46,58 +45,24 @@ REVIEW_OTHER = RiskFlag(
 )
 
 
-def _bad(field: str, title_zh: str) -> InvalidInput:
-    return InvalidInput(
-        f"withdrawal.payload.{field}", title_zh, f"payload field {field!r} is not valid", field=field
-    )
-
-
-def _fen(payload: Mapping[str, Any], field: str) -> int | None:
-    value = payload.get(field)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _bad(field, "金额须为以分计的非负整数")
-    return value
-
-
-def _day(payload: Mapping[str, Any], field: str) -> date | None:
-    value = payload.get(field)
-    if value is None or value == "":
-        return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise _bad(field, "日期格式应为YYYY-MM-DD") from None
-
-
-def _text(payload: Mapping[str, Any], field: str, *, required: bool = False, max_len: int = 60) -> str | None:
-    value = payload.get(field)
-    text = " ".join(str(value).split()) if value is not None else ""
-    if required and not text:
-        raise _bad(field, "必填项未填写")
-    if len(text) > max_len:
-        raise _bad(field, f"最长{max_len}字")
-    return text or None
-
-
 def form_of(item_code: str, payload: Mapping[str, Any]) -> WithdrawalForm:
     """The application's payload as a withdrawal form; a bad field refuses the submission."""
     reason, monthly = ITEMS[item_code]
+    f = Fields(payload, "withdrawal.payload")
     family = payload.get("family_resident_ids") or []
     if not isinstance(family, list) or not all(isinstance(f, str) and len(f) == 18 for f in family):
-        raise _bad("family_resident_ids", "家庭成员证件号码应为18位身份证号码的列表")
+        raise f.bad("family_resident_ids", "家庭成员证件号码应为18位身份证号码的列表")
     return WithdrawalForm(
         reason=reason,
-        payee_name=_text(payload, "payee_name", required=True) or "",
-        payee_card=_text(payload, "payee_card", required=True, max_len=30) or "",
-        payee_bank=_text(payload, "payee_bank", required=True) or "",
-        requested_fen=_fen(payload, "requested_fen"),
-        document_date=_day(payload, "document_date"),
-        document_no=_text(payload, "document_no", max_len=64),
-        cost_fen=_fen(payload, "cost_fen"),
-        rent_monthly_fen=_fen(payload, "rent_monthly_fen"),
-        installment_fen=_fen(payload, "installment_fen"),
+        payee_name=f.text("payee_name", required=True) or "",
+        payee_card=f.text("payee_card", required=True, max_len=30) or "",
+        payee_bank=f.text("payee_bank", required=True) or "",
+        requested_fen=f.fen("requested_fen"),
+        document_date=f.day("document_date"),
+        document_no=f.text("document_no", max_len=64),
+        cost_fen=f.fen("cost_fen"),
+        rent_monthly_fen=f.fen("rent_monthly_fen"),
+        installment_fen=f.fen("installment_fen"),
         monthly_repayment=monthly,
         labour_ended=bool(payload.get("labour_ended")),
         emigrated=bool(payload.get("emigrated")),
