@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from hpf.accounts import service
 from hpf.db.engine import make_engine, write_transaction
@@ -31,6 +28,7 @@ from hpf.security import identity
 from hpf.security.permissions import Role
 from hpf.settings import Settings
 from hpf.web.app import create_app
+from live_server import serving
 from signing_in import FAST_PASSWORDS, PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -132,23 +130,10 @@ def live_server(tmp_path: Path) -> Iterator[str]:
     app = create_app(
         Settings(database_url=url), engine=engine, clock=FixedClock(BUSINESS_DATE), passwords=FAST_PASSWORDS
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive():
-            pytest.fail("uvicorn stopped before it started")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail("uvicorn did not start within 15 s")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serving(app) as base:
+            yield base
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
         engine.dispose()
 
 

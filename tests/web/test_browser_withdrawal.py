@@ -11,20 +11,18 @@ Drives Debian's Chromium (``apt-get install chromium fonts-wqy-zenhei``) through
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from hpf.db.engine import make_engine
 from hpf.db.migrate import upgrade
 from hpf.settings import Settings
 from hpf.web.app import create_app
+from live_server import serving
 from services_support import PDF, PNG
 from settlement_support import CARD
 from signing_in import FAST_PASSWORDS, PASSWORD
@@ -63,23 +61,10 @@ def live_server(tmp_path: Path) -> Iterator[Live]:
     upgrade(engine)
     center = build_rent_center(engine)
     app = create_app(Settings(database_url=url), engine=engine, clock=center.clock, passwords=FAST_PASSWORDS)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive():
-            pytest.fail("uvicorn stopped before it started")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail("uvicorn did not start within 15 s")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield Live(f"http://127.0.0.1:{port}", app, center.member["account_no"], center.member["resident_id"])
+        with serving(app) as base:
+            yield Live(base, app, center.member["account_no"], center.member["resident_id"])
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
         engine.dispose()
 
 
