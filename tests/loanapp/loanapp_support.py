@@ -30,6 +30,7 @@ from hpf.kernel.context import Context
 from hpf.loans import application as loan_application
 from hpf.security import identity
 from hpf.security.permissions import Principal, Role
+from hpf.services import service as applications
 from settlement_support import CARD
 from signing_in import FAST_PASSWORDS, PASSWORD
 
@@ -154,3 +155,16 @@ def application_of(
 ) -> dict[str, Any]:
     """What the engine hands a handler (no stored application needed for a preview)."""
     return {"id": app_id, "item_code": "LN-APPLY", "member_id": center.members[who]["id"], "payload": data}
+
+
+def submit(center: Center, data: dict[str, object], member: str = "a", key: str = "k1") -> dict[str, Any]:
+    """A teller files the application for ``member`` with every required material and submits it."""
+    teller = center.people["teller01"]
+    with write_transaction(center.engine) as conn:
+        app = applications.submit(
+            conn, center.ctx, teller, "LN-APPLY", data,
+            member_account_no=center.members[member]["account_no"], idempotency_key=key,
+        )  # fmt: skip
+        for code in REQUIRED_MATERIALS:
+            applications.add_material(conn, center.ctx, teller, app["id"], code, f"{code}.pdf", PDF)
+        return applications.complete_submission(conn, center.ctx, teller, app["id"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from loanapp_support import CERTIFICATE, PDF, REQUIRED_MATERIALS, TODAY, build_center, payload
+from loanapp_support import CERTIFICATE, PDF, REQUIRED_MATERIALS, TODAY, build_center, payload, submit
 from sqlalchemy import func, select
 
 from hpf.db.engine import read_transaction, write_transaction
@@ -31,18 +31,6 @@ from settlement_support import CARD, subject
 AMOUNT = 40_320_000  # 15 × A's balance binds (see test_loanapp_limits)
 
 
-def _submit(center, data: dict[str, object], member: str = "a", key: str = "k1") -> dict[str, Any]:
-    teller = center.people["teller01"]
-    with write_transaction(center.engine) as conn:
-        app = applications.submit(
-            conn, center.ctx, teller, "LN-APPLY", data,
-            member_account_no=center.members[member]["account_no"], idempotency_key=key,
-        )  # fmt: skip
-        for code in REQUIRED_MATERIALS:
-            applications.add_material(conn, center.ctx, teller, app["id"], code, f"{code}.pdf", PDF)
-        return applications.complete_submission(conn, center.ctx, teller, app["id"])
-
-
 def _approve(center, app_id: int, who: str = "reviewer01") -> dict[str, Any]:
     with write_transaction(center.engine) as conn:
         return applications.approve(conn, center.ctx, center.people[who], app_id, "核准")
@@ -60,7 +48,7 @@ def _count(engine, table) -> int:
 
 def test_applied_reviewed_approved_disbursed_and_executed(engine, bank):
     center = build_center(engine)
-    submitted = _submit(center, payload(co_borrower_account_nos=""))
+    submitted = submit(center, payload(co_borrower_account_nos=""))
     assert submitted["state"] == "under_review" and submitted["due_on"] is not None  # not straight through
     assert [f["code"] for f in submitted["evaluation"]["risk_flags"]] == ["review.loan"]
     assert submitted["evaluation"]["eligible"] and submitted["amount_fen"] == AMOUNT
@@ -121,7 +109,7 @@ def test_applied_reviewed_approved_disbursed_and_executed(engine, bank):
     assert _findings(engine) == []
 
     # the household now has a loan: a second application is refused, the certificate is taken
-    second = _submit(center, payload(), member="a", key="k2")
+    second = submit(center, payload(), member="a", key="k2")
     failed = {r["code"] for r in second["evaluation"]["rules"] if not r["passed"]}
     assert failed == {"loan.outstanding_loan", "loan.certificate_free"}
 
@@ -129,7 +117,7 @@ def test_applied_reviewed_approved_disbursed_and_executed(engine, bank):
 def test_co_borrowers_enter_the_contract(engine, bank):
     center = build_center(engine)
     c = center.members["c"]
-    submitted = _submit(center, payload(co_borrower_account_nos=c["account_no"], requested_fen=50_000_000))
+    submitted = submit(center, payload(co_borrower_account_nos=c["account_no"], requested_fen=50_000_000))
     approved = _approve(center, submitted["id"])
     assert (
         approved["outputs"]["amount_fen"] == 50_000_000
@@ -141,7 +129,7 @@ def test_co_borrowers_enter_the_contract(engine, bank):
 
 def test_the_bank_refuses_so_the_money_comes_back_and_the_contract_is_void(engine, fake, bank):
     center = build_center(engine)
-    submitted = _submit(center, payload())
+    submitted = submit(center, payload())
     out = _approve(center, submitted["id"])["outputs"]
     fake.arm("fail")
     assert settlement.send_reserved(engine, center.ctx, bank) == {"failed": 1}
@@ -162,13 +150,13 @@ def test_the_bank_refuses_so_the_money_comes_back_and_the_contract_is_void(engin
             order["id"], order["order_no"], "loan", str(out["loan_id"]), "failed", AMOUNT, TODAY))  # fmt: skip
         assert [e["kind"] for e in loans.events(conn, out["loan_id"])] == kinds
     # the void contract neither counts as a loan nor holds the certificate: the member may apply again
-    again = _submit(center, payload(), key="k2")
+    again = submit(center, payload(), key="k2")
     assert again["evaluation"]["eligible"], again["evaluation"]["rules"]
 
 
 def test_rejected_reserves_nothing(engine):
     center = build_center(engine)
-    submitted = _submit(center, payload())
+    submitted = submit(center, payload())
     with write_transaction(engine) as conn:
         ended = applications.reject(
             conn, center.ctx, center.people["reviewer01"], submitted["id"], "材料不实"
@@ -181,7 +169,7 @@ def test_rejected_reserves_nothing(engine):
 
 def test_failed_before_sending_gives_the_reservation_back(engine, bank):
     center = build_center(engine)
-    submitted = _submit(center, payload())
+    submitted = submit(center, payload())
     out = _approve(center, submitted["id"])["outputs"]
     with write_transaction(engine) as conn:
         applications.mark_failed(conn, center.ctx, submitted["id"], "借款人放弃贷款")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from loanapp_support import CERTIFICATE, PDF, REQUIRED_MATERIALS, build_center, payload
+from loanapp_support import CERTIFICATE, build_center, payload, submit
 from sqlalchemy import select
 
 from hpf.db.engine import read_transaction, write_transaction
@@ -27,21 +27,9 @@ def card(ltv_weight: float, intercept: float = -1.5) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _submit(center, data: dict[str, object], member: str, key: str) -> dict[str, Any]:
-    teller = center.people["teller01"]
-    with write_transaction(center.engine) as conn:
-        app = applications.submit(
-            conn, center.ctx, teller, "LN-APPLY", data,
-            member_account_no=center.members[member]["account_no"], idempotency_key=key,
-        )  # fmt: skip
-        for code in REQUIRED_MATERIALS:
-            applications.add_material(conn, center.ctx, teller, app["id"], code, f"{code}.pdf", PDF)
-        return applications.complete_submission(conn, center.ctx, teller, app["id"])
-
-
 def test_without_a_card_there_is_no_score_and_the_queue_is_by_due_date(engine):
     center = build_center(engine)
-    done = _submit(center, payload(requested_fen=10_000_000), "a", "k1")
+    done = submit(center, payload(requested_fen=10_000_000), "a", "k1")
     assert done["evaluation"]["priority"] is None
     assert not any(line["label_zh"] == "违约风险评分" for line in done["evaluation"]["sheet"])
     assert [f["code"] for f in done["evaluation"]["risk_flags"]] == ["review.loan"]
@@ -50,8 +38,8 @@ def test_without_a_card_there_is_no_score_and_the_queue_is_by_due_date(engine):
 def test_the_score_flags_a_risky_loan_and_orders_the_queue(engine, monkeypatch: pytest.MonkeyPatch):
     center = build_center(engine)
     monkeypatch.setattr(scorecard, "active_card", lambda conn: card(ltv_weight=1.5))
-    small = _submit(center, payload(requested_fen=10_000_000), "a", "small")  # ltv 0.10
-    large = _submit(
+    small = submit(center, payload(requested_fen=10_000_000), "a", "small")  # ltv 0.10
+    large = submit(
         center, payload(requested_fen=60_000_000, certificate_no=CERTIFICATE + "2"), "rich", "large"
     )  # ltv 0.60 (rich: the balance multiple allows it)
     assert large["amount_fen"] == 60_000_000, large["evaluation"]["sheet"]
