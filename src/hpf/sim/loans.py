@@ -61,10 +61,10 @@ def hardship_odds(features: Mapping[str, float] | None) -> float:
     if not features:
         return 0.01
     t = (
-        -4.6
-        + 4.0 * features["payment_to_base"]
-        + 2.5 * features["ltv"]
-        - 3.0 * min(features["balance_to_principal"], 1.0)
+        -5.2
+        + 3.0 * features["payment_to_base"]
+        + 4.0 * features["ltv"]
+        - 6.0 * min(features["balance_to_principal"], 1.0)
     )
     return 1 / (1 + math.exp(-t))
 
