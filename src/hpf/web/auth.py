@@ -100,9 +100,15 @@ def _resolve(request: Request) -> Resolution:
     return Resolution()
 
 
-def resolution(request: Request) -> Resolution:
-    """The request's credentials as a dependency (resolved once per request)."""
-    return resolve(request)
+async def resolution(request: Request) -> Resolution:
+    """The request's credentials as a dependency (resolved once per request).
+
+    A bearer token is checked here, on the event loop (a signature, no I/O); a session cookie is
+    loaded from the database on a worker thread.
+    """
+    if request.headers.get("authorization") is not None:
+        return resolve(request)
+    return await run_in_threadpool(resolve, request)
 
 
 Found = Annotated[Resolution, Depends(resolution)]

@@ -29,7 +29,7 @@ def _write(request: Request) -> Iterator[Connection]:
         yield conn
 
 
-def _context(request: Request, found: Found) -> Context:
+async def _context(request: Request, found: Found) -> Context:  # no I/O: no thread hop
     return Context(
         actor=found.principal.login if found.principal is not None else "anonymous",
         clock=request.app.state.clock,
