@@ -51,7 +51,7 @@ def create_debits(conn: Connection, ctx: Context, month: str, first: date, last:
         text(
             "INSERT INTO loan_debit (month, loan_id, seq_no, amount_fen, principal_fen, interest_fen, "
             "state, created_at) "
-            "SELECT :month, l.id, :prefix || substr(CAST(10000000000 + l.id AS TEXT), 2), "
+            "SELECT CAST(:month AS VARCHAR(7)), l.id, CAST(:prefix AS VARCHAR(32)) || substr(CAST(10000000000 + l.id AS TEXT), 2), "
             "SUM(i.principal_fen - i.paid_principal_fen + i.interest_fen - i.paid_interest_fen), "
             "SUM(i.principal_fen - i.paid_principal_fen), SUM(i.interest_fen - i.paid_interest_fen), "
             "'pending', :now "
@@ -59,7 +59,7 @@ def create_debits(conn: Connection, ctx: Context, month: str, first: date, last:
             "FROM loan_installment i CROSS JOIN loan l WHERE l.id = i.loan_id "
             "AND i.due_date BETWEEN :first AND :last AND i.state = 'due' AND l.state = 'active' "
             "AND l.repayment_source = 'bank_debit' AND l.debit_card_enc IS NOT NULL "
-            "AND NOT EXISTS (SELECT 1 FROM loan_debit d WHERE d.month = :month AND d.loan_id = l.id) "
+            "AND NOT EXISTS (SELECT 1 FROM loan_debit d WHERE d.month = CAST(:month AS VARCHAR(7)) AND d.loan_id = l.id) "
             "GROUP BY l.id "
             "HAVING SUM(i.principal_fen - i.paid_principal_fen + i.interest_fen - i.paid_interest_fen) > 0"
         ).bindparams(
