@@ -6,17 +6,17 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from settlement_support import CARD
 from sqlalchemy import select
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.loans import service as loans
 from hpf.loans.debit import seq_prefix
 from hpf.loans.tables import loan_debit
+from settlement_support import CARD
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "loanbook"))  # the loan book's helpers
 
-from loanbook_support import new_loan, open_members, subject  # noqa: E402
+from loanbook_support import new_loan, open_members, subject
 
 __all__ = ["subject"]
 
@@ -32,7 +32,9 @@ def bank_debit_loans(engine, ctx, clock, count: int = 3) -> list[int]:
     with write_transaction(engine) as conn:
         people = open_members(conn, ctx, count)
         ids = [
-            new_loan(conn, ctx, person, n + 1, repayment_source=loans.RepaymentSource.BANK_DEBIT, debit_card=CARD)
+            new_loan(
+                conn, ctx, person, n + 1, repayment_source=loans.RepaymentSource.BANK_DEBIT, debit_card=CARD
+            )
             for n, person in enumerate(people)
         ]
     clock.set(APRIL_END)
@@ -47,7 +49,9 @@ def debits(engine, month: str = MONTH) -> dict[int, tuple[str, str | None]]:
     """loan id → (state, ret_code) of the month's debits."""
     with read_transaction(engine) as conn:
         rows = conn.execute(
-            select(loan_debit.c.loan_id, loan_debit.c.state, loan_debit.c.ret_code).where(loan_debit.c.month == month)
+            select(loan_debit.c.loan_id, loan_debit.c.state, loan_debit.c.ret_code).where(
+                loan_debit.c.month == month
+            )
         ).all()
     return {int(r.loan_id): (r.state, r.ret_code) for r in rows}
 

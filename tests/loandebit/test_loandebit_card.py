@@ -19,7 +19,7 @@ from hpf.services.tables import application
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "loanapp"))  # the application's helpers
 
-from loanapp_support import build_center, payload, submit  # noqa: E402
+from loanapp_support import build_center, payload, submit
 
 DEBIT_CARD = "62284800246813579" + luhn_check_digit("62284800246813579")
 
@@ -29,8 +29,12 @@ def test_a_bank_debit_application_needs_a_valid_card():
         la.form_of(payload(repayment_source="bank_debit"))
     assert missing.value.code == "loan.payload.debit_card"
     with pytest.raises(InvalidInput):
-        la.form_of(payload(repayment_source="bank_debit", debit_card=DEBIT_CARD[:-1] + "0"))  # bad check digit
-    form = la.form_of(payload(repayment_source="bank_debit", debit_card=" ".join([DEBIT_CARD[:6], DEBIT_CARD[6:]])))
+        la.form_of(
+            payload(repayment_source="bank_debit", debit_card=DEBIT_CARD[:-1] + "0")
+        )  # bad check digit
+    form = la.form_of(
+        payload(repayment_source="bank_debit", debit_card=" ".join([DEBIT_CARD[:6], DEBIT_CARD[6:]]))
+    )
     assert form.debit_card == DEBIT_CARD
     assert la.form_of(payload()).debit_card is None  # not needed when the HPF account repays
 
@@ -40,7 +44,9 @@ def test_the_card_reaches_the_loan_sealed_and_is_never_stored_in_plaintext(engin
     submitted = submit(center, payload(co_borrower_account_nos="", repayment_source="bank_debit",
                                        debit_card=DEBIT_CARD))  # fmt: skip
     with write_transaction(engine) as conn:
-        out = applications.approve(conn, center.ctx, center.people["reviewer01"], submitted["id"], "核准")["outputs"]
+        out = applications.approve(conn, center.ctx, center.people["reviewer01"], submitted["id"], "核准")[
+            "outputs"
+        ]
     with read_transaction(engine) as conn:
         stored = conn.scalar(select(application.c.payload).where(application.c.id == submitted["id"]))
         token = conn.scalar(select(loan.c.debit_card_enc).where(loan.c.id == out["loan_id"]))

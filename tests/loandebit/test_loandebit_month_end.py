@@ -72,7 +72,9 @@ def test_a_refused_debit_leaves_that_installment_overdue(engine, ctx, clock, ban
 
 
 @pytest.mark.parametrize("mode", ["timeout", "lost"])
-def test_no_answer_leaves_the_debits_pending_and_a_rerun_debits_each_once(engine, ctx, clock, bank, april, mode):
+def test_no_answer_leaves_the_debits_pending_and_a_rerun_debits_each_once(
+    engine, ctx, clock, bank, april, mode
+):
     ids = bank_debit_loans(engine, ctx, clock)
     april.arm(mode, seq_of(ctx, ids[0]))
     with pytest.raises(HpfError) as caught:

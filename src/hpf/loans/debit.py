@@ -67,21 +67,26 @@ def create_debits(conn: Connection, ctx: Context, month: str, first: date, last:
             bindparam("last", type_=loan.c.contract_date.type),
             bindparam("now", type_=DateTime(timezone=True)),
         ),
-        {"month": month, "prefix": seq_prefix(ctx, month), "first": first, "last": last,
-         "now": ctx.clock.now()},  # fmt: skip
+        {
+            "month": month,
+            "prefix": seq_prefix(ctx, month),
+            "first": first,
+            "last": last,
+            "now": ctx.clock.now(),
+        },
     )
     return int(result.rowcount or 0)
 
 
 def _pending(engine: Engine, month: str, after: int, size: int) -> list[Any]:
-    d, l = loan_debit.c, loan.c
+    d, ln = loan_debit.c, loan.c
     with read_transaction(engine) as conn:
         return list(
             conn.execute(
-                select(d.id, d.seq_no, d.amount_fen, d.principal_fen, d.interest_fen, l.contract_no,
-                       l.debit_card_enc, member.c.name)
+                select(d.id, d.seq_no, d.amount_fen, d.principal_fen, d.interest_fen, ln.contract_no,
+                       ln.debit_card_enc, member.c.name)
                 .select_from(loan_debit.join(loan, loan.c.id == d.loan_id)
-                             .join(member, member.c.id == l.borrower_id))
+                             .join(member, member.c.id == ln.borrower_id))
                 .where(d.month == month, d.state == "pending", d.id > after)
                 .order_by(d.id)
                 .limit(size)

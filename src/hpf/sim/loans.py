@@ -41,9 +41,9 @@ from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.kernel.identifiers import luhn_check_digit
 from hpf.loans import application as loan_application
-from hpf.loans.debit import seq_prefix
 from hpf.loans import scorecard
 from hpf.loans import service as loans
+from hpf.loans.debit import seq_prefix
 from hpf.loans.jobs import run_loan_daily, run_loan_month_end
 from hpf.loans.schedule import PrepaymentChoice
 from hpf.loans.scorecard_tables import loan_features
