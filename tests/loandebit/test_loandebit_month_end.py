@@ -16,11 +16,12 @@ from loandebit_support import (
 )
 from sqlalchemy import func, select
 
-from hpf.db.engine import read_transaction
+from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import HpfError
 from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry, journal_line
-from hpf.loans import jobs
+from hpf.loans import debit, jobs
+from hpf.settlement.adapter import UnconfiguredBank
 
 
 def bank_collected(engine) -> int:
@@ -98,3 +99,19 @@ def test_without_a_bank_debits_are_taken_as_collected(engine, ctx, clock, april)
     assert summary["installments_paid"] == 2 and "debits_success" not in summary
     assert debits(engine) == {} and april.debit_calls == 0
     assert installment_states(engine, ids) == dict.fromkeys(ids, "paid")
+
+
+def test_debits_go_in_batches_and_an_unconfigured_bank_refuses(engine, ctx, clock, bank, april):
+    ids = bank_debit_loans(engine, ctx, clock)
+    with write_transaction(engine) as conn:
+        assert debit.create_debits(conn, ctx, MONTH, APRIL_END.replace(day=1), APRIL_END) == 3
+        assert debit.create_debits(conn, ctx, MONTH, APRIL_END.replace(day=1), APRIL_END) == 0  # once a month
+    assert debit.send_debits(engine, ctx, MONTH, bank, 1, batch_size=2) == {
+        "debits_sent": 3,
+        "debit_batches": 2,
+    }
+    assert debits(engine) == dict.fromkeys(ids, ("success", "0000"))
+    assert debit.send_debits(engine, ctx, MONTH, bank, 2) == {"debits_sent": 0, "debit_batches": 0}
+    with pytest.raises(HpfError) as refused:
+        UnconfiguredBank().debit_loans("B1", [])
+    assert refused.value.code == "settlement.bank_unavailable"
