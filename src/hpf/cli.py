@@ -317,14 +317,21 @@ def loan_month_end(
     ] = 0.0,
     actor: str = "cli",
 ) -> None:
-    """Loan month-end: collect every installment due in MONTH (HPF account or bank), mark the rest overdue."""
+    """Loan month-end: collect every installment due in MONTH (HPF account or bank), mark the rest overdue.
+
+    With HPF_BANK_URL set the bank-debit loans are debited first (BDC105) and only what the bank
+    paid is collected; without it bank debits are taken as collected.
+    """
     from hpf.loans.jobs import run_loan_month_end
+    from hpf.settlement import adapter
 
     settings = _settings()
+    bank = adapter.from_settings(settings)
     with _progress_bar() as bar:
         summary = _run_reporting(
             lambda: run_loan_month_end(
                 _engine(settings), _context(settings, actor), month,
+                bank=None if isinstance(bank, adapter.UnconfiguredBank) else bank,
                 chunk_size=chunk_size, throttle_seconds=throttle_seconds, progress=_reporter(bar),
             )
         )  # fmt: skip

@@ -13,7 +13,7 @@ from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry
-from hpf.loans.tables import loan
+from hpf.loans.tables import loan, loan_debit
 from hpf.services.tables import application
 from hpf.sim.generator import build_demo_center
 from hpf.sim.simulator import simulate
@@ -71,6 +71,10 @@ def test_a_year_of_simulated_business_keeps_the_ledger_right(tmp_path):
         }
         active = conn.scalar(select(func.count()).select_from(loan).where(loan.c.state == "active"))
         assert active and active <= loans.approved  # disbursed by the payment run (a few are paid off)
+        debits = dict(
+            conn.execute(select(loan_debit.c.state, func.count()).group_by(loan_debit.c.state)).all()
+        )  # bank-debit loans are debited at the fake bank (BDC105); none is left unanswered
+        assert debits.get("failed", 0) == loans.debits_failed and set(debits) <= {"success", "failed"}
         reasons = conn.scalars(select(application.c.item_code).distinct()).all()
         assert len(reasons) >= 9  # nearly every reason of the catalog
         jobs = conn.execute(select(batch_job.c.job, batch_job.c.state)).all()

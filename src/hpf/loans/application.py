@@ -35,6 +35,7 @@ from hpf.accounts.tables import member
 from hpf.contributions.tables import remittance, remittance_row
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError
+from hpf.kernel.identifiers import parse_bank_card
 from hpf.kernel.money import format_yuan
 from hpf.ledger.service import member_balances
 from hpf.loans import rates, scorecard
@@ -137,6 +138,7 @@ class LoanForm:
     payee: Payee  # the seller (售房人): a person's card, or a developer's corporate account
     requested_fen: int | None = None  # None: the maximum
     certificate_no: str | None = None  # 他项权证号, normalised upper case
+    debit_card: str | None = None  # the borrower's card for 委托扣款 (bare digits)
     appraisal_fen: int | None = None
     co_borrower_account_nos: tuple[str, ...] = ()
     contract_date: date | None = None
@@ -155,12 +157,14 @@ def form_of(payload: Mapping[str, Any]) -> LoanForm:
         f.text("payee_bank_code", max_len=12) or "",
     )
     certificate = f.text("certificate_no", max_len=64)
+    source = loans.RepaymentSource(
+        f.choice("repayment_source", SOURCES_ZH, loans.RepaymentSource.HPF_ACCOUNT.value)
+    )
+    debit = f.text("debit_card", required=source is loans.RepaymentSource.BANK_DEBIT, max_len=40)
     return LoanForm(
         term_months=f.integer("term_months", 1, MAX_MONTHS),
         method=Method(f.choice("method", METHODS_ZH, Method.EQUAL_INSTALLMENT.value)),
-        repayment_source=loans.RepaymentSource(
-            f.choice("repayment_source", SOURCES_ZH, loans.RepaymentSource.HPF_ACCOUNT.value)
-        ),
+        repayment_source=source,
         house_nature=f.choice("house_nature", HOUSE_NATURE_ZH, ""),
         second_home=bool(payload.get("second_home")),
         house_price_fen=f.fen("house_price_fen", required=True, positive=True) or 0,
@@ -169,6 +173,7 @@ def form_of(payload: Mapping[str, Any]) -> LoanForm:
         payee=payee,
         requested_fen=f.fen("requested_fen", positive=True),
         certificate_no=certificate.upper() if certificate else None,
+        debit_card=parse_bank_card(debit, field="debit_card") if debit else None,
         appraisal_fen=f.fen("appraisal_fen", positive=True),
         co_borrower_account_nos=_account_nos(payload),
         contract_date=f.day("contract_date"),
@@ -383,6 +388,7 @@ class LoanDecision:
             floor_area=f.floor_area,
             guarantee_type=f.guarantee_type,
             certificate_no=f.certificate_no,
+            debit_card=f.debit_card,
             appraisal_fen=f.appraisal_fen,
             co_borrower_ids=self.household.co_borrower_ids,
         )

@@ -10,8 +10,10 @@ overdue run (``hpf loan daily``). Set-based SQL throughout: no Python loop touch
      the borrower owes this month (carried-over part first): Dr 201 member / Cr 121 principal,
      Cr 40103 interest, one ledger entry per chunk (``ledger.post_set``), business type 11;
    - ``bank_debit`` loans are recorded as received from the bank: Dr 101 / Cr 121 + 40103,
-     business type 02. The real debit (BDC105 贷款扣款, its refusals and the reconciliation)
-     comes with ``hpf.settlement``; until then every bank debit is taken as paid.
+     business type 02. With a bank (``bank=``), the month's debits (BDC105 贷款扣款,
+     ``hpf.loans.debit``) are created and sent first, and only a loan whose debit succeeded is
+     collected; a failed one stays due and becomes overdue. No bank link: bank debits taken as
+     collected (tests, bench).
 
    The installments are marked paid in the same transaction, so a rerun never collects one
    twice; ledger keys carry the run number (``loan-me:<month>:<h|b>:<lo>-<hi>:r<run>``) because a
@@ -64,6 +66,7 @@ from hpf.kernel.errors import Conflict, InvalidInput
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import BANK_DEPOSITS, MEMBER_CONTROL, Side
 from hpf.ledger.rules import BalancePart
+from hpf.loans import debit
 from hpf.loans.rules import LoanPolicy, loan_policy
 from hpf.loans.service import (
     BT_FROM_HPF_ACCOUNT,
@@ -77,6 +80,7 @@ from hpf.loans.service import (
     penalty_params,
 )
 from hpf.loans.tables import loan, loan_event
+from hpf.settlement.adapter import BankAdapter
 
 MONTH_END_JOB = "loan_month_end"
 DAILY_JOB = "loan_daily"
@@ -124,6 +128,7 @@ def run_loan_month_end(
     ctx: Context,
     month: str,
     *,
+    bank: BankAdapter | None = None,
     chunk_size: int = 50_000,
     throttle_seconds: float = 0.0,
     progress: Progress | None = None,
@@ -131,7 +136,11 @@ def run_loan_month_end(
     """Collect every installment due in ``month``, then mark the rest overdue; the summary.
 
     Runs on or after the month's last day. A finished month returns its summary
-    (``already_done``); a run killed midway is run again and carries on.
+    (``already_done``); a run killed midway is run again and carries on. With ``bank``, the
+    bank-debit loans' installments are debited first (BDC105) and only the debits that succeeded
+    are collected; a batch without an answer stops the run with ``loan.debit_no_answer`` (503)
+    before any collection, and the next run sends it again. Without one (no bank link: tests,
+    bench) bank debits are taken as collected.
     """
     if chunk_size < 1:
         raise InvalidInput("loan.chunk_size", "批次大小须为正数", f"chunk size {chunk_size} < 1")
@@ -150,10 +159,14 @@ def run_loan_month_end(
         low, high = conn.execute(
             select(func.min(loan.c.id), func.max(loan.c.id)).where(loan.c.state == "active")
         ).one()
+        if bank is not None:
+            debit.create_debits(conn, ctx, month, first, last)
+    if bank is not None:
+        debit.send_debits(engine, ctx, month, bank, int(run or 1))  # outside any transaction
     ranges = _id_ranges(low, high, chunk_size)
     for n, (lo, hi) in enumerate(ranges, start=1):
         with write_transaction(engine) as conn:
-            collect_chunk(conn, ctx, month, (lo, hi), int(run or 1))
+            collect_chunk(conn, ctx, month, (lo, hi), int(run or 1), by_debit=bank is not None)
         if progress:
             progress("collection", n, len(ranges))
         if throttle_seconds:
@@ -162,6 +175,8 @@ def run_loan_month_end(
         marked = mark_overdue(conn, ctx, month, int(run or 1))
         summary = {"month": month, **_month_figures(conn, first, last), "became_overdue": marked,
                    "chunks": len(ranges), "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
+        if bank is not None:
+            summary.update(debit.debit_figures(conn, month))
         finish_job(conn, MONTH_END_JOB, month, ctx.clock, summary)
     if progress:
         progress("overdue", 1, 1)
@@ -200,21 +215,27 @@ def _line(
 
 
 def collect_chunk(
-    conn: Connection, ctx: Context, month: str, bounds: tuple[int, int], run: int
+    conn: Connection, ctx: Context, month: str, bounds: tuple[int, int], run: int, *, by_debit: bool = False
 ) -> dict[str, int]:
-    """Collect the month's unpaid installments of loans ``bounds`` (one transaction)."""
+    """Collect the month's unpaid installments of loans ``bounds`` (one transaction).
+
+    ``by_debit``: a bank-debit loan is collected only when its debit of the month succeeded
+    (``loan_debit``); otherwise every bank debit is taken as received (no bank link).
+    """
     first, last = _month_bounds(month)
     for table in (_due, _take):
         table.drop(conn, checkfirst=True)
         table.create(conn)
-    params = {"first": first, "last": last, "lo": bounds[0], "hi": bounds[1]}
+    params = {"first": first, "last": last, "lo": bounds[0], "hi": bounds[1], "month": month,
+              "any_debit": 0 if by_debit else 1}  # fmt: skip
     date_params = (bindparam("first", type_=Date), bindparam("last", type_=Date))
     conn.execute(
         text(
             "INSERT INTO loan_due (loan_id, member_id, source, principal_fen, interest_fen, "
             "due_date, collect) SELECT i.loan_id, l.borrower_id, l.repayment_source, "
             "i.principal_fen - i.paid_principal_fen, i.interest_fen - i.paid_interest_fen, i.due_date, "
-            "CASE WHEN l.repayment_source = 'bank_debit' THEN 1 ELSE 0 END "
+            "CASE WHEN l.repayment_source = 'bank_debit' AND (:any_debit = 1 OR EXISTS (SELECT 1 FROM "
+            "loan_debit b WHERE b.month = :month AND b.loan_id = l.id AND b.state = 'success')) THEN 1 ELSE 0 END "
             # CROSS JOIN keeps SQLite's loop order: the month's installments (side by side in
             # the key order), then each one's loan by primary key.
             "FROM loan_installment i CROSS JOIN loan l WHERE l.id = i.loan_id "

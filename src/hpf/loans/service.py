@@ -48,6 +48,7 @@ from hpf.db.bulk import bulk_insert
 from hpf.db.jobs import finish_job, job_summary, start_job
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from hpf.kernel.identifiers import parse_bank_card
 from hpf.kernel.money import require_fen
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import BANK_DEPOSITS, MEMBER_CONTROL, Side
@@ -130,6 +131,7 @@ class LoanTerms:
     certificate_no: str | None = None  # 他项权证号 (mortgage registration), required for 01
     appraisal_fen: int | None = None
     co_borrower_ids: tuple[int, ...] = ()
+    debit_card: str | None = None  # the borrower's bank card for 委托扣款 (BDC105), sealed
 
 
 def rate_e7(annual_rate: Decimal) -> int:
@@ -213,6 +215,7 @@ def create_loan(conn: Connection, ctx: Context, terms: LoanTerms) -> int:
                            f"application {terms.application_id} already made loan {existing.id}", loan_id=existing.id)  # fmt: skip
         return int(existing.id)
     _require_members(conn, [terms.borrower_id, *terms.co_borrower_ids])
+    debit_card = parse_bank_card(terms.debit_card, field="debit_card") if terms.debit_card else None
     schedule = build_schedule(
         terms.principal_fen, terms.annual_rate, terms.term_months, Method(terms.method), terms.first_due_date
     )
@@ -231,6 +234,7 @@ def create_loan(conn: Connection, ctx: Context, terms: LoanTerms) -> int:
             "certificate_no_bidx": blind_index("loan", "certificate_no", certificate)
             if certificate
             else None,
+            "debit_card_enc": seal("loan", "debit_card", debit_card),
             "appraisal_fen": terms.appraisal_fen,
             "guarantee_type": terms.guarantee_type,
             "principal_fen": terms.principal_fen,
@@ -311,6 +315,7 @@ def loan_view(conn: Connection, loan_id: int) -> dict[str, Any]:
     row = dict(_load(conn, loan_id, lock=False)._mapping)
     row["certificate_no"] = reveal("loan", "certificate_no", row.pop("certificate_no_enc"))
     row.pop("certificate_no_bidx")
+    row["debit_card"] = reveal("loan", "debit_card", row.pop("debit_card_enc"))
     return row
 
 

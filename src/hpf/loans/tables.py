@@ -42,6 +42,7 @@ LOAN_STATES = ("approved", "active", "settled", "written_off")
 REPAYMENT_SOURCES = ("hpf_account", "bank_debit")
 INSTALLMENT_STATES = ("due", "overdue", "paid")
 COLLATERAL_KINDS = ("seizure", "sale", "dispute", "release")
+DEBIT_STATES = ("pending", "success", "failed")
 
 loan = Table(
     "loan",
@@ -57,6 +58,7 @@ loan = Table(
     Column("floor_area", Numeric(10, 2, asdecimal=True), nullable=False),  # FWJZMJ, m²
     Column("certificate_no_enc", String(token_length(64))),  # DYWTXQZH 他项权证号
     Column("certificate_no_bidx", String(BLIND_INDEX_HEX), index=True),
+    Column("debit_card_enc", String(token_length(40))),  # 委托扣款 card (bank_debit loans)
     Column("appraisal_fen", Fen),  # DYWPGJZ 抵押物评估价值
     Column("guarantee_type", String(2), nullable=False),  # DKDBLX
     Column("principal_fen", Fen, nullable=False),  # HTDKJE
@@ -178,4 +180,30 @@ dunning_notice = Table(
     Column("amount_fen", Fen, nullable=False),  # overdue principal + interest + penalty then
     Column("channel", String(10), nullable=False),
     UniqueConstraint("loan_id", "overdue_since", "stage"),
+)
+
+# 委托扣款 (BDC105 贷款扣款): one debit of a bank-debit loan's card per month, sent by the
+# month-end job (``hpf.loans.debit``). ``seq_no`` is the center's 业务流水号 of the item,
+# derived from (month, loan), so a resend after no answer names the same debit and the bank
+# takes it at most once. Only a ``success`` lets the month-end collect the loan's installments.
+loan_debit = Table(
+    "loan_debit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("month", String(7), nullable=False),  # YYYY-MM
+    Column("loan_id", Id, ForeignKey("loan.id"), nullable=False),
+    Column("seq_no", String(32), nullable=False, unique=True),
+    Column("amount_fen", Fen, nullable=False),
+    Column("principal_fen", Fen, nullable=False),
+    Column("interest_fen", Fen, nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("bank_seq_no", String(40)),
+    Column("ret_code", String(10)),
+    Column("ret_msg", String(120)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("answered_at", DateTime(timezone=True)),
+    CheckConstraint(f"state IN {DEBIT_STATES}", name="state"),
+    CheckConstraint("amount_fen = principal_fen + interest_fen AND amount_fen > 0", name="amounts"),
+    UniqueConstraint("month", "loan_id"),
+    Index(None, "month", "state"),
 )

@@ -623,6 +623,7 @@ _DECLARED: list[FieldClass] = [
             ("floor_area", GEN, "ps", None, "房屋建筑面积"),
             ("certificate_no_enc", IMP, "pse", "full", "他项权证号"),
             ("certificate_no_bidx", IMP, "ps", "full", "他项权证号检索码"),
+            ("debit_card_enc", IMP, "pse", "bank_card", "委托扣款银行卡号"),
             ("appraisal_fen", IMP, "ps", None, "抵押物评估价值"),
             ("guarantee_type", GEN, "p", None, "贷款担保类型"),
             ("principal_fen", IMP, "ps", None, "合同贷款金额"),
@@ -708,6 +709,25 @@ _DECLARED: list[FieldClass] = [
             ("days_past_due", GEN, "ps", None, "逾期天数"),
             ("amount_fen", IMP, "ps", None, "应还金额"),
             ("channel", GEN, "", None, "通知方式"),
+        ],
+    ),
+    # 委托扣款 (BDC105): what was asked of the borrower's card each month and the bank's answer.
+    *_table(
+        "loan_debit",
+        [
+            ("id", GEN, "", None, "扣款记录ID"),
+            ("month", GEN, "p", None, "扣款月份"),
+            ("loan_id", GEN, "", None, "贷款ID"),
+            ("seq_no", GEN, "", None, "业务流水号"),
+            ("amount_fen", IMP, "ps", None, "扣款金额"),
+            ("principal_fen", IMP, "ps", None, "扣款本金"),
+            ("interest_fen", IMP, "ps", None, "扣款利息"),
+            ("state", GEN, "ps", None, "扣款状态"),
+            ("bank_seq_no", GEN, "", None, "银行流水号"),
+            ("ret_code", GEN, "ps", None, "银行返回码"),
+            ("ret_msg", GEN, "ps", None, "银行返回信息"),
+            ("created_at", GEN, "", None, "创建时间"),
+            ("answered_at", GEN, "", None, "应答时间"),
         ],
     ),
     # -- the loan default scorecard (hpf.loans.scorecard) ---------------------------------------

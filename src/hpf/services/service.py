@@ -356,6 +356,7 @@ SECRET_FIELDS = {
     "document_no": "full",
     "family_resident_ids": "resident_id",
     "certificate_no": "full",  # 他项权证号 of a loan application (LN-APPLY)
+    "debit_card": "bank_card",  # the borrower's card for 委托扣款 (LN-APPLY)
 }
 
 

@@ -1,7 +1,8 @@
 """The bank behind a ``Protocol``: what settlement may ask a bank, and the HTTP JSON client.
 
 ``BankAdapter`` has one method per message of REFERENCE §6.3 the center sends (BDC101 single
-payment, BDC103 batch payment, BDC107 batch result, BDC110 transaction result, BDC113 statement);
+payment, BDC103 batch payment, BDC105 loan debit, BDC107 batch result, BDC110 transaction
+result, BDC113 statement);
 SBDC100 arrival notices come the other way, to ``POST /api/v1/settlement/notices``.
 ``HttpBank`` speaks ``hpf.settlement.messages`` over HTTP (httpx; the client is injectable, so
 tests talk to the fake bank in-process); ``UnconfiguredBank`` refuses everything, which is
@@ -53,6 +54,13 @@ class BankAdapter(Protocol):
         """BDC107/108 批量业务结果查询/下载."""
         ...
 
+    def debit_loans(self, batch_no: str, items: list[m.LoanDebit]) -> m.LoanDebitAnswer:
+        """BDC105 贷款扣款 of a batch of borrowers' cards, answered item by item.
+
+        Raises ``BankNoAnswer`` when the outcome is unknown (send the same numbers again).
+        """
+        ...
+
     def query(self, send_seq_no: str, sent_on: date | None = None) -> m.PaymentResult:
         """BDC110 交易结果查询 (``not_found``: the bank never received it)."""
         ...
@@ -78,6 +86,9 @@ class UnconfiguredBank:
         raise self._refuse()
 
     def batch_result(self, batch_no: str) -> m.BatchResult:
+        raise self._refuse()
+
+    def debit_loans(self, batch_no: str, items: list[m.LoanDebit]) -> m.LoanDebitAnswer:
         raise self._refuse()
 
     def query(self, send_seq_no: str, sent_on: date | None = None) -> m.PaymentResult:
@@ -144,6 +155,10 @@ class HttpBank:
     def pay_batch(self, batch_no: str, items: list[m.Payment]) -> m.BatchAccepted:
         request = m.BatchPaymentRequest(header=self._header(m.BDC103, batch_no), items=items)
         return self._call(m.BDC103, request, m.BatchAccepted)
+
+    def debit_loans(self, batch_no: str, items: list[m.LoanDebit]) -> m.LoanDebitAnswer:
+        request = m.LoanDebitRequest(header=self._header(m.BDC105, batch_no), batch_no=batch_no, items=items)
+        return self._call(m.BDC105, request, m.LoanDebitAnswer)
 
     def batch_result(self, batch_no: str) -> m.BatchResult:
         request = m.BatchQuery(header=self._header(m.BDC107, self._query_no(m.BDC107)), batch_no=batch_no)

@@ -19,6 +19,10 @@ It can be told to misbehave, for the next payment or for one 业务流水号
 ``double_post`` pay once but write the statement line twice (a bank-side error)
 =============== ==========================================================================
 
+BDC105 贷款扣款 items (``debit``) credit the center's account (statement line ``C`` with the
+item's 业务流水号 as ``ref_seq_no``), at most once per number; ``fail`` refuses one with E3001
+余额不足, ``timeout``/``lost`` make the whole batch answer 504 (after debiting, or not).
+
 Every paid transfer and every incoming credit (``POST /admin/credit``) queues a signed SBDC100
 notice; ``deliver`` (or ``POST /admin/notices/deliver``, or the background sender when the app
 has a ``notify_url``) posts them to the center.
@@ -68,6 +72,8 @@ class FakeBank:
     held: list[m.AccountChangeNotice] = field(default_factory=list)  # ``late`` answers
     faults: dict[str, deque[str]] = field(default_factory=dict)
     pay_calls: int = 0
+    debits: dict[str, m.LoanDebitResult] = field(default_factory=dict)
+    debit_calls: int = 0
     _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -149,6 +155,33 @@ class FakeBank:
                 self.outbox.extend([notice, notice] if fault == "twice" else [notice])
             if fault == "processing":
                 return result.model_copy(update={"status": BankStatus.PROCESSING}), fault
+            return result, fault
+
+    def debit(self, item: m.LoanDebit) -> tuple[m.LoanDebitResult | None, str | None]:
+        """Debit one borrower's card for the center; the answer (None if lost) and the fault."""
+        with self._lock:
+            self.debit_calls += 1
+            if item.seq_no in self.debits:  # the same number is never debited twice
+                return self.debits[item.seq_no], None
+            fault = self._fault_for(item.seq_no)
+            if fault == "lost":
+                return None, fault
+            if fault == "fail":
+                result = m.LoanDebitResult(seq_no=item.seq_no, status=BankStatus.FAILED,
+                                           ret_code="E3001", ret_msg="扣款账户余额不足")  # fmt: skip
+                self.debits[item.seq_no] = result
+                return result, fault
+            self.balance_fen += item.amt_fen
+            serial = self._next_serial("K")
+            line = m.StatementLine(
+                bank_seq_no=serial, tx_date=self.bank_date(), direction="C", amt_fen=item.amt_fen,
+                ref_seq_no=item.seq_no, counterparty_acct_no=item.de_acct_no,
+                counterparty_name=item.de_acct_name, summary="贷款扣款",
+            )  # fmt: skip
+            self.statement.append(line)
+            self.outbox.append(self._notice(line))
+            result = m.LoanDebitResult(seq_no=item.seq_no, status=BankStatus.SUCCESS, bank_seq_no=serial)
+            self.debits[item.seq_no] = result
             return result, fault
 
     def credit(self, amt_fen: int, payer_acct_no: str, payer_name: str, summary: str = "") -> m.StatementLine:
@@ -270,6 +303,17 @@ def create_fake_bank(bank: FakeBank | None = None, *, notify_url: str | None = N
             state.batches[batch_no] = [i.send_seq_no for i in request.items]
         return m.BatchAccepted(batch_no=batch_no, accepted=len(request.items))
 
+    @bdc.post("/BDC105")
+    def loan_debit(request: m.LoanDebitRequest) -> JSONResponse:
+        answers = [state.debit(item) for item in request.items]
+        faults = {fault for _, fault in answers}
+        if faults & {"timeout", "late"}:
+            time.sleep(state.delay)
+        if faults & {"timeout", "late", "lost"}:  # the whole batch goes unanswered
+            return JSONResponse({"error": "gateway timeout"}, status_code=504)
+        items = [result for result, _ in answers if result is not None]
+        return JSONResponse(m.LoanDebitAnswer(batch_no=request.batch_no, items=items).model_dump(mode="json"))
+
     @bdc.post("/BDC107")
     def batch_result(request: m.BatchQuery) -> m.BatchResult:
         numbers = state.batches.get(request.batch_no, [])
@@ -313,6 +357,7 @@ def create_fake_bank(bank: FakeBank | None = None, *, notify_url: str | None = N
             "balance_fen": state.balance_fen,
             "transfers": len(state.transfers),
             "pay_calls": state.pay_calls,
+            "debits": len(state.debits),
             "outbox": len(state.outbox),
             "statement_lines": len(state.statement),
         }

@@ -29,6 +29,7 @@ SIGNATURE_HEADER = "X-HPF-Signature"
 # Transaction codes (TxCode) used here.
 BDC101 = "BDC101"  # 单笔付款
 BDC103 = "BDC103"  # 批量付款
+BDC105 = "BDC105"  # 贷款扣款 (委托扣款 of a borrower's card, as a batch)
 BDC107 = "BDC107"  # 批量业务结果查询 (and BDC108 download)
 BDC110 = "BDC110"  # 交易结果查询
 BDC113 = "BDC113"  # 账户交易明细查询
@@ -131,6 +132,40 @@ class PaymentResult(BaseModel):
 class BatchResult(BaseModel):
     batch_no: str
     items: list[PaymentResult]
+
+
+class LoanDebit(BaseModel):
+    """One item of BDC105 贷款扣款: take an installment from the borrower's card.
+
+    ``seq_no`` is the center's 业务流水号 of the debit; the bank debits a number at most once.
+    """
+
+    seq_no: str = Field(min_length=1, max_length=32)
+    contract_no: str  # 借款合同编号
+    de_acct_no: str  # the borrower's card (debited)
+    de_acct_name: str
+    amt_fen: int = Field(gt=0, strict=True)
+    cap_amt_fen: int = Field(ge=0, strict=True)  # of which principal
+    int_amt_fen: int = Field(ge=0, strict=True)  # of which interest
+
+
+class LoanDebitRequest(BaseModel):
+    header: Header  # send_seq_no = the batch number
+    batch_no: str
+    items: list[LoanDebit]
+
+
+class LoanDebitResult(BaseModel):
+    seq_no: str
+    status: BankStatus
+    bank_seq_no: str = ""
+    ret_code: str = RET_OK
+    ret_msg: str = ""
+
+
+class LoanDebitAnswer(BaseModel):
+    batch_no: str
+    items: list[LoanDebitResult]
 
 
 class StatementQuery(BaseModel):

@@ -8,6 +8,13 @@ Both sides are reduced to one signed amount per reference (money in positive):
 - the ledger: the lines on 101 住房公积金存款 posted that day, by their entry's business id
   (a payment order's number; a reversal nets out with its original).
 
+Loan debits (BDC105, ``hpf.loans.debit``): a credit whose reference is a debit the center
+recorded as successful counts towards its month's collection entry (``LOAN-ME-<month>``, one
+Dr 101 for all of them), so the day's successful debits must add up to what that entry posted
+on 101 that day; a credit for a debit recorded failed (or still pending) stays under its own
+number and is a ``bank_only`` difference, and a success the bank never credited makes the
+month's entry differ (``amount_mismatch`` or ``ledger_only``).
+
 Then four kinds of difference, in one ``INSERT … SELECT``: in the bank but not the ledger,
 in the ledger but not the bank, both with different amounts, and a reference the bank lists
 more than once. Each names the payment order and its state when the reference is one. A
@@ -31,19 +38,25 @@ from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.tables import bank_statement_line, reconciliation, reconciliation_difference
 
 _DIFFERENCES = text(
-    "WITH b AS (SELECT ref_seq_no AS ref, COUNT(*) AS n, "
+    # A credit for a loan debit the center recorded as successful counts towards that month's
+    # collection entry (business id LOAN-ME-<month>), which posts all of them at once.
+    "WITH s AS (SELECT x.ref_seq_no AS ref, x.direction, x.amount_fen, "
+    "    COALESCE('LOAN-ME-' || d.month, x.ref_seq_no) AS grp "
+    "    FROM bank_statement_line x LEFT JOIN loan_debit d ON d.seq_no = x.ref_seq_no "
+    "    AND d.state = 'success' AND x.direction = 'C' WHERE x.reconciliation_id = :rid), "
+    "b AS (SELECT grp AS ref, COUNT(*) AS n, COUNT(*) - COUNT(DISTINCT s.ref) AS dup, "
     "    SUM(CASE WHEN direction = 'C' THEN amount_fen ELSE -amount_fen END) AS fen "
-    "    FROM bank_statement_line WHERE reconciliation_id = :rid GROUP BY ref_seq_no), "
+    "    FROM s GROUP BY grp), "
     "l AS (SELECT e.business_id AS ref, "
     "    SUM(CASE WHEN j.side = 'D' THEN j.amount_fen ELSE -j.amount_fen END) AS fen "
     "    FROM journal_line j JOIN journal_entry e ON e.id = j.entry_id "
     "    WHERE j.subject_code = :bank_subject AND e.posting_date = :day GROUP BY e.business_id) "
     "INSERT INTO reconciliation_difference "
     "(reconciliation_id, kind, ref, bank_fen, ledger_fen, lines, order_id, order_state) "
-    "SELECT :rid, CASE WHEN b.n > 1 THEN 'duplicate' WHEN l.ref IS NULL THEN 'bank_only' "
+    "SELECT :rid, CASE WHEN b.dup > 0 THEN 'duplicate' WHEN l.ref IS NULL THEN 'bank_only' "
     "    ELSE 'amount_mismatch' END, b.ref, b.fen, l.fen, b.n, o.id, o.state "
     "FROM b LEFT JOIN l ON l.ref = b.ref LEFT JOIN payment_order o ON o.order_no = b.ref "
-    "WHERE b.n > 1 OR l.ref IS NULL OR l.fen <> b.fen "
+    "WHERE b.dup > 0 OR l.ref IS NULL OR l.fen <> b.fen "
     "UNION ALL "
     "SELECT :rid, 'ledger_only', l.ref, NULL, l.fen, 0, o.id, o.state "
     "FROM l LEFT JOIN b ON b.ref = l.ref LEFT JOIN payment_order o ON o.order_no = l.ref "

@@ -10,6 +10,10 @@ borrower whose HPF balance no longer covers one falls behind), the daily overdue
 past due, penalty and classes; some borrowers in arrears pay everything back at the counter,
 others stay behind; a few prepay part of their loan or pay it off.
 
+Bank-debit borrowers give a debit card; the month-end debits it at the simulator's fake bank
+(BDC105) and a few debits are refused there (``DEBIT_FAILURES``, insufficient funds on the
+card), so those installments fall overdue like any unpaid one.
+
 Some borrowers meet hardship: each month a borrower repaying from the HPF account loses the job
 (the account is sealed, nothing comes in) and a serious illness takes the savings (a WD-ILLNESS
 withdrawal of the whole balance) with a probability that rises with the installment against
@@ -39,6 +43,7 @@ from hpf.kernel.identifiers import luhn_check_digit
 from hpf.loans import application as loan_application
 from hpf.loans import scorecard
 from hpf.loans import service as loans
+from hpf.loans.debit import seq_prefix
 from hpf.loans.jobs import run_loan_daily, run_loan_month_end
 from hpf.loans.schedule import PrepaymentChoice
 from hpf.loans.scorecard_tables import loan_features
@@ -46,11 +51,14 @@ from hpf.loans.tables import loan
 from hpf.security.permissions import Principal
 from hpf.services import catalog
 from hpf.services import service as applications
+from hpf.settlement.adapter import BankAdapter
+from hpf.settlement.fakebank import FakeBank
 
 LOAN_SHARE = 0.0015  # of active members, applying for a loan in a month
 RECOVERY_SHARE = 0.45  # borrowers in arrears who pay everything back at a month-end
 PREPAY_SHARE = 0.01  # active loans partly prepaid in a month
 PAYOFF_SHARE = 0.003  # active loans paid off in a month
+DEBIT_FAILURES = 0.03  # bank debits (委托扣款) the bank refuses in a month
 PDF = b"%PDF-1.4\n% OpenHPF simulated material\n"
 
 Drain = Callable[[int, str], None]  # (member id, account no): the member's savings are withdrawn
@@ -78,6 +86,7 @@ class LoanSummary:
     hardships: int = 0
     prepaid: int = 0
     paid_off: int = 0
+    debits_failed: int = 0
 
 
 class LoanActor:
@@ -90,10 +99,13 @@ class LoanActor:
         rng: random.Random,
         staff: tuple[Principal, Principal],
         drain: Drain,
+        bank: BankAdapter,
+        fake: FakeBank,
     ) -> None:
         self.engine, self.ctx, self.rng = engine, ctx, rng
         self.teller, self.reviewer = staff
         self.drain = drain
+        self.bank, self.fake = bank, fake
         loan_application.install()
         self._certificates = 0
 
@@ -141,6 +153,9 @@ class LoanActor:
             "payee_bank": "中国农业银行",
             "payee_corporate": new_home,
         }
+        if payload["repayment_source"] == "bank_debit":  # the borrower's own card (no draw: same world)
+            own = f"621700{person.id:012d}"
+            payload["debit_card"] = own + luhn_check_digit(own)
         if rng.random() < 0.3:  # less than the most the rules allow
             payload["requested_fen"] = rng.randrange(20, 80) * 1_000_000
         if rng.random() < 0.3:  # a colleague (spouse, in life) borrows too
@@ -204,7 +219,9 @@ class LoanActor:
 
     def month_end(self, month: str, day: date, summary: LoanSummary) -> None:
         """Collection, the overdue run, then borrowers catching up, prepaying, paying off."""
-        run_loan_month_end(self.engine, self.ctx, month)
+        self._refuse_some_debits(month)
+        done = run_loan_month_end(self.engine, self.ctx, month, bank=self.bank)
+        summary.debits_failed += int(done.get("debits_failed", 0))
         run_loan_daily(self.engine, self.ctx, day)
         with read_transaction(self.engine) as conn:
             rows = conn.execute(
@@ -251,6 +268,21 @@ class LoanActor:
                         summary.prepaid += 1
             except HpfError:  # not allowed today (first installment not yet due, more than owed …)
                 continue
+
+    def _refuse_some_debits(self, month: str) -> None:
+        """Arm the fake bank to refuse a few of the month's debits (by their 业务流水号).
+
+        Drawn from a generator of its own per (month, loan), so the rest of the world is the same.
+        """
+        self.fake.today = self.ctx.clock.today()
+        with read_transaction(self.engine) as conn:
+            ids = conn.scalars(
+                select(loan.c.id).where(loan.c.state == "active", loan.c.repayment_source == "bank_debit")
+            ).all()
+        prefix = seq_prefix(self.ctx, month)
+        for loan_id in ids:
+            if random.Random(f"debit:{month}:{loan_id}").random() < DEBIT_FAILURES:
+                self.fake.arm("fail", f"{prefix}{loan_id:010d}")
 
     def new_year(self, day: date) -> None:
         """1 January: existing loans move to the rate of their bucket (REFERENCE §4.4)."""

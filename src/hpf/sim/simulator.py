@@ -125,7 +125,7 @@ class _World:
         with write_transaction(engine) as conn:
             people = staff(conn, ctx)
         self.withdrawals = WithdrawalActor(engine, ctx, rng, people, *bank)
-        self.loans = LoanActor(engine, ctx, rng, people, self._drain)
+        self.loans = LoanActor(engine, ctx, rng, people, self._drain, *bank)
         self.bank, self.fake = bank
         self.clock: FixedClock = ctx.clock  # type: ignore[assignment]
         self.surnames = [s for s, _ in names.SURNAMES]

@@ -1,0 +1,48 @@
+"""The day's reconciliation after a month-end with bank debits."""
+
+from __future__ import annotations
+
+import pytest
+from loandebit_support import APRIL_END, FIRST_INSTALLMENT, MONTH, bank_debit_loans, seq_of
+
+from hpf.loans import jobs
+from hpf.settlement import messages as m
+from hpf.settlement.reconciliation import fetch_and_reconcile
+
+
+@pytest.fixture
+def april(fake):
+    fake.today = APRIL_END
+    return fake
+
+
+def differences(engine, ctx, bank) -> list[tuple[str, str]]:
+    run = fetch_and_reconcile(engine, ctx, APRIL_END, bank)
+    return [(d["kind"], d["ref"]) for d in run["items"]]
+
+
+def test_successful_debits_reconcile_clean(engine, ctx, clock, bank, april):
+    bank_debit_loans(engine, ctx, clock)
+    jobs.run_loan_month_end(engine, ctx, MONTH, bank=bank)
+    assert differences(engine, ctx, bank) == []
+
+
+def test_a_credit_for_a_debit_recorded_failed_is_a_difference(engine, ctx, clock, bank, april):
+    ids = bank_debit_loans(engine, ctx, clock)
+    refused = seq_of(ctx, ids[2])
+    april.arm("fail", refused)
+    jobs.run_loan_month_end(engine, ctx, MONTH, bank=bank)
+    assert differences(engine, ctx, bank) == []
+    # The bank's books say it took the money after all.
+    april.statement.append(
+        m.StatementLine(bank_seq_no="K-LATE-1", tx_date=APRIL_END, direction="C", amt_fen=FIRST_INSTALLMENT,
+                        ref_seq_no=refused)
+    )  # fmt: skip
+    assert differences(engine, ctx, bank) == [("bank_only", refused)]
+
+
+def test_a_success_the_bank_never_credited_is_a_difference(engine, ctx, clock, bank, april):
+    bank_debit_loans(engine, ctx, clock)
+    jobs.run_loan_month_end(engine, ctx, MONTH, bank=bank)
+    april.statement.pop()
+    assert differences(engine, ctx, bank) == [("amount_mismatch", f"LOAN-ME-{MONTH}")]
