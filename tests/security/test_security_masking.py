@@ -253,6 +253,7 @@ def test_examples_from_the_issue():
         "application_blob.content",
         "application_secret.value",
         "loan.certificate_no",
+        "loan.debit_card",
     }
     with pytest.raises(UnclassifiedField):
         classify("member", "shoe_size")
