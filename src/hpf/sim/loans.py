@@ -14,9 +14,9 @@ Bank-debit borrowers give a debit card; the month-end debits it at the simulator
 (BDC105) and a few debits are refused there (``DEBIT_FAILURES``, insufficient funds on the
 card), so those installments fall overdue like any unpaid one.
 
-Some borrowers meet hardship: each month a borrower repaying from the HPF account loses the job
-(the account is sealed, nothing comes in) and a serious illness takes the savings (a WD-ILLNESS
-withdrawal of the whole balance) with a probability that rises with the installment against
+Some borrowers meet hardship: each month a borrower may lose the job (the account is sealed,
+nothing comes in), a serious illness takes the savings (a WD-ILLNESS withdrawal of the whole
+balance) and the debit card is empty with a probability that rises with the installment against
 income and the loan against the home, and falls with savings (``hardship_odds``). Their
 installments then go unpaid and they do not catch up: the defaults the scorecard learns from.
 The rate is far above a real center's (whose non-performing loans are well under 1 %), so that
@@ -58,7 +58,7 @@ LOAN_SHARE = 0.0015  # of active members, applying for a loan in a month
 RECOVERY_SHARE = 0.45  # borrowers in arrears who pay everything back at a month-end
 PREPAY_SHARE = 0.01  # active loans partly prepaid in a month
 PAYOFF_SHARE = 0.003  # active loans paid off in a month
-DEBIT_FAILURES = 0.03  # bank debits (委托扣款) the bank refuses in a month
+DEBIT_FAILURES = 0.01  # bank debits (委托扣款) refused in a month for want of money on the card
 PDF = b"%PDF-1.4\n% OpenHPF simulated material\n"
 
 Drain = Callable[[int, str], None]  # (member id, account no): the member's savings are withdrawn
@@ -237,7 +237,7 @@ class LoanActor:
             ).all()  # fmt: skip
         for row in rows:
             in_hardship = row.member_state != "01"  # sealed: no income, no catching up
-            struck = row.repayment_source == "hpf_account" and self.rng.random() < hardship_odds(row.features)
+            struck = self.rng.random() < hardship_odds(row.features)
             if struck and not in_hardship:
                 with write_transaction(self.engine) as conn:
                     accounts.seal_member(conn, self.ctx, row.account_no, "失业（模拟）")
@@ -276,12 +276,15 @@ class LoanActor:
         """
         self.fake.today = self.ctx.clock.today()
         with read_transaction(self.engine) as conn:
-            ids = conn.scalars(
-                select(loan.c.id).where(loan.c.state == "active", loan.c.repayment_source == "bank_debit")
+            rows = conn.execute(
+                select(loan.c.id, member.c.state)
+                .join(member, member.c.id == loan.c.borrower_id)
+                .where(loan.c.state == "active", loan.c.repayment_source == "bank_debit")
             ).all()
         prefix = seq_prefix(self.ctx, month)
-        for loan_id in ids:
-            if random.Random(f"debit:{month}:{loan_id}").random() < DEBIT_FAILURES:
+        for loan_id, state in rows:
+            # A borrower in hardship (sealed: no income) has nothing on the card.
+            if state != "01" or random.Random(f"debit:{month}:{loan_id}").random() < DEBIT_FAILURES:
                 self.fake.arm("fail", f"{prefix}{loan_id:010d}")
 
     def new_year(self, day: date) -> None:
