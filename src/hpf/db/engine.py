@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -65,14 +66,30 @@ def is_sqlite(engine_or_conn: Any) -> bool:
     return bool(engine_or_conn.dialect.name == "sqlite")
 
 
+WRITER_WAIT_SECONDS = 30.0  # as SQLite's busy timeout
+
+
+@contextmanager
+def _writer_turn(engine: Engine) -> Iterator[None]:
+    """This process's turn to write on a SQLite engine (nothing to wait for on PostgreSQL)."""
+    turn = _writers.get(engine)
+    if turn is None:
+        yield
+        return
+    # A bounded wait: a write transaction opened inside another on one thread fails like the
+    # busy timeout did, instead of waiting forever on itself.
+    if not turn.acquire(timeout=WRITER_WAIT_SECONDS):
+        raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is locked (writer queue)"))
+    try:
+        yield
+    finally:
+        turn.release()
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction for a use case that writes (``BEGIN IMMEDIATE`` on SQLite)."""
-    with (
-        _writers.get(engine) or nullcontext(),
-        engine.connect().execution_options(hpf_write=True) as conn,
-        conn.begin(),
-    ):
+    with _writer_turn(engine), engine.connect().execution_options(hpf_write=True) as conn, conn.begin():
         yield conn
 
 
