@@ -244,30 +244,48 @@ class LoanActor:
                 self.drain(int(row.member_id), row.account_no)
                 summary.hardships += 1
                 continue
-            key = f"sim:{row.id}:{month}"
+            act = self._choose(row, in_hardship)
+            if act is None:
+                continue
             try:
                 with write_transaction(self.engine) as conn:
-                    if row.days_past_due > 0:
-                        if not in_hardship and self.rng.random() < RECOVERY_SHARE:
-                            owed = (
-                                row.overdue_principal_fen + row.overdue_interest_fen + row.penalty_accrued_fen
-                            )
-                            loans.repay(conn, self.ctx, row.id, owed, loans.PaymentSource.BANK, key)
-                            summary.recovered += 1
-                        continue
-                    if in_hardship:
-                        continue
-                    draw = self.rng.random()
-                    if draw < PAYOFF_SHARE:
-                        loans.payoff(conn, self.ctx, row.id, loans.PaymentSource.BANK, key)
-                        summary.paid_off += 1
-                    elif draw < PAYOFF_SHARE + PREPAY_SHARE:
-                        choice = self.rng.choice(list(PrepaymentChoice))
-                        amount = self.rng.randrange(5, 30) * 1_000_000
-                        loans.prepay(conn, self.ctx, row.id, amount, choice, loans.PaymentSource.BANK, key)
-                        summary.prepaid += 1
+                    act(conn, f"sim:{row.id}:{month}", summary)
             except HpfError:  # not allowed today (first installment not yet due, more than owed …)
                 continue
+
+    def _choose(self, row: Any, in_hardship: bool) -> Callable[[Connection, str, LoanSummary], None] | None:
+        """What the borrower does this month-end, if anything (the draws, in a fixed order)."""
+        rng, ctx = self.rng, self.ctx
+        if row.days_past_due > 0:
+            if in_hardship or rng.random() >= RECOVERY_SHARE:
+                return None
+            owed = row.overdue_principal_fen + row.overdue_interest_fen + row.penalty_accrued_fen
+
+            def recover(conn: Connection, key: str, summary: LoanSummary) -> None:
+                loans.repay(conn, ctx, row.id, owed, loans.PaymentSource.BANK, key)
+                summary.recovered += 1
+
+            return recover
+        if in_hardship:
+            return None
+        draw = rng.random()
+        if draw < PAYOFF_SHARE:
+
+            def pay_off(conn: Connection, key: str, summary: LoanSummary) -> None:
+                loans.payoff(conn, ctx, row.id, loans.PaymentSource.BANK, key)
+                summary.paid_off += 1
+
+            return pay_off
+        if draw < PAYOFF_SHARE + PREPAY_SHARE:
+            choice = rng.choice(list(PrepaymentChoice))
+            amount = rng.randrange(5, 30) * 1_000_000
+
+            def prepay(conn: Connection, key: str, summary: LoanSummary) -> None:
+                loans.prepay(conn, ctx, row.id, amount, choice, loans.PaymentSource.BANK, key)
+                summary.prepaid += 1
+
+            return prepay
+        return None
 
     def _refuse_some_debits(self, month: str) -> None:
         """Arm the fake bank to refuse a few of the month's debits (by their 业务流水号).

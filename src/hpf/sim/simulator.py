@@ -104,8 +104,8 @@ def simulate(
     if bank is None:
         fake = FakeBank(today=start)
         bank = (in_process(fake, center_code=center_code, secret=secrets.token_bytes(32)), fake)
-    world = _World(engine, ctx, random.Random(seed), seed, bank)
     summary = SimulationSummary()
+    world = _World(engine, ctx, random.Random(seed), seed, bank, summary)
     for n in range(months):
         world.live_month(summary)
         summary.months += 1
@@ -119,9 +119,15 @@ def simulate(
 
 class _World:
     def __init__(
-        self, engine: Engine, ctx: Context, rng: random.Random, seed: int, bank: tuple[BankAdapter, FakeBank]
+        self,
+        engine: Engine,
+        ctx: Context,
+        rng: random.Random,
+        seed: int,
+        bank: tuple[BankAdapter, FakeBank],
+        summary: SimulationSummary,
     ) -> None:
-        self.engine, self.ctx, self.rng, self.seed = engine, ctx, rng, seed
+        self.engine, self.ctx, self.rng, self.seed, self.summary = engine, ctx, rng, seed, summary
         with write_transaction(engine) as conn:
             people = staff(conn, ctx)
         self.withdrawals = WithdrawalActor(engine, ctx, rng, people, *bank)
@@ -134,7 +140,7 @@ class _World:
         self.region_weights = [w for _, w in names.ID_REGIONS]
 
     def _drain(self, member_id: int, account_no: str) -> None:
-        self.withdrawals.drain(member_id, account_no, self._summary.withdrawals)
+        self.withdrawals.drain(member_id, account_no, self.summary.withdrawals)
 
     def _move_to(self, day: date) -> None:
         if day > self.clock.today():
@@ -149,7 +155,6 @@ class _World:
     # ------------------------------------------------------------------------------- a month
 
     def live_month(self, summary: SimulationSummary) -> None:
-        self._summary = summary
         month = month_of(self.clock.today())
         if month[5:] == "01":
             self.loans.new_year(date(int(month[:4]), 1, 1))
