@@ -43,7 +43,7 @@ from hpf.kernel.context import Context
 from hpf.kernel.identifiers import luhn_check_digit
 from hpf.ledger.service import member_balances
 from hpf.security import identity, protect, tokens
-from hpf.security.permissions import Role
+from hpf.security.permissions import Principal, Role
 from hpf.settings import Settings
 from hpf.sim import build_demo_center
 from hpf.sim.simulator import simulate
@@ -63,7 +63,8 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def build(url: str, members: int) -> tuple[str, date]:
+def build(url: str, members: int) -> tuple[Principal, date]:
+    """The center, lived four months; the teller who files and the business date."""
     engine = make_engine(url)
     upgrade(engine)
     start = date(2025, 1, 1)
@@ -86,7 +87,7 @@ def build(url: str, members: int) -> tuple[str, date]:
             conn, ctx, "bench-teller", "压测柜员", [Role.TELLER], secrets.token_urlsafe(16)
         )
     engine.dispose()
-    return str(teller.id), today
+    return teller, today
 
 
 def main() -> None:
@@ -103,16 +104,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="hpf-bench-wd-"))
     url = f"sqlite:///{work}/bench.sqlite3"
     started = time.perf_counter()
-    build(url, args.members)
+    teller, today = build(url, args.members)
     print(f"center built in {time.perf_counter() - started:.1f}s")
     engine = make_engine(url)
     with read_transaction(engine) as conn:
-        today = stored_business_date(conn)
-        assert today is not None
-        teller = identity.get_principal(
-            conn,
-            conn.scalar(select(identity.principal.c.id).where(identity.principal.c.login == "bench-teller")),
-        )
         rows = conn.execute(select(member.c.id, member.c.account_no).where(member.c.state == "01")).all()
         balances = member_balances(conn, [r.id for r in rows])
     need = args.clients * args.rounds
