@@ -62,6 +62,7 @@ from hpf.settlement import service as settlement
 from hpf.settlement.owners import PayoutOutcome
 from hpf.settlement.rules import AccountClass, Payee, PayoutRequest, Source
 from hpf.settlement.tables import payment_order
+from hpf.withdrawals.rules import age_on
 from hpf.withdrawals.service import continuous_deposit_months
 
 ITEM = "LN-APPLY"
@@ -211,10 +212,6 @@ class Household:
     risks: tuple[RiskFlag, ...]
 
 
-def _age(birth: date, on: date) -> int:
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
-
-
 def live_loan_clause() -> Any:
     """Loans that count: disbursed (active, settled, written off) or approved and not void.
 
@@ -261,6 +258,7 @@ def household_facts(
     borrower_id: int,
     co_account_nos: Sequence[str],
     on: date,
+    policy: LoanPolicy,
     *,
     application_id: int | None = None,
 ) -> Household:
@@ -292,7 +290,6 @@ def household_facts(
         months[int(member_id)].append(str(month))
     runs = {i: continuous_deposit_months(m) for i, m in months.items()}
     used, outstanding = household_loans(conn, ids, excluding_application=application_id)
-    policy = loan_policy(on)
     risks = []
     for r in co:
         if r.state != NORMAL:
@@ -316,7 +313,7 @@ def household_facts(
         co_borrower_ids=tuple(r.id for r in co),
         not_found=tuple(n for n in co_account_nos if n not in by_no),
         borrower_listed=any(by_no[n].id == borrower_id for n in co_account_nos if n in by_no),
-        age_years=_age(me.birth_date, on),
+        age_years=age_on(me.birth_date, on),
         balance_fen=sum(sum(balances.get(i, (0, 0))) for i in ids),
         monthly_base_fen=sum(int(r.base_fen) for r in (me, *co)),
         continuous_deposit_months=runs[borrower_id],
@@ -484,11 +481,7 @@ def _rules(
 
 def _sheet(d: LoanDecision) -> tuple[SheetLine, ...]:
     request, limit, form = d.request, d.limit, d.form
-    value = (
-        request.house_price_fen
-        if request.appraisal_fen is None
-        else min(request.house_price_fen, request.appraisal_fen)
-    )
+    value = request.value_fen
     lines = [
         SheetLine("房屋价值（房价与评估价孰低）", _yuan(value)),
         SheetLine("借款人年龄", f"{request.age_years}岁"),
@@ -526,11 +519,16 @@ def decide(conn: Connection, ctx: Context, app: Mapping[str, Any]) -> LoanDecisi
     contract_date = form.contract_date or today
     first_due = form.first_due_date or last_day_of_next_month(contract_date)
     app_id = int(app["id"]) if app.get("id") is not None else None
+    policy = loan_policy(contract_date)
     facts = household_facts(
-        conn, int(app["member_id"]), form.co_borrower_account_nos, contract_date, application_id=app_id
+        conn,
+        int(app["member_id"]),
+        form.co_borrower_account_nos,
+        contract_date,
+        policy,
+        application_id=app_id,
     )
     rate = rates.rate_on(contract_date, form.term_months, form.second_home)
-    policy = loan_policy(contract_date)
     request = LoanRequest(
         house_price_fen=form.house_price_fen,
         appraisal_fen=form.appraisal_fen,

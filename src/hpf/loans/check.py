@@ -18,9 +18,10 @@ from sqlalchemy import Connection, case, func, select
 from hpf.ledger.check import Finding
 from hpf.ledger.tables import subject_balance
 from hpf.loans.tables import loan, loan_installment
+from hpf.settlement.rules import FINAL
 from hpf.settlement.tables import payment_order
 
-IN_FLIGHT = ("reserved", "sent", "unknown")  # a disbursement order not final yet (decision 0013)
+LOAN_OWNER = "loan"  # hpf.loans.application.OWNER_KIND (not imported: the check stays below the engine)
 
 
 def check_loans(conn: Connection) -> list[Finding]:
@@ -47,7 +48,8 @@ def control_totals(conn: Connection) -> list[Finding]:
     in_flight = int(
         conn.scalar(
             select(func.coalesce(func.sum(payment_order.c.amount_fen), 0)).where(
-                payment_order.c.owner_kind == "loan", payment_order.c.state.in_(IN_FLIGHT)
+                payment_order.c.owner_kind == LOAN_OWNER,
+                payment_order.c.state.not_in([state.value for state in FINAL]),  # not final yet: in flight
             )
         )
         or 0

@@ -58,9 +58,7 @@ def features_of(request: LoanRequest, principal_fen: int, co_borrowers: int) -> 
     """The scorecard's features of an application asking ``principal_fen`` (> 0)."""
     if principal_fen <= 0:
         raise ValueError("principal_fen must be positive")
-    value = request.house_price_fen
-    if request.appraisal_fen is not None:
-        value = min(value, request.appraisal_fen)
+    value = request.value_fen
     payment = first_installment(principal_fen, request.annual_rate, request.term_months, request.method)
     return {
         "age_years": float(request.age_years),

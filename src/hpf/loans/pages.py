@@ -26,10 +26,18 @@ from hpf.accounts import service as accounts
 from hpf.kernel.errors import HpfError, InvalidInput
 from hpf.kernel.money import parse_yuan
 from hpf.loans import rates, service
-from hpf.loans.api import loan_detail, parties, schedule_rows, visible_events, visible_loan
+from hpf.loans.api import (
+    READ_BOOK,
+    READ_OWN,
+    loan_detail,
+    parties,
+    schedule_rows,
+    visible_events,
+    visible_loan,
+)
 from hpf.loans.calculator import MAX_YEARS, calculate, first_of_next_month, parse_input
 from hpf.loans.schedule import Method, PrepaymentChoice
-from hpf.security.permissions import Perm, Principal, Scope
+from hpf.security.permissions import Perm, Principal
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
@@ -94,8 +102,6 @@ def calculator_page(
 
 # ------------------------------------------------------------------------- the loan book
 
-READ_OWN = [Depends(requires(Perm.LOAN_READ, scope=Scope.OWN))]
-READ_BOOK = [Depends(requires(Perm.LOAN_READ))]
 CHOICES = [(c.value, c.name_zh) for c in PrepaymentChoice] + [(service.PAYOFF, "全部结清（提前结清）")]
 Filter = Annotated[str, Query(max_length=12)]
 

@@ -178,6 +178,15 @@ class LoanRequest:
     loans_used: int = 0
     has_outstanding_loan: bool = False
 
+    @property
+    def value_fen(self) -> int:
+        """The home's value for the loan-to-value limit: the lower of price and appraisal."""
+        return (
+            self.house_price_fen
+            if self.appraisal_fen is None
+            else min(self.house_price_fen, self.appraisal_fen)
+        )
+
     def __post_init__(self) -> None:
         for name in ("house_price_fen", "balance_fen", "monthly_base_fen"):
             if require_fen(getattr(self, name), name) < 0:
@@ -358,9 +367,7 @@ def max_loan_amount(request: LoanRequest, policy: LoanPolicy) -> LoanLimit:
     requested term (at most the policy's longest); and, when age + term exceeds the policy, the
     capacity at the longest term that fits (``AGE_TERM``). Each is rounded down to the fen.
     """
-    value = request.house_price_fen
-    if request.appraisal_fen is not None:
-        value = min(value, request.appraisal_fen)
+    value = request.value_fen
     ltv = policy.ltv_second_home if request.second_home else policy.ltv_first_home
     max_installment = _floor_fen(request.monthly_base_fen * policy.repayment_capacity_ratio)
     term = min(request.term_months, policy.max_term_months)

@@ -733,6 +733,19 @@ def _prepayable(conn: Connection, row: Any, today: date) -> tuple[Schedule, int]
     return _schedule(row, rows), paid_through
 
 
+def _plan_prepayment(
+    schedule: Schedule, paid_through: int, amount_fen: int, choice: PrepaymentChoice | str, today: date
+) -> tuple[int, int, Schedule]:
+    """A partial prepayment of ``amount_fen`` today: its principal and interest parts and the new
+    schedule (what :func:`prepay` books and :func:`prepayment_quote` shows)."""
+    if paid_through == 0:
+        raise Conflict("loan.prepay_too_early", "首期还款前不能部分提前还款（可全部结清）",
+                       "a partial prepayment needs the first installment paid")  # fmt: skip
+    days = days_30_360(schedule.installments[paid_through - 1].due_date, today)
+    principal, interest = split_prepayment(amount_fen, schedule.installments[paid_through].annual_rate, days)
+    return principal, interest, prepay_schedule(schedule, paid_through, principal, PrepaymentChoice(choice))
+
+
 def prepay(
     conn: Connection,
     ctx: Context,
@@ -757,13 +770,7 @@ def prepay(
     row = _load(conn, loan_id)
     today = ctx.clock.today()
     schedule, paid_through = _prepayable(conn, row, today)
-    if paid_through == 0:
-        raise Conflict("loan.prepay_too_early", "首期还款前不能部分提前还款（可全部结清）",
-                       "a partial prepayment needs the first installment paid")  # fmt: skip
-    following = schedule.installments[paid_through]
-    days = days_30_360(schedule.installments[paid_through - 1].due_date, today)
-    principal, interest = split_prepayment(amount_fen, following.annual_rate, days)
-    new = prepay_schedule(schedule, paid_through, principal, PrepaymentChoice(choice))
+    principal, interest, new = _plan_prepayment(schedule, paid_through, amount_fen, choice, today)
     entry = JournalEntry(
         BT_PREPAYMENT, f"LOAN-{loan_id}", key, today, today,
         (*_payer_lines(conn, row, source, amount_fen), *_credit_lines(interest, 0, principal)),
@@ -1168,12 +1175,7 @@ def prepayment_quote(
     if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen <= 0:
         raise _invalid("loan.invalid_prepayment", "请填写大于零的提前还款金额",
                        f"amount_fen must be a positive integer, got {amount_fen!r}", "amount")  # fmt: skip
-    if paid_through == 0:
-        raise Conflict("loan.prepay_too_early", "首期还款前不能部分提前还款（可全部结清）",
-                       "a partial prepayment needs the first installment paid")  # fmt: skip
-    days = days_30_360(schedule.installments[paid_through - 1].due_date, today)
-    principal, interest = split_prepayment(amount_fen, rest[0].annual_rate, days)
-    new = prepay_schedule(schedule, paid_through, principal, PrepaymentChoice(choice))
+    principal, interest, new = _plan_prepayment(schedule, paid_through, amount_fen, choice, today)
     after = new.installments[paid_through:]
     return PrepaymentQuote(
         **common, **before, amount_fen=amount_fen, principal_fen=principal, interest_fen=interest,
