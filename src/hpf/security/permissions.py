@@ -79,6 +79,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.REVIEWER: frozenset(
         _STAFF_READ
         | {Perm.MEMBER_RESTRICT, Perm.MEMBER_UNMASK, Perm.CONTRIBUTION_CORRECT, Perm.APPLICATION_REVIEW}
+        | {Perm.LOAN_RISK_REVIEW}  # reviewers and risk officers clear the collateral risk queue
     ),
     Role.FINANCE: frozenset(
         _STAFF_READ
@@ -90,11 +91,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
         _STAFF_READ
         | {Perm.LEDGER_READ, Perm.AUDIT_READ, Perm.MEMBER_UNMASK, Perm.APPROVAL_READ, Perm.SETTLEMENT_READ}
     ),
-    Role.RISK: frozenset(_STAFF_READ | {Perm.MEMBER_UNMASK}),
+    Role.RISK: frozenset(_STAFF_READ | {Perm.MEMBER_UNMASK, Perm.LOAN_RISK_REVIEW}),
     Role.SUPERVISOR: frozenset({Perm.POLICY_READ, Perm.LEDGER_READ, Perm.LOAN_READ}),
     Role.ADMIN: frozenset({Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN} | _DECIDE),
     # Self-service: the scope limits these to the member's own account / the employer's own staff.
-    Role.MEMBER: frozenset({Perm.MEMBER_READ, Perm.POLICY_READ} | _APPLY),
+    Role.MEMBER: frozenset({Perm.MEMBER_READ, Perm.POLICY_READ, Perm.LOAN_READ} | _APPLY),  # own loans
     Role.EMPLOYER: frozenset(
         {
             Perm.EMPLOYER_READ,
@@ -107,16 +108,6 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     ),
     Role.PARTNER: frozenset({Perm.POLICY_READ}),
 }
-
-# Loans: staff who serve borrowers, check or supervise read the book; members read their own
-# loans (by their account in the path, or a loan they are a party to); reviewers and risk
-# officers clear the collateral risk queue.
-for _role, _granted in (
-    *((r, {Perm.LOAN_READ}) for r in (Role.TELLER, Role.FINANCE, Role.AUDITOR, Role.SUPERVISOR, Role.MEMBER)),
-    (Role.REVIEWER, {Perm.LOAN_READ, Perm.LOAN_RISK_REVIEW}),
-    (Role.RISK, {Perm.LOAN_READ, Perm.LOAN_RISK_REVIEW}),
-):
-    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] | _granted
 
 
 @dataclass(frozen=True)

@@ -292,7 +292,6 @@ class LoanActor:
 
         Drawn from a generator of its own per (month, loan), so the rest of the world is the same.
         """
-        self.fake.today = self.ctx.clock.today()
         with read_transaction(self.engine) as conn:
             rows = conn.execute(
                 select(loan.c.id, member.c.state)

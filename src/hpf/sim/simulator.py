@@ -107,7 +107,7 @@ def simulate(
     summary = SimulationSummary()
     world = _World(engine, ctx, random.Random(seed), seed, bank, summary)
     for n in range(months):
-        world.live_month(summary)
+        world.live_month()
         summary.months += 1
         if progress:
             progress("months", n + 1, months)
@@ -147,6 +147,7 @@ class _World:
             self.clock.set(day)
             with write_transaction(self.engine) as conn:
                 set_business_date(conn, day)
+            self.fake.today = day  # the bank's business day follows the center's
 
     def _trait(self, employer_id: int) -> float:
         """A fixed number in [0, 1) per employer: its payment behaviour."""
@@ -154,7 +155,8 @@ class _World:
 
     # ------------------------------------------------------------------------------- a month
 
-    def live_month(self, summary: SimulationSummary) -> None:
+    def live_month(self) -> None:
+        summary = self.summary
         month = month_of(self.clock.today())
         if month[5:] == "01":
             self.loans.new_year(date(int(month[:4]), 1, 1))
@@ -314,5 +316,4 @@ class _World:
 
     def _arrives(self, amount: int, emp: dict[str, Any]) -> None:
         """The employer's money reaches the center's account at the (fake) bank, which pays from it."""
-        self.fake.today = self.ctx.clock.today()
         self.fake.credit(amount, f"SIM{emp['id']:010d}", str(emp["account_no"]), "住房公积金汇缴")

@@ -230,7 +230,6 @@ class WithdrawalActor:
 
     def pay(self, summary: WithdrawalSummary) -> None:
         """The payment run at the bank; a few payouts are refused there and come back."""
-        self.fake.today = self.ctx.clock.today()
         with read_transaction(self.engine) as conn:
             waiting = conn.scalars(
                 select(payment_order.c.order_no)

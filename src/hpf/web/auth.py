@@ -103,12 +103,12 @@ def _resolve(request: Request) -> Resolution:
 async def resolution(request: Request) -> Resolution:
     """The request's credentials as a dependency (resolved once per request).
 
-    A bearer token is checked here, on the event loop (a signature, no I/O); a session cookie is
-    loaded from the database on a worker thread.
+    A bearer token is checked here, on the event loop (a signature, no I/O), as is a request with
+    no credentials; a session cookie is loaded from the database on a worker thread.
     """
-    if request.headers.get("authorization") is not None:
-        return resolve(request)
-    return await run_in_threadpool(resolve, request)
+    if request.headers.get("authorization") is None and sessions.COOKIE_NAME in request.cookies:
+        return await run_in_threadpool(resolve, request)
+    return resolve(request)
 
 
 Found = Annotated[Resolution, Depends(resolution)]

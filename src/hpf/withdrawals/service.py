@@ -447,12 +447,15 @@ def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> No
             .where(withdrawal.c.id == row["id"])
             .values(state="paid", paid_on=outcome.settled_on)
         )
-        if row["closes_account"] == "1":
-            account_no = accounts.account_numbers_of(conn, [row["member_id"]])[row["member_id"]]
-            # Money credited after the reservation (a list allocated meanwhile) stays in the
-            # account, which stays open for it: the bank has paid, so nothing here may refuse.
-            if accounts.get_member(conn, account_no)["balance_fen"] == 0:
-                accounts.close_member(conn, ctx, account_no, CloseKind.WITHDRAWN, "销户提取")
+        # Money credited after the reservation (a list allocated meanwhile) stays in the
+        # account, which stays open for it: the bank has paid, so nothing here may refuse.
+        member_id = row["member_id"]
+        if (
+            row["closes_account"] == "1"
+            and sum(member_balances(conn, [member_id]).get(member_id, (0, 0))) == 0
+        ):
+            account_no = accounts.account_numbers_of(conn, [member_id])[member_id]
+            accounts.close_member(conn, ctx, account_no, CloseKind.WITHDRAWN, "销户提取")
     else:
         conn.execute(update(withdrawal).where(withdrawal.c.id == row["id"]).values(state="released"))
     for listener in _listeners:
