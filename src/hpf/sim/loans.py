@@ -49,17 +49,16 @@ from hpf.loans.schedule import PrepaymentChoice
 from hpf.loans.scorecard_tables import loan_features
 from hpf.loans.tables import loan
 from hpf.security.permissions import Principal
-from hpf.services import catalog
 from hpf.services import service as applications
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.fakebank import FakeBank
+from hpf.sim.withdrawals import file_at_counter
 
 LOAN_SHARE = 0.0015  # of active members, applying for a loan in a month
 RECOVERY_SHARE = 0.45  # borrowers in arrears who pay everything back at a month-end
 PREPAY_SHARE = 0.01  # active loans partly prepaid in a month
 PAYOFF_SHARE = 0.003  # active loans paid off in a month
 DEBIT_FAILURES = 0.01  # bank debits (委托扣款) refused in a month for want of money on the card
-PDF = b"%PDF-1.4\n% OpenHPF simulated material\n"
 
 Drain = Callable[[int, str], None]  # (member id, account no): the member's savings are withdrawn
 
@@ -175,20 +174,12 @@ class LoanActor:
     def _apply(
         self, conn: Connection, account_no: str, payload: dict[str, Any], summary: LoanSummary
     ) -> None:
-        ctx, today = self.ctx, self.ctx.clock.today()
-        row = applications.submit(
-            conn, ctx, self.teller, loan_application.ITEM, payload, applicant_kind="member",
-            member_account_no=account_no, idempotency_key=f"sim-loan:{account_no}:{today:%Y%m}",
-        )  # fmt: skip
-        if row["state"] != "submitted":
+        key = f"sim-loan:{account_no}:{self.ctx.clock.today():%Y%m}"
+        if (
+            file_at_counter(conn, self.ctx, self.teller, loan_application.ITEM, account_no, payload, key)
+            is None
+        ):
             return
-        item = catalog.item_at(conn, loan_application.ITEM, today)
-        for material in item["materials"]:
-            if material["required"]:
-                applications.add_material(
-                    conn, ctx, self.teller, int(row["id"]), material["code"], f"{material['code']}.pdf", PDF
-                )
-        applications.complete_submission(conn, ctx, self.teller, int(row["id"]))
         summary.applied += 1
 
     def review(self, summary: LoanSummary) -> None:

@@ -55,6 +55,26 @@ ITEM_WEIGHTS: tuple[tuple[str, int], ...] = (
 PDF = b"%PDF-1.4\n% OpenHPF simulated material\n"
 
 
+def file_at_counter(
+    conn: Connection, ctx: Context, teller: Principal, code: str, account_no: str, payload: dict[str, Any],
+    key: str, applicant_kind: str = "member",
+) -> dict[str, Any] | None:  # fmt: skip
+    """A teller files an application of ``code`` for a member with every required material and
+    submits it; the application as decided, or None when the key was filed already (a rerun)."""
+    row = applications.submit(
+        conn, ctx, teller, code, payload, applicant_kind=applicant_kind, member_account_no=account_no,
+        idempotency_key=key,
+    )  # fmt: skip
+    if row["state"] != "submitted":
+        return None
+    for material in catalog.item_at(conn, code, ctx.clock.today())["materials"]:
+        if material["required"]:
+            applications.add_material(
+                conn, ctx, teller, int(row["id"]), material["code"], f"{material['code']}.pdf", PDF
+            )
+    return applications.complete_submission(conn, ctx, teller, int(row["id"]))
+
+
 @dataclass
 class WithdrawalSummary:
     applied: int = 0
@@ -171,20 +191,12 @@ class WithdrawalActor:
 
     def _apply(self, conn: Connection, code: str, account_no: str, payload: dict[str, Any],
                summary: WithdrawalSummary) -> None:  # fmt: skip
-        ctx, today = self.ctx, self.ctx.clock.today()
-        row = applications.submit(
-            conn, ctx, self.teller, code, payload, applicant_kind="heir" if code == "WD-DEATH" else "member",
-            member_account_no=account_no, idempotency_key=f"sim:{account_no}:{code}:{today:%Y%m}",
-        )  # fmt: skip
-        if row["state"] != "submitted":
-            return  # filed already (a rerun of the month)
-        item = catalog.item_at(conn, code, today)
-        for material in item["materials"]:
-            if material["required"]:
-                applications.add_material(
-                    conn, ctx, self.teller, int(row["id"]), material["code"], f"{material['code']}.pdf", PDF
-                )
-        done = applications.complete_submission(conn, ctx, self.teller, int(row["id"]))
+        today = self.ctx.clock.today()
+        kind = "heir" if code == "WD-DEATH" else "member"
+        key = f"sim:{account_no}:{code}:{today:%Y%m}"
+        done = file_at_counter(conn, self.ctx, self.teller, code, account_no, payload, key, kind)
+        if done is None:
+            return
         summary.applied += 1
         if done["state"] == "approved":
             summary.straight_through += 1
