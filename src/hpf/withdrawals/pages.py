@@ -21,7 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Connection
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from hpf.accounts import service as accounts
@@ -85,12 +85,17 @@ def _overview_of(conn: Connection, ctx: Context, member_id: int, code: str) -> R
 
 
 def _form_context(
-    conn: Connection, ctx: Context, show: Disclosure, found: dict[str, Any], code: str, **extra: Any
+    conn: Connection,
+    ctx: Context,
+    show: Disclosure,
+    found: dict[str, Any],
+    code: str,
+    item: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    item = catalog.item_at(conn, code, ctx.clock.today())
     return {
         "m": show.masked("member", [found])[0],
-        "item": item,
+        "item": item or catalog.item_at(conn, code, ctx.clock.today()),
         "fields": forms.fields_of(code),
         "o": _overview_of(conn, ctx, found["id"], code),
         "form": forms.defaults(code, found["name"]),
@@ -118,9 +123,8 @@ def apply_page(
     return render(request, "withdrawals_apply.html", _form_context(conn, ctx, show, found, code))
 
 
-async def _uploads(request: Request, materials: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
+async def _uploads(form: FormData, materials: list[dict[str, Any]]) -> list[tuple[str, str, bytes]]:
     """The files the form carries, one input per material (``m_<code>``); empty inputs skipped."""
-    form = await request.form()
     out = []
     for m in materials:
         upload = form.get(f"m_{m['code']}")
@@ -155,9 +159,8 @@ async def apply(
     raw = await request.form()
     typed = {k: v for k, v in raw.items() if isinstance(v, str)}
     page_ctx = dataclasses.replace(ctx, source="page")
-    found = accounts.get_member(conn, account_no)
     item = catalog.item_at(conn, code, ctx.clock.today())
-    files = await _uploads(request, item["materials"])
+    files = await _uploads(raw, item["materials"])
     evaluation: dict[str, Any] | None = None
     try:
         with conn.begin_nested():
@@ -179,8 +182,9 @@ async def apply(
     except HpfError as exc:
         if exc.status in (401, 403, 404):
             raise
+        found = accounts.get_member(conn, account_no)  # the form again, for this member
         context = _form_context(
-            conn, ctx, show, found, code, form=typed, error=exc.title, evaluation=evaluation
+            conn, ctx, show, found, code, item, form=typed, error=exc.title, evaluation=evaluation
         )
         return render(request, "withdrawals_apply.html", context, status_code=exc.status)
     return RedirectResponse(f"/applications/{done['id']}", status_code=303)
