@@ -29,7 +29,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, text
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from hpf.accounts.tables import member
 from hpf.contributions.tables import remittance, remittance_row
@@ -225,18 +225,6 @@ def live_loan_clause() -> Any:
     )
 
 
-def _co_borrowed_sql(conn: Connection) -> Any:
-    """``loan`` rows where one of ``:ids`` is a co-borrower (the JSON list), per engine."""
-    if conn.dialect.name == "sqlite":
-        fragment = "EXISTS (SELECT 1 FROM json_each(loan.co_borrower_ids) AS e WHERE e.value IN :ids)"
-    else:
-        fragment = (
-            "EXISTS (SELECT 1 FROM json_array_elements_text(loan.co_borrower_ids) AS e(v) "
-            "WHERE CAST(e.v AS BIGINT) IN :ids)"
-        )
-    return text(fragment).bindparams(bindparam("ids", expanding=True))
-
-
 def household_loans(
     conn: Connection, member_ids: Sequence[int], *, excluding_application: int | None = None
 ) -> tuple[int, bool]:
@@ -245,7 +233,7 @@ def household_loans(
     unrepaid = case((loan.c.state.in_(UNREPAID), 1), else_=0)
     query = select(func.count(), func.coalesce(func.sum(unrepaid), 0)).where(
         live_loan_clause(),
-        or_(loan.c.borrower_id.in_(ids), _co_borrowed_sql(conn)),
+        or_(loan.c.borrower_id.in_(ids), loans.co_borrowed_clause(conn)),
     )
     if excluding_application is not None:
         query = query.where(loan.c.application_id != excluding_application)

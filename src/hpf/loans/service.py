@@ -35,9 +35,11 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     Table,
+    bindparam,
     delete,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -975,13 +977,21 @@ PAYOFF = "payoff"  # the quote's third choice besides the two PrepaymentChoice v
 BOOK_PAGE_SIZE = 50
 
 
-def _party_clause(conn: Connection) -> Any:
-    """Loans whose borrower or co-borrower is ``:member_id`` (the JSON list, per engine)."""
+def co_borrowed_clause(conn: Connection) -> Any:
+    """``loan`` rows where one of ``:ids`` (bind a list) is a co-borrower: the JSON list, per engine."""
     if conn.dialect.name == "sqlite":
-        co = "EXISTS (SELECT 1 FROM json_each(loan.co_borrower_ids) AS c WHERE c.value = :member_id)"
+        fragment = "EXISTS (SELECT 1 FROM json_each(loan.co_borrower_ids) AS e WHERE e.value IN :ids)"
     else:
-        co = "CAST(loan.co_borrower_ids AS jsonb) @> jsonb_build_array(CAST(:member_id AS bigint))"
-    return text(f"(loan.borrower_id = :member_id OR {co})")
+        fragment = (
+            "EXISTS (SELECT 1 FROM json_array_elements_text(loan.co_borrower_ids) AS e(v) "
+            "WHERE CAST(e.v AS BIGINT) IN :ids)"
+        )
+    return text(fragment).bindparams(bindparam("ids", expanding=True))
+
+
+def _party_clause(conn: Connection, member_id: int) -> Any:
+    """Loans whose borrower or a co-borrower is ``member_id`` (bind ``ids=[member_id]``)."""
+    return or_(loan.c.borrower_id == member_id, co_borrowed_clause(conn))
 
 
 _SUMMARY = (
@@ -1024,8 +1034,10 @@ def member_loans(conn: Connection, member_id: int) -> list[dict[str, Any]]:
     """The loans of a member as borrower or co-borrower (``role``), newest first, with the next
     installment due."""
     rows = conn.execute(
-        select(*_SUMMARY).where(_party_clause(conn)).order_by(loan.c.contract_date.desc(), loan.c.id.desc()),
-        {"member_id": member_id},
+        select(*_SUMMARY)
+        .where(_party_clause(conn, member_id))
+        .order_by(loan.c.contract_date.desc(), loan.c.id.desc()),
+        {"ids": [member_id]},
     ).mappings()
     out = [{**r, "role": "borrower" if r["borrower_id"] == member_id else "co_borrower"} for r in rows]
     return _with_next_due(conn, out)
@@ -1033,7 +1045,9 @@ def member_loans(conn: Connection, member_id: int) -> list[dict[str, Any]]:
 
 def has_loans(conn: Connection, member_id: int) -> bool:
     """Whether the member is a borrower or co-borrower of any loan (the member page's link)."""
-    found = conn.execute(select(loan.c.id).where(_party_clause(conn)).limit(1), {"member_id": member_id})
+    found = conn.execute(
+        select(loan.c.id).where(_party_clause(conn, member_id)).limit(1), {"ids": [member_id]}
+    )
     return found.first() is not None
 
 
