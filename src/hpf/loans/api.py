@@ -123,13 +123,18 @@ def risk_class_zh(code: str) -> str:
     return code_name(code, "loan_risk_class")
 
 
-def visible_loan(conn: Connection, who: Principal, loan_id: int) -> dict[str, Any]:
-    """The loan if ``who`` may see it: staff any, a member one they borrow or co-borrow; else
-    the very refusal of a loan that does not exist (no probing of loan ids)."""
-    row = service.loan_view(conn, loan_id)  # NotFound loan.not_found
-    if not who.is_staff and not (who.kind == "member" and service.is_party(row, who.member_id)):
+def require_visible(conn: Connection, who: Principal, loan_id: int) -> None:
+    """Staff see any loan, a member one they borrow or co-borrow; anyone else gets the very
+    refusal of a loan that does not exist (no probing of loan ids)."""
+    owners = service.parties(conn, loan_id)  # NotFound loan.not_found
+    if not who.is_staff and not (who.kind == "member" and service.is_party(owners, who.member_id)):
         raise NotFound("loan.not_found", "贷款不存在", f"no loan {loan_id}")
-    return row
+
+
+def visible_loan(conn: Connection, who: Principal, loan_id: int) -> dict[str, Any]:
+    """The loan as a record if ``who`` may see it (:func:`require_visible`)."""
+    require_visible(conn, who, loan_id)
+    return service.loan_view(conn, loan_id)
 
 
 def visible_events(who: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -425,7 +430,7 @@ def get_loan(loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose) 
 
 @router.get("/loans/{loan_id}/schedule", dependencies=READ_OWN, summary="A loan's repayment schedule")
 def get_schedule(loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> list[ScheduleRow]:
-    visible_loan(conn, who, loan_id)
+    require_visible(conn, who, loan_id)
     show.record_view("loan", loan_id, rows=1, what="还款计划")
     return schedule_rows(service.installments(conn, loan_id))
 
@@ -436,7 +441,7 @@ def get_schedule(loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclo
     summary="A loan's history: repayments, collections, arrears, dunning notices (staff: collateral events)",
 )
 def get_events(loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> LoanHistory:
-    visible_loan(conn, who, loan_id)
+    require_visible(conn, who, loan_id)
     show.record_view("loan", loan_id, rows=1, what="贷款记录")
     events = visible_events(who, service.events(conn, loan_id))
     return LoanHistory(
@@ -468,6 +473,6 @@ def get_quote(
     choice: Annotated[str, Query(max_length=24, description="shorten-term, reduce-installment or payoff")],
     amount_fen: Annotated[int | None, Query(description="the prepayment (not for payoff)")] = None,
 ) -> QuoteOut:
-    visible_loan(conn, who, loan_id)
+    require_visible(conn, who, loan_id)
     show.record_view("loan", loan_id, rows=1, what="提前还款试算")
     return QuoteOut.of(service.prepayment_quote(conn, loan_id, ctx.clock.today(), amount_fen, choice))

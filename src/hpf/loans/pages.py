@@ -31,6 +31,7 @@ from hpf.loans.api import (
     READ_OWN,
     loan_detail,
     parties,
+    require_visible,
     schedule_rows,
     visible_events,
     visible_loan,
@@ -257,7 +258,7 @@ def quote_page(
 ) -> Response:
     """提前还款试算: the figures of a prepayment today; htmx swaps only the result. No money moves."""
     if is_htmx(request):
-        visible_loan(conn, who, loan_id)
+        require_visible(conn, who, loan_id)
         show.record_view("loan", loan_id, rows=1, what="提前还款试算")
         context: dict[str, Any] = {"quote": None, "quote_error": "", **_zh()}
     else:

@@ -312,6 +312,14 @@ def _load(conn: Connection, loan_id: int, *, lock: bool = True) -> Any:
     return row
 
 
+def parties(conn: Connection, loan_id: int) -> dict[str, Any]:
+    """Who the loan belongs to (borrower and co-borrowers), without decrypting anything."""
+    row = conn.execute(select(loan.c.borrower_id, loan.c.co_borrower_ids).where(loan.c.id == loan_id)).first()
+    if row is None:
+        raise NotFound("loan.not_found", "贷款不存在", f"no loan {loan_id}")
+    return dict(row._mapping)
+
+
 def loan_view(conn: Connection, loan_id: int) -> dict[str, Any]:
     """The loan as a record (certificate number in plaintext; blind index dropped)."""
     row = dict(_load(conn, loan_id, lock=False)._mapping)
