@@ -284,9 +284,11 @@ def active_card(conn: Connection) -> dict[str, Any] | None:
     return _card(row) if row is not None else None
 
 
-def cards(conn: Connection) -> list[dict[str, Any]]:
-    """Every card trained, newest first (the active one and those it replaced)."""
-    return [_card(r) for r in conn.execute(select(scorecard).order_by(scorecard.c.id.desc())).all()]
+def cards(conn: Connection, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """The cards trained, newest first (the active one and those it replaced); ``limit``: at most."""
+    return [
+        _card(r) for r in conn.execute(select(scorecard).order_by(scorecard.c.id.desc()).limit(limit)).all()
+    ]
 
 
 def assess(conn: Connection, features: Mapping[str, float]) -> Score | None:

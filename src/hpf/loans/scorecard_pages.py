@@ -77,7 +77,8 @@ class ScorecardPublic(BaseModel):
 
 @router.get("/loans/scorecard", dependencies=[Depends(requires(Perm.LOAN_READ))])
 def scorecard_page(request: Request, conn: ReadDb) -> Response:
-    card = scorecard.active_card(conn)
+    every = scorecard.cards(conn, limit=11)  # the active one (the newest) and the ten before it
+    card = next((c for c in every if c["active"]), None)
     return render(
         request,
         "loan_scorecard.html",
@@ -90,7 +91,7 @@ def scorecard_page(request: Request, conn: ReadDb) -> Response:
             "high_risk_share": scorecard.HIGH_RISK_SHARE,
             "months_on_book": scorecard.MONTHS_ON_BOOK,
             "protected_note": PROTECTED_NOTE,
-            "older": [c for c in scorecard.cards(conn) if not c["active"]][:10],
+            "older": [c for c in every if not c["active"]][:10],
         },
     )
 
