@@ -24,8 +24,9 @@ from hpf.services import archives, catalog, rules, service
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
+from hpf.web.routing import HpfRoute
 
-router = APIRouter(prefix="/api/v1", tags=["services"])
+router = APIRouter(prefix="/api/v1", tags=["services"], route_class=HpfRoute)
 
 PUBLIC = [Depends(requires(Perm.PUBLIC))]
 READ = [Depends(requires(Perm.APPLICATION_READ))]

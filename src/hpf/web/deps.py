@@ -1,7 +1,11 @@
-"""Typed request dependencies: a connection in a transaction, and who is acting.
+"""Typed request dependencies: the request's unit of work, and who is acting.
 
-Read routes get a read transaction, write routes a write transaction that commits when the
-handler returns and rolls back if it raises: the use case's transaction is the request's.
+One unit of work per request. Read routes get a read transaction; write routes a write
+transaction in which the business change, and the audit row of the change
+(``hpf.web.audit_trail.record_change``), commit together when the endpoint answered below 400,
+and which rolls back when it raised or answered a refusal. Both are function-scoped: FastAPI ends
+them after the endpoint returns and before the response is sent, so nothing answers success
+before it has committed (``hpf.web.routing.HpfRoute`` tells the unit of work the status).
 The acting user is the signed-in principal's login (``hpf.web.auth``); ``anonymous`` on the
 public routes.
 """
@@ -14,8 +18,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import Connection
 
-from hpf.db.engine import read_transaction, write_transaction
+from hpf.db.engine import read_transaction, writer_connection
 from hpf.kernel.context import Context
+from hpf.web.audit_trail import record_change
 from hpf.web.auth import Found
 
 
@@ -25,8 +30,20 @@ def _read(request: Request) -> Iterator[Connection]:
 
 
 def _write(request: Request) -> Iterator[Connection]:
-    with write_transaction(request.app.state.engine) as conn:
-        yield conn
+    with writer_connection(request.app.state.engine) as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        except BaseException:
+            transaction.rollback()
+            raise
+        # None: a route of a class that does not report its status (not ours); keep the change.
+        status: int | None = getattr(request.state, "status", None)
+        if status is not None and status >= 400:
+            transaction.rollback()
+            return
+        record_change(conn, request, status or 200)
+        transaction.commit()
 
 
 async def _context(request: Request, found: Found) -> Context:  # no I/O: no thread hop
@@ -38,6 +55,6 @@ async def _context(request: Request, found: Found) -> Context:  # no I/O: no thr
     )
 
 
-ReadDb = Annotated[Connection, Depends(_read)]
-WriteDb = Annotated[Connection, Depends(_write)]
+ReadDb = Annotated[Connection, Depends(_read, scope="function")]
+WriteDb = Annotated[Connection, Depends(_write, scope="function")]
 Ctx = Annotated[Context, Depends(_context)]
