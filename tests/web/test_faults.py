@@ -147,7 +147,9 @@ class Writers:
             ref = f"K{n}-{i}"
             body = {"amount_fen": AMOUNT_FEN, "bank_ref": ref, "value_date": "2025-03-15"}
             self._until_2xx(
-                lambda h: h.post(f"/api/v1/employers/{account}/receipts", json=body, headers=headers)
+                lambda h, body=body: h.post(
+                    f"/api/v1/employers/{account}/receipts", json=body, headers=headers
+                )
             )
             with self.lock:
                 self.receipts.append(ref)
@@ -163,7 +165,7 @@ class Writers:
                 "payload": {"field": "phone", "value": f"1390014{i % 10000:04d}"},
             }
             self._until_2xx(
-                lambda h: h.post(
+                lambda h, body=body, key=key: h.post(
                     "/api/v1/applications", json=body, headers={**headers, "Idempotency-Key": key}
                 )
             )
