@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 
 from hpf.db.engine import read_transaction, writer_connection
 from hpf.kernel.context import Context
+from hpf.web import audit_sink
 from hpf.web.audit_trail import record_change
 from hpf.web.auth import Found
 
@@ -36,14 +37,23 @@ def _write(request: Request) -> Iterator[Connection]:
             yield conn
         except BaseException:
             transaction.rollback()
+            _requeue_reads(request)
             raise
         # None: a route of a class that does not report its status (not ours); keep the change.
         status: int | None = getattr(request.state, "status", None)
         if status is not None and status >= 400:
             transaction.rollback()
+            _requeue_reads(request)
             return
         record_change(conn, request, status or 200)
         transaction.commit()
+
+
+def _requeue_reads(request: Request) -> None:
+    """Personal data shown in a request whose change rolled back was shown all the same: its
+    read rows go to the audit sink (queued: this request still holds the write lock)."""
+    for work in getattr(request.state, "reads_in_unit_of_work", ()):
+        audit_sink.queue(request, work)
 
 
 async def _context(request: Request, found: Found) -> Context:  # no I/O: no thread hop

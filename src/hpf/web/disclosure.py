@@ -89,6 +89,12 @@ class Disclosure:
             work = self._audit(subject, ids)
             if conn is not None:
                 work(conn)
+                # Should the request's transaction roll back, the read still happened: the unit
+                # of work then queues these rows to the sink (hpf.web.deps).
+                pending = getattr(self.request.state, "reads_in_unit_of_work", None)
+                if pending is None:
+                    pending = self.request.state.reads_in_unit_of_work = []
+                pending.append(work)
             else:
                 audit_sink.write(self.request, work)
         return self.masked(table, records)
