@@ -46,7 +46,7 @@ class Settings:
     # for a turn before a 503 with Retry-After, and how long a request waits for a connection or
     # the database's write lock before the same.
     max_requests: int = 64  # HPF_MAX_REQUESTS
-    queue_seconds: float = 2.0  # HPF_QUEUE_SECONDS
+    queue_seconds: float = 1.0  # HPF_QUEUE_SECONDS
     db_wait_seconds: float = 5.0  # HPF_DB_WAIT_SECONDS
 
     @classmethod
@@ -69,7 +69,7 @@ class Settings:
             bank_secret=env.get("HPF_BANK_SECRET") or None,
             bank_timeout=float(env.get("HPF_BANK_TIMEOUT", "10")),
             max_requests=int(env.get("HPF_MAX_REQUESTS", "64")),
-            queue_seconds=float(env.get("HPF_QUEUE_SECONDS", "2")),
+            queue_seconds=float(env.get("HPF_QUEUE_SECONDS", "1")),
             db_wait_seconds=float(env.get("HPF_DB_WAIT_SECONDS", "5")),
         )
 

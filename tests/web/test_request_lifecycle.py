@@ -192,3 +192,17 @@ def test_beyond_capacity_the_answer_is_a_fast_503(center: AuthCenter) -> None:
     assert refused.headers["Retry-After"] == "1"
     assert took < 1.5
     assert slow["status"] == 200  # the admitted request finished once the lock was free
+
+
+def test_every_route_tells_its_unit_of_work_how_it_ended(tmp_path: Any) -> None:
+    """A route of another class would leave ``request.state.status`` unset: its refusals
+    answered as pages would commit. Every route of the app is an ``HpfRoute``."""
+    from fastapi.routing import APIRoute
+
+    from hpf.settings import Settings
+    from hpf.web.routing import HpfRoute
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/r.sqlite3"))
+    routes = [r for r in app.routes if isinstance(r, APIRoute)]
+    assert routes
+    assert [r.path for r in routes if not isinstance(r, HpfRoute)] == []
