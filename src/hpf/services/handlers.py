@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -65,6 +65,10 @@ class Evaluation:
     # Among applications due the same day, the review queue shows higher priorities first
     # (a loan's probability of default: the riskiest are looked at first).
     priority: float | None = None
+    # What the handler computed to evaluate (its own type), handed back to ``on_approved`` when
+    # the approval happens in the same transaction, so it need not be computed twice. Never
+    # stored: an evaluation rebuilt later has none, and the handler computes it again.
+    basis: Any = field(default=None, compare=False, repr=False)
 
     @property
     def eligible(self) -> bool:

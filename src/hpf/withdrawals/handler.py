@@ -86,13 +86,16 @@ class WithdrawalHandler:
             risk_flags=tuple(flags),
             amount_fen=decision.allowed_fen,
             sheet=tuple(SheetLine(s.label_zh, s.value) for s in decision.sheet),
+            basis=assessment,
         )
 
     def on_approved(
         self, conn: Connection, ctx: Context, application: Mapping[str, Any], evaluation: Evaluation
     ) -> dict[str, Any]:
         form = form_of(application["item_code"], application["payload"])
-        reserved = service.reserve(conn, ctx, int(application["id"]), int(application["member_id"]), form)
+        reserved = service.reserve(
+            conn, ctx, int(application["id"]), int(application["member_id"]), form, assessed=evaluation.basis
+        )
         order = settlement.get_order(conn, int(reserved["order_id"]))
         return {
             "withdrawal_id": reserved["id"],

@@ -369,14 +369,22 @@ def _sources(conn: Connection, member_id: int, amount_fen: int) -> tuple[Source,
 
 
 def reserve(
-    conn: Connection, ctx: Context, application_id: int, member_id: int, form: WithdrawalForm
+    conn: Connection,
+    ctx: Context,
+    application_id: int,
+    member_id: int,
+    form: WithdrawalForm,
+    *,
+    assessed: Assessment | None = None,
 ) -> dict[str, Any]:
     """On approval: decide again, record the withdrawal and reserve its money through settlement.
 
     Idempotent per application. A closing withdrawal first credits interest to date, then
     reserves the whole balance. The decision is taken again here, in the approving transaction,
     so a balance spent meanwhile by another withdrawal cannot be paid twice (the ledger's
-    overdraft CHECK would refuse it anyway).
+    overdraft CHECK would refuse it anyway). ``assessed``: the assessment made earlier in this
+    same transaction (straight-through approval evaluates, then approves), taken as it is —
+    except for a closing withdrawal, whose interest credit below changes the balance.
     """
     known = (
         conn.execute(select(withdrawal).where(withdrawal.c.application_id == application_id))
@@ -388,7 +396,8 @@ def reserve(
     today = ctx.clock.today()
     if form.reason in CLOSING:
         settle_on_close_with_policy(conn, ctx, member_id, today)
-    assessment = assess(conn, ctx, member_id, form)
+        assessed = None
+    assessment = assessed if isinstance(assessed, Assessment) else assess(conn, ctx, member_id, form)
     decision = assessment.decision
     if not decision.eligible:
         first = decision.refusals[0]
