@@ -189,7 +189,10 @@ def center(engine: Engine) -> Any:
 
 def _members(engine: Engine) -> list[dict[str, Any]]:
     with read_transaction(engine) as conn:
-        return [accounts.get_member(conn, no) for no in conn.scalars(select(metadata.tables["member"].c.account_no))]
+        return [
+            accounts.get_member(conn, no)
+            for no in conn.scalars(select(metadata.tables["member"].c.account_no))
+        ]
 
 
 def test_no_id_number_is_rebuilt_from_what_is_stored_in_clear(center, engine):
@@ -224,3 +227,23 @@ def test_the_attacker_would_rebuild_the_old_masks():
     assert id_candidates(rid, date(1990, 3, 7), "1", [old]) == 1
     assert id_candidates(rid, date(1990, 3, 7), "1", []) >= 1_000_000
     assert digits_candidates("13900139000", ["139****9000"]) == 10_000
+
+
+def test_snapshots_keep_masks_and_the_birth_year_only():
+    from hpf.security.protect import without_secrets
+
+    rid = make_resident_id(7, "19900307", "110101")
+    snap = without_secrets(
+        "member", {"resident_id": rid, "birth_date": date(1990, 3, 7), "gender": "1", "phone": "13900139000"}
+    )
+    assert snap == {"resident_id": f"1{'*' * 16}{rid[-1]}", "birth_date": "1990-**-**", "gender": "1",
+                    "phone": "139****9000"}  # fmt: skip
+    assert without_secrets("member", {"birth_date": None}) == {"birth_date": None}
+
+
+def test_the_sms_mask_is_the_phone_mask():
+    from hpf.security.masking import mask
+    from hpf.security.sms import mask_phone
+
+    for phone in ("13900139000", "+8613912345678", "0101234567"):
+        assert mask_phone(phone) == mask(phone, "phone")
