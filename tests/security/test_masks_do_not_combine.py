@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
@@ -247,3 +247,129 @@ def test_the_sms_mask_is_the_phone_mask():
 
     for phone in ("13900139000", "+8613912345678", "0101234567"):
         assert mask_phone(phone) == mask(phone, "phone")
+
+
+# ------------------------------------------------------------------- stored masks, re-masked
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def at_0012(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
+    """A database migrated to 0012 only: the schema before the masks were re-masked."""
+    from sqlalchemy import text
+
+    from hpf.db.engine import make_engine
+    from hpf.db.migrate import upgrade
+
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path}/old.sqlite3")
+        upgrade(eng, "0012")
+        yield eng
+        eng.dispose()
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    name = f"m{tmp_path.name[-20:].lower().replace('-', '_')}"
+    admin = make_engine(cluster.url())
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    eng = make_engine(cluster.url(name))
+    upgrade(eng, "0012")
+    yield eng
+    eng.dispose()
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE "{name}"'))
+    admin.dispose()
+
+
+def _old_id(rid: str) -> str:
+    return rid[:6] + "*" * 8 + rid[-4:]
+
+
+def test_upgrading_re_masks_what_is_stored(at_0012):
+    """A database written with the old masks (region + eight stars + last four, the birth date in
+    the snapshot) holds none of them after ``hpf db upgrade``; the audit log is not touched."""
+    from sqlalchemy import func, update
+
+    from hpf.accounts.tables import account_history
+    from hpf.db.migrate import upgrade
+    from hpf.security import alerts, audit
+    from hpf.services.tables import application
+
+    engine = at_0012
+    c = build_center(engine, today=date(2025, 3, 14))
+    spouse = c.colleague
+    with write_transaction(engine) as conn:
+        opened = conn.execute(
+            select(account_history.c.id, account_history.c.subject_id, account_history.c.after).where(
+                account_history.c.subject_kind == "member", account_history.c.action == "open"
+            )
+        ).all()
+        by_id = {p["id"]: p for p in _members_in(conn)}
+        for row in opened:
+            m = by_id[row.subject_id]
+            after = {
+                **row.after,
+                "resident_id": _old_id(m["resident_id"]),
+                "birth_date": m["birth_date"].isoformat(),
+            }
+            conn.execute(update(account_history).where(account_history.c.id == row.id).values(after=after))
+        employer_open = conn.scalar(
+            select(func.min(account_history.c.id)).where(account_history.c.subject_kind == "employer")
+        )
+        conn.execute(
+            update(account_history)
+            .where(account_history.c.id == employer_open)
+            .values(after={"contact_phone": "138****8001", "bank_account_no": "1602***********3456"})
+        )
+        app = applications.submit(
+            conn, c.ctx, c.people["a"], "WD-ILLNESS",
+            {"payee_name": "张三", "payee_card": CARD, "payee_bank": "中国工商银行济南分行",
+             "cost_fen": 50_000, "requested_fen": 40_000},
+            idempotency_key="k-old",
+        )  # fmt: skip
+        payload = conn.scalar(select(application.c.payload).where(application.c.id == app["id"]))
+        old_payload = {**payload, "family_resident_ids": [_old_id(spouse["resident_id"])],
+                       "debit_card": "6222****3456"}  # fmt: skip
+        conn.execute(update(application).where(application.c.id == app["id"]).values(payload=old_payload))
+        alerts.raise_alert(
+            conn, c.ctx, "sign_in_failures", _old_id(spouse["resident_id"]),
+            f"登录名 {_old_id(spouse['resident_id'])} 连续登录失败", window=timedelta(minutes=15),
+            detail={"login": _old_id(spouse["resident_id"])},
+        )  # fmt: skip
+        audit.append(
+            conn, c.ctx, role="anonymous", source_ip=None, action="sign_in", object_type="login",
+            object_id=_old_id(spouse["resident_id"]), purpose="登录", outcome="denied", detail={"event": "x"},
+        )  # fmt: skip
+    before = fragments(clear_text(engine), 18, "0-9X")
+    assert _old_id(spouse["resident_id"]) in before  # the attack works on the old data
+
+    upgrade(engine)
+
+    texts = clear_text(engine)
+    masks = fragments(texts, 18, "0-9X")
+    with read_transaction(engine) as conn:
+        people = _members_in(conn)
+        audit_ids = set(conn.scalars(select(audit.audit_log.c.object_id)))
+        payload = conn.scalar(select(application.c.payload).where(application.c.id == app["id"]))
+        history = conn.execute(select(account_history.c.subject_kind, account_history.c.after)).all()
+    for person in people:
+        rid = person["resident_id"]
+        count = id_candidates(rid, person["birth_date"], person["gender"], masks - audit_ids)
+        assert count >= THRESHOLD, f"{person['account_no']}: {count} candidate ID numbers"
+    assert _old_id(spouse["resident_id"]) in audit_ids  # the hash-chained audit log keeps its rows
+    assert payload["family_resident_ids"] == [
+        f"{spouse['resident_id'][0]}{'*' * 16}{spouse['resident_id'][-1]}"
+    ]
+    assert payload["debit_card"] == "*********456" and payload["payee_card"] == "6222***********4562"
+    members_after = [a for k, a in history if k == "member" and a and "birth_date" in a]
+    assert members_after and all(a["birth_date"].endswith("-**-**") for a in members_after)
+    assert {"contact_phone": "138****8001", "bank_account_no": "1602***********3456"} in [
+        a for _, a in history
+    ]
+    with read_transaction(engine) as conn:
+        assert audit.verify(conn) == []
+
+
+def _members_in(conn: Any) -> list[dict[str, Any]]:
+    return [
+        accounts.get_member(conn, no) for no in conn.scalars(select(metadata.tables["member"].c.account_no))
+    ]
