@@ -209,15 +209,21 @@ def test_no_id_number_is_rebuilt_from_what_is_stored_in_clear(center, engine):
 
 def test_no_phone_is_rebuilt_from_what_is_stored_in_clear(center, engine):
     masks = fragments(clear_text(engine), 11)
-    for person in _members(engine):
-        count = digits_candidates(person["phone"], masks)
-        assert count >= THRESHOLD, f"{person['account_no']}: {count} candidate phones"
+    phones = [p["phone"] for p in _members(engine)] + [center.employer["contact_phone"]]
+    for phone in phones:
+        assert any("*" in m and revealed(phone, [m]) for m in masks)  # history holds a mask of it
+        count = digits_candidates(phone, masks)
+        assert count >= THRESHOLD, f"{phone[:3]}…: {count} candidate phones"
 
 
 def test_no_card_is_rebuilt_from_what_is_stored_in_clear(center, engine):
     masks = fragments(clear_text(engine), len(CARD))
     assert any("*" in m and m.endswith(CARD[-4:]) for m in masks)  # the payload keeps a masked card
     assert digits_candidates(CARD, masks, known=6, luhn=True) >= THRESHOLD
+    account = center.employer["bank_account_no"]  # the employer's account, in its history
+    masks = fragments(clear_text(engine), len(account))
+    assert any("*" in m and revealed(account, [m]) for m in masks)
+    assert digits_candidates(account, masks, known=6) >= THRESHOLD
 
 
 def test_the_attacker_would_rebuild_the_old_masks():
