@@ -258,9 +258,21 @@ def test_the_sms_mask_is_the_phone_mask():
 # ------------------------------------------------------------------- stored masks, re-masked
 
 
+def _revision_before_remasking(engine: Engine) -> str:
+    """The revision the re-masking migration follows (found by its title, not its number)."""
+    from alembic.script import ScriptDirectory
+
+    from hpf.db.migrate import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config(engine))
+    found = [s for s in scripts.walk_revisions() if (s.doc or "").startswith("masks that do not combine")]
+    assert len(found) == 1
+    return str(found[0].down_revision)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def at_0012(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
-    """A database migrated to 0012 only: the schema before the masks were re-masked."""
+def before_remasking(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
+    """A database migrated to just before the re-masking: written with the old masks."""
     from sqlalchemy import text
 
     from hpf.db.engine import make_engine
@@ -268,7 +280,7 @@ def at_0012(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
 
     if request.param == "sqlite":
         eng = make_engine(f"sqlite:///{tmp_path}/old.sqlite3")
-        upgrade(eng, "0012")
+        upgrade(eng, _revision_before_remasking(eng))
         yield eng
         eng.dispose()
         return
@@ -278,7 +290,7 @@ def at_0012(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     eng = make_engine(cluster.url(name))
-    upgrade(eng, "0012")
+    upgrade(eng, _revision_before_remasking(eng))
     yield eng
     eng.dispose()
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -290,7 +302,7 @@ def _old_id(rid: str) -> str:
     return rid[:6] + "*" * 8 + rid[-4:]
 
 
-def test_upgrading_re_masks_what_is_stored(at_0012):
+def test_upgrading_re_masks_what_is_stored(before_remasking):
     """A database written with the old masks (region + eight stars + last four, the birth date in
     the snapshot) holds none of them after ``hpf db upgrade``; the audit log is not touched."""
     from sqlalchemy import func, update
@@ -300,7 +312,7 @@ def test_upgrading_re_masks_what_is_stored(at_0012):
     from hpf.security import alerts, audit
     from hpf.services.tables import application
 
-    engine = at_0012
+    engine = before_remasking
     c = build_center(engine, today=date(2025, 3, 14))
     spouse = c.colleague
     with write_transaction(engine) as conn:
