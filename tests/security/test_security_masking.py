@@ -25,22 +25,33 @@ from hpf.security.masking import KINDS, mask, mask_record
 # -- mask: golden values ------------------------------------------------------------------
 
 GOLDEN = [
-    # resident ID: first 6, last 4
-    ("resident_id", "110101199003071234", "110101********1234"),
-    ("resident_id", "11010119900307123X", "110101********123X"),
-    ("resident_id", "110101900307123", "110101*****7123"),  # 15-digit first generation
-    ("resident_id", "12345", "****5"),  # too short: only the last quarter
-    ("resident_id", "123", "***"),
+    # resident ID: no region, birth date or sequence (decision 0017): the province group and
+    # the check character
+    ("resident_id", "110101199003071234", "1****************4"),
+    ("resident_id", "11010119900307123X", "1****************X"),
+    ("resident_id", "110101900307123", "1*************3"),  # 15-digit first generation
+    ("resident_id", "810000199003071234", "*****************4"),  # HK: "8" would name the region
+    ("resident_id", "830000199003071234", "*****************4"),  # Taiwan residence permit
+    ("resident_id", "E12345678", "********8"),  # another certificate: no mainland group
+    ("resident_id", "110101********1234", "1****************4"),  # an old mask, re-masked
+    ("resident_id", "12345", "****5"),
+    ("resident_id", "123", "***"),  # too short: only the last quarter
     ("resident_id", "1", "*"),
     ("resident_id", "", ""),
-    # phone: first 3, last 4
+    # phone: first 3, last 4, at least 4 hidden
     ("phone", "13800000000", "138****0000"),
     ("phone", "+8613812345678", "+861******5678"),
     ("phone", "010-62345678", "010-****5678"),  # separators stay
+    ("phone", "0531-8612345", "053*-***2345"),
+    ("phone", "0101234567", "********67"),  # 3 + 4 would leave only 3 hidden
     ("phone", "1234567", "******7"),
-    # bank card / account: first 4, last 4
+    ("phone", "139****9000", "139****9000"),  # masking a mask changes nothing
+    # bank card / account: first 4, last 4, at least 8 hidden
     ("bank_card", "6222021234567890123", "6222***********0123"),
+    ("bank_card", "6222021234567890", "6222********7890"),
     ("bank_card", "6222 0212 3456 7890", "6222 **** **** 7890"),
+    ("bank_card", "622202123456", "*********456"),  # 4 + 4 would leave only 4 hidden
+    ("bank_card", "6222***********0123", "6222***********0123"),
     ("bank_account", "110060149018001234567", "1100*************4567"),
     ("bank_account", "12345678", "******78"),
     # name: first and last character
@@ -102,6 +113,30 @@ def test_numbers_never_show_more_than_two_thirds(kind, length):
     assert masked.count("*") >= max(1, length // 3)
 
 
+@pytest.mark.parametrize("kind", ["resident_id", "phone", "bank_card", "bank_account"])
+@pytest.mark.parametrize("length", range(1, 25))
+def test_masking_twice_changes_nothing(kind, length):
+    """Stored masks are re-masked by masking them again (migration 0013): a fixed point."""
+    masked = mask("".join(str(i % 10) for i in range(1, length + 1)), kind)
+    assert mask(masked, kind) == masked
+
+
+@pytest.mark.parametrize(
+    ("kind", "length", "hidden"), [("phone", 11, 4), ("bank_card", 16, 8), ("bank_card", 19, 11)]
+)
+def test_numbers_keep_their_minimum_hidden(kind, length, hidden):
+    for n in range(8, length + 1):
+        assert mask("9" * n, kind).count("*") >= (min(hidden, n) if n == length else 4)
+
+
+def test_an_id_mask_shows_neither_birth_date_nor_region_nor_sequence():
+    """Characters 1–17 carry the region, the birth date and the sequence (its parity is the sex):
+    only the province group and the check character may show (decision 0017)."""
+    for number in ("110101199003071234", "440305198511300061", "65010220000229007X"):
+        masked = mask(number, "resident_id")
+        assert masked[1:17] == "*" * 16 and masked[0] == number[0] and masked[17] == number[17]
+
+
 # -- mask_record --------------------------------------------------------------------------
 
 MEMBER = {
@@ -121,7 +156,7 @@ MEMBER = {
 def test_mask_record_masks_declared_fields():
     assert mask_record("member", MEMBER, can_unmask=False) == {
         **MEMBER,
-        "resident_id": "110101********1234",
+        "resident_id": "1****************4",
         "name": "张*丰",
         "name_pinyin": "Z***********G",
         "birth_date": "1990-**-**",

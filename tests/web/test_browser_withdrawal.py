@@ -140,7 +140,8 @@ def test_a_member_takes_rent_out_on_a_phone(live_server: Live, tmp_path: Path) -
             download.save_as(str(saved))
             receipt = saved.read_text(encoding="utf-8")
             assert "业务办理回执" in receipt and "租房提取（WD-RENT）" in receipt and "3,000.00 元" in receipt
-            assert live_server.resident_id not in receipt and live_server.resident_id[-4:] in receipt
+            rid = live_server.resident_id
+            assert rid not in receipt and f"{rid[0]}{'*' * 16}{rid[-1]}" in receipt  # masked (decision 0017)
 
             printed = context.new_page()  # the receipt as the member opens it on the phone
             printed.goto(saved.as_uri())

@@ -192,7 +192,9 @@ def test_the_receipt_is_the_members_own_printable_and_audited(
     resident_id = center.member["resident_id"]
     assert "示范市住房公积金管理中心" in html and "业务办理回执" in html and "租房提取（WD-RENT）" in html
     assert f'id="r-id">{application_id}<' in html and 'id="r-applicant">张三<' in html
-    assert resident_id not in html and resident_id[-4:] in html  # masked ID
+    assert (
+        resident_id not in html and f"{resident_id[0]}{'*' * 16}{resident_id[-1]}" in html
+    )  # masked ID (0017)
     assert 'id="r-amount">3,000.00 元<' in html and "已预留资金，等待银行付款" in html
     assert re.search(r'id="r-digest">[0-9a-f]{64}<', html) and "业务办结后归档封存" in html
     assert "@media print" in html and "<script" not in html

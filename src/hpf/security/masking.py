@@ -11,10 +11,12 @@ Kinds (masked characters become ``*``; separators such as spaces and ``-`` in nu
 =============== ============================== =====================================
 kind            example                        rule
 =============== ============================== =====================================
-resident_id     ``110101********1234``         first 6 and last 4 characters
-phone           ``138****0000``                first 3 and last 4 digits
-bank_account,   ``6222***********0123``        first 4 and last 4 digits
-bank_card
+resident_id     ``1****************4``         the last character, and the first when
+                                               it is a mainland province group (1–6)
+phone           ``138****0000``                first 3 and last 4 digits, at least 4
+                                               hidden
+bank_account,   ``6222***********0123``        first 4 and last 4 digits, at least 8
+bank_card                                      hidden
 name            ``张*三``, ``张*``, ``欧**娜``   first and last character (2 chars: first)
 birth_date      ``1990-**-**``                 the year
 address         ``北京市朝阳区****``             up to the county-level unit (区/县/旗,
@@ -23,9 +25,21 @@ account_no      unchanged                      account numbers are not masked
 full            ``****``                       everything
 =============== ============================== =====================================
 
+**Masks do not combine** (decision 0017). A mask must not show what another field stored in
+clear completes. The birth date and the sex are stored in clear (member rows, and they are
+characters 7–14 and 17 of an ID number), so an ID number's mask shows no birth date, no
+sequence number and no county: with the birth date and sex known, at least ~25,000 ID numbers
+(region × sequence, one in eleven kept by the check digit) fit a mask. The first character (the
+group of provinces) is shown only for the mainland groups 1–6, each with hundreds of counties; a
+7, 8 or 9 (Taiwan, Hong Kong, Macao and their residence permits) would name the region.
+A phone keeps at least four digits hidden (10,000 numbers), a card or account at least eight
+(10,000,000 with the Luhn digit, still 100,000 if the bank's six-digit BIN is guessed).
+
 Short or odd inputs never reveal most of a value: when a number is too short to keep its
-head and tail with at least a third of it hidden, only its last quarter (at most the usual
-tail) stays. ``None`` stays ``None``; an empty string stays empty.
+head and tail with enough of it hidden (a third of it, and the kind's minimum), only its last
+quarter (at most the usual tail) stays. ``*`` counts as a character, so masking a masked value
+again gives the same or a stricter mask (old stored masks are re-masked that way).
+``None`` stays ``None``; an empty string stays empty.
 """
 
 from __future__ import annotations
@@ -50,7 +64,11 @@ KINDS = frozenset(
     }
 )
 _FIXED = "****"
-_HEAD_TAIL = {"resident_id": (6, 4), "phone": (3, 4), "bank_account": (4, 4), "bank_card": (4, 4)}
+_HEAD_TAIL = {"resident_id": (1, 1), "phone": (3, 4), "bank_account": (4, 4), "bank_card": (4, 4)}
+# The fewest characters a mask of each kind hides (besides a third of the value).
+_MIN_HIDDEN = {"resident_id": 7, "phone": 4, "bank_account": 8, "bank_card": 8}
+# First characters of an ID number that leave hundreds of regions open (GB/T 2260 groups 1–6).
+_MAINLAND_GROUPS = frozenset("123456")
 # County-level units end in 区/县/旗; these words end in 区 but are not one (自治区 and 特别行政区
 # are provinces, the rest are places inside a district).
 _COUNTY_ENDS = ("区", "县", "旗")
@@ -71,10 +89,10 @@ _NOT_COUNTY = (
 _ADMIN_SCAN = 24  # province + prefecture + county names fit in this many characters
 
 
-def _partial(value: str, head: int, tail: int) -> str:
-    positions = [i for i, ch in enumerate(value) if ch.isalnum()]
+def _partial(value: str, head: int, tail: int, min_hidden: int = 1) -> str:
+    positions = [i for i, ch in enumerate(value) if ch.isalnum() or ch == "*"]
     n = len(positions)
-    if n - head - tail < max(1, n // 3):
+    if n - head - tail < max(min_hidden, n // 3):
         head, tail = 0, min(tail, n // 4)
     keep = set(positions[:head]) | set(positions[n - tail :] if tail else ())
     hide = set(positions) - keep
@@ -126,7 +144,10 @@ def mask(value: str | date | int | None, kind: str) -> str | None:
     if kind == "account_no" or not text:
         return text
     if kind in _HEAD_TAIL:
-        return _partial(text, *_HEAD_TAIL[kind])
+        head, tail = _HEAD_TAIL[kind]
+        if kind == "resident_id" and text.lstrip()[:1] not in _MAINLAND_GROUPS:
+            head = 0
+        return _partial(text, head, tail, _MIN_HIDDEN[kind])
     if kind == "name":
         return _name(text)
     if kind == "address":

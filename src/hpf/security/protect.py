@@ -105,11 +105,19 @@ def to_plain(table: str, row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
     return out
 
 
+# Fields stored in clear in the row but masked in history snapshots: a snapshot is a second,
+# permanent copy, and keeps no more of a person than it needs to show that something changed.
+SNAPSHOT_MASKED_KINDS = frozenset({"birth_date"})
+
+
 def without_secrets(table: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` with each protected field masked (``138****0000``): for history snapshots.
+    """``values`` with each protected field masked (``138****0000``, ``1****************4``) and
+    the birth date kept to its year: for history snapshots.
 
     A snapshot records that a field changed and roughly to what; the full value lives only in
-    the row, encrypted, so key rotation never has to rewrite history.
+    the row, encrypted, so key rotation never has to rewrite history. The masks are those of
+    responses (``hpf.security.masking``), chosen so that nothing else stored in clear completes
+    them (decision 0017).
     """
     out = dict(values)
     fields = table_fields(table)
@@ -117,4 +125,8 @@ def without_secrets(table: str, values: Mapping[str, Any]) -> dict[str, Any]:
         if out.get(name) is not None:
             kind = fields[name].masking
             out[name] = mask(out[name], kind) if kind else "****"
+    for name, value in values.items():
+        field = fields.get(name)
+        if value is not None and field is not None and field.masking in SNAPSHOT_MASKED_KINDS:
+            out[name] = mask(value, field.masking)
     return out

@@ -37,6 +37,7 @@ from sqlalchemy import (
 from hpf.db.metadata import Id, metadata
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError, InvalidInput
+from hpf.security.masking import mask
 
 CODE_DIGITS = 6
 CODE_TTL = timedelta(minutes=5)
@@ -155,8 +156,9 @@ def _purpose(purpose: str) -> str:
 
 
 def mask_phone(phone: str) -> str:
-    """``139****9000``: enough for a person to recognise their own number."""
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+    """``139****9000``: enough for a person to recognise their own number (the one phone mask,
+    ``hpf.security.masking``)."""
+    return mask(phone, "phone")
 
 
 def issue_code(
