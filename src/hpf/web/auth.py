@@ -262,7 +262,13 @@ def requires(permission: Perm, *, scope: Scope | None = None) -> Callable[..., A
         if found.session is not None and request.method not in SAFE_METHODS:
             await check_csrf(request, found.session)
         route = request.scope.get("route")
-        await run_in_threadpool(_check_scope, request, who, route_scope(getattr(route, "path", ""), scope))
+        object_scope = route_scope(getattr(route, "path", ""), scope)
+        # Only a member's or employer's access to a named object reads the database: the rest is
+        # decided here, on the event loop, without a thread hand-off.
+        if who.is_staff or object_scope in (Scope.OPEN, Scope.OWN, Scope.CENTER):
+            _check_scope(request, who, object_scope)
+        else:
+            await run_in_threadpool(_check_scope, request, who, object_scope)
         return who
 
     dependency.hpf_permission = permission  # type: ignore[attr-defined]
