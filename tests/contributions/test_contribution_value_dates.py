@@ -125,3 +125,26 @@ def test_arrears_follow_a_base_adjustment_and_round_each_part(engine, ctx, cente
         owed = {a["month"]: a["expected_fen"] for a in service.open_arrears(conn, emp["id"])}
     # 960.00 + 785.18 + 1,200.00 = 2,945.18 yuan; no list was ever paid (it was 0 before).
     assert owed == {"2025-02": 56_000 + 40_000 + 45_802 + 32_716 + 70_000 + 50_000}
+
+
+def test_money_after_the_interest_year_end_waits_for_the_settlement(engine, ctx, center, clock):
+    """June's run on 2 July before the 30 June settlement: a list whose money arrived on 1 July
+    cannot be valued in the open year (to 30 June) nor before its money: it stays pending, and is
+    allocated after the settlement, valued in the new year."""
+    from hpf.interest.service import settle_year_with_policy
+
+    emp, members = center
+    clock.set(date(2025, 7, 2))
+    rem = _january_list(engine, ctx, emp, members)
+    _receive(engine, ctx, emp, TOTAL, "JUL-1", date(2025, 7, 1))
+    summary = run_month_end(engine, ctx, "2025-06")
+    assert (summary["lists_funded"], summary["lists_allocated"]) == (1, 0)
+    with read_transaction(engine) as conn:
+        assert service.get_remittance(conn, rem["id"])["state"] == "pending"
+    settle_year_with_policy(engine, ctx, JUNE_30)
+    with write_transaction(engine) as conn:
+        assert service.allocate(conn, ctx, rem["id"])["state"] == "posted"
+    entry_day, _ = _allocation_value_dates(engine, rem["id"])
+    assert entry_day == date(2025, 7, 2)
+    with read_transaction(engine) as conn:
+        assert check_ledger(conn) == []

@@ -340,6 +340,13 @@ def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date:
     if not rems:
         return 0
     valued = funded_on(conn, [rid for rid, _, _ in rems], value_date)
+    if valued:
+        # Money that arrived after the open interest year's end (a June run on 2 July, before
+        # the 30 June settlement): those lists wait for a run after the settlement (decision 0019).
+        year_end = ledger.open_year_end(conn, value_date)
+        rems = [(rid, kind, month) for rid, kind, month in rems if valued.get(rid, value_date) <= year_end]
+        if not rems:
+            return 0
     headers = [
         ledger.EntryHeader(
             kind, f"REM-{rid}", f"alloc:{rid}", valued.get(rid, value_date), ctx.clock.today(),
