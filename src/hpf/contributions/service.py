@@ -333,10 +333,12 @@ def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date:
     """
     if not ids:
         return 0
-    rems = conn.execute(
-        select(remittance.c.id, remittance.c.kind, remittance.c.month)
-        .where(among(conn, remittance.c.id, ids), remittance.c.state == "pending")
-    ).all()  # fmt: skip
+    rems: list[tuple[Any, Any, Any]] = [
+        tuple(r) for r in conn.execute(
+            select(remittance.c.id, remittance.c.kind, remittance.c.month)
+            .where(among(conn, remittance.c.id, ids), remittance.c.state == "pending")
+        )
+    ]  # fmt: skip
     if not rems:
         return 0
     valued = funded_on(conn, [rid for rid, _, _ in rems], value_date)
