@@ -120,6 +120,14 @@ def test_a_member_prepays_online_from_the_hpf_account(lc: LoanCenter) -> None:
         )
         assert ledger.member_balances(conn, [a])[a] == (0, A_BALANCE - 500_000)
         assert [e["kind"] for e in loans.events(conn, lc.mine)][-1] == "prepaid"
+        # On A's statement it is 11 部分提取 (提取还贷), like the month-end's collection — not 03 开户.
+        latest = ledger.member_statement(conn, a, limit=1)[0]
+        assert (latest["business_type"], latest["amount_fen"], latest["running_fen"]) == (
+            "11",
+            -500_000,
+            495_861,
+        )
+        assert latest["memo"] == "部分提前还款（期限不变，减少月供），提取还贷"
         assert check_ledger(conn) == [] and check_loans(conn) == []
 
 
@@ -149,6 +157,12 @@ def test_a_teller_takes_a_prepayment_by_bank_then_a_payoff(lc: LoanCenter) -> No
             assert _lines(conn, r["entry_id"]) == sorted(
                 [("101", "D", 2_000_000, None), ("121", "C", 1_998_557, None), ("40103", "C", 1_443, None)]
             )
+            entry = (
+                conn.execute(select(journal_entry).where(journal_entry.c.id == r["entry_id"]))
+                .mappings()
+                .one()
+            )
+            assert (entry["business_type"], entry["actor"]) == ("03", lc.center.principals[Role.TELLER].login)
             detail = loans.events(conn, lc.theirs)[-1]["detail"]
             assert (detail["source"], detail["reference"]) == ("bank", "BOC-20250510-77")
 
@@ -208,4 +222,25 @@ def test_the_loan_page_quotes_then_executes_after_confirmation(lc: LoanCenter) -
         assert too_much.status_code == 409 and "账户余额不足" in too_much.text
     with read_transaction(lc.center.engine) as conn:
         assert ledger.member_balances(conn, [a])[a] == (0, A_BALANCE - 500_000)  # once
+        assert check_ledger(conn) == [] and check_loans(conn) == []
+
+
+def test_a_teller_pays_off_at_the_counter_through_the_page(lc: LoanCenter) -> None:
+    with TestClient(lc.app) as client:
+        use_session(client, lc.center.principals[Role.TELLER])
+        quote = client.get(f"/loans/{lc.theirs}/quote", params={"amount": "", "choice": "payoff"})
+        assert 'id="prepay-form"' in quote.text and "银行流水号" in quote.text
+        form = {"amount": "", "choice": "payoff", "source": "bank", "bank_ref": "", "form_key": "counter-1"}
+        no_ref = client.post(f"/loans/{lc.theirs}/prepay", data=form)
+        assert no_ref.status_code == 422 and "须填写银行流水号" in no_ref.text
+        done = client.post(
+            f"/loans/{lc.theirs}/prepay", data={**form, "bank_ref": "ICBC-0510-1"}, follow_redirects=False
+        )
+        assert done.status_code == 303
+        page = client.get(done.headers["location"])
+        # 110,118.61 + 10 days' interest 110,118.61 × 2.60% ÷ 360 × 10 = 79.5301 → 79.53.
+        assert 'id="prepay-done"' in page.text and "110,198.14" in page.text and "贷款已结清" in page.text
+        assert 'id="prepay-form"' not in page.text and 'id="quote-form"' not in page.text  # settled
+    with read_transaction(lc.center.engine) as conn:
+        assert loans.loan_view(conn, lc.theirs)["state"] == "settled"
         assert check_ledger(conn) == [] and check_loans(conn) == []

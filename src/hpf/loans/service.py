@@ -605,6 +605,13 @@ def _payer_lines(conn: Connection, row: Any, source: PaymentSource, amount: int)
     return lines
 
 
+def _business_type(loan_type: str, source: PaymentSource) -> str:
+    """The entry's business type: the loan's (DKYWMXLX) when the bank pays; 11 部分提取 when the
+    borrower's HPF account pays, so the member's statement reads it as the withdrawal it is
+    (like the month-end's 提取还贷); the loan event keeps what it was for the loan."""
+    return BT_FROM_HPF_ACCOUNT if PaymentSource(source) is PaymentSource.HPF_ACCOUNT else loan_type
+
+
 def _credit_lines(interest: int, overdue_principal: int, principal: int) -> list[Line]:
     parts = ((LOAN_INTEREST, interest), (OVERDUE_LOANS, overdue_principal), (ENTRUSTED_LOANS, principal))
     return [Line(code, Side.CREDIT, fen) for code, fen in parts if fen]
@@ -676,7 +683,7 @@ def repay(
     interest = sum(o.interest_fen for o in (*paid.overdue, *paid.current)) + paid.penalty_fen
     late_principal = sum(o.principal_fen for o in paid.overdue)
     principal = sum(o.principal_fen for o in paid.current)
-    business_type = BT_OVERDUE_REPAYMENT if late else BT_REPAYMENT
+    business_type = _business_type(BT_OVERDUE_REPAYMENT if late else BT_REPAYMENT, source)
     entry = JournalEntry(
         business_type, f"LOAN-{loan_id}", key, today, today,
         (*_payer_lines(conn, row, source, amount_fen), *_credit_lines(interest, late_principal, principal)),
@@ -783,9 +790,11 @@ def prepay(
     schedule, paid_through = _prepayable(conn, row, today)
     principal, interest, new = _plan_prepayment(schedule, paid_through, amount_fen, choice, today)
     entry = JournalEntry(
-        BT_PREPAYMENT, f"LOAN-{loan_id}", key, today, today,
+        _business_type(BT_PREPAYMENT, source), f"LOAN-{loan_id}", key, today, today,
         (*_payer_lines(conn, row, source, amount_fen), *_credit_lines(interest, 0, principal)),
-        memo=f"部分提前还款（{PrepaymentChoice(choice).name_zh}）", actor=ctx.actor,
+        memo=f"部分提前还款（{PrepaymentChoice(choice).name_zh}）"
+        + ("，提取还贷" if PaymentSource(source) is PaymentSource.HPF_ACCOUNT else ""),
+        actor=ctx.actor,
     )  # fmt: skip
     entry_id = ledger.post(conn, entry, ctx.clock)
     li = loan_installment.c
@@ -829,9 +838,10 @@ def payoff(
     schedule, paid_through = _prepayable(conn, row, today)
     quote = payoff_quote(schedule, paid_through, today, row.disbursed_on)
     entry = JournalEntry(
-        BT_PAYOFF, f"LOAN-{loan_id}", key, today, today,
+        _business_type(BT_PAYOFF, source), f"LOAN-{loan_id}", key, today, today,
         (*_payer_lines(conn, row, source, quote.total_fen), *_credit_lines(quote.interest_fen, 0, quote.principal_fen)),
-        memo="提前结清", actor=ctx.actor,
+        memo="提前结清（提取还贷）" if PaymentSource(source) is PaymentSource.HPF_ACCOUNT else "提前结清",
+        actor=ctx.actor,
     )  # fmt: skip
     entry_id = ledger.post(conn, entry, ctx.clock)
     li = loan_installment.c
