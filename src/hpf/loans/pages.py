@@ -204,9 +204,11 @@ def collateral_review_page(
 def _loan_context(
     conn: Connection, who: Principal, show: Disclosure, loan_id: int, *, writing: bool = False
 ) -> dict[str, Any]:
-    """``writing``: inside the request's write transaction, which then carries the audit rows."""
+    """``writing``: inside the request's write transaction, whose connection then carries the
+    audit rows of the names shown (a second writer would wait on SQLite), as ``_risk_context``."""
     row = visible_loan(conn, who, loan_id)  # another member's loan: the 404 of a missing one
-    show.record_view("loan", loan_id, rows=1, what="贷款详情", conn=conn if writing else None)
+    if not writing:
+        show.record_view("loan", loan_id, rows=1, what="贷款详情")
     detail = loan_detail(conn, who, show, row, audit_conn=conn if writing else None)
     return {
         "nav": "loan_book" if who.is_staff else "self",
