@@ -64,9 +64,27 @@ def _risks(engine, who, claim, ids):
 
 
 def test_continuous_deposit_months():
-    assert continuous_deposit_months([]) == 0
-    assert continuous_deposit_months(["2025-05", "2025-04", "2025-03", "2024-12"]) == 3
-    assert continuous_deposit_months(["2024-12", "2025-01", "2025-01"]) == 2
+    """连续缴存月数 on a day = the run ending at the month before that day's month (decision 0019);
+    the current month counts when already deposited, and is not missing when not."""
+    assert continuous_deposit_months([], date(2025, 6, 10)) == 0
+    run = ["2025-05", "2025-04", "2025-03", "2024-12"]
+    # On 10 June 2025: May, April, March in a row (February missing) → 3.
+    assert continuous_deposit_months(run, date(2025, 6, 10)) == 3
+    # On 10 May 2025 the May list is already in: May, April, March → still 3.
+    assert continuous_deposit_months(run, date(2025, 5, 10)) == 3
+    assert continuous_deposit_months(["2024-12", "2025-01", "2025-01"], date(2025, 2, 3)) == 2
+
+
+def test_a_run_that_stopped_long_ago_is_not_continuous():
+    """Paid 2023-01 … 2024-06 (18 months in a row), then the employer stopped. Before: 18
+    (the run ending at the latest month deposited). On 15 March 2025 the month before is
+    2025-02, never deposited → 0. Up to July 2024 it still counted: on 20 July 2024 the run
+    ending at 2024-06 is 18 months."""
+    months = [f"{y}-{m:02d}" for y in (2023, 2024) for m in range(1, 13) if (y, m) <= (2024, 6)]
+    assert len(months) == 18
+    assert continuous_deposit_months(months, date(2025, 3, 15)) == 0
+    assert continuous_deposit_months(months, date(2024, 7, 20)) == 18
+    assert continuous_deposit_months(months, date(2024, 8, 1)) == 0  # July not deposited
 
 
 def test_nothing_risky_for_a_first_claim(engine, people):

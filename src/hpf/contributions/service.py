@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Date,
     String,
     and_,
     exists,
@@ -273,19 +274,84 @@ def funded_remittances(
     return list(conn.scalars(stmt))
 
 
+def funded_on(conn: Connection, ids: Sequence[int], value_date: date) -> dict[int, date]:
+    """The value date of each pending list's allocation where it is later than ``value_date``:
+    the bank value date of the receipt that completed its funding (decision 0019).
+
+    A list is funded when its employer's receipts cover it after every earlier pending list
+    (FIFO, as in :func:`funded_remittances`). Walking back from today: with ``slack`` = the
+    employer's balance − the pending lists up to this one, the list was covered on the earliest
+    date ``d`` (``value_date`` or a receipt's value date after it) such that the receipts valued
+    after ``d`` do not exceed ``slack``. Only receipts valued after ``value_date`` are read, in
+    SQL for the whole chunk; lists funded by then are not returned (they take ``value_date``).
+    """
+    from hpf.ledger.tables import employer_balance  # read-only: the balance that funds the lists
+
+    r = remittance.c
+    cum = func.sum(r.total_fen).over(partition_by=r.employer_id, order_by=(r.month, r.kind, r.id))
+    employers = select(r.employer_id).where(among(conn, r.id, ids)).distinct().scalar_subquery()
+    queue = (
+        select(r.id, r.employer_id, cum.label("cum"))
+        .where(r.state == "pending", r.employer_id.in_(employers))
+        .subquery()
+    )
+    daily = (
+        select(receipt.c.employer_id, receipt.c.value_date, func.sum(receipt.c.amount_fen).label("fen"))
+        .where(receipt.c.employer_id.in_(employers), receipt.c.value_date > value_date)
+        .group_by(receipt.c.employer_id, receipt.c.value_date)
+        .subquery()
+    )
+    on_or_after = func.sum(daily.c.fen).over(
+        partition_by=daily.c.employer_id, order_by=daily.c.value_date.desc()
+    )
+    candidates = union_all(
+        select(daily.c.employer_id, daily.c.value_date.label("day"), (on_or_after - daily.c.fen).label("later")),
+        select(daily.c.employer_id, literal(value_date, Date).label("day"), func.sum(daily.c.fen).label("later"))
+        .group_by(daily.c.employer_id),
+    ).subquery()  # fmt: skip
+    slack = employer_balance.c.balance_fen - queue.c.cum
+    rows = conn.execute(
+        select(queue.c.id, func.min(candidates.c.day))
+        .join(employer_balance, employer_balance.c.employer_id == queue.c.employer_id)
+        .join(candidates, candidates.c.employer_id == queue.c.employer_id)
+        .where(among(conn, queue.c.id, ids), candidates.c.later <= slack)
+        .group_by(queue.c.id)
+    ).all()  # fmt: skip
+    return {int(rid): _as_date(day) for rid, day in rows if day is not None and _as_date(day) > value_date}
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
 def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date: date) -> int:
-    """Post the allocation of the given lists in one set-based ledger call; returns lists posted."""
+    """Post the allocation of the given lists in one set-based ledger call; returns lists posted.
+
+    Each list is valued on ``value_date`` (the month-end, or today for an allocation now) or,
+    when its money arrived later — a late list allocated by a month-end run after its month —
+    on the bank value date of the receipt that funded it (:func:`funded_on`, decision 0019).
+    """
     if not ids:
         return 0
-    rems = conn.execute(
-        select(remittance.c.id, remittance.c.kind, remittance.c.month)
-        .where(among(conn, remittance.c.id, ids), remittance.c.state == "pending")
-    ).all()  # fmt: skip
+    rems: list[tuple[Any, Any, Any]] = [
+        tuple(r) for r in conn.execute(
+            select(remittance.c.id, remittance.c.kind, remittance.c.month)
+            .where(among(conn, remittance.c.id, ids), remittance.c.state == "pending")
+        )
+    ]  # fmt: skip
     if not rems:
         return 0
+    valued = funded_on(conn, [rid for rid, _, _ in rems], value_date)
+    if valued:
+        # Money that arrived after the open interest year's end (a June run on 2 July, before
+        # the 30 June settlement): those lists wait for a run after the settlement (decision 0019).
+        year_end = ledger.open_year_end(conn, value_date)
+        rems = [(rid, kind, month) for rid, kind, month in rems if valued.get(rid, value_date) <= year_end]
+        if not rems:
+            return 0
     headers = [
         ledger.EntryHeader(
-            kind, f"REM-{rid}", f"alloc:{rid}", value_date, ctx.clock.today(),
+            kind, f"REM-{rid}", f"alloc:{rid}", valued.get(rid, value_date), ctx.clock.today(),
             memo=f"{month} {'汇缴' if kind == Kind.REMITTANCE else '补缴'}分摊", actor=ctx.actor,
         )
         for rid, kind, month in rems
@@ -343,30 +409,39 @@ def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date:
 def mark_arrears(conn: Connection, ctx: Context, month: str) -> int:
     """欠缴: every normal employer that has not remitted ``month`` by its month-end.
 
-    Expected amount = its last posted monthly remittance (what 催缴 asks for); 0 if none yet.
+    Expected amount = what the employer's list for ``month`` would total: for each of its
+    members in state 正常 opened by the month's end, base × employer rate and base × member rate,
+    each rounded half up to the policy's unit of that month (``contribution_parts``), in SQL.
+    A member sealed or transferred since the last list is not asked for; 0 if no member.
     Deferred (缓缴), sealed and closed employers are not in arrears.
     """
-    from hpf.accounts.tables import employer  # read-only, set-based
+    from hpf.accounts.tables import employer, member  # read-only, set-based
 
-    last_total = (
-        select(remittance.c.total_fen)
-        .where(remittance.c.employer_id == employer.c.id, remittance.c.kind == Kind.REMITTANCE.value,
-               remittance.c.state == "posted")
-        .order_by(remittance.c.month.desc())
-        .limit(1)
+    last_day = month_end(month)
+    unit = 100 if policy_at(conn, last_day).rounding_unit.value == "yuan" else 1
+    scale = 10_000  # rates are NUMERIC(6, 4): exact in units of 10⁻⁴
+
+    def part(rate: Any) -> Any:
+        units = func.cast(func.round(rate * scale), BigInteger)
+        exact = func.cast(member.c.base_fen, BigInteger) * units  # fen × 10⁻⁴
+        return (exact + scale * unit // 2) // (scale * unit) * unit
+
+    expected = (
+        select(func.coalesce(func.sum(part(employer.c.employer_rate) + part(employer.c.member_rate)), 0))
+        .where(member.c.employer_id == employer.c.id, member.c.state == "01", member.c.opened_on <= last_day)
         .scalar_subquery()
     )  # fmt: skip
     already = exists().where(arrears.c.employer_id == employer.c.id, arrears.c.month == month)
     source = select(
         employer.c.id,
         literal(month),
-        func.coalesce(last_total, 0),
+        expected,
         literal("open"),
         literal(ctx.clock.today()),
     ).where(
         employer.c.state == "01",
         (employer.c.paid_through.is_(None)) | (employer.c.paid_through < month),
-        employer.c.opened_on <= month_end(month),
+        employer.c.opened_on <= last_day,
         ~already,
     )
     marked = conn.execute(

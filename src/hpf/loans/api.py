@@ -11,8 +11,14 @@
   queue): staff only; ``POST /api/v1/loans/{loan_id}/collateral-review`` clears a flag
   (``loan:risk-review``; audited like every change).
 
-The quote (提前还款试算) is read-only: ``service.prepayment_quote`` moves no money. Output in
-the API's units: integer fen, decimal-string rates, ISO dates.
+The quote (提前还款试算) is read-only: ``service.prepayment_quote`` moves no money.
+``POST /api/v1/loans/{loan_id}/prepayments`` executes one (``loan:repay``): a partial prepayment
+(shorten the term or lower the installment) or the payoff, idempotent by the ``Idempotency-Key``
+header (the business serial; the same key answers the first result and moves nothing). A member
+prepays only a loan they borrow, from their own HPF account (Dr 201 / Cr 121, Cr 40103); a
+teller at the counter also by bank (money received into the center's account, Dr 101, with the
+bank's serial). The answer carries the new schedule. Output in the API's units: integer fen,
+decimal-string rates, ISO dates.
 """
 
 from __future__ import annotations
@@ -20,15 +26,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from hpf.accounts import service as accounts
-from hpf.kernel.errors import NotFound
+from hpf.kernel.errors import InvalidInput, NotFound
 from hpf.loans import service
 from hpf.loans.calculator import CalculatorInput, calculate, parse_input
 from hpf.loans.schedule import Method, Schedule
+from hpf.security.identity import Forbidden
 from hpf.security.masking import mask
 from hpf.security.permissions import Perm, Principal, Scope
 from hpf.web.auth import CurrentPrincipal, requires
@@ -341,12 +348,19 @@ def parties(
     return {r["id"]: Party(account_no=r["account_no"], name=r["name"]) for r in shown}
 
 
-def loan_detail(conn: Connection, who: Principal, show: Disclosure, row: dict[str, Any]) -> LoanDetail:
+def loan_detail(
+    conn: Connection,
+    who: Principal,
+    show: Disclosure,
+    row: dict[str, Any],
+    *,
+    audit_conn: Connection | None = None,
+) -> LoanDetail:
     """The loan as the viewer may see it; staff also get the parties and the certificate."""
     summary = service.loan_summary(conn, row, who.member_id)
     extra: dict[str, Any] = {}
     if who.is_staff:
-        people = parties(show, conn, [row["borrower_id"], *row["co_borrower_ids"]])
+        people = parties(show, conn, [row["borrower_id"], *row["co_borrower_ids"]], audit_conn=audit_conn)
         extra = {
             "borrower": people.get(row["borrower_id"]),
             "co_borrowers": [people[i] for i in row["co_borrower_ids"] if i in people],
@@ -458,6 +472,98 @@ def get_events(loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose
             for c in service.collateral_events(conn, loan_id)
         ] if who.is_staff else None,
     )  # fmt: skip
+
+
+class PrepaymentIn(BaseModel):
+    choice: str = Field(max_length=24, description="shorten-term, reduce-installment or payoff")
+    amount_fen: int | None = Field(None, description="the prepayment (not for payoff)")
+    source: str = Field(
+        "hpf_account", max_length=16, description="hpf_account (the borrower's HPF balance) or bank (counter)"
+    )
+    bank_ref: str | None = Field(
+        None, max_length=40, description="the bank's serial of the money received (source bank)"
+    )
+
+
+class PrepaymentOut(BaseModel):
+    loan_id: int
+    entry_id: int = Field(description="the ledger entry that moved the money")
+    choice: str
+    source: str
+    amount_fen: int
+    principal_fen: int
+    interest_fen: int
+    months_left: int
+    next_installment_fen: int | None
+    settled: bool
+    replayed: bool = Field(False, description="true when the key was used before: nothing moved now")
+    outstanding_principal_fen: int
+    schedule: list[ScheduleRow] = Field(description="the schedule after the prepayment")
+
+
+IdempotencyKey = Annotated[
+    str | None, Header(max_length=48, description="business serial: same key, same effect, once")
+]
+
+
+def require_repayer(
+    conn: Connection, who: Principal, loan_id: int, source: str, bank_ref: str | None
+) -> None:
+    """Staff (``loan:repay``) any loan; a member only a loan they borrow, from their HPF account."""
+    require_visible(conn, who, loan_id)
+    if who.is_staff:
+        if source == service.PaymentSource.BANK.value and not (bank_ref or "").strip():
+            raise InvalidInput("loan.bank_ref_required", "银行转账还款须填写银行流水号",
+                               "source bank needs the bank's serial of the money received", field="bank_ref")  # fmt: skip
+        return
+    if service.parties(conn, loan_id)["borrower_id"] != who.member_id:
+        raise Forbidden("loan.not_borrower", "只有借款人本人可以办理提前还款",
+                        "a co-borrower cannot prepay the loan online")  # fmt: skip
+    if source != service.PaymentSource.HPF_ACCOUNT.value:
+        raise InvalidInput("loan.source_not_allowed", "网上提前还款只能使用本人住房公积金账户余额，银行转账请到柜台办理",
+                           "members prepay online from their own HPF account only", field="source")  # fmt: skip
+
+
+def prepayment_key(loan_id: int, key: str | None) -> str:
+    if not key or not key.strip():
+        raise InvalidInput("idempotency.key_required", "缺少幂等键（Idempotency-Key）",
+                           "money-moving calls need an Idempotency-Key header")  # fmt: skip
+    return f"{loan_id}:{key.strip()}"
+
+
+def prepayment_out(conn: Connection, result: dict[str, Any]) -> PrepaymentOut:
+    loan_id = int(result["loan_id"])
+    rows = schedule_rows(service.installments(conn, loan_id))
+    outstanding = int(service.loan_view(conn, loan_id)["outstanding_principal_fen"])
+    return PrepaymentOut(
+        loan_id=loan_id, entry_id=result["entry_id"], choice=result.get("choice", service.PAYOFF),
+        source=result.get("source") or "", amount_fen=result["amount_fen"], principal_fen=result["principal_fen"],
+        interest_fen=result["interest_fen"], months_left=result.get("months_left", 0),
+        next_installment_fen=result.get("next_installment_fen"), settled=bool(result.get("settled", False)),
+        replayed=bool(result.get("replayed", False)), outstanding_principal_fen=outstanding, schedule=rows,
+    )  # fmt: skip
+
+
+@router.post(
+    "/loans/{loan_id}/prepayments",
+    dependencies=[Depends(requires(Perm.LOAN_REPAY, scope=Scope.OWN))],
+    summary="Prepay part of a loan or pay it off (提前还款/提前结清); idempotent by Idempotency-Key",
+)
+def post_prepayment(
+    loan_id: int,
+    body: PrepaymentIn,
+    conn: WriteDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> PrepaymentOut:
+    key = prepayment_key(loan_id, idempotency_key)
+    require_repayer(conn, who, loan_id, body.source, body.bank_ref)
+    result = service.execute_prepayment(
+        conn, ctx, loan_id, body.choice, body.amount_fen, body.source, key,
+        (body.bank_ref or "").strip() or None,
+    )  # fmt: skip
+    return prepayment_out(conn, result)
 
 
 @router.get(

@@ -276,7 +276,7 @@ def household_facts(
         .distinct()
     ):
         months[int(member_id)].append(str(month))
-    runs = {i: continuous_deposit_months(m) for i, m in months.items()}
+    runs = {i: continuous_deposit_months(m, on) for i, m in months.items()}
     used, outstanding = household_loans(conn, ids, excluding_application=application_id)
     risks = []
     for r in co:

@@ -3,8 +3,11 @@ with its schedule, history and prepayment quote, the staff loan book and the col
 
 Who sees what is ``hpf.loans.api``'s rule (``visible_loan``): staff every loan, a member the
 loans they borrow or co-borrow; anything else is the 404 of a loan that does not exist.
-The quote form is a GET: it shows figures and moves no money. Clearing a risk flag is the one
-POST (CSRF-checked, audited by the middleware like every change).
+The quote form is a GET: it shows figures and moves no money. Under a quote, the borrower (from
+their own HPF account) and a teller (HPF account or bank, with the bank's serial) confirm it:
+``POST /loans/{id}/prepay`` executes it (``service.execute_prepayment``, idempotent by the form's
+key) and the page shows the new schedule. Clearing a risk flag is the other POST. Both are
+CSRF-checked and audited by the middleware like every change.
 
 The 贷款试算 page (``/loans/calculator``): anyone may use it, signed in or not. A GET form: with no query it shows the form filled with an example (500,000 yuan, 30 years,
 the national first-home rate in force today); with a query it adds the summary and the
@@ -15,6 +18,7 @@ page reloads. Bad input: the page (or fragment) with the Chinese message, status
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from datetime import date
 from typing import Annotated, Any
 
@@ -25,12 +29,15 @@ from starlette.responses import RedirectResponse, Response
 from hpf.accounts import service as accounts
 from hpf.kernel.errors import HpfError, InvalidInput
 from hpf.kernel.money import parse_yuan
+from hpf.ledger import service as ledger
 from hpf.loans import rates, service
 from hpf.loans.api import (
     READ_BOOK,
     READ_OWN,
     loan_detail,
     parties,
+    prepayment_key,
+    require_repayer,
     require_visible,
     schedule_rows,
     visible_events,
@@ -38,7 +45,7 @@ from hpf.loans.api import (
 )
 from hpf.loans.calculator import MAX_YEARS, calculate, first_of_next_month, parse_input
 from hpf.loans.schedule import Method, PrepaymentChoice
-from hpf.security.permissions import Perm, Principal
+from hpf.security.permissions import Perm, Principal, Scope
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
@@ -194,10 +201,15 @@ def collateral_review_page(
     return RedirectResponse(f"/loans/collateral-risk?done={loan_id}", status_code=303)
 
 
-def _loan_context(conn: Connection, who: Principal, show: Disclosure, loan_id: int) -> dict[str, Any]:
+def _loan_context(
+    conn: Connection, who: Principal, show: Disclosure, loan_id: int, *, writing: bool = False
+) -> dict[str, Any]:
+    """``writing``: inside the request's write transaction, whose connection then carries the
+    audit rows of the names shown (a second writer would wait on SQLite), as ``_risk_context``."""
     row = visible_loan(conn, who, loan_id)  # another member's loan: the 404 of a missing one
-    show.record_view("loan", loan_id, rows=1, what="贷款详情")
-    detail = loan_detail(conn, who, show, row)
+    if not writing:
+        show.record_view("loan", loan_id, rows=1, what="贷款详情")
+    detail = loan_detail(conn, who, show, row, audit_conn=conn if writing else None)
     return {
         "nav": "loan_book" if who.is_staff else "self",
         "staff": who.is_staff,
@@ -208,11 +220,25 @@ def _loan_context(conn: Connection, who: Principal, show: Disclosure, loan_id: i
         "dunning": service.dunning_notices(conn, loan_id),
         "collateral": service.collateral_events(conn, loan_id) if who.is_staff else [],
         "choices": CHOICES,
+        "done": None,
         "quote": None,
         "quote_error": "",
         "quote_form": {"amount": "", "choice": PrepaymentChoice.SHORTEN_TERM.value},
+        **_repay_context(conn, who, row),
         **_zh(),
     }
+
+
+def _repay_context(conn: Connection, who: Principal, row: dict[str, Any]) -> dict[str, Any]:
+    """Whether the viewer may execute a quote (a teller; the borrower, from their HPF account),
+    the borrower's HPF balance it would come from, and a fresh key for the confirmation form."""
+    may = who.may(Perm.LOAN_REPAY) and (who.is_staff or row["borrower_id"] == who.member_id)
+    balance = sum(ledger.member_balances(conn, [row["borrower_id"]]).get(row["borrower_id"], (0, 0)))
+    return {
+        "can_repay": may and row["state"] == "active", "loan_id": row["id"], "staff": who.is_staff,
+        "borrower_balance_fen": balance, "form_key": secrets.token_urlsafe(12), "prepay_error": "",
+        "prepay_form": {"source": "hpf_account", "bank_ref": ""},
+    }  # fmt: skip
 
 
 def _own_account_no(conn: Connection, who: Principal) -> str | None:
@@ -224,10 +250,63 @@ def _own_account_no(conn: Connection, who: Principal) -> str | None:
 
 @router.get("/loans/{loan_id}", dependencies=READ_OWN)
 def loan_page(
-    request: Request, loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose
+    request: Request,
+    loan_id: int,
+    conn: ReadDb,
+    who: CurrentPrincipal,
+    show: Disclose,
+    done: Annotated[str, Query(max_length=12)] = "",
 ) -> Response:
-    """A loan: contract figures, schedule, history, dunning notices and the prepayment quote form."""
-    return render(request, "loan_detail.html", _loan_context(conn, who, show, loan_id))
+    """A loan: contract figures, schedule, history, dunning notices and the prepayment quote form;
+    ``done=prepay``: the prepayment just executed, above its new schedule."""
+    context = _loan_context(conn, who, show, loan_id)
+    if done == "prepay":
+        last = [e for e in context["events"] if e["kind"] in ("prepaid", "paid_off")]
+        context["done"] = last[-1] if last else None
+    return render(request, "loan_detail.html", context)
+
+
+@router.post("/loans/{loan_id}/prepay", dependencies=[Depends(requires(Perm.LOAN_REPAY, scope=Scope.OWN))])
+def prepay_page(
+    request: Request,
+    loan_id: int,
+    conn: WriteDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    show: Disclose,
+    amount: Annotated[str, Form(max_length=20)] = "",
+    choice: Annotated[str, Form(max_length=24)] = "",
+    source: Annotated[str, Form(max_length=16)] = "hpf_account",
+    bank_ref: Annotated[str, Form(max_length=40)] = "",
+    form_key: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """确认办理 a quoted prepayment or payoff; then the loan page with its new schedule."""
+    try:
+        with conn.begin_nested():
+            require_repayer(conn, who, loan_id, source, bank_ref)
+            picked = service.parse_choice(choice)
+            fen = None if picked == service.PAYOFF else _amount_fen(amount)
+            service.execute_prepayment(
+                conn, dataclasses.replace(ctx, source="page"), loan_id, picked, fen, source,
+                prepayment_key(loan_id, form_key), bank_ref.strip() or None,
+            )  # fmt: skip
+    except HpfError as exc:
+        if exc.status in (401, 403, 404) and exc.code != "loan.not_borrower":
+            raise
+        context = _loan_context(conn, who, show, loan_id, writing=True)
+        context["quote_form"] = {"amount": amount, "choice": choice}
+        context["prepay_form"] = {"source": source, "bank_ref": bank_ref}
+        context["prepay_error"], context["form_key"] = exc.title, form_key or context["form_key"]
+        try:
+            picked = service.parse_choice(choice)
+            fen = None if picked == service.PAYOFF else _amount_fen(amount)
+            context["quote"] = service.prepayment_quote(conn, loan_id, ctx.clock.today(), fen, picked)
+        except HpfError:
+            context["quote"] = None
+        response = render(request, "loan_detail.html", context, status_code=exc.status)
+        response.headers["X-HPF-Error"] = exc.code
+        return response
+    return RedirectResponse(f"/loans/{loan_id}?done=prepay#prepay-done", status_code=303)
 
 
 def _amount_fen(text: str) -> int:
@@ -260,7 +339,13 @@ def quote_page(
     if is_htmx(request):
         require_visible(conn, who, loan_id)
         show.record_view("loan", loan_id, rows=1, what="提前还款试算")
-        context: dict[str, Any] = {"quote": None, "quote_error": "", **_zh()}
+        row = service.loan_view(conn, loan_id)
+        context: dict[str, Any] = {
+            "quote": None,
+            "quote_error": "",
+            **_repay_context(conn, who, row),
+            **_zh(),
+        }
     else:
         context = _loan_context(conn, who, show, loan_id)
     context["quote_form"] = {"amount": amount, "choice": choice}

@@ -605,6 +605,13 @@ def _payer_lines(conn: Connection, row: Any, source: PaymentSource, amount: int)
     return lines
 
 
+def _business_type(loan_type: str, source: PaymentSource) -> str:
+    """The entry's business type: the loan's (DKYWMXLX) when the bank pays; 11 部分提取 when the
+    borrower's HPF account pays, so the member's statement reads it as the withdrawal it is
+    (like the month-end's 提取还贷); the loan event keeps what it was for the loan."""
+    return BT_FROM_HPF_ACCOUNT if PaymentSource(source) is PaymentSource.HPF_ACCOUNT else loan_type
+
+
 def _credit_lines(interest: int, overdue_principal: int, principal: int) -> list[Line]:
     parts = ((LOAN_INTEREST, interest), (OVERDUE_LOANS, overdue_principal), (ENTRUSTED_LOANS, principal))
     return [Line(code, Side.CREDIT, fen) for code, fen in parts if fen]
@@ -676,7 +683,7 @@ def repay(
     interest = sum(o.interest_fen for o in (*paid.overdue, *paid.current)) + paid.penalty_fen
     late_principal = sum(o.principal_fen for o in paid.overdue)
     principal = sum(o.principal_fen for o in paid.current)
-    business_type = BT_OVERDUE_REPAYMENT if late else BT_REPAYMENT
+    business_type = _business_type(BT_OVERDUE_REPAYMENT if late else BT_REPAYMENT, source)
     entry = JournalEntry(
         business_type, f"LOAN-{loan_id}", key, today, today,
         (*_payer_lines(conn, row, source, amount_fen), *_credit_lines(interest, late_principal, principal)),
@@ -764,6 +771,7 @@ def prepay(
     choice: PrepaymentChoice,
     source: PaymentSource,
     idempotency_key: str,
+    reference: str | None = None,
 ) -> dict[str, Any]:
     """A partial prepayment (部分提前还款) of ``amount_fen`` today; the borrower chooses to shorten
     the term or lower the installment (``schedule.prepay``).
@@ -782,9 +790,11 @@ def prepay(
     schedule, paid_through = _prepayable(conn, row, today)
     principal, interest, new = _plan_prepayment(schedule, paid_through, amount_fen, choice, today)
     entry = JournalEntry(
-        BT_PREPAYMENT, f"LOAN-{loan_id}", key, today, today,
+        _business_type(BT_PREPAYMENT, source), f"LOAN-{loan_id}", key, today, today,
         (*_payer_lines(conn, row, source, amount_fen), *_credit_lines(interest, 0, principal)),
-        memo=f"部分提前还款（{PrepaymentChoice(choice).name_zh}）", actor=ctx.actor,
+        memo=f"部分提前还款（{PrepaymentChoice(choice).name_zh}）"
+        + ("，提取还贷" if PaymentSource(source) is PaymentSource.HPF_ACCOUNT else ""),
+        actor=ctx.actor,
     )  # fmt: skip
     entry_id = ledger.post(conn, entry, ctx.clock)
     li = loan_installment.c
@@ -804,6 +814,7 @@ def prepay(
         "loan_id": loan_id, "entry_id": entry_id, "amount_fen": amount_fen, "principal_fen": principal,
         "interest_fen": interest, "choice": PrepaymentChoice(choice).value, "months_left": new.months - paid_through,
         "next_installment_fen": new.installments[paid_through].installment_fen,
+        "source": PaymentSource(source).value, "reference": reference,
     }  # fmt: skip
     record_event(conn, ctx, loan_id, "prepaid", entry_id=entry_id, amount_fen=amount_fen, detail=result,
                  idempotency_key=key)  # fmt: skip
@@ -811,8 +822,9 @@ def prepay(
 
 
 def payoff(
-    conn: Connection, ctx: Context, loan_id: int, source: PaymentSource, idempotency_key: str
-) -> dict[str, Any]:
+    conn: Connection, ctx: Context, loan_id: int, source: PaymentSource, idempotency_key: str,
+    reference: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Full prepayment (提前结清) today: the principal outstanding plus interest accrued since the
     last due date (``schedule.payoff_quote``). The next installment becomes the payoff row, later
     ones go; the loan is settled. Dr payer / Cr 121, Cr 40103.
@@ -826,9 +838,10 @@ def payoff(
     schedule, paid_through = _prepayable(conn, row, today)
     quote = payoff_quote(schedule, paid_through, today, row.disbursed_on)
     entry = JournalEntry(
-        BT_PAYOFF, f"LOAN-{loan_id}", key, today, today,
+        _business_type(BT_PAYOFF, source), f"LOAN-{loan_id}", key, today, today,
         (*_payer_lines(conn, row, source, quote.total_fen), *_credit_lines(quote.interest_fen, 0, quote.principal_fen)),
-        memo="提前结清", actor=ctx.actor,
+        memo="提前结清（提取还贷）" if PaymentSource(source) is PaymentSource.HPF_ACCOUNT else "提前结清",
+        actor=ctx.actor,
     )  # fmt: skip
     entry_id = ledger.post(conn, entry, ctx.clock)
     li = loan_installment.c
@@ -849,9 +862,53 @@ def payoff(
     result = {
         "loan_id": loan_id, "entry_id": entry_id, "amount_fen": quote.total_fen,
         "principal_fen": quote.principal_fen, "interest_fen": quote.interest_fen, "days": quote.days,
+        "choice": PAYOFF, "months_left": 0, "settled": True, "source": PaymentSource(source).value,
+        "reference": reference,
     }  # fmt: skip
     record_event(conn, ctx, loan_id, "paid_off", entry_id=entry_id, amount_fen=quote.total_fen, detail=result,
                  idempotency_key=key)  # fmt: skip
+    return result
+
+
+def execute_prepayment(
+    conn: Connection,
+    ctx: Context,
+    loan_id: int,
+    choice: str,
+    amount_fen: int | None,
+    source: PaymentSource | str,
+    idempotency_key: str,
+    reference: str | None = None,
+) -> dict[str, Any]:
+    """提前还款 as a member or a teller hands it in: ``choice`` ``shorten-term`` or
+    ``reduce-installment`` (:func:`prepay`, ``amount_fen`` required) or ``payoff``
+    (:func:`payoff`, the amount is the payoff's). The same key answers the first result
+    (``replayed``) and moves nothing; the same key with another choice or amount is refused.
+    """
+    picked = parse_choice(choice)
+    try:
+        paid_by = PaymentSource(source)
+    except ValueError:
+        raise _invalid("loan.invalid_source", "请选择还款资金来源：公积金账户或银行转账",
+                       f"source {source!r} is not hpf_account or bank", "source") from None  # fmt: skip
+    if picked == PAYOFF:
+        result = payoff(conn, ctx, loan_id, paid_by, idempotency_key, reference)
+    else:
+        if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen <= 0:
+            raise _invalid("loan.invalid_prepayment", "请填写大于零的提前还款金额",
+                           f"amount_fen must be a positive integer, got {amount_fen!r}", "amount")  # fmt: skip
+        result = prepay(
+            conn, ctx, loan_id, amount_fen, PrepaymentChoice(picked), paid_by, idempotency_key, reference
+        )
+    if result.get("replayed"):
+        asked: tuple[Any, ...] = (loan_id, picked, None if picked == PAYOFF else amount_fen)
+        first: tuple[Any, ...] = (
+            result.get("loan_id"), result.get("choice", PAYOFF),
+            None if picked == PAYOFF else result.get("amount_fen"),
+        )  # fmt: skip
+        if asked != first:
+            raise Conflict("loan.idempotency_conflict", "该业务流水号已用于另一笔提前还款",
+                           f"key {idempotency_key!r} was used for {first}, not {asked}")  # fmt: skip
     return result
 
 

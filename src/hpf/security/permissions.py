@@ -58,6 +58,9 @@ class Perm(StrEnum):
     APPLICATION_REVIEW = "application:review"  # the review queue: approve or reject (复核)
     LOAN_READ = "loan:read"  # the loan book and its default scorecard, a loan's schedule, history and quotes (members: their own)
     LOAN_RISK_REVIEW = "loan:risk-review"  # the collateral risk queue: mark a flag reviewed
+    # Prepay or pay off a loan (提前还款/结清): tellers at the counter; members their own loan,
+    # from their own HPF account (no maker-checker: the borrower's own money for their own loan).
+    LOAN_REPAY = "loan:repay"
 
 
 _STAFF_READ = {
@@ -74,7 +77,9 @@ _DECIDE = {Perm.APPROVAL_READ, Perm.APPROVAL_DECIDE}
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     # Tellers take applications at the counter; reviewers decide them (not their own: maker-checker).
     Role.TELLER: frozenset(
-        _STAFF_READ | _APPLY | {Perm.MEMBER_WRITE, Perm.EMPLOYER_WRITE, Perm.CONTRIBUTION_SUBMIT}
+        _STAFF_READ
+        | _APPLY
+        | {Perm.MEMBER_WRITE, Perm.EMPLOYER_WRITE, Perm.CONTRIBUTION_SUBMIT, Perm.LOAN_REPAY}
     ),
     Role.REVIEWER: frozenset(
         _STAFF_READ
@@ -95,7 +100,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.SUPERVISOR: frozenset({Perm.POLICY_READ, Perm.LEDGER_READ, Perm.LOAN_READ}),
     Role.ADMIN: frozenset({Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN} | _DECIDE),
     # Self-service: the scope limits these to the member's own account / the employer's own staff.
-    Role.MEMBER: frozenset({Perm.MEMBER_READ, Perm.POLICY_READ, Perm.LOAN_READ} | _APPLY),  # own loans
+    Role.MEMBER: frozenset(
+        {Perm.MEMBER_READ, Perm.POLICY_READ, Perm.LOAN_READ, Perm.LOAN_REPAY} | _APPLY
+    ),  # own loans
     Role.EMPLOYER: frozenset(
         {
             Perm.EMPLOYER_READ,

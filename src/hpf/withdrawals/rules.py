@@ -151,7 +151,8 @@ class MemberFacts:
     birth_date: date
     carried_fen: int
     current_fen: int
-    continuous_deposit_months: int  # full months deposited without a gap, up to the paid-through month
+    # Months deposited without a gap, ending at the month before today (or today's): decision 0019.
+    continuous_deposit_months: int
     sealed_since: date | None = None
     owns_home: bool = False  # the real-estate registry knows a home of the member (or spouse)
     active_loan: bool = False  # an HPF loan not yet settled

@@ -61,13 +61,17 @@ def _month_index(text: str) -> int:
     return int(text[:4]) * 12 + int(text[5:7]) - 1
 
 
-def continuous_deposit_months(months: Iterable[str]) -> int:
-    """Length of the run of consecutive months ending at the latest one deposited."""
-    indexes = sorted({_month_index(m) for m in months}, reverse=True)
+def continuous_deposit_months(months: Iterable[str], as_of: date) -> int:
+    """连续缴存月数 on ``as_of`` (decision 0019): the run of consecutive deposited months that
+    ends at the month before ``as_of``'s month — the current month's list is not yet due, so it
+    is not missing, and counts when it is already in. A run that ended earlier (the employer
+    stopped paying) counts 0: the member is not depositing continuously now.
+    """
+    deposited = {_month_index(m) for m in months}
+    this_month = as_of.year * 12 + as_of.month - 1
+    end = this_month if this_month in deposited else this_month - 1
     run = 0
-    for k, got in enumerate(indexes):
-        if got != indexes[0] - k:
-            break
+    while end - run in deposited:
         run += 1
     return run
 
@@ -110,7 +114,7 @@ def member_facts(conn: Connection, member_id: int, today: date, reason: Reason) 
         birth_date=row.birth_date,
         carried_fen=carried,
         current_fen=current,
-        continuous_deposit_months=continuous_deposit_months(months),
+        continuous_deposit_months=continuous_deposit_months(months, today),
         sealed_since=sealed_since if row.state == "02" else None,
         interest_to_date_fen=interest,
         past=tuple(past),
