@@ -118,6 +118,7 @@ def main() -> None:
     port = _free_port()
     env = {
         **os.environ,
+        "HPF_ENV": "development",  # the development key ring of the demo center
         "HPF_DATABASE_URL": url,
         "HPF_BUSINESS_DATE": today.isoformat(),
         "HPF_TOKEN_SECRET": secret,

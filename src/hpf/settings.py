@@ -22,7 +22,9 @@ def default_database_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
 @dataclass(frozen=True)
 class Settings:
     database_url: str
-    env: str = "development"
+    # "development" turns on the development token key and key ring, the demo sign-ins and the
+    # printed SMS codes; anything else (the default: HPF_ENV unset) is production.
+    env: str = "production"
     center_code: str = "990001"
     center_name: str = "示范市住房公积金管理中心"
     business_date: date | None = None  # fixed business date; None = the calendar date in China
@@ -48,7 +50,7 @@ class Settings:
         business = env.get("HPF_BUSINESS_DATE")
         return cls(
             database_url=env.get("HPF_DATABASE_URL") or default_database_url(),
-            env=env.get("HPF_ENV", "development"),
+            env=env.get("HPF_ENV") or "production",
             center_code=env.get("HPF_CENTER_CODE", "990001"),
             center_name=env.get("HPF_CENTER_NAME", "示范市住房公积金管理中心"),
             business_date=date.fromisoformat(business) if business else None,
