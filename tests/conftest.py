@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import os
-
 from collections.abc import Iterator
 from datetime import date
 

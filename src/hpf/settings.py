@@ -43,6 +43,9 @@ class Settings:
     bank_account: str = "955880000000000001"  # HPF_BANK_ACCOUNT
     bank_secret: str | None = field(default=None, repr=False)  # HPF_BANK_SECRET (32+ characters)
     bank_timeout: float = 10.0  # HPF_BANK_TIMEOUT seconds; no answer in time = outcome unknown
+    # Request bodies (``hpf.web.limits``): every route, and the upload and bulk-list routes.
+    max_body_bytes: int = 1024 * 1024  # HPF_MAX_BODY_BYTES
+    max_upload_bytes: int = 20 * 1024 * 1024  # HPF_MAX_UPLOAD_BYTES
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -63,6 +66,8 @@ class Settings:
             bank_account=env.get("HPF_BANK_ACCOUNT", "955880000000000001"),
             bank_secret=env.get("HPF_BANK_SECRET") or None,
             bank_timeout=float(env.get("HPF_BANK_TIMEOUT", "10")),
+            max_body_bytes=int(env.get("HPF_MAX_BODY_BYTES") or 1024 * 1024),
+            max_upload_bytes=int(env.get("HPF_MAX_UPLOAD_BYTES") or 20 * 1024 * 1024),
         )
 
     def key_ring(self) -> KeyRing:

@@ -29,7 +29,7 @@ from hpf.security.sms import FakeSms, SmsSender, UnconfiguredSms
 from hpf.security.tokens import TokenConfig
 from hpf.settings import Settings
 from hpf.settlement.adapter import BankAdapter
-from hpf.web import audit_trail, problems
+from hpf.web import audit_trail, limits, problems
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -144,6 +144,10 @@ def create_app(
     _add_routes(app, services_api.router)
     _add_routes(app, services_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Outermost last: the body limits see the request before anything reads it.
+    app.add_middleware(
+        limits.BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+    )
     return app
 
 
