@@ -128,7 +128,10 @@ def live_server(tmp_path: Path) -> Iterator[str]:
     _seed(url)
     engine = make_engine(url)
     app = create_app(
-        Settings(env="development", database_url=url), engine=engine, clock=FixedClock(BUSINESS_DATE), passwords=FAST_PASSWORDS
+        Settings(env="development", database_url=url),
+        engine=engine,
+        clock=FixedClock(BUSINESS_DATE),
+        passwords=FAST_PASSWORDS,
     )
     try:
         with serving(app) as base:

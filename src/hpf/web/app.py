@@ -29,7 +29,7 @@ from hpf.security.sms import FakeSms, SmsSender, UnconfiguredSms
 from hpf.security.tokens import TokenConfig
 from hpf.settings import Settings
 from hpf.settlement.adapter import BankAdapter
-from hpf.web import audit_trail, limits, problems
+from hpf.web import audit_trail, docs, headers, limits, openapi, problems
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -106,6 +106,8 @@ def create_app(
         title="OpenHPF center",
         version="0.1.0",
         description=f"{settings.center_name} — 住房公积金业务系统 API",
+        docs_url=None,  # served from /static by hpf.web.docs, without inline script
+        redoc_url=None,
     )
     app.state.settings = settings
     ring = settings.key_ring()  # refuses the development key outside development
@@ -143,11 +145,15 @@ def create_app(
     _add_routes(app, settlement_pages.router)
     _add_routes(app, services_api.router)
     _add_routes(app, services_pages.router)
+    docs.install(app)
+    openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    # Outermost last: the body limits see the request before anything reads it.
+    # The last added is the outermost: the body limits see the request before anything reads
+    # it, and the security headers go on every answer, the limits' refusals included.
     app.add_middleware(
         limits.BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
+    app.add_middleware(headers.SecurityHeaders, hsts=settings.env != "development")
     return app
 
 
