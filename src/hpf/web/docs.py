@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from html import escape
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 SWAGGER = "/static/vendor/swagger-ui-5.35.0"
@@ -67,11 +67,12 @@ def install(app: FastAPI) -> None:
     openapi_url = app.openapi_url or "/openapi.json"
     headers = {"Content-Security-Policy": DOCS_CSP}
 
-    async def swagger_ui() -> HTMLResponse:
+    async def swagger_ui(_request: Request) -> HTMLResponse:
         return HTMLResponse(swagger_ui_html(app.title, openapi_url), headers=headers)
 
-    async def redoc() -> HTMLResponse:
+    async def redoc(_request: Request) -> HTMLResponse:
         return HTMLResponse(redoc_html(app.title, openapi_url), headers=headers)
 
-    app.add_api_route("/docs", swagger_ui, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/redoc", redoc, methods=["GET"], include_in_schema=False)
+    # Plain routes, like FastAPI's own documentation pages: public, outside the schema.
+    app.add_route("/docs", swagger_ui, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)
