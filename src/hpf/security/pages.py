@@ -313,7 +313,7 @@ def _complete(
         return done
     error = result.error
     assert error is not None  # a second step either signs in or fails
-    if result.outcome is Outcome.LOCKED or result.reason in (
+    if result.outcome in (Outcome.LOCKED, Outcome.THROTTLED) or result.reason in (
         "challenge_invalid",
         "code_expired",
         "code_attempts",
