@@ -164,7 +164,7 @@ def _has_credentials(headers: Headers) -> bool:
     if "authorization" in headers:
         return True
     cookie = headers.get("cookie")
-    return bool(cookie) and bool(cookie_parser(cookie).get(sessions.COOKIE_NAME))
+    return cookie is not None and bool(cookie_parser(cookie).get(sessions.COOKIE_NAME))
 
 
 _OPEN = frozenset({Perm.PUBLIC, Perm.BANK_NOTIFY})

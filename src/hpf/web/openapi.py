@@ -97,7 +97,7 @@ def add_problems(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
     for route in routes:
         if isinstance(route, APIRoute):
             perms = {d.permission for d in declarations(route)}
-            for method in route.methods:
+            for method in route.methods or ():
                 declared[(route.path_format, method.lower())] = perms
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
