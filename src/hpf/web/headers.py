@@ -4,7 +4,9 @@
   script, no framing, forms only to this site. Templates carry no ``<script>`` body and no
   ``on*=`` attribute (``tests/web/test_web_headers.py`` scans them); htmx runs with
   ``includeIndicatorStyles: false`` so it injects no ``<style>``. A response that sets its own
-  policy keeps it (the API documentation pages, :mod:`hpf.web.docs`);
+  policy keeps it: the API documentation pages (:mod:`hpf.web.docs`), and the receipt (回执),
+  a downloaded file that must carry its styles, whose ``<style>`` is allowed by its hash
+  (:func:`allow_own_styles`);
 - ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy:
   same-origin``;
 - ``Strict-Transport-Security`` outside development;
@@ -14,7 +16,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+
 from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = (
@@ -23,6 +30,22 @@ CSP = (
 )
 HSTS = "max-age=31536000; includeSubDomains"
 STATIC_PREFIX = "/static/"
+
+
+_STYLE_BLOCK = re.compile(rb"<style>(.*?)</style>", re.S)
+
+
+def allow_own_styles(response: Response) -> Response:
+    """The policy of a self-contained page: its own ``<style>`` blocks allowed by their SHA-256."""
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(block).digest()).decode() + "'"
+        for block in _STYLE_BLOCK.findall(bytes(response.body))
+    ]
+    if hashes:
+        response.headers["Content-Security-Policy"] = CSP.replace(
+            "style-src 'self'", "style-src 'self' " + " ".join(hashes)
+        )
+    return response
 
 
 class SecurityHeaders:
