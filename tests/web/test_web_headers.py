@@ -76,6 +76,19 @@ def test_every_page_and_api_answer_has_the_security_headers(client: TestClient) 
             assert r.headers["content-security-policy"] == CSP
 
 
+def test_even_a_crash_answers_with_the_security_headers(tmp_path: Any, clock: Any) -> None:
+    app = make(tmp_path, clock)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/boom")
+    assert r.status_code == 500
+    assert_secured(r)
+
+
 def test_strict_transport_security_outside_development(tmp_path: Any, clock: Any) -> None:
     with TestClient(make(tmp_path, clock, env="production")) as client:
         r = client.get("/login")

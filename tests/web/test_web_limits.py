@@ -129,6 +129,12 @@ def test_an_anonymous_upload_is_refused_before_its_body_is_read(app: FastAPI) ->
     sent, taken = drive(app, "POST", "/api/v1/employers/000000001/remittances/upload",
                         {**multipart, "content-length": str(10 * MIB)}, 10 * MIB)  # fmt: skip
     assert sent.status == 401 and taken == 0
+    # a forged or expired token is no better: refused on its signature, nothing read
+    forged = {**chunked, "authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"}
+    sent, taken = drive(app, "POST", "/api/v1/applications/1/materials", forged, 2 * 1024 * MIB)
+    assert sent.status == 401 and taken == 0
+    assert json.loads(sent.body)["code"] == "auth.invalid_token"
+    assert 'error="invalid_token"' in sent.headers["www-authenticate"]
     # a page's form: the sign-in page, still without reading the body
     sent, taken = drive(app, "POST", "/applications/1/materials", chunked, 2 * 1024 * MIB)
     assert sent.status == 303 and sent.headers["location"].startswith("/login?next=") and taken == 0

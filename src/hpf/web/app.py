@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
@@ -148,13 +149,23 @@ def create_app(
     docs.install(app)
     openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    # The last added is the outermost: the body limits see the request before anything reads
-    # it, and the security headers go on every answer, the limits' refusals included.
+    # The last added is the outermost: the body limits see the request before anything reads it.
     app.add_middleware(
         limits.BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
-    app.add_middleware(headers.SecurityHeaders, hsts=settings.env != "development")
+    _secure_every_answer(app, hsts=settings.env != "development")
     return app
+
+
+def _secure_every_answer(app: FastAPI, *, hsts: bool) -> None:
+    """The security headers around the whole stack, Starlette's own 500 answer included
+    (``add_middleware`` would put them inside its ``ServerErrorMiddleware``)."""
+    build = app.build_middleware_stack
+
+    def build_with_headers() -> Any:
+        return headers.SecurityHeaders(build(), hsts=hsts)
+
+    app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]
 
 
 def business_date_of(app: FastAPI) -> date:

@@ -10,11 +10,12 @@ A pure ASGI middleware, outside authentication and before FastAPI reads anything
   withdrawal forms with materials), which get ``Settings.max_upload_bytes``
   (``HPF_MAX_UPLOAD_BYTES``, 20 MiB). The materials' own limits of the catalog are checked
   later, per file;
-- a request with a body and no credentials at all (no ``Authorization`` header, no session
-  cookie) to a route that needs sign-in is answered 401 ``auth.required`` (the pages: the
-  redirect to the sign-in page) before a byte of its body is read: an anonymous upload is never
-  spooled to disk nor parsed. A request *with* credentials is checked by ``hpf.web.auth`` as
-  before (a bad token is refused before the body is parsed, by the route's dependencies).
+- a request with a body to a route that needs sign-in, with no credentials at all (no
+  ``Authorization`` header, no session cookie) or with a bearer token that is refused (bad
+  signature, expired: a check without I/O), is answered 401 ``auth.required`` /
+  ``auth.invalid_token`` (the pages: the redirect to the sign-in page) before a byte of its body
+  is read: an anonymous upload is never spooled to disk nor parsed. A session cookie is looked up
+  in the database by ``hpf.web.auth`` as before, after FastAPI has read the (limited) body.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hpf.kernel.errors import HpfError
-from hpf.security import sessions
+from hpf.security import sessions, tokens
 from hpf.security.permissions import Perm
 
 MIB = 1024 * 1024
@@ -111,9 +112,11 @@ class BodyLimit:
                 await _problem(scope, send, too_large(limit))
                 return
         has_body = (length or 0) > 0 or "transfer-encoding" in headers
-        if has_body and not _has_credentials(headers) and (route := _protected_route(scope)) is not None:
-            await _refuse_anonymous(scope, send, route)
-            return
+        if has_body and (refusal := _unauthenticated(scope, headers)) is not None:
+            route = _protected_route(scope)
+            if route is not None:
+                await _refuse_anonymous(scope, send, route, refusal)
+                return
         if not has_body:
             await self.app(scope, receive, send)
             return
@@ -160,11 +163,29 @@ class BodyLimit:
                 await _problem(scope, send, too_large(limit))
 
 
-def _has_credentials(headers: Headers) -> bool:
-    if "authorization" in headers:
-        return True
-    cookie = headers.get("cookie")
-    return cookie is not None and bool(cookie_parser(cookie).get(sessions.COOKIE_NAME))
+def _unauthenticated(scope: Scope, headers: Headers) -> HpfError | None:
+    """Why the request certainly has no principal: no credentials at all, or a bearer token that
+    fails its signature or has expired (checked as ``hpf.web.auth`` does: no I/O); None when it
+    may have one (a valid token, or a session cookie, which the database decides)."""
+    header = headers.get("authorization")
+    if header is None:
+        cookie = headers.get("cookie")
+        if cookie is not None and cookie_parser(cookie).get(sessions.COOKIE_NAME):
+            return None
+        return _sign_in_first()
+    scheme, _, token = header.partition(" ")
+    state = getattr(scope.get("app"), "state", None)
+    config = getattr(state, "token_config", None)
+    clock = getattr(state, "clock", None)
+    if config is None or clock is None:
+        return None
+    if scheme.lower() != "bearer" or not token.strip():
+        return tokens.invalid_token("the Authorization header is not 'Bearer <token>'")
+    try:
+        tokens.verify_access(token.strip(), clock.now(), config)
+    except HpfError as refused:
+        return refused
+    return None
 
 
 _OPEN = frozenset({Perm.PUBLIC, Perm.BANK_NOTIFY})
@@ -191,7 +212,7 @@ def _sign_in_first() -> HpfError:
     )
 
 
-async def _refuse_anonymous(scope: Scope, send: Send, route: Any) -> None:
+async def _refuse_anonymous(scope: Scope, send: Send, route: Any, refusal: HpfError) -> None:
     from hpf.web.pages_common import PageRoute, sign_in_redirect
 
     if isinstance(route, PageRoute):
@@ -200,7 +221,8 @@ async def _refuse_anonymous(scope: Scope, send: Send, route: Any) -> None:
         response.headers["Connection"] = "close"
         await response(scope, _no_body, send)
         return
-    await _problem(scope, send, _sign_in_first(), {"WWW-Authenticate": 'Bearer realm="openhpf"'})
+    error = ', error="invalid_token"' if refusal.code == "auth.invalid_token" else ""
+    await _problem(scope, send, refusal, {"WWW-Authenticate": f'Bearer realm="openhpf"{error}'})
 
 
 async def _problem(scope: Scope, send: Send, error: HpfError, headers: dict[str, str] | None = None) -> None:
