@@ -72,6 +72,7 @@ def test_the_sign_in_pages_answer_alike_for_unknown_and_locked_logins(center: Au
             for _ in range(5):
                 a, b = form(client, path, real), form(client, path, ghost)
             assert a.status_code == b.status_code == 423
+            assert a.headers["Retry-After"] == b.headers["Retry-After"]
             error = re.compile(r'id="sign-in-error">(.*?)</p>', re.S)
             shown_a, shown_b = error.findall(a.text), error.findall(b.text)
             assert shown_a == shown_b and shown_a, path
