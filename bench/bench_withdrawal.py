@@ -99,7 +99,7 @@ def main() -> None:
         "--think", type=float, default=0.0, help="seconds a client waits between two withdrawals (0: none)"
     )
     args = parser.parse_args()
-    settings = Settings.from_env({})
+    settings = Settings.from_env({"HPF_ENV": "development"})  # the demo key ring
     protect.install(settings.key_ring())
     work = Path(tempfile.mkdtemp(prefix="hpf-bench-wd-"))
     url = f"sqlite:///{work}/bench.sqlite3"

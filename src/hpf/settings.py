@@ -43,6 +43,13 @@ class Settings:
     bank_account: str = "955880000000000001"  # HPF_BANK_ACCOUNT
     bank_secret: str | None = field(default=None, repr=False)  # HPF_BANK_SECRET (32+ characters)
     bank_timeout: float = 10.0  # HPF_BANK_TIMEOUT seconds; no answer in time = outcome unknown
+    # The server's capacity (``hpf.web.admission``): requests handled at once (each holds at most
+    # one pooled connection, so the pool is sized from it), how long a request beyond that waits
+    # for a turn before a 503 with Retry-After, and how long a request waits for a connection or
+    # the database's write lock before the same.
+    max_requests: int = 64  # HPF_MAX_REQUESTS
+    queue_seconds: float = 1.0  # HPF_QUEUE_SECONDS
+    db_wait_seconds: float = 5.0  # HPF_DB_WAIT_SECONDS
     # Request bodies (``hpf.web.limits``): every route, and the upload and bulk-list routes.
     max_body_bytes: int = 1024 * 1024  # HPF_MAX_BODY_BYTES
     max_upload_bytes: int = 20 * 1024 * 1024  # HPF_MAX_UPLOAD_BYTES
@@ -66,6 +73,9 @@ class Settings:
             bank_account=env.get("HPF_BANK_ACCOUNT", "955880000000000001"),
             bank_secret=env.get("HPF_BANK_SECRET") or None,
             bank_timeout=float(env.get("HPF_BANK_TIMEOUT", "10")),
+            max_requests=int(env.get("HPF_MAX_REQUESTS", "64")),
+            queue_seconds=float(env.get("HPF_QUEUE_SECONDS", "1")),
+            db_wait_seconds=float(env.get("HPF_DB_WAIT_SECONDS", "5")),
             max_body_bytes=int(env.get("HPF_MAX_BODY_BYTES") or 1024 * 1024),
             max_upload_bytes=int(env.get("HPF_MAX_UPLOAD_BYTES") or 20 * 1024 * 1024),
         )

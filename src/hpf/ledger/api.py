@@ -17,8 +17,9 @@ from hpf.security.api import ApprovalPublic
 from hpf.security.permissions import Perm
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
+from hpf.web.routing import HpfRoute
 
-router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
+router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"], route_class=HpfRoute)
 
 
 class SubjectBalance(BaseModel):

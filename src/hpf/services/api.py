@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from hpf.kernel.context import Context
@@ -24,8 +25,9 @@ from hpf.services import archives, catalog, rules, service
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
+from hpf.web.routing import HpfRoute
 
-router = APIRouter(prefix="/api/v1", tags=["services"])
+router = APIRouter(prefix="/api/v1", tags=["services"], route_class=HpfRoute)
 
 PUBLIC = [Depends(requires(Perm.PUBLIC))]
 READ = [Depends(requires(Perm.APPLICATION_READ))]
@@ -194,7 +196,10 @@ async def upload(
     file: Annotated[UploadFile, File(description="pdf, jpg or png within the item's size limit")],
 ) -> dict[str, Any]:
     data = await file.read(MAX_UPLOAD + 1)
-    return service.add_material(conn, ctx, who, application_id, material_code, file.filename or "", data)
+    # Encryption and the database off the event loop: other requests go on meanwhile.
+    return await run_in_threadpool(
+        service.add_material, conn, ctx, who, application_id, material_code, file.filename or "", data
+    )
 
 
 @router.get(
