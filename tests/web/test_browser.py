@@ -208,7 +208,11 @@ def test_the_api_documentation_works_offline_under_the_policy(live_server: str) 
             sync_api.expect(page.locator(".opblock").first).to_be_visible()
             page.goto(f"{live_server}/redoc")
             sync_api.expect(page.locator("h1").first).to_contain_text("OpenHPF center", timeout=20_000)
-            assert not [m for m in console if "Content Security Policy" in m], console
+            # ReDoc's attribution logo lives on its CDN: the policy blocks it, nothing leaves the site
+            refused = [
+                m for m in console if "Content Security Policy" in m and "cdn.redoc.ly/redoc/logo" not in m
+            ]
+            assert not refused, console
             assert outside == [], outside
         finally:
             browser.close()
