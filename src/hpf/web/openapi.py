@@ -56,7 +56,7 @@ DESCRIPTIONS: dict[int, tuple[str, str]] = {
     422: ("The request does not match the schema or the rules", "request.invalid"),
     423: ("Too many failed sign-ins for this login from this address: locked for a while", "auth.locked"),
     429: ("Too many attempts: wait (Retry-After)", "auth.throttled"),
-    503: ("Temporarily unavailable: try again later (Retry-After)", "service.unavailable"),
+    503: ("Busy or the database not had in time: try again later (Retry-After)", "server.busy"),
 }
 
 SIGN_IN_PATHS = ("/api/v1/auth/",)
