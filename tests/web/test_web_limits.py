@@ -160,3 +160,34 @@ def test_open_routes_and_bodiless_requests_are_not_refused(app: FastAPI) -> None
         assert r.status_code == 401 and r.json()["code"] == "auth.required"
         r = client.post("/nowhere", json={})
         assert r.status_code == 404
+
+
+def test_a_real_server_refuses_an_anonymous_2_gb_upload_without_taking_it(app: FastAPI) -> None:
+    """Over a socket (uvicorn): the answer comes while the client is still sending, and the client
+    stops long before 2 GB; the server neither spools nor parses it."""
+    import httpx
+
+    from live_server import serving
+
+    sent = 0
+
+    def body() -> Iterator[bytes]:
+        nonlocal sent
+        chunk = b"\0" * (1024 * 1024)
+        while sent < 2 * 1024 * MIB:
+            sent += len(chunk)
+            yield chunk
+
+    with serving(app) as base:
+        started = time.monotonic()
+        headers = {"Content-Type": "multipart/form-data; boundary=x"}
+        try:
+            r = httpx.post(
+                f"{base}/api/v1/applications/1/materials", content=body(), headers=headers, timeout=30
+            )
+            status = r.status_code
+        except httpx.TransportError:  # the server closed the connection on the unread body
+            status = 0
+        assert time.monotonic() - started < 20
+    assert status in (0, 401), status
+    assert sent < 64 * MIB, sent  # what the socket buffers took (a few MiB), not 2 GB
