@@ -117,10 +117,7 @@ class BodyLimit:
             if route is not None:
                 await _refuse_anonymous(scope, send, route, refusal)
                 return
-        if not has_body:
-            await self.app(scope, receive, send)
-            return
-        await self._counted(scope, receive, send, limit)
+        await self._counted(scope, receive, send, limit)  # whatever was declared (HTTP/2 may not)
 
     async def _counted(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         received = 0
