@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	HPF_BANK_URL=$${HPF_BANK_URL:-fake} $(BIN)/hpf demo --seed $(SEED) --employers $(EMPLOYERS) --members $(MEMBERS) --host $(HOST) --port $(PORT)
+	HPF_ENV=development HPF_BANK_URL=$${HPF_BANK_URL:-fake} $(BIN)/hpf demo --seed $(SEED) --employers $(EMPLOYERS) --members $(MEMBERS) --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadfile

@@ -99,7 +99,7 @@ def main() -> None:
         "--think", type=float, default=0.0, help="seconds a client waits between two withdrawals (0: none)"
     )
     args = parser.parse_args()
-    settings = Settings.from_env({})
+    settings = Settings.from_env({"HPF_ENV": "development"})  # the demo key ring
     protect.install(settings.key_ring())
     work = Path(tempfile.mkdtemp(prefix="hpf-bench-wd-"))
     url = f"sqlite:///{work}/bench.sqlite3"
@@ -118,6 +118,7 @@ def main() -> None:
     port = _free_port()
     env = {
         **os.environ,
+        "HPF_ENV": "development",  # the development key ring of the demo center
         "HPF_DATABASE_URL": url,
         "HPF_BUSINESS_DATE": today.isoformat(),
         "HPF_TOKEN_SECRET": secret,

@@ -124,7 +124,7 @@ def build_auth_center(engine: Engine, *, center_code: str = "990001") -> AuthCen
             "id.png",
             b"\x89PNG\r\n\x1a\n" + bytes(64),
         )
-    settings = Settings(database_url=str(engine.url), center_code=center_code)
+    settings = Settings(env="development", database_url=str(engine.url), center_code=center_code)
     app = create_app(settings, engine=engine, clock=clock, passwords=FAST_PASSWORDS)
     return AuthCenter(
         app,

@@ -21,6 +21,10 @@ from hpf.db.testing import PgCluster, find_pg_bin, start_cluster
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 
+# Without HPF_ENV the server is in production mode; the tests run a development center (the
+# development keys, FakeSms). Subprocesses started by tests inherit it.
+os.environ.setdefault("HPF_ENV", "development")
+
 BUSINESS_DATE = date(2025, 3, 15)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Annotated, Any
 
@@ -533,7 +534,11 @@ def demo(
     port: int = 8000,
     fresh: Annotated[bool, typer.Option(help="delete an existing SQLite demo database first")] = False,
 ) -> None:
-    """Build a synthetic demo center (deterministic by --seed) with months of history, then serve it."""
+    """Build a synthetic demo center (deterministic by --seed) with months of history, then serve it.
+
+    A demo runs in development mode (HPF_ENV=development when HPF_ENV is unset): development
+    keys, demo sign-ins, SMS codes printed on the console. Never for real data.
+    """
     from dataclasses import asdict
     from datetime import date
 
@@ -546,6 +551,7 @@ def demo(
     from hpf.sim.generator import build_demo_center
     from hpf.sim.simulator import simulate as run_simulation
 
+    os.environ.setdefault("HPF_ENV", "development")  # a demo: development keys and sign-ins
     settings = _settings()
     if fresh:
         _remove_sqlite(settings.database_url)

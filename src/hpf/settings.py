@@ -22,7 +22,9 @@ def default_database_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
 @dataclass(frozen=True)
 class Settings:
     database_url: str
-    env: str = "development"
+    # "development" turns on the development token key and key ring, the demo sign-ins and the
+    # printed SMS codes; anything else (the default: HPF_ENV unset) is production.
+    env: str = "production"
     center_code: str = "990001"
     center_name: str = "示范市住房公积金管理中心"
     business_date: date | None = None  # fixed business date; None = the calendar date in China
@@ -48,6 +50,9 @@ class Settings:
     max_requests: int = 64  # HPF_MAX_REQUESTS
     queue_seconds: float = 1.0  # HPF_QUEUE_SECONDS
     db_wait_seconds: float = 5.0  # HPF_DB_WAIT_SECONDS
+    # Request bodies (``hpf.web.limits``): every route, and the upload and bulk-list routes.
+    max_body_bytes: int = 1024 * 1024  # HPF_MAX_BODY_BYTES
+    max_upload_bytes: int = 20 * 1024 * 1024  # HPF_MAX_UPLOAD_BYTES
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -55,7 +60,7 @@ class Settings:
         business = env.get("HPF_BUSINESS_DATE")
         return cls(
             database_url=env.get("HPF_DATABASE_URL") or default_database_url(),
-            env=env.get("HPF_ENV", "development"),
+            env=env.get("HPF_ENV") or "production",
             center_code=env.get("HPF_CENTER_CODE", "990001"),
             center_name=env.get("HPF_CENTER_NAME", "示范市住房公积金管理中心"),
             business_date=date.fromisoformat(business) if business else None,
@@ -71,6 +76,8 @@ class Settings:
             max_requests=int(env.get("HPF_MAX_REQUESTS", "64")),
             queue_seconds=float(env.get("HPF_QUEUE_SECONDS", "1")),
             db_wait_seconds=float(env.get("HPF_DB_WAIT_SECONDS", "5")),
+            max_body_bytes=int(env.get("HPF_MAX_BODY_BYTES") or 1024 * 1024),
+            max_upload_bytes=int(env.get("HPF_MAX_UPLOAD_BYTES") or 20 * 1024 * 1024),
         )
 
     def key_ring(self) -> KeyRing:

@@ -11,7 +11,7 @@ from hpf.web.app import create_app
 
 @pytest.fixture
 def client(engine, clock, center, sign_in):
-    app = create_app(Settings(database_url=str(engine.url)), engine=engine, clock=clock)
+    app = create_app(Settings(env="development", database_url=str(engine.url)), engine=engine, clock=clock)
     with TestClient(app) as c:
         sign_in(c)
         yield c

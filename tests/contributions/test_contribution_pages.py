@@ -17,7 +17,7 @@ TOTAL_YUAN = "5,890.38"  # 2 × (960.00 + 785.19 + 1,200.00)
 
 @pytest.fixture
 def client(engine, clock, center, sign_in):
-    app = create_app(Settings(database_url=str(engine.url)), engine=engine, clock=clock)
+    app = create_app(Settings(env="development", database_url=str(engine.url)), engine=engine, clock=clock)
     with TestClient(app, follow_redirects=False) as c:
         sign_in(c, session=True)
         yield c

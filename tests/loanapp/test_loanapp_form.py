@@ -16,7 +16,7 @@ from signing_in import FAST_PASSWORDS, use_session
 
 def test_the_form_offers_the_choices_and_refuses_others(engine) -> None:
     center = build_center(engine)
-    app = create_app(Settings(database_url=str(engine.url), center_code="990001"), engine=engine,
+    app = create_app(Settings(env="development", database_url=str(engine.url), center_code="990001"), engine=engine,
                      clock=center.clock, passwords=FAST_PASSWORDS)  # fmt: skip
     with TestClient(app) as client:
         use_session(client, center.people["a"])

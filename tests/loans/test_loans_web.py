@@ -22,7 +22,7 @@ def client(tmp_path, clock):
 
     engine = make_engine(f"sqlite:///{tmp_path}/loans.sqlite3")
     upgrade(engine)
-    app = create_app(Settings(database_url=str(engine.url)), engine=engine, clock=clock)
+    app = create_app(Settings(env="development", database_url=str(engine.url)), engine=engine, clock=clock)
     with TestClient(app) as c:
         yield c
     engine.dispose()

@@ -13,7 +13,7 @@ from signing_in import approve_pending
 @pytest.fixture
 def client(engine, clock, sign_in):
     """An administrator, policy01, signed in to the pages (the API takes the session too)."""
-    app = create_app(Settings(database_url=str(engine.url)), engine=engine, clock=clock)
+    app = create_app(Settings(env="development", database_url=str(engine.url)), engine=engine, clock=clock)
     with TestClient(app) as c:
         sign_in(c, "policy01", session=True)
         yield c

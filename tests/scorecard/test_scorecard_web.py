@@ -20,7 +20,7 @@ from hpf.web.app import create_app
 @pytest.fixture
 def center(engine, clock):
     clock.set(AS_OF)
-    app = create_app(Settings(database_url=str(engine.url)), engine=engine, clock=clock)
+    app = create_app(Settings(env="development", database_url=str(engine.url)), engine=engine, clock=clock)
     with TestClient(app) as client:
         yield client
 

@@ -166,7 +166,7 @@ def _matrix_routes() -> list[tuple[str, str]]:
     from hpf.settings import Settings
     from hpf.web.app import create_app
 
-    app = create_app(Settings(database_url="sqlite://"), engine=engine)
+    app = create_app(Settings(env="development", database_url="sqlite://"), engine=engine)
     routes = [
         (sorted(r.methods - {"HEAD"})[0], r.path)
         for r in app_routes(app)
@@ -305,7 +305,9 @@ def test_a_center_refuses_its_own_staff_signed_in_at_another_center(tmp_path: Pa
     from hpf.web.app import create_app
 
     other = create_app(
-        Settings(database_url=str(engine.url), center_code="990001"), engine=engine, clock=here.clock
+        Settings(env="development", database_url=str(engine.url), center_code="990001"),
+        engine=engine,
+        clock=here.clock,
     )
     with TestClient(other) as client:
         r = client.get("/api/v1/policy", headers=bearer(other, here.principals[Role.TELLER]))

@@ -20,7 +20,7 @@ from signing_in import FAST_PASSWORDS, bearer, use_session
 @pytest.fixture
 def center(engine: Engine) -> Iterator[tuple[Center, TestClient]]:
     c = build_center(engine)
-    app = create_app(Settings(database_url=str(engine.url), center_code="990001"), engine=engine, clock=c.clock,
+    app = create_app(Settings(env="development", database_url=str(engine.url), center_code="990001"), engine=engine, clock=c.clock,
                      passwords=FAST_PASSWORDS)  # fmt: skip
     with handlers.registered(FakeWithdrawals()), TestClient(app) as client:
         yield c, client

@@ -46,7 +46,7 @@ def center(tmp_path: Path) -> Iterator[tuple[str, str]]:
     engine = make_engine(url)
     upgrade(engine)
     app = create_app(
-        Settings(database_url=url, bank_secret=SECRET.decode()),
+        Settings(env="development", database_url=url, bank_secret=SECRET.decode()),
         engine=engine,
         clock=FixedClock(BUSINESS_DATE),
     )

@@ -16,7 +16,7 @@ from settlement_support import SECRET, payout
 
 @pytest.fixture
 def center(engine, clock, bank):
-    settings = Settings(database_url=str(engine.url), bank_secret=SECRET.decode())
+    settings = Settings(env="development", database_url=str(engine.url), bank_secret=SECRET.decode())
     app = create_app(settings, engine=engine, clock=clock, bank=bank)
     with TestClient(app) as client:
         yield client

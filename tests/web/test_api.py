@@ -12,7 +12,7 @@ from signing_in import approve_pending
 @pytest.fixture
 def client(engine, clock, sign_in):
     """Signed in as teller01, holding every staff role (the acting user of every change)."""
-    app = create_app(Settings(database_url=str(engine.url)), engine=engine, clock=clock)
+    app = create_app(Settings(env="development", database_url=str(engine.url)), engine=engine, clock=clock)
     with TestClient(app) as c:
         sign_in(c, "teller01")
         yield c

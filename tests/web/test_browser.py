@@ -128,7 +128,10 @@ def live_server(tmp_path: Path) -> Iterator[str]:
     _seed(url)
     engine = make_engine(url)
     app = create_app(
-        Settings(database_url=url), engine=engine, clock=FixedClock(BUSINESS_DATE), passwords=FAST_PASSWORDS
+        Settings(env="development", database_url=url),
+        engine=engine,
+        clock=FixedClock(BUSINESS_DATE),
+        passwords=FAST_PASSWORDS,
     )
     try:
         with serving(app) as base:
@@ -143,6 +146,8 @@ def test_find_a_member_by_name_and_see_the_balance(live_server: str, tmp_path: P
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+            console: list[str] = []  # Chromium reports what the Content-Security-Policy refused here
+            context.on("console", lambda message: console.append(message.text))
             page = context.new_page()
             page.goto(f"{live_server}/")
             page.wait_for_url("**/login?next=/")  # nobody is signed in yet
@@ -178,5 +183,36 @@ def test_find_a_member_by_name_and_see_the_balance(live_server: str, tmp_path: P
             phone.goto(page.url)
             sync_api.expect(phone.locator("#balance")).to_have_text("1,234.56")
             phone.screenshot(path=str(tmp_path / "member-phone.png"), full_page=True)
+            assert not [m for m in console if "Content Security Policy" in m], console
+        finally:
+            browser.close()
+
+
+def test_the_api_documentation_works_offline_under_the_policy(live_server: str) -> None:
+    """Swagger UI and ReDoc come from /static (no CDN) and start without inline script."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(locale="zh-CN")
+            console: list[str] = []
+            context.on("console", lambda message: console.append(message.text))
+            outside: list[str] = []
+            context.on(
+                "request",
+                lambda request: None if request.url.startswith((live_server, "data:", "blob:")) else outside.append(request.url),
+            )  # fmt: skip
+            page = context.new_page()
+            page.goto(f"{live_server}/docs")
+            sync_api.expect(page.locator(".swagger-ui .info .title")).to_contain_text("OpenHPF center")
+            sync_api.expect(page.locator(".opblock").first).to_be_visible()
+            page.goto(f"{live_server}/redoc")
+            sync_api.expect(page.locator("h1").first).to_contain_text("OpenHPF center", timeout=20_000)
+            # ReDoc's attribution logo lives on its CDN: the policy blocks it, nothing leaves the site
+            refused = [
+                m for m in console if "Content Security Policy" in m and "cdn.redoc.ly/redoc/logo" not in m
+            ]
+            assert not refused, console
+            assert outside == [], outside
         finally:
             browser.close()

@@ -60,7 +60,12 @@ def live_server(tmp_path: Path) -> Iterator[Live]:
     engine = make_engine(url)
     upgrade(engine)
     center = build_rent_center(engine)
-    app = create_app(Settings(database_url=url), engine=engine, clock=center.clock, passwords=FAST_PASSWORDS)
+    app = create_app(
+        Settings(env="development", database_url=url),
+        engine=engine,
+        clock=center.clock,
+        passwords=FAST_PASSWORDS,
+    )
     try:
         with serving(app) as base:
             yield Live(base, app, center.member["account_no"], center.member["resident_id"])

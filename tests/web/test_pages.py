@@ -87,7 +87,9 @@ class Center:
     li: dict[str, object]  # 李四, 55 postings (more than one statement page)
 
     def app(self) -> FastAPI:
-        settings = Settings(database_url=str(self.engine.url), center_name="示范市住房公积金管理中心")
+        settings = Settings(
+            env="development", database_url=str(self.engine.url), center_name="示范市住房公积金管理中心"
+        )
         return create_app(settings, engine=self.engine, clock=self.clock)
 
 

@@ -202,7 +202,7 @@ def test_every_route_tells_its_unit_of_work_how_it_ended(tmp_path: Any) -> None:
     from hpf.settings import Settings
     from hpf.web.routing import HpfRoute
 
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/r.sqlite3"))
+    app = create_app(Settings(env="development", database_url=f"sqlite:///{tmp_path}/r.sqlite3"))
     routes = [r for r in app.routes if isinstance(r, APIRoute)]
     assert routes
     assert [r.path for r in routes if not isinstance(r, HpfRoute)] == []

@@ -40,7 +40,7 @@ def center(engine: Any) -> RentCenter:
 
 @pytest.fixture
 def client(center: RentCenter) -> Iterator[TestClient]:
-    settings = Settings(database_url=str(center.engine.url), center_code="990001")
+    settings = Settings(env="development", database_url=str(center.engine.url), center_code="990001")
     app = create_app(settings, engine=center.engine, clock=center.clock, passwords=FAST_PASSWORDS)
     with TestClient(app) as test_client:
         yield test_client

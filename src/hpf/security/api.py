@@ -4,7 +4,8 @@ Sign-in is one or two calls to ``POST /api/v1/auth/token``: the login and passwo
 for staff with TOTP and for members and employers (SMS) — the ``challenge`` it returned with
 the code. Success gives a 15-minute bearer access token and a refresh token, rotated by
 ``POST /api/v1/auth/refresh`` on every use. Refusals are problem+json (401 ``auth.failed``,
-423 ``auth.locked`` …) and say nothing about whether the login exists.
+423 ``auth.locked``, 429 ``auth.throttled`` …) and say nothing about whether the login exists
+(decision 0018).
 
 Sign-in steps and refreshes are committed before a refusal is raised (the failure counter
 and a revoked token family must survive the "no"), then logged to ``hpf.security``.

@@ -508,6 +508,16 @@ _DECLARED: list[FieldClass] = [
         ],
     ),
     *_table(
+        "sign_in_throttle",
+        [
+            ("key", IMP, "p", "full", "限制键（登录名与地址的摘要，或IP地址）"),
+            ("login_hash", IMP, "", "full", "登录名摘要"),
+            ("failures", GEN, "", None, "失败次数"),
+            ("window_started_at", GEN, "", None, "计数起始时间"),
+            ("locked_until", GEN, "", None, "锁定截止时间"),
+        ],
+    ),
+    *_table(
         "web_session",
         [
             ("id", IMP, "", "full", "会话令牌摘要"),

@@ -1,10 +1,15 @@
 """Principals — everyone who signs in — and the sign-in use cases.
 
 Staff sign in with a password (argon2id) and, where their roles demand it, a TOTP code;
-members and employers with a password and a one-time code by SMS. Five failures in a row
-(password or second factor) lock the principal for 15 minutes, counted in the database.
-An unknown login and a wrong password give the same answer after the same work (a dummy
-hash), so sign-in does not reveal who has an account.
+members and employers with a password and a one-time code by SMS. Failures (password or
+second factor) are counted in the database (``sign_in_throttle``, decision 0018) per login
+*and address*, per address, and per login from everywhere (:class:`ThrottlePolicy`): five in a
+row lock that login for 15 minutes *from that address only*; twenty from one address and it
+gets 429 ``auth.throttled`` for every sign-in step; a hundred for one login from all addresses
+together (a distributed attack) lock it everywhere. The counters are keyed on the login as
+typed, whether or not it exists: an unknown login, a wrong password and a locked login give the
+same answers after the same work (a dummy hash), so sign-in does not reveal who has an account,
+and one address cannot lock anybody out.
 
 Sign-in use cases *return* an :class:`AuthStep` instead of raising: the failure counter
 must be committed even when the answer is "no". The caller commits, audits
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import re
 import secrets
 from collections.abc import Iterable
@@ -42,12 +48,15 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    case,
     delete,
     insert,
     or_,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hpf.accounts.tables import employer, member
 from hpf.db.metadata import Id, metadata
@@ -67,6 +76,7 @@ __all__ = [
     "MAX_FAILURES",
     "ROLE_POLICY",
     "STAFF_ROLES",
+    "THROTTLE",
     "Account",
     "AuthStep",
     "Forbidden",
@@ -74,6 +84,8 @@ __all__ = [
     "Outcome",
     "PrincipalKind",
     "Role",
+    "ThrottlePolicy",
+    "Throttled",
     "TotpEnrollment",
     "TotpPolicy",
     "Unauthenticated",
@@ -105,6 +117,7 @@ __all__ = [
     "set_roles",
     "sign_in_challenge",
     "sign_in_external",
+    "sign_in_throttle",
     "token_hash_or_none",
     "totp_mandatory",
     "unlock",
@@ -184,6 +197,35 @@ principal_role = Table(
     Column("role", String(12), primary_key=True),
 )
 
+# Failures counted per key (decision 0018): ``pair:<sha256 of login and address>``,
+# ``login:<sha256 of login>``, ``ip:<address>`` (an IPv6 address by its /64). The login is the
+# canonical login as typed, known or not, and kept only as a hash.
+sign_in_throttle = Table(
+    "sign_in_throttle",
+    metadata,
+    Column("key", String(80), primary_key=True),
+    Column("login_hash", String(64), index=True),  # pair and login keys: whose (unlock clears them)
+    Column("failures", Integer, nullable=False),
+    Column("window_started_at", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True)),
+)
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    """How many failures within ``window`` lock what, and for how long (decision 0018)."""
+
+    pair_failures: int = MAX_FAILURES  # one login from one address: 423 there only
+    pair_lockout: timedelta = LOCKOUT
+    address_failures: int = 20  # one address, any logins (locked answers count): 429
+    address_block: timedelta = timedelta(minutes=15)
+    login_failures: int = 100  # one login from every address together: 423 everywhere
+    login_lockout: timedelta = LOCKOUT
+    window: timedelta = timedelta(minutes=15)
+
+
+THROTTLE = ThrottlePolicy()
+
 sign_in_challenge = Table(
     "sign_in_challenge",
     metadata,
@@ -211,6 +253,10 @@ class Forbidden(HpfError):
 
 class Locked(HpfError):
     status = 423
+
+
+class Throttled(HpfError):
+    status = 429
 
 
 def _bad_credentials() -> HpfError:
@@ -263,6 +309,7 @@ class Outcome(StrEnum):
     NEEDS_TOTP_SETUP = "needs_totp_setup"  # role demands TOTP, none enrolled: show the QR code
     NEEDS_SMS = "needs_sms"
     LOCKED = "locked"
+    THROTTLED = "throttled"  # too many failures from the address: 429 for every sign-in step
     FAILED = "failed"
 
 
@@ -300,8 +347,15 @@ class AuthStep:
         if self.outcome is Outcome.LOCKED:
             return Locked(
                 "auth.locked",
-                "连续登录失败次数过多，账户已临时锁定，请稍后再试",
-                f"too many failed sign-ins; the account is locked for up to {int(LOCKOUT.total_seconds() // 60)} minutes",
+                "连续登录失败次数过多，已暂时锁定，请稍后再试",
+                f"too many failed sign-ins; locked for up to {int(LOCKOUT.total_seconds() // 60)} minutes",
+                retry_after=self.retry_after,
+            )
+        if self.outcome is Outcome.THROTTLED:
+            return Throttled(
+                "auth.throttled",
+                "登录尝试过于频繁，请稍后再试",
+                "too many failed sign-ins from this address; wait before trying again",
                 retry_after=self.retry_after,
             )
         if self.outcome is not Outcome.FAILED:
@@ -436,12 +490,24 @@ def get_account(conn: Connection, principal_id: int) -> Account:
         totp_required=totp_mandatory(who.roles, row["totp_required"]),
         disabled=row["disabled"],
         failed_attempts=row["failed_attempts"],
-        locked_until=utc(row["locked_until"]) if row["locked_until"] else None,
+        locked_until=_latest_lock(conn, row),
         created_at=utc(row["created_at"]),
         last_sign_in_at=utc(row["last_sign_in_at"]) if row["last_sign_in_at"] else None,
         external_issuer=row["external_issuer"],
         external_subject=row["external_subject"],
     )
+
+
+def _latest_lock(conn: Connection, row: RowMapping) -> datetime | None:
+    """The end of the latest lock on the principal or its login (from some address)."""
+    found = conn.scalars(
+        select(sign_in_throttle.c.locked_until).where(
+            sign_in_throttle.c.login_hash == login_hash(row["login"]),
+            sign_in_throttle.c.locked_until.is_not(None),
+        )
+    )
+    ends = [row["locked_until"], *found]
+    return max((utc(e) for e in ends if e is not None), default=None)
 
 
 def active_principal(conn: Connection, principal_id: int) -> tuple[Principal, str] | None:
@@ -697,20 +763,131 @@ def _locked(row: RowMapping, reason: str, until: datetime, now: datetime, source
 def _failure(
     conn: Connection, row: RowMapping, now: datetime, reason: str, source_ip: str | None
 ) -> AuthStep:
-    """Count a failure; the fifth in a row locks the principal."""
-    count = conn.execute(
+    """Count a failure of a known principal (for the administration page) and on the throttle
+    keys; the failure that reaches a limit locks (:func:`_count_failures`)."""
+    conn.execute(
         update(principal)
         .where(principal.c.id == row["id"])
         .values(failed_attempts=principal.c.failed_attempts + 1)
-        .returning(principal.c.failed_attempts)
-    ).scalar_one()
-    if count >= MAX_FAILURES:
-        until = now + LOCKOUT
-        conn.execute(
-            update(principal).where(principal.c.id == row["id"]).values(locked_until=until, failed_attempts=0)
-        )
+    )
+    until = _count_failures(conn, row["login"], source_ip, now)
+    if until is not None:
         return _locked(row, "locked_now", until, now, source_ip)
     return _step(row, Outcome.FAILED, reason, source_ip)
+
+
+# --------------------------------------------------------------------------- throttling
+
+
+def address_key(source_ip: str | None) -> str:
+    """``ip:<address>``; an IPv6 address by its /64 (one host holds a whole /64)."""
+    if not source_ip:
+        return "ip:-"
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return "ip:" + hash_token(source_ip)[:32]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return f"ip:{address.ipv4_mapped}"
+        return f"ip:{ipaddress.ip_network(f'{address}/64', strict=False)}"
+    return f"ip:{address}"
+
+
+def login_hash(login: str) -> str:
+    return hash_token("login\x00" + login)
+
+
+def _login_keys(login: str, source_ip: str | None) -> tuple[str, str]:
+    """(pair key, login key) of a login as typed (canonical) and an address."""
+    digest = login_hash(login)
+    return f"pair:{hash_token(digest + address_key(source_ip))}", f"login:{digest}"
+
+
+def _blocked_until(conn: Connection, keys: Iterable[str], now: datetime) -> datetime | None:
+    """The latest lock still running on any of ``keys``."""
+    ends = conn.scalars(
+        select(sign_in_throttle.c.locked_until).where(
+            sign_in_throttle.c.key.in_(list(keys)), sign_in_throttle.c.locked_until.is_not(None)
+        )
+    )
+    running = [utc(end) for end in ends if utc(end) > now]
+    return max(running, default=None)
+
+
+def _count(
+    conn: Connection, key: str, digest: str | None, now: datetime, limit: int, lockout: timedelta
+) -> datetime | None:
+    """One more failure on ``key`` (a fresh window when the last one is over); the lock's end
+    when this one reaches ``limit``."""
+    policy = THROTTLE
+    insert_new = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(sign_in_throttle)
+    conn.execute(
+        insert_new.values(
+            key=key, login_hash=digest, failures=0, window_started_at=now
+        ).on_conflict_do_nothing()
+    )
+    stale = sign_in_throttle.c.window_started_at <= now - policy.window
+    failures = conn.execute(
+        update(sign_in_throttle)
+        .where(sign_in_throttle.c.key == key)
+        .values(
+            failures=case((stale, 1), else_=sign_in_throttle.c.failures + 1),
+            window_started_at=case((stale, now), else_=sign_in_throttle.c.window_started_at),
+        )
+        .returning(sign_in_throttle.c.failures)
+    ).scalar_one()
+    if failures < limit:
+        return None
+    until = now + lockout
+    conn.execute(
+        update(sign_in_throttle)
+        .where(sign_in_throttle.c.key == key)
+        .values(failures=0, window_started_at=now, locked_until=until)
+    )
+    return until
+
+
+def _count_address(conn: Connection, source_ip: str | None, now: datetime) -> None:
+    policy = THROTTLE
+    _count(conn, address_key(source_ip), None, now, policy.address_failures, policy.address_block)
+
+
+def _count_failures(conn: Connection, login: str, source_ip: str | None, now: datetime) -> datetime | None:
+    """A failed password or code for ``login`` from ``source_ip``: counted for the pair, the
+    login and the address; the end of a lock that starts now, if one does."""
+    policy = THROTTLE
+    digest = login_hash(login)
+    pair, everywhere = _login_keys(login, source_ip)
+    _count_address(conn, source_ip, now)
+    locks = [
+        _count(conn, pair, digest, now, policy.pair_failures, policy.pair_lockout),
+        _count(conn, everywhere, digest, now, policy.login_failures, policy.login_lockout),
+    ]
+    return max((u for u in locks if u is not None), default=None)
+
+
+def _throttled(conn: Connection, login: str, source_ip: str | None, now: datetime) -> AuthStep | None:
+    """A THROTTLED step when the address is blocked (no password is checked, nothing counted)."""
+    until = _blocked_until(conn, [address_key(source_ip)], now)
+    if until is None:
+        return None
+    wait = max(1, int((until - now).total_seconds()))
+    return AuthStep(Outcome.THROTTLED, "address_throttled", login, source_ip=source_ip, retry_after=wait)
+
+
+def _login_locked(
+    conn: Connection, login: str, source_ip: str | None, now: datetime, row: RowMapping | None
+) -> datetime | None:
+    """The end of a lock on this login from this address (or everywhere), else None. A locked
+    answer counts towards the address's limit (an attacker who goes on is throttled)."""
+    locks = [_blocked_until(conn, _login_keys(login, source_ip), now)]
+    if row is not None:
+        locks.append(_locked_until(row, now))  # a lock set on the principal itself
+    until = max((u for u in locks if u is not None), default=None)
+    if until is not None:
+        _count_address(conn, source_ip, now)
+    return until
 
 
 def _signed_in(conn: Connection, row: RowMapping, now: datetime, source_ip: str | None) -> AuthStep:
@@ -719,6 +896,8 @@ def _signed_in(conn: Connection, row: RowMapping, now: datetime, source_ip: str 
         .where(principal.c.id == row["id"])
         .values(failed_attempts=0, locked_until=None, last_sign_in_at=now)
     )
+    pair, _ = _login_keys(row["login"], source_ip)  # failures "in a row" start again
+    conn.execute(delete(sign_in_throttle).where(sign_in_throttle.c.key == pair))
     return _step(
         row,
         Outcome.OK,
@@ -769,18 +948,29 @@ def authenticate_password(
     """
     now = now_utc(ctx)
     canonical = canonical_login(login)
+    shown = canonical or _shown_login(login)
+    if (throttled := _throttled(conn, shown, source_ip, now)) is not None:
+        return throttled
     row = None
     if canonical is not None:
         canonical = member_login_of(conn, canonical)
+        shown = canonical
         row = conn.execute(select(principal).where(principal.c.login == canonical)).mappings().first()
+    if (until := _login_locked(conn, shown, source_ip, now, row)) is not None:
+        passwords.burn(password)  # the same work and the same answer, known login or not
+        wait = max(1, int((until - now).total_seconds()))
+        return AuthStep(
+            Outcome.LOCKED, "locked", shown, principal_id=row["id"] if row is not None else None,
+            source_ip=source_ip, locked_until=until, retry_after=wait,
+        )  # fmt: skip
     if row is None:
         passwords.burn(password)  # the same work as a wrong password
-        return AuthStep(
-            Outcome.FAILED, "unknown_login", canonical or _shown_login(login), source_ip=source_ip
-        )
-    if (until := _locked_until(row, now)) is not None:
-        passwords.burn(password)
-        return _locked(row, "locked", until, now, source_ip)
+        if (until := _count_failures(conn, shown, source_ip, now)) is not None:
+            wait = max(1, int((until - now).total_seconds()))
+            return AuthStep(
+                Outcome.LOCKED, "locked_now", shown, source_ip=source_ip, locked_until=until, retry_after=wait
+            )
+        return AuthStep(Outcome.FAILED, "unknown_login", shown, source_ip=source_ip)
     if row["password_hash"] is None:
         passwords.burn(password)
         return _step(row, Outcome.FAILED, "no_password", source_ip)
@@ -845,6 +1035,8 @@ def _open_challenge(
     conn: Connection, ctx: Context, token: object, step: str, source_ip: str | None
 ) -> AuthStep | tuple[RowMapping, RowMapping]:
     now = now_utc(ctx)
+    if (throttled := _throttled(conn, "", source_ip, now)) is not None:
+        return throttled
     digest = token_hash_or_none(token)
     found = None
     if digest is not None:
@@ -867,7 +1059,7 @@ def _open_challenge(
             source_ip=source_ip,
         )
     row = _row(conn, found["principal_id"])
-    if (until := _locked_until(row, now)) is not None:
+    if (until := _login_locked(conn, row["login"], source_ip, now, row)) is not None:
         return _locked(row, "locked", until, now, source_ip)
     if row["disabled"]:
         return _step(row, Outcome.FAILED, "disabled", source_ip)
@@ -1046,10 +1238,12 @@ def reset_totp(conn: Connection, ctx: Context, principal_id: int) -> None:
 
 
 def unlock(conn: Connection, ctx: Context, principal_id: int) -> None:
-    _row(conn, principal_id)
+    """Lift every lock on the principal's login (from every address); address blocks stay."""
+    row = _row(conn, principal_id)
     conn.execute(
         update(principal).where(principal.c.id == principal_id).values(failed_attempts=0, locked_until=None)
     )
+    conn.execute(delete(sign_in_throttle).where(sign_in_throttle.c.login_hash == login_hash(row["login"])))
 
 
 def set_disabled(conn: Connection, ctx: Context, principal_id: int, disabled: bool) -> None:

@@ -164,7 +164,10 @@ def _answer(
         return response
     error = step.error
     if error is not None:
-        return _login_form(request, portal, next_url, login=login, error=error.title, status=error.status)
+        refused = _login_form(request, portal, next_url, login=login, error=error.title, status=error.status)
+        if isinstance(retry := error.extra.get("retry_after"), int):  # 423 locked, 429 throttled
+            refused.headers["Retry-After"] = str(retry)
+        return refused
     target = SECOND_STEP_PATH[step.outcome]
     going = safe_next(next_url, "")
     redirect = RedirectResponse(
@@ -313,7 +316,7 @@ def _complete(
         return done
     error = result.error
     assert error is not None  # a second step either signs in or fails
-    if result.outcome is Outcome.LOCKED or result.reason in (
+    if result.outcome in (Outcome.LOCKED, Outcome.THROTTLED) or result.reason in (
         "challenge_invalid",
         "code_expired",
         "code_attempts",

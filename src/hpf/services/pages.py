@@ -39,6 +39,7 @@ from hpf.services.api import MAX_UPLOAD
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
+from hpf.web.headers import allow_own_styles
 from hpf.web.pages_common import PageRoute, render
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -420,6 +421,7 @@ def receipt_page(
     _audit(show, row)
     center = request.app.state.settings.center_name
     response = render(request, "application_receipt.html", _receipt_context(conn, ctx, row, show, center))
+    allow_own_styles(response)  # a self-contained file: its <style> is allowed by its hash
     name = f"回执-{application_id}.html"
     response.headers["Content-Disposition"] = (
         f"attachment; filename=\"receipt-{application_id}.html\"; filename*=UTF-8''{quote(name)}"

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
@@ -29,7 +30,7 @@ from hpf.security.sms import FakeSms, SmsSender, UnconfiguredSms
 from hpf.security.tokens import TokenConfig
 from hpf.settings import Settings
 from hpf.settlement.adapter import BankAdapter
-from hpf.web import audit_trail, problems
+from hpf.web import audit_trail, docs, headers, limits, openapi, problems
 from hpf.web.admission import Admission
 from hpf.web.audit_sink import AuditSink
 
@@ -129,6 +130,8 @@ def create_app(
         title="OpenHPF center",
         version="0.1.0",
         description=f"{settings.center_name} — 住房公积金业务系统 API",
+        docs_url=None,  # served from /static by hpf.web.docs, without inline script
+        redoc_url=None,
     )
     app.state.settings = settings
     ring = settings.key_ring()  # refuses the development key outside development
@@ -144,6 +147,10 @@ def create_app(
     loan_application.install()  # so is the housing-loan application (LN-APPLY)
     problems.install(app)
     audit_trail.install(app, AuditSink(app.state.engine))
+    # The body limits see the request before anything reads it (hpf.web.limits).
+    app.add_middleware(
+        limits.BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+    )
     # Added last, so outermost: a request beyond capacity is refused before any other work.
     app.add_middleware(Admission, max_requests=settings.max_requests, queue_seconds=settings.queue_seconds)
     _add_routes(app, security_api.auth_router)
@@ -168,8 +175,22 @@ def create_app(
     _add_routes(app, settlement_pages.router)
     _add_routes(app, services_api.router)
     _add_routes(app, services_pages.router)
+    docs.install(app)
+    openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _secure_every_answer(app, hsts=settings.env != "development")
     return app
+
+
+def _secure_every_answer(app: FastAPI, *, hsts: bool) -> None:
+    """The security headers around the whole stack, Starlette's own 500 answer included
+    (``add_middleware`` would put them inside its ``ServerErrorMiddleware``)."""
+    build = app.build_middleware_stack
+
+    def build_with_headers() -> Any:
+        return headers.SecurityHeaders(build(), hsts=hsts)
+
+    app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]
 
 
 def business_date_of(app: FastAPI) -> date:
