@@ -1,7 +1,7 @@
 """sign-in throttling by login and address (decision 0018)
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-06
 
 ``sign_in_throttle``: failed sign-ins counted per login and address, per address and per login
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
