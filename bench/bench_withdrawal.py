@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument(
         "--think", type=float, default=0.0, help="seconds a client waits between two withdrawals (0: none)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="server processes (hpf serve --workers)")
     args = parser.parse_args()
     settings = Settings.from_env({"HPF_ENV": "development"})  # the demo key ring
     protect.install(settings.key_ring())
@@ -126,7 +127,10 @@ def main() -> None:
     }
     hpf = Path(sys.executable).with_name("hpf")
     server = subprocess.Popen(
-        [str(hpf), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [str(hpf), "serve", "--port", str(port), "--workers", str(args.workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -194,7 +198,7 @@ def main() -> None:
         if errors.strip():
             print("server said:", errors.decode()[-2000:])
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, SQLite (WAL), one uvicorn worker")  # fmt: skip
+          f"Python {platform.python_version()}, SQLite (WAL), {args.workers} uvicorn worker(s)")  # fmt: skip
     print(f"{args.clients} concurrent clients × {args.rounds} withdrawals, {args.think:g}s between two: {len(submit_times)} approved "
           f"straight through, {len(failures)} not, in {elapsed:.1f}s ({len(submit_times) / elapsed:.1f}/s)")  # fmt: skip
     for label, times in (

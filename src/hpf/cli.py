@@ -506,21 +506,29 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     role: Annotated[str, typer.Option(help="center (hub arrives later)")] = "center",
+    workers: Annotated[
+        int, typer.Option(help="server processes (each with HPF_MAX_REQUESTS requests at once)")
+    ] = 1,
 ) -> None:
     """Serve the web application (pages and /api/v1)."""
     import uvicorn
 
-    from hpf.security.sms import ConsoleSms
-    from hpf.web.app import create_app
+    from hpf.web.app import served_app
 
     if role != "center":
         console.print("[red]only the center role exists so far[/red]")
         raise typer.Exit(2)
     settings = _settings()
     _demo_users(settings)
-    sms = ConsoleSms() if settings.env == "development" else None
     console.print(f"{settings.center_name}: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(settings, sms=sms), host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(served_app(), host=host, port=port, log_level="warning")
+        return
+    # Each worker process builds its own app from the same environment (and its own pool, audit
+    # sink and writer turn; on SQLite the processes take turns to write: hpf.db.engine).
+    uvicorn.run(
+        "hpf.web.app:served_app", factory=True, workers=workers, host=host, port=port, log_level="warning"
+    )
 
 
 @app.command("demo")

@@ -193,5 +193,14 @@ def _secure_every_answer(app: FastAPI, *, hsts: bool) -> None:
     app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]
 
 
+def served_app() -> FastAPI:
+    """The application ``hpf serve`` serves, from the environment (a factory: with several worker
+    processes each builds its own). In development SMS codes are printed on the console."""
+    from hpf.security.sms import ConsoleSms
+
+    settings = Settings.from_env()
+    return create_app(settings, sms=ConsoleSms() if settings.env == "development" else None)
+
+
 def business_date_of(app: FastAPI) -> date:
     return app.state.clock.today()  # type: ignore[no-any-return]
