@@ -23,6 +23,7 @@ from hpf.kernel.errors import InvalidInput
 from hpf.ledger import service as ledger
 from hpf.security.permissions import Perm
 from hpf.web.auth import requires
+from hpf.web.bounds import NAME_MAX, Code, Fen, Name, Offset, SmallInt, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
 
@@ -33,33 +34,33 @@ EXPORT_LIMIT = 100_000
 
 
 class EmployerCreate(BaseModel):
-    uscc: str = Field(description="统一社会信用代码 (GB 32100)")
-    name: str
-    address: str
-    legal_rep_name: str
-    contact_name: str
-    contact_phone: str
-    bank_name: str
-    bank_account_no: str
-    payday: int = Field(description="发薪日 1..31")
-    employer_rate: str = Field(description='单位缴存比例, decimal string, e.g. "0.12"')
-    member_rate: str = Field(description='个人缴存比例, decimal string, e.g. "0.12"')
-    economic_type: str | None = None
+    uscc: Code = Field(description="统一社会信用代码 (GB 32100)")
+    name: Name
+    address: Text
+    legal_rep_name: Name
+    contact_name: Name
+    contact_phone: Code
+    bank_name: Name
+    bank_account_no: Code
+    payday: SmallInt = Field(description="发薪日 1..31")
+    employer_rate: Code = Field(description='单位缴存比例, decimal string, e.g. "0.12"')
+    member_rate: Code = Field(description='个人缴存比例, decimal string, e.g. "0.12"')
+    economic_type: Code | None = None
 
 
 class EmployerChange(BaseModel):
     changes: dict[str, Any] = Field(description='fields to change, e.g. {"address": "..."}')
-    reason: str
+    reason: Text
 
 
 class Reason(BaseModel):
-    reason: str
+    reason: Text
 
 
 class Deferral(BaseModel):
-    from_month: str = Field(pattern=r"^\d{4}-\d{2}$")
-    to_month: str = Field(pattern=r"^\d{4}-\d{2}$")
-    reason: str
+    from_month: Code = Field(pattern=r"^\d{4}-\d{2}$")
+    to_month: Code = Field(pattern=r"^\d{4}-\d{2}$")
+    reason: Text
 
 
 class EmployerPublic(BaseModel):
@@ -95,27 +96,27 @@ class EmployerPublic(BaseModel):
 
 
 class MemberCreate(BaseModel):
-    employer_account_no: str
-    resident_id: str = Field(description="18位居民身份证号码 (GB 11643)")
-    name: str
-    base_fen: Money = Field(description="缴存基数, fen")
-    phone: str | None = None
+    employer_account_no: Code
+    resident_id: Code = Field(description="18位居民身份证号码 (GB 11643)")
+    name: Name
+    base_fen: Fen = Field(description="缴存基数, fen")
+    phone: Code | None = None
 
 
 class MemberChange(BaseModel):
     changes: dict[str, Any] = Field(description="fields to change: name, phone, base_fen")
-    reason: str
+    reason: Text
 
 
 class Transfer(BaseModel):
-    employer_account_no: str
-    reason: str
-    base_fen: Money | None = None
+    employer_account_no: Code
+    reason: Text
+    base_fen: Fen | None = None
 
 
 class Close(BaseModel):
     kind: CloseKind = CloseKind.WITHDRAWN
-    reason: str
+    reason: Text
 
 
 class MemberPublic(BaseModel):
@@ -199,9 +200,9 @@ def register_employer(body: EmployerCreate, conn: WriteDb, ctx: Ctx, show: Discl
 def find_employers(
     conn: ReadDb,
     show: Disclose,
-    q: str = "",
+    q: str = Query("", max_length=NAME_MAX),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> list[EmployerPublic]:
     return [
         EmployerPublic.of(r) for r in show.show("employer", service.find_employers(conn, q, limit, offset))
@@ -284,7 +285,7 @@ def employer_members(
     conn: ReadDb,
     show: Disclose,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> MemberPage:
     row = service.get_employer(conn, account_no)
     total, items = service.employer_members(conn, row["id"], limit=limit, offset=offset)
@@ -376,9 +377,9 @@ def open_member(body: MemberCreate, conn: WriteDb, ctx: Ctx, show: Disclose) -> 
 def find_members(
     conn: ReadDb,
     show: Disclose,
-    q: str = "",
+    q: str = Query("", max_length=NAME_MAX),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> list[MemberPublic]:
     return [MemberPublic.of(r) for r in show.show("member", service.find_members(conn, q, limit, offset))]
 
@@ -465,7 +466,7 @@ def member_history(account_no: str, conn: ReadDb, show: Disclose) -> list[Histor
     summary="Postings with running balance, newest first",
 )
 def member_statement(
-    account_no: str, conn: ReadDb, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
+    account_no: str, conn: ReadDb, limit: int = Query(100, ge=1, le=1000), offset: Offset = 0
 ) -> list[StatementLine]:
     row = service.get_member(conn, account_no)
     return [StatementLine(**s) for s in ledger.member_statement(conn, row["id"], limit=limit, offset=offset)]

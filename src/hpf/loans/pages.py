@@ -40,6 +40,7 @@ from hpf.loans.calculator import MAX_YEARS, calculate, first_of_next_month, pars
 from hpf.loans.schedule import Method, PrepaymentChoice
 from hpf.security.permissions import Perm, Principal
 from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.bounds import Id, QueryId
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.pages_common import PageRoute, is_htmx, render
@@ -169,7 +170,9 @@ def _risk_context(
 
 
 @router.get("/loans/collateral-risk", dependencies=READ_BOOK)
-def collateral_risk_page(request: Request, conn: ReadDb, show: Disclose, done: int | None = None) -> Response:
+def collateral_risk_page(
+    request: Request, conn: ReadDb, show: Disclose, done: QueryId | None = None
+) -> Response:
     """抵押物风险队列: loans whose home the registry reported seized, sold or disputed."""
     return render(request, "loan_risk_queue.html", _risk_context(conn, show, done=done))
 
@@ -177,7 +180,7 @@ def collateral_risk_page(request: Request, conn: ReadDb, show: Disclose, done: i
 @router.post("/loans/{loan_id}/collateral-review", dependencies=[Depends(requires(Perm.LOAN_RISK_REVIEW))])
 def collateral_review_page(
     request: Request,
-    loan_id: int,
+    loan_id: Id,
     conn: WriteDb,
     ctx: Ctx,
     show: Disclose,
@@ -223,9 +226,7 @@ def _own_account_no(conn: Connection, who: Principal) -> str | None:
 
 
 @router.get("/loans/{loan_id}", dependencies=READ_OWN)
-def loan_page(
-    request: Request, loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose
-) -> Response:
+def loan_page(request: Request, loan_id: Id, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> Response:
     """A loan: contract figures, schedule, history, dunning notices and the prepayment quote form."""
     return render(request, "loan_detail.html", _loan_context(conn, who, show, loan_id))
 
@@ -248,7 +249,7 @@ def _amount_fen(text: str) -> int:
 @router.get("/loans/{loan_id}/quote", dependencies=READ_OWN)
 def quote_page(
     request: Request,
-    loan_id: int,
+    loan_id: Id,
     conn: ReadDb,
     ctx: Ctx,
     who: CurrentPrincipal,

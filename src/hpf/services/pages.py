@@ -36,6 +36,7 @@ from hpf.security.permissions import Perm, Principal, Scope
 from hpf.services import archives, catalog, rules, service
 from hpf.services.api import MAX_UPLOAD
 from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.pages_common import PageRoute, render
@@ -179,7 +180,7 @@ def _render_detail(
 
 @router.get("/applications/{application_id}", dependencies=[Depends(requires(Perm.APPLICATION_READ))])
 def application_page(
-    request: Request, application_id: int, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
+    request: Request, application_id: Id, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
 ) -> Response:
     row = service.visible(conn, who, application_id)
     _audit(show, row)
@@ -214,7 +215,7 @@ def _act(
 @router.post("/applications/{application_id}/materials", dependencies=SUBMIT)
 async def upload_page(
     request: Request,
-    application_id: int,
+    application_id: Id,
     conn: WriteDb,
     ctx: Ctx,
     who: CurrentPrincipal,
@@ -231,7 +232,7 @@ async def upload_page(
 
 @router.post("/applications/{application_id}/complete", dependencies=SUBMIT)
 def complete_page(
-    request: Request, application_id: int, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
+    request: Request, application_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
 ) -> Response:
     return _act(
         request, conn, ctx, who, application_id,
@@ -242,7 +243,7 @@ def complete_page(
 @router.post("/applications/{application_id}/withdraw", dependencies=SUBMIT)
 def withdraw_page(
     request: Request,
-    application_id: int,
+    application_id: Id,
     conn: WriteDb,
     ctx: Ctx,
     who: CurrentPrincipal,
@@ -257,7 +258,7 @@ def withdraw_page(
 @router.post("/applications/{application_id}/rate", dependencies=SUBMIT)
 def rate_page(
     request: Request,
-    application_id: int,
+    application_id: Id,
     conn: WriteDb,
     ctx: Ctx,
     who: CurrentPrincipal,
@@ -273,7 +274,7 @@ def rate_page(
 
 @router.post("/applications/{application_id}/approve", dependencies=REVIEW)
 def approve_page(
-    request: Request, application_id: int, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal, note: FormText = ""
+    request: Request, application_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal, note: FormText = ""
 ) -> Response:
     return _act(
         request, conn, ctx, who, application_id,
@@ -284,7 +285,7 @@ def approve_page(
 @router.post("/applications/{application_id}/reject", dependencies=REVIEW)
 def reject_page(
     request: Request,
-    application_id: int,
+    application_id: Id,
     conn: WriteDb,
     ctx: Ctx,
     who: CurrentPrincipal,
@@ -406,7 +407,7 @@ def _receipt_context(
 
 @router.get("/applications/{application_id}/receipt", dependencies=[Depends(requires(Perm.APPLICATION_READ))])
 def receipt_page(
-    request: Request, application_id: int, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
+    request: Request, application_id: Id, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
 ) -> Response:
     """回执: a printable receipt of the application, downloaded as a self-contained HTML file."""
     row = service.visible(conn, who, application_id)
