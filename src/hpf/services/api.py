@@ -188,7 +188,7 @@ def detail(
     summary="Upload a material",
     dependencies=SUBMIT,
 )
-async def upload(
+def upload(
     application_id: Id,
     conn: WriteDb,
     ctx: Ctx,
@@ -196,7 +196,8 @@ async def upload(
     material_code: Annotated[str, Form(max_length=40)],
     file: Annotated[UploadFile, File(description="pdf, jpg or png within the item's size limit")],
 ) -> dict[str, Any]:
-    data = await file.read(MAX_UPLOAD + 1)
+    # Sync: sniffing, hashing and encrypting the bytes run on a worker thread, off the event loop.
+    data = file.file.read(MAX_UPLOAD + 1)
     return service.add_material(conn, ctx, who, application_id, material_code, file.filename or "", data)
 
 

@@ -213,7 +213,7 @@ def _act(
 
 
 @router.post("/applications/{application_id}/materials", dependencies=SUBMIT)
-async def upload_page(
+def upload_page(
     request: Request,
     application_id: Id,
     conn: WriteDb,
@@ -222,7 +222,8 @@ async def upload_page(
     material_code: FormText = "",
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    data = await file.read(MAX_UPLOAD + 1) if file is not None else b""
+    # Sync: the bytes are read, sniffed, hashed and encrypted on a worker thread, off the event loop.
+    data = file.file.read(MAX_UPLOAD + 1) if file is not None else b""
     name = (file.filename or "") if file is not None else ""
     return _act(
         request, conn, ctx, who, application_id,
