@@ -39,8 +39,8 @@ def test_more_family_members_than_the_form_allows_are_refused() -> None:
 
 
 def test_the_page_form_checks_the_check_character_too() -> None:
+    typed = {k: str(v) for k, v in PAYLOAD.items()} | {"cost_fen": "3000"}
     with pytest.raises(InvalidInput) as err:
-        typed = {k: str(v) for k, v in PAYLOAD.items()} | {"cost_fen": "3000"}
         forms.payload_of("WD-PURCHASE", {**typed, "family_resident_ids": f"{GOOD}\n{BAD_CHECK}"})
     assert err.value.code == "withdrawal.payload.family_resident_ids"
     assert "校验码" in err.value.title

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from hpf.accounts import service
 from hpf.accounts.rules import CloseKind
 from hpf.kernel.errors import InvalidInput
+from hpf.kernel.exports import safe_row
 from hpf.ledger import service as ledger
 from hpf.security.permissions import Perm
 from hpf.web.auth import requires
@@ -302,6 +303,7 @@ EXPORT_COLUMNS = (
     ("state", "账户状态"),
     ("opened_on", "开户日期"),
     ("balance_fen", "账户余额（分）"),
+    ("employer_name", "单位名称"),
 )
 
 
@@ -325,7 +327,8 @@ def export_employer_members(account_no: str, conn: ReadDb, show: Disclose) -> Re
     writer = csv.writer(out)
     writer.writerow([label for _, label in EXPORT_COLUMNS])
     for m in show.masked("member", items):
-        writer.writerow(["" if m.get(key) is None else str(m[key]) for key, _ in EXPORT_COLUMNS])
+        m = {**m, "employer_name": row["name"]}
+        writer.writerow(safe_row("" if m.get(key) is None else str(m[key]) for key, _ in EXPORT_COLUMNS))
     body = ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM makes Excel read UTF-8
     show.record_export(
         "employer", account_no, rows=len(items), digest=hashlib.sha256(body).hexdigest(), what="职工名册"

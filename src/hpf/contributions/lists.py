@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from hpf.contributions.rules import ListRow, RowError
 from hpf.kernel.errors import HpfError, InvalidInput, TooLarge
+from hpf.kernel.exports import safe_row
 from hpf.kernel.money import format_yuan, parse_yuan
 from hpf.kernel.uploads import check_zip
 
@@ -121,7 +122,7 @@ def template_csv(rows: Iterable[Sequence[object]] = ()) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
-    writer.writerows(rows)
+    writer.writerows(safe_row(row) for row in rows)
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -134,7 +135,7 @@ def template_xlsx(rows: Iterable[Sequence[object]] = ()) -> bytes:
     sheet.title = "清册"
     sheet.append(list(COLUMNS))
     for row in rows:
-        sheet.append(list(row))
+        sheet.append(safe_row(row))  # openpyxl would store text starting with "=" as a formula
     for column, width in zip("ABCDE", (22, 12, 14, 16, 16), strict=True):
         sheet.column_dimensions[column].width = width
     out = io.BytesIO()
