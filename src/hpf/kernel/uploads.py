@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from typing import Any
 
 from hpf.kernel.errors import InvalidInput, TooLarge
 
@@ -35,7 +36,7 @@ RATIO_FLOOR = 1 * MB
 """Members that inflate to less than this are not held to the ratio."""
 
 
-def _too_large(detail: str, **extra: object) -> TooLarge:
+def _too_large(detail: str, **extra: Any) -> TooLarge:
     return TooLarge("upload.too_large", "上传文件解压后过大，请拆分后重新上传", detail, **extra)
 
 

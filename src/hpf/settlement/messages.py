@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import date, datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
@@ -55,8 +56,8 @@ class Header(BaseModel):
     tx_unit_no: str = Field(max_length=32)  # the center's code
     send_node: str = Field(max_length=32)
     receive_node: str = Field(max_length=32)
-    cust_no: str = Field("", max_length=32)
-    oper_no: str = Field("", max_length=32)
+    cust_no: Annotated[str, Field(max_length=32)] = ""
+    oper_no: Annotated[str, Field(max_length=32)] = ""
 
     @classmethod
     def make(
@@ -181,10 +182,12 @@ class StatementLine(BaseModel):
     tx_date: date
     direction: str = Field(pattern="^[DC]$", max_length=1)
     amt_fen: int = Field(gt=0, le=2**63 - 1, strict=True)
-    ref_seq_no: str = Field("", max_length=40)  # the center's 业务流水号 when the center ordered it
-    counterparty_acct_no: str = Field("", max_length=40)
-    counterparty_name: str = Field("", max_length=200)
-    summary: str = Field("", max_length=200)
+    ref_seq_no: Annotated[str, Field(max_length=40)] = (
+        ""  # the center's 业务流水号 when the center ordered it
+    )
+    counterparty_acct_no: Annotated[str, Field(max_length=40)] = ""
+    counterparty_name: Annotated[str, Field(max_length=200)] = ""
+    summary: Annotated[str, Field(max_length=200)] = ""
 
 
 class Statement(BaseModel):

@@ -584,7 +584,7 @@ def family_resident_ids(values: object, label_zh: str = "家庭成员身份证�
     position and the kernel's reason, with the stable code ``withdrawal.payload.family_resident_ids``.
     """
 
-    def refuse(title: str, detail: str, **extra: object) -> InvalidInput:
+    def refuse(title: str, detail: str, **extra: Any) -> InvalidInput:
         return InvalidInput(
             "withdrawal.payload.family_resident_ids", title, detail, field="family_resident_ids", **extra
         )
