@@ -182,9 +182,8 @@ class StatementLine(BaseModel):
     tx_date: date
     direction: str = Field(pattern="^[DC]$", max_length=1)
     amt_fen: int = Field(gt=0, le=2**63 - 1, strict=True)
-    ref_seq_no: Annotated[str, Field(max_length=40)] = (
-        ""  # the center's 业务流水号 when the center ordered it
-    )
+    # the center's 业务流水号 when the center ordered it
+    ref_seq_no: Annotated[str, Field(max_length=40)] = ""
     counterparty_acct_no: Annotated[str, Field(max_length=40)] = ""
     counterparty_name: Annotated[str, Field(max_length=200)] = ""
     summary: Annotated[str, Field(max_length=200)] = ""
