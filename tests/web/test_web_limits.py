@@ -234,3 +234,16 @@ def test_a_million_character_reversal_reason_is_422(client: TestClient, center: 
     )
     assert answer.status_code == 422, answer.text[:300]
     assert answer.json()["code"] == "request.invalid"
+
+
+def test_every_list_or_mapping_in_a_request_model_has_a_max_length() -> None:
+    """A list of rows, a map of changes: bounded too (the service checks what is inside)."""
+    unbounded = [
+        f"{model.__name__}.{name}"
+        for model in _request_models()
+        for name, field in model.model_fields.items()
+        if typing.get_origin(field.annotation) in (list, dict)
+        and _max_length(field.metadata) is None
+        and model.__module__ != "hpf.settlement.messages"  # the bank's statement: its own limits
+    ]
+    assert sorted(unbounded) == [], "\n".join(sorted(unbounded))

@@ -50,7 +50,7 @@ class EmployerCreate(BaseModel):
 
 
 class EmployerChange(BaseModel):
-    changes: dict[str, Any] = Field(description='fields to change, e.g. {"address": "..."}')
+    changes: dict[str, Any] = Field(description='fields to change, e.g. {"address": "..."}', max_length=20)
     reason: Text
 
 
@@ -105,7 +105,7 @@ class MemberCreate(BaseModel):
 
 
 class MemberChange(BaseModel):
-    changes: dict[str, Any] = Field(description="fields to change: name, phone, base_fen")
+    changes: dict[str, Any] = Field(description="fields to change: name, phone, base_fen", max_length=20)
     reason: Text
 
 

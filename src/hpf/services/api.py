@@ -63,7 +63,9 @@ def get_service(
 
 class LocalListCreate(BaseModel):
     effective_from: date = Field(description="first day the list applies; not before the business date")
-    items: list[dict[str, Any]] = Field(description="whole item documents, each tightening a national item")
+    items: list[dict[str, Any]] = Field(
+        description="whole item documents, each tightening a national item", max_length=1000
+    )
     reason: Text = Field(description="why (e.g. the notice number)")
 
 
@@ -96,7 +98,7 @@ def publish_local(body: LocalListCreate, conn: WriteDb, ctx: Ctx, who: CurrentPr
 class ApplicationCreate(BaseModel):
     item_code: str = Field(max_length=40, description="catalog item code, e.g. WD-RENT")
     payload: dict[str, Any] = Field(
-        default_factory=dict, description="the item's form fields (fen, ISO dates)"
+        max_length=200, default_factory=dict, description="the item's form fields (fen, ISO dates)"
     )
     applicant_kind: str | None = Field(
         None, max_length=20, description="staff at the counter: member | employer | heir"
