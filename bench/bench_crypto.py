@@ -173,6 +173,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--postgres", action="store_true", help="also time lookups on a throwaway PostgreSQL")
+    parser.add_argument(
+        "--fast-unsafe",
+        action="store_true",
+        help="PostgreSQL with fsync, synchronous commit and full-page writes off (not a production figure)",
+    )
     args = parser.parse_args(argv)
     print(
         f"machine: {platform.machine()}, nproc {os.cpu_count()}, Python {sys.version.split()[0]}, "
@@ -204,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     targets: list[tuple[str, PgCluster | None]] = [("sqlite", None)]
     if args.postgres:
-        targets.append(("postgresql", start_cluster()))
+        targets.append(("postgresql", start_cluster(durable=not args.fast_unsafe)))
     with tempfile.TemporaryDirectory() as tmp:
         for name, cluster in targets:
             url = cluster.url() if cluster else f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"

@@ -85,12 +85,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--url", help="database URL (default: a fresh temporary SQLite file)")
     parser.add_argument("--postgres", action="store_true", help="a throwaway local PostgreSQL cluster")
+    parser.add_argument(
+        "--fast-unsafe",
+        action="store_true",
+        help="PostgreSQL with fsync, synchronous commit and full-page writes off (not a production figure)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
     if args.postgres:
         from hpf.db.testing import start_cluster
 
-        cluster = start_cluster()
+        cluster = start_cluster(durable=not args.fast_unsafe)
+        if cluster is not None:
+            print(
+                "PostgreSQL durability: "
+                + ", ".join(
+                    f"{n}={cluster.setting(n)}" for n in ("fsync", "synchronous_commit", "full_page_writes")
+                ),
+                flush=True,
+            )
         try:
             return run(args, cluster.url())
         finally:

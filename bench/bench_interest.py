@@ -12,8 +12,8 @@ the same database, it times the baseline: one bare ``bulk_insert`` (COPY on Post
 lines/s and the ratio settlement / baseline.
 
 ``--url`` must name an empty database; ``--pg`` starts a throwaway PostgreSQL cluster
-(``hpf.db.testing.start_cluster``: fsync, synchronous commit and full-page writes off, as for
-tests) and removes it afterwards. Default: a temporary SQLite file. The cluster gets
+(``hpf.db.testing.start_cluster``: fsync, synchronous commit and full-page writes on, as in
+production; ``--fast-unsafe`` turns them off, as for tests) and removes it afterwards. Default: a temporary SQLite file. The cluster gets
 ``BATCH_PG_SETTINGS``, the settings a production server on this 24 GiB machine would have for
 batch work: shared_buffers 2GB, work_mem 64MB, maintenance_work_mem 512MB, max_wal_size 8GB and
 checkpoint_timeout 30min (no checkpoint in the middle of the job), wal_buffers 64MB,
@@ -166,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=50_000)
     parser.add_argument("--url", help="an empty database (default: a temporary SQLite file)")
     parser.add_argument("--pg", action="store_true", help="start a throwaway PostgreSQL cluster")
+    parser.add_argument(
+        "--fast-unsafe",
+        action="store_true",
+        help="PostgreSQL with fsync, synchronous commit and full-page writes off (not a production figure)",
+    )
     parser.add_argument("--check", action="store_true", help="run hpf check after settlement (slow)")
     args = parser.parse_args(argv)
 
@@ -177,7 +182,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.pg:
             from hpf.db.testing import BATCH_PG_SETTINGS, start_cluster
 
-            cluster = start_cluster(BATCH_PG_SETTINGS)
+            cluster = start_cluster(BATCH_PG_SETTINGS, durable=not args.fast_unsafe)
+            if cluster is not None:
+                print(
+                    "PostgreSQL durability: "
+                    + ", ".join(
+                        f"{n}={cluster.setting(n)}"
+                        for n in ("fsync", "synchronous_commit", "full_page_writes")
+                    ),
+                    flush=True,
+                )
             url = cluster.url()
         try:
             return _run(make_engine(url), args)

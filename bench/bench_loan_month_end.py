@@ -217,11 +217,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--months", type=int, default=360, help="term of every loan (schedule rows per loan)")
     parser.add_argument("--chunk-size", type=int, default=50_000)
     parser.add_argument("--postgres", action="store_true", help="use a throwaway local PostgreSQL cluster")
+    parser.add_argument(
+        "--fast-unsafe",
+        action="store_true",
+        help="PostgreSQL with fsync, synchronous commit and full-page writes off (not a production figure)",
+    )
     parser.add_argument("--keep", help="SQLite: build the book in this file and keep it (profiling)")
     args = parser.parse_args(argv)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"{platform.platform()}", flush=True)  # fmt: skip
-    cluster = start_cluster(BENCH_PG_SETTINGS) if args.postgres else None
+    cluster = start_cluster(BENCH_PG_SETTINGS, durable=not args.fast_unsafe) if args.postgres else None
+    if cluster is not None:
+        print(
+            "PostgreSQL durability: "
+            + ", ".join(
+                f"{n}={cluster.setting(n)}" for n in ("fsync", "synchronous_commit", "full_page_writes")
+            ),
+            flush=True,
+        )
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
         url = cluster.url() if cluster else f"sqlite:///{args.keep or Path(tmp) / 'bench.sqlite3'}"
         engine = make_engine(url)

@@ -8,8 +8,8 @@ and times ``run_month_end`` for the whole center. In the same run it times the b
 issue asks for: a bare bulk insert of the same number of journal lines (COPY on PostgreSQL,
 one executemany on SQLite) into a scratch table with journal_line's columns, and prints the ratio.
 
-``--postgres`` starts a throwaway cluster (``hpf.db.testing.start_cluster``: fsync, synchronous
-commit and full-page writes off, as for tests) with ``BATCH_PG_SETTINGS``, the settings a
+``--postgres`` starts a throwaway cluster (``hpf.db.testing.start_cluster``: production durability — fsync, synchronous
+commit and full-page writes on; ``--fast-unsafe`` turns them off, as for tests) with ``BATCH_PG_SETTINGS``, the settings a
 production server on this 24 GiB machine would have for batch work: shared_buffers 2GB,
 work_mem 64MB, maintenance_work_mem 512MB, max_wal_size 8GB and checkpoint_timeout 30min (no
 checkpoint in the middle of the job), wal_buffers 64MB, temp_buffers 256MB (the posting engine's
@@ -156,11 +156,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--employers", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--postgres", action="store_true", help="use a throwaway local PostgreSQL cluster")
+    parser.add_argument(
+        "--fast-unsafe",
+        action="store_true",
+        help="PostgreSQL with fsync, synchronous commit and full-page writes off (not a production figure)",
+    )
     args = parser.parse_args(argv)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True
     )
-    cluster = start_cluster(BATCH_PG_SETTINGS) if args.postgres else None
+    cluster = start_cluster(BATCH_PG_SETTINGS, durable=not args.fast_unsafe) if args.postgres else None
+    if cluster is not None:
+        print(
+            "PostgreSQL durability: "
+            + ", ".join(
+                f"{n}={cluster.setting(n)}" for n in ("fsync", "synchronous_commit", "full_page_writes")
+            ),
+            flush=True,
+        )
     with tempfile.TemporaryDirectory() as tmp:
         url = cluster.url() if cluster else f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         engine = make_engine(url)

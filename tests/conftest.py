@@ -73,7 +73,8 @@ def engine(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Engine]
     yield eng
     eng.dispose()
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"DROP DATABASE {name}"))
+        # FORCE: a served app's audit sink may still hold its connection for a few idle seconds.
+        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
     admin.dispose()
 
 

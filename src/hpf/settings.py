@@ -41,6 +41,13 @@ class Settings:
     bank_account: str = "955880000000000001"  # HPF_BANK_ACCOUNT
     bank_secret: str | None = field(default=None, repr=False)  # HPF_BANK_SECRET (32+ characters)
     bank_timeout: float = 10.0  # HPF_BANK_TIMEOUT seconds; no answer in time = outcome unknown
+    # The server's capacity (``hpf.web.admission``): requests handled at once (each holds at most
+    # one pooled connection, so the pool is sized from it), how long a request beyond that waits
+    # for a turn before a 503 with Retry-After, and how long a request waits for a connection or
+    # the database's write lock before the same.
+    max_requests: int = 64  # HPF_MAX_REQUESTS
+    queue_seconds: float = 2.0  # HPF_QUEUE_SECONDS
+    db_wait_seconds: float = 5.0  # HPF_DB_WAIT_SECONDS
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -61,6 +68,9 @@ class Settings:
             bank_account=env.get("HPF_BANK_ACCOUNT", "955880000000000001"),
             bank_secret=env.get("HPF_BANK_SECRET") or None,
             bank_timeout=float(env.get("HPF_BANK_TIMEOUT", "10")),
+            max_requests=int(env.get("HPF_MAX_REQUESTS", "64")),
+            queue_seconds=float(env.get("HPF_QUEUE_SECONDS", "2")),
+            db_wait_seconds=float(env.get("HPF_DB_WAIT_SECONDS", "5")),
         )
 
     def key_ring(self) -> KeyRing:

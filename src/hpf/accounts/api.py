@@ -27,8 +27,9 @@ from hpf.web.auth import requires
 from hpf.web.bounds import NAME_MAX, Code, Fen, Name, Offset, SmallInt, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
+from hpf.web.routing import HpfRoute
 
-router = APIRouter(prefix="/api/v1", tags=["accounts"])
+router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=HpfRoute)
 
 Money = int  # fen
 EXPORT_LIMIT = 100_000

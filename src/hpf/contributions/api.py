@@ -25,8 +25,9 @@ from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import Code, Fen, Id, Name, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose
+from hpf.web.routing import HpfRoute
 
-router = APIRouter(prefix="/api/v1", tags=["contributions"])
+router = APIRouter(prefix="/api/v1", tags=["contributions"], route_class=HpfRoute)
 
 IdempotencyKey = Annotated[str | None, Header(max_length=80, description="same key, same effect, once")]
 

@@ -6,6 +6,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,36 +14,64 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    # 64 MiB of page cache (the default is 2 MiB): batch jobs touch indexes of millions of rows.
-    cursor.execute("PRAGMA cache_size=-65536")
-    cursor.close()
+WRITER_WAIT_SECONDS = 30.0  # as SQLite's busy timeout
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite files get their directory created and the pragmas set."""
+def _sqlite_pragmas(lock_wait_seconds: float) -> Any:
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_wait_seconds * 1000)}")
+        # 64 MiB of page cache (the default is 2 MiB): batch jobs touch indexes of millions of rows.
+        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.close()
+
+    return pragmas
+
+
+def make_engine(url: str, *, lock_wait_seconds: float | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite files get their directory created and the pragmas set.
+
+    ``lock_wait_seconds`` bounds how long a SQLite writer waits for the write lock (its turn in
+    this process, then SQLite's busy timeout for other processes): 30 s for jobs by default; the
+    server gives less and answers 503 rather than hold a request (``hpf.web.app``).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        wait = WRITER_WAIT_SECONDS if lock_wait_seconds is None else lock_wait_seconds
+        event.listen(engine, "connect", _sqlite_pragmas(wait))
         # pysqlite's own transaction handling defers BEGIN; take it over so that a write
         # use case (SELECT ... then UPDATE) is one transaction begun IMMEDIATE: two writers
         # then queue on the lock instead of failing to upgrade a read snapshot.
         event.listen(engine, "connect", _disable_pysqlite_begin)
         event.listen(engine, "begin", _sqlite_begin_immediate)
-        _writers[engine] = threading.Semaphore(1)
+        _writers[engine] = _Turn(threading.Semaphore(1), lock_wait_seconds)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     return create_engine(url, **kwargs)
+
+
+def companion_engine(engine: Engine) -> Engine:
+    """A one-connection engine on ``engine``'s database for a background writer of the process.
+
+    It never takes a connection from ``engine``'s pool (a writer that needs one while every
+    request holds one would wait for ever), and on SQLite it queues on the same writer turn:
+    both are writers of one process.
+    """
+    turn = _writers.get(engine)
+    wait = turn.wait if turn is not None else None
+    companion = make_engine(
+        engine.url.render_as_string(hide_password=False), lock_wait_seconds=wait, pool_size=1, max_overflow=0
+    )
+    if turn is not None:
+        _writers[companion] = turn
+    return companion
 
 
 # SQLite has one writer at a time. Writers of this process queue on a lock of their engine
@@ -50,7 +79,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 # lock hands over at once. A semaphore, not a lock: FastAPI may end a request's transaction on
 # another thread than the one that began it. (A write transaction inside another on one engine
 # never worked on SQLite: the inner one waited for the outer's lock.) Other processes (a CLI job beside the server) still meet SQLite's busy timeout.
-_writers: weakref.WeakKeyDictionary[Engine, threading.Semaphore] = weakref.WeakKeyDictionary()
+@dataclass(frozen=True)
+class _Turn:
+    semaphore: threading.Semaphore
+    wait: float | None  # None: WRITER_WAIT_SECONDS, read when waiting
+
+
+_writers: weakref.WeakKeyDictionary[Engine, _Turn] = weakref.WeakKeyDictionary()
 
 
 def _disable_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
@@ -66,9 +101,6 @@ def is_sqlite(engine_or_conn: Any) -> bool:
     return bool(engine_or_conn.dialect.name == "sqlite")
 
 
-WRITER_WAIT_SECONDS = 30.0  # as SQLite's busy timeout
-
-
 @contextmanager
 def _writer_turn(engine: Engine) -> Iterator[None]:
     """This process's turn to write on a SQLite engine (nothing to wait for on PostgreSQL)."""
@@ -78,18 +110,27 @@ def _writer_turn(engine: Engine) -> Iterator[None]:
         return
     # A bounded wait: a write transaction opened inside another on one thread fails like the
     # busy timeout did, instead of waiting forever on itself.
-    if not turn.acquire(timeout=WRITER_WAIT_SECONDS):
+    wait = WRITER_WAIT_SECONDS if turn.wait is None else turn.wait
+    if not turn.semaphore.acquire(timeout=wait):
         raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is locked (writer queue)"))
     try:
         yield
     finally:
-        turn.release()
+        turn.semaphore.release()
+
+
+@contextmanager
+def writer_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection whose transactions write (``BEGIN IMMEDIATE`` on SQLite), with this process's
+    writer turn held; the caller begins and ends the transaction."""
+    with _writer_turn(engine), engine.connect().execution_options(hpf_write=True) as conn:
+        yield conn
 
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction for a use case that writes (``BEGIN IMMEDIATE`` on SQLite)."""
-    with _writer_turn(engine), engine.connect().execution_options(hpf_write=True) as conn, conn.begin():
+    with writer_connection(engine) as conn, conn.begin():
         yield conn
 
 

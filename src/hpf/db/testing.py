@@ -47,12 +47,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# What the test suite's throwaway clusters give up (nothing in them outlives the run). Benchmarks
+# start with ``durable=True`` to report production figures: these are then the server defaults.
+FAST_UNSAFE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
 @dataclass
 class PgCluster:
     bin_dir: Path
     data_dir: Path
     socket_dir: Path
     port: int
+    options: str = ""
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@/{database}?host={self.socket_dir}&port={self.port}"
@@ -69,9 +75,33 @@ class PgCluster:
         finally:
             shutil.rmtree(self.data_dir.parent, ignore_errors=True)
 
+    def stop_server(self) -> None:
+        """Stop the server but keep the cluster (fault tests: the database goes away)."""
+        self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
 
-def start_cluster(settings: dict[str, str] | None = None) -> PgCluster:
-    """Start a cluster; ``settings`` adds server options (benchmarks give it more memory)."""
+    def start_server(self) -> None:
+        log = self.data_dir.parent / "log"
+        self._run("pg_ctl", "-D", str(self.data_dir), "-o", self.options, "-l", str(log), "-w", "start")
+        deadline = time.monotonic() + 20
+        while not (self.socket_dir / f".s.PGSQL.{self.port}").exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError("PostgreSQL did not start")
+            time.sleep(0.1)
+
+    def setting(self, name: str) -> str:
+        """A server setting as the running server reports it (``SHOW``)."""
+        cmd = [str(self.bin_dir / "psql"), "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres"]
+        out = subprocess.run([*cmd, "-Atc", f"SHOW {name}"], check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+
+def start_cluster(settings: dict[str, str] | None = None, *, durable: bool = False) -> PgCluster:
+    """Start a cluster; ``settings`` adds server options (benchmarks give it more memory).
+
+    Without ``durable`` the cluster runs with fsync, synchronous commit and full-page writes off
+    (``FAST_UNSAFE``): fine for tests, not a figure to quote. ``durable=True`` keeps PostgreSQL's
+    production defaults for them.
+    """
     bin_dir = find_pg_bin()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL binaries (initdb, pg_ctl) not found")
@@ -83,15 +113,9 @@ def start_cluster(settings: dict[str, str] | None = None) -> PgCluster:
         shutil.chown(sock, "postgres")
     cluster = PgCluster(bin_dir, data, sock, _free_port())
     cluster._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8")
-    options = (
-        f"-p {cluster.port} -k {sock} -c listen_addresses='' -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off"
+    chosen = {**({} if durable else FAST_UNSAFE), **(settings or {})}
+    cluster.options = f"-p {cluster.port} -k {sock} -c listen_addresses=''" + "".join(
+        f" -c {name}={value}" for name, value in chosen.items()
     )
-    options += "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
-    cluster._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
-    deadline = time.monotonic() + 20
-    while not (sock / f".s.PGSQL.{cluster.port}").exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError("PostgreSQL did not start")
-        time.sleep(0.1)
+    cluster.start_server()
     return cluster

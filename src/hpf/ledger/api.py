@@ -18,8 +18,9 @@ from hpf.security.permissions import Perm
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import CODE_MAX, Id, Offset, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
+from hpf.web.routing import HpfRoute
 
-router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
+router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"], route_class=HpfRoute)
 
 
 class SubjectBalance(BaseModel):

@@ -36,8 +36,9 @@ from hpf.web.bounds import INT64_MAX, Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.pages_common import code_name
+from hpf.web.routing import HpfRoute
 
-router = APIRouter(prefix="/api/v1", tags=["loans"])
+router = APIRouter(prefix="/api/v1", tags=["loans"], route_class=HpfRoute)
 
 READ_OWN = [Depends(requires(Perm.LOAN_READ, scope=Scope.OWN))]
 READ_BOOK = [Depends(requires(Perm.LOAN_READ))]  # no member in the path: the center's staff

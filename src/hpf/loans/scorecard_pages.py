@@ -22,9 +22,10 @@ from hpf.security.permissions import Perm
 from hpf.web.auth import requires
 from hpf.web.deps import ReadDb
 from hpf.web.pages_common import PageRoute, render
+from hpf.web.routing import HpfRoute
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
-api_router = APIRouter(prefix="/api/v1/loans", tags=["loans"])
+api_router = APIRouter(prefix="/api/v1/loans", tags=["loans"], route_class=HpfRoute)
 
 PROTECTED_NOTE = "评分卡不使用性别、民族、籍贯、姓名等受保护属性（身份证号中的地区码和性别位从不读取），仅使用年龄（岁）及申请时的财务与贷款要素。"
 PROTECTED_NOTE_EN = (

@@ -20,8 +20,9 @@ from hpf.security.permissions import Perm, Scope
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import Code, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
+from hpf.web.routing import HpfRoute
 
-router = APIRouter(prefix="/api/v1/policy", tags=["policy"])
+router = APIRouter(prefix="/api/v1/policy", tags=["policy"], route_class=HpfRoute)
 
 READ = [Depends(requires(Perm.POLICY_READ, scope=Scope.OPEN))]  # policy is public knowledge
 

@@ -31,12 +31,13 @@ from hpf.security.permissions import Perm
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
+from hpf.web.routing import HpfRoute
 
 log = logging.getLogger("hpf.security")
 
-auth_router = APIRouter(prefix="/api/v1/auth", tags=["sign-in"])
-approvals_router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
-alerts_router = APIRouter(prefix="/api/v1/security/alerts", tags=["security"])
+auth_router = APIRouter(prefix="/api/v1/auth", tags=["sign-in"], route_class=HpfRoute)
+approvals_router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"], route_class=HpfRoute)
+alerts_router = APIRouter(prefix="/api/v1/security/alerts", tags=["security"], route_class=HpfRoute)
 
 
 # --------------------------------------------------------------------------- schemas

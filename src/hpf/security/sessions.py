@@ -106,8 +106,17 @@ def start_session(
     return token, Session(sid, who, name, csrf, now, expires, absolute)
 
 
-def load_session(conn: Connection, token: object, now: datetime) -> Session | None:
-    """The live session behind a cookie value, sliding its idle limit; None for anything else."""
+class TouchNeeded(Exception):
+    """Raised by ``load_session(..., touch=False)`` when the live session's idle limit is due to
+    slide: the caller loads it again in a write transaction. Most page requests only read."""
+
+
+def load_session(conn: Connection, token: object, now: datetime, *, touch: bool = True) -> Session | None:
+    """The live session behind a cookie value, sliding its idle limit; None for anything else.
+
+    With ``touch=False`` (a read transaction) a session whose idle limit is due to slide raises
+    ``TouchNeeded`` instead of being written.
+    """
     sid = token_hash_or_none(token)
     if sid is None:
         return None
@@ -123,6 +132,8 @@ def load_session(conn: Connection, token: object, now: datetime) -> Session | No
         return None
     expires = utc(row["expires_at"])
     if now - utc(row["last_seen_at"]) >= TOUCH_AFTER:
+        if not touch:
+            raise TouchNeeded
         expires = min(now + IDLE_TIMEOUT, absolute)
         conn.execute(
             update(web_session).where(web_session.c.id == sid).values(last_seen_at=now, expires_at=expires)

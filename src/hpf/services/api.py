@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from hpf.kernel.context import Context
@@ -25,8 +26,9 @@ from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import Id, SmallInt, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
+from hpf.web.routing import HpfRoute
 
-router = APIRouter(prefix="/api/v1", tags=["services"])
+router = APIRouter(prefix="/api/v1", tags=["services"], route_class=HpfRoute)
 
 PUBLIC = [Depends(requires(Perm.PUBLIC))]
 READ = [Depends(requires(Perm.APPLICATION_READ))]
@@ -190,7 +192,7 @@ def detail(
     summary="Upload a material",
     dependencies=SUBMIT,
 )
-def upload(
+async def upload(
     application_id: Id,
     conn: WriteDb,
     ctx: Ctx,
@@ -198,9 +200,11 @@ def upload(
     material_code: Annotated[str, Form(max_length=40)],
     file: Annotated[UploadFile, File(description="pdf, jpg or png within the item's size limit")],
 ) -> dict[str, Any]:
-    # Sync: sniffing, hashing and encrypting the bytes run on a worker thread, off the event loop.
-    data = file.file.read(MAX_UPLOAD + 1)
-    return service.add_material(conn, ctx, who, application_id, material_code, file.filename or "", data)
+    data = await file.read(MAX_UPLOAD + 1)
+    # Encryption and the database off the event loop: other requests go on meanwhile.
+    return await run_in_threadpool(
+        service.add_material, conn, ctx, who, application_id, material_code, file.filename or "", data
+    )
 
 
 @router.get(

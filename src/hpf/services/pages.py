@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from hpf.accounts import service as accounts
@@ -90,6 +91,12 @@ def service_page(request: Request, code: str, conn: ReadDb, ctx: Ctx) -> Respons
 )
 async def apply(request: Request, code: str, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    return await run_in_threadpool(_apply, request, code, conn, ctx, who, form)  # the database off the loop
+
+
+def _apply(
+    request: Request, code: str, conn: Connection, ctx: Context, who: Principal, form: dict[str, str]
+) -> Response:
     try:
         with conn.begin_nested():
             item = catalog.item_at(conn, code, ctx.clock.today())
@@ -213,7 +220,7 @@ def _act(
 
 
 @router.post("/applications/{application_id}/materials", dependencies=SUBMIT)
-def upload_page(
+async def upload_page(
     request: Request,
     application_id: Id,
     conn: WriteDb,
@@ -222,11 +229,10 @@ def upload_page(
     material_code: FormText = "",
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    # Sync: the bytes are read, sniffed, hashed and encrypted on a worker thread, off the event loop.
-    data = file.file.read(MAX_UPLOAD + 1) if file is not None else b""
+    data = await file.read(MAX_UPLOAD + 1) if file is not None else b""
     name = (file.filename or "") if file is not None else ""
-    return _act(
-        request, conn, ctx, who, application_id,
+    return await run_in_threadpool(
+        _act, request, conn, ctx, who, application_id,
         lambda: service.add_material(conn, _page_ctx(ctx), who, application_id, material_code, name, data),
     )  # fmt: skip
 

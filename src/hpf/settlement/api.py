@@ -25,8 +25,9 @@ from hpf.settlement.rules import OrderState
 from hpf.web.auth import requires
 from hpf.web.bounds import CODE_MAX, Id, Offset, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
+from hpf.web.routing import HpfRoute
 
-router = APIRouter(prefix="/api/v1/settlement", tags=["settlement"])
+router = APIRouter(prefix="/api/v1/settlement", tags=["settlement"], route_class=HpfRoute)
 
 
 class EventPublic(BaseModel):

@@ -30,6 +30,8 @@ from hpf.security.tokens import TokenConfig
 from hpf.settings import Settings
 from hpf.settlement.adapter import BankAdapter
 from hpf.web import audit_trail, problems
+from hpf.web.admission import Admission
+from hpf.web.audit_sink import AuditSink
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -44,10 +46,30 @@ def default_sms(settings: Settings) -> SmsSender:
     return FakeSms() if settings.env == "development" else UnconfiguredSms()
 
 
-# Sync routes, dependencies and the audit writer run in anyio's thread pool (40 threads by
-# default). A request waiting for SQLite's write lock holds a thread; with a few dozen clients
-# the waiters could take every thread and leave the lock holder none to finish in.
-THREADS = 200
+def server_engine(settings: Settings) -> Engine:
+    """The server's engine, sized with its admission bound (``hpf.web.admission``).
+
+    An admitted request holds at most one pooled connection at a time (audit rows go through the
+    sink's own connection), so a pool of ``max_requests`` (and a little overflow for the
+    session's sliding write) never runs dry; if the database is slow all the same, a request
+    waits ``db_wait_seconds`` for a connection or the write lock and is answered 503.
+    ``pool_pre_ping`` replaces connections a restarted database closed, so the server recovers
+    without a restart.
+    """
+    return make_engine(
+        settings.database_url,
+        lock_wait_seconds=settings.db_wait_seconds,
+        pool_size=settings.max_requests,
+        max_overflow=8,
+        pool_timeout=settings.db_wait_seconds,
+        pool_pre_ping=True,
+    )
+
+
+def threads_for(settings: Settings) -> int:
+    """Worker threads: sync dependencies and routes of every admitted request, twice over (a
+    request's dependencies and its endpoint may each be on a thread), and some to spare."""
+    return 2 * settings.max_requests + 16
 
 
 def _add_routes(app: FastAPI, router: APIRouter) -> None:
@@ -63,10 +85,11 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
 
 
 @asynccontextmanager
-async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     limiter = anyio.to_thread.current_default_thread_limiter()
-    limiter.total_tokens = max(limiter.total_tokens, THREADS)
+    limiter.total_tokens = max(limiter.total_tokens, threads_for(app.state.settings))
     yield
+    await anyio.to_thread.run_sync(app.state.audit_sink.close)  # what is queued is written
 
 
 def create_app(
@@ -110,7 +133,7 @@ def create_app(
     app.state.settings = settings
     ring = settings.key_ring()  # refuses the development key outside development
     protect.install(ring)
-    app.state.engine = engine or make_engine(settings.database_url)
+    app.state.engine = engine or server_engine(settings)
     keys.verify_engine(app.state.engine, ring)  # refuses keys other than the database's
     app.state.clock = clock or make_clock(settings, app.state.engine)
     app.state.token_config = TokenConfig.from_settings(settings.token_secret, settings.env)
@@ -120,7 +143,9 @@ def create_app(
     withdrawal_handler.install()  # withdrawals are catalog items of the application engine
     loan_application.install()  # so is the housing-loan application (LN-APPLY)
     problems.install(app)
-    audit_trail.install(app)
+    audit_trail.install(app, AuditSink(app.state.engine))
+    # Added last, so outermost: a request beyond capacity is refused before any other work.
+    app.add_middleware(Admission, max_requests=settings.max_requests, queue_seconds=settings.queue_seconds)
     _add_routes(app, security_api.auth_router)
     _add_routes(app, security_api.approvals_router)
     _add_routes(app, security_api.alerts_router)

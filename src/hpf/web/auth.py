@@ -93,8 +93,13 @@ def _resolve(request: Request) -> Resolution:
         return Resolution(principal=claims.principal(), method="bearer")
     cookie = request.cookies.get(sessions.COOKIE_NAME)
     if cookie:
-        with write_transaction(state.engine) as conn:  # loading slides the idle limit
-            session = sessions.load_session(conn, cookie, state.clock.now())
+        now = state.clock.now()
+        try:
+            with read_transaction(state.engine) as conn:
+                session = sessions.load_session(conn, cookie, now, touch=False)
+        except sessions.TouchNeeded:
+            with write_transaction(state.engine) as conn:  # now and then: slide the idle limit
+                session = sessions.load_session(conn, cookie, now)
         if session is not None:
             return Resolution(principal=session.principal, session=session, method="session")
     return Resolution()

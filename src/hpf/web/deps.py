@@ -1,7 +1,11 @@
-"""Typed request dependencies: a connection in a transaction, and who is acting.
+"""Typed request dependencies: the request's unit of work, and who is acting.
 
-Read routes get a read transaction, write routes a write transaction that commits when the
-handler returns and rolls back if it raises: the use case's transaction is the request's.
+One unit of work per request. Read routes get a read transaction; write routes a write
+transaction in which the business change, and the audit row of the change
+(``hpf.web.audit_trail.record_change``), commit together when the endpoint answered below 400,
+and which rolls back when it raised or answered a refusal. Both are function-scoped: FastAPI ends
+them after the endpoint returns and before the response is sent, so nothing answers success
+before it has committed (``hpf.web.routing.HpfRoute`` tells the unit of work the status).
 The acting user is the signed-in principal's login (``hpf.web.auth``); ``anonymous`` on the
 public routes.
 """
@@ -14,8 +18,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import Connection
 
-from hpf.db.engine import read_transaction, write_transaction
+from hpf.db.engine import read_transaction, writer_connection
 from hpf.kernel.context import Context
+from hpf.web import audit_sink
+from hpf.web.audit_trail import record_change
 from hpf.web.auth import Found
 
 
@@ -25,8 +31,29 @@ def _read(request: Request) -> Iterator[Connection]:
 
 
 def _write(request: Request) -> Iterator[Connection]:
-    with write_transaction(request.app.state.engine) as conn:
-        yield conn
+    with writer_connection(request.app.state.engine) as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        except BaseException:
+            transaction.rollback()
+            _requeue_reads(request)
+            raise
+        # None: a route of a class that does not report its status (not ours); keep the change.
+        status: int | None = getattr(request.state, "status", None)
+        if status is not None and status >= 400:
+            transaction.rollback()
+            _requeue_reads(request)
+            return
+        record_change(conn, request, status or 200)
+        transaction.commit()
+
+
+def _requeue_reads(request: Request) -> None:
+    """Personal data shown in a request whose change rolled back was shown all the same: its
+    read rows go to the audit sink (queued: this request still holds the write lock)."""
+    for work in getattr(request.state, "reads_in_unit_of_work", ()):
+        audit_sink.queue(request, work)
 
 
 async def _context(request: Request, found: Found) -> Context:  # no I/O: no thread hop
@@ -38,6 +65,6 @@ async def _context(request: Request, found: Found) -> Context:  # no I/O: no thr
     )
 
 
-ReadDb = Annotated[Connection, Depends(_read)]
-WriteDb = Annotated[Connection, Depends(_write)]
+ReadDb = Annotated[Connection, Depends(_read, scope="function")]
+WriteDb = Annotated[Connection, Depends(_write, scope="function")]
 Ctx = Annotated[Context, Depends(_context)]

@@ -5,8 +5,9 @@ passes its records through ``Disclosure.show`` before answering. ``show``
 
 1. writes one audit row per record shown (``member.read`` / ``employer.read``; ``*.unmask`` when
    shown in full) with who, role, center, when, from where, why (``purpose``) — in the request's
-   own write transaction when it has one (``conn=``), else in a short one of its own, *before*
-   the data leaves: a read that cannot be audited is not answered;
+   own write transaction when it has one (``conn=``), else through the audit sink's group
+   commit (``hpf.web.audit_sink``: no connection or writer turn of its own), and waits until it
+   is committed, *before* the data leaves: a read that cannot be audited is not answered;
 2. checks the staff member's read rate (``hpf.security.alerts.after_reads``);
 3. masks every field declared with a masking kind (``hpf.security.classification``), unless
    the viewer asked for ``unmask`` — which needs ``member:unmask`` and a purpose, and is logged
@@ -25,13 +26,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from sqlalchemy import Connection
 
-from hpf.db.engine import write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import InvalidInput
 from hpf.security import alerts, audit
 from hpf.security.identity import Forbidden
 from hpf.security.masking import mask_record
 from hpf.security.permissions import Perm, Principal
+from hpf.web import audit_sink
 from hpf.web.auth import Found, signed_in
 
 DEFAULT_PURPOSE = {
@@ -85,11 +86,17 @@ class Disclosure:
         ids = list(subject_ids) if subject_ids is not None else [r["id"] for r in records]
         subject = "member" if table in ("member", "account_history") else table
         if ids:
+            work = self._audit(subject, ids)
             if conn is not None:
-                self._audit(conn, subject, ids)
+                work(conn)
+                # Should the request's transaction roll back, the read still happened: the unit
+                # of work then queues these rows to the sink (hpf.web.deps).
+                pending = getattr(self.request.state, "reads_in_unit_of_work", None)
+                if pending is None:
+                    pending = self.request.state.reads_in_unit_of_work = []
+                pending.append(work)
             else:
-                with write_transaction(self.request.app.state.engine) as own:
-                    self._audit(own, subject, ids)
+                audit_sink.write(self.request, work)
         return self.masked(table, records)
 
     def masked(self, table: str, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -116,40 +123,58 @@ class Disclosure:
         ctx = request_context(self.request, self.principal)
         ip = source_ip(self.request)
         action = action or f"{object_type}.read"
-        with write_transaction(self.request.app.state.engine) as conn:
+        role = role_of(self.principal)
+        purpose = self.purpose
+        actor = self.principal.login
+        detail = {"what": what, "rows": rows, "path": self.request.url.path[:200], **facts}
+
+        def work(conn: Connection) -> None:
             audit.append(
                 conn,
                 ctx,
-                role=role_of(self.principal),
+                role=role,
                 source_ip=ip,
                 action=action,
                 object_type=object_type,
                 object_id=object_id,
-                purpose=self.purpose,
-                detail={"what": what, "rows": rows, "path": self.request.url.path[:200], **facts},
+                purpose=purpose,
+                detail=detail,
             )
             if action.startswith("export"):
-                alerts.after_export(conn, ctx, actor=self.principal.login, rows=rows, what=what, source_ip=ip)
+                alerts.after_export(conn, ctx, actor=actor, rows=rows, what=what, source_ip=ip)
+
+        audit_sink.write(self.request, work)
 
     def one(self, table: str, record: dict[str, Any], *, conn: Connection | None = None) -> dict[str, Any]:
         return self.show(table, [record], conn=conn)[0]
 
-    def _audit(self, conn: Connection, subject: str, ids: Sequence[int]) -> None:
+    def _audit(self, subject: str, ids: Sequence[int]) -> audit_sink.Work:
+        """The read's rows (and the read-rate alert of staff) as work for a connection."""
         ctx = request_context(self.request, self.principal)
         ip = source_ip(self.request)
-        audit.append_many(
-            conn,
-            ctx,
-            role=role_of(self.principal),
-            source_ip=ip,
-            action=f"{subject}.{'unmask' if self.unmask else 'read'}",
-            object_type=subject,
-            object_ids=list(dict.fromkeys(ids)),
-            purpose=self.purpose,
-            detail={"path": self.request.url.path[:200]},
-        )
-        if subject == "member" and self.principal.is_staff:
-            alerts.after_reads(conn, ctx, actor=self.principal.login, source_ip=ip)
+        role = role_of(self.principal)
+        action = f"{subject}.{'unmask' if self.unmask else 'read'}"
+        object_ids = list(dict.fromkeys(ids))
+        purpose = self.purpose
+        detail = {"path": self.request.url.path[:200]}
+        alert_actor = self.principal.login if subject == "member" and self.principal.is_staff else None
+
+        def work(conn: Connection) -> None:
+            audit.append_many(
+                conn,
+                ctx,
+                role=role,
+                source_ip=ip,
+                action=action,
+                object_type=subject,
+                object_ids=object_ids,
+                purpose=purpose,
+                detail=detail,
+            )
+            if alert_actor is not None:
+                alerts.after_reads(conn, ctx, actor=alert_actor, source_ip=ip)
+
+        return work
 
 
 def _disclosure(
@@ -177,19 +202,28 @@ def _disclosure(
                 "say why (purpose) to see the data in full",
             )
         if refusal is not None:
-            with write_transaction(request.app.state.engine) as conn:
+            # Queued, not waited for: this request may hold the write lock the sink needs. The
+            # answer (the refusal) still leaves only once the row is committed (AuditTrail).
+            ctx = request_context(request, principal)
+            role = role_of(principal)
+            ip = source_ip(request)
+            detail = {"path": request.url.path[:200], "reason": getattr(refusal, "code", "")}
+
+            def work(conn: Connection) -> None:
                 audit.append(
                     conn,
-                    request_context(request, principal),
-                    role=role_of(principal),
-                    source_ip=source_ip(request),
+                    ctx,
+                    role=role,
+                    source_ip=ip,
                     action="unmask",
                     object_type="request",
                     object_id=None,
                     purpose=why or "（未填写）",
                     outcome="denied",
-                    detail={"path": request.url.path[:200], "reason": getattr(refusal, "code", "")},
+                    detail=detail,
                 )
+
+            audit_sink.queue(request, work)
             raise refusal
     return Disclosure(request, principal, unmask, why or DEFAULT_PURPOSE.get(principal.kind, "业务办理"))
 

@@ -11,7 +11,7 @@ as the hidden field ``csrf_token``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -21,7 +21,6 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
@@ -32,6 +31,7 @@ from hpf.kernel.codes import code_table
 from hpf.kernel.errors import HpfError
 from hpf.kernel.money import format_yuan
 from hpf.security.permissions import Perm
+from hpf.web.routing import Handler, HpfRoute
 
 TEMPLATES_DIR = Path(hpf.web.__file__).parent / "templates"
 
@@ -311,12 +311,10 @@ def error_page(request: Request, status: int, title: str, detail: str = "", *, c
     return response
 
 
-class PageRoute(APIRoute):
+class PageRoute(HpfRoute):
     """Renders a refusal raised by a page as a Chinese HTML page; 401 goes to the sign-in page."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
+    def answer_refusals(self, handler: Handler) -> Handler:
         async def page_handler(request: Request) -> Response:
             try:
                 return await handler(request)

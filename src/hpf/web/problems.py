@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import exc as db_errors
 from starlette.exceptions import HTTPException
 
 from hpf.kernel.errors import HpfError
@@ -20,9 +21,18 @@ def install(app: FastAPI) -> None:
             error = ', error="invalid_token"' if exc.code == "auth.invalid_token" else ""
             headers["WWW-Authenticate"] = f'Bearer realm="openhpf"{error}'
         retry = exc.extra.get("retry_after")
-        if exc.status in (423, 429) and isinstance(retry, int):
+        if exc.status in (423, 429, 503) and isinstance(retry, int):
             headers["Retry-After"] = str(retry)
         return JSONResponse(exc.to_problem(request.url.path), exc.status, media_type=PROBLEM, headers=headers)
+
+    @app.exception_handler(db_errors.TimeoutError)
+    @app.exception_handler(db_errors.OperationalError)
+    @app.exception_handler(db_errors.DisconnectionError)
+    async def _database_unavailable(request: Request, _exc: Exception) -> Response:
+        # No connection in time, the write lock not free in time, or the database unreachable:
+        # nothing was committed (a commit that fails raises before the answer), so the client
+        # may retry. Said at once, with when, instead of holding the request.
+        return unavailable(request)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -49,3 +59,23 @@ def install(app: FastAPI) -> None:
             status=exc.status_code,
         ).to_problem(request.url.path)
         return JSONResponse(problem, exc.status_code, media_type=PROBLEM)
+
+
+RETRY_AFTER_SECONDS = 2
+_BUSY_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>系统繁忙</title></head>
+<body><h1>系统繁忙</h1><p>系统暂时无法处理您的请求，本次操作未生效，请稍后再试。</p></body></html>"""
+
+
+def unavailable(request: Request) -> Response:
+    """503 with Retry-After: problem+json on the API, a short Chinese page elsewhere."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if not request.url.path.startswith("/api/"):
+        return HTMLResponse(_BUSY_PAGE, 503, headers=headers)
+    problem = HpfError(
+        "db.unavailable",
+        "系统繁忙，请稍后再试",
+        "the database did not answer in time; nothing was changed, retry after the time in Retry-After",
+        status=503,
+    ).to_problem(request.url.path)
+    return JSONResponse(problem, 503, media_type=PROBLEM, headers=headers)

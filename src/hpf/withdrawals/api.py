@@ -10,9 +10,10 @@ from hpf.security.permissions import Perm
 from hpf.web.auth import requires
 from hpf.web.deps import Ctx, ReadDb
 from hpf.web.disclosure import Disclose
+from hpf.web.routing import HpfRoute
 from hpf.withdrawals import service
 
-router = APIRouter(prefix="/api/v1", tags=["withdrawals"])
+router = APIRouter(prefix="/api/v1", tags=["withdrawals"], route_class=HpfRoute)
 
 
 class CheckOut(BaseModel):

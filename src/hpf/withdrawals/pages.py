@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
@@ -158,9 +159,27 @@ async def apply(
     _require_applicant(who)
     raw = await request.form()
     typed = {k: v for k, v in raw.items() if isinstance(v, str)}
-    page_ctx = dataclasses.replace(ctx, source="page")
-    item = catalog.item_at(conn, code, ctx.clock.today())
+    item = await run_in_threadpool(catalog.item_at, conn, code, ctx.clock.today())
     files = await _uploads(raw, item["materials"])
+    # Rules, encryption and the database off the event loop: other requests go on meanwhile.
+    return await run_in_threadpool(
+        _apply, request, account_no, code, conn, ctx, who, show, typed, item, files
+    )
+
+
+def _apply(
+    request: Request,
+    account_no: str,
+    code: str,
+    conn: Connection,
+    ctx: Context,
+    who: Principal,
+    show: Disclosure,
+    typed: dict[str, str],
+    item: dict[str, Any],
+    files: list[tuple[str, str, bytes]],
+) -> Response:
+    page_ctx = dataclasses.replace(ctx, source="page")
     evaluation: dict[str, Any] | None = None
     try:
         with conn.begin_nested():
