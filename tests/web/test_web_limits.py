@@ -59,7 +59,10 @@ def _routes() -> list[APIRoute]:
     from hpf.settings import Settings
     from hpf.web.app import create_app
 
-    app = create_app(Settings(database_url="sqlite://", center_code="990001"))
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="hpf-routes-")) / "routes.sqlite3"  # never connected to
+    app = create_app(Settings(database_url=f"sqlite:///{path}", center_code="990001"))
     return [r for r in app.routes if isinstance(r, APIRoute)]
 
 
