@@ -72,3 +72,14 @@ def test_rounding_moves_at_most_half_a_unit(amount, rate):
     exact = Decimal(amount) * rate
     assert abs(apply_rate(amount, rate) - exact) <= Decimal("0.5")
     assert abs(apply_rate(amount, rate, RoundingUnit.YUAN) - exact) <= 50
+
+
+@pytest.mark.parametrize("text", ["1e30", "-1e30", "1e999999999", "92233720368547758.08"])
+def test_a_yuan_amount_beyond_64_bits_of_fen_is_refused_without_building_it(text):
+    with pytest.raises(InvalidInput) as err:
+        parse_yuan(text)
+    assert err.value.code == "money.out_of_range"
+
+
+def test_the_largest_storable_amount_is_accepted():
+    assert parse_yuan("92233720368547758.07") == 2**63 - 1

@@ -351,3 +351,10 @@ def test_bad_alert_thresholds_are_refused(key, raw):
     with pytest.raises(InvalidInput) as caught:
         validate_value(key, raw)
     assert caught.value.code == "policy.invalid_value"
+
+
+def test_a_policy_amount_beyond_64_bits_is_refused() -> None:
+    with pytest.raises(InvalidInput) as err:
+        rules.canonical("base_cap_fen", 10**20)
+    assert err.value.code == "policy.invalid_value"
+    assert rules.canonical("base_cap_fen", 2**63 - 1) == 2**63 - 1

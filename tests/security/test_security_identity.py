@@ -136,7 +136,10 @@ def test_argon2id_hash_verify_and_rehash():
         ("tab\there-Secret1", {"password.control_chars"}),
         ("Aa1" * 50, {"password.too_long"}),
         ("Correct-Horse-42", set()),
-        ("住房公积金password", set()),
+        ("住房公积金-Qx7!mz", set()),  # CJK counts as a class of its own
+        ("住房公积金password", {"password.weak"}),  # the site's name and "password"
+        ("Password12", {"password.weak"}),  # long enough, two classes, and very common
+        ("OpenHPF-Demo-2025", set()),  # the demo centre's password (development only)
     ],
 )
 def test_password_policy_findings(password, codes):
@@ -162,6 +165,7 @@ def test_creating_staff_validates_and_never_stores_the_password(db, ctx):
         ("li.teller", ["root"], PASSWORD, "principal.roles"),
         ("li.teller", [], PASSWORD, "principal.roles"),
         ("li.teller", [Role.TELLER], "weak", "password.policy"),
+        ("li.teller", [Role.TELLER], "Password12", "password.policy"),  # common: zxcvbn scores it 1
     ]:
         with pytest.raises(InvalidInput) as err, write_transaction(db) as conn:
             identity.create_staff(conn, ctx, login, "李柜员", roles, password, passwords=FAST)

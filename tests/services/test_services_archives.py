@@ -174,3 +174,17 @@ def test_the_cli_exports_and_verifies(tmp_path: Path, monkeypatch: pytest.Monkey
     missing = runner.invoke(cli.app, ["archive", "export", "999", "--out", str(tmp_path / "c.zip")])
     assert missing.exit_code == 1 and "archive.not_found" in missing.output
     cli._engine_for.cache_clear()
+
+
+def test_a_package_that_would_inflate_beyond_its_materials_is_refused_unread() -> None:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("manifest.json", "{}")
+        with zf.open("materials/bomb.pdf", "w", force_zip64=True) as f:
+            for _ in range(archives.PACKAGE_MEMBER_MAX // (1 << 20) + 1):
+                f.write(bytes(1 << 20))
+    [finding] = archives.verify_package(out.getvalue())
+    assert finding.code == "package.too_large"

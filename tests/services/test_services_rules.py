@@ -108,3 +108,17 @@ def test_a_rating_is_one_to_five_with_a_short_comment() -> None:
     for score, comment in ((0, ""), (6, ""), (True, ""), ("5", ""), (3, "长" * 501)):
         with pytest.raises(InvalidInput):
             rules.check_rating(score, comment)
+
+
+def test_payload_numbers_beyond_64_bits_are_refused_not_stored() -> None:
+    from hpf.kernel.errors import InvalidInput
+    from hpf.services.payload import Fields
+
+    fields = Fields({"cost_fen": 10**20, "years": "9" * 5000}, "withdrawal.payload")
+    with pytest.raises(InvalidInput) as err:
+        fields.fen("cost_fen")
+    assert err.value.code == "withdrawal.payload.cost_fen"
+    with pytest.raises(InvalidInput) as err:
+        fields.integer("years", 1, 30)  # int() of 5,000 digits raised ValueError: a 500
+    assert err.value.code == "withdrawal.payload.years"
+    assert Fields({"cost_fen": 2**63 - 1}, "p").fen("cost_fen") == 2**63 - 1

@@ -20,9 +20,11 @@ from pydantic import BaseModel, Field
 from hpf.accounts import service
 from hpf.accounts.rules import CloseKind
 from hpf.kernel.errors import InvalidInput
+from hpf.kernel.exports import safe_row
 from hpf.ledger import service as ledger
 from hpf.security.permissions import Perm
 from hpf.web.auth import requires
+from hpf.web.bounds import NAME_MAX, Code, Fen, Name, Offset, SmallInt, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.routing import HpfRoute
@@ -34,33 +36,33 @@ EXPORT_LIMIT = 100_000
 
 
 class EmployerCreate(BaseModel):
-    uscc: str = Field(description="统一社会信用代码 (GB 32100)")
-    name: str
-    address: str
-    legal_rep_name: str
-    contact_name: str
-    contact_phone: str
-    bank_name: str
-    bank_account_no: str
-    payday: int = Field(description="发薪日 1..31")
-    employer_rate: str = Field(description='单位缴存比例, decimal string, e.g. "0.12"')
-    member_rate: str = Field(description='个人缴存比例, decimal string, e.g. "0.12"')
-    economic_type: str | None = None
+    uscc: Code = Field(description="统一社会信用代码 (GB 32100)")
+    name: Name
+    address: Text
+    legal_rep_name: Name
+    contact_name: Name
+    contact_phone: Code
+    bank_name: Name
+    bank_account_no: Code
+    payday: SmallInt = Field(description="发薪日 1..31")
+    employer_rate: Code = Field(description='单位缴存比例, decimal string, e.g. "0.12"')
+    member_rate: Code = Field(description='个人缴存比例, decimal string, e.g. "0.12"')
+    economic_type: Code | None = None
 
 
 class EmployerChange(BaseModel):
-    changes: dict[str, Any] = Field(description='fields to change, e.g. {"address": "..."}')
-    reason: str
+    changes: dict[str, Any] = Field(description='fields to change, e.g. {"address": "..."}', max_length=20)
+    reason: Text
 
 
 class Reason(BaseModel):
-    reason: str
+    reason: Text
 
 
 class Deferral(BaseModel):
-    from_month: str = Field(pattern=r"^\d{4}-\d{2}$")
-    to_month: str = Field(pattern=r"^\d{4}-\d{2}$")
-    reason: str
+    from_month: Code = Field(pattern=r"^\d{4}-\d{2}$")
+    to_month: Code = Field(pattern=r"^\d{4}-\d{2}$")
+    reason: Text
 
 
 class EmployerPublic(BaseModel):
@@ -96,27 +98,27 @@ class EmployerPublic(BaseModel):
 
 
 class MemberCreate(BaseModel):
-    employer_account_no: str
-    resident_id: str = Field(description="18位居民身份证号码 (GB 11643)")
-    name: str
-    base_fen: Money = Field(description="缴存基数, fen")
-    phone: str | None = None
+    employer_account_no: Code
+    resident_id: Code = Field(description="18位居民身份证号码 (GB 11643)")
+    name: Name
+    base_fen: Fen = Field(description="缴存基数, fen")
+    phone: Code | None = None
 
 
 class MemberChange(BaseModel):
-    changes: dict[str, Any] = Field(description="fields to change: name, phone, base_fen")
-    reason: str
+    changes: dict[str, Any] = Field(description="fields to change: name, phone, base_fen", max_length=20)
+    reason: Text
 
 
 class Transfer(BaseModel):
-    employer_account_no: str
-    reason: str
-    base_fen: Money | None = None
+    employer_account_no: Code
+    reason: Text
+    base_fen: Fen | None = None
 
 
 class Close(BaseModel):
     kind: CloseKind = CloseKind.WITHDRAWN
-    reason: str
+    reason: Text
 
 
 class MemberPublic(BaseModel):
@@ -200,9 +202,9 @@ def register_employer(body: EmployerCreate, conn: WriteDb, ctx: Ctx, show: Discl
 def find_employers(
     conn: ReadDb,
     show: Disclose,
-    q: str = "",
+    q: str = Query("", max_length=NAME_MAX),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> list[EmployerPublic]:
     return [
         EmployerPublic.of(r) for r in show.show("employer", service.find_employers(conn, q, limit, offset))
@@ -285,7 +287,7 @@ def employer_members(
     conn: ReadDb,
     show: Disclose,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> MemberPage:
     row = service.get_employer(conn, account_no)
     total, items = service.employer_members(conn, row["id"], limit=limit, offset=offset)
@@ -302,6 +304,7 @@ EXPORT_COLUMNS = (
     ("state", "账户状态"),
     ("opened_on", "开户日期"),
     ("balance_fen", "账户余额（分）"),
+    ("employer_name", "单位名称"),
 )
 
 
@@ -325,7 +328,8 @@ def export_employer_members(account_no: str, conn: ReadDb, show: Disclose) -> Re
     writer = csv.writer(out)
     writer.writerow([label for _, label in EXPORT_COLUMNS])
     for m in show.masked("member", items):
-        writer.writerow(["" if m.get(key) is None else str(m[key]) for key, _ in EXPORT_COLUMNS])
+        m = {**m, "employer_name": row["name"]}
+        writer.writerow(safe_row("" if m.get(key) is None else str(m[key]) for key, _ in EXPORT_COLUMNS))
     body = ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM makes Excel read UTF-8
     show.record_export(
         "employer", account_no, rows=len(items), digest=hashlib.sha256(body).hexdigest(), what="职工名册"
@@ -377,9 +381,9 @@ def open_member(body: MemberCreate, conn: WriteDb, ctx: Ctx, show: Disclose) -> 
 def find_members(
     conn: ReadDb,
     show: Disclose,
-    q: str = "",
+    q: str = Query("", max_length=NAME_MAX),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> list[MemberPublic]:
     return [MemberPublic.of(r) for r in show.show("member", service.find_members(conn, q, limit, offset))]
 
@@ -466,7 +470,7 @@ def member_history(account_no: str, conn: ReadDb, show: Disclose) -> list[Histor
     summary="Postings with running balance, newest first",
 )
 def member_statement(
-    account_no: str, conn: ReadDb, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
+    account_no: str, conn: ReadDb, limit: int = Query(100, ge=1, le=1000), offset: Offset = 0
 ) -> list[StatementLine]:
     row = service.get_member(conn, account_no)
     return [StatementLine(**s) for s in ledger.member_statement(conn, row["id"], limit=limit, offset=offset)]

@@ -193,20 +193,35 @@ def clean_bank_account(value: str | None, field: str = "bank_account_no") -> str
     return text
 
 
+def _pct(rate: Decimal) -> str:
+    return f"{(rate * 100).normalize():f}%"
+
+
 @dataclass(frozen=True)
 class RateBounds:
-    """The allowed contribution rates (national default 5%–12%, REFERENCE §1.2)."""
+    """The allowed contribution rates (national default 5%–12%, REFERENCE §1.2).
+
+    The services build it from the center's policy for the business date
+    (``hpf.policy``: ``employer_rate_min/max``, ``member_rate_min/max``), so a center that
+    narrows its range refuses rates outside it; ``member`` is the member rate's range when it
+    differs from the employer rate's.
+    """
 
     low: Decimal
     high: Decimal
+    member: tuple[Decimal, Decimal] | None = None
 
     def check(self, rate: Decimal, field: str) -> Decimal:
-        if not isinstance(rate, Decimal) or not (self.low <= rate <= self.high):
+        low, high = self.member if field == "member_rate" and self.member else (self.low, self.high)
+        if not isinstance(rate, Decimal) or not (low <= rate <= high):
+            who = "个人" if field == "member_rate" else "单位"
             raise InvalidInput(
                 "rate.out_of_range",
-                f"缴存比例须在{self.low:.0%}至{self.high:.0%}之间",
-                f"{field} {rate} is outside {self.low}..{self.high}",
+                f"{who}缴存比例须在{_pct(low)}至{_pct(high)}之间",
+                f"{field} {rate} is outside {low}..{high}",
                 field=field,
+                low=str(low),
+                high=str(high),
             )
         return rate
 

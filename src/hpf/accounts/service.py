@@ -37,11 +37,45 @@ from hpf.accounts.rules import (
 from hpf.accounts.tables import account_history, account_sequence, employer, member
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
+from hpf.kernel.money import format_yuan
 from hpf.ledger import service as ledger
+from hpf.policy.rules import check_base as policy_check_base
+from hpf.policy.service import policy_at
 from hpf.security.protect import blind_index, to_plain, to_stored, without_secrets
 
-# National default until per-center policy with effective dates exists (issue "Center core 2/2").
+# The national default, for callers without a database (the demo generator); the services
+# check against the center's policy of the business date (``rate_bounds``).
 DEFAULT_RATE_BOUNDS = RateBounds(Decimal("0.05"), Decimal("0.12"))
+
+
+def rate_bounds(conn: Connection, on: date) -> RateBounds:
+    """The employer and member rate ranges of the center's policy on ``on``."""
+    policy = policy_at(conn, on)
+    return RateBounds(
+        policy.employer_rate_min, policy.employer_rate_max, (policy.member_rate_min, policy.member_rate_max)
+    )
+
+
+def check_base(conn: Connection, on: date, base_fen: int) -> int:
+    """``base_fen``, or a refusal naming the policy's floor and cap (in yuan) on ``on``.
+
+    Every place that sets a member's contribution base (opening, change, transfer, 调基) checks
+    it here or through ``hpf.policy.rules.check_base``: before, an opening with a base of 2^62
+    fen was stored and shown as 5.5×10^15 yuan in the list template.
+    """
+    policy = policy_at(conn, on)
+    for finding in policy_check_base(base_fen, policy):
+        raise InvalidInput(
+            finding.code,
+            f"{finding.title_zh}（缴存基数须在{format_yuan(policy.base_floor_fen)}元至"
+            f"{format_yuan(policy.base_cap_fen)}元之间）",
+            finding.detail_en,
+            field="base_fen",
+            floor_fen=policy.base_floor_fen,
+            cap_fen=policy.base_cap_fen,
+        )
+    return base_fen
+
 
 SEQUENCE_KINDS = ("employer", "member")
 
@@ -138,7 +172,7 @@ def get_employer(conn: Connection, account_no: str) -> dict[str, Any]:
 
 
 def register_employer(conn: Connection, ctx: Context, raw: dict[str, object]) -> dict[str, Any]:
-    details = EmployerDetails.validate(raw, DEFAULT_RATE_BOUNDS)
+    details = EmployerDetails.validate(raw, rate_bounds(conn, ctx.clock.today()))
     if conn.scalar(select(employer.c.id).where(employer.c.uscc == details.uscc)) is not None:
         raise Conflict(
             "employer.already_registered",
@@ -192,7 +226,7 @@ def change_employer(
     merged = {**{k: current[k] for k in _EMPLOYER_CHANGEABLE}, "uscc": current["uscc"], **changes}
     merged["employer_rate"] = str(merged["employer_rate"])
     merged["member_rate"] = str(merged["member_rate"])
-    details = EmployerDetails.validate(merged, DEFAULT_RATE_BOUNDS)
+    details = EmployerDetails.validate(merged, rate_bounds(conn, ctx.clock.today()))
     wanted = {k: getattr(details, k) for k in _EMPLOYER_CHANGEABLE}
     before, after = _changed(current, wanted)
     if after:
@@ -396,6 +430,7 @@ def open_member(
 ) -> dict[str, Any]:
     """Open a member account (个人开户); a person who had one here gets it back (same number)."""
     details = MemberDetails.validate(raw, ctx.clock.today())
+    check_base(conn, ctx.clock.today(), details.base_fen)
     target = _employer_taking_members(conn, employer_account_no)
     values = {
         "name": details.name,
@@ -487,7 +522,7 @@ def change_member(
             raise InvalidInput(
                 "base.invalid", "缴存基数须为正整数（分）", "base_fen must be positive", field="base_fen"
             )
-        values["base_fen"] = base
+        values["base_fen"] = check_base(conn, ctx.clock.today(), base)
     _before, after = _changed(current, values)
     if after:
         _member_transition(conn, ctx, current, "change", reason, after)
@@ -545,7 +580,7 @@ def transfer_member(
             raise InvalidInput(
                 "base.invalid", "缴存基数须为正整数（分）", "base_fen must be positive", field="base_fen"
             )
-        values["base_fen"] = base_fen
+        values["base_fen"] = check_base(conn, ctx.clock.today(), base_fen)
     return _transition_member(conn, ctx, account_no, "transfer", reason, values)
 
 

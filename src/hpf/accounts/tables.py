@@ -11,7 +11,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -20,7 +19,7 @@ from sqlalchemy import (
     Table,
 )
 
-from hpf.db.metadata import Fen, Id, Ratio, metadata
+from hpf.db.metadata import Fen, Id, Ratio, UtcDateTime, metadata
 from hpf.security.crypto import BLIND_INDEX_HEX, token_length
 
 employer = Table(
@@ -82,7 +81,7 @@ account_history = Table(
     Column("action", String(20), nullable=False),
     Column("business_type", String(2), nullable=False),
     Column("business_date", Date, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("reason", String(200), nullable=False),
     Column("before", JSON),

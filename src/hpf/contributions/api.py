@@ -22,6 +22,7 @@ from hpf.security import approvals
 from hpf.security.api import ApprovalPublic
 from hpf.security.permissions import Perm
 from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.bounds import Code, Fen, Id, Name, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose
 from hpf.web.routing import HpfRoute
@@ -32,17 +33,17 @@ IdempotencyKey = Annotated[str | None, Header(max_length=80, description="same k
 
 
 class RowIn(BaseModel):
-    account_no: str
-    name: str = ""
-    base_fen: int
-    employer_fen: int
-    member_fen: int
+    account_no: Code
+    name: Name = ""
+    base_fen: Fen
+    employer_fen: Fen
+    member_fen: Fen
 
 
 class ListIn(BaseModel):
     kind: Literal["01", "02"] = Field("01", description="01 汇缴 remittance, 02 补缴 back payment")
-    month: str = Field(pattern=r"^\d{4}-\d{2}$")
-    rows: list[RowIn]
+    month: Code = Field(pattern=r"^\d{4}-\d{2}$")
+    rows: list[RowIn] = Field(max_length=lists.MAX_ROWS)
 
 
 class RemittanceOut(BaseModel):
@@ -73,7 +74,7 @@ class RemittanceDetail(RemittanceOut):
 
 
 class ReceiptIn(BaseModel):
-    amount_fen: int
+    amount_fen: Fen
     bank_ref: str = Field(min_length=1, max_length=40)
     value_date: date
 
@@ -87,22 +88,22 @@ class ReceiptOut(BaseModel):
 
 
 class RefundIn(BaseModel):
-    amount_fen: int
-    reason: str
+    amount_fen: Fen
+    reason: Text
 
 
 class CorrectionIn(BaseModel):
-    account_no: str
-    amount_fen: int
-    reason: str
-    to_account_no: str | None = None
+    account_no: Code
+    amount_fen: Fen
+    reason: Text
+    to_account_no: Code | None = None
 
 
 class AdjustmentIn(BaseModel):
-    employer_rate: str
-    member_rate: str
-    bases: dict[str, int] = Field(description="account number → new base in fen")
-    reason: str
+    employer_rate: Code
+    member_rate: Code
+    bases: dict[Code, Fen] = Field(description="account number → new base in fen", max_length=lists.MAX_ROWS)
+    reason: Text
 
 
 class ArrearsOut(BaseModel):
@@ -158,7 +159,7 @@ def submit_list(
     summary="Upload a list file (csv/xlsx)",
     dependencies=[Depends(requires(Perm.CONTRIBUTION_SUBMIT))],
 )
-async def upload_list(
+def upload_list(
     account_no: str,
     conn: WriteDb,
     ctx: Ctx,
@@ -167,7 +168,9 @@ async def upload_list(
     kind: Annotated[Literal["01", "02"], Form()] = "01",
     idempotency_key: IdempotencyKey = None,
 ) -> RemittanceOut:
-    content = await file.read(lists.MAX_BYTES + 1)
+    # A sync route on purpose: reading and parsing the file is blocking CPU work, run on a worker
+    # thread, so a large or hostile file never stalls the event loop (everyone else's requests).
+    content = file.file.read(lists.MAX_BYTES + 1)
     rows, parse_errors = lists.read_list(file.filename or "", content)
     key = (
         idempotency_key
@@ -227,7 +230,7 @@ def employer_lists(account_no: str, conn: ReadDb) -> list[RemittanceOut]:
     summary="One list with its rows",
     dependencies=[Depends(requires(Perm.CONTRIBUTION_READ))],
 )
-def get_list(remittance_id: int, conn: ReadDb, show: Disclose) -> RemittanceDetail:
+def get_list(remittance_id: Id, conn: ReadDb, show: Disclose) -> RemittanceDetail:
     row = service.get_remittance(conn, remittance_id)
     rows = [RemittanceRowOut(**r) for r in service.remittance_rows(conn, remittance_id)]
     show.record_view("remittance", remittance_id, rows=len(rows), what="缴存清册")
@@ -239,7 +242,7 @@ def get_list(remittance_id: int, conn: ReadDb, show: Disclose) -> RemittanceDeta
     summary="Allocate a funded list now (分摊)",
     dependencies=[Depends(requires(Perm.FUNDS_ALLOCATE))],
 )
-def allocate(remittance_id: int, conn: WriteDb, ctx: Ctx) -> RemittanceOut:
+def allocate(remittance_id: Id, conn: WriteDb, ctx: Ctx) -> RemittanceOut:
     return RemittanceOut(**service.allocate(conn, ctx, remittance_id))
 
 
@@ -289,7 +292,7 @@ def refund(
     dependencies=[Depends(requires(Perm.CONTRIBUTION_CORRECT))],
 )
 def correct(
-    remittance_id: int, body: CorrectionIn, conn: WriteDb, ctx: Ctx, idempotency_key: IdempotencyKey = None
+    remittance_id: Id, body: CorrectionIn, conn: WriteDb, ctx: Ctx, idempotency_key: IdempotencyKey = None
 ) -> dict[str, int]:
     entry = service.correct_wrong_payment(
         conn, ctx, remittance_id, body.account_no, body.amount_fen, body.reason,

@@ -11,8 +11,10 @@ import io
 from collections.abc import Iterable, Sequence
 
 from hpf.contributions.rules import ListRow, RowError
-from hpf.kernel.errors import HpfError, InvalidInput
+from hpf.kernel.errors import HpfError, InvalidInput, TooLarge
+from hpf.kernel.exports import safe_row
 from hpf.kernel.money import format_yuan, parse_yuan
+from hpf.kernel.uploads import check_zip
 
 COLUMNS = ("个人账号", "姓名", "缴存基数", "单位月缴存额", "个人月缴存额")
 MAX_ROWS = 20_000  # the largest employer has ~10,000 staff
@@ -20,19 +22,43 @@ MAX_BYTES = 10 * 1024 * 1024
 
 
 def read_list(filename: str, content: bytes) -> tuple[list[ListRow], list[RowError]]:
-    """Rows of an uploaded ``.csv`` or ``.xlsx`` list, or the errors that stop it."""
+    """Rows of an uploaded ``.csv`` or ``.xlsx`` list, or the errors that stop it.
+
+    Blocking and CPU-bound: call it from a worker thread (a sync route), never on the event
+    loop. An xlsx file's zip directory is checked before anything is inflated
+    (``hpf.kernel.uploads.check_zip``), and both readers stop at ``MAX_ROWS`` data rows, so
+    neither a zip bomb nor a file of a million short lines is held in memory.
+    """
     if len(content) > MAX_BYTES:
-        raise InvalidInput("remittance.file_too_large", "文件过大", f"files are limited to {MAX_BYTES} bytes")
+        raise TooLarge("remittance.file_too_large", "文件过大", f"files are limited to {MAX_BYTES} bytes")
     name = filename.lower()
     if name.endswith(".csv"):
         cells = _csv_cells(content)
     elif name.endswith((".xlsx", ".xls")):
+        check_zip(content)
         cells = _xlsx_cells(content)
     else:
         raise InvalidInput(
             "remittance.file_type", "仅支持CSV或Excel（xlsx）文件", f"unsupported file {filename!r}"
         )
     return rows_from_cells(cells)
+
+
+def _too_many_rows() -> InvalidInput:
+    return InvalidInput("remittance.too_many_rows", "清册行数过多", f"at most {MAX_ROWS} rows")
+
+
+def _bounded(rows: Iterable[Sequence[object]]) -> list[list[object]]:
+    """The rows, refused as soon as there are more non-empty ones than a list may have."""
+    kept: list[list[object]] = []
+    filled = 0
+    for row in rows:
+        kept.append(list(row))
+        if any(str(c).strip() for c in row if c is not None):
+            filled += 1
+            if filled > MAX_ROWS + 1:  # the header and MAX_ROWS data rows
+                raise _too_many_rows()
+    return kept
 
 
 def _csv_cells(content: bytes) -> list[list[str]]:
@@ -44,7 +70,7 @@ def _csv_cells(content: bytes) -> list[list[str]]:
             continue
     else:  # pragma: no cover - gb18030 decodes any byte string
         raise InvalidInput("remittance.file_encoding", "文件编码无法识别", "not UTF-8 or GB18030")
-    return list(csv.reader(io.StringIO(text)))
+    return [[str(c) for c in row] for row in _bounded(csv.reader(io.StringIO(text)))]
 
 
 def _xlsx_cells(content: bytes) -> list[list[str]]:
@@ -52,7 +78,9 @@ def _xlsx_cells(content: bytes) -> list[list[str]]:
 
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(content))
-        sheet = book.get_sheet_by_index(0).to_python()
+        sheet = _bounded(book.get_sheet_by_index(0).iter_rows())
+    except HpfError:
+        raise
     except Exception as exc:  # calamine raises its own error types for broken files
         raise InvalidInput("remittance.file_unreadable", "Excel文件无法读取", str(exc)[:200]) from None
     return [[_cell_text(c) for c in row] for row in sheet]
@@ -74,7 +102,7 @@ def rows_from_cells(cells: Sequence[Sequence[str]]) -> tuple[list[ListRow], list
             f"the first row must be the header {', '.join(COLUMNS)}",
         )  # fmt: skip
     if len(body) - 1 > MAX_ROWS:
-        raise InvalidInput("remittance.too_many_rows", "清册行数过多", f"at most {MAX_ROWS} rows")
+        raise _too_many_rows()
     rows: list[ListRow] = []
     errors: list[RowError] = []
     for line, raw in enumerate(body[1:], start=1):
@@ -94,7 +122,7 @@ def template_csv(rows: Iterable[Sequence[object]] = ()) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
-    writer.writerows(rows)
+    writer.writerows(safe_row(row) for row in rows)
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -107,7 +135,7 @@ def template_xlsx(rows: Iterable[Sequence[object]] = ()) -> bytes:
     sheet.title = "清册"
     sheet.append(list(COLUMNS))
     for row in rows:
-        sheet.append(list(row))
+        sheet.append(safe_row(row))  # openpyxl would store text starting with "=" as a formula
     for column, width in zip("ABCDE", (22, 12, 14, 16, 16), strict=True):
         sheet.column_dimensions[column].width = width
     out = io.BytesIO()

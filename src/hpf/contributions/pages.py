@@ -35,6 +35,7 @@ from hpf.kernel.money import parse_yuan
 from hpf.ledger import service as ledger
 from hpf.security.permissions import Perm
 from hpf.web.auth import requires
+from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose
 from hpf.web.pages_common import PageRoute, render, safe_next
@@ -266,7 +267,7 @@ def _remittance_context(
 
 @router.get("/remittances/{remittance_id}", dependencies=[Depends(requires(Perm.CONTRIBUTION_READ))])
 def remittance_page(
-    request: Request, remittance_id: int, conn: ReadDb, ctx: Ctx, show: Disclose, page: int = Page
+    request: Request, remittance_id: Id, conn: ReadDb, ctx: Ctx, show: Disclose, page: int = Page
 ) -> Response:
     context = _remittance_context(request, conn, ctx, remittance_id, page)
     show.record_view("remittance", remittance_id, rows=len(context["rows"]), what="缴存清册")
@@ -274,7 +275,7 @@ def remittance_page(
 
 
 @router.post("/remittances/{remittance_id}/allocate", dependencies=[Depends(requires(Perm.FUNDS_ALLOCATE))])
-def allocate(request: Request, remittance_id: int, conn: WriteDb, ctx: Ctx) -> Response:
+def allocate(request: Request, remittance_id: Id, conn: WriteDb, ctx: Ctx) -> Response:
     service.get_remittance(conn, remittance_id)  # NotFound → 404 page
     try:
         with conn.begin_nested():

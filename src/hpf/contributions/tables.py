@@ -6,7 +6,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -14,7 +13,7 @@ from sqlalchemy import (
     Table,
 )
 
-from hpf.db.metadata import Fen, Id, metadata
+from hpf.db.metadata import Fen, Id, UtcDateTime, metadata
 
 remittance = Table(
     "remittance",
@@ -31,7 +30,7 @@ remittance = Table(
     Column("source", String(10), nullable=False),  # api | csv | xlsx | sim
     Column("idempotency_key", String(80), nullable=False, unique=True),
     Column("created_on", Date, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("posted_entry_id", Id, ForeignKey("journal_entry.id")),
     Column("posted_on", Date),
@@ -66,7 +65,7 @@ receipt = Table(
     Column("amount_fen", Fen, nullable=False),
     Column("value_date", Date, nullable=False),
     Column("entry_id", Id, ForeignKey("journal_entry.id"), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     CheckConstraint("amount_fen > 0", name="amount_positive"),
 )
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, DateTime, Integer, String, Table, insert, select, update
+from sqlalchemy import JSON, Column, Connection, Integer, String, Table, insert, select, update
 
-from hpf.db.metadata import metadata
+from hpf.db.metadata import UtcDateTime, metadata
 from hpf.kernel.clock import Clock
 
 batch_job = Table(
@@ -20,8 +20,8 @@ batch_job = Table(
     Column("period", String(10), primary_key=True),
     Column("state", String(10), nullable=False),  # running | done
     Column("runs", Integer, nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
     Column("summary", JSON),
 )
 

@@ -58,6 +58,12 @@ class InvalidInput(HpfError):
     status = 422
 
 
+class TooLarge(HpfError):
+    """Input larger than the platform accepts (a file, or what a file inflates to): 413."""
+
+    status = 413
+
+
 class NotFound(HpfError):
     status = 404
 

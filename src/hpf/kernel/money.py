@@ -35,6 +35,11 @@ def require_fen(value: object, field: str = "amount") -> int:
     return value
 
 
+MAX_FEN = 2**63 - 1
+"""The largest amount a BIGINT column holds."""
+MAX_YUAN = Decimal(MAX_FEN) / 100
+
+
 def parse_yuan(value: str | Decimal | int, field: str = "amount") -> int:
     """Parse a yuan amount such as ``"1234.56"`` into fen; more than two decimals is refused."""
     if isinstance(value, (float, bool)):
@@ -52,6 +57,15 @@ def parse_yuan(value: str | Decimal | int, field: str = "amount") -> int:
         ) from None
     if not amount.is_finite():
         raise InvalidInput("money.format", "金额格式错误", f"{field}: not finite", field=field)
+    # Before anything is multiplied or made an int: "1e999999999" is a valid Decimal whose int()
+    # would take minutes and gigabytes, and anything beyond 64 bits cannot be stored anyway.
+    if amount.copy_abs() > MAX_YUAN:  # copy_abs: no context, so no Overflow on a huge exponent
+        raise InvalidInput(
+            "money.out_of_range",
+            "金额超出允许范围",
+            f"{field}: {str(value)[:40]!r} is beyond {MAX_FEN} fen",
+            field=field,
+        )
     fen = amount * FEN_PER_YUAN
     if fen != fen.to_integral_value():
         raise InvalidInput(

@@ -16,6 +16,7 @@ from hpf.security import approvals
 from hpf.security.api import ApprovalPublic
 from hpf.security.permissions import Perm
 from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.bounds import CODE_MAX, Id, Offset, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.routing import HpfRoute
 
@@ -57,7 +58,7 @@ class EntryPublic(BaseModel):
 
 
 class ReversalRequest(BaseModel):
-    reason: str
+    reason: Text
 
 
 class FindingPublic(BaseModel):
@@ -85,11 +86,11 @@ def subjects(conn: ReadDb) -> list[SubjectBalance]:
 )
 def entries(
     conn: ReadDb,
-    business_id: str | None = None,
+    business_id: str | None = Query(None, max_length=CODE_MAX),
     posted_from: date | None = None,
     posted_to: date | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> list[EntryPublic]:
     stmt = select(journal_entry)
     if business_id:
@@ -107,7 +108,7 @@ def entries(
     summary="One journal entry with its lines",
     dependencies=[Depends(requires(Perm.LEDGER_READ))],
 )
-def entry(entry_id: int, conn: ReadDb) -> EntryPublic:
+def entry(entry_id: Id, conn: ReadDb) -> EntryPublic:
     loaded, head = service.load_entry(conn, entry_id)  # its lines were read with it: no second query
     lines = [
         LinePublic(
@@ -126,7 +127,7 @@ def entry(entry_id: int, conn: ReadDb) -> EntryPublic:
     dependencies=[Depends(requires(Perm.LEDGER_REVERSE))],
 )
 def reverse(
-    entry_id: int,
+    entry_id: Id,
     body: ReversalRequest,
     conn: WriteDb,
     ctx: Ctx,

@@ -11,7 +11,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     SmallInteger,
@@ -20,7 +19,7 @@ from sqlalchemy import (
     text,
 )
 
-from hpf.db.metadata import Fen, Id, metadata
+from hpf.db.metadata import Fen, Id, UtcDateTime, metadata
 
 ledger_subject = Table(
     "ledger_subject",
@@ -39,7 +38,7 @@ ledger_period = Table(
     "ledger_period",
     metadata,
     Column("period", String(7), primary_key=True),  # YYYY-MM
-    Column("closed_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", UtcDateTime(), nullable=False),
     Column("closed_by", String(64), nullable=False),
 )
 
@@ -53,7 +52,7 @@ journal_entry = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("value_date", Date, nullable=False),
     Column("posting_date", Date, nullable=False, index=True),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("memo", String(200), nullable=False),
     Column("reverses_entry_id", Id, ForeignKey("journal_entry.id"), unique=True),
@@ -127,6 +126,6 @@ accrual_year = Table(
     metadata,
     Column("year_end", Date, primary_key=True),
     Column("state", String(8), nullable=False),  # open | settled
-    Column("settled_at", DateTime(timezone=True)),
+    Column("settled_at", UtcDateTime()),
     CheckConstraint("state IN ('open', 'settled')", name="state"),
 )

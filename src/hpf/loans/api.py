@@ -39,6 +39,7 @@ from hpf.security.identity import Forbidden
 from hpf.security.masking import mask
 from hpf.security.permissions import Perm, Principal, Scope
 from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.bounds import INT64_MAX, Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.pages_common import code_name
@@ -431,20 +432,20 @@ def collateral_risk(conn: ReadDb, show: Disclose) -> list[RiskItem]:
     dependencies=[Depends(requires(Perm.LOAN_RISK_REVIEW))],
     summary="Mark a loan's collateral flag reviewed, with the reviewer's note",
 )
-def collateral_review(loan_id: int, body: ReviewIn, conn: WriteDb, ctx: Ctx) -> ReviewOut:
+def collateral_review(loan_id: Id, body: ReviewIn, conn: WriteDb, ctx: Ctx) -> ReviewOut:
     service.review_collateral(conn, ctx, loan_id, body.note)
     return ReviewOut(loan_id=loan_id, reviewed=True)
 
 
 @router.get("/loans/{loan_id}", dependencies=READ_OWN, summary="A loan: contract figures, arrears, next due")
-def get_loan(loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> LoanDetail:
+def get_loan(loan_id: Id, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> LoanDetail:
     row = visible_loan(conn, who, loan_id)
     show.record_view("loan", loan_id, rows=1, what="贷款详情")
     return loan_detail(conn, who, show, row)
 
 
 @router.get("/loans/{loan_id}/schedule", dependencies=READ_OWN, summary="A loan's repayment schedule")
-def get_schedule(loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> list[ScheduleRow]:
+def get_schedule(loan_id: Id, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> list[ScheduleRow]:
     require_visible(conn, who, loan_id)
     show.record_view("loan", loan_id, rows=1, what="还款计划")
     return schedule_rows(service.installments(conn, loan_id))
@@ -455,7 +456,7 @@ def get_schedule(loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclo
     dependencies=READ_OWN,
     summary="A loan's history: repayments, collections, arrears, dunning notices (staff: collateral events)",
 )
-def get_events(loan_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> LoanHistory:
+def get_events(loan_id: Id, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> LoanHistory:
     require_visible(conn, who, loan_id)
     show.record_view("loan", loan_id, rows=1, what="贷款记录")
     events = visible_events(who, service.events(conn, loan_id))
@@ -572,13 +573,15 @@ def post_prepayment(
     summary="Prepayment quote (提前还款试算): the new schedule's figures and the payoff; moves no money",
 )
 def get_quote(
-    loan_id: int,
+    loan_id: Id,
     conn: ReadDb,
     ctx: Ctx,
     who: CurrentPrincipal,
     show: Disclose,
     choice: Annotated[str, Query(max_length=24, description="shorten-term, reduce-installment or payoff")],
-    amount_fen: Annotated[int | None, Query(description="the prepayment (not for payoff)")] = None,
+    amount_fen: Annotated[
+        int | None, Query(ge=-INT64_MAX, le=INT64_MAX, description="the prepayment (not for payoff)")
+    ] = None,
 ) -> QuoteOut:
     require_visible(conn, who, loan_id)
     show.record_view("loan", loan_id, rows=1, what="提前还款试算")

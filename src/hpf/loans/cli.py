@@ -10,6 +10,7 @@ import typer
 
 from hpf.kernel.clock import SystemClock
 from hpf.kernel.errors import HpfError
+from hpf.kernel.exports import safe_row
 from hpf.kernel.money import format_yuan
 from hpf.loans.calculator import calculate, parse_input
 from hpf.loans.schedule import Method, Schedule
@@ -26,14 +27,10 @@ def schedule_csv(schedule: Schedule) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     for row in schedule.installments:
+        amounts = (row.installment_fen, row.principal_fen, row.interest_fen, row.remaining_fen)
         writer.writerow(
-            (
-                row.period,
-                row.due_date.isoformat(),
-                *(
-                    format_yuan(fen, grouping=False)
-                    for fen in (row.installment_fen, row.principal_fen, row.interest_fen, row.remaining_fen)
-                ),
+            safe_row(
+                (row.period, row.due_date.isoformat(), *(format_yuan(f, grouping=False) for f in amounts))
             )
         )
     return out.getvalue()

@@ -23,10 +23,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, bindparam, select, text
+from sqlalchemy import Connection, Engine, bindparam, select, text
 
 from hpf.accounts.tables import member
 from hpf.db.engine import read_transaction, write_transaction
+from hpf.db.metadata import UtcDateTime
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.loans.tables import loan, loan_debit
@@ -65,7 +66,7 @@ def create_debits(conn: Connection, ctx: Context, month: str, first: date, last:
         ).bindparams(
             bindparam("first", type_=loan.c.contract_date.type),
             bindparam("last", type_=loan.c.contract_date.type),
-            bindparam("now", type_=DateTime(timezone=True)),
+            bindparam("now", type_=UtcDateTime()),
         ),
         {
             "month": month,
@@ -118,7 +119,7 @@ def apply_answer(conn: Connection, ctx: Context, month: str, answer: m.LoanDebit
         text(
             "UPDATE loan_debit SET state = :state, bank_seq_no = :bank_seq, ret_code = :code, "
             "ret_msg = :msg, answered_at = :now WHERE seq_no = :seq AND month = :month AND state = 'pending'"
-        ).bindparams(bindparam("now", type_=DateTime(timezone=True))),
+        ).bindparams(bindparam("now", type_=UtcDateTime())),
         [{**r, "now": ctx.clock.now(), "month": month} for r in rows],
     )
     return max(int(result.rowcount or 0), 0)

@@ -47,6 +47,7 @@ from hpf.loans.calculator import MAX_YEARS, calculate, first_of_next_month, pars
 from hpf.loans.schedule import Method, PrepaymentChoice
 from hpf.security.permissions import Perm, Principal, Scope
 from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.bounds import Id, QueryId
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.pages_common import PageRoute, is_htmx, render
@@ -176,7 +177,9 @@ def _risk_context(
 
 
 @router.get("/loans/collateral-risk", dependencies=READ_BOOK)
-def collateral_risk_page(request: Request, conn: ReadDb, show: Disclose, done: int | None = None) -> Response:
+def collateral_risk_page(
+    request: Request, conn: ReadDb, show: Disclose, done: QueryId | None = None
+) -> Response:
     """抵押物风险队列: loans whose home the registry reported seized, sold or disputed."""
     return render(request, "loan_risk_queue.html", _risk_context(conn, show, done=done))
 
@@ -184,7 +187,7 @@ def collateral_risk_page(request: Request, conn: ReadDb, show: Disclose, done: i
 @router.post("/loans/{loan_id}/collateral-review", dependencies=[Depends(requires(Perm.LOAN_RISK_REVIEW))])
 def collateral_review_page(
     request: Request,
-    loan_id: int,
+    loan_id: Id,
     conn: WriteDb,
     ctx: Ctx,
     show: Disclose,
@@ -251,7 +254,7 @@ def _own_account_no(conn: Connection, who: Principal) -> str | None:
 @router.get("/loans/{loan_id}", dependencies=READ_OWN)
 def loan_page(
     request: Request,
-    loan_id: int,
+    loan_id: Id,
     conn: ReadDb,
     who: CurrentPrincipal,
     show: Disclose,
@@ -269,7 +272,7 @@ def loan_page(
 @router.post("/loans/{loan_id}/prepay", dependencies=[Depends(requires(Perm.LOAN_REPAY, scope=Scope.OWN))])
 def prepay_page(
     request: Request,
-    loan_id: int,
+    loan_id: Id,
     conn: WriteDb,
     ctx: Ctx,
     who: CurrentPrincipal,
@@ -327,7 +330,7 @@ def _amount_fen(text: str) -> int:
 @router.get("/loans/{loan_id}/quote", dependencies=READ_OWN)
 def quote_page(
     request: Request,
-    loan_id: int,
+    loan_id: Id,
     conn: ReadDb,
     ctx: Ctx,
     who: CurrentPrincipal,

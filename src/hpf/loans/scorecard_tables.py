@@ -19,7 +19,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     Double,
     ForeignKey,
     Index,
@@ -32,7 +31,7 @@ from sqlalchemy import (
     text,
 )
 
-from hpf.db.metadata import Id, metadata
+from hpf.db.metadata import Id, UtcDateTime, metadata
 
 Share = Numeric(6, 4, asdecimal=True)  # 0.8125 = 81.25 %
 
@@ -41,7 +40,7 @@ loan_features = Table(
     metadata,
     Column("loan_id", Id, ForeignKey("loan.id"), primary_key=True),  # one row per loan
     Column("features", JSON, nullable=False),  # {feature: value} of exactly FEATURES
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
 )
 
 _ACTIVE = text("active")
@@ -50,7 +49,7 @@ scorecard = Table(
     "scorecard",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("trained_at", DateTime(timezone=True), nullable=False),
+    Column("trained_at", UtcDateTime(), nullable=False),
     Column("trained_on", Date, nullable=False),  # the business date of the history it learned
     Column("model", String(60), nullable=False),  # e.g. logistic_regression(C=1.0)
     Column("seed", Integer, nullable=False),  # of the held-out split: training is reproducible

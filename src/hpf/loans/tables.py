@@ -22,7 +22,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -33,7 +32,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from hpf.db.metadata import Fen, Id, metadata
+from hpf.db.metadata import Fen, Id, UtcDateTime, metadata
 from hpf.security.crypto import BLIND_INDEX_HEX, token_length
 
 Rate = Numeric(8, 7, asdecimal=True)  # JKHTLL NUMERIC(8,7)
@@ -87,7 +86,7 @@ loan = Table(
     Column("collateral_flag", String(10)),  # the registry's latest adverse event, until reviewed
     Column("collateral_flagged_on", Date),
     Column("settled_on", Date),  # DKJQRQ
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Column("version", Integer, nullable=False),
     CheckConstraint(f"state IN {LOAN_STATES}", name="state"),
     CheckConstraint(f"repayment_source IN {REPAYMENT_SOURCES}", name="repayment_source"),
@@ -144,7 +143,7 @@ loan_event = Table(
     Column("loan_id", Id, ForeignKey("loan.id"), nullable=False, index=True),
     Column("kind", String(24), nullable=False),
     Column("business_date", Date, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("entry_id", Id),  # the ledger entry that moved the money, if any
     Column("amount_fen", Fen),
@@ -162,7 +161,7 @@ collateral_event = Table(
     Column("reported_on", Date, nullable=False),
     Column("source", String(20), nullable=False),
     Column("external_id", String(60), nullable=False),  # the feed's own record id
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     CheckConstraint(f"kind IN {COLLATERAL_KINDS}", name="kind"),
     UniqueConstraint("source", "external_id"),
 )
@@ -200,8 +199,8 @@ loan_debit = Table(
     Column("bank_seq_no", String(40)),
     Column("ret_code", String(10)),
     Column("ret_msg", String(120)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("answered_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("answered_at", UtcDateTime()),
     CheckConstraint(f"state IN {DEBIT_STATES}", name="state"),
     CheckConstraint("amount_fen = principal_fen + interest_fen AND amount_fen > 0", name="amounts"),
     UniqueConstraint("month", "loan_id"),

@@ -18,6 +18,7 @@ from hpf.security import approvals
 from hpf.security.api import ApprovalPublic
 from hpf.security.permissions import Perm, Scope
 from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.bounds import Code, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.routing import HpfRoute
 
@@ -77,13 +78,13 @@ class DepositRatePublic(BaseModel):
 
 
 class PolicyChangeCreate(BaseModel):
-    key: str = Field(description="policy key, e.g. base_cap_fen, employer_rate_max, deposit_rate")
+    key: Code = Field(description="policy key, e.g. base_cap_fen, employer_rate_max, deposit_rate")
     effective_from: date = Field(description="first day the value applies; not before the business date")
     value: Any = Field(
         description="JSON value: integer fen for *_fen (null for an unused monthly limit), decimal string "
         'for rates ("0.12"), "fen"/"yuan", 360/365, "MM-DD", or {"current_rate", "carried_rate"}'
     )
-    reason: str = Field(description="why (e.g. the notice number); required")
+    reason: Text = Field(description="why (e.g. the notice number); required")
 
 
 class PolicyChangePublic(BaseModel):

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from hpf.kernel.errors import InvalidInput
-from hpf.kernel.money import RoundingUnit, apply_rate, format_yuan, parse_rate
+from hpf.kernel.money import MAX_FEN, RoundingUnit, apply_rate, format_yuan, parse_rate
 
 MonthDay = tuple[int, int]
 
@@ -172,6 +172,8 @@ def _fen(key: str, raw: object) -> int:
     value = _integer(key, raw)
     if value < 0:
         raise _invalid(key, "金额不能为负数", f"{value} must be ≥ 0 fen")
+    if value > MAX_FEN:  # the amounts it bounds are stored in 64 bits
+        raise _invalid(key, "金额超出允许范围", f"{value} is beyond {MAX_FEN} fen")
     return value
 
 

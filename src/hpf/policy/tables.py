@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, DateTime, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Date, String, Table, Text, UniqueConstraint
 
-from hpf.db.metadata import Id, metadata
+from hpf.db.metadata import Id, UtcDateTime, metadata
 
 policy_value = Table(
     "policy_value",
@@ -13,7 +13,7 @@ policy_value = Table(
     Column("key", String(40), nullable=False),
     Column("effective_from", Date, nullable=False),
     Column("value", Text, nullable=False),  # JSON
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("reason", String(200), nullable=False),
     UniqueConstraint("key", "effective_from"),

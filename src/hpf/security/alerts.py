@@ -32,7 +32,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
-    DateTime,
     Index,
     String,
     Table,
@@ -42,7 +41,7 @@ from sqlalchemy import (
     update,
 )
 
-from hpf.db.metadata import Id, metadata
+from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.kernel.clock import CHINA_TZ
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
@@ -71,7 +70,7 @@ security_alert = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("kind", String(20), nullable=False),
-    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("raised_at", UtcDateTime(), nullable=False),
     Column("business_date", Date, nullable=False),
     Column("center_code", String(12), nullable=False),
     Column("subject", String(64), nullable=False),  # the login the alert is about
@@ -80,7 +79,7 @@ security_alert = Table(
     Column("detail", JSON(none_as_null=True)),
     Column("state", String(8), nullable=False),
     Column("closed_by", String(64)),
-    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_at", UtcDateTime()),
     Column("note", String(200)),
     CheckConstraint("state IN ('open', 'closed')", name="state"),
     Index(None, "state", "id"),

@@ -30,6 +30,7 @@ from hpf.security.identity import AuthStep, Outcome
 from hpf.security.masking import mask
 from hpf.security.permissions import Perm
 from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.routing import HpfRoute
 
@@ -256,7 +257,7 @@ def list_approvals(
 @approvals_router.get(
     "/{request_id}", summary="One request", dependencies=[Depends(requires(Perm.APPROVAL_READ))]
 )
-def get_approval(request_id: int, conn: ReadDb) -> ApprovalPublic:
+def get_approval(request_id: Id, conn: ReadDb) -> ApprovalPublic:
     return ApprovalPublic.of(approvals.get_request(conn, request_id))
 
 
@@ -265,7 +266,7 @@ def get_approval(request_id: int, conn: ReadDb) -> ApprovalPublic:
     summary="Approve and carry out a request (not by its maker)",
     dependencies=[Depends(requires(Perm.APPROVAL_DECIDE))],
 )
-def approve(request_id: int, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> ApprovalPublic:
+def approve(request_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> ApprovalPublic:
     return ApprovalPublic.of(approvals.approve(conn, ctx, who, request_id))
 
 
@@ -274,9 +275,7 @@ def approve(request_id: int, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> 
     summary="Reject a request (its maker may withdraw it)",
     dependencies=[Depends(requires(Perm.APPROVAL_DECIDE))],
 )
-def reject(
-    request_id: int, body: Rejection, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
-) -> ApprovalPublic:
+def reject(request_id: Id, body: Rejection, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> ApprovalPublic:
     return ApprovalPublic.of(approvals.reject(conn, ctx, who, request_id, body.note))
 
 
@@ -321,6 +320,6 @@ def list_alerts(
     summary="Close an alert with a note",
     dependencies=[Depends(requires(Perm.SECURITY_ADMIN))],
 )
-def close_alert(alert_id: int, body: AlertClose, conn: WriteDb, ctx: Ctx) -> AlertPublic:
+def close_alert(alert_id: Id, body: AlertClose, conn: WriteDb, ctx: Ctx) -> AlertPublic:
     closed = alerts.close_alert(conn, ctx, alert_id, body.note)
     return AlertPublic.of({**closed, "kind_zh": alerts.KINDS_ZH.get(closed["kind"], closed["kind"])})

@@ -30,7 +30,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Connection,
-    DateTime,
     ForeignKey,
     Index,
     RowMapping,
@@ -42,7 +41,7 @@ from sqlalchemy import (
     update,
 )
 
-from hpf.db.metadata import Id, metadata
+from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.security.identity import Forbidden, now_utc, utc
@@ -57,11 +56,11 @@ approval_request = Table(
     Column("summary", String(400), nullable=False),  # one Chinese line for the queue
     Column("maker", String(64), nullable=False),  # login
     Column("maker_id", Id, ForeignKey("principal.id"), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Column("state", String(10), nullable=False),  # pending | approved | rejected
     Column("checker", String(64)),
     Column("checker_id", Id, ForeignKey("principal.id")),
-    Column("decided_at", DateTime(timezone=True)),
+    Column("decided_at", UtcDateTime()),
     Column("note", String(200)),  # why it was rejected
     Column("result", JSON),  # what the approved change produced, e.g. {"entry_id": 12}
     Column("idempotency_key", String(80)),  # the maker's retry key: same key, same request

@@ -57,7 +57,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
-    DateTime,
     Engine,
     Index,
     Integer,
@@ -70,7 +69,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from hpf.db.metadata import Id, metadata
+from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.kernel.clock import Clock
 from hpf.kernel.errors import HpfError, InvalidInput
 
@@ -82,7 +81,7 @@ audit_log = Table(
     "audit_log",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=False),  # dense chain position, from audit_head
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("business_date", Date, nullable=False),
     Column("actor", String(64), nullable=False),
     Column("role", String(40), nullable=False),

@@ -41,7 +41,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Connection,
-    DateTime,
     ForeignKey,
     Integer,
     RowMapping,
@@ -59,7 +58,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hpf.accounts.tables import employer, member
-from hpf.db.metadata import Id, metadata
+from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError, InvalidInput, NotFound
 from hpf.security import sms as codes
@@ -174,17 +173,17 @@ principal = Table(
     Column("member_id", Id, ForeignKey("member.id"), index=True),
     Column("employer_id", Id, ForeignKey("employer.id"), index=True),
     Column("password_hash", String(255)),  # argon2id; NULL: signs in only through an IdP
-    Column("password_changed_at", DateTime(timezone=True)),
+    Column("password_changed_at", UtcDateTime()),
     # Base32 TOTP seed. NOTE: store it encrypted (hpf.security.crypto) once that exists.
     Column("totp_secret_enc", String(token_length(64))),  # hpf.security.protect
     Column("totp_required", Boolean, nullable=False, default=False),  # on top of ROLE_POLICY
     Column("last_totp_step", BigInteger),  # replay protection
     Column("failed_attempts", Integer, nullable=False, default=0),
-    Column("locked_until", DateTime(timezone=True)),
+    Column("locked_until", UtcDateTime()),
     Column("external_issuer", String(200)),  # OIDC ``iss`` of a central identity provider
     Column("external_subject", String(255)),  # OIDC ``sub`` there
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("last_sign_in_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_sign_in_at", UtcDateTime()),
     Column("disabled", Boolean, nullable=False, default=False),
     UniqueConstraint("external_issuer", "external_subject"),
     CheckConstraint("kind IN ('staff', 'member', 'employer', 'partner')", name="kind"),
@@ -206,8 +205,8 @@ sign_in_throttle = Table(
     Column("key", String(80), primary_key=True),
     Column("login_hash", String(64), index=True),  # pair and login keys: whose (unlock clears them)
     Column("failures", Integer, nullable=False),
-    Column("window_started_at", DateTime(timezone=True), nullable=False),
-    Column("locked_until", DateTime(timezone=True)),
+    Column("window_started_at", UtcDateTime(), nullable=False),
+    Column("locked_until", UtcDateTime()),
 )
 
 
@@ -234,9 +233,9 @@ sign_in_challenge = Table(
     Column("principal_id", Id, ForeignKey("principal.id"), nullable=False, index=True),
     Column("step", String(12), nullable=False),  # totp | totp_setup | sms
     Column("pending_secret_enc", String(token_length(64))),  # TOTP seed being enrolled
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("consumed_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("consumed_at", UtcDateTime()),
 )
 
 
@@ -403,7 +402,7 @@ class Account:
 
 
 def utc(value: datetime) -> datetime:
-    """Aware UTC (SQLite hands back naive datetimes for ``DateTime(timezone=True)``)."""
+    """Aware UTC (SQLite hands back naive datetimes for ``UtcDateTime()``)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, Connection, DateTime, Engine, String, Table, insert, inspect, select
+from sqlalchemy import Column, Connection, Engine, String, Table, insert, inspect, select
 
-from hpf.db.metadata import metadata
+from hpf.db.metadata import UtcDateTime, metadata
 from hpf.kernel.errors import HpfError
 from hpf.security.classification import context_of, encrypted_fields
 from hpf.security.crypto import KeyRing, rotate_column
@@ -24,7 +24,7 @@ key_check = Table(
     metadata,
     Column("key_id", String(40), primary_key=True),  # a data key id, or "bidx:{id}"
     Column("check_value", String(16), nullable=False),
-    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("first_seen_at", UtcDateTime(), nullable=False),
 )
 
 

@@ -35,6 +35,7 @@ from hpf.security.identity import AuthStep, Outcome
 from hpf.security.permissions import Perm, Principal, Scope
 from hpf.security.protect import to_plain
 from hpf.web.auth import CurrentPrincipal, Found, check_csrf, requires
+from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.pages_common import SELF_PORTAL_COOKIE, PageRoute, render, safe_next
 
@@ -489,14 +490,14 @@ def _decide(
 
 
 @router.post("/approvals/{request_id}/approve", dependencies=[Depends(requires(Perm.APPROVAL_DECIDE))])
-def approve(request: Request, request_id: int, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> Response:
+def approve(request: Request, request_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> Response:
     page_ctx = dataclasses.replace(ctx, source="page")
     return _decide(request, conn, who, lambda: approvals.approve(conn, page_ctx, who, request_id), "approved")
 
 
 @router.post("/approvals/{request_id}/reject", dependencies=[Depends(requires(Perm.APPROVAL_DECIDE))])
 def reject(
-    request: Request, request_id: int, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal, note: FormText = ""
+    request: Request, request_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal, note: FormText = ""
 ) -> Response:
     page_ctx = dataclasses.replace(ctx, source="page")
     return _decide(
@@ -524,7 +525,7 @@ def alerts_page(request: Request, conn: ReadDb) -> Response:
 
 
 @router.post("/security/alerts/{alert_id}/close", dependencies=[Depends(requires(Perm.SECURITY_ADMIN))])
-def close_alert(request: Request, alert_id: int, conn: WriteDb, ctx: Ctx, note: FormText = "") -> Response:
+def close_alert(request: Request, alert_id: Id, conn: WriteDb, ctx: Ctx, note: FormText = "") -> Response:
     try:
         with conn.begin_nested():
             alerts.close_alert(conn, dataclasses.replace(ctx, source="page"), alert_id, note)

@@ -20,6 +20,12 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from hpf.kernel.errors import InvalidInput
 
 MIN_LENGTH = 10
+MIN_STRENGTH = 3
+"""zxcvbn's score (0–4) a new password must reach: 3 is "safely unguessable" against an
+attacker who may try 10^8 guesses offline (zxcvbn's own reading of its scale)."""
+STRENGTH_CHARS = 72  # zxcvbn refuses longer input; the first 72 characters bound the estimate
+SITE_WORDS = ("openhpf", "hpf", "gjj", "gongjijin", "公积金", "住房公积金")
+"""Words every attacker of this site tries first."""
 MAX_LENGTH = 128  # the policy's limit on new passwords
 MAX_VERIFY_LENGTH = 1024  # longer input is refused at sign-in without hashing it in full
 
@@ -164,7 +170,33 @@ def check_password_policy(password: object, *, login: str | None = None) -> list
                 "the password must not contain the login name",
             )
         )
+    if not findings:
+        findings += _strength(password, login)
     return findings
+
+
+def _strength(password: str, login: str | None) -> list[PolicyFinding]:
+    """A finding when zxcvbn scores the password below ``MIN_STRENGTH``.
+
+    The length and character-class rules let through ``Password12``, one of the most common
+    passwords there is; zxcvbn knows the common passwords, names, words, keyboard walks, dates
+    and l33t spellings, and here also the login and the site's own name. It runs only when the
+    rules above pass, so each refusal names one clear cause.
+    """
+    from zxcvbn import zxcvbn  # imported on first use: its dictionaries take a moment to load
+
+    result = zxcvbn(password[:STRENGTH_CHARS], user_inputs=[*SITE_WORDS, *([login] if login else [])])
+    if result["score"] >= MIN_STRENGTH:
+        return []
+    warning = result["feedback"].get("warning") or "it is easy to guess"
+    return [
+        PolicyFinding(
+            "password.weak",
+            "密码过于常见或容易被猜到，请使用更长、更不常见的组合（例如几个不相关的词加数字和符号）",
+            f"the password is too easy to guess (strength {result['score']} of 4, at least "
+            f"{MIN_STRENGTH} required): {warning}",
+        )
+    ]
 
 
 def require_password_policy(password: object, *, login: str | None = None) -> str:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Connection, DateTime, ForeignKey, String, Table, insert, select, update
+from sqlalchemy import Column, Connection, ForeignKey, String, Table, insert, select, update
 
-from hpf.db.metadata import Id, metadata
+from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.kernel.context import Context
 from hpf.security.identity import (
     Forbidden,
@@ -41,14 +41,14 @@ web_session = Table(
     metadata,
     Column("id", String(64), primary_key=True),  # SHA-256 hex of the cookie token
     Column("principal_id", Id, ForeignKey("principal.id"), nullable=False, index=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("last_seen_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),  # idle limit, never past absolute
-    Column("absolute_expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),  # idle limit, never past absolute
+    Column("absolute_expires_at", UtcDateTime(), nullable=False),
     Column("csrf_token", String(64), nullable=False),
     Column("ip", String(45)),
     Column("user_agent", String(200)),
-    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_at", UtcDateTime()),
 )
 
 

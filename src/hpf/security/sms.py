@@ -21,7 +21,6 @@ from typing import Protocol
 from sqlalchemy import (
     Column,
     Connection,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -34,7 +33,7 @@ from sqlalchemy import (
     update,
 )
 
-from hpf.db.metadata import Id, metadata
+from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError, InvalidInput
 from hpf.security.masking import mask
@@ -56,10 +55,10 @@ one_time_code = Table(
     Column("purpose", String(20), nullable=False),
     Column("salt", String(32), nullable=False),
     Column("code_hash", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("consumed_at", DateTime(timezone=True)),
+    Column("consumed_at", UtcDateTime()),
     Index(None, "principal_id", "purpose", "id"),
 )
 
@@ -141,7 +140,7 @@ class IssuedCode:
 
 
 def _utc(value: datetime) -> datetime:
-    """Aware UTC (SQLite hands back naive datetimes for ``DateTime(timezone=True)``)."""
+    """Aware UTC (SQLite hands back naive datetimes for ``UtcDateTime()``)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

@@ -28,9 +28,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Connection, DateTime, ForeignKey, String, Table, insert, select, update
+from sqlalchemy import Column, Connection, ForeignKey, String, Table, insert, select, update
 
-from hpf.db.metadata import Id, metadata
+from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.security.identity import (
@@ -59,10 +59,10 @@ refresh_token = Table(
     Column("principal_id", Id, ForeignKey("principal.id"), nullable=False, index=True),
     Column("family", String(32), nullable=False, index=True),
     Column("token_hash", String(64), nullable=False, unique=True),
-    Column("issued_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("rotated_at", DateTime(timezone=True)),
-    Column("revoked_at", DateTime(timezone=True)),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("rotated_at", UtcDateTime()),
+    Column("revoked_at", UtcDateTime()),
 )
 
 

@@ -23,6 +23,7 @@ from hpf.security.api import ApprovalPublic
 from hpf.security.permissions import Perm, Scope
 from hpf.services import archives, catalog, rules, service
 from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.bounds import Id, SmallInt, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.routing import HpfRoute
@@ -64,8 +65,10 @@ def get_service(
 
 class LocalListCreate(BaseModel):
     effective_from: date = Field(description="first day the list applies; not before the business date")
-    items: list[dict[str, Any]] = Field(description="whole item documents, each tightening a national item")
-    reason: str = Field(description="why (e.g. the notice number)")
+    items: list[dict[str, Any]] = Field(
+        description="whole item documents, each tightening a national item", max_length=1000
+    )
+    reason: Text = Field(description="why (e.g. the notice number)")
 
 
 @router.get(
@@ -97,9 +100,11 @@ def publish_local(body: LocalListCreate, conn: WriteDb, ctx: Ctx, who: CurrentPr
 class ApplicationCreate(BaseModel):
     item_code: str = Field(max_length=40, description="catalog item code, e.g. WD-RENT")
     payload: dict[str, Any] = Field(
-        default_factory=dict, description="the item's form fields (fen, ISO dates)"
+        max_length=200, default_factory=dict, description="the item's form fields (fen, ISO dates)"
     )
-    applicant_kind: str | None = Field(None, description="staff at the counter: member | employer | heir")
+    applicant_kind: str | None = Field(
+        None, max_length=20, description="staff at the counter: member | employer | heir"
+    )
     member_account_no: str | None = Field(None, max_length=20)
     employer_account_no: str | None = Field(None, max_length=20)
     complete: bool = Field(False, description="go on to acceptance at once (no materials to upload)")
@@ -114,7 +119,7 @@ class Note(BaseModel):
 
 
 class Rating(BaseModel):
-    score: int = Field(description="1 (very bad) to 5 (very good)")
+    score: SmallInt = Field(description="1 (very bad) to 5 (very good)")
     comment: str = Field("", max_length=500)
 
 
@@ -176,7 +181,7 @@ def queue(conn: ReadDb, ctx: Ctx) -> list[dict[str, Any]]:
     dependencies=READ,
 )
 def detail(
-    application_id: int, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
+    application_id: Id, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
 ) -> dict[str, Any]:
     return _detail(conn, ctx, service.visible(conn, who, application_id), show)
 
@@ -188,7 +193,7 @@ def detail(
     dependencies=SUBMIT,
 )
 async def upload(
-    application_id: int,
+    application_id: Id,
     conn: WriteDb,
     ctx: Ctx,
     who: CurrentPrincipal,
@@ -206,7 +211,7 @@ async def upload(
     "/applications/{application_id}/materials/{material_id}", summary="A material's bytes", dependencies=READ
 )
 def download(
-    application_id: int, material_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose
+    application_id: Id, material_id: Id, conn: ReadDb, who: CurrentPrincipal, show: Disclose
 ) -> Response:
     meta, data = service.material_content(conn, who, application_id, material_id)
     show.record_view(
@@ -222,7 +227,7 @@ def download(
     summary="Materials complete: accept and review",
     dependencies=SUBMIT,
 )
-def complete(application_id: int, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> dict[str, Any]:
+def complete(application_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> dict[str, Any]:
     return _public(service.complete_submission(conn, ctx, who, application_id), ctx.clock.today())
 
 
@@ -230,7 +235,7 @@ def complete(application_id: int, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
     "/applications/{application_id}/withdraw", summary="Withdraw before a decision", dependencies=SUBMIT
 )
 def withdraw(
-    application_id: int, body: Reason, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
+    application_id: Id, body: Reason, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
 ) -> dict[str, Any]:
     return _public(service.withdraw(conn, ctx, who, application_id, body.reason), ctx.clock.today())
 
@@ -238,7 +243,7 @@ def withdraw(
 @router.post(
     "/applications/{application_id}/rate", summary="Rate an ended application (好差评)", dependencies=SUBMIT
 )
-def rate(application_id: int, body: Rating, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> dict[str, Any]:
+def rate(application_id: Id, body: Rating, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> dict[str, Any]:
     return _public(service.rate(conn, ctx, who, application_id, body.score, body.comment), ctx.clock.today())
 
 
@@ -247,9 +252,7 @@ def rate(application_id: int, body: Rating, conn: WriteDb, ctx: Ctx, who: Curren
     summary="Approve (not the applicant or acceptor)",
     dependencies=REVIEW,
 )
-def approve(
-    application_id: int, body: Note, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
-) -> dict[str, Any]:
+def approve(application_id: Id, body: Note, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> dict[str, Any]:
     return _public(service.approve(conn, ctx, who, application_id, body.note), ctx.clock.today())
 
 
@@ -259,7 +262,7 @@ def approve(
     dependencies=REVIEW,
 )
 def reject(
-    application_id: int, body: Reason, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
+    application_id: Id, body: Reason, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
 ) -> dict[str, Any]:
     return _public(service.reject(conn, ctx, who, application_id, body.reason), ctx.clock.today())
 
@@ -267,7 +270,7 @@ def reject(
 @router.get(
     "/applications/{application_id}/archive", summary="The sealed archive package (zip)", dependencies=READ
 )
-def archive(application_id: int, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> Response:
+def archive(application_id: Id, conn: ReadDb, who: CurrentPrincipal, show: Disclose) -> Response:
     service.visible(conn, who, application_id)
     data = archives.export_package(conn, application_id)
     digest = hashlib.sha256(data).hexdigest()

@@ -33,6 +33,8 @@ from sqlalchemy import Connection, insert, select
 
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError, NotFound
+from hpf.kernel.uploads import MB, check_zip
+from hpf.services import rules
 from hpf.services.tables import application_archive
 
 FORMAT = "openhpf.archive/1"
@@ -205,7 +207,19 @@ def export_package(conn: Connection, application_id: int) -> bytes:
     return out.getvalue()
 
 
+PACKAGE_MEMBER_MAX = rules.MAX_FILE_KB * 1024 + MB
+"""A material at its largest, with room to spare."""
+PACKAGE_TOTAL_MAX = rules.MAX_MATERIALS * PACKAGE_MEMBER_MAX + 16 * MB
+"""Every material an application may carry, the sealed document and the manifest."""
+
+
 def _read_package(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]] | Finding:
+    # A package comes from outside (a court, an auditor): its zip directory is checked before
+    # anything is inflated, with room for every material an application may carry.
+    try:
+        check_zip(data, max_member=PACKAGE_MEMBER_MAX, max_total=PACKAGE_TOTAL_MAX)
+    except HpfError as exc:
+        return Finding("package", "package.too_large", exc.detail)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             contents = {name: zf.read(name) for name in zf.namelist()}

@@ -37,6 +37,7 @@ from hpf.security.permissions import Perm, Principal, Scope
 from hpf.services import archives, catalog, rules, service
 from hpf.services.api import MAX_UPLOAD
 from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.headers import allow_own_styles
@@ -187,7 +188,7 @@ def _render_detail(
 
 @router.get("/applications/{application_id}", dependencies=[Depends(requires(Perm.APPLICATION_READ))])
 def application_page(
-    request: Request, application_id: int, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
+    request: Request, application_id: Id, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
 ) -> Response:
     row = service.visible(conn, who, application_id)
     _audit(show, row)
@@ -222,7 +223,7 @@ def _act(
 @router.post("/applications/{application_id}/materials", dependencies=SUBMIT)
 async def upload_page(
     request: Request,
-    application_id: int,
+    application_id: Id,
     conn: WriteDb,
     ctx: Ctx,
     who: CurrentPrincipal,
@@ -239,7 +240,7 @@ async def upload_page(
 
 @router.post("/applications/{application_id}/complete", dependencies=SUBMIT)
 def complete_page(
-    request: Request, application_id: int, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
+    request: Request, application_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
 ) -> Response:
     return _act(
         request, conn, ctx, who, application_id,
@@ -250,7 +251,7 @@ def complete_page(
 @router.post("/applications/{application_id}/withdraw", dependencies=SUBMIT)
 def withdraw_page(
     request: Request,
-    application_id: int,
+    application_id: Id,
     conn: WriteDb,
     ctx: Ctx,
     who: CurrentPrincipal,
@@ -265,7 +266,7 @@ def withdraw_page(
 @router.post("/applications/{application_id}/rate", dependencies=SUBMIT)
 def rate_page(
     request: Request,
-    application_id: int,
+    application_id: Id,
     conn: WriteDb,
     ctx: Ctx,
     who: CurrentPrincipal,
@@ -281,7 +282,7 @@ def rate_page(
 
 @router.post("/applications/{application_id}/approve", dependencies=REVIEW)
 def approve_page(
-    request: Request, application_id: int, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal, note: FormText = ""
+    request: Request, application_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal, note: FormText = ""
 ) -> Response:
     return _act(
         request, conn, ctx, who, application_id,
@@ -292,7 +293,7 @@ def approve_page(
 @router.post("/applications/{application_id}/reject", dependencies=REVIEW)
 def reject_page(
     request: Request,
-    application_id: int,
+    application_id: Id,
     conn: WriteDb,
     ctx: Ctx,
     who: CurrentPrincipal,
@@ -414,7 +415,7 @@ def _receipt_context(
 
 @router.get("/applications/{application_id}/receipt", dependencies=[Depends(requires(Perm.APPLICATION_READ))])
 def receipt_page(
-    request: Request, application_id: int, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
+    request: Request, application_id: Id, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
 ) -> Response:
     """回执: a printable receipt of the application, downloaded as a self-contained HTML file."""
     row = service.visible(conn, who, application_id)

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from hpf.kernel.errors import InvalidInput
+from hpf.kernel.money import MAX_FEN
 
 
 def blank(value: object) -> bool:
@@ -38,12 +39,14 @@ class Fields:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
             raise self.bad(field, "金额须为以分计的正整数" if positive else "金额须为以分计的非负整数")
+        if value > MAX_FEN:  # a JSON integer may have any size; a BIGINT column may not
+            raise self.bad(field, "金额超出允许范围")
         return value
 
     def integer(self, field: str, low: int, high: int) -> int:
         """A required whole number within [low, high] (digits in a string are accepted)."""
         value = self.payload.get(field)
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise self.bad(field, f"须为{low}至{high}之间的整数")

@@ -102,6 +102,10 @@ CATEGORY_ZH = {"withdrawal": "提取", "loan": "贷款", "account": "账户"}
 FILE_TYPES: frozenset[str] = frozenset({"pdf", "jpg", "png"})
 FIELD_KINDS: frozenset[str] = frozenset({"yuan", "text", "date", "bool", "int", "choice"})
 MAX_FILE_KB = 20 * 1024
+MAX_MATERIALS = 20
+"""Files on one application, whatever the item: the longest material list has six entries, so
+twenty leaves room for a resubmitted page or two while an upload loop stops early. Not policy:
+it protects the store, not a business rule (``application.too_many_materials``)."""
 ITEM_KEYS: frozenset[str] = frozenset(
     {
         "code",

@@ -530,6 +530,21 @@ def add_material(
             f"{item['code']} has no material {material_code!r}",
             field="material_code",
         )
+    # The application row is locked (PostgreSQL; SQLite has one writer) so that two uploads at
+    # once cannot both see room for one more.
+    conn.execute(select(application.c.id).where(application.c.id == application_id).with_for_update())
+    count = conn.scalar(
+        select(func.count())
+        .select_from(application_material)
+        .where(application_material.c.application_id == application_id)
+    )
+    if (count or 0) >= rules.MAX_MATERIALS:
+        raise InvalidInput(
+            "application.too_many_materials",
+            f"每件申请最多上传{rules.MAX_MATERIALS}份材料",
+            f"application {application_id} already has {count} materials; at most {rules.MAX_MATERIALS}",
+            limit=rules.MAX_MATERIALS,
+        )
     name = (file_name or "").strip().replace("/", "_").replace("\\", "_")[-200:] or "file"
     kind = rules.check_file(item["code"], spec, name, data)
     digest = hashlib.sha256(data).hexdigest()

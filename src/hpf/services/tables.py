@@ -14,7 +14,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -24,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from hpf.db.metadata import Fen, Id, metadata
+from hpf.db.metadata import Fen, Id, UtcDateTime, metadata
 
 _STATES = "'submitted', 'accepted', 'under_review', 'approved', 'executed', 'rejected', 'withdrawn', 'failed'"
 
@@ -34,7 +33,7 @@ catalog_local_version = Table(
     Column("id", Id, primary_key=True, autoincrement=True),  # the local version number
     Column("effective_from", Date, nullable=False),
     Column("items", JSON, nullable=False),  # [item, ...]: whole item documents, each a tightening
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("reason", String(200), nullable=False),
     UniqueConstraint("effective_from"),
@@ -63,13 +62,13 @@ application = Table(
     Column("decision", String(10)),  # approved | rejected
     Column("decision_reason", String(400)),
     Column("decided_by", String(64)),  # a login, or "system" (straight-through)
-    Column("decided_at", DateTime(timezone=True)),
+    Column("decided_at", UtcDateTime()),
     Column("outputs", JSON),
     Column("idempotency_key", String(80)),
     Column("rating", Integer),
     Column("rating_comment", String(500)),
-    Column("rated_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("rated_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("applicant_id", "idempotency_key"),
     CheckConstraint(f"state IN ({_STATES})", name="state"),
     CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating"),
@@ -88,7 +87,7 @@ application_transition = Table(
     Column("to_state", String(12), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("business_date", Date, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("reason", String(400)),
     Index(None, "application_id", "id"),
 )
@@ -126,7 +125,7 @@ application_material = Table(
     Column("size_bytes", BigInteger, nullable=False),
     Column("sha256", String(64), ForeignKey("application_blob.sha256"), nullable=False),
     Column("uploaded_by", String(64), nullable=False),
-    Column("uploaded_at", DateTime(timezone=True), nullable=False),
+    Column("uploaded_at", UtcDateTime(), nullable=False),
     Index(None, "application_id", "id"),
 )
 
@@ -136,7 +135,7 @@ application_archive = Table(
     Column("application_id", Id, ForeignKey("application.id"), primary_key=True),
     Column("final_state", String(12), nullable=False),
     Column("business_date", Date, nullable=False),
-    Column("sealed_at", DateTime(timezone=True), nullable=False),
+    Column("sealed_at", UtcDateTime(), nullable=False),
     Column("document", Text, nullable=False),  # canonical JSON
     Column("sm3", String(64), nullable=False),  # SM3 of the document's UTF-8 bytes
 )

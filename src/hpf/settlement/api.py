@@ -23,6 +23,7 @@ from hpf.settlement import messages as m
 from hpf.settlement import reconciliation, service
 from hpf.settlement.rules import OrderState
 from hpf.web.auth import requires
+from hpf.web.bounds import CODE_MAX, Id, Offset, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.routing import HpfRoute
 
@@ -75,7 +76,7 @@ class NoticeAnswer(BaseModel):
 
 
 class CancelRequest(BaseModel):
-    reason: str
+    reason: Text
 
 
 class ReconcileRequest(BaseModel):
@@ -123,9 +124,9 @@ def notice(body: m.AccountChangeNotice, request: Request, conn: WriteDb) -> Noti
 def orders(
     conn: ReadDb,
     state: OrderState | None = None,
-    owner_kind: str | None = None,
+    owner_kind: str | None = Query(None, max_length=CODE_MAX),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> list[OrderPublic]:
     rows = service.list_orders(
         conn, state=state.value if state else None, owner_kind=owner_kind, limit=limit, offset=offset
@@ -138,7 +139,7 @@ def orders(
     summary="One payment order with its state history",
     dependencies=[Depends(requires(Perm.SETTLEMENT_READ))],
 )
-def order(order_id: int, conn: ReadDb) -> OrderPublic:
+def order(order_id: Id, conn: ReadDb) -> OrderPublic:
     return OrderPublic.of(service.get_order(conn, order_id))
 
 
@@ -152,7 +153,7 @@ def _with_events(request: Request, order_id: int) -> OrderPublic:
     summary="Send a reserved order to the bank (BDC101) and apply the answer",
     dependencies=[Depends(requires(Perm.SETTLEMENT_OPERATE))],
 )
-def send(order_id: int, request: Request, ctx: Ctx) -> OrderPublic:
+def send(order_id: Id, request: Request, ctx: Ctx) -> OrderPublic:
     service.send(request.app.state.engine, ctx, order_id, request.app.state.bank)
     return _with_events(request, order_id)
 
@@ -162,7 +163,7 @@ def send(order_id: int, request: Request, ctx: Ctx) -> OrderPublic:
     summary="Ask the bank how a sent or unknown order ended (BDC110) and apply it",
     dependencies=[Depends(requires(Perm.SETTLEMENT_OPERATE))],
 )
-def resolve(order_id: int, request: Request, ctx: Ctx) -> OrderPublic:
+def resolve(order_id: Id, request: Request, ctx: Ctx) -> OrderPublic:
     service.resolve(request.app.state.engine, ctx, order_id, request.app.state.bank)
     return _with_events(request, order_id)
 
@@ -172,7 +173,7 @@ def resolve(order_id: int, request: Request, ctx: Ctx) -> OrderPublic:
     summary="Cancel a reserved order that was never sent: the money goes back",
     dependencies=[Depends(requires(Perm.SETTLEMENT_OPERATE))],
 )
-def cancel(order_id: int, body: CancelRequest, conn: WriteDb, ctx: Ctx) -> OrderPublic:
+def cancel(order_id: Id, body: CancelRequest, conn: WriteDb, ctx: Ctx) -> OrderPublic:
     service.cancel(conn, ctx, order_id, body.reason)
     return OrderPublic.of(service.get_order(conn, order_id))
 

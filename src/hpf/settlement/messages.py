@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import date, datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
@@ -49,14 +50,14 @@ def signature_ok(body: bytes, key: bytes, given: str | None) -> bool:
 
 class Header(BaseModel):
     send_date: date
-    send_time: str = Field(pattern=r"^\d{6}$")  # HHMMSS
+    send_time: str = Field(pattern=r"^\d{6}$", max_length=6)  # HHMMSS
     send_seq_no: str = Field(min_length=1, max_length=32)  # 业务流水号
-    tx_code: str
-    tx_unit_no: str  # the center's code
-    send_node: str
-    receive_node: str
-    cust_no: str = ""
-    oper_no: str = ""
+    tx_code: str = Field(max_length=16)
+    tx_unit_no: str = Field(max_length=32)  # the center's code
+    send_node: str = Field(max_length=32)
+    receive_node: str = Field(max_length=32)
+    cust_no: Annotated[str, Field(max_length=32)] = ""
+    oper_no: Annotated[str, Field(max_length=32)] = ""
 
     @classmethod
     def make(
@@ -170,7 +171,7 @@ class LoanDebitAnswer(BaseModel):
 
 class StatementQuery(BaseModel):
     header: Header
-    acct_no: str
+    acct_no: str = Field(max_length=40)
     day: date
 
 
@@ -179,16 +180,17 @@ class StatementLine(BaseModel):
 
     bank_seq_no: str = Field(min_length=1, max_length=40)
     tx_date: date
-    direction: str = Field(pattern="^[DC]$")
-    amt_fen: int = Field(gt=0, strict=True)
-    ref_seq_no: str = ""  # the center's 业务流水号 when the center ordered it
-    counterparty_acct_no: str = ""
-    counterparty_name: str = ""
-    summary: str = ""
+    direction: str = Field(pattern="^[DC]$", max_length=1)
+    amt_fen: int = Field(gt=0, le=2**63 - 1, strict=True)
+    # the center's 业务流水号 when the center ordered it
+    ref_seq_no: Annotated[str, Field(max_length=40)] = ""
+    counterparty_acct_no: Annotated[str, Field(max_length=40)] = ""
+    counterparty_name: Annotated[str, Field(max_length=200)] = ""
+    summary: Annotated[str, Field(max_length=200)] = ""
 
 
 class Statement(BaseModel):
-    acct_no: str
+    acct_no: str = Field(max_length=40)
     day: date
     lines: list[StatementLine]
 
@@ -197,5 +199,5 @@ class AccountChangeNotice(BaseModel):
     """SBDC100 (账户变动通知), bank → center: money moved on the center's account."""
 
     header: Header  # send_seq_no = the notice's serial: a repeated notice is a no-op
-    acct_no: str
+    acct_no: str = Field(max_length=40)
     line: StatementLine

@@ -4,7 +4,7 @@ and a button that asks the bank how an order whose outcome is unknown ended.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from hpf.security.masking import mask
@@ -12,6 +12,7 @@ from hpf.security.permissions import Perm
 from hpf.settlement import reconciliation, service
 from hpf.settlement.rules import DIFFERENCE_ZH, STATE_ZH, DifferenceKind, OrderState
 from hpf.web.auth import requires
+from hpf.web.bounds import CODE_MAX, Id
 from hpf.web.deps import Ctx, ReadDb
 from hpf.web.pages_common import PageRoute, render
 
@@ -19,7 +20,7 @@ router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
 @router.get("/settlement", dependencies=[Depends(requires(Perm.SETTLEMENT_READ))])
-def settlement_page(request: Request, conn: ReadDb, state: str = "") -> Response:
+def settlement_page(request: Request, conn: ReadDb, state: str = Query("", max_length=CODE_MAX)) -> Response:
     chosen = state if state in {s.value for s in OrderState} else ""
     orders = service.list_orders(conn, state=chosen or None, limit=200)
     for order in orders:
@@ -44,6 +45,6 @@ def settlement_page(request: Request, conn: ReadDb, state: str = "") -> Response
 @router.post(
     "/settlement/orders/{order_id}/resolve", dependencies=[Depends(requires(Perm.SETTLEMENT_OPERATE))]
 )
-def resolve_order(request: Request, order_id: int, ctx: Ctx) -> Response:
+def resolve_order(request: Request, order_id: Id, ctx: Ctx) -> Response:
     order = service.resolve(request.app.state.engine, ctx, order_id, request.app.state.bank)
     return RedirectResponse(f"/settlement?done={order['state']}", status_code=303)

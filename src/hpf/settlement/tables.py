@@ -12,7 +12,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -21,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from hpf.db.metadata import Fen, Id, metadata
+from hpf.db.metadata import Fen, Id, UtcDateTime, metadata
 from hpf.security.crypto import token_length
 
 _STATES = "'reserved', 'sent', 'unknown', 'paid', 'failed'"
@@ -59,7 +58,7 @@ payment_order = Table(
     Column("created_on", Date, nullable=False),
     Column("sent_on", Date),
     Column("settled_on", Date),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("version", Integer, nullable=False, default=1),
     CheckConstraint(f"state IN ({_STATES})", name="state"),
@@ -77,7 +76,7 @@ payment_order_event = Table(
     Column("from_state", String(8)),
     Column("to_state", String(8), nullable=False),
     Column("business_date", Date, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("source", String(20), nullable=False),  # send, query, notice, batch, cancel, reserve
     Column("note", String(200), nullable=False),
@@ -100,7 +99,7 @@ bank_notice = Table(
     Column("summary", String(60), nullable=False),
     Column("order_id", Id, ForeignKey("payment_order.id")),
     Column("outcome", String(12), nullable=False),  # applied | no_effect | unmatched | conflict
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     CheckConstraint("direction IN ('D', 'C')", name="direction"),
 )
 
@@ -125,7 +124,7 @@ reconciliation = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("day", Date, nullable=False, index=True),
     Column("acct_no", String(32), nullable=False),
-    Column("run_at", DateTime(timezone=True), nullable=False),
+    Column("run_at", UtcDateTime(), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("bank_lines", Integer, nullable=False),
     Column("bank_out_fen", Fen, nullable=False),

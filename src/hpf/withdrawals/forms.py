@@ -17,7 +17,7 @@ from typing import Any
 from hpf.kernel.errors import InvalidInput
 from hpf.services import rules as service_rules
 from hpf.withdrawals.handler import ITEMS
-from hpf.withdrawals.rules import Reason
+from hpf.withdrawals.rules import Reason, family_resident_ids
 
 
 @dataclass(frozen=True)
@@ -126,14 +126,7 @@ def payload_of(item_code: str, form: Mapping[str, str]) -> dict[str, Any]:
 
 def _resident_ids(field: Field, text: str) -> list[str]:
     ids = [t.upper() for t in _ID_SPLIT.split(text.strip()) if t]
-    if len(ids) > 10 or not all(len(i) == 18 and i[:17].isdigit() for i in ids):
-        raise InvalidInput(
-            "withdrawal.payload.family_resident_ids",
-            f"“{field.label_zh}”须为18位身份证号码，每行一个，最多10人",
-            "family members must be 18-character resident ID numbers",
-            field=field.name,
-        )
-    return ids
+    return list(family_resident_ids(ids, field.label_zh))
 
 
 def defaults(item_code: str, payee_name: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from hpf.services.payload import Fields
 from hpf.settlement import service as settlement
 from hpf.settlement.owners import PayoutOutcome
 from hpf.withdrawals import service
-from hpf.withdrawals.rules import Reason
+from hpf.withdrawals.rules import Reason, family_resident_ids
 from hpf.withdrawals.service import WithdrawalForm
 from hpf.withdrawals.tables import withdrawal
 
@@ -49,9 +49,7 @@ def form_of(item_code: str, payload: Mapping[str, Any]) -> WithdrawalForm:
     """The application's payload as a withdrawal form; a bad field refuses the submission."""
     reason, monthly = ITEMS[item_code]
     f = Fields(payload, "withdrawal.payload")
-    family = payload.get("family_resident_ids") or []
-    if not isinstance(family, list) or not all(isinstance(f, str) and len(f) == 18 for f in family):
-        raise f.bad("family_resident_ids", "家庭成员证件号码应为18位身份证号码的列表")
+    family = family_resident_ids(payload.get("family_resident_ids") or [])
     return WithdrawalForm(
         reason=reason,
         payee_name=f.text("payee_name", required=True) or "",
@@ -67,7 +65,7 @@ def form_of(item_code: str, payload: Mapping[str, Any]) -> WithdrawalForm:
         labour_ended=bool(payload.get("labour_ended")),
         emigrated=bool(payload.get("emigrated")),
         applicant_is_heir=bool(payload.get("applicant_is_heir")),
-        family_resident_ids=tuple(f.upper() for f in family),
+        family_resident_ids=family,
     )
 
 

@@ -9,9 +9,9 @@ across members without decrypting anything.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, CheckConstraint, Column, Date, DateTime, ForeignKey, Index, String, Table
+from sqlalchemy import JSON, CheckConstraint, Column, Date, ForeignKey, Index, String, Table
 
-from hpf.db.metadata import Fen, Id, metadata
+from hpf.db.metadata import Fen, Id, UtcDateTime, metadata
 from hpf.security.crypto import BLIND_INDEX_HEX, token_length
 
 withdrawal = Table(
@@ -33,7 +33,7 @@ withdrawal = Table(
     Column("evidence", JSON, nullable=False),  # the claim's facts (dates, amounts) without personal numbers
     Column("state", String(10), nullable=False),
     Column("applied_on", Date, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("paid_on", Date),
     Column("order_id", Id),  # the settlement payment order (hpf.settlement)
     CheckConstraint("state IN ('pending', 'reserved', 'paid', 'refused', 'released')", name="state"),
@@ -51,6 +51,6 @@ property_record = Table(
     Column("registered_on", Date, nullable=False),
     Column("status", String(10), nullable=False),  # held | sold | seized | disputed
     Column("source", String(20), nullable=False),  # the feed it came from
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     CheckConstraint("status IN ('held', 'sold', 'seized', 'disputed')", name="status"),
 )
