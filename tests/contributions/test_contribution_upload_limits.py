@@ -117,7 +117,7 @@ def test_the_upload_routes_do_not_parse_on_the_event_loop() -> None:
 
 @pytest.fixture
 def client(engine, clock, center, sign_in):
-    app = create_app(Settings(database_url=str(engine.url)), engine=engine, clock=clock)
+    app = create_app(Settings(database_url=str(engine.url), env="development"), engine=engine, clock=clock)
     with TestClient(app) as c:
         sign_in(c)
         yield c

@@ -26,7 +26,7 @@ EVIL = "=cmd|' /C calc'!A0"
 
 @pytest.fixture
 def client(engine, clock, sign_in):
-    app = create_app(Settings(database_url=str(engine.url)), engine=engine, clock=clock)
+    app = create_app(Settings(database_url=str(engine.url), env="development"), engine=engine, clock=clock)
     with TestClient(app) as c:
         sign_in(c)
         yield c

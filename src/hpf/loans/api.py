@@ -39,7 +39,7 @@ from hpf.security.identity import Forbidden
 from hpf.security.masking import mask
 from hpf.security.permissions import Perm, Principal, Scope
 from hpf.web.auth import CurrentPrincipal, requires
-from hpf.web.bounds import INT64_MAX, Id
+from hpf.web.bounds import INT64_MAX, Id, PositiveFen
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.pages_common import code_name
@@ -477,7 +477,7 @@ def get_events(loan_id: Id, conn: ReadDb, who: CurrentPrincipal, show: Disclose)
 
 class PrepaymentIn(BaseModel):
     choice: str = Field(max_length=24, description="shorten-term, reduce-installment or payoff")
-    amount_fen: int | None = Field(None, description="the prepayment (not for payoff)")
+    amount_fen: PositiveFen | None = Field(None, description="the prepayment (not for payoff)")
     source: str = Field(
         "hpf_account", max_length=16, description="hpf_account (the borrower's HPF balance) or bank (counter)"
     )
@@ -551,7 +551,7 @@ def prepayment_out(conn: Connection, result: dict[str, Any]) -> PrepaymentOut:
     summary="Prepay part of a loan or pay it off (提前还款/提前结清); idempotent by Idempotency-Key",
 )
 def post_prepayment(
-    loan_id: int,
+    loan_id: Id,
     body: PrepaymentIn,
     conn: WriteDb,
     ctx: Ctx,
