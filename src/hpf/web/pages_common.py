@@ -5,7 +5,8 @@ Pages are Chinese, server-rendered, and work without JavaScript; htmx (vendored 
 ``/static``) only swaps fragments in place. Templates autoescape; amounts always go through
 ``yuan`` (``format_yuan``), dates are ISO. Personal data reaches a template already masked for
 its viewer (``hpf.web.disclosure``), never raw. Every template sees ``who`` (the
-signed-in principal or None), ``may("perm")`` and ``csrf_token``, which every POST form carries
+signed-in principal or None), ``may("perm")``, ``can_open("/path")`` (whether a link opens for
+the viewer, ``hpf.web.links``: every link, button and breadcrumb goes through it) and ``csrf_token``, which every POST form carries
 as the hidden field ``csrf_token``.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
+from markupsafe import Markup
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
@@ -31,6 +33,7 @@ from hpf.kernel.codes import code_table
 from hpf.kernel.errors import HpfError
 from hpf.kernel.money import format_yuan
 from hpf.security.permissions import Perm
+from hpf.web.links import can_open, link
 from hpf.web.routing import Handler, HpfRoute
 
 TEMPLATES_DIR = Path(hpf.web.__file__).parent / "templates"
@@ -196,6 +199,12 @@ def _page_globals(request: Request) -> dict[str, Any]:
     def may(permission: str) -> bool:
         return who is not None and who.may(Perm(permission))
 
+    def opens(target: str, /, **params: Any) -> bool:
+        return can_open(request, target, **params)
+
+    def link_to(href: str, text: Any, /, **attrs: Any) -> Markup:
+        return link(request, href, text, **attrs)
+
     return {
         "center_name": request.app.state.settings.center_name,
         "business_date": request.app.state.clock.today(),
@@ -203,6 +212,8 @@ def _page_globals(request: Request) -> dict[str, Any]:
         "who_name": session.display_name if session is not None else (who.login if who else ""),
         "csrf_token": session.csrf_token if session is not None else "",
         "may": may,
+        "can_open": opens,
+        "link": link_to,
     }
 
 
