@@ -107,6 +107,25 @@ def action_name(action: str) -> str:
     return ACTION_ZH.get(action, action)
 
 
+# Who did it, when it was not a person's login: batch runs, the bank, the demo's set-up.
+ACTOR_ZH = {
+    "system": "系统自动",
+    "sim": "模拟业务",
+    "demo": "演示数据",
+    "setup": "系统初始化",
+    "cli": "命令行",
+    "bank": "银行",
+    "anonymous": "未登录用户",
+}
+
+
+def actor_name(actor: str | None) -> str:
+    """The actor of a history row: a login as is, a machine actor in Chinese."""
+    if not actor:
+        return "—"
+    return ACTOR_ZH.get(actor, actor)
+
+
 # ------------------------------------------------------------------------------ history rows
 
 FIELD_ZH = {
@@ -233,6 +252,7 @@ def _environment() -> jinja2.Environment:
         member_state=member_state,
         employer_state=employer_state,
         action_name=action_name,
+        actor=actor_name,
     )
     return env
 
