@@ -108,7 +108,7 @@ TEXTS_JS = """() => {
   for (const el of document.querySelectorAll("input[type=submit][value], input[type=button][value]")) out.push(el.value);
   return out;
 }"""
-LINKS_JS = """() => Array.from(document.querySelectorAll("a[href]"), a => ({
+LINKS_JS = """() => Array.from(document.querySelectorAll("a[href], link[rel~=icon]"), a => ({
   href: a.href, text: a.textContent.trim().slice(0, 40), download: a.hasAttribute("download")
 }))"""
 WIDTH_JS = "() => [document.scrollingElement.scrollWidth, window.innerWidth]"

@@ -119,11 +119,16 @@ ACTOR_ZH = {
 }
 
 
-def actor_name(actor: str | None) -> str:
-    """The actor of a history row: a login as is, a machine actor in Chinese."""
+def actor_name(actor: str | None, staff_view: bool = True) -> str:
+    """The actor of a history row: a machine actor in Chinese, a login as is to staff; members
+    and employers see a staff login as 中心工作人员 (their own login, an account number, as is)."""
     if not actor:
         return "—"
-    return ACTOR_ZH.get(actor, actor)
+    if actor in ACTOR_ZH:
+        return ACTOR_ZH[actor]
+    if not staff_view and any(c.isalpha() for c in actor):
+        return "中心工作人员"
+    return actor
 
 
 # ------------------------------------------------------------------------------ history rows
