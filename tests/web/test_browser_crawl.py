@@ -296,8 +296,7 @@ def crawl(live: Live, browser: Any, role: Role, viewport: dict[str, int]) -> Cra
                 answer = context.request.get(target, max_redirects=5)
                 if answer.status >= 400:
                     seen.refused.append(
-                        f"{target.removeprefix(live.url)} → {answer.status} "
-                        f"(「{item['text']}」 on {here})"
+                        f"{target.removeprefix(live.url)} → {answer.status} (「{item['text']}」 on {here})"
                     )
                     continue
                 html = answer.headers.get("content-type", "").startswith("text/html")

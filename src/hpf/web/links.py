@@ -18,7 +18,7 @@ from fastapi import Request
 from markupsafe import Markup, escape
 from starlette.routing import Match, Mount
 
-from hpf.security.permissions import Perm, Principal, Scope
+from hpf.security.permissions import Perm, Principal
 from hpf.web.auth import Resolution, declarations, scope_allows
 
 _CACHE = "links_opened"
@@ -81,7 +81,9 @@ def link(request: Request, href: str, text: Any, /, *, plain: bool = True, **att
     """
     if not can_open(request, href):
         return escape(text) if plain else Markup("")
-    extra = "".join(
-        f' {name.rstrip("_")}="{escape(value)}"' for name, value in attrs.items() if value is not None
+    extra = Markup("").join(
+        Markup(' {}="{}"').format(name.rstrip("_"), value)
+        for name, value in attrs.items()
+        if value is not None
     )
-    return Markup(f'<a href="{escape(href)}"{extra}>{escape(text)}</a>')
+    return Markup('<a href="{}"{}>{}</a>').format(href, extra, text)

@@ -20,10 +20,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
-from markupsafe import Markup
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.responses import RedirectResponse, Response
 
 import hpf.web
