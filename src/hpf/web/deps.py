@@ -27,18 +27,25 @@ from hpf.web.auth import Found
 
 def _read(request: Request) -> Iterator[Connection]:
     with read_transaction(request.app.state.engine) as conn:
-        yield conn
+        request.state.unit_of_work = conn  # the page's links are decided in it (hpf.web.links)
+        try:
+            yield conn
+        finally:
+            request.state.unit_of_work = None
 
 
 def _write(request: Request) -> Iterator[Connection]:
     with writer_connection(request.app.state.engine) as conn:
         transaction = conn.begin()
+        request.state.unit_of_work = conn
         try:
             yield conn
         except BaseException:
             transaction.rollback()
             _requeue_reads(request)
             raise
+        finally:
+            request.state.unit_of_work = None
         # None: a route of a class that does not report its status (not ours); keep the change.
         status: int | None = getattr(request.state, "status", None)
         if status is not None and status >= 400:
