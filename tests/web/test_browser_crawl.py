@@ -341,3 +341,26 @@ def test_every_page_a_role_reaches(live: Live, browser: Any, role: Role, screen:
         + "\npages: "
         + " ".join(seen.opened)
     )
+
+
+def test_the_menu_folds_on_a_phone_and_the_business_date_is_for_staff(live: Live, browser: Any) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    for role, screen in ((Role.MEMBER, "phone"), (Role.TELLER, "phone"), (Role.FINANCE, "desktop")):
+        context = browser.new_context(locale="zh-CN", viewport=VIEWPORTS[screen])
+        context.add_cookies([{"name": sessions.COOKIE_NAME, "value": live.cookies[role], "url": live.url}])
+        try:
+            page = context.new_page()
+            page.goto(f"{live.url}/self" if role is Role.MEMBER else f"{live.url}/")
+            first = page.locator("header .nav a").first
+            if screen == "phone":
+                assert page.evaluate(HEADER_JS) <= PHONE_HEADER_PX
+                sync_api.expect(first).to_be_hidden()
+                page.get_by_text("菜单", exact=True).click()
+                sync_api.expect(first).to_be_visible()
+                sync_api.expect(page.locator("#signed-in-as")).to_be_visible()
+            else:
+                sync_api.expect(first).to_be_visible()
+                sync_api.expect(page.get_by_text("菜单", exact=True)).to_be_hidden()
+            assert (page.locator(".bizdate").count() > 0) == (role in STAFF)
+        finally:
+            context.close()
