@@ -38,6 +38,7 @@ from hpf.kernel.context import Context
 from hpf.loans.tables import loan
 from hpf.security import identity, sessions
 from hpf.security.permissions import Role
+from hpf.services import service as services
 from hpf.settings import Settings
 from hpf.sim.generator import build_demo_center
 from hpf.sim.simulator import simulate
@@ -176,6 +177,10 @@ def _build(url: str) -> tuple[FastAPI, dict[Role, str]]:
         )
         principals[Role.EMPLOYER] = identity.create_employer_login(
             conn, ctx, borrower.employer_id, PASSWORD, passwords=FAST_PASSWORDS
+        )
+        # a change of phone number waiting in the review queue (the simulation leaves it empty)
+        services.submit(
+            conn, ctx, principals[Role.MEMBER], "AC-CHANGE", {"field": "phone", "value": "13900139009"}
         )
         for role, who in principals.items():  # signed in already (TOTP is the sign-in's business)
             cookies[role], _ = sessions.start_session(conn, ctx, who.id)
