@@ -26,17 +26,24 @@ from hpf.web.auth import Found
 
 def _read(request: Request) -> Iterator[Connection]:
     with read_transaction(request.app.state.engine) as conn:
-        yield conn
+        request.state.db = conn  # the page's links are decided in it (hpf.web.links)
+        try:
+            yield conn
+        finally:
+            request.state.db = None
 
 
 def _write(request: Request) -> Iterator[Connection]:
     with writer_connection(request.app.state.engine) as conn:
         unit = unit_of_work.begin(request, conn)
+        request.state.db = conn
         try:
             yield conn
         except BaseException:
             unit.end(None, failed=True)
             raise
+        finally:
+            request.state.db = None
         # Usually ended already, in the endpoint's thread (hpf.web.routing). None: a route of a
         # class that does not report its status (not ours); keep the change.
         unit.end(getattr(request.state, "status", None))

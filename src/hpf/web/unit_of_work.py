@@ -50,6 +50,10 @@ class UnitOfWork:
         finally:
             if not self.conn.in_transaction():
                 release_turn(self.conn)
+            # Reads after the end (an error page's links) take a read transaction of their own
+            # rather than begin a new write on this connection.
+            if getattr(self.request.state, "db", None) is self.conn:
+                self.request.state.db = None
 
     def _requeue_reads(self) -> None:
         """Personal data shown in a request whose change rolled back was shown all the same: its
