@@ -38,12 +38,12 @@ UNIT_HINT = {
     "base_cap_fen": "元",
     "monthly_amount_min_fen": "元，留空表示不限",
     "monthly_amount_max_fen": "元，留空表示不限",
-    "employer_rate_min": "如 0.05 或 5%",
-    "employer_rate_max": "如 0.12 或 12%",
-    "member_rate_min": "如 0.05 或 5%",
-    "member_rate_max": "如 0.12 或 12%",
-    "rounding_unit": "fen（分）或 yuan（元）",
-    "day_basis": "360 或 365",
+    "employer_rate_min": "百分比，如 5%",
+    "employer_rate_max": "百分比，如 12%",
+    "member_rate_min": "百分比，如 5%",
+    "member_rate_max": "百分比，如 12%",
+    "rounding_unit": "填“分”或“元”",
+    "day_basis": "天，360 或 365",
     "contribution_year_start": "月-日，如 07-01",
     DEPOSIT_RATE: "填写下方两项利率",
     "alert_failed_sign_ins": "次数，如 5",
@@ -52,6 +52,8 @@ UNIT_HINT = {
     "alert_export_rows": "条数，如 1000",
     "alert_working_hours": "北京时间，如 08:00-18:00",
 }
+
+ROUNDING_WORDS = {"分": "fen", "元": "yuan"}
 
 FormText = Annotated[str, Form(max_length=400)]
 
@@ -74,7 +76,7 @@ def _page(request: Request, conn: Connection, today: date, **extra: Any) -> dict
         "pending": approvals.list_requests(conn, state=approvals.State.PENDING, kind=approvals.POLICY_CHANGE),
         "keys": _key_options(),
         "form": dict.fromkeys(FORM_FIELDS, ""),
-        "error": None,
+        "errors": [],
         "done": request.query_params.get("done") == "1",
         **extra,
     }
@@ -107,16 +109,25 @@ def schedule_from_form(
         "reason": reason,
     }
     page_ctx: Context = dataclasses.replace(ctx, source="page")
-    try:
-        payload = {
-            "key": key,
-            "effective_from": _date(effective_from).isoformat(),
-            "value": _raw_value(key, form),
-            "reason": reason,
-        }
-        approvals.submit(conn, page_ctx, who, approvals.POLICY_CHANGE, payload, summary_of(reason))
-    except HpfError as exc:
-        context = _page(request, conn, ctx.clock.today(), form=form, error=exc.title)
+    errors: list[str] = []
+    payload: dict[str, object] = {"key": key, "reason": reason}
+    for field, read in (
+        ("effective_from", lambda: _date(effective_from).isoformat()),
+        ("value", lambda: _raw_value(key, form)),
+    ):
+        try:
+            payload[field] = read()
+        except HpfError as exc:
+            errors.append(exc.title)
+    if not " ".join(reason.split()):
+        errors.append("请填写调整原因")
+    if not errors:
+        try:
+            approvals.submit(conn, page_ctx, who, approvals.POLICY_CHANGE, payload, summary_of(reason))
+        except HpfError as exc:
+            errors.append(exc.title)
+    if errors:  # every problem of the form at once, not one round at a time
+        context = _page(request, conn, ctx.clock.today(), form=form, errors=errors)
         return render(request, "policy.html", context, status_code=422)
     return RedirectResponse("/policy?done=1", status_code=303)
 
@@ -159,4 +170,6 @@ def _raw_value(key: str, form: dict[str, str]) -> object:
         return parse_yuan(text, key)
     if key.endswith(("_rate_min", "_rate_max")):
         return _rate_text(text)
+    if key == "rounding_unit":
+        return ROUNDING_WORDS.get(text, text)
     return text
