@@ -184,11 +184,18 @@ def test_policy_page_is_chinese_with_units_and_staff_only_sources(client):
     current = html.split('id="policy-current"')[1].split("</table>")[0]
     text = re.sub(r"<[^>]+>", "", html)  # what the reader sees, not the ids and option values
     assert "base_floor_fen" not in text and "UNVERIFIED" not in text and "PBOC" not in text
-    assert "单位：元/月" in current and "单位：百分比" in current and "2,000.00元" in current and "12%" in current
+    assert (
+        "单位：元/月" in current
+        and "单位：百分比" in current
+        and "2,000.00元" in current
+        and "12%" in current
+    )
     assert "来源：《住房公积金管理条例》第十八条" in current
     rates = html.split('id="deposit-rates"')[1].split("</table>")[0]
     assert "中国人民银行基准利率调整（待核实）" in rates and "银发〔2016〕43号</small>" in rates
-    assert "（待核实）" not in rates.split("2016-02-21")[1].split("</tr>")[0]  # a confirmed source says so plainly
+    assert (
+        "（待核实）" not in rates.split("2016-02-21")[1].split("</tr>")[0]
+    )  # a confirmed source says so plainly
     assert "fen" not in re.sub(r"<[^>]+>", "", html.split('id="policy-form"')[1].split("</form>")[0])
 
 
@@ -196,7 +203,9 @@ def test_a_member_sees_no_source_notes(engine, clock):
     from services_support import build_center
 
     center = build_center(engine)
-    app = create_app(Settings(env="development", database_url=str(engine.url)), engine=engine, clock=center.clock)
+    app = create_app(
+        Settings(env="development", database_url=str(engine.url)), engine=engine, clock=center.clock
+    )
     from signing_in import use_session
 
     with TestClient(app) as c:

@@ -106,7 +106,13 @@ def test_a_rent_withdrawal_is_approved_straight_through_then_paid(
     page = client.get(f"/applications/{application_id}")
     html = page.text
     assert page.status_code == 200 and "已批准" in html and "系统核验全部条件符合" in html
-    assert "按月计算" in html and "min(1,500.00元, 600.00元) × 12 = 7,200.00元" in html  # the sheet
+    assert (
+        "按月计算" in html and "取 1,500.00元 与 600.00元 中较小者 × 12 个月 = 7,200.00元" in html
+    )  # the sheet
+    assert "min(" not in html
+    checked = html.split('id="rule-results"')[1].split("</ul>")[0]
+    assert "符合</span> 账户有余额可提取" in checked and "符合</span> 无未结清的住房公积金贷款" in checked
+    assert "账户余额为零" not in checked and "不能租房提取" not in checked  # no failure wording beside 符合
     assert 'id="outcome-amount">3,000.00 元' in html
     assert "已预留资金，等待银行付款" in html
     order_no = re.search(r'id="payment-order">([^<]+)<', html).group(1)

@@ -24,7 +24,7 @@ from hpf.security.permissions import Perm, Scope
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import ReadDb
 from hpf.web.disclosure import Disclose
-from hpf.web.pages_common import PageRoute, history_changes, is_htmx, render
+from hpf.web.pages_common import PageRoute, history_changes, is_htmx, render, staff_names
 
 SEARCH_LIMIT = 50
 EMPLOYERS_PER_PAGE = 50
@@ -89,6 +89,7 @@ def member_page(
             "page": page,
             "more": more,
             "history": [{**h, "changes": history_changes("member", h, names)} for h in changes],
+            "actor_names": staff_names(conn, (h["actor"] for h in changes)),
             "has_loans": loans.has_loans(conn, row["id"]),  # the 我的贷款 link
         },
     )
@@ -160,6 +161,7 @@ def employer_page(
     members = show.show("member", listed)
     by_state, held = _member_counts(conn, row["id"])
     unallocated = ledger.employer_balance_of(conn, row["id"])
+    history = show.show("account_history", service.history(conn, "employer", row["id"]), subject_ids=[])
     return render(
         request,
         "employer.html",
@@ -173,12 +175,8 @@ def employer_page(
             "members": members,
             "page": page,
             "pages": max(1, -(-total // MEMBERS_PER_PAGE)),
-            "history": [
-                {**h, "changes": history_changes("employer", h)}
-                for h in show.show(
-                    "account_history", service.history(conn, "employer", row["id"]), subject_ids=[]
-                )
-            ],
+            "history": [{**h, "changes": history_changes("employer", h)} for h in history],
+            "actor_names": staff_names(conn, (h["actor"] for h in history)),
         },
     )
 

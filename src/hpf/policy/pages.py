@@ -28,7 +28,7 @@ from hpf.security import approvals
 from hpf.security.permissions import Perm, Scope
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.pages_common import PageRoute, render
+from hpf.web.pages_common import PageRoute, render, staff_names
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -73,6 +73,7 @@ def _page(request: Request, conn: Connection, today: date, **extra: Any) -> dict
             (c for c in changes if c["effective_from"] > today), key=lambda c: c["effective_from"]
         ),
         "changes": changes,
+        "actor_names": staff_names(conn, (c["actor"] for c in changes)),
         "pending": approvals.list_requests(conn, state=approvals.State.PENDING, kind=approvals.POLICY_CHANGE),
         "keys": _key_options(),
         "form": dict.fromkeys(FORM_FIELDS, ""),

@@ -221,7 +221,8 @@ def policy_table(conn: Connection, on: date) -> list[dict[str, Any]]:
             }
         source = "center" if found is not None and (key, found[0]) in center_dates else "default"
         default_entry = next(
-            (e for e in defaults()[key]["entries"] if found is not None and e["effective_from"] == found[0]), None
+            (e for e in defaults()[key]["entries"] if found is not None and e["effective_from"] == found[0]),
+            None,
         )
         out.append(
             {

@@ -41,7 +41,7 @@ from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.headers import allow_own_styles
-from hpf.web.pages_common import PageRoute, render
+from hpf.web.pages_common import PageRoute, render, staff_names
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -155,6 +155,7 @@ def _detail_context(
     )
     state = rules.State(row["state"])
     reviewer = who.may(Perm.APPLICATION_REVIEW)
+    transitions = service.transitions(conn, row["id"])
     return {
         "nav": "applications",
         "a": service.with_deadline(row, today),
@@ -162,7 +163,8 @@ def _detail_context(
         "evaluation": row["evaluation"] or {},
         "materials": mats,
         "missing": list(rules.missing_materials(item["materials"], have)),
-        "transitions": service.transitions(conn, row["id"]),
+        "transitions": transitions,
+        "actor_names": staff_names(conn, (t["actor"] for t in transitions)),
         "state_zh": rules.STATE_ZH,
         "can_upload": state is rules.State.SUBMITTED and (owner or who.is_staff),
         "can_withdraw": owner and (state, rules.State.WITHDRAWN) in rules.TRANSITIONS,

@@ -11,7 +11,7 @@ as the hidden field ``csrf_token``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -22,6 +22,7 @@ import jinja2
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import Connection, select
 from starlette.responses import RedirectResponse, Response
 
 import hpf.web
@@ -30,6 +31,7 @@ from hpf.kernel.clock import CHINA_TZ
 from hpf.kernel.codes import code_table
 from hpf.kernel.errors import HpfError
 from hpf.kernel.money import format_yuan
+from hpf.security import identity
 from hpf.security.permissions import Perm
 from hpf.web.routing import Handler, HpfRoute
 
@@ -160,6 +162,44 @@ def _shown(kind: str, key: str, value: Any, employers: Mapping[int, str]) -> str
     return str(value)
 
 
+SYSTEM_ACTORS_ZH = {
+    "system": "系统",
+    "setup": "系统",
+    "job": "系统",
+    "sim": "系统（模拟）",
+    "bank": "银行",
+    "anonymous": "未登录",
+}
+"""Actors that are not people, as pages name them."""
+
+
+def staff_names(conn: Connection, logins: Iterable[str]) -> dict[str, str]:
+    """``{login: display name}`` of the staff among ``logins`` (one query): history rows name
+    the clerk, not the sign-in."""
+    wanted = sorted({x for x in logins if x and x not in SYSTEM_ACTORS_ZH})
+    if not wanted:
+        return {}
+    principal = identity.principal
+    rows = conn.execute(
+        select(principal.c.login, principal.c.display_name).where(
+            principal.c.login.in_(wanted), principal.c.kind == "staff"
+        )
+    )
+    return {login: name for login, name in rows}
+
+
+@jinja2.pass_context
+def actor_name(context: Any, actor: str | None) -> str:
+    """The actor of a history row as the reader knows it: 系统 for the system, the staff member's
+    name where the page looked it up (``actor_names`` in its context), else the login."""
+    if not actor:
+        return "—"
+    if actor in SYSTEM_ACTORS_ZH:
+        return SYSTEM_ACTORS_ZH[actor]
+    names: Mapping[str, str] = context.get("actor_names") or {}
+    return names.get(actor, actor)
+
+
 def history_changes(
     kind: str, row: Mapping[str, Any], employers: Mapping[int, str] | None = None
 ) -> list[dict[str, str]]:
@@ -222,6 +262,7 @@ def _environment() -> jinja2.Environment:
         member_state=member_state,
         employer_state=employer_state,
         action_name=action_name,
+        actor=actor_name,
     )
     return env
 
