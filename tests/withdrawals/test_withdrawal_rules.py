@@ -247,7 +247,7 @@ def test_the_balance_condition_both_ways():
 
 def test_the_sheet_in_words_and_the_interest_of_a_closing_withdrawal():
     rent = evaluate(Claim(Reason.RENT, rent_monthly_fen=250_000), FACTS, POLICY, TODAY)
-    lines = dict((s.label_zh, s.value) for s in rent.sheet)
+    lines = {s.label_zh: s.value for s in rent.sheet}
     assert lines["按月计算"] == "取 2,500.00元 与 600.00元 中较小者 × 12 个月 = 7,200.00元"
     assert lines["当年归集余额"] == "12,000.00元" and "本年缴存余额" not in lines
     assert all("min(" not in s.value for s in rent.sheet)
@@ -257,7 +257,7 @@ def test_the_sheet_in_words_and_the_interest_of_a_closing_withdrawal():
         POLICY,
         TODAY,
     )
-    lines = dict((s.label_zh, s.value) for s in closing.sheet)
+    lines = {s.label_zh: s.value for s in closing.sheet}
     assert closing.allowed_fen == 6_212_345  # 50,000.00 + 12,000.00 + 123.45 of interest to date
     assert lines["结息至今日的利息"] == "123.45元"
     assert lines["销户提取金额（余额＋利息）"] == "62,000.00元 ＋ 123.45元 ＝ 62,123.45元"
