@@ -133,6 +133,8 @@ def test_schedule_from_the_page(client):
     assert change["value"] == 3_600_000  # yuan on the form, fen stored
     html = client.get("/policy").text
     assert "36,000.00元" in html and "待生效" in html and "暂无待审批的调整" in html
+    log = html.split('id="policy-changes"')[1].split("</table>")[0]
+    assert "测试员" in log and "policy01" not in log  # the clerk by name, not by sign-in
 
     rate = {"key": "member_rate_min", "effective_from": "2025-07-01", "value": "6%", "reason": "决议"}
     assert client.post("/policy", data=rate, follow_redirects=False).status_code == 303

@@ -113,6 +113,8 @@ def test_a_rent_withdrawal_is_approved_straight_through_then_paid(
     checked = html.split('id="rule-results"')[1].split("</ul>")[0]
     assert "符合</span> 账户有余额可提取" in checked and "符合</span> 无未结清的住房公积金贷款" in checked
     assert "账户余额为零" not in checked and "不能租房提取" not in checked  # no failure wording beside 符合
+    steps = html.split('id="transitions"')[1].split("</ol>")[0]
+    assert "系统" in steps and "system" not in steps  # the actor of straight-through approval
     assert 'id="outcome-amount">3,000.00 元' in html
     assert "已预留资金，等待银行付款" in html
     order_no = re.search(r'id="payment-order">([^<]+)<', html).group(1)
