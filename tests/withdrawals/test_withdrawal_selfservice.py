@@ -247,3 +247,20 @@ def test_a_risk_sends_it_to_a_reviewer_with_the_reason_then_the_refusal_is_shown
     assert "不予办理" in refused and "收款卡非本人所有" in refused
     receipt = client.get(f"/applications/{application_id}/receipt").text
     assert "不予办理：收款卡非本人所有" in receipt and 'id="r-archive">' in receipt  # ended: archived
+
+
+def test_every_error_of_the_form_comes_at_once(client: TestClient, center: RentCenter) -> None:
+    _as(client, center, "zhang")
+    url = f"/members/{center.member['account_no']}/withdrawals/WD-PURCHASE/apply"
+    fields = {"cost_fen": "12.345", "payee_name": "", "family_resident_ids": "123", "payee_card": CARD,
+              "payee_bank": "中国工商银行济南分行"}  # fmt: skip
+    refused = client.post(url, data=fields, files=PURCHASE_FILES, follow_redirects=False)
+    assert refused.status_code == 422
+    box = refused.text.split('id="apply-error"')[1].split("</p>")[0]
+    assert (
+        "请修改以下5处" in box
+        and "格式不正确" in box
+        and "请填写“收款人户名”" in box
+        and "身份证号码长度不正确" in box
+    )
+    assert _count(center) == 0

@@ -513,9 +513,27 @@ def missing_materials(
 MAX_PAYLOAD_CHARS = 16_000
 
 
+def all_at_once(refusals: Sequence[InvalidInput]) -> InvalidInput:
+    """One refusal naming every problem of a form (the first one's code), so that a form is
+    corrected in one round: ``errors`` lists each ``{field, title}``."""
+    first = refusals[0]
+    if len(refusals) == 1:
+        return first
+    titles = "；".join(r.title for r in refusals)
+    return InvalidInput(
+        first.code,
+        f"请修改以下{len(refusals)}处：{titles}",
+        "; ".join(r.detail for r in refusals),
+        field=first.extra.get("field"),
+        errors=[{"field": r.extra.get("field"), "title": r.title} for r in refusals],
+    )
+
+
 def payload_from_form(fields: Sequence[Mapping[str, Any]], form: Mapping[str, str]) -> dict[str, Any]:
-    """What a member typed, as the item's JSON payload (yuan → integer fen, dates ISO)."""
+    """What a member typed, as the item's JSON payload (yuan → integer fen, dates ISO); every
+    missing or unreadable field refused at once."""
     payload: dict[str, Any] = {}
+    refusals: list[InvalidInput] = []
     for field in fields:
         name, kind = str(field["name"]), str(field["kind"])
         text = (form.get(name) or "").strip()
@@ -524,14 +542,21 @@ def payload_from_form(fields: Sequence[Mapping[str, Any]], form: Mapping[str, st
             continue
         if not text:
             if field.get("required"):
-                raise InvalidInput(
-                    "application.field_required",
-                    f"请填写“{field['label_zh']}”",
-                    f"{name} is required",
-                    field=name,
+                refusals.append(
+                    InvalidInput(
+                        "application.field_required",
+                        f"请填写“{field['label_zh']}”",
+                        f"{name} is required",
+                        field=name,
+                    )
                 )
             continue
-        payload[name] = _typed(field, kind, text)
+        try:
+            payload[name] = _typed(field, kind, text)
+        except InvalidInput as exc:
+            refusals.append(exc)
+    if refusals:
+        raise all_at_once(refusals)
     return payload
 
 
