@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from hpf.kernel.errors import IllegalTransition, InvalidInput
+from hpf.kernel.errors import IllegalTransition, InvalidInput, all_at_once
 from hpf.kernel.workdays import add_working_days
 from hpf.policy.rules import Finding
 
@@ -511,22 +511,6 @@ def missing_materials(
 # ------------------------------------------------------------------------------ form, rating
 
 MAX_PAYLOAD_CHARS = 16_000
-
-
-def all_at_once(refusals: Sequence[InvalidInput]) -> InvalidInput:
-    """One refusal naming every problem of a form (the first one's code), so that a form is
-    corrected in one round: ``errors`` lists each ``{field, title}``."""
-    first = refusals[0]
-    if len(refusals) == 1:
-        return first
-    titles = "；".join(r.title for r in refusals)
-    return InvalidInput(
-        first.code,
-        f"请修改以下{len(refusals)}处：{titles}",
-        "; ".join(r.detail for r in refusals),
-        field=first.extra.get("field"),
-        errors=[{"field": r.extra.get("field"), "title": r.title} for r in refusals],
-    )
 
 
 def payload_from_form(fields: Sequence[Mapping[str, Any]], form: Mapping[str, str]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hpf.kernel.errors import InvalidInput
+from hpf.kernel.errors import InvalidInput, all_at_once
 from hpf.services import rules as service_rules
 from hpf.withdrawals.handler import ITEMS
 from hpf.withdrawals.rules import Reason, family_resident_ids
@@ -130,7 +130,7 @@ def payload_of(item_code: str, form: Mapping[str, str]) -> dict[str, Any]:
             except InvalidInput as exc:
                 refusals.append(exc)
     if refusals:
-        raise service_rules.all_at_once(refusals)
+        raise all_at_once(refusals)
     return payload
 
 
