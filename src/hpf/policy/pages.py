@@ -112,14 +112,14 @@ def schedule_from_form(
     page_ctx: Context = dataclasses.replace(ctx, source="page")
     errors: list[str] = []
     payload: dict[str, object] = {"key": key, "reason": reason}
-    for field, read in (
-        ("effective_from", lambda: _date(effective_from).isoformat()),
-        ("value", lambda: _raw_value(key, form)),
-    ):
-        try:
-            payload[field] = read()
-        except HpfError as exc:
-            errors.append(exc.title)
+    try:
+        payload["effective_from"] = _date(effective_from).isoformat()
+    except HpfError as exc:
+        errors.append(exc.title)
+    try:
+        payload["value"] = _raw_value(key, form)
+    except HpfError as exc:
+        errors.append(exc.title)
     if not " ".join(reason.split()):
         errors.append("请填写调整原因")
     if not errors:
