@@ -233,3 +233,16 @@ def test_an_administrator_asks_to_publish_a_local_list_on_the_page(center: tuple
     api = client.post("/api/v1/catalog/versions", json={"effective_from": "2025-05-01", "items": [tight], "reason": "x"},
                       headers=as_(c, client, "admin02"))  # fmt: skip
     assert api.status_code == 202 and api.json()["state"] == "pending"
+
+
+def test_the_item_page_reads_as_chinese_without_developer_notes(center: tuple[Center, TestClient]) -> None:
+    import re
+
+    c, client = center
+    for code in ("WD-RENT", "LN-APPLY"):
+        text = re.sub(r"<[^>]+>", " ", client.get(f"/services/{code}").text)
+        assert "待核实" not in text and "解释" not in text and "占位" not in text
+        assert "本中心按工作日计算办结时限" in text
+    use_session(client, c.people["teller01"])
+    form = client.get("/services/WD-DEATH").text.split('id="ap-kind"')[1].split("</select>")[0]
+    assert ">heir<" not in form and ">staff<" not in form and "继承人" in form

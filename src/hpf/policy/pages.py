@@ -64,6 +64,7 @@ def _key_options() -> list[dict[str, str]]:
 
 def _page(request: Request, conn: Connection, today: date, **extra: Any) -> dict[str, Any]:
     changes = service.list_changes(conn)
+    pending = approvals.list_requests(conn, state=approvals.State.PENDING, kind=approvals.POLICY_CHANGE)
     return {
         "nav": "policy",
         "today": today,
@@ -73,8 +74,8 @@ def _page(request: Request, conn: Connection, today: date, **extra: Any) -> dict
             (c for c in changes if c["effective_from"] > today), key=lambda c: c["effective_from"]
         ),
         "changes": changes,
-        "actor_names": staff_names(conn, (c["actor"] for c in changes)),
-        "pending": approvals.list_requests(conn, state=approvals.State.PENDING, kind=approvals.POLICY_CHANGE),
+        "actor_names": staff_names(conn, [*(c["actor"] for c in changes), *(a["maker"] for a in pending)]),
+        "pending": pending,
         "keys": _key_options(),
         "form": dict.fromkeys(FORM_FIELDS, ""),
         "errors": [],
