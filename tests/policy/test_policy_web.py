@@ -216,6 +216,7 @@ def test_a_member_sees_no_source_notes(engine, clock):
     assert "缴存基数上限" in html and "30,000.00元" in html
     assert "来源：" not in html and "待核实" not in html and "UNVERIFIED" not in html and "依据" not in html
     assert "说明" not in html and "W-R2016" not in html and "银发" not in html.split('id="deposit-rates"')[1]
+    assert "告警" not in html  # the security thresholds are for staff
 
 
 def test_rounding_unit_in_chinese_on_the_form(client):

@@ -185,7 +185,7 @@ def staff_names(conn: Connection, logins: Iterable[str]) -> dict[str, str]:
             principal.c.login.in_(wanted), principal.c.kind == "staff"
         )
     )
-    return {str(login): str(name) for login, name in rows.tuples()}
+    return {str(login): str(name) for login, name in rows}
 
 
 @jinja2.pass_context
