@@ -75,6 +75,27 @@ LABELS_ZH: dict[str, str] = {
     "alert_working_hours": "告警：工作时间",
 }
 
+UNITS_ZH: dict[str, str] = {
+    "base_floor_fen": "元/月",
+    "base_cap_fen": "元/月",
+    "monthly_amount_min_fen": "元/月（单位与个人合计）",
+    "monthly_amount_max_fen": "元/月（单位与个人合计）",
+    "employer_rate_min": "百分比",
+    "employer_rate_max": "百分比",
+    "member_rate_min": "百分比",
+    "member_rate_max": "百分比",
+    "rounding_unit": "分或元",
+    "day_basis": "天/年",
+    "contribution_year_start": "月日",
+    DEPOSIT_RATE: "年利率",
+    "alert_failed_sign_ins": "次",
+    "alert_member_reads": "条",
+    "alert_window_minutes": "分钟",
+    "alert_export_rows": "条",
+    "alert_working_hours": "北京时间",
+}
+"""The unit of each parameter as pages show it beside the label."""
+
 _FEN_KEYS = frozenset({"base_floor_fen", "base_cap_fen"})
 _OPTIONAL_FEN_KEYS = frozenset({"monthly_amount_min_fen", "monthly_amount_max_fen"})
 _RATE_KEYS = frozenset({"employer_rate_min", "employer_rate_max", "member_rate_min", "member_rate_max"})

@@ -37,7 +37,7 @@ from hpf.security.protect import to_plain
 from hpf.web.auth import CurrentPrincipal, Found, check_csrf, requires
 from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.pages_common import SELF_PORTAL_COOKIE, PageRoute, render, safe_next
+from hpf.web.pages_common import SELF_PORTAL_COOKIE, PageRoute, render, safe_next, staff_names
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -466,6 +466,9 @@ def _approvals_context(request: Request, conn: Connection, who: Principal, **ext
         "nav": "approvals",
         "pending": [shaped(r) for r in pending],
         "decided": [shaped(r) for r in decided],
+        "actor_names": staff_names(
+            conn, [*(r["maker"] for r in [*pending, *decided]), *(r["checker"] or "" for r in decided)]
+        ),
         "done": DONE_ZH.get(request.query_params.get("done", ""), ""),
         "error": "",
         **extra,
