@@ -11,7 +11,9 @@ from hpf.security import alerts
 from hpf.security.audit import append_many, audit_log
 
 
-def _read(engine: Engine, ctx, clock, at: datetime, member_ids: list[int], action: str = "member.read") -> None:
+def _read(
+    engine: Engine, ctx, clock, at: datetime, member_ids: list[int], action: str = "member.read"
+) -> None:
     clock._wall = at
     with write_transaction(engine) as conn:
         append_many(
@@ -31,7 +33,9 @@ def test_three_searches_of_fifty_results_do_not_alert_but_sixty_members_one_by_o
     for n in range(3):  # three ordinary name searches, 50 masked rows each
         _read(engine, ctx, clock, start + timedelta(minutes=n), list(range(1 + 50 * n, 51 + 50 * n)))
     with read_transaction(engine) as conn:
-        rows = conn.scalar(select(func.count()).select_from(audit_log).where(audit_log.c.action == "member.read"))
+        rows = conn.scalar(
+            select(func.count()).select_from(audit_log).where(audit_log.c.action == "member.read")
+        )
         assert rows == 150  # the audit log still says which members were shown
         assert alerts.read_count(conn, ctx, actor=ctx.actor, since=start) == 3
     assert _alerts(engine) == []

@@ -242,7 +242,9 @@ def read_count(conn: Connection, ctx: Context, *, actor: str, since: datetime) -
     """
     mine = (audit_log.c.actor == actor, audit_log.c.recorded_at >= since)
     masked = conn.scalar(
-        select(func.count(func.distinct(audit_log.c.recorded_at))).where(*mine, audit_log.c.action == MASKED_READ)
+        select(func.count(func.distinct(audit_log.c.recorded_at))).where(
+            *mine, audit_log.c.action == MASKED_READ
+        )
     )
     full = conn.scalar(
         select(func.count()).select_from(audit_log).where(*mine, audit_log.c.action == FULL_READ)

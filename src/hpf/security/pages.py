@@ -257,7 +257,14 @@ def _pending_challenge(request: Request, step: SecondStep) -> dict[str, Any] | N
     with read_transaction(request.app.state.engine) as conn:
         row = (
             conn.execute(
-                select(c.step, c.expires_at, c.consumed_at, c.pending_secret_enc, p.login, p.id.label("principal_id"))
+                select(
+                    c.step,
+                    c.expires_at,
+                    c.consumed_at,
+                    c.pending_secret_enc,
+                    p.login,
+                    p.id.label("principal_id"),
+                )
                 .join_from(identity.sign_in_challenge, identity.principal, p.id == c.principal_id)
                 .where(c.token_hash == digest)
             )
