@@ -76,6 +76,15 @@ def hardship_odds(features: Mapping[str, float] | None) -> float:
     return 1 / (1 + math.exp(-t))
 
 
+def round_request(maximum_fen: int) -> int:
+    """What a borrower asks for when they want the most: whole 10,000 yuan, or whole 1,000 yuan
+    below that; 0 when the most is under 1,000 yuan (nothing worth asking)."""
+    for unit in (1_000_000, 100_000):  # 10,000 and 1,000 yuan, in fen
+        if maximum_fen >= unit:
+            return maximum_fen // unit * unit
+    return 0
+
+
 @dataclass
 class LoanSummary:
     applied: int = 0
@@ -157,6 +166,10 @@ class LoanActor:
             payload["debit_card"] = own + luhn_check_digit(own)
         if rng.random() < 0.3:  # less than the most the rules allow
             payload["requested_fen"] = rng.randrange(20, 80) * 1_000_000
+        else:  # the most the rules allow, rounded down to what people ask for
+            asked = round_request(self._maximum(conn, person.id, payload))
+            if asked:
+                payload["requested_fen"] = asked
         if rng.random() < 0.3:  # a colleague (spouse, in life) borrows too
             other = conn.scalar(
                 select(member.c.account_no)
@@ -170,6 +183,16 @@ class LoanActor:
             if other:
                 payload["co_borrower_account_nos"] = [other]
         return payload
+
+    def _maximum(self, conn: Connection, member_id: int, payload: dict[str, Any]) -> int:
+        """The most the rules would lend on ``payload`` today (0 when they cannot say)."""
+        try:
+            found = loan_application.decide(
+                conn, self.ctx, {"id": None, "member_id": member_id, "payload": payload}
+            )
+        except HpfError:
+            return 0
+        return int(found.limit.amount_fen)
 
     def _apply(
         self, conn: Connection, account_no: str, payload: dict[str, Any], summary: LoanSummary
