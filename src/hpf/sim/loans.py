@@ -292,7 +292,7 @@ class LoanActor:
             return pay_off
         if draw < PAYOFF_SHARE + PREPAY_SHARE:
             choice = rng.choice(list(PrepaymentChoice))
-            amount = rng.randrange(5, 30) * 1_000_000
+            amount = rng.randrange(2, 11) * 1_000_000  # 2万 to 10万 yuan, in fen
 
             def prepay(conn: Connection, key: str, summary: LoanSummary) -> None:
                 loans.prepay(conn, ctx, row.id, amount, choice, loans.PaymentSource.BANK, key)
