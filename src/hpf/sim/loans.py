@@ -164,12 +164,9 @@ class LoanActor:
         if payload["repayment_source"] == "bank_debit":  # the borrower's own card (no draw: same world)
             own = f"621700{person.id:012d}"
             payload["debit_card"] = own + luhn_check_digit(own)
-        if rng.random() < 0.3:  # less than the most the rules allow
+        wants_most = rng.random() >= 0.3
+        if not wants_most:  # a sum of their own (which may exceed what the rules allow)
             payload["requested_fen"] = rng.randrange(20, 80) * 1_000_000
-        else:  # the most the rules allow, rounded down to what people ask for
-            asked = round_request(self._maximum(conn, person.id, payload))
-            if asked:
-                payload["requested_fen"] = asked
         if rng.random() < 0.3:  # a colleague (spouse, in life) borrows too
             other = conn.scalar(
                 select(member.c.account_no)
@@ -182,6 +179,10 @@ class LoanActor:
             )
             if other:
                 payload["co_borrower_account_nos"] = [other]
+        if wants_most:  # the most the rules allow the household, rounded down to what people ask for
+            asked = round_request(self._maximum(conn, person.id, payload))
+            if asked:
+                payload["requested_fen"] = asked
         return payload
 
     def _maximum(self, conn: Connection, member_id: int, payload: dict[str, Any]) -> int:
