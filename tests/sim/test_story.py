@@ -16,7 +16,7 @@ from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger.check import check_ledger
-from hpf.ledger.tables import member_balance
+from hpf.ledger.tables import journal_entry, journal_line, member_balance
 from hpf.loans.tables import loan
 from hpf.security.approvals import approval_request
 from hpf.services.tables import application
@@ -71,6 +71,18 @@ def test_opening_balances_follow_from_the_deposit_history(lived):
     assert opened_mid_2024 and all(r.carried_fen <= 2 * 2 * round(r.base_fen * r.member_rate)
                                    for r in opened_mid_2024)  # fmt: skip
     assert max(r.carried_fen for r in opened_mid_2024) < 5_000_000  # not 130–230 thousand yuan
+
+
+def test_accounts_opened_while_simulating_start_at_zero(lived):
+    engine, opening, summary = lived
+    with read_transaction(engine) as conn:
+        hired = conn.scalars(select(member.c.id).where(member.c.id > len(opening))).all()
+        migrated = conn.scalar(
+            select(func.count())
+            .select_from(journal_line.join(journal_entry, journal_entry.c.id == journal_line.c.entry_id))
+            .where(journal_line.c.member_id.in_(hired), journal_entry.c.business_type == "99")
+        )
+    assert len(hired) == summary.hires > 0 and migrated == 0  # no opening balance: deposits only
 
 
 def test_what_is_kept_of_past_deposits():
