@@ -47,7 +47,7 @@ UNIT_HINT = {
     "contribution_year_start": "月-日，如 07-01",
     DEPOSIT_RATE: "填写下方两项利率",
     "alert_failed_sign_ins": "次数，如 5",
-    "alert_member_reads": "条数，如 200",
+    "alert_member_reads": "次数，如 50",
     "alert_window_minutes": "分钟，如 15",
     "alert_export_rows": "条数，如 1000",
     "alert_working_hours": "北京时间，如 08:00-18:00",
