@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection, func, select
 from starlette.responses import RedirectResponse, Response
 
-from hpf.accounts import service
+from hpf.accounts import charts, service
 from hpf.accounts.tables import employer, member
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import parent_of
@@ -75,6 +75,7 @@ def member_page(
     found = service.get_member(conn, account_no)  # NotFound → 404 page
     row = show.one("member", found)
     lines, more = _statement(conn, row["id"], page)
+    today = request.app.state.clock.today()
     changes = show.show("account_history", service.history(conn, "member", row["id"]), subject_ids=[])
     employers = _employers_by_id(conn, {row["employer_id"], *_employer_ids(changes)})
     names = {i: f"{e['name']}（{e['account_no']}）" for i, e in employers.items()}
@@ -90,6 +91,8 @@ def member_page(
             "more": more,
             "history": [{**h, "changes": history_changes("member", h, names)} for h in changes],
             "has_loans": loans.has_loans(conn, row["id"]),  # the 我的贷款 link
+            "balance_chart": charts.member_balance_chart(conn, row["id"], today),
+            "yearly_chart": charts.member_yearly_chart(conn, row["id"]),
         },
     )
 
@@ -170,6 +173,7 @@ def employer_page(
             "by_state": by_state,
             "held_fen": held,
             "unallocated_fen": unallocated,
+            "remittance_chart": charts.employer_remittance_chart(conn, row["id"]),
             "members": members,
             "page": page,
             "pages": max(1, -(-total // MEMBERS_PER_PAGE)),
