@@ -67,33 +67,43 @@ def member_balance_chart(conn: Connection, member_id: int, today: date) -> Chart
     }
 
 
-def member_yearly_chart(conn: Connection, member_id: int) -> Chart | None:
-    """Per calendar year (of the value date): deposits (汇缴、补缴), withdrawals (部分、销户提取)
-    and interest (年终结息), each net of its reversals."""
+def member_year_rows(conn: Connection, member_id: int) -> list[dict[str, Any]]:
+    """Per calendar year (of the value date): deposits (汇缴、补缴), withdrawals (部分、销户
+    提取), interest (年终结息), everything else (transfers, corrections …), each net of its
+    reversals, and the balance at the year's end."""
     year = year_of(journal_line.c.value_date)
     kind = journal_entry.c.business_type
     delta = _delta()
+    known = (*DEPOSIT_TYPES, *WITHDRAWAL_TYPES, *INTEREST_TYPES)
     rows = conn.execute(
         select(
             year.label("year"),
-            func.sum(case((kind.in_(DEPOSIT_TYPES), delta), else_=0)),
-            func.sum(case((kind.in_(WITHDRAWAL_TYPES), -delta), else_=0)),
-            func.sum(case((kind.in_(INTEREST_TYPES), delta), else_=0)),
+            func.sum(case((kind.in_(DEPOSIT_TYPES), delta), else_=0)).label("deposits_fen"),
+            func.sum(case((kind.in_(WITHDRAWAL_TYPES), -delta), else_=0)).label("withdrawals_fen"),
+            func.sum(case((kind.in_(INTEREST_TYPES), delta), else_=0)).label("interest_fen"),
+            func.sum(case((kind.in_(known), 0), else_=delta)).label("other_fen"),
+            func.sum(func.sum(delta)).over(order_by=year).label("closing_fen"),
+            func.count().label("lines"),
         )
         .join(journal_entry, journal_entry.c.id == journal_line.c.entry_id)
         .where(journal_line.c.member_id == member_id)
         .group_by(year)
         .order_by(year)
-    ).all()
-    if not rows:
+    ).mappings()
+    return [{k: (str(v) if k == "year" else int(v)) for k, v in r.items()} for r in rows]
+
+
+def member_yearly_chart(years: list[dict[str, Any]]) -> Chart | None:
+    """Deposits, withdrawals and interest per year (from :func:`member_year_rows`)."""
+    if not years:
         return None
     return {
-        "x": [f"{r[0]}年" for r in rows],
+        "x": [f"{y['year']}年" for y in years],
         "axes": [{"unit": "fen"}],
         "series": [
-            {"name": "缴存", "type": "bar", "data": [int(r[1]) for r in rows]},
-            {"name": "提取", "type": "bar", "data": [int(r[2]) for r in rows]},
-            {"name": "结息", "type": "bar", "data": [int(r[3]) for r in rows]},
+            {"name": "缴存", "type": "bar", "data": [y["deposits_fen"] for y in years]},
+            {"name": "提取", "type": "bar", "data": [y["withdrawals_fen"] for y in years]},
+            {"name": "结息", "type": "bar", "data": [y["interest_fen"] for y in years]},
         ],
     }
 

@@ -76,6 +76,7 @@ def member_page(
     row = show.one("member", found)
     lines, more = _statement(conn, row["id"], page)
     today = request.app.state.clock.today()
+    years = charts.member_year_rows(conn, row["id"])
     changes = show.show("account_history", service.history(conn, "member", row["id"]), subject_ids=[])
     employers = _employers_by_id(conn, {row["employer_id"], *_employer_ids(changes)})
     names = {i: f"{e['name']}（{e['account_no']}）" for i, e in employers.items()}
@@ -92,7 +93,8 @@ def member_page(
             "history": [{**h, "changes": history_changes("member", h, names)} for h in changes],
             "has_loans": loans.has_loans(conn, row["id"]),  # the 我的贷款 link
             "balance_chart": charts.member_balance_chart(conn, row["id"], today),
-            "yearly_chart": charts.member_yearly_chart(conn, row["id"]),
+            "years": years[::-1],  # newest first, as the statement
+            "yearly_chart": charts.member_yearly_chart(years),
         },
     )
 
