@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from hpf.loans import charts
 from hpf.kernel.errors import NotFound
 from hpf.loans import scorecard
 from hpf.security.permissions import Perm
@@ -86,7 +87,8 @@ def scorecard_page(request: Request, conn: ReadDb) -> Response:
         {
             "nav": "loans",
             "card": card,
-            "rows": scorecard.describe(card) if card else [],
+            "rows": (rows := scorecard.describe(card) if card else []),
+            "coef_chart": charts.scorecard_chart(rows) if rows else None,
             "direction_zh": DIRECTION_ZH,
             "bands": scorecard.BANDS,
             "high_risk_share": scorecard.HIGH_RISK_SHARE,
