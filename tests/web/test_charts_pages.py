@@ -109,7 +109,9 @@ def test_member_charts_and_yearly_summary(client: TestClient, center: Center) ->
     assert cells == ["1,234.56", "100.00", "0.00", "800.00", "1,934.56", "5"]
 
 
-def test_balance_chart_carries_month_ends_forward_to_the_business_month(client: TestClient, center: Center) -> None:
+def test_balance_chart_carries_month_ends_forward_to_the_business_month(
+    client: TestClient, center: Center
+) -> None:
     page = client.get(f"/members/{center.li['account_no']}").text
     chart = chart_data(page, "balance")
     # 1.00 a day from 1 January for 55 days: 31 in January, 24 in February, none in March
@@ -122,7 +124,7 @@ def test_member_without_postings_has_no_chart(client: TestClient, center: Center
     no = re.search(r'href="/members/(\d+)"', page)
     assert no
     shown = client.get(f"/members/{no.group(1)}").text
-    assert 'data-chart=' not in shown and "echarts.min.js" not in shown
+    assert "data-chart=" not in shown and "echarts.min.js" not in shown
 
 
 def test_employer_chart_of_posted_remittances_per_month(client: TestClient, center: Center) -> None:

@@ -19,7 +19,9 @@ Chart = dict[str, Any]
 CLASSES = ("01", "02", "03", "04", "05")
 
 
-def _yearly(x: list[str], principal: list[int], interest: list[int], remaining: list[int]) -> dict[str, Chart]:
+def _yearly(
+    x: list[str], principal: list[int], interest: list[int], remaining: list[int]
+) -> dict[str, Chart]:
     return {
         "balance": {
             "x": x,
@@ -45,7 +47,9 @@ def loan_year_rows(conn: Connection, loan_id: int) -> list[dict[str, Any]]:
         select(
             year.label("year"),
             func.count().label("periods"),
-            func.sum(loan_installment.c.principal_fen + loan_installment.c.prepaid_fen).label("principal_fen"),
+            func.sum(loan_installment.c.principal_fen + loan_installment.c.prepaid_fen).label(
+                "principal_fen"
+            ),
             func.sum(loan_installment.c.interest_fen).label("interest_fen"),
             func.min(loan_installment.c.remaining_fen).label("remaining_fen"),
         )
@@ -99,7 +103,9 @@ def calculator_charts(years: Sequence[Mapping[str, Any]]) -> dict[str, Chart]:
 def book_by_class(conn: Connection) -> tuple[list[dict[str, Any]], Chart]:
     """Active loans per five-level class (正常 … 损失): count and outstanding principal."""
     rows = conn.execute(
-        select(loan.c.classification, func.count(), func.coalesce(func.sum(loan.c.outstanding_principal_fen), 0))
+        select(
+            loan.c.classification, func.count(), func.coalesce(func.sum(loan.c.outstanding_principal_fen), 0)
+        )
         .where(loan.c.state == "active")
         .group_by(loan.c.classification)
     ).all()
