@@ -30,7 +30,7 @@ from hpf.accounts import service as accounts
 from hpf.kernel.errors import HpfError, InvalidInput
 from hpf.kernel.money import parse_yuan
 from hpf.ledger import service as ledger
-from hpf.loans import rates, service
+from hpf.loans import charts, rates, service
 from hpf.loans.api import (
     READ_BOOK,
     READ_OWN,
@@ -48,7 +48,6 @@ from hpf.loans.schedule import Method, PrepaymentChoice
 from hpf.security.permissions import Perm, Principal, Scope
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import Id, QueryId
-from hpf.loans import charts
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.pages_common import PageRoute, is_htmx, render

@@ -16,9 +16,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from hpf.loans import charts
 from hpf.kernel.errors import NotFound
-from hpf.loans import scorecard
+from hpf.loans import charts, scorecard
 from hpf.security.permissions import Perm
 from hpf.web.auth import requires
 from hpf.web.deps import ReadDb
