@@ -26,7 +26,7 @@ from live_server import serving
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "loanpages"))  # the loan pages' small center
 
-from loanpages_support import build_loan_center  # noqa: E402
+from loanpages_support import build_loan_center
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -59,7 +59,12 @@ def served(tmp_path: Path) -> Iterator[dict[str, Any]]:
         token, _ = sessions.start_session(conn, ctx, member.id)
     try:
         with serving(lc.app) as base:
-            yield {"base": base, "token": token, "account_no": lc.center.member["account_no"], "loan": lc.mine}
+            yield {
+                "base": base,
+                "token": token,
+                "account_no": lc.center.member["account_no"],
+                "loan": lc.mine,
+            }
     finally:
         engine.dispose()
 
