@@ -107,7 +107,12 @@ def test_member_pages_draw_their_charts_and_fit_the_screen(served: dict[str, Any
                     page.screenshot(path=str(out / f"{name}-{size}.png"))
                 else:
                     page.screenshot(path=str(out / f"{name}-{size}.png"), full_page=True)
-            calculator_height = 0
+            page.goto(pages["loan"])
+            chart = page.locator("#chart-loan-split")
+            chart.scroll_into_view_if_needed()
+            chart.hover()  # the tooltip is drawn on the canvas: no inline style for the policy to refuse
+            page.wait_for_timeout(300)
+            chart.screenshot(path=str(out / f"loan-tooltip-{size}.png"))
             page.goto(pages["calculator"])
             calculator_height = page.evaluate("document.scrollingElement.scrollHeight")
             assert calculator_height < 12_000, calculator_height  # 31 folded years, not 360 cards

@@ -58,6 +58,7 @@
       tooltip: {
         trigger: spec.tooltip || "axis",
         confine: true,
+        renderMode: "richText", // drawn on the canvas: an HTML tooltip would need inline styles, which the policy refuses
         valueFormatter: undefined,
         formatter: function (params) {
           var list = Array.isArray(params) ? params : [params];
@@ -67,7 +68,7 @@
             var s = spec.series[p.seriesIndex];
             lines.push(p.marker + s.name + "：" + valueText(units[s.axis || 0], p.value));
           });
-          return lines.join("<br>");
+          return lines.join("\n");
         }
       },
       xAxis: spec.horizontal ? values : category,
