@@ -129,6 +129,7 @@ def test_a_member_takes_rent_out_on_a_phone(live_server: Live, tmp_path: Path) -
             assert _fits(page)
             page.screenshot(path=str(tmp_path / "outcome-phone.png"), full_page=True)
 
+            page.get_by_text("菜单", exact=True).click()  # a phone's menu is folded
             page.get_by_role("link", name="我的申请").click()
             page.wait_for_url("**/applications")
             row = page.locator(f"#application-{application_id}")

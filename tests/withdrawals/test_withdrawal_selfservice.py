@@ -106,7 +106,10 @@ def test_a_rent_withdrawal_is_approved_straight_through_then_paid(
     page = client.get(f"/applications/{application_id}")
     html = page.text
     assert page.status_code == 200 and "已批准" in html and "系统核验全部条件符合" in html
-    assert "按月计算" in html and "min(1,500.00元, 600.00元) × 12 = 7,200.00元" in html  # the sheet
+    assert (
+        "按月计算" in html
+        and "月租金 1,500.00元 与每月限额 600.00元 取较小者 600.00元 × 12 = 7,200.00元" in html
+    )  # the sheet
     assert 'id="outcome-amount">3,000.00 元' in html
     assert "已预留资金，等待银行付款" in html
     order_no = re.search(r'id="payment-order">([^<]+)<', html).group(1)

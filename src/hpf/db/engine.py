@@ -50,6 +50,7 @@ def make_engine(url: str, *, lock_wait_seconds: float | None = None, **kwargs: A
         # then queue on the lock instead of failing to upgrade a read snapshot.
         event.listen(engine, "connect", _disable_pysqlite_begin)
         event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "checkin", _release_on_checkin)
         _writers[engine] = _Turn(threading.Semaphore(1), lock_wait_seconds)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
@@ -93,38 +94,68 @@ def _disable_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
-    mode = "IMMEDIATE" if conn.get_execution_options().get("hpf_write") else "DEFERRED"
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    if not conn.get_execution_options().get("hpf_write"):
+        conn.exec_driver_sql("BEGIN DEFERRED")
+        return
+    _take_turn(conn)  # the process's writer turn, from the first statement to release_turn
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        release_turn(conn)
+        raise
 
 
 def is_sqlite(engine_or_conn: Any) -> bool:
     return bool(engine_or_conn.dialect.name == "sqlite")
 
 
-@contextmanager
-def _writer_turn(engine: Engine) -> Iterator[None]:
-    """This process's turn to write on a SQLite engine (nothing to wait for on PostgreSQL)."""
-    turn = _writers.get(engine)
-    if turn is None:
-        yield
+_HELD = "hpf_writer_turn"
+
+
+def _take_turn(conn: Connection) -> None:
+    """This process's turn to write on a SQLite engine, taken when a write connection begins.
+
+    Taken at the first statement rather than when the connection is handed out, so that the
+    time a request spends between getting its connection and running its first statement (a
+    thread hand-off, other dependencies) does not keep every other writer waiting. Held by the
+    connection (``conn.info``) until ``release_turn``. A bounded wait: a write transaction
+    opened inside another on one thread fails like the busy timeout did, instead of waiting
+    forever on itself.
+    """
+    turn = _writers.get(conn.engine)
+    if turn is None or conn.info.get(_HELD) is not None:
         return
-    # A bounded wait: a write transaction opened inside another on one thread fails like the
-    # busy timeout did, instead of waiting forever on itself.
     wait = WRITER_WAIT_SECONDS if turn.wait is None else turn.wait
     if not turn.semaphore.acquire(timeout=wait):
         raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is locked (writer queue)"))
-    try:
-        yield
-    finally:
+    conn.info[_HELD] = turn
+
+
+def release_turn(conn: Connection) -> None:
+    """Give the writer turn back, once the connection's transaction has ended."""
+    turn = conn.info.pop(_HELD, None)
+    if turn is not None:
+        turn.semaphore.release()
+
+
+def _release_on_checkin(_dbapi_connection: Any, record: Any) -> None:
+    # A connection that goes back to the pool never keeps the turn (an error path that skipped
+    # release_turn would otherwise stop every writer of the process).
+    turn = record.info.pop(_HELD, None)
+    if turn is not None:
         turn.semaphore.release()
 
 
 @contextmanager
 def writer_connection(engine: Engine) -> Iterator[Connection]:
-    """A connection whose transactions write (``BEGIN IMMEDIATE`` on SQLite), with this process's
-    writer turn held; the caller begins and ends the transaction."""
-    with _writer_turn(engine), engine.connect().execution_options(hpf_write=True) as conn:
-        yield conn
+    """A connection whose transactions write (``BEGIN IMMEDIATE`` on SQLite, in this process's
+    writer turn); the caller begins and ends the transaction (or the first statement begins it)."""
+    with engine.connect().execution_options(hpf_write=True) as conn:
+        try:
+            yield conn
+        finally:
+            if not conn.in_transaction():  # else the rollback on closing comes first (checkin)
+                release_turn(conn)
 
 
 @contextmanager

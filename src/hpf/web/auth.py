@@ -29,6 +29,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from hpf.accounts import service as accounts
@@ -161,25 +162,36 @@ def _not_found(scope: Scope, params: dict[str, Any]) -> NotFound:
 
 
 def _owner(request: Request, scope: Scope, params: dict[str, Any]) -> tuple[int | None, int | None]:
-    """(member id, employer id) of the object the path names; (None, None) when there is none."""
+    """(member id, employer id) of the object the path names; (None, None) when there is none.
+
+    Read on the request's own connection when it has one (a page deciding which links to
+    show: ``hpf.web.deps`` keeps it on ``request.state.db``), else in a read transaction of its own.
+    """
+    conn = getattr(request.state, "db", None)
+    if isinstance(conn, Connection):
+        return _owner_in(conn, scope, params)
     with read_transaction(request.app.state.engine) as conn:
-        try:
-            if scope is Scope.APPLICATION:
-                raw = str(params.get("application_id", ""))
-                if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
-                    return None, None
-                return applications.owner_of(conn, int(raw)) or (None, None)
-            if scope is Scope.MEMBER:
-                row = accounts.get_member(conn, str(params.get("account_no", "")))
-                return row["id"], row["employer_id"]
-            if "remittance_id" in params:
-                raw = str(params["remittance_id"])
-                if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
-                    return None, None
-                return None, contributions.get_remittance(conn, int(raw))["employer_id"]
-            return None, accounts.get_employer(conn, str(params.get("account_no", "")))["id"]
-        except NotFound:
-            return None, None
+        return _owner_in(conn, scope, params)
+
+
+def _owner_in(conn: Connection, scope: Scope, params: dict[str, Any]) -> tuple[int | None, int | None]:
+    try:
+        if scope is Scope.APPLICATION:
+            raw = str(params.get("application_id", ""))
+            if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+                return None, None
+            return applications.owner_of(conn, int(raw)) or (None, None)
+        if scope is Scope.MEMBER:
+            row = accounts.get_member(conn, str(params.get("account_no", "")))
+            return row["id"], row["employer_id"]
+        if "remittance_id" in params:
+            raw = str(params["remittance_id"])
+            if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+                return None, None
+            return None, contributions.get_remittance(conn, int(raw))["employer_id"]
+        return None, accounts.get_employer(conn, str(params.get("account_no", "")))["id"]
+    except NotFound:
+        return None, None
 
 
 def _check_scope(request: Request, who: Principal, scope: Scope) -> None:
@@ -190,9 +202,19 @@ def _check_scope(request: Request, who: Principal, scope: Scope) -> None:
             "auth.staff_only", "该功能仅限中心工作人员使用", "this route is for the center's staff"
         )
     params = dict(request.path_params)
-    member_id, employer_id = _owner(request, scope, params)
-    if not scope_permits(who, scope, member_id=member_id, employer_id=employer_id):
+    if not scope_allows(request, who, scope, params):
         raise _not_found(scope, params)
+
+
+def scope_allows(request: Request, who: Principal, scope: Scope, params: dict[str, Any]) -> bool:
+    """Whether ``who`` reaches the object a route of ``scope`` names by ``params`` (its path
+    parameters): what ``requires`` checks, as a yes or no (``hpf.web.links``: links shown)."""
+    if who.is_staff or scope in (Scope.OPEN, Scope.OWN):
+        return True
+    if scope is Scope.CENTER:
+        return False
+    member_id, employer_id = _owner(request, scope, params)
+    return scope_permits(who, scope, member_id=member_id, employer_id=employer_id)
 
 
 # --------------------------------------------------------------------------- CSRF

@@ -1,11 +1,11 @@
 """Typed request dependencies: the request's unit of work, and who is acting.
 
-One unit of work per request. Read routes get a read transaction; write routes a write
-transaction in which the business change, and the audit row of the change
+One unit of work per request (``hpf.web.unit_of_work``). Read routes get a read transaction;
+write routes a write transaction in which the business change, and the audit row of the change
 (``hpf.web.audit_trail.record_change``), commit together when the endpoint answered below 400,
-and which rolls back when it raised or answered a refusal. Both are function-scoped: FastAPI ends
-them after the endpoint returns and before the response is sent, so nothing answers success
-before it has committed (``hpf.web.routing.HpfRoute`` tells the unit of work the status).
+and which rolls back when it raised or answered a refusal. Both end before the response is sent
+(function-scoped; a sync endpoint's write ends in its own thread), so nothing answers success
+before it has committed.
 The acting user is the signed-in principal's login (``hpf.web.auth``); ``anonymous`` on the
 public routes.
 """
@@ -20,40 +20,33 @@ from sqlalchemy import Connection
 
 from hpf.db.engine import read_transaction, writer_connection
 from hpf.kernel.context import Context
-from hpf.web import audit_sink
-from hpf.web.audit_trail import record_change
+from hpf.web import unit_of_work
 from hpf.web.auth import Found
 
 
 def _read(request: Request) -> Iterator[Connection]:
     with read_transaction(request.app.state.engine) as conn:
-        yield conn
+        request.state.db = conn  # the page's links are decided in it (hpf.web.links)
+        try:
+            yield conn
+        finally:
+            request.state.db = None
 
 
 def _write(request: Request) -> Iterator[Connection]:
     with writer_connection(request.app.state.engine) as conn:
-        transaction = conn.begin()
+        unit = unit_of_work.begin(request, conn)
+        request.state.db = conn
         try:
             yield conn
         except BaseException:
-            transaction.rollback()
-            _requeue_reads(request)
+            unit.end(None, failed=True)
             raise
-        # None: a route of a class that does not report its status (not ours); keep the change.
-        status: int | None = getattr(request.state, "status", None)
-        if status is not None and status >= 400:
-            transaction.rollback()
-            _requeue_reads(request)
-            return
-        record_change(conn, request, status or 200)
-        transaction.commit()
-
-
-def _requeue_reads(request: Request) -> None:
-    """Personal data shown in a request whose change rolled back was shown all the same: its
-    read rows go to the audit sink (queued: this request still holds the write lock)."""
-    for work in getattr(request.state, "reads_in_unit_of_work", ()):
-        audit_sink.queue(request, work)
+        finally:
+            request.state.db = None
+        # Usually ended already, in the endpoint's thread (hpf.web.routing). None: a route of a
+        # class that does not report its status (not ours); keep the change.
+        unit.end(getattr(request.state, "status", None))
 
 
 async def _context(request: Request, found: Found) -> Context:  # no I/O: no thread hop

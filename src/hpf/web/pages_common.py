@@ -5,7 +5,8 @@ Pages are Chinese, server-rendered, and work without JavaScript; htmx (vendored 
 ``/static``) only swaps fragments in place. Templates autoescape; amounts always go through
 ``yuan`` (``format_yuan``), dates are ISO. Personal data reaches a template already masked for
 its viewer (``hpf.web.disclosure``), never raw. Every template sees ``who`` (the
-signed-in principal or None), ``may("perm")`` and ``csrf_token``, which every POST form carries
+signed-in principal or None), ``may("perm")``, ``can_open("/path")`` (whether a link opens for
+the viewer, ``hpf.web.links``: every link, button and breadcrumb goes through it) and ``csrf_token``, which every POST form carries
 as the hidden field ``csrf_token``.
 """
 
@@ -22,6 +23,7 @@ import jinja2
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.responses import RedirectResponse, Response
 
 import hpf.web
@@ -31,6 +33,7 @@ from hpf.kernel.codes import code_table
 from hpf.kernel.errors import HpfError
 from hpf.kernel.money import format_yuan
 from hpf.security.permissions import Perm
+from hpf.web.links import can_open, link
 from hpf.web.routing import Handler, HpfRoute
 
 TEMPLATES_DIR = Path(hpf.web.__file__).parent / "templates"
@@ -102,6 +105,30 @@ ACTION_ZH = {
 
 def action_name(action: str) -> str:
     return ACTION_ZH.get(action, action)
+
+
+# Who did it, when it was not a person's login: batch runs, the bank, the demo's set-up.
+ACTOR_ZH = {
+    "system": "系统自动",
+    "sim": "模拟业务",
+    "demo": "演示数据",
+    "setup": "系统初始化",
+    "cli": "命令行",
+    "bank": "银行",
+    "anonymous": "未登录用户",
+}
+
+
+def actor_name(actor: str | None, staff_view: bool = True) -> str:
+    """The actor of a history row: a machine actor in Chinese, a login as is to staff; members
+    and employers see a staff login as 中心工作人员 (their own login, an account number, as is)."""
+    if not actor:
+        return "—"
+    if actor in ACTOR_ZH:
+        return ACTOR_ZH[actor]
+    if not staff_view and any(c.isalpha() for c in actor):
+        return "中心工作人员"
+    return actor
 
 
 # ------------------------------------------------------------------------------ history rows
@@ -196,6 +223,12 @@ def _page_globals(request: Request) -> dict[str, Any]:
     def may(permission: str) -> bool:
         return who is not None and who.may(Perm(permission))
 
+    def opens(target: str, /, **params: Any) -> bool:
+        return can_open(request, target, **params)
+
+    def link_to(href: str, text: Any, /, **attrs: Any) -> Markup:
+        return link(request, href, text, **attrs)
+
     return {
         "center_name": request.app.state.settings.center_name,
         "business_date": request.app.state.clock.today(),
@@ -203,6 +236,8 @@ def _page_globals(request: Request) -> dict[str, Any]:
         "who_name": session.display_name if session is not None else (who.login if who else ""),
         "csrf_token": session.csrf_token if session is not None else "",
         "may": may,
+        "can_open": opens,
+        "link": link_to,
     }
 
 
@@ -222,6 +257,7 @@ def _environment() -> jinja2.Environment:
         member_state=member_state,
         employer_state=employer_state,
         action_name=action_name,
+        actor=actor_name,
     )
     return env
 

@@ -13,16 +13,27 @@ this wrapper, so the status it records is the page's.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from hpf.web import unit_of_work
+
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 class HpfRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        call = self.dependant.call
+        if call is not None and not inspect.iscoroutinefunction(call):
+            # FastAPI calls ``dependant.call`` on a worker thread: end the unit of work there.
+            self.dependant.call = _ending_units(call, self.status_code or 200)
+
     def get_route_handler(self) -> Handler:
         handler = self.answer_refusals(super().get_route_handler())
 
@@ -36,3 +47,25 @@ class HpfRoute(APIRoute):
     def answer_refusals(self, handler: Handler) -> Handler:
         """A hook for subclasses that answer some exceptions themselves."""
         return handler
+
+
+def _ending_units(call: Callable[..., Any], status: int) -> Callable[..., Any]:
+    """``call``, then the end of the units of work it was given, in the same thread: commit below
+    400 (the status of the Response it returned, else the route's), roll back on a refusal or an
+    exception."""
+
+    @functools.wraps(call)
+    def run(**values: Any) -> Any:
+        units = unit_of_work.units_in(values)
+        try:
+            result = call(**values)
+        except BaseException:
+            for unit in units:
+                unit.end(None, failed=True)
+            raise
+        answered = result.status_code if isinstance(result, Response) else status
+        for unit in units:
+            unit.end(answered)
+        return result
+
+    return run

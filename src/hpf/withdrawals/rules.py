@@ -340,7 +340,8 @@ def _rent_limit(work: _Work, claim: Claim, facts: MemberFacts, policy: Withdrawa
     )
     work.line(
         "按月计算",
-        f"min({_yuan(rent)}, {_yuan(policy.rent_monthly_cap_fen)}) × {months} = {_yuan(monthly * months)}",
+        f"月租金 {_yuan(rent)} 与每月限额 {_yuan(policy.rent_monthly_cap_fen)} 取较小者 {_yuan(monthly)}"
+        f" × {months} = {_yuan(monthly * months)}",
     )
     return monthly * months
 
@@ -466,7 +467,7 @@ def evaluate(claim: Claim, facts: MemberFacts, policy: WithdrawalPolicy, today: 
         )
 
     cap = balance if limit is None else min(balance, limit)
-    work.line("可提取额度", f"min(账户余额, 本项限额) = {_yuan(max(cap, 0))}")
+    work.line("可提取额度", f"账户余额与本项限额取较小者 = {_yuan(max(cap, 0))}")
     requested = claim.requested_fen
     if requested is not None and requested > 0:
         work.check(
