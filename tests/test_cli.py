@@ -16,11 +16,13 @@ def test_demo_check_and_a_broken_ledger(tmp_path, monkeypatch):
         app, ["demo", "--no-serve", "--members", "300", "--employers", "12", "--history-months", "2"]
     )
     assert built.exit_code == 0, built.output
-    assert "2 months simulated" in built.output
+    assert "已模拟 2 个月" in built.output and "职工 300 人" in built.output and "单位 12 家" in built.output
+    assert "提取申请" in built.output and "贷款评分卡" in built.output and "/self/login" in built.output
+    assert "Decimal(" not in built.output and "{'" not in built.output  # no raw Python dict
     assert "OpenHPF-Demo-2025" in built.output and "TOTP secret" in built.output  # demo sign-ins
     for login in ("admin", "admin2", "teller", "finance", "finance2", "auditor"):
         assert f" {login} " in built.output
-    assert built.output.count("/self/login") == 2  # one member, one employer
+    assert built.output.count("/self/login") == 3  # where to sign in; one member, one employer
     ok = runner.invoke(app, ["check"])
     assert ok.exit_code == 0, ok.output
     engine = make_engine(url)
@@ -34,6 +36,23 @@ def test_demo_check_and_a_broken_ledger(tmp_path, monkeypatch):
     assert broken.exit_code == 1
     assert f"member {member_id}" in broken.output
     assert account in broken.output
+
+
+def test_the_demo_summary_reads_as_figures():
+    from decimal import Decimal
+
+    from hpf.cli import demo_summary_lines
+    from hpf.sim.simulator import SimulationSummary
+
+    lived = SimulationSummary(months=24, hires=1234, lists=5000, scorecard_auc=Decimal("0.9024"),
+                              last_business_date="2026-12-01")  # fmt: skip
+    lived.withdrawals.applied, lived.withdrawals.refused, lived.loans.approved = 1500, 30, 40
+    text = "\n".join(demo_summary_lines(lived, port=8123))
+    assert "已模拟 24 个月，业务日期现为 2026-12-01" in text and "新增职工 1,234 人" in text
+    assert "提取申请 1,500 笔" in text and "不予提取 30" in text and "批准 40" in text
+    assert "AUC 0.902" in text and "Decimal" not in text
+    assert "http://127.0.0.1:8123/login" in text and "http://127.0.0.1:8123/self/login" in text
+    assert "未训练" in "\n".join(demo_summary_lines(SimulationSummary()))
 
 
 def test_clock_only_moves_forward(tmp_path, monkeypatch):

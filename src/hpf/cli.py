@@ -547,7 +547,6 @@ def demo(
     A demo runs in development mode (HPF_ENV=development when HPF_ENV is unset): development
     keys, demo sign-ins, SMS codes printed on the console. Never for real data.
     """
-    from dataclasses import asdict
     from datetime import date
 
     from hpf.contributions.rules import add_months, month_of
@@ -575,14 +574,17 @@ def demo(
                 progress=_reporter(bar),
             )  # fmt: skip
         console.print(
-            f"demo center built in {summary.seconds:.1f}s: {summary.employers} employers, {summary.members} members"
+            f"演示中心已生成（用时 {summary.seconds:.1f} 秒）：单位 {summary.employers:,} 家，"
+            f"职工 {summary.members:,} 人，期初余额合计 {_yuan(summary.total_balance_fen)} 元",
+            highlight=False,
         )
         if history_months:
             with _progress_bar() as bar:
                 lived = run_simulation(
                     engine, settings.center_code, months=history_months, seed=seed, progress=_reporter(bar)
                 )
-            console.print(f"{history_months} months simulated: {asdict(lived)}")
+            for line in demo_summary_lines(lived, host=host, port=port):
+                console.print(line, highlight=False, soft_wrap=True)
     except HpfError as exc:
         if exc.code != "demo.not_empty":
             raise
@@ -591,6 +593,34 @@ def demo(
         serve(host=host, port=port)  # shows the demo sign-ins
     else:
         _demo_users(settings)
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100:,}.{fen % 100:02d}" if fen >= 0 else "-" + _yuan(-fen)
+
+
+def demo_summary_lines(lived: Any, *, host: str = "127.0.0.1", port: int = 8000) -> list[str]:
+    """What ``hpf demo`` says of the months it simulated: figures a person reads, in Chinese."""
+    w, loans = lived.withdrawals, lived.loans
+    if lived.scorecard_auc is None:
+        card = "未训练（违约样本不足）"
+    else:
+        card = f"已训练，AUC {float(lived.scorecard_auc):.3f}"
+    site = f"http://{host}:{port}"
+    return [
+        f"已模拟 {lived.months} 个月，业务日期现为 {lived.last_business_date}",
+        f"  人员变动：新增职工 {lived.hires:,} 人，离职封存 {lived.leavers:,} 人，单位间转移 {lived.transfers:,} 人",
+        f"  单位缴存：清册 {lived.lists:,} 份，到账 {lived.receipts:,} 笔"
+        f"（迟缴 {lived.late:,} 次，未缴 {lived.missing:,} 次，少缴 {lived.partial:,} 笔）；年度结息 {lived.settlements} 次",
+        f"  提取申请 {w.applied:,} 笔：直接办结 {w.straight_through:,}，经人工审核 {w.reviewed:,}，"
+        f"不予提取 {w.refused:,}；已支付 {w.paid:,} 笔，银行退回 {w.payout_failed:,} 笔",
+        f"  贷款申请 {loans.applied:,} 笔：批准 {loans.approved:,}，不予批准 {loans.refused:,}；"
+        f"部分提前还款 {loans.prepaid:,}，结清 {loans.paid_off:,}，逾期后还清 {loans.recovered:,}，"
+        f"陷入困境 {loans.hardships:,}，委托扣款失败 {loans.debits_failed:,}",
+        f"  贷款评分卡：{card}",
+        "  留待处理：提取与贷款审核队列、待复核的冲账与政策调整、未分摊的到账、待支付的付款",
+        f"登录：工作人员 {site}/login ，职工与单位 {site}/self/login （演示账号见下）",
+    ]
 
 
 def _remove_sqlite(url: str) -> None:

@@ -173,3 +173,14 @@ def test_unallocated_lists_short_and_unclaimed_employers(client, center):
     assert "1,000.00" in row.group(0)
     assert "4,890.38" in row.group(0)  # the shortfall
     assert 'aria-current="page">未分摊到账<' in html
+
+
+def test_every_error_of_the_receipt_form_at_once(client, center):
+    emp, _ = center
+    r = client.post(
+        f"/employers/{emp['account_no']}/receipts",
+        data={"amount": "12.345", "bank_ref": "", "value_date": "2025/03/15"},
+    )
+    assert r.status_code == 422
+    assert "请修改以下3处" in r.text and "金额最多保留两位小数" in r.text
+    assert "银行流水号必填" in r.text and "到账日期格式错误" in r.text

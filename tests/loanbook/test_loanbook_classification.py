@@ -75,3 +75,34 @@ def test_a_recovery_pays_everything_older_first(penalty, late, now, data):
     if True in partial:
         first_short = partial.index(True)
         assert all(got == 0 for got, _ in buckets[first_short + 1 :])
+
+
+def test_a_recovery_is_recorded_as_a_change_of_class(engine, ctx, clock):
+    """次级/可疑 → 正常 after a repayment is a row of the class history like any other change."""
+    from sqlalchemy import select
+
+    from hpf.loans.tables import loan_event
+
+    day = date(2026, 6, 30)
+    clock.set(date(2025, 3, 20))
+    with write_transaction(engine) as conn:
+        [borrower] = open_members(conn, ctx, 1)
+        loan_id = new_loan(conn, ctx, borrower, 1)
+        conn.execute(update(loan).where(loan.c.id == loan_id)
+                     .values(overdue_since=day - timedelta(days=200), penalty_through=day))  # fmt: skip
+    clock.set(day)
+    jobs.run_loan_daily(engine, ctx, day)
+    with write_transaction(engine) as conn:
+        assert loans.loan_view(conn, loan_id)["classification"] == "04"
+        loans.repay(
+            conn, ctx, loan_id, 100, loans.PaymentSource.BANK, "recover-1"
+        )  # nothing overdue any more
+        assert loans.loan_view(conn, loan_id)["classification"] == "01"
+        changes = [
+            (e.detail["from"], e.detail["to"])
+            for e in conn.execute(
+                select(loan_event).where(loan_event.c.loan_id == loan_id, loan_event.c.kind == "classified")
+                .order_by(loan_event.c.id)
+            )
+        ]  # fmt: skip
+    assert changes == [("01", "04"), ("04", "01")]

@@ -333,3 +333,21 @@ def test_pages_read_on_a_phone_and_the_member_page_links_to_the_loans(lc: LoanCe
         assert loanless.status_code == 200 and 'id="loans-link"' not in loanless.text
         empty = client.get(f"/members/{lc.loanless['account_no']}/loans")
         assert empty.status_code == 200 and 'id="no-loans"' in empty.text
+
+
+def test_the_class_history_shows_the_recovery(lc: LoanCenter) -> None:
+    """关注 after the missed April installment, then 正常 once it is paid: both rows on the page."""
+    from hpf.db.engine import write_transaction
+    from hpf.kernel.context import Context
+
+    ctx = Context(actor="teller01", clock=lc.center.clock, center_code="990001", source="test")
+    with write_transaction(lc.center.engine) as conn:
+        row = loans.loan_view(conn, lc.late)
+        assert row["classification"] == "02"
+        owed = row["overdue_principal_fen"] + row["overdue_interest_fen"] + row["penalty_accrued_fen"]
+        loans.repay(conn, ctx, lc.late, owed, loans.PaymentSource.BANK, "late-recovered")
+        assert loans.loan_view(conn, lc.late)["classification"] == "01"
+    with TestClient(lc.app) as client:
+        use_session(client, lc.center.principals[Role.TELLER])
+        html = client.get(f"/loans/{lc.late}").text
+    assert "正常 → 关注" in html and "关注 → 正常" in html

@@ -329,7 +329,7 @@ def test_alert_thresholds_resolve_from_defaults_and_changes():
     entries = {
         key: [(e["effective_from"], e["value"]) for e in spec["entries"]] for key, spec in defaults().items()
     }
-    assert resolve_alerts(entries, date(2025, 1, 1)) == AlertPolicy(5, 200, 15, 1000, (480, 1080))
+    assert resolve_alerts(entries, date(2025, 1, 1)) == AlertPolicy(5, 50, 15, 1000, (480, 1080))
     entries["alert_working_hours"].append((date(2025, 6, 1), "07:30-19:00"))
     assert resolve_alerts(entries, date(2025, 6, 1)).working_hours == (450, 1140)
 

@@ -133,6 +133,8 @@ def test_schedule_from_the_page(client):
     assert change["value"] == 3_600_000  # yuan on the form, fen stored
     html = client.get("/policy").text
     assert "36,000.00元" in html and "待生效" in html and "暂无待审批的调整" in html
+    log = html.split('id="policy-changes"')[1].split("</table>")[0]
+    assert "测试员" in log and "policy01" not in log  # the clerk by name, not by sign-in
 
     rate = {"key": "member_rate_min", "effective_from": "2025-07-01", "value": "6%", "reason": "决议"}
     assert client.post("/policy", data=rate, follow_redirects=False).status_code == 303
@@ -174,3 +176,59 @@ def test_a_refused_form_is_shown_again_with_the_message(client, form, message):
     assert r.status_code == 422 and message in r.text
     assert re.search(r'name="reason" value="{}"'.format(re.escape(data["reason"])), r.text)
     assert client.get("/api/v1/policy/changes").json() == []
+
+
+# ------------------------------------------------------------------ words (issue 12)
+
+
+def test_policy_page_is_chinese_with_units_and_staff_only_sources(client):
+    html = client.get("/policy").text
+    current = html.split('id="policy-current"')[1].split("</table>")[0]
+    text = re.sub(r"<[^>]+>", "", html)  # what the reader sees, not the ids and option values
+    assert "base_floor_fen" not in text and "UNVERIFIED" not in text and "PBOC" not in text
+    assert (
+        "单位：元/月" in current
+        and "单位：百分比" in current
+        and "2,000.00元" in current
+        and "12%" in current
+    )
+    assert "来源：《住房公积金管理条例》第十八条" in current
+    rates = html.split('id="deposit-rates"')[1].split("</table>")[0]
+    assert "中国人民银行基准利率调整（待核实）" in rates and "银发〔2016〕43号</small>" in rates
+    assert (
+        "（待核实）" not in rates.split("2016-02-21")[1].split("</tr>")[0]
+    )  # a confirmed source says so plainly
+    assert "fen" not in re.sub(r"<[^>]+>", "", html.split('id="policy-form"')[1].split("</form>")[0])
+
+
+def test_a_member_sees_no_source_notes(engine, clock):
+    from services_support import build_center
+
+    center = build_center(engine)
+    app = create_app(
+        Settings(env="development", database_url=str(engine.url)), engine=engine, clock=center.clock
+    )
+    from signing_in import use_session
+
+    with TestClient(app) as c:
+        use_session(c, center.people["a"])
+        html = c.get("/policy").text
+    assert "缴存基数上限" in html and "30,000.00元" in html
+    assert "来源：" not in html and "待核实" not in html and "UNVERIFIED" not in html and "依据" not in html
+    assert "说明" not in html and "W-R2016" not in html and "银发" not in html.split('id="deposit-rates"')[1]
+    assert "告警" not in html  # the security thresholds are for staff
+
+
+def test_rounding_unit_in_chinese_on_the_form(client):
+    form = {"key": "rounding_unit", "effective_from": "2025-07-01", "value": "元", "reason": "决议"}
+    assert client.post("/policy", data=form, follow_redirects=False).status_code == 303
+    approve_pending(client)
+    assert client.get("/api/v1/policy", params={"on": "2025-07-01"}).json()["rounding_unit"] == "yuan"
+
+
+def test_every_error_of_the_policy_form_at_once(client):
+    data = {"key": "base_cap_fen", "effective_from": "2025/07/01", "value": "abc", "reason": ""}
+    r = client.post("/policy", data=data, follow_redirects=False)
+    assert r.status_code == 422
+    box = r.text.split('id="policy-errors"')[1].split("</div>")[0]
+    assert "3处" in box and "生效日期格式错误" in box and "金额格式错误" in box and "请填写调整原因" in box

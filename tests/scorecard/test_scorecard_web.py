@@ -93,3 +93,19 @@ def test_hpf_loan_train_scorecard_prints_the_auc_and_refuses_an_empty_book(engin
     assert card is not None and card["seed"] == 3
     assert f"AUC (held-out) {card['auc']}" in done.output
     assert f"train {card['train_count']} loans ({card['train_bads']} bad)" in done.output
+
+
+def test_the_card_page_is_chinese_with_fixed_decimals(engine, ctx, center, sign_in):
+    import re
+
+    with write_transaction(engine) as conn:
+        build_book(conn, ctx)
+        scorecard.train(conn, ctx)
+    sign_in(center, "risk02", [Role.RISK], session=True)
+    html = center.get("/loans/scorecard").text
+    text = re.sub(r"<[^>]+>", " ", html.split("<main")[1])
+    assert "Bad:" not in text and "logistic" not in text and "逻辑回归（L2 正则" in text
+    assert not re.search(r"\de[+-]\d", text)  # no 1e-05: fixed decimals
+    assert "payment_to_base" not in text and "monthly_base_yuan" not in text  # feature codes stay in ids
+    table = html.split('id="features"')[1].split("</table>")[0]
+    assert re.search(r'class="num">[+-]\d+\.\d{6}</td>', table)

@@ -368,6 +368,28 @@ def test_an_expired_sms_code_is_refused(db, ctx, clock, sender, member_row):
     assert second(db, ctx, identity.complete_sms, step.challenge, sender.last_code("13900139000")).ok
 
 
+def test_a_second_request_within_a_minute_says_so_and_the_code_sent_stays_valid(
+    db, ctx, clock, sender, member_row
+):
+    member_login(db, ctx, member_row)
+    first = sign_in(db, ctx, sender, member_row["resident_id"])
+    code = sender.last_code("13900139000")
+    assert first.outcome is Outcome.NEEDS_SMS and code is not None
+    later(clock, seconds=20)
+    again = sign_in(db, ctx, sender, member_row["resident_id"])  # signing in again: nothing sent
+    assert again.outcome is Outcome.NEEDS_SMS and len(sender.messages) == 1
+    with pytest.raises(sms.SmsRateLimited) as err, write_transaction(db) as conn:
+        identity.resend_sms(conn, ctx, again.challenge, sender=sender)
+    assert err.value.code == "sms.too_soon" and err.value.status == 429
+    assert err.value.title == "验证码已发送，请在40秒后再请求"  # 60 s after the first, 20 s gone
+    assert len(sender.messages) == 1  # the truth: nothing was sent
+    with read_transaction(db) as conn:
+        sent = sms.last_sent(conn, ctx, again.principal_id, "sign_in")
+    assert sent is not None and sent.live and sent.resend_in == 40
+    assert sent.expires_at - sent.sent_at == sms.CODE_TTL
+    assert second(db, ctx, identity.complete_sms, again.challenge, code).ok  # the code sent is good
+
+
 def test_an_over_attempted_sms_code_is_dead(db, ctx, sender, member_row):
     who = member_login(db, ctx, member_row)
     with write_transaction(db) as conn:

@@ -42,8 +42,8 @@ GOLDEN = [
     ("phone", "13800000000", "138****0000"),
     ("phone", "+8613812345678", "+861******5678"),
     ("phone", "010-62345678", "010-****5678"),  # separators stay
-    ("phone", "0531-8612345", "053*-***2345"),
-    ("phone", "0101234567", "********67"),  # 3 + 4 would leave only 3 hidden
+    ("phone", "0531-8612345", "0531-****345"),  # a landline keeps its area code
+    ("phone", "0101234567", "010****567"),  # 010 + seven digits: four hidden
     ("phone", "1234567", "******7"),
     ("phone", "139****9000", "139****9000"),  # masking a mask changes nothing
     # bank card / account: first 4, last 4, at least 8 hidden
@@ -292,3 +292,19 @@ def test_examples_from_the_issue():
     }
     with pytest.raises(UnclassifiedField):
         classify("member", "shoe_size")
+
+
+@pytest.mark.parametrize(
+    ("landline", "masked"),
+    [
+        ("0531-88886066", "0531-****6066"),  # the area code stays, the middle is hidden
+        ("053188886066", "0531****6066"),
+        ("010-12345678", "010-****5678"),
+        ("021 87654321", "021 ****4321"),
+        ("0531-8888606", "0531-****606"),  # seven digits: still four hidden
+        ("0531-****6066", "0531-****6066"),  # masking again changes nothing
+    ],
+)
+def test_a_landline_keeps_its_area_code(landline, masked):
+    assert mask(landline, "phone") == masked
+    assert mask("13912345678", "phone") == "139****5678"  # a mobile as before

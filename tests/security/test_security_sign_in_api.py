@@ -84,8 +84,12 @@ def test_members_and_employers_sign_in_with_an_sms_code(
         login, phone = center.employer["uscc"], "13800138001"
     first = token(client, login=login.lower(), password=PASSWORD).json()
     assert first["outcome"] == "needs_sms" and first["sms_phone"] == f"{phone[:3]}****{phone[-4:]}"
+    assert first["sms_sent_at"] and 0 < first["sms_resend_in"] <= 60
     code = center.app.state.sms.last_code(phone)
     assert code is not None
+    again = token(client, login=login.lower(), password=PASSWORD).json()  # within the minute: none sent
+    assert again["outcome"] == "needs_sms" and again["sms_sent_at"] == first["sms_sent_at"]
+    assert center.app.state.sms.last_code(phone) == code and again["sms_resend_in"] <= first["sms_resend_in"]
     wrong = "000000" if code != "000000" else "111111"
     bad = token(client, challenge=first["challenge"], code=wrong)
     assert bad.status_code == 401 and bad.json()["code"] == "auth.sms_code_invalid"

@@ -130,9 +130,12 @@ def test_a_member_signs_in_with_an_sms_code_and_lands_on_their_account(
     assert r.status_code == 303 and r.headers["location"] == "/self/login/sms"
     page = client.get("/self/login/sms")
     assert "短信验证码" in page.text and "重新发送验证码" in page.text
+    assert "验证码已于" in page.text and "秒后再请求新的验证码" in page.text
     token = form_token(page.text)
+    sent = len(center.app.state.sms.messages)
     resend = client.post("/self/login/sms/resend", data={"csrf_token": token})
-    assert resend.status_code == 429 and "过于频繁" in resend.text
+    assert resend.status_code == 429 and "验证码已发送，请在" in resend.text and "秒后再请求" in resend.text
+    assert len(center.app.state.sms.messages) == sent  # nothing sent; the code sent is still the one
     code = center.app.state.sms.last_code("13900139001")
     done = client.post("/self/login/sms", data={"code": code, "csrf_token": token})
     assert done.status_code == 303 and done.headers["location"] == "/self"

@@ -180,27 +180,69 @@ def test_a_member_applies_through_the_pages(center: tuple[Center, TestClient]) -
     assert client.get("/applications").text.count(f"/applications/{app_id}") == 1
 
 
+def _rent_form(**changes: Any) -> dict[str, Any]:
+    form: dict[str, Any] = {
+        "item": "WD-RENT", "effective_from": "2025-04-01", "reason": "从严", "time_limit_days": "2",
+        "extra_conditions": "", "summary_zh": "",
+    }  # fmt: skip
+    for code in ("M-ID", "M-LEASE", "M-BANK"):
+        form[f"required_{code}"] = "1"
+        form[f"types_{code}"] = ["pdf", "jpg", "png"]
+        form[f"size_{code}"] = "5120"
+    return {**form, **changes}
+
+
 def test_an_administrator_asks_to_publish_a_local_list_on_the_page(center: tuple[Center, TestClient]) -> None:
     c, client = center
     use_session(client, c.people["admin01"])
     rent = client.get("/api/v1/services/WD-RENT").json()
     rent.pop("version")
     rent.pop("local")
-    import json
+    page = client.get("/catalog?item=WD-RENT").text
+    assert "JSON" not in page and 'name="time_limit_days"' in page and 'name="size_M-LEASE"' in page
+    assert "不超过全国目录的 3 个工作日" in page
 
-    loose = {**rent, "time_limit_days": 9}
-    refused = client.post(
-        "/catalog", data={"effective_from": "2025-04-01", "items": json.dumps([loose]), "reason": "r"}
-    )
-    assert refused.status_code == 422 and "办结时限不能长于" in refused.text
-    tight = {**rent, "time_limit_days": 2}
+    refused = client.post("/catalog", data=_rent_form(time_limit_days="9", reason=""))
+    box = refused.text.split('id="catalog-error"')[1].split("</div>")[0]
+    assert refused.status_code == 422 and "请填写发布原因" in box and "办结时限不能长于" in box  # all at once
+    refused = client.post("/catalog", data=_rent_form(time_limit_days="9", **{"size_M-ID": "9999"}))
+    box = refused.text.split('id="catalog-error"')[1].split("</div>")[0]
+    assert (
+        refused.status_code == 422 and "办结时限不能长于" in box and "大小上限不能超过5120KB" in box
+    )  # both at once
     sent = client.post(
         "/catalog",
-        data={"effective_from": "2025-04-01", "items": json.dumps([tight]), "reason": "从严"},
+        data=_rent_form(
+            extra_conditions="租赁合同须已网签备案", **{"types_M-BANK": ["pdf"], "size_M-ID": "2048"}
+        ),
         follow_redirects=False,
     )
     assert sent.status_code == 303
     assert "待审批" in client.get("/catalog").text
+    checker = as_(c, client, "admin02")
+    [request] = client.get("/api/v1/approvals", params={"state": "pending"}, headers=checker).json()
+    assert client.post(f"/api/v1/approvals/{request['id']}/approve", headers=checker).status_code == 200
+    local = client.get("/api/v1/services/WD-RENT", params={"on": "2025-04-01"}).json()
+    assert local["local"] and local["time_limit_days"] == 2
+    assert local["conditions"][-1] == {"id": "L1", "text_zh": "租赁合同须已网签备案"}
+    materials = {m["code"]: m for m in local["materials"]}
+    assert materials["M-BANK"]["file_types"] == ["pdf"] and materials["M-ID"]["max_size_kb"] == 2048
+    versions = client.get("/catalog").text.split('id="local-versions"')[1].split("</ul>")[0]
+    assert "WD-RENT" in versions and "admin01" in versions  # the maker, named
+    tight = {**rent, "time_limit_days": 2}
     api = client.post("/api/v1/catalog/versions", json={"effective_from": "2025-05-01", "items": [tight], "reason": "x"},
                       headers=as_(c, client, "admin02"))  # fmt: skip
     assert api.status_code == 202 and api.json()["state"] == "pending"
+
+
+def test_the_item_page_reads_as_chinese_without_developer_notes(center: tuple[Center, TestClient]) -> None:
+    import re
+
+    c, client = center
+    for code in ("WD-RENT", "LN-APPLY"):
+        text = re.sub(r"<[^>]+>", " ", client.get(f"/services/{code}").text)
+        assert "待核实" not in text and "解释" not in text and "占位" not in text
+        assert "本中心按工作日计算办结时限" in text
+    use_session(client, c.people["teller01"])
+    form = client.get("/services/WD-DEATH").text.split('id="ap-kind"')[1].split("</select>")[0]
+    assert ">heir<" not in form and ">staff<" not in form and "继承人" in form

@@ -75,3 +75,11 @@ def test_final_states_are_final_and_only_listed_transitions_pass():
                 with pytest.raises(IllegalTransition):
                     check_transition(state, target)
     assert not any(old in (OrderState.PAID, OrderState.FAILED) for old, _ in TRANSITIONS)
+
+
+def test_the_reservation_memo_reads_as_a_sentence():
+    import dataclasses
+
+    request = dataclasses.replace(payout(7, 30_000, "k"), summary="大病医疗提取")
+    entry = reservation_entry(request, "990001P000000000001", date(2025, 3, 15), "t")
+    assert entry.memo == "大病医疗提取 付款在途" and "冻结" not in entry.memo

@@ -198,3 +198,66 @@ def test_overview_says_what_the_member_qualifies_for_and_why_not():
     }
     frozen = overview(replace(FACTS, state="06"), POLICY, TODAY)
     assert not any(o.may_apply for o in frozen)
+
+
+# ------------------------------------------------------------- every condition as it was checked
+
+FAILURE_WORDS = (
+    "为零",
+    "不能",
+    "不足",
+    "请提供",
+    "请填写",
+    "请说明",
+    "须由",
+    "超过可提取",
+    "未达到",
+    "已超过",
+)
+
+
+@pytest.mark.parametrize("reason", list(Reason))
+def test_a_passed_condition_says_what_held_and_a_failed_one_why(reason):
+    claims = [
+        Claim(reason),
+        Claim(reason, document_date=date(2025, 3, 1), cost_fen=100_000, rent_monthly_fen=150_000,
+              installment_fen=200_000, labour_ended=True, applicant_is_heir=True, document_no="X1",
+              monthly_repayment=reason is Reason.LOAN_REPAYMENT),
+    ]  # fmt: skip
+    for claim in claims:
+        for facts in (FACTS, replace(FACTS, carried_fen=0, current_fen=0)):
+            for check in evaluate(claim, facts, POLICY, TODAY).checks:
+                if check.passed:
+                    assert check.title_zh and not any(w in check.title_zh for w in FAILURE_WORDS), check
+                else:
+                    assert check.title_zh, check
+
+
+def test_the_balance_condition_both_ways():
+    empty = replace(FACTS, carried_fen=0, current_fen=0)
+    [found] = [
+        c for c in evaluate(Claim(Reason.RENT), empty, POLICY, TODAY).checks if c.code.endswith("no_balance")
+    ]
+    assert (found.passed, found.title_zh) == (False, "账户余额为零，无可提取金额")
+    [found] = [
+        c for c in evaluate(Claim(Reason.RENT), FACTS, POLICY, TODAY).checks if c.code.endswith("no_balance")
+    ]
+    assert (found.passed, found.title_zh) == (True, "账户有余额可提取")
+
+
+def test_the_sheet_in_words_and_the_interest_of_a_closing_withdrawal():
+    rent = evaluate(Claim(Reason.RENT, rent_monthly_fen=250_000), FACTS, POLICY, TODAY)
+    lines = {s.label_zh: s.value for s in rent.sheet}
+    assert lines["按月计算"] == "取 2,500.00元 与 600.00元 中较小者 × 12 个月 = 7,200.00元"
+    assert lines["当年归集余额"] == "12,000.00元" and "本年缴存余额" not in lines
+    assert all("min(" not in s.value for s in rent.sheet)
+    closing = evaluate(
+        Claim(Reason.RETIREMENT, document_date=date(2025, 6, 1)),
+        replace(FACTS, interest_to_date_fen=12_345),
+        POLICY,
+        TODAY,
+    )
+    lines = {s.label_zh: s.value for s in closing.sheet}
+    assert closing.allowed_fen == 6_212_345  # 50,000.00 + 12,000.00 + 123.45 of interest to date
+    assert lines["结息至今日的利息"] == "123.45元"
+    assert lines["销户提取金额（余额＋利息）"] == "62,000.00元 ＋ 123.45元 ＝ 62,123.45元"

@@ -107,9 +107,14 @@ def test_a_rent_withdrawal_is_approved_straight_through_then_paid(
     html = page.text
     assert page.status_code == 200 and "已批准" in html and "系统核验全部条件符合" in html
     assert (
-        "按月计算" in html
-        and "月租金 1,500.00元 与每月限额 600.00元 取较小者 600.00元 × 12 = 7,200.00元" in html
+        "按月计算" in html and "取 1,500.00元 与 600.00元 中较小者 × 12 个月 = 7,200.00元" in html
     )  # the sheet
+    assert "min(" not in html
+    checked = html.split('id="rule-results"')[1].split("</ul>")[0]
+    assert "符合</span> 账户有余额可提取" in checked and "符合</span> 无未结清的住房公积金贷款" in checked
+    assert "账户余额为零" not in checked and "不能租房提取" not in checked  # no failure wording beside 符合
+    steps = html.split('id="transitions"')[1].split("</ol>")[0]
+    assert "系统" in steps and "system" not in steps  # the actor of straight-through approval
     assert 'id="outcome-amount">3,000.00 元' in html
     assert "已预留资金，等待银行付款" in html
     order_no = re.search(r'id="payment-order">([^<]+)<', html).group(1)
@@ -242,3 +247,20 @@ def test_a_risk_sends_it_to_a_reviewer_with_the_reason_then_the_refusal_is_shown
     assert "不予办理" in refused and "收款卡非本人所有" in refused
     receipt = client.get(f"/applications/{application_id}/receipt").text
     assert "不予办理：收款卡非本人所有" in receipt and 'id="r-archive">' in receipt  # ended: archived
+
+
+def test_every_error_of_the_form_comes_at_once(client: TestClient, center: RentCenter) -> None:
+    _as(client, center, "zhang")
+    url = f"/members/{center.member['account_no']}/withdrawals/WD-PURCHASE/apply"
+    fields = {"cost_fen": "12.345", "payee_name": "", "family_resident_ids": "123", "payee_card": CARD,
+              "payee_bank": "中国工商银行济南分行"}  # fmt: skip
+    refused = client.post(url, data=fields, files=PURCHASE_FILES, follow_redirects=False)
+    assert refused.status_code == 422
+    box = refused.text.split('id="apply-error"')[1].split("</p>")[0]
+    assert (
+        "请修改以下5处" in box
+        and "格式不正确" in box
+        and "请填写“收款人户名”" in box
+        and "身份证号码长度不正确" in box
+    )
+    assert _count(center) == 0

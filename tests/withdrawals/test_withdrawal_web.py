@@ -44,3 +44,19 @@ def test_the_overview_page_reads_on_a_phone(center: AuthCenter) -> None:
     html = page.text
     assert "可办理的提取" in html and 'id="reason-07"' in html and "须连续足额缴存满3个月" in html
     assert 'data-label="能否申请"' in html  # the stacked table of the phone layout
+
+
+def test_a_member_is_not_offered_a_death_withdrawal_for_himself_and_sees_the_interest(
+    center: AuthCenter,
+) -> None:
+    url = f"/members/{center.member['account_no']}/withdrawals"
+    with center.client() as client:
+        use_session(client, center.principals[Role.MEMBER])
+        mine = client.get(url).text
+        client.cookies.clear()
+        use_session(client, center.principals[Role.TELLER])
+        counter = client.get(url).text
+    assert 'id="reason-08"' not in mine and "职工死亡" not in mine  # only an heir claims it
+    assert 'id="reason-08"' in counter  # the teller serves the heir at the counter
+    row = mine.split('id="reason-04"')[1].split("</tr>")[0]  # a closing withdrawal: balance + interest
+    assert "账户余额 100.00元 ＋ 结息至今日的利息" in row and "＝" in row

@@ -8,9 +8,11 @@ refusal's status, never problem+json.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import Connection, func, select
 from starlette.responses import RedirectResponse, Response
 
@@ -22,9 +24,9 @@ from hpf.ledger.tables import member_balance
 from hpf.loans import service as loans
 from hpf.security.permissions import Perm, Scope
 from hpf.web.auth import CurrentPrincipal, requires
-from hpf.web.deps import ReadDb
+from hpf.web.deps import Ctx, ReadDb
 from hpf.web.disclosure import Disclose
-from hpf.web.pages_common import PageRoute, history_changes, is_htmx, render
+from hpf.web.pages_common import PageRoute, history_changes, is_htmx, render, staff_names
 
 SEARCH_LIMIT = 50
 EMPLOYERS_PER_PAGE = 50
@@ -91,6 +93,7 @@ def member_page(
             "page": page,
             "more": more,
             "history": [{**h, "changes": history_changes("member", h, names)} for h in changes],
+            "actor_names": staff_names(conn, (h["actor"] for h in changes)),
             "has_loans": loans.has_loans(conn, row["id"]),  # the 我的贷款 link
             "balance_chart": charts.member_balance_chart(conn, row["id"], today),
             "years": years[::-1],  # newest first, as the statement
@@ -165,6 +168,7 @@ def employer_page(
     members = show.show("member", listed)
     by_state, held = _member_counts(conn, row["id"])
     unallocated = ledger.employer_balance_of(conn, row["id"])
+    history = show.show("account_history", service.history(conn, "employer", row["id"]), subject_ids=[])
     return render(
         request,
         "employer.html",
@@ -179,12 +183,8 @@ def employer_page(
             "members": members,
             "page": page,
             "pages": max(1, -(-total // MEMBERS_PER_PAGE)),
-            "history": [
-                {**h, "changes": history_changes("employer", h)}
-                for h in show.show(
-                    "account_history", service.history(conn, "employer", row["id"]), subject_ids=[]
-                )
-            ],
+            "history": [{**h, "changes": history_changes("employer", h)} for h in history],
+            "actor_names": staff_names(conn, (h["actor"] for h in history)),
         },
     )
 
@@ -208,21 +208,116 @@ def _member_counts(conn: Connection, employer_id: int) -> tuple[list[tuple[str, 
 # ------------------------------------------------------------------------------------- ledger
 
 
+LEDGER_LINES_PER_PAGE = 50
+PeriodText = Query("", max_length=10)
+
+
+def _period(today: date, month: str, start: str, end: str) -> tuple[date, date, list[str]]:
+    """The period asked for: a month (``2025-03``), or from–to dates, else the business month
+    so far. Errors in Chinese, all at once; on an error the business month is used."""
+    errors: list[str] = []
+    first = today.replace(day=1)
+    if month.strip():
+        try:
+            y, m = (int(x) for x in month.strip().split("-"))
+            first_of = date(y, m, 1)
+        except ValueError:
+            errors.append("月份格式错误，应为YYYY-MM")
+        else:
+            last = date(y + (m == 12), m % 12 + 1, 1) - timedelta(days=1)
+            return first_of, min(last, today) if first_of <= today else last, errors
+    if start.strip() or end.strip():
+        found: list[date] = []
+        for text, label in ((start, "起始日期"), (end, "终止日期")):
+            try:
+                found.append(date.fromisoformat(text.strip()))
+            except ValueError:
+                errors.append(f"{label}格式错误，应为YYYY-MM-DD")
+        if len(found) == 2 and found[0] > found[1]:
+            errors.append("起始日期不能晚于终止日期")
+        if not errors:
+            return found[0], found[1], errors
+    return first, today, errors
+
+
 @router.get("/ledger", dependencies=[Depends(requires(Perm.LEDGER_READ))])
-def ledger_page(request: Request, conn: ReadDb) -> Response:
-    subjects = ledger.subject_balances(conn)
+def ledger_page(
+    request: Request,
+    conn: ReadDb,
+    ctx: Ctx,
+    month: str = PeriodText,
+    start: str = Query("", alias="from", max_length=10),
+    end: str = Query("", alias="to", max_length=10),
+) -> Response:
+    today = ctx.clock.today()
+    first, last, errors = _period(today, month, start, end)
+    subjects = ledger.period_trial_balance(conn, first, last)
     for s in subjects:
         s["depth"] = _depth(s["code"])
     leaves = [s for s in subjects if s["postable"]]
+    totals = {
+        key: sum(s[key] for s in leaves)
+        for key in (
+            "opening_debit_fen", "opening_credit_fen", "debit_fen", "credit_fen",
+            "closing_debit_fen", "closing_credit_fen",
+        )
+    }  # fmt: skip
+    balanced = (
+        totals["opening_debit_fen"] == totals["opening_credit_fen"]
+        and totals["debit_fen"] == totals["credit_fen"]
+        and totals["closing_debit_fen"] == totals["closing_credit_fen"]
+    )
     return render(
         request,
         "ledger.html",
         {
             "nav": "ledger",
             "subjects": subjects,
-            "debit_total": sum(s["debit_fen"] for s in leaves),
-            "credit_total": sum(s["credit_fen"] for s in leaves),
+            "totals": totals,
+            "balanced": balanced,
+            "first": first,
+            "last": last,
+            "month": month if month.strip() and not errors else "",
+            "period_query": urlencode({"from": first.isoformat(), "to": last.isoformat()}),
+            "errors": errors,
         },
+        status_code=422 if errors else 200,
+    )
+
+
+@router.get("/ledger/{code}", dependencies=[Depends(requires(Perm.LEDGER_READ))])
+def ledger_subject_page(
+    request: Request,
+    code: Annotated[str, Path(max_length=10, pattern=r"^[0-9]{3,10}$")],
+    conn: ReadDb,
+    ctx: Ctx,
+    start: str = Query("", alias="from", max_length=10),
+    end: str = Query("", alias="to", max_length=10),
+    page: int = Page,
+) -> Response:
+    today = ctx.clock.today()
+    first, last, errors = _period(today, "", start, end)
+    lines, count = ledger.subject_lines(
+        conn, code, first, last, limit=LEDGER_LINES_PER_PAGE, offset=(page - 1) * LEDGER_LINES_PER_PAGE
+    )
+    [row] = [s for s in ledger.period_trial_balance(conn, first, last) if s["code"] == code]
+    query = {"from": first.isoformat(), "to": last.isoformat()}
+    return render(
+        request,
+        "ledger_subject.html",
+        {
+            "nav": "ledger",
+            "s": row,
+            "lines": lines,
+            "count": count,
+            "page": page,
+            "pages": max(1, -(-count // LEDGER_LINES_PER_PAGE)),
+            "first": first,
+            "last": last,
+            "period_query": urlencode(query),
+            "errors": errors,
+        },
+        status_code=422 if errors else 200,
     )
 
 

@@ -612,7 +612,8 @@ def employer_account_no(conn: Connection, employer_id: int) -> str:
 
 
 def find_members(conn: Connection, q: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-    """By account number, resident ID or mobile number (exact, by blind index) or name (prefix)."""
+    """By account number, resident ID or mobile number (exact, by blind index) or name (prefix),
+    sorted by the name's pinyin."""
     stmt = select(
         member, employer.c.name.label("employer_name"), employer.c.account_no.label("employer_account_no")
     )
@@ -628,7 +629,9 @@ def find_members(conn: Connection, q: str = "", limit: int = 50, offset: int = 0
         stmt = stmt.where(member.c.name >= q, member.c.name < q + "\uffff")
     else:
         stmt = stmt.where(literal(True))
-    rows = conn.execute(stmt.order_by(member.c.name, member.c.id).limit(limit).offset(offset)).mappings()
+    # In the order people look names up: by 姓名全拼 (张阿, 张三, 张一), not by code point.
+    order = (member.c.name_pinyin, member.c.name, member.c.id)
+    rows = conn.execute(stmt.order_by(*order).limit(limit).offset(offset)).mappings()
     return with_balances(conn, [to_plain("member", r) for r in rows])
 
 

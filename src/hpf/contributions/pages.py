@@ -30,7 +30,7 @@ from hpf.contributions import lists, service
 from hpf.contributions.rules import Kind, due_month, parse_month
 from hpf.contributions.tables import receipt, remittance
 from hpf.kernel.context import Context
-from hpf.kernel.errors import HpfError, InvalidInput
+from hpf.kernel.errors import HpfError, InvalidInput, all_at_once
 from hpf.kernel.money import parse_yuan
 from hpf.ledger import service as ledger
 from hpf.security.permissions import Perm
@@ -306,9 +306,8 @@ def record_receipt(
     back = safe_next(next_url, f"/employers/{emp['account_no']}/remittances")
     try:
         with conn.begin_nested():
-            service.record_receipt(
-                conn, _page_ctx(ctx), account_no, _amount(amount), bank_ref, _value_date(value_date)
-            )
+            fen, day = _receipt_fields(amount, bank_ref, value_date)
+            service.record_receipt(conn, _page_ctx(ctx), account_no, fen, bank_ref, day)
     except HpfError as exc:
         typed = _receipt_form(ctx.clock.today(), amount=amount, bank_ref=bank_ref, value_date=value_date)
         refused: dict[str, Any] = {"receipt": typed, "receipt_error": _refusal(exc), "receipt_next": back}
@@ -328,6 +327,29 @@ def _pending_list_of(conn: Connection, remittance_id: int, employer_id: int) -> 
         select(remittance.c.employer_id, remittance.c.state).where(remittance.c.id == remittance_id)
     ).first()
     return found is not None and tuple(found) == (employer_id, "pending")
+
+
+def _receipt_fields(amount: str, bank_ref: str, value_date: str) -> tuple[int, date]:
+    """The amount and the value date typed; every field's problem at once."""
+    refusals: list[InvalidInput] = []
+    fen, day = 0, date.min
+    try:
+        fen = _amount(amount)
+    except InvalidInput as exc:
+        refusals.append(exc)
+    if not 1 <= len(bank_ref.strip()) <= 40:
+        refusals.append(
+            InvalidInput(
+                "receipt.bank_ref", "银行流水号必填（最长40位）", "bank_ref must be 1..40 characters"
+            )
+        )
+    try:
+        day = _value_date(value_date)
+    except InvalidInput as exc:
+        refusals.append(exc)
+    if refusals:
+        raise all_at_once(refusals)
+    return fen, day
 
 
 def _amount(text: str) -> int:

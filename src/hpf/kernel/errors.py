@@ -8,6 +8,7 @@ once released.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -56,6 +57,22 @@ class InvalidInput(HpfError):
     """Malformed or out-of-range input: nothing was changed."""
 
     status = 422
+
+
+def all_at_once(refusals: Sequence[InvalidInput]) -> InvalidInput:
+    """One refusal naming every problem of a form (the first one's code), so that a form is
+    corrected in one round: ``errors`` lists each ``{field, title}``."""
+    first = refusals[0]
+    if len(refusals) == 1:
+        return first
+    titles = "；".join(r.title for r in refusals)
+    return InvalidInput(
+        first.code,
+        f"请修改以下{len(refusals)}处：{titles}",
+        "; ".join(r.detail for r in refusals),
+        field=first.extra.get("field"),
+        errors=[{"field": r.extra.get("field"), "title": r.title} for r in refusals],
+    )
 
 
 class TooLarge(HpfError):

@@ -298,3 +298,130 @@ def member_statement(
         .offset(offset)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+# ------------------------------------------------------------------------ period trial balance
+
+
+def _rolled_up(rows: Sequence[Any], values: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Leaf figures summed into every listed ancestor (a code is its parents' prefix)."""
+    out = {r["code"]: [0, 0, 0, 0] for r in rows}
+    for code, figures in values.items():
+        for target in (c for c in out if code.startswith(c)):
+            out[target] = [a + b for a, b in zip(out[target], figures, strict=True)]
+    return out
+
+
+def period_trial_balance(conn: Connection, start: date, end: date) -> list[dict[str, Any]]:
+    """科目余额表 of a period (posting dates ``start``…``end``): per subject the opening balance,
+    the period's debits and credits and the closing balance, parents summed from their leaves.
+
+    Set-based: one grouped query over the lines posted on or after ``start`` (joined to their
+    entries' posting dates) and the materialised cumulative balances; the opening is the
+    cumulative balance less everything posted since ``start``, the closing the opening plus the
+    period. Balances are signed by the subject's normal side and also split onto the debit or
+    credit column (``*_debit_fen``/``*_credit_fen``), so that the columns of the leaves balance.
+    """
+    if end < start:
+        raise InvalidInput("ledger.period_order", "起始日期不能晚于终止日期", f"{start} is after {end}")
+    posted = journal_entry.c.posting_date
+    amount = journal_line.c.amount_fen
+    is_debit = journal_line.c.side == Side.DEBIT.value
+    in_period = posted <= end
+
+    def total(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, amount), else_=0)), 0)
+
+    since = {
+        code: [int(d_all), int(c_all), int(d_period), int(c_period)]
+        for code, d_all, c_all, d_period, c_period in conn.execute(
+            select(
+                journal_line.c.subject_code,
+                total(is_debit),
+                total(~is_debit),
+                total(is_debit & in_period),
+                total(~is_debit & in_period),
+            )
+            .join(journal_entry, journal_entry.c.id == journal_line.c.entry_id)
+            .where(posted >= start)
+            .group_by(journal_line.c.subject_code)
+        )
+    }
+    rows = (
+        conn.execute(
+            select(ledger_subject, subject_balance.c.debit_fen, subject_balance.c.credit_fen)
+            .join(subject_balance, subject_balance.c.subject_code == ledger_subject.c.code)
+            .order_by(ledger_subject.c.code)
+        )
+        .mappings()
+        .all()
+    )
+    leaves: dict[str, list[int]] = {}
+    for r in rows:
+        if not r["postable"]:
+            continue
+        d_all, c_all, d_period, c_period = since.get(r["code"], [0, 0, 0, 0])
+        opening = (int(r["debit_fen"]) - d_all) - (int(r["credit_fen"]) - c_all)  # debit minus credit
+        leaves[r["code"]] = [opening, d_period, c_period, opening + d_period - c_period]
+    rolled = _rolled_up(rows, leaves)
+    out = []
+    for r in rows:
+        opening, debit, credit, closing = rolled[r["code"]]
+        sign = 1 if r["normal_side"] == Side.DEBIT.value else -1
+        out.append(
+            {
+                "code": r["code"],
+                "name_zh": r["name_zh"],
+                "category": r["category"],
+                "normal_side": r["normal_side"],
+                "postable": r["postable"],
+                "opening_fen": sign * opening,
+                "opening_debit_fen": max(opening, 0),
+                "opening_credit_fen": max(-opening, 0),
+                "debit_fen": debit,
+                "credit_fen": credit,
+                "closing_fen": sign * closing,
+                "closing_debit_fen": max(closing, 0),
+                "closing_credit_fen": max(-closing, 0),
+            }
+        )
+    return out
+
+
+def subject_lines(
+    conn: Connection, code: str, start: date, end: date, *, limit: int = 50, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """The lines posted to ``code`` (and its sub-subjects) in the period, oldest first, one page;
+    and how many there are in all. Each line: posting and value dates, entry id, memo, business
+    type, side, amount."""
+    if conn.scalar(select(ledger_subject.c.code).where(ledger_subject.c.code == code)) is None:
+        raise NotFound("ledger.unknown_subject", "科目不存在", f"no subject {code}")
+    where = (
+        journal_line.c.subject_code.startswith(code, autoescape=True),
+        journal_entry.c.posting_date >= start,
+        journal_entry.c.posting_date <= end,
+    )
+    joined = journal_line.join(journal_entry, journal_entry.c.id == journal_line.c.entry_id)
+    count = int(conn.scalar(select(func.count()).select_from(joined).where(*where)) or 0)
+    lines = (
+        conn.execute(
+            select(
+                journal_entry.c.posting_date,
+                journal_line.c.value_date,
+                journal_line.c.entry_id,
+                journal_line.c.subject_code,
+                journal_entry.c.business_type,
+                journal_entry.c.memo,
+                journal_line.c.side,
+                journal_line.c.amount_fen,
+            )
+            .select_from(joined)
+            .where(*where)
+            .order_by(journal_entry.c.posting_date, journal_line.c.entry_id, journal_line.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        .mappings()
+        .all()
+    )
+    return [dict(r) for r in lines], count

@@ -443,7 +443,9 @@ def _rules(
             RuleResult(
                 "loan.certificate_required",
                 form.certificate_no is not None,
-                "抵押贷款须提供抵押登记他项权证号",
+                "已提供抵押登记他项权证号"
+                if form.certificate_no is not None
+                else "抵押贷款须提供抵押登记他项权证号",
                 "guarantee 01 needs the certificate number",
             )
         )
@@ -460,7 +462,7 @@ def _rules(
         RuleResult(
             "loan.first_due_date",
             contract_date < first_due,
-            "首期还款日晚于合同签订日",
+            "首期还款日晚于合同签订日" if contract_date < first_due else "首期还款日须晚于合同签订日",
             f"contract {contract_date}, first due {first_due}",
         )
     )

@@ -76,6 +76,16 @@ class ScorecardPublic(BaseModel):
         )  # fmt: skip
 
 
+MODEL_ZH = {scorecard.MODEL: "逻辑回归（L2 正则，C=1.0，样本不加权）"}
+
+
+def definition_zh(card: dict[str, Any]) -> str:
+    """The default definition as the page shows it: its Chinese sentence (the stored text also
+    carries an English one for the API)."""
+    text = str(card["default_definition"])
+    return text.split(" Bad:", 1)[0].strip()
+
+
 @router.get("/loans/scorecard", dependencies=[Depends(requires(Perm.LOAN_READ))])
 def scorecard_page(request: Request, conn: ReadDb) -> Response:
     every = scorecard.cards(conn, limit=11)  # the active one (the newest) and the ten before it
@@ -93,6 +103,8 @@ def scorecard_page(request: Request, conn: ReadDb) -> Response:
             "high_risk_share": scorecard.HIGH_RISK_SHARE,
             "months_on_book": scorecard.MONTHS_ON_BOOK,
             "protected_note": PROTECTED_NOTE,
+            "definition_zh": definition_zh(card) if card else "",
+            "model_zh": MODEL_ZH.get(card["model"], "逻辑回归") if card else "",
             "older": [c for c in every if not c["active"]][:10],
         },
     )

@@ -617,9 +617,11 @@ def _credit_lines(interest: int, overdue_principal: int, principal: int) -> list
     return [Line(code, Side.CREDIT, fen) for code, fen in parts if fen]
 
 
-def _refresh_overdue(conn: Connection, loan_id: int, today: date, policy: LoanPolicy) -> None:
-    """Overdue totals, days past due and class of one loan from its installments."""
+def _refresh_overdue(conn: Connection, ctx: Context, loan_id: int, today: date, policy: LoanPolicy) -> None:
+    """Overdue totals, days past due and class of one loan from its installments; a change of
+    class (a recovery to 正常 after a repayment too) is recorded as a ``classified`` event."""
     li = loan_installment.c
+    before = conn.scalar(select(loan.c.classification).where(loan.c.id == loan_id))
     since, principal, interest = conn.execute(
         select(func.min(li.due_date), func.coalesce(func.sum(li.principal_fen - li.paid_principal_fen), 0),
                func.coalesce(func.sum(li.interest_fen - li.paid_interest_fen), 0))
@@ -634,6 +636,10 @@ def _refresh_overdue(conn: Connection, loan_id: int, today: date, policy: LoanPo
     if since is None:
         values.update(penalty_base=0, penalty_through=None)
     conn.execute(update(loan).where(loan.c.id == loan_id).values(**values))
+    if before is not None and before != values["classification"]:
+        record_event(
+            conn, ctx, loan_id, "classified", detail={"from": before, "to": values["classification"]}
+        )
 
 
 def _settle_if_repaid(conn: Connection, loan_id: int, today: date) -> bool:
@@ -700,7 +706,7 @@ def repay(
             penalty_accrued_fen=loan.c.penalty_accrued_fen - paid.penalty_fen, version=loan.c.version + 1,
         )
     )  # fmt: skip
-    _refresh_overdue(conn, loan_id, today, policy)
+    _refresh_overdue(conn, ctx, loan_id, today, policy)
     result = {
         "loan_id": loan_id, "entry_id": entry_id, "amount_fen": amount_fen, "penalty_fen": paid.penalty_fen,
         "overdue_interest_fen": sum(o.interest_fen for o in paid.overdue),

@@ -28,7 +28,7 @@ from hpf.security import approvals
 from hpf.security.permissions import Perm, Scope
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.pages_common import PageRoute, render
+from hpf.web.pages_common import PageRoute, render, staff_names
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -38,20 +38,22 @@ UNIT_HINT = {
     "base_cap_fen": "元",
     "monthly_amount_min_fen": "元，留空表示不限",
     "monthly_amount_max_fen": "元，留空表示不限",
-    "employer_rate_min": "如 0.05 或 5%",
-    "employer_rate_max": "如 0.12 或 12%",
-    "member_rate_min": "如 0.05 或 5%",
-    "member_rate_max": "如 0.12 或 12%",
-    "rounding_unit": "fen（分）或 yuan（元）",
-    "day_basis": "360 或 365",
+    "employer_rate_min": "百分比，如 5%",
+    "employer_rate_max": "百分比，如 12%",
+    "member_rate_min": "百分比，如 5%",
+    "member_rate_max": "百分比，如 12%",
+    "rounding_unit": "填“分”或“元”",
+    "day_basis": "天，360 或 365",
     "contribution_year_start": "月-日，如 07-01",
     DEPOSIT_RATE: "填写下方两项利率",
     "alert_failed_sign_ins": "次数，如 5",
-    "alert_member_reads": "条数，如 200",
+    "alert_member_reads": "次数，如 50",
     "alert_window_minutes": "分钟，如 15",
     "alert_export_rows": "条数，如 1000",
     "alert_working_hours": "北京时间，如 08:00-18:00",
 }
+
+ROUNDING_WORDS = {"分": "fen", "元": "yuan"}
 
 FormText = Annotated[str, Form(max_length=400)]
 
@@ -62,6 +64,7 @@ def _key_options() -> list[dict[str, str]]:
 
 def _page(request: Request, conn: Connection, today: date, **extra: Any) -> dict[str, Any]:
     changes = service.list_changes(conn)
+    pending = approvals.list_requests(conn, state=approvals.State.PENDING, kind=approvals.POLICY_CHANGE)
     return {
         "nav": "policy",
         "today": today,
@@ -71,10 +74,11 @@ def _page(request: Request, conn: Connection, today: date, **extra: Any) -> dict
             (c for c in changes if c["effective_from"] > today), key=lambda c: c["effective_from"]
         ),
         "changes": changes,
-        "pending": approvals.list_requests(conn, state=approvals.State.PENDING, kind=approvals.POLICY_CHANGE),
+        "actor_names": staff_names(conn, [*(c["actor"] for c in changes), *(a["maker"] for a in pending)]),
+        "pending": pending,
         "keys": _key_options(),
         "form": dict.fromkeys(FORM_FIELDS, ""),
-        "error": None,
+        "errors": [],
         "done": request.query_params.get("done") == "1",
         **extra,
     }
@@ -107,16 +111,25 @@ def schedule_from_form(
         "reason": reason,
     }
     page_ctx: Context = dataclasses.replace(ctx, source="page")
+    errors: list[str] = []
+    payload: dict[str, object] = {"key": key, "reason": reason}
     try:
-        payload = {
-            "key": key,
-            "effective_from": _date(effective_from).isoformat(),
-            "value": _raw_value(key, form),
-            "reason": reason,
-        }
-        approvals.submit(conn, page_ctx, who, approvals.POLICY_CHANGE, payload, summary_of(reason))
+        payload["effective_from"] = _date(effective_from).isoformat()
     except HpfError as exc:
-        context = _page(request, conn, ctx.clock.today(), form=form, error=exc.title)
+        errors.append(exc.title)
+    try:
+        payload["value"] = _raw_value(key, form)
+    except HpfError as exc:
+        errors.append(exc.title)
+    if not " ".join(reason.split()):
+        errors.append("请填写调整原因")
+    if not errors:
+        try:
+            approvals.submit(conn, page_ctx, who, approvals.POLICY_CHANGE, payload, summary_of(reason))
+        except HpfError as exc:
+            errors.append(exc.title)
+    if errors:  # every problem of the form at once, not one round at a time
+        context = _page(request, conn, ctx.clock.today(), form=form, errors=errors)
         return render(request, "policy.html", context, status_code=422)
     return RedirectResponse("/policy?done=1", status_code=303)
 
@@ -159,4 +172,6 @@ def _raw_value(key: str, form: dict[str, str]) -> object:
         return parse_yuan(text, key)
     if key.endswith(("_rate_min", "_rate_max")):
         return _rate_text(text)
+    if key == "rounding_unit":
+        return ROUNDING_WORDS.get(text, text)
     return text

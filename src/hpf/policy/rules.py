@@ -69,11 +69,32 @@ LABELS_ZH: dict[str, str] = {
     "contribution_year_start": "缴存年度起始日",
     DEPOSIT_RATE: "住房公积金存款利率",
     "alert_failed_sign_ins": "告警：登录失败次数",
-    "alert_member_reads": "告警：单人查阅职工数",
+    "alert_member_reads": "告警：单人查阅职工次数",
     "alert_window_minutes": "告警：统计时间窗（分钟）",
     "alert_export_rows": "告警：单次导出条数",
     "alert_working_hours": "告警：工作时间",
 }
+
+UNITS_ZH: dict[str, str] = {
+    "base_floor_fen": "元/月",
+    "base_cap_fen": "元/月",
+    "monthly_amount_min_fen": "元/月（单位与个人合计）",
+    "monthly_amount_max_fen": "元/月（单位与个人合计）",
+    "employer_rate_min": "百分比",
+    "employer_rate_max": "百分比",
+    "member_rate_min": "百分比",
+    "member_rate_max": "百分比",
+    "rounding_unit": "分或元",
+    "day_basis": "天/年",
+    "contribution_year_start": "月日",
+    DEPOSIT_RATE: "年利率",
+    "alert_failed_sign_ins": "次",
+    "alert_member_reads": "条",
+    "alert_window_minutes": "分钟",
+    "alert_export_rows": "条",
+    "alert_working_hours": "北京时间",
+}
+"""The unit of each parameter as pages show it beside the label."""
 
 _FEN_KEYS = frozenset({"base_floor_fen", "base_cap_fen"})
 _OPTIONAL_FEN_KEYS = frozenset({"monthly_amount_min_fen", "monthly_amount_max_fen"})
@@ -378,7 +399,7 @@ class AlertPolicy:
     """Thresholds of the security alerts in force on a day (G4)."""
 
     failed_sign_ins: int  # failed sign-ins of one login within the window
-    member_reads: int  # member records one staff member reads within the window
+    member_reads: int  # reads of members by one staff member within the window (a masked list is one)
     window_minutes: int
     export_rows: int  # rows in one export
     working_hours: Hours  # China time, on working days

@@ -25,6 +25,7 @@ from hpf.policy.rules import (
     DEPOSIT_RATE,
     KEYS,
     LABELS_ZH,
+    UNITS_ZH,
     AlertPolicy,
     DepositRate,
     Policy,
@@ -133,10 +134,16 @@ def deposit_rate_history(conn: Connection) -> list[dict[str, Any]]:
         rows[e["effective_from"]] = {
             "source": "default",
             "source_ref": e.get("source", ""),
+            "source_note": e.get("source_zh", ""),
             "value": e["value"],
         }
     for r in _stored(conn, key=DEPOSIT_RATE):
-        rows[r["effective_from"]] = {"source": "center", "source_ref": r["reason"], "value": r["value"]}
+        rows[r["effective_from"]] = {
+            "source": "center",
+            "source_ref": r["reason"],
+            "source_note": r["reason"],
+            "value": r["value"],
+        }
     out = []
     for day in sorted(rows):
         row = rows[day]
@@ -150,6 +157,7 @@ def deposit_rate_history(conn: Connection) -> list[dict[str, Any]]:
                 "source": row["source"],
                 "source_zh": SOURCE_ZH[row["source"]],
                 "source_ref": row["source_ref"],
+                "source_note": row["source_note"],
                 "shown": describe(DEPOSIT_RATE, (current, carried)),
             }
         )
@@ -189,7 +197,8 @@ def list_changes(conn: Connection) -> list[dict[str, Any]]:
 
 def policy_table(conn: Connection, on: date) -> list[dict[str, Any]]:
     """One row per key for display: key, label_zh, value (JSON form), shown (Chinese), effective_from,
-    source (default/center), source_zh, note (Chinese note on the default), next (the next scheduled change after ``on``:
+    source (default/center), source_zh, unit_zh, note (Chinese note on the default), source_note (the
+    Chinese source of the default in force, for staff; 待核实 where unverified), next (the next scheduled change after ``on``:
     ``{effective_from, value, shown, source}``) or ``None``."""
     stored = _stored(conn)
     center_dates = {(r["key"], r["effective_from"]) for r in stored}
@@ -211,16 +220,22 @@ def policy_table(conn: Connection, on: date) -> list[dict[str, Any]]:
                 "source": "center" if (key, first) in center_dates else "default",
             }
         source = "center" if found is not None and (key, found[0]) in center_dates else "default"
+        default_entry = next(
+            (e for e in defaults()[key]["entries"] if found is not None and e["effective_from"] == found[0]),
+            None,
+        )
         out.append(
             {
                 "key": key,
                 "label_zh": LABELS_ZH[key],
+                "unit_zh": UNITS_ZH[key],
                 "value": None if found is None else found[1],
                 "shown": "—" if found is None else describe(key, validate_value(key, found[1])),
                 "effective_from": None if found is None else found[0],
                 "source": source,
                 "source_zh": SOURCE_ZH[source],
-                "note": defaults()[key]["note_zh"] or defaults()[key]["note"],
+                "note": defaults()[key]["note_zh"],
+                "source_note": "" if default_entry is None else default_entry.get("source_zh", ""),
                 "next": nxt,
             }
         )

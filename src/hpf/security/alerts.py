@@ -5,7 +5,9 @@ any parameter):
 
 =================  ==========================================================================
 ``sign_in_failures``  one login failed ``alert_failed_sign_ins`` times within the window
-``bulk_reads``        one staff member read ``alert_member_reads`` member records within the window
+``bulk_reads``        one staff member made ``alert_member_reads`` reads of members within the window
+                      (a read: one answer showing members masked — a page, a record, a list of
+                      search results, however many rows it holds — or each member shown in full)
 ``bulk_export``       one export held ``alert_export_rows`` or more personal records
 ``off_hours``         a privileged role signed in outside working hours (China time, official
                       working days from ``hpf.kernel.workdays``)
@@ -64,6 +66,7 @@ KINDS_ZH = {
 # or see everything.
 PRIVILEGED = frozenset({Role.ADMIN, Role.FINANCE, Role.AUDITOR, Role.RISK, Role.SUPERVISOR})
 READ_ACTIONS = ("member.read", "member.unmask")
+MASKED_READ, FULL_READ = READ_ACTIONS
 
 security_alert = Table(
     "security_alert",
@@ -228,27 +231,41 @@ def after_sign_in(
     return [i for i in raised if i is not None]
 
 
-def after_reads(conn: Connection, ctx: Context, *, actor: str, source_ip: str | None) -> int | None:
-    """A ``bulk_reads`` alert when ``actor`` read too many member records within the window."""
-    policy = thresholds(conn, ctx)
-    window = _window(policy)
-    reads = conn.scalar(
-        select(func.count())
-        .select_from(audit_log)
-        .where(
-            audit_log.c.actor == actor,
-            audit_log.c.recorded_at >= _now(ctx) - window,
-            audit_log.c.action.in_(READ_ACTIONS),
+def read_count(conn: Connection, ctx: Context, *, actor: str, since: datetime) -> int:
+    """The reads of members ``actor`` made since ``since``, as the ``bulk_reads`` alert counts them.
+
+    The audit log keeps one row per member shown; the alert counts what the person did. One
+    answer that showed members masked (a member's page, a list of 50 search results) is one
+    read: its rows were written together and share their ``recorded_at``, so masked reads
+    count as the distinct times they were recorded. Members shown in full (``member.unmask``)
+    count one each: unmasking a list is reading every person on it.
+    """
+    mine = (audit_log.c.actor == actor, audit_log.c.recorded_at >= since)
+    masked = conn.scalar(
+        select(func.count(func.distinct(audit_log.c.recorded_at))).where(
+            *mine, audit_log.c.action == MASKED_READ
         )
     )
-    if (reads or 0) < policy.member_reads:
+    full = conn.scalar(
+        select(func.count()).select_from(audit_log).where(*mine, audit_log.c.action == FULL_READ)
+    )
+    return int(masked or 0) + int(full or 0)
+
+
+def after_reads(conn: Connection, ctx: Context, *, actor: str, source_ip: str | None) -> int | None:
+    """A ``bulk_reads`` alert when ``actor`` made ``alert_member_reads`` reads of members within
+    the window (counted by :func:`read_count`: a masked list is one read)."""
+    policy = thresholds(conn, ctx)
+    window = _window(policy)
+    reads = read_count(conn, ctx, actor=actor, since=_now(ctx) - window)
+    if reads < policy.member_reads:
         return None
     return raise_alert(
         conn,
         ctx,
         "bulk_reads",
         actor,
-        f"{actor} 在{policy.window_minutes}分钟内查阅职工记录{reads}条",
+        f"{actor} 在{policy.window_minutes}分钟内查阅职工信息{reads}次",
         window=window,
         source_ip=source_ip,
         detail={"reads": reads, "window_minutes": policy.window_minutes},

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, select
 from hpf.db.engine import write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import InvalidInput
-from hpf.security import alerts, approvals, audit, identity, tokens
+from hpf.security import alerts, approvals, audit, identity, sms, tokens
 from hpf.security.identity import AuthStep, Outcome
 from hpf.security.masking import mask
 from hpf.security.permissions import Perm
@@ -64,6 +64,12 @@ class TokenResponse(BaseModel):
     totp_secret: str | None = Field(None, description="needs_totp_setup: enrol this secret, then send a code")
     totp_uri: str | None = Field(None, description="the same secret as an otpauth:// URI (QR code)")
     sms_phone: str | None = Field(None, description="needs_sms: the masked number the code went to")
+    sms_sent_at: datetime | None = Field(
+        None, description="needs_sms: when the code was sent (a request within a minute sends none)"
+    )
+    sms_resend_in: int | None = Field(
+        None, description="needs_sms: seconds until a new code may be asked; the code sent stays valid"
+    )
 
 
 class RefreshRequest(BaseModel):
@@ -200,6 +206,11 @@ def token(body: TokenRequest, request: Request, ctx: Ctx) -> TokenResponse:
             code=body.code,
         )  # fmt: skip
         pair = tokens.issue(conn, ctx, step.principal, config) if step.principal is not None else None
+        sent = (
+            sms.last_sent(conn, ctx, step.principal_id, identity.SIGN_IN)
+            if step.outcome is Outcome.NEEDS_SMS and step.principal_id is not None
+            else None
+        )
     record_sign_in(request, "api.sign_in", step)
     step.raise_for_failure()
     if pair is not None:
@@ -212,6 +223,8 @@ def token(body: TokenRequest, request: Request, ctx: Ctx) -> TokenResponse:
         totp_secret=setup.secret if setup and step.outcome is Outcome.NEEDS_TOTP_SETUP else None,
         totp_uri=setup.uri if setup and step.outcome is Outcome.NEEDS_TOTP_SETUP else None,
         sms_phone=step.sms_phone_masked,
+        sms_sent_at=sent.sent_at if sent else None,
+        sms_resend_in=sent.resend_in if sent else None,
     )
 
 

@@ -210,7 +210,7 @@ _DECLARED: list[FieldClass] = [
         [
             ("member_id", GEN, "p", None, "个人ID"),
             ("carried_fen", IMP, "ps", None, "上年结转余额"),
-            ("current_fen", IMP, "ps", None, "本年缴存余额"),
+            ("current_fen", IMP, "ps", None, "当年归集余额"),
             ("accrual_carried", IMP, "ps", None, "上年结转积数"),
             ("accrual_current", IMP, "ps", None, "本年积数"),
         ],

@@ -14,7 +14,7 @@ kind            example                        rule
 resident_id     ``1****************4``         the last character, and the first when
                                                it is a mainland province group (1–6)
 phone           ``138****0000``                first 3 and last 4 digits, at least 4
-                                               hidden
+                ``0531-****6066``              hidden; a landline keeps its area code
 bank_account,   ``6222***********0123``        first 4 and last 4 digits, at least 8
 bank_card                                      hidden
 name            ``张*三``, ``张*``, ``欧**娜``   first and last character (2 chars: first)
@@ -44,6 +44,7 @@ again gives the same or a stricter mask (old stored masks are re-masked that way
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any, overload
@@ -86,6 +87,8 @@ _NOT_COUNTY = (
     "营区",
     "院区",
 )
+# A landline: area code (010, 02x, or 0 + three digits), an optional separator, 7–8 digits.
+_LANDLINE = re.compile(r"^(0(?:[12][0-9]|[3-9][0-9]{2}))([-\s]?)([0-9*]{7,8})$")
 _ADMIN_SCAN = 24  # province + prefecture + county names fit in this many characters
 
 
@@ -124,6 +127,13 @@ def _address(value: str) -> str:
     return value if cut >= len(value) else value[:cut] + _FIXED
 
 
+def _landline(area: str, separator: str, local: str) -> str:
+    """A landline keeps its area code (a city, not a person) and the last four digits of the
+    local number (three of a seven-digit one), so that at least four stay hidden."""
+    tail = 4 if len(local) >= 8 else 3
+    return f"{area}{separator}{'*' * (len(local) - tail)}{local[-tail:]}"
+
+
 def _birth_date(value: str) -> str:
     if len(value) >= 4 and value[:4].isdigit():
         return value[:4] + "".join("*" if ch.isalnum() else ch for ch in value[4:])
@@ -143,6 +153,8 @@ def mask(value: str | date | int | None, kind: str) -> str | None:
     text = value.isoformat() if isinstance(value, date) else str(value)
     if kind == "account_no" or not text:
         return text
+    if kind == "phone" and (landline := _LANDLINE.match(text)) is not None:
+        return _landline(*landline.groups())
     if kind in _HEAD_TAIL:
         head, tail = _HEAD_TAIL[kind]
         if kind == "resident_id" and text.lstrip()[:1] not in _MAINLAND_GROUPS:

@@ -27,9 +27,10 @@ from starlette.responses import RedirectResponse, Response
 
 from hpf.accounts import service as accounts
 from hpf.db.engine import read_transaction, write_transaction
+from hpf.kernel.clock import CHINA_TZ
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
-from hpf.security import alerts, approvals, identity, sessions, totp
+from hpf.security import alerts, approvals, identity, sessions, sms, totp
 from hpf.security.api import audit_sign_in, record_sign_in, sign_in_step, source_ip
 from hpf.security.identity import AuthStep, Outcome
 from hpf.security.permissions import Perm, Principal, Scope
@@ -37,7 +38,7 @@ from hpf.security.protect import to_plain
 from hpf.web.auth import CurrentPrincipal, Found, check_csrf, requires
 from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.pages_common import SELF_PORTAL_COOKIE, PageRoute, render, safe_next
+from hpf.web.pages_common import SELF_PORTAL_COOKIE, PageRoute, render, safe_next, staff_names
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -256,7 +257,14 @@ def _pending_challenge(request: Request, step: SecondStep) -> dict[str, Any] | N
     with read_transaction(request.app.state.engine) as conn:
         row = (
             conn.execute(
-                select(c.step, c.expires_at, c.consumed_at, c.pending_secret_enc, p.login)
+                select(
+                    c.step,
+                    c.expires_at,
+                    c.consumed_at,
+                    c.pending_secret_enc,
+                    p.login,
+                    p.id.label("principal_id"),
+                )
                 .join_from(identity.sign_in_challenge, identity.principal, p.id == c.principal_id)
                 .where(c.token_hash == digest)
             )
@@ -288,7 +296,26 @@ def _second_form(
         secret = pending["pending_secret"]
         context["secret"] = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
         context["uri"] = totp.provisioning_uri(secret, pending["login"])
+    if step is SMS:
+        context["sent"] = _sms_sent(request, pending)
     return _page(request, step.template, context, status)
+
+
+def _sms_sent(request: Request, pending: dict[str, Any]) -> dict[str, Any] | None:
+    """What the SMS page says of the code: when it was sent, until when it is good, when to ask
+    again — the truth, also when a second request within a minute sent nothing."""
+    clock = request.app.state.clock
+    ctx = Context(pending["login"], clock, request.app.state.settings.center_code, source="page")
+    with read_transaction(request.app.state.engine) as conn:
+        sent = sms.last_sent(conn, ctx, int(pending["principal_id"]), identity.SIGN_IN)
+    if sent is None:
+        return None
+    return {
+        "at": sent.sent_at.astimezone(CHINA_TZ).strftime("%H:%M:%S"),
+        "until": sent.expires_at.astimezone(CHINA_TZ).strftime("%H:%M:%S"),
+        "live": sent.live,
+        "resend_in": sent.resend_in,
+    }
 
 
 def _show_second(request: Request, step: SecondStep, next_url: str) -> Response:
@@ -466,6 +493,9 @@ def _approvals_context(request: Request, conn: Connection, who: Principal, **ext
         "nav": "approvals",
         "pending": [shaped(r) for r in pending],
         "decided": [shaped(r) for r in decided],
+        "actor_names": staff_names(
+            conn, [*(r["maker"] for r in [*pending, *decided]), *(r["checker"] or "" for r in decided)]
+        ),
         "done": DONE_ZH.get(request.query_params.get("done", ""), ""),
         "error": "",
         **extra,

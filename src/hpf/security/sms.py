@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -160,6 +161,44 @@ def mask_phone(phone: str) -> str:
     return mask(phone, "phone")
 
 
+@dataclass(frozen=True)
+class SentCode:
+    """The latest code sent for a purpose: when, until when it is good, and when a new one may be asked."""
+
+    sent_at: datetime
+    expires_at: datetime
+    live: bool  # not used, superseded, expired or worn out by wrong guesses
+    resend_in: int  # seconds until a new code may be requested (0: now)
+
+
+def last_sent(conn: Connection, ctx: Context, principal_id: int, purpose: str) -> SentCode | None:
+    """The latest code sent to ``principal_id`` for ``purpose``, or None if none ever was."""
+    purpose = _purpose(purpose)
+    now = _utc(ctx.clock.now())
+    row = (
+        conn.execute(
+            select(
+                one_time_code.c.created_at,
+                one_time_code.c.expires_at,
+                one_time_code.c.consumed_at,
+                one_time_code.c.attempts,
+            )
+            .where(one_time_code.c.principal_id == principal_id, one_time_code.c.purpose == purpose)
+            .order_by(one_time_code.c.id.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    sent_at, expires_at = _utc(row["created_at"]), _utc(row["expires_at"])
+    wait = sent_at + RESEND_AFTER - now
+    resend_in = max(0, math.ceil(wait.total_seconds()))
+    live = row["consumed_at"] is None and expires_at > now and row["attempts"] < MAX_ATTEMPTS
+    return SentCode(sent_at, expires_at, live, resend_in)
+
+
 def issue_code(
     conn: Connection,
     ctx: Context,
@@ -171,20 +210,22 @@ def issue_code(
 ) -> IssuedCode:
     """Create, store (hashed) and send a fresh code; earlier live codes for the purpose die.
 
-    Raises :class:`SmsRateLimited` (429) within a minute of the last code or after
-    :data:`MAX_PER_DAY` codes in 24 hours.
+    Raises :class:`SmsRateLimited` (429) within a minute of the last code — sending nothing,
+    the code already sent staying valid, and saying in how many seconds to ask again — or
+    after :data:`MAX_PER_DAY` codes in 24 hours.
     """
     purpose = _purpose(purpose)
     now = _utc(ctx.clock.now())
     mine = and_(one_time_code.c.principal_id == principal_id, one_time_code.c.purpose == purpose)
-    last = conn.scalar(select(func.max(one_time_code.c.created_at)).where(mine))
-    if last is not None and _utc(last) > now - RESEND_AFTER:
-        wait = int((_utc(last) + RESEND_AFTER - now).total_seconds()) + 1
+    sent = last_sent(conn, ctx, principal_id, purpose)
+    if sent is not None and sent.resend_in > 0:
+        # Nothing is sent and the code already sent stays valid: say so, and when to ask again.
         raise SmsRateLimited(
             "sms.too_soon",
-            "验证码发送过于频繁，请稍后再试",
-            f"a code was sent less than {int(RESEND_AFTER.total_seconds())} s ago; retry in {wait} s",
-            retry_after=wait,
+            f"验证码已发送，请在{sent.resend_in}秒后再请求",
+            f"a code was sent less than {int(RESEND_AFTER.total_seconds())} s ago and is still valid "
+            f"until {sent.expires_at.isoformat(timespec='seconds')}; retry in {sent.resend_in} s",
+            retry_after=sent.resend_in,
         )
     today = conn.scalar(
         select(func.count())

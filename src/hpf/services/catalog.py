@@ -149,6 +149,12 @@ def list_local_versions(conn: Connection) -> list[dict[str, Any]]:
     ]
 
 
+def local_items_at(conn: Connection, on: date) -> list[dict[str, Any]]:
+    """The items of the local list in force on ``on`` (empty: the national list applies)."""
+    found = rules.in_force(_local_rows(conn), on)
+    return [dict(i) for i in found["items"]] if found is not None else []
+
+
 def check_local_items(on: date, items: object) -> list[dict[str, Any]]:
     """``items`` as a list of item documents, refused unless each tightens the national list of
     every national version in force from ``on`` (``catalog.*`` codes, all findings listed)."""

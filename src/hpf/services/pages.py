@@ -16,7 +16,6 @@ a savepoint so a refusal part-way changes nothing.
 from __future__ import annotations
 
 import dataclasses
-import json
 import secrets
 from collections.abc import Callable
 from datetime import date
@@ -30,7 +29,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hpf.accounts import service as accounts
 from hpf.kernel.context import Context
-from hpf.kernel.errors import HpfError, InvalidInput, NotFound
+from hpf.kernel.errors import HpfError, NotFound
 from hpf.security import approvals
 from hpf.security.masking import mask
 from hpf.security.permissions import Perm, Principal, Scope
@@ -41,7 +40,7 @@ from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.headers import allow_own_styles
-from hpf.web.pages_common import PageRoute, render
+from hpf.web.pages_common import PageRoute, render, staff_names
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -155,6 +154,7 @@ def _detail_context(
     )
     state = rules.State(row["state"])
     reviewer = who.may(Perm.APPLICATION_REVIEW)
+    transitions = service.transitions(conn, row["id"])
     return {
         "nav": "applications",
         "a": service.with_deadline(row, today),
@@ -162,7 +162,8 @@ def _detail_context(
         "evaluation": row["evaluation"] or {},
         "materials": mats,
         "missing": list(rules.missing_materials(item["materials"], have)),
-        "transitions": service.transitions(conn, row["id"]),
+        "transitions": transitions,
+        "actor_names": staff_names(conn, (t["actor"] for t in transitions)),
         "state_zh": rules.STATE_ZH,
         "can_upload": state is rules.State.SUBMITTED and (owner or who.is_staff),
         "can_withdraw": owner and (state, rules.State.WITHDRAWN) in rules.TRANSITIONS,
@@ -308,18 +309,31 @@ def reject_page(
 # --------------------------------------------------------------------------- local catalog
 
 
-def _catalog_context(conn: Connection, ctx: Context, **extra: Any) -> dict[str, Any]:
+FILE_TYPES_ZH = {"pdf": "PDF", "jpg": "JPG", "png": "PNG", "ofd": "OFD"}
+EXTRA_CONDITIONS_MAX = 10
+
+
+def _catalog_context(conn: Connection, ctx: Context, code: str = "", **extra: Any) -> dict[str, Any]:
     today = ctx.clock.today()
+    cat = catalog.catalog_at(conn, today)
+    codes = [str(i["code"]) for i in cat.items]
+    code = code if code in codes else (codes[0] if codes else "")
+    national = {str(i["code"]): i for i in catalog.national_at(today)["items"]}
     return {
         "nav": "catalog",
-        "catalog": catalog.catalog_at(conn, today),
+        "catalog": cat,
         "versions": catalog.list_local_versions(conn),
         "pending": approvals.list_requests(
             conn, state=approvals.State.PENDING, kind=approvals.CATALOG_PUBLISH
         ),
         "today": today,
-        "form": {"effective_from": "", "items": "", "reason": ""},
-        "error": None,
+        "code": code,
+        "item": cat.item(code) if code else None,
+        "national": national.get(code),
+        "file_types_zh": FILE_TYPES_ZH,
+        "form": {"effective_from": "", "reason": "", "extra_conditions": ""},
+        "errors": [],
+        "posted": {},
         "done": False,
         **extra,
     }
@@ -328,41 +342,126 @@ def _catalog_context(conn: Connection, ctx: Context, **extra: Any) -> dict[str, 
 @router.get("/catalog", dependencies=[Depends(requires(Perm.POLICY_READ))])
 def catalog_page(request: Request, conn: ReadDb, ctx: Ctx) -> Response:
     done = request.query_params.get("done") == "1"
-    return render(request, "catalog_local.html", _catalog_context(conn, ctx, done=done))
+    code = request.query_params.get("item", "")[:40]
+    return render(request, "catalog_local.html", _catalog_context(conn, ctx, code, done=done))
 
 
 @router.post("/catalog", dependencies=[Depends(requires(Perm.POLICY_CHANGE))])
-def publish_page(
-    request: Request,
-    conn: WriteDb,
-    ctx: Ctx,
-    who: CurrentPrincipal,
-    effective_from: FormText = "",
-    items: Annotated[str, Form(max_length=200_000)] = "",
-    reason: FormText = "",
-) -> Response:
-    form = {"effective_from": effective_from, "items": items, "reason": reason}
+async def publish_page(request: Request, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal) -> Response:
+    """The form of one item's tightening: the time limit, conditions added, and per material
+    whether it is required, the file types and the size accepted. What it sends is the whole
+    local list (the other items of the list in force kept as they are), for another
+    administrator to approve."""
+    raw = await request.form()
+    typed: dict[str, list[str]] = {}
+    for key, value in raw.multi_items():
+        if isinstance(value, str) and len(key) <= 60 and len(value) <= 2_000:
+            typed.setdefault(key, []).append(value)
+    return await run_in_threadpool(_publish, request, conn, ctx, who, typed)
+
+
+def _int_field(text: str, label: str, errors: list[str]) -> int | None:
     try:
+        value = int(text.strip())
+    except ValueError:
+        errors.append(f"{label}须为整数")
+        return None
+    if value <= 0 or value > 1_000_000:
+        errors.append(f"{label}须大于零")
+        return None
+    return value
+
+
+def _tightened(item: dict[str, Any], form: dict[str, list[str]], errors: list[str]) -> dict[str, Any]:
+    """``item`` with what the form tightened; every unreadable field named in ``errors``."""
+
+    def one(name: str) -> str:
+        return (form.get(name) or [""])[0]
+
+    out = {k: v for k, v in item.items() if k not in ("local", "version")}
+    days = _int_field(one("time_limit_days"), "办结时限", errors)
+    if days is not None:
+        out["time_limit_days"] = days
+    summary = " ".join(one("summary_zh").split())
+    if summary:
+        out["summary_zh"] = summary
+    added = [" ".join(line.split()) for line in one("extra_conditions").splitlines() if line.strip()]
+    if len(added) > EXTRA_CONDITIONS_MAX:
+        errors.append(f"增加的受理条件最多{EXTRA_CONDITIONS_MAX}条")
+        added = added[:EXTRA_CONDITIONS_MAX]
+    ids = {str(c["id"]) for c in out["conditions"]}
+    conditions = list(out["conditions"])
+    n = 0
+    for text in added:
+        if any(str(c.get("text_zh", "")).strip() == text for c in conditions):
+            continue
+        n += 1
+        while f"L{n}" in ids:
+            n += 1
+        conditions.append({"id": f"L{n}", "text_zh": text[:200]})
+    out["conditions"] = conditions
+    materials = []
+    for m in out["materials"]:
+        code = str(m["code"])
+        name = m["name_zh"]
+        changed = dict(m)
+        changed["required"] = bool(m["required"]) or one(f"required_{code}") == "1"
+        types = form.get(f"types_{code}", [])
+        if not types:
+            errors.append(f"材料“{name}”须至少接受一种文件格式")
+        else:
+            changed["file_types"] = [t for t in m["file_types"] if t in types] + [
+                t for t in types if t not in m["file_types"]
+            ]
+        size = _int_field(one(f"size_{code}"), f"材料“{name}”的大小上限", errors)
+        if size is not None:
+            changed["max_size_kb"] = size
+        materials.append(changed)
+    out["materials"] = materials
+    return out
+
+
+def _publish(
+    request: Request, conn: Connection, ctx: Context, who: Principal, form: dict[str, list[str]]
+) -> Response:
+    def one(name: str) -> str:
+        return (form.get(name) or [""])[0]
+
+    code = one("item").strip()
+    shown = {
+        "effective_from": one("effective_from"),
+        "reason": one("reason"),
+        "extra_conditions": one("extra_conditions"),
+    }
+    errors: list[str] = []
+    day: date | None = None
+    try:
+        day = date.fromisoformat(one("effective_from").strip())
+    except ValueError:
+        errors.append("生效日期格式错误，应为YYYY-MM-DD")
+    if not " ".join(one("reason").split()):
+        errors.append("请填写发布原因（200字以内）")
+    try:
+        item = catalog.item_at(conn, code, day or ctx.clock.today())
+    except HpfError:
+        errors.append("请选择全国目录中的事项")
+        item = None
+    tightened = _tightened(item, form, errors) if item is not None else {}
+    if item is not None and day is not None:
+        others = [i for i in catalog.local_items_at(conn, day) if str(i["code"]) != code]
+        payload = {"effective_from": day.isoformat(), "items": [*others, tightened], "reason": one("reason")}
+        summary = f"服务事项实施清单（{item['name_zh']}），{day.isoformat()}起生效：{one('reason')}"
         try:
-            day = date.fromisoformat(effective_from.strip())
-            parsed = json.loads(items)
-        except ValueError:
-            raise InvalidInput(
-                "catalog.invalid_list",
-                "生效日期或实施清单格式错误（清单须为JSON事项列表）",
-                "bad date or JSON",
-            ) from None
-        parsed = parsed["items"] if isinstance(parsed, dict) and "items" in parsed else parsed
-        payload = {"effective_from": day.isoformat(), "items": parsed, "reason": reason}
-        summary = f"服务事项实施清单，{day.isoformat()}起生效：{reason}"
-        approvals.submit(conn, _page_ctx(ctx), who, approvals.CATALOG_PUBLISH, payload, summary)
-    except HpfError as exc:
-        return render(
-            request,
-            "catalog_local.html",
-            _catalog_context(conn, ctx, form=form, error=exc.title),
-            status_code=exc.status,
-        )
+            if errors:  # still say what the list itself would be refused for
+                catalog.check_local_items(day, payload["items"])
+            else:
+                approvals.submit(conn, _page_ctx(ctx), who, approvals.CATALOG_PUBLISH, payload, summary)
+        except HpfError as exc:
+            findings = exc.extra.get("findings") or [{"title": exc.title}]
+            errors.extend(str(f["title"]) for f in findings)
+    if errors:  # every problem of the form at once
+        context = _catalog_context(conn, ctx, code, form=shown, errors=errors, posted=form)
+        return render(request, "catalog_local.html", context, status_code=422)
     return RedirectResponse("/catalog?done=1", status_code=303)
 
 

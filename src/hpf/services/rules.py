@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from hpf.kernel.errors import IllegalTransition, InvalidInput
+from hpf.kernel.errors import IllegalTransition, InvalidInput, all_at_once
 from hpf.kernel.workdays import add_working_days
 from hpf.policy.rules import Finding
 
@@ -514,8 +514,10 @@ MAX_PAYLOAD_CHARS = 16_000
 
 
 def payload_from_form(fields: Sequence[Mapping[str, Any]], form: Mapping[str, str]) -> dict[str, Any]:
-    """What a member typed, as the item's JSON payload (yuan → integer fen, dates ISO)."""
+    """What a member typed, as the item's JSON payload (yuan → integer fen, dates ISO); every
+    missing or unreadable field refused at once."""
     payload: dict[str, Any] = {}
+    refusals: list[InvalidInput] = []
     for field in fields:
         name, kind = str(field["name"]), str(field["kind"])
         text = (form.get(name) or "").strip()
@@ -524,14 +526,21 @@ def payload_from_form(fields: Sequence[Mapping[str, Any]], form: Mapping[str, st
             continue
         if not text:
             if field.get("required"):
-                raise InvalidInput(
-                    "application.field_required",
-                    f"请填写“{field['label_zh']}”",
-                    f"{name} is required",
-                    field=name,
+                refusals.append(
+                    InvalidInput(
+                        "application.field_required",
+                        f"请填写“{field['label_zh']}”",
+                        f"{name} is required",
+                        field=name,
+                    )
                 )
             continue
-        payload[name] = _typed(field, kind, text)
+        try:
+            payload[name] = _typed(field, kind, text)
+        except InvalidInput as exc:
+            refusals.append(exc)
+    if refusals:
+        raise all_at_once(refusals)
     return payload
 
 

@@ -227,7 +227,7 @@ def reservation_entry(request: PayoutRequest, order_no: str, today: date, actor:
         value_date=today,
         posting_date=today,
         lines=lines,
-        memo=f"付款冻结 {request.summary}"[:200],
+        memo=f"{request.summary} 付款在途"[:200],
         actor=actor,
     )
 

@@ -229,7 +229,9 @@ def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> dict[str,
         .where(payment_order.c.id == order_id)
         .values(order_no=order_no, reserve_entry_id=entry_id)
     )
-    _event(conn, ctx, order_id, None, OrderState.RESERVED.value, "reserve", f"付款冻结，凭证#{entry_id}")
+    _event(
+        conn, ctx, order_id, None, OrderState.RESERVED.value, "reserve", f"资金转入付款在途，凭证#{entry_id}"
+    )
     return _row(conn, order_id)
 
 

@@ -71,8 +71,10 @@ CLOSED_EMPLOYER_SHARE = 0.003
 HISTORY_YEARS = 15
 MAX_CARRIED_MONTHS = 240
 MIN_AGE, MAX_AGE = 18, 60
-#: Share (%) of past deposits still in the account: withdrawals, and wages lower in past years.
-CARRIED_KEPT_MIN_PCT, CARRIED_KEPT_SPAN = 25, 51
+#: Share (%) of past deposits still in the account (withdrawals, and wages lower in past years):
+#: at least this much after ``CARRIED_KEPT_FULL_LOSS_MONTHS`` of deposits, less lost in fewer.
+CARRIED_KEPT_MIN_PCT = 25
+CARRIED_KEPT_FULL_LOSS_MONTHS = 60
 
 REASON = "期初数据迁移"
 MEMO = "期初余额迁移"
@@ -735,6 +737,7 @@ class _Generator:
         surname_py, given_py = self.surname_py, self.given_py
         seq3, day_compact, day_months, day = self.seq3, self.day_compact, self.day_months, self.day_bound
         first, today_ord, today_month = self.first_ord, self.today_ord, self.today_month
+        july_month = self.july_month
         keys = self._resident_keys
         check = resident_id_check_digit
         floor_fen, cap_fen = self.floor_fen, self.cap_fen
@@ -809,25 +812,23 @@ class _Generator:
                     else:
                         state = normal
                 # Opening balance, in whole fen: each part (employer, member) of a month's
-                # deposit is base × rate rounded to the fen.
+                # deposit is base × rate rounded to the fen. What is carried forward follows from
+                # the account's own history: the months deposited here before this 缴存年度
+                # (since the account was opened, at most the years of working age), less what was
+                # withdrawn and what lower wages of past years paid in (``carried_kept_pct``).
                 carried = current = 0
                 if state in (normal, frozen, sealed):
                     monthly = 2 * ((base * per_part_pct + 50) // 100)
                     current_months = emp_current if emp_current < months_here else months_here
                     working = (age - MIN_AGE) * 12 - current_months
-                    cap = MAX_CARRIED_MONTHS if working > MAX_CARRIED_MONTHS else working
-                    if cap < 0:
-                        cap = 0
-                    carried_months = int(cap * rnd()) if cap > 0 else 0
-                    here_before = months_here - current_months
-                    if carried_months < here_before:
-                        carried_months = here_before if here_before < cap else cap
-                    carried = (
-                        monthly
-                        * carried_months
-                        * (CARRIED_KEPT_MIN_PCT + int(CARRIED_KEPT_SPAN * rnd()))
-                        // 100
-                    )
+                    carried_months = july_month - day_months[opened - first]  # before 1 July
+                    if carried_months > working:
+                        carried_months = working
+                    if carried_months < 0:
+                        carried_months = 0
+                    if carried_months > MAX_CARRIED_MONTHS:
+                        carried_months = MAX_CARRIED_MONTHS
+                    carried = monthly * carried_months * carried_kept_pct(carried_months, rnd()) // 100
                     current = monthly * current_months
                     if state == sealed:
                         if rnd() < 0.7:
@@ -946,6 +947,14 @@ class _Generator:
 
 
 # ---------------------------------------------------------------------------- pure helpers
+
+
+def carried_kept_pct(carried_months: int, u: float) -> int:
+    """The share (%) of ``carried_months`` of past deposits still in the account, for a uniform
+    draw ``u`` in [0, 1): up to 100 − ``CARRIED_KEPT_MIN_PCT`` lost (withdrawals, lower past
+    wages) after ``CARRIED_KEPT_FULL_LOSS_MONTHS`` months, proportionally less in fewer."""
+    exposure = min(1.0, carried_months / CARRIED_KEPT_FULL_LOSS_MONTHS)
+    return 100 - int((100 - CARRIED_KEPT_MIN_PCT) * u * exposure)
 
 
 def _age_weight(age: int) -> float:

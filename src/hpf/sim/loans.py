@@ -76,6 +76,15 @@ def hardship_odds(features: Mapping[str, float] | None) -> float:
     return 1 / (1 + math.exp(-t))
 
 
+def round_request(maximum_fen: int) -> int:
+    """What a borrower asks for when they want the most: whole 10,000 yuan, or whole 1,000 yuan
+    below that; 0 when the most is under 1,000 yuan (nothing worth asking)."""
+    for unit in (1_000_000, 100_000):  # 10,000 and 1,000 yuan, in fen
+        if maximum_fen >= unit:
+            return maximum_fen // unit * unit
+    return 0
+
+
 @dataclass
 class LoanSummary:
     applied: int = 0
@@ -155,7 +164,8 @@ class LoanActor:
         if payload["repayment_source"] == "bank_debit":  # the borrower's own card (no draw: same world)
             own = f"621700{person.id:012d}"
             payload["debit_card"] = own + luhn_check_digit(own)
-        if rng.random() < 0.3:  # less than the most the rules allow
+        wants_most = rng.random() >= 0.3
+        if not wants_most:  # a sum of their own (which may exceed what the rules allow)
             payload["requested_fen"] = rng.randrange(20, 80) * 1_000_000
         if rng.random() < 0.3:  # a colleague (spouse, in life) borrows too
             other = conn.scalar(
@@ -169,7 +179,21 @@ class LoanActor:
             )
             if other:
                 payload["co_borrower_account_nos"] = [other]
+        if wants_most:  # the most the rules allow the household, rounded down to what people ask for
+            asked = round_request(self._maximum(conn, person.id, payload))
+            if asked:
+                payload["requested_fen"] = asked
         return payload
+
+    def _maximum(self, conn: Connection, member_id: int, payload: dict[str, Any]) -> int:
+        """The most the rules would lend on ``payload`` today (0 when they cannot say)."""
+        try:
+            found = loan_application.decide(
+                conn, self.ctx, {"id": None, "member_id": member_id, "payload": payload}
+            )
+        except HpfError:
+            return 0
+        return int(found.limit.amount_fen)
 
     def _apply(
         self, conn: Connection, account_no: str, payload: dict[str, Any], summary: LoanSummary
@@ -269,7 +293,7 @@ class LoanActor:
             return pay_off
         if draw < PAYOFF_SHARE + PREPAY_SHARE:
             choice = rng.choice(list(PrepaymentChoice))
-            amount = rng.randrange(5, 30) * 1_000_000
+            amount = rng.randrange(2, 11) * 1_000_000  # 2万 to 10万 yuan, in fen
 
             def prepay(conn: Connection, key: str, summary: LoanSummary) -> None:
                 loans.prepay(conn, ctx, row.id, amount, choice, loans.PaymentSource.BANK, key)

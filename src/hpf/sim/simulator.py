@@ -12,6 +12,13 @@ reviewer decides the flagged ones and the payment run pays them at a fake bank h
 reviewed, disbursed, collected at month-end, fall overdue, recover, prepay and are re-priced on
 1 January (``hpf.sim.loans``); at the end the default scorecard is trained on that history.
 
+It stops mid-stream, as a center's working day does, with work in every queue
+(``_World.leave_work``): on the last day a few employers have paid the new month early (receipts
+not yet allocated), members have filed withdrawals (the straight-through ones reserved for the
+next payment run, the flagged ones under review) and loan applications (under review), and two
+maker-checker requests wait for a second person: the reversal of a bank notice recorded twice,
+and next July's base cap. ``hpf simulate`` run again picks them all up.
+
 Deterministic for a seed and a starting database. Employers' behaviour is a fixed trait per
 employer (from its id and the seed), so "the late payer" stays late across months.
 """
@@ -43,13 +50,14 @@ from hpf.kernel.identifiers import resident_id_check_digit
 from hpf.ledger import service as ledger
 from hpf.policy.rules import contribution_parts
 from hpf.policy.service import policy_at
+from hpf.security import approvals
 from hpf.security.protect import blind_index
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.fakebank import FakeBank, in_process
 from hpf.settlement.service import send_reserved
 from hpf.sim import names
 from hpf.sim.loans import LoanActor, LoanSummary
-from hpf.sim.withdrawals import WithdrawalActor, WithdrawalSummary, staff
+from hpf.sim.withdrawals import WithdrawalActor, WithdrawalSummary, makers, staff
 
 Progress = Callable[[str, int, int], None]
 
@@ -111,6 +119,8 @@ def simulate(
         summary.months += 1
         if progress:
             progress("months", n + 1, months)
+    if months:
+        world.leave_work()
     card = world.loans.train()
     summary.scorecard_auc = card["auc"] if card else None
     summary.last_business_date = clock.today().isoformat()
@@ -179,6 +189,74 @@ class _World:
             settle_year_with_policy(self.engine, self.ctx, month_end(month))
             summary.settlements += 1
         self._move_to(month_end(month) + timedelta(days=1))
+
+    # ----------------------------------------------------------------- the last day's queues
+
+    def leave_work(self) -> None:
+        """Work left in every queue for a reviewer, finance and an administrator to try."""
+        summary = self.summary
+        month = month_of(self.clock.today())
+        with write_transaction(self.engine) as conn:
+            self._early_payments(conn, month, summary)
+        self.withdrawals.file(summary.withdrawals)  # decided straight through, or waiting for review
+        self.withdrawals.file_for_review(summary.withdrawals)
+        self.loans.file(summary.loans)  # loans are always reviewed
+        with write_transaction(self.engine) as conn:
+            self._requests(conn, month)
+
+    def _early_payments(self, conn: Any, month: str, summary: SimulationSummary) -> None:
+        """A few punctual employers pay the new month on its first day: receipts and lists that
+        wait for the month-end allocation."""
+        employers = conn.execute(
+            select(employer).where(employer.c.state == "01").order_by(employer.c.id)
+        ).mappings().all()  # fmt: skip
+        due = [e for e in employers if due_month(e["paid_through"], e["opened_on"]) == month
+               and self._trait(e["id"]) >= DELINQUENT_SHARE + LATE_SHARE]  # fmt: skip
+        if not due:
+            return
+        for emp in self.rng.sample(due, max(1, len(due) // 10)):
+            self._pay(conn, dict(emp), month, summary)
+
+    def _requests(self, conn: Any, month: str) -> None:
+        """Two changes made by hand, each waiting for a second person (maker-checker)."""
+        ctx, today = self.ctx, self.clock.today()
+        finance, admin = makers(conn, ctx)
+        paid = conn.execute(
+            select(remittance.c.employer_id, remittance.c.total_fen, employer.c.account_no)
+            .join(employer, employer.c.id == remittance.c.employer_id)
+            .where(remittance.c.state == "posted", employer.c.state == "01")
+            .order_by(remittance.c.id.desc())
+            .limit(1)
+        ).first()  # fmt: skip
+        if paid is not None:  # a bank notice keyed in twice: finance asks to reverse the second
+            try:
+                with conn.begin_nested():
+                    twice = contributions.record_receipt(
+                        conn, ctx, paid.account_no, int(paid.total_fen),
+                        f"SIMDUP{paid.employer_id:07d}{month.replace('-', '')}", today,
+                    )  # fmt: skip
+                    reason = "银行到账通知重复录入"
+                    approvals.submit(
+                        conn, ctx, finance, approvals.LEDGER_REVERSAL,
+                        {"entry_id": int(twice["entry_id"]), "reason": reason},
+                        f"冲销记账凭证 #{twice['entry_id']}：{reason}", idempotency_key=f"sim-reversal:{month}",
+                    )  # fmt: skip
+            except HpfError:
+                pass
+        july = date(today.year if today.month < 7 else today.year + 1, 7, 1)
+        cap = policy_at(conn, today).base_cap_fen
+        reason = "按上年度职工月平均工资调整缴存基数上限"
+        try:
+            with conn.begin_nested():
+                approvals.submit(
+                    conn, ctx, admin, approvals.POLICY_CHANGE,
+                    {"key": "base_cap_fen", "effective_from": july.isoformat(),
+                     "value": cap * 105 // 10_000 * 100, "reason": reason},
+                    lambda change: f"{change['label_zh']}调整为{change['shown']}，{change['effective_from']}起生效：{reason}",
+                    idempotency_key=f"sim-policy:{month}",
+                )  # fmt: skip
+        except HpfError:  # already scheduled for that day
+            pass
 
     # ---------------------------------------------------------------------- staff changes
 

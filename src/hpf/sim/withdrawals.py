@@ -45,6 +45,8 @@ APPLY_SHARE = 0.005  # of active members, applying in a month
 FAILING_PAYOUTS = 0.04  # payouts the bank refuses (wrong name on the card, closed card)
 REVIEW_REFUSALS = 0.15  # risk-flagged applications a reviewer refuses
 TELLER, REVIEWER = "sim-teller", "sim-reviewer"
+FINANCE, ADMIN = "sim-finance", "sim-admin"
+FOR_REVIEW = 2  # "other" withdrawals left for the reviewer when the simulation ends
 
 # (item, weight): how often members apply for each reason.
 ITEM_WEIGHTS: tuple[tuple[str, int], ...] = (
@@ -85,23 +87,40 @@ class WithdrawalSummary:
     payout_failed: int = 0
 
 
-def staff(conn: Connection, ctx: Context) -> tuple[Principal, Principal]:
-    """The simulator's teller and reviewer (created once, with passwords no one knows)."""
+def _principals(conn: Connection, ctx: Context, people: tuple[tuple[str, str, Role], ...]) -> list[Principal]:
+    """The simulator's staff of ``people`` (login, name, role), created once with passwords no
+    one knows."""
     found = {
         row.login: row.id
         for row in conn.execute(
             select(identity.principal.c.login, identity.principal.c.id).where(
-                identity.principal.c.login.in_((TELLER, REVIEWER))
+                identity.principal.c.login.in_([login for login, _, _ in people])
             )
         )
     }
-    people = []
-    for login, name, role in ((TELLER, "模拟柜员", Role.TELLER), (REVIEWER, "模拟复核", Role.REVIEWER)):
+    out = []
+    for login, name, role in people:
         if login in found:
-            people.append(identity.get_principal(conn, int(found[login])))
+            out.append(identity.get_principal(conn, int(found[login])))
         else:
-            people.append(identity.create_staff(conn, ctx, login, name, [role], secrets.token_urlsafe(24)))
-    return people[0], people[1]
+            out.append(identity.create_staff(conn, ctx, login, name, [role], secrets.token_urlsafe(24)))
+    return out
+
+
+def staff(conn: Connection, ctx: Context) -> tuple[Principal, Principal]:
+    """The simulator's teller and reviewer."""
+    teller, reviewer = _principals(
+        conn, ctx, ((TELLER, "模拟柜员", Role.TELLER), (REVIEWER, "模拟复核", Role.REVIEWER))
+    )
+    return teller, reviewer
+
+
+def makers(conn: Connection, ctx: Context) -> tuple[Principal, Principal]:
+    """The simulator's finance officer and administrator, who ask for changes made by hand."""
+    finance, admin = _principals(
+        conn, ctx, ((FINANCE, "模拟财务", Role.FINANCE), (ADMIN, "模拟管理员", Role.ADMIN))
+    )
+    return finance, admin
 
 
 def _card(rng: random.Random) -> str:
@@ -148,6 +167,31 @@ class WithdrawalActor:
                     self._apply(conn, code, person.account_no, payload, summary)
                 except HpfError:  # a payload the rules cannot read: the counter turns it away
                     continue
+
+    def file_for_review(self, summary: WithdrawalSummary) -> None:
+        """A few "other" withdrawals (always reviewed by a person), left in the review queue."""
+        today = self.ctx.clock.today()
+        with read_transaction(self.engine) as conn:
+            people = conn.execute(
+                select(member.c.id, member.c.account_no, member.c.state)
+                .where(member.c.state == "01")
+                .order_by(member.c.id)
+                .limit(200)
+            ).all()
+        filed = 0
+        for person in self.rng.sample(people, len(people)):
+            if filed >= FOR_REVIEW:
+                break
+            with write_transaction(self.engine) as conn:
+                payload = self._payload(conn, "WD-OTHER", int(person.id), person.state, today)
+                if payload is None:
+                    continue
+                before = summary.applied
+                try:
+                    self._apply(conn, "WD-OTHER", person.account_no, payload, summary)
+                except HpfError:
+                    continue
+                filed += summary.applied - before
 
     def _payload(
         self, conn: Connection, code: str, member_id: int, state: str, today: date

@@ -8,7 +8,8 @@ passes its records through ``Disclosure.show`` before answering. ``show``
    own write transaction when it has one (``conn=``), else through the audit sink's group
    commit (``hpf.web.audit_sink``: no connection or writer turn of its own), and waits until it
    is committed, *before* the data leaves: a read that cannot be audited is not answered;
-2. checks the staff member's read rate (``hpf.security.alerts.after_reads``);
+2. checks the staff member's read rate (``hpf.security.alerts.after_reads``: one answer shown
+   masked is one read however many members it lists; members shown in full count one each);
 3. masks every field declared with a masking kind (``hpf.security.classification``), unless
    the viewer asked for ``unmask`` — which needs ``member:unmask`` and a purpose, and is logged
    as such (a refused attempt is logged as ``denied``).

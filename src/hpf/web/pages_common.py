@@ -12,7 +12,7 @@ as the hidden field ``csrf_token``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -24,6 +24,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
+from sqlalchemy import Connection, select
 from starlette.responses import RedirectResponse, Response
 
 import hpf.web
@@ -32,6 +33,7 @@ from hpf.kernel.clock import CHINA_TZ
 from hpf.kernel.codes import code_table
 from hpf.kernel.errors import HpfError
 from hpf.kernel.money import format_yuan
+from hpf.security import identity
 from hpf.security.permissions import Perm
 from hpf.web.links import can_open, link
 from hpf.web.routing import Handler, HpfRoute
@@ -107,30 +109,6 @@ def action_name(action: str) -> str:
     return ACTION_ZH.get(action, action)
 
 
-# Who did it, when it was not a person's login: batch runs, the bank, the demo's set-up.
-ACTOR_ZH = {
-    "system": "系统自动",
-    "sim": "模拟业务",
-    "demo": "演示数据",
-    "setup": "系统初始化",
-    "cli": "命令行",
-    "bank": "银行",
-    "anonymous": "未登录用户",
-}
-
-
-def actor_name(actor: str | None, staff_view: bool = True) -> str:
-    """The actor of a history row: a machine actor in Chinese, a login as is to staff; members
-    and employers see a staff login as 中心工作人员 (their own login, an account number, as is)."""
-    if not actor:
-        return "—"
-    if actor in ACTOR_ZH:
-        return ACTOR_ZH[actor]
-    if not staff_view and any(c.isalpha() for c in actor):
-        return "中心工作人员"
-    return actor
-
-
 # ------------------------------------------------------------------------------ history rows
 
 FIELD_ZH = {
@@ -185,6 +163,50 @@ def _shown(kind: str, key: str, value: Any, employers: Mapping[int, str]) -> str
     if key == "employer_id":
         return employers.get(value, str(value))
     return str(value)
+
+
+SYSTEM_ACTORS_ZH = {
+    "system": "系统",
+    "setup": "系统",
+    "job": "系统",
+    "cli": "系统",
+    "sim": "模拟业务",
+    "demo": "演示数据",
+    "bank": "银行",
+    "anonymous": "未登录",
+}
+"""Actors that are not people (batch runs, the bank, the demo's set-up), as pages name them."""
+
+
+def staff_names(conn: Connection, logins: Iterable[str]) -> dict[str, str]:
+    """``{login: display name}`` of the staff among ``logins`` (one query): history rows name
+    the clerk, not the sign-in."""
+    wanted = sorted({x for x in logins if x and x not in SYSTEM_ACTORS_ZH})
+    if not wanted:
+        return {}
+    principal = identity.principal
+    rows = conn.execute(
+        select(principal.c.login, principal.c.display_name).where(
+            principal.c.login.in_(wanted), principal.c.kind == "staff"
+        )
+    )
+    return {str(login): str(name) for login, name in rows}
+
+
+@jinja2.pass_context
+def actor_name(context: Any, actor: str | None, staff_view: bool = True) -> str:
+    """The actor of a history row as the reader knows it: 系统 (or the bank…) for machine actors;
+    to staff the staff member's name where the page looked it up (``actor_names`` in its
+    context), else the login; members and employers see a staff login as 中心工作人员 (their own
+    login, an account number, as is)."""
+    if not actor:
+        return "—"
+    if actor in SYSTEM_ACTORS_ZH:
+        return SYSTEM_ACTORS_ZH[actor]
+    if not staff_view and any(c.isalpha() for c in actor):
+        return "中心工作人员"
+    names: Mapping[str, str] = context.get("actor_names") or {}
+    return names.get(actor, actor)
 
 
 def history_changes(

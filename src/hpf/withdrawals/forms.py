@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hpf.kernel.errors import InvalidInput
+from hpf.kernel.errors import InvalidInput, all_at_once
 from hpf.services import rules as service_rules
 from hpf.withdrawals.handler import ITEMS
 from hpf.withdrawals.rules import Reason, family_resident_ids
@@ -117,11 +117,29 @@ def payload_of(item_code: str, form: Mapping[str, str]) -> dict[str, Any]:
     """The application payload from what the member typed (a bad value refuses it, by field)."""
     fields = fields_of(item_code)
     typed = [asdict(f) for f in fields if f.kind != "ids"]
-    payload = service_rules.payload_from_form(typed, form)
+    refusals: list[InvalidInput] = []
+    try:
+        payload = service_rules.payload_from_form(typed, form)
+    except InvalidInput as exc:  # every field's problem, with the family IDs' below
+        refusals.extend(_each(exc))
+        payload = {}
     for f in fields:
         if f.kind == "ids":
-            payload[f.name] = _resident_ids(f, form.get(f.name, ""))
+            try:
+                payload[f.name] = _resident_ids(f, form.get(f.name, ""))
+            except InvalidInput as exc:
+                refusals.append(exc)
+    if refusals:
+        raise all_at_once(refusals)
     return payload
+
+
+def _each(exc: InvalidInput) -> list[InvalidInput]:
+    """The single refusals a combined one was made of."""
+    listed = exc.extra.get("errors")
+    if not listed:
+        return [exc]
+    return [InvalidInput(exc.code, e["title"], exc.detail, field=e["field"]) for e in listed]
 
 
 def _resident_ids(field: Field, text: str) -> list[str]:

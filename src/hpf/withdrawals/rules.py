@@ -230,8 +230,10 @@ class _Work:
     checks: list[Check] = field(default_factory=list)
     sheet: list[SheetLine] = field(default_factory=list)
 
-    def check(self, code: str, passed: bool, title_zh: str, detail: str = "") -> bool:
-        self.checks.append(Check(f"withdrawal.{code}", passed, title_zh, detail))
+    def check(self, code: str, passed: bool, title_zh: str, detail: str = "", *, ok_zh: str) -> bool:
+        """Record a condition as it was checked: ``ok_zh`` says what held when it passed,
+        ``title_zh`` why it failed (a list says 符合/不符合 beside the matching wording)."""
+        self.checks.append(Check(f"withdrawal.{code}", passed, ok_zh if passed else title_zh, detail))
         return passed
 
     def line(self, label_zh: str, value: str) -> None:
@@ -263,12 +265,20 @@ def _last(facts: MemberFacts, reason: Reason) -> date | None:
 def _document_within(work: _Work, claim: Claim, today: date, window_months: int, what: str) -> None:
     day = claim.document_date
     if not work.check(
-        "document_date_missing", day is not None, f"请提供{what}日期", f"{what}: no date given"
+        "document_date_missing",
+        day is not None,
+        f"请提供{what}日期",
+        f"{what}: no date given",
+        ok_zh=f"已提供{what}日期",
     ):
         return
     assert day is not None
     if not work.check(
-        "document_in_future", day <= today, f"{what}日期不能晚于今天", f"{day} is after {today}"
+        "document_in_future",
+        day <= today,
+        f"{what}日期不能晚于今天",
+        f"{day} is after {today}",
+        ok_zh=f"{what}日期（{day.isoformat()}）不晚于今天",
     ):
         return
     months = months_between(day, today)
@@ -277,12 +287,17 @@ def _document_within(work: _Work, claim: Claim, today: date, window_months: int,
         months < window_months,
         f"{what}已超过{window_months}个月，不能再申请此项提取",
         f"{day} is {months} months ago; the window is {window_months} months",
+        ok_zh=f"{what}在{window_months}个月以内",
     )
 
 
 def _cost_limit(work: _Work, claim: Claim, what: str) -> int:
     if not work.check(
-        "cost_missing", claim.cost_fen is not None and claim.cost_fen > 0, f"请填写{what}", "no cost"
+        "cost_missing",
+        claim.cost_fen is not None and claim.cost_fen > 0,
+        f"请填写{what}",
+        "no cost",
+        ok_zh=f"已填写{what}",
     ):
         return 0
     assert claim.cost_fen is not None
@@ -295,6 +310,7 @@ def _cost_limit(work: _Work, claim: Claim, what: str) -> int:
         limit > 0,
         f"{what}已由家庭成员提取完毕",
         f"cost {claim.cost_fen} fen, already withdrawn {claim.family_withdrawn_fen} fen",
+        ok_zh=f"{what}尚有可提取的部分",
     )
     return limit
 
@@ -305,21 +321,26 @@ def _rent_limit(work: _Work, claim: Claim, facts: MemberFacts, policy: Withdrawa
         facts.continuous_deposit_months >= policy.rent_min_deposit_months,
         f"须连续足额缴存满{policy.rent_min_deposit_months}个月",
         f"{facts.continuous_deposit_months} months of continuous deposit",
+        ok_zh=f"已连续足额缴存{facts.continuous_deposit_months}个月（须满{policy.rent_min_deposit_months}个月）",
     )
     work.check(
         "rent_owns_home",
         not facts.owns_home,
         "本人或配偶在本市有自有住房，不能租房提取",
         "a home is registered",
+        ok_zh="本人及配偶在本市无自有住房登记",
     )
     work.check(
         "rent_active_loan",
         not facts.active_loan,
         "有未结清的住房公积金贷款，不能租房提取",
         "an HPF loan is open",
+        ok_zh="无未结清的住房公积金贷款",
     )
     rent = claim.rent_monthly_fen
-    if not work.check("rent_missing", rent is not None and rent > 0, "请填写月租金", "no monthly rent"):
+    if not work.check(
+        "rent_missing", rent is not None and rent > 0, "请填写月租金", "no monthly rent", ok_zh="已填写月租金"
+    ):
         return 0
     assert rent is not None
     last = _last(facts, Reason.RENT)
@@ -329,6 +350,7 @@ def _rent_limit(work: _Work, claim: Claim, facts: MemberFacts, policy: Withdrawa
         months >= policy.rent_interval_months,
         f"距上次租房提取不足{policy.rent_interval_months}个月",
         f"last rent withdrawal {last}, {months} months ago",
+        ok_zh="首次租房提取" if last is None else f"距上次租房提取已满{policy.rent_interval_months}个月",
     ):
         return 0
     monthly = min(rent, policy.rent_monthly_cap_fen)
@@ -340,8 +362,7 @@ def _rent_limit(work: _Work, claim: Claim, facts: MemberFacts, policy: Withdrawa
     )
     work.line(
         "按月计算",
-        f"月租金 {_yuan(rent)} 与每月限额 {_yuan(policy.rent_monthly_cap_fen)} 取较小者 {_yuan(monthly)}"
-        f" × {months} = {_yuan(monthly * months)}",
+        f"取 {_yuan(rent)} 与 {_yuan(policy.rent_monthly_cap_fen)} 中较小者 × {months} 个月 = {_yuan(monthly * months)}",
     )
     return monthly * months
 
@@ -353,7 +374,11 @@ def _repayment_limit(
         return _cost_limit(work, claim, "一次性偿还的贷款本金")
     installment = claim.installment_fen
     if not work.check(
-        "installment_missing", installment is not None and installment > 0, "请填写月还款额", "no installment"
+        "installment_missing",
+        installment is not None and installment > 0,
+        "请填写月还款额",
+        "no installment",
+        ok_zh="已填写月还款额",
     ):
         return 0
     assert installment is not None
@@ -364,6 +389,9 @@ def _repayment_limit(
         months >= max(1, policy.repay_interval_months),
         f"距上次还贷提取不足{max(1, policy.repay_interval_months)}个月",
         f"last repayment withdrawal {last}",
+        ok_zh="首次还贷提取"
+        if last is None
+        else f"距上次还贷提取已满{max(1, policy.repay_interval_months)}个月",
     ):
         return 0
     work.line("月还款额", _yuan(installment))
@@ -385,6 +413,7 @@ def _closing_checks(
             certified or age >= retire_age,
             f"未达到退休年龄（{retire_age}周岁）且未提供退休证明",
             f"age {age}, retirement age {retire_age}, certificate {claim.document_date}",
+            ok_zh="已提供退休证明" if certified else f"已达到退休年龄（{retire_age}周岁）",
         )
     elif reason is Reason.DISABILITY:
         work.check(
@@ -392,9 +421,14 @@ def _closing_checks(
             claim.document_date is not None and claim.document_date <= today,
             "请提供劳动能力鉴定结论",
             "no certificate date",
+            ok_zh="已提供劳动能力鉴定结论",
         )
         work.check(
-            "labour_not_ended", claim.labour_ended, "须已与单位终止劳动关系", "labour relation not ended"
+            "labour_not_ended",
+            claim.labour_ended,
+            "须已与单位终止劳动关系",
+            "labour relation not ended",
+            ok_zh="已与单位终止劳动关系",
         )
     elif reason is Reason.LEAVING:
         sealed_months = months_between(facts.sealed_since, today) if facts.sealed_since else 0
@@ -404,16 +438,24 @@ def _closing_checks(
             claim.emigrated or leaving,
             f"须出境定居，或已终止劳动关系且账户封存满{policy.leave_sealed_months}个月",
             f"emigrated={claim.emigrated}, labour ended={claim.labour_ended}, sealed {sealed_months} months",
+            ok_zh="已出境定居"
+            if claim.emigrated
+            else f"已终止劳动关系且账户封存{sealed_months}个月（须满{policy.leave_sealed_months}个月）",
         )
     elif reason is Reason.DEATH:
         work.check(
-            "not_heir", claim.applicant_is_heir, "须由继承人或受遗赠人申请", "the applicant is not an heir"
+            "not_heir",
+            claim.applicant_is_heir,
+            "须由继承人或受遗赠人申请",
+            "the applicant is not an heir",
+            ok_zh="由继承人或受遗赠人申请",
         )
         work.check(
             "death_certificate",
             claim.document_date is not None and claim.document_date <= today,
             "请提供死亡证明",
             "no death certificate date",
+            ok_zh="已提供死亡证明",
         )
 
 
@@ -426,20 +468,28 @@ def evaluate(claim: Claim, facts: MemberFacts, policy: WithdrawalPolicy, today: 
         facts.state in WITHDRAWABLE_STATES,
         "账户状态不允许提取（已冻结或已销户）",
         f"account state {facts.state}",
+        ok_zh="账户状态允许提取",
     )
     balance = facts.balance_fen
     work.line("上年结转余额", _yuan(facts.carried_fen))
-    work.line("本年缴存余额", _yuan(facts.current_fen))
+    work.line("当年归集余额", _yuan(facts.current_fen))
     work.line("账户余额", _yuan(balance))
-    work.check("no_balance", balance > 0, "账户余额为零，无可提取金额", "balance is 0")
+    work.check(
+        "no_balance", balance > 0, "账户余额为零，无可提取金额", "balance is 0", ok_zh="账户有余额可提取"
+    )
     if claim.requested_fen is not None and claim.requested_fen <= 0:
-        work.check("amount_not_positive", False, "提取金额须大于零", f"requested {claim.requested_fen} fen")
+        work.check(
+            "amount_not_positive", False, "提取金额须大于零", f"requested {claim.requested_fen} fen", ok_zh=""
+        )
 
     if reason in CLOSING:
         _closing_checks(work, claim, facts, policy, today)
         allowed = balance + facts.interest_to_date_fen
         work.line("结息至今日的利息", _yuan(facts.interest_to_date_fen))
-        work.line("销户提取金额（余额＋利息）", _yuan(allowed))
+        work.line(
+            "销户提取金额（余额＋利息）",
+            f"{_yuan(balance)} ＋ {_yuan(facts.interest_to_date_fen)} ＝ {_yuan(allowed)}",
+        )
         if claim.requested_fen is not None and claim.requested_fen != allowed:
             work.line("说明", "销户类提取须提取全部余额及利息")
         return Decision(reason, tuple(work.checks), allowed if all(c.passed for c in work.checks) else 0, True,
@@ -463,11 +513,15 @@ def evaluate(claim: Claim, facts: MemberFacts, policy: WithdrawalPolicy, today: 
         manual = True
         limit = None
         work.check(
-            "other_needs_reason", bool(claim.document_no), "请说明提取事由并提供证明材料编号", "no document"
+            "other_needs_reason",
+            bool(claim.document_no),
+            "请说明提取事由并提供证明材料编号",
+            "no document",
+            ok_zh="已说明提取事由并提供证明材料编号",
         )
 
     cap = balance if limit is None else min(balance, limit)
-    work.line("可提取额度", f"账户余额与本项限额取较小者 = {_yuan(max(cap, 0))}")
+    work.line("可提取额度", f"取账户余额与本项限额中较小者 = {_yuan(max(cap, 0))}")
     requested = claim.requested_fen
     if requested is not None and requested > 0:
         work.check(
@@ -475,6 +529,7 @@ def evaluate(claim: Claim, facts: MemberFacts, policy: WithdrawalPolicy, today: 
             requested <= cap,
             f"申请金额超过可提取额度{_yuan(max(cap, 0))}",
             f"requested {requested} fen > allowed {cap} fen",
+            ok_zh=f"申请金额未超过可提取额度{_yuan(max(cap, 0))}",
         )
     allowed = min(cap, requested) if requested is not None and requested > 0 else cap
     ok = all(c.passed for c in work.checks)
@@ -539,6 +594,7 @@ class ReasonOverview:
     needs: tuple[Check, ...]  # what the application must prove
     up_to_fen: int  # indicative: the most this reason could pay today
     closes_account: bool
+    interest_fen: int = 0  # closing reasons: the interest to date included in ``up_to_fen`` (结息)
 
 
 def _probe(reason: Reason, facts: MemberFacts, policy: WithdrawalPolicy, today: date) -> Claim:
@@ -566,8 +622,9 @@ def overview(facts: MemberFacts, policy: WithdrawalPolicy, today: date) -> list[
             up_to = decision.allowed_fen
         else:
             up_to = facts.balance_fen if reason is not Reason.RENT else 0
+        interest = facts.interest_to_date_fen if reason in CLOSING else 0
         out.append(ReasonOverview(reason, not blocking, blocking, needs, 0 if blocking else up_to,
-                                  reason in CLOSING))  # fmt: skip
+                                  reason in CLOSING, interest))  # fmt: skip
     return out
 
 
