@@ -94,8 +94,32 @@ def test_page_shows_summary_and_schedule(client):
     r = client.get("/loans/calculator", params=QUERY)
     assert r.status_code == 200
     assert "2,001.70 元" in r.text and "220,611.14 元" in r.text
-    assert r.text.count("<tr>") == 361  # 360 rows + the header row
+    # 360 months folded into 31 calendar years (July 2025 … June 2055), each with its header row
+    assert r.text.count('<details class="year"') == 31
+    assert r.text.count("<tr>") == 360 + 31
     assert "<html" in r.text
+
+
+def test_page_summarises_each_year_and_charts_the_schedule(client):
+    import html
+    import json
+    import re
+
+    r = client.get("/loans/calculator", params=QUERY)
+    assert 'id="loan-total">720,611.14 元' in r.text  # 500,000.00 + 220,611.14 interest
+    assert 'src="/static/vendor/echarts-6.1.0/echarts.min.js"' in r.text
+    first = r.text.split('id="year-2025"', 1)[1].split("</summary>", 1)[0]
+    assert "6 期" in first and "还款 12,010.20" in first  # July–December: 6 × 2,001.70
+    charts = {
+        m.group(1): json.loads(html.unescape(m.group(2)))
+        for m in re.finditer(r"id=\"chart-([\w-]+)\"[^>]*data-chart='([^']*)'", r.text)
+    }
+    split = {s["name"]: s["data"] for s in charts["calc-split"]["series"]}
+    balance = charts["calc-balance"]["series"][0]["data"]
+    assert charts["calc-split"]["x"][0] == "2025年" and charts["calc-split"]["x"][-1] == "2055年"
+    assert sum(split["本金"]) == 50_000_000 and sum(split["利息"]) == 22_061_114
+    assert split["本金"][0] + split["利息"][0] == 6 * 200_170
+    assert balance[-1] == 0 and balance[0] == 50_000_000 - split["本金"][0]
 
 
 def test_htmx_gets_only_the_result(client):

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from scorecard_support import AS_OF, build_book
@@ -49,6 +53,12 @@ def test_the_page_and_the_api_show_the_trained_card(engine, ctx, center, sign_in
     assert "性别" in text  # the note that no protected attribute is used
     for name in FEATURES:
         assert f'id="feature-{name}"' in text and FEATURE_ZH[name] in text
+    found = re.search(r"id=\"chart-coefficients\"[^>]*data-chart='([^']*)'", text)
+    assert found and 'src="/static/charts.js"' in text
+    chart = json.loads(html.unescape(found.group(1)))
+    strongest = sorted(zip(card["features"], card["coefficients"], strict=True), key=lambda fc: -abs(fc[1]))
+    assert chart["x"] == [FEATURE_ZH[f] for f, _ in strongest]  # the bars, strongest first
+    assert chart["series"][0]["data"] == [round(c, 4) for _, c in strongest]
     api = center.get("/api/v1/loans/scorecard").json()
     assert api["auc"] == str(card["auc"]) and api["id"] == card["id"]
     assert api["train_count"] == card["train_count"] and api["test_bads"] == card["test_bads"]

@@ -120,3 +120,41 @@ def test_the_finance_page_lists_orders_by_state_and_resolves_one(
     done = center.post(f"/settlement/orders/{order['id']}/resolve", follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/settlement?done=paid"
     assert "已支付" in center.get("/settlement?done=paid").text
+
+
+def test_finance_pays_the_reserved_payouts_from_the_page(
+    engine, ctx, funded, told, center, bank, fake, sign_in, monkeypatch
+):
+    from hpf.settlement import pages
+    from hpf.settlement.rules import OWNER_KIND_ZH
+
+    monkeypatch.setattr(pages, "ORDERS_PER_PAGE", 2)
+    orders = [
+        reserve(engine, ctx, funded["a"], fen, key)
+        for fen, key in ((10_000, "P1"), (20_000, "P2"), (3_000, "P3"))
+    ]
+    sign_in(center, "fin05", [Role.FINANCE], session=True)
+    page = center.get("/settlement")
+    assert page.status_code == 200
+    assert 'action="/settlement/pay"' in page.text and 'name="csrf_token"' in page.text
+    assert 'id="reserved-count">3<' in page.text and "330.00" in page.text  # 100.00 + 200.00 + 30.00
+    assert "其他付款" in page.text and ">test<" not in page.text and "hpf settlement" not in page.text
+    assert page.text.count('<tr id="order-') == 2 and 'href="/settlement?page=2#orders"' in page.text
+    second = center.get("/settlement", params={"page": 2}).text
+    assert second.count('<tr id="order-') == 1 and f'id="order-{orders[0]["id"]}"' in second  # oldest last
+
+    paid = center.post("/settlement/pay", follow_redirects=False)
+    assert paid.status_code == 303 and paid.headers["location"] == "/settlement?ran=1&n_paid=3"
+    after = center.get(paid.headers["location"]).text
+    assert "本次支付完成：已支付 3 笔。" in after and 'id="nothing-to-pay"' in after
+    with read_transaction(engine) as conn:
+        assert {o["state"] for o in service.list_orders(conn)} == {"paid"}
+    assert len(told) == 3
+    again = center.post("/settlement/pay", follow_redirects=False)  # nothing left: nothing sent twice
+    assert "没有待发送的付款指令。" in center.get(again.headers["location"]).text
+    assert OWNER_KIND_ZH == {"withdrawal": "提取", "loan": "贷款发放"}
+
+
+def test_a_teller_may_not_pay(center, sign_in):
+    sign_in(center, "teller10", [Role.TELLER], session=True)
+    assert center.post("/settlement/pay", follow_redirects=False).status_code == 403

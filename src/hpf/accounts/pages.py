@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import Connection, func, select
 from starlette.responses import RedirectResponse, Response
 
-from hpf.accounts import service
+from hpf.accounts import charts, service
 from hpf.accounts.tables import employer, member
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import parent_of
@@ -77,6 +77,8 @@ def member_page(
     found = service.get_member(conn, account_no)  # NotFound → 404 page
     row = show.one("member", found)
     lines, more = _statement(conn, row["id"], page)
+    today = request.app.state.clock.today()
+    years = charts.member_year_rows(conn, row["id"])
     changes = show.show("account_history", service.history(conn, "member", row["id"]), subject_ids=[])
     employers = _employers_by_id(conn, {row["employer_id"], *_employer_ids(changes)})
     names = {i: f"{e['name']}（{e['account_no']}）" for i, e in employers.items()}
@@ -93,6 +95,9 @@ def member_page(
             "history": [{**h, "changes": history_changes("member", h, names)} for h in changes],
             "actor_names": staff_names(conn, (h["actor"] for h in changes)),
             "has_loans": loans.has_loans(conn, row["id"]),  # the 我的贷款 link
+            "balance_chart": charts.member_balance_chart(conn, row["id"], today),
+            "years": years[::-1],  # newest first, as the statement
+            "yearly_chart": charts.member_yearly_chart(years),
         },
     )
 
@@ -174,6 +179,7 @@ def employer_page(
             "by_state": by_state,
             "held_fen": held,
             "unallocated_fen": unallocated,
+            "remittance_chart": charts.employer_remittance_chart(conn, row["id"]),
             "members": members,
             "page": page,
             "pages": max(1, -(-total // MEMBERS_PER_PAGE)),

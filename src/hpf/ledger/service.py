@@ -263,12 +263,18 @@ def subject_balances(conn: Connection) -> list[dict[str, Any]]:
 def member_statement(
     conn: Connection, member_id: int, *, limit: int = 100, offset: int = 0
 ) -> list[dict[str, Any]]:
-    """A member's postings in value-date order with the running balance after each."""
+    """A member's postings, newest first, with the running balance after each.
+
+    The running balance is summed in value-date order (value date, entry, line) and the page is
+    read in exactly the reverse of that order, so two lines of one entry read consistently: the
+    line posted last, with the newest balance, on top.
+    """
     # credit raises a member balance
     delta = case((journal_line.c.side == "C", journal_line.c.amount_fen), else_=-journal_line.c.amount_fen)
     order = (journal_line.c.value_date, journal_line.c.entry_id, journal_line.c.id)
     inner = (
         select(
+            journal_line.c.id.label("line_id"),
             journal_line.c.entry_id,
             journal_line.c.value_date,
             journal_line.c.balance_part,
@@ -286,7 +292,10 @@ def member_statement(
         .subquery()
     )
     rows = conn.execute(
-        select(inner).order_by(inner.c.value_date.desc(), inner.c.entry_id.desc()).limit(limit).offset(offset)
+        select(inner)
+        .order_by(inner.c.value_date.desc(), inner.c.entry_id.desc(), inner.c.line_id.desc())
+        .limit(limit)
+        .offset(offset)
     ).mappings()
     return [dict(r) for r in rows]
 

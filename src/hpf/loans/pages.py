@@ -30,7 +30,7 @@ from hpf.accounts import service as accounts
 from hpf.kernel.errors import HpfError, InvalidInput
 from hpf.kernel.money import parse_yuan
 from hpf.ledger import service as ledger
-from hpf.loans import rates, service
+from hpf.loans import charts, rates, service
 from hpf.loans.api import (
     READ_BOOK,
     READ_OWN,
@@ -99,6 +99,8 @@ def calculator_page(
                 form["principal"], form["years"], form["rate"], form["method"], form["start"], today
             )
             context["schedule"] = calculate(given)
+            context["years"] = charts.schedule_years(context["schedule"])
+            context["charts"] = charts.calculator_charts(context["years"])
             context["rate_percent"] = f"{(given.annual_rate * 100).normalize():f}"
         except HpfError as exc:
             context["error"], context["error_code"], status = exc.title, exc.code, 422
@@ -156,10 +158,11 @@ def loan_book_page(
     rows, more = service.loan_book(conn, filters, page=page)
     people = parties(show, conn, [r["borrower_id"] for r in rows])
     show.record_view("loan", "book", rows=len(rows), what="贷款台账")
+    by_class, class_chart = charts.book_by_class(conn)
     query = "&".join(f"{k}={v}" for k, v in form.items() if v)
     context = {
         "nav": "loan_book", "loans": rows, "people": people, "form": form, "page": page, "more": more,
-        "base": f"/loans?{query}&" if query else "/loans?", "classes": ("01", "02", "03", "04", "05"), **_zh(),
+        "base": f"/loans?{query}&" if query else "/loans?", "classes": ("01", "02", "03", "04", "05"), "by_class": by_class, "class_chart": class_chart, **_zh(),
     }  # fmt: skip
     return render(request, "loan_book.html", context)
 
@@ -219,6 +222,7 @@ def _loan_context(
         "loan": detail,
         "member_account_no": _own_account_no(conn, who),
         "schedule": schedule_rows(service.installments(conn, loan_id)),
+        "loan_charts": charts.loan_charts(conn, loan_id),
         "events": visible_events(who, service.events(conn, loan_id)),
         "dunning": service.dunning_notices(conn, loan_id),
         "collateral": service.collateral_events(conn, loan_id) if who.is_staff else [],

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from hpf.kernel.errors import NotFound
-from hpf.loans import scorecard
+from hpf.loans import charts, scorecard
 from hpf.security.permissions import Perm
 from hpf.web.auth import requires
 from hpf.web.deps import ReadDb
@@ -96,7 +96,8 @@ def scorecard_page(request: Request, conn: ReadDb) -> Response:
         {
             "nav": "loans",
             "card": card,
-            "rows": scorecard.describe(card) if card else [],
+            "rows": (rows := scorecard.describe(card) if card else []),
+            "coef_chart": charts.scorecard_chart(rows) if rows else None,
             "direction_zh": DIRECTION_ZH,
             "bands": scorecard.BANDS,
             "high_risk_share": scorecard.HIGH_RISK_SHARE,

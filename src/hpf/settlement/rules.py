@@ -40,6 +40,9 @@ STATE_ZH = {
     OrderState.FAILED: "支付失败已退回",
 }
 
+# The businesses that pay out through settlement, as finance names them (``owners.BUILT_IN``).
+OWNER_KIND_ZH = {"withdrawal": "提取", "loan": "贷款发放"}
+
 # Every transition an order may take. ``sent`` is written (and committed) *before* the bank is
 # called, so a crash between the call and its answer leaves ``sent``, which is resolved like
 # ``unknown``: by asking the bank, never by paying again.

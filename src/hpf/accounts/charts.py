@@ -1,0 +1,140 @@
+"""What the account pages draw: a member's month-end balance and yearly deposits, withdrawals
+and interest; an employer's monthly remittances.
+
+Every figure is summed in SQL (``GROUP BY`` month or year); Python only lays the months out on
+the axis. A chart is a plain dict the page hands to ``static/charts.js`` as JSON: ``x`` (the
+categories), ``series`` (name, type, data in fen) and ``axes`` (units). Amounts stay in fen,
+exact; the browser shows them in 元.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, case, func, select
+
+from hpf.contributions.tables import remittance
+from hpf.db.periods import month_of, year_of
+from hpf.ledger.tables import journal_entry, journal_line
+
+DEPOSIT_TYPES = ("01", "02")  # 汇缴, 补缴
+WITHDRAWAL_TYPES = ("11", "12")  # 部分提取, 销户提取
+INTEREST_TYPES = ("09",)  # 年终结息
+
+Chart = dict[str, Any]
+
+
+def months_between(first: str, last: str) -> list[str]:
+    """``YYYY-MM`` from ``first`` to ``last``, both included."""
+    year, month = int(first[:4]), int(first[5:7])
+    end = (int(last[:4]), int(last[5:7]))
+    out = []
+    while (year, month) <= end:
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def _delta() -> Any:
+    """A member line's effect on the balance: a credit raises it."""
+    return case((journal_line.c.side == "C", journal_line.c.amount_fen), else_=-journal_line.c.amount_fen)
+
+
+def member_balance_chart(conn: Connection, member_id: int, today: date) -> Chart | None:
+    """The balance at each month-end (by value date), from the first month with a posting to
+    the business date's month; months without postings carry the balance forward."""
+    month = month_of(journal_line.c.value_date)
+    net = func.sum(_delta())
+    rows = conn.execute(
+        select(month.label("month"), func.sum(net).over(order_by=month).label("balance_fen"))
+        .where(journal_line.c.member_id == member_id)
+        .group_by(month)
+        .order_by(month)
+    ).all()
+    if not rows:
+        return None
+    closing = {m: int(b) for m, b in rows}
+    axis = months_between(rows[0][0], max(rows[-1][0], today.isoformat()[:7]))
+    data, balance = [], 0
+    for m in axis:
+        balance = closing.get(m, balance)
+        data.append(balance)
+    return {
+        "x": axis,
+        "axes": [{"unit": "fen"}],
+        "series": [{"name": "月末余额", "type": "line", "data": data, "area": True}],
+    }
+
+
+def member_year_rows(conn: Connection, member_id: int) -> list[dict[str, Any]]:
+    """Per calendar year (of the value date): deposits (汇缴、补缴), withdrawals (部分、销户
+    提取), interest (年终结息), everything else (transfers, corrections …), each net of its
+    reversals, and the balance at the year's end."""
+    year = year_of(journal_line.c.value_date)
+    kind = journal_entry.c.business_type
+    delta = _delta()
+    known = (*DEPOSIT_TYPES, *WITHDRAWAL_TYPES, *INTEREST_TYPES)
+    rows = conn.execute(
+        select(
+            year.label("year"),
+            func.sum(case((kind.in_(DEPOSIT_TYPES), delta), else_=0)).label("deposits_fen"),
+            func.sum(case((kind.in_(WITHDRAWAL_TYPES), -delta), else_=0)).label("withdrawals_fen"),
+            func.sum(case((kind.in_(INTEREST_TYPES), delta), else_=0)).label("interest_fen"),
+            func.sum(case((kind.in_(known), 0), else_=delta)).label("other_fen"),
+            func.sum(func.sum(delta)).over(order_by=year).label("closing_fen"),
+            func.count().label("lines"),
+        )
+        .join(journal_entry, journal_entry.c.id == journal_line.c.entry_id)
+        .where(journal_line.c.member_id == member_id)
+        .group_by(year)
+        .order_by(year)
+    ).mappings()
+    return [{k: (str(v) if k == "year" else int(v)) for k, v in r.items()} for r in rows]
+
+
+def member_yearly_chart(years: list[dict[str, Any]]) -> Chart | None:
+    """Deposits, withdrawals and interest per year (from :func:`member_year_rows`)."""
+    if not years:
+        return None
+    return {
+        "x": [f"{y['year']}年" for y in years],
+        "axes": [{"unit": "fen"}],
+        "series": [
+            {"name": "缴存", "type": "bar", "data": [y["deposits_fen"] for y in years]},
+            {"name": "提取", "type": "bar", "data": [y["withdrawals_fen"] for y in years]},
+            {"name": "结息", "type": "bar", "data": [y["interest_fen"] for y in years]},
+        ],
+    }
+
+
+def employer_remittance_chart(conn: Connection, employer_id: int, *, months: int = 36) -> Chart | None:
+    """Posted remittances (汇缴) and back payments (补缴) per month they are for, the last
+    ``months`` months that have any."""
+    kind = remittance.c.kind
+    rows = conn.execute(
+        select(
+            remittance.c.month,
+            func.sum(case((kind == "01", remittance.c.total_fen), else_=0)),
+            func.sum(case((kind == "02", remittance.c.total_fen), else_=0)),
+            func.sum(case((kind == "01", remittance.c.members), else_=0)),
+        )
+        .where(remittance.c.employer_id == employer_id, remittance.c.state == "posted")
+        .group_by(remittance.c.month)
+        .order_by(remittance.c.month.desc())
+        .limit(months)
+    ).all()
+    if not rows:
+        return None
+    rows = rows[::-1]
+    axis = months_between(rows[0][0], rows[-1][0])
+    by_month = {r[0]: r for r in rows}
+    return {
+        "x": axis,
+        "axes": [{"unit": "fen"}, {"unit": "count", "name": "人"}],
+        "series": [
+            {"name": "汇缴", "type": "bar", "stack": "paid", "data": [int(by_month[m][1]) if m in by_month else 0 for m in axis]},
+            {"name": "补缴", "type": "bar", "stack": "paid", "data": [int(by_month[m][2]) if m in by_month else 0 for m in axis]},
+            {"name": "汇缴人数", "type": "line", "axis": 1, "data": [int(by_month[m][3]) if m in by_month else 0 for m in axis]},
+        ],
+    }  # fmt: skip
