@@ -47,8 +47,8 @@ class Settings:
     # one pooled connection, so the pool is sized from it), how long a request beyond that waits
     # for a turn before a 503 with Retry-After, and how long a request waits for a connection or
     # the database's write lock before the same.
-    max_requests: int = 64  # HPF_MAX_REQUESTS
-    queue_seconds: float = 1.0  # HPF_QUEUE_SECONDS
+    max_requests: int = 32  # HPF_MAX_REQUESTS
+    queue_seconds: float = 0.5  # HPF_QUEUE_SECONDS
     db_wait_seconds: float = 5.0  # HPF_DB_WAIT_SECONDS
     # Request bodies (``hpf.web.limits``): every route, and the upload and bulk-list routes.
     max_body_bytes: int = 1024 * 1024  # HPF_MAX_BODY_BYTES
@@ -73,8 +73,8 @@ class Settings:
             bank_account=env.get("HPF_BANK_ACCOUNT", "955880000000000001"),
             bank_secret=env.get("HPF_BANK_SECRET") or None,
             bank_timeout=float(env.get("HPF_BANK_TIMEOUT", "10")),
-            max_requests=int(env.get("HPF_MAX_REQUESTS", "64")),
-            queue_seconds=float(env.get("HPF_QUEUE_SECONDS", "1")),
+            max_requests=int(env.get("HPF_MAX_REQUESTS", "32")),
+            queue_seconds=float(env.get("HPF_QUEUE_SECONDS", "0.5")),
             db_wait_seconds=float(env.get("HPF_DB_WAIT_SECONDS", "5")),
             max_body_bytes=int(env.get("HPF_MAX_BODY_BYTES") or 1024 * 1024),
             max_upload_bytes=int(env.get("HPF_MAX_UPLOAD_BYTES") or 20 * 1024 * 1024),

@@ -164,8 +164,10 @@ def _require_reason(reason: str | None) -> str:
 # ----------------------------------------------------------------------------------- employers
 
 
-def get_employer(conn: Connection, account_no: str) -> dict[str, Any]:
-    row = conn.execute(select(employer).where(employer.c.account_no == account_no)).mappings().first()
+def get_employer(conn: Connection, account_no: str, *, for_update: bool = False) -> dict[str, Any]:
+    """The employer; ``for_update``: locked until the transaction ends (see ``get_member``)."""
+    query = select(employer).where(employer.c.account_no == account_no)
+    row = conn.execute(query.with_for_update() if for_update else query).mappings().first()
     if row is None:
         raise NotFound("employer.not_found", "单位账户不存在", f"no employer with account {account_no}")
     return to_plain("employer", row)
@@ -213,7 +215,7 @@ _EMPLOYER_CHANGEABLE = (
 def change_employer(
     conn: Connection, ctx: Context, account_no: str, changes: dict[str, object], reason: str
 ) -> dict[str, Any]:
-    current = get_employer(conn, account_no)
+    current = get_employer(conn, account_no, for_update=True)
     require_employer_transition("change", current["state"])
     unknown = set(changes) - set(_EMPLOYER_CHANGEABLE)
     if unknown:
@@ -238,7 +240,7 @@ def change_employer(
 def _employer_transition(
     conn: Connection, ctx: Context, account_no: str, action: str, reason: str, values: dict[str, Any]
 ) -> dict[str, Any]:
-    current = get_employer(conn, account_no)
+    current = get_employer(conn, account_no, for_update=True)
     require_employer_transition(action, current["state"])
     before, after = _changed(current, values)
     _update(conn, employer, current, values)
@@ -309,7 +311,7 @@ def close_employer(conn: Connection, ctx: Context, account_no: str, reason: str)
     The employer balance is what it holds unallocated plus what its members hold; members still
     active (正常, 冻结) must be sealed or moved first.
     """
-    current = get_employer(conn, account_no)
+    current = get_employer(conn, account_no, for_update=True)
     require_employer_transition("close", current["state"])
     members = conn.execute(
         select(member.c.id, member.c.state).where(member.c.employer_id == current["id"])
@@ -403,8 +405,11 @@ def given_name_pinyin(given: str) -> str:
     return " ".join(_pinyin_of()(char)[0].upper() for char in given)
 
 
-def get_member(conn: Connection, account_no: str) -> dict[str, Any]:
-    row = conn.execute(select(member).where(member.c.account_no == account_no)).mappings().first()
+def get_member(conn: Connection, account_no: str, *, for_update: bool = False) -> dict[str, Any]:
+    """The member with balances; ``for_update``: locked until the transaction ends (a change
+    then waits for a concurrent one instead of failing on its version)."""
+    query = select(member).where(member.c.account_no == account_no)
+    row = conn.execute(query.with_for_update() if for_update else query).mappings().first()
     if row is None:
         raise NotFound("member.not_found", "个人账户不存在", f"no member with account {account_no}")
     return with_balances(conn, [to_plain("member", row)])[0]
@@ -498,7 +503,7 @@ def _transition_member(
 def change_member(
     conn: Connection, ctx: Context, account_no: str, changes: dict[str, object], reason: str
 ) -> dict[str, Any]:
-    current = get_member(conn, account_no)
+    current = get_member(conn, account_no, for_update=True)
     allowed = {"name", "phone", "base_fen"}
     unknown = set(changes) - allowed
     if unknown:
@@ -534,13 +539,13 @@ def seal_member(conn: Connection, ctx: Context, account_no: str, reason: str) ->
 
 
 def unseal_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
-    current = get_member(conn, account_no)
+    current = get_member(conn, account_no, for_update=True)
     _employer_taking_members(conn, employer_account_no(conn, current["employer_id"]))
     return _transition_member(conn, ctx, account_no, "unseal", reason, {"state": MemberState.NORMAL.value})
 
 
 def freeze_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
-    current = get_member(conn, account_no)
+    current = get_member(conn, account_no, for_update=True)
     return _transition_member(
         conn,
         ctx,
@@ -552,7 +557,7 @@ def freeze_member(conn: Connection, ctx: Context, account_no: str, reason: str) 
 
 
 def unfreeze_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
-    current = get_member(conn, account_no)
+    current = get_member(conn, account_no, for_update=True)
     restored = current["state_before_freeze"] or MemberState.NORMAL.value
     return _transition_member(
         conn, ctx, account_no, "unfreeze", reason, {"state": restored, "state_before_freeze": None}
@@ -568,7 +573,7 @@ def transfer_member(
     base_fen: int | None = None,
 ) -> dict[str, Any]:
     """Internal transfer (内部转移): same account, new employer, state 正常."""
-    current = get_member(conn, account_no)
+    current = get_member(conn, account_no, for_update=True)
     target = _employer_taking_members(conn, employer_account_no)
     if target["id"] == current["employer_id"]:
         raise Conflict(
@@ -588,7 +593,7 @@ def close_member(
     conn: Connection, ctx: Context, account_no: str, kind: CloseKind, reason: str
 ) -> dict[str, Any]:
     """Close a member account at zero balance; withdrawals and transfers empty it first."""
-    current = get_member(conn, account_no)
+    current = get_member(conn, account_no, for_update=True)
     require_member_transition("close", current["state"])
     if current["balance_fen"] != 0:
         raise Conflict(
