@@ -63,7 +63,8 @@ def server_engine(settings: Settings) -> Engine:
         pool_size=settings.max_requests,
         max_overflow=8,
         pool_timeout=settings.db_wait_seconds,
-        pool_pre_ping=True,
+        # a server that restarts under us; an embedded SQLite file never goes away
+        pool_pre_ping=not settings.database_url.startswith("sqlite"),
     )
 
 

@@ -7,11 +7,12 @@ from pydantic import BaseModel
 
 from hpf.accounts import service as accounts
 from hpf.security.permissions import Perm
+from hpf.services import catalog
 from hpf.web.auth import requires
 from hpf.web.deps import Ctx, ReadDb
 from hpf.web.disclosure import Disclose
 from hpf.web.routing import HpfRoute
-from hpf.withdrawals import service
+from hpf.withdrawals import forms, service
 
 router = APIRouter(prefix="/api/v1", tags=["withdrawals"], route_class=HpfRoute)
 
@@ -39,7 +40,14 @@ class ReasonOut(BaseModel):
 )
 def eligibility(account_no: str, conn: ReadDb, ctx: Ctx, show: Disclose) -> list[ReasonOut]:
     found = accounts.get_member(conn, account_no)
-    items = service.eligibility(conn, found["id"], ctx.clock.today())
+    today = ctx.clock.today()
+    who = show.principal
+    items = forms.offered_to(
+        who.kind,
+        who.is_staff,
+        service.eligibility(conn, found["id"], today),
+        catalog.catalog_at(conn, today).items,
+    )
     show.record_view("member", found["id"], rows=1, what="提取资格")
     return [
         ReasonOut(

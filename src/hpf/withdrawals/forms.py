@@ -99,6 +99,17 @@ FIELDS: dict[str, tuple[Field, ...]] = {
 _ID_SPLIT = re.compile(r"[\s,，;；、]+")
 
 
+def offered_to(
+    kind: str, is_staff: bool, overview: Sequence[Any], catalog_items: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """The reasons of ``overview`` someone of this kind may apply for themselves: staff see
+    every reason; a member is not offered what only someone else may claim (职工死亡: an heir)."""
+    if is_staff:
+        return list(overview)
+    mine = {i["code"] for i in catalog_items if kind in i["applicants"]}
+    return [o for o in overview if any(code in mine for code in items_for(o.reason))]
+
+
 def items_for(reason: Reason) -> list[str]:
     """The catalog items a reason is applied for under (repayment: one-off and monthly)."""
     return [code for code, (r, _) in ITEMS.items() if r is reason]

@@ -54,8 +54,7 @@ def eligibility_page(request: Request, account_no: str, conn: ReadDb, ctx: Ctx, 
     who = show.principal
     cat = catalog.catalog_at(conn, ctx.clock.today())
     names = {i["code"]: i["name_zh"] for i in cat.items if who.is_staff or who.kind in i["applicants"]}
-    if not who.is_staff:  # a member is not offered what only someone else may claim (职工死亡: an heir)
-        items = [o for o in items if any(code in names for code in forms.items_for(o.reason))]
+    items = forms.offered_to(who.kind, who.is_staff, items, cat.items)
     links = {
         o.reason.value: [(code, names[code]) for code in forms.items_for(o.reason) if code in names]
         for o in items
