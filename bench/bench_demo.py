@@ -97,13 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
         cluster = start_cluster(durable=not args.fast_unsafe)
         if cluster is not None:
-            print(
-                "PostgreSQL durability: "
-                + ", ".join(
-                    f"{n}={cluster.setting(n)}" for n in ("fsync", "synchronous_commit", "full_page_writes")
-                ),
-                flush=True,
-            )
+            print(cluster.durability(), flush=True)
         try:
             return run(args, cluster.url())
         finally:

@@ -184,14 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
             cluster = start_cluster(BATCH_PG_SETTINGS, durable=not args.fast_unsafe)
             if cluster is not None:
-                print(
-                    "PostgreSQL durability: "
-                    + ", ".join(
-                        f"{n}={cluster.setting(n)}"
-                        for n in ("fsync", "synchronous_commit", "full_page_writes")
-                    ),
-                    flush=True,
-                )
+                print(cluster.durability(), flush=True)
             url = cluster.url()
         try:
             return _run(make_engine(url), args)

@@ -228,13 +228,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{platform.platform()}", flush=True)  # fmt: skip
     cluster = start_cluster(BENCH_PG_SETTINGS, durable=not args.fast_unsafe) if args.postgres else None
     if cluster is not None:
-        print(
-            "PostgreSQL durability: "
-            + ", ".join(
-                f"{n}={cluster.setting(n)}" for n in ("fsync", "synchronous_commit", "full_page_writes")
-            ),
-            flush=True,
-        )
+        print(cluster.durability(), flush=True)
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
         url = cluster.url() if cluster else f"sqlite:///{args.keep or Path(tmp) / 'bench.sqlite3'}"
         engine = make_engine(url)

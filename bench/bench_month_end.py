@@ -167,13 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     cluster = start_cluster(BATCH_PG_SETTINGS, durable=not args.fast_unsafe) if args.postgres else None
     if cluster is not None:
-        print(
-            "PostgreSQL durability: "
-            + ", ".join(
-                f"{n}={cluster.setting(n)}" for n in ("fsync", "synchronous_commit", "full_page_writes")
-            ),
-            flush=True,
-        )
+        print(cluster.durability(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         url = cluster.url() if cluster else f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         engine = make_engine(url)

@@ -182,8 +182,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{'PostgreSQL 15' if cluster else 'SQLite (WAL)'}, one uvicorn worker, locust on the same machine")  # fmt: skip
     if cluster:
-        print("PostgreSQL durability: " + ", ".join(
-            f"{n}={cluster.setting(n)}" for n in ("fsync", "synchronous_commit", "full_page_writes")))  # fmt: skip
+        print(cluster.durability(), flush=True)
     port = _free_port()
     env = {**os.environ, "HPF_ENV": "development", "HPF_DATABASE_URL": url, "HPF_TOKEN_SECRET": secret,
            "HPF_BUSINESS_DATE": today.isoformat(), "HPF_BANK_URL": "fake"}  # fmt: skip

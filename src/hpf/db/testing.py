@@ -88,6 +88,11 @@ class PgCluster:
                 raise TimeoutError("PostgreSQL did not start")
             time.sleep(0.1)
 
+    def durability(self) -> str:
+        """The three settings a benchmark's PostgreSQL figure depends on, as one line."""
+        names = ("fsync", "synchronous_commit", "full_page_writes")
+        return "PostgreSQL durability: " + ", ".join(f"{n}={self.setting(n)}" for n in names)
+
     def setting(self, name: str) -> str:
         """A server setting as the running server reports it (``SHOW``)."""
         cmd = [str(self.bin_dir / "psql"), "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres"]

@@ -232,9 +232,9 @@ def employer_balance_of(conn: Connection, employer_id: int) -> int:
     )
 
 
-def subject_balances(conn: Connection) -> list[dict[str, Any]]:
-    """Every subject with its debit and credit totals and signed balance (parents summed)."""
-    rows = (
+def _subjects_with_totals(conn: Connection) -> Sequence[Any]:
+    """Every subject of the chart with its stored debit and credit totals, by code."""
+    return (
         conn.execute(
             select(ledger_subject, subject_balance.c.debit_fen, subject_balance.c.credit_fen)
             .join(subject_balance, subject_balance.c.subject_code == ledger_subject.c.code)
@@ -243,6 +243,11 @@ def subject_balances(conn: Connection) -> list[dict[str, Any]]:
         .mappings()
         .all()
     )
+
+
+def subject_balances(conn: Connection) -> list[dict[str, Any]]:
+    """Every subject with its debit and credit totals and signed balance (parents summed)."""
+    rows = _subjects_with_totals(conn)
     totals = {r["code"]: [r["debit_fen"], r["credit_fen"]] for r in rows}
     for r in rows:  # roll leaves up into their parents
         if r["postable"]:
@@ -347,15 +352,7 @@ def period_trial_balance(conn: Connection, start: date, end: date) -> list[dict[
             .group_by(journal_line.c.subject_code)
         )
     }
-    rows = (
-        conn.execute(
-            select(ledger_subject, subject_balance.c.debit_fen, subject_balance.c.credit_fen)
-            .join(subject_balance, subject_balance.c.subject_code == ledger_subject.c.code)
-            .order_by(ledger_subject.c.code)
-        )
-        .mappings()
-        .all()
-    )
+    rows = _subjects_with_totals(conn)
     leaves: dict[str, list[int]] = {}
     for r in rows:
         if not r["postable"]:
