@@ -32,6 +32,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import httpx
+from bare_baseline import bare_round_trips
 from sqlalchemy import select
 
 from hpf.accounts.tables import member
@@ -192,6 +193,7 @@ def main() -> None:
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - began
+        bare = bare_round_trips(base, args.clients, 6 * args.rounds)
     finally:
         server.terminate()
         _, errors = server.communicate(timeout=30)
@@ -209,6 +211,11 @@ def main() -> None:
             ms = [t * 1000 for t in times]
             print(f"{label:34} p50 {statistics.median(ms):7.1f} ms  p95 {_percentile(ms, 95):7.1f} ms  "
                   f"p99 {_percentile(ms, 99):7.1f} ms  max {max(ms):7.1f} ms")  # fmt: skip
+    if bare:
+        ms = [t * 1000 for t in bare]
+        print(f"{'baseline: bare round trip (static)':34} p50 {statistics.median(ms):7.1f} ms  p95 "
+              f"{_percentile(ms, 95):7.1f} ms  p99 {_percentile(ms, 99):7.1f} ms  max {max(ms):7.1f} ms "
+              f"({len(ms)} requests, same clients, same server)")  # fmt: skip
     for failure in failures[:5]:
         print("  not approved:", failure)
 

@@ -49,6 +49,8 @@ from hpf.sim import build_demo_center
 from hpf.sim.simulator import simulate
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent))  # bench/: the shared bare baseline
+from bare_baseline import bare_round_trips  # noqa: E402
 
 
 def _free_port() -> int:
@@ -200,6 +202,9 @@ def main() -> None:
                 time.sleep(0.2)
         for users in (int(u) for u in args.users.split(",")):
             run_locust(base, data_file, users, args.seconds, args.think, work)
+        bare = [t * 1000 for t in bare_round_trips(base, 50, 40)]
+        print(f"\nbaseline: 50 clients back to back fetching a static file, same server: {len(bare)} requests, "
+              f"p50 {statistics.median(bare):.0f} ms, p95 {_pct(bare, 95):.0f} ms, max {max(bare):.0f} ms")  # fmt: skip
     finally:
         server.terminate()
         _, errors = server.communicate(timeout=30)
