@@ -5,8 +5,11 @@ employer E's first member and E).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,7 +20,8 @@ from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
 from hpf.contributions import service as contributions
 from hpf.contributions.rules import Kind, ListRow
-from hpf.db.engine import write_transaction
+from hpf.db.engine import make_engine, write_transaction
+from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger import service as ledger
@@ -142,3 +146,14 @@ def build_auth_center(engine: Engine, *, center_code: str = "990001") -> AuthCen
         application,
         material["id"],
     )
+
+
+@contextmanager
+def sqlite_auth_center(directory: Path) -> Iterator[AuthCenter]:
+    """The authorisation center on a migrated SQLite file in ``directory`` (module fixtures)."""
+    engine = make_engine(f"sqlite:///{directory / 'hpf.sqlite3'}")
+    upgrade(engine)
+    try:
+        yield build_auth_center(engine)
+    finally:
+        engine.dispose()

@@ -18,9 +18,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from auth_center import AuthCenter, build_auth_center
-from hpf.db.engine import make_engine, write_transaction
-from hpf.db.migrate import upgrade
+from auth_center import AuthCenter, sqlite_auth_center
+from hpf.db.engine import write_transaction
 from hpf.kernel.context import Context
 from hpf.security import identity, sessions
 from hpf.security.permissions import Role
@@ -58,11 +57,8 @@ HEADER_TEXT = st.text(alphabet=string.printable.replace("\r", "").replace("\n", 
 
 @pytest.fixture(scope="module")
 def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthCenter]:
-    path = Path(tmp_path_factory.mktemp("fuzz")) / "hpf.sqlite3"
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    yield build_auth_center(engine)
-    engine.dispose()
+    with sqlite_auth_center(Path(tmp_path_factory.mktemp("fuzz"))) as made:
+        yield made
 
 
 @pytest.fixture(scope="module")

@@ -28,18 +28,9 @@ from hpf.security import identity
 from hpf.security.permissions import Role
 from hpf.settings import Settings
 from hpf.web.app import create_app
-from live_server import serving
+from live_server import CHROMIUM, CHROMIUM_ARGS, serving
 from signing_in import FAST_PASSWORDS, PASSWORD
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHARED_SCREENSHOT = Path(tempfile.gettempdir()) / "hpf-member.png"  # for a person to look at
 BUSINESS_DATE = date(2025, 3, 15)
 

@@ -22,15 +22,12 @@ from hpf.db.migrate import upgrade
 from hpf.kernel.context import Context
 from hpf.security import sessions
 from hpf.security.permissions import Role
-from live_server import serving
+from live_server import CHROMIUM, CHROMIUM_ARGS, serving
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "loanpages"))  # the loan pages' small center
 
 from loanpages_support import build_loan_center
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 VIEWPORTS = {"phone": (375, 800), "laptop": (1366, 768)}
 
 pytestmark = [

@@ -22,21 +22,12 @@ from hpf.db.engine import make_engine
 from hpf.db.migrate import upgrade
 from hpf.settings import Settings
 from hpf.web.app import create_app
-from live_server import serving
+from live_server import CHROMIUM, CHROMIUM_ARGS, serving
 from services_support import PDF, PNG
 from settlement_support import CARD
 from signing_in import FAST_PASSWORDS, PASSWORD
 from withdrawal_support import ZHANG_PHONE, build_rent_center
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PHONE = {"width": 375, "height": 800}
 
 pytestmark = [

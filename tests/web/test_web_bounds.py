@@ -21,9 +21,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from auth_center import AuthCenter, build_auth_center
-from hpf.db.engine import make_engine
-from hpf.db.migrate import upgrade
+from auth_center import AuthCenter, sqlite_auth_center
 from hpf.web.bounds import INT64_MAX
 from signing_in import add_staff, use_session
 
@@ -33,11 +31,8 @@ PLAIN = {"fmt": "csv", "code": "AC-CHANGE", "portal": "staff"}
 
 @pytest.fixture(scope="module")
 def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthCenter]:
-    path = Path(tmp_path_factory.mktemp("bounds")) / "hpf.sqlite3"
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    yield build_auth_center(engine)
-    engine.dispose()
+    with sqlite_auth_center(Path(tmp_path_factory.mktemp("bounds"))) as made:
+        yield made
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,9 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from auth_center import AuthCenter, build_auth_center
+from auth_center import AuthCenter, sqlite_auth_center
 from hpf.accounts.tables import account_history
-from hpf.db.engine import make_engine, read_transaction
-from hpf.db.migrate import upgrade
+from hpf.db.engine import read_transaction
 from signing_in import add_staff, use_session
 
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
@@ -31,11 +30,8 @@ ZONED = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 
 @pytest.fixture(scope="module")
 def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthCenter]:
-    path = Path(tmp_path_factory.mktemp("times")) / "hpf.sqlite3"
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    yield build_auth_center(engine)
-    engine.dispose()
+    with sqlite_auth_center(Path(tmp_path_factory.mktemp("times"))) as made:
+        yield made
 
 
 @pytest.fixture(scope="module")
