@@ -31,7 +31,7 @@ from sqlalchemy import BigInteger, Column, MetaData, String, Table, bindparam, s
 from hpf.db.bulk import bulk_insert
 from hpf.db.engine import make_engine, write_transaction
 from hpf.db.testing import PgCluster, start_cluster
-from hpf.security.crypto import KeyRing
+from hpf.protection.crypto import KeyRing
 
 RID = "member.resident_id"
 PHONE = "member.phone"

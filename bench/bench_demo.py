@@ -35,7 +35,7 @@ from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger.tables import employer_balance, journal_entry, journal_line, member_balance
-from hpf.security.protect import reveal
+from hpf.protection.protect import reveal
 from hpf.sim import build_demo_center
 
 TABLES = (employer, member, member_balance, employer_balance, account_history, journal_entry, journal_line)

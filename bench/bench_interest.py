@@ -47,7 +47,7 @@ from hpf.ledger import service as ledger
 from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_line, member_balance
 from hpf.policy.rules import DepositRate
-from hpf.security import protect
+from hpf.protection import protect
 
 YEAR_END = date(2025, 6, 30)
 RATES = (DepositRate(date(2016, 2, 21), Decimal("0.015"), Decimal("0.015")),)
@@ -71,7 +71,7 @@ def build_center(engine: Engine, ctx: Context, members: int) -> None:
     """N members of N/20 employers, each with a carried and a current balance (set-based)."""
     opened = date(2010, 1, 1)
     employers = -(-members // MEMBERS_PER_EMPLOYER)
-    # Personal data is stored encrypted (hpf.security.protect); every row shares one sealed
+    # Personal data is stored encrypted (hpf.protection.protect); every row shares one sealed
     # value per field here, but each member's ID number needs its own blind index (unique).
     keys = protect.ring()
     phone = protect.seal("employer", "contact_phone", "13800138000")

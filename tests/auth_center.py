@@ -17,18 +17,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from factories import employer_payload, member_payload
+from hpf.access.permissions import Principal, Role
 from hpf.accounts import service as accounts
 from hpf.contributions import service as contributions
 from hpf.contributions.rules import Kind, ListRow
 from hpf.db.engine import make_engine, write_transaction
 from hpf.db.migrate import upgrade
+from hpf.identity import identity
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
-from hpf.security import identity
-from hpf.security.permissions import Principal, Role
 from hpf.services import service as services
 from hpf.settings import Settings
 from hpf.web.app import create_app

@@ -98,7 +98,7 @@ def sign_in():
 def _development_key_ring():
     """A test that installs another key ring (the CLI, create_app with keys) leaves none behind."""
     yield
-    from hpf.security import protect
+    from hpf.protection import protect
 
     protect.uninstall()
 

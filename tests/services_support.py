@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from factories import employer_payload, member_payload
+from hpf.access.permissions import Principal, Role
 from hpf.accounts import service as accounts
 from hpf.db.engine import write_transaction
+from hpf.identity import identity
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
-from hpf.security import identity
-from hpf.security.permissions import Principal, Role
 from hpf.services.handlers import Evaluation, RiskFlag, RuleResult, SheetLine
 from signing_in import FAST_PASSWORDS, PASSWORD
 

@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from hpf.access.permissions import Principal, Role
 from hpf.db.engine import write_transaction
+from hpf.identity import identity, sessions, tokens
+from hpf.identity.passwords import FAST_FOR_TESTS, Passwords
 from hpf.kernel.context import Context
-from hpf.security import identity, sessions, tokens
-from hpf.security.passwords import FAST_FOR_TESTS, Passwords
-from hpf.security.permissions import Principal, Role
 
 FAST_PASSWORDS = Passwords(FAST_FOR_TESTS)
 PASSWORD = "Correct-Horse-42"

@@ -55,3 +55,173 @@ def test_nothing_reads_the_wall_calendar():
         if "date.today()" in p.read_text() and p.name != "clock.py"
     ]
     assert offenders == []
+
+
+# --- Package boundaries (issue 13, decision 0022) -------------------------------------------
+# The layer order, lowest first. A package may import packages of lower layers only: never one of
+# its own layer (they are independent of each other) or above. Imports inside functions count.
+# ``hpf.db.migrations`` is its own unit in the top layer: a migration may read any package's
+# definitions of its day. Each package's ``tables.py`` (and any ``*_tables.py``) is private to it;
+# others read it through the functions it publishes.
+LAYERS: list[set[str]] = [
+    {"kernel"},
+    {"db"},
+    {"protection", "access"},
+    {"settings", "audit", "events"},
+    {"identity"},
+    {"approvals"},
+    {"web"},
+    {"policy", "ledger"},
+    {"accounts"},
+    {"contributions", "interest", "settlement"},
+    {"services"},
+    {"withdrawals"},
+    {"loans"},
+    {"console"},
+    {"bootstrap", "schema"},
+    {"app", "sim", "migrations"},
+    {"cli"},
+]
+LAYER_OF = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
+HTTP_MODULES = ("api.py", "pages.py")
+
+
+def unit_of(module: str) -> str:
+    """The package (unit of the layer order) a dotted ``hpf`` module belongs to."""
+    parts = module.split(".")
+    if parts[1:3] == ["db", "migrations"]:
+        return "migrations"
+    return parts[1]
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def hpf_imports(path: Path) -> list[tuple[int, str]]:
+    """Every ``hpf`` module this file imports, at any depth (inside functions too), with its line."""
+    found = []
+    package = module_name(path).rsplit(".", 0 if path.name == "__init__.py" else 1)[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("hpf.")]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            if base.startswith("hpf.") or base == "hpf":
+                found += [(node.lineno, f"{base}.{a.name}") for a in node.names]
+    return found
+
+
+SOURCES = sorted(SRC.rglob("*.py"))
+
+
+def boundary_violations(paths: list[Path]) -> list[str]:
+    """Imports that break the layer order or reach into another package's tables."""
+    wrong = []
+    for path in paths:
+        me = module_name(path)
+        if me.count(".") == 0:
+            continue
+        mine = unit_of(me)
+        for line, name in hpf_imports(path):
+            if name.count(".") < 1:
+                continue
+            theirs = unit_of(name)
+            where = f"{path.relative_to(SRC)}:{line} imports {name}"
+            if theirs == mine:
+                continue
+            if mine not in LAYER_OF or theirs not in LAYER_OF:
+                wrong.append(f"{where}: {mine if mine not in LAYER_OF else theirs} has no layer")
+            elif LAYER_OF[theirs] >= LAYER_OF[mine]:
+                wrong.append(f"{where}: {theirs} is not below {mine}")
+            leaf = name.split(".")
+            if mine != "migrations" and any(p == "tables" or p.endswith("_tables") for p in leaf[2:]):
+                wrong.append(f"{where}: another package's tables are private to it")
+    return wrong
+
+
+def test_every_package_has_a_layer():
+    units = {unit_of(module_name(p)) for p in SOURCES if module_name(p).count(".")}
+    assert sorted(units - set(LAYER_OF)) == []
+
+
+def test_packages_import_only_lower_layers_and_no_other_tables():
+    assert boundary_violations(SOURCES) == []
+
+
+def test_a_wrong_import_fails_the_boundary_check(tmp_path):
+    """The check is not vacuous: a ledger module importing accounts (above it), one reading another
+    package's tables, and one doing so inside a function are each caught."""
+    scratch = SRC / "ledger" / "_scratch_wrong_import.py"
+    body = (
+        "from hpf.accounts import service\n"
+        "def f():\n"
+        "    from hpf.policy.tables import policy_change\n"
+        "    return policy_change\n"
+    )
+    try:
+        scratch.write_text(body)
+        found = boundary_violations([scratch])
+    finally:
+        scratch.unlink()
+    assert any("hpf.accounts.service: accounts is not below ledger" in f for f in found), found
+    assert any("policy.tables" in f and "private" in f for f in found), found
+
+
+def test_no_import_cycle_between_packages():
+    graph: dict[str, set[str]] = {}
+    for path in SOURCES:
+        me = module_name(path)
+        if me.count(".") == 0:
+            continue
+        for _, name in hpf_imports(path):
+            if name.count(".") >= 1 and unit_of(name) != unit_of(me):
+                graph.setdefault(unit_of(me), set()).add(unit_of(name))
+    cycles = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycles.append(" → ".join([*trail[trail.index(nxt) :], nxt]) if nxt in trail else nxt)
+            elif nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert cycles == []
+
+
+_SQL_NAMES = {"select", "insert", "update", "delete", "text", "func", "and_", "or_", "literal", "case"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        p
+        for p in SOURCES
+        if p.name in HTTP_MODULES or p.name.endswith("_pages.py") or p.name.endswith("_api.py")
+    ],
+    ids=lambda p: str(p.relative_to(SRC)),
+)
+def test_no_sql_in_api_or_pages(path):
+    """HTTP modules call services; the queries live beside the tables they read."""
+    wrong = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+            wrong += [a.name for a in node.names if a.name in _SQL_NAMES or node.module != "sqlalchemy"]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in {"execute", "scalar", "scalars"}:
+                wrong.append(f"line {node.lineno}: .{node.func.attr}()")
+    assert wrong == []

@@ -64,7 +64,7 @@ def test_clock_only_moves_forward(tmp_path, monkeypatch):
 
 
 def test_user_create_and_the_development_totp_code(tmp_path, monkeypatch):
-    from hpf.security import identity
+    from hpf.identity import identity
 
     url = f"sqlite:///{tmp_path}/users.sqlite3"
     monkeypatch.setenv("HPF_DATABASE_URL", url)
@@ -99,9 +99,9 @@ def test_user_create_and_the_development_totp_code(tmp_path, monkeypatch):
 def test_audit_verify_detects_an_altered_row(tmp_path, monkeypatch):
     from datetime import date
 
+    from hpf.audit import trail as audit
     from hpf.kernel.clock import FixedClock
     from hpf.kernel.context import Context
-    from hpf.security import audit
 
     url = f"sqlite:///{tmp_path}/audit.sqlite3"
     monkeypatch.setenv("HPF_DATABASE_URL", url)

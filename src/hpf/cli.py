@@ -43,7 +43,7 @@ def _settings() -> Settings:
     """The settings, with the key ring installed (refused outside development without real keys)."""
     from hpf.kernel.errors import HpfError
     from hpf.loans import application as loan_application
-    from hpf.security import protect
+    from hpf.protection import protect
     from hpf.withdrawals import handler as withdrawal_handler
 
     settings = Settings.from_env()
@@ -60,7 +60,7 @@ def _settings() -> Settings:
 @cache
 def _engine_for(url: str) -> Any:
     from hpf.db.engine import make_engine
-    from hpf.security import keys, protect
+    from hpf.protection import keys, protect
 
     engine = make_engine(url)
     keys.verify_engine(engine, protect.ring())  # refuses keys other than the database's
@@ -177,7 +177,7 @@ def interest_settle(
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the SM3 hash chain of the audit log; exit 1 naming the first altered, inserted or deleted row."""
-    from hpf.security.audit import verify_database
+    from hpf.audit.trail import verify_database
 
     findings = verify_database(_engine(_settings()))
     if not findings:
@@ -194,7 +194,7 @@ def keys_generate(key_id: str = typer.Argument(..., help="the new key's id, e.g.
     import base64
     import secrets
 
-    from hpf.security.crypto import KeyRing
+    from hpf.protection.crypto import KeyRing
 
     material = secrets.token_bytes(32)
     KeyRing.from_material({key_id: material})  # checks the id
@@ -205,7 +205,7 @@ def keys_generate(key_id: str = typer.Argument(..., help="the new key's id, e.g.
 def keys_check() -> None:
     """Show the ring's keys and how many stored values are not under the active key yet."""
     from hpf.db.engine import read_transaction
-    from hpf.security import keys, protect
+    from hpf.protection import keys, protect
 
     settings = _settings()
     ring = protect.ring()
@@ -223,7 +223,7 @@ def keys_check() -> None:
 @keys_app.command("rotate")
 def keys_rotate(batch: int = typer.Option(10_000, min=1, help="rows per committed batch")) -> None:
     """Re-encrypt every protected column under the active key (restartable, batch by batch)."""
-    from hpf.security import keys, protect
+    from hpf.protection import keys, protect
 
     settings = _settings()
     ring = protect.ring()
@@ -431,8 +431,8 @@ def user_create(
 ) -> None:
     """Create a staff sign-in (argon2id password; TOTP is enrolled at the first sign-in)."""
     from hpf.db.engine import write_transaction
+    from hpf.identity import identity
     from hpf.kernel.errors import HpfError
-    from hpf.security import identity
 
     settings = _settings()
     chosen = [r.strip() for r in roles.split(",") if r.strip()]
@@ -458,8 +458,8 @@ def user_totp_code(login: str) -> None:
     from sqlalchemy import select
 
     from hpf.db.engine import read_transaction
-    from hpf.security import identity, totp
-    from hpf.security.protect import reveal
+    from hpf.identity import identity, totp
+    from hpf.protection.protect import reveal
 
     settings = _settings()
     if settings.env != "development":

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from hpf.security.crypto import KeyRing
+from hpf.protection.crypto import KeyRing
 
 DEFAULT_DATA_DIR = Path("hpf-data")
 
@@ -29,9 +29,9 @@ class Settings:
     center_name: str = "示范市住房公积金管理中心"
     business_date: date | None = None  # fixed business date; None = the calendar date in China
     # HMAC key of the API's access tokens (at least 32 bytes); None: the development key, which
-    # is refused outside development (``hpf.security.tokens.TokenConfig.from_settings``).
+    # is refused outside development (``hpf.identity.tokens.TokenConfig.from_settings``).
     token_secret: str | None = field(default=None, repr=False)
-    # Encryption keys of personal data (``hpf.security.crypto.KeyRing.from_settings``): none
+    # Encryption keys of personal data (``hpf.protection.crypto.KeyRing.from_settings``): none
     # means the public development ring, which is refused outside development.
     keys: str | None = field(default=None, repr=False)  # HPF_KEYS "k1:<base64>,k2:<base64>"
     key_file: str | None = None  # HPF_KEY_FILE, a JSON key file (chmod 600)

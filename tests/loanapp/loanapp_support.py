@@ -21,15 +21,15 @@ from typing import Any
 from sqlalchemy import Engine
 
 from factories import employer_payload, make_resident_id, member_payload
+from hpf.access.permissions import Principal, Role
 from hpf.accounts import service as accounts
 from hpf.contributions import service as contributions
 from hpf.contributions.rules import Kind, ListRow
 from hpf.db.engine import write_transaction
+from hpf.identity import identity
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.loans import application as loan_application
-from hpf.security import identity
-from hpf.security.permissions import Principal, Role
 from hpf.services import service as applications
 from settlement_support import CARD
 from signing_in import FAST_PASSWORDS, PASSWORD

@@ -12,6 +12,7 @@ from loanapp_support import CERTIFICATE, PDF, REQUIRED_MATERIALS, TODAY, build_c
 from sqlalchemy import func, select
 
 from hpf.db.engine import read_transaction, write_transaction
+from hpf.identity.identity import Forbidden
 from hpf.kernel.errors import IllegalTransition
 from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry
@@ -19,7 +20,6 @@ from hpf.loans import application as la
 from hpf.loans import service as loans
 from hpf.loans.features import FEATURES
 from hpf.loans.tables import loan
-from hpf.security.identity import Forbidden
 from hpf.services import service as applications
 from hpf.services.handlers import Evaluation
 from hpf.services.tables import application

@@ -28,15 +28,15 @@ from loanbook_support import fund, new_loan, terms
 
 from auth_center import AuthCenter, build_auth_center
 from factories import member_payload
+from hpf.access.permissions import Principal
 from hpf.accounts import service as accounts
 from hpf.db.engine import read_transaction, write_transaction
+from hpf.identity import identity
 from hpf.kernel.context import Context
 from hpf.ledger.tables import journal_entry, journal_line
 from hpf.loans import jobs
 from hpf.loans import service as loans
 from hpf.loans.tables import loan, loan_event, loan_installment
-from hpf.security import identity
-from hpf.security.permissions import Principal
 from signing_in import FAST_PASSWORDS, PASSWORD
 
 TODAY = date(2025, 5, 10)

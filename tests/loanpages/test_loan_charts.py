@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from loanpages_support import LoanCenter, build_loan_center
 from test_loan_pages import original_schedule
 
-from hpf.security.permissions import Role
+from hpf.access.permissions import Role
 from signing_in import use_session
 
 

@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 from loanpages_support import TODAY, LoanCenter, build_loan_center, money_state
 from sqlalchemy import select
 
+from hpf.access.permissions import Role
+from hpf.audit.trail import audit_log
 from hpf.db.engine import read_transaction
 from hpf.loans import service as loans
 from hpf.loans.schedule import (
@@ -23,8 +25,6 @@ from hpf.loans.schedule import (
     prepay,
     split_prepayment,
 )
-from hpf.security.audit import audit_log
-from hpf.security.permissions import Role
 from signing_in import bearer, use_session
 
 PROBLEM = "application/problem+json"

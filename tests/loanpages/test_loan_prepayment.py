@@ -21,13 +21,13 @@ from fastapi.testclient import TestClient
 from loanpages_support import LoanCenter, build_loan_center
 from sqlalchemy import func, select
 
+from hpf.access.permissions import Role
 from hpf.db.engine import read_transaction
 from hpf.ledger import service as ledger
 from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry, journal_line
 from hpf.loans import service as loans
 from hpf.loans.check import check_loans
-from hpf.security.permissions import Role
 from signing_in import bearer, use_session
 
 A_BALANCE = 995_861  # 100.00 + 20,000.00 − 10,141.39

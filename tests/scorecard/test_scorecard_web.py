@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from scorecard_support import AS_OF, build_book
 from typer.testing import CliRunner
 
+from hpf.access.permissions import Role
 from hpf.cli import app as hpf
 from hpf.db.engine import write_transaction
 from hpf.loans import scorecard
 from hpf.loans.features import FEATURE_ZH, FEATURES
-from hpf.security.permissions import Role
 from hpf.settings import Settings
 from hpf.web.app import create_app
 

@@ -236,7 +236,7 @@ def test_the_attacker_would_rebuild_the_old_masks():
 
 
 def test_snapshots_keep_masks_and_the_birth_year_only():
-    from hpf.security.protect import without_secrets
+    from hpf.protection.protect import without_secrets
 
     rid = make_resident_id(7, "19900307", "110101")
     snap = without_secrets(
@@ -248,8 +248,8 @@ def test_snapshots_keep_masks_and_the_birth_year_only():
 
 
 def test_the_sms_mask_is_the_phone_mask():
-    from hpf.security.masking import mask
-    from hpf.security.sms import mask_phone
+    from hpf.identity.sms import mask_phone
+    from hpf.protection.masking import mask
 
     for phone in ("13900139000", "+8613912345678", "0101234567"):
         assert mask_phone(phone) == mask(phone, "phone")
@@ -308,8 +308,9 @@ def test_upgrading_re_masks_what_is_stored(before_remasking):
     from sqlalchemy import func, update
 
     from hpf.accounts.tables import account_history
+    from hpf.audit import trail as audit
     from hpf.db.migrate import upgrade
-    from hpf.security import alerts, audit
+    from hpf.disclosure import alerts
     from hpf.services.tables import application
 
     engine = before_remasking

@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from auth_center import AuthCenter, build_auth_center
+from hpf.access.permissions import Principal, Role
 from hpf.db.engine import write_transaction
+from hpf.identity import identity
 from hpf.kernel.context import Context
-from hpf.security import identity
-from hpf.security.permissions import Principal, Role
 from signing_in import FAST_PASSWORDS, PASSWORD, bearer, use_session
 
 SECOND = {"finance02": Role.FINANCE, "admin02": Role.ADMIN}  # the checkers

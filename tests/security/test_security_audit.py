@@ -8,9 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import Engine, delete, exc, insert, select, text, update
 
-from hpf.db.engine import write_transaction
-from hpf.kernel.errors import HpfError, InvalidInput
-from hpf.security.audit import (
+from hpf.audit.trail import (
     GENESIS_HASH,
     accesses_of,
     append,
@@ -24,6 +22,8 @@ from hpf.security.audit import (
     verify,
     verify_database,
 )
+from hpf.db.engine import write_transaction
+from hpf.kernel.errors import HpfError, InvalidInput
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
 from hpf.db.engine import make_engine
 from hpf.kernel.errors import HpfError
-from hpf.security.crypto import (
+from hpf.protection.crypto import (
     BLIND_INDEX_HEX,
     DEVELOPMENT_KEY_MATERIAL,
     KeyRing,

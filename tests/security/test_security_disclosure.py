@@ -14,14 +14,14 @@ from sqlalchemy import select
 
 from auth_center import AuthCenter, build_auth_center
 from factories import make_resident_id
+from hpf.access.permissions import Role
+from hpf.audit import trail as audit
 from hpf.db.engine import read_transaction, write_transaction
+from hpf.disclosure.alerts import after_sign_in, security_alert
 from hpf.kernel.clock import CHINA_TZ
 from hpf.kernel.context import Context
 from hpf.policy import service as policy
-from hpf.security import audit
-from hpf.security.alerts import after_sign_in, security_alert
-from hpf.security.masking import mask
-from hpf.security.permissions import Role
+from hpf.protection.masking import mask
 from signing_in import PASSWORD, bearer
 
 

@@ -15,15 +15,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from factories import employer_payload, member_payload
+from hpf.access.permissions import Principal
 from hpf.accounts import service as accounts
 from hpf.db.engine import write_transaction
+from hpf.identity import identity, sessions, sms, tokens, totp
+from hpf.identity.identity import Outcome, Role
+from hpf.identity.passwords import FAST_FOR_TESTS, Passwords
+from hpf.identity.tokens import RefreshOutcome, TokenConfig
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.errors import HpfError
-from hpf.security import identity, sessions, sms, tokens, totp
-from hpf.security.identity import Outcome, Role
-from hpf.security.passwords import FAST_FOR_TESTS, Passwords
-from hpf.security.permissions import Principal
-from hpf.security.tokens import RefreshOutcome, TokenConfig
 
 T0 = datetime(2025, 3, 15, 1, 0, 0, tzinfo=UTC)
 PASSWORD = "Correct-Horse-42"

@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from auth_center import AuthCenter, sqlite_auth_center
+from hpf.access.permissions import Role
 from hpf.db.engine import write_transaction
+from hpf.identity import identity, sessions
 from hpf.kernel.context import Context
-from hpf.security import identity, sessions
-from hpf.security.permissions import Role
 from signing_in import PASSWORD, bearer
 
 RUNS = settings(

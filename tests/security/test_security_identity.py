@@ -7,11 +7,11 @@ import pytest
 from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
 from hpf.db.engine import read_transaction, write_transaction
+from hpf.identity import identity, sms, totp
+from hpf.identity.identity import Outcome, Role
+from hpf.identity.passwords import FAST_FOR_TESTS, PRODUCTION, Passwords, check_password_policy
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.errors import Conflict, InvalidInput
-from hpf.security import identity, sms, totp
-from hpf.security.identity import Outcome, Role
-from hpf.security.passwords import FAST_FOR_TESTS, PRODUCTION, Passwords, check_password_policy
 
 T0 = datetime(2025, 3, 15, 1, 0, 0, tzinfo=UTC)
 PASSWORD = "Correct-Horse-42"

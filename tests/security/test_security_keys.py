@@ -19,9 +19,9 @@ from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
-from hpf.security import keys, protect
-from hpf.security.classification import encrypted_fields
-from hpf.security.crypto import KeyRing
+from hpf.protection import keys, protect
+from hpf.protection.classification import encrypted_fields
+from hpf.protection.crypto import KeyRing
 from hpf.settings import Settings
 from hpf.sim import build_demo_center
 from hpf.web.app import create_app

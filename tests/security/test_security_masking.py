@@ -10,7 +10,7 @@ import pytest
 
 import hpf
 from hpf.db.metadata import metadata
-from hpf.security.classification import (
+from hpf.protection.classification import (
     FIELDS,
     FieldClass,
     Grade,
@@ -20,7 +20,7 @@ from hpf.security.classification import (
     declared_tables,
     encrypted_fields,
 )
-from hpf.security.masking import KINDS, mask, mask_record
+from hpf.protection.masking import KINDS, mask, mask_record
 
 # -- mask: golden values ------------------------------------------------------------------
 
@@ -228,8 +228,8 @@ def test_every_column_of_every_table_is_classified():
         for c in t.columns
         if (t.name, c.name) not in FIELDS
     )
-    assert missing_tables == [], f"declare these tables in hpf.security.classification: {missing_tables}"
-    assert missing_columns == [], f"declare these columns in hpf.security.classification: {missing_columns}"
+    assert missing_tables == [], f"declare these tables in hpf.protection.classification: {missing_tables}"
+    assert missing_columns == [], f"declare these columns in hpf.protection.classification: {missing_columns}"
 
 
 def test_no_stale_declarations():

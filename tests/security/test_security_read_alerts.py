@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
+from hpf.audit.trail import append_many, audit_log
 from hpf.db.engine import read_transaction, write_transaction
-from hpf.security import alerts
-from hpf.security.audit import append_many, audit_log
+from hpf.disclosure import alerts
 
 
 def _read(

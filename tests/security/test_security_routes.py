@@ -23,9 +23,9 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
 from auth_center import AuthCenter, build_auth_center
+from hpf.access.permissions import ROLE_PERMISSIONS, Perm, Principal, Role, Scope, scope_permits
 from hpf.db.engine import make_engine
 from hpf.db.migrate import upgrade
-from hpf.security.permissions import ROLE_PERMISSIONS, Perm, Principal, Role, Scope, scope_permits
 from hpf.web.auth import declarations
 from signing_in import bearer
 
@@ -316,7 +316,7 @@ def test_a_center_refuses_its_own_staff_signed_in_at_another_center(tmp_path: Pa
 
 
 def test_a_token_signed_with_another_key_is_refused(scoped: AuthCenter) -> None:
-    from hpf.security import tokens
+    from hpf.identity import tokens
 
     forged, _ = tokens.make_access_token(
         scoped.principals[Role.ADMIN], scoped.clock.now(), tokens.TokenConfig(key=b"x" * 32)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from hpf.identity.tokens import TokenConfig
 from hpf.kernel.errors import HpfError
-from hpf.security.tokens import TokenConfig
 from hpf.settings import Settings
 from hpf.web.app import create_app, default_sms
 

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from auth_center import AuthCenter, build_auth_center
+from hpf.access.permissions import Role
+from hpf.identity import totp
 from hpf.kernel.errors import HpfError
-from hpf.security import totp
-from hpf.security.permissions import Role
 from hpf.settings import Settings
 from hpf.web.app import create_app
 from signing_in import PASSWORD

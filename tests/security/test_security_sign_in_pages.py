@@ -11,8 +11,8 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from auth_center import AuthCenter, build_auth_center
-from hpf.security import sessions, totp
-from hpf.security.permissions import Perm, Role
+from hpf.access.permissions import Perm, Role
+from hpf.identity import sessions, totp
 from hpf.web.auth import declarations
 from signing_in import PASSWORD, add_staff, use_session
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from auth_center import AuthCenter, build_auth_center
-from hpf.security import identity
+from hpf.identity import identity
 from signing_in import PASSWORD
 
 T0 = datetime(2025, 3, 15, 1, 0, 0, tzinfo=UTC)

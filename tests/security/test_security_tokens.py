@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hpf.db.engine import read_transaction, write_transaction
+from hpf.identity import identity, sessions, tokens
+from hpf.identity.identity import Role
+from hpf.identity.passwords import FAST_FOR_TESTS, Passwords
+from hpf.identity.tokens import RefreshOutcome, TokenConfig
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.errors import HpfError
-from hpf.security import identity, sessions, tokens
-from hpf.security.identity import Role
-from hpf.security.passwords import FAST_FOR_TESTS, Passwords
-from hpf.security.tokens import RefreshOutcome, TokenConfig
 
 T0 = datetime(2025, 3, 15, 1, 0, 0, tzinfo=UTC)
 CONFIG = TokenConfig(key=b"k" * 32)

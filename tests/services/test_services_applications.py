@@ -196,7 +196,7 @@ def test_materials_must_be_complete_before_acceptance(center: Center, fake: Fake
 
 def test_altered_material_bytes_are_refused_on_read(center: Center, fake: FakeWithdrawals) -> None:
     app = rent(center)
-    from hpf.security import protect
+    from hpf.protection import protect
 
     with write_transaction(center.engine) as conn:
         forged = protect.to_stored("application_blob", {"content": base64.b64encode(PDF).decode()})

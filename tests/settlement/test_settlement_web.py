@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from hpf.access.permissions import Role
 from hpf.db.engine import read_transaction, write_transaction
-from hpf.security.permissions import Role
 from hpf.settings import Settings
 from hpf.settlement import messages as m
 from hpf.settlement import service

@@ -23,7 +23,7 @@ from hpf.kernel.errors import Conflict, InvalidInput
 from hpf.kernel.identifiers import parse_resident_id, parse_uscc
 from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import employer_balance, journal_entry, member_balance, subject_balance
-from hpf.security.protect import to_plain
+from hpf.protection.protect import to_plain
 from hpf.sim import DemoSummary, build_demo_center
 from hpf.sim.generator import BIG_EMPLOYER, MAX_EMPLOYER_SIZE, employer_sizes, organisation_check_char
 

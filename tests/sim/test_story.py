@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from hpf.accounts.tables import employer, member
+from hpf.approvals.service import approval_request
 from hpf.contributions.tables import receipt, remittance
 from hpf.db.calendar import set_business_date
 from hpf.db.engine import make_engine, read_transaction, write_transaction
@@ -18,7 +19,6 @@ from hpf.kernel.context import Context
 from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry, journal_line, member_balance
 from hpf.loans.tables import loan
-from hpf.security.approvals import approval_request
 from hpf.services.tables import application
 from hpf.settlement.tables import payment_order
 from hpf.sim.generator import build_demo_center, carried_kept_pct

@@ -15,17 +15,17 @@ from pathlib import Path
 
 import pytest
 
+from hpf.access.permissions import Role
 from hpf.accounts import service
 from hpf.db.engine import make_engine, write_transaction
 from hpf.db.migrate import upgrade
+from hpf.identity import identity
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.kernel.identifiers import resident_id_check_digit, uscc_check_char
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
-from hpf.security import identity
-from hpf.security.permissions import Role
 from hpf.settings import Settings
 from hpf.web.app import create_app
 from live_server import CHROMIUM, CHROMIUM_ARGS, serving

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
+from hpf.access.permissions import Role
 from hpf.db.engine import make_engine, write_transaction
 from hpf.db.migrate import upgrade
+from hpf.identity import sessions
 from hpf.kernel.context import Context
-from hpf.security import sessions
-from hpf.security.permissions import Role
 from live_server import CHROMIUM, CHROMIUM_ARGS, serving
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "loanpages"))  # the loan pages' small center

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from starlette.requests import Request
 
 from auth_center import AuthCenter, build_auth_center
+from hpf.access.permissions import Role
 from hpf.db.engine import make_engine
 from hpf.db.migrate import upgrade
-from hpf.security.permissions import Role
 from hpf.web.auth import Resolution
 from hpf.web.links import can_open, link
 from signing_in import use_session

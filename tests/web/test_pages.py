@@ -13,7 +13,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from hpf.access.permissions import Role
 from hpf.accounts import service
+from hpf.audit import trail as audit
 from hpf.db.engine import make_engine, read_transaction, write_transaction
 from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
@@ -22,9 +24,7 @@ from hpf.kernel.identifiers import resident_id_check_digit, uscc_check_char
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
-from hpf.security import audit
-from hpf.security.masking import mask
-from hpf.security.permissions import Role
+from hpf.protection.masking import mask
 from hpf.settings import Settings
 from hpf.web.app import create_app
 

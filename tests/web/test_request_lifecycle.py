@@ -19,9 +19,9 @@ from sqlalchemy import Engine, func, select
 from starlette.types import Message, Receive, Scope, Send
 
 from auth_center import AuthCenter, build_auth_center
+from hpf.access.permissions import Role
+from hpf.audit import trail as audit
 from hpf.db.engine import write_transaction
-from hpf.security import audit
-from hpf.security.permissions import Role
 from hpf.services.tables import application
 from hpf.web.app import create_app, server_engine
 from signing_in import FAST_PASSWORDS, bearer

@@ -15,7 +15,7 @@ from hpf.accounts.tables import member
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
-from hpf.security.protect import seal
+from hpf.protection.protect import seal
 from hpf.withdrawals import service
 from hpf.withdrawals.rules import Claim, Reason, policy_on
 from hpf.withdrawals.service import Identifiers, PropertyNotice, continuous_deposit_months

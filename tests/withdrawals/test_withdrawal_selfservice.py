@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from hpf.audit.trail import audit_log
 from hpf.db.engine import read_transaction
-from hpf.security.audit import audit_log
 from hpf.services import archives
 from hpf.services.tables import application
 from hpf.settings import Settings

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from auth_center import AuthCenter, build_auth_center
-from hpf.security.permissions import Role
+from hpf.access.permissions import Role
 from signing_in import bearer, use_session
 
 

@@ -2,7 +2,7 @@
 
 Handlers parse, call the service, shape the response; rules live in ``rules.py`` and
 ``service.py``. Request and response schemas are separate so a table row is never returned raw.
-Every member or employer record leaves through ``hpf.web.disclosure`` (audited, masked by role;
+Every member or employer record leaves through ``hpf.disclosure.http`` (audited, masked by role;
 ``?unmask=true&purpose=…`` for those allowed to see it in full).
 """
 
@@ -17,16 +17,16 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
+from hpf.access.permissions import Perm
 from hpf.accounts import service
 from hpf.accounts.rules import CloseKind
+from hpf.disclosure.http import Disclose, Disclosure
 from hpf.kernel.errors import InvalidInput
 from hpf.kernel.exports import safe_row
 from hpf.ledger import service as ledger
-from hpf.security.permissions import Perm
 from hpf.web.auth import requires
 from hpf.web.bounds import NAME_MAX, Code, Fen, Name, Offset, SmallInt, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.routing import HpfRoute
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=HpfRoute)

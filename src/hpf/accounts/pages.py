@@ -16,16 +16,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import Connection, func, select
 from starlette.responses import RedirectResponse, Response
 
+from hpf.access.permissions import Perm, Scope
 from hpf.accounts import charts, service
 from hpf.accounts.tables import employer, member
+from hpf.disclosure.http import Disclose
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import parent_of
 from hpf.ledger.tables import member_balance
 from hpf.loans import service as loans
-from hpf.security.permissions import Perm, Scope
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb
-from hpf.web.disclosure import Disclose
 from hpf.web.pages_common import PageRoute, history_changes, is_htmx, render, staff_names
 
 SEARCH_LIMIT = 50

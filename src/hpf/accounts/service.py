@@ -41,7 +41,7 @@ from hpf.kernel.money import format_yuan
 from hpf.ledger import service as ledger
 from hpf.policy.rules import check_base as policy_check_base
 from hpf.policy.service import policy_at
-from hpf.security.protect import blind_index, to_plain, to_stored, without_secrets
+from hpf.protection.protect import blind_index, to_plain, to_stored, without_secrets
 
 # The national default, for callers without a database (the demo generator); the services
 # check against the center's policy of the business date (``rate_bounds``).

@@ -1,6 +1,6 @@
 """Storage of employer and member accounts, their history, and account-number sequences.
 
-Personal data is stored encrypted (``hpf.security.protect``): ``F_enc`` holds the SM4 token of
+Personal data is stored encrypted (``hpf.protection.protect``): ``F_enc`` holds the SM4 token of
 field ``F`` and ``F_bidx`` its blind index where exact lookup is needed (ID number, phone).
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 
 from hpf.db.metadata import Fen, Id, Ratio, UtcDateTime, metadata
-from hpf.security.crypto import BLIND_INDEX_HEX, token_length
+from hpf.protection.crypto import BLIND_INDEX_HEX, token_length
 
 employer = Table(
     "employer",

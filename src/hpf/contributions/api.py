@@ -11,20 +11,20 @@ from fastapi import APIRouter, Depends, File, Form, Header, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from hpf.access.permissions import Perm
 from hpf.accounts import service as accounts
+from hpf.approvals import service as approvals
+from hpf.console.api import ApprovalPublic
 from hpf.contributions import lists, service
 from hpf.contributions.rules import Kind, ListRow
+from hpf.disclosure.http import Disclose
 from hpf.kernel.errors import InvalidInput
 from hpf.kernel.money import format_yuan
 from hpf.policy.rules import contribution_parts
 from hpf.policy.service import policy_at
-from hpf.security import approvals
-from hpf.security.api import ApprovalPublic
-from hpf.security.permissions import Perm
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import Code, Fen, Id, Name, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.disclosure import Disclose
 from hpf.web.routing import HpfRoute
 
 router = APIRouter(prefix="/api/v1", tags=["contributions"], route_class=HpfRoute)

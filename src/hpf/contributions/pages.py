@@ -23,21 +23,21 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from sqlalchemy import Connection, func, select
 from starlette.responses import RedirectResponse, Response
 
+from hpf.access.permissions import Perm
 from hpf.accounts import service as accounts
 from hpf.accounts.pages import Page
 from hpf.accounts.tables import employer
 from hpf.contributions import lists, service
 from hpf.contributions.rules import Kind, due_month, parse_month
 from hpf.contributions.tables import receipt, remittance
+from hpf.disclosure.http import Disclose
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError, InvalidInput, all_at_once
 from hpf.kernel.money import parse_yuan
 from hpf.ledger import service as ledger
-from hpf.security.permissions import Perm
 from hpf.web.auth import requires
 from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.disclosure import Disclose
 from hpf.web.pages_common import PageRoute, render, safe_next
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)

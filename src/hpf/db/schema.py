@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from hpf.accounts import tables as accounts_tables
+from hpf.approvals import service as approvals
+from hpf.audit import trail as audit
 from hpf.contributions import tables as contributions_tables
 from hpf.db import calendar, jobs
 from hpf.db.metadata import metadata
+from hpf.disclosure import alerts
+from hpf.identity import identity, sessions, sms, tokens
 from hpf.ledger import tables as ledger_tables
 from hpf.loans import scorecard_tables
 from hpf.loans import tables as loans_tables
 from hpf.policy import tables as policy_tables
-from hpf.security import alerts, approvals, audit, identity, keys, sessions, sms, tokens
+from hpf.protection import keys
 from hpf.services import tables as services_tables
 from hpf.settlement import tables as settlement_tables
 from hpf.withdrawals import tables as withdrawals_tables

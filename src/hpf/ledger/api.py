@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from hpf.access.permissions import Perm
+from hpf.approvals import service as approvals
+from hpf.console.api import ApprovalPublic
 from hpf.ledger import service
 from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry
-from hpf.security import approvals
-from hpf.security.api import ApprovalPublic
-from hpf.security.permissions import Perm
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import CODE_MAX, Id, Offset, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb

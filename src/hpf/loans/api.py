@@ -30,18 +30,18 @@ from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
+from hpf.access.permissions import Perm, Principal, Scope
 from hpf.accounts import service as accounts
+from hpf.disclosure.http import Disclose, Disclosure
+from hpf.identity.identity import Forbidden
 from hpf.kernel.errors import InvalidInput, NotFound
 from hpf.loans import service
 from hpf.loans.calculator import CalculatorInput, calculate, parse_input
 from hpf.loans.schedule import Method, Schedule
-from hpf.security.identity import Forbidden
-from hpf.security.masking import mask
-from hpf.security.permissions import Perm, Principal, Scope
+from hpf.protection.masking import mask
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import INT64_MAX, Id, PositiveFen
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.pages_common import code_name
 from hpf.web.routing import HpfRoute
 

@@ -52,7 +52,7 @@ from hpf.loans.rules import (
 )
 from hpf.loans.schedule import MAX_MONTHS, Method
 from hpf.loans.tables import loan, loan_event
-from hpf.security.protect import blind_index
+from hpf.protection.protect import blind_index
 from hpf.services import handlers
 from hpf.services import service as applications
 from hpf.services.handlers import Evaluation, RiskFlag, RuleResult, SheetLine

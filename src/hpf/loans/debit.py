@@ -31,7 +31,7 @@ from hpf.db.metadata import UtcDateTime
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.loans.tables import loan, loan_debit
-from hpf.security.protect import reveal
+from hpf.protection.protect import reveal
 from hpf.settlement import messages as m
 from hpf.settlement.adapter import BankAdapter, BankNoAnswer
 from hpf.settlement.rules import BankStatus

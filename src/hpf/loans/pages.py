@@ -26,7 +26,9 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from sqlalchemy import Connection
 from starlette.responses import RedirectResponse, Response
 
+from hpf.access.permissions import Perm, Principal, Scope
 from hpf.accounts import service as accounts
+from hpf.disclosure.http import Disclose, Disclosure
 from hpf.kernel.errors import HpfError, InvalidInput
 from hpf.kernel.money import parse_yuan
 from hpf.ledger import service as ledger
@@ -45,11 +47,9 @@ from hpf.loans.api import (
 )
 from hpf.loans.calculator import MAX_YEARS, calculate, first_of_next_month, parse_input
 from hpf.loans.schedule import Method, PrepaymentChoice
-from hpf.security.permissions import Perm, Principal, Scope
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import Id, QueryId
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.pages_common import PageRoute, is_htmx, render
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)

@@ -16,9 +16,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from hpf.access.permissions import Perm
 from hpf.kernel.errors import NotFound
 from hpf.loans import charts, scorecard
-from hpf.security.permissions import Perm
 from hpf.web.auth import requires
 from hpf.web.deps import ReadDb
 from hpf.web.pages_common import PageRoute, render

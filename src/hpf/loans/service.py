@@ -73,7 +73,7 @@ from hpf.loans.schedule import (
 )
 from hpf.loans.schedule import prepay as prepay_schedule
 from hpf.loans.tables import collateral_event, dunning_notice, loan, loan_event, loan_installment
-from hpf.security.protect import blind_index, reveal, seal
+from hpf.protection.protect import blind_index, reveal, seal
 
 ENTRUSTED_LOANS = "121"  # 委托贷款
 OVERDUE_LOANS = "122"  # 逾期贷款

@@ -7,7 +7,7 @@ exact integer of 10⁻⁷ because the set-based jobs compute penalty interest in
 (SQLite keeps NUMERIC as REAL, which would round the rate).
 
 The mortgage registration certificate number (他项权证号) is stored encrypted with a blind
-index (``hpf.security.protect``): the collateral feed finds a loan by it without decrypting.
+index (``hpf.protection.protect``): the collateral feed finds a loan by it without decrypting.
 
 A loan's principal on the books is ``outstanding_principal_fen``: the part not yet due or due
 this month sits in subject 121 委托贷款, the overdue part (``overdue_principal_fen``) in 122
@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 
 from hpf.db.metadata import Fen, Id, UtcDateTime, metadata
-from hpf.security.crypto import BLIND_INDEX_HEX, token_length
+from hpf.protection.crypto import BLIND_INDEX_HEX, token_length
 
 Rate = Numeric(8, 7, asdecimal=True)  # JKHTLL NUMERIC(8,7)
 

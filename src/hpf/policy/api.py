@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from hpf.access.permissions import Perm, Scope
+from hpf.approvals import service as approvals
+from hpf.console.api import ApprovalPublic
 from hpf.policy import service
 from hpf.policy.rules import Policy
-from hpf.security import approvals
-from hpf.security.api import ApprovalPublic
-from hpf.security.permissions import Perm, Scope
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import Code, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb

@@ -18,14 +18,14 @@ from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy import Connection
 from starlette.responses import RedirectResponse, Response
 
+from hpf.access.permissions import Perm, Scope
+from hpf.approvals import service as approvals
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError, InvalidInput
 from hpf.kernel.money import parse_yuan
 from hpf.policy import service
 from hpf.policy.api import summary_of
 from hpf.policy.rules import DEPOSIT_RATE, KEYS, LABELS_ZH
-from hpf.security import approvals
-from hpf.security.permissions import Perm, Scope
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.pages_common import PageRoute, render, staff_names

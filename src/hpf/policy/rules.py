@@ -45,7 +45,7 @@ POLICY_KEYS: tuple[str, ...] = (
 )
 DEPOSIT_RATE = "deposit_rate"
 # Security alert thresholds (G4): policy like the rest, scheduled the same way, read by
-# ``hpf.security.alerts`` through :func:`resolve_alerts`.
+# ``hpf.disclosure.alerts`` through :func:`resolve_alerts`.
 ALERT_KEYS: tuple[str, ...] = (
     "alert_failed_sign_ins",
     "alert_member_reads",

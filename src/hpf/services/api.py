@@ -17,15 +17,15 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from hpf.access.permissions import Perm, Scope
+from hpf.approvals import service as approvals
+from hpf.console.api import ApprovalPublic
+from hpf.disclosure.http import Disclose, Disclosure
 from hpf.kernel.context import Context
-from hpf.security import approvals
-from hpf.security.api import ApprovalPublic
-from hpf.security.permissions import Perm, Scope
 from hpf.services import archives, catalog, rules, service
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import Id, SmallInt, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.routing import HpfRoute
 
 router = APIRouter(prefix="/api/v1", tags=["services"], route_class=HpfRoute)

@@ -9,7 +9,7 @@ version makes too loose is ignored from that version's date, so the national min
 holds. A version id names what an application was made under: ``N2023.1`` or ``N2023.1+L2``
 (local list 2), and both parts are immutable, so the item can be resolved again later.
 
-Publishing a local list goes through maker-checker (``hpf.security.approvals``, kind
+Publishing a local list goes through maker-checker (``hpf.approvals.service``, kind
 ``services.catalog``): it is checked at submission and runs when another administrator approves.
 """
 

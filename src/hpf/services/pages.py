@@ -27,18 +27,18 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from hpf.access.permissions import Perm, Principal, Scope
 from hpf.accounts import service as accounts
+from hpf.approvals import service as approvals
+from hpf.disclosure.http import Disclose, Disclosure
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError, NotFound
-from hpf.security import approvals
-from hpf.security.masking import mask
-from hpf.security.permissions import Perm, Principal, Scope
+from hpf.protection.masking import mask
 from hpf.services import archives, catalog, rules, service
 from hpf.services.api import MAX_UPLOAD
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.headers import allow_own_styles
 from hpf.web.pages_common import PageRoute, render, staff_names
 

@@ -33,15 +33,15 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from hpf.access.permissions import Principal
 from hpf.accounts import service as accounts
+from hpf.identity.identity import Forbidden
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.kernel.workdays import working_days_between
-from hpf.security import protect
-from hpf.security.identity import Forbidden
-from hpf.security.masking import mask
-from hpf.security.permissions import Principal
-from hpf.security.protect import reveal, seal
+from hpf.protection import protect
+from hpf.protection.masking import mask
+from hpf.protection.protect import reveal, seal
 from hpf.services import archives, catalog, rules
 from hpf.services.handlers import Evaluation, evaluation_to_json, handler_for
 from hpf.services.rules import State

@@ -15,10 +15,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from hpf.access.permissions import Perm
 from hpf.db.engine import read_transaction
 from hpf.kernel.context import Context
-from hpf.security.masking import mask
-from hpf.security.permissions import Perm
+from hpf.protection.masking import mask
 from hpf.settlement import messages as m
 from hpf.settlement import reconciliation, service
 from hpf.settlement.rules import OrderState

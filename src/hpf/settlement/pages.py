@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from hpf.security.masking import mask
-from hpf.security.permissions import Perm
+from hpf.access.permissions import Perm
+from hpf.protection.masking import mask
 from hpf.settlement import reconciliation, service
 from hpf.settlement.rules import DIFFERENCE_ZH, OWNER_KIND_ZH, STATE_ZH, DifferenceKind, OrderState
 from hpf.web.auth import requires

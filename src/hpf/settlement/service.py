@@ -50,7 +50,7 @@ from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import BANK_DEPOSITS, PAYMENTS_IN_TRANSIT
 from hpf.ledger.tables import journal_entry
-from hpf.security.protect import blind_index, to_plain, to_stored
+from hpf.protection.protect import blind_index, to_plain, to_stored
 from hpf.settlement import messages as m
 from hpf.settlement import owners
 from hpf.settlement.adapter import BankAdapter, BankNoAnswer, bank_unavailable

@@ -2,7 +2,7 @@
 reconciliations.
 
 The payee's name and account are personal data, stored encrypted (``payee_name_enc``,
-``payee_account_no_enc``, ``hpf.security.protect``); so are the counterparty fields of the
+``payee_account_no_enc``, ``hpf.protection.protect``); so are the counterparty fields of the
 bank's notices. Statement lines keep no counterparty: they are matched by reference only.
 """
 
@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 
 from hpf.db.metadata import Fen, Id, UtcDateTime, metadata
-from hpf.security.crypto import token_length
+from hpf.protection.crypto import token_length
 
 _STATES = "'reserved', 'sent', 'unknown', 'paid', 'failed'"
 

@@ -15,10 +15,10 @@ from sqlalchemy import Connection, select
 
 from hpf.accounts.rules import MemberState
 from hpf.accounts.tables import employer, member
+from hpf.identity import identity, totp
+from hpf.identity.identity import Role
 from hpf.kernel.context import Context
-from hpf.security import identity, totp
-from hpf.security.identity import Role
-from hpf.security.protect import reveal
+from hpf.protection.protect import reveal
 
 DEMO_PASSWORD = "OpenHPF-Demo-2025"  # noqa: S105 (development only, printed on purpose)
 

@@ -40,7 +40,7 @@ from hpf.kernel.identifiers import luhn_check_digit, resident_id_check_digit, us
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import BANK_DEPOSITS, MEMBER_CONTROL, Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
-from hpf.security.protect import context, ring, seal
+from hpf.protection.protect import context, ring, seal
 from hpf.sim import names
 
 ProgressFn = Callable[[str, int, int], None]

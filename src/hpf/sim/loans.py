@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from hpf.access.permissions import Principal
 from hpf.accounts import service as accounts
 from hpf.accounts.tables import member
 from hpf.db.engine import read_transaction, write_transaction
@@ -48,7 +49,6 @@ from hpf.loans.jobs import run_loan_daily, run_loan_month_end
 from hpf.loans.schedule import PrepaymentChoice
 from hpf.loans.scorecard_tables import loan_features
 from hpf.loans.tables import loan
-from hpf.security.permissions import Principal
 from hpf.services import service as applications
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.fakebank import FakeBank

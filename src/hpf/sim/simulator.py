@@ -36,6 +36,7 @@ from sqlalchemy import Engine, select
 
 from hpf.accounts import service as accounts
 from hpf.accounts.tables import employer, member
+from hpf.approvals import service as approvals
 from hpf.contributions import service as contributions
 from hpf.contributions.month_end import run_month_end
 from hpf.contributions.rules import Kind, ListRow, add_months, due_month, month_end, month_of
@@ -50,8 +51,7 @@ from hpf.kernel.identifiers import resident_id_check_digit
 from hpf.ledger import service as ledger
 from hpf.policy.rules import contribution_parts
 from hpf.policy.service import policy_at
-from hpf.security import approvals
-from hpf.security.protect import blind_index
+from hpf.protection.protect import blind_index
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.fakebank import FakeBank, in_process
 from hpf.settlement.service import send_reserved

@@ -23,14 +23,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from hpf.access.permissions import Principal, Role
 from hpf.accounts.tables import member
 from hpf.db.engine import read_transaction, write_transaction
+from hpf.identity import identity
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.kernel.identifiers import luhn_check_digit
 from hpf.ledger.service import member_balances
-from hpf.security import identity
-from hpf.security.permissions import Principal, Role
 from hpf.services import catalog
 from hpf.services import service as applications
 from hpf.services.tables import application

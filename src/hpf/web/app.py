@@ -23,11 +23,11 @@ from sqlalchemy import Engine
 
 from hpf.db.calendar import StoredClock
 from hpf.db.engine import make_engine
+from hpf.identity.passwords import Passwords
+from hpf.identity.sms import FakeSms, SmsSender, UnconfiguredSms
+from hpf.identity.tokens import TokenConfig
 from hpf.kernel.clock import Clock, FixedClock
-from hpf.security import keys, protect
-from hpf.security.passwords import Passwords
-from hpf.security.sms import FakeSms, SmsSender, UnconfiguredSms
-from hpf.security.tokens import TokenConfig
+from hpf.protection import keys, protect
 from hpf.settings import Settings
 from hpf.settlement.adapter import BankAdapter
 from hpf.web import audit_trail, docs, headers, limits, openapi, problems
@@ -105,8 +105,11 @@ def create_app(
 ) -> FastAPI:
     from hpf.accounts import api as accounts_api
     from hpf.accounts import pages as accounts_pages
+    from hpf.console import api as security_api
+    from hpf.console import pages as security_pages
     from hpf.contributions import api as contributions_api
     from hpf.contributions import pages as contributions_pages
+    from hpf.identity.identity import DEFAULT_PASSWORDS
     from hpf.ledger import api as ledger_api
     from hpf.loans import api as loans_api
     from hpf.loans import application as loan_application
@@ -114,9 +117,6 @@ def create_app(
     from hpf.loans import scorecard_pages
     from hpf.policy import api as policy_api
     from hpf.policy import pages as policy_pages
-    from hpf.security import api as security_api
-    from hpf.security import pages as security_pages
-    from hpf.security.identity import DEFAULT_PASSWORDS
     from hpf.services import api as services_api
     from hpf.services import pages as services_pages
     from hpf.settlement import adapter as bank_adapter
@@ -197,7 +197,7 @@ def _secure_every_answer(app: FastAPI, *, hsts: bool) -> None:
 def served_app() -> FastAPI:
     """The application ``hpf serve`` serves, from the environment (a factory: with several worker
     processes each builds its own). In development SMS codes are printed on the console."""
-    from hpf.security.sms import ConsoleSms
+    from hpf.identity.sms import ConsoleSms
 
     settings = Settings.from_env()
     return create_app(settings, sms=ConsoleSms() if settings.env == "development" else None)

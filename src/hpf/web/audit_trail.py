@@ -12,7 +12,7 @@ The route's name is the action, its first path parameter the object, the ``X-HPF
 header (percent-encoded UTF-8; or the default) the purpose, and the status the outcome (``ok``
 below 400; ``denied`` for 401/403/404/409/422/423/429 — the request was refused and changed
 nothing; ``error`` otherwise). Reads of personal data are audited where they happen
-(``hpf.web.disclosure``); sign-ins by ``hpf.security.api.record_sign_in``.
+(``hpf.disclosure.http``); sign-ins by ``hpf.console.api.record_sign_in``.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from fastapi import FastAPI, Request
 from sqlalchemy import Connection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hpf.security import audit
+from hpf.audit import trail as audit
+from hpf.disclosure.http import request_context, role_of, source_ip
 from hpf.web.audit_sink import WAIT_SECONDS, AuditSink, Work, queue
 from hpf.web.auth import Resolution
-from hpf.web.disclosure import request_context, role_of, source_ip
 
 log = logging.getLogger(__name__)
 

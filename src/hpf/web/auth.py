@@ -32,14 +32,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
+from hpf.access.permissions import Perm, Principal, Scope, scope_permits
 from hpf.accounts import service as accounts
 from hpf.contributions import service as contributions
 from hpf.db.engine import read_transaction, write_transaction
+from hpf.identity import sessions, tokens
+from hpf.identity.identity import Forbidden, Unauthenticated
+from hpf.identity.sessions import Session
 from hpf.kernel.errors import HpfError, NotFound
-from hpf.security import sessions, tokens
-from hpf.security.identity import Forbidden, Unauthenticated
-from hpf.security.permissions import Perm, Principal, Scope, scope_permits
-from hpf.security.sessions import Session
 from hpf.services import service as applications
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

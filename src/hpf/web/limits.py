@@ -30,9 +30,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hpf.access.permissions import Perm
+from hpf.identity import sessions, tokens
 from hpf.kernel.errors import HpfError
-from hpf.security import sessions, tokens
-from hpf.security.permissions import Perm
 
 MIB = 1024 * 1024
 DEFAULT_MAX_BODY = 1 * MIB

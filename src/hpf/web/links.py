@@ -18,7 +18,7 @@ from fastapi import Request
 from markupsafe import Markup, escape
 from starlette.routing import Match, Mount
 
-from hpf.security.permissions import Perm, Principal
+from hpf.access.permissions import Perm, Principal
 from hpf.web.auth import Resolution, declarations, scope_allows
 
 _CACHE = "links_opened"

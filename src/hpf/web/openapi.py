@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from hpf.security.permissions import Perm
+from hpf.access.permissions import Perm
 from hpf.web.auth import declarations
 from hpf.web.problems import PROBLEM
 

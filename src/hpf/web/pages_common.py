@@ -4,7 +4,7 @@ the page route class (Chinese refusals, sign-in redirects) and who is signed in.
 Pages are Chinese, server-rendered, and work without JavaScript; htmx (vendored under
 ``/static``) only swaps fragments in place. Templates autoescape; amounts always go through
 ``yuan`` (``format_yuan``), dates are ISO. Personal data reaches a template already masked for
-its viewer (``hpf.web.disclosure``), never raw. Every template sees ``who`` (the
+its viewer (``hpf.disclosure.http``), never raw. Every template sees ``who`` (the
 signed-in principal or None), ``may("perm")``, ``can_open("/path")`` (whether a link opens for
 the viewer, ``hpf.web.links``: every link, button and breadcrumb goes through it) and ``csrf_token``, which every POST form carries
 as the hidden field ``csrf_token``.
@@ -28,13 +28,13 @@ from sqlalchemy import Connection, select
 from starlette.responses import RedirectResponse, Response
 
 import hpf.web
+from hpf.access.permissions import Perm
 from hpf.accounts.rules import state_name_zh
+from hpf.identity import identity
 from hpf.kernel.clock import CHINA_TZ
 from hpf.kernel.codes import code_table
 from hpf.kernel.errors import HpfError
 from hpf.kernel.money import format_yuan
-from hpf.security import identity
-from hpf.security.permissions import Perm
 from hpf.web.links import can_open, link
 from hpf.web.routing import Handler, HpfRoute
 

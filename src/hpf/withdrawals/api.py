@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
+from hpf.access.permissions import Perm
 from hpf.accounts import service as accounts
-from hpf.security.permissions import Perm
+from hpf.disclosure.http import Disclose
 from hpf.services import catalog
 from hpf.web.auth import requires
 from hpf.web.deps import Ctx, ReadDb
-from hpf.web.disclosure import Disclose
 from hpf.web.routing import HpfRoute
 from hpf.withdrawals import forms, service
 

@@ -25,17 +25,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
+from hpf.access.permissions import Perm, Principal
 from hpf.accounts import service as accounts
+from hpf.disclosure.http import Disclose, Disclosure
+from hpf.identity.identity import Forbidden
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError
-from hpf.security.identity import Forbidden
-from hpf.security.permissions import Perm, Principal
 from hpf.services import catalog
 from hpf.services import service as applications
 from hpf.services.api import MAX_UPLOAD
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.disclosure import Disclose, Disclosure
 from hpf.web.pages_common import PageRoute, render
 from hpf.withdrawals import forms, service
 from hpf.withdrawals.handler import ITEMS

@@ -31,7 +31,7 @@ from hpf.kernel.errors import Conflict, NotFound
 from hpf.ledger.chart import MEMBER_CONTROL
 from hpf.ledger.rules import BalancePart
 from hpf.ledger.service import member_balances
-from hpf.security.protect import blind_index, seal, to_stored
+from hpf.protection.protect import blind_index, seal, to_stored
 from hpf.settlement import service as settlement
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.owners import PayoutOutcome

@@ -1,7 +1,7 @@
 """Storage of withdrawal claims and of the real-estate registry feed the rent rule and the risk
 checks read.
 
-Personal data is stored encrypted (``hpf.security.protect``): the payee's bank card, the
+Personal data is stored encrypted (``hpf.protection.protect``): the payee's bank card, the
 document number (purchase contract, permit, certificate) and the declared family members'
 ID numbers. Their blind indexes let the risk checks find the same contract or the same card
 across members without decrypting anything.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, CheckConstraint, Column, Date, ForeignKey, Index, String, Table
 
 from hpf.db.metadata import Fen, Id, UtcDateTime, metadata
-from hpf.security.crypto import BLIND_INDEX_HEX, token_length
+from hpf.protection.crypto import BLIND_INDEX_HEX, token_length
 
 withdrawal = Table(
     "withdrawal",

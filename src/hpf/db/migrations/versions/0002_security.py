@@ -198,7 +198,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_web_session_principal_id"), ["principal_id"], unique=False)
 
     # ### end Alembic commands ###
-    from hpf.security.audit import INITIAL_HEAD, append_only_ddl
+    from hpf.audit.trail import INITIAL_HEAD, append_only_ddl
 
     op.bulk_insert(
         sa.table("audit_head", sa.column("id"), sa.column("last_id"), sa.column("last_hash")), [INITIAL_HEAD]
@@ -208,7 +208,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from hpf.security.audit import drop_append_only_ddl
+    from hpf.audit.trail import drop_append_only_ddl
 
     for statement in drop_append_only_ddl(op.get_bind().dialect.name):
         op.execute(statement)

@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-28
 
-Key check values (``hpf.security.keys``), security alerts (``hpf.security.alerts``) and the
+Key check values (``hpf.protection.keys``), security alerts (``hpf.disclosure.alerts``) and the
 audit index their windows read.
 """
 

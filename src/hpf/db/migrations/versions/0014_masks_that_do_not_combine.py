@@ -18,7 +18,7 @@ longer holds masks that the birth date stored in clear completes:
 ``audit_log`` is hash-chained and append-only: its rows keep their masks (decision 0017).
 
 The rules are copied here, frozen, rather than imported: a later change of
-``hpf.security.masking`` must not change what this migration did. Masking a mask again gives
+``hpf.protection.masking`` must not change what this migration did. Masking a mask again gives
 the same or a stricter mask (``*`` counts as a character), so the migration is idempotent.
 Downgrade changes nothing: what a mask hides cannot be restored.
 """

@@ -57,16 +57,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from hpf.access.permissions import Principal, Role
 from hpf.accounts.tables import employer, member
 from hpf.db.metadata import Id, UtcDateTime, metadata
+from hpf.identity import sms as codes
+from hpf.identity import totp
+from hpf.identity.passwords import Passwords, require_password_policy
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError, InvalidInput, NotFound
-from hpf.security import sms as codes
-from hpf.security import totp
-from hpf.security.crypto import token_length
-from hpf.security.passwords import Passwords, require_password_policy
-from hpf.security.permissions import Principal, Role
-from hpf.security.protect import blind_index, reveal, seal
+from hpf.protection.crypto import token_length
+from hpf.protection.protect import blind_index, reveal, seal
 
 __all__ = [
     "CHALLENGE_TTL",
@@ -174,8 +174,8 @@ principal = Table(
     Column("employer_id", Id, ForeignKey("employer.id"), index=True),
     Column("password_hash", String(255)),  # argon2id; NULL: signs in only through an IdP
     Column("password_changed_at", UtcDateTime()),
-    # Base32 TOTP seed. NOTE: store it encrypted (hpf.security.crypto) once that exists.
-    Column("totp_secret_enc", String(token_length(64))),  # hpf.security.protect
+    # Base32 TOTP seed. NOTE: store it encrypted (hpf.protection.crypto) once that exists.
+    Column("totp_secret_enc", String(token_length(64))),  # hpf.protection.protect
     Column("totp_required", Boolean, nullable=False, default=False),  # on top of ROLE_POLICY
     Column("last_totp_step", BigInteger),  # replay protection
     Column("failed_attempts", Integer, nullable=False, default=0),

@@ -1,7 +1,7 @@
 """Masking (脱敏) for API responses, pages, logs and exports. Pure functions.
 
 ``mask(value, kind)`` hides part of one value; ``mask_record(table, record, can_unmask=…)``
-masks every field of a row that ``hpf.security.classification`` declares with a masking kind,
+masks every field of a row that ``hpf.protection.classification`` declares with a masking kind,
 unless the viewer holds the unmask permission (the caller checks the permission and writes the
 ``member.unmask`` audit row; this module only transforms values). Records are plaintext:
 decrypt tokens before masking.
@@ -49,7 +49,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any, overload
 
-from hpf.security.classification import UnclassifiedField, declared_tables, table_fields
+from hpf.protection.classification import UnclassifiedField, declared_tables, table_fields
 
 KINDS = frozenset(
     {
@@ -194,7 +194,7 @@ def mask_record(
     """
     fields = table_fields(table)
     if not fields:
-        raise UnclassifiedField(f"table {table!r} is not declared in hpf.security.classification")
+        raise UnclassifiedField(f"table {table!r} is not declared in hpf.protection.classification")
     if can_unmask:
         return dict(record)
     out: dict[str, Any] = {}

@@ -2,9 +2,9 @@
 and the two conversions every storage module uses — plaintext values to stored columns
 (``to_stored``) and stored rows back to plaintext values (``to_plain``).
 
-A protected field ``F`` of a table is stored as ``F_enc`` (an SM4-GCM token, ``hpf.security.crypto``)
+A protected field ``F`` of a table is stored as ``F_enc`` (an SM4-GCM token, ``hpf.protection.crypto``)
 and, when exact lookup by it is needed, ``F_bidx`` (a keyed HMAC-SM3 blind index). Which
-fields these are is read from ``hpf.security.classification`` (``encrypt=True`` on ``F_enc``),
+fields these are is read from ``hpf.protection.classification`` (``encrypt=True`` on ``F_enc``),
 so the declaration there is the one place that decides. Callers above storage only ever see
 ``F`` in plaintext; a module that forgot to convert fails loudly (there is no ``F`` column to
 insert into), rather than storing plaintext.
@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
-from hpf.security.classification import encrypted_fields, table_fields
-from hpf.security.crypto import KeyRing
-from hpf.security.masking import mask
+from hpf.protection.classification import encrypted_fields, table_fields
+from hpf.protection.crypto import KeyRing
+from hpf.protection.masking import mask
 
 _installed: KeyRing | None = None
 
@@ -116,7 +116,7 @@ def without_secrets(table: str, values: Mapping[str, Any]) -> dict[str, Any]:
 
     A snapshot records that a field changed and roughly to what; the full value lives only in
     the row, encrypted, so key rotation never has to rewrite history. The masks are those of
-    responses (``hpf.security.masking``), chosen so that nothing else stored in clear completes
+    responses (``hpf.protection.masking``), chosen so that nothing else stored in clear completes
     them (decision 0017).
     """
     out = dict(values)

@@ -8,9 +8,9 @@ passes its records through ``Disclosure.show`` before answering. ``show``
    own write transaction when it has one (``conn=``), else through the audit sink's group
    commit (``hpf.web.audit_sink``: no connection or writer turn of its own), and waits until it
    is committed, *before* the data leaves: a read that cannot be audited is not answered;
-2. checks the staff member's read rate (``hpf.security.alerts.after_reads``: one answer shown
+2. checks the staff member's read rate (``hpf.disclosure.alerts.after_reads``: one answer shown
    masked is one read however many members it lists; members shown in full count one each);
-3. masks every field declared with a masking kind (``hpf.security.classification``), unless
+3. masks every field declared with a masking kind (``hpf.protection.classification``), unless
    the viewer asked for ``unmask`` — which needs ``member:unmask`` and a purpose, and is logged
    as such (a refused attempt is logged as ``denied``).
 
@@ -27,12 +27,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from sqlalchemy import Connection
 
+from hpf.access.permissions import Perm, Principal
+from hpf.audit import trail as audit
+from hpf.disclosure import alerts
+from hpf.identity.identity import Forbidden
 from hpf.kernel.context import Context
 from hpf.kernel.errors import InvalidInput
-from hpf.security import alerts, audit
-from hpf.security.identity import Forbidden
-from hpf.security.masking import mask_record
-from hpf.security.permissions import Perm, Principal
+from hpf.protection.masking import mask_record
 from hpf.web import audit_sink
 from hpf.web.auth import Found, signed_in
 

@@ -22,13 +22,16 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 
+from hpf.access.permissions import Perm
+from hpf.approvals import service as approvals
+from hpf.audit import trail as audit
 from hpf.db.engine import write_transaction
+from hpf.disclosure import alerts
+from hpf.identity import identity, sms, tokens
+from hpf.identity.identity import AuthStep, Outcome
 from hpf.kernel.context import Context
 from hpf.kernel.errors import InvalidInput
-from hpf.security import alerts, approvals, audit, identity, sms, tokens
-from hpf.security.identity import AuthStep, Outcome
-from hpf.security.masking import mask
-from hpf.security.permissions import Perm
+from hpf.protection.masking import mask
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb

@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, ForeignKey, String, Table, insert, select, update
 
+from hpf.access.permissions import Principal
 from hpf.db.metadata import Id, UtcDateTime, metadata
-from hpf.kernel.context import Context
-from hpf.security.identity import (
+from hpf.identity.identity import (
     Forbidden,
     active_principal,
     hash_token,
@@ -28,7 +28,7 @@ from hpf.security.identity import (
     token_hash_or_none,
     utc,
 )
-from hpf.security.permissions import Principal
+from hpf.kernel.context import Context
 
 COOKIE_NAME = "hpf_session"
 CSRF_FIELD = "csrf_token"  # the form field (and X-CSRF-Token header) the pages use

@@ -25,16 +25,18 @@ from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from hpf.access.permissions import Perm, Principal, Scope
 from hpf.accounts import service as accounts
+from hpf.approvals import service as approvals
+from hpf.console.api import audit_sign_in, record_sign_in, sign_in_step, source_ip
 from hpf.db.engine import read_transaction, write_transaction
+from hpf.disclosure import alerts
+from hpf.identity import identity, sessions, sms, totp
+from hpf.identity.identity import AuthStep, Outcome
 from hpf.kernel.clock import CHINA_TZ
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
-from hpf.security import alerts, approvals, identity, sessions, sms, totp
-from hpf.security.api import audit_sign_in, record_sign_in, sign_in_step, source_ip
-from hpf.security.identity import AuthStep, Outcome
-from hpf.security.permissions import Perm, Principal, Scope
-from hpf.security.protect import to_plain
+from hpf.protection.protect import to_plain
 from hpf.web.auth import CurrentPrincipal, Found, check_csrf, requires
 from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb

@@ -41,11 +41,11 @@ from sqlalchemy import (
     update,
 )
 
+from hpf.access.permissions import Perm, Principal
 from hpf.db.metadata import Id, UtcDateTime, metadata
+from hpf.identity.identity import Forbidden, now_utc, utc
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
-from hpf.security.identity import Forbidden, now_utc, utc
-from hpf.security.permissions import Perm, Principal
 
 approval_request = Table(
     "approval_request",

@@ -30,10 +30,9 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, ForeignKey, String, Table, insert, select, update
 
+from hpf.access.permissions import Principal, Role
 from hpf.db.metadata import Id, UtcDateTime, metadata
-from hpf.kernel.context import Context
-from hpf.kernel.errors import HpfError
-from hpf.security.identity import (
+from hpf.identity.identity import (
     PrincipalKind,
     Unauthenticated,
     active_principal,
@@ -43,7 +42,8 @@ from hpf.security.identity import (
     token_hash_or_none,
     utc,
 )
-from hpf.security.permissions import Principal, Role
+from hpf.kernel.context import Context
+from hpf.kernel.errors import HpfError
 
 ACCESS_TTL = timedelta(minutes=15)
 REFRESH_TTL = timedelta(days=14)

@@ -11,7 +11,7 @@ Every column of every table is declared here once, with
 - a **sensitive** flag (敏感个人信息, PIPL art. 28; GB/T 35273-2020 annex B): identity numbers,
   financial accounts and property facts (balances, contribution base, amounts paid), phone
   numbers;
-- a **masking** kind (``hpf.security.masking.mask``) or ``None``: a field with a kind is shown
+- a **masking** kind (``hpf.protection.masking.mask``) or ``None``: a field with a kind is shown
   masked unless the viewer holds the unmask permission; ``None`` means it is shown to whoever may
   read the record at all (protected by access control and the audit log, not by masking —
   balances, for instance, are what a clerk works with);
@@ -922,7 +922,7 @@ assert len(FIELDS) == len(_DECLARED), "a column is declared twice"
 _BY_TABLE: dict[str, dict[str, FieldClass]] = {}
 for _field in _DECLARED:
     _BY_TABLE.setdefault(_field.table, {})[_field.column] = _field
-# An encrypted column ``F_enc`` is read and shown as its plaintext ``F`` (``hpf.security.protect``):
+# An encrypted column ``F_enc`` is read and shown as its plaintext ``F`` (``hpf.protection.protect``):
 # records above storage carry ``F``, and masking finds the declaration under that name too.
 for _field in _DECLARED:
     if _field.encrypt and _field.column.endswith("_enc"):
@@ -938,7 +938,9 @@ def classify(table: str, column: str) -> FieldClass:
     try:
         return _BY_TABLE[table][column]
     except KeyError:
-        raise UnclassifiedField(f"{table}.{column} is not declared in hpf.security.classification") from None
+        raise UnclassifiedField(
+            f"{table}.{column} is not declared in hpf.protection.classification"
+        ) from None
 
 
 def table_fields(table: str) -> Mapping[str, FieldClass]:

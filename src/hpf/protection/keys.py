@@ -16,8 +16,8 @@ from sqlalchemy import Column, Connection, Engine, String, Table, insert, inspec
 
 from hpf.db.metadata import UtcDateTime, metadata
 from hpf.kernel.errors import HpfError
-from hpf.security.classification import context_of, encrypted_fields
-from hpf.security.crypto import KeyRing, rotate_column
+from hpf.protection.classification import context_of, encrypted_fields
+from hpf.protection.crypto import KeyRing, rotate_column
 
 key_check = Table(
     "key_check",

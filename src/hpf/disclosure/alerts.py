@@ -18,7 +18,7 @@ The counts are read from ``audit_log`` (indexed by actor and time, and by object
 is only as good as the audit trail — which is the point: both are written in the same
 transaction. One alert per kind and subject stays open at a time within a window: a burst
 raises one alert, not hundreds. Every alert is also emitted as a WARNING on the
-``hpf.security.alerts`` logger, the event stream a SIEM would collect.
+``hpf.disclosure.alerts`` logger, the event stream a SIEM would collect.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ from sqlalchemy import (
     update,
 )
 
+from hpf.access.permissions import Role
+from hpf.audit.trail import audit_log
 from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.kernel.clock import CHINA_TZ
 from hpf.kernel.context import Context
@@ -50,10 +52,8 @@ from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.kernel.workdays import is_working_day
 from hpf.policy.rules import AlertPolicy
 from hpf.policy.service import alert_policy_at
-from hpf.security.audit import audit_log
-from hpf.security.permissions import Role
 
-log = logging.getLogger("hpf.security.alerts")
+log = logging.getLogger("hpf.disclosure.alerts")
 
 KINDS_ZH = {
     "sign_in_failures": "登录失败次数过多",

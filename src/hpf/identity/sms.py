@@ -37,7 +37,7 @@ from sqlalchemy import (
 from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError, InvalidInput
-from hpf.security.masking import mask
+from hpf.protection.masking import mask
 
 CODE_DIGITS = 6
 CODE_TTL = timedelta(minutes=5)
@@ -157,7 +157,7 @@ def _purpose(purpose: str) -> str:
 
 def mask_phone(phone: str) -> str:
     """``139****9000``: enough for a person to recognise their own number (the one phone mask,
-    ``hpf.security.masking``)."""
+    ``hpf.protection.masking``)."""
     return mask(phone, "phone")
 
 

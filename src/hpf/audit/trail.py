@@ -99,7 +99,7 @@ audit_log = Table(
     CheckConstraint("outcome IN ('ok', 'denied', 'error')", name="outcome"),
     Index(None, "object_type", "object_id", "id"),
     Index(None, "actor", "id"),
-    Index(None, "actor", "recorded_at"),  # alert windows (hpf.security.alerts)
+    Index(None, "actor", "recorded_at"),  # alert windows (hpf.disclosure.alerts)
 )
 
 audit_head = Table(

@@ -1,0 +1,1 @@
+"""Access: roles, permissions and scopes, and who a principal is (pure; G4)."""

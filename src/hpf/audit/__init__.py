@@ -1,0 +1,1 @@
+"""The hash-chained audit log every read of personal data and every change writes (G4)."""

@@ -1,1 +1,0 @@
-"""Data security: classification, encryption at rest, masking and the audit log (G1–G4)."""
