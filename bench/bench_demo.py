@@ -31,11 +31,11 @@ from sqlalchemy import Connection, func, select
 from hpf.accounts import service as accounts
 from hpf.accounts.tables import account_history, employer, member
 from hpf.db.engine import make_engine, read_transaction
-from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger.tables import employer_balance, journal_entry, journal_line, member_balance
 from hpf.protection.protect import reveal
+from hpf.schema import upgrade
 from hpf.sim import build_demo_center
 
 TABLES = (employer, member, member_balance, employer_balance, account_history, journal_entry, journal_line)

@@ -37,17 +37,17 @@ from typing import Any
 from sqlalchemy import BigInteger, Engine, String, func, literal, select, text, union_all
 
 from hpf.accounts.tables import employer, member
+from hpf.check import check_center
 from hpf.db.bulk import bulk_insert
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.interest import service as interest
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger import service as ledger
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_line, member_balance
 from hpf.policy.rules import DepositRate
 from hpf.protection import protect
+from hpf.schema import upgrade
 
 YEAR_END = date(2025, 6, 30)
 RATES = (DepositRate(date(2016, 2, 21), Decimal("0.015"), Decimal("0.015")),)
@@ -224,7 +224,7 @@ def _run(engine: Engine, args: argparse.Namespace) -> int:
             or 0
         )
         if args.check:
-            findings = check_ledger(conn)
+            findings = check_center(conn)
             print(f"hpf check: {'clean' if not findings else findings[:3]}")
     base = baseline(engine, lines)
     indexed = baseline(engine, lines, with_indexes=True)

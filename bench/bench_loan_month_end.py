@@ -43,19 +43,19 @@ from sqlalchemy import (
 )
 
 from hpf.accounts import service as accounts
+from hpf.check import check_center
 from hpf.db.bulk import bulk_insert
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.db.testing import start_cluster
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger import service as ledger
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry, journal_line
 from hpf.loans.batch import LoanTerms, many_schedules
 from hpf.loans.jobs import run_loan_month_end
 from hpf.loans.schedule import Method, due_date
 from hpf.loans.service import INSTALLMENT_COLUMNS
+from hpf.schema import upgrade
 
 MONTH = "2025-03"
 START = date(2025, 2, 1)
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
                 installments = conn.scalar(text("SELECT COUNT(*) FROM loan_installment"))
                 t = time.perf_counter()
-                findings = check_ledger(conn)
+                findings = check_center(conn)
                 check_seconds = time.perf_counter() - t
             heap = baseline(engine, int(posted or 0), with_indexes=False)
             indexed = baseline(engine, int(posted or 0), with_indexes=True)

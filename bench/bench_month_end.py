@@ -46,12 +46,12 @@ from sqlalchemy import (
 from hpf.contributions.month_end import run_month_end
 from hpf.db.bulk import bulk_insert
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.db.testing import BATCH_PG_SETTINGS, start_cluster
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger import service as ledger
 from hpf.ledger.tables import journal_line
+from hpf.schema import upgrade
 from hpf.sim import build_demo_center
 
 MONTH = "2025-03"

@@ -39,13 +39,13 @@ from hpf.access.permissions import Principal, Role
 from hpf.accounts.tables import member
 from hpf.db.calendar import set_business_date, stored_business_date
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.identity import identity, tokens
 from hpf.kernel.clock import CHINA_TZ, FixedClock
 from hpf.kernel.context import Context
 from hpf.kernel.identifiers import luhn_check_digit
 from hpf.ledger.service import member_balances
 from hpf.protection import protect
+from hpf.schema import upgrade
 from hpf.settings import Settings
 from hpf.sim import build_demo_center
 from hpf.sim.simulator import simulate

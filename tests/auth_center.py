@@ -19,19 +19,19 @@ from sqlalchemy import Engine
 from factories import employer_payload, member_payload
 from hpf.access.permissions import Principal, Role
 from hpf.accounts import service as accounts
+from hpf.app import create_app
 from hpf.contributions import service as contributions
 from hpf.contributions.rules import Kind, ListRow
 from hpf.db.engine import make_engine, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.identity import identity
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
+from hpf.schema import upgrade
 from hpf.services import service as services
 from hpf.settings import Settings
-from hpf.web.app import create_app
 from signing_in import FAST_PASSWORDS, PASSWORD
 
 BUSINESS_DATE = date(2025, 3, 15)

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from hpf.db.engine import make_engine
-from hpf.db.migrate import upgrade
 from hpf.db.testing import PgCluster, find_pg_bin, start_cluster
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
+from hpf.schema import upgrade
 
 # Without HPF_ENV the server is in production mode; the tests run a development center (the
 # development keys, FakeSms). Subprocesses started by tests inherit it.

@@ -38,13 +38,13 @@ from hpf.access.permissions import Role
 from hpf.accounts.tables import employer, member
 from hpf.db.calendar import set_business_date, stored_business_date
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.db.testing import start_cluster
 from hpf.identity import identity, tokens
 from hpf.identity.passwords import FAST_FOR_TESTS, Passwords
 from hpf.kernel.clock import CHINA_TZ, FixedClock
 from hpf.kernel.context import Context
 from hpf.protection import protect
+from hpf.schema import upgrade
 from hpf.settings import Settings
 from hpf.sim import build_demo_center
 from hpf.sim.simulator import simulate

@@ -6,9 +6,9 @@ from fastapi.testclient import TestClient
 
 from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
+from hpf.app import create_app
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.settings import Settings
-from hpf.web.app import create_app
 
 
 def test_name_search_is_in_pinyin_order(engine, ctx, clock, sign_in):

@@ -4,9 +4,9 @@ import pytest
 from contribution_support import list_rows
 from fastapi.testclient import TestClient
 
+from hpf.app import create_app
 from hpf.contributions import lists
 from hpf.settings import Settings
-from hpf.web.app import create_app
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import pytest
 from contribution_support import list_rows
 from fastapi.testclient import TestClient
 
+from hpf.app import create_app
 from hpf.contributions import lists
 from hpf.kernel.money import format_yuan
 from hpf.settings import Settings
-from hpf.web.app import create_app
 
 TOTAL_YUAN = "5,890.38"  # 2 × (960.00 + 785.19 + 1,200.00)
 

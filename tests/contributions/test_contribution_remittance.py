@@ -7,13 +7,13 @@ import pytest
 from contribution_support import list_rows
 
 from hpf.accounts import service as accounts
+from hpf.check import check_center
 from hpf.contributions import service
 from hpf.contributions.month_end import run_month_end
 from hpf.contributions.rules import Kind
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import Conflict, InvalidInput
 from hpf.ledger import service as ledger
-from hpf.ledger.check import check_ledger
 
 # 12% of 8,000.00 / 6,543.21 / 10,000.00 → 960.00 / 785.19 (785.1852) / 1,200.00 per part
 PARTS = (96_000, 78_519, 120_000)
@@ -45,7 +45,7 @@ def test_a_list_is_checked_received_and_allocated(engine, ctx, center):
         assert ledger.employer_balance_of(conn, emp["id"]) == 0
         employer = accounts.get_employer(conn, emp["account_no"])
         assert (employer["paid_through"], employer["state"]) == ("2025-01", "01")
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_a_list_with_bad_rows_is_refused_whole_with_every_error(engine, ctx, center):
@@ -113,7 +113,7 @@ def test_a_partial_receipt_waits_and_is_visible(engine, ctx, center):
         assert extra["unclaimed_fen"] == 200
         service.refund_unallocated(conn, ctx, emp["account_no"], 200, "多缴退回", "r1")
         assert service.unallocated(conn) == []
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_month_end_allocates_marks_arrears_and_runs_once(engine, ctx, center, clock):
@@ -134,7 +134,7 @@ def test_month_end_allocates_marks_arrears_and_runs_once(engine, ctx, center, cl
     with read_transaction(engine) as conn:
         assert service.get_remittance(conn, rem["id"])["posted_on"] == date(2025, 3, 31)
         assert [a["month"] for a in service.open_arrears(conn, lazy["id"])] == ["2025-03"]
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_back_payment_for_a_past_month(engine, ctx, center):
@@ -173,7 +173,7 @@ def test_wrong_payment_correction(engine, ctx, center):
         assert got[a["id"]] == (0, 2 * PARTS[0] - 15_000)
         assert got[b["id"]] == (0, 2 * PARTS[1] + 10_000)
         assert ledger.employer_balance_of(conn, emp["id"]) == 5_000
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_base_and_rate_adjustment_is_all_or_nothing(engine, ctx, center):
@@ -223,7 +223,7 @@ def test_month_end_allocates_chunks_two_at_a_time(engine, ctx, clock):
     assert seen[:-1] == sorted(seen[:-1]) and seen[-2] == 9  # allocation progress, then arrears
     with read_transaction(engine) as conn:
         assert {service.get_remittance(conn, i)["state"] for i in lists} == {"posted"}
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_a_chunk_chosen_as_deadlock_victim_is_allocated_again(engine, ctx, clock, monkeypatch):
@@ -248,4 +248,4 @@ def test_a_chunk_chosen_as_deadlock_victim_is_allocated_again(engine, ctx, clock
     summary = run_month_end(engine, ctx, "2025-03", chunk_size=2, workers=1)
     assert summary["lists_allocated"] == 3 and len(calls) == 3
     with read_transaction(engine) as conn:
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []

@@ -16,12 +16,12 @@ import zipfile
 import pytest
 from fastapi.testclient import TestClient
 
+from hpf.app import create_app
 from hpf.contributions import api as contribution_api
 from hpf.contributions import lists
 from hpf.kernel import uploads
 from hpf.kernel.errors import HpfError
 from hpf.settings import Settings
-from hpf.web.app import create_app
 
 SHEET = "xl/worksheets/sheet1.xml"
 HEAD = (

@@ -11,13 +11,13 @@ from contribution_support import list_rows
 from sqlalchemy import select
 
 from hpf.accounts import service as accounts
+from hpf.check import check_center
 from hpf.contributions import service
 from hpf.contributions.month_end import run_month_end
 from hpf.contributions.rules import Kind
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.interest.service import interest_preview
 from hpf.ledger import service as ledger
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry, journal_line
 
 PARTS = (96_000, 78_519, 120_000)
@@ -75,7 +75,7 @@ def test_a_list_paid_after_its_month_is_valued_the_day_the_money_arrived(engine,
         assert interest_preview(conn, members[1]["id"], JUNE_30)["interest_fen"] == 916
         # The employer's sub-ledger never goes below zero by value date: in 28 Jan, out 10 Feb.
         assert ledger.employer_balance_of(conn, emp["id"]) == 0
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_a_list_paid_in_its_month_keeps_the_month_end(engine, ctx, center, clock):
@@ -91,7 +91,7 @@ def test_a_list_paid_in_its_month_keeps_the_month_end(engine, ctx, center, clock
         # 192,000 fen × 150 days (31 January → 30 June) × 0.015 ÷ 360 = 1,200 fen = 12.00 yuan.
         assert interest_preview(conn, members[0]["id"], JUNE_30)["interest_fen"] == 1_200
         assert ledger.employer_balance_of(conn, emp["id"]) == 10_000
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_arrears_are_what_the_members_of_that_month_owe(engine, ctx, center):
@@ -147,4 +147,4 @@ def test_money_after_the_interest_year_end_waits_for_the_settlement(engine, ctx,
     entry_day, _ = _allocation_value_dates(engine, rem["id"])
     assert entry_day == date(2025, 7, 2)
     with read_transaction(engine) as conn:
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []

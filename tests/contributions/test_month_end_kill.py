@@ -12,16 +12,16 @@ from sqlalchemy import func, select
 
 from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
+from hpf.check import check_center
 from hpf.contributions import service
 from hpf.contributions.rules import Kind
 from hpf.contributions.tables import remittance
 from hpf.db.calendar import set_business_date
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry
+from hpf.schema import upgrade
 
 EMPLOYERS = 24
 
@@ -87,7 +87,7 @@ def test_month_end_killed_midway_then_rerun_posts_everything_once(tmp_path):
         )
         keys = list(keys)
         assert len(keys) == len(set(keys)) == EMPLOYERS  # nothing posted twice, nothing lost
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
     check = subprocess.run([sys.executable, "-m", "hpf.cli", "check"], env={**os.environ, "HPF_DATABASE_URL": url},
                            capture_output=True, text=True)  # fmt: skip
     assert check.returncode == 0, check.stdout

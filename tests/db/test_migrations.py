@@ -3,7 +3,7 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from hpf.db.schema import metadata
+from hpf.schema import metadata
 
 
 def test_models_and_migrations_agree(engine):

@@ -23,16 +23,16 @@ from hypothesis import strategies as st
 from interest_support import YEAR_2024, YEAR_2025, annual_interest, carry_in, deposit, open_center, withdraw
 from sqlalchemy import case, select, text
 
+from hpf.check import check_center
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.interest import service as interest
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict
 from hpf.ledger import service as ledger
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_line
 from hpf.policy.rules import DepositRate
+from hpf.schema import upgrade
 
 MEMBERS = 3
 day_in_year = st.integers(1, 365).map(lambda n: YEAR_2024 + timedelta(days=n))
@@ -171,7 +171,7 @@ def test_settlement_matches_a_day_by_day_reference(fresh_engine, carried, ops, r
                 raise
     with read_transaction(engine) as conn:
         want = {m: reference(conn, m, rates, day_basis, start[m], YEAR_2025) for m in members}
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
     clock.set(YEAR_2025)
     summary = interest.settle_year(
         engine, ctx, YEAR_2025, day_basis=day_basis, rates=rates, chunk_size=chunk_size
@@ -181,7 +181,7 @@ def test_settlement_matches_a_day_by_day_reference(fresh_engine, carried, ops, r
     assert all(x > 0 for x in got.values())
     assert summary["interest_fen"] == sum(want.values())
     with read_transaction(engine) as conn:
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
         assert all(current == 0 for _, current in ledger.member_balances(conn, members).values())
         by_code = {s["code"]: s["balance_fen"] for s in ledger.subject_balances(conn)}
     assert by_code["41101"] == closing_paid + sum(want.values())

@@ -24,13 +24,13 @@ from interest_support import (
 )
 from sqlalchemy import func, select
 
+from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.db.jobs import job_state
 from hpf.interest import rules
 from hpf.interest import service as interest
 from hpf.kernel.errors import Conflict, InvalidInput
 from hpf.ledger import service as ledger
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import accrual_year, journal_entry
 from hpf.policy.rules import DepositRate
 
@@ -39,7 +39,7 @@ RATE_CHANGE_2025 = (*RATE_1_5, DepositRate(date(2025, 1, 1), Decimal("0.02"), De
 
 def ledger_is_clean(engine) -> bool:
     with read_transaction(engine) as conn:
-        return check_ledger(conn) == []
+        return check_center(conn) == []
 
 
 def entry_count(engine) -> int:
@@ -214,7 +214,7 @@ def test_a_run_stopped_midway_leaves_nothing_and_finishes_on_rerun(engine, ctx, 
     with read_transaction(engine) as conn:
         assert job_state(conn, interest.JOB, "2025-06-30") == "running"
         assert conn.scalar(select(accrual_year.c.year_end).where(accrual_year.c.state == "open")) == YEAR_2025
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
     assert annual_interest(engine, YEAR_2025) == {}
     assert balances(engine, members) == before
 

@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from factories import employer_payload, member_payload
 from hpf.accounts import pages as account_pages
 from hpf.accounts import service as accounts
+from hpf.app import create_app
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
 from hpf.settings import Settings
-from hpf.web.app import create_app
 
 D, C = Side.DEBIT, Side.CREDIT
 

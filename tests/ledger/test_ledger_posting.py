@@ -8,11 +8,11 @@ from sqlalchemy.exc import DBAPIError
 
 from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
+from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import Conflict
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import Side
-from hpf.ledger.check import check_ledger
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
 
 D, C = Side.DEBIT, Side.CREDIT
@@ -48,7 +48,7 @@ def test_posting_updates_every_materialised_balance(engine, ctx, members):
         assert ledger.member_balances(conn, [m1, m2]) == {m1: (0, 10_000), m2: (2_500, 0)}
         balances = {s["code"]: s["balance_fen"] for s in ledger.subject_balances(conn)}
         assert balances["101"] == 12_500 and balances["201"] == 12_500
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_replaying_an_entry_posts_it_once(engine, ctx, members):
@@ -88,7 +88,7 @@ def test_an_overdraft_is_refused_and_changes_nothing(engine, ctx, members):
     assert err.value.code == "ledger.insufficient_balance"
     with read_transaction(engine) as conn:
         assert ledger.member_balances(conn, [m1])[m1] == (0, 1_000)
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_batch_posting_uses_the_staging_path_and_balances(engine, ctx, members, monkeypatch):
@@ -102,7 +102,7 @@ def test_batch_posting_uses_the_staging_path_and_balances(engine, ctx, members, 
     with read_transaction(engine) as conn:
         got = ledger.member_balances(conn, ids)
         assert got[ids[0]] == (0, 100 + 400 + 700)
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_reversal_restores_balances_and_happens_once(engine, ctx, members):
@@ -120,7 +120,7 @@ def test_reversal_restores_balances_and_happens_once(engine, ctx, members):
         ledger.reverse(conn, rev, reason="undo undo", actor="t", clock=ctx.clock)
     with read_transaction(engine) as conn:
         assert ledger.member_balances(conn, [m1])[m1] == (0, 0)
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_closed_periods_refuse_postings(engine, ctx, members):
@@ -150,7 +150,7 @@ def test_check_names_the_first_broken_account(engine, ctx, members):
         ledger.post(conn, deposit(m2, 100, "p2"), ctx.clock)
         conn.execute(text("UPDATE member_balance SET current_fen = 90 WHERE member_id = :m"), {"m": m2})
     with read_transaction(engine) as conn:
-        findings = check_ledger(conn)
+        findings = check_center(conn)
     assert findings[0].account == f"member {m2}"
     assert {f.check for f in findings} == {"member_balance", "control_total", "accrual"}
 
@@ -169,7 +169,7 @@ def test_accrual_follows_value_dates(engine, ctx, members):
             {"m": m1},
         ).one()
         assert tuple(row) == (100_000 * 288, 50_000 * 112)
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
     with pytest.raises(Conflict) as err, write_transaction(engine) as conn:  # next interest year
         ledger.post(conn, deposit(m1, 1, "july", day=date(2025, 7, 1)), ctx.clock)
     assert err.value.code == "ledger.value_date_outside_interest_year"
@@ -208,7 +208,7 @@ def test_post_set_posts_lines_from_sql_and_replays(engine, ctx, members):
         assert ledger.post_set(conn, [header], union_all(credits, debit), ctx.clock) == first
     with read_transaction(engine) as conn:
         assert ledger.member_balances(conn, ids) == {m: (0, m * 100) for m in ids}
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_post_set_refuses_unbalanced_lines(engine, ctx, members):
@@ -246,7 +246,7 @@ def test_many_entries_at_once_get_their_own_ids(engine, ctx, members):
     with read_transaction(engine) as conn:
         for entry_id, entry in zip(posted[::97], entries[::97], strict=True):
             assert ledger.load_entry(conn, entry_id)[0].idempotency_key == entry.idempotency_key
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
     with write_transaction(engine) as conn:  # and the sequence moved on past them
         later = ledger.post(conn, deposit(ids[0], 1, "after"), ctx.clock)
     assert later > max(posted)
@@ -279,7 +279,7 @@ def test_post_set_sums_several_lines_of_one_member_and_skips_replayed_entries(en
     assert both["set-a"] == first["set-a"] and both["set-b"] != first["set-a"]
     with read_transaction(engine) as conn:
         assert ledger.member_balances(conn, [m1, m2]) == {m1: (80, 100), m2: (20, 0)}
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_post_set_and_roll_folds_the_new_lines_into_the_year_roll(engine, ctx, members):
@@ -308,7 +308,7 @@ def test_post_set_and_roll_folds_the_new_lines_into_the_year_roll(engine, ctx, m
             {"a": m1, "b": m2},
         ).all()
         assert sorted(map(tuple, accrual)) == sorted([(m1, 1_010 * 365, 0), (m2, 10 * 365, 0)])
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
     with pytest.raises(Conflict) as err, write_transaction(engine) as conn:  # the year is closed now
         ledger.post(conn, deposit(m3, 1, "late", day=date(2025, 6, 1)), ctx.clock)
     assert err.value.code == "ledger.value_date_outside_interest_year"

@@ -8,13 +8,13 @@ from hypothesis import strategies as st
 
 from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
+from hpf.check import check_center
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.kernel.errors import Conflict
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import Side
-from hpf.ledger.check import check_ledger
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
+from hpf.schema import upgrade
 
 MEMBERS = 4
 op = st.one_of(
@@ -81,5 +81,5 @@ def test_random_postings_keep_every_invariant(world, ops, salt):
         except Conflict:
             pass  # overdraft or second reversal: refused whole, which the invariants below prove
         with read_transaction(eng) as conn:
-            assert check_ledger(conn) == []
+            assert check_center(conn) == []
             assert all(c >= 0 and d >= 0 for c, d in ledger.member_balances(conn, ids).values())

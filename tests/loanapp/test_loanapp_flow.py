@@ -11,10 +11,10 @@ import pytest
 from loanapp_support import CERTIFICATE, PDF, REQUIRED_MATERIALS, TODAY, build_center, payload, submit
 from sqlalchemy import func, select
 
+from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.identity.identity import Forbidden
 from hpf.kernel.errors import IllegalTransition
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry
 from hpf.loans import application as la
 from hpf.loans import service as loans
@@ -38,7 +38,7 @@ def _approve(center, app_id: int, who: str = "reviewer01") -> dict[str, Any]:
 
 def _findings(engine) -> list[object]:
     with read_transaction(engine) as conn:
-        return check_ledger(conn)
+        return check_center(conn)
 
 
 def _count(engine, table) -> int:

@@ -7,10 +7,10 @@ from fastapi.testclient import TestClient
 from loanapp_support import build_center
 from sqlalchemy import func, select
 
+from hpf.app import create_app
 from hpf.db.engine import read_transaction
 from hpf.services.tables import application
 from hpf.settings import Settings
-from hpf.web.app import create_app
 from signing_in import FAST_PASSWORDS, use_session
 
 

@@ -8,8 +8,8 @@ from datetime import date
 from loanbook_support import new_loan, open_members
 from sqlalchemy import update
 
+from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
-from hpf.ledger.check import check_ledger
 from hpf.loans import jobs
 from hpf.loans import service as loans
 from hpf.loans.tables import loan, loan_installment
@@ -20,10 +20,10 @@ def test_a_loan_that_disagrees_with_the_books_or_its_schedule_is_reported(engine
     with write_transaction(engine) as conn:
         (borrower,) = open_members(conn, ctx, 1)
         loan_id = new_loan(conn, ctx, borrower)
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
     with write_transaction(engine) as conn:
         conn.execute(update(loan).where(loan.c.id == loan_id).values(outstanding_principal_fen=11_999_999))
-        found = {(f.check, f.account) for f in check_ledger(conn)}
+        found = {(f.check, f.account) for f in check_center(conn)}
         assert found == {("loan_control", "subject 121+122"), ("loan_schedule", f"loan {loan_id}")}
         conn.execute(update(loan).where(loan.c.id == loan_id).values(outstanding_principal_fen=12_000_000))
         conn.execute(
@@ -31,7 +31,7 @@ def test_a_loan_that_disagrees_with_the_books_or_its_schedule_is_reported(engine
             .where(loan_installment.c.loan_id == loan_id, loan_installment.c.period == 12)
             .values(principal_fen=loan_installment.c.principal_fen + 1)
         )
-        (finding,) = check_ledger(conn)
+        (finding,) = check_center(conn)
         assert (finding.check, finding.account) == ("loan_schedule", f"loan {loan_id}")
         assert "schedule principal 12000001" in finding.detail
 

@@ -13,9 +13,9 @@ import pytest
 from loanbook_support import disburse, fund, new_loan, open_members, subject, terms
 from sqlalchemy import select
 
+from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import Conflict, HpfError, InvalidInput
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry, journal_line
 from hpf.loans import jobs
 from hpf.loans import service as loans
@@ -73,7 +73,7 @@ def test_an_installment_is_collected_from_the_borrowers_hpf_account(engine, ctx,
         )  # fmt: skip
         assert loans.loan_view(conn, loan_id)["outstanding_principal_fen"] == 12_000_000 - 988_139
         assert subject(conn, "121") == 12_000_000 - 988_139
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
     assert jobs.run_loan_month_end(engine, ctx, "2025-04")["already_done"] is True
 
 
@@ -97,7 +97,7 @@ def test_the_borrower_pays_when_the_balance_covers_the_installment(engine, ctx, 
             988_139, 26_000, APRIL_END,
         )  # fmt: skip
         assert subject(conn, "122") == 988_139
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_a_bank_debit_loan_is_recorded_as_received_from_the_bank(engine, ctx, clock):
@@ -118,7 +118,7 @@ def test_a_bank_debit_loan_is_recorded_as_received_from_the_bank(engine, ctx, cl
             ]
         )
         assert loans.installments(conn, loan_id)[0]["state"] == "paid"
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_a_loan_30_days_overdue_is_recovered_penalty_first_then_interest_then_principal(engine, ctx, clock):
@@ -173,7 +173,7 @@ def test_a_loan_30_days_overdue_is_recovered_penalty_first_then_interest_then_pr
         assert (view["penalty_accrued_fen"], view["overdue_since"]) == (0, None)
         assert subject(conn, "122") == 0
         assert [r["state"] for r in loans.installments(conn, loan_id)[:3]] == ["paid", "paid", "due"]
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
         with pytest.raises(InvalidInput) as too_much:
             loans.repay(conn, ctx, loan_id, 1, loans.PaymentSource.BANK, "counter-3")
         assert too_much.value.code == "loan.invalid_repayment"  # nothing is owed today
@@ -209,7 +209,7 @@ def test_existing_loans_are_repriced_on_1_january(engine, ctx, clock):
             (i.period, 210_000, i.principal_fen, i.interest_fen) for i in expected.installments[9:]
         ]
         assert loans.installments(conn, newer)[0]["rate_e7"] == 210_000  # already at the new rate
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 @pytest.mark.parametrize("choice", list(PrepaymentChoice))
@@ -235,7 +235,7 @@ def test_a_partial_prepayment_shortens_the_term_or_lowers_the_installment(engine
         else:
             assert len(rows) == 12 and rows[1]["principal_fen"] + rows[1]["interest_fen"] < 1_014_139
         assert loans.loan_view(conn, loan_id)["outstanding_principal_fen"] == 12_000_000 - 988_139 - 3_000_000
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
         again = loans.prepay(conn, ctx, loan_id, 3_000_000, choice, loans.PaymentSource.BANK, f"pre-{choice}")
         assert again["replayed"] and len(loans.installments(conn, loan_id)) == len(rows)
 
@@ -259,7 +259,7 @@ def test_a_full_prepayment_settles_the_loan_with_interest_to_the_day(engine, ctx
             date(2025, 5, 10),
         )
         assert len(loans.installments(conn, loan_id)) == 2 and subject(conn, "121") == 0
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_bad_terms_are_refused_and_change_nothing(engine, ctx, clock):

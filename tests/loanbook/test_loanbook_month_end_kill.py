@@ -10,15 +10,15 @@ from datetime import date
 from loanbook_support import fund, new_loan, open_members
 from sqlalchemy import func, select
 
+from hpf.check import check_center
 from hpf.db.calendar import set_business_date
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry
 from hpf.loans import service as loans
 from hpf.loans.tables import loan_event, loan_installment
+from hpf.schema import upgrade
 
 LOANS = 24
 
@@ -96,7 +96,7 @@ def test_loan_month_end_killed_midway_then_rerun_collects_everything_once(tmp_pa
         keys = list(conn.scalars(select(journal_entry.c.idempotency_key).where(
             journal_entry.c.idempotency_key.like("loan-overdue:%"))))  # fmt: skip
         assert len(keys) == 1
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
     env = {**os.environ, "HPF_DATABASE_URL": url}
     check = subprocess.run(
         [sys.executable, "-m", "hpf.cli", "check"], env=env, capture_output=True, text=True

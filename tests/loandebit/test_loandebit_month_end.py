@@ -16,9 +16,9 @@ from loandebit_support import (
 )
 from sqlalchemy import func, select
 
+from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import HpfError
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry, journal_line
 from hpf.loans import debit, jobs
 from hpf.settlement.adapter import UnconfiguredBank
@@ -52,7 +52,7 @@ def test_debits_that_succeed_are_collected_and_match_the_banks_credits(engine, c
     assert credits(april) == sorted((seq_of(ctx, i), FIRST_INSTALLMENT) for i in ids)
     assert bank_collected(engine) == 3 * FIRST_INSTALLMENT == april.balance_fen - april.opening_fen
     with read_transaction(engine) as conn:
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
         assert subject(conn, "122") == 0
     calls = april.debit_calls
     assert jobs.run_loan_month_end(engine, ctx, MONTH, bank=bank)["already_done"] is True
@@ -69,7 +69,7 @@ def test_a_refused_debit_leaves_that_installment_overdue(engine, ctx, clock, ban
     assert bank_collected(engine) == 2 * FIRST_INSTALLMENT == april.balance_fen - april.opening_fen
     with read_transaction(engine) as conn:
         assert subject(conn, "122") == 988_139  # the refused installment's principal
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 @pytest.mark.parametrize("mode", ["timeout", "lost"])
@@ -90,7 +90,7 @@ def test_no_answer_leaves_the_debits_pending_and_a_rerun_debits_each_once(
     assert credits(april) == sorted((seq_of(ctx, i), FIRST_INSTALLMENT) for i in ids)  # one credit each
     assert april.balance_fen - april.opening_fen == 3 * FIRST_INSTALLMENT == bank_collected(engine)
     with read_transaction(engine) as conn:
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_without_a_bank_debits_are_taken_as_collected(engine, ctx, clock, april):

@@ -22,9 +22,9 @@ from loanpages_support import LoanCenter, build_loan_center
 from sqlalchemy import func, select
 
 from hpf.access.permissions import Role
+from hpf.check import check_center
 from hpf.db.engine import read_transaction
 from hpf.ledger import service as ledger
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry, journal_line
 from hpf.loans import service as loans
 from hpf.loans.check import check_loans
@@ -128,7 +128,7 @@ def test_a_member_prepays_online_from_the_hpf_account(lc: LoanCenter) -> None:
             495_861,
         )
         assert latest["memo"] == "部分提前还款（期限不变，减少月供），提取还贷"
-        assert check_ledger(conn) == [] and check_loans(conn) == []
+        assert check_center(conn) == [] and check_loans(conn) == []
 
 
 def test_a_teller_takes_a_prepayment_by_bank_then_a_payoff(lc: LoanCenter) -> None:
@@ -181,7 +181,7 @@ def test_a_teller_takes_a_prepayment_by_bank_then_a_payoff(lc: LoanCenter) -> No
         assert again.json()["replayed"] is True and again.json()["entry_id"] == p["entry_id"]
     with read_transaction(lc.center.engine) as conn:
         assert loans.loan_view(conn, lc.theirs)["state"] == "settled"
-        assert check_ledger(conn) == [] and check_loans(conn) == []
+        assert check_center(conn) == [] and check_loans(conn) == []
 
 
 def test_roles_without_loan_repay_are_refused(lc: LoanCenter) -> None:
@@ -222,7 +222,7 @@ def test_the_loan_page_quotes_then_executes_after_confirmation(lc: LoanCenter) -
         assert too_much.status_code == 409 and "账户余额不足" in too_much.text
     with read_transaction(lc.center.engine) as conn:
         assert ledger.member_balances(conn, [a])[a] == (0, A_BALANCE - 500_000)  # once
-        assert check_ledger(conn) == [] and check_loans(conn) == []
+        assert check_center(conn) == [] and check_loans(conn) == []
 
 
 def test_a_teller_pays_off_at_the_counter_through_the_page(lc: LoanCenter) -> None:
@@ -243,4 +243,4 @@ def test_a_teller_pays_off_at_the_counter_through_the_page(lc: LoanCenter) -> No
         assert 'id="prepay-form"' not in page.text and 'id="quote-form"' not in page.text  # settled
     with read_transaction(lc.center.engine) as conn:
         assert loans.loan_view(conn, lc.theirs)["state"] == "settled"
-        assert check_ledger(conn) == [] and check_loans(conn) == []
+        assert check_center(conn) == [] and check_loans(conn) == []

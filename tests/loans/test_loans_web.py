@@ -3,8 +3,8 @@
 import pytest
 from fastapi.testclient import TestClient
 
+from hpf.app import create_app
 from hpf.settings import Settings
-from hpf.web.app import create_app
 
 QUERY = {
     "principal": "500000",
@@ -18,7 +18,7 @@ QUERY = {
 @pytest.fixture
 def client(tmp_path, clock):
     from hpf.db.engine import make_engine
-    from hpf.db.migrate import upgrade
+    from hpf.schema import upgrade
 
     engine = make_engine(f"sqlite:///{tmp_path}/loans.sqlite3")
     upgrade(engine)

@@ -5,8 +5,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from hpf.app import create_app
 from hpf.settings import Settings
-from hpf.web.app import create_app
 from signing_in import approve_pending
 
 

@@ -13,12 +13,12 @@ from scorecard_support import AS_OF, build_book
 from typer.testing import CliRunner
 
 from hpf.access.permissions import Role
+from hpf.app import create_app
 from hpf.cli import app as hpf
 from hpf.db.engine import write_transaction
 from hpf.loans import scorecard
 from hpf.loans.features import FEATURE_ZH, FEATURES
 from hpf.settings import Settings
-from hpf.web.app import create_app
 
 
 @pytest.fixture

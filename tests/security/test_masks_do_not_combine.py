@@ -25,8 +25,8 @@ from sqlalchemy import Engine, select
 from factories import make_resident_id, member_payload
 from hpf.accounts import service as accounts
 from hpf.db.engine import read_transaction, write_transaction
-from hpf.db.schema import metadata
 from hpf.kernel.identifiers import _region_known
+from hpf.schema import metadata
 from hpf.services import service as applications
 from hpf.withdrawals import handler
 from services_support import JPG, PDF, PNG, build_center
@@ -276,7 +276,7 @@ def before_remasking(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[
     from sqlalchemy import text
 
     from hpf.db.engine import make_engine
-    from hpf.db.migrate import upgrade
+    from hpf.schema import upgrade
 
     if request.param == "sqlite":
         eng = make_engine(f"sqlite:///{tmp_path}/old.sqlite3")
@@ -309,8 +309,8 @@ def test_upgrading_re_masks_what_is_stored(before_remasking):
 
     from hpf.accounts.tables import account_history
     from hpf.audit import trail as audit
-    from hpf.db.migrate import upgrade
     from hpf.disclosure import alerts
+    from hpf.schema import upgrade
     from hpf.services.tables import application
 
     engine = before_remasking

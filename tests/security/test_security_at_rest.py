@@ -11,11 +11,11 @@ from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
 from hpf.accounts.tables import employer, member
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.identity import identity
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.protection.protect import to_plain
+from hpf.schema import upgrade
 from hpf.sim import build_demo_center
 
 

@@ -13,18 +13,18 @@ from typer.testing import CliRunner
 
 from hpf.accounts import service as accounts
 from hpf.accounts.tables import employer, member
+from hpf.app import create_app
 from hpf.cli import _engine_for, app
 from hpf.db.engine import make_engine, read_transaction
-from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.protection import keys, protect
 from hpf.protection.classification import encrypted_fields
 from hpf.protection.crypto import KeyRing
+from hpf.schema import upgrade
 from hpf.settings import Settings
 from hpf.sim import build_demo_center
-from hpf.web.app import create_app
 
 runner = CliRunner()
 M1, M2, MB = (bytes([i]) * 32 for i in (1, 2, 3))

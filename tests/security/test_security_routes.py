@@ -25,7 +25,7 @@ from starlette.routing import Mount
 from auth_center import AuthCenter, build_auth_center
 from hpf.access.permissions import ROLE_PERMISSIONS, Perm, Principal, Role, Scope, scope_permits
 from hpf.db.engine import make_engine
-from hpf.db.migrate import upgrade
+from hpf.schema import upgrade
 from hpf.web.auth import declarations
 from signing_in import bearer
 
@@ -163,8 +163,8 @@ def _call(client: TestClient, route: Any, path: str, headers: dict[str, str]) ->
 
 def _matrix_routes() -> list[tuple[str, str]]:
     engine = make_engine("sqlite://")
+    from hpf.app import create_app
     from hpf.settings import Settings
-    from hpf.web.app import create_app
 
     app = create_app(Settings(env="development", database_url="sqlite://"), engine=engine)
     routes = [
@@ -301,8 +301,8 @@ def test_a_center_refuses_its_own_staff_signed_in_at_another_center(tmp_path: Pa
     engine = make_engine(f"sqlite:///{tmp_path}/x.sqlite3")
     upgrade(engine)
     here = build_auth_center(engine, center_code="990002")  # principals of center 990002
+    from hpf.app import create_app
     from hpf.settings import Settings
-    from hpf.web.app import create_app
 
     other = create_app(
         Settings(env="development", database_url=str(engine.url), center_code="990001"),

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from hpf.app import create_app, default_sms
 from hpf.identity.tokens import TokenConfig
 from hpf.kernel.errors import HpfError
 from hpf.settings import Settings
-from hpf.web.app import create_app, default_sms
 
 
 def test_no_hpf_env_is_production(tmp_path: Any) -> None:

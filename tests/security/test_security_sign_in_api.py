@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 
 from auth_center import AuthCenter, build_auth_center
 from hpf.access.permissions import Role
+from hpf.app import create_app
 from hpf.identity import totp
 from hpf.kernel.errors import HpfError
 from hpf.settings import Settings
-from hpf.web.app import create_app
 from signing_in import PASSWORD
 
 T0 = datetime(2025, 3, 15, 1, 0, 0, tzinfo=UTC)

@@ -143,7 +143,7 @@ def test_the_cli_exports_and_verifies(tmp_path: Path, monkeypatch: pytest.Monkey
     """The command is exercised once, on a SQLite file of its own."""
     from hpf import cli
     from hpf.db.engine import make_engine
-    from hpf.db.migrate import upgrade
+    from hpf.schema import upgrade
 
     engine = make_engine(f"sqlite:///{tmp_path / 'archive.sqlite3'}")
     upgrade(engine)

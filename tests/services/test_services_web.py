@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from hpf.app import create_app
 from hpf.services import handlers
 from hpf.settings import Settings
-from hpf.web.app import create_app
 from services_support import JPG, PNG, Center, FakeWithdrawals, build_center
 from signing_in import FAST_PASSWORDS, bearer, use_session
 

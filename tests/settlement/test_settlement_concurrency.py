@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import Conflict
-from hpf.ledger.check import check_ledger
 from hpf.settlement import service
 from settlement_support import balance, payout
 
@@ -37,4 +37,4 @@ def test_concurrent_payouts_never_overdraw_an_account(engine, ctx, funded, told)
     with read_transaction(engine) as conn:
         assert balance(conn, funded["a"]) == 10_000
         assert len(service.list_orders(conn)) == 3  # the refused one left no order behind
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []

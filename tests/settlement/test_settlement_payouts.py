@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import Conflict, InvalidInput
-from hpf.ledger.check import check_ledger
 from hpf.settlement import messages as m
 from hpf.settlement import service
 from hpf.settlement.rules import BankStatus
@@ -25,7 +25,7 @@ def states(engine, order_id):
 
 def assert_ledger_ok(engine):
     with read_transaction(engine) as conn:
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
         assert subject(conn, "21903") == sum(
             o["amount_fen"]
             for o in service.list_orders(conn, limit=500)

@@ -21,15 +21,15 @@ import uvicorn
 from settlement_process_data import BUSINESS_DATE, open_member
 from typer.testing import CliRunner
 
+from hpf.app import create_app
 from hpf.cli import app as hpf
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
+from hpf.schema import upgrade
 from hpf.settings import Settings
 from hpf.settlement import owners, service
 from hpf.settlement.adapter import HttpBank
-from hpf.web.app import create_app
 from settlement_support import SECRET, deposit, payout
 
 

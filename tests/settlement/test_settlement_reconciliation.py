@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
-from hpf.ledger.check import check_ledger
 from hpf.settlement import messages as m
 from hpf.settlement import reconciliation, service
 from settlement_support import payout
@@ -46,7 +46,7 @@ def test_every_kind_of_difference_is_found_and_stored(engine, ctx, funded, told,
     assert run["bank_out_fen"] == 30_001 + 40_000 + 5_000 and run["bank_in_fen"] == 50_000
     with read_transaction(engine) as conn:
         assert reconciliation.latest(conn)["id"] == run["id"]
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
 
 
 def test_a_resolved_order_and_a_matching_statement_reconcile_clean(engine, ctx, funded, told, bank, fake):

@@ -6,11 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hpf.access.permissions import Role
+from hpf.app import create_app
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.settings import Settings
 from hpf.settlement import messages as m
 from hpf.settlement import service
-from hpf.web.app import create_app
 from settlement_support import SECRET, payout
 
 

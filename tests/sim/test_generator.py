@@ -15,15 +15,15 @@ from hpf.accounts import service as accounts
 from hpf.accounts.rules import MEMBER_CLOSED, EmployerDetails, MemberDetails
 from hpf.accounts.service import DEFAULT_RATE_BOUNDS
 from hpf.accounts.tables import account_history, employer, member
+from hpf.check import check_center
 from hpf.db.engine import make_engine, read_transaction
-from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput
 from hpf.kernel.identifiers import parse_resident_id, parse_uscc
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import employer_balance, journal_entry, member_balance, subject_balance
 from hpf.protection.protect import to_plain
+from hpf.schema import upgrade
 from hpf.sim import DemoSummary, build_demo_center
 from hpf.sim.generator import BIG_EMPLOYER, MAX_EMPLOYER_SIZE, employer_sizes, organisation_check_char
 
@@ -221,7 +221,7 @@ def test_states_and_balances(city) -> None:
 def test_ledger_checks_clean(city) -> None:
     engine, _, _ = city
     with read_transaction(engine) as conn:
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
         keys = set(conn.scalars(select(journal_entry.c.idempotency_key)))
         accounts = set(conn.scalars(select(employer.c.account_no)))
     assert keys <= {f"demo:opening:{a}" for a in accounts}
@@ -248,7 +248,7 @@ def test_builds_on_both_engines_and_accounts_open_after(engine: Engine, ctx: Con
     """COPY and explicit ids on PostgreSQL: the id sequences continue after the demo's ids."""
     summary = build_demo_center(engine, ctx, seed=3, employers=12, members=300)
     with engine.begin() as conn:
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
         assert conn.scalar(select(func.sum(member_balance.c.carried_fen + member_balance.c.current_fen))) == (
             summary.total_balance_fen
         )

@@ -4,16 +4,16 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from hpf.check import check_center
 from hpf.contributions.tables import arrears, remittance
 from hpf.db.calendar import set_business_date, stored_business_date
 from hpf.db.engine import make_engine, read_transaction, write_transaction
 from hpf.db.jobs import batch_job
-from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry
 from hpf.loans.tables import loan, loan_debit
+from hpf.schema import upgrade
 from hpf.services.tables import application
 from hpf.sim.generator import build_demo_center
 from hpf.sim.simulator import simulate
@@ -43,7 +43,7 @@ def test_a_year_of_simulated_business_keeps_the_ledger_right(tmp_path):
     assert loans.applied >= 10 and loans.approved and loans.refused
     with read_transaction(engine) as conn:
         assert stored_business_date(conn) == date(2026, 2, 1)
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
         posted = conn.scalar(
             select(func.count()).select_from(remittance).where(remittance.c.state == "posted")
         )

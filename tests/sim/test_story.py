@@ -10,15 +10,15 @@ from sqlalchemy import func, select
 
 from hpf.accounts.tables import employer, member
 from hpf.approvals.service import approval_request
+from hpf.check import check_center
 from hpf.contributions.tables import receipt, remittance
 from hpf.db.calendar import set_business_date
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry, journal_line, member_balance
 from hpf.loans.tables import loan
+from hpf.schema import upgrade
 from hpf.services.tables import application
 from hpf.settlement.tables import payment_order
 from hpf.sim.generator import build_demo_center, carried_kept_pct
@@ -108,7 +108,7 @@ def test_loans_are_asked_for_in_round_sums(lived):
 def test_a_small_simulation_ends_with_work_in_every_queue(lived):
     engine, _, _ = lived
     with read_transaction(engine) as conn:
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
         waiting = dict(
             conn.execute(
                 select(application.c.item_code, func.count())

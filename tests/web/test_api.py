@@ -4,8 +4,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from factories import employer_payload, member_payload
+from hpf.app import create_app
 from hpf.settings import Settings
-from hpf.web.app import create_app
 from signing_in import approve_pending
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from hpf.access.permissions import Role
 from hpf.accounts import service
+from hpf.app import create_app
 from hpf.db.engine import make_engine, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.identity import identity
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
@@ -26,8 +26,8 @@ from hpf.kernel.identifiers import resident_id_check_digit, uscc_check_char
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
+from hpf.schema import upgrade
 from hpf.settings import Settings
-from hpf.web.app import create_app
 from live_server import CHROMIUM, CHROMIUM_ARGS, serving
 from signing_in import FAST_PASSWORDS, PASSWORD
 

@@ -19,9 +19,9 @@ import pytest
 
 from hpf.access.permissions import Role
 from hpf.db.engine import make_engine, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.identity import sessions
 from hpf.kernel.context import Context
+from hpf.schema import upgrade
 from live_server import CHROMIUM, CHROMIUM_ARGS, serving
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "loanpages"))  # the loan pages' small center

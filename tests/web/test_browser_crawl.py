@@ -30,18 +30,18 @@ from starlette.routing import Match
 
 from hpf.access.permissions import Role
 from hpf.accounts.tables import member
+from hpf.app import create_app
 from hpf.db.calendar import set_business_date, stored_business_date
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.identity import identity, sessions
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.loans.tables import loan
+from hpf.schema import upgrade
 from hpf.services import service as services
 from hpf.settings import Settings
 from hpf.sim.generator import build_demo_center
 from hpf.sim.simulator import simulate
-from hpf.web.app import create_app
 from live_server import CHROMIUM, CHROMIUM_ARGS, serving
 from signing_in import FAST_PASSWORDS, PASSWORD
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
+from hpf.app import create_app
 from hpf.db.engine import make_engine
-from hpf.db.migrate import upgrade
+from hpf.schema import upgrade
 from hpf.settings import Settings
-from hpf.web.app import create_app
 from live_server import CHROMIUM, CHROMIUM_ARGS, serving
 from services_support import PDF, PNG
 from settlement_support import CARD

@@ -31,9 +31,9 @@ from auth_center import AuthCenter, build_auth_center
 from hpf.access.permissions import Role
 from hpf.contributions.tables import receipt
 from hpf.db.engine import make_engine
-from hpf.db.migrate import upgrade
 from hpf.db.testing import PgCluster, find_pg_bin, start_cluster
 from hpf.identity import tokens
+from hpf.schema import upgrade
 from hpf.services.tables import application
 
 SECRET = "fault-test-token-secret-of-32-bytes-or-more"

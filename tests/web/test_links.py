@@ -17,7 +17,7 @@ from starlette.requests import Request
 from auth_center import AuthCenter, build_auth_center
 from hpf.access.permissions import Role
 from hpf.db.engine import make_engine
-from hpf.db.migrate import upgrade
+from hpf.schema import upgrade
 from hpf.web.auth import Resolution
 from hpf.web.links import can_open, link
 from signing_in import use_session

@@ -15,9 +15,9 @@ from sqlalchemy import Engine, select
 
 from hpf.access.permissions import Role
 from hpf.accounts import service
+from hpf.app import create_app
 from hpf.audit import trail as audit
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.migrate import upgrade
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.kernel.identifiers import resident_id_check_digit, uscc_check_char
@@ -25,8 +25,8 @@ from hpf.ledger import service as ledger
 from hpf.ledger.chart import Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
 from hpf.protection.masking import mask
+from hpf.schema import upgrade
 from hpf.settings import Settings
-from hpf.web.app import create_app
 
 BUSINESS_DATE = date(2025, 3, 15)
 HX = {"HX-Request": "true"}

@@ -20,10 +20,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 from auth_center import AuthCenter, build_auth_center
 from hpf.access.permissions import Role
+from hpf.app import create_app, server_engine
 from hpf.audit import trail as audit
 from hpf.db.engine import write_transaction
 from hpf.services.tables import application
-from hpf.web.app import create_app, server_engine
 from signing_in import FAST_PASSWORDS, bearer
 
 

@@ -53,8 +53,8 @@ def _is_int(annotation: Any) -> bool:
 def _routes() -> list[APIRoute]:
     import tempfile
 
+    from hpf.app import create_app
     from hpf.settings import Settings
-    from hpf.web.app import create_app
 
     path = Path(tempfile.mkdtemp(prefix="hpf-routes-")) / "routes.sqlite3"  # never connected to
     app = create_app(Settings(database_url=f"sqlite:///{path}", env="development", center_code="990001"))

@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from factories import employer_payload, member_payload
+from hpf.app import create_app
 from hpf.contributions import lists
 from hpf.loans.calculator import calculate, parse_input
 from hpf.loans.schedule import Method
 from hpf.settings import Settings
-from hpf.web.app import create_app
 
 EVIL = "=cmd|' /C calc'!A0"
 

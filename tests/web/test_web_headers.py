@@ -16,10 +16,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from hpf.app import STATIC_DIR, create_app
 from hpf.db.engine import make_engine
-from hpf.db.migrate import upgrade
+from hpf.schema import upgrade
 from hpf.settings import Settings
-from hpf.web.app import STATIC_DIR, create_app
 from hpf.web.auth import declarations
 from hpf.web.headers import CSP, allow_own_styles
 from signing_in import sign_in

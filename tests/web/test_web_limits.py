@@ -16,10 +16,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from hpf.app import create_app
 from hpf.db.engine import make_engine
-from hpf.db.migrate import upgrade
+from hpf.schema import upgrade
 from hpf.settings import Settings
-from hpf.web.app import create_app
 from signing_in import add_staff, bearer
 
 CHUNK = 64 * 1024

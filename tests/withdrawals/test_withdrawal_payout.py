@@ -14,9 +14,9 @@ from sqlalchemy import select
 from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
 from hpf.accounts.rules import MemberState
+from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import HpfError
-from hpf.ledger.check import check_ledger
 from hpf.settlement import service as settlement
 from hpf.withdrawals import service
 from hpf.withdrawals.rules import Reason
@@ -59,7 +59,7 @@ def test_reserved_on_approval_then_paid(engine, ctx, member_id, bank):
     row = _state(engine, 1)
     assert row["state"] == "paid" and row["paid_on"] == ctx.clock.today()
     with read_transaction(engine) as conn:
-        assert check_ledger(conn) == [] and balance(conn, member_id) == 20_000
+        assert check_center(conn) == [] and balance(conn, member_id) == 20_000
 
 
 def test_a_failed_payment_gives_the_money_back(engine, ctx, member_id, bank, fake):
@@ -69,7 +69,7 @@ def test_a_failed_payment_gives_the_money_back(engine, ctx, member_id, bank, fak
     settlement.send(engine, ctx, reserved["order_id"], bank)
     assert _state(engine, 2)["state"] == "released"
     with read_transaction(engine) as conn:
-        assert balance(conn, member_id) == 100_000 and check_ledger(conn) == []
+        assert balance(conn, member_id) == 100_000 and check_center(conn) == []
 
 
 def test_a_closing_withdrawal_pays_interest_to_date_and_closes(engine, ctx, member_id, bank):
@@ -82,7 +82,7 @@ def test_a_closing_withdrawal_pays_interest_to_date_and_closes(engine, ctx, memb
     settlement.send(engine, ctx, reserved["order_id"], bank)
     with read_transaction(engine) as conn:
         state = conn.scalar(select(accounts.member.c.state).where(accounts.member.c.id == member_id))
-        assert check_ledger(conn) == []
+        assert check_center(conn) == []
     assert _state(engine, 3)["state"] == "paid" and state == MemberState.CLOSED_WITHDRAWN.value
 
 
@@ -117,4 +117,4 @@ def test_two_withdrawals_at_once_never_overdraw(engine, ctx, member_id):
     refusals = {"withdrawal.over_limit", "withdrawal.balance_changed", "ledger.insufficient_balance"}
     assert set(outcomes) - {"reserved"} <= refusals, outcomes
     with read_transaction(engine) as conn:
-        assert balance(conn, member_id) == 30_000 and check_ledger(conn) == []
+        assert balance(conn, member_id) == 30_000 and check_center(conn) == []

@@ -14,12 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from hpf.app import create_app
 from hpf.audit.trail import audit_log
 from hpf.db.engine import read_transaction
 from hpf.services import archives
 from hpf.services.tables import application
 from hpf.settings import Settings
-from hpf.web.app import create_app
 from hpf.withdrawals.service import send_reserved
 from services_support import JPG, PDF, PNG
 from settlement_support import CARD

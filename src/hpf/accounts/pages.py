@@ -23,7 +23,6 @@ from hpf.disclosure.http import Disclose
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import parent_of
 from hpf.ledger.tables import member_balance
-from hpf.loans import service as loans
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb
 from hpf.web.pages_common import PageRoute, history_changes, is_htmx, render, staff_names
@@ -94,7 +93,8 @@ def member_page(
             "more": more,
             "history": [{**h, "changes": history_changes("member", h, names)} for h in changes],
             "actor_names": staff_names(conn, (h["actor"] for h in changes)),
-            "has_loans": loans.has_loans(conn, row["id"]),  # the 我的贷款 link
+            # what packages above this one know of the member (the 我的贷款 link): wired by hpf.app
+            **request.app.state.member_page_facts(conn, row["id"]),
             "balance_chart": charts.member_balance_chart(conn, row["id"], today),
             "years": years[::-1],  # newest first, as the statement
             "yearly_chart": charts.member_yearly_chart(years),

@@ -405,6 +405,17 @@ def given_name_pinyin(given: str) -> str:
     return " ".join(_pinyin_of()(char)[0].upper() for char in given)
 
 
+def member_owner(conn: Connection, account_no: str) -> tuple[int | None, int | None]:
+    """(member id, employer id) of a member account, for scope checks; ``NotFound`` if none."""
+    row = get_member(conn, account_no)
+    return row["id"], row["employer_id"]
+
+
+def employer_owner(conn: Connection, account_no: str) -> tuple[int | None, int | None]:
+    """(None, employer id) of an employer account, for scope checks; ``NotFound`` if none."""
+    return None, get_employer(conn, account_no)["id"]
+
+
 def get_member(conn: Connection, account_no: str, *, for_update: bool = False) -> dict[str, Any]:
     """The member with balances; ``for_update``: locked until the transaction ends (a change
     then waits for a concurrent one instead of failing on its version)."""

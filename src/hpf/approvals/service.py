@@ -90,7 +90,7 @@ class ApprovalKind:
 
 
 # --------------------------------------------------------------------------- the kinds
-# Each executor imports its capability's service when it runs: hpf.db.schema imports this
+# Each executor imports its capability's service when it runs: hpf.schema imports this
 # module for its table, and the services need not load with the schema.
 
 

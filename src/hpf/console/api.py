@@ -24,6 +24,7 @@ from sqlalchemy import Connection, select
 
 from hpf.access.permissions import Perm
 from hpf.approvals import service as approvals
+from hpf.approvals.public import ApprovalPublic
 from hpf.audit import trail as audit
 from hpf.db.engine import write_transaction
 from hpf.disclosure import alerts
@@ -77,26 +78,6 @@ class TokenResponse(BaseModel):
 
 class RefreshRequest(BaseModel):
     refresh_token: str = Field(max_length=200)
-
-
-class ApprovalPublic(BaseModel):
-    id: int
-    kind: str
-    label_zh: str
-    summary: str
-    payload: dict[str, Any]
-    maker: str
-    created_at: datetime
-    state: Literal["pending", "approved", "rejected"]
-    checker: str | None
-    decided_at: datetime | None
-    note: str | None
-    result: dict[str, Any] | None
-
-    @classmethod
-    def of(cls, row: dict[str, Any]) -> ApprovalPublic:
-        label = next((k.label_zh for k in approvals.kinds() if k.name == row["kind"]), row["kind"])
-        return cls(**{k: row[k] for k in cls.model_fields if k != "label_zh"}, label_zh=label)
 
 
 class Rejection(BaseModel):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from hpf.access.permissions import Perm
 from hpf.accounts import service as accounts
 from hpf.approvals import service as approvals
-from hpf.console.api import ApprovalPublic
+from hpf.approvals.public import ApprovalPublic
 from hpf.contributions import lists, service
 from hpf.contributions.rules import Kind, ListRow
 from hpf.disclosure.http import Disclose

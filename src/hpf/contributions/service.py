@@ -65,6 +65,11 @@ def _rows_invalid(errors: Sequence[RowError]) -> InvalidInput:
     )
 
 
+def remittance_owner(conn: Connection, remittance_id: str) -> tuple[int | None, int | None]:
+    """(None, employer id) of a remittance list, for scope checks; ``NotFound`` if none."""
+    return None, get_remittance(conn, int(remittance_id))["employer_id"]
+
+
 def get_remittance(conn: Connection, remittance_id: int) -> dict[str, Any]:
     row = conn.execute(select(remittance).where(remittance.c.id == remittance_id)).mappings().first()
     if row is None:

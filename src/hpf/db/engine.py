@@ -36,7 +36,7 @@ def make_engine(url: str, *, lock_wait_seconds: float | None = None, **kwargs: A
 
     ``lock_wait_seconds`` bounds how long a SQLite writer waits for the write lock (its turn in
     this process, then SQLite's busy timeout for other processes): 30 s for jobs by default; the
-    server gives less and answers 503 rather than hold a request (``hpf.web.app``).
+    server gives less and answers 503 rather than hold a request (``hpf.app``).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":

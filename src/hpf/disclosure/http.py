@@ -31,11 +31,11 @@ from hpf.access.permissions import Perm, Principal
 from hpf.audit import trail as audit
 from hpf.disclosure import alerts
 from hpf.identity.identity import Forbidden
-from hpf.kernel.context import Context
 from hpf.kernel.errors import InvalidInput
 from hpf.protection.masking import mask_record
 from hpf.web import audit_sink
 from hpf.web.auth import Found, signed_in
+from hpf.web.callers import request_context, role_of, source_ip
 
 DEFAULT_PURPOSE = {
     "staff": "业务办理",
@@ -44,21 +44,6 @@ DEFAULT_PURPOSE = {
     "partner": "共享查询",
 }
 NAMES_IN_CLEAR = frozenset({"name"})
-
-
-def role_of(principal: Principal) -> str:
-    """The audit log's role: the principal's roles, or its kind when it has none."""
-    return ",".join(sorted(r.value for r in principal.roles))[:40] or principal.kind
-
-
-def source_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
-def request_context(request: Request, principal: Principal) -> Context:
-    channel = "api" if request.url.path.startswith("/api/") else "page"
-    state = request.app.state
-    return Context(principal.login, state.clock, state.settings.center_code, source=channel)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel
@@ -11,9 +11,8 @@ from sqlalchemy import select
 
 from hpf.access.permissions import Perm
 from hpf.approvals import service as approvals
-from hpf.console.api import ApprovalPublic
+from hpf.approvals.public import ApprovalPublic
 from hpf.ledger import service
-from hpf.ledger.check import check_ledger
 from hpf.ledger.tables import journal_entry
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import CODE_MAX, Id, Offset, Text
@@ -59,17 +58,6 @@ class EntryPublic(BaseModel):
 
 class ReversalRequest(BaseModel):
     reason: Text
-
-
-class FindingPublic(BaseModel):
-    check: str
-    account: str
-    detail: str
-
-
-class CheckResult(BaseModel):
-    ok: bool
-    findings: list[FindingPublic]
 
 
 @router.get(
@@ -150,13 +138,3 @@ def reverse(
 )
 def close_period(period: str, conn: WriteDb, ctx: Ctx) -> None:
     service.close_period(conn, period, actor=ctx.actor, clock=ctx.clock)
-
-
-@router.get(
-    "/check",
-    summary="Verify every ledger invariant (same as `hpf check`)",
-    dependencies=[Depends(requires(Perm.LEDGER_READ))],
-)
-def check(conn: ReadDb) -> CheckResult:
-    findings: list[Any] = check_ledger(conn)
-    return CheckResult(ok=not findings, findings=[FindingPublic(**f.__dict__) for f in findings])

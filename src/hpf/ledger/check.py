@@ -45,18 +45,7 @@ def check_ledger(conn: Connection) -> list[Finding]:
         *employer_mismatches(conn),
         *control_mismatches(conn),
         *accrual_mismatches(conn),
-        *_loan_findings(conn),
     ]
-
-
-def _loan_findings(conn: Connection) -> list[Finding]:
-    """The loan book against 121/122 and its schedules (``hpf.loans.check``).
-
-    Imported here, not at the top: ``hpf.loans.check`` builds on this module's ``Finding``.
-    """
-    from hpf.loans.check import check_loans
-
-    return check_loans(conn)
 
 
 def dangling_lines(conn: Connection) -> list[Finding]:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from hpf.access.permissions import Perm, Scope
 from hpf.approvals import service as approvals
-from hpf.console.api import ApprovalPublic
+from hpf.approvals.public import ApprovalPublic
 from hpf.policy import service
 from hpf.policy.rules import Policy
 from hpf.web.auth import CurrentPrincipal, requires

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from hpf.access.permissions import Perm, Scope
 from hpf.approvals import service as approvals
-from hpf.console.api import ApprovalPublic
+from hpf.approvals.public import ApprovalPublic
 from hpf.disclosure.http import Disclose, Disclosure
 from hpf.kernel.context import Context
 from hpf.services import archives, catalog, rules, service

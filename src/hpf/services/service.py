@@ -96,6 +96,11 @@ def owner_ids(row: Mapping[Any, Any]) -> tuple[int | None, int | None]:
     return None, None  # heirs and staff items: the center's
 
 
+def application_owner(conn: Connection, application_id: str) -> tuple[int | None, int | None]:
+    """The owners of an application, for scope checks; (None, None) when there is none."""
+    return owner_of(conn, int(application_id)) or (None, None)
+
+
 def owner_of(conn: Connection, application_id: int) -> tuple[int | None, int | None] | None:
     """The owners of an application, ``None`` when there is no such application (scope checks)."""
     row = (

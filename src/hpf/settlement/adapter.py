@@ -15,7 +15,7 @@ assumed failed, and is resolved by asking again (BDC110).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -182,6 +182,16 @@ class HttpBank:
 def bank_secret(secret: str | None) -> bytes | None:
     """The shared key as bytes; one shorter than 32 characters is no key."""
     return secret.encode() if secret and len(secret) >= 32 else None
+
+
+def bank_signature_check(secret: str | None) -> Callable[[bytes, Mapping[str, str]], bool]:
+    """Whether a notice's body carries the shared bank key's signature (none without a key)."""
+    key = bank_secret(secret)
+
+    def signed(body: bytes, headers: Mapping[str, str]) -> bool:
+        return key is not None and m.signature_ok(body, key, headers.get(m.SIGNATURE_HEADER))
+
+    return signed
 
 
 FAKE_BANK_URL = "fake"  # HPF_BANK_URL=fake: the fake bank inside this process (development only)

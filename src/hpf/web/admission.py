@@ -4,7 +4,7 @@ get a fast 503 with ``Retry-After`` instead of piling up.
 Without it, a burst of clients each took a worker thread and a pooled connection and waited on
 SQLite's one writer; past the pool's size they waited 30 s for a connection and everybody's
 answers stopped. With a bound, the pool and the thread pool are sized from one number
-(``hpf.web.app``), a request admitted always finds a connection, and a client beyond capacity
+(``hpf.app``), a request admitted always finds a connection, and a client beyond capacity
 learns it at once and when to come back. Static files are not counted: they touch no database.
 """
 

@@ -27,9 +27,9 @@ from sqlalchemy import Connection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hpf.audit import trail as audit
-from hpf.disclosure.http import request_context, role_of, source_ip
 from hpf.web.audit_sink import WAIT_SECONDS, AuditSink, Work, queue
 from hpf.web.auth import Resolution
+from hpf.web.callers import request_context, role_of, source_ip
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ HMAC-SHA256, compared in constant time; ``hpf.settlement.messages``); anything e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -33,14 +33,11 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from hpf.access.permissions import Perm, Principal, Scope, scope_permits
-from hpf.accounts import service as accounts
-from hpf.contributions import service as contributions
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.identity import sessions, tokens
 from hpf.identity.identity import Forbidden, Unauthenticated
 from hpf.identity.sessions import Session
 from hpf.kernel.errors import HpfError, NotFound
-from hpf.services import service as applications
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
@@ -169,27 +166,43 @@ def _owner(request: Request, scope: Scope, params: dict[str, Any]) -> tuple[int 
     """
     conn = getattr(request.state, "db", None)
     if isinstance(conn, Connection):
-        return _owner_in(conn, scope, params)
+        return _owner_in(request.app.state.owners, conn, scope, params)
     with read_transaction(request.app.state.engine) as conn:
-        return _owner_in(conn, scope, params)
+        return _owner_in(request.app.state.owners, conn, scope, params)
 
 
-def _owner_in(conn: Connection, scope: Scope, params: dict[str, Any]) -> tuple[int | None, int | None]:
+OwnerLookup = Callable[[Connection, str], tuple[int | None, int | None]]
+
+
+@dataclass(frozen=True)
+class Owners:
+    """How to find whose an object is, one lookup per kind of id a path carries: each answers
+    (member id, employer id) or raises ``NotFound``. The packages that own the objects publish
+    the lookups; the application wires them (``hpf.app``), so this module knows no package above it."""
+
+    application: OwnerLookup
+    member: OwnerLookup
+    employer: OwnerLookup
+    remittance: OwnerLookup
+
+
+def _owner_in(
+    owners: Owners, conn: Connection, scope: Scope, params: dict[str, Any]
+) -> tuple[int | None, int | None]:
     try:
         if scope is Scope.APPLICATION:
             raw = str(params.get("application_id", ""))
             if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
                 return None, None
-            return applications.owner_of(conn, int(raw)) or (None, None)
+            return owners.application(conn, raw)
         if scope is Scope.MEMBER:
-            row = accounts.get_member(conn, str(params.get("account_no", "")))
-            return row["id"], row["employer_id"]
+            return owners.member(conn, str(params.get("account_no", "")))
         if "remittance_id" in params:
             raw = str(params["remittance_id"])
             if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
                 return None, None
-            return None, contributions.get_remittance(conn, int(raw))["employer_id"]
-        return None, accounts.get_employer(conn, str(params.get("account_no", "")))["id"]
+            return owners.remittance(conn, raw)
+        return owners.employer(conn, str(params.get("account_no", "")))
     except NotFound:
         return None, None
 
@@ -300,12 +313,10 @@ def requires(permission: Perm, *, scope: Scope | None = None) -> Callable[..., A
 
 def _bank_signature() -> Callable[..., Any]:
     async def bank(request: Request) -> None:
-        from hpf.settlement.adapter import bank_secret
-        from hpf.settlement.messages import SIGNATURE_HEADER, signature_ok
-
-        key = bank_secret(request.app.state.settings.bank_secret)
+        # The bank's signature scheme is settlement's; the application wires its check here.
+        signed_by_bank: Callable[[bytes, Mapping[str, str]], bool] = request.app.state.bank_signed
         body = await request.body()  # cached: the handler parses the same bytes
-        if key is None or not signature_ok(body, key, request.headers.get(SIGNATURE_HEADER)):
+        if not signed_by_bank(body, request.headers):
             raise Unauthenticated(
                 "auth.bank_signature", "银行报文签名无效", "the body is not signed with the shared bank key"
             )

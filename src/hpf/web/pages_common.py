@@ -29,7 +29,6 @@ from starlette.responses import RedirectResponse, Response
 
 import hpf.web
 from hpf.access.permissions import Perm
-from hpf.accounts.rules import state_name_zh
 from hpf.identity import identity
 from hpf.kernel.clock import CHINA_TZ
 from hpf.kernel.codes import code_table
@@ -82,11 +81,11 @@ def code_name(code: str | None, table: str) -> str:
 
 
 def member_state(code: str | None) -> str:
-    return "—" if not code else state_name_zh("member", code)
+    return code_name(code, "member_account_state")
 
 
 def employer_state(code: str | None) -> str:
-    return "—" if not code else state_name_zh("employer", code)
+    return code_name(code, "employer_account_state")
 
 
 ACTION_ZH = {

@@ -1,11 +1,11 @@
-"""Alembic environment: migrations run on the connection handed in by ``hpf.db.migrate``."""
+"""Alembic environment: migrations run on the connection handed in by ``hpf.schema.upgrade``."""
 
 from __future__ import annotations
 
 from alembic import context
 
 from hpf.db.engine import make_engine
-from hpf.db.schema import metadata
+from hpf.schema import metadata
 
 config = context.config
 

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from hpf.cli import archives as services_cli
+from hpf.cli.settlement import fakebank_app, settlement_app
 from hpf.loans import cli as loans_cli
-from hpf.services import cli as services_cli
 from hpf.settings import Settings
-from hpf.settlement.cli import fakebank_app, settlement_app
 
 app = typer.Typer(help="OpenHPF: 住房公积金 center and hub", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
@@ -74,7 +74,7 @@ def _engine(settings: Settings) -> Any:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations up to REVISION and sync the shipped reference data."""
-    from hpf.db.migrate import upgrade
+    from hpf.schema import upgrade
 
     settings = _settings()
     upgrade(_engine(settings), revision)
@@ -85,11 +85,11 @@ def db_upgrade(revision: str = "head") -> None:
 def check() -> None:
     """Verify the ledger: entries balance, balances equal postings, 201 equals Σ members."""
     from hpf.accounts.service import account_numbers_of
+    from hpf.check import check_center
     from hpf.db.engine import read_transaction
-    from hpf.ledger.check import check_ledger
 
     with read_transaction(_engine(_settings())) as conn:
-        findings = check_ledger(conn)
+        findings = check_center(conn)
         if not findings:
             console.print("[green]ledger OK[/green]: every entry balances, every balance equals its postings")
             return
@@ -125,8 +125,8 @@ def _reporter(bar: Progress) -> Any:
 
 
 def _context(settings: Settings, actor: str) -> Any:
+    from hpf.app import make_clock
     from hpf.kernel.context import Context
-    from hpf.web.app import make_clock
 
     return Context(
         actor=actor,
@@ -249,7 +249,7 @@ def withdrawals_pay(limit: int = typer.Option(500, min=1, help="orders per run")
 @clock_app.command("show")
 def clock_show() -> None:
     """Print the business date."""
-    from hpf.web.app import make_clock
+    from hpf.app import make_clock
 
     settings = _settings()
     console.print(make_clock(settings, _engine(settings)).today().isoformat())
@@ -406,9 +406,9 @@ def loan_train_scorecard(
 @ledger_app.command("close-period")
 def close_period(period: str, actor: str = "cli") -> None:
     """Close accounting month PERIOD (YYYY-MM)."""
+    from hpf.app import make_clock
     from hpf.db.engine import write_transaction
     from hpf.ledger.service import close_period as close
-    from hpf.web.app import make_clock
 
     settings = _settings()
     with write_transaction(_engine(settings)) as conn:
@@ -513,7 +513,7 @@ def serve(
     """Serve the web application (pages and /api/v1)."""
     import uvicorn
 
-    from hpf.web.app import served_app
+    from hpf.app import served_app
 
     if role != "center":
         console.print("[red]only the center role exists so far[/red]")
@@ -527,7 +527,7 @@ def serve(
     # Each worker process builds its own app from the same environment (and its own pool, audit
     # sink and writer turn; on SQLite the processes take turns to write: hpf.db.engine).
     uvicorn.run(
-        "hpf.web.app:served_app", factory=True, workers=workers, host=host, port=port, log_level="warning"
+        "hpf.app:served_app", factory=True, workers=workers, host=host, port=port, log_level="warning"
     )
 
 
@@ -552,9 +552,9 @@ def demo(
     from hpf.contributions.rules import add_months, month_of
     from hpf.db.calendar import set_business_date
     from hpf.db.engine import write_transaction
-    from hpf.db.migrate import upgrade
     from hpf.kernel.clock import SystemClock
     from hpf.kernel.errors import HpfError
+    from hpf.schema import upgrade
     from hpf.sim.generator import build_demo_center
     from hpf.sim.simulator import simulate as run_simulation
 

@@ -1,16 +1,28 @@
-"""Imports every capability's tables so ``metadata`` describes the whole schema."""
+"""The whole schema: every capability's tables on one ``metadata``, and ``hpf db upgrade``.
+
+Above every package in the layer order, so it alone may import each package's ``tables``: Alembic
+compares against this metadata, and ``upgrade`` syncs the reference data the code ships (the chart
+of accounts, the number sequences) after migrating.
+"""
 
 from __future__ import annotations
 
+from alembic import command
+from sqlalchemy import Engine
+
 from hpf.accounts import tables as accounts_tables
+from hpf.accounts.service import ensure_sequences
 from hpf.approvals import service as approvals
 from hpf.audit import trail as audit
 from hpf.contributions import tables as contributions_tables
 from hpf.db import calendar, jobs
+from hpf.db.engine import write_transaction
 from hpf.db.metadata import metadata
+from hpf.db.migrate import alembic_config
 from hpf.disclosure import alerts
 from hpf.identity import identity, sessions, sms, tokens
 from hpf.ledger import tables as ledger_tables
+from hpf.ledger.service import sync_chart
 from hpf.loans import scorecard_tables
 from hpf.loans import tables as loans_tables
 from hpf.policy import tables as policy_tables
@@ -41,3 +53,13 @@ __all__ = [
     "tokens",
     "withdrawals_tables",
 ]
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` and sync shipped reference data (chart, sequences)."""
+    with write_transaction(engine) as conn:
+        config = alembic_config(engine)
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+        sync_chart(conn)
+        ensure_sequences(conn)

@@ -33,8 +33,9 @@ from hpf.settlement.adapter import BankAdapter
 from hpf.web import audit_trail, docs, headers, limits, openapi, problems
 from hpf.web.admission import Admission
 from hpf.web.audit_sink import AuditSink
+from hpf.web.auth import Owners
 
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = Path(__file__).parent / "web" / "static"
 
 
 def make_clock(settings: Settings, engine: Engine) -> Clock:
@@ -103,22 +104,27 @@ def create_app(
     passwords: Passwords | None = None,
     bank: BankAdapter | None = None,
 ) -> FastAPI:
+    from hpf import check
     from hpf.accounts import api as accounts_api
     from hpf.accounts import pages as accounts_pages
+    from hpf.accounts import service as accounts
     from hpf.console import api as security_api
     from hpf.console import pages as security_pages
     from hpf.contributions import api as contributions_api
     from hpf.contributions import pages as contributions_pages
+    from hpf.contributions import service as contributions
     from hpf.identity.identity import DEFAULT_PASSWORDS
     from hpf.ledger import api as ledger_api
     from hpf.loans import api as loans_api
     from hpf.loans import application as loan_application
     from hpf.loans import pages as loans_pages
     from hpf.loans import scorecard_pages
+    from hpf.loans import service as loans
     from hpf.policy import api as policy_api
     from hpf.policy import pages as policy_pages
     from hpf.services import api as services_api
     from hpf.services import pages as services_pages
+    from hpf.services import service as applications
     from hpf.settlement import adapter as bank_adapter
     from hpf.settlement import api as settlement_api
     from hpf.settlement import pages as settlement_pages
@@ -144,6 +150,14 @@ def create_app(
     app.state.sms = sms if sms is not None else default_sms(settings)
     app.state.passwords = passwords or DEFAULT_PASSWORDS
     app.state.bank = bank if bank is not None else bank_adapter.from_settings(settings)
+    app.state.bank_signed = bank_adapter.bank_signature_check(settings.bank_secret)
+    app.state.member_page_facts = lambda conn, member_id: {"has_loans": loans.has_loans(conn, member_id)}
+    app.state.owners = Owners(
+        application=applications.application_owner,
+        member=accounts.member_owner,
+        employer=accounts.employer_owner,
+        remittance=contributions.remittance_owner,
+    )
     withdrawal_handler.install()  # withdrawals are catalog items of the application engine
     loan_application.install()  # so is the housing-loan application (LN-APPLY)
     problems.install(app)
@@ -159,6 +173,7 @@ def create_app(
     _add_routes(app, security_api.alerts_router)
     _add_routes(app, accounts_api.router)
     _add_routes(app, ledger_api.router)
+    _add_routes(app, check.router)
     _add_routes(app, contributions_api.router)
     _add_routes(app, policy_api.router)
     # The scorecard's fixed paths (/loans/scorecard) before the loan book's /loans/{loan_id}.
