@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from factories import employer_payload, member_payload
 from hpf.access.permissions import Principal, Role
 from hpf.accounts import service as accounts
+from hpf.accounts.directory import DIRECTORY
 from hpf.app import create_app
 from hpf.contributions import service as contributions
 from hpf.contributions.rules import Kind, ListRow
@@ -108,10 +109,10 @@ def build_auth_center(engine: Engine, *, center_code: str = "990001") -> AuthCen
                 conn, ctx, f"{role.value}01", f"{role.value}员", [role], PASSWORD, passwords=FAST_PASSWORDS
             )
         principals[Role.MEMBER] = identity.create_member_login(
-            conn, ctx, a["id"], PASSWORD, passwords=FAST_PASSWORDS
+            conn, ctx, a["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
         )
         principals[Role.EMPLOYER] = identity.create_employer_login(
-            conn, ctx, emp["id"], PASSWORD, passwords=FAST_PASSWORDS
+            conn, ctx, emp["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
         )
         principals[Role.PARTNER] = identity.create_partner(
             conn, ctx, "partner01", "共享部门", PASSWORD, passwords=FAST_PASSWORDS

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine
 from factories import employer_payload, member_payload
 from hpf.access.permissions import Principal, Role
 from hpf.accounts import service as accounts
+from hpf.accounts.directory import DIRECTORY
 from hpf.db.engine import write_transaction
 from hpf.identity import identity
 from hpf.kernel.clock import FixedClock
@@ -55,11 +56,21 @@ def build_center(engine: Engine, today: date = date(2025, 3, 14)) -> Center:
             conn, ctx, f["account_no"], member_payload(3, name="王五", phone="13900139003")
         )
         people = {
-            "a": identity.create_member_login(conn, ctx, a["id"], PASSWORD, passwords=FAST_PASSWORDS),
-            "b": identity.create_member_login(conn, ctx, b["id"], PASSWORD, passwords=FAST_PASSWORDS),
-            "c": identity.create_member_login(conn, ctx, c["id"], PASSWORD, passwords=FAST_PASSWORDS),
-            "e": identity.create_employer_login(conn, ctx, e["id"], PASSWORD, passwords=FAST_PASSWORDS),
-            "f": identity.create_employer_login(conn, ctx, f["id"], PASSWORD, passwords=FAST_PASSWORDS),
+            "a": identity.create_member_login(
+                conn, ctx, a["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+            ),
+            "b": identity.create_member_login(
+                conn, ctx, b["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+            ),
+            "c": identity.create_member_login(
+                conn, ctx, c["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+            ),
+            "e": identity.create_employer_login(
+                conn, ctx, e["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+            ),
+            "f": identity.create_employer_login(
+                conn, ctx, f["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+            ),
         }
         for login, role in (
             ("teller01", Role.TELLER), ("teller02", Role.TELLER), ("reviewer01", Role.REVIEWER),

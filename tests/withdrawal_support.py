@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from factories import employer_payload, member_payload
 from hpf.access.permissions import Principal, Role
 from hpf.accounts import service as accounts
+from hpf.accounts.directory import DIRECTORY
 from hpf.contributions import service as contributions
 from hpf.contributions.rules import Kind, ListRow
 from hpf.db.engine import write_transaction
@@ -64,8 +65,12 @@ def build_rent_center(engine: Engine, today: date = TODAY) -> RentCenter:
             member_payload(2, name="李四", phone="13900139002", base_fen=BASE_FEN),
         )
         people = {
-            "zhang": identity.create_member_login(conn, ctx, zhang["id"], PASSWORD, passwords=FAST_PASSWORDS),
-            "li": identity.create_member_login(conn, ctx, li["id"], PASSWORD, passwords=FAST_PASSWORDS),
+            "zhang": identity.create_member_login(
+                conn, ctx, zhang["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+            ),
+            "li": identity.create_member_login(
+                conn, ctx, li["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+            ),
         }
         for login, role in (("teller01", Role.TELLER), ("reviewer01", Role.REVIEWER)):
             people[login] = identity.create_staff(

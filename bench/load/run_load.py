@@ -35,6 +35,7 @@ import httpx
 from sqlalchemy import select
 
 from hpf.access.permissions import Role
+from hpf.accounts.directory import DIRECTORY
 from hpf.accounts.tables import employer, member
 from hpf.db.calendar import set_business_date, stored_business_date
 from hpf.db.engine import make_engine, read_transaction, write_transaction
@@ -108,14 +109,22 @@ def build(url: str, members: int, secret: str) -> tuple[dict[str, object], date]
             "members": [
                 {
                     "account_no": p.account_no,
-                    "token": token(identity.create_member_login(conn, ctx, p.id, password, passwords=fast)),
+                    "token": token(
+                        identity.create_member_login(
+                            conn, ctx, p.id, password, passwords=fast, directory=DIRECTORY
+                        )
+                    ),
                 }
                 for p in people
             ],
             "employers": [
                 {
                     "account_no": f.account_no,
-                    "token": token(identity.create_employer_login(conn, ctx, f.id, password, passwords=fast)),
+                    "token": token(
+                        identity.create_employer_login(
+                            conn, ctx, f.id, password, passwords=fast, directory=DIRECTORY
+                        )
+                    ),
                 }
                 for f in firms
             ],

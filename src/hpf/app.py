@@ -111,6 +111,7 @@ def create_app(
     from hpf.console import api as security_api
     from hpf.console import pages as security_pages
     from hpf.contributions import api as contributions_api
+    from hpf.contributions import charts as contribution_charts
     from hpf.contributions import pages as contributions_pages
     from hpf.contributions import service as contributions
     from hpf.identity.identity import DEFAULT_PASSWORDS
@@ -152,6 +153,9 @@ def create_app(
     app.state.bank = bank if bank is not None else bank_adapter.from_settings(settings)
     app.state.bank_signed = bank_adapter.bank_signature_check(settings.bank_secret)
     app.state.member_page_facts = lambda conn, member_id: {"has_loans": loans.has_loans(conn, member_id)}
+    app.state.employer_page_facts = lambda conn, employer_id: {
+        "remittance_chart": contribution_charts.employer_remittance_chart(conn, employer_id)
+    }
     app.state.owners = Owners(
         application=applications.application_owner,
         member=accounts.member_owner,

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from factories import employer_payload, make_resident_id, member_payload
 from hpf.access.permissions import Principal, Role
 from hpf.accounts import service as accounts
+from hpf.accounts.directory import DIRECTORY
 from hpf.contributions import service as contributions
 from hpf.contributions.rules import Kind, ListRow
 from hpf.db.engine import write_transaction
@@ -114,7 +115,7 @@ def build_center(engine: Engine) -> Center:
         )
         remit(conn, ctx, f, [members["new"]], _months("2024-12", "2025-02"))
         people["a"] = identity.create_member_login(
-            conn, ctx, members["a"]["id"], PASSWORD, passwords=FAST_PASSWORDS
+            conn, ctx, members["a"]["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
         )
         for login, role in (
             ("teller01", Role.TELLER),

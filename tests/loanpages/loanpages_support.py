@@ -30,6 +30,7 @@ from auth_center import AuthCenter, build_auth_center
 from factories import member_payload
 from hpf.access.permissions import Principal
 from hpf.accounts import service as accounts
+from hpf.accounts.directory import DIRECTORY
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.identity import identity
 from hpf.kernel.context import Context
@@ -68,7 +69,9 @@ def build_loan_center(engine: Engine) -> LoanCenter:
         mine = new_loan(conn, ctx, a, 1, co_borrower_ids=(c,))
         theirs = new_loan(conn, ctx, b, 2)
         late = new_loan(conn, ctx, c, 3)
-        colleague = identity.create_member_login(conn, ctx, c, PASSWORD, passwords=FAST_PASSWORDS)
+        colleague = identity.create_member_login(
+            conn, ctx, c, PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+        )
         loanless = accounts.open_member(
             conn, ctx, center.employer["account_no"], member_payload(9, name="赵六")
         )

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
+from hpf.accounts.directory import DIRECTORY
 from hpf.accounts.tables import employer, member
 from hpf.db.engine import make_engine, read_transaction, write_transaction
 from hpf.identity import identity
@@ -29,7 +30,7 @@ def test_database_file_holds_no_plaintext_personal_data(tmp_path):
         emp = accounts.register_employer(conn, ctx, employer_payload(99))
         opened = accounts.open_member(conn, ctx, emp["account_no"], member_payload(99))
         accounts.change_member(conn, ctx, opened["account_no"], {"phone": "13700137000"}, "换号")
-        identity.create_member_login(conn, ctx, opened["id"], "Correct-Horse-9")
+        identity.create_member_login(conn, ctx, opened["id"], "Correct-Horse-9", directory=DIRECTORY)
     with read_transaction(engine) as conn:
         members = [to_plain("member", r) for r in conn.execute(select(member)).mappings()]
         employers = [to_plain("employer", r) for r in conn.execute(select(employer)).mappings()]

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from factories import employer_payload, member_payload
 from hpf.access.permissions import Principal
 from hpf.accounts import service as accounts
+from hpf.accounts.directory import DIRECTORY
 from hpf.db.engine import write_transaction
 from hpf.identity import identity, sessions, sms, tokens, totp
 from hpf.identity.identity import Outcome, Role
@@ -110,7 +111,7 @@ def staff(db, ctx, login, roles):
 def password_step(db, ctx, sender, login, password):
     with write_transaction(db) as conn:
         return identity.authenticate_password(
-            conn, ctx, login, password, "10.0.0.9", sender=sender, passwords=FAST
+            conn, ctx, login, password, "10.0.0.9", sender=sender, passwords=FAST, directory=DIRECTORY
         )
 
 
@@ -164,7 +165,9 @@ def test_sms_step_never_breaks_and_never_admits_a_wrong_code(db, ctx, clock, sen
     with write_transaction(db) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
         row = accounts.open_member(conn, ctx, emp["account_no"], member_payload(phone="13900139000"))
-        member = identity.create_member_login(conn, ctx, row["id"], PASSWORD, passwords=FAST)
+        member = identity.create_member_login(
+            conn, ctx, row["id"], PASSWORD, passwords=FAST, directory=DIRECTORY
+        )
 
     @DB_RUNS
     @given(code=ANYTHING, challenge=ANYTHING)
@@ -179,7 +182,7 @@ def test_sms_step_never_breaks_and_never_admits_a_wrong_code(db, ctx, clock, sen
         with write_transaction(db) as conn:
             refusal(identity.complete_sms(conn, ctx, step.challenge, code))
             refusal(identity.complete_sms(conn, ctx, challenge, real))
-            resent = identity.resend_sms(conn, ctx, challenge, sender=sender)
+            resent = identity.resend_sms(conn, ctx, challenge, sender=sender, directory=DIRECTORY)
             refusal(resent)
 
     run()

@@ -6,6 +6,7 @@ import pytest
 
 from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
+from hpf.accounts.directory import DIRECTORY
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.identity import identity, sms, totp
 from hpf.identity.identity import Outcome, Role
@@ -44,7 +45,9 @@ def staff(db, ctx, login="wang.admin", roles=(Role.ADMIN,), password=PASSWORD):
 
 def sign_in(db, ctx, sender, login, password=PASSWORD, ip="10.0.0.1"):
     with write_transaction(db) as conn:
-        return identity.authenticate_password(conn, ctx, login, password, ip, sender=sender, passwords=FAST)
+        return identity.authenticate_password(
+            conn, ctx, login, password, ip, sender=sender, passwords=FAST, directory=DIRECTORY
+        )
 
 
 def second(db, ctx, fn, challenge, code):
@@ -328,7 +331,9 @@ def member_row(db, ctx):
 
 def member_login(db, ctx, member_row):
     with write_transaction(db) as conn:
-        return identity.create_member_login(conn, ctx, member_row["id"], PASSWORD, passwords=FAST)
+        return identity.create_member_login(
+            conn, ctx, member_row["id"], PASSWORD, passwords=FAST, directory=DIRECTORY
+        )
 
 
 def test_member_sign_in_needs_the_code_sent_by_sms(db, ctx, sender, member_row):
@@ -359,10 +364,10 @@ def test_an_expired_sms_code_is_refused(db, ctx, clock, sender, member_row):
     late = second(db, ctx, identity.complete_sms, step.challenge, code)
     assert late.reason == "code_expired" and late.error.code == "auth.sms_code_expired"
     with write_transaction(db) as conn:
-        resent = identity.resend_sms(conn, ctx, step.challenge, sender=sender)
+        resent = identity.resend_sms(conn, ctx, step.challenge, sender=sender, directory=DIRECTORY)
     assert resent.outcome is Outcome.NEEDS_SMS and len(sender.messages) == 2
     with pytest.raises(sms.SmsRateLimited) as err, write_transaction(db) as conn:
-        identity.resend_sms(conn, ctx, step.challenge, sender=sender)
+        identity.resend_sms(conn, ctx, step.challenge, sender=sender, directory=DIRECTORY)
     assert err.value.status == 429 and err.value.code == "sms.too_soon"
     assert second(db, ctx, identity.complete_sms, step.challenge, code).reason == "bad_code"  # superseded
     assert second(db, ctx, identity.complete_sms, step.challenge, sender.last_code("13900139000")).ok
@@ -379,7 +384,7 @@ def test_a_second_request_within_a_minute_says_so_and_the_code_sent_stays_valid(
     again = sign_in(db, ctx, sender, member_row["resident_id"])  # signing in again: nothing sent
     assert again.outcome is Outcome.NEEDS_SMS and len(sender.messages) == 1
     with pytest.raises(sms.SmsRateLimited) as err, write_transaction(db) as conn:
-        identity.resend_sms(conn, ctx, again.challenge, sender=sender)
+        identity.resend_sms(conn, ctx, again.challenge, sender=sender, directory=DIRECTORY)
     assert err.value.code == "sms.too_soon" and err.value.status == 429
     assert err.value.title == "验证码已发送，请在40秒后再请求"  # 60 s after the first, 20 s gone
     assert len(sender.messages) == 1  # the truth: nothing was sent
@@ -417,7 +422,9 @@ def test_member_without_phone_gets_no_login_and_sms_limits_apply(db, ctx, clock,
         emp = accounts.get_employer(conn, accounts.find_employers(conn)[0]["account_no"])
         other = accounts.open_member(conn, ctx, emp["account_no"], member_payload(2, phone=None))
         with pytest.raises(InvalidInput) as err:
-            identity.create_member_login(conn, ctx, other["id"], PASSWORD, passwords=FAST)
+            identity.create_member_login(
+                conn, ctx, other["id"], PASSWORD, passwords=FAST, directory=DIRECTORY
+            )
     assert err.value.code == "principal.no_phone"
     who = member_login(db, ctx, member_row)
     for _ in range(sms.MAX_PER_DAY):
@@ -432,7 +439,9 @@ def test_member_without_phone_gets_no_login_and_sms_limits_apply(db, ctx, clock,
 def test_employer_sign_in_sends_the_code_to_the_contact_phone(db, ctx, sender):
     with write_transaction(db) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload(contact_phone="13700137000"))
-        who = identity.create_employer_login(conn, ctx, emp["id"], PASSWORD, passwords=FAST)
+        who = identity.create_employer_login(
+            conn, ctx, emp["id"], PASSWORD, passwords=FAST, directory=DIRECTORY
+        )
     assert who.kind == "employer" and who.employer_id == emp["id"] and who.member_id is None
     step = sign_in(db, ctx, sender, emp["uscc"])
     assert step.outcome is Outcome.NEEDS_SMS

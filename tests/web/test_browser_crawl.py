@@ -29,6 +29,7 @@ from sqlalchemy import select
 from starlette.routing import Match
 
 from hpf.access.permissions import Role
+from hpf.accounts.directory import DIRECTORY
 from hpf.accounts.tables import member
 from hpf.app import create_app
 from hpf.db.calendar import set_business_date, stored_business_date
@@ -163,10 +164,10 @@ def _build(url: str) -> tuple[FastAPI, dict[Role, str]]:
             for role in STAFF
         }
         principals[Role.MEMBER] = identity.create_member_login(
-            conn, ctx, borrower.id, PASSWORD, passwords=FAST_PASSWORDS
+            conn, ctx, borrower.id, PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
         )
         principals[Role.EMPLOYER] = identity.create_employer_login(
-            conn, ctx, borrower.employer_id, PASSWORD, passwords=FAST_PASSWORDS
+            conn, ctx, borrower.employer_id, PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
         )
         # a change of phone number waiting in the review queue (the simulation leaves it empty)
         services.submit(

@@ -1,5 +1,5 @@
 """What the account pages draw: a member's month-end balance and yearly deposits, withdrawals
-and interest; an employer's monthly remittances.
+and interest (an employer's monthly remittances are ``hpf.contributions.charts``).
 
 Every figure is summed in SQL (``GROUP BY`` month or year); Python only lays the months out on
 the axis. A chart is a plain dict the page hands to ``static/charts.js`` as JSON: ``x`` (the
@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
-from hpf.contributions.tables import remittance
 from hpf.db.periods import month_of, year_of
 from hpf.ledger.tables import journal_entry, journal_line
 
@@ -106,35 +105,3 @@ def member_yearly_chart(years: list[dict[str, Any]]) -> Chart | None:
             {"name": "结息", "type": "bar", "data": [y["interest_fen"] for y in years]},
         ],
     }
-
-
-def employer_remittance_chart(conn: Connection, employer_id: int, *, months: int = 36) -> Chart | None:
-    """Posted remittances (汇缴) and back payments (补缴) per month they are for, the last
-    ``months`` months that have any."""
-    kind = remittance.c.kind
-    rows = conn.execute(
-        select(
-            remittance.c.month,
-            func.sum(case((kind == "01", remittance.c.total_fen), else_=0)),
-            func.sum(case((kind == "02", remittance.c.total_fen), else_=0)),
-            func.sum(case((kind == "01", remittance.c.members), else_=0)),
-        )
-        .where(remittance.c.employer_id == employer_id, remittance.c.state == "posted")
-        .group_by(remittance.c.month)
-        .order_by(remittance.c.month.desc())
-        .limit(months)
-    ).all()
-    if not rows:
-        return None
-    rows = rows[::-1]
-    axis = months_between(rows[0][0], rows[-1][0])
-    by_month = {r[0]: r for r in rows}
-    return {
-        "x": axis,
-        "axes": [{"unit": "fen"}, {"unit": "count", "name": "人"}],
-        "series": [
-            {"name": "汇缴", "type": "bar", "stack": "paid", "data": [int(by_month[m][1]) if m in by_month else 0 for m in axis]},
-            {"name": "补缴", "type": "bar", "stack": "paid", "data": [int(by_month[m][2]) if m in by_month else 0 for m in axis]},
-            {"name": "汇缴人数", "type": "line", "axis": 1, "data": [int(by_month[m][3]) if m in by_month else 0 for m in axis]},
-        ],
-    }  # fmt: skip

@@ -179,7 +179,8 @@ def employer_page(
             "by_state": by_state,
             "held_fen": held,
             "unallocated_fen": unallocated,
-            "remittance_chart": charts.employer_remittance_chart(conn, row["id"]),
+            # what packages above this one know of the employer (its remittances chart): wired by hpf.app
+            **request.app.state.employer_page_facts(conn, row["id"]),
             "members": members,
             "page": page,
             "pages": max(1, -(-total // MEMBERS_PER_PAGE)),

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 
 from hpf.access.permissions import Perm
+from hpf.accounts.directory import DIRECTORY
 from hpf.approvals import service as approvals
 from hpf.approvals.public import ApprovalPublic
 from hpf.audit import trail as audit
@@ -167,7 +168,7 @@ def sign_in_step(
         complete = SECOND_STEPS.get(challenge_step(conn, challenge) or "", identity.complete_totp)
         return complete(conn, ctx, challenge, code, ip)
     return identity.authenticate_password(
-        conn, ctx, login, password, ip, sender=state.sms, passwords=state.passwords
+        conn, ctx, login, password, ip, sender=state.sms, passwords=state.passwords, directory=DIRECTORY
     )
 
 

@@ -27,6 +27,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hpf.access.permissions import Perm, Principal, Scope
 from hpf.accounts import service as accounts
+from hpf.accounts.directory import DIRECTORY
 from hpf.approvals import service as approvals
 from hpf.console.api import audit_sign_in, record_sign_in, sign_in_step, source_ip
 from hpf.db.engine import read_transaction, write_transaction
@@ -408,6 +409,7 @@ def sms_resend(request: Request, ctx: Ctx, csrf_token: FormText = "", next_url: 
                 request.cookies.get(CHALLENGE_COOKIE),
                 source_ip(request),
                 sender=request.app.state.sms,
+                directory=DIRECTORY,
             )
     except HpfError as exc:  # sent too soon, or too many today
         return _second_form(request, SMS, pending, next_url, error=exc.title, status=exc.status)

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -58,7 +58,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hpf.access.permissions import Principal, Role
-from hpf.accounts.tables import employer, member
 from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.identity import sms as codes
 from hpf.identity import totp
@@ -66,7 +65,7 @@ from hpf.identity.passwords import Passwords, require_password_policy
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError, InvalidInput, NotFound
 from hpf.protection.crypto import token_length
-from hpf.protection.protect import blind_index, reveal, seal
+from hpf.protection.protect import reveal, seal
 
 __all__ = [
     "CHALLENGE_TTL",
@@ -650,12 +649,33 @@ def create_partner(
     )
 
 
+@dataclass(frozen=True)
+class Holder:
+    """What online access needs of a member or an employer account."""
+
+    login: str  # the login it gets: a member's account number, an employer's USCC, lower case
+    display_name: str
+    phone: str | None  # the live phone number for SMS codes
+
+
+class Directory(Protocol):
+    """The account facts identity reads. Published by ``hpf.accounts`` (above identity in the
+    layer order) and handed in by the caller, like the SMS sender."""
+
+    def member(self, conn: Connection, member_id: int) -> Holder | None: ...
+
+    def employer(self, conn: Connection, employer_id: int) -> Holder | None: ...
+
+    def member_account_of_resident_id(self, conn: Connection, resident_id: str) -> str | None: ...
+
+
 def create_member_login(
     conn: Connection,
     ctx: Context,
     member_id: int,
     password: str,
     *,
+    directory: Directory,
     passwords: Passwords = DEFAULT_PASSWORDS,
 ) -> Principal:
     """Online access for a member: login = the member's account number, SMS to ``member.phone``.
@@ -664,22 +684,22 @@ def create_member_login(
     (``member_login_of``); the login stored is the account number, so the principal table holds
     no ID number in plaintext.
     """
-    row = conn.execute(select(member).where(member.c.id == member_id)).mappings().first()
+    row = directory.member(conn, member_id)
     if row is None:
         raise NotFound("member.not_found", "个人账户不存在", f"no member {member_id}")
-    if not row["phone_enc"]:
+    if not row.phone:
         raise InvalidInput(
             "principal.no_phone",
             "该职工未登记手机号，无法开通网上登录",
             "the member has no mobile phone for SMS codes",
         )
-    login = row["account_no"].lower()
+    login = row.login
     return _insert_principal(
         conn,
         ctx,
         kind=PrincipalKind.MEMBER,
         login=login,
-        display_name=row["name"],
+        display_name=row.display_name,
         roles=[Role.MEMBER],
         password=require_password_policy(password, login=login),
         passwords=passwords,
@@ -693,19 +713,20 @@ def create_employer_login(
     employer_id: int,
     password: str,
     *,
+    directory: Directory,
     passwords: Passwords = DEFAULT_PASSWORDS,
 ) -> Principal:
     """Online access for an employer: login = USCC (lower case), SMS to the contact phone."""
-    row = conn.execute(select(employer).where(employer.c.id == employer_id)).mappings().first()
+    row = directory.employer(conn, employer_id)
     if row is None:
         raise NotFound("employer.not_found", "单位账户不存在", f"no employer {employer_id}")
-    login = row["uscc"].lower()
+    login = row.login
     return _insert_principal(
         conn,
         ctx,
         kind=PrincipalKind.EMPLOYER,
         login=login,
-        display_name=row["name"][:60],
+        display_name=row.display_name,
         roles=[Role.EMPLOYER],
         password=require_password_policy(password, login=login),
         passwords=passwords,
@@ -713,31 +734,26 @@ def create_employer_login(
     )
 
 
-def _phone_of(conn: Connection, row: RowMapping) -> str | None:
+def _phone_of(conn: Connection, row: RowMapping, directory: Directory) -> str | None:
     """The live phone number for SMS codes (follows changes to the member / employer)."""
+    holder = None
     if row["member_id"] is not None:
-        token = conn.scalar(select(member.c.phone_enc).where(member.c.id == row["member_id"]))
-        return reveal("member", "phone", token)
-    if row["employer_id"] is not None:
-        token = conn.scalar(select(employer.c.contact_phone_enc).where(employer.c.id == row["employer_id"]))
-        return reveal("employer", "contact_phone", token)
-    return None
+        holder = directory.member(conn, row["member_id"])
+    elif row["employer_id"] is not None:
+        holder = directory.employer(conn, row["employer_id"])
+    return None if holder is None else holder.phone
 
 
 _RESIDENT_ID = re.compile(r"[0-9]{17}[0-9x]")
 
 
-def member_login_of(conn: Connection, canonical: str) -> str:
+def member_login_of(conn: Connection, canonical: str, directory: Directory) -> str:
     """The stored login for what was typed: a resident ID number becomes its member's account
     number (found by blind index); anything else is itself."""
     if not _RESIDENT_ID.fullmatch(canonical):
         return canonical
-    account_no = conn.scalar(
-        select(member.c.account_no).where(
-            member.c.resident_id_bidx == blind_index("member", "resident_id", canonical.upper())
-        )
-    )
-    return canonical if account_no is None else str(account_no).lower()
+    account_no = directory.member_account_of_resident_id(conn, canonical.upper())
+    return canonical if account_no is None else account_no.lower()
 
 
 # --------------------------------------------------------------------------- sign-in
@@ -938,6 +954,7 @@ def authenticate_password(
     source_ip: str | None = None,
     *,
     sender: codes.SmsSender,
+    directory: Directory,
     passwords: Passwords = DEFAULT_PASSWORDS,
 ) -> AuthStep:
     """The first step: OK, NEEDS_TOTP / NEEDS_TOTP_SETUP / NEEDS_SMS, LOCKED or FAILED.
@@ -952,7 +969,7 @@ def authenticate_password(
         return throttled
     row = None
     if canonical is not None:
-        canonical = member_login_of(conn, canonical)
+        canonical = member_login_of(conn, canonical, directory)
         shown = canonical
         row = conn.execute(select(principal).where(principal.c.login == canonical)).mappings().first()
     if (until := _login_locked(conn, shown, source_ip, now, row)) is not None:
@@ -984,7 +1001,7 @@ def authenticate_password(
             .where(principal.c.id == row["id"])
             .values(password_hash=passwords.hash(password))
         )
-    return _after_password(conn, ctx, row, now, source_ip, sender)
+    return _after_password(conn, ctx, row, now, source_ip, sender, directory)
 
 
 def _after_password(
@@ -994,9 +1011,10 @@ def _after_password(
     now: datetime,
     source_ip: str | None,
     sender: codes.SmsSender,
+    directory: Directory,
 ) -> AuthStep:
     if row["kind"] in (PrincipalKind.MEMBER, PrincipalKind.EMPLOYER):
-        phone = _phone_of(conn, row)
+        phone = _phone_of(conn, row, directory)
         if not phone:
             return _step(row, Outcome.FAILED, "no_phone", source_ip)
         _send_sms(conn, ctx, row, phone, sender)
@@ -1164,6 +1182,7 @@ def resend_sms(
     source_ip: str | None = None,
     *,
     sender: codes.SmsSender,
+    directory: Directory,
 ) -> AuthStep:
     """A new SMS code for a pending sign-in (raises ``SmsRateLimited`` 429 when too soon)."""
     opened = _open_challenge(conn, ctx, challenge, "sms", source_ip)
@@ -1171,7 +1190,7 @@ def resend_sms(
         return opened
     pending, row = opened
     now = now_utc(ctx)
-    phone = _phone_of(conn, row)
+    phone = _phone_of(conn, row, directory)
     if not phone:
         return _step(row, Outcome.FAILED, "no_phone", source_ip)
     codes.issue_code(conn, ctx, row["id"], SIGN_IN, phone=phone, sender=sender)

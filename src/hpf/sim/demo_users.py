@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
+from hpf.accounts.directory import DIRECTORY
 from hpf.accounts.rules import MemberState
 from hpf.accounts.tables import employer, member
 from hpf.identity import identity, totp
@@ -82,8 +83,8 @@ def _self_service(conn: Connection, ctx: Context) -> list[DemoLogin]:
         (resident_id, found.name, "member", identity.create_member_login, found.id),
         (emp.uscc, emp.name, "employer", identity.create_employer_login, emp.id),
     ):
-        if _login_of(conn, identity.member_login_of(conn, typed.lower())) is None:
-            make(conn, ctx, owner, DEMO_PASSWORD)
+        if _login_of(conn, identity.member_login_of(conn, typed.lower(), DIRECTORY)) is None:
+            make(conn, ctx, owner, DEMO_PASSWORD, directory=DIRECTORY)
         out.append(DemoLogin(typed.upper(), name, kind, None, "/self/login"))
     return out
 
