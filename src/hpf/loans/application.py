@@ -5,12 +5,12 @@
   borrower's continuous deposit months, HPF loans used and not yet repaid — and decides with the
   pure rules (``hpf.loans.rules``) under the center's loan policy in force on the contract date
   (``hpf.policy.queries.loan_policy_at``, decision 0021): every eligibility refusal is a failed
-  rule, plus the requested
-  amount within the maximum, the co-borrowers and the collateral (a mortgage needs its 他项权证号,
-  and that certificate must not secure another live loan: blind-index lookup). The calculation
-  sheet lists every limit, which one bound, the term allowed and the first installment. A loan is
-  never approved straight through: the flag ``review.loan`` always sends it to a reviewer
-  (maker-checker: not whoever submitted or accepted it).
+  rule, plus the requested amount within the maximum, the co-borrowers and the collateral (a
+  mortgage needs its 他项权证号, and that certificate must not secure another live loan:
+  blind-index lookup). The calculation sheet lists every limit, which one bound, the term
+  allowed and the first installment. A loan is never approved straight through: the flag
+  ``review.loan`` always sends it to a reviewer (maker-checker: not whoever submitted or
+  accepted it).
 - ``on_approved`` makes the contract (``hpf.loans.service.create_loan``, idempotent by application)
   and reserves the disbursement through settlement: Dr 121 委托贷款 / Cr 21903, payee the seller.
   The payment run (``hpf.settlement.service.send_reserved``) sends it.
