@@ -3,12 +3,14 @@
 - ``evaluate`` reads the payload (a bad field refuses the submission), reads the household's facts
   set-based — borrower and co-borrowers: age, Σ balances, Σ monthly contribution bases, the
   borrower's continuous deposit months, HPF loans used and not yet repaid — and decides with the
-  pure rules (``hpf.loans.rules``): every eligibility refusal is a failed rule, plus the requested
-  amount within the maximum, the co-borrowers and the collateral (a mortgage needs its 他项权证号,
-  and that certificate must not secure another live loan: blind-index lookup). The calculation
-  sheet lists every limit, which one bound, the term allowed and the first installment. A loan is
-  never approved straight through: the flag ``review.loan`` always sends it to a reviewer
-  (maker-checker: not whoever submitted or accepted it).
+  pure rules (``hpf.loans.rules``) under the center's loan policy in force on the contract date
+  (``hpf.policy.queries.loan_policy_at``, decision 0022): every eligibility refusal is a failed
+  rule, plus the requested amount within the maximum, the co-borrowers and the collateral (a
+  mortgage needs its 他项权证号, and that certificate must not secure another live loan:
+  blind-index lookup). The calculation sheet lists every limit, which one bound, the term
+  allowed and the first installment. A loan is never approved straight through: the flag
+  ``review.loan`` always sends it to a reviewer (maker-checker: not whoever submitted or
+  accepted it).
 - ``on_approved`` makes the contract (``hpf.loans.service.create_loan``, idempotent by application)
   and reserves the disbursement through settlement: Dr 121 委托贷款 / Cr 21903, payee the seller.
   The payment run (``hpf.settlement.service.send_reserved``) sends it.
@@ -47,11 +49,11 @@ from hpf.loans.rules import (
     LoanPolicy,
     LoanRequest,
     first_installment,
-    loan_policy,
     max_loan_amount,
 )
 from hpf.loans.schedule import MAX_MONTHS, Method
 from hpf.loans.tables import loan, loan_event
+from hpf.policy.queries import loan_policy_at
 from hpf.protection.protect import blind_index
 from hpf.services import handlers
 from hpf.services import service as applications
@@ -509,7 +511,7 @@ def decide(conn: Connection, ctx: Context, app: Mapping[str, Any]) -> LoanDecisi
     contract_date = form.contract_date or today
     first_due = form.first_due_date or last_day_of_next_month(contract_date)
     app_id = int(app["id"]) if app.get("id") is not None else None
-    policy = loan_policy(contract_date)
+    policy = loan_policy_at(conn, contract_date)
     facts = household_facts(
         conn,
         int(app["member_id"]),

@@ -67,7 +67,7 @@ from hpf.ledger import service as ledger
 from hpf.ledger.chart import BANK_DEPOSITS, MEMBER_CONTROL, Side
 from hpf.ledger.rules import BalancePart
 from hpf.loans import debit
-from hpf.loans.rules import LoanPolicy, loan_policy
+from hpf.loans.rules import LoanPolicy
 from hpf.loans.service import (
     BT_FROM_HPF_ACCOUNT,
     BT_REPAYMENT,
@@ -80,6 +80,7 @@ from hpf.loans.service import (
     penalty_params,
 )
 from hpf.loans.tables import loan, loan_event
+from hpf.policy.queries import loan_policy_at
 from hpf.settlement.adapter import BankAdapter
 
 MONTH_END_JOB = "loan_month_end"
@@ -376,7 +377,7 @@ def _entry_case(entry_of: dict[str, int]) -> Any:
 def mark_overdue(conn: Connection, ctx: Context, month: str, run: int) -> int:
     """The month's installments still unpaid become overdue; returns how many."""
     first, last = _month_bounds(month)
-    policy = loan_policy(last)
+    policy = loan_policy_at(conn, last)
     accrue_penalty(conn, last, policy)  # the loans already overdue, through month-end first
     for table in (_due,):
         table.drop(conn, checkfirst=True)
@@ -535,8 +536,8 @@ def run_loan_daily(engine: Engine, ctx: Context, day: date) -> dict[str, Any]:
         raise Conflict("loan.daily_too_early", "业务日期未到，不能进行逾期日终处理",
                        f"the daily loan run of {day} needs the business date on or after it")  # fmt: skip
     period = day.isoformat()
-    policy = loan_policy(day)
     with write_transaction(engine) as conn:
+        policy = loan_policy_at(conn, day)
         if not start_job(conn, DAILY_JOB, period, ctx.clock):
             return {**(job_summary(conn, DAILY_JOB, period) or {}), "already_done": True}
         accrued = accrue_penalty(conn, day, policy)

@@ -1,8 +1,8 @@
 """Overdue loans: penalty interest (罚息) and the five-level classification (五级分类).
 
-Pure: no database, no clock; standard library and ``hpf.kernel`` only. Every number a center
-may set (the penalty multiplier and day basis, the classification thresholds) is a parameter;
-the defaults are in ``loan_policy.json`` (``hpf.loans.rules.loan_policy``).
+Pure: no database, no clock; standard library, ``hpf.kernel`` and ``hpf.policy.rules`` only.
+Every number a center may set (the penalty multiplier and day basis, the classification
+thresholds) is a parameter of the center's loan policy (``hpf.policy``, decision 0022).
 
 - Penalty interest (REFERENCE §4.7, Bijie ``CommLoanAlgorithm.overdueFX``):
   ``(overdue principal + overdue interest) × annual rate ÷ 360 × 1.5 × days overdue``, rounded
@@ -21,6 +21,7 @@ from enum import StrEnum
 
 from hpf.kernel.errors import InvalidInput
 from hpf.kernel.money import require_fen
+from hpf.policy.rules import ClassificationThresholds as ClassificationThresholds
 
 DEFAULT_PENALTY_MULTIPLIER = Decimal("1.5")
 DEFAULT_DAY_BASIS = 360
@@ -67,27 +68,6 @@ class RiskClass(StrEnum):
     def non_performing(self) -> bool:
         """不良 = 次级 + 可疑 + 损失."""
         return self in (RiskClass.SUBSTANDARD, RiskClass.DOUBTFUL, RiskClass.LOSS)
-
-
-@dataclass(frozen=True)
-class ClassificationThresholds:
-    """The first day past due of each class after 正常 (UNVERIFIED for HPF: parameters)."""
-
-    special_mention: int
-    substandard: int
-    doubtful: int
-    loss: int
-
-    def __post_init__(self) -> None:
-        days = (self.special_mention, self.substandard, self.doubtful, self.loss)
-        if any(isinstance(d, bool) or not isinstance(d, int) for d in days) or not (
-            1 <= days[0] < days[1] < days[2] < days[3]
-        ):
-            raise InvalidInput(
-                "loan.invalid_thresholds",
-                "五级分类逾期天数阈值须为递增的正整数",
-                f"thresholds must be increasing positive integers, got {days}",
-            )
 
 
 def classify(days_past_due: int, thresholds: ClassificationThresholds) -> RiskClass:

@@ -3,12 +3,13 @@
 Pure: no database, no clock; standard library and ``hpf.kernel`` (and the other pure rules of
 ``hpf.policy`` and ``hpf.loans``) only.
 
-- **Policy.** ``loan_policy.json`` holds the national/typical defaults with effective dates, laid
-  out like ``hpf/policy/defaults.json``: the longest term, age + term, loan-to-value for a first
-  and a second home, balance multiple, repayment-capacity ratio, absolute cap, continuous-deposit
-  months, number of loans, penalty multiplier and day basis, classification thresholds. Most are
-  set by each city (LOCAL); the file says which are UNVERIFIED. :func:`resolve_loan_policy`
-  gives the :class:`LoanPolicy` in force on a day from entries (a center's overlay later).
+- **Policy.** :class:`~hpf.policy.rules.LoanPolicy` — the longest term, age + term, loan-to-value
+  for a first and a second home, balance multiple, repayment-capacity ratio, absolute cap,
+  continuous-deposit months, number of loans, penalty multiplier and day basis, classification
+  thresholds, dunning stages — is the center's policy (``hpf.policy``: the shipped defaults of
+  ``hpf/policy/loan_policy.json`` overlaid by the center's changes with effective dates, decision
+  0022). Most are set by each city (LOCAL); the file says which are UNVERIFIED.
+  :func:`resolve_loan_policy` gives the policy in force on a day from entries.
 - **Eligibility** is a registry of pure rules (:data:`ELIGIBILITY_RULES`), each returning
   :class:`~hpf.policy.rules.Finding` refusals with a stable code, Chinese title and English detail.
 - **Amount** (REFERENCE §4.2): :func:`max_loan_amount` is the minimum of every limit — loan-to-value,
@@ -19,137 +20,43 @@ Pure: no database, no clock; standard library and ``hpf.kernel`` (and the other 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from hpf.kernel.errors import InvalidInput
-from hpf.kernel.money import parse_rate, require_fen
-from hpf.loans.overdue import ClassificationThresholds
+from hpf.kernel.money import require_fen
 from hpf.loans.schedule import Method, level_installment, monthly_interest
-from hpf.policy.rules import Finding, latest
+from hpf.policy.rules import LOAN, Finding, shipped_entries
+from hpf.policy.rules import LoanPolicy as LoanPolicy
+from hpf.policy.rules import resolve_loan_policy as _resolve
 
 # ----------------------------------------------------------------------------------- policy
-
-_INT_KEYS = (
-    "max_term_months",
-    "max_age_plus_term_years",
-    "max_amount_fen",
-    "min_continuous_deposit_months",
-    "max_loans",
-    "penalty_day_basis",
-)
-_DECIMAL_KEYS = (
-    "ltv_first_home",
-    "ltv_second_home",
-    "balance_multiple",
-    "repayment_capacity_ratio",
-    "penalty_multiplier",
-)
-LOAN_POLICY_KEYS: tuple[str, ...] = (
-    *_INT_KEYS,
-    *_DECIMAL_KEYS,
-    "classification_thresholds",
-    "dunning_days",
-)
-
-
-@dataclass(frozen=True)
-class LoanPolicy:
-    """The loan parameters in force on one day (``on``)."""
-
-    on: date
-    max_term_months: int
-    max_age_plus_term_years: int
-    max_amount_fen: int
-    min_continuous_deposit_months: int
-    max_loans: int
-    penalty_day_basis: int
-    ltv_first_home: Decimal
-    ltv_second_home: Decimal
-    balance_multiple: Decimal
-    repayment_capacity_ratio: Decimal
-    penalty_multiplier: Decimal
-    classification_thresholds: ClassificationThresholds
-    dunning_days: tuple[int, ...]  # days past due at which a dunning notice goes out
-
-
-def _invalid(key: str, detail: str) -> InvalidInput:
-    return InvalidInput("loan.invalid_policy", f"贷款政策参数{key}取值错误", f"{key}: {detail}", field=key)
-
-
-def _int(key: str, raw: object) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-        raise _invalid(key, f"{raw!r} is not a non-negative integer")
-    return raw
-
-
-def _decimal(key: str, raw: object) -> Decimal:
-    if not isinstance(raw, str):
-        raise _invalid(key, f"give a decimal string, not {type(raw).__name__}")
-    return parse_rate(raw, key)
-
-
-def _thresholds(key: str, raw: object) -> ClassificationThresholds:
-    names = ("special_mention", "substandard", "doubtful", "loss")
-    if not isinstance(raw, Mapping) or set(raw) != set(names):
-        raise _invalid(key, f"give an object with {', '.join(names)}")
-    return ClassificationThresholds(*(_int(key, raw[n]) for n in names))
-
-
-def _days_list(key: str, raw: object) -> tuple[int, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise _invalid(key, "give a non-empty list of days")
-    days = tuple(_int(key, d) for d in raw)
-    if days[0] < 1 or list(days) != sorted(set(days)):
-        raise _invalid(key, f"days must be increasing and positive, got {days}")
-    return days
+# The parameters are the center's policy (``hpf.policy``: shipped defaults overlaid by the
+# center's changes with effective dates; decision 0022). The book, the jobs and an application
+# read them through ``hpf.policy.queries.loan_policy_at``; these pure helpers resolve the
+# shipped defaults.
 
 
 def resolve_loan_policy(entries: Mapping[str, Sequence[tuple[date, Any]]], on: date) -> LoanPolicy:
     """The :class:`LoanPolicy` in force on ``on``: per key the latest entry ``≤ on`` (later listed wins)."""
-    raw: dict[str, Any] = {}
-    for key in LOAN_POLICY_KEYS:
-        found = latest(entries.get(key, ()), on)
-        if found is None:
-            raise InvalidInput(
-                "loan.policy_missing",
-                f"贷款政策参数{key}在{on.isoformat()}尚无生效值",
-                f"{key}: no entry effective on or before {on.isoformat()}",
-                field=key,
-            )
-        raw[key] = found[1]
-    values: dict[str, Any] = {k: _int(k, raw[k]) for k in _INT_KEYS}
-    values.update({k: _decimal(k, raw[k]) for k in _DECIMAL_KEYS})
-    values["classification_thresholds"] = _thresholds(
-        "classification_thresholds", raw["classification_thresholds"]
-    )
-    values["dunning_days"] = _days_list("dunning_days", raw["dunning_days"])
-    return LoanPolicy(on=on, **values)
-
-
-@cache
-def _default_text() -> str:
-    return resources.files("hpf.loans").joinpath("loan_policy.json").read_text("utf-8")
+    try:
+        return _resolve(entries, on)
+    except InvalidInput as exc:  # this module's codes, as before the policy store held them
+        code = "loan.policy_missing" if exc.code == "policy.no_value" else "loan.invalid_policy"
+        raise InvalidInput(code, exc.title, exc.detail, **exc.extra) from None
 
 
 def loan_policy_defaults() -> dict[str, list[tuple[date, Any]]]:
     """The shipped defaults as ``{key: [(effective_from, raw value), ...]}``."""
-    keys: dict[str, Any] = json.loads(_default_text())["keys"]
-    return {
-        key: [(date.fromisoformat(e["effective_from"]), e["value"]) for e in spec["entries"]]
-        for key, spec in keys.items()
-    }
+    return shipped_entries(LOAN)
 
 
 def loan_policy(on: date) -> LoanPolicy:
-    """The shipped default policy in force on ``on``."""
+    """The shipped default policy in force on ``on`` (a center's policy: ``loan_policy_at``)."""
     return resolve_loan_policy(loan_policy_defaults(), on)
 
 

@@ -59,7 +59,7 @@ from hpf.ledger.tables import journal_line
 from hpf.loans import overdue, rates
 from hpf.loans.batch import LoanTerms as BatchTerms
 from hpf.loans.batch import many_schedules
-from hpf.loans.rules import LoanPolicy, loan_policy
+from hpf.loans.rules import LoanPolicy
 from hpf.loans.schedule import (
     Installment,
     Method,
@@ -73,6 +73,7 @@ from hpf.loans.schedule import (
 )
 from hpf.loans.schedule import prepay as prepay_schedule
 from hpf.loans.tables import collateral_event, dunning_notice, loan, loan_event, loan_installment
+from hpf.policy.queries import loan_policy_at
 from hpf.protection.protect import blind_index, reveal, seal
 
 ENTRUSTED_LOANS = "121"  # 委托贷款
@@ -204,7 +205,7 @@ def create_loan(conn: Connection, ctx: Context, terms: LoanTerms) -> int:
     Idempotent by ``application_id``: the same terms again return the same loan; other terms
     under a used application are refused.
     """
-    policy = loan_policy(terms.contract_date)
+    policy = loan_policy_at(conn, terms.contract_date)
     certificate = _validate(terms, policy)
     existing = conn.execute(
         select(loan.c.id, loan.c.borrower_id, loan.c.principal_fen, loan.c.rate_e7, loan.c.term_months)
@@ -475,7 +476,7 @@ def reprice(conn: Connection, ctx: Context, on: date) -> dict[str, Any]:
         new = rate_e7(rates.rate_for_existing_loan(contract_date, on, term, second))
         if new != old:
             changes[(contract_date, term, bool(second), old)] = new
-    policy = loan_policy(on)
+    policy = loan_policy_at(conn, on)
     _reprice.drop(conn, checkfirst=True)
     _reprice.create(conn)
     touched = _plan_repricing(conn, changes, on)
@@ -679,7 +680,7 @@ def repay(
             "loan.not_active", "贷款不在还款期", f"loan {loan_id} is {row.state}", state=row.state
         )
     today = ctx.clock.today()
-    policy = loan_policy(today)
+    policy = loan_policy_at(conn, today)
     penalty = _accrue_penalty_to(conn, row, today, policy)
     late, current = _owed_rows(conn, loan_id, today)
     as_owed = [overdue.Owed(r.period, r.interest, r.principal) for r in late]

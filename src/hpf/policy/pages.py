@@ -1,15 +1,18 @@
-"""The 政策参数 page: parameters in force, deposit rate history, scheduled changes, and a form.
+"""The 政策参数 page: parameters in force — contributions, withdrawals, loans — deposit rate
+history, scheduled changes, and a form.
 
 Plain HTML: the form posts to ``/policy`` and is redirected (303) back; the change waits for
 another administrator's approval (``/approvals``). A refused change re-renders the page with
 the Chinese message and status 422, keeping what the clerk typed.
-On the form amounts are entered in yuan and rates as decimals (``0.12``) or percentages
-(``12%``); the API takes fen and decimal strings.
+On the form amounts are entered in yuan (separators allowed: ``1,200,000``), rates and ratios
+as decimals (``0.12``) or percentages (``12%``), the loan classification thresholds and dunning
+stages as days separated by commas; the API takes fen, decimal strings, objects and lists.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -25,7 +28,7 @@ from hpf.kernel.errors import HpfError, InvalidInput
 from hpf.kernel.money import parse_yuan
 from hpf.policy import service
 from hpf.policy.api import summary_of
-from hpf.policy.rules import DEPOSIT_RATE, KEYS, LABELS_ZH
+from hpf.policy.rules import DEPOSIT_RATE, KEYS, KIND_ZH, KINDS, LABELS_ZH, PARAMS, PARAMS_OF, THRESHOLD_NAMES
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.pages_common import PageRoute, render, staff_names
@@ -51,15 +54,50 @@ UNIT_HINT = {
     "alert_window_minutes": "分钟，如 15",
     "alert_export_rows": "条数，如 1000",
     "alert_working_hours": "北京时间，如 08:00-18:00",
+    "withdrawal.purchase_window_months": "月数，如 12",
+    "withdrawal.build_window_months": "月数，如 12",
+    "withdrawal.rent_min_deposit_months": "月数，如 3",
+    "withdrawal.rent_monthly_cap_fen": "元/月，如 600",
+    "withdrawal.rent_interval_months": "月数，如 3",
+    "withdrawal.repay_interval_months": "月数，如 1",
+    "withdrawal.leave_sealed_months": "月数，如 6",
+    "withdrawal.retirement_age_male": "周岁，如 60",
+    "withdrawal.retirement_age_female": "周岁，如 50",
+    "withdrawal.housing_withdrawals_per_year": "次数，如 4",
+    "loan.max_term_months": "月数，如 360",
+    "loan.max_age_plus_term_years": "年，如 65",
+    "loan.max_amount_fen": "元，如 1,200,000",
+    "loan.min_continuous_deposit_months": "月数，如 6",
+    "loan.max_loans": "次数，如 2",
+    "loan.penalty_day_basis": "天，360 或 365",
+    "loan.ltv_first_home": "百分比，如 80%（即最低首付20%）",
+    "loan.ltv_second_home": "百分比，如 70%（即最低首付30%）",
+    "loan.balance_multiple": "倍数，如 15",
+    "loan.repayment_capacity_ratio": "百分比，如 50%",
+    "loan.penalty_multiplier": "倍数，如 1.5",
+    "loan.classification_thresholds": "关注、次级、可疑、损失的起始逾期天数，如 1,91,181,361",
+    "loan.dunning_days": "逾期天数，如 1,30,90",
 }
+RATIO_KEYS = frozenset({"loan.ltv_first_home", "loan.ltv_second_home", "loan.repayment_capacity_ratio"})
+LIST_KEYS = frozenset({"loan.classification_thresholds", "loan.dunning_days"})
+_UNIT_WORDS = re.compile(r"(个月|月|周岁|岁|次|年|天|倍|元)$")
+_SEPARATORS = re.compile(r"[\s,，、;；/]+")
 
 ROUNDING_WORDS = {"分": "fen", "元": "yuan"}
 
 FormText = Annotated[str, Form(max_length=400)]
 
 
-def _key_options() -> list[dict[str, str]]:
-    return [{"key": k, "label": LABELS_ZH[k], "hint": UNIT_HINT.get(k, "")} for k in KEYS]
+def _option(key: str) -> dict[str, str]:
+    return {"key": key, "label": LABELS_ZH[key], "hint": UNIT_HINT.get(key, "")}
+
+
+def _key_groups() -> list[dict[str, Any]]:
+    """The form's parameters, grouped: contributions, interest and alerts; withdrawals; loans."""
+    return [
+        {"label": "缴存、利率与告警", "options": [_option(k) for k in KEYS]},
+        *({"label": KIND_ZH[kind], "options": [_option(p.key) for p in PARAMS_OF[kind]]} for kind in KINDS),
+    ]
 
 
 def _page(request: Request, conn: Connection, today: date, **extra: Any) -> dict[str, Any]:
@@ -69,6 +107,7 @@ def _page(request: Request, conn: Connection, today: date, **extra: Any) -> dict
         "nav": "policy",
         "today": today,
         "rows": service.policy_table(conn, today),
+        "kind_rows": {kind: service.kind_table(conn, kind, today) for kind in KINDS},
         "deposit_rates": service.deposit_rate_history(conn),
         "scheduled": sorted(
             (c for c in changes if c["effective_from"] > today), key=lambda c: c["effective_from"]
@@ -76,7 +115,7 @@ def _page(request: Request, conn: Connection, today: date, **extra: Any) -> dict
         "changes": changes,
         "actor_names": staff_names(conn, [*(c["actor"] for c in changes), *(a["maker"] for a in pending)]),
         "pending": pending,
-        "keys": _key_options(),
+        "key_groups": _key_groups(),
         "form": dict.fromkeys(FORM_FIELDS, ""),
         "errors": [],
         "done": request.query_params.get("done") == "1",
@@ -157,6 +196,8 @@ def _rate_text(text: str) -> str:
 def _raw_value(key: str, form: dict[str, str]) -> object:
     """What the clerk typed, as the JSON value the service takes."""
     text = form["value"].strip()
+    if key in PARAMS:
+        return _param_value(key, text)
     if key == DEPOSIT_RATE:
         return {
             "current_rate": _rate_text(form["current_rate"]),
@@ -175,3 +216,25 @@ def _raw_value(key: str, form: dict[str, str]) -> object:
     if key == "rounding_unit":
         return ROUNDING_WORDS.get(text, text)
     return text
+
+
+def _param_value(key: str, text: str) -> object:
+    """A withdrawal or loan parameter as typed: yuan with separators, a percentage or decimal,
+    days separated by commas, a whole number with or without its unit (``12个月``); the rules
+    judge the result and name the parameter when they refuse it."""
+    label = LABELS_ZH[key]
+    if text == "":
+        raise InvalidInput("policy.invalid_value", f"{label}：请填写调整后的值", f"{key}: empty", field=key)
+    if key.endswith("_fen"):
+        try:
+            return parse_yuan(_UNIT_WORDS.sub("", text).strip(), key)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.code, f"{label}：{exc.title}", exc.detail, field=key) from None
+    if key in RATIO_KEYS:
+        return _rate_text(text)
+    if key in LIST_KEYS:
+        days = [d for d in _SEPARATORS.split(text) if d]
+        if key == "loan.classification_thresholds" and len(days) == len(THRESHOLD_NAMES):
+            return dict(zip(THRESHOLD_NAMES, days, strict=True))
+        return days
+    return _UNIT_WORDS.sub("", text).strip()

@@ -17,11 +17,14 @@ errors of every row in one pass; :func:`require_ok` turns findings into a refusa
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from hpf.kernel.errors import InvalidInput
@@ -101,7 +104,7 @@ _OPTIONAL_FEN_KEYS = frozenset({"monthly_amount_min_fen", "monthly_amount_max_fe
 _RATE_KEYS = frozenset({"employer_rate_min", "employer_rate_max", "member_rate_min", "member_rate_max"})
 DAY_BASES = frozenset({360, 365})
 RATE_MAX_PLACES = 7  # rates are NUMERIC(8,7) in the data standard (JGJ/T 320, ZXLL)
-_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+_INTEGER = re.compile(r"^[+-]?[0-9]{1,30}$")  # bounded: int() of a huge string costs (and fails)
 _MONTH_DAY = re.compile(r"^([0-9]{2})-([0-9]{2})$")
 _HOURS = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
 _COUNT_KEYS = frozenset(
@@ -299,7 +302,7 @@ def require_known_key(key: str) -> str:
         raise InvalidInput(
             "policy.unknown_key",
             "未知的政策参数",
-            f"{key!r} is not a policy key; known keys: {', '.join(KEYS)}",
+            f"{key!r} is not a policy key; known keys: {', '.join((*KEYS, *PARAMS))}",
             field="key",
         )
     return key
@@ -311,8 +314,9 @@ def validate_value(key: str, raw: object) -> object:
     Types: ``int`` fen (``*_fen``; ``None`` allowed for the monthly-amount limits), ``Decimal``
     rate 0..1 from a decimal string, :class:`RoundingUnit`, ``int`` day basis 360 or 365,
     ``(month, day)`` contribution-year start from ``"MM-DD"``, and for ``deposit_rate`` the pair
-    ``(current_rate, carried_rate)`` from ``{"current_rate": "...", "carried_rate": "..."}``.
-    Unknown keys are refused with ``policy.unknown_key``.
+    ``(current_rate, carried_rate)`` from ``{"current_rate": "...", "carried_rate": "..."}``;
+    the withdrawal and loan parameters (``withdrawal.<name>``, ``loan.<name>``) as their
+    :class:`Param` reads them. Unknown keys are refused with ``policy.unknown_key``.
     """
     require_known_key(key)
     parsed: object = _PARSERS[key](key, raw)
@@ -322,6 +326,8 @@ def validate_value(key: str, raw: object) -> object:
 def to_json(key: str, value: object) -> Any:
     """The JSON form of a typed value (the inverse of :func:`validate_value`)."""
     require_known_key(key)
+    if key in PARAMS:
+        return PARAMS[key].dump(value)
     if key == DEPOSIT_RATE:
         assert isinstance(value, tuple)
         current, carried = value
@@ -622,6 +628,8 @@ def contribution_year(day: date, year_start: Policy | MonthDay) -> tuple[date, d
 
 def describe(key: str, value: object) -> str:
     """A typed value as staff read it, in Chinese (``0.12`` → ``12%``, fen → ``2,000.00元``)."""
+    if key in PARAMS:
+        return PARAMS[key].show(value)
     if key == DEPOSIT_RATE:
         assert isinstance(value, tuple)
         current, carried = value
@@ -651,3 +659,322 @@ def describe(key: str, value: object) -> str:
     if key in _COUNT_KEYS:
         return f"{value}次" if key == "alert_failed_sign_ins" else f"{value}条"
     return str(value)
+
+
+# ------------------------------------------------------------ withdrawal and loan parameters
+# Two more kinds of policy a center sets (A5 withdrawals, A6 loans; decision 0022). The shipped
+# defaults are package data beside defaults.json (``withdrawal_policy.json``,
+# ``loan_policy.json``: ``{key: {note_zh, entries}}`` keyed by the parameter's *name*); a
+# center's change is stored under the *key* ``<kind>.<name>`` (``withdrawal.rent_monthly_cap_fen``)
+# and scheduled like every other key: effective date, maker-checker, never retroactive.
+
+WITHDRAWAL = "withdrawal"
+LOAN = "loan"
+KINDS: tuple[str, ...] = (WITHDRAWAL, LOAN)
+KIND_ZH = {WITHDRAWAL: "提取", LOAN: "贷款"}
+LOAN_TERM_MAX_MONTHS = 600  # the longest schedule ``hpf.loans.schedule`` computes (MAX_MONTHS)
+DAYS_PAST_DUE_MAX = 3650  # thresholds and dunning stages: within ten years past due
+
+
+@dataclass(frozen=True)
+class WithdrawalPolicy:
+    """The withdrawal parameters in force on one day."""
+
+    purchase_window_months: int
+    build_window_months: int
+    rent_min_deposit_months: int
+    rent_monthly_cap_fen: int
+    rent_interval_months: int
+    repay_interval_months: int
+    leave_sealed_months: int
+    retirement_age_male: int
+    retirement_age_female: int
+    housing_withdrawals_per_year: int
+
+
+@dataclass(frozen=True)
+class ClassificationThresholds:
+    """The first day past due of each loan class after 正常 (UNVERIFIED for HPF: parameters)."""
+
+    special_mention: int
+    substandard: int
+    doubtful: int
+    loss: int
+
+    def __post_init__(self) -> None:
+        days = (self.special_mention, self.substandard, self.doubtful, self.loss)
+        if any(isinstance(d, bool) or not isinstance(d, int) for d in days) or not (
+            1 <= days[0] < days[1] < days[2] < days[3]
+        ):
+            raise InvalidInput(
+                "loan.invalid_thresholds",
+                "五级分类逾期天数阈值须为递增的正整数",
+                f"thresholds must be increasing positive integers, got {days}",
+            )
+
+
+THRESHOLD_NAMES: tuple[str, ...] = ("special_mention", "substandard", "doubtful", "loss")
+
+
+@dataclass(frozen=True)
+class LoanPolicy:
+    """The loan parameters in force on one day (``on``)."""
+
+    on: date
+    max_term_months: int
+    max_age_plus_term_years: int
+    max_amount_fen: int
+    min_continuous_deposit_months: int
+    max_loans: int
+    penalty_day_basis: int
+    ltv_first_home: Decimal
+    ltv_second_home: Decimal
+    balance_multiple: Decimal
+    repayment_capacity_ratio: Decimal
+    penalty_multiplier: Decimal
+    classification_thresholds: ClassificationThresholds
+    dunning_days: tuple[int, ...]  # days past due at which a dunning notice goes out
+
+
+Parser = Callable[[str, object], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Param:
+    """One withdrawal or loan parameter: where it belongs, what staff call it, how a raw (JSON)
+    value is read (refusing with ``policy.invalid_value`` and the key as the field), shown in
+    Chinese and written back as JSON."""
+
+    kind: str
+    name: str  # the field of WithdrawalPolicy / LoanPolicy and the key of the shipped file
+    label_zh: str
+    unit_zh: str
+    parse: Parser
+    show: Callable[[Any], str]
+    dump: Callable[[Any], Any] = _same
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}.{self.name}"
+
+
+def _whole(low: int, high: int) -> Parser:
+    def parse(key: str, raw: object) -> int:
+        value = _integer(key, raw)
+        if not low <= value <= high:
+            raise _invalid(key, f"须为{low}至{high}之间的整数", f"{value} must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _decimal_between(low: Decimal, high: Decimal) -> Parser:
+    """A decimal string (never a float) within ``[low, high]``; a ratio is ``[0, 1]``."""
+
+    def parse(key: str, raw: object) -> Decimal:
+        if not isinstance(raw, (str, Decimal)):
+            raise _invalid(
+                key, '须为字符串形式的小数，如"0.8"', f"give a decimal string, not {type(raw).__name__}"
+            )
+        try:
+            value = parse_rate(raw, key)
+        except InvalidInput:
+            raise _invalid(key, "格式错误或为负数", f"{raw!r} is not a non-negative decimal") from None
+        if not low <= value <= high:
+            if low == 0 and high == 1:
+                title = "须在0至1之间（小数形式，0.8即80%）"
+            else:
+                title = f"须在{low}至{high}之间"
+            raise _invalid(key, title, f"{raw!r} must be between {low} and {high}")
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > RATE_MAX_PLACES:
+            raise _invalid(key, f"最多保留{RATE_MAX_PLACES}位小数", f"{raw!r} has too many decimal places")
+        return value
+
+    return parse
+
+
+_DAYS_PAST_DUE = _whole(1, DAYS_PAST_DUE_MAX)
+
+
+def _days_past_due(key: str, raw: object) -> int:
+    days: int = _DAYS_PAST_DUE(key, raw)
+    return days
+
+
+def _thresholds(key: str, raw: object) -> ClassificationThresholds:
+    if not isinstance(raw, Mapping) or set(raw) != set(THRESHOLD_NAMES):
+        raise _invalid(
+            key,
+            "须给出关注、次级、可疑、损失四个起始逾期天数",
+            f"give an object with {', '.join(THRESHOLD_NAMES)}",
+        )
+    days = [_days_past_due(key, raw[name]) for name in THRESHOLD_NAMES]
+    if days != sorted(set(days)):
+        raise _invalid(key, "四个逾期天数须依次递增", f"{days} are not increasing")
+    return ClassificationThresholds(*days)
+
+
+def _dunning(key: str, raw: object) -> tuple[int, ...]:
+    if not isinstance(raw, list | tuple) or not 1 <= len(raw) <= 10:
+        raise _invalid(key, "须给出1至10个逾期天数", "give a list of 1 to 10 days past due")
+    days = tuple(_days_past_due(key, d) for d in raw)
+    if list(days) != sorted(set(days)):
+        raise _invalid(key, "逾期天数须依次递增", f"{list(days)} are not increasing")
+    return days
+
+
+def _months_zh(value: Any) -> str:
+    return f"{value}个月"
+
+
+def _times_zh(value: Any) -> str:
+    return f"{value}次"
+
+
+def _age_zh(value: Any) -> str:
+    return f"{value}周岁"
+
+
+def _ratio_zh(value: Any) -> str:
+    return _pct(value)
+
+
+def _ltv_zh(value: Any) -> str:
+    return f"{_pct(value)}（最低首付{_pct(1 - value)}）"
+
+
+def _multiple_zh(value: Any) -> str:
+    return f"{value.normalize():f}倍"
+
+
+def _thresholds_zh(value: Any) -> str:
+    t: ClassificationThresholds = value
+    return f"逾期{t.special_mention}天起关注，{t.substandard}天起次级，{t.doubtful}天起可疑，{t.loss}天起损失"
+
+
+def _dunning_zh(value: Any) -> str:
+    return "逾期第" + "、".join(str(d) for d in value) + "天"
+
+
+def _decimal_json(value: Any) -> Any:
+    return str(value)
+
+
+def _thresholds_json(value: Any) -> Any:
+    return {name: getattr(value, name) for name in THRESHOLD_NAMES}
+
+
+def _list_json(value: Any) -> Any:
+    return list(value)
+
+
+_RATIO = _decimal_between(Decimal(0), Decimal(1))
+
+WITHDRAWAL_PARAMS: tuple[Param, ...] = (
+    Param(WITHDRAWAL, "purchase_window_months", "购房提取申请期限", "月（自购房合同备案或不动产登记之日起）",
+          _whole(1, 120), _months_zh),
+    Param(WITHDRAWAL, "build_window_months", "建造、翻建、大修提取申请期限", "月（自规划许可或施工合同之日起）",
+          _whole(1, 120), _months_zh),
+    Param(WITHDRAWAL, "rent_min_deposit_months", "租房提取连续缴存月数下限", "月", _whole(0, 120), _months_zh),
+    Param(WITHDRAWAL, "rent_monthly_cap_fen", "租房提取每月限额", "元/月（每人）", _fen, _yuan),
+    Param(WITHDRAWAL, "rent_interval_months", "两次租房提取最短间隔", "月", _whole(0, 120), _months_zh),
+    Param(WITHDRAWAL, "repay_interval_months", "两次按月还贷提取最短间隔", "月", _whole(0, 120), _months_zh),
+    Param(WITHDRAWAL, "leave_sealed_months", "离开本市提取账户封存期", "月", _whole(0, 120), _months_zh),
+    Param(WITHDRAWAL, "retirement_age_male", "退休提取年龄（男）", "周岁（以退休证明为准）", _whole(40, 80), _age_zh),
+    Param(WITHDRAWAL, "retirement_age_female", "退休提取年龄（女）", "周岁（以退休证明为准）", _whole(40, 80), _age_zh),
+    Param(WITHDRAWAL, "housing_withdrawals_per_year", "每年住房消费类提取次数", "次/年（超过即提示风险）",
+          _whole(1, 100), _times_zh),
+)  # fmt: skip
+
+LOAN_PARAMS: tuple[Param, ...] = (
+    Param(LOAN, "max_term_months", "贷款期限上限", "月", _whole(1, LOAN_TERM_MAX_MONTHS), _months_zh),
+    Param(LOAN, "max_age_plus_term_years", "借款人年龄与贷款期限之和上限", "年",
+          _whole(18, 100), lambda v: f"{v}年"),
+    Param(LOAN, "max_amount_fen", "个人住房贷款最高额度", "元", _fen, _yuan),
+    Param(LOAN, "min_continuous_deposit_months", "申请贷款连续缴存月数下限", "月", _whole(0, 120), _months_zh),
+    Param(LOAN, "max_loans", "每户家庭贷款次数上限", "次", _whole(0, 10), _times_zh),
+    Param(LOAN, "penalty_day_basis", "罚息计息天数基准", "天/年", _day_basis, lambda v: f"{v}天"),
+    Param(LOAN, "ltv_first_home", "首套住房最高贷款比例", "百分比（房价与评估价孰低者）",
+          _RATIO, _ltv_zh, _decimal_json),
+    Param(LOAN, "ltv_second_home", "第二套住房最高贷款比例", "百分比（首套贷款已结清）",
+          _RATIO, _ltv_zh, _decimal_json),
+    Param(LOAN, "balance_multiple", "账户余额倍数", "倍（借款人及共同借款人账户余额之和）",
+          _decimal_between(Decimal(0), Decimal(100)), _multiple_zh, _decimal_json),
+    Param(LOAN, "repayment_capacity_ratio", "还款能力系数", "百分比（首期月供占月缴存基数之和的上限）",
+          _RATIO, _ratio_zh, _decimal_json),
+    Param(LOAN, "penalty_multiplier", "罚息利率倍数", "倍（贷款年利率的倍数）",
+          _decimal_between(Decimal(1), Decimal(10)), _multiple_zh, _decimal_json),
+    Param(LOAN, "classification_thresholds", "五级分类逾期天数阈值", "天（关注、次级、可疑、损失的起始逾期天数）",
+          _thresholds, _thresholds_zh, _thresholds_json),
+    Param(LOAN, "dunning_days", "催收通知节点", "天（逾期天数）", _dunning, _dunning_zh, _list_json),
+)  # fmt: skip
+
+PARAMS: dict[str, Param] = {p.key: p for p in (*WITHDRAWAL_PARAMS, *LOAN_PARAMS)}
+PARAMS_OF: dict[str, tuple[Param, ...]] = {WITHDRAWAL: WITHDRAWAL_PARAMS, LOAN: LOAN_PARAMS}
+LABELS_ZH.update({p.key: p.label_zh for p in PARAMS.values()})
+UNITS_ZH.update({p.key: p.unit_zh for p in PARAMS.values()})
+_PARSERS.update({p.key: p.parse for p in PARAMS.values()})
+
+_SHIPPED_FILES = {WITHDRAWAL: "withdrawal_policy.json", LOAN: "loan_policy.json"}
+
+
+def kind_of_key(key: str) -> str | None:
+    """``"withdrawal"`` or ``"loan"`` for a key of those kinds, else ``None``."""
+    found = PARAMS.get(key)
+    return None if found is None else found.kind
+
+
+@cache
+def _shipped(kind: str) -> dict[str, Any]:
+    """The shipped file of ``kind``, every value checked (a broken package fails loudly, once)."""
+    text = resources.files("hpf.policy").joinpath(_SHIPPED_FILES[kind]).read_text("utf-8")
+    keys: dict[str, Any] = json.loads(text)["keys"]
+    names = {p.name for p in PARAMS_OF[kind]}
+    assert set(keys) == names, f"{_SHIPPED_FILES[kind]}: {sorted(set(keys) ^ names)}"
+    for p in PARAMS_OF[kind]:
+        for entry in keys[p.name]["entries"]:
+            p.parse(p.key, entry["value"])
+    return keys
+
+
+def shipped_entries(kind: str) -> dict[str, list[tuple[date, Any]]]:
+    """The shipped defaults of ``kind`` as ``{name: [(effective_from, raw value), ...]}``
+    (fresh lists: a caller may append a center's entries)."""
+    return {
+        name: [(date.fromisoformat(e["effective_from"]), e["value"]) for e in spec["entries"]]
+        for name, spec in _shipped(kind).items()
+    }
+
+
+def shipped_note(kind: str, name: str) -> str:
+    """The Chinese note on a shipped default, for staff."""
+    note: str = _shipped(kind)[name].get("note_zh", "")
+    return note
+
+
+def _resolve_kind(kind: str, entries: Mapping[str, Sequence[tuple[date, Any]]], on: date) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for p in PARAMS_OF[kind]:
+        found = latest(entries.get(p.name, ()), on)
+        if found is None:
+            raise _no_value(p.key, on)
+        values[p.name] = p.parse(p.key, found[1])
+    return values
+
+
+def resolve_withdrawal_policy(
+    entries: Mapping[str, Sequence[tuple[date, Any]]], on: date
+) -> WithdrawalPolicy:
+    """The :class:`WithdrawalPolicy` in force on ``on`` from raw entries per parameter *name*:
+    per name the latest entry ``≤ on`` (on a shared date the later listed wins)."""
+    return WithdrawalPolicy(**_resolve_kind(WITHDRAWAL, entries, on))
+
+
+def resolve_loan_policy(entries: Mapping[str, Sequence[tuple[date, Any]]], on: date) -> LoanPolicy:
+    """The :class:`LoanPolicy` in force on ``on`` from raw entries per parameter *name*."""
+    return LoanPolicy(on=on, **_resolve_kind(LOAN, entries, on))

@@ -1,10 +1,14 @@
 """Policy use cases: the parameters in force on a day, the deposit rate history, scheduling.
 
-National defaults ship in ``defaults.json`` (package data); a center's own values are rows of
-``policy_value`` (one per key and effective date), overlaid on the defaults: for each key the
-latest entry with ``effective_from ≤ day`` wins, and a center row on the same date as a default
-replaces it. Policy is never changed retroactively: a change takes effect on or after the
-business date, and a stored row is never updated or deleted.
+National defaults ship in ``defaults.json`` (package data) and, for the withdrawal and loan
+parameters, ``withdrawal_policy.json`` and ``loan_policy.json`` (decision 0022); a center's own
+values are rows of ``policy_value`` (one per key and effective date; a withdrawal or loan
+parameter under ``withdrawal.<name>`` / ``loan.<name>``), overlaid on the defaults: for each key
+the latest entry with ``effective_from ≤ day`` wins, and a center row on the same date as a
+default replaces it. Policy is never changed retroactively: a change takes effect on or after the
+business date, and a stored row is never updated or deleted. Changes are made through
+maker-checker (``hpf.approvals.service``, kind ``policy.change``, which runs
+:func:`schedule_change` once another administrator approves).
 """
 
 from __future__ import annotations
@@ -25,33 +29,48 @@ from hpf.policy.rules import (
     DEPOSIT_RATE,
     KEYS,
     LABELS_ZH,
+    PARAMS_OF,
     UNITS_ZH,
     AlertPolicy,
     DepositRate,
+    LoanPolicy,
     Policy,
+    WithdrawalPolicy,
     canonical,
     consistency,
     deposit_history,
     describe,
+    kind_of_key,
     latest,
     require_known_key,
     require_ok,
     resolve,
     resolve_alerts,
+    resolve_loan_policy,
+    resolve_withdrawal_policy,
+    shipped_entries,
+    shipped_note,
     validate_value,
 )
+from hpf.policy.rules import LOAN as LOAN
+from hpf.policy.rules import WITHDRAWAL as WITHDRAWAL
 from hpf.policy.tables import policy_value
 
 __all__ = [
     "LABELS_ZH",
+    "LOAN",
     "SOURCE_ZH",
+    "WITHDRAWAL",
     "defaults",
     "deposit_rate_history",
     "deposit_rates",
+    "kind_table",
     "list_changes",
+    "loan_policy_at",
     "policy_at",
     "policy_table",
     "schedule_change",
+    "withdrawal_policy_at",
 ]
 
 SOURCE_ZH = {"default": "国家默认", "center": "本中心"}
@@ -91,12 +110,16 @@ def _default_entries(key: str) -> list[Entry]:
     return [(e["effective_from"], e["value"]) for e in defaults()[key]["entries"]]
 
 
-def _stored(conn: Connection, *, up_to: date | None = None, key: str | None = None) -> list[dict[str, Any]]:
+def _stored(
+    conn: Connection, *, up_to: date | None = None, key: str | None = None, kind: str | None = None
+) -> list[dict[str, Any]]:
     query = select(policy_value).order_by(policy_value.c.effective_from, policy_value.c.id)
     if up_to is not None:
         query = query.where(policy_value.c.effective_from <= up_to)
     if key is not None:
         query = query.where(policy_value.c.key == key)
+    if kind is not None:
+        query = query.where(policy_value.c.key.like(f"{kind}.%"))
     return [{**row, "value": json.loads(row["value"])} for row in conn.execute(query).mappings()]
 
 
@@ -119,6 +142,31 @@ def policy_at(conn: Connection, on: date) -> Policy:
 def alert_policy_at(conn: Connection, on: date) -> AlertPolicy:
     """The security alert thresholds in force on ``on``."""
     return resolve_alerts(_merged(_stored(conn, up_to=on)), on)
+
+
+def _kind_entries(conn: Connection, kind: str, *, up_to: date | None = None) -> dict[str, list[Entry]]:
+    """Per parameter name of ``kind``: the shipped defaults, then the center's rows (one query)."""
+    merged = shipped_entries(kind)
+    query = (
+        select(policy_value.c.key, policy_value.c.effective_from, policy_value.c.value)
+        .where(policy_value.c.key.like(f"{kind}.%"))
+        .order_by(policy_value.c.effective_from, policy_value.c.id)
+    )
+    if up_to is not None:
+        query = query.where(policy_value.c.effective_from <= up_to)
+    for key, effective_from, value in conn.execute(query):
+        merged.setdefault(key.split(".", 1)[1], []).append((effective_from, json.loads(value)))
+    return merged
+
+
+def withdrawal_policy_at(conn: Connection, on: date) -> WithdrawalPolicy:
+    """The center's withdrawal parameters in force on ``on`` (the application's business date)."""
+    return resolve_withdrawal_policy(_kind_entries(conn, WITHDRAWAL, up_to=on), on)
+
+
+def loan_policy_at(conn: Connection, on: date) -> LoanPolicy:
+    """The center's loan parameters in force on ``on`` (a contract's date, a job's day)."""
+    return resolve_loan_policy(_kind_entries(conn, LOAN, up_to=on), on)
 
 
 def deposit_rates(conn: Connection) -> list[DepositRate]:
@@ -195,6 +243,39 @@ def list_changes(conn: Connection) -> list[dict[str, Any]]:
     return [_change_row(r) for r in rows]
 
 
+def _table_row(
+    key: str, entries: Sequence[Entry], on: date, center_dates: set[tuple[str, date]], note: str,
+    source_notes: Mapping[date, str],
+) -> dict[str, Any]:  # fmt: skip
+    found = latest(entries, on)
+    upcoming = [e for e in entries if e[0] > on]
+    nxt = None
+    if upcoming:
+        first = min(e[0] for e in upcoming)
+        next_value = latest([e for e in upcoming if e[0] == first], first)
+        assert next_value is not None
+        nxt = {
+            "effective_from": first,
+            "value": next_value[1],
+            "shown": describe(key, validate_value(key, next_value[1])),
+            "source": "center" if (key, first) in center_dates else "default",
+        }
+    source = "center" if found is not None and (key, found[0]) in center_dates else "default"
+    return {
+        "key": key,
+        "label_zh": LABELS_ZH[key],
+        "unit_zh": UNITS_ZH[key],
+        "value": None if found is None else found[1],
+        "shown": "—" if found is None else describe(key, validate_value(key, found[1])),
+        "effective_from": None if found is None else found[0],
+        "source": source,
+        "source_zh": SOURCE_ZH[source],
+        "note": note,
+        "source_note": "" if found is None else source_notes.get(found[0], ""),
+        "next": nxt,
+    }
+
+
 def policy_table(conn: Connection, on: date) -> list[dict[str, Any]]:
     """One row per key for display: key, label_zh, value (JSON form), shown (Chinese), effective_from,
     source (default/center), source_zh, unit_zh, note (Chinese note on the default), source_note (the
@@ -205,41 +286,20 @@ def policy_table(conn: Connection, on: date) -> list[dict[str, Any]]:
     merged = _merged(stored)
     out = []
     for key in KEYS:
-        entries = merged[key]
-        found = latest(entries, on)
-        upcoming = [e for e in entries if e[0] > on]
-        nxt = None
-        if upcoming:
-            first = min(e[0] for e in upcoming)
-            next_value = latest([e for e in upcoming if e[0] == first], first)
-            assert next_value is not None
-            nxt = {
-                "effective_from": first,
-                "value": next_value[1],
-                "shown": describe(key, validate_value(key, next_value[1])),
-                "source": "center" if (key, first) in center_dates else "default",
-            }
-        source = "center" if found is not None and (key, found[0]) in center_dates else "default"
-        default_entry = next(
-            (e for e in defaults()[key]["entries"] if found is not None and e["effective_from"] == found[0]),
-            None,
-        )
-        out.append(
-            {
-                "key": key,
-                "label_zh": LABELS_ZH[key],
-                "unit_zh": UNITS_ZH[key],
-                "value": None if found is None else found[1],
-                "shown": "—" if found is None else describe(key, validate_value(key, found[1])),
-                "effective_from": None if found is None else found[0],
-                "source": source,
-                "source_zh": SOURCE_ZH[source],
-                "note": defaults()[key]["note_zh"],
-                "source_note": "" if default_entry is None else default_entry.get("source_zh", ""),
-                "next": nxt,
-            }
-        )
+        sources = {e["effective_from"]: e.get("source_zh", "") for e in defaults()[key]["entries"]}
+        out.append(_table_row(key, merged[key], on, center_dates, defaults()[key]["note_zh"], sources))
     return out
+
+
+def kind_table(conn: Connection, kind: str, on: date) -> list[dict[str, Any]]:
+    """The rows of :func:`policy_table` for the withdrawal (``"withdrawal"``) or loan (``"loan"``)
+    parameters, in display order."""
+    entries = _kind_entries(conn, kind)
+    center_dates = {(r["key"], r["effective_from"]) for r in _stored(conn, kind=kind)}
+    return [
+        _table_row(p.key, entries[p.name], on, center_dates, shipped_note(kind, p.name), {})
+        for p in PARAMS_OF[kind]
+    ]
 
 
 # ------------------------------------------------------------------------------------ writing
@@ -264,7 +324,9 @@ def schedule_change(
 ) -> dict[str, Any]:
     """Record a change of ``key`` to ``value`` effective from ``effective_from``.
 
-    Refused: an unknown key (``policy.unknown_key``), a bad value (``policy.invalid_value``,
+    ``key`` is a contribution, deposit-rate or alert key, or a withdrawal or loan parameter
+    (``withdrawal.rent_monthly_cap_fen``, ``loan.ltv_first_home``, ...). Refused: an unknown key
+    (``policy.unknown_key``), a bad value (``policy.invalid_value`` with the key as the field,
     also when it would put a floor above a cap or a minimum above a maximum on any day from
     ``effective_from``), a date before the business date (``policy.retroactive``: policy is
     never changed retroactively), a second change of the key on the same date
@@ -284,7 +346,7 @@ def schedule_change(
     stored = _stored(conn)
     if any(r["key"] == key and r["effective_from"] == effective_from for r in stored):
         raise _duplicate(key, effective_from)
-    if key != DEPOSIT_RATE:
+    if key != DEPOSIT_RATE and kind_of_key(key) is None:  # withdrawal and loan values stand alone
         _check_consistent(stored, key, effective_from, stored_value)
     row = {
         "key": key,

@@ -1,7 +1,8 @@
 """Withdrawals as catalog items (``WD-*``): the handler the application engine calls.
 
 ``evaluate`` turns the application's payload into a :class:`~hpf.withdrawals.service.WithdrawalForm`,
-decides it (rules, amount, calculation sheet) and runs the risk checks; ``on_approved`` reserves
+decides it (rules, amount, calculation sheet) under the center's policy in force on the
+application's business date (``submitted_on``) and runs the risk checks; ``on_approved`` reserves
 the money through settlement (the payout itself is sent after the approving transaction commits:
 ``hpf.withdrawals.service.send_reserved``); the payout's outcome marks the application executed
 or failed (``payout_settled`` → the listener below); ``on_ended`` gives back a reservation that was
@@ -11,6 +12,7 @@ never sent. "Other" withdrawals always go to a reviewer.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -69,12 +71,22 @@ def form_of(item_code: str, payload: Mapping[str, Any]) -> WithdrawalForm:
     )
 
 
+def applied_on(application: Mapping[str, Any]) -> date | None:
+    """The application's business date (``submitted_on``): the day whose policy decides it."""
+    day = application.get("submitted_on")
+    if isinstance(day, str):
+        return date.fromisoformat(day)
+    return day if isinstance(day, date) else None
+
+
 class WithdrawalHandler:
     item_codes = tuple(ITEMS)
 
     def evaluate(self, conn: Connection, ctx: Context, application: Mapping[str, Any]) -> Evaluation:
         form = form_of(application["item_code"], application["payload"])
-        assessment = service.assess(conn, ctx, int(application["member_id"]), form)
+        assessment = service.assess(
+            conn, ctx, int(application["member_id"]), form, applied_on=applied_on(application)
+        )
         decision = assessment.decision
         flags = [RiskFlag(r.code, r.title_zh, r.detail) for r in assessment.risks]
         if decision.manual_review:
@@ -92,8 +104,9 @@ class WithdrawalHandler:
     ) -> dict[str, Any]:
         form = form_of(application["item_code"], application["payload"])
         reserved = service.reserve(
-            conn, ctx, int(application["id"]), int(application["member_id"]), form, assessed=evaluation.basis
-        )
+            conn, ctx, int(application["id"]), int(application["member_id"]), form,
+            assessed=evaluation.basis, applied_on=applied_on(application),
+        )  # fmt: skip
         order = settlement.get_order(conn, int(reserved["order_id"]))
         return {
             "withdrawal_id": reserved["id"],

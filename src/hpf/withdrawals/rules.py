@@ -1,8 +1,9 @@
 """Withdrawal (提取) rules: eligibility, the amount allowed and the calculation sheet, per reason.
 
 Pure: no database, no clock. The reasons are the data standard's TQYY codes (REFERENCE §3.2).
-Every condition and limit is policy as data (``withdrawal_policy.json``, a center overlays its
-own entries with effective dates): the code only says *which* parameter a reason uses.
+Every condition and limit is policy as data (:class:`~hpf.policy.rules.WithdrawalPolicy`: the
+shipped defaults overlaid by the center's changes with effective dates, decision 0022): the code
+only says *which* parameter a reason uses.
 
 ``evaluate(claim, facts, policy, today)`` returns a :class:`Decision`: one :class:`Check` per
 rule (each with a stable code, a Chinese title a member reads, an English detail), the amount
@@ -15,18 +16,17 @@ that asks for more than allowed is refused and the sheet says how much would be 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from hpf.kernel.errors import HpfError, InvalidInput
 from hpf.kernel.identifiers import parse_resident_id
 from hpf.kernel.money import format_yuan
+from hpf.policy.rules import WITHDRAWAL, resolve_withdrawal_policy, shipped_entries
+from hpf.policy.rules import WithdrawalPolicy as WithdrawalPolicy
 
 
 class Reason(StrEnum):
@@ -68,68 +68,33 @@ MAX_MONTHS_PER_CLAIM = 12  # rent and monthly repayment cover at most a year at 
 
 
 # ---------------------------------------------------------------------------------- policy
-
-
-@dataclass(frozen=True)
-class WithdrawalPolicy:
-    """The withdrawal parameters in force on one day."""
-
-    purchase_window_months: int
-    build_window_months: int
-    rent_min_deposit_months: int
-    rent_monthly_cap_fen: int
-    rent_interval_months: int
-    repay_interval_months: int
-    leave_sealed_months: int
-    retirement_age_male: int
-    retirement_age_female: int
-    housing_withdrawals_per_year: int
-
+# The parameters are the center's policy (``hpf.policy``: shipped defaults overlaid by the
+# center's changes with effective dates; decision 0022). A decision reads them through
+# ``hpf.policy.queries.withdrawal_policy_at``; these pure helpers resolve the shipped defaults.
 
 KEYS = tuple(WithdrawalPolicy.__dataclass_fields__)
 
 
-@cache
-def _defaults() -> dict[str, Any]:
-    text = resources.files("hpf.withdrawals").joinpath("withdrawal_policy.json").read_text(encoding="utf-8")
-    keys: dict[str, Any] = json.loads(text)["keys"]
-    return keys
-
-
 def default_entries() -> dict[str, list[tuple[date, Any]]]:
-    return {
-        key: [(date.fromisoformat(e["effective_from"]), e["value"]) for e in spec["entries"]]
-        for key, spec in _defaults().items()
-    }
-
-
-def _count(key: str, raw: object) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-        raise InvalidInput(
-            "withdrawal_policy.invalid_value",
-            "提取政策参数须为非负整数",
-            f"{key}: {raw!r} is not an integer ≥ 0",
-        )
-    return raw
+    """The shipped defaults as ``{name: [(effective_from, raw value), ...]}``."""
+    return shipped_entries(WITHDRAWAL)
 
 
 def resolve_policy(entries: Mapping[str, Sequence[tuple[date, Any]]], on: date) -> WithdrawalPolicy:
     """The policy in force on ``on``: per key the latest entry with ``effective_from ≤ on``."""
-    values: dict[str, int] = {}
-    for key in KEYS:
-        found = [(d, v) for d, v in entries.get(key, ()) if d <= on]
-        if not found:
-            raise InvalidInput(
-                "withdrawal_policy.no_value",
-                "提取政策参数尚无生效值",
-                f"{key}: nothing in force on {on.isoformat()}",
-            )
-        values[key] = _count(key, max(found, key=lambda e: e[0])[1])
-    return WithdrawalPolicy(**values)
+    try:
+        return resolve_withdrawal_policy(entries, on)
+    except InvalidInput as exc:  # this module's codes, as before the policy store held them
+        code = (
+            "withdrawal_policy.no_value"
+            if exc.code == "policy.no_value"
+            else "withdrawal_policy.invalid_value"
+        )
+        raise InvalidInput(code, exc.title, exc.detail, **exc.extra) from None
 
 
 def policy_on(on: date) -> WithdrawalPolicy:
-    """The national defaults in force on ``on`` (a center's overlay goes through the service)."""
+    """The shipped defaults in force on ``on`` (a center's policy: ``withdrawal_policy_at``)."""
     return resolve_policy(default_entries(), on)
 
 

@@ -31,6 +31,7 @@ from hpf.kernel.errors import Conflict, NotFound
 from hpf.ledger.chart import MEMBER_CONTROL
 from hpf.ledger.rules import BalancePart
 from hpf.ledger.service import member_balances
+from hpf.policy.queries import withdrawal_policy_at
 from hpf.protection.protect import blind_index, seal, to_stored
 from hpf.settlement import service as settlement
 from hpf.settlement.adapter import BankAdapter
@@ -48,7 +49,6 @@ from hpf.withdrawals.rules import (
     WithdrawalPolicy,
     evaluate,
     overview,
-    policy_on,
     repeated_withdrawals,
 )
 from hpf.withdrawals.tables import property_record, withdrawal
@@ -234,8 +234,8 @@ def risk_checks(
 
 
 def eligibility(conn: Connection, member_id: int, today: date) -> list[ReasonOverview]:
-    """Every reason for the self-service page (center policy overlay: national defaults for now)."""
-    policy = policy_on(today)
+    """Every reason for the self-service page, under the center's policy in force on ``today``."""
+    policy = withdrawal_policy_at(conn, today)
     facts = member_facts(conn, member_id, today, Reason.RETIREMENT)  # with interest to date
     return overview(facts, policy, today)
 
@@ -344,14 +344,21 @@ class Assessment:
     ids: Identifiers
 
 
-def assess(conn: Connection, ctx: Context, member_id: int, form: WithdrawalForm) -> Assessment:
-    """Rules and risks of ``form`` for ``member_id`` today (nothing is written)."""
+def assess(
+    conn: Connection, ctx: Context, member_id: int, form: WithdrawalForm, *, applied_on: date | None = None
+) -> Assessment:
+    """Rules and risks of ``form`` for ``member_id`` today (nothing is written).
+
+    The rules are the center's withdrawal policy in force on ``applied_on``, the business date
+    of the application (default: today): an application keeps the policy of its day when a
+    change takes effect before it is decided (decision 0022). The facts are today's.
+    """
     today = ctx.clock.today()
     member_bidx = conn.scalar(select(member.c.resident_id_bidx).where(member.c.id == member_id))
     if member_bidx is None:
         raise NotFound("member.not_found", "个人账户不存在", f"no member {member_id}")
     ids = Identifiers.of(str(member_bidx), form.family_resident_ids, form.document_no, form.payee_card)
-    policy = policy_on(today)
+    policy = withdrawal_policy_at(conn, applied_on or today)
     facts = member_facts(conn, member_id, today, form.reason)
     claim = form.claim(family_withdrawn_fen(conn, ids))
     decision = evaluate(claim, facts, policy, today)
@@ -380,6 +387,7 @@ def reserve(
     form: WithdrawalForm,
     *,
     assessed: Assessment | None = None,
+    applied_on: date | None = None,
 ) -> dict[str, Any]:
     """On approval: decide again, record the withdrawal and reserve its money through settlement.
 
@@ -389,6 +397,7 @@ def reserve(
     overdraft CHECK would refuse it anyway). ``assessed``: the assessment made earlier in this
     same transaction (straight-through approval evaluates, then approves), taken as it is —
     except for a closing withdrawal, whose interest credit below changes the balance.
+    ``applied_on``: the application's business date, whose policy the decision applies.
     """
     known = (
         conn.execute(select(withdrawal).where(withdrawal.c.application_id == application_id))
@@ -401,7 +410,11 @@ def reserve(
     if form.reason in CLOSING:
         settle_on_close_with_policy(conn, ctx, member_id, today)
         assessed = None
-    assessment = assessed if isinstance(assessed, Assessment) else assess(conn, ctx, member_id, form)
+    assessment = (
+        assessed
+        if isinstance(assessed, Assessment)
+        else assess(conn, ctx, member_id, form, applied_on=applied_on)
+    )
     decision = assessment.decision
     if not decision.eligible:
         first = decision.refusals[0]
