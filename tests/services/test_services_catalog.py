@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import HpfError, InvalidInput
-from hpf.policy.rules import require_ok
+from hpf.kernel.findings import require_ok
 from hpf.security import approvals
 from hpf.security.identity import Forbidden
 from hpf.services import catalog, handlers, rules, service

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel
@@ -158,5 +158,10 @@ def close_period(period: str, conn: WriteDb, ctx: Ctx) -> None:
     dependencies=[Depends(requires(Perm.LEDGER_READ))],
 )
 def check(conn: ReadDb) -> CheckResult:
-    findings: list[Any] = check_ledger(conn)
-    return CheckResult(ok=not findings, findings=[FindingPublic(**f.__dict__) for f in findings])
+    findings = check_ledger(conn)
+    return CheckResult(
+        ok=not findings,
+        findings=[
+            FindingPublic(check=f.code, account=f.subject or "", detail=f.message_en) for f in findings
+        ],
+    )

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput
+from hpf.kernel.findings import require_ok
 from hpf.policy.rules import (
     DEPOSIT_RATE,
     KEYS,
@@ -35,7 +36,6 @@ from hpf.policy.rules import (
     describe,
     latest,
     require_known_key,
-    require_ok,
     resolve,
     resolve_alerts,
     validate_value,
