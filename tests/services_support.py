@@ -19,7 +19,8 @@ from hpf.db.engine import write_transaction
 from hpf.identity import identity
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
-from hpf.services.handlers import Evaluation, RiskFlag, RuleResult, SheetLine
+from hpf.kernel.findings import Finding, Verdict
+from hpf.services.handlers import Evaluation, SheetLine
 from signing_in import FAST_PASSWORDS, PASSWORD
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
@@ -102,12 +103,12 @@ class FakeWithdrawals:
             raise InvalidInput("withdrawal.rent_required", "请填写月租金", "rent_monthly_fen is missing")
         rent = int(payload["rent_monthly_fen"])
         rules = (
-            RuleResult("rent.deposit_months", True, "连续缴存满3个月"),
-            RuleResult("rent.no_home", not payload.get("fail"), "本人及配偶在本市无自有住房"),
+            Finding.rule("rent.deposit_months", True, "连续缴存满3个月"),
+            Finding.rule("rent.no_home", not payload.get("fail"), "本人及配偶在本市无自有住房"),
         )
-        flags = (RiskFlag("risk.frequent", "一年内多次提取"),) if payload.get("risky") else ()
+        flags = (Finding.risk("risk.frequent", "一年内多次提取"),) if payload.get("risky") else ()
         sheet = (SheetLine("月租金", f"{rent / 100:.2f}元"), SheetLine("可提取", f"{rent * 3 / 100:.2f}元"))
-        return Evaluation(rules, flags, rent * 3, sheet)
+        return Evaluation(Verdict.of(rules, flags), rent * 3, sheet)
 
     def on_approved(
         self, conn: Connection, ctx: Context, application: Mapping[str, Any], evaluation: Evaluation

@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from hpf.access.permissions import Perm
-from hpf.ledger.check import Finding, check_ledger
+from hpf.kernel.findings import Finding
+from hpf.ledger.check import check_ledger
 from hpf.loans.check import check_loans
 from hpf.web.auth import requires
 from hpf.web.deps import ReadDb
@@ -45,4 +46,9 @@ class CheckResult(BaseModel):
 )
 def check(conn: ReadDb) -> CheckResult:
     findings: list[Any] = check_center(conn)
-    return CheckResult(ok=not findings, findings=[FindingPublic(**f.__dict__) for f in findings])
+    return CheckResult(
+        ok=not findings,
+        findings=[
+            FindingPublic(check=f.code, account=f.subject or "", detail=f.message_en) for f in findings
+        ],
+    )

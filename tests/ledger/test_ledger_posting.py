@@ -151,8 +151,8 @@ def test_check_names_the_first_broken_account(engine, ctx, members):
         conn.execute(text("UPDATE member_balance SET current_fen = 90 WHERE member_id = :m"), {"m": m2})
     with read_transaction(engine) as conn:
         findings = check_center(conn)
-    assert findings[0].account == f"member {m2}"
-    assert {f.check for f in findings} == {"member_balance", "control_total", "accrual"}
+    assert findings[0].subject == f"member {m2}"
+    assert {f.code for f in findings} == {"member_balance", "control_total", "accrual"}
 
 
 def test_accrual_follows_value_dates(engine, ctx, members):

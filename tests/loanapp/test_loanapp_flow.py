@@ -15,6 +15,7 @@ from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.identity.identity import Forbidden
 from hpf.kernel.errors import IllegalTransition
+from hpf.kernel.findings import Verdict
 from hpf.ledger.tables import journal_entry
 from hpf.loans import application as la
 from hpf.loans import service as loans
@@ -97,7 +98,7 @@ def test_applied_reviewed_approved_disbursed_and_executed(engine, bank):
         la.disbursement_settled(conn, center.ctx, PayoutOutcome(
             order["id"], order["order_no"], "loan", str(out["loan_id"]), "paid", AMOUNT, TODAY))  # fmt: skip
         again = la.HANDLER.on_approved(
-            conn, center.ctx, applications.with_secrets(conn, final), Evaluation(rules=())
+            conn, center.ctx, applications.with_secrets(conn, final), Evaluation(verdict=Verdict())
         )
     assert (again["loan_id"], again["payment_order_id"]) == (out["loan_id"], out["payment_order_id"])
     assert _count(engine, journal_entry) == entries and _count(engine, payment_order) == 1

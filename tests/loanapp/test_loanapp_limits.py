@@ -86,7 +86,7 @@ def test_each_limit_binds_in_turn(engine, case):
     with read_transaction(engine) as conn:
         decision = la.decide(conn, center.ctx, application_of(center, who, payload(**changes)))
     assert decision.limit.bound is bound
-    assert decision.eligible, [r for r in decision.rules if not r.passed]
+    assert decision.eligible, decision.verdict.refusals
     assert _sheet(decision) == sheet
     limits, rate, term = decision.limit.limits, decision.annual_rate, decision.limit.term_months
     # the golden figures, re-derived from the facts without the rules module's arithmetic
@@ -101,11 +101,11 @@ def test_each_limit_binds_in_turn(engine, case):
     assert first_installment(capacity, rate, term, Method.EQUAL_INSTALLMENT) <= most
     assert first_installment(capacity + 1, rate, term, Method.EQUAL_INSTALLMENT) > most
     assert decision.amount_fen == min(decision.form.requested_fen or limits[bound], limits[bound])
-    assert decision.risks[0].code == "review.loan"  # never straight through
+    assert decision.verdict.risks[0].code == "review.loan"  # never straight through
 
 
 def _failed(decision: la.LoanDecision) -> dict[str, str]:
-    return {r.code: r.title_zh for r in decision.rules if not r.passed}
+    return {r.code: r.message_zh for r in decision.verdict.refusals}
 
 
 def _active_loan(conn, ctx, borrower_id: int, co_ids: tuple[int, ...], certificate: str) -> int:
@@ -182,9 +182,9 @@ def test_co_borrowers_add_up_and_are_checked(engine):
             co_borrower_account_nos=[center.members["a"]["account_no"], center.members["new"]["account_no"]])))  # fmt: skip
     assert both.household.balance_fen == 2 * A_BALANCE and both.household.monthly_base_fen == 1_600_000
     assert both.limit.bound is LimitKind.LTV and both.amount_fen == 80_000_000  # 15 × balance no longer binds
-    assert "loan.co_borrowers" in {r.code for r in both.rules if r.passed}
+    assert "loan.co_borrowers" in {r.code for r in both.verdict.rules if r.passed}
     assert _failed(mixed) == {"loan.co_borrower_is_borrower": "借款人不能同时为共同借款人"}
-    assert [f.code for f in mixed.risks] == ["review.loan", "risk.co_borrower_deposit"]
+    assert [f.code for f in mixed.verdict.risks] == ["review.loan", "risk.co_borrower_deposit"]
 
 
 @pytest.mark.parametrize(

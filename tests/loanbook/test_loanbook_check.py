@@ -23,7 +23,7 @@ def test_a_loan_that_disagrees_with_the_books_or_its_schedule_is_reported(engine
         assert check_center(conn) == []
     with write_transaction(engine) as conn:
         conn.execute(update(loan).where(loan.c.id == loan_id).values(outstanding_principal_fen=11_999_999))
-        found = {(f.check, f.account) for f in check_center(conn)}
+        found = {(f.code, f.subject) for f in check_center(conn)}
         assert found == {("loan_control", "subject 121+122"), ("loan_schedule", f"loan {loan_id}")}
         conn.execute(update(loan).where(loan.c.id == loan_id).values(outstanding_principal_fen=12_000_000))
         conn.execute(
@@ -32,8 +32,8 @@ def test_a_loan_that_disagrees_with_the_books_or_its_schedule_is_reported(engine
             .values(principal_fen=loan_installment.c.principal_fen + 1)
         )
         (finding,) = check_center(conn)
-        assert (finding.check, finding.account) == ("loan_schedule", f"loan {loan_id}")
-        assert "schedule principal 12000001" in finding.detail
+        assert (finding.code, finding.subject) == ("loan_schedule", f"loan {loan_id}")
+        assert "schedule principal 12000001" in finding.message_en
 
 
 def test_the_daily_run_accrues_a_day_once(engine, ctx, clock):

@@ -116,7 +116,7 @@ def test_each_failed_rule_gives_its_refusal(changes, code):
     found = max_loan_amount(request(**changes), POLICY)
     assert [f.code for f in found.refusals] == [code]
     assert found.amount_fen == 0 and not found.eligible
-    assert found.refusals[0].title_zh and found.refusals[0].detail_en
+    assert found.refusals[0].message_zh and found.refusals[0].message_en
 
 
 def test_every_refusal_is_listed():
@@ -126,7 +126,7 @@ def test_every_refusal_is_listed():
         "loan.too_many_loans",
         "loan.age_limit",
     ]
-    assert found.refusals[0].title_zh == "申请前须连续足额缴存住房公积金满6个月"
+    assert found.refusals[0].message_zh == "申请前须连续足额缴存住房公积金满6个月"
 
 
 def test_bad_requests_are_refused_outright():

@@ -6,9 +6,10 @@ from decimal import Decimal
 import pytest
 
 from hpf.kernel.errors import InvalidInput
+from hpf.kernel.findings import Finding, require_ok
 from hpf.kernel.money import RoundingUnit
 from hpf.policy import rules
-from hpf.policy.rules import DepositRate, Finding, Policy
+from hpf.policy.rules import DepositRate, Policy
 from hpf.policy.service import defaults
 
 D = Decimal
@@ -128,10 +129,10 @@ def test_check_base():
     p = policy()
     assert rules.check_base(200_000, p) == [] and rules.check_base(3_000_000, p) == []
     [low] = rules.check_base(199_999, p)
-    assert low.code == "policy.base_below_floor" and "2,000.00元" in low.title_zh
+    assert low.code == "policy.base_below_floor" and "2,000.00元" in low.message_zh
     [high] = rules.check_base(3_000_001, p)
-    assert high.code == "policy.base_above_cap" and "30,000.00元" in high.title_zh
-    assert isinstance(high, Finding) and high.field == "base_fen"
+    assert high.code == "policy.base_above_cap" and "30,000.00元" in high.message_zh
+    assert isinstance(high, Finding) and high.subject == "base_fen"
 
 
 def test_check_rates():
@@ -139,7 +140,7 @@ def test_check_rates():
     assert rules.check_rates(D("0.05"), D("0.12"), p) == []
     found = rules.check_rates(D("0.13"), D("0.04"), p)
     assert [f.code for f in found] == ["policy.employer_rate_out_of_range", "policy.member_rate_out_of_range"]
-    assert found[0].title_zh == "单位缴存比例须在5%至12%之间"
+    assert found[0].message_zh == "单位缴存比例须在5%至12%之间"
     assert rules.check_rates(D("0.075"), D("0.12"), policy(employer_rate_min=D("0.08"))) != []
 
 
@@ -157,17 +158,17 @@ def test_check_monthly_amounts():
 
 
 def test_require_ok_refuses_with_every_finding():
-    rules.require_ok([])
+    require_ok([])
     found = rules.check_rates(D("0.13"), D("0.04"), policy())
     with pytest.raises(InvalidInput) as err:
-        rules.require_ok(found)
+        require_ok(found)
     assert err.value.code == "policy.employer_rate_out_of_range" and len(err.value.extra["findings"]) == 2
 
 
 def test_consistency():
     assert rules.consistency(policy()) == []
     [f] = rules.consistency(policy(base_floor_fen=3_000_001))
-    assert f.code == "policy.invalid_value" and f.field == "base_floor_fen"
+    assert f.code == "policy.invalid_value" and f.subject == "base_floor_fen"
     assert len(rules.consistency(policy(member_rate_min=D("0.2"), employer_rate_min=D("0.13")))) == 2
     assert rules.consistency(policy(monthly_amount_min_fen=5, monthly_amount_max_fen=4)) != []
 

@@ -101,8 +101,8 @@ def test_altered_row_is_named(db, ctx):
     five(db, ctx)
     tamper(db, update(audit_log).where(audit_log.c.id == 3).values(purpose="无"))
     (finding,) = check(db)
-    assert (finding.kind, finding.row_id) == ("altered", 3)
-    assert finding.title_zh == "审计记录被篡改"
+    assert (finding.code, finding.subject) == ("altered", "row 3")
+    assert finding.message_zh == "审计记录被篡改" and finding.details == {"row_id": 3}
     assert "row 3" in str(finding)
 
 
@@ -118,7 +118,7 @@ def test_any_altered_field_is_detected(db, ctx, column):
     }[column]
     tamper(db, update(audit_log).where(audit_log.c.id == 2).values({column: new}))
     (finding,) = check(db, batch=2)
-    assert (finding.kind, finding.row_id) == ("altered", 2)
+    assert (finding.code, finding.subject) == ("altered", "row 2")
 
 
 def test_altered_and_rehashed_row_breaks_the_chain(db, ctx):
@@ -133,28 +133,28 @@ def test_altered_and_rehashed_row_breaks_the_chain(db, ctx):
         .values(purpose="无", hash=row_hash(row["prev_hash"], row)),
     )
     (finding,) = check(db)
-    assert (finding.kind, finding.row_id) == ("chain_break", 3)
+    assert (finding.code, finding.subject) == ("chain_break", "row 3")
 
 
 def test_deleted_middle_row_is_detected(db, ctx):
     five(db, ctx)
     tamper(db, delete(audit_log).where(audit_log.c.id == 3))
     (finding,) = check(db)
-    assert (finding.kind, finding.row_id) == ("deleted", 3)
+    assert (finding.code, finding.subject) == ("deleted", "row 3")
 
 
 def test_deleted_last_row_is_detected_by_the_head(db, ctx):
     five(db, ctx)
     tamper(db, delete(audit_log).where(audit_log.c.id == 5))
     (finding,) = check(db)
-    assert (finding.kind, finding.row_id) == ("deleted", 5)
+    assert (finding.code, finding.subject) == ("deleted", "row 5")
 
 
 def test_deleted_everything_is_detected_by_the_head(db, ctx):
     five(db, ctx)
     tamper(db, delete(audit_log))
     (finding,) = check(db)
-    assert (finding.kind, finding.row_id) == ("deleted", 1)
+    assert (finding.code, finding.subject) == ("deleted", "row 1")
 
 
 def forged(db, prev_hash: str, row_id: int) -> dict:
@@ -171,35 +171,35 @@ def test_forged_row_with_a_valid_hash_is_detected_by_the_head(db, ctx):
         last_hash = head(conn)[1]
     tamper(db, insert(audit_log).values(forged(db, last_hash, 6)))
     (finding,) = check(db)
-    assert (finding.kind, finding.row_id) == ("inserted", 6)
+    assert (finding.code, finding.subject) == ("inserted", "row 6")
 
 
 def test_forged_row_out_of_chain_is_detected(db, ctx):
     five(db, ctx)
     tamper(db, insert(audit_log).values(forged(db, "f" * 64, 6)))
     (finding,) = check(db)
-    assert (finding.kind, finding.row_id) == ("chain_break", 6)
+    assert (finding.code, finding.subject) == ("chain_break", "row 6")
 
 
 def test_forged_row_with_a_skipped_id_is_detected(db, ctx):
     five(db, ctx)
     tamper(db, insert(audit_log).values(forged(db, "f" * 64, 9)))
     (finding,) = check(db)
-    assert (finding.kind, finding.row_id) == ("deleted", 6)
+    assert (finding.code, finding.subject) == ("deleted", "row 6")
 
 
 def test_forged_row_before_the_chain_is_detected(db, ctx):
     five(db, ctx)
     tamper(db, insert(audit_log).values(forged(db, GENESIS_HASH, 0)))
     (finding,) = check(db)
-    assert (finding.kind, finding.row_id) == ("inserted", 0)
+    assert (finding.code, finding.subject) == ("inserted", "row 0")
 
 
 def test_missing_head_is_detected_and_blocks_appending(db, ctx):
     five(db, ctx)
     tamper(db, delete(audit_head))
     (finding,) = check(db)
-    assert finding.kind == "head_missing"
+    assert finding.code == "head_missing" and finding.subject == "audit_head"
     with write_transaction(db) as conn, pytest.raises(HpfError) as refused:
         read(conn, ctx, 16)
     assert refused.value.code == "security.audit_head_missing"
@@ -318,7 +318,7 @@ def test_append_only_triggers(db, ctx):
         for ddl in drop_append_only_ddl(db.dialect.name):
             conn.exec_driver_sql(ddl)
         conn.execute(update(audit_log).where(audit_log.c.id == 1).values(purpose="无"))
-    assert check(db)[0].row_id == 1
+    assert check(db)[0].subject == "row 1"
 
 
 def test_ddl_for_unknown_dialect():

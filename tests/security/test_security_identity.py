@@ -113,6 +113,21 @@ def test_provisioning_uri_names_issuer_and_account():
     assert "secret=JBSWY3DPEHPK3PXP" in uri and "issuer=OpenHPF" in uri and "period=30" in uri
 
 
+def test_a_totp_secret_under_128_bits_is_refused(db, ctx, clock):
+    """RFC 4226 §4 R6: at least 128 bits; pyotp itself refuses under 112 (80 bits here)."""
+    short = "JBSWY3DPEHPK3PXP"  # 16 characters = 80 bits
+    with pytest.raises(ValueError):
+        totp.verify_totp(short, "123456", T0)
+    who = staff(db, ctx, login="li.teller", roles=[Role.TELLER])
+    for secret in (short, "JBSWY3DPEHPK3PXPJBSWY3DPE"):  # 80 and 125 bits
+        with pytest.raises(InvalidInput) as err, write_transaction(db) as conn:
+            identity.enable_totp(conn, ctx, who.id, secret, "123456")
+        assert err.value.code == "totp.secret"
+    enough = "JBSWY3DPEHPK3PXPJBSWY3DPEH"  # 26 characters = 130 bits
+    with write_transaction(db) as conn:
+        identity.enable_totp(conn, ctx, who.id, enough, totp.totp(enough, clock.now()))
+
+
 # --------------------------------------------------------------------------- pure: passwords
 
 

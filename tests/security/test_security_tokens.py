@@ -1,10 +1,14 @@
 """API tokens and page sessions (SQLite and PostgreSQL): expiry, tampering, rotation, CSRF."""
 
 import base64
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from joserfc import jwt
+from joserfc.jwk import OctKey
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.identity import identity, sessions, tokens
@@ -123,6 +127,43 @@ def test_a_tampered_access_token_is_refused(db, ctx, clock, teller):
     invalid(token, now, TokenConfig(key=CONFIG.key, issuer="somebody-else"))
     for junk in ("", ".", "..", "a.b.c", token + ".x", None, 42, b"bytes", "令牌.令牌.令牌", "x" * 5000):
         invalid(junk, now)
+
+
+def _signed(header, payload, key=CONFIG.key, digest=hashlib.sha256):
+    """A token signed by hand (not through the module), with any header and HMAC digest."""
+    signing_input = f"{_b64(json.dumps(header, separators=(',', ':')).encode())}.{_b64(payload)}"
+    return f"{signing_input}.{_b64(hmac.new(key, signing_input.encode(), digest).digest())}"
+
+
+def test_the_algorithm_is_pinned_to_hs256(db, ctx, clock, teller):
+    """The token's ``alg`` never picks the check: ``none`` and every other algorithm are refused,
+    even when correctly signed with the right key; only the one header written is accepted."""
+    token = issue(db, ctx, teller).access_token
+    body = token.split(".")[1]
+    payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    now = clock.now()
+    same = _signed({"alg": "HS256", "typ": "JWT"}, payload)
+    assert same == token  # the wire format: a hand-made HS256 token is byte for byte the issued one
+    assert tokens.verify_access(same, now, CONFIG).principal() == teller
+    for alg, digest in (("HS384", hashlib.sha384), ("HS512", hashlib.sha512), ("hs256", hashlib.sha256)):
+        invalid(_signed({"alg": alg, "typ": "JWT"}, payload, digest=digest), now)
+    for alg in ("none", "None", "NONE", "RS256", "ES256", "EdDSA", "", None):
+        forged = _signed({"alg": alg, "typ": "JWT"}, payload)
+        invalid(forged, now)
+        invalid(forged.rsplit(".", 1)[0] + ".", now)  # unsigned, as alg none would be
+    invalid(_signed({"typ": "JWT"}, payload), now)  # no alg at all
+    for other in (
+        {"alg": "HS256"},
+        {"typ": "JWT", "alg": "HS256"},
+        {"alg": "HS256", "typ": "JWT", "kid": "1"},
+        {"alg": "HS256", "typ": "JWT", "b64": False, "crit": ["b64"]},
+    ):
+        invalid(_signed(other, payload), now)
+    # joserfc itself, asked for the same claims under HS512 with the same key: still refused
+    other_alg = jwt.encode(
+        {"alg": "HS512"}, json.loads(payload), OctKey.import_key(CONFIG.key), algorithms=["HS512"]
+    )
+    invalid(other_alg, now)
 
 
 # --------------------------------------------------------------------------- refresh tokens

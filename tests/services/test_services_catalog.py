@@ -14,7 +14,7 @@ from hpf.approvals import service as approvals
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.identity.identity import Forbidden
 from hpf.kernel.errors import HpfError, InvalidInput
-from hpf.policy.rules import require_ok
+from hpf.kernel.findings import require_ok
 from hpf.services import catalog, handlers, rules, service
 from services_support import FakeWithdrawals, build_center
 

@@ -114,3 +114,42 @@ def test_ledger_endpoints_and_idempotent_reversal(client, engine, ctx, employer_
     assert subjects["201"]["credit_fen"] == subjects["201"]["debit_fen"] == 12_345
     assert client.get("/api/v1/ledger/check").json() == {"ok": True, "findings": []}
     assert client.get("/openapi.json").status_code == 200
+
+
+def test_ledger_check_lists_each_finding_as_check_account_detail(client, engine, ctx, employer_no):
+    """The API's shape of a finding: the check, the object and the English figures."""
+    from sqlalchemy import text
+
+    from hpf.accounts import service as accounts
+    from hpf.db.engine import write_transaction
+    from hpf.ledger import service as ledger
+    from hpf.ledger.chart import Side
+    from hpf.ledger.rules import BalancePart, JournalEntry, Line
+
+    no = client.post(
+        "/api/v1/members", json={**member_payload(1), "employer_account_no": employer_no}
+    ).json()["account_no"]
+    with write_transaction(engine) as conn:
+        mid = accounts.get_member(conn, no)["id"]
+        day = ctx.clock.today()
+        lines = (
+            Line("101", Side.DEBIT, 12_345),
+            Line("201", Side.CREDIT, 12_345, member_id=mid, part=BalancePart.CURRENT),
+        )
+        ledger.post(conn, JournalEntry("01", "R1", "r1", day, day, lines), ctx.clock)
+        conn.execute(text("UPDATE member_balance SET current_fen = 12000 WHERE member_id = :m"), {"m": mid})
+    body = client.get("/api/v1/ledger/check").json()
+    assert body["ok"] is False
+    assert body["findings"][:2] == [
+        {
+            "check": "member_balance",
+            "account": f"member {mid}",
+            "detail": "materialised carried/current 0/12000 fen ≠ postings 0/12345 fen",
+        },
+        {
+            "check": "control_total",
+            "account": "subject 201",
+            "detail": "control 12345 fen ≠ sub-ledger sum 12000 fen",
+        },
+    ]
+    assert all(set(f) == {"check", "account", "detail"} for f in body["findings"])

@@ -35,7 +35,7 @@ FACTS = MemberFacts(
 
 
 def refusals(decision) -> list[tuple[str, str]]:
-    return [(c.code, c.title_zh) for c in decision.refusals]
+    return [(c.code, c.message_zh) for c in decision.refusals]
 
 
 # ------------------------------------------------------------------------------ allowed amounts
@@ -146,7 +146,7 @@ def test_repeated_housing_withdrawals_are_a_risk_not_a_refusal():
     past = tuple(PastWithdrawal(date(2025, m, 1), Reason.RENT, 100) for m in (1, 2, 3, 4))
     facts = replace(FACTS, past=past)
     (risk,) = repeated_withdrawals(Claim(Reason.PURCHASE), facts, POLICY, TODAY)
-    assert risk.code == "risk.repeated_withdrawals" and "4次" in risk.title_zh
+    assert risk.code == "risk.repeated_withdrawals" and "4次" in risk.message_zh
     assert repeated_withdrawals(Claim(Reason.ILLNESS), facts, POLICY, TODAY) == []
 
 
@@ -226,23 +226,27 @@ def test_a_passed_condition_says_what_held_and_a_failed_one_why(reason):
     ]  # fmt: skip
     for claim in claims:
         for facts in (FACTS, replace(FACTS, carried_fen=0, current_fen=0)):
-            for check in evaluate(claim, facts, POLICY, TODAY).checks:
+            for check in evaluate(claim, facts, POLICY, TODAY).verdict.findings:
                 if check.passed:
-                    assert check.title_zh and not any(w in check.title_zh for w in FAILURE_WORDS), check
+                    assert check.message_zh and not any(w in check.message_zh for w in FAILURE_WORDS), check
                 else:
-                    assert check.title_zh, check
+                    assert check.message_zh, check
 
 
 def test_the_balance_condition_both_ways():
     empty = replace(FACTS, carried_fen=0, current_fen=0)
     [found] = [
-        c for c in evaluate(Claim(Reason.RENT), empty, POLICY, TODAY).checks if c.code.endswith("no_balance")
+        c
+        for c in evaluate(Claim(Reason.RENT), empty, POLICY, TODAY).verdict.findings
+        if c.code.endswith("no_balance")
     ]
-    assert (found.passed, found.title_zh) == (False, "账户余额为零，无可提取金额")
+    assert (found.passed, found.message_zh) == (False, "账户余额为零，无可提取金额")
     [found] = [
-        c for c in evaluate(Claim(Reason.RENT), FACTS, POLICY, TODAY).checks if c.code.endswith("no_balance")
+        c
+        for c in evaluate(Claim(Reason.RENT), FACTS, POLICY, TODAY).verdict.findings
+        if c.code.endswith("no_balance")
     ]
-    assert (found.passed, found.title_zh) == (True, "账户有余额可提取")
+    assert (found.passed, found.message_zh) == (True, "账户有余额可提取")
 
 
 def test_the_sheet_in_words_and_the_interest_of_a_closing_withdrawal():

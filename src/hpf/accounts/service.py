@@ -67,9 +67,9 @@ def check_base(conn: Connection, on: date, base_fen: int) -> int:
     for finding in policy_check_base(base_fen, policy):
         raise InvalidInput(
             finding.code,
-            f"{finding.title_zh}（缴存基数须在{format_yuan(policy.base_floor_fen)}元至"
+            f"{finding.message_zh}（缴存基数须在{format_yuan(policy.base_floor_fen)}元至"
             f"{format_yuan(policy.base_cap_fen)}元之间）",
-            finding.detail_en,
+            finding.message_en,
             field="base_fen",
             floor_fen=policy.base_floor_fen,
             cap_fen=policy.base_cap_fen,

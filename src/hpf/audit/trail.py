@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -72,6 +71,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.kernel.clock import Clock
 from hpf.kernel.errors import HpfError, InvalidInput
+from hpf.kernel.findings import Finding
 
 GENESIS_HASH = "0" * 64
 OUTCOMES = ("ok", "denied", "error")
@@ -158,33 +158,24 @@ class AuditContext(Protocol):
     def source(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class Finding:
-    """The first problem ``verify`` found.
+# What ``verify`` can find (the findings' codes) — ``altered``: content does not match its hash;
+# ``deleted``: rows missing (an id gap, or the head names rows that are gone); ``inserted``: rows
+# the head does not know, or a forged id; ``chain_break``: ``prev_hash`` is not the previous
+# row's hash (that row altered and re-hashed, or this one forged); ``head_missing``.
+TITLES_ZH = {
+    "altered": "审计记录被篡改",
+    "deleted": "审计记录被删除",
+    "inserted": "审计记录被插入",
+    "chain_break": "审计哈希链断裂",
+    "head_missing": "审计链头缺失",
+}
 
-    ``kind``: ``altered`` (content does not match its hash), ``deleted`` (rows missing: an id
-    gap, or the head names rows that are gone), ``inserted`` (rows the head does not know, or a
-    forged id), ``chain_break`` (``prev_hash`` is not the previous row's hash: that row altered
-    and re-hashed, or this one forged), ``head_missing``. ``row_id`` is the first row concerned.
-    """
 
-    kind: str
-    row_id: int | None
-    detail: str
-
-    @property
-    def title_zh(self) -> str:
-        return {
-            "altered": "审计记录被篡改",
-            "deleted": "审计记录被删除",
-            "inserted": "审计记录被插入",
-            "chain_break": "审计哈希链断裂",
-            "head_missing": "审计链头缺失",
-        }[self.kind]
-
-    def __str__(self) -> str:
-        where = f"row {self.row_id}" if self.row_id is not None else "audit_head"
-        return f"{self.kind} at {where}: {self.detail}"
+def _finding(kind: str, row_id: int | None, detail: str) -> Finding:
+    """The first problem ``verify`` found; subject ``row N`` (the first row concerned) or
+    ``audit_head``, and ``details["row_id"]``."""
+    subject = f"row {row_id}" if row_id is not None else "audit_head"
+    return Finding(kind, TITLES_ZH[kind], detail, subject=subject, details={"row_id": row_id})
 
 
 def _sm3_hex(data: bytes) -> str:
@@ -363,15 +354,17 @@ def verify(conn: Connection, *, batch: int = 10_000) -> list[Finding]:
         for row in rows:
             row_id = int(row["id"])
             if row_id < expected_id:
-                return [Finding("inserted", row_id, f"row id {row_id} is outside the chain (ids start at 1)")]
+                return [
+                    _finding("inserted", row_id, f"row id {row_id} is outside the chain (ids start at 1)")
+                ]
             if row_id > expected_id:
                 missing = f"{expected_id}" if row_id == expected_id + 1 else f"{expected_id}–{row_id - 1}"
-                return [Finding("deleted", expected_id, f"row(s) {missing} missing before row {row_id}")]
+                return [_finding("deleted", expected_id, f"row(s) {missing} missing before row {row_id}")]
             if row_hash(row["prev_hash"], row) != row["hash"]:
-                return [Finding("altered", row_id, f"row {row_id}'s content does not match its hash")]
+                return [_finding("altered", row_id, f"row {row_id}'s content does not match its hash")]
             if row["prev_hash"] != prev:
                 return [
-                    Finding(
+                    _finding(
                         "chain_break",
                         row_id,
                         f"row {row_id}'s prev_hash is not row {row_id - 1}'s hash "
@@ -384,22 +377,24 @@ def verify(conn: Connection, *, batch: int = 10_000) -> list[Finding]:
     last = expected_id - 1
     if stored_head is None:
         if last:
-            return [Finding("head_missing", None, f"audit_head is missing while the log has {last} rows")]
+            return [_finding("head_missing", None, f"audit_head is missing while the log has {last} rows")]
         return []
     head_id, head_hash = stored_head
     if head_id > last:
         return [
-            Finding("deleted", last + 1, f"audit_head says the last row is {head_id}; the log ends at {last}")
+            _finding(
+                "deleted", last + 1, f"audit_head says the last row is {head_id}; the log ends at {last}"
+            )
         ]
     if head_id < last:
         return [
-            Finding(
+            _finding(
                 "inserted", head_id + 1, f"rows {head_id + 1}–{last} were appended without moving audit_head"
             )
         ]
     if head_hash != prev:
         return [
-            Finding(
+            _finding(
                 "altered", last or None, "the last row's hash differs from audit_head (replaced or re-hashed)"
             )
         ]

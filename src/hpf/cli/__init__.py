@@ -94,11 +94,11 @@ def check() -> None:
             console.print("[green]ledger OK[/green]: every entry balances, every balance equals its postings")
             return
         first = findings[0]
-        account = first.account
+        account = first.subject or ""
         if account.startswith("member "):
             member_id = int(account.split()[1])
             account += f" (account {account_numbers_of(conn, [member_id]).get(member_id, '?')})"
-    console.print(f"[red]ledger BROKEN[/red] at {account}: {first.detail} [{first.check}]")
+    console.print(f"[red]ledger BROKEN[/red] at {account}: {first.message_en} [{first.code}]")
     console.print(f"{len(findings)} finding(s) in all")
     raise typer.Exit(1)
 
@@ -184,7 +184,7 @@ def audit_verify() -> None:
         console.print("[green]audit log OK[/green]: every row matches its hash and the chain is whole")
         return
     first = findings[0]
-    console.print(f"[red]{first.title_zh}[/red] at row {first.row_id}: {first.detail} [{first.kind}]")
+    console.print(f"[red]{first.message_zh}[/red] at {first.subject}: {first.message_en} [{first.code}]")
     raise typer.Exit(1)
 
 
@@ -638,7 +638,3 @@ def _remove_sqlite(url: str) -> None:
 
 def main() -> None:  # pragma: no cover
     app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

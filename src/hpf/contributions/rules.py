@@ -13,7 +13,8 @@ from decimal import Decimal
 from enum import StrEnum
 
 from hpf.kernel.errors import InvalidInput
-from hpf.policy.rules import Finding, Policy, check_base, check_monthly_amounts, contribution_parts
+from hpf.kernel.findings import Finding
+from hpf.policy.rules import Policy, check_base, check_monthly_amounts, contribution_parts
 
 
 class Kind(StrEnum):
@@ -122,7 +123,7 @@ def check_list(
         errors.append(RowError(0, "", "remittance.empty", "清册没有数据行", "the list has no rows"))
     for row in rows:
         found = _check_row(row, kind, employer_id, employer_rate, member_rate, members, policy, seen)
-        errors += [RowError(row.line, row.account_no, f.code, f.title_zh, f.detail_en) for f in found]
+        errors += [RowError(row.line, row.account_no, f.code, f.message_zh, f.message_en) for f in found]
         if not found:
             checked.append(
                 CheckedRow(members[row.account_no].id, row.base_fen, row.employer_fen, row.member_fen)

@@ -559,7 +559,7 @@ def adjust_base_and_rates(
     except ArithmeticError:
         raise InvalidInput("rate.format", "缴存比例格式错误", "rates must be decimal strings") from None
     errors = [
-        RowError(0, "", f.code, f.title_zh, f.detail_en) for f in policy_rules.check_rates(er, mr, policy)
+        RowError(0, "", f.code, f.message_zh, f.message_en) for f in policy_rules.check_rates(er, mr, policy)
     ]
     facts = accounts.member_facts(conn, list(bases))
     for line, (account_no, base) in enumerate(bases.items(), start=1):
@@ -569,7 +569,7 @@ def adjust_base_and_rates(
                                    f"account {account_no} is not a member of this employer"))  # fmt: skip
             continue
         errors += [
-            RowError(line, account_no, f.code, f.title_zh, f.detail_en)
+            RowError(line, account_no, f.code, f.message_zh, f.message_en)
             for f in policy_rules.check_base(require_fen(base, "base_fen"), policy)
         ]
     if errors:

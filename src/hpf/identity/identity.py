@@ -1226,12 +1226,12 @@ def enable_totp(conn: Connection, ctx: Context, principal_id: int, secret: str, 
         raise Conflict("totp.already_enabled", "已启用动态验证码", "TOTP is already enabled; reset it first")
     cleaned = secret.replace(" ", "").upper().rstrip("=") if isinstance(secret, str) else ""
     try:
-        if not 16 <= len(cleaned) <= 64:  # 80 to 320 bits
+        if not 26 <= len(cleaned) <= 64:  # 128 (RFC 4226 §4 R6) to 320 bits
             raise ValueError(cleaned)
         matched = totp.verify_totp(cleaned, code, now_utc(ctx))
     except ValueError as exc:
         raise InvalidInput(
-            "totp.secret", "动态验证码密钥无效", "the TOTP secret is not valid base32 of 16 to 64 characters"
+            "totp.secret", "动态验证码密钥无效", "the TOTP secret is not valid base32 of 26 to 64 characters"
         ) from exc
     if matched is None:
         raise InvalidInput(

@@ -18,6 +18,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from hpf.kernel.errors import InvalidInput
+from hpf.kernel.findings import Finding
 
 MIN_LENGTH = 10
 MIN_STRENGTH = 3
@@ -115,24 +116,14 @@ def char_class(ch: str) -> CharClass:
     return CharClass.OTHER
 
 
-@dataclass(frozen=True)
-class PolicyFinding:
-    code: str
-    message_zh: str
-    message_en: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message_zh": self.message_zh, "message_en": self.message_en}
-
-
-def check_password_policy(password: object, *, login: str | None = None) -> list[PolicyFinding]:
+def check_password_policy(password: object, *, login: str | None = None) -> list[Finding]:
     """What is wrong with a proposed password (empty list: acceptable)."""
     if not isinstance(password, str):
-        return [PolicyFinding("password.type", "密码必须是文本", "the password must be a string")]
-    findings: list[PolicyFinding] = []
+        return [Finding("password.type", "密码必须是文本", "the password must be a string")]
+    findings: list[Finding] = []
     if len(password) < MIN_LENGTH:
         findings.append(
-            PolicyFinding(
+            Finding(
                 "password.too_short",
                 f"密码至少需要{MIN_LENGTH}个字符",
                 f"the password must have at least {MIN_LENGTH} characters",
@@ -140,7 +131,7 @@ def check_password_policy(password: object, *, login: str | None = None) -> list
         )
     if len(password) > MAX_LENGTH:
         findings.append(
-            PolicyFinding(
+            Finding(
                 "password.too_long",
                 f"密码不能超过{MAX_LENGTH}个字符",
                 f"the password must have at most {MAX_LENGTH} characters",
@@ -148,7 +139,7 @@ def check_password_policy(password: object, *, login: str | None = None) -> list
         )
     if any(not ch.isprintable() for ch in password):
         findings.append(
-            PolicyFinding(
+            Finding(
                 "password.control_chars",
                 "密码不能包含控制字符或不可见字符",
                 "the password must not contain control or invisible characters",
@@ -156,7 +147,7 @@ def check_password_policy(password: object, *, login: str | None = None) -> list
         )
     if password and len({char_class(ch) for ch in password}) < 2:
         findings.append(
-            PolicyFinding(
+            Finding(
                 "password.one_class",
                 "密码须包含至少两类字符（小写字母、大写字母、数字、符号）",
                 "the password must mix at least two kinds of characters (lower case, upper case, digits, symbols)",
@@ -164,7 +155,7 @@ def check_password_policy(password: object, *, login: str | None = None) -> list
         )
     if login and len(login) >= 3 and login.casefold() in password.casefold():
         findings.append(
-            PolicyFinding(
+            Finding(
                 "password.contains_login",
                 "密码不能包含登录名",
                 "the password must not contain the login name",
@@ -175,7 +166,7 @@ def check_password_policy(password: object, *, login: str | None = None) -> list
     return findings
 
 
-def _strength(password: str, login: str | None) -> list[PolicyFinding]:
+def _strength(password: str, login: str | None) -> list[Finding]:
     """A finding when zxcvbn scores the password below ``MIN_STRENGTH``.
 
     The length and character-class rules let through ``Password12``, one of the most common
@@ -190,7 +181,7 @@ def _strength(password: str, login: str | None) -> list[PolicyFinding]:
         return []
     warning = result["feedback"].get("warning") or "it is easy to guess"
     return [
-        PolicyFinding(
+        Finding(
             "password.weak",
             "密码过于常见或容易被猜到，请使用更长、更不常见的组合（例如几个不相关的词加数字和符号）",
             f"the password is too easy to guess (strength {result['score']} of 4, at least "
@@ -208,7 +199,9 @@ def require_password_policy(password: object, *, login: str | None = None) -> st
             "密码不符合安全要求：" + "；".join(f.message_zh for f in findings),
             "the password does not meet the policy: " + "; ".join(f.message_en for f in findings),
             field="password",
-            findings=[f.as_dict() for f in findings],
+            findings=[
+                {"code": f.code, "message_zh": f.message_zh, "message_en": f.message_en} for f in findings
+            ],
         )
     assert isinstance(password, str)
     return password

@@ -1,8 +1,11 @@
 """Bearer tokens for the API: short-lived signed access tokens and rotated refresh tokens.
 
 Access tokens are compact JWTs (``header.payload.signature``, HS256) that live 15 minutes;
-verifying one needs no database. Exactly one header is accepted, so no ``alg`` games; the
-signature is checked (constant time) before the payload is even decoded.
+verifying one needs no database. The JOSE work — base64url, the HMAC, the compact form — is
+joserfc's, with the algorithm pinned to HS256: the ``alg`` of a token is never what chooses the
+check, ``none`` and every other algorithm are refused, and only the one header this module writes
+is accepted (compared before anything is parsed). The claims are ours and checked here, each
+with its type: expiry without leeway, issue time up to a minute ahead (another server's clock).
 
 Refresh tokens are opaque 256-bit random strings kept only as a SHA-256 hash, 14 days, and
 rotated on every use. Each sign-in starts a *family*; presenting a refresh token that was
@@ -16,18 +19,18 @@ family must be committed even though the answer is "no". Commit, audit, then cal
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import hmac
-import json
-import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import OctKey
+from joserfc.jws import JWSRegistry
+from joserfc.util import json_b64encode
 from sqlalchemy import Column, Connection, ForeignKey, String, Table, insert, select, update
 
 from hpf.access.permissions import Principal, Role
@@ -50,6 +53,7 @@ REFRESH_TTL = timedelta(days=14)
 CLOCK_SKEW = timedelta(seconds=60)
 MAX_TOKEN_LENGTH = 4096
 MIN_KEY_BYTES = 32
+ALGORITHM = "HS256"
 DEV_TOKEN_SECRET = "openhpf-development-token-secret-never-use-in-production"  # noqa: S105
 
 refresh_token = Table(
@@ -98,6 +102,10 @@ class TokenConfig:
     access_ttl: timedelta = ACCESS_TTL
     refresh_ttl: timedelta = REFRESH_TTL
     issuer: str = "openhpf"
+    jwk: OctKey = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "jwk", OctKey.import_key(self.key))
 
     @classmethod
     def from_settings(cls, secret: str | None, env: str) -> TokenConfig:
@@ -157,29 +165,9 @@ class TokenPair:
 # --------------------------------------------------------------------------- access tokens
 
 
-def _b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
-
-
-def _b64decode(text: str) -> bytes | None:
-    """Strict base64url without padding: only the canonical encoding of some bytes passes."""
-    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        return None
-    return raw if _b64encode(raw) == text else None
-
-
-_HEADER = _b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-
-
-def _sign(key: bytes, signing_input: str) -> bytes:
-    return hmac.new(key, signing_input.encode("ascii"), hashlib.sha256).digest()
+_HEADER_FIELDS = {"alg": ALGORITHM, "typ": "JWT"}
+_HEADER = json_b64encode(_HEADER_FIELDS).decode("ascii")  # the only header accepted, as written
+_REGISTRY = JWSRegistry(algorithms=[ALGORITHM])
 
 
 def _seconds(now: datetime) -> int:
@@ -202,9 +190,9 @@ def make_access_token(principal: Principal, now: datetime, config: TokenConfig) 
         "exp": expires,
         "jti": secrets.token_hex(12),
     }
-    body = _b64encode(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
-    signing_input = f"{_HEADER}.{body}"
-    token = f"{signing_input}.{_b64encode(_sign(config.key, signing_input))}"
+    token = jwt.encode(
+        _HEADER_FIELDS, payload, config.jwk, algorithms=[ALGORITHM], registry=_REGISTRY, default_type=None
+    )
     return token, datetime.fromtimestamp(expires, UTC)
 
 
@@ -270,19 +258,13 @@ def verify_access(token: object, now: datetime, config: TokenConfig) -> Claims:
     """The claims of a valid access token; otherwise ``auth.invalid_token`` (401)."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         raise invalid_token()
-    parts = token.split(".")
-    if len(parts) != 3 or not hmac.compare_digest(parts[0], _HEADER):
+    if not hmac.compare_digest(token.partition(".")[0], _HEADER):
         raise invalid_token()
-    signature = _b64decode(parts[2])
-    expected = _sign(config.key, f"{parts[0]}.{parts[1]}")
-    if signature is None or not hmac.compare_digest(signature, expected):
-        raise invalid_token()
-    body = _b64decode(parts[1])
     try:
-        payload = json.loads(body) if body is not None else None
-    except (ValueError, RecursionError):
-        payload = None
-    claims = _claims(payload, config)
+        verified = jwt.decode(token, config.jwk, algorithms=[ALGORITHM], registry=_REGISTRY)
+    except (JoseError, RecursionError):  # bad signature or encoding; claims nested too deep
+        raise invalid_token() from None
+    claims = _claims(verified.claims, config)
     if claims is None:
         raise invalid_token()
     moment = _seconds(now)

@@ -1,21 +1,22 @@
 """Time-based one-time passwords (RFC 6238 over RFC 4226 HOTP): HMAC-SHA1, 6 digits, 30 s.
 
-Secrets are 160 random bits, exchanged as unpadded RFC 4648 base32 (what authenticator apps
-scan from :func:`provisioning_uri`). :func:`verify_totp` accepts the current step and one on
-either side (clock drift) and refuses any step at or before the last one used, so a code
-cannot be replayed — not even an older code still inside the window.
+The codes themselves are pyotp's; this module fixes the parameters, cleans what a person types
+and keeps the replay rule. Secrets are 160 random bits, exchanged as unpadded RFC 4648 base32
+(what authenticator apps scan from :func:`provisioning_uri`); a secret under 112 bits is refused
+(pyotp, after NIST SP 800-63B). :func:`verify_totp` accepts the current step and one on either
+side (clock drift) and refuses any step at or before the last one used, so a code cannot be
+replayed — not even an older code still inside the window.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
-import hmac
 import secrets
-import struct
 from datetime import datetime
 from urllib.parse import quote, urlencode
+
+import pyotp
+from pyotp.exceptions import OTPVerificationError
 
 STEP_SECONDS = 30
 DIGITS = 6
@@ -27,15 +28,24 @@ def generate_secret() -> str:
     return base64.b32encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii").rstrip("=")
 
 
-def secret_bytes(secret: str) -> bytes:
-    """The key behind a base32 secret (case, spaces and padding tolerated); ``ValueError`` if bad."""
+def _clean(secret: str) -> str:
     cleaned = secret.replace(" ", "").replace("-", "").rstrip("=").upper()
     if not cleaned or not cleaned.isascii():
         raise ValueError("not a base32 TOTP secret")
+    return cleaned
+
+
+def _otp(secret: str, step: int = STEP_SECONDS, digits: int = DIGITS) -> pyotp.TOTP:
+    """pyotp's generator for a secret (case, spaces and padding tolerated); ``ValueError`` if bad."""
     try:
-        return base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
-    except binascii.Error as exc:
-        raise ValueError("not a base32 TOTP secret") from exc
+        return pyotp.TOTP(_clean(secret), digits=digits, interval=step)
+    except (ValueError, TypeError) as exc:  # binascii.Error is a ValueError
+        raise ValueError("not a base32 TOTP secret of at least 112 bits") from exc
+
+
+def secret_bytes(secret: str) -> bytes:
+    """The key behind a base32 secret (case, spaces and padding tolerated); ``ValueError`` if bad."""
+    return _otp(secret).byte_secret()
 
 
 def _seconds(at: datetime | int) -> int:
@@ -51,17 +61,9 @@ def time_step(at: datetime | int, step: int = STEP_SECONDS) -> int:
     return _seconds(at) // step
 
 
-def hotp(key: bytes, counter: int, digits: int = DIGITS) -> str:
-    """RFC 4226 HOTP value of ``counter`` with HMAC-SHA1."""
-    mac = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
-    offset = mac[-1] & 0x0F
-    binary = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
-    return str(binary % 10**digits).zfill(digits)
-
-
 def totp(secret: str, for_time: datetime | int, step: int = STEP_SECONDS, digits: int = DIGITS) -> str:
     """The code for ``for_time``."""
-    return hotp(secret_bytes(secret), time_step(for_time, step), digits)
+    return _otp(secret, step, digits).at(_seconds(for_time))
 
 
 def normalize_code(code: object, digits: int = DIGITS) -> str | None:
@@ -87,21 +89,18 @@ def verify_totp(
     """The time step ``code`` belongs to, or None (wrong, malformed, or already used).
 
     Store the returned step as the principal's ``last_used_step``: later calls refuse that
-    step and every earlier one (replay protection).
+    step and every earlier one (replay protection). ``ValueError`` if a well-formed code
+    comes with a secret that is not one.
     """
     candidate = normalize_code(code, digits)
     if candidate is None:
         return None
-    key = secret_bytes(secret)
-    now_step = time_step(at, step)
-    matched: int | None = None
-    for counter in range(now_step - window, now_step + window + 1):
-        if counter < 0:
-            continue
-        # Compare every candidate (no early exit) so timing does not reveal which step matched.
-        if hmac.compare_digest(hotp(key, counter, digits), candidate) and matched is None:
-            matched = counter
-    if matched is None or (last_used_step is not None and matched <= last_used_step):
+    otp = _otp(secret, step, digits)
+    try:
+        matched = otp.verify_and_get_timecode(candidate, for_time=_seconds(at), valid_window=window)
+    except OTPVerificationError:
+        return None
+    if last_used_step is not None and matched <= last_used_step:
         return None
     return matched
 
@@ -109,7 +108,11 @@ def verify_totp(
 def provisioning_uri(
     secret: str, account: str, issuer: str = "OpenHPF", *, step: int = STEP_SECONDS, digits: int = DIGITS
 ) -> str:
-    """The ``otpauth://`` URI an authenticator app scans (as a QR code) to enrol."""
+    """The ``otpauth://`` URI an authenticator app scans (as a QR code) to enrol.
+
+    Written out here rather than by pyotp, which leaves out ``algorithm``, ``digits`` and
+    ``period`` when they are the defaults: every parameter is stated, so no app has to guess.
+    """
     label = quote(f"{issuer}:{account}", safe=":@")
     query = urlencode(
         {

@@ -1,16 +1,16 @@
 """``hpf check``: the ledger's invariants, as plain queries returning findings.
 
-Each check returns a list of ``Finding`` instead of raising (beancount's validation style), so
+Each check returns a list of :class:`~hpf.kernel.findings.Finding` (code = the check, subject =
+the object, English message = the figures) instead of raising (beancount's validation style), so
 the CLI can report the first broken account and an API can list them all. Every check is one
 set-based query, so the whole ledger of a large center is checked in seconds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import ColumnElement, Connection, Subquery, case, func, literal, select
 
+from hpf.kernel.findings import Finding
 from hpf.ledger.chart import EMPLOYER_SUSPENSE, MEMBER_CONTROL
 from hpf.ledger.rules import previous_year_end
 from hpf.ledger.tables import (
@@ -23,12 +23,22 @@ from hpf.ledger.tables import (
     subject_balance,
 )
 
+# The checks (the findings' codes) and what each means, for a person who reads Chinese.
+TITLES_ZH = {
+    "line_reference": "分录行引用的凭证、科目或单位账户不存在",
+    "entry_balanced": "凭证借贷不平衡",
+    "subject_balance": "科目余额与分录发生额不符",
+    "member_balance": "个人账户余额与分录不符",
+    "employer_balance": "单位账户余额与分录不符",
+    "control_total": "总账科目余额与明细账合计不符",
+    "accrual": "个人积数与分录不符",
+}
 
-@dataclass(frozen=True)
-class Finding:
-    check: str
-    account: str  # "entry 12", "subject 201", "member 345", "employer 7"
-    detail: str
+
+def finding(check: str, subject: str, detail: str) -> Finding:
+    """A broken invariant: ``subject`` names the object ("entry 12", "subject 201",
+    "member 345", "employer 7"), ``detail`` the figures (English)."""
+    return Finding(check, TITLES_ZH[check], detail, subject=subject)
 
 
 _debit = case((journal_line.c.side == "D", journal_line.c.amount_fen), else_=0)
@@ -56,7 +66,7 @@ def dangling_lines(conn: Connection) -> list[Finding]:
         .where(journal_entry.c.id.is_(None))
         .limit(10)
     )
-    found = [Finding("line_reference", f"entry {e}", f"line {i} names a missing entry") for i, e in no_entry]
+    found = [finding("line_reference", f"entry {e}", f"line {i} names a missing entry") for i, e in no_entry]
     no_subject = conn.execute(
         select(journal_line.c.id, journal_line.c.subject_code)
         .outerjoin(ledger_subject, ledger_subject.c.code == journal_line.c.subject_code)
@@ -64,7 +74,7 @@ def dangling_lines(conn: Connection) -> list[Finding]:
         .limit(10)
     )
     found += [
-        Finding("line_reference", f"subject {c}", f"line {i} names an unknown subject") for i, c in no_subject
+        finding("line_reference", f"subject {c}", f"line {i} names an unknown subject") for i, c in no_subject
     ]
     no_employer = conn.execute(
         select(journal_line.c.id, journal_line.c.employer_id)
@@ -73,7 +83,7 @@ def dangling_lines(conn: Connection) -> list[Finding]:
         .limit(10)
     )
     found += [
-        Finding("line_reference", f"employer {e}", f"line {i} names an employer without an account")
+        finding("line_reference", f"employer {e}", f"line {i} names an employer without an account")
         for i, e in no_employer
     ]
     return found
@@ -86,7 +96,7 @@ def unbalanced_entries(conn: Connection) -> list[Finding]:
         .having(func.sum(_debit) != func.sum(_credit))
         .order_by(journal_line.c.entry_id)
     )
-    return [Finding("entry_balanced", f"entry {e}", f"debits {d} fen ≠ credits {c} fen") for e, d, c in rows]
+    return [finding("entry_balanced", f"entry {e}", f"debits {d} fen ≠ credits {c} fen") for e, d, c in rows]
 
 
 def subject_mismatches(conn: Connection) -> list[Finding]:
@@ -115,7 +125,7 @@ def subject_mismatches(conn: Connection) -> list[Finding]:
         .order_by(subject_balance.c.subject_code)
     )
     return [
-        Finding(
+        finding(
             "subject_balance",
             f"subject {code}",
             f"materialised debit/credit {md}/{mc} fen ≠ postings {pd}/{pc} fen",
@@ -168,7 +178,7 @@ def member_mismatches(conn: Connection) -> list[Finding]:
         .limit(100)
     )
     found = [
-        Finding(
+        finding(
             "member_balance",
             f"member {m}",
             f"materialised carried/current {mc}/{mu} fen ≠ postings {pc}/{pu} fen",
@@ -182,7 +192,7 @@ def member_mismatches(conn: Connection) -> list[Finding]:
         .limit(100)
     )
     found += [
-        Finding("member_balance", f"member {m}", "postings exist but no balance row") for (m,) in orphans
+        finding("member_balance", f"member {m}", "postings exist but no balance row") for (m,) in orphans
     ]
     return found
 
@@ -206,7 +216,7 @@ def employer_mismatches(conn: Connection) -> list[Finding]:
         .limit(100)
     )
     return [
-        Finding("employer_balance", f"employer {e}", f"materialised {mb} fen ≠ postings {pb} fen")
+        finding("employer_balance", f"employer {e}", f"materialised {mb} fen ≠ postings {pb} fen")
         for e, mb, pb in rows
     ]
 
@@ -229,7 +239,7 @@ def control_mismatches(conn: Connection) -> list[Finding]:
         sub_total = conn.execute(total).scalar()
         if (control or 0) != (sub_total or 0):
             found.append(
-                Finding(
+                finding(
                     "control_total",
                     f"subject {code}",
                     f"control {control} fen ≠ sub-ledger sum {sub_total} fen",
@@ -273,7 +283,7 @@ def accrual_mismatches(conn: Connection) -> list[Finding]:
         .limit(100)
     )
     return [
-        Finding(
+        finding(
             "accrual",
             f"member {m}",
             f"积数 carried/current {ac}/{au} fen·days ≠ {wc}/{wu} from postings (year to {year_end})",

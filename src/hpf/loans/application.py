@@ -37,6 +37,7 @@ from hpf.accounts.tables import member
 from hpf.contributions.tables import remittance, remittance_row
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError
+from hpf.kernel.findings import Finding, Verdict
 from hpf.kernel.identifiers import parse_bank_card
 from hpf.kernel.money import format_yuan
 from hpf.ledger.service import member_balances
@@ -57,7 +58,7 @@ from hpf.policy.queries import loan_policy_at
 from hpf.protection.protect import blind_index
 from hpf.services import handlers
 from hpf.services import service as applications
-from hpf.services.handlers import Evaluation, RiskFlag, RuleResult, SheetLine
+from hpf.services.handlers import Evaluation, SheetLine
 from hpf.services.payload import Fields, blank
 from hpf.services.tables import application
 from hpf.settlement import service as settlement
@@ -73,7 +74,7 @@ DISBURSEMENT_BUSINESS_TYPE = "01"  # DKYWMXLX 贷款发放 (the journal's busine
 DISBURSEMENT_FUND_TYPE = "04"  # ZJYWLX 划拨委贷基金 (the bank message's BusType)
 NORMAL = "01"  # GRZHZT 正常
 UNREPAID = ("approved", "active", "written_off")  # a live loan in these states is not repaid
-REVIEW_LOAN = RiskFlag(
+REVIEW_LOAN = Finding.risk(
     "review.loan", "贷款申请须经审核", "a loan is never approved straight through (maker-checker review)"
 )
 
@@ -211,7 +212,7 @@ class Household:
     continuous_deposit_months: int
     loans_used: int
     has_outstanding_loan: bool
-    risks: tuple[RiskFlag, ...]
+    risks: tuple[Finding, ...]
 
 
 def live_loan_clause() -> Any:
@@ -284,7 +285,7 @@ def household_facts(
     for r in co:
         if r.state != NORMAL:
             risks.append(
-                RiskFlag(
+                Finding.risk(
                     "risk.co_borrower_state",
                     f"共同借款人{r.account_no}的账户不是正常缴存状态",
                     f"co-borrower {r.account_no} is in state {r.state}",
@@ -292,7 +293,7 @@ def household_facts(
             )
         elif runs[r.id] < policy.min_continuous_deposit_months:
             risks.append(
-                RiskFlag(
+                Finding.risk(
                     "risk.co_borrower_deposit",
                     f"共同借款人{r.account_no}连续缴存不足{policy.min_continuous_deposit_months}个月",
                     f"{runs[r.id]} months",
@@ -341,14 +342,13 @@ class LoanDecision:
     contract_date: date
     first_due_date: date
     amount_fen: int
-    rules: tuple[RuleResult, ...]
-    risks: tuple[RiskFlag, ...]
+    verdict: Verdict  # the rules as checked, then the risks
     sheet: tuple[SheetLine, ...]
     score: scorecard.Score | None = None  # None: no card trained yet, or nothing to lend
 
     @property
     def eligible(self) -> bool:
-        return all(r.passed for r in self.rules)
+        return self.verdict.passed
 
     def features(self) -> dict[str, float] | None:
         """The scorecard's features of the loan as granted (None when nothing can be lent)."""
@@ -400,11 +400,11 @@ def _rules(
     pledged: int,
     contract_date: date,
     first_due: date,
-) -> list[RuleResult]:
-    out: list[RuleResult] = []
+) -> list[Finding]:
+    out: list[Finding] = []
     for no in facts.not_found:
         out.append(
-            RuleResult(
+            Finding.rule(
                 "loan.co_borrower_not_found",
                 False,
                 f"共同借款人账号{no}不存在或已销户",
@@ -413,7 +413,7 @@ def _rules(
         )
     if facts.borrower_listed:
         out.append(
-            RuleResult(
+            Finding.rule(
                 "loan.co_borrower_is_borrower",
                 False,
                 "借款人不能同时为共同借款人",
@@ -421,14 +421,14 @@ def _rules(
             )
         )
     if form.co_borrower_account_nos and not facts.not_found and not facts.borrower_listed:
-        out.append(RuleResult("loan.co_borrowers", True, "共同借款人均在本中心开立个人账户"))
+        out.append(Finding.rule("loan.co_borrowers", True, "共同借款人均在本中心开立个人账户"))
     for rule in ELIGIBILITY_RULES:
         found = rule(request, policy)
         if found:
-            out.extend(RuleResult(f.code, False, f.title_zh, f.detail_en) for f in found)
+            out.extend(found)
         else:
             code, title = PASSED_ZH[rule.__name__]
-            out.append(RuleResult(code, True, title))
+            out.append(Finding.rule(code, True, title))
     maximum = limit.limits[limit.bound]
     if not limit.refusals:  # a refused request has no maximum worth stating
         within = maximum > 0 and (form.requested_fen is None or form.requested_fen <= maximum)
@@ -439,10 +439,10 @@ def _rules(
         else:
             title = f"申请金额超过可贷最高额度{_yuan(maximum)}"
         detail = f"requested {form.requested_fen} fen, maximum {maximum} fen"
-        out.append(RuleResult("loan.within_maximum", within, title, detail))
+        out.append(Finding.rule("loan.within_maximum", within, title, detail))
     if form.guarantee_type == "01":
         out.append(
-            RuleResult(
+            Finding.rule(
                 "loan.certificate_required",
                 form.certificate_no is not None,
                 "已提供抵押登记他项权证号"
@@ -453,7 +453,7 @@ def _rules(
         )
     if form.certificate_no is not None:
         out.append(
-            RuleResult(
+            Finding.rule(
                 "loan.certificate_free",
                 pledged == 0,
                 "他项权证未用于其他未结清贷款" if pledged == 0 else "该他项权证已用于其他未结清的贷款",
@@ -461,7 +461,7 @@ def _rules(
             )
         )
     out.append(
-        RuleResult(
+        Finding.rule(
             "loan.first_due_date",
             contract_date < first_due,
             "首期还款日晚于合同签订日" if contract_date < first_due else "首期还款日须晚于合同签订日",
@@ -561,16 +561,15 @@ def decide(conn: Connection, ctx: Context, app: Mapping[str, Any]) -> LoanDecisi
         contract_date,
         first_due,
         amount,
-        rules,
-        (REVIEW_LOAN, *facts.risks),
+        Verdict.of(rules, (REVIEW_LOAN, *facts.risks)),
         (),
     )
     features = decision.features()
     score = scorecard.assess(conn, features) if features is not None else None
     if score is not None and score.high_risk:
-        flag = RiskFlag("risk.loan_default_high", "违约风险评分偏高，请重点审核",
-                        f"probability of default {score.probability:.3f}, band {score.band}")  # fmt: skip
-        decision = replace(decision, risks=(*decision.risks, flag))
+        flag = Finding.risk("risk.loan_default_high", "违约风险评分偏高，请重点审核",
+                            f"probability of default {score.probability:.3f}, band {score.band}")  # fmt: skip
+        decision = replace(decision, verdict=Verdict.of(decision.verdict.findings, (flag,)))
     decision = replace(decision, score=score)
     return replace(decision, sheet=_sheet(decision))
 
@@ -584,7 +583,7 @@ class LoanHandler:
     def evaluate(self, conn: Connection, ctx: Context, application: Mapping[str, Any]) -> Evaluation:
         d = decide(conn, ctx, application)
         return Evaluation(
-            rules=d.rules, risk_flags=d.risks, amount_fen=d.amount_fen, sheet=d.sheet,
+            verdict=d.verdict, amount_fen=d.amount_fen, sheet=d.sheet,
             priority=d.score.probability if d.score is not None else None,
         )  # fmt: skip
 
@@ -593,8 +592,8 @@ class LoanHandler:
     ) -> dict[str, Any]:
         d = decide(conn, ctx, application)  # in the approving transaction: the facts of now
         if not d.eligible:
-            first = next(r for r in d.rules if not r.passed)
-            raise Conflict(first.code, first.title_zh, first.detail)
+            first = d.verdict.refusals[0]
+            raise Conflict(first.code, first.message_zh, first.message_en)
         application_id = int(application["id"])
         loan_id = loans.create_loan(conn, ctx, d.terms(application_id))
         order = settlement.reserve(

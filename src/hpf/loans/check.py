@@ -8,20 +8,29 @@
 - each disbursed loan's outstanding principal = principal − Σ paid − Σ prepaid, and its overdue
   principal = what its overdue installments still owe.
 
-Plain queries returning findings (``hpf.ledger.check.Finding``), like the ledger's own checks.
+Plain queries returning findings (:class:`~hpf.kernel.findings.Finding`), like the ledger's own checks.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Connection, case, func, select
 
-from hpf.ledger.check import Finding
+from hpf.kernel.findings import Finding
 from hpf.ledger.tables import subject_balance
 from hpf.loans.tables import loan, loan_installment
 from hpf.settlement.rules import FINAL
 from hpf.settlement.tables import payment_order
 
 LOAN_OWNER = "loan"  # hpf.loans.application.OWNER_KIND (not imported: the check stays below the engine)
+TITLES_ZH = {
+    "loan_control": "贷款余额与委托贷款科目余额不符",
+    "loan_schedule": "贷款余额与还款计划不符",
+}
+
+
+def finding(check: str, subject: str, detail: str) -> Finding:
+    """Like :func:`hpf.ledger.check.finding`: code = the check, subject = the loan or subject."""
+    return Finding(check, TITLES_ZH[check], detail, subject=subject)
 
 
 def check_loans(conn: Connection) -> list[Finding]:
@@ -58,7 +67,7 @@ def control_totals(conn: Connection) -> list[Finding]:
     books = _debit_balance(conn, ("121", "122"))
     if books != outstanding + in_flight:
         found.append(
-            Finding(
+            finding(
                 "loan_control",
                 "subject 121+122",
                 f"Σ outstanding principal of active loans {outstanding} fen + disbursements in flight "
@@ -68,7 +77,7 @@ def control_totals(conn: Connection) -> list[Finding]:
     late = _debit_balance(conn, ("122",))
     if late != overdue:
         found.append(
-            Finding(
+            finding(
                 "loan_control",
                 "subject 122",
                 f"Σ overdue principal of active loans {overdue} fen ≠ 122 = {late} fen",
@@ -107,10 +116,10 @@ def schedule_totals(conn: Connection) -> list[Finding]:
     found = []
     for loan_id, state, principal, outstanding, overdue, scheduled, repaid, late in rows:
         if (scheduled or 0) != principal:
-            found.append(Finding("loan_schedule", f"loan {loan_id}",
+            found.append(finding("loan_schedule", f"loan {loan_id}",
                                  f"schedule principal {scheduled or 0} fen ≠ loan principal {principal} fen"))  # fmt: skip
         else:
-            found.append(Finding("loan_schedule", f"loan {loan_id}",
+            found.append(finding("loan_schedule", f"loan {loan_id}",
                                  f"{state}: outstanding/overdue {outstanding}/{overdue} fen ≠ "
                                  f"schedule {principal - (repaid or 0)}/{late or 0} fen"))  # fmt: skip
     return found

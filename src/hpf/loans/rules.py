@@ -11,7 +11,7 @@ Pure: no database, no clock; standard library and ``hpf.kernel`` (and the other 
   0022). Most are set by each city (LOCAL); the file says which are UNVERIFIED.
   :func:`resolve_loan_policy` gives the policy in force on a day from entries.
 - **Eligibility** is a registry of pure rules (:data:`ELIGIBILITY_RULES`), each returning
-  :class:`~hpf.policy.rules.Finding` refusals with a stable code, Chinese title and English detail.
+  :class:`~hpf.kernel.findings.Finding` refusals with a stable code, Chinese and English messages.
 - **Amount** (REFERENCE §4.2): :func:`max_loan_amount` is the minimum of every limit — loan-to-value,
   absolute cap, balance multiple, repayment capacity, and age/term (the term is shortened so that
   age + term stays within the policy, and the capacity at that term becomes a limit) — and says
@@ -28,9 +28,10 @@ from enum import StrEnum
 from typing import Any
 
 from hpf.kernel.errors import InvalidInput
+from hpf.kernel.findings import Finding
 from hpf.kernel.money import require_fen
 from hpf.loans.schedule import Method, level_installment, monthly_interest
-from hpf.policy.rules import LOAN, Finding, shipped_entries
+from hpf.policy.rules import LOAN, shipped_entries
 from hpf.policy.rules import LoanPolicy as LoanPolicy
 from hpf.policy.rules import resolve_loan_policy as _resolve
 
@@ -128,7 +129,7 @@ def deposit_long_enough(request: LoanRequest, policy: LoanPolicy) -> list[Findin
             "loan.deposit_too_short",
             f"申请前须连续足额缴存住房公积金满{months}个月",
             f"{request.continuous_deposit_months} months of continuous deposit, {months} needed",
-            "continuous_deposit_months",
+            subject="continuous_deposit_months",
         )
     ]
 
@@ -141,7 +142,7 @@ def loans_within_count(request: LoanRequest, policy: LoanPolicy) -> list[Finding
             "loan.too_many_loans",
             f"每户家庭最多可使用{policy.max_loans}次住房公积金贷款",
             f"the household used {request.loans_used} HPF loans; at most {policy.max_loans} are allowed",
-            "loans_used",
+            subject="loans_used",
         )
     ]
 
@@ -154,7 +155,7 @@ def no_outstanding_loan(request: LoanRequest, policy: LoanPolicy) -> list[Findin
             "loan.outstanding_loan",
             "尚有未结清的住房公积金贷款",
             "an HPF loan of the household is not yet repaid",
-            "has_outstanding_loan",
+            subject="has_outstanding_loan",
         )
     ]
 
@@ -167,7 +168,7 @@ def term_within_limit(request: LoanRequest, policy: LoanPolicy) -> list[Finding]
             "loan.term_too_long",
             f"贷款期限最长{policy.max_term_months // 12}年",
             f"a term of {request.term_months} months exceeds {policy.max_term_months}",
-            "term_months",
+            subject="term_months",
         )
     ]
 
@@ -180,7 +181,7 @@ def age_leaves_a_term(request: LoanRequest, policy: LoanPolicy) -> list[Finding]
             "loan.age_limit",
             f"借款人年龄与贷款期限之和不得超过{policy.max_age_plus_term_years}年",
             f"at {request.age_years} no term fits age + term ≤ {policy.max_age_plus_term_years}",
-            "age_years",
+            subject="age_years",
         )
     ]
 

@@ -11,8 +11,9 @@ Raw values are what JSON carries: rates are decimal *strings* (``"0.12"`` = 12%,
 float), amounts integer fen, ``null`` where a limit is not used. :func:`validate_value` turns a
 raw value into its typed form and :func:`to_json` turns it back.
 
-Checks return :class:`Finding` lists instead of raising, so a remittance list can collect the
-errors of every row in one pass; :func:`require_ok` turns findings into a refusal.
+Checks return :class:`~hpf.kernel.findings.Finding` lists instead of raising, so a remittance
+list can collect the errors of every row in one pass; :func:`~hpf.kernel.findings.require_ok`
+turns findings into a refusal.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from importlib import resources
 from typing import Any
 
 from hpf.kernel.errors import InvalidInput
+from hpf.kernel.findings import Finding
 from hpf.kernel.money import MAX_FEN, RoundingUnit, apply_rate, format_yuan, parse_rate
 
 MonthDay = tuple[int, int]
@@ -147,31 +149,6 @@ class Policy:
 
     def contribution_year(self, day: date) -> tuple[date, date]:
         return contribution_year(day, self)
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One thing wrong with a row: stable ``code``, Chinese title, English detail."""
-
-    code: str
-    title_zh: str
-    detail_en: str
-    field: str | None = None
-
-
-def require_ok(findings: Sequence[Finding]) -> None:
-    """Refuse (``InvalidInput``) with the first finding, listing all of them; do nothing if none."""
-    if not findings:
-        return
-    first = findings[0]
-    raise InvalidInput(
-        first.code,
-        first.title_zh,
-        first.detail_en,
-        findings=[
-            {"code": f.code, "title": f.title_zh, "detail": f.detail_en, "field": f.field} for f in findings
-        ],
-    )
 
 
 # ---------------------------------------------------------------------------------- values
@@ -456,7 +433,7 @@ def consistency(policy: Policy) -> list[Finding]:
                     "policy.invalid_value",
                     f"{LABELS_ZH[low_key]}不能高于{LABELS_ZH[high_key]}",
                     f"on {policy.on.isoformat()} {low_key} {low} > {high_key} {high}",
-                    low_key,
+                    subject=low_key,
                 )
             )
     return out
@@ -553,7 +530,7 @@ def check_base(base_fen: int, policy: Policy) -> list[Finding]:
                 "policy.base_below_floor",
                 f"缴存基数低于下限{_yuan(policy.base_floor_fen)}",
                 f"base {base_fen} fen is below the floor {policy.base_floor_fen} fen",
-                "base_fen",
+                subject="base_fen",
             )
         ]
     if base_fen > policy.base_cap_fen:
@@ -562,7 +539,7 @@ def check_base(base_fen: int, policy: Policy) -> list[Finding]:
                 "policy.base_above_cap",
                 f"缴存基数高于上限{_yuan(policy.base_cap_fen)}",
                 f"base {base_fen} fen is above the cap {policy.base_cap_fen} fen",
-                "base_fen",
+                subject="base_fen",
             )
         ]
     return []
@@ -581,7 +558,7 @@ def check_rates(employer_rate: Decimal, member_rate: Decimal, policy: Policy) ->
                     f"policy.{field}_out_of_range",
                     f"{who}缴存比例须在{_pct(low)}至{_pct(high)}之间",
                     f"{field} {rate} is outside {low}..{high}",
-                    field,
+                    subject=field,
                 )
             )
     return out
@@ -598,7 +575,7 @@ def check_monthly_amounts(employer_fen: int, member_fen: int, policy: Policy) ->
                 "policy.monthly_amount_below_min",
                 f"月缴存额低于下限{_yuan(low)}",
                 f"monthly amount {total} fen is below the minimum {low} fen",
-                "monthly_amount_fen",
+                subject="monthly_amount_fen",
             )
         ]
     if high is not None and total > high:
@@ -607,7 +584,7 @@ def check_monthly_amounts(employer_fen: int, member_fen: int, policy: Policy) ->
                 "policy.monthly_amount_above_max",
                 f"月缴存额高于上限{_yuan(high)}",
                 f"monthly amount {total} fen is above the maximum {high} fen",
-                "monthly_amount_fen",
+                subject="monthly_amount_fen",
             )
         ]
     return []

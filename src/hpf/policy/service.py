@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput
+from hpf.kernel.findings import require_ok
 from hpf.policy.rules import (
     DEPOSIT_RATE,
     KEYS,
@@ -43,7 +44,6 @@ from hpf.policy.rules import (
     kind_of_key,
     latest,
     require_known_key,
-    require_ok,
     resolve,
     resolve_alerts,
     resolve_loan_policy,

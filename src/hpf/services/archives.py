@@ -24,7 +24,6 @@ import io
 import json
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -33,6 +32,7 @@ from sqlalchemy import Connection, insert, select
 
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError, NotFound
+from hpf.kernel.findings import Finding
 from hpf.kernel.uploads import MB, check_zip
 from hpf.services import rules
 from hpf.services.tables import application_archive
@@ -138,28 +138,36 @@ def get_archive(conn: Connection, application_id: int) -> dict[str, Any]:
     return dict(row)
 
 
-@dataclass(frozen=True)
-class Finding:
-    """What is wrong with one archive or package."""
+# What can be wrong with an archive or a package (the findings' codes), in Chinese.
+TITLES_ZH = {
+    "archive.altered": "归档文件与其SM3封存值不符",
+    "archive.material": "申请材料与归档文件不符",
+    "archive.differs": "归档后业务记录发生了变化",
+    "package.too_large": "档案包过大",
+    "package.unreadable": "无法读取档案包",
+    "package.unlisted": "档案包中有清单未列出的文件",
+    "package.missing": "档案包缺少清单所列文件",
+    "package.altered": "文件与清单所记大小或摘要不符",
+    "package.unknown": "数据库中没有该档案",
+    "package.foreign": "档案包的封存值与数据库不符",
+}
 
-    subject: str  # "application 12" or a file name
-    code: str  # archive.altered | archive.differs | archive.material | package.*
-    detail: str
 
-    def __str__(self) -> str:
-        return f"{self.subject}: {self.code}: {self.detail}"
+def _finding(subject: str, code: str, detail: str) -> Finding:
+    """What is wrong with one archive (``subject``: "application 12") or a file of a package."""
+    return Finding(code, TITLES_ZH[code], detail, subject=subject)
 
 
 def _check_one(conn: Connection, row: Mapping[Any, Any]) -> list[Finding]:
     subject = f"application {row['application_id']}"
     if sm3_hex(str(row["document"]).encode()) != row["sm3"]:
-        return [Finding(subject, "archive.altered", "the document does not match its SM3 seal")]
+        return [_finding(subject, "archive.altered", "the document does not match its SM3 seal")]
     try:
         live = canonical(build_document(conn, row["application_id"]))
     except HpfError as exc:  # a material's bytes are gone or no longer hash to their name
-        return [Finding(subject, "archive.material", exc.detail)]
+        return [_finding(subject, "archive.material", exc.detail)]
     if live != row["document"]:
-        return [Finding(subject, "archive.differs", "the records changed after the archive was sealed")]
+        return [_finding(subject, "archive.differs", "the records changed after the archive was sealed")]
     return []
 
 
@@ -219,15 +227,15 @@ def _read_package(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]] | Find
     try:
         check_zip(data, max_member=PACKAGE_MEMBER_MAX, max_total=PACKAGE_TOTAL_MAX)
     except HpfError as exc:
-        return Finding("package", "package.too_large", exc.detail)
+        return _finding("package", "package.too_large", exc.detail)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             contents = {name: zf.read(name) for name in zf.namelist()}
         manifest = json.loads(contents.pop("manifest.json"))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        return Finding("package", "package.unreadable", f"not an archive package: {exc}")
+        return _finding("package", "package.unreadable", f"not an archive package: {exc}")
     if not isinstance(manifest, dict) or manifest.get("format") != PACKAGE_FORMAT:
-        return Finding("manifest.json", "package.unreadable", "not an OpenHPF archive package")
+        return _finding("manifest.json", "package.unreadable", "not an OpenHPF archive package")
     return manifest, contents
 
 
@@ -241,19 +249,19 @@ def verify_package(data: bytes, *, conn: Connection | None = None) -> list[Findi
     findings: list[Finding] = []
     listed = {f["path"]: f for f in manifest["files"]}
     for path in sorted(set(contents) - set(listed)):
-        findings.append(Finding(path, "package.unlisted", "a file the manifest does not list"))
+        findings.append(_finding(path, "package.unlisted", "a file the manifest does not list"))
     for path, entry in listed.items():
         body = contents.get(path)
         if body is None:
-            findings.append(Finding(path, "package.missing", "listed in the manifest but absent"))
+            findings.append(_finding(path, "package.missing", "listed in the manifest but absent"))
         elif _entry(path, body) != entry:
             findings.append(
-                Finding(path, "package.altered", "size, SHA-256 or SM3 differs from the manifest")
+                _finding(path, "package.altered", "size, SHA-256 or SM3 differs from the manifest")
             )
     document = contents.get("archive.json", b"")
     if sm3_hex(document) != manifest.get("archive_sm3"):
         findings.append(
-            Finding("archive.json", "archive.altered", "the document does not match its SM3 seal")
+            _finding("archive.json", "archive.altered", "the document does not match its SM3 seal")
         )
     else:
         for m in json.loads(document)["materials"]:
@@ -261,14 +269,16 @@ def verify_package(data: bytes, *, conn: Connection | None = None) -> list[Findi
             body = contents.get(path)
             if body is None or hashlib.sha256(body).hexdigest() != m["sha256"] or sm3_hex(body) != m["sm3"]:
                 findings.append(
-                    Finding(path, "archive.material", "the material does not match the sealed document")
+                    _finding(path, "archive.material", "the material does not match the sealed document")
                 )
     if conn is not None:
         try:
             stored = get_archive(conn, int(manifest["application_id"]))
         except NotFound:
-            findings.append(Finding("package", "package.unknown", "this database holds no such archive"))
+            findings.append(_finding("package", "package.unknown", "this database holds no such archive"))
         else:
             if stored["sm3"] != manifest.get("archive_sm3"):
-                findings.append(Finding("package", "package.foreign", "the seal differs from the database's"))
+                findings.append(
+                    _finding("package", "package.foreign", "the seal differs from the database's")
+                )
     return findings

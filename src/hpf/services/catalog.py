@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
-from hpf.policy.rules import require_ok
+from hpf.kernel.findings import require_ok
 from hpf.services import rules
 from hpf.services.tables import catalog_local_version
 

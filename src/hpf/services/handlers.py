@@ -31,21 +31,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from hpf.kernel.context import Context
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    code: str
-    passed: bool
-    title_zh: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class RiskFlag:
-    code: str
-    title_zh: str
-    detail: str = ""
+from hpf.kernel.findings import Verdict
 
 
 @dataclass(frozen=True)
@@ -58,8 +44,9 @@ class SheetLine:
 
 @dataclass(frozen=True)
 class Evaluation:
-    rules: tuple[RuleResult, ...]
-    risk_flags: tuple[RiskFlag, ...] = ()
+    # The rules as checked (``Finding.rule``: held or failed) and the risks that stop
+    # straight-through approval (``Finding.risk``).
+    verdict: Verdict
     amount_fen: int | None = None
     sheet: tuple[SheetLine, ...] = ()
     # Among applications due the same day, the review queue shows higher priorities first
@@ -72,7 +59,7 @@ class Evaluation:
 
     @property
     def eligible(self) -> bool:
-        return all(r.passed for r in self.rules)
+        return self.verdict.passed
 
 
 class ItemHandler(Protocol):
@@ -133,8 +120,14 @@ def registered(handler: ItemHandler) -> Iterator[ItemHandler]:
 
 def evaluation_to_json(evaluation: Evaluation) -> dict[str, Any]:
     return {
-        "rules": [vars(r).copy() for r in evaluation.rules],
-        "risk_flags": [vars(f).copy() for f in evaluation.risk_flags],
+        "rules": [
+            {"code": r.code, "passed": r.passed, "title_zh": r.message_zh, "detail": r.message_en}
+            for r in evaluation.verdict.rules
+        ],
+        "risk_flags": [
+            {"code": f.code, "title_zh": f.message_zh, "detail": f.message_en}
+            for f in evaluation.verdict.risks
+        ],
         "amount_fen": evaluation.amount_fen,
         "sheet": [vars(s).copy() for s in evaluation.sheet],
         "eligible": evaluation.eligible,

@@ -8,8 +8,8 @@ required materials, the statutory time limit in working days, and the result. A 
 only tighten the national one (:func:`check_local_item`); items it does not list are the
 national ones unchanged, so nothing can be dropped by omission.
 
-Checks return :class:`~hpf.policy.rules.Finding` lists (every problem at once);
-:func:`~hpf.policy.rules.require_ok` turns them into a refusal.
+Checks return :class:`~hpf.kernel.findings.Finding` lists (every problem at once);
+:func:`~hpf.kernel.findings.require_ok` turns them into a refusal.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from enum import StrEnum
 from typing import Any
 
 from hpf.kernel.errors import IllegalTransition, InvalidInput, all_at_once
+from hpf.kernel.findings import Finding
 from hpf.kernel.workdays import add_working_days
-from hpf.policy.rules import Finding
 
 # ------------------------------------------------------------------------------ state machine
 
@@ -130,7 +130,7 @@ _CODE = re.compile(r"^[A-Z]{2}(-[A-Z0-9]+)+$")
 
 
 def _f(code: str, title: str, detail: str, field: str | None = None) -> Finding:
-    return Finding(code, title, detail, field)
+    return Finding(code, title, detail, subject=field)
 
 
 def _ids(rows: Iterable[Mapping[str, Any]], key: str) -> list[str]:

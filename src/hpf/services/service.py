@@ -621,7 +621,7 @@ def complete_submission(
     )  # fmt: skip
     row = _move(conn, ctx, row, State.UNDER_REVIEW, SYSTEM)
     evaluation = _evaluate(conn, ctx, row)
-    if evaluation is not None and evaluation.eligible and not evaluation.risk_flags:
+    if evaluation is not None and evaluation.eligible and not evaluation.verdict.risks:
         return _approve(
             conn, ctx, get(conn, application_id), evaluation, SYSTEM, "全部规则通过且无风险提示，自动准予"
         )
@@ -665,12 +665,12 @@ def approve(
         )
     evaluation = _evaluate(conn, ctx, row)
     if evaluation is not None and not evaluation.eligible:
-        failed = [r.title_zh for r in evaluation.rules if not r.passed]
+        failed = [r.message_zh for r in evaluation.verdict.refusals]
         raise Conflict(
             "application.rules_failed",
             "不符合办理条件，不能准予：" + "；".join(failed),
             "a rule fails; a reviewer clears risk flags, not failed rules",
-            rules=[r.code for r in evaluation.rules if not r.passed],
+            rules=[r.code for r in evaluation.verdict.refusals],
         )
     text = " ".join(note.split())[:400] or "审核通过"
     return _approve(conn, ctx, get(conn, application_id), evaluation, who.login, text)

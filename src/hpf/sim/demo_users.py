@@ -83,7 +83,7 @@ def _self_service(conn: Connection, ctx: Context) -> list[DemoLogin]:
         (resident_id, found.name, "member", identity.create_member_login, found.id),
         (emp.uscc, emp.name, "employer", identity.create_employer_login, emp.id),
     ):
-        if _login_of(conn, identity.member_login_of(conn, typed.lower(), DIRECTORY, DIRECTORY)) is None:
+        if _login_of(conn, identity.member_login_of(conn, typed.lower(), DIRECTORY)) is None:
             make(conn, ctx, owner, DEMO_PASSWORD, directory=DIRECTORY)
         out.append(DemoLogin(typed.upper(), name, kind, None, "/self/login"))
     return out

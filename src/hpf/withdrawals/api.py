@@ -54,8 +54,8 @@ def eligibility(account_no: str, conn: ReadDb, ctx: Ctx, show: Disclose) -> list
             reason=o.reason.value,
             label_zh=o.reason.label_zh,
             may_apply=o.may_apply,
-            blocking=[CheckOut(code=c.code, title_zh=c.title_zh, detail=c.detail) for c in o.blocking],
-            needs=[CheckOut(code=c.code, title_zh=c.title_zh, detail=c.detail) for c in o.needs],
+            blocking=[CheckOut(code=c.code, title_zh=c.message_zh, detail=c.message_en) for c in o.blocking],
+            needs=[CheckOut(code=c.code, title_zh=c.message_zh, detail=c.message_en) for c in o.needs],
             up_to_fen=o.up_to_fen,
             closes_account=o.closes_account,
         )

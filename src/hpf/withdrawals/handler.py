@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from hpf.kernel.context import Context
+from hpf.kernel.findings import Finding, Verdict
 from hpf.services import handlers
 from hpf.services import service as applications
-from hpf.services.handlers import Evaluation, RiskFlag, RuleResult, SheetLine
+from hpf.services.handlers import Evaluation, SheetLine
 from hpf.services.payload import Fields
 from hpf.settlement import service as settlement
 from hpf.settlement.owners import PayoutOutcome
@@ -42,7 +43,7 @@ ITEMS: dict[str, tuple[Reason, bool]] = {
     "WD-ILLNESS": (Reason.ILLNESS, False),
     "WD-OTHER": (Reason.OTHER, False),
 }
-REVIEW_OTHER = RiskFlag(
+REVIEW_OTHER = Finding.risk(
     "review.other_reason", "其他情形提取须由工作人员审核", "reason 99 is never straight-through"
 )
 
@@ -88,12 +89,9 @@ class WithdrawalHandler:
             conn, ctx, int(application["member_id"]), form, applied_on=applied_on(application)
         )
         decision = assessment.decision
-        flags = [RiskFlag(r.code, r.title_zh, r.detail) for r in assessment.risks]
-        if decision.manual_review:
-            flags.append(REVIEW_OTHER)
+        review = (REVIEW_OTHER,) if decision.manual_review else ()
         return Evaluation(
-            rules=tuple(RuleResult(c.code, c.passed, c.title_zh, c.detail) for c in decision.checks),
-            risk_flags=tuple(flags),
+            verdict=Verdict.of(decision.verdict.findings, assessment.risks, review),
             amount_fen=decision.allowed_fen,
             sheet=tuple(SheetLine(s.label_zh, s.value) for s in decision.sheet),
             basis=assessment,

@@ -5,13 +5,14 @@ Every condition and limit is policy as data (:class:`~hpf.policy.rules.Withdrawa
 shipped defaults overlaid by the center's changes with effective dates, decision 0022): the code
 only says *which* parameter a reason uses.
 
-``evaluate(claim, facts, policy, today)`` returns a :class:`Decision`: one :class:`Check` per
-rule (each with a stable code, a Chinese title a member reads, an English detail), the amount
+``evaluate(claim, facts, policy, today)`` returns a :class:`Decision`: a
+:class:`~hpf.kernel.findings.Verdict` with one finding per rule as it was checked (held or
+failed, each with a stable code, a Chinese message a member reads, an English one), the amount
 allowed, whether the account is closed (retirement, loss of working capacity, leaving the
 city or emigrating, death — the 《条例》 art. 24 reasons that close the account, paying
 interest to date), and the calculation sheet (how the allowed amount was reached). A claim
 that asks for more than allowed is refused and the sheet says how much would be allowed.
-``risk_flags`` adds what should stop straight-through approval without refusing by itself.
+Risks (``Finding.risk``) say what should stop straight-through approval without refusing by itself.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from hpf.kernel.errors import HpfError, InvalidInput
+from hpf.kernel.findings import Finding, Verdict
 from hpf.kernel.identifiers import parse_resident_id
 from hpf.kernel.money import format_yuan
 from hpf.policy.rules import WITHDRAWAL, resolve_withdrawal_policy, shipped_entries
@@ -159,14 +161,6 @@ class Claim:
 
 
 @dataclass(frozen=True)
-class Check:
-    code: str
-    passed: bool
-    title_zh: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
 class SheetLine:
     label_zh: str
     value: str
@@ -175,7 +169,7 @@ class SheetLine:
 @dataclass(frozen=True)
 class Decision:
     reason: Reason
-    checks: tuple[Check, ...]
+    verdict: Verdict  # every rule as it was checked, in order
     allowed_fen: int
     closes_account: bool
     sheet: tuple[SheetLine, ...]
@@ -183,22 +177,22 @@ class Decision:
 
     @property
     def eligible(self) -> bool:
-        return all(c.passed for c in self.checks)
+        return self.verdict.passed
 
     @property
-    def refusals(self) -> list[Check]:
-        return [c for c in self.checks if not c.passed]
+    def refusals(self) -> tuple[Finding, ...]:
+        return self.verdict.refusals
 
 
 @dataclass
 class _Work:
-    checks: list[Check] = field(default_factory=list)
+    checks: list[Finding] = field(default_factory=list)
     sheet: list[SheetLine] = field(default_factory=list)
 
     def check(self, code: str, passed: bool, title_zh: str, detail: str = "", *, ok_zh: str) -> bool:
         """Record a condition as it was checked: ``ok_zh`` says what held when it passed,
         ``title_zh`` why it failed (a list says 符合/不符合 beside the matching wording)."""
-        self.checks.append(Check(f"withdrawal.{code}", passed, ok_zh if passed else title_zh, detail))
+        self.checks.append(Finding.rule(f"withdrawal.{code}", passed, ok_zh if passed else title_zh, detail))
         return passed
 
     def line(self, label_zh: str, value: str) -> None:
@@ -457,7 +451,7 @@ def evaluate(claim: Claim, facts: MemberFacts, policy: WithdrawalPolicy, today: 
         )
         if claim.requested_fen is not None and claim.requested_fen != allowed:
             work.line("说明", "销户类提取须提取全部余额及利息")
-        return Decision(reason, tuple(work.checks), allowed if all(c.passed for c in work.checks) else 0, True,
+        return Decision(reason, Verdict(tuple(work.checks)), allowed if all(c.passed for c in work.checks) else 0, True,
                         tuple(work.sheet))  # fmt: skip
 
     limit: int | None
@@ -500,22 +494,17 @@ def evaluate(claim: Claim, facts: MemberFacts, policy: WithdrawalPolicy, today: 
     ok = all(c.passed for c in work.checks)
     if ok:
         work.line("本次提取金额", _yuan(allowed))
-    return Decision(reason, tuple(work.checks), allowed if ok else 0, False, tuple(work.sheet), manual)
+    return Decision(
+        reason, Verdict(tuple(work.checks)), allowed if ok else 0, False, tuple(work.sheet), manual
+    )
 
 
 # ---------------------------------------------------------------------------------- risk
 
 
-@dataclass(frozen=True)
-class Risk:
-    code: str
-    title_zh: str
-    detail: str = ""
-
-
 def repeated_withdrawals(
     claim: Claim, facts: MemberFacts, policy: WithdrawalPolicy, today: date
-) -> list[Risk]:
+) -> list[Finding]:
     """A flag when housing withdrawals this natural year reach the policy's count."""
     if claim.reason not in HOUSING:
         return []
@@ -523,7 +512,7 @@ def repeated_withdrawals(
     if len(this_year) + 1 <= policy.housing_withdrawals_per_year:
         return []
     return [
-        Risk(
+        Finding.risk(
             "risk.repeated_withdrawals",
             f"本年度住房消费类提取已{len(this_year)}次，超过{policy.housing_withdrawals_per_year}次",
             f"{len(this_year)} housing withdrawals in {today.year}",
@@ -555,8 +544,8 @@ class ReasonOverview:
 
     reason: Reason
     may_apply: bool
-    blocking: tuple[Check, ...]  # what no material can cure (frozen account, too soon, ...)
-    needs: tuple[Check, ...]  # what the application must prove
+    blocking: tuple[Finding, ...]  # what no material can cure (frozen account, too soon, ...)
+    needs: tuple[Finding, ...]  # what the application must prove
     up_to_fen: int  # indicative: the most this reason could pay today
     closes_account: bool
     interest_fen: int = 0  # closing reasons: the interest to date included in ``up_to_fen`` (结息)

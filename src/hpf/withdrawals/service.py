@@ -28,6 +28,7 @@ from hpf.contributions.tables import remittance, remittance_row
 from hpf.interest.service import interest_preview, settle_on_close_with_policy
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, NotFound
+from hpf.kernel.findings import Finding
 from hpf.ledger.chart import MEMBER_CONTROL
 from hpf.ledger.rules import BalancePart
 from hpf.ledger.service import member_balances
@@ -45,7 +46,6 @@ from hpf.withdrawals.rules import (
     PastWithdrawal,
     Reason,
     ReasonOverview,
-    Risk,
     WithdrawalPolicy,
     evaluate,
     overview,
@@ -194,14 +194,14 @@ def risk_checks(
     ids: Identifiers,
     policy: WithdrawalPolicy,
     today: date,
-) -> list[Risk]:
+) -> list[Finding]:
     """Every risk the claim raises (empty: nothing stops straight-through approval)."""
     risks = list(repeated_withdrawals(claim, facts, policy, today))
     if ids.document_bidx is not None and claim.reason in (Reason.PURCHASE, Reason.BUILD):
         others = _strangers_sharing(conn, withdrawal.c.document_no_bidx, ids.document_bidx, ids)
         if others:
             risks.append(
-                Risk(
+                Finding.risk(
                     "risk.shared_document",
                     f"同一购房合同或证明已被{others}名非家庭成员的职工用于提取",
                     f"{others} other member(s) outside the declared family used this document",
@@ -215,7 +215,7 @@ def risk_checks(
         )
         if homes:
             risks.append(
-                Risk(
+                Finding.risk(
                     "risk.registered_home",
                     "不动产登记信息显示本人名下有住房，租房提取需人工核实",
                     f"{homes} home(s) registered to the member",
@@ -224,7 +224,7 @@ def risk_checks(
     others = _strangers_sharing(conn, withdrawal.c.payee_card_bidx, ids.payee_card_bidx, ids)
     if others:
         risks.append(
-            Risk(
+            Finding.risk(
                 "risk.shared_payee_card",
                 f"收款银行卡已被{others}名非家庭成员的职工使用",
                 f"{others} other member(s) outside the declared family were paid to this card",
@@ -340,7 +340,7 @@ class WithdrawalForm:
 @dataclass(frozen=True)
 class Assessment:
     decision: Decision
-    risks: tuple[Risk, ...]
+    risks: tuple[Finding, ...]
     ids: Identifiers
 
 
@@ -418,7 +418,7 @@ def reserve(
     decision = assessment.decision
     if not decision.eligible:
         first = decision.refusals[0]
-        raise Conflict(first.code, first.title_zh, first.detail)
+        raise Conflict(first.code, first.message_zh, first.message_en)
     amount = decision.allowed_fen
     if decision.closes_account:
         amount = sum(member_balances(conn, [member_id]).get(member_id, (0, 0)))
