@@ -121,6 +121,16 @@ def member_changes(conn: Connection, member_id: int, *, valued_after: date) -> l
     return [MemberChange(v, part, int(fen)) for v, part, fen in rows]
 
 
+def member_balance_of(conn: Connection, member_id: int, *, lock: bool = False) -> tuple[int, int] | None:
+    """(carried, current) in fen of a member's account, None if it has none; ``lock``: the
+    balance row is held (``FOR UPDATE``) until the transaction ends."""
+    query = select(member_balance.c.carried_fen, member_balance.c.current_fen).where(
+        member_balance.c.member_id == member_id
+    )
+    row = conn.execute(query.with_for_update() if lock else query).first()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
 def subject_debit_balance(conn: Connection, codes: Sequence[str]) -> int:
     """Σ (debits − credits) in fen of the given leaf subjects, from the materialised balances."""
     total = conn.scalar(
