@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, case, func, select
 
 from hpf.db.periods import month_of, year_of
-from hpf.ledger.tables import journal_entry, journal_line
+from hpf.ledger.queries import member_lines_subquery, member_postings_subquery
 
 DEPOSIT_TYPES = ("01", "02")  # 汇缴, 补缴
 WITHDRAWAL_TYPES = ("11", "12")  # 部分提取, 销户提取
@@ -35,19 +35,15 @@ def months_between(first: str, last: str) -> list[str]:
     return out
 
 
-def _delta() -> Any:
-    """A member line's effect on the balance: a credit raises it."""
-    return case((journal_line.c.side == "C", journal_line.c.amount_fen), else_=-journal_line.c.amount_fen)
-
-
 def member_balance_chart(conn: Connection, member_id: int, today: date) -> Chart | None:
     """The balance at each month-end (by value date), from the first month with a posting to
     the business date's month; months without postings carry the balance forward."""
-    month = month_of(journal_line.c.value_date)
-    net = func.sum(_delta())
+    lines = member_lines_subquery()
+    month = month_of(lines.c.value_date)
+    net = func.sum(lines.c.signed_fen)
     rows = conn.execute(
         select(month.label("month"), func.sum(net).over(order_by=month).label("balance_fen"))
-        .where(journal_line.c.member_id == member_id)
+        .where(lines.c.member_id == member_id)
         .group_by(month)
         .order_by(month)
     ).all()
@@ -70,9 +66,10 @@ def member_year_rows(conn: Connection, member_id: int) -> list[dict[str, Any]]:
     """Per calendar year (of the value date): deposits (汇缴、补缴), withdrawals (部分、销户
     提取), interest (年终结息), everything else (transfers, corrections …), each net of its
     reversals, and the balance at the year's end."""
-    year = year_of(journal_line.c.value_date)
-    kind = journal_entry.c.business_type
-    delta = _delta()
+    lines = member_postings_subquery()
+    year = year_of(lines.c.value_date)
+    kind = lines.c.business_type
+    delta = lines.c.signed_fen
     known = (*DEPOSIT_TYPES, *WITHDRAWAL_TYPES, *INTEREST_TYPES)
     rows = conn.execute(
         select(
@@ -84,8 +81,7 @@ def member_year_rows(conn: Connection, member_id: int) -> list[dict[str, Any]]:
             func.sum(func.sum(delta)).over(order_by=year).label("closing_fen"),
             func.count().label("lines"),
         )
-        .join(journal_entry, journal_entry.c.id == journal_line.c.entry_id)
-        .where(journal_line.c.member_id == member_id)
+        .where(lines.c.member_id == member_id)
         .group_by(year)
         .order_by(year)
     ).mappings()

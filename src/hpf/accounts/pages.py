@@ -13,16 +13,14 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 from starlette.responses import RedirectResponse, Response
 
 from hpf.access.permissions import Perm, Scope
 from hpf.accounts import charts, service
-from hpf.accounts.tables import employer, member
 from hpf.disclosure.http import Disclose
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import parent_of
-from hpf.ledger.tables import member_balance
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.deps import Ctx, ReadDb
 from hpf.web.pages_common import PageRoute, history_changes, is_htmx, render, staff_names
@@ -79,7 +77,7 @@ def member_page(
     today = request.app.state.clock.today()
     years = charts.member_year_rows(conn, row["id"])
     changes = show.show("account_history", service.history(conn, "member", row["id"]), subject_ids=[])
-    employers = _employers_by_id(conn, {row["employer_id"], *_employer_ids(changes)})
+    employers = service.employers_named(conn, {row["employer_id"], *_employer_ids(changes)})
     names = {i: f"{e['name']}（{e['account_no']}）" for i, e in employers.items()}
     return render(
         request,
@@ -134,13 +132,6 @@ def _employer_ids(changes: list[dict[str, Any]]) -> set[int]:
     }
 
 
-def _employers_by_id(conn: Connection, ids: set[int]) -> dict[int, dict[str, Any]]:
-    rows = conn.execute(
-        select(employer.c.id, employer.c.name, employer.c.account_no).where(employer.c.id.in_(ids))
-    ).mappings()
-    return {r["id"]: dict(r) for r in rows}
-
-
 # ---------------------------------------------------------------------------------- employers
 
 
@@ -166,7 +157,7 @@ def employer_page(
         conn, row["id"], limit=MEMBERS_PER_PAGE, offset=(page - 1) * MEMBERS_PER_PAGE
     )
     members = show.show("member", listed)
-    by_state, held = _member_counts(conn, row["id"])
+    by_state, held = service.member_counts(conn, row["id"])
     unallocated = ledger.employer_balance_of(conn, row["id"])
     history = show.show("account_history", service.history(conn, "employer", row["id"]), subject_ids=[])
     return render(
@@ -188,22 +179,6 @@ def employer_page(
             "actor_names": staff_names(conn, (h["actor"] for h in history)),
         },
     )
-
-
-def _member_counts(conn: Connection, employer_id: int) -> tuple[list[tuple[str, int]], int]:
-    """Members per state, and what the employer's members hold in all (fen)."""
-    rows = conn.execute(
-        select(
-            member.c.state,
-            func.count(),
-            func.coalesce(func.sum(member_balance.c.carried_fen + member_balance.c.current_fen), 0),
-        )
-        .select_from(member.outerjoin(member_balance, member_balance.c.member_id == member.c.id))
-        .where(member.c.employer_id == employer_id)
-        .group_by(member.c.state)
-        .order_by(member.c.state)
-    ).all()
-    return [(state, int(count)) for state, count, _ in rows], sum(int(held) for _, _, held in rows)
 
 
 # ------------------------------------------------------------------------------------- ledger

@@ -6,7 +6,7 @@ bumps the row's ``version``, so two concurrent changes to one account cannot bot
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from functools import cache
@@ -38,6 +38,7 @@ from hpf.accounts.tables import account_history, account_sequence, employer, mem
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.kernel.money import format_yuan
+from hpf.ledger import queries as ledger_queries
 from hpf.ledger import service as ledger
 from hpf.policy.rules import check_base as policy_check_base
 from hpf.policy.service import policy_at
@@ -649,6 +650,31 @@ def find_members(conn: Connection, q: str = "", limit: int = 50, offset: int = 0
     order = (member.c.name_pinyin, member.c.name, member.c.id)
     rows = conn.execute(stmt.order_by(*order).limit(limit).offset(offset)).mappings()
     return with_balances(conn, [to_plain("member", r) for r in rows])
+
+
+def employers_named(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """``{id: {id, name, account_no}}`` of the given employers (for names beside ids)."""
+    rows = conn.execute(
+        select(employer.c.id, employer.c.name, employer.c.account_no).where(employer.c.id.in_(list(ids)))
+    ).mappings()
+    return {r["id"]: dict(r) for r in rows}
+
+
+def member_counts(conn: Connection, employer_id: int) -> tuple[list[tuple[str, int]], int]:
+    """An employer's members per state, and what they hold in all (fen)."""
+    balances = ledger_queries.member_balances_subquery()
+    rows = conn.execute(
+        select(
+            member.c.state,
+            func.count(),
+            func.coalesce(func.sum(balances.c.carried_fen + balances.c.current_fen), 0),
+        )
+        .select_from(member.outerjoin(balances, balances.c.member_id == member.c.id))
+        .where(member.c.employer_id == employer_id)
+        .group_by(member.c.state)
+        .order_by(member.c.state)
+    ).all()
+    return [(state, int(count)) for state, count, _ in rows], sum(int(held) for _, _, held in rows)
 
 
 def history(conn: Connection, kind: str, subject_id: int, limit: int = 200) -> list[dict[str, Any]]:

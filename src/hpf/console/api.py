@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from hpf.access.permissions import Perm
 from hpf.accounts.directory import DIRECTORY
@@ -30,6 +30,7 @@ from hpf.audit import trail as audit
 from hpf.db.engine import write_transaction
 from hpf.disclosure import alerts
 from hpf.identity import identity, sms, tokens
+from hpf.identity import queries as identity_queries
 from hpf.identity.identity import AuthStep, Outcome
 from hpf.kernel.context import Context
 from hpf.kernel.errors import InvalidInput
@@ -138,10 +139,7 @@ def challenge_step(conn: Connection, challenge: object) -> str | None:
     digest = identity.token_hash_or_none(challenge)
     if digest is None:
         return None
-    step: str | None = conn.scalar(
-        select(identity.sign_in_challenge.c.step).where(identity.sign_in_challenge.c.token_hash == digest)
-    )
-    return step
+    return identity_queries.challenge_step(conn, digest)
 
 
 SECOND_STEPS = {

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -33,6 +33,7 @@ from hpf.console.api import audit_sign_in, record_sign_in, sign_in_step, source_
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.disclosure import alerts
 from hpf.identity import identity, sessions, sms, totp
+from hpf.identity import queries as identity_queries
 from hpf.identity.identity import AuthStep, Outcome
 from hpf.kernel.clock import CHINA_TZ
 from hpf.kernel.context import Context
@@ -256,33 +257,17 @@ def _pending_challenge(request: Request, step: SecondStep) -> dict[str, Any] | N
     digest = identity.token_hash_or_none(request.cookies.get(CHALLENGE_COOKIE))
     if digest is None:
         return None
-    c, p = identity.sign_in_challenge.c, identity.principal.c
     with read_transaction(request.app.state.engine) as conn:
-        row = (
-            conn.execute(
-                select(
-                    c.step,
-                    c.expires_at,
-                    c.consumed_at,
-                    c.pending_secret_enc,
-                    p.login,
-                    p.id.label("principal_id"),
-                )
-                .join_from(identity.sign_in_challenge, identity.principal, p.id == c.principal_id)
-                .where(c.token_hash == digest)
-            )
-            .mappings()
-            .first()
-        )
+        row = identity_queries.challenge(conn, digest)
     now = request.app.state.clock.now()
     if (
         row is None
-        or row["step"] != _STEP_NAMES[step.path]
-        or row["consumed_at"] is not None
-        or identity.utc(row["expires_at"]) <= identity.utc(now)
+        or row.step != _STEP_NAMES[step.path]
+        or row.consumed_at is not None
+        or identity.utc(row.expires_at) <= identity.utc(now)
     ):
         return None
-    return to_plain("sign_in_challenge", row)
+    return to_plain("sign_in_challenge", row._asdict())
 
 
 def _second_form(

@@ -20,19 +20,18 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 from starlette.responses import RedirectResponse, Response
 
 from hpf.access.permissions import Perm
 from hpf.accounts import service as accounts
 from hpf.accounts.pages import Page
-from hpf.accounts.tables import employer
+from hpf.accounts.queries import employer_ref
 from hpf.contributions import lists, service
 from hpf.contributions.rules import Kind, due_month, parse_month
-from hpf.contributions.tables import receipt, remittance
 from hpf.disclosure.http import Disclose
 from hpf.kernel.context import Context
-from hpf.kernel.errors import HpfError, InvalidInput, all_at_once
+from hpf.kernel.errors import HpfError, InvalidInput, NotFound, all_at_once
 from hpf.kernel.money import parse_yuan
 from hpf.ledger import service as ledger
 from hpf.web.auth import requires
@@ -114,12 +113,7 @@ def _employer_context(
     balance = ledger.employer_balance_of(conn, emp["id"])
     claimed = sum(r["total_fen"] for r in rems if r["state"] == "pending")
     today = ctx.clock.today()
-    receipts = conn.execute(
-        select(receipt.c.bank_ref, receipt.c.amount_fen, receipt.c.value_date, receipt.c.recorded_at)
-        .where(receipt.c.employer_id == emp["id"])
-        .order_by(receipt.c.id.desc())
-        .limit(RECENT_RECEIPTS)
-    ).mappings()
+    receipts = service.recent_receipts(conn, emp["id"], limit=RECENT_RECEIPTS)
     return {
         "nav": "employers",
         "e": emp,
@@ -132,7 +126,7 @@ def _employer_context(
             for r in rems
         ],
         "remittance_limit": 60,
-        "receipts": [dict(r) for r in receipts],
+        "receipts": receipts,
         "upload": {"month": due, "kind": Kind.REMITTANCE.value},
         "upload_error": None,
         "receipt": _receipt_form(today),
@@ -197,29 +191,10 @@ def _submit_file(
 
 
 def _employer_of(conn: Connection, employer_id: int) -> dict[str, Any]:
-    row = conn.execute(
-        select(employer.c.id, employer.c.account_no, employer.c.name, employer.c.state).where(
-            employer.c.id == employer_id
-        )
-    ).mappings()
-    return dict(row.one())
-
-
-def _needed_fen(conn: Connection, rem: dict[str, Any]) -> int:
-    """What the employer's receipts must cover for this list: it and the pending lists before it
-    (lists are funded oldest first, in the order ``funded_remittances`` uses)."""
-    r = remittance.c
-    before = (r.month < rem["month"]) | (
-        (r.month == rem["month"]) & ((r.kind < rem["kind"]) | ((r.kind == rem["kind"]) & (r.id <= rem["id"])))
-    )
-    return int(
-        conn.scalar(
-            select(func.coalesce(func.sum(r.total_fen), 0)).where(
-                r.employer_id == rem["employer_id"], r.state == "pending", before
-            )
-        )
-        or 0
-    )
+    found = employer_ref(conn, employer_id)
+    if found is None:
+        raise NotFound("employer.not_found", "单位账户不存在", f"no employer {employer_id}")
+    return found._asdict()
 
 
 def _remittance_context(
@@ -236,7 +211,7 @@ def _remittance_context(
         remittance_id
     ]
     balance = ledger.employer_balance_of(conn, emp["id"])
-    needed = _needed_fen(conn, rem) if pending else 0
+    needed = service.needed_fen(conn, rem) if pending else 0
     today = ctx.clock.today()
     return {
         "nav": "employers",
@@ -313,20 +288,12 @@ def record_receipt(
         refused: dict[str, Any] = {"receipt": typed, "receipt_error": _refusal(exc), "receipt_next": back}
         path = urlsplit(back).path
         on_list = _REMITTANCE_PATH.match(path)
-        if on_list and _pending_list_of(conn, int(on_list.group(1)), emp["id"]):
+        if on_list and service.is_pending_list_of(conn, int(on_list.group(1)), emp["id"]):
             context = _remittance_context(request, conn, ctx, int(on_list.group(1)), **refused)
             return render(request, "contributions_remittance.html", context, status_code=exc.status)
         context = _employer_context(request, conn, ctx, emp, **refused)
         return render(request, "contributions_employer.html", context, status_code=exc.status)
     return RedirectResponse(_with_done(back, "receipt"), status_code=303)
-
-
-def _pending_list_of(conn: Connection, remittance_id: int, employer_id: int) -> bool:
-    """Whether the form came from a pending list of this employer (whose page shows the form)."""
-    found = conn.execute(
-        select(remittance.c.employer_id, remittance.c.state).where(remittance.c.id == remittance_id)
-    ).first()
-    return found is not None and tuple(found) == (employer_id, "pending")
 
 
 def _receipt_fields(amount: str, bank_ref: str, value_date: str) -> tuple[int, date]:

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 
 from hpf.accounts import service as accounts
+from hpf.accounts.queries import employer_refs_subquery, member_refs_subquery
 from hpf.contributions.rules import (
     CheckedRow,
     Kind,
@@ -46,10 +47,10 @@ from hpf.db.bulk import among, bulk_insert
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.kernel.money import require_fen
+from hpf.ledger import queries as ledger_queries
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import BANK_DEPOSITS, EMPLOYER_SUSPENSE, MEMBER_CONTROL, Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
-from hpf.ledger.tables import journal_entry
 from hpf.policy import rules as policy_rules
 from hpf.policy.service import policy_at
 
@@ -264,12 +265,11 @@ def funded_remittances(
     if employer_id is not None:
         pending = pending.where(r.employer_id == employer_id)
     queue = pending.subquery()
-    from hpf.ledger.tables import employer_balance  # read-only: the balance that funds the lists
-
+    funds = ledger_queries.employer_balances_subquery()  # the balance that funds the lists
     stmt = (
         select(queue.c.id)
-        .join(employer_balance, employer_balance.c.employer_id == queue.c.employer_id)
-        .where(queue.c.cum <= employer_balance.c.balance_fen)
+        .join(funds, funds.c.employer_id == queue.c.employer_id)
+        .where(queue.c.cum <= funds.c.balance_fen)
         .order_by(queue.c.id)
     )
     if through_month is not None:
@@ -290,8 +290,7 @@ def funded_on(conn: Connection, ids: Sequence[int], value_date: date) -> dict[in
     after ``d`` do not exceed ``slack``. Only receipts valued after ``value_date`` are read, in
     SQL for the whole chunk; lists funded by then are not returned (they take ``value_date``).
     """
-    from hpf.ledger.tables import employer_balance  # read-only: the balance that funds the lists
-
+    funds = ledger_queries.employer_balances_subquery()  # the balance that funds the lists
     r = remittance.c
     cum = func.sum(r.total_fen).over(partition_by=r.employer_id, order_by=(r.month, r.kind, r.id))
     employers = select(r.employer_id).where(among(conn, r.id, ids)).distinct().scalar_subquery()
@@ -314,10 +313,10 @@ def funded_on(conn: Connection, ids: Sequence[int], value_date: date) -> dict[in
         select(daily.c.employer_id, literal(value_date, Date).label("day"), func.sum(daily.c.fen).label("later"))
         .group_by(daily.c.employer_id),
     ).subquery()  # fmt: skip
-    slack = employer_balance.c.balance_fen - queue.c.cum
+    slack = funds.c.balance_fen - queue.c.cum
     rows = conn.execute(
         select(queue.c.id, func.min(candidates.c.day))
-        .join(employer_balance, employer_balance.c.employer_id == queue.c.employer_id)
+        .join(funds, funds.c.employer_id == queue.c.employer_id)
         .join(candidates, candidates.c.employer_id == queue.c.employer_id)
         .where(among(conn, queue.c.id, ids), candidates.c.later <= slack)
         .group_by(queue.c.id)
@@ -378,9 +377,7 @@ def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date:
         literal(None, BigInteger), remittance.c.employer_id, literal(None, String),
     ).where(chunk)  # fmt: skip
     ledger.post_set(conn, headers, union_all(members, employers), ctx.clock)
-    posted_entry = (
-        select(journal_entry.c.id).where(journal_entry.c.idempotency_key == key).scalar_subquery()
-    )  # read-only: the entry each list was posted as
+    posted_entry = ledger_queries.entry_id_for_key(key)  # the entry each list was posted as
     conn.execute(
         update(remittance)
         .where(chunk)
@@ -420,8 +417,7 @@ def mark_arrears(conn: Connection, ctx: Context, month: str) -> int:
     A member sealed or transferred since the last list is not asked for; 0 if no member.
     Deferred (缓缴), sealed and closed employers are not in arrears.
     """
-    from hpf.accounts.tables import employer, member  # read-only, set-based
-
+    employer, member = employer_refs_subquery(), member_refs_subquery()
     last_day = month_end(month)
     unit = 100 if policy_at(conn, last_day).rounding_unit.value == "yuan" else 1
     scale = 10_000  # rates are NUMERIC(6, 4): exact in units of 10⁻⁴
@@ -525,20 +521,9 @@ def _split_debit(member: Mapping[str, Any], amount_fen: int) -> tuple[Line, ...]
 
 
 def _corrected(conn: Connection, remittance_id: int, member_id: int) -> int:
-    from hpf.ledger.tables import journal_line  # read-only: past corrections
-
-    return int(
-        conn.scalar(
-            select(func.coalesce(func.sum(journal_line.c.amount_fen), 0))
-            .join(journal_entry, journal_entry.c.id == journal_line.c.entry_id)
-            .where(
-                journal_entry.c.business_type == "73",
-                journal_entry.c.business_id == f"REM-{remittance_id}",
-                journal_line.c.member_id == member_id,
-                journal_line.c.side == Side.DEBIT.value,
-            )
-        )
-        or 0
+    """What earlier corrections (错缴更正, business type 73) took from the member on this list."""
+    return ledger_queries.member_line_total(
+        conn, member_id, business_type="73", business_id=f"REM-{remittance_id}", side=Side.DEBIT
     )
 
 
@@ -592,9 +577,44 @@ def employer_remittances(conn: Connection, employer_id: int, limit: int = 60) ->
     return [dict(r) for r in rows]
 
 
-def remittance_rows(conn: Connection, remittance_id: int) -> list[dict[str, Any]]:
-    from hpf.accounts.tables import member  # read-only, to show names on the list
+def needed_fen(conn: Connection, rem: Mapping[str, Any]) -> int:
+    """What the employer's receipts must cover for this list: it and the pending lists before it
+    (lists are funded oldest first, in the order ``funded_remittances`` uses)."""
+    r = remittance.c
+    before = (r.month < rem["month"]) | (
+        (r.month == rem["month"]) & ((r.kind < rem["kind"]) | ((r.kind == rem["kind"]) & (r.id <= rem["id"])))
+    )
+    return int(
+        conn.scalar(
+            select(func.coalesce(func.sum(r.total_fen), 0)).where(
+                r.employer_id == rem["employer_id"], r.state == "pending", before
+            )
+        )
+        or 0
+    )
 
+
+def is_pending_list_of(conn: Connection, remittance_id: int, employer_id: int) -> bool:
+    """Whether ``remittance_id`` is a pending list of this employer."""
+    found = conn.execute(
+        select(remittance.c.employer_id, remittance.c.state).where(remittance.c.id == remittance_id)
+    ).first()
+    return found is not None and tuple(found) == (employer_id, "pending")
+
+
+def recent_receipts(conn: Connection, employer_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The employer's latest bank receipts, newest first: bank_ref, amount_fen, value_date, recorded_at."""
+    rows = conn.execute(
+        select(receipt.c.bank_ref, receipt.c.amount_fen, receipt.c.value_date, receipt.c.recorded_at)
+        .where(receipt.c.employer_id == employer_id)
+        .order_by(receipt.c.id.desc())
+        .limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def remittance_rows(conn: Connection, remittance_id: int) -> list[dict[str, Any]]:
+    member = member_refs_subquery()  # to show names on the list
     rows = conn.execute(
         select(remittance_row, member.c.account_no, member.c.name)
         .join(member, member.c.id == remittance_row.c.member_id)
@@ -606,9 +626,8 @@ def remittance_rows(conn: Connection, remittance_id: int) -> list[dict[str, Any]
 
 def unallocated(conn: Connection) -> list[dict[str, Any]]:
     """Employers holding receipts not claimed by a pending list, or lists short of money."""
-    from hpf.accounts.tables import employer
-    from hpf.ledger.tables import employer_balance
-
+    employer = employer_refs_subquery()
+    employer_balance = ledger_queries.employer_balances_subquery()
     pending = (
         select(remittance.c.employer_id, func.sum(remittance.c.total_fen).label("claimed"))
         .where(remittance.c.state == "pending")

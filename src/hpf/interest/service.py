@@ -38,29 +38,36 @@ from sqlalchemy import (
     Connection,
     Date,
     Engine,
+    Insert,
     MetaData,
     SmallInteger,
     String,
+    Subquery,
     Table,
+    and_,
     bindparam,
     case,
     cast,
     func,
+    insert,
     literal,
+    literal_column,
+    or_,
     select,
-    text,
     union_all,
 )
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import CTE
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.db.jobs import finish_job, job_state, job_summary, start_job
 from hpf.interest import rules
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
+from hpf.ledger import queries as ledger_queries
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import MEMBER_CONTROL, Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line, interest_year_end, previous_year_end
-from hpf.ledger.tables import accrual_year, journal_entry, journal_line, member_balance
 from hpf.policy import service as policy
 from hpf.policy.rules import DepositRate, deposit_rate_segments
 
@@ -116,12 +123,11 @@ def settle_year(
         _refuse_unsettleable(conn, ctx, year_end)
         plan = _YearPlan.build(year_end, day_basis, rates)
         _refuse_overflow(conn, plan)
+        balances = ledger_queries.member_balances_subquery()
         first, last = conn.execute(
-            select(func.min(member_balance.c.member_id), func.max(member_balance.c.member_id))
+            select(func.min(balances.c.member_id), func.max(balances.c.member_id))
         ).one()
-        plan.closings = conn.scalar(
-            select(journal_entry.c.id).where(journal_entry.c.business_id == closing_business_id(year_end)).limit(1)
-        ) is not None  # fmt: skip
+        plan.closings = ledger_queries.has_entries(conn, closing_business_id(year_end))
         ranges = _id_ranges(first, last, chunk_size)
         # Ranges posted by a run of the earlier chunk-per-transaction settlement: those members
         # are credited already (the roll still carries them over).
@@ -192,7 +198,7 @@ def _refuse_unsettleable(conn: Connection, ctx: Context, year_end: date) -> None
             "未到结息日",
             f"the interest year ending {year_end} cannot be settled on business date {ctx.clock.today()}",
         )
-    open_end = conn.scalar(select(accrual_year.c.year_end).where(accrual_year.c.state == "open"))
+    open_end = ledger_queries.open_interest_year(conn)
     if open_end is None:  # nothing was ever posted to a member: open the year asked for
         open_end = ledger.open_year_end(conn, year_end)
     if open_end != year_end:
@@ -263,7 +269,7 @@ class _YearPlan:
 def _refuse_overflow(conn: Connection, plan: _YearPlan) -> None:
     """Refuse a year whose 积数 could overflow the SQL's 64-bit integers (rules.max_safe_accrual)."""
     days = (plan.year_end - plan.start).days
-    mb = member_balance.c
+    mb = ledger_queries.member_balances_subquery().c
     worst = conn.execute(
         select(
             func.max(func.abs(mb.accrual_carried)),
@@ -293,19 +299,13 @@ _calc = Table(
     Column("negative", SmallInteger, nullable=False),
     prefixes=["TEMPORARY"],
 )
-_SIGNED = "(CASE WHEN l.side = 'C' THEN l.amount_fen ELSE -l.amount_fen END)"
 _PARTS = (("c", "carried"), ("u", "current"))
 
 
 def _posted_ranges(conn: Connection, year_end: date) -> set[tuple[int, int]]:
     """Member id ranges an earlier run of this year's settlement posted (from the ledger keys)."""
-    keys = conn.scalars(
-        select(journal_entry.c.idempotency_key).where(
-            journal_entry.c.business_id == annual_business_id(year_end)
-        )
-    )
     out = set()
-    for key in keys:
+    for _, key in ledger_queries.entry_keys(conn, annual_business_id(year_end)):
         lo, hi = key.rsplit(":", 1)[1].split("-")
         out.add((int(lo), int(hi)))
     return out
@@ -328,8 +328,7 @@ def _compute(
     first, last, size = span
     _calc.drop(conn, checkfirst=True)
     _calc.create(conn)
-    sql, params = _calc_sql(plan, settled)
-    conn.execute(text(sql).bindparams(*params), {"lo": first, "hi": last, "size": size})
+    conn.execute(_calc_insert(plan, settled), {"lo": first, "hi": last, "size": size})
     if conn.dialect.name == "postgresql":  # temporary tables get no statistics unless asked
         conn.exec_driver_sql("ANALYZE interest_calc")
     c = _calc.c
@@ -384,7 +383,12 @@ def _entry_key(year_end: date, lo: int, hi: int) -> str:
     return f"interest:{year_end}:{lo}-{hi}"
 
 
-def _calc_sql(plan: _YearPlan, settled: Sequence[tuple[int, int]]) -> tuple[str, list[Any]]:
+def _n(value: int) -> ColumnElement[int]:
+    """An integer written into the SQL (as the engine reads a literal, not a bound parameter)."""
+    return literal_column(str(int(value)) if value >= 0 else f"({int(value)})", BigInteger)
+
+
+def _calc_insert(plan: _YearPlan, settled: Sequence[tuple[int, int]]) -> Insert:
     """``INSERT INTO interest_calc``: every member of ``[:lo, :hi]`` with a 积数, its interest in fen
     and the first id of its ``:size``-wide range.
 
@@ -396,95 +400,123 @@ def _calc_sql(plan: _YearPlan, settled: Sequence[tuple[int, int]]) -> tuple[str,
     where ``after`` is the year start (then ``A`` is the ledger's 预计积数) or the member's last
     closing settlement in the year (``cl.through``; ``A`` then counts the lines valued after it).
     ``A(x) = (balance − Σ lines valued after x) × (year end − x) + Σ those lines × their days``.
+    The ledger's balances and lines are read through its building blocks (``ledger.queries``).
     """
-    params: list[Any] = [
-        bindparam("lo", type_=BigInteger),
-        bindparam("hi", type_=BigInteger),
-        bindparam("size", type_=BigInteger),
-    ]
-    ctes, joins = [], []
+    lo, hi = bindparam("lo", type_=BigInteger), bindparam("hi", type_=BigInteger)
+    size = bindparam("size", type_=BigInteger)
+    xs = [bindparam(f"x{k}", x, type_=Date) for k, x in enumerate(plan.boundaries, start=1)]
+    mb = ledger_queries.member_balances_subquery("mb")
+    source: Any = mb
+    cl = ac = ar = None
     if plan.closings:
-        params.append(bindparam("closing_id", closing_business_id(plan.year_end), type_=String))
-        ctes.append(
-            "cl AS (SELECT l.member_id, MAX(l.value_date) AS through, MIN(l.accrual_days) AS days_left "
-            "FROM journal_entry e JOIN journal_line l ON l.entry_id = e.id "
-            "WHERE e.business_id = :closing_id AND e.reverses_entry_id IS NULL "
-            "AND NOT EXISTS (SELECT 1 FROM journal_entry r WHERE r.reverses_entry_id = e.id) "
-            "AND l.member_id BETWEEN :lo AND :hi GROUP BY l.member_id)"
+        closing_id = bindparam("closing_id", closing_business_id(plan.year_end), type_=String)
+        closed = ledger_queries.standing_member_lines_subquery(closing_id, "s")
+        cl = (
+            select(
+                closed.c.member_id,
+                func.max(closed.c.value_date).label("through"),
+                func.min(closed.c.accrual_days).label("days_left"),
+            )
+            .where(closed.c.member_id.between(lo, hi))
+            .group_by(closed.c.member_id)
+            .cte("cl")
         )
-        ctes.append(
-            "ac AS (SELECT l.member_id, " + _part_sums("", "") + " FROM cl JOIN journal_line l "
-            "ON l.member_id = cl.member_id AND l.value_date > cl.through GROUP BY l.member_id)"
-        )
-        joins += [
-            "LEFT JOIN cl ON cl.member_id = mb.member_id",
-            "LEFT JOIN ac ON ac.member_id = mb.member_id",
+        lines = ledger_queries.member_lines_subquery("l")
+        ac = (
+            select(lines.c.member_id, *_part_sums(lines, "", None))
+            .select_from(cl.join(lines, and_(lines.c.member_id == cl.c.member_id, lines.c.value_date > cl.c.through)))
+            .group_by(lines.c.member_id)
+            .cte("ac")
+        )  # fmt: skip
+        source = source.outerjoin(cl, cl.c.member_id == mb.c.member_id)
+        source = source.outerjoin(ac, ac.c.member_id == mb.c.member_id)
+    if xs:
+        lines = ledger_queries.member_lines_subquery("l")
+        sums = [
+            col
+            for k, x in enumerate(xs, start=1)
+            for col in _part_sums(lines, str(k), lines.c.value_date > x)
         ]
-    if plan.boundaries:
-        sums = []
-        for k, x in enumerate(plan.boundaries, start=1):
-            params.append(bindparam(f"x{k}", x, type_=Date))
-            sums.append(_part_sums(str(k), f"l.value_date > :x{k} AND "))
-        ctes.append(
-            "ar AS (SELECT l.member_id, " + ", ".join(sums) + " FROM journal_line l "
-            "WHERE l.member_id BETWEEN :lo AND :hi AND l.value_date > :x1 GROUP BY l.member_id)"
-        )
-        joins.append("LEFT JOIN ar ON ar.member_id = mb.member_id")
-    where = "mb.member_id BETWEEN :lo AND :hi" + "".join(
-        f" AND mb.member_id NOT BETWEEN {int(a)} AND {int(b)}" for a, b in settled
+        ar = (
+            select(lines.c.member_id, *sums)
+            .where(lines.c.member_id.between(lo, hi), lines.c.value_date > xs[0])
+            .group_by(lines.c.member_id)
+            .cte("ar")
+        )  # fmt: skip
+        source = source.outerjoin(ar, ar.c.member_id == mb.c.member_id)
+    where = [mb.c.member_id.between(lo, hi), *(~mb.c.member_id.between(_n(a), _n(b)) for a, b in settled)]
+    q = (
+        select(mb.c.member_id, _units_sum(plan, mb, cl, ac, ar, xs).label("s"))
+        .select_from(source)
+        .where(*where)
+        .subquery("q")
     )
     scale = rules.RATE_SCALE * plan.day_basis
-    sql = (
-        ("WITH " + ", ".join(ctes) + " " if ctes else "")
-        + "INSERT INTO interest_calc (member_id, chunk_lo, interest_fen, negative) "
-        "SELECT member_id, :lo + (member_id - :lo) / :size * :size, "
-        f"CASE WHEN s > 0 THEN (2 * s + {scale}) / {2 * scale} ELSE 0 END, "
-        "CASE WHEN s < 0 THEN 1 ELSE 0 END FROM ("
-        f"SELECT mb.member_id, {_units_sum(plan)} AS s FROM member_balance mb "
-        + " ".join(joins)
-        + f" WHERE {where}) q WHERE s <> 0"
-    )
-    return sql, params
+    rows = select(
+        q.c.member_id,
+        lo + (q.c.member_id - lo) // size * size,
+        case((q.c.s > _n(0), (_n(2) * q.c.s + _n(scale)) // _n(2 * scale)), else_=_n(0)),
+        case((q.c.s < _n(0), _n(1)), else_=_n(0)),
+    ).where(q.c.s != _n(0))
+    return insert(_calc).from_select(["member_id", "chunk_lo", "interest_fen", "negative"], rows)
 
 
-def _part_sums(suffix: str, condition: str) -> str:
+def _part_sums(lines: Subquery, suffix: str, condition: ColumnElement[bool] | None) -> list[Any]:
     """Per part: Σ signed amount (``l``) and Σ signed amount × accrual days (``m``) of lines."""
     out = []
     for p, name in _PARTS:
-        when = f"{condition}l.balance_part = '{name}'"
-        out.append(f"CAST(SUM(CASE WHEN {when} THEN {_SIGNED} ELSE 0 END) AS BIGINT) AS l{p}{suffix}")
-        out.append(
-            f"CAST(SUM(CASE WHEN {when} THEN {_SIGNED} * l.accrual_days ELSE 0 END) AS BIGINT) AS m{p}{suffix}"
+        when = (
+            lines.c.balance_part == name
+            if condition is None
+            else and_(condition, lines.c.balance_part == name)
         )
-    return ", ".join(out)
+        signed = lines.c.signed_fen
+        out.append(cast(func.sum(case((when, signed), else_=_n(0))), BigInteger).label(f"l{p}{suffix}"))
+        out.append(
+            cast(func.sum(case((when, signed * lines.c.accrual_days), else_=_n(0))), BigInteger).label(
+                f"m{p}{suffix}"
+            )
+        )
+    return out
 
 
-def _units_sum(plan: _YearPlan) -> str:
-    """``S`` of ``_calc_sql`` as SQL over ``mb`` (and ``cl``, ``ac``, ``ar`` when present)."""
-    terms = []
+def _units_sum(
+    plan: _YearPlan, mb: Subquery, cl: CTE | None, ac: CTE | None, ar: CTE | None, xs: list[Any]
+) -> ColumnElement[int]:
+    """``S`` of ``_calc_insert`` over ``mb`` (and ``cl``, ``ac``, ``ar`` when present)."""
+    terms: list[ColumnElement[int]] = []
     for i, (p, name) in enumerate(_PARTS):
-        balance, accrual = f"mb.{name}_fen", f"mb.accrual_{name}"
-        first_units = str(plan.units[0][i])
-        if plan.closings:
-            since = f"({balance} - COALESCE(ac.l{p}, 0)) * cl.days_left + COALESCE(ac.m{p}, 0)"
-            accrual = f"(CASE WHEN cl.member_id IS NULL THEN {accrual} ELSE {since} END)"
-            if plan.boundaries:  # the rate in force on the day after the closing
-                cases = " ".join(
-                    f"WHEN cl.through >= :x{k} THEN {plan.units[k][i]}"
-                    for k in range(len(plan.boundaries), 0, -1)
+        balance = mb.c[f"{name}_fen"]
+        accrual: ColumnElement[Any] = mb.c[f"accrual_{name}"]
+        first_units: ColumnElement[int] = _n(plan.units[0][i])
+        if cl is not None and ac is not None:
+            since = (balance - func.coalesce(ac.c[f"l{p}"], _n(0))) * cl.c.days_left + func.coalesce(
+                ac.c[f"m{p}"], _n(0)
+            )
+            accrual = case((cl.c.member_id.is_(None), accrual), else_=since)
+            if xs:  # the rate in force on the day after the closing
+                first_units = case(
+                    *((cl.c.through >= xs[k - 1], _n(plan.units[k][i])) for k in range(len(xs), 0, -1)),
+                    else_=_n(plan.units[0][i]),
                 )
-                first_units = f"(CASE {cases} ELSE {plan.units[0][i]} END)"
-        terms.append(f"{accrual} * {first_units}")
+        terms.append(accrual * first_units)
         for k, x in enumerate(plan.boundaries, start=1):
             delta = plan.units[k][i] - plan.units[k - 1][i]
-            if delta == 0:
+            if delta == 0 or ar is None:
                 continue
             days = (plan.year_end - x).days
-            after_x = f"(({balance} - COALESCE(ar.l{p}{k}, 0)) * {days} + COALESCE(ar.m{p}{k}, 0))"
-            if plan.closings:
-                after_x = f"(CASE WHEN cl.member_id IS NULL OR cl.through < :x{k} THEN {after_x} ELSE 0 END)"
-            terms.append(f"{after_x} * ({delta})")
-    return "(" + " + ".join(terms) + ")"
+            after_x: ColumnElement[int] = (balance - func.coalesce(ar.c[f"l{p}{k}"], _n(0))) * _n(
+                days
+            ) + func.coalesce(ar.c[f"m{p}{k}"], _n(0))
+            if cl is not None:
+                after_x = case(
+                    (or_(cl.c.member_id.is_(None), cl.c.through < xs[k - 1]), after_x), else_=_n(0)
+                )
+            terms.append(after_x * _n(delta))
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
 
 
 def _totals_from_ledger(conn: Connection, year_end: date, this_run: _Totals) -> _Totals:
@@ -493,21 +525,10 @@ def _totals_from_ledger(conn: Connection, year_end: date, this_run: _Totals) -> 
         negative_accrual_sample=this_run.negative_accrual_sample,
         chunks_skipped=this_run.chunks_skipped,
     )
-    entries = conn.execute(
-        select(journal_entry.c.id, journal_entry.c.idempotency_key).where(
-            journal_entry.c.business_id == annual_business_id(year_end)
-        )
-    ).all()
+    entries = ledger_queries.entry_keys(conn, annual_business_id(year_end))
     ids = [i for i, key in entries if key.startswith("interest:")]
     if ids:
-        count, total = conn.execute(
-            select(func.count(), func.coalesce(func.sum(journal_line.c.amount_fen), 0)).where(
-                journal_line.c.entry_id.in_(ids),
-                journal_line.c.side == Side.CREDIT.value,
-                journal_line.c.member_id.is_not(None),
-            )
-        ).one()
-        totals.members_credited, totals.interest_fen = int(count), int(total)
+        totals.members_credited, totals.interest_fen = ledger_queries.member_credit_totals(conn, ids)
     return totals
 
 
@@ -534,14 +555,9 @@ def settle_on_close(
     transaction.
     """
     key = f"interest-close:{member_id}:{day.isoformat()}"
-    done = conn.scalar(select(journal_entry.c.id).where(journal_entry.c.idempotency_key == key))
+    done = ledger_queries.entry_id_by_key(conn, key)
     if done is not None:
-        amount = conn.scalar(
-            select(journal_line.c.amount_fen).where(
-                journal_line.c.entry_id == done, journal_line.c.subject_code == INTEREST_EXPENSE
-            )
-        )
-        return int(amount or 0), int(done)
+        return ledger_queries.entry_amount(conn, done, INTEREST_EXPENSE), done
     if day > ctx.clock.today():
         raise Conflict(
             "interest.future_date",
@@ -599,18 +615,13 @@ def interest_preview(
 
 
 _ONE_DAY = timedelta(days=1)
-# A member line's signed amount (a credit raises the balance).
-_signed = case(
-    (journal_line.c.side == Side.CREDIT.value, journal_line.c.amount_fen), else_=-journal_line.c.amount_fen
-)
 
 
 def _quote(
     conn: Connection, member_id: int, day: date, day_basis: int, rates: Sequence[DepositRate], *, lock: bool
 ) -> dict[str, Any]:
     rules.check_day_basis(day_basis)
-    year_end = conn.scalar(select(accrual_year.c.year_end).where(accrual_year.c.state == "open"))
-    year_end = year_end or interest_year_end(day)
+    year_end = ledger_queries.open_interest_year(conn) or interest_year_end(day)
     start = previous_year_end(year_end)
     if not start < day <= year_end:
         raise Conflict(
@@ -618,10 +629,7 @@ def _quote(
             "结息日期不在当前计息年度内",
             f"{day} is outside the open interest year ({start}, {year_end}]",
         )
-    query = select(member_balance.c.carried_fen, member_balance.c.current_fen).where(
-        member_balance.c.member_id == member_id
-    )
-    row = conn.execute(query.with_for_update() if lock else query).first()
+    row = ledger_queries.member_balance_of(conn, member_id, lock=lock)
     if row is None:
         raise NotFound(
             "interest.member_not_found", "个人账户不存在", f"member {member_id} has no account balance"
@@ -633,11 +641,7 @@ def _quote(
             "该日期前的利息已结算",
             f"member {member_id}'s interest is settled through {after}; cannot settle to {day}",
         )
-    lines = conn.execute(
-        select(journal_line.c.value_date, journal_line.c.balance_part, _signed).where(
-            journal_line.c.member_id == member_id, journal_line.c.value_date > start
-        )
-    ).all()
+    lines = ledger_queries.member_changes(conn, member_id, valued_after=start)
     changes = tuple(
         [(v, amount) for v, part, amount in lines if part == name] for name in ("carried", "current")
     )
@@ -658,14 +662,7 @@ def _quote(
 
 def _last_closing(conn: Connection, member_id: int, year_end: date) -> date | None:
     """The value date of the member's last closing settlement in the year still standing."""
-    reversal = journal_entry.alias("r")
+    standing = ledger_queries.standing_member_lines_subquery(closing_business_id(year_end))
     return conn.scalar(  # type: ignore[no-any-return]
-        select(func.max(journal_line.c.value_date))
-        .join(journal_entry, journal_entry.c.id == journal_line.c.entry_id)
-        .where(
-            journal_entry.c.business_id == closing_business_id(year_end),
-            journal_entry.c.reverses_entry_id.is_(None),
-            journal_line.c.member_id == member_id,
-            ~select(reversal.c.id).where(reversal.c.reverses_entry_id == journal_entry.c.id).exists(),
-        )
+        select(func.max(standing.c.value_date)).where(standing.c.member_id == member_id)
     )

@@ -7,13 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from hpf.access.permissions import Perm
 from hpf.approvals import service as approvals
 from hpf.approvals.public import ApprovalPublic
 from hpf.ledger import service
-from hpf.ledger.tables import journal_entry
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import CODE_MAX, Id, Offset, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
@@ -80,14 +78,14 @@ def entries(
     limit: int = Query(50, ge=1, le=500),
     offset: Offset = 0,
 ) -> list[EntryPublic]:
-    stmt = select(journal_entry)
-    if business_id:
-        stmt = stmt.where(journal_entry.c.business_id == business_id)
-    if posted_from:
-        stmt = stmt.where(journal_entry.c.posting_date >= posted_from)
-    if posted_to:
-        stmt = stmt.where(journal_entry.c.posting_date <= posted_to)
-    rows = conn.execute(stmt.order_by(journal_entry.c.id.desc()).limit(limit).offset(offset)).mappings()
+    rows = service.find_entries(
+        conn,
+        business_id=business_id,
+        posted_from=posted_from,
+        posted_to=posted_to,
+        limit=limit,
+        offset=offset,
+    )
     return [EntryPublic(**r) for r in rows]
 
 

@@ -265,6 +265,27 @@ def subject_balances(conn: Connection) -> list[dict[str, Any]]:
     return out
 
 
+def find_entries(
+    conn: Connection,
+    *,
+    business_id: str | None = None,
+    posted_from: date | None = None,
+    posted_to: date | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Journal entries (headers), newest first, of one business id and posting dates if given."""
+    stmt = select(journal_entry)
+    if business_id:
+        stmt = stmt.where(journal_entry.c.business_id == business_id)
+    if posted_from:
+        stmt = stmt.where(journal_entry.c.posting_date >= posted_from)
+    if posted_to:
+        stmt = stmt.where(journal_entry.c.posting_date <= posted_to)
+    rows = conn.execute(stmt.order_by(journal_entry.c.id.desc()).limit(limit).offset(offset)).mappings()
+    return [dict(r) for r in rows]
+
+
 def member_statement(
     conn: Connection, member_id: int, *, limit: int = 100, offset: int = 0
 ) -> list[dict[str, Any]]:

@@ -33,8 +33,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, or_, select
 
-from hpf.accounts.tables import member
-from hpf.contributions.tables import remittance, remittance_row
+from hpf.accounts import queries as accounts_queries
+from hpf.contributions.queries import posted_months
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError
 from hpf.kernel.findings import Finding, Verdict
@@ -60,11 +60,11 @@ from hpf.services import handlers
 from hpf.services import service as applications
 from hpf.services.handlers import Evaluation, SheetLine
 from hpf.services.payload import Fields, blank
-from hpf.services.tables import application
+from hpf.services.queries import application_state_of
+from hpf.settlement import queries as settlement_queries
 from hpf.settlement import service as settlement
 from hpf.settlement.owners import PayoutOutcome
-from hpf.settlement.rules import AccountClass, Payee, PayoutRequest, Source
-from hpf.settlement.tables import payment_order
+from hpf.settlement.rules import AccountClass, OrderState, Payee, PayoutRequest, Source
 from hpf.withdrawals.rules import age_on
 from hpf.withdrawals.service import continuous_deposit_months
 
@@ -221,7 +221,7 @@ def live_loan_clause() -> Any:
     An approved contract is void once its application failed (the disbursement came back):
     decision 0013. Loans made outside the engine (no application row) count while approved.
     """
-    app_state = select(application.c.state).where(application.c.id == loan.c.application_id).scalar_subquery()
+    app_state = application_state_of(loan.c.application_id)
     return or_(
         loan.c.state.in_(("active", "settled", "written_off")),
         and_(loan.c.state == "approved", func.coalesce(app_state, "approved") != "failed"),
@@ -254,14 +254,7 @@ def household_facts(
     application_id: int | None = None,
 ) -> Household:
     """Read borrower and co-borrowers in a handful of set-based queries (no loop over the database)."""
-    rows = conn.execute(
-        select(
-            member.c.id, member.c.account_no, member.c.state, member.c.birth_date, member.c.base_fen
-        ).where(
-            or_(member.c.id == borrower_id, member.c.account_no.in_(list(co_account_nos))),
-            member.c.closed_on.is_(None),
-        )
-    ).all()
+    rows = accounts_queries.open_members(conn, ids=[borrower_id], account_nos=co_account_nos)
     by_no = {r.account_no: r for r in rows}
     me = next((r for r in rows if r.id == borrower_id), None)
     if me is None:
@@ -271,14 +264,7 @@ def household_facts(
     co = [by_no[n] for n in co_account_nos if n in by_no and by_no[n].id != borrower_id]
     ids = [borrower_id, *(r.id for r in co)]
     balances = member_balances(conn, ids)
-    months: dict[int, list[str]] = {i: [] for i in ids}
-    for member_id, month in conn.execute(
-        select(remittance_row.c.member_id, remittance.c.month)
-        .join(remittance, remittance.c.id == remittance_row.c.remittance_id)
-        .where(remittance_row.c.member_id.in_(ids), remittance.c.state == "posted")
-        .distinct()
-    ):
-        months[int(member_id)].append(str(month))
+    months = posted_months(conn, ids)
     runs = {i: continuous_deposit_months(m, on) for i, m in months.items()}
     used, outstanding = household_loans(conn, ids, excluding_application=application_id)
     risks = []
@@ -632,13 +618,9 @@ class LoanHandler:
         loan_id = conn.scalar(select(loan.c.id).where(loan.c.application_id == application["id"]))
         if loan_id is None:
             return
-        unsent = conn.scalars(
-            select(payment_order.c.id).where(
-                payment_order.c.owner_kind == OWNER_KIND,
-                payment_order.c.owner_id == str(loan_id),
-                payment_order.c.state == "reserved",
-            )
-        ).all()
+        unsent = settlement_queries.order_ids(
+            conn, owner_kind=OWNER_KIND, owner_id=str(loan_id), state=OrderState.RESERVED
+        )
         for order_id in unsent:  # never sent: give the money back to 121 now
             settlement.cancel(conn, ctx, int(order_id), f"申请已{state}")
 
@@ -675,9 +657,7 @@ def disbursement_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome)
     pending = current is not None and current["state"] == "approved"
     extra = {"payment_order_no": outcome.order_no, "settled_on": outcome.settled_on.isoformat()}
     if outcome.state == "paid":
-        entry_id: int = conn.execute(
-            select(payment_order.c.reserve_entry_id).where(payment_order.c.id == outcome.order_id)
-        ).scalar_one()
+        entry_id = settlement_queries.reserve_entry_of(conn, outcome.order_id)
         if row.state == "approved":
             try:
                 with conn.begin_nested():

@@ -16,10 +16,9 @@ from __future__ import annotations
 from sqlalchemy import Connection, case, func, select
 
 from hpf.kernel.findings import Finding
-from hpf.ledger.tables import subject_balance
+from hpf.ledger.queries import subject_debit_balance
 from hpf.loans.tables import loan, loan_installment
-from hpf.settlement.rules import FINAL
-from hpf.settlement.tables import payment_order
+from hpf.settlement.queries import in_flight_fen
 
 LOAN_OWNER = "loan"  # hpf.loans.application.OWNER_KIND (not imported: the check stays below the engine)
 TITLES_ZH = {
@@ -37,15 +36,6 @@ def check_loans(conn: Connection) -> list[Finding]:
     return [*control_totals(conn), *schedule_totals(conn)]
 
 
-def _debit_balance(conn: Connection, codes: tuple[str, ...]) -> int:
-    total = conn.scalar(
-        select(func.coalesce(func.sum(subject_balance.c.debit_fen - subject_balance.c.credit_fen), 0)).where(
-            subject_balance.c.subject_code.in_(codes)
-        )
-    )
-    return int(total or 0)
-
-
 def control_totals(conn: Connection) -> list[Finding]:
     active = loan.c.state == "active"
     outstanding, overdue = conn.execute(
@@ -54,17 +44,9 @@ def control_totals(conn: Connection) -> list[Finding]:
             func.coalesce(func.sum(loan.c.overdue_principal_fen), 0),
         ).where(active)
     ).one()
-    in_flight = int(
-        conn.scalar(
-            select(func.coalesce(func.sum(payment_order.c.amount_fen), 0)).where(
-                payment_order.c.owner_kind == LOAN_OWNER,
-                payment_order.c.state.not_in([state.value for state in FINAL]),  # not final yet: in flight
-            )
-        )
-        or 0
-    )
+    in_flight = in_flight_fen(conn, LOAN_OWNER)  # orders not final yet
     found = []
-    books = _debit_balance(conn, ("121", "122"))
+    books = subject_debit_balance(conn, ("121", "122"))
     if books != outstanding + in_flight:
         found.append(
             finding(
@@ -74,7 +56,7 @@ def control_totals(conn: Connection) -> list[Finding]:
                 f"{in_flight} fen ≠ 121 + 122 = {books} fen",
             )
         )
-    late = _debit_balance(conn, ("122",))
+    late = subject_debit_balance(conn, ("122",))
     if late != overdue:
         found.append(
             finding(

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, text
 
-from hpf.accounts.tables import member
+from hpf.accounts.queries import member_refs_subquery
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.db.metadata import UtcDateTime
 from hpf.kernel.context import Context
@@ -81,6 +81,7 @@ def create_debits(conn: Connection, ctx: Context, month: str, first: date, last:
 
 def _pending(engine: Engine, month: str, after: int, size: int) -> list[Any]:
     d, ln = loan_debit.c, loan.c
+    member = member_refs_subquery()  # the borrower's name, as the bank knows the card's holder
     with read_transaction(engine) as conn:
         return list(
             conn.execute(

@@ -50,6 +50,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    insert,
     literal,
     select,
     text,
@@ -57,12 +58,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import JSON, Date
 
+from hpf.accounts.queries import member_refs_subquery
+from hpf.accounts.rules import MemberState
 from hpf.contributions.rules import month_end as last_day_of
 from hpf.contributions.rules import parse_month
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.db.jobs import batch_job, finish_job, job_summary, start_job
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput
+from hpf.ledger import queries as ledger_queries
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import BANK_DEPOSITS, MEMBER_CONTROL, Side
 from hpf.ledger.rules import BalancePart
@@ -201,6 +205,35 @@ def _month_figures(conn: Connection, first: date, last: date) -> dict[str, int]:
     }
 
 
+def _take_insert() -> Any:
+    """``INSERT INTO loan_take``: per borrower paying from the HPF account, what the month takes
+    from each part (carried-over first) when the balance covers it all (``ledger.queries``), the
+    account being normal or sealed (``accounts.queries``)."""
+    d = _due.c
+    owed = (
+        select(d.member_id, func.sum(d.principal_fen + d.interest_fen).label("total"))
+        .where(d.source == "hpf_account")
+        .group_by(d.member_id)
+        .subquery("t")
+    )
+    b = ledger_queries.member_balances_subquery("b")
+    m = member_refs_subquery("m")
+    covered = b.c.carried_fen >= owed.c.total
+    rows = (
+        select(
+            owed.c.member_id,
+            case((covered, owed.c.total), else_=b.c.carried_fen),
+            case((covered, literal(0, BigInteger)), else_=owed.c.total - b.c.carried_fen),
+        )
+        .select_from(owed.join(b, b.c.member_id == owed.c.member_id).join(m, m.c.id == owed.c.member_id))
+        .where(
+            b.c.carried_fen + b.c.current_fen >= owed.c.total,
+            m.c.state.in_((MemberState.NORMAL.value, MemberState.SEALED.value)),
+        )
+    )
+    return insert(_take).from_select(["member_id", "carried_fen", "current_fen"], rows)
+
+
 def _line(
     key: str, subject: str, side: Side, amount: Any, member: Any = None, part: str | None = None
 ) -> Any:
@@ -247,16 +280,7 @@ def collect_chunk(
     )
     # The borrower's balance must cover all the borrower owes this month; members whose
     # accounts are closed or frozen (冻结 06) pay nothing from them.
-    conn.exec_driver_sql(
-        "INSERT INTO loan_take (member_id, carried_fen, current_fen) "
-        "SELECT t.member_id, CASE WHEN b.carried_fen >= t.total THEN t.total ELSE b.carried_fen END, "
-        "CASE WHEN b.carried_fen >= t.total THEN 0 ELSE t.total - b.carried_fen END "
-        "FROM (SELECT member_id, SUM(principal_fen + interest_fen) AS total FROM loan_due "
-        "      WHERE source = 'hpf_account' GROUP BY member_id) t "
-        "JOIN member_balance b ON b.member_id = t.member_id "
-        "JOIN member m ON m.id = t.member_id "
-        "WHERE b.carried_fen + b.current_fen >= t.total AND m.state IN ('01', '02')"
-    )
+    conn.execute(_take_insert())
     conn.exec_driver_sql(
         "UPDATE loan_due SET collect = 1 WHERE source = 'hpf_account' "
         "AND member_id IN (SELECT member_id FROM loan_take)"

@@ -45,17 +45,17 @@ from sqlalchemy import (
     update,
 )
 
-from hpf.accounts.tables import member
+from hpf.accounts import queries as accounts_queries
 from hpf.db.bulk import bulk_insert
 from hpf.db.jobs import finish_job, job_summary, start_job
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from hpf.kernel.identifiers import parse_bank_card
 from hpf.kernel.money import require_fen
+from hpf.ledger import queries as ledger_queries
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import BANK_DEPOSITS, MEMBER_CONTROL, Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
-from hpf.ledger.tables import journal_line
 from hpf.loans import overdue, rates
 from hpf.loans.batch import LoanTerms as BatchTerms
 from hpf.loans.batch import many_schedules
@@ -190,9 +190,7 @@ def _validate(terms: LoanTerms, policy: LoanPolicy) -> str | None:
 
 
 def _require_members(conn: Connection, ids: Sequence[int]) -> None:
-    found = set(
-        conn.scalars(select(member.c.id).where(member.c.id.in_(list(ids)), member.c.closed_on.is_(None)))
-    )
+    found = {m.id for m in accounts_queries.open_members(conn, ids=ids)}
     missing = sorted(set(ids) - found)
     if missing:
         raise NotFound("loan.member_not_found", "借款人或共同借款人的个人账户不存在或已销户",
@@ -379,13 +377,7 @@ def activate(conn: Connection, ctx: Context, loan_id: int, disbursed_on: date, e
     if not row.contract_date <= disbursed_on < row.first_due_date:
         raise _invalid("loan.disbursement_date", "发放日期须在合同签订日与首期还款日之间",
                        f"{disbursed_on} outside [{row.contract_date}, {row.first_due_date})", "disbursed_on")  # fmt: skip
-    debited = conn.scalar(
-        select(func.coalesce(func.sum(journal_line.c.amount_fen), 0)).where(
-            journal_line.c.entry_id == entry_id,
-            journal_line.c.subject_code == ENTRUSTED_LOANS,
-            journal_line.c.side == Side.DEBIT.value,
-        )
-    )
+    debited = ledger_queries.entry_amount(conn, entry_id, ENTRUSTED_LOANS, Side.DEBIT)
     if debited != row.principal_fen:
         raise _invalid("loan.disbursement_mismatch", "发放凭证借记委托贷款金额与合同金额不符",
                        f"entry {entry_id} debits 121 by {debited} fen, the loan is {row.principal_fen}", "entry_id")  # fmt: skip
@@ -1153,6 +1145,7 @@ def loan_book(
     whether another page follows."""
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
         raise _invalid("loan.invalid_page", "页码须为正整数", f"page {page!r}", "page")
+    member = accounts_queries.member_refs_subquery()
     query = select(*_SUMMARY, member.c.name.label("borrower_name"),
                    member.c.account_no.label("borrower_account_no")).join(member, member.c.id == loan.c.borrower_id)  # fmt: skip
     if filters.state is not None:
@@ -1276,6 +1269,7 @@ def members_named(conn: Connection, member_ids: Sequence[int]) -> dict[int, dict
     ids = sorted(set(member_ids))
     if not ids:
         return {}
+    member = accounts_queries.member_refs_subquery()
     rows = conn.execute(
         select(member.c.id, member.c.name, member.c.account_no).where(member.c.id.in_(ids))
     ).mappings()

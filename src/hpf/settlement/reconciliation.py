@@ -26,42 +26,93 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Date, Engine, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Date,
+    Engine,
+    Insert,
+    String,
+    and_,
+    case,
+    column,
+    distinct,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    table,
+    union_all,
+    update,
+)
 
 from hpf.db.bulk import bulk_insert
 from hpf.db.engine import write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import InvalidInput
+from hpf.ledger import queries as ledger_queries
 from hpf.ledger.chart import BANK_DEPOSITS
 from hpf.settlement import messages as m
 from hpf.settlement.adapter import BankAdapter
-from hpf.settlement.tables import bank_statement_line, reconciliation, reconciliation_difference
+from hpf.settlement.tables import (
+    bank_statement_line,
+    payment_order,
+    reconciliation,
+    reconciliation_difference,
+)
 
-_DIFFERENCES = text(
+# The loan book's debits (``hpf.loans.debit``), read only for their month: ``hpf.loans`` sits
+# above settlement, so the table is named here rather than imported.
+_loan_debit = table("loan_debit", column("seq_no", String), column("month", String), column("state", String))
+
+
+def _differences(run_id: int, day: date) -> Insert:
+    """The ``INSERT … SELECT`` of every difference between the run's statement lines and the
+    ledger's 101 postings of ``day`` (read through ``ledger.queries``)."""
+    rid = literal(run_id, BigInteger)
+    x, d = bank_statement_line.c, _loan_debit.c
     # A credit for a loan debit the center recorded as successful counts towards that month's
     # collection entry (business id LOAN-ME-<month>), which posts all of them at once.
-    "WITH s AS (SELECT x.ref_seq_no AS ref, x.direction, x.amount_fen, "
-    "    COALESCE('LOAN-ME-' || d.month, x.ref_seq_no) AS grp "
-    "    FROM bank_statement_line x LEFT JOIN loan_debit d ON d.seq_no = x.ref_seq_no "
-    "    AND d.state = 'success' AND x.direction = 'C' WHERE x.reconciliation_id = :rid), "
-    "b AS (SELECT grp AS ref, COUNT(*) AS n, COUNT(*) - COUNT(DISTINCT s.ref) AS dup, "
-    "    SUM(CASE WHEN direction = 'C' THEN amount_fen ELSE -amount_fen END) AS fen "
-    "    FROM s GROUP BY grp), "
-    "l AS (SELECT e.business_id AS ref, "
-    "    SUM(CASE WHEN j.side = 'D' THEN j.amount_fen ELSE -j.amount_fen END) AS fen "
-    "    FROM journal_line j JOIN journal_entry e ON e.id = j.entry_id "
-    "    WHERE j.subject_code = :bank_subject AND e.posting_date = :day GROUP BY e.business_id) "
-    "INSERT INTO reconciliation_difference "
-    "(reconciliation_id, kind, ref, bank_fen, ledger_fen, lines, order_id, order_state) "
-    "SELECT :rid, CASE WHEN b.dup > 0 THEN 'duplicate' WHEN l.ref IS NULL THEN 'bank_only' "
-    "    ELSE 'amount_mismatch' END, b.ref, b.fen, l.fen, b.n, o.id, o.state "
-    "FROM b LEFT JOIN l ON l.ref = b.ref LEFT JOIN payment_order o ON o.order_no = b.ref "
-    "WHERE b.dup > 0 OR l.ref IS NULL OR l.fen <> b.fen "
-    "UNION ALL "
-    "SELECT :rid, 'ledger_only', l.ref, NULL, l.fen, 0, o.id, o.state "
-    "FROM l LEFT JOIN b ON b.ref = l.ref LEFT JOIN payment_order o ON o.order_no = l.ref "
-    "WHERE b.ref IS NULL AND l.fen <> 0"
-).bindparams(bindparam("day", type_=Date))
+    is_debit = and_(d.seq_no == x.ref_seq_no, d.state == "success", x.direction == "C")
+    s = (
+        select(
+            x.ref_seq_no.label("ref"), x.direction, x.amount_fen,
+            func.coalesce(literal("LOAN-ME-") + d.month, x.ref_seq_no).label("grp"),
+        )
+        .select_from(bank_statement_line.outerjoin(_loan_debit, is_debit))
+        .where(x.reconciliation_id == rid)
+        .cte("s")
+    )  # fmt: skip
+    b = (
+        select(
+            s.c.grp.label("ref"),
+            func.count().label("n"),
+            (func.count() - func.count(distinct(s.c.ref))).label("dup"),
+            func.sum(case((s.c.direction == "C", s.c.amount_fen), else_=-s.c.amount_fen)).label("fen"),
+        )
+        .group_by(s.c.grp)
+        .cte("b")
+    )
+    moved = ledger_queries.subject_movements_subquery(BANK_DEPOSITS, literal(day, Date))
+    ln = select(moved.c.business_id.label("ref"), moved.c.net_debit_fen.label("fen")).cte("l")
+    o = payment_order.c
+    kind = case((b.c.dup > 0, "duplicate"), (ln.c.ref.is_(None), "bank_only"), else_="amount_mismatch")
+    found = (
+        select(rid, kind, b.c.ref, b.c.fen, ln.c.fen, b.c.n, o.id, o.state)
+        .select_from(b.outerjoin(ln, ln.c.ref == b.c.ref).outerjoin(payment_order, o.order_no == b.c.ref))
+        .where(or_(b.c.dup > 0, ln.c.ref.is_(None), ln.c.fen != b.c.fen))
+    )
+    ledger_only = (
+        select(rid, literal("ledger_only"), ln.c.ref, null(), ln.c.fen, literal(0), o.id, o.state)
+        .select_from(ln.outerjoin(b, b.c.ref == ln.c.ref).outerjoin(payment_order, o.order_no == ln.c.ref))
+        .where(b.c.ref.is_(None), ln.c.fen != 0)
+    )
+    return insert(reconciliation_difference).from_select(
+        ["reconciliation_id", "kind", "ref", "bank_fen", "ledger_fen", "lines", "order_id", "order_state"],
+        union_all(found, ledger_only),
+    )
 
 
 def statement_ref(line: m.StatementLine) -> str:
@@ -91,7 +142,7 @@ def reconcile(conn: Connection, ctx: Context, day: date, statement: m.Statement)
         ("reconciliation_id", "bank_seq_no", "tx_date", "direction", "amount_fen", "ref_seq_no", "summary"),
         [(run_id, x.bank_seq_no, x.tx_date, x.direction, x.amt_fen, statement_ref(x), x.summary[:60]) for x in lines],
     )  # fmt: skip
-    conn.execute(_DIFFERENCES, {"rid": run_id, "day": day, "bank_subject": BANK_DEPOSITS})
+    conn.execute(_differences(run_id, day))
     found = conn.scalar(
         select(func.count())
         .select_from(reconciliation_difference)

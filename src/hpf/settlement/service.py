@@ -47,9 +47,9 @@ from hpf.db.bulk import bulk_insert
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
+from hpf.ledger import queries as ledger_queries
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import BANK_DEPOSITS, PAYMENTS_IN_TRANSIT
-from hpf.ledger.tables import journal_entry
 from hpf.protection.protect import blind_index, to_plain, to_stored
 from hpf.settlement import messages as m
 from hpf.settlement import owners
@@ -605,11 +605,7 @@ def _apply_batch_paid(conn: Connection, ctx: Context, batch_no: str) -> int:
     )  # fmt: skip
     ids = [int(i) for i in conn.scalars(paid_ids)]
     bank_seq = select(st.c.bank_seq_no).where(st.c.order_no == po.c.order_no).scalar_subquery()
-    settle_entry = (
-        select(journal_entry.c.id)
-        .where(journal_entry.c.idempotency_key == literal("settlement:") + po.c.order_no + literal(":paid"))
-        .scalar_subquery()
-    )
+    settle_entry = ledger_queries.entry_id_for_key(literal("settlement:") + po.c.order_no + literal(":paid"))
     conn.execute(
         update(po).where(po.c.id.in_(ids)).values(
             state=OrderState.PAID.value, bank_seq_no=bank_seq, bank_date=today, settled_on=today,

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select
 
 from hpf.accounts.directory import DIRECTORY
-from hpf.accounts.rules import MemberState
-from hpf.accounts.tables import employer, member
+from hpf.accounts.queries import employer_ref, first_reachable_member
 from hpf.identity import identity, totp
 from hpf.identity.identity import Role
 from hpf.kernel.context import Context
@@ -65,18 +64,12 @@ def _staff(conn: Connection, ctx: Context, login: str, name: str, role: Role) ->
 
 def _self_service(conn: Connection, ctx: Context) -> list[DemoLogin]:
     """A member with a phone and that member's employer (the lowest ids, so the same each time)."""
-    found = conn.execute(
-        select(member.c.id, member.c.resident_id_enc, member.c.name, member.c.employer_id)
-        .where(member.c.phone_enc.is_not(None), member.c.state == MemberState.NORMAL.value)
-        .order_by(member.c.id)
-        .limit(1)
-    ).first()
+    found = first_reachable_member(conn)
     if found is None:
         return []
-    emp = conn.execute(
-        select(employer.c.id, employer.c.uscc, employer.c.name).where(employer.c.id == found.employer_id)
-    ).one()
-    resident_id = reveal("member", "resident_id", found.resident_id_enc) or ""
+    emp = employer_ref(conn, found.employer_id)
+    assert emp is not None  # a member's employer exists (foreign key)
+    resident_id = found.resident_id
     out = []
     # The member signs in with the ID number; the login stored is the account number.
     for typed, name, kind, make, owner in (

@@ -27,12 +27,12 @@ from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine
 
+from hpf.accounts import bulk
+from hpf.accounts.queries import max_member_id
 from hpf.accounts.rules import BUSINESS_TYPE, EmployerState, MemberState
 from hpf.accounts.service import given_name_pinyin, reserve_numbers, surname_pinyin
-from hpf.accounts.tables import account_history, employer, member
-from hpf.db.bulk import bulk_insert
 from hpf.db.engine import write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput
@@ -138,14 +138,14 @@ def build_demo_center(
     timer = _Timer(progress)
 
     with _transaction(engine) as conn:
-        if conn.scalar(select(employer.c.id).limit(1)) is not None:
+        if bulk.has_employers(conn):
             raise Conflict(
                 "demo.not_empty",
                 "数据库中已有单位，不能生成演示数据",
                 "the employer table already has rows; build the demo into an empty database",
             )
         gen.bind(conn)
-        first_member_id = int(conn.scalar(select(func.coalesce(func.max(member.c.id), 0))) or 0) + 1
+        first_member_id = max_member_id(conn) + 1
         with timer("generate"):
             plans = gen.employers(employers, members)
         with timer("employers", len(plans), len(plans)):
@@ -164,11 +164,11 @@ def build_demo_center(
             with timer("encrypt"):
                 rows = _seal_members(batch.rows)
             with timer("members"):
-                bulk_insert(conn, member, MEMBER_COLUMNS, rows)
+                bulk.insert_members(conn, rows)
             with timer("balances"):
                 ledger.open_member_balances(conn, range(next_member_id, next_member_id + count))
             with timer("history"):
-                bulk_insert(conn, account_history, HISTORY_COLUMNS, batch.history)
+                bulk.insert_history(conn, batch.history)
             done_members += count
             timer.report("members", done_members, members)
             with timer("ledger"):
@@ -181,12 +181,7 @@ def build_demo_center(
 
     if engine.dialect.name == "postgresql":
         with _transaction(engine) as conn:
-            for table in ("employer", "member"):
-                conn.execute(
-                    text(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-                    )
-                )
+            bulk.resync_id_sequences(conn)
 
     return DemoSummary(
         employers=len(plans),
@@ -201,7 +196,7 @@ def build_demo_center(
 
 
 def _seal_members(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Rows in ``MEMBER_PLAIN_COLUMNS`` layout → ``MEMBER_COLUMNS`` (ID number and phone sealed).
+    """Rows in ``MEMBER_PLAIN_COLUMNS`` layout → ``bulk.MEMBER_COLUMNS`` (ID number and phone sealed).
 
     The ring's bound methods are hoisted out of the loop: this is the generator's encryption
     cost, timed as its own stage (``bench/bench_demo.py`` reports it).
@@ -317,29 +312,6 @@ def _opening_entry(
 
 # ------------------------------------------------------------------------------- row layouts
 
-EMPLOYER_COLUMNS = (
-    "id",
-    "account_no",
-    "uscc",
-    "name",
-    "address",
-    "legal_rep_name",
-    "contact_name",
-    "contact_phone_enc",
-    "bank_name",
-    "bank_account_no_enc",
-    "payday",
-    "employer_rate",
-    "member_rate",
-    "economic_type",
-    "state",
-    "opened_on",
-    "closed_on",
-    "deferral_from",
-    "deferral_to",
-    "paid_through",
-    "version",
-)
 # What ``_Generator.members`` builds: plaintext ID number and phone at these positions ...
 MEMBER_PLAIN_COLUMNS = (
     "id",
@@ -359,29 +331,10 @@ MEMBER_PLAIN_COLUMNS = (
     "closed_on",
     "version",
 )
-# ... and what is stored: each replaced by its token and blind index (``_seal_members``).
+# ... and what is stored (``bulk.MEMBER_COLUMNS``): each replaced by its token and blind index
+# (``_seal_members``). Employer rows are built in ``bulk.EMPLOYER_COLUMNS`` layout, history rows
+# in ``bulk.HISTORY_COLUMNS``.
 _RID, _PHONE = MEMBER_PLAIN_COLUMNS.index("resident_id"), MEMBER_PLAIN_COLUMNS.index("phone")
-MEMBER_COLUMNS = (
-    *MEMBER_PLAIN_COLUMNS[:_RID],
-    "resident_id_enc",
-    "resident_id_bidx",
-    *MEMBER_PLAIN_COLUMNS[_RID + 1 : _PHONE],
-    "phone_enc",
-    "phone_bidx",
-    *MEMBER_PLAIN_COLUMNS[_PHONE + 1 :],
-)
-HISTORY_COLUMNS = (
-    "subject_kind",
-    "subject_id",
-    "action",
-    "business_type",
-    "business_date",
-    "recorded_at",
-    "actor",
-    "reason",
-    "before",
-    "after",
-)
 
 
 @dataclass
@@ -406,12 +359,6 @@ class _Batch:
     history: list[tuple[Any, ...]]
     # (employer account number, total fen, [(member id, carried fen, current fen), ...])
     entries: list[tuple[str, int, list[tuple[int, int, int]]]]
-
-
-def _binder(conn: Connection, column: Column[Any]) -> Callable[[Any], Any]:
-    """What SQLAlchemy would send for ``column`` on this dialect (raw inserts bypass types)."""
-    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    return process if process is not None else (lambda value: value)
 
 
 def _cum(weights: Sequence[int | float]) -> list[float]:
@@ -482,11 +429,10 @@ class _Generator:
 
     def bind(self, conn: Connection) -> None:
         """Prepare the values raw inserts send for dates, timestamps and rates on this engine."""
-        day = _binder(conn, member.c.opened_on)
+        day, timestamp, rate = bulk.binders(conn)
         self.day_bound = [day(d) for d in self._days]
-        self.recorded_at = _binder(conn, account_history.c.recorded_at)(self.ctx.clock.now())
+        self.recorded_at = timestamp(self.ctx.clock.now())
         self.business_date = self.day_bound[self.today_ord - self.first_ord]
-        rate = _binder(conn, employer.c.employer_rate)
         self.rate_bound = {pct: rate(Decimal(pct) / 100) for pct, _ in RATE_PERCENTS}
 
     def _given_pool(self, chars: str, size: int) -> list[str]:
@@ -667,9 +613,9 @@ class _Generator:
                         "employer", plan.id, action, {"state": EmployerState.NORMAL.value}, {"state": state}
                     )
                 )
-        bulk_insert(conn, employer, EMPLOYER_COLUMNS, rows)
+        bulk.insert_employers(conn, rows)
         ledger.open_employer_balances(conn, [p.id for p in plans])
-        bulk_insert(conn, account_history, HISTORY_COLUMNS, history)
+        bulk.insert_history(conn, history)
 
     @staticmethod
     def _employer_after(account_no: str, uscc: str, name: str) -> dict[str, str]:

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 
 from hpf.access.permissions import Principal
+from hpf.accounts import queries as accounts_queries
 from hpf.accounts import service as accounts
-from hpf.accounts.tables import member
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
@@ -46,9 +46,8 @@ from hpf.loans import scorecard
 from hpf.loans import service as loans
 from hpf.loans.debit import seq_prefix
 from hpf.loans.jobs import run_loan_daily, run_loan_month_end
+from hpf.loans.queries import active_loans_subquery
 from hpf.loans.schedule import PrepaymentChoice
-from hpf.loans.scorecard_tables import loan_features
-from hpf.loans.tables import loan
 from hpf.services import service as applications
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.fakebank import FakeBank
@@ -122,10 +121,11 @@ class LoanActor:
     def file(self, summary: LoanSummary) -> None:
         today = self.ctx.clock.today()
         with read_transaction(self.engine) as conn:
-            active = conn.scalar(select(func.count()).select_from(member).where(member.c.state == "01")) or 0
-            top = conn.scalar(select(func.max(member.c.id))) or 0
+            active = accounts_queries.count_members(conn, ("01",))
+            top = accounts_queries.max_member_id(conn)
             count = max(1, int(active * LOAN_SHARE))
             picks = sorted({self.rng.randint(1, top) for _ in range(count * 3)}) if top else []
+            member = accounts_queries.member_refs_subquery()
             people = conn.execute(
                 select(member.c.id, member.c.account_no, member.c.employer_id)
                 .where(member.c.id.in_(picks), member.c.state == "01")
@@ -168,6 +168,7 @@ class LoanActor:
         if not wants_most:  # a sum of their own (which may exceed what the rules allow)
             payload["requested_fen"] = rng.randrange(20, 80) * 1_000_000
         if rng.random() < 0.3:  # a colleague (spouse, in life) borrows too
+            member = accounts_queries.member_refs_subquery()
             other = conn.scalar(
                 select(member.c.account_no)
                 .where(
@@ -238,17 +239,17 @@ class LoanActor:
         done = run_loan_month_end(self.engine, self.ctx, month, bank=self.bank)
         summary.debits_failed += int(done.get("debits_failed", 0))
         run_loan_daily(self.engine, self.ctx, day)
+        loan, member = active_loans_subquery(), accounts_queries.member_refs_subquery()
         with read_transaction(self.engine) as conn:
             rows = conn.execute(
                 select(
                     loan.c.id, loan.c.overdue_principal_fen, loan.c.overdue_interest_fen,
                     loan.c.penalty_accrued_fen, loan.c.days_past_due, loan.c.repayment_source,
                     member.c.id.label("member_id"), member.c.account_no, member.c.state.label("member_state"),
-                    loan_features.c.features,
+                    loan.c.features,
                 )
                 .join(member, member.c.id == loan.c.borrower_id)
-                .outerjoin(loan_features, loan_features.c.loan_id == loan.c.id)
-                .where(loan.c.state == "active").order_by(loan.c.id)
+                .order_by(loan.c.id)
             ).all()  # fmt: skip
         for row in rows:
             in_hardship = row.member_state != "01"  # sealed: no income, no catching up
@@ -307,11 +308,12 @@ class LoanActor:
 
         Drawn from a generator of its own per (month, loan), so the rest of the world is the same.
         """
+        loan, member = active_loans_subquery(), accounts_queries.member_refs_subquery()
         with read_transaction(self.engine) as conn:
             rows = conn.execute(
                 select(loan.c.id, member.c.state)
                 .join(member, member.c.id == loan.c.borrower_id)
-                .where(loan.c.state == "active", loan.c.repayment_source == "bank_debit")
+                .where(loan.c.repayment_source == "bank_debit")
             ).all()
         prefix = seq_prefix(self.ctx, month)
         for loan_id, state in rows:

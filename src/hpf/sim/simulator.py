@@ -34,13 +34,13 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from hpf.accounts import queries as accounts_queries
 from hpf.accounts import service as accounts
-from hpf.accounts.tables import employer, member
 from hpf.approvals import service as approvals
 from hpf.contributions import service as contributions
 from hpf.contributions.month_end import run_month_end
+from hpf.contributions.queries import remittances_subquery
 from hpf.contributions.rules import Kind, ListRow, add_months, due_month, month_end, month_of
-from hpf.contributions.tables import remittance
 from hpf.db.calendar import set_business_date, stored_business_date
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.interest.service import settle_year_with_policy
@@ -51,7 +51,6 @@ from hpf.kernel.identifiers import resident_id_check_digit
 from hpf.ledger import service as ledger
 from hpf.policy.rules import contribution_parts
 from hpf.policy.service import policy_at
-from hpf.protection.protect import blind_index
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.fakebank import FakeBank, in_process
 from hpf.settlement.service import send_reserved
@@ -207,20 +206,19 @@ class _World:
     def _early_payments(self, conn: Any, month: str, summary: SimulationSummary) -> None:
         """A few punctual employers pay the new month on its first day: receipts and lists that
         wait for the month-end allocation."""
-        employers = conn.execute(
-            select(employer).where(employer.c.state == "01").order_by(employer.c.id)
-        ).mappings().all()  # fmt: skip
+        employers = [e._asdict() for e in accounts_queries.employers_in_states(conn, ("01",))]
         due = [e for e in employers if due_month(e["paid_through"], e["opened_on"]) == month
                and self._trait(e["id"]) >= DELINQUENT_SHARE + LATE_SHARE]  # fmt: skip
         if not due:
             return
         for emp in self.rng.sample(due, max(1, len(due) // 10)):
-            self._pay(conn, dict(emp), month, summary)
+            self._pay(conn, emp, month, summary)
 
     def _requests(self, conn: Any, month: str) -> None:
         """Two changes made by hand, each waiting for a second person (maker-checker)."""
         ctx, today = self.ctx, self.clock.today()
         finance, admin = makers(conn, ctx)
+        remittance, employer = remittances_subquery(), accounts_queries.employer_refs_subquery()
         paid = conn.execute(
             select(remittance.c.employer_id, remittance.c.total_fen, employer.c.account_no)
             .join(employer, employer.c.id == remittance.c.employer_id)
@@ -262,10 +260,9 @@ class _World:
 
     def _staff_changes(self, conn: Any, summary: SimulationSummary) -> None:
         rng, ctx = self.rng, self.ctx
-        open_employers = conn.execute(
-            select(employer.c.id, employer.c.account_no).where(employer.c.state.in_(("01", "02")))
-            .order_by(employer.c.id)
-        ).all()  # fmt: skip
+        open_employers = [
+            (e.id, e.account_no) for e in accounts_queries.employers_in_states(conn, ("01", "02"))
+        ]
         if not open_employers:
             return
         policy = policy_at(conn, ctx.clock.today())
@@ -275,6 +272,7 @@ class _World:
                     person = self._person(conn, policy.base_floor_fen, policy.base_cap_fen)
                     accounts.open_member(conn, ctx, account_no, person)
                     summary.hires += 1
+        member = accounts_queries.member_refs_subquery()
         active = conn.scalars(
             select(member.c.account_no).where(member.c.state == "01").order_by(member.c.id)
         ).all()
@@ -303,8 +301,7 @@ class _World:
             order = int(rng.random() * 500) * 2 + (1 if male else 0)
             first17 = f"{rng.choices(self.regions, self.region_weights)[0]}{birth:%Y%m%d}{order:03d}"
             resident_id = first17 + resident_id_check_digit(first17)
-            taken = member.c.resident_id_bidx == blind_index("member", "resident_id", resident_id)
-            if conn.scalar(select(member.c.id).where(taken)) is None:
+            if not accounts_queries.resident_id_taken(conn, resident_id):
                 break
         wage = int(rng.lognormvariate(8.8, 0.45)) * 100
         return {"resident_id": resident_id, "name": name, "base_fen": min(max(wage, floor_fen), cap_fen)}
@@ -314,9 +311,8 @@ class _World:
     def _payments(self, conn: Any, month: str, summary: SimulationSummary) -> None:
         rng = self.rng
         # Deferred employers (缓缴) do not pay; sealed and closed ones have no active staff.
-        employers = conn.execute(
-            select(employer).where(employer.c.state.in_(("01", "02"))).order_by(employer.c.id)
-        ).mappings().all()  # fmt: skip
+        employers = [e._asdict() for e in accounts_queries.employers_in_states(conn, ("01", "02"))]
+        remittance = remittances_subquery()
         pending = {
             (r.employer_id): r for r in conn.execute(
                 select(remittance.c.employer_id, remittance.c.id, remittance.c.total_fen)

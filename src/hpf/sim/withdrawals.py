@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 
 from hpf.access.permissions import Principal, Role
-from hpf.accounts.tables import member
+from hpf.accounts import queries as accounts_queries
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.identity import identity
 from hpf.kernel.context import Context
@@ -33,10 +33,11 @@ from hpf.kernel.identifiers import luhn_check_digit
 from hpf.ledger.service import member_balances
 from hpf.services import catalog
 from hpf.services import service as applications
-from hpf.services.tables import application
+from hpf.services.queries import under_review
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.fakebank import FakeBank
-from hpf.settlement.tables import payment_order
+from hpf.settlement.queries import order_nos
+from hpf.settlement.rules import OrderState
 from hpf.withdrawals import handler as withdrawal_handler
 from hpf.withdrawals.rules import Reason
 from hpf.withdrawals.service import eligibility, send_reserved
@@ -143,13 +144,12 @@ class WithdrawalActor:
         """This month's applicants apply, each in their own transaction."""
         today = self.ctx.clock.today()
         with read_transaction(self.engine) as conn:
-            active = conn.scalar(
-                select(func.count()).select_from(member).where(member.c.state.in_(("01", "02")))
-            )
-            count = max(1, int((active or 0) * APPLY_SHARE))
+            active = accounts_queries.count_members(conn, ("01", "02"))
+            count = max(1, int(active * APPLY_SHARE))
             # A uniform sample by id, drawn in SQL (the member table may hold millions).
-            top = conn.scalar(select(func.max(member.c.id))) or 0
+            top = accounts_queries.max_member_id(conn)
             picks = sorted({self.rng.randint(1, top) for _ in range(count * 2)}) if top else []
+            member = accounts_queries.member_refs_subquery()
             people = conn.execute(
                 select(member.c.id, member.c.account_no, member.c.state).where(
                     member.c.id.in_(picks), member.c.state.in_(("01", "02"))
@@ -171,6 +171,7 @@ class WithdrawalActor:
     def file_for_review(self, summary: WithdrawalSummary) -> None:
         """A few "other" withdrawals (always reviewed by a person), left in the review queue."""
         today = self.ctx.clock.today()
+        member = accounts_queries.member_refs_subquery()
         with read_transaction(self.engine) as conn:
             people = conn.execute(
                 select(member.c.id, member.c.account_no, member.c.state)
@@ -261,12 +262,7 @@ class WithdrawalActor:
     def review(self, summary: WithdrawalSummary) -> None:
         """The reviewer clears the queue: refuses what a rule refuses, decides the flagged ones."""
         with read_transaction(self.engine) as conn:
-            waiting = conn.execute(
-                select(application.c.id, application.c.evaluation).where(
-                    application.c.state == "under_review", application.c.item_code.like("WD-%"),
-                    application.c.applicant_login == TELLER,
-                ).order_by(application.c.id)
-            ).all()  # fmt: skip
+            waiting = under_review(conn, item_prefix="WD-", applicant_login=TELLER)
         for app_id, evaluation in waiting:
             failed = [r for r in (evaluation or {}).get("rules", []) if not r["passed"]]
             with write_transaction(self.engine) as conn:
@@ -287,11 +283,7 @@ class WithdrawalActor:
     def pay(self, summary: WithdrawalSummary) -> None:
         """The payment run at the bank; a few payouts are refused there and come back."""
         with read_transaction(self.engine) as conn:
-            waiting = conn.scalars(
-                select(payment_order.c.order_no)
-                .where(payment_order.c.owner_kind == "withdrawal", payment_order.c.state == "reserved")
-                .order_by(payment_order.c.id)
-            ).all()
+            waiting = order_nos(conn, owner_kind="withdrawal", state=OrderState.RESERVED)
         for order_no in waiting:  # the bank will refuse these (a name that does not match the card)
             if self.rng.random() < FAILING_PAYOUTS:
                 self.fake.arm("fail", order_no)

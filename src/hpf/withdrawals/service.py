@@ -21,10 +21,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 
+from hpf.accounts import queries as accounts_queries
 from hpf.accounts import service as accounts
 from hpf.accounts.rules import CloseKind
-from hpf.accounts.tables import account_history, member
-from hpf.contributions.tables import remittance, remittance_row
+from hpf.contributions.queries import posted_months
 from hpf.interest.service import interest_preview, settle_on_close_with_policy
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, NotFound
@@ -78,27 +78,12 @@ def continuous_deposit_months(months: Iterable[str], as_of: date) -> int:
 
 def member_facts(conn: Connection, member_id: int, today: date, reason: Reason) -> MemberFacts:
     """What a decision on ``member_id``'s withdrawal needs, read in the caller's transaction."""
-    row = conn.execute(
-        select(member.c.state, member.c.gender, member.c.birth_date, member.c.resident_id_bidx).where(
-            member.c.id == member_id
-        )
-    ).first()
+    row = accounts_queries.member_profile(conn, member_id)
     if row is None:
         raise NotFound("member.not_found", "个人账户不存在", f"no member {member_id}")
     carried, current = member_balances(conn, [member_id]).get(member_id, (0, 0))
-    months = conn.scalars(
-        select(remittance.c.month)
-        .join(remittance_row, remittance_row.c.remittance_id == remittance.c.id)
-        .where(remittance_row.c.member_id == member_id, remittance.c.state == "posted")
-        .distinct()
-    ).all()
-    sealed_since = conn.scalar(
-        select(func.max(account_history.c.business_date)).where(
-            account_history.c.subject_kind == "member",
-            account_history.c.subject_id == member_id,
-            account_history.c.action == "seal",
-        )
-    )
+    months = posted_months(conn, [member_id])[member_id]
+    sealed_since = accounts_queries.last_sealed_on(conn, member_id)
     past = [
         PastWithdrawal(day, Reason(reason_code), amount)
         for day, reason_code, amount in conn.execute(
@@ -157,6 +142,7 @@ def family_withdrawn_fen(conn: Connection, ids: Identifiers) -> int:
     if ids.document_bidx is None:
         return 0
     owners = (ids.member_bidx, *ids.family_bidx)
+    member = accounts_queries.member_identities_subquery()
     total = conn.scalar(
         select(func.coalesce(func.sum(withdrawal.c.allowed_fen), 0))
         .join(member, member.c.id == withdrawal.c.member_id)
@@ -171,6 +157,7 @@ def family_withdrawn_fen(conn: Connection, ids: Identifiers) -> int:
 
 def _strangers_sharing(conn: Connection, column: Any, value: str, ids: Identifiers) -> int:
     family = (ids.member_bidx, *ids.family_bidx)
+    member = accounts_queries.member_identities_subquery()
     return int(
         conn.scalar(
             select(func.count(func.distinct(withdrawal.c.member_id)))
@@ -354,10 +341,12 @@ def assess(
     change takes effect before it is decided (decision 0022). The facts are today's.
     """
     today = ctx.clock.today()
-    member_bidx = conn.scalar(select(member.c.resident_id_bidx).where(member.c.id == member_id))
-    if member_bidx is None:
+    profile = accounts_queries.member_profile(conn, member_id)
+    if profile is None:
         raise NotFound("member.not_found", "个人账户不存在", f"no member {member_id}")
-    ids = Identifiers.of(str(member_bidx), form.family_resident_ids, form.document_no, form.payee_card)
+    ids = Identifiers.of(
+        profile.resident_id_bidx, form.family_resident_ids, form.document_no, form.payee_card
+    )
     policy = withdrawal_policy_at(conn, applied_on or today)
     facts = member_facts(conn, member_id, today, form.reason)
     claim = form.claim(family_withdrawn_fen(conn, ids))

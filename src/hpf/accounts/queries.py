@@ -1,0 +1,203 @@
+"""What other packages may read of employer and member accounts: typed reads and SQL building
+blocks.
+
+The accounts' tables are private to the package (``tests/test_architecture.py``); other
+packages read them through this module, or through ``service`` where a use case already
+answers (``get_member``, ``get_employer``, ``member_facts``, ``active_members`` …). No read
+here returns personal data stored encrypted, except :func:`first_reachable_member`, which
+reveals one resident ID for the demo sign-ins.
+
+The SQL building blocks are subqueries with the columns listed in their docstrings, for
+set-based jobs (arrears, the loan month-end) and the simulator to join to their own tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import NamedTuple
+
+from sqlalchemy import Connection, Subquery, func, or_, select
+
+from hpf.accounts.rules import MemberState
+from hpf.accounts.tables import account_history, employer, member
+from hpf.protection.protect import blind_index, reveal
+
+# ------------------------------------------------------------------------------- typed reads
+
+
+class MemberProfile(NamedTuple):
+    """The facts of a member account other packages decide on (no encrypted field)."""
+
+    id: int
+    account_no: str
+    name: str
+    employer_id: int
+    state: str  # GRZHZT
+    gender: str
+    birth_date: date
+    base_fen: int
+    resident_id_bidx: str  # blind index of the resident ID: matches people across accounts
+    closed_on: date | None
+
+
+_PROFILE = (
+    member.c.id,
+    member.c.account_no,
+    member.c.name,
+    member.c.employer_id,
+    member.c.state,
+    member.c.gender,
+    member.c.birth_date,
+    member.c.base_fen,
+    member.c.resident_id_bidx,
+    member.c.closed_on,
+)
+
+
+def member_profile(conn: Connection, member_id: int) -> MemberProfile | None:
+    """A member account's profile, closed or not; None if there is no such member."""
+    row = conn.execute(select(*_PROFILE).where(member.c.id == member_id)).first()
+    return None if row is None else MemberProfile._make(row)
+
+
+def open_members(
+    conn: Connection, *, ids: Sequence[int] = (), account_nos: Sequence[str] = ()
+) -> list[MemberProfile]:
+    """The accounts not closed among those with one of ``ids`` or ``account_nos`` (any order)."""
+    if not ids and not account_nos:
+        return []
+    rows = conn.execute(
+        select(*_PROFILE).where(
+            or_(member.c.id.in_(list(ids)), member.c.account_no.in_(list(account_nos))),
+            member.c.closed_on.is_(None),
+        )
+    )
+    return [MemberProfile._make(r) for r in rows]
+
+
+def last_sealed_on(conn: Connection, member_id: int) -> date | None:
+    """The business date the member's account was last sealed (封存), if it ever was."""
+    found: date | None = conn.scalar(
+        select(func.max(account_history.c.business_date)).where(
+            account_history.c.subject_kind == "member",
+            account_history.c.subject_id == member_id,
+            account_history.c.action == "seal",
+        )
+    )
+    return found
+
+
+def resident_id_taken(conn: Connection, resident_id: str) -> bool:
+    """Whether a member account (of any state) holds this resident ID."""
+    bidx = blind_index("member", "resident_id", resident_id.upper())
+    return conn.scalar(select(member.c.id).where(member.c.resident_id_bidx == bidx)) is not None
+
+
+def count_members(conn: Connection, states: Sequence[str]) -> int:
+    """How many member accounts are in one of ``states``."""
+    return int(
+        conn.scalar(select(func.count()).select_from(member).where(member.c.state.in_(list(states)))) or 0
+    )
+
+
+def max_member_id(conn: Connection) -> int:
+    """The highest member id (0 with no member)."""
+    return int(conn.scalar(select(func.coalesce(func.max(member.c.id), 0))) or 0)
+
+
+class EmployerRef(NamedTuple):
+    """An employer as other packages name it."""
+
+    id: int
+    account_no: str  # DWZH
+    uscc: str
+    name: str
+    state: str  # DWZHZT
+
+
+def employer_ref(conn: Connection, employer_id: int) -> EmployerRef | None:
+    row = conn.execute(
+        select(
+            employer.c.id, employer.c.account_no, employer.c.uscc, employer.c.name, employer.c.state
+        ).where(employer.c.id == employer_id)
+    ).first()
+    return None if row is None else EmployerRef._make(row)
+
+
+class ReachableMember(NamedTuple):
+    id: int
+    resident_id: str  # in clear
+    name: str
+    employer_id: int
+
+
+def first_reachable_member(conn: Connection) -> ReachableMember | None:
+    """The lowest-id member in state 正常 with a mobile number on file, resident ID revealed
+    (the demo center's self-service sign-in)."""
+    row = conn.execute(
+        select(member.c.id, member.c.resident_id_enc, member.c.name, member.c.employer_id)
+        .where(member.c.phone_enc.is_not(None), member.c.state == MemberState.NORMAL.value)
+        .order_by(member.c.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    resident_id = reveal("member", "resident_id", row.resident_id_enc) or ""
+    return ReachableMember(int(row.id), resident_id, row.name, int(row.employer_id))
+
+
+# ---------------------------------------------------------------------- SQL building blocks
+
+
+def member_refs_subquery(name: str | None = None) -> Subquery:
+    """Every member account, as other packages join to it.
+
+    Columns: ``id``, ``account_no`` (GRZH), ``name``, ``employer_id``, ``state`` (GRZHZT),
+    ``opened_on``, ``base_fen`` (GRJCJS, the monthly contribution base).
+    """
+    m = member.c
+    return select(m.id, m.account_no, m.name, m.employer_id, m.state, m.opened_on, m.base_fen).subquery(name)
+
+
+def member_identities_subquery(name: str | None = None) -> Subquery:
+    """Every member account with the blind index of its resident ID, to find the accounts of
+    the same people (family, repeated claims).
+
+    Columns: ``id``, ``resident_id_bidx``.
+    """
+    return select(member.c.id, member.c.resident_id_bidx).subquery(name)
+
+
+def employer_refs_subquery(name: str | None = None) -> Subquery:
+    """Every employer account, as other packages join to it.
+
+    Columns: ``id``, ``account_no`` (DWZH), ``name``, ``state`` (DWZHZT), ``opened_on``,
+    ``paid_through`` (JZNY, ``YYYY-MM`` or NULL), ``employer_rate`` and ``member_rate``
+    (DWJCBL, GRJCBL: Decimal ratios).
+    """
+    e = employer.c
+    return select(
+        e.id, e.account_no, e.name, e.state, e.opened_on, e.paid_through, e.employer_rate, e.member_rate
+    ).subquery(name)
+
+
+class EmployerTerms(NamedTuple):
+    """What an employer's monthly list needs: the columns of :func:`employer_refs_subquery`."""
+
+    id: int
+    account_no: str
+    name: str
+    state: str
+    opened_on: date
+    paid_through: str | None
+    employer_rate: Decimal
+    member_rate: Decimal
+
+
+def employers_in_states(conn: Connection, states: Sequence[str]) -> list[EmployerTerms]:
+    """The employers in one of ``states``, by id."""
+    e = employer_refs_subquery()
+    rows = conn.execute(select(e).where(e.c.state.in_(list(states))).order_by(e.c.id))
+    return [EmployerTerms._make(r) for r in rows]

@@ -1,0 +1,75 @@
+"""What other packages may read of remittance lists: typed reads and an SQL building block.
+
+The contributions' tables are private to the package (``tests/test_architecture.py``); other
+packages read them through this module, or through ``service`` where a use case already
+answers (``get_remittance``, ``employer_remittances``, ``open_arrears`` …).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from sqlalchemy import Connection, Subquery, case, func, select
+
+from hpf.contributions.rules import Kind
+from hpf.contributions.tables import remittance, remittance_row
+
+# ------------------------------------------------------------------------------- typed reads
+
+
+def posted_months(conn: Connection, member_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The months (``YYYY-MM``) of the posted lists each member is on (汇缴 and 补缴), in no
+    particular order; every id asked for is a key (an empty list when none)."""
+    ids = list(member_ids)
+    months: dict[int, list[str]] = {i: [] for i in ids}
+    for member_id, month in conn.execute(
+        select(remittance_row.c.member_id, remittance.c.month)
+        .join(remittance, remittance.c.id == remittance_row.c.remittance_id)
+        .where(remittance_row.c.member_id.in_(ids), remittance.c.state == "posted")
+        .distinct()
+    ):
+        months[int(member_id)].append(str(month))
+    return months
+
+
+class MonthRemittances(NamedTuple):
+    """An employer's posted lists for one month: 汇缴 and 补缴 in fen, members on the 汇缴."""
+
+    month: str  # YYYY-MM
+    remittance_fen: int
+    back_payment_fen: int
+    members: int
+
+
+def monthly_remittances(conn: Connection, employer_id: int, *, months: int = 36) -> list[MonthRemittances]:
+    """Posted lists per month they are for, summed in SQL: the last ``months`` months that have
+    any, oldest first."""
+    kind = remittance.c.kind
+    remit, back = Kind.REMITTANCE.value, Kind.BACK_PAYMENT.value
+    rows = conn.execute(
+        select(
+            remittance.c.month,
+            func.sum(case((kind == remit, remittance.c.total_fen), else_=0)),
+            func.sum(case((kind == back, remittance.c.total_fen), else_=0)),
+            func.sum(case((kind == remit, remittance.c.members), else_=0)),
+        )
+        .where(remittance.c.employer_id == employer_id, remittance.c.state == "posted")
+        .group_by(remittance.c.month)
+        .order_by(remittance.c.month.desc())
+        .limit(months)
+    ).all()
+    return [MonthRemittances(str(m), int(r), int(b), int(n)) for m, r, b, n in reversed(rows)]
+
+
+# ---------------------------------------------------------------------- SQL building blocks
+
+
+def remittances_subquery(name: str | None = None) -> Subquery:
+    """Every remittance list (汇缴 and 补缴 清册).
+
+    Columns: ``id``, ``employer_id``, ``kind`` (``01`` 汇缴, ``02`` 补缴), ``month`` (the month
+    it pays, ``YYYY-MM``), ``state`` (``pending``, ``posted``, ``cancelled``), ``total_fen``.
+    """
+    r = remittance.c
+    return select(r.id, r.employer_id, r.kind, r.month, r.state, r.total_fen).subquery(name)

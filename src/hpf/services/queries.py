@@ -1,0 +1,44 @@
+"""What other packages may read of applications: typed reads and an SQL building block.
+
+The services' tables are private to the package (``tests/test_architecture.py``); other
+packages read them through this module, or through ``service`` where a use case already
+answers (``find``, ``get``, ``review_queue`` …).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import ScalarSelect
+
+from hpf.services.tables import application
+
+
+class Waiting(NamedTuple):
+    """An application waiting for review and its latest evaluation (rules, risks, sheet)."""
+
+    id: int
+    evaluation: dict[str, Any] | None
+
+
+def under_review(conn: Connection, *, item_prefix: str, applicant_login: str) -> list[Waiting]:
+    """Applications ``under_review`` of items whose code starts with ``item_prefix``, filed by
+    ``applicant_login``, by id."""
+    rows = conn.execute(
+        select(application.c.id, application.c.evaluation)
+        .where(
+            application.c.state == "under_review",
+            application.c.item_code.startswith(item_prefix, autoescape=True),
+            application.c.applicant_login == applicant_login,
+        )
+        .order_by(application.c.id)
+    )
+    return [Waiting(int(i), evaluation) for i, evaluation in rows]
+
+
+def application_state_of(application_id: ColumnElement[Any]) -> ScalarSelect[Any]:
+    """A column expression: the state of the application ``application_id`` (an SQL expression,
+    typically the caller's own column), NULL when there is none."""
+    return select(application.c.state).where(application.c.id == application_id).scalar_subquery()
