@@ -28,6 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, func, select
 
+from hpf import bootstrap
 from hpf.accounts import service as accounts
 from hpf.accounts.tables import account_history, employer, member
 from hpf.db.engine import make_engine, read_transaction
@@ -36,6 +37,7 @@ from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger.tables import employer_balance, journal_entry, journal_line, member_balance
 from hpf.security.protect import reveal
+from hpf.settings import Settings
 from hpf.sim import build_demo_center
 
 TABLES = (employer, member, member_balance, employer_balance, account_history, journal_entry, journal_line)
@@ -92,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
+    bootstrap.start(
+        Settings.from_env({"HPF_ENV": "development"})
+    )  # the development key ring, handlers, listeners
     if args.postgres:
         from hpf.db.testing import start_cluster
 

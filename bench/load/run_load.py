@@ -34,6 +34,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
+from hpf import bootstrap
 from hpf.accounts.tables import employer, member
 from hpf.db.calendar import set_business_date, stored_business_date
 from hpf.db.engine import make_engine, read_transaction, write_transaction
@@ -41,7 +42,7 @@ from hpf.db.migrate import upgrade
 from hpf.db.testing import start_cluster
 from hpf.kernel.clock import CHINA_TZ, FixedClock
 from hpf.kernel.context import Context
-from hpf.security import identity, protect, tokens
+from hpf.security import identity, tokens
 from hpf.security.passwords import FAST_FOR_TESTS, Passwords
 from hpf.security.permissions import Role
 from hpf.settings import Settings
@@ -171,7 +172,7 @@ def main() -> None:
     parser.add_argument("--fast-unsafe", action="store_true", help="PostgreSQL with fsync etc. off")
     args = parser.parse_args()
     settings = Settings.from_env({"HPF_ENV": "development"})
-    protect.install(settings.key_ring())
+    bootstrap.start(settings)  # the development key ring, item handlers, event listeners
     work = Path(tempfile.mkdtemp(prefix="hpf-load-"))
     cluster = start_cluster(durable=not args.fast_unsafe) if args.postgres else None
     url = cluster.url() if cluster else f"sqlite:///{work}/load.sqlite3"

@@ -27,7 +27,6 @@ from hpf.contributions.rules import Kind, ListRow
 from hpf.db.engine import write_transaction
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
-from hpf.loans import application as loan_application
 from hpf.security import identity
 from hpf.security.permissions import Principal, Role
 from hpf.services import service as applications
@@ -125,7 +124,6 @@ def build_center(engine: Engine) -> Center:
                 conn, ctx, login, login, [role], PASSWORD, passwords=FAST_PASSWORDS
             )
     clock.set(TODAY)
-    loan_application.install()
     return Center(engine, clock, ctx, members, people)
 
 

@@ -28,7 +28,6 @@ from hpf.db.engine import read_transaction, write_transaction
 from hpf.db.schema import metadata
 from hpf.kernel.identifiers import _region_known
 from hpf.services import service as applications
-from hpf.withdrawals import handler
 from services_support import JPG, PDF, PNG, build_center
 from settlement_support import CARD, deposit
 
@@ -173,7 +172,6 @@ def center(engine: Engine) -> Any:
             accounts.seal_member(conn, c.ctx, opened["account_no"], "封存")
         accounts.change_member(conn, c.ctx, c.member["account_no"], {"phone": "13700137001"}, "换号")
         deposit(conn, c.ctx, c.member["id"], 100_000)
-    handler.install()
     with write_transaction(engine) as conn:
         person = c.people["a"]
         payload = {"payee_name": "张三", "payee_card": CARD, "payee_bank": "中国工商银行济南分行",

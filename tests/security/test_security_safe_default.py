@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
+from hpf.bootstrap import default_sms
 from hpf.kernel.errors import HpfError
 from hpf.security.tokens import TokenConfig
 from hpf.settings import Settings
-from hpf.web.app import create_app, default_sms
+from hpf.web.app import create_app
 
 
 def test_no_hpf_env_is_production(tmp_path: Any) -> None:

@@ -106,7 +106,7 @@ def run_month_end(
             "lists_funded": len(funded),
             "arrears_marked": marked,
         }
-        finish_job(conn, JOB, month, ctx.clock, summary)
+        finish_job(conn, JOB, month, ctx, summary)
     if progress:
         progress("arrears", 1, 1)
     return summary

@@ -6,6 +6,7 @@ from hpf.accounts import tables as accounts_tables
 from hpf.contributions import tables as contributions_tables
 from hpf.db import calendar, jobs
 from hpf.db.metadata import metadata
+from hpf.events import tables as events_tables
 from hpf.ledger import tables as ledger_tables
 from hpf.loans import scorecard_tables
 from hpf.loans import tables as loans_tables
@@ -22,6 +23,7 @@ __all__ = [
     "audit",
     "calendar",
     "contributions_tables",
+    "events_tables",
     "identity",
     "jobs",
     "keys",

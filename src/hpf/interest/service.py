@@ -52,6 +52,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from hpf import events
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.db.jobs import finish_job, job_state, job_summary, start_job
 from hpf.interest import rules
@@ -151,7 +152,7 @@ def settle_year(
             "chunks": len(ranges),
             "seconds": round(time.perf_counter() - started, 3),
         }
-        finish_job(conn, JOB, period, ctx.clock, summary)
+        finish_job(conn, JOB, period, ctx, summary)
     if progress:
         progress("interest", 2, 2)
     return summary
@@ -565,7 +566,10 @@ def settle_on_close(
         memo=f"结息 {quote['after'] + _ONE_DAY}至{day}（{day_basis}天计）",
         actor=ctx.actor,
     )
-    return amount, ledger.post(conn, entry, ctx.clock)
+    entry_id = ledger.post(conn, entry, ctx.clock)
+    events.record(conn, ctx, "member.interest_settled", "member", member_id,
+                  {"on": day, "interest_fen": amount, "entry_id": entry_id})  # fmt: skip
+    return amount, entry_id
 
 
 def settle_on_close_with_policy(

@@ -149,7 +149,7 @@ def reverse(
     dependencies=[Depends(requires(Perm.LEDGER_CLOSE))],
 )
 def close_period(period: str, conn: WriteDb, ctx: Ctx) -> None:
-    service.close_period(conn, period, actor=ctx.actor, clock=ctx.clock)
+    service.close_period(conn, ctx, period)
 
 
 @router.get(

@@ -177,7 +177,7 @@ def run_loan_month_end(
                    "chunks": len(ranges), "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
         if bank is not None:
             summary.update(debit.debit_figures(conn, month))
-        finish_job(conn, MONTH_END_JOB, month, ctx.clock, summary)
+        finish_job(conn, MONTH_END_JOB, month, ctx, summary)
     if progress:
         progress("overdue", 1, 1)
     return summary
@@ -557,7 +557,7 @@ def run_loan_daily(engine: Engine, ctx: Context, day: date) -> dict[str, Any]:
             "penalty_accrued_fen": int(penalty), **changes,
             "classes": {str(k): int(v) for k, v in sorted(by_class.items())},
         }  # fmt: skip
-        finish_job(conn, DAILY_JOB, period, ctx.clock, summary)
+        finish_job(conn, DAILY_JOB, period, ctx, summary)
     return summary
 
 
