@@ -94,9 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
-    bootstrap.start(
-        Settings.from_env({"HPF_ENV": "development"})
-    )  # the development key ring, handlers, listeners
+    # A development center: the development key ring, the item handlers, the event listeners.
+    bootstrap.start(Settings.from_env({"HPF_ENV": "development"}))
     if args.postgres:
         from hpf.db.testing import start_cluster
 

@@ -175,9 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--check", action="store_true", help="run hpf check after settlement (slow)")
     args = parser.parse_args(argv)
-    bootstrap.start(
-        Settings.from_env({"HPF_ENV": "development"})
-    )  # the development key ring, handlers, listeners
+    # A development center: the development key ring, the item handlers, the event listeners.
+    bootstrap.start(Settings.from_env({"HPF_ENV": "development"}))
 
     print(f"machine: nproc={os.cpu_count()} python={platform.python_version()} ({platform.machine()}) "
           f"sqlite={sqlite3.sqlite_version}")  # fmt: skip

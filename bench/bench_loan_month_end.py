@@ -226,9 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", help="SQLite: build the book in this file and keep it (profiling)")
     args = parser.parse_args(argv)
-    bootstrap.start(
-        Settings.from_env({"HPF_ENV": "development"})
-    )  # the development key ring, handlers, listeners
+    # A development center: the development key ring, the item handlers, the event listeners.
+    bootstrap.start(Settings.from_env({"HPF_ENV": "development"}))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"{platform.platform()}", flush=True)  # fmt: skip
     cluster = start_cluster(BENCH_PG_SETTINGS, durable=not args.fast_unsafe) if args.postgres else None

@@ -164,9 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         help="PostgreSQL with fsync, synchronous commit and full-page writes off (not a production figure)",
     )
     args = parser.parse_args(argv)
-    bootstrap.start(
-        Settings.from_env({"HPF_ENV": "development"})
-    )  # the development key ring, handlers, listeners
+    # A development center: the development key ring, the item handlers, the event listeners.
+    bootstrap.start(Settings.from_env({"HPF_ENV": "development"}))
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True
     )
