@@ -16,7 +16,9 @@ in a short transaction of its own it takes ``LOCK TABLE business_event IN SHARE 
 waits until every transaction that inserted an event has ended (and keeps new ones out for that
 instant), and reads the highest id. Every event up to it has then committed or never will; the
 consumer reads only up to it. A writer that holds the table longer than ``lock_wait_seconds``
-(a month-end chunk) makes this round return 0: the consumer tries again later. On SQLite there
+(a month-end chunk) makes this round return 0: the consumer tries again later. The wait is kept
+short (0.1 s) because PostgreSQL queues later writers behind a waiting lock: while the consumer
+waits, a request that records an event waits too, at most that long. On SQLite there
 is one writer at a time: the consumer's own write transaction sees every committed event and
 none in flight, so the horizon is simply the highest id it sees.
 """
@@ -63,7 +65,7 @@ def _last_id(conn: Connection) -> int:
     return int(conn.scalar(select(func.coalesce(func.max(business_event.c.id), 0))) or 0)
 
 
-def settled_horizon(engine: Engine, lock_wait_seconds: float = 1.0) -> int | None:
+def settled_horizon(engine: Engine, lock_wait_seconds: float = 0.1) -> int | None:
     """PostgreSQL: the highest event id below which no transaction is still writing; ``None``
     when writers held the table longer than ``lock_wait_seconds``. SQLite needs none (``0``)."""
     if engine.dialect.name == "sqlite":
@@ -87,7 +89,7 @@ def consume(
     handle: Handle,
     *,
     limit: int = 500,
-    lock_wait_seconds: float = 1.0,
+    lock_wait_seconds: float = 0.1,
 ) -> int:
     """Process the next events of ``types`` (all types: ``None``) for ``consumer``; how many.
 
