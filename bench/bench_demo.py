@@ -28,6 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, func, select
 
+from hpf import bootstrap
 from hpf.accounts import service as accounts
 from hpf.accounts.tables import account_history, employer, member
 from hpf.db.engine import make_engine, read_transaction
@@ -36,6 +37,7 @@ from hpf.kernel.context import Context
 from hpf.ledger.tables import employer_balance, journal_entry, journal_line, member_balance
 from hpf.protection.protect import reveal
 from hpf.schema import upgrade
+from hpf.settings import Settings
 from hpf.sim import build_demo_center
 
 TABLES = (employer, member, member_balance, employer_balance, account_history, journal_entry, journal_line)
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
+    # A development center: the development key ring, the item handlers, the event listeners.
+    bootstrap.start(Settings.from_env({"HPF_ENV": "development"}))
     if args.postgres:
         from hpf.db.testing import start_cluster
 

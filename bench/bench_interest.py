@@ -36,6 +36,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Engine, String, func, literal, select, text, union_all
 
+from hpf import bootstrap
 from hpf.accounts.tables import employer, member
 from hpf.check import check_center
 from hpf.db.bulk import bulk_insert
@@ -48,6 +49,7 @@ from hpf.ledger.tables import journal_line, member_balance
 from hpf.policy.rules import DepositRate
 from hpf.protection import protect
 from hpf.schema import upgrade
+from hpf.settings import Settings
 
 YEAR_END = date(2025, 6, 30)
 RATES = (DepositRate(date(2016, 2, 21), Decimal("0.015"), Decimal("0.015")),)
@@ -173,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--check", action="store_true", help="run hpf check after settlement (slow)")
     args = parser.parse_args(argv)
+    # A development center: the development key ring, the item handlers, the event listeners.
+    bootstrap.start(Settings.from_env({"HPF_ENV": "development"}))
 
     print(f"machine: nproc={os.cpu_count()} python={platform.python_version()} ({platform.machine()}) "
           f"sqlite={sqlite3.sqlite_version}")  # fmt: skip

@@ -42,6 +42,7 @@ from sqlalchemy import (
     text,
 )
 
+from hpf import bootstrap
 from hpf.accounts import service as accounts
 from hpf.check import check_center
 from hpf.db.bulk import bulk_insert
@@ -56,6 +57,7 @@ from hpf.loans.jobs import run_loan_month_end
 from hpf.loans.schedule import Method, due_date
 from hpf.loans.service import INSTALLMENT_COLUMNS
 from hpf.schema import upgrade
+from hpf.settings import Settings
 
 MONTH = "2025-03"
 START = date(2025, 2, 1)
@@ -224,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", help="SQLite: build the book in this file and keep it (profiling)")
     args = parser.parse_args(argv)
+    # A development center: the development key ring, the item handlers, the event listeners.
+    bootstrap.start(Settings.from_env({"HPF_ENV": "development"}))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"{platform.platform()}", flush=True)  # fmt: skip
     cluster = start_cluster(BENCH_PG_SETTINGS, durable=not args.fast_unsafe) if args.postgres else None

@@ -43,6 +43,7 @@ from sqlalchemy import (
     text,
 )
 
+from hpf import bootstrap
 from hpf.contributions.month_end import run_month_end
 from hpf.db.bulk import bulk_insert
 from hpf.db.engine import make_engine, read_transaction, write_transaction
@@ -52,6 +53,7 @@ from hpf.kernel.context import Context
 from hpf.ledger import service as ledger
 from hpf.ledger.tables import journal_line
 from hpf.schema import upgrade
+from hpf.settings import Settings
 from hpf.sim import build_demo_center
 
 MONTH = "2025-03"
@@ -162,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         help="PostgreSQL with fsync, synchronous commit and full-page writes off (not a production figure)",
     )
     args = parser.parse_args(argv)
+    # A development center: the development key ring, the item handlers, the event listeners.
+    bootstrap.start(Settings.from_env({"HPF_ENV": "development"}))
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True
     )

@@ -35,6 +35,7 @@ import httpx
 from bare_baseline import bare_round_trips
 from sqlalchemy import select
 
+from hpf import bootstrap
 from hpf.access.permissions import Principal, Role
 from hpf.accounts.tables import member
 from hpf.db.calendar import set_business_date, stored_business_date
@@ -44,7 +45,6 @@ from hpf.kernel.clock import CHINA_TZ, FixedClock
 from hpf.kernel.context import Context
 from hpf.kernel.identifiers import luhn_check_digit
 from hpf.ledger.service import member_balances
-from hpf.protection import protect
 from hpf.schema import upgrade
 from hpf.settings import Settings
 from hpf.sim import build_demo_center
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="server processes (hpf serve --workers)")
     args = parser.parse_args()
     settings = Settings.from_env({"HPF_ENV": "development"})  # the demo key ring
-    protect.install(settings.key_ring())
+    bootstrap.start(settings)  # the development key ring, item handlers, event listeners
     work = Path(tempfile.mkdtemp(prefix="hpf-bench-wd-"))
     url = f"sqlite:///{work}/bench.sqlite3"
     started = time.perf_counter()

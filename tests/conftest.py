@@ -94,13 +94,25 @@ def sign_in():
     return signer
 
 
-@pytest.fixture(autouse=True)
-def _development_key_ring():
-    """A test that installs another key ring (the CLI, create_app with keys) leaves none behind."""
-    yield
-    from hpf.protection import protect
+@pytest.fixture(scope="session")
+def wiring():
+    """The dependencies of a development center (``hpf.bootstrap``): the development key ring,
+    the item handlers and the event listeners, built once per test process."""
+    from hpf import bootstrap
+    from hpf.settings import Settings
 
-    protect.uninstall()
+    return bootstrap.build(Settings(database_url="sqlite://", env="development"))
+
+
+@pytest.fixture(autouse=True)
+def _started(wiring):
+    """Every test runs in a process started through bootstrap; one that started it otherwise (the
+    CLI, create_app with other keys, a test that took the ring away) leaves nothing behind."""
+    from hpf import bootstrap
+
+    bootstrap.install(wiring)
+    yield
+    bootstrap.install(wiring)
 
 
 @pytest.fixture

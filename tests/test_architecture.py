@@ -68,7 +68,7 @@ LAYERS: list[set[str]] = [
     {"db"},
     {"protection", "access"},
     {"settings", "audit", "events"},
-    {"identity"},
+    {"identity", "jobs"},
     {"approvals"},
     {"web"},
     {"policy", "ledger"},

@@ -34,6 +34,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
+from hpf import bootstrap
 from hpf.access.permissions import Role
 from hpf.accounts.directory import DIRECTORY
 from hpf.accounts.tables import employer, member
@@ -44,7 +45,6 @@ from hpf.identity import identity, tokens
 from hpf.identity.passwords import FAST_FOR_TESTS, Passwords
 from hpf.kernel.clock import CHINA_TZ, FixedClock
 from hpf.kernel.context import Context
-from hpf.protection import protect
 from hpf.schema import upgrade
 from hpf.settings import Settings
 from hpf.sim import build_demo_center
@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument("--fast-unsafe", action="store_true", help="PostgreSQL with fsync etc. off")
     args = parser.parse_args()
     settings = Settings.from_env({"HPF_ENV": "development"})
-    protect.install(settings.key_ring())
+    bootstrap.start(settings)  # the development key ring, item handlers, event listeners
     work = Path(tempfile.mkdtemp(prefix="hpf-load-"))
     cluster = start_cluster(durable=not args.fast_unsafe) if args.postgres else None
     url = cluster.url() if cluster else f"sqlite:///{work}/load.sqlite3"

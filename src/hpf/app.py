@@ -1,11 +1,13 @@
-"""The application factory: the composition root that wires settings, engine, clock and routers.
+"""The application factory: the web application of a process started through ``hpf.bootstrap``.
 
-Security is wired here too: the token signing key (``HPF_TOKEN_SECRET``; the development key
-is refused outside development), the SMS sender (in development a :class:`FakeSms` that records
-messages — tests read the codes from ``app.state.sms``; elsewhere no fake: sending refuses until
-a gateway adapter is configured), the password hasher, and the bank adapter of settlement
-(``HttpBank`` when ``HPF_BANK_URL`` and ``HPF_BANK_SECRET`` are set; otherwise every bank call
-refuses with 503 ``settlement.bank_unavailable``).
+``create_app`` starts the process (``bootstrap.start``: the key ring — refused without real keys
+outside development —, the SMS sender — in development a :class:`FakeSms` that records messages,
+tests read the codes from ``app.state.sms``; elsewhere no fake: sending refuses until a gateway
+adapter is configured —, the bank adapter of settlement — ``HttpBank`` when ``HPF_BANK_URL`` and
+``HPF_BANK_SECRET`` are set; otherwise every bank call refuses with 503
+``settlement.bank_unavailable`` —, the item handlers and the event listeners), then wires what is
+the web's own: the engine, the clock, the token signing key (``HPF_TOKEN_SECRET``; the
+development key is refused outside development), the password hasher, middleware and routers.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
+from hpf import bootstrap
 from hpf.db.calendar import StoredClock
 from hpf.db.engine import make_engine
 from hpf.identity.passwords import Passwords
-from hpf.identity.sms import FakeSms, SmsSender, UnconfiguredSms
+from hpf.identity.sms import SmsSender
 from hpf.identity.tokens import TokenConfig
 from hpf.kernel.clock import Clock, FixedClock
-from hpf.protection import keys, protect
+from hpf.protection import keys
 from hpf.settings import Settings
 from hpf.settlement.adapter import BankAdapter
 from hpf.web import audit_trail, docs, headers, limits, openapi, problems
@@ -41,11 +44,6 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 def make_clock(settings: Settings, engine: Engine) -> Clock:
     """A fixed date from settings (HPF_BUSINESS_DATE), else the date stored in the database."""
     return FixedClock(settings.business_date) if settings.business_date else StoredClock(engine)
-
-
-def default_sms(settings: Settings) -> SmsSender:
-    """A recording fake in development; elsewhere nothing is sent until a gateway is configured."""
-    return FakeSms() if settings.env == "development" else UnconfiguredSms()
 
 
 def server_engine(settings: Settings) -> Engine:
@@ -117,7 +115,6 @@ def create_app(
     from hpf.identity.identity import DEFAULT_PASSWORDS
     from hpf.ledger import api as ledger_api
     from hpf.loans import api as loans_api
-    from hpf.loans import application as loan_application
     from hpf.loans import pages as loans_pages
     from hpf.loans import scorecard_pages
     from hpf.loans import service as loans
@@ -130,7 +127,6 @@ def create_app(
     from hpf.settlement import api as settlement_api
     from hpf.settlement import pages as settlement_pages
     from hpf.withdrawals import api as withdrawals_api
-    from hpf.withdrawals import handler as withdrawal_handler
     from hpf.withdrawals import pages as withdrawals_pages
 
     app = FastAPI(
@@ -142,15 +138,14 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
-    ring = settings.key_ring()  # refuses the development key outside development
-    protect.install(ring)
+    deps = bootstrap.start(settings, sms=sms, bank=bank)  # refuses the development key outside development
     app.state.engine = engine or server_engine(settings)
-    keys.verify_engine(app.state.engine, ring)  # refuses keys other than the database's
+    keys.verify_engine(app.state.engine, deps.ring)  # refuses keys other than the database's
     app.state.clock = clock or make_clock(settings, app.state.engine)
     app.state.token_config = TokenConfig.from_settings(settings.token_secret, settings.env)
-    app.state.sms = sms if sms is not None else default_sms(settings)
+    app.state.sms = deps.sms
     app.state.passwords = passwords or DEFAULT_PASSWORDS
-    app.state.bank = bank if bank is not None else bank_adapter.from_settings(settings)
+    app.state.bank = deps.bank
     app.state.bank_signed = bank_adapter.bank_signature_check(settings.bank_secret)
     app.state.member_page_facts = lambda conn, member_id: {"has_loans": loans.has_loans(conn, member_id)}
     app.state.employer_page_facts = lambda conn, employer_id: {
@@ -162,8 +157,6 @@ def create_app(
         employer=accounts.employer_owner,
         remittance=contributions.remittance_owner,
     )
-    withdrawal_handler.install()  # withdrawals are catalog items of the application engine
-    loan_application.install()  # so is the housing-loan application (LN-APPLY)
     problems.install(app)
     audit_trail.install(app, AuditSink(app.state.engine))
     # The body limits see the request before anything reads it (hpf.web.limits).

@@ -10,16 +10,18 @@ from __future__ import annotations
 from alembic import command
 from sqlalchemy import Engine
 
+from hpf import jobs
 from hpf.accounts import tables as accounts_tables
 from hpf.accounts.service import ensure_sequences
 from hpf.approvals import service as approvals
 from hpf.audit import trail as audit
 from hpf.contributions import tables as contributions_tables
-from hpf.db import calendar, jobs
+from hpf.db import calendar
 from hpf.db.engine import write_transaction
 from hpf.db.metadata import metadata
 from hpf.db.migrate import alembic_config
 from hpf.disclosure import alerts
+from hpf.events import tables as events_tables
 from hpf.identity import identity, sessions, sms, tokens
 from hpf.ledger import tables as ledger_tables
 from hpf.ledger.service import sync_chart
@@ -38,6 +40,7 @@ __all__ = [
     "audit",
     "calendar",
     "contributions_tables",
+    "events_tables",
     "identity",
     "jobs",
     "keys",

@@ -26,9 +26,9 @@ from sqlalchemy import func, select
 
 from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
-from hpf.db.jobs import job_state
 from hpf.interest import rules
 from hpf.interest import service as interest
+from hpf.jobs import job_state
 from hpf.kernel.errors import Conflict, InvalidInput
 from hpf.ledger import service as ledger
 from hpf.ledger.tables import accrual_year, journal_entry

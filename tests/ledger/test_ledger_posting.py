@@ -1,5 +1,6 @@
 """Integration tests (SQLite and PostgreSQL): posting, idempotency, reversal, periods, check."""
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -126,12 +127,12 @@ def test_reversal_restores_balances_and_happens_once(engine, ctx, members):
 def test_closed_periods_refuse_postings(engine, ctx, members):
     _, (m1, *_) = members
     with write_transaction(engine) as conn:
-        ledger.close_period(conn, "2025-02", actor="t", clock=ctx.clock)
+        ledger.close_period(conn, replace(ctx, actor="t"), "2025-02")
     with pytest.raises(Conflict) as err, write_transaction(engine) as conn:
         ledger.post(conn, deposit(m1, 100, "late", day=date(2025, 2, 27)), ctx.clock)
     assert err.value.code == "ledger.period_closed"
     with pytest.raises(Conflict), write_transaction(engine) as conn:
-        ledger.close_period(conn, "2025-03", actor="t", clock=ctx.clock)  # not yet ended
+        ledger.close_period(conn, replace(ctx, actor="t"), "2025-03")  # not yet ended
 
 
 def test_journal_rows_cannot_be_updated_or_deleted(engine, ctx, members):

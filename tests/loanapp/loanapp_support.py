@@ -30,7 +30,6 @@ from hpf.db.engine import write_transaction
 from hpf.identity import identity
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
-from hpf.loans import application as loan_application
 from hpf.services import service as applications
 from settlement_support import CARD
 from signing_in import FAST_PASSWORDS, PASSWORD
@@ -126,7 +125,6 @@ def build_center(engine: Engine) -> Center:
                 conn, ctx, login, login, [role], PASSWORD, passwords=FAST_PASSWORDS
             )
     clock.set(TODAY)
-    loan_application.install()
     return Center(engine, clock, ctx, members, people)
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from hpf.app import create_app, default_sms
+from hpf.app import create_app
+from hpf.bootstrap import default_sms
 from hpf.identity.tokens import TokenConfig
 from hpf.kernel.errors import HpfError
 from hpf.settings import Settings

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from factories import employer_payload, member_payload
+from hpf import events
 from hpf.accounts import service as accounts
 from hpf.db.engine import write_transaction
 from hpf.settlement import owners
@@ -29,6 +30,7 @@ def funded(engine, ctx) -> dict[str, Any]:
 def told() -> Iterator[list[owners.PayoutOutcome]]:
     """The outcomes the ``test`` owner kind was told of."""
     heard: list[owners.PayoutOutcome] = []
-    owners.register("test", lambda _conn, _ctx, outcome: heard.append(outcome))
-    yield heard
-    owners.unregister("test")
+    with events.listening(
+        owners.listener("test", "the test owner", lambda _conn, _ctx, outcome: heard.append(outcome))
+    ):
+        yield heard

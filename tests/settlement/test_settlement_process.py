@@ -21,6 +21,7 @@ import uvicorn
 from settlement_process_data import BUSINESS_DATE, open_member
 from typer.testing import CliRunner
 
+from hpf import events
 from hpf.app import create_app
 from hpf.cli import app as hpf
 from hpf.db.engine import make_engine, read_transaction, write_transaction
@@ -100,33 +101,35 @@ def test_a_real_timeout_resolves_to_one_payment_and_the_cli_reconciles(center, b
     engine = make_engine(db_url)
     ctx = Context(actor="tester", clock=FixedClock(BUSINESS_DATE), center_code="990001", source="test")
     heard: list[str] = []
-    owners.register("test", lambda _c, _x, outcome: heard.append(outcome.state))
-    try:
-        with write_transaction(engine) as conn:
-            member_id = open_member(conn, ctx)
-            deposit(conn, ctx, member_id, 100_000)
-            order = service.reserve(conn, ctx, payout(member_id, 30_000, "proc-1"))
-        bank = HttpBank(
-            bank_process, center_code="990001", center_account="955880000000000001", center_name="中心",
-            secret=SECRET, timeout=0.5,
-        )  # fmt: skip
-        # the bank pays but answers only after 1.5 s, and holds its notice back until told
-        httpx.post(f"{bank_process}/admin/faults", json={"mode": "late"}).raise_for_status()
-        assert service.send(engine, ctx, order["id"], bank)["state"] == "unknown"  # a real client timeout
-        assert service.resolve(engine, ctx, order["id"], bank)["state"] == "paid"
-        assert httpx.get(f"{bank_process}/admin/state").json()["transfers"] == 1
-        httpx.post(f"{bank_process}/admin/notices/release").raise_for_status()
-        deadline = time.monotonic() + 10  # the bank's own (late) notice reaches the center's endpoint
-        while True:
-            with read_transaction(engine) as conn:
-                outcomes = conn.exec_driver_sql("SELECT outcome FROM bank_notice").scalars().all()
-            if outcomes or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        assert outcomes == ["no_effect"] and heard == ["paid"]
-    finally:
-        owners.unregister("test")
-        engine.dispose()
+    listening = events.listening(
+        owners.listener("test", "the test owner", lambda _c, _x, o: heard.append(o.state))
+    )
+    with listening:
+        try:
+            with write_transaction(engine) as conn:
+                member_id = open_member(conn, ctx)
+                deposit(conn, ctx, member_id, 100_000)
+                order = service.reserve(conn, ctx, payout(member_id, 30_000, "proc-1"))
+            bank = HttpBank(
+                bank_process, center_code="990001", center_account="955880000000000001", center_name="中心",
+                secret=SECRET, timeout=0.5,
+            )  # fmt: skip
+            # the bank pays but answers only after 1.5 s, and holds its notice back until told
+            httpx.post(f"{bank_process}/admin/faults", json={"mode": "late"}).raise_for_status()
+            assert service.send(engine, ctx, order["id"], bank)["state"] == "unknown"  # a real client timeout
+            assert service.resolve(engine, ctx, order["id"], bank)["state"] == "paid"
+            assert httpx.get(f"{bank_process}/admin/state").json()["transfers"] == 1
+            httpx.post(f"{bank_process}/admin/notices/release").raise_for_status()
+            deadline = time.monotonic() + 10  # the bank's own (late) notice reaches the center's endpoint
+            while True:
+                with read_transaction(engine) as conn:
+                    outcomes = conn.exec_driver_sql("SELECT outcome FROM bank_notice").scalars().all()
+                if outcomes or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert outcomes == ["no_effect"] and heard == ["paid"]
+        finally:
+            engine.dispose()
     for name, value in {
         "HPF_DATABASE_URL": db_url, "HPF_BANK_URL": bank_process, "HPF_BANK_SECRET": SECRET.decode(),
         "HPF_BUSINESS_DATE": BUSINESS_DATE.isoformat(),

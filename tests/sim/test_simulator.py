@@ -8,7 +8,7 @@ from hpf.check import check_center
 from hpf.contributions.tables import arrears, remittance
 from hpf.db.calendar import set_business_date, stored_business_date
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.jobs import batch_job
+from hpf.jobs import batch_job
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger.tables import journal_entry

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.services import service as applications
 from hpf.services.tables import application
-from hpf.withdrawals import handler
 from hpf.withdrawals.service import send_reserved
 from services_support import JPG, PDF, PNG, build_center
 from settlement_support import CARD, balance, deposit
@@ -27,7 +26,6 @@ PAYLOAD = {
 
 
 def _apply(center, who: str, payload: dict[str, object]) -> dict[str, object]:
-    handler.install()
     with write_transaction(center.engine) as conn:
         person = center.people[who]
         app = applications.submit(conn, center.ctx, person, "WD-ILLNESS", payload, idempotency_key=f"k-{who}")

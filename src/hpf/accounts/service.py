@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, func, insert, literal, select, update
 
+from hpf import events
 from hpf.accounts.rules import (
     BUSINESS_TYPE,
     CLOSE_STATE,
@@ -111,7 +112,35 @@ def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# The business event of each action: ``member.sealed``, ``employer.opened`` …
+EVENT_OF = {
+    "open": "opened", "reopen": "reopened", "unseal": "unsealed", "seal": "sealed", "transfer": "transferred",
+    "defer": "deferred", "end_deferral": "deferral_ended", "freeze": "frozen", "unfreeze": "unfrozen",
+    "change": "changed", "close": "closed", "activate": "activated", "adjust": "adjusted",
+}  # fmt: skip
+
+
 def _record(
+    conn: Connection,
+    ctx: Context,
+    kind: str,
+    subject_id: int,
+    action: str,
+    reason: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+) -> None:
+    """The history row of a change and its business event (which names the fields that changed
+    and the new state, never their personal values)."""
+    _history(conn, ctx, kind, subject_id, action, reason, before, after)
+    changed = dict(after or {})
+    payload = {"action": action, "business_type": BUSINESS_TYPE[action], "changed": sorted(changed)}
+    events.record(
+        conn, ctx, f"{kind}.{EVENT_OF[action]}", kind, subject_id, {**payload, "state": changed.get("state")}
+    )
+
+
+def _history(
     conn: Connection,
     ctx: Context,
     kind: str,
@@ -762,13 +791,14 @@ def apply_adjustment(
     bases: Mapping[int, int],
     reason: str,
 ) -> int:
-    """调基调比 for a whole employer in one transaction: new rates, new bases, one history row each."""
+    """调基调比 for a whole employer in one transaction: new rates, new bases, one history row each,
+    and one business event (``employer.adjusted``) for the whole adjustment."""
     reason = _require_reason(reason)
     rates = {"employer_rate": employer_rate, "member_rate": member_rate}
     before, after = _changed(employer_row, rates)
     if after:
         _update(conn, employer, employer_row, after)
-        _record(conn, ctx, "employer", employer_row["id"], "adjust", reason, before, after)
+        _history(conn, ctx, "employer", employer_row["id"], "adjust", reason, before, after)
     current = {
         r.id: r.base_fen
         for r in conn.execute(select(member.c.id, member.c.base_fen).where(member.c.id.in_(list(bases))))
@@ -793,6 +823,10 @@ def apply_adjustment(
                 for m, old, new in changed
             ],
         )  # fmt: skip
+    events.record(conn, ctx, "employer.adjusted", "employer", employer_row["id"], {
+        "action": "adjust", "business_type": BUSINESS_TYPE["adjust"], "changed": sorted(after),
+        "employer_rate": str(employer_rate), "member_rate": str(member_rate), "members_changed": len(changed),
+    })  # fmt: skip
     return len(changed)
 
 

@@ -4,10 +4,17 @@ Whoever submits a change (the *maker*) cannot approve it; another principal hold
 permission (the *checker*) approves or rejects it. Only an approval runs the change, in the
 approver's transaction, as the maker (``actor``) — the request row records both people.
 
-A request is checked when it is submitted: the change is run inside a savepoint that is then
-rolled back, so a change the rules would refuse is refused at once with the rules' own error,
-not left pending. It is checked again when approved (the world may have moved on); a refusal
-then leaves the request pending, to be rejected or approved later.
+Decisions are events: approving records ``approval.approved`` (the kind, the payload, the maker)
+in the approver's transaction, and the kind's *executor* — a listener that lives with the
+capability it changes (the ledger reverses an entry, policy schedules a change …) and is wired in
+``hpf.bootstrap.listeners`` — carries the change out there and then, as the maker; what it
+produced is stored on the request. A kind without exactly one executor is refused (and bootstrap
+refuses to start). Submitting records ``approval.submitted``, rejecting ``approval.rejected``.
+
+A request is checked when it is submitted: it is approved inside a savepoint that is then rolled
+back, so a change the rules would refuse is refused at once with the rules' own error, not left
+pending. It is checked again when approved (the world may have moved on); a refusal then leaves
+the request pending, to be rejected or approved later.
 
 Kinds are a tuple built fresh per call (:func:`kinds`): reversal of a journal entry, a
 scheduled policy change, a refund of unallocated receipts, a local implementation list of the
@@ -20,8 +27,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -41,11 +46,12 @@ from sqlalchemy import (
     update,
 )
 
+from hpf import events
 from hpf.access.permissions import Perm, Principal
 from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.identity.identity import Forbidden, now_utc, utc
 from hpf.kernel.context import Context
-from hpf.kernel.errors import Conflict, InvalidInput, NotFound
+from hpf.kernel.errors import Conflict, HpfError, InvalidInput, NotFound
 
 approval_request = Table(
     "approval_request",
@@ -78,76 +84,12 @@ class State(StrEnum):
 
 STATE_ZH = {State.PENDING: "待审批", State.APPROVED: "已批准", State.REJECTED: "已驳回"}
 
-Executor = Callable[[Connection, Context, Mapping[str, Any], str], dict[str, Any]]
-
 
 @dataclass(frozen=True)
 class ApprovalKind:
     name: str
     permission: Perm  # maker and checker both need it
     label_zh: str
-    execute: Executor  # (conn, ctx as the maker, payload, idempotency key) -> result facts
-
-
-# --------------------------------------------------------------------------- the kinds
-# Each executor imports its capability's service when it runs: hpf.schema imports this
-# module for its table, and the services need not load with the schema.
-
-
-def _reverse_entry(conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str) -> dict[str, Any]:
-    from hpf.ledger import service as ledger
-
-    entry_id = ledger.reverse(
-        conn,
-        int(payload["entry_id"]),
-        reason=str(payload["reason"]),
-        actor=ctx.actor,
-        clock=ctx.clock,
-        idempotency_key=key,
-    )
-    return {"entry_id": entry_id}
-
-
-def _schedule_policy(conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str) -> dict[str, Any]:
-    from hpf.policy import service as policy
-
-    row = policy.schedule_change(
-        conn,
-        ctx,
-        str(payload["key"]),
-        date.fromisoformat(str(payload["effective_from"])),
-        payload["value"],
-        str(payload["reason"]),
-    )
-    shown: dict[str, Any] = jsonable(row)
-    return shown
-
-
-def _refund(conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str) -> dict[str, Any]:
-    from hpf.contributions import service as contributions
-
-    entry_id = contributions.refund_unallocated(
-        conn,
-        ctx,
-        str(payload["employer_account_no"]),
-        int(payload["amount_fen"]),
-        str(payload["reason"]),
-        key,
-    )
-    return {"entry_id": entry_id}
-
-
-def _publish_catalog(conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str) -> dict[str, Any]:
-    from hpf.services import catalog
-
-    row = catalog.publish_local_version(
-        conn,
-        ctx,
-        date.fromisoformat(str(payload["effective_from"])),
-        payload["items"],
-        str(payload["reason"]),
-    )
-    return {"version": row["id"], "effective_from": row["effective_from"].isoformat(), "codes": row["codes"]}
 
 
 LEDGER_REVERSAL = "ledger.reversal"
@@ -158,11 +100,11 @@ CATALOG_PUBLISH = "services.catalog"
 
 def kinds() -> tuple[ApprovalKind, ...]:
     return (
-        ApprovalKind(LEDGER_REVERSAL, Perm.LEDGER_REVERSE, "冲账", _reverse_entry),
-        ApprovalKind(POLICY_CHANGE, Perm.POLICY_CHANGE, "政策参数调整", _schedule_policy),
-        ApprovalKind(FUNDS_REFUND, Perm.FUNDS_ALLOCATE, "退还暂收款", _refund),
+        ApprovalKind(LEDGER_REVERSAL, Perm.LEDGER_REVERSE, "冲账"),
+        ApprovalKind(POLICY_CHANGE, Perm.POLICY_CHANGE, "政策参数调整"),
+        ApprovalKind(FUNDS_REFUND, Perm.FUNDS_ALLOCATE, "退还暂收款"),
         # The local implementation list is policy: the administrators who change policy publish it.
-        ApprovalKind(CATALOG_PUBLISH, Perm.POLICY_CHANGE, "发布服务事项实施清单", _publish_catalog),
+        ApprovalKind(CATALOG_PUBLISH, Perm.POLICY_CHANGE, "发布服务事项实施清单"),
     )
 
 
@@ -173,20 +115,50 @@ def kind_of(name: str) -> ApprovalKind:
     raise InvalidInput("approval.unknown_kind", "未知的审批事项", f"no approval kind {name!r}")
 
 
+# --------------------------------------------------------------------------- the executors
+# The change of each kind belongs to its capability (the ledger reverses, policy schedules …):
+# there it is an ``Executor``, ``(conn, ctx as the maker, payload, idempotency key) -> result``,
+# wired in ``hpf.bootstrap.listeners`` as the listener of ``approval.approved`` for its kind
+# (:func:`executor`). This module imports none of them.
+
+APPROVED = "approval.approved"  # what an executor listens to; a trial's is rolled back with it
+Executor = Callable[[Connection, Context, Mapping[str, Any], str], dict[str, Any]]
+
+
+def executor(kind_name: str, execute: Executor) -> events.Listener:
+    """The listener that carries out the approved requests of ``kind_name``, in the approver's
+    transaction and as the maker, and stores what the change produced on the request."""
+
+    def call(conn: Connection, ctx: Context, event: events.Event) -> None:
+        p = event.payload
+        result = execute(conn, dataclasses.replace(ctx, actor=str(p["maker"])), p["payload"], str(p["key"]))
+        conn.execute(
+            update(approval_request)
+            .where(approval_request.c.id == int(event.object_id))
+            .values(result=jsonable(result))
+        )
+
+    return events.Listener(f"carry out {kind_name}", (APPROVED,), call, where={"kind": kind_name})
+
+
+def _require_executor(kind: ApprovalKind) -> None:
+    """Exactly one listener carries out ``kind`` (bootstrap checks it at start as well)."""
+    found = events.hears(APPROVED, kind=kind.name)
+    if len(found) != 1:
+        raise HpfError(
+            "wiring.approval_executor",
+            "审批事项未配置办理程序",
+            f"{len(found)} listeners carry out {kind.name} (hpf.bootstrap.listeners); exactly one must",
+            status=500,
+        )
+
+
 # --------------------------------------------------------------------------- use cases
 
 
 def jsonable(value: Any) -> Any:
     """``value`` with dates, timestamps and decimals as strings (for a JSON column)."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
+    return events.jsonable(value)
 
 
 def _forbidden(detail: str) -> Forbidden:
@@ -244,6 +216,7 @@ def submit(
     kind = kind_of(kind_name)
     if not maker.may(kind.permission):
         raise _forbidden(f"submitting {kind.name} needs {kind.permission.value}")
+    _require_executor(kind)
     if idempotency_key:
         existing = (
             conn.execute(
@@ -264,28 +237,42 @@ def submit(
                 )
             return _shaped(existing)
     clean = jsonable(payload)
-    as_maker = dataclasses.replace(ctx, actor=maker.login)
-    trial = conn.begin_nested()
-    try:
-        tried = kind.execute(conn, as_maker, clean, "approval:trial")
-    finally:
-        trial.rollback()
-    line = summary(tried) if callable(summary) else summary
-    new_id = conn.execute(
-        insert(approval_request)
-        .values(
-            kind=kind.name,
-            payload=clean,
-            summary=line[:400],
-            maker=maker.login,
-            maker_id=maker.id,
-            created_at=now_utc(ctx),
-            state=State.PENDING.value,
-            idempotency_key=idempotency_key or None,
+    with conn.begin_nested():  # the request and its trial: a refusal leaves neither
+        new_id = conn.execute(
+            insert(approval_request)
+            .values(
+                kind=kind.name,
+                payload=clean,
+                summary="",
+                maker=maker.login,
+                maker_id=maker.id,
+                created_at=now_utc(ctx),
+                state=State.PENDING.value,
+                idempotency_key=idempotency_key or None,
+            )
+            .returning(approval_request.c.id)
+        ).scalar_one()
+        trial = conn.begin_nested()  # approved exactly as a checker would, then rolled back
+        try:
+            _claim(conn, ctx, maker, new_id, State.APPROVED)
+            _carry_out(conn, ctx, new_id, kind, clean, maker.login, "approval:trial")
+            tried = _row(conn, new_id)["result"] or {}
+        finally:
+            trial.rollback()
+        line = summary(tried) if callable(summary) else summary
+        conn.execute(
+            update(approval_request).where(approval_request.c.id == new_id).values(summary=line[:400])
         )
-        .returning(approval_request.c.id)
-    ).scalar_one()
+    events.record(conn, ctx, "approval.submitted", "approval_request", new_id, {"kind": kind.name})
     return _row(conn, new_id)
+
+
+def _carry_out(
+    conn: Connection, ctx: Context, request_id: int, kind: ApprovalKind, payload: Any, maker: str, key: str
+) -> None:
+    """Record the approval; the kind's executor (its listener) runs the change in this transaction."""
+    events.record(conn, ctx, APPROVED, "approval_request", request_id,
+                  {"kind": kind.name, "payload": payload, "maker": maker, "key": key})  # fmt: skip
 
 
 def _claim(
@@ -325,14 +312,10 @@ def approve(conn: Connection, ctx: Context, checker: Principal, request_id: int)
             "经办人不能审批自己提交的事项",
             "the maker of a change cannot approve it; another person must",
         )
+    _require_executor(kind)
     _claim(conn, ctx, checker, request_id, State.APPROVED)
     # A refusal raises: the caller's transaction rolls back and the request stays pending.
-    result = kind.execute(
-        conn, dataclasses.replace(ctx, actor=row["maker"]), row["payload"], f"approval:{request_id}"
-    )
-    conn.execute(
-        update(approval_request).where(approval_request.c.id == request_id).values(result=jsonable(result))
-    )
+    _carry_out(conn, ctx, request_id, kind, row["payload"], row["maker"], f"approval:{request_id}")
     return _row(conn, request_id)
 
 
@@ -340,5 +323,7 @@ def reject(
     conn: Connection, ctx: Context, checker: Principal, request_id: int, note: str = ""
 ) -> dict[str, Any]:
     """Reject (or, by its maker, withdraw) a pending request; nothing runs."""
-    _pending(conn, checker, request_id)
-    return _claim(conn, ctx, checker, request_id, State.REJECTED, note=note.strip()[:200] or None)
+    _, kind = _pending(conn, checker, request_id)
+    row = _claim(conn, ctx, checker, request_id, State.REJECTED, note=note.strip()[:200] or None)
+    events.record(conn, ctx, "approval.rejected", "approval_request", request_id, {"kind": kind.name})
+    return row

@@ -39,22 +39,29 @@ app.add_typer(services_cli.app, name="archive")
 console = Console()
 
 
-def _settings() -> Settings:
-    """The settings, with the key ring installed (refused outside development without real keys)."""
-    from hpf.kernel.errors import HpfError
-    from hpf.loans import application as loan_application
-    from hpf.protection import protect
-    from hpf.withdrawals import handler as withdrawal_handler
+_started: list[Any] = []  # the dependencies the command started with (hpf.bootstrap)
 
-    settings = Settings.from_env()
-    withdrawal_handler.install()  # withdrawals are catalog items of the application engine
-    loan_application.install()  # so is the housing-loan application (LN-APPLY)
+
+def _settings() -> Settings:
+    """The settings of a command started through ``hpf.bootstrap``: key ring, bank, item handlers
+    and event listeners installed; refused outside development without real keys."""
+    from hpf import bootstrap
+    from hpf.kernel.errors import HpfError
+
     try:
-        protect.install(settings.key_ring())
+        deps = bootstrap.start(Settings.from_env())
     except HpfError as exc:
         console.print(f"[red]{exc.title}[/red] ({exc.code}): {exc.detail}")
         raise typer.Exit(2) from exc
-    return settings
+    _started[:] = [deps]
+    return deps.settings
+
+
+def _bank() -> Any:
+    """The bank adapter the command started with (``HPF_BANK_URL``, ``HPF_BANK_SECRET``)."""
+    if not _started:
+        _settings()
+    return _started[0].bank
 
 
 @cache
@@ -236,13 +243,10 @@ def keys_rotate(batch: int = typer.Option(10_000, min=1, help="rows per committe
 @withdrawals_app.command("pay")
 def withdrawals_pay(limit: int = typer.Option(500, min=1, help="orders per run")) -> None:
     """The payment run: send every approved withdrawal's payout to the bank."""
-    from hpf.settlement import adapter
     from hpf.withdrawals.service import send_reserved
 
     settings = _settings()
-    counts = send_reserved(
-        _engine(settings), _context(settings, "cli"), adapter.from_settings(settings), limit=limit
-    )
+    counts = send_reserved(_engine(settings), _context(settings, "cli"), _bank(), limit=limit)
     console.print(", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "nothing to send")
 
 
@@ -327,7 +331,7 @@ def loan_month_end(
     from hpf.settlement import adapter
 
     settings = _settings()
-    bank = adapter.from_settings(settings)
+    bank = _bank()
     with _progress_bar() as bar:
         summary = _run_reporting(
             lambda: run_loan_month_end(
@@ -406,13 +410,12 @@ def loan_train_scorecard(
 @ledger_app.command("close-period")
 def close_period(period: str, actor: str = "cli") -> None:
     """Close accounting month PERIOD (YYYY-MM)."""
-    from hpf.app import make_clock
     from hpf.db.engine import write_transaction
     from hpf.ledger.service import close_period as close
 
     settings = _settings()
     with write_transaction(_engine(settings)) as conn:
-        close(conn, period, actor=actor, clock=make_clock(settings, _engine(settings)))
+        close(conn, _context(settings, actor), period)
     console.print(f"period {period} closed")
 
 

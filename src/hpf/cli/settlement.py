@@ -36,7 +36,7 @@ def reconcile(day: Annotated[str, typer.Option(help="the bank's business day, YY
     on = _day(day)
     try:
         run = reconciliation.fetch_and_reconcile(
-            root._engine(settings), root._context(settings, "cli"), on, adapter.from_settings(settings)
+            root._engine(settings), root._context(settings, "cli"), on, root._bank()
         )
     except (HpfError, adapter.BankNoAnswer) as exc:
         root.console.print(f"[red]reconciliation failed[/red]: {exc}")
@@ -63,12 +63,12 @@ def pay(
     limit: int = typer.Option(500, min=1, help="orders per run"),
 ) -> None:
     """The payment run: send every reserved payout (withdrawals, loan disbursements) to the bank."""
-    from hpf.settlement import adapter, service
+    from hpf.settlement import service
 
     root = _root()
     settings = root._settings()
     counts = service.send_reserved(
-        root._engine(settings), root._context(settings, "cli"), adapter.from_settings(settings),
+        root._engine(settings), root._context(settings, "cli"), root._bank(),
         owner_kind=kind, limit=limit,
     )  # fmt: skip
     root.console.print(", ".join(f"{state}: {n}" for state, n in sorted(counts.items())) or "nothing to send")
@@ -77,12 +77,12 @@ def pay(
 @settlement_app.command("resolve")
 def resolve(limit: int = typer.Option(1000, min=1, help="orders to ask about")) -> None:
     """Ask the bank (BDC110) about every sent or unknown order and apply the answers."""
-    from hpf.settlement import adapter, service
+    from hpf.settlement import service
 
     root = _root()
     settings = root._settings()
     counts = service.resolve_open(
-        root._engine(settings), root._context(settings, "cli"), adapter.from_settings(settings), limit=limit
+        root._engine(settings), root._context(settings, "cli"), root._bank(), limit=limit
     )
     root.console.print(
         ", ".join(f"{state}: {n}" for state, n in sorted(counts.items())) or "nothing to resolve"

@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from hpf.contributions import service
 from hpf.contributions.rules import month_end, parse_month
 from hpf.db.engine import read_transaction, write_transaction
-from hpf.db.jobs import finish_job, job_summary, start_job
+from hpf.jobs import finish_job, job_summary, start_job
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict
 
@@ -106,7 +106,7 @@ def run_month_end(
             "lists_funded": len(funded),
             "arrears_marked": marked,
         }
-        finish_job(conn, JOB, month, ctx.clock, summary)
+        finish_job(conn, JOB, month, ctx, summary)
     if progress:
         progress("arrears", 1, 1)
     return summary

@@ -28,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 
+from hpf import events
 from hpf.accounts import service as accounts
 from hpf.accounts.queries import employer_refs_subquery, member_refs_subquery
 from hpf.contributions.rules import (
@@ -159,6 +160,10 @@ def _store(
         conn, remittance_row, ("remittance_id", "member_id", "base_fen", "employer_fen", "member_fen"),
         [(remittance_id, r.member_id, r.base_fen, r.employer_fen, r.member_fen) for r in rows],
     )  # fmt: skip
+    events.record(conn, ctx, "remittance.submitted", "remittance", remittance_id, {
+        "employer_id": employer_id, "kind": kind.value, "month": month, "members": len(rows), "total_fen": total,
+        "source": source,
+    })  # fmt: skip
     return get_remittance(conn, remittance_id)
 
 
@@ -202,7 +207,11 @@ def record_receipt(
             entry_id=entry_id, recorded_at=ctx.clock.now(),
         )
     )  # fmt: skip
-    return dict(conn.execute(select(receipt).where(receipt.c.bank_ref == bank_ref)).mappings().one())
+    row = dict(conn.execute(select(receipt).where(receipt.c.bank_ref == bank_ref)).mappings().one())
+    events.record(conn, ctx, "receipt.recorded", "receipt", row["id"], {
+        "employer_id": emp["id"], "amount_fen": amount_fen, "value_date": value_date, "entry_id": entry_id,
+    })  # fmt: skip
+    return row
 
 
 def refund_unallocated(
@@ -225,7 +234,8 @@ def refund_unallocated(
         raise Conflict("refund.exceeds_unallocated", "退款金额超过未被清册占用的暂收款",
                        f"only {free} fen is not claimed by a pending list", available_fen=free)  # fmt: skip
     today = ctx.clock.today()
-    return ledger.post(
+    replay = _posted(conn, f"refund:{idempotency_key}")
+    entry_id = ledger.post(
         conn,
         JournalEntry(
             "99", f"REFUND-{emp['account_no']}", f"refund:{idempotency_key}", today, today,
@@ -235,6 +245,30 @@ def refund_unallocated(
         ),
         ctx.clock,
     )  # fmt: skip
+    if not replay:
+        events.record(conn, ctx, "employer.unallocated_refunded", "employer", emp["id"],
+                      {"amount_fen": amount_fen, "entry_id": entry_id})  # fmt: skip
+    return entry_id
+
+
+def _posted(conn: Connection, key: str) -> bool:
+    """Whether the entry of ``key`` is posted already (a replayed request changes nothing)."""
+    return ledger_queries.entry_id_by_key(conn, key) is not None
+
+
+def refund_as_approved(
+    conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str
+) -> dict[str, Any]:
+    """Carry out an approved ``funds.refund`` (maker-checker, ``hpf.approvals.service``)."""
+    entry_id = refund_unallocated(
+        conn,
+        ctx,
+        str(payload["employer_account_no"]),
+        int(payload["amount_fen"]),
+        str(payload["reason"]),
+        key,
+    )
+    return {"entry_id": entry_id}
 
 
 # ---------------------------------------------------------------------------------- allocation
@@ -383,6 +417,10 @@ def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date:
         .where(chunk)
         .values(state="posted", posted_on=ctx.clock.today(), posted_entry_id=posted_entry)
     )
+    r = remittance.c
+    payload = events.json_of(conn, employer_id=r.employer_id, kind=r.kind, month=r.month, members=r.members,
+                             total_fen=r.total_fen, entry_id=r.posted_entry_id)  # fmt: skip
+    events.record_set(conn, ctx, "remittance.allocated", "remittance", select(r.id, payload).where(chunk))
     months = (
         select(remittance.c.employer_id, func.max(remittance.c.month).label("month"))
         .where(chunk, remittance.c.kind == Kind.REMITTANCE.value)
@@ -498,12 +536,18 @@ def correct_wrong_payment(
     else:
         credit = Line(EMPLOYER_SUSPENSE, Side.CREDIT, amount_fen, employer_id=rem["employer_id"])
     today = ctx.clock.today()
-    return ledger.post(
+    replay = _posted(conn, f"correction:{idempotency_key}")
+    entry_id = ledger.post(
         conn,
         JournalEntry("73", f"REM-{remittance_id}", f"correction:{idempotency_key}", today, today,
                      (*take, credit), memo=f"错缴更正：{reason}"[:200], actor=ctx.actor),
         ctx.clock,
     )  # fmt: skip
+    if not replay:
+        events.record(conn, ctx, "remittance.corrected", "remittance", remittance_id, {
+            "member_id": wrong["id"], "to_member_id": credit.member_id, "amount_fen": amount_fen, "entry_id": entry_id,
+        })  # fmt: skip
+    return entry_id
 
 
 def _split_debit(member: Mapping[str, Any], amount_fen: int) -> tuple[Line, ...]:

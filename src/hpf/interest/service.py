@@ -59,9 +59,10 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CTE
 
+from hpf import events
 from hpf.db.engine import read_transaction, write_transaction
-from hpf.db.jobs import finish_job, job_state, job_summary, start_job
 from hpf.interest import rules
+from hpf.jobs import finish_job, job_state, job_summary, start_job
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.ledger import queries as ledger_queries
@@ -157,7 +158,7 @@ def settle_year(
             "chunks": len(ranges),
             "seconds": round(time.perf_counter() - started, 3),
         }
-        finish_job(conn, JOB, period, ctx.clock, summary)
+        finish_job(conn, JOB, period, ctx, summary)
     if progress:
         progress("interest", 2, 2)
     return summary
@@ -581,7 +582,10 @@ def settle_on_close(
         memo=f"结息 {quote['after'] + _ONE_DAY}至{day}（{day_basis}天计）",
         actor=ctx.actor,
     )
-    return amount, ledger.post(conn, entry, ctx.clock)
+    entry_id = ledger.post(conn, entry, ctx.clock)
+    events.record(conn, ctx, "member.interest_settled", "member", member_id,
+                  {"on": day, "interest_fen": amount, "entry_id": entry_id})  # fmt: skip
+    return amount, entry_id
 
 
 def settle_on_close_with_policy(

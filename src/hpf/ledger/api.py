@@ -135,4 +135,4 @@ def reverse(
     dependencies=[Depends(requires(Perm.LEDGER_CLOSE))],
 )
 def close_period(period: str, conn: WriteDb, ctx: Ctx) -> None:
-    service.close_period(conn, period, actor=ctx.actor, clock=ctx.clock)
+    service.close_period(conn, ctx, period)

@@ -8,14 +8,16 @@ the first id; a different entry under a used key is refused.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, case, func, insert, select
 
+from hpf import events
 from hpf.db.bulk import bulk_insert, chunks
 from hpf.kernel.clock import Clock
+from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.ledger.chart import CHART, POSTABLE, Side
 from hpf.ledger.posting import (
@@ -187,8 +189,9 @@ def reverse(
     return post(conn, undo, clock)
 
 
-def close_period(conn: Connection, period: str, *, actor: str, clock: Clock) -> None:
+def close_period(conn: Connection, ctx: Context, period: str) -> None:
     """Close an accounting month; later postings dated in it are refused."""
+    clock = ctx.clock
     try:
         year, month = (int(p) for p in period.split("-"))
         first_day = date(year, month, 1)
@@ -204,7 +207,21 @@ def close_period(conn: Connection, period: str, *, actor: str, clock: Clock) -> 
         )
     if conn.scalar(select(ledger_period.c.period).where(ledger_period.c.period == period)):
         return
-    conn.execute(insert(ledger_period).values(period=period, closed_at=clock.now(), closed_by=actor))
+    conn.execute(insert(ledger_period).values(period=period, closed_at=clock.now(), closed_by=ctx.actor))
+    events.record(conn, ctx, "ledger_period.closed", "ledger_period", period, {"period": period})
+
+
+def reverse_as_approved(
+    conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str
+) -> dict[str, Any]:
+    """Carry out an approved ``ledger.reversal`` (maker-checker, ``hpf.approvals.service``)."""
+    original = int(payload["entry_id"])
+    entry_id = reverse(conn, original, reason=str(payload["reason"]), actor=ctx.actor, clock=ctx.clock,
+                       idempotency_key=key)  # fmt: skip
+    events.record(
+        conn, ctx, "journal_entry.reversed", "journal_entry", original, {"reversal_entry_id": entry_id}
+    )
+    return {"entry_id": entry_id}
 
 
 # -------------------------------------------------------------------------------------- reads

@@ -14,10 +14,12 @@
 - ``on_approved`` makes the contract (``hpf.loans.service.create_loan``, idempotent by application)
   and reserves the disbursement through settlement: Dr 121 委托贷款 / Cr 21903, payee the seller.
   The payment run (``hpf.settlement.service.send_reserved``) sends it.
-- The bank's answer comes back through :func:`disbursement_settled` (``hpf.settlement.owners``, kind
-  ``"loan"``): paid → the loan is activated with the *reservation* entry (the one that debits
-  121) and the application executed; failed → the reservation is reversed by settlement, the
-  application fails and the contract stays ``approved`` but void (decision 0013).
+- The bank's answer comes back through :func:`disbursement_settled` (the listener of the order's
+  final event for owner kind ``"loan"``, ``hpf.settlement.owners``): paid → the loan is activated
+  with the *reservation* entry (the one that debits 121), which records ``loan.activated``, and
+  :func:`loan_activated` (its listener) marks the application executed; failed → the reservation
+  is reversed by settlement, the application fails and the contract stays ``approved`` but void
+  (decision 0013). Both listeners are wired in ``hpf.bootstrap``.
 - ``on_ended`` cancels a reservation never sent.
 """
 
@@ -35,6 +37,7 @@ from sqlalchemy import Connection, and_, case, func, or_, select
 
 from hpf.accounts import queries as accounts_queries
 from hpf.contributions.queries import posted_months
+from hpf.events import Event
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError
 from hpf.kernel.findings import Finding, Verdict
@@ -56,7 +59,6 @@ from hpf.loans.schedule import MAX_MONTHS, Method
 from hpf.loans.tables import loan, loan_event
 from hpf.policy.queries import loan_policy_at
 from hpf.protection.protect import blind_index
-from hpf.services import handlers
 from hpf.services import service as applications
 from hpf.services.handlers import Evaluation, SheetLine
 from hpf.services.payload import Fields, blank
@@ -69,7 +71,7 @@ from hpf.withdrawals.rules import age_on
 from hpf.withdrawals.service import continuous_deposit_months
 
 ITEM = "LN-APPLY"
-OWNER_KIND = "loan"  # hpf.settlement.owners.BUILT_IN
+OWNER_KIND = "loan"  # the payouts disbursement_settled hears (hpf.bootstrap.listeners)
 DISBURSEMENT_BUSINESS_TYPE = "01"  # DKYWMXLX 贷款发放 (the journal's business type)
 DISBURSEMENT_FUND_TYPE = "04"  # ZJYWLX 划拨委贷基金 (the bank message's BusType)
 NORMAL = "01"  # GRZHZT 正常
@@ -642,7 +644,8 @@ def disbursement_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome)
     """Settlement's outcome handler for loans (owner kind ``"loan"``): idempotent.
 
     Paid: activate the loan with the reservation entry (it debits 121 by the principal; the
-    payment entry only moves 21903 → 101) and mark the application executed. Failed: the
+    payment entry only moves 21903 → 101); ``loan.activated`` then marks the application
+    executed (:func:`loan_activated`). Failed: the
     reservation is already reversed; the application fails and the contract stays ``approved``,
     void. If activation is refused (paid on or after the first due date), the loan is left
     ``approved`` with an ``activation_refused`` event and the application stays approved:
@@ -673,14 +676,6 @@ def disbursement_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome)
                     code=exc.code,
                     reason=exc.title,
                 )
-                return
-        if pending:
-            applications.mark_executed(
-                conn,
-                ctx,
-                int(row.application_id),
-                {**extra, "disbursed_on": outcome.settled_on.isoformat(), "disbursement_entry_id": entry_id},
-            )
         return
     if row.state == "approved":
         _event_once(
@@ -697,10 +692,31 @@ def disbursement_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome)
         applications.mark_failed(conn, ctx, int(row.application_id), f"贷款发放失败：{reason}"[:200], extra)
 
 
+def loan_activated(conn: Connection, ctx: Context, event: Event) -> None:
+    """A loan disbursed through settlement is active: its application is executed (idempotent).
+
+    The listener of ``loan.activated``. Only an activation by the reservation entry of a paid
+    disbursement order tells an application; a loan activated with an entry of its own (the loan
+    book's tests, the bench) has none to tell.
+    """
+    entry_id = event.payload.get("entry_id")
+    order_no = settlement_queries.paid_order_no(
+        conn, owner_kind=OWNER_KIND, owner_id=event.object_id, reserve_entry_id=entry_id
+    )
+    application_id = conn.scalar(select(loan.c.application_id).where(loan.c.id == int(event.object_id)))
+    if order_no is None or application_id is None:
+        return
+    current = applications.find(conn, int(application_id))
+    if current is None or current["state"] != "approved":
+        return  # told already, or ended meanwhile
+    disbursed_on = str(event.payload["disbursed_on"])
+    applications.mark_executed(
+        conn,
+        ctx,
+        int(application_id),
+        {"payment_order_no": order_no, "settled_on": disbursed_on, "disbursed_on": disbursed_on,
+         "disbursement_entry_id": entry_id},
+    )  # fmt: skip
+
+
 HANDLER = LoanHandler()
-
-
-def install() -> None:
-    """Register the handler with the application engine (idempotent); a test's own handler stays."""
-    if handlers.handler_for(ITEM) in (None, HANDLER):
-        handlers.register(HANDLER)

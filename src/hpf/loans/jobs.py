@@ -63,7 +63,7 @@ from hpf.accounts.rules import MemberState
 from hpf.contributions.rules import month_end as last_day_of
 from hpf.contributions.rules import parse_month
 from hpf.db.engine import read_transaction, write_transaction
-from hpf.db.jobs import batch_job, finish_job, job_summary, start_job
+from hpf.jobs import batch_job, finish_job, job_summary, start_job
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput
 from hpf.ledger import queries as ledger_queries
@@ -182,7 +182,7 @@ def run_loan_month_end(
                    "chunks": len(ranges), "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
         if bank is not None:
             summary.update(debit.debit_figures(conn, month))
-        finish_job(conn, MONTH_END_JOB, month, ctx.clock, summary)
+        finish_job(conn, MONTH_END_JOB, month, ctx, summary)
     if progress:
         progress("overdue", 1, 1)
     return summary
@@ -582,7 +582,7 @@ def run_loan_daily(engine: Engine, ctx: Context, day: date) -> dict[str, Any]:
             "penalty_accrued_fen": int(penalty), **changes,
             "classes": {str(k): int(v) for k, v in sorted(by_class.items())},
         }  # fmt: skip
-        finish_job(conn, DAILY_JOB, period, ctx.clock, summary)
+        finish_job(conn, DAILY_JOB, period, ctx, summary)
     return summary
 
 

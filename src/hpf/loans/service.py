@@ -47,7 +47,8 @@ from sqlalchemy import (
 
 from hpf.accounts import queries as accounts_queries
 from hpf.db.bulk import bulk_insert
-from hpf.db.jobs import finish_job, job_summary, start_job
+from hpf.events import record as record_business_event
+from hpf.jobs import finish_job, job_summary, start_job
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from hpf.kernel.identifiers import parse_bank_card
@@ -291,6 +292,7 @@ def record_event(
     detail: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
 ) -> None:
+    """The loan's history row and its business event ``loan.<kind>``, in the caller's transaction."""
     conn.execute(
         insert(loan_event).values(
             loan_id=loan_id, kind=kind, business_date=ctx.clock.today(), recorded_at=ctx.clock.now(),
@@ -298,6 +300,8 @@ def record_event(
             idempotency_key=idempotency_key,
         )
     )  # fmt: skip
+    record_business_event(conn, ctx, f"loan.{kind}", "loan", loan_id,
+                          {**(detail or {}), "entry_id": entry_id, "amount_fen": amount_fen})  # fmt: skip
 
 
 # ------------------------------------------------------------------------------- reading
@@ -478,7 +482,7 @@ def reprice(conn: Connection, ctx: Context, on: date) -> dict[str, Any]:
         _rebuild_remaining(conn, ctx, on)
     _reprice.drop(conn)
     summary = {"on": period, "loans_repriced": touched, "rate_changes": len(changes)}
-    finish_job(conn, REPRICE_JOB, period, ctx.clock, summary)
+    finish_job(conn, REPRICE_JOB, period, ctx, summary)
     return summary
 
 
@@ -541,9 +545,13 @@ def _rebuild_remaining(conn: Connection, ctx: Context, on: date) -> None:
             .where(loan.c.id.in_(select(plan.loan_id).where(plan.rate_e7 == new)))
             .values(rate_e7=new, annual_rate=Decimal(new) / RATE_SCALE, version=loan.c.version + 1)
         )
-    for loan_id, start, new, *_ in work:
-        record_event(conn, ctx, loan_id, "repriced",
-                     detail={"on": on.isoformat(), "from_period": start, "annual_rate": str(Decimal(new) / RATE_SCALE)})  # fmt: skip
+    # The loans' history rows in one statement; the run's business event is its batch_job.finished.
+    conn.execute(insert(loan_event), [
+        {"loan_id": loan_id, "kind": "repriced", "business_date": ctx.clock.today(), "recorded_at": ctx.clock.now(),
+         "actor": ctx.actor, "entry_id": None, "amount_fen": None, "idempotency_key": None,
+         "detail": {"on": on.isoformat(), "from_period": start, "annual_rate": str(Decimal(new) / RATE_SCALE)}}
+        for loan_id, start, new, *_ in work
+    ])  # fmt: skip
 
 
 # --------------------------------------------------------------------------- repayments

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from hpf import events
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput
 from hpf.kernel.findings import require_ok
@@ -363,7 +364,21 @@ def schedule_change(
             ).scalar_one()
     except IntegrityError:  # a concurrent request recorded the same (key, date) first
         raise _duplicate(key, effective_from) from None
+    events.record(conn, ctx, "policy_value.scheduled", "policy_value", new_id,
+                  {"key": key, "effective_from": effective_from, "value": stored_value})  # fmt: skip
     return _change_row({**row, "id": new_id, "value": stored_value})
+
+
+def schedule_as_approved(
+    conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str
+) -> dict[str, Any]:
+    """Carry out an approved ``policy.change`` (maker-checker, ``hpf.approvals.service``)."""
+    row = schedule_change(
+        conn, ctx, str(payload["key"]), date.fromisoformat(str(payload["effective_from"])), payload["value"],
+        str(payload["reason"]),
+    )  # fmt: skip
+    shown: dict[str, Any] = events.jsonable(row)
+    return shown
 
 
 def _duplicate(key: str, effective_from: date) -> Conflict:

@@ -319,6 +319,30 @@ _DECLARED: list[FieldClass] = [
             ("summary", GEN, "", None, "作业摘要"),
         ],
     ),
+    # The business event stream (hpf.events): ids, codes, states, amounts and dates of changes;
+    # the amounts of a member's money make the payload sensitive personal information.
+    *_table(
+        "business_event",
+        [
+            ("id", GEN, "", None, "事件ID"),
+            ("type", GEN, "", None, "事件类型"),
+            ("object_kind", GEN, "", None, "业务对象类型"),
+            ("object_id", GEN, "p", None, "业务对象ID"),
+            ("payload", IMP, "ps", None, "事件内容"),
+            ("business_date", GEN, "", None, "业务日期"),
+            ("recorded_at", GEN, "", None, "记录时间"),
+            ("actor", GEN, "", None, "操作员"),
+            ("source", GEN, "", None, "来源"),
+        ],
+    ),
+    *_table(
+        "event_cursor",
+        [
+            ("consumer", GEN, "", None, "事件消费者"),
+            ("last_event_id", GEN, "", None, "已处理事件ID"),
+            ("updated_at", GEN, "", None, "更新时间"),
+        ],
+    ),
     *_table(
         "business_calendar",
         [

@@ -9,10 +9,11 @@ so the declaration there is the one place that decides. Callers above storage on
 ``F`` in plaintext; a module that forgot to convert fails loudly (there is no ``F`` column to
 insert into), rather than storing plaintext.
 
-**The ring.** One key ring serves the process. The composition roots (``create_app``, the
-``hpf`` command) ``install`` the ring built from settings — ``KeyRing.from_settings`` refuses the
-public development key outside development. Library code and tests that install nothing get
-the development ring.
+**The ring.** One key ring serves the process. ``hpf.bootstrap`` builds it from settings when
+the process starts and installs it — ``KeyRing.from_settings`` refuses to start without a
+real key outside development, and gives the public development ring only in development. There
+is no fallback: a process that did not start through bootstrap and asks for the ring is refused
+(``wiring.missing``), never handed the development ring.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
+from hpf.kernel.wiring import not_wired
 from hpf.protection.classification import encrypted_fields, table_fields
 from hpf.protection.crypto import KeyRing
 from hpf.protection.masking import mask
@@ -37,19 +39,16 @@ def install(ring: KeyRing) -> None:
 
 
 def uninstall() -> None:
-    """Back to the development ring (tests that installed another)."""
+    """No ring any more: protected fields are refused until one is installed (tests)."""
     global _installed
     _installed = None
 
 
-@cache
-def _development_ring() -> KeyRing:
-    return KeyRing.development()
-
-
 def ring() -> KeyRing:
-    """The installed ring, else the public development ring (tests, library use)."""
-    return _installed if _installed is not None else _development_ring()
+    """The installed ring; refused when the process did not start through ``hpf.bootstrap``."""
+    if _installed is None:
+        raise not_wired("key ring")
+    return _installed
 
 
 @cache

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from hpf import events
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.kernel.findings import require_ok
@@ -208,4 +209,21 @@ def publish_local_version(
             f"a local list effective {effective_from} exists",
             field="effective_from",
         ) from None
-    return {**row, "id": new_id, "codes": [i["code"] for i in checked]}
+    codes = [i["code"] for i in checked]
+    events.record(conn, ctx, "catalog_local_version.published", "catalog_local_version", new_id,
+                  {"effective_from": effective_from, "codes": codes})  # fmt: skip
+    return {**row, "id": new_id, "codes": codes}
+
+
+def publish_as_approved(
+    conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str
+) -> dict[str, Any]:
+    """Carry out an approved ``services.catalog`` (maker-checker, ``hpf.approvals.service``)."""
+    row = publish_local_version(
+        conn,
+        ctx,
+        date.fromisoformat(str(payload["effective_from"])),
+        payload["items"],
+        str(payload["reason"]),
+    )
+    return {"version": row["id"], "effective_from": row["effective_from"].isoformat(), "codes": row["codes"]}

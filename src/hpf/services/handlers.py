@@ -3,9 +3,13 @@
 The application engine (``hpf.services.service``) knows states, deadlines, materials and
 review; what makes a withdrawal eligible, how much it pays and what "executed" means belong to
 ``hpf.withdrawals`` (and later loans, transfers…). Such a package implements
-:class:`ItemHandler` for its item codes and its composition root calls :func:`register`
-(``create_app`` and the ``hpf`` command register every handler of the code base). An item with
-no handler has no automatic rules: every application of it goes to the review queue.
+:class:`ItemHandler` for its item codes. Which handler serves which item is declared once, in
+``hpf.bootstrap.item_handlers``: every item of the national catalog, each either with its
+handler or declared as reviewed by hand (``None``: no automatic rules, every application goes to
+the review queue and is executed when approved). Bootstrap refuses to start when an item of the
+catalog is not declared, and installs the table here (:func:`install`); the engine asking for
+the handler of an undeclared item, or in a process that did not start through bootstrap, is
+refused — an item never falls to manual review because someone forgot to register it.
 
 The engine calls, in the caller's transaction:
 
@@ -31,7 +35,9 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from hpf.kernel.context import Context
+from hpf.kernel.errors import HpfError
 from hpf.kernel.findings import Verdict
+from hpf.kernel.wiring import not_wired
 
 
 @dataclass(frozen=True)
@@ -76,46 +82,45 @@ class ItemHandler(Protocol):
     ) -> None: ...
 
 
-_registry: dict[str, ItemHandler] = {}
+_installed: dict[str, ItemHandler | None] | None = None
+_overrides: dict[str, ItemHandler] = {}  # tests' handlers in place of the declared ones
 
 
-def register(handler: ItemHandler) -> None:
-    """Route the handler's item codes to it; registering the same handler again changes nothing.
-
-    A second, different handler for a code is a wiring bug and fails loudly.
-    """
-    for code in handler.item_codes:
-        known = _registry.get(code)
-        if known is not None and known is not handler:
-            raise ValueError(f"item {code} already has a handler: {known!r}")
-    for code in handler.item_codes:
-        _registry[code] = handler
+def install(table: Mapping[str, ItemHandler | None]) -> None:
+    """Serve each item code with its handler (``None``: reviewed by hand) from now on."""
+    global _installed
+    _installed = dict(table)
 
 
-def unregister(handler: ItemHandler) -> None:
-    for code in handler.item_codes:
-        if _registry.get(code) is handler:
-            del _registry[code]
+def installed() -> dict[str, ItemHandler | None]:
+    if _installed is None:
+        raise not_wired("item handlers")
+    return {**_installed, **_overrides}
 
 
 def handler_for(item_code: str) -> ItemHandler | None:
-    return _registry.get(item_code)
+    """The handler of ``item_code``; ``None`` when it is declared as reviewed by hand."""
+    table = installed()
+    if item_code not in table:
+        raise HpfError(
+            "wiring.item_undeclared",
+            "服务事项未配置办理规则",
+            f"item {item_code} has no declared handler (hpf.bootstrap.item_handlers)",
+            status=500,
+        )
+    return table[item_code]
 
 
 @contextmanager
 def registered(handler: ItemHandler) -> Iterator[ItemHandler]:
     """``handler`` in place of whatever handles its codes, for a ``with`` block (tests)."""
-    saved = {code: _registry.get(code) for code in handler.item_codes}
-    for code in handler.item_codes:
-        _registry[code] = handler
+    saved = dict(_overrides)
+    _overrides.update(dict.fromkeys(handler.item_codes, handler))
     try:
         yield handler
     finally:
-        for code, previous in saved.items():
-            if previous is None:
-                _registry.pop(code, None)
-            else:
-                _registry[code] = previous
+        _overrides.clear()
+        _overrides.update(saved)
 
 
 def evaluation_to_json(evaluation: Evaluation) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from hpf import events
 from hpf.access.permissions import Principal
 from hpf.accounts import service as accounts
 from hpf.identity.identity import Forbidden
@@ -253,9 +254,18 @@ def _move(
             reason=reason,
         )
     )
+    events.record(
+        conn, ctx, f"application.{target.value}", "application", row["id"], _payload(row, row["state"])
+    )
     if target in rules.TERMINAL:
         archives.seal(conn, ctx, row["id"])
     return get(conn, row["id"])
+
+
+def _payload(row: Mapping[str, Any], previous: str | None) -> dict[str, Any]:
+    """What an application's event tells: the item, whose it is, the state it left."""
+    return {"item_code": row["item_code"], "member_id": row["member_id"], "employer_id": row["employer_id"],
+            "channel": row["channel"], "from_state": previous}  # fmt: skip
 
 
 def _evaluate(conn: Connection, ctx: Context, row: Mapping[str, Any]) -> Evaluation | None:
@@ -484,6 +494,7 @@ def submit(
         )
     )  # fmt: skip
     row = get(conn, new_id)
+    events.record(conn, ctx, "application.submitted", "application", new_id, _payload(row, None))
     _evaluate(conn, ctx, row)  # a preview; a payload the handler cannot read refuses the submission
     if complete:
         return complete_submission(conn, ctx, who, new_id)
@@ -562,6 +573,8 @@ def add_material(
         )
         .returning(application_material.c.id)
     ).scalar_one()  # fmt: skip
+    events.record(conn, ctx, "application.material_added", "application", application_id,
+                  {"material_id": new_id, "material_code": material_code, "file_type": kind, "size_bytes": len(data)})  # fmt: skip
     return next(m for m in materials(conn, application_id) if m["id"] == new_id)
 
 
@@ -758,4 +771,5 @@ def rate(
         raise Conflict(
             "application.already_rated", "该申请已评价", f"application {application_id} is rated already"
         )
+    events.record(conn, ctx, "application.rated", "application", application_id, {"rating": value})
     return get(conn, application_id)

@@ -38,6 +38,21 @@ def order_nos(conn: Connection, *, owner_kind: str, state: OrderState) -> list[s
     return [str(n) for n in rows]
 
 
+def paid_order_no(
+    conn: Connection, *, owner_kind: str, owner_id: str, reserve_entry_id: object
+) -> str | None:
+    """The 业务流水号 of the owner's paid order that the entry ``reserve_entry_id`` reserved."""
+    found = conn.scalar(
+        select(payment_order.c.order_no).where(
+            payment_order.c.reserve_entry_id == reserve_entry_id,
+            payment_order.c.owner_kind == owner_kind,
+            payment_order.c.owner_id == owner_id,
+            payment_order.c.state == OrderState.PAID.value,
+        )
+    )
+    return None if found is None else str(found)
+
+
 def reserve_entry_of(conn: Connection, order_id: int) -> int:
     """The ledger entry that reserved an order's money (Dr the owner's subject / Cr 21903)."""
     row = conn.execute(select(payment_order.c.reserve_entry_id).where(payment_order.c.id == order_id)).first()

@@ -40,7 +40,8 @@ STATE_ZH = {
     OrderState.FAILED: "支付失败已退回",
 }
 
-# The businesses that pay out through settlement, as finance names them (``owners.BUILT_IN``).
+# The businesses that pay out through settlement, as finance names them; each has its listener
+# of the orders' outcome (``hpf.bootstrap.listeners``, checked at start).
 OWNER_KIND_ZH = {"withdrawal": "提取", "loan": "贷款发放"}
 
 # Every transition an order may take. ``sent`` is written (and committed) *before* the bank is

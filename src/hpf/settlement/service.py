@@ -14,8 +14,9 @@ settlement knows how to pay:
    ``sent`` or ``unknown``; if the bank never received it, sends the *same* 业务流水号 again (the
    bank pays one number at most once). Nothing here ever pays an order twice.
 
-Every state change writes a ``payment_order_event`` row in its transaction, and a final state
-calls the owner's handler (``hpf.settlement.owners``) in that same transaction. Answers that
+Every state change writes a ``payment_order_event`` row and a business event
+(``payment_order.<state>``) in its transaction; the owner's listener hears the final one there
+(``hpf.settlement.owners``). Answers that
 arrive twice or late (after the order was resolved another way) change nothing; one that
 contradicts a final state is recorded as an event and left to reconciliation.
 """
@@ -43,7 +44,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from hpf.db.bulk import bulk_insert
+from hpf import events
+from hpf.db.bulk import among, bulk_insert
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
@@ -158,20 +160,25 @@ def _move(
             "settlement.concurrent_change", "付款指令正被同时处理，请重试", "the order changed; retry"
         )
     _event(conn, ctx, order["id"], current.value, target.value, source, note)
-    return {**order, **values, "state": target.value, "version": order["version"] + 1}
+    moved = {**order, **values, "state": target.value, "version": order["version"] + 1}
+    events.record(
+        conn, ctx, f"payment_order.{target.value}", "payment_order", order["id"], _payload(ctx, moved)
+    )
+    return moved
 
 
-def _tell_owner(conn: Connection, ctx: Context, order: dict[str, Any]) -> None:
-    owners.notify(
-        conn,
-        ctx,
-        owners.PayoutOutcome(
+def _payload(ctx: Context, order: dict[str, Any]) -> dict[str, Any]:
+    """What an order's event tells: the order and its owner; the outcome once it is final (the
+    owner's listener reads it, ``owners.PayoutOutcome.of``)."""
+    if OrderState(order["state"]) in FINAL:
+        return owners.PayoutOutcome(
             order_id=order["id"], order_no=order["order_no"], owner_kind=order["owner_kind"],
             owner_id=order["owner_id"], state=order["state"], amount_fen=order["amount_fen"],
             settled_on=ctx.clock.today(), bank_seq_no=order.get("bank_seq_no"),
             failure_code=order.get("failure_code"), failure_reason=order.get("failure_reason"),
-        ),
-    )  # fmt: skip
+        ).payload()  # fmt: skip
+    return {"order_no": order["order_no"], "owner_kind": order["owner_kind"], "owner_id": order["owner_id"],
+            "amount_fen": order["amount_fen"]}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ phase 1
@@ -184,7 +191,7 @@ def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> dict[str,
     refused. An overdraft is refused by the ledger (``ledger.insufficient_balance``): the caller's
     transaction then rolls back and nothing is left behind.
     """
-    owners.handler_for(request.owner_kind)  # an owner nobody would tell is refused up front
+    owners.require_listened(request.owner_kind)  # an owner nobody would tell is refused up front
     payee_digest = blind_index("payment_order", "payee", f"{request.payee.name}|{request.payee.account_no}")
     fingerprint = request.fingerprint(payee_digest)
     seen = conn.execute(
@@ -232,7 +239,9 @@ def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> dict[str,
     _event(
         conn, ctx, order_id, None, OrderState.RESERVED.value, "reserve", f"资金转入付款在途，凭证#{entry_id}"
     )
-    return _row(conn, order_id)
+    order = _row(conn, order_id)
+    events.record(conn, ctx, "payment_order.reserved", "payment_order", order_id, _payload(ctx, order))
+    return order
 
 
 def cancel(conn: Connection, ctx: Context, order_id: int, reason: str) -> dict[str, Any]:
@@ -255,12 +264,10 @@ def _fail(
         conn, order["reserve_entry_id"], reason=f"付款失败退回：{reason}"[:100], actor=ctx.actor,
         clock=ctx.clock, idempotency_key=f"settlement:{order['order_no']}:failed",
     )  # fmt: skip
-    order = _move(
+    return _move(
         conn, ctx, order, OrderState.FAILED, source, f"{code}: {reason}", settle_entry_id=reversal,
         failure_code=code[:20], failure_reason=reason[:200], settled_on=ctx.clock.today(),
     )  # fmt: skip
-    _tell_owner(conn, ctx, order)
-    return order
 
 
 def _pay(
@@ -271,13 +278,11 @@ def _pay(
         order["business_type"], order["order_no"], order["amount_fen"], ctx.clock.today(), ctx.actor
     )
     entry_id = ledger.post(conn, entry, ctx.clock)
-    order = _move(
+    return _move(
         conn, ctx, order, OrderState.PAID, source, f"银行付款成功，流水{result.bank_seq_no}",
         settle_entry_id=entry_id, bank_seq_no=result.bank_seq_no or None, bank_date=result.bank_date,
         settled_on=ctx.clock.today(),
     )  # fmt: skip
-    _tell_owner(conn, ctx, order)
-    return order
 
 
 # ------------------------------------------------------------------------------------ answers
@@ -516,6 +521,12 @@ def send_batch(engine: Engine, ctx: Context, order_ids: Sequence[int], bank: Ban
                 ).where(selected),
             )
         )  # fmt: skip
+        po = payment_order.c
+        events.record_set(
+            conn, ctx, "payment_order.sent", "payment_order",
+            select(po.id, events.json_of(conn, order_no=po.order_no, owner_kind=po.owner_kind, owner_id=po.owner_id,
+                                         amount_fen=po.amount_fen, batch_no=literal(batch_no, String))).where(selected),
+        )  # fmt: skip
         conn.execute(
             update(payment_order).where(selected).values(
                 state=OrderState.SENT.value, batch_no=batch_no, sent_on=ctx.clock.today(),
@@ -612,6 +623,11 @@ def _apply_batch_paid(conn: Connection, ctx: Context, batch_no: str) -> int:
             settle_entry_id=settle_entry, version=po.c.version + 1,
         )
     )  # fmt: skip
-    for order_id in ids:  # owners learn one outcome each (a handler is per order)
-        _tell_owner(conn, ctx, _row(conn, order_id))
+    outcome = events.json_of(
+        conn, order_no=po.c.order_no, owner_kind=po.c.owner_kind, owner_id=po.c.owner_id,
+        amount_fen=po.c.amount_fen, settled_on=po.c.settled_on, bank_seq_no=po.c.bank_seq_no,
+    )  # fmt: skip
+    # One event per order, set-based; each owner's listener then learns its order's outcome.
+    events.record_set(conn, ctx, "payment_order.paid", "payment_order",
+                      select(po.c.id, outcome).where(among(conn, po.c.id, ids)).order_by(po.c.id))  # fmt: skip
     return len(ids)

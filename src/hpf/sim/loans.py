@@ -113,7 +113,6 @@ class LoanActor:
         self.teller, self.reviewer = staff
         self.drain = drain
         self.bank, self.fake = bank, fake
-        loan_application.install()
         self._certificates = 0
 
     # --------------------------------------------------------------------------- applying

@@ -138,7 +138,6 @@ class WithdrawalActor:
     ) -> None:  # fmt: skip
         self.engine, self.ctx, self.rng, self.bank, self.fake = engine, ctx, rng, bank, fake
         self.teller, self.reviewer = staff
-        withdrawal_handler.install()
 
     def file(self, summary: WithdrawalSummary) -> None:
         """This month's applicants apply, each in their own transaction."""

@@ -5,8 +5,9 @@ decides it (rules, amount, calculation sheet) under the center's policy in force
 application's business date (``submitted_on``) and runs the risk checks; ``on_approved`` reserves
 the money through settlement (the payout itself is sent after the approving transaction commits:
 ``hpf.withdrawals.service.send_reserved``); the payout's outcome marks the application executed
-or failed (``payout_settled`` → the listener below); ``on_ended`` gives back a reservation that was
-never sent. "Other" withdrawals always go to a reviewer.
+or failed (``payout_settled`` records ``withdrawal.paid``/``released``; :func:`tell_application`
+listens to it); ``on_ended`` gives back a reservation that was never sent. "Other" withdrawals
+always go to a reviewer. The handler and the listener are wired in ``hpf.bootstrap``.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from hpf.events import Event
 from hpf.kernel.context import Context
 from hpf.kernel.findings import Finding, Verdict
-from hpf.services import handlers
 from hpf.services import service as applications
 from hpf.services.handlers import Evaluation, SheetLine
 from hpf.services.payload import Fields
 from hpf.settlement import service as settlement
-from hpf.settlement.owners import PayoutOutcome
 from hpf.withdrawals import service
 from hpf.withdrawals.rules import Reason, family_resident_ids
 from hpf.withdrawals.service import WithdrawalForm
@@ -128,29 +128,24 @@ class WithdrawalHandler:
             settlement.cancel(conn, ctx, int(found.order_id), f"申请已{state}")
 
 
-def _tell_application(conn: Connection, ctx: Context, row: dict[str, Any], outcome: PayoutOutcome) -> None:
-    if row.get("application_id") is None:
+PAYOUT_ENDED = ("withdrawal.paid", "withdrawal.released")  # what tell_application listens to
+
+
+def tell_application(conn: Connection, ctx: Context, event: Event) -> None:
+    """The withdrawal's payout ended: its application is executed, or failed (idempotent)."""
+    p = event.payload
+    if p.get("application_id") is None:
         return
-    application_id = int(row["application_id"])
+    application_id = int(p["application_id"])
     current = applications.find(conn, application_id)
     if current is None or current["state"] != "approved":
         return  # told already (a replayed outcome), or ended meanwhile
-    extra = {"payment_order_no": outcome.order_no, "paid_on": outcome.settled_on.isoformat()}
-    if outcome.state == "paid":
+    extra = {"payment_order_no": p["order_no"], "paid_on": p["settled_on"]}
+    if event.type == "withdrawal.paid":
         applications.mark_executed(conn, ctx, application_id, extra)
     else:
-        reason = outcome.failure_reason or outcome.failure_code or "银行付款失败"
+        reason = p.get("failure_reason") or p.get("failure_code") or "银行付款失败"
         applications.mark_failed(conn, ctx, application_id, f"付款失败：{reason}"[:200], extra)
 
 
 HANDLER = WithdrawalHandler()
-
-
-def install() -> None:
-    """Register the handler with the application engine and the payout listener (idempotent).
-
-    A test that put its own handler in place (``handlers.registered``) keeps it.
-    """
-    if all(handlers.handler_for(code) in (None, HANDLER) for code in HANDLER.item_codes):
-        handlers.register(HANDLER)
-    service.on_payout(_tell_application)

@@ -14,13 +14,14 @@ registry lags a sale, two strangers may share a card legitimately): staff decide
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 
+from hpf import events
 from hpf.accounts import queries as accounts_queries
 from hpf.accounts import service as accounts
 from hpf.accounts.rules import CloseKind
@@ -266,6 +267,7 @@ def ingest_registry(conn: Connection, ctx: Context, notices: Iterable[PropertyNo
                 )
             )
         written += 1
+    events.record(conn, ctx, "property_registry.received", "property_registry", source, {"records": written})
     return written
 
 
@@ -448,11 +450,16 @@ def reserve(
         ),
     )
     conn.execute(update(withdrawal).where(withdrawal.c.id == withdrawal_id).values(order_id=order["id"]))
+    events.record(conn, ctx, "withdrawal.reserved", "withdrawal", withdrawal_id, {
+        "application_id": application_id, "member_id": member_id, "reason": form.reason.value,
+        "amount_fen": amount, "closes_account": closing, "order_id": order["id"], "order_no": order["order_no"],
+    })  # fmt: skip
     return {**values, "id": withdrawal_id, "order_id": order["id"]}
 
 
 def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> None:
-    """Settlement's outcome handler for withdrawals (``hpf.settlement.owners``): idempotent."""
+    """How a withdrawal's payout ended (the listener of its order's final event: ``hpf.settlement.owners``);
+    idempotent."""
     row = conn.execute(select(withdrawal).where(withdrawal.c.id == int(outcome.owner_id))).mappings().first()
     if row is None or row["state"] not in ("reserved",):
         return
@@ -473,18 +480,10 @@ def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> No
             accounts.close_member(conn, ctx, account_no, CloseKind.WITHDRAWN, "销户提取")
     else:
         conn.execute(update(withdrawal).where(withdrawal.c.id == row["id"]).values(state="released"))
-    for listener in _listeners:
-        listener(conn, ctx, dict(row), outcome)
-
-
-# Who else learns how a withdrawal's payout ended (the services engine marks its application).
-Listener = Callable[[Connection, Context, dict[str, Any], PayoutOutcome], None]
-_listeners: list[Listener] = []
-
-
-def on_payout(listener: Listener) -> None:
-    if listener not in _listeners:
-        _listeners.append(listener)
+    # Who else learns how it ended listens to this event (its application: hpf.bootstrap.listeners).
+    events.record(conn, ctx, "withdrawal.paid" if outcome.state == "paid" else "withdrawal.released",
+                  "withdrawal", row["id"], {"application_id": row["application_id"], "member_id": row["member_id"],
+                                            "amount_fen": row["allowed_fen"], **outcome.payload()})  # fmt: skip
 
 
 def send_reserved(engine: Engine, ctx: Context, bank: BankAdapter, *, limit: int = 500) -> dict[str, int]:

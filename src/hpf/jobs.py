@@ -2,6 +2,8 @@
 
 A job marks itself ``running`` when it starts and ``done`` when it finishes; each of its steps
 is idempotent on its own (ledger idempotency keys), so a run killed midway is simply run again.
+Finishing records the run's one business event, ``batch_job.finished`` with the job's summary:
+batch jobs summarise the many rows they move in one event rather than one per row.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Connection, Integer, String, Table, insert, select, update
 
+from hpf import events
 from hpf.db.metadata import UtcDateTime, metadata
 from hpf.kernel.clock import Clock
+from hpf.kernel.context import Context
 
 batch_job = Table(
     "batch_job",
@@ -48,11 +52,20 @@ def start_job(conn: Connection, job: str, period: str, clock: Clock) -> bool:
     return True
 
 
-def finish_job(conn: Connection, job: str, period: str, clock: Clock, summary: dict[str, Any]) -> None:
+def finish_job(conn: Connection, job: str, period: str, ctx: Context, summary: dict[str, Any]) -> None:
+    """Mark the run done with its summary, and record it as the run's business event."""
     conn.execute(
         update(batch_job)
         .where(batch_job.c.job == job, batch_job.c.period == period)
-        .values(state="done", finished_at=clock.now(), summary=summary)
+        .values(state="done", finished_at=ctx.clock.now(), summary=summary)
+    )
+    events.record(
+        conn,
+        ctx,
+        "batch_job.finished",
+        "batch_job",
+        f"{job}/{period}",
+        {"job": job, "period": period, "summary": summary},
     )
 
 

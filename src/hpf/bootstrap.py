@@ -1,0 +1,180 @@
+"""The one wiring point: everything a center's process is built from, built once at start.
+
+Every entry point starts here — the web application (``hpf.app.create_app``, and
+``served_app`` behind ``hpf serve``), the ``hpf`` command (``hpf.cli``, which runs the simulator
+and the demo), the benches (``bench/``) and the test suite (``tests/conftest.py``):
+
+- **settings**, read once from the environment by the caller;
+- the **key ring** of personal data (``Settings.key_ring``): outside development a process
+  without real keys refuses to start (``security.default_key`` and the like); in development
+  (``HPF_ENV=development``: tests, ``make demo``, ``hpf demo``) the public development ring;
+- the **bank** adapter of settlement and the **SMS** sender, each the real one or the fake one
+  the settings choose;
+- the **item handlers** of the application engine (:func:`item_handlers`): every item of the
+  national catalog is declared here, with its handler or as reviewed by hand;
+- the **event listeners** (:func:`listeners`): who reacts, in the writer's transaction, to which
+  business event — the payouts' owners, the applications told of a payout or a loan activated,
+  the executors of approved changes.
+
+:func:`build` makes them and checks that the declaration is complete — an item of the catalog
+without a declaration, an approval kind without exactly one executor, a payout owner kind no
+listener hears: the process refuses to start (``wiring.incomplete``) instead of letting an
+application fall silently to manual review. :func:`install` hands the ring, the handlers and the
+listeners to the modules that use them; a module asked for one in a process that did not start
+here refuses (``wiring.missing``). :func:`start` does both. Nothing is registered by importing a
+module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from hpf import events
+from hpf.approvals import service as approvals
+from hpf.events import Listener
+from hpf.identity.sms import FakeSms, SmsSender, UnconfiguredSms
+from hpf.kernel.errors import HpfError
+from hpf.protection import protect
+from hpf.protection.crypto import KeyRing
+from hpf.services import handlers
+from hpf.services.handlers import ItemHandler
+from hpf.settings import Settings
+from hpf.settlement import owners
+from hpf.settlement.adapter import BankAdapter
+from hpf.settlement.rules import OWNER_KIND_ZH
+
+# Catalog items with no automatic rules: every application goes to a reviewer, and is executed
+# when approved (the work itself is done by staff in the account pages).
+REVIEWED_BY_HAND = ("AC-OPEN", "AC-CHANGE", "AC-TRANSFER-IN")
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What a process of the center runs with."""
+
+    settings: Settings
+    ring: KeyRing
+    bank: BankAdapter
+    sms: SmsSender
+    handlers: Mapping[str, ItemHandler | None]
+    listeners: tuple[Listener, ...]
+
+
+def item_handlers() -> dict[str, ItemHandler | None]:
+    """Every item of the catalog and what decides it: its handler, or ``None`` (by hand)."""
+    from hpf.loans import application as loan_application
+    from hpf.withdrawals import handler as withdrawal_handler
+
+    table: dict[str, ItemHandler | None] = dict.fromkeys(REVIEWED_BY_HAND)
+    for handler in (withdrawal_handler.HANDLER, loan_application.HANDLER):
+        for code in handler.item_codes:
+            if code in table:
+                raise _incomplete([f"item {code} is declared twice"])
+            table[code] = handler
+    return table
+
+
+def listeners() -> tuple[Listener, ...]:
+    """Who reacts to which business event, in the writer's transaction, in this order."""
+    from hpf.contributions import service as contributions
+    from hpf.ledger import service as ledger
+    from hpf.loans import application as loan_application
+    from hpf.policy import service as policy
+    from hpf.services import catalog
+    from hpf.withdrawals import handler as withdrawal_handler
+    from hpf.withdrawals import service as withdrawals
+
+    return (
+        # A payout ended (payment_order.paid / .failed): its owner learns it.
+        owners.listener("withdrawal", "withdrawal payout ended", withdrawals.payout_settled),
+        owners.listener("loan", "loan disbursement ended", loan_application.disbursement_settled),
+        # A withdrawal paid or released: its application is executed or failed.
+        Listener(
+            "withdrawal application told",
+            withdrawal_handler.PAYOUT_ENDED,
+            withdrawal_handler.tell_application,
+        ),
+        # A loan disbursed through settlement is active: its application is executed.
+        Listener("loan application executed", ("loan.activated",), loan_application.loan_activated),
+        # An approved change is carried out by the capability it changes.
+        approvals.executor(approvals.LEDGER_REVERSAL, ledger.reverse_as_approved),
+        approvals.executor(approvals.POLICY_CHANGE, policy.schedule_as_approved),
+        approvals.executor(approvals.FUNDS_REFUND, contributions.refund_as_approved),
+        approvals.executor(approvals.CATALOG_PUBLISH, catalog.publish_as_approved),
+    )
+
+
+def _incomplete(problems: list[str]) -> HpfError:
+    return HpfError(
+        "wiring.incomplete",
+        "系统启动配置不完整，拒绝启动",
+        "the wiring is incomplete (hpf.bootstrap): " + "; ".join(problems),
+        status=500,
+        problems=problems,
+    )
+
+
+def check(table: Mapping[str, ItemHandler | None], declared: tuple[Listener, ...]) -> None:
+    """Refuse a declaration that leaves something unwired (``wiring.incomplete``)."""
+    from hpf.services.catalog import national_versions
+
+    problems: list[str] = []
+    catalog_codes = {str(item["code"]) for version in national_versions() for item in version["items"]}
+    problems += [
+        f"item {code} of the catalog has no declared handler" for code in sorted(catalog_codes - set(table))
+    ]
+    problems += [f"item {code} is not in the catalog" for code in sorted(set(table) - catalog_codes)]
+    for kind in approvals.kinds():
+        executors = [x for x in declared if x.hears(approvals.APPROVED, {"kind": kind.name})]
+        if len(executors) != 1:
+            problems.append(f"approval kind {kind.name} has {len(executors)} executors, not one")
+    for owner in OWNER_KIND_ZH:
+        for event_type in owners.SETTLED:
+            heard = [x for x in declared if x.hears(event_type, {"owner_kind": owner})]
+            if len(heard) != 1:
+                problems.append(f"{event_type} of owner kind {owner} has {len(heard)} listeners, not one")
+    if problems:
+        raise _incomplete(problems)
+
+
+def default_sms(settings: Settings) -> SmsSender:
+    """A recording fake in development; elsewhere nothing is sent until a gateway is configured."""
+    return FakeSms() if settings.env == "development" else UnconfiguredSms()
+
+
+def build(
+    settings: Settings, *, sms: SmsSender | None = None, bank: BankAdapter | None = None
+) -> Dependencies:
+    """The process's dependencies from ``settings`` (``sms`` and ``bank`` replace the configured
+    ones: tests, the console SMS of ``hpf serve`` in development). Refuses to build without a
+    real key ring outside development, and with an incomplete wiring."""
+    from hpf.settlement import adapter
+
+    ring = settings.key_ring()  # refuses a missing or public key outside development
+    table = item_handlers()
+    declared = listeners()
+    check(table, declared)
+    return Dependencies(
+        settings=settings,
+        ring=ring,
+        bank=bank if bank is not None else adapter.from_settings(settings),
+        sms=sms if sms is not None else default_sms(settings),
+        handlers=table,
+        listeners=declared,
+    )
+
+
+def install(deps: Dependencies) -> Dependencies:
+    """Hand the ring, the item handlers and the listeners to the modules of this process."""
+    protect.install(deps.ring)
+    handlers.install(deps.handlers)
+    events.install(deps.listeners)
+    return deps
+
+
+def start(
+    settings: Settings, *, sms: SmsSender | None = None, bank: BankAdapter | None = None
+) -> Dependencies:
+    """Build and install: how every process of the center starts."""
+    return install(build(settings, sms=sms, bank=bank))
