@@ -5,7 +5,7 @@
 Builds, set-based and outside the timing: one employer, one member per loan (SQL from a
 recursive CTE; the personal-data columns hold placeholders, nothing reads them), their HPF
 balances (one ``post_set`` entry), the loans (``INSERT … SELECT``), their full schedules
-(``hpf.loans.batch.many_schedules``, bulk inserted) and the disbursement (one entry Dr 121 /
+(``hpf.loans.calculator.batch.many_schedules``, bulk inserted) and the disbursement (one entry Dr 121 /
 Cr 101, as ``hpf.settlement`` will post it). Half the loans repay from the HPF account, half by
 bank debit; one borrower in twenty has too little money and goes overdue. Every loan has an
 installment due in the month timed.
@@ -52,10 +52,10 @@ from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger import service as ledger
 from hpf.ledger.tables import journal_entry, journal_line
-from hpf.loans.batch import LoanTerms, many_schedules
-from hpf.loans.jobs import run_loan_month_end
-from hpf.loans.schedule import Method, due_date
-from hpf.loans.service import INSTALLMENT_COLUMNS
+from hpf.loans.book.jobs import run_loan_month_end
+from hpf.loans.book.service import INSTALLMENT_COLUMNS
+from hpf.loans.calculator.batch import LoanTerms, many_schedules
+from hpf.loans.calculator.schedule import Method, due_date
 from hpf.schema import upgrade
 from hpf.settings import Settings
 

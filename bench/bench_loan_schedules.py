@@ -1,4 +1,4 @@
-"""Benchmark: repayment schedules of 100,000 loans of 360 months (``hpf.loans.batch``).
+"""Benchmark: repayment schedules of 100,000 loans of 360 months (``hpf.loans.calculator.batch``).
 
     python bench/bench_loan_schedules.py [--loans 100000] [--months 360] [--seed 7] [--sample 300]
 
@@ -20,8 +20,8 @@ import time
 from datetime import date
 from decimal import Decimal
 
-from hpf.loans.batch import LoanTerms, many_schedules
-from hpf.loans.schedule import Method, build_schedule
+from hpf.loans.calculator.batch import LoanTerms, many_schedules
+from hpf.loans.calculator.schedule import Method, build_schedule
 
 RATES = tuple(
     Decimal(r) for r in ("0.021", "0.026", "0.02525", "0.03075", "0.0235", "0.0285", "0.02775", "0.03325")

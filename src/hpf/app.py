@@ -116,8 +116,8 @@ def create_app(
     from hpf.ledger import api as ledger_api
     from hpf.loans import api as loans_api
     from hpf.loans import pages as loans_pages
-    from hpf.loans import scorecard_pages
-    from hpf.loans import service as loans
+    from hpf.loans.book import service as loans
+    from hpf.loans.scorecard import pages as scorecard_pages
     from hpf.policy import api as policy_api
     from hpf.policy import pages as policy_pages
     from hpf.services import api as services_api

@@ -63,7 +63,7 @@ class Dependencies:
 
 def item_handlers() -> dict[str, ItemHandler | None]:
     """Every item of the catalog and what decides it: its handler, or ``None`` (by hand)."""
-    from hpf.loans import application as loan_application
+    from hpf.loans.application import handler as loan_application
     from hpf.withdrawals import handler as withdrawal_handler
 
     table: dict[str, ItemHandler | None] = dict.fromkeys(REVIEWED_BY_HAND)
@@ -79,7 +79,7 @@ def listeners() -> tuple[Listener, ...]:
     """Who reacts to which business event, in the writer's transaction, in this order."""
     from hpf.contributions import service as contributions
     from hpf.ledger import service as ledger
-    from hpf.loans import application as loan_application
+    from hpf.loans.application import handler as loan_application
     from hpf.policy import service as policy
     from hpf.services import catalog
     from hpf.withdrawals import handler as withdrawal_handler

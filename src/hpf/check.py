@@ -1,5 +1,5 @@
 """Every invariant of the center's books, as ``hpf check`` and ``GET /api/v1/ledger/check``: the
-ledger's own (``hpf.ledger.check``) and the loan book's against it (``hpf.loans.check``).
+ledger's own (``hpf.ledger.check``) and the loan book's against it (``hpf.loans.book.check``).
 
 Above both packages in the layer order, so the ledger does not reach up into the loans.
 """
@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from hpf.access.permissions import Perm
 from hpf.kernel.findings import Finding
 from hpf.ledger.check import check_ledger
-from hpf.loans.check import check_loans
+from hpf.loans.book.check import check_loans
 from hpf.web.auth import requires
 from hpf.web.deps import ReadDb
 from hpf.web.routing import HpfRoute

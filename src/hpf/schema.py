@@ -25,8 +25,8 @@ from hpf.events import tables as events_tables
 from hpf.identity import identity, sessions, sms, tokens
 from hpf.ledger import tables as ledger_tables
 from hpf.ledger.service import sync_chart
-from hpf.loans import scorecard_tables
-from hpf.loans import tables as loans_tables
+from hpf.loans.book import tables as loans_tables
+from hpf.loans.scorecard import tables as scorecard_tables
 from hpf.policy import tables as policy_tables
 from hpf.protection import keys
 from hpf.services import tables as services_tables

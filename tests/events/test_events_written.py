@@ -35,8 +35,8 @@ from hpf.identity import identity
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import Side
 from hpf.ledger.rules import JournalEntry, Line
-from hpf.loans import service as loans
-from hpf.loans.schedule import Method
+from hpf.loans.book import service as loans
+from hpf.loans.calculator.schedule import Method
 from hpf.policy.service import policy_at
 from hpf.services import catalog
 from hpf.services import service as applications

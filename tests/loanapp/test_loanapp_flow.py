@@ -17,10 +17,10 @@ from hpf.identity.identity import Forbidden
 from hpf.kernel.errors import IllegalTransition
 from hpf.kernel.findings import Verdict
 from hpf.ledger.tables import journal_entry
-from hpf.loans import application as la
-from hpf.loans import service as loans
-from hpf.loans.features import FEATURES
-from hpf.loans.tables import loan
+from hpf.loans.application import handler as la
+from hpf.loans.book import service as loans
+from hpf.loans.book.tables import loan
+from hpf.loans.scorecard.features import FEATURES
 from hpf.services import service as applications
 from hpf.services.handlers import Evaluation
 from hpf.services.tables import application

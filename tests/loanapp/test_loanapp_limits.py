@@ -14,10 +14,10 @@ from hpf.kernel.errors import InvalidInput
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import Side
 from hpf.ledger.rules import JournalEntry, Line
-from hpf.loans import application as la
-from hpf.loans import service as loans
-from hpf.loans.rules import LimitKind, first_installment
-from hpf.loans.schedule import Method
+from hpf.loans.application import handler as la
+from hpf.loans.application.rules import LimitKind, first_installment
+from hpf.loans.book import service as loans
+from hpf.loans.calculator.schedule import Method
 
 A_BALANCE = 14 * 192_000  # 14 months of 8,000 yuan × (12% + 12%)
 COMMON = [

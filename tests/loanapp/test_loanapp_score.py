@@ -11,9 +11,9 @@ from loanapp_support import CERTIFICATE, build_center, payload, submit
 from sqlalchemy import select
 
 from hpf.db.engine import read_transaction, write_transaction
-from hpf.loans import scorecard
-from hpf.loans.features import FEATURES
-from hpf.loans.scorecard_tables import loan_features
+from hpf.loans.scorecard import model as scorecard
+from hpf.loans.scorecard.features import FEATURES
+from hpf.loans.scorecard.tables import loan_features
 from hpf.services import service as applications
 
 

@@ -16,8 +16,8 @@ from hpf.kernel.context import Context
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
-from hpf.loans import service as loans
-from hpf.loans.schedule import Method
+from hpf.loans.book import service as loans
+from hpf.loans.calculator.schedule import Method
 
 
 def open_members(conn, ctx: Context, count: int, seq: int = 1) -> list[int]:

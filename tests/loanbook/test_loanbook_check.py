@@ -10,9 +10,9 @@ from sqlalchemy import update
 
 from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
-from hpf.loans import jobs
-from hpf.loans import service as loans
-from hpf.loans.tables import loan, loan_installment
+from hpf.loans.book import jobs
+from hpf.loans.book import service as loans
+from hpf.loans.book.tables import loan, loan_installment
 
 
 def test_a_loan_that_disagrees_with_the_books_or_its_schedule_is_reported(engine, ctx, clock):

@@ -11,11 +11,11 @@ from loanbook_support import new_loan, open_members
 from sqlalchemy import update
 
 from hpf.db.engine import write_transaction
-from hpf.loans import jobs
-from hpf.loans import service as loans
-from hpf.loans.overdue import Owed, allocate_recovery, classify
-from hpf.loans.rules import loan_policy
-from hpf.loans.tables import loan
+from hpf.loans.application.rules import loan_policy
+from hpf.loans.book import jobs
+from hpf.loans.book import service as loans
+from hpf.loans.book.overdue import Owed, allocate_recovery, classify
+from hpf.loans.book.tables import loan
 
 DAYS = [0, 1, 2, 30, 89, 90, 91, 92, 180, 181, 182, 360, 361, 400, 2000]
 
@@ -81,7 +81,7 @@ def test_a_recovery_is_recorded_as_a_change_of_class(engine, ctx, clock):
     """次级/可疑 → 正常 after a repayment is a row of the class history like any other change."""
     from sqlalchemy import select
 
-    from hpf.loans.tables import loan_event
+    from hpf.loans.book.tables import loan_event
 
     day = date(2026, 6, 30)
     clock.set(date(2025, 3, 20))

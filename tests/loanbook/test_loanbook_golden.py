@@ -17,10 +17,10 @@ from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import Conflict, HpfError, InvalidInput
 from hpf.ledger.tables import journal_entry, journal_line
-from hpf.loans import jobs
-from hpf.loans import service as loans
-from hpf.loans.schedule import PrepaymentChoice, build_schedule, prepay, reprice
-from hpf.loans.tables import dunning_notice
+from hpf.loans.book import jobs
+from hpf.loans.book import service as loans
+from hpf.loans.book.tables import dunning_notice
+from hpf.loans.calculator.schedule import PrepaymentChoice, build_schedule, prepay, reprice
 
 APRIL_END = date(2025, 4, 30)
 # 23,665.44 yuan over 12 months at 2.60%: an installment of exactly 2,000.00 (REFERENCE §4.7).

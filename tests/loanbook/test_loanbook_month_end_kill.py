@@ -16,8 +16,8 @@ from hpf.db.engine import make_engine, read_transaction, write_transaction
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger.tables import journal_entry
-from hpf.loans import service as loans
-from hpf.loans.tables import loan_event, loan_installment
+from hpf.loans.book import service as loans
+from hpf.loans.book.tables import loan_event, loan_installment
 from hpf.schema import upgrade
 
 LOANS = 24

@@ -9,9 +9,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from hpf.db.engine import read_transaction, write_transaction
-from hpf.loans import service as loans
-from hpf.loans.debit import seq_prefix
-from hpf.loans.tables import loan_debit
+from hpf.loans.book import service as loans
+from hpf.loans.book.tables import loan_debit
+from hpf.loans.debit.service import seq_prefix
 from settlement_support import CARD
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "loanbook"))  # the loan book's helpers

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import InvalidInput
 from hpf.kernel.identifiers import luhn_check_digit
-from hpf.loans import application as la
-from hpf.loans import service as loans
-from hpf.loans.tables import loan
+from hpf.loans.application import handler as la
+from hpf.loans.book import service as loans
+from hpf.loans.book.tables import loan
 from hpf.services import service as applications
 from hpf.services.tables import application
 

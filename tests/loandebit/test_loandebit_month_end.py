@@ -20,7 +20,8 @@ from hpf.check import check_center
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import HpfError
 from hpf.ledger.tables import journal_entry, journal_line
-from hpf.loans import debit, jobs
+from hpf.loans.book import jobs
+from hpf.loans.debit import service as debit
 from hpf.settlement.adapter import UnconfiguredBank
 
 

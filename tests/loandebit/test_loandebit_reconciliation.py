@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from loandebit_support import APRIL_END, FIRST_INSTALLMENT, MONTH, bank_debit_loans, seq_of
 
-from hpf.loans import jobs
+from hpf.loans.book import jobs
 from hpf.settlement import messages as m
 from hpf.settlement.reconciliation import fetch_and_reconcile
 

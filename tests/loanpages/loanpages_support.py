@@ -35,9 +35,9 @@ from hpf.db.engine import read_transaction, write_transaction
 from hpf.identity import identity
 from hpf.kernel.context import Context
 from hpf.ledger.tables import journal_entry, journal_line
-from hpf.loans import jobs
-from hpf.loans import service as loans
-from hpf.loans.tables import loan, loan_event, loan_installment
+from hpf.loans.book import jobs
+from hpf.loans.book import service as loans
+from hpf.loans.book.tables import loan, loan_event, loan_installment
 from signing_in import FAST_PASSWORDS, PASSWORD
 
 TODAY = date(2025, 5, 10)

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from hpf.access.permissions import Role
 from hpf.audit.trail import audit_log
 from hpf.db.engine import read_transaction
-from hpf.loans import service as loans
-from hpf.loans.schedule import (
+from hpf.loans.book import service as loans
+from hpf.loans.calculator.schedule import (
     Method,
     PrepaymentChoice,
     build_schedule,

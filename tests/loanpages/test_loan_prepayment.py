@@ -26,8 +26,8 @@ from hpf.check import check_center
 from hpf.db.engine import read_transaction
 from hpf.ledger import service as ledger
 from hpf.ledger.tables import journal_entry, journal_line
-from hpf.loans import service as loans
-from hpf.loans.check import check_loans
+from hpf.loans.book import service as loans
+from hpf.loans.book.check import check_loans
 from signing_in import bearer, use_session
 
 A_BALANCE = 995_861  # 100.00 + 20,000.00 − 10,141.39

@@ -6,8 +6,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hpf.loans.batch import LoanTerms, many_schedules
-from hpf.loans.schedule import Method, build_schedule
+from hpf.loans.calculator.batch import LoanTerms, many_schedules
+from hpf.loans.calculator.schedule import Method, build_schedule
 
 loans = st.builds(
     LoanTerms,

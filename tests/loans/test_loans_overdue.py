@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from hpf.kernel.errors import InvalidInput
-from hpf.loans.overdue import ClassificationThresholds, RiskClass, classify, penalty_interest
+from hpf.loans.book.overdue import ClassificationThresholds, RiskClass, classify, penalty_interest
 
 D = Decimal
 COMMERCIAL = ClassificationThresholds(special_mention=1, substandard=91, doubtful=181, loss=361)

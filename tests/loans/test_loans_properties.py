@@ -9,9 +9,9 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hpf.loans.overdue import ClassificationThresholds, classify
-from hpf.loans.rules import LoanRequest, loan_policy, max_loan_amount
-from hpf.loans.schedule import Method, PrepaymentChoice, build_schedule, prepay, reprice
+from hpf.loans.application.rules import LoanRequest, loan_policy, max_loan_amount
+from hpf.loans.book.overdue import ClassificationThresholds, classify
+from hpf.loans.calculator.schedule import Method, PrepaymentChoice, build_schedule, prepay, reprice
 
 POLICY = loan_policy(date(2025, 6, 1))
 principals = st.integers(min_value=1, max_value=300_000_000)  # up to 3 million yuan

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from hpf.kernel.errors import InvalidInput
-from hpf.loans import rates
+from hpf.loans.calculator import rates
 
 D = Decimal
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from hpf.kernel.errors import InvalidInput
-from hpf.loans.rules import (
+from hpf.loans.application.rules import (
     LimitKind,
     LoanRequest,
     first_installment,
@@ -16,7 +16,7 @@ from hpf.loans.rules import (
     max_loan_amount,
     resolve_loan_policy,
 )
-from hpf.loans.schedule import Method
+from hpf.loans.calculator.schedule import Method
 
 D = Decimal
 POLICY = loan_policy(date(2025, 6, 1))

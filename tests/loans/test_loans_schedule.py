@@ -12,7 +12,7 @@ from fractions import Fraction
 import pytest
 
 from hpf.kernel.errors import InvalidInput
-from hpf.loans.schedule import (
+from hpf.loans.calculator.schedule import (
     Method,
     PrepaymentChoice,
     accrued_interest,

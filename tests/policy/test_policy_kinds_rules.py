@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hpf.kernel.errors import InvalidInput
-from hpf.loans import schedule
+from hpf.loans.calculator import schedule
 from hpf.policy import rules
 from hpf.policy.rules import (
     LOAN,

@@ -2,7 +2,7 @@
 
 Loans are inserted straight into ``loan`` (a test shortcut: hundreds of loans through
 ``create_loan`` and the ledger would only slow the tests) with their features recorded. A bad
-loan is marked through the same columns and rows the loan jobs write (``hpf.loans.jobs``), in
+loan is marked through the same columns and rows the loan jobs write (``hpf.loans.book.jobs``), in
 turns: still 120 days past due and classified 03; cured, with only a ``classified`` event to 03
 in its history; cured, with only a 90-day dunning notice; written off.
 """
@@ -20,9 +20,9 @@ from sqlalchemy import select
 from factories import employer_payload, member_payload
 from hpf.accounts import service as accounts
 from hpf.kernel.context import Context
-from hpf.loans import scorecard
-from hpf.loans.features import FEATURES
-from hpf.loans.tables import dunning_notice, loan, loan_event
+from hpf.loans.book.tables import dunning_notice, loan, loan_event
+from hpf.loans.scorecard import model as scorecard
+from hpf.loans.scorecard.features import FEATURES
 
 DISBURSED = date(2025, 6, 20)
 AS_OF = date(2026, 9, 30)  # 15 months after DISBURSED

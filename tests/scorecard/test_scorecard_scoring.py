@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from scorecard_support import neutral_card, random_features
 
 from hpf.kernel.errors import InvalidInput
-from hpf.loans import scorecard
-from hpf.loans.features import FEATURES
+from hpf.loans.scorecard import model as scorecard
+from hpf.loans.scorecard.features import FEATURES
 
 BASE = random_features(np.random.default_rng(1))
 

@@ -22,11 +22,12 @@ from sqlalchemy import func, select, update
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
-from hpf.loans import jobs, scorecard
-from hpf.loans.features import FEATURES
-from hpf.loans.scorecard_tables import loan_features
-from hpf.loans.scorecard_tables import scorecard as scorecard_table
-from hpf.loans.tables import loan
+from hpf.loans.book import jobs
+from hpf.loans.book.tables import loan
+from hpf.loans.scorecard import model as scorecard
+from hpf.loans.scorecard.features import FEATURES
+from hpf.loans.scorecard.tables import loan_features
+from hpf.loans.scorecard.tables import scorecard as scorecard_table
 from loanbook.loanbook_support import new_loan, open_members
 
 

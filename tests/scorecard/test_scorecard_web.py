@@ -16,8 +16,8 @@ from hpf.access.permissions import Role
 from hpf.app import create_app
 from hpf.cli import app as hpf
 from hpf.db.engine import write_transaction
-from hpf.loans import scorecard
-from hpf.loans.features import FEATURE_ZH, FEATURES
+from hpf.loans.scorecard import model as scorecard
+from hpf.loans.scorecard.features import FEATURE_ZH, FEATURES
 from hpf.settings import Settings
 
 

@@ -12,7 +12,7 @@ from hpf.jobs import batch_job
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger.tables import journal_entry
-from hpf.loans.tables import loan, loan_debit
+from hpf.loans.book.tables import loan, loan_debit
 from hpf.schema import upgrade
 from hpf.services.tables import application
 from hpf.sim.generator import build_demo_center

@@ -17,7 +17,7 @@ from hpf.db.engine import make_engine, read_transaction, write_transaction
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.ledger.tables import journal_entry, journal_line, member_balance
-from hpf.loans.tables import loan
+from hpf.loans.book.tables import loan
 from hpf.schema import upgrade
 from hpf.services.tables import application
 from hpf.settlement.tables import payment_order

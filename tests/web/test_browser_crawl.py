@@ -37,7 +37,7 @@ from hpf.db.engine import make_engine, read_transaction, write_transaction
 from hpf.identity import identity, sessions
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
-from hpf.loans.tables import loan
+from hpf.loans.book.tables import loan
 from hpf.schema import upgrade
 from hpf.services import service as services
 from hpf.settings import Settings

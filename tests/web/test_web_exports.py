@@ -18,7 +18,7 @@ from factories import employer_payload, member_payload
 from hpf.app import create_app
 from hpf.contributions import lists
 from hpf.loans.calculator import calculate, parse_input
-from hpf.loans.schedule import Method
+from hpf.loans.calculator.schedule import Method
 from hpf.settings import Settings
 
 EVIL = "=cmd|' /C calc'!A0"
@@ -64,7 +64,7 @@ def test_the_list_templates_escape_formulas_and_keep_numbers() -> None:
 
 
 def test_the_loan_schedule_csv_goes_through_the_same_escaping(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hpf.loans import cli
+    from hpf.loans.calculator import cli
 
     seen: list[object] = []
     real = cli.safe_row

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from hpf.cli import archives as services_cli
 from hpf.cli.settlement import fakebank_app, settlement_app
-from hpf.loans import cli as loans_cli
+from hpf.loans.calculator import cli as loans_cli
 from hpf.settings import Settings
 
 app = typer.Typer(help="OpenHPF: 住房公积金 center and hub", no_args_is_help=True)
@@ -327,7 +327,7 @@ def loan_month_end(
     With HPF_BANK_URL set the bank-debit loans are debited first (BDC105) and only what the bank
     paid is collected; without it bank debits are taken as collected.
     """
-    from hpf.loans.jobs import run_loan_month_end
+    from hpf.loans.book.jobs import run_loan_month_end
     from hpf.settlement import adapter
 
     settings = _settings()
@@ -351,7 +351,7 @@ def loan_daily(
     """Daily overdue run: penalty interest, days past due, five-level class, dunning notices."""
     from datetime import date
 
-    from hpf.loans.jobs import run_loan_daily
+    from hpf.loans.book.jobs import run_loan_daily
 
     settings = _settings()
     try:
@@ -371,7 +371,7 @@ def loan_reprice(
     from datetime import date
 
     from hpf.db.engine import write_transaction
-    from hpf.loans.service import reprice
+    from hpf.loans.book.service import reprice
 
     settings = _settings()
 
@@ -389,7 +389,7 @@ def loan_train_scorecard(
 ) -> None:
     """Train the loan default scorecard on the loan book as of the business date; it becomes the active card."""
     from hpf.db.engine import write_transaction
-    from hpf.loans.scorecard import train
+    from hpf.loans.scorecard.model import train
 
     settings = _settings()
 

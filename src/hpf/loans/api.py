@@ -35,9 +35,9 @@ from hpf.accounts import service as accounts
 from hpf.disclosure.http import Disclose, Disclosure
 from hpf.identity.identity import Forbidden
 from hpf.kernel.errors import InvalidInput, NotFound
-from hpf.loans import service
+from hpf.loans.book import service
 from hpf.loans.calculator import CalculatorInput, calculate, parse_input
-from hpf.loans.schedule import Method, Schedule
+from hpf.loans.calculator.schedule import Method, Schedule
 from hpf.protection.masking import mask
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import INT64_MAX, Id, PositiveFen

@@ -12,8 +12,8 @@ from sqlalchemy import Connection, func, select
 
 from hpf.db.periods import year_of
 from hpf.kernel.codes import code_table
-from hpf.loans.schedule import Schedule
-from hpf.loans.tables import loan, loan_installment
+from hpf.loans.book.tables import loan, loan_installment
+from hpf.loans.calculator.schedule import Schedule
 
 Chart = dict[str, Any]
 CLASSES = ("01", "02", "03", "04", "05")

@@ -32,7 +32,7 @@ from hpf.disclosure.http import Disclose, Disclosure
 from hpf.kernel.errors import HpfError, InvalidInput
 from hpf.kernel.money import parse_yuan
 from hpf.ledger import service as ledger
-from hpf.loans import charts, rates, service
+from hpf.loans import charts
 from hpf.loans.api import (
     READ_BOOK,
     READ_OWN,
@@ -45,8 +45,9 @@ from hpf.loans.api import (
     visible_events,
     visible_loan,
 )
-from hpf.loans.calculator import MAX_YEARS, calculate, first_of_next_month, parse_input
-from hpf.loans.schedule import Method, PrepaymentChoice
+from hpf.loans.book import service
+from hpf.loans.calculator import MAX_YEARS, calculate, first_of_next_month, parse_input, rates
+from hpf.loans.calculator.schedule import Method, PrepaymentChoice
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import Id, QueryId
 from hpf.web.deps import Ctx, ReadDb, WriteDb

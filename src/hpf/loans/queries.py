@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy import Subquery, select
 
-from hpf.loans.scorecard_tables import loan_features
-from hpf.loans.tables import loan
+from hpf.loans.book.tables import loan
+from hpf.loans.scorecard.tables import loan_features
 
 
 def active_loans_subquery(name: str | None = None) -> Subquery:

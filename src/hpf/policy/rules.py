@@ -649,7 +649,7 @@ WITHDRAWAL = "withdrawal"
 LOAN = "loan"
 KINDS: tuple[str, ...] = (WITHDRAWAL, LOAN)
 KIND_ZH = {WITHDRAWAL: "提取", LOAN: "贷款"}
-LOAN_TERM_MAX_MONTHS = 600  # the longest schedule ``hpf.loans.schedule`` computes (MAX_MONTHS)
+LOAN_TERM_MAX_MONTHS = 600  # the longest schedule ``hpf.loans.calculator.schedule`` computes (MAX_MONTHS)
 DAYS_PAST_DUE_MAX = 3650  # thresholds and dunning stages: within ten years past due
 
 

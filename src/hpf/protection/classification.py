@@ -764,7 +764,7 @@ _DECLARED: list[FieldClass] = [
             ("answered_at", GEN, "", None, "应答时间"),
         ],
     ),
-    # -- the loan default scorecard (hpf.loans.scorecard) ---------------------------------------
+    # -- the loan default scorecard (hpf.loans.scorecard.model) ---------------------------------------
     # The features describe the borrower's finances at application (ratios of balance, base and
     # price): sensitive personal information, like the loan itself. A card is a model, not a person.
     *_table(

@@ -8,7 +8,7 @@ Both sides are reduced to one signed amount per reference (money in positive):
 - the ledger: the lines on 101 住房公积金存款 posted that day, by their entry's business id
   (a payment order's number; a reversal nets out with its original).
 
-Loan debits (BDC105, ``hpf.loans.debit``): a credit whose reference is a debit the center
+Loan debits (BDC105, ``hpf.loans.debit.service``): a credit whose reference is a debit the center
 recorded as successful counts towards its month's collection entry (``LOAN-ME-<month>``, one
 Dr 101 for all of them), so the day's successful debits must add up to what that entry posted
 on 101 that day; a credit for a debit recorded failed (or still pending) stays under its own
@@ -63,7 +63,7 @@ from hpf.settlement.tables import (
     reconciliation_difference,
 )
 
-# The loan book's debits (``hpf.loans.debit``), read only for their month: ``hpf.loans`` sits
+# The loan book's debits (``hpf.loans.debit.service``), read only for their month: ``hpf.loans`` sits
 # above settlement, so the table is named here rather than imported.
 _loan_debit = table("loan_debit", column("seq_no", String), column("month", String), column("state", String))
 

@@ -41,13 +41,13 @@ from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.kernel.identifiers import luhn_check_digit
-from hpf.loans import application as loan_application
-from hpf.loans import scorecard
-from hpf.loans import service as loans
-from hpf.loans.debit import seq_prefix
-from hpf.loans.jobs import run_loan_daily, run_loan_month_end
+from hpf.loans.application import handler as loan_application
+from hpf.loans.book import service as loans
+from hpf.loans.book.jobs import run_loan_daily, run_loan_month_end
+from hpf.loans.calculator.schedule import PrepaymentChoice
+from hpf.loans.debit.service import seq_prefix
 from hpf.loans.queries import active_loans_subquery
-from hpf.loans.schedule import PrepaymentChoice
+from hpf.loans.scorecard import model as scorecard
 from hpf.services import service as applications
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.fakebank import FakeBank

@@ -4,7 +4,7 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-28
 
-The loan book (``hpf.loans.tables``): contracts, schedules (WITHOUT ROWID on SQLite, keyed by
+The loan book (``hpf.loans.book.tables``): contracts, schedules (WITHOUT ROWID on SQLite, keyed by
 due date then loan), loan events, collateral events from the registry feed, dunning notices.
 """
 

@@ -4,7 +4,7 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-11-28
 
-The default scorecard (``hpf.loans.scorecard_tables``): each loan's application features, and
+The default scorecard (``hpf.loans.scorecard.tables``): each loan's application features, and
 the trained cards, at most one of them active (a partial unique index).
 """
 

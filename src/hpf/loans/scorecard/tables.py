@@ -1,6 +1,6 @@
 """Storage of the default scorecard: each loan's application features, and the trained cards.
 
-``loan_features`` keeps, per loan, the scorecard features (``hpf.loans.features``) as they were
+``loan_features`` keeps, per loan, the scorecard features (``hpf.loans.scorecard.features``) as they were
 at application: the scorecard trains on them later, when the loan's outcome is known, so they
 are recorded once and never changed. ``scorecard`` keeps every card ever trained; exactly one
 is active (a partial unique index), older ones stay for the record of what was in use when.

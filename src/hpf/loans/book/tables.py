@@ -182,7 +182,7 @@ dunning_notice = Table(
 )
 
 # 委托扣款 (BDC105 贷款扣款): one debit of a bank-debit loan's card per month, sent by the
-# month-end job (``hpf.loans.debit``). ``seq_no`` is the center's 业务流水号 of the item,
+# month-end job (``hpf.loans.debit.service``). ``seq_no`` is the center's 业务流水号 of the item,
 # derived from (month, loan), so a resend after no answer names the same debit and the bank
 # takes it at most once. Only a ``success`` lets the month-end collect the loan's installments.
 loan_debit = Table(

@@ -13,7 +13,7 @@ from hpf.kernel.errors import HpfError
 from hpf.kernel.exports import safe_row
 from hpf.kernel.money import format_yuan
 from hpf.loans.calculator import calculate, parse_input
-from hpf.loans.schedule import Method, Schedule
+from hpf.loans.calculator.schedule import Method, Schedule
 from hpf.settings import Settings
 
 app = typer.Typer(help="Housing loans (个人住房公积金贷款)", no_args_is_help=True)

@@ -30,7 +30,7 @@ from typing import Any
 from hpf.kernel.errors import InvalidInput
 from hpf.kernel.findings import Finding
 from hpf.kernel.money import require_fen
-from hpf.loans.schedule import Method, level_installment, monthly_interest
+from hpf.loans.calculator.schedule import Method, level_installment, monthly_interest
 from hpf.policy.rules import LOAN, shipped_entries
 from hpf.policy.rules import LoanPolicy as LoanPolicy
 from hpf.policy.rules import resolve_loan_policy as _resolve

@@ -114,7 +114,7 @@ def parse_rate_table(entries: Sequence[Mapping[str, Any]]) -> tuple[RateEntry, .
 @cache
 def national_rates() -> tuple[RateEntry, ...]:
     """The national table shipped with OpenHPF (``loan_rates.json``)."""
-    text = resources.files("hpf.loans").joinpath("loan_rates.json").read_text("utf-8")
+    text = resources.files("hpf.loans.calculator").joinpath("loan_rates.json").read_text("utf-8")
     return parse_rate_table(json.loads(text)["entries"])
 
 

@@ -1,7 +1,7 @@
 """The default scorecard's card for staff: the page ``/loans/scorecard`` and
 ``GET /api/v1/loans/scorecard`` (permission ``loan:read``).
 
-Both show the active card of ``hpf.loans.scorecard``: each feature with its Chinese name,
+Both show the active card of ``hpf.loans.scorecard.model``: each feature with its Chinese name,
 coefficient and direction, the held-out AUC, sample sizes, bad rate, training date, the default
 definition and the high-risk threshold, and that no protected attribute is used. Read only:
 training is ``hpf loan train-scorecard``.
@@ -18,7 +18,8 @@ from starlette.responses import Response
 
 from hpf.access.permissions import Perm
 from hpf.kernel.errors import NotFound
-from hpf.loans import charts, scorecard
+from hpf.loans import charts
+from hpf.loans.scorecard import model as scorecard
 from hpf.web.auth import requires
 from hpf.web.deps import ReadDb
 from hpf.web.pages_common import PageRoute, render
@@ -37,7 +38,7 @@ DIRECTION_ZH = {"up": "数值越大，违约风险越高", "down": "数值越大
 
 
 class FeaturePublic(BaseModel):
-    feature: str = Field(description="code name (hpf.loans.features.FEATURES)")
+    feature: str = Field(description="code name (hpf.loans.scorecard.features.FEATURES)")
     name_zh: str
     coefficient: float = Field(description="log-odds per standard deviation of the feature")
     per_unit: float = Field(description="log-odds per unit of the feature")

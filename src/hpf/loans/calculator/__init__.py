@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from hpf.kernel.errors import HpfError, InvalidInput
 from hpf.kernel.money import parse_yuan
-from hpf.loans.schedule import Method, Schedule, build_schedule
+from hpf.loans.calculator.schedule import Method, Schedule, build_schedule
 
 MAX_YEARS = 30
 MAX_PRINCIPAL_FEN = 100_000_000_00  # 100 million yuan: far above any HPF loan

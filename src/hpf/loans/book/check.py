@@ -17,10 +17,12 @@ from sqlalchemy import Connection, case, func, select
 
 from hpf.kernel.findings import Finding
 from hpf.ledger.queries import subject_debit_balance
-from hpf.loans.tables import loan, loan_installment
+from hpf.loans.book.tables import loan, loan_installment
 from hpf.settlement.queries import in_flight_fen
 
-LOAN_OWNER = "loan"  # hpf.loans.application.OWNER_KIND (not imported: the check stays below the engine)
+LOAN_OWNER = (
+    "loan"  # hpf.loans.application.handler.OWNER_KIND (not imported: the check stays below the engine)
+)
 TITLES_ZH = {
     "loan_control": "贷款余额与委托贷款科目余额不符",
     "loan_schedule": "贷款余额与还款计划不符",

@@ -1,8 +1,8 @@
 """The features a loan application is scored on: one fixed list, computed from the application.
 
-The default scorecard (``hpf.loans.scorecard``) is trained on these and applied to these, so
+The default scorecard (``hpf.loans.scorecard.model``) is trained on these and applied to these, so
 they are defined once, here, from what the limits rules already look at
-(:class:`~hpf.loans.rules.LoanRequest`) and the amount asked for. Every feature is known at
+(:class:`~hpf.loans.application.rules.LoanRequest`) and the amount asked for. Every feature is known at
 application time; none is a protected attribute: no gender, ethnicity, birthplace or name
 (the resident ID's region and sex digits are never read), only age in years.
 
@@ -24,8 +24,8 @@ feature                     meaning
 
 from __future__ import annotations
 
-from hpf.loans.rules import LoanRequest, first_installment
-from hpf.loans.schedule import Method
+from hpf.loans.application.rules import LoanRequest, first_installment
+from hpf.loans.calculator.schedule import Method
 
 FEATURES: tuple[str, ...] = (
     "age_years",

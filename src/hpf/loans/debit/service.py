@@ -1,6 +1,6 @@
 """委托扣款: the month's debits of bank-debit loans (BDC105 贷款扣款), sent before collection.
 
-The loan month-end (``hpf.loans.jobs.run_loan_month_end``) calls these when it has a bank:
+The loan month-end (``hpf.loans.book.jobs.run_loan_month_end``) calls these when it has a bank:
 
 1. ``create_debits`` — one ``INSERT … SELECT``: a ``pending`` row of ``loan_debit`` for every
    active bank-debit loan with a card and unpaid installments due in the month (amount =
@@ -30,7 +30,7 @@ from hpf.db.engine import read_transaction, write_transaction
 from hpf.db.metadata import UtcDateTime
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
-from hpf.loans.tables import loan, loan_debit
+from hpf.loans.book.tables import loan, loan_debit
 from hpf.protection.protect import reveal
 from hpf.settlement import messages as m
 from hpf.settlement.adapter import BankAdapter, BankNoAnswer

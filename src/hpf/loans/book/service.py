@@ -15,7 +15,7 @@ principal it repays. Interest and penalty interest are income when received (cas
 应收利息 is not used), so the books hold principal only and ``hpf check`` proves
 Σ outstanding principal of active loans = 121 + 122.
 
-The jobs (month-end collection, the daily overdue run) live in ``hpf.loans.jobs``.
+The jobs (month-end collection, the daily overdue run) live in ``hpf.loans.book.jobs``.
 """
 
 from __future__ import annotations
@@ -57,11 +57,13 @@ from hpf.ledger import queries as ledger_queries
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import BANK_DEPOSITS, MEMBER_CONTROL, Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
-from hpf.loans import overdue, rates
-from hpf.loans.batch import LoanTerms as BatchTerms
-from hpf.loans.batch import many_schedules
-from hpf.loans.rules import LoanPolicy
-from hpf.loans.schedule import (
+from hpf.loans.application.rules import LoanPolicy
+from hpf.loans.book import overdue
+from hpf.loans.book.tables import collateral_event, dunning_notice, loan, loan_event, loan_installment
+from hpf.loans.calculator import rates
+from hpf.loans.calculator.batch import LoanTerms as BatchTerms
+from hpf.loans.calculator.batch import many_schedules
+from hpf.loans.calculator.schedule import (
     Installment,
     Method,
     PrepaymentChoice,
@@ -72,8 +74,7 @@ from hpf.loans.schedule import (
     payoff_quote,
     split_prepayment,
 )
-from hpf.loans.schedule import prepay as prepay_schedule
-from hpf.loans.tables import collateral_event, dunning_notice, loan, loan_event, loan_installment
+from hpf.loans.calculator.schedule import prepay as prepay_schedule
 from hpf.policy.queries import loan_policy_at
 from hpf.protection.protect import blind_index, reveal, seal
 
@@ -367,7 +368,7 @@ def activate(conn: Connection, ctx: Context, loan_id: int, disbursed_on: date, e
     """Mark an approved loan active once its money has left: called by the disbursement flow.
 
     The payout belongs to ``hpf.settlement``: its *reservation* entry debits 121 委托贷款 and
-    credits 21903 付款在途; when the bank pays, ``hpf.loans.application.disbursement_settled``
+    credits 21903 付款在途; when the bank pays, ``hpf.loans.application.handler.disbursement_settled``
     calls this with that entry (the payment entry, Dr 21903 / Cr 101, does not touch 121;
     decision 0013). Tests and the bench may post Dr 121 / Cr 101 themselves. The entry must debit
     121 by exactly the principal; the same call again is a no-op.

@@ -1,6 +1,6 @@
 """The loan default scorecard: a probability of default learned from the center's own loan book.
 
-What it is for (decision 0014): at application, the loan's features (``hpf.loans.features``,
+What it is for (decision 0014): at application, the loan's features (``hpf.loans.scorecard.features``,
 no protected attribute) get a probability of default, a band A–E and a high-risk flag. The
 review queue is ordered by it and a high-risk application is flagged for a closer look; the
 scorecard never refuses anything by itself.
@@ -9,7 +9,7 @@ scorecard never refuses anything by itself.
   and trained on once the loan's outcome is known.
 - **Bad** (the default definition, :data:`DEFAULT_DEFINITION`): a loan that, by the training
   date, was ever 90 or more days past due, was ever classified 次级/可疑/损失 (03/04/05), or was
-  written off. "Ever" is read back from what the loan jobs keep (``hpf.loans.jobs``): the
+  written off. "Ever" is read back from what the loan jobs keep (``hpf.loans.book.jobs``): the
   loan's current ``days_past_due``/``classification``/``state``, every ``classified`` loan event
   (``detail.to``), and every dunning notice (its ``days_past_due`` when issued, the 90-day stage
   included). A loan cured after 90 days therefore still counts as bad.
@@ -45,9 +45,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hpf.kernel.clock import Clock, SystemClock
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
-from hpf.loans.features import FEATURE_ZH, FEATURES
-from hpf.loans.scorecard_tables import loan_features, scorecard
-from hpf.loans.tables import dunning_notice, loan, loan_event
+from hpf.loans.book.tables import dunning_notice, loan, loan_event
+from hpf.loans.scorecard.features import FEATURE_ZH, FEATURES
+from hpf.loans.scorecard.tables import loan_features, scorecard
 
 MONTHS_ON_BOOK = 6
 BAD_DAYS_PAST_DUE = 90
@@ -179,7 +179,7 @@ def months_before(day: date, months: int) -> date:
 
 def bad_flag(as_of: date) -> Any:
     """SQL: 1 when the loan row is bad by ``as_of`` (the default definition), else 0."""
-    l = loan.c  # noqa: E741 - the loan row, as in the SQL of hpf.loans.jobs
+    l = loan.c  # noqa: E741 - the loan row, as in the SQL of hpf.loans.book.jobs
     ever_classified = exists().where(
         loan_event.c.loan_id == l.id,
         loan_event.c.kind == "classified",

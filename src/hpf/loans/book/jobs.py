@@ -11,7 +11,7 @@ overdue run (``hpf loan daily``). Set-based SQL throughout: no Python loop touch
      Cr 40103 interest, one ledger entry per chunk (``ledger.post_set``), business type 11;
    - ``bank_debit`` loans are recorded as received from the bank: Dr 101 / Cr 121 + 40103,
      business type 02. With a bank (``bank=``), the month's debits (BDC105 贷款扣款,
-     ``hpf.loans.debit``) are created and sent first, and only a loan whose debit succeeded is
+     ``hpf.loans.debit.service``) are created and sent first, and only a loan whose debit succeeded is
      collected; a failed one stays due and becomes overdue. No bank link: bank debits taken as
      collected (tests, bench).
 
@@ -70,9 +70,8 @@ from hpf.ledger import queries as ledger_queries
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import BANK_DEPOSITS, MEMBER_CONTROL, Side
 from hpf.ledger.rules import BalancePart
-from hpf.loans import debit
-from hpf.loans.rules import LoanPolicy
-from hpf.loans.service import (
+from hpf.loans.application.rules import LoanPolicy
+from hpf.loans.book.service import (
     BT_FROM_HPF_ACCOUNT,
     BT_REPAYMENT,
     BT_TO_OVERDUE,
@@ -83,7 +82,8 @@ from hpf.loans.service import (
     days_between_sql,
     penalty_params,
 )
-from hpf.loans.tables import loan, loan_event
+from hpf.loans.book.tables import loan, loan_event
+from hpf.loans.debit import service as debit
 from hpf.policy.queries import loan_policy_at
 from hpf.settlement.adapter import BankAdapter
 

@@ -3,7 +3,7 @@
 - ``evaluate`` reads the payload (a bad field refuses the submission), reads the household's facts
   set-based — borrower and co-borrowers: age, Σ balances, Σ monthly contribution bases, the
   borrower's continuous deposit months, HPF loans used and not yet repaid — and decides with the
-  pure rules (``hpf.loans.rules``) under the center's loan policy in force on the contract date
+  pure rules (``hpf.loans.application.rules``) under the center's loan policy in force on the contract date
   (``hpf.policy.queries.loan_policy_at``, decision 0022): every eligibility refusal is a failed
   rule, plus the requested amount within the maximum, the co-borrowers and the collateral (a
   mortgage needs its 他项权证号, and that certificate must not secure another live loan:
@@ -11,7 +11,7 @@
   allowed and the first installment. A loan is never approved straight through: the flag
   ``review.loan`` always sends it to a reviewer (maker-checker: not whoever submitted or
   accepted it).
-- ``on_approved`` makes the contract (``hpf.loans.service.create_loan``, idempotent by application)
+- ``on_approved`` makes the contract (``hpf.loans.book.service.create_loan``, idempotent by application)
   and reserves the disbursement through settlement: Dr 121 委托贷款 / Cr 21903, payee the seller.
   The payment run (``hpf.settlement.service.send_reserved``) sends it.
 - The bank's answer comes back through :func:`disbursement_settled` (the listener of the order's
@@ -44,10 +44,7 @@ from hpf.kernel.findings import Finding, Verdict
 from hpf.kernel.identifiers import parse_bank_card
 from hpf.kernel.money import format_yuan
 from hpf.ledger.service import member_balances
-from hpf.loans import rates, scorecard
-from hpf.loans import service as loans
-from hpf.loans.features import features_of
-from hpf.loans.rules import (
+from hpf.loans.application.rules import (
     ELIGIBILITY_RULES,
     LoanLimit,
     LoanPolicy,
@@ -55,8 +52,12 @@ from hpf.loans.rules import (
     first_installment,
     max_loan_amount,
 )
-from hpf.loans.schedule import MAX_MONTHS, Method
-from hpf.loans.tables import loan, loan_event
+from hpf.loans.book import service as loans
+from hpf.loans.book.tables import loan, loan_event
+from hpf.loans.calculator import rates
+from hpf.loans.calculator.schedule import MAX_MONTHS, Method
+from hpf.loans.scorecard import model as scorecard
+from hpf.loans.scorecard.features import features_of
 from hpf.policy.queries import loan_policy_at
 from hpf.protection.protect import blind_index
 from hpf.services import service as applications

@@ -1,6 +1,6 @@
-"""Schedules of many loans at once, exactly equal to :func:`hpf.loans.schedule.build_schedule`.
+"""Schedules of many loans at once, exactly equal to :func:`hpf.loans.calculator.schedule.build_schedule`.
 
-Pure: standard library and ``hpf.loans.schedule`` only; integers, no floats. For jobs that
+Pure: standard library and ``hpf.loans.calculator.schedule`` only; integers, no floats. For jobs that
 compute the schedules of a whole portfolio (the demo center, a rate change on 1 January) and for
 ``bench/bench_loan_schedules.py``.
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from hpf.loans.schedule import Method, build_schedule, level_installment
+from hpf.loans.calculator.schedule import Method, build_schedule, level_installment
 
 _WORD = 64
 

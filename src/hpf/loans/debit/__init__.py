@@ -1,0 +1,1 @@
+"""The month's bank debits of borrowers' cards (委托扣款, BDC105), sent before collection."""
