@@ -17,7 +17,16 @@ THIRD_PARTY_ALLOWED_IN_KERNEL = {"stdnum", "chinese_calendar"}  # STACK.md: wrap
 # Rules may use other pure modules (kernel, other packages' rules); never these.
 _IMPURE = {
     f"hpf.{p}.{m}"
-    for p in ("accounts", "ledger", "contributions", "interest", "policy", "loans", "loans.book", "loans.calculator")
+    for p in (
+        "accounts",
+        "ledger",
+        "contributions",
+        "interest",
+        "policy",
+        "loans",
+        "loans.book",
+        "loans.calculator",
+    )
     for m in ("service", "tables", "api", "pages", "posting", "check", "cli", "jobs")
 }  # STACK.md: wrap python-stdnum, do not rewrite it
 

@@ -163,7 +163,7 @@ def test_the_process_is_wired_only_in_bootstrap():
     declaring = re.compile(r"\b(events\.)?Listener\(")
     listeners = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if declaring.search(p.read_text()))
     # bootstrap declares them; owners and approvals only offer factories of their own kind
-    assert listeners == ["bootstrap.py", "approvals/service.py", "settlement/owners.py"]
+    assert listeners == ["approvals/service.py", "bootstrap.py", "settlement/owners.py"]
 
 
 def test_the_event_stream_is_low_level():

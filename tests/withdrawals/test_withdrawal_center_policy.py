@@ -26,7 +26,6 @@ from hpf.kernel.errors import HpfError
 from hpf.policy import queries
 from hpf.policy.api import summary_of
 from hpf.services import service as applications
-from hpf.withdrawals import handler
 from services_support import JPG, PDF, PNG
 from settlement_support import deposit
 from signing_in import FAST_PASSWORDS, PASSWORD
@@ -64,7 +63,6 @@ def _sheet(app) -> dict[str, str]:
 
 @pytest.fixture
 def center(engine):
-    handler.install()
     center = build_rent_center(engine)  # business date 2025-04-15
     with write_transaction(engine) as conn:
         for login in ("admin01", "admin02"):
