@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hpf.accounts import service as accounts
@@ -74,8 +74,22 @@ def not_found(application_id: object) -> NotFound:
     return NotFound("application.not_found", "申请不存在", f"no application {application_id}")
 
 
+# The statements every application request runs, several times, built once: building a Core
+# statement and its cache key costs more than SQLite's own work for a lookup by key.
+_BY_ID = select(application).where(application.c.id == bindparam("application_id"))
+_SECRETS = select(application_secret.c.name, application_secret.c.value_enc).where(
+    application_secret.c.application_id == bindparam("application_id")
+)
+_MATERIALS = (
+    select(application_material)
+    .where(application_material.c.application_id == bindparam("application_id"))
+    .order_by(application_material.c.id)
+)
+_TRANSITION = insert(application_transition)
+
+
 def find(conn: Connection, application_id: int) -> dict[str, Any] | None:
-    row = conn.execute(select(application).where(application.c.id == application_id)).mappings().first()
+    row = conn.execute(_BY_ID, {"application_id": application_id}).mappings().first()
     return None if row is None else _shaped(row)
 
 
@@ -147,12 +161,8 @@ def transitions(conn: Connection, application_id: int) -> list[dict[str, Any]]:
 
 
 def materials(conn: Connection, application_id: int) -> list[dict[str, Any]]:
-    query = (
-        select(application_material)
-        .where(application_material.c.application_id == application_id)
-        .order_by(application_material.c.id)
-    )
-    return [{**r, "uploaded_at": _aware(r["uploaded_at"])} for r in conn.execute(query).mappings()]
+    rows = conn.execute(_MATERIALS, {"application_id": application_id}).mappings()
+    return [{**r, "uploaded_at": _aware(r["uploaded_at"])} for r in rows]
 
 
 def item_of(conn: Connection, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -238,15 +248,16 @@ def _move(
             f"application {row['id']} changed meanwhile",
         )
     conn.execute(
-        insert(application_transition).values(
-            application_id=row["id"],
-            from_state=row["state"],
-            to_state=target.value,
-            actor=actor[:64],
-            business_date=ctx.clock.today(),
-            recorded_at=ctx.clock.now(),
-            reason=reason,
-        )
+        _TRANSITION,
+        {
+            "application_id": row["id"],
+            "from_state": row["state"],
+            "to_state": target.value,
+            "actor": actor[:64],
+            "business_date": ctx.clock.today(),
+            "recorded_at": ctx.clock.now(),
+            "reason": reason,
+        },
     )
     if target in rules.TERMINAL:
         archives.seal(conn, ctx, row["id"])
@@ -373,11 +384,7 @@ def _split_secrets(payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
 
 def with_secrets(conn: Connection, row: Mapping[str, Any]) -> dict[str, Any]:
     """The application with its payload in full (for handlers and the idempotency check)."""
-    stored = conn.execute(
-        select(application_secret.c.name, application_secret.c.value_enc).where(
-            application_secret.c.application_id == row["id"]
-        )
-    ).all()
+    stored = conn.execute(_SECRETS, {"application_id": row["id"]}).all()
     secrets = {
         name: json.loads(reveal("application_secret", "value", token) or "null") for name, token in stored
     }
@@ -472,12 +479,10 @@ def submit(
                 for name, value in secrets.items()
             ],
         )  # fmt: skip
-    conn.execute(
-        insert(application_transition).values(
-            application_id=new_id, from_state=None, to_state=State.SUBMITTED.value, actor=who.login,
-            business_date=today, recorded_at=ctx.clock.now(), reason=None,
-        )
-    )  # fmt: skip
+    conn.execute(_TRANSITION, {
+        "application_id": new_id, "from_state": None, "to_state": State.SUBMITTED.value, "actor": who.login,
+        "business_date": today, "recorded_at": ctx.clock.now(), "reason": None,
+    })  # fmt: skip
     row = get(conn, new_id)
     _evaluate(conn, ctx, row)  # a preview; a payload the handler cannot read refuses the submission
     if complete:

@@ -1,11 +1,16 @@
-"""The route class of every route: the request's unit of work learns how the request ended.
+"""The route class of every route: the request's unit of work learns how the request ended, and
+a sync endpoint's request makes one thread hand-off.
 
-A route's connection (``hpf.web.deps``) is function-scoped: FastAPI ends it after the endpoint
-returns and *before* the response is sent, so a client never sees success for a change that is
-not committed. To end it right, the unit of work needs the answer's status, which only the route
-handler sees: ``HpfRoute`` puts it on ``request.state.status`` before the dependencies are
-closed. A status of 400 or more rolls the transaction back even when the endpoint returned a
-page rather than raising (a form shown again with its errors changes nothing).
+A route's connection (``hpf.web.deps``) ends before the response is sent, so a client never sees
+success for a change that is not committed. To end it right, the unit of work needs the answer's
+status: a sync endpoint's is known in its own thread, right after it returns or raises
+(``_ending_units``); otherwise ``HpfRoute`` puts it on ``request.state.status`` before the
+dependencies are closed. A status of 400 or more rolls the transaction back even when the
+endpoint returned a page rather than raising (a form shown again with its errors changes nothing).
+
+A sync endpoint's ``ReadDb``/``WriteDb`` are not FastAPI dependencies at run time: one worker
+thread opens the connection, runs the endpoint, ends the unit of work and closes the connection
+(``_one_hop``, decision 0021). Async endpoints keep the dependencies.
 
 ``PageRoute`` (``hpf.web.pages_common``) turns refusals into Chinese pages in ``answer_refusals``, inside
 this wrapper, so the status it records is the page's.
