@@ -86,6 +86,13 @@ _MATERIALS = (
     .order_by(application_material.c.id)
 )
 _TRANSITION = insert(application_transition)
+_LOCK = select(application.c.id).where(application.c.id == bindparam("application_id")).with_for_update()
+_MATERIAL_COUNT = (
+    select(func.count())
+    .select_from(application_material)
+    .where(application_material.c.application_id == bindparam("application_id"))
+)
+_BLOB = select(application_blob.c.id).where(application_blob.c.sha256 == bindparam("sha256"))
 
 
 def find(conn: Connection, application_id: int) -> dict[str, Any] | None:
@@ -494,7 +501,7 @@ def submit(
 
 
 def _blob_id(conn: Connection, sha256: str, data: bytes) -> None:
-    if conn.scalar(select(application_blob.c.id).where(application_blob.c.sha256 == sha256)) is not None:
+    if conn.scalar(_BLOB, {"sha256": sha256}) is not None:
         return
     stored = protect.to_stored(
         "application_blob",
@@ -537,12 +544,8 @@ def add_material(
         )
     # The application row is locked (PostgreSQL; SQLite has one writer) so that two uploads at
     # once cannot both see room for one more.
-    conn.execute(select(application.c.id).where(application.c.id == application_id).with_for_update())
-    count = conn.scalar(
-        select(func.count())
-        .select_from(application_material)
-        .where(application_material.c.application_id == application_id)
-    )
+    conn.execute(_LOCK, {"application_id": application_id})
+    count = conn.scalar(_MATERIAL_COUNT, {"application_id": application_id})
     if (count or 0) >= rules.MAX_MATERIALS:
         raise InvalidInput(
             "application.too_many_materials",

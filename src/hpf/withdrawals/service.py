@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 
 from hpf.accounts import service as accounts
 from hpf.accounts.rules import CloseKind
@@ -76,36 +76,40 @@ def continuous_deposit_months(months: Iterable[str], as_of: date) -> int:
     return run
 
 
+# The statements every withdrawal's evaluation runs (twice per application: submitted, then
+# accepted), built once: building a Core statement and its cache key costs more than SQLite's
+# own work for these lookups by key.
+_MEMBER = select(member.c.state, member.c.gender, member.c.birth_date, member.c.resident_id_bidx).where(
+    member.c.id == bindparam("member_id")
+)
+_MONTHS = (
+    select(remittance.c.month)
+    .join(remittance_row, remittance_row.c.remittance_id == remittance.c.id)
+    .where(remittance_row.c.member_id == bindparam("member_id"), remittance.c.state == "posted")
+    .distinct()
+)
+_SEALED_SINCE = select(func.max(account_history.c.business_date)).where(
+    account_history.c.subject_kind == "member",
+    account_history.c.subject_id == bindparam("member_id"),
+    account_history.c.action == "seal",
+)
+_PAST = select(withdrawal.c.applied_on, withdrawal.c.reason, withdrawal.c.allowed_fen).where(
+    withdrawal.c.member_id == bindparam("member_id"), withdrawal.c.state.in_(COUNTED_STATES)
+)
+
+
 def member_facts(conn: Connection, member_id: int, today: date, reason: Reason) -> MemberFacts:
     """What a decision on ``member_id``'s withdrawal needs, read in the caller's transaction."""
-    row = conn.execute(
-        select(member.c.state, member.c.gender, member.c.birth_date, member.c.resident_id_bidx).where(
-            member.c.id == member_id
-        )
-    ).first()
+    by_member = {"member_id": member_id}
+    row = conn.execute(_MEMBER, by_member).first()
     if row is None:
         raise NotFound("member.not_found", "个人账户不存在", f"no member {member_id}")
     carried, current = member_balances(conn, [member_id]).get(member_id, (0, 0))
-    months = conn.scalars(
-        select(remittance.c.month)
-        .join(remittance_row, remittance_row.c.remittance_id == remittance.c.id)
-        .where(remittance_row.c.member_id == member_id, remittance.c.state == "posted")
-        .distinct()
-    ).all()
-    sealed_since = conn.scalar(
-        select(func.max(account_history.c.business_date)).where(
-            account_history.c.subject_kind == "member",
-            account_history.c.subject_id == member_id,
-            account_history.c.action == "seal",
-        )
-    )
+    months = conn.scalars(_MONTHS, by_member).all()
+    sealed_since = conn.scalar(_SEALED_SINCE, by_member)
     past = [
         PastWithdrawal(day, Reason(reason_code), amount)
-        for day, reason_code, amount in conn.execute(
-            select(withdrawal.c.applied_on, withdrawal.c.reason, withdrawal.c.allowed_fen).where(
-                withdrawal.c.member_id == member_id, withdrawal.c.state.in_(COUNTED_STATES)
-            )
-        )
+        for day, reason_code, amount in conn.execute(_PAST, by_member)
     ]
     interest = _interest_to_date(conn, member_id, today) if reason in CLOSING else 0
     return MemberFacts(
@@ -169,22 +173,30 @@ def family_withdrawn_fen(conn: Connection, ids: Identifiers) -> int:
     return int(total or 0)
 
 
-def _strangers_sharing(conn: Connection, column: Any, value: str, ids: Identifiers) -> int:
-    family = (ids.member_bidx, *ids.family_bidx)
-    return int(
-        conn.scalar(
-            select(func.count(func.distinct(withdrawal.c.member_id)))
-            .join(member, member.c.id == withdrawal.c.member_id)
-            .where(
-                and_(
-                    column == value,
-                    withdrawal.c.state.in_((*COUNTED_STATES, "pending")),
-                    member.c.resident_id_bidx.not_in(family),
-                )
+def _sharing(column: Any) -> Any:
+    """Members outside a family who used ``column``'s value (built once per column)."""
+    return (
+        select(func.count(func.distinct(withdrawal.c.member_id)))
+        .join(member, member.c.id == withdrawal.c.member_id)
+        .where(
+            and_(
+                column == bindparam("value"),
+                withdrawal.c.state.in_((*COUNTED_STATES, "pending")),
+                member.c.resident_id_bidx.not_in(bindparam("family", expanding=True)),
             )
         )
-        or 0
     )
+
+
+_SHARING = {
+    "document_no_bidx": _sharing(withdrawal.c.document_no_bidx),
+    "payee_card_bidx": _sharing(withdrawal.c.payee_card_bidx),
+}
+
+
+def _strangers_sharing(conn: Connection, column: Any, value: str, ids: Identifiers) -> int:
+    family = [ids.member_bidx, *ids.family_bidx]
+    return int(conn.scalar(_SHARING[column.name], {"value": value, "family": family}) or 0)
 
 
 def risk_checks(
