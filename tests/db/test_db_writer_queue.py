@@ -1,6 +1,6 @@
 """SQLite writers of one process queue on their engine's writer turn (decisions 0015, 0021):
-concurrent writers all get their turn, in arrival order, and a write transaction opened inside another on the same thread
-fails after a bounded wait instead of waiting for itself forever."""
+concurrent writers all get their turn, in arrival order, and a write transaction opened inside
+another on the same thread fails after a bounded wait instead of waiting for itself forever."""
 
 from __future__ import annotations
 
