@@ -32,7 +32,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import httpx
-from bare_baseline import bare_round_trips
+from bare_baseline import bare_round_trips, server_cpu_seconds
 from sqlalchemy import select
 
 from hpf import bootstrap
@@ -188,12 +188,14 @@ def main() -> None:
                         time.sleep(args.think)
 
         threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
+        cpu_before = server_cpu_seconds(server.pid)
         began = time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - began
+        server_cpu = server_cpu_seconds(server.pid) - cpu_before
         bare = bare_round_trips(base, args.clients, 6 * args.rounds)
     finally:
         server.terminate()
@@ -204,6 +206,10 @@ def main() -> None:
           f"Python {platform.python_version()}, SQLite (WAL), {args.workers} uvicorn worker(s)")  # fmt: skip
     print(f"{args.clients} concurrent clients × {args.rounds} withdrawals, {args.think:g}s between two: {len(submit_times)} approved "
           f"straight through, {len(failures)} not, in {elapsed:.1f}s ({len(submit_times) / elapsed:.1f}/s)")  # fmt: skip
+    requests = 6 * len(submit_times)
+    if server_cpu and requests:
+        print(f"server CPU while the clients ran: {server_cpu:.2f} s, {server_cpu / requests * 1000:.2f} ms per request "
+              f"({requests} requests of approved flows), {server_cpu / elapsed * 100:.0f} % of one core")  # fmt: skip
     for label, times in (
         ("submission → payout instruction", submit_times),
         ("whole flow (6 requests)", flow_times),

@@ -18,7 +18,7 @@ from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Subquery, func, or_, select
+from sqlalchemy import Connection, Subquery, bindparam, func, or_, select
 
 from hpf.accounts.rules import MemberState
 from hpf.accounts.tables import account_history, employer, member
@@ -56,9 +56,19 @@ _PROFILE = (
 )
 
 
+# Built once: a withdrawal's evaluation reads these for every application, and building a Core
+# statement costs more than SQLite's own lookup by key.
+_PROFILE_BY_ID = select(*_PROFILE).where(member.c.id == bindparam("member_id"))
+_LAST_SEALED = select(func.max(account_history.c.business_date)).where(
+    account_history.c.subject_kind == "member",
+    account_history.c.subject_id == bindparam("member_id"),
+    account_history.c.action == "seal",
+)
+
+
 def member_profile(conn: Connection, member_id: int) -> MemberProfile | None:
     """A member account's profile, closed or not; None if there is no such member."""
-    row = conn.execute(select(*_PROFILE).where(member.c.id == member_id)).first()
+    row = conn.execute(_PROFILE_BY_ID, {"member_id": member_id}).first()
     return None if row is None else MemberProfile._make(row)
 
 
@@ -79,13 +89,7 @@ def open_members(
 
 def last_sealed_on(conn: Connection, member_id: int) -> date | None:
     """The business date the member's account was last sealed (封存), if it ever was."""
-    found: date | None = conn.scalar(
-        select(func.max(account_history.c.business_date)).where(
-            account_history.c.subject_kind == "member",
-            account_history.c.subject_id == member_id,
-            account_history.c.action == "seal",
-        )
-    )
+    found: date | None = conn.scalar(_LAST_SEALED, {"member_id": member_id})
     return found
 
 

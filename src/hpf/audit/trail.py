@@ -61,6 +61,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    bindparam,
     func,
     insert,
     select,
@@ -225,8 +226,19 @@ def _normalise_detail(detail: Mapping[str, Any] | None) -> Any:
     return json.loads(text)
 
 
+# Built once: every change made over HTTP appends a row, and building a Core statement and its
+# cache key costs more than SQLite's own work for these.
+_HEAD = select(audit_head.c.last_id, audit_head.c.last_hash).where(audit_head.c.id == 1).with_for_update()
+_MOVE_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(last_id=bindparam("new_last_id"), last_hash=bindparam("new_last_hash"))
+)
+_APPEND = insert(audit_log)
+
+
 def _lock_head(conn: Connection) -> tuple[int, str]:
-    query = select(audit_head.c.last_id, audit_head.c.last_hash).where(audit_head.c.id == 1).with_for_update()
+    query = _HEAD
     row = conn.execute(query).first()
     if row is None:
         # First append ever (the migration normally seeds the head). Concurrent first appenders
@@ -293,8 +305,8 @@ def append_many(
         last_hash = row_hash(last_hash, row)
         row["hash"] = last_hash
         rows.append(row)
-    conn.execute(insert(audit_log), rows)
-    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(last_id=last_id, last_hash=last_hash))
+    conn.execute(_APPEND, rows)
+    conn.execute(_MOVE_HEAD, {"new_last_id": last_id, "new_last_hash": last_hash})
     return [row["id"] for row in rows]
 
 

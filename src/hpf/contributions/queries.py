@@ -10,12 +10,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Subquery, case, func, select
+from sqlalchemy import Connection, Subquery, bindparam, case, func, select
 
 from hpf.contributions.rules import Kind
 from hpf.contributions.tables import remittance, remittance_row
 
 # ------------------------------------------------------------------------------- typed reads
+
+
+_MEMBER_MONTHS = (
+    select(remittance.c.month)
+    .join(remittance_row, remittance_row.c.remittance_id == remittance.c.id)
+    .where(remittance_row.c.member_id == bindparam("member_id"), remittance.c.state == "posted")
+    .distinct()
+)  # built once: a withdrawal's evaluation reads it for every application
+
+
+def member_posted_months(conn: Connection, member_id: int) -> list[str]:
+    """The months (``YYYY-MM``) of the posted lists one member is on, in no particular order."""
+    return [str(m) for m in conn.scalars(_MEMBER_MONTHS, {"member_id": member_id})]
 
 
 def posted_months(conn: Connection, member_ids: Sequence[int]) -> dict[int, list[str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ def make_engine(url: str, *, lock_wait_seconds: float | None = None, **kwargs: A
         event.listen(engine, "connect", _disable_pysqlite_begin)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         event.listen(engine, "checkin", _release_on_checkin)
-        _writers[engine] = _Turn(threading.Semaphore(1), lock_wait_seconds)
+        _writers[engine] = _Turn(WriterTurn(), lock_wait_seconds)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
@@ -75,14 +76,59 @@ def companion_engine(engine: Engine) -> Engine:
     return companion
 
 
-# SQLite has one writer at a time. Writers of this process queue on a lock of their engine
+# SQLite has one writer at a time. Writers of this process queue on a turn of their engine
 # rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms: under load the
-# lock hands over at once. A semaphore, not a lock: FastAPI may end a request's transaction on
-# another thread than the one that began it. (A write transaction inside another on one engine
-# never worked on SQLite: the inner one waited for the outer's lock.) Other processes (a CLI job beside the server) still meet SQLite's busy timeout.
+# turn hands over at once. Not owned by a thread (like a semaphore): FastAPI may end a request's
+# transaction on another thread than the one that began it. (A write transaction inside another
+# on one engine never worked on SQLite: the inner one waited for the outer's turn.) Other
+# processes (a CLI job beside the server) still meet SQLite's busy timeout.
+class WriterTurn:
+    """One writer at a time, served in arrival order.
+
+    ``threading.Semaphore`` is not first come, first served: a release wakes the longest waiter,
+    but a thread that arrives meanwhile may take the permit before the woken one gets to run (it
+    still has to get the GIL), and the woken one waits again at the back of the queue. Under load
+    some writers were overtaken again and again: the slowest answers took twice the median.
+    Here a release hands the turn straight to the first waiter, and nobody takes it past them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Lock] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._lock:
+            if not self._held:
+                self._held = True
+                return True
+            waiter = threading.Lock()
+            waiter.acquire()
+            self._waiters.append(waiter)
+        if waiter.acquire(timeout=timeout):
+            return True  # handed over by release(): the turn is ours
+        with self._lock:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+                return False
+        return True  # handed over just as the wait ended
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().release()  # stays held: it is the first waiter's now
+            else:
+                self._held = False
+
+    def waiting(self) -> int:
+        """How many writers wait for the turn (tests)."""
+        with self._lock:
+            return len(self._waiters)
+
+
 @dataclass(frozen=True)
 class _Turn:
-    semaphore: threading.Semaphore
+    queue: WriterTurn
     wait: float | None  # None: WRITER_WAIT_SECONDS, read when waiting
 
 
@@ -126,7 +172,7 @@ def _take_turn(conn: Connection) -> None:
     if turn is None or conn.info.get(_HELD) is not None:
         return
     wait = WRITER_WAIT_SECONDS if turn.wait is None else turn.wait
-    if not turn.semaphore.acquire(timeout=wait):
+    if not turn.queue.acquire(timeout=wait):
         raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is locked (writer queue)"))
     conn.info[_HELD] = turn
 
@@ -135,7 +181,7 @@ def release_turn(conn: Connection) -> None:
     """Give the writer turn back, once the connection's transaction has ended."""
     turn = conn.info.pop(_HELD, None)
     if turn is not None:
-        turn.semaphore.release()
+        turn.queue.release()
 
 
 def _release_on_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -143,7 +189,7 @@ def _release_on_checkin(_dbapi_connection: Any, record: Any) -> None:
     # release_turn would otherwise stop every writer of the process).
     turn = record.info.pop(_HELD, None)
     if turn is not None:
-        turn.semaphore.release()
+        turn.queue.release()
 
 
 @contextmanager

@@ -164,7 +164,7 @@ class Disclosure:
         return work
 
 
-def _disclosure(
+async def _disclosure(  # async: no I/O (a refusal's row is queued), no thread hand-off
     request: Request,
     found: Found,
     unmask: bool = Query(False, description="show personal data in full (needs member:unmask; logged)"),

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from hpf.access.permissions import Perm, Scope
@@ -192,7 +191,7 @@ def detail(
     summary="Upload a material",
     dependencies=SUBMIT,
 )
-async def upload(
+def upload(
     application_id: Id,
     conn: WriteDb,
     ctx: Ctx,
@@ -200,11 +199,10 @@ async def upload(
     material_code: Annotated[str, Form(max_length=40)],
     file: Annotated[UploadFile, File(description="pdf, jpg or png within the item's size limit")],
 ) -> dict[str, Any]:
-    data = await file.read(MAX_UPLOAD + 1)
-    # Encryption and the database off the event loop: other requests go on meanwhile.
-    return await run_in_threadpool(
-        service.add_material, conn, ctx, who, application_id, material_code, file.filename or "", data
-    )
+    # Sync: the file's bytes (already received and spooled), the encryption and the database on
+    # one worker thread, off the event loop (hpf.web.routing).
+    data = file.file.read(MAX_UPLOAD + 1)
+    return service.add_material(conn, ctx, who, application_id, material_code, file.filename or "", data)
 
 
 @router.get(

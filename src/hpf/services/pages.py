@@ -222,7 +222,7 @@ def _act(
 
 
 @router.post("/applications/{application_id}/materials", dependencies=SUBMIT)
-async def upload_page(
+def upload_page(
     request: Request,
     application_id: Id,
     conn: WriteDb,
@@ -231,10 +231,12 @@ async def upload_page(
     material_code: FormText = "",
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    data = await file.read(MAX_UPLOAD + 1) if file is not None else b""
+    # Sync: the file's bytes (already received and spooled), the encryption and the database on
+    # one worker thread, off the event loop (hpf.web.routing).
+    data = file.file.read(MAX_UPLOAD + 1) if file is not None else b""
     name = (file.filename or "") if file is not None else ""
-    return await run_in_threadpool(
-        _act, request, conn, ctx, who, application_id,
+    return _act(
+        request, conn, ctx, who, application_id,
         lambda: service.add_material(conn, _page_ctx(ctx), who, application_id, material_code, name, data),
     )  # fmt: skip
 

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hpf import events
@@ -75,8 +75,29 @@ def not_found(application_id: object) -> NotFound:
     return NotFound("application.not_found", "申请不存在", f"no application {application_id}")
 
 
+# The statements every application request runs, several times, built once: building a Core
+# statement and its cache key costs more than SQLite's own work for a lookup by key.
+_BY_ID = select(application).where(application.c.id == bindparam("application_id"))
+_SECRETS = select(application_secret.c.name, application_secret.c.value_enc).where(
+    application_secret.c.application_id == bindparam("application_id")
+)
+_MATERIALS = (
+    select(application_material)
+    .where(application_material.c.application_id == bindparam("application_id"))
+    .order_by(application_material.c.id)
+)
+_TRANSITION = insert(application_transition)
+_LOCK = select(application.c.id).where(application.c.id == bindparam("application_id")).with_for_update()
+_MATERIAL_COUNT = (
+    select(func.count())
+    .select_from(application_material)
+    .where(application_material.c.application_id == bindparam("application_id"))
+)
+_BLOB = select(application_blob.c.id).where(application_blob.c.sha256 == bindparam("sha256"))
+
+
 def find(conn: Connection, application_id: int) -> dict[str, Any] | None:
-    row = conn.execute(select(application).where(application.c.id == application_id)).mappings().first()
+    row = conn.execute(_BY_ID, {"application_id": application_id}).mappings().first()
     return None if row is None else _shaped(row)
 
 
@@ -153,12 +174,8 @@ def transitions(conn: Connection, application_id: int) -> list[dict[str, Any]]:
 
 
 def materials(conn: Connection, application_id: int) -> list[dict[str, Any]]:
-    query = (
-        select(application_material)
-        .where(application_material.c.application_id == application_id)
-        .order_by(application_material.c.id)
-    )
-    return [{**r, "uploaded_at": _aware(r["uploaded_at"])} for r in conn.execute(query).mappings()]
+    rows = conn.execute(_MATERIALS, {"application_id": application_id}).mappings()
+    return [{**r, "uploaded_at": _aware(r["uploaded_at"])} for r in rows]
 
 
 def item_of(conn: Connection, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -244,15 +261,16 @@ def _move(
             f"application {row['id']} changed meanwhile",
         )
     conn.execute(
-        insert(application_transition).values(
-            application_id=row["id"],
-            from_state=row["state"],
-            to_state=target.value,
-            actor=actor[:64],
-            business_date=ctx.clock.today(),
-            recorded_at=ctx.clock.now(),
-            reason=reason,
-        )
+        _TRANSITION,
+        {
+            "application_id": row["id"],
+            "from_state": row["state"],
+            "to_state": target.value,
+            "actor": actor[:64],
+            "business_date": ctx.clock.today(),
+            "recorded_at": ctx.clock.now(),
+            "reason": reason,
+        },
     )
     events.record(
         conn, ctx, f"application.{target.value}", "application", row["id"], _payload(row, row["state"])
@@ -388,11 +406,7 @@ def _split_secrets(payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
 
 def with_secrets(conn: Connection, row: Mapping[str, Any]) -> dict[str, Any]:
     """The application with its payload in full (for handlers and the idempotency check)."""
-    stored = conn.execute(
-        select(application_secret.c.name, application_secret.c.value_enc).where(
-            application_secret.c.application_id == row["id"]
-        )
-    ).all()
+    stored = conn.execute(_SECRETS, {"application_id": row["id"]}).all()
     secrets = {
         name: json.loads(reveal("application_secret", "value", token) or "null") for name, token in stored
     }
@@ -487,12 +501,10 @@ def submit(
                 for name, value in secrets.items()
             ],
         )  # fmt: skip
-    conn.execute(
-        insert(application_transition).values(
-            application_id=new_id, from_state=None, to_state=State.SUBMITTED.value, actor=who.login,
-            business_date=today, recorded_at=ctx.clock.now(), reason=None,
-        )
-    )  # fmt: skip
+    conn.execute(_TRANSITION, {
+        "application_id": new_id, "from_state": None, "to_state": State.SUBMITTED.value, "actor": who.login,
+        "business_date": today, "recorded_at": ctx.clock.now(), "reason": None,
+    })  # fmt: skip
     row = get(conn, new_id)
     events.record(conn, ctx, "application.submitted", "application", new_id, _payload(row, None))
     _evaluate(conn, ctx, row)  # a preview; a payload the handler cannot read refuses the submission
@@ -505,7 +517,7 @@ def submit(
 
 
 def _blob_id(conn: Connection, sha256: str, data: bytes) -> None:
-    if conn.scalar(select(application_blob.c.id).where(application_blob.c.sha256 == sha256)) is not None:
+    if conn.scalar(_BLOB, {"sha256": sha256}) is not None:
         return
     stored = protect.to_stored(
         "application_blob",
@@ -548,12 +560,8 @@ def add_material(
         )
     # The application row is locked (PostgreSQL; SQLite has one writer) so that two uploads at
     # once cannot both see room for one more.
-    conn.execute(select(application.c.id).where(application.c.id == application_id).with_for_update())
-    count = conn.scalar(
-        select(func.count())
-        .select_from(application_material)
-        .where(application_material.c.application_id == application_id)
-    )
+    conn.execute(_LOCK, {"application_id": application_id})
+    count = conn.scalar(_MATERIAL_COUNT, {"application_id": application_id})
     if (count or 0) >= rules.MAX_MATERIALS:
         raise InvalidInput(
             "application.too_many_materials",

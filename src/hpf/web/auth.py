@@ -124,7 +124,11 @@ def signed_in(found: Found) -> Principal:
     return found.principal
 
 
-CurrentPrincipal = Annotated[Principal, Depends(signed_in)]
+async def _current_principal(found: Found) -> Principal:  # no I/O: no thread hand-off
+    return signed_in(found)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_current_principal)]
 
 
 # --------------------------------------------------------------------------- scopes
@@ -272,7 +276,7 @@ def requires(permission: Perm, *, scope: Scope | None = None) -> Callable[..., A
         return _bank_signature()
     if permission is Perm.PUBLIC:
 
-        def public(found: Found) -> None:
+        async def public(found: Found) -> None:  # async: no I/O, no thread hand-off
             return None  # resolving first keeps the session's transaction before the route's
 
         public.hpf_permission = permission  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ public routes.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -24,7 +25,9 @@ from hpf.web import unit_of_work
 from hpf.web.auth import Found
 
 
-def _read(request: Request) -> Iterator[Connection]:
+@contextmanager
+def open_read(request: Request) -> Iterator[Connection]:
+    """The request's read transaction (``ReadDb``), ended when the block ends."""
     with read_transaction(request.app.state.engine) as conn:
         request.state.db = conn  # the page's links are decided in it (hpf.web.links)
         try:
@@ -33,7 +36,10 @@ def _read(request: Request) -> Iterator[Connection]:
             request.state.db = None
 
 
-def _write(request: Request) -> Iterator[Connection]:
+@contextmanager
+def open_write(request: Request) -> Iterator[Connection]:
+    """The request's write connection and its unit of work (``WriteDb``): rolled back if the block
+    raises, else committed or rolled back by the status the route reported."""
     with writer_connection(request.app.state.engine) as conn:
         unit = unit_of_work.begin(request, conn)
         request.state.db = conn
@@ -47,6 +53,23 @@ def _write(request: Request) -> Iterator[Connection]:
         # Usually ended already, in the endpoint's thread (hpf.web.routing). None: a route of a
         # class that does not report its status (not ours); keep the change.
         unit.end(getattr(request.state, "status", None))
+
+
+# As dependencies, for async endpoints (FastAPI opens and ends them on worker threads). A sync
+# endpoint of an ``HpfRoute`` does not use them: it opens the same context managers itself, in
+# its own worker thread (``hpf_open``), so a request makes one thread hand-off, not three.
+def _read(request: Request) -> Iterator[Connection]:
+    with open_read(request) as conn:
+        yield conn
+
+
+def _write(request: Request) -> Iterator[Connection]:
+    with open_write(request) as conn:
+        yield conn
+
+
+_read.hpf_open = open_read  # type: ignore[attr-defined]
+_write.hpf_open = open_write  # type: ignore[attr-defined]
 
 
 async def _context(request: Request, found: Found) -> Context:  # no I/O: no thread hop

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 
 from hpf import events
 from hpf.accounts import queries as accounts_queries
 from hpf.accounts import service as accounts
 from hpf.accounts.rules import CloseKind
-from hpf.contributions.queries import posted_months
+from hpf.contributions.queries import member_posted_months
 from hpf.interest.service import interest_preview, settle_on_close_with_policy
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, NotFound
@@ -77,21 +77,26 @@ def continuous_deposit_months(months: Iterable[str], as_of: date) -> int:
     return run
 
 
+# The statements every withdrawal's evaluation runs (twice per application: submitted, then
+# accepted), built once: building a Core statement and its cache key costs more than SQLite's
+# own work for these lookups by key.
+_PAST = select(withdrawal.c.applied_on, withdrawal.c.reason, withdrawal.c.allowed_fen).where(
+    withdrawal.c.member_id == bindparam("member_id"), withdrawal.c.state.in_(COUNTED_STATES)
+)
+
+
 def member_facts(conn: Connection, member_id: int, today: date, reason: Reason) -> MemberFacts:
     """What a decision on ``member_id``'s withdrawal needs, read in the caller's transaction."""
+    by_member = {"member_id": member_id}
     row = accounts_queries.member_profile(conn, member_id)
     if row is None:
         raise NotFound("member.not_found", "个人账户不存在", f"no member {member_id}")
     carried, current = member_balances(conn, [member_id]).get(member_id, (0, 0))
-    months = posted_months(conn, [member_id])[member_id]
+    months = member_posted_months(conn, member_id)
     sealed_since = accounts_queries.last_sealed_on(conn, member_id)
     past = [
         PastWithdrawal(day, Reason(reason_code), amount)
-        for day, reason_code, amount in conn.execute(
-            select(withdrawal.c.applied_on, withdrawal.c.reason, withdrawal.c.allowed_fen).where(
-                withdrawal.c.member_id == member_id, withdrawal.c.state.in_(COUNTED_STATES)
-            )
-        )
+        for day, reason_code, amount in conn.execute(_PAST, by_member)
     ]
     interest = _interest_to_date(conn, member_id, today) if reason in CLOSING else 0
     return MemberFacts(
@@ -156,23 +161,33 @@ def family_withdrawn_fen(conn: Connection, ids: Identifiers) -> int:
     return int(total or 0)
 
 
-def _strangers_sharing(conn: Connection, column: Any, value: str, ids: Identifiers) -> int:
-    family = (ids.member_bidx, *ids.family_bidx)
-    member = accounts_queries.member_identities_subquery()
-    return int(
-        conn.scalar(
-            select(func.count(func.distinct(withdrawal.c.member_id)))
-            .join(member, member.c.id == withdrawal.c.member_id)
-            .where(
-                and_(
-                    column == value,
-                    withdrawal.c.state.in_((*COUNTED_STATES, "pending")),
-                    member.c.resident_id_bidx.not_in(family),
-                )
+_IDENTITIES = accounts_queries.member_identities_subquery("member")
+
+
+def _sharing(column: Any) -> Any:
+    """Members outside a family who used ``column``'s value (built once per column)."""
+    return (
+        select(func.count(func.distinct(withdrawal.c.member_id)))
+        .join(_IDENTITIES, _IDENTITIES.c.id == withdrawal.c.member_id)
+        .where(
+            and_(
+                column == bindparam("value"),
+                withdrawal.c.state.in_((*COUNTED_STATES, "pending")),
+                _IDENTITIES.c.resident_id_bidx.not_in(bindparam("family", expanding=True)),
             )
         )
-        or 0
     )
+
+
+_SHARING = {
+    "document_no_bidx": _sharing(withdrawal.c.document_no_bidx),
+    "payee_card_bidx": _sharing(withdrawal.c.payee_card_bidx),
+}
+
+
+def _strangers_sharing(conn: Connection, column: Any, value: str, ids: Identifiers) -> int:
+    family = [ids.member_bidx, *ids.family_bidx]
+    return int(conn.scalar(_SHARING[column.name], {"value": value, "family": family}) or 0)
 
 
 def risk_checks(
