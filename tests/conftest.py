@@ -94,14 +94,17 @@ def sign_in():
     return signer
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def wiring():
     """The dependencies of a development center (``hpf.bootstrap``): the development key ring,
-    the item handlers and the event listeners, built once per test process."""
+    the item handlers and the event listeners, built once per test process and installed before
+    any fixture (a module-scoped center is set up before the first test's ``_started``)."""
     from hpf import bootstrap
     from hpf.settings import Settings
 
-    return bootstrap.build(Settings(database_url="sqlite://", env="development"))
+    built = bootstrap.build(Settings(database_url="sqlite://", env="development"))
+    bootstrap.install(built)
+    return built
 
 
 @pytest.fixture(autouse=True)

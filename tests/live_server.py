@@ -3,6 +3,7 @@ browser tests drive."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +24,21 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+# What a browser test module sets as ``pytestmark``: marked, and skipped without Chromium.
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium"),
+]
+VIEWPORTS = {"phone": (375, 800), "laptop": (1366, 768)}  # every page works at both widths
+
+
+def screenshot_dir() -> Path:
+    """Where screenshots go: ``HPF_SCREENSHOT_DIR``, else ``test-artifacts/screenshots``."""
+    chosen = os.environ.get("HPF_SCREENSHOT_DIR")
+    where = Path(chosen) if chosen else Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+    where.mkdir(parents=True, exist_ok=True)
+    return where
 
 
 @contextmanager

@@ -6,8 +6,6 @@ Above both packages in the layer order, so the ledger does not reach up into the
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy import Connection
@@ -45,7 +43,7 @@ class CheckResult(BaseModel):
     dependencies=[Depends(requires(Perm.LEDGER_READ))],
 )
 def check(conn: ReadDb) -> CheckResult:
-    findings: list[Any] = check_center(conn)
+    findings = check_center(conn)
     return CheckResult(
         ok=not findings,
         findings=[

@@ -28,16 +28,13 @@ from hpf.ledger.chart import Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
 from hpf.schema import upgrade
 from hpf.settings import Settings
-from live_server import CHROMIUM, CHROMIUM_ARGS, serving
+from live_server import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, serving
 from signing_in import FAST_PASSWORDS, PASSWORD
 
 SHARED_SCREENSHOT = Path(tempfile.gettempdir()) / "hpf-member.png"  # for a person to look at
 BUSINESS_DATE = date(2025, 3, 15)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium"),
-]
+pytestmark = BROWSER_MARKS
 
 
 def _uscc(seq: int) -> str:

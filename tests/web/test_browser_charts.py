@@ -9,7 +9,6 @@ top of the repository (ignored by git). Debian's Chromium, as ``test_browser.py`
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,25 +21,13 @@ from hpf.db.engine import make_engine, write_transaction
 from hpf.identity import sessions
 from hpf.kernel.context import Context
 from hpf.schema import upgrade
-from live_server import CHROMIUM, CHROMIUM_ARGS, serving
+from live_server import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, VIEWPORTS, screenshot_dir, serving
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "loanpages"))  # the loan pages' small center
 
 from loanpages_support import build_loan_center
 
-VIEWPORTS = {"phone": (375, 800), "laptop": (1366, 768)}
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium"),
-]
-
-
-def screenshot_dir() -> Path:
-    chosen = os.environ.get("HPF_SCREENSHOT_DIR")
-    where = Path(chosen) if chosen else Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-    where.mkdir(parents=True, exist_ok=True)
-    return where
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture

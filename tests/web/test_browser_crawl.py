@@ -43,7 +43,7 @@ from hpf.services import service as services
 from hpf.settings import Settings
 from hpf.sim.generator import build_demo_center
 from hpf.sim.simulator import simulate
-from live_server import CHROMIUM, CHROMIUM_ARGS, serving
+from live_server import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, serving
 from signing_in import FAST_PASSWORDS, PASSWORD
 
 CENTER = "990001"
@@ -81,10 +81,7 @@ FILE_NAME = re.compile(r"^[\w\-]+\.(png|jpe?g|pdf|csv|xlsx|zip)$", re.IGNORECASE
 CODE = re.compile(r"^[A-Z]{1,4}(-[A-Z0-9]+)+$")
 NEVER_FOLLOWED = ("/logout",)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium"),
-]
+pytestmark = BROWSER_MARKS
 
 # Every text node of the page (and the title) outside identifiers' elements, with its element.
 TEXTS_JS = """() => {

@@ -9,7 +9,6 @@ Debian's Chromium through Playwright, as the other browser tests; skipped withou
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -26,22 +25,10 @@ from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.schema import upgrade
 from hpf.settings import Settings
-from live_server import CHROMIUM, CHROMIUM_ARGS, serving
+from live_server import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, VIEWPORTS, screenshot_dir, serving
 from signing_in import FAST_PASSWORDS, PASSWORD
 
-VIEWPORTS = {"phone": (375, 800), "laptop": (1366, 768)}
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium"),
-]
-
-
-def _screenshots() -> Path:
-    chosen = os.environ.get("HPF_SCREENSHOT_DIR")
-    where = Path(chosen) if chosen else Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-    where.mkdir(parents=True, exist_ok=True)
-    return where
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -91,7 +78,7 @@ def test_an_administrator_reads_and_proposes_loan_and_withdrawal_parameters(
             assert page.evaluate("document.scrollingElement.scrollWidth") <= page.evaluate(
                 "window.innerWidth"
             )
-            page.screenshot(path=str(_screenshots() / f"policy-{size}.png"), full_page=True)
+            page.screenshot(path=str(screenshot_dir() / f"policy-{size}.png"), full_page=True)
 
             page.select_option("#pf-key", "loan.max_amount_fen")
             page.fill("#pf-date", "2025-07-01")

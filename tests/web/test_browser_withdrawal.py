@@ -22,7 +22,7 @@ from hpf.app import create_app
 from hpf.db.engine import make_engine
 from hpf.schema import upgrade
 from hpf.settings import Settings
-from live_server import CHROMIUM, CHROMIUM_ARGS, serving
+from live_server import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, serving
 from services_support import PDF, PNG
 from settlement_support import CARD
 from signing_in import FAST_PASSWORDS, PASSWORD
@@ -30,10 +30,7 @@ from withdrawal_support import ZHANG_PHONE, build_rent_center
 
 PHONE = {"width": 375, "height": 800}
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @dataclass(frozen=True)
