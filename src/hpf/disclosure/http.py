@@ -32,6 +32,7 @@ from hpf.audit import trail as audit
 from hpf.disclosure import alerts
 from hpf.identity.identity import Forbidden
 from hpf.kernel.errors import InvalidInput
+from hpf.kernel.records import Record, fields_of
 from hpf.protection.masking import mask_record
 from hpf.web import audit_sink
 from hpf.web.auth import Found, signed_in
@@ -60,17 +61,19 @@ class Disclosure:
     def show(
         self,
         table: str,
-        records: Sequence[dict[str, Any]],
+        records: Sequence[Record],
         *,
         conn: Connection | None = None,
         subject_ids: Sequence[int] | None = None,
     ) -> list[dict[str, Any]]:
-        """``records`` as this viewer may see them, after auditing the read.
+        """``records`` (typed results or mappings) as this viewer may see them, as mappings, after
+        auditing the read.
 
         ``subject_ids`` are the member/employer ids read when the records are not rows of
         ``table`` with an ``id`` (a member's history rows, for instance).
         """
-        ids = list(subject_ids) if subject_ids is not None else [r["id"] for r in records]
+        rows = [fields_of(r) for r in records]
+        ids = list(subject_ids) if subject_ids is not None else [r["id"] for r in rows]
         subject = "member" if table in ("member", "account_history") else table
         if ids:
             work = self._audit(subject, ids)
@@ -84,11 +87,11 @@ class Disclosure:
                 pending.append(work)
             else:
                 audit_sink.write(self.request, work)
-        return self.masked(table, records)
+        return self.masked(table, rows)
 
-    def masked(self, table: str, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    def masked(self, table: str, records: Sequence[Record]) -> list[dict[str, Any]]:
         """Masking only: for an export, whose audit row is ``record_export``'s."""
-        return [mask_record(table, r, can_unmask=self.unmask, keep=self.keep) for r in records]
+        return [mask_record(table, fields_of(r), can_unmask=self.unmask, keep=self.keep) for r in records]
 
     def record_export(self, object_type: str, object_id: str, *, rows: int, digest: str, what: str) -> None:
         """One audit row for an export (its size and the SHA-256 of the file), and the bulk alert."""
@@ -132,7 +135,7 @@ class Disclosure:
 
         audit_sink.write(self.request, work)
 
-    def one(self, table: str, record: dict[str, Any], *, conn: Connection | None = None) -> dict[str, Any]:
+    def one(self, table: str, record: Record, *, conn: Connection | None = None) -> dict[str, Any]:
         return self.show(table, [record], conn=conn)[0]
 
     def _audit(self, subject: str, ids: Sequence[int]) -> audit_sink.Work:
