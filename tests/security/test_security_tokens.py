@@ -129,6 +129,28 @@ def test_a_tampered_access_token_is_refused(db, ctx, clock, teller):
         invalid(junk, now)
 
 
+def test_a_token_checked_once_is_remembered_only_as_itself(db, ctx, clock, teller):
+    """The verified-token memory never lets a neighbour through: after the real token was checked
+    (and remembered), a one-byte change, another key or another issuer is still refused, and
+    the memory keeps at most its size."""
+    token = issue(db, ctx, teller).access_token
+    now = clock.now()
+    assert tokens.verify_access(token, now, CONFIG).principal() == teller
+    assert CONFIG.verified.get(token) is not None
+    header, body, signature = token.split(".")
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    invalid(f"{header}.{body}.{flipped}", now)
+    invalid(token, now, TokenConfig(key=b"another key, 32 bytes or longer!"))
+    invalid(token, now, TokenConfig(key=CONFIG.key, issuer="somebody-else"))
+    invalid(token, now + timedelta(minutes=15))  # expiry is compared on every use
+    small = TokenConfig(key=CONFIG.key)
+    small.verified.SIZE = 2
+    others = [issue(db, ctx, teller).access_token for _ in range(3)]
+    for t in others:
+        tokens.verify_access(t, now, small)
+    assert small.verified.get(others[0]) is None and small.verified.get(others[2]) is not None
+
+
 def _signed(header, payload, key=CONFIG.key, digest=hashlib.sha256):
     """A token signed by hand (not through the module), with any header and HMAC digest."""
     signing_input = f"{_b64(json.dumps(header, separators=(',', ':')).encode())}.{_b64(payload)}"

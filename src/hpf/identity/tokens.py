@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -96,6 +98,36 @@ def signing_key(secret: str | None, env: str) -> bytes:
     return key
 
 
+class VerifiedTokens:
+    """The claims of tokens whose signature this process already checked, for this key.
+
+    A client sends the same access token with every request for 15 minutes, and the request path
+    checks it twice (the door's early refusal and the principal's resolution): the HMAC and the
+    parsing are done once per token instead. Only successful checks are kept, keyed by the whole
+    token string (the signature included), so a changed byte is a different key and is checked
+    in full; expiry is compared with the clock on every use. Bounded: the oldest entry goes.
+    """
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._claims: OrderedDict[str, Claims] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Claims | None:
+        with self._lock:
+            claims = self._claims.get(token)
+            if claims is not None:
+                self._claims.move_to_end(token)
+            return claims
+
+    def put(self, token: str, claims: Claims) -> None:
+        with self._lock:
+            self._claims[token] = claims
+            if len(self._claims) > self.SIZE:
+                self._claims.popitem(last=False)
+
+
 @dataclass(frozen=True)
 class TokenConfig:
     key: bytes = field(repr=False)
@@ -103,9 +135,11 @@ class TokenConfig:
     refresh_ttl: timedelta = REFRESH_TTL
     issuer: str = "openhpf"
     jwk: OctKey = field(init=False, repr=False, compare=False)
+    verified: VerifiedTokens = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "jwk", OctKey.import_key(self.key))
+        object.__setattr__(self, "verified", VerifiedTokens())
 
     @classmethod
     def from_settings(cls, secret: str | None, env: str) -> TokenConfig:
@@ -258,15 +292,18 @@ def verify_access(token: object, now: datetime, config: TokenConfig) -> Claims:
     """The claims of a valid access token; otherwise ``auth.invalid_token`` (401)."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         raise invalid_token()
-    if not hmac.compare_digest(token.partition(".")[0], _HEADER):
-        raise invalid_token()
-    try:
-        verified = jwt.decode(token, config.jwk, algorithms=[ALGORITHM], registry=_REGISTRY)
-    except (JoseError, RecursionError):  # bad signature or encoding; claims nested too deep
-        raise invalid_token() from None
-    claims = _claims(verified.claims, config)
+    claims = config.verified.get(token)
     if claims is None:
-        raise invalid_token()
+        if not hmac.compare_digest(token.partition(".")[0], _HEADER):
+            raise invalid_token()
+        try:
+            verified = jwt.decode(token, config.jwk, algorithms=[ALGORITHM], registry=_REGISTRY)
+        except (JoseError, RecursionError):  # bad signature or encoding; claims nested too deep
+            raise invalid_token() from None
+        claims = _claims(verified.claims, config)
+        if claims is None:
+            raise invalid_token()
+        config.verified.put(token, claims)
     moment = _seconds(now)
     if claims.expires_at <= moment:
         raise invalid_token("the access token has expired; refresh it")
