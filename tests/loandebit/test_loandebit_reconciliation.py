@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from loandebit_support import APRIL_END, FIRST_INSTALLMENT, MONTH, bank_debit_loans, seq_of
 
+from hpf.loans import queries
 from hpf.loans.book import jobs
 from hpf.settlement import messages as m
 from hpf.settlement.reconciliation import fetch_and_reconcile
@@ -17,8 +18,8 @@ def april(fake):
 
 
 def differences(engine, ctx, bank) -> list[tuple[str, str]]:
-    run = fetch_and_reconcile(engine, ctx, APRIL_END, bank)
-    return [(d["kind"], d["ref"]) for d in run["items"]]
+    run = fetch_and_reconcile(engine, ctx, APRIL_END, bank, queries.collected_debits_subquery)
+    return [(d.kind, d.ref) for d in run.items]
 
 
 def test_successful_debits_reconcile_clean(engine, ctx, clock, bank, april):

@@ -64,6 +64,13 @@ def _bank() -> Any:
     return _started[0].bank
 
 
+def _entry_groups() -> Any:
+    """Reconciliation's credits posted under another entry, as the command started with them."""
+    if not _started:
+        _settings()
+    return _started[0].entry_groups
+
+
 @cache
 def _engine_for(url: str) -> Any:
     from hpf.db.engine import make_engine

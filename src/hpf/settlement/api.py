@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hpf.access.permissions import Perm
 from hpf.db.engine import read_transaction
@@ -84,6 +84,8 @@ class ReconcileRequest(BaseModel):
 
 
 class DifferencePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     kind: str
     ref: str
     bank_fen: int | None
@@ -94,6 +96,8 @@ class DifferencePublic(BaseModel):
 
 
 class ReconciliationPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     day: date
     acct_no: str
@@ -184,8 +188,9 @@ def cancel(order_id: Id, body: CancelRequest, conn: WriteDb, ctx: Ctx) -> OrderP
     dependencies=[Depends(requires(Perm.SETTLEMENT_OPERATE))],
 )
 def reconcile(body: ReconcileRequest, request: Request, ctx: Ctx) -> ReconciliationPublic:
-    run = reconciliation.fetch_and_reconcile(request.app.state.engine, ctx, body.day, request.app.state.bank)
-    return ReconciliationPublic(**run)
+    state = request.app.state
+    run = reconciliation.fetch_and_reconcile(state.engine, ctx, body.day, state.bank, state.entry_groups)
+    return ReconciliationPublic.model_validate(run)
 
 
 @router.get(
@@ -195,4 +200,4 @@ def reconcile(body: ReconcileRequest, request: Request, ctx: Ctx) -> Reconciliat
 )
 def latest(conn: ReadDb) -> ReconciliationPublic | None:
     run = reconciliation.latest(conn)
-    return None if run is None else ReconciliationPublic(**run)
+    return None if run is None else ReconciliationPublic.model_validate(run)
