@@ -74,10 +74,8 @@ def test_applied_reviewed_approved_disbursed_and_executed(engine, bank):
         assert subject(conn, "121") == AMOUNT  # reserved: Dr 121 / Cr 21903
     assert contract["state"] == "approved" and contract["certificate_no"] == CERTIFICATE
     assert (contract["principal_fen"], contract["first_due_date"].isoformat()) == (AMOUNT, "2025-04-30")
-    assert (
-        order["state"] == "reserved" and order["owner_kind"] == "loan" and order["payee_account_no"] == CARD
-    )
-    assert order["reserve_entry_id"] == out["ledger_entry_ids"][0]
+    assert order.state == "reserved" and order.owner_kind == "loan" and order.payee_account_no == CARD
+    assert order.reserve_entry_id == out["ledger_entry_ids"][0]
     assert _findings(engine) == []  # in flight: 121 is matched by the reserved disbursement
 
     assert settlement.send_reserved(engine, center.ctx, bank) == {"paid": 1}
@@ -87,7 +85,7 @@ def test_applied_reviewed_approved_disbursed_and_executed(engine, bank):
         assert subject(conn, "121") == AMOUNT and subject(conn, "21903") == 0
     assert active["state"] == "active" and active["disbursed_on"] == TODAY
     assert active["outstanding_principal_fen"] == AMOUNT
-    assert active["disbursement_entry_id"] == order["reserve_entry_id"]  # the entry that debits 121
+    assert active["disbursement_entry_id"] == order.reserve_entry_id  # the entry that debits 121
     assert final["state"] == "executed" and final["outputs"]["disbursed_on"] == TODAY.isoformat()
     assert _findings(engine) == []
     assert settlement.send_reserved(engine, center.ctx, bank) == {}  # paid once
@@ -96,7 +94,7 @@ def test_applied_reviewed_approved_disbursed_and_executed(engine, bank):
     entries = _count(engine, journal_entry)
     with write_transaction(engine) as conn:
         la.disbursement_settled(conn, center.ctx, PayoutOutcome(
-            order["id"], order["order_no"], "loan", str(out["loan_id"]), "paid", AMOUNT, TODAY))  # fmt: skip
+            order.id, order.order_no, "loan", str(out["loan_id"]), "paid", AMOUNT, TODAY))  # fmt: skip
         again = la.HANDLER.on_approved(
             conn, center.ctx, applications.with_secrets(conn, final), Evaluation(verdict=Verdict())
         )
@@ -148,7 +146,7 @@ def test_the_bank_refuses_so_the_money_comes_back_and_the_contract_is_void(engin
     with write_transaction(engine) as conn:
         order = settlement.get_order(conn, out["payment_order_id"])
         la.disbursement_settled(conn, center.ctx, PayoutOutcome(
-            order["id"], order["order_no"], "loan", str(out["loan_id"]), "failed", AMOUNT, TODAY))  # fmt: skip
+            order.id, order.order_no, "loan", str(out["loan_id"]), "failed", AMOUNT, TODAY))  # fmt: skip
         assert [e["kind"] for e in loans.events(conn, out["loan_id"])] == kinds
     # the void contract neither counts as a loan nor holds the certificate: the member may apply again
     again = submit(center, payload(), key="k2")
@@ -178,7 +176,7 @@ def test_failed_before_sending_gives_the_reservation_back(engine, bank):
         order = settlement.get_order(conn, out["payment_order_id"])
         assert subject(conn, "121") == 0
         assert loans.loan_view(conn, out["loan_id"])["state"] == "approved"
-    assert order["state"] == "failed" and order["failure_code"] == "cancelled"
+    assert order.state == "failed" and order.failure_code == "cancelled"
     assert settlement.send_reserved(engine, center.ctx, bank) == {}
     assert _findings(engine) == []
 

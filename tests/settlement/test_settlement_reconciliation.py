@@ -12,7 +12,7 @@ from settlement_support import payout
 def pay(engine, ctx, bank, member_id, fen, key):
     with write_transaction(engine) as conn:
         order = service.reserve(conn, ctx, payout(member_id, fen, key, owner_id=key))
-    return service.send(engine, ctx, order["id"], bank)
+    return service.send(engine, ctx, order.id, bank)
 
 
 def found(run):
@@ -26,7 +26,7 @@ def test_every_kind_of_difference_is_found_and_stored(engine, ctx, funded, told,
     two = pay(engine, ctx, bank, funded["a"], 20_000, "two")
     fake.arm("timeout")
     three = pay(engine, ctx, bank, funded["a"], 5_000, "three")
-    assert (one["state"], two["state"], three["state"]) == ("paid", "paid", "unknown")
+    assert (one.state, two.state, three.state) == ("paid", "paid", "unknown")
     arrival = fake.credit(50_000, "1602000109000123456", "济南示范科技有限公司1")
     statement = bank.statement(day)
     # the bank booked the first payment for one fen more
@@ -34,9 +34,9 @@ def test_every_kind_of_difference_is_found_and_stored(engine, ctx, funded, told,
     with write_transaction(engine) as conn:
         run = reconciliation.reconcile(conn, ctx, day, statement, wiring.entry_groups)
     assert found(run) == sorted([
-        ("amount_mismatch", one["order_no"], -30_001, -30_000, "paid"),
-        ("duplicate", two["order_no"], -40_000, -20_000, "paid"),
-        ("bank_only", three["order_no"], -5_000, None, "unknown"),
+        ("amount_mismatch", one.order_no, -30_001, -30_000, "paid"),
+        ("duplicate", two.order_no, -40_000, -20_000, "paid"),
+        ("bank_only", three.order_no, -5_000, None, "unknown"),
         ("bank_only", f"RCPT-{arrival.bank_seq_no}", 50_000, None, None),
         ("ledger_only", "SEED-seed", None, 100_000, None),
     ])  # fmt: skip
@@ -53,7 +53,7 @@ def test_a_resolved_order_and_a_matching_statement_reconcile_clean(
     day = ctx.clock.today()
     fake.arm("timeout")
     order = pay(engine, ctx, bank, funded["a"], 5_000, "late")
-    assert service.resolve(engine, ctx, order["id"], bank)["state"] == "paid"
+    assert service.resolve(engine, ctx, order.id, bank).state == "paid"
     seed = m.StatementLine(
         bank_seq_no="S1", tx_date=day, direction="C", amt_fen=100_000, ref_seq_no="SEED-seed"
     )

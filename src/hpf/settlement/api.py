@@ -10,7 +10,6 @@ numbers leave masked (``6222********0123``); the staff see payee names, as elsew
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hpf.access.permissions import Perm
 from hpf.db.engine import read_transaction
 from hpf.kernel.context import Context
+from hpf.kernel.records import fields_of
 from hpf.protection.masking import mask
 from hpf.settlement import messages as m
 from hpf.settlement import reconciliation, service
@@ -64,8 +64,12 @@ class OrderPublic(BaseModel):
     events: list[EventPublic] = []
 
     @classmethod
-    def of(cls, order: dict[str, Any]) -> OrderPublic:
-        shown = {**order, "payee_account_no": mask(order["payee_account_no"], "bank_card")}
+    def of(cls, order: service.PaymentOrder) -> OrderPublic:
+        shown = {
+            **fields_of(order),
+            "payee_account_no": mask(order.payee_account_no, "bank_card"),
+            "events": [fields_of(e) for e in order.events],
+        }
         return cls(**shown)
 
 
@@ -119,7 +123,7 @@ def notice(body: m.AccountChangeNotice, request: Request, conn: WriteDb) -> Noti
         actor="bank", clock=request.app.state.clock, center_code=request.app.state.settings.center_code,
         source="bank",
     )  # fmt: skip
-    return NoticeAnswer(**service.apply_notice(conn, ctx, body))
+    return NoticeAnswer(**fields_of(service.apply_notice(conn, ctx, body)))
 
 
 @router.get(
