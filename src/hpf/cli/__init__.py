@@ -406,10 +406,10 @@ def loan_train_scorecard(
 
     card = _run_reporting(job)
     console.print(
-        f"scorecard {card['id']} trained on {card['trained_on']}: AUC (held-out) {card['auc']}; "
-        f"train {card['train_count']} loans ({card['train_bads']} bad), "
-        f"held-out {card['test_count']} ({card['test_bads']} bad); bad rate {card['bad_rate']}; "
-        f"high risk at probability >= {card['high_risk_threshold']:.4f}",
+        f"scorecard {card.id} trained on {card.trained_on}: AUC (held-out) {card.auc}; "
+        f"train {card.train_count} loans ({card.train_bads} bad), "
+        f"held-out {card.test_count} ({card.test_bads} bad); bad rate {card.bad_rate}; "
+        f"high risk at probability >= {card.high_risk_threshold:.4f}",
         soft_wrap=True,
     )
 

@@ -14,6 +14,7 @@ from hpf.db.periods import year_of
 from hpf.kernel.codes import code_table
 from hpf.loans.book.tables import loan, loan_installment
 from hpf.loans.calculator.schedule import Schedule
+from hpf.loans.scorecard.model import FeatureWeight
 
 Chart = dict[str, Any]
 CLASSES = ("01", "02", "03", "04", "05")
@@ -127,12 +128,12 @@ def book_by_class(conn: Connection) -> tuple[list[dict[str, Any]], Chart]:
     return table, chart
 
 
-def scorecard_chart(rows: Sequence[Mapping[str, Any]]) -> Chart:
+def scorecard_chart(rows: Sequence[FeatureWeight]) -> Chart:
     """The card's coefficients per standard deviation, strongest first: a bar to the right
     raises the probability of default, to the left lowers it."""
     return {
-        "x": [r["name_zh"] for r in rows],
+        "x": [r.name_zh for r in rows],
         "horizontal": True,
         "axes": [{"unit": "number", "name": "系数"}],
-        "series": [{"name": "系数（每个标准差）", "type": "bar", "data": [round(float(r["coefficient"]), 4) for r in rows]}],
+        "series": [{"name": "系数（每个标准差）", "type": "bar", "data": [round(float(r.coefficient), 4) for r in rows]}],
     }  # fmt: skip

@@ -326,7 +326,7 @@ class LoanActor:
         with write_transaction(self.engine) as conn:
             loans.reprice(conn, self.ctx, day)
 
-    def train(self) -> dict[str, Any] | None:
+    def train(self) -> scorecard.Scorecard | None:
         """The scorecard, retrained on the history so far (None while too few loans went bad)."""
         try:
             with write_transaction(self.engine) as conn:

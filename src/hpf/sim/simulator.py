@@ -121,7 +121,7 @@ def simulate(
     if months:
         world.leave_work()
     card = world.loans.train()
-    summary.scorecard_auc = card["auc"] if card else None
+    summary.scorecard_auc = card.auc if card else None
     summary.last_business_date = clock.today().isoformat()
     return summary
 
