@@ -146,6 +146,7 @@ def create_app(
     app.state.sms = deps.sms
     app.state.passwords = passwords or DEFAULT_PASSWORDS
     app.state.bank = deps.bank
+    app.state.entry_groups = deps.entry_groups  # reconciliation's credits posted under another entry
     app.state.bank_signed = bank_adapter.bank_signature_check(settings.bank_secret)
     app.state.member_page_facts = lambda conn, member_id: {"has_loans": loans.has_loans(conn, member_id)}
     app.state.employer_page_facts = lambda conn, employer_id: {

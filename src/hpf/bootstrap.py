@@ -10,6 +10,9 @@ and the demo), the benches (``bench/``) and the test suite (``tests/conftest.py`
   (``HPF_ENV=development``: tests, ``make demo``, ``hpf demo``) the public development ring;
 - the **bank** adapter of settlement and the **SMS** sender, each the real one or the fake one
   the settings choose;
+- the **entry groups** of reconciliation: the credits the ledger posts under another entry (the
+  loans' successful debits under their month's collection entry), read through
+  ``hpf.loans.queries`` and handed to settlement, which sits below the loans;
 - the **item handlers** of the application engine (:func:`item_handlers`): every item of the
   national catalog is declared here, with its handler or as reviewed by hand;
 - the **event listeners** (:func:`listeners`): who reacts, in the writer's transaction, to which
@@ -42,6 +45,7 @@ from hpf.services.handlers import ItemHandler
 from hpf.settings import Settings
 from hpf.settlement import owners
 from hpf.settlement.adapter import BankAdapter
+from hpf.settlement.reconciliation import EntryGroups
 from hpf.settlement.rules import OWNER_KIND_ZH
 
 # Catalog items with no automatic rules: every application goes to a reviewer, and is executed
@@ -59,6 +63,7 @@ class Dependencies:
     sms: SmsSender
     handlers: Mapping[str, ItemHandler | None]
     listeners: tuple[Listener, ...]
+    entry_groups: EntryGroups
 
 
 def item_handlers() -> dict[str, ItemHandler | None]:
@@ -149,6 +154,7 @@ def build(
     """The process's dependencies from ``settings`` (``sms`` and ``bank`` replace the configured
     ones: tests, the console SMS of ``hpf serve`` in development). Refuses to build without a
     real key ring outside development, and with an incomplete wiring."""
+    from hpf.loans.queries import collected_debits_subquery
     from hpf.settlement import adapter
 
     ring = settings.key_ring()  # refuses a missing or public key outside development
@@ -162,6 +168,7 @@ def build(
         sms=sms if sms is not None else default_sms(settings),
         handlers=table,
         listeners=declared,
+        entry_groups=collected_debits_subquery,
     )
 
 

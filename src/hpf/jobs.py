@@ -8,7 +8,8 @@ batch jobs summarise the many rows they move in one event rather than one per ro
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeAlias
 
 from sqlalchemy import JSON, Column, Connection, Integer, String, Table, insert, select, update
 
@@ -16,6 +17,14 @@ from hpf import events
 from hpf.db.metadata import UtcDateTime, metadata
 from hpf.kernel.clock import Clock
 from hpf.kernel.context import Context
+
+JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None"
+"""A value of a JSON document."""
+
+JobSummary: TypeAlias = dict[str, JSONValue]
+"""What a run did, as its job writes it (``batch_job.summary``, the ``batch_job.finished`` event):
+a JSON document whose keys each job documents; a job asked again for a finished period answers
+the stored summary with ``already_done``."""
 
 batch_job = Table(
     "batch_job",
@@ -52,12 +61,12 @@ def start_job(conn: Connection, job: str, period: str, clock: Clock) -> bool:
     return True
 
 
-def finish_job(conn: Connection, job: str, period: str, ctx: Context, summary: dict[str, Any]) -> None:
+def finish_job(conn: Connection, job: str, period: str, ctx: Context, summary: Mapping[str, Any]) -> None:
     """Mark the run done with its summary, and record it as the run's business event."""
     conn.execute(
         update(batch_job)
         .where(batch_job.c.job == job, batch_job.c.period == period)
-        .values(state="done", finished_at=ctx.clock.now(), summary=summary)
+        .values(state="done", finished_at=ctx.clock.now(), summary=dict(summary))
     )
     events.record(
         conn,
@@ -65,11 +74,11 @@ def finish_job(conn: Connection, job: str, period: str, ctx: Context, summary: d
         "batch_job.finished",
         "batch_job",
         f"{job}/{period}",
-        {"job": job, "period": period, "summary": summary},
+        {"job": job, "period": period, "summary": dict(summary)},
     )
 
 
-def job_summary(conn: Connection, job: str, period: str) -> dict[str, Any] | None:
+def job_summary(conn: Connection, job: str, period: str) -> JobSummary | None:
     row = conn.execute(
         select(batch_job.c.summary).where(batch_job.c.job == job, batch_job.c.period == period)
     ).first()

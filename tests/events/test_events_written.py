@@ -214,7 +214,7 @@ def test_each_change_writes_its_events_once(engine, bank):
     c.clock.set(date(2025, 5, 31))
     with read_transaction(c.engine) as conn:
         first = loans.installments(conn, loan_id)[0]
-    installment = first["principal_fen"] + first["interest_fen"]
+    installment = first.principal_fen + first.interest_fen
 
     def repay(conn: Connection) -> None:
         loans.repay(conn, ctx, loan_id, installment, loans.PaymentSource.BANK, "r-1")

@@ -72,12 +72,10 @@ def test_applied_reviewed_approved_disbursed_and_executed(engine, bank):
         contract = loans.loan_view(conn, out["loan_id"])
         order = settlement.get_order(conn, out["payment_order_id"])
         assert subject(conn, "121") == AMOUNT  # reserved: Dr 121 / Cr 21903
-    assert contract["state"] == "approved" and contract["certificate_no"] == CERTIFICATE
-    assert (contract["principal_fen"], contract["first_due_date"].isoformat()) == (AMOUNT, "2025-04-30")
-    assert (
-        order["state"] == "reserved" and order["owner_kind"] == "loan" and order["payee_account_no"] == CARD
-    )
-    assert order["reserve_entry_id"] == out["ledger_entry_ids"][0]
+    assert contract.state == "approved" and contract.certificate_no == CERTIFICATE
+    assert (contract.principal_fen, contract.first_due_date.isoformat()) == (AMOUNT, "2025-04-30")
+    assert order.state == "reserved" and order.owner_kind == "loan" and order.payee_account_no == CARD
+    assert order.reserve_entry_id == out["ledger_entry_ids"][0]
     assert _findings(engine) == []  # in flight: 121 is matched by the reserved disbursement
 
     assert settlement.send_reserved(engine, center.ctx, bank) == {"paid": 1}
@@ -85,9 +83,9 @@ def test_applied_reviewed_approved_disbursed_and_executed(engine, bank):
         active = loans.loan_view(conn, out["loan_id"])
         final = applications.get(conn, submitted["id"])
         assert subject(conn, "121") == AMOUNT and subject(conn, "21903") == 0
-    assert active["state"] == "active" and active["disbursed_on"] == TODAY
-    assert active["outstanding_principal_fen"] == AMOUNT
-    assert active["disbursement_entry_id"] == order["reserve_entry_id"]  # the entry that debits 121
+    assert active.state == "active" and active.disbursed_on == TODAY
+    assert active.outstanding_principal_fen == AMOUNT
+    assert active.disbursement_entry_id == order.reserve_entry_id  # the entry that debits 121
     assert final["state"] == "executed" and final["outputs"]["disbursed_on"] == TODAY.isoformat()
     assert _findings(engine) == []
     assert settlement.send_reserved(engine, center.ctx, bank) == {}  # paid once
@@ -96,7 +94,7 @@ def test_applied_reviewed_approved_disbursed_and_executed(engine, bank):
     entries = _count(engine, journal_entry)
     with write_transaction(engine) as conn:
         la.disbursement_settled(conn, center.ctx, PayoutOutcome(
-            order["id"], order["order_no"], "loan", str(out["loan_id"]), "paid", AMOUNT, TODAY))  # fmt: skip
+            order.id, order.order_no, "loan", str(out["loan_id"]), "paid", AMOUNT, TODAY))  # fmt: skip
         again = la.HANDLER.on_approved(
             conn, center.ctx, applications.with_secrets(conn, final), Evaluation(verdict=Verdict())
         )
@@ -104,7 +102,7 @@ def test_applied_reviewed_approved_disbursed_and_executed(engine, bank):
     assert _count(engine, journal_entry) == entries and _count(engine, payment_order) == 1
     with read_transaction(engine) as conn:
         assert applications.get(conn, submitted["id"])["state"] == "executed"
-        assert [e["kind"] for e in loans.events(conn, out["loan_id"])] == ["created", "activated"]
+        assert [e.kind for e in loans.events(conn, out["loan_id"])] == ["created", "activated"]
     with pytest.raises(IllegalTransition):
         _approve(center, submitted["id"], who="reviewer02")
     assert _findings(engine) == []
@@ -125,7 +123,7 @@ def test_co_borrowers_enter_the_contract(engine, bank):
         and approved["outputs"]["features"]["co_borrowers"] == 1.0
     )
     with read_transaction(engine) as conn:
-        assert loans.loan_view(conn, approved["outputs"]["loan_id"])["co_borrower_ids"] == [c["id"]]
+        assert loans.loan_view(conn, approved["outputs"]["loan_id"]).co_borrower_ids == (c["id"],)
 
 
 def test_the_bank_refuses_so_the_money_comes_back_and_the_contract_is_void(engine, fake, bank):
@@ -137,19 +135,19 @@ def test_the_bank_refuses_so_the_money_comes_back_and_the_contract_is_void(engin
     with read_transaction(engine) as conn:
         final = applications.get(conn, submitted["id"])
         contract = loans.loan_view(conn, out["loan_id"])
-        kinds = [e["kind"] for e in loans.events(conn, out["loan_id"])]
+        kinds = [e.kind for e in loans.events(conn, out["loan_id"])]
         why = applications.transitions(conn, submitted["id"])[-1]["reason"]
         assert subject(conn, "121") == 0 and subject(conn, "21903") == 0  # the reservation reversed
     assert final["state"] == "failed" and why == "贷款发放失败：E2001 收款账户户名不符"
-    assert contract["state"] == "approved" and contract["disbursed_on"] is None
+    assert contract.state == "approved" and contract.disbursed_on is None
     assert kinds == ["created", "disbursement_failed"]
     assert _findings(engine) == []
     # a failed outcome told again changes nothing
     with write_transaction(engine) as conn:
         order = settlement.get_order(conn, out["payment_order_id"])
         la.disbursement_settled(conn, center.ctx, PayoutOutcome(
-            order["id"], order["order_no"], "loan", str(out["loan_id"]), "failed", AMOUNT, TODAY))  # fmt: skip
-        assert [e["kind"] for e in loans.events(conn, out["loan_id"])] == kinds
+            order.id, order.order_no, "loan", str(out["loan_id"]), "failed", AMOUNT, TODAY))  # fmt: skip
+        assert [e.kind for e in loans.events(conn, out["loan_id"])] == kinds
     # the void contract neither counts as a loan nor holds the certificate: the member may apply again
     again = submit(center, payload(), key="k2")
     assert again["evaluation"]["eligible"], again["evaluation"]["rules"]
@@ -177,8 +175,8 @@ def test_failed_before_sending_gives_the_reservation_back(engine, bank):
     with read_transaction(engine) as conn:
         order = settlement.get_order(conn, out["payment_order_id"])
         assert subject(conn, "121") == 0
-        assert loans.loan_view(conn, out["loan_id"])["state"] == "approved"
-    assert order["state"] == "failed" and order["failure_code"] == "cancelled"
+        assert loans.loan_view(conn, out["loan_id"]).state == "approved"
+    assert order.state == "failed" and order.failure_code == "cancelled"
     assert settlement.send_reserved(engine, center.ctx, bank) == {}
     assert _findings(engine) == []
 

@@ -4,8 +4,6 @@ of a day first, and the granted loan's features are recorded for the next traini
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from loanapp_support import CERTIFICATE, build_center, payload, submit
 from sqlalchemy import select
@@ -17,14 +15,14 @@ from hpf.loans.scorecard.tables import loan_features
 from hpf.services import service as applications
 
 
-def card(ltv_weight: float, intercept: float = -1.5) -> dict[str, Any]:
+def card(ltv_weight: float, intercept: float = -1.5) -> scorecard.CardParameters:
     """A hand-made card: only the loan-to-value ratio counts (centred at 0.5, spread 0.1)."""
-    return {
-        "id": 1, "features": list(FEATURES), "intercept": intercept,
-        "coefficients": [ltv_weight if f == "ltv" else 0.0 for f in FEATURES],
-        "mean": [0.5 if f == "ltv" else 0.0 for f in FEATURES], "std": [0.1 if f == "ltv" else 1.0 for f in FEATURES],
-        "band_cuts": [0.05, 0.1, 0.2, 0.4], "high_risk_threshold": 0.4,
-    }  # fmt: skip
+    return scorecard.CardParameters(
+        id=1, features=list(FEATURES), intercept=intercept,
+        coefficients=[ltv_weight if f == "ltv" else 0.0 for f in FEATURES],
+        mean=[0.5 if f == "ltv" else 0.0 for f in FEATURES], std=[0.1 if f == "ltv" else 1.0 for f in FEATURES],
+        band_cuts=[0.05, 0.1, 0.2, 0.4], high_risk_threshold=0.4,
+    )  # fmt: skip
 
 
 def test_without_a_card_there_is_no_score_and_the_queue_is_by_due_date(engine):

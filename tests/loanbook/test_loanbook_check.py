@@ -48,5 +48,5 @@ def test_the_daily_run_accrues_a_day_once(engine, ctx, clock):
     with read_transaction(engine) as conn:
         view = loans.loan_view(conn, loan_id)
     # 1,014,139 overdue for 10 days at 2.60% × 1.5 ÷ 360 = 1,098.65 → 1,099 fen
-    assert (view["days_past_due"], view["penalty_accrued_fen"]) == (10, 1_099)
+    assert (view.days_past_due, view.penalty_accrued_fen) == (10, 1_099)
     assert first["penalty_accrued_fen"] == 1_099 and first["overdue_loans"] == 1

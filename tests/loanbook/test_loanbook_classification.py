@@ -34,10 +34,7 @@ def test_the_daily_classification_follows_the_thresholds_and_is_monotone(engine,
     summary = jobs.run_loan_daily(engine, ctx, day)
     thresholds = loan_policy(day).classification_thresholds
     with write_transaction(engine) as conn:
-        got = [
-            (loans.loan_view(conn, i)["days_past_due"], loans.loan_view(conn, i)["classification"])
-            for i in ids
-        ]
+        got = [(loans.loan_view(conn, i).days_past_due, loans.loan_view(conn, i).classification) for i in ids]
     assert got == [(d, classify(d, thresholds).value) for d in DAYS]
     classes = [c for _, c in got]
     assert classes == sorted(classes)  # later never means a better class
@@ -93,11 +90,11 @@ def test_a_recovery_is_recorded_as_a_change_of_class(engine, ctx, clock):
     clock.set(day)
     jobs.run_loan_daily(engine, ctx, day)
     with write_transaction(engine) as conn:
-        assert loans.loan_view(conn, loan_id)["classification"] == "04"
+        assert loans.loan_view(conn, loan_id).classification == "04"
         loans.repay(
             conn, ctx, loan_id, 100, loans.PaymentSource.BANK, "recover-1"
         )  # nothing overdue any more
-        assert loans.loan_view(conn, loan_id)["classification"] == "01"
+        assert loans.loan_view(conn, loan_id).classification == "01"
         changes = [
             (e.detail["from"], e.detail["to"])
             for e in conn.execute(

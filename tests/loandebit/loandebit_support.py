@@ -63,4 +63,4 @@ def credits(fake) -> list[tuple[str, int]]:
 
 def installment_states(engine, loan_ids: list[int]) -> dict[int, str]:
     with read_transaction(engine) as conn:
-        return {i: loans.installments(conn, i)[0]["state"] for i in loan_ids}
+        return {i: loans.installments(conn, i)[0].state for i in loan_ids}

@@ -53,7 +53,7 @@ def test_the_card_reaches_the_loan_sealed_and_is_never_stored_in_plaintext(engin
         view = loans.loan_view(conn, out["loan_id"])
     assert stored["debit_card"] != DEBIT_CARD and DEBIT_CARD[-4:] in stored["debit_card"]  # masked
     assert token and DEBIT_CARD not in token
-    assert view["repayment_source"] == "bank_debit" and view["debit_card"] == DEBIT_CARD
+    assert view.repayment_source == "bank_debit" and view.debit_card == DEBIT_CARD
     if engine.dialect.name == "sqlite":
         engine.dispose()  # flush to the file
         path = Path(str(engine.url.database))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from loandebit_support import APRIL_END, FIRST_INSTALLMENT, MONTH, bank_debit_loans, seq_of
 
+from hpf.loans import queries
 from hpf.loans.book import jobs
 from hpf.settlement import messages as m
 from hpf.settlement.reconciliation import fetch_and_reconcile
@@ -17,8 +18,8 @@ def april(fake):
 
 
 def differences(engine, ctx, bank) -> list[tuple[str, str]]:
-    run = fetch_and_reconcile(engine, ctx, APRIL_END, bank)
-    return [(d["kind"], d["ref"]) for d in run["items"]]
+    run = fetch_and_reconcile(engine, ctx, APRIL_END, bank, queries.collected_debits_subquery)
+    return [(d.kind, d.ref) for d in run.items]
 
 
 def test_successful_debits_reconcile_clean(engine, ctx, clock, bank, april):
@@ -46,3 +47,20 @@ def test_a_success_the_bank_never_credited_is_a_difference(engine, ctx, clock, b
     jobs.run_loan_month_end(engine, ctx, MONTH, bank=bank)
     april.statement.pop()
     assert differences(engine, ctx, bank) == [("amount_mismatch", f"LOAN-ME-{MONTH}")]
+
+
+def test_the_grouping_is_what_the_caller_hands_in(engine, ctx, clock, bank, april):
+    """Settlement reads no loan table: without the loans' building block each successful debit
+    stands under its own reference, and the month's collection entry has no bank line."""
+    from sqlalchemy import literal, select
+
+    ids = bank_debit_loans(engine, ctx, clock)
+    jobs.run_loan_month_end(engine, ctx, MONTH, bank=bank)
+
+    def nothing_grouped():  # a block of the documented columns that groups no real reference
+        return select(literal("-").label("ref"), literal("-").label("business_id")).subquery()
+
+    run = fetch_and_reconcile(engine, ctx, APRIL_END, bank, nothing_grouped)
+    assert sorted((d.kind, d.ref) for d in run.items) == sorted(
+        [("bank_only", seq_of(ctx, i)) for i in ids] + [("ledger_only", f"LOAN-ME-{MONTH}")]
+    )

@@ -199,7 +199,7 @@ def test_the_risk_queue_is_cleared_by_a_reviewer_with_a_note(lc: LoanCenter) -> 
         again = client.post(f"/loans/{lc.theirs}/collateral-review", data={"note": "再次"})
         assert again.status_code == 409 and again.headers["X-HPF-Error"] == "loan.no_collateral_flag"
     with read_transaction(lc.center.engine) as conn:
-        kinds = [e["kind"] for e in loans.events(conn, lc.theirs)]
+        kinds = [e.kind for e in loans.events(conn, lc.theirs)]
         assert kinds[-2:] == ["collateral_flagged", "collateral_reviewed"]
         rows = conn.execute(
             select(audit_log.c.action, audit_log.c.outcome, audit_log.c.object_id)
@@ -343,10 +343,10 @@ def test_the_class_history_shows_the_recovery(lc: LoanCenter) -> None:
     ctx = Context(actor="teller01", clock=lc.center.clock, center_code="990001", source="test")
     with write_transaction(lc.center.engine) as conn:
         row = loans.loan_view(conn, lc.late)
-        assert row["classification"] == "02"
-        owed = row["overdue_principal_fen"] + row["overdue_interest_fen"] + row["penalty_accrued_fen"]
+        assert row.classification == "02"
+        owed = row.overdue_principal_fen + row.overdue_interest_fen + row.penalty_accrued_fen
         loans.repay(conn, ctx, lc.late, owed, loans.PaymentSource.BANK, "late-recovered")
-        assert loans.loan_view(conn, lc.late)["classification"] == "01"
+        assert loans.loan_view(conn, lc.late).classification == "01"
     with TestClient(lc.app) as client:
         use_session(client, lc.center.principals[Role.TELLER])
         html = client.get(f"/loans/{lc.late}").text

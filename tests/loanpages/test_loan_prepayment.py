@@ -119,7 +119,7 @@ def test_a_member_prepays_online_from_the_hpf_account(lc: LoanCenter) -> None:
             [("201", "D", 500_000, a), ("121", "C", 499_639, None), ("40103", "C", 361, None)]
         )
         assert ledger.member_balances(conn, [a])[a] == (0, A_BALANCE - 500_000)
-        assert [e["kind"] for e in loans.events(conn, lc.mine)][-1] == "prepaid"
+        assert [e.kind for e in loans.events(conn, lc.mine)][-1] == "prepaid"
         # On A's statement it is 11 部分提取 (提取还贷), like the month-end's collection — not 03 开户.
         latest = ledger.member_statement(conn, a, limit=1)[0]
         assert (latest["business_type"], latest["amount_fen"], latest["running_fen"]) == (
@@ -163,7 +163,7 @@ def test_a_teller_takes_a_prepayment_by_bank_then_a_payoff(lc: LoanCenter) -> No
                 .one()
             )
             assert (entry["business_type"], entry["actor"]) == ("03", lc.center.principals[Role.TELLER].login)
-            detail = loans.events(conn, lc.theirs)[-1]["detail"]
+            detail = loans.events(conn, lc.theirs)[-1].detail
             assert (detail["source"], detail["reference"]) == ("bank", "BOC-20250510-77")
 
         # Then the payoff: 90,133.04 + interest for 10 days 90,133.04 × 2.60% ÷ 360 × 10 = 65.0961
@@ -180,7 +180,7 @@ def test_a_teller_takes_a_prepayment_by_bank_then_a_payoff(lc: LoanCenter) -> No
                             headers={**teller, "Idempotency-Key": "T-2"})  # fmt: skip
         assert again.json()["replayed"] is True and again.json()["entry_id"] == p["entry_id"]
     with read_transaction(lc.center.engine) as conn:
-        assert loans.loan_view(conn, lc.theirs)["state"] == "settled"
+        assert loans.loan_view(conn, lc.theirs).state == "settled"
         assert check_center(conn) == [] and check_loans(conn) == []
 
 
@@ -242,5 +242,5 @@ def test_a_teller_pays_off_at_the_counter_through_the_page(lc: LoanCenter) -> No
         assert 'id="prepay-done"' in page.text and "110,198.14" in page.text and "贷款已结清" in page.text
         assert 'id="prepay-form"' not in page.text and 'id="quote-form"' not in page.text  # settled
     with read_transaction(lc.center.engine) as conn:
-        assert loans.loan_view(conn, lc.theirs)["state"] == "settled"
+        assert loans.loan_view(conn, lc.theirs).state == "settled"
         assert check_center(conn) == [] and check_loans(conn) == []

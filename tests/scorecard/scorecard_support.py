@@ -144,12 +144,14 @@ def build_book(conn, ctx: Context, n: int = 300, *, seed: int = 11, young: int =
     return Book(ids, bad, features, young_ids)
 
 
-def neutral_card(coefficients: dict[str, float] | None = None, intercept: float = -1.0) -> dict:
+def neutral_card(
+    coefficients: dict[str, float] | None = None, intercept: float = -1.0
+) -> scorecard.CardParameters:
     """A hand-made card (no training): every feature centred at 0 with unit spread."""
     coefficients = coefficients or {}
-    return {
-        "id": None, "features": list(FEATURES), "intercept": intercept,
-        "coefficients": [coefficients.get(f, 0.0) for f in FEATURES],
-        "mean": [0.0] * len(FEATURES), "std": [1.0] * len(FEATURES),
-        "band_cuts": [0.1, 0.2, 0.3, 0.4], "high_risk_threshold": 0.4,
-    }  # fmt: skip
+    return scorecard.CardParameters(
+        id=None, features=list(FEATURES), intercept=intercept,
+        coefficients=[coefficients.get(f, 0.0) for f in FEATURES],
+        mean=[0.0] * len(FEATURES), std=[1.0] * len(FEATURES),
+        band_cuts=[0.1, 0.2, 0.3, 0.4], high_risk_threshold=0.4,
+    )  # fmt: skip

@@ -3,6 +3,7 @@ always a probability, and refuses features other than the fixed list."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import date
 
@@ -77,12 +78,9 @@ finite = st.floats(allow_nan=False, allow_infinity=False)
     stds=st.lists(st.floats(1e-6, 1e6), min_size=len(FEATURES), max_size=len(FEATURES)),
 )
 def test_the_probability_is_always_a_probability(coefficients, intercept, values, means, stds):
-    card = {
-        **neutral_card(intercept=intercept),
-        "coefficients": coefficients,
-        "mean": means,
-        "std": stds,
-    }
+    card = dataclasses.replace(
+        neutral_card(intercept=intercept), coefficients=coefficients, mean=means, std=stds
+    )
     got = scorecard.score(card, dict(zip(FEATURES, values, strict=True)))
     assert 0.0 <= got.probability <= 1.0
     assert got.band in scorecard.BANDS

@@ -55,16 +55,16 @@ def test_the_training_set_reads_every_kind_of_bad_and_leaves_young_loans_out(eng
 def test_a_book_where_default_follows_the_features_trains_a_card_that_ranks_held_out_loans(engine, ctx, book):
     with write_transaction(engine) as conn:
         card = scorecard.train(conn, ctx)
-    assert card["auc"] > 0.7  # on the held-out 30 %
-    assert card["train_count"] + card["test_count"] == len(book.loan_ids)
-    assert card["test_count"] == math.ceil(0.3 * len(book.loan_ids))
-    assert card["train_bads"] + card["test_bads"] == sum(book.bad)
-    assert card["bad_rate"] == (Decimal(sum(book.bad)) / len(book.bad)).quantize(Decimal("0.0001"))
-    assert card["trained_on"] == AS_OF and card["features"] == list(FEATURES)
-    coef = dict(zip(card["features"], card["coefficients"], strict=True))
+    assert card.auc > 0.7  # on the held-out 30 %
+    assert card.train_count + card.test_count == len(book.loan_ids)
+    assert card.test_count == math.ceil(0.3 * len(book.loan_ids))
+    assert card.train_bads + card.test_bads == sum(book.bad)
+    assert card.bad_rate == (Decimal(sum(book.bad)) / len(book.bad)).quantize(Decimal("0.0001"))
+    assert card.trained_on == AS_OF and card.features == list(FEATURES)
+    coef = dict(zip(card.features, card.coefficients, strict=True))
     assert coef["payment_to_base"] > 0.5 and coef["ltv"] > 0 and coef["balance_to_principal"] < 0
-    assert card["band_cuts"] == sorted(card["band_cuts"])
-    assert card["band_cuts"][-1] < card["high_risk_threshold"] < 1
+    assert card.band_cuts == sorted(card.band_cuts)
+    assert card.band_cuts[-1] < card.high_risk_threshold < 1
     with read_transaction(engine) as conn:
         assert scorecard.active_card(conn) == card  # what train returned is what is stored
 
@@ -76,13 +76,13 @@ def test_training_is_reproducible_and_a_new_card_replaces_the_old_one(engine, ct
         again = scorecard.train(conn, ctx, seed=7)
         other = scorecard.train(conn, ctx, seed=8)
     same = ("coefficients", "intercept", "auc", "mean", "std", "band_cuts", "high_risk_threshold")
-    assert all(first[k] == again[k] for k in same)
-    assert other["coefficients"] != first["coefficients"]
+    assert all(getattr(first, k) == getattr(again, k) for k in same)
+    assert other.coefficients != first.coefficients
     with read_transaction(engine) as conn:
         kept = scorecard.cards(conn)
-        assert [c["id"] for c in kept] == [other["id"], again["id"], first["id"]]
-        assert [c["active"] for c in kept] == [True, False, False]
-        assert scorecard.active_card(conn)["id"] == other["id"]
+        assert [c.id for c in kept] == [other.id, again.id, first.id]
+        assert [c.active for c in kept] == [True, False, False]
+        assert scorecard.active_card(conn).id == other.id
 
 
 def test_assess_scores_with_the_active_card_and_none_before_any(engine, ctx, book):
@@ -93,7 +93,7 @@ def test_assess_scores_with_the_active_card_and_none_before_any(engine, ctx, boo
         card = scorecard.train(conn, ctx)
     with read_transaction(engine) as conn:
         got = scorecard.assess(conn, features)
-    assert got == scorecard.score(card, features) and got.card_id == card["id"]
+    assert got == scorecard.score(card, features) and got.card_id == card.id
     risky = {**features, "payment_to_base": 0.5, "ltv": 0.8, "balance_to_principal": 0.01}
     safe = {**features, "payment_to_base": 0.1, "ltv": 0.3, "balance_to_principal": 0.3}
     assert scorecard.score(card, risky).high_risk and scorecard.score(card, risky).band == "E"

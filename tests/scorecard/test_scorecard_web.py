@@ -47,8 +47,8 @@ def test_the_page_and_the_api_show_the_trained_card(engine, ctx, center, sign_in
     page = center.get("/loans/scorecard")
     assert page.status_code == 200
     text = page.text
-    assert f'id="auc">{card["auc"]}<' in text
-    assert f"{card['train_count']} / {card['test_count']}" in text
+    assert f'id="auc">{card.auc}<' in text
+    assert f"{card.train_count} / {card.test_count}" in text
     assert "曾逾期90天及以上" in text and AS_OF.isoformat() in text
     assert "性别" in text  # the note that no protected attribute is used
     for name in FEATURES:
@@ -56,16 +56,16 @@ def test_the_page_and_the_api_show_the_trained_card(engine, ctx, center, sign_in
     found = re.search(r"id=\"chart-coefficients\"[^>]*data-chart='([^']*)'", text)
     assert found and 'src="/static/charts.js"' in text
     chart = json.loads(html.unescape(found.group(1)))
-    strongest = sorted(zip(card["features"], card["coefficients"], strict=True), key=lambda fc: -abs(fc[1]))
+    strongest = sorted(zip(card.features, card.coefficients, strict=True), key=lambda fc: -abs(fc[1]))
     assert chart["x"] == [FEATURE_ZH[f] for f, _ in strongest]  # the bars, strongest first
     assert chart["series"][0]["data"] == [round(c, 4) for _, c in strongest]
     api = center.get("/api/v1/loans/scorecard").json()
-    assert api["auc"] == str(card["auc"]) and api["id"] == card["id"]
-    assert api["train_count"] == card["train_count"] and api["test_bads"] == card["test_bads"]
+    assert api["auc"] == str(card.auc) and api["id"] == card.id
+    assert api["train_count"] == card.train_count and api["test_bads"] == card.test_bads
     shown = {f["feature"]: f for f in api["features"]}
     assert set(shown) == set(FEATURES)
     assert shown["payment_to_base"]["direction"] == "up"
-    assert shown["payment_to_base"]["coefficient"] == card["coefficients"][FEATURES.index("payment_to_base")]
+    assert shown["payment_to_base"]["coefficient"] == card.coefficients[FEATURES.index("payment_to_base")]
     assert abs(api["features"][0]["coefficient"]) >= abs(api["features"][-1]["coefficient"])
 
 
@@ -90,9 +90,9 @@ def test_hpf_loan_train_scorecard_prints_the_auc_and_refuses_an_empty_book(engin
     assert done.exit_code == 0, done.output
     with write_transaction(engine) as conn:
         card = scorecard.active_card(conn)
-    assert card is not None and card["seed"] == 3
-    assert f"AUC (held-out) {card['auc']}" in done.output
-    assert f"train {card['train_count']} loans ({card['train_bads']} bad)" in done.output
+    assert card is not None and card.seed == 3
+    assert f"AUC (held-out) {card.auc}" in done.output
+    assert f"train {card.train_count} loans ({card.train_bads} bad)" in done.output
 
 
 def test_the_card_page_is_chinese_with_fixed_decimals(engine, ctx, center, sign_in):

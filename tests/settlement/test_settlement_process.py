@@ -116,8 +116,8 @@ def test_a_real_timeout_resolves_to_one_payment_and_the_cli_reconciles(center, b
             )  # fmt: skip
             # the bank pays but answers only after 1.5 s, and holds its notice back until told
             httpx.post(f"{bank_process}/admin/faults", json={"mode": "late"}).raise_for_status()
-            assert service.send(engine, ctx, order["id"], bank)["state"] == "unknown"  # a real client timeout
-            assert service.resolve(engine, ctx, order["id"], bank)["state"] == "paid"
+            assert service.send(engine, ctx, order.id, bank).state == "unknown"  # a real client timeout
+            assert service.resolve(engine, ctx, order.id, bank).state == "paid"
             assert httpx.get(f"{bank_process}/admin/state").json()["transfers"] == 1
             httpx.post(f"{bank_process}/admin/notices/release").raise_for_status()
             deadline = time.monotonic() + 10  # the bank's own (late) notice reaches the center's endpoint

@@ -58,23 +58,23 @@ def test_a_notice_needs_the_bank_signature(center, fake, sign_in):
 def test_a_duplicated_arrival_notice_has_no_effect(engine, ctx, funded, told, center, bank, fake):
     fake.arm("twice")
     order = reserve(engine, ctx, funded["a"], 30_000, "W1")
-    assert service.send(engine, ctx, order["id"], bank)["state"] == "paid"
+    assert service.send(engine, ctx, order.id, bank).state == "paid"
     assert len(fake.outbox) == 2
     assert fake.deliver(post_notice(center)) == 2
     with read_transaction(engine) as conn:
         outcomes = conn.exec_driver_sql("SELECT outcome FROM bank_notice").scalars().all()
-        assert outcomes == ["no_effect"] and service.get_order(conn, order["id"])["state"] == "paid"
+        assert outcomes == ["no_effect"] and service.get_order(conn, order.id).state == "paid"
     assert len(told) == 1
 
 
 def test_a_late_answer_as_a_notice_resolves_an_unknown_order(engine, ctx, funded, told, center, bank, fake):
     fake.arm("late")
     order = reserve(engine, ctx, funded["a"], 30_000, "W2")
-    assert service.send(engine, ctx, order["id"], bank)["state"] == "unknown"
+    assert service.send(engine, ctx, order.id, bank).state == "unknown"
     fake.release_late()
     assert fake.deliver(post_notice(center)) == 1
     with read_transaction(engine) as conn:
-        assert service.get_order(conn, order["id"])["state"] == "paid"
+        assert service.get_order(conn, order.id).state == "paid"
     assert [t.state for t in told] == ["paid"]
 
 
@@ -83,13 +83,13 @@ def test_finance_lists_resolves_and_reconciles_through_the_api(
 ):
     fake.arm("timeout")
     order = reserve(engine, ctx, funded["a"], 30_000, "W3")
-    service.send(engine, ctx, order["id"], bank)
+    service.send(engine, ctx, order.id, bank)
     sign_in(center, "fin02", [Role.FINANCE])
     listed = center.get("/api/v1/settlement/orders", params={"state": "unknown"})
     assert listed.status_code == 200, listed.text
     [shown] = listed.json()
     assert shown["payee_account_no"] == "6222***********4562" and shown["payee_name"] == "张三"
-    resolved = center.post(f"/api/v1/settlement/orders/{order['id']}/resolve")
+    resolved = center.post(f"/api/v1/settlement/orders/{order.id}/resolve")
     assert resolved.status_code == 200 and resolved.json()["state"] == "paid"
     assert [e["to_state"] for e in resolved.json()["events"]] == ["reserved", "sent", "unknown", "paid"]
     assert center.get("/api/v1/settlement/reconciliations/latest").json() is None
@@ -111,13 +111,13 @@ def test_the_finance_page_lists_orders_by_state_and_resolves_one(
 ):
     fake.arm("timeout")
     order = reserve(engine, ctx, funded["a"], 12_345, "W4")
-    service.send(engine, ctx, order["id"], bank)
+    service.send(engine, ctx, order.id, bank)
     sign_in(center, "fin03", [Role.FINANCE], session=True)
     page = center.get("/settlement", params={"state": "unknown"})
     assert page.status_code == 200
     assert "资金结算" in page.text and "结果未明" in page.text and "123.45" in page.text
     assert "6222020200001234562" not in page.text and "尚未对账" in page.text
-    done = center.post(f"/settlement/orders/{order['id']}/resolve", follow_redirects=False)
+    done = center.post(f"/settlement/orders/{order.id}/resolve", follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/settlement?done=paid"
     assert "已支付" in center.get("/settlement?done=paid").text
 
@@ -141,14 +141,14 @@ def test_finance_pays_the_reserved_payouts_from_the_page(
     assert "其他付款" in page.text and ">test<" not in page.text and "hpf settlement" not in page.text
     assert page.text.count('<tr id="order-') == 2 and 'href="/settlement?page=2#orders"' in page.text
     second = center.get("/settlement", params={"page": 2}).text
-    assert second.count('<tr id="order-') == 1 and f'id="order-{orders[0]["id"]}"' in second  # oldest last
+    assert second.count('<tr id="order-') == 1 and f'id="order-{orders[0].id}"' in second  # oldest last
 
     paid = center.post("/settlement/pay", follow_redirects=False)
     assert paid.status_code == 303 and paid.headers["location"] == "/settlement?ran=1&n_paid=3"
     after = center.get(paid.headers["location"]).text
     assert "本次支付完成：已支付 3 笔。" in after and 'id="nothing-to-pay"' in after
     with read_transaction(engine) as conn:
-        assert {o["state"] for o in service.list_orders(conn)} == {"paid"}
+        assert {o.state for o in service.list_orders(conn)} == {"paid"}
     assert len(told) == 3
     again = center.post("/settlement/pay", follow_redirects=False)  # nothing left: nothing sent twice
     assert "没有待发送的付款指令。" in center.get(again.headers["location"]).text

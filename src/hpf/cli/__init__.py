@@ -64,6 +64,13 @@ def _bank() -> Any:
     return _started[0].bank
 
 
+def _entry_groups() -> Any:
+    """Reconciliation's credits posted under another entry, as the command started with them."""
+    if not _started:
+        _settings()
+    return _started[0].entry_groups
+
+
 @cache
 def _engine_for(url: str) -> Any:
     from hpf.db.engine import make_engine
@@ -399,10 +406,10 @@ def loan_train_scorecard(
 
     card = _run_reporting(job)
     console.print(
-        f"scorecard {card['id']} trained on {card['trained_on']}: AUC (held-out) {card['auc']}; "
-        f"train {card['train_count']} loans ({card['train_bads']} bad), "
-        f"held-out {card['test_count']} ({card['test_bads']} bad); bad rate {card['bad_rate']}; "
-        f"high risk at probability >= {card['high_risk_threshold']:.4f}",
+        f"scorecard {card.id} trained on {card.trained_on}: AUC (held-out) {card.auc}; "
+        f"train {card.train_count} loans ({card.train_bads} bad), "
+        f"held-out {card.test_count} ({card.test_bads} bad); bad rate {card.bad_rate}; "
+        f"high risk at probability >= {card.high_risk_threshold:.4f}",
         soft_wrap=True,
     )
 

@@ -36,24 +36,23 @@ def reconcile(day: Annotated[str, typer.Option(help="the bank's business day, YY
     on = _day(day)
     try:
         run = reconciliation.fetch_and_reconcile(
-            root._engine(settings), root._context(settings, "cli"), on, root._bank()
+            root._engine(settings), root._context(settings, "cli"), on, root._bank(), root._entry_groups()
         )
     except (HpfError, adapter.BankNoAnswer) as exc:
         root.console.print(f"[red]reconciliation failed[/red]: {exc}")
         raise typer.Exit(2) from exc
     root.console.print(
-        f"{on}: {run['bank_lines']} bank line(s), out {run['bank_out_fen']} fen, in {run['bank_in_fen']} fen; "
-        f"{run['differences']} difference(s)"
+        f"{on}: {run.bank_lines} bank line(s), out {run.bank_out_fen} fen, in {run.bank_in_fen} fen; "
+        f"{run.differences} difference(s)"
     )
-    for d in run["items"]:
-        kind = DifferenceKind(d["kind"])
+    for d in run.items:
+        kind = DifferenceKind(d.kind)
         root.console.print(
-            f"  {kind.value:16} {DIFFERENCE_ZH[kind]:8} {d['ref']:24} bank {d['bank_fen']} fen, "
-            f"ledger {d['ledger_fen']} fen"
-            + (f", order {d['order_id']} {d['order_state']}" if d["order_id"] else ""),
+            f"  {kind.value:16} {DIFFERENCE_ZH[kind]:8} {d.ref:24} bank {d.bank_fen} fen, "
+            f"ledger {d.ledger_fen} fen" + (f", order {d.order_id} {d.order_state}" if d.order_id else ""),
             soft_wrap=True,
         )
-    if run["differences"]:
+    if run.differences:
         raise typer.Exit(1)
 
 

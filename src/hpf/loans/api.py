@@ -23,6 +23,7 @@ decimal-string rates, ISO dates.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -35,7 +36,9 @@ from hpf.accounts import service as accounts
 from hpf.disclosure.http import Disclose, Disclosure
 from hpf.identity.identity import Forbidden
 from hpf.kernel.errors import InvalidInput, NotFound
+from hpf.kernel.records import fields_of
 from hpf.loans.book import service
+from hpf.loans.book.results import Loan, LoanEvent, LoanOverview, Prepayment, ScheduledInstallment
 from hpf.loans.calculator import CalculatorInput, calculate, parse_input
 from hpf.loans.calculator.schedule import Method, Schedule
 from hpf.protection.masking import mask
@@ -140,16 +143,16 @@ def require_visible(conn: Connection, who: Principal, loan_id: int) -> None:
         raise NotFound("loan.not_found", "贷款不存在", f"no loan {loan_id}")
 
 
-def visible_loan(conn: Connection, who: Principal, loan_id: int) -> dict[str, Any]:
+def visible_loan(conn: Connection, who: Principal, loan_id: int) -> Loan:
     """The loan as a record if ``who`` may see it (:func:`require_visible`)."""
     require_visible(conn, who, loan_id)
     return service.loan_view(conn, loan_id)
 
 
-def visible_events(who: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def visible_events(who: Principal, rows: list[LoanEvent]) -> list[LoanEvent]:
     if who.is_staff:
         return rows
-    return [{**r, "actor": None} for r in rows if r["kind"] not in STAFF_ONLY_EVENTS]
+    return [dataclasses.replace(r, actor=None) for r in rows if r.kind not in STAFF_ONLY_EVENTS]
 
 
 class NextDue(BaseModel):
@@ -181,15 +184,15 @@ class LoanSummary(BaseModel):
     borrower: Party | None = Field(None, description="staff views only")
 
     @classmethod
-    def of(cls, row: dict[str, Any], borrower: Party | None = None) -> LoanSummary:
+    def of(cls, row: LoanOverview, borrower: Party | None = None) -> LoanSummary:
         return cls(
-            id=row["id"], contract_no=row["contract_no"], role=row.get("role"), state=row["state"],
-            state_zh=service.LOAN_STATE_ZH.get(row["state"], row["state"]),
-            principal_fen=row["principal_fen"], outstanding_principal_fen=row["outstanding_principal_fen"],
-            overdue_principal_fen=row["overdue_principal_fen"], overdue_interest_fen=row["overdue_interest_fen"],
-            penalty_fen=row["penalty_accrued_fen"], days_past_due=row["days_past_due"],
-            classification=row["classification"], classification_zh=risk_class_zh(row["classification"]),
-            next_due=NextDue(**row["next_due"]), borrower=borrower,
+            id=row.id, contract_no=row.contract_no, role=row.role, state=row.state,
+            state_zh=service.LOAN_STATE_ZH.get(row.state, row.state),
+            principal_fen=row.principal_fen, outstanding_principal_fen=row.outstanding_principal_fen,
+            overdue_principal_fen=row.overdue_principal_fen, overdue_interest_fen=row.overdue_interest_fen,
+            penalty_fen=row.penalty_accrued_fen, days_past_due=row.days_past_due,
+            classification=row.classification, classification_zh=risk_class_zh(row.classification),
+            next_due=NextDue(**fields_of(row.next_due)), borrower=borrower,
         )  # fmt: skip
 
 
@@ -327,13 +330,13 @@ class ReviewOut(BaseModel):
     reviewed: bool
 
 
-def schedule_rows(rows: list[dict[str, Any]]) -> list[ScheduleRow]:
+def schedule_rows(rows: list[ScheduledInstallment]) -> list[ScheduleRow]:
     return [
         ScheduleRow(
-            period=r["period"], due_date=r["due_date"], installment_fen=r["principal_fen"] + r["interest_fen"],
-            principal_fen=r["principal_fen"], interest_fen=r["interest_fen"], remaining_fen=r["remaining_fen"],
-            prepaid_fen=r["prepaid_fen"], paid_fen=r["paid_principal_fen"] + r["paid_interest_fen"],
-            paid_on=r["paid_on"], state=r["state"], state_zh=service.INSTALLMENT_STATE_ZH.get(r["state"], r["state"]),
+            period=r.period, due_date=r.due_date, installment_fen=r.principal_fen + r.interest_fen,
+            principal_fen=r.principal_fen, interest_fen=r.interest_fen, remaining_fen=r.remaining_fen,
+            prepaid_fen=r.prepaid_fen, paid_fen=r.paid_principal_fen + r.paid_interest_fen,
+            paid_on=r.paid_on, state=r.state, state_zh=service.INSTALLMENT_STATE_ZH.get(r.state, r.state),
         )
         for r in rows
     ]  # fmt: skip
@@ -353,7 +356,7 @@ def loan_detail(
     conn: Connection,
     who: Principal,
     show: Disclosure,
-    row: dict[str, Any],
+    row: Loan,
     *,
     audit_conn: Connection | None = None,
 ) -> LoanDetail:
@@ -361,20 +364,20 @@ def loan_detail(
     summary = service.loan_summary(conn, row, who.member_id)
     extra: dict[str, Any] = {}
     if who.is_staff:
-        people = parties(show, conn, [row["borrower_id"], *row["co_borrower_ids"]], audit_conn=audit_conn)
+        people = parties(show, conn, [row.borrower_id, *row.co_borrower_ids], audit_conn=audit_conn)
         extra = {
-            "borrower": people.get(row["borrower_id"]),
-            "co_borrowers": [people[i] for i in row["co_borrower_ids"] if i in people],
-            "certificate_no": row["certificate_no"] if show.unmask else mask(row["certificate_no"], "full"),
-            "collateral_flag": row["collateral_flag"],
+            "borrower": people.get(row.borrower_id),
+            "co_borrowers": [people[i] for i in row.co_borrower_ids if i in people],
+            "certificate_no": row.certificate_no if show.unmask else mask(row.certificate_no, "full"),
+            "collateral_flag": row.collateral_flag,
         }
     base = LoanSummary.of(summary).model_dump(exclude={"borrower"})
     return LoanDetail(
-        **base, annual_rate=str(row["annual_rate"]), term_months=row["term_months"], method=row["method"],
-        method_zh=(Method.EQUAL_INSTALLMENT if row["method"] == "01" else Method.EQUAL_PRINCIPAL).name_zh,
-        contract_date=row["contract_date"], first_due_date=row["first_due_date"], disbursed_on=row["disbursed_on"],
-        settled_on=row["settled_on"], repayment_source=row["repayment_source"],
-        guarantee_type=row["guarantee_type"], **extra,
+        **base, annual_rate=str(row.annual_rate), term_months=row.term_months, method=row.method,
+        method_zh=(Method.EQUAL_INSTALLMENT if row.method == "01" else Method.EQUAL_PRINCIPAL).name_zh,
+        contract_date=row.contract_date, first_due_date=row.first_due_date, disbursed_on=row.disbursed_on,
+        settled_on=row.settled_on, repayment_source=row.repayment_source,
+        guarantee_type=row.guarantee_type, **extra,
     )  # fmt: skip
 
 
@@ -402,10 +405,10 @@ def loan_book(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> LoanBookPage:
     rows, more = service.loan_book(conn, service.BookFilter(state, classification, overdue), page=page)
-    people = parties(show, conn, [r["borrower_id"] for r in rows])
+    people = parties(show, conn, [r.borrower_id for r in rows])
     show.record_view("loan", "book", rows=len(rows), what="贷款台账")
     return LoanBookPage(
-        items=[LoanSummary.of(r, people.get(r["borrower_id"])) for r in rows], page=page, has_next=more
+        items=[LoanSummary.of(r, people.get(r.borrower_id)) for r in rows], page=page, has_next=more
     )
 
 
@@ -414,14 +417,14 @@ def loan_book(
 )
 def collateral_risk(conn: ReadDb, show: Disclose) -> list[RiskItem]:
     rows = service.collateral_risk_queue(conn)
-    people = parties(show, conn, [r["borrower_id"] for r in rows])
+    people = parties(show, conn, [r.borrower_id for r in rows])
     show.record_view("loan", "collateral-risk", rows=len(rows), what="抵押物风险队列")
     return [
         RiskItem(
-            loan_id=r["id"], contract_no=r["contract_no"], borrower=people[r["borrower_id"]],
-            flag=r["collateral_flag"], flag_zh=service.COLLATERAL_ZH[r["collateral_flag"]],
-            flagged_on=r["collateral_flagged_on"], outstanding_principal_fen=r["outstanding_principal_fen"],
-            classification=r["classification"], classification_zh=risk_class_zh(r["classification"]),
+            loan_id=r.id, contract_no=r.contract_no, borrower=people[r.borrower_id],
+            flag=r.collateral_flag, flag_zh=service.COLLATERAL_ZH[r.collateral_flag],
+            flagged_on=r.collateral_flagged_on, outstanding_principal_fen=r.outstanding_principal_fen,
+            classification=r.classification, classification_zh=risk_class_zh(r.classification),
         )
         for r in rows
     ]  # fmt: skip
@@ -462,14 +465,15 @@ def get_events(loan_id: Id, conn: ReadDb, who: CurrentPrincipal, show: Disclose)
     events = visible_events(who, service.events(conn, loan_id))
     return LoanHistory(
         events=[
-            LoanEventOut(**{k: e[k] for k in ("id", "kind", "business_date", "amount_fen", "entry_id", "actor")},
-                         kind_zh=service.EVENT_ZH.get(e["kind"], e["kind"]), detail=e["detail"] or {})
+            LoanEventOut(id=e.id, kind=e.kind, business_date=e.business_date, amount_fen=e.amount_fen,
+                         entry_id=e.entry_id, actor=e.actor, kind_zh=service.EVENT_ZH.get(e.kind, e.kind),
+                         detail=dict(e.detail))
             for e in events
         ],
-        dunning_notices=[DunningOut(**{k: n[k] for k in DunningOut.model_fields}) for n in service.dunning_notices(conn, loan_id)],
+        dunning_notices=[DunningOut(**{k: getattr(n, k) for k in DunningOut.model_fields}) for n in service.dunning_notices(conn, loan_id)],
         collateral_events=[
-            CollateralEventOut(**{k: c[k] for k in CollateralEventOut.model_fields if k != "kind_zh"},
-                               kind_zh=service.COLLATERAL_ZH.get(c["kind"], c["kind"]))
+            CollateralEventOut(**{k: getattr(c, k) for k in CollateralEventOut.model_fields if k != "kind_zh"},
+                               kind_zh=service.COLLATERAL_ZH.get(c.kind, c.kind))
             for c in service.collateral_events(conn, loan_id)
         ] if who.is_staff else None,
     )  # fmt: skip
@@ -517,7 +521,7 @@ def require_repayer(
             raise InvalidInput("loan.bank_ref_required", "银行转账还款须填写银行流水号",
                                "source bank needs the bank's serial of the money received", field="bank_ref")  # fmt: skip
         return
-    if service.parties(conn, loan_id)["borrower_id"] != who.member_id:
+    if service.parties(conn, loan_id).borrower_id != who.member_id:
         raise Forbidden("loan.not_borrower", "只有借款人本人可以办理提前还款",
                         "a co-borrower cannot prepay the loan online")  # fmt: skip
     if source != service.PaymentSource.HPF_ACCOUNT.value:
@@ -532,16 +536,15 @@ def prepayment_key(loan_id: int, key: str | None) -> str:
     return f"{loan_id}:{key.strip()}"
 
 
-def prepayment_out(conn: Connection, result: dict[str, Any]) -> PrepaymentOut:
-    loan_id = int(result["loan_id"])
+def prepayment_out(conn: Connection, result: Prepayment) -> PrepaymentOut:
+    loan_id = result.loan_id
     rows = schedule_rows(service.installments(conn, loan_id))
-    outstanding = int(service.loan_view(conn, loan_id)["outstanding_principal_fen"])
+    outstanding = service.loan_view(conn, loan_id).outstanding_principal_fen
     return PrepaymentOut(
-        loan_id=loan_id, entry_id=result["entry_id"], choice=result.get("choice", service.PAYOFF),
-        source=result.get("source") or "", amount_fen=result["amount_fen"], principal_fen=result["principal_fen"],
-        interest_fen=result["interest_fen"], months_left=result.get("months_left", 0),
-        next_installment_fen=result.get("next_installment_fen"), settled=bool(result.get("settled", False)),
-        replayed=bool(result.get("replayed", False)), outstanding_principal_fen=outstanding, schedule=rows,
+        loan_id=loan_id, entry_id=result.entry_id, choice=result.choice, source=result.source or "",
+        amount_fen=result.amount_fen, principal_fen=result.principal_fen, interest_fen=result.interest_fen,
+        months_left=result.months_left, next_installment_fen=result.next_installment_fen, settled=result.settled,
+        replayed=result.replayed, outstanding_principal_fen=outstanding, schedule=rows,
     )  # fmt: skip
 
 

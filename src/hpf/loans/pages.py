@@ -46,6 +46,7 @@ from hpf.loans.api import (
     visible_loan,
 )
 from hpf.loans.book import service
+from hpf.loans.book.results import Loan
 from hpf.loans.calculator import MAX_YEARS, calculate, first_of_next_month, parse_input, rates
 from hpf.loans.calculator.schedule import Method, PrepaymentChoice
 from hpf.web.auth import CurrentPrincipal, requires
@@ -157,7 +158,7 @@ def loan_book_page(
     late = {"yes": True, "no": False}.get(overdue)
     filters = service.BookFilter(state or None, classification or None, late)  # bad filter → 422 page
     rows, more = service.loan_book(conn, filters, page=page)
-    people = parties(show, conn, [r["borrower_id"] for r in rows])
+    people = parties(show, conn, [r.borrower_id for r in rows])
     show.record_view("loan", "book", rows=len(rows), what="贷款台账")
     by_class, class_chart = charts.book_by_class(conn)
     query = "&".join(f"{k}={v}" for k, v in form.items() if v)
@@ -174,7 +175,7 @@ def _risk_context(
     """The queue; ``writing``: inside the request's write transaction, whose connection then
     carries the audit rows of the names shown (a second writer would wait on SQLite)."""
     rows = service.collateral_risk_queue(conn)
-    people = parties(show, conn, [r["borrower_id"] for r in rows], audit_conn=conn if writing else None)
+    people = parties(show, conn, [r.borrower_id for r in rows], audit_conn=conn if writing else None)
     if not writing:
         show.record_view("loan", "collateral-risk", rows=len(rows), what="抵押物风险队列")
     return {"nav": "loan_risk", "queue": rows, "people": people, "error": "", "done": None, **_zh(), **extra}
@@ -237,13 +238,13 @@ def _loan_context(
     }
 
 
-def _repay_context(conn: Connection, who: Principal, row: dict[str, Any]) -> dict[str, Any]:
+def _repay_context(conn: Connection, who: Principal, row: Loan) -> dict[str, Any]:
     """Whether the viewer may execute a quote (a teller; the borrower, from their HPF account),
     the borrower's HPF balance it would come from, and a fresh key for the confirmation form."""
-    may = who.may(Perm.LOAN_REPAY) and (who.is_staff or row["borrower_id"] == who.member_id)
-    balance = sum(ledger.member_balances(conn, [row["borrower_id"]]).get(row["borrower_id"], (0, 0)))
+    may = who.may(Perm.LOAN_REPAY) and (who.is_staff or row.borrower_id == who.member_id)
+    balance = sum(ledger.member_balances(conn, [row.borrower_id]).get(row.borrower_id, (0, 0)))
     return {
-        "can_repay": may and row["state"] == "active", "loan_id": row["id"], "staff": who.is_staff,
+        "can_repay": may and row.state == "active", "loan_id": row.id, "staff": who.is_staff,
         "borrower_balance_fen": balance, "form_key": secrets.token_urlsafe(12), "prepay_error": "",
         "prepay_form": {"source": "hpf_account", "bank_ref": ""},
     }  # fmt: skip
@@ -269,7 +270,7 @@ def loan_page(
     ``done=prepay``: the prepayment just executed, above its new schedule."""
     context = _loan_context(conn, who, show, loan_id)
     if done == "prepay":
-        last = [e for e in context["events"] if e["kind"] in ("prepaid", "paid_off")]
+        last = [e for e in context["events"] if e.kind in ("prepaid", "paid_off")]
         context["done"] = last[-1] if last else None
     return render(request, "loan_detail.html", context)
 

@@ -1,4 +1,4 @@
-"""What other packages may read of the loan book: an SQL building block.
+"""What other packages may read of the loan book: SQL building blocks.
 
 The loans' tables (``tables.py``, ``scorecard_tables.py``) are private to the package
 (``tests/test_architecture.py``); other packages read them through this module, or through
@@ -8,9 +8,9 @@ The loans' tables (``tables.py``, ``scorecard_tables.py``) are private to the pa
 
 from __future__ import annotations
 
-from sqlalchemy import Subquery, select
+from sqlalchemy import Subquery, literal, select
 
-from hpf.loans.book.tables import loan
+from hpf.loans.book.tables import loan, loan_debit
 from hpf.loans.scorecard.tables import loan_features
 
 
@@ -36,5 +36,21 @@ def active_loans_subquery(name: str | None = None) -> Subquery:
         )
         .select_from(loan.outerjoin(loan_features, loan_features.c.loan_id == c.id))
         .where(c.state == "active")
+        .subquery(name)
+    )
+
+
+def collected_debits_subquery(name: str | None = None) -> Subquery:
+    """Every loan debit (BDC105) the center recorded as successful, with the entry that posts it.
+
+    Columns: ``ref`` (the debit's 业务流水号, the reference of its credit on the bank's
+    statement; unique) and ``business_id`` (``LOAN-ME-<YYYY-MM>``: its month's collection entry,
+    one Dr 101 for all the month's successful debits, ``hpf.loans.book.jobs``). Settlement's
+    reconciliation counts these credits towards that entry (``reconciliation.EntryGroups``).
+    """
+    d = loan_debit.c
+    return (
+        select(d.seq_no.label("ref"), (literal("LOAN-ME-") + d.month).label("business_id"))
+        .where(d.state == "success")
         .subquery(name)
     )

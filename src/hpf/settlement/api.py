@@ -10,14 +10,14 @@ numbers leave masked (``6222********0123``); the staff see payee names, as elsew
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hpf.access.permissions import Perm
 from hpf.db.engine import read_transaction
 from hpf.kernel.context import Context
+from hpf.kernel.records import fields_of
 from hpf.protection.masking import mask
 from hpf.settlement import messages as m
 from hpf.settlement import reconciliation, service
@@ -64,8 +64,12 @@ class OrderPublic(BaseModel):
     events: list[EventPublic] = []
 
     @classmethod
-    def of(cls, order: dict[str, Any]) -> OrderPublic:
-        shown = {**order, "payee_account_no": mask(order["payee_account_no"], "bank_card")}
+    def of(cls, order: service.PaymentOrder) -> OrderPublic:
+        shown = {
+            **fields_of(order),
+            "payee_account_no": mask(order.payee_account_no, "bank_card"),
+            "events": [fields_of(e) for e in order.events],
+        }
         return cls(**shown)
 
 
@@ -84,6 +88,8 @@ class ReconcileRequest(BaseModel):
 
 
 class DifferencePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     kind: str
     ref: str
     bank_fen: int | None
@@ -94,6 +100,8 @@ class DifferencePublic(BaseModel):
 
 
 class ReconciliationPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     day: date
     acct_no: str
@@ -115,7 +123,7 @@ def notice(body: m.AccountChangeNotice, request: Request, conn: WriteDb) -> Noti
         actor="bank", clock=request.app.state.clock, center_code=request.app.state.settings.center_code,
         source="bank",
     )  # fmt: skip
-    return NoticeAnswer(**service.apply_notice(conn, ctx, body))
+    return NoticeAnswer(**fields_of(service.apply_notice(conn, ctx, body)))
 
 
 @router.get(
@@ -184,8 +192,9 @@ def cancel(order_id: Id, body: CancelRequest, conn: WriteDb, ctx: Ctx) -> OrderP
     dependencies=[Depends(requires(Perm.SETTLEMENT_OPERATE))],
 )
 def reconcile(body: ReconcileRequest, request: Request, ctx: Ctx) -> ReconciliationPublic:
-    run = reconciliation.fetch_and_reconcile(request.app.state.engine, ctx, body.day, request.app.state.bank)
-    return ReconciliationPublic(**run)
+    state = request.app.state
+    run = reconciliation.fetch_and_reconcile(state.engine, ctx, body.day, state.bank, state.entry_groups)
+    return ReconciliationPublic.model_validate(run)
 
 
 @router.get(
@@ -195,4 +204,4 @@ def reconcile(body: ReconcileRequest, request: Request, ctx: Ctx) -> Reconciliat
 )
 def latest(conn: ReadDb) -> ReconciliationPublic | None:
     run = reconciliation.latest(conn)
-    return None if run is None else ReconciliationPublic(**run)
+    return None if run is None else ReconciliationPublic.model_validate(run)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from hpf.access.permissions import Perm
+from hpf.kernel.records import fields_of
 from hpf.protection.masking import mask
 from hpf.settlement import reconciliation, service
 from hpf.settlement.rules import DIFFERENCE_ZH, OWNER_KIND_ZH, STATE_ZH, DifferenceKind, OrderState
@@ -39,10 +40,15 @@ def settlement_page(
     rows = service.list_orders(
         conn, state=chosen or None, limit=ORDERS_PER_PAGE + 1, offset=(page - 1) * ORDERS_PER_PAGE
     )
-    orders, more = rows[:ORDERS_PER_PAGE], len(rows) > ORDERS_PER_PAGE
-    for order in orders:
-        order["payee_account_no"] = mask(order["payee_account_no"], "bank_card")
-        order["owner_kind_zh"] = OWNER_KIND_ZH.get(order["owner_kind"], "其他付款")
+    more = len(rows) > ORDERS_PER_PAGE
+    orders = [
+        {
+            **fields_of(order),
+            "payee_account_no": mask(order.payee_account_no, "bank_card"),
+            "owner_kind_zh": OWNER_KIND_ZH.get(order.owner_kind, "其他付款"),
+        }
+        for order in rows[:ORDERS_PER_PAGE]
+    ]
     counts = service.state_counts(conn)
     run = None
     if ran:  # the payment run just made: orders per state it left them in
@@ -89,4 +95,4 @@ def pay_reserved(request: Request, ctx: Ctx) -> Response:
 )
 def resolve_order(request: Request, order_id: Id, ctx: Ctx) -> Response:
     order = service.resolve(request.app.state.engine, ctx, order_id, request.app.state.bank)
-    return RedirectResponse(f"/settlement?done={order['state']}", status_code=303)
+    return RedirectResponse(f"/settlement?done={order.state}", status_code=303)

@@ -8,12 +8,16 @@ Both sides are reduced to one signed amount per reference (money in positive):
 - the ledger: the lines on 101 住房公积金存款 posted that day, by their entry's business id
   (a payment order's number; a reversal nets out with its original).
 
-Loan debits (BDC105, ``hpf.loans.debit.service``): a credit whose reference is a debit the center
-recorded as successful counts towards its month's collection entry (``LOAN-ME-<month>``, one
-Dr 101 for all of them), so the day's successful debits must add up to what that entry posted
-on 101 that day; a credit for a debit recorded failed (or still pending) stays under its own
-number and is a ``bank_only`` difference, and a success the bank never credited makes the
-month's entry differ (``amount_mismatch`` or ``ledger_only``).
+Some credits are posted on 101 under another entry than their own reference: the loan debits
+(BDC105, ``hpf.loans.debit.service``) a center recorded as successful count towards their month's
+collection entry (``LOAN-ME-<month>``, one Dr 101 for all of them). Settlement sits below the
+loans in the layer order and does not read their tables: the caller hands in
+:class:`EntryGroups`, an SQL building block of (statement reference, business id of the entry
+that posts it) — ``hpf.loans.queries.collected_debits_subquery``, wired in ``hpf.bootstrap``
+(``Dependencies.entry_groups``). So the day's successful debits must add up to what that entry
+posted on 101 that day; a credit for a debit recorded failed (or still pending) is not in the
+groups, stays under its own number and is a ``bank_only`` difference, and a success the bank
+never credited makes the month's entry differ (``amount_mismatch`` or ``ledger_only``).
 
 Then four kinds of difference, in one ``INSERT … SELECT``: in the bank but not the ledger,
 in the ledger but not the bank, both with different amounts, and a reference the bank lists
@@ -23,8 +27,9 @@ reconciliation and its statement lines are stored; running the day again adds a 
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -32,10 +37,9 @@ from sqlalchemy import (
     Date,
     Engine,
     Insert,
-    String,
+    Subquery,
     and_,
     case,
-    column,
     distinct,
     func,
     insert,
@@ -43,7 +47,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    table,
     union_all,
     update,
 )
@@ -63,25 +66,59 @@ from hpf.settlement.tables import (
     reconciliation_difference,
 )
 
-# The loan book's debits (``hpf.loans.debit.service``), read only for their month: ``hpf.loans`` sits
-# above settlement, so the table is named here rather than imported.
-_loan_debit = table("loan_debit", column("seq_no", String), column("month", String), column("state", String))
+EntryGroups = Callable[[], Subquery]
+"""An SQL building block handed in by a higher layer: credits the ledger posts under another
+entry's business id. Its subquery has the columns ``ref`` (a statement line's reference, unique)
+and ``business_id`` (the business id of the entry that posts that credit on 101). Today:
+``hpf.loans.queries.collected_debits_subquery`` (a successful loan debit → ``LOAN-ME-<month>``)."""
 
 
-def _differences(run_id: int, day: date) -> Insert:
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One difference a reconciliation found (对账差异); amounts signed, money in positive."""
+
+    id: int
+    reconciliation_id: int
+    kind: str
+    ref: str
+    bank_fen: int | None
+    ledger_fen: int | None
+    lines: int
+    order_id: int | None
+    order_state: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    """A reconciliation run of a day and its differences, by kind and reference."""
+
+    id: int
+    day: date
+    acct_no: str
+    run_at: datetime
+    actor: str
+    bank_lines: int
+    bank_out_fen: int
+    bank_in_fen: int
+    differences: int
+    items: tuple[Difference, ...]
+
+
+def _differences(run_id: int, day: date, groups: EntryGroups) -> Insert:
     """The ``INSERT … SELECT`` of every difference between the run's statement lines and the
     ledger's 101 postings of ``day`` (read through ``ledger.queries``)."""
     rid = literal(run_id, BigInteger)
-    x, d = bank_statement_line.c, _loan_debit.c
-    # A credit for a loan debit the center recorded as successful counts towards that month's
-    # collection entry (business id LOAN-ME-<month>), which posts all of them at once.
-    is_debit = and_(d.seq_no == x.ref_seq_no, d.state == "success", x.direction == "C")
+    x = bank_statement_line.c
+    # A credit the ledger posts under another entry (a successful loan debit: its month's
+    # collection entry, LOAN-ME-<month>, posts all of them at once) counts towards that entry.
+    g = groups()
+    grouped = and_(g.c.ref == x.ref_seq_no, x.direction == "C")
     s = (
         select(
             x.ref_seq_no.label("ref"), x.direction, x.amount_fen,
-            func.coalesce(literal("LOAN-ME-") + d.month, x.ref_seq_no).label("grp"),
+            func.coalesce(g.c.business_id, x.ref_seq_no).label("grp"),
         )
-        .select_from(bank_statement_line.outerjoin(_loan_debit, is_debit))
+        .select_from(bank_statement_line.outerjoin(g, grouped))
         .where(x.reconciliation_id == rid)
         .cte("s")
     )  # fmt: skip
@@ -119,8 +156,11 @@ def statement_ref(line: m.StatementLine) -> str:
     return line.ref_seq_no or f"RCPT-{line.bank_seq_no}"
 
 
-def reconcile(conn: Connection, ctx: Context, day: date, statement: m.Statement) -> dict[str, Any]:
-    """Store the statement of ``day`` and every difference with the ledger; returns the run."""
+def reconcile(
+    conn: Connection, ctx: Context, day: date, statement: m.Statement, groups: EntryGroups
+) -> Reconciliation:
+    """Store the statement of ``day`` and every difference with the ledger, the credits in
+    ``groups`` counted towards their entry; returns the run."""
     if statement.day != day or any(line.tx_date != day for line in statement.lines):
         raise InvalidInput(
             "settlement.statement_day", "对账单日期与对账日期不符",
@@ -142,7 +182,7 @@ def reconcile(conn: Connection, ctx: Context, day: date, statement: m.Statement)
         ("reconciliation_id", "bank_seq_no", "tx_date", "direction", "amount_fen", "ref_seq_no", "summary"),
         [(run_id, x.bank_seq_no, x.tx_date, x.direction, x.amt_fen, statement_ref(x), x.summary[:60]) for x in lines],
     )  # fmt: skip
-    conn.execute(_differences(run_id, day))
+    conn.execute(_differences(run_id, day, groups))
     found = conn.scalar(
         select(func.count())
         .select_from(reconciliation_difference)
@@ -152,24 +192,37 @@ def reconcile(conn: Connection, ctx: Context, day: date, statement: m.Statement)
     return run_of(conn, run_id)
 
 
-def run_of(conn: Connection, run_id: int) -> dict[str, Any]:
-    run = conn.execute(select(reconciliation).where(reconciliation.c.id == run_id)).mappings().one()
-    differences = conn.execute(
-        select(reconciliation_difference)
-        .where(reconciliation_difference.c.reconciliation_id == run_id)
-        .order_by(reconciliation_difference.c.kind, reconciliation_difference.c.ref)
+def run_of(conn: Connection, run_id: int) -> Reconciliation:
+    r = conn.execute(select(reconciliation).where(reconciliation.c.id == run_id)).mappings().one()
+    d = reconciliation_difference.c
+    rows = conn.execute(
+        select(reconciliation_difference).where(d.reconciliation_id == run_id).order_by(d.kind, d.ref)
     ).mappings()
-    return {**run, "items": [dict(d) for d in differences]}
+    items = tuple(
+        Difference(
+            id=x["id"], reconciliation_id=x["reconciliation_id"], kind=x["kind"], ref=x["ref"],
+            bank_fen=x["bank_fen"], ledger_fen=x["ledger_fen"], lines=x["lines"], order_id=x["order_id"],
+            order_state=x["order_state"],
+        )
+        for x in rows
+    )  # fmt: skip
+    return Reconciliation(
+        id=r["id"], day=r["day"], acct_no=r["acct_no"], run_at=r["run_at"], actor=r["actor"],
+        bank_lines=r["bank_lines"], bank_out_fen=r["bank_out_fen"], bank_in_fen=r["bank_in_fen"],
+        differences=r["differences"], items=items,
+    )  # fmt: skip
 
 
-def latest(conn: Connection) -> dict[str, Any] | None:
+def latest(conn: Connection) -> Reconciliation | None:
     """The most recent reconciliation run with its differences, if any ran."""
     run_id = conn.scalar(select(reconciliation.c.id).order_by(reconciliation.c.id.desc()).limit(1))
     return None if run_id is None else run_of(conn, int(run_id))
 
 
-def fetch_and_reconcile(engine: Engine, ctx: Context, day: date, bank: BankAdapter) -> dict[str, Any]:
+def fetch_and_reconcile(
+    engine: Engine, ctx: Context, day: date, bank: BankAdapter, groups: EntryGroups
+) -> Reconciliation:
     """Fetch the day's statement (BDC113) and reconcile it (the bank is not called in a transaction)."""
     statement = bank.statement(day)
     with write_transaction(engine) as conn:
-        return reconcile(conn, ctx, day, statement)
+        return reconcile(conn, ctx, day, statement, groups)

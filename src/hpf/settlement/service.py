@@ -23,8 +23,10 @@ contradicts a final state is recorded as an event and left to reconciliation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -69,6 +71,90 @@ from hpf.settlement.rules import (
 )
 from hpf.settlement.tables import bank_notice, payment_order, payment_order_event
 
+# ------------------------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """One state change of a payment order (``payment_order_event``)."""
+
+    id: int
+    order_id: int
+    from_state: str | None
+    to_state: str
+    business_date: date
+    recorded_at: datetime
+    actor: str
+    source: str  # send, query, notice, batch, cancel, reserve
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOrder:
+    """A payment order (付款指令) with its payee in plaintext; ``events`` oldest first, when read
+    with them (:func:`get_order`)."""
+
+    id: int
+    order_no: str | None
+    idempotency_key: str
+    fingerprint: str
+    owner_kind: str
+    owner_id: str
+    business_type: str
+    fund_business_type: str
+    summary: str
+    amount_fen: int
+    payee_name: str
+    payee_account_no: str
+    payee_account_class: str
+    payee_bank_name: str
+    payee_bank_code: str
+    settle_type: str
+    state: str
+    reserve_entry_id: int | None
+    settle_entry_id: int | None
+    batch_no: str | None
+    bank_seq_no: str | None
+    bank_date: date | None
+    failure_code: str | None
+    failure_reason: str | None
+    attempts: int
+    created_on: date
+    sent_on: date | None
+    settled_on: date | None
+    recorded_at: datetime
+    actor: str
+    version: int
+    events: tuple[OrderEvent, ...] = ()
+
+
+def _order_of(o: Mapping[str, Any], events: tuple[OrderEvent, ...] = ()) -> PaymentOrder:
+    """An order from its row in plaintext (``to_plain``)."""
+    return PaymentOrder(
+        id=o["id"], order_no=o["order_no"], idempotency_key=o["idempotency_key"], fingerprint=o["fingerprint"],
+        owner_kind=o["owner_kind"], owner_id=o["owner_id"], business_type=o["business_type"],
+        fund_business_type=o["fund_business_type"], summary=o["summary"], amount_fen=o["amount_fen"],
+        payee_name=o["payee_name"], payee_account_no=o["payee_account_no"],
+        payee_account_class=o["payee_account_class"], payee_bank_name=o["payee_bank_name"],
+        payee_bank_code=o["payee_bank_code"], settle_type=o["settle_type"], state=o["state"],
+        reserve_entry_id=o["reserve_entry_id"], settle_entry_id=o["settle_entry_id"], batch_no=o["batch_no"],
+        bank_seq_no=o["bank_seq_no"], bank_date=o["bank_date"], failure_code=o["failure_code"],
+        failure_reason=o["failure_reason"], attempts=o["attempts"], created_on=o["created_on"],
+        sent_on=o["sent_on"], settled_on=o["settled_on"], recorded_at=o["recorded_at"], actor=o["actor"],
+        version=o["version"], events=events,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeOutcome:
+    """What an account change notice (SBDC100) did: ``applied``, ``no_effect``, ``conflict``,
+    ``unmatched`` or ``duplicate``, and the order it named."""
+
+    notice_no: str
+    outcome: str
+    order_id: int | None
+
+
 # ------------------------------------------------------------------------------------ reads
 
 
@@ -82,20 +168,30 @@ def _row(conn: Connection, order_id: int, *, lock: bool = False) -> dict[str, An
     return to_plain("payment_order", row)
 
 
-def get_order(conn: Connection, order_id: int) -> dict[str, Any]:
+def get_order(conn: Connection, order_id: int) -> PaymentOrder:
     """An order with its payee in plaintext and its events, oldest first."""
     order = _row(conn, order_id)
-    events = conn.execute(
-        select(payment_order_event)
-        .where(payment_order_event.c.order_id == order_id)
-        .order_by(payment_order_event.c.id)
-    ).mappings()
-    return {**order, "events": [dict(e) for e in events]}
+    e = payment_order_event.c
+    rows = conn.execute(select(payment_order_event).where(e.order_id == order_id).order_by(e.id)).mappings()
+    events = tuple(
+        OrderEvent(
+            id=x["id"], order_id=x["order_id"], from_state=x["from_state"], to_state=x["to_state"],
+            business_date=x["business_date"], recorded_at=x["recorded_at"], actor=x["actor"],
+            source=x["source"], note=x["note"],
+        )
+        for x in rows
+    )  # fmt: skip
+    return _order_of(order, events)
 
 
-def order_by_no(conn: Connection, order_no: str) -> dict[str, Any] | None:
+def _by_no(conn: Connection, order_no: str) -> dict[str, Any] | None:
     row = conn.execute(select(payment_order).where(payment_order.c.order_no == order_no)).mappings().first()
     return None if row is None else to_plain("payment_order", row)
+
+
+def order_by_no(conn: Connection, order_no: str) -> PaymentOrder | None:
+    row = _by_no(conn, order_no)
+    return None if row is None else _order_of(row)
 
 
 def list_orders(
@@ -105,14 +201,14 @@ def list_orders(
     owner_kind: str | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> list[dict[str, Any]]:
+) -> list[PaymentOrder]:
     stmt = select(payment_order)
     if state:
         stmt = stmt.where(payment_order.c.state == state)
     if owner_kind:
         stmt = stmt.where(payment_order.c.owner_kind == owner_kind)
     rows = conn.execute(stmt.order_by(payment_order.c.id.desc()).limit(limit).offset(offset)).mappings()
-    return [to_plain("payment_order", r) for r in rows]
+    return [_order_of(to_plain("payment_order", r)) for r in rows]
 
 
 def state_counts(conn: Connection) -> dict[str, tuple[int, int]]:
@@ -184,7 +280,7 @@ def _payload(ctx: Context, order: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ phase 1
 
 
-def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> dict[str, Any]:
+def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> PaymentOrder:
     """Phase 1, in the caller's transaction: an order in ``reserved`` and the money in 21903.
 
     The same key with the same request returns the first order; with another request it is
@@ -203,7 +299,7 @@ def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> dict[str,
                 "settlement.idempotency_conflict", "幂等键已用于另一笔付款",
                 f"idempotency key {request.idempotency_key!r} was used for another payout", order_id=seen["id"],
             )  # fmt: skip
-        return to_plain("payment_order", seen)
+        return _order_of(to_plain("payment_order", seen))
     payee = request.payee
     values = to_stored(
         "payment_order",
@@ -241,10 +337,10 @@ def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> dict[str,
     )
     order = _row(conn, order_id)
     events.record(conn, ctx, "payment_order.reserved", "payment_order", order_id, _payload(ctx, order))
-    return order
+    return _order_of(order)
 
 
-def cancel(conn: Connection, ctx: Context, order_id: int, reason: str) -> dict[str, Any]:
+def cancel(conn: Connection, ctx: Context, order_id: int, reason: str) -> PaymentOrder:
     """Give the money of a reserved (never sent) order back; the owner is told ``failed``."""
     if not reason.strip():
         raise InvalidInput(
@@ -252,8 +348,8 @@ def cancel(conn: Connection, ctx: Context, order_id: int, reason: str) -> dict[s
         )
     order = _row(conn, order_id, lock=True)
     if order["state"] == OrderState.FAILED.value and order["failure_code"] == "cancelled":
-        return order
-    return _fail(conn, ctx, order, "cancelled", reason, source="cancel")
+        return _order_of(order)
+    return _order_of(_fail(conn, ctx, order, "cancelled", reason, source="cancel"))
 
 
 def _fail(
@@ -289,6 +385,14 @@ def _pay(
 
 
 def apply_result(
+    conn: Connection, ctx: Context, order_id: int, result: m.PaymentResult, source: str
+) -> tuple[PaymentOrder, str]:
+    """Apply what the bank says about an order; returns the order and the effect (:func:`_apply`)."""
+    order, effect = _apply(conn, ctx, order_id, result, source)
+    return _order_of(order), effect
+
+
+def _apply(
     conn: Connection, ctx: Context, order_id: int, result: m.PaymentResult, source: str
 ) -> tuple[dict[str, Any], str]:
     """Apply what the bank says about an order; returns the order and the effect.
@@ -334,7 +438,7 @@ def _no_answer(engine: Engine, ctx: Context, order_id: int, why: str, source: st
         return _move(conn, ctx, order, OrderState.UNKNOWN, source, f"银行无应答：{why}")
 
 
-def payment_message(order: dict[str, Any], bank: BankAdapter) -> m.Payment:
+def payment_message(order: Mapping[str, Any], bank: BankAdapter) -> m.Payment:
     """The BDC101 body of an order (also one item of BDC103)."""
     return m.Payment(
         send_seq_no=order["order_no"], settle_type=order["settle_type"], bus_type=order["fund_business_type"],
@@ -348,8 +452,12 @@ def payment_message(order: dict[str, Any], bank: BankAdapter) -> m.Payment:
 # ------------------------------------------------------------------------------------ phase 2
 
 
-def send(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> dict[str, Any]:
+def send(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> PaymentOrder:
     """Phase 2: send a reserved order (BDC101) and apply the answer. Sending twice sends once."""
+    return _order_of(_send(engine, ctx, order_id, bank))
+
+
+def _send(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> dict[str, Any]:
     with write_transaction(engine) as conn:
         order = _row(conn, order_id, lock=True)
         if order["state"] != OrderState.RESERVED.value:
@@ -366,7 +474,7 @@ def send(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> dict
     except BankNoAnswer as exc:
         return _no_answer(engine, ctx, order_id, str(exc), "send")
     with write_transaction(engine) as conn:
-        return apply_result(conn, ctx, order_id, result, "send")[0]
+        return _apply(conn, ctx, order_id, result, "send")[0]
 
 
 def send_reserved(
@@ -385,17 +493,21 @@ def send_reserved(
         ids = list(conn.scalars(query.order_by(payment_order.c.id).limit(limit)))
     counts: dict[str, int] = {}
     for order_id in ids:  # one bank call per order: per-payment work, not a batch job
-        state = str(send(engine, ctx, int(order_id), bank)["state"])
+        state = str(_send(engine, ctx, int(order_id), bank)["state"])
         counts[state] = counts.get(state, 0) + 1
     return counts
 
 
-def resolve(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> dict[str, Any]:
+def resolve(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> PaymentOrder:
     """Find out how a ``sent`` or ``unknown`` order ended (BDC110) and apply it.
 
     If the bank never received the order, it is sent again under the same 业务流水号: the bank
     pays a number at most once, so a first message that arrives late is not paid twice.
     """
+    return _order_of(_resolve(engine, ctx, order_id, bank))
+
+
+def _resolve(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> dict[str, Any]:
     with write_transaction(engine) as conn:
         order = _row(conn, order_id)
     if order["state"] not in OPEN_WITH_BANK:
@@ -424,7 +536,7 @@ def resolve(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> d
     except BankNoAnswer as exc:
         return _no_answer(engine, ctx, order_id, str(exc), "query")
     with write_transaction(engine) as conn:
-        return apply_result(conn, ctx, order_id, result, "query")[0]
+        return _apply(conn, ctx, order_id, result, "query")[0]
 
 
 def resolve_open(engine: Engine, ctx: Context, bank: BankAdapter, *, limit: int = 1000) -> dict[str, int]:
@@ -440,7 +552,7 @@ def resolve_open(engine: Engine, ctx: Context, bank: BankAdapter, *, limit: int 
         )  # fmt: skip
     counts: dict[str, int] = {}
     for order_id in ids:  # one bank call per order: per-payment work, not a batch job
-        state = resolve(engine, ctx, order_id, bank)["state"]
+        state = _resolve(engine, ctx, order_id, bank)["state"]
         counts[state] = counts.get(state, 0) + 1
     return counts
 
@@ -448,7 +560,7 @@ def resolve_open(engine: Engine, ctx: Context, bank: BankAdapter, *, limit: int 
 # ------------------------------------------------------------------------------------ notices
 
 
-def apply_notice(conn: Connection, ctx: Context, notice: m.AccountChangeNotice) -> dict[str, Any]:
+def apply_notice(conn: Connection, ctx: Context, notice: m.AccountChangeNotice) -> NoticeOutcome:
     """SBDC100: a movement on the center's account. A repeated notice has no effect.
 
     A debit naming one of our orders (``ref_seq_no`` = its 业务流水号) is a success answer for it;
@@ -457,16 +569,16 @@ def apply_notice(conn: Connection, ctx: Context, notice: m.AccountChangeNotice) 
     notice_no = notice.header.send_seq_no
     seen = conn.execute(select(bank_notice).where(bank_notice.c.notice_no == notice_no)).mappings().first()
     if seen is not None:
-        return {"notice_no": notice_no, "outcome": "duplicate", "order_id": seen["order_id"]}
+        return NoticeOutcome(notice_no, "duplicate", seen["order_id"])
     line = notice.line
-    order = order_by_no(conn, line.ref_seq_no) if line.direction == "D" and line.ref_seq_no else None
+    order = _by_no(conn, line.ref_seq_no) if line.direction == "D" and line.ref_seq_no else None
     outcome = "unmatched"
     if order is not None:
         result = m.PaymentResult(
             send_seq_no=line.ref_seq_no, status=BankStatus.SUCCESS, bank_seq_no=line.bank_seq_no,
             bank_date=line.tx_date, amt_fen=line.amt_fen,
         )  # fmt: skip
-        outcome = apply_result(conn, ctx, order["id"], result, "notice")[1]
+        outcome = _apply(conn, ctx, order["id"], result, "notice")[1]
     conn.execute(
         insert(bank_notice).values(
             **to_stored("bank_notice", {
@@ -478,7 +590,7 @@ def apply_notice(conn: Connection, ctx: Context, notice: m.AccountChangeNotice) 
             })
         )
     )  # fmt: skip
-    return {"notice_no": notice_no, "outcome": outcome, "order_id": order["id"] if order else None}
+    return NoticeOutcome(notice_no, outcome, order["id"] if order else None)
 
 
 # ------------------------------------------------------------------------------------ batches

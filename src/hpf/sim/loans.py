@@ -236,7 +236,8 @@ class LoanActor:
         """Collection, the overdue run, then borrowers catching up, prepaying, paying off."""
         self._refuse_some_debits(month)
         done = run_loan_month_end(self.engine, self.ctx, month, bank=self.bank)
-        summary.debits_failed += int(done.get("debits_failed", 0))
+        failed = done.get("debits_failed", 0)  # present when the run had a bank
+        summary.debits_failed += failed if isinstance(failed, int) else 0
         run_loan_daily(self.engine, self.ctx, day)
         loan, member = active_loans_subquery(), accounts_queries.member_refs_subquery()
         with read_transaction(self.engine) as conn:
@@ -325,7 +326,7 @@ class LoanActor:
         with write_transaction(self.engine) as conn:
             loans.reprice(conn, self.ctx, day)
 
-    def train(self) -> dict[str, Any] | None:
+    def train(self) -> scorecard.Scorecard | None:
         """The scorecard, retrained on the history so far (None while too few loans went bad)."""
         try:
             with write_transaction(self.engine) as conn:

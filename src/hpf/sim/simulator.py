@@ -30,6 +30,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -84,7 +85,7 @@ class SimulationSummary:
     settlements: int = 0
     withdrawals: WithdrawalSummary = field(default_factory=WithdrawalSummary)
     loans: LoanSummary = field(default_factory=LoanSummary)
-    scorecard_auc: str | None = None  # the default scorecard trained at the end, if the book allows
+    scorecard_auc: Decimal | None = None  # the default scorecard trained at the end, if the book allows
     last_business_date: str = ""
 
 
@@ -121,7 +122,7 @@ def simulate(
     if months:
         world.leave_work()
     card = world.loans.train()
-    summary.scorecard_auc = card["auc"] if card else None
+    summary.scorecard_auc = card.auc if card else None
     summary.last_business_date = clock.today().isoformat()
     return summary
 

@@ -30,6 +30,7 @@ from hpf.identity import identity
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.kernel.identifiers import luhn_check_digit
+from hpf.kernel.records import fields_of
 from hpf.ledger.service import member_balances
 from hpf.services import catalog
 from hpf.services import service as applications
@@ -61,12 +62,15 @@ PDF = b"%PDF-1.4\n% OpenHPF simulated material\n"
 def file_at_counter(
     conn: Connection, ctx: Context, teller: Principal, code: str, account_no: str, payload: dict[str, Any],
     key: str, applicant_kind: str = "member",
-) -> dict[str, Any] | None:  # fmt: skip
+) -> str | None:  # fmt: skip
     """A teller files an application of ``code`` for a member with every required material and
-    submits it; the application as decided, or None when the key was filed already (a rerun)."""
-    row = applications.submit(
-        conn, ctx, teller, code, payload, applicant_kind=applicant_kind, member_account_no=account_no,
-        idempotency_key=key,
+    submits it; the state the application was decided to (``approved`` straight through, or
+    ``under_review``), or None when the key was filed already (a rerun)."""
+    row = fields_of(
+        applications.submit(
+            conn, ctx, teller, code, payload, applicant_kind=applicant_kind, member_account_no=account_no,
+            idempotency_key=key,
+        )
     )  # fmt: skip
     if row["state"] != "submitted":
         return None
@@ -75,7 +79,7 @@ def file_at_counter(
             applications.add_material(
                 conn, ctx, teller, int(row["id"]), material["code"], f"{material['code']}.pdf", PDF
             )
-    return applications.complete_submission(conn, ctx, teller, int(row["id"]))
+    return str(fields_of(applications.complete_submission(conn, ctx, teller, int(row["id"])))["state"])
 
 
 @dataclass
@@ -238,11 +242,11 @@ class WithdrawalActor:
         today = self.ctx.clock.today()
         kind = "heir" if code == "WD-DEATH" else "member"
         key = f"sim:{account_no}:{code}:{today:%Y%m}"
-        done = file_at_counter(conn, self.ctx, self.teller, code, account_no, payload, key, kind)
-        if done is None:
+        state = file_at_counter(conn, self.ctx, self.teller, code, account_no, payload, key, kind)
+        if state is None:
             return
         summary.applied += 1
-        if done["state"] == "approved":
+        if state == "approved":
             summary.straight_through += 1
 
     def drain(self, member_id: int, account_no: str, summary: WithdrawalSummary) -> None:

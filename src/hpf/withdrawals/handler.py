@@ -108,10 +108,10 @@ class WithdrawalHandler:
         order = settlement.get_order(conn, int(reserved["order_id"]))
         return {
             "withdrawal_id": reserved["id"],
-            "payment_order_id": order["id"],
-            "payment_order_no": order["order_no"],
+            "payment_order_id": order.id,
+            "payment_order_no": order.order_no,
             "amount_fen": reserved["allowed_fen"],
-            "ledger_entry_ids": [order["reserve_entry_id"]],
+            "ledger_entry_ids": [order.reserve_entry_id],
             "executed": False,  # the bank's answer completes it
         }
 
@@ -124,7 +124,7 @@ class WithdrawalHandler:
         if found is None or found.order_id is None or found.state != "reserved":
             return
         order = settlement.get_order(conn, int(found.order_id))
-        if order["state"] == "reserved":  # never sent: give the money back now
+        if order.state == "reserved":  # never sent: give the money back now
             settlement.cancel(conn, ctx, int(found.order_id), f"申请已{state}")
 
 

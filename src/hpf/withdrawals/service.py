@@ -464,12 +464,12 @@ def reserve(
             summary=f"{form.reason.label_zh}提取"[:60],
         ),
     )
-    conn.execute(update(withdrawal).where(withdrawal.c.id == withdrawal_id).values(order_id=order["id"]))
+    conn.execute(update(withdrawal).where(withdrawal.c.id == withdrawal_id).values(order_id=order.id))
     events.record(conn, ctx, "withdrawal.reserved", "withdrawal", withdrawal_id, {
         "application_id": application_id, "member_id": member_id, "reason": form.reason.value,
-        "amount_fen": amount, "closes_account": closing, "order_id": order["id"], "order_no": order["order_no"],
+        "amount_fen": amount, "closes_account": closing, "order_id": order.id, "order_no": order.order_no,
     })  # fmt: skip
-    return {**values, "id": withdrawal_id, "order_id": order["id"]}
+    return {**values, "id": withdrawal_id, "order_id": order.id}
 
 
 def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> None:

@@ -607,13 +607,13 @@ class LoanHandler:
         return {
             "loan_id": loan_id,
             "contract_no": contract_no,
-            "payment_order_id": order["id"],
-            "payment_order_no": order["order_no"],
+            "payment_order_id": order.id,
+            "payment_order_no": order.order_no,
             "amount_fen": d.amount_fen,
             "term_months": d.limit.term_months,
             "annual_rate": str(d.annual_rate),
             "features": features,
-            "ledger_entry_ids": [order["reserve_entry_id"]],
+            "ledger_entry_ids": [order.reserve_entry_id],
             "executed": False,  # the bank's answer completes it (disbursement_settled)
         }
 

@@ -63,7 +63,7 @@ from hpf.accounts.rules import MemberState
 from hpf.contributions.rules import month_end as last_day_of
 from hpf.contributions.rules import parse_month
 from hpf.db.engine import read_transaction, write_transaction
-from hpf.jobs import batch_job, finish_job, job_summary, start_job
+from hpf.jobs import JobSummary, batch_job, finish_job, job_summary, start_job
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput
 from hpf.ledger import queries as ledger_queries
@@ -137,7 +137,7 @@ def run_loan_month_end(
     chunk_size: int = 50_000,
     throttle_seconds: float = 0.0,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> JobSummary:
     """Collect every installment due in ``month``, then mark the rest overdue; the summary.
 
     Runs on or after the month's last day. A finished month returns its summary
@@ -178,7 +178,7 @@ def run_loan_month_end(
             time.sleep(throttle_seconds)  # lighter daytime runs; tests use it to interrupt
     with write_transaction(engine) as conn:
         marked = mark_overdue(conn, ctx, month, int(run or 1))
-        summary = {"month": month, **_month_figures(conn, first, last), "became_overdue": marked,
+        summary: JobSummary = {"month": month, **_month_figures(conn, first, last), "became_overdue": marked,
                    "chunks": len(ranges), "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
         if bank is not None:
             summary.update(debit.debit_figures(conn, month))
@@ -554,7 +554,7 @@ def refresh_overdue_state(conn: Connection, ctx: Context, day: date, policy: Loa
 # ---------------------------------------------------------------------------------- daily
 
 
-def run_loan_daily(engine: Engine, ctx: Context, day: date) -> dict[str, Any]:
+def run_loan_daily(engine: Engine, ctx: Context, day: date) -> JobSummary:
     """The overdue run of ``day``: penalty, days past due, classes, dunning (one transaction)."""
     if ctx.clock.today() < day:
         raise Conflict("loan.daily_too_early", "业务日期未到，不能进行逾期日终处理",
@@ -577,7 +577,7 @@ def run_loan_daily(engine: Engine, ctx: Context, day: date) -> dict[str, Any]:
                 .group_by(loan.c.classification)
             ).all()
         )
-        summary = {
+        summary: JobSummary = {
             "day": period, "loans_accrued": accrued, "overdue_loans": int(overdue_loans),
             "penalty_accrued_fen": int(penalty), **changes,
             "classes": {str(k): int(v) for k, v in sorted(by_class.items())},
@@ -586,6 +586,6 @@ def run_loan_daily(engine: Engine, ctx: Context, day: date) -> dict[str, Any]:
     return summary
 
 
-def loan_job_summary(engine: Engine, job: str, period: str) -> dict[str, Any] | None:
+def loan_job_summary(engine: Engine, job: str, period: str) -> JobSummary | None:
     with read_transaction(engine) as conn:
         return job_summary(conn, job, period)

@@ -48,7 +48,7 @@ from sqlalchemy import (
 from hpf.accounts import queries as accounts_queries
 from hpf.db.bulk import bulk_insert
 from hpf.events import record as record_business_event
-from hpf.jobs import finish_job, job_summary, start_job
+from hpf.jobs import JobSummary, finish_job, job_summary, start_job
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from hpf.kernel.identifiers import parse_bank_card
@@ -59,6 +59,28 @@ from hpf.ledger.chart import BANK_DEPOSITS, MEMBER_CONTROL, Side
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
 from hpf.loans.application.rules import LoanPolicy
 from hpf.loans.book import overdue
+from hpf.loans.book.results import (
+    NO_NEXT_DUE,
+    CollateralEvent,
+    CollateralFlag,
+    DunningNotice,
+    Loan,
+    LoanEvent,
+    LoanOverview,
+    NamedMember,
+    NextDue,
+    Parties,
+    Prepayment,
+    Repayment,
+    Row,
+    ScheduledInstallment,
+    event_of,
+    installment_of,
+    loan_of,
+    overview_of,
+    prepayment_of,
+    repayment_of,
+)
 from hpf.loans.book.tables import collateral_event, dunning_notice, loan, loan_event, loan_installment
 from hpf.loans.calculator import rates
 from hpf.loans.calculator.batch import LoanTerms as BatchTerms
@@ -316,49 +338,53 @@ def _load(conn: Connection, loan_id: int, *, lock: bool = True) -> Any:
     return row
 
 
-def parties(conn: Connection, loan_id: int) -> dict[str, Any]:
+def parties(conn: Connection, loan_id: int) -> Parties:
     """Who the loan belongs to (borrower and co-borrowers), without decrypting anything."""
     row = conn.execute(select(loan.c.borrower_id, loan.c.co_borrower_ids).where(loan.c.id == loan_id)).first()
     if row is None:
         raise NotFound("loan.not_found", "贷款不存在", f"no loan {loan_id}")
-    return dict(row._mapping)
+    return Parties(
+        borrower_id=row.borrower_id, co_borrower_ids=tuple(int(i) for i in row.co_borrower_ids or ())
+    )
 
 
-def loan_view(conn: Connection, loan_id: int) -> dict[str, Any]:
-    """The loan as a record (certificate number in plaintext; blind index dropped)."""
-    row = dict(_load(conn, loan_id, lock=False)._mapping)
-    row["certificate_no"] = reveal("loan", "certificate_no", row.pop("certificate_no_enc"))
-    row.pop("certificate_no_bidx")
-    row["debit_card"] = reveal("loan", "debit_card", row.pop("debit_card_enc"))
-    return row
+def loan_view(conn: Connection, loan_id: int) -> Loan:
+    """The loan as a record (certificate number and debit card in plaintext)."""
+    row = _load(conn, loan_id, lock=False)._mapping
+    return loan_of(
+        row,
+        certificate_no=reveal("loan", "certificate_no", row["certificate_no_enc"]),
+        debit_card=reveal("loan", "debit_card", row["debit_card_enc"]),
+    )
 
 
-def installments(conn: Connection, loan_id: int) -> list[dict[str, Any]]:
+def installments(conn: Connection, loan_id: int) -> list[ScheduledInstallment]:
     rows = conn.execute(
         select(loan_installment)
         .where(loan_installment.c.loan_id == loan_id)
         .order_by(loan_installment.c.period)
     ).mappings()
-    return [dict(r) for r in rows]
+    return [installment_of(r) for r in rows]
 
 
-def events(conn: Connection, loan_id: int) -> list[dict[str, Any]]:
+def events(conn: Connection, loan_id: int) -> list[LoanEvent]:
     rows = conn.execute(select(loan_event).where(loan_event.c.loan_id == loan_id).order_by(loan_event.c.id))
-    return [dict(r._mapping) for r in rows]
+    return [event_of(r._mapping) for r in rows]
 
 
-def _schedule(row: Any, rows: Sequence[dict[str, Any]]) -> Schedule:
+def _schedule(row: Any, rows: Sequence[ScheduledInstallment]) -> Schedule:
     method = Method.EQUAL_INSTALLMENT if row.method == "01" else Method.EQUAL_PRINCIPAL
     return Schedule(
         row.principal_fen, method, row.first_due_date,
-        tuple(Installment(r["period"], r["due_date"], Decimal(r["rate_e7"]) / RATE_SCALE, r["principal_fen"],
-                          r["interest_fen"], r["remaining_fen"], r["prepaid_fen"]) for r in rows),
+        tuple(Installment(r.period, r.due_date, Decimal(r.rate_e7) / RATE_SCALE, r.principal_fen,
+                          r.interest_fen, r.remaining_fen, r.prepaid_fen) for r in rows),
     )  # fmt: skip
 
 
 def _replay(conn: Connection, key: str) -> dict[str, Any] | None:
+    """The detail recorded by the first call with ``key``, if there was one."""
     detail = conn.scalar(select(loan_event.c.detail).where(loan_event.c.idempotency_key == key))
-    return None if detail is None else {**detail, "replayed": True}
+    return None if detail is None else dict(detail)
 
 
 # ------------------------------------------------------------------------------- activation
@@ -443,7 +469,7 @@ _reprice = Table(
 )
 
 
-def reprice(conn: Connection, ctx: Context, on: date) -> dict[str, Any]:
+def reprice(conn: Connection, ctx: Context, on: date) -> JobSummary:
     """Re-price every active loan whose rate changes on ``on`` (a 1 January; REFERENCE §4.4).
 
     The new rate of each (contract date, term bucket, home) comes from ``rates``; only loans
@@ -482,7 +508,7 @@ def reprice(conn: Connection, ctx: Context, on: date) -> dict[str, Any]:
                      penalty_params(policy))  # fmt: skip
         _rebuild_remaining(conn, ctx, on)
     _reprice.drop(conn)
-    summary = {"on": period, "loans_repriced": touched, "rate_changes": len(changes)}
+    summary: JobSummary = {"on": period, "loans_repriced": touched, "rate_changes": len(changes)}
     finish_job(conn, REPRICE_JOB, period, ctx, summary)
     return summary
 
@@ -663,7 +689,7 @@ def repay(
     amount_fen: int,
     source: PaymentSource,
     idempotency_key: str,
-) -> dict[str, Any]:
+) -> Repayment:
     """A repayment of what is owed today, in the recovery order (``overdue.allocate_recovery``):
     penalty interest, overdue interest, overdue principal, then the installments due.
 
@@ -674,7 +700,7 @@ def repay(
     key = f"loan-repay:{idempotency_key}"
     replayed = _replay(conn, key)
     if replayed is not None:
-        return replayed
+        return repayment_of(replayed, replayed=True)
     row = _load(conn, loan_id)
     if row.state != "active":
         raise IllegalTransition(
@@ -709,7 +735,7 @@ def repay(
         )
     )  # fmt: skip
     _refresh_overdue(conn, ctx, loan_id, today, policy)
-    result = {
+    result: dict[str, Any] = {
         "loan_id": loan_id, "entry_id": entry_id, "amount_fen": amount_fen, "penalty_fen": paid.penalty_fen,
         "overdue_interest_fen": sum(o.interest_fen for o in paid.overdue),
         "overdue_principal_fen": late_principal,
@@ -720,7 +746,7 @@ def repay(
                  idempotency_key=key)  # fmt: skip
     if result["settled"]:
         record_event(conn, ctx, loan_id, "settled", detail={"on": today.isoformat()})
-    return result
+    return repayment_of(result)
 
 
 def _pay_installment(
@@ -750,11 +776,11 @@ def _prepayable(conn: Connection, row: Any, today: date) -> tuple[Schedule, int]
             "loan.not_active", "贷款不在还款期", f"loan {row.id} is {row.state}", state=row.state
         )
     rows = installments(conn, row.id)
-    owing = [r for r in rows if r["state"] == "overdue" or (r["state"] == "due" and r["due_date"] <= today)]
+    owing = [r for r in rows if r.state == "overdue" or (r.state == "due" and r.due_date <= today)]
     if owing or row.penalty_fen or row.penalty_base:
         raise Conflict("loan.arrears_first", "请先归还逾期及当期应还本息、罚息，再办理提前还款",
-                       f"period {owing[0]['period'] if owing else '-'} and any penalty must be repaid first")  # fmt: skip
-    paid_through = max((r["period"] for r in rows if r["state"] == "paid"), default=0)
+                       f"period {owing[0].period if owing else '-'} and any penalty must be repaid first")  # fmt: skip
+    paid_through = max((r.period for r in rows if r.state == "paid"), default=0)
     return _schedule(row, rows), paid_through
 
 
@@ -780,7 +806,7 @@ def prepay(
     source: PaymentSource,
     idempotency_key: str,
     reference: str | None = None,
-) -> dict[str, Any]:
+) -> Prepayment:
     """A partial prepayment (部分提前还款) of ``amount_fen`` today; the borrower chooses to shorten
     the term or lower the installment (``schedule.prepay``).
 
@@ -791,7 +817,7 @@ def prepay(
     key = f"loan-prepay:{idempotency_key}"
     replayed = _replay(conn, key)
     if replayed is not None:
-        return replayed
+        return prepayment_of(replayed, replayed=True)
     require_fen(amount_fen, "amount_fen")
     row = _load(conn, loan_id)
     today = ctx.clock.today()
@@ -818,7 +844,7 @@ def prepay(
             outstanding_principal_fen=loan.c.outstanding_principal_fen - principal, version=loan.c.version + 1
         )
     )  # fmt: skip
-    result = {
+    result: dict[str, Any] = {
         "loan_id": loan_id, "entry_id": entry_id, "amount_fen": amount_fen, "principal_fen": principal,
         "interest_fen": interest, "choice": PrepaymentChoice(choice).value, "months_left": new.months - paid_through,
         "next_installment_fen": new.installments[paid_through].installment_fen,
@@ -826,13 +852,13 @@ def prepay(
     }  # fmt: skip
     record_event(conn, ctx, loan_id, "prepaid", entry_id=entry_id, amount_fen=amount_fen, detail=result,
                  idempotency_key=key)  # fmt: skip
-    return result
+    return prepayment_of(result)
 
 
 def payoff(
     conn: Connection, ctx: Context, loan_id: int, source: PaymentSource, idempotency_key: str,
     reference: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> Prepayment:  # fmt: skip
     """Full prepayment (提前结清) today: the principal outstanding plus interest accrued since the
     last due date (``schedule.payoff_quote``). The next installment becomes the payoff row, later
     ones go; the loan is settled. Dr payer / Cr 121, Cr 40103.
@@ -840,7 +866,7 @@ def payoff(
     key = f"loan-payoff:{idempotency_key}"
     replayed = _replay(conn, key)
     if replayed is not None:
-        return replayed
+        return prepayment_of(replayed, replayed=True)
     row = _load(conn, loan_id)
     today = ctx.clock.today()
     schedule, paid_through = _prepayable(conn, row, today)
@@ -867,7 +893,7 @@ def payoff(
             outstanding_principal_fen=0, state="settled", settled_on=today, version=loan.c.version + 1
         )
     )  # fmt: skip
-    result = {
+    result: dict[str, Any] = {
         "loan_id": loan_id, "entry_id": entry_id, "amount_fen": quote.total_fen,
         "principal_fen": quote.principal_fen, "interest_fen": quote.interest_fen, "days": quote.days,
         "choice": PAYOFF, "months_left": 0, "settled": True, "source": PaymentSource(source).value,
@@ -875,7 +901,7 @@ def payoff(
     }  # fmt: skip
     record_event(conn, ctx, loan_id, "paid_off", entry_id=entry_id, amount_fen=quote.total_fen, detail=result,
                  idempotency_key=key)  # fmt: skip
-    return result
+    return prepayment_of(result)
 
 
 def execute_prepayment(
@@ -887,7 +913,7 @@ def execute_prepayment(
     source: PaymentSource | str,
     idempotency_key: str,
     reference: str | None = None,
-) -> dict[str, Any]:
+) -> Prepayment:
     """提前还款 as a member or a teller hands it in: ``choice`` ``shorten-term`` or
     ``reduce-installment`` (:func:`prepay`, ``amount_fen`` required) or ``payoff``
     (:func:`payoff`, the amount is the payoff's). The same key answers the first result
@@ -908,11 +934,10 @@ def execute_prepayment(
         result = prepay(
             conn, ctx, loan_id, amount_fen, PrepaymentChoice(picked), paid_by, idempotency_key, reference
         )
-    if result.get("replayed"):
+    if result.replayed:
         asked: tuple[Any, ...] = (loan_id, picked, None if picked == PAYOFF else amount_fen)
         first: tuple[Any, ...] = (
-            result.get("loan_id"), result.get("choice", PAYOFF),
-            None if picked == PAYOFF else result.get("amount_fen"),
+            result.loan_id, result.choice, None if picked == PAYOFF else result.amount_fen,
         )  # fmt: skip
         if asked != first:
             raise Conflict("loan.idempotency_conflict", "该业务流水号已用于另一笔提前还款",
@@ -1003,7 +1028,7 @@ def ingest_collateral_events(
     return counts
 
 
-def collateral_risk_queue(conn: Connection) -> list[dict[str, Any]]:
+def collateral_risk_queue(conn: Connection) -> list[CollateralFlag]:
     """Loans whose collateral the registry reported on, not yet reviewed, oldest flag first."""
     rows = conn.execute(
         select(loan.c.id, loan.c.contract_no, loan.c.borrower_id, loan.c.collateral_flag,
@@ -1011,7 +1036,14 @@ def collateral_risk_queue(conn: Connection) -> list[dict[str, Any]]:
         .where(loan.c.collateral_flag.is_not(None))
         .order_by(loan.c.collateral_flagged_on, loan.c.id)
     ).mappings()  # fmt: skip
-    return [dict(r) for r in rows]
+    return [
+        CollateralFlag(
+            id=r["id"], contract_no=r["contract_no"], borrower_id=r["borrower_id"],
+            collateral_flag=r["collateral_flag"], collateral_flagged_on=r["collateral_flagged_on"],
+            outstanding_principal_fen=r["outstanding_principal_fen"], classification=r["classification"],
+        )
+        for r in rows
+    ]  # fmt: skip
 
 
 def review_collateral(conn: Connection, ctx: Context, loan_id: int, note: str) -> None:
@@ -1076,7 +1108,7 @@ _SUMMARY = (
 )  # fmt: skip
 
 
-def next_due(conn: Connection, loan_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+def next_due(conn: Connection, loan_ids: Sequence[int]) -> dict[int, NextDue]:
     """Each loan's next installment not yet due-and-unpaid (state ``due``): its period, date and
     the amount still to pay on it; loans with none are absent. One query for all."""
     if not loan_ids:
@@ -1093,27 +1125,36 @@ def next_due(conn: Connection, loan_ids: Sequence[int]) -> dict[int, dict[str, A
                (li.principal_fen - li.paid_principal_fen + li.interest_fen - li.paid_interest_fen).label("amount_fen"))
         .join(first, (first.c.loan_id == li.loan_id) & (first.c.period == li.period))
     ).mappings()  # fmt: skip
-    return {r["loan_id"]: {"period": r["period"], "due_date": r["due_date"], "amount_fen": r["amount_fen"]}
+    return {r["loan_id"]: NextDue(period=r["period"], due_date=r["due_date"], amount_fen=r["amount_fen"])
             for r in rows}  # fmt: skip
 
 
-def _with_next_due(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    due = next_due(conn, [r["id"] for r in rows])
-    empty = {"period": None, "due_date": None, "amount_fen": None}
-    return [{**r, "next_due": due.get(r["id"], empty)} for r in rows]
+def _with_next_due(
+    conn: Connection, rows: Sequence[Row | Loan], roles: Sequence[str | None]
+) -> list[LoanOverview]:
+    ids = [r.id if isinstance(r, Loan) else r["id"] for r in rows]
+    due = next_due(conn, ids)
+    return [
+        overview_of(r, role=role, next_due=due.get(i, NO_NEXT_DUE))
+        for r, i, role in zip(rows, ids, roles, strict=True)
+    ]
 
 
-def member_loans(conn: Connection, member_id: int) -> list[dict[str, Any]]:
+def member_loans(conn: Connection, member_id: int) -> list[LoanOverview]:
     """The loans of a member as borrower or co-borrower (``role``), newest first, with the next
     installment due."""
-    rows = conn.execute(
-        select(*_SUMMARY)
-        .where(_party_clause(conn, member_id))
-        .order_by(loan.c.contract_date.desc(), loan.c.id.desc()),
-        {"ids": [member_id]},
-    ).mappings()
-    out = [{**r, "role": "borrower" if r["borrower_id"] == member_id else "co_borrower"} for r in rows]
-    return _with_next_due(conn, out)
+    rows = (
+        conn.execute(
+            select(*_SUMMARY)
+            .where(_party_clause(conn, member_id))
+            .order_by(loan.c.contract_date.desc(), loan.c.id.desc()),
+            {"ids": [member_id]},
+        )
+        .mappings()
+        .all()
+    )
+    roles = ["borrower" if r["borrower_id"] == member_id else "co_borrower" for r in rows]
+    return _with_next_due(conn, rows, roles)
 
 
 def has_loans(conn: Connection, member_id: int) -> bool:
@@ -1124,11 +1165,9 @@ def has_loans(conn: Connection, member_id: int) -> bool:
     return found.first() is not None
 
 
-def is_party(row: dict[str, Any], member_id: int | None) -> bool:
+def is_party(row: Parties | Loan | LoanOverview, member_id: int | None) -> bool:
     """Whether ``member_id`` is the loan's borrower or one of its co-borrowers."""
-    return member_id is not None and (
-        row["borrower_id"] == member_id or member_id in (row.get("co_borrower_ids") or [])
-    )
+    return member_id is not None and (row.borrower_id == member_id or member_id in row.co_borrower_ids)
 
 
 @dataclass(frozen=True)
@@ -1149,7 +1188,7 @@ class BookFilter:
 
 def loan_book(
     conn: Connection, filters: BookFilter, *, page: int = 1, per_page: int = BOOK_PAGE_SIZE
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[LoanOverview], bool]:
     """One page of the loan book (by id), the borrower's name and account number joined, and
     whether another page follows."""
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
@@ -1164,24 +1203,38 @@ def loan_book(
     if filters.overdue is not None:
         late = (loan.c.overdue_principal_fen > 0) | (loan.c.overdue_interest_fen > 0)
         query = query.where(late if filters.overdue else ~late)
-    rows = [dict(r) for r in conn.execute(
+    rows = conn.execute(
         query.order_by(loan.c.id).limit(per_page + 1).offset((page - 1) * per_page)
-    ).mappings()]  # fmt: skip
-    return _with_next_due(conn, rows[:per_page]), len(rows) > per_page
+    ).mappings().all()  # fmt: skip
+    shown = rows[:per_page]
+    return _with_next_due(conn, shown, [None] * len(shown)), len(rows) > per_page
 
 
-def dunning_notices(conn: Connection, loan_id: int) -> list[dict[str, Any]]:
+def dunning_notices(conn: Connection, loan_id: int) -> list[DunningNotice]:
     rows = conn.execute(
         select(dunning_notice).where(dunning_notice.c.loan_id == loan_id).order_by(dunning_notice.c.id)
     ).mappings()
-    return [dict(r) for r in rows]
+    return [
+        DunningNotice(
+            id=r["id"], loan_id=r["loan_id"], overdue_since=r["overdue_since"], stage=r["stage"],
+            issued_on=r["issued_on"], days_past_due=r["days_past_due"], amount_fen=r["amount_fen"],
+            channel=r["channel"],
+        )
+        for r in rows
+    ]  # fmt: skip
 
 
-def collateral_events(conn: Connection, loan_id: int) -> list[dict[str, Any]]:
+def collateral_events(conn: Connection, loan_id: int) -> list[CollateralEvent]:
     rows = conn.execute(
         select(collateral_event).where(collateral_event.c.loan_id == loan_id).order_by(collateral_event.c.id)
     ).mappings()
-    return [dict(r) for r in rows]
+    return [
+        CollateralEvent(
+            id=r["id"], loan_id=r["loan_id"], kind=r["kind"], reported_on=r["reported_on"], source=r["source"],
+            external_id=r["external_id"], received_at=r["received_at"],
+        )
+        for r in rows
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -1273,7 +1326,7 @@ def prepayment_quote(
     )  # fmt: skip
 
 
-def members_named(conn: Connection, member_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+def members_named(conn: Connection, member_ids: Sequence[int]) -> dict[int, NamedMember]:
     """``{id: {id, name, account_no}}`` of borrowers and co-borrowers, for links."""
     ids = sorted(set(member_ids))
     if not ids:
@@ -1282,12 +1335,12 @@ def members_named(conn: Connection, member_ids: Sequence[int]) -> dict[int, dict
     rows = conn.execute(
         select(member.c.id, member.c.name, member.c.account_no).where(member.c.id.in_(ids))
     ).mappings()
-    return {r["id"]: dict(r) for r in rows}
+    return {r["id"]: NamedMember(id=r["id"], name=r["name"], account_no=r["account_no"]) for r in rows}
 
 
-def loan_summary(conn: Connection, row: dict[str, Any], member_id: int | None = None) -> dict[str, Any]:
-    """A loan record with the member's ``role`` in it (if any) and its next installment due."""
+def loan_summary(conn: Connection, row: Loan, member_id: int | None = None) -> LoanOverview:
+    """A loan with the member's ``role`` in it (if any) and its next installment due."""
     role = None
     if is_party(row, member_id):
-        role = "borrower" if row["borrower_id"] == member_id else "co_borrower"
-    return _with_next_due(conn, [{**row, "role": role}])[0]
+        role = "borrower" if row.borrower_id == member_id else "co_borrower"
+    return _with_next_due(conn, [row], [role])[0]

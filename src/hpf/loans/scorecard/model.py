@@ -34,7 +34,7 @@ import calendar
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -218,6 +218,65 @@ def training_set(conn: Connection, as_of: date, *, months_on_book: int = MONTHS_
 # ------------------------------------------------------------------------------- scoring
 
 
+@dataclass(frozen=True, slots=True)
+class CardParameters:
+    """What scoring needs of a card: the features in the coefficients' order, the standardising
+    mean and spread, the bands' cuts and the high-risk threshold (a stored :class:`Scorecard` has
+    them all; training builds one before it stores the card)."""
+
+    features: list[str]
+    coefficients: list[float]
+    intercept: float
+    mean: list[float]
+    std: list[float]
+    band_cuts: list[float]
+    high_risk_threshold: float
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scorecard:
+    """A trained card as stored (``scorecard``), the scaling unfolded into ``mean`` and ``std``."""
+
+    id: int
+    trained_at: datetime
+    trained_on: date
+    model: str
+    seed: int
+    features: list[str]
+    coefficients: list[float]
+    intercept: float
+    mean: list[float]
+    std: list[float]
+    band_cuts: list[float]
+    auc: Decimal
+    train_count: int
+    test_count: int
+    train_bads: int
+    test_bads: int
+    bad_rate: Decimal
+    months_on_book: int
+    default_definition: str
+    high_risk_threshold: float
+    active: bool
+
+
+Card = CardParameters | Scorecard
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureWeight:
+    """One feature of a card as people read it: its code and Chinese name, the coefficient per
+    standard deviation and per unit, its direction (``up``, ``down``, ``none``), the training mean."""
+
+    feature: str
+    name_zh: str
+    coefficient: float
+    per_unit: float
+    mean: float
+    direction: str
+
+
 @dataclass(frozen=True)
 class Score:
     """An application's score: probability of default, band A–E, the high-risk flag, and each
@@ -230,11 +289,11 @@ class Score:
     card_id: int | None = None
 
 
-def _log_odds_parts(card: Mapping[str, Any], x: np.ndarray) -> tuple[float, np.ndarray]:
-    mean, std = np.asarray(card["mean"], dtype=float), np.asarray(card["std"], dtype=float)
+def _log_odds_parts(card: Card, x: np.ndarray) -> tuple[float, np.ndarray]:
+    mean, std = np.asarray(card.mean, dtype=float), np.asarray(card.std, dtype=float)
     with np.errstate(over="ignore"):  # an overflow to ±inf is capped like any far value
         z = np.clip((x - mean) / std, -Z_CAP, Z_CAP)
-    return float(card["intercept"]), z * np.asarray(card["coefficients"], dtype=float)
+    return float(card.intercept), z * np.asarray(card.coefficients, dtype=float)
 
 
 def _sigmoid(t: np.ndarray) -> np.ndarray:
@@ -243,25 +302,25 @@ def _sigmoid(t: np.ndarray) -> np.ndarray:
     return np.asarray(np.where(t >= 0, 1.0 / (1.0 + e), e / (1.0 + e)), dtype=float)
 
 
-def probabilities(card: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+def probabilities(card: Card, x: np.ndarray) -> np.ndarray:
     """Probability of default of each row of ``x`` (columns in the card's feature order)."""
     intercept, parts = _log_odds_parts(card, np.atleast_2d(x))
     return _sigmoid(intercept + parts.sum(axis=1))
 
 
-def score(card: Mapping[str, Any], features: Mapping[str, float]) -> Score:
+def score(card: Card, features: Mapping[str, float]) -> Score:
     """Score one application's features with ``card`` (pure: numpy only)."""
     values = _checked(features)
-    names = list(card["features"])
+    names = list(card.features)
     x = np.array([values[n] for n in names], dtype=float)
     intercept, parts = _log_odds_parts(card, x)
     probability = float(_sigmoid(np.array(intercept + parts.sum())))
     return Score(
         probability=probability,
-        band=BANDS[bisect.bisect_right(list(card["band_cuts"]), probability)],
-        high_risk=probability >= float(card["high_risk_threshold"]),
+        band=BANDS[bisect.bisect_right(list(card.band_cuts), probability)],
+        high_risk=probability >= float(card.high_risk_threshold),
         contributions={n: float(c) for n, c in zip(names, parts, strict=True)},
-        card_id=card.get("id"),
+        card_id=card.id,
     )
 
 
@@ -272,19 +331,25 @@ def _share(value: float) -> Decimal:
     return Decimal(repr(value)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
 
 
-def _card(row: Any) -> dict[str, Any]:
-    card = dict(row._mapping)
-    scaling = card.pop("scaling")
-    return {**card, "mean": scaling["mean"], "std": scaling["std"]}
+def _card(row: Any) -> Scorecard:
+    return Scorecard(
+        id=row.id, trained_at=row.trained_at, trained_on=row.trained_on, model=row.model, seed=row.seed,
+        features=list(row.features), coefficients=list(row.coefficients), intercept=row.intercept,
+        mean=list(row.scaling["mean"]), std=list(row.scaling["std"]), band_cuts=list(row.band_cuts), auc=row.auc,
+        train_count=row.train_count, test_count=row.test_count, train_bads=row.train_bads,
+        test_bads=row.test_bads, bad_rate=row.bad_rate, months_on_book=row.months_on_book,
+        default_definition=row.default_definition, high_risk_threshold=row.high_risk_threshold,
+        active=bool(row.active),
+    )  # fmt: skip
 
 
-def active_card(conn: Connection) -> dict[str, Any] | None:
+def active_card(conn: Connection) -> Scorecard | None:
     """The scorecard in use, or None when none has been trained."""
     row = conn.execute(select(scorecard).where(scorecard.c.active == true())).first()
     return _card(row) if row is not None else None
 
 
-def cards(conn: Connection, *, limit: int | None = None) -> list[dict[str, Any]]:
+def cards(conn: Connection, *, limit: int | None = None) -> list[Scorecard]:
     """The cards trained, newest first (the active one and those it replaced); ``limit``: at most."""
     return [
         _card(r) for r in conn.execute(select(scorecard).order_by(scorecard.c.id.desc()).limit(limit)).all()
@@ -318,7 +383,7 @@ def _require_trainable(data: TrainingSet) -> None:
         )  # fmt: skip
 
 
-def train(conn: Connection, ctx: Context, *, seed: int = 7, test_share: float = 0.3) -> dict[str, Any]:
+def train(conn: Connection, ctx: Context, *, seed: int = 7, test_share: float = 0.3) -> Scorecard:
     """Train a card on the loan book as of the business date, store it as the active card
     (older cards kept, deactivated) and return it. Refused (``ScorecardRefused``) when the
     book has too few loans or defaults; nothing is then changed."""
@@ -338,13 +403,15 @@ def train(conn: Connection, ctx: Context, *, seed: int = 7, test_share: float = 
     mean, std = x_train.mean(axis=0), x_train.std(axis=0)
     std[std == 0] = 1.0  # a feature constant in training carries no information: weight ~0
     model = LogisticRegression(C=1.0, max_iter=1000).fit((x_train - mean) / std, y_train)
-    params: dict[str, Any] = {
-        "features": list(FEATURES),
-        "coefficients": [float(c) for c in model.coef_[0]],
-        "intercept": float(model.intercept_[0]),
-        "mean": [float(m) for m in mean],
-        "std": [float(s) for s in std],
-    }
+    params = CardParameters(
+        features=list(FEATURES),
+        coefficients=[float(c) for c in model.coef_[0]],
+        intercept=float(model.intercept_[0]),
+        mean=[float(m) for m in mean],
+        std=[float(s) for s in std],
+        band_cuts=[],  # set from the training probabilities below
+        high_risk_threshold=1.0,
+    )
     # Every figure of the card comes from the stored parameters through the same scoring used
     # at application, so what the page says is what the queue gets.
     trained = probabilities(params, x_train)
@@ -353,8 +420,8 @@ def train(conn: Connection, ctx: Context, *, seed: int = 7, test_share: float = 
     conn.execute(
         scorecard.insert().values(
             trained_at=ctx.clock.now(), trained_on=as_of, model=MODEL, seed=seed,
-            features=params["features"], coefficients=params["coefficients"], intercept=params["intercept"],
-            scaling={"mean": params["mean"], "std": params["std"]},
+            features=params.features, coefficients=params.coefficients, intercept=params.intercept,
+            scaling={"mean": params.mean, "std": params.std},
             band_cuts=[float(q) for q in np.quantile(trained, [0.2, 0.4, 0.6, 0.8])],
             auc=_share(auc), train_count=len(y_train), test_count=len(y_test),
             train_bads=int(y_train.sum()), test_bads=int(y_test.sum()),
@@ -368,20 +435,18 @@ def train(conn: Connection, ctx: Context, *, seed: int = 7, test_share: float = 
     return card
 
 
-def describe(card: Mapping[str, Any]) -> list[dict[str, Any]]:
+def describe(card: Card) -> list[FeatureWeight]:
     """The card's features for people: code and Chinese name, coefficient per standard
     deviation and per unit, direction, training mean — strongest first."""
     rows = [
-        {
-            "feature": name,
-            "name_zh": FEATURE_ZH.get(name, name),
-            "coefficient": coef,
-            "per_unit": coef / std,
-            "mean": mean,
-            "direction": "up" if coef > 0 else "down" if coef < 0 else "none",
-        }
-        for name, coef, mean, std in zip(
-            card["features"], card["coefficients"], card["mean"], card["std"], strict=True
+        FeatureWeight(
+            feature=name,
+            name_zh=FEATURE_ZH.get(name, name),
+            coefficient=coef,
+            per_unit=coef / std,
+            mean=mean,
+            direction="up" if coef > 0 else "down" if coef < 0 else "none",
         )
+        for name, coef, mean, std in zip(card.features, card.coefficients, card.mean, card.std, strict=True)
     ]
-    return sorted(rows, key=lambda r: -abs(r["coefficient"]))
+    return sorted(rows, key=lambda r: -abs(r.coefficient))

@@ -10,7 +10,6 @@ training is ``hpf loan train-scorecard``.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -18,6 +17,7 @@ from starlette.responses import Response
 
 from hpf.access.permissions import Perm
 from hpf.kernel.errors import NotFound
+from hpf.kernel.records import fields_of
 from hpf.loans import charts
 from hpf.loans.scorecard import model as scorecard
 from hpf.web.auth import requires
@@ -67,30 +67,30 @@ class ScorecardPublic(BaseModel):
     protected_attributes: str = PROTECTED_NOTE_EN
 
     @classmethod
-    def of(cls, card: dict[str, Any]) -> ScorecardPublic:
+    def of(cls, card: scorecard.Scorecard) -> ScorecardPublic:
         return cls(
-            **{k: card[k] for k in ("id", "trained_at", "trained_on", "model", "seed", "train_count",
-                                    "test_count", "train_bads", "test_bads", "months_on_book",
-                                    "default_definition", "high_risk_threshold", "band_cuts", "intercept")},
-            auc=str(card["auc"]), bad_rate=str(card["bad_rate"]),
-            features=[FeaturePublic(**row) for row in scorecard.describe(card)],
+            **{k: getattr(card, k) for k in ("id", "trained_at", "trained_on", "model", "seed", "train_count",
+                                             "test_count", "train_bads", "test_bads", "months_on_book",
+                                             "default_definition", "high_risk_threshold", "band_cuts", "intercept")},
+            auc=str(card.auc), bad_rate=str(card.bad_rate),
+            features=[FeaturePublic(**fields_of(row)) for row in scorecard.describe(card)],
         )  # fmt: skip
 
 
 MODEL_ZH = {scorecard.MODEL: "逻辑回归（L2 正则，C=1.0，样本不加权）"}
 
 
-def definition_zh(card: dict[str, Any]) -> str:
+def definition_zh(card: scorecard.Scorecard) -> str:
     """The default definition as the page shows it: its Chinese sentence (the stored text also
     carries an English one for the API)."""
-    text = str(card["default_definition"])
+    text = card.default_definition
     return text.split(" Bad:", 1)[0].strip()
 
 
 @router.get("/loans/scorecard", dependencies=[Depends(requires(Perm.LOAN_READ))])
 def scorecard_page(request: Request, conn: ReadDb) -> Response:
     every = scorecard.cards(conn, limit=11)  # the active one (the newest) and the ten before it
-    card = next((c for c in every if c["active"]), None)
+    card = next((c for c in every if c.active), None)
     return render(
         request,
         "loan_scorecard.html",
@@ -105,8 +105,8 @@ def scorecard_page(request: Request, conn: ReadDb) -> Response:
             "months_on_book": scorecard.MONTHS_ON_BOOK,
             "protected_note": PROTECTED_NOTE,
             "definition_zh": definition_zh(card) if card else "",
-            "model_zh": MODEL_ZH.get(card["model"], "逻辑回归") if card else "",
-            "older": [c for c in every if not c["active"]][:10],
+            "model_zh": MODEL_ZH.get(card.model, "逻辑回归") if card else "",
+            "older": [c for c in every if not c.active][:10],
         },
     )
 
