@@ -22,11 +22,11 @@ REASON_CODES = {"01", "02", "03", "04", "05", "06", "07", "08", "09", "99"}  # R
 
 
 def national(code: str) -> dict[str, Any]:
-    return copy.deepcopy(catalog.national_at(date(2025, 1, 1))["items"][_index(code)])
+    return copy.deepcopy(catalog.national_at(date(2025, 1, 1)).items[_index(code)])
 
 
 def _index(code: str) -> int:
-    return [i["code"] for i in catalog.national_at(date(2025, 1, 1))["items"]].index(code)
+    return [i["code"] for i in catalog.national_at(date(2025, 1, 1)).items].index(code)
 
 
 def findings(local: dict[str, Any], code: str = "WD-RENT") -> list[str]:
@@ -37,7 +37,7 @@ def findings(local: dict[str, Any], code: str = "WD-RENT") -> list[str]:
 
 
 def test_the_national_list_has_every_withdrawal_reason_and_the_account_items() -> None:
-    items = catalog.national_at(date(2025, 1, 1))["items"]
+    items = catalog.national_at(date(2025, 1, 1)).items
     codes = {i["code"] for i in items}
     assert {
         "WD-PURCHASE", "WD-BUILD", "WD-RETIRE", "WD-DISABILITY", "WD-LEAVE", "WD-REPAY-ONCE",
@@ -130,7 +130,7 @@ def test_a_file_type_the_nation_does_not_accept_is_refused() -> None:
 
 
 def test_a_local_list_names_only_national_items_once_and_refuses_with_every_finding() -> None:
-    by_code = {i["code"]: i for i in catalog.national_at(date(2025, 1, 1))["items"]}
+    by_code = {i["code"]: i for i in catalog.national_at(date(2025, 1, 1)).items}
     bad = national("WD-RENT")
     bad["time_limit_days"] = 9
     bad["materials"] = []
@@ -215,5 +215,5 @@ def test_an_application_keeps_the_time_limit_of_its_version(engine: Engine) -> N
     with handlers.registered(FakeWithdrawals()), write_transaction(engine) as conn:
         catalog.publish_local_version(conn, center.ctx, date(2025, 3, 14), [_tighter_rent(1)], "从严")
         app = service.submit(conn, center.ctx, center.people["a"], "WD-RENT", {"rent_monthly_fen": 100})
-        assert app["catalog_version"].startswith("N2023.1+L")
+        assert app.catalog_version.startswith("N2023.1+L")
         assert service.item_of(conn, app)["time_limit_days"] == 1

@@ -52,6 +52,7 @@ from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.identity.identity import Forbidden, now_utc, utc
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError, InvalidInput, NotFound
+from hpf.kernel.records import Record, fields_of
 
 approval_request = Table(
     "approval_request",
@@ -122,7 +123,8 @@ def kind_of(name: str) -> ApprovalKind:
 # (:func:`executor`). This module imports none of them.
 
 APPROVED = "approval.approved"  # what an executor listens to; a trial's is rolled back with it
-Executor = Callable[[Connection, Context, Mapping[str, Any], str], dict[str, Any]]
+Executor = Callable[[Connection, Context, Mapping[str, Any], str], Record]
+"""What an executor returns is stored on the request as JSON: a mapping or a typed result."""
 
 
 def executor(kind_name: str, execute: Executor) -> events.Listener:
@@ -135,7 +137,7 @@ def executor(kind_name: str, execute: Executor) -> events.Listener:
         conn.execute(
             update(approval_request)
             .where(approval_request.c.id == int(event.object_id))
-            .values(result=jsonable(result))
+            .values(result=jsonable(fields_of(result)))
         )
 
     return events.Listener(f"carry out {kind_name}", (APPROVED,), call, where={"kind": kind_name})

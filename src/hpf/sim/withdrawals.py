@@ -33,6 +33,7 @@ from hpf.kernel.identifiers import luhn_check_digit
 from hpf.ledger.service import member_balances
 from hpf.services import catalog
 from hpf.services import service as applications
+from hpf.services.service import Application
 from hpf.services.queries import under_review
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.fakebank import FakeBank
@@ -61,21 +62,21 @@ PDF = b"%PDF-1.4\n% OpenHPF simulated material\n"
 def file_at_counter(
     conn: Connection, ctx: Context, teller: Principal, code: str, account_no: str, payload: dict[str, Any],
     key: str, applicant_kind: str = "member",
-) -> dict[str, Any] | None:  # fmt: skip
+) -> Application | None:  # fmt: skip
     """A teller files an application of ``code`` for a member with every required material and
     submits it; the application as decided, or None when the key was filed already (a rerun)."""
     row = applications.submit(
         conn, ctx, teller, code, payload, applicant_kind=applicant_kind, member_account_no=account_no,
         idempotency_key=key,
     )  # fmt: skip
-    if row["state"] != "submitted":
+    if row.state != "submitted":
         return None
     for material in catalog.item_at(conn, code, ctx.clock.today())["materials"]:
         if material["required"]:
             applications.add_material(
-                conn, ctx, teller, int(row["id"]), material["code"], f"{material['code']}.pdf", PDF
+                conn, ctx, teller, row.id, material["code"], f"{material['code']}.pdf", PDF
             )
-    return applications.complete_submission(conn, ctx, teller, int(row["id"]))
+    return applications.complete_submission(conn, ctx, teller, row.id)
 
 
 @dataclass
@@ -242,7 +243,7 @@ class WithdrawalActor:
         if done is None:
             return
         summary.applied += 1
-        if done["state"] == "approved":
+        if done.state == "approved":
             summary.straight_through += 1
 
     def drain(self, member_id: int, account_no: str, summary: WithdrawalSummary) -> None:

@@ -124,13 +124,17 @@ def fields_of(item_code: str) -> tuple[Field, ...]:
     return (*FIELDS[item_code], *PAYEE)
 
 
-def payload_of(item_code: str, form: Mapping[str, str]) -> dict[str, Any]:
+Payload = dict[str, service_rules.FormValue | list[str]]
+"""A withdrawal form's payload: the item's fields as typed, the family's ID numbers as a list."""
+
+
+def payload_of(item_code: str, form: Mapping[str, str]) -> Payload:
     """The application payload from what the member typed (a bad value refuses it, by field)."""
     fields = fields_of(item_code)
     typed = [asdict(f) for f in fields if f.kind != "ids"]
     refusals: list[InvalidInput] = []
     try:
-        payload = service_rules.payload_from_form(typed, form)
+        payload: Payload = dict(service_rules.payload_from_form(typed, form))
     except InvalidInput as exc:  # every field's problem, with the family IDs' below
         refusals.extend(_each(exc))
         payload = {}
