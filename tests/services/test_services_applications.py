@@ -49,8 +49,7 @@ def rent(center: Center, who: str = "a", key: str | None = None, **payload: Any)
 
 def do(center: Center, fn: Any, *args: Any) -> Any:
     with write_transaction(center.engine) as conn:
-        result = fn(conn, center.ctx, *args)
-        return result
+        return fn(conn, center.ctx, *args)
 
 
 def states(center: Center, application_id: int) -> list[tuple[str | None, str, str]]:

@@ -33,8 +33,8 @@ from hpf.kernel.identifiers import luhn_check_digit
 from hpf.ledger.service import member_balances
 from hpf.services import catalog
 from hpf.services import service as applications
-from hpf.services.service import Application
 from hpf.services.queries import under_review
+from hpf.services.service import Application
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.fakebank import FakeBank
 from hpf.settlement.queries import order_nos

@@ -23,9 +23,9 @@ from hpf.kernel.context import Context
 from hpf.kernel.errors import InvalidInput
 from hpf.kernel.findings import Finding, Verdict
 from hpf.services import service as applications
-from hpf.services.service import Application
 from hpf.services.handlers import Evaluation, Outputs, SheetLine
 from hpf.services.payload import Fields
+from hpf.services.service import Application
 from hpf.settlement import service as settlement
 from hpf.withdrawals import service
 from hpf.withdrawals.rules import Reason, family_resident_ids
