@@ -144,10 +144,10 @@ def test_each_change_writes_its_events_once(engine, bank):
     for m in needed:
 
         def add(conn: Connection, code: str = m["code"]) -> None:
-            applications.add_material(conn, ctx, zhang, app["id"], code, "f.pdf", PDF)
+            applications.add_material(conn, ctx, zhang, app.id, code, "f.pdf", PDF)
 
         assert types(add) == ["application.material_added"]
-    assert types(lambda conn: applications.complete_submission(conn, ctx, zhang, app["id"])) == [
+    assert types(lambda conn: applications.complete_submission(conn, ctx, zhang, app.id)) == [
         "application.accepted", "application.under_review", "application.approved",
         "payment_order.reserved", "withdrawal.reserved",
     ]  # fmt: skip
@@ -157,9 +157,7 @@ def test_each_change_writes_its_events_once(engine, bank):
         "payment_order.sent",  # committed before the bank is called
         "payment_order.paid", "withdrawal.paid", "application.executed",  # the answer, one transaction
     ]  # fmt: skip
-    assert types(lambda conn: applications.rate(conn, ctx, zhang, app["id"], 5, "好")) == [
-        "application.rated"
-    ]
+    assert types(lambda conn: applications.rate(conn, ctx, zhang, app.id, 5, "好")) == ["application.rated"]
 
     # -- maker-checker: a policy change approved, a reversal approved, one rejected
     admin01, admin02 = c.people["admin01"], c.people["admin02"]

@@ -37,7 +37,7 @@ CHANGES = {"loan.max_amount_fen": 100_000_000, "loan.ltv_first_home": "0.7"}
 
 
 def _sheet(app) -> dict[str, str]:
-    return {line["label_zh"]: line["value"] for line in app["evaluation"]["sheet"]}
+    return {line["label_zh"]: line["value"] for line in app.evaluation["sheet"]}
 
 
 @pytest.fixture
@@ -85,14 +85,14 @@ def test_a_lower_ceiling_and_down_payment_ratio_apply_from_their_date(center):
     cap_after = submit(center, payload(**rich), member="rich", key="rich-2")
     ltv_after = submit(center, payload(house_price_fen=30_000_000), member="a", key="a-2")
 
-    assert cap_before["amount_fen"] == 120_000_000 and cap_after["amount_fen"] == 100_000_000
+    assert cap_before.amount_fen == 120_000_000 and cap_after.amount_fen == 100_000_000
     assert _sheet(cap_before)["按最高贷款额度"] == "1,200,000.00元（起决定作用）"
     assert _sheet(cap_before)["按最高贷款比例"] == "1,600,000.00元"
     assert _sheet(cap_after)["按最高贷款额度"] == "1,000,000.00元（起决定作用）"
     assert _sheet(cap_after)["按最高贷款比例"] == "1,400,000.00元"
     assert _sheet(cap_after)["核定贷款金额"] == "1,000,000.00元"
 
-    assert ltv_before["amount_fen"] == 24_000_000 and ltv_after["amount_fen"] == 21_000_000
+    assert ltv_before.amount_fen == 24_000_000 and ltv_after.amount_fen == 21_000_000
     assert _sheet(ltv_before)["按最高贷款比例"] == "240,000.00元（起决定作用）"
     assert _sheet(ltv_after)["按最高贷款比例"] == "210,000.00元（起决定作用）"
     assert _sheet(ltv_after)["按最高贷款额度"] == "1,000,000.00元"
@@ -102,7 +102,7 @@ def test_nothing_changes_before_approval(center):
     _propose(center)
     center.clock.set(CUT)
     app = submit(center, payload(house_price_fen=200_000_000, term_months=300), member="rich", key="rich")
-    assert app["amount_fen"] == 120_000_000
+    assert app.amount_fen == 120_000_000
     with read_transaction(center.engine) as conn:
         policy = queries.loan_policy_at(conn, CUT)
     assert (policy.max_amount_fen, str(policy.ltv_first_home)) == (120_000_000, "0.8")
