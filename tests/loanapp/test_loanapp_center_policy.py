@@ -18,7 +18,6 @@ value (was 80%: the minimum down payment goes from 20% to 30%).
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import pytest
 from loanapp_support import build_center, payload, submit
@@ -51,7 +50,7 @@ def center(engine):
     return center
 
 
-def _propose(center) -> list[dict[str, Any]]:
+def _propose(center) -> list[approvals.ApprovalRequest]:
     asked = []
     with write_transaction(center.engine) as conn:
         for key, value in CHANGES.items():
@@ -72,11 +71,11 @@ def _propose(center) -> list[dict[str, Any]]:
 def test_a_lower_ceiling_and_down_payment_ratio_apply_from_their_date(center):
     asked = _propose(center)
     with write_transaction(center.engine) as conn, pytest.raises(HpfError) as same:
-        approvals.approve(conn, center.ctx, center.people["admin01"], int(asked[0]["id"]))
+        approvals.approve(conn, center.ctx, center.people["admin01"], asked[0].id)
     assert same.value.code == "approval.same_person"
     with write_transaction(center.engine) as conn:
         for request in asked:
-            approvals.approve(conn, center.ctx, center.people["admin02"], int(request["id"]))
+            approvals.approve(conn, center.ctx, center.people["admin02"], request.id)
 
     rich = {"house_price_fen": 200_000_000, "term_months": 300}
     cap_before = submit(center, payload(**rich), member="rich", key="rich-1")

@@ -172,13 +172,13 @@ def test_a_local_list_is_published_by_maker_checker_and_applies_from_its_date(en
     with write_transaction(engine) as conn:
         request = approvals.submit(conn, ctx, admin, approvals.CATALOG_PUBLISH, payload, "实施清单")
         with pytest.raises(Forbidden) as same:
-            approvals.approve(conn, ctx, admin, request["id"])
+            approvals.approve(conn, ctx, admin, request.id)
         assert same.value.code == "approval.same_person"
     with read_transaction(engine) as conn:
         assert catalog.list_local_versions(conn) == []  # nothing before the checker approves
     with write_transaction(engine) as conn:
-        done = approvals.approve(conn, ctx, admin2, request["id"])
-    assert done["result"]["codes"] == ["WD-RENT"]
+        done = approvals.approve(conn, ctx, admin2, request.id)
+    assert done.result["codes"] == ["WD-RENT"]
     with read_transaction(engine) as conn:
         before = catalog.catalog_at(conn, date(2025, 3, 31))
         after = catalog.catalog_at(conn, start)

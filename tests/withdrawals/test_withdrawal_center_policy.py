@@ -81,12 +81,12 @@ def test_rent_withdrawals_before_and_after_a_lower_cap(center):
             conn, center.ctx, center.people["admin01"], approvals.POLICY_CHANGE, payload, summary_of("决议")
         )
     with write_transaction(center.engine) as conn, pytest.raises(HpfError) as same:
-        approvals.approve(conn, center.ctx, center.people["admin01"], asked["id"])
+        approvals.approve(conn, center.ctx, center.people["admin01"], asked.id)
     assert same.value.code == "approval.same_person"
     with read_transaction(center.engine) as conn:  # not approved yet: the cap stays
         assert queries.withdrawal_policy_at(conn, CUT).rent_monthly_cap_fen == 60_000
     with write_transaction(center.engine) as conn:
-        approvals.approve(conn, center.ctx, center.people["admin02"], asked["id"])
+        approvals.approve(conn, center.ctx, center.people["admin02"], asked.id)
 
     center.clock.set(date(2025, 4, 18))
     zhang = _submit(center, "zhang")
