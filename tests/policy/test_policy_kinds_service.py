@@ -94,7 +94,7 @@ def test_a_rent_cap_cut_waits_for_another_administrator_then_applies_from_its_da
 def test_a_loan_ceiling_and_down_payment_from_a_date(engine, ctx, admins):
     maker, checker = admins
     for key, value in (("loan.max_amount_fen", 100_000_000), ("loan.ltv_first_home", "0.7")):
-        decide(engine, ctx, checker, propose(engine, ctx, maker, key, value)["id"])
+        decide(engine, ctx, checker, propose(engine, ctx, maker, key, value).id)
     with read_transaction(engine) as conn:
         before = queries.loan_policy_at(conn, date(2025, 4, 30))
         after = queries.loan_policy_at(conn, CUT)

@@ -184,7 +184,7 @@ def test_a_local_list_is_published_by_maker_checker_and_applies_from_its_date(en
         after = catalog.catalog_at(conn, start)
         assert before.item("WD-RENT")["time_limit_days"] == 3 and before.version == "N2023.1"
         assert after.item("WD-RENT")["time_limit_days"] == 2 and after.item("WD-RENT")["local"]
-        assert after.version == f"N2023.1+L{done['result']['version']}"
+        assert after.version == f"N2023.1+L{done.result['version']}"
         assert after.item("WD-PURCHASE") == {**national("WD-PURCHASE"), "local": False}  # inherited
         # A version id resolves the item as it was, whatever is in force later.
         assert catalog.item_of_version(conn, "WD-RENT", after.version)["time_limit_days"] == 2
