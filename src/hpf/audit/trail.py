@@ -455,27 +455,16 @@ def accesses_of(
         .order_by(audit_log.c.id.desc())
         .limit(limit)
     )
-    return [
-        AuditEntry(
-            id=r["id"],
-            recorded_at=r["recorded_at"],
-            business_date=r["business_date"],
-            actor=r["actor"],
-            role=r["role"],
-            center_code=r["center_code"],
-            source_ip=r["source_ip"],
-            channel=r["channel"],
-            action=r["action"],
-            object_type=r["object_type"],
-            object_id=r["object_id"],
-            purpose=r["purpose"],
-            outcome=r["outcome"],
-            detail=r["detail"],
-            prev_hash=r["prev_hash"],
-            hash=r["hash"],
-        )  # fmt: skip
-        for r in conn.execute(query).mappings()
-    ]
+    return [_entry_of(r) for r in conn.execute(query).mappings()]
+
+
+def _entry_of(r: Mapping[Any, Any]) -> AuditEntry:
+    return AuditEntry(
+        id=r["id"], recorded_at=r["recorded_at"], business_date=r["business_date"], actor=r["actor"],
+        role=r["role"], center_code=r["center_code"], source_ip=r["source_ip"], channel=r["channel"],
+        action=r["action"], object_type=r["object_type"], object_id=r["object_id"], purpose=r["purpose"],
+        outcome=r["outcome"], detail=r["detail"], prev_hash=r["prev_hash"], hash=r["hash"],
+    )  # fmt: skip
 
 
 _PG_REFUSE = (

@@ -165,7 +165,7 @@ class TokenPair:
         """The OAuth 2.0 style token response body."""
         return TokenBody(
             access_token=self.access_token,
-            token_type="Bearer",
+            token_type="Bearer",  # noqa: S106 (the scheme's name)
             expires_in=max(0, int((self.access_expires_at - utc(now)).total_seconds())),
             refresh_token=self.refresh_token,
         )
