@@ -17,7 +17,7 @@ from typing import Any
 from hpf.kernel.errors import InvalidInput, all_at_once
 from hpf.services import rules as service_rules
 from hpf.withdrawals.handler import ITEMS
-from hpf.withdrawals.rules import Reason, family_resident_ids
+from hpf.withdrawals.rules import Reason, ReasonOverview, family_resident_ids
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,8 @@ _ID_SPLIT = re.compile(r"[\s,，;；、]+")
 
 
 def offered_to(
-    kind: str, is_staff: bool, overview: Sequence[Any], catalog_items: Sequence[Mapping[str, Any]]
-) -> list[Any]:
+    kind: str, is_staff: bool, overview: Sequence[ReasonOverview], catalog_items: Sequence[Mapping[str, Any]]
+) -> list[ReasonOverview]:
     """The reasons of ``overview`` someone of this kind may apply for themselves: staff see
     every reason; a member is not offered what only someone else may claim (职工死亡: an heir)."""
     if is_staff:
