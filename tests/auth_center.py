@@ -62,7 +62,7 @@ class AuthCenter:
     other_remittance: dict[str, Any]  # a list of F
     entry_id: int
     principals: dict[Role, Principal] = field(default_factory=dict)
-    application: dict[str, Any] = field(default_factory=dict)  # member A's, submitted online
+    application: services.Application | None = None  # member A's, submitted online
     material_id: int = 0
 
     def client(self, **kw: Any) -> TestClient:
@@ -124,7 +124,7 @@ def build_auth_center(engine: Engine, *, center_code: str = "990001") -> AuthCen
             conn,
             ctx,
             principals[Role.MEMBER],
-            application["id"],
+            application.id,
             "M-ID",
             "id.png",
             b"\x89PNG\r\n\x1a\n" + bytes(64),
@@ -145,7 +145,7 @@ def build_auth_center(engine: Engine, *, center_code: str = "990001") -> AuthCen
         entry_id,
         principals,
         application,
-        material["id"],
+        material.id,
     )
 
 

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -21,6 +20,7 @@ from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.kernel.findings import Finding, Verdict
 from hpf.services.handlers import Evaluation, SheetLine
+from hpf.services.service import Application
 from signing_in import FAST_PASSWORDS, PASSWORD
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
@@ -95,8 +95,8 @@ class FakeWithdrawals:
         self.ended: list[tuple[int, str]] = []
         self.reserved: dict[int, int] = {}
 
-    def evaluate(self, conn: Connection, ctx: Context, application: Mapping[str, Any]) -> Evaluation:
-        payload = application["payload"]
+    def evaluate(self, conn: Connection, ctx: Context, application: Application) -> Evaluation:
+        payload = application.payload
         if "rent_monthly_fen" not in payload:
             from hpf.kernel.errors import InvalidInput
 
@@ -111,18 +111,18 @@ class FakeWithdrawals:
         return Evaluation(Verdict.of(rules, flags), rent * 3, sheet)
 
     def on_approved(
-        self, conn: Connection, ctx: Context, application: Mapping[str, Any], evaluation: Evaluation
+        self, conn: Connection, ctx: Context, application: Application, evaluation: Evaluation
     ) -> dict[str, Any]:
-        self.approved.append(application["id"])
-        self.reserved[application["id"]] = evaluation.amount_fen or 0
+        self.approved.append(application.id)
+        self.reserved[application.id] = evaluation.amount_fen or 0
         out: dict[str, Any] = {
             "reserved_fen": evaluation.amount_fen,
-            "ledger_entry_ids": [900 + application["id"]],
+            "ledger_entry_ids": [900 + application.id],
         }
-        if application["payload"].get("now"):
+        if application.payload.get("now"):
             out["executed"] = True
         return out
 
-    def on_ended(self, conn: Connection, ctx: Context, application: Mapping[str, Any], state: str) -> None:
-        self.ended.append((application["id"], state))
-        self.reserved.pop(application["id"], None)
+    def on_ended(self, conn: Connection, ctx: Context, application: Application, state: str) -> None:
+        self.ended.append((application.id, state))
+        self.reserved.pop(application.id, None)

@@ -45,7 +45,7 @@ def _refusal(**patches: Any) -> HpfError:
 
 def test_every_item_of_the_catalog_is_declared_once_with_its_handler_or_by_hand():
     table = bootstrap.item_handlers()
-    codes = {item["code"] for version in catalog.national_versions() for item in version["items"]}
+    codes = {item["code"] for version in catalog.national_versions() for item in version.items}
     assert set(table) == codes
     handled = {code for code, handler in table.items() if handler is not None}
     assert {c for c in codes if c.startswith("WD-")} | {"LN-APPLY"} == handled

@@ -125,7 +125,7 @@ def check(table: Mapping[str, ItemHandler | None], declared: tuple[Listener, ...
     from hpf.services.catalog import national_versions
 
     problems: list[str] = []
-    catalog_codes = {str(item["code"]) for version in national_versions() for item in version["items"]}
+    catalog_codes = {str(item["code"]) for version in national_versions() for item in version.items}
     problems += [
         f"item {code} of the catalog has no declared handler" for code in sorted(catalog_codes - set(table))
     ]

@@ -144,10 +144,10 @@ def test_each_change_writes_its_events_once(engine, bank):
     for m in needed:
 
         def add(conn: Connection, code: str = m["code"]) -> None:
-            applications.add_material(conn, ctx, zhang, app["id"], code, "f.pdf", PDF)
+            applications.add_material(conn, ctx, zhang, app.id, code, "f.pdf", PDF)
 
         assert types(add) == ["application.material_added"]
-    assert types(lambda conn: applications.complete_submission(conn, ctx, zhang, app["id"])) == [
+    assert types(lambda conn: applications.complete_submission(conn, ctx, zhang, app.id)) == [
         "application.accepted", "application.under_review", "application.approved",
         "payment_order.reserved", "withdrawal.reserved",
     ]  # fmt: skip
@@ -157,9 +157,7 @@ def test_each_change_writes_its_events_once(engine, bank):
         "payment_order.sent",  # committed before the bank is called
         "payment_order.paid", "withdrawal.paid", "application.executed",  # the answer, one transaction
     ]  # fmt: skip
-    assert types(lambda conn: applications.rate(conn, ctx, zhang, app["id"], 5, "好")) == [
-        "application.rated"
-    ]
+    assert types(lambda conn: applications.rate(conn, ctx, zhang, app.id, 5, "好")) == ["application.rated"]
 
     # -- maker-checker: a policy change approved, a reversal approved, one rejected
     admin01, admin02 = c.people["admin01"], c.people["admin02"]
@@ -169,7 +167,7 @@ def test_each_change_writes_its_events_once(engine, bank):
               "reason": "按上年度职工月平均工资调整"}  # fmt: skip
     asked_for, asked = written(c, lambda conn: approvals.submit(conn, ctx, admin01, approvals.POLICY_CHANGE, change, "调整上限"))  # fmt: skip
     assert asked_for == ["approval.submitted"]  # the trial's events rolled back with it
-    assert types(lambda conn: approvals.approve(conn, ctx, admin02, asked["id"])) == [
+    assert types(lambda conn: approvals.approve(conn, ctx, admin02, asked.id)) == [
         "approval.approved", "policy_value.scheduled"
     ]  # fmt: skip
     _, extra = written(c, lambda conn: contributions.record_receipt(conn, ctx, emp_no, 500, "B-DUP", today))
@@ -178,10 +176,10 @@ def test_each_change_writes_its_events_once(engine, bank):
     _, asked = written(
         c, lambda conn: approvals.submit(conn, ctx, f1, approvals.FUNDS_REFUND, refund, "退款")
     )
-    assert types(lambda conn: approvals.reject(conn, ctx, f2, asked["id"], "不退")) == ["approval.rejected"]
+    assert types(lambda conn: approvals.reject(conn, ctx, f2, asked.id, "不退")) == ["approval.rejected"]
     reversal = {"entry_id": extra["entry_id"], "reason": "重复录入"}
     _, asked = written(c, lambda conn: approvals.submit(conn, ctx, f1, approvals.LEDGER_REVERSAL, reversal, "冲销"))  # fmt: skip
-    assert types(lambda conn: approvals.approve(conn, ctx, f2, asked["id"])) == [
+    assert types(lambda conn: approvals.approve(conn, ctx, f2, asked.id)) == [
         "approval.approved", "journal_entry.reversed"
     ]  # fmt: skip
 

@@ -156,7 +156,9 @@ def application_of(
     return {"id": app_id, "item_code": "LN-APPLY", "member_id": center.members[who]["id"], "payload": data}
 
 
-def submit(center: Center, data: dict[str, object], member: str = "a", key: str = "k1") -> dict[str, Any]:
+def submit(
+    center: Center, data: dict[str, object], member: str = "a", key: str = "k1"
+) -> applications.Application:
     """A teller files the application for ``member`` with every required material and submits it."""
     teller = center.people["teller01"]
     with write_transaction(center.engine) as conn:
@@ -165,5 +167,5 @@ def submit(center: Center, data: dict[str, object], member: str = "a", key: str 
             member_account_no=center.members[member]["account_no"], idempotency_key=key,
         )  # fmt: skip
         for code in REQUIRED_MATERIALS:
-            applications.add_material(conn, center.ctx, teller, app["id"], code, f"{code}.pdf", PDF)
-        return applications.complete_submission(conn, center.ctx, teller, app["id"])
+            applications.add_material(conn, center.ctx, teller, app.id, code, f"{code}.pdf", PDF)
+        return applications.complete_submission(conn, center.ctx, teller, app.id)

@@ -18,7 +18,6 @@ value (was 80%: the minimum down payment goes from 20% to 30%).
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import pytest
 from loanapp_support import build_center, payload, submit
@@ -37,7 +36,7 @@ CHANGES = {"loan.max_amount_fen": 100_000_000, "loan.ltv_first_home": "0.7"}
 
 
 def _sheet(app) -> dict[str, str]:
-    return {line["label_zh"]: line["value"] for line in app["evaluation"]["sheet"]}
+    return {line["label_zh"]: line["value"] for line in app.evaluation["sheet"]}
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ def center(engine):
     return center
 
 
-def _propose(center) -> list[dict[str, Any]]:
+def _propose(center) -> list[approvals.ApprovalRequest]:
     asked = []
     with write_transaction(center.engine) as conn:
         for key, value in CHANGES.items():
@@ -72,11 +71,11 @@ def _propose(center) -> list[dict[str, Any]]:
 def test_a_lower_ceiling_and_down_payment_ratio_apply_from_their_date(center):
     asked = _propose(center)
     with write_transaction(center.engine) as conn, pytest.raises(HpfError) as same:
-        approvals.approve(conn, center.ctx, center.people["admin01"], int(asked[0]["id"]))
+        approvals.approve(conn, center.ctx, center.people["admin01"], asked[0].id)
     assert same.value.code == "approval.same_person"
     with write_transaction(center.engine) as conn:
         for request in asked:
-            approvals.approve(conn, center.ctx, center.people["admin02"], int(request["id"]))
+            approvals.approve(conn, center.ctx, center.people["admin02"], request.id)
 
     rich = {"house_price_fen": 200_000_000, "term_months": 300}
     cap_before = submit(center, payload(**rich), member="rich", key="rich-1")
@@ -85,14 +84,14 @@ def test_a_lower_ceiling_and_down_payment_ratio_apply_from_their_date(center):
     cap_after = submit(center, payload(**rich), member="rich", key="rich-2")
     ltv_after = submit(center, payload(house_price_fen=30_000_000), member="a", key="a-2")
 
-    assert cap_before["amount_fen"] == 120_000_000 and cap_after["amount_fen"] == 100_000_000
+    assert cap_before.amount_fen == 120_000_000 and cap_after.amount_fen == 100_000_000
     assert _sheet(cap_before)["按最高贷款额度"] == "1,200,000.00元（起决定作用）"
     assert _sheet(cap_before)["按最高贷款比例"] == "1,600,000.00元"
     assert _sheet(cap_after)["按最高贷款额度"] == "1,000,000.00元（起决定作用）"
     assert _sheet(cap_after)["按最高贷款比例"] == "1,400,000.00元"
     assert _sheet(cap_after)["核定贷款金额"] == "1,000,000.00元"
 
-    assert ltv_before["amount_fen"] == 24_000_000 and ltv_after["amount_fen"] == 21_000_000
+    assert ltv_before.amount_fen == 24_000_000 and ltv_after.amount_fen == 21_000_000
     assert _sheet(ltv_before)["按最高贷款比例"] == "240,000.00元（起决定作用）"
     assert _sheet(ltv_after)["按最高贷款比例"] == "210,000.00元（起决定作用）"
     assert _sheet(ltv_after)["按最高贷款额度"] == "1,000,000.00元"
@@ -102,7 +101,7 @@ def test_nothing_changes_before_approval(center):
     _propose(center)
     center.clock.set(CUT)
     app = submit(center, payload(house_price_fen=200_000_000, term_months=300), member="rich", key="rich")
-    assert app["amount_fen"] == 120_000_000
+    assert app.amount_fen == 120_000_000
     with read_transaction(center.engine) as conn:
         policy = queries.loan_policy_at(conn, CUT)
     assert (policy.max_amount_fen, str(policy.ltv_first_home)) == (120_000_000, "0.8")

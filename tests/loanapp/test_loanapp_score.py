@@ -28,9 +28,9 @@ def card(ltv_weight: float, intercept: float = -1.5) -> scorecard.CardParameters
 def test_without_a_card_there_is_no_score_and_the_queue_is_by_due_date(engine):
     center = build_center(engine)
     done = submit(center, payload(requested_fen=10_000_000), "a", "k1")
-    assert done["evaluation"]["priority"] is None
-    assert not any(line["label_zh"] == "违约风险评分" for line in done["evaluation"]["sheet"])
-    assert [f["code"] for f in done["evaluation"]["risk_flags"]] == ["review.loan"]
+    assert done.evaluation["priority"] is None
+    assert not any(line["label_zh"] == "违约风险评分" for line in done.evaluation["sheet"])
+    assert [f["code"] for f in done.evaluation["risk_flags"]] == ["review.loan"]
 
 
 def test_the_score_flags_a_risky_loan_and_orders_the_queue(engine, monkeypatch: pytest.MonkeyPatch):
@@ -40,23 +40,23 @@ def test_the_score_flags_a_risky_loan_and_orders_the_queue(engine, monkeypatch: 
     large = submit(
         center, payload(requested_fen=60_000_000, certificate_no=CERTIFICATE + "2"), "rich", "large"
     )  # ltv 0.60 (rich: the balance multiple allows it)
-    assert large["amount_fen"] == 60_000_000, large["evaluation"]["sheet"]
-    p_small, p_large = small["evaluation"]["priority"], large["evaluation"]["priority"]
+    assert large.amount_fen == 60_000_000, large.evaluation["sheet"]
+    p_small, p_large = small.evaluation["priority"], large.evaluation["priority"]
     assert 0 < p_small < p_large < 1
     expected = scorecard.score(card(1.5), {**dict.fromkeys(FEATURES, 0.0), "ltv": 0.6}).probability
     assert p_large == pytest.approx(expected)
-    flags = {f["code"] for f in large["evaluation"]["risk_flags"]}
+    flags = {f["code"] for f in large.evaluation["risk_flags"]}
     assert "risk.loan_default_high" in flags and "risk.loan_default_high" not in {
-        f["code"] for f in small["evaluation"]["risk_flags"]
+        f["code"] for f in small.evaluation["risk_flags"]
     }
-    sheet = {line["label_zh"]: line["value"] for line in large["evaluation"]["sheet"]}
+    sheet = {line["label_zh"]: line["value"] for line in large.evaluation["sheet"]}
     assert sheet["违约风险评分"].startswith("E级")
     with read_transaction(engine) as conn:
-        queue = [r["id"] for r in applications.review_queue(conn, center.clock.today())]
-    assert queue.index(large["id"]) < queue.index(small["id"])  # same due date: the riskier first
+        queue = [r.id for r in applications.review_queue(conn, center.clock.today())]
+    assert queue.index(large.id) < queue.index(small.id)  # same due date: the riskier first
     with write_transaction(engine) as conn:
-        approved = applications.approve(conn, center.ctx, center.people["reviewer01"], large["id"], "核准")
-    loan_id = approved["outputs"]["loan_id"]
+        approved = applications.approve(conn, center.ctx, center.people["reviewer01"], large.id, "核准")
+    loan_id = approved.outputs["loan_id"]
     with read_transaction(engine) as conn:
         stored = conn.scalar(select(loan_features.c.features).where(loan_features.c.loan_id == loan_id))
-    assert stored == approved["outputs"]["features"] and stored["ltv"] == pytest.approx(0.6)
+    assert stored == approved.outputs["features"] and stored["ltv"] == pytest.approx(0.6)

@@ -44,11 +44,11 @@ def test_the_card_reaches_the_loan_sealed_and_is_never_stored_in_plaintext(engin
     submitted = submit(center, payload(co_borrower_account_nos="", repayment_source="bank_debit",
                                        debit_card=DEBIT_CARD))  # fmt: skip
     with write_transaction(engine) as conn:
-        out = applications.approve(conn, center.ctx, center.people["reviewer01"], submitted["id"], "核准")[
-            "outputs"
-        ]
+        out = applications.approve(
+            conn, center.ctx, center.people["reviewer01"], submitted.id, "核准"
+        ).outputs
     with read_transaction(engine) as conn:
-        stored = conn.scalar(select(application.c.payload).where(application.c.id == submitted["id"]))
+        stored = conn.scalar(select(application.c.payload).where(application.c.id == submitted.id))
         token = conn.scalar(select(loan.c.debit_card_enc).where(loan.c.id == out["loan_id"]))
         view = loans.loan_view(conn, out["loan_id"])
     assert stored["debit_card"] != DEBIT_CARD and DEBIT_CARD[-4:] in stored["debit_card"]  # masked

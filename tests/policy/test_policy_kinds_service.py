@@ -55,20 +55,20 @@ def test_without_changes_the_center_has_the_shipped_defaults(engine):
 def test_a_rent_cap_cut_waits_for_another_administrator_then_applies_from_its_date(engine, ctx, admins):
     maker, checker = admins
     asked = propose(engine, ctx, maker, "withdrawal.rent_monthly_cap_fen", 45_000)
-    assert asked["state"] == "pending"
-    assert asked["summary"] == "租房提取每月限额调整为450.00元，2025-05-01起生效：管委会〔2025〕3号"
+    assert asked.state == "pending"
+    assert asked.summary == "租房提取每月限额调整为450.00元，2025-05-01起生效：管委会〔2025〕3号"
     with read_transaction(engine) as conn:  # nothing changes before approval, not even from the date
         assert queries.withdrawal_policy_at(conn, CUT).rent_monthly_cap_fen == 60_000
         assert service.list_changes(conn) == []
 
     with pytest.raises(HpfError) as same:
-        decide(engine, ctx, maker, asked["id"])
+        decide(engine, ctx, maker, asked.id)
     assert same.value.code == "approval.same_person" and same.value.status == 403
     with read_transaction(engine) as conn:
         assert queries.withdrawal_policy_at(conn, CUT).rent_monthly_cap_fen == 60_000
 
-    done = decide(engine, ctx, checker, asked["id"])
-    assert done["state"] == "approved" and done["result"]["actor"] == "admin01"  # stored as the maker's
+    done = decide(engine, ctx, checker, asked.id)
+    assert done.state == "approved" and done.result["actor"] == "admin01"  # stored as the maker's
     with read_transaction(engine) as conn:
         assert queries.withdrawal_policy_at(conn, date(2025, 4, 30)).rent_monthly_cap_fen == 60_000
         assert queries.withdrawal_policy_at(conn, CUT).rent_monthly_cap_fen == 45_000
@@ -94,7 +94,7 @@ def test_a_rent_cap_cut_waits_for_another_administrator_then_applies_from_its_da
 def test_a_loan_ceiling_and_down_payment_from_a_date(engine, ctx, admins):
     maker, checker = admins
     for key, value in (("loan.max_amount_fen", 100_000_000), ("loan.ltv_first_home", "0.7")):
-        decide(engine, ctx, checker, propose(engine, ctx, maker, key, value)["id"])
+        decide(engine, ctx, checker, propose(engine, ctx, maker, key, value).id)
     with read_transaction(engine) as conn:
         before = queries.loan_policy_at(conn, date(2025, 4, 30))
         after = queries.loan_policy_at(conn, CUT)

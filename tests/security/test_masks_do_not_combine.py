@@ -179,9 +179,9 @@ def center(engine: Engine) -> Any:
         app = applications.submit(conn, c.ctx, person, "WD-ILLNESS", payload, idempotency_key="k-masks")
         for code, name, data in (("M-ID", "id.png", PNG), ("M-DIAGNOSIS", "d.pdf", PDF),
                                  ("M-MEDICAL", "m.pdf", PDF), ("M-BANK", "card.jpg", JPG)):  # fmt: skip
-            applications.add_material(conn, c.ctx, person, app["id"], code, name, data)
-        done = applications.complete_submission(conn, c.ctx, person, app["id"])
-    assert done["state"] == "approved"
+            applications.add_material(conn, c.ctx, person, app.id, code, name, data)
+        done = applications.complete_submission(conn, c.ctx, person, app.id)
+    assert done.state == "approved"
     return c
 
 
@@ -344,10 +344,10 @@ def test_upgrading_re_masks_what_is_stored(before_remasking):
              "cost_fen": 50_000, "requested_fen": 40_000},
             idempotency_key="k-old",
         )  # fmt: skip
-        payload = conn.scalar(select(application.c.payload).where(application.c.id == app["id"]))
+        payload = conn.scalar(select(application.c.payload).where(application.c.id == app.id))
         old_payload = {**payload, "family_resident_ids": [_old_id(spouse["resident_id"])],
                        "debit_card": "6222****3456"}  # fmt: skip
-        conn.execute(update(application).where(application.c.id == app["id"]).values(payload=old_payload))
+        conn.execute(update(application).where(application.c.id == app.id).values(payload=old_payload))
         alerts.raise_alert(
             conn, c.ctx, "sign_in_failures", _old_id(spouse["resident_id"]),
             f"登录名 {_old_id(spouse['resident_id'])} 连续登录失败", window=timedelta(minutes=15),
@@ -368,7 +368,7 @@ def test_upgrading_re_masks_what_is_stored(before_remasking):
     with read_transaction(engine) as conn:
         people = _members_in(conn)
         audit_ids = set(conn.scalars(select(audit.audit_log.c.object_id)))
-        payload = conn.scalar(select(application.c.payload).where(application.c.id == app["id"]))
+        payload = conn.scalar(select(application.c.payload).where(application.c.id == app.id))
         history = conn.execute(select(account_history.c.subject_kind, account_history.c.after)).all()
     for person in people:
         rid = person["resident_id"]

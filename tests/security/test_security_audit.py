@@ -247,8 +247,8 @@ def test_append_many_one_row_per_object(db, ctx):
     assert check(db, batch=7) == []
     with db.connect() as conn:
         seen = accesses_of(conn, "member", 120)
-    assert [r["purpose"] for r in seen] == ["复核", "查询结果列表"]
-    assert seen[1]["detail"] == {"query": "name=张*", "on": "2025-03-01"}
+    assert [r.purpose for r in seen] == ["复核", "查询结果列表"]
+    assert seen[1].detail == {"query": "name=张*", "on": "2025-03-01"}
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ def _read(
         alerts.after_reads(conn, ctx, actor=ctx.actor, source_ip="10.0.0.8")
 
 
-def _alerts(engine: Engine) -> list[dict]:
+def _alerts(engine: Engine) -> list[alerts.Alert]:
     with read_transaction(engine) as conn:
         return alerts.list_alerts(conn)
 
@@ -44,12 +44,12 @@ def test_three_searches_of_fifty_results_do_not_alert_but_sixty_members_one_by_o
     for n in range(60):  # one member after another, every 10 s: 60 reads in 10 minutes
         _read(engine, ctx, clock, later + timedelta(seconds=10 * n), [1000 + n])
     (alert,) = _alerts(engine)
-    assert (alert["kind"], alert["subject"]) == ("bulk_reads", ctx.actor)
-    assert alert["detail"]["reads"] == 50  # the default threshold (alert_member_reads)
+    assert (alert.kind, alert.subject) == ("bulk_reads", ctx.actor)
+    assert alert.detail["reads"] == 50  # the default threshold (alert_member_reads)
 
 
 def test_members_shown_in_full_count_one_each(engine, ctx, clock):
     start = datetime(2025, 3, 17, 2, 0, tzinfo=UTC)
     _read(engine, ctx, clock, start, list(range(1, 61)), action="member.unmask")  # a list unmasked
     (alert,) = _alerts(engine)
-    assert alert["kind"] == "bulk_reads" and alert["detail"]["reads"] == 60
+    assert alert.kind == "bulk_reads" and alert.detail["reads"] == 60

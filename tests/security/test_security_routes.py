@@ -113,7 +113,7 @@ def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
         "loan_id": 999_999,
         "period": "2024-12",
         "fmt": "csv",
-        "application_id": center.application["id"],
+        "application_id": center.application.id,
         "material_id": center.material_id,
         "code": "AC-CHANGE",
     }

@@ -26,25 +26,23 @@ def center(engine: Engine) -> Iterator[Center]:
         yield build_center(engine)
 
 
-def ended(center: Center) -> dict[str, Any]:
+def ended(center: Center) -> service.Application:
     a = center.people["a"]
     with write_transaction(center.engine) as conn:
         app = service.submit(conn, center.ctx, a, "WD-RENT", {"rent_monthly_fen": 100_000, "now": True})
-        service.add_material(conn, center.ctx, a, app["id"], "M-ID", "id.png", PNG)
-        service.add_material(conn, center.ctx, a, app["id"], "M-BANK", "card.jpg", JPG)
-        return service.complete_submission(conn, center.ctx, a, app["id"])
+        service.add_material(conn, center.ctx, a, app.id, "M-ID", "id.png", PNG)
+        service.add_material(conn, center.ctx, a, app.id, "M-BANK", "card.jpg", JPG)
+        return service.complete_submission(conn, center.ctx, a, app.id)
 
 
 def test_an_ended_application_is_sealed_with_everything_it_needs(center: Center) -> None:
     app = ended(center)
     with read_transaction(center.engine) as conn:
-        stored = archives.get_archive(conn, app["id"])
+        stored = archives.get_archive(conn, app.id)
         assert archives.verify_stored(conn) == []
-    assert stored["final_state"] == "executed" and stored["sm3"] == archives.sm3_hex(
-        stored["document"].encode()
-    )
-    doc = json.loads(stored["document"])
-    assert doc["application"]["decision"] == "approved" and doc["ledger_entry_ids"] == [900 + app["id"]]
+    assert stored.final_state == "executed" and stored.sm3 == archives.sm3_hex(stored.document.encode())
+    doc = json.loads(stored.document)
+    assert doc["application"]["decision"] == "approved" and doc["ledger_entry_ids"] == [900 + app.id]
     assert [r["code"] for r in doc["rules"]] == ["rent.deposit_months", "rent.no_home"]
     assert [t["to_state"] for t in doc["transitions"]] == [
         "submitted",
@@ -57,7 +55,7 @@ def test_an_ended_application_is_sealed_with_everything_it_needs(center: Center)
     assert doc["item"]["code"] == "WD-RENT" and doc["sheet"][0]["label_zh"] == "月租金"
     # Rated afterwards: the archive still holds.
     with write_transaction(center.engine) as conn:
-        service.rate(conn, center.ctx, center.people["a"], app["id"], 4, "")
+        service.rate(conn, center.ctx, center.people["a"], app.id, 4, "")
         assert archives.verify_stored(conn) == []
 
 
@@ -69,12 +67,12 @@ def test_rejected_and_withdrawn_applications_are_archived_too_open_ones_are_not(
             conn, center.ctx, a, "AC-CHANGE", {"field": "name", "value": "张叁"}, complete=True
         )
         three = service.submit(conn, center.ctx, a, "AC-CHANGE", {"field": "name", "value": "张"})
-        service.withdraw(conn, center.ctx, a, one["id"])
-        service.reject(conn, center.ctx, center.people["reviewer01"], two["id"], "与身份证件不符")
-        assert archives.get_archive(conn, one["id"])["final_state"] == "withdrawn"
-        assert archives.get_archive(conn, two["id"])["final_state"] == "rejected"
+        service.withdraw(conn, center.ctx, a, one.id)
+        service.reject(conn, center.ctx, center.people["reviewer01"], two.id, "与身份证件不符")
+        assert archives.get_archive(conn, one.id).final_state == "withdrawn"
+        assert archives.get_archive(conn, two.id).final_state == "rejected"
         with pytest.raises(Exception) as none:
-            archives.get_archive(conn, three["id"])
+            archives.get_archive(conn, three.id)
         assert getattr(none.value, "code", "") == "archive.not_found"
 
 
@@ -92,7 +90,7 @@ def test_tampering_with_the_database_is_detected(
     app = ended(center)
     with write_transaction(center.engine) as conn:
         if table == "archive":
-            doc = archives.get_archive(conn, app["id"])["document"].replace("100000", "900000")
+            doc = archives.get_archive(conn, app.id).document.replace("100000", "900000")
             conn.execute(update(application_archive).values(document=doc))
         elif table == "application":
             conn.execute(update(application).values(amount_fen=value))
@@ -100,13 +98,13 @@ def test_tampering_with_the_database_is_detected(
             conn.execute(update(application_transition).values(actor=value))
     with read_transaction(center.engine) as conn:
         [finding] = archives.verify_stored(conn)
-    assert finding.code == code and finding.subject == f"application {app['id']}"
+    assert finding.code == code and finding.subject == f"application {app.id}"
 
 
 def test_a_package_verifies_and_tampering_with_it_is_detected(center: Center) -> None:
     app = ended(center)
     with read_transaction(center.engine) as conn:
-        package = archives.export_package(conn, app["id"])
+        package = archives.export_package(conn, app.id)
         assert archives.verify_package(package, conn=conn) == []
     with zipfile.ZipFile(io.BytesIO(package)) as zf:
         names = sorted(zf.namelist())
@@ -154,7 +152,7 @@ def test_the_cli_exports_and_verifies(tmp_path: Path, monkeypatch: pytest.Monkey
     cli._engine_for.cache_clear()
     runner = CliRunner()
     out = tmp_path / "a.zip"
-    result = runner.invoke(cli.app, ["archive", "export", str(app["id"]), "--out", str(out)])
+    result = runner.invoke(cli.app, ["archive", "export", str(app.id), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert runner.invoke(cli.app, ["archive", "verify", str(out)]).exit_code == 0
     assert runner.invoke(cli.app, ["archive", "verify", str(out), "--db"]).exit_code == 0
@@ -170,7 +168,7 @@ def test_the_cli_exports_and_verifies(tmp_path: Path, monkeypatch: pytest.Monkey
     with write_transaction(engine) as conn:
         conn.execute(update(application_archive).values(sm3="0" * 64))
     failed = runner.invoke(cli.app, ["archive", "verify"])
-    assert failed.exit_code == 1 and f"application {app['id']}" in failed.output
+    assert failed.exit_code == 1 and f"application {app.id}" in failed.output
     missing = runner.invoke(cli.app, ["archive", "export", "999", "--out", str(tmp_path / "c.zip")])
     assert missing.exit_code == 1 and "archive.not_found" in missing.output
     cli._engine_for.cache_clear()

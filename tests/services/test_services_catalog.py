@@ -22,11 +22,11 @@ REASON_CODES = {"01", "02", "03", "04", "05", "06", "07", "08", "09", "99"}  # R
 
 
 def national(code: str) -> dict[str, Any]:
-    return copy.deepcopy(catalog.national_at(date(2025, 1, 1))["items"][_index(code)])
+    return copy.deepcopy(catalog.national_at(date(2025, 1, 1)).items[_index(code)])
 
 
 def _index(code: str) -> int:
-    return [i["code"] for i in catalog.national_at(date(2025, 1, 1))["items"]].index(code)
+    return [i["code"] for i in catalog.national_at(date(2025, 1, 1)).items].index(code)
 
 
 def findings(local: dict[str, Any], code: str = "WD-RENT") -> list[str]:
@@ -37,7 +37,7 @@ def findings(local: dict[str, Any], code: str = "WD-RENT") -> list[str]:
 
 
 def test_the_national_list_has_every_withdrawal_reason_and_the_account_items() -> None:
-    items = catalog.national_at(date(2025, 1, 1))["items"]
+    items = catalog.national_at(date(2025, 1, 1)).items
     codes = {i["code"] for i in items}
     assert {
         "WD-PURCHASE", "WD-BUILD", "WD-RETIRE", "WD-DISABILITY", "WD-LEAVE", "WD-REPAY-ONCE",
@@ -130,7 +130,7 @@ def test_a_file_type_the_nation_does_not_accept_is_refused() -> None:
 
 
 def test_a_local_list_names_only_national_items_once_and_refuses_with_every_finding() -> None:
-    by_code = {i["code"]: i for i in catalog.national_at(date(2025, 1, 1))["items"]}
+    by_code = {i["code"]: i for i in catalog.national_at(date(2025, 1, 1)).items}
     bad = national("WD-RENT")
     bad["time_limit_days"] = 9
     bad["materials"] = []
@@ -172,19 +172,19 @@ def test_a_local_list_is_published_by_maker_checker_and_applies_from_its_date(en
     with write_transaction(engine) as conn:
         request = approvals.submit(conn, ctx, admin, approvals.CATALOG_PUBLISH, payload, "实施清单")
         with pytest.raises(Forbidden) as same:
-            approvals.approve(conn, ctx, admin, request["id"])
+            approvals.approve(conn, ctx, admin, request.id)
         assert same.value.code == "approval.same_person"
     with read_transaction(engine) as conn:
         assert catalog.list_local_versions(conn) == []  # nothing before the checker approves
     with write_transaction(engine) as conn:
-        done = approvals.approve(conn, ctx, admin2, request["id"])
-    assert done["result"]["codes"] == ["WD-RENT"]
+        done = approvals.approve(conn, ctx, admin2, request.id)
+    assert done.result["codes"] == ["WD-RENT"]
     with read_transaction(engine) as conn:
         before = catalog.catalog_at(conn, date(2025, 3, 31))
         after = catalog.catalog_at(conn, start)
         assert before.item("WD-RENT")["time_limit_days"] == 3 and before.version == "N2023.1"
         assert after.item("WD-RENT")["time_limit_days"] == 2 and after.item("WD-RENT")["local"]
-        assert after.version == f"N2023.1+L{done['result']['version']}"
+        assert after.version == f"N2023.1+L{done.result['version']}"
         assert after.item("WD-PURCHASE") == {**national("WD-PURCHASE"), "local": False}  # inherited
         # A version id resolves the item as it was, whatever is in force later.
         assert catalog.item_of_version(conn, "WD-RENT", after.version)["time_limit_days"] == 2
@@ -215,5 +215,5 @@ def test_an_application_keeps_the_time_limit_of_its_version(engine: Engine) -> N
     with handlers.registered(FakeWithdrawals()), write_transaction(engine) as conn:
         catalog.publish_local_version(conn, center.ctx, date(2025, 3, 14), [_tighter_rent(1)], "从严")
         app = service.submit(conn, center.ctx, center.people["a"], "WD-RENT", {"rent_monthly_fen": 100})
-        assert app["catalog_version"].startswith("N2023.1+L")
+        assert app.catalog_version.startswith("N2023.1+L")
         assert service.item_of(conn, app)["time_limit_days"] == 1

@@ -30,11 +30,11 @@ def test_the_twenty_first_material_is_refused(engine: Engine, fake: FakeWithdraw
     with write_transaction(engine) as conn:
         app = service.submit(conn, center.ctx, a, "WD-RENT", {"rent_monthly_fen": 150_000})
         for n in range(rules.MAX_MATERIALS):  # distinct bytes: each one a new blob
-            service.add_material(conn, center.ctx, a, app["id"], "M-ID", f"id{n}.png", PNG + bytes([n]))
+            service.add_material(conn, center.ctx, a, app.id, "M-ID", f"id{n}.png", PNG + bytes([n]))
     assert rules.MAX_MATERIALS == 20
     with pytest.raises(HpfError) as err, write_transaction(engine) as conn:
-        service.add_material(conn, center.ctx, a, app["id"], "M-ID", "one-more.png", PNG + b"x")
+        service.add_material(conn, center.ctx, a, app.id, "M-ID", "one-more.png", PNG + b"x")
     assert err.value.code == "application.too_many_materials" and err.value.status == 422
     assert "20" in err.value.title
     with write_transaction(engine) as conn:
-        assert len(service.materials(conn, app["id"])) == rules.MAX_MATERIALS
+        assert len(service.materials(conn, app.id)) == rules.MAX_MATERIALS

@@ -97,4 +97,4 @@ def test_an_administrator_reads_and_proposes_loan_and_withdrawal_parameters(
             browser.close()
     with read_transaction(served["engine"]) as conn:
         [asked] = approvals.list_requests(conn, state=approvals.State.PENDING, kind=approvals.POLICY_CHANGE)
-    assert asked["payload"]["value"] == 100_000_000  # yuan on the form, fen asked for
+    assert asked.payload["value"] == 100_000_000  # yuan on the form, fen asked for

@@ -77,7 +77,7 @@ def _paths(center: AuthCenter) -> list[str]:
         "/settlement",
         "/applications",
         "/applications/queue",
-        f"/applications/{center.application['id']}",
+        f"/applications/{center.application.id}",
         "/approvals",
         "/security/alerts",
         "/policy",

@@ -290,9 +290,9 @@ def test_unmasking_needs_the_permission_and_a_purpose_and_is_audited(
     assert shown.status_code == 200 and resident_id(1) in shown.text and 'id="unmasked"' in shown.text
     with read_transaction(client.app.state.engine) as conn:
         rows = audit.accesses_of(conn, "member", center.zhang["id"])
-    assert [r["action"] for r in rows[:2]] == ["member.unmask", "member.read"]
-    assert rows[0]["purpose"] == "核实身份办理提取" and rows[0]["channel"] == "page"
-    assert rows[1]["purpose"] == "业务办理"
+    assert [r.action for r in rows[:2]] == ["member.unmask", "member.read"]
+    assert rows[0].purpose == "核实身份办理提取" and rows[0].channel == "page"
+    assert rows[1].purpose == "业务办理"
 
     sign_in(client, "teller07", roles=[Role.TELLER], session=True)
     assert 'id="unmask-form"' not in client.get(url).text

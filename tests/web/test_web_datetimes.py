@@ -56,7 +56,7 @@ def _urls(center: AuthCenter) -> list[str]:
     fill = {
         "remittance_id": str(center.remittance["id"]),
         "entry_id": str(center.entry_id),
-        "application_id": str(center.application["id"]),
+        "application_id": str(center.application.id),
         "material_id": str(center.material_id),
         "code": "AC-CHANGE",
         "fmt": "csv",

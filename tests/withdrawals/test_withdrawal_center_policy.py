@@ -48,7 +48,7 @@ def _submit(center, who: str) -> dict[str, object]:
         person = center.people[who]
         app = applications.submit(conn, center.ctx, person, "WD-RENT", payload, idempotency_key=f"rent-{who}")
         for code, name, data in MATERIALS:
-            applications.add_material(conn, center.ctx, person, app["id"], code, name, data)
+            applications.add_material(conn, center.ctx, person, app.id, code, name, data)
         return app
 
 
@@ -58,7 +58,7 @@ def _complete(center, who: str, app_id: int) -> dict[str, object]:
 
 
 def _sheet(app) -> dict[str, str]:
-    return {line["label_zh"]: line["value"] for line in app["evaluation"]["sheet"]}
+    return {line["label_zh"]: line["value"] for line in app.evaluation["sheet"]}
 
 
 @pytest.fixture
@@ -81,28 +81,28 @@ def test_rent_withdrawals_before_and_after_a_lower_cap(center):
             conn, center.ctx, center.people["admin01"], approvals.POLICY_CHANGE, payload, summary_of("决议")
         )
     with write_transaction(center.engine) as conn, pytest.raises(HpfError) as same:
-        approvals.approve(conn, center.ctx, center.people["admin01"], asked["id"])
+        approvals.approve(conn, center.ctx, center.people["admin01"], asked.id)
     assert same.value.code == "approval.same_person"
     with read_transaction(center.engine) as conn:  # not approved yet: the cap stays
         assert queries.withdrawal_policy_at(conn, CUT).rent_monthly_cap_fen == 60_000
     with write_transaction(center.engine) as conn:
-        approvals.approve(conn, center.ctx, center.people["admin02"], asked["id"])
+        approvals.approve(conn, center.ctx, center.people["admin02"], asked.id)
 
     center.clock.set(date(2025, 4, 18))
     zhang = _submit(center, "zhang")
-    assert zhang["submitted_on"] == date(2025, 4, 18) and zhang["amount_fen"] == 720_000  # the preview
+    assert zhang.submitted_on == date(2025, 4, 18) and zhang.amount_fen == 720_000  # the preview
 
     center.clock.set(date(2025, 4, 22))
-    li = _complete(center, "li", int(_submit(center, "li")["id"]))
-    zhang = _complete(center, "zhang", int(zhang["id"]))  # completed after the cut
+    li = _complete(center, "li", int(_submit(center, "li").id))
+    zhang = _complete(center, "zhang", int(zhang.id))  # completed after the cut
 
-    assert zhang["state"] == "approved" and zhang["amount_fen"] == 720_000
-    assert li["state"] == "approved" and li["amount_fen"] == 540_000
+    assert zhang.state == "approved" and zhang.amount_fen == 720_000
+    assert li.state == "approved" and li.amount_fen == 540_000
     assert _sheet(zhang)["每月提取限额"] == "600.00元"
     assert _sheet(zhang)["按月计算"] == "取 1,500.00元 与 600.00元 中较小者 × 12 个月 = 7,200.00元"
     assert _sheet(li)["每月提取限额"] == "450.00元"
     assert _sheet(li)["按月计算"] == "取 1,500.00元 与 450.00元 中较小者 × 12 个月 = 5,400.00元"
-    assert zhang["outputs"]["amount_fen"] == 720_000 and li["outputs"]["amount_fen"] == 540_000  # reserved
+    assert zhang.outputs["amount_fen"] == 720_000 and li.outputs["amount_fen"] == 540_000  # reserved
 
 
 def test_a_pending_change_changes_nothing(center):
@@ -113,6 +113,6 @@ def test_a_pending_change_changes_nothing(center):
             conn, center.ctx, center.people["admin01"], approvals.POLICY_CHANGE, payload, summary_of("决议")
         )
     center.clock.set(date(2025, 4, 22))
-    li = _complete(center, "li", int(_submit(center, "li")["id"]))
-    assert li["amount_fen"] == 576_000  # 12 × 600.00 = 7,200.00 is more than the balance: 5,760.00
+    li = _complete(center, "li", int(_submit(center, "li").id))
+    assert li.amount_fen == 576_000  # 12 × 600.00 = 7,200.00 is more than the balance: 5,760.00
     assert _sheet(li)["每月提取限额"] == "600.00元"

@@ -53,9 +53,9 @@ def test_reserved_on_approval_then_paid(engine, ctx, member_id, bank):
     with write_transaction(engine) as conn:
         first = service.reserve(conn, ctx, 1, member_id, illness())
         again = service.reserve(conn, ctx, 1, member_id, illness())  # idempotent per application
-        assert again["id"] == first["id"] and balance(conn, member_id) == 20_000
-    assert first["allowed_fen"] == 80_000 and _state(engine, 1)["state"] == "reserved"
-    settlement.send(engine, ctx, first["order_id"], bank)
+        assert again.id == first.id and balance(conn, member_id) == 20_000
+    assert first.allowed_fen == 80_000 and _state(engine, 1)["state"] == "reserved"
+    settlement.send(engine, ctx, first.order_id, bank)
     row = _state(engine, 1)
     assert row["state"] == "paid" and row["paid_on"] == ctx.clock.today()
     with read_transaction(engine) as conn:
@@ -66,7 +66,7 @@ def test_a_failed_payment_gives_the_money_back(engine, ctx, member_id, bank, fak
     with write_transaction(engine) as conn:
         reserved = service.reserve(conn, ctx, 2, member_id, illness(30_000))
     fake.arm("fail")
-    settlement.send(engine, ctx, reserved["order_id"], bank)
+    settlement.send(engine, ctx, reserved.order_id, bank)
     assert _state(engine, 2)["state"] == "released"
     with read_transaction(engine) as conn:
         assert balance(conn, member_id) == 100_000 and check_center(conn) == []
@@ -78,8 +78,8 @@ def test_a_closing_withdrawal_pays_interest_to_date_and_closes(engine, ctx, memb
     with write_transaction(engine) as conn:
         reserved = service.reserve(conn, ctx, 3, member_id, form)
         assert balance(conn, member_id) == 0
-    assert reserved["allowed_fen"] > 100_000  # interest to date came first
-    settlement.send(engine, ctx, reserved["order_id"], bank)
+    assert reserved.allowed_fen > 100_000  # interest to date came first
+    settlement.send(engine, ctx, reserved.order_id, bank)
     with read_transaction(engine) as conn:
         state = conn.scalar(select(accounts.member.c.state).where(accounts.member.c.id == member_id))
         assert check_center(conn) == []

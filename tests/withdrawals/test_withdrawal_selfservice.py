@@ -218,7 +218,7 @@ def test_the_receipt_is_the_members_own_printable_and_audited(
     send_reserved(center.engine, center.ctx, bank)
     executed = _as(client, center, "zhang").get(url).text
     with read_transaction(center.engine) as conn:
-        seal = archives.get_archive(conn, application_id)["sm3"]
+        seal = archives.get_archive(conn, application_id).sm3
     assert f'id="r-archive">{seal}<' in executed and "已付款（2025-04-15）" in executed
     assert re.search(r'id="r-digest">([0-9a-f]{64})<', executed).group(1) != re.search(
         r'id="r-digest">([0-9a-f]{64})<', html

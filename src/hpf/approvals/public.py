@@ -25,6 +25,6 @@ class ApprovalPublic(BaseModel):
     result: dict[str, Any] | None
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> ApprovalPublic:
-        label = next((k.label_zh for k in approvals.kinds() if k.name == row["kind"]), row["kind"])
-        return cls(**{k: row[k] for k in cls.model_fields if k != "label_zh"}, label_zh=label)
+    def of(cls, row: approvals.ApprovalRequest) -> ApprovalPublic:
+        label = next((k.label_zh for k in approvals.kinds() if k.name == row.kind), row.kind)
+        return cls(**{k: getattr(row, k) for k in cls.model_fields if k != "label_zh"}, label_zh=label)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -52,6 +53,7 @@ from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.identity.identity import Forbidden, now_utc, utc
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError, InvalidInput, NotFound
+from hpf.kernel.records import Record, fields_of
 
 approval_request = Table(
     "approval_request",
@@ -122,7 +124,8 @@ def kind_of(name: str) -> ApprovalKind:
 # (:func:`executor`). This module imports none of them.
 
 APPROVED = "approval.approved"  # what an executor listens to; a trial's is rolled back with it
-Executor = Callable[[Connection, Context, Mapping[str, Any], str], dict[str, Any]]
+Executor = Callable[[Connection, Context, Mapping[str, Any], str], Record]
+"""What an executor returns is stored on the request as JSON: a mapping or a typed result."""
 
 
 def executor(kind_name: str, execute: Executor) -> events.Listener:
@@ -135,7 +138,7 @@ def executor(kind_name: str, execute: Executor) -> events.Listener:
         conn.execute(
             update(approval_request)
             .where(approval_request.c.id == int(event.object_id))
-            .values(result=jsonable(result))
+            .values(result=jsonable(fields_of(result)))
         )
 
     return events.Listener(f"carry out {kind_name}", (APPROVED,), call, where={"kind": kind_name})
@@ -165,29 +168,55 @@ def _forbidden(detail: str) -> Forbidden:
     return Forbidden("auth.forbidden", "没有办理该业务的权限", detail)
 
 
-def _shaped(row: RowMapping) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """A maker-checker request as stored, its fields in the order of its columns.
+
+    ``payload`` is what the kind's change needs and ``result`` what it produced, both JSON objects
+    whose fields each kind defines."""
+
+    id: int
+    kind: str
+    payload: Mapping[str, Any]
+    summary: str  # one Chinese line for the queue
+    maker: str  # login
+    maker_id: int
+    created_at: datetime
+    state: str  # pending | approved | rejected
+    checker: str | None
+    checker_id: int | None
+    decided_at: datetime | None
+    note: str | None  # why it was rejected
+    result: Mapping[str, Any] | None
+    idempotency_key: str | None
+
+
+def _shaped(row: RowMapping) -> ApprovalRequest:
     """A request row with aware UTC timestamps (SQLite hands them back naive)."""
-    out = dict(row)
-    for name in ("created_at", "decided_at"):
-        if out[name] is not None:
-            out[name] = utc(out[name])
-    return out
+    decided_at = row["decided_at"]
+    return ApprovalRequest(
+        id=row["id"], kind=row["kind"], payload=row["payload"], summary=row["summary"], maker=row["maker"],
+        maker_id=row["maker_id"], created_at=utc(row["created_at"]), state=row["state"],
+        checker=row["checker"], checker_id=row["checker_id"],
+        decided_at=None if decided_at is None else utc(decided_at), note=row["note"], result=row["result"],
+        idempotency_key=row["idempotency_key"],
+    )  # fmt: skip
 
 
-def _row(conn: Connection, request_id: int) -> dict[str, Any]:
+def _row(conn: Connection, request_id: int) -> ApprovalRequest:
     row = conn.execute(select(approval_request).where(approval_request.c.id == request_id)).mappings().first()
     if row is None:
         raise NotFound("approval.not_found", "审批事项不存在", f"no approval request {request_id}")
     return _shaped(row)
 
 
-def get_request(conn: Connection, request_id: int) -> dict[str, Any]:
+def get_request(conn: Connection, request_id: int) -> ApprovalRequest:
     return _row(conn, request_id)
 
 
 def list_requests(
     conn: Connection, *, state: State | None = None, kind: str | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
+) -> list[ApprovalRequest]:
     """Requests, newest first."""
     stmt = select(approval_request)
     if state is not None:
@@ -207,7 +236,7 @@ def submit(
     summary: str | Callable[[dict[str, Any]], str],
     *,
     idempotency_key: str | None = None,
-) -> dict[str, Any]:
+) -> ApprovalRequest:
     """A pending request; the change is tried (and rolled back) first, so its refusals come now.
 
     ``summary`` is the queue's one line, or makes it from what the trial produced. The same
@@ -256,7 +285,7 @@ def submit(
         try:
             _claim(conn, ctx, maker, new_id, State.APPROVED)
             _carry_out(conn, ctx, new_id, kind, clean, maker.login, "approval:trial")
-            tried = _row(conn, new_id)["result"] or {}
+            tried = dict(_row(conn, new_id).result or {})
         finally:
             trial.rollback()
         line = summary(tried) if callable(summary) else summary
@@ -277,7 +306,7 @@ def _carry_out(
 
 def _claim(
     conn: Connection, ctx: Context, checker: Principal, request_id: int, state: State, **values: Any
-) -> dict[str, Any]:
+) -> ApprovalRequest:
     """Move a pending request to ``state`` (once: a concurrent decision loses)."""
     done = conn.execute(
         update(approval_request)
@@ -293,20 +322,20 @@ def _claim(
     return _row(conn, request_id)
 
 
-def _pending(conn: Connection, checker: Principal, request_id: int) -> tuple[dict[str, Any], ApprovalKind]:
+def _pending(conn: Connection, checker: Principal, request_id: int) -> tuple[ApprovalRequest, ApprovalKind]:
     row = _row(conn, request_id)
-    kind = kind_of(row["kind"])
+    kind = kind_of(row.kind)
     if not checker.may(kind.permission):
         raise _forbidden(f"deciding {kind.name} needs {kind.permission.value}")
-    if row["state"] != State.PENDING.value:
-        raise Conflict("approval.decided", "该事项已审批", f"approval request {request_id} is {row['state']}")
+    if row.state != State.PENDING.value:
+        raise Conflict("approval.decided", "该事项已审批", f"approval request {request_id} is {row.state}")
     return row, kind
 
 
-def approve(conn: Connection, ctx: Context, checker: Principal, request_id: int) -> dict[str, Any]:
+def approve(conn: Connection, ctx: Context, checker: Principal, request_id: int) -> ApprovalRequest:
     """Approve and run the change as its maker; the maker themself is refused (403)."""
     row, kind = _pending(conn, checker, request_id)
-    if checker.id == row["maker_id"]:
+    if checker.id == row.maker_id:
         raise Forbidden(
             "approval.same_person",
             "经办人不能审批自己提交的事项",
@@ -315,13 +344,13 @@ def approve(conn: Connection, ctx: Context, checker: Principal, request_id: int)
     _require_executor(kind)
     _claim(conn, ctx, checker, request_id, State.APPROVED)
     # A refusal raises: the caller's transaction rolls back and the request stays pending.
-    _carry_out(conn, ctx, request_id, kind, row["payload"], row["maker"], f"approval:{request_id}")
+    _carry_out(conn, ctx, request_id, kind, row.payload, row.maker, f"approval:{request_id}")
     return _row(conn, request_id)
 
 
 def reject(
     conn: Connection, ctx: Context, checker: Principal, request_id: int, note: str = ""
-) -> dict[str, Any]:
+) -> ApprovalRequest:
     """Reject (or, by its maker, withdraw) a pending request; nothing runs."""
     _, kind = _pending(conn, checker, request_id)
     row = _claim(conn, ctx, checker, request_id, State.REJECTED, note=note.strip()[:200] or None)

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -422,9 +423,31 @@ def verify_database(engine: Engine, *, batch: int = 10_000) -> list[Finding]:
         return verify(conn, batch=batch)
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """A row of the audit log: who did what to which object, when, why, and its place in the chain."""
+
+    id: int
+    recorded_at: datetime
+    business_date: date
+    actor: str
+    role: str
+    center_code: str
+    source_ip: str | None
+    channel: str  # api, page, cli, sim
+    action: str  # member.read, member.seal, member.unmask, export …
+    object_type: str
+    object_id: str | None
+    purpose: str
+    outcome: str  # ok | denied | error
+    detail: Mapping[str, Any] | None
+    prev_hash: str
+    hash: str
+
+
 def accesses_of(
     conn: Connection, object_type: str, object_id: str | int, *, limit: int = 200
-) -> list[dict[str, Any]]:
+) -> list[AuditEntry]:
     """The latest audit rows about one object (who read or changed this member), newest first."""
     query = (
         select(audit_log)
@@ -432,7 +455,16 @@ def accesses_of(
         .order_by(audit_log.c.id.desc())
         .limit(limit)
     )
-    return [dict(row) for row in conn.execute(query).mappings()]
+    return [_entry_of(r) for r in conn.execute(query).mappings()]
+
+
+def _entry_of(r: Mapping[Any, Any]) -> AuditEntry:
+    return AuditEntry(
+        id=r["id"], recorded_at=r["recorded_at"], business_date=r["business_date"], actor=r["actor"],
+        role=r["role"], center_code=r["center_code"], source_ip=r["source_ip"], channel=r["channel"],
+        action=r["action"], object_type=r["object_type"], object_id=r["object_id"], purpose=r["purpose"],
+        outcome=r["outcome"], detail=r["detail"], prev_hash=r["prev_hash"], hash=r["hash"],
+    )  # fmt: skip
 
 
 _PG_REFUSE = (

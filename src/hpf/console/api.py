@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -77,6 +78,11 @@ class TokenResponse(BaseModel):
         None, description="needs_sms: seconds until a new code may be asked; the code sent stays valid"
     )
 
+    @classmethod
+    def tokens(cls, body: tokens.TokenBody) -> TokenResponse:
+        """Signed in: the token pair."""
+        return cls.model_validate({"outcome": "ok", **body})
+
 
 class RefreshRequest(BaseModel):
     refresh_token: str = Field(max_length=200)
@@ -89,7 +95,7 @@ class Rejection(BaseModel):
 # --------------------------------------------------------------------------- sign-in
 
 
-def audit_sign_in(event: str, facts: dict[str, Any]) -> None:
+def audit_sign_in(event: str, facts: Mapping[str, object]) -> None:
     """Sign-in facts (never a secret) for the security log."""
     log.info("%s %s", event, facts)
 
@@ -197,7 +203,7 @@ def token(body: TokenRequest, request: Request, ctx: Ctx) -> TokenResponse:
     record_sign_in(request, "api.sign_in", step)
     step.raise_for_failure()
     if pair is not None:
-        return TokenResponse(outcome="ok", **pair.as_response(ctx.clock.now()))
+        return TokenResponse.tokens(pair.as_response(ctx.clock.now()))
     setup = step.totp_setup
     return TokenResponse(
         outcome=step.outcome.value,  # type: ignore[arg-type]
@@ -221,7 +227,7 @@ def refresh(body: RefreshRequest, request: Request, ctx: Ctx) -> TokenResponse:
         result = tokens.refresh(conn, ctx, body.refresh_token, request.app.state.token_config)
     audit_sign_in("api.refresh", result.audit())
     pair = result.tokens()
-    return TokenResponse(outcome="ok", **pair.as_response(ctx.clock.now()))
+    return TokenResponse.tokens(pair.as_response(ctx.clock.now()))
 
 
 @auth_router.post(
@@ -294,8 +300,8 @@ class AlertPublic(BaseModel):
     note: str | None
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> AlertPublic:
-        return cls.model_validate({k: row.get(k) for k in cls.model_fields})
+    def of(cls, alert: alerts.Alert) -> AlertPublic:
+        return cls.model_validate({k: getattr(alert, k) for k in cls.model_fields})
 
 
 class AlertClose(BaseModel):
@@ -317,5 +323,4 @@ def list_alerts(
     dependencies=[Depends(requires(Perm.SECURITY_ADMIN))],
 )
 def close_alert(alert_id: Id, body: AlertClose, conn: WriteDb, ctx: Ctx) -> AlertPublic:
-    closed = alerts.close_alert(conn, ctx, alert_id, body.note)
-    return AlertPublic.of({**closed, "kind_zh": alerts.KINDS_ZH.get(closed["kind"], closed["kind"])})
+    return AlertPublic.of(alerts.close_alert(conn, ctx, alert_id, body.note))

@@ -38,6 +38,7 @@ from hpf.identity.identity import AuthStep, Outcome
 from hpf.kernel.clock import CHINA_TZ
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
+from hpf.kernel.records import fields_of
 from hpf.protection.protect import to_plain
 from hpf.web.auth import CurrentPrincipal, Found, check_csrf, requires
 from hpf.web.bounds import Id
@@ -461,29 +462,25 @@ def _approvals_context(request: Request, conn: Connection, who: Principal, **ext
     permissions = {k.name: k.permission for k in approvals.kinds()}
     labels = {k.name: k.label_zh for k in approvals.kinds()}
 
-    def shaped(row: dict[str, Any]) -> dict[str, Any]:
-        may_decide = who.may(Perm.APPROVAL_DECIDE) and who.may(
-            permissions.get(row["kind"], Perm.SECURITY_ADMIN)
-        )
+    def shaped(row: approvals.ApprovalRequest) -> dict[str, Any]:
+        may_decide = who.may(Perm.APPROVAL_DECIDE) and who.may(permissions.get(row.kind, Perm.SECURITY_ADMIN))
         return {
-            **row,
-            "label_zh": labels.get(row["kind"], row["kind"]),
-            "state_zh": approvals.STATE_ZH.get(approvals.State(row["state"]), row["state"]),
-            "may_approve": may_decide and row["maker_id"] != who.id,
+            **fields_of(row),
+            "label_zh": labels.get(row.kind, row.kind),
+            "state_zh": approvals.STATE_ZH.get(approvals.State(row.state), row.state),
+            "may_approve": may_decide and row.maker_id != who.id,
             "may_reject": may_decide,
-            "mine": row["maker_id"] == who.id,
+            "mine": row.maker_id == who.id,
         }
 
     pending = approvals.list_requests(conn, state=approvals.State.PENDING)
-    decided = [r for r in approvals.list_requests(conn, limit=60) if r["state"] != approvals.State.PENDING][
-        :30
-    ]
+    decided = [r for r in approvals.list_requests(conn, limit=60) if r.state != approvals.State.PENDING][:30]
     return {
         "nav": "approvals",
         "pending": [shaped(r) for r in pending],
         "decided": [shaped(r) for r in decided],
         "actor_names": staff_names(
-            conn, [*(r["maker"] for r in [*pending, *decided]), *(r["checker"] or "" for r in decided)]
+            conn, [*(r.maker for r in [*pending, *decided]), *(r.checker or "" for r in decided)]
         ),
         "done": DONE_ZH.get(request.query_params.get("done", ""), ""),
         "error": "",

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -291,16 +292,45 @@ def after_export(
     )
 
 
-def list_alerts(conn: Connection, *, state: str | None = "open", limit: int = 200) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A security alert, with its kind in Chinese."""
+
+    id: int
+    kind: str
+    raised_at: datetime
+    business_date: date
+    center_code: str
+    subject: str  # the login the alert is about
+    source_ip: str | None
+    summary: str
+    detail: Mapping[str, Any] | None  # the figures that raised it (reads, rows, window …)
+    state: str  # open | closed
+    closed_by: str | None
+    closed_at: datetime | None
+    note: str | None
+    kind_zh: str
+
+
+def _alert_of(row: Mapping[Any, Any], **changed: Any) -> Alert:
+    values = {**row, **changed}
+    return Alert(
+        id=values["id"], kind=values["kind"], raised_at=values["raised_at"],
+        business_date=values["business_date"], center_code=values["center_code"], subject=values["subject"],
+        source_ip=values["source_ip"], summary=values["summary"], detail=values["detail"],
+        state=values["state"], closed_by=values["closed_by"], closed_at=values["closed_at"],
+        note=values["note"], kind_zh=KINDS_ZH.get(values["kind"], values["kind"]),
+    )  # fmt: skip
+
+
+def list_alerts(conn: Connection, *, state: str | None = "open", limit: int = 200) -> list[Alert]:
     query = select(security_alert).order_by(security_alert.c.id.desc()).limit(limit)
     if state is not None:
         query = query.where(security_alert.c.state == state)
-    return [
-        {**row, "kind_zh": KINDS_ZH.get(row["kind"], row["kind"])} for row in conn.execute(query).mappings()
-    ]
+    return [_alert_of(row) for row in conn.execute(query).mappings()]
 
 
-def close_alert(conn: Connection, ctx: Context, alert_id: int, note: str) -> dict[str, Any]:
+def close_alert(conn: Connection, ctx: Context, alert_id: int, note: str) -> Alert:
     """Close an open alert with what was found (the note is required)."""
     text = " ".join((note or "").split())
     if not text:
@@ -315,4 +345,4 @@ def close_alert(conn: Connection, ctx: Context, alert_id: int, note: str) -> dic
     )
     if done.rowcount != 1:
         raise Conflict("alert.closed", "告警已处理", f"alert {alert_id} is already closed")
-    return {**row, "state": "closed", "closed_by": ctx.actor, "note": text[:200]}
+    return _alert_of(row, state="closed", closed_by=ctx.actor, note=text[:200])

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from sqlalchemy import (
     BigInteger,
@@ -317,6 +317,17 @@ class TotpEnrollment:
     uri: str = field(repr=False)
 
 
+class SignInFacts(TypedDict):
+    """A sign-in step as the security log and the audit row's detail record it (never a secret)."""
+
+    login: str
+    principal_id: int | None
+    outcome: str
+    reason: str
+    source_ip: str | None
+    locked_until: str | None  # ISO timestamp
+
+
 @dataclass(frozen=True)
 class AuthStep:
     """One step of a sign-in. ``reason`` is for the audit log only: never show it to the user."""
@@ -368,16 +379,16 @@ class AuthStep:
         if (err := self.error) is not None:
             raise err
 
-    def audit(self) -> dict[str, Any]:
+    def audit(self) -> SignInFacts:
         """Facts for the audit log (no secrets)."""
-        return {
-            "login": self.login,
-            "principal_id": self.principal_id,
-            "outcome": self.outcome.value,
-            "reason": self.reason,
-            "source_ip": self.source_ip,
-            "locked_until": self.locked_until.isoformat() if self.locked_until else None,
-        }
+        return SignInFacts(
+            login=self.login,
+            principal_id=self.principal_id,
+            outcome=self.outcome.value,
+            reason=self.reason,
+            source_ip=self.source_ip,
+            locked_until=self.locked_until.isoformat() if self.locked_until else None,
+        )
 
 
 @dataclass(frozen=True)

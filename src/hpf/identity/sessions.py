@@ -13,7 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Literal, TypedDict
 
 from sqlalchemy import Column, Connection, ForeignKey, String, Table, insert, select, update
 
@@ -172,20 +172,26 @@ def check_csrf(session: Session, submitted: object) -> bool:
     return hmac.compare_digest(submitted.encode("utf-8", "surrogatepass"), session.csrf_token.encode("ascii"))
 
 
-def cookie_settings(env: str) -> dict[str, Any]:
+class CookieSettings(TypedDict):
+    """Keyword arguments of Starlette's ``set_cookie`` / ``delete_cookie`` for the page session."""
+
+    key: str
+    httponly: bool
+    samesite: Literal["lax", "strict", "none"]
+    secure: bool
+    path: str
+
+
+def cookie_settings(env: str) -> CookieSettings:
     """Keyword arguments for Starlette's ``response.set_cookie(value=token, **...)``.
 
     No ``max_age``: the cookie ends with the browser; the server enforces the timeouts.
     """
-    return {
-        "key": COOKIE_NAME,
-        "httponly": True,
-        "samesite": "lax",
-        "secure": env != "development",
-        "path": "/",
-    }
+    return CookieSettings(
+        key=COOKIE_NAME, httponly=True, samesite="lax", secure=env != "development", path="/"
+    )
 
 
-def cookie_deletion(env: str) -> dict[str, Any]:
+def cookie_deletion(env: str) -> CookieSettings:
     """Keyword arguments for ``response.delete_cookie(**...)`` on sign-out."""
-    return dict(cookie_settings(env))
+    return cookie_settings(env)

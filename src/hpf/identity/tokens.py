@@ -26,7 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -173,6 +173,15 @@ class Claims:
         )
 
 
+class TokenBody(TypedDict):
+    """The OAuth 2.0 style token response body (RFC 6749 §5.1)."""
+
+    access_token: str
+    token_type: str  # "Bearer"
+    expires_in: int  # seconds
+    refresh_token: str
+
+
 @dataclass(frozen=True)
 class TokenPair:
     access_token: str = field(repr=False)
@@ -186,14 +195,14 @@ class TokenPair:
     def expires_in(self) -> int:
         return int(ACCESS_TTL.total_seconds())
 
-    def as_response(self, now: datetime) -> dict[str, Any]:
+    def as_response(self, now: datetime) -> TokenBody:
         """The OAuth 2.0 style token response body."""
-        return {
-            "access_token": self.access_token,
-            "token_type": "Bearer",
-            "expires_in": max(0, int((self.access_expires_at - utc(now)).total_seconds())),
-            "refresh_token": self.refresh_token,
-        }
+        return TokenBody(
+            access_token=self.access_token,
+            token_type="Bearer",  # noqa: S106 (the scheme's name)
+            expires_in=max(0, int((self.access_expires_at - utc(now)).total_seconds())),
+            refresh_token=self.refresh_token,
+        )
 
 
 # --------------------------------------------------------------------------- access tokens
@@ -354,6 +363,14 @@ class RefreshOutcome(StrEnum):
     DISABLED = "disabled"  # the principal is gone or disabled
 
 
+class RefreshFacts(TypedDict):
+    """A refresh as the security log records it (never a token)."""
+
+    principal_id: int | None
+    outcome: str
+    family: str | None
+
+
 @dataclass(frozen=True)
 class RefreshResult:
     outcome: RefreshOutcome
@@ -370,8 +387,8 @@ class RefreshResult:
             raise invalid_token("the refresh token is not valid")
         return self.pair
 
-    def audit(self) -> dict[str, Any]:
-        return {"principal_id": self.principal_id, "outcome": self.outcome.value, "family": self.family}
+    def audit(self) -> RefreshFacts:
+        return RefreshFacts(principal_id=self.principal_id, outcome=self.outcome.value, family=self.family)
 
 
 def _revoke_family(conn: Connection, family: str, now: datetime) -> int:

@@ -21,6 +21,7 @@ from hpf.approvals import service as approvals
 from hpf.approvals.public import ApprovalPublic
 from hpf.disclosure.http import Disclose, Disclosure
 from hpf.kernel.context import Context
+from hpf.kernel.records import fields_of
 from hpf.services import archives, catalog, rules, service
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import Id, SmallInt, Text
@@ -49,7 +50,7 @@ class CatalogPublic(BaseModel):
 @router.get("/services", summary="The service catalog in force (服务事项目录)", dependencies=PUBLIC)
 def list_services(conn: ReadDb, ctx: Ctx, on: Annotated[date | None, Query()] = None) -> CatalogPublic:
     cat = catalog.catalog_at(conn, on or ctx.clock.today())
-    return CatalogPublic(on=cat.on, version=cat.version, items=list(cat.items))
+    return CatalogPublic(on=cat.on, version=cat.version, items=[dict(i) for i in cat.items])
 
 
 @router.get(
@@ -76,7 +77,7 @@ class LocalListCreate(BaseModel):
     dependencies=[Depends(requires(Perm.POLICY_READ))],
 )
 def local_versions(conn: ReadDb) -> list[dict[str, Any]]:
-    return catalog.list_local_versions(conn)
+    return [{**fields_of(v), "codes": list(v.codes)} for v in catalog.list_local_versions(conn)]
 
 
 @router.post(
@@ -122,20 +123,24 @@ class Rating(BaseModel):
     comment: str = Field("", max_length=500)
 
 
-def _public(row: dict[str, Any], today: date) -> dict[str, Any]:
-    shown = service.with_deadline(row, today)
-    shown.pop("idempotency_key", None)
-    return shown
+def _shown(fields: dict[str, Any]) -> dict[str, Any]:
+    fields.pop("idempotency_key", None)
+    return fields
 
 
-def _detail(conn: Any, ctx: Context, row: dict[str, Any], show: Disclosure) -> dict[str, Any]:
-    [audited] = show.show("application", [row], subject_ids=[row["id"]])
+def _public(row: service.Application, today: date) -> dict[str, Any]:
+    return _shown(fields_of(service.with_deadline(row, today)))
+
+
+def _detail(conn: Any, ctx: Context, row: service.Application, show: Disclosure) -> dict[str, Any]:
+    view = service.with_deadline(row, ctx.clock.today())
+    [audited] = show.show("application", [view], subject_ids=[row.id])
     item = service.item_of(conn, row)
     return {
-        **_public(audited, ctx.clock.today()),
+        **_shown(audited),
         "item_name_zh": item["name_zh"],
-        "transitions": service.transitions(conn, row["id"]),
-        "materials": service.materials(conn, row["id"]),
+        "transitions": [fields_of(t) for t in service.transitions(conn, row.id)],
+        "materials": [fields_of(m) for m in service.materials(conn, row.id)],
     }
 
 
@@ -171,7 +176,7 @@ def mine(conn: ReadDb, ctx: Ctx, who: CurrentPrincipal) -> list[dict[str, Any]]:
 
 @router.get("/applications/queue", summary="The review queue, earliest due date first", dependencies=REVIEW)
 def queue(conn: ReadDb, ctx: Ctx) -> list[dict[str, Any]]:
-    return [_public(r, ctx.clock.today()) for r in service.review_queue(conn, ctx.clock.today())]
+    return [_shown(fields_of(r)) for r in service.review_queue(conn, ctx.clock.today())]
 
 
 @router.get(
@@ -202,7 +207,9 @@ def upload(
     # Sync: the file's bytes (already received and spooled), the encryption and the database on
     # one worker thread, off the event loop (hpf.web.routing).
     data = file.file.read(MAX_UPLOAD + 1)
-    return service.add_material(conn, ctx, who, application_id, material_code, file.filename or "", data)
+    return fields_of(
+        service.add_material(conn, ctx, who, application_id, material_code, file.filename or "", data)
+    )
 
 
 @router.get(
@@ -216,7 +223,7 @@ def download(
         "application", application_id, rows=1, what=f"material {material_id}", action="application.material"
     )
     return Response(
-        data, media_type=rules.MEDIA_TYPES[meta["file_type"]], headers={"X-Content-SHA256": meta["sha256"]}
+        data, media_type=rules.MEDIA_TYPES[meta.file_type], headers={"X-Content-SHA256": meta.sha256}
     )
 
 

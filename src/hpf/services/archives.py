@@ -24,6 +24,7 @@ import io
 import json
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -72,60 +73,87 @@ _APPLICATION_FIELDS = (
 )  # fmt: skip
 
 
-def build_document(conn: Connection, application_id: int) -> dict[str, Any]:
+Document = Mapping[str, Any]
+"""An archive document before its canonical encoding: ``format``, ``application``, ``item``,
+``rules``, ``risk_flags``, ``sheet``, ``ledger_entry_ids``, ``transitions``, ``materials`` (JSON
+objects and arrays as they are sealed; dates and timestamps become ISO text in :func:`canonical`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Archive:
+    """A sealed archive: the canonical JSON document and the SM3 over its UTF-8 bytes."""
+
+    application_id: int
+    final_state: str
+    business_date: date
+    sealed_at: datetime
+    document: str
+    sm3: str
+
+
+def build_document(conn: Connection, application_id: int) -> Document:
     """The archive document of an application, from the live records."""
     from hpf.services import service  # service seals through this module
 
     row = service.get(conn, application_id)
-    evaluation = row["evaluation"] or {}
-    outputs = row["outputs"] or {}
+    evaluation = row.evaluation or {}
+    outputs = row.outputs or {}
     mats = service.materials(conn, application_id)
     return {
         "format": FORMAT,
-        "application": {name: row[name] for name in _APPLICATION_FIELDS},
+        "application": {name: getattr(row, name) for name in _APPLICATION_FIELDS},
         "item": service.item_of(conn, row),
         "rules": evaluation.get("rules", []),
         "risk_flags": evaluation.get("risk_flags", []),
         "sheet": evaluation.get("sheet", []),
         "ledger_entry_ids": list(outputs.get("ledger_entry_ids", [])),
         "transitions": [
-            {k: t[k] for k in ("from_state", "to_state", "actor", "business_date", "recorded_at", "reason")}
+            {
+                k: getattr(t, k)
+                for k in ("from_state", "to_state", "actor", "business_date", "recorded_at", "reason")
+            }
             for t in service.transitions(conn, application_id)
         ],
         "materials": [
             {
-                "id": m["id"],
-                "material_code": m["material_code"],
-                "file_name": m["file_name"],
-                "file_type": m["file_type"],
-                "size_bytes": m["size_bytes"],
-                "sha256": m["sha256"],
-                "sm3": sm3_hex(service.blob(conn, m["sha256"])),
-                "uploaded_by": m["uploaded_by"],
-                "uploaded_at": m["uploaded_at"],
+                "id": m.id,
+                "material_code": m.material_code,
+                "file_name": m.file_name,
+                "file_type": m.file_type,
+                "size_bytes": m.size_bytes,
+                "sha256": m.sha256,
+                "sm3": sm3_hex(service.blob(conn, m.sha256)),
+                "uploaded_by": m.uploaded_by,
+                "uploaded_at": m.uploaded_at,
             }
             for m in mats
         ],
     }
 
 
-def seal(conn: Connection, ctx: Context, application_id: int) -> dict[str, Any]:
+def seal(conn: Connection, ctx: Context, application_id: int) -> Archive:
     """Seal the ended application's archive (once)."""
     document = canonical(build_document(conn, application_id))
     parsed = json.loads(document)
-    values = {
-        "application_id": application_id,
-        "final_state": parsed["application"]["state"],
-        "business_date": ctx.clock.today(),
-        "sealed_at": ctx.clock.now(),
-        "document": document,
-        "sm3": sm3_hex(document.encode()),
-    }
-    conn.execute(insert(application_archive).values(**values))
-    return values
+    sealed = Archive(
+        application_id=application_id,
+        final_state=parsed["application"]["state"],
+        business_date=ctx.clock.today(),
+        sealed_at=ctx.clock.now(),
+        document=document,
+        sm3=sm3_hex(document.encode()),
+    )
+    conn.execute(
+        insert(application_archive).values(
+            application_id=sealed.application_id, final_state=sealed.final_state,
+            business_date=sealed.business_date, sealed_at=sealed.sealed_at, document=sealed.document,
+            sm3=sealed.sm3,
+        )
+    )  # fmt: skip
+    return sealed
 
 
-def get_archive(conn: Connection, application_id: int) -> dict[str, Any]:
+def get_archive(conn: Connection, application_id: int) -> Archive:
     row = (
         conn.execute(
             select(application_archive).where(application_archive.c.application_id == application_id)
@@ -135,7 +163,11 @@ def get_archive(conn: Connection, application_id: int) -> dict[str, Any]:
     )
     if row is None:
         raise NotFound("archive.not_found", "该申请尚未归档", f"application {application_id} has no archive")
-    return dict(row)
+    return Archive(
+        application_id=row["application_id"], final_state=row["final_state"],
+        business_date=row["business_date"], sealed_at=row["sealed_at"], document=row["document"],
+        sm3=row["sm3"],
+    )  # fmt: skip
 
 
 # What can be wrong with an archive or a package (the findings' codes), in Chinese.
@@ -194,8 +226,8 @@ def export_package(conn: Connection, application_id: int) -> bytes:
     from hpf.services import service
 
     archive = get_archive(conn, application_id)
-    document = json.loads(archive["document"])
-    files: list[tuple[str, bytes]] = [("archive.json", archive["document"].encode())]
+    document = json.loads(archive.document)
+    files: list[tuple[str, bytes]] = [("archive.json", archive.document.encode())]
     for m in document["materials"]:
         files.append(
             (f"materials/{m['id']}-{m['material_code']}.{m['file_type']}", service.blob(conn, m["sha256"]))
@@ -203,8 +235,8 @@ def export_package(conn: Connection, application_id: int) -> bytes:
     manifest = {
         "format": PACKAGE_FORMAT,
         "application_id": application_id,
-        "final_state": archive["final_state"],
-        "archive_sm3": archive["sm3"],
+        "final_state": archive.final_state,
+        "archive_sm3": archive.sm3,
         "files": [_entry(path, data) for path, data in files],
     }
     out = io.BytesIO()
@@ -277,7 +309,7 @@ def verify_package(data: bytes, *, conn: Connection | None = None) -> list[Findi
         except NotFound:
             findings.append(_finding("package", "package.unknown", "this database holds no such archive"))
         else:
-            if stored["sm3"] != manifest.get("archive_sm3"):
+            if stored.sm3 != manifest.get("archive_sm3"):
                 findings.append(
                     _finding("package", "package.foreign", "the seal differs from the database's")
                 )

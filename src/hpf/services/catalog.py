@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -36,6 +36,44 @@ from hpf.services.tables import catalog_local_version
 REASON_MAX = 200
 
 
+Item = Mapping[str, Any]
+"""A catalog item: a JSON document of ``catalog.json`` or of a center's local list (code, names,
+category, applicants, conditions, materials, fields, time limit …), its shape checked by
+:func:`hpf.services.rules.validate_item`; pages and the API show it as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class NationalCatalog:
+    """A shipped national version of the catalog."""
+
+    version: str  # e.g. "N2023.1"
+    effective_from: date
+    source: str  # the notice it transcribes
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalVersion:
+    """A center's local implementation list as stored, with the codes of its items."""
+
+    id: int  # the local version number
+    effective_from: date
+    items: tuple[Item, ...]  # whole item documents, each a tightening
+    recorded_at: datetime
+    actor: str
+    reason: str
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What an approved ``services.catalog`` request did: the local version it stored."""
+
+    version: int
+    effective_from: str  # ISO date
+    codes: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Catalog:
     """The items in force on ``on`` and the versions they come from."""
@@ -44,9 +82,9 @@ class Catalog:
     version: str
     national_version: str
     local_version: int | None
-    items: tuple[dict[str, Any], ...]
+    items: tuple[Item, ...]
 
-    def item(self, code: str) -> dict[str, Any]:
+    def item(self, code: str) -> Item:
         for item in self.items:
             if item["code"] == code:
                 return item
@@ -58,42 +96,59 @@ def _unknown(code: str) -> NotFound:
 
 
 @cache
-def national_versions() -> tuple[dict[str, Any], ...]:
+def national_versions() -> tuple[NationalCatalog, ...]:
     """The shipped national versions, oldest first; a broken package fails loudly here."""
     text = resources.files("hpf.services").joinpath("catalog.json").read_text("utf-8")
     out = []
     for raw in json.loads(text)["versions"]:
-        version = {**raw, "effective_from": date.fromisoformat(raw["effective_from"])}
-        for item in version["items"]:
+        for item in raw["items"]:
             findings = rules.validate_item(item)
-            assert not findings, f"catalog.json {version['version']}: {findings}"
-        out.append(version)
-    return tuple(sorted(out, key=lambda v: v["effective_from"]))
+            assert not findings, f"catalog.json {raw['version']}: {findings}"
+        out.append(
+            NationalCatalog(
+                version=str(raw["version"]),
+                effective_from=date.fromisoformat(raw["effective_from"]),
+                source=str(raw["source"]),
+                items=tuple(raw["items"]),
+            )
+        )
+    return tuple(sorted(out, key=lambda v: v.effective_from))
 
 
-def national_at(on: date) -> dict[str, Any]:
+def national_at(on: date) -> NationalCatalog:
     found = rules.in_force(national_versions(), on)
     if found is None:
         raise NotFound("service.no_catalog", "该日期尚无服务目录", f"no national catalog in force on {on}")
-    return dict(found)
+    return found
 
 
-def _national_by_id(version: str) -> dict[str, Any]:
+def _national_by_id(version: str) -> NationalCatalog:
     for v in national_versions():
-        if v["version"] == version:
+        if v.version == version:
             return v
     raise NotFound("service.no_catalog", "服务目录版本不存在", f"no national catalog version {version!r}")
 
 
-def _local_rows(conn: Connection) -> list[dict[str, Any]]:
+def _local_of(row: Mapping[Any, Any]) -> LocalVersion:
+    recorded_at = row["recorded_at"]
+    return LocalVersion(
+        id=int(row["id"]),
+        effective_from=row["effective_from"],
+        items=tuple(row["items"]),
+        recorded_at=recorded_at if recorded_at.tzinfo else recorded_at.replace(tzinfo=UTC),
+        actor=row["actor"],
+        reason=row["reason"],
+        codes=tuple(str(i["code"]) for i in row["items"]),
+    )
+
+
+def _local_rows(conn: Connection) -> list[LocalVersion]:
     query = select(catalog_local_version).order_by(catalog_local_version.c.effective_from)
-    return [dict(r) for r in conn.execute(query).mappings()]
+    return [_local_of(r) for r in conn.execute(query).mappings()]
 
 
-def _valid_local(
-    national: Mapping[str, Any], local_items: Sequence[Mapping[str, Any]]
-) -> list[Mapping[str, Any]]:
-    by_code = {str(i["code"]): i for i in national["items"]}
+def _valid_local(national_items: Sequence[Item], local_items: Sequence[Item]) -> list[Item]:
+    by_code = {str(i["code"]): i for i in national_items}
     return [
         i
         for i in local_items
@@ -101,12 +156,12 @@ def _valid_local(
     ]
 
 
-def _compose(national: Mapping[str, Any], local: Mapping[str, Any] | None, on: date) -> Catalog:
-    local_items = _valid_local(national, local["items"]) if local is not None else []
-    items = rules.overlay(national["items"], local_items)
-    local_id = int(local["id"]) if local is not None else None
-    version = national["version"] + (f"+L{local_id}" if local_id is not None else "")
-    return Catalog(on, version, national["version"], local_id, tuple(items))
+def _compose(national: NationalCatalog, local: LocalVersion | None, on: date) -> Catalog:
+    local_items = _valid_local(national.items, local.items) if local is not None else []
+    items = rules.overlay(national.items, local_items)
+    local_id = local.id if local is not None else None
+    version = national.version + (f"+L{local_id}" if local_id is not None else "")
+    return Catalog(on, version, national.version, local_id, tuple(items))
 
 
 def catalog_at(conn: Connection, on: date) -> Catalog:
@@ -115,11 +170,11 @@ def catalog_at(conn: Connection, on: date) -> Catalog:
     return _compose(national_at(on), local, on)
 
 
-def item_at(conn: Connection, code: str, on: date) -> dict[str, Any]:
+def item_at(conn: Connection, code: str, on: date) -> Item:
     return catalog_at(conn, on).item(code)
 
 
-def item_of_version(conn: Connection, code: str, version: str) -> dict[str, Any]:
+def item_of_version(conn: Connection, code: str, version: str) -> Item:
     """The item as it was in catalog version ``version`` (what an application was made under)."""
     national_id, _, local_part = version.partition("+L")
     national = _national_by_id(national_id)
@@ -130,49 +185,40 @@ def item_of_version(conn: Connection, code: str, version: str) -> dict[str, Any]
             .mappings()
             .first()
         )
-        local = dict(row) if row is not None else None
-    return _compose(national, local, national["effective_from"]).item(code)
+        local = _local_of(row) if row is not None else None
+    return _compose(national, local, national.effective_from).item(code)
 
 
-def list_local_versions(conn: Connection) -> list[dict[str, Any]]:
+def list_local_versions(conn: Connection) -> list[LocalVersion]:
     """The center's local lists, latest effective date first, with their item codes."""
     rows = _local_rows(conn)
-    rows.sort(key=lambda r: r["effective_from"], reverse=True)
-    return [
-        {
-            **r,
-            "recorded_at": r["recorded_at"]
-            if r["recorded_at"].tzinfo
-            else r["recorded_at"].replace(tzinfo=UTC),
-            "codes": [i["code"] for i in r["items"]],
-        }
-        for r in rows
-    ]
+    rows.sort(key=lambda r: r.effective_from, reverse=True)
+    return rows
 
 
-def local_items_at(conn: Connection, on: date) -> list[dict[str, Any]]:
+def local_items_at(conn: Connection, on: date) -> list[Item]:
     """The items of the local list in force on ``on`` (empty: the national list applies)."""
     found = rules.in_force(_local_rows(conn), on)
-    return [dict(i) for i in found["items"]] if found is not None else []
+    return [dict(i) for i in found.items] if found is not None else []
 
 
-def check_local_items(on: date, items: object) -> list[dict[str, Any]]:
+def check_local_items(on: date, items: object) -> list[Item]:
     """``items`` as a list of item documents, refused unless each tightens the national list of
     every national version in force from ``on`` (``catalog.*`` codes, all findings listed)."""
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise InvalidInput(
             "catalog.invalid_list", "实施清单须为事项列表", "items must be a list of objects", field="items"
         )
-    later = [v for v in national_versions() if v["effective_from"] > on]
+    later = [v for v in national_versions() if v.effective_from > on]
     for national in [national_at(on), *later]:
-        by_code = {str(i["code"]): i for i in national["items"]}
+        by_code = {str(i["code"]): i for i in national.items}
         require_ok(rules.check_local_list(by_code, items))
     return [dict(i) for i in items]
 
 
 def publish_local_version(
     conn: Connection, ctx: Context, effective_from: date, items: object, reason: str
-) -> dict[str, Any]:
+) -> LocalVersion:
     """Store a local implementation list effective from ``effective_from`` (not retroactive)."""
     text = " ".join((reason or "").split())
     if not text or len(text) > REASON_MAX:
@@ -212,12 +258,10 @@ def publish_local_version(
     codes = [i["code"] for i in checked]
     events.record(conn, ctx, "catalog_local_version.published", "catalog_local_version", new_id,
                   {"effective_from": effective_from, "codes": codes})  # fmt: skip
-    return {**row, "id": new_id, "codes": codes}
+    return _local_of({**row, "id": new_id})
 
 
-def publish_as_approved(
-    conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str
-) -> dict[str, Any]:
+def publish_as_approved(conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str) -> Published:
     """Carry out an approved ``services.catalog`` (maker-checker, ``hpf.approvals.service``)."""
     row = publish_local_version(
         conn,
@@ -226,4 +270,4 @@ def publish_as_approved(
         payload["items"],
         str(payload["reason"]),
     )
-    return {"version": row["id"], "effective_from": row["effective_from"].isoformat(), "codes": row["codes"]}
+    return Published(version=row.id, effective_from=row.effective_from.isoformat(), codes=row.codes)

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -38,6 +38,9 @@ from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.kernel.findings import Verdict
 from hpf.kernel.wiring import not_wired
+
+if TYPE_CHECKING:  # the engine imports this module; handlers are handed its applications
+    from hpf.services.service import Application
 
 
 @dataclass(frozen=True)
@@ -68,18 +71,25 @@ class Evaluation:
         return self.verdict.passed
 
 
+Outputs = Mapping[str, Any]
+"""What ``on_approved`` returns, stored on the application as it is: a JSON object of the handler's
+own fields (``executed``, ``ledger_entry_ids``, ``payment_order_no`` …)."""
+
+StoredEvaluation = Mapping[str, Any]
+"""An evaluation as the application stores it (``evaluation_to_json``): ``rules``, ``risk_flags``,
+``amount_fen``, ``sheet``, ``eligible``, ``priority``; pages and the archive read it back."""
+
+
 class ItemHandler(Protocol):
     item_codes: tuple[str, ...]
 
-    def evaluate(self, conn: Connection, ctx: Context, application: Mapping[str, Any]) -> Evaluation: ...
+    def evaluate(self, conn: Connection, ctx: Context, application: Application) -> Evaluation: ...
 
     def on_approved(
-        self, conn: Connection, ctx: Context, application: Mapping[str, Any], evaluation: Evaluation
-    ) -> dict[str, Any]: ...
+        self, conn: Connection, ctx: Context, application: Application, evaluation: Evaluation
+    ) -> Outputs: ...
 
-    def on_ended(
-        self, conn: Connection, ctx: Context, application: Mapping[str, Any], state: str
-    ) -> None: ...
+    def on_ended(self, conn: Connection, ctx: Context, application: Application, state: str) -> None: ...
 
 
 _installed: dict[str, ItemHandler | None] | None = None
@@ -123,7 +133,7 @@ def registered(handler: ItemHandler) -> Iterator[ItemHandler]:
         _overrides.update(saved)
 
 
-def evaluation_to_json(evaluation: Evaluation) -> dict[str, Any]:
+def evaluation_to_json(evaluation: Evaluation) -> StoredEvaluation:
     return {
         "rules": [
             {"code": r.code, "passed": r.passed, "title_zh": r.message_zh, "detail": r.message_en}

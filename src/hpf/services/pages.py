@@ -110,13 +110,13 @@ def _apply(
     except HpfError as exc:
         context = _item_context(conn, ctx, code, form=form, error=exc.title)
         return render(request, "service_item.html", context, status_code=exc.status)
-    return RedirectResponse(f"/applications/{row['id']}", status_code=303)
+    return RedirectResponse(f"/applications/{row.id}", status_code=303)
 
 
 # ------------------------------------------------------------------------------- applications
 
 
-def _names(conn: Connection, rows: list[dict[str, Any]], on: date) -> dict[str, str]:
+def _names(conn: Connection, rows: list[service.ApplicationView], on: date) -> dict[str, str]:
     items = catalog.catalog_at(conn, on).items
     return {i["code"]: i["name_zh"] for i in items}
 
@@ -142,35 +142,33 @@ def queue_page(request: Request, conn: ReadDb, ctx: Ctx) -> Response:
 
 
 def _detail_context(
-    conn: Connection, ctx: Context, who: Principal, row: dict[str, Any], **extra: Any
+    conn: Connection, ctx: Context, who: Principal, row: service.Application, **extra: Any
 ) -> dict[str, Any]:
     today = ctx.clock.today()
     item = service.item_of(conn, row)
-    mats = service.materials(conn, row["id"])
-    have = {m["material_code"] for m in mats}
-    owner = who.id == row["applicant_id"] or service.owner_ids(row) in (
-        (who.member_id, None),
-        (None, who.employer_id),
-    )
-    state = rules.State(row["state"])
+    mats = service.materials(conn, row.id)
+    have = {m.material_code for m in mats}
+    owners: tuple[tuple[int | None, int | None], ...] = ((who.member_id, None), (None, who.employer_id))
+    owner = who.id == row.applicant_id or service.owner_ids(row) in owners
+    state = rules.State(row.state)
     reviewer = who.may(Perm.APPLICATION_REVIEW)
-    transitions = service.transitions(conn, row["id"])
+    transitions = service.transitions(conn, row.id)
     return {
         "nav": "applications",
         "a": service.with_deadline(row, today),
         "item": item,
-        "evaluation": row["evaluation"] or {},
+        "evaluation": row.evaluation or {},
         "materials": mats,
         "missing": list(rules.missing_materials(item["materials"], have)),
         "transitions": transitions,
-        "actor_names": staff_names(conn, (t["actor"] for t in transitions)),
+        "actor_names": staff_names(conn, (t.actor for t in transitions)),
         "state_zh": rules.STATE_ZH,
         "can_upload": state is rules.State.SUBMITTED and (owner or who.is_staff),
         "can_withdraw": owner and (state, rules.State.WITHDRAWN) in rules.TRANSITIONS,
-        "can_rate": owner and state in rules.TERMINAL and row["rating"] is None,
+        "can_rate": owner and state in rules.TERMINAL and row.rating is None,
         "can_decide": reviewer and state is rules.State.UNDER_REVIEW,
         "can_reject": reviewer and state in rules.PENDING_DECISION,
-        "same_person": who.id == row["applicant_id"] or who.login == row["accepted_by"],
+        "same_person": who.id == row.applicant_id or who.login == row.accepted_by,
         "error": None,
         "done": None,
         **extra,
@@ -197,8 +195,8 @@ def application_page(
     return render(request, "application.html", _detail_context(conn, ctx, who, row, done=done))
 
 
-def _audit(show: Disclosure, row: dict[str, Any]) -> None:
-    show.show("application", [row], subject_ids=[row["id"]])
+def _audit(show: Disclosure, row: service.Application) -> None:
+    show.show("application", [row], subject_ids=[row.id])
 
 
 def _act(
@@ -320,7 +318,7 @@ def _catalog_context(conn: Connection, ctx: Context, code: str = "", **extra: An
     cat = catalog.catalog_at(conn, today)
     codes = [str(i["code"]) for i in cat.items]
     code = code if code in codes else (codes[0] if codes else "")
-    national = {str(i["code"]): i for i in catalog.national_at(today)["items"]}
+    national = {str(i["code"]): i for i in catalog.national_at(today).items}
     return {
         "nav": "catalog",
         "catalog": cat,
@@ -374,7 +372,7 @@ def _int_field(text: str, label: str, errors: list[str]) -> int | None:
     return value
 
 
-def _tightened(item: dict[str, Any], form: dict[str, list[str]], errors: list[str]) -> dict[str, Any]:
+def _tightened(item: catalog.Item, form: dict[str, list[str]], errors: list[str]) -> dict[str, Any]:
     """``item`` with what the form tightened; every unreadable field named in ``errors``."""
 
     def one(name: str) -> str:
@@ -470,44 +468,44 @@ def _publish(
 # ---------------------------------------------------------------------------------- receipt
 
 
-def _applicant_facts(conn: Connection, row: dict[str, Any], show: Disclosure) -> dict[str, str]:
+def _applicant_facts(conn: Connection, row: service.Application, show: Disclosure) -> dict[str, str]:
     """Who applied, as a receipt prints it: the name and the masked ID number (read audited)."""
-    if row["member_id"] is not None:
-        no = accounts.account_numbers_of(conn, [row["member_id"]])[row["member_id"]]
+    if row.member_id is not None:
+        no = accounts.account_numbers_of(conn, [row.member_id])[row.member_id]
         person = accounts.get_member(conn, no)
         show.show("member", [person])  # the audit row of the read; the receipt always masks the ID
         return {"name": person["name"], "id_no": mask(str(person["resident_id"]), "resident_id")}
-    if row["employer_id"] is not None:
-        firm = accounts.get_employer(conn, accounts.employer_account_no(conn, row["employer_id"]))
+    if row.employer_id is not None:
+        firm = accounts.get_employer(conn, accounts.employer_account_no(conn, row.employer_id))
         return {"name": firm["name"], "id_no": firm["uscc"]}
-    return {"name": row["applicant_login"], "id_no": "—"}
+    return {"name": row.applicant_login, "id_no": "—"}
 
 
 def _receipt_context(
-    conn: Connection, ctx: Context, row: dict[str, Any], show: Disclosure, center: str
+    conn: Connection, ctx: Context, row: service.Application, show: Disclosure, center: str
 ) -> dict[str, Any]:
     """The receipt's facts and their SM3 (with the archive's seal once the application ended)."""
-    outputs = row["outputs"] or {}
+    outputs = row.outputs or {}
     try:
-        sealed: str | None = archives.get_archive(conn, row["id"])["sm3"]
+        sealed: str | None = archives.get_archive(conn, row.id).sm3
     except NotFound:
         sealed = None  # still in progress: archived when it ends
     facts = {
         "center": center,
         "center_code": ctx.center_code,
-        "application_id": row["id"],
-        "item_code": row["item_code"],
+        "application_id": row.id,
+        "item_code": row.item_code,
         "item_name": service.item_of(conn, row)["name_zh"],
         "applicant": _applicant_facts(conn, row, show),
-        "submitted_at": row["created_at"],
-        "state": row["state"],
-        "decision": row["decision"],
-        "decision_reason": row["decision_reason"],
-        "decided_at": row["decided_at"],
-        "amount_fen": outputs.get("amount_fen", row["amount_fen"]),
+        "submitted_at": row.created_at,
+        "state": row.state,
+        "decision": row.decision,
+        "decision_reason": row.decision_reason,
+        "decided_at": row.decided_at,
+        "amount_fen": outputs.get("amount_fen", row.amount_fen),
         "payment_order_no": outputs.get("payment_order_no"),
         "paid_on": outputs.get("paid_on"),
-        "due_on": row["due_on"],
+        "due_on": row.due_on,
         "archive_sm3": sealed,
     }
     return {"r": facts, "a": service.with_deadline(row, ctx.clock.today()),

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from hpf.kernel.errors import IllegalTransition, InvalidInput, all_at_once
 from hpf.kernel.findings import Finding
@@ -439,15 +439,25 @@ def check_local_list(
     return out
 
 
-def in_force(entries: Sequence[Mapping[str, Any]], on: date) -> Mapping[str, Any] | None:
+class Dated(Protocol):
+    """A version that takes effect on a day (a national catalog, a local list)."""
+
+    @property
+    def effective_from(self) -> date: ...
+
+
+_Version = TypeVar("_Version", bound=Dated)
+
+
+def in_force(entries: Sequence[_Version], on: date) -> _Version | None:
     """The entry (a version with ``effective_from``) in force on ``on``: the latest not after it."""
-    found = [e for e in entries if e["effective_from"] <= on]
-    return max(found, key=lambda e: e["effective_from"]) if found else None
+    found = [e for e in entries if e.effective_from <= on]
+    return max(found, key=lambda e: e.effective_from) if found else None
 
 
 def overlay(
     national_items: Sequence[Mapping[str, Any]], local_items: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
+) -> list[Mapping[str, Any]]:
     """The center's items: the national ones, each replaced by its local tightening where given."""
     local = {str(i["code"]): i for i in local_items}
     return [{**dict(local.get(str(i["code"]), i)), "local": str(i["code"]) in local} for i in national_items]
@@ -513,10 +523,14 @@ def missing_materials(
 MAX_PAYLOAD_CHARS = 16_000
 
 
-def payload_from_form(fields: Sequence[Mapping[str, Any]], form: Mapping[str, str]) -> dict[str, Any]:
+FormValue = str | int | bool
+"""A form field's value in a payload: text, a choice or an ISO date; fen or a whole number; a tick."""
+
+
+def payload_from_form(fields: Sequence[Mapping[str, Any]], form: Mapping[str, str]) -> dict[str, FormValue]:
     """What a member typed, as the item's JSON payload (yuan → integer fen, dates ISO); every
     missing or unreadable field refused at once."""
-    payload: dict[str, Any] = {}
+    payload: dict[str, FormValue] = {}
     refusals: list[InvalidInput] = []
     for field in fields:
         name, kind = str(field["name"]), str(field["kind"])
@@ -544,7 +558,7 @@ def payload_from_form(fields: Sequence[Mapping[str, Any]], form: Mapping[str, st
     return payload
 
 
-def _typed(field: Mapping[str, Any], kind: str, text: str) -> Any:
+def _typed(field: Mapping[str, Any], kind: str, text: str) -> str | int:
     name, label = str(field["name"]), str(field["label_zh"])
     try:
         if kind == "yuan":

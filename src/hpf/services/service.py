@@ -39,6 +39,7 @@ from hpf.accounts import service as accounts
 from hpf.identity.identity import Forbidden
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
+from hpf.kernel.records import fields_of
 from hpf.kernel.workdays import working_days_between
 from hpf.protection import protect
 from hpf.protection.masking import mask
@@ -64,11 +65,116 @@ def _aware(value: datetime | None) -> datetime | None:
     return None if value is None else (value if value.tzinfo else value.replace(tzinfo=UTC))
 
 
-def _shaped(row: Mapping[Any, Any]) -> dict[str, Any]:
-    out = dict(row)
-    for name in ("decided_at", "rated_at", "created_at"):
-        out[name] = _aware(out[name])
-    return out
+@dataclasses.dataclass(frozen=True, slots=True)
+class Application:
+    """An application as stored, its fields in the order of its columns.
+
+    ``payload`` is the form as submitted, an open-ended JSON object whose fields the item
+    defines (``catalog.json``), with its personal numbers masked (:func:`with_secrets` gives it
+    in full); ``evaluation`` is the latest evaluation as stored (``handlers.evaluation_to_json``)
+    and ``outputs`` what the handler's ``on_approved`` returned, both JSON objects.
+    """
+
+    id: int
+    item_code: str
+    catalog_version: str
+    applicant_kind: str  # member | employer | heir | staff
+    applicant_id: int
+    applicant_login: str
+    member_id: int | None
+    employer_id: int | None
+    channel: str  # online | counter
+    payload: Mapping[str, Any]
+    state: str
+    submitted_on: date
+    accepted_on: date | None
+    accepted_by: str | None
+    due_on: date | None
+    evaluation: Mapping[str, Any] | None
+    amount_fen: int | None
+    decision: str | None  # approved | rejected
+    decision_reason: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    outputs: Mapping[str, Any] | None
+    idempotency_key: str | None
+    rating: int | None
+    rating_comment: str | None
+    rated_at: datetime | None
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ApplicationView(Application):
+    """An application as a page or the API shows it: with its deadline and its state in Chinese."""
+
+    overdue: bool
+    working_days_left: int | None  # to the due date; None before acceptance
+    state_zh: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Transition:
+    """One move of an application's state (``from_state`` None: the submission itself)."""
+
+    id: int
+    application_id: int
+    from_state: str | None
+    to_state: str
+    actor: str
+    business_date: date
+    recorded_at: datetime
+    reason: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Material:
+    """A file attached to an application (its bytes stored once per SHA-256)."""
+
+    id: int
+    application_id: int
+    material_code: str
+    file_name: str
+    file_type: str  # pdf | jpg | png, from the bytes
+    size_bytes: int
+    sha256: str
+    uploaded_by: str
+    uploaded_at: datetime
+
+
+def _application_of(row: Mapping[Any, Any]) -> Application:
+    return Application(
+        id=row["id"], item_code=row["item_code"], catalog_version=row["catalog_version"],
+        applicant_kind=row["applicant_kind"], applicant_id=row["applicant_id"],
+        applicant_login=row["applicant_login"], member_id=row["member_id"], employer_id=row["employer_id"],
+        channel=row["channel"], payload=row["payload"], state=row["state"], submitted_on=row["submitted_on"],
+        accepted_on=row["accepted_on"], accepted_by=row["accepted_by"], due_on=row["due_on"],
+        evaluation=row["evaluation"], amount_fen=row["amount_fen"], decision=row["decision"],
+        decision_reason=row["decision_reason"], decided_by=row["decided_by"],
+        decided_at=_aware(row["decided_at"]), outputs=row["outputs"], idempotency_key=row["idempotency_key"],
+        rating=row["rating"], rating_comment=row["rating_comment"], rated_at=_aware(row["rated_at"]),
+        created_at=_aware_at(row["created_at"]),
+    )  # fmt: skip
+
+
+def _transition_of(row: Mapping[Any, Any]) -> Transition:
+    return Transition(
+        id=row["id"], application_id=row["application_id"], from_state=row["from_state"],
+        to_state=row["to_state"], actor=row["actor"], business_date=row["business_date"],
+        recorded_at=_aware_at(row["recorded_at"]), reason=row["reason"],
+    )  # fmt: skip
+
+
+def _material_of(row: Mapping[Any, Any]) -> Material:
+    return Material(
+        id=row["id"], application_id=row["application_id"], material_code=row["material_code"],
+        file_name=row["file_name"], file_type=row["file_type"], size_bytes=row["size_bytes"],
+        sha256=row["sha256"], uploaded_by=row["uploaded_by"], uploaded_at=_aware_at(row["uploaded_at"]),
+    )  # fmt: skip
+
+
+def _aware_at(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def not_found(application_id: object) -> NotFound:
@@ -96,26 +202,30 @@ _MATERIAL_COUNT = (
 _BLOB = select(application_blob.c.id).where(application_blob.c.sha256 == bindparam("sha256"))
 
 
-def find(conn: Connection, application_id: int) -> dict[str, Any] | None:
+def find(conn: Connection, application_id: int) -> Application | None:
     row = conn.execute(_BY_ID, {"application_id": application_id}).mappings().first()
-    return None if row is None else _shaped(row)
+    return None if row is None else _application_of(row)
 
 
-def get(conn: Connection, application_id: int) -> dict[str, Any]:
+def get(conn: Connection, application_id: int) -> Application:
     found = find(conn, application_id)
     if found is None:
         raise not_found(application_id)
     return found
 
 
-def owner_ids(row: Mapping[Any, Any]) -> tuple[int | None, int | None]:
+def _owners(kind: str, member_id: int | None, employer_id: int | None) -> tuple[int | None, int | None]:
+    if kind == "member":
+        return member_id, None
+    if kind == "employer":
+        return None, employer_id
+    return None, None  # heirs and staff items: the center's
+
+
+def owner_ids(row: Application) -> tuple[int | None, int | None]:
     """(member id, employer id) of whoever owns the application: a member their own requests
     (made online or for them at the counter), an employer the requests it made."""
-    if row["applicant_kind"] == "member":
-        return row["member_id"], None
-    if row["applicant_kind"] == "employer":
-        return None, row["employer_id"]
-    return None, None  # heirs and staff items: the center's
+    return _owners(row.applicant_kind, row.member_id, row.employer_id)
 
 
 def application_owner(conn: Connection, application_id: str) -> tuple[int | None, int | None]:
@@ -125,19 +235,15 @@ def application_owner(conn: Connection, application_id: str) -> tuple[int | None
 
 def owner_of(conn: Connection, application_id: int) -> tuple[int | None, int | None] | None:
     """The owners of an application, ``None`` when there is no such application (scope checks)."""
-    row = (
-        conn.execute(
-            select(application.c.applicant_kind, application.c.member_id, application.c.employer_id).where(
-                application.c.id == application_id
-            )
+    row = conn.execute(
+        select(application.c.applicant_kind, application.c.member_id, application.c.employer_id).where(
+            application.c.id == application_id
         )
-        .mappings()
-        .first()
-    )
-    return None if row is None else owner_ids(row)
+    ).first()
+    return None if row is None else _owners(row.applicant_kind, row.member_id, row.employer_id)
 
 
-def _is_owner(who: Principal, row: Mapping[str, Any]) -> bool:
+def _is_owner(who: Principal, row: Application) -> bool:
     member_id, employer_id = owner_ids(row)
     if who.kind == "member":
         return member_id is not None and member_id == who.member_id
@@ -146,17 +252,17 @@ def _is_owner(who: Principal, row: Mapping[str, Any]) -> bool:
     return False
 
 
-def _require_applicant(who: Principal, row: Mapping[str, Any]) -> None:
+def _require_applicant(who: Principal, row: Application) -> None:
     """Only the applicant (or the clerk who applied for them) withdraws or rates."""
-    if not (_is_owner(who, row) or who.id == row["applicant_id"]):
+    if not (_is_owner(who, row) or who.id == row.applicant_id):
         raise Forbidden(
             "application.not_applicant",
             "只有申请人可以撤回或评价申请",
-            f"{who.login} did not make application {row['id']}",
+            f"{who.login} did not make application {row.id}",
         )
 
 
-def visible(conn: Connection, who: Principal, application_id: int) -> dict[str, Any]:
+def visible(conn: Connection, who: Principal, application_id: int) -> Application:
     """The application if ``who`` may see it; otherwise exactly the answer for a missing one."""
     row = get(conn, application_id)
     if not (who.is_staff or _is_owner(who, row)):
@@ -164,38 +270,38 @@ def visible(conn: Connection, who: Principal, application_id: int) -> dict[str, 
     return row
 
 
-def transitions(conn: Connection, application_id: int) -> list[dict[str, Any]]:
+def transitions(conn: Connection, application_id: int) -> list[Transition]:
     query = (
         select(application_transition)
         .where(application_transition.c.application_id == application_id)
         .order_by(application_transition.c.id)
     )
-    return [{**r, "recorded_at": _aware(r["recorded_at"])} for r in conn.execute(query).mappings()]
+    return [_transition_of(r) for r in conn.execute(query).mappings()]
 
 
-def materials(conn: Connection, application_id: int) -> list[dict[str, Any]]:
+def materials(conn: Connection, application_id: int) -> list[Material]:
     rows = conn.execute(_MATERIALS, {"application_id": application_id}).mappings()
-    return [{**r, "uploaded_at": _aware(r["uploaded_at"])} for r in rows]
+    return [_material_of(r) for r in rows]
 
 
-def item_of(conn: Connection, row: Mapping[str, Any]) -> dict[str, Any]:
+def item_of(conn: Connection, row: Application) -> catalog.Item:
     """The catalog item the application was made under (its version, not today's)."""
-    return catalog.item_of_version(conn, row["item_code"], row["catalog_version"])
+    return catalog.item_of_version(conn, row.item_code, row.catalog_version)
 
 
-def with_deadline(row: dict[str, Any], today: date) -> dict[str, Any]:
-    """The row with ``overdue`` and ``working_days_left`` (to the due date) for display."""
-    due = row["due_on"]
+def with_deadline(row: Application, today: date) -> ApplicationView:
+    """The application with ``overdue`` and ``working_days_left`` (to the due date) for display."""
+    due = row.due_on
     left = None if due is None else working_days_between(today, due)
-    return {
-        **row,
-        "overdue": rules.is_overdue(row["state"], due, today),
-        "working_days_left": left,
-        "state_zh": rules.STATE_ZH.get(row["state"], row["state"]),
-    }
+    return ApplicationView(
+        **fields_of(row),
+        overdue=rules.is_overdue(row.state, due, today),
+        working_days_left=left,
+        state_zh=rules.STATE_ZH.get(row.state, row.state),
+    )
 
 
-def list_own(conn: Connection, who: Principal, *, limit: int = 100) -> list[dict[str, Any]]:
+def list_own(conn: Connection, who: Principal, *, limit: int = 100) -> list[Application]:
     """The caller's applications, newest first; staff see the center's latest."""
     query = select(application).order_by(application.c.id.desc()).limit(limit)
     if who.kind == "member":
@@ -208,10 +314,10 @@ def list_own(conn: Connection, who: Principal, *, limit: int = 100) -> list[dict
         )
     elif not who.is_staff:
         return []
-    return [_shaped(r) for r in conn.execute(query).mappings()]
+    return [_application_of(r) for r in conn.execute(query).mappings()]
 
 
-def review_queue(conn: Connection, today: date, *, limit: int = 200) -> list[dict[str, Any]]:
+def review_queue(conn: Connection, today: date, *, limit: int = 200) -> list[ApplicationView]:
     """Applications waiting for a decision, the earliest due date first (overdue flagged); on the
     same due date, the higher priority of their evaluation first (``Evaluation.priority``)."""
     query = (
@@ -220,14 +326,14 @@ def review_queue(conn: Connection, today: date, *, limit: int = 200) -> list[dic
         .order_by(application.c.due_on.is_(None), application.c.due_on, application.c.id)
         .limit(limit)
     )
-    rows = [with_deadline(_shaped(r), today) for r in conn.execute(query).mappings()]
+    rows = [with_deadline(_application_of(r), today) for r in conn.execute(query).mappings()]
 
-    def priority(row: dict[str, Any]) -> float:
-        value = (row.get("evaluation") or {}).get("priority")
+    def priority(row: ApplicationView) -> float:
+        value = (row.evaluation or {}).get("priority")
         return -float(value) if isinstance(value, int | float) else 0.0
 
     # Stable: rows are in (due date, id) order already; within a due date, priority decides.
-    rows.sort(key=lambda r: (r["due_on"] is None, r["due_on"] or date.min, priority(r)))
+    rows.sort(key=lambda r: (r.due_on is None, r.due_on or date.min, priority(r)))
     return rows
 
 
@@ -241,30 +347,30 @@ def queue_size(conn: Connection) -> int:
 def _move(
     conn: Connection,
     ctx: Context,
-    row: Mapping[str, Any],
+    row: Application,
     target: State,
     actor: str,
     reason: str | None = None,
     **values: Any,
-) -> dict[str, Any]:
+) -> Application:
     """One transition: checked, applied once (a concurrent move loses), recorded; sealed if it ends."""
-    rules.require_transition(row["id"], row["state"], target)
+    rules.require_transition(row.id, row.state, target)
     done = conn.execute(
         update(application)
-        .where(application.c.id == row["id"], application.c.state == row["state"])
+        .where(application.c.id == row.id, application.c.state == row.state)
         .values(state=target.value, **values)
     )
     if done.rowcount != 1:
         raise Conflict(
             "application.changed",
             "申请状态已变化，请刷新后重试",
-            f"application {row['id']} changed meanwhile",
+            f"application {row.id} changed meanwhile",
         )
     conn.execute(
         _TRANSITION,
         {
-            "application_id": row["id"],
-            "from_state": row["state"],
+            "application_id": row.id,
+            "from_state": row.state,
             "to_state": target.value,
             "actor": actor[:64],
             "business_date": ctx.clock.today(),
@@ -272,28 +378,26 @@ def _move(
             "reason": reason,
         },
     )
-    events.record(
-        conn, ctx, f"application.{target.value}", "application", row["id"], _payload(row, row["state"])
-    )
+    events.record(conn, ctx, f"application.{target.value}", "application", row.id, _payload(row, row.state))
     if target in rules.TERMINAL:
-        archives.seal(conn, ctx, row["id"])
-    return get(conn, row["id"])
+        archives.seal(conn, ctx, row.id)
+    return get(conn, row.id)
 
 
-def _payload(row: Mapping[str, Any], previous: str | None) -> dict[str, Any]:
+def _payload(row: Application, previous: str | None) -> dict[str, Any]:
     """What an application's event tells: the item, whose it is, the state it left."""
-    return {"item_code": row["item_code"], "member_id": row["member_id"], "employer_id": row["employer_id"],
-            "channel": row["channel"], "from_state": previous}  # fmt: skip
+    return {"item_code": row.item_code, "member_id": row.member_id, "employer_id": row.employer_id,
+            "channel": row.channel, "from_state": previous}  # fmt: skip
 
 
-def _evaluate(conn: Connection, ctx: Context, row: Mapping[str, Any]) -> Evaluation | None:
-    handler = handler_for(row["item_code"])
+def _evaluate(conn: Connection, ctx: Context, row: Application) -> Evaluation | None:
+    handler = handler_for(row.item_code)
     if handler is None:
         return None
     evaluation = handler.evaluate(conn, ctx, with_secrets(conn, row))
     conn.execute(
         update(application)
-        .where(application.c.id == row["id"])
+        .where(application.c.id == row.id)
         .values(evaluation=evaluation_to_json(evaluation), amount_fen=evaluation.amount_fen)
     )
     return evaluation
@@ -359,9 +463,7 @@ def _applicant(
     return Applicant(chosen, member_id, employer_id, "counter" if who.is_staff else "online")
 
 
-def _existing(
-    conn: Connection, who: Principal, key: str, item_code: str, payload: Any
-) -> dict[str, Any] | None:
+def _existing(conn: Connection, who: Principal, key: str, item_code: str, payload: Any) -> Application | None:
     row = (
         conn.execute(
             select(application).where(
@@ -373,13 +475,14 @@ def _existing(
     )
     if row is None:
         return None
-    if row["item_code"] != item_code or with_secrets(conn, dict(row))["payload"] != payload:
+    found = _application_of(row)
+    if found.item_code != item_code or with_secrets(conn, found).payload != payload:
         raise Conflict(
             "application.key_reused",
             "幂等键已用于其他申请",
             "this Idempotency-Key was used for a different application",
         )
-    return _shaped(row)
+    return found
 
 
 # Payload fields that identify people or their money: stored encrypted in application_secret,
@@ -404,13 +507,13 @@ def _split_secrets(payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
     return public, {k: payload[k] for k in SECRET_FIELDS if payload.get(k) not in (None, "", [])}
 
 
-def with_secrets(conn: Connection, row: Mapping[str, Any]) -> dict[str, Any]:
+def with_secrets(conn: Connection, row: Application) -> Application:
     """The application with its payload in full (for handlers and the idempotency check)."""
-    stored = conn.execute(_SECRETS, {"application_id": row["id"]}).all()
+    stored = conn.execute(_SECRETS, {"application_id": row.id}).all()
     secrets = {
         name: json.loads(reveal("application_secret", "value", token) or "null") for name, token in stored
     }
-    return {**row, "payload": {**(row["payload"] or {}), **secrets}}
+    return dataclasses.replace(row, payload={**row.payload, **secrets})
 
 
 def _clean_payload(payload: object) -> dict[str, Any]:
@@ -450,7 +553,7 @@ def submit(
     employer_account_no: str | None = None,
     idempotency_key: str | None = None,
     complete: bool = False,
-) -> dict[str, Any]:
+) -> Application:
     """A new application of ``item_code`` (state submitted); the same key returns the same one.
 
     ``complete`` goes on to acceptance at once (an item whose materials are all optional, or
@@ -538,16 +641,16 @@ def add_material(
     material_code: str,
     file_name: str,
     data: bytes,
-) -> dict[str, Any]:
+) -> Material:
     """Attach a file to a submitted application: its type (from the bytes) and size checked
     against the item's material, stored once per SHA-256."""
     row = visible(conn, who, application_id)
-    if row["state"] != State.SUBMITTED.value:
+    if row.state != State.SUBMITTED.value:
         raise Conflict(
             "application.materials_closed",
             "申请已受理，不能再补充材料",
-            f"application {application_id} is {row['state']}",
-            state=row["state"],
+            f"application {application_id} is {row.state}",
+            state=row.state,
         )
     item = item_of(conn, row)
     spec = next((m for m in item["materials"] if m["code"] == material_code), None)
@@ -583,7 +686,7 @@ def add_material(
     ).scalar_one()  # fmt: skip
     events.record(conn, ctx, "application.material_added", "application", application_id,
                   {"material_id": new_id, "material_code": material_code, "file_type": kind, "size_bytes": len(data)})  # fmt: skip
-    return next(m for m in materials(conn, application_id) if m["id"] == new_id)
+    return next(m for m in materials(conn, application_id) if m.id == new_id)
 
 
 def blob(conn: Connection, sha256: str) -> bytes:
@@ -601,11 +704,11 @@ def blob(conn: Connection, sha256: str) -> bytes:
 
 def material_content(
     conn: Connection, who: Principal, application_id: int, material_id: int
-) -> tuple[dict[str, Any], bytes]:
+) -> tuple[Material, bytes]:
     visible(conn, who, application_id)
     for m in materials(conn, application_id):
-        if m["id"] == material_id:
-            return m, blob(conn, m["sha256"])
+        if m.id == material_id:
+            return m, blob(conn, m.sha256)
     raise NotFound(
         "application.material_not_found",
         "材料不存在",
@@ -616,16 +719,14 @@ def material_content(
 # ------------------------------------------------------------------------------- the decisions
 
 
-def complete_submission(
-    conn: Connection, ctx: Context, who: Principal, application_id: int
-) -> dict[str, Any]:
+def complete_submission(conn: Connection, ctx: Context, who: Principal, application_id: int) -> Application:
     """受理: accept a submitted application whose required materials are all there, start its
     clock, and review it (straight through when the rules allow)."""
     row = visible(conn, who, application_id)
-    rules.require_transition(application_id, row["state"], State.ACCEPTED)
+    rules.require_transition(application_id, row.state, State.ACCEPTED)
     item = item_of(conn, row)
     missing = rules.missing_materials(
-        item["materials"], (m["material_code"] for m in materials(conn, application_id))
+        item["materials"], (m.material_code for m in materials(conn, application_id))
     )
     if missing:
         raise InvalidInput(
@@ -652,21 +753,21 @@ def complete_submission(
 def _approve(
     conn: Connection,
     ctx: Context,
-    row: Mapping[str, Any],
+    row: Application,
     evaluation: Evaluation | None,
     actor: str,
     reason: str,
-) -> dict[str, Any]:
+) -> Application:
     row = _move(
         conn, ctx, row, State.APPROVED, actor, reason,
         decision="approved", decision_reason=reason, decided_by=actor, decided_at=ctx.clock.now(),
     )  # fmt: skip
-    handler = handler_for(row["item_code"])
+    handler = handler_for(row.item_code)
     outputs: dict[str, Any] = {}
     if handler is not None and evaluation is not None:
         outputs = dict(handler.on_approved(conn, ctx, with_secrets(conn, row), evaluation))
-    conn.execute(update(application).where(application.c.id == row["id"]).values(outputs=outputs))
-    row = get(conn, row["id"])
+    conn.execute(update(application).where(application.c.id == row.id).values(outputs=outputs))
+    row = get(conn, row.id)
     if handler is None or outputs.get("executed") is True:
         return _move(conn, ctx, row, State.EXECUTED, actor, "办结")
     return row
@@ -674,11 +775,11 @@ def _approve(
 
 def approve(
     conn: Connection, ctx: Context, who: Principal, application_id: int, note: str = ""
-) -> dict[str, Any]:
+) -> Application:
     """A reviewer approves: not the applicant, not whoever accepted it; the rules must pass."""
     row = get(conn, application_id)
-    rules.require_transition(application_id, row["state"], State.APPROVED)
-    if who.id == row["applicant_id"] or who.login in (row["applicant_login"], row["accepted_by"]):
+    rules.require_transition(application_id, row.state, State.APPROVED)
+    if who.id == row.applicant_id or who.login in (row.applicant_login, row.accepted_by):
         raise Forbidden(
             "application.same_person",
             "受理或提交该申请的人员不能审批该申请",
@@ -700,26 +801,24 @@ def approve(
 def _end(
     conn: Connection,
     ctx: Context,
-    row: Mapping[str, Any],
+    row: Application,
     state: State,
     actor: str,
     reason: str,
     **values: Any,
-) -> dict[str, Any]:
+) -> Application:
     ended = _move(conn, ctx, row, state, actor, reason, **values)
-    handler = handler_for(row["item_code"])
+    handler = handler_for(row.item_code)
     if handler is not None:
         handler.on_ended(conn, ctx, with_secrets(conn, ended), state.value)
     return ended
 
 
-def reject(
-    conn: Connection, ctx: Context, who: Principal, application_id: int, reason: str
-) -> dict[str, Any]:
+def reject(conn: Connection, ctx: Context, who: Principal, application_id: int, reason: str) -> Application:
     """The center refuses, with the reason the applicant reads."""
     text = rules.require_reason(reason)
     row = get(conn, application_id)
-    rules.require_transition(application_id, row["state"], State.REJECTED)
+    rules.require_transition(application_id, row.state, State.REJECTED)
     return _end(
         conn, ctx, row, State.REJECTED, who.login, text,
         decision="rejected", decision_reason=text, decided_by=who.login, decided_at=ctx.clock.now(),
@@ -728,46 +827,46 @@ def reject(
 
 def withdraw(
     conn: Connection, ctx: Context, who: Principal, application_id: int, reason: str = ""
-) -> dict[str, Any]:
+) -> Application:
     """The applicant takes the application back before a decision."""
     row = visible(conn, who, application_id)
     _require_applicant(who, row)
-    rules.require_transition(application_id, row["state"], State.WITHDRAWN)
+    rules.require_transition(application_id, row.state, State.WITHDRAWN)
     return _end(conn, ctx, row, State.WITHDRAWN, who.login, " ".join(reason.split())[:400] or "申请人撤回")
 
 
 def mark_executed(
     conn: Connection, ctx: Context, application_id: int, outputs: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+) -> Application:
     """The owner of the work (e.g. the payout) reports it done; ``outputs`` are merged in."""
     row = get(conn, application_id)
-    merged = {**(row["outputs"] or {}), **dict(outputs or {})}
+    merged = {**(row.outputs or {}), **dict(outputs or {})}
     return _move(conn, ctx, row, State.EXECUTED, ctx.actor, "办结", outputs=merged)
 
 
 def mark_failed(
     conn: Connection, ctx: Context, application_id: int, reason: str, outputs: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+) -> Application:
     """The approved work could not be done (e.g. the bank refused the payout); the handler's
     ``on_ended`` releases what was reserved."""
     text = rules.require_reason(reason)
     row = get(conn, application_id)
-    merged = {**(row["outputs"] or {}), **dict(outputs or {})}
+    merged = {**(row.outputs or {}), **dict(outputs or {})}
     return _end(conn, ctx, row, State.FAILED, ctx.actor, text, outputs=merged)
 
 
 def rate(
     conn: Connection, ctx: Context, who: Principal, application_id: int, score: object, comment: str = ""
-) -> dict[str, Any]:
+) -> Application:
     """好差评: the applicant rates an ended application once."""
     row = visible(conn, who, application_id)
     _require_applicant(who, row)
-    if State(row["state"]) not in rules.TERMINAL:
+    if State(row.state) not in rules.TERMINAL:
         raise Conflict(
             "application.not_ended",
             "办结后才能评价",
-            f"application {application_id} is {row['state']}",
-            state=row["state"],
+            f"application {application_id} is {row.state}",
+            state=row.state,
         )
     value, text = rules.check_rating(score, comment)
     done = conn.execute(

@@ -211,21 +211,17 @@ class LoanActor:
         with read_transaction(self.engine) as conn:
             waiting = [
                 r for r in applications.review_queue(conn, self.ctx.clock.today(), limit=10_000)
-                if r["item_code"] == loan_application.ITEM and r["applicant_login"] == self.teller.login
+                if r.item_code == loan_application.ITEM and r.applicant_login == self.teller.login
             ]  # fmt: skip
         for row in waiting:
-            failed = [r for r in (row["evaluation"] or {}).get("rules", []) if not r["passed"]]
+            failed = [r for r in (row.evaluation or {}).get("rules", []) if not r["passed"]]
             with write_transaction(self.engine) as conn:
                 try:
                     if failed:
-                        applications.reject(
-                            conn, self.ctx, self.reviewer, int(row["id"]), failed[0]["title_zh"]
-                        )
+                        applications.reject(conn, self.ctx, self.reviewer, row.id, failed[0]["title_zh"])
                         summary.refused += 1
                     else:
-                        applications.approve(
-                            conn, self.ctx, self.reviewer, int(row["id"]), "经审核符合贷款条件"
-                        )
+                        applications.approve(conn, self.ctx, self.reviewer, row.id, "经审核符合贷款条件")
                         summary.approved += 1
                 except HpfError:  # facts moved since the evaluation: it waits for the next review
                     continue

@@ -30,7 +30,6 @@ from hpf.identity import identity
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.kernel.identifiers import luhn_check_digit
-from hpf.kernel.records import fields_of
 from hpf.ledger.service import member_balances
 from hpf.services import catalog
 from hpf.services import service as applications
@@ -66,20 +65,18 @@ def file_at_counter(
     """A teller files an application of ``code`` for a member with every required material and
     submits it; the state the application was decided to (``approved`` straight through, or
     ``under_review``), or None when the key was filed already (a rerun)."""
-    row = fields_of(
-        applications.submit(
-            conn, ctx, teller, code, payload, applicant_kind=applicant_kind, member_account_no=account_no,
-            idempotency_key=key,
-        )
+    row = applications.submit(
+        conn, ctx, teller, code, payload, applicant_kind=applicant_kind, member_account_no=account_no,
+        idempotency_key=key,
     )  # fmt: skip
-    if row["state"] != "submitted":
+    if row.state != "submitted":
         return None
     for material in catalog.item_at(conn, code, ctx.clock.today())["materials"]:
         if material["required"]:
             applications.add_material(
-                conn, ctx, teller, int(row["id"]), material["code"], f"{material['code']}.pdf", PDF
+                conn, ctx, teller, row.id, material["code"], f"{material['code']}.pdf", PDF
             )
-    return str(fields_of(applications.complete_submission(conn, ctx, teller, int(row["id"])))["state"])
+    return applications.complete_submission(conn, ctx, teller, row.id).state
 
 
 @dataclass

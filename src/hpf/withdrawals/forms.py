@@ -17,7 +17,7 @@ from typing import Any
 from hpf.kernel.errors import InvalidInput, all_at_once
 from hpf.services import rules as service_rules
 from hpf.withdrawals.handler import ITEMS
-from hpf.withdrawals.rules import Reason, family_resident_ids
+from hpf.withdrawals.rules import Reason, ReasonOverview, family_resident_ids
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,8 @@ _ID_SPLIT = re.compile(r"[\s,，;；、]+")
 
 
 def offered_to(
-    kind: str, is_staff: bool, overview: Sequence[Any], catalog_items: Sequence[Mapping[str, Any]]
-) -> list[Any]:
+    kind: str, is_staff: bool, overview: Sequence[ReasonOverview], catalog_items: Sequence[Mapping[str, Any]]
+) -> list[ReasonOverview]:
     """The reasons of ``overview`` someone of this kind may apply for themselves: staff see
     every reason; a member is not offered what only someone else may claim (职工死亡: an heir)."""
     if is_staff:
@@ -124,13 +124,17 @@ def fields_of(item_code: str) -> tuple[Field, ...]:
     return (*FIELDS[item_code], *PAYEE)
 
 
-def payload_of(item_code: str, form: Mapping[str, str]) -> dict[str, Any]:
+Payload = dict[str, service_rules.FormValue | list[str]]
+"""A withdrawal form's payload: the item's fields as typed, the family's ID numbers as a list."""
+
+
+def payload_of(item_code: str, form: Mapping[str, str]) -> Payload:
     """The application payload from what the member typed (a bad value refuses it, by field)."""
     fields = fields_of(item_code)
     typed = [asdict(f) for f in fields if f.kind != "ids"]
     refusals: list[InvalidInput] = []
     try:
-        payload = service_rules.payload_from_form(typed, form)
+        payload: Payload = dict(service_rules.payload_from_form(typed, form))
     except InvalidInput as exc:  # every field's problem, with the family IDs' below
         refusals.extend(_each(exc))
         payload = {}

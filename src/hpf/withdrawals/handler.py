@@ -20,10 +20,12 @@ from sqlalchemy import Connection, select
 
 from hpf.events import Event
 from hpf.kernel.context import Context
+from hpf.kernel.errors import InvalidInput
 from hpf.kernel.findings import Finding, Verdict
 from hpf.services import service as applications
-from hpf.services.handlers import Evaluation, SheetLine
+from hpf.services.handlers import Evaluation, Outputs, SheetLine
 from hpf.services.payload import Fields
+from hpf.services.service import Application
 from hpf.settlement import service as settlement
 from hpf.withdrawals import service
 from hpf.withdrawals.rules import Reason, family_resident_ids
@@ -72,21 +74,27 @@ def form_of(item_code: str, payload: Mapping[str, Any]) -> WithdrawalForm:
     )
 
 
-def applied_on(application: Mapping[str, Any]) -> date | None:
+def applied_on(application: Application) -> date:
     """The application's business date (``submitted_on``): the day whose policy decides it."""
-    day = application.get("submitted_on")
-    if isinstance(day, str):
-        return date.fromisoformat(day)
-    return day if isinstance(day, date) else None
+    return application.submitted_on
+
+
+def _member_of(application: Application) -> int:
+    """The member a withdrawal is about (every withdrawal item's applicant is a member)."""
+    if application.member_id is None:
+        raise InvalidInput(
+            "withdrawal.member_required", "请填写职工个人账号", "a withdrawal is about a member"
+        )
+    return application.member_id
 
 
 class WithdrawalHandler:
     item_codes = tuple(ITEMS)
 
-    def evaluate(self, conn: Connection, ctx: Context, application: Mapping[str, Any]) -> Evaluation:
-        form = form_of(application["item_code"], application["payload"])
+    def evaluate(self, conn: Connection, ctx: Context, application: Application) -> Evaluation:
+        form = form_of(application.item_code, application.payload)
         assessment = service.assess(
-            conn, ctx, int(application["member_id"]), form, applied_on=applied_on(application)
+            conn, ctx, _member_of(application), form, applied_on=applied_on(application)
         )
         decision = assessment.decision
         review = (REVIEW_OTHER,) if decision.manual_review else ()
@@ -98,27 +106,27 @@ class WithdrawalHandler:
         )
 
     def on_approved(
-        self, conn: Connection, ctx: Context, application: Mapping[str, Any], evaluation: Evaluation
-    ) -> dict[str, Any]:
-        form = form_of(application["item_code"], application["payload"])
+        self, conn: Connection, ctx: Context, application: Application, evaluation: Evaluation
+    ) -> Outputs:
+        form = form_of(application.item_code, application.payload)
         reserved = service.reserve(
-            conn, ctx, int(application["id"]), int(application["member_id"]), form,
+            conn, ctx, application.id, _member_of(application), form,
             assessed=evaluation.basis, applied_on=applied_on(application),
         )  # fmt: skip
-        order = settlement.get_order(conn, int(reserved["order_id"]))
+        order = settlement.get_order(conn, reserved.order_id)
         return {
-            "withdrawal_id": reserved["id"],
+            "withdrawal_id": reserved.id,
             "payment_order_id": order.id,
             "payment_order_no": order.order_no,
-            "amount_fen": reserved["allowed_fen"],
+            "amount_fen": reserved.allowed_fen,
             "ledger_entry_ids": [order.reserve_entry_id],
             "executed": False,  # the bank's answer completes it
         }
 
-    def on_ended(self, conn: Connection, ctx: Context, application: Mapping[str, Any], state: str) -> None:
+    def on_ended(self, conn: Connection, ctx: Context, application: Application, state: str) -> None:
         found = conn.execute(
             select(withdrawal.c.order_id, withdrawal.c.state).where(
-                withdrawal.c.application_id == application["id"]
+                withdrawal.c.application_id == application.id
             )
         ).first()
         if found is None or found.order_id is None or found.state != "reserved":
@@ -138,7 +146,7 @@ def tell_application(conn: Connection, ctx: Context, event: Event) -> None:
         return
     application_id = int(p["application_id"])
     current = applications.find(conn, application_id)
-    if current is None or current["state"] != "approved":
+    if current is None or current.state != "approved":
         return  # told already (a replayed outcome), or ended meanwhile
     extra = {"payment_order_no": p["order_no"], "paid_on": p["settled_on"]}
     if event.type == "withdrawal.paid":

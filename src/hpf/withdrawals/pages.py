@@ -92,7 +92,7 @@ def _form_context(
     show: Disclosure,
     found: dict[str, Any],
     code: str,
-    item: dict[str, Any] | None = None,
+    item: catalog.Item | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     return {
@@ -177,7 +177,7 @@ def _apply(
     who: Principal,
     show: Disclosure,
     typed: dict[str, str],
-    item: dict[str, Any],
+    item: catalog.Item,
     files: list[tuple[str, str, bytes]],
 ) -> Response:
     page_ctx = dataclasses.replace(ctx, source="page")
@@ -190,15 +190,15 @@ def _apply(
                 member_account_no=None if who.kind == "member" else account_no,
                 idempotency_key=typed.get("form_key") or None,
             )  # fmt: skip
-            if row["state"] != "submitted" or applications.materials(conn, row["id"]):
-                return RedirectResponse(f"/applications/{row['id']}", status_code=303)  # a replay
-            evaluation = row["evaluation"] or {}
+            if row.state != "submitted" or applications.materials(conn, row.id):
+                return RedirectResponse(f"/applications/{row.id}", status_code=303)  # a replay
+            evaluation = dict(row.evaluation or {})
             refusal = _refused(evaluation)
             if refusal is not None:
                 raise refusal
             for material_code, name, data in files:
-                applications.add_material(conn, page_ctx, who, row["id"], material_code, name, data)
-            done = applications.complete_submission(conn, page_ctx, who, row["id"])
+                applications.add_material(conn, page_ctx, who, row.id, material_code, name, data)
+            done = applications.complete_submission(conn, page_ctx, who, row.id)
     except HpfError as exc:
         if exc.status in (401, 403, 404):
             raise
@@ -207,4 +207,4 @@ def _apply(
             conn, ctx, show, found, code, item, form=typed, error=exc.title, evaluation=evaluation
         )
         return render(request, "withdrawals_apply.html", context, status_code=exc.status)
-    return RedirectResponse(f"/applications/{done['id']}", status_code=303)
+    return RedirectResponse(f"/applications/{done.id}", status_code=303)

@@ -14,10 +14,10 @@ registry lags a sale, two strangers may share a card legitimately): staff decide
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 
@@ -325,20 +325,58 @@ class WithdrawalForm:
             applicant_is_heir=self.applicant_is_heir,
         )
 
-    def evidence(self) -> dict[str, Any]:
+    def evidence(self) -> Evidence:
         """The facts kept with the withdrawal (numbers that identify people are stored apart)."""
-        return {
-            "requested_fen": self.requested_fen,
-            "document_date": self.document_date.isoformat() if self.document_date else None,
-            "cost_fen": self.cost_fen,
-            "rent_monthly_fen": self.rent_monthly_fen,
-            "installment_fen": self.installment_fen,
-            "monthly_repayment": self.monthly_repayment,
-            "labour_ended": self.labour_ended,
-            "emigrated": self.emigrated,
-            "applicant_is_heir": self.applicant_is_heir,
-            "payee_bank": self.payee_bank,
-        }
+        return Evidence(
+            requested_fen=self.requested_fen,
+            document_date=self.document_date.isoformat() if self.document_date else None,
+            cost_fen=self.cost_fen,
+            rent_monthly_fen=self.rent_monthly_fen,
+            installment_fen=self.installment_fen,
+            monthly_repayment=self.monthly_repayment,
+            labour_ended=self.labour_ended,
+            emigrated=self.emigrated,
+            applicant_is_heir=self.applicant_is_heir,
+            payee_bank=self.payee_bank,
+        )
+
+
+class Evidence(TypedDict):
+    """The claim's facts kept with a withdrawal (JSON), without the numbers that identify people."""
+
+    requested_fen: int | None
+    document_date: str | None  # ISO
+    cost_fen: int | None
+    rent_monthly_fen: int | None
+    installment_fen: int | None
+    monthly_repayment: bool
+    labour_ended: bool
+    emigrated: bool
+    applicant_is_heir: bool
+    payee_bank: str
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """A withdrawal recorded on approval, its money reserved by the payment order ``order_id``."""
+
+    id: int
+    application_id: int
+    member_id: int
+    reason: str  # TQYY
+    allowed_fen: int
+    closes_account: bool
+    state: str  # reserved | paid | released …
+    applied_on: date
+    order_id: int  # set in the transaction that records it
+
+
+def _withdrawal_of(row: Mapping[Any, Any]) -> Withdrawal:
+    return Withdrawal(
+        id=row["id"], application_id=row["application_id"], member_id=row["member_id"], reason=row["reason"],
+        allowed_fen=row["allowed_fen"], closes_account=row["closes_account"] == "1", state=row["state"],
+        applied_on=row["applied_on"], order_id=int(row["order_id"]),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -394,7 +432,7 @@ def reserve(
     *,
     assessed: Assessment | None = None,
     applied_on: date | None = None,
-) -> dict[str, Any]:
+) -> Withdrawal:
     """On approval: decide again, record the withdrawal and reserve its money through settlement.
 
     Idempotent per application. A closing withdrawal first credits interest to date, then
@@ -411,7 +449,7 @@ def reserve(
         .first()
     )
     if known is not None:
-        return dict(known)
+        return _withdrawal_of(known)
     today = ctx.clock.today()
     if form.reason in CLOSING:
         settle_on_close_with_policy(conn, ctx, member_id, today)
@@ -469,7 +507,11 @@ def reserve(
         "application_id": application_id, "member_id": member_id, "reason": form.reason.value,
         "amount_fen": amount, "closes_account": closing, "order_id": order.id, "order_no": order.order_no,
     })  # fmt: skip
-    return {**values, "id": withdrawal_id, "order_id": order.id}
+    return Withdrawal(
+        id=withdrawal_id, application_id=application_id, member_id=member_id, reason=form.reason.value,
+        allowed_fen=amount, closes_account=closing, state="reserved", applied_on=today,
+        order_id=order.id,
+    )  # fmt: skip
 
 
 def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> None:

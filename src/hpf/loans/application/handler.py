@@ -43,6 +43,7 @@ from hpf.kernel.errors import Conflict, HpfError
 from hpf.kernel.findings import Finding, Verdict
 from hpf.kernel.identifiers import parse_bank_card
 from hpf.kernel.money import format_yuan
+from hpf.kernel.records import fields_of
 from hpf.ledger.service import member_balances
 from hpf.loans.application.rules import (
     ELIGIBILITY_RULES,
@@ -64,6 +65,7 @@ from hpf.services import service as applications
 from hpf.services.handlers import Evaluation, SheetLine
 from hpf.services.payload import Fields, blank
 from hpf.services.queries import application_state_of
+from hpf.services.service import Application
 from hpf.settlement import queries as settlement_queries
 from hpf.settlement import service as settlement
 from hpf.settlement.owners import PayoutOutcome
@@ -569,21 +571,21 @@ def decide(conn: Connection, ctx: Context, app: Mapping[str, Any]) -> LoanDecisi
 class LoanHandler:
     item_codes: tuple[str, ...] = (ITEM,)
 
-    def evaluate(self, conn: Connection, ctx: Context, application: Mapping[str, Any]) -> Evaluation:
-        d = decide(conn, ctx, application)
+    def evaluate(self, conn: Connection, ctx: Context, application: Application) -> Evaluation:
+        d = decide(conn, ctx, fields_of(application))
         return Evaluation(
             verdict=d.verdict, amount_fen=d.amount_fen, sheet=d.sheet,
             priority=d.score.probability if d.score is not None else None,
         )  # fmt: skip
 
     def on_approved(
-        self, conn: Connection, ctx: Context, application: Mapping[str, Any], evaluation: Evaluation
+        self, conn: Connection, ctx: Context, application: Application, evaluation: Evaluation
     ) -> dict[str, Any]:
-        d = decide(conn, ctx, application)  # in the approving transaction: the facts of now
+        d = decide(conn, ctx, fields_of(application))  # in the approving transaction: the facts of now
         if not d.eligible:
             first = d.verdict.refusals[0]
             raise Conflict(first.code, first.message_zh, first.message_en)
-        application_id = int(application["id"])
+        application_id = application.id
         loan_id = loans.create_loan(conn, ctx, d.terms(application_id))
         order = settlement.reserve(
             conn,
@@ -617,8 +619,8 @@ class LoanHandler:
             "executed": False,  # the bank's answer completes it (disbursement_settled)
         }
 
-    def on_ended(self, conn: Connection, ctx: Context, application: Mapping[str, Any], state: str) -> None:
-        loan_id = conn.scalar(select(loan.c.id).where(loan.c.application_id == application["id"]))
+    def on_ended(self, conn: Connection, ctx: Context, application: Application, state: str) -> None:
+        loan_id = conn.scalar(select(loan.c.id).where(loan.c.application_id == application.id))
         if loan_id is None:
             return
         unsent = settlement_queries.order_ids(
@@ -658,7 +660,7 @@ def disbursement_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome)
     if row is None:
         return
     current = applications.find(conn, int(row.application_id))
-    pending = current is not None and current["state"] == "approved"
+    pending = current is not None and current.state == "approved"
     extra = {"payment_order_no": outcome.order_no, "settled_on": outcome.settled_on.isoformat()}
     if outcome.state == "paid":
         entry_id = settlement_queries.reserve_entry_of(conn, outcome.order_id)
@@ -708,7 +710,7 @@ def loan_activated(conn: Connection, ctx: Context, event: Event) -> None:
     if order_no is None or application_id is None:
         return
     current = applications.find(conn, int(application_id))
-    if current is None or current["state"] != "approved":
+    if current is None or current.state != "approved":
         return  # told already, or ended meanwhile
     disbursed_on = str(event.payload["disbursed_on"])
     applications.mark_executed(
