@@ -58,7 +58,9 @@ def test_the_signature_covers_every_field_of_the_envelope():
         {"body": env.body.model_copy(update={"nonce": crypto.b64(b"\0" * 12)})},
     ):
         tampered = env.model_copy(update=change)
-        assert refusal(lambda t=tampered: protocol.check_envelope(t, A.sign_public)) == "message.bad_signature"
+        assert (
+            refusal(lambda t=tampered: protocol.check_envelope(t, A.sign_public)) == "message.bad_signature"
+        )
 
 
 def test_a_tampered_body_does_not_open_even_if_someone_re_signs_it():
@@ -99,8 +101,12 @@ def test_a_hop_is_signed_by_who_sends_it_and_binds_the_envelope():
 def test_the_time_window_is_five_minutes_either_way_on_the_receivers_clock():
     protocol.check_window(NOW, NOW + timedelta(seconds=300))
     protocol.check_window(NOW, NOW - timedelta(seconds=300))
-    assert refusal(lambda: protocol.check_window(NOW, NOW + timedelta(seconds=301))) == "message.outside_window"
-    assert refusal(lambda: protocol.check_window(NOW, NOW - timedelta(seconds=301))) == "message.outside_window"
+    assert (
+        refusal(lambda: protocol.check_window(NOW, NOW + timedelta(seconds=301))) == "message.outside_window"
+    )
+    assert (
+        refusal(lambda: protocol.check_window(NOW, NOW - timedelta(seconds=301))) == "message.outside_window"
+    )
 
 
 def test_the_same_content_has_the_same_digest_and_other_content_another():
@@ -140,7 +146,9 @@ def test_malformed_deliveries_and_bodies_are_refused():
     draft = relabelled.model_copy(update={"body": wrong.body})
     assert refusal(lambda: protocol.open_body(draft, B)) == "message.undecryptable"
     wrapped, nonce, data = crypto.seal(B.encrypt_public, b'{"codes":["440300"]}', relabelled.header_bytes())
-    odd = relabelled.model_copy(update={"body": relabelled.body.model_copy(update={"key": wrapped, "nonce": nonce, "data": data})})
+    odd = relabelled.model_copy(
+        update={"body": relabelled.body.model_copy(update={"key": wrapped, "nonce": nonce, "data": data})}
+    )
     assert refusal(lambda: protocol.open_body(odd, B)) == "message.malformed"
     # An answer type no model is defined for yet.
     answer = env.model_copy(update={"type": "BDC905"})

@@ -41,7 +41,9 @@ from hpf.web import headers, problems
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STATIC_DIR = Path(__file__).parents[1] / "web" / "static"
 CHINA = timezone(timedelta(hours=8))
-TEMPLATES.env.filters["cst"] = lambda value: value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+TEMPLATES.env.filters["cst"] = lambda value: (
+    value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+)
 
 
 def hub_keys(settings: HubSettings) -> KeyPair:
@@ -173,12 +175,14 @@ def create_hub_app(
             with write_transaction(engine) as conn:
                 session = staff.session_of(conn, token, now())
                 if session is None or not staff.csrf_ok(session, form.get("csrf_token")):
-                    raise HpfError("auth.csrf", "页面已过期，请刷新后重试", "the CSRF token does not match", status=403)
+                    raise HpfError(
+                        "auth.csrf", "页面已过期，请刷新后重试", "the CSRF token does not match", status=403
+                    )
                 staff.sign_out(conn, token)
 
         await run_in_threadpool(end)
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(**{k: v for k, v in staff.cookie_settings(settings.env).items()})
+        response.delete_cookie(**staff.cookie_settings(settings.env))
         return response
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -70,7 +70,9 @@ def centers(conn: Connection) -> list[Center]:
 def lookup(conn: Connection, codes: list[str]) -> tuple[list[Center], list[str]]:
     """BDC909: the registered centers among ``codes``, and the codes not registered."""
     found = {c.code: c for c in (center_of(conn, code) for code in dict.fromkeys(codes)) if c is not None}
-    return [found[c] for c in dict.fromkeys(codes) if c in found], [c for c in dict.fromkeys(codes) if c not in found]
+    return [found[c] for c in dict.fromkeys(codes) if c in found], [
+        c for c in dict.fromkeys(codes) if c not in found
+    ]
 
 
 def register(
@@ -88,13 +90,17 @@ def register(
     """Register a center (active), or refuse a bad field or a code already registered."""
     problems = []
     if not _CODE.fullmatch(code) or code == hub_code:
-        problems.append(invalid("hub.center_code", "中心代码应为6位数字且不同于平台代码", f"bad center code {code!r}"))
+        problems.append(
+            invalid("hub.center_code", "中心代码应为6位数字且不同于平台代码", f"bad center code {code!r}")
+        )
     if not name.strip() or len(name) > 100:
         problems.append(invalid("hub.center_name", "中心名称不能为空且不超过100字", "bad name"))
     if not province.strip() or len(province) > 20:
         problems.append(invalid("hub.center_province", "省份不能为空且不超过20字", "bad province"))
     if not _URL.fullmatch(endpoint) or len(endpoint) > 300:
-        problems.append(invalid("hub.center_endpoint", "接入地址应为 http(s) 地址", f"bad endpoint {endpoint!r}"))
+        problems.append(
+            invalid("hub.center_endpoint", "接入地址应为 http(s) 地址", f"bad endpoint {endpoint!r}")
+        )
     if problems:
         raise problems[0]
     if center_of(conn, code) is not None:

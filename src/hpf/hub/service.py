@@ -33,7 +33,6 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.hub import registry
 from hpf.hub.tables import hub_message
-from hpf.kernel.errors import HpfError
 from hpf.messages import errors, protocol
 from hpf.messages.bodies import CenterCodeAnswer, CenterCodeQuery
 from hpf.messages.envelope import Envelope
@@ -177,7 +176,9 @@ def deliver_due(
     for row in due:
         envelope = protocol.envelope_of(row.envelope)
         recipient = parties.get(row.recipient)
-        sender_key = parties[row.sender].sign_key if row.route == "forward" and row.sender in parties else None
+        sender_key = (
+            parties[row.sender].sign_key if row.route == "forward" and row.sender in parties else None
+        )
         if recipient is None or not recipient.active:
             status, answer = 0, {"code": "hub.recipient_unavailable", "detail": "the recipient is not active"}
         else:
@@ -204,7 +205,10 @@ def _record_attempt(
     else:
         state = "queued"
         wait = protocol.backoff_seconds(attempts + 1)
-        values |= {"next_attempt_at": now + timedelta(seconds=wait), "last_error": _error_text(status, answer)}
+        values |= {
+            "next_attempt_at": now + timedelta(seconds=wait),
+            "last_error": _error_text(status, answer),
+        }
     with write_transaction(engine) as conn:
         conn.execute(
             update(hub_message)
@@ -238,9 +242,18 @@ def recent_messages(conn: Connection, limit: int = 50) -> list[MessageRow]:
     m = hub_message.c
     rows = conn.execute(
         select(
-            m.message_id, m.type, m.sender, m.recipient, m.reply_to, m.received_at,
-            m.route, m.state, m.attempts, m.last_error, m.delivered_at,
-        )  # fmt: skip
+            m.message_id,
+            m.type,
+            m.sender,
+            m.recipient,
+            m.reply_to,
+            m.received_at,
+            m.route,
+            m.state,
+            m.attempts,
+            m.last_error,
+            m.delivered_at,
+        )
         .order_by(m.received_at.desc(), m.message_id)
         .limit(limit)
     ).all()
@@ -254,7 +267,3 @@ def message_counts(conn: Connection) -> dict[str, int]:
 
 def message_state(conn: Connection, message_id: UUID | str) -> str | None:
     return conn.scalar(select(hub_message.c.state).where(hub_message.c.message_id == str(message_id)))
-
-
-def problem_of(exc: HpfError) -> dict[str, Any]:
-    return exc.to_problem()

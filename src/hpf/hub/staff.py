@@ -51,7 +51,13 @@ def add_staff(
     return int(
         conn.execute(
             insert(hub_staff)
-            .values(login=login, name=name.strip(), password_hash=passwords.hash(password), active=True, created_at=now)
+            .values(
+                login=login,
+                name=name.strip(),
+                password_hash=passwords.hash(password),
+                active=True,
+                created_at=now,
+            )
             .returning(hub_staff.c.id)
         ).scalar_one()
     )
@@ -86,7 +92,13 @@ def session_of(conn: Connection, token: str | None, now: datetime) -> StaffSessi
     if not token or len(token) > 100:
         return None
     row = conn.execute(
-        select(hub_session.c.staff_id, hub_session.c.csrf, hub_session.c.expires_at, hub_staff.c.login, hub_staff.c.name)
+        select(
+            hub_session.c.staff_id,
+            hub_session.c.csrf,
+            hub_session.c.expires_at,
+            hub_staff.c.login,
+            hub_staff.c.name,
+        )
         .join(hub_staff, hub_staff.c.id == hub_session.c.staff_id)
         .where(hub_session.c.token_hash == _hash(token), hub_staff.c.active.is_(True))
     ).first()
@@ -105,4 +117,10 @@ def csrf_ok(session: StaffSession, submitted: object) -> bool:
 
 
 def cookie_settings(env: str) -> dict[str, Any]:
-    return {"key": COOKIE_NAME, "httponly": True, "samesite": "strict", "secure": env != "development", "path": "/"}
+    return {
+        "key": COOKIE_NAME,
+        "httponly": True,
+        "samesite": "strict",
+        "secure": env != "development",
+        "path": "/",
+    }

@@ -39,7 +39,9 @@ hub_center = Table(
     Column("code", String(6), primary_key=True),  # 6-digit center code
     Column("name", String(100), nullable=False),
     Column("province", String(20), nullable=False),
-    Column("endpoint", String(300), nullable=False),  # base URL; messages go to <endpoint>/api/v1/hub/messages
+    Column(
+        "endpoint", String(300), nullable=False
+    ),  # base URL; messages go to <endpoint>/api/v1/hub/messages
     Column("sign_key", String(128), nullable=False),  # SM2 public signing key (hex)
     Column("encrypt_key", String(128), nullable=False),  # SM2 public encryption key (hex)
     Column("state", String(10), nullable=False),  # active | suspended

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import base64
 import os
+from typing import Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from gmssl_pyx import sm2_decrypt, sm2_encrypt, sm2_sign, sm2_verify
 
-ALGORITHM = "SM2+SM4-GCM"
+ALGORITHM: Final = "SM2+SM4-GCM"
 _TAG = 16
 
 

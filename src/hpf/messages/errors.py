@@ -17,7 +17,9 @@ def malformed(detail: str, **extra: Any) -> HpfError:
 
 
 def signature_missing(what: str) -> HpfError:
-    return HpfError("message.signature_missing", "报文缺少签名", f"the {what} carries no signature", status=401)
+    return HpfError(
+        "message.signature_missing", "报文缺少签名", f"the {what} carries no signature", status=401
+    )
 
 
 def bad_signature(what: str) -> HpfError:

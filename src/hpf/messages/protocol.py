@@ -46,7 +46,9 @@ def compose(
     """A new envelope: ``body`` sealed to the recipient, signed by the sender."""
     model = body_model(message_type, reply_to is not None)
     if model is None or not isinstance(body, model):
-        raise errors.malformed(f"a {message_type} {'answer' if reply_to else 'request'} body must be a {model}")
+        raise errors.malformed(
+            f"a {message_type} {'answer' if reply_to else 'request'} body must be a {model}"
+        )
     placeholder = Sealed(alg="SM2+SM4-GCM", key="", nonce="", data="")
     draft = Envelope(
         message_id=message_id or uuid4(),
@@ -60,12 +62,16 @@ def compose(
     wrapped, nonce, data = crypto.seal(
         recipient_encrypt_key, body.model_dump_json().encode("utf-8"), draft.header_bytes()
     )
-    sealed = draft.model_copy(update={"body": Sealed(alg=crypto.ALGORITHM, key=wrapped, nonce=nonce, data=data)})
+    sealed = draft.model_copy(
+        update={"body": Sealed(alg=crypto.ALGORITHM, key=wrapped, nonce=nonce, data=data)}
+    )
     signature = crypto.sign(keys.sign_private, keys.sign_public, sealed.signed_bytes())
     return sealed.model_copy(update={"signature": signature})
 
 
-def hop(keys: KeyPair, by: str, envelope: Envelope, now: datetime, *, sender_key: str | None = None) -> Delivery:
+def hop(
+    keys: KeyPair, by: str, envelope: Envelope, now: datetime, *, sender_key: str | None = None
+) -> Delivery:
     """One sending of ``envelope`` by ``by`` at ``now`` (the hub names the originator's key)."""
     unsigned = Hop(by=by, sent_at=now, sender_key=sender_key)
     signature = crypto.sign(keys.sign_private, keys.sign_public, unsigned.signed_bytes(envelope))
@@ -82,7 +88,9 @@ def parse_delivery(raw: bytes | str | dict[str, Any]) -> Delivery:
         problems = [
             {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()[:20]
         ]
-        raise errors.malformed("the request is not a message delivery of schema version 1", errors=problems) from exc
+        raise errors.malformed(
+            "the request is not a message delivery of schema version 1", errors=problems
+        ) from exc
 
 
 def check_hop(delivery: Delivery, signer_key: bytes) -> None:
@@ -114,13 +122,17 @@ def open_body(envelope: Envelope, keys: KeyPair) -> Body:
     if model is None:
         raise errors.type_unhandled(envelope.type, envelope.is_answer)
     sealed = envelope.body
-    plain = crypto.unseal(keys.encrypt_private, sealed.key, sealed.nonce, sealed.data, envelope.header_bytes())
+    plain = crypto.unseal(
+        keys.encrypt_private, sealed.key, sealed.nonce, sealed.data, envelope.header_bytes()
+    )
     if plain is None:
         raise errors.undecryptable()
     try:
         return model.model_validate_json(plain)
     except ValidationError as exc:
-        problems = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()[:20]]
+        problems = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()[:20]
+        ]
         raise errors.malformed(f"the body does not fit a {envelope.type} message", errors=problems) from exc
 
 
@@ -131,7 +143,8 @@ def backoff_seconds(attempts: int, *, base: float = 1.0, cap: float = 300.0) -> 
 
 def envelope_json(envelope: Envelope) -> dict[str, Any]:
     """The envelope as stored (JSON types)."""
-    return json.loads(envelope.model_dump_json())
+    stored: dict[str, Any] = json.loads(envelope.model_dump_json())
+    return stored
 
 
 def envelope_of(stored: dict[str, Any] | str) -> Envelope:
