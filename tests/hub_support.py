@@ -56,7 +56,9 @@ class InProcessHub:
     engine: Engine
     client: TestClient
 
-    def register(self, code: str, keys: KeyPair, endpoint: str, *, name: str = "测试市住房公积金管理中心") -> None:
+    def register(
+        self, code: str, keys: KeyPair, endpoint: str, *, name: str = "测试市住房公积金管理中心"
+    ) -> None:
         with write_transaction(self.engine) as conn:
             registry.register(
                 conn, code=code, name=name, province="浙江", endpoint=endpoint, keys=keys.public(),
@@ -102,5 +104,7 @@ def compose(
     )  # fmt: skip
 
 
-def delivery(keys: KeyPair, by: str, envelope: Envelope, *, at: datetime | None = None, **kw: Any) -> dict[str, Any]:
+def delivery(
+    keys: KeyPair, by: str, envelope: Envelope, *, at: datetime | None = None, **kw: Any
+) -> dict[str, Any]:
     return protocol.hop(keys, by, envelope, at or now(), **kw).model_dump(mode="json")

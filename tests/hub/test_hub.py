@@ -83,8 +83,9 @@ def test_a_message_to_another_center_is_stored_sealed_and_forwarded_with_both_si
     assert url == "http://b.test/api/v1/hub/messages"
     forwarded = protocol.parse_delivery(payload)
     protocol.check_hop(forwarded, HUB_KEYS.sign_public)
-    assert forwarded.hop.by == HUB_CODE and forwarded.hop.sender_key == A.public().sign
-    protocol.check_envelope(forwarded.envelope, bytes.fromhex(forwarded.hop.sender_key))
+    assert forwarded.hop.by == HUB_CODE and forwarded.hop.sender.sign_key == A.public().sign
+    assert forwarded.hop.sender.encrypt_key == A.public().encrypt  # so that B can answer A
+    protocol.check_envelope(forwarded.envelope, bytes.fromhex(forwarded.hop.sender.sign_key))
     assert forwarded.envelope == envelope
     assert protocol.open_body(forwarded.envelope, B) == LETTER
 
@@ -101,9 +102,13 @@ def test_delivery_retries_with_backoff_then_delivers_once(hub):
     hub_ = service.Hub(HUB_CODE, HUB_KEYS)
     t0 = now()
     assert service.deliver_due(hub.engine, hub_, flaky, lambda: t0).retried == 1
-    assert service.deliver_due(hub.engine, hub_, flaky, lambda: t0 + timedelta(seconds=0.5)).attempted == 0  # waits 1 s
+    assert (
+        service.deliver_due(hub.engine, hub_, flaky, lambda: t0 + timedelta(seconds=0.5)).attempted == 0
+    )  # waits 1 s
     assert service.deliver_due(hub.engine, hub_, flaky, lambda: t0 + timedelta(seconds=1)).retried == 1
-    assert service.deliver_due(hub.engine, hub_, flaky, lambda: t0 + timedelta(seconds=2.5)).attempted == 0  # waits 2 s
+    assert (
+        service.deliver_due(hub.engine, hub_, flaky, lambda: t0 + timedelta(seconds=2.5)).attempted == 0
+    )  # waits 2 s
     assert service.deliver_due(hub.engine, hub_, flaky, lambda: t0 + timedelta(seconds=3)).delivered == 1
     assert service.deliver_due(hub.engine, hub_, flaky, lambda: t0 + timedelta(hours=1)).attempted == 0
     assert len(calls) == 3
@@ -129,7 +134,7 @@ def test_bdc909_asked_by_message_is_answered_from_the_registry_sealed_to_the_ask
     assert url == "http://a.test/api/v1/hub/messages"
     answer = protocol.parse_delivery(payload)
     assert answer.envelope.sender == HUB_CODE and answer.envelope.reply_to == query.message_id
-    assert answer.hop.sender_key is None  # the hub's own message: its own key verifies it
+    assert answer.hop.sender is None  # the hub's own message: its own key verifies it
     protocol.check_envelope(answer.envelope, HUB_KEYS.sign_public)
     body = protocol.open_body(answer.envelope, A)
     assert isinstance(body, CenterCodeAnswer)
@@ -201,7 +206,9 @@ def test_each_refusal_is_problem_json_and_has_no_effect(hub, case, code, status)
     elif case == "suspended recipient":
         hub.suspend("440300")
     elif case == "undecryptable to the hub":
-        payload = delivery(A, "330100", compose(A, "330100", HUB_CODE, B, "BDC909", CenterCodeQuery(codes=["440300"])))
+        payload = delivery(
+            A, "330100", compose(A, "330100", HUB_CODE, B, "BDC909", CenterCodeQuery(codes=["440300"]))
+        )
     before = messages_stored(hub)
     answer = hub.client.post(PATH, json=payload)
     assert answer.status_code == status, answer.text
@@ -213,7 +220,12 @@ def test_each_refusal_is_problem_json_and_has_no_effect(hub, case, code, status)
 def test_hub_staff_sign_in_and_see_centers_and_messages_in_chinese(hub):
     with write_transaction(hub.engine) as conn:
         staff.add_staff(
-            conn, login="ops", name="平台值班员", password="Relay-Desk-2026-安全", passwords=Passwords(FAST_FOR_TESTS), now=now()
+            conn,
+            login="ops",
+            name="平台值班员",
+            password="Relay-Desk-2026-安全",
+            passwords=Passwords(FAST_FOR_TESTS),
+            now=now(),
         )
     envelope = a_to_b()
     hub.client.post(PATH, json=delivery(A, "330100", envelope))

@@ -10,7 +10,7 @@ import pytest
 from hpf.kernel.errors import HpfError
 from hpf.messages import crypto, protocol
 from hpf.messages.bodies import CenterCodeQuery, StatusAnswer, StatusQuery
-from hpf.messages.envelope import Delivery
+from hpf.messages.envelope import CenterInfo, Delivery
 from hpf.messages.keys import KeyPair, PublicKeys
 
 NOW = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
@@ -86,13 +86,22 @@ def test_a_wrong_key_and_a_missing_signature_are_refused():
 
 def test_a_hop_is_signed_by_who_sends_it_and_binds_the_envelope():
     env = envelope_a_to_b()
-    delivery = protocol.hop(HUB, "000000", env, NOW, sender_key=A.public().sign)
+    a_info = CenterInfo(
+        code="330100", name="杭州", province="浙江", state="active",
+        sign_key=A.public().sign, encrypt_key=A.public().encrypt,
+    )  # fmt: skip
+    delivery = protocol.hop(HUB, "000000", env, NOW, sender=a_info)
     protocol.check_hop(delivery, HUB.sign_public)
     assert refusal(lambda: protocol.check_hop(delivery, A.sign_public)) == "message.bad_signature"
     other = envelope_a_to_b()  # another envelope under the same hop signature
     swapped = Delivery(envelope=other, hop=delivery.hop)
     assert refusal(lambda: protocol.check_hop(swapped, HUB.sign_public)) == "message.bad_signature"
-    vouched = Delivery(envelope=env, hop=delivery.hop.model_copy(update={"sender_key": B.public().sign}))
+    vouched = Delivery(
+        envelope=env,
+        hop=delivery.hop.model_copy(
+            update={"sender": a_info.model_copy(update={"sign_key": B.public().sign})}
+        ),
+    )
     assert refusal(lambda: protocol.check_hop(vouched, HUB.sign_public)) == "message.bad_signature"
     unsigned = Delivery(envelope=env, hop=delivery.hop.model_copy(update={"signature": None}))
     assert refusal(lambda: protocol.check_hop(unsigned, HUB.sign_public)) == "message.signature_missing"

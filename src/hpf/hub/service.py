@@ -14,8 +14,8 @@ Then:
   the outbox, ``queued``.
 
 **Delivering** (:func:`deliver_due`): each due message is sent in a new hop signed by the hub
-(for a forwarded one, naming the originator's registered signing key, so the recipient verifies
-both signatures) to the recipient's endpoint. Accepted (2xx): ``delivered``; a final refusal
+(for a forwarded one, naming the originator as registered — its keys —, so the recipient verifies
+both signatures and can answer it) to the recipient's endpoint. Accepted (2xx): ``delivered``; a final refusal
 (4xx): ``refused`` with its code; anything else (down, 5xx, 429): retried after a backoff that
 doubles from 1 s to at most 5 minutes. No lock is held while a request is in flight.
 """
@@ -97,8 +97,8 @@ def receive(conn: Connection, hub: Hub, raw: bytes | dict[str, Any], now: dateti
     envelope, hop = delivery.envelope, delivery.hop
     if hop.by != envelope.sender:
         raise errors.malformed("a center sends only its own messages (hop.by must be the envelope's sender)")
-    if hop.sender_key is not None:
-        raise errors.malformed("only the hub vouches for a sender's key")
+    if hop.sender is not None:
+        raise errors.malformed("only the hub vouches for a sender")
     sender = _active_sender(conn, hop.by)
     sign_key = bytes.fromhex(sender.sign_key)
     protocol.check_hop(delivery, sign_key)
@@ -176,13 +176,11 @@ def deliver_due(
     for row in due:
         envelope = protocol.envelope_of(row.envelope)
         recipient = parties.get(row.recipient)
-        sender_key = (
-            parties[row.sender].sign_key if row.route == "forward" and row.sender in parties else None
-        )
+        sender = parties[row.sender].info() if row.route == "forward" and row.sender in parties else None
         if recipient is None or not recipient.active:
             status, answer = 0, {"code": "hub.recipient_unavailable", "detail": "the recipient is not active"}
         else:
-            delivery = protocol.hop(hub.keys, hub.code, envelope, now(), sender_key=sender_key)
+            delivery = protocol.hop(hub.keys, hub.code, envelope, now(), sender=sender)
             status, answer = post(endpoint_url(recipient.endpoint), delivery.model_dump(mode="json"))
         outcome = _record_attempt(engine, row.message_id, row.attempts, status, answer, now())
         delivered += outcome == "delivered"

@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from hpf.messages.envelope import CenterCode, PublicKeyHex
+from hpf.messages.envelope import CenterCode, CenterInfo
+
+__all__ = ["CenterInfo"]  # (defined with the hop, which carries it too)
 
 # 联系函编号: the transfer-in center's 6-digit code, YYMMDD, a 4-digit sequence (REFERENCE §5.2).
 LetterNo = Annotated[str, StringConstraints(pattern=r"^\d{6}\d{6}\d{4}$")]
@@ -31,15 +33,6 @@ class CenterCodeQuery(Body):
     """BDC909 request: which centers these codes name (to the hub)."""
 
     codes: list[CenterCode] = Field(min_length=1, max_length=100)
-
-
-class CenterInfo(Body):
-    code: CenterCode
-    name: str = Field(min_length=1, max_length=100)
-    province: str = Field(min_length=1, max_length=20)
-    state: Literal["active", "suspended"]
-    sign_key: PublicKeyHex
-    encrypt_key: PublicKeyHex
 
 
 class CenterCodeAnswer(Body):

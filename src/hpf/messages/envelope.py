@@ -8,8 +8,8 @@ bytes of everything but the signature: keys sorted, no spaces, UTF-8.
 
 A **hop** is one sending of an envelope over HTTP (a :class:`Delivery`): who sends it now (the
 originator, or the hub forwarding it), when (``sent_at``, checked against the receiver's clock:
-outside ±5 minutes it is a replay), and, when the hub forwards, the originator's public signing
-key it vouches for. The hop's own signature covers those fields and the envelope's digest. A
+outside ±5 minutes it is a replay), and, when the hub forwards, the originator as its registry
+describes it (code, name, keys), which the hub vouches for. The hop's own signature covers those fields and the envelope's digest. A
 retry is a new hop of the same envelope: the time window is the hop's, so a message that waited
 hours for a receiver to come back is still accepted, while a captured request replayed later is
 not. The receiver de-duplicates by message id (same id and same content: no new effect; same id
@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 SCHEMA_VERSION: Literal[1] = 1
 CenterCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
@@ -97,12 +97,26 @@ class Envelope(BaseModel):
         return self.reply_to is not None
 
 
+class CenterInfo(BaseModel):
+    """A center as the hub's registry describes it (the BDC909 answer, and a forwarded hop)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: CenterCode
+    name: str = Field(min_length=1, max_length=100)
+    province: str = Field(min_length=1, max_length=20)
+    state: Literal["active", "suspended"]
+    sign_key: PublicKeyHex
+    encrypt_key: PublicKeyHex
+
+
 class Hop(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     by: CenterCode  # who sends the envelope now: its originator, or the hub forwarding it
     sent_at: AwareDatetime
-    sender_key: PublicKeyHex | None = None  # forwarded: the originator's signing key, vouched for by the hub
+    # forwarded: the originator as registered at the hub (its keys), vouched for by the hub's signature
+    sender: CenterInfo | None = None
     signature: Signature | None = None
 
     _utc_sent = field_validator("sent_at")(_utc)

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from hpf.messages import crypto, errors
 from hpf.messages.bodies import Body, body_model
-from hpf.messages.envelope import Delivery, Envelope, Hop, Sealed
+from hpf.messages.envelope import CenterInfo, Delivery, Envelope, Hop, Sealed
 from hpf.messages.keys import KeyPair
 
 WINDOW_SECONDS = 300  # ±5 minutes on the receiver's wall clock
@@ -70,10 +70,10 @@ def compose(
 
 
 def hop(
-    keys: KeyPair, by: str, envelope: Envelope, now: datetime, *, sender_key: str | None = None
+    keys: KeyPair, by: str, envelope: Envelope, now: datetime, *, sender: CenterInfo | None = None
 ) -> Delivery:
-    """One sending of ``envelope`` by ``by`` at ``now`` (the hub names the originator's key)."""
-    unsigned = Hop(by=by, sent_at=now, sender_key=sender_key)
+    """One sending of ``envelope`` by ``by`` at ``now`` (the hub names the originator: ``sender``)."""
+    unsigned = Hop(by=by, sent_at=now, sender=sender)
     signature = crypto.sign(keys.sign_private, keys.sign_public, unsigned.signed_bytes(envelope))
     return Delivery(envelope=envelope, hop=unsigned.model_copy(update={"signature": signature}))
 

@@ -16,7 +16,8 @@ message id, so a message sent twice has its effect once.
 **Taking** (:func:`receive`, the message endpoint's transaction): the hop must be the hub's and
 verify with the hub's key, within the time window; the message must be addressed to this center;
 the envelope verifies with its originator's key (the hub's own, or the one the hub vouches for in
-the hop); a message id seen before is a duplicate (same content: no new effect) or refused (other
+the hop, where it names the originator as registered: kept in ``peer_center``, so that an answer
+can be sealed to it); a message id seen before is a duplicate (same content: no new effect) or refused (other
 content); the body opens with this center's key and fits its model; its handler (declared in
 ``hpf.bootstrap``) runs in the same transaction as the inbox row, and ``hub_message.received`` is
 recorded.
@@ -45,7 +46,7 @@ from hpf.messages.bodies import (
     StatusAnswer,
     StatusQuery,
 )
-from hpf.messages.envelope import Envelope
+from hpf.messages.envelope import CenterInfo, Envelope
 from hpf.messages.transport import Poster, endpoint_url
 from hpf.transfers.link import HubLink, Incoming, current_link, installed
 from hpf.transfers.tables import exchanged_message, peer_center
@@ -219,12 +220,29 @@ class Receipt:
         return {"message_id": self.message_id, "status": self.status}
 
 
-def _originator_key(link: HubLink, envelope: Envelope, vouched: str | None) -> bytes:
+def _originator_key(link: HubLink, envelope: Envelope, vouched: CenterInfo | None) -> bytes:
     if envelope.sender == link.hub_code:
         return link.hub_sign_key
-    if vouched is None:
-        raise errors.malformed("a forwarded message names its sender's key in the hub's hop")
-    return bytes.fromhex(vouched)
+    if vouched is None or vouched.code != envelope.sender:
+        raise errors.malformed("a forwarded message names its sender, as registered, in the hub's hop")
+    return bytes.fromhex(vouched.sign_key)
+
+
+def _remember(conn: Connection, ctx: Context, info: CenterInfo) -> None:
+    """A center as the hub describes it, kept to seal messages to it (an answer, later ones)."""
+    values = {
+        "name": info.name,
+        "province": info.province,
+        "state": info.state,
+        "sign_key": info.sign_key,
+        "encrypt_key": info.encrypt_key,
+        "looked_up_at": ctx.clock.now(),
+    }
+    changed = conn.execute(
+        update(peer_center).where(peer_center.c.code == info.code).values(**values)
+    ).rowcount
+    if not changed:
+        conn.execute(insert(peer_center).values(code=info.code, **values))
 
 
 def receive(conn: Connection, ctx: Context, raw: bytes | dict[str, Any], now: datetime) -> Receipt:
@@ -238,7 +256,7 @@ def receive(conn: Connection, ctx: Context, raw: bytes | dict[str, Any], now: da
     protocol.check_window(hop.sent_at, now, link.window_seconds)
     if envelope.recipient != link.center_code:
         raise errors.not_for_me(envelope.recipient, link.center_code)
-    protocol.check_envelope(envelope, _originator_key(link, envelope, hop.sender_key))
+    protocol.check_envelope(envelope, _originator_key(link, envelope, hop.sender))
     message_id = str(envelope.message_id)
     seen = conn.execute(
         select(exchanged_message.c.digest).where(exchanged_message.c.message_id == message_id)
@@ -251,6 +269,8 @@ def receive(conn: Connection, ctx: Context, raw: bytes | dict[str, Any], now: da
     if handler is None:
         raise errors.type_unhandled(envelope.type, envelope.is_answer)
     body = protocol.open_body(envelope, link.keys)
+    if hop.sender is not None:
+        _remember(conn, ctx, hop.sender)
     conn.execute(
         insert(exchanged_message).values(
             message_id=message_id,
@@ -298,19 +318,7 @@ def centers_found(conn: Connection, ctx: Context, message: Incoming) -> None:
     """BDC909 answer: remember the centers the hub described (their keys, to seal to them)."""
     assert isinstance(message.body, CenterCodeAnswer)
     for info in message.body.centers:
-        values = {
-            "name": info.name,
-            "province": info.province,
-            "state": info.state,
-            "sign_key": info.sign_key,
-            "encrypt_key": info.encrypt_key,
-            "looked_up_at": ctx.clock.now(),
-        }
-        changed = conn.execute(
-            update(peer_center).where(peer_center.c.code == info.code).values(**values)
-        ).rowcount
-        if not changed:
-            conn.execute(insert(peer_center).values(code=info.code, **values))
+        _remember(conn, ctx, info)
 
 
 def status_asked(conn: Connection, ctx: Context, message: Incoming) -> None:
