@@ -115,7 +115,9 @@ def _message_worker(app: FastAPI) -> Worker | None:
     post = app.state.hub_post
 
     def round_() -> int:
-        return transfers.deliver_due(engine, ctx, post).attempted
+        return transfers.deliver_due(
+            engine, ctx, post, backoff_base=app.state.settings.deliver_backoff_seconds
+        ).attempted
 
     return Worker("hub.delivery", round_, app.state.settings.deliver_every_seconds).start()
 

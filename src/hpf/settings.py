@@ -62,6 +62,9 @@ class Settings:
     message_key_file: str | None = None  # HPF_MESSAGE_KEY_FILE
     message_window_seconds: int = 300  # HPF_MESSAGE_WINDOW_SECONDS: ± the receiver's clock
     deliver_every_seconds: float = 1.0  # HPF_DELIVER_EVERY_SECONDS: the delivery worker's idle pause
+    deliver_backoff_seconds: float = (
+        1.0  # HPF_DELIVER_BACKOFF_SECONDS: the first retry's wait (then ×2, ≤ 5 min)
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -93,6 +96,7 @@ class Settings:
             message_key_file=env.get("HPF_MESSAGE_KEY_FILE") or None,
             message_window_seconds=int(env.get("HPF_MESSAGE_WINDOW_SECONDS") or 300),
             deliver_every_seconds=float(env.get("HPF_DELIVER_EVERY_SECONDS") or 1.0),
+            deliver_backoff_seconds=float(env.get("HPF_DELIVER_BACKOFF_SECONDS") or 1.0),
         )
 
     def key_ring(self) -> KeyRing:

@@ -80,7 +80,9 @@ def create_hub_app(
     poster = post or http_poster()
 
     def deliver_round() -> service.Round:
-        return service.deliver_due(app.state.delivery_engine, hub, poster, now)
+        return service.deliver_due(
+            app.state.delivery_engine, hub, poster, now, backoff_base=settings.deliver_backoff_seconds
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -160,7 +160,13 @@ class Round:
 
 
 def deliver_due(
-    engine: Engine, hub: Hub, post: Poster, now: Callable[[], datetime], *, limit: int = 100
+    engine: Engine,
+    hub: Hub,
+    post: Poster,
+    now: Callable[[], datetime],
+    *,
+    limit: int = 100,
+    backoff_base: float = 1.0,
 ) -> Round:
     """Send every message due now (see the module docstring): one round of the worker."""
     m = hub_message.c
@@ -182,7 +188,7 @@ def deliver_due(
         else:
             delivery = protocol.hop(hub.keys, hub.code, envelope, now(), sender=sender)
             status, answer = post(endpoint_url(recipient.endpoint), delivery.model_dump(mode="json"))
-        outcome = _record_attempt(engine, row.message_id, row.attempts, status, answer, now())
+        outcome = _record_attempt(engine, row.message_id, row.attempts, status, answer, now(), backoff_base)
         delivered += outcome == "delivered"
         refused += outcome == "refused"
         retried += outcome == "queued"
@@ -190,7 +196,13 @@ def deliver_due(
 
 
 def _record_attempt(
-    engine: Engine, message_id: str, attempts: int, status: int, answer: dict[str, Any], now: datetime
+    engine: Engine,
+    message_id: str,
+    attempts: int,
+    status: int,
+    answer: dict[str, Any],
+    now: datetime,
+    backoff_base: float,
 ) -> str:
     m = hub_message.c
     values: dict[str, Any] = {"attempts": attempts + 1}
@@ -202,7 +214,7 @@ def _record_attempt(
         values |= {"next_attempt_at": None, "last_error": _error_text(status, answer)}
     else:
         state = "queued"
-        wait = protocol.backoff_seconds(attempts + 1)
+        wait = protocol.backoff_seconds(attempts + 1, base=backoff_base)
         values |= {
             "next_attempt_at": now + timedelta(seconds=wait),
             "last_error": _error_text(status, answer),

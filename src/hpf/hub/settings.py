@@ -3,7 +3,8 @@
 The same names as the center's where they mean the same thing: ``HPF_DATABASE_URL`` (default the
 SQLite file ``hpf-data/hub.sqlite3``), ``HPF_ENV``, ``HPF_MESSAGE_KEY_FILE`` (the hub's SM2 key
 pairs, ``hpf hub keygen``); the hub's own: ``HPF_HUB_CODE`` (its 6-digit code in the envelopes,
-default ``000000``), ``HPF_HUB_NAME``, ``HPF_MESSAGE_WINDOW_SECONDS`` (±300).
+default ``000000``), ``HPF_HUB_NAME``, ``HPF_MESSAGE_WINDOW_SECONDS`` (±300), ``HPF_DELIVER_EVERY_SECONDS`` (the worker's idle pause) and
+``HPF_DELIVER_BACKOFF_SECONDS`` (the first retry's wait).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class HubSettings:
     window_seconds: int = WINDOW_SECONDS
     max_body_bytes: int = 4 * 1024 * 1024
     deliver_every_seconds: float = 1.0  # the delivery worker's pause when nothing is due
+    deliver_backoff_seconds: float = 1.0  # the first retry's wait, doubled each time (≤ 5 min)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> HubSettings:
@@ -39,4 +41,5 @@ class HubSettings:
             key_file=env.get("HPF_MESSAGE_KEY_FILE") or None,
             window_seconds=int(env.get("HPF_MESSAGE_WINDOW_SECONDS") or WINDOW_SECONDS),
             deliver_every_seconds=float(env.get("HPF_DELIVER_EVERY_SECONDS") or 1.0),
+            deliver_backoff_seconds=float(env.get("HPF_DELIVER_BACKOFF_SECONDS") or 1.0),
         )

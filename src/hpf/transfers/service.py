@@ -160,7 +160,13 @@ class Round:
 
 
 def deliver_due(
-    engine: Engine, ctx: Context, post: Poster, *, now: Callable[[], datetime] | None = None, limit: int = 100
+    engine: Engine,
+    ctx: Context,
+    post: Poster,
+    *,
+    now: Callable[[], datetime] | None = None,
+    limit: int = 100,
+    backoff_base: float = 1.0,
 ) -> Round:
     """One round of the delivery worker (see the module docstring)."""
     link = current_link()
@@ -180,12 +186,19 @@ def deliver_due(
     for row in due:
         delivery = protocol.hop(link.keys, link.center_code, protocol.envelope_of(row.envelope), clock())
         status, answer = post(endpoint_url(link.hub_url), delivery.model_dump(mode="json"))
-        counts[_record_attempt(engine, row.message_id, row.attempts, status, answer, clock())] += 1
+        outcome = _record_attempt(engine, row.message_id, row.attempts, status, answer, clock(), backoff_base)
+        counts[outcome] += 1
     return Round(scheduled, counts["delivered"], counts["refused"], counts["queued"])
 
 
 def _record_attempt(
-    engine: Engine, message_id: str, attempts: int, status: int, answer: Mapping[str, Any], now: datetime
+    engine: Engine,
+    message_id: str,
+    attempts: int,
+    status: int,
+    answer: Mapping[str, Any],
+    now: datetime,
+    backoff_base: float,
 ) -> str:
     values: dict[str, Any] = {"attempts": attempts + 1}
     error = f"{status} {answer.get('code', '')} {answer.get('detail', '')}".strip()[:300]
@@ -197,7 +210,7 @@ def _record_attempt(
         values |= {"next_attempt_at": None, "last_error": error}
     else:
         state = "queued"
-        wait = protocol.backoff_seconds(attempts + 1)
+        wait = protocol.backoff_seconds(attempts + 1, base=backoff_base)
         values |= {"next_attempt_at": now + timedelta(seconds=wait), "last_error": error}
     with write_transaction(engine) as conn:
         conn.execute(
