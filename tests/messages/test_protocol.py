@@ -204,3 +204,6 @@ def test_backoff_doubles_and_is_capped():
     assert [protocol.backoff_seconds(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
     assert protocol.backoff_seconds(30) == 300.0
     assert protocol.is_final_refusal(409) and not protocol.is_final_refusal(503)
+    assert protocol.is_final_refusal(401, "message.bad_signature")
+    assert not protocol.is_final_refusal(401, "message.outside_window")
+    assert not protocol.is_final_refusal(409, "transfers.hub_unconfigured")

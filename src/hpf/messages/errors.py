@@ -1,8 +1,9 @@
 """The refusals of a message, each a stable problem+json code (RFC 9457, ``hpf.kernel.errors``).
 
-A refused message has no effect on the receiver. The sender's delivery worker reads the code:
-4xx refusals are final (the message is marked refused, never retried); 429, 5xx and network
-failures are retried with backoff.
+A refused message has no effect on the receiver. The sender's delivery worker reads the answer:
+4xx refusals are final (the message is marked refused, never retried) but for the codes a later
+attempt may pass (``protocol.RETRYABLE_CODES``: a receiver not linked yet, a sending outside the
+window); 429, 5xx and network failures are retried with backoff.
 """
 
 from __future__ import annotations

@@ -155,8 +155,11 @@ def envelope_of(stored: dict[str, Any] | str) -> Envelope:
 
 
 FINAL_STATUSES = frozenset({400, 401, 403, 404, 409, 410, 413, 422})
+# Refusals that a later attempt may pass: a receiver not linked yet (its configuration is being
+# fixed), a sending outside the window (clocks apart; the next hop is signed anew).
+RETRYABLE_CODES = frozenset({"transfers.hub_unconfigured", "message.outside_window"})
 
 
-def is_final_refusal(status: int) -> bool:
+def is_final_refusal(status: int, code: object = None) -> bool:
     """A refusal that a retry cannot change (the message is marked refused, not retried)."""
-    return status in FINAL_STATUSES
+    return status in FINAL_STATUSES and code not in RETRYABLE_CODES

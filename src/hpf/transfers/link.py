@@ -106,6 +106,6 @@ def current_link() -> HubLink:
             "transfers.hub_unconfigured",
             "本中心未接入转移接续平台",
             "this center has no hub link (HPF_HUB_URL, HPF_HUB_PUBLIC_KEYS, HPF_MESSAGE_KEY_FILE)",
-            status=503,
+            status=409,
         )
     return link

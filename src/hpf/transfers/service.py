@@ -205,7 +205,7 @@ def _record_attempt(
     if 200 <= status < 300:
         state = "delivered"
         values |= {"delivered_at": now, "next_attempt_at": None, "last_error": None}
-    elif protocol.is_final_refusal(status):
+    elif protocol.is_final_refusal(status, answer.get("code")):
         state = "refused"
         values |= {"next_attempt_at": None, "last_error": error}
     else:
