@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from hpf.db.engine import companion_engine, make_engine, read_transaction, write_transaction
@@ -129,8 +130,12 @@ def create_hub_app(
             raise TooLarge("request.too_large", "报文过大", f"at most {settings.max_body_bytes} bytes")
 
         def take() -> service.Receipt:
-            with write_transaction(engine) as conn:
-                return service.receive(conn, hub, raw, now())
+            try:
+                with write_transaction(engine) as conn:
+                    return service.receive(conn, hub, raw, now())
+            except IntegrityError:  # the same message id taken at the same moment (PostgreSQL):
+                with write_transaction(engine) as conn:  # now it is a duplicate, or refused
+                    return service.receive(conn, hub, raw, now())
 
         receipt = await run_in_threadpool(take)
         return JSONResponse(receipt.as_json())
