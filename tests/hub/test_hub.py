@@ -244,3 +244,20 @@ def test_hub_staff_sign_in_and_see_centers_and_messages_in_chinese(hub):
     out = hub.client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
     assert out.status_code == 303
     assert hub.client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_hub_outside_development_does_not_start_without_its_key_file(tmp_path):
+    from hpf.hub.app import hub_keys
+    from hpf.hub.settings import HubSettings
+
+    production = HubSettings.from_env({"HPF_DATABASE_URL": f"sqlite:///{tmp_path}/h.sqlite3"})
+    assert (production.env, production.hub_code, production.window_seconds) == ("production", "000000", 300)
+    with pytest.raises(HpfError) as refused:
+        hub_keys(production)
+    assert refused.value.code == "hub.keys_missing"
+    HUB_KEYS.write(tmp_path / "hub.json")
+    configured = HubSettings.from_env(
+        {"HPF_MESSAGE_KEY_FILE": str(tmp_path / "hub.json"), "HPF_HUB_CODE": "100000"}
+    )
+    assert hub_keys(configured).public() == HUB_KEYS.public() and configured.hub_code == "100000"
+    assert configured.database_url == "sqlite:///hpf-data/hub.sqlite3"
