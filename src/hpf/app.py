@@ -25,11 +25,13 @@ from sqlalchemy import Engine
 
 from hpf import bootstrap
 from hpf.db.calendar import StoredClock
-from hpf.db.engine import make_engine
+from hpf.db.engine import companion_engine, make_engine
 from hpf.identity.passwords import Passwords
 from hpf.identity.sms import SmsSender
 from hpf.identity.tokens import TokenConfig
 from hpf.kernel.clock import Clock, FixedClock
+from hpf.kernel.context import Context
+from hpf.messages.transport import Poster, Worker, http_poster
 from hpf.protection import keys
 from hpf.settings import Settings
 from hpf.settlement.adapter import BankAdapter
@@ -89,8 +91,35 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     limiter = anyio.to_thread.current_default_thread_limiter()
     limiter.total_tokens = max(limiter.total_tokens, threads_for(app.state.settings))
+    worker = _message_worker(app)
     yield
+    if worker is not None:
+        await anyio.to_thread.run_sync(worker.stop)
     await anyio.to_thread.run_sync(app.state.audit_sink.close)  # what is queued is written
+
+
+def _message_worker(app: FastAPI) -> Worker | None:
+    """The hub delivery worker (``hpf.transfers.service.deliver_due``) of a center linked to a hub,
+    on its own connection (``companion_engine``): sends the outbox with retries and backoff."""
+    from hpf.transfers import service as transfers
+
+    if app.state.hub_link is None or app.state.hub_post is None:
+        return None
+    engine = companion_engine(app.state.engine)
+    ctx = Context(
+        actor="hub.delivery",
+        clock=app.state.clock,
+        center_code=app.state.settings.center_code,
+        source="worker",
+    )
+    post = app.state.hub_post
+
+    def round_() -> int:
+        return transfers.deliver_due(
+            engine, ctx, post, backoff_base=app.state.settings.deliver_backoff_seconds
+        ).attempted
+
+    return Worker("hub.delivery", round_, app.state.settings.deliver_every_seconds).start()
 
 
 def create_app(
@@ -101,7 +130,11 @@ def create_app(
     sms: SmsSender | None = None,
     passwords: Passwords | None = None,
     bank: BankAdapter | None = None,
+    hub_post: Poster | None = None,
+    deliver_messages: bool = True,
 ) -> FastAPI:
+    """The center's application. ``hub_post`` replaces the HTTP client of the hub delivery worker;
+    ``deliver_messages=False`` runs no worker (tests run its rounds themselves)."""
     from hpf import check
     from hpf.accounts import api as accounts_api
     from hpf.accounts import pages as accounts_pages
@@ -126,6 +159,7 @@ def create_app(
     from hpf.settlement import adapter as bank_adapter
     from hpf.settlement import api as settlement_api
     from hpf.settlement import pages as settlement_pages
+    from hpf.transfers import api as transfers_api
     from hpf.withdrawals import api as withdrawals_api
     from hpf.withdrawals import pages as withdrawals_pages
 
@@ -147,6 +181,8 @@ def create_app(
     app.state.passwords = passwords or DEFAULT_PASSWORDS
     app.state.bank = deps.bank
     app.state.entry_groups = deps.entry_groups  # reconciliation's credits posted under another entry
+    app.state.hub_link = deps.hub_link
+    app.state.hub_post = (hub_post or http_poster()) if deliver_messages and deps.hub_link else None
     app.state.bank_signed = bank_adapter.bank_signature_check(settings.bank_secret)
     app.state.member_page_facts = lambda conn, member_id: {"has_loans": loans.has_loans(conn, member_id)}
     app.state.employer_page_facts = lambda conn, employer_id: {
@@ -189,6 +225,7 @@ def create_app(
     _add_routes(app, settlement_pages.router)
     _add_routes(app, services_api.router)
     _add_routes(app, services_pages.router)
+    _add_routes(app, transfers_api.router)
     docs.install(app)
     openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

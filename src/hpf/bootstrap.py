@@ -17,7 +17,10 @@ and the demo), the benches (``bench/``) and the test suite (``tests/conftest.py`
   national catalog is declared here, with its handler or as reviewed by hand;
 - the **event listeners** (:func:`listeners`): who reacts, in the writer's transaction, to which
   business event — the payouts' owners, the applications told of a payout or a loan activated,
-  the executors of approved changes.
+  the executors of approved changes;
+- the **hub link** (``hpf.transfers.link``: the hub's URL and keys, this center's keys; none when
+  the center works alone) and the **message handlers** (:func:`message_handlers`): which message
+  from the hub is taken, and by whom.
 
 :func:`build` makes them and checks that the declaration is complete — an item of the catalog
 without a declaration, an approval kind without exactly one executor, a payout owner kind no
@@ -47,6 +50,8 @@ from hpf.settlement import owners
 from hpf.settlement.adapter import BankAdapter
 from hpf.settlement.reconciliation import EntryGroups
 from hpf.settlement.rules import OWNER_KIND_ZH
+from hpf.transfers import link as hub_link
+from hpf.transfers.link import Handler, HubLink
 
 # Catalog items with no automatic rules: every application goes to a reviewer, and is executed
 # when approved (the work itself is done by staff in the account pages).
@@ -64,6 +69,8 @@ class Dependencies:
     handlers: Mapping[str, ItemHandler | None]
     listeners: tuple[Listener, ...]
     entry_groups: EntryGroups
+    hub_link: HubLink | None = None  # None: the center works alone (no HPF_HUB_URL)
+    message_handlers: Mapping[tuple[str, bool], Handler] | None = None
 
 
 def item_handlers() -> dict[str, ItemHandler | None]:
@@ -110,6 +117,16 @@ def listeners() -> tuple[Listener, ...]:
     )
 
 
+def message_handlers() -> dict[tuple[str, bool], Handler]:
+    """Which message the center takes from the hub, and who handles it: (type, is an answer).
+
+    Taking a new message type (BDC901 contact letters, BDC905 transfer-out information) is its
+    body model in ``hpf.messages.bodies`` and one line here."""
+    from hpf.transfers import service as transfers
+
+    return dict(transfers.HANDLERS)
+
+
 def _incomplete(problems: list[str]) -> HpfError:
     return HpfError(
         "wiring.incomplete",
@@ -120,11 +137,21 @@ def _incomplete(problems: list[str]) -> HpfError:
     )
 
 
-def check(table: Mapping[str, ItemHandler | None], declared: tuple[Listener, ...]) -> None:
+def check(
+    table: Mapping[str, ItemHandler | None],
+    declared: tuple[Listener, ...],
+    messages: Mapping[tuple[str, bool], Handler] | None = None,
+) -> None:
     """Refuse a declaration that leaves something unwired (``wiring.incomplete``)."""
+    from hpf.messages.bodies import body_model
     from hpf.services.catalog import national_versions
 
     problems: list[str] = []
+    for message_type, answer in messages or {}:
+        if body_model(message_type, answer) is None:
+            problems.append(
+                f"message {message_type} ({'answer' if answer else 'request'}) has a handler but no body model"
+            )
     catalog_codes = {str(item["code"]) for version in national_versions() for item in version.items}
     problems += [
         f"item {code} of the catalog has no declared handler" for code in sorted(catalog_codes - set(table))
@@ -160,7 +187,8 @@ def build(
     ring = settings.key_ring()  # refuses a missing or public key outside development
     table = item_handlers()
     declared = listeners()
-    check(table, declared)
+    messages = message_handlers()
+    check(table, declared, messages)
     return Dependencies(
         settings=settings,
         ring=ring,
@@ -169,6 +197,8 @@ def build(
         handlers=table,
         listeners=declared,
         entry_groups=collected_debits_subquery,
+        hub_link=hub_link.link_from_settings(settings),  # refuses a hub URL without keys
+        message_handlers=messages,
     )
 
 
@@ -177,6 +207,7 @@ def install(deps: Dependencies) -> Dependencies:
     protect.install(deps.ring)
     handlers.install(deps.handlers)
     events.install(deps.listeners)
+    hub_link.install(deps.hub_link, deps.message_handlers or {})
     return deps
 
 

@@ -31,6 +31,7 @@ from hpf.policy import tables as policy_tables
 from hpf.protection import keys
 from hpf.services import tables as services_tables
 from hpf.settlement import tables as settlement_tables
+from hpf.transfers import tables as transfers_tables
 from hpf.withdrawals import tables as withdrawals_tables
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "settlement_tables",
     "sms",
     "tokens",
+    "transfers_tables",
     "withdrawals_tables",
 ]
 

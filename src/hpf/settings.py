@@ -53,6 +53,18 @@ class Settings:
     # Request bodies (``hpf.web.limits``): every route, and the upload and bulk-list routes.
     max_body_bytes: int = 1024 * 1024  # HPF_MAX_BODY_BYTES
     max_upload_bytes: int = 20 * 1024 * 1024  # HPF_MAX_UPLOAD_BYTES
+    # The hub (``hpf.transfers``, decision 0027): its base URL, its code, its public SM2 keys
+    # ("<signing hex>:<encryption hex>", printed by ``hpf hub keygen``), and this center's own
+    # key file (``hpf transfers keygen``). Without HPF_HUB_URL the center works alone.
+    hub_url: str | None = None  # HPF_HUB_URL, e.g. http://127.0.0.1:8100
+    hub_code: str = "000000"  # HPF_HUB_CODE
+    hub_public_keys: str | None = None  # HPF_HUB_PUBLIC_KEYS
+    message_key_file: str | None = None  # HPF_MESSAGE_KEY_FILE
+    message_window_seconds: int = 300  # HPF_MESSAGE_WINDOW_SECONDS: ± the receiver's clock
+    deliver_every_seconds: float = 1.0  # HPF_DELIVER_EVERY_SECONDS: the delivery worker's idle pause
+    deliver_backoff_seconds: float = (
+        1.0  # HPF_DELIVER_BACKOFF_SECONDS: the first retry's wait (then ×2, ≤ 5 min)
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -78,6 +90,13 @@ class Settings:
             db_wait_seconds=float(env.get("HPF_DB_WAIT_SECONDS", "5")),
             max_body_bytes=int(env.get("HPF_MAX_BODY_BYTES") or 1024 * 1024),
             max_upload_bytes=int(env.get("HPF_MAX_UPLOAD_BYTES") or 20 * 1024 * 1024),
+            hub_url=env.get("HPF_HUB_URL") or None,
+            hub_code=env.get("HPF_HUB_CODE") or "000000",
+            hub_public_keys=env.get("HPF_HUB_PUBLIC_KEYS") or None,
+            message_key_file=env.get("HPF_MESSAGE_KEY_FILE") or None,
+            message_window_seconds=int(env.get("HPF_MESSAGE_WINDOW_SECONDS") or 300),
+            deliver_every_seconds=float(env.get("HPF_DELIVER_EVERY_SECONDS") or 1.0),
+            deliver_backoff_seconds=float(env.get("HPF_DELIVER_BACKOFF_SECONDS") or 1.0),
         )
 
     def key_ring(self) -> KeyRing:

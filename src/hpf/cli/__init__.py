@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hpf.cli import archives as services_cli
+from hpf.cli.hub import hub_app, transfers_app
 from hpf.cli.settlement import fakebank_app, settlement_app
 from hpf.loans.calculator import cli as loans_cli
 from hpf.settings import Settings
@@ -36,6 +37,8 @@ app.add_typer(loans_cli.app, name="loan")
 app.add_typer(settlement_app, name="settlement")
 app.add_typer(fakebank_app, name="fakebank")
 app.add_typer(services_cli.app, name="archive")
+app.add_typer(hub_app, name="hub")
+app.add_typer(transfers_app, name="transfers")
 console = Console()
 
 
@@ -515,7 +518,7 @@ def _demo_users(settings: Settings) -> None:
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
-    role: Annotated[str, typer.Option(help="center (hub arrives later)")] = "center",
+    role: Annotated[str, typer.Option(help="center, or hub (the same as hpf hub serve)")] = "center",
     workers: Annotated[
         int, typer.Option(help="server processes (each with HPF_MAX_REQUESTS requests at once)")
     ] = 1,
@@ -525,8 +528,13 @@ def serve(
 
     from hpf.app import served_app
 
+    if role == "hub":
+        from hpf.cli.hub import hub_serve
+
+        hub_serve(host=host, port=port)
+        return
     if role != "center":
-        console.print("[red]only the center role exists so far[/red]")
+        console.print("[red]the role is center or hub[/red]")
         raise typer.Exit(2)
     settings = _settings()
     _demo_users(settings)

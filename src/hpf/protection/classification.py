@@ -343,6 +343,39 @@ _DECLARED: list[FieldClass] = [
             ("updated_at", GEN, "", None, "更新时间"),
         ],
     ),
+    # -- transfers: the center's side of the hub (decision 0027) -----------------------------
+    *_table(
+        "peer_center",
+        [
+            ("code", GEN, "", None, "中心代码"),
+            ("name", GEN, "", None, "中心名称"),
+            ("province", GEN, "", None, "省份"),
+            ("state", GEN, "", None, "接入状态"),
+            ("sign_key", GEN, "", None, "签名公钥"),
+            ("encrypt_key", GEN, "", None, "加密公钥"),
+            ("looked_up_at", GEN, "", None, "查询时间"),
+        ],
+    ),
+    *_table(
+        "exchanged_message",
+        [
+            ("message_id", GEN, "", None, "报文编号"),
+            ("direction", GEN, "", None, "方向"),
+            ("type", GEN, "", None, "报文类型"),
+            ("peer", GEN, "", None, "对方中心代码"),
+            ("reply_to", GEN, "", None, "应答的报文编号"),
+            ("created_at", GEN, "", None, "报文生成时间"),
+            ("digest", GEN, "", None, "报文摘要"),
+            # sealed (SM4-GCM, key wrapped with SM2) to the recipient: personal data inside
+            ("envelope", IMP, "ps", None, "报文（密文）"),
+            ("state", GEN, "", None, "报文状态"),
+            ("attempts", GEN, "", None, "投递次数"),
+            ("next_attempt_at", GEN, "", None, "下次投递时间"),
+            ("last_error", GEN, "", None, "上次投递错误"),
+            ("delivered_at", GEN, "", None, "送达时间"),
+            ("answered_by", GEN, "", None, "应答报文编号"),
+        ],
+    ),
     *_table(
         "business_calendar",
         [

@@ -1,0 +1,305 @@
+"""``hpf hub …`` (the hub role: serve, its database, keys, registry, staff, delivery) and
+``hpf transfers …`` (a center's side of the hub: its keys, the delivery worker by hand, BDC909
+lookups and BDC904 status queries)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Annotated, Any
+
+import typer
+
+hub_app = typer.Typer(
+    help="The hub (转移接续平台): registry of centers, message routing", no_args_is_help=True
+)
+transfers_app = typer.Typer(
+    help="This center's link to the hub: keys, delivery, lookups", no_args_is_help=True
+)
+
+
+def _root() -> Any:
+    from hpf import cli
+
+    return cli
+
+
+def _refuse(exc: Exception) -> typer.Exit:
+    from hpf.kernel.errors import HpfError
+
+    if isinstance(exc, HpfError):
+        _root().console.print(f"[red]{exc.title}[/red] ({exc.code}): {exc.detail}")
+    return typer.Exit(2)
+
+
+def _hub_settings() -> Any:
+    from hpf.hub.settings import HubSettings
+
+    return HubSettings.from_env()
+
+
+def _hub_engine(settings: Any) -> Any:
+    from hpf.db.engine import make_engine
+    from hpf.hub.schema import upgrade
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)  # the hub migrates its own database (hpf.hub.migrations) before any command
+    return engine
+
+
+def _public_keys(text: str) -> Any:
+    from hpf.kernel.errors import HpfError
+    from hpf.messages.keys import PublicKeys
+
+    sign, _, encrypt = text.partition(":")
+    try:
+        return PublicKeys(sign=sign.strip().lower(), encrypt=encrypt.strip().lower())
+    except HpfError as exc:
+        raise typer.BadParameter(
+            "expected '<signing key hex>:<encryption key hex>' (hpf transfers keygen)"
+        ) from exc
+
+
+def _keygen(out: str) -> None:
+    from hpf.messages.keys import KeyPair
+
+    if os.path.exists(out):
+        _root().console.print(f"[red]{out} exists[/red]: keys are never overwritten")
+        raise typer.Exit(2)
+    keys = KeyPair.generate()
+    keys.write(out)
+    public = keys.public()
+    typer.echo(f"{public.sign}:{public.encrypt}")
+
+
+@hub_app.command("keygen")
+def hub_keygen(out: Annotated[str, typer.Option(help="the key file to write (chmod 600)")]) -> None:
+    """Make the hub's SM2 key pairs; print its public keys (the centers' HPF_HUB_PUBLIC_KEYS)."""
+    _keygen(out)
+
+
+@hub_app.command("upgrade")
+def hub_upgrade() -> None:
+    """Apply the hub's migrations to its database (HPF_DATABASE_URL)."""
+    settings = _hub_settings()
+    _hub_engine(settings)
+    _root().console.print(f"hub database at head: {settings.database_url}")
+
+
+@hub_app.command("serve")
+def hub_serve(host: str = "127.0.0.1", port: int = 8100) -> None:
+    """Serve the hub: the message endpoint, the BDC909 lookup API, the admin page, and the
+    delivery worker."""
+    import uvicorn
+
+    from hpf.hub.app import create_hub_app
+
+    settings = _hub_settings()
+    try:
+        app = create_hub_app(settings, engine=_hub_engine(settings))
+    except Exception as exc:
+        raise _refuse(exc) from exc
+    _root().console.print(f"{settings.hub_name} ({settings.hub_code}): http://{host}:{port}/")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@hub_app.command("register-center")
+def hub_register_center(
+    code: Annotated[str, typer.Option(help="6-digit center code")],
+    name: Annotated[str, typer.Option(help="中心名称")],
+    province: Annotated[str, typer.Option(help="省份")],
+    endpoint: Annotated[str, typer.Option(help="the center's base URL, e.g. http://127.0.0.1:8001")],
+    public_keys: Annotated[str, typer.Option(help="'<signing hex>:<encryption hex>' (hpf transfers keygen)")],
+    actor: str = "cli",
+) -> None:
+    """Register a center (active) in the hub's registry."""
+    from datetime import UTC, datetime
+
+    from hpf.db.engine import write_transaction
+    from hpf.hub import registry
+    from hpf.kernel.errors import HpfError
+
+    settings = _hub_settings()
+    keys = _public_keys(public_keys)
+    try:
+        with write_transaction(_hub_engine(settings)) as conn:
+            center = registry.register(
+                conn, code=code, name=name, province=province, endpoint=endpoint, keys=keys,
+                actor=actor, now=datetime.now(UTC), hub_code=settings.hub_code,
+            )  # fmt: skip
+    except HpfError as exc:
+        raise _refuse(exc) from exc
+    _root().console.print(f"registered {center.code} {center.name} ({center.province}) at {center.endpoint}")
+
+
+@hub_app.command("set-center-state")
+def hub_set_center_state(
+    code: str, state: Annotated[str, typer.Argument(help="active | suspended")], actor: str = "cli"
+) -> None:
+    """Suspend a center (its messages are refused, none are routed to it) or re-activate it."""
+    from datetime import UTC, datetime
+
+    from hpf.db.engine import write_transaction
+    from hpf.hub import registry
+    from hpf.kernel.errors import HpfError
+
+    try:
+        with write_transaction(_hub_engine(_hub_settings())) as conn:
+            center = registry.set_state(conn, code, state, actor=actor, now=datetime.now(UTC))
+    except HpfError as exc:
+        raise _refuse(exc) from exc
+    _root().console.print(f"{center.code} {center.name}: {center.state}")
+
+
+@hub_app.command("centers")
+def hub_centers() -> None:
+    """List the registered centers."""
+    from hpf.db.engine import read_transaction
+    from hpf.hub import registry
+
+    with read_transaction(_hub_engine(_hub_settings())) as conn:
+        for c in registry.centers(conn):
+            typer.echo(f"{c.code}\t{c.state}\t{c.province}\t{c.name}\t{c.endpoint}")
+
+
+@hub_app.command("add-staff")
+def hub_add_staff(
+    login: str,
+    name: Annotated[str, typer.Option(help="姓名")],
+) -> None:
+    """Create a hub staff sign-in (the password from HPF_HUB_STAFF_PASSWORD or asked for)."""
+    from datetime import UTC, datetime
+
+    from hpf.db.engine import write_transaction
+    from hpf.hub import staff
+    from hpf.identity.passwords import Passwords
+    from hpf.kernel.errors import HpfError
+
+    password = os.environ.get("HPF_HUB_STAFF_PASSWORD") or getpass.getpass("password: ")
+    try:
+        with write_transaction(_hub_engine(_hub_settings())) as conn:
+            staff.add_staff(
+                conn, login=login, name=name, password=password, passwords=Passwords(), now=datetime.now(UTC)
+            )
+    except HpfError as exc:
+        raise _refuse(exc) from exc
+    _root().console.print(f"hub staff {login} created")
+
+
+@hub_app.command("deliver")
+def hub_deliver(
+    until_idle: Annotated[bool, typer.Option(help="repeat rounds while messages were sent")] = True,
+) -> None:
+    """Run the hub's delivery worker by hand: send what is due (forwarded messages, answers)."""
+    from datetime import UTC, datetime
+
+    from hpf.hub import service
+    from hpf.hub.app import hub_keys
+    from hpf.messages.transport import http_poster
+
+    settings = _hub_settings()
+    engine = _hub_engine(settings)
+    try:
+        hub = service.Hub(settings.hub_code, hub_keys(settings), settings.window_seconds)
+    except Exception as exc:
+        raise _refuse(exc) from exc
+    post = http_poster()
+    total = service.Round()
+    while True:
+        done = service.deliver_due(engine, hub, post, lambda: datetime.now(UTC))
+        total = service.Round(
+            total.delivered + done.delivered, total.refused + done.refused, total.retried + done.retried
+        )
+        if not until_idle or not done.delivered:
+            break
+    _root().console.print(f"delivered {total.delivered}, refused {total.refused}, to retry {total.retried}")
+
+
+# -- a center's side ----------------------------------------------------------------------
+
+
+@transfers_app.command("keygen")
+def transfers_keygen(out: Annotated[str, typer.Option(help="the key file to write (chmod 600)")]) -> None:
+    """Make this center's SM2 key pairs (HPF_MESSAGE_KEY_FILE); print the public keys for the
+    hub's ``hpf hub register-center --public-keys``."""
+    _keygen(out)
+
+
+def _center() -> tuple[Any, Any, Any]:
+    root = _root()
+    settings = root._settings()
+    return settings, root._engine(settings), root._context(settings, "cli")
+
+
+@transfers_app.command("deliver")
+def transfers_deliver(
+    until_idle: Annotated[bool, typer.Option(help="repeat rounds while messages were sent")] = True,
+) -> None:
+    """Run the delivery worker by hand: send the outbox to the hub (retries with backoff)."""
+    from hpf.kernel.errors import HpfError
+    from hpf.messages.transport import http_poster
+    from hpf.transfers import service
+
+    _, engine, ctx = _center()
+    post = http_poster()
+    delivered = refused = retried = 0
+    try:
+        while True:
+            done = service.deliver_due(engine, ctx, post)
+            delivered, refused, retried = (
+                delivered + done.delivered,
+                refused + done.refused,
+                retried + done.retried,
+            )
+            if not until_idle or not done.delivered:
+                break
+    except HpfError as exc:
+        raise _refuse(exc) from exc
+    _root().console.print(f"delivered {delivered}, refused {refused}, to retry {retried}")
+
+
+@transfers_app.command("lookup")
+def transfers_lookup(codes: list[str]) -> None:
+    """Ask the hub about centers (BDC909); the answer fills the known centers."""
+    from hpf.db.engine import write_transaction
+    from hpf.kernel.errors import HpfError
+    from hpf.transfers import service
+
+    _, engine, ctx = _center()
+    try:
+        with write_transaction(engine) as conn:
+            message_id = service.lookup_centers(conn, ctx, codes)
+    except HpfError as exc:
+        raise _refuse(exc) from exc
+    typer.echo(str(message_id))
+
+
+@transfers_app.command("ask-status")
+def transfers_ask_status(center: str, letter_no: str) -> None:
+    """Ask another center where a contact letter's transfer stands (BDC904)."""
+    from hpf.db.engine import write_transaction
+    from hpf.kernel.errors import HpfError
+    from hpf.transfers import service
+
+    _, engine, ctx = _center()
+    try:
+        with write_transaction(engine) as conn:
+            message_id = service.ask_status(conn, ctx, center, letter_no)
+    except (HpfError, ValueError) as exc:
+        raise _refuse(exc) from exc
+    typer.echo(str(message_id))
+
+
+@transfers_app.command("messages")
+def transfers_messages() -> None:
+    """The messages this center sent and received, oldest first."""
+    from hpf.db.engine import read_transaction
+    from hpf.transfers import service
+
+    _, engine, _ = _center()
+    with read_transaction(engine) as conn:
+        for m in service.messages(conn):
+            answered = f" answered by {m.answered_by}" if m.answered_by else ""
+            typer.echo(
+                f"{m.message_id}\t{m.direction}\t{m.type}\t{m.peer}\t{m.state}\t{m.attempts}{answered}"
+            )

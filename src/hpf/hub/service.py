@@ -1,0 +1,279 @@
+"""The hub's messaging: take a message, route it or answer it, and deliver what waits.
+
+**Taking** (:func:`receive`, one write transaction, the receiver's checks of
+``hpf.messages.protocol`` in order): the hop must come from the envelope's own sender (a center
+sends only its own messages), a registered and active center whose key verifies the hop and the
+envelope, sent within the time window. A message id already taken with the same content is a
+duplicate (answered as the first time, nothing changes); with other content it is refused.
+Then:
+
+- addressed to the hub itself: the hub opens the body (sealed to the hub) and answers — BDC909,
+  the center-code lookup, from the registry; the answer waits in the outbox;
+- addressed to another center: the recipient must be registered and active; the envelope is
+  stored as it came (the body stays sealed to the recipient: the hub cannot read it) and waits in
+  the outbox, ``queued``.
+
+**Delivering** (:func:`deliver_due`): each due message is sent in a new hop signed by the hub
+(for a forwarded one, naming the originator as registered — its keys —, so the recipient verifies
+both signatures and can answer it) to the recipient's endpoint. Accepted (2xx): ``delivered``; a final refusal
+(4xx): ``refused`` with its code; anything else (down, 5xx, 429): retried after a backoff that
+doubles from 1 s to at most 5 minutes. No lock is held while a request is in flight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+
+from hpf.db.engine import read_transaction, write_transaction
+from hpf.hub import registry
+from hpf.hub.tables import hub_message
+from hpf.messages import errors, protocol
+from hpf.messages.bodies import CenterCodeAnswer, CenterCodeQuery
+from hpf.messages.envelope import Envelope
+from hpf.messages.keys import KeyPair
+from hpf.messages.transport import Poster, endpoint_url
+
+STATE_ZH = {"handled": "已处理", "queued": "待投递", "delivered": "已投递", "refused": "被拒收"}
+ROUTE_ZH = {"hub": "发往平台", "forward": "转发", "origin": "平台发出"}
+
+
+@dataclass(frozen=True)
+class Hub:
+    """Who the hub is: its code, its keys, its time window."""
+
+    code: str
+    keys: KeyPair
+    window_seconds: int = protocol.WINDOW_SECONDS
+
+
+@dataclass(frozen=True)
+class Receipt:
+    message_id: str
+    status: str  # accepted | duplicate
+    route: str  # hub | forward
+
+    def as_json(self) -> dict[str, str]:
+        return {"message_id": self.message_id, "status": self.status, "route": self.route}
+
+
+def _active_sender(conn: Connection, code: str) -> registry.Center:
+    center = registry.center_of(conn, code)
+    if center is None:
+        raise errors.sender_unknown(code)
+    if not center.active:
+        raise errors.sender_suspended(code)
+    return center
+
+
+def _store(conn: Connection, envelope: Envelope, *, route: str, state: str, now: datetime) -> None:
+    conn.execute(
+        insert(hub_message).values(
+            message_id=str(envelope.message_id),
+            type=envelope.type,
+            sender=envelope.sender,
+            recipient=envelope.recipient,
+            reply_to=str(envelope.reply_to) if envelope.reply_to else None,
+            created_at=envelope.created_at,
+            received_at=now,
+            digest=envelope.digest(),
+            envelope=protocol.envelope_json(envelope),
+            route=route,
+            state=state,
+            attempts=0,
+            next_attempt_at=now if state == "queued" else None,
+        )
+    )
+
+
+def receive(conn: Connection, hub: Hub, raw: bytes | dict[str, Any], now: datetime) -> Receipt:
+    """Take one delivery from a center (see the module docstring); refusals change nothing."""
+    delivery = protocol.parse_delivery(raw)
+    envelope, hop = delivery.envelope, delivery.hop
+    if hop.by != envelope.sender:
+        raise errors.malformed("a center sends only its own messages (hop.by must be the envelope's sender)")
+    if hop.sender is not None:
+        raise errors.malformed("only the hub vouches for a sender")
+    sender = _active_sender(conn, hop.by)
+    sign_key = bytes.fromhex(sender.sign_key)
+    protocol.check_hop(delivery, sign_key)
+    protocol.check_window(hop.sent_at, now, hub.window_seconds)
+    protocol.check_envelope(envelope, sign_key)
+    message_id = str(envelope.message_id)
+    seen = conn.execute(
+        select(hub_message.c.digest, hub_message.c.route).where(hub_message.c.message_id == message_id)
+    ).first()
+    if seen is not None:
+        if seen.digest != envelope.digest():
+            raise errors.id_reused(message_id)
+        return Receipt(message_id, "duplicate", seen.route)
+    if envelope.recipient == hub.code:
+        body = protocol.open_body(envelope, hub.keys)
+        _store(conn, envelope, route="hub", state="handled", now=now)
+        _answer(conn, hub, envelope, body, sender, now)
+        return Receipt(message_id, "accepted", "hub")
+    recipient = registry.center_of(conn, envelope.recipient)
+    if recipient is None:
+        raise errors.recipient_unknown(envelope.recipient)
+    if not recipient.active:
+        raise errors.recipient_suspended(envelope.recipient)
+    _store(conn, envelope, route="forward", state="queued", now=now)
+    return Receipt(message_id, "accepted", "forward")
+
+
+def _answer(
+    conn: Connection, hub: Hub, query: Envelope, body: object, sender: registry.Center, now: datetime
+) -> None:
+    """The hub's own answer to a message addressed to it, queued for delivery."""
+    if isinstance(body, CenterCodeQuery):
+        found, unknown = registry.lookup(conn, list(body.codes))
+        answer = CenterCodeAnswer(centers=[c.info() for c in found], unknown=unknown)
+    else:
+        raise errors.type_unhandled(query.type, query.is_answer)
+    envelope = protocol.compose(
+        hub.keys,
+        sender=hub.code,
+        recipient=sender.code,
+        recipient_encrypt_key=bytes.fromhex(sender.encrypt_key),
+        message_type=query.type,
+        body=answer,
+        now=now,
+        reply_to=query.message_id,
+    )
+    _store(conn, envelope, route="origin", state="queued", now=now)
+
+
+@dataclass(frozen=True)
+class Round:
+    delivered: int = 0
+    refused: int = 0
+    retried: int = 0
+
+    @property
+    def attempted(self) -> int:
+        return self.delivered + self.refused + self.retried
+
+
+def deliver_due(
+    engine: Engine,
+    hub: Hub,
+    post: Poster,
+    now: Callable[[], datetime],
+    *,
+    limit: int = 100,
+    backoff_base: float = 1.0,
+) -> Round:
+    """Send every message due now (see the module docstring): one round of the worker."""
+    m = hub_message.c
+    with read_transaction(engine) as conn:
+        due = conn.execute(
+            select(m.message_id, m.envelope, m.attempts, m.route, m.sender, m.recipient)
+            .where(m.state == "queued", m.next_attempt_at <= now())
+            .order_by(m.next_attempt_at, m.received_at)
+            .limit(limit)
+        ).all()
+        parties = {c.code: c for c in registry.centers(conn)}
+    delivered = refused = retried = 0
+    for row in due:
+        envelope = protocol.envelope_of(row.envelope)
+        recipient = parties.get(row.recipient)
+        sender = parties[row.sender].info() if row.route == "forward" and row.sender in parties else None
+        if recipient is None or not recipient.active:
+            status, answer = 0, {"code": "hub.recipient_unavailable", "detail": "the recipient is not active"}
+        else:
+            delivery = protocol.hop(hub.keys, hub.code, envelope, now(), sender=sender)
+            status, answer = post(endpoint_url(recipient.endpoint), delivery.model_dump(mode="json"))
+        outcome = _record_attempt(engine, row.message_id, row.attempts, status, answer, now(), backoff_base)
+        delivered += outcome == "delivered"
+        refused += outcome == "refused"
+        retried += outcome == "queued"
+    return Round(delivered, refused, retried)
+
+
+def _record_attempt(
+    engine: Engine,
+    message_id: str,
+    attempts: int,
+    status: int,
+    answer: dict[str, Any],
+    now: datetime,
+    backoff_base: float,
+) -> str:
+    m = hub_message.c
+    values: dict[str, Any] = {"attempts": attempts + 1}
+    if 200 <= status < 300:
+        state = "delivered"
+        values |= {"delivered_at": now, "next_attempt_at": None, "last_error": None}
+    elif protocol.is_final_refusal(status, answer.get("code")):
+        state = "refused"
+        values |= {"next_attempt_at": None, "last_error": _error_text(status, answer)}
+    else:
+        state = "queued"
+        wait = protocol.backoff_seconds(attempts + 1, base=backoff_base)
+        values |= {
+            "next_attempt_at": now + timedelta(seconds=wait),
+            "last_error": _error_text(status, answer),
+        }
+    with write_transaction(engine) as conn:
+        conn.execute(
+            update(hub_message)
+            .where(m.message_id == message_id, m.state == "queued")
+            .values(state=state, **values)
+        )
+    return state
+
+
+def _error_text(status: int, answer: dict[str, Any]) -> str:
+    return f"{status} {answer.get('code', '')} {answer.get('detail', '')}".strip()[:300]
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    message_id: str
+    type: str
+    sender: str
+    recipient: str
+    reply_to: str | None
+    received_at: datetime
+    route: str
+    state: str
+    attempts: int
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+def recent_messages(conn: Connection, limit: int = 50) -> list[MessageRow]:
+    """The latest messages the hub took or sent, newest first (header only: bodies stay sealed)."""
+    m = hub_message.c
+    rows = conn.execute(
+        select(
+            m.message_id,
+            m.type,
+            m.sender,
+            m.recipient,
+            m.reply_to,
+            m.received_at,
+            m.route,
+            m.state,
+            m.attempts,
+            m.last_error,
+            m.delivered_at,
+        )
+        .order_by(m.received_at.desc(), m.message_id)
+        .limit(limit)
+    ).all()
+    return [MessageRow(**r._mapping) for r in rows]
+
+
+def message_counts(conn: Connection) -> dict[str, int]:
+    m = hub_message.c
+    return {str(s): int(n) for s, n in conn.execute(select(m.state, func.count()).group_by(m.state))}
+
+
+def message_state(conn: Connection, message_id: UUID | str) -> str | None:
+    return conn.scalar(select(hub_message.c.state).where(hub_message.c.message_id == str(message_id)))

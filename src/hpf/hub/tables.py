@@ -1,0 +1,95 @@
+"""The hub's own database: the registry of centers, the messages it received and sends, its staff.
+
+A separate ``MetaData`` (``hub_metadata``) with its own Alembic migrations (``hpf.hub.migrations``,
+version table ``hub_alembic_version``): the hub's database never holds a center's tables, nor a
+center's ledger. ``hub_message`` is both the inbox (one row per message id: de-duplication) and
+the outbox (the forwarded messages and the hub's own answers wait there, ``queued``, for the
+delivery worker; ``attempts`` and ``next_attempt_at`` drive the backoff).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+
+from hpf.db.metadata import Id, UtcDateTime
+
+hub_metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+hub_center = Table(
+    "hub_center",
+    hub_metadata,
+    Column("code", String(6), primary_key=True),  # 6-digit center code
+    Column("name", String(100), nullable=False),
+    Column("province", String(20), nullable=False),
+    Column(
+        "endpoint", String(300), nullable=False
+    ),  # base URL; messages go to <endpoint>/api/v1/hub/messages
+    Column("sign_key", String(128), nullable=False),  # SM2 public signing key (hex)
+    Column("encrypt_key", String(128), nullable=False),  # SM2 public encryption key (hex)
+    Column("state", String(10), nullable=False),  # active | suspended
+    Column("registered_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("updated_by", String(64), nullable=False),
+)
+
+hub_message = Table(
+    "hub_message",
+    hub_metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("type", String(6), nullable=False),
+    Column("sender", String(6), nullable=False),
+    Column("recipient", String(6), nullable=False),
+    Column("reply_to", String(36)),
+    Column("created_at", UtcDateTime(), nullable=False),  # the envelope's
+    Column("received_at", UtcDateTime(), nullable=False),  # when the hub took it (or composed it)
+    Column("digest", String(64), nullable=False),  # SHA-256 of the signed content
+    Column("envelope", JSON, nullable=False),  # sealed: the hub cannot read a body not addressed to it
+    # hub: addressed to the hub itself; forward: routed to another center; origin: the hub's own
+    Column("route", String(10), nullable=False),
+    Column("state", String(10), nullable=False),  # handled | queued | delivered | refused
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime()),
+    Column("last_error", String(300)),
+    Column("delivered_at", UtcDateTime()),
+    Index(None, "state", "next_attempt_at"),
+    Index(None, "received_at"),
+)
+
+hub_staff = Table(
+    "hub_staff",
+    hub_metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("login", String(64), nullable=False, unique=True),
+    Column("name", String(50), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+hub_session = Table(
+    "hub_session",
+    hub_metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the cookie's random token
+    Column("staff_id", ForeignKey("hub_staff.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)

@@ -1,0 +1,165 @@
+"""Composing, sending and checking messages: pure functions, keys and clocks handed in.
+
+The receiver's checks, in the order both roles apply them (each refusal has no effect):
+
+1. the request parses as a :class:`~hpf.messages.envelope.Delivery` (``message.malformed``);
+2. the hop's sender is known and active (``message.sender_unknown`` / ``sender_suspended``)
+   and its signature verifies (``message.signature_missing`` / ``bad_signature``);
+3. the hop was sent within ±``WINDOW_SECONDS`` of the receiver's clock (``outside_window``);
+4. the envelope's originator signature verifies with the originator's key;
+5. the message id is new, or was seen with the same content (then: a duplicate, no new effect);
+   seen with other content: ``message.id_reused``;
+6. the body opens with the receiver's key (``undecryptable``) and fits its type's model
+   (``malformed``; a type with no handler here: ``type_unhandled``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import ValidationError
+
+from hpf.messages import crypto, errors
+from hpf.messages.bodies import Body, body_model
+from hpf.messages.envelope import CenterInfo, Delivery, Envelope, Hop, Sealed
+from hpf.messages.keys import KeyPair
+
+WINDOW_SECONDS = 300  # ±5 minutes on the receiver's wall clock
+MAX_DELIVERY_BYTES = 4 * 1024 * 1024
+
+
+def compose(
+    keys: KeyPair,
+    *,
+    sender: str,
+    recipient: str,
+    recipient_encrypt_key: bytes,
+    message_type: str,
+    body: Body,
+    now: datetime,
+    reply_to: UUID | None = None,
+    message_id: UUID | None = None,
+) -> Envelope:
+    """A new envelope: ``body`` sealed to the recipient, signed by the sender."""
+    model = body_model(message_type, reply_to is not None)
+    if model is None or not isinstance(body, model):
+        raise errors.malformed(
+            f"a {message_type} {'answer' if reply_to else 'request'} body must be a {model}"
+        )
+    placeholder = Sealed(alg="SM2+SM4-GCM", key="", nonce="", data="")
+    draft = Envelope(
+        message_id=message_id or uuid4(),
+        type=message_type,  # type: ignore[arg-type]
+        sender=sender,
+        recipient=recipient,
+        created_at=now,
+        reply_to=reply_to,
+        body=placeholder,
+    )
+    wrapped, nonce, data = crypto.seal(
+        recipient_encrypt_key, body.model_dump_json().encode("utf-8"), draft.header_bytes()
+    )
+    sealed = draft.model_copy(
+        update={"body": Sealed(alg=crypto.ALGORITHM, key=wrapped, nonce=nonce, data=data)}
+    )
+    signature = crypto.sign(keys.sign_private, keys.sign_public, sealed.signed_bytes())
+    return sealed.model_copy(update={"signature": signature})
+
+
+def hop(
+    keys: KeyPair, by: str, envelope: Envelope, now: datetime, *, sender: CenterInfo | None = None
+) -> Delivery:
+    """One sending of ``envelope`` by ``by`` at ``now`` (the hub names the originator: ``sender``)."""
+    unsigned = Hop(by=by, sent_at=now, sender=sender)
+    signature = crypto.sign(keys.sign_private, keys.sign_public, unsigned.signed_bytes(envelope))
+    return Delivery(envelope=envelope, hop=unsigned.model_copy(update={"signature": signature}))
+
+
+def parse_delivery(raw: bytes | str | dict[str, Any]) -> Delivery:
+    """The delivery a request carries; refused ``message.malformed`` with what is wrong."""
+    try:
+        if isinstance(raw, dict):
+            return Delivery.model_validate(raw)
+        return Delivery.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()[:20]
+        ]
+        raise errors.malformed(
+            "the request is not a message delivery of schema version 1", errors=problems
+        ) from exc
+
+
+def check_hop(delivery: Delivery, signer_key: bytes) -> None:
+    """The hop is signed by ``signer_key``."""
+    signature = delivery.hop.signature
+    if not signature:
+        raise errors.signature_missing("hop")
+    if not crypto.verifies(signer_key, delivery.hop.signed_bytes(delivery.envelope), signature):
+        raise errors.bad_signature("hop")
+
+
+def check_window(sent_at: datetime, now: datetime, window_seconds: int = WINDOW_SECONDS) -> None:
+    skew = abs((now - sent_at).total_seconds())
+    if skew > window_seconds:
+        raise errors.outside_window(skew, window_seconds)
+
+
+def check_envelope(envelope: Envelope, originator_key: bytes) -> None:
+    """The envelope is signed by its originator's key."""
+    if not envelope.signature:
+        raise errors.signature_missing("envelope")
+    if not crypto.verifies(originator_key, envelope.signed_bytes(), envelope.signature):
+        raise errors.bad_signature("envelope")
+
+
+def open_body(envelope: Envelope, keys: KeyPair) -> Body:
+    """The body, opened with the recipient's encryption key and validated against its model."""
+    model = body_model(envelope.type, envelope.is_answer)
+    if model is None:
+        raise errors.type_unhandled(envelope.type, envelope.is_answer)
+    sealed = envelope.body
+    plain = crypto.unseal(
+        keys.encrypt_private, sealed.key, sealed.nonce, sealed.data, envelope.header_bytes()
+    )
+    if plain is None:
+        raise errors.undecryptable()
+    try:
+        return model.model_validate_json(plain)
+    except ValidationError as exc:
+        problems = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()[:20]
+        ]
+        raise errors.malformed(f"the body does not fit a {envelope.type} message", errors=problems) from exc
+
+
+def backoff_seconds(attempts: int, *, base: float = 1.0, cap: float = 300.0) -> float:
+    """Wait before the next attempt after ``attempts`` failed ones: 1, 2, 4 … s, at most ``cap``."""
+    return float(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+def envelope_json(envelope: Envelope) -> dict[str, Any]:
+    """The envelope as stored (JSON types)."""
+    stored: dict[str, Any] = json.loads(envelope.model_dump_json())
+    return stored
+
+
+def envelope_of(stored: dict[str, Any] | str) -> Envelope:
+    """A stored envelope read back."""
+    if isinstance(stored, str):
+        return Envelope.model_validate_json(stored)
+    return Envelope.model_validate(stored)
+
+
+FINAL_STATUSES = frozenset({400, 401, 403, 404, 409, 410, 413, 422})
+# Refusals that a later attempt may pass: a receiver not linked yet (its configuration is being
+# fixed), a sending outside the window (clocks apart; the next hop is signed anew).
+RETRYABLE_CODES = frozenset({"transfers.hub_unconfigured", "message.outside_window"})
+
+
+def is_final_refusal(status: int, code: object = None) -> bool:
+    """A refusal that a retry cannot change (the message is marked refused, not retried)."""
+    return status in FINAL_STATUSES and code not in RETRYABLE_CODES

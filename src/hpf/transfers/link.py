@@ -1,0 +1,111 @@
+"""The center's link to the hub: who this center is on the network, the hub's address and keys,
+and the handlers of the messages it takes — installed once by ``hpf.bootstrap``.
+
+Built from the settings (:func:`link_from_settings`): ``HPF_HUB_URL``, ``HPF_HUB_CODE``,
+``HPF_HUB_PUBLIC_KEYS`` and the center's ``HPF_MESSAGE_KEY_FILE``. Without ``HPF_HUB_URL`` the
+center works alone (``None``: sending and the message endpoint refuse ``transfers.hub_unconfigured``);
+with it but without the keys the process refuses to start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import Connection
+
+from hpf.kernel.context import Context
+from hpf.kernel.errors import HpfError
+from hpf.kernel.wiring import not_wired
+from hpf.messages.bodies import Body
+from hpf.messages.envelope import Envelope
+from hpf.messages.keys import KeyPair, PublicKeys, public_key
+from hpf.settings import Settings
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A message taken, verified and opened: its envelope (header) and its body."""
+
+    envelope: Envelope
+    body: Body
+
+
+# A handler runs in the transaction that records the message as received: what it changes (and
+# the messages it sends in answer) commits with the inbox row, or not at all.
+Handler = Callable[[Connection, Context, Incoming], None]
+
+
+@dataclass(frozen=True)
+class HubLink:
+    center_code: str
+    keys: KeyPair
+    hub_code: str
+    hub_url: str
+    hub_keys: PublicKeys
+    window_seconds: int = 300
+
+    @property
+    def hub_sign_key(self) -> bytes:
+        return public_key(self.hub_keys.sign)
+
+    @property
+    def hub_encrypt_key(self) -> bytes:
+        return public_key(self.hub_keys.encrypt)
+
+
+def _misconfigured(detail: str) -> HpfError:
+    return HpfError("transfers.hub_misconfigured", "平台接入配置不完整，拒绝启动", detail, status=500)
+
+
+def link_from_settings(settings: Settings) -> HubLink | None:
+    if not settings.hub_url:
+        return None
+    if not settings.message_key_file:
+        raise _misconfigured("HPF_HUB_URL is set: set HPF_MESSAGE_KEY_FILE to this center's key file too")
+    if not settings.hub_public_keys or settings.hub_public_keys.count(":") != 1:
+        raise _misconfigured("HPF_HUB_PUBLIC_KEYS must be '<signing key hex>:<encryption key hex>'")
+    sign, encrypt = settings.hub_public_keys.split(":")
+    return HubLink(
+        center_code=settings.center_code,
+        keys=KeyPair.from_file(settings.message_key_file),
+        hub_code=settings.hub_code,
+        hub_url=settings.hub_url.rstrip("/"),
+        hub_keys=PublicKeys(sign=sign.strip().lower(), encrypt=encrypt.strip().lower()),
+        window_seconds=settings.message_window_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class Installed:
+    link: HubLink | None
+    handlers: Mapping[tuple[str, bool], Handler]
+
+
+_installed: Installed | None = None
+
+
+def install(link: HubLink | None, handlers: Mapping[tuple[str, bool], Any]) -> None:
+    """This process's link and message handlers (``hpf.bootstrap`` calls it once at start)."""
+    global _installed
+    _installed = Installed(link, MappingProxyType(dict(handlers)))
+
+
+def installed() -> Installed:
+    if _installed is None:
+        raise not_wired("hub link and message handlers")
+    return _installed
+
+
+def current_link() -> HubLink:
+    link = installed().link
+    if link is None:
+        raise HpfError(
+            "transfers.hub_unconfigured",
+            "本中心未接入转移接续平台",
+            "this center has no hub link (HPF_HUB_URL, HPF_HUB_PUBLIC_KEYS, HPF_MESSAGE_KEY_FILE)",
+            status=409,
+        )
+    return link

@@ -1,0 +1,428 @@
+"""Sending messages to the hub, delivering them, and taking the hub's deliveries.
+
+**Sending** (:func:`send`, in the caller's transaction): the body is sealed to the recipient (the
+hub's key, or the other center's as the hub's BDC909 lookup gave it: :func:`lookup_centers`
+first), the envelope signed with this center's key and stored (``exchanged_message``, ``out``,
+``recorded``), and one business event ``hub_message.queued`` recorded: the outbox of decision
+0025. Both commit with the business change or not at all.
+
+**Delivering** (:func:`deliver_due`, the worker's round): the consumer ``hub.delivery``
+(``hpf.events.consume``) takes each ``hub_message.queued`` event once and makes its message due;
+then every due message is sent to the hub in a new hop signed now. Accepted (2xx): ``delivered``;
+a final refusal (4xx): ``refused``; otherwise (hub down, 5xx, 429) it waits 1, 2, 4 … s (at most
+5 minutes) and is sent again. Every attempt carries the same envelope: the hub de-duplicates by
+message id, so a message sent twice has its effect once.
+
+**Taking** (:func:`receive`, the message endpoint's transaction): the hop must be the hub's and
+verify with the hub's key, within the time window; the message must be addressed to this center;
+the envelope verifies with its originator's key (the hub's own, or the one the hub vouches for in
+the hop, where it names the originator as registered: kept in ``peer_center``, so that an answer
+can be sealed to it); a message id seen before is a duplicate (same content: no new effect) or refused (other
+content); the body opens with this center's key and fits its model; its handler (declared in
+``hpf.bootstrap``) runs in the same transaction as the inbox row, and ``hub_message.received`` is
+recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from hpf import events
+from hpf.db.engine import read_transaction, write_transaction
+from hpf.events import Event
+from hpf.kernel.context import Context
+from hpf.kernel.errors import HpfError
+from hpf.messages import errors, protocol
+from hpf.messages.bodies import (
+    Body,
+    CenterCodeAnswer,
+    CenterCodeQuery,
+    StatusAnswer,
+    StatusQuery,
+)
+from hpf.messages.envelope import CenterInfo, Envelope
+from hpf.messages.transport import Poster, endpoint_url
+from hpf.transfers.link import HubLink, Incoming, current_link, installed
+from hpf.transfers.tables import exchanged_message, peer_center
+
+QUEUED = "hub_message.queued"
+RECEIVED = "hub_message.received"
+CONSUMER = "hub.delivery"
+
+
+def peer_unknown(code: str) -> HpfError:
+    return HpfError(
+        "transfers.peer_unknown",
+        "对方中心尚未查询到，请先查询中心代码",
+        f"the center {code} is not known here: look it up through the hub (BDC909) first",
+        status=422,
+        center=code,
+    )
+
+
+def _recipient_key(conn: Connection, link: HubLink, to_center: str) -> bytes:
+    if to_center == link.hub_code:
+        return link.hub_encrypt_key
+    row = conn.execute(
+        select(peer_center.c.encrypt_key, peer_center.c.state).where(peer_center.c.code == to_center)
+    ).first()
+    if row is None:
+        raise peer_unknown(to_center)
+    if row.state != "active":
+        raise errors.recipient_suspended(to_center)
+    return bytes.fromhex(row.encrypt_key)
+
+
+def send(
+    conn: Connection,
+    ctx: Context,
+    to_center: str,
+    message_type: str,
+    body: Body,
+    *,
+    reply_to: UUID | None = None,
+) -> UUID:
+    """Queue a message to ``to_center`` in the caller's transaction; its id."""
+    link = current_link()
+    envelope = protocol.compose(
+        link.keys,
+        sender=link.center_code,
+        recipient=to_center,
+        recipient_encrypt_key=_recipient_key(conn, link, to_center),
+        message_type=message_type,
+        body=body,
+        now=ctx.clock.now(),
+        reply_to=reply_to,
+    )
+    conn.execute(
+        insert(exchanged_message).values(
+            message_id=str(envelope.message_id),
+            direction="out",
+            type=envelope.type,
+            peer=to_center,
+            reply_to=str(reply_to) if reply_to else None,
+            created_at=envelope.created_at,
+            digest=envelope.digest(),
+            envelope=protocol.envelope_json(envelope),
+            state="recorded",
+            attempts=0,
+        )
+    )
+    events.record(
+        conn,
+        ctx,
+        QUEUED,
+        "hub_message",
+        envelope.message_id,
+        {"type": message_type, "to": to_center, "reply_to": str(reply_to) if reply_to else None},
+    )
+    return envelope.message_id
+
+
+def lookup_centers(conn: Connection, ctx: Context, codes: list[str]) -> UUID:
+    """Ask the hub which centers ``codes`` name (BDC909); the answer fills ``peer_center``."""
+    return send(conn, ctx, current_link().hub_code, "BDC909", CenterCodeQuery(codes=codes))
+
+
+def ask_status(conn: Connection, ctx: Context, to_center: str, letter_no: str) -> UUID:
+    """Ask another center where the transfer of a contact letter stands (BDC904)."""
+    return send(conn, ctx, to_center, "BDC904", StatusQuery(letter_no=letter_no))
+
+
+# -- delivery -----------------------------------------------------------------------------
+
+
+def schedule(conn: Connection, ctx: Context, event: Event) -> None:
+    """The delivery consumer's effect: the queued message is due now."""
+    conn.execute(
+        update(exchanged_message)
+        .where(exchanged_message.c.message_id == event.object_id, exchanged_message.c.state == "recorded")
+        .values(state="queued", next_attempt_at=ctx.clock.now())
+    )
+
+
+@dataclass(frozen=True)
+class Round:
+    scheduled: int = 0
+    delivered: int = 0
+    refused: int = 0
+    retried: int = 0
+
+    @property
+    def attempted(self) -> int:
+        return self.delivered + self.refused + self.retried
+
+
+def deliver_due(
+    engine: Engine,
+    ctx: Context,
+    post: Poster,
+    *,
+    now: Callable[[], datetime] | None = None,
+    limit: int = 100,
+    backoff_base: float = 1.0,
+) -> Round:
+    """One round of the delivery worker (see the module docstring)."""
+    link = current_link()
+    clock = now or ctx.clock.now
+    scheduled = 0
+    while n := events.consume(engine, ctx, CONSUMER, [QUEUED], schedule):
+        scheduled += n
+    m = exchanged_message.c
+    with read_transaction(engine) as conn:
+        due = conn.execute(
+            select(m.message_id, m.envelope, m.attempts)
+            .where(m.direction == "out", m.state == "queued", m.next_attempt_at <= clock())
+            .order_by(m.next_attempt_at, m.created_at)
+            .limit(limit)
+        ).all()
+    counts = {"delivered": 0, "refused": 0, "queued": 0}
+    for row in due:
+        delivery = protocol.hop(link.keys, link.center_code, protocol.envelope_of(row.envelope), clock())
+        status, answer = post(endpoint_url(link.hub_url), delivery.model_dump(mode="json"))
+        outcome = _record_attempt(engine, row.message_id, row.attempts, status, answer, clock(), backoff_base)
+        counts[outcome] += 1
+    return Round(scheduled, counts["delivered"], counts["refused"], counts["queued"])
+
+
+def _record_attempt(
+    engine: Engine,
+    message_id: str,
+    attempts: int,
+    status: int,
+    answer: Mapping[str, Any],
+    now: datetime,
+    backoff_base: float,
+) -> str:
+    values: dict[str, Any] = {"attempts": attempts + 1}
+    error = f"{status} {answer.get('code', '')} {answer.get('detail', '')}".strip()[:300]
+    if 200 <= status < 300:
+        state = "delivered"
+        values |= {"delivered_at": now, "next_attempt_at": None, "last_error": None}
+    elif protocol.is_final_refusal(status, answer.get("code")):
+        state = "refused"
+        values |= {"next_attempt_at": None, "last_error": error}
+    else:
+        state = "queued"
+        wait = protocol.backoff_seconds(attempts + 1, base=backoff_base)
+        values |= {"next_attempt_at": now + timedelta(seconds=wait), "last_error": error}
+    with write_transaction(engine) as conn:
+        conn.execute(
+            update(exchanged_message)
+            .where(exchanged_message.c.message_id == message_id, exchanged_message.c.state == "queued")
+            .values(state=state, **values)
+        )
+    return state
+
+
+# -- taking the hub's deliveries ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Receipt:
+    message_id: str
+    status: str  # accepted | duplicate
+
+    def as_json(self) -> dict[str, str]:
+        return {"message_id": self.message_id, "status": self.status}
+
+
+def _originator_key(link: HubLink, envelope: Envelope, vouched: CenterInfo | None) -> bytes:
+    if envelope.sender == link.hub_code:
+        return link.hub_sign_key
+    if vouched is None or vouched.code != envelope.sender:
+        raise errors.malformed("a forwarded message names its sender, as registered, in the hub's hop")
+    return bytes.fromhex(vouched.sign_key)
+
+
+def _remember(conn: Connection, ctx: Context, info: CenterInfo) -> None:
+    """A center as the hub describes it, kept to seal messages to it (an answer, later ones)."""
+    values = {
+        "name": info.name,
+        "province": info.province,
+        "state": info.state,
+        "sign_key": info.sign_key,
+        "encrypt_key": info.encrypt_key,
+        "looked_up_at": ctx.clock.now(),
+    }
+    changed = conn.execute(
+        update(peer_center).where(peer_center.c.code == info.code).values(**values)
+    ).rowcount
+    if not changed:
+        conn.execute(insert(peer_center).values(code=info.code, **values))
+
+
+def receive(conn: Connection, ctx: Context, raw: bytes | dict[str, Any], now: datetime) -> Receipt:
+    """Take one delivery from the hub (see the module docstring); refusals change nothing."""
+    link = current_link()
+    delivery = protocol.parse_delivery(raw)
+    envelope, hop = delivery.envelope, delivery.hop
+    if hop.by != link.hub_code:
+        raise errors.sender_unknown(hop.by)  # centers never talk to each other directly
+    protocol.check_hop(delivery, link.hub_sign_key)
+    protocol.check_window(hop.sent_at, now, link.window_seconds)
+    if envelope.recipient != link.center_code:
+        raise errors.not_for_me(envelope.recipient, link.center_code)
+    protocol.check_envelope(envelope, _originator_key(link, envelope, hop.sender))
+    message_id = str(envelope.message_id)
+    seen = conn.execute(
+        select(exchanged_message.c.digest).where(exchanged_message.c.message_id == message_id)
+    ).first()
+    if seen is not None:
+        if seen.digest != envelope.digest():
+            raise errors.id_reused(message_id)
+        return Receipt(message_id, "duplicate")
+    handler = installed().handlers.get((envelope.type, envelope.is_answer))
+    if handler is None:
+        raise errors.type_unhandled(envelope.type, envelope.is_answer)
+    body = protocol.open_body(envelope, link.keys)
+    if hop.sender is not None:
+        _remember(conn, ctx, hop.sender)
+    conn.execute(
+        insert(exchanged_message).values(
+            message_id=message_id,
+            direction="in",
+            type=envelope.type,
+            peer=envelope.sender,
+            reply_to=str(envelope.reply_to) if envelope.reply_to else None,
+            created_at=envelope.created_at,
+            digest=envelope.digest(),
+            envelope=protocol.envelope_json(envelope),
+            state="handled",
+            attempts=0,
+            delivered_at=now,
+        )
+    )
+    if envelope.reply_to is not None:
+        conn.execute(
+            update(exchanged_message)
+            .where(
+                exchanged_message.c.message_id == str(envelope.reply_to),
+                exchanged_message.c.direction == "out",
+            )
+            .values(answered_by=message_id)
+        )
+    events.record(
+        conn,
+        ctx,
+        RECEIVED,
+        "hub_message",
+        message_id,
+        {
+            "type": envelope.type,
+            "from": envelope.sender,
+            "reply_to": str(envelope.reply_to) if envelope.reply_to else None,
+        },
+    )
+    handler(conn, ctx, Incoming(envelope, body))
+    return Receipt(message_id, "accepted")
+
+
+# -- the handlers of this session's messages (declared in hpf.bootstrap) ------------------
+
+
+def centers_found(conn: Connection, ctx: Context, message: Incoming) -> None:
+    """BDC909 answer: remember the centers the hub described (their keys, to seal to them)."""
+    assert isinstance(message.body, CenterCodeAnswer)
+    for info in message.body.centers:
+        _remember(conn, ctx, info)
+
+
+def status_asked(conn: Connection, ctx: Context, message: Incoming) -> None:
+    """BDC904 request: answer where the contact letter's transfer stands here.
+
+    This center keeps no transfers yet (issue 14, item 3): every letter is answered "1 失败,
+    联系函编号不存在" — the truth until transfers are recorded.
+    """
+    assert isinstance(message.body, StatusQuery)
+    answer = StatusAnswer(letter_no=message.body.letter_no, feedback_code="1", feedback="联系函编号不存在")
+    send(conn, ctx, message.envelope.sender, "BDC904", answer, reply_to=message.envelope.message_id)
+
+
+def status_answered(conn: Connection, ctx: Context, message: Incoming) -> None:
+    """BDC904 answer: kept, linked to the query it answers (``answered_by``), and its feedback
+    recorded as an event on the query for whoever follows the transfer."""
+    assert isinstance(message.body, StatusAnswer)
+    events.record(
+        conn,
+        ctx,
+        "hub_message.status_answered",
+        "hub_message",
+        message.envelope.reply_to,
+        {
+            "letter_no": message.body.letter_no,
+            "feedback_code": message.body.feedback_code,
+            "status": message.body.status,
+            "answer": str(message.envelope.message_id),
+        },
+    )
+
+
+HANDLERS: dict[tuple[str, bool], Callable[[Connection, Context, Incoming], None]] = {
+    ("BDC909", True): centers_found,
+    ("BDC904", False): status_asked,
+    ("BDC904", True): status_answered,
+}
+
+
+# -- reads --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    message_id: str
+    direction: str
+    type: str
+    peer: str
+    reply_to: str | None
+    state: str
+    attempts: int
+    answered_by: str | None
+    last_error: str | None
+
+
+def message_of(conn: Connection, message_id: UUID | str) -> MessageRow | None:
+    m = exchanged_message.c
+    row = conn.execute(
+        select(
+            m.message_id,
+            m.direction,
+            m.type,
+            m.peer,
+            m.reply_to,
+            m.state,
+            m.attempts,
+            m.answered_by,
+            m.last_error,
+        ).where(m.message_id == str(message_id))
+    ).first()
+    return MessageRow(**row._mapping) if row is not None else None
+
+
+def messages(conn: Connection, *, direction: str | None = None) -> list[MessageRow]:
+    m = exchanged_message.c
+    query = select(
+        m.message_id,
+        m.direction,
+        m.type,
+        m.peer,
+        m.reply_to,
+        m.state,
+        m.attempts,
+        m.answered_by,
+        m.last_error,
+    ).order_by(m.created_at, m.message_id)
+    if direction is not None:
+        query = query.where(m.direction == direction)
+    return [MessageRow(**r._mapping) for r in conn.execute(query)]
+
+
+def peers(conn: Connection) -> dict[str, str]:
+    """The known centers: code → state."""
+    return {str(c): str(s) for c, s in conn.execute(select(peer_center.c.code, peer_center.c.state))}
