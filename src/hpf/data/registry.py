@@ -33,7 +33,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-from hpf.kernel.codes import load_code_tables
+from hpf.kernel import codes as code_tables
 from hpf.protection.classification import FieldClass, classify
 
 STANDARD = "JGJ/T 320-2014"
@@ -161,7 +161,7 @@ def load() -> Registry:
     for f in fields.values():
         if f.name_from not in ("reference", "pinyin"):
             raise RegistryError(f"standard field {f.code}: name_from must be reference or pinyin")
-    codes = load_code_tables()
+    codes = code_tables.load_code_tables()
     elements: list[Element] = []
     owner_of: dict[str, str] = {}
     for name in _owner_files():
