@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -167,7 +167,9 @@ def simulate(
 @data_app.command("export")
 def data_export(
     month: Annotated[str, typer.Option(help="the month, YYYY-MM: data as of its last day")],
-    standard: Annotated[bool, typer.Option("--standard", help="in the tables and field names of JGJ/T 320")] = False,
+    standard: Annotated[
+        bool, typer.Option("--standard", help="in the tables and field names of JGJ/T 320")
+    ] = False,
     out: Annotated[Path | None, typer.Option(help="the folder to write (default: export-<month>)")] = None,
 ) -> None:
     """Write the center's data as of a month-end in the standard's tables: Parquet, CSV, manifest.json."""

@@ -97,7 +97,7 @@ def data_catalog(
     sharing: Filter = None,
     grade: Filter = None,
     standard: Annotated[bool | None, Query(description="true: in JGJ/T 320; false: center-local")] = None,
-    format: Annotated[Literal["json", "csv"], Query()] = "json",  # noqa: A002 - the query's name
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> object:
     rows = _rows(table, owner, sharing, grade, standard)
     if format == "csv":

@@ -41,7 +41,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, Engine, and_, case, func, literal, or_, select
+from sqlalchemy import Connection, Engine, and_, case, func, literal, select
 from sqlalchemy.sql import ColumnElement, FromClause
 
 from hpf.data.registry import STANDARD, load
@@ -185,7 +185,9 @@ def _balances(last: date) -> Any:
             else_=0,
         )
     )
-    current = func.sum(case((and_(in_year, lines.c.balance_part == BalancePart.CURRENT.value), lines.c.signed_fen), else_=0))
+    current = func.sum(
+        case((and_(in_year, lines.c.balance_part == BalancePart.CURRENT.value), lines.c.signed_fen), else_=0)
+    )
     return (
         select(lines.c.member_id, carried.label("carried_fen"), current.label("current_fen"))
         .where(lines.c.value_date <= last)
@@ -200,7 +202,13 @@ def _month(column: ColumnElement[Any], first: date, last: date) -> ColumnElement
 
 def _sources(last_for_balances: date) -> list[Source]:
     emp, mem, rem = _t("employer"), _t("member"), _t("remittance")
-    je, jl, subj, loan, po = _t("journal_entry"), _t("journal_line"), _t("ledger_subject"), _t("loan"), _t("payment_order")
+    je, jl, subj, loan, po = (
+        _t("journal_entry"),
+        _t("journal_line"),
+        _t("ledger_subject"),
+        _t("loan"),
+        _t("payment_order"),
+    )
     bal = _balances(last_for_balances)
     return [
         Source(
@@ -291,7 +299,13 @@ def _sources(last_for_balances: date) -> list[Source]:
             lambda first, last: and_(loan.c.disbursed_on.is_not(None), loan.c.disbursed_on <= last),
             lambda: [loan.c.id],
         ),
-        Source("8.0.2", ("ledger_subject",), lambda: subj, lambda first, last: literal(True), lambda: [subj.c.code]),
+        Source(
+            "8.0.2",
+            ("ledger_subject",),
+            lambda: subj,
+            lambda first, last: literal(True),
+            lambda: [subj.c.code],
+        ),
         Source(
             "8.0.5",
             ("journal_entry", "journal_line"),
@@ -337,7 +351,9 @@ def columns_of(source: Source, first: date, last: date) -> list[Column]:
         if code not in seen:
             seen.add(code)
             std_type = registry.fields[code].type
-            cols.append(Column(code, _kind(code, std_type, None if std_type == "NUMERIC(18,2)" else expr), expr))
+            cols.append(
+                Column(code, _kind(code, std_type, None if std_type == "NUMERIC(18,2)" else expr), expr)
+            )
     return cols
 
 
@@ -355,7 +371,9 @@ class ExportedFile:
     columns: list[str]
 
 
-def _rows(conn: Connection, source: Source, cols: list[Column], first: date, last: date) -> Iterator[list[Any]]:
+def _rows(
+    conn: Connection, source: Source, cols: list[Column], first: date, last: date
+) -> Iterator[list[Any]]:
     query = (
         select(*(c.expr.label(c.field) for c in cols))
         .select_from(source.from_())

@@ -57,7 +57,9 @@ def catalog_page(
     checks |= {"grade": offered["grades"], "standard": ["yes", "no"]}
     errors = [name for name, value in form.items() if value and value not in checks[name]]
     if errors:
-        raise InvalidInput("data.catalog.filter", "筛选条件无效", f"unknown filter values: {errors}", field=errors[0])
+        raise InvalidInput(
+            "data.catalog.filter", "筛选条件无效", f"unknown filter values: {errors}", field=errors[0]
+        )
     rows = cat.catalog(
         table=table or None,
         owner=owner or None,

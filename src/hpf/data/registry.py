@@ -138,7 +138,9 @@ def _owner_files() -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".json") and p.name != "standard.json")
 
 
-def _refs(raw: Iterable[str], fields: Mapping[str, StandardField], tables: Mapping[str, str]) -> tuple[StandardRef, ...]:
+def _refs(
+    raw: Iterable[str], fields: Mapping[str, StandardField], tables: Mapping[str, str]
+) -> tuple[StandardRef, ...]:
     refs = []
     for text in raw:
         table, _, field = text.rpartition(".")
@@ -156,7 +158,8 @@ def load() -> Registry:
     std = _read("standard.json")
     tables: dict[str, str] = dict(std["tables"])
     fields = {
-        code: StandardField(code, f["name_zh"], f["type"], f["name_from"]) for code, f in std["fields"].items()
+        code: StandardField(code, f["name_zh"], f["type"], f["name_from"])
+        for code, f in std["fields"].items()
     }
     for f in fields.values():
         if f.name_from not in ("reference", "pinyin"):
@@ -181,11 +184,15 @@ def load() -> Registry:
                     raise RegistryError(f"{table}.{column}: unknown keys {sorted(unknown)}")
                 refs = _refs(col.get("standard", ()), fields, tables)
                 if refs and "element" in col:
-                    raise RegistryError(f"{table}.{column}: a standard column takes its element code from the standard")
+                    raise RegistryError(
+                        f"{table}.{column}: a standard column takes its element code from the standard"
+                    )
                 if not refs:
                     code = col.get("element", "")
                     if not _ELEMENT_CODE.match(code):
-                        raise RegistryError(f"{table}.{column}: a center-local element code is HPF_..., not {code!r}")
+                        raise RegistryError(
+                            f"{table}.{column}: a center-local element code is HPF_..., not {code!r}"
+                        )
                 else:
                     code = refs[0].field
                 code_table = col.get("code_table")
