@@ -43,6 +43,7 @@ class CatalogRow:
     encrypted: bool
     masking: str
     published: str  # routes separated by "; "
+    note: str
 
 
 def _row(e: Element) -> CatalogRow:
@@ -73,6 +74,7 @@ def _row(e: Element) -> CatalogRow:
         encrypted=fc.encrypt,
         masking=fc.masking or "",
         published="; ".join(e.published),
+        note=e.note,
     )
 
 

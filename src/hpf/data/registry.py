@@ -12,6 +12,7 @@ reconstructs them). This module reads and checks them once:
 - ``code_table`` names a table of ``hpf.kernel.codes`` when the column holds codes (quality rules
   and doors validate against it);
 - ``sharing`` (无条件共享 / 有条件共享 / 不予共享) is the table's unless the column overrides it;
+- ``note``: what a reader or a quality rule must know (a mixed code column, for instance);
 - ``published``: the routes (``"GET /api/v1/..."``) that show the column; the table's list
   unless the column overrides it (``[]``: shown nowhere);
 - the Chinese name, grade and protection come from the classification registry
@@ -83,6 +84,7 @@ class Element:
     sharing: Sharing
     published: tuple[str, ...]
     table_name_zh: str
+    note: str = ""  # what a reader (or a quality rule) must know about the column, in Chinese
 
     @property
     def is_standard(self) -> bool:
@@ -179,7 +181,7 @@ def load() -> Registry:
             table_sharing = Sharing(spec["sharing"])
             table_published = tuple(spec["published"])
             for column, col in spec["columns"].items():
-                unknown = set(col) - {"standard", "element", "code_table", "sharing", "published"}
+                unknown = set(col) - {"standard", "element", "code_table", "sharing", "published", "note"}
                 if unknown:
                     raise RegistryError(f"{table}.{column}: unknown keys {sorted(unknown)}")
                 refs = _refs(col.get("standard", ()), fields, tables)
@@ -213,6 +215,7 @@ def load() -> Registry:
                         sharing=Sharing(col.get("sharing", table_sharing)),
                         published=published,
                         table_name_zh=spec["name_zh"],
+                        note=col.get("note", ""),
                     )
                 )
     return Registry(
