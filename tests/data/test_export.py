@@ -166,3 +166,28 @@ def test_a_bad_month_or_no_standard_flag_is_refused(center, monkeypatch):
     monkeypatch.setenv("HPF_DATABASE_URL", url)
     plain = runner.invoke(cli, ["data", "export", "--month", MONTH])
     assert plain.exit_code == 2 and "--standard" in plain.output
+
+
+def test_both_engines_a_center_of_one(engine, ctx, tmp_path):
+    """The same statements on SQLite and PostgreSQL: one employer, one member opened, nothing
+    posted; empty detail tables are still valid files with their header."""
+    from factories import employer_payload, member_payload
+    from hpf.accounts import service as accounts
+    from hpf.data.export import export_standard
+
+    with write_transaction(engine) as conn:
+        emp = accounts.register_employer(conn, ctx, employer_payload(1, economic_type="002"))
+        accounts.open_member(conn, ctx, emp["account_no"], member_payload(1))
+    month = ctx.clock.today().strftime("%Y-%m")
+    manifest = export_standard(engine, month, tmp_path / "out", center_code="990001")
+    rows = {f["file"]: f["rows"] for f in manifest["files"]}
+    assert rows["4.0.2.csv"] == rows["4.0.3.parquet"] == rows["5.0.4.csv"] == 1
+    assert rows["5.0.5.csv"] == rows["JSLS.parquet"] == 0
+    [employer] = read_csv(tmp_path / "out" / "4.0.2.csv")
+    assert employer["DWJJLX"] == "002" and employer["DWFXR"] == "10"
+    [account] = read_csv(tmp_path / "out" / "5.0.2.csv")
+    assert account["DWJCBL"] == "0.1200" and account["DWZHZT"] == "02"  # 开户: nothing paid yet
+    [member] = read_csv(tmp_path / "out" / "5.0.4.csv")
+    assert member["GRJCJS"] == "8000.00" and member["GRZHYE"] == "0.00"
+    assert pq.read_table(tmp_path / "out" / "JSLS.parquet").num_rows == 0
+    assert read_csv(tmp_path / "out" / "JSLS.csv") == []
