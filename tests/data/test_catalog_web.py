@@ -92,3 +92,10 @@ def test_the_page_lists_and_filters(auditor):
     assert only.text.count("<tr>") == len(cores) + 1 and "HPF_" not in only.text.split("<tbody>")[1]
     assert 'href="/api/v1/data/catalog.csv?table=member&amp;grade=core"' in only.text
     assert auditor.get("/data/catalog", params={"owner": "nobody"}).status_code == 422
+
+
+def test_the_catalog_says_which_export_files_carry_a_column(auditor):
+    rows = {(r["table"], r["column"]): r for r in auditor.get("/api/v1/data/catalog").json()}
+    assert rows[("member", "account_no")]["exported"] == "hpf data export 4.0.3; hpf data export 5.0.4"
+    assert rows[("loan", "certificate_no_enc")]["exported"] == ""  # 6.0.3 is not exported
+    assert rows[("member", "version")]["exported"] == ""

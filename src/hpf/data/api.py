@@ -47,6 +47,7 @@ class CatalogEntry(BaseModel):
     encrypted: bool
     masking: str
     published: str
+    exported: str
     note: str
 
 

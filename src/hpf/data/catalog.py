@@ -11,6 +11,7 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
+from hpf.data.layout import exported_in
 from hpf.data.registry import Element, Sharing, load
 from hpf.kernel.codes import code_table
 from hpf.kernel.exports import safe_cell
@@ -43,6 +44,7 @@ class CatalogRow:
     encrypted: bool
     masking: str
     published: str  # routes separated by "; "
+    exported: str  # the export's files that carry it ("hpf data export 4.0.3"), "; "-separated
     note: str
 
 
@@ -74,6 +76,9 @@ def _row(e: Element) -> CatalogRow:
         encrypted=fc.encrypt,
         masking=fc.masking or "",
         published="; ".join(e.published),
+        exported="; ".join(
+            f"hpf data export {s}" for s in exported_in(e.table, [r.table for r in e.standard])
+        ),
         note=e.note,
     )
 

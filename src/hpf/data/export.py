@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, Engine, and_, case, func, literal, select
 from sqlalchemy.sql import ColumnElement, FromClause
 
+from hpf.data.layout import EXPORT_SOURCES
 from hpf.data.registry import STANDARD, load
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.kernel.errors import InvalidInput
@@ -422,6 +423,8 @@ def _write_table(conn: Connection, source: Source, out: Path, first: date, last:
 def export_standard(engine: Engine, month: str, out: Path, *, center_code: str) -> dict[str, Any]:
     """Write the month's standard tables into ``out`` (created) and return the manifest."""
     first, last = parse_month(month)
+    layout = {s.table: s.tables for s in _sources(last)}
+    assert layout == EXPORT_SOURCES, "hpf.data.layout.EXPORT_SOURCES is the sources' summary"
     out.mkdir(parents=True, exist_ok=True)
     files: list[ExportedFile] = []
     with read_transaction(engine) as conn:  # one snapshot for every table
