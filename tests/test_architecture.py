@@ -93,6 +93,7 @@ LAYERS: list[set[str]] = [
     {"loans"},
     {"console", "transfers"},
     {"bootstrap", "schema", "check"},
+    {"data"},  # the data element registry, catalog and standard export: reads the whole schema
     {"app", "sim", "migrations"},
     {"cli"},
 ]

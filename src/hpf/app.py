@@ -145,6 +145,8 @@ def create_app(
     from hpf.contributions import charts as contribution_charts
     from hpf.contributions import pages as contributions_pages
     from hpf.contributions import service as contributions
+    from hpf.data import api as data_api
+    from hpf.data import pages as data_pages
     from hpf.identity.identity import DEFAULT_PASSWORDS
     from hpf.ledger import api as ledger_api
     from hpf.loans import api as loans_api
@@ -226,6 +228,8 @@ def create_app(
     _add_routes(app, services_api.router)
     _add_routes(app, services_pages.router)
     _add_routes(app, transfers_api.router)
+    _add_routes(app, data_api.router)
+    _add_routes(app, data_pages.router)
     docs.install(app)
     openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -61,6 +61,9 @@ class Perm(StrEnum):
     # Prepay or pay off a loan (提前还款/结清): tellers at the counter; members their own loan,
     # from their own HPF account (no maker-checker: the borrower's own money for their own loan).
     LOAN_REPAY = "loan:repay"
+    # The data catalog (数据目录): every stored field's element, standard mapping, owner, sharing
+    # and grade; governance work of auditors, risk officers, supervisors and administrators.
+    DATA_READ = "data:read"
 
 
 _STAFF_READ = {
@@ -95,10 +98,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.AUDITOR: frozenset(
         _STAFF_READ
         | {Perm.LEDGER_READ, Perm.AUDIT_READ, Perm.MEMBER_UNMASK, Perm.APPROVAL_READ, Perm.SETTLEMENT_READ}
+        | {Perm.DATA_READ}
     ),
-    Role.RISK: frozenset(_STAFF_READ | {Perm.MEMBER_UNMASK, Perm.LOAN_RISK_REVIEW}),
-    Role.SUPERVISOR: frozenset({Perm.POLICY_READ, Perm.LEDGER_READ, Perm.LOAN_READ}),
-    Role.ADMIN: frozenset({Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN} | _DECIDE),
+    Role.RISK: frozenset(_STAFF_READ | {Perm.MEMBER_UNMASK, Perm.LOAN_RISK_REVIEW, Perm.DATA_READ}),
+    Role.SUPERVISOR: frozenset({Perm.POLICY_READ, Perm.LEDGER_READ, Perm.LOAN_READ, Perm.DATA_READ}),
+    Role.ADMIN: frozenset(
+        {Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN, Perm.DATA_READ} | _DECIDE
+    ),
     # Self-service: the scope limits these to the member's own account / the employer's own staff.
     Role.MEMBER: frozenset(
         {Perm.MEMBER_READ, Perm.POLICY_READ, Perm.LOAN_READ, Perm.LOAN_REPAY} | _APPLY

@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from hpf.kernel.codes import require_code
 from hpf.kernel.errors import IllegalTransition, InvalidInput
 from hpf.kernel.identifiers import luhn_check_digit, parse_resident_id, parse_uscc
 
@@ -260,7 +261,7 @@ class EmployerDetails:
             payday=payday,
             employer_rate=bounds.check(_rate(raw, "employer_rate"), "employer_rate"),
             member_rate=bounds.check(_rate(raw, "member_rate"), "member_rate"),
-            economic_type=(_s(raw, "economic_type") or None),
+            economic_type=_optional_code(raw, "economic_type", "employer_economic_type"),
         )
 
 
@@ -294,6 +295,14 @@ class MemberDetails:
             phone=clean_phone(_s(raw, "phone"), required=False),
             base_fen=base,
         )
+
+
+def _optional_code(raw: dict[str, object], key: str, table_id: str) -> str | None:
+    """A code of ``table_id`` or None when blank; a code outside the table is refused, field named."""
+    value = raw.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return require_code(table_id, value.strip() if isinstance(value, str) else value, field=key)
 
 
 def _s(raw: dict[str, object], key: str) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -29,6 +30,8 @@ user_app = typer.Typer(help="Sign-in accounts (staff)", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys of personal data", no_args_is_help=True)
 withdrawals_app = typer.Typer(help="Withdrawals (提取)", no_args_is_help=True)
 app.add_typer(withdrawals_app, name="withdrawals")
+data_app = typer.Typer(help="Data standard and catalog (数据标准、数据目录)", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 app.add_typer(keys_app, name="keys")
 app.add_typer(interest_app, name="interest")
 app.add_typer(clock_app, name="clock")
@@ -169,6 +172,34 @@ def simulate(
             _engine(settings), settings.center_code, months=months, seed=seed, progress=_reporter(bar)
         )
     console.print(asdict(summary))
+
+
+@data_app.command("export")
+def data_export(
+    month: Annotated[str, typer.Option(help="the month, YYYY-MM: data as of its last day")],
+    standard: Annotated[
+        bool, typer.Option("--standard", help="in the tables and field names of JGJ/T 320")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="the folder to write (default: export-<month>)")] = None,
+) -> None:
+    """Write the center's data as of a month-end in the standard's tables: Parquet, CSV, manifest.json."""
+    from hpf.data.export import export_standard, manifest_text, record_export
+    from hpf.kernel.errors import HpfError
+
+    if not standard:
+        console.print("[red]请指定 --standard：目前只支持按基础数据标准（JGJ/T 320）导出[/red]")
+        raise typer.Exit(2)
+    settings = _settings()
+    engine = _engine(settings)
+    target = out or Path(f"export-{month}")
+    try:
+        manifest = export_standard(engine, month, target, center_code=settings.center_code)
+    except HpfError as exc:
+        console.print(f"[red]{exc.title}[/red]")
+        raise typer.Exit(2) from None
+    record_export(engine, _context(settings, "cli"), manifest, target)
+    console.print(manifest_text(manifest), end="")
+    console.print(f"已导出 {month} 月末数据至 {target}（manifest.json 记载各文件行数与 SHA-256）")
 
 
 @interest_app.command("settle")

@@ -32,6 +32,7 @@ __all__ = [
     "code_table",
     "load_code_tables",
     "lookup",
+    "require_code",
 ]
 
 _RESOURCE = "code_tables.json"
@@ -145,3 +146,25 @@ def code_table(table_id: str) -> CodeTable:
 def lookup(table_id: str, code: str) -> Code:
     """The entry ``code`` of table ``table_id`` (see :func:`code_table`, :meth:`CodeTable.get`)."""
     return code_table(table_id).get(code)
+
+
+def require_code(table_id: str, value: object, *, field: str) -> str:
+    """``value`` when it is a code of table ``table_id``; otherwise :class:`InvalidInput`
+    ``code_table.unknown_code`` naming ``field`` (what every door that takes a code calls)."""
+    table = code_table(table_id)
+    if isinstance(value, str) and value in table:
+        return value
+    shown = value if isinstance(value, str) else repr(value)
+    return _refuse(table, field, shown)
+
+
+def _refuse(table: CodeTable, field: str, shown: str) -> str:
+    allowed = "、".join(f"{c.code}（{c.name_zh}）" for c in table.codes)
+    raise InvalidInput(
+        "code_table.unknown_code",
+        f"{table.name_zh}代码无效：{shown[:20]}，可选值：{allowed}",
+        f"{field}: {shown!r} is not a code of table {table.id!r} ({table.name_zh}).",
+        field=field,
+        table=table.id,
+        value=shown,
+    )

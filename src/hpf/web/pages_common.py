@@ -12,6 +12,7 @@ as the hidden field ``csrf_token``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -23,7 +24,7 @@ import jinja2
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import Connection, select
 from starlette.responses import RedirectResponse, Response
 
@@ -78,6 +79,16 @@ def code_name(code: str | None, table: str) -> str:
         return "—"
     tab = code_table(table)
     return tab.get(code).name_zh if code in tab else str(code)
+
+
+_LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,}")
+
+
+def latin_code(text: str | None) -> Markup:
+    """Chinese text with its Latin abbreviations and identifiers (``AUC``, ``DKYWMXLX``) set as
+    ``<code>``: on a Chinese page only identifiers may be Latin (the data catalog's names and notes)."""
+    escaped = str(escape(text or ""))
+    return Markup(_LATIN_RUN.sub(lambda m: f"<code>{m.group(0)}</code>", escaped))  # noqa: S704 - escaped above
 
 
 def member_state(code: str | None) -> str:
@@ -275,6 +286,7 @@ def _environment() -> jinja2.Environment:
         iso=iso,
         percent=percent,
         code_name=code_name,
+        latin_code=latin_code,
         member_state=member_state,
         employer_state=employer_state,
         action_name=action_name,

@@ -38,6 +38,7 @@ from sqlalchemy import Connection, and_, case, func, or_, select
 from hpf.accounts import queries as accounts_queries
 from hpf.contributions.queries import posted_months
 from hpf.events import Event
+from hpf.kernel.codes import code_table
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError
 from hpf.kernel.findings import Finding, Verdict
@@ -85,8 +86,9 @@ REVIEW_LOAN = Finding.risk(
 
 METHODS_ZH = {m.value: m.name_zh for m in Method}
 SOURCES_ZH = {"hpf_account": "公积金账户还款", "bank_debit": "银行卡扣款"}
-HOUSE_NATURE_ZH = {"01": "新房", "02": "二手房"}  # FWXZ
-GUARANTEE_ZH = {"01": "抵押", "02": "质押", "03": "保证", "99": "其他"}  # DKDBLX
+# The form's choices are the code tables' values (one source: hpf.kernel.codes).
+HOUSE_NATURE_ZH = {c.code: c.name_zh for c in code_table("house_nature")}  # FWXZ
+GUARANTEE_ZH = {c.code: c.name_zh for c in code_table("loan_guarantee_type")}  # DKDBLX
 
 # What a passed eligibility rule says (the failed ones speak for themselves).
 PASSED_ZH = {
