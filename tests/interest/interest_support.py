@@ -34,7 +34,7 @@ def open_center(engine, ctx, clock, members: int = 3) -> list[int]:
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
         return [
-            accounts.open_member(conn, ctx, emp["account_no"], member_payload(i))["id"]
+            accounts.open_member(conn, ctx, emp.account_no, member_payload(i)).id
             for i in range(1, members + 1)
         ]
 

@@ -39,7 +39,7 @@ def book(engine, ctx, clock):
     clock.set(date(2025, 2, 1))
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
-        m = [accounts.open_member(conn, ctx, emp["account_no"], member_payload(i))["id"] for i in (1, 2, 3)]
+        m = [accounts.open_member(conn, ctx, emp.account_no, member_payload(i)).id for i in (1, 2, 3)]
     for key, day, member_id, fen, out in (
         ("a", date(2025, 2, 10), m[0], 1_000_000, False),
         ("b", date(2025, 3, 5), m[1], 250_000, False),

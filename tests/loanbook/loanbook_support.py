@@ -23,7 +23,7 @@ from hpf.loans.calculator.schedule import Method
 def open_members(conn, ctx: Context, count: int, seq: int = 1) -> list[int]:
     emp = accounts.register_employer(conn, ctx, employer_payload(seq))
     return [
-        accounts.open_member(conn, ctx, emp["account_no"], member_payload(seq * 100 + i))["id"]
+        accounts.open_member(conn, ctx, emp.account_no, member_payload(seq * 100 + i)).id
         for i in range(count)
     ]
 

@@ -341,7 +341,7 @@ def test_rehash_on_sign_in_when_parameters_changed(db, ctx, sender):
 def member_row(db, ctx):
     with write_transaction(db) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
-        return accounts.open_member(conn, ctx, emp["account_no"], member_payload(phone="13900139000"))
+        return accounts.open_member(conn, ctx, emp.account_no, member_payload(phone="13900139000"))
 
 
 def member_login(db, ctx, member_row):
@@ -434,12 +434,10 @@ def test_wrong_sms_codes_lock_the_member(db, ctx, sender, member_row):
 
 def test_member_without_phone_gets_no_login_and_sms_limits_apply(db, ctx, clock, sender, member_row):
     with write_transaction(db) as conn:
-        emp = accounts.get_employer(conn, accounts.find_employers(conn)[0]["account_no"])
-        other = accounts.open_member(conn, ctx, emp["account_no"], member_payload(2, phone=None))
+        emp = accounts.get_employer(conn, accounts.find_employers(conn)[0].account_no)
+        other = accounts.open_member(conn, ctx, emp.account_no, member_payload(2, phone=None))
         with pytest.raises(InvalidInput) as err:
-            identity.create_member_login(
-                conn, ctx, other["id"], PASSWORD, passwords=FAST, directory=DIRECTORY
-            )
+            identity.create_member_login(conn, ctx, other.id, PASSWORD, passwords=FAST, directory=DIRECTORY)
     assert err.value.code == "principal.no_phone"
     who = member_login(db, ctx, member_row)
     for _ in range(sms.MAX_PER_DAY):
@@ -454,11 +452,9 @@ def test_member_without_phone_gets_no_login_and_sms_limits_apply(db, ctx, clock,
 def test_employer_sign_in_sends_the_code_to_the_contact_phone(db, ctx, sender):
     with write_transaction(db) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload(contact_phone="13700137000"))
-        who = identity.create_employer_login(
-            conn, ctx, emp["id"], PASSWORD, passwords=FAST, directory=DIRECTORY
-        )
-    assert who.kind == "employer" and who.employer_id == emp["id"] and who.member_id is None
-    step = sign_in(db, ctx, sender, emp["uscc"])
+        who = identity.create_employer_login(conn, ctx, emp.id, PASSWORD, passwords=FAST, directory=DIRECTORY)
+    assert who.kind == "employer" and who.employer_id == emp.id and who.member_id is None
+    step = sign_in(db, ctx, sender, emp.uscc)
     assert step.outcome is Outcome.NEEDS_SMS
     done = second(db, ctx, identity.complete_sms, step.challenge, sender.last_code("13700137000"))
     assert done.ok and done.principal.roles == {Role.EMPLOYER}

@@ -30,7 +30,7 @@ def people(engine):
     ctx = Context("tester", FixedClock(TODAY), "990001", source="test")
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload(1))
-        found = [accounts.open_member(conn, ctx, emp["account_no"], member_payload(n)) for n in (1, 2, 3)]
+        found = [accounts.open_member(conn, ctx, emp.account_no, member_payload(n)) for n in (1, 2, 3)]
     return ctx, found
 
 

@@ -9,7 +9,7 @@ refusal's status, never problem+json.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -31,13 +31,15 @@ MEMBERS_PER_PAGE = 100
 STATEMENT_PER_PAGE = 50
 MAX_PAGE = 1_000_000
 
+T = TypeVar("T")
+
 Page = Query(1, ge=1, le=MAX_PAGE, description="页码")
 SearchText = Query("", max_length=60)
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
-def _paged(rows: list[dict[str, Any]], per_page: int) -> tuple[list[dict[str, Any]], bool]:
+def _paged(rows: list[T], per_page: int) -> tuple[list[T], bool]:
     """Rows of one page (fetched with one extra row) and whether another page follows."""
     return rows[:per_page], len(rows) > per_page
 
@@ -78,7 +80,7 @@ def member_page(
     years = charts.member_year_rows(conn, row["id"])
     changes = show.show("account_history", service.history(conn, "member", row["id"]), subject_ids=[])
     employers = service.employers_named(conn, {row["employer_id"], *_employer_ids(changes)})
-    names = {i: f"{e['name']}（{e['account_no']}）" for i, e in employers.items()}
+    names = {i: f"{e.name}（{e.account_no}）" for i, e in employers.items()}
     return render(
         request,
         "member.html",
@@ -106,7 +108,7 @@ def member_statement(request: Request, account_no: str, conn: ReadDb, page: int 
     if not is_htmx(request):
         return RedirectResponse(f"/members/{account_no}?page={page}#statement", status_code=303)
     found = service.get_member(conn, account_no)
-    lines, more = _statement(conn, found["id"], page)
+    lines, more = _statement(conn, found.id, page)
     return render(
         request,
         "_statement_rows.html",
