@@ -69,10 +69,10 @@ def test_a_list_paid_after_its_month_is_valued_the_day_the_money_arrived(engine,
         # 192,000 × 150 × 0.015 ÷ 360 = 1,200 fen: 0.80 yuan for ten days the center did not
         # hold the money.
         zhang = interest_preview(conn, members[0].id, JUNE_30)
-        assert zhang["accrual_current"] == 192_000 * 140 == 26_880_000
-        assert zhang["interest_fen"] == 1_120
+        assert zhang.accrual_current == 192_000 * 140 == 26_880_000
+        assert zhang.interest_fen == 1_120
         # 李四: 157,038 fen × 140 = 21,985,320 fen·days × 0.015 ÷ 360 = 916.055 → 916 fen.
-        assert interest_preview(conn, members[1].id, JUNE_30)["interest_fen"] == 916
+        assert interest_preview(conn, members[1].id, JUNE_30).interest_fen == 916
         # The employer's sub-ledger never goes below zero by value date: in 28 Jan, out 10 Feb.
         assert ledger.employer_balance_of(conn, emp.id) == 0
         assert check_center(conn) == []
@@ -89,7 +89,7 @@ def test_a_list_paid_in_its_month_keeps_the_month_end(engine, ctx, center, clock
     assert entry_day == date(2025, 1, 31)
     with read_transaction(engine) as conn:
         # 192,000 fen × 150 days (31 January → 30 June) × 0.015 ÷ 360 = 1,200 fen = 12.00 yuan.
-        assert interest_preview(conn, members[0].id, JUNE_30)["interest_fen"] == 1_200
+        assert interest_preview(conn, members[0].id, JUNE_30).interest_fen == 1_200
         assert ledger.employer_balance_of(conn, emp.id) == 10_000
         assert check_center(conn) == []
 

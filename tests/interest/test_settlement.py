@@ -49,7 +49,7 @@ def entry_count(engine) -> int:
 
 def subject(engine, code: str) -> int:
     with read_transaction(engine) as conn:
-        return {s["code"]: s["balance_fen"] for s in ledger.subject_balances(conn)}[code]
+        return {s.code: s.balance_fen for s in ledger.subject_balances(conn)}[code]
 
 
 @pytest.mark.parametrize(
@@ -286,8 +286,8 @@ def test_closing_settlement_pays_interest_to_date_and_the_year_end_only_the_rest
     clock.set(day)
     with read_transaction(engine) as conn:
         preview = interest.interest_preview(conn, closer, day, day_basis=day_basis, rates=RATE_1_5)
-    assert preview["interest_fen"] == at_closing
-    assert preview["accrual_carried"] + preview["accrual_current"] == 270_600_000
+    assert preview.interest_fen == at_closing
+    assert preview.accrual_carried + preview.accrual_current == 270_600_000
     with write_transaction(engine) as conn:
         paid, entry_id = interest.settle_on_close(conn, ctx, closer, day, day_basis=day_basis, rates=RATE_1_5)
         assert paid == at_closing and entry_id is not None

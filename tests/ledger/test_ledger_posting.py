@@ -45,7 +45,7 @@ def test_posting_updates_every_materialised_balance(engine, ctx, members):
         ledger.post(conn, deposit(m2, 2_500, "b", part=BalancePart.CARRIED), ctx.clock)
     with read_transaction(engine) as conn:
         assert ledger.member_balances(conn, [m1, m2]) == {m1: (0, 10_000), m2: (2_500, 0)}
-        balances = {s["code"]: s["balance_fen"] for s in ledger.subject_balances(conn)}
+        balances = {s.code: s.balance_fen for s in ledger.subject_balances(conn)}
         assert balances["101"] == 12_500 and balances["201"] == 12_500
         assert check_center(conn) == []
 

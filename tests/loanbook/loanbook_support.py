@@ -85,6 +85,6 @@ def new_loan(conn, ctx: Context, borrower_id: int, application_id: int = 1, **ch
 def subject(conn, code: str) -> int:
     """Debit-minus-credit balance of a subject."""
     for row in ledger.subject_balances(conn):
-        if row["code"] == code:
-            return int(row["debit_fen"] - row["credit_fen"])
+        if row.code == code:
+            return int(row.debit_fen - row.credit_fen)
     raise KeyError(code)

@@ -122,12 +122,12 @@ def test_a_member_prepays_online_from_the_hpf_account(lc: LoanCenter) -> None:
         assert [e["kind"] for e in loans.events(conn, lc.mine)][-1] == "prepaid"
         # On A's statement it is 11 部分提取 (提取还贷), like the month-end's collection — not 03 开户.
         latest = ledger.member_statement(conn, a, limit=1)[0]
-        assert (latest["business_type"], latest["amount_fen"], latest["running_fen"]) == (
+        assert (latest.business_type, latest.amount_fen, latest.running_fen) == (
             "11",
             -500_000,
             495_861,
         )
-        assert latest["memo"] == "部分提前还款（期限不变，减少月供），提取还贷"
+        assert latest.memo == "部分提前还款（期限不变，减少月供），提取还贷"
         assert check_center(conn) == [] and check_loans(conn) == []
 
 

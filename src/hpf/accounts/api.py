@@ -476,4 +476,7 @@ def member_statement(
     account_no: str, conn: ReadDb, limit: int = Query(100, ge=1, le=1000), offset: Offset = 0
 ) -> list[StatementLine]:
     row = service.get_member(conn, account_no)
-    return [StatementLine(**s) for s in ledger.member_statement(conn, row.id, limit=limit, offset=offset)]
+    return [
+        StatementLine(**fields_of(s))
+        for s in ledger.member_statement(conn, row.id, limit=limit, offset=offset)
+    ]

@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from hpf.access.permissions import Perm, Scope
 from hpf.accounts import charts, service
 from hpf.disclosure.http import Disclose
+from hpf.kernel.records import fields_of
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import parent_of
 from hpf.web.auth import CurrentPrincipal, requires
@@ -117,7 +118,7 @@ def member_statement(request: Request, account_no: str, conn: ReadDb, page: int 
     )
 
 
-def _statement(conn: Connection, member_id: int, page: int) -> tuple[list[dict[str, Any]], bool]:
+def _statement(conn: Connection, member_id: int, page: int) -> tuple[list[ledger.MemberPosting], bool]:
     rows = ledger.member_statement(
         conn, member_id, limit=STATEMENT_PER_PAGE + 1, offset=(page - 1) * STATEMENT_PER_PAGE
     )
@@ -229,9 +230,9 @@ def ledger_page(
 ) -> Response:
     today = ctx.clock.today()
     first, last, errors = _period(today, month, start, end)
-    subjects = ledger.period_trial_balance(conn, first, last)
-    for s in subjects:
-        s["depth"] = _depth(s["code"])
+    subjects = [
+        {**fields_of(s), "depth": _depth(s.code)} for s in ledger.period_trial_balance(conn, first, last)
+    ]
     leaves = [s for s in subjects if s["postable"]]
     totals = {
         key: sum(s[key] for s in leaves)
@@ -278,7 +279,7 @@ def ledger_subject_page(
     lines, count = ledger.subject_lines(
         conn, code, first, last, limit=LEDGER_LINES_PER_PAGE, offset=(page - 1) * LEDGER_LINES_PER_PAGE
     )
-    [row] = [s for s in ledger.period_trial_balance(conn, first, last) if s["code"] == code]
+    [row] = [s for s in ledger.period_trial_balance(conn, first, last) if s.code == code]
     query = {"from": first.isoformat(), "to": last.isoformat()}
     return render(
         request,

@@ -178,7 +178,7 @@ def interest_settle(
             _engine(settings), _context(settings, actor), date(year, 6, 30), chunk_size=chunk_size,
             progress=_reporter(bar),
         )  # fmt: skip
-    console.print(summary)
+    console.print(summary.shown())
 
 
 @audit_app.command("verify")
