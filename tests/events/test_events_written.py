@@ -88,7 +88,7 @@ def test_each_change_writes_its_events_once(engine, bank):
 
     _, wang = written(c, lambda conn: accounts.open_member(conn, ctx, emp_no, member_payload(3, name="王五")))
     _, other = written(c, lambda conn: accounts.register_employer(conn, ctx, employer_payload(2)))
-    no = wang["account_no"]
+    no = wang.account_no
     with read_transaction(c.engine) as conn:
         opened = [e.type for e in events.events_since(conn, 0, ["member.opened", "employer.opened"])]
     assert opened[-2:] == ["member.opened", "employer.opened"]
@@ -98,7 +98,7 @@ def test_each_change_writes_its_events_once(engine, bank):
         (lambda conn: accounts.unseal_member(conn, ctx, no, "复职"), "member.unsealed"),
         (lambda conn: accounts.freeze_member(conn, ctx, no, "司法冻结"), "member.frozen"),
         (lambda conn: accounts.unfreeze_member(conn, ctx, no, "解除冻结"), "member.unfrozen"),
-        (lambda conn: accounts.transfer_member(conn, ctx, no, other["account_no"], "调动"), "member.transferred"),
+        (lambda conn: accounts.transfer_member(conn, ctx, no, other.account_no, "调动"), "member.transferred"),
         (lambda conn: accounts.close_member(conn, ctx, no, CloseKind.WITHDRAWN, "销户"), "member.closed"),
         (lambda conn: accounts.change_employer(conn, ctx, emp_no, {"payday": 15}, "改发薪日"), "employer.changed"),
     ]  # fmt: skip
@@ -112,7 +112,7 @@ def test_each_change_writes_its_events_once(engine, bank):
     submitted, april = written(c, lambda conn: contributions.submit_list(conn, ctx, emp_no, **kw, idempotency_key="e-04"))  # fmt: skip
     assert submitted == ["remittance.submitted"]
     today = ctx.clock.today()
-    assert types(lambda conn: contributions.record_receipt(conn, ctx, emp_no, april["total_fen"], "B-04", today)) == [
+    assert types(lambda conn: contributions.record_receipt(conn, ctx, emp_no, april.total_fen, "B-04", today)) == [
         "receipt.recorded"
     ]  # fmt: skip
     with read_transaction(c.engine) as conn:
@@ -179,7 +179,7 @@ def test_each_change_writes_its_events_once(engine, bank):
         c, lambda conn: approvals.submit(conn, ctx, f1, approvals.FUNDS_REFUND, refund, "退款")
     )
     assert types(lambda conn: approvals.reject(conn, ctx, f2, asked["id"], "不退")) == ["approval.rejected"]
-    reversal = {"entry_id": extra["entry_id"], "reason": "重复录入"}
+    reversal = {"entry_id": extra.entry_id, "reason": "重复录入"}
     _, asked = written(c, lambda conn: approvals.submit(conn, ctx, f1, approvals.LEDGER_REVERSAL, reversal, "冲销"))  # fmt: skip
     assert types(lambda conn: approvals.approve(conn, ctx, f2, asked["id"])) == [
         "approval.approved", "journal_entry.reversed"

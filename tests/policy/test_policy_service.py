@@ -36,8 +36,8 @@ def test_defaults_without_any_center_row(engine):
 
 def test_a_scheduled_change_applies_from_its_date(engine, ctx):
     row = schedule(engine, ctx, "base_cap_fen", date(2025, 7, 1), 3_600_000, "2024年度职工月平均工资公布")
-    assert row["key"] == "base_cap_fen" and row["value"] == 3_600_000 and row["actor"] == "tester"
-    assert row["label_zh"] == "缴存基数上限"
+    assert row.key == "base_cap_fen" and row.value == 3_600_000 and row.actor == "tester"
+    assert row.label_zh == "缴存基数上限"
     with read_transaction(engine) as conn:
         assert service.policy_at(conn, date(2025, 6, 30)).base_cap_fen == 3_000_000
         assert service.policy_at(conn, date(2025, 7, 1)).base_cap_fen == 3_600_000

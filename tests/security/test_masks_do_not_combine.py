@@ -199,15 +199,15 @@ def test_no_id_number_is_rebuilt_from_what_is_stored_in_clear(center, engine):
     people = _members(engine)
     assert len(people) == 3 + len(_PEOPLE)
     for person in people:
-        rid = person["resident_id"]
+        rid = person.resident_id
         assert any("*" in m and revealed(rid, [m]) for m in masks)  # history holds a mask of it
-        count = id_candidates(rid, person["birth_date"], person["gender"], masks)
-        assert count >= THRESHOLD, f"{person['account_no']}: {count} candidate ID numbers"
+        count = id_candidates(rid, person.birth_date, person.gender, masks)
+        assert count >= THRESHOLD, f"{person.account_no}: {count} candidate ID numbers"
 
 
 def test_no_phone_is_rebuilt_from_what_is_stored_in_clear(center, engine):
     masks = fragments(clear_text(engine), 11)
-    phones = [p["phone"] for p in _members(engine)] + [center.employer.contact_phone]
+    phones = [p.phone for p in _members(engine)] + [center.employer.contact_phone]
     for phone in phones:
         assert any("*" in m and revealed(phone, [m]) for m in masks)  # history holds a mask of it
         count = digits_candidates(phone, masks)
@@ -321,13 +321,13 @@ def test_upgrading_re_masks_what_is_stored(before_remasking):
                 account_history.c.subject_kind == "member", account_history.c.action == "open"
             )
         ).all()
-        by_id = {p["id"]: p for p in _members_in(conn)}
+        by_id = {p.id: p for p in _members_in(conn)}
         for row in opened:
             m = by_id[row.subject_id]
             after = {
                 **row.after,
-                "resident_id": _old_id(m["resident_id"]),
-                "birth_date": m["birth_date"].isoformat(),
+                "resident_id": _old_id(m.resident_id),
+                "birth_date": m.birth_date.isoformat(),
             }
             conn.execute(update(account_history).where(account_history.c.id == row.id).values(after=after))
         employer_open = conn.scalar(
@@ -371,9 +371,9 @@ def test_upgrading_re_masks_what_is_stored(before_remasking):
         payload = conn.scalar(select(application.c.payload).where(application.c.id == app["id"]))
         history = conn.execute(select(account_history.c.subject_kind, account_history.c.after)).all()
     for person in people:
-        rid = person["resident_id"]
-        count = id_candidates(rid, person["birth_date"], person["gender"], masks - audit_ids)
-        assert count >= THRESHOLD, f"{person['account_no']}: {count} candidate ID numbers"
+        rid = person.resident_id
+        count = id_candidates(rid, person.birth_date, person.gender, masks - audit_ids)
+        assert count >= THRESHOLD, f"{person.account_no}: {count} candidate ID numbers"
     assert _old_id(spouse.resident_id) in audit_ids  # the hash-chained audit log keeps its rows
     assert payload["family_resident_ids"] == [f"{spouse.resident_id[0]}{'*' * 16}{spouse.resident_id[-1]}"]
     assert payload["debit_card"] == "*********456" and payload["payee_card"] == "6222***********4562"

@@ -104,7 +104,7 @@ def test_sign_in_pages_and_the_api_description_are_public(center: AuthCenter) ->
 def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
     owner = center.member if scope is Scope.MEMBER else center.employer
     values = {
-        "account_no": owner["account_no"],
+        "account_no": owner.account_no,
         "remittance_id": center.remittance.id,
         "entry_id": center.entry_id,
         "request_id": 999_999,
