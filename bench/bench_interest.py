@@ -233,9 +233,9 @@ def _run(engine: Engine, args: argparse.Namespace) -> int:
     base = baseline(engine, lines)
     indexed = baseline(engine, lines, with_indexes=True)
     engine.dispose()
-    print(f"settlement: {summary['members_credited']:,} members credited "
-          f"{summary['interest_fen'] / 100:,.2f} yuan, {summary['carried_over_fen'] / 100:,.2f} yuan carried over; "
-          f"{lines:,} journal lines in {summary['chunks']} chunks")  # fmt: skip
+    print(f"settlement: {summary.members_credited:,} members credited "
+          f"{summary.interest_fen / 100:,.2f} yuan, {summary.carried_over_fen / 100:,.2f} yuan carried over; "
+          f"{lines:,} journal lines in {summary.chunks} chunks")  # fmt: skip
     print(f"  settle_year: {seconds:.2f} s ({lines / seconds:,.0f} lines/s, "
           f"{args.members / seconds:,.0f} members/s)")  # fmt: skip
     print(f"  baseline:    {base:.2f} s bare bulk insert of {lines:,} rows ({lines / base:,.0f} rows/s)")

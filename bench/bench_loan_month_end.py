@@ -79,7 +79,7 @@ def build_members(engine: Engine, ctx: Context, count: int) -> None:
                 "SELECT 'B' || CAST(k AS VARCHAR(12)), '01', 'bench', 'bench' || CAST(k AS VARCHAR(12)), "
                 "'张三', 'zhang san', '1', :birth, :employer, 800000, '01', :opened, 1 FROM n"
             ),
-            {"count": count, "birth": date(1990, 1, 1), "employer": emp["id"], "opened": date(2020, 1, 1)},
+            {"count": count, "birth": date(1990, 1, 1), "employer": emp.id, "opened": date(2020, 1, 1)},
         )
         conn.execute(
             text(

@@ -200,8 +200,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             print(f"engine: {engine.dialect.name}, members: {args.members}, employers: {args.employers}")
             print(
-                f"month-end: {seconds:.2f} s for {summary['lists_allocated']} lists, {posted} journal lines "
-                f"({posted / seconds:,.0f} lines/s); arrears marked: {summary['arrears_marked']}"
+                f"month-end: {seconds:.2f} s for {summary.lists_allocated} lists, {posted} journal lines "
+                f"({posted / seconds:,.0f} lines/s); arrears marked: {summary.arrears_marked}"
             )
             print(
                 f"baseline: bulk insert of {lines} journal lines with journal_line's indexes: {indexed:.2f} s "

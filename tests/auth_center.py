@@ -20,9 +20,11 @@ from factories import employer_payload, member_payload
 from hpf.access.permissions import Principal, Role
 from hpf.accounts import service as accounts
 from hpf.accounts.directory import DIRECTORY
+from hpf.accounts.service import Employer, Member
 from hpf.app import create_app
 from hpf.contributions import service as contributions
 from hpf.contributions.rules import Kind, ListRow
+from hpf.contributions.service import Remittance
 from hpf.db.engine import make_engine, write_transaction
 from hpf.identity import identity
 from hpf.kernel.clock import FixedClock
@@ -39,12 +41,12 @@ BUSINESS_DATE = date(2025, 3, 15)
 STAFF = (Role.TELLER, Role.REVIEWER, Role.FINANCE, Role.AUDITOR, Role.RISK, Role.SUPERVISOR, Role.ADMIN)
 
 
-def list_rows(members: list[dict[str, Any]]) -> list[ListRow]:
+def list_rows(members: list[Member]) -> list[ListRow]:
     """Correct rows at 12% / 12% (the test employers' rates), rounded half up to fen."""
     rows = []
     for n, m in enumerate(members, start=1):
-        part = (m["base_fen"] * 12 + 50) // 100
-        rows.append(ListRow(n, m["account_no"], m["name"], m["base_fen"], part, part))
+        part = (m.base_fen * 12 + 50) // 100
+        rows.append(ListRow(n, m.account_no, m.name, m.base_fen, part, part))
     return rows
 
 
@@ -53,13 +55,13 @@ class AuthCenter:
     app: FastAPI
     engine: Engine
     clock: FixedClock
-    employer: dict[str, Any]  # E
-    other_employer: dict[str, Any]  # F
-    member: dict[str, Any]  # A, of E: the member principal's account
-    colleague: dict[str, Any]  # C, of E
-    stranger: dict[str, Any]  # B, of F
-    remittance: dict[str, Any]  # a list of E
-    other_remittance: dict[str, Any]  # a list of F
+    employer: Employer  # E
+    other_employer: Employer  # F
+    member: Member  # A, of E: the member principal's account
+    colleague: Member  # C, of E
+    stranger: Member  # B, of F
+    remittance: Remittance  # a list of E
+    other_remittance: Remittance  # a list of F
     entry_id: int
     principals: dict[Role, Principal] = field(default_factory=dict)
     application: services.Application | None = None  # member A's, submitted online
@@ -76,22 +78,22 @@ def build_auth_center(engine: Engine, *, center_code: str = "990001") -> AuthCen
         emp = accounts.register_employer(conn, ctx, employer_payload(1, contact_phone="13800138001"))
         other = accounts.register_employer(conn, ctx, employer_payload(2, contact_phone="13800138002"))
         a = accounts.open_member(
-            conn, ctx, emp["account_no"], member_payload(1, name="张三", phone="13900139001")
+            conn, ctx, emp.account_no, member_payload(1, name="张三", phone="13900139001")
         )
         c = accounts.open_member(
-            conn, ctx, emp["account_no"], member_payload(2, name="李四", phone="13900139002")
+            conn, ctx, emp.account_no, member_payload(2, name="李四", phone="13900139002")
         )
         b = accounts.open_member(
-            conn, ctx, other["account_no"], member_payload(3, name="王五", phone="13900139003")
+            conn, ctx, other.account_no, member_payload(3, name="王五", phone="13900139003")
         )
     clock.set(BUSINESS_DATE)
     with write_transaction(engine) as conn:
         rem = contributions.submit_list(
-            conn, ctx, emp["account_no"], kind=Kind.REMITTANCE, month="2025-01", rows=list_rows([a, c]),
+            conn, ctx, emp.account_no, kind=Kind.REMITTANCE, month="2025-01", rows=list_rows([a, c]),
             source="api", idempotency_key="e-2025-01",
         )  # fmt: skip
         other_rem = contributions.submit_list(
-            conn, ctx, other["account_no"], kind=Kind.REMITTANCE, month="2025-01", rows=list_rows([b]),
+            conn, ctx, other.account_no, kind=Kind.REMITTANCE, month="2025-01", rows=list_rows([b]),
             source="api", idempotency_key="f-2025-01",
         )  # fmt: skip
         entry_id = ledger.post(
@@ -99,7 +101,7 @@ def build_auth_center(engine: Engine, *, center_code: str = "990001") -> AuthCen
             JournalEntry(
                 "01", "T1", "t1", BUSINESS_DATE, BUSINESS_DATE,
                 (Line("101", Side.DEBIT, 10_000),
-                 Line("201", Side.CREDIT, 10_000, member_id=a["id"], part=BalancePart.CURRENT)),
+                 Line("201", Side.CREDIT, 10_000, member_id=a.id, part=BalancePart.CURRENT)),
             ),
             clock,
         )  # fmt: skip
@@ -109,10 +111,10 @@ def build_auth_center(engine: Engine, *, center_code: str = "990001") -> AuthCen
                 conn, ctx, f"{role.value}01", f"{role.value}员", [role], PASSWORD, passwords=FAST_PASSWORDS
             )
         principals[Role.MEMBER] = identity.create_member_login(
-            conn, ctx, a["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+            conn, ctx, a.id, PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
         )
         principals[Role.EMPLOYER] = identity.create_employer_login(
-            conn, ctx, emp["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+            conn, ctx, emp.id, PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
         )
         principals[Role.PARTNER] = identity.create_partner(
             conn, ctx, "partner01", "共享部门", PASSWORD, passwords=FAST_PASSWORDS

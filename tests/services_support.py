@@ -14,6 +14,7 @@ from factories import employer_payload, member_payload
 from hpf.access.permissions import Principal, Role
 from hpf.accounts import service as accounts
 from hpf.accounts.directory import DIRECTORY
+from hpf.accounts.service import Employer, Member
 from hpf.db.engine import write_transaction
 from hpf.identity import identity
 from hpf.kernel.clock import FixedClock
@@ -33,11 +34,11 @@ class Center:
     engine: Engine
     clock: FixedClock
     ctx: Context
-    member: dict[str, Any]  # A, of employer E
-    colleague: dict[str, Any]  # C, of E
-    stranger: dict[str, Any]  # B, of employer F
-    employer: dict[str, Any]
-    other_employer: dict[str, Any]
+    member: Member  # A, of employer E
+    colleague: Member  # C, of E
+    stranger: Member  # B, of employer F
+    employer: Employer
+    other_employer: Employer
     people: dict[str, Principal] = field(default_factory=dict)
 
 
@@ -47,30 +48,24 @@ def build_center(engine: Engine, today: date = date(2025, 3, 14)) -> Center:
     with write_transaction(engine) as conn:
         e = accounts.register_employer(conn, ctx, employer_payload(1, contact_phone="13800138001"))
         f = accounts.register_employer(conn, ctx, employer_payload(2, contact_phone="13800138002"))
-        a = accounts.open_member(
-            conn, ctx, e["account_no"], member_payload(1, name="张三", phone="13900139001")
-        )
-        c = accounts.open_member(
-            conn, ctx, e["account_no"], member_payload(2, name="李四", phone="13900139002")
-        )
-        b = accounts.open_member(
-            conn, ctx, f["account_no"], member_payload(3, name="王五", phone="13900139003")
-        )
+        a = accounts.open_member(conn, ctx, e.account_no, member_payload(1, name="张三", phone="13900139001"))
+        c = accounts.open_member(conn, ctx, e.account_no, member_payload(2, name="李四", phone="13900139002"))
+        b = accounts.open_member(conn, ctx, f.account_no, member_payload(3, name="王五", phone="13900139003"))
         people = {
             "a": identity.create_member_login(
-                conn, ctx, a["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+                conn, ctx, a.id, PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
             ),
             "b": identity.create_member_login(
-                conn, ctx, b["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+                conn, ctx, b.id, PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
             ),
             "c": identity.create_member_login(
-                conn, ctx, c["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+                conn, ctx, c.id, PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
             ),
             "e": identity.create_employer_login(
-                conn, ctx, e["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+                conn, ctx, e.id, PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
             ),
             "f": identity.create_employer_login(
-                conn, ctx, f["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+                conn, ctx, f.id, PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
             ),
         }
         for login, role in (

@@ -46,7 +46,7 @@ def balance(conn: Connection, member_id: int) -> int:
 
 
 def subject(conn: Connection, code: str) -> int:
-    return {s["code"]: s["balance_fen"] for s in ledger.subject_balances(conn)}[code]
+    return {s.code: s.balance_fen for s in ledger.subject_balances(conn)}[code]
 
 
 def entries_of(conn: Connection, order_no: str) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -18,6 +17,7 @@ from factories import employer_payload, member_payload
 from hpf.access.permissions import Principal, Role
 from hpf.accounts import service as accounts
 from hpf.accounts.directory import DIRECTORY
+from hpf.accounts.service import Employer, Member
 from hpf.contributions import service as contributions
 from hpf.contributions.rules import Kind, ListRow
 from hpf.db.engine import write_transaction
@@ -39,15 +39,15 @@ class RentCenter:
     engine: Engine
     clock: FixedClock
     ctx: Context
-    employer: dict[str, Any]
-    member: dict[str, Any]  # 张三: qualifies for rent
-    colleague: dict[str, Any]  # 李四
+    employer: Employer
+    member: Member  # 张三: qualifies for rent
+    colleague: Member  # 李四
     people: dict[str, Principal] = field(default_factory=dict)  # zhang, li, teller01, reviewer01
 
 
-def _rows(members: list[dict[str, Any]]) -> list[ListRow]:
+def _rows(members: list[Member]) -> list[ListRow]:
     part = (BASE_FEN * 12 + 50) // 100
-    return [ListRow(n, m["account_no"], m["name"], BASE_FEN, part, part) for n, m in enumerate(members, 1)]
+    return [ListRow(n, m.account_no, m.name, BASE_FEN, part, part) for n, m in enumerate(members, 1)]
 
 
 def build_rent_center(engine: Engine, today: date = TODAY) -> RentCenter:
@@ -56,20 +56,20 @@ def build_rent_center(engine: Engine, today: date = TODAY) -> RentCenter:
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload(1, contact_phone="13800138001"))
         zhang = accounts.open_member(
-            conn, ctx, emp["account_no"], member_payload(1, name="张三", phone=ZHANG_PHONE, base_fen=BASE_FEN)
+            conn, ctx, emp.account_no, member_payload(1, name="张三", phone=ZHANG_PHONE, base_fen=BASE_FEN)
         )
         li = accounts.open_member(
             conn,
             ctx,
-            emp["account_no"],
+            emp.account_no,
             member_payload(2, name="李四", phone="13900139002", base_fen=BASE_FEN),
         )
         people = {
             "zhang": identity.create_member_login(
-                conn, ctx, zhang["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+                conn, ctx, zhang.id, PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
             ),
             "li": identity.create_member_login(
-                conn, ctx, li["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+                conn, ctx, li.id, PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
             ),
         }
         for login, role in (("teller01", Role.TELLER), ("reviewer01", Role.REVIEWER)):
@@ -80,12 +80,12 @@ def build_rent_center(engine: Engine, today: date = TODAY) -> RentCenter:
         clock.set(date(2025, 2 + n, 10))  # remitted on the 10th of the next month
         with write_transaction(engine) as conn:
             rem = contributions.submit_list(
-                conn, ctx, emp["account_no"], kind=Kind.REMITTANCE, month=month, rows=_rows([zhang, li]),
+                conn, ctx, emp.account_no, kind=Kind.REMITTANCE, month=month, rows=_rows([zhang, li]),
                 source="api", idempotency_key=f"e-{month}",
             )  # fmt: skip
             contributions.record_receipt(
-                conn, ctx, emp["account_no"], rem["total_fen"], f"BANK-{month}", clock.today()
+                conn, ctx, emp.account_no, rem.total_fen, f"BANK-{month}", clock.today()
             )
-            contributions.allocate(conn, ctx, rem["id"])
+            contributions.allocate(conn, ctx, rem.id)
     clock.set(today)
     return RentCenter(engine, clock, ctx, emp, zhang, li, people)

@@ -15,9 +15,9 @@ def test_name_search_is_in_pinyin_order(engine, ctx, clock, sign_in):
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
         for seq, name in enumerate(("张一", "张三", "张阿"), start=1):  # code points: 一 < 三 < 阿
-            accounts.open_member(conn, ctx, emp["account_no"], member_payload(seq, name=name))
+            accounts.open_member(conn, ctx, emp.account_no, member_payload(seq, name=name))
     with read_transaction(engine) as conn:
-        found = [m["name"] for m in accounts.find_members(conn, "张")]
+        found = [m.name for m in accounts.find_members(conn, "张")]
     assert found == ["张阿", "张三", "张一"]  # ZHANG A < ZHANG SAN < ZHANG YI
     app = create_app(Settings(env="development", database_url=str(engine.url)), engine=engine, clock=clock)
     with TestClient(app) as client:

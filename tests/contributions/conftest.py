@@ -18,7 +18,7 @@ def center(engine, ctx, clock):
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
         members = [
-            accounts.open_member(conn, ctx, emp["account_no"], member_payload(i, name=name, base_fen=base))
+            accounts.open_member(conn, ctx, emp.account_no, member_payload(i, name=name, base_fen=base))
             for i, (name, base) in enumerate(zip(("张三", "李四", "王五"), BASES, strict=True), start=1)
         ]
     clock.set(date(2025, 3, 15))

@@ -9,6 +9,6 @@ def list_rows(members, *, months_factor: int = 1, tweak=None) -> list[ListRow]:
 
     rows = []
     for n, m in enumerate(members, start=1):
-        part = int((Decimal(m["base_fen"]) * Decimal("0.12")).quantize(Decimal(1), ROUND_HALF_UP))
-        rows.append(ListRow(n, m["account_no"], m["name"], m["base_fen"], part, part))
+        part = int((Decimal(m.base_fen) * Decimal("0.12")).quantize(Decimal(1), ROUND_HALF_UP))
+        rows.append(ListRow(n, m.account_no, m.name, m.base_fen, part, part))
     return [tweak(r) if tweak else r for r in rows]

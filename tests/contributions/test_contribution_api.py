@@ -27,12 +27,12 @@ def csv_bytes(rows) -> bytes:
 
 def test_template_upload_receipt_allocate(client, center):
     emp, members = center
-    no = emp["account_no"]
+    no = emp.account_no
     template = client.get(f"/api/v1/employers/{no}/remittance-template.xlsx")
     assert template.status_code == 200
     rows, errors = lists.read_list("t.xlsx", template.content)
     assert not errors
-    assert [r.account_no for r in rows] == [m["account_no"] for m in members]
+    assert [r.account_no for r in rows] == [m.account_no for m in members]
 
     files = {"file": ("清册.csv", csv_bytes(list_rows(members)), "text/csv")}
     r = client.post(f"/api/v1/employers/{no}/remittances/upload", files=files, data={"month": "2025-01"})
@@ -47,20 +47,20 @@ def test_template_upload_receipt_allocate(client, center):
     assert client.post(f"/api/v1/remittances/{rem['id']}/allocate").json()["state"] == "posted"
     detail = client.get(f"/api/v1/remittances/{rem['id']}").json()
     assert len(detail["rows"]) == 3
-    assert client.get(f"/api/v1/members/{members[0]['account_no']}").json()["current_fen"] == 192_000
+    assert client.get(f"/api/v1/members/{members[0].account_no}").json()["current_fen"] == 192_000
 
 
 def test_upload_with_errors_lists_every_row(client, center):
     emp, members = center
     rows = list_rows(members)
     body = csv_bytes(rows).decode("utf-8-sig") + "99000120000009999,无名,abc,1,1\n"
-    r = client.post(f"/api/v1/employers/{emp['account_no']}/remittances/upload",
+    r = client.post(f"/api/v1/employers/{emp.account_no}/remittances/upload",
                     files={"file": ("l.csv", body.encode(), "text/csv")}, data={"month": "2025-01"})  # fmt: skip
     assert r.status_code == 422
     problem = r.json()
     assert problem["code"] == "remittance.rows_invalid"
     assert [e["line"] for e in problem["errors"]] == [4]
-    assert client.get(f"/api/v1/employers/{emp['account_no']}/remittances").json() == []
+    assert client.get(f"/api/v1/employers/{emp.account_no}/remittances").json() == []
 
 
 def test_money_moving_json_calls_need_an_idempotency_key(client, center):
@@ -68,10 +68,10 @@ def test_money_moving_json_calls_need_an_idempotency_key(client, center):
     body = {"kind": "01", "month": "2025-01", "rows": [
         {"account_no": r.account_no, "name": r.name, "base_fen": r.base_fen, "employer_fen": r.employer_fen,
          "member_fen": r.member_fen} for r in list_rows(members)]}  # fmt: skip
-    r = client.post(f"/api/v1/employers/{emp['account_no']}/remittances", json=body)
+    r = client.post(f"/api/v1/employers/{emp.account_no}/remittances", json=body)
     assert r.status_code == 422
     assert r.json()["code"] == "idempotency.key_required"
     r = client.post(
-        f"/api/v1/employers/{emp['account_no']}/remittances", json=body, headers={"Idempotency-Key": "x"}
+        f"/api/v1/employers/{emp.account_no}/remittances", json=body, headers={"Idempotency-Key": "x"}
     )
     assert r.status_code == 201

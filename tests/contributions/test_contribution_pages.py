@@ -46,7 +46,7 @@ def list_row_count(html: str) -> int:
 
 def test_upload_receive_and_allocate_through_the_pages(client, center):
     emp, members = center
-    no = emp["account_no"]
+    no = emp.account_no
     assert f'href="/employers/{no}/remittances"' in client.get(f"/employers/{no}").text
     page = client.get(f"/employers/{no}/remittances")
     assert page.status_code == 200
@@ -65,7 +65,7 @@ def test_upload_receive_and_allocate_through_the_pages(client, center):
     detail = client.get(location).text
     assert "清册已受理" in detail
     assert list_row_count(detail) == 3
-    assert f'href="/members/{members[0]["account_no"]}"' in detail
+    assert f'href="/members/{members[0].account_no}"' in detail
     assert "785.19" in detail
     assert TOTAL_YUAN in detail
     assert re.search(r'id="remittance-state">待到账<', detail)
@@ -87,7 +87,7 @@ def test_upload_receive_and_allocate_through_the_pages(client, center):
     detail = client.get(detail_url).text
     assert re.search(r'id="remittance-state">已分摊<', detail)
     assert 'id="allocate-form"' not in detail
-    member = client.get(f"/members/{members[0]['account_no']}").text
+    member = client.get(f"/members/{members[0].account_no}").text
     assert re.search(r'id="balance">\s*1,920\.00<', member)  # 960.00 + 960.00
 
     page = client.get(f"/employers/{no}/remittances").text
@@ -106,7 +106,7 @@ def test_a_list_with_bad_rows_shows_every_row_error(client, center):
             return dataclasses.replace(row, employer_fen=row.employer_fen + 1)
         return row
 
-    r = upload(client, emp["account_no"], csv_file(list_rows(members, tweak=tweak)), month="202501")
+    r = upload(client, emp.account_no, csv_file(list_rows(members, tweak=tweak)), month="202501")
     assert r.status_code == 422
     html = r.text
     assert "清册有错误，整单未受理" in html
@@ -114,8 +114,8 @@ def test_a_list_with_bad_rows_shows_every_row_error(client, center):
         r'data-label="行号" class="num">(\d+)</td>\s*<td[^>]*>([^<]*)</td>\s*<td[^>]*>([^<]*)<', html
     )
     assert [(line, account, title) for line, account, title in errors] == [
-        ("2", members[1]["account_no"], "姓名与个人账户不符"),
-        ("3", members[2]["account_no"], "月缴存额与缴存基数×比例不符"),
+        ("2", members[1].account_no, "姓名与个人账户不符"),
+        ("3", members[2].account_no, "月缴存额与缴存基数×比例不符"),
     ]
     assert "尚无汇缴或补缴清册" in html  # nothing was stored
     assert 'name="month" value="202501"' in html  # what the clerk typed is kept
@@ -123,7 +123,7 @@ def test_a_list_with_bad_rows_shows_every_row_error(client, center):
 
 def test_other_refusals_show_their_chinese_title(client, center):
     emp, members = center
-    no = emp["account_no"]
+    no = emp.account_no
     r = upload(client, no, csv_file(list_rows(members)), month="2025-02")
     assert r.status_code == 422
     assert "应缴年月为2025-01" in r.text
@@ -148,7 +148,7 @@ def test_other_refusals_show_their_chinese_title(client, center):
 
 def test_next_must_be_a_path_on_this_site(client, center):
     emp, _ = center
-    no = emp["account_no"]
+    no = emp.account_no
     r = client.post(
         f"/employers/{no}/receipts",
         data={"amount": "100", "bank_ref": "B-X", "value_date": "2025-03-15", "next": "//evil.example/x"},
@@ -159,7 +159,7 @@ def test_next_must_be_a_path_on_this_site(client, center):
 
 def test_unallocated_lists_short_and_unclaimed_employers(client, center):
     emp, members = center
-    no = emp["account_no"]
+    no = emp.account_no
     assert "所有单位的到账资金均已被清册认领" in client.get("/receipts/unallocated").text
     upload(client, no, csv_file(list_rows(members)))
     client.post(
@@ -178,7 +178,7 @@ def test_unallocated_lists_short_and_unclaimed_employers(client, center):
 def test_every_error_of_the_receipt_form_at_once(client, center):
     emp, _ = center
     r = client.post(
-        f"/employers/{emp['account_no']}/receipts",
+        f"/employers/{emp.account_no}/receipts",
         data={"amount": "12.345", "bank_ref": "", "value_date": "2025/03/15"},
     )
     assert r.status_code == 422

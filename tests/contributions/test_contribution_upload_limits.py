@@ -127,7 +127,7 @@ def test_the_api_answers_413_problem_json(client: TestClient, center, big_bomb: 
     emp, _ = center
     kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     answer = client.post(
-        f"/api/v1/employers/{emp['account_no']}/remittances/upload",
+        f"/api/v1/employers/{emp.account_no}/remittances/upload",
         files={"file": ("清册.xlsx", big_bomb, kind)},
         data={"month": "2025-01"},
     )

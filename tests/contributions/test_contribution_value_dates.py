@@ -27,19 +27,19 @@ JUNE_30 = date(2025, 6, 30)
 
 def _january_list(engine, ctx, emp, members):
     with write_transaction(engine) as conn:
-        return service.submit_list(conn, ctx, emp["account_no"], kind=Kind.REMITTANCE, month="2025-01",
+        return service.submit_list(conn, ctx, emp.account_no, kind=Kind.REMITTANCE, month="2025-01",
                                    rows=list_rows(members), source="api", idempotency_key="jan")  # fmt: skip
 
 
 def _receive(engine, ctx, emp, amount, ref, value_date):
     with write_transaction(engine) as conn:
-        service.record_receipt(conn, ctx, emp["account_no"], amount, ref, value_date)
+        service.record_receipt(conn, ctx, emp.account_no, amount, ref, value_date)
 
 
 def _allocation_value_dates(engine, rem_id):
     """(entry value date, {member_id: line value date}) of a list's allocation."""
     with read_transaction(engine) as conn:
-        entry_id = service.get_remittance(conn, rem_id)["posted_entry_id"]
+        entry_id = service.get_remittance(conn, rem_id).posted_entry_id
         entry_day = conn.scalar(select(journal_entry.c.value_date).where(journal_entry.c.id == entry_id))
         lines = conn.execute(
             select(journal_line.c.member_id, journal_line.c.value_date).where(
@@ -57,8 +57,8 @@ def test_a_list_paid_after_its_month_is_valued_the_day_the_money_arrived(engine,
     _receive(engine, ctx, emp, 500_000, "JAN-PART", date(2025, 1, 28))
     _receive(engine, ctx, emp, TOTAL - 500_000, "FEB-REST", date(2025, 2, 10))
     # January's month-end runs late, on 10 February: the list is funded by then.
-    assert run_month_end(engine, ctx, "2025-01")["lists_allocated"] == 1
-    entry_day, line_days = _allocation_value_dates(engine, rem["id"])
+    assert run_month_end(engine, ctx, "2025-01").lists_allocated == 1
+    entry_day, line_days = _allocation_value_dates(engine, rem.id)
     # Funded only when the second receipt arrived: valued 10 February, not 31 January.
     assert entry_day == date(2025, 2, 10)
     assert set(line_days.values()) == {date(2025, 2, 10)}
@@ -68,13 +68,13 @@ def test_a_list_paid_after_its_month_is_valued_the_day_the_money_arrived(engine,
         # × 1.50% ÷ 360 = 1,120 fen = 11.20 yuan. Valued 31 January (150 days) it would have been
         # 192,000 × 150 × 0.015 ÷ 360 = 1,200 fen: 0.80 yuan for ten days the center did not
         # hold the money.
-        zhang = interest_preview(conn, members[0]["id"], JUNE_30)
-        assert zhang["accrual_current"] == 192_000 * 140 == 26_880_000
-        assert zhang["interest_fen"] == 1_120
+        zhang = interest_preview(conn, members[0].id, JUNE_30)
+        assert zhang.accrual_current == 192_000 * 140 == 26_880_000
+        assert zhang.interest_fen == 1_120
         # 李四: 157,038 fen × 140 = 21,985,320 fen·days × 0.015 ÷ 360 = 916.055 → 916 fen.
-        assert interest_preview(conn, members[1]["id"], JUNE_30)["interest_fen"] == 916
+        assert interest_preview(conn, members[1].id, JUNE_30).interest_fen == 916
         # The employer's sub-ledger never goes below zero by value date: in 28 Jan, out 10 Feb.
-        assert ledger.employer_balance_of(conn, emp["id"]) == 0
+        assert ledger.employer_balance_of(conn, emp.id) == 0
         assert check_center(conn) == []
 
 
@@ -85,12 +85,12 @@ def test_a_list_paid_in_its_month_keeps_the_month_end(engine, ctx, center, clock
     _receive(engine, ctx, emp, TOTAL, "JAN-ALL", date(2025, 1, 28))  # recorded late, valued in time
     _receive(engine, ctx, emp, 10_000, "FEB-EXTRA", date(2025, 2, 5))  # later money, not needed
     run_month_end(engine, ctx, "2025-01")
-    entry_day, _ = _allocation_value_dates(engine, rem["id"])
+    entry_day, _ = _allocation_value_dates(engine, rem.id)
     assert entry_day == date(2025, 1, 31)
     with read_transaction(engine) as conn:
         # 192,000 fen × 150 days (31 January → 30 June) × 0.015 ÷ 360 = 1,200 fen = 12.00 yuan.
-        assert interest_preview(conn, members[0]["id"], JUNE_30)["interest_fen"] == 1_200
-        assert ledger.employer_balance_of(conn, emp["id"]) == 10_000
+        assert interest_preview(conn, members[0].id, JUNE_30).interest_fen == 1_200
+        assert ledger.employer_balance_of(conn, emp.id) == 10_000
         assert check_center(conn) == []
 
 
@@ -99,30 +99,30 @@ def test_arrears_are_what_the_members_of_that_month_owe(engine, ctx, center):
     rem = _january_list(engine, ctx, emp, members)
     _receive(engine, ctx, emp, TOTAL, "JAN", date(2025, 3, 15))
     with write_transaction(engine) as conn:
-        service.allocate(conn, ctx, rem["id"])
+        service.allocate(conn, ctx, rem.id)
         # 王五 leaves in February: sealed (封存), the employer owes nothing more for him.
-        accounts.seal_member(conn, ctx, members[2]["account_no"], "离职")
+        accounts.seal_member(conn, ctx, members[2].account_no, "离职")
     summary = run_month_end(engine, ctx, "2025-02")  # on 15 March: February not remitted
-    assert summary["arrears_marked"] == 1
+    assert summary.arrears_marked == 1
     with read_transaction(engine) as conn:
-        (owed,) = service.open_arrears(conn, emp["id"])
+        (owed,) = service.open_arrears(conn, emp.id)
     # 张三 960.00 + 960.00, 李四 785.19 + 785.19 = 3,490.38 yuan — not January's 5,890.38,
     # which still held 王五's 2 × 1,200.00.
-    assert (owed["month"], owed["expected_fen"]) == ("2025-02", 2 * 96_000 + 2 * 78_519)
-    assert owed["expected_fen"] == 349_038
+    assert (owed.month, owed.expected_fen) == ("2025-02", 2 * 96_000 + 2 * 78_519)
+    assert owed.expected_fen == 349_038
 
 
 def test_arrears_follow_a_base_adjustment_and_round_each_part(engine, ctx, center):
     emp, _ = center
     with write_transaction(engine) as conn:
-        accounts.activate_employer(conn, ctx, emp["account_no"])  # 正常, never remitted yet
+        accounts.activate_employer(conn, ctx, emp.account_no)  # 正常, never remitted yet
         # 调基调比 to 7% + 5%: 张三 8,000.00 → 560.00 + 400.00; 李四 6,543.21 → 458.0247 → 458.02
         # and 327.1605 → 327.16; 王五 10,000.00 → 700.00 + 500.00.
-        service.adjust_base_and_rates(conn, ctx, emp["account_no"], employer_rate="0.07",
+        service.adjust_base_and_rates(conn, ctx, emp.account_no, employer_rate="0.07",
                                       member_rate="0.05", bases={}, reason="年度调整")  # fmt: skip
     run_month_end(engine, ctx, "2025-02")
     with read_transaction(engine) as conn:
-        owed = {a["month"]: a["expected_fen"] for a in service.open_arrears(conn, emp["id"])}
+        owed = {a.month: a.expected_fen for a in service.open_arrears(conn, emp.id)}
     # 960.00 + 785.18 + 1,200.00 = 2,945.18 yuan; no list was ever paid (it was 0 before).
     assert owed == {"2025-02": 56_000 + 40_000 + 45_802 + 32_716 + 70_000 + 50_000}
 
@@ -138,13 +138,13 @@ def test_money_after_the_interest_year_end_waits_for_the_settlement(engine, ctx,
     rem = _january_list(engine, ctx, emp, members)
     _receive(engine, ctx, emp, TOTAL, "JUL-1", date(2025, 7, 1))
     summary = run_month_end(engine, ctx, "2025-06")
-    assert (summary["lists_funded"], summary["lists_allocated"]) == (1, 0)
+    assert (summary.lists_funded, summary.lists_allocated) == (1, 0)
     with read_transaction(engine) as conn:
-        assert service.get_remittance(conn, rem["id"])["state"] == "pending"
+        assert service.get_remittance(conn, rem.id).state == "pending"
     settle_year_with_policy(engine, ctx, JUNE_30)
     with write_transaction(engine) as conn:
-        assert service.allocate(conn, ctx, rem["id"])["state"] == "posted"
-    entry_day, _ = _allocation_value_dates(engine, rem["id"])
+        assert service.allocate(conn, ctx, rem.id).state == "posted"
+    entry_day, _ = _allocation_value_dates(engine, rem.id)
     assert entry_day == date(2025, 7, 2)
     with read_transaction(engine) as conn:
         assert check_center(conn) == []

@@ -35,14 +35,12 @@ def build(url: str) -> None:
         for e in range(1, EMPLOYERS + 1):
             emp = accounts.register_employer(conn, ctx, employer_payload(e))
             members = [
-                accounts.open_member(
-                    conn, ctx, emp["account_no"], member_payload(e * 10 + i, base_fen=500_000)
-                )
+                accounts.open_member(conn, ctx, emp.account_no, member_payload(e * 10 + i, base_fen=500_000))
                 for i in range(3)
             ]
-            rem = service.submit_list(conn, ctx, emp["account_no"], kind=Kind.REMITTANCE, month="2025-03",
+            rem = service.submit_list(conn, ctx, emp.account_no, kind=Kind.REMITTANCE, month="2025-03",
                                       rows=list_rows(members), source="api", idempotency_key=f"k{e}")  # fmt: skip
-            service.record_receipt(conn, ctx, emp["account_no"], rem["total_fen"], f"B{e}", date(2025, 3, 1))
+            service.record_receipt(conn, ctx, emp.account_no, rem.total_fen, f"B{e}", date(2025, 3, 1))
         set_business_date(conn, date(2025, 3, 31))
     engine.dispose()
 

@@ -80,7 +80,7 @@ def _staff(center: RentCenter) -> None:
 def test_each_change_writes_its_events_once(engine, bank):
     c = build_rent_center(engine)
     _staff(c)
-    ctx, emp_no = c.ctx, c.employer["account_no"]
+    ctx, emp_no = c.ctx, c.employer.account_no
 
     # -- accounts
     def types(change: Callable[[Connection], Any]) -> list[str]:
@@ -88,7 +88,7 @@ def test_each_change_writes_its_events_once(engine, bank):
 
     _, wang = written(c, lambda conn: accounts.open_member(conn, ctx, emp_no, member_payload(3, name="王五")))
     _, other = written(c, lambda conn: accounts.register_employer(conn, ctx, employer_payload(2)))
-    no = wang["account_no"]
+    no = wang.account_no
     with read_transaction(c.engine) as conn:
         opened = [e.type for e in events.events_since(conn, 0, ["member.opened", "employer.opened"])]
     assert opened[-2:] == ["member.opened", "employer.opened"]
@@ -98,7 +98,7 @@ def test_each_change_writes_its_events_once(engine, bank):
         (lambda conn: accounts.unseal_member(conn, ctx, no, "复职"), "member.unsealed"),
         (lambda conn: accounts.freeze_member(conn, ctx, no, "司法冻结"), "member.frozen"),
         (lambda conn: accounts.unfreeze_member(conn, ctx, no, "解除冻结"), "member.unfrozen"),
-        (lambda conn: accounts.transfer_member(conn, ctx, no, other["account_no"], "调动"), "member.transferred"),
+        (lambda conn: accounts.transfer_member(conn, ctx, no, other.account_no, "调动"), "member.transferred"),
         (lambda conn: accounts.close_member(conn, ctx, no, CloseKind.WITHDRAWN, "销户"), "member.closed"),
         (lambda conn: accounts.change_employer(conn, ctx, emp_no, {"payday": 15}, "改发薪日"), "employer.changed"),
     ]  # fmt: skip
@@ -107,26 +107,26 @@ def test_each_change_writes_its_events_once(engine, bank):
 
     # -- contributions
     part = BASE_FEN * 12 // 100
-    rows = [ListRow(n, m["account_no"], m["name"], BASE_FEN, part, part) for n, m in enumerate((c.member, c.colleague), 1)]  # fmt: skip
+    rows = [ListRow(n, m.account_no, m.name, BASE_FEN, part, part) for n, m in enumerate((c.member, c.colleague), 1)]  # fmt: skip
     kw: dict[str, Any] = {"kind": Kind.REMITTANCE, "month": "2025-04", "rows": rows, "source": "api"}
     submitted, april = written(c, lambda conn: contributions.submit_list(conn, ctx, emp_no, **kw, idempotency_key="e-04"))  # fmt: skip
     assert submitted == ["remittance.submitted"]
     today = ctx.clock.today()
-    assert types(lambda conn: contributions.record_receipt(conn, ctx, emp_no, april["total_fen"], "B-04", today)) == [
+    assert types(lambda conn: contributions.record_receipt(conn, ctx, emp_no, april.total_fen, "B-04", today)) == [
         "receipt.recorded"
     ]  # fmt: skip
     with read_transaction(c.engine) as conn:
         march = conn.scalar(select(remittance.c.id).where(remittance.c.month == "2025-03"))
 
     def correct(conn: Connection) -> None:
-        to = c.colleague["account_no"]
-        contributions.correct_wrong_payment(conn, ctx, march, c.member["account_no"], 100, "错记", "fix-1", to_account_no=to)  # fmt: skip
+        to = c.colleague.account_no
+        contributions.correct_wrong_payment(conn, ctx, march, c.member.account_no, 100, "错记", "fix-1", to_account_no=to)  # fmt: skip
 
     assert types(correct) == ["remittance.corrected"]
     assert types(correct) == []  # the same request again changes nothing
 
     def adjust(conn: Connection) -> None:
-        bases = {c.member["account_no"]: BASE_FEN + 100}
+        bases = {c.member.account_no: BASE_FEN + 100}
         contributions.adjust_base_and_rates(conn, ctx, emp_no, employer_rate="0.12", member_rate="0.12", bases=bases, reason="调基")  # fmt: skip
 
     assert types(adjust) == ["employer.adjusted"]
@@ -177,7 +177,7 @@ def test_each_change_writes_its_events_once(engine, bank):
         c, lambda conn: approvals.submit(conn, ctx, f1, approvals.FUNDS_REFUND, refund, "退款")
     )
     assert types(lambda conn: approvals.reject(conn, ctx, f2, asked.id, "不退")) == ["approval.rejected"]
-    reversal = {"entry_id": extra["entry_id"], "reason": "重复录入"}
+    reversal = {"entry_id": extra.entry_id, "reason": "重复录入"}
     _, asked = written(c, lambda conn: approvals.submit(conn, ctx, f1, approvals.LEDGER_REVERSAL, reversal, "冲销"))  # fmt: skip
     assert types(lambda conn: approvals.approve(conn, ctx, f2, asked.id)) == [
         "approval.approved", "journal_entry.reversed"
@@ -185,7 +185,7 @@ def test_each_change_writes_its_events_once(engine, bank):
 
     # -- a loan made, disbursed, repaid
     terms = loans.LoanTerms(
-        application_id=900_001, borrower_id=c.member["id"], principal_fen=12_000_000, annual_rate=Decimal("0.026"),
+        application_id=900_001, borrower_id=c.member.id, principal_fen=12_000_000, annual_rate=Decimal("0.026"),
         term_months=12, method=Method.EQUAL_INSTALLMENT, contract_date=today, first_due_date=date(2025, 5, 31),
         repayment_source=loans.RepaymentSource.HPF_ACCOUNT, house_nature="01", second_home=False,
         house_price_fen=100_000_000, floor_area=Decimal("89.50"), guarantee_type="01",
@@ -204,7 +204,7 @@ def test_each_change_writes_its_events_once(engine, bank):
     # -- the month-end: a set-based event per list allocated, one for the run
     c.clock.set(date(2025, 4, 30))
     last = _last(c.engine)
-    assert run_month_end(c.engine, ctx, "2025-04")["lists_allocated"] == 1
+    assert run_month_end(c.engine, ctx, "2025-04").lists_allocated == 1
     assert _since(c.engine, last) == ["remittance.allocated", "batch_job.finished"]
     assert types(lambda conn: ledger.close_period(conn, ctx, "2025-03")) == ["ledger_period.closed"]
     assert types(lambda conn: ledger.close_period(conn, ctx, "2025-03")) == []  # closed already
@@ -231,7 +231,7 @@ def test_a_refused_request_writes_no_event(engine):
     with TestClient(app) as client:
         use_session(client, c.people["zhang"])
         refused = client.post(
-            f"/members/{c.member['account_no']}/withdrawals/WD-RENT/apply",
+            f"/members/{c.member.account_no}/withdrawals/WD-RENT/apply",
             data={"payee_name": "张三", "payee_card": CARD, "payee_bank": "中国工商银行济南分行", "rent_monthly_fen": "1500"},
             files={"m_M-ID": ("id.png", PNG, "image/png")},
             follow_redirects=False,
@@ -239,7 +239,7 @@ def test_a_refused_request_writes_no_event(engine):
         assert refused.status_code == 422 and "申请材料不全" in refused.text
         assert _since(c.engine, last) == []
         done = client.post(
-            f"/members/{c.member['account_no']}/withdrawals/WD-RENT/apply",
+            f"/members/{c.member.account_no}/withdrawals/WD-RENT/apply",
             data={"payee_name": "张三", "payee_card": CARD, "payee_bank": "中国工商银行济南分行", "rent_monthly_fen": "1500"},
             files={"m_M-ID": ("id.png", PNG, "image/png"), "m_M-LEASE": ("lease.pdf", PDF, "application/pdf"),
                    "m_M-BANK": ("card.jpg", JPG, "image/jpeg")},

@@ -34,7 +34,7 @@ def open_center(engine, ctx, clock, members: int = 3) -> list[int]:
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
         return [
-            accounts.open_member(conn, ctx, emp["account_no"], member_payload(i))["id"]
+            accounts.open_member(conn, ctx, emp.account_no, member_payload(i)).id
             for i in range(1, members + 1)
         ]
 
@@ -73,7 +73,7 @@ def carry_in(engine, ctx, clock, balances: dict[int, int]) -> None:
         for member_id, fen in balances.items():
             deposit(conn, ctx, member_id, fen, YEAR_2024)
     summary = settle(engine, ctx, clock, YEAR_2024)
-    assert summary["interest_fen"] == 0
+    assert summary.interest_fen == 0
 
 
 def worked_example(engine, ctx, clock, member_id: int, also_carried: dict[int, int] | None = None) -> None:

@@ -179,9 +179,9 @@ def test_settlement_matches_a_day_by_day_reference(fresh_engine, carried, ops, r
     got = annual_interest(engine, YEAR_2025)
     assert got == {m: x for m, x in want.items() if x}
     assert all(x > 0 for x in got.values())
-    assert summary["interest_fen"] == sum(want.values())
+    assert summary.interest_fen == sum(want.values())
     with read_transaction(engine) as conn:
         assert check_center(conn) == []
         assert all(current == 0 for _, current in ledger.member_balances(conn, members).values())
-        by_code = {s["code"]: s["balance_fen"] for s in ledger.subject_balances(conn)}
+        by_code = {s.code: s.balance_fen for s in ledger.subject_balances(conn)}
     assert by_code["41101"] == closing_paid + sum(want.values())

@@ -49,7 +49,7 @@ def entry_count(engine) -> int:
 
 def subject(engine, code: str) -> int:
     with read_transaction(engine) as conn:
-        return {s["code"]: s["balance_fen"] for s in ledger.subject_balances(conn)}[code]
+        return {s.code: s.balance_fen for s in ledger.subject_balances(conn)}[code]
 
 
 @pytest.mark.parametrize(
@@ -68,8 +68,8 @@ def test_worked_example_of_the_reference(engine, ctx, clock, day_basis, interest
     summary = settle(engine, ctx, clock, YEAR_2025, day_basis=day_basis)
     assert annual_interest(engine, YEAR_2025) == {member: interest_fen}
     assert balances(engine, [member])[member] == (carried_after, 0)  # current carried over
-    assert summary["interest_fen"] == interest_fen and summary["members_credited"] == 1
-    assert summary["next_year_end"] == "2026-06-30"
+    assert summary.interest_fen == interest_fen and summary.members_credited == 1
+    assert summary.next_year_end == "2026-06-30"
     assert subject(engine, "41101") == interest_fen
     # the new year's 积数 starts from the new carried balance × 365 days (to 2026-06-30)
     assert accruals(engine, member) == (carried_after * 365, 0)
@@ -93,7 +93,7 @@ def test_a_year_is_settled_once(engine, ctx, clock):
     first = settle(engine, ctx, clock, YEAR_2025)
     entries = entry_count(engine)
     again = settle(engine, ctx, clock, YEAR_2025)
-    assert again["already_done"] and again["interest_fen"] == first["interest_fen"] == 15_008
+    assert again.already_done and again.interest_fen == first.interest_fen == 15_008
     assert entry_count(engine) == entries
     assert balances(engine, [member])[member] == (815_008, 0)
     assert ledger_is_clean(engine)
@@ -144,7 +144,7 @@ def test_a_rate_change_mid_year_splits_the_accrual_at_its_date(
     worked_example(engine, ctx, clock, first, also_carried={second: 1_000_000})
     summary = settle(engine, ctx, clock, YEAR_2025, day_basis=day_basis, rates=RATE_CHANGE_2025, chunk_size=2)
     assert annual_interest(engine, YEAR_2025) == {first: example, second: whole_year}
-    assert summary["interest_fen"] == example + whole_year
+    assert summary.interest_fen == example + whole_year
     assert ledger_is_clean(engine)
 
 
@@ -167,8 +167,8 @@ def test_each_balance_part_earns_its_own_rate(engine, ctx, clock, day_basis, exp
 def test_a_center_without_balances_settles_nothing_and_rolls_the_year(engine, ctx, clock):
     open_center(engine, ctx, clock)
     summary = settle(engine, ctx, clock, YEAR_2024)
-    assert (summary["interest_fen"], summary["carried_over_fen"]) == (0, 0)
-    assert summary["next_year_end"] == "2025-06-30"
+    assert (summary.interest_fen, summary.carried_over_fen) == (0, 0)
+    assert summary.next_year_end == "2025-06-30"
     assert ledger_is_clean(engine)
 
 
@@ -221,7 +221,7 @@ def test_a_run_stopped_midway_leaves_nothing_and_finishes_on_rerun(engine, ctx, 
     summary = settle(engine, ctx, clock, YEAR_2025, chunk_size=2)
     want = expected_interest(360)
     assert annual_interest(engine, YEAR_2025) == {m: x for m, x in zip(members, want, strict=True) if x}
-    assert summary["interest_fen"] == sum(want) and summary["chunks"] == 4
+    assert summary.interest_fen == sum(want) and summary.chunks == 4
     assert balances(engine, members) == {
         m: (c + d + x, 0) for m, c, d, x in zip(members, CARRIED, DEPOSITS, want, strict=True)
     }
@@ -252,9 +252,9 @@ def test_ranges_posted_by_an_earlier_chunked_run_are_credited_once(engine, ctx, 
 
     summary = settle(engine, ctx, clock, YEAR_2025, chunk_size=rerun_chunk_size)
     assert annual_interest(engine, YEAR_2025) == {m: x for m, x in zip(members, want, strict=True) if x}
-    assert summary["interest_fen"] == sum(want)
-    assert summary["carried_over_fen"] == sum(DEPOSITS)
-    assert summary["chunks_skipped"] == (1 if rerun_chunk_size == 2 else 0)
+    assert summary.interest_fen == sum(want)
+    assert summary.carried_over_fen == sum(DEPOSITS)
+    assert summary.chunks_skipped == (1 if rerun_chunk_size == 2 else 0)
     assert balances(engine, members) == {
         m: (c + d + x, 0) for m, c, d, x in zip(members, CARRIED, DEPOSITS, want, strict=True)
     }
@@ -286,8 +286,8 @@ def test_closing_settlement_pays_interest_to_date_and_the_year_end_only_the_rest
     clock.set(day)
     with read_transaction(engine) as conn:
         preview = interest.interest_preview(conn, closer, day, day_basis=day_basis, rates=RATE_1_5)
-    assert preview["interest_fen"] == at_closing
-    assert preview["accrual_carried"] + preview["accrual_current"] == 270_600_000
+    assert preview.interest_fen == at_closing
+    assert preview.accrual_carried + preview.accrual_current == 270_600_000
     with write_transaction(engine) as conn:
         paid, entry_id = interest.settle_on_close(conn, ctx, closer, day, day_basis=day_basis, rates=RATE_1_5)
         assert paid == at_closing and entry_id is not None
@@ -355,7 +355,7 @@ def test_a_negative_accrual_pays_nothing_and_is_reported(engine, ctx, clock):
     assert sum(accruals(engine, member)) == -100_000 * 335
     summary = settle(engine, ctx, clock, YEAR_2025)
     assert annual_interest(engine, YEAR_2025) == {other: 15_208}
-    assert (summary["negative_accrual_members"], summary["negative_accrual_sample"]) == (1, [member])
+    assert (summary.negative_accrual_members, summary.negative_accrual_sample) == (1, [member])
     assert ledger_is_clean(engine)
 
 

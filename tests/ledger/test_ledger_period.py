@@ -39,7 +39,7 @@ def book(engine, ctx, clock):
     clock.set(date(2025, 2, 1))
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
-        m = [accounts.open_member(conn, ctx, emp["account_no"], member_payload(i))["id"] for i in (1, 2, 3)]
+        m = [accounts.open_member(conn, ctx, emp.account_no, member_payload(i)).id for i in (1, 2, 3)]
     for key, day, member_id, fen, out in (
         ("a", date(2025, 2, 10), m[0], 1_000_000, False),
         ("b", date(2025, 3, 5), m[1], 250_000, False),
@@ -55,20 +55,20 @@ def book(engine, ctx, clock):
 
 def test_the_period_balance_by_hand(book):
     with read_transaction(book) as conn:
-        rows = {r["code"]: r for r in ledger.period_trial_balance(conn, date(2025, 3, 1), date(2025, 3, 31))}
+        rows = {r.code: r for r in ledger.period_trial_balance(conn, date(2025, 3, 1), date(2025, 3, 31))}
     bank, fund = rows["101"], rows["201"]
-    assert (bank["opening_fen"], bank["debit_fen"], bank["credit_fen"], bank["closing_fen"]) == (
+    assert (bank.opening_fen, bank.debit_fen, bank.credit_fen, bank.closing_fen) == (
         1_000_000, 250_000, 30_000, 1_220_000,  # 10,000.00 + 2,500.00 − 300.00
     )  # fmt: skip
-    assert (fund["opening_fen"], fund["debit_fen"], fund["credit_fen"], fund["closing_fen"]) == (
+    assert (fund.opening_fen, fund.debit_fen, fund.credit_fen, fund.closing_fen) == (
         1_000_000, 30_000, 250_000, 1_220_000,
     )  # fmt: skip
-    assert (bank["closing_debit_fen"], fund["closing_credit_fen"]) == (1_220_000, 1_220_000)
+    assert (bank.closing_debit_fen, fund.closing_credit_fen) == (1_220_000, 1_220_000)
     with read_transaction(book) as conn:  # the whole history up to today is the cumulative table
-        whole = {r["code"]: r for r in ledger.period_trial_balance(conn, date(2000, 1, 1), date(2025, 4, 2))}
-        cumulative = {r["code"]: r["balance_fen"] for r in ledger.subject_balances(conn)}
-    assert all(whole[code]["closing_fen"] == cumulative[code] for code in cumulative)
-    assert whole["101"]["opening_fen"] == 0 and whole["101"]["closing_fen"] == 1_230_000
+        whole = {r.code: r for r in ledger.period_trial_balance(conn, date(2000, 1, 1), date(2025, 4, 2))}
+        cumulative = {r.code: r.balance_fen for r in ledger.subject_balances(conn)}
+    assert all(whole[code].closing_fen == cumulative[code] for code in cumulative)
+    assert whole["101"].opening_fen == 0 and whole["101"].closing_fen == 1_230_000
 
 
 def test_the_page_chooses_a_period_balances_and_drills_down(book, clock, sign_in, monkeypatch):

@@ -23,9 +23,7 @@ D, C = Side.DEBIT, Side.CREDIT
 def members(engine, ctx):
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
-        ids = [
-            accounts.open_member(conn, ctx, emp["account_no"], member_payload(i))["id"] for i in range(1, 4)
-        ]
+        ids = [accounts.open_member(conn, ctx, emp.account_no, member_payload(i)).id for i in range(1, 4)]
     return emp, ids
 
 
@@ -47,7 +45,7 @@ def test_posting_updates_every_materialised_balance(engine, ctx, members):
         ledger.post(conn, deposit(m2, 2_500, "b", part=BalancePart.CARRIED), ctx.clock)
     with read_transaction(engine) as conn:
         assert ledger.member_balances(conn, [m1, m2]) == {m1: (0, 10_000), m2: (2_500, 0)}
-        balances = {s["code"]: s["balance_fen"] for s in ledger.subject_balances(conn)}
+        balances = {s.code: s.balance_fen for s in ledger.subject_balances(conn)}
         assert balances["101"] == 12_500 and balances["201"] == 12_500
         assert check_center(conn) == []
 
@@ -193,7 +191,7 @@ def test_post_set_posts_lines_from_sql_and_replays(engine, ctx, members):
         member.c.id.label("member_id"),
         literal(None, BigInteger).label("employer_id"),
         literal("current").label("balance_part"),
-    ).where(member.c.employer_id == emp["id"])
+    ).where(member.c.employer_id == emp.id)
     debit = select(
         literal("set-1"),
         literal("101"),
@@ -228,7 +226,7 @@ def test_post_set_refuses_unbalanced_lines(engine, ctx, members):
         member.c.id,
         literal(None, BigInteger),
         literal("current"),
-    ).where(member.c.employer_id == emp["id"])
+    ).where(member.c.employer_id == emp.id)
     from hpf.kernel.errors import InvalidInput
 
     with pytest.raises(InvalidInput), write_transaction(engine) as conn:

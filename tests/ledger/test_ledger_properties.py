@@ -44,10 +44,7 @@ def world(tmp_path_factory):
     ctx = Context("prop", FixedClock(date(2025, 3, 15)), "990001")
     with write_transaction(eng) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
-        ids = [
-            accounts.open_member(conn, ctx, emp["account_no"], member_payload(i))["id"]
-            for i in range(MEMBERS)
-        ]
+        ids = [accounts.open_member(conn, ctx, emp.account_no, member_payload(i)).id for i in range(MEMBERS)]
     return eng, ctx, ids
 
 

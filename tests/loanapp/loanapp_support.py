@@ -24,6 +24,7 @@ from factories import employer_payload, make_resident_id, member_payload
 from hpf.access.permissions import Principal, Role
 from hpf.accounts import service as accounts
 from hpf.accounts.directory import DIRECTORY
+from hpf.accounts.service import Employer, Member
 from hpf.contributions import service as contributions
 from hpf.contributions.rules import Kind, ListRow
 from hpf.db.engine import write_transaction
@@ -46,7 +47,7 @@ class Center:
     engine: Engine
     clock: FixedClock
     ctx: Context
-    members: dict[str, dict[str, Any]]
+    members: dict[str, Member]
     people: dict[str, Principal] = field(default_factory=dict)
 
 
@@ -59,34 +60,32 @@ def _months(first: str, last: str) -> list[str]:
     return out
 
 
-def remit(
-    conn, ctx: Context, employer: dict[str, Any], members: list[dict[str, Any]], months: list[str]
-) -> None:
+def remit(conn, ctx: Context, employer: Employer, members: list[Member], months: list[str]) -> None:
     """Each month's list at 12% + 12%, the bank receipt, the allocation: as an employer does."""
     for month in months:
         rows = []
         for n, m in enumerate(members, start=1):
-            part = int((Decimal(m["base_fen"]) * Decimal("0.12")).quantize(Decimal(1), ROUND_HALF_UP))
-            rows.append(ListRow(n, m["account_no"], m["name"], m["base_fen"], part, part))
+            part = int((Decimal(m.base_fen) * Decimal("0.12")).quantize(Decimal(1), ROUND_HALF_UP))
+            rows.append(ListRow(n, m.account_no, m.name, m.base_fen, part, part))
         listed = contributions.submit_list(
-            conn, ctx, employer["account_no"], kind=Kind.REMITTANCE, month=month, rows=rows,
-            source="api", idempotency_key=f"{employer['account_no']}-{month}",
+            conn, ctx, employer.account_no, kind=Kind.REMITTANCE, month=month, rows=rows,
+            source="api", idempotency_key=f"{employer.account_no}-{month}",
         )  # fmt: skip
         contributions.record_receipt(
             conn,
             ctx,
-            employer["account_no"],
-            listed["total_fen"],
-            f"R{employer['id']}{month}",
+            employer.account_no,
+            listed.total_fen,
+            f"R{employer.id}{month}",
             ctx.clock.today(),
         )
-        contributions.allocate(conn, ctx, listed["id"])
+        contributions.allocate(conn, ctx, listed.id)
 
 
 def build_center(engine: Engine) -> Center:
     clock = FixedClock(date(2024, 1, 2))
     ctx = Context(actor="setup", clock=clock, center_code="990001", source="test")
-    members: dict[str, dict[str, Any]] = {}
+    members: dict[str, Member] = {}
     people: dict[str, Principal] = {}
     with write_transaction(engine) as conn:
         e = accounts.register_employer(conn, ctx, employer_payload(1))
@@ -96,13 +95,13 @@ def build_center(engine: Engine) -> Center:
             start=1,
         ):  # fmt: skip
             members[key] = accounts.open_member(
-                conn, ctx, e["account_no"],
+                conn, ctx, e.account_no,
                 member_payload(seq, resident_id=make_resident_id(seq, birth=birth), base_fen=base, name=f"职工{key}"),
             )  # fmt: skip
         clock.set(date(2024, 12, 2))
         f = accounts.register_employer(conn, ctx, employer_payload(2))
         members["new"] = accounts.open_member(
-            conn, ctx, f["account_no"], member_payload(9, name="职工new", base_fen=800_000)
+            conn, ctx, f.account_no, member_payload(9, name="职工new", base_fen=800_000)
         )
         clock.set(date(2025, 3, 10))
         remit(
@@ -114,7 +113,7 @@ def build_center(engine: Engine) -> Center:
         )
         remit(conn, ctx, f, [members["new"]], _months("2024-12", "2025-02"))
         people["a"] = identity.create_member_login(
-            conn, ctx, members["a"]["id"], PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
+            conn, ctx, members["a"].id, PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
         )
         for login, role in (
             ("teller01", Role.TELLER),
@@ -153,7 +152,7 @@ def application_of(
     center: Center, who: str, data: dict[str, object], app_id: int | None = None
 ) -> dict[str, Any]:
     """What the engine hands a handler (no stored application needed for a preview)."""
-    return {"id": app_id, "item_code": "LN-APPLY", "member_id": center.members[who]["id"], "payload": data}
+    return {"id": app_id, "item_code": "LN-APPLY", "member_id": center.members[who].id, "payload": data}
 
 
 def submit(
@@ -164,7 +163,7 @@ def submit(
     with write_transaction(center.engine) as conn:
         app = applications.submit(
             conn, center.ctx, teller, "LN-APPLY", data,
-            member_account_no=center.members[member]["account_no"], idempotency_key=key,
+            member_account_no=center.members[member].account_no, idempotency_key=key,
         )  # fmt: skip
         for code in REQUIRED_MATERIALS:
             applications.add_material(conn, center.ctx, teller, app.id, code, f"{code}.pdf", PDF)

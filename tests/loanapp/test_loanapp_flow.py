@@ -116,13 +116,13 @@ def test_applied_reviewed_approved_disbursed_and_executed(engine, bank):
 def test_co_borrowers_enter_the_contract(engine, bank):
     center = build_center(engine)
     c = center.members["c"]
-    submitted = submit(center, payload(co_borrower_account_nos=c["account_no"], requested_fen=50_000_000))
+    submitted = submit(center, payload(co_borrower_account_nos=c.account_no, requested_fen=50_000_000))
     approved = _approve(center, submitted.id)
     assert (
         approved.outputs["amount_fen"] == 50_000_000 and approved.outputs["features"]["co_borrowers"] == 1.0
     )
     with read_transaction(engine) as conn:
-        assert loans.loan_view(conn, approved.outputs["loan_id"]).co_borrower_ids == (c["id"],)
+        assert loans.loan_view(conn, approved.outputs["loan_id"]).co_borrower_ids == (c.id,)
 
 
 def test_the_bank_refuses_so_the_money_comes_back_and_the_contract_is_void(engine, fake, bank):

@@ -155,7 +155,7 @@ def test_an_outstanding_loan_of_the_household_refuses_and_its_certificate_is_tak
     center = build_center(engine)
     a, c = center.members["a"], center.members["c"]
     with write_transaction(engine) as conn:
-        _active_loan(conn, center.ctx, a["id"], (c["id"],), "鲁(2020)济南市不动产证明第0000001号")
+        _active_loan(conn, center.ctx, a.id, (c.id,), "鲁(2020)济南市不动产证明第0000001号")
     with read_transaction(engine) as conn:
         again = la.decide(conn, center.ctx, application_of(center, "a", payload()))
         # C only co-borrowed A's loan: found through the JSON list of co-borrowers
@@ -176,10 +176,10 @@ def test_co_borrowers_add_up_and_are_checked(engine):
     c = center.members["c"]
     with read_transaction(engine) as conn:
         both = la.decide(
-            conn, center.ctx, application_of(center, "a", payload(co_borrower_account_nos=c["account_no"]))
+            conn, center.ctx, application_of(center, "a", payload(co_borrower_account_nos=c.account_no))
         )
         mixed = la.decide(conn, center.ctx, application_of(center, "a", payload(
-            co_borrower_account_nos=[center.members["a"]["account_no"], center.members["new"]["account_no"]])))  # fmt: skip
+            co_borrower_account_nos=[center.members["a"].account_no, center.members["new"].account_no])))  # fmt: skip
     assert both.household.balance_fen == 2 * A_BALANCE and both.household.monthly_base_fen == 1_600_000
     assert both.limit.bound is LimitKind.LTV and both.amount_fen == 80_000_000  # 15 × balance no longer binds
     assert "loan.co_borrowers" in {r.code for r in both.verdict.rules if r.passed}

@@ -23,7 +23,7 @@ from hpf.loans.calculator.schedule import Method
 def open_members(conn, ctx: Context, count: int, seq: int = 1) -> list[int]:
     emp = accounts.register_employer(conn, ctx, employer_payload(seq))
     return [
-        accounts.open_member(conn, ctx, emp["account_no"], member_payload(seq * 100 + i))["id"]
+        accounts.open_member(conn, ctx, emp.account_no, member_payload(seq * 100 + i)).id
         for i in range(count)
     ]
 
@@ -85,6 +85,6 @@ def new_loan(conn, ctx: Context, borrower_id: int, application_id: int = 1, **ch
 def subject(conn, code: str) -> int:
     """Debit-minus-credit balance of a subject."""
     for row in ledger.subject_balances(conn):
-        if row["code"] == code:
-            return int(row["debit_fen"] - row["credit_fen"])
+        if row.code == code:
+            return int(row.debit_fen - row.credit_fen)
     raise KeyError(code)

@@ -31,6 +31,7 @@ from factories import member_payload
 from hpf.access.permissions import Principal
 from hpf.accounts import service as accounts
 from hpf.accounts.directory import DIRECTORY
+from hpf.accounts.service import Member
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.identity import identity
 from hpf.kernel.context import Context
@@ -50,7 +51,7 @@ class LoanCenter:
     theirs: int
     late: int
     colleague_login: Principal
-    loanless: dict[str, Any]
+    loanless: Member
 
     @property
     def app(self) -> Any:
@@ -61,7 +62,7 @@ def build_loan_center(engine: Engine) -> LoanCenter:
     center = build_auth_center(engine)
     clock = center.clock
     ctx = Context(actor="setup", clock=clock, center_code="990001", source="test")
-    a, b, c = center.member["id"], center.stranger["id"], center.colleague["id"]
+    a, b, c = center.member.id, center.stranger.id, center.colleague.id
     clock.set(date(2025, 3, 20))
     with write_transaction(engine) as conn:
         fund(conn, ctx, a, 2_000_000, clock.today(), "fund-a")
@@ -72,9 +73,7 @@ def build_loan_center(engine: Engine) -> LoanCenter:
         colleague = identity.create_member_login(
             conn, ctx, c, PASSWORD, passwords=FAST_PASSWORDS, directory=DIRECTORY
         )
-        loanless = accounts.open_member(
-            conn, ctx, center.employer["account_no"], member_payload(9, name="赵六")
-        )
+        loanless = accounts.open_member(conn, ctx, center.employer.account_no, member_payload(9, name="赵六"))
     clock.set(date(2025, 4, 30))
     jobs.run_loan_month_end(engine, ctx, "2025-04")
     clock.set(TODAY)

@@ -45,7 +45,7 @@ def original_schedule() -> Any:
 
 
 def test_a_member_sees_their_loans_schedule_and_history(lc: LoanCenter) -> None:
-    a = lc.center.member["account_no"]
+    a = lc.center.member.account_no
     me = as_role(lc, Role.MEMBER)
     plan = original_schedule()
     with TestClient(lc.app) as client:
@@ -96,7 +96,7 @@ def test_a_member_sees_their_loans_schedule_and_history(lc: LoanCenter) -> None:
 
 
 def test_a_co_borrower_sees_the_loan_too_and_their_own_overdue_one(lc: LoanCenter) -> None:
-    c = lc.center.colleague["account_no"]
+    c = lc.center.colleague.account_no
     who = bearer(lc.app, lc.colleague_login)
     with TestClient(lc.app) as client:
         rows = client.get(f"/api/v1/members/{c}/loans", headers=who).json()
@@ -124,7 +124,7 @@ def test_another_members_loan_answers_like_a_missing_one(lc: LoanCenter) -> None
         page = client.get(f"/loans/{lc.theirs}", headers=me)
         assert page.status_code == 404 and page.headers["X-HPF-Error"] == "loan.not_found"
         assert "王五" not in page.text
-        stranger = lc.center.stranger["account_no"]
+        stranger = lc.center.stranger.account_no
         assert client.get(f"/api/v1/members/{stranger}/loans", headers=me).status_code == 404
         employer = as_role(lc, Role.EMPLOYER)  # an employer sees no loans, not even its staff's
         assert client.get(f"/api/v1/loans/{lc.mine}", headers=employer).status_code == 403
@@ -140,7 +140,7 @@ def test_staff_see_the_book_with_filters(lc: LoanCenter) -> None:
         teller = as_role(lc, Role.TELLER)
         book = client.get("/api/v1/loans", headers=teller).json()
         assert book["items"][1]["borrower"] == {
-            "account_no": lc.center.stranger["account_no"],
+            "account_no": lc.center.stranger.account_no,
             "name": "王五",
         }
         late = client.get("/api/v1/loans", params={"overdue": "true"}, headers=teller).json()["items"]
@@ -170,7 +170,7 @@ def test_staff_see_the_book_with_filters(lc: LoanCenter) -> None:
         assert bad_page.status_code == 422 and bad_page.headers["X-HPF-Error"] == "loan.invalid_filter"
         staff_view = client.get(f"/loans/{lc.theirs}")
         assert 'id="collateral-events"' in staff_view.text and "查封" in staff_view.text
-        assert f'href="/members/{lc.center.stranger["account_no"]}"' in staff_view.text
+        assert f'href="/members/{lc.center.stranger.account_no}"' in staff_view.text
 
 
 def test_the_risk_queue_is_cleared_by_a_reviewer_with_a_note(lc: LoanCenter) -> None:
@@ -325,13 +325,13 @@ def test_pages_read_on_a_phone_and_the_member_page_links_to_the_loans(lc: LoanCe
         for label in ("期次", "还款日", "月供", "本金", "利息", "剩余本金", "状态"):
             assert f'data-label="{label}"' in html
         assert 'id="quote-form"' in html and 'inputmode="decimal"' in html
-        a = lc.center.member["account_no"]
+        a = lc.center.member.account_no
         assert f'href="/members/{a}/loans" id="loans-link"' in client.get(f"/members/{a}").text
     with TestClient(lc.app) as client:
         use_session(client, lc.center.principals[Role.TELLER])
-        loanless = client.get(f"/members/{lc.loanless['account_no']}")
+        loanless = client.get(f"/members/{lc.loanless.account_no}")
         assert loanless.status_code == 200 and 'id="loans-link"' not in loanless.text
-        empty = client.get(f"/members/{lc.loanless['account_no']}/loans")
+        empty = client.get(f"/members/{lc.loanless.account_no}/loans")
         assert empty.status_code == 200 and 'id="no-loans"' in empty.text
 
 

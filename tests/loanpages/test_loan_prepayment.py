@@ -58,7 +58,7 @@ def _entries(lc: LoanCenter) -> int:
 
 def test_a_member_prepays_online_from_the_hpf_account(lc: LoanCenter) -> None:
     me = {**as_role(lc, Role.MEMBER), "Idempotency-Key": "M-0001"}
-    a = lc.center.member["id"]
+    a = lc.center.member.id
     url = f"/api/v1/loans/{lc.mine}/prepayments"
     body = {"choice": "reduce-installment", "amount_fen": 500_000, "source": "hpf_account"}
     with TestClient(lc.app) as client:
@@ -122,12 +122,12 @@ def test_a_member_prepays_online_from_the_hpf_account(lc: LoanCenter) -> None:
         assert [e.kind for e in loans.events(conn, lc.mine)][-1] == "prepaid"
         # On A's statement it is 11 部分提取 (提取还贷), like the month-end's collection — not 03 开户.
         latest = ledger.member_statement(conn, a, limit=1)[0]
-        assert (latest["business_type"], latest["amount_fen"], latest["running_fen"]) == (
+        assert (latest.business_type, latest.amount_fen, latest.running_fen) == (
             "11",
             -500_000,
             495_861,
         )
-        assert latest["memo"] == "部分提前还款（期限不变，减少月供），提取还贷"
+        assert latest.memo == "部分提前还款（期限不变，减少月供），提取还贷"
         assert check_center(conn) == [] and check_loans(conn) == []
 
 
@@ -196,7 +196,7 @@ def test_roles_without_loan_repay_are_refused(lc: LoanCenter) -> None:
 
 
 def test_the_loan_page_quotes_then_executes_after_confirmation(lc: LoanCenter) -> None:
-    a = lc.center.member["id"]
+    a = lc.center.member.id
     with TestClient(lc.app) as client:
         use_session(client, lc.center.principals[Role.MEMBER])
         quote = client.get(

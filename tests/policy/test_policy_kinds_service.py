@@ -47,9 +47,9 @@ def test_without_changes_the_center_has_the_shipped_defaults(engine):
         rows = service.kind_table(conn, service.WITHDRAWAL, date(2025, 3, 15))
     assert (w.rent_monthly_cap_fen, w.rent_min_deposit_months, w.retirement_age_male) == (60_000, 3, 60)
     assert (loan.max_amount_fen, loan.ltv_first_home, loan.on) == (120_000_000, D("0.8"), date(2025, 3, 15))
-    cap = next(r for r in rows if r["key"] == "withdrawal.rent_monthly_cap_fen")
-    assert cap["shown"] == "600.00元" and cap["source"] == "default" and cap["next"] is None
-    assert cap["label_zh"] == "租房提取每月限额" and "广州" in cap["note"]
+    cap = next(r for r in rows if r.key == "withdrawal.rent_monthly_cap_fen")
+    assert cap.shown == "600.00元" and cap.source == "default" and cap.next is None
+    assert cap.label_zh == "租房提取每月限额" and "广州" in cap.note
 
 
 def test_a_rent_cap_cut_waits_for_another_administrator_then_applies_from_its_date(engine, ctx, admins):
@@ -73,22 +73,19 @@ def test_a_rent_cap_cut_waits_for_another_administrator_then_applies_from_its_da
         assert queries.withdrawal_policy_at(conn, date(2025, 4, 30)).rent_monthly_cap_fen == 60_000
         assert queries.withdrawal_policy_at(conn, CUT).rent_monthly_cap_fen == 45_000
         assert queries.withdrawal_policy_at(conn, date(2026, 1, 1)).rent_monthly_cap_fen == 45_000
-        today = {r["key"]: r for r in service.kind_table(conn, service.WITHDRAWAL, date(2025, 3, 15))}
-        later = {r["key"]: r for r in service.kind_table(conn, service.WITHDRAWAL, CUT)}
+        today = {r.key: r for r in service.kind_table(conn, service.WITHDRAWAL, date(2025, 3, 15))}
+        later = {r.key: r for r in service.kind_table(conn, service.WITHDRAWAL, CUT)}
         [change] = service.list_changes(conn)
         assert queries.policy_at(conn, CUT).base_cap_fen == 3_000_000  # contributions untouched
     cap = today["withdrawal.rent_monthly_cap_fen"]
-    assert cap["shown"] == "600.00元" and cap["next"] == {
-        "effective_from": CUT,
-        "value": 45_000,
-        "shown": "450.00元",
-        "source": "center",
-    }
-    assert later["withdrawal.rent_monthly_cap_fen"]["source"] == "center"
-    assert later["withdrawal.rent_monthly_cap_fen"]["shown"] == "450.00元"
-    assert later["withdrawal.rent_interval_months"]["source"] == "default"
-    assert change["key"] == "withdrawal.rent_monthly_cap_fen" and change["label_zh"] == "租房提取每月限额"
-    assert change["shown"] == "450.00元"
+    assert cap.shown == "600.00元" and cap.next == service.ScheduledValue(
+        effective_from=CUT, value=45_000, shown="450.00元", source="center"
+    )
+    assert later["withdrawal.rent_monthly_cap_fen"].source == "center"
+    assert later["withdrawal.rent_monthly_cap_fen"].shown == "450.00元"
+    assert later["withdrawal.rent_interval_months"].source == "default"
+    assert change.key == "withdrawal.rent_monthly_cap_fen" and change.label_zh == "租房提取每月限额"
+    assert change.shown == "450.00元"
 
 
 def test_a_loan_ceiling_and_down_payment_from_a_date(engine, ctx, admins):
@@ -98,15 +95,15 @@ def test_a_loan_ceiling_and_down_payment_from_a_date(engine, ctx, admins):
     with read_transaction(engine) as conn:
         before = queries.loan_policy_at(conn, date(2025, 4, 30))
         after = queries.loan_policy_at(conn, CUT)
-        rows = {r["key"]: r for r in service.kind_table(conn, service.LOAN, CUT)}
+        rows = {r.key: r for r in service.kind_table(conn, service.LOAN, CUT)}
     assert (before.max_amount_fen, before.ltv_first_home) == (120_000_000, D("0.8"))
     assert (after.max_amount_fen, after.ltv_first_home, after.ltv_second_home) == (
         100_000_000,
         D("0.7"),
         D("0.8"),
     )
-    assert rows["loan.max_amount_fen"]["shown"] == "1,000,000.00元"
-    assert rows["loan.ltv_first_home"]["shown"] == "70%（最低首付30%）"
+    assert rows["loan.max_amount_fen"].shown == "1,000,000.00元"
+    assert rows["loan.ltv_first_home"].shown == "70%（最低首付30%）"
 
 
 @pytest.mark.parametrize(

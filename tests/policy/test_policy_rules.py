@@ -91,7 +91,7 @@ def test_resolve_before_any_entry_is_refused():
 
 
 def test_shipped_defaults_resolve():
-    shipped = {k: [(e["effective_from"], e["value"]) for e in v["entries"]] for k, v in defaults().items()}
+    shipped = {k: [(e.effective_from, e.value) for e in v.entries] for k, v in defaults().items()}
     p = rules.resolve(shipped, date(2025, 3, 15))
     assert p == policy()
     history = rules.deposit_history(shipped["deposit_rate"])
@@ -212,9 +212,7 @@ def test_segments_split_at_2016_02_21():
 
 
 def test_segments_for_the_interest_year_2015_16_with_the_shipped_history():
-    shipped = rules.deposit_history(
-        [(e["effective_from"], e["value"]) for e in defaults()["deposit_rate"]["entries"]]
-    )
+    shipped = rules.deposit_history([(e.effective_from, e.value) for e in defaults()["deposit_rate"].entries])
     segs = rules.deposit_rate_segments(shipped, date(2015, 6, 30), date(2016, 6, 30))
     assert [(a, b, r.current_rate, r.carried_rate) for a, b, r in segs] == [
         (date(2015, 6, 30), date(2015, 8, 25), D("0.0035"), D("0.0160")),
@@ -327,9 +325,7 @@ def test_alert_thresholds_resolve_from_defaults_and_changes():
     from hpf.policy.rules import AlertPolicy, resolve_alerts
     from hpf.policy.service import defaults
 
-    entries = {
-        key: [(e["effective_from"], e["value"]) for e in spec["entries"]] for key, spec in defaults().items()
-    }
+    entries = {key: [(e.effective_from, e.value) for e in spec.entries] for key, spec in defaults().items()}
     assert resolve_alerts(entries, date(2025, 1, 1)) == AlertPolicy(5, 50, 15, 1000, (480, 1080))
     entries["alert_working_hours"].append((date(2025, 6, 1), "07:30-19:00"))
     assert resolve_alerts(entries, date(2025, 6, 1)).working_hours == (450, 1140)

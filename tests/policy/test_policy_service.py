@@ -29,33 +29,30 @@ def test_defaults_without_any_center_row(engine):
     assert (p.employer_rate_min, p.employer_rate_max) == (D("0.05"), D("0.12"))
     assert p.rounding_unit is RoundingUnit.FEN and p.day_basis == 360 and p.contribution_year_start == (7, 1)
     assert rates[-1] == DepositRate(date(2016, 2, 21), D("0.015"), D("0.015"))
-    assert [r["key"] for r in table][:2] == ["base_floor_fen", "base_cap_fen"]
-    assert all(r["source"] == "default" and r["next"] is None for r in table)
-    assert {r["label_zh"] for r in table} >= {"缴存基数上限", "住房公积金存款利率"}
+    assert [r.key for r in table][:2] == ["base_floor_fen", "base_cap_fen"]
+    assert all(r.source == "default" and r.next is None for r in table)
+    assert {r.label_zh for r in table} >= {"缴存基数上限", "住房公积金存款利率"}
 
 
 def test_a_scheduled_change_applies_from_its_date(engine, ctx):
     row = schedule(engine, ctx, "base_cap_fen", date(2025, 7, 1), 3_600_000, "2024年度职工月平均工资公布")
-    assert row["key"] == "base_cap_fen" and row["value"] == 3_600_000 and row["actor"] == "tester"
-    assert row["label_zh"] == "缴存基数上限"
+    assert row.key == "base_cap_fen" and row.value == 3_600_000 and row.actor == "tester"
+    assert row.label_zh == "缴存基数上限"
     with read_transaction(engine) as conn:
         assert service.policy_at(conn, date(2025, 6, 30)).base_cap_fen == 3_000_000
         assert service.policy_at(conn, date(2025, 7, 1)).base_cap_fen == 3_600_000
         assert service.policy_at(conn, date(2026, 1, 1)).base_cap_fen == 3_600_000
         [change] = service.list_changes(conn)
-        table = {r["key"]: r for r in service.policy_table(conn, date(2025, 3, 15))}
-        later = {r["key"]: r for r in service.policy_table(conn, date(2025, 7, 1))}
-    assert change["effective_from"] == date(2025, 7, 1) and change["reason"] == "2024年度职工月平均工资公布"
+        table = {r.key: r for r in service.policy_table(conn, date(2025, 3, 15))}
+        later = {r.key: r for r in service.policy_table(conn, date(2025, 7, 1))}
+    assert change.effective_from == date(2025, 7, 1) and change.reason == "2024年度职工月平均工资公布"
     cap = table["base_cap_fen"]
-    assert cap["source"] == "default" and cap["shown"] == "30,000.00元"
-    assert cap["next"] == {
-        "effective_from": date(2025, 7, 1),
-        "value": 3_600_000,
-        "shown": "36,000.00元",
-        "source": "center",
-    }
-    assert later["base_cap_fen"]["source"] == "center" and later["base_cap_fen"]["next"] is None
-    assert later["base_cap_fen"]["effective_from"] == date(2025, 7, 1)
+    assert cap.source == "default" and cap.shown == "30,000.00元"
+    assert cap.next == service.ScheduledValue(
+        effective_from=date(2025, 7, 1), value=3_600_000, shown="36,000.00元", source="center"
+    )
+    assert later["base_cap_fen"].source == "center" and later["base_cap_fen"].next is None
+    assert later["base_cap_fen"].effective_from == date(2025, 7, 1)
 
 
 def test_a_change_may_take_effect_on_the_business_date(engine, ctx):
@@ -121,7 +118,7 @@ def test_a_deposit_rate_change_extends_the_history(engine, ctx):
         shown = service.deposit_rate_history(conn)
     new = DepositRate(date(2025, 7, 1), D("0.0125"), D("0.0125"))
     assert history[-2:] == [DepositRate(date(2016, 2, 21), D("0.015"), D("0.015")), new]
-    assert shown[-1]["source"] == "center" and shown[-1]["current_rate"] == "0.0125"
-    assert shown[-2]["source"] == "default" and shown[-2]["source_ref"] == "W-R2016"
+    assert shown[-1].source == "center" and shown[-1].current_rate == "0.0125"
+    assert shown[-2].source == "default" and shown[-2].source_ref == "W-R2016"
     [(_, _, r)] = deposit_rate_segments(history, date(2025, 6, 30), date(2026, 6, 30))
     assert r == new

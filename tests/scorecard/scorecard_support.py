@@ -64,7 +64,7 @@ def true_log_odds(f: dict[str, float]) -> float:
 def open_borrowers(conn, ctx: Context, count: int = 3, seq: int = 7) -> list[int]:
     emp = accounts.register_employer(conn, ctx, employer_payload(seq))
     return [
-        accounts.open_member(conn, ctx, emp["account_no"], member_payload(seq * 100 + i))["id"]
+        accounts.open_member(conn, ctx, emp.account_no, member_payload(seq * 100 + i)).id
         for i in range(count)
     ]
 

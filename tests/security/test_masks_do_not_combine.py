@@ -164,14 +164,14 @@ def center(engine: Engine) -> Any:
     with write_transaction(engine) as conn:
         for seq, (region, birth, female, phone) in enumerate(_PEOPLE, 10):
             opened = accounts.open_member(
-                conn, c.ctx, c.employer["account_no"],
+                conn, c.ctx, c.employer.account_no,
                 member_payload(seq, resident_id=make_resident_id(seq, birth, region, female), phone=phone),
             )  # fmt: skip
-            accounts.change_member(conn, c.ctx, opened["account_no"], {"phone": "137" + phone[3:]}, "换号")
-            accounts.change_member(conn, c.ctx, opened["account_no"], {"phone": phone}, "换回")
-            accounts.seal_member(conn, c.ctx, opened["account_no"], "封存")
-        accounts.change_member(conn, c.ctx, c.member["account_no"], {"phone": "13700137001"}, "换号")
-        deposit(conn, c.ctx, c.member["id"], 100_000)
+            accounts.change_member(conn, c.ctx, opened.account_no, {"phone": "137" + phone[3:]}, "换号")
+            accounts.change_member(conn, c.ctx, opened.account_no, {"phone": phone}, "换回")
+            accounts.seal_member(conn, c.ctx, opened.account_no, "封存")
+        accounts.change_member(conn, c.ctx, c.member.account_no, {"phone": "13700137001"}, "换号")
+        deposit(conn, c.ctx, c.member.id, 100_000)
     with write_transaction(engine) as conn:
         person = c.people["a"]
         payload = {"payee_name": "张三", "payee_card": CARD, "payee_bank": "中国工商银行济南分行",
@@ -199,15 +199,15 @@ def test_no_id_number_is_rebuilt_from_what_is_stored_in_clear(center, engine):
     people = _members(engine)
     assert len(people) == 3 + len(_PEOPLE)
     for person in people:
-        rid = person["resident_id"]
+        rid = person.resident_id
         assert any("*" in m and revealed(rid, [m]) for m in masks)  # history holds a mask of it
-        count = id_candidates(rid, person["birth_date"], person["gender"], masks)
-        assert count >= THRESHOLD, f"{person['account_no']}: {count} candidate ID numbers"
+        count = id_candidates(rid, person.birth_date, person.gender, masks)
+        assert count >= THRESHOLD, f"{person.account_no}: {count} candidate ID numbers"
 
 
 def test_no_phone_is_rebuilt_from_what_is_stored_in_clear(center, engine):
     masks = fragments(clear_text(engine), 11)
-    phones = [p["phone"] for p in _members(engine)] + [center.employer["contact_phone"]]
+    phones = [p.phone for p in _members(engine)] + [center.employer.contact_phone]
     for phone in phones:
         assert any("*" in m and revealed(phone, [m]) for m in masks)  # history holds a mask of it
         count = digits_candidates(phone, masks)
@@ -218,7 +218,7 @@ def test_no_card_is_rebuilt_from_what_is_stored_in_clear(center, engine):
     masks = fragments(clear_text(engine), len(CARD))
     assert any("*" in m and m.endswith(CARD[-4:]) for m in masks)  # the payload keeps a masked card
     assert digits_candidates(CARD, masks, known=6, luhn=True) >= THRESHOLD
-    account = center.employer["bank_account_no"]  # the employer's account, in its history
+    account = center.employer.bank_account_no  # the employer's account, in its history
     masks = fragments(clear_text(engine), len(account))
     assert any("*" in m and revealed(account, [m]) for m in masks)
     assert digits_candidates(account, masks, known=6) >= THRESHOLD
@@ -321,13 +321,13 @@ def test_upgrading_re_masks_what_is_stored(before_remasking):
                 account_history.c.subject_kind == "member", account_history.c.action == "open"
             )
         ).all()
-        by_id = {p["id"]: p for p in _members_in(conn)}
+        by_id = {p.id: p for p in _members_in(conn)}
         for row in opened:
             m = by_id[row.subject_id]
             after = {
                 **row.after,
-                "resident_id": _old_id(m["resident_id"]),
-                "birth_date": m["birth_date"].isoformat(),
+                "resident_id": _old_id(m.resident_id),
+                "birth_date": m.birth_date.isoformat(),
             }
             conn.execute(update(account_history).where(account_history.c.id == row.id).values(after=after))
         employer_open = conn.scalar(
@@ -345,20 +345,20 @@ def test_upgrading_re_masks_what_is_stored(before_remasking):
             idempotency_key="k-old",
         )  # fmt: skip
         payload = conn.scalar(select(application.c.payload).where(application.c.id == app.id))
-        old_payload = {**payload, "family_resident_ids": [_old_id(spouse["resident_id"])],
+        old_payload = {**payload, "family_resident_ids": [_old_id(spouse.resident_id)],
                        "debit_card": "6222****3456"}  # fmt: skip
         conn.execute(update(application).where(application.c.id == app.id).values(payload=old_payload))
         alerts.raise_alert(
-            conn, c.ctx, "sign_in_failures", _old_id(spouse["resident_id"]),
-            f"登录名 {_old_id(spouse['resident_id'])} 连续登录失败", window=timedelta(minutes=15),
-            detail={"login": _old_id(spouse["resident_id"])},
+            conn, c.ctx, "sign_in_failures", _old_id(spouse.resident_id),
+            f"登录名 {_old_id(spouse.resident_id)} 连续登录失败", window=timedelta(minutes=15),
+            detail={"login": _old_id(spouse.resident_id)},
         )  # fmt: skip
         audit.append(
             conn, c.ctx, role="anonymous", source_ip=None, action="sign_in", object_type="login",
-            object_id=_old_id(spouse["resident_id"]), purpose="登录", outcome="denied", detail={"event": "x"},
+            object_id=_old_id(spouse.resident_id), purpose="登录", outcome="denied", detail={"event": "x"},
         )  # fmt: skip
     before = fragments(clear_text(engine), 18, "0-9X")
-    assert _old_id(spouse["resident_id"]) in before  # the attack works on the old data
+    assert _old_id(spouse.resident_id) in before  # the attack works on the old data
     _drop(engine, later)  # their own migrations create them
 
     upgrade(engine)
@@ -371,13 +371,11 @@ def test_upgrading_re_masks_what_is_stored(before_remasking):
         payload = conn.scalar(select(application.c.payload).where(application.c.id == app.id))
         history = conn.execute(select(account_history.c.subject_kind, account_history.c.after)).all()
     for person in people:
-        rid = person["resident_id"]
-        count = id_candidates(rid, person["birth_date"], person["gender"], masks - audit_ids)
-        assert count >= THRESHOLD, f"{person['account_no']}: {count} candidate ID numbers"
-    assert _old_id(spouse["resident_id"]) in audit_ids  # the hash-chained audit log keeps its rows
-    assert payload["family_resident_ids"] == [
-        f"{spouse['resident_id'][0]}{'*' * 16}{spouse['resident_id'][-1]}"
-    ]
+        rid = person.resident_id
+        count = id_candidates(rid, person.birth_date, person.gender, masks - audit_ids)
+        assert count >= THRESHOLD, f"{person.account_no}: {count} candidate ID numbers"
+    assert _old_id(spouse.resident_id) in audit_ids  # the hash-chained audit log keeps its rows
+    assert payload["family_resident_ids"] == [f"{spouse.resident_id[0]}{'*' * 16}{spouse.resident_id[-1]}"]
     assert payload["debit_card"] == "*********456" and payload["payee_card"] == "6222***********4562"
     members_after = [a for k, a in history if k == "member" and a and "birth_date" in a]
     assert members_after and all(a["birth_date"].endswith("-**-**") for a in members_after)

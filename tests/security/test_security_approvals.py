@@ -46,7 +46,7 @@ def as_(center: AuthCenter, who: Role | str) -> dict[str, str]:
 
 
 def balance(client: TestClient, center: AuthCenter) -> int:
-    r = client.get(f"/api/v1/members/{center.member['account_no']}", headers=as_(center, Role.TELLER))
+    r = client.get(f"/api/v1/members/{center.member.account_no}", headers=as_(center, Role.TELLER))
     return int(r.json()["balance_fen"])
 
 
@@ -109,8 +109,8 @@ def test_the_same_key_asks_once(client: TestClient, center: AuthCenter) -> None:
 
 
 def test_a_refund_of_unclaimed_receipts_waits_for_approval(client: TestClient, center: AuthCenter) -> None:
-    no = center.employer["account_no"]
-    assert center.remittance["total_fen"] == 384_000  # the pending list claims this much
+    no = center.employer.account_no
+    assert center.remittance.total_fen == 384_000  # the pending list claims this much
     maker = {**as_(center, Role.FINANCE), "Idempotency-Key": "refund-1"}
     receipt = {"amount_fen": 400_000, "bank_ref": "B-9", "value_date": "2025-03-15"}
     assert client.post(f"/api/v1/employers/{no}/receipts", json=receipt, headers=maker).status_code == 201

@@ -28,16 +28,16 @@ def test_database_file_holds_no_plaintext_personal_data(tmp_path):
     build_demo_center(engine, ctx, seed=5, employers=20, members=400)
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload(99))
-        opened = accounts.open_member(conn, ctx, emp["account_no"], member_payload(99))
-        accounts.change_member(conn, ctx, opened["account_no"], {"phone": "13700137000"}, "换号")
-        identity.create_member_login(conn, ctx, opened["id"], "Correct-Horse-9", directory=DIRECTORY)
+        opened = accounts.open_member(conn, ctx, emp.account_no, member_payload(99))
+        accounts.change_member(conn, ctx, opened.account_no, {"phone": "13700137000"}, "换号")
+        identity.create_member_login(conn, ctx, opened.id, "Correct-Horse-9", directory=DIRECTORY)
     with read_transaction(engine) as conn:
         members = [to_plain("member", r) for r in conn.execute(select(member)).mappings()]
         employers = [to_plain("employer", r) for r in conn.execute(select(employer)).mappings()]
-        found = accounts.find_members(conn, opened["resident_id"])
+        found = accounts.find_members(conn, opened.resident_id)
         by_phone = accounts.find_members(conn, "13700137000")
-    assert [m["account_no"] for m in found] == [opened["account_no"]]
-    assert [m["account_no"] for m in by_phone] == [opened["account_no"]]
+    assert [m.account_no for m in found] == [opened.account_no]
+    assert [m.account_no for m in by_phone] == [opened.account_no]
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()

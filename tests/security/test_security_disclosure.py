@@ -58,22 +58,22 @@ def test_every_role_sees_the_member_masked_and_every_read_is_audited(center: Aut
     a = center.member
     with center.client() as client:
         for role in (Role.TELLER, Role.MEMBER, Role.EMPLOYER):
-            r = client.get(f"/api/v1/members/{a['account_no']}", headers=_as(center, role))
+            r = client.get(f"/api/v1/members/{a.account_no}", headers=_as(center, role))
             assert r.status_code == 200, (role, r.text)
             body = r.json()
-            assert body["resident_id"] == mask(a["resident_id"], "resident_id") != a["resident_id"]
+            assert body["resident_id"] == mask(a.resident_id, "resident_id") != a.resident_id
             assert body["phone"] == "139****9001" and body["name"] == "张三"
             assert body["birth_date"].endswith("-**-**")
     reads = [r for r in _audit_rows(center) if r["action"] == "member.read"]
     assert [(r["actor"], r["role"], r["object_id"], r["purpose"], r["channel"]) for r in reads] == [
-        ("teller01", "teller", str(a["id"]), "业务办理", "api"),
-        (a["account_no"], "member", str(a["id"]), "本人查询", "api"),
-        (center.employer["uscc"].lower(), "employer", str(a["id"]), "单位查询本单位职工信息", "api"),
+        ("teller01", "teller", str(a.id), "业务办理", "api"),
+        (a.account_no, "member", str(a.id), "本人查询", "api"),
+        (center.employer.uscc.lower(), "employer", str(a.id), "单位查询本单位职工信息", "api"),
     ]
 
 
 def test_unmask_needs_the_permission_and_a_purpose(center: AuthCenter) -> None:
-    url = f"/api/v1/members/{center.member['account_no']}"
+    url = f"/api/v1/members/{center.member.account_no}"
     with center.client() as client:
         refused = client.get(
             url, params={"unmask": True, "purpose": "看看"}, headers=_as(center, Role.TELLER)
@@ -84,7 +84,7 @@ def test_unmask_needs_the_permission_and_a_purpose(center: AuthCenter) -> None:
         shown = client.get(
             url, params={"unmask": True, "purpose": "核对提取申请"}, headers=_as(center, Role.REVIEWER)
         )
-        assert shown.status_code == 200 and shown.json()["resident_id"] == center.member["resident_id"]
+        assert shown.status_code == 200 and shown.json()["resident_id"] == center.member.resident_id
     rows = _audit_rows(center)
     assert [(r["actor"], r["action"], r["outcome"]) for r in rows] == [
         ("teller01", "unmask", "denied"),
@@ -99,33 +99,33 @@ def test_searches_audit_one_row_per_member_shown(center: AuthCenter) -> None:
     with center.client() as client:
         found = client.get("/api/v1/members", params={"q": "张"}, headers=_as(center, Role.TELLER)).json()
         by_id = client.get(
-            "/api/v1/members", params={"q": center.stranger["resident_id"]}, headers=_as(center, Role.TELLER)
+            "/api/v1/members", params={"q": center.stranger.resident_id}, headers=_as(center, Role.TELLER)
         ).json()
     assert [m["name"] for m in found] == ["张三"] and [m["name"] for m in by_id] == ["王五"]
     objects = [r["object_id"] for r in _audit_rows(center) if r["action"] == "member.read"]
-    assert objects == [str(center.member["id"]), str(center.stranger["id"])]
+    assert objects == [str(center.member.id), str(center.stranger.id)]
 
 
 def test_export_is_masked_audited_once_and_alerts_when_bulk(center: AuthCenter) -> None:
     _set_policy(center, "alert_export_rows", 2)
-    url = f"/api/v1/employers/{center.employer['account_no']}/members/export"
+    url = f"/api/v1/employers/{center.employer.account_no}/members/export"
     with center.client() as client:
         r = client.get(url, headers=_as(center, Role.EMPLOYER))
-        assert client.get(f"/api/v1/employers/{center.other_employer['account_no']}/members/export",
+        assert client.get(f"/api/v1/employers/{center.other_employer.account_no}/members/export",
                           headers=_as(center, Role.EMPLOYER)).status_code == 404  # fmt: skip
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert rows[0][:4] == ["个人账号", "姓名", "证件号码", "手机号码"] and len(rows) == 3
     assert {row[2] for row in rows[1:]} == {
-        mask(center.member["resident_id"], "resident_id"),
-        mask(center.colleague["resident_id"], "resident_id"),
+        mask(center.member.resident_id, "resident_id"),
+        mask(center.colleague.resident_id, "resident_id"),
     }
-    assert center.member["resident_id"].encode() not in r.content
+    assert center.member.resident_id.encode() not in r.content
     exports = [x for x in _audit_rows(center) if x["action"] == "export"]
     assert len(exports) == 1 and exports[0]["detail"]["rows"] == 2
     assert exports[0]["detail"]["sha256"] == hashlib.sha256(r.content).hexdigest()
     (alert,) = _alerts(center)
-    assert alert["kind"] == "bulk_export" and alert["subject"] == center.employer["uscc"].lower()
+    assert alert["kind"] == "bulk_export" and alert["subject"] == center.employer.uscc.lower()
 
 
 def test_reading_many_members_raises_one_alert(center: AuthCenter) -> None:
@@ -133,7 +133,7 @@ def test_reading_many_members_raises_one_alert(center: AuthCenter) -> None:
     headers = _as(center, Role.TELLER)
     with center.client() as client:
         for m in (center.member, center.colleague, center.stranger, center.member, center.colleague):
-            assert client.get(f"/api/v1/members/{m['account_no']}", headers=headers).status_code == 200
+            assert client.get(f"/api/v1/members/{m.account_no}", headers=headers).status_code == 200
     (alert,) = _alerts(center)  # the burst raises one alert, not three
     assert (alert["kind"], alert["subject"], alert["state"]) == ("bulk_reads", "teller01", "open")
     assert alert["detail"]["reads"] == 3
@@ -182,7 +182,7 @@ def test_privileged_sign_ins_off_hours_and_from_a_new_address(center: AuthCenter
 def test_alerts_page_and_api_close_with_a_note(center: AuthCenter) -> None:
     _set_policy(center, "alert_member_reads", 1)
     with center.client() as client:
-        client.get(f"/api/v1/members/{center.member['account_no']}", headers=_as(center, Role.TELLER))
+        client.get(f"/api/v1/members/{center.member.account_no}", headers=_as(center, Role.TELLER))
         admin = _as(center, Role.ADMIN)
         assert client.get("/api/v1/security/alerts", headers=_as(center, Role.TELLER)).status_code == 403
         (alert,) = client.get("/api/v1/security/alerts", headers=admin).json()
@@ -213,11 +213,9 @@ def test_business_day_is_used_for_working_hours() -> None:
 def test_a_list_and_a_prefilled_template_are_audited_as_one_row_each(center: AuthCenter) -> None:
     headers = _as(center, Role.EMPLOYER)
     with center.client() as client:
-        assert (
-            client.get(f"/api/v1/remittances/{center.remittance['id']}", headers=headers).status_code == 200
-        )
+        assert client.get(f"/api/v1/remittances/{center.remittance.id}", headers=headers).status_code == 200
         template = client.get(
-            f"/api/v1/employers/{center.employer['account_no']}/remittance-template.csv", headers=headers
+            f"/api/v1/employers/{center.employer.account_no}/remittance-template.csv", headers=headers
         )
         assert template.status_code == 200
     rows = [(r["action"], r["object_type"], r["detail"]["rows"]) for r in _audit_rows(center)]
@@ -230,7 +228,7 @@ def test_the_alerts_page_lists_and_closes(center: AuthCenter) -> None:
 
     _set_policy(center, "alert_member_reads", 1)
     with center.client() as client:
-        client.get(f"/api/v1/members/{center.member['account_no']}", headers=_as(center, Role.TELLER))
+        client.get(f"/api/v1/members/{center.member.account_no}", headers=_as(center, Role.TELLER))
         session = use_session(client, center.principals[Role.ADMIN])
         page = client.get("/security/alerts")
         assert page.status_code == 200 and "短时间内大量查阅职工信息" in page.text and "teller01" in page.text
@@ -247,7 +245,7 @@ def test_the_alerts_page_lists_and_closes(center: AuthCenter) -> None:
 
 
 def test_every_change_is_audited_with_its_outcome(center: AuthCenter) -> None:
-    no = center.member["account_no"]
+    no = center.member.account_no
     headers = {**_as(center, Role.TELLER), "X-HPF-Purpose": quote("职工本人申请变更手机号")}
     with center.client() as client:
         ok = client.patch(f"/api/v1/members/{no}", json={"changes": {"phone": "13700137000"}, "reason": "换号"},

@@ -166,9 +166,9 @@ def test_totp_step_never_breaks_and_never_admits_a_wrong_code(db, ctx, clock, se
 def test_sms_step_never_breaks_and_never_admits_a_wrong_code(db, ctx, clock, sender):
     with write_transaction(db) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
-        row = accounts.open_member(conn, ctx, emp["account_no"], member_payload(phone="13900139000"))
+        row = accounts.open_member(conn, ctx, emp.account_no, member_payload(phone="13900139000"))
         member = identity.create_member_login(
-            conn, ctx, row["id"], PASSWORD, passwords=FAST, directory=DIRECTORY
+            conn, ctx, row.id, PASSWORD, passwords=FAST, directory=DIRECTORY
         )
 
     @DB_RUNS
@@ -177,7 +177,7 @@ def test_sms_step_never_breaks_and_never_admits_a_wrong_code(db, ctx, clock, sen
         clock._wall += timedelta(days=1)  # clear of the SMS rate limits
         with write_transaction(db) as conn:
             identity.unlock(conn, ctx, member.id)
-        step = password_step(db, ctx, sender, row["resident_id"], PASSWORD)
+        step = password_step(db, ctx, sender, row.resident_id, PASSWORD)
         assert step.outcome is Outcome.NEEDS_SMS
         real = sender.last_code("13900139000")
         assume(not (isinstance(code, str) and code.strip() == real))

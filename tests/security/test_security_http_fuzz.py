@@ -110,7 +110,7 @@ def test_second_steps_with_any_code_never_sign_in(client: TestClient, center: Au
     def run(code: Any, challenge_noise: str) -> None:
         unlock_all(center)
         first = client.post(
-            "/api/v1/auth/token", json={"login": center.member["resident_id"], "password": PASSWORD}
+            "/api/v1/auth/token", json={"login": center.member.resident_id, "password": PASSWORD}
         )
         if first.status_code == 429:  # SMS rate limit: the code sent a moment ago still holds
             return

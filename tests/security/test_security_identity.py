@@ -341,21 +341,21 @@ def test_rehash_on_sign_in_when_parameters_changed(db, ctx, sender):
 def member_row(db, ctx):
     with write_transaction(db) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
-        return accounts.open_member(conn, ctx, emp["account_no"], member_payload(phone="13900139000"))
+        return accounts.open_member(conn, ctx, emp.account_no, member_payload(phone="13900139000"))
 
 
 def member_login(db, ctx, member_row):
     with write_transaction(db) as conn:
         return identity.create_member_login(
-            conn, ctx, member_row["id"], PASSWORD, passwords=FAST, directory=DIRECTORY
+            conn, ctx, member_row.id, PASSWORD, passwords=FAST, directory=DIRECTORY
         )
 
 
 def test_member_sign_in_needs_the_code_sent_by_sms(db, ctx, sender, member_row):
     who = member_login(db, ctx, member_row)
-    assert who.kind == "member" and who.member_id == member_row["id"] and who.roles == {Role.MEMBER}
-    assert who.login == member_row["account_no"]  # no ID number stored in plaintext
-    step = sign_in(db, ctx, sender, member_row["resident_id"])
+    assert who.kind == "member" and who.member_id == member_row.id and who.roles == {Role.MEMBER}
+    assert who.login == member_row.account_no  # no ID number stored in plaintext
+    step = sign_in(db, ctx, sender, member_row.resident_id)
     assert step.outcome is Outcome.NEEDS_SMS and step.sms_phone_masked == "139****9000"
     assert len(sender.messages) == 1 and sender.messages[0].phone == "13900139000"
     code = sender.last_code("13900139000")
@@ -367,13 +367,13 @@ def test_member_sign_in_needs_the_code_sent_by_sms(db, ctx, sender, member_row):
     bad = second(db, ctx, identity.complete_sms, step.challenge, wrong)
     assert bad.reason == "bad_code" and bad.error.code == "auth.sms_code_invalid"
     done = second(db, ctx, identity.complete_sms, step.challenge, code)
-    assert done.ok and done.principal.member_id == member_row["id"]
+    assert done.ok and done.principal.member_id == member_row.id
     assert second(db, ctx, identity.complete_sms, step.challenge, code).reason == "challenge_invalid"
 
 
 def test_an_expired_sms_code_is_refused(db, ctx, clock, sender, member_row):
     member_login(db, ctx, member_row)
-    step = sign_in(db, ctx, sender, member_row["resident_id"])
+    step = sign_in(db, ctx, sender, member_row.resident_id)
     code = sender.last_code("13900139000")
     later(clock, minutes=5)
     late = second(db, ctx, identity.complete_sms, step.challenge, code)
@@ -392,11 +392,11 @@ def test_a_second_request_within_a_minute_says_so_and_the_code_sent_stays_valid(
     db, ctx, clock, sender, member_row
 ):
     member_login(db, ctx, member_row)
-    first = sign_in(db, ctx, sender, member_row["resident_id"])
+    first = sign_in(db, ctx, sender, member_row.resident_id)
     code = sender.last_code("13900139000")
     assert first.outcome is Outcome.NEEDS_SMS and code is not None
     later(clock, seconds=20)
-    again = sign_in(db, ctx, sender, member_row["resident_id"])  # signing in again: nothing sent
+    again = sign_in(db, ctx, sender, member_row.resident_id)  # signing in again: nothing sent
     assert again.outcome is Outcome.NEEDS_SMS and len(sender.messages) == 1
     with pytest.raises(sms.SmsRateLimited) as err, write_transaction(db) as conn:
         identity.resend_sms(conn, ctx, again.challenge, sender=sender, directory=DIRECTORY)
@@ -424,7 +424,7 @@ def test_an_over_attempted_sms_code_is_dead(db, ctx, sender, member_row):
 
 def test_wrong_sms_codes_lock_the_member(db, ctx, sender, member_row):
     member_login(db, ctx, member_row)
-    step = sign_in(db, ctx, sender, member_row["resident_id"])
+    step = sign_in(db, ctx, sender, member_row.resident_id)
     code = sender.last_code("13900139000")
     wrong = "000000" if code != "000000" else "111111"
     results = [second(db, ctx, identity.complete_sms, step.challenge, wrong) for _ in range(5)]
@@ -434,12 +434,10 @@ def test_wrong_sms_codes_lock_the_member(db, ctx, sender, member_row):
 
 def test_member_without_phone_gets_no_login_and_sms_limits_apply(db, ctx, clock, sender, member_row):
     with write_transaction(db) as conn:
-        emp = accounts.get_employer(conn, accounts.find_employers(conn)[0]["account_no"])
-        other = accounts.open_member(conn, ctx, emp["account_no"], member_payload(2, phone=None))
+        emp = accounts.get_employer(conn, accounts.find_employers(conn)[0].account_no)
+        other = accounts.open_member(conn, ctx, emp.account_no, member_payload(2, phone=None))
         with pytest.raises(InvalidInput) as err:
-            identity.create_member_login(
-                conn, ctx, other["id"], PASSWORD, passwords=FAST, directory=DIRECTORY
-            )
+            identity.create_member_login(conn, ctx, other.id, PASSWORD, passwords=FAST, directory=DIRECTORY)
     assert err.value.code == "principal.no_phone"
     who = member_login(db, ctx, member_row)
     for _ in range(sms.MAX_PER_DAY):
@@ -454,11 +452,9 @@ def test_member_without_phone_gets_no_login_and_sms_limits_apply(db, ctx, clock,
 def test_employer_sign_in_sends_the_code_to_the_contact_phone(db, ctx, sender):
     with write_transaction(db) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload(contact_phone="13700137000"))
-        who = identity.create_employer_login(
-            conn, ctx, emp["id"], PASSWORD, passwords=FAST, directory=DIRECTORY
-        )
-    assert who.kind == "employer" and who.employer_id == emp["id"] and who.member_id is None
-    step = sign_in(db, ctx, sender, emp["uscc"])
+        who = identity.create_employer_login(conn, ctx, emp.id, PASSWORD, passwords=FAST, directory=DIRECTORY)
+    assert who.kind == "employer" and who.employer_id == emp.id and who.member_id is None
+    step = sign_in(db, ctx, sender, emp.uscc)
     assert step.outcome is Outcome.NEEDS_SMS
     done = second(db, ctx, identity.complete_sms, step.challenge, sender.last_code("13700137000"))
     assert done.ok and done.principal.roles == {Role.EMPLOYER}

@@ -106,4 +106,4 @@ def test_rotate_re_encrypts_everything_and_lookups_still_work(center, monkeypatc
         p.startswith("k2:") for p in phones
     )
     assert after == before  # the same plaintext under the new key
-    assert [m["id"] for m in found] == [someone["id"]] and someone["id"] in {m["id"] for m in by_phone}
+    assert [m.id for m in found] == [someone["id"]] and someone["id"] in {m.id for m in by_phone}

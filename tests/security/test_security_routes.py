@@ -104,8 +104,8 @@ def test_sign_in_pages_and_the_api_description_are_public(center: AuthCenter) ->
 def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
     owner = center.member if scope is Scope.MEMBER else center.employer
     values = {
-        "account_no": owner["account_no"],
-        "remittance_id": center.remittance["id"],
+        "account_no": owner.account_no,
+        "remittance_id": center.remittance.id,
         "entry_id": center.entry_id,
         "request_id": 999_999,
         "alert_id": 999_999,
@@ -125,9 +125,9 @@ def _expected_to_pass(who: Principal, permission: Perm, scope: Scope, center: Au
     if not who.may(permission):
         return False
     if scope is Scope.APPLICATION:  # member A's own application: not their employer's business
-        return scope_permits(who, scope, member_id=center.member["id"], employer_id=None)
-    member_id = center.member["id"] if scope is Scope.MEMBER else None
-    return scope_permits(who, scope, member_id=member_id, employer_id=center.employer["id"])
+        return scope_permits(who, scope, member_id=center.member.id, employer_id=None)
+    member_id = center.member.id if scope is Scope.MEMBER else None
+    return scope_permits(who, scope, member_id=member_id, employer_id=center.employer.id)
 
 
 def _refused(response: Any) -> bool:
@@ -230,7 +230,7 @@ def _same_answer_as_missing(client: TestClient, path: str, real_no: str, headers
 
 
 def test_a_member_reads_only_their_own_account(scoped: AuthCenter) -> None:
-    a, b, c = scoped.member["account_no"], scoped.stranger["account_no"], scoped.colleague["account_no"]
+    a, b, c = scoped.member.account_no, scoped.stranger.account_no, scoped.colleague.account_no
     me = _as(scoped, Role.MEMBER)
     with TestClient(scoped.app) as client:
         mine = client.get(f"/api/v1/members/{a}", headers=me)
@@ -241,7 +241,7 @@ def test_a_member_reads_only_their_own_account(scoped: AuthCenter) -> None:
                 _same_answer_as_missing(client, "/api/v1/members/{}" + tail, other, me)
         search = client.get("/api/v1/members", params={"q": "王"}, headers=me)
         assert search.status_code == 403 and search.json()["code"] == "auth.staff_only"
-        assert client.get(f"/api/v1/employers/{scoped.employer['account_no']}", headers=me).status_code == 403
+        assert client.get(f"/api/v1/employers/{scoped.employer.account_no}", headers=me).status_code == 403
         page = client.get(f"/members/{b}", headers=me)
         assert page.status_code == 404 and page.headers["X-HPF-Error"] == "member.not_found"
         assert "王五" not in page.text
@@ -249,21 +249,21 @@ def test_a_member_reads_only_their_own_account(scoped: AuthCenter) -> None:
 
 
 def test_an_employer_sees_only_its_own_staff_and_lists(scoped: AuthCenter) -> None:
-    e, f = scoped.employer["account_no"], scoped.other_employer["account_no"]
+    e, f = scoped.employer.account_no, scoped.other_employer.account_no
     us = _as(scoped, Role.EMPLOYER)
     with TestClient(scoped.app) as client:
         staff = client.get(f"/api/v1/employers/{e}/members", headers=us).json()
         assert {m["name"] for m in staff["items"]} == {"张三", "李四"}
-        assert client.get(f"/api/v1/members/{scoped.member['account_no']}", headers=us).status_code == 200
-        _same_answer_as_missing(client, "/api/v1/members/{}", scoped.stranger["account_no"], us)
+        assert client.get(f"/api/v1/members/{scoped.member.account_no}", headers=us).status_code == 200
+        _same_answer_as_missing(client, "/api/v1/members/{}", scoped.stranger.account_no, us)
         for path in (
             "/api/v1/employers/{}",
             "/api/v1/employers/{}/members",
             "/api/v1/employers/{}/remittances",
         ):
             _same_answer_as_missing(client, path, f, us)
-        assert client.get(f"/api/v1/remittances/{scoped.remittance['id']}", headers=us).status_code == 200
-        theirs = client.get(f"/api/v1/remittances/{scoped.other_remittance['id']}", headers=us)
+        assert client.get(f"/api/v1/remittances/{scoped.remittance.id}", headers=us).status_code == 200
+        theirs = client.get(f"/api/v1/remittances/{scoped.other_remittance.id}", headers=us)
         assert theirs.status_code == 404 and theirs.json()["code"] == "remittance.not_found"
         body = {"kind": "01", "month": "2025-02", "rows": []}
         post = client.post(
@@ -279,7 +279,7 @@ def test_staff_see_every_account_of_their_center(scoped: AuthCenter) -> None:
     teller = _as(scoped, Role.TELLER)
     with TestClient(scoped.app) as client:
         for m in (scoped.member, scoped.stranger, scoped.colleague):
-            assert client.get(f"/api/v1/members/{m['account_no']}", headers=teller).status_code == 200
+            assert client.get(f"/api/v1/members/{m.account_no}", headers=teller).status_code == 200
         assert len(client.get("/api/v1/members", headers=teller).json()) == 3
 
 

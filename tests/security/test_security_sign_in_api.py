@@ -79,9 +79,9 @@ def test_members_and_employers_sign_in_with_an_sms_code(
     client: TestClient, center: AuthCenter, role: Role
 ) -> None:
     if role is Role.MEMBER:
-        login, phone = center.member["resident_id"], "13900139001"
+        login, phone = center.member.resident_id, "13900139001"
     else:
-        login, phone = center.employer["uscc"], "13800138001"
+        login, phone = center.employer.uscc, "13800138001"
     first = token(client, login=login.lower(), password=PASSWORD).json()
     assert first["outcome"] == "needs_sms" and first["sms_phone"] == f"{phone[:3]}****{phone[-4:]}"
     assert first["sms_sent_at"] and 0 < first["sms_resend_in"] <= 60
@@ -96,7 +96,7 @@ def test_members_and_employers_sign_in_with_an_sms_code(
     done = token(client, challenge=first["challenge"], code=code).json()
     assert done["outcome"] == "ok"
     me = {"Authorization": f"Bearer {done['access_token']}"}
-    own = f"/api/v1/members/{center.member['account_no']}"
+    own = f"/api/v1/members/{center.member.account_no}"
     assert client.get(own, headers=me).status_code == 200
     assert client.get("/api/v1/members", headers=me).status_code == 403
 

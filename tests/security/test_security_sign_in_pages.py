@@ -48,7 +48,7 @@ def sign_in_form(
 
 
 def test_nobody_signed_in_is_sent_to_the_right_sign_in_page(client: TestClient, center: AuthCenter) -> None:
-    no = center.member["account_no"]
+    no = center.member.account_no
     r = client.get(f"/members/{no}", params={"page": 2})
     assert r.status_code == 303 and r.headers["location"] == f"/login?next=/members/{no}%3Fpage%3D2"
     assert client.get("/self").headers["location"] == "/self/login?next=/self"
@@ -60,7 +60,7 @@ def test_nobody_signed_in_is_sent_to_the_right_sign_in_page(client: TestClient, 
 
 
 def test_a_teller_signs_in_through_the_page(client: TestClient, center: AuthCenter) -> None:
-    no = center.member["account_no"]
+    no = center.member.account_no
     r = sign_in_form(client, "/login", "teller01", next_url=f"/members/{no}")
     assert r.status_code == 303 and r.headers["location"] == f"/members/{no}"
     cookie = r.headers["set-cookie"]
@@ -126,7 +126,7 @@ def test_staff_with_a_mandatory_role_enrol_totp_on_the_page(client: TestClient, 
 def test_a_member_signs_in_with_an_sms_code_and_lands_on_their_account(
     client: TestClient, center: AuthCenter
 ) -> None:
-    r = sign_in_form(client, "/self/login", center.member["resident_id"])
+    r = sign_in_form(client, "/self/login", center.member.resident_id)
     assert r.status_code == 303 and r.headers["location"] == "/self/login/sms"
     page = client.get("/self/login/sms")
     assert "短信验证码" in page.text and "重新发送验证码" in page.text
@@ -140,23 +140,23 @@ def test_a_member_signs_in_with_an_sms_code_and_lands_on_their_account(
     done = client.post("/self/login/sms", data={"code": code, "csrf_token": token})
     assert done.status_code == 303 and done.headers["location"] == "/self"
     home = client.get("/self")
-    assert home.headers["location"] == f"/members/{center.member['account_no']}"
+    assert home.headers["location"] == f"/members/{center.member.account_no}"
     mine = client.get(home.headers["location"])
     assert mine.status_code == 200 and "张三" in mine.text and 'href="/self"' in mine.text
     assert client.get("/").headers["location"] == "/self"
-    theirs = client.get(f"/members/{center.stranger['account_no']}")
+    theirs = client.get(f"/members/{center.stranger.account_no}")
     assert theirs.status_code == 404 and "王五" not in theirs.text
     client.cookies.delete(sessions.COOKIE_NAME)
     assert client.get("/members/x").headers["location"].startswith("/self/login?next=")  # remembered portal
 
 
 def test_an_employer_signs_in_and_lands_on_its_account(client: TestClient, center: AuthCenter) -> None:
-    sign_in_form(client, "/self/login", center.employer["uscc"])
+    sign_in_form(client, "/self/login", center.employer.uscc)
     page = client.get("/self/login/sms")
     code = center.app.state.sms.last_code("13800138001")
     client.post("/self/login/sms", data={"code": code, "csrf_token": form_token(page.text)})
-    assert client.get("/self").headers["location"] == f"/employers/{center.employer['account_no']}"
-    lists = client.get(f"/employers/{center.employer['account_no']}/remittances")
+    assert client.get("/self").headers["location"] == f"/employers/{center.employer.account_no}"
+    lists = client.get(f"/employers/{center.employer.account_no}/remittances")
     assert (
         lists.status_code == 200
         and 'id="upload-form"' in lists.text
@@ -178,8 +178,8 @@ def test_every_page_form_needs_the_sessions_csrf_token(client: TestClient, cente
     use_session(client, add_staff(center.app))  # every staff role: only the token is missing
     client.headers.pop("X-CSRF-Token")
     values = {
-        "account_no": center.employer["account_no"],
-        "remittance_id": center.remittance["id"],
+        "account_no": center.employer.account_no,
+        "remittance_id": center.remittance.id,
         "request_id": 1,
         "alert_id": 1,
         "order_id": 1,
@@ -196,7 +196,7 @@ def test_every_page_form_needs_the_sessions_csrf_token(client: TestClient, cente
             assert r.status_code == 403 and r.headers.get("X-HPF-Error") == "auth.csrf", (path, r.status_code)
         r = client.post(target, json={}, headers={"X-CSRF-Token": "forged"})
         assert r.status_code == 403, path
-    api = client.post(f"/api/v1/employers/{center.employer['account_no']}/receipts", json={})
+    api = client.post(f"/api/v1/employers/{center.employer.account_no}/receipts", json={})
     assert api.status_code == 403 and api.json()["code"] == "auth.csrf"  # the API with a cookie, too
 
 
@@ -204,9 +204,9 @@ def test_every_post_form_on_the_pages_carries_the_csrf_token(client: TestClient,
     who = center.principals[Role.FINANCE]
     session = use_session(client, who)
     client.post(f"/api/v1/ledger/entries/{center.entry_id}/reversal", json={"reason": "错账"})
-    no = center.employer["account_no"]
+    no = center.employer.account_no
     seen = 0
-    for path in ("/", f"/employers/{no}/remittances", f"/remittances/{center.remittance['id']}", "/approvals",
+    for path in ("/", f"/employers/{no}/remittances", f"/remittances/{center.remittance.id}", "/approvals",
                  "/policy", "/logout"):  # fmt: skip
         html = client.get(path).text
         for form in re.findall(r"<form[^>]*>.*?</form>", html, re.S):
@@ -235,7 +235,7 @@ def test_signing_out_ends_the_session(client: TestClient) -> None:
 def test_a_multipart_form_carries_the_token_in_its_field(client: TestClient, center: AuthCenter) -> None:
     session = use_session(client, add_staff(center.app))
     client.headers.pop("X-CSRF-Token")
-    no = center.employer["account_no"]
+    no = center.employer.account_no
     files = {"file": ("清册.csv", b"not a list", "text/csv")}
     r = client.post(
         f"/employers/{no}/remittances",

@@ -56,7 +56,7 @@ def test_an_unknown_and_a_locked_login_answer_alike(center: AuthCenter) -> None:
 
 
 def test_the_sign_in_pages_answer_alike_for_unknown_and_locked_logins(center: AuthCenter) -> None:
-    member_login = center.member["account_no"]
+    member_login = center.member.account_no
 
     def form(client: TestClient, path: str, login: str) -> Any:
         page = client.get(path)

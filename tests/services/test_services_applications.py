@@ -135,8 +135,8 @@ def test_whoever_submitted_or_accepted_cannot_approve(center: Center, fake: Fake
     # At the counter the clerk submits for member A and accepts.
     with write_transaction(center.engine) as conn:
         app = service.submit(conn, center.ctx, teller, "WD-RENT", {"rent_monthly_fen": 1, "risky": True},
-                             member_account_no=center.member["account_no"])  # fmt: skip
-        assert app.channel == "counter" and app.member_id == center.member["id"]
+                             member_account_no=center.member.account_no)  # fmt: skip
+        assert app.channel == "counter" and app.member_id == center.member.id
         service.add_material(conn, center.ctx, teller, app.id, "M-ID", "a.pdf", PDF)
         service.add_material(conn, center.ctx, teller, app.id, "M-BANK", "b.pdf", PDF)
         accepted = service.complete_submission(conn, center.ctx, teller, app.id)

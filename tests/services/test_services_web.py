@@ -107,11 +107,11 @@ def test_an_employer_sees_its_own_applications_only(center: tuple[Center, TestCl
     body = {
         "item_code": "AC-CHANGE",
         "payload": {"field": "phone", "value": "1"},
-        "member_account_no": c.member["account_no"],
+        "member_account_no": c.member.account_no,
     }
     mine = client.post("/api/v1/applications", json=body, headers=as_(c, client, "e"))
     assert mine.status_code == 201 and mine.json()["applicant_kind"] == "employer"
-    stranger = {**body, "member_account_no": c.stranger["account_no"]}
+    stranger = {**body, "member_account_no": c.stranger.account_no}
     refused = client.post("/api/v1/applications", json=stranger, headers=as_(c, client, "e"))
     assert refused.status_code == 404 and refused.json()["code"] == "member.not_found"
     assert (

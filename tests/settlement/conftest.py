@@ -20,10 +20,10 @@ def funded(engine, ctx) -> dict[str, Any]:
     """An employer, two members; member A holds 1,000.00 yuan (current part)."""
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
-        a = accounts.open_member(conn, ctx, emp["account_no"], member_payload(1, name="张三"))
-        b = accounts.open_member(conn, ctx, emp["account_no"], member_payload(2, name="李四"))
-        deposit(conn, ctx, a["id"], 100_000)
-    return {"employer": emp, "a": a["id"], "b": b["id"]}
+        a = accounts.open_member(conn, ctx, emp.account_no, member_payload(1, name="张三"))
+        b = accounts.open_member(conn, ctx, emp.account_no, member_payload(2, name="李四"))
+        deposit(conn, ctx, a.id, 100_000)
+    return {"employer": emp, "a": a.id, "b": b.id}
 
 
 @pytest.fixture

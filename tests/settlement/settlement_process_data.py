@@ -15,4 +15,4 @@ BUSINESS_DATE = date(2025, 3, 15)
 
 def open_member(conn: Connection, ctx: Context) -> int:
     emp = accounts.register_employer(conn, ctx, employer_payload())
-    return int(accounts.open_member(conn, ctx, emp["account_no"], member_payload(1))["id"])
+    return int(accounts.open_member(conn, ctx, emp.account_no, member_payload(1)).id)

@@ -259,5 +259,5 @@ def test_builds_on_both_engines_and_accounts_open_after(engine: Engine, ctx: Con
             == 312
         )
         new_employer = accounts.register_employer(conn, ctx, employer_payload(999_999))
-        new_member = accounts.open_member(conn, ctx, new_employer["account_no"], member_payload(999_999))
-    assert (new_employer["id"], new_member["id"]) == (13, 301)
+        new_member = accounts.open_member(conn, ctx, new_employer.account_no, member_payload(999_999))
+    assert (new_employer.id, new_member.id) == (13, 301)

@@ -73,7 +73,7 @@ def test_ledger_endpoints_and_idempotent_reversal(client, engine, ctx, employer_
     body = {**member_payload(1), "employer_account_no": employer_no}
     no = client.post("/api/v1/members", json=body).json()["account_no"]
     with write_transaction(engine) as conn:
-        mid = accounts.get_member(conn, no)["id"]
+        mid = accounts.get_member(conn, no).id
         day = ctx.clock.today()
         entry_id = ledger.post(
             conn,
@@ -130,7 +130,7 @@ def test_ledger_check_lists_each_finding_as_check_account_detail(client, engine,
         "/api/v1/members", json={**member_payload(1), "employer_account_no": employer_no}
     ).json()["account_no"]
     with write_transaction(engine) as conn:
-        mid = accounts.get_member(conn, no)["id"]
+        mid = accounts.get_member(conn, no).id
         day = ctx.clock.today()
         lines = (
             Line("101", Side.DEBIT, 12_345),

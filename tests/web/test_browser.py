@@ -77,13 +77,13 @@ def _seed(url: str) -> str:
         zhang = service.open_member(
             conn,
             ctx,
-            emp["account_no"],
+            emp.account_no,
             {"resident_id": _resident_id(1), "name": "张三", "base_fen": 800_000},
         )
         service.open_member(
             conn,
             ctx,
-            emp["account_no"],
+            emp.account_no,
             {"resident_id": _resident_id(2), "name": "张三丰", "base_fen": 600_000},
         )
         ledger.post(
@@ -97,7 +97,7 @@ def _seed(url: str) -> str:
                 memo="2025年3月汇缴",
                 lines=(
                     Line("101", Side.DEBIT, 123_456),
-                    Line("201", Side.CREDIT, 123_456, member_id=zhang["id"], part=BalancePart.CURRENT),
+                    Line("201", Side.CREDIT, 123_456, member_id=zhang.id, part=BalancePart.CURRENT),
                 ),
             ),
             clock,
@@ -106,7 +106,7 @@ def _seed(url: str) -> str:
             conn, ctx, "li.teller", "李柜员", [Role.TELLER], PASSWORD, passwords=FAST_PASSWORDS
         )
     engine.dispose()
-    return str(zhang["account_no"])
+    return str(zhang.account_no)
 
 
 @pytest.fixture

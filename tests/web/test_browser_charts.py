@@ -46,7 +46,7 @@ def served(tmp_path: Path) -> Iterator[dict[str, Any]]:
             yield {
                 "base": base,
                 "token": token,
-                "account_no": lc.center.member["account_no"],
+                "account_no": lc.center.member.account_no,
                 "loan": lc.mine,
             }
     finally:

@@ -56,7 +56,7 @@ def live_server(tmp_path: Path) -> Iterator[Live]:
     )
     try:
         with serving(app) as base:
-            yield Live(base, app, center.member["account_no"], center.member["resident_id"])
+            yield Live(base, app, center.member.account_no, center.member.resident_id)
     finally:
         engine.dispose()
 

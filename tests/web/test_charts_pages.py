@@ -47,7 +47,7 @@ def center(tmp_path: Path) -> Iterator[Center]:
     day from 1 January for 55 days), and for 张三 one entry with two of his lines (transfer in
     of 500.00 carried and 300.00 current, 12 March) and a withdrawal of 100.00 (14 March)."""
     c = build_center(tmp_path)
-    zhang = int(c.zhang["id"])  # type: ignore[call-overload]
+    zhang = c.zhang.id
     with write_transaction(c.engine) as conn:
         ledger.post_many(
             conn,
@@ -65,7 +65,7 @@ def center(tmp_path: Path) -> Iterator[Center]:
             c.clock,
         )  # fmt: skip
         now = datetime(2025, 3, 15, tzinfo=UTC)
-        base = {"employer_id": c.employer["id"], "source": "api", "created_on": BUSINESS_DATE, "recorded_at": now,
+        base = {"employer_id": c.employer.id, "source": "api", "created_on": BUSINESS_DATE, "recorded_at": now,
                 "actor": "t", "employer_part_fen": 0, "member_part_fen": 0}  # fmt: skip
         conn.execute(
             insert(remittance),
@@ -88,7 +88,7 @@ def client(center: Center, sign_in: Callable[..., object]) -> Iterator[TestClien
 
 
 def test_statement_lines_of_one_entry_read_newest_balance_on_top(client: TestClient, center: Center) -> None:
-    page = client.get(f"/members/{center.zhang['account_no']}").text
+    page = client.get(f"/members/{center.zhang.account_no}").text
     body = page.split('id="statement-body"', 1)[1]
     balances = re.findall(r'data-label="余额（元）" class="num">([^<]+)<', body)
     # 1,000.00 + 234.56 = 1,234.56; +500.00 = 1,734.56; +300.00 = 2,034.56; −100.00 = 1,934.56
@@ -96,7 +96,7 @@ def test_statement_lines_of_one_entry_read_newest_balance_on_top(client: TestCli
 
 
 def test_member_charts_and_yearly_summary(client: TestClient, center: Center) -> None:
-    page = client.get(f"/members/{center.zhang['account_no']}").text
+    page = client.get(f"/members/{center.zhang.account_no}").text
     assert 'src="/static/vendor/echarts-6.1.0/echarts.min.js"' in page and 'src="/static/charts.js"' in page
     balance = chart_data(page, "balance")
     assert balance["x"] == ["2025-03"] and series(balance) == {"月末余额": [193_456]}
@@ -112,7 +112,7 @@ def test_member_charts_and_yearly_summary(client: TestClient, center: Center) ->
 def test_balance_chart_carries_month_ends_forward_to_the_business_month(
     client: TestClient, center: Center
 ) -> None:
-    page = client.get(f"/members/{center.li['account_no']}").text
+    page = client.get(f"/members/{center.li.account_no}").text
     chart = chart_data(page, "balance")
     # 1.00 a day from 1 January for 55 days: 31 in January, 24 in February, none in March
     assert chart["x"] == ["2025-01", "2025-02", "2025-03"]
@@ -128,7 +128,7 @@ def test_member_without_postings_has_no_chart(client: TestClient, center: Center
 
 
 def test_employer_chart_of_posted_remittances_per_month(client: TestClient, center: Center) -> None:
-    page = client.get(f"/employers/{center.employer['account_no']}").text
+    page = client.get(f"/employers/{center.employer.account_no}").text
     chart = chart_data(page, "remittances")
     assert chart["x"] == ["2025-01", "2025-02", "2025-03"]  # February only pending: shown as none
     assert series(chart) == {"汇缴": [10_000, 0, 12_000], "补缴": [500, 0, 0], "汇缴人数": [2, 0, 3]}

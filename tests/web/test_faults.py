@@ -141,7 +141,7 @@ class Writers:
 
     def receipts_of(self, n: int) -> None:
         headers = _token(self.center, Role.FINANCE)
-        account = self.center.employer["account_no"]
+        account = self.center.employer.account_no
         i = 0
         while not self.stop.is_set():
             ref = f"K{n}-{i}"
@@ -257,7 +257,7 @@ def test_postgresql_away_for_ten_seconds_then_back(own_cluster: PgCluster) -> No
     with serving(url) as server:
         writers = Writers(center, server.base)
         headers = _token(center, Role.TELLER)
-        account = center.member["account_no"]
+        account = center.member.account_no
         halt = threading.Event()
 
         def reader() -> None:

@@ -59,8 +59,8 @@ def _client(center: AuthCenter, role: Role) -> TestClient:
 
 
 def _paths(center: AuthCenter) -> list[str]:
-    e, f = center.employer["account_no"], center.other_employer["account_no"]
-    a, b = center.member["account_no"], center.stranger["account_no"]
+    e, f = center.employer.account_no, center.other_employer.account_no
+    a, b = center.member.account_no, center.stranger.account_no
     return [
         "/",
         "/ledger",
@@ -84,8 +84,8 @@ def _paths(center: AuthCenter) -> list[str]:
         "/catalog",
         "/services",
         "/loans/calculator",
-        f"/remittances/{center.remittance['id']}",
-        f"/remittances/{center.other_remittance['id']}",
+        f"/remittances/{center.remittance.id}",
+        f"/remittances/{center.other_remittance.id}",
     ]
 
 
@@ -111,10 +111,10 @@ def test_nobody_signed_in_opens_only_public_pages(center: AuthCenter) -> None:
 
 
 def test_a_route_by_name_and_a_link_or_its_text(center: AuthCenter) -> None:
-    e = center.employer["account_no"]
+    e = center.employer.account_no
     member = _request(center, Role.MEMBER)
-    assert can_open(member, "member_page", account_no=center.member["account_no"])
-    assert not can_open(member, "member_page", account_no=center.stranger["account_no"])
+    assert can_open(member, "member_page", account_no=center.member.account_no)
+    assert not can_open(member, "member_page", account_no=center.stranger.account_no)
     assert str(link(member, f"/employers/{e}", "单位<甲>")) == "单位&lt;甲&gt;"
     assert str(link(member, "/ledger", "科目余额", plain=False)) == ""
     employer = _request(center, Role.EMPLOYER)
@@ -135,12 +135,12 @@ def test_the_teller_home_offers_no_ledger_and_the_finance_home_does(center: Auth
 
 
 def test_the_member_breadcrumb_names_the_employer_without_a_link(center: AuthCenter) -> None:
-    page = _client(center, Role.MEMBER).get(f"/members/{center.member['account_no']}")
+    page = _client(center, Role.MEMBER).get(f"/members/{center.member.account_no}")
     assert page.status_code == 200
-    assert f"/employers/{center.employer['account_no']}" not in _hrefs(page.text)
-    assert center.employer["name"] in page.text
-    staff = _client(center, Role.TELLER).get(f"/members/{center.member['account_no']}").text
-    assert f"/employers/{center.employer['account_no']}" in _hrefs(staff)
+    assert f"/employers/{center.employer.account_no}" not in _hrefs(page.text)
+    assert center.employer.name in page.text
+    staff = _client(center, Role.TELLER).get(f"/members/{center.member.account_no}").text
+    assert f"/employers/{center.employer.account_no}" in _hrefs(staff)
 
 
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.SUPERVISOR], ids=["admin", "supervisor"])
@@ -169,7 +169,7 @@ def test_every_link_on_every_page_a_role_opens_is_one_it_may_open(center: AuthCe
 def test_the_page_header_shows_the_business_date_to_staff_only(center: AuthCenter) -> None:
     staff = _client(center, Role.TELLER).get("/employers").text
     assert 'class="bizdate"' in staff
-    member = _client(center, Role.MEMBER).get(f"/members/{center.member['account_no']}").text
+    member = _client(center, Role.MEMBER).get(f"/members/{center.member.account_no}").text
     assert 'class="bizdate"' not in member
     assert '<link rel="icon" href="/static/favicon.svg"' in member
     assert center.client().get("/static/favicon.svg").status_code == 200

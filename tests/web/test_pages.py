@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 
 from hpf.access.permissions import Role
 from hpf.accounts import service
+from hpf.accounts.service import Employer, Member
 from hpf.app import create_app
 from hpf.audit import trail as audit
 from hpf.db.engine import make_engine, read_transaction, write_transaction
@@ -81,10 +82,10 @@ def deposit(member_id: int, fen: int, key: str, value_date: date, memo: str = "�
 class Center:
     engine: Engine
     clock: FixedClock
-    employer: dict[str, object]
-    other_employer: dict[str, object]
-    zhang: dict[str, object]  # 张三, balance 1,234.56 in two postings
-    li: dict[str, object]  # 李四, 55 postings (more than one statement page)
+    employer: Employer
+    other_employer: Employer
+    zhang: Member  # 张三, balance 1,234.56 in two postings
+    li: Member  # 李四, 55 postings (more than one statement page)
 
     def app(self) -> FastAPI:
         settings = Settings(
@@ -103,27 +104,27 @@ def build_center(tmp_path: Path) -> Center:
         emp = service.register_employer(conn, ctx, employer_payload(1, "济南示范科技有限公司"))
         other = service.register_employer(conn, ctx, employer_payload(2, "泉城物流有限公司"))
         zhang = service.open_member(
-            conn, ctx, emp["account_no"], {"resident_id": resident_id(1), "name": "张三", "base_fen": 800_000}
+            conn, ctx, emp.account_no, {"resident_id": resident_id(1), "name": "张三", "base_fen": 800_000}
         )
         service.open_member(
             conn,
             ctx,
-            emp["account_no"],
+            emp.account_no,
             {"resident_id": resident_id(2), "name": "张三丰", "base_fen": 600_000},
         )
         li = service.open_member(
             conn,
             ctx,
-            other["account_no"],
+            other.account_no,
             {"resident_id": resident_id(3), "name": "李四", "base_fen": 500_000},
         )
-        service.change_member(conn, ctx, zhang["account_no"], {"phone": "13900139000"}, "职工本人申请")
+        service.change_member(conn, ctx, zhang.account_no, {"phone": "13900139000"}, "职工本人申请")
         ledger.post_many(
             conn,
             [
-                deposit(zhang["id"], 100_000, "z1", date(2025, 3, 1), "2025年2月汇缴"),
-                deposit(zhang["id"], 23_456, "z2", date(2025, 3, 10), "2025年3月汇缴"),
-                *(deposit(li["id"], 100, f"l{i}", date(2025, 1, 1) + timedelta(days=i)) for i in range(55)),
+                deposit(zhang.id, 100_000, "z1", date(2025, 3, 1), "2025年2月汇缴"),
+                deposit(zhang.id, 23_456, "z2", date(2025, 3, 10), "2025年3月汇缴"),
+                *(deposit(li.id, 100, f"l{i}", date(2025, 1, 1) + timedelta(days=i)) for i in range(55)),
             ],
             clock,
         )
@@ -188,7 +189,7 @@ def test_search_by_name_returns_a_fragment_to_htmx(client: TestClient, center: C
     assert not is_full_page(r.text)
     assert "<table" in r.text
     assert "张三丰" in r.text  # name prefix
-    assert center.zhang["account_no"] in r.text
+    assert center.zhang.account_no in r.text
     assert mask(resident_id(1), "resident_id") in r.text and resident_id(1) not in r.text
     assert "济南示范科技有限公司" in r.text
     assert "正常" in r.text
@@ -203,7 +204,7 @@ def test_search_without_htmx_renders_the_whole_page(client: TestClient, center: 
     assert is_full_page(r.text)
     assert "查询职工" in r.text
     assert 'value="张三"' in r.text
-    assert center.zhang["account_no"] in r.text
+    assert center.zhang.account_no in r.text
 
 
 def test_search_by_full_resident_id(client: TestClient, center: Center) -> None:
@@ -213,7 +214,7 @@ def test_search_by_full_resident_id(client: TestClient, center: Center) -> None:
 
 
 def test_search_by_account_number(client: TestClient, center: Center) -> None:
-    r = client.get("/members/search", params={"q": f" {center.zhang['account_no']} "}, headers=HX)
+    r = client.get("/members/search", params={"q": f" {center.zhang.account_no} "}, headers=HX)
     assert "张三" in r.text
     assert "张三丰" not in r.text
 
@@ -242,7 +243,7 @@ def test_search_text_is_escaped(client: TestClient) -> None:
 
 
 def test_member_page_shows_details_balance_and_statement(client: TestClient, center: Center) -> None:
-    r = client.get(f"/members/{center.zhang['account_no']}")
+    r = client.get(f"/members/{center.zhang.account_no}")
     assert r.status_code == 200
     html = r.text
     assert is_full_page(html)
@@ -253,7 +254,7 @@ def test_member_page_shows_details_balance_and_statement(client: TestClient, cen
     assert "当年归集余额" in html
     assert "合计" in html
     assert re.search(r'id="balance">\s*1,234\.56<', html)
-    assert f'href="/employers/{center.employer["account_no"]}"' in html
+    assert f'href="/employers/{center.employer.account_no}"' in html
     assert "8,000.00" in html  # base in yuan
     # the statement: newest first, each line with its running balance
     assert "账户明细" in html
@@ -270,7 +271,7 @@ def test_member_page_shows_details_balance_and_statement(client: TestClient, cen
 
 
 def test_member_history_shows_who_why_and_before_after(client: TestClient, center: Center) -> None:
-    html = client.get(f"/members/{center.zhang['account_no']}").text
+    html = client.get(f"/members/{center.zhang.account_no}").text
     assert "变更记录" in html
     assert "职工本人申请" in html
     assert "手机号码" in html
@@ -282,14 +283,14 @@ def test_member_history_shows_who_why_and_before_after(client: TestClient, cente
 def test_unmasking_needs_the_permission_and_a_purpose_and_is_audited(
     client: TestClient, center: Center, sign_in
 ) -> None:
-    url = f"/members/{center.zhang['account_no']}"
+    url = f"/members/{center.zhang.account_no}"
     assert 'id="unmask-form"' in client.get(url).text  # all staff roles: reviewer may unmask
     no_purpose = client.get(url, params={"unmask": "true"})
     assert no_purpose.status_code == 422 and resident_id(1) not in no_purpose.text
     shown = client.get(url, params={"unmask": "true", "purpose": "核实身份办理提取"})
     assert shown.status_code == 200 and resident_id(1) in shown.text and 'id="unmasked"' in shown.text
     with read_transaction(client.app.state.engine) as conn:
-        rows = audit.accesses_of(conn, "member", center.zhang["id"])
+        rows = audit.accesses_of(conn, "member", center.zhang.id)
     assert [r.action for r in rows[:2]] == ["member.unmask", "member.read"]
     assert rows[0].purpose == "核实身份办理提取" and rows[0].channel == "page"
     assert rows[1].purpose == "业务办理"
@@ -315,7 +316,7 @@ def test_unmasking_needs_the_permission_and_a_purpose_and_is_audited(
 def test_statement_pages_of_fifty_with_htmx_more_and_plain_fallback(
     client: TestClient, center: Center
 ) -> None:
-    no = center.li["account_no"]
+    no = center.li.account_no
     first = client.get(f"/members/{no}").text
     assert first.count('data-label="记账日期"') == 50
     assert "更多" in first
@@ -350,7 +351,7 @@ def test_unknown_member_is_a_chinese_404_page(client: TestClient) -> None:
 
 
 def test_bad_page_number_is_a_chinese_html_page(client: TestClient, center: Center) -> None:
-    r = client.get(f"/members/{center.zhang['account_no']}", params={"page": "x"})
+    r = client.get(f"/members/{center.zhang.account_no}", params={"page": "x"})
     assert r.status_code == 422
     assert r.headers["content-type"].startswith("text/html")
     assert "请求参数不合法" in r.text
@@ -360,7 +361,7 @@ def test_bad_page_number_is_a_chinese_html_page(client: TestClient, center: Cent
 
 
 def test_employer_page_lists_details_counts_and_members(client: TestClient, center: Center) -> None:
-    no = center.employer["account_no"]
+    no = center.employer.account_no
     r = client.get(f"/employers/{no}")
     assert r.status_code == 200
     html = r.text
@@ -375,7 +376,7 @@ def test_employer_page_lists_details_counts_and_members(client: TestClient, cent
     assert "开户" in html  # state 02: registered, nothing remitted yet
     assert "共 2 人" in html
     assert "1,234.56" in html  # what its members hold
-    assert f'href="/members/{center.zhang["account_no"]}"' in html
+    assert f'href="/members/{center.zhang.account_no}"' in html
     assert "张三丰" in html
     assert "李四" not in html
     assert "变更记录" in html
@@ -397,7 +398,7 @@ def test_employer_list_and_search(client: TestClient, center: Center) -> None:
     assert "济南示范科技有限公司" in by_uscc
     assert "泉城物流有限公司" not in by_uscc
 
-    by_account = client.get("/employers", params={"q": center.other_employer["account_no"]}, headers=HX).text
+    by_account = client.get("/employers", params={"q": center.other_employer.account_no}, headers=HX).text
     assert "泉城物流有限公司" in by_account
     assert "济南示范科技有限公司" not in by_account
 

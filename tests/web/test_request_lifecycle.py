@@ -74,7 +74,7 @@ def test_a_refused_change_rolls_back_and_its_row_is_committed_before_the_answer(
     client = center.client()
     client.headers.update(bearer(center.app, center.principals[Role.TELLER]))
     answer = client.patch(
-        f"/api/v1/members/{center.member['account_no']}",
+        f"/api/v1/members/{center.member.account_no}",
         json={"changes": {"base_fen": -5}, "reason": "测试"},
     )
     assert answer.status_code == 422
@@ -90,7 +90,7 @@ def test_a_refused_unmask_inside_a_write_answers_at_once(center: AuthCenter) -> 
     client.headers.update(bearer(center.app, center.principals[Role.TELLER]))  # no member:unmask
     started = time.monotonic()
     answer = client.patch(
-        f"/api/v1/members/{center.member['account_no']}?unmask=true&purpose=核对",
+        f"/api/v1/members/{center.member.account_no}?unmask=true&purpose=核对",
         json={"changes": {"phone": "13900139111"}, "reason": "更正"},
     )
     took = time.monotonic() - started
@@ -105,7 +105,7 @@ def test_a_refused_unmask_inside_a_write_answers_at_once(center: AuthCenter) -> 
     assert ("unmask", "denied") in [tuple(r) for r in rows]
     assert ("change_member", "denied") in [tuple(r) for r in rows]
     assert phone_changed  # the log is there; the member itself was not changed:
-    me = client.get(f"/api/v1/members/{center.member['account_no']}").json()
+    me = client.get(f"/api/v1/members/{center.member.account_no}").json()
     assert me["phone"].endswith("9001")
 
 
@@ -119,7 +119,7 @@ def test_reads_under_a_small_pool_all_answer(center: AuthCenter) -> None:
     the sink, not a second pooled connection, so none waits for a connection nobody returns."""
     app = _serve(center, max_requests=4, queue_seconds=20.0, db_wait_seconds=20.0)
     headers = bearer(app, center.principals[Role.TELLER])
-    account = center.member["account_no"]
+    account = center.member.account_no
     with TestClient(app) as client:
 
         def read(_: int) -> int:
@@ -147,7 +147,7 @@ def test_a_write_that_cannot_get_the_lock_in_time_is_answered_503(center: AuthCe
         with write_transaction(app.state.engine):  # someone else holds the write lock
             started = time.monotonic()
             answer = client.patch(
-                f"/api/v1/members/{center.member['account_no']}",
+                f"/api/v1/members/{center.member.account_no}",
                 json={"changes": {"phone": "13900139222"}, "reason": "更正"},
             )
             took = time.monotonic() - started
@@ -155,7 +155,7 @@ def test_a_write_that_cannot_get_the_lock_in_time_is_answered_503(center: AuthCe
         assert answer.headers["Retry-After"].isdigit()
         assert answer.json()["code"] == "db.unavailable"
         assert took < 3
-        me = client.get(f"/api/v1/members/{center.member['account_no']}").json()
+        me = client.get(f"/api/v1/members/{center.member.account_no}").json()
         assert me["phone"].endswith("9001")  # nothing changed
 
 
@@ -165,7 +165,7 @@ def test_beyond_capacity_the_answer_is_a_fast_503(center: AuthCenter) -> None:
         pytest.skip("the held lock is SQLite's")
     app = _serve(center, max_requests=1, queue_seconds=0.2, db_wait_seconds=3.0)
     headers = bearer(app, center.principals[Role.TELLER])
-    account = center.member["account_no"]
+    account = center.member.account_no
     with TestClient(app) as client:
         hold = write_transaction(app.state.engine)
         hold.__enter__()

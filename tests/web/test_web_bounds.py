@@ -121,7 +121,7 @@ def test_the_reported_examples_are_problem_json_422(client: TestClient, url: str
 def test_a_base_of_ten_to_the_twentieth_is_422(client: TestClient, center: AuthCenter) -> None:
     rows = [{"account_no": "X", "name": "X", "base_fen": 10**20, "employer_fen": 1, "member_fen": 1}]
     answer = client.post(
-        f"/api/v1/employers/{center.employer['account_no']}/remittances",
+        f"/api/v1/employers/{center.employer.account_no}/remittances",
         json={"kind": "01", "month": "2025-02", "rows": rows},
         headers={"Idempotency-Key": "bounds-1"},
     )

@@ -54,7 +54,7 @@ def _stamps(value: Any) -> Iterator[str]:
 
 def _urls(center: AuthCenter) -> list[str]:
     fill = {
-        "remittance_id": str(center.remittance["id"]),
+        "remittance_id": str(center.remittance.id),
         "entry_id": str(center.entry_id),
         "application_id": str(center.application.id),
         "material_id": str(center.material_id),
@@ -73,7 +73,7 @@ def _urls(center: AuthCenter) -> list[str]:
         if "{account_no}" in url:
             url = url.replace(
                 "{account_no}",
-                center.member["account_no"] if "/members/" in url else center.employer["account_no"],
+                center.member.account_no if "/members/" in url else center.employer.account_no,
             )
         for name, value in fill.items():
             url = url.replace("{" + name + "}", value)

@@ -38,12 +38,12 @@ def _apply(center, who: str, payload: dict[str, object]) -> dict[str, object]:
 def test_straight_through_then_paid_by_the_payment_run(engine, bank, tmp_path):
     center = build_center(engine, today=date(2025, 3, 14))
     with write_transaction(engine) as conn:
-        deposit(conn, center.ctx, center.member["id"], 100_000)
+        deposit(conn, center.ctx, center.member.id, 100_000)
     done = _apply(center, "a", PAYLOAD)
     assert done.state == "approved" and done.decided_by == "system"  # straight through
     assert done.amount_fen == 40_000 and done.outputs["payment_order_no"]
     with read_transaction(engine) as conn:
-        assert balance(conn, center.member["id"]) == 60_000  # reserved at approval
+        assert balance(conn, center.member.id) == 60_000  # reserved at approval
         stored = conn.scalar(select(application.c.payload).where(application.c.id == done.id))
     assert stored["payee_card"] != CARD and stored["payee_card"].endswith(CARD[-4:])  # masked in the payload
     assert send_reserved(engine, center.ctx, bank) == {"paid": 1}
@@ -56,8 +56,8 @@ def test_straight_through_then_paid_by_the_payment_run(engine, bank, tmp_path):
 def test_a_shared_card_sends_it_to_a_reviewer(engine, bank):
     center = build_center(engine, today=date(2025, 3, 14))
     with write_transaction(engine) as conn:
-        deposit(conn, center.ctx, center.member["id"], 100_000, key="a")
-        deposit(conn, center.ctx, center.stranger["id"], 100_000, key="b")
+        deposit(conn, center.ctx, center.member.id, 100_000, key="a")
+        deposit(conn, center.ctx, center.stranger.id, 100_000, key="b")
     first = _apply(center, "a", PAYLOAD)
     second = _apply(center, "b", {**PAYLOAD, "payee_name": "王五"})
     assert first.state == "approved"
@@ -65,4 +65,4 @@ def test_a_shared_card_sends_it_to_a_reviewer(engine, bank):
     flags = [f["code"] for f in second.evaluation["risk_flags"]]
     assert flags == ["risk.shared_payee_card"]
     with read_transaction(engine) as conn:
-        assert balance(conn, center.stranger["id"]) == 100_000  # nothing reserved before a decision
+        assert balance(conn, center.stranger.id) == 100_000  # nothing reserved before a decision

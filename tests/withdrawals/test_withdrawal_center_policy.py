@@ -69,7 +69,7 @@ def center(engine):
             center.people[login] = identity.create_staff(
                 conn, center.ctx, login, login, [Role.ADMIN], PASSWORD, passwords=FAST_PASSWORDS
             )
-        deposit(conn, center.ctx, center.member["id"], 1_000_000)  # 张三: 10,000.00 yuan more
+        deposit(conn, center.ctx, center.member.id, 1_000_000)  # 张三: 10,000.00 yuan more
     return center
 
 

@@ -29,9 +29,9 @@ from settlement_support import CARD, balance, deposit
 def member_id(engine, ctx) -> int:
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload())
-        a = accounts.open_member(conn, ctx, emp["account_no"], member_payload(1, name="张三"))
-        deposit(conn, ctx, a["id"], 100_000)  # 1,000.00
-    return int(a["id"])
+        a = accounts.open_member(conn, ctx, emp.account_no, member_payload(1, name="张三"))
+        deposit(conn, ctx, a.id, 100_000)  # 1,000.00
+    return int(a.id)
 
 
 def illness(fen: int | None = None) -> WithdrawalForm:

@@ -30,7 +30,7 @@ def people(engine):
     ctx = Context("tester", FixedClock(TODAY), "990001", source="test")
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload(1))
-        found = [accounts.open_member(conn, ctx, emp["account_no"], member_payload(n)) for n in (1, 2, 3)]
+        found = [accounts.open_member(conn, ctx, emp.account_no, member_payload(n)) for n in (1, 2, 3)]
     return ctx, found
 
 
@@ -40,14 +40,14 @@ def _bidx(engine, member_id):
 
 
 def _ids(engine, who, *, family=(), document=None, card=CARD):
-    return Identifiers.of(_bidx(engine, who["id"]), family, document, card)
+    return Identifiers.of(_bidx(engine, who.id), family, document, card)
 
 
 def _paid(engine, who, reason, ids, amount=100_000, day=date(2025, 3, 1)):
     with write_transaction(engine) as conn:
         conn.execute(
             insert(withdrawal).values(
-                member_id=who["id"], reason=reason.value, allowed_fen=amount, closes_account="0",
+                member_id=who.id, reason=reason.value, allowed_fen=amount, closes_account="0",
                 document_no_enc=seal("withdrawal", "document_no", "X") if ids.document_bidx else None,
                 document_no_bidx=ids.document_bidx, payee_name="某某",
                 payee_card_enc=seal("withdrawal", "payee_card", CARD), payee_card_bidx=ids.payee_card_bidx,
@@ -59,7 +59,7 @@ def _paid(engine, who, reason, ids, amount=100_000, day=date(2025, 3, 1)):
 
 def _risks(engine, who, claim, ids):
     with read_transaction(engine) as conn:
-        facts = service.member_facts(conn, who["id"], TODAY, claim.reason)
+        facts = service.member_facts(conn, who.id, TODAY, claim.reason)
         return [r.code for r in service.risk_checks(conn, claim, facts, ids, policy_on(TODAY), TODAY)]
 
 
@@ -98,7 +98,7 @@ def test_the_same_contract_by_a_stranger_is_flagged_but_not_by_family(engine, pe
     _paid(engine, b, Reason.PURCHASE, _ids(engine, b, document="HT-2025-001", card=OTHER_CARD))
     claim = Claim(Reason.PURCHASE, document_date=date(2025, 5, 1), cost_fen=100)
     assert _risks(engine, a, claim, _ids(engine, a, document="ht-2025-001")) == ["risk.shared_document"]
-    family = _ids(engine, a, document="HT-2025-001", family=[b["resident_id"]])
+    family = _ids(engine, a, document="HT-2025-001", family=[b.resident_id])
     assert _risks(engine, a, claim, family) == []
     with read_transaction(engine) as conn:
         assert service.family_withdrawn_fen(conn, family) == 100_000
@@ -115,7 +115,7 @@ def test_a_shared_payee_card_is_flagged(engine, people):
 
 def test_rent_with_a_registered_home_is_flagged_and_the_feed_is_idempotent(engine, people):
     ctx, (a, _, _) = people
-    notice = PropertyNotice(a["resident_id"], "鲁(2024)济南市不动产权第0012345号", date(2024, 5, 1), "held")
+    notice = PropertyNotice(a.resident_id, "鲁(2024)济南市不动产权第0012345号", date(2024, 5, 1), "held")
     with write_transaction(engine) as conn:
         assert service.ingest_registry(conn, ctx, [notice, notice], source="fake-registry") == 2
         rows = conn.execute(select(property_record)).mappings().all()
@@ -139,7 +139,7 @@ def test_facts_read_balances_state_and_past_withdrawals(engine, people):
     _, (a, _, _) = people
     _paid(engine, a, Reason.RENT, _ids(engine, a), day=date(2025, 2, 1))
     with read_transaction(engine) as conn:
-        facts = service.member_facts(conn, a["id"], TODAY, Reason.RETIREMENT)
-    assert (facts.state, facts.gender, facts.balance_fen) == ("01", a["gender"], 0)
+        facts = service.member_facts(conn, a.id, TODAY, Reason.RETIREMENT)
+    assert (facts.state, facts.gender, facts.balance_fen) == ("01", a.gender, 0)
     assert [(p.day, p.reason) for p in facts.past] == [(date(2025, 2, 1), Reason.RENT)]
-    assert make_resident_id(1) == a["resident_id"]
+    assert make_resident_id(1) == a.resident_id

@@ -53,7 +53,7 @@ def _as(client: TestClient, center: RentCenter, who: str) -> TestClient:
 
 
 def _apply(client: TestClient, center: RentCenter, code: str, fields: dict[str, str], files: dict[str, Any]):
-    url = f"/members/{center.member['account_no']}/withdrawals/{code}/apply"
+    url = f"/members/{center.member.account_no}/withdrawals/{code}/apply"
     return client.post(url, data={**PAYEE, **fields}, files=files, follow_redirects=False)
 
 
@@ -70,9 +70,9 @@ def _id_of(response: Any) -> int:
 
 
 def test_the_overview_links_each_open_reason_to_its_own_form(client: TestClient, center: RentCenter) -> None:
-    page = _as(client, center, "zhang").get(f"/members/{center.member['account_no']}/withdrawals")
+    page = _as(client, center, "zhang").get(f"/members/{center.member.account_no}/withdrawals")
     assert page.status_code == 200
-    no = center.member["account_no"]
+    no = center.member.account_no
     assert f'href="/members/{no}/withdrawals/WD-RENT/apply"' in page.text
     assert "WD-REPAY-ONCE/apply" in page.text and "WD-REPAY-MONTHLY/apply" in page.text
     assert "WD-RETIRE/apply" not in page.text  # 张三 is not retired
@@ -131,14 +131,14 @@ def test_a_purchase_withdrawal_with_family_and_every_material(client: TestClient
     _as(client, center, "zhang")
     fields = {
         "document_no": "JN2025-000123", "document_date": "2025-03-01", "cost_fen": "3000",
-        "family_resident_ids": center.colleague["resident_id"], "form_key": "buy-1",
+        "family_resident_ids": center.colleague.resident_id, "form_key": "buy-1",
     }  # fmt: skip
     application_id = _id_of(_apply(client, center, "WD-PURCHASE", fields, PURCHASE_FILES))
     html = client.get(f"/applications/{application_id}").text
     assert "已批准" in html and "家庭支付的购房款" in html and 'id="outcome-amount">3,000.00 元' in html
     with read_transaction(center.engine) as conn:
         stored = conn.scalar(select(application.c.payload).where(application.c.id == application_id))
-    assert stored["family_resident_ids"] != [center.colleague["resident_id"]]  # masked; kept encrypted
+    assert stored["family_resident_ids"] != [center.colleague.resident_id]  # masked; kept encrypted
 
 
 @pytest.mark.parametrize(
@@ -179,9 +179,9 @@ def test_a_teller_applies_for_the_member_at_the_counter(client: TestClient, cent
     application_id = _id_of(_apply(client, center, "WD-RENT", {"rent_monthly_fen": "1500"}, RENT_FILES))
     with read_transaction(center.engine) as conn:
         row = conn.execute(select(application).where(application.c.id == application_id)).mappings().one()
-    assert (row["member_id"], row["channel"], row["state"]) == (center.member["id"], "counter", "approved")
+    assert (row["member_id"], row["channel"], row["state"]) == (center.member.id, "counter", "approved")
     _as(client, center, "li")  # another member: neither the form nor 张三's account
-    assert client.get(f"/members/{center.member['account_no']}/withdrawals/WD-RENT/apply").status_code == 404
+    assert client.get(f"/members/{center.member.account_no}/withdrawals/WD-RENT/apply").status_code == 404
 
 
 def test_the_receipt_is_the_members_own_printable_and_audited(
@@ -197,7 +197,7 @@ def test_the_receipt_is_the_members_own_printable_and_audited(
     assert disposition.startswith(f'attachment; filename="receipt-{application_id}.html"')
     assert "filename*=UTF-8''%E5%9B%9E%E6%89%A7" in disposition  # 回执
     html = got.text
-    resident_id = center.member["resident_id"]
+    resident_id = center.member.resident_id
     assert "示范市住房公积金管理中心" in html and "业务办理回执" in html and "租房提取（WD-RENT）" in html
     assert f'id="r-id">{application_id}<' in html and 'id="r-applicant">张三<' in html
     assert (
@@ -228,7 +228,7 @@ def test_the_receipt_is_the_members_own_printable_and_audited(
 def test_a_risk_sends_it_to_a_reviewer_with_the_reason_then_the_refusal_is_shown(
     client: TestClient, center: RentCenter
 ) -> None:
-    li_url = f"/members/{center.colleague['account_no']}/withdrawals/WD-RENT/apply"
+    li_url = f"/members/{center.colleague.account_no}/withdrawals/WD-RENT/apply"
     li = _as(client, center, "li").post(
         li_url, data={**PAYEE, "payee_name": "李四", "rent_monthly_fen": "1500"}, files=RENT_FILES,
         follow_redirects=False,
@@ -251,7 +251,7 @@ def test_a_risk_sends_it_to_a_reviewer_with_the_reason_then_the_refusal_is_shown
 
 def test_every_error_of_the_form_comes_at_once(client: TestClient, center: RentCenter) -> None:
     _as(client, center, "zhang")
-    url = f"/members/{center.member['account_no']}/withdrawals/WD-PURCHASE/apply"
+    url = f"/members/{center.member.account_no}/withdrawals/WD-PURCHASE/apply"
     fields = {"cost_fen": "12.345", "payee_name": "", "family_resident_ids": "123", "payee_card": CARD,
               "payee_bank": "中国工商银行济南分行"}  # fmt: skip
     refused = client.post(url, data=fields, files=PURCHASE_FILES, follow_redirects=False)

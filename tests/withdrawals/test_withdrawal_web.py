@@ -17,7 +17,7 @@ def center(engine: Any) -> AuthCenter:
 
 
 def test_a_member_sees_what_they_qualify_for(center: AuthCenter) -> None:
-    url = f"/api/v1/members/{center.member['account_no']}/withdrawals/eligibility"
+    url = f"/api/v1/members/{center.member.account_no}/withdrawals/eligibility"
     with center.client() as client:
         mine = client.get(url, headers=bearer(center.app, center.principals[Role.MEMBER]))
         assert mine.status_code == 200, mine.text
@@ -31,7 +31,7 @@ def test_a_member_sees_what_they_qualify_for(center: AuthCenter) -> None:
         staff = client.get(url, headers=bearer(center.app, center.principals[Role.TELLER])).json()
         death = {r["reason"]: r for r in staff}["08"]  # the counter sees it, for the heirs
         assert death["closes_account"] and death["needs"]
-        other = f"/api/v1/members/{center.stranger['account_no']}/withdrawals/eligibility"
+        other = f"/api/v1/members/{center.stranger.account_no}/withdrawals/eligibility"
         assert (
             client.get(other, headers=bearer(center.app, center.principals[Role.MEMBER])).status_code == 404
         )
@@ -42,7 +42,7 @@ def test_a_member_sees_what_they_qualify_for(center: AuthCenter) -> None:
 def test_the_overview_page_reads_on_a_phone(center: AuthCenter) -> None:
     with center.client() as client:
         use_session(client, center.principals[Role.MEMBER])
-        page = client.get(f"/members/{center.member['account_no']}/withdrawals")
+        page = client.get(f"/members/{center.member.account_no}/withdrawals")
     assert page.status_code == 200
     html = page.text
     assert "可办理的提取" in html and 'id="reason-07"' in html and "须连续足额缴存满3个月" in html
@@ -52,7 +52,7 @@ def test_the_overview_page_reads_on_a_phone(center: AuthCenter) -> None:
 def test_a_member_is_not_offered_a_death_withdrawal_for_himself_and_sees_the_interest(
     center: AuthCenter,
 ) -> None:
-    url = f"/members/{center.member['account_no']}/withdrawals"
+    url = f"/members/{center.member.account_no}/withdrawals"
     with center.client() as client:
         use_session(client, center.principals[Role.MEMBER])
         mine = client.get(url).text

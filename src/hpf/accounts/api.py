@@ -23,6 +23,7 @@ from hpf.accounts.rules import CloseKind
 from hpf.disclosure.http import Disclose, Disclosure
 from hpf.kernel.errors import InvalidInput
 from hpf.kernel.exports import safe_row
+from hpf.kernel.records import fields_of
 from hpf.ledger import service as ledger
 from hpf.web.auth import requires
 from hpf.web.bounds import NAME_MAX, Code, Fen, Name, Offset, SmallInt, Text
@@ -179,9 +180,11 @@ class MemberPage(BaseModel):
 # ---------------------------------------------------------------------------------- employers
 
 
-def _employer_out(conn: Any, row: dict[str, Any], show: Disclosure, *, write: bool = False) -> EmployerPublic:
+def _employer_out(
+    conn: Any, row: service.Employer, show: Disclosure, *, write: bool = False
+) -> EmployerPublic:
     shown = show.one("employer", row, conn=conn if write else None)
-    return EmployerPublic.of(shown, ledger.employer_balance_of(conn, row["id"]))
+    return EmployerPublic.of(shown, ledger.employer_balance_of(conn, row.id))
 
 
 @router.post(
@@ -290,8 +293,8 @@ def employer_members(
     offset: Offset = 0,
 ) -> MemberPage:
     row = service.get_employer(conn, account_no)
-    total, items = service.employer_members(conn, row["id"], limit=limit, offset=offset)
-    shown = show.show("member", [{**m, "employer_account_no": account_no} for m in items])
+    total, items = service.employer_members(conn, row.id, limit=limit, offset=offset)
+    shown = show.show("member", [{**fields_of(m), "employer_account_no": account_no} for m in items])
     return MemberPage(total=total, items=[MemberPublic.of(m) for m in shown])
 
 
@@ -317,7 +320,7 @@ EXPORT_COLUMNS = (
 )
 def export_employer_members(account_no: str, conn: ReadDb, show: Disclose) -> Response:
     row = service.get_employer(conn, account_no)
-    total, items = service.employer_members(conn, row["id"], limit=EXPORT_LIMIT, offset=0)
+    total, items = service.employer_members(conn, row.id, limit=EXPORT_LIMIT, offset=0)
     if total > EXPORT_LIMIT:
         raise InvalidInput(
             "export.too_large",
@@ -328,7 +331,7 @@ def export_employer_members(account_no: str, conn: ReadDb, show: Disclose) -> Re
     writer = csv.writer(out)
     writer.writerow([label for _, label in EXPORT_COLUMNS])
     for m in show.masked("member", items):
-        m = {**m, "employer_name": row["name"]}
+        m = {**m, "employer_name": row.name}
         writer.writerow(safe_row("" if m.get(key) is None else str(m[key]) for key, _ in EXPORT_COLUMNS))
     body = ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM makes Excel read UTF-8
     show.record_export(
@@ -348,8 +351,8 @@ def export_employer_members(account_no: str, conn: ReadDb, show: Disclose) -> Re
 )
 def employer_history(account_no: str, conn: ReadDb, show: Disclose) -> list[HistoryItem]:
     row = service.get_employer(conn, account_no)
-    changes = service.history(conn, "employer", row["id"])
-    return [HistoryItem(**h) for h in show.show("account_history", changes, subject_ids=[row["id"]])]
+    changes = service.history(conn, "employer", row.id)
+    return [HistoryItem(**h) for h in show.show("account_history", changes, subject_ids=[row.id])]
 
 
 # ------------------------------------------------------------------------------------ members
@@ -370,7 +373,7 @@ def open_member(body: MemberCreate, conn: WriteDb, ctx: Ctx, show: Disclose) -> 
     row = service.open_member(
         conn, ctx, body.employer_account_no, body.model_dump(exclude={"employer_account_no"})
     )
-    return _member_out(conn, row["account_no"], show, write=True)
+    return _member_out(conn, row.account_no, show, write=True)
 
 
 @router.get(
@@ -460,8 +463,8 @@ def close_member(account_no: str, body: Close, conn: WriteDb, ctx: Ctx, show: Di
 )
 def member_history(account_no: str, conn: ReadDb, show: Disclose) -> list[HistoryItem]:
     row = service.get_member(conn, account_no)
-    changes = service.history(conn, "member", row["id"])
-    return [HistoryItem(**h) for h in show.show("account_history", changes, subject_ids=[row["id"]])]
+    changes = service.history(conn, "member", row.id)
+    return [HistoryItem(**h) for h in show.show("account_history", changes, subject_ids=[row.id])]
 
 
 @router.get(
@@ -473,4 +476,7 @@ def member_statement(
     account_no: str, conn: ReadDb, limit: int = Query(100, ge=1, le=1000), offset: Offset = 0
 ) -> list[StatementLine]:
     row = service.get_member(conn, account_no)
-    return [StatementLine(**s) for s in ledger.member_statement(conn, row["id"], limit=limit, offset=offset)]
+    return [
+        StatementLine(**fields_of(s))
+        for s in ledger.member_statement(conn, row.id, limit=limit, offset=offset)
+    ]

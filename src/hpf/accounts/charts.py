@@ -9,6 +9,7 @@ exact; the browser shows them in 元.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -21,7 +22,20 @@ DEPOSIT_TYPES = ("01", "02")  # 汇缴, 补缴
 WITHDRAWAL_TYPES = ("11", "12")  # 部分提取, 销户提取
 INTEREST_TYPES = ("09",)  # 年终结息
 
-Chart = dict[str, Any]
+Chart = dict[str, Any]  # the JSON document charts.js draws
+
+
+@dataclass(frozen=True, slots=True)
+class MemberYear:
+    """A member's calendar year (of the value date), in fen, each figure net of its reversals."""
+
+    year: str
+    deposits_fen: int  # 汇缴、补缴
+    withdrawals_fen: int  # 部分、销户提取
+    interest_fen: int  # 年终结息
+    other_fen: int  # transfers, corrections …
+    closing_fen: int  # the balance at the year's end
+    lines: int
 
 
 def months_between(first: str, last: str) -> list[str]:
@@ -62,7 +76,7 @@ def member_balance_chart(conn: Connection, member_id: int, today: date) -> Chart
     }
 
 
-def member_year_rows(conn: Connection, member_id: int) -> list[dict[str, Any]]:
+def member_year_rows(conn: Connection, member_id: int) -> list[MemberYear]:
     """Per calendar year (of the value date): deposits (汇缴、补缴), withdrawals (部分、销户
     提取), interest (年终结息), everything else (transfers, corrections …), each net of its
     reversals, and the balance at the year's end."""
@@ -84,20 +98,20 @@ def member_year_rows(conn: Connection, member_id: int) -> list[dict[str, Any]]:
         .where(lines.c.member_id == member_id)
         .group_by(year)
         .order_by(year)
-    ).mappings()
-    return [{k: (str(v) if k == "year" else int(v)) for k, v in r.items()} for r in rows]
+    )
+    return [MemberYear(str(r.year), *(int(v) for v in r[1:])) for r in rows]
 
 
-def member_yearly_chart(years: list[dict[str, Any]]) -> Chart | None:
+def member_yearly_chart(years: list[MemberYear]) -> Chart | None:
     """Deposits, withdrawals and interest per year (from :func:`member_year_rows`)."""
     if not years:
         return None
     return {
-        "x": [f"{y['year']}年" for y in years],
+        "x": [f"{y.year}年" for y in years],
         "axes": [{"unit": "fen"}],
         "series": [
-            {"name": "缴存", "type": "bar", "data": [y["deposits_fen"] for y in years]},
-            {"name": "提取", "type": "bar", "data": [y["withdrawals_fen"] for y in years]},
-            {"name": "结息", "type": "bar", "data": [y["interest_fen"] for y in years]},
+            {"name": "缴存", "type": "bar", "data": [y.deposits_fen for y in years]},
+            {"name": "提取", "type": "bar", "data": [y.withdrawals_fen for y in years]},
+            {"name": "结息", "type": "bar", "data": [y.interest_fen for y in years]},
         ],
     }

@@ -9,7 +9,7 @@ refusal's status, never problem+json.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from hpf.access.permissions import Perm, Scope
 from hpf.accounts import charts, service
 from hpf.disclosure.http import Disclose
+from hpf.kernel.records import fields_of
 from hpf.ledger import service as ledger
 from hpf.ledger.chart import parent_of
 from hpf.web.auth import CurrentPrincipal, requires
@@ -31,13 +32,15 @@ MEMBERS_PER_PAGE = 100
 STATEMENT_PER_PAGE = 50
 MAX_PAGE = 1_000_000
 
+T = TypeVar("T")
+
 Page = Query(1, ge=1, le=MAX_PAGE, description="页码")
 SearchText = Query("", max_length=60)
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
-def _paged(rows: list[dict[str, Any]], per_page: int) -> tuple[list[dict[str, Any]], bool]:
+def _paged(rows: list[T], per_page: int) -> tuple[list[T], bool]:
     """Rows of one page (fetched with one extra row) and whether another page follows."""
     return rows[:per_page], len(rows) > per_page
 
@@ -78,7 +81,7 @@ def member_page(
     years = charts.member_year_rows(conn, row["id"])
     changes = show.show("account_history", service.history(conn, "member", row["id"]), subject_ids=[])
     employers = service.employers_named(conn, {row["employer_id"], *_employer_ids(changes)})
-    names = {i: f"{e['name']}（{e['account_no']}）" for i, e in employers.items()}
+    names = {i: f"{e.name}（{e.account_no}）" for i, e in employers.items()}
     return render(
         request,
         "member.html",
@@ -106,7 +109,7 @@ def member_statement(request: Request, account_no: str, conn: ReadDb, page: int 
     if not is_htmx(request):
         return RedirectResponse(f"/members/{account_no}?page={page}#statement", status_code=303)
     found = service.get_member(conn, account_no)
-    lines, more = _statement(conn, found["id"], page)
+    lines, more = _statement(conn, found.id, page)
     return render(
         request,
         "_statement_rows.html",
@@ -115,7 +118,7 @@ def member_statement(request: Request, account_no: str, conn: ReadDb, page: int 
     )
 
 
-def _statement(conn: Connection, member_id: int, page: int) -> tuple[list[dict[str, Any]], bool]:
+def _statement(conn: Connection, member_id: int, page: int) -> tuple[list[ledger.MemberPosting], bool]:
     rows = ledger.member_statement(
         conn, member_id, limit=STATEMENT_PER_PAGE + 1, offset=(page - 1) * STATEMENT_PER_PAGE
     )
@@ -227,9 +230,9 @@ def ledger_page(
 ) -> Response:
     today = ctx.clock.today()
     first, last, errors = _period(today, month, start, end)
-    subjects = ledger.period_trial_balance(conn, first, last)
-    for s in subjects:
-        s["depth"] = _depth(s["code"])
+    subjects = [
+        {**fields_of(s), "depth": _depth(s.code)} for s in ledger.period_trial_balance(conn, first, last)
+    ]
     leaves = [s for s in subjects if s["postable"]]
     totals = {
         key: sum(s[key] for s in leaves)
@@ -276,7 +279,7 @@ def ledger_subject_page(
     lines, count = ledger.subject_lines(
         conn, code, first, last, limit=LEDGER_LINES_PER_PAGE, offset=(page - 1) * LEDGER_LINES_PER_PAGE
     )
-    [row] = [s for s in ledger.period_trial_balance(conn, first, last) if s["code"] == code]
+    [row] = [s for s in ledger.period_trial_balance(conn, first, last) if s.code == code]
     query = {"from": first.isoformat(), "to": last.isoformat()}
     return render(
         request,

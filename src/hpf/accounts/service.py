@@ -6,8 +6,10 @@ bumps the row's ``version``, so two concurrent changes to one account cannot bot
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -39,11 +41,162 @@ from hpf.accounts.tables import account_history, account_sequence, employer, mem
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.kernel.money import format_yuan
+from hpf.kernel.records import fields_of
 from hpf.ledger import queries as ledger_queries
 from hpf.ledger import service as ledger
 from hpf.policy.rules import check_base as policy_check_base
 from hpf.policy.service import policy_at
 from hpf.protection.protect import blind_index, to_plain, to_stored, without_secrets
+
+# ------------------------------------------------------------------------------ typed results
+
+
+@dataclass(frozen=True, slots=True)
+class Employer:
+    """An employer account (单位账户) with its personal fields in clear (masked on the way out)."""
+
+    id: int
+    account_no: str  # DWZH
+    uscc: str
+    name: str  # DWMC
+    address: str
+    legal_rep_name: str
+    contact_name: str
+    bank_name: str
+    payday: int  # DWFXR
+    employer_rate: Decimal  # DWJCBL
+    member_rate: Decimal  # GRJCBL
+    economic_type: str | None  # DWJJLX
+    state: str  # DWZHZT
+    opened_on: date
+    closed_on: date | None
+    deferral_from: str | None  # YYYY-MM
+    deferral_to: str | None
+    paid_through: str | None  # JZNY
+    version: int
+    contact_phone: str
+    bank_account_no: str
+
+
+def _employer_of(plain: Mapping[str, Any]) -> Employer:
+    """An employer from its row in clear (``to_plain``)."""
+    return Employer(
+        id=plain["id"], account_no=plain["account_no"], uscc=plain["uscc"], name=plain["name"],
+        address=plain["address"], legal_rep_name=plain["legal_rep_name"], contact_name=plain["contact_name"],
+        bank_name=plain["bank_name"], payday=plain["payday"], employer_rate=plain["employer_rate"],
+        member_rate=plain["member_rate"], economic_type=plain["economic_type"], state=plain["state"],
+        opened_on=plain["opened_on"], closed_on=plain["closed_on"], deferral_from=plain["deferral_from"],
+        deferral_to=plain["deferral_to"], paid_through=plain["paid_through"], version=plain["version"],
+        contact_phone=plain["contact_phone"], bank_account_no=plain["bank_account_no"],
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A member account (个人账户) with its balances (fen) and personal fields in clear."""
+
+    id: int
+    account_no: str  # GRZH
+    certificate_type: str  # ZJLX
+    name: str  # XINGMING
+    name_pinyin: str  # XMQP
+    gender: str
+    birth_date: date
+    employer_id: int
+    base_fen: int  # GRJCJS
+    state: str  # GRZHZT
+    state_before_freeze: str | None
+    opened_on: date  # KHRQ
+    closed_on: date | None  # XHRQ
+    version: int
+    resident_id: str  # ZJHM
+    phone: str | None
+    carried_fen: int
+    current_fen: int
+    balance_fen: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListedMember(Member):
+    """A member as a search lists it: with the employer's name and account number."""
+
+    employer_name: str
+    employer_account_no: str
+
+
+_MEMBER_COLUMNS = tuple(f.name for f in dataclasses.fields(Member))[:-3]  # the row's, in clear
+
+
+def _member_fields(plain: Mapping[str, Any], balances: tuple[int, int]) -> dict[str, Any]:
+    carried, current = balances
+    return {
+        **{k: plain[k] for k in _MEMBER_COLUMNS},
+        "carried_fen": carried,
+        "current_fen": current,
+        "balance_fen": carried + current,
+    }
+
+
+def _member_of(plain: Mapping[str, Any], balances: tuple[int, int]) -> Member:
+    """A member from its row in clear (``to_plain``) and its (carried, current) balances."""
+    return Member(**_member_fields(plain, balances))
+
+
+def _listed_member_of(plain: Mapping[str, Any], balances: tuple[int, int]) -> ListedMember:
+    """:func:`_member_of` with the employer's name and account number of the row."""
+    return ListedMember(
+        **_member_fields(plain, balances),
+        employer_name=plain["employer_name"],
+        employer_account_no=plain["employer_account_no"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EmployerName:
+    """An employer as named beside its id."""
+
+    id: int
+    name: str
+    account_no: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One change of an account (who, when, why, before, after); snapshots keep no secret."""
+
+    id: int
+    subject_kind: str  # employer | member
+    subject_id: int
+    action: str
+    business_type: str
+    business_date: date
+    recorded_at: datetime
+    actor: str
+    reason: str
+    before: dict[str, object] | None
+    after: dict[str, object] | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFact:
+    """What checking a contribution list needs of a member."""
+
+    account_no: str
+    id: int
+    name: str
+    employer_id: int
+    state: str
+    base_fen: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveMember:
+    """A member in state 正常 as an employer's list names it."""
+
+    account_no: str
+    name: str
+    base_fen: int
+
 
 # The national default, for callers without a database (the demo generator); the services
 # check against the center's policy of the business date (``rate_bounds``).
@@ -173,7 +326,8 @@ def _changed(before: Mapping[str, Any], values: Mapping[str, Any]) -> tuple[dict
 
 
 def _update(conn: Connection, table: Any, current: Mapping[str, Any], values: Mapping[str, Any]) -> None:
-    """Optimistic update: succeeds only if nobody changed the row since it was read."""
+    """Optimistic update: succeeds only if nobody changed the row (``id``, ``version``) since it
+    was read."""
     result = conn.execute(
         update(table)
         .where(table.c.id == current["id"], table.c.version == current["version"])
@@ -194,16 +348,16 @@ def _require_reason(reason: str | None) -> str:
 # ----------------------------------------------------------------------------------- employers
 
 
-def get_employer(conn: Connection, account_no: str, *, for_update: bool = False) -> dict[str, Any]:
+def get_employer(conn: Connection, account_no: str, *, for_update: bool = False) -> Employer:
     """The employer; ``for_update``: locked until the transaction ends (see ``get_member``)."""
     query = select(employer).where(employer.c.account_no == account_no)
     row = conn.execute(query.with_for_update() if for_update else query).mappings().first()
     if row is None:
         raise NotFound("employer.not_found", "单位账户不存在", f"no employer with account {account_no}")
-    return to_plain("employer", row)
+    return _employer_of(to_plain("employer", row))
 
 
-def register_employer(conn: Connection, ctx: Context, raw: dict[str, object]) -> dict[str, Any]:
+def register_employer(conn: Connection, ctx: Context, raw: dict[str, object]) -> Employer:
     details = EmployerDetails.validate(raw, rate_bounds(conn, ctx.clock.today()))
     if conn.scalar(select(employer.c.id).where(employer.c.uscc == details.uscc)) is not None:
         raise Conflict(
@@ -244,9 +398,9 @@ _EMPLOYER_CHANGEABLE = (
 
 def change_employer(
     conn: Connection, ctx: Context, account_no: str, changes: dict[str, object], reason: str
-) -> dict[str, Any]:
+) -> Employer:
     current = get_employer(conn, account_no, for_update=True)
-    require_employer_transition("change", current["state"])
+    require_employer_transition("change", current.state)
     unknown = set(changes) - set(_EMPLOYER_CHANGEABLE)
     if unknown:
         raise InvalidInput(
@@ -255,30 +409,30 @@ def change_employer(
             f"cannot change {sorted(unknown)}",
             fields=sorted(unknown),
         )
-    merged = {**{k: current[k] for k in _EMPLOYER_CHANGEABLE}, "uscc": current["uscc"], **changes}
+    merged = {**{k: getattr(current, k) for k in _EMPLOYER_CHANGEABLE}, "uscc": current.uscc, **changes}
     merged["employer_rate"] = str(merged["employer_rate"])
     merged["member_rate"] = str(merged["member_rate"])
     details = EmployerDetails.validate(merged, rate_bounds(conn, ctx.clock.today()))
     wanted = {k: getattr(details, k) for k in _EMPLOYER_CHANGEABLE}
-    before, after = _changed(current, wanted)
+    before, after = _changed(fields_of(current), wanted)
     if after:
-        _update(conn, employer, current, after)
-        _record(conn, ctx, "employer", current["id"], "change", _require_reason(reason), before, after)
+        _update(conn, employer, fields_of(current), after)
+        _record(conn, ctx, "employer", current.id, "change", _require_reason(reason), before, after)
     return get_employer(conn, account_no)
 
 
 def _employer_transition(
     conn: Connection, ctx: Context, account_no: str, action: str, reason: str, values: dict[str, Any]
-) -> dict[str, Any]:
+) -> Employer:
     current = get_employer(conn, account_no, for_update=True)
-    require_employer_transition(action, current["state"])
-    before, after = _changed(current, values)
-    _update(conn, employer, current, values)
-    _record(conn, ctx, "employer", current["id"], action, _require_reason(reason), before, after)
-    return {**current, **values}
+    require_employer_transition(action, current.state)
+    before, after = _changed(fields_of(current), values)
+    _update(conn, employer, fields_of(current), values)
+    _record(conn, ctx, "employer", current.id, action, _require_reason(reason), before, after)
+    return dataclasses.replace(current, **values)
 
 
-def activate_employer(conn: Connection, ctx: Context, account_no: str) -> dict[str, Any]:
+def activate_employer(conn: Connection, ctx: Context, account_no: str) -> Employer:
     return _employer_transition(
         conn, ctx, account_no, "activate", "首次缴存", {"state": EmployerState.NORMAL.value}
     )
@@ -286,7 +440,7 @@ def activate_employer(conn: Connection, ctx: Context, account_no: str) -> dict[s
 
 def defer_employer(
     conn: Connection, ctx: Context, account_no: str, from_month: str, to_month: str, reason: str
-) -> dict[str, Any]:
+) -> Employer:
     for field, month in (("deferral_from", from_month), ("deferral_to", to_month)):
         if not _is_month(month):
             raise InvalidInput("month.format", "年月格式应为YYYY-MM", f"{field}: {month!r}", field=field)
@@ -302,7 +456,7 @@ def defer_employer(
     )
 
 
-def end_deferral(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+def end_deferral(conn: Connection, ctx: Context, account_no: str, reason: str) -> Employer:
     return _employer_transition(
         conn,
         ctx,
@@ -313,15 +467,13 @@ def end_deferral(conn: Connection, ctx: Context, account_no: str, reason: str) -
     )
 
 
-def seal_employer(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+def seal_employer(conn: Connection, ctx: Context, account_no: str, reason: str) -> Employer:
     """Seal an employer (单位封存); its members in 正常 state are sealed with it."""
     row = _employer_transition(conn, ctx, account_no, "seal", reason, {"state": EmployerState.SEALED.value})
     active = [
         dict(m)
         for m in conn.execute(
-            select(member).where(
-                member.c.employer_id == row["id"], member.c.state == MemberState.NORMAL.value
-            )
+            select(member).where(member.c.employer_id == row.id, member.c.state == MemberState.NORMAL.value)
         ).mappings()
     ]
     for m in active:
@@ -329,22 +481,22 @@ def seal_employer(conn: Connection, ctx: Context, account_no: str, reason: str) 
     return get_employer(conn, account_no)
 
 
-def unseal_employer(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+def unseal_employer(conn: Connection, ctx: Context, account_no: str, reason: str) -> Employer:
     return _employer_transition(
         conn, ctx, account_no, "unseal", reason, {"state": EmployerState.NORMAL.value}
     )
 
 
-def close_employer(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+def close_employer(conn: Connection, ctx: Context, account_no: str, reason: str) -> Employer:
     """Close (单位销户) only when the employer's account balance (DWZHYE) is zero.
 
     The employer balance is what it holds unallocated plus what its members hold; members still
     active (正常, 冻结) must be sealed or moved first.
     """
     current = get_employer(conn, account_no, for_update=True)
-    require_employer_transition("close", current["state"])
+    require_employer_transition("close", current.state)
     members = conn.execute(
-        select(member.c.id, member.c.state).where(member.c.employer_id == current["id"])
+        select(member.c.id, member.c.state).where(member.c.employer_id == current.id)
     ).all()
     if any(state in (MemberState.NORMAL.value, MemberState.FROZEN.value) for _, state in members):
         raise Conflict(
@@ -356,7 +508,7 @@ def close_employer(conn: Connection, ctx: Context, account_no: str, reason: str)
         c + d
         for c, d in ledger.member_balances(conn, [m for m, s in members if s not in MEMBER_CLOSED]).values()
     )
-    own = ledger.employer_balance_of(conn, current["id"])
+    own = ledger.employer_balance_of(conn, current.id)
     if held or own:
         raise Conflict(
             "employer.balance_not_zero",
@@ -374,7 +526,7 @@ def close_employer(conn: Connection, ctx: Context, account_no: str, reason: str)
     )
 
 
-def find_employers(conn: Connection, q: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+def find_employers(conn: Connection, q: str = "", limit: int = 50, offset: int = 0) -> list[Employer]:
     stmt = select(employer)
     q = q.strip()
     if looks_like_account_number(q):
@@ -384,12 +536,12 @@ def find_employers(conn: Connection, q: str = "", limit: int = 50, offset: int =
     elif q:
         stmt = stmt.where(employer.c.name >= q, employer.c.name < q + "\uffff")
     rows = conn.execute(stmt.order_by(employer.c.name, employer.c.id).limit(limit).offset(offset)).mappings()
-    return [to_plain("employer", r) for r in rows]
+    return [_employer_of(to_plain("employer", r)) for r in rows]
 
 
 def employer_members(
     conn: Connection, employer_id: int, *, limit: int = 100, offset: int = 0
-) -> tuple[int, list[dict[str, Any]]]:
+) -> tuple[int, list[Member]]:
     total = (
         conn.scalar(select(func.count()).select_from(member).where(member.c.employer_id == employer_id)) or 0
     )
@@ -438,15 +590,15 @@ def given_name_pinyin(given: str) -> str:
 def member_owner(conn: Connection, account_no: str) -> tuple[int | None, int | None]:
     """(member id, employer id) of a member account, for scope checks; ``NotFound`` if none."""
     row = get_member(conn, account_no)
-    return row["id"], row["employer_id"]
+    return row.id, row.employer_id
 
 
 def employer_owner(conn: Connection, account_no: str) -> tuple[int | None, int | None]:
     """(None, employer id) of an employer account, for scope checks; ``NotFound`` if none."""
-    return None, get_employer(conn, account_no)["id"]
+    return None, get_employer(conn, account_no).id
 
 
-def get_member(conn: Connection, account_no: str, *, for_update: bool = False) -> dict[str, Any]:
+def get_member(conn: Connection, account_no: str, *, for_update: bool = False) -> Member:
     """The member with balances; ``for_update``: locked until the transaction ends (a change
     then waits for a concurrent one instead of failing on its version)."""
     query = select(member).where(member.c.account_no == account_no)
@@ -456,35 +608,30 @@ def get_member(conn: Connection, account_no: str, *, for_update: bool = False) -
     return with_balances(conn, [to_plain("member", row)])[0]
 
 
-def with_balances(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def with_balances(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Member]:
+    """Members from their rows in clear (``to_plain``), with their balances read in one query."""
     balances = ledger.member_balances(conn, [r["id"] for r in rows])
-    out = []
-    for r in rows:
-        carried, current = balances.get(r["id"], (0, 0))
-        out.append({**r, "carried_fen": carried, "current_fen": current, "balance_fen": carried + current})
-    return out
+    return [_member_of(r, balances.get(r["id"], (0, 0))) for r in rows]
 
 
-def _employer_taking_members(conn: Connection, account_no: str) -> dict[str, Any]:
+def _employer_taking_members(conn: Connection, account_no: str) -> Employer:
     target = get_employer(conn, account_no)
-    require_employer_transition("take_members", target["state"])
+    require_employer_transition("take_members", target.state)
     return target
 
 
-def open_member(
-    conn: Connection, ctx: Context, employer_account_no: str, raw: dict[str, object]
-) -> dict[str, Any]:
+def open_member(conn: Connection, ctx: Context, employer_account_no: str, raw: dict[str, object]) -> Member:
     """Open a member account (个人开户); a person who had one here gets it back (same number)."""
     details = MemberDetails.validate(raw, ctx.clock.today())
     check_base(conn, ctx.clock.today(), details.base_fen)
     target = _employer_taking_members(conn, employer_account_no)
-    values = {
+    values: dict[str, Any] = {
         "name": details.name,
         "name_pinyin": name_pinyin(details.name),
         "gender": details.gender,
         "birth_date": details.birth_date,
         "phone": details.phone,
-        "employer_id": target["id"],
+        "employer_id": target.id,
         "base_fen": details.base_fen,
         "state": MemberState.NORMAL.value,
         "closed_on": None,
@@ -526,8 +673,14 @@ def open_member(
 
 
 def _member_transition(
-    conn: Connection, ctx: Context, current: dict[str, Any], action: str, reason: str, values: dict[str, Any]
+    conn: Connection,
+    ctx: Context,
+    current: Mapping[str, Any],
+    action: str,
+    reason: str,
+    values: dict[str, Any],
 ) -> None:
+    """``current``: the member's row as read (a ``Member``'s fields, or the stored row)."""
     require_member_transition(action, current["state"])
     before, after = _changed(current, values)
     _update(conn, member, current, values)
@@ -536,14 +689,14 @@ def _member_transition(
 
 def _transition_member(
     conn: Connection, ctx: Context, account_no: str, action: str, reason: str, values: dict[str, Any]
-) -> dict[str, Any]:
-    _member_transition(conn, ctx, get_member(conn, account_no), action, reason, values)
+) -> Member:
+    _member_transition(conn, ctx, fields_of(get_member(conn, account_no)), action, reason, values)
     return get_member(conn, account_no)
 
 
 def change_member(
     conn: Connection, ctx: Context, account_no: str, changes: dict[str, object], reason: str
-) -> dict[str, Any]:
+) -> Member:
     current = get_member(conn, account_no, for_update=True)
     allowed = {"name", "phone", "base_fen"}
     unknown = set(changes) - allowed
@@ -569,23 +722,23 @@ def change_member(
                 "base.invalid", "缴存基数须为正整数（分）", "base_fen must be positive", field="base_fen"
             )
         values["base_fen"] = check_base(conn, ctx.clock.today(), base)
-    _before, after = _changed(current, values)
+    _before, after = _changed(fields_of(current), values)
     if after:
-        _member_transition(conn, ctx, current, "change", reason, after)
+        _member_transition(conn, ctx, fields_of(current), "change", reason, after)
     return get_member(conn, account_no)
 
 
-def seal_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+def seal_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> Member:
     return _transition_member(conn, ctx, account_no, "seal", reason, {"state": MemberState.SEALED.value})
 
 
-def unseal_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+def unseal_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> Member:
     current = get_member(conn, account_no, for_update=True)
-    _employer_taking_members(conn, employer_account_no(conn, current["employer_id"]))
+    _employer_taking_members(conn, employer_account_no(conn, current.employer_id))
     return _transition_member(conn, ctx, account_no, "unseal", reason, {"state": MemberState.NORMAL.value})
 
 
-def freeze_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+def freeze_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> Member:
     current = get_member(conn, account_no, for_update=True)
     return _transition_member(
         conn,
@@ -593,13 +746,13 @@ def freeze_member(conn: Connection, ctx: Context, account_no: str, reason: str) 
         account_no,
         "freeze",
         reason,
-        {"state": MemberState.FROZEN.value, "state_before_freeze": current["state"]},
+        {"state": MemberState.FROZEN.value, "state_before_freeze": current.state},
     )
 
 
-def unfreeze_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> dict[str, Any]:
+def unfreeze_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> Member:
     current = get_member(conn, account_no, for_update=True)
-    restored = current["state_before_freeze"] or MemberState.NORMAL.value
+    restored = current.state_before_freeze or MemberState.NORMAL.value
     return _transition_member(
         conn, ctx, account_no, "unfreeze", reason, {"state": restored, "state_before_freeze": None}
     )
@@ -612,15 +765,15 @@ def transfer_member(
     employer_account_no: str,
     reason: str,
     base_fen: int | None = None,
-) -> dict[str, Any]:
+) -> Member:
     """Internal transfer (内部转移): same account, new employer, state 正常."""
     current = get_member(conn, account_no, for_update=True)
     target = _employer_taking_members(conn, employer_account_no)
-    if target["id"] == current["employer_id"]:
+    if target.id == current.employer_id:
         raise Conflict(
             "member.same_employer", "转入单位与当前单位相同", "the member already belongs to this employer"
         )
-    values: dict[str, Any] = {"employer_id": target["id"], "state": MemberState.NORMAL.value}
+    values: dict[str, Any] = {"employer_id": target.id, "state": MemberState.NORMAL.value}
     if base_fen is not None:
         if isinstance(base_fen, bool) or not isinstance(base_fen, int) or base_fen <= 0:
             raise InvalidInput(
@@ -630,18 +783,16 @@ def transfer_member(
     return _transition_member(conn, ctx, account_no, "transfer", reason, values)
 
 
-def close_member(
-    conn: Connection, ctx: Context, account_no: str, kind: CloseKind, reason: str
-) -> dict[str, Any]:
+def close_member(conn: Connection, ctx: Context, account_no: str, kind: CloseKind, reason: str) -> Member:
     """Close a member account at zero balance; withdrawals and transfers empty it first."""
     current = get_member(conn, account_no, for_update=True)
-    require_member_transition("close", current["state"])
-    if current["balance_fen"] != 0:
+    require_member_transition("close", current.state)
+    if current.balance_fen != 0:
         raise Conflict(
             "member.balance_not_zero",
             "个人账户余额不为零，不能直接销户",
-            f"balance is {current['balance_fen']} fen; use a closing withdrawal or transfer",
-            balance_fen=current["balance_fen"],
+            f"balance is {current.balance_fen} fen; use a closing withdrawal or transfer",
+            balance_fen=current.balance_fen,
         )
     return _transition_member(
         conn,
@@ -657,7 +808,7 @@ def employer_account_no(conn: Connection, employer_id: int) -> str:
     return str(conn.scalar(select(employer.c.account_no).where(employer.c.id == employer_id)))
 
 
-def find_members(conn: Connection, q: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+def find_members(conn: Connection, q: str = "", limit: int = 50, offset: int = 0) -> list[ListedMember]:
     """By account number, resident ID or mobile number (exact, by blind index) or name (prefix),
     sorted by the name's pinyin."""
     stmt = select(
@@ -678,15 +829,17 @@ def find_members(conn: Connection, q: str = "", limit: int = 50, offset: int = 0
     # In the order people look names up: by 姓名全拼 (张阿, 张三, 张一), not by code point.
     order = (member.c.name_pinyin, member.c.name, member.c.id)
     rows = conn.execute(stmt.order_by(*order).limit(limit).offset(offset)).mappings()
-    return with_balances(conn, [to_plain("member", r) for r in rows])
+    plain = [to_plain("member", r) for r in rows]
+    balances = ledger.member_balances(conn, [r["id"] for r in plain])
+    return [_listed_member_of(r, balances.get(r["id"], (0, 0))) for r in plain]
 
 
-def employers_named(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    """``{id: {id, name, account_no}}`` of the given employers (for names beside ids)."""
+def employers_named(conn: Connection, ids: Iterable[int]) -> dict[int, EmployerName]:
+    """``{id: EmployerName}`` of the given employers (for names beside ids)."""
     rows = conn.execute(
         select(employer.c.id, employer.c.name, employer.c.account_no).where(employer.c.id.in_(list(ids)))
-    ).mappings()
-    return {r["id"]: dict(r) for r in rows}
+    )
+    return {r.id: EmployerName(r.id, r.name, r.account_no) for r in rows}
 
 
 def member_counts(conn: Connection, employer_id: int) -> tuple[list[tuple[str, int]], int]:
@@ -706,14 +859,15 @@ def member_counts(conn: Connection, employer_id: int) -> tuple[list[tuple[str, i
     return [(state, int(count)) for state, count, _ in rows], sum(int(held) for _, _, held in rows)
 
 
-def history(conn: Connection, kind: str, subject_id: int, limit: int = 200) -> list[dict[str, Any]]:
+def history(conn: Connection, kind: str, subject_id: int, limit: int = 200) -> list[HistoryEntry]:
+    """The account's changes, newest first."""
     rows = conn.execute(
         select(account_history)
         .where(account_history.c.subject_kind == kind, account_history.c.subject_id == subject_id)
         .order_by(account_history.c.id.desc())
         .limit(limit)
     ).mappings()
-    return [dict(r) for r in rows]
+    return [HistoryEntry(**r) for r in rows]  # the columns are the fields
 
 
 def account_numbers_of(conn: Connection, member_ids: Sequence[int]) -> dict[int, str]:
@@ -734,9 +888,9 @@ def _is_month(text: str) -> bool:
 # ------------------------------------------------------------------- for contributions
 
 
-def member_facts(conn: Connection, account_nos: Sequence[str]) -> dict[str, dict[str, Any]]:
+def member_facts(conn: Connection, account_nos: Sequence[str]) -> dict[str, MemberFact]:
     """id, name, employer, state and base of the named members (for checking a list)."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, MemberFact] = {}
     cols = (
         member.c.account_no,
         member.c.id,
@@ -746,18 +900,19 @@ def member_facts(conn: Connection, account_nos: Sequence[str]) -> dict[str, dict
         member.c.base_fen,
     )
     for batch in _chunks(list(dict.fromkeys(account_nos)), 500):
-        for row in conn.execute(select(*cols).where(member.c.account_no.in_(batch))).mappings():
-            out[row["account_no"]] = dict(row)
+        for row in conn.execute(select(*cols).where(member.c.account_no.in_(batch))):
+            out[row.account_no] = MemberFact(*row)
     return out
 
 
-def active_members(conn: Connection, employer_id: int) -> list[dict[str, Any]]:
+def active_members(conn: Connection, employer_id: int) -> list[ActiveMember]:
+    """The employer's members in state 正常, by id."""
     rows = conn.execute(
         select(member.c.account_no, member.c.name, member.c.base_fen)
         .where(member.c.employer_id == employer_id, member.c.state == MemberState.NORMAL.value)
         .order_by(member.c.id)
-    ).mappings()
-    return [dict(r) for r in rows]
+    )
+    return [ActiveMember(*r) for r in rows]
 
 
 def advance_paid_through(conn: Connection, months: Any) -> None:
@@ -785,7 +940,7 @@ def advance_paid_through(conn: Connection, months: Any) -> None:
 def apply_adjustment(
     conn: Connection,
     ctx: Context,
-    employer_row: Mapping[str, Any],
+    employer_row: Employer,
     employer_rate: Decimal,
     member_rate: Decimal,
     bases: Mapping[int, int],
@@ -795,10 +950,10 @@ def apply_adjustment(
     and one business event (``employer.adjusted``) for the whole adjustment."""
     reason = _require_reason(reason)
     rates = {"employer_rate": employer_rate, "member_rate": member_rate}
-    before, after = _changed(employer_row, rates)
+    before, after = _changed(fields_of(employer_row), rates)
     if after:
-        _update(conn, employer, employer_row, after)
-        _history(conn, ctx, "employer", employer_row["id"], "adjust", reason, before, after)
+        _update(conn, employer, fields_of(employer_row), after)
+        _history(conn, ctx, "employer", employer_row.id, "adjust", reason, before, after)
     current = {
         r.id: r.base_fen
         for r in conn.execute(select(member.c.id, member.c.base_fen).where(member.c.id.in_(list(bases))))
@@ -823,7 +978,7 @@ def apply_adjustment(
                 for m, old, new in changed
             ],
         )  # fmt: skip
-    events.record(conn, ctx, "employer.adjusted", "employer", employer_row["id"], {
+    events.record(conn, ctx, "employer.adjusted", "employer", employer_row.id, {
         "action": "adjust", "business_type": BUSINESS_TYPE["adjust"], "changed": sorted(after),
         "employer_rate": str(employer_rate), "member_rate": str(member_rate), "members_changed": len(changed),
     })  # fmt: skip

@@ -219,7 +219,7 @@ def interest_settle(
             _engine(settings), _context(settings, actor), date(year, 6, 30), chunk_size=chunk_size,
             progress=_reporter(bar),
         )  # fmt: skip
-    console.print(summary)
+    console.print(summary.shown())
 
 
 @audit_app.command("verify")
@@ -332,6 +332,7 @@ def month_end(
 ) -> None:
     """Month-end for the whole center: allocate every funded list, mark arrears (restartable)."""
     from hpf.contributions.month_end import run_month_end
+    from hpf.kernel.records import fields_of
 
     settings = _settings()
     with _progress_bar() as bar:
@@ -339,7 +340,7 @@ def month_end(
             _engine(settings), _context(settings, actor), month,
             chunk_size=chunk_size, workers=workers, throttle_seconds=throttle_seconds, progress=_reporter(bar),
         )  # fmt: skip
-    console.print(summary)
+    console.print(fields_of(summary))
 
 
 # The loan book's jobs join the loan calculator under `hpf loan` (they need this module's

@@ -20,6 +20,7 @@ from hpf.contributions.rules import Kind, ListRow
 from hpf.disclosure.http import Disclose
 from hpf.kernel.errors import InvalidInput
 from hpf.kernel.money import format_yuan
+from hpf.kernel.records import fields_of
 from hpf.policy.rules import contribution_parts
 from hpf.policy.service import policy_at
 from hpf.web.auth import CurrentPrincipal, requires
@@ -130,7 +131,7 @@ def _require_key(key: str | None) -> str:
 
 
 def _employer_id(conn: Any, employer_no: str) -> int:
-    return int(accounts.get_employer(conn, employer_no)["id"])
+    return accounts.get_employer(conn, employer_no).id
 
 
 @router.post(
@@ -150,7 +151,7 @@ def submit_list(
         conn, ctx, account_no, kind=Kind(body.kind), month=body.month, rows=rows, source="api",
         idempotency_key=_require_key(idempotency_key),
     )  # fmt: skip
-    return RemittanceOut(**row)
+    return RemittanceOut(**fields_of(row))
 
 
 @router.post(
@@ -181,7 +182,7 @@ def upload_list(
         conn, ctx, account_no, kind=Kind(kind), month=month, rows=rows, source=source,
         idempotency_key=key[:80], parse_errors=parse_errors,
     )  # fmt: skip
-    return RemittanceOut(**row)
+    return RemittanceOut(**fields_of(row))
 
 
 @router.get(
@@ -195,9 +196,9 @@ def template(
     emp = accounts.get_employer(conn, account_no)
     policy = policy_at(conn, ctx.clock.today())
     members = [
-        (m["account_no"], m["name"], m["base_fen"],
-         *contribution_parts(m["base_fen"], emp["employer_rate"], emp["member_rate"], policy))
-        for m in accounts.active_members(conn, emp["id"])
+        (m.account_no, m.name, m.base_fen,
+         *contribution_parts(m.base_fen, emp.employer_rate, emp.member_rate, policy))
+        for m in accounts.active_members(conn, emp.id)
     ]  # fmt: skip
     rows = lists.prefilled_rows(members)
     if fmt == "csv":
@@ -222,7 +223,10 @@ def template(
     dependencies=[Depends(requires(Perm.CONTRIBUTION_READ))],
 )
 def employer_lists(account_no: str, conn: ReadDb) -> list[RemittanceOut]:
-    return [RemittanceOut(**r) for r in service.employer_remittances(conn, _employer_id(conn, account_no))]
+    return [
+        RemittanceOut(**fields_of(r))
+        for r in service.employer_remittances(conn, _employer_id(conn, account_no))
+    ]
 
 
 @router.get(
@@ -232,9 +236,9 @@ def employer_lists(account_no: str, conn: ReadDb) -> list[RemittanceOut]:
 )
 def get_list(remittance_id: Id, conn: ReadDb, show: Disclose) -> RemittanceDetail:
     row = service.get_remittance(conn, remittance_id)
-    rows = [RemittanceRowOut(**r) for r in service.remittance_rows(conn, remittance_id)]
+    rows = [RemittanceRowOut(**fields_of(r)) for r in service.remittance_rows(conn, remittance_id)]
     show.record_view("remittance", remittance_id, rows=len(rows), what="缴存清册")
-    return RemittanceDetail(**row, rows=rows)
+    return RemittanceDetail(**fields_of(row), rows=rows)
 
 
 @router.post(
@@ -243,7 +247,7 @@ def get_list(remittance_id: Id, conn: ReadDb, show: Disclose) -> RemittanceDetai
     dependencies=[Depends(requires(Perm.FUNDS_ALLOCATE))],
 )
 def allocate(remittance_id: Id, conn: WriteDb, ctx: Ctx) -> RemittanceOut:
-    return RemittanceOut(**service.allocate(conn, ctx, remittance_id))
+    return RemittanceOut(**fields_of(service.allocate(conn, ctx, remittance_id)))
 
 
 @router.post(
@@ -254,7 +258,7 @@ def allocate(remittance_id: Id, conn: WriteDb, ctx: Ctx) -> RemittanceOut:
 )
 def record_receipt(account_no: str, body: ReceiptIn, conn: WriteDb, ctx: Ctx) -> ReceiptOut:
     row = service.record_receipt(conn, ctx, account_no, body.amount_fen, body.bank_ref, body.value_date)
-    return ReceiptOut(**row)
+    return ReceiptOut(**fields_of(row))
 
 
 @router.post(
@@ -307,10 +311,11 @@ def correct(
     dependencies=[Depends(requires(Perm.CONTRIBUTION_SUBMIT))],
 )
 def adjust(account_no: str, body: AdjustmentIn, conn: WriteDb, ctx: Ctx) -> dict[str, Any]:
-    return service.adjust_base_and_rates(
+    done = service.adjust_base_and_rates(
         conn, ctx, account_no, employer_rate=body.employer_rate, member_rate=body.member_rate,
         bases=body.bases, reason=body.reason,
     )  # fmt: skip
+    return fields_of(done)
 
 
 @router.get(
@@ -319,7 +324,7 @@ def adjust(account_no: str, body: AdjustmentIn, conn: WriteDb, ctx: Ctx) -> dict
     dependencies=[Depends(requires(Perm.CONTRIBUTION_READ))],
 )
 def employer_arrears(account_no: str, conn: ReadDb) -> list[ArrearsOut]:
-    return [ArrearsOut(**a) for a in service.open_arrears(conn, _employer_id(conn, account_no))]
+    return [ArrearsOut(**fields_of(a)) for a in service.open_arrears(conn, _employer_id(conn, account_no))]
 
 
 @router.get(
@@ -328,4 +333,4 @@ def employer_arrears(account_no: str, conn: ReadDb) -> list[ArrearsOut]:
     dependencies=[Depends(requires(Perm.CONTRIBUTION_READ))],
 )
 def unallocated(conn: ReadDb) -> list[Unallocated]:
-    return [Unallocated(**r) for r in service.unallocated(conn)]
+    return [Unallocated(**fields_of(r)) for r in service.unallocated(conn)]

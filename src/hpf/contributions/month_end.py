@@ -14,8 +14,9 @@ PostgreSQL aborts one of them — only means that chunk is allocated again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -28,12 +29,33 @@ from hpf.db.engine import read_transaction, write_transaction
 from hpf.jobs import finish_job, job_summary, start_job
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict
+from hpf.kernel.records import fields_of
 
 JOB = "month_end"
 Progress = Callable[[str, int, int], None]
 POSTGRES_WORKERS = 2  # concurrent chunk transactions on PostgreSQL (SQLite has one writer)
 _DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
 _DEADLOCK_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class MonthEndSummary:
+    """What a month-end run did (stored as the job's summary)."""
+
+    month: str  # YYYY-MM
+    lists_allocated: int
+    lists_funded: int
+    arrears_marked: int
+
+    @classmethod
+    def of(cls, stored: Mapping[str, Any]) -> MonthEndSummary:
+        """The summary a finished run stored."""
+        return cls(
+            str(stored["month"]),
+            int(stored["lists_allocated"]),
+            int(stored["lists_funded"]),
+            int(stored["arrears_marked"]),
+        )
 
 
 def run_month_end(
@@ -45,7 +67,7 @@ def run_month_end(
     workers: int | None = None,
     throttle_seconds: float = 0.0,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> MonthEndSummary:
     """Run (or finish) month-end for ``month``; returns the job summary.
 
     ``workers``: chunks allocated at a time (default: ``POSTGRES_WORKERS`` on PostgreSQL, 1 on
@@ -58,7 +80,9 @@ def run_month_end(
                        f"month-end of {month} runs on or after {value_date}")  # fmt: skip
     with write_transaction(engine) as conn:
         if not start_job(conn, JOB, month, ctx.clock):
-            return job_summary(conn, JOB, month) or {}
+            stored = job_summary(conn, JOB, month)
+            assert stored is not None, "a done job has its summary (finish_job)"
+            return MonthEndSummary.of(stored)
     with read_transaction(engine) as conn:
         funded = service.funded_remittances(conn, through_month=month)
     chunks = [funded[start : start + chunk_size] for start in range(0, len(funded), chunk_size)]
@@ -100,13 +124,10 @@ def run_month_end(
                         progress("allocation", done, len(funded))
     with write_transaction(engine) as conn:
         marked = service.mark_arrears(conn, ctx, month)
-        summary = {
-            "month": month,
-            "lists_allocated": posted,
-            "lists_funded": len(funded),
-            "arrears_marked": marked,
-        }
-        finish_job(conn, JOB, month, ctx, summary)
+        summary = MonthEndSummary(
+            month, lists_allocated=posted, lists_funded=len(funded), arrears_marked=marked
+        )
+        finish_job(conn, JOB, month, ctx, fields_of(summary))
     if progress:
         progress("arrears", 1, 1)
     return summary

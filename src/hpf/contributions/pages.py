@@ -33,6 +33,7 @@ from hpf.disclosure.http import Disclose
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError, InvalidInput, NotFound, all_at_once
 from hpf.kernel.money import parse_yuan
+from hpf.kernel.records import fields_of
 from hpf.ledger import service as ledger
 from hpf.web.auth import requires
 from hpf.web.bounds import Id
@@ -85,10 +86,10 @@ def _refusal(exc: HpfError) -> dict[str, Any]:
     }
 
 
-def _state_label(row: dict[str, Any], funded: set[int]) -> str:
-    if row["state"] == "pending" and row["id"] in funded:
+def _state_label(row: service.Remittance, funded: set[int]) -> str:
+    if row.state == "pending" and row.id in funded:
         return FUNDED_ZH
-    return str(STATE_ZH.get(row["state"], row["state"]))
+    return str(STATE_ZH.get(row.state, row.state))
 
 
 def _with_done(url: str, done: str) -> str:
@@ -105,24 +106,24 @@ def _receipt_form(today: date, **typed: str) -> dict[str, str]:
 
 
 def _employer_context(
-    request: Request, conn: Connection, ctx: Context, emp: dict[str, Any], **extra: Any
+    request: Request, conn: Connection, ctx: Context, emp: accounts.Employer, **extra: Any
 ) -> dict[str, Any]:
-    due = due_month(emp["paid_through"], emp["opened_on"])
-    rems = service.employer_remittances(conn, emp["id"])
-    funded = set(service.funded_remittances(conn, employer_id=emp["id"]))
-    balance = ledger.employer_balance_of(conn, emp["id"])
-    claimed = sum(r["total_fen"] for r in rems if r["state"] == "pending")
+    due = due_month(emp.paid_through, emp.opened_on)
+    rems = service.employer_remittances(conn, emp.id)
+    funded = set(service.funded_remittances(conn, employer_id=emp.id))
+    balance = ledger.employer_balance_of(conn, emp.id)
+    claimed = sum(r.total_fen for r in rems if r.state == "pending")
     today = ctx.clock.today()
-    receipts = service.recent_receipts(conn, emp["id"], limit=RECENT_RECEIPTS)
+    receipts = service.recent_receipts(conn, emp.id, limit=RECENT_RECEIPTS)
     return {
         "nav": "employers",
         "e": emp,
         "due": due,
         "balance_fen": balance,
         "claimed_fen": claimed,
-        "arrears": service.open_arrears(conn, emp["id"]),
+        "arrears": service.open_arrears(conn, emp.id),
         "remittances": [
-            {**r, "kind_zh": KIND_ZH.get(r["kind"], r["kind"]), "state_zh": _state_label(r, funded)}
+            {**fields_of(r), "kind_zh": KIND_ZH.get(r.kind, r.kind), "state_zh": _state_label(r, funded)}
             for r in rems
         ],
         "remittance_limit": 60,
@@ -131,7 +132,7 @@ def _employer_context(
         "upload_error": None,
         "receipt": _receipt_form(today),
         "receipt_error": None,
-        "receipt_next": f"/employers/{emp['account_no']}/remittances",
+        "receipt_next": f"/employers/{emp.account_no}/remittances",
         "today": today,
         "done": _done(request),
         **extra,
@@ -164,12 +165,12 @@ def upload_list(
     except HpfError as exc:
         context = _employer_context(request, conn, ctx, emp, upload=typed, upload_error=_refusal(exc))
         return render(request, "contributions_employer.html", context, status_code=exc.status)
-    return RedirectResponse(f"/remittances/{rem['id']}?done=submitted", status_code=303)
+    return RedirectResponse(f"/remittances/{rem.id}?done=submitted", status_code=303)
 
 
 def _submit_file(
     conn: Connection, ctx: Context, account_no: str, file: UploadFile | None, month: str, kind: str
-) -> dict[str, Any]:
+) -> service.Remittance:
     if kind not in KIND_ZH:
         raise InvalidInput("remittance.kind", "请选择汇缴或补缴", f"kind {kind!r} is not 01 or 02")
     month = parse_month(month)
@@ -201,12 +202,12 @@ def _remittance_context(
     request: Request, conn: Connection, ctx: Context, remittance_id: int, page: int = 1, **extra: Any
 ) -> dict[str, Any]:
     rem = service.get_remittance(conn, remittance_id)  # NotFound → 404 page
-    emp = _employer_of(conn, rem["employer_id"])
+    emp = _employer_of(conn, rem.employer_id)
     all_rows = service.remittance_rows(conn, remittance_id)
     pages = max(1, -(-len(all_rows) // ROWS_PER_PAGE))
     page = min(page, pages)
     shown = all_rows[(page - 1) * ROWS_PER_PAGE : page * ROWS_PER_PAGE]
-    pending = rem["state"] == "pending"
+    pending = rem.state == "pending"
     funded = pending and service.funded_remittances(conn, employer_id=emp["id"], ids=[remittance_id]) == [
         remittance_id
     ]
@@ -216,10 +217,10 @@ def _remittance_context(
     return {
         "nav": "employers",
         "r": {
-            **rem,
-            "kind_zh": KIND_ZH.get(rem["kind"], rem["kind"]),
+            **fields_of(rem),
+            "kind_zh": KIND_ZH.get(rem.kind, rem.kind),
             "state_zh": _state_label(rem, {remittance_id} if funded else set()),
-            "source_zh": SOURCE_ZH.get(rem["source"], rem["source"]),
+            "source_zh": SOURCE_ZH.get(rem.source, rem.source),
         },
         "e": emp,
         "rows": shown,
@@ -278,7 +279,7 @@ def record_receipt(
     next_url: Annotated[str, Form(alias="next", max_length=400)] = "",
 ) -> Response:
     emp = accounts.get_employer(conn, account_no)
-    back = safe_next(next_url, f"/employers/{emp['account_no']}/remittances")
+    back = safe_next(next_url, f"/employers/{emp.account_no}/remittances")
     try:
         with conn.begin_nested():
             fen, day = _receipt_fields(amount, bank_ref, value_date)
@@ -288,7 +289,7 @@ def record_receipt(
         refused: dict[str, Any] = {"receipt": typed, "receipt_error": _refusal(exc), "receipt_next": back}
         path = urlsplit(back).path
         on_list = _REMITTANCE_PATH.match(path)
-        if on_list and service.is_pending_list_of(conn, int(on_list.group(1)), emp["id"]):
+        if on_list and service.is_pending_list_of(conn, int(on_list.group(1)), emp.id):
             context = _remittance_context(request, conn, ctx, int(on_list.group(1)), **refused)
             return render(request, "contributions_remittance.html", context, status_code=exc.status)
         context = _employer_context(request, conn, ctx, emp, **refused)
@@ -346,7 +347,7 @@ def unallocated_page(request: Request, conn: ReadDb) -> Response:
         {
             "nav": "receipts",
             "rows": rows,
-            "unclaimed_total": sum(r["unclaimed_fen"] for r in rows),
-            "shortfall_total": sum(r["shortfall_fen"] for r in rows),
+            "unclaimed_total": sum(r.unclaimed_fen for r in rows),
+            "shortfall_total": sum(r.shortfall_fen for r in rows),
         },
     )

@@ -9,7 +9,8 @@ by the bank's serial, allocations by remittance id, refunds and corrections by a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -58,6 +59,102 @@ from hpf.policy.service import policy_at
 REMITTING_STATES = frozenset({"01", "02", "03"})  # 正常, 开户, 缓缴 may remit (C-BJ)
 
 
+# ------------------------------------------------------------------------------ typed results
+
+
+@dataclass(frozen=True, slots=True)
+class Remittance:
+    """A remittance (汇缴) or back-payment (补缴) list as stored: the columns of ``remittance``."""
+
+    id: int
+    employer_id: int
+    kind: str  # 01 汇缴, 02 补缴
+    month: str  # YYYY-MM (HBJNY)
+    state: str  # pending | posted | cancelled
+    members: int
+    employer_part_fen: int
+    member_part_fen: int
+    total_fen: int
+    source: str  # api | csv | xlsx | sim
+    idempotency_key: str
+    created_on: date
+    recorded_at: datetime
+    actor: str
+    posted_entry_id: int | None
+    posted_on: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class RemittanceLine:
+    """One row of a list, with the member's account number and name."""
+
+    id: int
+    remittance_id: int
+    member_id: int
+    base_fen: int
+    employer_fen: int
+    member_fen: int
+    account_no: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A bank arrival notice (到账) as stored: the columns of ``receipt``."""
+
+    id: int
+    employer_id: int
+    bank_ref: str
+    amount_fen: int
+    value_date: date
+    entry_id: int
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecentReceipt:
+    """A receipt as an employer's page lists it."""
+
+    bank_ref: str
+    amount_fen: int
+    value_date: date
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Arrears:
+    """An employer's unpaid month (欠缴): the columns of ``arrears``."""
+
+    employer_id: int
+    month: str
+    expected_fen: int
+    state: str  # open | cleared
+    marked_on: date
+    cleared_on: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """What a base and rate adjustment (调基调比) changed."""
+
+    employer_account_no: str
+    members_changed: int
+    employer_rate: str
+    member_rate: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnallocatedFunds:
+    """An employer whose receipts and pending lists differ: money unclaimed, or lists short."""
+
+    account_no: str
+    name: str
+    balance_fen: int
+    claimed_fen: int
+    unclaimed_fen: int
+    shortfall_fen: int
+
+
 def _rows_invalid(errors: Sequence[RowError]) -> InvalidInput:
     return InvalidInput(
         "remittance.rows_invalid",
@@ -69,14 +166,14 @@ def _rows_invalid(errors: Sequence[RowError]) -> InvalidInput:
 
 def remittance_owner(conn: Connection, remittance_id: str) -> tuple[int | None, int | None]:
     """(None, employer id) of a remittance list, for scope checks; ``NotFound`` if none."""
-    return None, get_remittance(conn, int(remittance_id))["employer_id"]
+    return None, get_remittance(conn, int(remittance_id)).employer_id
 
 
-def get_remittance(conn: Connection, remittance_id: int) -> dict[str, Any]:
+def get_remittance(conn: Connection, remittance_id: int) -> Remittance:
     row = conn.execute(select(remittance).where(remittance.c.id == remittance_id)).mappings().first()
     if row is None:
         raise NotFound("remittance.not_found", "清册不存在", f"no remittance {remittance_id}")
-    return dict(row)
+    return Remittance(**row)  # the columns are the fields
 
 
 def submit_list(
@@ -90,7 +187,7 @@ def submit_list(
     source: str,
     idempotency_key: str,
     parse_errors: Sequence[RowError] = (),
-) -> dict[str, Any]:
+) -> Remittance:
     """Accept a whole remittance (汇缴) or back-payment (补缴) list, or refuse it whole."""
     month = parse_month(month)
     emp = accounts.get_employer(conn, employer_no)
@@ -100,33 +197,33 @@ def submit_list(
         .first()
     )
     if replay is not None:
-        if (replay["employer_id"], replay["kind"], replay["month"]) != (emp["id"], kind.value, month):
+        if (replay["employer_id"], replay["kind"], replay["month"]) != (emp.id, kind.value, month):
             raise Conflict("remittance.idempotency_conflict", "幂等键已用于另一份清册",
                            f"key {idempotency_key!r} was used for remittance {replay['id']}")  # fmt: skip
-        return dict(replay)
+        return Remittance(**replay)
     _check_employer_may_submit(conn, emp, kind, month)
     policy = policy_at(conn, month_end(month))
     facts = {
-        no: MemberFacts(f["id"], f["name"], f["employer_id"], f["state"], f["base_fen"])
+        no: MemberFacts(f.id, f.name, f.employer_id, f.state, f.base_fen)
         for no, f in accounts.member_facts(conn, [r.account_no for r in rows]).items()
     }
     checked, errors = check_list(
-        rows, kind=kind, employer_id=emp["id"], employer_rate=emp["employer_rate"],
-        member_rate=emp["member_rate"], members=facts, policy=policy,
+        rows, kind=kind, employer_id=emp.id, employer_rate=emp.employer_rate,
+        member_rate=emp.member_rate, members=facts, policy=policy,
     )  # fmt: skip
     errors = sorted([*parse_errors, *errors], key=lambda e: e.line)
     if errors:
         raise _rows_invalid(errors)
-    return _store(conn, ctx, emp["id"], kind, month, checked, source, idempotency_key)
+    return _store(conn, ctx, emp.id, kind, month, checked, source, idempotency_key)
 
 
-def _check_employer_may_submit(conn: Connection, emp: Mapping[str, Any], kind: Kind, month: str) -> None:
-    if emp["state"] not in REMITTING_STATES:
+def _check_employer_may_submit(conn: Connection, emp: accounts.Employer, kind: Kind, month: str) -> None:
+    if emp.state not in REMITTING_STATES:
         raise Conflict("remittance.employer_state", "单位账户状态不允许缴存",
-                       f"employer is in state {emp['state']}", state=emp["state"])  # fmt: skip
+                       f"employer is in state {emp.state}", state=emp.state)  # fmt: skip
     open_same_kind = conn.scalar(
         select(remittance.c.month).where(
-            remittance.c.employer_id == emp["id"],
+            remittance.c.employer_id == emp.id,
             remittance.c.kind == kind.value,
             remittance.c.state == "pending",
         )
@@ -134,7 +231,7 @@ def _check_employer_may_submit(conn: Connection, emp: Mapping[str, Any], kind: K
     if open_same_kind is not None:
         raise Conflict("remittance.previous_unfinished", "上一笔同类清册尚未完成（未到账或未分摊）",
                        f"the {open_same_kind} list of this kind is still pending", month=open_same_kind)  # fmt: skip
-    due = due_month(emp["paid_through"], emp["opened_on"])
+    due = due_month(emp.paid_through, emp.opened_on)
     if kind is Kind.REMITTANCE and month != due:
         raise InvalidInput("remittance.not_due_month", f"应缴年月为{due}",
                            f"the next month to remit is {due}, not {month}", due_month=due)  # fmt: skip
@@ -146,7 +243,7 @@ def _check_employer_may_submit(conn: Connection, emp: Mapping[str, Any], kind: K
 def _store(
     conn: Connection, ctx: Context, employer_id: int, kind: Kind, month: str,
     rows: Sequence[CheckedRow], source: str, key: str,
-) -> dict[str, Any]:  # fmt: skip
+) -> Remittance:  # fmt: skip
     employer_part, member_part, total = totals(rows)
     remittance_id = conn.execute(
         insert(remittance).values(
@@ -172,7 +269,7 @@ def _store(
 
 def record_receipt(
     conn: Connection, ctx: Context, employer_no: str, amount_fen: int, bank_ref: str, value_date: date
-) -> dict[str, Any]:
+) -> Receipt:
     """A bank arrival notice (到账) for an employer; a repeated notice has no effect."""
     require_fen(amount_fen, "amount_fen")
     if amount_fen <= 0:
@@ -185,10 +282,10 @@ def record_receipt(
     emp = accounts.get_employer(conn, employer_no)
     seen = conn.execute(select(receipt).where(receipt.c.bank_ref == bank_ref)).mappings().first()
     if seen is not None:
-        if (seen["employer_id"], seen["amount_fen"]) != (emp["id"], amount_fen):
+        if (seen["employer_id"], seen["amount_fen"]) != (emp.id, amount_fen):
             raise Conflict("receipt.bank_ref_reused", "银行流水号已用于另一笔到账",
                            f"bank_ref {bank_ref!r} was recorded with other facts")  # fmt: skip
-        return dict(seen)
+        return Receipt(**seen)
     if value_date > ctx.clock.today():
         raise InvalidInput("receipt.value_date", "到账日期不能晚于业务日期", "value date is in the future")
     entry_id = ledger.post(
@@ -196,20 +293,20 @@ def record_receipt(
         JournalEntry(
             Kind.REMITTANCE.value, f"RCPT-{bank_ref}", f"receipt:{bank_ref}", value_date, ctx.clock.today(),
             (Line(BANK_DEPOSITS, Side.DEBIT, amount_fen),
-             Line(EMPLOYER_SUSPENSE, Side.CREDIT, amount_fen, employer_id=emp["id"])),
+             Line(EMPLOYER_SUSPENSE, Side.CREDIT, amount_fen, employer_id=emp.id)),
             memo="单位缴存到账", actor=ctx.actor,
         ),
         ctx.clock,
     )  # fmt: skip
     conn.execute(
         insert(receipt).values(
-            employer_id=emp["id"], bank_ref=bank_ref, amount_fen=amount_fen, value_date=value_date,
+            employer_id=emp.id, bank_ref=bank_ref, amount_fen=amount_fen, value_date=value_date,
             entry_id=entry_id, recorded_at=ctx.clock.now(),
         )
     )  # fmt: skip
-    row = dict(conn.execute(select(receipt).where(receipt.c.bank_ref == bank_ref)).mappings().one())
-    events.record(conn, ctx, "receipt.recorded", "receipt", row["id"], {
-        "employer_id": emp["id"], "amount_fen": amount_fen, "value_date": value_date, "entry_id": entry_id,
+    row = Receipt(**conn.execute(select(receipt).where(receipt.c.bank_ref == bank_ref)).mappings().one())
+    events.record(conn, ctx, "receipt.recorded", "receipt", row.id, {
+        "employer_id": emp.id, "amount_fen": amount_fen, "value_date": value_date, "entry_id": entry_id,
     })  # fmt: skip
     return row
 
@@ -226,10 +323,10 @@ def refund_unallocated(
     emp = accounts.get_employer(conn, employer_no)
     pending = conn.scalar(
         select(func.coalesce(func.sum(remittance.c.total_fen), 0)).where(
-            remittance.c.employer_id == emp["id"], remittance.c.state == "pending"
+            remittance.c.employer_id == emp.id, remittance.c.state == "pending"
         )
     )
-    free = ledger.employer_balance_of(conn, emp["id"]) - int(pending or 0)
+    free = ledger.employer_balance_of(conn, emp.id) - int(pending or 0)
     if amount_fen > free:
         raise Conflict("refund.exceeds_unallocated", "退款金额超过未被清册占用的暂收款",
                        f"only {free} fen is not claimed by a pending list", available_fen=free)  # fmt: skip
@@ -238,15 +335,15 @@ def refund_unallocated(
     entry_id = ledger.post(
         conn,
         JournalEntry(
-            "99", f"REFUND-{emp['account_no']}", f"refund:{idempotency_key}", today, today,
-            (Line(EMPLOYER_SUSPENSE, Side.DEBIT, amount_fen, employer_id=emp["id"]),
+            "99", f"REFUND-{emp.account_no}", f"refund:{idempotency_key}", today, today,
+            (Line(EMPLOYER_SUSPENSE, Side.DEBIT, amount_fen, employer_id=emp.id),
              Line(BANK_DEPOSITS, Side.CREDIT, amount_fen)),
             memo=f"退还单位暂收款：{reason}"[:200], actor=ctx.actor,
         ),
         ctx.clock,
     )  # fmt: skip
     if not replay:
-        events.record(conn, ctx, "employer.unallocated_refunded", "employer", emp["id"],
+        events.record(conn, ctx, "employer.unallocated_refunded", "employer", emp.id,
                       {"amount_fen": amount_fen, "entry_id": entry_id})  # fmt: skip
     return entry_id
 
@@ -258,7 +355,7 @@ def _posted(conn: Connection, key: str) -> bool:
 
 def refund_as_approved(
     conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str
-) -> dict[str, Any]:
+) -> dict[str, int]:
     """Carry out an approved ``funds.refund`` (maker-checker, ``hpf.approvals.service``)."""
     entry_id = refund_unallocated(
         conn,
@@ -274,14 +371,14 @@ def refund_as_approved(
 # ---------------------------------------------------------------------------------- allocation
 
 
-def allocate(conn: Connection, ctx: Context, remittance_id: int) -> dict[str, Any]:
+def allocate(conn: Connection, ctx: Context, remittance_id: int) -> Remittance:
     """Allocate one funded list now (分摊) instead of waiting for month-end."""
     rem = get_remittance(conn, remittance_id)
-    if rem["state"] == "posted":
+    if rem.state == "posted":
         return rem
-    if rem["state"] != "pending":
-        raise Conflict("remittance.not_pending", "清册不是待分摊状态", f"remittance is {rem['state']}")
-    if funded_remittances(conn, employer_id=rem["employer_id"], ids=[remittance_id]) != [remittance_id]:
+    if rem.state != "pending":
+        raise Conflict("remittance.not_pending", "清册不是待分摊状态", f"remittance is {rem.state}")
+    if funded_remittances(conn, employer_id=rem.employer_id, ids=[remittance_id]) != [remittance_id]:
         raise Conflict("remittance.not_funded", "资金未足额到账，不能分摊",
                        "the employer's unallocated receipts do not cover this list (and earlier ones)")  # fmt: skip
     allocate_set(conn, ctx, [remittance_id], ctx.clock.today())
@@ -491,12 +588,12 @@ def mark_arrears(conn: Connection, ctx: Context, month: str) -> int:
     return len(marked.all())
 
 
-def open_arrears(conn: Connection, employer_id: int) -> list[dict[str, Any]]:
+def open_arrears(conn: Connection, employer_id: int) -> list[Arrears]:
     rows = conn.execute(
         select(arrears).where(arrears.c.employer_id == employer_id, arrears.c.state == "open")
         .order_by(arrears.c.month)
     ).mappings()  # fmt: skip
-    return [dict(r) for r in rows]
+    return [Arrears(**r) for r in rows]  # the columns are the fields
 
 
 # ---------------------------------------------------------------------------------- corrections
@@ -509,16 +606,16 @@ def correct_wrong_payment(
     """错缴更正: move money allocated to the wrong member, to the right one or back to the employer."""
     require_fen(amount_fen, "amount_fen")
     rem = get_remittance(conn, remittance_id)
-    if rem["state"] != "posted" or amount_fen <= 0 or not reason.strip():
+    if rem.state != "posted" or amount_fen <= 0 or not reason.strip():
         raise InvalidInput("correction.invalid", "只能更正已分摊清册中的正数金额，并须说明原因",
                            "the list must be posted, the amount positive and a reason given")  # fmt: skip
     wrong = accounts.get_member(conn, account_no)
     allocated = conn.scalar(
         select(func.coalesce(func.sum(remittance_row.c.employer_fen + remittance_row.c.member_fen), 0)).where(
-            remittance_row.c.remittance_id == remittance_id, remittance_row.c.member_id == wrong["id"]
+            remittance_row.c.remittance_id == remittance_id, remittance_row.c.member_id == wrong.id
         )
     )
-    already = _corrected(conn, remittance_id, wrong["id"])
+    already = _corrected(conn, remittance_id, wrong.id)
     if amount_fen > int(allocated or 0) - already:
         raise Conflict("correction.exceeds_allocation", "更正金额超过该职工在本清册中的分摊额",
                        f"at most {int(allocated or 0) - already} fen can still be corrected")  # fmt: skip
@@ -526,15 +623,13 @@ def correct_wrong_payment(
     credit: Line
     if to_account_no:
         right = accounts.get_member(conn, to_account_no)
-        if right["employer_id"] != rem["employer_id"] or right["id"] == wrong["id"]:
+        if right.employer_id != rem.employer_id or right.id == wrong.id:
             raise InvalidInput(
                 "correction.target", "更正对象须为本单位的另一职工", "target must be a colleague"
             )
-        credit = Line(
-            MEMBER_CONTROL, Side.CREDIT, amount_fen, member_id=right["id"], part=BalancePart.CURRENT
-        )
+        credit = Line(MEMBER_CONTROL, Side.CREDIT, amount_fen, member_id=right.id, part=BalancePart.CURRENT)
     else:
-        credit = Line(EMPLOYER_SUSPENSE, Side.CREDIT, amount_fen, employer_id=rem["employer_id"])
+        credit = Line(EMPLOYER_SUSPENSE, Side.CREDIT, amount_fen, employer_id=rem.employer_id)
     today = ctx.clock.today()
     replay = _posted(conn, f"correction:{idempotency_key}")
     entry_id = ledger.post(
@@ -545,21 +640,21 @@ def correct_wrong_payment(
     )  # fmt: skip
     if not replay:
         events.record(conn, ctx, "remittance.corrected", "remittance", remittance_id, {
-            "member_id": wrong["id"], "to_member_id": credit.member_id, "amount_fen": amount_fen, "entry_id": entry_id,
+            "member_id": wrong.id, "to_member_id": credit.member_id, "amount_fen": amount_fen, "entry_id": entry_id,
         })  # fmt: skip
     return entry_id
 
 
-def _split_debit(member: Mapping[str, Any], amount_fen: int) -> tuple[Line, ...]:
+def _split_debit(member: accounts.Member, amount_fen: int) -> tuple[Line, ...]:
     """Take from the current-year part first, then the carried-over part."""
-    from_current = min(amount_fen, member["current_fen"])
+    from_current = min(amount_fen, member.current_fen)
     lines = []
     if from_current:
         lines.append(
-            Line(MEMBER_CONTROL, Side.DEBIT, from_current, member_id=member["id"], part=BalancePart.CURRENT)
+            Line(MEMBER_CONTROL, Side.DEBIT, from_current, member_id=member.id, part=BalancePart.CURRENT)
         )
     if amount_fen - from_current:
-        lines.append(Line(MEMBER_CONTROL, Side.DEBIT, amount_fen - from_current, member_id=member["id"],
+        lines.append(Line(MEMBER_CONTROL, Side.DEBIT, amount_fen - from_current, member_id=member.id,
                           part=BalancePart.CARRIED))  # fmt: skip
     return tuple(lines)
 
@@ -577,10 +672,10 @@ def _corrected(conn: Connection, remittance_id: int, member_id: int) -> int:
 def adjust_base_and_rates(
     conn: Connection, ctx: Context, employer_no: str, *, employer_rate: str, member_rate: str,
     bases: Mapping[str, int], reason: str,
-) -> dict[str, Any]:  # fmt: skip
+) -> Adjustment:  # fmt: skip
     """调基调比 for a whole employer as one operation: every error listed, or all applied."""
     emp = accounts.get_employer(conn, employer_no)
-    if emp["state"] == "04":
+    if emp.state == "04":
         raise Conflict("adjustment.employer_closed", "单位已销户", "the employer is closed")
     policy = policy_at(conn, ctx.clock.today())
     try:
@@ -593,7 +688,7 @@ def adjust_base_and_rates(
     facts = accounts.member_facts(conn, list(bases))
     for line, (account_no, base) in enumerate(bases.items(), start=1):
         fact = facts.get(account_no)
-        if fact is None or fact["employer_id"] != emp["id"]:
+        if fact is None or fact.employer_id != emp.id:
             errors.append(RowError(line, account_no, "remittance.not_employee", "该职工不属于本单位",
                                    f"account {account_no} is not a member of this employer"))  # fmt: skip
             continue
@@ -604,34 +699,33 @@ def adjust_base_and_rates(
     if errors:
         raise _rows_invalid(errors)
     changed = accounts.apply_adjustment(
-        conn, ctx, emp, er, mr, {facts[no]["id"]: base for no, base in bases.items()}, reason
+        conn, ctx, emp, er, mr, {facts[no].id: base for no, base in bases.items()}, reason
     )
-    return {"employer_account_no": employer_no, "members_changed": changed,
-            "employer_rate": str(er), "member_rate": str(mr)}  # fmt: skip
+    return Adjustment(employer_no, changed, str(er), str(mr))
 
 
 # ----------------------------------------------------------------------------------- reading
 
 
-def employer_remittances(conn: Connection, employer_id: int, limit: int = 60) -> list[dict[str, Any]]:
+def employer_remittances(conn: Connection, employer_id: int, limit: int = 60) -> list[Remittance]:
     rows = conn.execute(
         select(remittance).where(remittance.c.employer_id == employer_id)
         .order_by(remittance.c.month.desc(), remittance.c.id.desc()).limit(limit)
     ).mappings()  # fmt: skip
-    return [dict(r) for r in rows]
+    return [Remittance(**r) for r in rows]
 
 
-def needed_fen(conn: Connection, rem: Mapping[str, Any]) -> int:
+def needed_fen(conn: Connection, rem: Remittance) -> int:
     """What the employer's receipts must cover for this list: it and the pending lists before it
     (lists are funded oldest first, in the order ``funded_remittances`` uses)."""
     r = remittance.c
-    before = (r.month < rem["month"]) | (
-        (r.month == rem["month"]) & ((r.kind < rem["kind"]) | ((r.kind == rem["kind"]) & (r.id <= rem["id"])))
+    before = (r.month < rem.month) | (
+        (r.month == rem.month) & ((r.kind < rem.kind) | ((r.kind == rem.kind) & (r.id <= rem.id)))
     )
     return int(
         conn.scalar(
             select(func.coalesce(func.sum(r.total_fen), 0)).where(
-                r.employer_id == rem["employer_id"], r.state == "pending", before
+                r.employer_id == rem.employer_id, r.state == "pending", before
             )
         )
         or 0
@@ -646,18 +740,18 @@ def is_pending_list_of(conn: Connection, remittance_id: int, employer_id: int) -
     return found is not None and tuple(found) == (employer_id, "pending")
 
 
-def recent_receipts(conn: Connection, employer_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
+def recent_receipts(conn: Connection, employer_id: int, *, limit: int = 20) -> list[RecentReceipt]:
     """The employer's latest bank receipts, newest first: bank_ref, amount_fen, value_date, recorded_at."""
     rows = conn.execute(
         select(receipt.c.bank_ref, receipt.c.amount_fen, receipt.c.value_date, receipt.c.recorded_at)
         .where(receipt.c.employer_id == employer_id)
         .order_by(receipt.c.id.desc())
         .limit(limit)
-    ).mappings()
-    return [dict(r) for r in rows]
+    )
+    return [RecentReceipt(*r) for r in rows]
 
 
-def remittance_rows(conn: Connection, remittance_id: int) -> list[dict[str, Any]]:
+def remittance_rows(conn: Connection, remittance_id: int) -> list[RemittanceLine]:
     member = member_refs_subquery()  # to show names on the list
     rows = conn.execute(
         select(remittance_row, member.c.account_no, member.c.name)
@@ -665,10 +759,10 @@ def remittance_rows(conn: Connection, remittance_id: int) -> list[dict[str, Any]
         .where(remittance_row.c.remittance_id == remittance_id)
         .order_by(remittance_row.c.id)
     ).mappings()
-    return [dict(r) for r in rows]
+    return [RemittanceLine(**r) for r in rows]  # the row's columns, the account number and name
 
 
-def unallocated(conn: Connection) -> list[dict[str, Any]]:
+def unallocated(conn: Connection) -> list[UnallocatedFunds]:
     """Employers holding receipts not claimed by a pending list, or lists short of money."""
     employer = employer_refs_subquery()
     employer_balance = ledger_queries.employer_balances_subquery()
@@ -690,7 +784,8 @@ def unallocated(conn: Connection) -> list[dict[str, Any]]:
         .limit(500)
     ).mappings()  # fmt: skip
     return [
-        {**r, "unclaimed_fen": max(r["balance_fen"] - r["claimed_fen"], 0),
-         "shortfall_fen": max(r["claimed_fen"] - r["balance_fen"], 0)}
+        UnallocatedFunds(r["account_no"], r["name"], r["balance_fen"], r["claimed_fen"],
+                         unclaimed_fen=max(r["balance_fen"] - r["claimed_fen"], 0),
+                         shortfall_fen=max(r["claimed_fen"] - r["balance_fen"], 0))
         for r in rows
     ]  # fmt: skip

@@ -27,9 +27,10 @@ wait for it (about ten seconds per million members on PostgreSQL); run it in the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -79,6 +80,87 @@ NEGATIVE_SAMPLE = 100  # member ids with a negative 积数 kept in the job summa
 Progress = Callable[[str, int, int], None]
 
 
+# ------------------------------------------------------------------------------ typed results
+
+
+@dataclass(frozen=True, slots=True)
+class YearSettlement:
+    """What an annual settlement did (stored as the job's summary); ``already_done`` when the
+    year was settled before and nothing was posted this time."""
+
+    year_end: str  # ISO date
+    next_year_end: str
+    day_basis: int
+    members_credited: int
+    interest_fen: int
+    members_carried_over: int
+    carried_over_fen: int
+    # 积数 < 0 (back-valued withdrawals exceed what was held): paid 0, worth a look by staff
+    negative_accrual_members: int
+    negative_accrual_sample: list[int]  # up to NEGATIVE_SAMPLE member ids
+    chunks_skipped: int
+    chunks: int
+    seconds: float
+    already_done: bool = False
+
+    @classmethod
+    def of(cls, stored: Mapping[str, Any], *, already_done: bool = False) -> YearSettlement:
+        """The summary a finished run stored."""
+        return cls(
+            year_end=str(stored["year_end"]),
+            next_year_end=str(stored["next_year_end"]),
+            day_basis=int(stored["day_basis"]),
+            members_credited=int(stored["members_credited"]),
+            interest_fen=int(stored["interest_fen"]),
+            members_carried_over=int(stored["members_carried_over"]),
+            carried_over_fen=int(stored["carried_over_fen"]),
+            negative_accrual_members=int(stored["negative_accrual_members"]),
+            negative_accrual_sample=[int(m) for m in stored["negative_accrual_sample"]],
+            chunks_skipped=int(stored["chunks_skipped"]),
+            chunks=int(stored["chunks"]),
+            seconds=float(stored["seconds"]),
+            already_done=already_done,
+        )
+
+    def stored(self) -> dict[str, object]:
+        """The job summary as stored (without ``already_done``)."""
+        return {
+            "year_end": self.year_end,
+            "next_year_end": self.next_year_end,
+            "day_basis": self.day_basis,
+            "members_credited": self.members_credited,
+            "interest_fen": self.interest_fen,
+            "members_carried_over": self.members_carried_over,
+            "carried_over_fen": self.carried_over_fen,
+            "negative_accrual_members": self.negative_accrual_members,
+            "negative_accrual_sample": list(self.negative_accrual_sample),
+            "chunks_skipped": self.chunks_skipped,
+            "chunks": self.chunks,
+            "seconds": self.seconds,
+        }
+
+    def shown(self) -> dict[str, object]:
+        """The summary as ``hpf interest settle`` prints it: as stored, ``already_done`` added
+        when the year was settled before."""
+        return {**self.stored(), "already_done": True} if self.already_done else self.stored()
+
+
+@dataclass(frozen=True, slots=True)
+class InterestQuote:
+    """The interest a member has earned in the open interest year up to ``day`` (nothing posted):
+    积数 counted from the day after ``after``, in fen·days per part, its ``(积数, rate)`` pieces."""
+
+    member_id: int
+    year_end: date
+    after: date
+    day: date
+    day_basis: int
+    accrual_carried: int
+    accrual_current: int
+    pieces: list[tuple[int, Decimal]]
+    interest_fen: int
+
+
 def annual_business_id(year_end: date) -> str:
     return f"INTEREST-{year_end.isoformat()}"
 
@@ -100,7 +182,7 @@ def settle_year(
     rates: Sequence[DepositRate],
     chunk_size: int = 50_000,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> YearSettlement:
     """Settle the interest year ending ``year_end`` for every member account; returns the summary.
 
     A finished year returns its stored summary (with ``already_done``) and posts nothing. The
@@ -115,12 +197,12 @@ def settle_year(
     period = year_end.isoformat()
     with write_transaction(engine) as conn:  # recorded on its own: a failed run shows as running
         if job_state(conn, JOB, period) == "done":
-            return {**(job_summary(conn, JOB, period) or {}), "already_done": True}
+            return _done(conn, period)
         _refuse_unsettleable(conn, ctx, year_end)
         start_job(conn, JOB, period, ctx.clock)
     with write_transaction(engine) as conn:
         if job_state(conn, JOB, period) == "done":  # a concurrent run finished first
-            return {**(job_summary(conn, JOB, period) or {}), "already_done": True}
+            return _done(conn, period)
         _refuse_unsettleable(conn, ctx, year_end)
         plan = _YearPlan.build(year_end, day_basis, rates)
         _refuse_overflow(conn, plan)
@@ -150,15 +232,21 @@ def settle_year(
             totals = _totals_from_ledger(conn, year_end, totals)
         totals.members_carried_over, totals.carried_over_fen = moved, moved_fen
         _calc.drop(conn, checkfirst=True)
-        summary = {
-            "year_end": period,
-            "next_year_end": next_end.isoformat(),
-            "day_basis": day_basis,
-            **totals.as_dict(),
-            "chunks": len(ranges),
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        finish_job(conn, JOB, period, ctx, summary)
+        summary = YearSettlement(
+            year_end=period,
+            next_year_end=next_end.isoformat(),
+            day_basis=day_basis,
+            members_credited=totals.members_credited,
+            interest_fen=totals.interest_fen,
+            members_carried_over=totals.members_carried_over,
+            carried_over_fen=totals.carried_over_fen,
+            negative_accrual_members=totals.negative_accrual_members,
+            negative_accrual_sample=list(totals.negative_accrual_sample),
+            chunks_skipped=totals.chunks_skipped,
+            chunks=len(ranges),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        finish_job(conn, JOB, period, ctx, summary.stored())
     if progress:
         progress("interest", 2, 2)
     return summary
@@ -171,12 +259,19 @@ def settle_year_with_policy(
     *,
     chunk_size: int = 50_000,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> YearSettlement:
     """``settle_year`` with the center's day basis (in force on the year end) and rate history."""
     day_basis, rates = _policy(engine, year_end)
     return settle_year(
         engine, ctx, year_end, day_basis=day_basis, rates=rates, chunk_size=chunk_size, progress=progress
     )
+
+
+def _done(conn: Connection, period: str) -> YearSettlement:
+    """The stored summary of a settled year (``finish_job`` stores it with the state)."""
+    stored = job_summary(conn, JOB, period)
+    assert stored is not None, "a done job has its summary (finish_job)"
+    return YearSettlement.of(stored, already_done=True)
 
 
 def _policy(engine_or_conn: Engine | Connection, on: date) -> tuple[int, list[DepositRate]]:
@@ -228,9 +323,6 @@ class _Totals:
     negative_accrual_members: int = 0
     negative_accrual_sample: list[int] = field(default_factory=list)  # up to NEGATIVE_SAMPLE ids
     chunks_skipped: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "negative_accrual_sample": list(self.negative_accrual_sample)}
 
 
 @dataclass
@@ -566,12 +658,12 @@ def settle_on_close(
             f"{day} is after the business date {ctx.clock.today()}",
         )
     quote = _quote(conn, member_id, day, day_basis, rates, lock=True)
-    amount = quote["interest_fen"]
+    amount = quote.interest_fen
     if amount == 0:
         return 0, None
     entry = JournalEntry(
         business_type=BUSINESS_TYPE,
-        business_id=closing_business_id(quote["year_end"]),
+        business_id=closing_business_id(quote.year_end),
         idempotency_key=key,
         value_date=day,
         posting_date=ctx.clock.today(),
@@ -579,7 +671,7 @@ def settle_on_close(
             Line(INTEREST_EXPENSE, Side.DEBIT, amount),
             Line(MEMBER_CONTROL, Side.CREDIT, amount, member_id=member_id, part=BalancePart.CARRIED),
         ),
-        memo=f"结息 {quote['after'] + _ONE_DAY}至{day}（{day_basis}天计）",
+        memo=f"结息 {quote.after + _ONE_DAY}至{day}（{day_basis}天计）",
         actor=ctx.actor,
     )
     entry_id = ledger.post(conn, entry, ctx.clock)
@@ -603,13 +695,11 @@ def interest_preview(
     *,
     day_basis: int | None = None,
     rates: Sequence[DepositRate] | None = None,
-) -> dict[str, Any]:
+) -> InterestQuote:
     """The interest a member has earned in the open interest year up to ``day`` (nothing posted).
 
-    For pages and statements: ``year_end``, ``after`` (the 积数 count from the day after it),
-    ``accrual_carried`` / ``accrual_current`` (积数 in fen·days), ``pieces`` and
-    ``interest_fen``. A later ``day`` projects the balance unchanged. Day basis and rates come
-    from the center's policy unless given.
+    For pages and statements. A later ``day`` projects the balance unchanged. Day basis and rates
+    come from the center's policy unless given.
     """
     if day_basis is None or rates is None:
         policy_basis, policy_rates = _policy(conn, day)
@@ -623,7 +713,7 @@ _ONE_DAY = timedelta(days=1)
 
 def _quote(
     conn: Connection, member_id: int, day: date, day_basis: int, rates: Sequence[DepositRate], *, lock: bool
-) -> dict[str, Any]:
+) -> InterestQuote:
     rules.check_day_basis(day_basis)
     year_end = ledger_queries.open_interest_year(conn) or interest_year_end(day)
     start = previous_year_end(year_end)
@@ -651,17 +741,17 @@ def _quote(
     )
     segments = deposit_rate_segments(rates, after, day)
     pieces = rules.member_interest_pieces((row[0], row[1]), (changes[0], changes[1]), year_end, segments)
-    return {
-        "member_id": member_id,
-        "year_end": year_end,
-        "after": after,
-        "day": day,
-        "day_basis": day_basis,
-        "accrual_carried": sum(a for a, _ in pieces[0::2]),
-        "accrual_current": sum(a for a, _ in pieces[1::2]),
-        "pieces": pieces,
-        "interest_fen": rules.interest_fen(pieces, day_basis),
-    }
+    return InterestQuote(
+        member_id=member_id,
+        year_end=year_end,
+        after=after,
+        day=day,
+        day_basis=day_basis,
+        accrual_carried=sum(a for a, _ in pieces[0::2]),
+        accrual_current=sum(a for a, _ in pieces[1::2]),
+        pieces=pieces,
+        interest_fen=rules.interest_fen(pieces, day_basis),
+    )
 
 
 def _last_closing(conn: Connection, member_id: int, year_end: date) -> date | None:

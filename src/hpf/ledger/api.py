@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from hpf.access.permissions import Perm
 from hpf.approvals import service as approvals
 from hpf.approvals.public import ApprovalPublic
+from hpf.kernel.records import fields_of
 from hpf.ledger import service
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import CODE_MAX, Id, Offset, Text
@@ -64,7 +65,7 @@ class ReversalRequest(BaseModel):
     dependencies=[Depends(requires(Perm.LEDGER_READ))],
 )
 def subjects(conn: ReadDb) -> list[SubjectBalance]:
-    return [SubjectBalance(**s) for s in service.subject_balances(conn)]
+    return [SubjectBalance(**fields_of(s)) for s in service.subject_balances(conn)]
 
 
 @router.get(
@@ -86,7 +87,7 @@ def entries(
         limit=limit,
         offset=offset,
     )
-    return [EntryPublic(**r) for r in rows]
+    return [EntryPublic(**fields_of(r)) for r in rows]
 
 
 @router.get(
@@ -103,7 +104,7 @@ def entry(entry_id: Id, conn: ReadDb) -> EntryPublic:
         )
         for ln in loaded.lines
     ]  # fmt: skip
-    return EntryPublic(**head, lines=lines)
+    return EntryPublic(**fields_of(head), lines=lines)
 
 
 @router.post(

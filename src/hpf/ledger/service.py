@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, case, func, insert, select
@@ -59,6 +60,95 @@ __all__ = [
 ]
 
 
+# ------------------------------------------------------------------------------ typed results
+
+
+@dataclass(frozen=True, slots=True)
+class PostedEntry:
+    """A journal entry's header as stored: the columns of ``journal_entry``."""
+
+    id: int
+    business_type: str
+    business_id: str
+    idempotency_key: str
+    fingerprint: str
+    value_date: date
+    posting_date: date
+    recorded_at: datetime
+    actor: str
+    memo: str
+    reverses_entry_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectTotals:
+    """A subject of the chart with its cumulative debit and credit totals (fen, parents summed)
+    and its balance signed by its normal side."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    category: str
+    normal_side: str  # D | C
+    sub_ledger: str | None
+    postable: bool
+    local: bool
+    debit_fen: int
+    credit_fen: int
+    balance_fen: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPosting:
+    """One line of a member's statement, with the running balance after it (fen)."""
+
+    line_id: int
+    entry_id: int
+    value_date: date
+    balance_part: str  # carried | current
+    amount_fen: int  # signed: a credit raises the balance
+    running_fen: int
+    business_type: str
+    business_id: str
+    posting_date: date
+    memo: str
+    reverses_entry_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrialBalanceRow:
+    """A subject's line of the 科目余额表 of a period (fen): opening, the period's debits and
+    credits, closing; balances signed by the normal side and split onto the two columns."""
+
+    code: str
+    name_zh: str
+    category: str
+    normal_side: str
+    postable: bool
+    opening_fen: int
+    opening_debit_fen: int
+    opening_credit_fen: int
+    debit_fen: int
+    credit_fen: int
+    closing_fen: int
+    closing_debit_fen: int
+    closing_credit_fen: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectLine:
+    """A line posted to a subject, as the subject's page lists it."""
+
+    posting_date: date
+    value_date: date
+    entry_id: int
+    subject_code: str
+    business_type: str
+    memo: str
+    side: str  # D | C
+    amount_fen: int
+
+
 def sync_chart(conn: Connection) -> None:
     """Make the stored chart of accounts match ``chart.CHART`` (idempotent; run on upgrade)."""
     known = set(conn.scalars(select(ledger_subject.c.code)))
@@ -103,7 +193,7 @@ def open_employer_balances(conn: Connection, employer_ids: Sequence[int]) -> Non
 # ---------------------------------------------------------------------------------- reversal
 
 
-def load_entry(conn: Connection, entry_id: int) -> tuple[JournalEntry, dict[str, Any]]:
+def load_entry(conn: Connection, entry_id: int) -> tuple[JournalEntry, PostedEntry]:
     head = conn.execute(select(journal_entry).where(journal_entry.c.id == entry_id)).mappings().first()
     if head is None:
         raise NotFound("ledger.entry_not_found", "记账凭证不存在", f"no journal entry {entry_id}")
@@ -131,7 +221,7 @@ def load_entry(conn: Connection, entry_id: int) -> tuple[JournalEntry, dict[str,
             for ln in lines
         ),
     )
-    return entry, dict(head)
+    return entry, PostedEntry(**head)  # the columns are the fields
 
 
 def reverse(
@@ -145,7 +235,7 @@ def reverse(
 ) -> int:
     """Post the linked reversal of an entry (once; a reversal itself cannot be reversed)."""
     original, head = load_entry(conn, entry_id)
-    if head["reverses_entry_id"] is not None:
+    if head.reverses_entry_id is not None:
         raise Conflict(
             "ledger.reverse_reversal", "冲账凭证不能再冲销", "a reversal cannot itself be reversed"
         )
@@ -213,7 +303,7 @@ def close_period(conn: Connection, ctx: Context, period: str) -> None:
 
 def reverse_as_approved(
     conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str
-) -> dict[str, Any]:
+) -> dict[str, int]:
     """Carry out an approved ``ledger.reversal`` (maker-checker, ``hpf.approvals.service``)."""
     original = int(payload["entry_id"])
     entry_id = reverse(conn, original, reason=str(payload["reason"]), actor=ctx.actor, clock=ctx.clock,
@@ -262,7 +352,7 @@ def _subjects_with_totals(conn: Connection) -> Sequence[Any]:
     )
 
 
-def subject_balances(conn: Connection) -> list[dict[str, Any]]:
+def subject_balances(conn: Connection) -> list[SubjectTotals]:
     """Every subject with its debit and credit totals and signed balance (parents summed)."""
     rows = _subjects_with_totals(conn)
     totals = {r["code"]: [r["debit_fen"], r["credit_fen"]] for r in rows}
@@ -277,7 +367,19 @@ def subject_balances(conn: Connection) -> list[dict[str, Any]]:
         debit, credit = totals[r["code"]]
         sign = 1 if r["normal_side"] == Side.DEBIT.value else -1
         out.append(
-            {**dict(r), "debit_fen": debit, "credit_fen": credit, "balance_fen": sign * (debit - credit)}
+            SubjectTotals(
+                code=r["code"],
+                name_zh=r["name_zh"],
+                name_en=r["name_en"],
+                category=r["category"],
+                normal_side=r["normal_side"],
+                sub_ledger=r["sub_ledger"],
+                postable=r["postable"],
+                local=r["local"],
+                debit_fen=debit,
+                credit_fen=credit,
+                balance_fen=sign * (debit - credit),
+            )
         )
     return out
 
@@ -290,7 +392,7 @@ def find_entries(
     posted_to: date | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> list[dict[str, Any]]:
+) -> list[PostedEntry]:
     """Journal entries (headers), newest first, of one business id and posting dates if given."""
     stmt = select(journal_entry)
     if business_id:
@@ -300,12 +402,12 @@ def find_entries(
     if posted_to:
         stmt = stmt.where(journal_entry.c.posting_date <= posted_to)
     rows = conn.execute(stmt.order_by(journal_entry.c.id.desc()).limit(limit).offset(offset)).mappings()
-    return [dict(r) for r in rows]
+    return [PostedEntry(**r) for r in rows]
 
 
 def member_statement(
     conn: Connection, member_id: int, *, limit: int = 100, offset: int = 0
-) -> list[dict[str, Any]]:
+) -> list[MemberPosting]:
     """A member's postings, newest first, with the running balance after each.
 
     The running balance is summed in value-date order (value date, entry, line) and the page is
@@ -340,7 +442,7 @@ def member_statement(
         .limit(limit)
         .offset(offset)
     ).mappings()
-    return [dict(r) for r in rows]
+    return [MemberPosting(**r) for r in rows]  # the inner query's columns are the fields
 
 
 # ------------------------------------------------------------------------ period trial balance
@@ -355,7 +457,7 @@ def _rolled_up(rows: Sequence[Any], values: dict[str, list[int]]) -> dict[str, l
     return out
 
 
-def period_trial_balance(conn: Connection, start: date, end: date) -> list[dict[str, Any]]:
+def period_trial_balance(conn: Connection, start: date, end: date) -> list[TrialBalanceRow]:
     """科目余额表 of a period (posting dates ``start``…``end``): per subject the opening balance,
     the period's debits and credits and the closing balance, parents summed from their leaves.
 
@@ -404,28 +506,28 @@ def period_trial_balance(conn: Connection, start: date, end: date) -> list[dict[
         opening, debit, credit, closing = rolled[r["code"]]
         sign = 1 if r["normal_side"] == Side.DEBIT.value else -1
         out.append(
-            {
-                "code": r["code"],
-                "name_zh": r["name_zh"],
-                "category": r["category"],
-                "normal_side": r["normal_side"],
-                "postable": r["postable"],
-                "opening_fen": sign * opening,
-                "opening_debit_fen": max(opening, 0),
-                "opening_credit_fen": max(-opening, 0),
-                "debit_fen": debit,
-                "credit_fen": credit,
-                "closing_fen": sign * closing,
-                "closing_debit_fen": max(closing, 0),
-                "closing_credit_fen": max(-closing, 0),
-            }
+            TrialBalanceRow(
+                code=r["code"],
+                name_zh=r["name_zh"],
+                category=r["category"],
+                normal_side=r["normal_side"],
+                postable=r["postable"],
+                opening_fen=sign * opening,
+                opening_debit_fen=max(opening, 0),
+                opening_credit_fen=max(-opening, 0),
+                debit_fen=debit,
+                credit_fen=credit,
+                closing_fen=sign * closing,
+                closing_debit_fen=max(closing, 0),
+                closing_credit_fen=max(-closing, 0),
+            )
         )
     return out
 
 
 def subject_lines(
     conn: Connection, code: str, start: date, end: date, *, limit: int = 50, offset: int = 0
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[SubjectLine], int]:
     """The lines posted to ``code`` (and its sub-subjects) in the period, oldest first, one page;
     and how many there are in all. Each line: posting and value dates, entry id, memo, business
     type, side, amount."""
@@ -438,25 +540,21 @@ def subject_lines(
     )
     joined = journal_line.join(journal_entry, journal_entry.c.id == journal_line.c.entry_id)
     count = int(conn.scalar(select(func.count()).select_from(joined).where(*where)) or 0)
-    lines = (
-        conn.execute(
-            select(
-                journal_entry.c.posting_date,
-                journal_line.c.value_date,
-                journal_line.c.entry_id,
-                journal_line.c.subject_code,
-                journal_entry.c.business_type,
-                journal_entry.c.memo,
-                journal_line.c.side,
-                journal_line.c.amount_fen,
-            )
-            .select_from(joined)
-            .where(*where)
-            .order_by(journal_entry.c.posting_date, journal_line.c.entry_id, journal_line.c.id)
-            .limit(limit)
-            .offset(offset)
+    lines = conn.execute(
+        select(
+            journal_entry.c.posting_date,
+            journal_line.c.value_date,
+            journal_line.c.entry_id,
+            journal_line.c.subject_code,
+            journal_entry.c.business_type,
+            journal_entry.c.memo,
+            journal_line.c.side,
+            journal_line.c.amount_fen,
         )
-        .mappings()
-        .all()
-    )
-    return [dict(r) for r in lines], count
+        .select_from(joined)
+        .where(*where)
+        .order_by(journal_entry.c.posting_date, journal_line.c.entry_id, journal_line.c.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [SubjectLine(*r) for r in lines], count

@@ -388,8 +388,8 @@ def loan_detail(
 )
 def member_loans(account_no: str, conn: ReadDb, show: Disclose) -> list[LoanSummary]:
     found = accounts.get_member(conn, account_no)
-    rows = service.member_loans(conn, found["id"])
-    show.record_view("member", found["id"], rows=len(rows), what="我的贷款")
+    rows = service.member_loans(conn, found.id)
+    show.record_view("member", found.id, rows=len(rows), what="我的贷款")
     return [LoanSummary.of(r) for r in rows]
 
 

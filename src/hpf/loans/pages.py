@@ -133,8 +133,8 @@ def _zh() -> dict[str, Any]:
 def my_loans_page(request: Request, account_no: str, conn: ReadDb, show: Disclose) -> Response:
     """我的贷款: the loans the member borrows or co-borrows (staff: any member's)."""
     found = accounts.get_member(conn, account_no)  # NotFound → 404 page
-    rows = service.member_loans(conn, found["id"])
-    show.record_view("member", found["id"], rows=len(rows), what="我的贷款")
+    rows = service.member_loans(conn, found.id)
+    show.record_view("member", found.id, rows=len(rows), what="我的贷款")
     context = {"m": show.masked("member", [found])[0], "loans": rows, "nav": "self", **_zh()}
     return render(request, "loan_mine.html", context)
 

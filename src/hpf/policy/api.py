@@ -178,8 +178,8 @@ class PolicyChangePublic(BaseModel):
     reason: str
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> PolicyChangePublic:
-        return cls(**{k: row[k] for k in cls.model_fields})
+    def of(cls, row: service.PolicyChange) -> PolicyChangePublic:
+        return cls(**{k: getattr(row, k) for k in cls.model_fields})
 
 
 @router.get("", summary="The policy in force on a day (default: the business date)", dependencies=READ)
@@ -213,10 +213,10 @@ def get_loan_policy(
 def get_deposit_rates(conn: ReadDb) -> list[DepositRatePublic]:
     return [
         DepositRatePublic(
-            effective_from=r["effective_from"],
-            current_rate=r["current_rate"],
-            carried_rate=r["carried_rate"],
-            source=r["source"],
+            effective_from=r.effective_from,
+            current_rate=r.current_rate,
+            carried_rate=r.carried_rate,
+            source=r.source,
         )
         for r in service.deposit_rate_history(conn)
     ]

@@ -109,11 +109,9 @@ def _page(request: Request, conn: Connection, today: date, **extra: Any) -> dict
         "rows": service.policy_table(conn, today),
         "kind_rows": {kind: service.kind_table(conn, kind, today) for kind in KINDS},
         "deposit_rates": service.deposit_rate_history(conn),
-        "scheduled": sorted(
-            (c for c in changes if c["effective_from"] > today), key=lambda c: c["effective_from"]
-        ),
+        "scheduled": sorted((c for c in changes if c.effective_from > today), key=lambda c: c.effective_from),
         "changes": changes,
-        "actor_names": staff_names(conn, [*(c["actor"] for c in changes), *(a.maker for a in pending)]),
+        "actor_names": staff_names(conn, [*(c.actor for c in changes), *(a.maker for a in pending)]),
         "pending": pending,
         "key_groups": _key_groups(),
         "form": dict.fromkeys(FORM_FIELDS, ""),

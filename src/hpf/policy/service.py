@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
@@ -27,6 +28,7 @@ from hpf import events
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput
 from hpf.kernel.findings import require_ok
+from hpf.kernel.records import fields_of
 from hpf.policy.rules import (
     DEPOSIT_RATE,
     KEYS,
@@ -62,6 +64,12 @@ __all__ = [
     "LOAN",
     "SOURCE_ZH",
     "WITHDRAWAL",
+    "DepositRateShown",
+    "PolicyChange",
+    "PolicyRow",
+    "ScheduledValue",
+    "ShippedEntry",
+    "ShippedKey",
     "defaults",
     "deposit_rate_history",
     "deposit_rates",
@@ -80,35 +88,119 @@ REASON_MAX = 200
 Entry = tuple[date, Any]
 
 
+# ------------------------------------------------------------------------------ typed results
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedEntry:
+    """A national default of a key from its effective date (``defaults.json``)."""
+
+    effective_from: date
+    value: object  # the key's JSON value
+    source: str  # the reference tag of the notice
+    source_zh: str  # the notice, in Chinese (待核实 where unverified)
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedKey:
+    """A key's shipped defaults: its notes and its entries, sorted by date."""
+
+    note: str
+    note_zh: str
+    entries: tuple[ShippedEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DepositRateShown:
+    """A deposit rate of the history, for display (rates as decimal strings)."""
+
+    effective_from: date
+    current_rate: str
+    carried_rate: str
+    source: str  # default | center
+    source_zh: str
+    source_ref: str  # the reference tag of a default, the reason of a center's change
+    source_note: str
+    shown: str  # Chinese
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyChange:
+    """A change the center recorded (a ``policy_value`` row) with its label and Chinese form."""
+
+    id: int
+    key: str
+    label_zh: str
+    effective_from: date
+    value: object  # JSON form
+    shown: str  # Chinese; the raw JSON for a key or value the rules no longer know
+    recorded_at: datetime
+    actor: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledValue:
+    """The next value of a key after a day."""
+
+    effective_from: date
+    value: object  # JSON form
+    shown: str
+    source: str  # default | center
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRow:
+    """A key as the policy page shows it on a day: the value in force and the next change."""
+
+    key: str
+    label_zh: str
+    unit_zh: str
+    value: object  # JSON form; None if no entry is in force yet
+    shown: str  # Chinese; — if none
+    effective_from: date | None
+    source: str  # default | center
+    source_zh: str
+    note: str  # Chinese note on the default
+    source_note: str  # the Chinese source of the default in force, for staff
+    next: ScheduledValue | None
+
+
 # ---------------------------------------------------------------------------------- defaults
 
 
 @cache
-def defaults() -> dict[str, dict[str, Any]]:
-    """The shipped national defaults: ``{key: {"note": str, "note_zh": str, "entries": [{effective_from: date,
-    value, source, note?}, ...]}}``, entries sorted by date. Read once per process."""
+def defaults() -> dict[str, ShippedKey]:
+    """The shipped national defaults per key, entries sorted by date. Read once per process."""
     text = resources.files("hpf.policy").joinpath("defaults.json").read_text("utf-8")
     keys: dict[str, Any] = json.loads(text)["keys"]
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, ShippedKey] = {}
     for key, spec in keys.items():
         require_known_key(key)
         entries = []
         for raw in spec["entries"]:
-            entry = {**raw, "effective_from": date.fromisoformat(raw["effective_from"])}
-            validate_value(key, entry["value"])  # a broken package fails loudly, not on some later day
+            entry = ShippedEntry(
+                effective_from=date.fromisoformat(raw["effective_from"]),
+                value=raw["value"],
+                source=raw.get("source", ""),
+                source_zh=raw.get("source_zh", ""),
+                note=raw.get("note", ""),
+            )
+            validate_value(key, entry.value)  # a broken package fails loudly, not on some later day
             entries.append(entry)
-        out[key] = {
-            "note": spec.get("note", ""),
-            "note_zh": spec.get("note_zh", ""),
-            "entries": sorted(entries, key=lambda e: e["effective_from"]),
-        }
+        out[key] = ShippedKey(
+            note=spec.get("note", ""),
+            note_zh=spec.get("note_zh", ""),
+            entries=tuple(sorted(entries, key=lambda e: e.effective_from)),
+        )
     missing = set(KEYS) - set(out)
     assert not missing, f"defaults.json lacks {sorted(missing)}"
     return out
 
 
 def _default_entries(key: str) -> list[Entry]:
-    return [(e["effective_from"], e["value"]) for e in defaults()[key]["entries"]]
+    return [(e.effective_from, e.value) for e in defaults()[key].entries]
 
 
 def _stored(
@@ -175,16 +267,16 @@ def deposit_rates(conn: Connection) -> list[DepositRate]:
     return deposit_history(_merged(_stored(conn, key=DEPOSIT_RATE))[DEPOSIT_RATE])
 
 
-def deposit_rate_history(conn: Connection) -> list[dict[str, Any]]:
-    """The deposit rate history for display: effective_from, current_rate, carried_rate (str),
-    source (default/center), source_ref (the reference tag of a default), shown (Chinese)."""
+def deposit_rate_history(conn: Connection) -> list[DepositRateShown]:
+    """The deposit rate history for display, by date; a center's change replaces a default of
+    the same date."""
     rows: dict[date, dict[str, Any]] = {}
-    for e in defaults()[DEPOSIT_RATE]["entries"]:
-        rows[e["effective_from"]] = {
+    for e in defaults()[DEPOSIT_RATE].entries:
+        rows[e.effective_from] = {
             "source": "default",
-            "source_ref": e.get("source", ""),
-            "source_note": e.get("source_zh", ""),
-            "value": e["value"],
+            "source_ref": e.source,
+            "source_note": e.source_zh,
+            "value": e.value,
         }
     for r in _stored(conn, key=DEPOSIT_RATE):
         rows[r["effective_from"]] = {
@@ -199,37 +291,37 @@ def deposit_rate_history(conn: Connection) -> list[dict[str, Any]]:
         rate = deposit_history([(day, row["value"])])[0]
         current, carried = rate.current_rate, rate.carried_rate
         out.append(
-            {
-                "effective_from": day,
-                "current_rate": str(current),
-                "carried_rate": str(carried),
-                "source": row["source"],
-                "source_zh": SOURCE_ZH[row["source"]],
-                "source_ref": row["source_ref"],
-                "source_note": row["source_note"],
-                "shown": describe(DEPOSIT_RATE, (current, carried)),
-            }
+            DepositRateShown(
+                effective_from=day,
+                current_rate=str(current),
+                carried_rate=str(carried),
+                source=row["source"],
+                source_zh=SOURCE_ZH[row["source"]],
+                source_ref=row["source_ref"],
+                source_note=row["source_note"],
+                shown=describe(DEPOSIT_RATE, (current, carried)),
+            )
         )
     return out
 
 
-def _change_row(row: Mapping[str, Any]) -> dict[str, Any]:
+def _change_row(row: Mapping[str, Any]) -> PolicyChange:
     key = row["key"]
     try:
         shown = describe(key, validate_value(key, row["value"]))
     except InvalidInput:  # a key of a later version, or a value its rules now refuse: show it raw
         shown = json.dumps(row["value"], ensure_ascii=False)
-    return {
-        "id": row["id"],
-        "key": key,
-        "label_zh": LABELS_ZH.get(key, key),
-        "effective_from": row["effective_from"],
-        "value": row["value"],
-        "shown": shown,
-        "recorded_at": _aware(row["recorded_at"]),
-        "actor": row["actor"],
-        "reason": row["reason"],
-    }
+    return PolicyChange(
+        id=row["id"],
+        key=key,
+        label_zh=LABELS_ZH.get(key, key),
+        effective_from=row["effective_from"],
+        value=row["value"],
+        shown=shown,
+        recorded_at=_aware(row["recorded_at"]),
+        actor=row["actor"],
+        reason=row["reason"],
+    )
 
 
 def _aware(stamp: datetime) -> datetime:
@@ -237,7 +329,7 @@ def _aware(stamp: datetime) -> datetime:
     return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
 
 
-def list_changes(conn: Connection) -> list[dict[str, Any]]:
+def list_changes(conn: Connection) -> list[PolicyChange]:
     """Every change the center recorded, latest effective date first."""
     rows = _stored(conn)
     rows.sort(key=lambda r: (r["effective_from"], r["id"]), reverse=True)
@@ -247,7 +339,7 @@ def list_changes(conn: Connection) -> list[dict[str, Any]]:
 def _table_row(
     key: str, entries: Sequence[Entry], on: date, center_dates: set[tuple[str, date]], note: str,
     source_notes: Mapping[date, str],
-) -> dict[str, Any]:  # fmt: skip
+) -> PolicyRow:  # fmt: skip
     found = latest(entries, on)
     upcoming = [e for e in entries if e[0] > on]
     nxt = None
@@ -255,44 +347,42 @@ def _table_row(
         first = min(e[0] for e in upcoming)
         next_value = latest([e for e in upcoming if e[0] == first], first)
         assert next_value is not None
-        nxt = {
-            "effective_from": first,
-            "value": next_value[1],
-            "shown": describe(key, validate_value(key, next_value[1])),
-            "source": "center" if (key, first) in center_dates else "default",
-        }
+        nxt = ScheduledValue(
+            effective_from=first,
+            value=next_value[1],
+            shown=describe(key, validate_value(key, next_value[1])),
+            source="center" if (key, first) in center_dates else "default",
+        )
     source = "center" if found is not None and (key, found[0]) in center_dates else "default"
-    return {
-        "key": key,
-        "label_zh": LABELS_ZH[key],
-        "unit_zh": UNITS_ZH[key],
-        "value": None if found is None else found[1],
-        "shown": "—" if found is None else describe(key, validate_value(key, found[1])),
-        "effective_from": None if found is None else found[0],
-        "source": source,
-        "source_zh": SOURCE_ZH[source],
-        "note": note,
-        "source_note": "" if found is None else source_notes.get(found[0], ""),
-        "next": nxt,
-    }
+    return PolicyRow(
+        key=key,
+        label_zh=LABELS_ZH[key],
+        unit_zh=UNITS_ZH[key],
+        value=None if found is None else found[1],
+        shown="—" if found is None else describe(key, validate_value(key, found[1])),
+        effective_from=None if found is None else found[0],
+        source=source,
+        source_zh=SOURCE_ZH[source],
+        note=note,
+        source_note="" if found is None else source_notes.get(found[0], ""),
+        next=nxt,
+    )
 
 
-def policy_table(conn: Connection, on: date) -> list[dict[str, Any]]:
-    """One row per key for display: key, label_zh, value (JSON form), shown (Chinese), effective_from,
-    source (default/center), source_zh, unit_zh, note (Chinese note on the default), source_note (the
-    Chinese source of the default in force, for staff; 待核实 where unverified), next (the next scheduled change after ``on``:
-    ``{effective_from, value, shown, source}``) or ``None``."""
+def policy_table(conn: Connection, on: date) -> list[PolicyRow]:
+    """One row per key for display: the value in force on ``on`` (JSON form and Chinese), where it
+    comes from, and the next scheduled change after ``on`` (or ``None``)."""
     stored = _stored(conn)
     center_dates = {(r["key"], r["effective_from"]) for r in stored}
     merged = _merged(stored)
     out = []
     for key in KEYS:
-        sources = {e["effective_from"]: e.get("source_zh", "") for e in defaults()[key]["entries"]}
-        out.append(_table_row(key, merged[key], on, center_dates, defaults()[key]["note_zh"], sources))
+        sources = {e.effective_from: e.source_zh for e in defaults()[key].entries}
+        out.append(_table_row(key, merged[key], on, center_dates, defaults()[key].note_zh, sources))
     return out
 
 
-def kind_table(conn: Connection, kind: str, on: date) -> list[dict[str, Any]]:
+def kind_table(conn: Connection, kind: str, on: date) -> list[PolicyRow]:
     """The rows of :func:`policy_table` for the withdrawal (``"withdrawal"``) or loan (``"loan"``)
     parameters, in display order."""
     entries = _kind_entries(conn, kind)
@@ -322,7 +412,7 @@ def _require_reason(reason: str | None) -> str:
 
 def schedule_change(
     conn: Connection, ctx: Context, key: str, effective_from: date, value: object, reason: str
-) -> dict[str, Any]:
+) -> PolicyChange:
     """Record a change of ``key`` to ``value`` effective from ``effective_from``.
 
     ``key`` is a contribution, deposit-rate or alert key, or a withdrawal or loan parameter
@@ -371,13 +461,14 @@ def schedule_change(
 
 def schedule_as_approved(
     conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str
-) -> dict[str, Any]:
-    """Carry out an approved ``policy.change`` (maker-checker, ``hpf.approvals.service``)."""
+) -> dict[str, object]:
+    """Carry out an approved ``policy.change`` (maker-checker, ``hpf.approvals.service``); the
+    change as JSON (what the approval stores as its result)."""
     row = schedule_change(
         conn, ctx, str(payload["key"]), date.fromisoformat(str(payload["effective_from"])), payload["value"],
         str(payload["reason"]),
     )  # fmt: skip
-    shown: dict[str, Any] = events.jsonable(row)
+    shown: dict[str, object] = events.jsonable(fields_of(row))
     return shown
 
 

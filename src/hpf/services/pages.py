@@ -474,10 +474,10 @@ def _applicant_facts(conn: Connection, row: service.Application, show: Disclosur
         no = accounts.account_numbers_of(conn, [row.member_id])[row.member_id]
         person = accounts.get_member(conn, no)
         show.show("member", [person])  # the audit row of the read; the receipt always masks the ID
-        return {"name": person["name"], "id_no": mask(str(person["resident_id"]), "resident_id")}
+        return {"name": person.name, "id_no": mask(str(person.resident_id), "resident_id")}
     if row.employer_id is not None:
         firm = accounts.get_employer(conn, accounts.employer_account_no(conn, row.employer_id))
-        return {"name": firm["name"], "id_no": firm["uscc"]}
+        return {"name": firm.name, "id_no": firm.uscc}
     return {"name": row.applicant_login, "id_no": "—"}
 
 

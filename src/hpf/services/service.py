@@ -429,15 +429,15 @@ def _applicant(
         chosen, employer_id, member_id = "employer", who.employer_id, None
         if member_account_no:  # about one of its own staff (an employer sees only its own)
             found = accounts.get_member(conn, member_account_no)
-            if found["employer_id"] != who.employer_id:
+            if found.employer_id != who.employer_id:
                 raise NotFound(
                     "member.not_found", "个人账户不存在", f"no member with account {member_account_no}"
                 )
-            member_id = found["id"]
+            member_id = found.id
     elif who.is_staff:  # at the counter, for someone
         chosen = kind or allowed[0]
-        member_id = accounts.get_member(conn, member_account_no)["id"] if member_account_no else None
-        employer_id = accounts.get_employer(conn, employer_account_no)["id"] if employer_account_no else None
+        member_id = accounts.get_member(conn, member_account_no).id if member_account_no else None
+        employer_id = accounts.get_employer(conn, employer_account_no).id if employer_account_no else None
         if chosen in ("member", "heir") and member_id is None:
             raise InvalidInput(
                 "application.member_required",

@@ -49,6 +49,7 @@ from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.kernel.identifiers import resident_id_check_digit
+from hpf.kernel.records import fields_of
 from hpf.ledger import service as ledger
 from hpf.policy.rules import contribution_parts
 from hpf.policy.service import policy_at
@@ -237,8 +238,8 @@ class _World:
                     reason = "银行到账通知重复录入"
                     approvals.submit(
                         conn, ctx, finance, approvals.LEDGER_REVERSAL,
-                        {"entry_id": int(twice["entry_id"]), "reason": reason},
-                        f"冲销记账凭证 #{twice['entry_id']}：{reason}", idempotency_key=f"sim-reversal:{month}",
+                        {"entry_id": twice.entry_id, "reason": reason},
+                        f"冲销记账凭证 #{twice.entry_id}：{reason}", idempotency_key=f"sim-reversal:{month}",
                     )  # fmt: skip
             except HpfError:
                 pass
@@ -327,7 +328,7 @@ class _World:
                 continue
             if emp["id"] in pending:  # last month's payment arrived short: the bank tops it up
                 self._top_up(conn, emp, pending[emp["id"]])
-                emp = accounts.get_employer(conn, emp["account_no"])
+                emp = fields_of(accounts.get_employer(conn, emp["account_no"]))
             due = due_month(emp["paid_through"], emp["opened_on"])
             if due > month:
                 continue
@@ -352,14 +353,14 @@ class _World:
             return False
         rows = []
         for n, m in enumerate(staff, start=1):
-            er, mr = contribution_parts(m["base_fen"], emp["employer_rate"], emp["member_rate"], policy)
-            rows.append(ListRow(n, m["account_no"], m["name"], m["base_fen"], er, mr))
+            er, mr = contribution_parts(m.base_fen, emp["employer_rate"], emp["member_rate"], policy)
+            rows.append(ListRow(n, m.account_no, m.name, m.base_fen, er, mr))
         rem = contributions.submit_list(
             conn, ctx, emp["account_no"], kind=Kind.REMITTANCE, month=month, rows=rows, source="sim",
             idempotency_key=f"sim:{emp['account_no']}:{month}",
         )  # fmt: skip
         summary.lists += 1
-        amount = rem["total_fen"]
+        amount = rem.total_fen
         if rng.random() < PARTIAL_SHARE:
             amount -= 1 + int(rng.random() * amount // 2)
             summary.partial += 1
@@ -373,10 +374,10 @@ class _World:
         )
         self._arrives(amount, emp)
         summary.receipts += 1
-        if amount < rem["total_fen"]:
+        if amount < rem.total_fen:
             return False
         if month < month_of(ctx.clock.today()):  # catching up: allocate now so the next month may follow
-            contributions.allocate(conn, ctx, rem["id"])
+            contributions.allocate(conn, ctx, rem.id)
         return True
 
     def _top_up(self, conn: Any, emp: dict[str, Any], pending: Any) -> None:

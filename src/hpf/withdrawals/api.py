@@ -45,10 +45,10 @@ def eligibility(account_no: str, conn: ReadDb, ctx: Ctx, show: Disclose) -> list
     items = forms.offered_to(
         who.kind,
         who.is_staff,
-        service.eligibility(conn, found["id"], today),
+        service.eligibility(conn, found.id, today),
         catalog.catalog_at(conn, today).items,
     )
-    show.record_view("member", found["id"], rows=1, what="提取资格")
+    show.record_view("member", found.id, rows=1, what="提取资格")
     return [
         ReasonOut(
             reason=o.reason.value,

@@ -49,8 +49,8 @@ APPLY = [Depends(requires(Perm.APPLICATION_SUBMIT))]
 @router.get("/members/{account_no}/withdrawals", dependencies=[Depends(requires(Perm.MEMBER_READ))])
 def eligibility_page(request: Request, account_no: str, conn: ReadDb, ctx: Ctx, show: Disclose) -> Response:
     found = accounts.get_member(conn, account_no)  # NotFound → 404 page
-    items = service.eligibility(conn, found["id"], ctx.clock.today())
-    show.record_view("member", found["id"], rows=1, what="提取资格")
+    items = service.eligibility(conn, found.id, ctx.clock.today())
+    show.record_view("member", found.id, rows=1, what="提取资格")
     who = show.principal
     cat = catalog.catalog_at(conn, ctx.clock.today())
     names = {i["code"]: i["name_zh"] for i in cat.items if who.is_staff or who.kind in i["applicants"]}
@@ -90,7 +90,7 @@ def _form_context(
     conn: Connection,
     ctx: Context,
     show: Disclosure,
-    found: dict[str, Any],
+    found: accounts.Member,
     code: str,
     item: catalog.Item | None = None,
     **extra: Any,
@@ -99,8 +99,8 @@ def _form_context(
         "m": show.masked("member", [found])[0],
         "item": item or catalog.item_at(conn, code, ctx.clock.today()),
         "fields": forms.fields_of(code),
-        "o": _overview_of(conn, ctx, found["id"], code),
-        "form": forms.defaults(code, found["name"]),
+        "o": _overview_of(conn, ctx, found.id, code),
+        "form": forms.defaults(code, found.name),
         "form_key": secrets.token_urlsafe(12),
         "error": None,
         "evaluation": None,
@@ -121,7 +121,7 @@ def apply_page(
     _require_applicant(who)
     forms.fields_of(code)  # an unknown item: 422 before anything is read
     found = accounts.get_member(conn, account_no)
-    show.record_view("member", found["id"], rows=1, what=f"提取申请表 {code}")
+    show.record_view("member", found.id, rows=1, what=f"提取申请表 {code}")
     return render(request, "withdrawals_apply.html", _form_context(conn, ctx, show, found, code))
 
 

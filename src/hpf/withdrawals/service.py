@@ -115,7 +115,7 @@ def member_facts(conn: Connection, member_id: int, today: date, reason: Reason) 
 def _interest_to_date(conn: Connection, member_id: int, today: date) -> int:
     """Interest earned and not yet credited; 0 once a closing settlement credited it today."""
     try:
-        return int(interest_preview(conn, member_id, today)["interest_fen"])
+        return interest_preview(conn, member_id, today).interest_fen
     except Conflict as exc:
         if exc.code == "interest.already_settled":
             return 0
