@@ -246,3 +246,55 @@ def test_no_sql_in_api_or_pages(path):
         ):
             wrong.append(f"line {node.lineno}: .{node.func.attr}()")
     assert wrong == []
+
+
+
+# Modules whose work is a document or a row keyed by whatever columns it has, not a service's
+# result: the wire and error JSON, masking and protecting rows, the OpenAPI document, the masked
+# bodies the HTTP edge answers with, and the hub's own route functions.
+UNTYPED_BY_NATURE = {
+    "kernel/errors.py",  # the problem+json body
+    "kernel/records.py",  # fields_of: the one mapping view of a typed result
+    "protection/masking.py",  # rows keyed by their table's columns
+    "protection/protect.py",
+    "disclosure/http.py",  # the masked JSON bodies of responses
+    "web/openapi.py",  # the OpenAPI document
+    "messages/envelope.py",  # the signed wire JSON
+    "messages/protocol.py",
+    "messages/transport.py",
+    "hub/app.py",  # the hub's routes (its HTTP module)
+}
+
+
+def _untyped_results(path: Path) -> list[str]:
+    """Public functions annotated to hand ``dict[str, Any]`` (bare, in a list, a tuple or as a
+    mapping's values) to their callers."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not node.name.startswith("_"):
+            returns = ast.unparse(node.returns) if node.returns is not None else ""
+            if "dict[str, Any]" in returns or "Dict[str, Any]" in returns:
+                found.append(f"{path.name}:{node.lineno} {node.name} -> {returns}")
+    return found
+
+
+def test_services_return_typed_results():
+    """Issue 13 item 7: what an API, a page or the CLI consumes has a declared shape (a dataclass,
+    a model or a TypedDict), not ``dict[str, Any]``. HTTP modules shape JSON bodies and are exempt,
+    as are the modules above and the migrations (frozen copies of their time)."""
+    found = [
+        f"{p.relative_to(SRC).parent}/{f}"
+        for p in SOURCES
+        if p.name not in HTTP_MODULES
+        and not p.name.endswith(("_pages.py", "_api.py"))
+        and str(p.relative_to(SRC)) not in UNTYPED_BY_NATURE
+        and "migrations" not in p.parts
+        for f in _untyped_results(p)
+    ]
+    assert found == []
+
+
+def test_an_untyped_result_fails_the_check(tmp_path):
+    scratch = tmp_path / "service.py"
+    scratch.write_text("from typing import Any\n\ndef get_thing() -> list[dict[str, Any]]:\n    return []\n")
+    assert _untyped_results(scratch) == ["service.py:3 get_thing -> list[dict[str, Any]]"]

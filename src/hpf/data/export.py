@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -361,6 +361,30 @@ def columns_of(source: Source, first: date, last: date) -> list[Column]:
 # ---------------------------------------------------------------------------------- writing
 
 
+class ManifestFile(TypedDict):
+    """One file of the export as ``manifest.json`` lists it."""
+
+    file: str
+    table: str
+    name_zh: str
+    format: str
+    rows: int
+    sha256: str
+    columns: list[str]
+
+
+class Manifest(TypedDict):
+    """``manifest.json``: what was exported, of which center and month, under which protection."""
+
+    standard: str
+    standard_title_zh: str
+    center_code: str
+    month: str
+    month_end: str
+    protection: str
+    files: list[ManifestFile]
+
+
 @dataclass(frozen=True)
 class ExportedFile:
     file: str
@@ -420,7 +444,7 @@ def _write_table(conn: Connection, source: Source, out: Path, first: date, last:
     ]
 
 
-def export_standard(engine: Engine, month: str, out: Path, *, center_code: str) -> dict[str, Any]:
+def export_standard(engine: Engine, month: str, out: Path, *, center_code: str) -> Manifest:
     """Write the month's standard tables into ``out`` (created) and return the manifest."""
     first, last = parse_month(month)
     layout = {s.table: s.tables for s in _sources(last)}
@@ -430,21 +454,27 @@ def export_standard(engine: Engine, month: str, out: Path, *, center_code: str) 
     with read_transaction(engine) as conn:  # one snapshot for every table
         for source in _sources(last):
             files += _write_table(conn, source, out, first, last)
-    manifest = {
-        "standard": STANDARD,
-        "standard_title_zh": "住房公积金基础数据标准",
-        "center_code": center_code,
-        "month": month,
-        "month_end": last.isoformat(),
-        "protection": PROTECTION,
-        "files": [f.__dict__ for f in files],
-    }
+    manifest = Manifest(
+        standard=STANDARD,
+        standard_title_zh="住房公积金基础数据标准",
+        center_code=center_code,
+        month=month,
+        month_end=last.isoformat(),
+        protection=PROTECTION,
+        files=[
+            ManifestFile(
+                file=f.file, table=f.table, name_zh=f.name_zh, format=f.format, rows=f.rows,
+                sha256=f.sha256, columns=f.columns,
+            )
+            for f in files
+        ],
+    )  # fmt: skip
     text = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=False) + "\n"
     (out / "manifest.json").write_text(text, encoding="utf-8")
     return manifest
 
 
-def record_export(engine: Engine, ctx: Any, manifest: dict[str, Any], out: Path) -> None:
+def record_export(engine: Engine, ctx: Any, manifest: Manifest, out: Path) -> None:
     """The export's row in the audit log: who exported which month, how many rows, the manifest's hash."""
     from hpf.audit import trail
 
@@ -466,7 +496,7 @@ def record_export(engine: Engine, ctx: Any, manifest: dict[str, Any], out: Path)
         )
 
 
-def manifest_text(manifest: dict[str, Any]) -> str:
+def manifest_text(manifest: Manifest) -> str:
     buf = io.StringIO()
     for f in manifest["files"]:
         buf.write(f"{f['file']:<16} {f['name_zh']:<16} {f['rows']:>10}\n")

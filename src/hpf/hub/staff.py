@@ -15,12 +15,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
 from hpf.hub.tables import hub_session, hub_staff
 from hpf.identity.passwords import Passwords, require_password_policy
+from hpf.identity.sessions import CookieSettings
 from hpf.kernel.errors import Conflict, invalid
 
 COOKIE_NAME = "hpf_hub_session"
@@ -116,11 +116,9 @@ def csrf_ok(session: StaffSession, submitted: object) -> bool:
     return isinstance(submitted, str) and hmac.compare_digest(session.csrf, submitted)
 
 
-def cookie_settings(env: str) -> dict[str, Any]:
-    return {
-        "key": COOKIE_NAME,
-        "httponly": True,
-        "samesite": "strict",
-        "secure": env != "development",
-        "path": "/",
-    }
+def cookie_settings(env: str) -> CookieSettings:
+    """The hub's page session cookie: as the center's, but SameSite=Strict (the hub's pages have
+    no links in from other sites)."""
+    return CookieSettings(
+        key=COOKIE_NAME, httponly=True, samesite="strict", secure=env != "development", path="/"
+    )

@@ -63,7 +63,7 @@ from hpf.loans.scorecard.features import features_of
 from hpf.policy.queries import loan_policy_at
 from hpf.protection.protect import blind_index
 from hpf.services import service as applications
-from hpf.services.handlers import Evaluation, SheetLine
+from hpf.services.handlers import Evaluation, Outputs, SheetLine
 from hpf.services.payload import Fields, blank
 from hpf.services.queries import application_state_of
 from hpf.services.service import Application
@@ -582,7 +582,7 @@ class LoanHandler:
 
     def on_approved(
         self, conn: Connection, ctx: Context, application: Application, evaluation: Evaluation
-    ) -> dict[str, Any]:
+    ) -> Outputs:
         d = decide(conn, ctx, fields_of(application))  # in the approving transaction: the facts of now
         if not d.eligible:
             first = d.verdict.refusals[0]
