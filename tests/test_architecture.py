@@ -248,7 +248,6 @@ def test_no_sql_in_api_or_pages(path):
     assert wrong == []
 
 
-
 # Modules whose work is a document or a row keyed by whatever columns it has, not a service's
 # result: the wire and error JSON, masking and protecting rows, the OpenAPI document, the masked
 # bodies the HTTP edge answers with, and the hub's own route functions.

@@ -177,7 +177,7 @@ def test_both_engines_a_center_of_one(engine, ctx, tmp_path):
 
     with write_transaction(engine) as conn:
         emp = accounts.register_employer(conn, ctx, employer_payload(1, economic_type="002"))
-        accounts.open_member(conn, ctx, emp["account_no"], member_payload(1))
+        accounts.open_member(conn, ctx, emp.account_no, member_payload(1))
     month = ctx.clock.today().strftime("%Y-%m")
     manifest = export_standard(engine, month, tmp_path / "out", center_code="990001")
     rows = {f["file"]: f["rows"] for f in manifest["files"]}
@@ -191,3 +191,34 @@ def test_both_engines_a_center_of_one(engine, ctx, tmp_path):
     assert member["GRJCJS"] == "8000.00" and member["GRZHYE"] == "0.00"
     assert pq.read_table(tmp_path / "out" / "JSLS.parquet").num_rows == 0
     assert read_csv(tmp_path / "out" / "JSLS.csv") == []
+
+
+def test_one_snapshot_while_the_center_keeps_working(engine, ctx, tmp_path, monkeypatch):
+    """A member opened while the export runs (after its first table is written) is in none of
+    its files: every table is read from the snapshot the export started with (on PostgreSQL,
+    REPEATABLE READ; READ COMMITTED would show the member in the tables read after)."""
+    from factories import employer_payload, member_payload
+    from hpf.accounts import service as accounts
+    from hpf.data import export
+
+    with write_transaction(engine) as conn:
+        emp = accounts.register_employer(conn, ctx, employer_payload(1, economic_type="002"))
+        accounts.open_member(conn, ctx, emp.account_no, member_payload(1))
+    write_table = export._write_table
+    calls = []
+
+    def meanwhile(*args, **kwargs):
+        done = write_table(*args, **kwargs)
+        if not calls:
+            with write_transaction(engine) as other:
+                accounts.open_member(other, ctx, emp.account_no, member_payload(2))
+        calls.append(done)
+        return done
+
+    monkeypatch.setattr(export, "_write_table", meanwhile)
+    month = ctx.clock.today().strftime("%Y-%m")
+    manifest = export.export_standard(engine, month, tmp_path / "out", center_code="990001")
+    rows = {f["file"]: f["rows"] for f in manifest["files"]}
+    assert len(calls) > 1 and rows["5.0.4.csv"] == 1
+    with read_transaction(engine) as conn:
+        assert len(accounts.find_members(conn)) == 2  # the member was opened all the same

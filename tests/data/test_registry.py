@@ -144,3 +144,10 @@ def test_the_files_ship_as_package_data():
     names = {p.name for p in resources.files("hpf.data").joinpath("elements").iterdir()}
     assert "standard.json" in names and "accounts.json" in names
     json.loads(resources.files("hpf.data").joinpath("elements", "standard.json").read_text("utf-8"))
+
+
+def test_every_owner_has_a_chinese_name_for_the_catalog_page():
+    """The 数据目录 page names owners in Chinese: a new owning package needs its name there."""
+    from hpf.data.pages import OWNER_ZH
+
+    assert set(load().table_owner.values()) - set(OWNER_ZH) == set()

@@ -92,6 +92,7 @@ def test_ledger_endpoints_and_idempotent_reversal(client, engine, ctx, employer_
         )
     statement = client.get(f"/api/v1/members/{no}/statement").json()
     assert statement[0]["amount_fen"] == 12_345 and statement[0]["running_fen"] == 12_345
+    assert type(statement[0]["running_fen"]) is int  # not NUMERIC → 12345.0 on PostgreSQL
     headers = {"Idempotency-Key": "rev-1"}
     first = client.post(
         f"/api/v1/ledger/entries/{entry_id}/reversal", json={"reason": "错缴"}, headers=headers

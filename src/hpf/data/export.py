@@ -449,9 +449,14 @@ def export_standard(engine: Engine, month: str, out: Path, *, center_code: str) 
     first, last = parse_month(month)
     layout = {s.table: s.tables for s in _sources(last)}
     assert layout == EXPORT_SOURCES, "hpf.data.layout.EXPORT_SOURCES is the sources' summary"
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)  # names and protected tokens inside
     files: list[ExportedFile] = []
-    with read_transaction(engine) as conn:  # one snapshot for every table
+    # One snapshot for every table, so that 5.0.4's balances agree with 5.0.5 and 8.0.5 while the
+    # center keeps posting: PostgreSQL's default READ COMMITTED takes a new one per statement; a
+    # SQLite read transaction is one snapshot already.
+    repeatable = engine.dialect.name == "postgresql"
+    snapshot = engine.execution_options(isolation_level="REPEATABLE READ") if repeatable else engine
+    with read_transaction(snapshot) as conn:
         for source in _sources(last):
             files += _write_table(conn, source, out, first, last)
     manifest = Manifest(

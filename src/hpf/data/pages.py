@@ -36,6 +36,7 @@ OWNER_ZH = {
     "protection": "数据保护",
     "services": "服务事项与申请",
     "settlement": "资金结算",
+    "transfers": "转移接续",
     "withdrawals": "提取",
 }
 

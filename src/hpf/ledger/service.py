@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, select
+from sqlalchemy import BigInteger, Connection, case, cast, func, insert, select
 
 from hpf import events
 from hpf.db.bulk import bulk_insert, chunks
@@ -424,7 +424,8 @@ def member_statement(
             journal_line.c.value_date,
             journal_line.c.balance_part,
             delta.label("amount_fen"),
-            func.sum(delta).over(order_by=order).label("running_fen"),
+            # SUM() is NUMERIC on PostgreSQL: the running balance is read back as integer fen
+            cast(func.sum(delta).over(order_by=order), BigInteger).label("running_fen"),
             journal_entry.c.business_type,
             journal_entry.c.business_id,
             journal_entry.c.posting_date,
