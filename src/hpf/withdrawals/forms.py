@@ -115,7 +115,7 @@ def items_for(reason: Reason) -> list[str]:
     return [code for code, (r, _) in ITEMS.items() if r is reason]
 
 
-def fields_of(item_code: str) -> tuple[Field, ...]:
+def form_fields(item_code: str) -> tuple[Field, ...]:
     """The fields of an item's form: the claim's own, then the payee."""
     if item_code not in FIELDS:
         raise InvalidInput(
@@ -130,7 +130,7 @@ Payload = dict[str, service_rules.FormValue | list[str]]
 
 def payload_of(item_code: str, form: Mapping[str, str]) -> Payload:
     """The application payload from what the member typed (a bad value refuses it, by field)."""
-    fields = fields_of(item_code)
+    fields = form_fields(item_code)
     typed = [asdict(f) for f in fields if f.kind != "ids"]
     refusals: list[InvalidInput] = []
     try:
@@ -164,5 +164,5 @@ def _resident_ids(field: Field, text: str) -> list[str]:
 
 def defaults(item_code: str, payee_name: str) -> dict[str, str]:
     """What a fresh form starts with: the payee is the member (a safe value: the name only)."""
-    fields: Sequence[Field] = fields_of(item_code)
+    fields: Sequence[Field] = form_fields(item_code)
     return {f.name: (payee_name if f.name == "payee_name" else "") for f in fields}

@@ -98,7 +98,7 @@ def _form_context(
     return {
         "m": show.masked("member", [found])[0],
         "item": item or catalog.item_at(conn, code, ctx.clock.today()),
-        "fields": forms.fields_of(code),
+        "fields": forms.form_fields(code),
         "o": _overview_of(conn, ctx, found.id, code),
         "form": forms.defaults(code, found.name),
         "form_key": secrets.token_urlsafe(12),
@@ -119,7 +119,7 @@ def apply_page(
     show: Disclose,
 ) -> Response:
     _require_applicant(who)
-    forms.fields_of(code)  # an unknown item: 422 before anything is read
+    forms.form_fields(code)  # an unknown item: 422 before anything is read
     found = accounts.get_member(conn, account_no)
     show.record_view("member", found.id, rows=1, what=f"提取申请表 {code}")
     return render(request, "withdrawals_apply.html", _form_context(conn, ctx, show, found, code))
