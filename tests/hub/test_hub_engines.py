@@ -24,7 +24,7 @@ from hpf.hub.tables import hub_metadata
 from hpf.kernel.clock import SystemClock
 from hpf.kernel.context import Context
 from hpf.messages import protocol
-from hpf.messages.bodies import CenterCodeQuery, StatusAnswer, StatusQuery
+from hpf.messages.bodies import CenterCodeAnswer, CenterCodeQuery, StatusAnswer, StatusQuery
 from hpf.messages.envelope import CenterInfo
 from hpf.messages.keys import KeyPair
 from hpf.settings import Settings
@@ -105,7 +105,8 @@ def test_a_centers_outbox_and_inbox_on_both_engines(engine, tmp_path):
     again = transfers.deliver_due(engine, ctx, post, now=lambda: now() + timedelta(seconds=2))
     assert (again.scheduled, again.delivered) == (0, 1)
     assert posted[0]["envelope"] == posted[1]["envelope"]  # the same envelope, a new hop
-    # A forwarded BDC904 answer from B comes in, once.
+    # The hub's BDC909 answer comes in (A learns B), then a forwarded BDC904 answer from B to
+    # A's question, once.
     b_info = CenterInfo(
         code="440300",
         name="深圳",
@@ -114,6 +115,11 @@ def test_a_centers_outbox_and_inbox_on_both_engines(engine, tmp_path):
         sign_key=B.public().sign,
         encrypt_key=B.public().encrypt,
     )
+    found = compose(HUB_KEYS, HUB_CODE, "330100", A, "BDC909", CenterCodeAnswer(centers=[b_info], unknown=[]), reply_to=asked)
+    with write_transaction(engine) as conn:
+        hop = protocol.hop(HUB_KEYS, HUB_CODE, found, now()).model_dump(mode="json")
+        assert transfers.receive(conn, ctx, hop, now()).status == "accepted"
+        status_asked = transfers.ask_status(conn, ctx, "440300", "4403002612060001")
     answer = compose(
         B,
         "440300",
@@ -121,7 +127,7 @@ def test_a_centers_outbox_and_inbox_on_both_engines(engine, tmp_path):
         A,
         "BDC904",
         StatusAnswer(letter_no="4403002612060001", feedback_code="0", feedback="已完成", status="00"),
-        reply_to=asked,
+        reply_to=status_asked,
     )
     for expected in ("accepted", "duplicate"):
         with write_transaction(engine) as conn:
@@ -133,5 +139,6 @@ def test_a_centers_outbox_and_inbox_on_both_engines(engine, tmp_path):
             )
         assert got.status == expected
     with read_transaction(engine) as conn:
-        assert transfers.message_of(conn, asked).answered_by == str(answer.message_id)
+        assert transfers.message_of(conn, asked).answered_by == str(found.message_id)
+        assert transfers.message_of(conn, status_asked).answered_by == str(answer.message_id)
         assert transfers.peers(conn) == {"440300": "active"}

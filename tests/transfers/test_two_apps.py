@@ -198,8 +198,10 @@ def test_the_center_takes_a_delivery_once_and_refuses_what_the_hub_did_not_send(
         body=StatusQuery(letter_no="3301002612060011"), now=now(), message_id=query.message_id,
     )  # fmt: skip
     assert refused(delivery(HUB_KEYS, HUB_CODE, reused, sender=B_INFO)) == "message.id_reused"
-    unhandled = compose(B, B_CODE, A_CODE, a_keys, "BDC909", CenterCodeQuery(codes=[A_CODE]))  # A is no hub
-    assert refused(delivery(HUB_KEYS, HUB_CODE, unhandled, sender=B_INFO)) == "message.type_unhandled"
+    from_b = compose(B, B_CODE, A_CODE, a_keys, "BDC909", CenterCodeQuery(codes=[A_CODE]))
+    assert refused(delivery(HUB_KEYS, HUB_CODE, from_b, sender=B_INFO)) == "message.hub_only"
+    unhandled = compose(HUB_KEYS, HUB_CODE, A_CODE, a_keys, "BDC909", CenterCodeQuery(codes=[A_CODE]))  # A is no hub
+    assert refused(delivery(HUB_KEYS, HUB_CODE, unhandled)) == "message.type_unhandled"
     assert refused({"envelope": {}, "hop": {}}) == "message.malformed"
     assert a_rows(net) == (1, 1)  # no refusal left anything
 
