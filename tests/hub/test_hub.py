@@ -267,8 +267,15 @@ def test_a_center_cannot_send_a_bdc909_to_another_center(hub):
     """Review fix 1: BDC909 passes between a center and the hub only; the hub forwards none."""
     for forged in (
         compose(A, "330100", "440300", B, "BDC909", CenterCodeQuery(codes=["110000"])),
-        compose(A, "330100", "440300", B, "BDC909", CenterCodeAnswer(centers=[], unknown=["110000"]),
-                reply_to=a_to_b().message_id),  # fmt: skip
+        compose(
+            A,
+            "330100",
+            "440300",
+            B,
+            "BDC909",
+            CenterCodeAnswer(centers=[], unknown=["110000"]),
+            reply_to=a_to_b().message_id,
+        ),
     ):
         answer = hub.client.post(PATH, json=delivery(A, "330100", forged))
         assert (answer.status_code, answer.json()["code"]) == (403, "message.hub_only")

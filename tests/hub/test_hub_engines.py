@@ -115,7 +115,15 @@ def test_a_centers_outbox_and_inbox_on_both_engines(engine, tmp_path):
         sign_key=B.public().sign,
         encrypt_key=B.public().encrypt,
     )
-    found = compose(HUB_KEYS, HUB_CODE, "330100", A, "BDC909", CenterCodeAnswer(centers=[b_info], unknown=[]), reply_to=asked)
+    found = compose(
+        HUB_KEYS,
+        HUB_CODE,
+        "330100",
+        A,
+        "BDC909",
+        CenterCodeAnswer(centers=[b_info], unknown=[]),
+        reply_to=asked,
+    )
     with write_transaction(engine) as conn:
         hop = protocol.hop(HUB_KEYS, HUB_CODE, found, now()).model_dump(mode="json")
         assert transfers.receive(conn, ctx, hop, now()).status == "accepted"
@@ -156,7 +164,7 @@ def _at_the_same_moment(engine: Engine, take: Any) -> tuple[Any, Any]:
         try:
             with write_transaction(engine) as conn:
                 second.append(take(conn))
-        except Exception as exc:  # noqa: BLE001 — reported by the assertion below
+        except Exception as exc:  # reported by the assertion below
             second.append(exc)
 
     with write_transaction(engine) as conn:

@@ -200,7 +200,9 @@ def test_the_center_takes_a_delivery_once_and_refuses_what_the_hub_did_not_send(
     assert refused(delivery(HUB_KEYS, HUB_CODE, reused, sender=B_INFO)) == "message.id_reused"
     from_b = compose(B, B_CODE, A_CODE, a_keys, "BDC909", CenterCodeQuery(codes=[A_CODE]))
     assert refused(delivery(HUB_KEYS, HUB_CODE, from_b, sender=B_INFO)) == "message.hub_only"
-    unhandled = compose(HUB_KEYS, HUB_CODE, A_CODE, a_keys, "BDC909", CenterCodeQuery(codes=[A_CODE]))  # A is no hub
+    unhandled = compose(
+        HUB_KEYS, HUB_CODE, A_CODE, a_keys, "BDC909", CenterCodeQuery(codes=[A_CODE])
+    )  # A is no hub
     assert refused(delivery(HUB_KEYS, HUB_CODE, unhandled)) == "message.type_unhandled"
     assert refused({"envelope": {}, "hop": {}}) == "message.malformed"
     assert a_rows(net) == (1, 1)  # no refusal left anything

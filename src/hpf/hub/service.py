@@ -192,7 +192,9 @@ def deliver_due(
         else:
             delivery = protocol.hop(hub.keys, hub.code, envelope, now(), sender=sender)
             status, answer = post(endpoint_url(recipient.endpoint), delivery.model_dump(mode="json"))
-        outcomes.append(_record_attempt(engine, row.message_id, row.attempts, status, answer, now(), backoff_base))
+        outcomes.append(
+            _record_attempt(engine, row.message_id, row.attempts, status, answer, now(), backoff_base)
+        )
     return Round.of(outcomes)
 
 
