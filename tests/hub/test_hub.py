@@ -241,6 +241,10 @@ def test_hub_staff_sign_in_and_see_centers_and_messages_in_chinese(hub):
     csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
     refused = hub.client.post("/logout", data={"csrf_token": "x"})
     assert refused.status_code == 403
+    assert (
+        refused.headers["content-type"].startswith("text/html") and "页面已过期，请刷新后重试" in refused.text
+    )
+    assert refused.headers["X-HPF-Error"] == "auth.csrf" and "CSRF" not in refused.text
     out = hub.client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
     assert out.status_code == 303
     assert hub.client.get("/", follow_redirects=False).status_code == 303

@@ -189,16 +189,23 @@ def create_hub_app(
         form = await request.form()
         token = request.cookies.get(staff.COOKIE_NAME)
 
-        def end() -> None:
+        def end() -> bool:
             with write_transaction(engine) as conn:
                 session = staff.session_of(conn, token, now())
                 if session is None or not staff.csrf_ok(session, form.get("csrf_token")):
-                    raise HpfError(
-                        "auth.csrf", "页面已过期，请刷新后重试", "the CSRF token does not match", status=403
-                    )
+                    return False
                 staff.sign_out(conn, token)
+                return True
 
-        await run_in_threadpool(end)
+        if not await run_in_threadpool(end):  # a browser's form: the refusal as a Chinese page
+            refused = page(
+                request,
+                "hub_error.html",
+                {"status": 403, "heading": "无法退出", "title": "页面已过期，请刷新后重试"},
+                403,
+            )
+            refused.headers["X-HPF-Error"] = "auth.csrf"
+            return refused
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(**staff.cookie_settings(settings.env))
         return response
