@@ -9,7 +9,8 @@ Then:
 
 - addressed to the hub itself: the hub opens the body (sealed to the hub) and answers — BDC909,
   the center-code lookup, from the registry; the answer waits in the outbox;
-- addressed to another center: the recipient must be registered and active; the envelope is
+- addressed to another center: never a BDC909 (between a center and the hub only:
+  ``message.hub_only``); the recipient must be registered and active; the envelope is
   stored as it came (the body stays sealed to the recipient: the hub cannot read it) and waits in
   the outbox, ``queued``.
 
@@ -17,7 +18,10 @@ Then:
 (for a forwarded one, naming the originator as registered — its keys —, so the recipient verifies
 both signatures and can answer it) to the recipient's endpoint. Accepted (2xx): ``delivered``; a final refusal
 (4xx): ``refused`` with its code; anything else (down, 5xx, 429): retried after a backoff that
-doubles from 1 s to at most 5 minutes. No lock is held while a request is in flight.
+doubles from 1 s to at most 5 minutes; a recipient unregistered or suspended since: ``refused`` at
+once, the reason in ``last_error``. No lock is held while a request is in flight. Two requests
+taking the same message at once: one accepts it, the other answers ``duplicate``
+(``hpf.db.upsert.insert_new``).
 """
 
 from __future__ import annotations

@@ -8,9 +8,13 @@ The receiver's checks, in the order both roles apply them (each refusal has no e
 3. the hop was sent within ±``WINDOW_SECONDS`` of the receiver's clock (``outside_window``);
 4. the envelope's originator signature verifies with the originator's key;
 5. the message id is new, or was seen with the same content (then: a duplicate, no new effect);
-   seen with other content: ``message.id_reused``;
+   seen with other content: ``message.id_reused`` (:func:`check_duplicate`);
 6. the body opens with the receiver's key (``undecryptable``) and fits its type's model
    (``malformed``; a type with no handler here: ``type_unhandled``).
+
+Both roles also share what a receiver answers (:class:`Receipt`), a delivery round's counts
+(:class:`Round`) and the outcome of one sending attempt (:func:`attempt_outcome`: delivered,
+refused for good, or queued again after the backoff).
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ first), the envelope signed with this center's key and stored (``exchanged_messa
 
 **Delivering** (:func:`deliver_due`, the worker's round): the consumer ``hub.delivery``
 (``hpf.events.consume``) takes each ``hub_message.queued`` event once and makes its message due;
-then every due message is sent to the hub in a new hop signed now. Accepted (2xx): ``delivered``;
-a final refusal (4xx): ``refused``; otherwise (hub down, 5xx, 429) it waits 1, 2, 4 … s (at most
+then every due message is sent to the hub in a new hop signed now (a round with no ``recorded``
+message skips the consumer: no lock on the event stream when idle). Accepted (2xx): ``delivered``;
+a final refusal (4xx): ``refused``, and the event ``hub_message.refused``; otherwise (hub down, 5xx, 429) it waits 1, 2, 4 … s (at most
 5 minutes) and is sent again. Every attempt carries the same envelope: the hub de-duplicates by
 message id, so a message sent twice has its effect once.
 
@@ -17,8 +18,11 @@ message id, so a message sent twice has its effect once.
 verify with the hub's key, within the time window; the message must be addressed to this center;
 the envelope verifies with its originator's key (the hub's own, or the one the hub vouches for in
 the hop, where it names the originator as registered: kept in ``peer_center``, so that an answer
-can be sealed to it); a message id seen before is a duplicate (same content: no new effect) or refused (other
-content); the body opens with this center's key and fits its model; its handler (declared in
+can be sealed to it); a BDC909 comes from the hub alone (``message.hub_only``); a message id seen
+before is a duplicate (same content: no new effect) or refused (other content), also when it is
+taken by two requests at once (``INSERT … ON CONFLICT DO NOTHING``); an answer must answer an
+unanswered question of ours of its type, sent to its sender (``message.unexpected_answer``); the
+body opens with this center's key and fits its model; its handler (declared in
 ``hpf.bootstrap``) runs in the same transaction as the inbox row, and ``hub_message.received`` is
 recorded.
 """
