@@ -9,10 +9,11 @@ first), the envelope signed with this center's key and stored (``exchanged_messa
 **Delivering** (:func:`deliver_due`, the worker's round): the consumer ``hub.delivery``
 (``hpf.events.consume``) takes each ``hub_message.queued`` event once and makes its message due;
 then every due message is sent to the hub in a new hop signed now (a round with no ``recorded``
-message skips the consumer: no lock on the event stream when idle). Accepted (2xx): ``delivered``;
-a final refusal (4xx): ``refused``, and the event ``hub_message.refused``; otherwise (hub down, 5xx, 429) it waits 1, 2, 4 … s (at most
-5 minutes) and is sent again. Every attempt carries the same envelope: the hub de-duplicates by
-message id, so a message sent twice has its effect once.
+message skips the consumer: no lock on the event stream when idle). Accepted (2xx):
+``delivered``; a final refusal (4xx): ``refused``, and the event ``hub_message.refused``;
+otherwise (hub down, 5xx, 429) it waits 1, 2, 4 … s (at most 5 minutes) and is sent again.
+Every attempt carries the same envelope: the hub de-duplicates by message id, so a message sent
+twice has its effect once.
 
 **Taking** (:func:`receive`, the message endpoint's transaction): the hop must be the hub's and
 verify with the hub's key, within the time window; the message must be addressed to this center;
