@@ -241,6 +241,10 @@ def test_hub_staff_sign_in_and_see_centers_and_messages_in_chinese(hub):
     csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
     refused = hub.client.post("/logout", data={"csrf_token": "x"})
     assert refused.status_code == 403
+    assert (
+        refused.headers["content-type"].startswith("text/html") and "页面已过期，请刷新后重试" in refused.text
+    )
+    assert refused.headers["X-HPF-Error"] == "auth.csrf" and "CSRF" not in refused.text
     out = hub.client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
     assert out.status_code == 303
     assert hub.client.get("/", follow_redirects=False).status_code == 303
@@ -261,3 +265,86 @@ def test_a_hub_outside_development_does_not_start_without_its_key_file(tmp_path)
     )
     assert hub_keys(configured).public() == HUB_KEYS.public() and configured.hub_code == "100000"
     assert configured.database_url == "sqlite:///hpf-data/hub.sqlite3"
+
+
+def test_a_center_cannot_send_a_bdc909_to_another_center(hub):
+    """Review fix 1: BDC909 passes between a center and the hub only; the hub forwards none."""
+    for forged in (
+        compose(A, "330100", "440300", B, "BDC909", CenterCodeQuery(codes=["110000"])),
+        compose(
+            A,
+            "330100",
+            "440300",
+            B,
+            "BDC909",
+            CenterCodeAnswer(centers=[], unknown=["110000"]),
+            reply_to=a_to_b().message_id,
+        ),
+    ):
+        answer = hub.client.post(PATH, json=delivery(A, "330100", forged))
+        assert (answer.status_code, answer.json()["code"]) == (403, "message.hub_only")
+    assert messages_stored(hub) == 0
+
+
+def test_a_chunked_body_is_refused_once_it_passes_the_limit_without_reading_the_rest(tmp_path):
+    """Review fix 4: no Content-Length; the hub counts while the body streams and stops at 413."""
+    import asyncio
+
+    from hpf.hub.app import create_hub_app
+    from hpf.hub.settings import HubSettings
+
+    base = make_hub(tmp_path)
+    app = create_hub_app(
+        HubSettings(database_url="unused", env="development", hub_code=HUB_CODE, max_body_bytes=1000),
+        engine=base.engine, keys=HUB_KEYS, deliver=False,
+    )  # fmt: skip
+    pulled, sent = 0, []
+
+    async def receive():
+        nonlocal pulled
+        pulled += 1
+        return {"type": "http.request", "body": b"x" * 100, "more_body": pulled < 1000}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": PATH, "raw_path": PATH.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"hub.test"), (b"transfer-encoding", b"chunked"),
+                    (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1), "server": ("hub.test", 80),
+    }  # fmt: skip
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 413 and (b"content-type", b"application/problem+json") in start["headers"]
+    assert pulled <= 11  # 1000 bytes allowed: the 11th chunk passes the limit, nothing more is read
+
+
+def test_a_message_for_a_center_suspended_since_is_refused_not_retried_for_ever(hub):
+    """Review fix 7: the recipient suspended after the hub took the message: refused, with why."""
+    hub.client.post(PATH, json=delivery(A, "330100", a_to_b()))
+    hub.suspend("440300")
+    hub_ = service.Hub(HUB_CODE, HUB_KEYS)
+    never = lambda url, payload: pytest.fail("nothing is sent to a suspended center")  # noqa: E731
+    assert service.deliver_due(hub.engine, hub_, never, now).refused == 1
+    assert service.deliver_due(hub.engine, hub_, never, lambda: now() + timedelta(hours=1)).attempted == 0
+    with read_transaction(hub.engine) as conn:
+        row = conn.execute(select(hub_message)).one()
+    assert row.state == "refused" and "message.recipient_suspended" in row.last_error
+
+
+def test_bdc909_lookup_is_one_query(hub):
+    """Review fix 7: the registry answers a lookup of many codes in one query."""
+    from sqlalchemy import event
+
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(hub.engine, "before_cursor_execute", listener)
+    try:
+        with read_transaction(hub.engine) as conn:
+            found, unknown = registry.lookup(conn, ["440300", "110000", "330100", "440300"])
+    finally:
+        event.remove(hub.engine, "before_cursor_execute", listener)
+    assert [c.code for c in found] == ["440300", "330100"] and unknown == ["110000"]
+    assert len([s for s in statements if "hub_center" in s]) == 1

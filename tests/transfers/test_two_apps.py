@@ -16,7 +16,7 @@ from hpf.db.engine import make_engine, read_transaction, write_transaction
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.messages import protocol
-from hpf.messages.bodies import CenterCodeQuery, StatusAnswer, StatusQuery
+from hpf.messages.bodies import CenterCodeAnswer, CenterCodeQuery, StatusAnswer, StatusQuery
 from hpf.messages.envelope import CenterInfo
 from hpf.messages.keys import KeyPair
 from hpf.messages.transport import PATH
@@ -198,8 +198,12 @@ def test_the_center_takes_a_delivery_once_and_refuses_what_the_hub_did_not_send(
         body=StatusQuery(letter_no="3301002612060011"), now=now(), message_id=query.message_id,
     )  # fmt: skip
     assert refused(delivery(HUB_KEYS, HUB_CODE, reused, sender=B_INFO)) == "message.id_reused"
-    unhandled = compose(B, B_CODE, A_CODE, a_keys, "BDC909", CenterCodeQuery(codes=[A_CODE]))  # A is no hub
-    assert refused(delivery(HUB_KEYS, HUB_CODE, unhandled, sender=B_INFO)) == "message.type_unhandled"
+    from_b = compose(B, B_CODE, A_CODE, a_keys, "BDC909", CenterCodeQuery(codes=[A_CODE]))
+    assert refused(delivery(HUB_KEYS, HUB_CODE, from_b, sender=B_INFO)) == "message.hub_only"
+    unhandled = compose(
+        HUB_KEYS, HUB_CODE, A_CODE, a_keys, "BDC909", CenterCodeQuery(codes=[A_CODE])
+    )  # A is no hub
+    assert refused(delivery(HUB_KEYS, HUB_CODE, unhandled)) == "message.type_unhandled"
     assert refused({"envelope": {}, "hop": {}}) == "message.malformed"
     assert a_rows(net) == (1, 1)  # no refusal left anything
 
@@ -221,3 +225,75 @@ def test_send_writes_the_outbox_in_the_callers_transaction(network):
     with write_transaction(net["engine"]) as conn, pytest.raises(Exception) as unknown:
         transfers.ask_status(conn, net["ctx"], "110000", LETTER)  # not looked up: no key to seal to
     assert getattr(unknown.value, "code", None) == "transfers.peer_unknown"
+
+
+def peer_rows(net) -> dict[str, tuple[str, str]]:
+    with read_transaction(net["engine"]) as conn:
+        from hpf.transfers.tables import peer_center
+
+        return {r.code: (r.state, r.sign_key) for r in conn.execute(peer_center.select())}
+
+
+def test_a_center_cannot_answer_bdc909_in_the_hubs_place(network):
+    """Review fix 1: B's forged BDC909 answer to A (B's keys for another code) is refused by the
+    hub, and by A if some hub forwarded it; A's known centers stay as the hub described them."""
+    net = network
+    learn_b(net)
+    before, rows = peer_rows(net), a_rows(net)
+    with write_transaction(net["engine"]) as conn:
+        asked = transfers.lookup_centers(conn, net["ctx"], ["110000"])
+    deliver_a(net)
+    forged_info = B_INFO.model_copy(update={"code": "110000", "name": "北京"})
+    forged = compose(
+        B, B_CODE, A_CODE, _a_keys(net), "BDC909",
+        CenterCodeAnswer(centers=[forged_info, B_INFO.model_copy(update={"state": "suspended"})], unknown=[]),
+        reply_to=asked,
+    )  # fmt: skip
+    at_hub = net["hub"].client.post(PATH, json=delivery(B, B_CODE, forged))
+    assert (at_hub.status_code, at_hub.json()["code"]) == (403, "message.hub_only")
+    assert net["hub"].deliver().attempted == 1  # the hub's own answer only, nothing of B's
+    forwarded = net["a_client"].post(PATH, json=delivery(HUB_KEYS, HUB_CODE, forged, sender=B_INFO))
+    assert (forwarded.status_code, forwarded.json()["code"]) == (403, "message.hub_only")
+    assert peer_rows(net) == before  # B still active with its own key; no 110000
+    assert a_rows(net)[0] == rows[0] + 1  # the hub's real answer (110000 unknown), nothing else
+
+
+def test_an_answer_must_answer_a_question_we_sent_to_its_sender(network):
+    """Review fix 2: an answer to no question, to another center's question, of another type or
+    to a question already answered is refused 422 and changes nothing."""
+    net = network
+    learn_b(net)
+    with write_transaction(net["engine"]) as conn:
+        to_hub = transfers.lookup_centers(conn, net["ctx"], [B_CODE])  # asked of the hub
+        to_b = transfers.ask_status(conn, net["ctx"], B_CODE, LETTER)
+    a_keys = _a_keys(net)
+    status = StatusAnswer(letter_no=LETTER, feedback_code="0", feedback="已完成", status="00")
+
+    def answer_from_b(reply_to) -> Any:
+        reply = compose(B, B_CODE, A_CODE, a_keys, "BDC904", status, reply_to=reply_to)
+        return net["a_client"].post(PATH, json=delivery(HUB_KEYS, HUB_CODE, reply, sender=B_INFO))
+
+    rows = a_rows(net)
+    from uuid import uuid4
+
+    for reply_to in (uuid4(), to_hub):  # no such question; a BDC909 question, asked of the hub
+        refused = answer_from_b(reply_to)
+        assert (refused.status_code, refused.json()["code"]) == (422, "message.unexpected_answer")
+    # B's answer to a question A asked of the hub (a BDC904 one), as if from a third center
+    c_keys = KeyPair.generate()
+    c_info = CenterInfo(code="310000", name="上海", province="上海", state="active",
+                        sign_key=c_keys.public().sign, encrypt_key=c_keys.public().encrypt)  # fmt: skip
+    from_c = compose(c_keys, "310000", A_CODE, a_keys, "BDC904", status, reply_to=to_b)
+    refused = net["a_client"].post(PATH, json=delivery(HUB_KEYS, HUB_CODE, from_c, sender=c_info))
+    assert (refused.status_code, refused.json()["code"]) == (422, "message.unexpected_answer")
+    assert a_rows(net) == rows
+    with read_transaction(net["engine"]) as conn:
+        assert transfers.message_of(conn, to_hub).answered_by is None
+        assert transfers.message_of(conn, to_b).answered_by is None
+        assert events.events_of(conn, "hub_message", to_b) and not [
+            e for e in events.events_of(conn, "hub_message", to_b) if e.type == "hub_message.status_answered"
+        ]
+    assert "310000" not in peer_rows(net)
+    assert answer_from_b(to_b).status_code == 200  # the real answer
+    again = answer_from_b(to_b)  # a second, different answer to the same question
+    assert (again.status_code, again.json()["code"]) == (422, "message.unexpected_answer")

@@ -26,7 +26,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from hpf.db.engine import companion_engine, make_engine, read_transaction, write_transaction
@@ -59,6 +58,27 @@ def hub_keys(settings: HubSettings) -> KeyPair:
         "set HPF_MESSAGE_KEY_FILE to the hub's key file (hpf hub keygen)",
         status=500,
     )
+
+
+def too_large(limit: int) -> TooLarge:
+    return TooLarge("request.too_large", "报文过大", f"at most {limit} bytes")
+
+
+async def _limited_body(request: Request, limit: int) -> bytes:
+    """The request's body, refused 413 as soon as it passes ``limit`` bytes: up front when
+    ``Content-Length`` says so, otherwise counted while it streams (a chunked body is never read
+    past the limit)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def wall_clock() -> datetime:
@@ -122,20 +142,11 @@ def create_hub_app(
 
     @app.post(PATH, summary="接收中心报文（签名、去重、转发或应答）")
     async def take_message(request: Request) -> JSONResponse:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > settings.max_body_bytes:
-            raise TooLarge("request.too_large", "报文过大", f"at most {settings.max_body_bytes} bytes")
-        raw = await request.body()
-        if len(raw) > settings.max_body_bytes:
-            raise TooLarge("request.too_large", "报文过大", f"at most {settings.max_body_bytes} bytes")
+        raw = await _limited_body(request, settings.max_body_bytes)
 
         def take() -> service.Receipt:
-            try:
-                with write_transaction(engine) as conn:
-                    return service.receive(conn, hub, raw, now())
-            except IntegrityError:  # the same message id taken at the same moment (PostgreSQL):
-                with write_transaction(engine) as conn:  # now it is a duplicate, or refused
-                    return service.receive(conn, hub, raw, now())
+            with write_transaction(engine) as conn:  # a concurrent duplicate: hpf.db.upsert
+                return service.receive(conn, hub, raw, now())
 
         receipt = await run_in_threadpool(take)
         return JSONResponse(receipt.as_json())
@@ -178,16 +189,23 @@ def create_hub_app(
         form = await request.form()
         token = request.cookies.get(staff.COOKIE_NAME)
 
-        def end() -> None:
+        def end() -> bool:
             with write_transaction(engine) as conn:
                 session = staff.session_of(conn, token, now())
                 if session is None or not staff.csrf_ok(session, form.get("csrf_token")):
-                    raise HpfError(
-                        "auth.csrf", "页面已过期，请刷新后重试", "the CSRF token does not match", status=403
-                    )
+                    return False
                 staff.sign_out(conn, token)
+                return True
 
-        await run_in_threadpool(end)
+        if not await run_in_threadpool(end):  # a browser's form: the refusal as a Chinese page
+            refused = page(
+                request,
+                "hub_error.html",
+                {"status": 403, "heading": "无法退出", "title": "页面已过期，请刷新后重试"},
+                403,
+            )
+            refused.headers["X-HPF-Error"] = "auth.csrf"
+            return refused
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(**staff.cookie_settings(settings.env))
         return response

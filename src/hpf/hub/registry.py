@@ -69,7 +69,9 @@ def centers(conn: Connection) -> list[Center]:
 
 def lookup(conn: Connection, codes: list[str]) -> tuple[list[Center], list[str]]:
     """BDC909: the registered centers among ``codes``, and the codes not registered."""
-    found = {c.code: c for c in (center_of(conn, code) for code in dict.fromkeys(codes)) if c is not None}
+    wanted = list(dict.fromkeys(codes))
+    rows = conn.execute(select(hub_center).where(hub_center.c.code.in_(wanted))).all() if wanted else []
+    found = {c.code: c for c in map(_center, rows)}
     return [found[c] for c in dict.fromkeys(codes) if c in found], [
         c for c in dict.fromkeys(codes) if c not in found
     ]

@@ -9,7 +9,8 @@ Then:
 
 - addressed to the hub itself: the hub opens the body (sealed to the hub) and answers — BDC909,
   the center-code lookup, from the registry; the answer waits in the outbox;
-- addressed to another center: the recipient must be registered and active; the envelope is
+- addressed to another center: never a BDC909 (between a center and the hub only:
+  ``message.hub_only``); the recipient must be registered and active; the envelope is
   stored as it came (the body stays sealed to the recipient: the hub cannot read it) and waits in
   the outbox, ``queued``.
 
@@ -17,20 +18,24 @@ Then:
 (for a forwarded one, naming the originator as registered — its keys —, so the recipient verifies
 both signatures and can answer it) to the recipient's endpoint. Accepted (2xx): ``delivered``; a final refusal
 (4xx): ``refused`` with its code; anything else (down, 5xx, 429): retried after a backoff that
-doubles from 1 s to at most 5 minutes. No lock is held while a request is in flight.
+doubles from 1 s to at most 5 minutes; a recipient unregistered or suspended since: ``refused`` at
+once, the reason in ``last_error``. No lock is held while a request is in flight. Two requests
+taking the same message at once: one accepts it, the other answers ``duplicate``
+(``hpf.db.upsert.insert_new``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from hpf.db.engine import read_transaction, write_transaction
+from hpf.db.upsert import insert_new
 from hpf.hub import registry
 from hpf.hub.tables import hub_message
 from hpf.messages import errors, protocol
@@ -52,14 +57,8 @@ class Hub:
     window_seconds: int = protocol.WINDOW_SECONDS
 
 
-@dataclass(frozen=True)
-class Receipt:
-    message_id: str
-    status: str  # accepted | duplicate
-    route: str  # hub | forward
-
-    def as_json(self) -> dict[str, str]:
-        return {"message_id": self.message_id, "status": self.status, "route": self.route}
+Receipt = protocol.Receipt
+Round = protocol.Round
 
 
 def _active_sender(conn: Connection, code: str) -> registry.Center:
@@ -71,24 +70,40 @@ def _active_sender(conn: Connection, code: str) -> registry.Center:
     return center
 
 
-def _store(conn: Connection, envelope: Envelope, *, route: str, state: str, now: datetime) -> None:
-    conn.execute(
-        insert(hub_message).values(
-            message_id=str(envelope.message_id),
-            type=envelope.type,
-            sender=envelope.sender,
-            recipient=envelope.recipient,
-            reply_to=str(envelope.reply_to) if envelope.reply_to else None,
-            created_at=envelope.created_at,
-            received_at=now,
-            digest=envelope.digest(),
-            envelope=protocol.envelope_json(envelope),
-            route=route,
-            state=state,
-            attempts=0,
-            next_attempt_at=now if state == "queued" else None,
-        )
+def _store(conn: Connection, envelope: Envelope, *, route: str, state: str, now: datetime) -> bool:
+    """Store a message taken or composed here; False if its id was stored already (the same
+    message taken at the same moment by another request)."""
+    return insert_new(
+        conn,
+        hub_message,
+        {
+            "message_id": str(envelope.message_id),
+            "type": envelope.type,
+            "sender": envelope.sender,
+            "recipient": envelope.recipient,
+            "reply_to": str(envelope.reply_to) if envelope.reply_to else None,
+            "created_at": envelope.created_at,
+            "received_at": now,
+            "digest": envelope.digest(),
+            "envelope": protocol.envelope_json(envelope),
+            "route": route,
+            "state": state,
+            "attempts": 0,
+            "next_attempt_at": now if state == "queued" else None,
+        },
     )
+
+
+def _duplicate(conn: Connection, envelope: Envelope) -> Receipt | None:
+    """The receipt of a message taken before (the same content), None for a new one."""
+    message_id = str(envelope.message_id)
+    seen = conn.execute(
+        select(hub_message.c.digest, hub_message.c.route).where(hub_message.c.message_id == message_id)
+    ).first()
+    if protocol.check_duplicate(seen.digest if seen is not None else None, envelope):
+        assert seen is not None
+        return Receipt(message_id, "duplicate", seen.route)
+    return None
 
 
 def receive(conn: Connection, hub: Hub, raw: bytes | dict[str, Any], now: datetime) -> Receipt:
@@ -105,24 +120,23 @@ def receive(conn: Connection, hub: Hub, raw: bytes | dict[str, Any], now: dateti
     protocol.check_window(hop.sent_at, now, hub.window_seconds)
     protocol.check_envelope(envelope, sign_key)
     message_id = str(envelope.message_id)
-    seen = conn.execute(
-        select(hub_message.c.digest, hub_message.c.route).where(hub_message.c.message_id == message_id)
-    ).first()
-    if seen is not None:
-        if seen.digest != envelope.digest():
-            raise errors.id_reused(message_id)
-        return Receipt(message_id, "duplicate", seen.route)
+    if (earlier := _duplicate(conn, envelope)) is not None:
+        return earlier
     if envelope.recipient == hub.code:
         body = protocol.open_body(envelope, hub.keys)
-        _store(conn, envelope, route="hub", state="handled", now=now)
+        if not _store(conn, envelope, route="hub", state="handled", now=now):
+            return _duplicate(conn, envelope) or Receipt(message_id, "duplicate", "hub")
         _answer(conn, hub, envelope, body, sender, now)
         return Receipt(message_id, "accepted", "hub")
+    if envelope.type in protocol.HUB_ONLY_TYPES:
+        raise errors.hub_only(envelope.type, envelope.sender)
     recipient = registry.center_of(conn, envelope.recipient)
     if recipient is None:
         raise errors.recipient_unknown(envelope.recipient)
     if not recipient.active:
         raise errors.recipient_suspended(envelope.recipient)
-    _store(conn, envelope, route="forward", state="queued", now=now)
+    if not _store(conn, envelope, route="forward", state="queued", now=now):
+        return _duplicate(conn, envelope) or Receipt(message_id, "duplicate", "forward")
     return Receipt(message_id, "accepted", "forward")
 
 
@@ -148,17 +162,6 @@ def _answer(
     _store(conn, envelope, route="origin", state="queued", now=now)
 
 
-@dataclass(frozen=True)
-class Round:
-    delivered: int = 0
-    refused: int = 0
-    retried: int = 0
-
-    @property
-    def attempted(self) -> int:
-        return self.delivered + self.refused + self.retried
-
-
 def deliver_due(
     engine: Engine,
     hub: Hub,
@@ -178,21 +181,25 @@ def deliver_due(
             .limit(limit)
         ).all()
         parties = {c.code: c for c in registry.centers(conn)}
-    delivered = refused = retried = 0
+    outcomes = []
     for row in due:
         envelope = protocol.envelope_of(row.envelope)
         recipient = parties.get(row.recipient)
         sender = parties[row.sender].info() if row.route == "forward" and row.sender in parties else None
-        if recipient is None or not recipient.active:
-            status, answer = 0, {"code": "hub.recipient_unavailable", "detail": "the recipient is not active"}
+        if recipient is None or not recipient.active:  # unregistered or suspended since: refused,
+            refusal = (  # not retried for ever (a message for it is sent anew once it is back)
+                errors.recipient_unknown(row.recipient)
+                if recipient is None
+                else errors.recipient_suspended(row.recipient)
+            )
+            status, answer = refusal.status, {"code": refusal.code, "detail": refusal.detail}
         else:
             delivery = protocol.hop(hub.keys, hub.code, envelope, now(), sender=sender)
             status, answer = post(endpoint_url(recipient.endpoint), delivery.model_dump(mode="json"))
-        outcome = _record_attempt(engine, row.message_id, row.attempts, status, answer, now(), backoff_base)
-        delivered += outcome == "delivered"
-        refused += outcome == "refused"
-        retried += outcome == "queued"
-    return Round(delivered, refused, retried)
+        outcomes.append(
+            _record_attempt(engine, row.message_id, row.attempts, status, answer, now(), backoff_base)
+        )
+    return Round.of(outcomes)
 
 
 def _record_attempt(
@@ -205,20 +212,7 @@ def _record_attempt(
     backoff_base: float,
 ) -> str:
     m = hub_message.c
-    values: dict[str, Any] = {"attempts": attempts + 1}
-    if 200 <= status < 300:
-        state = "delivered"
-        values |= {"delivered_at": now, "next_attempt_at": None, "last_error": None}
-    elif protocol.is_final_refusal(status, answer.get("code")):
-        state = "refused"
-        values |= {"next_attempt_at": None, "last_error": _error_text(status, answer)}
-    else:
-        state = "queued"
-        wait = protocol.backoff_seconds(attempts + 1, base=backoff_base)
-        values |= {
-            "next_attempt_at": now + timedelta(seconds=wait),
-            "last_error": _error_text(status, answer),
-        }
+    state, values = protocol.attempt_outcome(attempts, status, answer, now, backoff_base)
     with write_transaction(engine) as conn:
         conn.execute(
             update(hub_message)
@@ -226,10 +220,6 @@ def _record_attempt(
             .values(state=state, **values)
         )
     return state
-
-
-def _error_text(status: int, answer: dict[str, Any]) -> str:
-    return f"{status} {answer.get('code', '')} {answer.get('detail', '')}".strip()[:300]
 
 
 @dataclass(frozen=True)

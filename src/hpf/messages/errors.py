@@ -121,3 +121,24 @@ def type_unhandled(message_type: str, answer: bool) -> HpfError:
         status=422,
         message_type=message_type,
     )
+
+
+def hub_only(message_type: str, sender: str) -> HpfError:
+    return HpfError(
+        "message.hub_only",
+        "该类报文只在中心与平台之间往来",
+        f"{message_type} messages pass between a center and the hub only; {sender} cannot send one to a center",
+        status=403,
+        message_type=message_type,
+        sender=sender,
+    )
+
+
+def unexpected_answer(reply_to: str) -> HpfError:
+    return HpfError(
+        "message.unexpected_answer",
+        "应答报文没有对应的待答查询",
+        f"no question {reply_to} of this type was sent to the answering party and left unanswered",
+        status=422,
+        reply_to=reply_to,
+    )

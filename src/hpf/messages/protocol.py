@@ -8,15 +8,21 @@ The receiver's checks, in the order both roles apply them (each refusal has no e
 3. the hop was sent within ±``WINDOW_SECONDS`` of the receiver's clock (``outside_window``);
 4. the envelope's originator signature verifies with the originator's key;
 5. the message id is new, or was seen with the same content (then: a duplicate, no new effect);
-   seen with other content: ``message.id_reused``;
+   seen with other content: ``message.id_reused`` (:func:`check_duplicate`);
 6. the body opens with the receiver's key (``undecryptable``) and fits its type's model
    (``malformed``; a type with no handler here: ``type_unhandled``).
+
+Both roles also share what a receiver answers (:class:`Receipt`), a delivery round's counts
+(:class:`Round`) and the outcome of one sending attempt (:func:`attempt_outcome`: delivered,
+refused for good, or queued again after the backoff).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -163,3 +169,73 @@ RETRYABLE_CODES = frozenset({"transfers.hub_unconfigured", "message.outside_wind
 def is_final_refusal(status: int, code: object = None) -> bool:
     """A refusal that a retry cannot change (the message is marked refused, not retried)."""
     return status in FINAL_STATUSES and code not in RETRYABLE_CODES
+
+
+# Types that pass between a center and the hub only: the hub answers them from its registry, and
+# never forwards one from a center to another (a center takes a BDC909 answer from the hub alone).
+HUB_ONLY_TYPES = frozenset({"BDC909"})
+
+
+def check_duplicate(stored_digest: str | None, envelope: Envelope) -> bool:
+    """Whether the message was taken before (``stored_digest``: the digest stored under its id,
+    None if none): the same content is a duplicate (no new effect); other content is refused."""
+    if stored_digest is None:
+        return False
+    if stored_digest != envelope.digest():
+        raise errors.id_reused(str(envelope.message_id))
+    return True
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the receiver answers a delivery: accepted or duplicate (and, at the hub, the route)."""
+
+    message_id: str
+    status: str  # accepted | duplicate
+    route: str | None = None  # the hub's: hub | forward
+
+    def as_json(self) -> dict[str, str]:
+        taken = {"message_id": self.message_id, "status": self.status}
+        return taken if self.route is None else {**taken, "route": self.route}
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round of a delivery worker: what it sent, and with what outcome."""
+
+    delivered: int = 0
+    refused: int = 0
+    retried: int = 0
+    scheduled: int = 0  # the center's: messages its outbox consumer made due this round
+
+    @property
+    def attempted(self) -> int:
+        return self.delivered + self.refused + self.retried
+
+    @staticmethod
+    def of(outcomes: list[str], scheduled: int = 0) -> Round:
+        return Round(
+            outcomes.count("delivered"), outcomes.count("refused"), outcomes.count("queued"), scheduled
+        )
+
+
+def error_text(status: int, answer: Mapping[str, Any]) -> str:
+    return f"{status} {answer.get('code', '')} {answer.get('detail', '')}".strip()[:300]
+
+
+def attempt_outcome(
+    attempts: int, status: int, answer: Mapping[str, Any], now: datetime, backoff_base: float
+) -> tuple[str, dict[str, Any]]:
+    """The state a queued message takes after one more attempt answered ``status``/``answer``, and
+    the columns to write: ``delivered`` (2xx), ``refused`` (a final refusal) or ``queued`` again
+    after the backoff."""
+    values: dict[str, Any] = {"attempts": attempts + 1}
+    if 200 <= status < 300:
+        return "delivered", values | {"delivered_at": now, "next_attempt_at": None, "last_error": None}
+    if is_final_refusal(status, answer.get("code")):
+        return "refused", values | {"next_attempt_at": None, "last_error": error_text(status, answer)}
+    wait = backoff_seconds(attempts + 1, base=backoff_base)
+    return "queued", values | {
+        "next_attempt_at": now + timedelta(seconds=wait),
+        "last_error": error_text(status, answer),
+    }

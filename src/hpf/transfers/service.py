@@ -8,17 +8,22 @@ first), the envelope signed with this center's key and stored (``exchanged_messa
 
 **Delivering** (:func:`deliver_due`, the worker's round): the consumer ``hub.delivery``
 (``hpf.events.consume``) takes each ``hub_message.queued`` event once and makes its message due;
-then every due message is sent to the hub in a new hop signed now. Accepted (2xx): ``delivered``;
-a final refusal (4xx): ``refused``; otherwise (hub down, 5xx, 429) it waits 1, 2, 4 … s (at most
-5 minutes) and is sent again. Every attempt carries the same envelope: the hub de-duplicates by
-message id, so a message sent twice has its effect once.
+then every due message is sent to the hub in a new hop signed now (a round with no ``recorded``
+message skips the consumer: no lock on the event stream when idle). Accepted (2xx):
+``delivered``; a final refusal (4xx): ``refused``, and the event ``hub_message.refused``;
+otherwise (hub down, 5xx, 429) it waits 1, 2, 4 … s (at most 5 minutes) and is sent again.
+Every attempt carries the same envelope: the hub de-duplicates by message id, so a message sent
+twice has its effect once.
 
 **Taking** (:func:`receive`, the message endpoint's transaction): the hop must be the hub's and
 verify with the hub's key, within the time window; the message must be addressed to this center;
 the envelope verifies with its originator's key (the hub's own, or the one the hub vouches for in
 the hop, where it names the originator as registered: kept in ``peer_center``, so that an answer
-can be sealed to it); a message id seen before is a duplicate (same content: no new effect) or refused (other
-content); the body opens with this center's key and fits its model; its handler (declared in
+can be sealed to it); a BDC909 comes from the hub alone (``message.hub_only``); a message id seen
+before is a duplicate (same content: no new effect) or refused (other content), also when it is
+taken by two requests at once (``INSERT … ON CONFLICT DO NOTHING``); an answer must answer an
+unanswered question of ours of its type, sent to its sender (``message.unexpected_answer``); the
+body opens with this center's key and fits its model; its handler (declared in
 ``hpf.bootstrap``) runs in the same transaction as the inbox row, and ``hub_message.received`` is
 recorded.
 """
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +40,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from hpf import events
 from hpf.db.engine import read_transaction, write_transaction
+from hpf.db.upsert import insert_new, upsert
 from hpf.events import Event
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
@@ -53,6 +59,7 @@ from hpf.transfers.tables import exchanged_message, peer_center
 
 QUEUED = "hub_message.queued"
 RECEIVED = "hub_message.received"
+REFUSED = "hub_message.refused"
 CONSUMER = "hub.delivery"
 
 
@@ -147,16 +154,16 @@ def schedule(conn: Connection, ctx: Context, event: Event) -> None:
     )
 
 
-@dataclass(frozen=True)
-class Round:
-    scheduled: int = 0
-    delivered: int = 0
-    refused: int = 0
-    retried: int = 0
+Round = protocol.Round
+Receipt = protocol.Receipt
 
-    @property
-    def attempted(self) -> int:
-        return self.delivered + self.refused + self.retried
+
+def _recorded_waiting(engine: Engine) -> bool:
+    """Whether any outbound message waits for the delivery consumer (state ``recorded``): a plain
+    indexed read, so that an idle round takes no lock on the event stream."""
+    m = exchanged_message.c
+    with read_transaction(engine) as conn:
+        return conn.execute(select(m.message_id).where(m.state == "recorded").limit(1)).first() is not None
 
 
 def deliver_due(
@@ -172,65 +179,56 @@ def deliver_due(
     link = current_link()
     clock = now or ctx.clock.now
     scheduled = 0
-    while n := events.consume(engine, ctx, CONSUMER, [QUEUED], schedule):
-        scheduled += n
+    if _recorded_waiting(engine):
+        while n := events.consume(engine, ctx, CONSUMER, [QUEUED], schedule):
+            scheduled += n
     m = exchanged_message.c
     with read_transaction(engine) as conn:
         due = conn.execute(
-            select(m.message_id, m.envelope, m.attempts)
+            select(m.message_id, m.envelope, m.attempts, m.type, m.peer)
             .where(m.direction == "out", m.state == "queued", m.next_attempt_at <= clock())
             .order_by(m.next_attempt_at, m.created_at)
             .limit(limit)
         ).all()
-    counts = {"delivered": 0, "refused": 0, "queued": 0}
+    outcomes = []
     for row in due:
         delivery = protocol.hop(link.keys, link.center_code, protocol.envelope_of(row.envelope), clock())
         status, answer = post(endpoint_url(link.hub_url), delivery.model_dump(mode="json"))
-        outcome = _record_attempt(engine, row.message_id, row.attempts, status, answer, clock(), backoff_base)
-        counts[outcome] += 1
-    return Round(scheduled, counts["delivered"], counts["refused"], counts["queued"])
+        outcomes.append(_record_attempt(engine, ctx, row, status, answer, clock(), backoff_base))
+    return Round.of(outcomes, scheduled)
 
 
 def _record_attempt(
     engine: Engine,
-    message_id: str,
-    attempts: int,
+    ctx: Context,
+    row: Any,
     status: int,
     answer: Mapping[str, Any],
     now: datetime,
     backoff_base: float,
 ) -> str:
-    values: dict[str, Any] = {"attempts": attempts + 1}
-    error = f"{status} {answer.get('code', '')} {answer.get('detail', '')}".strip()[:300]
-    if 200 <= status < 300:
-        state = "delivered"
-        values |= {"delivered_at": now, "next_attempt_at": None, "last_error": None}
-    elif protocol.is_final_refusal(status, answer.get("code")):
-        state = "refused"
-        values |= {"next_attempt_at": None, "last_error": error}
-    else:
-        state = "queued"
-        wait = protocol.backoff_seconds(attempts + 1, base=backoff_base)
-        values |= {"next_attempt_at": now + timedelta(seconds=wait), "last_error": error}
+    """The attempt's outcome written in a short transaction; a final refusal is also an event
+    (``hub_message.refused``) for whoever follows the message's business."""
+    state, values = protocol.attempt_outcome(row.attempts, status, answer, now, backoff_base)
     with write_transaction(engine) as conn:
-        conn.execute(
+        written = conn.execute(
             update(exchanged_message)
-            .where(exchanged_message.c.message_id == message_id, exchanged_message.c.state == "queued")
+            .where(exchanged_message.c.message_id == row.message_id, exchanged_message.c.state == "queued")
             .values(state=state, **values)
-        )
+        ).rowcount
+        if state == "refused" and written:
+            events.record(
+                conn,
+                ctx,
+                REFUSED,
+                "hub_message",
+                row.message_id,
+                {"type": row.type, "to": row.peer, "status": status, "code": str(answer.get("code") or "")},
+            )
     return state
 
 
 # -- taking the hub's deliveries ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Receipt:
-    message_id: str
-    status: str  # accepted | duplicate
-
-    def as_json(self) -> dict[str, str]:
-        return {"message_id": self.message_id, "status": self.status}
 
 
 def _originator_key(link: HubLink, envelope: Envelope, vouched: CenterInfo | None) -> bytes:
@@ -244,6 +242,7 @@ def _originator_key(link: HubLink, envelope: Envelope, vouched: CenterInfo | Non
 def _remember(conn: Connection, ctx: Context, info: CenterInfo) -> None:
     """A center as the hub describes it, kept to seal messages to it (an answer, later ones)."""
     values = {
+        "code": info.code,
         "name": info.name,
         "province": info.province,
         "state": info.state,
@@ -251,11 +250,29 @@ def _remember(conn: Connection, ctx: Context, info: CenterInfo) -> None:
         "encrypt_key": info.encrypt_key,
         "looked_up_at": ctx.clock.now(),
     }
-    changed = conn.execute(
-        update(peer_center).where(peer_center.c.code == info.code).values(**values)
-    ).rowcount
-    if not changed:
-        conn.execute(insert(peer_center).values(code=info.code, **values))
+    upsert(conn, peer_center, ["code"], values)
+
+
+def _stored_digest(conn: Connection, message_id: str) -> str | None:
+    return conn.scalar(select(exchanged_message.c.digest).where(exchanged_message.c.message_id == message_id))
+
+
+def _check_question(conn: Connection, envelope: Envelope) -> None:
+    """An answer must answer a question of ours: an ``out`` request of its type, sent to the
+    answering party (the hub, for BDC909), not answered yet."""
+    m = exchanged_message.c
+    asked = conn.execute(
+        select(m.message_id).where(
+            m.message_id == str(envelope.reply_to),
+            m.direction == "out",
+            m.reply_to.is_(None),
+            m.type == envelope.type,
+            m.peer == envelope.sender,
+            m.answered_by.is_(None),
+        )
+    ).first()
+    if asked is None:
+        raise errors.unexpected_answer(str(envelope.reply_to))
 
 
 def receive(conn: Connection, ctx: Context, raw: bytes | dict[str, Any], now: datetime) -> Receipt:
@@ -269,45 +286,49 @@ def receive(conn: Connection, ctx: Context, raw: bytes | dict[str, Any], now: da
     protocol.check_window(hop.sent_at, now, link.window_seconds)
     if envelope.recipient != link.center_code:
         raise errors.not_for_me(envelope.recipient, link.center_code)
+    if envelope.type in protocol.HUB_ONLY_TYPES and envelope.sender != link.hub_code:
+        raise errors.hub_only(envelope.type, envelope.sender)
     protocol.check_envelope(envelope, _originator_key(link, envelope, hop.sender))
     message_id = str(envelope.message_id)
-    seen = conn.execute(
-        select(exchanged_message.c.digest).where(exchanged_message.c.message_id == message_id)
-    ).first()
-    if seen is not None:
-        if seen.digest != envelope.digest():
-            raise errors.id_reused(message_id)
+    if protocol.check_duplicate(_stored_digest(conn, message_id), envelope):
         return Receipt(message_id, "duplicate")
     handler = installed().handlers.get((envelope.type, envelope.is_answer))
     if handler is None:
         raise errors.type_unhandled(envelope.type, envelope.is_answer)
     body = protocol.open_body(envelope, link.keys)
+    if envelope.reply_to is not None:
+        _check_question(conn, envelope)
+    taken = insert_new(
+        conn,
+        exchanged_message,
+        {
+            "message_id": message_id,
+            "direction": "in",
+            "type": envelope.type,
+            "peer": envelope.sender,
+            "reply_to": str(envelope.reply_to) if envelope.reply_to else None,
+            "created_at": envelope.created_at,
+            "digest": envelope.digest(),
+            "envelope": protocol.envelope_json(envelope),
+            "state": "handled",
+            "attempts": 0,
+            "delivered_at": now,
+        },
+    )
+    if not taken:  # the same id taken at the same moment by another request: that one counts
+        protocol.check_duplicate(_stored_digest(conn, message_id), envelope)
+        return Receipt(message_id, "duplicate")
+    if envelope.reply_to is not None:
+        m = exchanged_message.c
+        linked = conn.execute(
+            update(exchanged_message)
+            .where(m.message_id == str(envelope.reply_to), m.direction == "out", m.answered_by.is_(None))
+            .values(answered_by=message_id)
+        ).rowcount
+        if linked != 1:  # another answer to the same question came first
+            raise errors.unexpected_answer(str(envelope.reply_to))
     if hop.sender is not None:
         _remember(conn, ctx, hop.sender)
-    conn.execute(
-        insert(exchanged_message).values(
-            message_id=message_id,
-            direction="in",
-            type=envelope.type,
-            peer=envelope.sender,
-            reply_to=str(envelope.reply_to) if envelope.reply_to else None,
-            created_at=envelope.created_at,
-            digest=envelope.digest(),
-            envelope=protocol.envelope_json(envelope),
-            state="handled",
-            attempts=0,
-            delivered_at=now,
-        )
-    )
-    if envelope.reply_to is not None:
-        conn.execute(
-            update(exchanged_message)
-            .where(
-                exchanged_message.c.message_id == str(envelope.reply_to),
-                exchanged_message.c.direction == "out",
-            )
-            .values(answered_by=message_id)
-        )
     events.record(
         conn,
         ctx,
