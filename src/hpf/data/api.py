@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
 from starlette.responses import Response
 
 from hpf.access.permissions import Perm, Scope
@@ -22,33 +21,6 @@ from hpf.web.routing import HpfRoute
 router = APIRouter(prefix="/api/v1/data", tags=["data"], route_class=HpfRoute)
 
 READ = [Depends(requires(Perm.DATA_READ, scope=Scope.CENTER))]
-
-
-class CatalogEntry(BaseModel):
-    element: str
-    name_zh: str
-    table: str
-    table_name_zh: str
-    column: str
-    in_standard: bool
-    standard_fields: str
-    standard_name_zh: str
-    standard_type: str
-    stored_type: str
-    code_table: str
-    code_table_name_zh: str
-    owner: str
-    sharing: str
-    sharing_zh: str
-    grade: str
-    grade_zh: str
-    personal: bool
-    sensitive: bool
-    encrypted: bool
-    masking: str
-    published: str
-    exported: str
-    note: str
 
 
 def _filters(
@@ -90,7 +62,7 @@ Filter = Annotated[Code | None, Query()]
     "/catalog",
     dependencies=READ,
     summary="The data catalog: every stored field as a data element (JSON, or CSV with format=csv)",
-    response_model=list[CatalogEntry],
+    response_model=list[cat.CatalogRow],
     responses={200: {"content": {"text/csv": {}}}},
 )
 def data_catalog(
@@ -104,7 +76,7 @@ def data_catalog(
     rows = _rows(table, owner, sharing, grade, standard)
     if format == "csv":
         return _csv(rows)
-    return cat.as_dicts(rows)
+    return rows
 
 
 @router.get(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from hpf.data.layout import exported_in
@@ -105,10 +105,6 @@ def catalog(
 
 
 FIELDS: tuple[str, ...] = tuple(CatalogRow.__dataclass_fields__)
-
-
-def as_dicts(rows: Iterable[CatalogRow]) -> list[dict[str, object]]:
-    return [asdict(r) for r in rows]
 
 
 def to_csv(rows: Sequence[CatalogRow]) -> str:
