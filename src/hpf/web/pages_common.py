@@ -87,8 +87,16 @@ _LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,}")
 def latin_code(text: str | None) -> Markup:
     """Chinese text with its Latin abbreviations and identifiers (``AUC``, ``DKYWMXLX``) set as
     ``<code>``: on a Chinese page only identifiers may be Latin (the data catalog's names and notes)."""
-    escaped = str(escape(text or ""))
-    return Markup(_LATIN_RUN.sub(lambda m: f"<code>{m.group(0)}</code>", escaped))  # noqa: S704 - escaped above
+    # Split first, escape each piece: escaping first would let the pattern cut into an entity
+    # ("&amp;" → "&<code>amp</code>;").
+    text = text or ""
+    parts: list[str] = []
+    end = 0
+    for m in _LATIN_RUN.finditer(text):
+        parts += [str(escape(text[end : m.start()])), f"<code>{escape(m.group(0))}</code>"]
+        end = m.end()
+    parts.append(str(escape(text[end:])))
+    return Markup("".join(parts))  # noqa: S704 - every piece escaped above
 
 
 def member_state(code: str | None) -> str:
