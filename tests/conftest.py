@@ -7,14 +7,15 @@ file, PostgreSQL a copy of a migrated template database.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
+from databases import fresh_database
 from hpf.db.engine import make_engine
 from hpf.db.testing import PgCluster, find_pg_bin, start_cluster
 from hpf.kernel.clock import FixedClock
@@ -56,30 +57,10 @@ def pg_cluster() -> Iterator[PgCluster]:
     cluster.stop()
 
 
-_db_numbers = itertools.count()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Engine]:
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A freshly migrated database, once per engine."""
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path}/hpf.sqlite3")
-        upgrade(eng)
-        yield eng
-        eng.dispose()
-        return
-    cluster: PgCluster = request.getfixturevalue("pg_cluster")
-    name = f"t{os.getpid()}_{next(_db_numbers)}"
-    admin = make_engine(cluster.url())
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE hpf_template"))
-    eng = make_engine(cluster.url(name))
-    yield eng
-    eng.dispose()
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        # FORCE: a served app's audit sink may still hold its connection for a few idle seconds.
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+    yield from fresh_database(request, tmp_path, stem="t", migrate=upgrade, template="hpf_template")
 
 
 @pytest.fixture

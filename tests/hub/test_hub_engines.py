@@ -4,10 +4,9 @@ PostgreSQL reads up to the settled horizon)."""
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +14,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
 
+from databases import fresh_database
 from hpf import bootstrap
-from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.db.testing import PgCluster
+from hpf.db.engine import read_transaction, write_transaction
 from hpf.hub import registry, service
 from hpf.hub.schema import upgrade
 from hpf.hub.tables import hub_metadata
@@ -32,29 +31,11 @@ from hpf.transfers import service as transfers
 from hub_support import HUB_CODE, HUB_KEYS, compose, delivery, now
 
 A, B = KeyPair.generate(), KeyPair.generate()
-_numbers = itertools.count()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def hub_engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path}/hub.sqlite3")
-        upgrade(engine)
-        yield engine
-        engine.dispose()
-        return
-    cluster: PgCluster = request.getfixturevalue("pg_cluster")
-    name = f"hub{os.getpid()}_{next(_numbers)}"
-    admin = make_engine(cluster.url())
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    engine = make_engine(cluster.url(name))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+def hub_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    yield from fresh_database(request, tmp_path, stem="hub", migrate=upgrade)
 
 
 def test_the_hub_migrations_and_tables_agree(hub_engine):
