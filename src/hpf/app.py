@@ -39,6 +39,7 @@ from hpf.web import audit_trail, docs, headers, limits, openapi, problems
 from hpf.web.admission import Admission
 from hpf.web.audit_sink import AuditSink
 from hpf.web.auth import Owners
+from hpf.web.route_index import RouteIndex
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
@@ -233,6 +234,7 @@ def create_app(
     docs.install(app)
     openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.router.middleware_stack = RouteIndex(app.router)
     _secure_every_answer(app, hsts=settings.env != "development")
     return app
 

@@ -27,12 +27,12 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.requests import Request, cookie_parser
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hpf.access.permissions import Perm
 from hpf.identity import sessions, tokens
 from hpf.kernel.errors import HpfError
+from hpf.web.route_index import full_match
 
 MIB = 1024 * 1024
 DEFAULT_MAX_BODY = 1 * MIB
@@ -193,14 +193,13 @@ def _protected_route(scope: Scope) -> Any:
     principal; None for open routes and for paths no route takes (404/405 as usual)."""
     from hpf.web.auth import declarations
 
-    router = getattr(scope.get("app"), "router", None)
-    for route in getattr(router, "routes", ()):
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            declared = declarations(route)
-            open_route = not declared or any(d.permission in _OPEN for d in declared)
-            return None if open_route else route
-    return None
+    found = full_match(getattr(scope.get("app"), "router", None), scope)
+    if found is None:
+        return None
+    route = found[0]
+    declared = declarations(route)
+    open_route = not declared or any(d.permission in _OPEN for d in declared)
+    return None if open_route else route
 
 
 def _sign_in_first() -> HpfError:

@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 from markupsafe import Markup, escape
-from starlette.routing import Match, Mount
+from starlette.routing import Mount
 
 from hpf.access.permissions import Perm, Principal
 from hpf.web.auth import Resolution, declarations, scope_allows
+from hpf.web.route_index import full_match
 
 _CACHE = "links_opened"
 
@@ -32,11 +33,11 @@ def _principal(request: Request) -> Principal | None:
 def _route_of(request: Request, path: str) -> tuple[Any, dict[str, Any]] | None:
     """The route a GET of ``path`` reaches and its path parameters; None when nothing answers."""
     probe = {"type": "http", "path": path, "method": "GET", "root_path": ""}
-    for route in request.app.router.routes:
-        match, child = route.matches(probe)
-        if match is Match.FULL:
-            return route, dict(child.get("path_params", {}))
-    return None
+    found = full_match(request.app.router, probe)
+    if found is None:
+        return None
+    route, child = found
+    return route, dict(child.get("path_params", {}))
 
 
 def can_open(request: Request, target: str, /, **params: Any) -> bool:
