@@ -10,7 +10,9 @@ counter API, as a teller does: create the application, upload its four materials
 it (``POST /applications/{id}/complete``): the rules run, no risk is raised, it is approved
 straight through and the payout is reserved with its payment order. The figure of the issue is
 that last request — submission to payout instruction — and the whole flow is reported beside it.
-Prints the machine, p50/p95/p99/max of both, and the throughput. ``--think S``: each client waits
+Prints the machine, p50/p95/p99/max of both, and the throughput. ``--postgres``: the center in a
+throwaway local PostgreSQL cluster with production durability (``--fast-unsafe`` turns it off),
+where ``--workers 2`` lets the server use both cores (on SQLite one writer at a time does not gain). ``--think S``: each client waits
 S seconds between two withdrawals (people filling forms); 0 (the default) is a saturation test,
 each client firing its next withdrawal as soon as the last one is answered.
 """
@@ -40,6 +42,7 @@ from hpf.access.permissions import Principal, Role
 from hpf.accounts.tables import member
 from hpf.db.calendar import set_business_date, stored_business_date
 from hpf.db.engine import make_engine, read_transaction, write_transaction
+from hpf.db.testing import PgCluster, start_cluster
 from hpf.identity import identity, tokens
 from hpf.kernel.clock import CHINA_TZ, FixedClock
 from hpf.kernel.context import Context
@@ -101,11 +104,26 @@ def main() -> None:
         "--think", type=float, default=0.0, help="seconds a client waits between two withdrawals (0: none)"
     )
     parser.add_argument("--workers", type=int, default=1, help="server processes (hpf serve --workers)")
+    parser.add_argument("--postgres", action="store_true", help="a throwaway local PostgreSQL cluster")
+    parser.add_argument(
+        "--fast-unsafe",
+        action="store_true",
+        help="PostgreSQL with fsync, synchronous commit and full-page writes off (not a production figure)",
+    )
     args = parser.parse_args()
     settings = Settings.from_env({"HPF_ENV": "development"})  # the demo key ring
     bootstrap.start(settings)  # the development key ring, item handlers, event listeners
+    cluster = start_cluster(durable=not args.fast_unsafe) if args.postgres else None
+    try:
+        _run(args, cluster)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def _run(args: argparse.Namespace, cluster: PgCluster | None) -> None:
     work = Path(tempfile.mkdtemp(prefix="hpf-bench-wd-"))
-    url = f"sqlite:///{work}/bench.sqlite3"
+    url = cluster.url() if cluster else f"sqlite:///{work}/bench.sqlite3"
     started = time.perf_counter()
     teller, today = build(url, args.members)
     print(f"center built in {time.perf_counter() - started:.1f}s")
@@ -202,8 +220,9 @@ def main() -> None:
         _, errors = server.communicate(timeout=30)
         if errors.strip():
             print("server said:", errors.decode()[-2000:])
+    database = cluster.durability() if cluster else "SQLite (WAL)"
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, SQLite (WAL), {args.workers} uvicorn worker(s)")  # fmt: skip
+          f"Python {platform.python_version()}, {database}, {args.workers} uvicorn worker(s)")  # fmt: skip
     print(f"{args.clients} concurrent clients × {args.rounds} withdrawals, {args.think:g}s between two: {len(submit_times)} approved "
           f"straight through, {len(failures)} not, in {elapsed:.1f}s ({len(submit_times) / elapsed:.1f}/s)")  # fmt: skip
     requests = 6 * len(submit_times)
