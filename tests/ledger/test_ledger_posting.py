@@ -324,3 +324,28 @@ def test_post_set_refuses_lines_it_cannot_read_by_position(engine, ctx):
     )
     with pytest.raises(TypeError), write_transaction(engine) as conn:
         ledger.post_set(conn, [EntryHeader("01", "X", "k", day, day)], unlabelled, ctx.clock)
+
+
+def test_concurrent_postings_to_one_subject_do_not_wait_for_each_other(engine, ctx, members):
+    """Two open transactions each post to subjects 101 and 201 (different members): the second
+    posts at once rather than waiting for the first's commit on the subject's row (decision 0034);
+    the totals are both postings' once both commit."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time; row locks are PostgreSQL's")
+    _, (m1, m2, m3) = members
+    with write_transaction(engine) as conn:  # the interest year opened by a first posting, committed
+        ledger.post(conn, deposit(m3, 100, "opening"), ctx.clock)
+    first, second = engine.connect(), engine.connect()
+    try:
+        with first.begin():
+            ledger.post(first, deposit(m1, 10_000, "first"), ctx.clock)
+            with second.begin():
+                second.execute(text("SET LOCAL lock_timeout = '2s'"))  # a wait would fail, not hang
+                ledger.post(second, deposit(m2, 2_500, "second"), ctx.clock)
+    finally:
+        first.close()
+        second.close()
+    with read_transaction(engine) as conn:
+        balances = {s.code: s.balance_fen for s in ledger.subject_balances(conn)}
+        assert balances["101"] == 12_600 and balances["201"] == 12_600
+        assert check_center(conn) == []

@@ -195,7 +195,7 @@ def test_states_and_balances(city) -> None:
             conn.execute(select(account_history.c.subject_kind, account_history.c.action)).all()
         )
         control = conn.scalar(
-            select(subject_balance.c.credit_fen - subject_balance.c.debit_fen).where(
+            select(func.sum(subject_balance.c.credit_fen - subject_balance.c.debit_fen)).where(
                 subject_balance.c.subject_code == "201"
             )
         )

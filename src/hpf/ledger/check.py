@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Connection, Subquery, case, func, literal,
 
 from hpf.kernel.findings import Finding
 from hpf.ledger.chart import EMPLOYER_SUSPENSE, MEMBER_CONTROL
+from hpf.ledger.queries import subject_totals_subquery
 from hpf.ledger.rules import previous_year_end
 from hpf.ledger.tables import (
     accrual_year,
@@ -109,20 +110,21 @@ def subject_mismatches(conn: Connection) -> list[Finding]:
         .group_by(journal_line.c.subject_code)
         .subquery()
     )
+    stored = subject_totals_subquery("stored")
     rows = conn.execute(
         select(
-            subject_balance.c.subject_code,
-            subject_balance.c.debit_fen,
-            subject_balance.c.credit_fen,
+            stored.c.subject_code,
+            stored.c.debit_fen,
+            stored.c.credit_fen,
             func.coalesce(posted.c.d, 0),
             func.coalesce(posted.c.c, 0),
         )
-        .outerjoin(posted, posted.c.code == subject_balance.c.subject_code)
+        .outerjoin(posted, posted.c.code == stored.c.subject_code)
         .where(
-            (subject_balance.c.debit_fen != func.coalesce(posted.c.d, 0))
-            | (subject_balance.c.credit_fen != func.coalesce(posted.c.c, 0))
+            (stored.c.debit_fen != func.coalesce(posted.c.d, 0))
+            | (stored.c.credit_fen != func.coalesce(posted.c.c, 0))
         )
-        .order_by(subject_balance.c.subject_code)
+        .order_by(stored.c.subject_code)
     )
     return [
         finding(
@@ -232,7 +234,7 @@ def control_mismatches(conn: Connection) -> list[Finding]:
         (EMPLOYER_SUSPENSE, select(func.coalesce(func.sum(employer_balance.c.balance_fen), literal(0)))),
     ):
         control = conn.execute(
-            select(subject_balance.c.credit_fen - subject_balance.c.debit_fen).where(
+            select(func.sum(subject_balance.c.credit_fen - subject_balance.c.debit_fen)).where(
                 subject_balance.c.subject_code == code
             )
         ).scalar()

@@ -17,6 +17,7 @@ turns any overdraft into ``ledger.insufficient_balance`` and the caller's rollba
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -54,7 +55,7 @@ from hpf.ledger.rules import (
     period_of,
     previous_year_end,
 )
-from hpf.ledger.tables import accrual_year, journal_entry, journal_line, ledger_period
+from hpf.ledger.tables import SUBJECT_STRIPES, accrual_year, journal_entry, journal_line, ledger_period
 
 _LINE_COLUMNS = (
     "entry_id",
@@ -484,14 +485,29 @@ def _insert_entries(
 _SIGNED = "CASE WHEN side = 'C' THEN amount_fen ELSE -amount_fen END"
 
 
-def _subject_update(lines: str) -> str:
+_stripes = itertools.count()
+
+
+def _stripe(conn: Connection) -> int:
+    """The subject-balance stripe this database connection adds to (decision 0034).
+
+    Given once per pooled connection, in turn: connections in use at the same time have different
+    stripes (up to ``SUBJECT_STRIPES`` of them), so their postings to one subject lock different
+    rows and none waits for another's commit."""
+    stripe = conn.info.get("hpf.subject_stripe")
+    if stripe is None:
+        stripe = conn.info["hpf.subject_stripe"] = next(_stripes) % SUBJECT_STRIPES
+    return int(stripe)
+
+
+def _subject_update(lines: str, stripe: int) -> str:
     return (
         "UPDATE subject_balance SET debit_fen = subject_balance.debit_fen + s.d, "
         "credit_fen = subject_balance.credit_fen + s.c FROM (SELECT subject_code AS k, "
         "SUM(CASE WHEN side = 'D' THEN amount_fen ELSE 0 END) AS d, "
         "SUM(CASE WHEN side = 'C' THEN amount_fen ELSE 0 END) AS c "
         f"FROM {lines} AS l GROUP BY subject_code) AS s "
-        "WHERE subject_balance.subject_code = s.k"
+        f"WHERE subject_balance.subject_code = s.k AND subject_balance.stripe = {int(stripe)}"
     )
 
 
@@ -565,7 +581,12 @@ def _apply_balances(conn: Connection, entry_ids: Sequence[int]) -> None:
         bulk_insert(conn, _stage_ids.name, ("entry_id",), [(i,) for i in entry_ids])
         lines = f"(SELECT {cols} FROM journal_line WHERE entry_id IN (SELECT entry_id FROM stage_entry_id))"
     _run_balance_updates(  # subject rows last, as in ``_apply_staged_balances``
-        conn, (_member_update(f"({_member_sums(lines)})"), _employer_update(lines), _subject_update(lines))
+        conn,
+        (
+            _member_update(f"({_member_sums(lines)})"),
+            _employer_update(lines),
+            _subject_update(lines, _stripe(conn)),
+        ),
     )
     if ids_staged:
         _stage_ids.drop(conn)
@@ -586,9 +607,9 @@ def _apply_staged_balances(conn: Connection, subjects: dict[str, tuple[int, int]
         conn.execute(
             text(
                 "UPDATE subject_balance SET debit_fen = debit_fen + :d, credit_fen = credit_fen + :c "
-                "WHERE subject_code = :k"
+                "WHERE subject_code = :k AND stripe = :stripe"
             ),
-            [{"k": k, "d": d, "c": c} for k, (d, c) in sorted(subjects.items())],
+            [{"k": k, "d": d, "c": c, "stripe": _stripe(conn)} for k, (d, c) in sorted(subjects.items())],
         )
     return deltas
 

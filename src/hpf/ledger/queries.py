@@ -144,6 +144,21 @@ def subject_debit_balance(conn: Connection, codes: Sequence[str]) -> int:
 # ---------------------------------------------------------------------- SQL building blocks
 
 
+def subject_totals_subquery(name: str | None = None) -> Subquery:
+    """Each subject's stored debit and credit totals, its stripes summed (decision 0034).
+
+    Columns: ``subject_code``, ``debit_fen``, ``credit_fen``."""
+    return (
+        select(
+            subject_balance.c.subject_code,
+            func.sum(subject_balance.c.debit_fen).label("debit_fen"),
+            func.sum(subject_balance.c.credit_fen).label("credit_fen"),
+        )
+        .group_by(subject_balance.c.subject_code)
+        .subquery(name)
+    )
+
+
 def member_balances_subquery(name: str | None = None) -> Subquery:
     """Every member's sub-ledger account (one row per member account opened).
 

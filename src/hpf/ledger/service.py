@@ -30,6 +30,7 @@ from hpf.ledger.posting import (
     post_set_and_roll,
     roll_interest_year,
 )
+from hpf.ledger.queries import subject_totals_subquery
 from hpf.ledger.rules import (
     BalancePart,
     JournalEntry,
@@ -39,6 +40,7 @@ from hpf.ledger.rules import (
     reversal,
 )
 from hpf.ledger.tables import (
+    SUBJECT_STRIPES,
     employer_balance,
     journal_entry,
     journal_line,
@@ -172,7 +174,11 @@ def sync_chart(conn: Connection) -> None:
         )
         conn.execute(
             insert(subject_balance),
-            [{"subject_code": s.code, "debit_fen": 0, "credit_fen": 0} for s in new],
+            [
+                {"subject_code": s.code, "stripe": stripe, "debit_fen": 0, "credit_fen": 0}
+                for s in new
+                for stripe in range(SUBJECT_STRIPES)
+            ],
         )
 
 
@@ -341,10 +347,11 @@ def employer_balance_of(conn: Connection, employer_id: int) -> int:
 
 def _subjects_with_totals(conn: Connection) -> Sequence[Any]:
     """Every subject of the chart with its stored debit and credit totals, by code."""
+    totals = subject_totals_subquery("totals")
     return (
         conn.execute(
-            select(ledger_subject, subject_balance.c.debit_fen, subject_balance.c.credit_fen)
-            .join(subject_balance, subject_balance.c.subject_code == ledger_subject.c.code)
+            select(ledger_subject, totals.c.debit_fen, totals.c.credit_fen)
+            .join(totals, totals.c.subject_code == ledger_subject.c.code)
             .order_by(ledger_subject.c.code)
         )
         .mappings()

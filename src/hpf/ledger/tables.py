@@ -112,10 +112,15 @@ employer_balance = Table(
     CheckConstraint("balance_fen >= 0", name="not_negative"),
 )
 
+# A subject's totals are the sum of its stripes (decision 0034): each posting adds to the stripe
+# of its database connection, so concurrent postings to one subject do not wait on one row.
+SUBJECT_STRIPES = 16
+
 subject_balance = Table(
     "subject_balance",
     metadata,
     Column("subject_code", String(10), ForeignKey("ledger_subject.code"), primary_key=True),
+    Column("stripe", SmallInteger, primary_key=True, autoincrement=False, server_default="0"),
     Column("debit_fen", Fen, nullable=False, server_default="0"),
     Column("credit_fen", Fen, nullable=False, server_default="0"),
 )

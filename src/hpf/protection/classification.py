@@ -226,6 +226,7 @@ _DECLARED: list[FieldClass] = [
         "subject_balance",
         [
             ("subject_code", GEN, "", None, "科目代码"),
+            ("stripe", GEN, "", None, "分片号"),
             ("debit_fen", IMP, "", None, "借方发生额"),
             ("credit_fen", IMP, "", None, "贷方发生额"),
         ],
