@@ -174,7 +174,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
-    deps = bootstrap.start(settings, sms=sms, bank=bank)  # refuses the development key outside development
+    # refuses the development key outside development
+    deps = bootstrap.start(settings, sms=sms, bank=bank, hub_post=hub_post)
     app.state.engine = engine or server_engine(settings)
     keys.verify_engine(app.state.engine, deps.ring)  # refuses keys other than the database's
     app.state.clock = clock or make_clock(settings, app.state.engine)
