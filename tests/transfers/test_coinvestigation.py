@@ -273,7 +273,7 @@ def test_refused_registry_messages_change_nothing(net):
 
 
 def test_a_later_notice_is_never_replaced_by_an_earlier_one(net):
-    _, a, _ = net
+    hub, a, _ = net
     rid = a.resident_id("a")
 
     def notice(seq: int, state: str) -> dict[str, Any]:
@@ -339,7 +339,7 @@ def test_withdrawal_risks_from_the_network(net, reason):
 
 
 def test_the_inquiry_is_answered_once_for_a_retried_question(net):
-    _, a, _ = net
+    hub, a, _ = net
     a.deliver(hub)
     rid = a.resident_id("a")
     question = compose(a.keys, A_CODE, HUB_CODE, HUB_KEYS, "XC03", InquiryQuery(purpose="04", persons=[rid]))
