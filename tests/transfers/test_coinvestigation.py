@@ -363,3 +363,43 @@ def test_center_clock_is_not_the_window(net):
     with write_transaction(a.engine) as conn:
         asked = inquiry.inquire(conn, ctx, [a.resident_id("a")], "01", inquiry.current().post)
     assert asked.answered, asked.error
+
+
+def test_hpf_transfers_inquire_prints_the_answer_and_logs_it(net, bank, monkeypatch):
+    from typer.testing import CliRunner
+
+    from hpf.cli import app as hpf_cli
+    from hpf.messages import transport
+
+    hub, a, b = net
+    lend(a, bank)
+    a.deliver(hub)
+    public = HUB_KEYS.public()
+    env = {
+        "HPF_DATABASE_URL": str(b.engine.url), "HPF_ENV": "development", "HPF_CENTER_CODE": B_CODE,
+        "HPF_HUB_URL": "http://hub.test", "HPF_HUB_PUBLIC_KEYS": f"{public.sign}:{public.encrypt}",
+        "HPF_MESSAGE_KEY_FILE": str(Path(str(b.engine.url.database)).parent / f"{B_CODE}-keys.json"),
+    }  # fmt: skip
+    monkeypatch.setattr(transport, "http_poster", lambda timeout=10.0: to_hub(hub))
+    runner = CliRunner()
+    rid = a.resident_id("a")
+    args = ["transfers", "inquire", "--id-number", rid, "--purpose", "staff", "--asked-by", "teller07"]
+    done = runner.invoke(hpf_cli, args, env=env)
+    assert done.exit_code == 0, done.output
+    assert (
+        "人工查询" in done.output
+        and "杭州住房公积金管理中心" in done.output
+        and "未结清（借款人）" in done.output
+    )
+    assert "账户\t330100" in done.output and "缴至 2025-02" in done.output
+    (logged,) = b.inquiries()
+    assert (logged["purpose"], logged["asked_by"], logged["outcome"]) == ("04", "teller07", "answered")
+    bad = runner.invoke(hpf_cli, ["transfers", "inquire", "--id-number", rid, "--purpose", "09"], env=env)
+    assert bad.exit_code == 2 and "network.invalid_purpose" in bad.output
+    wrong = runner.invoke(hpf_cli, ["transfers", "inquire", "--id-number", "123", "--purpose", "01"], env=env)
+    assert wrong.exit_code == 2 and "resident_id" in wrong.output
+    assert len(b.inquiries()) == 1  # refused before asking: nothing logged
+    hub.suspend(B_CODE)
+    down = runner.invoke(hpf_cli, ["transfers", "inquire", "--id-number", rid, "--purpose", "01"], env=env)
+    assert down.exit_code == 1 and "message.sender_suspended" in down.output
+    assert [q["outcome"] for q in b.inquiries()] == ["answered", "failed"]
