@@ -403,3 +403,52 @@ def test_hpf_transfers_inquire_prints_the_answer_and_logs_it(net, bank, monkeypa
     down = runner.invoke(hpf_cli, ["transfers", "inquire", "--id-number", rid, "--purpose", "01"], env=env)
     assert down.exit_code == 1 and "message.sender_suspended" in down.output
     assert [q["outcome"] for q in b.inquiries()] == ["answered", "failed"]
+
+
+def test_the_staff_page_asks_and_lists_past_inquiries(net, bank, sign_in):
+    from fastapi.testclient import TestClient
+
+    from hpf.access.permissions import Role
+    from hpf.app import create_app
+
+    hub, a, b = net
+    lend(a, bank)
+    a.deliver(hub)
+    rid = a.resident_id("a")
+    app = create_app(
+        b.deps.settings, engine=b.engine, clock=b.center.clock, hub_post=to_hub(hub), deliver_messages=False
+    )
+    with TestClient(app) as client:
+        sign_in(client, login="teller07", roles=[Role.TELLER], session=True)
+        empty = client.get("/transfers/inquiries")
+        assert empty.status_code == 200 and "还没有查询" in empty.text and "not-linked" not in empty.text
+        asked = client.post("/transfers/inquiries", data={"id_number": rid, "purpose": "04"})
+        assert asked.status_code == 200, asked.text
+        assert "杭州住房公积金管理中心" in asked.text and 'id="loans-elsewhere"' in asked.text
+        assert "还款中" in asked.text and "借款人" in asked.text and "2025-02" in asked.text
+        assert "inquiry-history" in asked.text and "人工查询（缴存使用证明）" in asked.text
+        assert rid not in client.get("/transfers/inquiries").text  # the log never shows the number
+        bad = client.post("/transfers/inquiries", data={"id_number": "123", "purpose": "04"})
+        assert bad.status_code == 422 and bad.headers["X-HPF-Error"].startswith("resident_id")
+        wrong = client.post("/transfers/inquiries", data={"id_number": rid, "purpose": "09"})
+        assert wrong.headers["X-HPF-Error"] == "network.invalid_purpose"
+    (logged,) = b.inquiries()
+    assert (logged["asked_by"], logged["purpose"]) == ("teller07", "04")
+    with TestClient(app) as client:  # an auditor reads the log but does not ask
+        sign_in(client, login="audit1", roles=[Role.AUDITOR], session=True)
+        assert client.get("/transfers/inquiries").status_code == 200  # staff read
+        refused = client.post("/transfers/inquiries", data={"id_number": rid, "purpose": "04"})
+        assert refused.status_code == 403
+    # the hub's admin page shows the inquiry log: who asked, for what, when — no personal data
+    with write_transaction(hub.engine) as conn:
+        from hpf.hub import staff
+        from hpf.identity.passwords import FAST_FOR_TESTS, Passwords
+
+        staff.add_staff(
+            conn, login="ops", name="平台值班员", password="Relay-Desk-2026-安全",
+            passwords=Passwords(FAST_FOR_TESTS), now=datetime.now(UTC),
+        )  # fmt: skip
+    page = hub.client.post("/login", data={"login": "ops", "password": "Relay-Desk-2026-安全"})
+    assert page.status_code == 200 and 'id="inquiry-table"' in page.text
+    assert page.text.count("人工查询（缴存使用证明）") >= 1 and B_CODE in page.text
+    assert rid not in page.text and 'id="registry-unsettled">1<' in page.text

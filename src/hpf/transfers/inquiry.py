@@ -228,6 +228,14 @@ class InquiryRow:
     def purpose_zh(self) -> str:
         return INQUIRY_PURPOSE_ZH.get(self.purpose, self.purpose)
 
+    @property
+    def answered_accounts(self) -> int:
+        return sum(len(p["accounts"]) for p in (self.answer or {}).get("persons", []))
+
+    @property
+    def answered_loans(self) -> int:
+        return sum(len(p["loans"]) for p in (self.answer or {}).get("persons", []))
+
 
 def inquiries(conn: Connection, *, resident_id: str | None = None, limit: int = 50) -> list[InquiryRow]:
     """This center's latest inquiries, newest first (of one person, when ``resident_id`` is given)."""
