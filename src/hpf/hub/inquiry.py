@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
+from hpf.db.upsert import insert_new
 from hpf.hub import loan_registry, registry
 from hpf.hub.tables import hub_inquiry, hub_message
 from hpf.messages import errors, protocol
@@ -120,23 +121,27 @@ def _stored_answer(conn: Connection, question: Envelope) -> Envelope:
     return protocol.envelope_of(stored)
 
 
-def _store(conn: Connection, envelope: Envelope, route: str, now: datetime) -> None:
-    conn.execute(
-        insert(hub_message).values(
-            message_id=str(envelope.message_id),
-            type=envelope.type,
-            sender=envelope.sender,
-            recipient=envelope.recipient,
-            reply_to=str(envelope.reply_to) if envelope.reply_to else None,
-            created_at=envelope.created_at,
-            received_at=now,
-            digest=envelope.digest(),
-            envelope=protocol.envelope_json(envelope),
-            route=route,
-            state="handled" if route == "hub" else "delivered",
-            attempts=0 if route == "hub" else 1,
-            delivered_at=None if route == "hub" else now,
-        )
+def _store(conn: Connection, envelope: Envelope, route: str, now: datetime) -> bool:
+    """Keep a question (``hub``) or its answer (``origin``); False: the id was kept already (the
+    same question taken at the same moment by another request, ``hpf.db.upsert.insert_new``)."""
+    return insert_new(
+        conn,
+        hub_message,
+        {
+            "message_id": str(envelope.message_id),
+            "type": envelope.type,
+            "sender": envelope.sender,
+            "recipient": envelope.recipient,
+            "reply_to": str(envelope.reply_to) if envelope.reply_to else None,
+            "created_at": envelope.created_at,
+            "received_at": now,
+            "digest": envelope.digest(),
+            "envelope": protocol.envelope_json(envelope),
+            "route": route,
+            "state": "handled" if route == "hub" else "delivered",
+            "attempts": 0 if route == "hub" else 1,
+            "delivered_at": None if route == "hub" else now,
+        },
     )
 
 
@@ -181,7 +186,14 @@ def answer(conn: Connection, hub: Any, raw: bytes | dict[str, Any], now: datetim
         now=now,
         reply_to=envelope.message_id,
     )
-    _store(conn, envelope, "hub", now)
+    if not _store(conn, envelope, "hub", now):  # taken meanwhile: that request's answer counts
+        protocol.check_duplicate(
+            conn.scalar(
+                select(hub_message.c.digest).where(hub_message.c.message_id == str(envelope.message_id))
+            ),
+            envelope,
+        )
+        return protocol.hop(hub.keys, hub.code, _stored_answer(conn, envelope), now)
     _store(conn, reply, "origin", now)
     conn.execute(
         insert(hub_inquiry).values(

@@ -8,7 +8,9 @@ duplicate (answered as the first time, nothing changes); with other content it i
 Then:
 
 - addressed to the hub itself: the hub opens the body (sealed to the hub) and answers — BDC909,
-  the center-code lookup, from the registry; the answer waits in the outbox;
+  the center-code lookup, from the registry; the answer waits in the outbox — or keeps it: an
+  XC01/XC02 updates the national loan registry and account index (``hpf.hub.loan_registry``,
+  decision 0031; the XC03 inquiry has its own endpoint, ``hpf.hub.inquiry``);
 - addressed to another center: never a BDC909 (between a center and the hub only:
   ``message.hub_only``); the recipient must be registered and active; the envelope is
   stored as it came (the body stays sealed to the recipient: the hub cannot read it) and waits in
