@@ -56,7 +56,9 @@ def to_hub(hub: InProcessHub) -> Any:
 class Node:
     """A center of the test network: its database, its wiring (hub link), its people."""
 
-    def __init__(self, tmp: Path, code: str, hub: InProcessHub, name: str) -> None:
+    def __init__(
+        self, tmp: Path, code: str, hub: InProcessHub, name: str, engine: Engine | None = None
+    ) -> None:
         self.code, self.keys = code, KeyPair.generate()
         self.keys.write(tmp / f"{code}-keys.json")
         public = HUB_KEYS.public()
@@ -65,8 +67,9 @@ class Node:
             hub_url="http://hub.test", hub_code=HUB_CODE, hub_public_keys=f"{public.sign}:{public.encrypt}",
             message_key_file=str(tmp / f"{code}-keys.json"),
         )  # fmt: skip
-        self.engine: Engine = make_engine(settings.database_url)
-        upgrade(self.engine)
+        self.engine: Engine = engine or make_engine(settings.database_url)
+        if engine is None:
+            upgrade(self.engine)
         self.deps = bootstrap.build(settings, hub_post=to_hub(hub))
         hub.register(code, self.keys, f"http://{code}.test", name=name)
         self.center: Center = build_center(self.engine)  # built alone (the test's default wiring)
@@ -96,9 +99,10 @@ class Node:
 
 
 @pytest.fixture
-def net(tmp_path):
+def net(tmp_path, engine):
+    """The hub, center A (on each engine: its feed and its loans) and center B (SQLite)."""
     hub = make_hub(tmp_path)
-    a = Node(tmp_path, A_CODE, hub, "杭州住房公积金管理中心")
+    a = Node(tmp_path, A_CODE, hub, "杭州住房公积金管理中心", engine)
     b = Node(tmp_path, B_CODE, hub, "深圳市住房公积金管理中心")
     yield hub, a, b
     a.engine.dispose()
