@@ -456,3 +456,27 @@ def test_the_staff_page_asks_and_lists_past_inquiries(net, bank, sign_in):
     assert page.status_code == 200 and 'id="inquiry-table"' in page.text
     assert page.text.count("人工查询（缴存使用证明）") >= 1 and B_CODE in page.text
     assert rid not in page.text and 'id="registry-unsettled">1<' in page.text
+
+
+def test_a_posted_month_moves_paid_through_at_the_hub(net):
+    from loanapp_support import remit
+
+    from hpf.accounts import queries
+    from hpf.accounts import service as accounts
+
+    hub, a, _ = net
+    assert a.deliver(hub).delivered == 1  # XC02: the six accounts (no loan yet)
+    member = a.center.members["a"]
+
+    def paid_through() -> dict[str, str | None]:
+        return {r["account_ref"]: r["paid_through"] for r in hub_rows(hub)["hub_account"]}
+
+    assert paid_through()[str(member.id)] == "2025-02"
+    with write_transaction(a.engine) as conn:
+        ref = queries.employer_ref(conn, member.employer_id)
+        employer = accounts.get_employer(conn, ref.account_no)
+        remit(conn, a.ctx, employer, [member], ["2025-03"])
+    assert a.deliver(hub).delivered == 1
+    after = paid_through()
+    assert after[str(member.id)] == "2025-03"
+    assert after[str(a.center.members["c"].id)] == "2025-02"  # not on the list: unchanged

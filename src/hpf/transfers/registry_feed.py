@@ -5,8 +5,9 @@ events once each, in order, and turns each round's into at most two messages to 
 through the outbox (``hpf.transfers.service.send``, in the consumer's transaction with its
 cursor): ``XC01`` with every loan the round's events touched (signed, disbursed, settled or paid
 off, written off, void after a failed disbursement) as it stands now, and ``XC02`` with every
-member account they touched (opened, sealed, unsealed, frozen, closed, changed …) with its 缴至年月
-(the last month posted). The loans' and accounts' persons are named by resident ID number, sealed
+member account they touched (opened, sealed, unsealed, frozen, closed, changed …, or on a list
+posted: ``remittance.allocated``) with its 缴至年月 (the last month posted); at most 500 loans or
+accounts a message. The loans' and accounts' persons are named by resident ID number, sealed
 to the hub: the hub keeps a pseudonym of it (``hpf.hub.loan_registry``). Each notice carries its
 latest event id (``seq``), so that the hub never lets an older notice replace a newer one.
 
@@ -22,7 +23,7 @@ from sqlalchemy import Connection, Engine
 
 from hpf import events
 from hpf.accounts import queries as accounts_queries
-from hpf.contributions.queries import posted_months
+from hpf.contributions.queries import posted_months, remittance_members
 from hpf.db.engine import read_transaction
 from hpf.events import Event
 from hpf.events.service import events_since
@@ -58,8 +59,11 @@ ACCOUNT_EVENTS = (
     "member.changed",
     "member.closed",
 )
-EVENT_TYPES = LOAN_EVENTS + ACCOUNT_EVENTS
-BATCH = 500  # events a round: at most 500 loans and 500 accounts a message (the bodies' limit)
+# a list posted: its members' 缴至年月 moved
+REMITTANCE_EVENTS = ("remittance.allocated",)
+EVENT_TYPES = LOAN_EVENTS + ACCOUNT_EVENTS + REMITTANCE_EVENTS
+BATCH = 500  # events a round
+PER_MESSAGE = 500  # loans or accounts a message (the bodies' limit)
 
 
 def _latest(batch: list[Event], kind: str) -> dict[int, int]:
@@ -111,12 +115,26 @@ def account_notices(conn: Connection, latest: dict[int, int]) -> list[AccountNot
     ]
 
 
+def _accounts_touched(conn: Connection, batch: list[Event]) -> dict[int, int]:
+    """The member accounts the round's events touched: by an account event, or on a list posted."""
+    latest = _latest(batch, "member")
+    posted = _latest(batch, "remittance")
+    for remittance_id, members in remittance_members(conn, list(posted)).items():
+        for member_id in members:
+            latest[member_id] = max(latest.get(member_id, 0), posted[remittance_id])
+    return latest
+
+
 def _send_round(conn: Connection, ctx: Context, batch: list[Event]) -> None:
     hub = current_link().hub_code
-    if loans := loan_notices(conn, _latest(batch, "loan")):
-        service.send(conn, ctx, hub, "XC01", LoanRegistration(loans=loans))
-    if accounts := account_notices(conn, _latest(batch, "member")):
-        service.send(conn, ctx, hub, "XC02", AccountRegistration(accounts=accounts))
+    loans = loan_notices(conn, _latest(batch, "loan"))
+    for start in range(0, len(loans), PER_MESSAGE):
+        service.send(conn, ctx, hub, "XC01", LoanRegistration(loans=loans[start : start + PER_MESSAGE]))
+    accounts = sorted(account_notices(conn, _accounts_touched(conn, batch)), key=lambda a: int(a.account_ref))
+    for start in range(0, len(accounts), PER_MESSAGE):
+        service.send(
+            conn, ctx, hub, "XC02", AccountRegistration(accounts=accounts[start : start + PER_MESSAGE])
+        )
 
 
 def _waiting(engine: Engine) -> bool:
