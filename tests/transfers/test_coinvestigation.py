@@ -480,3 +480,20 @@ def test_a_posted_month_moves_paid_through_at_the_hub(net):
     after = paid_through()
     assert after[str(member.id)] == "2025-03"
     assert after[str(a.center.members["c"].id)] == "2025-02"  # not on the list: unchanged
+
+
+def test_where_policy_lets_it_an_unsettled_loan_elsewhere_is_a_risk_not_a_refusal(net, bank):
+    from hpf.policy import service as policy
+
+    hub, a, b = net
+    lend(a, bank)
+    a.deliver(hub)
+    b.act()
+    with write_transaction(b.engine) as conn:  # B's board: judge case by case (否), from today
+        policy.schedule_change(
+            conn, b.ctx, "loan.refuse_unsettled_elsewhere", b.center.clock.today(), "否", "委员会决议"
+        )
+    submitted = submit(b.center, payload(co_borrower_account_nos=""), key="b1")
+    assert failed_rules(submitted) == set() and submitted.evaluation["eligible"]
+    flags = [f["code"] for f in submitted.evaluation["risk_flags"]]
+    assert flags == ["review.loan", "risk.unsettled_elsewhere"]
