@@ -497,3 +497,33 @@ def test_where_policy_lets_it_an_unsettled_loan_elsewhere_is_a_risk_not_a_refusa
     assert failed_rules(submitted) == set() and submitted.evaluation["eligible"]
     flags = [f["code"] for f in submitted.evaluation["risk_flags"]]
     assert flags == ["review.loan", "risk.unsettled_elsewhere"]
+
+
+def test_an_answer_that_leaves_a_person_out_is_not_taken(net):
+    """A hub (or a forger with its key) answering "nothing" by omitting the person would let a
+    loan through: the center takes only an answer for each person asked about, once."""
+    from hpf.messages.bodies import InquiryAnswer, PersonAnswer
+
+    _, a, _ = net
+    a.act()
+
+    def answering(persons: list[PersonAnswer]) -> Any:
+        def post(url: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            question = protocol.parse_delivery(payload).envelope
+            reply = compose(
+                HUB_KEYS, HUB_CODE, A_CODE, a.keys, "XC03", InquiryAnswer(purpose="01", persons=persons),
+                reply_to=question.message_id,
+            )  # fmt: skip
+            return 200, delivery(HUB_KEYS, HUB_CODE, reply)
+
+        return post
+
+    rid = a.resident_id("a")
+    empty = PersonAnswer(index=0, accounts=[], loans=[])
+    with write_transaction(a.engine) as conn:
+        none = inquiry.inquire(conn, a.ctx, [rid], "01", answering([]))
+        twice = inquiry.inquire(conn, a.ctx, [rid], "01", answering([empty, empty]))
+        good = inquiry.inquire(conn, a.ctx, [rid], "01", answering([empty]))
+    assert not none.answered and none.error.startswith("message.malformed")
+    assert not twice.answered and good.answered and good.answer[0].loans == ()
+    assert [q["outcome"] for q in a.inquiries()] == ["failed", "failed", "answered"]

@@ -75,13 +75,10 @@ class Inquiry:
 
 
 def _persons(body: InquiryAnswer, asked: int) -> tuple[PersonElsewhere, ...]:
-    found = {p.index: p for p in body.persons}
+    found = {p.index: p for p in body.persons}  # each index once (checked by _opened)
     out = []
     for index in range(asked):
-        p = found.get(index)
-        if p is None:
-            out.append(PersonElsewhere())
-            continue
+        p = found[index]
         out.append(
             PersonElsewhere(
                 accounts=tuple(
@@ -106,7 +103,7 @@ def _persons(body: InquiryAnswer, asked: int) -> tuple[PersonElsewhere, ...]:
 
 
 def _opened(
-    link: HubLink, question: Envelope, purpose: str, raw: dict[str, Any], now: datetime
+    link: HubLink, question: Envelope, purpose: str, asked: int, raw: dict[str, Any], now: datetime
 ) -> tuple[Envelope, InquiryAnswer]:
     """The hub's answer, checked and opened; refused (``message.*``) otherwise."""
     delivery = protocol.parse_delivery(raw)
@@ -124,6 +121,8 @@ def _opened(
     assert isinstance(body, InquiryAnswer)
     if body.purpose != purpose:
         raise errors.malformed("the answer is for another purpose than the question's")
+    if sorted(p.index for p in body.persons) != list(range(asked)):  # every person, once
+        raise errors.malformed("the answer does not answer each person asked about once")
     return envelope, body
 
 
@@ -163,7 +162,7 @@ def inquire(
     reply: Envelope | None = None
     if 200 <= status < 300:
         try:
-            reply, body = _opened(link, question, purpose, raw, ctx.clock.now())
+            reply, body = _opened(link, question, purpose, len(ids), raw, ctx.clock.now())
             answer = _persons(body, len(ids))
         except (HpfError, ValidationError) as exc:
             reply, body = None, None

@@ -19,6 +19,8 @@ accounts of its whole history, 500 events a message.
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import Connection, Engine
 
 from hpf import events
@@ -75,12 +77,21 @@ def _latest(batch: list[Event], kind: str) -> dict[int, int]:
     return latest
 
 
+# A resident ID number as the bodies take it; an account opened on another document (none today:
+# every account is opened on a resident ID) is left out rather than stopping the feed.
+RESIDENT_ID = re.compile(r"\d{17}[\dX]")
+
+
 def loan_notices(conn: Connection, latest: dict[int, int]) -> list[LoanNotice]:
     loans = loans_queries.registry_loans(conn, list(latest))
     people = {i for x in loans for i in (x.borrower_id, *x.co_borrower_ids)}
-    ids = accounts_queries.resident_ids(conn, list(people))
+    ids = {
+        i: n for i, n in accounts_queries.resident_ids(conn, list(people)).items() if RESIDENT_ID.fullmatch(n)
+    }
     notices = []
     for x in loans:
+        if x.borrower_id not in ids:
+            continue
         persons = [LoanPerson(resident_id=ids[x.borrower_id], role="borrower")]
         persons += [LoanPerson(resident_id=ids[i], role="co_borrower") for i in x.co_borrower_ids if i in ids]
         notices.append(
@@ -112,6 +123,7 @@ def account_notices(conn: Connection, latest: dict[int, int]) -> list[AccountNot
             paid_through=max(months[a.id], default=None),
         )
         for a in accounts.values()
+        if RESIDENT_ID.fullmatch(a.resident_id)
     ]
 
 
