@@ -163,6 +163,7 @@ def create_app(
     from hpf.settlement import api as settlement_api
     from hpf.settlement import pages as settlement_pages
     from hpf.transfers import api as transfers_api
+    from hpf.transfers import pages as transfers_pages
     from hpf.withdrawals import api as withdrawals_api
     from hpf.withdrawals import pages as withdrawals_pages
 
@@ -175,7 +176,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
-    deps = bootstrap.start(settings, sms=sms, bank=bank)  # refuses the development key outside development
+    # refuses the development key outside development
+    deps = bootstrap.start(settings, sms=sms, bank=bank, hub_post=hub_post)
     app.state.engine = engine or server_engine(settings)
     keys.verify_engine(app.state.engine, deps.ring)  # refuses keys other than the database's
     app.state.clock = clock or make_clock(settings, app.state.engine)
@@ -229,6 +231,7 @@ def create_app(
     _add_routes(app, services_api.router)
     _add_routes(app, services_pages.router)
     _add_routes(app, transfers_api.router)
+    _add_routes(app, transfers_pages.router)
     _add_routes(app, data_api.router)
     _add_routes(app, data_pages.router)
     docs.install(app)

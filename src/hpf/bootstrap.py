@@ -20,7 +20,10 @@ and the demo), the benches (``bench/``) and the test suite (``tests/conftest.py`
   the executors of approved changes;
 - the **hub link** (``hpf.transfers.link``: the hub's URL and keys, this center's keys; none when
   the center works alone) and the **message handlers** (:func:`message_handlers`): which message
-  from the hub is taken, and by whom.
+  from the hub is taken, and by whom;
+- the **network lookup** (``hpf.kernel.network``, decision 0031): the co-investigation the loan
+  and withdrawal rules ask through, over the hub's HTTP (``hpf.transfers.inquiry``); none without
+  a hub link.
 
 :func:`build` makes them and checks that the declaration is complete — an item of the catalog
 without a declaration, an approval kind without exactly one executor, a payout owner kind no
@@ -40,7 +43,10 @@ from hpf import events
 from hpf.approvals import service as approvals
 from hpf.events import Listener
 from hpf.identity.sms import FakeSms, SmsSender, UnconfiguredSms
+from hpf.kernel import network
 from hpf.kernel.errors import HpfError
+from hpf.kernel.network import NetworkLookup
+from hpf.messages.transport import Poster
 from hpf.protection import protect
 from hpf.protection.crypto import KeyRing
 from hpf.services import handlers
@@ -71,6 +77,9 @@ class Dependencies:
     entry_groups: EntryGroups
     hub_link: HubLink | None = None  # None: the center works alone (no HPF_HUB_URL)
     message_handlers: Mapping[tuple[str, bool], Handler] | None = None
+    # The co-investigation port of the loan and withdrawal rules (decision 0031): None without a
+    # hub link (the rules skip the network check and say so in a finding).
+    network_lookup: NetworkLookup | None = None
 
 
 def item_handlers() -> dict[str, ItemHandler | None]:
@@ -127,6 +136,17 @@ def message_handlers() -> dict[tuple[str, bool], Handler]:
     return dict(transfers.HANDLERS)
 
 
+def network_lookup(link: HubLink | None, hub_post: Poster | None = None) -> NetworkLookup | None:
+    """The inquiry the business rules ask the network through (decision 0031): over the hub's
+    HTTP when the center has a hub link (``hub_post`` replaces the HTTP client: tests), else None."""
+    if link is None:
+        return None
+    from hpf.messages.transport import http_poster
+    from hpf.transfers.inquiry import NetworkInquiry
+
+    return NetworkInquiry(hub_post or http_poster())
+
+
 def _incomplete(problems: list[str]) -> HpfError:
     return HpfError(
         "wiring.incomplete",
@@ -176,7 +196,11 @@ def default_sms(settings: Settings) -> SmsSender:
 
 
 def build(
-    settings: Settings, *, sms: SmsSender | None = None, bank: BankAdapter | None = None
+    settings: Settings,
+    *,
+    sms: SmsSender | None = None,
+    bank: BankAdapter | None = None,
+    hub_post: Poster | None = None,
 ) -> Dependencies:
     """The process's dependencies from ``settings`` (``sms`` and ``bank`` replace the configured
     ones: tests, the console SMS of ``hpf serve`` in development). Refuses to build without a
@@ -189,6 +213,7 @@ def build(
     declared = listeners()
     messages = message_handlers()
     check(table, declared, messages)
+    link = hub_link.link_from_settings(settings)  # refuses a hub URL without keys
     return Dependencies(
         settings=settings,
         ring=ring,
@@ -197,8 +222,9 @@ def build(
         handlers=table,
         listeners=declared,
         entry_groups=collected_debits_subquery,
-        hub_link=hub_link.link_from_settings(settings),  # refuses a hub URL without keys
+        hub_link=link,
         message_handlers=messages,
+        network_lookup=network_lookup(link, hub_post),
     )
 
 
@@ -208,11 +234,16 @@ def install(deps: Dependencies) -> Dependencies:
     handlers.install(deps.handlers)
     events.install(deps.listeners)
     hub_link.install(deps.hub_link, deps.message_handlers or {})
+    network.install(deps.network_lookup)
     return deps
 
 
 def start(
-    settings: Settings, *, sms: SmsSender | None = None, bank: BankAdapter | None = None
+    settings: Settings,
+    *,
+    sms: SmsSender | None = None,
+    bank: BankAdapter | None = None,
+    hub_post: Poster | None = None,
 ) -> Dependencies:
     """Build and install: how every process of the center starts."""
-    return install(build(settings, sms=sms, bank=bank))
+    return install(build(settings, sms=sms, bank=bank, hub_post=hub_post))

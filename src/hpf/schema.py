@@ -31,6 +31,7 @@ from hpf.policy import tables as policy_tables
 from hpf.protection import keys
 from hpf.services import tables as services_tables
 from hpf.settlement import tables as settlement_tables
+from hpf.transfers import inquiry_tables as network_inquiry_tables
 from hpf.transfers import tables as transfers_tables
 from hpf.withdrawals import tables as withdrawals_tables
 
@@ -48,6 +49,7 @@ __all__ = [
     "ledger_tables",
     "loans_tables",
     "metadata",
+    "network_inquiry_tables",
     "policy_tables",
     "scorecard_tables",
     "services_tables",

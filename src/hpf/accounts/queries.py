@@ -205,3 +205,43 @@ def employers_in_states(conn: Connection, states: Sequence[str]) -> list[Employe
     e = employer_refs_subquery()
     rows = conn.execute(select(e).where(e.c.state.in_(list(states))).order_by(e.c.id))
     return [EmployerTerms._make(r) for r in rows]
+
+
+# ------------------------------------------------------------- the network (decision 0031)
+
+
+class NetworkAccount(NamedTuple):
+    """What the hub's account index is told of a member account: its resident ID in clear (sealed
+    to the hub in transit; the hub keeps a pseudonym of it), state and dates."""
+
+    id: int
+    resident_id: str
+    state: str  # GRZHZT
+    opened_on: date
+    closed_on: date | None
+
+
+def network_accounts(conn: Connection, member_ids: Sequence[int]) -> dict[int, NetworkAccount]:
+    """The accounts of ``member_ids`` for the registry feed (a missing id: no such member)."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return {}
+    m = member.c
+    rows = conn.execute(
+        select(m.id, m.resident_id_enc, m.state, m.opened_on, m.closed_on).where(m.id.in_(ids))
+    ).all()
+    return {
+        int(r.id): NetworkAccount(
+            int(r.id),
+            reveal("member", "resident_id", r.resident_id_enc) or "",
+            str(r.state),
+            r.opened_on,
+            r.closed_on,
+        )
+        for r in rows
+    }
+
+
+def resident_ids(conn: Connection, member_ids: Sequence[int]) -> dict[int, str]:
+    """The resident ID numbers of ``member_ids``, revealed (for a network inquiry, decision 0031)."""
+    return {i: a.resident_id for i, a in network_accounts(conn, member_ids).items()}

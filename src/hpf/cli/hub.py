@@ -303,3 +303,60 @@ def transfers_messages() -> None:
             typer.echo(
                 f"{m.message_id}\t{m.direction}\t{m.type}\t{m.peer}\t{m.state}\t{m.attempts}{answered}"
             )
+
+
+# -- co-investigation (decision 0031) -------------------------------------------------------
+
+PURPOSE_WORDS = {"loan": "01", "withdrawal": "02", "transfer": "03", "staff": "04"}
+
+
+def print_inquiry(asked: Any) -> None:
+    """An inquiry's answer, one line a fact (Chinese, as staff read it)."""
+    from hpf.kernel.money import format_yuan
+    from hpf.kernel.network import PURPOSE_ZH
+
+    echo = typer.echo
+    echo(f"协查编号 {asked.message_id}（{PURPOSE_ZH[asked.purpose]}）")
+    for index, person in enumerate(asked.answer):
+        echo(f"第{index + 1}人：其他城市的账户 {len(person.accounts)} 个，贷款 {len(person.loans)} 笔")
+        for a in person.accounts:
+            dates = f"，开户 {a.opened_on}，缴至 {a.paid_through or '—'}" if a.opened_on else ""
+            echo(f"  账户\t{a.center} {a.center_name}\t状态 {a.state}{dates}")
+        for x in person.loans:
+            facts = f"，合同日期 {x.contract_date}" if x.contract_date else ""
+            if x.principal_fen is not None:
+                facts += f"，贷款金额 {format_yuan(x.principal_fen)}元"
+            if x.settled_on:
+                facts += f"，结清日期 {x.settled_on}"
+            owed = "未结清" if x.unsettled else "已结清" if x.state == "settled" else x.state
+            role = "借款人" if x.role == "borrower" else "共同借款人"
+            echo(f"  贷款\t{x.center} {x.center_name}\t{owed}（{role}）{facts}")
+
+
+@transfers_app.command("inquire")
+def transfers_inquire(
+    id_number: Annotated[list[str], typer.Option("--id-number", help="居民身份证号码 (repeat: a household)")],
+    purpose: Annotated[str, typer.Option(help="01 loan | 02 withdrawal | 03 transfer | 04 staff")],
+    asked_by: Annotated[str, typer.Option(help="who asks (logged with the inquiry)")] = "cli",
+) -> None:
+    """Ask the hub what other centers hold of a person (信息协查, XC03): accounts and their
+    states, unsettled loans, the 缴存使用证明 facts — as much as the purpose lets out. Logged
+    here and at the hub; exits 1 when the hub does not answer."""
+    from hpf.db.engine import write_transaction
+    from hpf.kernel.errors import HpfError
+    from hpf.kernel.identifiers import parse_resident_id
+    from hpf.transfers import inquiry
+
+    settings, engine, _ = _center()
+    ctx = _root()._context(settings, asked_by)
+    code = PURPOSE_WORDS.get(purpose.strip().lower(), purpose.strip())
+    try:
+        numbers = [parse_resident_id(n, field="id_number").number for n in id_number]
+        with write_transaction(engine) as conn:
+            asked = inquiry.inquire(conn, ctx, numbers, code, inquiry.current().post)
+    except HpfError as exc:
+        raise _refuse(exc) from exc
+    if not asked.answered:
+        _root().console.print(f"[red]全国信息协查未完成[/red]：{asked.error}")
+        raise typer.Exit(1)
+    print_inquiry(asked)

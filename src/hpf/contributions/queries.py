@@ -86,3 +86,18 @@ def remittances_subquery(name: str | None = None) -> Subquery:
     """
     r = remittance.c
     return select(r.id, r.employer_id, r.kind, r.month, r.state, r.total_fen).subquery(name)
+
+
+def remittance_members(conn: Connection, remittance_ids: Sequence[int]) -> dict[int, list[int]]:
+    """The members on each of ``remittance_ids`` (a list's rows), for the hub's account index
+    (decision 0031: a posted month moves a member's 缴至年月)."""
+    ids = sorted(set(remittance_ids))
+    members: dict[int, list[int]] = {i: [] for i in ids}
+    if not ids:
+        return members
+    r = remittance_row.c
+    for remittance_id, member_id in conn.execute(
+        select(r.remittance_id, r.member_id).where(r.remittance_id.in_(ids)).order_by(r.remittance_id, r.id)
+    ):
+        members[int(remittance_id)].append(int(member_id))
+    return members

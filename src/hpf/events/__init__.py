@@ -18,7 +18,7 @@ Two kinds of readers:
 This package is low level: it imports only ``hpf.db`` and ``hpf.kernel``.
 """
 
-from hpf.events.consumers import consume, cursor_of, settled_horizon
+from hpf.events.consumers import consume, consume_batch, cursor_of, settled_horizon
 from hpf.events.listeners import Event, Listener, hears, install, installed, listening
 from hpf.events.service import events_of, events_since, json_of, jsonable, record, record_set
 
@@ -26,6 +26,7 @@ __all__ = [
     "Event",
     "Listener",
     "consume",
+    "consume_batch",
     "cursor_of",
     "events_of",
     "events_since",

@@ -97,6 +97,29 @@ def consume(
     raises, nothing of the round commits (neither its effects nor the cursor) and the error
     propagates: the next round starts from the same event. Call it again until it returns 0.
     """
+
+    def each(conn: Connection, ctx: Context, batch: list[Event]) -> None:
+        for event in batch:
+            handle(conn, ctx, event)
+
+    return consume_batch(engine, ctx, consumer, types, each, limit=limit, lock_wait_seconds=lock_wait_seconds)
+
+
+BatchHandle = Callable[[Connection, Context, list[Event]], None]
+
+
+def consume_batch(
+    engine: Engine,
+    ctx: Context,
+    consumer: str,
+    types: Sequence[str] | None,
+    handle: BatchHandle,
+    *,
+    limit: int = 500,
+    lock_wait_seconds: float = 0.1,
+) -> int:
+    """:func:`consume` with one call of ``handle(conn, ctx, events)`` for the round's events (none:
+    not called) — for a consumer whose effect is one thing per round (one message of many)."""
     horizon = settled_horizon(engine, lock_wait_seconds)
     if horizon is None:
         return 0
@@ -105,8 +128,8 @@ def consume(
         if engine.dialect.name == "sqlite":
             horizon = _last_id(conn)  # one writer at a time: nothing is in flight
         batch = events_since(conn, cursor, types, up_to=horizon, limit=limit)
-        for event in batch:
-            handle(conn, ctx, event)
+        if batch:
+            handle(conn, ctx, batch)
         # A short batch read everything up to the horizon (events of other types included).
         last = batch[-1].id if len(batch) == limit else horizon
         if last > cursor:

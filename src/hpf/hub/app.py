@@ -9,8 +9,11 @@ the delivery worker (``hpf.messages.transport.Worker`` running :func:`hpf.hub.se
   receipt, or problem+json with the refusal's code (nothing changed);
 - ``GET /api/v1/hub/centers`` and ``/api/v1/hub/centers/{code}``: the center-code lookup
   (BDC909) as an API — code, name, province, state and public keys, never the endpoint;
-- ``/login``, ``/logout``, ``/``: hub staff sign in and see the registered centers and the
-  latest messages (Chinese, the center's stylesheet).
+- ``POST /api/v1/hub/inquiries``: co-investigation (``XC03``, decision 0031), answered in the
+  same exchange (``hpf.hub.inquiry.answer``);
+- ``/login``, ``/logout``, ``/``: hub staff sign in and see the registered centers, the
+  latest messages, the national registry's counts and the inquiry log (Chinese, the center's
+  stylesheet).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from hpf.db.engine import companion_engine, make_engine, read_transaction, write_transaction
-from hpf.hub import registry, service, staff
+from hpf.hub import inquiry, loan_registry, registry, service, staff
 from hpf.hub.settings import HubSettings
 from hpf.identity.passwords import Passwords
 from hpf.kernel.errors import HpfError, NotFound, TooLarge
@@ -151,6 +154,16 @@ def create_hub_app(
         receipt = await run_in_threadpool(take)
         return JSONResponse(receipt.as_json())
 
+    @app.post(inquiry.PATH, summary="信息协查（XC03）：中心提问，平台即时应答")
+    async def take_inquiry(request: Request) -> JSONResponse:
+        raw = await _limited_body(request, settings.max_body_bytes)
+
+        def ask() -> dict[str, Any]:
+            with write_transaction(engine) as conn:
+                return inquiry.answer(conn, hub, raw, now()).model_dump(mode="json")
+
+        return JSONResponse(await run_in_threadpool(ask))
+
     @app.get("/api/v1/hub/centers", summary="公积金中心代码查询（BDC909）：全部")
     def list_centers() -> list[dict[str, Any]]:
         with read_transaction(engine) as conn:
@@ -221,6 +234,8 @@ def create_hub_app(
                 "centers": registry.centers(conn),
                 "messages": service.recent_messages(conn),
                 "counts": service.message_counts(conn),
+                "inquiries": inquiry.recent_inquiries(conn),
+                "registry": loan_registry.registry_counts(conn),
             }
         return page(
             request,

@@ -8,7 +8,9 @@ duplicate (answered as the first time, nothing changes); with other content it i
 Then:
 
 - addressed to the hub itself: the hub opens the body (sealed to the hub) and answers — BDC909,
-  the center-code lookup, from the registry; the answer waits in the outbox;
+  the center-code lookup, from the registry; the answer waits in the outbox — or keeps it: an
+  XC01/XC02 updates the national loan registry and account index (``hpf.hub.loan_registry``,
+  decision 0031; the XC03 inquiry has its own endpoint, ``hpf.hub.inquiry``);
 - addressed to another center: never a BDC909 (between a center and the hub only:
   ``message.hub_only``); the recipient must be registered and active; the envelope is
   stored as it came (the body stays sealed to the recipient: the hub cannot read it) and waits in
@@ -36,10 +38,10 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.db.upsert import insert_new
-from hpf.hub import registry
+from hpf.hub import loan_registry, registry
 from hpf.hub.tables import hub_message
 from hpf.messages import errors, protocol
-from hpf.messages.bodies import CenterCodeAnswer, CenterCodeQuery
+from hpf.messages.bodies import Body, CenterCodeAnswer, CenterCodeQuery
 from hpf.messages.envelope import Envelope
 from hpf.messages.keys import KeyPair
 from hpf.messages.transport import Poster, endpoint_url
@@ -144,6 +146,10 @@ def _answer(
     conn: Connection, hub: Hub, query: Envelope, body: object, sender: registry.Center, now: datetime
 ) -> None:
     """The hub's own answer to a message addressed to it, queued for delivery."""
+    if query.type in loan_registry.REGISTRY_TYPES:  # XC01/XC02: kept, not answered (decision 0031)
+        assert isinstance(body, Body)
+        loan_registry.take(conn, loan_registry.pseudonym_key(hub.keys), query, body, now)
+        return
     if isinstance(body, CenterCodeQuery):
         found, unknown = registry.lookup(conn, list(body.codes))
         answer = CenterCodeAnswer(centers=[c.info() for c in found], unknown=unknown)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -92,4 +94,58 @@ hub_session = Table(
     Column("csrf", String(64), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+# -- the national loan registry, the account index and the inquiry log (decision 0031) ------
+#
+# A person is known here only by ``person``: HMAC-SM3, under a key derived from the hub's own
+# encryption key, of the resident ID number the center sealed to the hub. No table of the hub
+# holds an ID number, a name or a center's account number.
+
+hub_loan = Table(
+    "hub_loan",
+    hub_metadata,
+    Column("center", String(6), primary_key=True),
+    Column("loan_ref", String(30), primary_key=True),  # the center's loan id
+    Column("person", String(64), primary_key=True),  # the person's national pseudonym
+    Column("role", String(12), nullable=False),  # borrower | co_borrower
+    Column("state", String(12), nullable=False),  # approved | active | settled | written_off | void
+    Column("principal_fen", BigInteger, nullable=False),
+    Column("contract_date", Date, nullable=False),
+    Column("disbursed_on", Date),
+    Column("settled_on", Date),
+    Column("seq", BigInteger, nullable=False),  # the center's event id of the latest notice
+    Column("message_id", String(36), nullable=False),  # the XC01 it came with
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index(None, "person"),
+)
+
+hub_account = Table(
+    "hub_account",
+    hub_metadata,
+    Column("center", String(6), primary_key=True),
+    Column("account_ref", String(30), primary_key=True),  # the center's member id
+    Column("person", String(64), nullable=False),
+    Column("state", String(2), nullable=False),  # GRZHZT
+    Column("opened_on", Date, nullable=False),
+    Column("closed_on", Date),
+    Column("paid_through", String(7)),  # 缴至年月 YYYY-MM
+    Column("seq", BigInteger, nullable=False),
+    Column("message_id", String(36), nullable=False),  # the XC02 it came with
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index(None, "person"),
+)
+
+hub_inquiry = Table(
+    "hub_inquiry",
+    hub_metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), nullable=False, unique=True),  # the XC03 question
+    Column("center", String(6), nullable=False),  # who asked
+    Column("purpose", String(2), nullable=False),  # 01 … 04
+    Column("persons", Integer, nullable=False),  # how many persons were asked about
+    Column("accounts", Integer, nullable=False),  # how many facts were answered
+    Column("loans", Integer, nullable=False),
+    Column("asked_at", UtcDateTime(), nullable=False),
+    Index(None, "asked_at"),
 )

@@ -8,10 +8,15 @@ The loans' tables (``tables.py``, ``scorecard_tables.py``) are private to the pa
 
 from __future__ import annotations
 
-from sqlalchemy import Subquery, literal, select
+from collections.abc import Sequence
+from datetime import date
+from typing import NamedTuple
+
+from sqlalchemy import Connection, Subquery, literal, select
 
 from hpf.loans.book.tables import loan, loan_debit
 from hpf.loans.scorecard.tables import loan_features
+from hpf.services.queries import application_state_of
 
 
 def active_loans_subquery(name: str | None = None) -> Subquery:
@@ -54,3 +59,48 @@ def collected_debits_subquery(name: str | None = None) -> Subquery:
         .where(d.state == "success")
         .subquery(name)
     )
+
+
+class RegistryLoan(NamedTuple):
+    """A loan as the national loan registry is told of it (decision 0031).
+
+    ``state``: the book's state, but ``void`` for an approved contract whose application failed
+    (its disbursement came back: decision 0013). ``member_ids``: the borrower first, then the
+    co-borrowers."""
+
+    id: int
+    state: str
+    principal_fen: int
+    contract_date: date
+    disbursed_on: date | None
+    settled_on: date | None
+    borrower_id: int
+    co_borrower_ids: tuple[int, ...]
+
+
+def registry_loans(conn: Connection, loan_ids: Sequence[int]) -> list[RegistryLoan]:
+    """The loans of ``loan_ids`` as the registry feed reports them (unknown ids left out)."""
+    ids = sorted(set(loan_ids))
+    if not ids:
+        return []
+    c = loan.c
+    app_state = application_state_of(c.application_id)
+    rows = conn.execute(
+        select(
+            c.id, c.state, c.principal_fen, c.contract_date, c.disbursed_on, c.settled_on,
+            c.borrower_id, c.co_borrower_ids, app_state.label("application_state"),
+        ).where(c.id.in_(ids))
+    ).all()  # fmt: skip
+    return [
+        RegistryLoan(
+            int(r.id),
+            "void" if r.state == "approved" and r.application_state == "failed" else str(r.state),
+            int(r.principal_fen),
+            r.contract_date,
+            r.disbursed_on,
+            r.settled_on,
+            int(r.borrower_id),
+            tuple(int(i) for i in (r.co_borrower_ids or [])),
+        )
+        for r in rows
+    ]

@@ -32,6 +32,8 @@ PublicKeyHex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{128}$")]
 Base64 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]*={0,2}$", max_length=4_000_000)]
 Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]*={0,2}$", max_length=200)]
 MessageType = Literal["BDC901", "BDC902", "BDC903", "BDC904", "BDC905", "BDC906", "BDC909"]
+# Co-investigation and the national registries (decision 0031): the BDC set has none for them.
+NetworkMessageType = Literal["XC01", "XC02", "XC03"]
 MESSAGE_TYPES_ZH = {
     "BDC901": "单笔转入申请（联系函）",
     "BDC902": "批量转入申请",
@@ -40,6 +42,12 @@ MESSAGE_TYPES_ZH = {
     "BDC905": "单笔转出信息",
     "BDC906": "批量转出信息",
     "BDC909": "公积金中心代码查询",
+}
+# Co-investigation (decision 0031): between a center and the hub only, never forwarded.
+MESSAGE_TYPES_ZH |= {
+    "XC01": "贷款登记（全国贷款登记簿）",
+    "XC02": "账户登记（全国账户索引）",
+    "XC03": "信息协查",
 }
 
 
@@ -68,7 +76,7 @@ class Envelope(BaseModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     message_id: UUID
-    type: MessageType
+    type: MessageType | NetworkMessageType
     sender: CenterCode
     recipient: CenterCode
     created_at: AwareDatetime

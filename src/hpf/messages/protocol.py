@@ -174,6 +174,8 @@ def is_final_refusal(status: int, code: object = None) -> bool:
 # Types that pass between a center and the hub only: the hub answers them from its registry, and
 # never forwards one from a center to another (a center takes a BDC909 answer from the hub alone).
 HUB_ONLY_TYPES = frozenset({"BDC909"})
+# Co-investigation and the registry feed (decision 0031): addressed to the hub, never forwarded.
+HUB_ONLY_TYPES |= frozenset({"XC01", "XC02", "XC03"})
 
 
 def check_duplicate(stored_digest: str | None, envelope: Envelope) -> bool:

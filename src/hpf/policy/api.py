@@ -127,6 +127,9 @@ class LoanPolicyPublic(BaseModel):
     penalty_multiplier: str = Field(description="罚息利率倍数 of the annual rate, decimal string")
     classification_thresholds: ClassificationThresholdsPublic
     dunning_days: list[int] = Field(description="days past due at which a dunning notice goes out")
+    refuse_unsettled_elsewhere: bool = Field(
+        description="an unsettled HPF loan of the household at another center refuses a new one"
+    )
 
     @classmethod
     def of(cls, p: LoanPolicy) -> LoanPolicyPublic:
@@ -148,6 +151,7 @@ class LoanPolicyPublic(BaseModel):
                 special_mention=t.special_mention, substandard=t.substandard, doubtful=t.doubtful, loss=t.loss
             ),
             dunning_days=list(p.dunning_days),
+            refuse_unsettled_elsewhere=p.refuse_unsettled_elsewhere,
         )
 
 

@@ -711,6 +711,8 @@ class LoanPolicy:
     penalty_multiplier: Decimal
     classification_thresholds: ClassificationThresholds
     dunning_days: tuple[int, ...]  # days past due at which a dunning notice goes out
+    # an unsettled HPF loan of the household at another center refuses a new loan (decision 0031)
+    refuse_unsettled_elsewhere: bool = True
 
 
 Parser = Callable[[str, object], Any]
@@ -805,6 +807,21 @@ def _dunning(key: str, raw: object) -> tuple[int, ...]:
     return days
 
 
+def _flag(key: str, raw: object) -> bool:
+    """Yes or no: a JSON boolean, or what a clerk types (是/否)."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("是", "true", "yes"):
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in ("否", "false", "no"):
+        return False
+    raise _invalid(key, "须为“是”或“否”", f"{raw!r} is not a yes/no value")
+
+
+def _flag_zh(value: Any) -> str:
+    return "是" if value else "否"
+
+
 def _months_zh(value: Any) -> str:
     return f"{value}个月"
 
@@ -889,6 +906,8 @@ LOAN_PARAMS: tuple[Param, ...] = (
     Param(LOAN, "classification_thresholds", "五级分类逾期天数阈值", "天（关注、次级、可疑、损失的起始逾期天数）",
           _thresholds, _thresholds_zh, _thresholds_json),
     Param(LOAN, "dunning_days", "催收通知节点", "天（逾期天数）", _dunning, _dunning_zh, _list_json),
+    Param(LOAN, "refuse_unsettled_elsewhere", "异地未结清公积金贷款不予贷款", "是或否（经全国信息协查）",
+          _flag, _flag_zh),
 )  # fmt: skip
 
 PARAMS: dict[str, Param] = {p.key: p for p in (*WITHDRAWAL_PARAMS, *LOAN_PARAMS)}

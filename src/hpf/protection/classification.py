@@ -377,6 +377,24 @@ _DECLARED: list[FieldClass] = [
             ("answered_by", GEN, "", None, "应答报文编号"),
         ],
     ),
+    # co-investigation (decision 0031): who was asked about is kept as the member table's blind
+    # index; the answer holds other centers' facts about the person (states, dates, loans).
+    *_table(
+        "network_inquiry",
+        [
+            ("id", GEN, "", None, "协查ID"),
+            ("message_id", GEN, "", None, "协查报文编号"),
+            ("purpose", GEN, "", None, "协查用途"),
+            ("persons", GEN, "", None, "查询人数"),
+            ("subject_bidx", IMP, "ps", "full", "被查询人证件号码检索码"),
+            ("asked_by", GEN, "", None, "查询人"),
+            ("asked_at", GEN, "", None, "查询时间"),
+            ("business_date", GEN, "", None, "业务日期"),
+            ("outcome", GEN, "", None, "协查结果"),
+            ("answer", IMP, "ps", None, "协查答复"),
+            ("error", GEN, "", None, "失败原因"),
+        ],
+    ),
     *_table(
         "business_calendar",
         [

@@ -179,6 +179,9 @@ def deliver_due(
     link = current_link()
     clock = now or ctx.clock.now
     scheduled = 0
+    from hpf.transfers import registry_feed  # (it sends through this module)
+
+    registry_feed.feed(engine, ctx)  # the registry messages of new loan and account events (0031)
     if _recorded_waiting(engine):
         while n := events.consume(engine, ctx, CONSUMER, [QUEUED], schedule):
             scheduled += n

@@ -98,8 +98,9 @@ class WithdrawalHandler:
         )
         decision = assessment.decision
         review = (REVIEW_OTHER,) if decision.manual_review else ()
+        elsewhere = service.network_risks(conn, ctx, _member_of(application), form.reason)
         return Evaluation(
-            verdict=Verdict.of(decision.verdict.findings, assessment.risks, review),
+            verdict=Verdict.of(decision.verdict.findings, assessment.risks, elsewhere, review),
             amount_fen=decision.allowed_fen,
             sheet=tuple(SheetLine(s.label_zh, s.value) for s in decision.sheet),
             basis=assessment,

@@ -27,8 +27,9 @@ from hpf.accounts import service as accounts
 from hpf.accounts.rules import CloseKind
 from hpf.contributions.queries import member_posted_months
 from hpf.interest.service import interest_preview, settle_on_close_with_policy
+from hpf.kernel import network
 from hpf.kernel.context import Context
-from hpf.kernel.errors import Conflict, NotFound
+from hpf.kernel.errors import Conflict, HpfError, NotFound
 from hpf.kernel.findings import Finding
 from hpf.ledger.chart import MEMBER_CONTROL
 from hpf.ledger.rules import BalancePart
@@ -234,6 +235,58 @@ def risk_checks(
             )
         )
     return risks
+
+
+# Reasons where what the member has at other centers matters (decision 0031): buying, building or
+# renting while a housing provident fund loan is unsettled elsewhere; leaving the city or ending
+# work while an account is still open at another center (its money moves by transfer instead).
+LOAN_ELSEWHERE_MATTERS = frozenset({Reason.PURCHASE, Reason.BUILD, Reason.RENT})
+ACCOUNT_ELSEWHERE_MATTERS = frozenset({Reason.LEAVING, Reason.DISABILITY})
+
+
+def network_risks(conn: Connection, ctx: Context, member_id: int, reason: Reason) -> tuple[Finding, ...]:
+    """Risks from the network, for the reasons where they matter: an unsettled HPF loan or an
+    open account at another center, asked of the hub (purpose 02). A center without a hub link,
+    or a reason where neither matters, asks nothing; a hub that does not answer is a risk (the
+    reviewer checks by hand)."""
+    lookup = network.lookup()
+    if lookup is None or reason not in LOAN_ELSEWHERE_MATTERS | ACCOUNT_ELSEWHERE_MATTERS:
+        return ()
+    resident_id = accounts_queries.resident_ids(conn, [member_id]).get(member_id)
+    if not resident_id:
+        return ()
+    try:
+        (person,) = lookup(conn, ctx, [resident_id], network.WITHDRAWAL_RISK)
+    except HpfError as exc:
+        if exc.code != "network.unavailable":
+            raise
+        return (
+            Finding.risk(
+                "risk.network_unavailable",
+                "全国信息协查暂不可用，请人工核实职工在其他城市的账户和贷款",
+                exc.detail,
+            ),
+        )
+    risks = []
+    if reason in LOAN_ELSEWHERE_MATTERS and person.unsettled_loans:
+        where = "、".join(dict.fromkeys(x.center_name for x in person.unsettled_loans))
+        risks.append(
+            Finding.risk(
+                "risk.loan_elsewhere",
+                f"经全国信息协查，职工在{where}尚有未结清的住房公积金贷款",
+                f"{len(person.unsettled_loans)} unsettled HPF loan(s) at other centers",
+            )
+        )
+    if reason in ACCOUNT_ELSEWHERE_MATTERS and person.open_accounts:
+        where = "、".join(dict.fromkeys(a.center_name for a in person.open_accounts))
+        risks.append(
+            Finding.risk(
+                "risk.account_elsewhere",
+                f"经全国信息协查，职工在{where}尚有未销户的住房公积金账户，请核实是否应办理转移接续",
+                f"{len(person.open_accounts)} open account(s) at other centers",
+            )
+        )
+    return tuple(risks)
 
 
 def eligibility(conn: Connection, member_id: int, today: date) -> list[ReasonOverview]:

@@ -7,7 +7,9 @@
   (``hpf.policy.queries.loan_policy_at``, decision 0022): every eligibility refusal is a failed
   rule, plus the requested amount within the maximum, the co-borrowers and the collateral (a
   mortgage needs its 他项权证号, and that certificate must not secure another live loan:
-  blind-index lookup). The calculation sheet lists every limit, which one bound, the term
+  blind-index lookup), and no unsettled HPF loan of the household at another center, asked of
+  the hub through ``hpf.kernel.network`` where the loan policy says so (decision 0031; skipped,
+  with a finding, by a center without a hub link). The calculation sheet lists every limit, which one bound, the term
   allowed and the first installment. A loan is never approved straight through: the flag
   ``review.loan`` always sends it to a reviewer (maker-checker: not whoever submitted or
   accepted it).
@@ -38,10 +40,11 @@ from sqlalchemy import Connection, and_, case, func, or_, select
 from hpf.accounts import queries as accounts_queries
 from hpf.contributions.queries import posted_months
 from hpf.events import Event
+from hpf.kernel import network
 from hpf.kernel.codes import code_table
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError
-from hpf.kernel.findings import Finding, Verdict
+from hpf.kernel.findings import Finding, Severity, Verdict
 from hpf.kernel.identifiers import parse_bank_card
 from hpf.kernel.money import format_yuan
 from hpf.kernel.records import fields_of
@@ -307,6 +310,53 @@ def household_facts(
     )
 
 
+def network_findings(
+    conn: Connection, ctx: Context, member_ids: Sequence[int], policy: LoanPolicy
+) -> tuple[Finding, ...]:
+    """The household's unsettled HPF loans at other centers, asked of the hub (decision 0031).
+
+    One inquiry (purpose 01) for borrower and co-borrowers. Found: a failed rule when the loan
+    policy refuses them (``refuse_unsettled_elsewhere``), else a risk for the reviewer. A center
+    without a hub link skips the check (an info finding says so); a hub that does not answer is a
+    risk: the reviewer checks by hand."""
+    lookup = network.lookup()
+    if lookup is None:
+        return (
+            Finding(
+                "loan.network_skipped",
+                "本中心未接入全国平台，未核查异地住房公积金贷款",
+                "no hub link: unsettled loans at other centers were not checked",
+                severity=Severity.INFO,
+            ),
+        )
+    ids = accounts_queries.resident_ids(conn, member_ids)
+    try:
+        answers = lookup(conn, ctx, [ids[i] for i in member_ids if i in ids], network.LOAN_APPLICATION)
+    except HpfError as exc:
+        if exc.code != "network.unavailable":
+            raise
+        return (
+            Finding.risk(
+                "risk.network_unavailable",
+                "全国信息协查暂不可用，请人工核实借款人家庭在其他城市有无未结清的住房公积金贷款",
+                exc.detail,
+            ),
+        )
+    owed = [x for person in answers for x in person.unsettled_loans]
+    if not owed:
+        return (
+            Finding.rule(
+                "loan.none_elsewhere", True, "经全国信息协查，借款人家庭在其他城市无未结清的住房公积金贷款"
+            ),
+        )
+    where = "、".join(dict.fromkeys(x.center_name for x in owed))
+    title = f"经全国信息协查，借款人家庭在{where}尚有未结清的住房公积金贷款"
+    detail = f"{len(owed)} unsettled HPF loan(s) at other centers: " + ", ".join(x.center for x in owed)
+    if policy.refuse_unsettled_elsewhere:
+        return (Finding.rule("loan.unsettled_elsewhere", False, title, detail),)
+    return (Finding.risk("risk.unsettled_elsewhere", title, detail),)
+
+
 def certificate_pledged(
     conn: Connection, certificate_no: str, *, excluding_application: int | None = None
 ) -> int:
@@ -540,6 +590,8 @@ def decide(conn: Connection, ctx: Context, app: Mapping[str, Any]) -> LoanDecisi
         else 0
     )
     rules = tuple(_rules(form, facts, request, limit, policy, pledged, contract_date, first_due))
+    elsewhere = network_findings(conn, ctx, [facts.borrower_id, *facts.co_borrower_ids], policy)
+    rules += tuple(f for f in elsewhere if f.severity is not Severity.WARNING)
     maximum = limit.amount_fen
     amount = min(form.requested_fen, maximum) if form.requested_fen else maximum
     if not all(r.passed for r in rules):
@@ -554,7 +606,9 @@ def decide(conn: Connection, ctx: Context, app: Mapping[str, Any]) -> LoanDecisi
         contract_date,
         first_due,
         amount,
-        Verdict.of(rules, (REVIEW_LOAN, *facts.risks)),
+        Verdict.of(
+            rules, (REVIEW_LOAN, *facts.risks, *(f for f in elsewhere if f.severity is Severity.WARNING))
+        ),
         (),
     )
     features = decision.features()
