@@ -131,6 +131,7 @@ def resync_id_sequences(conn: Connection) -> None:
 # Stock data: the fields an older system may have held wrong, which a use case would refuse.
 LEGACY_MEMBER_FIELDS = frozenset(
     {"birth_date", "gender", "resident_id", "certificate_type", "name", "name_pinyin", "phone", "opened_on"}
+    | {"base_fen"}
 )
 LEGACY_EMPLOYER_FIELDS = frozenset(
     {"uscc", "economic_type", "state", "employer_rate", "member_rate", "address", "contact_name"}

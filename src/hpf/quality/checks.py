@@ -331,8 +331,8 @@ def _rounded(base: ColumnElement[int], rate: ColumnElement[Any], unit: RoundingU
     integer, so the product is exact; both engines divide integers towards zero (positive here)."""
     r4 = cast(func.round(rate * 10000), Integer)
     if unit is RoundingUnit.YUAN:
-        return ((base * r4 + 500_000) / 1_000_000) * 100
-    return (base * r4 + 5_000) / 10_000
+        return ((base * r4 + 500_000) // 1_000_000) * 100
+    return (base * r4 + 5_000) // 10_000
 
 
 def contribution_vs_base_rate(scan: ScanInput, p: Mapping[str, Any]) -> SetCheck:
