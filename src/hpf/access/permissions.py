@@ -110,7 +110,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     ),
     Role.SUPERVISOR: frozenset({Perm.POLICY_READ, Perm.LEDGER_READ, Perm.LOAN_READ, Perm.DATA_READ}),
     Role.ADMIN: frozenset(
-        {Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN, Perm.DATA_READ, Perm.DATA_QUALITY} | _DECIDE
+        {Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN, Perm.DATA_READ, Perm.DATA_QUALITY}
+        | _DECIDE
     ),
     # Self-service: the scope limits these to the member's own account / the employer's own staff.
     Role.MEMBER: frozenset(

@@ -101,9 +101,10 @@ _SOURCES: dict[str, Callable[[], Any]] = {
 
 
 def _not_closed(source: str, s: Any) -> ColumnElement[bool]:
+    state: ColumnElement[str] = s.c.state
     if source == "member":
-        return s.c.state.not_in(CLOSED_MEMBER)
-    return s.c.state != EmployerState.CLOSED.value
+        return state.not_in(CLOSED_MEMBER)
+    return state != EmployerState.CLOSED.value
 
 
 # ------------------------------------------------------------------------------ completeness
