@@ -109,7 +109,7 @@ def rule_page(
             "nav": "data_quality",
             "rule": rule,
             "row": row,
-            "chart": _trend_chart((row,)) if row else None,
+            "rule_chart": _trend_chart((row,)) if row else None,
             "findings": found[:100],
             "more": len(found) > 100,
             "offset": offset,
