@@ -63,3 +63,43 @@ def test_the_scan_finds_the_planted_defects_and_little_else(tmp_path, monkeypatc
 def test_every_planter_names_a_rule():
     ids = {r.id for r in quality.rules()}
     assert set(PLANTERS) <= ids
+
+
+def test_the_fast_id_check_agrees_with_the_kernel():
+    """IdChecker (inline format, check character and date; the region asked once per region and
+    year) gives the kernel's verdict on valid numbers and on every kind of wrong one."""
+    from datetime import date
+
+    from factories import make_resident_id
+    from hpf.kernel.errors import InvalidInput
+    from hpf.kernel.identifiers import parse_resident_id, resident_id_check_digit
+    from hpf.quality.checks import IdChecker
+
+    today = date(2025, 3, 15)
+    rng = random.Random(5)
+    numbers = [
+        make_resident_id(i, birth=f"19{rng.randint(40, 99)}0{rng.randint(1, 9)}1{rng.randint(0, 9)}")
+        for i in range(300)
+    ]
+    wrong = []
+    for n in numbers[:60]:
+        wrong += [
+            n[:17] + next(c for c in "0123456789X" if c != n[17]),  # check character
+            "990000" + n[6:17],  # unknown region, then completed below
+            n[:6] + "20991231" + n[14:17],  # birth date in the future
+            n[:6] + "19990231" + n[14:17],  # no such day
+            n[:17],  # length
+            n[:16] + "A" + n[17],  # format
+        ]
+    completed = [
+        w + resident_id_check_digit(w) if len(w) == 17 and w.isdigit() and w.startswith("99") else w
+        for w in wrong
+    ]
+    checker = IdChecker(today)
+    for number in numbers + completed + ["110101" + "18991231" + "001" + "X"]:
+        try:
+            rid = parse_resident_id(number, today=today)
+            expected = (None, rid.birth_date, rid.gender)
+        except InvalidInput as exc:
+            expected = (exc.code, None, None)
+        assert checker.check(number) == expected, number
