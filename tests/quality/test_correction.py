@@ -145,6 +145,7 @@ def test_the_pages_show_the_card_a_rule_and_a_finding(center, sign_in):
         page = client.get(f"/data/quality/findings/{finding}")
         assert page.status_code == 200 and "提交更正（须复核）" in page.text and "复扫该规则" in page.text
         assert 'id="close-form"' not in page.text  # not closable before the rule passes
+        assert f'href="/members/{member.account_no}"' in page.text  # the object, for whom it opens
         r = client.post(
             f"/data/quality/findings/{finding}/notes", data={"note": "已联系单位"}, follow_redirects=False
         )

@@ -36,6 +36,7 @@ DONE_ZH = {
     "closed": "发现项已关闭。",
     "scan": "已完成全中心数据质量检查。",
 }
+_OBJECT_PAGE = {"member": "/members/{}", "employer": "/employers/{}", "loan": "/loans/{}"}
 STATES = [
     ("", "全部"),
     ("open", "待处理"),
@@ -132,7 +133,7 @@ def _finding_context(request: Request, conn: Connection, who: Principal, finding
         "actor_names": staff_names(conn, [h.actor for h in history] + [finding.assignee or ""]),
         "identity_field": identity_field,
         "may_propose": identity_field is not None and who.may(kind_of("member.identity").permission),
-        "object_href": (rule.fix_page.format(object=finding.object, finding=finding.id) if rule else ""),
+        "object_href": _OBJECT_PAGE[rule.object].format(finding.object) if rule else "",
         "done": DONE_ZH.get(request.query_params.get("done", ""), ""),
         "error": "",
         "dimension_zh": Dimension(rule.dimension).label_zh if rule else "",

@@ -643,11 +643,15 @@ def close(conn: Connection, ctx: Context, finding_id: int, note: str | None = No
             "规则对该对象尚未通过复扫，不能关闭",
             f"finding {finding_id}: no run since run {found.last_seen_run_id} passed rule {found.rule_id}",
         )
-    conn.execute(
+    done = conn.execute(
         update(quality_finding)
         .where(quality_finding.c.id == finding_id, quality_finding.c.version == found.version)
         .values(state="closed", closed_at=ctx.clock.now(), version=quality_finding.c.version + 1)
     )
+    if done.rowcount != 1:
+        raise Conflict(
+            "quality.concurrent_update", "发现项已被他人处理，请刷新后重试", f"finding {finding_id} changed"
+        )
     _event(conn, ctx, finding_id, "closed", note=_note_text(note), run_id=found.passed_run_id)
     return get_finding(conn, finding_id)
 
