@@ -208,6 +208,9 @@ def data_scan(
         bool, typer.Option("--json", help='one finding a line: {"rule": …, "object": …, …}')
     ] = False,
     rule: Annotated[str | None, typer.Option(help="re-scan only this rule (e.g. Q-CON-ID-BIRTH)")] = None,
+    workers: Annotated[
+        int, typer.Option(min=0, max=32, help="processes revealing the ID numbers (0: one per CPU)")
+    ] = 0,
 ) -> None:
     """Run the data quality rules over the whole center (数据质量检查): store the run, its findings and scores."""
     import json
@@ -221,7 +224,14 @@ def data_scan(
     engine = _engine(settings)
     ctx = _context(settings, "cli")
     try:
-        summary = quality.scan(engine, at=ctx.clock.today(), actor="cli", only=rule, ctx=ctx)
+        summary = quality.scan(
+            engine,
+            at=ctx.clock.today(),
+            actor="cli",
+            only=rule,
+            ctx=ctx,
+            workers=workers or os.cpu_count() or 1,
+        )
     except HpfError as exc:
         console.print(f"[red]{exc.title}[/red]")
         raise typer.Exit(2) from None

@@ -65,10 +65,11 @@ class ScanInput:
     at: date
     policy: Policy
     memo: dict[str, Any] = field(default_factory=dict)
+    workers: int = 1  # processes that reveal and check the ID numbers (1: in this process)
 
     @classmethod
-    def of(cls, conn: Connection, at: date) -> ScanInput:
-        return cls(conn, at, policy_at(conn, at))
+    def of(cls, conn: Connection, at: date, *, workers: int = 1) -> ScanInput:
+        return cls(conn, at, policy_at(conn, at), workers=max(1, workers))
 
 
 @dataclass(frozen=True)
@@ -270,15 +271,37 @@ class IdChecker:
         return None, birth, "1" if int(number[16]) % 2 == 1 else "2"
 
 
-def _resident_id_pass(scan: ScanInput, chunk: int) -> _IdPass:
-    """Every member's resident ID revealed and checked, ``chunk`` rows at a time (once a scan)."""
-    found: _IdPass | None = scan.memo.get("resident_id")
-    if found is not None:
-        return found
+_Row = tuple[str, str, date, str]  # account number, token, birth date, sex code
+_Checked = tuple[
+    int, list[tuple[str, str | None]], list[tuple[str, str | None]], list[tuple[str, str | None]], float
+]
+_CHECKERS: dict[date, IdChecker] = {}  # per process: the region verdicts survive across chunks
+
+
+def _check_chunk(at: date, rows: list[_Row]) -> _Checked:
+    """Reveal and check one chunk: (checked, invalid, wrong birth date, wrong sex, seconds revealing)."""
     import time
 
-    done = _IdPass()
-    checker = IdChecker(scan.at)
+    checker = _CHECKERS.setdefault(at, IdChecker(at))
+    started = time.perf_counter()
+    clear = [reveal("member", "resident_id", token) or "" for _, token, _, _ in rows]
+    seconds = time.perf_counter() - started
+    invalid: list[tuple[str, str | None]] = []
+    birth: list[tuple[str, str | None]] = []
+    sex: list[tuple[str, str | None]] = []
+    for (account_no, _, born, gender), number in zip(rows, clear, strict=True):
+        refused, encoded_birth, encoded_sex = checker.check(number)
+        if refused is not None:
+            invalid.append((account_no, refused))
+            continue
+        if encoded_birth != born:
+            birth.append((account_no, "出生日期与证件号码所载不符"))
+        if encoded_sex != gender:
+            sex.append((account_no, "性别与证件号码所载不符"))
+    return len(rows), invalid, birth, sex, seconds
+
+
+def _chunks_of(scan: ScanInput, chunk: int) -> Any:
     m = accounts.member_records_subquery("m")
     last = 0
     while True:
@@ -289,21 +312,45 @@ def _resident_id_pass(scan: ScanInput, chunk: int) -> _IdPass:
             .limit(chunk)
         ).all()
         if not rows:
-            break
+            return
         last = rows[-1].id
-        started = time.perf_counter()
-        clear = [reveal("member", "resident_id", r.resident_id_enc) or "" for r in rows]
-        done.seconds_decrypting += time.perf_counter() - started
-        for row, number in zip(rows, clear, strict=True):
-            done.checked += 1
-            refused, birth, sex = checker.check(number)
-            if refused is not None:
-                done.invalid.append((row.account_no, refused))
-                continue
-            if birth != row.birth_date:
-                done.birth.append((row.account_no, "出生日期与证件号码所载不符"))
-            if sex != row.gender:
-                done.sex.append((row.account_no, "性别与证件号码所载不符"))
+        yield [(r.account_no, r.resident_id_enc, r.birth_date, r.gender) for r in rows]
+
+
+def _resident_id_pass(scan: ScanInput, chunk: int) -> _IdPass:
+    """Every member's resident ID revealed and checked, ``chunk`` rows at a time (once a scan).
+    With ``scan.workers`` > 1 the chunks are revealed and checked in forked worker processes
+    (they inherit the installed key ring) while this one reads the next chunks; only the
+    failures come back."""
+    found: _IdPass | None = scan.memo.get("resident_id")
+    if found is not None:
+        return found
+    done = _IdPass()
+
+    def add(result: _Checked) -> None:
+        checked, invalid, birth, sex, seconds = result
+        done.checked += checked
+        done.invalid += invalid
+        done.birth += birth
+        done.sex += sex
+        done.seconds_decrypting += seconds
+
+    if scan.workers <= 1:
+        for rows in _chunks_of(scan, chunk):
+            add(_check_chunk(scan.at, rows))
+    else:
+        import multiprocessing
+        from collections import deque
+        from concurrent.futures import Future, ProcessPoolExecutor
+
+        pending: deque[Future[_Checked]] = deque()
+        with ProcessPoolExecutor(scan.workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            for rows in _chunks_of(scan, chunk):
+                pending.append(pool.submit(_check_chunk, scan.at, rows))
+                while len(pending) > 2 * scan.workers:
+                    add(pending.popleft().result())
+            while pending:
+                add(pending.popleft().result())
     scan.memo["resident_id"] = done
     return done
 

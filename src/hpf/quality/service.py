@@ -126,13 +126,20 @@ class ScanSummary:
 
 
 def scan(
-    engine: Engine, *, at: date, actor: str = "system", only: str | None = None, ctx: Context | None = None
+    engine: Engine,
+    *,
+    at: date,
+    actor: str = "system",
+    only: str | None = None,
+    ctx: Context | None = None,
+    workers: int = 1,
 ) -> ScanSummary:
     """Run every rule (or ``only`` that one) over the whole center as of ``at`` and store the
     run, its hits, scores and the merged findings; the run's row in the audit log when ``ctx``
-    is given (the CLI, the re-scan action)."""
+    is given (the CLI, the re-scan action). ``workers`` > 1: the ID numbers are revealed and
+    checked in that many forked processes (a single-threaded caller only: the CLI, a bench)."""
     with write_transaction(engine) as conn:
-        summary = scan_in(conn, at=at, actor=actor, only=only)
+        summary = scan_in(conn, at=at, actor=actor, only=only, workers=workers)
         if ctx is not None:
             trail.append(
                 conn, ctx, role="cli" if ctx.source == "cli" else "staff", source_ip=None,
@@ -142,7 +149,9 @@ def scan(
     return summary
 
 
-def scan_in(conn: Connection, *, at: date, actor: str, only: str | None = None) -> ScanSummary:
+def scan_in(
+    conn: Connection, *, at: date, actor: str, only: str | None = None, workers: int = 1
+) -> ScanSummary:
     """:func:`scan` in the caller's transaction."""
     selected = rules() if only is None else (_rule(only),)
     started = time.perf_counter()
@@ -154,7 +163,7 @@ def scan_in(conn: Connection, *, at: date, actor: str, only: str | None = None) 
         )
         .returning(quality_run.c.id)
     ).scalar_one()
-    given = checks.ScanInput.of(conn, at)
+    given = checks.ScanInput.of(conn, at, workers=workers)
     results = [_run_rule(conn, given, run_id, rule) for rule in selected]
     _store_scores(conn, run_id, results)
     new, passed, reopened = _merge(conn, run_id, [r.id for r in selected], actor, now)
