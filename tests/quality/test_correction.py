@@ -131,6 +131,7 @@ def test_the_pages_show_the_card_a_rule_and_a_finding(center, sign_in):
     app, member, _ = center
     with TestClient(app) as client:
         sign_in(client, "steward01", roles=[Role.AUDITOR], session=True)
+        assert 'href="/data/quality"' in client.get("/data/catalog").text
         empty = client.get("/data/quality")
         assert empty.status_code == 200 and "尚未进行数据质量检查" in empty.text
         r = client.post("/data/quality/scan", follow_redirects=False)
@@ -157,3 +158,7 @@ def test_the_pages_show_the_card_a_rule_and_a_finding(center, sign_in):
         sign_in(other, "teller09", roles=[Role.TELLER], session=True)
         assert other.get("/data/quality").status_code == 403
         assert 'href="/data/quality"' not in other.get("/").text
+    with TestClient(app) as reader:
+        sign_in(reader, "super05", roles=[Role.SUPERVISOR], session=True)  # reads the catalog, not quality
+        assert reader.get("/data/catalog").status_code == 200
+        assert 'href="/data/quality"' not in reader.get("/data/catalog").text
