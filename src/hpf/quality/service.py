@@ -300,14 +300,15 @@ def _merge(
     conn.execute(update(f).where(hit_now).values(last_seen_run_id=run_id, detail=detail))
     # New pairs.
     known = exists().where(f.c.rule_id == h.c.rule_id, f.c.object == h.c.object)
-    new = conn.execute(
+    conn.execute(
         insert(f).from_select(
             ["rule_id", "object", "first_run_id", "last_seen_run_id", "detail", "state", "version"],
             select(
                 h.c.rule_id, h.c.object, h.c.run_id, h.c.run_id, h.c.detail, literal("open"), literal(1)
             ).where(h.c.run_id == run_id, ~known),
         )
-    ).rowcount
+    )
+    new = int(conn.scalar(select(func.count()).select_from(f).where(f.c.first_run_id == run_id)) or 0)
     _history_from(conn, run_id, "found", actor, now, f.c.first_run_id == run_id)
     # Checked by this run and not seen: passed (closable).
     gone = and_(
@@ -321,7 +322,7 @@ def _merge(
     if passed:
         _history_from(conn, run_id, "passed", actor, now, gone)
         conn.execute(update(f).where(gone).values(passed_run_id=run_id, version=f.c.version + 1))
-    return int(new or 0), passed, reopened
+    return new, passed, reopened
 
 
 # ------------------------------------------------------------------------------ reads
