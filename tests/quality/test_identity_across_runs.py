@@ -67,3 +67,30 @@ def test_seen_again_passed_closed_and_reopened(engine, ctx):
         card = quality.scorecard(conn)
     [row] = [r for r in card.rules if r.key == "Q-CON-ID-BIRTH"]
     assert [str(s) for _, _, s in row.trend] == ["0.0000", "0.0000", "1.0000", "0.0000"]
+
+
+def test_a_findings_rescan_judges_its_object_alone(engine, ctx):
+    """Re-scanning one finding runs its rule for that object only: the other finding of the rule
+    is neither passed nor touched, and the run keeps no scores (the trend is of full runs)."""
+    with write_transaction(engine) as conn:
+        emp = accounts.register_employer(conn, ctx, employer_payload(1))
+        one = accounts.open_member(conn, ctx, emp.account_no, member_payload(1))
+        two = accounts.open_member(conn, ctx, emp.account_no, member_payload(2))
+        for m in (one, two):
+            bulk.load_legacy_member(conn, m.account_no, {"birth_date": m.birth_date - timedelta(days=9)})
+    quality.scan(engine, at=DAY)
+    by_object = {f.object: f for f in _birth_findings(engine)}
+    assert set(by_object) == {one.account_no, two.account_no}
+    with write_transaction(engine) as conn:
+        accounts.correct_member_identity(
+            conn, ctx, one.account_no, {"birth_date": one.birth_date}, "核对证件"
+        )
+        again = quality.rescan_in(conn, ctx, by_object[one.account_no].id)
+        other = quality.rescan_in(conn, ctx, by_object[two.account_no].id)
+    assert again.closable and not other.closable
+    with read_transaction(engine) as conn:
+        runs = conn.execute(text("SELECT id, scope FROM quality_run ORDER BY id")).all()
+        scored = {r for (r,) in conn.execute(text("SELECT DISTINCT run_id FROM quality_score"))}
+    assert [scope for _, scope in runs] == ["all", "Q-CON-ID-BIRTH#", "Q-CON-ID-BIRTH#"]
+    assert scored == {runs[0][0]}
+    assert {f.object for f in _birth_findings(engine) if f.passed_run_id} == {one.account_no}

@@ -66,10 +66,15 @@ class ScanInput:
     policy: Policy
     memo: dict[str, Any] = field(default_factory=dict)
     workers: int = 1  # processes that reveal and check the ID numbers (1: in this process)
+    objects: tuple[str, ...] | None = (
+        None  # a re-scan of some objects only (the decrypting pass reads only them)
+    )
 
     @classmethod
-    def of(cls, conn: Connection, at: date, *, workers: int = 1) -> ScanInput:
-        return cls(conn, at, policy_at(conn, at), workers=max(1, workers))
+    def of(
+        cls, conn: Connection, at: date, *, workers: int = 1, objects: tuple[str, ...] | None = None
+    ) -> ScanInput:
+        return cls(conn, at, policy_at(conn, at), workers=max(1, workers), objects=objects)
 
 
 @dataclass(frozen=True)
@@ -307,7 +312,7 @@ def _chunks_of(scan: ScanInput, chunk: int) -> Any:
     while True:
         rows = scan.conn.execute(
             select(m.c.id, m.c.account_no, m.c.resident_id_enc, m.c.birth_date, m.c.gender)
-            .where(m.c.id > last)
+            .where(m.c.id > last, *([m.c.account_no.in_(scan.objects)] if scan.objects is not None else []))
             .order_by(m.c.id)
             .limit(chunk)
         ).all()

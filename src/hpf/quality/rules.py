@@ -93,8 +93,8 @@ def _rule(dimension: Dimension, raw: Mapping[str, Any], checks: frozenset[str]) 
     if set(raw) != _KEYS:
         raise RuleError(f"{where}: keys {sorted(set(raw) ^ _KEYS)} wrong")
     prefix = f"Q-{dimension.value[:3].upper()}-"
-    if not str(raw["id"]).startswith(prefix) or len(raw["id"]) > 40:
-        raise RuleError(f"{where}: the id must start with {prefix} (at most 40 characters)")
+    if not str(raw["id"]).startswith(prefix) or len(raw["id"]) > 39:
+        raise RuleError(f"{where}: the id must start with {prefix} (at most 39 characters)")
     if raw["object"] not in OBJECT_ZH or raw["table"] not in TABLE_ZH:
         raise RuleError(f"{where}: unknown object {raw['object']!r} or table {raw['table']!r}")
     if checks and raw["check"] not in checks:

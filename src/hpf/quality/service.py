@@ -150,23 +150,39 @@ def scan(
 
 
 def scan_in(
-    conn: Connection, *, at: date, actor: str, only: str | None = None, workers: int = 1
+    conn: Connection,
+    *,
+    at: date,
+    actor: str,
+    only: str | None = None,
+    workers: int = 1,
+    objects: tuple[str, ...] | None = None,
 ) -> ScanSummary:
-    """:func:`scan` in the caller's transaction."""
+    """:func:`scan` in the caller's transaction; ``objects`` (with ``only``): re-scan the rule for
+    these objects alone — a run of scope ``<rule>#`` without scores, which can mark only them
+    passed (a finding's re-scan: a request need not judge the whole center)."""
+    if objects is not None and only is None:
+        raise InvalidInput("quality.objects_need_rule", "复扫指定对象时须指定规则", "objects need a rule")
     selected = rules() if only is None else (_rule(only),)
     started = time.perf_counter()
     now = _now()
     run_id = conn.execute(
         insert(quality_run)
         .values(
-            business_date=at, scope=only or ALL, actor=actor, started_at=now, rules=len(selected), findings=0
+            business_date=at,
+            scope=_scope(only, objects),
+            actor=actor,
+            started_at=now,
+            rules=len(selected),
+            findings=0,
         )
         .returning(quality_run.c.id)
     ).scalar_one()
-    given = checks.ScanInput.of(conn, at, workers=workers)
+    given = checks.ScanInput.of(conn, at, workers=workers, objects=objects)
     results = [_run_rule(conn, given, run_id, rule) for rule in selected]
-    _store_scores(conn, run_id, results)
-    new, passed, reopened = _merge(conn, run_id, [r.id for r in selected], actor, now)
+    if objects is None:
+        _store_scores(conn, run_id, results)
+    new, passed, reopened = _merge(conn, run_id, [r.id for r in selected], actor, now, objects)
     conn.execute(
         update(quality_run)
         .where(quality_run.c.id == run_id)
@@ -178,15 +194,13 @@ def scan_in(
         )
     )
     return ScanSummary(
-        run_id,
-        at,
-        only or ALL,
-        tuple(results),
-        new,
-        passed,
-        reopened,
+        run_id, at, _scope(only, objects), tuple(results), new, passed, reopened,
         round(time.perf_counter() - started, 3),
-    )
+    )  # fmt: skip
+
+
+def _scope(only: str | None, objects: tuple[str, ...] | None) -> str:
+    return ALL if only is None else only if objects is None else f"{only}#"
 
 
 def _decrypt_seconds(given: checks.ScanInput) -> float:
@@ -204,15 +218,16 @@ def _run_rule(conn: Connection, given: checks.ScanInput, run_id: int, rule: Rule
     started = time.perf_counter()
     result = checks.CHECKS[rule.check](given, rule.params)
     if isinstance(result, checks.SetCheck):
-        checked = int(conn.scalar(result.checked) or 0)
+        checked = int(conn.scalar(result.checked) or 0) if given.objects is None else len(given.objects)
         failing = result.failing.subquery("failing")
+        only = [failing.c.object.in_(given.objects)] if given.objects is not None else []
         # A check may name an object twice (one per failing row): one hit per object.
         conn.execute(
             insert(quality_hit).from_select(
                 ["run_id", "rule_id", "object", "detail"],
-                select(
-                    literal(run_id), literal(rule.id), failing.c.object, func.max(failing.c.detail)
-                ).group_by(failing.c.object),
+                select(literal(run_id), literal(rule.id), failing.c.object, func.max(failing.c.detail))
+                .where(*only)
+                .group_by(failing.c.object),
             )
         )
     else:
@@ -271,7 +286,12 @@ def _history_from(conn: Connection, run_id: int, action: str, actor: str, now: d
 
 
 def _merge(
-    conn: Connection, run_id: int, rule_ids: list[str], actor: str, now: datetime
+    conn: Connection,
+    run_id: int,
+    rule_ids: list[str],
+    actor: str,
+    now: datetime,
+    objects: tuple[str, ...] | None = None,
 ) -> tuple[int, int, int]:
     """Findings from this run's hits: new, seen again (closed or passed ones reopened), passed."""
     f, h = quality_finding, quality_hit
@@ -317,6 +337,7 @@ def _merge(
         f.c.passed_run_id.is_(None),
         f.c.last_seen_run_id < run_id,
         ~hit_now,
+        *([f.c.object.in_(objects)] if objects is not None else []),
     )
     passed = int(conn.scalar(select(func.count()).select_from(f).where(gone)) or 0)
     if passed:
@@ -627,19 +648,13 @@ def record_rescan(conn: Connection, ctx: Context, finding_id: int, summary: Scan
     return get_finding(conn, finding_id)
 
 
-def rescan(engine: Engine, ctx: Context, finding_id: int) -> FindingView:
-    """Re-run the finding's rule over the whole center as of today, then record it on the finding."""
-    with write_transaction(engine) as conn:
-        rule_id = _open_finding(conn, finding_id).rule_id
-    summary = scan(engine, at=ctx.clock.today(), actor=ctx.actor, only=rule_id, ctx=ctx)
-    with write_transaction(engine) as conn:
-        return record_rescan(conn, ctx, finding_id, summary)
-
-
 def rescan_in(conn: Connection, ctx: Context, finding_id: int) -> FindingView:
-    """:func:`rescan` in the caller's transaction (the request's unit of work)."""
-    rule_id = _open_finding(conn, finding_id).rule_id
-    summary = scan_in(conn, at=ctx.clock.today(), actor=ctx.actor, only=rule_id)
+    """Re-run the finding's rule for its object alone, in the caller's transaction (the
+    request's unit of work), and record it on the finding."""
+    found = _open_finding(conn, finding_id)
+    summary = scan_in(
+        conn, at=ctx.clock.today(), actor=ctx.actor, only=found.rule_id, objects=(found.object,)
+    )
     return record_rescan(conn, ctx, finding_id, summary)
 
 
