@@ -91,7 +91,8 @@ LAYERS: list[set[str]] = [
     {"services"},
     {"withdrawals"},
     {"loans"},
-    {"console", "transfers"},
+    # quality: the data quality scan reads through published reads; its tables are in hpf.schema
+    {"console", "transfers", "quality"},
     {"bootstrap", "schema", "check"},
     {"data"},  # the data element registry, catalog and standard export: reads the whole schema
     {"app", "sim", "migrations"},

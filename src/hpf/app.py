@@ -156,6 +156,8 @@ def create_app(
     from hpf.loans.scorecard import pages as scorecard_pages
     from hpf.policy import api as policy_api
     from hpf.policy import pages as policy_pages
+    from hpf.quality import api as quality_api
+    from hpf.quality import pages as quality_pages
     from hpf.services import api as services_api
     from hpf.services import pages as services_pages
     from hpf.services import service as applications
@@ -234,6 +236,8 @@ def create_app(
     _add_routes(app, transfers_pages.router)
     _add_routes(app, data_api.router)
     _add_routes(app, data_pages.router)
+    _add_routes(app, quality_api.router)
+    _add_routes(app, quality_pages.router)
     docs.install(app)
     openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -98,6 +98,7 @@ def item_handlers() -> dict[str, ItemHandler | None]:
 
 def listeners() -> tuple[Listener, ...]:
     """Who reacts to which business event, in the writer's transaction, in this order."""
+    from hpf.accounts import service as accounts
     from hpf.contributions import service as contributions
     from hpf.ledger import service as ledger
     from hpf.loans.application import handler as loan_application
@@ -123,6 +124,7 @@ def listeners() -> tuple[Listener, ...]:
         approvals.executor(approvals.POLICY_CHANGE, policy.schedule_as_approved),
         approvals.executor(approvals.FUNDS_REFUND, contributions.refund_as_approved),
         approvals.executor(approvals.CATALOG_PUBLISH, catalog.publish_as_approved),
+        approvals.executor(approvals.MEMBER_IDENTITY, accounts.correct_identity_as_approved),
     )
 
 

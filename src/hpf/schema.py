@@ -29,6 +29,7 @@ from hpf.loans.book import tables as loans_tables
 from hpf.loans.scorecard import tables as scorecard_tables
 from hpf.policy import tables as policy_tables
 from hpf.protection import keys
+from hpf.quality import tables as quality_tables
 from hpf.services import tables as services_tables
 from hpf.settlement import tables as settlement_tables
 from hpf.transfers import inquiry_tables as network_inquiry_tables
@@ -51,6 +52,7 @@ __all__ = [
     "metadata",
     "network_inquiry_tables",
     "policy_tables",
+    "quality_tables",
     "scorecard_tables",
     "services_tables",
     "sessions",

@@ -15,6 +15,7 @@ browser for the module. Skipped when /usr/bin/chromium is not installed.
 
 from __future__ import annotations
 
+import random
 import re
 from collections import deque
 from collections.abc import Iterator
@@ -38,10 +39,12 @@ from hpf.identity import identity, sessions
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.loans.book.tables import loan
+from hpf.quality import service as quality
 from hpf.schema import upgrade
 from hpf.services import service as services
 from hpf.settings import Settings
 from hpf.sim.generator import build_demo_center
+from hpf.sim.plant_quality import PLANTERS
 from hpf.sim.simulator import simulate
 from live_server import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, serving
 from signing_in import FAST_PASSWORDS, PASSWORD
@@ -172,6 +175,10 @@ def _build(url: str) -> tuple[FastAPI, dict[Role, str]]:
         )
         for role, who in principals.items():  # signed in already (TOTP is the sign-in's business)
             cookies[role], _ = sessions.start_session(conn, ctx, who.id)
+        # stock data an old system held wrong, for the data quality pages to show findings
+        for kind in ("Q-CON-ID-BIRTH", "Q-VAL-USCC-CHECKSUM", "Q-COM-MEMBER-REQUIRED"):
+            PLANTERS[kind](conn, random.Random(42), 1, today)
+    quality.scan(engine, at=today)
     settings = Settings(env="development", database_url=url, center_code=CENTER)
     return create_app(settings, engine=engine, clock=clock, passwords=FAST_PASSWORDS), cookies
 

@@ -64,6 +64,11 @@ class Perm(StrEnum):
     # The data catalog (数据目录): every stored field's element, standard mapping, owner, sharing
     # and grade; governance work of auditors, risk officers, supervisors and administrators.
     DATA_READ = "data:read"
+    # Data quality (数据质量): run the scan, read its score card and findings, work a finding
+    # (assign, note, re-scan, close) and propose or approve the correction of a member's identity
+    # facts found wrong (maker-checker between two holders); data stewards are the auditors, risk
+    # officers and administrators.
+    DATA_QUALITY = "data:quality"
 
 
 _STAFF_READ = {
@@ -98,12 +103,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.AUDITOR: frozenset(
         _STAFF_READ
         | {Perm.LEDGER_READ, Perm.AUDIT_READ, Perm.MEMBER_UNMASK, Perm.APPROVAL_READ, Perm.SETTLEMENT_READ}
-        | {Perm.DATA_READ}
+        | {Perm.DATA_READ, Perm.DATA_QUALITY}
     ),
-    Role.RISK: frozenset(_STAFF_READ | {Perm.MEMBER_UNMASK, Perm.LOAN_RISK_REVIEW, Perm.DATA_READ}),
+    Role.RISK: frozenset(
+        _STAFF_READ | {Perm.MEMBER_UNMASK, Perm.LOAN_RISK_REVIEW, Perm.DATA_READ, Perm.DATA_QUALITY}
+    ),
     Role.SUPERVISOR: frozenset({Perm.POLICY_READ, Perm.LEDGER_READ, Perm.LOAN_READ, Perm.DATA_READ}),
     Role.ADMIN: frozenset(
-        {Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN, Perm.DATA_READ} | _DECIDE
+        {Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN, Perm.DATA_READ, Perm.DATA_QUALITY}
+        | _DECIDE
     ),
     # Self-service: the scope limits these to the member's own account / the employer's own staff.
     Role.MEMBER: frozenset(

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Column, Connection, select, text
+from sqlalchemy import Column, Connection, select, text, update
 
 from hpf.accounts.tables import account_history, employer, member
 from hpf.db.bulk import bulk_insert
+from hpf.protection.protect import to_stored
 
 EMPLOYER_COLUMNS = (
     "id",
@@ -125,3 +126,39 @@ def resync_id_sequences(conn: Connection) -> None:
         conn.execute(
             text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         )
+
+
+# Stock data: the fields an older system may have held wrong, which a use case would refuse.
+LEGACY_MEMBER_FIELDS = frozenset(
+    {"birth_date", "gender", "resident_id", "certificate_type", "name", "name_pinyin", "phone", "opened_on"}
+    | {"base_fen"}
+)
+LEGACY_EMPLOYER_FIELDS = frozenset(
+    {"uscc", "economic_type", "state", "employer_rate", "member_rate", "address", "contact_name"}
+)
+
+
+def load_legacy_member(conn: Connection, account_no: str, values: dict[str, Any]) -> None:
+    """Write a member's fields as a legacy system held them, unchecked (stock data taken over as
+    it was; the simulator plants quality defects with it). Personal fields are sealed as usual
+    (``resident_id``, ``phone``: token and blind index); no history row — stock is not a change."""
+    _load_legacy(conn, member, LEGACY_MEMBER_FIELDS, account_no, values)
+
+
+def load_legacy_employer(conn: Connection, account_no: str, values: dict[str, Any]) -> None:
+    """Write an employer's fields as a legacy system held them, unchecked (see
+    :func:`load_legacy_member`)."""
+    _load_legacy(conn, employer, LEGACY_EMPLOYER_FIELDS, account_no, values)
+
+
+def _load_legacy(
+    conn: Connection, table: Any, allowed: frozenset[str], account_no: str, values: dict[str, Any]
+) -> None:
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValueError(f"{table.name}: {sorted(unknown)} are not stock fields")
+    done = conn.execute(
+        update(table).where(table.c.account_no == account_no).values(**to_stored(table.name, values))
+    )
+    if done.rowcount != 1:
+        raise ValueError(f"no {table.name} with account {account_no}")

@@ -245,3 +245,33 @@ def network_accounts(conn: Connection, member_ids: Sequence[int]) -> dict[int, N
 def resident_ids(conn: Connection, member_ids: Sequence[int]) -> dict[int, str]:
     """The resident ID numbers of ``member_ids``, revealed (for a network inquiry, decision 0031)."""
     return {i: a.resident_id for i, a in network_accounts(conn, member_ids).items()}
+
+
+def member_records_subquery(name: str | None = None) -> Subquery:
+    """Every member account as stored, for whole-center checks of its data (the quality scan):
+    the resident ID stays the stored SM4 token, to be revealed in batches by whoever must check it.
+
+    Columns: ``id``, ``account_no`` (GRZH), ``certificate_type`` (ZJLX), ``resident_id_enc`` (the
+    token), ``resident_id_bidx``, ``name``, ``name_pinyin``, ``gender``, ``birth_date``,
+    ``phone_bidx``, ``employer_id``, ``base_fen``, ``state`` (GRZHZT), ``opened_on``, ``closed_on``.
+    """
+    m = member.c
+    return select(
+        m.id, m.account_no, m.certificate_type, m.resident_id_enc, m.resident_id_bidx, m.name,
+        m.name_pinyin, m.gender, m.birth_date, m.phone_bidx, m.employer_id, m.base_fen, m.state,
+        m.opened_on, m.closed_on,
+    ).subquery(name)  # fmt: skip
+
+
+def employer_records_subquery(name: str | None = None) -> Subquery:
+    """Every employer account as stored (no encrypted column), for whole-center checks.
+
+    Columns: ``id``, ``account_no`` (DWZH), ``uscc``, ``name``, ``address``, ``legal_rep_name``,
+    ``contact_name``, ``economic_type`` (DWJJLX), ``state`` (DWZHZT), ``payday``,
+    ``employer_rate``, ``member_rate``, ``opened_on``, ``closed_on``, ``paid_through`` (JZNY).
+    """
+    e = employer.c
+    return select(
+        e.id, e.account_no, e.uscc, e.name, e.address, e.legal_rep_name, e.contact_name, e.economic_type,
+        e.state, e.payday, e.employer_rate, e.member_rate, e.opened_on, e.closed_on, e.paid_through,
+    ).subquery(name)  # fmt: skip

@@ -40,6 +40,7 @@ from hpf.accounts.rules import (
 from hpf.accounts.tables import account_history, account_sequence, employer, member
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
+from hpf.kernel.identifiers import parse_resident_id
 from hpf.kernel.money import format_yuan
 from hpf.kernel.records import fields_of
 from hpf.ledger import queries as ledger_queries
@@ -726,6 +727,88 @@ def change_member(
     if after:
         _member_transition(conn, ctx, fields_of(current), "change", reason, after)
     return get_member(conn, account_no)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityCorrection:
+    """What a correction of a member's identity facts did (no personal value in clear but the
+    birth date and sex it set, which the request's reviewer sees anyway)."""
+
+    account_no: str
+    birth_date: date
+    gender: str
+    changed: tuple[str, ...]
+
+
+IDENTITY_FIELDS = ("birth_date", "gender")
+
+
+def correct_member_identity(
+    conn: Connection, ctx: Context, account_no: str, changes: Mapping[str, object], reason: str
+) -> IdentityCorrection:
+    """Correct a member's birth date or sex (出生日期、性别) found wrong in stock data: the value
+    must be the one the member's resident ID number encodes, so a correction can only bring the
+    record back in line with the identity document (GB 11643). Identity is touched, so this runs
+    as the executor of the maker-checker kind ``member.identity`` (``hpf.bootstrap``); it writes
+    the account's history row (action ``change``, the reason naming the finding) and its event."""
+    unknown = set(changes) - set(IDENTITY_FIELDS)
+    if unknown or not changes:
+        raise InvalidInput(
+            "member.identity.fields",
+            "只能更正出生日期和性别",
+            f"only {IDENTITY_FIELDS} can be corrected, got {sorted(changes)}",
+            fields=sorted(unknown) or list(IDENTITY_FIELDS),
+        )
+    current = get_member(conn, account_no, for_update=True)
+    try:
+        encoded = parse_resident_id(current.resident_id, today=ctx.clock.today())
+    except InvalidInput:
+        raise InvalidInput(
+            "member.identity.id_invalid",
+            "该账户的身份证号码本身无效，须先核实证件",
+            "the account's resident ID number does not validate; verify the document first",
+        ) from None
+    values: dict[str, Any] = {}
+    if "birth_date" in changes:
+        raw = changes["birth_date"]
+        try:
+            day = raw if isinstance(raw, date) else date.fromisoformat(str(raw))
+        except ValueError:
+            raise InvalidInput(
+                "member.identity.birth_date", "出生日期格式不正确", f"birth_date {raw!r}", field="birth_date"
+            ) from None
+        if day != encoded.birth_date:
+            raise InvalidInput(
+                "member.identity.birth_date_mismatch",
+                "出生日期与身份证号码不符",
+                "the birth date is not the one the resident ID number encodes",
+                field="birth_date",
+            )
+        values["birth_date"] = day
+    if "gender" in changes:
+        if str(changes["gender"]) != encoded.gender:
+            raise InvalidInput(
+                "member.identity.gender_mismatch",
+                "性别与身份证号码不符",
+                "the sex is not the one the resident ID number encodes",
+                field="gender",
+            )
+        values["gender"] = encoded.gender
+    _before, after = _changed(fields_of(current), values)
+    if after:
+        _member_transition(conn, ctx, fields_of(current), "change", reason, after)
+    corrected = get_member(conn, account_no)
+    return IdentityCorrection(account_no, corrected.birth_date, corrected.gender, tuple(sorted(after)))
+
+
+def correct_identity_as_approved(
+    conn: Connection, ctx: Context, payload: Mapping[str, Any], key: str
+) -> IdentityCorrection:
+    """The executor of ``member.identity`` (maker-checker): ``payload`` = ``account_no``,
+    ``changes`` (``birth_date``/``gender``), ``reason``."""
+    return correct_member_identity(
+        conn, ctx, str(payload["account_no"]), dict(payload["changes"]), str(payload["reason"])
+    )
 
 
 def seal_member(conn: Connection, ctx: Context, account_no: str, reason: str) -> Member:

@@ -98,6 +98,7 @@ LEDGER_REVERSAL = "ledger.reversal"
 POLICY_CHANGE = "policy.change"
 FUNDS_REFUND = "funds.refund"
 CATALOG_PUBLISH = "services.catalog"
+MEMBER_IDENTITY = "member.identity"
 
 
 def kinds() -> tuple[ApprovalKind, ...]:
@@ -107,6 +108,8 @@ def kinds() -> tuple[ApprovalKind, ...]:
         ApprovalKind(FUNDS_REFUND, Perm.FUNDS_ALLOCATE, "退还暂收款"),
         # The local implementation list is policy: the administrators who change policy publish it.
         ApprovalKind(CATALOG_PUBLISH, Perm.POLICY_CHANGE, "发布服务事项实施清单"),
+        # Identity facts of stock data found wrong by the quality scan: data stewards, two of them.
+        ApprovalKind(MEMBER_IDENTITY, Perm.DATA_QUALITY, "更正个人身份信息"),
     )
 
 

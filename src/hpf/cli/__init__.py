@@ -202,6 +202,64 @@ def data_export(
     console.print(f"已导出 {month} 月末数据至 {target}（manifest.json 记载各文件行数与 SHA-256）")
 
 
+@data_app.command("scan")
+def data_scan(
+    json_lines: Annotated[
+        bool, typer.Option("--json", help='one finding a line: {"rule": …, "object": …, …}')
+    ] = False,
+    rule: Annotated[str | None, typer.Option(help="re-scan only this rule (e.g. Q-CON-ID-BIRTH)")] = None,
+    workers: Annotated[
+        int, typer.Option(min=0, max=32, help="processes revealing the ID numbers (0: one per CPU)")
+    ] = 0,
+) -> None:
+    """Run the data quality rules over the whole center (数据质量检查): store the run, its findings and scores."""
+    import json
+
+    from hpf.db.engine import read_transaction
+    from hpf.kernel.errors import HpfError
+    from hpf.quality import service as quality
+    from hpf.quality.rules import Dimension, rule_of
+
+    settings = _settings()
+    engine = _engine(settings)
+    ctx = _context(settings, "cli")
+    try:
+        summary = quality.scan(
+            engine,
+            at=ctx.clock.today(),
+            actor="cli",
+            only=rule,
+            ctx=ctx,
+            workers=workers or os.cpu_count() or 1,
+        )
+    except HpfError as exc:
+        console.print(f"[red]{exc.title}[/red]")
+        raise typer.Exit(2) from None
+    if json_lines:
+        known = quality.rules()
+        with read_transaction(engine) as conn:
+            for rule_id, obj, detail in quality.current_findings(conn, summary.run_id):
+                found = rule_of(rule_id, known)
+                line = {"rule": rule_id, "object": obj, "detail": detail}
+                if found is not None:
+                    line |= {"dimension": found.dimension.value, "table": found.table}
+                    line |= {"severity": found.severity.value, "object_kind": found.object}
+                typer.echo(json.dumps(line, ensure_ascii=False))
+        return
+    console.print(f"数据质量检查 第{summary.run_id}次（{summary.at.isoformat()}），用时 {summary.seconds} 秒")
+    for dimension, (checked, failing) in sorted(summary.by("dimension").items()):
+        score = quality.score_of(checked, failing)
+        console.print(
+            f"  {Dimension(dimension).label_zh}：检查 {checked} 项，不符 {failing} 项，得分 {score}"
+        )
+    known = quality.rules()
+    for r in summary.results:
+        title = rule_of(r.rule_id, known)
+        name = title.title_zh if title else r.rule_id
+        console.print(f"    {r.rule_id:<28} {name}：不符 {r.failing}/{r.checked}（{r.seconds:.2f} 秒）")
+    console.print(f"新发现 {summary.new} 项，复扫通过 {summary.passed} 项，重新出现 {summary.reopened} 项")
+
+
 @interest_app.command("settle")
 def interest_settle(
     year: Annotated[int, typer.Option(help="settle the interest year ending 30 June of YEAR")],

@@ -82,10 +82,14 @@ def remittances_subquery(name: str | None = None) -> Subquery:
     """Every remittance list (汇缴 and 补缴 清册).
 
     Columns: ``id``, ``employer_id``, ``kind`` (``01`` 汇缴, ``02`` 补缴), ``month`` (the month
-    it pays, ``YYYY-MM``), ``state`` (``pending``, ``posted``, ``cancelled``), ``total_fen``.
+    it pays, ``YYYY-MM``), ``state`` (``pending``, ``posted``, ``cancelled``), ``total_fen``,
+    ``created_on`` (the business date the list was filed), ``posted_on`` (when its money was
+    allocated, NULL before).
     """
     r = remittance.c
-    return select(r.id, r.employer_id, r.kind, r.month, r.state, r.total_fen).subquery(name)
+    return select(
+        r.id, r.employer_id, r.kind, r.month, r.state, r.total_fen, r.created_on, r.posted_on
+    ).subquery(name)
 
 
 def remittance_members(conn: Connection, remittance_ids: Sequence[int]) -> dict[int, list[int]]:
@@ -101,3 +105,18 @@ def remittance_members(conn: Connection, remittance_ids: Sequence[int]) -> dict[
     ):
         members[int(remittance_id)].append(int(member_id))
     return members
+
+
+def remittance_rows_subquery(name: str | None = None) -> Subquery:
+    """Every row of every remittance list with its list's employer, kind, month and state.
+
+    Columns: ``remittance_id``, ``employer_id``, ``kind``, ``month``, ``state``, ``member_id``,
+    ``base_fen``, ``employer_fen``, ``member_fen``.
+    """
+    r, w = remittance.c, remittance_row.c
+    return (
+        select(w.remittance_id, r.employer_id, r.kind, r.month, r.state, w.member_id, w.base_fen,
+               w.employer_fen, w.member_fen)
+        .join(remittance, remittance.c.id == w.remittance_id)
+        .subquery(name)
+    )  # fmt: skip

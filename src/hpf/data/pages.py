@@ -34,6 +34,7 @@ OWNER_ZH = {
     "loans": "个人住房贷款",
     "policy": "政策参数",
     "protection": "数据保护",
+    "quality": "数据质量",
     "services": "服务事项与申请",
     "settlement": "资金结算",
     "transfers": "转移接续",

@@ -344,6 +344,70 @@ _DECLARED: list[FieldClass] = [
             ("updated_at", GEN, "", None, "更新时间"),
         ],
     ),
+    # -- quality: the data quality scans (decision 0032) ----------------------------------------
+    *_table(
+        "quality_run",
+        [
+            ("id", GEN, "", None, "检查批次号"),
+            ("business_date", GEN, "", None, "检查业务日期"),
+            ("scope", GEN, "", None, "检查范围"),
+            ("actor", GEN, "", None, "发起人"),
+            ("started_at", GEN, "", None, "开始时间"),
+            ("finished_at", GEN, "", None, "结束时间"),
+            ("rules", GEN, "", None, "规则数"),
+            ("findings", GEN, "", None, "不符项数"),
+            ("seconds", GEN, "", None, "各规则用时"),
+        ],
+    ),
+    *_table(
+        "quality_hit",
+        [
+            ("run_id", GEN, "", None, "检查批次号"),
+            ("rule_id", GEN, "", None, "规则编号"),
+            # an account number or loan id: identifies a member's account
+            ("object", IMP, "p", None, "检查对象"),
+            ("detail", GEN, "", None, "不符说明"),
+        ],
+    ),
+    *_table(
+        "quality_score",
+        [
+            ("run_id", GEN, "", None, "检查批次号"),
+            ("level", GEN, "", None, "汇总层级"),
+            ("key", GEN, "", None, "汇总键"),
+            ("checked", GEN, "", None, "检查数"),
+            ("failing", GEN, "", None, "不符数"),
+        ],
+    ),
+    *_table(
+        "quality_finding",
+        [
+            ("id", GEN, "", None, "发现项编号"),
+            ("rule_id", GEN, "", None, "规则编号"),
+            ("object", IMP, "p", None, "检查对象"),
+            ("first_run_id", GEN, "", None, "首次发现批次"),
+            ("last_seen_run_id", GEN, "", None, "最近发现批次"),
+            ("passed_run_id", GEN, "", None, "复扫通过批次"),
+            ("detail", GEN, "", None, "不符说明"),
+            ("state", GEN, "", None, "处理状态"),
+            ("assignee", GEN, "", None, "处理人"),
+            ("closed_at", GEN, "", None, "关闭时间"),
+            ("version", GEN, "", None, "版本号"),
+        ],
+    ),
+    *_table(
+        "quality_finding_event",
+        [
+            ("id", GEN, "", None, "处理记录编号"),
+            ("finding_id", GEN, "", None, "发现项编号"),
+            ("run_id", GEN, "", None, "检查批次号"),
+            ("action", GEN, "", None, "处理动作"),
+            ("actor", GEN, "", None, "操作人"),
+            ("at", GEN, "", None, "操作时间"),
+            ("note", GEN, "", None, "说明"),
+            ("details", GEN, "", None, "处理详情"),
+        ],
+    ),
     # -- transfers: the center's side of the hub (decision 0027) -----------------------------
     *_table(
         "peer_center",
