@@ -65,10 +65,12 @@ __all__ = [
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` and sync shipped reference data (chart, sequences)."""
+    """Bring the schema to ``revision`` and, at the head, sync shipped reference data (chart,
+    sequences): that data is written by today's code, into today's tables."""
     with write_transaction(engine) as conn:
         config = alembic_config(engine)
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
-        sync_chart(conn)
-        ensure_sequences(conn)
+        if revision == "head":
+            sync_chart(conn)
+            ensure_sequences(conn)

@@ -313,6 +313,7 @@ def test_upgrading_re_masks_what_is_stored(before_remasking):
 
     engine = before_remasking
     later = _add_later_tables(engine)  # the use cases below write tables of later revisions too
+    _stripe_subject_balances(engine)  # and the subject balances in their later layout
     c = build_center(engine, today=date(2025, 3, 14))
     spouse = c.colleague
     with write_transaction(engine) as conn:
@@ -360,6 +361,7 @@ def test_upgrading_re_masks_what_is_stored(before_remasking):
     before = fragments(clear_text(engine), 18, "0-9X")
     assert _old_id(spouse.resident_id) in before  # the attack works on the old data
     _drop(engine, later)  # their own migrations create them
+    _unstripe_subject_balances(engine)  # migration 0021 stripes them
 
     upgrade(engine)
 
@@ -393,6 +395,39 @@ def _add_later_tables(engine: Engine) -> list[Any]:
     missing = [t for t in metadata.sorted_tables if not inspect(engine).has_table(t.name)]
     metadata.create_all(engine, tables=missing)
     return missing
+
+
+def _stripe_subject_balances(engine: Engine) -> None:
+    """``subject_balance`` as migration 0021 leaves it (decision 0034), for today's posting code,
+    and the chart in it."""
+    from sqlalchemy import text
+
+    from hpf.ledger.service import sync_chart
+    from hpf.ledger.tables import subject_balance
+    from hpf.schema import ensure_sequences
+
+    with write_transaction(engine) as conn:
+        conn.execute(text("DROP TABLE subject_balance"))
+        subject_balance.create(conn)
+        sync_chart(conn)  # the reference data an upgrade to the head syncs, by today's code
+        ensure_sequences(conn)
+
+
+def _unstripe_subject_balances(engine: Engine) -> None:
+    """Back to one row per subject, as the old revision had it, its totals the stripes' sum."""
+    from sqlalchemy import text
+
+    with write_transaction(engine) as conn:
+        conn.execute(text("CREATE TABLE old_totals AS SELECT subject_code, SUM(debit_fen) AS d, "
+                          "SUM(credit_fen) AS c FROM subject_balance GROUP BY subject_code"))  # fmt: skip
+        conn.execute(text("DROP TABLE subject_balance"))
+        conn.execute(text(
+            "CREATE TABLE subject_balance (subject_code VARCHAR(10) NOT NULL REFERENCES ledger_subject (code), "
+            "debit_fen BIGINT DEFAULT '0' NOT NULL, credit_fen BIGINT DEFAULT '0' NOT NULL, "
+            "CONSTRAINT pk_subject_balance PRIMARY KEY (subject_code))"
+        ))  # fmt: skip
+        conn.execute(text("INSERT INTO subject_balance SELECT subject_code, d, c FROM old_totals"))
+        conn.execute(text("DROP TABLE old_totals"))
 
 
 def _drop(engine: Engine, tables: list[Any]) -> None:
