@@ -616,13 +616,6 @@ def apply_notice(conn: Connection, ctx: Context, notice: m.AccountChangeNotice) 
             bank_date=line.tx_date, amt_fen=line.amt_fen,
         )  # fmt: skip
         outcome = _apply(conn, ctx, order["id"], result, "notice")[1]
-    if outcome == "unmatched" and line.direction == "C":
-        # Money in that no order of ours names (an employer's remittance, another center's
-        # transfer): whoever expects it listens (hpf.transfers matches a transfer's credit).
-        events.record(conn, ctx, CREDIT_RECEIVED, "bank_notice", notice_no, {
-            "notice_no": notice_no, "amount_fen": line.amt_fen, "ref_seq_no": line.ref_seq_no or "",
-            "tx_date": line.tx_date,
-        })  # fmt: skip
     conn.execute(
         insert(bank_notice).values(
             **to_stored("bank_notice", {
@@ -634,6 +627,13 @@ def apply_notice(conn: Connection, ctx: Context, notice: m.AccountChangeNotice) 
             })
         )
     )  # fmt: skip
+    if outcome == "unmatched" and line.direction == "C":
+        # Money in that no order of ours names (an employer's remittance, another center's
+        # transfer): whoever expects it listens (hpf.transfers matches a transfer's credit).
+        events.record(conn, ctx, CREDIT_RECEIVED, "bank_notice", notice_no, {
+            "notice_no": notice_no, "amount_fen": line.amt_fen, "ref_seq_no": line.ref_seq_no or "",
+            "tx_date": line.tx_date,
+        })  # fmt: skip
     return NoticeOutcome(notice_no, outcome, order["id"] if order else None)
 
 

@@ -550,8 +550,9 @@ def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
     """Staff approve a letter at the old center (see the module docstring); approving again
     changes nothing."""
     row = _out_row(conn, transfer_id)
-    if row["state"] != State.RECEIVED.value:
-        rules.require_move(Side.OUT, State(row["state"]), State.TRANSFERRED)
+    if row["state"] in (State.TRANSFERRED.value, State.COMPLETED.value):
+        return get(conn, ctx.clock.today(), transfer_id)  # approved before: nothing changes
+    rules.require_move(Side.OUT, State(row["state"]), State.TRANSFERRED)
     letter = _letter_of(conn, row)
     member_id, findings = _checks(conn, ctx, letter)
     failed = [f for f in findings if not f.passed]
