@@ -17,15 +17,13 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from transfer_support import MONTHLY_FEN, Network, make_network, populate
+from transfer_support import MONTHLY_FEN, NEW, OLD, TODAY, Network, two_cities
 
 from hpf.contributions.queries import member_posted_months
 from hpf.services import service as applications
 from hpf.transfers import process
 from hpf.withdrawals.service import continuous_deposit_months
 
-NEW, OLD = "330100", "440300"
-TODAY = date(2025, 4, 15)
 PRINCIPAL = 3 * MONTHLY_FEN  # 576,000 fen
 INTEREST = 840
 AMOUNT = PRINCIPAL + INTEREST
@@ -33,15 +31,7 @@ AMOUNT = PRINCIPAL + INTEREST
 
 @pytest.fixture
 def net(tmp_path) -> Network:
-    network = make_network(tmp_path, TODAY, {NEW: "杭州住房公积金管理中心", OLD: "深圳市住房公积金管理中心"})
-    old, new = network.centers[OLD], network.centers[NEW]
-    populate(old, date(2025, 1, 2), ("2025-01", "2025-02", "2025-03"), TODAY, seq=1)
-    populate(new, date(2025, 4, 1), (), TODAY, seq=2)
-    with old.write() as conn:  # he left his Shenzhen employer: the account is sealed
-        from hpf.accounts import service as accounts
-
-        accounts.seal_member(conn, old.ctx, old.members["zhang"].account_no, "离职封存")
-    return network
+    return two_cities(tmp_path)
 
 
 def apply(net: Network) -> applications.Application:

@@ -215,3 +215,19 @@ def make_network(tmp: Path, today: date, codes: dict[str, str]) -> Network:
             transfers.lookup_centers(conn, center.ctx, [c for c in centers if c != center.code])
     network.run()
     return network
+
+
+NEW, OLD = "330100", "440300"
+TODAY = date(2025, 4, 15)
+
+
+def two_cities(tmp: Path) -> Network:
+    """Hangzhou (new) and Shenzhen (old): 张三 deposited January–March 2025 at Shenzhen, whose
+    account is sealed, and opened an account at Hangzhou on 1 April 2025; today 15 April."""
+    network = make_network(tmp, TODAY, {NEW: "杭州住房公积金管理中心", OLD: "深圳市住房公积金管理中心"})
+    old, new = network.centers[OLD], network.centers[NEW]
+    populate(old, date(2025, 1, 2), ("2025-01", "2025-02", "2025-03"), TODAY, seq=1)
+    populate(new, date(2025, 4, 1), (), TODAY, seq=2)
+    with old.write() as conn:
+        accounts.seal_member(conn, old.ctx, old.members["zhang"].account_no, "离职封存")
+    return network

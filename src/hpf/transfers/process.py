@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -160,8 +160,8 @@ class TimelineMessage:
     peer: str
     is_answer: bool
     state: str
-    created_at: Any
-    delivered_at: Any
+    created_at: datetime
+    delivered_at: datetime | None
 
 
 def timeline(conn: Connection, letter_no: str) -> list[TimelineMessage]:
