@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from settlement_support import subject
 from transfer_support import MONTHLY_FEN, NEW, OLD, TODAY, Network, two_cities
 
 from hpf.contributions.queries import member_posted_months
@@ -82,6 +83,8 @@ def test_the_member_applies_the_old_center_approves_and_the_money_and_history_ar
     with old.write() as conn:  # approving twice changes nothing
         assert process.approve(conn, old.ctx, received.id).order_no == done.order_no
     assert old.balance("zhang") == 0  # the whole balance, interest included, is in transit
+    with old.read() as conn:
+        assert subject(conn, "21903") == AMOUNT  # 付款在途: before + interest, nothing lost
     with old.read() as conn:
         from hpf.accounts import service as accounts
 
