@@ -17,13 +17,14 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from settlement_support import subject
 from transfer_support import MONTHLY_FEN, NEW, OLD, TODAY, Network, two_cities
 
 from hpf.contributions.queries import member_posted_months
+from hpf.contributions.service import record_carried_months
 from hpf.services import service as applications
 from hpf.transfers import process
 from hpf.withdrawals.service import continuous_deposit_months
+from settlement_support import subject
 
 PRINCIPAL = 3 * MONTHLY_FEN  # 576,000 fen
 INTEREST = 840
@@ -109,6 +110,9 @@ def test_the_member_applies_the_old_center_approves_and_the_money_and_history_ar
     assert app.state == "executed"
     assert sorted(months) == ["2025-01", "2025-02", "2025-03"]
     assert continuous_deposit_months(months, TODAY) == 3  # the carried history counts for loans and rent
+    with new.write() as conn:  # carried again (another letter, the same months): counted once
+        again = record_carried_months(conn, new.ctx, new.members["zhang"].id, ["2025-02", "2025-03"], "x")
+        assert again == 0 and len(member_posted_months(conn, new.members["zhang"].id)) == 3
 
     net.run()  # the BDC905 answer (00): new → hub → old
     assert only_transfer(old).state == "completed"

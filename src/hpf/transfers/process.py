@@ -369,6 +369,9 @@ def transfer_out_received(conn: Connection, ctx: Context, message: Incoming) -> 
         amount_fen=body.amount_fen, order_no=body.order_no, carried=carried,
         out_message_id=str(message.envelope.message_id),
     )  # fmt: skip
+    if body.amount_fen == 0:  # an empty account: only the history moves
+        _complete(conn, ctx, _row(conn, id=row["id"]) or row, None)
+        return
     credit = settlement.unclaimed_credit(conn, body.order_no)
     if credit is not None:
         _complete(conn, ctx, _row(conn, id=row["id"]) or row, credit)
@@ -389,43 +392,54 @@ def credit_received(conn: Connection, ctx: Context, event: Event) -> None:
 
 
 def _complete(
-    conn: Connection, ctx: Context, row: Mapping[str, Any], credit: settlement.IncomingCredit
+    conn: Connection, ctx: Context, row: Mapping[str, Any], credit: settlement.IncomingCredit | None
 ) -> None:
-    if credit.amount_fen != row["amount_fen"]:
-        events.record(conn, ctx, "transfer.amount_mismatch", "transfer", row["id"], {
-            "letter_no": row["letter_no"], "expected_fen": row["amount_fen"], "credited_fen": credit.amount_fen,
-            "notice_no": credit.notice_no,
-        })  # fmt: skip
-        return  # left to finance: the credit stays unclaimed, the transfer waits
-    if not settlement.claim_credit(conn, credit.notice_no):
-        return
+    """The member credited with the matched credit (none: an empty account moved only its
+    history), the carried months recorded, the BDC905 answered, the application executed."""
     member_id = int(row["member_id"])
-    today = ctx.clock.today()
-    entry = JournalEntry(
-        business_type="08",  # 外部转入
-        business_id=credit.ref_seq_no,  # the bank statement's reference: reconciliation matches it
-        idempotency_key=f"transfer-in:{row['letter_no']}",
-        value_date=today,
-        posting_date=today,
-        lines=(
-            Line(BANK_DEPOSITS, EntrySide.DEBIT, credit.amount_fen),
-            Line(
-                MEMBER_CONTROL,
-                EntrySide.CREDIT,
-                credit.amount_fen,
-                member_id=member_id,
-                part=BalancePart.CARRIED,
+    entry_id = None
+    if credit is not None:
+        if credit.amount_fen != row["amount_fen"]:
+            events.record(conn, ctx, "transfer.amount_mismatch", "transfer", row["id"], {
+                "letter_no": row["letter_no"], "expected_fen": row["amount_fen"],
+                "credited_fen": credit.amount_fen, "notice_no": credit.notice_no,
+            })  # fmt: skip
+            return  # left to finance: the credit stays unclaimed, the transfer waits
+        if not settlement.claim_credit(conn, credit.notice_no):
+            return
+        today = ctx.clock.today()
+        entry = JournalEntry(
+            business_type="08",  # 外部转入
+            business_id=credit.ref_seq_no,  # the bank statement's reference: reconciliation matches it
+            idempotency_key=f"transfer-in:{row['letter_no']}",
+            value_date=today,
+            posting_date=today,
+            lines=(
+                Line(BANK_DEPOSITS, EntrySide.DEBIT, credit.amount_fen),
+                Line(
+                    MEMBER_CONTROL,
+                    EntrySide.CREDIT,
+                    credit.amount_fen,
+                    member_id=member_id,
+                    part=BalancePart.CARRIED,
+                ),
             ),
-        ),
-        memo=f"异地转移接续转入 联系函{row['letter_no']}",
-        actor=ctx.actor,
-    )
-    entry_id = ledger.post(conn, entry, ctx.clock)
+            memo=f"异地转移接续转入 联系函{row['letter_no']}",
+            actor=ctx.actor,
+        )
+        entry_id = ledger.post(conn, entry, ctx.clock)
     months = list((row["carried"] or {}).get("months") or [])
     added = contributions.record_carried_months(conn, ctx, member_id, months, row["letter_no"])
-    _update(conn, ctx, row, State.COMPLETED, notice_no=credit.notice_no, credit_entry_id=entry_id)
+    _update(
+        conn,
+        ctx,
+        row,
+        State.COMPLETED,
+        notice_no=credit.notice_no if credit else None,
+        credit_entry_id=entry_id,
+    )
     events.record(conn, ctx, "transfer.credited", "transfer", row["id"], {
-        "letter_no": row["letter_no"], "member_id": member_id, "amount_fen": credit.amount_fen,
+        "letter_no": row["letter_no"], "member_id": member_id, "amount_fen": credit.amount_fen if credit else 0,
         "entry_id": entry_id, "months_added": added,
     })  # fmt: skip
     if row["out_message_id"]:
@@ -599,7 +613,7 @@ def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
         principal_fen=principal, interest_fen=interest_fen, opened_month=history.opened_month,
         paid_through=history.paid_through, six_months_continuous=history.six_months_continuous,  # type: ignore[arg-type]
         loan_count=min(used, 99), unsettled_loan="1" if unsettled else "2", fraud="2",
-        contact_phone="12329", order_no=order_no or f"NONE-{row['letter_no']}", months=months,
+        contact_phone="12329", order_no=order_no or "NONE", months=months,
     )  # fmt: skip
     taken = TransferFeedback(
         letter_no=row["letter_no"], feedback_code="2", feedback="账户信息复核通过", status="08"
