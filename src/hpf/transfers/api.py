@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from hpf.access.permissions import Perm, Principal, Scope
+from hpf.disclosure.http import Disclose
 from hpf.kernel.context import Context
 from hpf.messages.transport import PATH
 from hpf.transfers import process, service
@@ -60,16 +61,20 @@ def _visible(conn: Connection, ctx: Context, who: Principal, transfer_id: int) -
 
 
 @router.get("/api/v1/transfers", summary="Cross-center transfers (a member: his own)", dependencies=READ)
-def list_transfers(conn: ReadDb, ctx: Ctx, who: CurrentPrincipal) -> list[process.Transfer]:
+def list_transfers(conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose) -> list[dict[str, Any]]:
     today = ctx.clock.today()
     if who.is_staff:
-        return process.listing(conn, today)
-    return process.listing(conn, today, side="in", member_id=who.member_id or -1)
+        rows = process.listing(conn, today)
+    else:
+        rows = process.listing(conn, today, side="in", member_id=who.member_id or -1)
+    return show.show("transfer", rows)  # each read audited (amounts are personal data)
 
 
 @router.get("/api/v1/transfers/{transfer_id}", summary="A transfer and where it stands", dependencies=READ)
-def get_transfer(transfer_id: Id, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal) -> process.Transfer:
-    return _visible(conn, ctx, who, transfer_id)
+def get_transfer(
+    transfer_id: Id, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
+) -> dict[str, Any]:
+    return show.show("transfer", [_visible(conn, ctx, who, transfer_id)])[0]
 
 
 @router.get(
