@@ -1,6 +1,6 @@
 """A cross-center transfer end to end: a hub and two centers in one process, each center its own
-SQLite file and application, messages over their real HTTP endpoints through the hub, money
-through two connected fake banks.
+database (the old center's SQLite or PostgreSQL, the new center's SQLite) and application,
+messages over their real HTTP endpoints through the hub, money through two connected fake banks.
 
 张三 deposited at Shenzhen (440300, the old center) for January–March 2025 (1,920.00 yuan a
 month, each list paid and allocated on the 10th of the next month), then moved to Hangzhou
@@ -32,8 +32,9 @@ AMOUNT = PRINCIPAL + INTEREST
 
 
 @pytest.fixture
-def net(tmp_path) -> Network:
-    return two_cities(tmp_path)
+def net(tmp_path, engine) -> Network:
+    """The old center on each engine (``engine``: SQLite, then PostgreSQL), the new on SQLite."""
+    return two_cities(tmp_path, engine)
 
 
 def apply(net: Network) -> applications.Application:

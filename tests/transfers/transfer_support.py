@@ -164,8 +164,11 @@ class Network:
                 return
 
 
-def make_network(tmp: Path, today: date, codes: dict[str, str]) -> Network:
-    """A hub and one center per ``{code: name}``, registered, each knowing the others (BDC909)."""
+def make_network(
+    tmp: Path, today: date, codes: dict[str, str], engines: dict[str, Engine] | None = None
+) -> Network:
+    """A hub and one center per ``{code: name}``, registered, each knowing the others (BDC909);
+    a center's database is a SQLite file unless ``engines`` gives one (migrated)."""
     centers: dict[str, Center] = {}
     log: list[tuple[str, dict[str, Any]]] = []
 
@@ -191,8 +194,10 @@ def make_network(tmp: Path, today: date, codes: dict[str, str]) -> Network:
             bank_account=account, hub_url="http://hub.test", hub_code=HUB_CODE,
             hub_public_keys=f"{public.sign}:{public.encrypt}", message_key_file=str(tmp / f"{code}-keys.json"),
         )  # fmt: skip
-        engine = make_engine(settings.database_url)
-        upgrade(engine)
+        engine = (engines or {}).get(code)
+        if engine is None:
+            engine = make_engine(settings.database_url)
+            upgrade(engine)
         clock = FixedClock(today)
         fake = FakeBank(center_account=account, center_name=name, secret=SECRET, today=today)
         bank = in_process(fake, center_code=code, secret=SECRET, base_url=f"http://bank-{code}")
@@ -221,10 +226,14 @@ NEW, OLD = "330100", "440300"
 TODAY = date(2025, 4, 15)
 
 
-def two_cities(tmp: Path) -> Network:
+def two_cities(tmp: Path, old_engine: Engine | None = None) -> Network:
     """Hangzhou (new) and Shenzhen (old): 张三 deposited January–March 2025 at Shenzhen, whose
-    account is sealed, and opened an account at Hangzhou on 1 April 2025; today 15 April."""
-    network = make_network(tmp, TODAY, {NEW: "杭州住房公积金管理中心", OLD: "深圳市住房公积金管理中心"})
+    account is sealed, and opened an account at Hangzhou on 1 April 2025; today 15 April.
+    Shenzhen's database is ``old_engine`` when given (PostgreSQL), else a SQLite file."""
+    network = make_network(
+        tmp, TODAY, {NEW: "杭州住房公积金管理中心", OLD: "深圳市住房公积金管理中心"},
+        {OLD: old_engine} if old_engine is not None else None,
+    )  # fmt: skip
     old, new = network.centers[OLD], network.centers[NEW]
     populate(old, date(2025, 1, 2), ("2025-01", "2025-02", "2025-03"), TODAY, seq=1)
     populate(new, date(2025, 4, 1), (), TODAY, seq=2)
