@@ -212,3 +212,36 @@ def test_cancellation_before_the_money_moved_and_the_status_query(net: Network) 
     with old.write() as conn, pytest.raises(Exception) as late:
         process.approve(conn, old.ctx, only_transfer(old).id)
     assert getattr(late.value, "code", "") == "transfer.illegal_transition"
+
+
+def test_negotiation_amends_the_history_and_the_money_waits_for_it(net: Network) -> None:
+    new, old = net.centers[NEW], net.centers[OLD]
+    apply(net)
+    net.run()
+    with old.write() as conn:
+        process.approve(conn, old.ctx, only_transfer(old).id)
+    net.run()
+    assert only_transfer(new).state == "info_received"
+    with new.write() as conn:  # the member also deposited December 2024 there, by his own records
+        asked = process.negotiate(conn, new.ctx, only_transfer(new).id, "缺少2024年12月的缴存记录")
+    assert (asked.state, asked.platform_status) == ("negotiating", "06")
+    old.pay()
+    assert new.take_bank_notices() == ["unmatched"]
+    assert only_transfer(new).state == "negotiating" and new.balance("zhang") == 0  # the money waits
+    net.run()
+    at_old = only_transfer(old)
+    assert (at_old.state, at_old.reason) == ("negotiating", "缺少2024年12月的缴存记录")
+    with old.write() as conn, pytest.raises(Exception) as bad:
+        process.amend(conn, old.ctx, at_old.id, ["2024-13"])
+    assert getattr(bad.value, "code", "") == "transfer.month"
+    with old.write() as conn:
+        process.amend(conn, old.ctx, at_old.id, ["2024-12", "2025-01", "2025-02", "2025-03"])
+    net.run()
+    done = only_transfer(new)
+    assert (done.state, done.platform_status, new.balance("zhang")) == ("completed", "20", AMOUNT)
+    with new.read() as conn:
+        months = member_posted_months(conn, new.members["zhang"].id)
+    assert sorted(months) == ["2024-12", "2025-01", "2025-02", "2025-03"]
+    net.run()
+    assert only_transfer(old).state == "completed"
+    assert old.check() == [] and new.check() == []

@@ -102,7 +102,8 @@ class ContactLetter(Body):
 
 class TransferFeedback(Body):
     """An answer about a letter: BDC901 (转出方确认受理 or 转出审核不通过, with the reason), BDC903
-    (the cancellation done or refused), BDC905 (转入确认办结)."""
+    (the cancellation done or refused), BDC905 (转入确认办结: 00, or 20 after a negotiation; or 06
+    协商中 with what to amend)."""
 
     letter_no: LetterNo
     feedback_code: FeedbackCode
@@ -111,14 +112,15 @@ class TransferFeedback(Body):
 
 
 class TransferOut(Body):
-    """BDC905 request (out → in), 转出信息 (REFERENCE §5.2): 新增信息转出 (``tx_func`` 0).
+    """BDC905 request (out → in), 转出信息 (REFERENCE §5.2): 新增信息转出 (``tx_func`` 0), or the
+    information amended after the new center asked to negotiate (协商, ``tx_func`` 1).
 
     ``amount_fen`` = ``principal_fen`` + ``interest_fen`` (转移金额 = 本金金额 + 利息金额);
     ``order_no``: the 业务流水号 of the old center's payout, which the bank credit names;
     ``months``: the months the member deposited at the old center (the carried history)."""
 
     letter_no: LetterNo
-    tx_func: Literal["0"] = "0"
+    tx_func: Literal["0", "1"] = "0"
     name: Annotated[str, StringConstraints(min_length=1, max_length=50)]
     cert_type: CertType = "01"
     cert_no: Annotated[str, StringConstraints(min_length=1, max_length=30)]

@@ -116,3 +116,25 @@ def cancel_transfer(
 ) -> process.Transfer:
     _visible(conn, ctx, who, transfer_id)
     return process.cancel(conn, ctx, transfer_id, body.reason)
+
+
+class AmendBody(BaseModel):
+    months: list[str] | None = Field(default=None, max_length=1200)
+
+
+@router.post(
+    "/api/v1/transfers/{transfer_id}/negotiate",
+    summary="The new center asks to amend the transfer-out information (协商, BDC905 answer 06)",
+    dependencies=[Depends(requires(Perm.APPLICATION_REVIEW))],
+)
+def negotiate_transfer(transfer_id: Id, body: ReasonBody, conn: WriteDb, ctx: Ctx) -> process.Transfer:
+    return process.negotiate(conn, ctx, transfer_id, body.reason)
+
+
+@router.post(
+    "/api/v1/transfers/{transfer_id}/amend",
+    summary="The old center sends the transfer-out information amended (BDC905, tx_func 1)",
+    dependencies=[Depends(requires(Perm.APPLICATION_REVIEW))],
+)
+def amend_transfer(transfer_id: Id, body: AmendBody, conn: WriteDb, ctx: Ctx) -> process.Transfer:
+    return process.amend(conn, ctx, transfer_id, body.months)

@@ -5,7 +5,8 @@
 - ``/transfers/{transfer_id}``: the transfer, its old center's checks and its timeline — every
   message exchanged about it (header only: type, direction, state, times); at the old center a
   reviewer approves or refuses with a reason; at the new center the applicant or a teller
-  cancels (撤销) while the money has not moved.
+  cancels (撤销) while the money has not moved; a reviewer at the new center asks to negotiate
+  (协商) the transfer-out information, and one at the old center sends it amended.
 
 A refused action re-renders the page with the Chinese reason; it runs in a savepoint, so a
 refusal part-way changes nothing.
@@ -165,3 +166,29 @@ def cancel_page(
         transfer_id,
         lambda: process.cancel(conn, _page_ctx(ctx), transfer_id, reason),
     )
+
+
+@router.post("/transfers/{transfer_id}/negotiate", dependencies=REVIEW)
+def negotiate_page(
+    request: Request, transfer_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal, reason: Reason = ""
+) -> Response:
+    return _act(
+        request,
+        conn,
+        ctx,
+        who,
+        transfer_id,
+        lambda: process.negotiate(conn, _page_ctx(ctx), transfer_id, reason),
+    )
+
+
+@router.post("/transfers/{transfer_id}/amend", dependencies=REVIEW)
+def amend_page(
+    request: Request, transfer_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal, months: Reason = ""
+) -> Response:
+    """The months as they should be, separated by spaces or commas (empty: as the ledger has them)."""
+    listed = months.replace("，", ",").replace(",", " ").split()
+    return _act(
+        request, conn, ctx, who, transfer_id,
+        lambda: process.amend(conn, _page_ctx(ctx), transfer_id, listed or None),
+    )  # fmt: skip

@@ -104,6 +104,8 @@ class Transfer:
 def _transfer_of(row: Mapping[str, Any], today: date) -> Transfer:
     state = State(row["state"])
     status = rules.PLATFORM_STATUS[state]
+    if state is State.COMPLETED and (row["carried"] or {}).get("negotiated"):
+        status = "20"  # 协商后业务办结
     return Transfer(
         id=int(row["id"]), letter_no=row["letter_no"], side=row["side"], peer=row["peer"], state=state.value,
         state_zh=rules.STATE_ZH[state], platform_status=status, status_zh=rules.STATUS_ZH[status],
@@ -357,12 +359,20 @@ def transfer_out_received(conn: Connection, ctx: Context, message: Incoming) -> 
     body = message.body
     assert isinstance(body, TransferOut)
     row = _incoming_row(conn, body.letter_no, Side.IN, message.envelope.sender)
-    if row["state"] != State.LETTER_SENT.value:
-        return  # told already (the same facts under another message id): nothing changes
+    amended = body.tx_func == "1" and row["state"] == State.NEGOTIATING.value
+    if not amended and not (body.tx_func == "0" and row["state"] == State.LETTER_SENT.value):
+        return  # told already (the same facts under another message id), or not asked: no change
+    if amended and (body.amount_fen, body.order_no) != (row["amount_fen"], row["order_no"]):
+        raise HpfError(
+            "transfer.amount_changed", "协商修改不能变更已划转的金额",
+            f"amended information names {body.amount_fen} fen / {body.order_no}, the transfer has "
+            f"{row['amount_fen']} fen / {row['order_no']}", status=422,
+        )  # fmt: skip
     carried = {
         "opened_month": body.opened_month, "paid_through": body.paid_through,
         "six_months_continuous": body.six_months_continuous, "loan_count": body.loan_count,
         "unsettled_loan": body.unsettled_loan, "fraud": body.fraud, "months": list(body.months),
+        "negotiated": amended,
     }  # fmt: skip
     _update(
         conn, ctx, row, State.INFO_RECEIVED, principal_fen=body.principal_fen, interest_fen=body.interest_fen,
@@ -443,9 +453,11 @@ def _complete(
         "entry_id": entry_id, "months_added": added,
     })  # fmt: skip
     if row["out_message_id"]:
+        negotiated = bool((row["carried"] or {}).get("negotiated"))
         answer = TransferFeedback(
-            letter_no=row["letter_no"], feedback_code="0", feedback="转入确认办结", status="00"
-        )
+            letter_no=row["letter_no"], feedback_code="0", feedback="转入确认办结",
+            status="20" if negotiated else "00",
+        )  # fmt: skip
         send(conn, ctx, row["peer"], "BDC905", answer, reply_to=_uuid(row["out_message_id"]))
     _tell_application(conn, ctx, row, True, "")
 
@@ -605,15 +617,9 @@ def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
     accounts.close_member(
         conn, ctx, member.account_no, CloseKind.TRANSFERRED_OUT, f"异地转出（联系函{row['letter_no']}）"
     )
-    history = rules.summarize(member.opened_on, contributions_queries.member_posted_months(conn, member_id))
-    used, unsettled = household_loans(conn, [member_id])
-    months = sorted(contributions_queries.member_posted_months(conn, member_id))
-    body = TransferOut(
-        letter_no=row["letter_no"], name=member.name, cert_no=member.resident_id, amount_fen=amount,
-        principal_fen=principal, interest_fen=interest_fen, opened_month=history.opened_month,
-        paid_through=history.paid_through, six_months_continuous=history.six_months_continuous,  # type: ignore[arg-type]
-        loan_count=min(used, 99), unsettled_loan="1" if unsettled else "2", fraud="2",
-        contact_phone="12329", order_no=order_no or "NONE", months=months,
+    body = _transfer_out(
+        conn, row["letter_no"], member, (principal, interest_fen), order_no or "NONE",
+        sorted(contributions_queries.member_posted_months(conn, member_id)),
     )  # fmt: skip
     taken = TransferFeedback(
         letter_no=row["letter_no"], feedback_code="2", feedback="账户信息复核通过", status="08"
@@ -626,6 +632,76 @@ def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
         checks=_checks_json(findings),
     )  # fmt: skip
     return get(conn, today, transfer_id)
+
+
+def _transfer_out(
+    conn: Connection,
+    letter_no: str,
+    member: accounts.Member,
+    amounts: tuple[int, int],
+    order_no: str,
+    months: list[str],
+    *,
+    tx_func: str = "0",
+) -> TransferOut:
+    """The BDC905 body: the money (principal, interest), the history and its summary, loans."""
+    principal, interest = amounts
+    history = rules.summarize(member.opened_on, months)
+    used, unsettled = household_loans(conn, [member.id])
+    return TransferOut(
+        letter_no=letter_no, tx_func=tx_func, name=member.name, cert_no=member.resident_id,  # type: ignore[arg-type]
+        amount_fen=principal + interest, principal_fen=principal, interest_fen=interest,
+        opened_month=history.opened_month, paid_through=history.paid_through,
+        six_months_continuous=history.six_months_continuous,  # type: ignore[arg-type]
+        loan_count=min(used, 99), unsettled_loan="1" if unsettled else "2", fraud="2",
+        contact_phone="12329", order_no=order_no, months=months,
+    )  # fmt: skip
+
+
+def amend(conn: Connection, ctx: Context, transfer_id: int, months: list[str] | None = None) -> Transfer:
+    """协商 at the old center: the new center asked to amend the transfer-out information (06);
+    staff send it again (BDC905, ``tx_func`` 1) with the history corrected (``months``: the
+    deposited months as they should be; none: as the ledger has them now). The money is what it
+    was: it has been paid already."""
+    row = _out_row(conn, transfer_id)
+    if row["state"] != State.NEGOTIATING.value:
+        raise Conflict(
+            "transfer.not_negotiating", "转入地未发起协商，不能修改转出信息",
+            f"transfer {transfer_id} is {row['state']}, not negotiating",
+        )  # fmt: skip
+    member_id = int(row["member_id"])
+    member = accounts.get_member(conn, accounts.account_numbers_of(conn, [member_id])[member_id])
+    corrected = sorted(set(months)) if months is not None else None
+    if corrected is not None:
+        rules.new_months([], corrected)  # each a month YYYY-MM, or refused
+    body = _transfer_out(
+        conn, row["letter_no"], member, (int(row["principal_fen"] or 0), int(row["interest_fen"] or 0)),
+        row["order_no"] or "NONE",
+        corrected if corrected is not None else sorted(contributions_queries.member_posted_months(conn, member_id)),
+        tx_func="1",
+    )  # fmt: skip
+    out_id = send(conn, ctx, row["peer"], "BDC905", body)
+    _update(conn, ctx, row, State.TRANSFERRED, out_message_id=str(out_id))
+    return get(conn, ctx.clock.today(), transfer_id)
+
+
+def negotiate(conn: Connection, ctx: Context, transfer_id: int, reason: str) -> Transfer:
+    """协商 at the new center: the transfer-out information is wrong (a history that does not
+    match the member's own records, …): the BDC905 is answered 06 with what to amend; the
+    money, if it arrives meanwhile, waits unclaimed for the amended information."""
+    row = _row(conn, id=transfer_id)
+    if row is None or row["side"] != Side.IN.value:
+        raise not_found(transfer_id)
+    text = " ".join(reason.split())[:200]
+    if not text:
+        raise InvalidInput(
+            "transfer.reason_required", "协商须说明需修改的内容", "a negotiation needs a reason"
+        )
+    rules.require_move(Side.IN, State(row["state"]), State.NEGOTIATING)
+    answer = TransferFeedback(letter_no=row["letter_no"], feedback_code="2", feedback=text, status="06")
+    send(conn, ctx, row["peer"], "BDC905", answer, reply_to=_uuid(row["out_message_id"]))
+    _update(conn, ctx, row, State.NEGOTIATING, reason=text)
+    return get(conn, ctx.clock.today(), transfer_id)
 
 
 def refuse(conn: Connection, ctx: Context, transfer_id: int, reason: str) -> Transfer:
@@ -667,14 +743,17 @@ def cancel_asked(conn: Connection, ctx: Context, message: Incoming) -> None:
 
 
 def completion_received(conn: Connection, ctx: Context, message: Incoming) -> None:
-    """BDC905 answer at the old center: the new center credited the member (00 正常办结)."""
+    """BDC905 answer at the old center: the new center credited the member (00 正常办结, 20
+    协商后业务办结), or asks to amend the information (06 协商中, with what)."""
     body = message.body
     assert isinstance(body, TransferFeedback)
     row = _row(conn, letter_no=body.letter_no)
     if row is None or row["side"] != Side.OUT.value:
         return
-    if body.status == "00" and row["state"] == State.TRANSFERRED.value:
+    if body.status in ("00", "20") and row["state"] == State.TRANSFERRED.value:
         _update(conn, ctx, row, State.COMPLETED)
+    elif body.status == "06" and row["state"] == State.TRANSFERRED.value:
+        _update(conn, ctx, row, State.NEGOTIATING, reason=body.feedback[:200])
 
 
 def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> None:

@@ -3,8 +3,9 @@
 - the 联系函编号 (§5.2): the transfer-in center's 6-digit code, the letter's date as YYMMDD and a
   4-digit sequence of that center and day (:func:`letter_no`, :func:`parse_letter_no`);
 - the transfer's states on each side, the platform status code (§5.1: 01 联系函复核通过, 02
-  联系函确认接收, 08 账户信息复核通过, 00 正常办结, 05 转入撤销业务办结, 13 转出审核不通过, 40
-  转出失败业务办结) and the feedback code of each (0 已完成, 1 失败, 2 处理中), and the legal moves;
+  联系函确认接收, 08 账户信息复核通过, 06 协商中, 00 正常办结 (20 协商后业务办结 when negotiated),
+  05 转入撤销业务办结, 13 转出审核不通过, 40 转出失败业务办结) and the feedback code of each (0 已完成,
+  1 失败, 2 处理中), and the legal moves;
 - the old center's checks of a contact letter (:func:`out_checks`): the person's account found,
   sealed (封存), not frozen, no unsettled HPF loan, and the center's local extra condition (sealed
   for at least N months, policy ``transfer.out_min_sealed_months``, 0 = none);
@@ -82,6 +83,7 @@ class State(StrEnum):
     # transfer-out side
     RECEIVED = "received"  # 联系函已接收，待审核
     TRANSFERRED = "transferred"  # 已转出（资金划出、转出信息已发），等待转入地确认
+    NEGOTIATING = "negotiating"  # 协商中: the new center asked to amend the transfer-out information
     PAYMENT_FAILED = "payment_failed"  # 资金划转失败
     # both
     COMPLETED = "completed"
@@ -94,6 +96,7 @@ STATE_ZH = {
     State.INFO_RECEIVED: "转出信息已收到，等待资金到账",
     State.RECEIVED: "联系函已接收，待审核",
     State.TRANSFERRED: "已转出，等待转入地确认",
+    State.NEGOTIATING: "协商中",
     State.PAYMENT_FAILED: "资金划转失败",
     State.COMPLETED: "已办结",
     State.REFUSED: "转出审核不通过",
@@ -108,6 +111,7 @@ PLATFORM_STATUS = {
     State.RECEIVED: "02",
     State.INFO_RECEIVED: "08",
     State.TRANSFERRED: "08",
+    State.NEGOTIATING: "06",
     State.COMPLETED: "00",
     State.CANCELLED: "05",
     State.REFUSED: "13",
@@ -138,11 +142,13 @@ def feedback_code(state: State) -> str:
 MOVES: dict[Side, dict[State, frozenset[State]]] = {
     Side.IN: {
         State.LETTER_SENT: frozenset({State.INFO_RECEIVED, State.REFUSED, State.CANCELLED}),
-        State.INFO_RECEIVED: frozenset({State.COMPLETED}),
+        State.INFO_RECEIVED: frozenset({State.COMPLETED, State.NEGOTIATING}),
+        State.NEGOTIATING: frozenset({State.INFO_RECEIVED}),  # the amended information came
     },
     Side.OUT: {
         State.RECEIVED: frozenset({State.TRANSFERRED, State.REFUSED, State.CANCELLED}),
-        State.TRANSFERRED: frozenset({State.COMPLETED, State.PAYMENT_FAILED}),
+        State.TRANSFERRED: frozenset({State.COMPLETED, State.PAYMENT_FAILED, State.NEGOTIATING}),
+        State.NEGOTIATING: frozenset({State.TRANSFERRED, State.PAYMENT_FAILED}),  # amended: sent again
     },
 }
 
