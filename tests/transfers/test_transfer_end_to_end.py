@@ -245,3 +245,25 @@ def test_negotiation_amends_the_history_and_the_money_waits_for_it(net: Network)
     net.run()
     assert only_transfer(old).state == "completed"
     assert old.check() == [] and new.check() == []
+
+
+def test_a_payout_the_bank_refuses_ends_the_transfer_40(net: Network) -> None:
+    new, old = net.centers[NEW], net.centers[OLD]
+    apply(net)
+    net.run()
+    with old.write() as conn:
+        process.approve(conn, old.ctx, only_transfer(old).id)
+    old.fake.arm("fail")
+    assert old.pay() == {"failed": 1}
+    failed = only_transfer(old)
+    assert (failed.state, failed.platform_status, failed.feedback_code) == ("payment_failed", "40", "1")
+    assert old.balance("zhang") == AMOUNT  # the money is back in the account
+    assert new.take_bank_notices() == [] and new.balance("zhang") == 0
+    assert old.check() == []
+    with new.write() as conn:  # the new center asks where it stands (BDC904): 40 ends it there too
+        process.ask_status(conn, new.ctx, only_transfer(new).id)
+    net.run()
+    at_new = only_transfer(new)
+    assert (at_new.state, at_new.platform_status) == ("payment_failed", "40")
+    with new.read() as conn:
+        assert applications.get(conn, at_new.application_id).state == "failed"

@@ -192,3 +192,12 @@ def amend_page(
         request, conn, ctx, who, transfer_id,
         lambda: process.amend(conn, _page_ctx(ctx), transfer_id, listed or None),
     )  # fmt: skip
+
+
+@router.post("/transfers/{transfer_id}/ask-status", dependencies=REVIEW)
+def ask_status_page(
+    request: Request, transfer_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
+) -> Response:
+    return _act(
+        request, conn, ctx, who, transfer_id, lambda: process.ask_status(conn, _page_ctx(ctx), transfer_id)
+    )

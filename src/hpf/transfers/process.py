@@ -68,6 +68,7 @@ from hpf.transfers import rules
 from hpf.transfers.link import Incoming, current_link
 from hpf.transfers.rules import FINAL, Side, State
 from hpf.transfers.service import send
+from hpf.transfers.service import status_answered as service_status_answered
 from hpf.transfers.tables import exchanged_message, peer_center, transfer
 
 OWNER_KIND = "transfer"
@@ -775,6 +776,31 @@ def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> No
 # ------------------------------------------------------------------------------------ status
 
 
+def ask_status(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
+    """Ask the other center where the transfer stands (BDC904); its answer is recorded, and a
+    payout the old center's bank refused (40) ends the transfer here too."""
+    row = _row(conn, id=transfer_id)
+    if row is None:
+        raise not_found(transfer_id)
+    send(conn, ctx, row["peer"], "BDC904", StatusQuery(letter_no=row["letter_no"]))
+    return get(conn, ctx.clock.today(), transfer_id)
+
+
+def status_answered(conn: Connection, ctx: Context, message: Incoming) -> None:
+    """BDC904 answer: recorded on the query (``transfers.service.status_answered``); at the new
+    center a 40 (转出失败业务办结: the old center's bank refused the payout, the money is back
+    there) ends the transfer and fails the application."""
+    service_status_answered(conn, ctx, message)
+    body = message.body
+    assert isinstance(body, StatusAnswer)
+    row = _row(conn, letter_no=body.letter_no)
+    if row is None or row["side"] != Side.IN.value or row["peer"] != message.envelope.sender:
+        return
+    if body.status == "40" and rules.can_move(Side.IN, State(row["state"]), State.PAYMENT_FAILED):
+        _update(conn, ctx, row, State.PAYMENT_FAILED, reason=body.feedback[:200])
+        _tell_application(conn, ctx, row, False, "转出地资金划转失败")
+
+
 def status_asked(conn: Connection, ctx: Context, message: Incoming) -> None:
     """BDC904 request: where the letter's transfer stands here (or 1 失败 联系函编号不存在)."""
     body = message.body
@@ -802,6 +828,7 @@ HANDLERS = {
     ("BDC903", False): cancel_asked,
     ("BDC903", True): cancel_answered,
     ("BDC904", False): status_asked,
+    ("BDC904", True): status_answered,
     ("BDC905", False): transfer_out_received,
     ("BDC905", True): completion_received,
 }

@@ -142,8 +142,8 @@ def feedback_code(state: State) -> str:
 MOVES: dict[Side, dict[State, frozenset[State]]] = {
     Side.IN: {
         State.LETTER_SENT: frozenset({State.INFO_RECEIVED, State.REFUSED, State.CANCELLED}),
-        State.INFO_RECEIVED: frozenset({State.COMPLETED, State.NEGOTIATING}),
-        State.NEGOTIATING: frozenset({State.INFO_RECEIVED}),  # the amended information came
+        State.INFO_RECEIVED: frozenset({State.COMPLETED, State.NEGOTIATING, State.PAYMENT_FAILED}),
+        State.NEGOTIATING: frozenset({State.INFO_RECEIVED, State.PAYMENT_FAILED}),  # amended info came
     },
     Side.OUT: {
         State.RECEIVED: frozenset({State.TRANSFERRED, State.REFUSED, State.CANCELLED}),
