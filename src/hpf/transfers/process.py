@@ -118,11 +118,13 @@ def _transfer_of(row: Mapping[str, Any], today: date) -> Transfer:
     )  # fmt: skip
 
 
-def _row(conn: Connection, **where: Any) -> dict[str, Any] | None:
+def _row(conn: Connection, *, lock: bool = False, **where: Any) -> dict[str, Any] | None:
+    """The transfer row; ``lock``: held until the transaction ends (PostgreSQL), so that two
+    messages or two clicks about one transfer take turns."""
     query = select(transfer)
     for name, value in where.items():
         query = query.where(transfer.c[name] == value)
-    found = conn.execute(query).mappings().first()
+    found = conn.execute(query.with_for_update() if lock else query).mappings().first()
     return dict(found) if found is not None else None
 
 
@@ -293,7 +295,7 @@ def start(conn: Connection, ctx: Context, application_id: int, member_id: int, r
 def cancel(conn: Connection, ctx: Context, transfer_id: int, reason: str) -> Transfer:
     """撤销 at the new center, before the money moved: the old center is asked (BDC903); its
     answer cancels (or not, when it has transferred already)."""
-    row = _row(conn, id=transfer_id)
+    row = _row(conn, lock=True, id=transfer_id)
     if row is None or row["side"] != Side.IN.value:
         raise not_found(transfer_id)
     text = " ".join(reason.split())[:200]
@@ -331,7 +333,7 @@ def _tell_application(
 
 
 def _incoming_row(conn: Connection, letter_no: str, side: Side, sender: str) -> dict[str, Any]:
-    row = _row(conn, letter_no=letter_no)
+    row = _row(conn, lock=True, letter_no=letter_no)
     if row is None or row["side"] != side.value or row["peer"] != sender:
         raise HpfError(
             "transfer.unknown_letter",
@@ -394,7 +396,7 @@ def credit_received(conn: Connection, ctx: Context, event: Event) -> None:
     ref = str(event.payload.get("ref_seq_no") or "")
     if not ref:
         return
-    row = _row(conn, order_no=ref, side=Side.IN.value)
+    row = _row(conn, lock=True, order_no=ref, side=Side.IN.value)
     if row is None or row["state"] != State.INFO_RECEIVED.value:
         return  # not a transfer's, or its BDC905 is not here yet: the credit waits, unclaimed
     credit = settlement.unclaimed_credit(conn, ref)
@@ -561,7 +563,7 @@ def _letter_of(conn: Connection, row: Mapping[str, Any]) -> ContactLetter:
 
 
 def _out_row(conn: Connection, transfer_id: int) -> dict[str, Any]:
-    row = _row(conn, id=transfer_id)
+    row = _row(conn, lock=True, id=transfer_id)
     if row is None or row["side"] != Side.OUT.value:
         raise not_found(transfer_id)
     return row
@@ -690,7 +692,7 @@ def negotiate(conn: Connection, ctx: Context, transfer_id: int, reason: str) -> 
     """协商 at the new center: the transfer-out information is wrong (a history that does not
     match the member's own records, …): the BDC905 is answered 06 with what to amend; the
     money, if it arrives meanwhile, waits unclaimed for the amended information."""
-    row = _row(conn, id=transfer_id)
+    row = _row(conn, lock=True, id=transfer_id)
     if row is None or row["side"] != Side.IN.value:
         raise not_found(transfer_id)
     text = " ".join(reason.split())[:200]
@@ -723,7 +725,7 @@ def cancel_asked(conn: Connection, ctx: Context, message: Incoming) -> None:
     """BDC903 at the old center: cancelled while undecided; refused once the money moved."""
     body = message.body
     assert isinstance(body, CancelRequest)
-    row = _row(conn, letter_no=body.letter_no)
+    row = _row(conn, lock=True, letter_no=body.letter_no)
     if row is None or row["side"] != Side.OUT.value or row["peer"] != message.envelope.sender:
         answer = TransferFeedback(
             letter_no=body.letter_no, feedback_code="1", feedback="联系函编号不存在", status="05"
@@ -748,7 +750,7 @@ def completion_received(conn: Connection, ctx: Context, message: Incoming) -> No
     协商后业务办结), or asks to amend the information (06 协商中, with what)."""
     body = message.body
     assert isinstance(body, TransferFeedback)
-    row = _row(conn, letter_no=body.letter_no)
+    row = _row(conn, lock=True, letter_no=body.letter_no)
     if row is None or row["side"] != Side.OUT.value:
         return
     if body.status in ("00", "20") and row["state"] == State.TRANSFERRED.value:
@@ -760,7 +762,7 @@ def completion_received(conn: Connection, ctx: Context, message: Incoming) -> No
 def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> None:
     """The transfer's payout ended (owner listener): a failure ends the transfer ``40``; the
     reversal has put the money back in the (closed) account, which staff reopen by hand."""
-    row = _row(conn, id=int(outcome.owner_id))
+    row = _row(conn, lock=True, id=int(outcome.owner_id))
     if row is None or row["side"] != Side.OUT.value:
         return
     if outcome.state != "paid" and row["state"] == State.TRANSFERRED.value:
@@ -793,7 +795,7 @@ def status_answered(conn: Connection, ctx: Context, message: Incoming) -> None:
     service_status_answered(conn, ctx, message)
     body = message.body
     assert isinstance(body, StatusAnswer)
-    row = _row(conn, letter_no=body.letter_no)
+    row = _row(conn, lock=True, letter_no=body.letter_no)
     if row is None or row["side"] != Side.IN.value or row["peer"] != message.envelope.sender:
         return
     if body.status == "40" and rules.can_move(Side.IN, State(row["state"]), State.PAYMENT_FAILED):
