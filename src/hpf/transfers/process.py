@@ -18,6 +18,12 @@ center's fund account (owner kind ``transfer``, key ``transfer:<letter>``), the 
 as transferred out (04), the BDC901 answered "08" and the BDC905 sent with the history. The
 BDC905 answer completes it.
 
+**Negotiation, cancellation, status.** The new center may answer a BDC905 with 06 (协商: what
+to amend, :func:`negotiate`); the old center sends it amended (:func:`amend`, ``tx_func`` 1) and
+the credit, which waited, completes it (20). The new center cancels before the money moved
+(:func:`cancel`, BDC903). Either side asks where a letter stands (:func:`ask_status`, BDC904);
+a 40 (the old center's bank refused the payout) ends the transfer at the new center.
+
 **Exactly once.** The inbox makes a message's effect once; a second BDC901 with the same letter
 number (another message id) finds the row and changes nothing; approving twice finds the row
 ``transferred``; the payout is keyed by the letter; the credit is claimed once
@@ -30,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -569,9 +576,7 @@ def _out_row(conn: Connection, transfer_id: int) -> dict[str, Any]:
     return row
 
 
-def _uuid(text: str) -> Any:
-    from uuid import UUID
-
+def _uuid(text: str) -> UUID:
     return UUID(text)
 
 
