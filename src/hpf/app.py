@@ -165,6 +165,7 @@ def create_app(
     from hpf.settlement import api as settlement_api
     from hpf.settlement import pages as settlement_pages
     from hpf.transfers import api as transfers_api
+    from hpf.transfers import inquiry_pages
     from hpf.transfers import pages as transfers_pages
     from hpf.withdrawals import api as withdrawals_api
     from hpf.withdrawals import pages as withdrawals_pages
@@ -233,6 +234,7 @@ def create_app(
     _add_routes(app, services_api.router)
     _add_routes(app, services_pages.router)
     _add_routes(app, transfers_api.router)
+    _add_routes(app, inquiry_pages.router)  # before /transfers/{id}: "inquiries" is no transfer's id
     _add_routes(app, transfers_pages.router)
     _add_routes(app, data_api.router)
     _add_routes(app, data_pages.router)

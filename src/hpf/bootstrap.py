@@ -61,7 +61,7 @@ from hpf.transfers.link import Handler, HubLink
 
 # Catalog items with no automatic rules: every application goes to a reviewer, and is executed
 # when approved (the work itself is done by staff in the account pages).
-REVIEWED_BY_HAND = ("AC-OPEN", "AC-CHANGE", "AC-TRANSFER-IN")
+REVIEWED_BY_HAND = ("AC-OPEN", "AC-CHANGE")
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,11 @@ class Dependencies:
 def item_handlers() -> dict[str, ItemHandler | None]:
     """Every item of the catalog and what decides it: its handler, or ``None`` (by hand)."""
     from hpf.loans.application import handler as loan_application
+    from hpf.transfers import handler as transfer_handler
     from hpf.withdrawals import handler as withdrawal_handler
 
     table: dict[str, ItemHandler | None] = dict.fromkeys(REVIEWED_BY_HAND)
-    for handler in (withdrawal_handler.HANDLER, loan_application.HANDLER):
+    for handler in (withdrawal_handler.HANDLER, loan_application.HANDLER, transfer_handler.HANDLER):
         for code in handler.item_codes:
             if code in table:
                 raise _incomplete([f"item {code} is declared twice"])
@@ -104,6 +105,8 @@ def listeners() -> tuple[Listener, ...]:
     from hpf.loans.application import handler as loan_application
     from hpf.policy import service as policy
     from hpf.services import catalog
+    from hpf.settlement.service import CREDIT_RECEIVED
+    from hpf.transfers import process as transfer_process
     from hpf.withdrawals import handler as withdrawal_handler
     from hpf.withdrawals import service as withdrawals
 
@@ -125,6 +128,13 @@ def listeners() -> tuple[Listener, ...]:
         approvals.executor(approvals.FUNDS_REFUND, contributions.refund_as_approved),
         approvals.executor(approvals.CATALOG_PUBLISH, catalog.publish_as_approved),
         approvals.executor(approvals.MEMBER_IDENTITY, accounts.correct_identity_as_approved),
+        # -- cross-center transfer (decision 0030) --
+        # The old center's payout to the new center's fund account ended.
+        owners.listener(
+            transfer_process.OWNER_KIND, "transfer payout ended", transfer_process.payout_settled
+        ),
+        # Money in that no order names: a transfer's, when a BDC905 named its payout number.
+        Listener("transfer credit matched", (CREDIT_RECEIVED,), transfer_process.credit_received),
     )
 
 
@@ -135,7 +145,12 @@ def message_handlers() -> dict[tuple[str, bool], Handler]:
     body model in ``hpf.messages.bodies`` and one line here."""
     from hpf.transfers import service as transfers
 
-    return dict(transfers.HANDLERS)
+    table = dict(transfers.HANDLERS)
+    # -- cross-center transfer (decision 0030) --
+    from hpf.transfers import process as transfer_process
+
+    table.update(transfer_process.HANDLERS)
+    return table
 
 
 def network_lookup(link: HubLink | None, hub_post: Poster | None = None) -> NetworkLookup | None:

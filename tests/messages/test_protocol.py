@@ -160,7 +160,7 @@ def test_malformed_deliveries_and_bodies_are_refused():
     )
     assert refusal(lambda: protocol.open_body(odd, B)) == "message.malformed"
     # An answer type no model is defined for yet.
-    answer = env.model_copy(update={"type": "BDC905"})
+    answer = env.model_copy(update={"type": "BDC906"})
     assert refusal(lambda: protocol.open_body(answer, B)) == "message.type_unhandled"
 
 

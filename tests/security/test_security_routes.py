@@ -111,6 +111,7 @@ def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
         "alert_id": 999_999,
         "order_id": 999_999,
         "loan_id": 999_999,
+        "transfer_id": 999_999,
         "period": "2024-12",
         "fmt": "csv",
         "application_id": center.application.id,

@@ -184,6 +184,7 @@ def test_every_page_form_needs_the_sessions_csrf_token(client: TestClient, cente
         "alert_id": 1,
         "order_id": 1,
         "loan_id": 1,
+        "transfer_id": 1,
         "application_id": center.application.id,
         "code": "AC-CHANGE",
         "finding_id": 1,

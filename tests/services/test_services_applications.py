@@ -123,7 +123,7 @@ def test_a_failed_rule_waits_for_a_person_who_cannot_approve_it_only_reject(
 def test_an_item_without_a_handler_always_goes_to_review(center: Center) -> None:
     with write_transaction(center.engine) as conn:
         app = service.submit(
-            conn, center.ctx, center.people["a"], "AC-TRANSFER-IN", {"from_center": "上海"}, complete=True
+            conn, center.ctx, center.people["a"], "AC-CHANGE", {"field": "phone", "value": "x"}, complete=True
         )
     assert app.state == "under_review" and app.evaluation is None
     done = do(center, service.approve, center.people["reviewer01"], app.id)
@@ -303,7 +303,14 @@ def test_the_queue_is_ordered_by_due_date_and_flags_the_overdue_across_a_holiday
     center = build_center(engine, today=date(2025, 9, 30))
     a = center.people["a"]
     with write_transaction(engine) as conn:
-        first = service.submit(conn, center.ctx, a, "AC-TRANSFER-IN", {"from_center": "北京"}, complete=True)
+        first = service.submit(
+            conn,
+            center.ctx,
+            a,
+            "AC-TRANSFER-IN",
+            {"from_center": "110000", "old_account_no": "1"},
+            complete=True,
+        )
     assert first.due_on == date(2025, 10, 11)  # 3 working days: 1–8 October are holidays
     center.clock.set(date(2025, 10, 9))
     with write_transaction(engine) as conn:

@@ -152,7 +152,7 @@ def test_finance_pays_the_reserved_payouts_from_the_page(
     assert len(told) == 3
     again = center.post("/settlement/pay", follow_redirects=False)  # nothing left: nothing sent twice
     assert "没有待发送的付款指令。" in center.get(again.headers["location"]).text
-    assert OWNER_KIND_ZH == {"withdrawal": "提取", "loan": "贷款发放"}
+    assert OWNER_KIND_ZH == {"withdrawal": "提取", "loan": "贷款发放", "transfer": "异地转移接续转出"}
 
 
 def test_a_teller_may_not_pay(center, sign_in):

@@ -11,8 +11,7 @@ from hpf.cli import app as hpf_cli
 from hpf.kernel.errors import HpfError
 from hpf.messages.keys import KeyPair
 from hpf.settings import Settings
-from hpf.transfers import link
-from hpf.transfers import service as transfers
+from hpf.transfers import link, process
 
 HUB = KeyPair.generate()
 
@@ -64,13 +63,16 @@ def test_the_link_is_built_from_the_settings(tmp_path):
 
 def test_every_message_handler_has_a_body_model_and_an_undefined_one_is_refused():
     declared = bootstrap.message_handlers()
-    assert set(declared) == {("BDC909", True), ("BDC904", False), ("BDC904", True)}
-    assert declared[("BDC904", False)] is transfers.status_asked
+    assert set(declared) == {
+        ("BDC909", True), ("BDC904", False), ("BDC904", True),
+        *((t, answer) for t in ("BDC901", "BDC903", "BDC905") for answer in (False, True)),
+    }  # fmt: skip
+    assert declared[("BDC904", False)] is process.status_asked
     with pytest.raises(HpfError) as refused:
         bootstrap.check(
-            bootstrap.item_handlers(), bootstrap.listeners(), {**declared, ("BDC905", False): print}
+            bootstrap.item_handlers(), bootstrap.listeners(), {**declared, ("BDC906", False): print}
         )
-    assert refused.value.code == "wiring.incomplete" and "BDC905" in refused.value.detail
+    assert refused.value.code == "wiring.incomplete" and "BDC906" in refused.value.detail
 
 
 def test_hub_commands_keygen_register_suspend_and_list(tmp_path):

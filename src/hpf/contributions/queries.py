@@ -10,37 +10,43 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Subquery, bindparam, case, func, select
+from sqlalchemy import Connection, Subquery, bindparam, case, func, select, union
 
 from hpf.contributions.rules import Kind
-from hpf.contributions.tables import remittance, remittance_row
+from hpf.contributions.tables import carried_month, remittance, remittance_row
 
 # ------------------------------------------------------------------------------- typed reads
 
 
-_MEMBER_MONTHS = (
+_MEMBER_MONTHS = union(
     select(remittance.c.month)
     .join(remittance_row, remittance_row.c.remittance_id == remittance.c.id)
-    .where(remittance_row.c.member_id == bindparam("member_id"), remittance.c.state == "posted")
-    .distinct()
+    .where(remittance_row.c.member_id == bindparam("member_id"), remittance.c.state == "posted"),
+    select(carried_month.c.month).where(carried_month.c.member_id == bindparam("member_id")),
 )  # built once: a withdrawal's evaluation reads it for every application
 
 
 def member_posted_months(conn: Connection, member_id: int) -> list[str]:
-    """The months (``YYYY-MM``) of the posted lists one member is on, in no particular order."""
+    """The months (``YYYY-MM``) of the posted lists one member is on, in no particular order, and
+    the months carried in from another center by a transfer (each month once)."""
     return [str(m) for m in conn.scalars(_MEMBER_MONTHS, {"member_id": member_id})]
 
 
 def posted_months(conn: Connection, member_ids: Sequence[int]) -> dict[int, list[str]]:
-    """The months (``YYYY-MM``) of the posted lists each member is on (汇缴 and 补缴), in no
-    particular order; every id asked for is a key (an empty list when none)."""
+    """The months (``YYYY-MM``) of the posted lists each member is on (汇缴 and 补缴), and the
+    months carried in from another center by a transfer, each once, in no particular order;
+    every id asked for is a key (an empty list when none)."""
     ids = list(member_ids)
     months: dict[int, list[str]] = {i: [] for i in ids}
     for member_id, month in conn.execute(
-        select(remittance_row.c.member_id, remittance.c.month)
-        .join(remittance, remittance.c.id == remittance_row.c.remittance_id)
-        .where(remittance_row.c.member_id.in_(ids), remittance.c.state == "posted")
-        .distinct()
+        union(
+            select(remittance_row.c.member_id, remittance.c.month)
+            .join(remittance, remittance.c.id == remittance_row.c.remittance_id)
+            .where(remittance_row.c.member_id.in_(ids), remittance.c.state == "posted"),
+            select(carried_month.c.member_id, carried_month.c.month).where(
+                carried_month.c.member_id.in_(ids)
+            ),
+        )
     ):
         months[int(member_id)].append(str(month))
     return months

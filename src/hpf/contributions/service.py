@@ -44,7 +44,7 @@ from hpf.contributions.rules import (
     parse_month,
     totals,
 )
-from hpf.contributions.tables import arrears, receipt, remittance, remittance_row
+from hpf.contributions.tables import arrears, carried_month, receipt, remittance, remittance_row
 from hpf.db.bulk import among, bulk_insert
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
@@ -789,3 +789,33 @@ def unallocated(conn: Connection) -> list[UnallocatedFunds]:
                          shortfall_fen=max(r["claimed_fen"] - r["balance_fen"], 0))
         for r in rows
     ]  # fmt: skip
+
+
+# ------------------------------------------------------------------------ carried months
+
+
+def record_carried_months(
+    conn: Connection, ctx: Context, member_id: int, months: Sequence[str], letter_no: str
+) -> int:
+    """Months a member deposited at another center, carried in by a transfer (decision 0030):
+    counted from now on by every rule that counts months of deposit (``queries.posted_months``).
+    A month already carried in counts once (a repeated transfer-out message adds nothing), and a
+    month the member also deposited here is still one month (the reads take each month once).
+    Returns the number of months newly recorded."""
+    if not months:
+        return 0
+    have = set(
+        conn.scalars(
+            select(carried_month.c.month).where(
+                carried_month.c.member_id == member_id, carried_month.c.month.in_(list(months))
+            )
+        )
+    )
+    fresh = sorted(set(months) - have)
+    if fresh:
+        now = ctx.clock.now()
+        conn.execute(
+            insert(carried_month),
+            [{"member_id": member_id, "month": m, "letter_no": letter_no, "recorded_at": now} for m in fresh],
+        )
+    return len(fresh)

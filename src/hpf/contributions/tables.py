@@ -80,3 +80,16 @@ arrears = Table(
     Column("cleared_on", Date),
     CheckConstraint("state IN ('open', 'cleared')", name="state"),
 )
+
+# Months a member deposited at another center, carried in by a cross-center transfer (转移接续,
+# BDC905; decision 0030): counted with the posted lists' months by every rule that counts months
+# of deposit (``queries.member_posted_months``, ``posted_months``). One row per member and month:
+# a month deposited at both centers counts once.
+carried_month = Table(
+    "carried_month",
+    metadata,
+    Column("member_id", Id, ForeignKey("member.id"), primary_key=True),
+    Column("month", String(7), primary_key=True),  # YYYY-MM
+    Column("letter_no", String(16), nullable=False),  # the transfer's 联系函编号
+    Column("recorded_at", UtcDateTime(), nullable=False),
+)

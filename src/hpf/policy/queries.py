@@ -8,23 +8,33 @@ never from the wall clock and never from the shipped files directly (decision 00
 - :func:`deposit_rates` — the deposit rate history (interest);
 - :func:`alert_policy_at` — the security alert thresholds;
 - :func:`withdrawal_policy_at` — the withdrawal parameters (rent cap, windows, intervals, ...);
-- :func:`loan_policy_at` — the loan parameters (ceiling, loan-to-value, terms, multiples, ...).
+- :func:`loan_policy_at` — the loan parameters (ceiling, loan-to-value, terms, multiples, ...);
+- :func:`transfer_policy_at` — the cross-center transfer parameters (local extra condition, limits).
 """
 
 from __future__ import annotations
 
-from hpf.policy.rules import AlertPolicy, DepositRate, LoanPolicy, Policy, WithdrawalPolicy
-from hpf.policy.service import alert_policy_at, deposit_rates, loan_policy_at, policy_at, withdrawal_policy_at
+from hpf.policy.rules import AlertPolicy, DepositRate, LoanPolicy, Policy, TransferPolicy, WithdrawalPolicy
+from hpf.policy.service import (
+    alert_policy_at,
+    deposit_rates,
+    loan_policy_at,
+    policy_at,
+    transfer_policy_at,
+    withdrawal_policy_at,
+)
 
 __all__ = [
     "AlertPolicy",
     "DepositRate",
     "LoanPolicy",
     "Policy",
+    "TransferPolicy",
     "WithdrawalPolicy",
     "alert_policy_at",
     "deposit_rates",
     "loan_policy_at",
     "policy_at",
+    "transfer_policy_at",
     "withdrawal_policy_at",
 ]

@@ -647,8 +647,9 @@ def describe(key: str, value: object) -> str:
 
 WITHDRAWAL = "withdrawal"
 LOAN = "loan"
-KINDS: tuple[str, ...] = (WITHDRAWAL, LOAN)
-KIND_ZH = {WITHDRAWAL: "提取", LOAN: "贷款"}
+TRANSFER = "transfer"  # cross-center transfer (转移接续, decision 0030)
+KINDS: tuple[str, ...] = (WITHDRAWAL, LOAN, TRANSFER)
+KIND_ZH = {WITHDRAWAL: "提取", LOAN: "贷款", TRANSFER: "转移接续"}
 LOAN_TERM_MAX_MONTHS = 600  # the longest schedule ``hpf.loans.calculator.schedule`` computes (MAX_MONTHS)
 DAYS_PAST_DUE_MAX = 3650  # thresholds and dunning stages: within ten years past due
 
@@ -691,6 +692,15 @@ class ClassificationThresholds:
 
 
 THRESHOLD_NAMES: tuple[str, ...] = ("special_mention", "substandard", "doubtful", "loss")
+
+
+@dataclass(frozen=True)
+class TransferPolicy:
+    """The cross-center transfer parameters in force on one day (decision 0030)."""
+
+    out_min_sealed_months: int  # local extra condition: sealed at least this long (0: none)
+    out_decide_working_days: int  # the old center decides on a contact letter within
+    total_working_days: int  # from the letter to the credit
 
 
 @dataclass(frozen=True)
@@ -910,17 +920,34 @@ LOAN_PARAMS: tuple[Param, ...] = (
           _flag, _flag_zh),
 )  # fmt: skip
 
-PARAMS: dict[str, Param] = {p.key: p for p in (*WITHDRAWAL_PARAMS, *LOAN_PARAMS)}
-PARAMS_OF: dict[str, tuple[Param, ...]] = {WITHDRAWAL: WITHDRAWAL_PARAMS, LOAN: LOAN_PARAMS}
+TRANSFER_PARAMS: tuple[Param, ...] = (
+    Param(TRANSFER, "out_min_sealed_months", "转出账户封存期下限（本地附加条件）", "月（0为不设）",
+          _whole(0, 120), _months_zh),
+    Param(TRANSFER, "out_decide_working_days", "转出地审核联系函时限", "个工作日", _whole(1, 60),
+          lambda v: f"{v}个工作日"),
+    Param(TRANSFER, "total_working_days", "转移接续办结时限", "个工作日（自发出联系函起）", _whole(1, 120),
+          lambda v: f"{v}个工作日"),
+)  # fmt: skip
+
+PARAMS: dict[str, Param] = {p.key: p for p in (*WITHDRAWAL_PARAMS, *LOAN_PARAMS, *TRANSFER_PARAMS)}
+PARAMS_OF: dict[str, tuple[Param, ...]] = {
+    WITHDRAWAL: WITHDRAWAL_PARAMS,
+    LOAN: LOAN_PARAMS,
+    TRANSFER: TRANSFER_PARAMS,
+}
 LABELS_ZH.update({p.key: p.label_zh for p in PARAMS.values()})
 UNITS_ZH.update({p.key: p.unit_zh for p in PARAMS.values()})
 _PARSERS.update({p.key: p.parse for p in PARAMS.values()})
 
-_SHIPPED_FILES = {WITHDRAWAL: "withdrawal_policy.json", LOAN: "loan_policy.json"}
+_SHIPPED_FILES = {
+    WITHDRAWAL: "withdrawal_policy.json",
+    LOAN: "loan_policy.json",
+    TRANSFER: "transfer_policy.json",
+}
 
 
 def kind_of_key(key: str) -> str | None:
-    """``"withdrawal"`` or ``"loan"`` for a key of those kinds, else ``None``."""
+    """``"withdrawal"``, ``"loan"`` or ``"transfer"`` for a key of those kinds, else ``None``."""
     found = PARAMS.get(key)
     return None if found is None else found.kind
 
@@ -974,3 +1001,8 @@ def resolve_withdrawal_policy(
 def resolve_loan_policy(entries: Mapping[str, Sequence[tuple[date, Any]]], on: date) -> LoanPolicy:
     """The :class:`LoanPolicy` in force on ``on`` from raw entries per parameter *name*."""
     return LoanPolicy(on=on, **_resolve_kind(LOAN, entries, on))
+
+
+def resolve_transfer_policy(entries: Mapping[str, Sequence[tuple[date, Any]]], on: date) -> TransferPolicy:
+    """The :class:`TransferPolicy` in force on ``on`` from raw entries per parameter *name*."""
+    return TransferPolicy(**_resolve_kind(TRANSFER, entries, on))

@@ -39,6 +39,7 @@ from hpf.policy.rules import (
     DepositRate,
     LoanPolicy,
     Policy,
+    TransferPolicy,
     WithdrawalPolicy,
     canonical,
     consistency,
@@ -50,12 +51,14 @@ from hpf.policy.rules import (
     resolve,
     resolve_alerts,
     resolve_loan_policy,
+    resolve_transfer_policy,
     resolve_withdrawal_policy,
     shipped_entries,
     shipped_note,
     validate_value,
 )
 from hpf.policy.rules import LOAN as LOAN
+from hpf.policy.rules import TRANSFER as TRANSFER
 from hpf.policy.rules import WITHDRAWAL as WITHDRAWAL
 from hpf.policy.tables import policy_value
 
@@ -63,6 +66,7 @@ __all__ = [
     "LABELS_ZH",
     "LOAN",
     "SOURCE_ZH",
+    "TRANSFER",
     "WITHDRAWAL",
     "DepositRateShown",
     "PolicyChange",
@@ -79,6 +83,7 @@ __all__ = [
     "policy_at",
     "policy_table",
     "schedule_change",
+    "transfer_policy_at",
     "withdrawal_policy_at",
 ]
 
@@ -260,6 +265,11 @@ def withdrawal_policy_at(conn: Connection, on: date) -> WithdrawalPolicy:
 def loan_policy_at(conn: Connection, on: date) -> LoanPolicy:
     """The center's loan parameters in force on ``on`` (a contract's date, a job's day)."""
     return resolve_loan_policy(_kind_entries(conn, LOAN, up_to=on), on)
+
+
+def transfer_policy_at(conn: Connection, on: date) -> TransferPolicy:
+    """The center's cross-center transfer parameters in force on ``on``."""
+    return resolve_transfer_policy(_kind_entries(conn, TRANSFER, up_to=on), on)
 
 
 def deposit_rates(conn: Connection) -> list[DepositRate]:

@@ -295,6 +295,15 @@ _DECLARED: list[FieldClass] = [
             ("cleared_on", GEN, "", None, "清缴日期"),
         ],
     ),
+    *_table(
+        "carried_month",
+        [
+            ("member_id", GEN, "p", None, "个人账户ID"),
+            ("month", GEN, "p", None, "转入的缴存年月"),
+            ("letter_no", GEN, "", None, "联系函编号"),
+            ("recorded_at", GEN, "", None, "记录时间"),
+        ],
+    ),
     # -- policy and operations -----------------------------------------------------------
     *_table(
         "policy_value",
@@ -439,6 +448,38 @@ _DECLARED: list[FieldClass] = [
             ("last_error", GEN, "", None, "上次投递错误"),
             ("delivered_at", GEN, "", None, "送达时间"),
             ("answered_by", GEN, "", None, "应答报文编号"),
+            ("letter_no", GEN, "", None, "联系函编号"),
+        ],
+    ),
+    # A cross-center transfer (decision 0030): the person is a member id; amounts and the
+    # carried contribution history are sensitive personal information; names and ID numbers
+    # stay in the sealed messages.
+    *_table(
+        "transfer",
+        [
+            ("id", GEN, "", None, "转移接续ID"),
+            ("letter_no", GEN, "", None, "联系函编号"),
+            ("side", GEN, "", None, "转入或转出"),
+            ("peer", GEN, "", None, "对方中心代码"),
+            ("state", GEN, "", None, "转移接续状态"),
+            ("member_id", GEN, "p", None, "个人账户ID"),
+            ("application_id", GEN, "p", None, "申请ID"),
+            ("letter_message_id", GEN, "", None, "联系函报文编号"),
+            ("out_message_id", GEN, "", None, "转出信息报文编号"),
+            ("principal_fen", IMP, "ps", None, "本金金额"),
+            ("interest_fen", IMP, "ps", None, "利息金额"),
+            ("amount_fen", IMP, "ps", None, "转移金额"),
+            ("order_no", GEN, "", None, "转出付款业务流水号"),
+            ("payment_order_id", GEN, "", None, "付款指令ID"),
+            ("notice_no", GEN, "", None, "到账通知编号"),
+            ("credit_entry_id", GEN, "", None, "转入凭证ID"),
+            ("checks", GEN, "p", None, "转出审核结果"),
+            ("carried", IMP, "ps", None, "转入缴存信息"),
+            ("reason", GEN, "p", None, "不予转出或撤销原因"),
+            ("started_on", GEN, "", None, "发起日期"),
+            ("due_on", GEN, "", None, "办理时限"),
+            ("ended_on", GEN, "", None, "办结日期"),
+            ("updated_at", GEN, "", None, "更新时间"),
         ],
     ),
     # co-investigation (decision 0031): who was asked about is kept as the member table's blind

@@ -74,6 +74,9 @@ class FakeBank:
     pay_calls: int = 0
     debits: dict[str, m.LoanDebitResult] = field(default_factory=dict)
     debit_calls: int = 0
+    # Other centers' accounts at this (fake) bank: a payment to one credits that center's bank
+    # (``connect``), as a transfer between two centers' fund accounts does.
+    peers: dict[str, FakeBank] = field(default_factory=dict)
     _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -87,6 +90,11 @@ class FakeBank:
             raise ValueError(f"unknown fault mode {mode!r}")
         with self._lock:
             self.faults.setdefault(send_seq_no, deque()).extend([mode] * times)
+
+    def connect(self, other: FakeBank) -> None:
+        """Payments between this center's account and ``other``'s move the money both ways."""
+        self.peers[other.center_account] = other
+        other.peers[self.center_account] = self
 
     def bank_date(self) -> date:
         return self.today or datetime.now(CHINA_TZ).date()
@@ -116,7 +124,21 @@ class FakeBank:
     # ------------------------------------------------------------------------- money
 
     def pay(self, payment: m.Payment) -> tuple[m.PaymentResult, str | None]:
-        """Process one payment; returns the answer and the fault applied (if any)."""
+        """Process one payment; returns the answer and the fault applied (if any). A success to
+        a connected center's account credits that center (its notice names our 业务流水号)."""
+        result, fault = self._pay(payment)
+        peer = self.peers.get(payment.cr_acct_no)
+        if (
+            peer is not None
+            and result.status is not BankStatus.FAILED
+            and fault != "lost"
+            and result.bank_seq_no
+        ):
+            peer.credit_once(payment.amt_fen, self.center_account, self.center_name, payment.summary,
+                             ref_seq_no=payment.send_seq_no)  # fmt: skip
+        return result, fault
+
+    def _pay(self, payment: m.Payment) -> tuple[m.PaymentResult, str | None]:
         with self._lock:
             self.pay_calls += 1
             if payment.send_seq_no in self.transfers:  # the same number is never paid twice
@@ -191,6 +213,23 @@ class FakeBank:
             line = m.StatementLine(
                 bank_seq_no=self._next_serial("C"), tx_date=self.bank_date(), direction="C", amt_fen=amt_fen,
                 counterparty_acct_no=payer_acct_no, counterparty_name=payer_name, summary=summary[:60],
+            )  # fmt: skip
+            self.statement.append(line)
+            self.outbox.append(self._notice(line))
+            return line
+
+    def credit_once(
+        self, amt_fen: int, payer_acct_no: str, payer_name: str, summary: str, *, ref_seq_no: str
+    ) -> m.StatementLine | None:
+        """Money from another center's payment ``ref_seq_no``: credited once per reference."""
+        with self._lock:
+            if any(x.ref_seq_no == ref_seq_no and x.direction == "C" for x in self.statement):
+                return None
+            self.balance_fen += amt_fen
+            line = m.StatementLine(
+                bank_seq_no=self._next_serial("C"), tx_date=self.bank_date(), direction="C", amt_fen=amt_fen,
+                ref_seq_no=ref_seq_no, counterparty_acct_no=payer_acct_no, counterparty_name=payer_name,
+                summary=summary[:60],
             )  # fmt: skip
             self.statement.append(line)
             self.outbox.append(self._notice(line))

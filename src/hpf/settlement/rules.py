@@ -42,7 +42,7 @@ STATE_ZH = {
 
 # The businesses that pay out through settlement, as finance names them; each has its listener
 # of the orders' outcome (``hpf.bootstrap.listeners``, checked at start).
-OWNER_KIND_ZH = {"withdrawal": "提取", "loan": "贷款发放"}
+OWNER_KIND_ZH = {"withdrawal": "提取", "loan": "贷款发放", "transfer": "异地转移接续转出"}
 
 # Every transition an order may take. ``sent`` is written (and committed) *before* the bank is
 # called, so a crash between the call and its answer leaves ``sent``, which is resolved like

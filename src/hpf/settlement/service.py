@@ -559,6 +559,43 @@ def resolve_open(engine: Engine, ctx: Context, bank: BankAdapter, *, limit: int 
 
 # ------------------------------------------------------------------------------------ notices
 
+CREDIT_RECEIVED = "bank_notice.credit_received"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCredit:
+    """Money the bank credited unasked, not yet claimed: its notice, amount, reference, day."""
+
+    notice_no: str
+    amount_fen: int
+    ref_seq_no: str
+    tx_date: date
+
+
+def unclaimed_credit(conn: Connection, ref_seq_no: str) -> IncomingCredit | None:
+    """The first unmatched credit whose reference is ``ref_seq_no`` (another center's 业务流水号
+    of a transfer), if it has arrived."""
+    n = bank_notice.c
+    row = conn.execute(
+        select(n.notice_no, n.amount_fen, n.ref_seq_no, n.tx_date)
+        .where(n.direction == "C", n.outcome == "unmatched", n.ref_seq_no == ref_seq_no)
+        .order_by(n.id)
+        .limit(1)
+    ).first()
+    return IncomingCredit(row.notice_no, int(row.amount_fen), row.ref_seq_no, row.tx_date) if row else None
+
+
+def claim_credit(conn: Connection, notice_no: str) -> bool:
+    """Mark an unmatched credit claimed by the business it belongs to; False if it was not
+    unmatched (claimed already)."""
+    n = bank_notice.c
+    done = conn.execute(
+        update(bank_notice)
+        .where(n.notice_no == notice_no, n.outcome == "unmatched")
+        .values(outcome="claimed")
+    ).rowcount
+    return bool(done)
+
 
 def apply_notice(conn: Connection, ctx: Context, notice: m.AccountChangeNotice) -> NoticeOutcome:
     """SBDC100: a movement on the center's account. A repeated notice has no effect.
@@ -590,6 +627,13 @@ def apply_notice(conn: Connection, ctx: Context, notice: m.AccountChangeNotice) 
             })
         )
     )  # fmt: skip
+    if outcome == "unmatched" and line.direction == "C":
+        # Money in that no order of ours names (an employer's remittance, another center's
+        # transfer): whoever expects it listens (hpf.transfers matches a transfer's credit).
+        events.record(conn, ctx, CREDIT_RECEIVED, "bank_notice", notice_no, {
+            "notice_no": notice_no, "amount_fen": line.amt_fen, "ref_seq_no": line.ref_seq_no or "",
+            "tx_date": line.tx_date,
+        })  # fmt: skip
     return NoticeOutcome(notice_no, outcome, order["id"] if order else None)
 
 

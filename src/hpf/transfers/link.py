@@ -46,6 +46,11 @@ class HubLink:
     hub_url: str
     hub_keys: PublicKeys
     window_seconds: int = 300
+    # This center's fund account (资金账号), where another center pays a member's transfer in:
+    # the settlement account at the bank (``HPF_BANK_ACCOUNT``) and its holder (``HPF_CENTER_NAME``).
+    fund_account_no: str = ""
+    fund_account_name: str = ""
+    fund_bank_name: str = "住房公积金结算银行"
 
     @property
     def hub_sign_key(self) -> bytes:
@@ -75,6 +80,8 @@ def link_from_settings(settings: Settings) -> HubLink | None:
         hub_url=settings.hub_url.rstrip("/"),
         hub_keys=PublicKeys(sign=sign.strip().lower(), encrypt=encrypt.strip().lower()),
         window_seconds=settings.message_window_seconds,
+        fund_account_no=settings.bank_account,
+        fund_account_name=settings.center_name,
     )
 
 

@@ -1,91 +1,203 @@
-"""信息协查 (``/transfers/inquiries``): staff ask the hub what other centers hold of a person, for
-a purpose from the code list, and see this center's past inquiries (decision 0031).
+"""Pages of cross-center transfers (转移接续; Chinese, phone-width, no JavaScript needed).
 
-Staff of the center only (``Scope.CENTER``): reading the page needs ``member:read``; asking needs
-``application:submit`` (the counter's tellers). The answer is shown once, as the hub gave it; the
-log lists who asked, when, for what, and what was answered — never the ID number (the log keeps
-its blind index only).
+- ``/transfers``: staff see the center's transfers, both sides, overdue flagged; a member sees
+  his own transfers in and where each stands.
+- ``/transfers/{transfer_id}``: the transfer, its old center's checks and its timeline — every
+  message exchanged about it (header only: type, direction, state, times); at the old center a
+  reviewer approves or refuses with a reason; at the new center the applicant or a teller
+  cancels (撤销) while the money has not moved; a reviewer at the new center asks to negotiate
+  (协商) the transfer-out information, and one at the old center sends it amended.
+
+A refused action re-renders the page with the Chinese reason; it runs in a savepoint, so a
+refusal part-way changes nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy import Connection
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from hpf.access.permissions import Perm, Scope
-from hpf.kernel.codes import code_table
+from hpf.access.permissions import Perm, Principal, Scope
+from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
-from hpf.kernel.identifiers import parse_resident_id
-from hpf.kernel.network import PURPOSE_ZH
-from hpf.transfers import inquiry
-from hpf.transfers.link import installed
-from hpf.web.auth import requires
+from hpf.messages.envelope import MESSAGE_TYPES_ZH as TYPE_ZH
+from hpf.transfers import process
+from hpf.web.auth import CurrentPrincipal, requires
+from hpf.web.bounds import Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.pages_common import PageRoute, render
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
-ACCOUNT_STATE_ZH = {c.code: c.name_zh for c in code_table("member_account_state")}
-LOAN_STATE_ZH = {
-    "approved": "已审批待发放",
-    "active": "还款中",
-    "settled": "已结清",
-    "written_off": "已核销",
-    "void": "已作废",
+READ = [Depends(requires(Perm.APPLICATION_READ, scope=Scope.OWN))]
+SUBMIT = [Depends(requires(Perm.APPLICATION_SUBMIT, scope=Scope.OWN))]
+REVIEW = [Depends(requires(Perm.APPLICATION_REVIEW))]
+Reason = Annotated[str, Form(max_length=400)]
+
+SIDE_ZH = {"in": "转入", "out": "转出"}
+MESSAGE_STATE_ZH = {
+    "recorded": "待发送",
+    "queued": "发送中",
+    "delivered": "已送达平台",
+    "refused": "被拒收",
+    "handled": "已接收",
 }
-ROLE_ZH = {"borrower": "借款人", "co_borrower": "共同借款人"}
-OUTCOME_ZH = {"answered": "已答复", "failed": "未完成"}
 
 
-def _context(conn: Connection, **extra: Any) -> dict[str, Any]:
-    return {
-        "nav": "inquiries",
-        "linked": installed().link is not None,
-        "purposes": PURPOSE_ZH,
-        "history": inquiry.inquiries(conn),
-        "account_state_zh": ACCOUNT_STATE_ZH,
-        "loan_state_zh": LOAN_STATE_ZH,
-        "role_zh": ROLE_ZH,
-        "outcome_zh": OUTCOME_ZH,
-        "form": {"id_number": "", "purpose": "04"},
-        "asked": None,
-        "error": None,
-        **extra,
-    }
+def _page_ctx(ctx: Context) -> Context:
+    return dataclasses.replace(ctx, source="page")
 
 
-@router.get("/transfers/inquiries", dependencies=[Depends(requires(Perm.MEMBER_READ, scope=Scope.CENTER))])
-def inquiries_page(request: Request, conn: ReadDb) -> Response:
-    return render(request, "transfers_inquiries.html", _context(conn))
+def _visible(conn: Connection, ctx: Context, who: Principal, transfer_id: int) -> process.Transfer:
+    found = process.get(conn, ctx.clock.today(), transfer_id)
+    if not who.is_staff and (
+        found.side != "in" or found.member_id is None or found.member_id != who.member_id
+    ):
+        raise process.not_found(transfer_id)
+    return found
 
 
-@router.post(
-    "/transfers/inquiries", dependencies=[Depends(requires(Perm.APPLICATION_SUBMIT, scope=Scope.CENTER))]
-)
-def inquire_page(
+@router.get("/transfers", dependencies=READ)
+def transfers_page(request: Request, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal) -> Response:
+    today = ctx.clock.today()
+    if who.is_staff:
+        rows = process.listing(conn, today)
+    else:
+        rows = process.listing(conn, today, side="in", member_id=who.member_id or -1)
+    names = {r.peer: process.peer_name(conn, r.peer) or r.peer for r in rows}
+    return render(
+        request, "transfers.html", {"nav": "transfers", "rows": rows, "names": names, "side_zh": SIDE_ZH}
+    )
+
+
+def _render_detail(
     request: Request,
-    conn: WriteDb,
-    ctx: Ctx,
-    id_number: Annotated[str, Form(max_length=40)] = "",
-    purpose: Annotated[str, Form(max_length=2)] = "",
+    conn: Connection,
+    ctx: Context,
+    who: Principal,
+    transfer_id: int,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
 ) -> Response:
-    form = {"id_number": id_number, "purpose": purpose}
+    found = _visible(conn, ctx, who, transfer_id)
+    timeline = process.timeline(conn, found.letter_no)
+    return render(
+        request,
+        "transfer.html",
+        {
+            "nav": "transfers",
+            "t": found,
+            "peer_name": process.peer_name(conn, found.peer) or found.peer,
+            "side_zh": SIDE_ZH,
+            "timeline": timeline,
+            "type_zh": TYPE_ZH,
+            "message_state_zh": MESSAGE_STATE_ZH,
+            "error": error,
+            "done": request.query_params.get("done", ""),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/transfers/{transfer_id}", dependencies=READ)
+def transfer_page(
+    request: Request, transfer_id: Id, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal
+) -> Response:
+    return _render_detail(request, conn, ctx, who, transfer_id)
+
+
+def _act(
+    request: Request,
+    conn: Connection,
+    ctx: Context,
+    who: Principal,
+    transfer_id: int,
+    action: Callable[[], Any],
+) -> Response:
+    _visible(conn, ctx, who, transfer_id)
     try:
-        number = parse_resident_id(id_number, field="id_number").number
-        asked = inquiry.inquire(
-            conn, dataclasses.replace(ctx, source="page"), [number], purpose, inquiry.current().post
-        )
+        with conn.begin_nested():
+            action()
     except HpfError as exc:
-        response = render(
-            request,
-            "transfers_inquiries.html",
-            _context(conn, form=form, error=exc.title),
-            status_code=exc.status,
-        )
-        response.headers["X-HPF-Error"] = exc.code
-        return response
-    return render(request, "transfers_inquiries.html", _context(conn, form=form, asked=asked))
+        if exc.status == 404:
+            raise
+        return _render_detail(request, conn, ctx, who, transfer_id, error=exc.title, status_code=exc.status)
+    return RedirectResponse(f"/transfers/{transfer_id}?done=1", status_code=303)
+
+
+@router.post("/transfers/{transfer_id}/approve", dependencies=REVIEW)
+def approve_page(
+    request: Request, transfer_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
+) -> Response:
+    return _act(
+        request, conn, ctx, who, transfer_id, lambda: process.approve(conn, _page_ctx(ctx), transfer_id)
+    )
+
+
+@router.post("/transfers/{transfer_id}/refuse", dependencies=REVIEW)
+def refuse_page(
+    request: Request, transfer_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal, reason: Reason = ""
+) -> Response:
+    return _act(
+        request,
+        conn,
+        ctx,
+        who,
+        transfer_id,
+        lambda: process.refuse(conn, _page_ctx(ctx), transfer_id, reason),
+    )
+
+
+@router.post("/transfers/{transfer_id}/cancel", dependencies=SUBMIT)
+def cancel_page(
+    request: Request, transfer_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal, reason: Reason = ""
+) -> Response:
+    return _act(
+        request,
+        conn,
+        ctx,
+        who,
+        transfer_id,
+        lambda: process.cancel(conn, _page_ctx(ctx), transfer_id, reason),
+    )
+
+
+@router.post("/transfers/{transfer_id}/negotiate", dependencies=REVIEW)
+def negotiate_page(
+    request: Request, transfer_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal, reason: Reason = ""
+) -> Response:
+    return _act(
+        request,
+        conn,
+        ctx,
+        who,
+        transfer_id,
+        lambda: process.negotiate(conn, _page_ctx(ctx), transfer_id, reason),
+    )
+
+
+@router.post("/transfers/{transfer_id}/amend", dependencies=REVIEW)
+def amend_page(
+    request: Request, transfer_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal, months: Reason = ""
+) -> Response:
+    """The months as they should be, separated by spaces or commas (empty: as the ledger has them)."""
+    listed = months.replace("，", ",").replace(",", " ").split()
+    return _act(
+        request, conn, ctx, who, transfer_id,
+        lambda: process.amend(conn, _page_ctx(ctx), transfer_id, listed or None),
+    )  # fmt: skip
+
+
+@router.post("/transfers/{transfer_id}/ask-status", dependencies=REVIEW)
+def ask_status_page(
+    request: Request, transfer_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
+) -> Response:
+    return _act(
+        request, conn, ctx, who, transfer_id, lambda: process.ask_status(conn, _page_ctx(ctx), transfer_id)
+    )

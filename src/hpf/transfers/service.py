@@ -119,6 +119,7 @@ def send(
             envelope=protocol.envelope_json(envelope),
             state="recorded",
             attempts=0,
+            letter_no=getattr(body, "letter_no", None),
         )
     )
     events.record(
@@ -316,6 +317,7 @@ def receive(conn: Connection, ctx: Context, raw: bytes | dict[str, Any], now: da
             "state": "handled",
             "attempts": 0,
             "delivered_at": now,
+            "letter_no": getattr(body, "letter_no", None),
         },
     )
     if not taken:  # the same id taken at the same moment by another request: that one counts
@@ -358,17 +360,6 @@ def centers_found(conn: Connection, ctx: Context, message: Incoming) -> None:
         _remember(conn, ctx, info)
 
 
-def status_asked(conn: Connection, ctx: Context, message: Incoming) -> None:
-    """BDC904 request: answer where the contact letter's transfer stands here.
-
-    This center keeps no transfers yet (issue 14, item 3): every letter is answered "1 失败,
-    联系函编号不存在" — the truth until transfers are recorded.
-    """
-    assert isinstance(message.body, StatusQuery)
-    answer = StatusAnswer(letter_no=message.body.letter_no, feedback_code="1", feedback="联系函编号不存在")
-    send(conn, ctx, message.envelope.sender, "BDC904", answer, reply_to=message.envelope.message_id)
-
-
 def status_answered(conn: Connection, ctx: Context, message: Incoming) -> None:
     """BDC904 answer: kept, linked to the query it answers (``answered_by``), and its feedback
     recorded as an event on the query for whoever follows the transfer."""
@@ -390,7 +381,6 @@ def status_answered(conn: Connection, ctx: Context, message: Incoming) -> None:
 
 HANDLERS: dict[tuple[str, bool], Callable[[Connection, Context, Incoming], None]] = {
     ("BDC909", True): centers_found,
-    ("BDC904", False): status_asked,
     ("BDC904", True): status_answered,
 }
 

@@ -11,9 +11,20 @@ body to this center.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Index, Integer, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+)
 
-from hpf.db.metadata import UtcDateTime, metadata
+from hpf.db.metadata import Id, UtcDateTime, metadata
 
 peer_center = Table(
     "peer_center",
@@ -45,6 +56,43 @@ exchanged_message = Table(
     Column("last_error", String(300)),
     Column("delivered_at", UtcDateTime()),  # out: accepted by the hub; in: received
     Column("answered_by", String(36)),  # out: the answer that came back
+    Column("letter_no", String(16)),  # the transfer the message is about (its 联系函编号), if any
     Index(None, "state", "next_attempt_at"),
     Index(None, "reply_to"),
+    Index(None, "letter_no"),
+)
+
+# One cross-center transfer (转移接续) as this center sees it: ``side`` ``in`` (this center is the
+# new one: the member applied here) or ``out`` (the old one: the letter came here). A letter is
+# one row per side (``letter_no`` unique): a repeated BDC901 finds it. No personal data in clear:
+# the person is ``member_id``; the letter's names and numbers stay in its sealed message.
+transfer = Table(
+    "transfer",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("letter_no", String(16), nullable=False, unique=True),  # 联系函编号
+    Column("side", String(3), nullable=False),  # in | out
+    Column("peer", String(6), nullable=False),  # the other center
+    Column("state", String(16), nullable=False),  # hpf.transfers.rules.State
+    Column("member_id", Id, ForeignKey("member.id")),  # in: credited; out: the account found
+    Column("application_id", Id, ForeignKey("application.id")),  # in: the member's application
+    Column("letter_message_id", String(36)),  # the BDC901
+    Column("out_message_id", String(36)),  # the BDC905
+    Column("principal_fen", BigInteger),
+    Column("interest_fen", BigInteger),
+    Column("amount_fen", BigInteger),  # principal + interest
+    Column("order_no", String(32)),  # the old center's payout 业务流水号 (both sides know it)
+    Column("payment_order_id", Id),  # out: this center's payout
+    Column("notice_no", String(40)),  # in: the bank's credit notice matched
+    Column("credit_entry_id", Id),  # in: the ledger entry crediting the member
+    Column("checks", JSON),  # out: the rules as checked on the letter
+    Column("carried", JSON),  # in: the BDC905 summary (开户年月, 缴至年月, flags, loan count)
+    Column("reason", String(200)),  # refusal / cancellation reason
+    Column("started_on", Date, nullable=False),  # in: the letter sent; out: received
+    Column("due_on", Date),  # the working-day limit of the current step
+    Column("ended_on", Date),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    CheckConstraint("side IN ('in', 'out')", name="side"),
+    Index(None, "state"),
+    Index(None, "order_no"),
 )

@@ -1,7 +1,7 @@
 """co-investigation: the center's log of its inquiries to the hub (decision 0031)
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-06
 
 ``network_inquiry``: every question this center asked the hub about a person (XC03), with its
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

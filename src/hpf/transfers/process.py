@@ -1,0 +1,841 @@
+"""Cross-center transfer (转移接续, C4; decision 0030): both sides of one transfer.
+
+**New center** (``side`` ``in``). The member applies (catalog item ``AC-TRANSFER-IN``,
+``hpf.transfers.handler``); on approval :func:`start` writes the transfer and sends the contact
+letter (BDC901) in the same transaction. The old center's BDC905 (:func:`transfer_out_received`)
+and the bank's credit (:func:`credit_received`, a listener of ``bank_notice.credit_received``)
+may come in either order: whichever is second completes the transfer — the member credited
+through the ledger (Dr 101 / Cr 201, business type 08 外部转入), the carried months recorded
+(``hpf.contributions.service.record_carried_months``), the BDC905 answered "00 正常办结" and the
+application executed. The credit is found by the old center's 业务流水号, which the BDC905 names
+and the bank's notice carries.
+
+**Old center** (``side`` ``out``). The BDC901 (:func:`letter_received`) records the request and
+runs the checks (``rules.out_checks``); staff approve (:func:`approve`) or refuse with a reason
+(:func:`refuse`, the BDC901 answered "13 转出审核不通过"). Approval, in one transaction: interest
+settled to date (``hpf.interest``), the whole balance reserved through settlement to the new
+center's fund account (owner kind ``transfer``, key ``transfer:<letter>``), the account closed
+as transferred out (04), the BDC901 answered "08" and the BDC905 sent with the history. The
+BDC905 answer completes it.
+
+**Negotiation, cancellation, status.** The new center may answer a BDC905 with 06 (协商: what
+to amend, :func:`negotiate`); the old center sends it amended (:func:`amend`, ``tx_func`` 1) and
+the credit, which waited, completes it (20). The new center cancels before the money moved
+(:func:`cancel`, BDC903). Either side asks where a letter stands (:func:`ask_status`, BDC904);
+a 40 (the old center's bank refused the payout) ends the transfer at the new center.
+
+**Exactly once.** The inbox makes a message's effect once; a second BDC901 with the same letter
+number (another message id) finds the row and changes nothing; approving twice finds the row
+``transferred``; the payout is keyed by the letter; the credit is claimed once
+(``settlement.claim_credit``) and the ledger entry keyed by the letter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from hpf import events
+from hpf.accounts import queries as accounts_queries
+from hpf.accounts import service as accounts
+from hpf.accounts.rules import CloseKind, MemberState
+from hpf.contributions import queries as contributions_queries
+from hpf.contributions import service as contributions
+from hpf.events import Event
+from hpf.interest.service import settle_on_close_with_policy
+from hpf.kernel.context import Context
+from hpf.kernel.errors import Conflict, HpfError, InvalidInput, NotFound
+from hpf.kernel.findings import Finding
+from hpf.ledger import service as ledger
+from hpf.ledger.chart import BANK_DEPOSITS, MEMBER_CONTROL
+from hpf.ledger.chart import Side as EntrySide
+from hpf.ledger.rules import BalancePart, JournalEntry, Line
+from hpf.loans.application.handler import household_loans
+from hpf.messages import protocol
+from hpf.messages.bodies import (
+    CancelRequest,
+    ContactLetter,
+    StatusAnswer,
+    StatusQuery,
+    TransferFeedback,
+    TransferOut,
+)
+from hpf.policy.queries import transfer_policy_at
+from hpf.protection.protect import blind_index
+from hpf.services import service as applications
+from hpf.settlement import service as settlement
+from hpf.settlement.owners import PayoutOutcome
+from hpf.settlement.rules import AccountClass, Payee, PayoutRequest, Source
+from hpf.transfers import rules
+from hpf.transfers.link import Incoming, current_link
+from hpf.transfers.rules import FINAL, Side, State
+from hpf.transfers.service import send
+from hpf.transfers.service import status_answered as service_status_answered
+from hpf.transfers.tables import exchanged_message, peer_center, transfer
+
+OWNER_KIND = "transfer"
+
+# ------------------------------------------------------------------------------------ reads
+
+
+@dataclass(frozen=True)
+class Transfer:
+    id: int
+    letter_no: str
+    side: str  # in | out
+    peer: str
+    state: str
+    state_zh: str
+    platform_status: str
+    status_zh: str
+    feedback_code: str
+    member_id: int | None
+    application_id: int | None
+    principal_fen: int | None
+    interest_fen: int | None
+    amount_fen: int | None
+    order_no: str | None
+    checks: tuple[Mapping[str, Any], ...]
+    carried: Mapping[str, Any] | None
+    reason: str | None
+    started_on: date
+    due_on: date | None
+    ended_on: date | None
+    overdue: bool
+
+
+def _transfer_of(row: Mapping[str, Any], today: date) -> Transfer:
+    state = State(row["state"])
+    status = rules.PLATFORM_STATUS[state]
+    if state is State.COMPLETED and (row["carried"] or {}).get("negotiated"):
+        status = "20"  # 协商后业务办结
+    return Transfer(
+        id=int(row["id"]), letter_no=row["letter_no"], side=row["side"], peer=row["peer"], state=state.value,
+        state_zh=rules.STATE_ZH[state], platform_status=status, status_zh=rules.STATUS_ZH[status],
+        feedback_code=rules.feedback_code(state), member_id=row["member_id"], application_id=row["application_id"],
+        principal_fen=row["principal_fen"], interest_fen=row["interest_fen"], amount_fen=row["amount_fen"],
+        order_no=row["order_no"], checks=tuple(row["checks"] or ()), carried=row["carried"], reason=row["reason"],
+        started_on=row["started_on"], due_on=row["due_on"], ended_on=row["ended_on"],
+        overdue=rules.is_overdue(state, row["due_on"], today),
+    )  # fmt: skip
+
+
+def _row(conn: Connection, *, lock: bool = False, **where: Any) -> dict[str, Any] | None:
+    """The transfer row; ``lock``: held until the transaction ends (PostgreSQL), so that two
+    messages or two clicks about one transfer take turns."""
+    query = select(transfer)
+    for name, value in where.items():
+        query = query.where(transfer.c[name] == value)
+    found = conn.execute(query.with_for_update() if lock else query).mappings().first()
+    return dict(found) if found is not None else None
+
+
+def not_found(what: object) -> NotFound:
+    return NotFound("transfer.not_found", "转移接续业务不存在", f"no transfer {what}")
+
+
+def get(conn: Connection, today: date, transfer_id: int) -> Transfer:
+    row = _row(conn, id=transfer_id)
+    if row is None:
+        raise not_found(transfer_id)
+    return _transfer_of(row, today)
+
+
+def by_letter(conn: Connection, today: date, letter_no: str) -> Transfer | None:
+    row = _row(conn, letter_no=letter_no)
+    return _transfer_of(row, today) if row is not None else None
+
+
+def listing(
+    conn: Connection, today: date, *, side: str | None = None, member_id: int | None = None, limit: int = 200
+) -> list[Transfer]:
+    query = select(transfer).order_by(transfer.c.id.desc()).limit(limit)
+    if side is not None:
+        query = query.where(transfer.c.side == side)
+    if member_id is not None:
+        query = query.where(transfer.c.member_id == member_id)
+    return [_transfer_of(dict(r), today) for r in conn.execute(query).mappings()]
+
+
+@dataclass(frozen=True)
+class TimelineMessage:
+    """A message of the transfer as exchanged (header only, never the body)."""
+
+    message_id: str
+    direction: str
+    type: str
+    peer: str
+    is_answer: bool
+    state: str
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+def timeline(conn: Connection, letter_no: str) -> list[TimelineMessage]:
+    m = exchanged_message.c
+    rows = conn.execute(
+        select(m.message_id, m.direction, m.type, m.peer, m.reply_to, m.state, m.created_at, m.delivered_at)
+        .where(m.letter_no == letter_no)
+        .order_by(m.created_at, m.message_id)
+    )
+    return [
+        TimelineMessage(
+            r.message_id,
+            r.direction,
+            r.type,
+            r.peer,
+            r.reply_to is not None,
+            r.state,
+            r.created_at,
+            r.delivered_at,
+        )
+        for r in rows
+    ]
+
+
+def peer_name(conn: Connection, code: str) -> str | None:
+    name: str | None = conn.scalar(select(peer_center.c.name).where(peer_center.c.code == code))
+    return name
+
+
+def _update(conn: Connection, ctx: Context, row: Mapping[str, Any], target: State, **values: Any) -> None:
+    rules.require_move(Side(row["side"]), State(row["state"]), target)
+    ended = {"ended_on": ctx.clock.today()} if target in FINAL else {}
+    conn.execute(
+        update(transfer)
+        .where(transfer.c.id == row["id"])
+        .values(state=target.value, updated_at=ctx.clock.now(), **ended, **values)
+    )
+    events.record(conn, ctx, f"transfer.{target.value}", "transfer", row["id"],
+                  {"letter_no": row["letter_no"], "side": row["side"], "from": row["state"]})  # fmt: skip
+
+
+# ------------------------------------------------------------------------------- new center
+
+
+def _next_letter_no(conn: Connection, center_code: str, day: date) -> str:
+    prefix = f"{center_code}{day:%y%m%d}"
+    last = conn.scalar(select(func.max(transfer.c.letter_no)).where(transfer.c.letter_no.like(f"{prefix}%")))
+    return rules.letter_no(center_code, day, int(last[-4:]) + 1 if last else 1)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the member's application says: where the money is, and the old account."""
+
+    out_center: str
+    old_account_no: str
+    old_employer_name: str = ""
+
+
+def require_peer(conn: Connection, code: str, own: str) -> None:
+    if code == own:
+        raise InvalidInput("transfer.same_center", "转出中心不能是本中心", "the old center is this center")
+    state = conn.scalar(select(peer_center.c.state).where(peer_center.c.code == code))
+    if state is None:
+        raise InvalidInput(
+            "transfer.center_unknown",
+            "转出地管理中心代码未在转移接续平台登记（或尚未查询）",
+            f"center {code} is not known here: look it up through the hub (BDC909)",
+        )
+    if state != "active":
+        raise Conflict("transfer.center_suspended", "转出地管理中心已暂停接入", f"center {code} is {state}")
+
+
+def open_transfer_of(conn: Connection, member_id: int) -> str | None:
+    """The letter number of the member's transfer in that is not final, if any."""
+    found: str | None = conn.scalar(
+        select(transfer.c.letter_no).where(
+            transfer.c.side == Side.IN.value,
+            transfer.c.member_id == member_id,
+            transfer.c.state.not_in([s.value for s in FINAL]),
+        )
+    )
+    return found
+
+
+def start(conn: Connection, ctx: Context, application_id: int, member_id: int, request: Request) -> Transfer:
+    """The member's application approved: the transfer and its contact letter (BDC901), both in
+    the caller's transaction. Idempotent per application."""
+    known = _row(conn, application_id=application_id)
+    if known is not None:
+        return _transfer_of(known, ctx.clock.today())
+    link = current_link()
+    require_peer(conn, request.out_center, link.center_code)
+    member = accounts.get_member(conn, accounts.account_numbers_of(conn, [member_id])[member_id])
+    today = ctx.clock.today()
+    letter_no = _next_letter_no(conn, link.center_code, today)
+    letter = ContactLetter(
+        letter_no=letter_no, out_center_code=request.out_center, name=member.name,
+        cert_type="01", cert_no=member.resident_id, old_employer_name=request.old_employer_name[:100],
+        old_account_no=request.old_account_no, in_fund_account_no=link.fund_account_no,
+        in_fund_account_name=link.fund_account_name, in_bank_name=link.fund_bank_name,
+        in_contact="12329", created_on=today,
+    )  # fmt: skip
+    message_id = send(conn, ctx, request.out_center, "BDC901", letter)
+    transfer_id = conn.execute(
+        insert(transfer)
+        .values(
+            letter_no=letter_no,
+            side=Side.IN.value,
+            peer=request.out_center,
+            state=State.LETTER_SENT.value,
+            member_id=member_id,
+            application_id=application_id,
+            letter_message_id=str(message_id),
+            started_on=today,
+            due_on=rules.due_on(today, transfer_policy_at(conn, today).total_working_days),
+            updated_at=ctx.clock.now(),
+        )
+        .returning(transfer.c.id)
+    ).scalar_one()
+    events.record(conn, ctx, "transfer.letter_sent", "transfer", transfer_id,
+                  {"letter_no": letter_no, "to": request.out_center, "application_id": application_id})  # fmt: skip
+    return get(conn, today, int(transfer_id))
+
+
+def cancel(conn: Connection, ctx: Context, transfer_id: int, reason: str) -> Transfer:
+    """撤销 at the new center, before the money moved: the old center is asked (BDC903); its
+    answer cancels (or not, when it has transferred already)."""
+    row = _row(conn, lock=True, id=transfer_id)
+    if row is None or row["side"] != Side.IN.value:
+        raise not_found(transfer_id)
+    text = " ".join(reason.split())[:200]
+    if not text:
+        raise InvalidInput("transfer.reason_required", "撤销须说明原因", "a cancellation needs a reason")
+    rules.require_move(Side.IN, State(row["state"]), State.CANCELLED)
+    asked = conn.scalar(
+        select(func.count()).where(
+            exchanged_message.c.letter_no == row["letter_no"],
+            exchanged_message.c.type == "BDC903",
+            exchanged_message.c.direction == "out",
+        )
+    )
+    if not asked:
+        send(conn, ctx, row["peer"], "BDC903", CancelRequest(letter_no=row["letter_no"], reason=text))
+        conn.execute(update(transfer).where(transfer.c.id == transfer_id).values(reason=text))
+        events.record(conn, ctx, "transfer.cancel_requested", "transfer", transfer_id,
+                      {"letter_no": row["letter_no"], "reason": text})  # fmt: skip
+    return get(conn, ctx.clock.today(), transfer_id)
+
+
+def _tell_application(
+    conn: Connection, ctx: Context, row: Mapping[str, Any], done: bool, reason: str
+) -> None:
+    if row["application_id"] is None:
+        return
+    current = applications.find(conn, int(row["application_id"]))
+    if current is None or current.state != "approved":
+        return
+    outputs = {"letter_no": row["letter_no"]}
+    if done:
+        applications.mark_executed(conn, ctx, current.id, outputs)
+    else:
+        applications.mark_failed(conn, ctx, current.id, reason[:200], outputs)
+
+
+def _incoming_row(conn: Connection, letter_no: str, side: Side, sender: str) -> dict[str, Any]:
+    row = _row(conn, lock=True, letter_no=letter_no)
+    if row is None or row["side"] != side.value or row["peer"] != sender:
+        raise HpfError(
+            "transfer.unknown_letter",
+            "联系函编号不存在",
+            f"no transfer {letter_no} ({side.value}) with center {sender}",
+            status=422,
+        )
+    return row
+
+
+def letter_answered(conn: Connection, ctx: Context, message: Incoming) -> None:
+    """BDC901 answer at the new center: refused (13, with the reason) ends the transfer and its
+    application; otherwise the old center has taken it (recorded in the timeline)."""
+    body = message.body
+    assert isinstance(body, TransferFeedback)
+    row = _incoming_row(conn, body.letter_no, Side.IN, message.envelope.sender)
+    if body.status == "13" and row["state"] == State.LETTER_SENT.value:
+        reason = body.feedback or "转出审核不通过"
+        _update(conn, ctx, row, State.REFUSED, reason=reason)
+        _tell_application(conn, ctx, row, False, f"转出地不同意转出：{reason}")
+
+
+def transfer_out_received(conn: Connection, ctx: Context, message: Incoming) -> None:
+    """BDC905 at the new center: the money's facts and the history; credit the member if the bank
+    credit is already here, else wait for it (:func:`credit_received`)."""
+    body = message.body
+    assert isinstance(body, TransferOut)
+    row = _incoming_row(conn, body.letter_no, Side.IN, message.envelope.sender)
+    amended = body.tx_func == "1" and row["state"] == State.NEGOTIATING.value
+    if not amended and not (body.tx_func == "0" and row["state"] == State.LETTER_SENT.value):
+        return  # told already (the same facts under another message id), or not asked: no change
+    if amended and (body.amount_fen, body.order_no) != (row["amount_fen"], row["order_no"]):
+        raise HpfError(
+            "transfer.amount_changed", "协商修改不能变更已划转的金额",
+            f"amended information names {body.amount_fen} fen / {body.order_no}, the transfer has "
+            f"{row['amount_fen']} fen / {row['order_no']}", status=422,
+        )  # fmt: skip
+    carried = {
+        "opened_month": body.opened_month, "paid_through": body.paid_through,
+        "six_months_continuous": body.six_months_continuous, "loan_count": body.loan_count,
+        "unsettled_loan": body.unsettled_loan, "fraud": body.fraud, "months": list(body.months),
+        "negotiated": amended,
+    }  # fmt: skip
+    _update(
+        conn, ctx, row, State.INFO_RECEIVED, principal_fen=body.principal_fen, interest_fen=body.interest_fen,
+        amount_fen=body.amount_fen, order_no=body.order_no, carried=carried,
+        out_message_id=str(message.envelope.message_id),
+    )  # fmt: skip
+    if body.amount_fen == 0:  # an empty account: only the history moves
+        _complete(conn, ctx, _row(conn, id=row["id"]) or row, None)
+        return
+    credit = settlement.unclaimed_credit(conn, body.order_no)
+    if credit is not None:
+        _complete(conn, ctx, _row(conn, id=row["id"]) or row, credit)
+
+
+def credit_received(conn: Connection, ctx: Context, event: Event) -> None:
+    """A bank credit no order of ours names (listener of ``bank_notice.credit_received``): a
+    transfer's money if its reference is the payout number a BDC905 gave; otherwise nothing."""
+    ref = str(event.payload.get("ref_seq_no") or "")
+    if not ref:
+        return
+    row = _row(conn, lock=True, order_no=ref, side=Side.IN.value)
+    if row is None or row["state"] != State.INFO_RECEIVED.value:
+        return  # not a transfer's, or its BDC905 is not here yet: the credit waits, unclaimed
+    credit = settlement.unclaimed_credit(conn, ref)
+    if credit is not None:
+        _complete(conn, ctx, row, credit)
+
+
+def _complete(
+    conn: Connection, ctx: Context, row: Mapping[str, Any], credit: settlement.IncomingCredit | None
+) -> None:
+    """The member credited with the matched credit (none: an empty account moved only its
+    history), the carried months recorded, the BDC905 answered, the application executed."""
+    member_id = int(row["member_id"])
+    entry_id = None
+    if credit is not None:
+        if credit.amount_fen != row["amount_fen"]:
+            events.record(conn, ctx, "transfer.amount_mismatch", "transfer", row["id"], {
+                "letter_no": row["letter_no"], "expected_fen": row["amount_fen"],
+                "credited_fen": credit.amount_fen, "notice_no": credit.notice_no,
+            })  # fmt: skip
+            return  # left to finance: the credit stays unclaimed, the transfer waits
+        if not settlement.claim_credit(conn, credit.notice_no):
+            return
+        today = ctx.clock.today()
+        entry = JournalEntry(
+            business_type="08",  # 外部转入
+            business_id=credit.ref_seq_no,  # the bank statement's reference: reconciliation matches it
+            idempotency_key=f"transfer-in:{row['letter_no']}",
+            value_date=today,
+            posting_date=today,
+            lines=(
+                Line(BANK_DEPOSITS, EntrySide.DEBIT, credit.amount_fen),
+                Line(
+                    MEMBER_CONTROL,
+                    EntrySide.CREDIT,
+                    credit.amount_fen,
+                    member_id=member_id,
+                    part=BalancePart.CARRIED,
+                ),
+            ),
+            memo=f"异地转移接续转入 联系函{row['letter_no']}",
+            actor=ctx.actor,
+        )
+        entry_id = ledger.post(conn, entry, ctx.clock)
+    months = list((row["carried"] or {}).get("months") or [])
+    added = contributions.record_carried_months(conn, ctx, member_id, months, row["letter_no"])
+    _update(
+        conn,
+        ctx,
+        row,
+        State.COMPLETED,
+        notice_no=credit.notice_no if credit else None,
+        credit_entry_id=entry_id,
+    )
+    events.record(conn, ctx, "transfer.credited", "transfer", row["id"], {
+        "letter_no": row["letter_no"], "member_id": member_id, "amount_fen": credit.amount_fen if credit else 0,
+        "entry_id": entry_id, "months_added": added,
+    })  # fmt: skip
+    if row["out_message_id"]:
+        negotiated = bool((row["carried"] or {}).get("negotiated"))
+        answer = TransferFeedback(
+            letter_no=row["letter_no"], feedback_code="0", feedback="转入确认办结",
+            status="20" if negotiated else "00",
+        )  # fmt: skip
+        send(conn, ctx, row["peer"], "BDC905", answer, reply_to=_uuid(row["out_message_id"]))
+    _tell_application(conn, ctx, row, True, "")
+
+
+def cancel_answered(conn: Connection, ctx: Context, message: Incoming) -> None:
+    """BDC903 answer at the new center: cancelled (0) ends the transfer and its application."""
+    body = message.body
+    assert isinstance(body, TransferFeedback)
+    row = _incoming_row(conn, body.letter_no, Side.IN, message.envelope.sender)
+    if body.feedback_code == "0" and row["state"] == State.LETTER_SENT.value:
+        _update(conn, ctx, row, State.CANCELLED)
+        _tell_application(conn, ctx, row, False, f"申请人撤销：{row['reason'] or '撤销'}")
+    else:
+        events.record(conn, ctx, "transfer.cancel_refused", "transfer", row["id"],
+                      {"letter_no": row["letter_no"], "feedback": body.feedback})  # fmt: skip
+
+
+# ------------------------------------------------------------------------------- old center
+
+
+def _facts(conn: Connection, letter: ContactLetter) -> tuple[int | None, rules.OutFacts]:
+    try:
+        member = accounts.get_member(conn, letter.old_account_no)
+    except NotFound:
+        return None, rules.OutFacts(False, None, None, 0, 0)
+    same = (
+        blind_index("member", "resident_id", member.resident_id)
+        == blind_index("member", "resident_id", letter.cert_no.strip().upper())
+        and member.name == letter.name.strip()
+    )
+    if not same:
+        return None, rules.OutFacts(False, None, None, 0, 0)
+    _used, unsettled = household_loans(conn, [member.id])
+    return member.id, rules.OutFacts(
+        found=True,
+        state=member.state,
+        sealed_on=accounts_queries.last_sealed_on(conn, member.id),
+        unsettled_loans=1 if unsettled else 0,
+        balance_fen=member.balance_fen,
+    )
+
+
+def _checks(conn: Connection, ctx: Context, letter: ContactLetter) -> tuple[int | None, list[Finding]]:
+    member_id, facts = _facts(conn, letter)
+    return member_id, rules.out_checks(facts, ctx.clock.today(), _min_sealed_months(conn, ctx))
+
+
+def _min_sealed_months(conn: Connection, ctx: Context) -> int:
+    return transfer_policy_at(conn, ctx.clock.today()).out_min_sealed_months
+
+
+def _checks_json(findings: list[Finding]) -> list[dict[str, Any]]:
+    return [{"code": f.code, "passed": f.passed, "message_zh": f.message_zh} for f in findings]
+
+
+def letter_received(conn: Connection, ctx: Context, message: Incoming) -> None:
+    """BDC901 at the old center: the request recorded with its checks, for staff to decide."""
+    letter = message.body
+    assert isinstance(letter, ContactLetter)
+    if _row(conn, letter_no=letter.letter_no) is not None:
+        return  # the same letter again (under another message id): nothing changes
+    if letter.letter_no[:6] != message.envelope.sender:
+        raise InvalidInput(
+            "transfer.letter_not_senders",
+            "联系函编号与发函中心不符",
+            "a letter number starts with its sender's code",
+        )
+    member_id, findings = _checks(conn, ctx, letter)
+    today = ctx.clock.today()
+    transfer_id = conn.execute(
+        insert(transfer)
+        .values(
+            letter_no=letter.letter_no,
+            side=Side.OUT.value,
+            peer=message.envelope.sender,
+            state=State.RECEIVED.value,
+            member_id=member_id,
+            letter_message_id=str(message.envelope.message_id),
+            checks=_checks_json(findings),
+            started_on=today,
+            due_on=rules.due_on(today, transfer_policy_at(conn, today).out_decide_working_days),
+            updated_at=ctx.clock.now(),
+        )
+        .returning(transfer.c.id)
+    ).scalar_one()
+    events.record(conn, ctx, "transfer.letter_received", "transfer", transfer_id,
+                  {"letter_no": letter.letter_no, "from": message.envelope.sender,
+                   "passed": all(f.passed for f in findings)})  # fmt: skip
+
+
+def _letter_of(conn: Connection, row: Mapping[str, Any]) -> ContactLetter:
+    stored = conn.scalar(
+        select(exchanged_message.c.envelope).where(exchanged_message.c.message_id == row["letter_message_id"])
+    )
+    if stored is None:
+        raise not_found(row["letter_no"])
+    body = protocol.open_body(protocol.envelope_of(stored), current_link().keys)
+    assert isinstance(body, ContactLetter)
+    return body
+
+
+def _out_row(conn: Connection, transfer_id: int) -> dict[str, Any]:
+    row = _row(conn, lock=True, id=transfer_id)
+    if row is None or row["side"] != Side.OUT.value:
+        raise not_found(transfer_id)
+    return row
+
+
+def _uuid(text: str) -> UUID:
+    return UUID(text)
+
+
+def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
+    """Staff approve a letter at the old center (see the module docstring); approving again
+    changes nothing."""
+    row = _out_row(conn, transfer_id)
+    if row["state"] in (State.TRANSFERRED.value, State.COMPLETED.value):
+        return get(conn, ctx.clock.today(), transfer_id)  # approved before: nothing changes
+    rules.require_move(Side.OUT, State(row["state"]), State.TRANSFERRED)
+    letter = _letter_of(conn, row)
+    member_id, findings = _checks(conn, ctx, letter)
+    failed = [f for f in findings if not f.passed]
+    if failed or member_id is None:
+        raise Conflict(
+            "transfer.checks_failed",
+            "不符合转出条件：" + "；".join(f.message_zh for f in failed),
+            "a check fails: refuse the letter with the reason instead",
+            checks=[f.code for f in failed],
+        )
+    today = ctx.clock.today()
+    interest_fen, _ = settle_on_close_with_policy(conn, ctx, member_id, today)
+    carried, current = ledger.member_balances(conn, [member_id]).get(member_id, (0, 0))
+    amount = carried + current
+    principal = amount - interest_fen
+    member = accounts.get_member(conn, letter.old_account_no)
+    order_id, order_no = None, None
+    if amount > 0:
+        sources = tuple(
+            Source(MEMBER_CONTROL, fen, member_id, part)
+            for part, fen in ((BalancePart.CARRIED, carried), (BalancePart.CURRENT, current))
+            if fen
+        )
+        order = settlement.reserve(
+            conn,
+            ctx,
+            PayoutRequest(
+                owner_kind=OWNER_KIND, owner_id=str(transfer_id), amount_fen=amount, sources=sources,
+                payee=Payee(letter.in_fund_account_name[:60], letter.in_fund_account_no, letter.in_bank_name[:60],
+                            account_class=AccountClass.CORPORATE),
+                business_type="07", fund_business_type="07", idempotency_key=f"transfer:{row['letter_no']}",
+                summary=f"转移接续 {row['letter_no']}",
+            ),
+        )  # fmt: skip
+        order_id, order_no = order.id, order.order_no
+    accounts.close_member(
+        conn, ctx, member.account_no, CloseKind.TRANSFERRED_OUT, f"异地转出（联系函{row['letter_no']}）"
+    )
+    body = _transfer_out(
+        conn, row["letter_no"], member, (principal, interest_fen), order_no or "NONE",
+        sorted(contributions_queries.member_posted_months(conn, member_id)),
+    )  # fmt: skip
+    taken = TransferFeedback(
+        letter_no=row["letter_no"], feedback_code="2", feedback="账户信息复核通过", status="08"
+    )
+    send(conn, ctx, row["peer"], "BDC901", taken, reply_to=_uuid(row["letter_message_id"]))
+    out_id = send(conn, ctx, row["peer"], "BDC905", body)
+    _update(
+        conn, ctx, row, State.TRANSFERRED, member_id=member_id, principal_fen=principal, interest_fen=interest_fen,
+        amount_fen=amount, order_no=order_no, payment_order_id=order_id, out_message_id=str(out_id),
+        checks=_checks_json(findings),
+    )  # fmt: skip
+    return get(conn, today, transfer_id)
+
+
+def _transfer_out(
+    conn: Connection,
+    letter_no: str,
+    member: accounts.Member,
+    amounts: tuple[int, int],
+    order_no: str,
+    months: list[str],
+    *,
+    tx_func: str = "0",
+) -> TransferOut:
+    """The BDC905 body: the money (principal, interest), the history and its summary, loans."""
+    principal, interest = amounts
+    history = rules.summarize(member.opened_on, months)
+    used, unsettled = household_loans(conn, [member.id])
+    return TransferOut(
+        letter_no=letter_no, tx_func=tx_func, name=member.name, cert_no=member.resident_id,  # type: ignore[arg-type]
+        amount_fen=principal + interest, principal_fen=principal, interest_fen=interest,
+        opened_month=history.opened_month, paid_through=history.paid_through,
+        six_months_continuous=history.six_months_continuous,  # type: ignore[arg-type]
+        loan_count=min(used, 99), unsettled_loan="1" if unsettled else "2", fraud="2",
+        contact_phone="12329", order_no=order_no, months=months,
+    )  # fmt: skip
+
+
+def amend(conn: Connection, ctx: Context, transfer_id: int, months: list[str] | None = None) -> Transfer:
+    """协商 at the old center: the new center asked to amend the transfer-out information (06);
+    staff send it again (BDC905, ``tx_func`` 1) with the history corrected (``months``: the
+    deposited months as they should be; none: as the ledger has them now). The money is what it
+    was: it has been paid already."""
+    row = _out_row(conn, transfer_id)
+    if row["state"] != State.NEGOTIATING.value:
+        raise Conflict(
+            "transfer.not_negotiating", "转入地未发起协商，不能修改转出信息",
+            f"transfer {transfer_id} is {row['state']}, not negotiating",
+        )  # fmt: skip
+    member_id = int(row["member_id"])
+    member = accounts.get_member(conn, accounts.account_numbers_of(conn, [member_id])[member_id])
+    corrected = sorted(set(months)) if months is not None else None
+    if corrected is not None:
+        rules.new_months([], corrected)  # each a month YYYY-MM, or refused
+    body = _transfer_out(
+        conn, row["letter_no"], member, (int(row["principal_fen"] or 0), int(row["interest_fen"] or 0)),
+        row["order_no"] or "NONE",
+        corrected if corrected is not None else sorted(contributions_queries.member_posted_months(conn, member_id)),
+        tx_func="1",
+    )  # fmt: skip
+    out_id = send(conn, ctx, row["peer"], "BDC905", body)
+    _update(conn, ctx, row, State.TRANSFERRED, out_message_id=str(out_id))
+    return get(conn, ctx.clock.today(), transfer_id)
+
+
+def negotiate(conn: Connection, ctx: Context, transfer_id: int, reason: str) -> Transfer:
+    """协商 at the new center: the transfer-out information is wrong (a history that does not
+    match the member's own records, …): the BDC905 is answered 06 with what to amend; the
+    money, if it arrives meanwhile, waits unclaimed for the amended information."""
+    row = _row(conn, lock=True, id=transfer_id)
+    if row is None or row["side"] != Side.IN.value:
+        raise not_found(transfer_id)
+    text = " ".join(reason.split())[:200]
+    if not text:
+        raise InvalidInput(
+            "transfer.reason_required", "协商须说明需修改的内容", "a negotiation needs a reason"
+        )
+    rules.require_move(Side.IN, State(row["state"]), State.NEGOTIATING)
+    answer = TransferFeedback(letter_no=row["letter_no"], feedback_code="2", feedback=text, status="06")
+    send(conn, ctx, row["peer"], "BDC905", answer, reply_to=_uuid(row["out_message_id"]))
+    _update(conn, ctx, row, State.NEGOTIATING, reason=text)
+    return get(conn, ctx.clock.today(), transfer_id)
+
+
+def refuse(conn: Connection, ctx: Context, transfer_id: int, reason: str) -> Transfer:
+    """Staff refuse a letter at the old center; the reason goes back (BDC901, 13)."""
+    row = _out_row(conn, transfer_id)
+    text = " ".join(reason.split())[:200]
+    if not text:
+        raise InvalidInput("transfer.reason_required", "不予转出须说明原因", "a refusal needs a reason")
+    if row["state"] == State.REFUSED.value:
+        return get(conn, ctx.clock.today(), transfer_id)
+    _update(conn, ctx, row, State.REFUSED, reason=text)
+    answer = TransferFeedback(letter_no=row["letter_no"], feedback_code="1", feedback=text, status="13")
+    send(conn, ctx, row["peer"], "BDC901", answer, reply_to=_uuid(row["letter_message_id"]))
+    return get(conn, ctx.clock.today(), transfer_id)
+
+
+def cancel_asked(conn: Connection, ctx: Context, message: Incoming) -> None:
+    """BDC903 at the old center: cancelled while undecided; refused once the money moved."""
+    body = message.body
+    assert isinstance(body, CancelRequest)
+    row = _row(conn, lock=True, letter_no=body.letter_no)
+    if row is None or row["side"] != Side.OUT.value or row["peer"] != message.envelope.sender:
+        answer = TransferFeedback(
+            letter_no=body.letter_no, feedback_code="1", feedback="联系函编号不存在", status="05"
+        )
+    elif row["state"] in (State.RECEIVED.value, State.CANCELLED.value):
+        if row["state"] == State.RECEIVED.value:
+            _update(conn, ctx, row, State.CANCELLED, reason=body.reason)
+        answer = TransferFeedback(
+            letter_no=body.letter_no, feedback_code="0", feedback="转入撤销业务办结", status="05"
+        )
+    else:
+        state = State(row["state"])
+        answer = TransferFeedback(
+            letter_no=body.letter_no, feedback_code="1", feedback=f"不能撤销：{rules.STATE_ZH[state]}",
+            status=rules.PLATFORM_STATUS[state],  # type: ignore[arg-type]
+        )  # fmt: skip
+    send(conn, ctx, message.envelope.sender, "BDC903", answer, reply_to=message.envelope.message_id)
+
+
+def completion_received(conn: Connection, ctx: Context, message: Incoming) -> None:
+    """BDC905 answer at the old center: the new center credited the member (00 正常办结, 20
+    协商后业务办结), or asks to amend the information (06 协商中, with what)."""
+    body = message.body
+    assert isinstance(body, TransferFeedback)
+    row = _row(conn, lock=True, letter_no=body.letter_no)
+    if row is None or row["side"] != Side.OUT.value:
+        return
+    if body.status in ("00", "20") and row["state"] == State.TRANSFERRED.value:
+        _update(conn, ctx, row, State.COMPLETED)
+    elif body.status == "06" and row["state"] == State.TRANSFERRED.value:
+        _update(conn, ctx, row, State.NEGOTIATING, reason=body.feedback[:200])
+
+
+def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> None:
+    """The transfer's payout ended (owner listener): a failure ends the transfer ``40``; the
+    reversal has put the money back in the (closed) account, which staff reopen by hand."""
+    row = _row(conn, lock=True, id=int(outcome.owner_id))
+    if row is None or row["side"] != Side.OUT.value:
+        return
+    if outcome.state != "paid" and row["state"] == State.TRANSFERRED.value:
+        _update(
+            conn,
+            ctx,
+            row,
+            State.PAYMENT_FAILED,
+            reason=str(outcome.payload().get("failure_reason") or "")[:200],
+        )
+
+
+# ------------------------------------------------------------------------------------ status
+
+
+def ask_status(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
+    """Ask the other center where the transfer stands (BDC904); its answer is recorded, and a
+    payout the old center's bank refused (40) ends the transfer here too."""
+    row = _row(conn, id=transfer_id)
+    if row is None:
+        raise not_found(transfer_id)
+    send(conn, ctx, row["peer"], "BDC904", StatusQuery(letter_no=row["letter_no"]))
+    return get(conn, ctx.clock.today(), transfer_id)
+
+
+def status_answered(conn: Connection, ctx: Context, message: Incoming) -> None:
+    """BDC904 answer: recorded on the query (``transfers.service.status_answered``); at the new
+    center a 40 (转出失败业务办结: the old center's bank refused the payout, the money is back
+    there) ends the transfer and fails the application."""
+    service_status_answered(conn, ctx, message)
+    body = message.body
+    assert isinstance(body, StatusAnswer)
+    row = _row(conn, lock=True, letter_no=body.letter_no)
+    if row is None or row["side"] != Side.IN.value or row["peer"] != message.envelope.sender:
+        return
+    if body.status == "40" and rules.can_move(Side.IN, State(row["state"]), State.PAYMENT_FAILED):
+        _update(conn, ctx, row, State.PAYMENT_FAILED, reason=body.feedback[:200])
+        _tell_application(conn, ctx, row, False, "转出地资金划转失败")
+
+
+def status_asked(conn: Connection, ctx: Context, message: Incoming) -> None:
+    """BDC904 request: where the letter's transfer stands here (or 1 失败 联系函编号不存在)."""
+    body = message.body
+    assert isinstance(body, StatusQuery)
+    row = _row(conn, letter_no=body.letter_no)
+    if row is None or row["peer"] != message.envelope.sender:
+        answer = StatusAnswer(letter_no=body.letter_no, feedback_code="1", feedback="联系函编号不存在")
+    else:
+        state = State(row["state"])
+        answer = StatusAnswer(
+            letter_no=body.letter_no, feedback_code=rules.feedback_code(state),  # type: ignore[arg-type]
+            feedback=rules.STATE_ZH[state], status=rules.PLATFORM_STATUS[state],  # type: ignore[arg-type]
+        )  # fmt: skip
+    send(conn, ctx, message.envelope.sender, "BDC904", answer, reply_to=message.envelope.message_id)
+
+
+def member_state_ok(state: str) -> bool:
+    return state == MemberState.NORMAL.value
+
+
+# Declared in hpf.bootstrap.message_handlers (with the link's own: BDC909, BDC904 answers).
+HANDLERS = {
+    ("BDC901", False): letter_received,
+    ("BDC901", True): letter_answered,
+    ("BDC903", False): cancel_asked,
+    ("BDC903", True): cancel_answered,
+    ("BDC904", False): status_asked,
+    ("BDC904", True): status_answered,
+    ("BDC905", False): transfer_out_received,
+    ("BDC905", True): completion_received,
+}
