@@ -91,7 +91,7 @@ LAYERS: list[set[str]] = [
     {"services"},
     {"withdrawals"},
     {"loans"},
-    {"console", "transfers"},
+    {"console", "transfers", "inspection"},  # inspection: the audit rule pack reads every business package
     {"bootstrap", "schema", "check"},
     {"data"},  # the data element registry, catalog and standard export: reads the whole schema
     {"app", "sim", "migrations"},

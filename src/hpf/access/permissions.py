@@ -64,6 +64,10 @@ class Perm(StrEnum):
     # The data catalog (数据目录): every stored field's element, standard mapping, owner, sharing
     # and grade; governance work of auditors, risk officers, supervisors and administrators.
     DATA_READ = "data:read"
+    # Electronic audit (电子稽查): the rule pack's runs, findings and cases; handling a case
+    # (assign, investigate, conclude) is the auditors' and risk officers' work.
+    INSPECTION_READ = "inspection:read"
+    INSPECTION_HANDLE = "inspection:handle"
 
 
 _STAFF_READ = {
@@ -98,10 +102,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.AUDITOR: frozenset(
         _STAFF_READ
         | {Perm.LEDGER_READ, Perm.AUDIT_READ, Perm.MEMBER_UNMASK, Perm.APPROVAL_READ, Perm.SETTLEMENT_READ}
-        | {Perm.DATA_READ}
+        | {Perm.DATA_READ, Perm.INSPECTION_READ, Perm.INSPECTION_HANDLE}
     ),
-    Role.RISK: frozenset(_STAFF_READ | {Perm.MEMBER_UNMASK, Perm.LOAN_RISK_REVIEW, Perm.DATA_READ}),
-    Role.SUPERVISOR: frozenset({Perm.POLICY_READ, Perm.LEDGER_READ, Perm.LOAN_READ, Perm.DATA_READ}),
+    Role.RISK: frozenset(
+        _STAFF_READ
+        | {Perm.MEMBER_UNMASK, Perm.LOAN_RISK_REVIEW, Perm.DATA_READ}
+        | {Perm.INSPECTION_READ, Perm.INSPECTION_HANDLE}
+    ),
+    Role.SUPERVISOR: frozenset(
+        {Perm.POLICY_READ, Perm.LEDGER_READ, Perm.LOAN_READ, Perm.DATA_READ, Perm.INSPECTION_READ}
+    ),
     Role.ADMIN: frozenset(
         {Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN, Perm.DATA_READ} | _DECIDE
     ),
