@@ -66,10 +66,14 @@ def _rates(over: bool) -> Finder:
     def find(rule: Rule, at: date, limits: Limits) -> Select[Any]:
         e = accounts.employer_refs_subquery("e")
         if over:
-            wrong = or_(e.c.employer_rate > limits.employer_rate_max, e.c.member_rate > limits.member_rate_max)
+            wrong = or_(
+                e.c.employer_rate > limits.employer_rate_max, e.c.member_rate > limits.member_rate_max
+            )
             bound_er, bound_mr = limits.employer_rate_max, limits.member_rate_max
         else:
-            wrong = or_(e.c.employer_rate < limits.employer_rate_min, e.c.member_rate < limits.member_rate_min)
+            wrong = or_(
+                e.c.employer_rate < limits.employer_rate_min, e.c.member_rate < limits.member_rate_min
+            )
             bound_er, bound_mr = limits.employer_rate_min, limits.member_rate_min
         return select(
             e.c.account_no.label("object"),
@@ -215,9 +219,7 @@ def manual_entry_without_approval(rule: Rule, at: date, limits: Limits) -> Selec
     """A reversal a person posted that no approved ``ledger.reversal`` request produced."""
     r = ledger.reversals_subquery("r")
     approved = approved_entries_subquery(LEDGER_REVERSAL, "a")
-    return select(
-        _text(r.c.id).label("object"), r.c.reverses_entry_id, r.c.actor, r.c.posting_date
-    ).where(
+    return select(_text(r.c.id).label("object"), r.c.reverses_entry_id, r.c.actor, r.c.posting_date).where(
         not_(r.c.idempotency_key.like(AUTOMATIC_REVERSAL)),
         not_(exists().where(approved.c.entry_id == r.c.id)),
     )

@@ -146,7 +146,9 @@ def require_text(value: str, field: str, title_zh: str, limit: int = 500) -> str
     """A note, a reason or an assignee: not blank, at most ``limit`` characters."""
     text = " ".join(value.split())
     if not text:
-        raise InvalidInput("inspection.text_required", f"请填写{title_zh}", f"{field} is required", field=field)
+        raise InvalidInput(
+            "inspection.text_required", f"请填写{title_zh}", f"{field} is required", field=field
+        )
     if len(text) > limit:
         raise InvalidInput(
             "inspection.text_too_long", f"{title_zh}不能超过{limit}个字", f"{field} is too long", field=field

@@ -41,7 +41,7 @@ from hpf.inspection.rules import (
 from hpf.inspection.tables import inspection_case, inspection_case_step, inspection_finding, inspection_run
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
-from hpf.kernel.errors import Conflict, NotFound
+from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.policy.queries import policy_at, withdrawal_policy_at
 
 SCAN_ROLE = "system"  # the audit log's role of the scan itself
@@ -240,9 +240,11 @@ def _move(
     row = _locked(conn, case_id)
     if version is not None and version != row.version:
         raise Conflict(
-            "inspection.case_changed", "案件已被他人更新，请刷新后重试",
-            f"case {case_id} is at version {row.version}, not {version}", version=row.version,
-        )  # fmt: skip
+            "inspection.case_changed",
+            "案件已被他人更新，请刷新后重试",
+            f"case {case_id} is at version {row.version}, not {version}",
+            version=row.version,
+        )
     state = next_state(CaseState(row.state), step)
     conn.execute(
         update(inspection_case)
@@ -261,7 +263,9 @@ def assign(
     _move(conn, ctx, case_id, Step.ASSIGNED, role, version, {"assignee": login}, assignee=login)
 
 
-def note(conn: Connection, ctx: Context, case_id: int, text: str, *, role: str, version: int | None = None) -> None:
+def note(
+    conn: Connection, ctx: Context, case_id: int, text: str, *, role: str, version: int | None = None
+) -> None:
     """An investigation note (调查记录): the case is under investigation."""
     _move(conn, ctx, case_id, Step.NOTED, role, version, {}, note=require_text(text, "note", "调查记录"))
 
@@ -335,7 +339,7 @@ class CaseDetail:
     concluded_on: date | None
     last_seen_on: date
     still_found: bool  # the latest run found it again
-    facts: Mapping[str, Any]
+    facts: dict[str, Any]
     steps: tuple[CaseStepRow, ...]
 
 
@@ -349,6 +353,20 @@ def _case_row(r: Any) -> CaseRow:
     )  # fmt: skip
 
 
+STATE_FILTERS = (*(s.value for s in CaseState), "active", "concluded")
+
+
+def checked_state(state: str | None) -> str | None:
+    """A case-state filter: a state, ``active`` (not concluded) or ``concluded``; refused otherwise."""
+    if state in (None, ""):
+        return None
+    if state not in STATE_FILTERS:
+        raise InvalidInput(
+            "inspection.state_filter", "案件状态筛选条件无效", f"state {state!r}", field="state"
+        )
+    return state
+
+
 def list_cases(
     conn: Connection, *, rule: str | None = None, state: str | None = None, assignee: str | None = None,
     limit: int = 50, offset: int = 0,
@@ -358,6 +376,7 @@ def list_cases(
     stmt = select(inspection_case).order_by(c.id.desc()).limit(limit).offset(offset)
     if rule:
         stmt = stmt.where(c.rule == rule_of(rule).id)
+    state = checked_state(state)
     if state == "concluded":
         stmt = stmt.where(c.state.in_([s.value for s in CONCLUDED]))
     elif state == "active":
@@ -381,7 +400,11 @@ def counts_by_rule(conn: Connection) -> list[RuleCount]:
         confirmed = counts.get((rule.id, CaseState.CONFIRMED.value), 0)
         cleared = counts.get((rule.id, CaseState.CLEARED.value), 0)
         total = sum(n for (rule_id, _), n in counts.items() if rule_id == rule.id)
-        out.append(RuleCount(rule.id, rule.title_zh, rule.severity.value, total - confirmed - cleared, confirmed, cleared))
+        out.append(
+            RuleCount(
+                rule.id, rule.title_zh, rule.severity.value, total - confirmed - cleared, confirmed, cleared
+            )
+        )
     return out
 
 
@@ -393,12 +416,20 @@ def case_detail(conn: Connection, case_id: int) -> CaseDetail:
     facts = conn.execute(
         select(f.facts).where(f.rule == row.rule, f.object == row.object).order_by(f.id.desc()).limit(1)
     ).scalar()
-    seen_on = conn.scalar(select(run.business_date).where(run.id == row.last_run_id))
+    seen_on: date = conn.execute(select(run.business_date).where(run.id == row.last_run_id)).scalar_one()
     latest = conn.scalar(select(func.max(run.id)))
     s = inspection_case_step.c
     steps = tuple(
-        CaseStepRow(r.step, STEP_ZH[Step(r.step)], r.business_date, r.recorded_at, r.actor, r.note, r.assignee,
-                    r.amount_fen)  # fmt: skip
+        CaseStepRow(
+            r.step,
+            STEP_ZH[Step(r.step)],
+            r.business_date,
+            r.recorded_at,
+            r.actor,
+            r.note,
+            r.assignee,
+            r.amount_fen,
+        )
         for r in conn.execute(select(inspection_case_step).where(s.case_id == case_id).order_by(s.id))
     )
     return CaseDetail(

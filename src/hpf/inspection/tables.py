@@ -52,9 +52,7 @@ inspection_case = Table(
     Column("conclusion", String(500)),  # confirmed or cleared: why
     Column("concluded_on", Date),
     Column("version", Integer, nullable=False),
-    CheckConstraint(
-        "state IN ('open', 'assigned', 'investigating', 'confirmed', 'cleared')", name="state"
-    ),
+    CheckConstraint("state IN ('open', 'assigned', 'investigating', 'confirmed', 'cleared')", name="state"),
     CheckConstraint("recover_fen IS NULL OR recover_fen >= 0", name="recover_not_negative"),
     Index(None, "rule", "object", unique=True),
     Index(None, "state", "rule"),

@@ -81,7 +81,7 @@ def _card(rng: random.Random) -> str:
     return first18 + luhn_check_digit(first18)
 
 
-def _members(conn: Connection, *, min_balance: int = 0, opened_before: date | None = None) -> list[Any]:
+def members_with_balance(conn: Connection, *, min_balance: int = 0, opened_before: date | None = None) -> list[Any]:
     """Members in state 正常 with at least ``min_balance`` fen, by id."""
     m = accounts_queries.member_refs_subquery("m")
     b = ledger_queries.member_balances_subquery("b")
@@ -96,7 +96,7 @@ def _members(conn: Connection, *, min_balance: int = 0, opened_before: date | No
     return list(conn.execute(stmt))
 
 
-def _file(
+def file_claim(
     conn: Connection, ctx: Context, people: tuple[Principal, Principal], code: str, account_no: str,
     payload: dict[str, Any],
 ) -> int | None:  # fmt: skip
@@ -107,7 +107,9 @@ def _file(
                               idempotency_key=f"{ACTOR}:{code}:{account_no}:{ctx.clock.today():%Y%m%d}")  # fmt: skip
     for material in catalog.item_at(conn, code, ctx.clock.today())["materials"]:
         if material["required"]:
-            applications.add_material(conn, ctx, teller, row.id, material["code"], f"{material['code']}.pdf", PDF)
+            applications.add_material(
+                conn, ctx, teller, row.id, material["code"], f"{material['code']}.pdf", PDF
+            )
     decided = applications.complete_submission(conn, ctx, teller, row.id)
     if decided.state == "under_review":
         decided = applications.approve(conn, ctx, reviewer, row.id, "材料齐全，同意提取")
@@ -148,13 +150,19 @@ def _bases(over: bool) -> Planter:
 
     def planter(conn: Connection, rng: random.Random, count: int, today: date) -> list[PlantedDefect]:
         p = policy_at(conn, today)
-        candidates = [
-            m for m in _members(conn) if p.base_floor_fen <= m.base_fen <= p.base_cap_fen
-        ]
+        candidates = [m for m in members_with_balance(conn) if p.base_floor_fen <= m.base_fen <= p.base_cap_fen]
 
         def one(m: Any) -> str | None:
-            base = p.base_cap_fen + 100 * rng.randint(1, 5000) if over else p.base_floor_fen - 100 * rng.randint(1, 500)
-            return str(m.account_no) if base > 0 and accounts_bulk.load_stock_base(conn, m.account_no, base) else None
+            base = (
+                p.base_cap_fen + 100 * rng.randint(1, 5000)
+                if over
+                else p.base_floor_fen - 100 * rng.randint(1, 500)
+            )
+            return (
+                str(m.account_no)
+                if base > 0 and accounts_bulk.load_stock_base(conn, m.account_no, base)
+                else None
+            )
 
         return _attempt(conn, rng, candidates, count, one, kind)
 
@@ -164,22 +172,26 @@ def _bases(over: bool) -> Planter:
 # ---------------------------------------------------------------------- behaviours (services)
 
 
-def base_raised_before_withdrawal(conn: Connection, rng: random.Random, count: int, today: date) -> list[PlantedDefect]:
+def base_raised_before_withdrawal(
+    conn: Connection, rng: random.Random, count: int, today: date
+) -> list[PlantedDefect]:
     """The base raised by half at the counter, then an illness claim filed the same day."""
     ctx, p = _ctx(today), policy_at(conn, today)
     people = staff(conn, ctx)
-    candidates = [m for m in _members(conn, min_balance=100_000) if m.base_fen * 3 // 2 <= p.base_cap_fen]
+    candidates = [m for m in members_with_balance(conn, min_balance=100_000) if m.base_fen * 3 // 2 <= p.base_cap_fen]
 
     def one(m: Any) -> str | None:
         accounts.change_member(conn, ctx, m.account_no, {"base_fen": m.base_fen * 3 // 2}, "工资调整")
         payload = {**_payee(rng), "cost_fen": rng.randint(500_000, 5_000_000)}
-        found = _file(conn, ctx, people, "WD-ILLNESS", m.account_no, payload)
+        found = file_claim(conn, ctx, people, "WD-ILLNESS", m.account_no, payload)
         return None if found is None else str(found)
 
     return _attempt(conn, rng, candidates, count, one, "A-BASE-RAISED-BEFORE-WITHDRAWAL")
 
 
-def rent_over_yearly_limit(conn: Connection, rng: random.Random, count: int, today: date) -> list[PlantedDefect]:
+def rent_over_yearly_limit(
+    conn: Connection, rng: random.Random, count: int, today: date
+) -> list[PlantedDefect]:
     """Two rent claims of one natural year: the first (a year's rent) months ago, the second as
     soon as the interval allows. Both days lie in one year: this year if it has room, else last."""
     wp = withdrawal_policy_at(conn, today)
@@ -189,13 +201,13 @@ def rent_over_yearly_limit(conn: Connection, rng: random.Random, count: int, tod
     first = date(int(first_month[:4]), int(first_month[5:]), 1)
     need = wp.rent_monthly_cap_fen * (12 + interval)
     opened_before = date(first.year - 1, first.month, 1)
-    candidates = _members(conn, min_balance=need, opened_before=opened_before)
+    candidates = members_with_balance(conn, min_balance=need, opened_before=opened_before)
 
     def one(m: Any) -> str | None:
         rent = {"rent_monthly_fen": wp.rent_monthly_cap_fen + 100_000}
         for day in (first, second):
             ctx = _ctx(day)
-            if _file(conn, ctx, staff(conn, ctx), "WD-RENT", m.account_no, {**_payee(rng), **rent}) is None:
+            if file_claim(conn, ctx, staff(conn, ctx), "WD-RENT", m.account_no, {**_payee(rng), **rent}) is None:
                 return None
         return str(m.account_no)
 
@@ -208,7 +220,7 @@ def _shared(kind: str) -> Planter:
     def planter(conn: Connection, rng: random.Random, count: int, today: date) -> list[PlantedDefect]:
         ctx = _ctx(today)
         people = staff(conn, ctx)
-        members = _members(conn, min_balance=100_000)
+        members = members_with_balance(conn, min_balance=100_000)
         pairs = [(members[i], members[i + 1]) for i in range(0, len(members) - 1, 2)]
 
         def one(pair: tuple[Any, Any]) -> str | None:
@@ -217,7 +229,7 @@ def _shared(kind: str) -> Planter:
                 card = _card(rng)
                 for m in pair:
                     payload = {**_payee(rng, card), "cost_fen": rng.randint(500_000, 5_000_000)}
-                    found = _file(conn, ctx, people, "WD-ILLNESS", m.account_no, payload)
+                    found = file_claim(conn, ctx, people, "WD-ILLNESS", m.account_no, payload)
                     if found is None:
                         return None
             else:
@@ -226,7 +238,7 @@ def _shared(kind: str) -> Planter:
                 for m in pair:
                     payload = {**_payee(rng), "document_no": contract, "document_date": signed,
                                "cost_fen": 80_000_000 + rng.randrange(40_000_000)}  # fmt: skip
-                    found = _file(conn, ctx, people, "WD-PURCHASE", m.account_no, payload)
+                    found = file_claim(conn, ctx, people, "WD-PURCHASE", m.account_no, payload)
                     if found is None:
                         return None
             return None if found is None else str(found)
@@ -236,32 +248,38 @@ def _shared(kind: str) -> Planter:
     return planter
 
 
-def withdrawal_long_sealed(conn: Connection, rng: random.Random, count: int, today: date) -> list[PlantedDefect]:
+def withdrawal_long_sealed(
+    conn: Connection, rng: random.Random, count: int, today: date
+) -> list[PlantedDefect]:
     """An account sealed long ago (the seal dated then) and a leave-the-city claim today."""
     ctx = _ctx(today)
     people = staff(conn, ctx)
     months = rule_of("A-WITHDRAW-LONG-SEALED").params["months"] + 2
     sealed_month = add_months(month_of(today), -months)
     sealed_on = date(int(sealed_month[:4]), int(sealed_month[5:]), 15)
-    candidates = _members(conn, min_balance=1, opened_before=sealed_on)
+    candidates = members_with_balance(conn, min_balance=1, opened_before=sealed_on)
 
     def one(m: Any) -> str | None:
         accounts.seal_member(conn, _ctx(sealed_on), m.account_no, "离职")
         payload = {**_payee(rng), "labour_ended": True, "emigrated": False}
-        found = _file(conn, ctx, people, "WD-LEAVE", m.account_no, payload)
+        found = file_claim(conn, ctx, people, "WD-LEAVE", m.account_no, payload)
         return None if found is None else str(found)
 
     return _attempt(conn, rng, candidates, count, one, "A-WITHDRAW-LONG-SEALED")
 
 
-def manual_entry_without_approval(conn: Connection, rng: random.Random, count: int, today: date) -> list[PlantedDefect]:
+def manual_entry_without_approval(
+    conn: Connection, rng: random.Random, count: int, today: date
+) -> list[PlantedDefect]:
     """A bank notice keyed in, then reversed by finance's own hand: no maker-checker request."""
     ctx = _ctx(today)
     employers = accounts_queries.employers_in_states(conn, LIVE)
 
     def one(e: Any) -> str | None:
         ref = f"PLANT{e.id:07d}{rng.randrange(10**8):08d}"
-        got = contributions.record_receipt(conn, ctx, e.account_no, rng.randint(10_000, 5_000_000), ref, today)
+        got = contributions.record_receipt(
+            conn, ctx, e.account_no, rng.randint(10_000, 5_000_000), ref, today
+        )
         entry = ledger.reverse(conn, got.entry_id, reason="到账通知录入错误", actor=FINANCE, clock=ctx.clock)
         return str(entry)
 
@@ -273,7 +291,9 @@ def _active_loans(conn: Connection) -> list[int]:
     return [int(i) for i in conn.scalars(select(active.c.id).order_by(active.c.id))]
 
 
-def collateral_released_unsettled(conn: Connection, rng: random.Random, count: int, today: date) -> list[PlantedDefect]:
+def collateral_released_unsettled(
+    conn: Connection, rng: random.Random, count: int, today: date
+) -> list[PlantedDefect]:
     """The registry reports the mortgage of a loan still owed as released (解除抵押)."""
     ctx = _ctx(today)
 
@@ -291,7 +311,9 @@ def collateral_released_unsettled(conn: Connection, rng: random.Random, count: i
 STOCK_APPLICATION = 10**12  # stock contracts carry no application of this system: ids above it
 
 
-def borrower_multiple_loans(conn: Connection, rng: random.Random, count: int, today: date) -> list[PlantedDefect]:
+def borrower_multiple_loans(
+    conn: Connection, rng: random.Random, count: int, today: date
+) -> list[PlantedDefect]:
     """A second contract for a borrower who holds an active loan, loaded as legacy stock."""
     ctx = _ctx(today)
 

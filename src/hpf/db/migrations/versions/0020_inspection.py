@@ -64,11 +64,15 @@ def upgrade() -> None:
             ["last_run_id"], ["inspection_run.id"], name=op.f("fk_inspection_case_last_run_id_inspection_run")
         ),
         sa.ForeignKeyConstraint(
-            ["opened_run_id"], ["inspection_run.id"], name=op.f("fk_inspection_case_opened_run_id_inspection_run")
+            ["opened_run_id"],
+            ["inspection_run.id"],
+            name=op.f("fk_inspection_case_opened_run_id_inspection_run"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inspection_case")),
     )
-    op.create_index(op.f("ix_inspection_case_rule_object"), "inspection_case", ["rule", "object"], unique=True)
+    op.create_index(
+        op.f("ix_inspection_case_rule_object"), "inspection_case", ["rule", "object"], unique=True
+    )
     op.create_index(op.f("ix_inspection_case_state_rule"), "inspection_case", ["state", "rule"], unique=False)
     op.create_table(
         "inspection_finding",
@@ -85,7 +89,9 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_inspection_finding_rule_object"), "inspection_finding", ["rule", "object"], unique=False
     )
-    op.create_index(op.f("ix_inspection_finding_run_id_rule"), "inspection_finding", ["run_id", "rule"], unique=False)
+    op.create_index(
+        op.f("ix_inspection_finding_run_id_rule"), "inspection_finding", ["run_id", "rule"], unique=False
+    )
     op.create_table(
         "inspection_case_step",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
@@ -102,7 +108,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inspection_case_step")),
     )
-    op.create_index(op.f("ix_inspection_case_step_case_id"), "inspection_case_step", ["case_id"], unique=False)
+    op.create_index(
+        op.f("ix_inspection_case_step_case_id"), "inspection_case_step", ["case_id"], unique=False
+    )
 
 
 def downgrade() -> None:
