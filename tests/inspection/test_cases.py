@@ -6,9 +6,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import TODAY
 from sqlalchemy import select
 
+from conftest import TODAY
 from hpf.audit.trail import audit_log, verify
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.events import events_of

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 from conftest import TODAY
-
 from hpf.db.engine import read_transaction
 from hpf.inspection.rules import rules
 from hpf.inspection.service import find, scan

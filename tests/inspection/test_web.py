@@ -6,9 +6,9 @@ import random
 import re
 
 import pytest
-from conftest import TODAY
 from fastapi.testclient import TestClient
 
+from conftest import TODAY
 from hpf.access.permissions import Role
 from hpf.app import create_app
 from hpf.db.engine import write_transaction

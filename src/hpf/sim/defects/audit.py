@@ -81,7 +81,9 @@ def _card(rng: random.Random) -> str:
     return first18 + luhn_check_digit(first18)
 
 
-def members_with_balance(conn: Connection, *, min_balance: int = 0, opened_before: date | None = None) -> list[Any]:
+def members_with_balance(
+    conn: Connection, *, min_balance: int = 0, opened_before: date | None = None
+) -> list[Any]:
     """Members in state 正常 with at least ``min_balance`` fen, by id."""
     m = accounts_queries.member_refs_subquery("m")
     b = ledger_queries.member_balances_subquery("b")
@@ -150,7 +152,9 @@ def _bases(over: bool) -> Planter:
 
     def planter(conn: Connection, rng: random.Random, count: int, today: date) -> list[PlantedDefect]:
         p = policy_at(conn, today)
-        candidates = [m for m in members_with_balance(conn) if p.base_floor_fen <= m.base_fen <= p.base_cap_fen]
+        candidates = [
+            m for m in members_with_balance(conn) if p.base_floor_fen <= m.base_fen <= p.base_cap_fen
+        ]
 
         def one(m: Any) -> str | None:
             base = (
@@ -178,7 +182,9 @@ def base_raised_before_withdrawal(
     """The base raised by half at the counter, then an illness claim filed the same day."""
     ctx, p = _ctx(today), policy_at(conn, today)
     people = staff(conn, ctx)
-    candidates = [m for m in members_with_balance(conn, min_balance=100_000) if m.base_fen * 3 // 2 <= p.base_cap_fen]
+    candidates = [
+        m for m in members_with_balance(conn, min_balance=100_000) if m.base_fen * 3 // 2 <= p.base_cap_fen
+    ]
 
     def one(m: Any) -> str | None:
         accounts.change_member(conn, ctx, m.account_no, {"base_fen": m.base_fen * 3 // 2}, "工资调整")
@@ -207,7 +213,10 @@ def rent_over_yearly_limit(
         rent = {"rent_monthly_fen": wp.rent_monthly_cap_fen + 100_000}
         for day in (first, second):
             ctx = _ctx(day)
-            if file_claim(conn, ctx, staff(conn, ctx), "WD-RENT", m.account_no, {**_payee(rng), **rent}) is None:
+            if (
+                file_claim(conn, ctx, staff(conn, ctx), "WD-RENT", m.account_no, {**_payee(rng), **rent})
+                is None
+            ):
                 return None
         return str(m.account_no)
 
