@@ -21,7 +21,7 @@ def test_the_registry_holds_one_planter_per_rule_of_the_pack():
 
 def test_the_scan_finds_the_planted_defects_and_little_else(city, tmp_path):
     with read_transaction(city) as conn:
-        before = {(rule, r["object"]) for rule, rows in find(conn, TODAY).items() for r in rows}
+        before = {(rule, r.object) for rule, rows in find(conn, TODAY).items() for r in rows}
     planted = plant(city, count=3, today=TODAY, seed=11, planters=PLANTERS)
     key = tmp_path / "key.jsonl"
     assert write_key(key, planted) == len(planted)

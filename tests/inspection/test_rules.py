@@ -41,7 +41,7 @@ CTX = Context("auditor-test", FixedClock(TODAY), "990001", source="sim")
 
 def found(engine: Engine, rule_id: str) -> list[str]:
     with read_transaction(engine) as conn:
-        return [r["object"] for r in find(conn, TODAY, [rule_of(rule_id)])[rule_id]]
+        return [r.object for r in find(conn, TODAY, [rule_of(rule_id)])[rule_id]]
 
 
 def plant_one(engine: Engine, kind: str) -> str:

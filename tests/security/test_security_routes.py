@@ -116,6 +116,7 @@ def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
         "application_id": center.application.id,
         "material_id": center.material_id,
         "code": "AC-CHANGE",
+        "case_id": 999_999,
     }
     return route.path.format(**{name: values[name] for name in route.param_convertors})
 

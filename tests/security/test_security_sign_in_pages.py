@@ -186,6 +186,7 @@ def test_every_page_form_needs_the_sessions_csrf_token(client: TestClient, cente
         "loan_id": 1,
         "application_id": center.application.id,
         "code": "AC-CHANGE",
+        "case_id": 1,
     }
     posts = page_post_routes(center.app)
     assert {"/policy", "/employers/{account_no}/receipts", "/approvals/{request_id}/approve"} <= set(posts)

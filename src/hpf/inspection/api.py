@@ -23,7 +23,7 @@ from hpf.access.permissions import Perm, Principal, Scope
 from hpf.inspection import service
 from hpf.inspection.rules import rules
 from hpf.web.auth import CurrentPrincipal, requires
-from hpf.web.bounds import Code, Id, NonNegativeFen, Offset, Text
+from hpf.web.bounds import BodyId, Code, Id, NonNegativeFen, Offset, Text
 from hpf.web.callers import role_of
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.routing import HpfRoute
@@ -46,23 +46,23 @@ class RulePublic(BaseModel):
 
 class AssignIn(BaseModel):
     assignee: Code = Field(description="the login of the auditor who takes the case")
-    version: int | None = None
+    version: BodyId | None = None
 
 
 class NoteIn(BaseModel):
     note: Text
-    version: int | None = None
+    version: BodyId | None = None
 
 
 class ConfirmIn(BaseModel):
     recover_fen: NonNegativeFen = Field(description="the money to recover, integer fen (0: none)")
     conclusion: Text
-    version: int | None = None
+    version: BodyId | None = None
 
 
 class ClearIn(BaseModel):
     reason: Text
-    version: int | None = None
+    version: BodyId | None = None
 
 
 @router.get(

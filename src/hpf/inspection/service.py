@@ -45,6 +45,8 @@ from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.policy.queries import policy_at, withdrawal_policy_at
 
 SCAN_ROLE = "system"  # the audit log's role of the scan itself
+FactValue = str | int | None  # a fact as stored: codes, ids and dates as text, amounts in fen
+Facts = dict[str, FactValue]
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,10 @@ class ScanFinding:
     rule: str
     object: str
     severity: str
-    facts: Mapping[str, Any]
+    facts: Facts
     case_id: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> Facts:
         """The ``--json`` line: ``{"rule", "object", "severity", "case", **facts}``."""
         return {"rule": self.rule, "object": self.object, "severity": self.severity, "case": self.case_id,
                 **self.facts}  # fmt: skip
@@ -90,23 +92,34 @@ def limits_at(conn: Connection, at: date) -> Limits:
     )
 
 
-def _json(value: Any) -> Any:
+def _json(value: Any) -> FactValue:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return str(value.normalize()) if value == value.to_integral_value() else str(value)
-    return value
+        return format(value.normalize(), "f")  # 0.1300 (PostgreSQL) and 0.13 (SQLite) read alike
+    if value is None or isinstance(value, str | int):
+        return value
+    return str(value)
 
 
-def find(conn: Connection, at: date, chosen: Sequence[Rule] | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Each rule's findings on ``at``, one per object (the latest row of a rule that reports an
-    object twice wins): ``{rule id: [{"object": …, facts…}]}``. Reads only."""
+@dataclass(frozen=True)
+class Found:
+    """What a rule's statement answered about one object: its identifier and the facts read."""
+
+    object: str
+    facts: Facts
+
+
+def find(conn: Connection, at: date, chosen: Sequence[Rule] | None = None) -> dict[str, list[Found]]:
+    """Each rule's findings on ``at``, one per object (the last row of a rule that reports an
+    object twice wins), by object. Reads only."""
     limits = limits_at(conn, at)
-    found: dict[str, list[dict[str, Any]]] = {}
+    found: dict[str, list[Found]] = {}
     for rule in chosen or rules():
-        by_object: dict[str, dict[str, Any]] = {}
+        by_object: dict[str, Found] = {}
         for row in conn.execute(FINDERS[rule.id](rule, at, limits)).mappings():
-            by_object[str(row["object"])] = {k: _json(v) for k, v in row.items()}
+            obj = str(row["object"])
+            by_object[obj] = Found(obj, {k: _json(v) for k, v in row.items() if k != "object"})
         found[rule.id] = [by_object[k] for k in sorted(by_object)]
     return found
 
@@ -116,7 +129,7 @@ def scan(engine: Engine, *, at: date, ctx: Context | None = None) -> InspectionS
     ctx = ctx or Context(actor="inspection", clock=FixedClock(at), center_code="", source="inspection")
     started, clock = ctx.clock.now(), time.perf_counter()
     with write_transaction(engine) as conn:
-        found: dict[str, list[dict[str, Any]]] = {}
+        found: dict[str, list[Found]] = {}
         took: dict[str, float] = {}
         for rule in rules():
             t0 = time.perf_counter()
@@ -126,7 +139,7 @@ def scan(engine: Engine, *, at: date, ctx: Context | None = None) -> InspectionS
 
 
 def _store(
-    conn: Connection, ctx: Context, at: date, started: datetime, found: dict[str, list[dict[str, Any]]],
+    conn: Connection, ctx: Context, at: date, started: datetime, found: dict[str, list[Found]],
     took: dict[str, float], clock: float,
 ) -> InspectionSummary:  # fmt: skip
     by_rule = {rule_id: len(rows) for rule_id, rows in found.items()}
@@ -136,7 +149,7 @@ def _store(
          "findings": sum(by_rule.values()), "new_cases": 0, "by_rule": by_rule},
     ).scalar_one()  # fmt: skip
     rows = [
-        {"run_id": run_id, "rule": rule_id, "object": r["object"], "facts": {k: v for k, v in r.items() if k != "object"}}
+        {"run_id": run_id, "rule": rule_id, "object": r.object, "facts": r.facts}
         for rule_id, found_rows in found.items()
         for r in found_rows
     ]  # fmt: skip
@@ -339,7 +352,7 @@ class CaseDetail:
     concluded_on: date | None
     last_seen_on: date
     still_found: bool  # the latest run found it again
-    facts: dict[str, Any]
+    facts: Facts
     steps: tuple[CaseStepRow, ...]
 
 
