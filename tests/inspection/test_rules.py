@@ -13,9 +13,11 @@ from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import Engine, select
 
 from conftest import TODAY
+from factories import make_resident_id
 from hpf.access.permissions import Role
 from hpf.accounts import bulk as accounts_bulk
 from hpf.accounts import queries as accounts_queries
@@ -29,6 +31,7 @@ from hpf.inspection.rules import rule_of, rules
 from hpf.inspection.service import find
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
+from hpf.kernel.errors import InvalidInput, NotFound
 from hpf.loans.book import service as loans
 from hpf.loans.calculator.schedule import Method
 from hpf.loans.queries import active_loans_subquery
@@ -218,3 +221,59 @@ def test_a_second_contract_for_a_borrower_and_a_first_for_another(city):
         )  # fmt: skip
         loans.create_loan(conn, CTX, terms)
     assert found(city, "A-BORROWER-MULTIPLE-LOANS") == [planted]
+
+
+def test_staff_on_their_own_or_a_relatives_account_and_on_a_strangers(city):
+    planted = plant_one(city, "A-STAFF-OWN-ACCOUNT")
+    relative_id = make_resident_id(987_654, birth="19700101", region="110101")
+    with write_transaction(city) as conn:
+        reviewer = staff(conn, CTX)[1]
+        first, second, third = members_with_balance(conn, min_balance=100_000)[-3:]
+        kin = identity.create_staff(conn, CTX, "kin-teller", "柜员丙", [Role.TELLER], "Passw0rd-Kin-123",
+                                    resident_id=relative_id)  # fmt: skip
+        declared = {**card(6), "cost_fen": 800_000, "family_resident_ids": [relative_id]}  # the teller's kin
+        by_kin = file_claim(conn, CTX, (kin, reviewer), "WD-ILLNESS", first.account_no, declared)
+        stranger = make_resident_id(987_655, birth="19710101", region="110101")
+        clerk = identity.create_staff(conn, CTX, "clerk-teller", "柜员丁", [Role.TELLER], "Passw0rd-Clerk-123",
+                                      resident_id=stranger)  # fmt: skip
+        assert file_claim(
+            conn, CTX, (clerk, reviewer), "WD-ILLNESS", second.account_no, {**card(8), "cost_fen": 700_000}
+        )
+        unregistered = identity.create_staff(
+            conn, CTX, "new-teller", "柜员戊", [Role.TELLER], "Passw0rd-New-1234"
+        )
+        assert file_claim(
+            conn,
+            CTX,
+            (unregistered, reviewer),
+            "WD-ILLNESS",
+            third.account_no,
+            {**card(9), "cost_fen": 600_000},
+        )
+    assert by_kin is not None
+    assert sorted(found(city, "A-STAFF-OWN-ACCOUNT")) == sorted([planted, str(by_kin)])
+    with read_transaction(city) as conn:
+        facts = {
+            r.object: r.facts
+            for r in find(conn, TODAY, [rule_of("A-STAFF-OWN-ACCOUNT")])["A-STAFF-OWN-ACCOUNT"]
+        }
+    assert facts[planted]["relation"] == "self" and facts[planted]["staff"].startswith("sim-own-")
+    assert facts[str(by_kin)]["relation"] == "relative" and facts[str(by_kin)]["staff"] == "kin-teller"
+
+
+def test_a_staff_id_number_is_checked_and_kept_only_as_its_blind_index(city):
+    with write_transaction(city) as conn:
+        with pytest.raises(InvalidInput) as wrong:
+            identity.create_staff(conn, CTX, "bad-id", "柜员己", [Role.TELLER], "Passw0rd-Bad-123",
+                                  resident_id="110101197001010000")  # fmt: skip
+        assert wrong.value.extra["field"] == "resident_id"
+        with pytest.raises(NotFound):
+            identity.register_staff_identity(conn, "nobody-here", make_resident_id(1))
+        number = make_resident_id(7, birth="19800101")
+        identity.create_staff(
+            conn, CTX, "ok-id", "柜员庚", [Role.TELLER], "Passw0rd-Ok-1234", resident_id=number
+        )
+        (stored,) = conn.execute(
+            select(identity.principal.c.resident_id_bidx).where(identity.principal.c.login == "ok-id")
+        ).one()
+    assert stored and number not in str(stored) and len(stored) == 32

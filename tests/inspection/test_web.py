@@ -36,7 +36,7 @@ def test_an_auditor_handles_a_case_over_the_api(app, sign_in):
     with TestClient(app) as c:
         sign_in(c, "auditor01", roles=[Role.AUDITOR])
         rules = c.get("/api/v1/inspection/rules").json()
-        assert len(rules) == 12 and rules[0]["id"] == "A-RATE-OVER-CAP" and rules[0]["action_zh"]
+        assert len(rules) == 13 and rules[0]["id"] == "A-RATE-OVER-CAP" and rules[0]["action_zh"]
         counts = {r["rule"]: r for r in c.get("/api/v1/inspection/cases/counts").json()}
         assert counts["A-BASE-OVER-CAP"]["open"] == 1 and counts["A-SAME-CONTRACT"]["open"] == 0
         assert c.get("/api/v1/inspection/runs").json()[0]["findings"] == 3

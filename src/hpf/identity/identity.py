@@ -64,8 +64,9 @@ from hpf.identity import totp
 from hpf.identity.passwords import Passwords, require_password_policy
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError, InvalidInput, NotFound
-from hpf.protection.crypto import token_length
-from hpf.protection.protect import reveal, seal
+from hpf.kernel.identifiers import parse_resident_id
+from hpf.protection.crypto import BLIND_INDEX_HEX, token_length
+from hpf.protection.protect import blind_index, reveal, seal
 
 __all__ = [
     "CHALLENGE_TTL",
@@ -184,6 +185,9 @@ principal = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("last_sign_in_at", UtcDateTime()),
     Column("disabled", Boolean, nullable=False, default=False),
+    # A staff member's resident ID as its blind index in the member accounts' domain (no clear
+    # text kept): the electronic audit matches it with the accounts staff act on (decision 0033).
+    Column("resident_id_bidx", String(BLIND_INDEX_HEX), index=True),
     UniqueConstraint("external_issuer", "external_subject"),
     CheckConstraint("kind IN ('staff', 'member', 'employer', 'partner')", name="kind"),
 )
@@ -610,8 +614,11 @@ def create_staff(
     *,
     totp_required: bool = False,
     passwords: Passwords = DEFAULT_PASSWORDS,
+    resident_id: str | None = None,
 ) -> Principal:
-    """A staff principal; roles whose policy is mandatory make TOTP enrolment part of sign-in."""
+    """A staff principal; roles whose policy is mandatory make TOTP enrolment part of sign-in.
+    ``resident_id``: the staff member's own ID number, kept only as its blind index
+    (:func:`register_staff_identity`)."""
     canonical = login.strip().lower() if isinstance(login, str) else ""
     if not _STAFF_LOGIN.fullmatch(canonical):
         raise InvalidInput(
@@ -620,7 +627,7 @@ def create_staff(
             "a staff login is 3 to 32 characters: a letter, then letters, digits, '.', '_' or '-'",
             field="login",
         )
-    return _insert_principal(
+    created = _insert_principal(
         conn,
         ctx,
         kind=PrincipalKind.STAFF,
@@ -631,6 +638,23 @@ def create_staff(
         passwords=passwords,
         totp_required=totp_required,
     )
+    if resident_id is not None:
+        register_staff_identity(conn, canonical, resident_id)
+    return created
+
+
+def register_staff_identity(conn: Connection, login: str, resident_id: str) -> None:
+    """Record whose ID number a staff login belongs to (人事登记), as the blind index of the
+    member accounts' resident IDs: the audit finds staff acting on their own or a relative's
+    account without anyone reading the number back."""
+    number = parse_resident_id(resident_id, field="resident_id").number
+    done = conn.execute(
+        update(principal)
+        .where(principal.c.login == login.strip().lower(), principal.c.kind == PrincipalKind.STAFF.value)
+        .values(resident_id_bidx=blind_index("member", "resident_id", number.upper()))
+    )
+    if not done.rowcount:
+        raise NotFound("principal.not_found", "工作人员不存在", f"no staff login {login!r}")
 
 
 def create_partner(

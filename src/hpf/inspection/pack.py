@@ -16,14 +16,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, and_, cast, exists, func, literal, not_, or_, select
+from sqlalchemy import Integer, Select, String, and_, case, cast, exists, func, literal, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from hpf.accounts import queries as accounts
 from hpf.approvals.service import LEDGER_REVERSAL, approved_entries_subquery
+from hpf.identity import queries as identity
 from hpf.inspection.rules import Rule
 from hpf.ledger import queries as ledger
 from hpf.loans import queries as loans
+from hpf.services import queries as services
 from hpf.withdrawals import queries as withdrawals
 
 RENT = "07"  # TQYY 房租超出家庭工资收入的规定比例
@@ -212,6 +214,32 @@ def withdrawal_long_sealed(rule: Rule, at: date, limits: Limits) -> Select[Any]:
     )
 
 
+def staff_own_account(rule: Rule, at: date, limits: Limits) -> Select[Any]:
+    """An application about a member that a staff member accepted or decided who is that member
+    (the same resident ID) or was declared family on one of the member's withdrawal claims."""
+    a = services.handled_applications_subquery("a")
+    s = identity.staff_identities_subquery("s")
+    m = accounts.member_identities_subquery("m")
+    w = withdrawals.withdrawals_subquery("w")
+    declared = exists().where(
+        w.c.member_id == a.c.member_id, func.coalesce(w.c.family_text, "").contains(s.c.resident_id_bidx)
+    )
+    same = s.c.resident_id_bidx == m.c.resident_id_bidx
+    return (
+        select(
+            _text(a.c.id).label("object"),
+            a.c.item_code,
+            func.min(s.c.login).label("staff"),
+            func.max(case((same, "self"), else_="relative")).label("relation"),
+            a.c.submitted_on,
+        )
+        .join(m, m.c.id == a.c.member_id)
+        .join(s, or_(s.c.login == a.c.accepted_by, s.c.login == a.c.decided_by))
+        .where(or_(same, declared))
+        .group_by(a.c.id, a.c.item_code, a.c.submitted_on)
+    )
+
+
 # ------------------------------------------------------------------------------ the ledger
 
 
@@ -271,6 +299,7 @@ FINDERS: dict[str, Finder] = {
     "A-SAME-PAYEE-CARD": _shared("payee_card_bidx"),
     "A-SAME-CONTRACT": _shared("document_no_bidx"),
     "A-WITHDRAW-LONG-SEALED": withdrawal_long_sealed,
+    "A-STAFF-OWN-ACCOUNT": staff_own_account,
     "A-MANUAL-ENTRY-NO-APPROVAL": manual_entry_without_approval,
     "A-COLLATERAL-RELEASED-UNSETTLED": collateral_released_unsettled,
     "A-BORROWER-MULTIPLE-LOANS": borrower_multiple_loans,

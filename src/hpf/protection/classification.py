@@ -542,6 +542,7 @@ _DECLARED: list[FieldClass] = [
             ("created_at", GEN, "", None, "创建时间"),
             ("last_sign_in_at", GEN, "p", None, "最后登录时间"),
             ("disabled", GEN, "", None, "已停用"),
+            ("resident_id_bidx", IMP, "ps", "full", "工作人员证件号码检索码"),
         ],
     ),
     *_table(

@@ -15,6 +15,7 @@ rolled back and another candidate tried, so a planter plants ``count`` or as man
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
@@ -22,12 +23,13 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from hpf.access.permissions import Principal
+from hpf.access.permissions import Principal, Role
 from hpf.accounts import bulk as accounts_bulk
 from hpf.accounts import queries as accounts_queries
 from hpf.accounts import service as accounts
 from hpf.contributions import service as contributions
 from hpf.contributions.rules import add_months, month_of
+from hpf.identity import identity
 from hpf.inspection.rules import rule_of
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
@@ -277,6 +279,25 @@ def withdrawal_long_sealed(
     return _attempt(conn, rng, candidates, count, one, "A-WITHDRAW-LONG-SEALED")
 
 
+def staff_own_account(conn: Connection, rng: random.Random, count: int, today: date) -> list[PlantedDefect]:
+    """A teller whose own account it is takes a claim at the counter (the staff register has
+    the teller's ID number)."""
+    ctx = _ctx(today)
+    reviewer = staff(conn, ctx)[1]
+
+    def one(m: Any) -> str | None:
+        resident_id = accounts.get_member(conn, m.account_no).resident_id
+        own = identity.create_staff(conn, ctx, f"sim-own-{m.id}", "模拟柜员", [Role.TELLER],
+                                    secrets.token_urlsafe(24), resident_id=resident_id)  # fmt: skip
+        payload = {**_payee(rng), "cost_fen": rng.randint(500_000, 3_000_000)}
+        found = file_claim(conn, ctx, (own, reviewer), "WD-ILLNESS", m.account_no, payload)
+        return None if found is None else str(found)
+
+    return _attempt(
+        conn, rng, members_with_balance(conn, min_balance=100_000), count, one, "A-STAFF-OWN-ACCOUNT"
+    )
+
+
 def manual_entry_without_approval(
     conn: Connection, rng: random.Random, count: int, today: date
 ) -> list[PlantedDefect]:
@@ -352,6 +373,7 @@ PLANTERS: dict[str, Planter] = {
     "A-SAME-PAYEE-CARD": _shared("A-SAME-PAYEE-CARD"),
     "A-SAME-CONTRACT": _shared("A-SAME-CONTRACT"),
     "A-WITHDRAW-LONG-SEALED": withdrawal_long_sealed,
+    "A-STAFF-OWN-ACCOUNT": staff_own_account,
     "A-MANUAL-ENTRY-NO-APPROVAL": manual_entry_without_approval,
     "A-COLLATERAL-RELEASED-UNSETTLED": collateral_released_unsettled,
     "A-BORROWER-MULTIPLE-LOANS": borrower_multiple_loans,

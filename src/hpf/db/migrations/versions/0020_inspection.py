@@ -1,4 +1,4 @@
-"""electronic audit: runs of the rule pack, findings, cases and case steps (decision 0033)
+"""electronic audit: runs of the rule pack, findings, cases and case steps; staff ID (decision 0033)
 
 Revision ID: 0020
 Revises: 0016
@@ -7,6 +7,8 @@ Create Date: 2026-12-06
 ``inspection_run``: one row per run of the pack. ``inspection_finding``: what each run found,
 one row per rule and object. ``inspection_case``: one case per rule and object, across runs.
 ``inspection_case_step``: every step of a case (opened, assigned, noted, confirmed, cleared).
+``principal.resident_id_bidx``: a staff member's resident ID as its blind index, to find staff
+acting on their own or a relative's account.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ def _id_column(name: str, *, nullable: bool = False) -> sa.Column[int]:
 
 
 def upgrade() -> None:
+    op.add_column("principal", sa.Column("resident_id_bidx", sa.String(length=32), nullable=True))
+    op.create_index(op.f("ix_principal_resident_id_bidx"), "principal", ["resident_id_bidx"], unique=False)
     op.create_table(
         "inspection_run",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
@@ -123,3 +127,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_inspection_case_rule_object"), table_name="inspection_case")
     op.drop_table("inspection_case")
     op.drop_table("inspection_run")
+    op.drop_index(op.f("ix_principal_resident_id_bidx"), table_name="principal")
+    with op.batch_alter_table("principal") as batch:
+        batch.drop_column("resident_id_bidx")
