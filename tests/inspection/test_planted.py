@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import TODAY
 from hpf.db.engine import read_transaction
 from hpf.inspection.rules import rules
@@ -19,6 +21,7 @@ def test_the_registry_holds_one_planter_per_rule_of_the_pack():
     assert set(PLANTERS) <= set(registry())
 
 
+@pytest.mark.slow  # the lived city (shared) and a planted copy: over ten seconds on its own
 def test_the_scan_finds_the_planted_defects_and_little_else(city, tmp_path):
     with read_transaction(city) as conn:
         before = {(rule, r.object) for rule, rows in find(conn, TODAY).items() for r in rows}
