@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,7 @@ from hpf.kernel.context import Context
 from hpf.schema import upgrade
 from hpf.sim.generator import build_demo_center
 from hpf.sim.simulator import simulate
-
-START = date(2025, 1, 1)
-MONTHS = 10  # the city's business date ends on 2025-11-01: room for two rent claims in one year
-TODAY = date(2025, 11, 1)
+from inspection_city import MONTHS, START, TODAY
 
 
 @pytest.fixture(scope="session")

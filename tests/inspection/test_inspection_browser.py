@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from conftest import TODAY
 from hpf.access.permissions import Role
 from hpf.app import create_app
 from hpf.db.engine import write_transaction
@@ -20,6 +19,7 @@ from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.settings import Settings
 from hpf.sim.defects.audit import PLANTERS
+from inspection_city import TODAY
 from live_server import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, VIEWPORTS, screenshot_dir, serving
 from signing_in import FAST_PASSWORDS, PASSWORD
 

@@ -59,6 +59,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hpf.access.permissions import Principal, Role
 from hpf.db.metadata import Id, UtcDateTime, metadata
+from hpf.db.upsert import upsert
 from hpf.identity import sms as codes
 from hpf.identity import totp
 from hpf.identity.passwords import Passwords, require_password_policy
@@ -185,9 +186,6 @@ principal = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("last_sign_in_at", UtcDateTime()),
     Column("disabled", Boolean, nullable=False, default=False),
-    # A staff member's resident ID as its blind index in the member accounts' domain (no clear
-    # text kept): the electronic audit matches it with the accounts staff act on (decision 0033).
-    Column("resident_id_bidx", String(BLIND_INDEX_HEX), index=True),
     UniqueConstraint("external_issuer", "external_subject"),
     CheckConstraint("kind IN ('staff', 'member', 'employer', 'partner')", name="kind"),
 )
@@ -197,6 +195,17 @@ principal_role = Table(
     metadata,
     Column("principal_id", Id, ForeignKey("principal.id"), primary_key=True),
     Column("role", String(12), primary_key=True),
+)
+
+# The staff register (人事登记): whose ID number a staff login belongs to, as its blind index in
+# the member accounts' domain (no clear text kept). The electronic audit matches it with the
+# accounts staff act on, and with the family members claims declare (decision 0033).
+staff_identity = Table(
+    "staff_identity",
+    metadata,
+    Column("principal_id", Id, ForeignKey("principal.id"), primary_key=True),
+    Column("resident_id_bidx", String(BLIND_INDEX_HEX), nullable=False, index=True),
+    Column("registered_at", UtcDateTime(), nullable=False),
 )
 
 # Failures counted per key (decision 0018): ``pair:<sha256 of login and address>``,
@@ -639,22 +648,27 @@ def create_staff(
         totp_required=totp_required,
     )
     if resident_id is not None:
-        register_staff_identity(conn, canonical, resident_id)
+        register_staff_identity(conn, ctx, canonical, resident_id)
     return created
 
 
-def register_staff_identity(conn: Connection, login: str, resident_id: str) -> None:
+def register_staff_identity(conn: Connection, ctx: Context, login: str, resident_id: str) -> None:
     """Record whose ID number a staff login belongs to (人事登记), as the blind index of the
     member accounts' resident IDs: the audit finds staff acting on their own or a relative's
-    account without anyone reading the number back."""
+    account without anyone reading the number back. A second registration replaces the first."""
     number = parse_resident_id(resident_id, field="resident_id").number
-    done = conn.execute(
-        update(principal)
-        .where(principal.c.login == login.strip().lower(), principal.c.kind == PrincipalKind.STAFF.value)
-        .values(resident_id_bidx=blind_index("member", "resident_id", number.upper()))
+    found = conn.scalar(
+        select(principal.c.id).where(
+            principal.c.login == login.strip().lower(), principal.c.kind == PrincipalKind.STAFF.value
+        )
     )
-    if not done.rowcount:
+    if found is None:
         raise NotFound("principal.not_found", "工作人员不存在", f"no staff login {login!r}")
+    values = {
+        "resident_id_bidx": blind_index("member", "resident_id", number.upper()),
+        "registered_at": now_utc(ctx),
+    }
+    upsert(conn, staff_identity, ("principal_id",), {"principal_id": found, **values})
 
 
 def create_partner(

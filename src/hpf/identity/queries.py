@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, Subquery, select
 
-from hpf.identity.identity import principal, sign_in_challenge
+from hpf.identity.identity import principal, sign_in_challenge, staff_identity
 
 
 def challenge_step(conn: Connection, token_hash: str) -> str | None:
@@ -52,9 +52,8 @@ def staff_identities_subquery(name: str | None = None) -> Subquery:
 
     Columns: ``login``, ``resident_id_bidx``.
     """
-    p = principal.c
     return (
-        select(p.login, p.resident_id_bidx)
-        .where(p.kind == "staff", p.resident_id_bidx.is_not(None))
+        select(principal.c.login, staff_identity.c.resident_id_bidx)
+        .join(staff_identity, staff_identity.c.principal_id == principal.c.id)
         .subquery(name)
     )

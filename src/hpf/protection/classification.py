@@ -542,7 +542,14 @@ _DECLARED: list[FieldClass] = [
             ("created_at", GEN, "", None, "创建时间"),
             ("last_sign_in_at", GEN, "p", None, "最后登录时间"),
             ("disabled", GEN, "", None, "已停用"),
+        ],
+    ),
+    *_table(
+        "staff_identity",
+        [
+            ("principal_id", GEN, "p", None, "用户ID"),
             ("resident_id_bidx", IMP, "ps", "full", "工作人员证件号码检索码"),
+            ("registered_at", GEN, "", None, "登记时间"),
         ],
     ),
     *_table(

@@ -7,8 +7,8 @@ Create Date: 2026-12-06
 ``inspection_run``: one row per run of the pack. ``inspection_finding``: what each run found,
 one row per rule and object. ``inspection_case``: one case per rule and object, across runs.
 ``inspection_case_step``: every step of a case (opened, assigned, noted, confirmed, cleared).
-``principal.resident_id_bidx``: a staff member's resident ID as its blind index, to find staff
-acting on their own or a relative's account.
+``staff_identity``: a staff member's resident ID as its blind index (the staff register), to
+find staff acting on their own or a relative's account.
 """
 
 from __future__ import annotations
@@ -29,8 +29,19 @@ def _id_column(name: str, *, nullable: bool = False) -> sa.Column[int]:
 
 
 def upgrade() -> None:
-    op.add_column("principal", sa.Column("resident_id_bidx", sa.String(length=32), nullable=True))
-    op.create_index(op.f("ix_principal_resident_id_bidx"), "principal", ["resident_id_bidx"], unique=False)
+    op.create_table(
+        "staff_identity",
+        _id_column("principal_id"),
+        sa.Column("resident_id_bidx", sa.String(length=32), nullable=False),
+        sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["principal_id"], ["principal.id"], name=op.f("fk_staff_identity_principal_id_principal")
+        ),
+        sa.PrimaryKeyConstraint("principal_id", name=op.f("pk_staff_identity")),
+    )
+    op.create_index(
+        op.f("ix_staff_identity_resident_id_bidx"), "staff_identity", ["resident_id_bidx"], unique=False
+    )
     op.create_table(
         "inspection_run",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
@@ -127,6 +138,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_inspection_case_rule_object"), table_name="inspection_case")
     op.drop_table("inspection_case")
     op.drop_table("inspection_run")
-    op.drop_index(op.f("ix_principal_resident_id_bidx"), table_name="principal")
-    with op.batch_alter_table("principal") as batch:
-        batch.drop_column("resident_id_bidx")
+    op.drop_index(op.f("ix_staff_identity_resident_id_bidx"), table_name="staff_identity")
+    op.drop_table("staff_identity")

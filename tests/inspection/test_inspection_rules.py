@@ -16,7 +16,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, select
 
-from conftest import TODAY
 from factories import make_resident_id
 from hpf.access.permissions import Role
 from hpf.accounts import bulk as accounts_bulk
@@ -38,6 +37,7 @@ from hpf.loans.queries import active_loans_subquery
 from hpf.policy.queries import policy_at, withdrawal_policy_at
 from hpf.sim.defects.audit import PLANTERS, STOCK_APPLICATION, file_claim, members_with_balance
 from hpf.sim.withdrawals import staff
+from inspection_city import TODAY
 
 CTX = Context("auditor-test", FixedClock(TODAY), "990001", source="sim")
 
@@ -268,12 +268,14 @@ def test_a_staff_id_number_is_checked_and_kept_only_as_its_blind_index(city):
                                   resident_id="110101197001010000")  # fmt: skip
         assert wrong.value.extra["field"] == "resident_id"
         with pytest.raises(NotFound):
-            identity.register_staff_identity(conn, "nobody-here", make_resident_id(1))
+            identity.register_staff_identity(conn, CTX, "nobody-here", make_resident_id(1))
         number = make_resident_id(7, birth="19800101")
         identity.create_staff(
             conn, CTX, "ok-id", "柜员庚", [Role.TELLER], "Passw0rd-Ok-1234", resident_id=number
         )
         (stored,) = conn.execute(
-            select(identity.principal.c.resident_id_bidx).where(identity.principal.c.login == "ok-id")
+            select(identity.staff_identity.c.resident_id_bidx)
+            .join(identity.principal, identity.principal.c.id == identity.staff_identity.c.principal_id)
+            .where(identity.principal.c.login == "ok-id")
         ).one()
     assert stored and number not in str(stored) and len(stored) == 32

@@ -8,7 +8,6 @@ import random
 import pytest
 from sqlalchemy import select
 
-from conftest import TODAY
 from hpf.audit.trail import audit_log, verify
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.events import events_of
@@ -17,6 +16,7 @@ from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from hpf.sim.defects.audit import PLANTERS
+from inspection_city import TODAY
 
 AUDITOR = Context("auditor01", FixedClock(TODAY), "990001", source="api")
 

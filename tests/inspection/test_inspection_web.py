@@ -8,13 +8,13 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TODAY
 from hpf.access.permissions import Role
 from hpf.app import create_app
 from hpf.db.engine import write_transaction
 from hpf.inspection import service
 from hpf.settings import Settings
 from hpf.sim.defects.audit import PLANTERS
+from inspection_city import TODAY
 
 
 @pytest.fixture

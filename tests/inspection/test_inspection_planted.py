@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from conftest import TODAY
 from hpf.db.engine import read_transaction
 from hpf.inspection.rules import rules
 from hpf.inspection.service import find, scan
 from hpf.sim.defects import plant, read_key, registry, write_key
 from hpf.sim.defects.audit import PLANTERS
+from inspection_city import TODAY
 
 
 def test_the_registry_holds_one_planter_per_rule_of_the_pack():
