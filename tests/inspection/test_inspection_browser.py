@@ -1,5 +1,5 @@
 """The 电子稽查 pages in a real browser on a phone (375×800) and a counter monitor (1366×768): an
-auditor opens the cases from the menu, filters by rule, opens a case, assigns it and clears it;
+auditor opens the cases from the home page, filters by rule, opens a case, assigns it and clears it;
 nothing scrolls sideways. A screenshot of each is kept as a test artefact."""
 
 from __future__ import annotations
@@ -56,9 +56,7 @@ def test_an_auditor_works_a_case(served: dict[str, Any], size: str) -> None:
             context.add_cookies([{"name": sessions.COOKIE_NAME, "value": served["token"], "url": base}])
             page = context.new_page()
             page.goto(f"{base}/")
-            if size == "phone":
-                page.locator("label.menu-button").click()
-            page.locator('nav.nav a[href="/inspection/cases"]').click()
+            page.locator('nav.shortcuts a[href="/inspection/cases"]').click()
             page.wait_for_url(f"{base}/inspection/cases")
             sync_api.expect(page.locator("h1")).to_have_text("电子稽查")
             sync_api.expect(page.locator("#cases tbody tr")).to_have_count(2)

@@ -87,7 +87,8 @@ def test_the_pages_list_cases_by_rule_and_take_the_steps(app, sign_in):
         page = c.get("/inspection/cases")
         assert page.status_code == 200
         html = page.text
-        assert "电子稽查" in html and "缴存比例超过上限" in html and 'href="/inspection/cases"' in html
+        assert "电子稽查" in html and "缴存比例超过上限" in html
+        assert 'href="/inspection/cases"' in c.get("/").text  # from the home page's shortcuts
         assert not re.search(r">[^<]*\b(case|rule|open|assigned)\b[^<]*<", html)  # no English shown
         case_id = case_of(c, "A-RATE-OVER-CAP")["id"]
         detail = c.get(f"/inspection/cases/{case_id}").text
