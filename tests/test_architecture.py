@@ -92,7 +92,8 @@ LAYERS: list[set[str]] = [
     {"withdrawals"},
     {"loans"},
     # quality: the data quality scan reads through published reads; its tables are in hpf.schema
-    {"console", "transfers", "quality"},
+    # inspection: the audit rule pack reads every business package
+    {"console", "transfers", "quality", "inspection"},
     {"bootstrap", "schema", "check"},
     {"data"},  # the data element registry, catalog and standard export: reads the whole schema
     {"app", "sim", "migrations"},

@@ -149,6 +149,8 @@ def create_app(
     from hpf.data import api as data_api
     from hpf.data import pages as data_pages
     from hpf.identity.identity import DEFAULT_PASSWORDS
+    from hpf.inspection import api as inspection_api
+    from hpf.inspection import pages as inspection_pages
     from hpf.ledger import api as ledger_api
     from hpf.loans import api as loans_api
     from hpf.loans import pages as loans_pages
@@ -240,6 +242,8 @@ def create_app(
     _add_routes(app, data_pages.router)
     _add_routes(app, quality_api.router)
     _add_routes(app, quality_pages.router)
+    _add_routes(app, inspection_api.router)
+    _add_routes(app, inspection_pages.router)
     docs.install(app)
     openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

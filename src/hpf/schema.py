@@ -23,6 +23,7 @@ from hpf.db.migrate import alembic_config
 from hpf.disclosure import alerts
 from hpf.events import tables as events_tables
 from hpf.identity import identity, sessions, sms, tokens
+from hpf.inspection import tables as inspection_tables
 from hpf.ledger import tables as ledger_tables
 from hpf.ledger.service import sync_chart
 from hpf.loans.book import tables as loans_tables
@@ -45,6 +46,7 @@ __all__ = [
     "contributions_tables",
     "events_tables",
     "identity",
+    "inspection_tables",
     "jobs",
     "keys",
     "ledger_tables",

@@ -69,6 +69,10 @@ class Perm(StrEnum):
     # facts found wrong (maker-checker between two holders); data stewards are the auditors, risk
     # officers and administrators.
     DATA_QUALITY = "data:quality"
+    # Electronic audit (电子稽查): the rule pack's runs, findings and cases; handling a case
+    # (assign, investigate, conclude) is the auditors' and risk officers' work.
+    INSPECTION_READ = "inspection:read"
+    INSPECTION_HANDLE = "inspection:handle"
 
 
 _STAFF_READ = {
@@ -103,12 +107,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.AUDITOR: frozenset(
         _STAFF_READ
         | {Perm.LEDGER_READ, Perm.AUDIT_READ, Perm.MEMBER_UNMASK, Perm.APPROVAL_READ, Perm.SETTLEMENT_READ}
-        | {Perm.DATA_READ, Perm.DATA_QUALITY}
+        | {Perm.DATA_READ, Perm.DATA_QUALITY, Perm.INSPECTION_READ, Perm.INSPECTION_HANDLE}
     ),
     Role.RISK: frozenset(
-        _STAFF_READ | {Perm.MEMBER_UNMASK, Perm.LOAN_RISK_REVIEW, Perm.DATA_READ, Perm.DATA_QUALITY}
+        _STAFF_READ
+        | {Perm.MEMBER_UNMASK, Perm.LOAN_RISK_REVIEW, Perm.DATA_READ, Perm.DATA_QUALITY}
+        | {Perm.INSPECTION_READ, Perm.INSPECTION_HANDLE}
     ),
-    Role.SUPERVISOR: frozenset({Perm.POLICY_READ, Perm.LEDGER_READ, Perm.LOAN_READ, Perm.DATA_READ}),
+    Role.SUPERVISOR: frozenset(
+        {Perm.POLICY_READ, Perm.LEDGER_READ, Perm.LOAN_READ, Perm.DATA_READ, Perm.INSPECTION_READ}
+    ),
     Role.ADMIN: frozenset(
         {Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN, Perm.DATA_READ, Perm.DATA_QUALITY}
         | _DECIDE

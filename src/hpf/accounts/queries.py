@@ -174,6 +174,42 @@ def member_identities_subquery(name: str | None = None) -> Subquery:
     return select(member.c.id, member.c.resident_id_bidx).subquery(name)
 
 
+def member_base_changes_subquery(name: str | None = None) -> Subquery:
+    """Every change of a member's contribution base the account history records (a change at
+    the counter, ``change``; an employer's 调基, ``adjust``).
+
+    Columns: ``member_id``, ``changed_on`` (the business date), ``before_fen``, ``after_fen``.
+    """
+    h = account_history.c
+    before, after = h.before["base_fen"].as_integer(), h.after["base_fen"].as_integer()
+    return (
+        select(
+            h.subject_id.label("member_id"),
+            h.business_date.label("changed_on"),
+            before.label("before_fen"),
+            after.label("after_fen"),
+        )
+        .where(h.subject_kind == "member", h.action.in_(("change", "adjust")))
+        .subquery(name)
+    )
+
+
+def member_state_changes_subquery(name: str | None = None) -> Subquery:
+    """Every change of a member account's state the history records: ``open``, ``seal``,
+    ``unseal``, ``transfer`` (to another employer), ``freeze``, ``unfreeze``, ``close``, ``reopen``.
+
+    Columns: ``member_id``, ``action``, ``changed_on`` (the business date), ``id`` (the order of
+    changes on one day).
+    """
+    h = account_history.c
+    actions = ("open", "seal", "unseal", "transfer", "freeze", "unfreeze", "close", "reopen")
+    return (
+        select(h.id, h.subject_id.label("member_id"), h.action, h.business_date.label("changed_on"))
+        .where(h.subject_kind == "member", h.action.in_(actions))
+        .subquery(name)
+    )
+
+
 def employer_refs_subquery(name: str | None = None) -> Subquery:
     """Every employer account, as other packages join to it.
 

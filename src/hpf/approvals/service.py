@@ -40,6 +40,7 @@ from sqlalchemy import (
     Index,
     RowMapping,
     String,
+    Subquery,
     Table,
     UniqueConstraint,
     insert,
@@ -359,3 +360,22 @@ def reject(
     row = _claim(conn, ctx, checker, request_id, State.REJECTED, note=note.strip()[:200] or None)
     events.record(conn, ctx, "approval.rejected", "approval_request", request_id, {"kind": kind.name})
     return row
+
+
+# ---------------------------------------------------------------------- SQL building blocks
+
+
+def approved_entries_subquery(kind_name: str, name: str | None = None) -> Subquery:
+    """The journal entries approved requests of ``kind_name`` produced (their result's
+    ``entry_id``): what a second person let through (an approved ``ledger.reversal``).
+
+    Columns: ``request_id``, ``entry_id``, ``maker``, ``checker``.
+    """
+    r = approval_request.c
+    return (
+        select(
+            r.id.label("request_id"), r.result["entry_id"].as_integer().label("entry_id"), r.maker, r.checker
+        )
+        .where(r.kind == kind_name, r.state == State.APPROVED.value)
+        .subquery(name)
+    )

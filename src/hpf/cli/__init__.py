@@ -32,6 +32,10 @@ withdrawals_app = typer.Typer(help="Withdrawals (提取)", no_args_is_help=True)
 app.add_typer(withdrawals_app, name="withdrawals")
 data_app = typer.Typer(help="Data standard and catalog (数据标准、数据目录)", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+inspection_app = typer.Typer(
+    help="Electronic audit (电子稽查): the rule pack and its cases", no_args_is_help=True
+)
+app.add_typer(inspection_app, name="inspection")
 app.add_typer(keys_app, name="keys")
 app.add_typer(interest_app, name="interest")
 app.add_typer(clock_app, name="clock")
@@ -160,18 +164,66 @@ def _context(settings: Settings, actor: str) -> Any:
 def simulate(
     months: Annotated[int, typer.Option(min=1, max=600)] = 12,
     seed: int = 7,
+    plant_defects: Annotated[
+        int, typer.Option(min=0, max=10_000, help="after the months, plant N known defects of every kind")
+    ] = 0,
+    answer_key: Annotated[
+        Path | None,
+        typer.Option(help="where to write the planted defects' key (JSON lines), outside the database"),
+    ] = None,
 ) -> None:
-    """Live N months of the center: hires, leavers, lists, receipts, month-ends, interest."""
+    """Live N months of the center: hires, leavers, lists, receipts, month-ends, interest; the
+    audit pack at each month-end; then, if asked, planted defects and their answer key."""
     from dataclasses import asdict
 
+    from hpf.db.calendar import stored_business_date
+    from hpf.db.engine import read_transaction
+    from hpf.sim.defects import plant, write_key
     from hpf.sim.simulator import simulate as run
 
+    if plant_defects and answer_key is None:
+        console.print("[red]植入缺陷须用 --answer-key 指定答案文件[/red]")
+        raise typer.Exit(2)
     settings = _settings()
+    engine = _engine(settings)
     with _progress_bar() as bar:
-        summary = run(
-            _engine(settings), settings.center_code, months=months, seed=seed, progress=_reporter(bar)
-        )
+        summary = run(engine, settings.center_code, months=months, seed=seed, progress=_reporter(bar))
     console.print(asdict(summary))
+    console.print(f"电子稽查：各月末疑点数 {summary.inspection_findings}")
+    if plant_defects and answer_key is not None:
+        with read_transaction(engine) as conn:
+            today = stored_business_date(conn)
+        assert today is not None  # the simulation set it
+        planted = plant(engine, count=plant_defects, today=today, seed=seed)
+        lines = write_key(answer_key, planted)
+        console.print(f"已植入缺陷 {lines} 处，答案写入 {answer_key}")
+
+
+@inspection_app.command("scan")
+def inspection_scan(
+    as_json: Annotated[bool, typer.Option("--json", help="one finding a line, JSON")] = False,
+    actor: str = "cli",
+) -> None:
+    """Run the audit rule pack over the whole center as of the business date; store the run,
+    its findings and the cases new findings open."""
+    import json
+
+    from hpf.inspection.rules import rules
+    from hpf.inspection.service import scan
+
+    settings = _settings()
+    ctx = _context(settings, actor)
+    summary = scan(_engine(settings), at=ctx.clock.today(), ctx=ctx)
+    if as_json:
+        for finding in summary.findings:
+            typer.echo(json.dumps(finding.to_json(), ensure_ascii=False, default=str))
+        return
+    for rule in rules():
+        console.print(f"{rule.id:<34} {summary.by_rule.get(rule.id, 0):>8}  {rule.title_zh}")
+    console.print(
+        f"稽查批次 #{summary.run_id}（{summary.business_date}）：疑点 {len(summary.findings)} 条，"
+        f"新立案件 {summary.new_cases} 件，用时 {summary.seconds} 秒"
+    )
 
 
 @data_app.command("export")

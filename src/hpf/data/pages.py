@@ -29,6 +29,7 @@ OWNER_ZH = {
     "disclosure": "信息披露与告警",
     "events": "业务事件",
     "identity": "身份认证",
+    "inspection": "电子稽查",
     "jobs": "批处理",
     "ledger": "财务核算",
     "loans": "个人住房贷款",

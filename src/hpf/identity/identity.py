@@ -59,13 +59,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hpf.access.permissions import Principal, Role
 from hpf.db.metadata import Id, UtcDateTime, metadata
+from hpf.db.upsert import upsert
 from hpf.identity import sms as codes
 from hpf.identity import totp
 from hpf.identity.passwords import Passwords, require_password_policy
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError, InvalidInput, NotFound
-from hpf.protection.crypto import token_length
-from hpf.protection.protect import reveal, seal
+from hpf.kernel.identifiers import parse_resident_id
+from hpf.protection.crypto import BLIND_INDEX_HEX, token_length
+from hpf.protection.protect import blind_index, reveal, seal
 
 __all__ = [
     "CHALLENGE_TTL",
@@ -193,6 +195,17 @@ principal_role = Table(
     metadata,
     Column("principal_id", Id, ForeignKey("principal.id"), primary_key=True),
     Column("role", String(12), primary_key=True),
+)
+
+# The staff register (人事登记): whose ID number a staff login belongs to, as its blind index in
+# the member accounts' domain (no clear text kept). The electronic audit matches it with the
+# accounts staff act on, and with the family members claims declare (decision 0033).
+staff_identity = Table(
+    "staff_identity",
+    metadata,
+    Column("principal_id", Id, ForeignKey("principal.id"), primary_key=True),
+    Column("resident_id_bidx", String(BLIND_INDEX_HEX), nullable=False, index=True),
+    Column("registered_at", UtcDateTime(), nullable=False),
 )
 
 # Failures counted per key (decision 0018): ``pair:<sha256 of login and address>``,
@@ -610,8 +623,11 @@ def create_staff(
     *,
     totp_required: bool = False,
     passwords: Passwords = DEFAULT_PASSWORDS,
+    resident_id: str | None = None,
 ) -> Principal:
-    """A staff principal; roles whose policy is mandatory make TOTP enrolment part of sign-in."""
+    """A staff principal; roles whose policy is mandatory make TOTP enrolment part of sign-in.
+    ``resident_id``: the staff member's own ID number, kept only as its blind index
+    (:func:`register_staff_identity`)."""
     canonical = login.strip().lower() if isinstance(login, str) else ""
     if not _STAFF_LOGIN.fullmatch(canonical):
         raise InvalidInput(
@@ -620,7 +636,7 @@ def create_staff(
             "a staff login is 3 to 32 characters: a letter, then letters, digits, '.', '_' or '-'",
             field="login",
         )
-    return _insert_principal(
+    created = _insert_principal(
         conn,
         ctx,
         kind=PrincipalKind.STAFF,
@@ -631,6 +647,28 @@ def create_staff(
         passwords=passwords,
         totp_required=totp_required,
     )
+    if resident_id is not None:
+        register_staff_identity(conn, ctx, canonical, resident_id)
+    return created
+
+
+def register_staff_identity(conn: Connection, ctx: Context, login: str, resident_id: str) -> None:
+    """Record whose ID number a staff login belongs to (人事登记), as the blind index of the
+    member accounts' resident IDs: the audit finds staff acting on their own or a relative's
+    account without anyone reading the number back. A second registration replaces the first."""
+    number = parse_resident_id(resident_id, field="resident_id").number
+    found = conn.scalar(
+        select(principal.c.id).where(
+            principal.c.login == login.strip().lower(), principal.c.kind == PrincipalKind.STAFF.value
+        )
+    )
+    if found is None:
+        raise NotFound("principal.not_found", "工作人员不存在", f"no staff login {login!r}")
+    values = {
+        "resident_id_bidx": blind_index("member", "resident_id", number.upper()),
+        "registered_at": now_utc(ctx),
+    }
+    upsert(conn, staff_identity, ("principal_id",), {"principal_id": found, **values})
 
 
 def create_partner(

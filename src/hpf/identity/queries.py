@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Subquery, select
 
-from hpf.identity.identity import principal, sign_in_challenge
+from hpf.identity.identity import principal, sign_in_challenge, staff_identity
 
 
 def challenge_step(conn: Connection, token_hash: str) -> str | None:
@@ -44,3 +44,16 @@ def challenge(conn: Connection, token_hash: str) -> Challenge | None:
         .where(c.token_hash == token_hash)
     ).first()
     return None if row is None else Challenge._make(row)
+
+
+def staff_identities_subquery(name: str | None = None) -> Subquery:
+    """Every staff login whose owner's ID number is registered, with its blind index in the
+    member accounts' domain (``member.resident_id_bidx`` of the same person is equal).
+
+    Columns: ``login``, ``resident_id_bidx``.
+    """
+    return (
+        select(principal.c.login, staff_identity.c.resident_id_bidx)
+        .join(staff_identity, staff_identity.c.principal_id == principal.c.id)
+        .subquery(name)
+    )

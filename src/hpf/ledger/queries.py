@@ -275,3 +275,18 @@ def entry_id_for_key(idempotency_key: ColumnElement[str]) -> ScalarSelect[Any]:
     return (
         select(journal_entry.c.id).where(journal_entry.c.idempotency_key == idempotency_key).scalar_subquery()
     )
+
+
+def reversals_subquery(name: str | None = None) -> Subquery:
+    """Every reversing entry (冲账凭证): a person's correction, or settlement's automatic undo
+    of a failed payout (its idempotency key starts with ``settlement:``).
+
+    Columns: ``id``, ``reverses_entry_id``, ``idempotency_key``, ``actor``, ``posting_date``,
+    ``memo``.
+    """
+    e = journal_entry.c
+    return (
+        select(e.id, e.reverses_entry_id, e.idempotency_key, e.actor, e.posting_date, e.memo)
+        .where(e.reverses_entry_id.is_not(None))
+        .subquery(name)
+    )

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, Subquery, case, func, literal, select
 
-from hpf.loans.book.tables import loan, loan_debit, loan_installment
+from hpf.loans.book.tables import collateral_event, loan, loan_debit, loan_installment
 from hpf.loans.scorecard.tables import loan_features
 from hpf.services.queries import application_state_of
 
@@ -141,3 +141,26 @@ def loans_against_schedules_subquery(name: str | None = None) -> Subquery:
         .select_from(loan.outerjoin(per_loan, per_loan.c.loan_id == c.id))
         .subquery(name)
     )  # fmt: skip
+
+
+def unsettled_loans_subquery(name: str | None = None) -> Subquery:
+    """Every loan contract not yet repaid: approved (not yet disbursed) or active.
+
+    Columns: ``id``, ``borrower_id`` (a member id), ``state`` (``approved`` or ``active``),
+    ``contract_date``, ``principal_fen``, ``outstanding_principal_fen``.
+    """
+    c = loan.c
+    return (
+        select(c.id, c.borrower_id, c.state, c.contract_date, c.principal_fen, c.outstanding_principal_fen)
+        .where(c.state.in_(("approved", "active")))
+        .subquery(name)
+    )
+
+
+def collateral_releases_subquery(name: str | None = None) -> Subquery:
+    """Every release (解除抵押) the real-estate registry reported about a loan's collateral.
+
+    Columns: ``loan_id``, ``reported_on``, ``source``.
+    """
+    e = collateral_event.c
+    return select(e.loan_id, e.reported_on, e.source).where(e.kind == "release").subquery(name)

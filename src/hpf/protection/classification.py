@@ -669,6 +669,14 @@ _DECLARED: list[FieldClass] = [
         ],
     ),
     *_table(
+        "staff_identity",
+        [
+            ("principal_id", GEN, "p", None, "用户ID"),
+            ("resident_id_bidx", IMP, "ps", "full", "工作人员证件号码检索码"),
+            ("registered_at", GEN, "", None, "登记时间"),
+        ],
+    ),
+    *_table(
         "principal_role",
         [
             ("principal_id", GEN, "p", None, "用户ID"),
@@ -1086,6 +1094,63 @@ _DECLARED: list[FieldClass] = [
             ("sealed_at", GEN, "", None, "封存时间"),
             ("document", CORE, "ps", None, "档案内容"),
             ("sm3", IMP, "", None, "档案SM3摘要"),
+        ],
+    ),
+    # -- inspection: the electronic audit (decision 0033) ------------------------------------
+    # A finding names an account number or an application, entry or loan id, and carries the
+    # facts its rule read: amounts, dates, codes, ids — never a name, identity number or card.
+    *_table(
+        "inspection_run",
+        [
+            ("id", GEN, "", None, "稽查批次ID"),
+            ("business_date", GEN, "", None, "稽查业务日期"),
+            ("started_at", GEN, "", None, "开始时间"),
+            ("finished_at", GEN, "", None, "结束时间"),
+            ("actor", GEN, "", None, "操作员"),
+            ("findings", GEN, "", None, "疑点数"),
+            ("new_cases", GEN, "", None, "新立案件数"),
+            ("by_rule", GEN, "", None, "各规则疑点数"),
+        ],
+    ),
+    *_table(
+        "inspection_finding",
+        [
+            ("id", GEN, "", None, "疑点ID"),
+            ("run_id", GEN, "", None, "稽查批次ID"),
+            ("rule", GEN, "", None, "稽查规则"),
+            ("object", IMP, "p", None, "稽查对象"),
+            ("facts", IMP, "ps", None, "疑点事实"),
+        ],
+    ),
+    *_table(
+        "inspection_case",
+        [
+            ("id", GEN, "", None, "案件ID"),
+            ("rule", GEN, "", None, "稽查规则"),
+            ("object", IMP, "p", None, "稽查对象"),
+            ("state", GEN, "", None, "案件状态"),
+            ("opened_run_id", GEN, "", None, "立案批次ID"),
+            ("last_run_id", GEN, "", None, "最近发现批次ID"),
+            ("opened_on", GEN, "", None, "立案日期"),
+            ("assignee", GEN, "", None, "承办人"),
+            ("recover_fen", IMP, "ps", None, "应追回金额"),
+            ("conclusion", IMP, "p", None, "处理结论"),
+            ("concluded_on", GEN, "", None, "办结日期"),
+            ("version", GEN, "", None, "版本号"),
+        ],
+    ),
+    *_table(
+        "inspection_case_step",
+        [
+            ("id", GEN, "", None, "案件步骤ID"),
+            ("case_id", GEN, "", None, "案件ID"),
+            ("step", GEN, "", None, "处理步骤"),
+            ("business_date", GEN, "", None, "业务日期"),
+            ("recorded_at", GEN, "", None, "记录时间"),
+            ("actor", GEN, "", None, "操作员"),
+            ("note", IMP, "p", None, "处理意见"),
+            ("assignee", GEN, "", None, "承办人"),
+            ("amount_fen", IMP, "ps", None, "金额"),
         ],
     ),
     *_table(

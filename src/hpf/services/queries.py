@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Subquery, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
@@ -42,3 +42,18 @@ def application_state_of(application_id: ColumnElement[Any]) -> ScalarSelect[Any
     """A column expression: the state of the application ``application_id`` (an SQL expression,
     typically the caller's own column), NULL when there is none."""
     return select(application.c.state).where(application.c.id == application_id).scalar_subquery()
+
+
+def handled_applications_subquery(name: str | None = None) -> Subquery:
+    """Every application about a member and the staff who handled it: who accepted it (受理)
+    and who decided it (a login, or ``system`` straight through).
+
+    Columns: ``id``, ``item_code``, ``member_id``, ``state``, ``accepted_by``, ``decided_by``,
+    ``submitted_on``.
+    """
+    a = application.c
+    return (
+        select(a.id, a.item_code, a.member_id, a.state, a.accepted_by, a.decided_by, a.submitted_on)
+        .where(a.member_id.is_not(None))
+        .subquery(name)
+    )

@@ -11,6 +11,8 @@ reviewer decides the flagged ones and the payment run pays them at a fake bank h
 (or the bank given), which refuses a few. Members also apply for housing loans, which are
 reviewed, disbursed, collected at month-end, fall overdue, recover, prepay and are re-priced on
 1 January (``hpf.sim.loans``); at the end the default scorecard is trained on that history.
+At each month-end the electronic audit's rule pack runs (``hpf.inspection.service.scan``): the
+summary keeps each month's count of findings.
 
 It stops mid-stream, as a center's working day does, with work in every queue
 (``_World.leave_work``): on the last day a few employers have paid the new month early (receipts
@@ -44,6 +46,7 @@ from hpf.contributions.queries import remittances_subquery
 from hpf.contributions.rules import Kind, ListRow, add_months, due_month, month_end, month_of
 from hpf.db.calendar import set_business_date, stored_business_date
 from hpf.db.engine import read_transaction, write_transaction
+from hpf.inspection.service import scan as inspection_scan
 from hpf.interest.service import settle_year_with_policy
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
@@ -86,6 +89,7 @@ class SimulationSummary:
     settlements: int = 0
     withdrawals: WithdrawalSummary = field(default_factory=WithdrawalSummary)
     loans: LoanSummary = field(default_factory=LoanSummary)
+    inspection_findings: list[int] = field(default_factory=list)  # the audit pack's, each month-end
     scorecard_auc: Decimal | None = None  # the default scorecard trained at the end, if the book allows
     last_business_date: str = ""
 
@@ -189,6 +193,9 @@ class _World:
         if month[5:] == "06":
             settle_year_with_policy(self.engine, self.ctx, month_end(month))
             summary.settlements += 1
+        summary.inspection_findings.append(
+            len(inspection_scan(self.engine, at=month_end(month), ctx=self.ctx).findings)
+        )
         self._move_to(month_end(month) + timedelta(days=1))
 
     # ----------------------------------------------------------------- the last day's queues

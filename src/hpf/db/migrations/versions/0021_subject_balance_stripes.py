@@ -1,7 +1,7 @@
 """subject balances in stripes: concurrent postings to one subject lock different rows (decision 0034)
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-06
 
 ``subject_balance`` was one row per subject, updated by every posting and locked until its
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
