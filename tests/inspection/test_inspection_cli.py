@@ -36,7 +36,17 @@ def test_simulate_plants_defects_writes_the_key_and_the_scan_finds_them(tmp_path
     assert scanned.exit_code == 0, scanned.output
     lines = [json.loads(line) for line in scanned.output.splitlines() if line.startswith("{")]
     found = {(x["rule"], x["object"]) for x in lines}
-    assert {(p["kind"], p["object"]) for p in planted} <= found
+    audit_key = {(p["kind"], p["object"]) for p in planted if p["kind"].startswith("A-")}
+    assert audit_key and audit_key <= found
     assert all({"rule", "object", "severity", "case"} <= set(x) for x in lines)
+    # the key holds the quality family's defects too (one registry): the quality scan finds those
+    quality = runner.invoke(app, ["data", "scan", "--json", "--workers", "1"])
+    assert quality.exit_code == 0, quality.output
+    quality_found = {
+        (x["rule"], x["object"]) for x in map(json.loads, quality.output.splitlines()) if "rule" in x
+    }
+    quality_key = {(p["kind"], p["object"]) for p in planted if p["kind"].startswith("Q-")}
+    assert quality_key and quality_key <= quality_found
+    assert audit_key | quality_key == {(p["kind"], p["object"]) for p in planted}
     shown = runner.invoke(app, ["inspection", "scan"])
     assert shown.exit_code == 0 and "缴存比例超过上限" in shown.output and "新立案件 0 件" in shown.output

@@ -73,7 +73,9 @@ def test_rates_over_the_cap_and_exactly_on_it(city):
         other = next(
             e for e in accounts_queries.employers_in_states(conn, ("01",)) if e.account_no != planted
         )
-        accounts_bulk.load_stock_rates(conn, other.account_no, p.employer_rate_max, p.member_rate_max)
+        accounts_bulk.load_legacy_employer(
+            conn, other.account_no, {"employer_rate": p.employer_rate_max, "member_rate": p.member_rate_max}
+        )
     assert found(city, "A-RATE-OVER-CAP") == [planted]
     assert found(city, "A-RATE-UNDER-FLOOR") == []
 
@@ -85,7 +87,9 @@ def test_rates_under_the_floor_and_exactly_on_it(city):
         other = next(
             e for e in accounts_queries.employers_in_states(conn, ("01",)) if e.account_no != planted
         )
-        accounts_bulk.load_stock_rates(conn, other.account_no, p.employer_rate_min, Decimal("0.05"))
+        accounts_bulk.load_legacy_employer(
+            conn, other.account_no, {"employer_rate": p.employer_rate_min, "member_rate": Decimal("0.05")}
+        )
     assert found(city, "A-RATE-UNDER-FLOOR") == [planted]
 
 
@@ -94,14 +98,18 @@ def test_bases_over_the_cap_and_under_the_floor_against_their_limits(city):
     with write_transaction(city) as conn:
         p = policy_at(conn, TODAY)
         others = [m for m in members_with_balance(conn) if m.account_no not in (over, under)]
-        accounts_bulk.load_stock_base(conn, others[0].account_no, p.base_cap_fen)  # on the cap: clean
-        accounts_bulk.load_stock_base(conn, others[1].account_no, p.base_floor_fen)  # on the floor: clean
+        accounts_bulk.load_legacy_member(
+            conn, others[0].account_no, {"base_fen": p.base_cap_fen}
+        )  # on the cap: clean
+        accounts_bulk.load_legacy_member(
+            conn, others[1].account_no, {"base_fen": p.base_floor_fen}
+        )  # on the floor: clean
         refs = accounts_queries.member_refs_subquery()
         sealed = conn.scalar(select(refs.c.account_no).where(refs.c.state == "02").limit(1))
     assert found(city, "A-BASE-OVER-CAP") == [over]
     assert found(city, "A-BASE-UNDER-FLOOR") == [under]
     with write_transaction(city) as conn:  # a sealed account's old base is no current breach
-        accounts_bulk.load_stock_base(conn, sealed, p.base_cap_fen * 2)
+        accounts_bulk.load_legacy_member(conn, sealed, {"base_fen": p.base_cap_fen * 2})
     assert found(city, "A-BASE-OVER-CAP") == [over]
 
 

@@ -16,7 +16,8 @@ from hpf.cli import app as cli
 from hpf.db.engine import make_engine, write_transaction
 from hpf.quality import service as quality
 from hpf.schema import upgrade
-from hpf.sim.plant_quality import PLANTERS, PlantedDefect
+from hpf.sim.defects import PlantedDefect
+from hpf.sim.defects.quality import PLANTERS
 
 runner = CliRunner()
 

@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.quality import service as quality
 from hpf.quality.checks import USCC_ALPHABET, USCC_WEIGHTS
-from hpf.sim.plant_quality import PLANTERS
+from hpf.sim.defects.quality import PLANTERS
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "loanbook"))
 from loanbook_support import new_loan

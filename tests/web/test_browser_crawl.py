@@ -43,8 +43,8 @@ from hpf.quality import service as quality
 from hpf.schema import upgrade
 from hpf.services import service as services
 from hpf.settings import Settings
+from hpf.sim.defects.quality import PLANTERS
 from hpf.sim.generator import build_demo_center
-from hpf.sim.plant_quality import PLANTERS
 from hpf.sim.simulator import simulate
 from live_server import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, serving
 from signing_in import FAST_PASSWORDS, PASSWORD

@@ -158,34 +158,9 @@ def _load_legacy(
     if unknown:
         raise ValueError(f"{table.name}: {sorted(unknown)} are not stock fields")
     done = conn.execute(
-        update(table).where(table.c.account_no == account_no).values(**to_stored(table.name, values))
+        update(table)
+        .where(table.c.account_no == account_no)
+        .values(**to_stored(table.name, values), version=table.c.version + 1)  # a form open on it is stale
     )
     if done.rowcount != 1:
         raise ValueError(f"no {table.name} with account {account_no}")
-
-
-# ------------------------------------------------------------------------------ stock terms
-# Legacy stock: terms a center migrated from its old system hold values today's services would
-# refuse (a rate above the cap, a base under the floor). The planted defects of the simulator
-# (``hpf.sim.defects``) stand for such stock; nothing here checks policy, and no history row is
-# written (the old system's change left none).
-
-
-def load_stock_rates(conn: Connection, account_no: str, employer_rate: Any, member_rate: Any) -> bool:
-    """Overwrite an employer's rates as loaded from stock data; False if there is no such employer."""
-    done = conn.execute(
-        employer.update()
-        .where(employer.c.account_no == account_no)
-        .values(employer_rate=employer_rate, member_rate=member_rate, version=employer.c.version + 1)
-    )
-    return bool(done.rowcount)
-
-
-def load_stock_base(conn: Connection, account_no: str, base_fen: int) -> bool:
-    """Overwrite a member's contribution base as loaded from stock data; False if no such member."""
-    done = conn.execute(
-        member.update()
-        .where(member.c.account_no == account_no)
-        .values(base_fen=base_fen, version=member.c.version + 1)
-    )
-    return bool(done.rowcount)

@@ -15,13 +15,14 @@ for legacy stock data and goes through the function its owner publishes for load
 rent withdrawal over the yearly limit) goes through the services as a person would do it.
 
 The families: ``hpf.sim.defects.audit`` (the electronic audit's kinds) and
-``hpf.sim.plant_quality`` (the data quality kinds), each a ``PLANTERS: dict[str, Planter]``.
+``hpf.sim.defects.quality`` (the data quality kinds), each a ``PLANTERS: dict[str, Planter]``.
+Each object carries one planted defect: a kind whose planter picked an object another kind had
+already taken is planted again with another random stream (two defects on one employer — say an
+invalid state code and a rate over the cap — would hide each other from the rules).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import random
 from collections.abc import Callable, Iterable, Mapping
@@ -44,17 +45,13 @@ Planter = Callable[[Connection, random.Random, int, date], list[PlantedDefect]]
 """``planter(conn, rng, count, today)``: plant ``count`` defects of one kind (fewer if the city
 lacks candidates) into a simulated center; the objects it touched."""
 
-FAMILIES = ("hpf.sim.defects.audit", "hpf.sim.plant_quality")
-"""The modules whose ``PLANTERS`` make the registry; a family this build does not ship is skipped."""
-
 
 def registry() -> dict[str, Planter]:
     """Every family's planters by kind; a kind planted by two families is refused."""
+    from hpf.sim.defects import audit, quality  # they build on this module's types
+
     merged: dict[str, Planter] = {}
-    for name in FAMILIES:
-        if importlib.util.find_spec(name) is None:
-            continue
-        planters: Mapping[str, Planter] = importlib.import_module(name).PLANTERS
+    for planters in (audit.PLANTERS, quality.PLANTERS):
         for kind, planter in planters.items():
             if kind in merged:
                 raise ValueError(f"defect kind {kind} is planted by two families")
@@ -62,17 +59,30 @@ def registry() -> dict[str, Planter]:
     return merged
 
 
+ATTEMPTS = 5
+
+
 def plant(
     engine: Engine, *, count: int, today: date, seed: int = 7, planters: Mapping[str, Planter] | None = None
 ) -> list[PlantedDefect]:
     """Plant ``count`` defects of every kind, each kind in its own transaction (in kind order,
-    each with its own random stream from ``seed``); what was planted."""
+    each with its own random stream from ``seed``), none on an object another kind took; what was
+    planted. A kind that keeps landing on taken objects after ``ATTEMPTS`` streams plants nothing."""
     planted: list[PlantedDefect] = []
+    taken: set[str] = set()
     chosen = registry() if planters is None else planters
     for kind in sorted(chosen):
-        rng = random.Random(f"{seed}:{kind}")
         with write_transaction(engine) as conn:
-            planted += chosen[kind](conn, rng, count, today)
+            for attempt in range(ATTEMPTS):
+                rng = random.Random(f"{seed}:{kind}" + (f":{attempt}" if attempt else ""))
+                savepoint = conn.begin_nested()
+                defects = chosen[kind](conn, rng, count, today)
+                if taken.isdisjoint(d.object for d in defects):
+                    savepoint.commit()
+                    planted += defects
+                    taken.update(d.object for d in defects)
+                    break
+                savepoint.rollback()
     return planted
 
 

@@ -142,7 +142,8 @@ def _rates(over: bool) -> Planter:
         mr = p.member_rate_max + step if over else p.member_rate_min - step
 
         def one(e: Any) -> str | None:
-            return str(e.account_no) if accounts_bulk.load_stock_rates(conn, e.account_no, er, mr) else None
+            accounts_bulk.load_legacy_employer(conn, e.account_no, {"employer_rate": er, "member_rate": mr})
+            return str(e.account_no)
 
         return _attempt(conn, rng, candidates, count, one, kind)
 
@@ -164,11 +165,10 @@ def _bases(over: bool) -> Planter:
                 if over
                 else p.base_floor_fen - 100 * rng.randint(1, 500)
             )
-            return (
-                str(m.account_no)
-                if base > 0 and accounts_bulk.load_stock_base(conn, m.account_no, base)
-                else None
-            )
+            if base <= 0:
+                return None
+            accounts_bulk.load_legacy_member(conn, m.account_no, {"base_fen": base})
+            return str(m.account_no)
 
         return _attempt(conn, rng, candidates, count, one, kind)
 

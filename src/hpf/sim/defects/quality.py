@@ -20,8 +20,6 @@ the simulator makes them itself, as real defects).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,15 +33,7 @@ from hpf.contributions import queries as contributions
 from hpf.kernel.identifiers import resident_id_check_digit
 from hpf.policy.service import policy_at
 from hpf.protection.protect import reveal
-
-
-@dataclass(frozen=True, slots=True)
-class PlantedDefect:
-    kind: str
-    object: str
-
-
-Planter = Callable[[Connection, random.Random, int, date], list[PlantedDefect]]
+from hpf.sim.defects import PlantedDefect, Planter
 
 _MEMBER_SLOTS = 9
 _EMPLOYER_SLOTS = 7
