@@ -10,8 +10,9 @@ directory) and leaves it there for the next run; a file that is already complete
 What it holds: the demo city (``hpf.sim.build_demo_center``: employers, members, their opening
 balances, ID numbers and phones sealed), then, month by month from January 2023, one 汇缴 list
 per employer for every active member with a bank receipt covering it, allocated by the real
-month-end job (``run_month_end``: the remittance rows, the journal lines, the balances), and the
-annual interest settlement of each 30 June (``settle_year``). The lists and receipts are written
+month-end job (``run_month_end``: the remittance rows, the journal lines, the balances), the
+annual interest settlement of each 30 June (``settle_year``), and a paid withdrawal a year for
+three members in ten (rows only: see ``_withdrawals``). The lists and receipts are written
 set-based, as in ``bench_month_end.py``; the month-end and the interest are the center's own jobs.
 """
 
@@ -109,12 +110,38 @@ def _lists_and_receipts(engine: Engine, start: date, now: Any) -> None:
         ledger.post_set(conn, [header], receipts.union_all(bank), FixedClock(start))
 
 
+def _withdrawals(engine: Engine, months: int) -> None:
+    """Two years of paid withdrawals, set-based: each member with an id ending in 0–2 made one a
+    year (a third of them rent, 租房 07, the rest 01–06 in turn), on a day of the month given by
+    the id, with their own card (a card's blind index per member: no shared cards); what the audit
+    pack's withdrawal rules read. Written as rows, as the legacy load of a center's history would;
+    the ledger does not carry them (the benchmark times reads, not balances)."""
+    with write_transaction(engine) as conn:
+        for year in range(months // 12):
+            conn.execute(
+                text(
+                    "INSERT INTO withdrawal (member_id, reason, requested_fen, allowed_fen, closes_account,"
+                    " payee_name, payee_card_enc, payee_card_bidx, family_bidx, evidence, state, applied_on,"
+                    " recorded_at, paid_on) "
+                    "SELECT m.id, CASE WHEN m.id % 3 = 0 THEN '07' ELSE '0' || (1 + m.id % 6) END,"
+                    " 150000, 150000, '0', '本人', 'bench', printf('%064x', m.id), '[]', '{}', 'paid',"
+                    " date(:start, '+' || (m.id % 360) || ' days'), :now,"
+                    " date(:start, '+' || (m.id % 360) || ' days') "
+                    "FROM member m WHERE m.id % 10 < 3"
+                ),
+                {"start": f"{FIRST.year + year}-01-01", "now": f"{FIRST.year + year}-12-31T00:00:00+00:00"},
+            )
+
+
 def build_city(path: Path, *, members: int, employers: int, months: int, seed: int = 42) -> Engine:
     """The center at ``path``, built unless a complete one is there; its engine."""
     done = path.with_suffix(".done")
     engine = make_engine(f"sqlite:///{path}")
     if done.exists():
         upgrade(engine)  # the tables of what the benchmark runs, if they came after the city
+        if not path.with_suffix(".withdrawals").exists():  # a city built before they were added
+            _withdrawals(engine, months)
+            path.with_suffix(".withdrawals").write_text("added\n")
         return engine
     for stale in (path, path.with_suffix(".sqlite3-wal"), path.with_suffix(".sqlite3-shm")):
         stale.unlink(missing_ok=True)
@@ -136,6 +163,8 @@ def build_city(path: Path, *, members: int, employers: int, months: int, seed: i
         if start.month == 6:
             interest.settle_year(engine, ctx, _month_end(start), day_basis=360, rates=RATES)
         print(f"  {start:%Y-%m} lived in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    _withdrawals(engine, months)
+    path.with_suffix(".withdrawals").write_text("built\n")
     done.write_text(f"{members} members, {months} months\n")
     return engine
 
