@@ -32,8 +32,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from hpf.db.upsert import insert_new
-from hpf.hub import loan_registry, registry
+from hpf.hub import loan_registry, registry, service
 from hpf.hub.tables import hub_inquiry, hub_message
 from hpf.messages import errors, protocol
 from hpf.messages.bodies import (
@@ -121,30 +120,6 @@ def _stored_answer(conn: Connection, question: Envelope) -> Envelope:
     return protocol.envelope_of(stored)
 
 
-def _store(conn: Connection, envelope: Envelope, route: str, now: datetime) -> bool:
-    """Keep a question (``hub``) or its answer (``origin``); False: the id was kept already (the
-    same question taken at the same moment by another request, ``hpf.db.upsert.insert_new``)."""
-    return insert_new(
-        conn,
-        hub_message,
-        {
-            "message_id": str(envelope.message_id),
-            "type": envelope.type,
-            "sender": envelope.sender,
-            "recipient": envelope.recipient,
-            "reply_to": str(envelope.reply_to) if envelope.reply_to else None,
-            "created_at": envelope.created_at,
-            "received_at": now,
-            "digest": envelope.digest(),
-            "envelope": protocol.envelope_json(envelope),
-            "route": route,
-            "state": "handled" if route == "hub" else "delivered",
-            "attempts": 0 if route == "hub" else 1,
-            "delivered_at": None if route == "hub" else now,
-        },
-    )
-
-
 def answer(conn: Connection, hub: Any, raw: bytes | dict[str, Any], now: datetime) -> Delivery:
     """Take an XC03 question and answer it (see the module docstring); refusals change nothing.
 
@@ -186,7 +161,9 @@ def answer(conn: Connection, hub: Any, raw: bytes | dict[str, Any], now: datetim
         now=now,
         reply_to=envelope.message_id,
     )
-    if not _store(conn, envelope, "hub", now):  # taken meanwhile: that request's answer counts
+    if not service.store_message(
+        conn, envelope, route="hub", state="handled", now=now
+    ):  # taken meanwhile: that request's answer counts
         protocol.check_duplicate(
             conn.scalar(
                 select(hub_message.c.digest).where(hub_message.c.message_id == str(envelope.message_id))
@@ -194,7 +171,7 @@ def answer(conn: Connection, hub: Any, raw: bytes | dict[str, Any], now: datetim
             envelope,
         )
         return protocol.hop(hub.keys, hub.code, _stored_answer(conn, envelope), now)
-    _store(conn, reply, "origin", now)
+    service.store_message(conn, reply, route="origin", state="delivered", now=now, delivered=True)
     conn.execute(
         insert(hub_inquiry).values(
             message_id=str(envelope.message_id), center=center.code, purpose=body.purpose,

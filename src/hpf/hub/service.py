@@ -72,9 +72,12 @@ def _active_sender(conn: Connection, code: str) -> registry.Center:
     return center
 
 
-def _store(conn: Connection, envelope: Envelope, *, route: str, state: str, now: datetime) -> bool:
+def store_message(
+    conn: Connection, envelope: Envelope, *, route: str, state: str, now: datetime, delivered: bool = False
+) -> bool:
     """Store a message taken or composed here; False if its id was stored already (the same
-    message taken at the same moment by another request)."""
+    message taken at the same moment by another request). ``delivered``: an answer the taking
+    request itself carries back (one attempt, delivered now)."""
     return insert_new(
         conn,
         hub_message,
@@ -90,8 +93,9 @@ def _store(conn: Connection, envelope: Envelope, *, route: str, state: str, now:
             "envelope": protocol.envelope_json(envelope),
             "route": route,
             "state": state,
-            "attempts": 0,
+            "attempts": 1 if delivered else 0,
             "next_attempt_at": now if state == "queued" else None,
+            "delivered_at": now if delivered else None,
         },
     )
 
@@ -126,7 +130,7 @@ def receive(conn: Connection, hub: Hub, raw: bytes | dict[str, Any], now: dateti
         return earlier
     if envelope.recipient == hub.code:
         body = protocol.open_body(envelope, hub.keys)
-        if not _store(conn, envelope, route="hub", state="handled", now=now):
+        if not store_message(conn, envelope, route="hub", state="handled", now=now):
             return _duplicate(conn, envelope) or Receipt(message_id, "duplicate", "hub")
         _answer(conn, hub, envelope, body, sender, now)
         return Receipt(message_id, "accepted", "hub")
@@ -137,7 +141,7 @@ def receive(conn: Connection, hub: Hub, raw: bytes | dict[str, Any], now: dateti
         raise errors.recipient_unknown(envelope.recipient)
     if not recipient.active:
         raise errors.recipient_suspended(envelope.recipient)
-    if not _store(conn, envelope, route="forward", state="queued", now=now):
+    if not store_message(conn, envelope, route="forward", state="queued", now=now):
         return _duplicate(conn, envelope) or Receipt(message_id, "duplicate", "forward")
     return Receipt(message_id, "accepted", "forward")
 
@@ -165,7 +169,7 @@ def _answer(
         now=now,
         reply_to=query.message_id,
     )
-    _store(conn, envelope, route="origin", state="queued", now=now)
+    store_message(conn, envelope, route="origin", state="queued", now=now)
 
 
 def deliver_due(

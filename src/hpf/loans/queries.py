@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from datetime import date
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Subquery, case, func, literal, select
+from sqlalchemy import Connection, Subquery, literal, select
 
-from hpf.loans.book.tables import collateral_event, loan, loan_debit, loan_installment
+from hpf.loans.book.check import loans_against_schedules_subquery as loans_against_schedules_subquery
+from hpf.loans.book.tables import collateral_event, loan, loan_debit
 from hpf.loans.scorecard.tables import loan_features
 from hpf.services.queries import application_state_of
 
@@ -104,43 +105,6 @@ def registry_loans(conn: Connection, loan_ids: Sequence[int]) -> list[RegistryLo
         )
         for r in rows
     ]
-
-
-def loans_against_schedules_subquery(name: str | None = None) -> Subquery:
-    """Every loan with what its schedule says (the loan book's own check, ``book/check.py``, per
-    loan): a schedule repays exactly the principal; a disbursed loan's outstanding principal is
-    the principal less what was repaid and prepaid, its overdue principal what its overdue
-    installments still owe.
-
-    Columns: ``id``, ``state``, ``principal_fen``, ``outstanding_principal_fen``,
-    ``overdue_principal_fen``, ``scheduled_fen`` (Σ installment principal + prepaid),
-    ``repaid_fen`` (Σ paid principal + prepaid), ``late_fen`` (Σ overdue installments' unpaid
-    principal); the sums are 0 for a loan without installments.
-    """
-    li = loan_installment.c
-    per_loan = (
-        select(
-            li.loan_id.label("loan_id"),
-            func.sum(li.principal_fen + li.prepaid_fen).label("scheduled"),
-            func.sum(li.paid_principal_fen + li.prepaid_fen).label("repaid"),
-            func.sum(case((li.state == "overdue", li.principal_fen - li.paid_principal_fen), else_=0)).label(
-                "late"
-            ),
-        )
-        .group_by(li.loan_id)
-        .subquery()
-    )
-    c = loan.c
-    return (
-        select(
-            c.id, c.state, c.principal_fen, c.outstanding_principal_fen, c.overdue_principal_fen,
-            func.coalesce(per_loan.c.scheduled, 0).label("scheduled_fen"),
-            func.coalesce(per_loan.c.repaid, 0).label("repaid_fen"),
-            func.coalesce(per_loan.c.late, 0).label("late_fen"),
-        )
-        .select_from(loan.outerjoin(per_loan, per_loan.c.loan_id == c.id))
-        .subquery(name)
-    )  # fmt: skip
 
 
 def unsettled_loans_subquery(name: str | None = None) -> Subquery:

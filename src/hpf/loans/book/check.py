@@ -13,7 +13,7 @@ Plain queries returning findings (:class:`~hpf.kernel.findings.Finding`), like t
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, Subquery, case, func, select
 
 from hpf.kernel.findings import Finding
 from hpf.ledger.queries import subject_debit_balance
@@ -70,7 +70,17 @@ def control_totals(conn: Connection) -> list[Finding]:
     return found
 
 
-def schedule_totals(conn: Connection) -> list[Finding]:
+def loans_against_schedules_subquery(name: str | None = None) -> Subquery:
+    """Every loan with what its schedule says (the loan book's own check, ``book/check.py``, per
+    loan): a schedule repays exactly the principal; a disbursed loan's outstanding principal is
+    the principal less what was repaid and prepaid, its overdue principal what its overdue
+    installments still owe.
+
+    Columns: ``id``, ``state``, ``principal_fen``, ``outstanding_principal_fen``,
+    ``overdue_principal_fen``, ``scheduled_fen`` (Σ installment principal + prepaid),
+    ``repaid_fen`` (Σ paid principal + prepaid), ``late_fen`` (Σ overdue installments' unpaid
+    principal); the sums are 0 for a loan without installments.
+    """
     li = loan_installment.c
     per_loan = (
         select(
@@ -84,17 +94,31 @@ def schedule_totals(conn: Connection) -> list[Finding]:
         .group_by(li.loan_id)
         .subquery()
     )
-    rows = conn.execute(
-        select(loan.c.id, loan.c.state, loan.c.principal_fen, loan.c.outstanding_principal_fen,
-               loan.c.overdue_principal_fen, per_loan.c.scheduled, per_loan.c.repaid, per_loan.c.late)
-        .outerjoin(per_loan, per_loan.c.loan_id == loan.c.id)
-        .where(
-            (func.coalesce(per_loan.c.scheduled, 0) != loan.c.principal_fen)
-            | (loan.c.state.in_(("active", "settled"))
-               & ((loan.c.outstanding_principal_fen != loan.c.principal_fen - func.coalesce(per_loan.c.repaid, 0))
-                  | (loan.c.overdue_principal_fen != func.coalesce(per_loan.c.late, 0))))
+    c = loan.c
+    return (
+        select(
+            c.id, c.state, c.principal_fen, c.outstanding_principal_fen, c.overdue_principal_fen,
+            func.coalesce(per_loan.c.scheduled, 0).label("scheduled_fen"),
+            func.coalesce(per_loan.c.repaid, 0).label("repaid_fen"),
+            func.coalesce(per_loan.c.late, 0).label("late_fen"),
         )
-        .order_by(loan.c.id)
+        .select_from(loan.outerjoin(per_loan, per_loan.c.loan_id == c.id))
+        .subquery(name)
+    )  # fmt: skip
+
+
+def schedule_totals(conn: Connection) -> list[Finding]:
+    q = loans_against_schedules_subquery("q")
+    rows = conn.execute(
+        select(q.c.id, q.c.state, q.c.principal_fen, q.c.outstanding_principal_fen,
+               q.c.overdue_principal_fen, q.c.scheduled_fen, q.c.repaid_fen, q.c.late_fen)
+        .where(
+            (q.c.scheduled_fen != q.c.principal_fen)
+            | (q.c.state.in_(("active", "settled"))
+               & ((q.c.outstanding_principal_fen != q.c.principal_fen - q.c.repaid_fen)
+                  | (q.c.overdue_principal_fen != q.c.late_fen)))
+        )
+        .order_by(q.c.id)
         .limit(100)
     ).all()  # fmt: skip
     found = []
