@@ -4,7 +4,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from hpf.cli import app
-from hpf.db.engine import make_engine, write_transaction
+from hpf.db.engine import make_engine, read_transaction, write_transaction
 
 runner = CliRunner()
 
@@ -121,3 +121,35 @@ def test_audit_verify_detects_an_altered_row(tmp_path, monkeypatch):
     broken = runner.invoke(app, ["audit", "verify"])
     assert broken.exit_code == 1
     assert "row 2" in broken.output
+
+
+def test_a_staff_id_number_is_registered_as_its_blind_index(tmp_path, monkeypatch):
+    from sqlalchemy import select
+
+    from hpf.identity.queries import staff_identities_subquery
+    from hpf.protection.protect import blind_index
+
+    monkeypatch.setenv("HPF_DATABASE_URL", f"sqlite:///{tmp_path}/staff.sqlite3")
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    rid = "11010519491231002X"
+    made = runner.invoke(
+        app, ["user", "create", "--login", "zhao.a", "--roles", "auditor", "--password", "Correct-Horse-42",
+              "--resident-id", rid],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    plain = runner.invoke(app, ["user", "create", "--login", "qian.b", "--roles", "teller",
+                                "--password", "Correct-Horse-42"])  # fmt: skip
+    assert plain.exit_code == 0, plain.output
+    later = runner.invoke(app, ["user", "register-id", "qian.b", "--resident-id", "110105194912310029"])
+    assert later.exit_code == 2 and "resident_id" in later.output  # a wrong check digit is refused
+    later = runner.invoke(app, ["user", "register-id", "qian.b", "--resident-id", "110101199003074477"])
+    assert later.exit_code == 0, later.output
+    unknown = runner.invoke(app, ["user", "register-id", "nobody", "--resident-id", rid])
+    assert unknown.exit_code == 2 and "principal.not_found" in unknown.output
+    engine = make_engine(f"sqlite:///{tmp_path}/staff.sqlite3")
+    with read_transaction(engine) as conn:
+        s = staff_identities_subquery("s")
+        kept = dict(conn.execute(select(s.c.login, s.c.resident_id_bidx)).all())
+    assert kept == {"zhao.a": blind_index("member", "resident_id", rid),
+                    "qian.b": blind_index("member", "resident_id", "110101199003074477")}  # fmt: skip
+    assert rid not in str(kept)

@@ -583,6 +583,9 @@ def user_create(
         typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="asked for when omitted"),
     ] = "",
     totp_required: Annotated[bool, typer.Option(help="TOTP even where the roles leave it optional")] = False,
+    resident_id: Annotated[
+        str, typer.Option(help="the staff member's own ID number (kept as its blind index: 电子稽查)")
+    ] = "",
 ) -> None:
     """Create a staff sign-in (argon2id password; TOTP is enrolled at the first sign-in)."""
     from hpf.db.engine import write_transaction
@@ -595,7 +598,7 @@ def user_create(
         with write_transaction(_engine(settings)) as conn:
             who = identity.create_staff(
                 conn, _context(settings, "cli"), login, name or login, chosen, password,
-                totp_required=totp_required,
+                totp_required=totp_required, resident_id=resident_id or None,
             )  # fmt: skip
     except HpfError as exc:
         console.print(f"[red]{exc.title}[/red] ({exc.code}: {exc.detail})")
@@ -605,6 +608,27 @@ def user_create(
         f"created {who.login} ({', '.join(sorted(r.value for r in who.roles))}); "
         + ("TOTP is enrolled at the first sign-in" if needs else "TOTP optional")
     )
+
+
+@user_app.command("register-id")
+def user_register_id(
+    login: str,
+    resident_id: Annotated[str, typer.Option(prompt=True, help="the staff member's own ID number")],
+) -> None:
+    """Record whose ID number a staff login belongs to (人事登记), kept only as its blind index: the
+    audit pack (``hpf inspection scan``) finds staff handling their own or relatives' accounts."""
+    from hpf.db.engine import write_transaction
+    from hpf.identity import identity
+    from hpf.kernel.errors import HpfError
+
+    settings = _settings()
+    try:
+        with write_transaction(_engine(settings)) as conn:
+            identity.register_staff_identity(conn, _context(settings, "cli"), login, resident_id)
+    except HpfError as exc:
+        console.print(f"[red]{exc.title}[/red] ({exc.code}: {exc.detail})")
+        raise typer.Exit(2) from None
+    console.print(f"{login.strip().lower()}: ID number registered (blind index only)")
 
 
 @user_app.command("totp-code")
