@@ -349,3 +349,19 @@ def test_concurrent_postings_to_one_subject_do_not_wait_for_each_other(engine, c
         balances = {s.code: s.balance_fen for s in ledger.subject_balances(conn)}
         assert balances["101"] == 12_600 and balances["201"] == 12_600
         assert check_center(conn) == []
+
+
+def test_every_subject_has_all_its_stripes(engine):
+    """The migration's stripes and the posting code's are the same 16 (decision 0034): a posting
+    to a stripe without its row would add nothing to the subject's total."""
+    from hpf.ledger.tables import SUBJECT_STRIPES
+
+    with read_transaction(engine) as conn:
+        subjects = conn.scalar(text("SELECT COUNT(*) FROM ledger_subject"))
+        per_subject = conn.execute(
+            text(
+                "SELECT COUNT(DISTINCT stripe), MIN(stripe), MAX(stripe) FROM subject_balance GROUP BY subject_code"
+            )
+        ).all()
+    assert subjects and len(per_subject) == subjects
+    assert set(per_subject) == {(SUBJECT_STRIPES, 0, SUBJECT_STRIPES - 1)}

@@ -58,6 +58,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hpf.access.permissions import Principal, Role
+from hpf.audit import trail
 from hpf.db.metadata import Id, UtcDateTime, metadata
 from hpf.db.upsert import upsert
 from hpf.identity import sms as codes
@@ -668,7 +669,20 @@ def register_staff_identity(conn: Connection, ctx: Context, login: str, resident
         "resident_id_bidx": blind_index("member", "resident_id", number.upper()),
         "registered_at": now_utc(ctx),
     }
+    before = conn.scalar(
+        select(staff_identity.c.resident_id_bidx).where(staff_identity.c.principal_id == found)
+    )
     upsert(conn, staff_identity, ("principal_id",), {"principal_id": found, **values})
+    # who re-pointed a login to another person would hide from the staff-own-account audit rule:
+    # every registration is in the hash-chained log (the number is not: whether it changed is)
+    trail.append(
+        conn, ctx, role="admin", source_ip=None, action="staff.register_id", object_type="principal",
+        object_id=found, purpose="人事登记", detail={
+            "login": login.strip().lower(),
+            "replaced": before is not None,
+            "changed": before is not None and before != values["resident_id_bidx"],
+        },
+    )  # fmt: skip
 
 
 def create_partner(

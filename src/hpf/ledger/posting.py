@@ -491,12 +491,19 @@ _stripes = itertools.count()
 def _stripe(conn: Connection) -> int:
     """The subject-balance stripe this database connection adds to (decision 0034).
 
-    Given once per pooled connection, in turn: connections in use at the same time have different
-    stripes (up to ``SUBJECT_STRIPES`` of them), so their postings to one subject lock different
-    rows and none waits for another's commit."""
+    Given once per pooled connection, in turn (on PostgreSQL by its server process id, which the
+    server gives in turn across all clients): connections in use at the same time mostly have
+    different stripes, so their postings to one subject lock different rows and seldom wait for
+    another's commit. A total a posting failed to add would show in ``hpf check`` (subject totals
+    against the journal)."""
     stripe = conn.info.get("hpf.subject_stripe")
     if stripe is None:
-        stripe = conn.info["hpf.subject_stripe"] = next(_stripes) % SUBJECT_STRIPES
+        # PostgreSQL: by the server process, so that connections of different processes (server
+        # workers, jobs, the delivery worker) differ too; backend pids are given in turn
+        number = conn.scalar(text("SELECT pg_backend_pid()")) if conn.dialect.name == "postgresql" else None
+        stripe = conn.info["hpf.subject_stripe"] = (
+            int(number if number is not None else next(_stripes)) % SUBJECT_STRIPES
+        )
     return int(stripe)
 
 

@@ -46,6 +46,7 @@ from hpf.accounts import service as accounts
 from hpf.accounts.rules import CloseKind, MemberState
 from hpf.contributions import queries as contributions_queries
 from hpf.contributions import service as contributions
+from hpf.db.locks import lock_name
 from hpf.events import Event
 from hpf.interest.service import settle_on_close_with_policy
 from hpf.kernel.context import Context
@@ -368,6 +369,9 @@ def transfer_out_received(conn: Connection, ctx: Context, message: Incoming) -> 
     credit is already here, else wait for it (:func:`credit_received`)."""
     body = message.body
     assert isinstance(body, TransferOut)
+    # the bank's credit may be arriving at the same moment: whichever takes the lock second sees
+    # the other's commit (see credit_received), so the two never both wait for each other
+    lock_name(conn, "transfer.credit", body.order_no)
     row = _incoming_row(conn, body.letter_no, Side.IN, message.envelope.sender)
     amended = body.tx_func == "1" and row["state"] == State.NEGOTIATING.value
     if not amended and not (body.tx_func == "0" and row["state"] == State.LETTER_SENT.value):
@@ -403,6 +407,7 @@ def credit_received(conn: Connection, ctx: Context, event: Event) -> None:
     ref = str(event.payload.get("ref_seq_no") or "")
     if not ref:
         return
+    lock_name(conn, "transfer.credit", ref)  # see transfer_out_received
     row = _row(conn, lock=True, order_no=ref, side=Side.IN.value)
     if row is None or row["state"] != State.INFO_RECEIVED.value:
         return  # not a transfer's, or its BDC905 is not here yet: the credit waits, unclaimed
@@ -756,8 +761,10 @@ def completion_received(conn: Connection, ctx: Context, message: Incoming) -> No
     body = message.body
     assert isinstance(body, TransferFeedback)
     row = _row(conn, lock=True, letter_no=body.letter_no)
-    if row is None or row["side"] != Side.OUT.value:
-        return
+    if row is None or row["side"] != Side.OUT.value or row["peer"] != message.envelope.sender:
+        return  # not a transfer of ours with the center that answers
+    if row["out_message_id"] != str(message.envelope.reply_to):
+        return  # an answer to another BDC905 than the one this transfer sent last
     if body.status in ("00", "20") and row["state"] == State.TRANSFERRED.value:
         _update(conn, ctx, row, State.COMPLETED)
     elif body.status == "06" and row["state"] == State.TRANSFERRED.value:
@@ -770,7 +777,8 @@ def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> No
     row = _row(conn, lock=True, id=int(outcome.owner_id))
     if row is None or row["side"] != Side.OUT.value:
         return
-    if outcome.state != "paid" and row["state"] == State.TRANSFERRED.value:
+    # a negotiation may be open when the bank answers: the money did not move either way
+    if outcome.state != "paid" and row["state"] in (State.TRANSFERRED.value, State.NEGOTIATING.value):
         _update(
             conn,
             ctx,
