@@ -373,6 +373,7 @@ def transfer_out_received(conn: Connection, ctx: Context, message: Incoming) -> 
     # the other's commit (see credit_received), so the two never both wait for each other
     lock_name(conn, "transfer.credit", body.order_no)
     row = _incoming_row(conn, body.letter_no, Side.IN, message.envelope.sender)
+    _require_our_member(conn, row, body)
     amended = body.tx_func == "1" and row["state"] == State.NEGOTIATING.value
     if not amended and not (body.tx_func == "0" and row["state"] == State.LETTER_SENT.value):
         return  # told already (the same facts under another message id), or not asked: no change
@@ -399,6 +400,21 @@ def transfer_out_received(conn: Connection, ctx: Context, message: Incoming) -> 
     credit = settlement.unclaimed_credit(conn, body.order_no)
     if credit is not None:
         _complete(conn, ctx, _row(conn, id=row["id"]) or row, credit)
+
+
+def _require_our_member(conn: Connection, row: Mapping[str, Any], body: TransferOut) -> None:
+    """The BDC905 is about the member who applied here (same ID number, same name): another
+    person's money and months are refused, never credited to ours."""
+    member = accounts_queries.member_profile(conn, int(row["member_id"])) if row["member_id"] else None
+    if member is None:
+        return  # no member known here yet: nothing to credit wrongly (the credit needs one)
+    same = member.resident_id_bidx == blind_index("member", "resident_id", body.cert_no.strip().upper())
+    if not same or member.name != body.name.strip():
+        raise HpfError(
+            "transfer.other_person", "转出信息与申请人不符",
+            f"the transfer-out information of {body.letter_no} names another person than the applicant",
+            status=422,
+        )  # fmt: skip
 
 
 def credit_received(conn: Connection, ctx: Context, event: Event) -> None:
