@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 from starlette.responses import RedirectResponse, Response
 
 from hpf.access.permissions import Perm, Principal, Scope
+from hpf.disclosure.http import Disclose
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.messages.envelope import MESSAGE_TYPES_ZH as TYPE_ZH
@@ -63,12 +64,15 @@ def _visible(conn: Connection, ctx: Context, who: Principal, transfer_id: int) -
 
 
 @router.get("/transfers", dependencies=READ)
-def transfers_page(request: Request, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal) -> Response:
+def transfers_page(
+    request: Request, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
+) -> Response:
     today = ctx.clock.today()
     if who.is_staff:
         rows = process.listing(conn, today)
     else:
         rows = process.listing(conn, today, side="in", member_id=who.member_id or -1)
+    show.record_view("transfer", "list", rows=len(rows), what="转移接续列表")  # amounts are personal data
     names = {r.peer: process.peer_name(conn, r.peer) or r.peer for r in rows}
     return render(
         request, "transfers.html", {"nav": "transfers", "rows": rows, "names": names, "side_zh": SIDE_ZH}
@@ -107,9 +111,11 @@ def _render_detail(
 
 @router.get("/transfers/{transfer_id}", dependencies=READ)
 def transfer_page(
-    request: Request, transfer_id: Id, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal
+    request: Request, transfer_id: Id, conn: ReadDb, ctx: Ctx, who: CurrentPrincipal, show: Disclose
 ) -> Response:
-    return _render_detail(request, conn, ctx, who, transfer_id)
+    page = _render_detail(request, conn, ctx, who, transfer_id)  # a transfer not the viewer's: 404
+    show.record_view("transfer", transfer_id, rows=1, what="转移接续")
+    return page
 
 
 def _act(
