@@ -132,3 +132,26 @@ def test_the_uscc_check_in_sql_is_the_kernels(engine):
         for c in USCC_ALPHABET:
             pos = conn.scalar(select(_position(scan, USCC_ALPHABET, text(f"'{c}'"))))
             assert pos == USCC_ALPHABET.index(c) + 1
+
+
+def test_rates_adjusted_after_the_last_list_are_not_a_contribution_defect(engine, ctx, clock):
+    """调基调比 after an employer's last posted list: the list was right at the rates of its day
+    (a list does not keep its rates), so Q-CON-CONTRIBUTION-RATE waits for the next list."""
+    from hpf.contributions import service as contributions
+
+    today = small_center(engine, employers=6, members=40, months=2)
+    with read_transaction(engine) as conn:
+        no, er = conn.execute(
+            text("SELECT e.account_no, e.employer_rate FROM employer e WHERE e.state = '01' AND EXISTS "
+                 "(SELECT 1 FROM remittance r WHERE r.employer_id = e.id AND r.state = 'posted') ORDER BY e.id")
+        ).first()  # fmt: skip
+    before = found(engine, quality.scan(engine, at=today).run_id)
+    assert ("Q-CON-CONTRIBUTION-RATE", no) not in before
+    clock.set(today)
+    new_rate = "0.10" if str(er) not in ("0.10", "0.1", "0.1000") else "0.08"
+    with write_transaction(engine) as conn:
+        contributions.adjust_base_and_rates(
+            conn, ctx, no, employer_rate=new_rate, member_rate=new_rate, bases={}, reason="年度调整"
+        )
+    after = found(engine, quality.scan(engine, at=today).run_id)
+    assert ("Q-CON-CONTRIBUTION-RATE", no) not in after

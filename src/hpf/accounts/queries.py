@@ -194,6 +194,18 @@ def member_base_changes_subquery(name: str | None = None) -> Subquery:
     )
 
 
+def employer_rate_changes_subquery(name: str | None = None) -> Subquery:
+    """Every 调基调比 of an employer the account history records (new rates, action ``adjust``).
+
+    Columns: ``employer_id``, ``changed_on`` (the business date)."""
+    h = account_history.c
+    return (
+        select(h.subject_id.label("employer_id"), h.business_date.label("changed_on"))
+        .where(h.subject_kind == "employer", h.action == "adjust")
+        .subquery(name)
+    )
+
+
 def member_state_changes_subquery(name: str | None = None) -> Subquery:
     """Every change of a member account's state the history records: ``open``, ``seal``,
     ``unseal``, ``transfer`` (to another employer), ``freeze``, ``unfreeze``, ``close``, ``reopen``.

@@ -430,14 +430,27 @@ def _rounded(base: ColumnElement[int], rate: ColumnElement[Any], unit: RoundingU
 
 def contribution_vs_base_rate(scan: ScanInput, p: Mapping[str, Any]) -> SetCheck:
     """Employers whose latest posted remittance (汇缴) list has a row whose parts ≠ base × the
-    employer's registered rates, rounded per the policy's unit; detail: how many rows."""
+    employer's registered rates, rounded per the policy's unit, unless the rates were adjusted
+    since that list was posted; detail: how many rows."""
     rows = contributions.remittance_rows_subquery("w")
     lists = contributions.remittances_subquery("r")
     latest = (
-        select(lists.c.employer_id, func.max(lists.c.month).label("month"))
+        select(
+            lists.c.employer_id,
+            func.max(lists.c.month).label("month"),
+            func.max(lists.c.posted_on).label("posted_on"),
+        )
         .where(lists.c.state == "posted", lists.c.kind == "01")
         .group_by(lists.c.employer_id)
         .subquery("latest")
+    )
+    # rates adjusted (调基调比) since that list was posted: the list was right at its own rates,
+    # which are not kept with it; such an employer is judged again on its next list
+    adjusted = accounts.employer_rate_changes_subquery("adj")
+    since = (
+        select(adjusted.c.employer_id)
+        .where(adjusted.c.employer_id == latest.c.employer_id, adjusted.c.changed_on >= latest.c.posted_on)
+        .exists()
     )
     e = accounts.employer_records_subquery("e")
     unit = scan.policy.rounding_unit
@@ -462,7 +475,7 @@ def contribution_vs_base_rate(scan: ScanInput, p: Mapping[str, Any]) -> SetCheck
             ).label("detail"),
         )
         .select_from(joined)
-        .where(wrong)
+        .where(wrong, ~since)
         .group_by(e.c.account_no, latest.c.month)
     )
     return SetCheck(_count(latest), failing)
