@@ -331,7 +331,7 @@ def test_concurrent_postings_to_one_subject_do_not_wait_for_each_other(engine, c
     posts at once rather than waiting for the first's commit on the subject's row (decision 0034);
     the totals are both postings' once both commit."""
     if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has one writer at a time; row locks are PostgreSQL's")
+        pytest.skip("one writer at a time on this engine: no row lock to wait on")
     _, (m1, m2, m3) = members
     with write_transaction(engine) as conn:  # the interest year opened by a first posting, committed
         ledger.post(conn, deposit(m3, 100, "opening"), ctx.clock)
