@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from hpf.accounts import queries as accounts
 from hpf.approvals.service import LEDGER_REVERSAL, approved_entries_subquery
+from hpf.db.periods import month_of, year_of
 from hpf.identity import queries as identity
 from hpf.inspection.rules import Rule
 from hpf.ledger import queries as ledger
@@ -56,9 +57,9 @@ def _text(column: Any) -> ColumnElement[str]:
 
 
 def month_number(day: Any) -> ColumnElement[int]:
-    """Months since year 0 of a date column (``year × 12 + month``), the same on both engines."""
-    text = cast(day, String)
-    return cast(func.substr(text, 1, 4), Integer) * 12 + cast(func.substr(text, 6, 2), Integer)
+    """Months since year 0 of a date column (``year × 12 + month``), from ``hpf.db.periods``'
+    year and month of a date, the same on both engines."""
+    return cast(year_of(day), Integer) * 12 + cast(func.substr(month_of(day), 6, 2), Integer)
 
 
 # --------------------------------------------------------------------- contribution terms

@@ -53,7 +53,8 @@
     return {
       animation: false,
       color: ["#1d5fa8", "#d2691e", "#2e8b57", "#8b3a62", "#6b6b6b"],
-      grid: { left: 8, right: 12, top: 36, bottom: 8, containLabel: true },
+      // narrow: the legend scrolls across the whole width, so the axis names go below it
+      grid: { left: 8, right: 12, top: narrow ? 56 : 36, bottom: 8, containLabel: true },
       legend: { top: 0, type: "scroll", textStyle: { fontSize: narrow ? 11 : 12 } },
       tooltip: {
         trigger: spec.tooltip || "axis",
