@@ -51,6 +51,11 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+# Built once: every change records events, and building the statement with its values (and
+# their cache key) each time cost more than SQLite's insert.
+_INSERT_ONE = insert(business_event).returning(business_event.c.id)
+
+
 def record(
     conn: Connection,
     ctx: Context,
@@ -75,9 +80,7 @@ def record(
         "actor": ctx.actor[:64],
         "source": ctx.source[:10],
     }
-    event_id = conn.execute(
-        insert(business_event).values(**values).returning(business_event.c.id)
-    ).scalar_one()
+    event_id = conn.execute(_INSERT_ONE, values).scalar_one()
     event = Event(id=int(event_id), **values)
     dispatch(conn, ctx, event)
     return event

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, case, cast, func, insert, select
+from sqlalchemy import BigInteger, Connection, bindparam, case, cast, func, insert, select
 
 from hpf import events
 from hpf.db.bulk import bulk_insert, chunks
@@ -327,13 +327,15 @@ def member_balances(conn: Connection, member_ids: Sequence[int]) -> dict[int, tu
     """(carried, current) in fen per member id."""
     out: dict[int, tuple[int, int]] = {}
     for ids in chunks(list(member_ids)):
-        for m, carried, current in conn.execute(
-            select(
-                member_balance.c.member_id, member_balance.c.carried_fen, member_balance.c.current_fen
-            ).where(member_balance.c.member_id.in_(ids))
-        ):
+        for m, carried, current in conn.execute(_BALANCES_OF, {"ids": ids}):
             out[m] = (carried, current)
     return out
+
+
+# Built once: a withdrawal reads its member's balance several times per request.
+_BALANCES_OF = select(
+    member_balance.c.member_id, member_balance.c.carried_fen, member_balance.c.current_fen
+).where(member_balance.c.member_id.in_(bindparam("ids", expanding=True)))
 
 
 def employer_balance_of(conn: Connection, employer_id: int) -> int:

@@ -194,6 +194,7 @@ _MATERIALS = (
 )
 _TRANSITION = insert(application_transition)
 _LOCK = select(application.c.id).where(application.c.id == bindparam("application_id")).with_for_update()
+_ADD_MATERIAL = insert(application_material).returning(application_material.c.id)
 _MATERIAL_COUNT = (
     select(func.count())
     .select_from(application_material)
@@ -355,12 +356,17 @@ def _move(
 ) -> Application:
     """One transition: checked, applied once (a concurrent move loses), recorded; sealed if it ends."""
     rules.require_transition(row.id, row.state, target)
-    done = conn.execute(
-        update(application)
-        .where(application.c.id == row.id, application.c.state == row.state)
-        .values(state=target.value, **values)
+    moved = (
+        conn.execute(
+            update(application)
+            .where(application.c.id == row.id, application.c.state == row.state)
+            .values(state=target.value, **values)
+            .returning(application)
+        )
+        .mappings()
+        .first()
     )
-    if done.rowcount != 1:
+    if moved is None:
         raise Conflict(
             "application.changed",
             "申请状态已变化，请刷新后重试",
@@ -381,7 +387,8 @@ def _move(
     events.record(conn, ctx, f"application.{target.value}", "application", row.id, _payload(row, row.state))
     if target in rules.TERMINAL:
         archives.seal(conn, ctx, row.id)
-    return get(conn, row.id)
+        return get(conn, row.id)
+    return _application_of(moved)
 
 
 def _payload(row: Application, previous: str | None) -> dict[str, Any]:
@@ -391,16 +398,26 @@ def _payload(row: Application, previous: str | None) -> dict[str, Any]:
 
 
 def _evaluate(conn: Connection, ctx: Context, row: Application) -> Evaluation | None:
+    return _evaluated(conn, ctx, row)[0]
+
+
+def _evaluated(conn: Connection, ctx: Context, row: Application) -> tuple[Evaluation | None, Application]:
+    """The item's rules run on the application, their verdict stored on it; the row as it now is."""
     handler = handler_for(row.item_code)
     if handler is None:
-        return None
+        return None, row
     evaluation = handler.evaluate(conn, ctx, with_secrets(conn, row))
-    conn.execute(
-        update(application)
-        .where(application.c.id == row.id)
-        .values(evaluation=evaluation_to_json(evaluation), amount_fen=evaluation.amount_fen)
+    stored = (
+        conn.execute(
+            update(application)
+            .where(application.c.id == row.id)
+            .values(evaluation=evaluation_to_json(evaluation), amount_fen=evaluation.amount_fen)
+            .returning(application)
+        )
+        .mappings()
+        .one()
     )
-    return evaluation
+    return evaluation, _application_of(stored)
 
 
 # ------------------------------------------------------------------------------------ submit
@@ -584,16 +601,19 @@ def submit(
         "idempotency_key": key,
         "created_at": ctx.clock.now(),
     }
-    try:
-        with conn.begin_nested():
-            new_id = conn.execute(
-                insert(application).values(**values).returning(application.c.id)
-            ).scalar_one()
-    except IntegrityError:  # the same key, submitted concurrently
-        found = _existing(conn, who, key or "", item_code, clean) if key else None
-        if found is None:
-            raise
-        return found
+    insert_new = insert(application).values(**values).returning(application)
+    if key:
+        try:
+            with conn.begin_nested():
+                inserted = conn.execute(insert_new).mappings().one()
+        except IntegrityError:  # the same key, submitted concurrently
+            found = _existing(conn, who, key, item_code, clean)
+            if found is None:
+                raise
+            return found
+    else:  # no key, no race to lose: no savepoint either
+        inserted = conn.execute(insert_new).mappings().one()
+    new_id = inserted["id"]
     secrets = _split_secrets(clean)[1]
     if secrets:
         conn.execute(
@@ -608,12 +628,13 @@ def submit(
         "application_id": new_id, "from_state": None, "to_state": State.SUBMITTED.value, "actor": who.login,
         "business_date": today, "recorded_at": ctx.clock.now(), "reason": None,
     })  # fmt: skip
-    row = get(conn, new_id)
+    row = _application_of(inserted)
     events.record(conn, ctx, "application.submitted", "application", new_id, _payload(row, None))
-    _evaluate(conn, ctx, row)  # a preview; a payload the handler cannot read refuses the submission
+    # a preview; a payload the handler cannot read refuses the submission
+    row = _evaluated(conn, ctx, row)[1]
     if complete:
         return complete_submission(conn, ctx, who, new_id)
-    return get(conn, new_id)
+    return row
 
 
 # ------------------------------------------------------------------------------------ materials
@@ -676,14 +697,10 @@ def add_material(
     kind = rules.check_file(item["code"], spec, name, data)
     digest = hashlib.sha256(data).hexdigest()
     _blob_id(conn, digest, data)
-    new_id = conn.execute(
-        insert(application_material)
-        .values(
-            application_id=application_id, material_code=material_code, file_name=name, file_type=kind,
-            size_bytes=len(data), sha256=digest, uploaded_by=who.login, uploaded_at=ctx.clock.now(),
-        )
-        .returning(application_material.c.id)
-    ).scalar_one()  # fmt: skip
+    new_id = conn.execute(_ADD_MATERIAL, {
+        "application_id": application_id, "material_code": material_code, "file_name": name, "file_type": kind,
+        "size_bytes": len(data), "sha256": digest, "uploaded_by": who.login, "uploaded_at": ctx.clock.now(),
+    }).scalar_one()  # fmt: skip
     events.record(conn, ctx, "application.material_added", "application", application_id,
                   {"material_id": new_id, "material_code": material_code, "file_type": kind, "size_bytes": len(data)})  # fmt: skip
     return next(m for m in materials(conn, application_id) if m.id == new_id)
@@ -742,12 +759,10 @@ def complete_submission(conn: Connection, ctx: Context, who: Principal, applicat
         accepted_on=today, accepted_by=accepter, due_on=rules.due_on(today, int(item["time_limit_days"])),
     )  # fmt: skip
     row = _move(conn, ctx, row, State.UNDER_REVIEW, SYSTEM)
-    evaluation = _evaluate(conn, ctx, row)
+    evaluation, row = _evaluated(conn, ctx, row)
     if evaluation is not None and evaluation.eligible and not evaluation.verdict.risks:
-        return _approve(
-            conn, ctx, get(conn, application_id), evaluation, SYSTEM, "全部规则通过且无风险提示，自动准予"
-        )
-    return get(conn, application_id)
+        return _approve(conn, ctx, row, evaluation, SYSTEM, "全部规则通过且无风险提示，自动准予")
+    return row
 
 
 def _approve(
@@ -766,8 +781,16 @@ def _approve(
     outputs: dict[str, Any] = {}
     if handler is not None and evaluation is not None:
         outputs = dict(handler.on_approved(conn, ctx, with_secrets(conn, row), evaluation))
-    conn.execute(update(application).where(application.c.id == row.id).values(outputs=outputs))
-    row = get(conn, row.id)
+    row = _application_of(
+        conn.execute(
+            update(application)
+            .where(application.c.id == row.id)
+            .values(outputs=outputs)
+            .returning(application)
+        )
+        .mappings()
+        .one()
+    )
     if handler is None or outputs.get("executed") is True:
         return _move(conn, ctx, row, State.EXECUTED, actor, "办结")
     return row
