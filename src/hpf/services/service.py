@@ -194,7 +194,7 @@ _MATERIALS = (
 )
 _TRANSITION = insert(application_transition)
 _LOCK = select(application.c.id).where(application.c.id == bindparam("application_id")).with_for_update()
-_ADD_MATERIAL = insert(application_material).returning(application_material.c.id)
+_ADD_MATERIAL = insert(application_material).returning(application_material)
 _MATERIAL_COUNT = (
     select(func.count())
     .select_from(application_material)
@@ -682,9 +682,10 @@ def add_material(
             f"{item['code']} has no material {material_code!r}",
             field="material_code",
         )
-    # The application row is locked (PostgreSQL; SQLite has one writer) so that two uploads at
-    # once cannot both see room for one more.
-    conn.execute(_LOCK, {"application_id": application_id})
+    # The application row is locked so that two uploads at once cannot both see room for one
+    # more (PostgreSQL; SQLite has one writer already, and ignores FOR UPDATE).
+    if conn.dialect.name != "sqlite":
+        conn.execute(_LOCK, {"application_id": application_id})
     count = conn.scalar(_MATERIAL_COUNT, {"application_id": application_id})
     if (count or 0) >= rules.MAX_MATERIALS:
         raise InvalidInput(
@@ -697,13 +698,13 @@ def add_material(
     kind = rules.check_file(item["code"], spec, name, data)
     digest = hashlib.sha256(data).hexdigest()
     _blob_id(conn, digest, data)
-    new_id = conn.execute(_ADD_MATERIAL, {
+    added = conn.execute(_ADD_MATERIAL, {
         "application_id": application_id, "material_code": material_code, "file_name": name, "file_type": kind,
         "size_bytes": len(data), "sha256": digest, "uploaded_by": who.login, "uploaded_at": ctx.clock.now(),
-    }).scalar_one()  # fmt: skip
+    }).mappings().one()  # fmt: skip
     events.record(conn, ctx, "application.material_added", "application", application_id,
-                  {"material_id": new_id, "material_code": material_code, "file_type": kind, "size_bytes": len(data)})  # fmt: skip
-    return next(m for m in materials(conn, application_id) if m.id == new_id)
+                  {"material_id": added["id"], "material_code": material_code, "file_type": kind, "size_bytes": len(data)})  # fmt: skip
+    return _material_of(added)
 
 
 def blob(conn: Connection, sha256: str) -> bytes:

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select
 from hpf import events
 from hpf.accounts import queries as accounts_queries
 from hpf.accounts import service as accounts
+from hpf.accounts.queries import MemberProfile
 from hpf.accounts.rules import CloseKind
 from hpf.contributions.queries import member_posted_months
 from hpf.interest.service import interest_preview, settle_on_close_with_policy
@@ -86,10 +87,13 @@ _PAST = select(withdrawal.c.applied_on, withdrawal.c.reason, withdrawal.c.allowe
 )
 
 
-def member_facts(conn: Connection, member_id: int, today: date, reason: Reason) -> MemberFacts:
-    """What a decision on ``member_id``'s withdrawal needs, read in the caller's transaction."""
+def member_facts(
+    conn: Connection, member_id: int, today: date, reason: Reason, profile: MemberProfile | None = None
+) -> MemberFacts:
+    """What a decision on ``member_id``'s withdrawal needs, read in the caller's transaction
+    (``profile``: the member's ``accounts.queries.member_profile`` row when the caller has it)."""
     by_member = {"member_id": member_id}
-    row = accounts_queries.member_profile(conn, member_id)
+    row = profile if profile is not None else accounts_queries.member_profile(conn, member_id)
     if row is None:
         raise NotFound("member.not_found", "个人账户不存在", f"no member {member_id}")
     carried, current = member_balances(conn, [member_id]).get(member_id, (0, 0))
@@ -456,7 +460,7 @@ def assess(
         profile.resident_id_bidx, form.family_resident_ids, form.document_no, form.payee_card
     )
     policy = withdrawal_policy_at(conn, applied_on or today)
-    facts = member_facts(conn, member_id, today, form.reason)
+    facts = member_facts(conn, member_id, today, form.reason, profile)
     claim = form.claim(family_withdrawn_fen(conn, ids))
     decision = evaluate(claim, facts, policy, today)
     return Assessment(decision, tuple(risk_checks(conn, claim, facts, ids, policy, today)), ids)
