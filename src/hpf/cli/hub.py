@@ -220,9 +220,7 @@ def hub_reconcile(
     on: Annotated[
         str | None, typer.Option(help="today, YYYY-MM-DD (default: the latest business date reported)")
     ] = None,
-    transit_days: Annotated[
-        int, typer.Option(min=0, help="days money may be paid and not yet credited")
-    ] = 3,
+    transit_days: Annotated[int, typer.Option(min=0, help="days money may be paid and not yet credited")] = 3,
 ) -> None:
     """Compare both sides of every transfer as the centers reported them (XC04, decision 0035);
     list each disagreement and exit 1 if there is any."""

@@ -71,7 +71,9 @@ def take(conn: Connection, envelope: Envelope, body: TransferReport, now: dateti
             select(r.seq, r.center).where(r.letter_no == fact.letter_no, r.side == fact.side)
         ).first()
         if held is None:
-            conn.execute(insert(hub_transfer_report).values(letter_no=fact.letter_no, side=fact.side, **values))
+            conn.execute(
+                insert(hub_transfer_report).values(letter_no=fact.letter_no, side=fact.side, **values)
+            )
             kept += 1
         elif held.center == envelope.sender and held.seq < fact.seq:
             conn.execute(
@@ -138,7 +140,7 @@ def sides(conn: Connection) -> dict[str, dict[str, Side]]:
     """Every reported letter with its sides (``in``, ``out``)."""
     found: dict[str, dict[str, Side]] = {}
     for row in conn.execute(select(hub_transfer_report).order_by(hub_transfer_report.c.letter_no)).mappings():
-        found.setdefault(row["letter_no"], {})[row["side"]] = _side(row)
+        found.setdefault(row["letter_no"], {})[row["side"]] = _side(dict(row))
     return found
 
 
@@ -147,7 +149,9 @@ def latest_as_of(conn: Connection) -> date | None:
     return found
 
 
-def compare(letter_no: str, out: Side | None, new: Side | None, on: date, transit_days: int) -> list[Difference]:
+def compare(
+    letter_no: str, out: Side | None, new: Side | None, on: date, transit_days: int
+) -> list[Difference]:
     """The disagreements between the two sides of one letter (see the module docstring)."""
 
     def diff(kind: str, zh: str, en: str) -> Difference:
@@ -159,7 +163,13 @@ def compare(letter_no: str, out: Side | None, new: Side | None, on: date, transi
 
     if new is None:
         assert out is not None
-        return [diff("missing_in", "转出地有此联系函，转入地没有", "the old center has a letter its sender does not")]
+        return [
+            diff(
+                "missing_in",
+                "转出地有此联系函，转入地没有",
+                "the old center has a letter its sender does not",
+            )
+        ]
     if out is None:
         waited = (on - new.started_on).days
         if new.state in ("letter_sent", "cancelled") and waited <= transit_days:
@@ -194,7 +204,9 @@ def compare(letter_no: str, out: Side | None, new: Side | None, on: date, transi
     return found
 
 
-def reconcile(conn: Connection, *, on: date | None = None, transit_days: int = TRANSIT_DAYS) -> Reconciliation:
+def reconcile(
+    conn: Connection, *, on: date | None = None, transit_days: int = TRANSIT_DAYS
+) -> Reconciliation:
     """Compare the two sides of every reported transfer (see the module docstring)."""
     today = on or latest_as_of(conn)
     letters = sides(conn)

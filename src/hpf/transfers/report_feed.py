@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from hpf import events
 from hpf.db.engine import read_transaction
@@ -32,7 +32,7 @@ from hpf.settlement import service as settlement
 from hpf.transfers import service
 from hpf.transfers.link import current_link
 from hpf.transfers.rules import State
-from hpf.transfers.tables import transfer
+from hpf.transfers.tables import exchanged_message, transfer
 
 CONSUMER = "hub.transfers"
 PAYOUT_EVENTS = ("payment_order.paid", "payment_order.failed")
@@ -78,14 +78,13 @@ def facts(conn: Connection, latest: dict[int, int], today: date) -> list[Transfe
             credited_on = row["ended_on"]
         elif row["side"] == "in" and row["state"] == State.COMPLETED.value:
             credited_fen, credited_on = 0, row["ended_on"]  # an empty account moved only its history
-        found.append(
-            TransferFact(
-                letter_no=row["letter_no"], side=row["side"], peer=row["peer"], seq=latest[int(row["id"])],
-                state=row["state"], started_on=row["started_on"], as_of=today, amount_fen=row["amount_fen"],
-                order_no=row["order_no"], paid_fen=paid_fen, paid_on=paid_on, credited_fen=credited_fen,
-                credited_on=credited_on,
-            )  # fmt: skip
-        )
+        fact = TransferFact(
+            letter_no=row["letter_no"], side=row["side"], peer=row["peer"], seq=latest[int(row["id"])],
+            state=row["state"], started_on=row["started_on"], as_of=today, amount_fen=row["amount_fen"],
+            order_no=row["order_no"], paid_fen=paid_fen, paid_on=paid_on, credited_fen=credited_fen,
+            credited_on=credited_on,
+        )  # fmt: skip
+        found.append(fact)
     return found
 
 
@@ -96,15 +95,25 @@ def _send_round(conn: Connection, ctx: Context, batch: list[Event]) -> None:
         service.send(conn, ctx, hub, "XC04", TransferReport(transfers=found[start : start + PER_MESSAGE]))
 
 
-def _waiting(engine: Engine) -> bool:
+def waiting(engine: Engine) -> bool:
+    """Whether a transfer or payout event is after the feed's cursor (not reported yet)."""
     with read_transaction(engine) as conn:
         return bool(events_since(conn, events.cursor_of(conn, CONSUMER), EVENT_TYPES, limit=1))
+
+
+def undelivered(conn: Connection) -> int:
+    """Messages of this center not yet accepted by the hub (recorded or queued)."""
+    m = exchanged_message.c
+    return int(
+        conn.scalar(select(func.count()).where(m.direction == "out", m.state.in_(("recorded", "queued"))))
+        or 0
+    )
 
 
 def feed(engine: Engine, ctx: Context) -> int:
     """Queue the reports of every transfer event not fed yet; how many events."""
     current_link()  # a center without a hub link reports nothing (refused: transfers.hub_unconfigured)
-    if not _waiting(engine):
+    if not waiting(engine):
         return 0
     fed = 0
     while n := events.consume_batch(engine, ctx, CONSUMER, EVENT_TYPES, _send_round, limit=BATCH):
