@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -33,8 +34,10 @@ def network_demo(
 
     layout = network.Layout(data_dir.resolve(), network.Ports.from_base(base_port), host)
 
+    started = time.monotonic()
+
     def say(text: str) -> None:
-        typer.echo(text)
+        typer.echo(f"[{time.monotonic() - started:6.1f}s] {text}")
 
     network.prepare(layout, members=members, seed=seed, say=say)
     processes = network.Processes(layout, layout.data_dir)
@@ -45,7 +48,8 @@ def network_demo(
             say(f"{city.code} {city.name}（{city.province}）{layout.center_url(city.code)}")
         lived = network.live(layout, months=months, members=members, seed=seed, say=say)
         say(
-            f"共模拟 {lived.months} 个月：迁移 {lived.moved} 人，申请 {lived.applied} 笔，转出审核通过 "
+            f"共模拟 {lived.months} 个月：迁移 {lived.moved} 人，申请 {lived.applied} 笔（转入地不予受理 "
+            f"{lived.rejected} 笔），转出审核通过 "
             f"{lived.approved} 笔、不予转出 {lived.refused} 笔，办结 {lived.completed} 笔，"
             f"转移金额 {lived.moved_fen / 100:,.2f} 元；未办结 {len(lived.unfinished)} 笔"
         )

@@ -375,6 +375,7 @@ class NetworkSummary:
     months: int = 0
     moved: int = 0
     applied: int = 0
+    rejected: int = 0  # applications the new center refused (its own conditions)
     approved: int = 0
     refused: int = 0
     completed: int = 0
@@ -443,7 +444,7 @@ def _apply(layout: Layout, moves: list[Move], summary: NetworkSummary) -> list[s
         if not mine:
             continue
         with as_center(layout, code) as (engine, ctx), write_transaction(engine) as conn:
-            teller, _ = staff(conn, ctx)
+            teller, reviewer = staff(conn, ctx)
             for m in mine:
                 payload = {"from_center": m.old, "old_account_no": m.old_account_no,
                            "old_employer_name": m.old_employer_name}  # fmt: skip
@@ -455,6 +456,11 @@ def _apply(layout: Layout, moves: list[Move], summary: NetworkSummary) -> list[s
                 summary.applied += 1
                 if done.outputs and done.outputs.get("letter_no"):
                     letters.append(str(done.outputs["letter_no"]))
+                elif done.state == "under_review":  # a condition fails here: the reviewer says which
+                    rules = (done.evaluation or {}).get("rules", [])
+                    failed = [str(r.get("title_zh")) for r in rules if not r.get("passed")]
+                    applications.reject(conn, ctx, reviewer, done.id, (failed or ["不符合受理条件"])[0])
+                    summary.rejected += 1
     return letters
 
 
@@ -520,6 +526,7 @@ def _settle(layout: Layout, letters: set[str], summary: NetworkSummary, say: Say
                  "letters did not reach their old centers")  # fmt: skip
     except TimeoutError as exc:
         say(f"  [等待超时] {exc}")
+    say("  联系函已到转出地")
     _decide(layout, letters, summary, say)
     _pay(layout, say)
 
@@ -590,15 +597,17 @@ def live(
         with as_center(layout, CITIES[0].code) as (engine, _):
             say(f"第 {month + 1} 个月已模拟，业务日期 {_today(engine)}")
         moves = _new_moves(layout, month, months, rng, members)
+        say(f"  迁移 {len(moves)} 人")
         summary.moved += len(moves)
         waiting += moves
         due = [m for m in waiting if m.apply_on_month <= month]
         waiting = [m for m in waiting if m.apply_on_month > month]
         letters = set(_apply(layout, due, summary))
+        say(f"  转入申请 {len(letters)} 笔，联系函已发出")
         summary.letters += sorted(letters)
         _settle(layout, letters, summary, say, wait_seconds)
         summary.months += 1
-        say(f"  迁移 {len(moves)} 人，本月申请转移接续 {len(due)} 笔；累计办结 {summary.completed} 笔")
+        say(f"  本月申请转移接续 {len(due)} 笔；累计办结 {summary.completed} 笔")
     try:
         wait_for(
             lambda: _reports_delivered(layout), wait_seconds, "the transfer reports did not reach the hub"
