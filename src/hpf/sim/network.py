@@ -55,11 +55,13 @@ from hpf.db.engine import make_engine, read_transaction, write_transaction
 from hpf.hub import registry
 from hpf.hub.schema import upgrade as hub_upgrade
 from hpf.kernel.context import Context
+from hpf.loans.queries import unsettled_loans_subquery
 from hpf.messages.keys import KeyPair
 from hpf.policy.queries import transfer_policy_at
 from hpf.policy.service import policy_at, schedule_change
 from hpf.schema import upgrade
 from hpf.services import service as applications
+from hpf.services.queries import handled_applications_subquery
 from hpf.settings import Settings
 from hpf.settlement import adapter
 from hpf.settlement.fakebank import FakeBank, create_fake_bank
@@ -391,15 +393,33 @@ def _today(engine: Engine) -> date:
     return day
 
 
+OPEN_APPLICATION = ("submitted", "accepted", "under_review", "approved")
+
+
+def _busy(conn: Connection) -> set[int]:
+    """Members with an application under way or an unsettled loan: they stay where they are
+    (a withdrawal waiting for review must not find the account transferred out)."""
+    applied = handled_applications_subquery()
+    loans = unsettled_loans_subquery()
+    busy = {
+        int(i) for i in conn.scalars(select(applied.c.member_id).where(applied.c.state.in_(OPEN_APPLICATION)))
+    }
+    return busy | {int(i) for i in conn.scalars(select(loans.c.borrower_id))}
+
+
 def _movers(conn: Connection, rng: random.Random, count: int) -> list[accounts.Member]:
+    """Members depositing normally, with money, who never applied for anything here."""
     member = accounts_queries.member_refs_subquery()
+    applied = handled_applications_subquery()
+    ever = select(applied.c.id).where(applied.c.member_id == member.c.id).exists()
     normal = list(
-        conn.scalars(select(member.c.account_no).where(member.c.state == "01").order_by(member.c.id))
+        conn.scalars(select(member.c.account_no).where(member.c.state == "01", ~ever).order_by(member.c.id))
     )
+    busy = _busy(conn)
     found = []
-    for account_no in rng.sample(normal, min(len(normal), count * 2)):
+    for account_no in rng.sample(normal, min(len(normal), count * 3)):
         m = accounts.get_member(conn, account_no)
-        if m.balance_fen > 0:
+        if m.balance_fen > 0 and m.id not in busy:
             found.append(m)
         if len(found) == count:
             break
@@ -434,6 +454,31 @@ def _new_moves(layout: Layout, month: int, months: int, rng: random.Random, memb
                          month + wait)
                 )  # fmt: skip
     return moves
+
+
+def _ready(moves: list[Move], layout: Layout) -> list[Move]:
+    """The moves whose member has nothing under way at the old center (the rest wait a month)."""
+    ready = []
+    for code in CITY:
+        mine = [m for m in moves if m.old == code]
+        if not mine:
+            continue
+        engine = make_engine(layout.database(code))
+        member = accounts_queries.member_refs_subquery()
+        try:
+            with read_transaction(engine) as conn:
+                busy = _busy(conn)
+                ids = dict(
+                    conn.execute(
+                        select(member.c.account_no, member.c.id).where(
+                            member.c.account_no.in_([m.old_account_no for m in mine])
+                        )
+                    ).tuples()
+                )
+        finally:
+            engine.dispose()
+        ready += [m for m in mine if ids.get(m.old_account_no) not in busy]
+    return ready
 
 
 def _apply(layout: Layout, moves: list[Move], summary: NetworkSummary) -> list[str]:
@@ -600,8 +645,8 @@ def live(
         say(f"  迁移 {len(moves)} 人")
         summary.moved += len(moves)
         waiting += moves
-        due = [m for m in waiting if m.apply_on_month <= month]
-        waiting = [m for m in waiting if m.apply_on_month > month]
+        due = _ready([m for m in waiting if m.apply_on_month <= month], layout)
+        waiting = [m for m in waiting if m not in due]
         letters = set(_apply(layout, due, summary))
         say(f"  转入申请 {len(letters)} 笔，联系函已发出")
         summary.letters += sorted(letters)
