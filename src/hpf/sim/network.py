@@ -468,13 +468,10 @@ def _ready(moves: list[Move], layout: Layout) -> list[Move]:
         try:
             with read_transaction(engine) as conn:
                 busy = _busy(conn)
-                ids = dict(
-                    conn.execute(
-                        select(member.c.account_no, member.c.id).where(
-                            member.c.account_no.in_([m.old_account_no for m in mine])
-                        )
-                    ).tuples()
+                chosen = select(member.c.account_no, member.c.id).where(
+                    member.c.account_no.in_([m.old_account_no for m in mine])
                 )
+                ids = {str(r.account_no): int(r.id) for r in conn.execute(chosen)}
         finally:
             engine.dispose()
         ready += [m for m in mine if ids.get(m.old_account_no) not in busy]
