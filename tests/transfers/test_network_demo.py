@@ -25,7 +25,6 @@ from sqlalchemy import delete, select, update
 
 from hpf.db.engine import make_engine, read_transaction, write_transaction
 from hpf.hub.tables import hub_transfer_report
-from hpf.ledger import service as ledger
 from hpf.ledger.chart import MEMBER_CONTROL, Side
 from hpf.ledger.queries import entry_amount
 from hpf.settlement.tables import payment_order

@@ -59,7 +59,13 @@ def network_demo(
             if failed or lived.unfinished:
                 raise typer.Exit(1)
             return
-        say("演示账号：各中心 hpf demo 的演示登录（开发模式）；Ctrl-C 停止全部进程")
+        from hpf.sim.demo_users import DEMO_PASSWORD
+
+        say(
+            f"演示登录（开发模式）：工作人员 admin、teller、reviewer、finance、auditor，口令 {DEMO_PASSWORD}；"
+            f"动态口令密钥与职工、单位登录见 {layout.data_dir}/<中心代码>.log"
+        )
+        say("Ctrl-C 停止全部进程")
         processes.wait()
     except KeyboardInterrupt:
         pass
