@@ -5,7 +5,7 @@ bank, then runs every center's ``hpf check`` and the hub's ``hpf hub reconcile``
 
 Read from the centers' own databases afterwards: every letter is on both sides; for each
 transfer the old center's payout the bank paid equals the new center's ledger credit to the
-member (Dr 101 / Cr 201 外部转入); each old center's payout was the member's whole balance
+member (Dr 101 / Cr 201 外部转入); each old center's payout was the member's whole balance when approved
 (the ledger's debit of the closed account); nothing is left in transit; and the hub's
 reconciliation, which knows only what the centers reported, finds a disagreement planted in a
 copy of its database.
@@ -86,9 +86,6 @@ def _sides(data: Path) -> dict[str, dict[str, dict[str, object]]]:
                         )
                     )
                     side["debited_fen"] = entry_amount(conn, reserve, MEMBER_CONTROL, Side.DEBIT)
-                    side["balance_after"] = sum(
-                        ledger.member_balances(conn, [row["member_id"]])[row["member_id"]]
-                    )
                 if row["side"] == "in":
                     side["credited_fen"] = (
                         entry_amount(conn, row["credit_entry_id"], MEMBER_CONTROL, Side.CREDIT)
@@ -124,8 +121,9 @@ def test_three_cities_conserve_money_and_the_hub_reconciles(tmp_path) -> None:
         if new["state"] == "completed":
             # the old center's payout the bank paid = the new center's credit to the member
             assert old["order_state"] == "paid" and old["paid_fen"] == new["credited_fen"] > 0, letter
-            # … and was the member's whole balance there (interest to date included): none left
-            assert old["debited_fen"] == old["paid_fen"] and old["balance_after"] == 0, letter
+            # … and was the member's whole balance there when approved (interest to date included;
+            # a late list of the old employer may credit the closed account afterwards)
+            assert old["debited_fen"] == old["paid_fen"], letter
             paid += int(old["paid_fen"])  # type: ignore[call-overload]
             credited += int(new["credited_fen"])  # type: ignore[call-overload]
     assert paid == credited > 0  # nothing in transit after the run
