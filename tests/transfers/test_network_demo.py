@@ -100,7 +100,7 @@ def _sides(data: Path) -> dict[str, dict[str, dict[str, object]]]:
 def test_three_cities_conserve_money_and_the_hub_reconciles(tmp_path) -> None:
     data = tmp_path / "net"
     done = _hpf(
-        ["network", "demo", "--no-serve", "--data-dir", str(data), "--members", "120", "--months", "3",
+        ["network", "demo", "--no-serve", "--data-dir", str(data), "--members", "90", "--months", "3",
          "--base-port", str(_free_base())],
         {},
     )  # fmt: skip

@@ -548,11 +548,15 @@ def _decide(layout: Layout, letters: set[str], summary: NetworkSummary, say: Say
 
 
 def _pay(layout: Layout, say: Say) -> None:
-    """The old centers' payment runs of transfer payouts, at the network's bank."""
+    """The old centers' payment runs of transfer payouts, at the network's bank (every account's
+    bank date first set to its center's business date: a credit is dated by the payee's bank)."""
+    for code in CITY:
+        engine = make_engine(layout.database(code))
+        day = _today(engine)
+        engine.dispose()
+        httpx.post(f"{layout.bank_url(code)}/admin/date", json={"day": day.isoformat()}, timeout=10)
     for code in CITY:
         with as_center(layout, code) as (engine, ctx):
-            day = ctx.clock.today()
-            httpx.post(f"{layout.bank_url(code)}/admin/date", json={"day": day.isoformat()}, timeout=10)
             bank = adapter.from_settings(layout.settings(code))
             counts = send_reserved(engine, ctx, bank, owner_kind="transfer", limit=10_000)
             if counts:
