@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Annotated
@@ -66,6 +67,11 @@ def network_demo(
             f"动态口令密钥与职工、单位登录见 {layout.data_dir}/<中心代码>.log"
         )
         say("Ctrl-C 停止全部进程")
+
+        def stop(_signum: int, _frame: object) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)  # a TERM stops the network as Ctrl-C does
         processes.wait()
     except KeyboardInterrupt:
         pass
