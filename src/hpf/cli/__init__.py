@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from hpf.cli import archives as services_cli
 from hpf.cli.hub import hub_app, transfers_app
+from hpf.cli.network import network_app
 from hpf.cli.settlement import fakebank_app, settlement_app
 from hpf.loans.calculator import cli as loans_cli
 from hpf.settings import Settings
@@ -46,6 +47,7 @@ app.add_typer(fakebank_app, name="fakebank")
 app.add_typer(services_cli.app, name="archive")
 app.add_typer(hub_app, name="hub")
 app.add_typer(transfers_app, name="transfers")
+app.add_typer(network_app, name="network")
 console = Console()
 
 

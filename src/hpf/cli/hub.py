@@ -215,6 +215,45 @@ def hub_deliver(
     _root().console.print(f"delivered {total.delivered}, refused {total.refused}, to retry {total.retried}")
 
 
+@hub_app.command("reconcile")
+def hub_reconcile(
+    on: Annotated[
+        str | None, typer.Option(help="today, YYYY-MM-DD (default: the latest business date reported)")
+    ] = None,
+    transit_days: Annotated[int, typer.Option(min=0, help="days money may be paid and not yet credited")] = 3,
+) -> None:
+    """Compare both sides of every transfer as the centers reported them (XC04, decision 0035);
+    list each disagreement and exit 1 if there is any."""
+    from datetime import date
+
+    from hpf.db.engine import read_transaction
+    from hpf.hub import transfer_reports
+
+    try:
+        day = date.fromisoformat(on) if on else None
+    except ValueError:
+        raise typer.BadParameter(f"{on!r} is not YYYY-MM-DD") from None
+    with read_transaction(_hub_engine(_hub_settings())) as conn:
+        run = transfer_reports.reconcile(conn, on=day, transit_days=transit_days)
+    console = _root().console
+    console.print(
+        f"转移接续对账（{run.on or '无报告'}）：联系函 {run.letters} 笔，双方均有报告 {run.both_sides} 笔；"
+        f"转出地付出 {run.paid_fen} 分，转入地记入 {run.credited_fen} 分，在途 {run.in_transit_fen} 分；"
+        f"差异 {len(run.differences)} 笔",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for d in run.differences:
+        console.print(
+            f"  {d.letter_no} {d.kind:11} {d.kind_zh}：{d.detail_zh} "
+            f"(out {d.out_center or '-'} {d.out_state or '-'}, in {d.in_center or '-'} {d.in_state or '-'})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if run.differences:
+        raise typer.Exit(1)
+
+
 # -- a center's side ----------------------------------------------------------------------
 
 

@@ -10,7 +10,8 @@ Then:
 - addressed to the hub itself: the hub opens the body (sealed to the hub) and answers — BDC909,
   the center-code lookup, from the registry; the answer waits in the outbox — or keeps it: an
   XC01/XC02 updates the national loan registry and account index (``hpf.hub.loan_registry``,
-  decision 0031; the XC03 inquiry has its own endpoint, ``hpf.hub.inquiry``);
+  decision 0031; the XC03 inquiry has its own endpoint, ``hpf.hub.inquiry``); an XC04 keeps a
+  center's side of its transfers for reconciliation (``hpf.hub.transfer_reports``, decision 0035);
 - addressed to another center: never a BDC909 (between a center and the hub only:
   ``message.hub_only``); the recipient must be registered and active; the envelope is
   stored as it came (the body stays sealed to the recipient: the hub cannot read it) and waits in
@@ -38,10 +39,10 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.db.upsert import insert_new
-from hpf.hub import loan_registry, registry
+from hpf.hub import loan_registry, registry, transfer_reports
 from hpf.hub.tables import hub_message
 from hpf.messages import errors, protocol
-from hpf.messages.bodies import Body, CenterCodeAnswer, CenterCodeQuery
+from hpf.messages.bodies import Body, CenterCodeAnswer, CenterCodeQuery, TransferReport
 from hpf.messages.envelope import Envelope
 from hpf.messages.keys import KeyPair
 from hpf.messages.transport import Poster, endpoint_url
@@ -153,6 +154,9 @@ def _answer(
     if query.type in loan_registry.REGISTRY_TYPES:  # XC01/XC02: kept, not answered (decision 0031)
         assert isinstance(body, Body)
         loan_registry.take(conn, loan_registry.pseudonym_key(hub.keys), query, body, now)
+        return
+    if isinstance(body, TransferReport):  # XC04: kept for reconciliation, not answered (0035)
+        transfer_reports.take(conn, query, body, now)
         return
     if isinstance(body, CenterCodeQuery):
         found, unknown = registry.lookup(conn, list(body.codes))

@@ -149,3 +149,30 @@ hub_inquiry = Table(
     Column("asked_at", UtcDateTime(), nullable=False),
     Index(None, "asked_at"),
 )
+
+# -- reconciliation of transfers (decision 0035) ---------------------------------------------
+#
+# Each side of each transfer as its center last reported it (XC04): letter number, state and
+# amounts only — no personal data, and never a ledger: what the center's payout and its ledger
+# credit showed when it reported. ``hpf hub reconcile`` compares the two sides of each letter.
+
+hub_transfer_report = Table(
+    "hub_transfer_report",
+    hub_metadata,
+    Column("letter_no", String(16), primary_key=True),  # 联系函编号
+    Column("side", String(3), primary_key=True),  # in | out
+    Column("center", String(6), nullable=False),  # the reporting center
+    Column("peer", String(6), nullable=False),  # the other side, as the reporter names it
+    Column("state", String(16), nullable=False),  # hpf.transfers.rules.State
+    Column("started_on", Date, nullable=False),
+    Column("as_of", Date, nullable=False),  # the center's business date when it reported
+    Column("amount_fen", BigInteger),  # the BDC905's 转移金额
+    Column("order_no", String(32)),  # the old center's payout 业务流水号
+    Column("paid_fen", BigInteger),  # out: what the bank paid
+    Column("paid_on", Date),
+    Column("credited_fen", BigInteger),  # in: what the ledger credited to the member
+    Column("credited_on", Date),
+    Column("seq", BigInteger, nullable=False),  # the center's event id of the latest report
+    Column("message_id", String(36), nullable=False),  # the XC04 it came with
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

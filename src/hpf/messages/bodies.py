@@ -277,3 +277,40 @@ BODIES.update(
         ("BDC905", True): TransferFeedback,
     }
 )
+
+
+# -- reconciliation of transfers at the hub (decision 0035) ------------------------------------
+#
+# XC04 goes from a center to the hub through the outbox (a request, no answer): the facts of its
+# side of each transfer its latest events touched — letter number, side, state and amounts as
+# its ledger and its payouts show them. No personal data: no name, ID number or account number.
+
+TransferSide = Literal["in", "out"]
+
+
+class TransferFact(Body):
+    """One side of one transfer as it stands after its latest event (``seq``: the center's event
+    id, increasing: the hub keeps the latest)."""
+
+    letter_no: LetterNo
+    side: TransferSide
+    peer: CenterCode
+    seq: int = Field(ge=1)
+    state: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,16}$")]
+    started_on: date
+    as_of: date  # the center's business date when it reported
+    amount_fen: Fen | None = None  # the BDC905's 转移金额 (principal + interest), when known
+    order_no: Annotated[str, StringConstraints(max_length=32)] | None = None  # the payout's 业务流水号
+    paid_fen: Fen | None = None  # out: what the bank paid (the payout order paid), else None
+    paid_on: date | None = None
+    credited_fen: Fen | None = None  # in: what the ledger credited to the member, else None
+    credited_on: date | None = None
+
+
+class TransferReport(Body):
+    """XC04 (to the hub): the sides of the transfers the center's latest events changed."""
+
+    transfers: list[TransferFact] = Field(min_length=1, max_length=500)
+
+
+BODIES[("XC04", False)] = TransferReport

@@ -33,7 +33,7 @@ Base64 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]*={0,2}$", max
 Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]*={0,2}$", max_length=200)]
 MessageType = Literal["BDC901", "BDC902", "BDC903", "BDC904", "BDC905", "BDC906", "BDC909"]
 # Co-investigation and the national registries (decision 0031): the BDC set has none for them.
-NetworkMessageType = Literal["XC01", "XC02", "XC03"]
+NetworkMessageType = Literal["XC01", "XC02", "XC03", "XC04"]
 MESSAGE_TYPES_ZH = {
     "BDC901": "单笔转入申请（联系函）",
     "BDC902": "批量转入申请",
@@ -48,6 +48,7 @@ MESSAGE_TYPES_ZH |= {
     "XC01": "贷款登记（全国贷款登记簿）",
     "XC02": "账户登记（全国账户索引）",
     "XC03": "信息协查",
+    "XC04": "转移接续对账（一方事实）",  # decision 0035
 }
 
 

@@ -175,7 +175,7 @@ def is_final_refusal(status: int, code: object = None) -> bool:
 # never forwards one from a center to another (a center takes a BDC909 answer from the hub alone).
 HUB_ONLY_TYPES = frozenset({"BDC909"})
 # Co-investigation and the registry feed (decision 0031): addressed to the hub, never forwarded.
-HUB_ONLY_TYPES |= frozenset({"XC01", "XC02", "XC03"})
+HUB_ONLY_TYPES |= frozenset({"XC01", "XC02", "XC03", "XC04"})  # XC04: decision 0035
 
 
 def check_duplicate(stored_digest: str | None, envelope: Envelope) -> bool:

@@ -183,6 +183,9 @@ def deliver_due(
     from hpf.transfers import registry_feed  # (it sends through this module)
 
     registry_feed.feed(engine, ctx)  # the registry messages of new loan and account events (0031)
+    from hpf.transfers import report_feed
+
+    report_feed.feed(engine, ctx)  # the transfers' facts for the hub's reconciliation (0035)
     if _recorded_waiting(engine):
         while n := events.consume(engine, ctx, CONSUMER, [QUEUED], schedule):
             scheduled += n
