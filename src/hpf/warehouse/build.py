@@ -171,8 +171,13 @@ def build(engine: Engine, path: Path, *, through: date, month: str | None = None
             _employers(con, conn)
             if todo:
                 start, end = todo[0], todo[-1]
-                for table in ("fact_member_movement", "fact_withdrawal", "fact_loan_movement", "fact_service"):
-                    con.execute(f"DELETE FROM {table} WHERE month BETWEEN ? AND ?", [start, end])  # noqa: S608
+                for table in (
+                    "fact_member_movement",
+                    "fact_withdrawal",
+                    "fact_loan_movement",
+                    "fact_service",
+                ):
+                    con.execute(f"DELETE FROM {table} WHERE month BETWEEN ? AND ?", [start, end])
                 rows.update(_facts(con, conn, _month_end(start).replace(day=1), _month_end(end)))
                 rows["fact_balance"] = _balances(con, start)
             as_of = max([*todo, *built], default=None)
@@ -223,15 +228,21 @@ def _static_dimensions(con: duckdb.DuckDBPyConnection, first: str, last: str) ->
         ("dim_channel", list(CHANNEL_ZH.items())),
         ("dim_region", list(region_names().items())),
     ):
-        con.execute(f"DELETE FROM {table}")  # noqa: S608 - our own table names
-        con.executemany(f"INSERT INTO {table} VALUES (?, ?)", pairs)  # noqa: S608
+        con.execute(f"DELETE FROM {table}")
+        con.executemany(f"INSERT INTO {table} VALUES (?, ?)", pairs)
 
 
 def _members(con: duckdb.DuckDBPyConnection, conn: Connection, key: str, as_of: date) -> None:
     """dim_member as of ``as_of``, and the temporary map of member id → pseudonym the facts use."""
     m = accounts.member_records_subquery("m")
     stmt = select(
-        m.c.id, m.c.gender, _text(m.c.birth_date), m.c.employer_id, m.c.base_fen, m.c.state, _text(m.c.opened_on)
+        m.c.id,
+        m.c.gender,
+        _text(m.c.birth_date),
+        m.c.employer_id,
+        m.c.base_fen,
+        m.c.state,
+        _text(m.c.opened_on),
     )
     names = ["id", "gender", "birth_date", "employer_id", "base_fen", "state", "opened_on"]
     con.execute(
@@ -294,7 +305,7 @@ def _employers(con: duckdb.DuckDBPyConnection, conn: Connection) -> None:
         LEFT JOIN (SELECT employer_id, count(*) AS cnt FROM _member_src WHERE state = '01'
                    GROUP BY employer_id) c ON c.employer_id = e.id,
         LATERAL (SELECT coalesce(c.cnt, 0)::INTEGER AS n)
-        """  # noqa: S608 - the sector names are our own constants
+        """
     )
     con.execute(
         "INSERT INTO dim_region SELECT DISTINCT region, '行政区划' || region FROM dim_employer "
@@ -302,7 +313,9 @@ def _employers(con: duckdb.DuckDBPyConnection, conn: Connection) -> None:
     )
 
 
-def _facts(con: duckdb.DuckDBPyConnection, conn: Connection, first_day: date, last_day: date) -> dict[str, int]:
+def _facts(
+    con: duckdb.DuckDBPyConnection, conn: Connection, first_day: date, last_day: date
+) -> dict[str, int]:
     rows: dict[str, int] = {}
     lines = ledger.member_postings_subquery("l")
     mo = month_of(lines.c.posting_date)
@@ -348,12 +361,20 @@ def _facts(con: duckdb.DuckDBPyConnection, conn: Connection, first_day: date, la
         stmt,
         ["loan_id", "member_id", "kind", "day", "amount_fen"],
         "INSERT INTO fact_loan_movement SELECT strftime(s.day::DATE, '%Y-%m'), s.day::DATE, s.loan_id, "
-        f"m.member_key, m.employer_key, CASE s.kind {kinds} END, s.amount_fen FROM src s "  # noqa: S608
+        f"m.member_key, m.employer_key, CASE s.kind {kinds} END, s.amount_fen FROM src s "
         "JOIN _member_map m ON m.member_id = s.member_id",
     )
     a = services.applications_by_channel_subquery("a")
     stmt = (
-        select(a.c.id, a.c.item_code, a.c.channel, a.c.state, _text(a.c.submitted_on), a.c.member_id, a.c.employer_id)
+        select(
+            a.c.id,
+            a.c.item_code,
+            a.c.channel,
+            a.c.state,
+            _text(a.c.submitted_on),
+            a.c.member_id,
+            a.c.employer_id,
+        )
         .where(a.c.submitted_on.between(first_day, last_day))
         .order_by(a.c.submitted_on)
     )
@@ -377,7 +398,6 @@ def _balances(con: duckdb.DuckDBPyConnection, start: str) -> int:
     ).fetchone()
     end = max(str(last[0]), start) if last and last[0] else start
     con.execute("DELETE FROM fact_balance WHERE month >= ?", [start])
-    added = 0
     previous = con.execute("SELECT max(month) FROM fact_balance WHERE month < ?", [start]).fetchone()
     prev = previous[0] if previous else None
     for month in _months(start, end):
@@ -397,8 +417,7 @@ def _balances(con: duckdb.DuckDBPyConnection, start: str) -> int:
         )
         prev = month
     count = con.execute("SELECT count(*) FROM fact_balance WHERE month >= ?", [start]).fetchone()
-    added = int(count[0]) if count else 0
-    return added
+    return int(count[0]) if count else 0
 
 
 def _loan_snapshot(con: duckdb.DuckDBPyConnection, conn: Connection, as_of: str) -> int:
@@ -414,7 +433,7 @@ def _loan_snapshot(con: duckdb.DuckDBPyConnection, conn: Connection, as_of: str)
         conn,
         stmt,
         ["id", "member_id", "state", "principal", "outstanding", "overdue", "dpd", "cls"],
-        f"INSERT INTO fact_loan_snapshot SELECT '{as_of}', s.id, m.member_key, m.employer_key, s.state, "  # noqa: S608
+        f"INSERT INTO fact_loan_snapshot SELECT '{as_of}', s.id, m.member_key, m.employer_key, s.state, "
         "s.principal, s.outstanding, s.overdue, s.dpd, s.cls FROM src s "
         "JOIN _member_map m ON m.member_id = s.member_id",
     )
@@ -429,7 +448,7 @@ def _tags(con: duckdb.DuckDBPyConnection, as_of: str) -> int:
     con.executemany("INSERT INTO tag_definition VALUES (?, ?, ?)", list(TAGS))
     con.execute("DELETE FROM member_tag")
     con.execute(
-        f"""
+        """
         INSERT INTO member_tag
         SELECT DISTINCT member_key, 'renting', ?::DATE FROM fact_withdrawal
           WHERE reason = '07' AND month BETWEEN ? AND ?
@@ -454,7 +473,7 @@ def _tags(con: duckdb.DuckDBPyConnection, as_of: str) -> int:
         SELECT member_key, 'dormant', ?::DATE FROM fact_balance
           WHERE month = ? AND balance_fen > 0
             AND member_key NOT IN (SELECT member_key FROM fact_member_movement WHERE month BETWEEN ? AND ?)
-        """,  # noqa: S608
+        """,
         [day, year_ago, as_of, day, half_year, as_of, day, day, day, day, as_of, day, as_of, year_ago, as_of],
     )
     count = con.execute("SELECT count(*) FROM member_tag").fetchone()
@@ -507,4 +526,4 @@ THEMES = {
 
 def _themes(con: duckdb.DuckDBPyConnection) -> None:
     for name, sql in THEMES.items():
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql} ORDER BY 1")  # noqa: S608
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql} ORDER BY 1")

@@ -203,7 +203,7 @@ def board(con: duckdb.DuckDBPyConnection, key: str, filters: Filters) -> Board:
     months = tuple(
         r[0]
         for r in con.execute(
-            f"SELECT month FROM build_month WHERE {months_where} ORDER BY month",  # noqa: S608
+            f"SELECT month FROM build_month WHERE {months_where} ORDER BY month",
             months_params,
         ).fetchall()
     )
@@ -213,14 +213,15 @@ def board(con: duckdb.DuckDBPyConnection, key: str, filters: Filters) -> Board:
                sum(t.{spec.value_column})::BIGINT
         FROM {spec.theme} t LEFT JOIN ({spec.series_names}) n ON n.code = t.{spec.series_column}
         WHERE {where} GROUP BY ALL ORDER BY 1, 3
-        """,  # noqa: S608 - our own board definitions; values are parameters
+        """,
         params,
     ).fetchall()
     by_series: dict[str, tuple[str, dict[str, int]]] = {}
     for code, name, month, value in rows:
         by_series.setdefault(code, (name, {}))[1][month] = int(value)
     series = tuple(
-        Series(code, name, tuple(values.get(m, 0) for m in months)) for code, (name, values) in by_series.items()
+        Series(code, name, tuple(values.get(m, 0) for m in months))
+        for code, (name, values) in by_series.items()
     )
     return Board(spec, months, series)
 
@@ -228,7 +229,7 @@ def board(con: duckdb.DuckDBPyConnection, key: str, filters: Filters) -> Board:
 def loan_book(con: duckdb.DuckDBPyConnection, filters: Filters) -> tuple[str | None, tuple[LoanBookRow, ...]]:
     """The loan book by five-level class at the last snapshot month within the filters."""
     where, params = filters.where("t.")
-    last = con.execute(f"SELECT max(month) FROM theme_loan_book t WHERE {where}", params).fetchone()  # noqa: S608
+    last = con.execute(f"SELECT max(month) FROM theme_loan_book t WHERE {where}", params).fetchone()
     month = last[0] if last else None
     if month is None:
         return None, ()
@@ -236,7 +237,7 @@ def loan_book(con: duckdb.DuckDBPyConnection, filters: Filters) -> tuple[str | N
     rows = con.execute(
         f"""SELECT t.classification, sum(active_loans)::BIGINT, sum(outstanding_fen)::BIGINT,
                    sum(overdue_loans)::BIGINT, sum(overdue_principal_fen)::BIGINT
-            FROM theme_loan_book t WHERE {where} AND t.month = ? GROUP BY 1 ORDER BY 1""",  # noqa: S608
+            FROM theme_loan_book t WHERE {where} AND t.month = ? GROUP BY 1 ORDER BY 1""",
         [*params, month],
     ).fetchall()
     return month, tuple(
@@ -261,16 +262,24 @@ def drill(
     base = f"""
         FROM {spec.fact} f LEFT JOIN dim_employer e ON e.employer_key = f.employer_key
         WHERE f.month = ? AND {spec.fact_series} = ? AND {where}
-    """  # noqa: S608 - our own board definitions; values are parameters
+    """
     args = [month, series, *params]
-    totals = con.execute(f"SELECT count(*), coalesce(sum({spec.fact_value}), 0)::BIGINT {base}", args).fetchone()  # noqa: S608
+    totals = con.execute(
+        f"SELECT count(*), coalesce(sum({spec.fact_value}), 0)::BIGINT {base}", args
+    ).fetchone()
     count, total = (int(totals[0]), int(totals[1])) if totals else (0, 0)
     rows = con.execute(
         f"""SELECT f.month, f.member_key, coalesce(t.name_zh, e.employer_type, ''), coalesce(r.name_zh, e.region, ''),
                    {spec.fact_detail}, ({spec.fact_value})::BIGINT
-            {base.replace("WHERE", "LEFT JOIN dim_employer_type t ON t.code = e.employer_type "
-                          "LEFT JOIN dim_region r ON r.code = e.region WHERE", 1)}
-            ORDER BY 6 DESC, 2 LIMIT ? OFFSET ?""",  # noqa: S608
+            {
+            base.replace(
+                "WHERE",
+                "LEFT JOIN dim_employer_type t ON t.code = e.employer_type "
+                "LEFT JOIN dim_region r ON r.code = e.region WHERE",
+                1,
+            )
+        }
+            ORDER BY 6 DESC, 2 LIMIT ? OFFSET ?""",
         [*args, limit, offset],
     ).fetchall()
     names = dict(con.execute(spec.series_names).fetchall())

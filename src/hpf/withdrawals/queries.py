@@ -46,9 +46,7 @@ def paid_withdrawals_subquery(name: str | None = None) -> Subquery:
     """
     w = withdrawal.c
     return (
-        select(
-            w.id, w.member_id, w.reason, w.allowed_fen.label("amount_fen"), w.closes_account, w.paid_on
-        )
+        select(w.id, w.member_id, w.reason, w.allowed_fen.label("amount_fen"), w.closes_account, w.paid_on)
         .where(w.state == "paid", w.paid_on.is_not(None))
         .subquery(name)
     )
