@@ -20,7 +20,7 @@ from hpf.web.pages_common import PageRoute, render
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 DASHBOARD = [Depends(requires(Perm.DASHBOARD_READ, scope=Scope.CENTER))]
-Month = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", max_length=7)]
+Month = Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2})?$", max_length=7)]  # empty: not limited
 Code = Annotated[str | None, Query(pattern=r"^[0-9A-Za-z]{0,12}$", max_length=12)]
 BoardKey = Annotated[str, Path(pattern=r"^[a-z]{1,20}$", max_length=20)]
 SeriesKey = Annotated[str, Query(pattern=r"^[0-9a-z_]{1,20}$", max_length=20)]
