@@ -184,7 +184,7 @@ def build(engine: Engine, path: Path, *, through: date, month: str | None = None
             if as_of is not None:
                 rows["fact_loan_snapshot"] = _loan_snapshot(con, conn, as_of)
                 rows["member_tag"] = _tags(con, as_of)
-                _themes(con)
+                _themes(con, todo[0] if todo else as_of)
             now = datetime.now(UTC).replace(tzinfo=None)
             for m in todo:
                 con.execute(
@@ -494,29 +494,34 @@ THEMES = {
         SELECT f.month, e.employer_type, e.region, f.business_type,
                count(DISTINCT f.member_key) AS members, sum(f.amount_fen)::BIGINT AS amount_fen
         FROM fact_member_movement f JOIN dim_employer e ON e.employer_key = f.employer_key
-        WHERE f.business_type IN ('01', '02') GROUP BY ALL""",
+        WHERE f.business_type IN ('01', '02') AND {window} GROUP BY ALL""",
     "theme_withdrawal": """
         SELECT f.month, e.employer_type, e.region, f.reason,
                count(*) AS withdrawals, sum(f.amount_fen)::BIGINT AS amount_fen
-        FROM fact_withdrawal f JOIN dim_employer e ON e.employer_key = f.employer_key GROUP BY ALL""",
+        FROM fact_withdrawal f JOIN dim_employer e ON e.employer_key = f.employer_key WHERE {window}
+        GROUP BY ALL""",
     "theme_loan": """
         SELECT f.month, e.employer_type, e.region, f.kind,
                count(*) AS movements, sum(f.amount_fen)::BIGINT AS amount_fen
-        FROM fact_loan_movement f JOIN dim_employer e ON e.employer_key = f.employer_key GROUP BY ALL""",
+        FROM fact_loan_movement f JOIN dim_employer e ON e.employer_key = f.employer_key WHERE {window}
+        GROUP BY ALL""",
     "theme_loan_book": """
         SELECT f.month, e.employer_type, e.region, f.classification,
                count(*) FILTER (WHERE f.state = 'active') AS active_loans,
                sum(f.outstanding_fen)::BIGINT AS outstanding_fen,
                sum(f.overdue_principal_fen)::BIGINT AS overdue_principal_fen,
                count(*) FILTER (WHERE f.days_past_due > 0) AS overdue_loans
-        FROM fact_loan_snapshot f JOIN dim_employer e ON e.employer_key = f.employer_key GROUP BY ALL""",
+        FROM fact_loan_snapshot f JOIN dim_employer e ON e.employer_key = f.employer_key WHERE {window}
+        GROUP BY ALL""",
     "theme_service": """
         SELECT f.month, coalesce(e.employer_type, '') AS employer_type, coalesce(e.region, '') AS region,
                f.channel, split_part(f.item_code, '-', 1) AS family, count(*) AS applications
-        FROM fact_service f LEFT JOIN dim_employer e ON e.employer_key = f.employer_key GROUP BY ALL""",
+        FROM fact_service f LEFT JOIN dim_employer e ON e.employer_key = f.employer_key WHERE {window}
+        GROUP BY ALL""",
     "theme_balance": """
         SELECT f.month, e.employer_type, e.region, count(*) AS members, sum(f.balance_fen)::BIGINT AS balance_fen
-        FROM fact_balance f JOIN dim_employer e ON e.employer_key = f.employer_key GROUP BY ALL""",
+        FROM fact_balance f JOIN dim_employer e ON e.employer_key = f.employer_key WHERE {window}
+        GROUP BY ALL""",
     "theme_tags": """
         SELECT t.tag, e.employer_type, e.region, m.age_band, m.income_band, count(*) AS members
         FROM member_tag t JOIN dim_member m ON m.member_key = t.member_key
@@ -524,6 +529,12 @@ THEMES = {
 }
 
 
-def _themes(con: duckdb.DuckDBPyConnection) -> None:
+def _themes(con: duckdb.DuckDBPyConnection, start: str) -> None:
+    """The thematic data sets from ``start`` on (every month before it is unchanged); the tags' whole."""
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     for name, sql in THEMES.items():
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql} ORDER BY 1")
+        if "{window}" not in sql or name not in tables:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql.replace('{window}', 'TRUE')} ORDER BY 1")
+            continue
+        con.execute(f"DELETE FROM {name} WHERE month >= ?", [start])
+        con.execute(f"INSERT INTO {name} {sql.replace('{window}', 'f.month >= ?')} ORDER BY 1", [start])
