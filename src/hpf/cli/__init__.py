@@ -782,11 +782,14 @@ def demo(
     from hpf.schema import upgrade
     from hpf.sim.generator import build_demo_center
     from hpf.sim.simulator import simulate as run_simulation
+    from hpf.warehouse.build import default_path
 
     os.environ.setdefault("HPF_ENV", "development")  # a demo: development keys and sign-ins
     settings = _settings()
+    warehouse = default_path(settings.database_url)
     if fresh:
         _remove_sqlite(settings.database_url)
+        warehouse.unlink(missing_ok=True)  # the old center's warehouse
     engine = _engine(settings)
     upgrade(engine)
     start = add_months(month_of(SystemClock().today()), -history_months)
@@ -806,8 +809,9 @@ def demo(
         if history_months:
             with _progress_bar() as bar:
                 lived = run_simulation(
-                    engine, settings.center_code, months=history_months, seed=seed, progress=_reporter(bar)
-                )
+                    engine, settings.center_code, months=history_months, seed=seed, progress=_reporter(bar),
+                    warehouse=warehouse,
+                )  # fmt: skip
             for line in demo_summary_lines(lived, host=host, port=port):
                 console.print(line, highlight=False, soft_wrap=True)
     except HpfError as exc:
