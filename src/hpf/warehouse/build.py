@@ -20,11 +20,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, String, cast, func, select
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ClauseElement
 
 from hpf.accounts import queries as accounts
 from hpf.db.engine import read_transaction
-from hpf.db.periods import month_of
 from hpf.kernel.codes import code_table
 from hpf.kernel.errors import InvalidInput
 from hpf.ledger import queries as ledger
@@ -113,16 +112,23 @@ def _check_month(month: str) -> str:
     return month
 
 
-def _chunks(conn: Connection, stmt: Select[Any], names: list[str]) -> Iterator[pa.Table]:
-    """The rows of ``stmt`` as Arrow tables of at most CHUNK rows."""
-    result = conn.execution_options(yield_per=CHUNK).execute(stmt)
-    for part in result.partitions():
-        columns = list(zip(*part, strict=True)) if part else [() for _ in names]
-        yield pa.table({n: pa.array(list(c)) for n, c in zip(names, columns, strict=True)})
+def _chunks(conn: Connection, stmt: ClauseElement, names: list[str]) -> Iterator[pa.Table]:
+    """The rows of ``stmt`` as Arrow tables of at most CHUNK rows, fetched by the driver's own
+    cursor in the connection's transaction (no SQLAlchemy row per source row). The statement's
+    values are our own dates and codes, written into it as literals."""
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql)
+        while part := cursor.fetchmany(CHUNK):
+            columns = list(zip(*part, strict=True))
+            yield pa.table({n: pa.array(list(c)) for n, c in zip(names, columns, strict=True)})
+    finally:
+        cursor.close()
 
 
 def _load(
-    con: duckdb.DuckDBPyConnection, conn: Connection, stmt: Select[Any], names: list[str], insert: str
+    con: duckdb.DuckDBPyConnection, conn: Connection, stmt: ClauseElement, names: list[str], insert: str
 ) -> int:
     """Insert the rows of ``stmt`` through ``insert`` (SQL reading the Arrow chunk ``src``)."""
     count = 0
@@ -317,22 +323,34 @@ def _facts(
     con: duckdb.DuckDBPyConnection, conn: Connection, first_day: date, last_day: date
 ) -> dict[str, int]:
     rows: dict[str, int] = {}
+    # Every member line, streamed as stored (no GROUP BY in the source database: SQLite would
+    # sort them all in a temporary B-tree); DuckDB sums them by member, month and business type.
     lines = ledger.member_postings_subquery("l")
-    mo = month_of(lines.c.posting_date)
-    stmt = (
-        select(mo, lines.c.member_id, lines.c.business_type, func.sum(lines.c.signed_fen))
-        .where(lines.c.posting_date.between(first_day, last_day))
-        .group_by(mo, lines.c.member_id, lines.c.business_type)
-        .order_by(mo)
+    stmt = select(
+        func.substr(_text(lines.c.posting_date), 1, 7),
+        lines.c.member_id,
+        lines.c.business_type,
+        lines.c.signed_fen,
+    ).where(lines.c.posting_date.between(first_day, last_day))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _lines (month VARCHAR, member_id BIGINT, business_type VARCHAR, fen BIGINT)"
     )
-    rows["fact_member_movement"] = _load(
+    _load(
         con,
         conn,
         stmt,
-        ["month", "member_id", "business_type", "amount_fen"],
-        "INSERT INTO fact_member_movement SELECT s.month, m.member_key, m.employer_key, s.business_type, "
-        "s.amount_fen::BIGINT FROM src s JOIN _member_map m ON m.member_id = s.member_id",
+        ["month", "member_id", "business_type", "fen"],
+        "INSERT INTO _lines SELECT * FROM src",
     )
+    con.execute(
+        "INSERT INTO fact_member_movement SELECT s.month, m.member_key, m.employer_key, s.business_type, "
+        "sum(s.fen)::BIGINT FROM _lines s JOIN _member_map m ON m.member_id = s.member_id "
+        "GROUP BY ALL ORDER BY s.month"
+    )
+    count = con.execute("SELECT count(*) FROM fact_member_movement WHERE month BETWEEN ? AND ?",
+                        [first_day.strftime("%Y-%m"), last_day.strftime("%Y-%m")]).fetchone()  # fmt: skip
+    rows["fact_member_movement"] = int(count[0]) if count else 0
+    con.execute("DROP TABLE _lines")
     w = withdrawals.paid_withdrawals_subquery("w")
     stmt = (
         select(w.c.id, w.c.member_id, w.c.reason, w.c.closes_account, _text(w.c.paid_on), w.c.amount_fen)
