@@ -84,4 +84,4 @@ def test_before_the_warehouse_is_built_the_page_says_so(app, center):
         sign_in(c, "risk01", roles=[Role.RISK], session=True)
         assert "数据仓库尚未构建" in c.get("/dashboards").text
         refused = c.get("/dashboards/collection")
-        assert refused.status_code == 503 and "数据仓库尚未构建" in refused.text
+        assert refused.status_code == 404 and "数据仓库尚未构建" in refused.text

@@ -154,6 +154,14 @@ class Options:
 
 
 class WarehouseMissing(HpfError):
+    """No warehouse file yet: nothing to show until the first build."""
+
+    status = 404
+
+
+class WarehouseBusy(WarehouseMissing):
+    """The file is held by a build: try again shortly."""
+
     status = 503
 
 
@@ -167,7 +175,7 @@ def opened(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as error:
-        raise WarehouseMissing(
+        raise WarehouseBusy(
             "warehouse.busy", "数据仓库正在构建，请稍后再试", f"warehouse not readable: {error}"
         ) from None
     try:
