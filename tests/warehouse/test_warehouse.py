@@ -239,3 +239,12 @@ def test_member_tags_follow_their_definitions(center):
         and date(2025, 2, 28) < born.replace(year=born.year + (60 if g == "1" else 55)) <= date(2026, 2, 28)
     )
     assert counts.get("retiring_within_year", 0) == retiring
+    # 租房提取人, counted again from the claims: a paid rent withdrawal (07) in March 2024 – February 2025
+    w = withdrawal.c
+    with read_transaction(engine) as conn:
+        renting = conn.scalar(
+            select(func.count(func.distinct(w.member_id))).where(
+                w.state == "paid", w.reason == "07", w.paid_on.between(date(2024, 3, 1), date(2025, 2, 28))
+            )
+        )
+    assert renting and counts.get("renting", 0) == renting
