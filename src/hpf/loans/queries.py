@@ -143,11 +143,12 @@ def loan_movements_subquery(name: str | None = None) -> Subquery:
     Columns: ``loan_id``, ``borrower_id`` (a member id), ``kind`` (the event: ``activated`` =
     disbursement; ``collected``, ``repaid``, ``prepaid``, ``paid_off`` = repayments; see
     ``LOAN_MOVEMENT_KINDS``), ``business_date``, ``amount_fen`` (the principal disbursed, or
-    what a repayment paid: principal and interest).
+    what a repayment paid: principal and interest), ``entry_id`` (the journal entry that posted
+    it; one entry may post the month's collection of many loans).
     """
     e = loan_event.c
     return (
-        select(e.loan_id, loan.c.borrower_id, e.kind, e.business_date, e.amount_fen)
+        select(e.loan_id, loan.c.borrower_id, e.kind, e.business_date, e.amount_fen, e.entry_id)
         .join(loan, loan.c.id == e.loan_id)
         .where(e.kind.in_(tuple(LOAN_MOVEMENT_KINDS)), e.amount_fen.is_not(None))
         .subquery(name)

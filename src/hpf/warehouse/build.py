@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import Connection, Engine, String, cast, func, select
+from sqlalchemy import Connection, Engine, String, and_, case, cast, func, select
 from sqlalchemy.sql import ClauseElement
 
 from hpf.accounts import queries as accounts
@@ -34,6 +34,10 @@ from hpf.warehouse.schema import CHANNEL_ZH, SECTOR_ZH, WAREHOUSE_FILE, connect,
 from hpf.withdrawals import queries as withdrawals
 
 CHUNK = 250_000
+WITHDRAWAL_TYPES = ("11", "12")  # 部分提取, 销户提取 (归集和提取业务类型)
+# 提取还贷 counts as a withdrawal for 偿还购房贷款本息 (TQYY 06), ``withdrawal_key`` 0: it has no
+# claim of its own; it is filed at the end of the month it was posted in.
+ACCOUNT_REPAYMENT = "06"
 
 TAGS: tuple[tuple[str, str, str], ...] = (
     ("renting", "租房提取人", "截至标签日的 12 个月内有一笔已支付的租房提取（提取原因 07）。"),
@@ -325,27 +329,42 @@ def _facts(
     rows: dict[str, int] = {}
     # Every member line, streamed as stored (no GROUP BY in the source database: SQLite would
     # sort them all in a temporary B-tree); DuckDB sums them by member, month and business type.
+    # A 部分/销户提取 line of an entry that a loan event points at is 提取还贷: a loan's
+    # installment taken from the borrower's account (``ACCOUNT_REPAYMENT``).
     lines = ledger.member_postings_subquery("l")
+    lm = loans.loan_movements_subquery("lm")
+    from_loan = case(
+        (
+            and_(
+                lines.c.business_type.in_(WITHDRAWAL_TYPES),
+                lines.c.entry_id.in_(select(lm.c.entry_id).where(lm.c.entry_id.is_not(None))),
+            ),
+            1,
+        ),
+        else_=0,
+    )
     stmt = select(
-        func.substr(_text(lines.c.posting_date), 1, 7),
-        lines.c.member_id,
-        lines.c.business_type,
-        lines.c.signed_fen,
-    ).where(lines.c.posting_date.between(first_day, last_day))
+        func.substr(_text(lines.c.posting_date), 1, 7), lines.c.member_id, lines.c.business_type,
+        lines.c.signed_fen, from_loan,
+    ).where(lines.c.posting_date.between(first_day, last_day))  # fmt: skip
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _lines (month VARCHAR, member_id BIGINT, business_type VARCHAR, fen BIGINT)"
+        "CREATE OR REPLACE TEMP TABLE _lines (month VARCHAR, member_id BIGINT, business_type VARCHAR, fen BIGINT, "
+        "from_loan INTEGER)"
     )
     _load(
-        con,
-        conn,
-        stmt,
-        ["month", "member_id", "business_type", "fen"],
+        con, conn, stmt, ["month", "member_id", "business_type", "fen", "from_loan"],
         "INSERT INTO _lines SELECT * FROM src",
-    )
+    )  # fmt: skip
     con.execute(
         "INSERT INTO fact_member_movement SELECT s.month, m.member_key, m.employer_key, s.business_type, "
         "sum(s.fen)::BIGINT FROM _lines s JOIN _member_map m ON m.member_id = s.member_id "
-        "GROUP BY ALL ORDER BY s.month"
+        "GROUP BY s.month, m.member_key, m.employer_key, s.business_type ORDER BY s.month"
+    )
+    con.execute(
+        "INSERT INTO fact_withdrawal SELECT s.month, last_day((s.month || '-01')::DATE), 0, m.member_key, "
+        f"m.employer_key, '{ACCOUNT_REPAYMENT}', false, -sum(s.fen)::BIGINT FROM _lines s "
+        "JOIN _member_map m ON m.member_id = s.member_id WHERE s.from_loan = 1 "
+        "GROUP BY s.month, m.member_key, m.employer_key HAVING sum(s.fen) <> 0 ORDER BY s.month"
     )
     count = con.execute("SELECT count(*) FROM fact_member_movement WHERE month BETWEEN ? AND ?",
                         [first_day.strftime("%Y-%m"), last_day.strftime("%Y-%m")]).fetchone()  # fmt: skip

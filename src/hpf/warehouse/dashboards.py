@@ -72,8 +72,10 @@ BOARDS: dict[str, BoardSpec] = {
         BoardSpec(
             "withdrawals", "按原因的提取", "fen", "theme_withdrawal", "reason", "amount_fen",
             "SELECT code, name_zh FROM dim_reason", "fact_withdrawal", "f.reason", "f.amount_fen",
-            "CASE WHEN f.closes_account THEN '销户提取' ELSE '部分提取' END || '，支付日 ' || f.day",
-            "按银行支付日所在月份统计已支付的提取金额，按提取原因分列。",
+            "CASE WHEN f.withdrawal_key = 0 THEN '提取还贷（月内合计）' WHEN f.closes_account THEN '销户提取' "
+            "ELSE '部分提取' END || '，' || f.day",
+            "按银行支付日所在月份统计已支付的提取金额，按提取原因分列；从借款人账户扣收的贷款本息（提取还贷）"
+            "按入账月份计入“偿还购房贷款本息”。",
         ),
         BoardSpec(
             "loans", "贷款发放与回收", "fen", "theme_loan", "kind", "amount_fen",
