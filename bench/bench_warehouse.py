@@ -132,11 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     for table, n in full.rows.items():
         print(f"  {table:24} {n:>12,}")
+    print("  steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in full.stages.items()))
     last = full.months[-1] if full.months else "2024-12"
     month_lines, month_bare = bare_lines(args.city, last)
     one = build(engine, target, through=THROUGH, month=last)
     print(f"baseline: {month_lines:,} lines of {last} fetched: {month_bare:.2f} s")
     print(f"incremental month {last}: {one.seconds:6.2f} s (target ≤ 10 s)")
+    print("  steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in one.stages.items()))
 
     con = duckdb.connect(str(target), read_only=True)
     began = time.perf_counter()

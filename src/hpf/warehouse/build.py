@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,7 @@ class BuildSummary:
     as_of: str | None
     rows: dict[str, int]
     seconds: float
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per step, in order
 
 
 def default_path(database_url: str, environ: dict[str, str] | None = None) -> Path:
@@ -166,6 +167,14 @@ def build(engine: Engine, path: Path, *, through: date, month: str | None = None
         )
     con = connect(path)
     rows: dict[str, int] = {}
+    stages: dict[str, float] = {}
+    mark = [time.perf_counter()]
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        stages[stage] = round(now - mark[0], 3)
+        mark[0] = now
+
     con.execute("BEGIN")
     try:
         with read_transaction(engine) as conn:
@@ -173,12 +182,16 @@ def build(engine: Engine, path: Path, *, through: date, month: str | None = None
             if month is not None:
                 todo = [month]
             else:
-                first = _first_month(conn)
+                # the history's first month, read from the source only by the first build
+                first = min(built) if built else _first_month(conn)
                 todo = [m for m in _months(first, last_complete) if m not in built] if first else []
             key = ring().blind_index("hpf.warehouse.member", context="hpf.warehouse.pseudonym")
+            lap("plan")
             _static_dimensions(con, min([*todo, *built], default=last_complete), last_complete)
             _members(con, conn, key, _month_end(last_complete))
+            lap("members")
             _employers(con, conn)
+            lap("employers")
             if todo:
                 start, end = todo[0], todo[-1]
                 for table in (
@@ -188,13 +201,19 @@ def build(engine: Engine, path: Path, *, through: date, month: str | None = None
                     "fact_service",
                 ):
                     con.execute(f"DELETE FROM {table} WHERE month BETWEEN ? AND ?", [start, end])
+                lap("delete")
                 rows.update(_facts(con, conn, _month_end(start).replace(day=1), _month_end(end)))
+                lap("facts")
                 rows["fact_balance"] = _balances(con, start)
+                lap("balances")
             as_of = max([*todo, *built], default=None)
             if as_of is not None:
                 rows["fact_loan_snapshot"] = _loan_snapshot(con, conn, as_of)
+                lap("loan_snapshot")
                 rows["member_tag"] = _tags(con, as_of)
+                lap("tags")
                 _themes(con, todo[0] if todo else as_of)
+                lap("themes")
             now = datetime.now(UTC).replace(tzinfo=None)
             for m in todo:
                 con.execute(
@@ -209,12 +228,13 @@ def build(engine: Engine, path: Path, *, through: date, month: str | None = None
             )
             con.execute("DROP TABLE IF EXISTS _member_map")
             con.execute("COMMIT")
+            lap("commit")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
         con.close()
-    return BuildSummary(tuple(todo), as_of, rows, round(time.perf_counter() - started, 3))
+    return BuildSummary(tuple(todo), as_of, rows, round(time.perf_counter() - started, 3), stages)
 
 
 def _first_month(conn: Connection) -> str | None:
