@@ -93,7 +93,8 @@ LAYERS: list[set[str]] = [
     {"loans"},
     # quality: the data quality scan reads through published reads; its tables are in hpf.schema
     # inspection: the audit rule pack reads every business package
-    {"console", "transfers", "quality", "inspection"},
+    # warehouse: the center's DuckDB warehouse and dashboards read through published reads
+    {"console", "transfers", "quality", "inspection", "warehouse"},
     {"bootstrap", "schema", "check"},
     {"data"},  # the data element registry, catalog and standard export: reads the whole schema
     {"app", "sim", "migrations"},

@@ -25,6 +25,12 @@ def test_demo_check_and_a_broken_ledger(tmp_path, monkeypatch):
     assert built.output.count("/self/login") == 3  # where to sign in; one member, one employer
     ok = runner.invoke(app, ["check"])
     assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "warehouse.duckdb").exists()  # built by the simulated nights
+    nothing_new = runner.invoke(app, ["warehouse", "build"])
+    assert nothing_new.exit_code == 0, nothing_new.output
+    assert "无新月份" in nothing_new.output
+    month = runner.invoke(app, ["warehouse", "build", "--path", str(tmp_path / "w2.duckdb")])
+    assert month.exit_code == 0 and "（2 个月）" in month.output, month.output
     engine = make_engine(url)
     with write_transaction(engine) as conn:
         member_id, account = conn.execute(text(

@@ -169,6 +169,7 @@ def create_app(
     from hpf.transfers import api as transfers_api
     from hpf.transfers import inquiry_pages
     from hpf.transfers import pages as transfers_pages
+    from hpf.warehouse import pages as warehouse_pages
     from hpf.withdrawals import api as withdrawals_api
     from hpf.withdrawals import pages as withdrawals_pages
 
@@ -244,6 +245,7 @@ def create_app(
     _add_routes(app, quality_pages.router)
     _add_routes(app, inspection_api.router)
     _add_routes(app, inspection_pages.router)
+    _add_routes(app, warehouse_pages.router)
     docs.install(app)
     openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -120,6 +120,7 @@ def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
         "rule_id": "Q-CON-ID-BIRTH",
         "finding_id": 999_999,
         "case_id": 999_999,
+        "board_key": "collection",
     }
     return route.path.format(**{name: values[name] for name in route.param_convertors})
 

@@ -73,6 +73,9 @@ class Perm(StrEnum):
     # (assign, investigate, conclude) is the auditors' and risk officers' work.
     INSPECTION_READ = "inspection:read"
     INSPECTION_HANDLE = "inspection:handle"
+    # The center's dashboards over its warehouse (hpf.warehouse): figures and the pseudonymised
+    # rows behind them, for the center's managers — finance, audit, risk and supervision.
+    DASHBOARD_READ = "dashboard:read"
 
 
 _STAFF_READ = {
@@ -102,20 +105,22 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
         _STAFF_READ
         | _DECIDE
         | {Perm.FUNDS_RECORD, Perm.FUNDS_ALLOCATE, Perm.LEDGER_READ, Perm.LEDGER_REVERSE, Perm.LEDGER_CLOSE}
-        | {Perm.SETTLEMENT_READ, Perm.SETTLEMENT_OPERATE}
+        | {Perm.SETTLEMENT_READ, Perm.SETTLEMENT_OPERATE, Perm.DASHBOARD_READ}
     ),
     Role.AUDITOR: frozenset(
         _STAFF_READ
         | {Perm.LEDGER_READ, Perm.AUDIT_READ, Perm.MEMBER_UNMASK, Perm.APPROVAL_READ, Perm.SETTLEMENT_READ}
         | {Perm.DATA_READ, Perm.DATA_QUALITY, Perm.INSPECTION_READ, Perm.INSPECTION_HANDLE}
+        | {Perm.DASHBOARD_READ}
     ),
     Role.RISK: frozenset(
         _STAFF_READ
         | {Perm.MEMBER_UNMASK, Perm.LOAN_RISK_REVIEW, Perm.DATA_READ, Perm.DATA_QUALITY}
-        | {Perm.INSPECTION_READ, Perm.INSPECTION_HANDLE}
+        | {Perm.INSPECTION_READ, Perm.INSPECTION_HANDLE, Perm.DASHBOARD_READ}
     ),
     Role.SUPERVISOR: frozenset(
         {Perm.POLICY_READ, Perm.LEDGER_READ, Perm.LOAN_READ, Perm.DATA_READ, Perm.INSPECTION_READ}
+        | {Perm.DASHBOARD_READ}
     ),
     Role.ADMIN: frozenset(
         {Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN, Perm.DATA_READ, Perm.DATA_QUALITY}

@@ -37,6 +37,8 @@ inspection_app = typer.Typer(
     help="Electronic audit (电子稽查): the rule pack and its cases", no_args_is_help=True
 )
 app.add_typer(inspection_app, name="inspection")
+warehouse_app = typer.Typer(help="The center's data warehouse (数据仓库, DuckDB)", no_args_is_help=True)
+app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(keys_app, name="keys")
 app.add_typer(interest_app, name="interest")
 app.add_typer(clock_app, name="clock")
@@ -173,6 +175,9 @@ def simulate(
         Path | None,
         typer.Option(help="where to write the planted defects' key (JSON lines), outside the database"),
     ] = None,
+    warehouse: Annotated[
+        bool, typer.Option(help="build the data warehouse after each month-end, as the nightly job does")
+    ] = True,
 ) -> None:
     """Live N months of the center: hires, leavers, lists, receipts, month-ends, interest; the
     audit pack at each month-end; then, if asked, planted defects and their answer key."""
@@ -182,6 +187,7 @@ def simulate(
     from hpf.db.engine import read_transaction
     from hpf.sim.defects import plant, write_key
     from hpf.sim.simulator import simulate as run
+    from hpf.warehouse.build import default_path
 
     if plant_defects and answer_key is None:
         console.print("[red]植入缺陷须用 --answer-key 指定答案文件[/red]")
@@ -189,7 +195,14 @@ def simulate(
     settings = _settings()
     engine = _engine(settings)
     with _progress_bar() as bar:
-        summary = run(engine, settings.center_code, months=months, seed=seed, progress=_reporter(bar))
+        summary = run(
+            engine,
+            settings.center_code,
+            months=months,
+            seed=seed,
+            progress=_reporter(bar),
+            warehouse=default_path(settings.database_url) if warehouse else None,
+        )
     console.print(asdict(summary))
     console.print(f"电子稽查：各月末疑点数 {summary.inspection_findings}")
     if plant_defects and answer_key is not None:
@@ -226,6 +239,34 @@ def inspection_scan(
         f"稽查批次 #{summary.run_id}（{summary.business_date}）：疑点 {len(summary.findings)} 条，"
         f"新立案件 {summary.new_cases} 件，用时 {summary.seconds} 秒"
     )
+
+
+@warehouse_app.command("build")
+def warehouse_build(
+    month: Annotated[
+        str | None,
+        typer.Option(help="rebuild this month only (YYYY-MM); default: every complete month not yet built"),
+    ] = None,
+    path: Annotated[
+        Path | None,
+        typer.Option(help="the warehouse file (default HPF_WAREHOUSE_PATH, or beside the database)"),
+    ] = None,
+) -> None:
+    """Build the warehouse by month: the first run takes all history, later runs the new months."""
+    from hpf.warehouse.build import build, default_path
+
+    settings = _settings()
+    ctx = _context(settings, "cli")
+    target = path or default_path(settings.database_url)
+    summary = build(_engine(settings), target, through=ctx.clock.today(), month=month)
+    months = (
+        f"{summary.months[0]}–{summary.months[-1]}（{len(summary.months)} 个月）"
+        if summary.months
+        else "无新月份"
+    )
+    console.print(f"数据仓库 {target}：入仓 {months}，截至 {summary.as_of or '—'}，用时 {summary.seconds} 秒")
+    for table, count in summary.rows.items():
+        console.print(f"  {table:<24} {count:>12,}")
 
 
 @data_app.command("export")
@@ -743,11 +784,14 @@ def demo(
     from hpf.schema import upgrade
     from hpf.sim.generator import build_demo_center
     from hpf.sim.simulator import simulate as run_simulation
+    from hpf.warehouse.build import default_path
 
     os.environ.setdefault("HPF_ENV", "development")  # a demo: development keys and sign-ins
     settings = _settings()
+    warehouse = default_path(settings.database_url)
     if fresh:
         _remove_sqlite(settings.database_url)
+        warehouse.unlink(missing_ok=True)  # the old center's warehouse
     engine = _engine(settings)
     upgrade(engine)
     start = add_months(month_of(SystemClock().today()), -history_months)
@@ -767,8 +811,9 @@ def demo(
         if history_months:
             with _progress_bar() as bar:
                 lived = run_simulation(
-                    engine, settings.center_code, months=history_months, seed=seed, progress=_reporter(bar)
-                )
+                    engine, settings.center_code, months=history_months, seed=seed, progress=_reporter(bar),
+                    warehouse=warehouse,
+                )  # fmt: skip
             for line in demo_summary_lines(lived, host=host, port=port):
                 console.print(line, highlight=False, soft_wrap=True)
     except HpfError as exc:

@@ -213,8 +213,9 @@ def member_lines_subquery(name: str | None = None) -> Subquery:
 
 
 def member_postings_subquery(name: str | None = None) -> Subquery:
-    """Member lines with their entry's business type: the columns of
-    :func:`member_lines_subquery` (but ``accrual_days``) and ``business_type`` (归集和提取业务类型)."""
+    """Member lines with their entry's business type and day: the columns of
+    :func:`member_lines_subquery` (but ``accrual_days``), ``business_type`` (归集和提取业务类型)
+    and ``posting_date`` (the business date the entry was posted on)."""
     ln = journal_line.c
     return (
         select(
@@ -225,6 +226,7 @@ def member_postings_subquery(name: str | None = None) -> Subquery:
             ln.balance_part,
             _signed().label("signed_fen"),
             journal_entry.c.business_type,
+            journal_entry.c.posting_date,
         )
         .join(journal_entry, journal_entry.c.id == ln.entry_id)
         .where(ln.member_id.is_not(None))

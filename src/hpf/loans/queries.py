@@ -15,7 +15,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, Subquery, literal, select
 
 from hpf.loans.book.check import loans_against_schedules_subquery as loans_against_schedules_subquery
-from hpf.loans.book.tables import collateral_event, loan, loan_debit
+from hpf.loans.book.tables import collateral_event, loan, loan_debit, loan_event
 from hpf.loans.scorecard.tables import loan_features
 from hpf.services.queries import application_state_of
 
@@ -128,3 +128,43 @@ def collateral_releases_subquery(name: str | None = None) -> Subquery:
     """
     e = collateral_event.c
     return select(e.loan_id, e.reported_on, e.source).where(e.kind == "release").subquery(name)
+
+
+# The loan movements the center's warehouse counts (``hpf.warehouse``): a disbursement, and
+# every repayment however it came (the month's collection, a repayment at the counter, a partial
+# prepayment, a payoff).
+LOAN_MOVEMENT_KINDS = {"activated": "disbursement", "collected": "repayment", "repaid": "repayment",
+                       "prepaid": "repayment", "paid_off": "repayment"}  # fmt: skip
+
+
+def loan_movements_subquery(name: str | None = None) -> Subquery:
+    """Every disbursement and repayment of the loan book, as its history records it.
+
+    Columns: ``loan_id``, ``borrower_id`` (a member id), ``kind`` (the event: ``activated`` =
+    disbursement; ``collected``, ``repaid``, ``prepaid``, ``paid_off`` = repayments; see
+    ``LOAN_MOVEMENT_KINDS``), ``business_date``, ``amount_fen`` (the principal disbursed, or
+    what a repayment paid: principal and interest), ``entry_id`` (the journal entry that posted
+    it; one entry may post the month's collection of many loans).
+    """
+    e = loan_event.c
+    return (
+        select(e.loan_id, loan.c.borrower_id, e.kind, e.business_date, e.amount_fen, e.entry_id)
+        .join(loan, loan.c.id == e.loan_id)
+        .where(e.kind.in_(tuple(LOAN_MOVEMENT_KINDS)), e.amount_fen.is_not(None))
+        .subquery(name)
+    )
+
+
+def loan_book_subquery(name: str | None = None) -> Subquery:
+    """Every loan contract as the book holds it now.
+
+    Columns: ``id``, ``borrower_id`` (a member id), ``state`` (``approved``, ``active``,
+    ``settled``, ``written_off``), ``principal_fen``, ``outstanding_principal_fen``,
+    ``overdue_principal_fen``, ``overdue_interest_fen``, ``days_past_due``, ``classification``
+    (五级分类 01–05), ``contract_date``, ``disbursed_on``.
+    """
+    c = loan.c
+    return select(
+        c.id, c.borrower_id, c.state, c.principal_fen, c.outstanding_principal_fen, c.overdue_principal_fen,
+        c.overdue_interest_fen, c.days_past_due, c.classification, c.contract_date, c.disbursed_on,
+    ).subquery(name)  # fmt: skip

@@ -57,3 +57,15 @@ def handled_applications_subquery(name: str | None = None) -> Subquery:
         .where(a.member_id.is_not(None))
         .subquery(name)
     )
+
+
+def applications_by_channel_subquery(name: str | None = None) -> Subquery:
+    """Every application with the channel it came by (the center's service channels).
+
+    Columns: ``id``, ``item_code``, ``channel`` (``online`` or ``counter``), ``state``,
+    ``submitted_on``, ``member_id`` (or NULL), ``employer_id`` (or NULL).
+    """
+    a = application.c
+    return select(a.id, a.item_code, a.channel, a.state, a.submitted_on, a.member_id, a.employer_id).subquery(
+        name
+    )

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -62,6 +63,7 @@ from hpf.settlement.service import send_reserved
 from hpf.sim import names
 from hpf.sim.loans import LoanActor, LoanSummary
 from hpf.sim.withdrawals import WithdrawalActor, WithdrawalSummary, makers, staff
+from hpf.warehouse.build import build as build_warehouse
 
 Progress = Callable[[str, int, int], None]
 
@@ -102,11 +104,13 @@ def simulate(
     seed: int = 7,
     progress: Progress | None = None,
     bank: tuple[BankAdapter, FakeBank] | None = None,
+    warehouse: Path | None = None,
 ) -> SimulationSummary:
     """Run ``months`` months from the stored business date; leaves it at the next month's first day.
 
     Payouts go to ``bank`` (the adapter and the fake bank behind it, whose faults the simulator
-    arms), by default a fake bank in this process.
+    arms), by default a fake bank in this process. With ``warehouse`` (a DuckDB file), the
+    center's warehouse is built after each month-end, as the nightly job does (``hpf.warehouse``).
     """
     with read_transaction(engine) as conn:
         start = stored_business_date(conn)
@@ -119,6 +123,7 @@ def simulate(
         bank = (in_process(fake, center_code=center_code, secret=secrets.token_bytes(32)), fake)
     summary = SimulationSummary()
     world = _World(engine, ctx, random.Random(seed), seed, bank, summary)
+    world.warehouse = warehouse
     for n in range(months):
         world.live_month()
         summary.months += 1
@@ -143,6 +148,7 @@ class _World:
         summary: SimulationSummary,
     ) -> None:
         self.engine, self.ctx, self.rng, self.seed, self.summary = engine, ctx, rng, seed, summary
+        self.warehouse: Path | None = None
         with write_transaction(engine) as conn:
             people = staff(conn, ctx)
         self.withdrawals = WithdrawalActor(engine, ctx, rng, people, *bank)
@@ -196,6 +202,8 @@ class _World:
         summary.inspection_findings.append(
             len(inspection_scan(self.engine, at=month_end(month), ctx=self.ctx).findings)
         )
+        if self.warehouse is not None:  # the nightly build after the month-end
+            build_warehouse(self.engine, self.warehouse, through=month_end(month))
         self._move_to(month_end(month) + timedelta(days=1))
 
     # ----------------------------------------------------------------- the last day's queues

@@ -36,3 +36,17 @@ def withdrawals_subquery(name: str | None = None) -> Subquery:
         w.payee_card_bidx,
         cast(w.family_bidx, String).label("family_text"),
     ).subquery(name)
+
+
+def paid_withdrawals_subquery(name: str | None = None) -> Subquery:
+    """Every withdrawal paid out (state ``paid``), on the day the bank paid it.
+
+    Columns: ``id``, ``member_id``, ``reason`` (TQYY), ``amount_fen`` (what was paid: the
+    allowed amount), ``closes_account`` (``1`` for a 销户提取, else ``0``), ``paid_on``.
+    """
+    w = withdrawal.c
+    return (
+        select(w.id, w.member_id, w.reason, w.allowed_fen.label("amount_fen"), w.closes_account, w.paid_on)
+        .where(w.state == "paid", w.paid_on.is_not(None))
+        .subquery(name)
+    )

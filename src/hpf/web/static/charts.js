@@ -4,7 +4,9 @@
  * policy allows scripts from this site only):
  *   {"x": ["2026-01", ...], "unit": "fen" | "count", "stack": false,
  *    "series": [{"name": "余额", "type": "line" | "bar", "data": [123456, ...], "axis": 0 | 1}],
- *    "axes": [{"unit": "fen"}, {"unit": "count"}]}
+ *    "axes": [{"unit": "fen"}, {"unit": "count"}],
+ *    "drill": "/…?month={x}&series={s}"}   (optional: a click opens the rows behind a point;
+ *                                          each series then carries its "key")
  * Amounts travel in fen (integers, exact) and are shown in 元 with thousands separators.
  */
 (function () {
@@ -104,6 +106,15 @@
     if (!window.echarts || !spec || !spec.series) return;
     var chart = window.echarts.init(el, null, { renderer: "canvas", locale: "ZH" });
     chart.setOption(option(spec, el.clientWidth < 480));
+    if (spec.drill) {
+      // drill-down: a click on a point opens the rows behind it ({x}: the category, {s}: the series key)
+      chart.on("click", function (p) {
+        var s = spec.series[p.seriesIndex] || {};
+        window.location.href = spec.drill
+          .replace("{x}", encodeURIComponent(p.name))
+          .replace("{s}", encodeURIComponent(s.key || ""));
+      });
+    }
     el.setAttribute("data-chart-drawn", "1");
     drawn.push({ el: el, chart: chart, spec: spec, narrow: el.clientWidth < 480 });
   }
