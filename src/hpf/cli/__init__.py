@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hpf.cli import archives as services_cli
+from hpf.cli import supervision as supervision_cli
 from hpf.cli.hub import hub_app, transfers_app
 from hpf.cli.settlement import fakebank_app, settlement_app
 from hpf.loans.calculator import cli as loans_cli
@@ -46,6 +47,9 @@ app.add_typer(fakebank_app, name="fakebank")
 app.add_typer(services_cli.app, name="archive")
 app.add_typer(hub_app, name="hub")
 app.add_typer(transfers_app, name="transfers")
+app.command("report")(supervision_cli.report)  # 监管报送 (decision 0039)
+hub_app.command("annual-report")(supervision_cli.annual_report)
+hub_app.command("national")(supervision_cli.national_month)
 console = Console()
 
 
