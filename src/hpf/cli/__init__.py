@@ -190,8 +190,20 @@ def simulate(
         raise typer.Exit(2)
     settings = _settings()
     engine = _engine(settings)
+    report_key = None
+    if settings.hub_url:  # a center linked to a hub reports each month (decision 0039)
+        from hpf.supervision.service import pseudonym_key
+
+        report_key = pseudonym_key(settings)
     with _progress_bar() as bar:
-        summary = run(engine, settings.center_code, months=months, seed=seed, progress=_reporter(bar))
+        summary = run(
+            engine,
+            settings.center_code,
+            months=months,
+            seed=seed,
+            progress=_reporter(bar),
+            report_key=report_key,
+        )
     console.print(asdict(summary))
     console.print(f"电子稽查：各月末疑点数 {summary.inspection_findings}")
     if plant_defects and answer_key is not None:

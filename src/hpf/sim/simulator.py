@@ -62,6 +62,8 @@ from hpf.settlement.service import send_reserved
 from hpf.sim import names
 from hpf.sim.loans import LoanActor, LoanSummary
 from hpf.sim.withdrawals import WithdrawalActor, WithdrawalSummary, makers, staff
+from hpf.supervision.service import report_month
+from hpf.transfers.link import installed as installed_link
 
 Progress = Callable[[str, int, int], None]
 
@@ -92,6 +94,7 @@ class SimulationSummary:
     inspection_findings: list[int] = field(default_factory=list)  # the audit pack's, each month-end
     scorecard_auc: Decimal | None = None  # the default scorecard trained at the end, if the book allows
     last_business_date: str = ""
+    reports: int = 0  # months reported to the hub (decision 0039)
 
 
 def simulate(
@@ -102,11 +105,14 @@ def simulate(
     seed: int = 7,
     progress: Progress | None = None,
     bank: tuple[BankAdapter, FakeBank] | None = None,
+    report_key: bytes | None = None,
 ) -> SimulationSummary:
     """Run ``months`` months from the stored business date; leaves it at the next month's first day.
 
     Payouts go to ``bank`` (the adapter and the fake bank behind it, whose faults the simulator
-    arms), by default a fake bank in this process.
+    arms), by default a fake bank in this process. With ``report_key`` (the national reporting
+    key) and a hub link installed, each month is reported to the hub the day after its month-end
+    (``hpf.supervision.service.report_month``, decision 0039).
     """
     with read_transaction(engine) as conn:
         start = stored_business_date(conn)
@@ -119,6 +125,7 @@ def simulate(
         bank = (in_process(fake, center_code=center_code, secret=secrets.token_bytes(32)), fake)
     summary = SimulationSummary()
     world = _World(engine, ctx, random.Random(seed), seed, bank, summary)
+    world.report_key = report_key
     for n in range(months):
         world.live_month()
         summary.months += 1
@@ -133,6 +140,8 @@ def simulate(
 
 
 class _World:
+    report_key: bytes | None = None
+
     def __init__(
         self,
         engine: Engine,
@@ -197,6 +206,15 @@ class _World:
             len(inspection_scan(self.engine, at=month_end(month), ctx=self.ctx).findings)
         )
         self._move_to(month_end(month) + timedelta(days=1))
+        self._report(month)
+
+    def _report(self, month: str) -> None:
+        """The month's supervision report to the hub, when there is a hub and the key (0039)."""
+        if self.report_key is None or installed_link().link is None:
+            return
+        with write_transaction(self.engine) as conn:
+            report_month(conn, self.ctx, month, key=self.report_key)
+        self.summary.reports += 1
 
     # ----------------------------------------------------------------- the last day's queues
 
