@@ -225,10 +225,14 @@ def test_persons_are_counted_once_across_centers_and_named_by_pseudonym_only(net
 def test_a_restatement_replaces_the_month_and_keeps_the_history(network):
     net = network
     hangzhou = net["centers"][0]
-    with pytest.raises(HpfError) as refused, write_transaction(hangzhou.engine) as conn:
-        hub_link.install(hangzhou.link, hub_link.installed().handlers)
-        service.report_month(conn, hangzhou.ctx, MONTHS[0], key=KEY)
-    assert refused.value.code == "supervision.reason_required"
+    hub_link.install(hangzhou.link, hub_link.installed().handlers)
+    with write_transaction(hangzhou.engine) as conn:
+        with pytest.raises(HpfError) as refused:
+            service.report_month(conn, hangzhou.ctx, MONTHS[0], key=KEY)
+        assert refused.value.code == "supervision.reason_required"
+        with pytest.raises(HpfError) as still_open:
+            service.report_month(conn, hangzhou.ctx, "2025-04", key=KEY)
+        assert still_open.value.code == "supervision.month_open"
     sent = hangzhou.report(net["post"], MONTHS[0], reason="补录一笔汇缴后更正")
     assert sent.version == 2
     with read_transaction(net["hub"]) as conn:
@@ -297,3 +301,28 @@ def test_the_annual_report_as_xlsx_pdf_and_page(network, monkeypatch):
     )
     assert pdf.exit_code == 0 and out.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
     assert b"FontFile2" in out.with_suffix(".pdf").read_bytes()  # the CJK font embedded
+
+
+def test_the_hub_pages_show_the_reports_and_the_annual_report_in_chinese(network):
+    net = network
+    from hpf.hub import staff
+    from hub_support import now
+
+    with write_transaction(net["hub"]) as conn:
+        staff.add_staff(
+            conn, login="sup", name="监管员", password="Relay-Desk-2026-安全", passwords=Passwords(FAST_FOR_TESTS),
+            now=now(),
+        )  # fmt: skip
+    client = net["client"]
+    assert client.get("/reports", follow_redirects=False).headers["location"] == "/login"
+    assert client.post("/login", data={"login": "sup", "password": "Relay-Desk-2026-安全"}).status_code == 200
+    page = client.get(f"/reports?month={MONTHS[0]}")
+    assert page.status_code == 200 and "监管报送" in page.text and "全国汇总" in page.text
+    assert "多地开户人数" in page.text and "已被更正替代" in page.text and "浙江" in page.text
+    annual = client.get("/annual-report?year=2025")
+    assert annual.status_code == 200 and "2025年全国住房公积金年度报告" in annual.text
+    assert "全国合计" in annual.text and "宁波市住房公积金管理中心" in annual.text and "个贷率" in annual.text
+    xlsx = client.get("/annual-report.xlsx?year=2025")
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    pdf = client.get("/annual-report.pdf?year=2025")
+    assert pdf.status_code == 200 and pdf.content[:5] == b"%PDF-"
