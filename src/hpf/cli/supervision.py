@@ -90,6 +90,6 @@ def national_month(month: Annotated[str, typer.Option("--month", help="YYYY-MM")
     finally:
         wh.close()
     for name, count in figures.items():
-        typer.echo(f"{national.MEMBER_FIGURES[name][0]}\t{count}")
+        typer.echo(f"{national.MEMBER_FIGURES[name]}\t{count}")
     for (code, dim), total in sorted(totals.items()):
         typer.echo(f"{code}\t{dim}\t{total}")

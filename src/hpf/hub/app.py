@@ -293,7 +293,7 @@ def create_hub_app(
             "hub_reports.html",
             {
                 "staff": session, "nav": "reports", "reports": taken, "months": months, "month": chosen,
-                "figures": figures, "figure_zh": {k: v[0] for k, v in national.MEMBER_FIGURES.items()},
+                "figures": figures, "figure_zh": national.MEMBER_FIGURES,
                 "provinces": provinces, "state_zh": warehouse.STATE_ZH,
             },
         )  # fmt: skip

@@ -90,47 +90,44 @@ def province_totals(warehouse: Warehouse, month: str) -> dict[tuple[str, str, st
     }
 
 
-MEMBER_FIGURES = {
-    # name: (Chinese label, SQL over members for one month; {month} filled in)
-    "accounts": ("缴存人账户数", "SELECT COUNT(*) FROM members WHERE period = '{month}'"),
-    "persons": (
-        "缴存人数（全国去重）",
-        "SELECT COUNT(DISTINCT person) FROM members WHERE period = '{month}'",
-    ),
-    "paying_persons": (
-        "实缴职工（全国去重）",
-        "SELECT COUNT(DISTINCT person) FROM members WHERE period = '{month}' AND paid_fen + back_paid_fen > 0",
-    ),
-    "withdrawing_persons": (
-        "提取人数（全国去重）",
-        "SELECT COUNT(DISTINCT person) FROM members WHERE period = '{month}' AND withdrawals > 0",
-    ),
-    "multi_center_persons": (
-        "多地开户人数",
-        "SELECT COUNT(*) FROM (SELECT person FROM members WHERE period = '{month}' "
-        "GROUP BY person HAVING COUNT(DISTINCT center_code) > 1) t",
-    ),
-    "borrowers_elsewhere_paying": (
-        "异地缴存的借款人数",
-        "SELECT COUNT(*) FROM (SELECT person FROM members WHERE period = '{month}' GROUP BY person "
-        "HAVING MAX(loan_fen) > 0 AND COUNT(DISTINCT center_code) > 1) t",
-    ),
-    "balance_fen": (
-        "缴存余额（明细合计，分）",
-        "SELECT SUM(balance_fen) FROM members WHERE period = '{month}'",
-    ),
-    "loan_fen": ("贷款余额（明细合计，分）", "SELECT SUM(loan_fen) FROM members WHERE period = '{month}'"),
+MEMBER_FIGURES = {  # name: Chinese label (the figures only the member-level data answers)
+    "accounts": "缴存人账户数",
+    "balance_fen": "缴存余额（明细合计，分）",
+    "loan_fen": "贷款余额（明细合计，分）",
+    "persons": "缴存人数（全国去重）",
+    "paying_persons": "实缴职工（全国去重）",
+    "withdrawing_persons": "提取人数（全国去重）",
+    "multi_center_persons": "多地开户人数",
+    "borrowers_elsewhere": "借款人在多地开户人数",
 }
+
+
+def member_figures_sql(month: str) -> tuple[str, str]:
+    """Two statements: the accounts' sums (one scan), and the persons' counts (one grouping by
+    pseudonym: a person with accounts in several centers counts once)."""
+    month = check_month(month)
+    accounts = f"SELECT COUNT(*), SUM(balance_fen), SUM(loan_fen) FROM members WHERE period = '{month}'"
+    persons = (
+        "SELECT COUNT(*), SUM(paying), SUM(withdrawing), "
+        "SUM(CASE WHEN first_center <> last_center THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN first_center <> last_center AND borrower = 1 THEN 1 ELSE 0 END) "
+        "FROM (SELECT person, "
+        "MAX(CASE WHEN paid_fen + back_paid_fen > 0 THEN 1 ELSE 0 END) AS paying, "
+        "MAX(CASE WHEN withdrawals > 0 THEN 1 ELSE 0 END) AS withdrawing, "
+        "MAX(CASE WHEN loan_fen > 0 THEN 1 ELSE 0 END) AS borrower, "
+        "MIN(center_code) AS first_center, MAX(center_code) AS last_center "
+        f"FROM members WHERE period = '{month}' GROUP BY person) t"
+    )
+    return accounts, persons
 
 
 def member_figures(warehouse: Warehouse, month: str) -> dict[str, int]:
     """What only the member-level data answers, for the nation (see :data:`MEMBER_FIGURES`)."""
-    month = check_month(month)
-    out = {}
-    for name, (_, sql) in MEMBER_FIGURES.items():
-        rows = warehouse.query(sql.format(month=month))
-        out[name] = int(rows[0][0] or 0) if rows else 0
-    return out
+    accounts_sql, persons_sql = member_figures_sql(month)
+    accounts = warehouse.query(accounts_sql)[0]
+    persons = warehouse.query(persons_sql)[0]
+    values = [*accounts, *persons]
+    return {name: int(v or 0) for name, v in zip(MEMBER_FIGURES, values, strict=True)}
 
 
 def member_sums_by_center_sql(month: str) -> str:
