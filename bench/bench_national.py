@@ -27,25 +27,11 @@ import os
 import platform
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from hpf.hub import national, synthetic
 from hpf.hub.warehouse import MEMBER_SCHEMA, Warehouse
-
-
-def statements(month: str) -> dict[str, str]:
-    """Every national statement of the month, by name (the same SQL on each engine)."""
-    year = int(month[:4])
-    out = {
-        "nation_totals": national.month_totals_sql(month, by_province=False),
-        "province_totals": national.month_totals_sql(month, by_province=True),
-        "member_sums_by_center": national.member_sums_by_center_sql(month),
-    }
-    out["member_accounts"], out["member_persons"] = national.member_figures_sql(month)
-    out |= {f"annual_{tier}": national._annual_sql(year, tier) for tier in ("center", "province", "nation")}
-    return out
 
 
 def bare_scan_sql() -> str:
@@ -54,17 +40,6 @@ def bare_scan_sql() -> str:
         for f in MEMBER_SCHEMA
     ]
     return "SELECT COUNT(*), " + ", ".join(parts) + " FROM members"
-
-
-def normalise(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    def one(v: Any) -> Any:
-        if isinstance(v, Decimal):
-            return v.normalize()
-        if isinstance(v, float):
-            return Decimal(repr(v)).normalize()
-        return v
-
-    return sorted((tuple(one(v) for v in row) for row in rows), key=repr)
 
 
 def run(wh: Warehouse, sqls: dict[str, str]) -> tuple[dict[str, float], dict[str, list[tuple[Any, ...]]]]:
@@ -98,7 +73,7 @@ def main() -> None:
     started = time.perf_counter()
     wh.query(bare_scan_sql())
     bare = time.perf_counter() - started
-    sqls = statements(month)
+    sqls = national.statements(month)
     started = time.perf_counter()
     seconds, answers = run(wh, sqls)
     total = time.perf_counter() - started
@@ -118,7 +93,10 @@ def main() -> None:
         started = time.perf_counter()
         spark_seconds, spark_answers = run(spark, sqls)
         result["spark_s"] = round(time.perf_counter() - started, 3)
-        result["spark_identical"] = all(normalise(answers[n]) == normalise(spark_answers[n]) for n in sqls)
+        result["spark_statements"] = spark_seconds
+        result["spark_identical"] = all(
+            national.normalise(answers[n]) == national.normalise(spark_answers[n]) for n in sqls
+        )
         print(
             f"the same SQL on Spark {args.spark}: {result['spark_s']} s, identical: {result['spark_identical']}"
         )

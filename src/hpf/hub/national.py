@@ -264,3 +264,30 @@ def cell(row: AnnualRow, attribute: str, kind: str) -> Decimal | int | None:
     if kind == "yuan":
         return (Decimal(value) / 100).quantize(Decimal("0.01"))
     return value  # type: ignore[no-any-return]
+
+
+def statements(month: str) -> dict[str, str]:
+    """Every national statement of a month, by name: what the bench times and what the Spark
+    test holds to DuckDB's answers (the same SQL text on each engine)."""
+    year = int(check_month(month)[:4])
+    out = {
+        "nation_totals": month_totals_sql(month, by_province=False),
+        "province_totals": month_totals_sql(month, by_province=True),
+        "member_sums_by_center": member_sums_by_center_sql(month),
+    }
+    out["member_accounts"], out["member_persons"] = member_figures_sql(month)
+    out |= {f"annual_{tier}": _annual_sql(year, tier) for tier in ("center", "province", "nation")}
+    return out
+
+
+def normalise(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows as comparable across engines: decimals without trailing zeros, in a fixed order."""
+
+    def one(v: Any) -> Any:
+        if isinstance(v, Decimal):
+            return v.normalize()
+        if isinstance(v, float):
+            return Decimal(repr(v)).normalize()
+        return v
+
+    return sorted((tuple(one(v) for v in row) for row in rows), key=repr)
