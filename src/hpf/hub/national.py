@@ -111,12 +111,12 @@ def member_figures_sql(month: str) -> tuple[str, str]:
         "SELECT COUNT(*), SUM(paying), SUM(withdrawing), "
         "SUM(CASE WHEN first_center <> last_center THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN first_center <> last_center AND borrower = 1 THEN 1 ELSE 0 END) "
-        "FROM (SELECT person, "
+        "FROM (SELECT person_key, "
         "MAX(CASE WHEN paid_fen + back_paid_fen > 0 THEN 1 ELSE 0 END) AS paying, "
         "MAX(CASE WHEN withdrawals > 0 THEN 1 ELSE 0 END) AS withdrawing, "
         "MAX(CASE WHEN loan_fen > 0 THEN 1 ELSE 0 END) AS borrower, "
         "MIN(center_code) AS first_center, MAX(center_code) AS last_center "
-        f"FROM members WHERE period = '{month}' GROUP BY person) t"
+        f"FROM members WHERE period = '{month}' GROUP BY person_key) t"
     )
     return accounts, persons
 

@@ -43,7 +43,7 @@ def build(
     """Write the month under ``directory`` (kept: a second call with the same arguments reuses it)."""
     import duckdb
 
-    stamp = directory / f"built-{centers}-{rows}-{month}"
+    stamp = directory / f"built-v2-{centers}-{rows}-{month}"
     if not stamp.exists():
         directory.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(":memory:")
@@ -66,7 +66,7 @@ def build(
             f"""
             COPY (
               SELECT c.code AS center_code, '{month}' AS period,
-                     sha256(CAST(CASE WHEN hash(g * 31) % 50 = 0 THEN (g * 7919) % {rows} ELSE g END AS VARCHAR)) AS person,
+                     sha256(CAST(p AS VARCHAR)) AS person, CAST(hash(p) >> 1 AS BIGINT) AS person_key,
                      CASE WHEN hash(g) % 10 < 7 THEN '01' WHEN hash(g) % 10 < 9 THEN '02' ELSE '06' END AS state,
                      hash(g + 1) % 100 = 0 AS opened,
                      CASE WHEN hash(g) % 10 < 7 THEN CAST(20000 + hash(g + 2) % 300000 AS BIGINT) ELSE 0 END AS paid_fen,
@@ -79,7 +79,8 @@ def build(
                      CAST(hash(g + 11) % 20000000 AS BIGINT) AS balance_fen,
                      CASE WHEN hash(g + 12) % 12 = 0 THEN CAST(10000000 + hash(g + 13) % 90000000 AS BIGINT) ELSE 0 END AS loan_fen,
                      CASE WHEN hash(g + 12) % 12 = 0 AND hash(g + 14) % 100 = 0 THEN CAST(hash(g + 15) % 500000 AS BIGINT) ELSE 0 END AS overdue_fen
-              FROM c, LATERAL (SELECT c.first + k AS g FROM range(c.n) r(k))
+              FROM c, LATERAL (SELECT c.first + k AS g, CASE WHEN hash((c.first + k) * 31) % 50 = 0
+                                    THEN ((c.first + k) * 7919) % {rows} ELSE c.first + k END AS p FROM range(c.n) r(k))
             ) TO '{members}' (FORMAT parquet, PARTITION_BY (center_code, period), WRITE_PARTITION_COLUMNS true, COMPRESSION zstd, OVERWRITE_OR_IGNORE)
             """
         )

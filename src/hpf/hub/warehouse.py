@@ -16,7 +16,8 @@ names, which a retry of the same chunk overwrites.
 
 **Answering** (:class:`Warehouse`): three views over the current files — ``indicators``
 (``center_code``, ``period``, ``code``, ``dim``, ``value``), ``members`` (``center_code``,
-``period`` and the columns of ``hpf.messages.bodies.MEMBER_COLUMNS``) and ``centers`` (``code``,
+``period``, the columns of ``hpf.messages.bodies.MEMBER_COLUMNS`` and ``person_key``, the
+pseudonym's first 64 bits as an integer to group by) and ``centers`` (``code``,
 ``name``, ``province``) — and plain SQL over them that DuckDB and Spark SQL both run
 (:mod:`hpf.hub.national`). ``engine="spark"`` reads the same files through PySpark (the optional
 extra ``spark``); ``spark_master`` names the cluster (``local[2]``, ``spark://host:7077`` …).
@@ -55,8 +56,8 @@ INDICATOR_SCHEMA = pa.schema(
     ]
 )
 MEMBER_SCHEMA = pa.schema(
-    [("center_code", pa.string()), ("period", pa.string()), ("person", pa.string()), ("state", pa.string()),
-     ("opened", pa.bool_())]
+    [("center_code", pa.string()), ("period", pa.string()), ("person", pa.string()), ("person_key", pa.int64()),
+     ("state", pa.string()), ("opened", pa.bool_())]
     + [(name, pa.int64()) for name in MEMBER_COLUMNS[3:]]
 )  # fmt: skip
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -99,7 +100,15 @@ def write_members(path: Path, center: str, month: str, rows: Sequence[Sequence[A
     columns: dict[str, list[Any]] = {"center_code": [center] * len(rows), "period": [month] * len(rows)}
     for i, name in enumerate(MEMBER_COLUMNS):
         columns[name] = [r[i] for r in rows]
+    columns["person_key"] = [person_key(p) for p in columns["person"]]
     _write(pa.table(columns, schema=MEMBER_SCHEMA), path)
+
+
+def person_key(pseudonym: str) -> int:
+    """The person's grouping key: the pseudonym's first 64 bits, shifted into a signed BIGINT.
+    Counting persons groups by it (an integer groups many times faster than 64 hex characters);
+    two of 170 million persons share a key with a chance of about one in a thousand."""
+    return int(pseudonym[:16], 16) >> 1
 
 
 def _write(table: pa.Table, path: Path) -> None:
