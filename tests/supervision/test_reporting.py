@@ -125,6 +125,8 @@ def network(tmp_path_factory):
     for center in centers:
         for month in MONTHS:
             center.report(post, month)
+    restated = centers[0].report(post, MONTHS[0], reason="补录一笔汇缴后更正")  # 更正报送
+    assert restated.version == 2
     yield {
         "centers": centers,
         "hub": hub_engine,
@@ -233,8 +235,6 @@ def test_a_restatement_replaces_the_month_and_keeps_the_history(network):
         with pytest.raises(HpfError) as still_open:
             service.report_month(conn, hangzhou.ctx, "2025-04", key=KEY)
         assert still_open.value.code == "supervision.month_open"
-    sent = hangzhou.report(net["post"], MONTHS[0], reason="补录一笔汇缴后更正")
-    assert sent.version == 2
     with read_transaction(net["hub"]) as conn:
         rows = conn.execute(
             select(hub_report.c.version, hub_report.c.state)
@@ -326,3 +326,27 @@ def test_the_hub_pages_show_the_reports_and_the_annual_report_in_chinese(network
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
     pdf = client.get("/annual-report.pdf?year=2025")
     assert pdf.status_code == 200 and pdf.content[:5] == b"%PDF-"
+
+
+def test_the_center_page_lists_what_was_sent_and_what_cannot_be_computed(network, sign_in):
+    from hpf.access.permissions import Role
+    from hpf.app import create_app
+    from hpf.settings import Settings
+
+    hangzhou = network["centers"][0]
+    settings = Settings(database_url="sqlite://", env="development", center_code=hangzhou.code)
+    app = create_app(
+        settings, engine=hangzhou.engine, clock=FixedClock(date(2025, 4, 1)), deliver_messages=False
+    )
+    with TestClient(app) as client:
+        sign_in(client, "steward07", roles=[Role.AUDITOR], session=True)
+        assert 'href="/supervision/reports"' in client.get("/data/catalog").text
+        page = client.get("/supervision/reports")
+        assert page.status_code == 200
+        text = page.text
+        assert "监管报送" in text and f'id="report-{MONTHS[-1]}-1"' in text
+        assert "首次报送" in text and "更正" in text and "补录一笔汇缴后更正" in text
+        assert "住房公积金个贷率（月）" in text and "职工收入分档" in text  # computed, and why not
+        teller = TestClient(app)
+        sign_in(teller, "teller11", roles=[Role.TELLER], session=True)
+        assert teller.get("/supervision/reports", follow_redirects=False).status_code in (302, 303, 403)
