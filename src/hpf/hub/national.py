@@ -115,7 +115,7 @@ def member_figures_sql(month: str) -> tuple[str, str]:
         "MAX(CASE WHEN paid_fen + back_paid_fen > 0 THEN 1 ELSE 0 END) AS paying, "
         "MAX(CASE WHEN withdrawals > 0 THEN 1 ELSE 0 END) AS withdrawing, "
         "MAX(CASE WHEN loan_fen > 0 THEN 1 ELSE 0 END) AS borrower, "
-        "MIN(center_code) AS first_center, MAX(center_code) AS last_center "
+        "MIN(CAST(center_code AS INT)) AS first_center, MAX(CAST(center_code AS INT)) AS last_center "
         f"FROM members WHERE period = '{month}' GROUP BY person_key) t"
     )
     return accounts, persons

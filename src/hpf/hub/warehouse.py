@@ -306,6 +306,7 @@ def _duckdb(files: CurrentFiles, threads: int | None) -> Any:
     import duckdb
 
     con = duckdb.connect(":memory:")
+    con.execute("SET preserve_insertion_order = false")  # no statement here relies on file order
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if files.indicators:
