@@ -52,7 +52,9 @@ MONTHS = ("2025-01", "2025-02", "2025-03")
 
 
 class Center:
-    def __init__(self, tmp: Path, code: str, name: str, seed: int, members: int) -> None:
+    def __init__(self, tmp: Path, code: str, name: str, seed: int, members: int, *, scheduled: bool) -> None:
+        """``scheduled``: the simulator reports each month after its month-end (the others report
+        by hand, ``report``)."""
         self.code, self.name = code, name
         self.engine = make_engine(f"sqlite:///{tmp}/{code}.sqlite3")
         upgrade(self.engine)
@@ -62,7 +64,6 @@ class Center:
         build_demo_center(
             self.engine, Context("demo", FixedClock(start), code), seed=seed, employers=12, members=members
         )
-        simulate(self.engine, code, months=len(MONTHS), seed=seed)
         self.keys = KeyPair.generate()
         public = HUB_KEYS.public()
         from hpf.messages.keys import PublicKeys
@@ -72,19 +73,30 @@ class Center:
             hub_keys=PublicKeys(sign=public.sign, encrypt=public.encrypt),
         )  # fmt: skip
         self.ctx = Context("supervisor", FixedClock(date(2025, 4, 1)), code, source="test")
+        hub_link.install(self.link, hub_link.installed().handlers)
+        lived = simulate(
+            self.engine, code, months=len(MONTHS), seed=seed, report_key=KEY if scheduled else None
+        )
+        assert lived.reports == (len(MONTHS) if scheduled else 0)
+
+    def deliver(self, hub_post: Any) -> None:
+        hub_link.install(self.link, hub_link.installed().handlers)
+        while transfers.deliver_due(self.engine, self.ctx, hub_post).delivered:
+            pass
 
     def report(self, hub_post: Any, month: str, reason: str | None = None) -> service.SentReport:
         handlers = hub_link.installed().handlers
         hub_link.install(self.link, handlers)
         with write_transaction(self.engine) as conn:
             sent = service.report_month(conn, self.ctx, month, key=KEY, reason=reason)
-        while transfers.deliver_due(self.engine, self.ctx, hub_post).delivered:
-            pass
+        self.deliver(hub_post)
         return sent
 
     def figures(self, month: str) -> indicators.Figures:
+        """The month's figures as this center sent them (the latest version): the hub must hold
+        the same (a state counted now may have moved since the simulator reported the month)."""
         with read_transaction(self.engine) as conn:
-            return indicators.compute(conn, month)
+            return service.sent_figures(conn, month)
 
     def persons(self) -> set[str]:
         with read_transaction(self.engine) as conn:
@@ -111,7 +123,10 @@ def network(tmp_path_factory):
         passwords=Passwords(FAST_FOR_TESTS), deliver=False,
     )  # fmt: skip
     client = TestClient(app)
-    centers = [Center(tmp, code, name, seed, members) for code, name, _, seed, members in CENTERS]
+    centers = [
+        Center(tmp, code, name, seed, members, scheduled=code == "440300")
+        for code, name, _, seed, members in CENTERS
+    ]
     from hpf.hub import registry
     from hub_support import now
 
@@ -122,9 +137,10 @@ def network(tmp_path_factory):
                 keys=center.keys.public(), actor="test", now=now(), hub_code=HUB_CODE,
             )  # fmt: skip
     post = router({"http://hub.test": client})
-    for center in centers:
+    for center in centers[:2]:
         for month in MONTHS:
             center.report(post, month)
+    centers[2].deliver(post)  # what the simulator queued after each month-end
     restated = centers[0].report(post, MONTHS[0], reason="补录一笔汇缴后更正")  # 更正报送
     assert restated.version == 2
     yield {

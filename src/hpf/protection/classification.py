@@ -1174,6 +1174,7 @@ _DECLARED: list[FieldClass] = [
             ("indicators", GEN, "", None, "指标数"),
             ("members", GEN, "", None, "明细行数"),
             ("message_ids", GEN, "", None, "报文编号"),
+            ("figures", GEN, "", None, "报送指标"),
             ("reason", GEN, "", None, "更正原因"),
             ("actor", GEN, "", None, "报送人"),
             ("sent_at", GEN, "", None, "报送时间"),

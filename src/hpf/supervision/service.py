@@ -176,6 +176,7 @@ def report_month(
         insert(supervision_report).values(
             report_id=str(report_id), month=month, version=version, chunks=chunks, indicators=len(values),
             members=len(members), message_ids=message_ids, reason=(reason or "").strip() or None,
+            figures=[[v.code, v.dim, str(v.value)] for v in values],
             actor=ctx.actor, sent_at=ctx.clock.now(),
         )
     )  # fmt: skip
@@ -218,3 +219,13 @@ def reports(conn: Connection, *, limit: int = 120) -> list[ReportRow]:
 
 def reported_months(conn: Connection) -> set[str]:
     return {str(m) for m in conn.scalars(select(supervision_report.c.month).distinct())}
+
+
+def sent_figures(conn: Connection, month: str) -> indicators.Figures:
+    """The figures of the month's latest version as this center sent them (the hub holds the
+    same); empty if the month was not reported."""
+    s = supervision_report.c
+    figures = conn.scalar(
+        select(s.figures).where(s.month == month_of(month)).order_by(s.version.desc()).limit(1)
+    )
+    return {(str(code), str(dim)): Decimal(value) for code, dim, value in (figures or [])}

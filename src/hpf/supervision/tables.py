@@ -4,7 +4,7 @@
   (the resident ID revealed once per account, not every month);
 - ``supervision_report``: every version of a month this center sent — its report id (the
   hub's key), the chunks and the message of each (``message_ids``), how many figures and member
-  rows, who sent it and when. Version 2 and later are restatements (更正报送).
+  rows, the figures as sent, who sent it and when. Version 2 and later are restatements (更正报送).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ supervision_report = Table(
     Column("indicators", Integer, nullable=False),
     Column("members", BigInteger, nullable=False),
     Column("message_ids", JSON, nullable=False),  # the SUP101 of each chunk, in order
+    Column("figures", JSON, nullable=False),  # the indicators as sent: [[code, dim, value], …]
     Column("reason", String(200)),  # a restatement's reason
     Column("actor", String(64), nullable=False),
     Column("sent_at", UtcDateTime(), nullable=False),

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("indicators", sa.Integer(), nullable=False),
         sa.Column("members", sa.BigInteger(), nullable=False),
         sa.Column("message_ids", sa.JSON(), nullable=False),
+        sa.Column("figures", sa.JSON(), nullable=False),
         sa.Column("reason", sa.String(length=200), nullable=True),
         sa.Column("actor", sa.String(length=64), nullable=False),
         sa.Column("sent_at", UtcDateTime(), nullable=False),
