@@ -353,6 +353,7 @@ def spark_session(master: str) -> Any:
         .appName("hpf-national-warehouse")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "8")
         .getOrCreate()
     )
