@@ -95,6 +95,7 @@ LAYERS: list[set[str]] = [
     # inspection: the audit rule pack reads every business package
     # warehouse: the center's DuckDB warehouse and dashboards read through published reads
     {"console", "transfers", "quality", "inspection", "warehouse"},
+    {"supervision"},  # supervision reporting: reads every business package, sends through transfers
     {"bootstrap", "schema", "check"},
     {"data"},  # the data element registry, catalog and standard export: reads the whole schema
     {"app", "sim", "migrations"},

@@ -65,6 +65,9 @@ class Settings:
     deliver_backoff_seconds: float = (
         1.0  # HPF_DELIVER_BACKOFF_SECONDS: the first retry's wait (then ×2, ≤ 5 min)
     )
+    # The national reporting key of supervision reporting (decision 0039): 64 hex digits that
+    # every center holds and the hub never does (the persons' pseudonyms in the reports).
+    report_pseudonym_key: str | None = None  # HPF_REPORT_PSEUDONYM_KEY
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -97,6 +100,7 @@ class Settings:
             message_window_seconds=int(env.get("HPF_MESSAGE_WINDOW_SECONDS") or 300),
             deliver_every_seconds=float(env.get("HPF_DELIVER_EVERY_SECONDS") or 1.0),
             deliver_backoff_seconds=float(env.get("HPF_DELIVER_BACKOFF_SECONDS") or 1.0),
+            report_pseudonym_key=env.get("HPF_REPORT_PSEUDONYM_KEY") or None,
         )
 
     def key_ring(self) -> KeyRing:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hpf.cli import archives as services_cli
+from hpf.cli import supervision as supervision_cli
 from hpf.cli.hub import hub_app, transfers_app
 from hpf.cli.network import network_app
 from hpf.cli.settlement import fakebank_app, settlement_app
@@ -50,6 +51,9 @@ app.add_typer(services_cli.app, name="archive")
 app.add_typer(hub_app, name="hub")
 app.add_typer(transfers_app, name="transfers")
 app.add_typer(network_app, name="network")
+app.command("report")(supervision_cli.report)  # 监管报送 (decision 0039)
+hub_app.command("annual-report")(supervision_cli.annual_report)
+hub_app.command("national")(supervision_cli.national_month)
 console = Console()
 
 
@@ -194,6 +198,11 @@ def simulate(
         raise typer.Exit(2)
     settings = _settings()
     engine = _engine(settings)
+    report_key = None
+    if settings.hub_url:  # a center linked to a hub reports each month (decision 0039)
+        from hpf.supervision.service import pseudonym_key
+
+        report_key = pseudonym_key(settings)
     with _progress_bar() as bar:
         summary = run(
             engine,
@@ -202,6 +211,7 @@ def simulate(
             seed=seed,
             progress=_reporter(bar),
             warehouse=default_path(settings.database_url) if warehouse else None,
+            report_key=report_key,
         )
     console.print(asdict(summary))
     console.print(f"电子稽查：各月末疑点数 {summary.inspection_findings}")

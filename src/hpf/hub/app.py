@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from hpf.db.engine import companion_engine, make_engine, read_transaction, write_transaction
-from hpf.hub import inquiry, loan_registry, registry, service, staff
+from hpf.hub import annual_files, inquiry, loan_registry, national, registry, service, staff, warehouse
 from hpf.hub.settings import HubSettings
 from hpf.identity.passwords import Passwords
 from hpf.kernel.errors import HpfError, NotFound, TooLarge
@@ -99,7 +99,12 @@ def create_hub_app(
     deliver: bool = True,
 ) -> FastAPI:
     """The hub's application; ``deliver=False`` leaves delivery to explicit rounds (tests)."""
-    hub = service.Hub(settings.hub_code, keys or hub_keys(settings), settings.window_seconds)
+    hub = service.Hub(
+        settings.hub_code,
+        keys or hub_keys(settings),
+        settings.window_seconds,
+        warehouse_dir=settings.warehouse_dir,
+    )
     engine = engine or make_engine(settings.database_url, lock_wait_seconds=5.0)
     poster = post or http_poster()
 
@@ -249,10 +254,103 @@ def create_hub_app(
             },
         )
 
+    # -- the national warehouse's pages (decision 0039) -----------------------------------
+
+    def signed_in_or_login(request: Request) -> staff.StaffSession | Response:
+        session = signed_in(request)
+        return RedirectResponse("/login", status_code=303) if session is None else session
+
+    @app.get("/reports", response_class=HTMLResponse, include_in_schema=False)
+    def reports_page(request: Request, month: str | None = None) -> Response:
+        session = signed_in_or_login(request)
+        if isinstance(session, Response):
+            return session
+        with read_transaction(engine) as conn:
+            taken = warehouse.reports(conn)
+            months = sorted({r.month for r in taken if r.state == "current"}, reverse=True)
+            chosen = month if month in months else (months[0] if months else None)
+            files = warehouse.current_files(conn, settings.warehouse_dir, months=[chosen]) if chosen else None
+        figures: dict[str, int] = {}
+        provinces: list[tuple[str, int, int]] = []
+        if files is not None and chosen is not None:
+            wh = open_warehouse(settings, files)
+            try:
+                figures = national.member_figures(wh, chosen)
+                totals = national.province_totals(wh, chosen)
+            finally:
+                wh.close()
+            names = sorted({p for p, _, _ in totals})
+            provinces = [
+                (
+                    p,
+                    int(totals.get((p, national.DEPOSIT_BALANCE, ""), 0)),
+                    int(totals.get((p, national.LOAN_BALANCE, ""), 0)),
+                )
+                for p in names
+            ]
+        return page(
+            request,
+            "hub_reports.html",
+            {
+                "staff": session, "nav": "reports", "reports": taken, "months": months, "month": chosen,
+                "figures": figures, "figure_zh": national.MEMBER_FIGURES,
+                "provinces": provinces, "state_zh": warehouse.STATE_ZH,
+            },
+        )  # fmt: skip
+
+    def annual(year: int) -> national.AnnualReport:
+        with read_transaction(engine) as conn:
+            months = [f"{year:04d}-{m:02d}" for m in range(1, 13)]
+            files = warehouse.current_files(conn, settings.warehouse_dir, months=months)
+        wh = open_warehouse(settings, files)
+        try:
+            return national.annual_report(wh, year)
+        finally:
+            wh.close()
+
+    @app.get("/annual-report", response_class=HTMLResponse, include_in_schema=False)
+    def annual_page(request: Request, year: int | None = None) -> Response:
+        session = signed_in_or_login(request)
+        if isinstance(session, Response):
+            return session
+        chosen = year if year is not None and 1990 <= year <= 2100 else now().year
+        report = annual(chosen)
+        return page(
+            request,
+            "hub_annual.html",
+            {"staff": session, "nav": "annual", "report": report, "columns": national.COLUMNS,
+             "cell": national.cell, "title": annual_files.title(report)},
+        )  # fmt: skip
+
+    @app.get("/annual-report.{kind}", include_in_schema=False)
+    def annual_file(request: Request, kind: str, year: int) -> Response:
+        session = signed_in_or_login(request)
+        if isinstance(session, Response):
+            return session
+        if kind not in ("xlsx", "pdf") or not 1990 <= year <= 2100:
+            raise NotFound("hub.not_found", "页面不存在", f"no annual-report.{kind[:8]}")
+        report = annual(year)
+        if kind == "xlsx":
+            body, media = (
+                annual_files.xlsx_bytes(report),
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+        else:
+            body, media = annual_files.pdf_bytes(report), "application/pdf"
+        return Response(
+            body, media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="annual-report-{year}.{kind}"'},
+        )  # fmt: skip
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     build = app.build_middleware_stack
     app.build_middleware_stack = lambda: headers.SecurityHeaders(build(), hsts=settings.env != "development")  # type: ignore[method-assign]
     return app
+
+
+def open_warehouse(settings: HubSettings, files: warehouse.CurrentFiles) -> warehouse.Warehouse:
+    """The warehouse over ``files`` on the engine the settings name (DuckDB unless ``spark``)."""
+    return warehouse.Warehouse(files, engine=settings.warehouse_engine, spark_master=settings.spark_master)
 
 
 def served_hub() -> FastAPI:

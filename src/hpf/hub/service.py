@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -39,10 +40,10 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.db.upsert import insert_new
-from hpf.hub import loan_registry, registry, transfer_reports
+from hpf.hub import loan_registry, registry, transfer_reports, warehouse
 from hpf.hub.tables import hub_message
 from hpf.messages import errors, protocol
-from hpf.messages.bodies import Body, CenterCodeAnswer, CenterCodeQuery, TransferReport
+from hpf.messages.bodies import Body, CenterCodeAnswer, CenterCodeQuery, SupervisionReport, TransferReport
 from hpf.messages.envelope import Envelope
 from hpf.messages.keys import KeyPair
 from hpf.messages.transport import Poster, endpoint_url
@@ -58,6 +59,7 @@ class Hub:
     code: str
     keys: KeyPair
     window_seconds: int = protocol.WINDOW_SECONDS
+    warehouse_dir: Path | None = None  # the national warehouse's Parquet files (decision 0039)
 
 
 Receipt = protocol.Receipt
@@ -157,6 +159,10 @@ def _answer(
         return
     if isinstance(body, TransferReport):  # XC04: kept for reconciliation, not answered (0035)
         transfer_reports.take(conn, query, body, now)
+        return
+    if query.type in warehouse.REPORT_TYPES:  # SUP101: kept in the warehouse (decision 0039)
+        assert isinstance(body, SupervisionReport)
+        warehouse.take(conn, hub.warehouse_dir, query, body, now)
         return
     if isinstance(body, CenterCodeQuery):
         found, unknown = registry.lookup(conn, list(body.codes))

@@ -176,3 +176,40 @@ hub_transfer_report = Table(
     Column("message_id", String(36), nullable=False),  # the XC04 it came with
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+
+# -- the national warehouse's register of reports (decision 0039) ----------------------------
+#
+# One row per version of a center's month (SUP101). The figures themselves are Parquet files
+# under the warehouse directory (``hpf.hub.warehouse``); this row says which chunks arrived and
+# which version is current. A restatement (a higher version, complete) makes the earlier one
+# ``superseded``: its files stay where they are (the history), the queries read current ones.
+
+hub_report = Table(
+    "hub_report",
+    hub_metadata,
+    Column("report_id", String(36), primary_key=True),
+    Column("center", String(6), nullable=False),
+    Column("month", String(7), nullable=False),  # YYYY-MM
+    Column("version", Integer, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("chunks_received", Integer, nullable=False),
+    Column("members_total", BigInteger, nullable=False),
+    Column("indicators", Integer, nullable=False),  # how many figures chunk 0 carried
+    Column("state", String(12), nullable=False),  # receiving | current | superseded
+    Column("first_message_id", String(36), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("completed_at", UtcDateTime()),
+    Index(None, "center", "month", "version", unique=True),
+    Index(None, "state", "month"),
+)
+
+hub_report_chunk = Table(
+    "hub_report_chunk",
+    hub_metadata,
+    Column("report_id", ForeignKey("hub_report.report_id"), primary_key=True),
+    Column("chunk", Integer, primary_key=True),
+    Column("message_id", String(36), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+)

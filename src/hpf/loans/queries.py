@@ -168,3 +168,17 @@ def loan_book_subquery(name: str | None = None) -> Subquery:
         c.id, c.borrower_id, c.state, c.principal_fen, c.outstanding_principal_fen, c.overdue_principal_fen,
         c.overdue_interest_fen, c.days_past_due, c.classification, c.contract_date, c.disbursed_on,
     ).subquery(name)  # fmt: skip
+
+
+def loan_facts_subquery(name: str | None = None) -> Subquery:
+    """Every loan contract with what the monthly supervision report counts (decision 0039).
+
+    Columns: ``id``, ``borrower_id`` (a member id), ``state``, ``principal_fen``, ``term_months``,
+    ``disbursed_on``, ``settled_on``, ``outstanding_principal_fen``, ``overdue_principal_fen``,
+    ``overdue_interest_fen`` (the book as it stands now).
+    """
+    c = loan.c
+    return select(
+        c.id, c.borrower_id, c.state, c.principal_fen, c.term_months, c.disbursed_on, c.settled_on,
+        c.outstanding_principal_fen, c.overdue_principal_fen, c.overdue_interest_fen,
+    ).subquery(name)  # fmt: skip

@@ -9,7 +9,9 @@ model here and a handler declared in ``hpf.bootstrap``.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -314,3 +316,61 @@ class TransferReport(Body):
 
 
 BODIES[("XC04", False)] = TransferReport
+
+
+# -- supervision reporting (监管报送, decision 0039; hpf.supervision → hpf.hub.warehouse) -------
+#
+# SUP101 (center → hub, no answer): one month of a center, as a numbered version (a restatement
+# is the next version and replaces the earlier one at the hub, which keeps it). A version is
+# sent in chunks: chunk 0 carries the indicators, every chunk up to ``MEMBER_CHUNK`` rows of the
+# member-level data set. A person is named only by the national reporting pseudonym (HMAC-SM3
+# of the resident ID under a key the centers share and the hub never holds): no name, no number.
+
+MEMBER_CHUNK = 5000
+Pseudonym = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+IndicatorCode = Annotated[str, StringConstraints(pattern=r"^\d{10}$")]
+MemberState = Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
+Count = Annotated[int, Field(ge=0, le=10**12)]
+SignedFen = Annotated[int, Field(ge=-(10**14), le=10**14)]
+# One member account: pseudonym, state (GRZHZT at the report), opened in the month, 汇缴 fen,
+# 补缴 fen, withdrawn fen, withdrawals (笔), transferred in fen, transferred out fen, interest fen,
+# balance at month end, loan principal outstanding (as borrower), loan principal overdue.
+MemberRow = tuple[Pseudonym, MemberState, bool, Fen, Fen, Fen, Count, Fen, Fen, Fen, SignedFen, Fen, Fen]
+MEMBER_COLUMNS = (
+    "person", "state", "opened", "paid_fen", "back_paid_fen", "withdrawn_fen", "withdrawals",
+    "transfer_in_fen", "transfer_out_fen", "interest_fen", "balance_fen", "loan_fen", "overdue_fen",
+)  # fmt: skip
+
+
+class IndicatorValue(Body):
+    """One figure: the indicator's 10-digit code, its dimension (``""``: the center's total;
+    otherwise ``<dimension>=<code>``, e.g. ``bm_gz_tqyy=01``) and its value (fen, a count, or a
+    ratio with four decimals)."""
+
+    code: IndicatorCode
+    dim: str = Field(default="", max_length=40)
+    value: Decimal = Field(max_digits=20, decimal_places=4)
+
+
+class SupervisionReport(Body):
+    """SUP101 (to the hub): one chunk of one version of a center's month."""
+
+    report_id: UUID
+    month: Month
+    version: int = Field(ge=1, le=999)
+    chunk: int = Field(ge=0)
+    chunks: int = Field(ge=1, le=100_000)
+    members_total: int = Field(ge=0)
+    indicators: list[IndicatorValue] = Field(max_length=5000)
+    members: list[MemberRow] = Field(max_length=MEMBER_CHUNK)
+
+    @model_validator(mode="after")
+    def _chunk_in_range(self) -> SupervisionReport:
+        if self.chunk >= self.chunks:
+            raise ValueError("chunk must be below chunks")
+        if self.chunk and self.indicators:
+            raise ValueError("only chunk 0 carries the indicators")
+        return self
+
+
+BODIES[("SUP101", False)] = SupervisionReport

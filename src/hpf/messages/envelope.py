@@ -34,6 +34,8 @@ Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]*={0,2}$", 
 MessageType = Literal["BDC901", "BDC902", "BDC903", "BDC904", "BDC905", "BDC906", "BDC909"]
 # Co-investigation and the national registries (decision 0031): the BDC set has none for them.
 NetworkMessageType = Literal["XC01", "XC02", "XC03", "XC04"]
+# Supervision reporting (decision 0039): a center's month to the hub.
+SupervisionMessageType = Literal["SUP101"]
 MESSAGE_TYPES_ZH = {
     "BDC901": "单笔转入申请（联系函）",
     "BDC902": "批量转入申请",
@@ -50,6 +52,7 @@ MESSAGE_TYPES_ZH |= {
     "XC03": "信息协查",
     "XC04": "转移接续对账（一方事实）",  # decision 0035
 }
+MESSAGE_TYPES_ZH |= {"SUP101": "监管报送（月度指标与缴存人明细）"}
 
 
 def canonical(value: Any) -> bytes:
@@ -77,7 +80,7 @@ class Envelope(BaseModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     message_id: UUID
-    type: MessageType | NetworkMessageType
+    type: MessageType | NetworkMessageType | SupervisionMessageType
     sender: CenterCode
     recipient: CenterCode
     created_at: AwareDatetime

@@ -176,6 +176,8 @@ def is_final_refusal(status: int, code: object = None) -> bool:
 HUB_ONLY_TYPES = frozenset({"BDC909"})
 # Co-investigation and the registry feed (decision 0031): addressed to the hub, never forwarded.
 HUB_ONLY_TYPES |= frozenset({"XC01", "XC02", "XC03", "XC04"})  # XC04: decision 0035
+# Supervision reporting (decision 0039): a center reports to the hub, never to another center.
+HUB_ONLY_TYPES |= frozenset({"SUP101"})
 
 
 def check_duplicate(stored_digest: str | None, envelope: Envelope) -> bool:

@@ -1153,6 +1153,33 @@ _DECLARED: list[FieldClass] = [
             ("amount_fen", IMP, "ps", None, "金额"),
         ],
     ),
+    # -- supervision: the reports sent to the hub (decision 0039) ----------------------------
+    # The pseudonym is keyed (the national reporting key): personal data, though nobody can
+    # read a resident ID back from it without the key.
+    *_table(
+        "supervision_person",
+        [
+            ("member_id", GEN, "", None, "个人账户ID"),
+            ("person", IMP, "p", None, "全国报送假名"),
+        ],
+    ),
+    *_table(
+        "supervision_report",
+        [
+            ("id", GEN, "", None, "报送记录ID"),
+            ("report_id", GEN, "", None, "报告编号"),
+            ("month", GEN, "", None, "报送月份"),
+            ("version", GEN, "", None, "报送版本"),
+            ("chunks", GEN, "", None, "报文分片数"),
+            ("indicators", GEN, "", None, "指标数"),
+            ("members", GEN, "", None, "明细行数"),
+            ("message_ids", GEN, "", None, "报文编号"),
+            ("figures", GEN, "", None, "报送指标"),
+            ("reason", GEN, "", None, "更正原因"),
+            ("actor", GEN, "", None, "报送人"),
+            ("sent_at", GEN, "", None, "报送时间"),
+        ],
+    ),
     *_table(
         "audit_head",
         [

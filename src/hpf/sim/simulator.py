@@ -63,6 +63,8 @@ from hpf.settlement.service import send_reserved
 from hpf.sim import names
 from hpf.sim.loans import LoanActor, LoanSummary
 from hpf.sim.withdrawals import WithdrawalActor, WithdrawalSummary, makers, staff
+from hpf.supervision.service import report_month
+from hpf.transfers.link import installed as installed_link
 from hpf.warehouse.build import build as build_warehouse
 
 Progress = Callable[[str, int, int], None]
@@ -94,6 +96,7 @@ class SimulationSummary:
     inspection_findings: list[int] = field(default_factory=list)  # the audit pack's, each month-end
     scorecard_auc: Decimal | None = None  # the default scorecard trained at the end, if the book allows
     last_business_date: str = ""
+    reports: int = 0  # months reported to the hub (decision 0039)
 
 
 def simulate(
@@ -105,12 +108,16 @@ def simulate(
     progress: Progress | None = None,
     bank: tuple[BankAdapter, FakeBank] | None = None,
     warehouse: Path | None = None,
+    report_key: bytes | None = None,
 ) -> SimulationSummary:
     """Run ``months`` months from the stored business date; leaves it at the next month's first day.
 
     Payouts go to ``bank`` (the adapter and the fake bank behind it, whose faults the simulator
     arms), by default a fake bank in this process. With ``warehouse`` (a DuckDB file), the
     center's warehouse is built after each month-end, as the nightly job does (``hpf.warehouse``).
+    With ``report_key`` (the national reporting
+    key) and a hub link installed, each month is reported to the hub the day after its month-end
+    (``hpf.supervision.service.report_month``, decision 0039).
     """
     with read_transaction(engine) as conn:
         start = stored_business_date(conn)
@@ -124,6 +131,7 @@ def simulate(
     summary = SimulationSummary()
     world = _World(engine, ctx, random.Random(seed), seed, bank, summary)
     world.warehouse = warehouse
+    world.report_key = report_key
     for n in range(months):
         world.live_month()
         summary.months += 1
@@ -138,6 +146,8 @@ def simulate(
 
 
 class _World:
+    report_key: bytes | None = None
+
     def __init__(
         self,
         engine: Engine,
@@ -205,6 +215,15 @@ class _World:
         if self.warehouse is not None:  # the nightly build after the month-end
             build_warehouse(self.engine, self.warehouse, through=month_end(month))
         self._move_to(month_end(month) + timedelta(days=1))
+        self._report(month)
+
+    def _report(self, month: str) -> None:
+        """The month's supervision report to the hub, when there is a hub and the key (0039)."""
+        if self.report_key is None or installed_link().link is None:
+            return
+        with write_transaction(self.engine) as conn:
+            report_month(conn, self.ctx, month, key=self.report_key)
+        self.summary.reports += 1
 
     # ----------------------------------------------------------------- the last day's queues
 
