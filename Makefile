@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (Python 3.11+, make, and the Debian packages in README.md):
 #   make demo   — set everything up, build a demo center on SQLite, serve it in the browser
-#   make test   — set everything up and run the whole test suite (SQLite, PostgreSQL, browser)
+#   make test   — set everything up and run the whole test suite (SQLite, PostgreSQL, browser, Spark)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -18,7 +18,7 @@ SEED    ?= 42
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
