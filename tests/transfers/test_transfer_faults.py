@@ -39,11 +39,10 @@ from transfer_support import MONTHLY_FEN, NEW, OLD, SECRET, TODAY, Network, two_
 
 from hpf.contributions.queries import member_posted_months
 from hpf.db.calendar import set_business_date
-from hpf.db.engine import make_engine, read_transaction, write_transaction
+from hpf.db.engine import read_transaction, write_transaction
 from hpf.hub.tables import hub_center, hub_message
 from hpf.messages import protocol
 from hpf.messages.envelope import CenterInfo
-from hpf.messages.transport import PATH
 from hpf.services import service as applications
 from hpf.settlement.fakebank import FakeBank, create_fake_bank
 from hpf.transfers import process
@@ -67,7 +66,9 @@ def apply(net: Network) -> applications.Application:
         "old_employer_name": "深圳某公司",
     }
     with new.write() as conn:
-        return applications.submit(conn, new.ctx, new.people["zhang"], "AC-TRANSFER-IN", payload, complete=True)
+        return applications.submit(
+            conn, new.ctx, new.people["zhang"], "AC-TRANSFER-IN", payload, complete=True
+        )
 
 
 def only_transfer(center: Any) -> process.Transfer:
@@ -256,3 +257,237 @@ def _copy(payload: dict[str, Any]) -> dict[str, Any]:
 
 def _sender(payload: dict[str, Any]) -> CenterInfo:
     return CenterInfo(**payload["hop"]["sender"])
+
+
+# ------------------------------------------------------------------------------ real processes
+
+HPF = str(Path(sys.executable).with_name("hpf"))
+FAST = {"HPF_ENV": "development", "HPF_DELIVER_EVERY_SECONDS": "0.1", "HPF_DELIVER_BACKOFF_SECONDS": "0.1"}
+HOLD = {"HPF_DELIVER_EVERY_SECONDS": "3600"}  # a hub that takes messages but does not forward them yet
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+def _wait(condition: Callable[[], Any], seconds: float, failure: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    pytest.fail(failure)
+
+
+class Served:
+    """``hpf ARGS`` in its own process; killed with SIGKILL (a crash) or stopped at the end."""
+
+    def __init__(self, args: list[str], env: dict[str, str], probe: str, log: Path) -> None:
+        self.args, self.env, self.probe, self.log = args, env, probe, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, **extra: str) -> Served:
+        assert self.process is None or self.process.poll() is not None
+        with self.log.open("ab") as log:  # what it says, for a failure's diagnosis
+            self.process = subprocess.Popen(
+                [HPF, *self.args], env={**os.environ, **self.env, **extra}, stdout=log, stderr=log
+            )
+        _wait(lambda: _answers(self.probe), 60, f"{self.args} did not start")
+        return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+
+
+def _serve_bank(running: ExitStack, bank: FakeBank, port: int, notify_url: str | None) -> None:
+    """A fake bank served over HTTP on ``port`` by a thread of this process (so that two banks
+    share their connected accounts), sending its notices to ``notify_url``."""
+    server = uvicorn.Server(
+        uvicorn.Config(create_fake_bank(bank, notify_url=notify_url), host="127.0.0.1", port=port,
+                       log_level="warning")
+    )  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    _wait(lambda: server.started, 30, "the fake bank did not start")
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(30)
+
+    running.callback(stop)
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [HPF, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_real_processes_hub_killed_between_steps_a_center_down_and_the_bank_timing_out(
+    tmp_path: Path,
+) -> None:
+    net = two_cities(tmp_path)  # both centers' data, keys and the hub's registry, then served below
+    new, old = net.centers[NEW], net.centers[OLD]
+    ports = {name: _free_port() for name in ("hub", NEW, OLD, "bank-new", "bank-old")}
+    base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    with write_transaction(net.hub.engine) as conn:  # the centers now answer on real ports
+        for code in (NEW, OLD):
+            conn.execute(update(hub_center).where(hub_center.c.code == code).values(endpoint=base[code]))
+    for center in (new, old):  # every process of a center on the same business day
+        with write_transaction(center.engine) as conn:
+            set_business_date(conn, TODAY)
+    HUB_KEYS.write(tmp_path / "hub-keys.json")
+    public = HUB_KEYS.public()
+    env: dict[str, dict[str, str]] = {
+        "hub": {
+            **FAST, "HPF_DATABASE_URL": f"sqlite:///{tmp_path}/hub.sqlite3",
+            "HPF_MESSAGE_KEY_FILE": str(tmp_path / "hub-keys.json"), "HPF_HUB_CODE": HUB_CODE,
+        }
+    }  # fmt: skip
+    for code, center, bank in ((NEW, new, "bank-new"), (OLD, old, "bank-old")):
+        env[code] = {
+            **FAST, "HPF_DATABASE_URL": f"sqlite:///{tmp_path}/{code}.sqlite3", "HPF_CENTER_CODE": code,
+            "HPF_CENTER_NAME": center.name, "HPF_HUB_URL": base["hub"], "HPF_HUB_CODE": HUB_CODE,
+            "HPF_HUB_PUBLIC_KEYS": f"{public.sign}:{public.encrypt}",
+            "HPF_MESSAGE_KEY_FILE": str(tmp_path / f"{code}-keys.json"), "HPF_BANK_URL": base[bank],
+            "HPF_BANK_ACCOUNT": center.fake.center_account, "HPF_BANK_SECRET": SECRET.decode(),
+            "HPF_BANK_TIMEOUT": "1",
+        }  # fmt: skip
+    # The two centers' accounts at one (fake) bank, each served on its port: the new center's
+    # notices pushed to it; the old center's bank only answers (so the payout's fate is learnt
+    # by asking it: ``hpf settlement resolve``). A timeout answers after 2 s; the center waits 1 s.
+    banks = {
+        code: FakeBank(center_account=c.fake.center_account, center_name=c.name, secret=SECRET, today=TODAY,
+                       delay=2.0)
+        for code, c in ((NEW, new), (OLD, old))
+    }  # fmt: skip
+    banks[NEW].connect(banks[OLD])
+
+    def hub_messages(**where: str) -> list[Any]:
+        with read_transaction(net.hub.engine) as conn:
+            query = select(hub_message)
+            for name, value in where.items():
+                query = query.where(hub_message.c[name] == value)
+            return list(conn.execute(query).all())
+
+    def state(center: Any) -> str | None:
+        with center.read() as conn:
+            found = process.listing(conn, TODAY)
+        return found[0].state if found else None
+
+    def out_message(center: Any, message_type: str) -> Any:
+        with center.read() as conn:
+            return conn.execute(
+                select(exchanged_message).where(
+                    exchanged_message.c.direction == "out", exchanged_message.c.type == message_type
+                )
+            ).first()
+
+    with ExitStack() as running:
+        _serve_bank(running, banks[NEW], ports["bank-new"], base[NEW] + "/api/v1/settlement/notices")
+        _serve_bank(running, banks[OLD], ports["bank-old"], None)
+        hub = Served(
+            ["hub", "serve", "--port", str(ports["hub"])],
+            env["hub"],
+            base["hub"] + "/login",
+            tmp_path / "hub.log",
+        )
+        centers = {
+            code: Served(
+                ["serve", "--port", str(ports[code])],
+                env[code],
+                base[code] + "/login",
+                tmp_path / f"{code}.log",
+            )
+            for code in (NEW, OLD)
+        }
+        for served in (hub, *centers.values()):
+            running.callback(served.stop)
+        hub.start(**HOLD)
+        for served in centers.values():
+            served.start()
+
+        # 1. The member applies at Hangzhou; the letter (BDC901) reaches the hub, which holds it.
+        submitted = apply(net)
+        # (a holding hub's first round, at its start, may race a message in: "taken" is any state)
+        _wait(lambda: hub_messages(type="BDC901"), 30, "the hub did not take the letter")
+        # The hub is killed after taking the letter; Shenzhen goes down too, for a long time.
+        hub.kill()
+        centers[OLD].kill()
+        hub.start()  # delivering now: Shenzhen does not answer, the hub retries with backoff
+        _wait(lambda: hub_messages(type="BDC901")[0].attempts >= 4, 60, "no retries")
+        assert hub_messages(type="BDC901")[0].last_error.startswith("0 ")  # unreachable
+        centers[OLD].start()  # back: the letter is delivered after all
+        _wait(lambda: state(old) == "received", 60, "the letter did not reach Shenzhen")
+        assert hub_messages(type="BDC901", state="delivered")
+
+        # 2. The hub killed after forwarding the letter, before the answer: Shenzhen approves
+        # meanwhile; its answer and the BDC905 wait in its outbox, retried.
+        hub.kill()
+        with old.write() as conn:
+            approved = process.approve(conn, old.ctx, only_transfer(old).id)
+        assert (approved.amount_fen, approved.interest_fen) == (AMOUNT, INTEREST)
+        _wait(lambda: (m := out_message(old, "BDC905")) and m.attempts >= 2, 30, "Shenzhen did not retry")
+        # 3. Up again, holding: the hub takes the answer and the BDC905 — and is killed again.
+        hub.start(**HOLD)
+        _wait(lambda: len(hub_messages(recipient=NEW)) == 2, 30, "the hub did not take both")
+        hub.kill()
+        hub.start()
+        _wait(lambda: state(new) == "info_received", 60, "the BDC905 did not reach Hangzhou")
+
+        # 4. Hangzhou goes down; the payment run at Shenzhen: the bank pays but its answer times out.
+        centers[NEW].kill()
+        banks[OLD].arm("timeout")
+        paid = _cli(["settlement", "pay"], env[OLD])
+        assert paid.returncode == 0, paid.stdout + paid.stderr
+        assert "paid" not in paid.stdout  # the outcome is not known at Shenzhen
+        assert banks[NEW].balance_fen == banks[NEW].opening_fen + AMOUNT  # the money is at Hangzhou's bank
+        again = _cli(["settlement", "pay"], env[OLD])  # the payment run again: nothing is sent twice
+        assert again.returncode == 0 and banks[OLD].balance_fen == banks[OLD].opening_fen - AMOUNT
+        assert len(banks[OLD].transfers) == 1
+        # 5. The hub killed after taking Hangzhou's answer (BDC905 00), before forwarding it.
+        hub.kill()
+        hub.start(**HOLD)
+        centers[NEW].start()  # back: the bank's notice (retried meanwhile) meets the BDC905
+        _wait(lambda: state(new) == "completed", 60, "Hangzhou did not credit the member")
+        _wait(lambda: hub_messages(type="BDC905", recipient=OLD), 30, "no answer at the hub")
+        hub.kill()
+        hub.start()
+        _wait(lambda: state(old) == "completed", 60, "Shenzhen did not learn the completion")
+        # 6. ``hpf settlement resolve`` asks the bank: paid.
+        resolved = _cli(["settlement", "resolve"], env[OLD])
+        assert resolved.returncode == 0 and "paid: 1" in resolved.stdout, resolved.stdout + resolved.stderr
+        for code in (NEW, OLD):
+            checked = _cli(["check"], env[code])
+            assert checked.returncode == 0 and "ledger OK" in checked.stdout, checked.stdout + checked.stderr
+
+    # The money arrived once, the history once, both sides completed.
+    assert (old.balance("zhang"), new.balance("zhang")) == (0, AMOUNT)
+    assert banks[NEW].balance_fen == banks[NEW].opening_fen + AMOUNT
+    assert banks[OLD].balance_fen == banks[OLD].opening_fen - AMOUNT
+    assert posted_in(new) == 1
+    with new.read() as conn:
+        assert sorted(member_posted_months(conn, new.members["zhang"].id)) == MONTHS
+        assert applications.get(conn, submitted.id).state == "executed"
+    assert old.check() == [] and new.check() == []
+    with read_transaction(net.hub.engine) as conn:  # each message taken once at the hub
+        kinds = conn.execute(select(hub_message.c.type, func.count()).group_by(hub_message.c.type)).all()
+    counted = {str(t): int(n) for t, n in kinds}
+    assert counted["BDC901"] == 2 and counted["BDC905"] == 2  # letter + answer, info + answer
