@@ -491,3 +491,34 @@ def test_real_processes_hub_killed_between_steps_a_center_down_and_the_bank_timi
         kinds = conn.execute(select(hub_message.c.type, func.count()).group_by(hub_message.c.type)).all()
     counted = {str(t): int(n) for t, n in kinds}
     assert counted["BDC901"] == 2 and counted["BDC905"] == 2  # letter + answer, info + answer
+
+
+def test_the_bank_credit_is_taken_while_the_old_center_is_suspended(tmp_path: Path) -> None:
+    """The hub suspends the old center after the BDC905: the money that then arrives is still
+    credited once (the bank's notice must not fail: the bank would send it forever); the answer
+    waits in the outbox like any message, and the hub refuses it while the center is suspended."""
+    from hpf.transfers import service as transfers
+
+    net = two_cities(tmp_path)
+    new, old = net.centers[NEW], net.centers[OLD]
+    apply(net)
+    net.run()
+    with old.write() as conn:
+        process.approve(conn, old.ctx, only_transfer(old).id)
+    net.run()
+    assert only_transfer(new).state == "info_received"
+    net.hub.suspend(OLD)
+    with new.write() as conn:  # Hangzhou learns it from the hub (BDC909)
+        transfers.lookup_centers(conn, new.ctx, [OLD])
+    net.run()
+    with new.read() as conn:
+        assert transfers.peers(conn)[OLD] == "suspended"
+    assert old.pay() == {"paid": 1}
+    assert new.take_bank_notices() == ["unmatched"]
+    assert only_transfer(new).state == "completed" and new.balance("zhang") == AMOUNT
+    assert posted_in(new) == 1 and new.check() == []
+    net.run()
+    with new.read() as conn:
+        (answer,) = [m for m in transfers.messages(conn, direction="out") if m.type == "BDC905"]
+    assert answer.state == "refused" and "message.recipient_suspended" in (answer.last_error or "")
+    assert only_transfer(old).state == "transferred"  # it learns the end once it is active again

@@ -489,7 +489,11 @@ def _complete(
             letter_no=row["letter_no"], feedback_code="0", feedback="转入确认办结",
             status="20" if negotiated else "00",
         )  # fmt: skip
-        send(conn, ctx, row["peer"], "BDC905", answer, reply_to=_uuid(row["out_message_id"]))
+        # queued even to a center the hub has suspended since: the credit (a bank notice's
+        # listener) must not fail, or the bank would send its notice forever
+        send(
+            conn, ctx, row["peer"], "BDC905", answer, reply_to=_uuid(row["out_message_id"]), suspended_ok=True
+        )
     _tell_application(conn, ctx, row, True, "")
 
 
