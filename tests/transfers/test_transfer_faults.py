@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +35,20 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import func, select, update
-from transfer_support import MONTHLY_FEN, NEW, OLD, SECRET, TODAY, Network, two_cities
+from transfer_support import MONTHLY_FEN, NEW, OLD, SECRET, TODAY, Network, make_network, populate, two_cities
 
+from hpf.accounts import service as accounts
 from hpf.contributions.queries import member_posted_months
 from hpf.db.calendar import set_business_date
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.hub.tables import hub_center, hub_message
+from hpf.ledger.tables import journal_entry
 from hpf.messages import protocol
 from hpf.messages.envelope import CenterInfo
 from hpf.services import service as applications
 from hpf.settlement.fakebank import FakeBank, create_fake_bank
 from hpf.transfers import process
+from hpf.transfers import service as transfers
 from hpf.transfers.tables import exchanged_message
 from hub_support import HUB_CODE, HUB_KEYS
 
@@ -125,8 +128,6 @@ def credit_twice(net: Network) -> None:
 
 def posted_in(center: Any) -> int:
     """Ledger entries of business type 08 外部转入 at ``center``."""
-    from hpf.ledger.tables import journal_entry
-
     with center.read() as conn:
         return int(
             conn.scalar(
@@ -497,8 +498,6 @@ def test_the_bank_credit_is_taken_while_the_old_center_is_suspended(tmp_path: Pa
     """The hub suspends the old center after the BDC905: the money that then arrives is still
     credited once (the bank's notice must not fail: the bank would send it forever); the answer
     waits in the outbox like any message, and the hub refuses it while the center is suspended."""
-    from hpf.transfers import service as transfers
-
     net = two_cities(tmp_path)
     new, old = net.centers[NEW], net.centers[OLD]
     apply(net)
@@ -522,3 +521,26 @@ def test_the_bank_credit_is_taken_while_the_old_center_is_suspended(tmp_path: Pa
         (answer,) = [m for m in transfers.messages(conn, direction="out") if m.type == "BDC905"]
     assert answer.state == "refused" and "message.recipient_suspended" in (answer.last_error or "")
     assert only_transfer(old).state == "transferred"  # it learns the end once it is active again
+
+
+def test_an_empty_account_moves_its_history_with_no_payout_number(tmp_path: Path) -> None:
+    """Nothing to pay: the history moves alone, and neither side keeps a made-up payout number
+    (``transfer.order_no`` is unique per side, as the credit is matched by it)."""
+    net = make_network(tmp_path, TODAY, {NEW: "杭州住房公积金管理中心", OLD: "深圳市住房公积金管理中心"})
+    new, old = net.centers[NEW], net.centers[OLD]
+    populate(old, date(2025, 1, 2), (), TODAY, seq=1)  # an account, nothing deposited
+    populate(new, date(2025, 4, 1), (), TODAY, seq=2)
+    with old.write() as conn:
+        accounts.seal_member(conn, old.ctx, old.members["zhang"].account_no, "离职封存")
+    apply(net)
+    net.run()
+    with old.write() as conn:
+        done = process.approve(conn, old.ctx, only_transfer(old).id)
+    assert (done.amount_fen, done.order_no) == (0, None)
+    net.run()
+    at_new = only_transfer(new)
+    assert (at_new.state, at_new.amount_fen, at_new.order_no) == ("completed", 0, None)
+    net.run()
+    assert only_transfer(old).state == "completed"
+    assert old.pay() == {} and new.balance("zhang") == 0
+    assert old.check() == [] and new.check() == []
