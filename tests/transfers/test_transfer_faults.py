@@ -4,7 +4,8 @@ history once, both sides end ``completed`` and the ledger checks clean on both c
 In process, over the centers' and the hub's real HTTP endpoints (``transfer_support``), where
 that is enough: every message delivered twice and out of order — the BDC905 before the BDC901
 answer, the bank's credit before the BDC905, between and after — on the old center's SQLite and
-PostgreSQL; tampered and replayed deliveries refused without effect.
+PostgreSQL; tampered and replayed deliveries refused without effect; the bank's credit taken
+while the hub has suspended the old center; an empty account's transfer (no payout number).
 
 As real processes (the last test): the hub and both centers each ``hpf … serve`` on its own port
 and SQLite file, the two connected fake banks served on their own ports: the hub killed (SIGKILL)
