@@ -154,6 +154,16 @@ class Network:
     hub: InProcessHub
     centers: dict[str, Center]
     log: list[tuple[str, dict[str, Any]]]
+    # while a list: the hub's deliveries to centers are kept here (and taken as delivered), for
+    # a test to hand them over itself, in any order and any number of times (``hand``)
+    held: dict[str, list[tuple[str, dict[str, Any]]] | None] = field(default_factory=lambda: {"list": None})
+
+    def hand(self, url: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """One delivery the hub made, handed to its center's real endpoint."""
+        center = self.centers[url.split("//")[1][:6]]
+        with center.use():
+            response = center.client.post(PATH, json=payload)
+        return response.status_code, response.json()
 
     def run(self, rounds: int = 4) -> None:
         """Deliver everything queued, both ways, until nothing moves."""
@@ -171,9 +181,13 @@ def make_network(
     a center's database is a SQLite file unless ``engines`` gives one (migrated)."""
     centers: dict[str, Center] = {}
     log: list[tuple[str, dict[str, Any]]] = []
+    held: dict[str, list[tuple[str, dict[str, Any]]] | None] = {"list": None}
 
     def to_centers(url: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         log.append((url, payload))
+        if held["list"] is not None:
+            held["list"].append((url, payload))
+            return 200, {"status": "accepted"}
         for center in centers.values():
             if url == f"http://{center.code}.test{PATH}":
                 with center.use():
@@ -214,7 +228,7 @@ def make_network(
         for other in fakes:
             other.connect(fake)
         fakes.append(fake)
-    network = Network(hub, centers, log)
+    network = Network(hub, centers, log, held)
     for center in centers.values():
         with center.write() as conn:
             transfers.lookup_centers(conn, center.ctx, [c for c in centers if c != center.code])

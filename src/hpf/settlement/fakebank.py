@@ -271,7 +271,7 @@ class FakeBank:
                 status = post(body, headers)
             except httpx.HTTPError:
                 status = 0
-            if status >= 300:
+            if not 200 <= status < 300:  # down (0) or refused: kept for the next round
                 with self._lock:
                     self.outbox.appendleft(notice)
                 return sent
@@ -421,7 +421,7 @@ async def _send_notices(state: FakeBank, url: str, every: float = 0.2) -> None:
                     status = (await client.post(url, content=body, headers=headers)).status_code
                 except httpx.HTTPError:
                     status = 0
-                if status >= 300:  # keep this one and the rest for the next round
+                if not 200 <= status < 300:  # down (0) or refused: this one and the rest next round
                     with state._lock:
                         state.outbox.extendleft(reversed(pending[n:]))
                     break

@@ -101,6 +101,7 @@ bank_notice = Table(
     Column("outcome", String(12), nullable=False),  # applied | no_effect | unmatched | conflict
     Column("received_at", UtcDateTime(), nullable=False),
     CheckConstraint("direction IN ('D', 'C')", name="direction"),
+    Index(None, "ref_seq_no"),  # an unclaimed credit looked up by the payer's serial (transfers)
 )
 
 # Statement lines (BDC113) as fetched for a reconciliation; one row per bank serial and day.

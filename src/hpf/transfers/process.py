@@ -377,7 +377,9 @@ def transfer_out_received(conn: Connection, ctx: Context, message: Incoming) -> 
     amended = body.tx_func == "1" and row["state"] == State.NEGOTIATING.value
     if not amended and not (body.tx_func == "0" and row["state"] == State.LETTER_SENT.value):
         return  # told already (the same facts under another message id), or not asked: no change
-    if amended and (body.amount_fen, body.order_no) != (row["amount_fen"], row["order_no"]):
+    # an empty account has no payout: the message's placeholder is not kept as a number
+    order_no = body.order_no if body.amount_fen else None
+    if amended and (body.amount_fen, order_no) != (row["amount_fen"], row["order_no"]):
         raise HpfError(
             "transfer.amount_changed", "协商修改不能变更已划转的金额",
             f"amended information names {body.amount_fen} fen / {body.order_no}, the transfer has "
@@ -391,7 +393,7 @@ def transfer_out_received(conn: Connection, ctx: Context, message: Incoming) -> 
     }  # fmt: skip
     _update(
         conn, ctx, row, State.INFO_RECEIVED, principal_fen=body.principal_fen, interest_fen=body.interest_fen,
-        amount_fen=body.amount_fen, order_no=body.order_no, carried=carried,
+        amount_fen=body.amount_fen, order_no=order_no, carried=carried,
         out_message_id=str(message.envelope.message_id),
     )  # fmt: skip
     if body.amount_fen == 0:  # an empty account: only the history moves
@@ -489,7 +491,11 @@ def _complete(
             letter_no=row["letter_no"], feedback_code="0", feedback="转入确认办结",
             status="20" if negotiated else "00",
         )  # fmt: skip
-        send(conn, ctx, row["peer"], "BDC905", answer, reply_to=_uuid(row["out_message_id"]))
+        # queued even to a center the hub has suspended since: the credit (a bank notice's
+        # listener) must not fail, or the bank would send its notice forever
+        send(
+            conn, ctx, row["peer"], "BDC905", answer, reply_to=_uuid(row["out_message_id"]), suspended_ok=True
+        )
     _tell_application(conn, ctx, row, True, "")
 
 

@@ -73,7 +73,7 @@ def peer_unknown(code: str) -> HpfError:
     )
 
 
-def _recipient_key(conn: Connection, link: HubLink, to_center: str) -> bytes:
+def _recipient_key(conn: Connection, link: HubLink, to_center: str, *, suspended_ok: bool = False) -> bytes:
     if to_center == link.hub_code:
         return link.hub_encrypt_key
     row = conn.execute(
@@ -81,7 +81,7 @@ def _recipient_key(conn: Connection, link: HubLink, to_center: str) -> bytes:
     ).first()
     if row is None:
         raise peer_unknown(to_center)
-    if row.state != "active":
+    if row.state != "active" and not suspended_ok:
         raise errors.recipient_suspended(to_center)
     return bytes.fromhex(row.encrypt_key)
 
@@ -94,14 +94,17 @@ def send(
     body: Body,
     *,
     reply_to: UUID | None = None,
+    suspended_ok: bool = False,
 ) -> UUID:
-    """Queue a message to ``to_center`` in the caller's transaction; its id."""
+    """Queue a message to ``to_center`` in the caller's transaction; its id. A center known to
+    be suspended is refused unless ``suspended_ok`` (an answer that must not undo the change it
+    reports: it is queued, and its delivery meets the hub's own refusal)."""
     link = current_link()
     envelope = protocol.compose(
         link.keys,
         sender=link.center_code,
         recipient=to_center,
-        recipient_encrypt_key=_recipient_key(conn, link, to_center),
+        recipient_encrypt_key=_recipient_key(conn, link, to_center, suspended_ok=suspended_ok),
         message_type=message_type,
         body=body,
         now=ctx.clock.now(),

@@ -94,5 +94,5 @@ transfer = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     CheckConstraint("side IN ('in', 'out')", name="side"),
     Index(None, "state"),
-    Index(None, "order_no"),
+    Index(None, "side", "order_no", unique=True),  # a credit finds its one transfer (none: NULL)
 )
