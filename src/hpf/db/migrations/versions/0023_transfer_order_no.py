@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0023"
-down_revision = "0021"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
