@@ -57,7 +57,6 @@ from hpf.ledger.chart import BANK_DEPOSITS, MEMBER_CONTROL
 from hpf.ledger.chart import Side as EntrySide
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
 from hpf.loans.application.handler import household_loans
-from hpf.messages import protocol
 from hpf.messages.bodies import (
     CancelRequest,
     ContactLetter,
@@ -75,7 +74,7 @@ from hpf.settlement.rules import AccountClass, Payee, PayoutRequest, Source
 from hpf.transfers import rules
 from hpf.transfers.link import Incoming, current_link
 from hpf.transfers.rules import FINAL, Side, State
-from hpf.transfers.service import send
+from hpf.transfers.service import send, stored_body
 from hpf.transfers.service import status_answered as service_status_answered
 from hpf.transfers.tables import exchanged_message, peer_center, transfer
 
@@ -580,12 +579,9 @@ def letter_received(conn: Connection, ctx: Context, message: Incoming) -> None:
 
 
 def _letter_of(conn: Connection, row: Mapping[str, Any]) -> ContactLetter:
-    stored = conn.scalar(
-        select(exchanged_message.c.envelope).where(exchanged_message.c.message_id == row["letter_message_id"])
-    )
-    if stored is None:
+    body = stored_body(conn, row["letter_message_id"])  # a single BDC901 or a BDC902's item
+    if body is None:
         raise not_found(row["letter_no"])
-    body = protocol.open_body(protocol.envelope_of(stored), current_link().keys)
     assert isinstance(body, ContactLetter)
     return body
 
@@ -661,6 +657,65 @@ def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
         checks=_checks_json(findings),
     )  # fmt: skip
     return get(conn, today, transfer_id)
+
+
+BULK_MOST = 500  # letters approved in one call (one transaction)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A letter a bulk approval left as it was, and why."""
+
+    id: int
+    letter_no: str
+    code: str
+    message_zh: str
+
+
+@dataclass(frozen=True)
+class BulkApproval:
+    approved: tuple[int, ...]
+    skipped: tuple[Skipped, ...]
+
+
+def approvable(conn: Connection, limit: int = BULK_MOST) -> list[int]:
+    """The letters received here, undecided, whose checks all passed when they came (oldest first)."""
+    rows = conn.execute(
+        select(transfer.c.id, transfer.c.checks)
+        .where(transfer.c.side == Side.OUT.value, transfer.c.state == State.RECEIVED.value)
+        .order_by(transfer.c.id)
+    )
+    return [int(r.id) for r in rows if all(c.get("passed") for c in (r.checks or ()))][:limit]
+
+
+def approve_many(conn: Connection, ctx: Context, transfer_ids: list[int] | None = None) -> BulkApproval:
+    """Staff approve letters in bulk (decision 0036): ``transfer_ids`` (at most ``BULK_MOST``), or
+    none for every letter that passes its checks (:func:`approvable`). Each is :func:`approve`
+    in its own savepoint: a letter that fails at approval (a check no longer holds, another
+    state) is skipped with its reason, and its neighbours are approved."""
+    ids = approvable(conn) if transfer_ids is None else list(dict.fromkeys(transfer_ids))
+    if len(ids) > BULK_MOST:
+        raise InvalidInput(
+            "transfer.bulk_too_many", f"一次最多批量审批{BULK_MOST}笔", f"at most {BULK_MOST} letters at once"
+        )
+    approved: list[int] = []
+    skipped: list[Skipped] = []
+    for transfer_id in ids:
+        try:
+            with conn.begin_nested():
+                done = approve(conn, ctx, transfer_id)
+            if done.side != Side.OUT.value or done.state not in (
+                State.TRANSFERRED.value,
+                State.COMPLETED.value,
+            ):
+                raise Conflict(
+                    "transfer.not_approved", "未能同意转出", f"transfer {transfer_id} is {done.state}"
+                )
+            approved.append(transfer_id)
+        except HpfError as exc:
+            letter = conn.scalar(select(transfer.c.letter_no).where(transfer.c.id == transfer_id))
+            skipped.append(Skipped(transfer_id, letter or "", exc.code, exc.title))
+    return BulkApproval(tuple(approved), tuple(skipped))
 
 
 def _transfer_out(
