@@ -133,7 +133,7 @@ def _received_batches(center: Center) -> list[dict[str, Any]]:
         return found
 
 
-def _forged_letter(new: Center, old: Center) -> ContactLetter:
+def _forged_letter(old: Center) -> ContactLetter:
     """A contact letter whose number is not the sender's (another center's code): refused."""
     return ContactLetter(
         letter_no=f"{OLD}2504150009", out_center_code=OLD, name="赵六", cert_no="370102199003070071",
@@ -150,7 +150,7 @@ def test_three_transfers_move_in_batches_and_an_item_refused_alone(net: Network)
     letters = {who: a.outputs["letter_no"] for who, a in submitted.items()}
     assert sorted(letters.values()) == [f"{NEW}250415000{n}" for n in (1, 2, 3)]
     with new.write() as conn:  # and one item its receiver refuses
-        transfers.send(conn, new.ctx, OLD, "BDC901", _forged_letter(new, old))
+        transfers.send(conn, new.ctx, OLD, "BDC901", _forged_letter(old))
     queued = [r for r in _messages(new) if r.direction == "out" and r.type == "BDC901"]
     assert [r.state for r in queued] == ["item"] * 4  # nothing signed or sealed yet
 
@@ -293,7 +293,7 @@ def test_a_single_message_and_a_batch_item_for_one_letter_are_one_transfer(net: 
 
 
 def test_bulk_approval_skips_a_letter_that_fails_and_approves_its_neighbours(net: Network) -> None:
-    new, old = net.centers[NEW], net.centers[OLD]
+    old = net.centers[OLD]
     for who in PEOPLE:
         _apply(net, who)
     net.run()
