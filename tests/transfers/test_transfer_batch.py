@@ -25,6 +25,7 @@ from transfer_support import NEW, OLD, TODAY, Center, Network, make_network
 
 from factories import employer_payload, member_payload
 from hpf import events
+from hpf.access.permissions import Role
 from hpf.accounts import service as accounts
 from hpf.accounts.directory import DIRECTORY
 from hpf.contributions import service as contributions
@@ -35,7 +36,7 @@ from hpf.services import service as applications
 from hpf.transfers import process
 from hpf.transfers import service as transfers
 from hpf.transfers.tables import exchanged_message
-from signing_in import FAST_PASSWORDS, PASSWORD
+from signing_in import FAST_PASSWORDS, PASSWORD, add_staff, bearer, use_session
 
 PEOPLE = {"zhang": (1, "张三", 800_000), "li": (2, "李四", 500_000), "wang": (3, "王五", 800_000)}
 AMOUNT = {"zhang": 576_840, "li": 360_525, "wang": 576_840}
@@ -308,3 +309,32 @@ def test_bulk_approval_skips_a_letter_that_fails_and_approves_its_neighbours(net
     with old.write() as conn, pytest.raises(Exception) as too_many:
         process.approve_many(conn, old.ctx, list(range(1, process.BULK_MOST + 2)))
     assert getattr(too_many.value, "code", "") == "transfer.bulk_too_many"
+
+
+def test_bulk_approval_over_the_api_and_on_the_page(net: Network) -> None:
+    old = net.centers[OLD]
+    for who in PEOPLE:
+        _apply(net, who)
+    net.run()
+    ids = {t.letter_no[-1]: t.id for t in _transfers(old).values()}
+    reviewer = add_staff(old.app, "oldreviewer", [Role.REVIEWER])
+    teller = add_staff(old.app, "oldteller", [Role.TELLER])
+    with old.use():
+        denied = old.client.post("/api/v1/transfers/approve", json={}, headers=bearer(old.app, teller))
+        assert denied.status_code == 403
+        chosen = old.client.post(
+            "/api/v1/transfers/approve", json={"ids": [ids["1"]]}, headers=bearer(old.app, reviewer)
+        )
+        assert chosen.status_code == 200, chosen.text
+        assert chosen.json() == {"approved": [ids["1"]], "skipped": []}
+        use_session(old.client, reviewer)
+        listed = old.client.get("/transfers")
+        assert "待审核的转出联系函 2 笔" in listed.text and "同意全部符合条件的" in listed.text
+        assert f'name="ids" value="{ids["2"]}"' in listed.text
+        assert f'name="ids" value="{ids["1"]}"' not in listed.text  # approved already
+        done = old.client.post("/transfers/approve", data={"every": "1"}, follow_redirects=False)
+        assert done.status_code == 303 and done.headers["location"] == "/transfers?approved=2&skipped=0"
+        after = old.client.get(done.headers["location"])
+        assert "已批量同意转出 2 笔" in after.text and "待审核的转出联系函" not in after.text
+    assert {t.state for t in _transfers(old).values()} == {"transferred"}
+    assert all(_balance(old, who) == 0 for who in PEOPLE)
