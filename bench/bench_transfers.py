@@ -17,8 +17,8 @@ Timed, from the first application to the last credit:
 - the new center's worker packs them into BDC902s, the hub forwards them, the old center takes
   them;
 - the old center's staff approve in bulk over its API (``POST /api/v1/transfers/approve``,
-  500 a call: interest to date, the payout reserved, the account closed, the BDC905 queued);
-- the old center's payment run (``hpf settlement pay``'s function, 500 a run) pays the payouts;
+  ``--approve`` (100) a call: interest to date, the payout reserved, the account closed, the BDC905 queued);
+- the old center's payment run (``hpf settlement pay``'s function, ``--approve`` a run) pays the payouts;
   the bank credits the new center, whose notices and BDC906s meet: each member credited.
 
 Prints the end-to-end time, transfers per second, p50/p95 from application to credit, and, beside
@@ -46,6 +46,7 @@ from typing import Any
 import httpx
 from bare_baseline import bare_round_trips
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from hpf import bootstrap
@@ -116,7 +117,9 @@ def _know(url: str, other: str, keys: KeyPair) -> None:
 
 
 def build(work: Path, n: int, today: date) -> dict[str, Any]:
-    bootstrap.start(Settings(database_url=f"sqlite:///{work}/{OLD}.sqlite3", env="development"))  # the key ring
+    bootstrap.start(
+        Settings(database_url=f"sqlite:///{work}/{OLD}.sqlite3", env="development")
+    )  # the key ring
     keys = {who: KeyPair.generate() for who in (HUB, OLD, NEW)}
     for who, pair in keys.items():
         pair.write(work / f"{who}-keys.json")
@@ -159,9 +162,14 @@ def bare_baseline(n: int, keys: dict[str, KeyPair], hub_base: str) -> dict[str, 
     t0 = time.perf_counter()
     envelopes = [
         protocol.compose(
-            keys[NEW], sender=NEW, recipient=OLD, recipient_encrypt_key=public_key(old_public.encrypt),
-            message_type="BDC901", body=letter, now=now,
-        )  # fmt: skip
+            keys[NEW],
+            sender=NEW,
+            recipient=OLD,
+            recipient_encrypt_key=public_key(old_public.encrypt),
+            message_type="BDC901",
+            body=letter,
+            now=now,
+        )
         for _ in range(n)
     ]
     t1 = time.perf_counter()
@@ -180,15 +188,22 @@ def bare_baseline(n: int, keys: dict[str, KeyPair], hub_base: str) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--transfers", type=int, default=10_000)
-    parser.add_argument("--dir", type=Path, default=None, help="where the databases go (default: a new temp dir)")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="where the databases go (default: a new temp dir)"
+    )
     parser.add_argument("--batch", type=int, default=500, help="items per BDC902/BDC906 (0: single messages)")
+    parser.add_argument(
+        "--approve", type=int, default=100, help="letters per bulk approval (and payouts per run)"
+    )
     parser.add_argument("--timeout", type=float, default=900, help="give up after this many seconds")
     args = parser.parse_args()
     n = args.transfers
     work = args.dir or Path(tempfile.mkdtemp(prefix="hpf-bench-transfers-"))
     work.mkdir(parents=True, exist_ok=True)
     today = datetime.now(CHINA_TZ).date()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cpu, Python {platform.python_version()}; dir {work}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cpu, Python {platform.python_version()}; dir {work}"
+    )
     started = time.perf_counter()
     built = build(work, n, today)
     keys, urls = built["keys"], built["urls"]
@@ -197,8 +212,16 @@ def main() -> None:
     ports = {who: _free_port() for who in (HUB, OLD, NEW, "bank-old", "bank-new")}
     base = {who: f"http://127.0.0.1:{port}" for who, port in ports.items()}
     token_secret, bank_key = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    common = {"HPF_ENV": "development", "HPF_DELIVER_EVERY_SECONDS": "0.2", "HPF_DELIVER_BACKOFF_SECONDS": "0.5"}
-    hub_env = {**common, "HPF_DATABASE_URL": urls[HUB], "HPF_MESSAGE_KEY_FILE": str(work / f"{HUB}-keys.json")}
+    common = {
+        "HPF_ENV": "development",
+        "HPF_DELIVER_EVERY_SECONDS": "0.2",
+        "HPF_DELIVER_BACKOFF_SECONDS": "0.5",
+    }
+    hub_env = {
+        **common,
+        "HPF_DATABASE_URL": urls[HUB],
+        "HPF_MESSAGE_KEY_FILE": str(work / f"{HUB}-keys.json"),
+    }
     runner = CliRunner()
     for code in (OLD, NEW):
         done = runner.invoke(
@@ -211,13 +234,19 @@ def main() -> None:
     center_env = {
         code: {
             **common,
-            "HPF_DATABASE_URL": urls[code], "HPF_CENTER_CODE": code, "HPF_CENTER_NAME": NAMES[code],
-            "HPF_BUSINESS_DATE": today.isoformat(), "HPF_TOKEN_SECRET": token_secret,
-            "HPF_HUB_URL": base[HUB], "HPF_HUB_PUBLIC_KEYS": _public(keys[HUB]),
-            "HPF_MESSAGE_KEY_FILE": str(work / f"{code}-keys.json"), "HPF_TRANSFER_BATCH": str(args.batch),
-            "HPF_BANK_URL": base["bank-old" if code == OLD else "bank-new"], "HPF_BANK_SECRET": bank_key,
+            "HPF_DATABASE_URL": urls[code],
+            "HPF_CENTER_CODE": code,
+            "HPF_CENTER_NAME": NAMES[code],
+            "HPF_BUSINESS_DATE": today.isoformat(),
+            "HPF_TOKEN_SECRET": token_secret,
+            "HPF_HUB_URL": base[HUB],
+            "HPF_HUB_PUBLIC_KEYS": _public(keys[HUB]),
+            "HPF_MESSAGE_KEY_FILE": str(work / f"{code}-keys.json"),
+            "HPF_TRANSFER_BATCH": str(args.batch),
+            "HPF_BANK_URL": base["bank-old" if code == OLD else "bank-new"],
+            "HPF_BANK_SECRET": bank_key,
             "HPF_BANK_ACCOUNT": ACCOUNTS[code],
-        }  # fmt: skip
+        }
         for code in (OLD, NEW)
     }
     engines = {code: make_engine(urls[code]) for code in (OLD, NEW)}
@@ -309,7 +338,7 @@ def _run(
         with httpx.Client(base_url=base[OLD], headers=headers, timeout=300) as http:
             approved = 0
             while approved < n and not stop.is_set():
-                answer = http.post("/api/v1/transfers/approve", json={})
+                answer = http.post("/api/v1/transfers/approve", json={"most": args.approve})
                 if answer.status_code != 200:
                     errors.append(f"approve {answer.status_code} {answer.text[:200]}")
                     time.sleep(1)
@@ -323,7 +352,11 @@ def _run(
         ctx = Context("bench-pay", SystemClock(), OLD, source="cli")
         paid = 0
         while paid < n and not stop.is_set():
-            counts = send_reserved(engines[OLD], ctx, bank, limit=500)
+            try:
+                counts = send_reserved(engines[OLD], ctx, bank, limit=args.approve)
+            except OperationalError as exc:  # the server held SQLite's writer past the busy timeout
+                errors.append(f"pay: {str(exc)[:100]}")
+                continue
             paid += sum(counts.values())
             if not counts:
                 time.sleep(0.3)
@@ -337,7 +370,11 @@ def _run(
     for start in range(0, len(people), 200):
         with write_transaction(engines[NEW]) as conn:
             for member_id in people[start : start + 200]:
-                payload = {"from_center": OLD, "old_account_no": old_accounts[member_id], "old_employer_name": "原单位"}
+                payload = {
+                    "from_center": OLD,
+                    "old_account_no": old_accounts[member_id],
+                    "old_employer_name": "原单位",
+                }
                 done = applications.submit(
                     conn, ctx, teller, "AC-TRANSFER-IN", payload, member_account_no=new_accounts[member_id],
                     complete=True,

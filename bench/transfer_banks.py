@@ -34,7 +34,9 @@ def main() -> None:
     a.connect(b)
     servers = [
         uvicorn.Server(
-            uvicorn.Config(create_fake_bank(bank, notify_url=notify), host="127.0.0.1", port=port, log_level="warning")
+            uvicorn.Config(
+                create_fake_bank(bank, notify_url=notify), host="127.0.0.1", port=port, log_level="warning"
+            )
         )
         for bank, port, notify in ((a, args.port_a, args.notify_a), (b, args.port_b, args.notify_b))
     ]

@@ -99,6 +99,7 @@ def approve_transfer(transfer_id: Id, conn: WriteDb, ctx: Ctx) -> process.Transf
 
 class BulkBody(BaseModel):
     ids: list[Id] | None = Field(default=None, max_length=process.BULK_MOST)
+    most: int = Field(default=process.BULK_MOST, ge=1, le=process.BULK_MOST)  # without ids: at most this many
 
 
 @router.post(
@@ -107,7 +108,7 @@ class BulkBody(BaseModel):
     dependencies=[Depends(requires(Perm.APPLICATION_REVIEW))],
 )
 def approve_transfers(body: BulkBody, conn: WriteDb, ctx: Ctx) -> process.BulkApproval:
-    return process.approve_many(conn, ctx, body.ids)
+    return process.approve_many(conn, ctx, body.ids, most=body.most)
 
 
 @router.post(
