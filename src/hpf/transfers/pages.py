@@ -47,6 +47,8 @@ MESSAGE_STATE_ZH = {
     "delivered": "已送达平台",
     "refused": "被拒收",
     "handled": "已接收",
+    "item": "待批量发送",  # a batch item not packed yet (decision 0036)
+    "batched": "已装入批量报文",
 }
 
 
