@@ -1,6 +1,6 @@
 """Benchmark cross-center transfers: N members move from one city to another through the hub.
 
-    python bench/bench_transfers.py [--transfers 10000] [--dir DIR] [--batch 500]
+    python bench/bench_transfers.py [--transfers 10000] [--dir DIR] [--batch 100] [--approve 50]
 
 Set-up (not timed): two centers built by the demo generator with the same seed — the same
 people —, the old one (440300) with every member's account sealed and its balance, the new one
@@ -17,7 +17,7 @@ Timed, from the first application to the last credit:
 - the new center's worker packs them into BDC902s, the hub forwards them, the old center takes
   them;
 - the old center's staff approve in bulk over its API (``POST /api/v1/transfers/approve``,
-  ``--approve`` (100) a call: interest to date, the payout reserved, the account closed, the BDC905 queued);
+  ``--approve`` (50) a call: interest to date, the payout reserved, the account closed, the BDC905 queued);
 - the old center's payment run (``hpf settlement pay``'s function, ``--approve`` a run) pays the payouts;
   the bank credits the new center, whose notices and BDC906s meet: each member credited.
 
@@ -191,7 +191,7 @@ def main() -> None:
     parser.add_argument(
         "--dir", type=Path, default=None, help="where the databases go (default: a new temp dir)"
     )
-    parser.add_argument("--batch", type=int, default=500, help="items per BDC902/BDC906 (0: single messages)")
+    parser.add_argument("--batch", type=int, default=100, help="items per BDC902/BDC906 (0: single messages)")
     parser.add_argument(
         "--approve", type=int, default=100, help="letters per bulk approval (and payouts per run)"
     )

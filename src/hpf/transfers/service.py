@@ -526,11 +526,19 @@ def _receive_batch(
     if vouched is not None:
         _remember(conn, ctx, vouched)
     handlers = installed().handlers
+    m = exchanged_message.c
+    known = dict(  # the items taken before, in one read (not one per item)
+        conn.execute(
+            select(m.message_id, m.digest).where(m.message_id.in_([str(i.item_id) for i in batch.items]))
+        )
+        .tuples()
+        .all()
+    )
     done, seen, refused = 0, 0, []
     for item in batch.items:
         try:
             with conn.begin_nested():
-                if _take_item(conn, ctx, handlers, envelope, item, now):
+                if _take_item(conn, ctx, handlers, envelope, item, now, known.get(str(item.item_id))):
                     done += 1
                 else:
                     seen += 1
@@ -552,13 +560,14 @@ def _take_item(
     batch: Envelope,
     item: BatchItem,
     now: datetime,
+    stored: str | None,
 ) -> bool:
-    """One item, as its single message would be taken; False: taken before (nothing changes)."""
+    """One item, as its single message would be taken (``stored``: the digest kept under its id,
+    if it was taken before); False: taken before (nothing changes)."""
     if FAMILY[batch.type] != item.type:
         raise errors.malformed(f"a {batch.type} carries {FAMILY[batch.type]} items, not {item.type}")
     item_id = str(item.item_id)
     digest = _item_digest(item)
-    stored = _stored_digest(conn, item_id)
     if stored is not None:
         if stored != digest:
             raise errors.id_reused(item_id)
