@@ -193,7 +193,7 @@ def main() -> None:
     )
     parser.add_argument("--batch", type=int, default=100, help="items per BDC902/BDC906 (0: single messages)")
     parser.add_argument(
-        "--approve", type=int, default=100, help="letters per bulk approval (and payouts per run)"
+        "--approve", type=int, default=50, help="letters per bulk approval (and payouts per run)"
     )
     parser.add_argument("--timeout", type=float, default=900, help="give up after this many seconds")
     args = parser.parse_args()
