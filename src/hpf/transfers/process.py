@@ -508,31 +508,46 @@ def cancel_answered(conn: Connection, ctx: Context, message: Incoming) -> None:
 # ------------------------------------------------------------------------------- old center
 
 
-def _facts(conn: Connection, letter: ContactLetter) -> tuple[int | None, rules.OutFacts]:
+def _facts(
+    conn: Connection, letter: ContactLetter
+) -> tuple[accounts.Member | None, rules.OutFacts, tuple[int, bool]]:
+    """The letter's account (when its holder is the letter's person), the facts the checks read,
+    and the household's loans (count used, any unsettled)."""
     try:
         member = accounts.get_member(conn, letter.old_account_no)
     except NotFound:
-        return None, rules.OutFacts(False, None, None, 0, 0)
+        return None, rules.OutFacts(False, None, None, 0, 0), (0, False)
     same = (
         blind_index("member", "resident_id", member.resident_id)
         == blind_index("member", "resident_id", letter.cert_no.strip().upper())
         and member.name == letter.name.strip()
     )
     if not same:
-        return None, rules.OutFacts(False, None, None, 0, 0)
-    _used, unsettled = household_loans(conn, [member.id])
-    return member.id, rules.OutFacts(
-        found=True,
-        state=member.state,
-        sealed_on=accounts_queries.last_sealed_on(conn, member.id),
-        unsettled_loans=1 if unsettled else 0,
-        balance_fen=member.balance_fen,
+        return None, rules.OutFacts(False, None, None, 0, 0), (0, False)
+    used, unsettled = household_loans(conn, [member.id])
+    return (
+        member,
+        rules.OutFacts(
+            found=True,
+            state=member.state,
+            sealed_on=accounts_queries.last_sealed_on(conn, member.id),
+            unsettled_loans=1 if unsettled else 0,
+            balance_fen=member.balance_fen,
+        ),
+        (used, bool(unsettled)),
     )
 
 
+def _checked(
+    conn: Connection, ctx: Context, letter: ContactLetter
+) -> tuple[accounts.Member | None, list[Finding], tuple[int, bool]]:
+    member, facts, loans = _facts(conn, letter)
+    return member, rules.out_checks(facts, ctx.clock.today(), _min_sealed_months(conn, ctx)), loans
+
+
 def _checks(conn: Connection, ctx: Context, letter: ContactLetter) -> tuple[int | None, list[Finding]]:
-    member_id, facts = _facts(conn, letter)
-    return member_id, rules.out_checks(facts, ctx.clock.today(), _min_sealed_months(conn, ctx))
+    member, findings, _loans = _checked(conn, ctx, letter)
+    return (member.id if member is not None else None), findings
 
 
 def _min_sealed_months(conn: Connection, ctx: Context) -> int:
@@ -605,9 +620,9 @@ def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
         return get(conn, ctx.clock.today(), transfer_id)  # approved before: nothing changes
     rules.require_move(Side.OUT, State(row["state"]), State.TRANSFERRED)
     letter = _letter_of(conn, row)
-    member_id, findings = _checks(conn, ctx, letter)
+    member, findings, loans = _checked(conn, ctx, letter)
     failed = [f for f in findings if not f.passed]
-    if failed or member_id is None:
+    if failed or member is None:
         raise Conflict(
             "transfer.checks_failed",
             "不符合转出条件：" + "；".join(f.message_zh for f in failed),
@@ -615,11 +630,11 @@ def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
             checks=[f.code for f in failed],
         )
     today = ctx.clock.today()
+    member_id = member.id
     interest_fen, _ = settle_on_close_with_policy(conn, ctx, member_id, today)
     carried, current = ledger.member_balances(conn, [member_id]).get(member_id, (0, 0))
     amount = carried + current
     principal = amount - interest_fen
-    member = accounts.get_member(conn, letter.old_account_no)
     order_id, order_no = None, None
     if amount > 0:
         sources = tuple(
@@ -644,7 +659,7 @@ def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
     )
     body = _transfer_out(
         conn, row["letter_no"], member, (principal, interest_fen), order_no or "NONE",
-        sorted(contributions_queries.member_posted_months(conn, member_id)),
+        sorted(contributions_queries.member_posted_months(conn, member_id)), loans=loans,
     )  # fmt: skip
     taken = TransferFeedback(
         letter_no=row["letter_no"], feedback_code="2", feedback="账户信息复核通过", status="08"
@@ -734,11 +749,13 @@ def _transfer_out(
     months: list[str],
     *,
     tx_func: str = "0",
+    loans: tuple[int, bool] | None = None,
 ) -> TransferOut:
-    """The BDC905 body: the money (principal, interest), the history and its summary, loans."""
+    """The BDC905 body: the money (principal, interest), the history and its summary, loans
+    (``loans``: as the checks read them in this transaction; none: read now)."""
     principal, interest = amounts
     history = rules.summarize(member.opened_on, months)
-    used, unsettled = household_loans(conn, [member.id])
+    used, unsettled = loans if loans is not None else household_loans(conn, [member.id])
     return TransferOut(
         letter_no=letter_no, tx_func=tx_func, name=member.name, cert_no=member.resident_id,  # type: ignore[arg-type]
         amount_fen=principal + interest, principal_fen=principal, interest_fen=interest,
