@@ -527,13 +527,11 @@ def _receive_batch(
         _remember(conn, ctx, vouched)
     handlers = installed().handlers
     m = exchanged_message.c
-    known = dict(  # the items taken before, in one read (not one per item)
-        conn.execute(
-            select(m.message_id, m.digest).where(m.message_id.in_([str(i.item_id) for i in batch.items]))
-        )
-        .tuples()
-        .all()
-    )
+    ids = [str(i.item_id) for i in batch.items]  # the items taken before, in one read (not one per item)
+    known = {
+        r.message_id: r.digest
+        for r in conn.execute(select(m.message_id, m.digest).where(m.message_id.in_(ids)))
+    }
     done, seen, refused = 0, 0, []
     for item in batch.items:
         try:
