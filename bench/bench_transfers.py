@@ -334,36 +334,34 @@ def _run(
     stop = threading.Event()
     errors: list[str] = []
 
-    def approver() -> None:
-        with httpx.Client(base_url=base[OLD], headers=headers, timeout=300) as http:
-            approved = 0
-            while approved < n and not stop.is_set():
-                answer = http.post("/api/v1/transfers/approve", json={"most": args.approve})
-                if answer.status_code != 200:
-                    errors.append(f"approve {answer.status_code} {answer.text[:200]}")
-                    time.sleep(1)
-                    continue
-                got = len(answer.json()["approved"])
-                approved += got
-                if not got:
-                    time.sleep(0.3)
-
-    def payer() -> None:
+    def old_center_staff() -> None:
+        """The old center's reviewer and finance, taking turns: approve up to ``--approve``
+        letters, then run the payment run for as many; a short pause between, so that the
+        center's own writers (the delivery worker, the messages and notices coming in) get their
+        turns at SQLite's one writer."""
         ctx = Context("bench-pay", SystemClock(), OLD, source="cli")
-        paid = 0
-        while paid < n and not stop.is_set():
-            try:
-                counts = send_reserved(engines[OLD], ctx, bank, limit=args.approve)
-            except OperationalError as exc:  # the server held SQLite's writer past the busy timeout
-                errors.append(f"pay: {str(exc)[:100]}")
-                continue
-            paid += sum(counts.values())
-            if not counts:
-                time.sleep(0.3)
+        approved = paid = 0
+        with httpx.Client(base_url=base[OLD], headers=headers, timeout=300) as http:
+            while paid < n and not stop.is_set():
+                got = 0
+                if approved < n:
+                    answer = http.post("/api/v1/transfers/approve", json={"most": args.approve})
+                    if answer.status_code == 200:
+                        got = len(answer.json()["approved"])
+                        approved += got
+                    else:
+                        errors.append(f"approve {answer.status_code} {answer.text[:200]}")
+                try:
+                    counts = send_reserved(engines[OLD], ctx, bank, limit=args.approve)
+                except OperationalError as exc:  # the server held SQLite's writer past the busy timeout
+                    errors.append(f"pay: {str(exc)[:100]}")
+                    counts = {}
+                paid += sum(counts.values())
+                time.sleep(0.1 if got or counts else 0.5)
 
     t0 = time.perf_counter()
     wall0 = time.time()
-    threads = [threading.Thread(target=approver, daemon=True), threading.Thread(target=payer, daemon=True)]
+    threads = [threading.Thread(target=old_center_staff, daemon=True)]
     for t in threads:
         t.start()
     ctx = Context("bench-teller", SystemClock(), NEW, source="counter")
