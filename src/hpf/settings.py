@@ -61,6 +61,8 @@ class Settings:
     hub_public_keys: str | None = None  # HPF_HUB_PUBLIC_KEYS
     message_key_file: str | None = None  # HPF_MESSAGE_KEY_FILE
     message_window_seconds: int = 300  # HPF_MESSAGE_WINDOW_SECONDS: ± the receiver's clock
+    # HPF_TRANSFER_BATCH: at most this many transfer messages in one BDC902/BDC906 (0: single messages)
+    transfer_batch: int = 0
     deliver_every_seconds: float = 1.0  # HPF_DELIVER_EVERY_SECONDS: the delivery worker's idle pause
     deliver_backoff_seconds: float = (
         1.0  # HPF_DELIVER_BACKOFF_SECONDS: the first retry's wait (then ×2, ≤ 5 min)
@@ -98,6 +100,7 @@ class Settings:
             hub_public_keys=env.get("HPF_HUB_PUBLIC_KEYS") or None,
             message_key_file=env.get("HPF_MESSAGE_KEY_FILE") or None,
             message_window_seconds=int(env.get("HPF_MESSAGE_WINDOW_SECONDS") or 300),
+            transfer_batch=int(env.get("HPF_TRANSFER_BATCH") or 0),
             deliver_every_seconds=float(env.get("HPF_DELIVER_EVERY_SECONDS") or 1.0),
             deliver_backoff_seconds=float(env.get("HPF_DELIVER_BACKOFF_SECONDS") or 1.0),
             report_pseudonym_key=env.get("HPF_REPORT_PSEUDONYM_KEY") or None,

@@ -159,8 +159,8 @@ def test_malformed_deliveries_and_bodies_are_refused():
         update={"body": relabelled.body.model_copy(update={"key": wrapped, "nonce": nonce, "data": data})}
     )
     assert refusal(lambda: protocol.open_body(odd, B)) == "message.malformed"
-    # An answer type no model is defined for yet.
-    answer = env.model_copy(update={"type": "BDC906"})
+    # A type and direction no model is defined for (a batch is never answered: decision 0036).
+    answer = env.model_copy(update={"type": "BDC906", "reply_to": env.message_id})
     assert refusal(lambda: protocol.open_body(answer, B)) == "message.type_unhandled"
 
 

@@ -70,7 +70,7 @@ def test_every_message_handler_has_a_body_model_and_an_undefined_one_is_refused(
     assert declared[("BDC904", False)] is process.status_asked
     with pytest.raises(HpfError) as refused:
         bootstrap.check(
-            bootstrap.item_handlers(), bootstrap.listeners(), {**declared, ("BDC906", False): print}
+            bootstrap.item_handlers(), bootstrap.listeners(), {**declared, ("BDC906", True): print}
         )
     assert refused.value.code == "wiring.incomplete" and "BDC906" in refused.value.detail
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from hpf.messages.envelope import CenterCode, CenterInfo
 
@@ -374,3 +374,35 @@ class SupervisionReport(Body):
 
 
 BODIES[("SUP101", False)] = SupervisionReport
+
+
+# -- batch forms (BDC902/906, decision 0036) ------------------------------------------------------
+#
+# A batch envelope carries many items, signed and sealed once. Each item is one single message of
+# the family (BDC902: BDC901 items, BDC906: BDC905 items), requests or answers, in either
+# direction, with its own id: the receiver takes each as it takes the single message of that id
+# (de-duplicated by it, answered by it), and refuses an item alone. The batch is never answered.
+
+BATCH_MAX_ITEMS = 500
+BATCH_OF = {"BDC901": "BDC902", "BDC905": "BDC906"}  # the family's single type → its batch type
+FAMILY = {batch: single for single, batch in BATCH_OF.items()}
+
+
+class BatchItem(Body):
+    """One message inside a batch: its id, its single type, what it answers, and its body (checked
+    against the single type's model when the item is taken, so a bad item fails alone)."""
+
+    item_id: UUID
+    type: Literal["BDC901", "BDC905"]
+    reply_to: UUID | None = None
+    created_at: AwareDatetime
+    body: dict[str, Any]
+
+
+class TransferBatch(Body):
+    """BDC902 (联系函 and their answers) / BDC906 (转出信息 and their answers): up to 500 items."""
+
+    items: list[BatchItem] = Field(min_length=1, max_length=BATCH_MAX_ITEMS)
+
+
+BODIES.update({("BDC902", False): TransferBatch, ("BDC906", False): TransferBatch})

@@ -449,6 +449,7 @@ _DECLARED: list[FieldClass] = [
             ("delivered_at", GEN, "", None, "送达时间"),
             ("answered_by", GEN, "", None, "应答报文编号"),
             ("letter_no", GEN, "", None, "联系函编号"),
+            ("batch_id", GEN, "", None, "所在批量报文编号"),
         ],
     ),
     # A cross-center transfer (decision 0030): the person is a member id; amounts and the

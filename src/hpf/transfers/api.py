@@ -97,6 +97,20 @@ def approve_transfer(transfer_id: Id, conn: WriteDb, ctx: Ctx) -> process.Transf
     return process.approve(conn, ctx, transfer_id)
 
 
+class BulkBody(BaseModel):
+    ids: list[Id] | None = Field(default=None, max_length=process.BULK_MOST)
+    most: int = Field(default=process.BULK_MOST, ge=1, le=process.BULK_MOST)  # without ids: at most this many
+
+
+@router.post(
+    "/api/v1/transfers/approve",
+    summary="The old center approves letters in bulk: the ids given, or (none) every received letter that passes",
+    dependencies=[Depends(requires(Perm.APPLICATION_REVIEW))],
+)
+def approve_transfers(body: BulkBody, conn: WriteDb, ctx: Ctx) -> process.BulkApproval:
+    return process.approve_many(conn, ctx, body.ids, most=body.most)
+
+
 @router.post(
     "/api/v1/transfers/{transfer_id}/refuse",
     summary="The old center refuses with a reason (BDC901 answer, 13)",

@@ -51,6 +51,9 @@ class HubLink:
     fund_account_no: str = ""
     fund_account_name: str = ""
     fund_bank_name: str = "住房公积金结算银行"
+    # Transfer messages (BDC901/BDC905) sent as items of batches of at most this many (BDC902/906,
+    # decision 0036); 0: each its own message.
+    batch_max: int = 0
 
     @property
     def hub_sign_key(self) -> bytes:
@@ -82,6 +85,7 @@ def link_from_settings(settings: Settings) -> HubLink | None:
         window_seconds=settings.message_window_seconds,
         fund_account_no=settings.bank_account,
         fund_account_name=settings.center_name,
+        batch_max=max(0, min(settings.transfer_batch, 500)),
     )
 
 

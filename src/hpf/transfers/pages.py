@@ -47,6 +47,8 @@ MESSAGE_STATE_ZH = {
     "delivered": "已送达平台",
     "refused": "被拒收",
     "handled": "已接收",
+    "item": "待批量发送",  # a batch item not packed yet (decision 0036)
+    "batched": "已装入批量报文",
 }
 
 
@@ -75,7 +77,28 @@ def transfers_page(
     show.record_view("transfer", "list", rows=len(rows), what="转移接续列表")  # amounts are personal data
     names = {r.peer: process.peer_name(conn, r.peer) or r.peer for r in rows}
     return render(
-        request, "transfers.html", {"nav": "transfers", "rows": rows, "names": names, "side_zh": SIDE_ZH}
+        request,
+        "transfers.html",
+        {
+            "nav": "transfers", "rows": rows, "names": names, "side_zh": SIDE_ZH,
+            "approved": request.query_params.get("approved", ""), "skipped": request.query_params.get("skipped", ""),
+            "bulk_most": process.BULK_MOST,
+        },
+    )  # fmt: skip
+
+
+@router.post("/transfers/approve", dependencies=REVIEW)
+def approve_bulk_page(
+    conn: WriteDb,
+    ctx: Ctx,
+    ids: Annotated[list[int] | None, Form(max_length=process.BULK_MOST)] = None,
+    every: Annotated[str, Form(max_length=1)] = "",
+) -> Response:
+    """批量同意转出: the letters ticked, or every received letter that passes its checks."""
+    chosen = None if every == "1" else [i for i in (ids or []) if 0 < i < 2**63][: process.BULK_MOST]
+    done = process.approve_many(conn, _page_ctx(ctx), chosen)
+    return RedirectResponse(
+        f"/transfers?approved={len(done.approved)}&skipped={len(done.skipped)}", status_code=303
     )
 
 

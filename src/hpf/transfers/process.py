@@ -57,7 +57,6 @@ from hpf.ledger.chart import BANK_DEPOSITS, MEMBER_CONTROL
 from hpf.ledger.chart import Side as EntrySide
 from hpf.ledger.rules import BalancePart, JournalEntry, Line
 from hpf.loans.application.handler import household_loans
-from hpf.messages import protocol
 from hpf.messages.bodies import (
     CancelRequest,
     ContactLetter,
@@ -75,7 +74,7 @@ from hpf.settlement.rules import AccountClass, Payee, PayoutRequest, Source
 from hpf.transfers import rules
 from hpf.transfers.link import Incoming, current_link
 from hpf.transfers.rules import FINAL, Side, State
-from hpf.transfers.service import send
+from hpf.transfers.service import send, stored_body
 from hpf.transfers.service import status_answered as service_status_answered
 from hpf.transfers.tables import exchanged_message, peer_center, transfer
 
@@ -515,31 +514,46 @@ def cancel_answered(conn: Connection, ctx: Context, message: Incoming) -> None:
 # ------------------------------------------------------------------------------- old center
 
 
-def _facts(conn: Connection, letter: ContactLetter) -> tuple[int | None, rules.OutFacts]:
+def _facts(
+    conn: Connection, letter: ContactLetter
+) -> tuple[accounts.Member | None, rules.OutFacts, tuple[int, bool]]:
+    """The letter's account (when its holder is the letter's person), the facts the checks read,
+    and the household's loans (count used, any unsettled)."""
     try:
         member = accounts.get_member(conn, letter.old_account_no)
     except NotFound:
-        return None, rules.OutFacts(False, None, None, 0, 0)
+        return None, rules.OutFacts(False, None, None, 0, 0), (0, False)
     same = (
         blind_index("member", "resident_id", member.resident_id)
         == blind_index("member", "resident_id", letter.cert_no.strip().upper())
         and member.name == letter.name.strip()
     )
     if not same:
-        return None, rules.OutFacts(False, None, None, 0, 0)
-    _used, unsettled = household_loans(conn, [member.id])
-    return member.id, rules.OutFacts(
-        found=True,
-        state=member.state,
-        sealed_on=accounts_queries.last_sealed_on(conn, member.id),
-        unsettled_loans=1 if unsettled else 0,
-        balance_fen=member.balance_fen,
+        return None, rules.OutFacts(False, None, None, 0, 0), (0, False)
+    used, unsettled = household_loans(conn, [member.id])
+    return (
+        member,
+        rules.OutFacts(
+            found=True,
+            state=member.state,
+            sealed_on=accounts_queries.last_sealed_on(conn, member.id),
+            unsettled_loans=1 if unsettled else 0,
+            balance_fen=member.balance_fen,
+        ),
+        (used, bool(unsettled)),
     )
 
 
+def _checked(
+    conn: Connection, ctx: Context, letter: ContactLetter
+) -> tuple[accounts.Member | None, list[Finding], tuple[int, bool]]:
+    member, facts, loans = _facts(conn, letter)
+    return member, rules.out_checks(facts, ctx.clock.today(), _min_sealed_months(conn, ctx)), loans
+
+
 def _checks(conn: Connection, ctx: Context, letter: ContactLetter) -> tuple[int | None, list[Finding]]:
-    member_id, facts = _facts(conn, letter)
-    return member_id, rules.out_checks(facts, ctx.clock.today(), _min_sealed_months(conn, ctx))
+    member, findings, _loans = _checked(conn, ctx, letter)
+    return (member.id if member is not None else None), findings
 
 
 def _min_sealed_months(conn: Connection, ctx: Context) -> int:
@@ -586,12 +600,9 @@ def letter_received(conn: Connection, ctx: Context, message: Incoming) -> None:
 
 
 def _letter_of(conn: Connection, row: Mapping[str, Any]) -> ContactLetter:
-    stored = conn.scalar(
-        select(exchanged_message.c.envelope).where(exchanged_message.c.message_id == row["letter_message_id"])
-    )
-    if stored is None:
+    body = stored_body(conn, row["letter_message_id"])  # a single BDC901 or a BDC902's item
+    if body is None:
         raise not_found(row["letter_no"])
-    body = protocol.open_body(protocol.envelope_of(stored), current_link().keys)
     assert isinstance(body, ContactLetter)
     return body
 
@@ -615,9 +626,9 @@ def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
         return get(conn, ctx.clock.today(), transfer_id)  # approved before: nothing changes
     rules.require_move(Side.OUT, State(row["state"]), State.TRANSFERRED)
     letter = _letter_of(conn, row)
-    member_id, findings = _checks(conn, ctx, letter)
+    member, findings, loans = _checked(conn, ctx, letter)
     failed = [f for f in findings if not f.passed]
-    if failed or member_id is None:
+    if failed or member is None:
         raise Conflict(
             "transfer.checks_failed",
             "不符合转出条件：" + "；".join(f.message_zh for f in failed),
@@ -625,11 +636,11 @@ def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
             checks=[f.code for f in failed],
         )
     today = ctx.clock.today()
+    member_id = member.id
     interest_fen, _ = settle_on_close_with_policy(conn, ctx, member_id, today)
     carried, current = ledger.member_balances(conn, [member_id]).get(member_id, (0, 0))
     amount = carried + current
     principal = amount - interest_fen
-    member = accounts.get_member(conn, letter.old_account_no)
     order_id, order_no = None, None
     if amount > 0:
         sources = tuple(
@@ -654,7 +665,7 @@ def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
     )
     body = _transfer_out(
         conn, row["letter_no"], member, (principal, interest_fen), order_no or "NONE",
-        sorted(contributions_queries.member_posted_months(conn, member_id)),
+        sorted(contributions_queries.member_posted_months(conn, member_id)), loans=loans,
     )  # fmt: skip
     taken = TransferFeedback(
         letter_no=row["letter_no"], feedback_code="2", feedback="账户信息复核通过", status="08"
@@ -669,6 +680,72 @@ def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
     return get(conn, today, transfer_id)
 
 
+BULK_MOST = 500  # letters approved in one call (one transaction)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A letter a bulk approval left as it was, and why."""
+
+    id: int
+    letter_no: str
+    code: str
+    message_zh: str
+
+
+@dataclass(frozen=True)
+class BulkApproval:
+    approved: tuple[int, ...]
+    skipped: tuple[Skipped, ...]
+
+
+def approvable(conn: Connection, limit: int = BULK_MOST) -> list[int]:
+    """The letters received here, undecided, whose checks all passed when they came (oldest first)."""
+    rows = conn.execute(
+        select(transfer.c.id, transfer.c.checks)
+        .where(transfer.c.side == Side.OUT.value, transfer.c.state == State.RECEIVED.value)
+        .order_by(transfer.c.id)
+    )
+    return [int(r.id) for r in rows if all(c.get("passed") for c in (r.checks or ()))][:limit]
+
+
+def approve_many(
+    conn: Connection, ctx: Context, transfer_ids: list[int] | None = None, *, most: int = BULK_MOST
+) -> BulkApproval:
+    """Staff approve letters in bulk (decision 0036): ``transfer_ids`` (at most ``BULK_MOST``), or
+    none for every letter that passes its checks (:func:`approvable`). Each is :func:`approve`
+    in its own savepoint: a letter that fails at approval (a check no longer holds, another
+    state) is skipped with its reason, and its neighbours are approved. ``most``: of every letter
+    that passes, this many (fewer per call: shorter write transactions)."""
+    ids = (
+        approvable(conn, max(1, min(most, BULK_MOST)))
+        if transfer_ids is None
+        else list(dict.fromkeys(transfer_ids))
+    )
+    if len(ids) > BULK_MOST:
+        raise InvalidInput(
+            "transfer.bulk_too_many", f"一次最多批量审批{BULK_MOST}笔", f"at most {BULK_MOST} letters at once"
+        )
+    approved: list[int] = []
+    skipped: list[Skipped] = []
+    for transfer_id in ids:
+        try:
+            with conn.begin_nested():
+                done = approve(conn, ctx, transfer_id)
+            if done.side != Side.OUT.value or done.state not in (
+                State.TRANSFERRED.value,
+                State.COMPLETED.value,
+            ):
+                raise Conflict(
+                    "transfer.not_approved", "未能同意转出", f"transfer {transfer_id} is {done.state}"
+                )
+            approved.append(transfer_id)
+        except HpfError as exc:
+            letter = conn.scalar(select(transfer.c.letter_no).where(transfer.c.id == transfer_id))
+            skipped.append(Skipped(transfer_id, letter or "", exc.code, exc.title))
+    return BulkApproval(tuple(approved), tuple(skipped))
+
+
 def _transfer_out(
     conn: Connection,
     letter_no: str,
@@ -678,11 +755,13 @@ def _transfer_out(
     months: list[str],
     *,
     tx_func: str = "0",
+    loans: tuple[int, bool] | None = None,
 ) -> TransferOut:
-    """The BDC905 body: the money (principal, interest), the history and its summary, loans."""
+    """The BDC905 body: the money (principal, interest), the history and its summary, loans
+    (``loans``: as the checks read them in this transaction; none: read now)."""
     principal, interest = amounts
     history = rules.summarize(member.opened_on, months)
-    used, unsettled = household_loans(conn, [member.id])
+    used, unsettled = loans if loans is not None else household_loans(conn, [member.id])
     return TransferOut(
         letter_no=letter_no, tx_func=tx_func, name=member.name, cert_no=member.resident_id,  # type: ignore[arg-type]
         amount_fen=principal + interest, principal_fen=principal, interest_fen=interest,

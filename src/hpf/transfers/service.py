@@ -34,8 +34,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from hpf import events
@@ -46,14 +47,21 @@ from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
 from hpf.messages import errors, protocol
 from hpf.messages.bodies import (
+    BATCH_MAX_ITEMS,
+    BATCH_OF,
+    FAMILY,
+    BatchItem,
     Body,
     CenterCodeAnswer,
     CenterCodeQuery,
     StatusAnswer,
     StatusQuery,
+    TransferBatch,
+    body_model,
 )
-from hpf.messages.envelope import CenterInfo, Envelope
+from hpf.messages.envelope import CenterInfo, Envelope, canonical
 from hpf.messages.transport import Poster, endpoint_url
+from hpf.protection.protect import ring
 from hpf.transfers.link import HubLink, Incoming, current_link, installed
 from hpf.transfers.tables import exchanged_message, peer_center
 
@@ -98,8 +106,12 @@ def send(
 ) -> UUID:
     """Queue a message to ``to_center`` in the caller's transaction; its id. A center known to
     be suspended is refused unless ``suspended_ok`` (an answer that must not undo the change it
-    reports: it is queued, and its delivery meets the hub's own refusal)."""
+    reports: it is queued, and its delivery meets the hub's own refusal). With batches on
+    (``HubLink.batch_max``), a BDC901/BDC905 to another center is queued as an item: signed and
+    sealed later, with others, in one BDC902/BDC906 (:func:`pack_items`, decision 0036)."""
     link = current_link()
+    if link.batch_max > 0 and message_type in BATCH_OF and to_center != link.hub_code:
+        return _queue_item(conn, ctx, to_center, message_type, body, reply_to)
     envelope = protocol.compose(
         link.keys,
         sender=link.center_code,
@@ -183,12 +195,11 @@ def deliver_due(
     link = current_link()
     clock = now or ctx.clock.now
     scheduled = 0
-    from hpf.transfers import registry_feed  # (it sends through this module)
+    from hpf.transfers import registry_feed, report_feed  # (they send through this module)
 
     registry_feed.feed(engine, ctx)  # the registry messages of new loan and account events (0031)
-    from hpf.transfers import report_feed
-
     report_feed.feed(engine, ctx)  # the transfers' facts for the hub's reconciliation (0035)
+    pack_items(engine, ctx)  # transfer messages queued as items: into BDC902/BDC906 (0036)
     if _recorded_waiting(engine):
         while n := events.consume(engine, ctx, CONSUMER, [QUEUED], schedule):
             scheduled += n
@@ -226,6 +237,12 @@ def _record_attempt(
             .where(exchanged_message.c.message_id == row.message_id, exchanged_message.c.state == "queued")
             .values(state=state, **values)
         ).rowcount
+        if written and row.type in FAMILY and state != "queued":  # a batch: its items with it
+            conn.execute(
+                update(exchanged_message)
+                .where(exchanged_message.c.batch_id == row.message_id, exchanged_message.c.state == "batched")
+                .values(state=state, **values)
+            )
         if state == "refused" and written:
             events.record(
                 conn,
@@ -302,6 +319,8 @@ def receive(conn: Connection, ctx: Context, raw: bytes | dict[str, Any], now: da
     message_id = str(envelope.message_id)
     if protocol.check_duplicate(_stored_digest(conn, message_id), envelope):
         return Receipt(message_id, "duplicate")
+    if envelope.type in FAMILY:
+        return _receive_batch(conn, ctx, link, delivery.hop.sender, envelope, now)
     handler = installed().handlers.get((envelope.type, envelope.is_answer))
     if handler is None:
         raise errors.type_unhandled(envelope.type, envelope.is_answer)
@@ -354,6 +373,268 @@ def receive(conn: Connection, ctx: Context, raw: bytes | dict[str, Any], now: da
     )
     handler(conn, ctx, Incoming(envelope, body))
     return Receipt(message_id, "accepted")
+
+
+# -- batches: BDC902/BDC906 (decision 0036) -----------------------------------------------
+#
+# Sending: with batches on, a BDC901/BDC905 is written as an item (``state`` ``item``): its
+# header and body as one JSON document, encrypted with the process key ring (no SM2 yet), its
+# id the message id the single message would have had. The delivery round packs the waiting
+# items by recipient and family, up to ``batch_max`` items and ``BATCH_MAX_BYTES`` of items, into
+# one batch envelope signed and sealed once (an ordinary outbound message: retried as one); the
+# items become ``batched`` with its id, and ``delivered``/``refused`` with it.
+#
+# Taking: the batch is de-duplicated by its id like any message; then each item, in order, in
+# its own savepoint, as the single message of its id would be taken: seen before (a duplicate,
+# nothing), an answer to a question of ours, its body checked against its single type's model,
+# its handler. A refused item is rolled back alone and named in the batch's received event;
+# its neighbours stand. So a batch and a single message about one letter are the same transfer.
+
+ITEM_CONTEXT = "exchanged_message.item"
+BATCH_MAX_BYTES = 600_000  # items' JSON per batch: the sealed envelope stays under 1 MiB
+
+
+def _stored_item(item: BatchItem, batch_id: str | None = None) -> dict[str, Any]:
+    sealed = ring().encrypt(item.model_dump_json(), context=ITEM_CONTEXT)
+    return {"item": sealed} if batch_id is None else {"item": sealed, "batch": batch_id}
+
+
+def _item_of(stored: Mapping[str, Any]) -> BatchItem:
+    return BatchItem.model_validate_json(ring().decrypt(str(stored["item"]), context=ITEM_CONTEXT))
+
+
+def _item_digest(item: BatchItem) -> str:
+    import hashlib
+
+    return hashlib.sha256(canonical(item.model_dump(mode="json"))).hexdigest()
+
+
+def _queue_item(
+    conn: Connection, ctx: Context, to_center: str, message_type: str, body: Body, reply_to: UUID | None
+) -> UUID:
+    model = body_model(message_type, reply_to is not None)
+    if model is None or not isinstance(body, model):
+        raise errors.malformed(
+            f"a {message_type} {'answer' if reply_to else 'request'} body must be a {model}"
+        )
+    _recipient_key(conn, current_link(), to_center)  # known and active, as for a single message
+    item = BatchItem(
+        item_id=uuid4(), type=message_type, reply_to=reply_to, created_at=ctx.clock.now(),  # type: ignore[arg-type]
+        body=body.model_dump(mode="json"),
+    )  # fmt: skip
+    conn.execute(
+        insert(exchanged_message).values(
+            message_id=str(item.item_id),
+            direction="out",
+            type=message_type,
+            peer=to_center,
+            reply_to=str(reply_to) if reply_to else None,
+            created_at=item.created_at,
+            digest=_item_digest(item),
+            envelope=_stored_item(item),
+            state="item",
+            attempts=0,
+            letter_no=getattr(body, "letter_no", None),
+        )
+    )
+    return item.item_id
+
+
+def _chunks(items: list[tuple[str, BatchItem]], most: int) -> list[list[tuple[str, BatchItem]]]:
+    """Items in batches of at most ``most`` items and ``BATCH_MAX_BYTES`` of JSON, in order."""
+    out: list[list[tuple[str, BatchItem]]] = []
+    size = 0
+    for entry in items:
+        length = len(entry[1].model_dump_json())
+        if not out or len(out[-1]) >= most or size + length > BATCH_MAX_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(entry)
+        size += length
+    return out
+
+
+def pack_items(engine: Engine, ctx: Context, *, limit: int = 5000) -> int:
+    """Pack the waiting items into batches (see above); how many batches were made. Items for a
+    center unknown or suspended since are refused (the event ``hub_message.refused`` each)."""
+    m = exchanged_message.c
+    with read_transaction(engine) as conn:
+        if conn.execute(select(m.message_id).where(m.state == "item").limit(1)).first() is None:
+            return 0
+    link = current_link()
+    most = link.batch_max or BATCH_MAX_ITEMS
+    made = 0
+    with write_transaction(engine) as conn:
+        rows = conn.execute(
+            select(m.message_id, m.type, m.peer, m.envelope)
+            .where(m.state == "item")
+            .order_by(m.created_at, m.message_id)
+            .limit(limit)
+        ).all()
+        groups: dict[tuple[str, str], list[tuple[str, BatchItem]]] = {}
+        for r in rows:
+            groups.setdefault((r.peer, BATCH_OF[r.type]), []).append((r.message_id, _item_of(r.envelope)))
+        for (peer, batch_type), entries in groups.items():
+            for chunk in _chunks(entries, most):
+                ids = [message_id for message_id, _ in chunk]
+                try:
+                    with conn.begin_nested():
+                        batch_id = send(
+                            conn, ctx, peer, batch_type, TransferBatch(items=[i for _, i in chunk])
+                        )
+                except HpfError as exc:  # the recipient is gone: refused, as a single message would be
+                    conn.execute(
+                        update(exchanged_message)
+                        .where(m.message_id.in_(ids))
+                        .values(state="refused", last_error=f"{exc.status} {exc.code}"[:300])
+                    )
+                    for message_id, item in chunk:
+                        events.record(conn, ctx, REFUSED, "hub_message", message_id,
+                                      {"type": item.type, "to": peer, "status": exc.status, "code": exc.code})  # fmt: skip
+                    continue
+                conn.execute(
+                    update(exchanged_message)
+                    .where(m.message_id.in_(ids), m.state == "item")
+                    .values(state="batched", batch_id=str(batch_id))
+                )
+                made += 1
+    return made
+
+
+def _receive_batch(
+    conn: Connection,
+    ctx: Context,
+    link: HubLink,
+    vouched: CenterInfo | None,
+    envelope: Envelope,
+    now: datetime,
+) -> Receipt:
+    """A BDC902/BDC906 taken (its signatures checked, not seen before): each item in turn."""
+    if envelope.reply_to is not None:
+        raise errors.malformed("a batch is never an answer: its items answer")
+    batch = protocol.open_body(envelope, link.keys)
+    assert isinstance(batch, TransferBatch)
+    message_id = str(envelope.message_id)
+    taken = insert_new(
+        conn,
+        exchanged_message,
+        {
+            "message_id": message_id, "direction": "in", "type": envelope.type, "peer": envelope.sender,
+            "reply_to": None, "created_at": envelope.created_at, "digest": envelope.digest(),
+            "envelope": protocol.envelope_json(envelope), "state": "handled", "attempts": 0, "delivered_at": now,
+        },
+    )  # fmt: skip
+    if not taken:
+        protocol.check_duplicate(_stored_digest(conn, message_id), envelope)
+        return Receipt(message_id, "duplicate")
+    if vouched is not None:
+        _remember(conn, ctx, vouched)
+    handlers = installed().handlers
+    m = exchanged_message.c
+    ids = [str(i.item_id) for i in batch.items]  # the items taken before, in one read (not one per item)
+    known = {
+        r.message_id: r.digest
+        for r in conn.execute(select(m.message_id, m.digest).where(m.message_id.in_(ids)))
+    }
+    done, seen, refused = 0, 0, []
+    for item in batch.items:
+        try:
+            with conn.begin_nested():
+                if _take_item(conn, ctx, handlers, envelope, item, now, known.get(str(item.item_id))):
+                    done += 1
+                else:
+                    seen += 1
+        except HpfError as exc:  # this item alone: rolled back to its savepoint
+            refused.append({"item_id": str(item.item_id), "type": item.type, "code": exc.code,
+                            "detail": str(exc.detail)[:200]})  # fmt: skip
+    events.record(
+        conn, ctx, RECEIVED, "hub_message", message_id,
+        {"type": envelope.type, "from": envelope.sender, "reply_to": None, "items": len(batch.items),
+         "taken": done, "duplicates": seen, "refused": refused[:100]},
+    )  # fmt: skip
+    return Receipt(message_id, "accepted")
+
+
+def _take_item(
+    conn: Connection,
+    ctx: Context,
+    handlers: Mapping[tuple[str, bool], Any],
+    batch: Envelope,
+    item: BatchItem,
+    now: datetime,
+    stored: str | None,
+) -> bool:
+    """One item, as its single message would be taken (``stored``: the digest kept under its id,
+    if it was taken before); False: taken before (nothing changes)."""
+    if FAMILY[batch.type] != item.type:
+        raise errors.malformed(f"a {batch.type} carries {FAMILY[batch.type]} items, not {item.type}")
+    item_id = str(item.item_id)
+    digest = _item_digest(item)
+    if stored is not None:
+        if stored != digest:
+            raise errors.id_reused(item_id)
+        return False
+    is_answer = item.reply_to is not None
+    handler = handlers.get((item.type, is_answer))
+    model = body_model(item.type, is_answer)
+    if handler is None or model is None:
+        raise errors.type_unhandled(item.type, is_answer)
+    try:
+        body = model.model_validate(item.body)
+    except ValidationError as exc:
+        problems = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()[:20]
+        ]
+        raise errors.malformed(f"an item does not fit a {item.type} message", errors=problems) from exc
+    single = Envelope.model_construct(
+        schema_version=1, message_id=item.item_id, type=item.type, sender=batch.sender, recipient=batch.recipient,
+        created_at=item.created_at, reply_to=item.reply_to, body=batch.body, signature=batch.signature,
+    )  # fmt: skip
+    if is_answer:
+        _check_question(conn, single)
+    taken = insert_new(
+        conn,
+        exchanged_message,
+        {
+            "message_id": item_id, "direction": "in", "type": item.type, "peer": batch.sender,
+            "reply_to": str(item.reply_to) if is_answer else None, "created_at": item.created_at, "digest": digest,
+            "envelope": _stored_item(item, str(batch.message_id)), "state": "handled", "attempts": 0,
+            "delivered_at": now, "letter_no": getattr(body, "letter_no", None), "batch_id": str(batch.message_id),
+        },
+    )  # fmt: skip
+    if not taken:
+        return False
+    if is_answer:
+        m = exchanged_message.c
+        linked = conn.execute(
+            update(exchanged_message)
+            .where(m.message_id == str(item.reply_to), m.direction == "out", m.answered_by.is_(None))
+            .values(answered_by=item_id)
+        ).rowcount
+        if linked != 1:
+            raise errors.unexpected_answer(str(item.reply_to))
+    handler(conn, ctx, Incoming(single, body))
+    return True
+
+
+def stored_body(conn: Connection, message_id: str) -> Body | None:
+    """The body of a message this center received (opened with its key), or of an item of a batch
+    (read back from the key ring); None when there is no such message."""
+    stored = conn.scalar(
+        select(exchanged_message.c.envelope).where(exchanged_message.c.message_id == message_id)
+    )
+    if stored is None:
+        return None
+    if isinstance(stored, str):
+        import json
+
+        stored = json.loads(stored)
+    if "item" in stored:
+        item = _item_of(stored)
+        model = body_model(item.type, item.reply_to is not None)
+        assert model is not None
+        return model.model_validate(item.body)
+    return protocol.open_body(protocol.envelope_of(stored), current_link().keys)
 
 
 # -- the handlers of this session's messages (declared in hpf.bootstrap) ------------------

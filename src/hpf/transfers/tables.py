@@ -57,9 +57,12 @@ exchanged_message = Table(
     Column("delivered_at", UtcDateTime()),  # out: accepted by the hub; in: received
     Column("answered_by", String(36)),  # out: the answer that came back
     Column("letter_no", String(16)),  # the transfer the message is about (its 联系函编号), if any
+    # a batch item (decision 0036): the BDC902/BDC906 that carried it (out: packed into; in: came in)
+    Column("batch_id", String(36)),
     Index(None, "state", "next_attempt_at"),
     Index(None, "reply_to"),
     Index(None, "letter_no"),
+    Index(None, "batch_id"),
 )
 
 # One cross-center transfer (转移接续) as this center sees it: ``side`` ``in`` (this center is the
