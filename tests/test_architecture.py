@@ -93,7 +93,8 @@ LAYERS: list[set[str]] = [
     {"loans"},
     # quality: the data quality scan reads through published reads; its tables are in hpf.schema
     # inspection: the audit rule pack reads every business package
-    {"console", "transfers", "quality", "inspection"},
+    # planning: fund operation, forecasts, the annual plan, what-ifs, early warning (decision 0038)
+    {"console", "transfers", "quality", "inspection", "planning"},
     {"bootstrap", "schema", "check"},
     {"data"},  # the data element registry, catalog and standard export: reads the whole schema
     {"app", "sim", "migrations"},
