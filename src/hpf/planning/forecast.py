@@ -177,7 +177,9 @@ def forecast_series(series: MonthlySeries, *, horizon: int = HORIZON) -> Forecas
         wape, mae = backtest_error(test, [_fen(v) for v in band[0]])
         scored.append(Backtest(name, wape, mae))
     if not scored:
-        return Forecast(series.name, status="too_little_history", message_zh="没有模型能拟合该序列", **history)
+        return Forecast(
+            series.name, status="too_little_history", message_zh="没有模型能拟合该序列", **history
+        )
     best = min(scored, key=lambda b: (b.mae_fen, list(MODELS).index(b.model)))
     band = _quiet(MODELS[best.model][1], values, horizon)
     if band is None:
