@@ -66,7 +66,9 @@ def test_ten_months_are_too_little_history_to_forecast(city):
 
 def _balance(conn, codes):
     sb = subject_balance.c
-    return int(conn.scalar(select(func.sum(sb.debit_fen - sb.credit_fen)).where(sb.subject_code.in_(codes))) or 0)
+    return int(
+        conn.scalar(select(func.sum(sb.debit_fen - sb.credit_fen)).where(sb.subject_code.in_(codes))) or 0
+    )
 
 
 def test_the_indicators_equal_the_ledger_and_the_loan_book(city):
@@ -80,7 +82,9 @@ def test_the_indicators_equal_the_ledger_and_the_loan_book(city):
             select(func.sum(sb.debit_fen), func.sum(sb.credit_fen)).where(sb.subject_code == "201")
         ).one()
         overdue = conn.scalar(select(func.sum(loan.c.overdue_principal_fen)).where(loan.c.state == "active"))
-        reserved = conn.scalar(select(func.sum(withdrawal.c.allowed_fen)).where(withdrawal.c.state == "reserved"))
+        reserved = conn.scalar(
+            select(func.sum(withdrawal.c.allowed_fen)).where(withdrawal.c.state == "reserved")
+        )
         signed = conn.scalar(select(func.sum(loan.c.principal_fen)).where(loan.c.state == "approved"))
     q = Decimal("0.0001")
     assert ind.bank_fen == bank > 0

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hpf.cli import archives as services_cli
+from hpf.cli import planning as planning_cli
 from hpf.cli.hub import hub_app, transfers_app
 from hpf.cli.settlement import fakebank_app, settlement_app
 from hpf.loans.calculator import cli as loans_cli
@@ -46,6 +47,11 @@ app.add_typer(fakebank_app, name="fakebank")
 app.add_typer(services_cli.app, name="archive")
 app.add_typer(hub_app, name="hub")
 app.add_typer(transfers_app, name="transfers")
+app.command("plan")(planning_cli.plan)
+app.command("forecast")(planning_cli.forecast)
+app.command("liquidity")(planning_cli.liquidity)
+app.add_typer(planning_cli.whatif_app, name="whatif")
+app.add_typer(planning_cli.warning_app, name="warning")
 console = Console()
 
 
@@ -704,6 +710,7 @@ def serve(
         raise typer.Exit(2)
     settings = _settings()
     _demo_users(settings)
+    _install_whatif_runner(settings)
     console.print(f"{settings.center_name}: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     if workers == 1:
         uvicorn.run(served_app(), host=host, port=port, log_level="warning")
@@ -713,6 +720,14 @@ def serve(
     uvicorn.run(
         "hpf.app:served_app", factory=True, workers=workers, host=host, port=port, log_level="warning"
     )
+
+
+def _install_whatif_runner(settings: Settings) -> None:
+    """A what-if asked for on the page runs in this server's process (decision 0038)."""
+    from hpf.planning.whatif import install_runner
+    from hpf.sim.planning import whatif_runner
+
+    install_runner(whatif_runner(settings.center_code))
 
 
 @app.command("demo")

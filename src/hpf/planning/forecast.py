@@ -157,13 +157,14 @@ def _quiet(run: Callable[[Sequence[float], int], Band], values: Sequence[float],
 def forecast_series(series: MonthlySeries, *, horizon: int = HORIZON) -> Forecast:
     """The forecast of one series, or its reason for none (see the module's docstring)."""
     n = len(series.values_fen)
-    history = {"history_months": list(series.months), "history_fen": list(series.values_fen)}
+    months_seen, values_seen = list(series.months), list(series.values_fen)
     if n < MIN_MONTHS:
         return Forecast(
             series.name,
             status="too_little_history",
             message_zh=f"历史数据不足：仅有{n}个月，至少需要{MIN_MONTHS}个月才能预测并回测",
-            **history,
+            history_months=months_seen,
+            history_fen=values_seen,
         )
     values = [float(v) for v in series.values_fen]
     train, test = values[:-BACKTEST_MONTHS], list(series.values_fen[-BACKTEST_MONTHS:])
@@ -178,12 +179,22 @@ def forecast_series(series: MonthlySeries, *, horizon: int = HORIZON) -> Forecas
         scored.append(Backtest(name, wape, mae))
     if not scored:
         return Forecast(
-            series.name, status="too_little_history", message_zh="没有模型能拟合该序列", **history
+            series.name,
+            status="too_little_history",
+            message_zh="没有模型能拟合该序列",
+            history_months=months_seen,
+            history_fen=values_seen,
         )
     best = min(scored, key=lambda b: (b.mae_fen, list(MODELS).index(b.model)))
     band = _quiet(MODELS[best.model][1], values, horizon)
     if band is None:
-        return Forecast(series.name, status="too_little_history", message_zh="模型拟合失败", **history)
+        return Forecast(
+            series.name,
+            status="too_little_history",
+            message_zh="模型拟合失败",
+            history_months=months_seen,
+            history_fen=values_seen,
+        )
     months: list[str] = []
     month = series.months[-1]
     for _ in range(horizon):
@@ -203,5 +214,6 @@ def forecast_series(series: MonthlySeries, *, horizon: int = HORIZON) -> Forecas
         hi80_fen=tuple(max(a, b) for a, b in zip(hi80, mean, strict=True)),
         lo95_fen=tuple(min(a, b) for a, b in zip(lo95, lo80, strict=True)),
         hi95_fen=tuple(max(a, b) for a, b in zip(hi95, hi80, strict=True)),
-        **history,
+        history_months=months_seen,
+        history_fen=values_seen,
     )

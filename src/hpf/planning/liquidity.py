@@ -250,7 +250,7 @@ def record_alerts(conn: Connection, ctx: Context, ind: Indicators) -> int:
     for a in alerts_of(ind):
         new += insert_new(conn, liquidity_alert, {
             "business_date": ind.on, "indicator": a.indicator, "value": a.value, "threshold": a.threshold,
-            "message_zh": a.message_zh[:200], "raised_at": ctx.now(),
+            "message_zh": a.message_zh[:200], "raised_at": ctx.clock.now(),
         })  # fmt: skip
     return new
 
@@ -269,7 +269,7 @@ def acknowledge(conn: Connection, ctx: Context, ind: Indicators, indicator: str)
             liquidity_alert.c.indicator == indicator,
             liquidity_alert.c.acknowledged_by.is_(None),
         )
-        .values(acknowledged_by=ctx.actor, acknowledged_at=ctx.now())
+        .values(acknowledged_by=ctx.actor, acknowledged_at=ctx.clock.now())
     )
     return next(a for a in current_alerts(conn, ind) if a.indicator == indicator)
 

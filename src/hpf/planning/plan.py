@@ -102,7 +102,7 @@ def save_assumptions(
                               .where(plan_assumption.c.year == year)) or 0) + 1  # fmt: skip
     saved = Assumptions(parsed, version, note[:200], ctx.actor)
     conn.execute(plan_assumption.insert().values(
-        year=year, version=version, assumptions=saved.to_json(), note=saved.note, actor=ctx.actor, saved_at=ctx.now(),
+        year=year, version=version, assumptions=saved.to_json(), note=saved.note, actor=ctx.actor, saved_at=ctx.clock.now(),
     ))  # fmt: skip
     return saved
 

@@ -42,7 +42,7 @@ def run_forecasts(engine: Engine, ctx: Context, on: date) -> ForecastRun:
 
 
 def store_forecasts(conn: Connection, ctx: Context, on: date, forecasts: list[Forecast]) -> ForecastRun:
-    now = ctx.now()
+    now = ctx.clock.now()
     run_id = conn.execute(
         forecast_run.insert()
         .values(business_date=on, computed_at=now, actor=ctx.actor, result=[f.to_json() for f in forecasts])

@@ -110,7 +110,7 @@ def queue_run(conn: Connection, ctx: Context, params: dict[str, Any]) -> int:
     checked = check_params(params)
     run_id = conn.execute(
         whatif_run.insert()
-        .values(state="queued", params=checked, actor=ctx.actor, created_at=ctx.now())
+        .values(state="queued", params=checked, actor=ctx.actor, created_at=ctx.clock.now())
         .returning(whatif_run.c.id)
     ).scalar_one()
     return int(run_id)
@@ -151,11 +151,11 @@ def execute(engine: Engine, ctx: Context, run_id: int, run: Runner) -> WhatIfRun
     except Exception as exc:  # a run that breaks is recorded as failed, then re-raised for the log
         with write_transaction(engine) as conn:
             conn.execute(update(whatif_run).where(whatif_run.c.id == run_id).values(
-                state="failed", error=f"模拟运行出错：{type(exc).__name__}"[:200], finished_at=ctx.now()))  # fmt: skip
+                state="failed", error=f"模拟运行出错：{type(exc).__name__}"[:200], finished_at=ctx.clock.now()))  # fmt: skip
         raise
     with write_transaction(engine) as conn:
         conn.execute(update(whatif_run).where(whatif_run.c.id == run_id).values(
-            state=state, result=result, error=error, finished_at=ctx.now()))  # fmt: skip
+            state=state, result=result, error=error, finished_at=ctx.clock.now()))  # fmt: skip
         return get_run(conn, run_id)
 
 
