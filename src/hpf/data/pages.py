@@ -30,6 +30,7 @@ OWNER_ZH = {
     "events": "业务事件",
     "identity": "身份认证",
     "inspection": "电子稽查",
+    "planning": "资金运行与计划",
     "jobs": "批处理",
     "ledger": "财务核算",
     "loans": "个人住房贷款",

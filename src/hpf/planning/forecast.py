@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from hpf.jobs import JSONValue
 from hpf.planning.series import MonthlySeries, next_month
 
 HORIZON = 12
@@ -63,7 +64,7 @@ class Forecast:
     def chosen(self) -> Backtest | None:
         return next((b for b in self.backtests if b.model == self.model), None)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JSONValue]:
         return asdict(self)
 
     @classmethod

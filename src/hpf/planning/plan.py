@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from hpf.jobs import JSONValue
 from hpf.kernel.context import Context
 from hpf.kernel.errors import InvalidInput
 from hpf.kernel.exports import safe_cell
@@ -61,7 +62,7 @@ class Assumptions:
     def of(self, name: str) -> Assumption:
         return self.by_series.get(name, Assumption())
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JSONValue]:
         return {
             name: {"growth": str(a.growth), "override_fen": a.override_fen}
             for name, a in self.by_series.items()

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Connection, Engine, select, update
 
@@ -50,7 +50,38 @@ METRIC_ZH = {
     "people_served": "服务人数（贷款与提取）",
 }
 
-Runner = Callable[[Engine, dict[str, Any]], dict[str, Any]]
+
+class WhatIfParams(TypedDict):
+    parameter: str
+    value: Any
+    months: int
+    seed: int
+
+
+class Outcome(TypedDict):
+    """One side of the comparison at the end of the simulated months."""
+
+    start: str
+    end: str
+    bank_fen: int
+    loan_balance_fen: int
+    deposits_fen: int
+    loan_ratio: str | None
+    coverage_30: str | None
+    loans_made: int
+    loans_made_fen: int
+    withdrawers: int
+    withdrawn_fen: int
+    people_served: int
+
+
+class WhatIfResult(TypedDict):
+    params: WhatIfParams
+    base: Outcome
+    changed: Outcome
+
+
+Runner = Callable[[Engine, WhatIfParams], WhatIfResult]
 _runner: list[Runner] = []
 
 
@@ -63,7 +94,7 @@ def runner() -> Runner | None:
     return _runner[0] if _runner else None
 
 
-def check_params(raw: dict[str, Any]) -> dict[str, Any]:
+def check_params(raw: dict[str, Any]) -> WhatIfParams:
     """The parameters of a run, checked: ``parameter`` (one of :data:`PARAMETERS`), ``value``
     (as the policy reads it), ``months`` (1–24), ``seed``."""
     parameter = raw.get("parameter")
@@ -79,15 +110,15 @@ def check_params(raw: dict[str, Any]) -> dict[str, Any]:
     seed = raw.get("seed", 7)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
         raise InvalidInput("planning.whatif_seed", "随机种子须为非负整数", f"seed {seed!r}", field="seed")
-    return {"parameter": parameter, "value": value, "months": months, "seed": seed}
+    return WhatIfParams(parameter=str(parameter), value=value, months=months, seed=seed)
 
 
 @dataclass(frozen=True)
 class WhatIfRun:
     id: int
     state: str
-    params: dict[str, Any]
-    result: dict[str, Any] | None
+    params: WhatIfParams
+    result: WhatIfResult | None
     error: str | None
     actor: str
     created_at: datetime
@@ -101,7 +132,8 @@ class WhatIfRun:
         """(metric in Chinese, unchanged, changed) for the page."""
         if not self.result:
             return []
-        base, changed = self.result["base"], self.result["changed"]
+        base: dict[str, Any] = dict(self.result["base"])
+        changed: dict[str, Any] = dict(self.result["changed"])
         return [(METRIC_ZH[k], base.get(k), changed.get(k)) for k in METRIC_ZH if k in base]
 
 
@@ -144,7 +176,7 @@ def execute(engine: Engine, ctx: Context, run_id: int, run: Runner) -> WhatIfRun
         with read_transaction(engine) as conn:
             return get_run(conn, run_id)
     try:
-        result: dict[str, Any] | None = run(engine, dict(claimed[0]))
+        result: WhatIfResult | None = run(engine, check_params(dict(claimed[0])))
         state, error = "done", None
     except HpfError as exc:
         result, state, error = None, "failed", exc.title[:200]

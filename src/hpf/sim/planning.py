@@ -11,7 +11,6 @@ import sqlite3
 import tempfile
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
@@ -23,7 +22,7 @@ from hpf.kernel.errors import InvalidInput
 from hpf.ledger.queries import subject_entries_subquery
 from hpf.planning import warning
 from hpf.planning.liquidity import indicators
-from hpf.planning.whatif import Runner
+from hpf.planning.whatif import Outcome, Runner, WhatIfParams, WhatIfResult
 from hpf.policy.service import schedule_change
 from hpf.sim.simulator import simulate
 from hpf.withdrawals.queries import withdrawals_subquery
@@ -51,7 +50,7 @@ def copy_sqlite(engine: Engine, target: Path) -> Path:
     return target
 
 
-def outcome(conn: Connection, since: date, on: date) -> dict[str, Any]:
+def outcome(conn: Connection, since: date, on: date) -> Outcome:
     """The figures compared side by side: liquidity, 个贷率, loans made and withdrawals paid since
     ``since``, and the people served (borrowers plus members who withdrew)."""
     ind = indicators(conn, on, [])
@@ -71,21 +70,23 @@ def outcome(conn: Connection, since: date, on: date) -> dict[str, Any]:
             w.c.state == "paid", w.c.applied_on >= since
         )
     ).one()
-    return {
-        "bank_fen": ind.bank_fen,
-        "loan_balance_fen": ind.loan_balance_fen,
-        "deposits_fen": ind.deposits_fen,
-        "loan_ratio": str(ind.loan_ratio) if ind.loan_ratio is not None else None,
-        "coverage_30": str(ind.coverage_30) if ind.coverage_30 is not None else None,
-        "loans_made": int(made[0]),
-        "loans_made_fen": int(made[1]),
-        "withdrawers": int(paid[0]),
-        "withdrawn_fen": int(paid[1]),
-        "people_served": int(made[0]) + int(paid[0]),
-    }
+    return Outcome(
+        start=since.isoformat(),
+        end=on.isoformat(),
+        bank_fen=ind.bank_fen,
+        loan_balance_fen=ind.loan_balance_fen,
+        deposits_fen=ind.deposits_fen,
+        loan_ratio=str(ind.loan_ratio) if ind.loan_ratio is not None else None,
+        coverage_30=str(ind.coverage_30) if ind.coverage_30 is not None else None,
+        loans_made=int(made[0]),
+        loans_made_fen=int(made[1]),
+        withdrawers=int(paid[0]),
+        withdrawn_fen=int(paid[1]),
+        people_served=int(made[0]) + int(paid[0]),
+    )
 
 
-def _live(path: Path, center_code: str, params: dict[str, Any], change: bool) -> dict[str, Any]:
+def _live(path: Path, center_code: str, params: WhatIfParams, change: bool) -> Outcome:
     engine = make_engine(f"sqlite:///{path}")
     try:
         with read_transaction(engine) as conn:
@@ -99,23 +100,23 @@ def _live(path: Path, center_code: str, params: dict[str, Any], change: bool) ->
         summary = simulate(engine, center_code, months=params["months"], seed=params["seed"])
         end = date.fromisoformat(summary.last_business_date)
         with read_transaction(engine) as conn:
-            return {"start": start.isoformat(), "end": end.isoformat(), **outcome(conn, start, end)}
+            return outcome(conn, start, end)
     finally:
         engine.dispose()
 
 
-def run_whatif(engine: Engine, center_code: str, params: dict[str, Any]) -> dict[str, Any]:
+def run_whatif(engine: Engine, center_code: str, params: WhatIfParams) -> WhatIfResult:
     """Both runs on copies of ``engine``'s database (the center's own is never written)."""
     with tempfile.TemporaryDirectory(prefix="hpf-whatif-") as folder:
         base = copy_sqlite(engine, Path(folder) / "base.sqlite3")
         changed = copy_sqlite(engine, Path(folder) / "changed.sqlite3")
         unchanged = _live(base, center_code, params, change=False)
         other = _live(changed, center_code, params, change=True)
-    return {"params": params, "base": unchanged, "changed": other}
+    return WhatIfResult(params=params, base=unchanged, changed=other)
 
 
 def whatif_runner(center_code: str) -> Runner:
-    def run(engine: Engine, params: dict[str, Any]) -> dict[str, Any]:
+    def run(engine: Engine, params: WhatIfParams) -> WhatIfResult:
         return run_whatif(engine, center_code, params)
 
     return run
