@@ -49,7 +49,9 @@ def _indicators(**kw) -> Indicators:
     base["coverage_30"] = ratio(base["bank_fen"], o.within_30_fen)
     base["coverage_90"] = ratio(base["bank_fen"], o.within_90_fen)
     base["loan_ratio"] = ratio(base["loan_balance_fen"], base["deposits_fen"])
-    base["usage_ratio"] = ratio(base["loan_balance_fen"] + base["withdrawn_total_fen"], base["contributed_total_fen"])
+    base["usage_ratio"] = ratio(
+        base["loan_balance_fen"] + base["withdrawn_total_fen"], base["contributed_total_fen"]
+    )
     base["overdue_permille"] = ratio(base["overdue_fen"] * 1000, base["loan_balance_fen"], Decimal("0.01"))
     return Indicators(**base)
 
@@ -106,7 +108,9 @@ def test_backtest_error_worked_by_hand():
 
 def _seasonal(months: int) -> MonthlySeries:
     x = month_range("2022-01", "2030-12")[:months]
-    values = [round(10_000_000 + 50_000 * i + 2_000_000 * math.sin(2 * math.pi * i / 12)) for i in range(months)]
+    values = [
+        round(10_000_000 + 50_000 * i + 2_000_000 * math.sin(2 * math.pi * i / 12)) for i in range(months)
+    ]
     return MonthlySeries("collections", tuple(x), tuple(values))
 
 
@@ -124,7 +128,9 @@ def test_a_seasonal_series_is_forecast_with_its_backtest_error():
     assert chosen is not None and chosen.mae_fen == min(b.mae_fen for b in f.backtests)
     assert f.model in {"ets_seasonal", "sarima"}  # the seasonal models win on a seasonal series
     assert Decimal(chosen.wape) < Decimal("0.02") and "回测误差（WAPE）" in f.message_zh
-    for lo95, lo80, mean, hi80, hi95 in zip(f.lo95_fen, f.lo80_fen, f.mean_fen, f.hi80_fen, f.hi95_fen, strict=True):
+    for lo95, lo80, mean, hi80, hi95 in zip(
+        f.lo95_fen, f.lo80_fen, f.mean_fen, f.hi80_fen, f.hi95_fen, strict=True
+    ):
         assert 0 <= lo95 <= lo80 <= mean <= hi80 <= hi95
     assert Forecast.from_json(f.to_json()) == f
     # 20 months: no seasonal model yet (two years needed), the level and damped trend only

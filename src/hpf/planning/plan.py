@@ -32,7 +32,15 @@ from hpf.ledger.chart import MEMBER_CONTROL
 from hpf.ledger.queries import subject_debit_balance
 from hpf.planning.forecast import Forecast
 from hpf.planning.liquidity import BANK_SUBJECTS, LOAN_SUBJECTS, ratio
-from hpf.planning.series import COLLECTIONS, DISBURSEMENTS, REPAYMENTS, WITHDRAWALS, series_zh
+from hpf.planning.series import (
+    COLLECTIONS,
+    DISBURSEMENTS,
+    REPAYMENTS,
+    WITHDRAWALS,
+    MonthlySeries,
+    monthly_history,
+    series_zh,
+)
 from hpf.planning.tables import plan_assumption
 
 PLANNED = (COLLECTIONS, REPAYMENTS, WITHDRAWALS, DISBURSEMENTS)
@@ -208,14 +216,23 @@ def spread(total_fen: int, weights: list[int]) -> list[int]:
     return parts
 
 
-def plan_line(key: str, year: int, forecast: Forecast | None, assumption: Assumption) -> PlanLine:
-    """One line of the plan (see the module's rule for each month)."""
+def plan_line(
+    key: str,
+    year: int,
+    forecast: Forecast | None,
+    assumption: Assumption,
+    history: MonthlySeries | None = None,
+) -> PlanLine:
+    """One line of the plan (see the module's rule for each month); the actuals are ``history``'s
+    when given, else the forecast's."""
     known: dict[str, tuple[int, str]] = {}
     if forecast is not None:
         known.update(
             {m: (v, "actual") for m, v in zip(forecast.history_months, forecast.history_fen, strict=True)}
         )
         known.update({m: (v, "forecast") for m, v in zip(forecast.months, forecast.mean_fen, strict=True)})
+    if history is not None:
+        known.update({m: (v, "actual") for m, v in zip(history.months, history.values_fen, strict=True)})
     months: list[int] = []
     basis: list[str] = []
     for mon in range(1, 13):
@@ -239,12 +256,15 @@ def plan_line(key: str, year: int, forecast: Forecast | None, assumption: Assump
 def draft(conn: Connection, year: int, on: date, forecasts: list[Forecast], assumptions: Assumptions) -> Plan:
     """The plan of ``year`` drafted on ``on`` from ``forecasts`` under ``assumptions``."""
     by_name = {f.name: f for f in forecasts}
-    reasons = sorted(n for n in by_name if n.startswith(f"{WITHDRAWALS}:"))
-    sources = [plan_line(k, year, by_name.get(k), assumptions.of(k)) for k in (COLLECTIONS, REPAYMENTS)]
-    uses = [plan_line(k, year, by_name.get(k), assumptions.of(k)) for k in reasons]
-    if not reasons:  # no withdrawal yet: the total as one line
-        uses.append(plan_line(WITHDRAWALS, year, by_name.get(WITHDRAWALS), assumptions.of(WITHDRAWALS)))
-    uses.append(plan_line(DISBURSEMENTS, year, by_name.get(DISBURSEMENTS), assumptions.of(DISBURSEMENTS)))
+    actual = {s.name: s for s in monthly_history(conn, on)}
+
+    def line(key: str) -> PlanLine:
+        return plan_line(key, year, by_name.get(key), assumptions.of(key), actual.get(key))
+
+    reasons = sorted(n for n in {*by_name, *actual} if n.startswith(f"{WITHDRAWALS}:"))
+    sources = [line(k) for k in (COLLECTIONS, REPAYMENTS)]
+    uses = [line(k) for k in reasons] or [line(WITHDRAWALS)]  # no withdrawal yet: the total as one line
+    uses.append(line(DISBURSEMENTS))
     notes = [
         f"{series_zh(f.name)}：{f.message_zh}" for f in forecasts if f.name in PLANNED or f.name in reasons
     ]
