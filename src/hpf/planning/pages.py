@@ -27,7 +27,7 @@ from hpf.planning.series import series_zh
 from hpf.web.auth import requires
 from hpf.web.bounds import Code, Id
 from hpf.web.deps import Ctx, ReadDb, WriteDb
-from hpf.web.pages_common import PageRoute, render
+from hpf.web.pages_common import PageRoute, render, staff_names
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -49,8 +49,10 @@ def _common() -> dict[str, Any]:
 def liquidity_page(request: Request, conn: ReadDb, ctx: Ctx) -> Response:
     """资金运行监测: the day's indicators, the expected outflows, the alerts and who saw them."""
     view = service.liquidity_view(conn, ctx.clock.today())
+    history = liq.alert_history(conn, limit=20)
+    actors = [a.acknowledged_by or "" for a in view.alerts] + [h.acknowledged_by or "" for h in history]
     return render(request, "planning_liquidity.html", {
-        **_common(), "v": view, "i": view.indicators, "history": liq.alert_history(conn, limit=20),
+        **_common(), "v": view, "i": view.indicators, "history": history, "actor_names": staff_names(conn, actors),
     })  # fmt: skip
 
 
@@ -84,8 +86,10 @@ def _plan_context(conn: Any, ctx: Any, year: int, version: int | None, **extra: 
     run = service.latest_forecasts(conn)
     assumptions = plans.assumptions_of(conn, year, version)
     drafted = plans.draft(conn, year, ctx.clock.today(), run.forecasts if run else [], assumptions)
+    versions = plans.assumption_versions(conn, year)
     return {
-        **_common(), "year": year, "plan": drafted, "run": run, "versions": plans.assumption_versions(conn, year),
+        "actor_names": staff_names(conn, [assumptions.actor, *(v[2] for v in versions)]),
+        **_common(), "year": year, "plan": drafted, "run": run, "versions": versions,
         "version": version, "error": "", "planned": plans.PLANNED, **extra,
     }  # fmt: skip
 

@@ -89,6 +89,7 @@
           yAxisIndex: spec.horizontal ? undefined : s.axis || 0,
           xAxisIndex: spec.horizontal ? s.axis || 0 : undefined,
           areaStyle: s.band ? { opacity: s.band === "inner" ? 0.32 : 0.14, color: "#1d5fa8" } : s.area ? { opacity: 0.15 } : undefined,
+          itemStyle: s.band ? { color: "#1d5fa8", opacity: s.band === "inner" ? 0.6 : 0.3 } : undefined,
           lineStyle: s.band || s.base ? { opacity: 0 } : s.dashed ? { type: "dashed" } : undefined,
           stack: s.stack || undefined,
           showSymbol: !s.band && !s.base && (s.type || "line") === "line" && spec.x.length <= 24,
