@@ -127,7 +127,7 @@ def test_a_seasonal_series_is_forecast_with_its_backtest_error():
     chosen = f.chosen
     assert chosen is not None and chosen.mae_fen == min(b.mae_fen for b in f.backtests)
     assert f.model in {"ets_seasonal", "sarima"}  # the seasonal models win on a seasonal series
-    assert Decimal(chosen.wape) < Decimal("0.02") and "回测误差（WAPE）" in f.message_zh
+    assert Decimal(chosen.wape) < Decimal("0.02") and "回测误差率" in f.message_zh
     for lo95, lo80, mean, hi80, hi95 in zip(
         f.lo95_fen, f.lo80_fen, f.mean_fen, f.hi80_fen, f.hi95_fen, strict=True
     ):

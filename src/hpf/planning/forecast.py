@@ -33,7 +33,7 @@ MODEL_ZH = {
     "ets_level": "指数平滑（水平）",
     "ets_damped": "指数平滑（阻尼趋势）",
     "ets_seasonal": "指数平滑（阻尼趋势＋季节）",
-    "sarima": "季节性ARIMA(1,1,1)(0,1,1)12",
+    "sarima": "季节性自回归积分滑动平均模型",
 }
 
 
@@ -202,7 +202,7 @@ def forecast_series(series: MonthlySeries, *, horizon: int = HORIZON) -> Forecas
         month = next_month(month)
         months.append(month)
     mean, lo80, hi80, lo95, hi95 = ([_fen(v) for v in part] for part in band)
-    chosen_wape = f"，回测误差（WAPE）{Decimal(best.wape) * 100:.1f}%" if best.wape else ""
+    chosen_wape = f"，回测误差率{Decimal(best.wape) * 100:.1f}%" if best.wape else ""
     return Forecast(
         series.name,
         status="ok",
