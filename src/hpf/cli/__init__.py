@@ -196,6 +196,7 @@ def simulate(
         summary = run(engine, settings.center_code, months=months, seed=seed, progress=_reporter(bar))
     console.print(asdict(summary))
     console.print(f"电子稽查：各月末疑点数 {summary.inspection_findings}")
+    console.print(f"贷款风险预警：各月末新预警贷款数 {summary.early_warnings}")
     if plant_defects and answer_key is not None:
         with read_transaction(engine) as conn:
             today = stored_business_date(conn)

@@ -12,7 +12,8 @@ reviewer decides the flagged ones and the payment run pays them at a fake bank h
 reviewed, disbursed, collected at month-end, fall overdue, recover, prepay and are re-priced on
 1 January (``hpf.sim.loans``); at the end the default scorecard is trained on that history.
 At each month-end the electronic audit's rule pack runs (``hpf.inspection.service.scan``): the
-summary keeps each month's count of findings.
+summary keeps each month's count of findings; so do the borrowers' early-warning rules
+(``hpf.planning.warning.scan``), with each month's count of loans newly warned.
 
 It stops mid-stream, as a center's working day does, with work in every queue
 (``_World.leave_work``): on the last day a few employers have paid the new month early (receipts
@@ -47,6 +48,7 @@ from hpf.contributions.rules import Kind, ListRow, add_months, due_month, month_
 from hpf.db.calendar import set_business_date, stored_business_date
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.inspection.service import scan as inspection_scan
+from hpf.planning.warning import scan as early_warning_scan
 from hpf.interest.service import settle_year_with_policy
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
@@ -90,6 +92,7 @@ class SimulationSummary:
     withdrawals: WithdrawalSummary = field(default_factory=WithdrawalSummary)
     loans: LoanSummary = field(default_factory=LoanSummary)
     inspection_findings: list[int] = field(default_factory=list)  # the audit pack's, each month-end
+    early_warnings: list[int] = field(default_factory=list)  # loans newly warned, each month-end
     scorecard_auc: Decimal | None = None  # the default scorecard trained at the end, if the book allows
     last_business_date: str = ""
 
@@ -196,6 +199,8 @@ class _World:
         summary.inspection_findings.append(
             len(inspection_scan(self.engine, at=month_end(month), ctx=self.ctx).findings)
         )
+        with write_transaction(self.engine) as conn:  # the borrowers' early warning (decision 0038)
+            summary.early_warnings.append(sum(early_warning_scan(conn, month_end(month)).values()))
         self._move_to(month_end(month) + timedelta(days=1))
 
     # ----------------------------------------------------------------- the last day's queues
