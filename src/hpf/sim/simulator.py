@@ -48,7 +48,6 @@ from hpf.contributions.rules import Kind, ListRow, add_months, due_month, month_
 from hpf.db.calendar import set_business_date, stored_business_date
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.inspection.service import scan as inspection_scan
-from hpf.planning.warning import scan as early_warning_scan
 from hpf.interest.service import settle_year_with_policy
 from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
@@ -56,6 +55,7 @@ from hpf.kernel.errors import HpfError
 from hpf.kernel.identifiers import resident_id_check_digit
 from hpf.kernel.records import fields_of
 from hpf.ledger import service as ledger
+from hpf.planning.warning import scan as early_warning_scan
 from hpf.policy.rules import contribution_parts
 from hpf.policy.service import policy_at
 from hpf.settlement.adapter import BankAdapter
