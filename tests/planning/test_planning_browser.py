@@ -37,7 +37,9 @@ def served(city) -> Iterator[dict[str, Any]]:
     # and one series with a longer (synthetic) history ending in the city's last month, so that
     # the page draws a fan chart
     months = month_range("2023-05", "2025-10")
-    values = [round(8_000_000 + 40_000 * i + 1_500_000 * math.sin(2 * math.pi * i / 12)) for i in range(len(months))]
+    values = [
+        round(8_000_000 + 40_000 * i + 1_500_000 * math.sin(2 * math.pi * i / 12)) for i in range(len(months))
+    ]
     longer = forecast_series(MonthlySeries("collections", tuple(months), tuple(values)))
     with write_transaction(city) as conn:
         schedule_change(conn, ctx, "liquidity.loan_ratio_max", TODAY, "0.01", "测试告警")

@@ -25,9 +25,12 @@ def test_the_rules_warn_loans_before_they_are_90_days_overdue(city):
     assert missed["serious_warned"] == report["serious_loans"]
     # the figures are those of the stored queue: each warned loan once per rule, on its first day
     with read_transaction(city) as conn:
-        stored = conn.execute(select(early_warning.c.loan_id, early_warning.c.rule, early_warning.c.warned_on)).all()
+        stored = conn.execute(
+            select(early_warning.c.loan_id, early_warning.c.rule, early_warning.c.warned_on)
+        ).all()
         over_90 = {
-            int(i) for (i,) in conn.execute(select(loan.c.id).where(loan.c.days_past_due >= warning.SERIOUS_DAYS))
+            int(i)
+            for (i,) in conn.execute(select(loan.c.id).where(loan.c.days_past_due >= warning.SERIOUS_DAYS))
         }
     assert len(stored) == len({(i, r) for i, r, _ in stored})
     assert {int(i) for i, _, _ in stored} == set(measure.warned)
