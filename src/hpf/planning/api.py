@@ -29,7 +29,7 @@ from hpf.planning import liquidity as liq
 from hpf.planning import plan as plans
 from hpf.planning import service, warning, whatif
 from hpf.web.auth import requires
-from hpf.web.bounds import Code, Id, Text
+from hpf.web.bounds import Code, Id, NonNegativeFen, Text
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.routing import HpfRoute
 
@@ -131,7 +131,9 @@ def save_assumptions(year: Id, body: AssumptionsIn, conn: WriteDb, ctx: Ctx) -> 
 
 class WhatIfIn(BaseModel):
     parameter: Code
-    value: int | str = Field(description="fen for *_fen parameters, else a decimal string")
+    value: NonNegativeFen | Annotated[str, Field(max_length=30)] = Field(
+        description="fen for *_fen parameters, else a decimal string"
+    )
     months: int = Field(12, ge=1, le=24)
     seed: int = Field(7, ge=0, lt=2**31)
 
