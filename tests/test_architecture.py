@@ -93,8 +93,9 @@ LAYERS: list[set[str]] = [
     {"loans"},
     # quality: the data quality scan reads through published reads; its tables are in hpf.schema
     # inspection: the audit rule pack reads every business package
-    # warehouse: the center's DuckDB warehouse and dashboards read through published reads
-    {"console", "transfers", "quality", "inspection", "warehouse"},
+    # warehouse: the center's DuckDB warehouse and dashboards read through published reads;
+    # planning: fund operation, forecasts, the annual plan, what-ifs, early warning (decision 0038)
+    {"console", "transfers", "quality", "inspection", "warehouse", "planning"},
     {"supervision"},  # supervision reporting: reads every business package, sends through transfers
     {"bootstrap", "schema", "check"},
     {"data"},  # the data element registry, catalog and standard export: reads the whole schema

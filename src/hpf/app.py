@@ -156,6 +156,8 @@ def create_app(
     from hpf.loans import pages as loans_pages
     from hpf.loans.book import service as loans
     from hpf.loans.scorecard import pages as scorecard_pages
+    from hpf.planning import api as planning_api
+    from hpf.planning import pages as planning_pages
     from hpf.policy import api as policy_api
     from hpf.policy import pages as policy_pages
     from hpf.quality import api as quality_api
@@ -248,6 +250,8 @@ def create_app(
     _add_routes(app, inspection_pages.router)
     _add_routes(app, warehouse_pages.router)
     _add_routes(app, supervision_pages.router)
+    _add_routes(app, planning_api.router)
+    _add_routes(app, planning_pages.router)
     docs.install(app)
     openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -121,6 +121,9 @@ def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
         "finding_id": 999_999,
         "case_id": 999_999,
         "board_key": "collection",
+        "indicator": "loan_ratio",
+        "year": 2026,
+        "run_id": 999_999,
     }
     return route.path.format(**{name: values[name] for name in route.param_convertors})
 

@@ -189,6 +189,8 @@ def test_every_page_form_needs_the_sessions_csrf_token(client: TestClient, cente
         "code": "AC-CHANGE",
         "finding_id": 1,
         "case_id": 1,
+        "indicator": "loan_ratio",
+        "year": 2026,
     }
     posts = page_post_routes(center.app)
     assert {"/policy", "/employers/{account_no}/receipts", "/approvals/{request_id}/approve"} <= set(posts)

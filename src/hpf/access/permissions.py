@@ -76,6 +76,12 @@ class Perm(StrEnum):
     # The center's dashboards over its warehouse (hpf.warehouse): figures and the pseudonymised
     # rows behind them, for the center's managers — finance, audit, risk and supervision.
     DASHBOARD_READ = "dashboard:read"
+    # Fund operation and planning (资金运行与计划, decision 0038): the liquidity indicators, the
+    # forecasts, the annual plan, what-ifs and the borrowers' early-warning queue are read by the
+    # center's managers (finance, risk, audit, supervision); finance acknowledges the liquidity
+    # alerts, recomputes the forecasts, edits the plan's assumptions and runs what-ifs.
+    PLANNING_READ = "planning:read"
+    PLANNING_MANAGE = "planning:manage"
 
 
 _STAFF_READ = {
@@ -106,21 +112,22 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
         | _DECIDE
         | {Perm.FUNDS_RECORD, Perm.FUNDS_ALLOCATE, Perm.LEDGER_READ, Perm.LEDGER_REVERSE, Perm.LEDGER_CLOSE}
         | {Perm.SETTLEMENT_READ, Perm.SETTLEMENT_OPERATE, Perm.DASHBOARD_READ}
+        | {Perm.PLANNING_READ, Perm.PLANNING_MANAGE}
     ),
     Role.AUDITOR: frozenset(
         _STAFF_READ
         | {Perm.LEDGER_READ, Perm.AUDIT_READ, Perm.MEMBER_UNMASK, Perm.APPROVAL_READ, Perm.SETTLEMENT_READ}
         | {Perm.DATA_READ, Perm.DATA_QUALITY, Perm.INSPECTION_READ, Perm.INSPECTION_HANDLE}
-        | {Perm.DASHBOARD_READ}
+        | {Perm.DASHBOARD_READ, Perm.PLANNING_READ}
     ),
     Role.RISK: frozenset(
         _STAFF_READ
         | {Perm.MEMBER_UNMASK, Perm.LOAN_RISK_REVIEW, Perm.DATA_READ, Perm.DATA_QUALITY}
-        | {Perm.INSPECTION_READ, Perm.INSPECTION_HANDLE, Perm.DASHBOARD_READ}
+        | {Perm.INSPECTION_READ, Perm.INSPECTION_HANDLE, Perm.DASHBOARD_READ, Perm.PLANNING_READ}
     ),
     Role.SUPERVISOR: frozenset(
         {Perm.POLICY_READ, Perm.LEDGER_READ, Perm.LOAN_READ, Perm.DATA_READ, Perm.INSPECTION_READ}
-        | {Perm.DASHBOARD_READ}
+        | {Perm.DASHBOARD_READ, Perm.PLANNING_READ}
     ),
     Role.ADMIN: frozenset(
         {Perm.POLICY_READ, Perm.POLICY_CHANGE, Perm.SECURITY_ADMIN, Perm.DATA_READ, Perm.DATA_QUALITY}

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hpf.cli import archives as services_cli
+from hpf.cli import planning as planning_cli
 from hpf.cli import supervision as supervision_cli
 from hpf.cli.hub import hub_app, transfers_app
 from hpf.cli.network import network_app
@@ -54,6 +55,11 @@ app.add_typer(network_app, name="network")
 app.command("report")(supervision_cli.report)  # 监管报送 (decision 0039)
 hub_app.command("annual-report")(supervision_cli.annual_report)
 hub_app.command("national")(supervision_cli.national_month)
+app.command("plan")(planning_cli.plan)
+app.command("forecast")(planning_cli.forecast)
+app.command("liquidity")(planning_cli.liquidity)
+app.add_typer(planning_cli.whatif_app, name="whatif")
+app.add_typer(planning_cli.warning_app, name="warning")
 console = Console()
 
 
@@ -215,6 +221,7 @@ def simulate(
         )
     console.print(asdict(summary))
     console.print(f"电子稽查：各月末疑点数 {summary.inspection_findings}")
+    console.print(f"贷款风险预警：各月末新预警贷款数 {summary.early_warnings}")
     if plant_defects and answer_key is not None:
         with read_transaction(engine) as conn:
             today = stored_business_date(conn)
@@ -757,6 +764,7 @@ def serve(
         raise typer.Exit(2)
     settings = _settings()
     _demo_users(settings)
+    _install_whatif_runner(settings)
     console.print(f"{settings.center_name}: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     if workers == 1:
         uvicorn.run(served_app(), host=host, port=port, log_level="warning")
@@ -766,6 +774,14 @@ def serve(
     uvicorn.run(
         "hpf.app:served_app", factory=True, workers=workers, host=host, port=port, log_level="warning"
     )
+
+
+def _install_whatif_runner(settings: Settings) -> None:
+    """A what-if asked for on the page runs in this server's process (decision 0038)."""
+    from hpf.planning.whatif import install_runner
+    from hpf.sim.planning import whatif_runner
+
+    install_runner(whatif_runner(settings.center_code))
 
 
 @app.command("demo")

@@ -31,6 +31,7 @@ OWNER_ZH = {
     "identity": "身份认证",
     "inspection": "电子稽查",
     "supervision": "监管报送",
+    "planning": "资金运行与计划",
     "jobs": "批处理",
     "ledger": "财务核算",
     "loans": "个人住房贷款",

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 from io import BytesIO
-from pathlib import Path
 
 from hpf.hub.national import COLUMNS, AnnualReport, AnnualRow, cell
 from hpf.kernel.exports import safe_cell
-
-FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
-FONT_NAME = "WenQuanYiZenHei"
+from hpf.kernel.pdf_font import cjk_font
 
 
 def title(report: AnnualReport) -> str:
@@ -58,15 +55,6 @@ def xlsx_bytes(report: AnnualReport) -> bytes:
     return out.getvalue()
 
 
-def _font() -> str:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    if FONT_NAME not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont(FONT_NAME, str(FONT_FILE), subfontIndex=0))
-    return FONT_NAME
-
-
 def pdf_bytes(report: AnnualReport) -> bytes:
     """The report's tables on A4 landscape pages, the font embedded (a CJK font installed:
     Debian ``fonts-wqy-zenhei``, as ``.ci/run`` installs it)."""
@@ -75,7 +63,7 @@ def pdf_bytes(report: AnnualReport) -> bytes:
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    font = _font()
+    font = cjk_font()
     out = BytesIO()
     doc = SimpleDocTemplate(out, pagesize=landscape(A4), title=title(report), leftMargin=24, rightMargin=24)
     heading = ParagraphStyle("h", fontName=font, fontSize=16, leading=22)

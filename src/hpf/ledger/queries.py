@@ -292,3 +292,24 @@ def reversals_subquery(name: str | None = None) -> Subquery:
         .where(e.reverses_entry_id.is_not(None))
         .subquery(name)
     )
+
+
+def subject_entries_subquery(subjects: Sequence[str], name: str | None = None) -> Subquery:
+    """What each entry moved on the given leaf subjects taken together (one row per entry that
+    touches any of them): the monthly series of the center's fund operation (``hpf.planning``,
+    decision 0038) group these by month and business type.
+
+    Columns: ``entry_id``, ``business_type``, ``business_id``, ``posting_date``,
+    ``net_debit_fen`` (Σ debits − Σ credits of the entry's lines on the subjects; a reversal
+    carries the opposite sign, so an entry and its reversal net out in any sum).
+    """
+    ln = journal_line.c
+    e = journal_entry.c
+    net = func.sum(case((ln.side == Side.DEBIT.value, ln.amount_fen), else_=-ln.amount_fen))
+    return (
+        select(ln.entry_id, e.business_type, e.business_id, e.posting_date, net.label("net_debit_fen"))
+        .select_from(journal_line.join(journal_entry, e.id == ln.entry_id))
+        .where(ln.subject_code.in_(list(subjects)))
+        .group_by(ln.entry_id, e.business_type, e.business_id, e.posting_date)
+        .subquery(name)
+    )

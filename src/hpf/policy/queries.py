@@ -9,15 +9,26 @@ never from the wall clock and never from the shipped files directly (decision 00
 - :func:`alert_policy_at` — the security alert thresholds;
 - :func:`withdrawal_policy_at` — the withdrawal parameters (rent cap, windows, intervals, ...);
 - :func:`loan_policy_at` — the loan parameters (ceiling, loan-to-value, terms, multiples, ...);
-- :func:`transfer_policy_at` — the cross-center transfer parameters (local extra condition, limits).
+- :func:`transfer_policy_at` — the cross-center transfer parameters (local extra condition, limits);
+- :func:`liquidity_policy_at` — the fund operation thresholds (coverage, 个贷率, 使用率, 逾期率, large
+  movements; decision 0038).
 """
 
 from __future__ import annotations
 
-from hpf.policy.rules import AlertPolicy, DepositRate, LoanPolicy, Policy, TransferPolicy, WithdrawalPolicy
+from hpf.policy.rules import (
+    AlertPolicy,
+    DepositRate,
+    LiquidityPolicy,
+    LoanPolicy,
+    Policy,
+    TransferPolicy,
+    WithdrawalPolicy,
+)
 from hpf.policy.service import (
     alert_policy_at,
     deposit_rates,
+    liquidity_policy_at,
     loan_policy_at,
     policy_at,
     transfer_policy_at,
@@ -27,12 +38,14 @@ from hpf.policy.service import (
 __all__ = [
     "AlertPolicy",
     "DepositRate",
+    "LiquidityPolicy",
     "LoanPolicy",
     "Policy",
     "TransferPolicy",
     "WithdrawalPolicy",
     "alert_policy_at",
     "deposit_rates",
+    "liquidity_policy_at",
     "loan_policy_at",
     "policy_at",
     "transfer_policy_at",

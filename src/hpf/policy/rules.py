@@ -648,8 +648,9 @@ def describe(key: str, value: object) -> str:
 WITHDRAWAL = "withdrawal"
 LOAN = "loan"
 TRANSFER = "transfer"  # cross-center transfer (转移接续, decision 0030)
-KINDS: tuple[str, ...] = (WITHDRAWAL, LOAN, TRANSFER)
-KIND_ZH = {WITHDRAWAL: "提取", LOAN: "贷款", TRANSFER: "转移接续"}
+LIQUIDITY = "liquidity"  # fund operation and liquidity thresholds (资金运行监测, decision 0038)
+KINDS: tuple[str, ...] = (WITHDRAWAL, LOAN, TRANSFER, LIQUIDITY)
+KIND_ZH = {WITHDRAWAL: "提取", LOAN: "贷款", TRANSFER: "转移接续", LIQUIDITY: "资金运行"}
 LOAN_TERM_MAX_MONTHS = 600  # the longest schedule ``hpf.loans.calculator.schedule`` computes (MAX_MONTHS)
 DAYS_PAST_DUE_MAX = 3650  # thresholds and dunning stages: within ten years past due
 
@@ -701,6 +702,19 @@ class TransferPolicy:
     out_min_sealed_months: int  # local extra condition: sealed at least this long (0: none)
     out_decide_working_days: int  # the old center decides on a contact letter within
     total_working_days: int  # from the letter to the credit
+
+
+@dataclass(frozen=True)
+class LiquidityPolicy:
+    """The fund operation thresholds in force on one day (decision 0038): an indicator beyond
+    its threshold raises an alert on the liquidity page."""
+
+    coverage_30_min: Decimal  # bank balances ÷ expected outflows of the next 30 days, at least
+    coverage_90_min: Decimal  # the same for 90 days
+    loan_ratio_max: Decimal  # 个贷率 at most
+    usage_ratio_min: Decimal  # 使用率 at least (funds idle below)
+    overdue_permille_max: Decimal  # 逾期率 (‰) at most
+    large_movement_fen: int  # one bank movement of this much or more is shown and alerted
 
 
 @dataclass(frozen=True)
@@ -929,11 +943,26 @@ TRANSFER_PARAMS: tuple[Param, ...] = (
           lambda v: f"{v}个工作日"),
 )  # fmt: skip
 
-PARAMS: dict[str, Param] = {p.key: p for p in (*WITHDRAWAL_PARAMS, *LOAN_PARAMS, *TRANSFER_PARAMS)}
+LIQUIDITY_PARAMS: tuple[Param, ...] = (
+    Param(LIQUIDITY, "coverage_30_min", "30日备付率下限", "倍（银行存款÷未来30日预计支出）",
+          _decimal_between(Decimal(0), Decimal(100)), _multiple_zh, _decimal_json),
+    Param(LIQUIDITY, "coverage_90_min", "90日备付率下限", "倍（银行存款÷未来90日预计支出）",
+          _decimal_between(Decimal(0), Decimal(100)), _multiple_zh, _decimal_json),
+    Param(LIQUIDITY, "loan_ratio_max", "个贷率预警线", "百分比（个贷余额÷缴存余额）", _RATIO, _ratio_zh, _decimal_json),
+    Param(LIQUIDITY, "usage_ratio_min", "使用率下限", "百分比（低于即资金闲置）", _RATIO, _ratio_zh, _decimal_json),
+    Param(LIQUIDITY, "overdue_permille_max", "逾期率预警线", "‰（逾期金额÷个贷余额）",
+          _decimal_between(Decimal(0), Decimal(1000)), lambda v: f"{v.normalize():f}‰", _decimal_json),
+    Param(LIQUIDITY, "large_movement_fen", "大额资金变动", "元（单笔银行存款变动达到即提示）", _fen, _yuan),
+)  # fmt: skip
+
+PARAMS: dict[str, Param] = {
+    p.key: p for p in (*WITHDRAWAL_PARAMS, *LOAN_PARAMS, *TRANSFER_PARAMS, *LIQUIDITY_PARAMS)
+}
 PARAMS_OF: dict[str, tuple[Param, ...]] = {
     WITHDRAWAL: WITHDRAWAL_PARAMS,
     LOAN: LOAN_PARAMS,
     TRANSFER: TRANSFER_PARAMS,
+    LIQUIDITY: LIQUIDITY_PARAMS,
 }
 LABELS_ZH.update({p.key: p.label_zh for p in PARAMS.values()})
 UNITS_ZH.update({p.key: p.unit_zh for p in PARAMS.values()})
@@ -943,6 +972,7 @@ _SHIPPED_FILES = {
     WITHDRAWAL: "withdrawal_policy.json",
     LOAN: "loan_policy.json",
     TRANSFER: "transfer_policy.json",
+    LIQUIDITY: "liquidity_policy.json",
 }
 
 
@@ -1006,3 +1036,8 @@ def resolve_loan_policy(entries: Mapping[str, Sequence[tuple[date, Any]]], on: d
 def resolve_transfer_policy(entries: Mapping[str, Sequence[tuple[date, Any]]], on: date) -> TransferPolicy:
     """The :class:`TransferPolicy` in force on ``on`` from raw entries per parameter *name*."""
     return TransferPolicy(**_resolve_kind(TRANSFER, entries, on))
+
+
+def resolve_liquidity_policy(entries: Mapping[str, Sequence[tuple[date, Any]]], on: date) -> LiquidityPolicy:
+    """The :class:`LiquidityPolicy` in force on ``on`` from raw entries per parameter *name*."""
+    return LiquidityPolicy(**_resolve_kind(LIQUIDITY, entries, on))

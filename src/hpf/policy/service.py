@@ -37,6 +37,7 @@ from hpf.policy.rules import (
     UNITS_ZH,
     AlertPolicy,
     DepositRate,
+    LiquidityPolicy,
     LoanPolicy,
     Policy,
     TransferPolicy,
@@ -50,6 +51,7 @@ from hpf.policy.rules import (
     require_known_key,
     resolve,
     resolve_alerts,
+    resolve_liquidity_policy,
     resolve_loan_policy,
     resolve_transfer_policy,
     resolve_withdrawal_policy,
@@ -57,6 +59,7 @@ from hpf.policy.rules import (
     shipped_note,
     validate_value,
 )
+from hpf.policy.rules import LIQUIDITY as LIQUIDITY
 from hpf.policy.rules import LOAN as LOAN
 from hpf.policy.rules import TRANSFER as TRANSFER
 from hpf.policy.rules import WITHDRAWAL as WITHDRAWAL
@@ -64,6 +67,7 @@ from hpf.policy.tables import policy_value
 
 __all__ = [
     "LABELS_ZH",
+    "LIQUIDITY",
     "LOAN",
     "SOURCE_ZH",
     "TRANSFER",
@@ -78,6 +82,7 @@ __all__ = [
     "deposit_rate_history",
     "deposit_rates",
     "kind_table",
+    "liquidity_policy_at",
     "list_changes",
     "loan_policy_at",
     "policy_at",
@@ -265,6 +270,11 @@ def withdrawal_policy_at(conn: Connection, on: date) -> WithdrawalPolicy:
 def loan_policy_at(conn: Connection, on: date) -> LoanPolicy:
     """The center's loan parameters in force on ``on`` (a contract's date, a job's day)."""
     return resolve_loan_policy(_kind_entries(conn, LOAN, up_to=on), on)
+
+
+def liquidity_policy_at(conn: Connection, on: date) -> LiquidityPolicy:
+    """The center's fund operation thresholds in force on ``on`` (decision 0038)."""
+    return resolve_liquidity_policy(_kind_entries(conn, LIQUIDITY, up_to=on), on)
 
 
 def transfer_policy_at(conn: Connection, on: date) -> TransferPolicy:

@@ -1189,6 +1189,67 @@ _DECLARED: list[FieldClass] = [
             ("last_hash", IMP, "", None, "最后哈希"),
         ],
     ),
+    # Fund operation and planning (hpf.planning, decision 0038): center-wide figures, thresholds,
+    # model results and loan ids; no person's name, identity number or card.
+    *_table(
+        "liquidity_alert",
+        [
+            ("id", GEN, "", None, "资金运行告警ID"),
+            ("business_date", GEN, "", None, "业务日期"),
+            ("indicator", GEN, "", None, "指标"),
+            ("value", GEN, "", None, "指标值"),
+            ("threshold", GEN, "", None, "阈值"),
+            ("message_zh", GEN, "", None, "告警内容"),
+            ("raised_at", GEN, "", None, "告警时间"),
+            ("acknowledged_by", GEN, "", None, "查看人"),
+            ("acknowledged_at", GEN, "", None, "查看时间"),
+        ],
+    ),
+    *_table(
+        "forecast_run",
+        [
+            ("id", GEN, "", None, "预测批次ID"),
+            ("business_date", GEN, "", None, "业务日期"),
+            ("computed_at", GEN, "", None, "计算时间"),
+            ("actor", GEN, "", None, "操作员"),
+            ("result", GEN, "", None, "预测结果"),
+        ],
+    ),
+    *_table(
+        "plan_assumption",
+        [
+            ("id", GEN, "", None, "计划假设ID"),
+            ("year", GEN, "", None, "计划年度"),
+            ("version", GEN, "", None, "版本"),
+            ("assumptions", GEN, "", None, "假设参数"),
+            ("note", GEN, "", None, "说明"),
+            ("actor", GEN, "", None, "操作员"),
+            ("saved_at", GEN, "", None, "保存时间"),
+        ],
+    ),
+    *_table(
+        "whatif_run",
+        [
+            ("id", GEN, "", None, "政策模拟ID"),
+            ("state", GEN, "", None, "状态"),
+            ("params", GEN, "", None, "模拟参数"),
+            ("result", GEN, "", None, "模拟结果"),
+            ("error", GEN, "", None, "失败原因"),
+            ("actor", GEN, "", None, "操作员"),
+            ("created_at", GEN, "", None, "提交时间"),
+            ("finished_at", GEN, "", None, "完成时间"),
+        ],
+    ),
+    *_table(
+        "early_warning",
+        [
+            ("id", GEN, "", None, "预警ID"),
+            ("loan_id", GEN, "", None, "贷款ID"),
+            ("rule", GEN, "", None, "预警规则"),
+            ("warned_on", GEN, "", None, "首次预警日期"),
+            ("detail", GEN, "", None, "预警说明"),
+        ],
+    ),
 ]
 
 FIELDS: dict[tuple[str, str], FieldClass] = {(f.table, f.column): f for f in _DECLARED}

@@ -12,7 +12,8 @@ reviewer decides the flagged ones and the payment run pays them at a fake bank h
 reviewed, disbursed, collected at month-end, fall overdue, recover, prepay and are re-priced on
 1 January (``hpf.sim.loans``); at the end the default scorecard is trained on that history.
 At each month-end the electronic audit's rule pack runs (``hpf.inspection.service.scan``): the
-summary keeps each month's count of findings.
+summary keeps each month's count of findings; so do the borrowers' early-warning rules
+(``hpf.planning.warning.scan``), with each month's count of loans newly warned.
 
 It stops mid-stream, as a center's working day does, with work in every queue
 (``_World.leave_work``): on the last day a few employers have paid the new month early (receipts
@@ -55,6 +56,7 @@ from hpf.kernel.errors import HpfError
 from hpf.kernel.identifiers import resident_id_check_digit
 from hpf.kernel.records import fields_of
 from hpf.ledger import service as ledger
+from hpf.planning.warning import scan as early_warning_scan
 from hpf.policy.rules import contribution_parts
 from hpf.policy.service import policy_at
 from hpf.settlement.adapter import BankAdapter
@@ -94,6 +96,7 @@ class SimulationSummary:
     withdrawals: WithdrawalSummary = field(default_factory=WithdrawalSummary)
     loans: LoanSummary = field(default_factory=LoanSummary)
     inspection_findings: list[int] = field(default_factory=list)  # the audit pack's, each month-end
+    early_warnings: list[int] = field(default_factory=list)  # loans newly warned, each month-end
     scorecard_auc: Decimal | None = None  # the default scorecard trained at the end, if the book allows
     last_business_date: str = ""
     reports: int = 0  # months reported to the hub (decision 0039)
@@ -212,6 +215,8 @@ class _World:
         summary.inspection_findings.append(
             len(inspection_scan(self.engine, at=month_end(month), ctx=self.ctx).findings)
         )
+        with write_transaction(self.engine) as conn:  # the borrowers' early warning (decision 0038)
+            summary.early_warnings.append(sum(early_warning_scan(conn, month_end(month)).values()))
         if self.warehouse is not None:  # the nightly build after the month-end
             build_warehouse(self.engine, self.warehouse, through=month_end(month))
         self._move_to(month_end(month) + timedelta(days=1))

@@ -7,6 +7,9 @@
  *    "axes": [{"unit": "fen"}, {"unit": "count"}],
  *    "drill": "/…?month={x}&series={s}"}   (optional: a click opens the rows behind a point;
  *                                          each series then carries its "key")
+ * A fan chart (hpf.planning.charts): a series with "base": true is the transparent floor of a
+ * stack, "band": true a shaded band stacked on it; neither shows in the tooltip; "dashed": true
+ * draws a dashed line; "legend": false leaves a series out of the legend.
  * Amounts travel in fen (integers, exact) and are shown in 元 with thousands separators.
  */
 (function () {
@@ -57,7 +60,10 @@
       color: ["#1d5fa8", "#d2691e", "#2e8b57", "#8b3a62", "#6b6b6b"],
       // narrow: the legend scrolls across the whole width, so the axis names go below it
       grid: { left: 8, right: 12, top: narrow ? 56 : 36, bottom: 8, containLabel: true },
-      legend: { top: 0, type: "scroll", textStyle: { fontSize: narrow ? 11 : 12 } },
+      legend: {
+        top: 0, type: "scroll", textStyle: { fontSize: narrow ? 11 : 12 },
+        data: spec.series.filter(function (s) { return !s.base && s.legend !== false; }).map(function (s) { return s.name; })
+      },
       tooltip: {
         trigger: spec.tooltip || "axis",
         confine: true,
@@ -69,6 +75,7 @@
           var lines = [list[0].name];
           list.forEach(function (p) {
             var s = spec.series[p.seriesIndex];
+            if (s.band || s.base) return; // a fan chart's bands: their widths, not values
             lines.push(p.marker + s.name + "：" + valueText(units[s.axis || 0], p.value));
           });
           return lines.join("\n");
@@ -83,9 +90,11 @@
           data: s.data,
           yAxisIndex: spec.horizontal ? undefined : s.axis || 0,
           xAxisIndex: spec.horizontal ? s.axis || 0 : undefined,
-          areaStyle: s.area ? { opacity: 0.15 } : undefined,
+          areaStyle: s.band ? { opacity: s.band === "inner" ? 0.32 : 0.14, color: "#1d5fa8" } : s.area ? { opacity: 0.15 } : undefined,
+          itemStyle: s.band ? { color: "#1d5fa8", opacity: s.band === "inner" ? 0.6 : 0.3 } : undefined,
+          lineStyle: s.band || s.base ? { opacity: 0 } : s.dashed ? { type: "dashed" } : undefined,
           stack: s.stack || undefined,
-          showSymbol: (s.type || "line") === "line" && spec.x.length <= 24,
+          showSymbol: !s.band && !s.base && (s.type || "line") === "line" && spec.x.length <= 24,
           step: s.step || undefined,
           barMaxWidth: 36
         };
