@@ -32,7 +32,12 @@ LINKS: list[tuple[str, str, str]] = [
     ("/dashboards/withdrawals", "提取", "各月按提取原因的支付金额"),
     ("/dashboards/loans", "贷款与逾期", "各月贷款发放与回收，贷款余额的五级分类与逾期"),
     ("/dashboards/channels", "服务渠道", "各月网上与柜台受理的业务笔数"),
-    # ↓ other helpers' dashboards go here (issue 17 items 3–6)
+    # fund operation and planning (hpf.planning, decision 0038)
+    ("/planning/liquidity", "资金运行监测", "银行存款与未来30天、90天预计支出，个贷率、使用率、逾期率与预警"),
+    ("/planning/forecasts", "预测", "归集、提取、贷款发放与回收未来12个月的预测及其回测误差"),
+    ("/planning/plan", "归集使用计划", "由预测起草的年度计划，假设可修改，可导出表格与PDF"),
+    ("/planning/whatif", "政策模拟", "改变一项政策参数，与现行政策并列推演12至24个月"),
+    ("/planning/warnings", "贷款风险预警", "逾期之前列入风险队列的贷款"),
 ]
 
 
