@@ -13,7 +13,7 @@ from io import BytesIO
 
 from hpf.hub.national import COLUMNS, AnnualReport, AnnualRow, cell
 from hpf.kernel.exports import safe_cell
-from hpf.kernel.pdf_font import cjk_font
+from hpf.web.pdf_font import cjk_font
 
 
 def title(report: AnnualReport) -> str:

@@ -27,7 +27,6 @@ from hpf.kernel.context import Context
 from hpf.kernel.errors import InvalidInput
 from hpf.kernel.exports import safe_cell
 from hpf.kernel.money import format_yuan
-from hpf.kernel.pdf_font import cjk_font
 from hpf.ledger.chart import MEMBER_CONTROL
 from hpf.ledger.queries import subject_debit_balance
 from hpf.planning.forecast import Forecast
@@ -42,6 +41,7 @@ from hpf.planning.series import (
     series_zh,
 )
 from hpf.planning.tables import plan_assumption
+from hpf.web.pdf_font import cjk_font
 
 PLANNED = (COLLECTIONS, REPAYMENTS, WITHDRAWALS, DISBURSEMENTS)
 GROWTH_LIMIT = Decimal(10)
