@@ -34,6 +34,8 @@ Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]*={0,2}$", 
 MessageType = Literal["BDC901", "BDC902", "BDC903", "BDC904", "BDC905", "BDC906", "BDC909"]
 # Co-investigation and the national registries (decision 0031): the BDC set has none for them.
 NetworkMessageType = Literal["XC01", "XC02", "XC03"]
+# Supervision (decision 0040): problems to closure and the credit list, between a center and the hub.
+SupervisionMessageType = Literal["SUP201", "SUP202", "SUP211", "SUP212"]
 MESSAGE_TYPES_ZH = {
     "BDC901": "单笔转入申请（联系函）",
     "BDC902": "批量转入申请",
@@ -48,6 +50,13 @@ MESSAGE_TYPES_ZH |= {
     "XC01": "贷款登记（全国贷款登记簿）",
     "XC02": "账户登记（全国账户索引）",
     "XC03": "信息协查",
+}
+# Supervision (decision 0040): between a center and the hub only, never forwarded.
+MESSAGE_TYPES_ZH |= {
+    "SUP201": "监督问题下发（交办、退回、销号）",
+    "SUP202": "问题整改报送",
+    "SUP211": "失信名单报送",
+    "SUP212": "全国失信名单分发",
 }
 
 
@@ -76,7 +85,7 @@ class Envelope(BaseModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     message_id: UUID
-    type: MessageType | NetworkMessageType
+    type: MessageType | NetworkMessageType | SupervisionMessageType
     sender: CenterCode
     recipient: CenterCode
     created_at: AwareDatetime
