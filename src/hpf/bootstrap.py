@@ -150,6 +150,10 @@ def message_handlers() -> dict[tuple[str, bool], Handler]:
     from hpf.transfers import process as transfer_process
 
     table.update(transfer_process.HANDLERS)
+    # -- supervision: problems and the national credit list (decision 0040) --
+    from hpf.supervision import service as supervision
+
+    table.update(supervision.HANDLERS)
     return table
 
 

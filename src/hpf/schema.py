@@ -33,6 +33,7 @@ from hpf.protection import keys
 from hpf.quality import tables as quality_tables
 from hpf.services import tables as services_tables
 from hpf.settlement import tables as settlement_tables
+from hpf.supervision import tables as supervision_tables
 from hpf.transfers import inquiry_tables as network_inquiry_tables
 from hpf.transfers import tables as transfers_tables
 from hpf.withdrawals import tables as withdrawals_tables
@@ -60,6 +61,7 @@ __all__ = [
     "sessions",
     "settlement_tables",
     "sms",
+    "supervision_tables",
     "tokens",
     "transfers_tables",
     "withdrawals_tables",
