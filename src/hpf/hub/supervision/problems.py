@@ -94,9 +94,11 @@ def raise_problem(
     if not taken:
         return None
     p = hub_problem.c
-    problem_id = conn.execute(
-        select(p.id).where(p.center == center, p.month == month, p.rule == rule, p.subject == subject)
-    ).scalar_one()
+    problem_id = int(
+        conn.execute(
+            select(p.id).where(p.center == center, p.month == month, p.rule == rule, p.subject == subject)
+        ).scalar_one()
+    )
     _step(conn, problem_id, "found", "found", SYSTEM, now, note=detail_zh)
     return problem_id
 
