@@ -27,7 +27,12 @@ def values(**kw: str) -> dict[str, Decimal]:
         # all on the good side: 30 + 30 + 20 + 20
         ({"loan": "78", "overdue": "0.02", "deposit": "92", "use": "88"}, "100.00", "A", []),
         # 个贷率 82 between good 80 and warning 85: 15; the rest whole: 15 + 30 + 20 + 20 = 85
-        ({"loan": "82", "overdue": "0.02", "deposit": "92", "use": "88"}, "85.00", "B", [(LOAN, "warning", "15")]),
+        (
+            {"loan": "82", "overdue": "0.02", "deposit": "92", "use": "88"},
+            "85.00",
+            "B",
+            [(LOAN, "warning", "15")],
+        ),
         # and 逾期率 0.05 in its warning band: 15 + 15 + 20 + 20 = 70
         (
             {"loan": "82", "overdue": "0.05", "deposit": "92", "use": "88"},
@@ -50,7 +55,12 @@ def values(**kw: str) -> dict[str, Decimal]:
             {"loan": "85", "overdue": "0.03", "deposit": "90"},
             "40.00",
             "D",
-            [(USE, "missing", "0"), (LOAN, "warning", "15"), (OVERDUE, "warning", "15"), (DEPOSIT, "warning", "10")],
+            [
+                (USE, "missing", "0"),
+                (LOAN, "warning", "15"),
+                (OVERDUE, "warning", "15"),
+                (DEPOSIT, "warning", "10"),
+            ],
         ),
     ],
 )
@@ -72,7 +82,12 @@ def test_monitoring_lines():
         ("M-FUND-MOVEMENT", FUNDS, "1250000"),
     ]
     assert "25.0%" in signals[2].detail_zh and "86.5%" in signals[0].detail_zh
-    assert rules.monitor(POLICY, values(overdue="0.04", funds="1100000"), values(overdue="0.03", funds="1000000")) == []
+    assert (
+        rules.monitor(
+            POLICY, values(overdue="0.04", funds="1100000"), values(overdue="0.03", funds="1000000")
+        )
+        == []
+    )
     (down,) = rules.monitor(POLICY, values(funds="800000"), values(funds="1000000"))
     assert down.rule == "M-FUND-MOVEMENT" and "-20.0%" in down.detail_zh
     assert rules.monitor(POLICY, values(overdue="0.05"), {}) == []  # no month before: not "rising"
