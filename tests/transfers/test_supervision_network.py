@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from test_coinvestigation import A_CODE, B_CODE, Node, failed_rules, hub_rows, passed_rules, payload, submit
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.hub import loan_registry
@@ -35,7 +36,6 @@ from hpf.messages.transport import PATH
 from hpf.supervision import service as supervision
 from hpf.transfers import service as transfers
 from hub_support import HUB_CODE, HUB_KEYS, compose, delivery, make_hub
-from test_coinvestigation import A_CODE, B_CODE, Node, failed_rules, hub_rows, passed_rules, payload, submit
 
 LOAN, OVERDUE, DEPOSIT, USE = "0302020301", "0302020401", "0301020101", "0301020501"
 PASSWORD = "Hub-Supervisor-2026!"
@@ -233,7 +233,7 @@ def test_the_full_problem_life_with_sending_back_and_overdue(net):
         assert [c.center for c in run.classes(conn, sup1, "2025-03")] == [B_CODE, A_CODE]  # best first
         assert run.tiers(conn, sup1, "2025-03") == {"广东": {"A": 1}, "浙江": {"D": 1}}
         assert problems.problems(conn, gd) == []
-        (a_class,) = [c for c in run.classes(conn, net.who("zj1"), "2025-03")]
+        (a_class,) = list(run.classes(conn, net.who("zj1"), "2025-03"))
         assert [d["indicator"] for d in a_class.deciding] == [LOAN, OVERDUE]
 
     # A accepts and submits with evidence
