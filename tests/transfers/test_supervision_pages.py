@@ -8,11 +8,12 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from test_supervision_network import GOOD, LOAN, Network, report
+from test_supervision_network import GOOD, LOAN, PASSWORD, Network, report
 
 from hpf.access.permissions import Role
 from hpf.app import create_app
-from hpf.db.engine import read_transaction
+from hpf.db.engine import read_transaction, write_transaction
+from hpf.hub.supervision.tables import hub_problem
 from hpf.kernel.clock import FixedClock
 from hpf.settings import Settings
 from hpf.supervision import service as supervision
@@ -96,3 +97,84 @@ def test_problem_and_credit_pages_and_forms_in_chinese(net, tmp_path):
     assert viewer.get("/supervision").status_code == 200
     assert 'id="credit-form"' not in viewer.get("/supervision").text
     assert viewer.post(f"/supervision/problems/{problem.id}/accept").status_code == 403
+
+
+def hub_sign_in(net: Network, login: str) -> tuple[TestClient, str]:
+    client = TestClient(net.hub.app, follow_redirects=False)
+    signed = client.post("/login", data={"login": login, "password": PASSWORD})
+    assert signed.status_code == 303, signed.text
+    home = client.get("/supervision")
+    assert home.status_code == 200, home.text
+    return client, home.text.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def test_hub_supervisor_pages_drill_down_and_act_within_their_scope(net):
+    a = net.a
+    report(net, "2025-02", {"330100": GOOD, "440300": GOOD})
+    report(net, "2025-03", {"330100": {**GOOD, LOAN: "88"}, "440300": GOOD})
+    net.round()
+    sup1, csrf = hub_sign_in(net, "sup1")
+    home = sup1.get("/supervision").text
+    assert '监督范围：<strong id="scope">全国</strong>' in home
+    assert 'id="class-440300"' in home and 'id="class-330100"' in home
+    assert home.index('id="class-440300"') < home.index('id="class-330100"')  # ranked: 100 before 70
+    assert (
+        "个贷率超过警戒线" in home
+        and "data-chart=" in home
+        and "/static/vendor/echarts-6.1.0/echarts.min.js" in home
+    )
+    text = re.sub(r"<[^>]+>", "", home)
+    assert not re.search(r"\b(dispatched|found|warning|beyond)\b", text)
+    province = sup1.get("/supervision", params={"month": "2025-03", "province": "广东"}).text
+    assert 'id="class-440300"' in province and 'id="class-330100"' not in province
+    center = sup1.get("/supervision/centers/330100").text
+    assert "逐月分类" in center and "住房公积金个贷率" in center and 'id="chart-trend-0302020301"' in center
+    indicator = sup1.get("/supervision/indicators/0302020301", params={"month": "2025-03"}).text
+    assert "各中心分布" in indicator and "超出警戒线" in indicator and "88" in indicator
+
+    with read_transaction(net.hub.engine) as conn:
+        (problem_id,) = conn.scalars(select(hub_problem.c.id)).all()
+    page = sup1.get(f"/supervision/problems/{problem_id}").text
+    assert "已交办" in page and "交办" in page and 'id="form-pass"' not in page  # nothing to review yet
+
+    # the center answers; sup1 sends back, then passes; sup1 cannot verify, sup2 can
+    a.act()
+    with write_transaction(a.engine) as conn:
+        (mine,) = supervision.problems(conn)
+        supervision.accept(conn, a.ctx, mine.id)
+        supervision.submit(conn, a.ctx, mine.id, "已整改", [("报告.pdf", b"%PDF")])
+    net.round()
+    assert 'id="form-pass"' in sup1.get(f"/supervision/problems/{problem_id}").text
+    stale = sup1.post(
+        f"/supervision/problems/{problem_id}/send_back", data={"csrf_token": "x", "note": "补充"}
+    )
+    assert stale.status_code == 403 and stale.headers["X-HPF-Error"] == "auth.csrf"
+    back = sup1.post(
+        f"/supervision/problems/{problem_id}/send_back", data={"csrf_token": csrf, "note": "补充测算"}
+    )
+    assert back.status_code == 303
+    net.round()
+    a.act()
+    with write_transaction(a.engine) as conn:
+        supervision.submit(conn, a.ctx, mine.id, "已补充", [("测算.xlsx", b"PK")])
+    net.round()
+    assert sup1.post(f"/supervision/problems/{problem_id}/pass", data={"csrf_token": csrf}).status_code == 303
+    own = sup1.post(f"/supervision/problems/{problem_id}/verify", data={"csrf_token": csrf})
+    assert own.status_code == 403 and "初审人不能复核销号同一问题" in own.text
+    sup2, csrf2 = hub_sign_in(net, "sup2")
+    assert (
+        sup2.post(f"/supervision/problems/{problem_id}/verify", data={"csrf_token": csrf2}).status_code == 303
+    )
+    closed = sup2.get(f"/supervision/problems/{problem_id}").text
+    assert "已销号" in closed and "退回重改" in closed and "复核销号" in closed
+
+    # scope: the 广东 supervisor sees B only, and A's problem is refused
+    gd, _ = hub_sign_in(net, "gd1")
+    gd_home = gd.get("/supervision").text
+    assert 'id="class-440300"' in gd_home and 'id="class-330100"' not in gd_home
+    assert gd.get(f"/supervision/problems/{problem_id}").status_code == 403
+    assert gd.get("/supervision/centers/330100").status_code == 403
+    # hub staff who are not supervisors are refused; anonymous visitors sign in first
+    anonymous = TestClient(net.hub.app, follow_redirects=False)
+    assert anonymous.get("/supervision").headers["location"] == "/login"
+    assert sup1.get("/supervision/credit").status_code == 200
