@@ -14,7 +14,7 @@ from hpf.db.engine import read_transaction, write_transaction
 from hpf.hub.staff import add_staff
 from hpf.hub.supervision import inputs, policy, run
 from hpf.hub.supervision.scope import supervisor_of
-from hpf.hub.supervision.tables import hub_center_class
+from hpf.hub.supervision.tables import hub_center_class, hub_problem
 from hpf.identity.passwords import FAST_FOR_TESTS, Passwords
 from hpf.kernel.errors import HpfError
 from hpf.messages.keys import KeyPair
@@ -90,4 +90,58 @@ def test_a_new_version_takes_effect_only_once_another_supervisor_approves_it(hub
     assert [(p.state, p.version, p.decided_by) for p in rows] == [
         ("rejected", None, "sup2"),
         ("approved", 1, "sup2"),
+    ]
+
+
+def test_the_supervise_command_runs_the_month(tmp_path):
+    from typer.testing import CliRunner
+
+    from hpf.cli import app as hpf_cli
+
+    runner = CliRunner()
+    env = {"HPF_DATABASE_URL": f"sqlite:///{tmp_path}/hub.sqlite3", "HPF_ENV": "development",
+           "HPF_HUB_STAFF_PASSWORD": "Hub-Supervisor-2026!"}  # fmt: skip
+    public = runner.invoke(
+        hpf_cli, ["transfers", "keygen", "--out", str(tmp_path / "a.json")], env=env
+    ).output.strip()
+    register = ["hub", "register-center", "--code", CENTER, "--name", "杭州住房公积金管理中心",
+                "--province", "浙江", "--endpoint", "http://127.0.0.1:8001", "--public-keys", public]  # fmt: skip
+    assert runner.invoke(hpf_cli, register, env=env).exit_code == 0
+    added = runner.invoke(
+        hpf_cli,
+        ["hub", "add-staff", "zj1", "--name", "浙江监督员", "--role", "supervisor", "--scope", "浙江"],
+        env=env,
+    )
+    assert added.exit_code == 0, added.output
+    from hpf.db.engine import make_engine
+
+    engine = make_engine(env["HPF_DATABASE_URL"])
+    with write_transaction(engine) as conn:
+        assert supervisor_of(conn, "zj1").scope == "浙江"
+        inputs.record_values(conn, CENTER, "2025-03", {LOAN: Decimal("90")}, datetime.now(UTC))
+    engine.dispose()
+    done = runner.invoke(hpf_cli, ["hub", "supervise", "--month", "2025-03"], env=env)
+    assert done.exit_code == 0, done.output
+    # only 个贷率 reported, beyond its line: 0 of 100 → D; one problem dispatched
+    assert "policy v0, classified 330100:D; problems dispatched 1" in done.output
+    assert runner.invoke(hpf_cli, ["hub", "supervise", "--month", "2025-13"], env=env).exit_code == 2
+
+
+def test_hub_events_raise_problems_in_the_reporting_run_once(hub):
+    now = datetime.now(UTC)
+    with write_transaction(hub.engine) as conn:
+        inputs.record_values(conn, CENTER, "2025-03", {LOAN: Decimal("70")}, now)
+        assert run.record_event(conn, center=CENTER, month="2025-03", kind="transfer_overdue",
+                                ref="3301002503100001", detail_zh="转移接续超过15个工作日未办结", now=now)  # fmt: skip
+        assert not run.record_event(conn, center=CENTER, month="2025-03", kind="transfer_overdue",
+                                    ref="3301002503100001", detail_zh="重复", now=now)  # fmt: skip
+        run.record_event(conn, center=CENTER, month="2025-03", kind="audit_finding", ref="A-DUP-PAYOUT/17",
+                         detail_zh="电子稽查：重复支付", now=now)  # fmt: skip
+        done = run.reporting_run(conn, hub.app.state.hub, "2025-03", today=date(2025, 4, 1), now=now)
+        again = run.reporting_run(conn, hub.app.state.hub, "2025-03", today=date(2025, 4, 1), now=now)
+        found = conn.execute(select(hub_problem.c.rule, hub_problem.c.subject, hub_problem.c.state)).all()
+    assert len(done.problems) == 2 and again.problems == []
+    assert sorted(found) == [
+        ("M-AUDIT-FINDING", "A-DUP-PAYOUT/17", "dispatched"),
+        ("M-TRANSFER-OVERDUE", "3301002503100001", "dispatched"),
     ]

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from hpf.db.upsert import insert_new
 from hpf.hub import registry, service
+from hpf.hub.supervision import rules
 from hpf.hub.supervision.scope import Supervisor, forbidden, require_covers
 from hpf.hub.supervision.tables import hub_problem, hub_problem_step
 from hpf.kernel.errors import Conflict, IllegalTransition, NotFound
@@ -46,7 +47,10 @@ STEP_ZH = {
     "found": "发现", "dispatched": "交办", "accepted": "中心接收", "submitted": "报送整改",
     "reviewed": "初审通过", "sent_back": "退回重改", "closed": "复核销号", "overdue": "逾期",
 }  # fmt: skip
-OPEN = ("dispatched", "rectifying")  # the center owes a rectification
+OPEN = ("dispatched", "rectifying")
+EVENT_RULE_CODES = frozenset(
+    rule for rule, _ in rules.EVENT_RULES.values()
+)  # their subject is a reference  # the center owes a rectification
 
 
 def send_to_center(
@@ -116,7 +120,7 @@ NoticeStep = Literal["dispatched", "sent_back", "closed", "overdue"]
 def _notice(row: Any, step: NoticeStep, note: str = "") -> ProblemNotice:
     return ProblemNotice(
         problem_ref=int(row.id), step=step, month=row.month, rule=row.rule, title_zh=row.title_zh,
-        detail_zh=row.detail_zh, indicator=row.subject if row.subject.isdigit() else None,
+        detail_zh=row.detail_zh, indicator=None if row.rule in EVENT_RULE_CODES else row.subject,
         value=row.value, deadline=row.deadline, note=note[:500],
     )  # fmt: skip
 
