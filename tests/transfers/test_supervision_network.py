@@ -338,3 +338,42 @@ def test_a_center_reports_only_on_its_own_problems(net):
     assert answer.status_code == 409 and answer.json()["code"] == "supervision.problem_not_yours"
     with read_transaction(net.hub.engine) as conn:
         assert conn.scalar(select(hub_problem.c.state).where(hub_problem.c.id == problem_id)) == "dispatched"
+
+
+def test_a_centers_overdue_transfer_reaches_the_hub_and_raises_a_problem_in_the_run(net):
+    from hpf.transfers.tables import transfer
+
+    a = net.a.act()
+    with write_transaction(a.engine) as conn:  # a transfer-out received 2025-02-10, due 2025-02-24
+        conn.execute(
+            transfer.insert().values(
+                letter_no="4403002502100001", side="out", peer=B_CODE, state="received",
+                started_on=date(2025, 2, 10), due_on=date(2025, 2, 24), updated_at=datetime.now(UTC),
+            )
+        )  # fmt: skip
+        conn.execute(
+            transfer.insert().values(
+                letter_no="4403002503100002", side="out", peer=B_CODE, state="received",
+                started_on=date(2025, 3, 10), due_on=date(2025, 3, 24), updated_at=datetime.now(UTC),
+            )
+        )  # fmt: skip
+        assert supervision.report_events(conn, a.ctx, "2025-03") == 1  # today 2025-03-14: one is late
+    net.round()
+    summary = report(net, "2025-03", {A_CODE: GOOD})
+    (problem_id,) = summary.problems
+    with read_transaction(net.hub.engine) as conn:
+        row = conn.execute(select(hub_problem).where(hub_problem.c.id == problem_id)).one()
+    assert (row.center, row.rule, row.subject, row.state) == (
+        A_CODE,
+        "M-TRANSFER-OVERDUE",
+        "4403002502100001",
+        "dispatched",
+    )
+    net.round()
+    (at_a,) = center_problems(a)
+    assert at_a.indicator is None and "4403002502100001" in at_a.detail_zh
+    a.act()
+    with write_transaction(a.engine) as conn:  # sent again: the hub keeps it once, no new problem
+        assert supervision.report_events(conn, a.ctx, "2025-03") == 1
+    net.round()
+    assert report(net, "2025-03", {A_CODE: GOOD}).problems == []

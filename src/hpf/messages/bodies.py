@@ -391,7 +391,22 @@ class NationalCreditList(Body):
     entries: list[NationalEntry] = Field(max_length=20000)
 
 
+class SupervisionEvent(Body):
+    kind: Literal["transfer_overdue", "audit_finding"]
+    ref: str = Field(min_length=1, max_length=40)  # the letter no., the audit rule and case
+    detail_zh: str = Field(max_length=300)
+
+
+class SupervisionEvents(Body):
+    """SUP213 (to the hub): the center's events the monitoring reads — transfers past their
+    deadline, e-audit cases confirmed — for a month (the hub keeps each once)."""
+
+    month: Month
+    events: list[SupervisionEvent] = Field(min_length=1, max_length=500)
+
+
 BODIES |= {
+    ("SUP213", False): SupervisionEvents,
     ("SUP201", False): ProblemNotice,
     ("SUP202", False): ProblemReport,
     ("SUP211", False): CreditListing,

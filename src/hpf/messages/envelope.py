@@ -35,7 +35,7 @@ MessageType = Literal["BDC901", "BDC902", "BDC903", "BDC904", "BDC905", "BDC906"
 # Co-investigation and the national registries (decision 0031): the BDC set has none for them.
 NetworkMessageType = Literal["XC01", "XC02", "XC03"]
 # Supervision (decision 0040): problems to closure and the credit list, between a center and the hub.
-SupervisionMessageType = Literal["SUP201", "SUP202", "SUP211", "SUP212"]
+SupervisionMessageType = Literal["SUP201", "SUP202", "SUP211", "SUP212", "SUP213"]
 MESSAGE_TYPES_ZH = {
     "BDC901": "单笔转入申请（联系函）",
     "BDC902": "批量转入申请",
@@ -57,6 +57,7 @@ MESSAGE_TYPES_ZH |= {
     "SUP202": "问题整改报送",
     "SUP211": "失信名单报送",
     "SUP212": "全国失信名单分发",
+    "SUP213": "监督事件报送（转移接续超期、电子稽查问题）",
 }
 
 

@@ -177,7 +177,7 @@ HUB_ONLY_TYPES = frozenset({"BDC909"})
 # Co-investigation and the registry feed (decision 0031): addressed to the hub, never forwarded.
 HUB_ONLY_TYPES |= frozenset({"XC01", "XC02", "XC03"})
 # Supervision (decision 0040): problems and the credit list, between a center and the hub only.
-HUB_ONLY_TYPES |= frozenset({"SUP201", "SUP202", "SUP211", "SUP212"})
+HUB_ONLY_TYPES |= frozenset({"SUP201", "SUP202", "SUP211", "SUP212", "SUP213"})
 
 
 def check_duplicate(stored_digest: str | None, envelope: Envelope) -> bool:

@@ -38,6 +38,8 @@ from hpf.messages.bodies import (
     NationalCreditList,
     ProblemNotice,
     ProblemReport,
+    SupervisionEvent,
+    SupervisionEvents,
 )
 from hpf.supervision.tables import (
     credit_listing,
@@ -389,6 +391,41 @@ def national_list(conn: Connection, ctx: Context, message: Incoming) -> None:
                 for e in body.entries
             ],
         )
+
+
+# -- the center's events for the hub's monitoring ---------------------------------------------
+
+
+def report_events(conn: Connection, ctx: Context, month: str) -> int:
+    """Send the hub (SUP213) this center's transfers past their deadline and its e-audit cases
+    confirmed, for ``month``'s reporting run; how many (none: nothing is sent). The hub keeps
+    each (kind, reference) once, so sending again what was sent changes nothing there."""
+    from hpf.inspection import service as inspection
+    from hpf.transfers import process as transfer_process
+
+    today = ctx.clock.today()
+    events = [
+        SupervisionEvent(
+            kind="transfer_overdue",
+            ref=t.letter_no,
+            detail_zh=f"转移接续{t.letter_no}超过办理时限{t.due_on.isoformat() if t.due_on else ''}未办结",
+        )
+        for t in transfer_process.listing(conn, today, limit=500)
+        if t.overdue
+    ]
+    events += [
+        SupervisionEvent(
+            kind="audit_finding",
+            ref=f"{c.rule}/{c.id}"[:40],
+            detail_zh=f"电子稽查确认违规：{c.rule_title_zh}"[:300],
+        )
+        for c in inspection.list_cases(conn, state="confirmed", limit=500)
+    ]
+    if events:
+        transfers.send(
+            conn, ctx, current_link().hub_code, "SUP213", SupervisionEvents(month=month, events=events[:500])
+        )
+    return len(events[:500])
 
 
 HANDLERS = {
