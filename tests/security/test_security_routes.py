@@ -120,6 +120,9 @@ def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
         "rule_id": "Q-CON-ID-BIRTH",
         "finding_id": 999_999,
         "case_id": 999_999,
+        "problem_id": 999_999,  # decision 0040
+        "listing_id": 999_999,
+        "action": "appeal",
     }
     return route.path.format(**{name: values[name] for name in route.param_convertors})
 

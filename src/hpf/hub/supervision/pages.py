@@ -21,12 +21,11 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Engine, distinct, select
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from hpf.db.engine import read_transaction, write_transaction
@@ -34,16 +33,11 @@ from hpf.hub import registry, service, staff
 from hpf.hub.supervision import credit, problems, rules, run
 from hpf.hub.supervision.policy import policy_for
 from hpf.hub.supervision.scope import Supervisor, supervisor_of
-from hpf.hub.supervision.tables import hub_center_class, hub_indicator_value
 from hpf.kernel.errors import HpfError, NotFound
+from hpf.web.bounds import Id
 
 CHINA = timedelta(hours=8)
 Page = Callable[[Request, str, dict[str, Any], int], HTMLResponse]
-
-
-def _months(conn: Any) -> list[str]:
-    k = hub_center_class.c
-    return [str(m) for m in conn.scalars(select(distinct(k.month)).order_by(k.month.desc()))]
 
 
 def _chart_scores(rows: list[run.CenterClass]) -> dict[str, Any]:
@@ -96,7 +90,7 @@ def install(
     def supervision_home(request: Request, month: str = "", province: str = "") -> Response:
         def build(session: staff.StaffSession, who: Supervisor) -> Response:
             with read_transaction(engine) as conn:
-                months = _months(conn)
+                months = run.months_classified(conn)
                 shown = month[:7] if month[:7] in months else (months[0] if months else "")
                 rows = run.classes(conn, who, shown) if shown else []
                 if province:
@@ -121,21 +115,14 @@ def install(
                 from hpf.hub.supervision.scope import require_covers
 
                 center = require_covers(conn, who, code[:6])
-                k, v = hub_center_class.c, hub_indicator_value.c
-                history = conn.execute(
-                    select(k.month, k.score, k.grade, k.deciding)
-                    .where(k.center == center.code)
-                    .order_by(k.month)
-                ).all()
-                values = conn.execute(
-                    select(v.month, v.indicator, v.value).where(v.center == center.code).order_by(v.month)
-                ).all()
+                history = run.center_history(conn, center.code)
+                values = run.reported(conn, center=center.code)
                 center_problems = problems.problems(conn, who, center=center.code)
                 policy = (
                     rules.shipped() if not history else policy_for(conn, run.month_end(history[-1].month))
                 )
             months = sorted({r.month for r in values})
-            table = {(r.month, r.indicator): Decimal(r.value).normalize() for r in values}
+            table = {(r.month, r.indicator): r.value for r in values}
             charts = {
                 i.code: {
                     "x": months,
@@ -165,30 +152,18 @@ def install(
         def build(session: staff.StaffSession, who: Supervisor) -> Response:
             with read_transaction(engine) as conn:
                 centers = {c.code: c for c in registry.centers(conn) if who.covers(c.province)}
-                v = hub_indicator_value.c
-                rows = conn.execute(
-                    select(v.center, v.month, v.value)
-                    .where(v.indicator == code[:12])
-                    .order_by(v.month, v.center)
-                ).all()
-                policy = policy_for(
-                    conn, run.month_end(month[:7]) if len(month) >= 7 else (now() + CHINA).date()
-                )
-            rows = [r for r in rows if r.center in centers]
+                rows = [r for r in run.reported(conn, indicator=code[:12]) if r.center in centers]
+                months = sorted({r.month for r in rows})
+                shown = month[:7] if month[:7] in months else (months[-1] if months else "")
+                policy = policy_for(conn, run.month_end(shown)) if shown else rules.shipped()
             if not rows:
                 raise NotFound(
                     "supervision.indicator_unknown",
                     "该指标在您的监督范围内没有报送值",
                     f"no values of {code[:12]}",
                 )
-            months = sorted({r.month for r in rows})
-            shown = month[:7] if month[:7] in months else months[-1]
-            this = sorted(
-                ((Decimal(r.value).normalize(), r.center) for r in rows if r.month == shown), reverse=True
-            )
-            medians = [
-                float(statistics.median([Decimal(r.value) for r in rows if r.month == m])) for m in months
-            ]
+            this = sorted(((r.value, r.center) for r in rows if r.month == shown), reverse=True)
+            medians = [float(statistics.median([r.value for r in rows if r.month == m])) for m in months]
             spec = next((i for i in policy.indicators if i.code == code[:12]), None)
             name = spec.name_zh if spec else code[:12]
             return page(request, "hub_supervision_indicator.html", {
@@ -206,7 +181,7 @@ def install(
         return guarded(request, build)
 
     @app.get("/supervision/problems/{problem_id}", response_class=HTMLResponse, include_in_schema=False)
-    def problem_page(request: Request, problem_id: int) -> Response:
+    def problem_page(request: Request, problem_id: Id) -> Response:
         def build(session: staff.StaffSession, who: Supervisor) -> Response:
             with read_transaction(engine) as conn:
                 found, steps = problems.problem(conn, who, problem_id)
@@ -218,7 +193,7 @@ def install(
         return guarded(request, build)
 
     @app.post("/supervision/problems/{problem_id}/{action}", include_in_schema=False)
-    async def problem_action(request: Request, problem_id: int, action: str) -> Response:
+    async def problem_action(request: Request, problem_id: Id, action: str) -> Response:
         form = await request.form()
 
         def act() -> Response:

@@ -16,16 +16,16 @@ import calendar
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, distinct, select
 
 from hpf.db.upsert import insert_new, upsert
 from hpf.hub import registry, service
 from hpf.hub.supervision import inputs, problems, rules
 from hpf.hub.supervision.policy import policy_for
 from hpf.hub.supervision.scope import Supervisor
-from hpf.hub.supervision.tables import hub_center_class, hub_sup_event
+from hpf.hub.supervision.tables import hub_center_class, hub_indicator_value, hub_sup_event
 
 
 def month_end(month: str) -> date:
@@ -92,6 +92,47 @@ def reporting_run(
                 )
                 summary.problems.append(problem_id)
     return summary
+
+
+class HistoryRow(NamedTuple):
+    month: str
+    score: Decimal
+    grade: str
+    deciding: list[dict[str, Any]]
+
+
+class ValueRow(NamedTuple):
+    center: str
+    month: str
+    indicator: str
+    value: Decimal
+
+
+def months_classified(conn: Connection) -> list[str]:
+    """The months with classes, newest first."""
+    k = hub_center_class.c
+    return [str(m) for m in conn.scalars(select(distinct(k.month)).order_by(k.month.desc()))]
+
+
+def center_history(conn: Connection, center: str) -> list[HistoryRow]:
+    k = hub_center_class.c
+    rows = conn.execute(
+        select(k.month, k.score, k.grade, k.deciding).where(k.center == center).order_by(k.month)
+    ).all()
+    return [HistoryRow(r.month, Decimal(r.score), r.grade, list(r.deciding)) for r in rows]
+
+
+def reported(conn: Connection, *, center: str | None = None, indicator: str | None = None) -> list[ValueRow]:
+    """Reported values (through the seam's table) of a center or of an indicator, by month."""
+    v = hub_indicator_value.c
+    query = select(v.center, v.month, v.indicator, v.value).order_by(v.month, v.center, v.indicator)
+    if center is not None:
+        query = query.where(v.center == center)
+    if indicator is not None:
+        query = query.where(v.indicator == indicator)
+    return [
+        ValueRow(r.center, r.month, r.indicator, Decimal(r.value).normalize()) for r in conn.execute(query)
+    ]
 
 
 @dataclass(frozen=True)
