@@ -106,6 +106,7 @@ def listeners() -> tuple[Listener, ...]:
     from hpf.policy import service as policy
     from hpf.services import catalog
     from hpf.settlement.service import CREDIT_RECEIVED
+    from hpf.supervision import service as supervision
     from hpf.transfers import process as transfer_process
     from hpf.withdrawals import handler as withdrawal_handler
     from hpf.withdrawals import service as withdrawals
@@ -135,6 +136,9 @@ def listeners() -> tuple[Listener, ...]:
         ),
         # Money in that no order names: a transfer's, when a BDC905 named its payout number.
         Listener("transfer credit matched", (CREDIT_RECEIVED,), transfer_process.credit_received),
+        # -- supervision (decision 0040) --
+        # A listed employer's list waits for a stricter review.
+        Listener("listed employer's list reviewed", ("remittance.submitted",), supervision.strict_review),
     )
 
 

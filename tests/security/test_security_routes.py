@@ -122,6 +122,7 @@ def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
         "case_id": 999_999,
         "problem_id": 999_999,  # decision 0040
         "listing_id": 999_999,
+        "review_id": 999_999,
         "action": "appeal",
     }
     return route.path.format(**{name: values[name] for name in route.param_convertors})

@@ -377,3 +377,37 @@ def test_a_centers_overdue_transfer_reaches_the_hub_and_raises_a_problem_in_the_
         assert supervision.report_events(conn, a.ctx, "2025-03") == 1
     net.round()
     assert report(net, "2025-03", {A_CODE: GOOD}).problems == []
+
+
+def test_a_listed_employers_list_waits_for_a_stricter_review(net):
+    from loanapp_support import remit
+
+    from hpf.accounts import queries as accounts_queries
+    from hpf.accounts import service as accounts
+
+    a = net.a.act()
+    member = a.center.members["a"]
+    with write_transaction(a.engine) as conn:
+        employer = accounts.get_employer(
+            conn, accounts_queries.employer_ref(conn, member.employer_id).account_no
+        )
+        remit(conn, a.ctx, employer, [member], ["2025-03"])  # before the listing: no review
+        supervision.list_entry(conn, a.ctx, grounds="E1", note="连续欠缴9个月", employer_id=employer.id)
+    net.round()  # the national list, with the employer, back at A
+    a.act()
+    with write_transaction(a.engine) as conn:
+        assert supervision.reviews(conn) == []
+        remit(conn, a.ctx, accounts.get_employer(conn, employer.account_no), [member], ["2025-04"])
+        (review,) = supervision.reviews(conn)
+        assert (review.employer_id, review.month, review.listed_by, review.state) == (
+            employer.id, "2025-04", A_CODE, "pending",
+        )  # fmt: skip
+        with pytest.raises(HpfError) as why:
+            supervision.review_list(conn, a.ctx, review.id, passed=False, note=" ")
+        assert why.value.code == "supervision.note_required"
+        supervision.review_list(conn, a.ctx, review.id, passed=False, note="缴存基数与工资表不符")
+        with pytest.raises(HpfError) as twice:
+            supervision.review_list(conn, a.ctx, review.id, passed=True, note="")
+        assert twice.value.code == "supervision.review_state"
+        (done,) = supervision.reviews(conn)
+    assert (done.state, done.note, done.reviewed_by) == ("questioned", "缴存基数与工资表不符", a.ctx.actor)

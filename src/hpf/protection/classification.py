@@ -582,6 +582,22 @@ _DECLARED: list[FieldClass] = [
         ],
     ),
     *_table(
+        "credit_review",
+        [
+            ("id", GEN, "", None, "从严审核ID"),
+            ("remittance_id", GEN, "", None, "清册ID"),
+            ("employer_id", GEN, "", None, "单位ID"),
+            ("month", GEN, "", None, "缴存年月"),
+            ("listed_by", GEN, "", None, "列入中心代码"),
+            ("grounds_zh", GEN, "", None, "认定事由"),
+            ("state", GEN, "", None, "审核状态"),
+            ("note", GEN, "", None, "审核意见"),
+            ("reviewed_by", GEN, "", None, "审核人"),
+            ("reviewed_at", GEN, "", None, "审核时间"),
+            ("created_at", GEN, "", None, "登记时间"),
+        ],
+    ),
+    *_table(
         "business_calendar",
         [
             ("id", GEN, "", None, "日历ID"),

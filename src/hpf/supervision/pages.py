@@ -44,6 +44,7 @@ def supervision_page(request: Request, conn: ReadDb) -> Response:
             "problems": service.problems(conn),
             "listings": service.listings(conn),
             "national": service.national(conn),
+            "reviews": service.reviews(conn),
             "grounds": service.GROUNDS,
             "kind_zh": KIND_ZH,
         },
@@ -108,3 +109,15 @@ def listing_action_page(
 
         raise NotFound("supervision.action_unknown", "无此操作", f"no action {action[:20]}")
     return RedirectResponse("/supervision#credit", status_code=303)
+
+
+@router.post("/supervision/reviews/{review_id}", dependencies=HANDLE)
+def review_page(
+    review_id: Id,
+    conn: WriteDb,
+    ctx: Ctx,
+    verdict: Annotated[str, Form(max_length=10)] = "",
+    note: FormText = "",
+) -> Response:
+    service.review_list(conn, _page(ctx), review_id, passed=verdict == "passed", note=note)
+    return RedirectResponse("/supervision#reviews", status_code=303)

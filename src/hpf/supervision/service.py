@@ -29,6 +29,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from hpf.accounts import queries as accounts_queries
+from hpf.db.upsert import insert_new
+from hpf.events import Event
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, IllegalTransition, NotFound, invalid
 from hpf.messages.bodies import (
@@ -44,6 +46,7 @@ from hpf.messages.bodies import (
 from hpf.supervision.tables import (
     credit_listing,
     credit_national,
+    credit_review,
     sup_evidence,
     sup_problem,
     sup_problem_step,
@@ -393,6 +396,81 @@ def national_list(conn: Connection, ctx: Context, message: Incoming) -> None:
         )
 
 
+# -- stricter review of a listed employer's lists ------------------------------------------------
+
+
+def strict_review(conn: Connection, ctx: Context, event: Event) -> None:
+    """Listener of ``remittance.submitted``: a list of an employer on the national list whose
+    ground carries the ``strict_review`` restriction waits for a reviewer (``credit_review``)."""
+    employer_id = int(event.payload["employer_id"])
+    ref = accounts_queries.employer_ref(conn, employer_id)
+    if ref is None:
+        return
+    listed = [
+        n
+        for n in employer_listed(conn, ref.uscc, ctx.clock.today())
+        if "strict_review" in GROUNDS.get(n.grounds, {}).get("restrictions", ())
+    ]
+    if listed:
+        insert_new(
+            conn,
+            credit_review,
+            {
+                "remittance_id": int(event.object_id), "employer_id": employer_id,
+                "month": str(event.payload["month"]), "listed_by": listed[0].center,
+                "grounds_zh": listed[0].grounds_zh, "state": "pending", "created_at": ctx.clock.now(),
+            },
+        )  # fmt: skip
+
+
+def review_list(conn: Connection, ctx: Context, review_id: int, *, passed: bool, note: str) -> None:
+    """A reviewer's verdict on a listed employer's list: passed, or questioned (with why)."""
+    if not passed and not note.strip():
+        raise invalid(
+            "supervision.note_required", "请填写存疑原因", "a questioned list says why", field="note"
+        )
+    r = credit_review.c
+    done = conn.execute(
+        update(credit_review)
+        .where(r.id == review_id, r.state == "pending")
+        .values(
+            state="passed" if passed else "questioned",
+            note=note.strip()[:300] or None,
+            reviewed_by=ctx.actor,
+            reviewed_at=ctx.clock.now(),
+        )
+    ).rowcount
+    if done != 1:
+        raise IllegalTransition(
+            "supervision.review_state", "该清册已审核", f"review {review_id} is not pending"
+        )
+
+
+@dataclass(frozen=True)
+class Review:
+    id: int
+    remittance_id: int
+    employer_id: int
+    month: str
+    listed_by: str
+    grounds_zh: str
+    state: str
+    note: str | None
+    reviewed_by: str | None
+
+    @property
+    def state_zh(self) -> str:
+        return REVIEW_STATE_ZH[self.state]
+
+
+REVIEW_STATE_ZH = {"pending": "待从严审核", "passed": "审核通过", "questioned": "存疑"}
+
+
+def reviews(conn: Connection) -> list[Review]:
+    cols = [credit_review.c[n] for n in Review.__dataclass_fields__]
+    return [Review(**r._mapping) for r in conn.execute(select(*cols).order_by(credit_review.c.id.desc()))]
+
+
 # -- the center's events for the hub's monitoring ---------------------------------------------
 
 
@@ -469,6 +547,7 @@ class NationalRow:
     kind: str
     uscc: str | None
     employer_name: str | None
+    grounds: str
     grounds_zh: str
     listed_on: date
     until: date

@@ -111,3 +111,22 @@ credit_national = Table(
     Column("as_of", Date, nullable=False),
     Index(None, "uscc"),
 )
+
+# A remittance list of an employer on the national list with the ``strict_review`` restriction:
+# reviewed by staff, the review kept (decision 0040).
+credit_review = Table(
+    "credit_review",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("remittance_id", BigInteger, nullable=False, unique=True),
+    Column("employer_id", BigInteger, nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("listed_by", String(6), nullable=False),  # the listing center
+    Column("grounds_zh", String(100), nullable=False),
+    Column("state", String(10), nullable=False),  # pending | passed | questioned
+    Column("note", String(300)),
+    Column("reviewed_by", String(64)),
+    Column("reviewed_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index(None, "state"),
+)

@@ -125,9 +125,32 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("sup_problem_step", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sup_problem_step_problem_id"), ["problem_id"], unique=False)
+    op.create_table(
+        "credit_review",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("remittance_id", sa.BigInteger(), nullable=False),
+        sa.Column("employer_id", sa.BigInteger(), nullable=False),
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("listed_by", sa.String(length=6), nullable=False),
+        sa.Column("grounds_zh", sa.String(length=100), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("note", sa.String(length=300), nullable=True),
+        sa.Column("reviewed_by", sa.String(length=64), nullable=True),
+        sa.Column("reviewed_at", UtcDateTime(), nullable=True),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_credit_review")),
+        sa.UniqueConstraint("remittance_id", name=op.f("uq_credit_review_remittance_id")),
+    )
+    with op.batch_alter_table("credit_review", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_credit_review_state"), ["state"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("credit_review", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_credit_review_state"))
+    op.drop_table("credit_review")
     with op.batch_alter_table("sup_problem_step", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sup_problem_step_problem_id"))
 
