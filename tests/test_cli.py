@@ -154,7 +154,9 @@ def test_a_staff_id_number_is_registered_as_its_blind_index(tmp_path, monkeypatc
                     "qian.b": blind_index("member", "resident_id", "110101199003074477")}  # fmt: skip
     assert rid not in str(kept)
     with read_transaction(engine) as conn:
-        logged = conn.execute(
-            text("SELECT detail FROM audit_log WHERE action = 'staff.register_id' ORDER BY id")
-        ).scalars().all()
+        logged = (
+            conn.execute(text("SELECT detail FROM audit_log WHERE action = 'staff.register_id' ORDER BY id"))
+            .scalars()
+            .all()
+        )
     assert len(logged) == 2 and rid not in str(logged)  # both registrations, never the number
