@@ -94,7 +94,7 @@ LAYERS: list[set[str]] = [
     # quality: the data quality scan reads through published reads; its tables are in hpf.schema
     # inspection: the audit rule pack reads every business package
     {"console", "transfers", "quality", "inspection"},
-    {"supervision"},  # the center's side of supervision (decision 0040): sends through transfers
+    {"oversight"},  # the center's side of supervision follow-up (decision 0040): sends through transfers
     {"bootstrap", "schema", "check"},
     {"data"},  # the data element registry, catalog and standard export: reads the whole schema
     {"app", "sim", "migrations"},

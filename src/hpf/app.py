@@ -156,6 +156,7 @@ def create_app(
     from hpf.loans import pages as loans_pages
     from hpf.loans.book import service as loans
     from hpf.loans.scorecard import pages as scorecard_pages
+    from hpf.oversight import pages as oversight_pages
     from hpf.policy import api as policy_api
     from hpf.policy import pages as policy_pages
     from hpf.quality import api as quality_api
@@ -166,7 +167,6 @@ def create_app(
     from hpf.settlement import adapter as bank_adapter
     from hpf.settlement import api as settlement_api
     from hpf.settlement import pages as settlement_pages
-    from hpf.supervision import pages as supervision_pages
     from hpf.transfers import api as transfers_api
     from hpf.transfers import inquiry_pages
     from hpf.transfers import pages as transfers_pages
@@ -245,7 +245,7 @@ def create_app(
     _add_routes(app, quality_pages.router)
     _add_routes(app, inspection_api.router)
     _add_routes(app, inspection_pages.router)
-    _add_routes(app, supervision_pages.router)  # decision 0040
+    _add_routes(app, oversight_pages.router)  # decision 0040
     docs.install(app)
     openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -103,10 +103,10 @@ def listeners() -> tuple[Listener, ...]:
     from hpf.contributions import service as contributions
     from hpf.ledger import service as ledger
     from hpf.loans.application import handler as loan_application
+    from hpf.oversight import service as supervision
     from hpf.policy import service as policy
     from hpf.services import catalog
     from hpf.settlement.service import CREDIT_RECEIVED
-    from hpf.supervision import service as supervision
     from hpf.transfers import process as transfer_process
     from hpf.withdrawals import handler as withdrawal_handler
     from hpf.withdrawals import service as withdrawals
@@ -155,7 +155,7 @@ def message_handlers() -> dict[tuple[str, bool], Handler]:
 
     table.update(transfer_process.HANDLERS)
     # -- supervision: problems and the national credit list (decision 0040) --
-    from hpf.supervision import service as supervision
+    from hpf.oversight import service as supervision
 
     table.update(supervision.HANDLERS)
     return table

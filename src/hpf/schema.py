@@ -28,12 +28,12 @@ from hpf.ledger import tables as ledger_tables
 from hpf.ledger.service import sync_chart
 from hpf.loans.book import tables as loans_tables
 from hpf.loans.scorecard import tables as scorecard_tables
+from hpf.oversight import tables as oversight_tables
 from hpf.policy import tables as policy_tables
 from hpf.protection import keys
 from hpf.quality import tables as quality_tables
 from hpf.services import tables as services_tables
 from hpf.settlement import tables as settlement_tables
-from hpf.supervision import tables as supervision_tables
 from hpf.transfers import inquiry_tables as network_inquiry_tables
 from hpf.transfers import tables as transfers_tables
 from hpf.withdrawals import tables as withdrawals_tables
@@ -54,6 +54,7 @@ __all__ = [
     "loans_tables",
     "metadata",
     "network_inquiry_tables",
+    "oversight_tables",
     "policy_tables",
     "quality_tables",
     "scorecard_tables",
@@ -61,7 +62,6 @@ __all__ = [
     "sessions",
     "settlement_tables",
     "sms",
-    "supervision_tables",
     "tokens",
     "transfers_tables",
     "withdrawals_tables",

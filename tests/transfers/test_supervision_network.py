@@ -33,7 +33,7 @@ from hpf.identity.passwords import FAST_FOR_TESTS, Passwords
 from hpf.kernel.errors import HpfError
 from hpf.messages.bodies import ProblemReport
 from hpf.messages.transport import PATH
-from hpf.supervision import service as supervision
+from hpf.oversight import service as supervision
 from hpf.transfers import service as transfers
 from hub_support import HUB_CODE, HUB_KEYS, compose, delivery, make_hub
 

@@ -15,8 +15,8 @@ from hpf.app import create_app
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.hub.supervision.tables import hub_problem
 from hpf.kernel.clock import FixedClock
+from hpf.oversight import service as supervision
 from hpf.settings import Settings
-from hpf.supervision import service as supervision
 from hpf.transfers.tables import exchanged_message
 from signing_in import sign_in
 

@@ -35,7 +35,7 @@ MessageType = Literal["BDC901", "BDC902", "BDC903", "BDC904", "BDC905", "BDC906"
 # Co-investigation and the national registries (decision 0031): the BDC set has none for them.
 NetworkMessageType = Literal["XC01", "XC02", "XC03"]
 # Supervision (decision 0040): problems to closure and the credit list, between a center and the hub.
-SupervisionMessageType = Literal["SUP201", "SUP202", "SUP211", "SUP212", "SUP213"]
+OversightMessageType = Literal["SUP201", "SUP202", "SUP211", "SUP212", "SUP213"]
 MESSAGE_TYPES_ZH = {
     "BDC901": "单笔转入申请（联系函）",
     "BDC902": "批量转入申请",
@@ -86,7 +86,7 @@ class Envelope(BaseModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     message_id: UUID
-    type: MessageType | NetworkMessageType | SupervisionMessageType
+    type: MessageType | NetworkMessageType | OversightMessageType
     sender: CenterCode
     recipient: CenterCode
     created_at: AwareDatetime

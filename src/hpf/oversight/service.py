@@ -43,7 +43,7 @@ from hpf.messages.bodies import (
     SupervisionEvent,
     SupervisionEvents,
 )
-from hpf.supervision.tables import (
+from hpf.oversight.tables import (
     credit_listing,
     credit_national,
     credit_review,

@@ -1,4 +1,4 @@
-"""The center's side of supervision (decision 0040), private to ``hpf.supervision``.
+"""The center's side of supervision (decision 0040), private to ``hpf.oversight``.
 
 ``sup_problem``: a problem the hub dispatched (its number at the hub, the month, the rule, the
 deadline), as it stands here; ``sup_problem_step``: every step, the hub's and ours;

@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hpf.access.permissions import Perm, Scope
 from hpf.kernel.context import Context
-from hpf.supervision import service
+from hpf.oversight import service
 from hpf.transfers.link import installed
 from hpf.web.auth import requires
 from hpf.web.bounds import Id
