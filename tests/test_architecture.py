@@ -97,6 +97,7 @@ LAYERS: list[set[str]] = [
     # planning: fund operation, forecasts, the annual plan, what-ifs, early warning (decision 0038)
     {"console", "transfers", "quality", "inspection", "warehouse", "planning"},
     {"supervision"},  # supervision reporting: reads every business package, sends through transfers
+    {"oversight"},  # the center's side of supervision follow-up (decision 0040): sends through transfers
     {"bootstrap", "schema", "check"},
     {"data"},  # the data element registry, catalog and standard export: reads the whole schema
     {"app", "sim", "migrations"},

@@ -156,6 +156,7 @@ def create_app(
     from hpf.loans import pages as loans_pages
     from hpf.loans.book import service as loans
     from hpf.loans.scorecard import pages as scorecard_pages
+    from hpf.oversight import pages as oversight_pages
     from hpf.planning import api as planning_api
     from hpf.planning import pages as planning_pages
     from hpf.policy import api as policy_api
@@ -252,6 +253,7 @@ def create_app(
     _add_routes(app, supervision_pages.router)
     _add_routes(app, planning_api.router)
     _add_routes(app, planning_pages.router)
+    _add_routes(app, oversight_pages.router)  # decision 0040
     docs.install(app)
     openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -103,6 +103,7 @@ def listeners() -> tuple[Listener, ...]:
     from hpf.contributions import service as contributions
     from hpf.ledger import service as ledger
     from hpf.loans.application import handler as loan_application
+    from hpf.oversight import service as supervision
     from hpf.policy import service as policy
     from hpf.services import catalog
     from hpf.settlement.service import CREDIT_RECEIVED
@@ -135,6 +136,9 @@ def listeners() -> tuple[Listener, ...]:
         ),
         # Money in that no order names: a transfer's, when a BDC905 named its payout number.
         Listener("transfer credit matched", (CREDIT_RECEIVED,), transfer_process.credit_received),
+        # -- supervision (decision 0040) --
+        # A listed employer's list waits for a stricter review.
+        Listener("listed employer's list reviewed", ("remittance.submitted",), supervision.strict_review),
     )
 
 
@@ -150,6 +154,10 @@ def message_handlers() -> dict[tuple[str, bool], Handler]:
     from hpf.transfers import process as transfer_process
 
     table.update(transfer_process.HANDLERS)
+    # -- supervision: problems and the national credit list (decision 0040) --
+    from hpf.oversight import service as supervision
+
+    table.update(supervision.HANDLERS)
     return table
 
 

@@ -28,6 +28,7 @@ from hpf.ledger import tables as ledger_tables
 from hpf.ledger.service import sync_chart
 from hpf.loans.book import tables as loans_tables
 from hpf.loans.scorecard import tables as scorecard_tables
+from hpf.oversight import tables as oversight_tables
 from hpf.planning import tables as planning_tables
 from hpf.policy import tables as policy_tables
 from hpf.protection import keys
@@ -55,6 +56,7 @@ __all__ = [
     "loans_tables",
     "metadata",
     "network_inquiry_tables",
+    "oversight_tables",
     "planning_tables",
     "policy_tables",
     "quality_tables",

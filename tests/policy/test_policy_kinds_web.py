@@ -117,8 +117,9 @@ def test_the_page_shows_the_withdrawal_and_loan_parameters(client):
     )
     assert withdrawal.count('<span class="tag">国家默认</span>') == 10
     assert "个人住房贷款最高额度" in loan and "1,200,000.00元" in loan and "80%（最低首付20%）" in loan
-    # 13 loan parameters and loan.refuse_unsettled_elsewhere (decision 0031)
-    assert "逾期第1、30、90天" in loan and loan.count('<span class="tag">国家默认</span>') == 14
+    # 13 loan parameters, loan.refuse_unsettled_elsewhere (decision 0031) and
+    # loan.refuse_credit_listed (decision 0040)
+    assert "逾期第1、30、90天" in loan and loan.count('<span class="tag">国家默认</span>') == 15
     assert "异地未结清公积金贷款不予贷款" in loan and 'id="policy-loan-refuse_unsettled_elsewhere"' in loan
     assert 'id="policy-loan-max_amount_fen"' in loan
     form = html.split('id="policy-form"')[1].split("</form>")[0]

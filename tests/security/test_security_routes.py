@@ -124,6 +124,10 @@ def _path(center: AuthCenter, route: Any, scope: Scope) -> str:
         "indicator": "loan_ratio",
         "year": 2026,
         "run_id": 999_999,
+        "problem_id": 999_999,  # decision 0040
+        "listing_id": 999_999,
+        "review_id": 999_999,
+        "action": "appeal",
     }
     return route.path.format(**{name: values[name] for name in route.param_convertors})
 

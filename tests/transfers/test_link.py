@@ -66,6 +66,7 @@ def test_every_message_handler_has_a_body_model_and_an_undefined_one_is_refused(
     assert set(declared) == {
         ("BDC909", True), ("BDC904", False), ("BDC904", True),
         *((t, answer) for t in ("BDC901", "BDC903", "BDC905") for answer in (False, True)),
+        ("SUP201", False), ("SUP212", False),  # supervision (decision 0040)
     }  # fmt: skip
     assert declared[("BDC904", False)] is process.status_asked
     with pytest.raises(HpfError) as refused:

@@ -166,6 +166,8 @@ def hub_centers() -> None:
 def hub_add_staff(
     login: str,
     name: Annotated[str, typer.Option(help="姓名")],
+    role: Annotated[str, typer.Option(help="admin or supervisor (decision 0040)")] = "admin",
+    scope: Annotated[str, typer.Option(help="a supervisor's scope: nation or a province")] = "nation",
 ) -> None:
     """Create a hub staff sign-in (the password from HPF_HUB_STAFF_PASSWORD or asked for)."""
     from datetime import UTC, datetime
@@ -179,8 +181,9 @@ def hub_add_staff(
     try:
         with write_transaction(_hub_engine(_hub_settings())) as conn:
             staff.add_staff(
-                conn, login=login, name=name, password=password, passwords=Passwords(), now=datetime.now(UTC)
-            )
+                conn, login=login, name=name, password=password, passwords=Passwords(), now=datetime.now(UTC),
+                role=role, scope=scope,
+            )  # fmt: skip
     except HpfError as exc:
         raise _refuse(exc) from exc
     _root().console.print(f"hub staff {login} created")
@@ -252,6 +255,39 @@ def hub_reconcile(
         )
     if run.differences:
         raise typer.Exit(1)
+
+
+@hub_app.command("supervise")
+def hub_supervise(
+    month: Annotated[str, typer.Option(help="the reported month, YYYY-MM")],
+) -> None:
+    """The month's reporting run (decision 0040): classify every center, raise and dispatch the
+    problems the monitoring lines find; then flag the problems past their deadline."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    from hpf.db.engine import write_transaction
+    from hpf.hub import service
+    from hpf.hub.app import hub_keys
+    from hpf.hub.supervision import problems, run
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise _refuse(ValueError("--month is YYYY-MM"))
+    settings = _hub_settings()
+    try:
+        hub = service.Hub(settings.hub_code, hub_keys(settings), settings.window_seconds)
+        now = datetime.now(UTC)
+        today = (now + timedelta(hours=8)).date()
+        with write_transaction(_hub_engine(settings)) as conn:
+            done = run.reporting_run(conn, hub, month, today=today, now=now)
+            late = problems.flag_overdue(conn, hub, today, now)
+    except Exception as exc:
+        raise _refuse(exc) from exc
+    grades = ", ".join(f"{c}:{g}" for c, g in sorted(done.classified.items())) or "none"
+    _root().console.print(
+        f"{month}: policy v{done.policy_version}, classified {grades}; "
+        f"problems dispatched {len(done.problems)}, flagged overdue {len(late)}"
+    )
 
 
 # -- a center's side ----------------------------------------------------------------------

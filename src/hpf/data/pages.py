@@ -40,6 +40,7 @@ OWNER_ZH = {
     "quality": "数据质量",
     "services": "服务事项与申请",
     "settlement": "资金结算",
+    "oversight": "监督问题与失信名单",
     "transfers": "转移接续",
     "withdrawals": "提取",
 }

@@ -342,6 +342,9 @@ def create_hub_app(
             headers={"Content-Disposition": f'attachment; filename="annual-report-{year}.{kind}"'},
         )  # fmt: skip
 
+    from hpf.hub.supervision import pages as supervision_pages  # decision 0040
+
+    supervision_pages.install(app, engine=engine, hub=hub, now=now, page=page)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     build = app.build_middleware_stack
     app.build_middleware_stack = lambda: headers.SecurityHeaders(build(), hsts=settings.env != "development")  # type: ignore[method-assign]

@@ -18,7 +18,9 @@ write transaction:
    purpose needs — for a loan application the loans (center, state, role, contract date), for a
    withdrawal's risk check the accounts' states and the loans' states, for a transfer also the
    accounts' opening dates and 缴至年月, for a staff inquiry (缴存使用证明) also the loans'
-   amounts and settlement dates; settled and void loans only for a staff inquiry;
+   amounts and settlement dates; settled and void loans only for a staff inquiry; to every
+   purpose, the persons' listings in force on the national credit list, the asker's own too
+   (``hpf.hub.supervision.credit.hits``, decision 0040);
 6. the question and the answer are kept in ``hub_message`` (bodies sealed as they travelled),
    and one row of ``hub_inquiry``: who asked, the purpose, when, how many persons and facts —
    no ID number, no pseudonym, no answer.
@@ -27,17 +29,19 @@ write transaction:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
 from hpf.hub import loan_registry, registry, service
+from hpf.hub.supervision import credit
 from hpf.hub.tables import hub_inquiry, hub_message
 from hpf.messages import errors, protocol
 from hpf.messages.bodies import (
     INQUIRY_PURPOSE_ZH,
     AccountElsewhere,
+    CreditHit,
     InquiryAnswer,
     InquiryQuery,
     LoanElsewhere,
@@ -48,6 +52,7 @@ from hpf.messages.envelope import Delivery, Envelope
 PATH = "/api/v1/hub/inquiries"
 INQUIRY_TYPE = "XC03"
 UNSETTLED = ("approved", "active", "written_off")
+CHINA_OFFSET = timedelta(hours=8)  # a listing's dates are China's calendar days
 
 
 @dataclass(frozen=True)
@@ -70,11 +75,12 @@ DISCLOSED: dict[str, Disclosed] = {
 
 
 def _answer_of(
-    conn: Connection, key: bytes, asker: str, query: InquiryQuery
+    conn: Connection, key: bytes, asker: str, query: InquiryQuery, today: date | None = None
 ) -> tuple[InquiryAnswer, int, int]:
     rule = DISCLOSED[query.purpose]
     people = [loan_registry.pseudonym(key, rid) for rid in query.persons]
     accounts, loans = loan_registry.facts_of(conn, people, except_center=asker)
+    listed = credit.hits(conn, people, today) if today is not None else {}  # decision 0040
     names = {c.code: c.name for c in registry.centers(conn)}
     answered, n_accounts, n_loans = [], 0, 0
     for index, person in enumerate(people):
@@ -106,7 +112,21 @@ def _answer_of(
             if rule.settled_loans or x.state in UNSETTLED
         ]
         n_accounts, n_loans = n_accounts + len(shown_accounts), n_loans + len(shown_loans)
-        answered.append(PersonAnswer(index=index, accounts=shown_accounts, loans=shown_loans))
+        listings = [
+            CreditHit(
+                center=h.center,
+                center_name=names.get(h.center, h.center),
+                grounds=h.grounds,
+                grounds_zh=h.grounds_zh,
+                listed_on=h.listed_on,
+                until=h.until,
+                state=h.state,  # type: ignore[arg-type]
+            )
+            for h in listed.get(person, [])
+        ]
+        answered.append(
+            PersonAnswer(index=index, accounts=shown_accounts, loans=shown_loans, listings=listings)
+        )
     return InquiryAnswer(purpose=query.purpose, persons=answered), n_accounts, n_loans
 
 
@@ -150,7 +170,9 @@ def answer(conn: Connection, hub: Any, raw: bytes | dict[str, Any], now: datetim
         return protocol.hop(hub.keys, hub.code, _stored_answer(conn, envelope), now)
     body = protocol.open_body(envelope, hub.keys)
     assert isinstance(body, InquiryQuery)
-    found, n_accounts, n_loans = _answer_of(conn, loan_registry.pseudonym_key(hub.keys), center.code, body)
+    found, n_accounts, n_loans = _answer_of(
+        conn, loan_registry.pseudonym_key(hub.keys), center.code, body, (now + CHINA_OFFSET).date()
+    )
     reply = protocol.compose(
         hub.keys,
         sender=hub.code,

@@ -164,6 +164,12 @@ def _answer(
         assert isinstance(body, SupervisionReport)
         warehouse.take(conn, hub.warehouse_dir, query, body, now)
         return
+    from hpf.hub.supervision import messages as supervision  # decision 0040 (SUP2xx to the hub)
+
+    if query.type in supervision.TAKEN:
+        assert isinstance(body, Body)
+        supervision.take(conn, hub, query, body, now)
+        return
     if isinstance(body, CenterCodeQuery):
         found, unknown = registry.lookup(conn, list(body.codes))
         answer = CenterCodeAnswer(centers=[c.info() for c in found], unknown=unknown)

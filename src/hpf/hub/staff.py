@@ -39,12 +39,33 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+ROLES = ("admin", "supervisor")  # decision 0040
+ROLE_ZH = {"admin": "平台管理员", "supervisor": "监督员"}
+NATION = "nation"
+
+
 def add_staff(
-    conn: Connection, *, login: str, name: str, password: str, passwords: Passwords, now: datetime
+    conn: Connection,
+    *,
+    login: str,
+    name: str,
+    password: str,
+    passwords: Passwords,
+    now: datetime,
+    role: str = "admin",
+    scope: str = NATION,
 ) -> int:
+    """A hub staff member; ``role`` admin or supervisor, ``scope`` the nation or one province
+    (a supervisor sees and acts on the centers of their scope only: decision 0040)."""
     login = login.strip()
     if not login or len(login) > 64 or not name.strip() or len(name) > 50:
         raise invalid("hub.staff_invalid", "登录名和姓名不能为空", "login and name are required")
+    if role not in ROLES or not scope.strip() or len(scope) > 20:
+        raise invalid(
+            "hub.staff_invalid",
+            "角色或监督范围不正确",
+            "role is admin or supervisor; scope nation or a province",
+        )
     require_password_policy(password, login=login)
     if conn.scalar(select(hub_staff.c.id).where(hub_staff.c.login == login)) is not None:
         raise Conflict("hub.staff_exists", "该登录名已存在", f"the login {login} exists")
@@ -57,6 +78,8 @@ def add_staff(
                 password_hash=passwords.hash(password),
                 active=True,
                 created_at=now,
+                role=role,
+                scope=scope.strip(),
             )
             .returning(hub_staff.c.id)
         ).scalar_one()

@@ -84,6 +84,9 @@ hub_staff = Table(
     Column("password_hash", String(200), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # decision 0040: admin (the registry, messages) or supervisor; scope: nation or a province
+    Column("role", String(12), nullable=False, server_default="admin"),
+    Column("scope", String(20), nullable=False, server_default="nation"),
 )
 
 hub_session = Table(
@@ -213,3 +216,8 @@ hub_report_chunk = Table(
     Column("rows", Integer, nullable=False),
     Column("received_at", UtcDateTime(), nullable=False),
 )
+
+
+# Supervision (decision 0040): hub staff's role and scope, and the tables of
+# ``hpf.hub.supervision.tables`` (on this metadata: imported here so that Alembic sees them).
+from hpf.hub.supervision import tables as _supervision_tables  # noqa: E402,F401

@@ -63,11 +63,27 @@ class LoanElsewhere:
 
 
 @dataclass(frozen=True)
+class CreditListing:
+    """A listing in force of the person on the national credit list (decision 0040): the
+    listing center (this one's too), the grounds (the hub policy's code and name), the period."""
+
+    center: str
+    center_name: str
+    grounds: str
+    grounds_zh: str
+    listed_on: date
+    until: date
+    state: str  # listed | appealed (an appeal does not lift the restriction)
+
+
+@dataclass(frozen=True)
 class PersonElsewhere:
-    """What the network answered of one person, in centers other than this one."""
+    """What the network answered of one person, in centers other than this one (its credit
+    listings: in any center)."""
 
     accounts: tuple[AccountElsewhere, ...] = ()
     loans: tuple[LoanElsewhere, ...] = ()
+    listings: tuple[CreditListing, ...] = ()
 
     @property
     def unsettled_loans(self) -> tuple[LoanElsewhere, ...]:

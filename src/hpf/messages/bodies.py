@@ -167,12 +167,26 @@ class LoanElsewhere(Body):
     settled_on: date | None = None  # purpose 04
 
 
+class CreditHit(Body):
+    """A listing of the person on the national credit list (decision 0040): who listed, why,
+    until when — answered to every purpose, the asker's own listings included."""
+
+    center: CenterCode
+    center_name: str = Field(max_length=100)
+    grounds: str = Field(max_length=4)  # the policy's grounds code
+    grounds_zh: str = Field(max_length=100)
+    listed_on: date
+    until: date
+    state: Literal["listed", "appealed"]
+
+
 class PersonAnswer(Body):
     """The facts of the query's ``persons[index]`` in other centers than the asker."""
 
     index: int = Field(ge=0, le=9)
     accounts: list[AccountElsewhere] = Field(max_length=100)
     loans: list[LoanElsewhere] = Field(max_length=100)
+    listings: list[CreditHit] = Field(default_factory=list, max_length=20)  # decision 0040
 
 
 class InquiryAnswer(Body):
@@ -406,3 +420,124 @@ class TransferBatch(Body):
 
 
 BODIES.update({("BDC902", False): TransferBatch, ("BDC906", False): TransferBatch})
+
+
+# -- supervision: problems to closure and the credit list (decision 0040) ----------------------
+#
+# SUP201 (hub → center): a problem the hub's monitoring found, dispatched with a deadline, sent
+# back or closed — the problem as it stands after the step. SUP202 (center → hub): the center's
+# step (accepted: rectifying; submitted: the rectification with its evidence). SUP211 (center →
+# hub): entries of the center's dishonest list (a person's resident ID sealed to the hub, which
+# keeps its pseudonym only). SUP212 (hub → center): the national list as it stands (persons
+# without any identifier: a center matches its applicants through the XC03 inquiry).
+
+ProblemState = Literal["dispatched", "rectifying", "submitted", "reviewed", "closed"]
+
+
+class ProblemNotice(Body):
+    """SUP201 (from the hub): the problem as it stands after the hub's step."""
+
+    problem_ref: int = Field(ge=1)
+    step: Literal["dispatched", "sent_back", "closed", "overdue"]
+    month: Month
+    rule: str = Field(max_length=40)
+    title_zh: str = Field(max_length=200)
+    detail_zh: str = Field(max_length=500)
+    indicator: str | None = Field(default=None, max_length=12)
+    value: str | None = Field(default=None, max_length=30)
+    deadline: date
+    note: str = Field(default="", max_length=500)
+
+
+class Evidence(Body):
+    name: str = Field(min_length=1, max_length=100)
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ProblemReport(Body):
+    """SUP202 (to the hub): the center's step on a problem."""
+
+    problem_ref: int = Field(ge=1)
+    step: Literal["accepted", "submitted"]
+    note: str = Field(default="", max_length=500)
+    evidence: list[Evidence] = Field(default_factory=list, max_length=20)
+
+
+CreditKind = Literal["person", "employer"]
+Uscc = Annotated[str, StringConstraints(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")]
+
+
+class CreditEntry(Body):
+    """One entry of a center's dishonest list as it stands (``seq`` increasing: the hub keeps
+    the latest). A person by resident ID (sealed to the hub, kept as its pseudonym), an employer
+    by its unified social credit code and name."""
+
+    entry_ref: str = Field(min_length=1, max_length=30)
+    seq: int = Field(ge=1)
+    kind: CreditKind
+    resident_id: ResidentId | None = None
+    uscc: Uscc | None = None
+    employer_name: str | None = Field(default=None, max_length=100)
+    grounds: str = Field(max_length=4)
+    grounds_zh: str = Field(max_length=100)
+    listed_on: date
+    until: date
+    state: Literal["listed", "appealed", "removed"]
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> CreditEntry:
+        if (self.kind == "person") != (self.resident_id is not None) or (self.kind == "employer") != (
+            self.uscc is not None
+        ):
+            raise ValueError("a person entry names a resident ID, an employer entry a USCC (and only that)")
+        return self
+
+
+class CreditListing(Body):
+    """SUP211 (to the hub): the center's entries that changed."""
+
+    entries: list[CreditEntry] = Field(min_length=1, max_length=500)
+
+
+class NationalEntry(Body):
+    center: CenterCode
+    center_name: str = Field(max_length=100)
+    entry_ref: str = Field(max_length=30)
+    kind: CreditKind
+    uscc: Uscc | None = None  # employers only; persons carry no identifier
+    employer_name: str | None = Field(default=None, max_length=100)
+    grounds: str = Field(max_length=4)
+    grounds_zh: str = Field(max_length=100)
+    listed_on: date
+    until: date
+    state: Literal["listed", "appealed"]
+
+
+class NationalCreditList(Body):
+    """SUP212 (from the hub): the national list in force, whole (it replaces the previous one)."""
+
+    as_of: date
+    entries: list[NationalEntry] = Field(max_length=20000)
+
+
+class SupervisionEvent(Body):
+    kind: Literal["transfer_overdue", "audit_finding"]
+    ref: str = Field(min_length=1, max_length=40)  # the letter no., the audit rule and case
+    detail_zh: str = Field(max_length=300)
+
+
+class SupervisionEvents(Body):
+    """SUP213 (to the hub): the center's events the monitoring reads — transfers past their
+    deadline, e-audit cases confirmed — for a month (the hub keeps each once)."""
+
+    month: Month
+    events: list[SupervisionEvent] = Field(min_length=1, max_length=500)
+
+
+BODIES |= {
+    ("SUP213", False): SupervisionEvents,
+    ("SUP201", False): ProblemNotice,
+    ("SUP202", False): ProblemReport,
+    ("SUP211", False): CreditListing,
+    ("SUP212", False): NationalCreditList,
+}

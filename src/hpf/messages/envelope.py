@@ -36,6 +36,8 @@ MessageType = Literal["BDC901", "BDC902", "BDC903", "BDC904", "BDC905", "BDC906"
 NetworkMessageType = Literal["XC01", "XC02", "XC03", "XC04"]
 # Supervision reporting (decision 0039): a center's month to the hub.
 SupervisionMessageType = Literal["SUP101"]
+# Supervision (decision 0040): problems to closure and the credit list, between a center and the hub.
+OversightMessageType = Literal["SUP201", "SUP202", "SUP211", "SUP212", "SUP213"]
 MESSAGE_TYPES_ZH = {
     "BDC901": "单笔转入申请（联系函）",
     "BDC902": "批量转入申请",
@@ -53,6 +55,14 @@ MESSAGE_TYPES_ZH |= {
     "XC04": "转移接续对账（一方事实）",  # decision 0035
 }
 MESSAGE_TYPES_ZH |= {"SUP101": "监管报送（月度指标与缴存人明细）"}
+# Supervision (decision 0040): between a center and the hub only, never forwarded.
+MESSAGE_TYPES_ZH |= {
+    "SUP201": "监督问题下发（交办、退回、销号）",
+    "SUP202": "问题整改报送",
+    "SUP211": "失信名单报送",
+    "SUP212": "全国失信名单分发",
+    "SUP213": "监督事件报送（转移接续超期、电子稽查问题）",
+}
 
 
 def canonical(value: Any) -> bytes:
@@ -80,7 +90,7 @@ class Envelope(BaseModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     message_id: UUID
-    type: MessageType | NetworkMessageType | SupervisionMessageType
+    type: MessageType | NetworkMessageType | SupervisionMessageType | OversightMessageType
     sender: CenterCode
     recipient: CenterCode
     created_at: AwareDatetime

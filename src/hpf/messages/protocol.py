@@ -178,6 +178,8 @@ HUB_ONLY_TYPES = frozenset({"BDC909"})
 HUB_ONLY_TYPES |= frozenset({"XC01", "XC02", "XC03", "XC04"})  # XC04: decision 0035
 # Supervision reporting (decision 0039): a center reports to the hub, never to another center.
 HUB_ONLY_TYPES |= frozenset({"SUP101"})
+# Supervision (decision 0040): problems and the credit list, between a center and the hub only.
+HUB_ONLY_TYPES |= frozenset({"SUP201", "SUP202", "SUP211", "SUP212", "SUP213"})
 
 
 def check_duplicate(stored_digest: str | None, envelope: Envelope) -> bool:

@@ -130,6 +130,9 @@ class LoanPolicyPublic(BaseModel):
     refuse_unsettled_elsewhere: bool = Field(
         description="an unsettled HPF loan of the household at another center refuses a new one"
     )
+    refuse_credit_listed: bool = Field(
+        default=True, description="a borrower or co-borrower on the national credit list is refused a loan"
+    )
 
     @classmethod
     def of(cls, p: LoanPolicy) -> LoanPolicyPublic:
@@ -152,6 +155,7 @@ class LoanPolicyPublic(BaseModel):
             ),
             dunning_days=list(p.dunning_days),
             refuse_unsettled_elsewhere=p.refuse_unsettled_elsewhere,
+            refuse_credit_listed=p.refuse_credit_listed,
         )
 
 

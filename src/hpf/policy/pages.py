@@ -78,6 +78,7 @@ UNIT_HINT = {
     "loan.classification_thresholds": "关注、次级、可疑、损失的起始逾期天数，如 1,91,181,361",
     "loan.dunning_days": "逾期天数，如 1,30,90",
     "loan.refuse_unsettled_elsewhere": "是 或 否",
+    "loan.refuse_credit_listed": "是 或 否",
 }
 RATIO_KEYS = frozenset({"loan.ltv_first_home", "loan.ltv_second_home", "loan.repayment_capacity_ratio"})
 LIST_KEYS = frozenset({"loan.classification_thresholds", "loan.dunning_days"})

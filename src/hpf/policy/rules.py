@@ -737,6 +737,9 @@ class LoanPolicy:
     dunning_days: tuple[int, ...]  # days past due at which a dunning notice goes out
     # an unsettled HPF loan of the household at another center refuses a new loan (decision 0031)
     refuse_unsettled_elsewhere: bool = True
+    # a person on the national credit list (a listing in force, any center) is refused a loan
+    # (decision 0040)
+    refuse_credit_listed: bool = True
 
 
 Parser = Callable[[str, object], Any]
@@ -931,6 +934,8 @@ LOAN_PARAMS: tuple[Param, ...] = (
           _thresholds, _thresholds_zh, _thresholds_json),
     Param(LOAN, "dunning_days", "催收通知节点", "天（逾期天数）", _dunning, _dunning_zh, _list_json),
     Param(LOAN, "refuse_unsettled_elsewhere", "异地未结清公积金贷款不予贷款", "是或否（经全国信息协查）",
+          _flag, _flag_zh),
+    Param(LOAN, "refuse_credit_listed", "列入失信名单者不予贷款", "是或否（经全国信息协查）",
           _flag, _flag_zh),
 )  # fmt: skip
 

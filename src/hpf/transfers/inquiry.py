@@ -35,7 +35,7 @@ from sqlalchemy import Connection, func, insert, select
 from hpf.kernel import network
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
-from hpf.kernel.network import AccountElsewhere, LoanElsewhere, PersonElsewhere
+from hpf.kernel.network import AccountElsewhere, CreditListing, LoanElsewhere, PersonElsewhere
 from hpf.messages import errors, protocol
 from hpf.messages.bodies import INQUIRY_PURPOSE_ZH, InquiryAnswer, InquiryQuery
 from hpf.messages.envelope import Envelope
@@ -96,6 +96,12 @@ def _persons(body: InquiryAnswer, asked: int) -> tuple[PersonElsewhere, ...]:
                         x.settled_on,
                     )
                     for x in p.loans
+                ),
+                listings=tuple(
+                    CreditListing(
+                        h.center, h.center_name, h.grounds, h.grounds_zh, h.listed_on, h.until, h.state
+                    )
+                    for h in p.listings
                 ),
             )
         )

@@ -342,6 +342,12 @@ def network_findings(
                 exc.detail,
             ),
         )
+    return _elsewhere_findings(answers, policy) + _credit_findings(answers, policy)
+
+
+def _elsewhere_findings(
+    answers: Sequence[network.PersonElsewhere], policy: LoanPolicy
+) -> tuple[Finding, ...]:
     owed = [x for person in answers for x in person.unsettled_loans]
     if not owed:
         return (
@@ -355,6 +361,25 @@ def network_findings(
     if policy.refuse_unsettled_elsewhere:
         return (Finding.rule("loan.unsettled_elsewhere", False, title, detail),)
     return (Finding.risk("risk.unsettled_elsewhere", title, detail),)
+
+
+def _credit_findings(answers: Sequence[network.PersonElsewhere], policy: LoanPolicy) -> tuple[Finding, ...]:
+    """A listing in force on the national credit list (decision 0040): refused where the loan
+    policy says so (``refuse_credit_listed``), else a risk for the reviewer; none: no finding."""
+    listed = [x for person in answers for x in person.listings]
+    if not listed:
+        return ()
+    first = listed[0]
+    title = (
+        f"经全国信息协查，借款人或共同借款人被{first.center_name}列入住房公积金失信名单"
+        f"（{first.grounds_zh}，有效期至{first.until.isoformat()}）"
+    )
+    detail = f"{len(listed)} credit listing(s) in force: " + ", ".join(
+        f"{x.center}/{x.grounds}" for x in listed
+    )
+    if policy.refuse_credit_listed:
+        return (Finding.rule("loan.credit_listed", False, title, detail),)
+    return (Finding.risk("risk.credit_listed", title, detail),)
 
 
 def certificate_pledged(
