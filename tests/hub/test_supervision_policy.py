@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hpf.db.engine import read_transaction, write_transaction
 from hpf.hub.staff import add_staff
@@ -145,3 +145,62 @@ def test_hub_events_raise_problems_in_the_reporting_run_once(hub):
         ("M-AUDIT-FINDING", "A-DUP-PAYOUT/17", "dispatched"),
         ("M-TRANSFER-OVERDUE", "3301002503100001", "dispatched"),
     ]
+
+
+def test_a_report_over_the_warning_line_gets_its_problem_with_the_report(tmp_path):
+    """SUP101 taken (decision 0039) → the seam holds its figures → the month's reporting run in
+    the same transaction (0040): the center's problem is dispatched before the hub answers."""
+    from uuid import uuid4
+
+    from fastapi.testclient import TestClient
+
+    from hpf.db.engine import make_engine
+    from hpf.hub.app import create_hub_app
+    from hpf.hub.schema import upgrade
+    from hpf.hub.settings import HubSettings
+    from hpf.messages.bodies import IndicatorValue, SupervisionReport
+    from hpf.messages.transport import PATH
+    from hub_support import HUB_CODE, HUB_KEYS, compose, delivery
+
+    engine = make_engine(f"sqlite:///{tmp_path}/hub.sqlite3")
+    upgrade(engine)
+    settings = HubSettings(
+        database_url="unused", env="development", hub_code=HUB_CODE, warehouse_dir=tmp_path / "warehouse"
+    )
+    app = create_hub_app(settings, engine=engine, keys=HUB_KEYS, post=lambda url, payload: (0, {}),
+                         passwords=Passwords(FAST_FOR_TESTS), deliver=False)  # fmt: skip
+    keys = KeyPair.generate()
+    with write_transaction(engine) as conn:
+        from hpf.hub import registry
+
+        registry.register(conn, code=CENTER, name="杭州", province="浙江", endpoint="http://a.test",
+                          keys=keys.public(), actor="test", now=datetime.now(UTC), hub_code=HUB_CODE)  # fmt: skip
+
+    def report(version: int, loan_ratio: str) -> int:
+        body = SupervisionReport(
+            report_id=uuid4(), month="2026-10", version=version, chunk=0, chunks=1, members_total=1,
+            indicators=[IndicatorValue(code=LOAN, value=Decimal(loan_ratio)),
+                        IndicatorValue(code=LOAN, dim="bm_dwjjlx=110", value=Decimal("99"))],
+            members=[("cd" * 32, "01", False, 100, 0, 0, 0, 0, 0, 0, 5000, 0, 0)],
+        )  # fmt: skip
+        envelope = compose(keys, CENTER, HUB_CODE, HUB_KEYS, "SUP101", body)
+        with TestClient(app) as client:
+            return client.post(PATH, json=delivery(keys, CENTER, envelope)).status_code
+
+    assert report(1, "91.5") == 200
+    with read_transaction(engine) as conn:
+        found = conn.execute(select(hub_problem.c.center, hub_problem.c.rule, hub_problem.c.state)).all()
+        grade = conn.scalar(select(hub_center_class.c.grade).where(hub_center_class.c.center == CENTER))
+        seam = inputs.indicator_values(conn, "2026-10")
+    assert found == [(CENTER, "M-LOAN-RATIO", "dispatched")]
+    assert [(v.indicator_code, v.value) for v in seam] == [
+        (LOAN, Decimal("91.5"))
+    ]  # the total, not a dimension
+    assert grade is not None
+    assert report(2, "70") == 200  # a restatement under the line: its figures replace the first's
+    with read_transaction(engine) as conn:
+        seam = inputs.indicator_values(conn, "2026-10")
+        problems_now = conn.scalar(select(func.count()).select_from(hub_problem))
+    assert [(v.indicator_code, v.value) for v in seam] == [(LOAN, Decimal("70"))]
+    assert problems_now == 1  # the problem raised stays on its way to closure; none is added
+    engine.dispose()

@@ -162,7 +162,14 @@ def _answer(
         return
     if query.type in warehouse.REPORT_TYPES:  # SUP101: kept in the warehouse (decision 0039)
         assert isinstance(body, SupervisionReport)
-        warehouse.take(conn, hub.warehouse_dir, query, body, now)
+        version = warehouse.take(conn, hub.warehouse_dir, query, body, now)
+        if version is not None and hub.warehouse_dir is not None:  # the month is current: supervise it (0040)
+            from hpf.hub.supervision import run as supervision_run
+
+            totals = warehouse.indicator_totals(hub.warehouse_dir, query.sender, body.month, version)
+            supervision_run.take_report(
+                conn, hub, center=query.sender, month=body.month, values=totals, now=now
+            )
         return
     from hpf.hub.supervision import messages as supervision  # decision 0040 (SUP2xx to the hub)
 

@@ -120,8 +120,9 @@ def _write(table: pa.Table, path: Path) -> None:
 
 def take(
     conn: Connection, directory: Path | None, envelope: Envelope, body: SupervisionReport, now: datetime
-) -> None:
-    """Keep one SUP101 chunk (see the module docstring)."""
+) -> int | None:
+    """Keep one SUP101 chunk (see the module docstring); the version that became the month's
+    current one with this chunk, if it did (its last chunk, and no newer version current)."""
     if directory is None:
         raise HpfError(
             "hub.warehouse_unconfigured",
@@ -203,6 +204,19 @@ def take(
         )
         values |= {"completed_at": now, "state": "superseded" if newer is not None else "current"}
     conn.execute(update(hub_report).where(r.report_id == report_id).values(**values))
+    return body.version if values.get("state") == "current" else None
+
+
+def indicator_totals(directory: Path, center: str, month: str, version: int) -> dict[str, Decimal]:
+    """A version's indicators at the center's total (no dimension), code → value, as reported."""
+    table = pq.read_table(indicator_file(directory, center, month, version), columns=["code", "dim", "value"])
+    return {
+        code: Decimal(value)
+        for code, dim, value in zip(
+            *(table.column(c).to_pylist() for c in ("code", "dim", "value")), strict=True
+        )
+        if dim == ""
+    }
 
 
 # -- reads of the register ---------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """The seam between the national warehouse and the supervision rules (decision 0040).
 
 The classification and the monitoring read reported indicator values through
-:func:`indicator_values` and nothing else. Today it reads ``hub_indicator_value`` (what
-:func:`record_values` writes: tests, the simulator, a center's report once the warehouse takes
-it); at merge the lead points it at the warehouse's DuckDB answer — the same rows:
-``(center_code, indicator_code, value)`` for one month, values as ``Decimal`` in the
-catalogue's unit (percentages as percent, amounts in yuan).
+:func:`indicator_values` and nothing else. It reads ``hub_indicator_value``: a center's
+figures at its total (no dimension) as the national warehouse took them, written when the
+center's SUP101 for the month becomes current (``run.take_report``, called by the hub's intake;
+a restatement replaces them). Rows ``(center_code, indicator_code, value)`` for one month,
+values as ``Decimal`` in the catalogue's unit as reported (percentages as percent, amounts in
+fen — the lines compare ratios, never absolute amounts).
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, distinct, select
+from sqlalchemy import Connection, delete, distinct, select
 
 from hpf.db.upsert import insert_new, upsert
 from hpf.hub import registry, service
@@ -51,6 +51,18 @@ def record_event(
         conn, hub_sup_event,
         {"center": center, "month": month, "kind": kind, "ref": ref[:40], "detail_zh": detail_zh[:300], "recorded_at": now},
     )  # fmt: skip
+
+
+def take_report(
+    conn: Connection, hub: service.Hub, *, center: str, month: str, values: dict[str, Decimal], now: datetime
+) -> RunSummary:
+    """A center's month became current in the national warehouse (SUP101, decision 0039): its
+    figures replace what the seam held for it, and the month's reporting run follows in the same
+    transaction — the center gets its problem with the report that crossed the line."""
+    v = hub_indicator_value.c
+    conn.execute(delete(hub_indicator_value).where(v.center == center, v.month == month))
+    inputs.record_values(conn, center, month, values, now)
+    return reporting_run(conn, hub, month, today=(now + timedelta(hours=8)).date(), now=now)
 
 
 def reporting_run(
