@@ -291,7 +291,8 @@ def build(engine: Engine, path: Path, *, through: date, month: str | None = None
                 lap("delete")
                 rows.update(_facts(con, src, _month_end(start).replace(day=1), _month_end(end)))
                 lap("facts")
-                rows["fact_balance"] = _balances(con, start)
+                rows["fact_balance"] = _balances(con, start, end)
+                con.execute("DROP TABLE _moves")
                 lap("balances")
             as_of = max([*todo, *built], default=None)
             if as_of is not None:
@@ -471,7 +472,6 @@ def _facts(con: duckdb.DuckDBPyConnection, src: _Source, first_day: date, last_d
         "JOIN _member_map m ON m.member_id = s.member_id WHERE s.from_loan = 1 "
         "GROUP BY s.month, m.member_key, m.employer_key HAVING sum(s.fen) <> 0 ORDER BY s.month"
     )
-    con.execute("DROP TABLE _moves")
     w = withdrawals.paid_withdrawals_subquery("w")
     stmt = (
         select(w.c.id, w.c.member_id, w.c.reason, w.c.closes_account, _text(w.c.paid_on), w.c.amount_fen)
@@ -529,11 +529,14 @@ def _facts(con: duckdb.DuckDBPyConnection, src: _Source, first_day: date, last_d
     return rows
 
 
-def _balances(con: duckdb.DuckDBPyConnection, start: str) -> int:
+def _balances(con: duckdb.DuckDBPyConnection, start: str, built_to: str) -> int:
     """Month-end balances from ``start`` to the last month with movements or balances: each the
-    month before's, plus the month's movements (every business type). One statement: the
-    balance before ``start`` plus the running sum of the months' movements, member by member
-    (a window), kept where it is not 0 or the member moved that month."""
+    month before's, plus the month's movements (every business type), kept where it is not 0 or
+    the member moved that month.
+
+    The months are rolled on the members' integer ids (the pseudonyms, 24 characters, only on
+    the rows written): this build's movements are the sums ``_facts`` left in ``_moves``; the
+    movements of later months (a past month rebuilt) are read back from the facts."""
     last = con.execute(
         "SELECT greatest((SELECT max(month) FROM fact_member_movement), (SELECT max(month) FROM build_month))"
     ).fetchone()
@@ -541,30 +544,45 @@ def _balances(con: duckdb.DuckDBPyConnection, start: str) -> int:
     con.execute("DELETE FROM fact_balance WHERE month >= ?", [start])
     previous = con.execute("SELECT max(month) FROM fact_balance WHERE month < ?", [start]).fetchone()
     prev = (previous[0] if previous else None) or ""
-    months = _months(start, end)
-    return _count(
-        con,
-        """
-        INSERT INTO fact_balance
-        WITH v AS (SELECT month, member_key, any_value(employer_key) AS employer_key, sum(amount_fen) AS amount_fen
-                   FROM fact_member_movement WHERE month BETWEEN ? AND ? GROUP BY month, member_key),
-             p AS (SELECT member_key, employer_key, balance_fen FROM fact_balance WHERE month = ?),
-             k AS (SELECT member_key FROM v UNION SELECT member_key FROM p),
-             g AS (SELECT k.member_key, t.month FROM k CROSS JOIN (SELECT unnest(?::VARCHAR[]) AS month) t),
-             r AS (
-               SELECT g.month, g.member_key, v.member_key IS NOT NULL AS moved,
-                      coalesce(p.balance_fen, 0) + sum(coalesce(v.amount_fen, 0)) OVER w AS balance_fen,
-                      coalesce(mm.employer_key, last_value(v.employer_key IGNORE NULLS) OVER w, p.employer_key)
-                        AS employer_key
-               FROM g LEFT JOIN v ON v.member_key = g.member_key AND v.month = g.month
-               LEFT JOIN p ON p.member_key = g.member_key
-               LEFT JOIN dim_member mm ON mm.member_key = g.member_key
-               WINDOW w AS (PARTITION BY g.member_key ORDER BY g.month ROWS UNBOUNDED PRECEDING))
-        SELECT month, member_key, employer_key, balance_fen::BIGINT FROM r
-        WHERE balance_fen <> 0 OR moved ORDER BY month
-        """,
-        [start, end, prev, months],
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _mv AS SELECT month, member_id, sum(fen)::BIGINT AS fen FROM _moves "
+        "WHERE member_id IN (SELECT member_id FROM _member_map) GROUP BY month, member_id"
     )
+    if end > built_to:
+        con.execute(
+            "INSERT INTO _mv SELECT f.month, m.member_id, sum(f.amount_fen)::BIGINT FROM fact_member_movement f "
+            "JOIN _member_map m ON m.member_key = f.member_key WHERE f.month > ? AND f.month <= ? "
+            "GROUP BY f.month, m.member_id",
+            [built_to, end],
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _bal AS SELECT m.member_id, b.balance_fen AS fen FROM fact_balance b "
+        "JOIN _member_map m ON m.member_key = b.member_key WHERE b.month = ?",
+        [prev],
+    )
+    count = 0
+    for month in _months(start, end):
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _bal_next AS
+            SELECT coalesce(p.member_id, v.member_id) AS member_id,
+                   (coalesce(p.fen, 0) + coalesce(v.fen, 0))::BIGINT AS fen
+            FROM _bal p FULL JOIN (SELECT member_id, fen FROM _mv WHERE month = ?) v ON v.member_id = p.member_id
+            WHERE coalesce(p.fen, 0) + coalesce(v.fen, 0) <> 0 OR v.member_id IS NOT NULL
+            """,
+            [month],
+        )
+        con.execute("DROP TABLE _bal")
+        con.execute("ALTER TABLE _bal_next RENAME TO _bal")
+        count += _count(
+            con,
+            "INSERT INTO fact_balance SELECT ?, m.member_key, m.employer_key, b.fen FROM _bal b "
+            "JOIN _member_map m ON m.member_id = b.member_id",
+            [month],
+        )
+    con.execute("DROP TABLE _bal")
+    con.execute("DROP TABLE _mv")
+    return count
 
 
 def _loan_snapshot(con: duckdb.DuckDBPyConnection, src: _Source, as_of: str) -> int:
