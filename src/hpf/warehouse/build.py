@@ -457,20 +457,20 @@ def _facts(con: duckdb.DuckDBPyConnection, src: _Source, first_day: date, last_d
     # members' pseudonyms, sorted by month and business type (the drill-downs' filter).
     _load(
         con, src, stmt, ["month", "member_id", "business_type", "fen", "from_loan"],
-        "CREATE OR REPLACE TEMP TABLE _moves AS SELECT month, member_id, business_type, from_loan, "
-        "sum(fen)::BIGINT AS fen FROM src GROUP BY ALL",
+        "CREATE OR REPLACE TEMP TABLE _moves AS SELECT month, member_id, business_type, sum(fen)::BIGINT AS fen, "
+        "sum(fen) FILTER (WHERE from_loan = 1)::BIGINT AS loan_fen FROM src GROUP BY month, member_id, business_type",
     )  # fmt: skip
     rows["fact_member_movement"] = _count(
         con,
         "INSERT INTO fact_member_movement SELECT s.month, m.member_key, m.employer_key, s.business_type, s.fen "
-        "FROM (SELECT month, member_id, business_type, sum(fen)::BIGINT AS fen FROM _moves GROUP BY ALL) s "
+        "FROM _moves s "
         "JOIN _member_map m ON m.member_id = s.member_id ORDER BY s.month, s.business_type",
     )
     con.execute(
         "INSERT INTO fact_withdrawal SELECT s.month, last_day((s.month || '-01')::DATE), 0, m.member_key, "
-        f"m.employer_key, '{ACCOUNT_REPAYMENT}', false, -sum(s.fen)::BIGINT FROM _moves s "
-        "JOIN _member_map m ON m.member_id = s.member_id WHERE s.from_loan = 1 "
-        "GROUP BY s.month, m.member_key, m.employer_key HAVING sum(s.fen) <> 0 ORDER BY s.month"
+        f"m.employer_key, '{ACCOUNT_REPAYMENT}', false, -sum(s.loan_fen)::BIGINT FROM _moves s "
+        "JOIN _member_map m ON m.member_id = s.member_id WHERE s.loan_fen IS NOT NULL "
+        "GROUP BY s.month, m.member_key, m.employer_key HAVING sum(s.loan_fen) <> 0 ORDER BY s.month"
     )
     w = withdrawals.paid_withdrawals_subquery("w")
     stmt = (
@@ -546,7 +546,7 @@ def _balances(con: duckdb.DuckDBPyConnection, start: str, built_to: str) -> int:
     prev = (previous[0] if previous else None) or ""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _mv AS SELECT month, member_id, sum(fen)::BIGINT AS fen FROM _moves "
-        "WHERE member_id IN (SELECT member_id FROM _member_map) GROUP BY month, member_id"
+        "WHERE member_id IN (SELECT member_id FROM _member_map) GROUP BY month, member_id ORDER BY month"
     )
     if end > built_to:
         con.execute(
@@ -618,13 +618,14 @@ def _tags(con: duckdb.DuckDBPyConnection, as_of: str) -> int:
         SELECT DISTINCT member_key, 'renting', ?::DATE FROM fact_withdrawal
           WHERE reason = '07' AND month BETWEEN ? AND ?
         UNION ALL
-        SELECT member_key, 'first_home_waiting', ?::DATE FROM fact_member_movement
-          WHERE business_type IN ('01', '02') AND month BETWEEN ? AND ? AND amount_fen > 0
-            AND member_key IN (SELECT member_key FROM dim_member WHERE state = '01')
+        SELECT member_key, 'first_home_waiting', ?::DATE FROM (
+            SELECT member_key FROM fact_member_movement
+            WHERE business_type IN ('01', '02') AND month BETWEEN ? AND ? AND amount_fen > 0
+            GROUP BY member_key HAVING count(DISTINCT month) = 6)
+          WHERE member_key IN (SELECT member_key FROM dim_member WHERE state = '01')
             AND member_key NOT IN (SELECT member_key FROM fact_loan_snapshot)
             AND member_key NOT IN (SELECT member_key FROM fact_loan_movement)
             AND member_key NOT IN (SELECT member_key FROM fact_withdrawal WHERE reason IN ('01', '02', '06'))
-          GROUP BY member_key HAVING count(DISTINCT month) = 6
         UNION ALL
         SELECT m.member_key, 'retiring_within_year', ?::DATE FROM dim_member m
           JOIN _member_map mm ON mm.member_key = m.member_key JOIN _member_src s ON s.id = mm.member_id
@@ -653,11 +654,12 @@ def _months_back(month: str, n: int) -> str:
 
 
 # Thematic data sets: the dashboards' charts read these (by month × employer type × region);
-# their drill-downs read the facts behind them.
+# their drill-downs read the facts behind them. A member has one fact_member_movement row per
+# month and business type (the build sums them so), so the collection's members are its rows.
 THEMES = {
     "theme_collection": """
         SELECT f.month, e.employer_type, e.region, f.business_type,
-               count(DISTINCT f.member_key) AS members, sum(f.amount_fen)::BIGINT AS amount_fen
+               count(*) AS members, sum(f.amount_fen)::BIGINT AS amount_fen
         FROM fact_member_movement f JOIN dim_employer e ON e.employer_key = f.employer_key
         WHERE f.business_type IN ('01', '02') AND {window} GROUP BY ALL""",
     "theme_withdrawal": """
