@@ -143,7 +143,7 @@ class _Source:
             finally:
                 self.adbc.close()
 
-    def sql(self, stmt: Select[Any], names: list[str]) -> str:
+    def sql(self, stmt: Select[*tuple[Any, ...]], names: list[str]) -> str:
         labelled = stmt.with_only_columns(
             *(c.label(n) for c, n in zip(stmt.selected_columns, names, strict=True)),
             maintain_column_froms=True,
@@ -151,7 +151,7 @@ class _Source:
         return str(labelled.compile(dialect=self.dialect, compile_kwargs={"literal_binds": True}))
 
     @contextmanager
-    def batches(self, stmt: Select[Any], names: list[str]) -> Iterator[pa.RecordBatchReader]:
+    def batches(self, stmt: Select[*tuple[Any, ...]], names: list[str]) -> Iterator[pa.RecordBatchReader]:
         """The rows of ``stmt`` as a stream of record batches with columns ``names``."""
         sql = self.sql(stmt, names)
         if self.adbc is not None:
@@ -215,7 +215,11 @@ def _adbc_connect(conn: Connection) -> Any:
 
 
 def _load(
-    con: duckdb.DuckDBPyConnection, src: _Source, stmt: Select[Any], names: list[str], insert: str
+    con: duckdb.DuckDBPyConnection,
+    src: _Source,
+    stmt: Select[*tuple[Any, ...]],
+    names: list[str],
+    insert: str,
 ) -> int:
     """Insert the rows of ``stmt`` through ``insert`` (SQL reading the Arrow stream ``src``):
     DuckDB consumes the stream batch by batch."""
