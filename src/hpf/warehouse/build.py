@@ -618,6 +618,8 @@ def _tags(con: duckdb.DuckDBPyConnection, as_of: str) -> int:
     day = _month_end(as_of)
     year_ago = _months_back(as_of, 11)
     half_year = _months_back(as_of, 5)
+    # the six months as the bits 0–5 of a mask (every one of them: 63)
+    first_of_six = int(half_year[:4]) * 12 + int(half_year[5:])
     con.execute("DELETE FROM tag_definition")
     con.executemany("INSERT INTO tag_definition VALUES (?, ?, ?)", list(TAGS))
     con.execute("DELETE FROM member_tag")
@@ -630,15 +632,16 @@ def _tags(con: duckdb.DuckDBPyConnection, as_of: str) -> int:
         SELECT member_key, 'first_home_waiting', ?::DATE FROM (
             SELECT member_key FROM fact_member_movement
             WHERE business_type IN ('01', '02') AND month BETWEEN ? AND ? AND amount_fen > 0
-            GROUP BY member_key HAVING count(DISTINCT month) = 6)
+            GROUP BY member_key
+            HAVING bit_or(1 << (substr(month, 1, 4)::INTEGER * 12 + substr(month, 6, 2)::INTEGER - ?)) = 63)
           WHERE member_key IN (SELECT member_key FROM dim_member WHERE state = '01')
             AND member_key NOT IN (SELECT member_key FROM fact_loan_snapshot)
             AND member_key NOT IN (SELECT member_key FROM fact_loan_movement)
             AND member_key NOT IN (SELECT member_key FROM fact_withdrawal WHERE reason IN ('01', '02', '06'))
         UNION ALL
-        SELECT m.member_key, 'retiring_within_year', ?::DATE FROM dim_member m
-          JOIN _member_map mm ON mm.member_key = m.member_key JOIN _member_src s ON s.id = mm.member_id
-          WHERE m.state = '01' AND s.gender IN ('1', '2')
+        SELECT mm.member_key, 'retiring_within_year', ?::DATE FROM _member_src s
+          JOIN _member_map mm ON mm.member_id = s.id
+          WHERE s.state = '01' AND s.gender IN ('1', '2')
             AND s.birth_date + to_years(CASE s.gender WHEN '1' THEN 60 ELSE 55 END)
                 BETWEEN ?::DATE + INTERVAL 1 DAY AND ?::DATE + INTERVAL 1 YEAR
         UNION ALL
@@ -649,7 +652,24 @@ def _tags(con: duckdb.DuckDBPyConnection, as_of: str) -> int:
           WHERE month = ? AND balance_fen > 0
             AND member_key NOT IN (SELECT member_key FROM fact_member_movement WHERE month BETWEEN ? AND ?)
         """,
-        [day, year_ago, as_of, day, half_year, as_of, day, day, day, day, as_of, day, as_of, year_ago, as_of],
+        [
+            day,
+            year_ago,
+            as_of,
+            day,
+            half_year,
+            as_of,
+            first_of_six,
+            day,
+            day,
+            day,
+            day,
+            as_of,
+            day,
+            as_of,
+            year_ago,
+            as_of,
+        ],
     )
     count = con.execute("SELECT count(*) FROM member_tag").fetchone()
     return int(count[0]) if count else 0
