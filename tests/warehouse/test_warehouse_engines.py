@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import duckdb
+import pytest
 from sqlalchemy import func, select
 
 from hpf.db.calendar import set_business_date
@@ -67,3 +68,27 @@ def test_the_build_without_adbc_gives_the_same_warehouse(engine, tmp_path, monke
         con.close()
     assert seen[0] == seen[1]
     assert seen[0]["fact_balance"] and seen[0]["dim_member"]
+
+
+def test_the_build_reads_in_one_read_only_snapshot(engine):
+    """The ADBC connection cannot write, and on PostgreSQL reads in one REPEATABLE READ transaction."""
+
+    from hpf.warehouse.build import _adbc_connect
+
+    with read_transaction(engine) as conn:
+        adbc = _adbc_connect(conn)
+        assert adbc is not None
+        cursor = adbc.cursor()
+        try:
+            if conn.dialect.name == "postgresql":
+                cursor.execute(
+                    "SELECT current_setting('transaction_isolation') AS i, "
+                    "current_setting('transaction_read_only') AS r, now() = statement_timestamp() AS fresh"
+                )
+                assert cursor.fetchall() == [("repeatable read", "on", False)]
+            else:
+                with pytest.raises(Exception, match=r"readonly|read-only|read only"):
+                    cursor.execute("CREATE TABLE wh_probe (a INTEGER)")
+        finally:
+            cursor.close()
+            adbc.close()
