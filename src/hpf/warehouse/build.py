@@ -10,8 +10,10 @@ tags and the thematic data sets are refreshed at every build, as of its last mon
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,8 +21,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import Connection, Engine, String, and_, case, cast, func, select
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy import Connection, Engine, Select, String, and_, case, cast, func, select
 
 from hpf.accounts import queries as accounts
 from hpf.db.engine import read_transaction
@@ -33,7 +34,8 @@ from hpf.services import queries as services
 from hpf.warehouse.schema import CHANNEL_ZH, SECTOR_ZH, WAREHOUSE_FILE, connect, region_names
 from hpf.withdrawals import queries as withdrawals
 
-CHUNK = 250_000
+CHUNK = 250_000  # rows per fetch without ADBC
+BATCH_ROWS = 131_072  # rows per ADBC SQLite batch (and per type inference)
 WITHDRAWAL_TYPES = ("11", "12")  # 部分提取, 销户提取 (归集和提取业务类型)
 # 提取还贷 counts as a withdrawal for 偿还购房贷款本息 (TQYY 06), ``withdrawal_key`` 0: it has no
 # claim of its own; it is filed at the end of the month it was posted in.
@@ -117,34 +119,123 @@ def _check_month(month: str) -> str:
     return month
 
 
-def _chunks(conn: Connection, stmt: ClauseElement, names: list[str]) -> Iterator[pa.Table]:
-    """The rows of ``stmt`` as Arrow tables of at most CHUNK rows, fetched by the driver's own
-    cursor in the connection's transaction (no SQLAlchemy row per source row). The statement's
-    values are our own dates and codes, written into it as literals."""
-    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql)
-        while part := cursor.fetchmany(CHUNK):
-            columns = list(zip(*part, strict=True))
-            yield pa.table({n: pa.array(list(c)) for n, c in zip(names, columns, strict=True)})
-    finally:
-        cursor.close()
+class _Source:
+    """The center's database as the build reads it: each published read's statement compiled
+    for the engine's dialect (its values, our own dates and codes, written in as literals) and
+    its rows streamed as Arrow record batches.
+
+    SQLite and PostgreSQL are read through ADBC (``adbc-driver-sqlite`` /
+    ``adbc-driver-postgresql``): the driver fills Arrow columns itself, no Python object per
+    value. Its own connection reads in one transaction (SQLite: a read-only one, its snapshot
+    taken at the first read; PostgreSQL: ``REPEATABLE READ``), so every statement sees the same
+    committed data. Another engine falls back on the SQLAlchemy connection's DB-API cursor, in
+    chunks of ``CHUNK`` rows turned into Arrow tables."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect
+        self.adbc: Any = _adbc_connect(conn)
+
+    def close(self) -> None:
+        if self.adbc is not None:
+            try:
+                self.adbc.rollback()
+            finally:
+                self.adbc.close()
+
+    def sql(self, stmt: Select[*tuple[Any, ...]], names: list[str]) -> str:
+        labelled = stmt.with_only_columns(
+            *(c.label(n) for c, n in zip(stmt.selected_columns, names, strict=True)),
+            maintain_column_froms=True,
+        )
+        return str(labelled.compile(dialect=self.dialect, compile_kwargs={"literal_binds": True}))
+
+    @contextmanager
+    def batches(self, stmt: Select[*tuple[Any, ...]], names: list[str]) -> Iterator[pa.RecordBatchReader]:
+        """The rows of ``stmt`` as a stream of record batches with columns ``names``."""
+        sql = self.sql(stmt, names)
+        if self.adbc is not None:
+            cursor = self.adbc.cursor()
+            try:
+                if self.dialect.name == "sqlite":
+                    # the driver infers each column's type from the first batch: a large one
+                    cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
+                cursor.execute(sql)
+                yield cursor.fetch_record_batch()
+            finally:
+                cursor.close()
+            return
+        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql)
+            first = cursor.fetchmany(CHUNK)
+
+            def tables() -> Iterator[pa.RecordBatch]:
+                part = first
+                while part:
+                    columns = list(zip(*part, strict=True))
+                    yield from pa.table(
+                        {n: pa.array(list(c)) for n, c in zip(names, columns, strict=True)}
+                    ).to_batches()
+                    part = cursor.fetchmany(CHUNK)
+
+            if not first:
+                yield pa.RecordBatchReader.from_batches(pa.schema([(n, pa.null()) for n in names]), iter(()))
+            else:
+                batches = tables()
+                head = next(batches)
+                yield pa.RecordBatchReader.from_batches(head.schema, itertools.chain([head], batches))
+        finally:
+            cursor.close()
+
+
+def _adbc_connect(conn: Connection) -> Any:
+    """An ADBC connection to the engine's database in a read transaction, or None (no driver for
+    the engine, or an in-memory SQLite database another connection cannot see)."""
+    url = conn.engine.url
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            return None
+        import adbc_driver_sqlite.dbapi
+
+        return adbc_driver_sqlite.dbapi.connect(f"file:{Path(database).resolve()}?mode=ro")
+    if url.get_backend_name() == "postgresql":
+        import adbc_driver_postgresql.dbapi
+
+        uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        connection = adbc_driver_postgresql.dbapi.connect(uri)
+        cursor = connection.cursor()
+        try:  # autocommit is off: the driver's BEGIN is sent; the isolation before any read
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        finally:
+            cursor.close()
+        return connection
+    return None
 
 
 def _load(
-    con: duckdb.DuckDBPyConnection, conn: Connection, stmt: ClauseElement, names: list[str], insert: str
+    con: duckdb.DuckDBPyConnection,
+    src: _Source,
+    stmt: Select[*tuple[Any, ...]],
+    names: list[str],
+    insert: str,
 ) -> int:
-    """Insert the rows of ``stmt`` through ``insert`` (SQL reading the Arrow chunk ``src``)."""
-    count = 0
-    for table in _chunks(conn, stmt, names):
-        if table.num_rows == 0:
-            continue
-        con.register("src", table)
-        con.execute(insert)
-        con.unregister("src")
-        count += table.num_rows
-    return count
+    """Insert the rows of ``stmt`` through ``insert`` (SQL reading the Arrow stream ``src``):
+    DuckDB consumes the stream batch by batch."""
+    with src.batches(stmt, names) as reader:
+        con.register("src", reader)
+        try:
+            result = con.execute(insert).fetchone()
+        finally:
+            con.unregister("src")
+    return int(result[0]) if result else 0
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
+    """The rows an INSERT added."""
+    result = con.execute(sql, params or []).fetchone()
+    return int(result[0]) if result else 0
 
 
 def _text(column: Any) -> Any:
@@ -177,7 +268,7 @@ def build(engine: Engine, path: Path, *, through: date, month: str | None = None
 
     con.execute("BEGIN")
     try:
-        with read_transaction(engine) as conn:
+        with read_transaction(engine) as conn, closing(_Source(conn)) as src:
             built = {r[0] for r in con.execute("SELECT month FROM build_month").fetchall()}
             if month is not None:
                 todo = [month]
@@ -188,9 +279,9 @@ def build(engine: Engine, path: Path, *, through: date, month: str | None = None
             key = ring().blind_index("hpf.warehouse.member", context="hpf.warehouse.pseudonym")
             lap("plan")
             _static_dimensions(con, min([*todo, *built], default=last_complete), last_complete)
-            _members(con, conn, key, _month_end(last_complete))
+            _members(con, src, key, _month_end(last_complete))
             lap("members")
-            _employers(con, conn)
+            _employers(con, src)
             lap("employers")
             if todo:
                 start, end = todo[0], todo[-1]
@@ -202,13 +293,14 @@ def build(engine: Engine, path: Path, *, through: date, month: str | None = None
                 ):
                     con.execute(f"DELETE FROM {table} WHERE month BETWEEN ? AND ?", [start, end])
                 lap("delete")
-                rows.update(_facts(con, conn, _month_end(start).replace(day=1), _month_end(end)))
+                rows.update(_facts(con, src, _month_end(start).replace(day=1), _month_end(end)))
                 lap("facts")
-                rows["fact_balance"] = _balances(con, start)
+                rows["fact_balance"] = _balances(con, start, end)
+                con.execute("DROP TABLE _moves")
                 lap("balances")
             as_of = max([*todo, *built], default=None)
             if as_of is not None:
-                rows["fact_loan_snapshot"] = _loan_snapshot(con, conn, as_of)
+                rows["fact_loan_snapshot"] = _loan_snapshot(con, src, as_of)
                 lap("loan_snapshot")
                 rows["member_tag"] = _tags(con, as_of)
                 lap("tags")
@@ -262,7 +354,7 @@ def _static_dimensions(con: duckdb.DuckDBPyConnection, first: str, last: str) ->
         con.executemany(f"INSERT INTO {table} VALUES (?, ?)", pairs)
 
 
-def _members(con: duckdb.DuckDBPyConnection, conn: Connection, key: str, as_of: date) -> None:
+def _members(con: duckdb.DuckDBPyConnection, src: _Source, key: str, as_of: date) -> None:
     """dim_member as of ``as_of``, and the temporary map of member id → pseudonym the facts use."""
     m = accounts.member_records_subquery("m")
     stmt = select(
@@ -279,7 +371,7 @@ def _members(con: duckdb.DuckDBPyConnection, conn: Connection, key: str, as_of: 
         "CREATE OR REPLACE TEMP TABLE _member_src (id BIGINT, gender VARCHAR, birth_date DATE, "
         "employer_id BIGINT, base_fen BIGINT, state VARCHAR, opened_on DATE)"
     )
-    _load(con, conn, stmt, names, "INSERT INTO _member_src SELECT * FROM src")
+    _load(con, src, stmt, names, "INSERT INTO _member_src SELECT * FROM src")
     # The keyed pseudonym: SHA-256 of the warehouse's secret (derived from the center's
     # blind-index key) and the account's id; without the key it cannot be recomputed.
     con.execute(
@@ -309,14 +401,14 @@ def _members(con: duckdb.DuckDBPyConnection, conn: Connection, key: str, as_of: 
     )
 
 
-def _employers(con: duckdb.DuckDBPyConnection, conn: Connection) -> None:
+def _employers(con: duckdb.DuckDBPyConnection, src: _Source) -> None:
     e = accounts.employer_records_subquery("e")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _employer_src (id BIGINT, uscc VARCHAR, economic_type VARCHAR, state VARCHAR)"
     )
     _load(
         con,
-        conn,
+        src,
         select(e.c.id, e.c.uscc, e.c.economic_type, e.c.state),
         ["id", "uscc", "economic_type", "state"],
         "INSERT INTO _employer_src SELECT * FROM src",
@@ -343,9 +435,7 @@ def _employers(con: duckdb.DuckDBPyConnection, conn: Connection) -> None:
     )
 
 
-def _facts(
-    con: duckdb.DuckDBPyConnection, conn: Connection, first_day: date, last_day: date
-) -> dict[str, int]:
+def _facts(con: duckdb.DuckDBPyConnection, src: _Source, first_day: date, last_day: date) -> dict[str, int]:
     rows: dict[str, int] = {}
     # Every member line, streamed as stored (no GROUP BY in the source database: SQLite would
     # sort them all in a temporary B-tree); DuckDB sums them by member, month and business type.
@@ -367,29 +457,30 @@ def _facts(
         func.substr(_text(lines.c.posting_date), 1, 7), lines.c.member_id, lines.c.business_type,
         lines.c.signed_fen, from_loan,
     ).where(lines.c.posting_date.between(first_day, last_day))  # fmt: skip
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _lines (month VARCHAR, member_id BIGINT, business_type VARCHAR, fen BIGINT, "
-        "from_loan INTEGER)"
-    )
+    # DuckDB sums the stream as it arrives (no copy of the lines), then files the sums under the
+    # members' pseudonyms.
     _load(
-        con, conn, stmt, ["month", "member_id", "business_type", "fen", "from_loan"],
-        "INSERT INTO _lines SELECT * FROM src",
+        con, src, stmt, ["month", "member_id", "business_type", "fen", "from_loan"],
+        "CREATE OR REPLACE TEMP TABLE _moves AS SELECT month, member_id, business_type, sum(fen)::BIGINT AS fen, "
+        "sum(fen) FILTER (WHERE from_loan = 1)::BIGINT AS loan_fen FROM src GROUP BY month, member_id, business_type",
     )  # fmt: skip
-    con.execute(
-        "INSERT INTO fact_member_movement SELECT s.month, m.member_key, m.employer_key, s.business_type, "
-        "sum(s.fen)::BIGINT FROM _lines s JOIN _member_map m ON m.member_id = s.member_id "
-        "GROUP BY s.month, m.member_key, m.employer_key, s.business_type ORDER BY s.month"
+    # month by month (one scan of the sums each, no sort of them all): a month's rows are
+    # contiguous in the file, which is what the drill-downs filter on
+    rows["fact_member_movement"] = sum(
+        _count(
+            con,
+            "INSERT INTO fact_member_movement SELECT s.month, m.member_key, m.employer_key, s.business_type, s.fen "
+            "FROM _moves s JOIN _member_map m ON m.member_id = s.member_id WHERE s.month = ?",
+            [month],
+        )
+        for month in _months(first_day.strftime("%Y-%m"), last_day.strftime("%Y-%m"))
     )
     con.execute(
         "INSERT INTO fact_withdrawal SELECT s.month, last_day((s.month || '-01')::DATE), 0, m.member_key, "
-        f"m.employer_key, '{ACCOUNT_REPAYMENT}', false, -sum(s.fen)::BIGINT FROM _lines s "
-        "JOIN _member_map m ON m.member_id = s.member_id WHERE s.from_loan = 1 "
-        "GROUP BY s.month, m.member_key, m.employer_key HAVING sum(s.fen) <> 0 ORDER BY s.month"
+        f"m.employer_key, '{ACCOUNT_REPAYMENT}', false, -sum(s.loan_fen)::BIGINT FROM _moves s "
+        "JOIN _member_map m ON m.member_id = s.member_id WHERE s.loan_fen IS NOT NULL "
+        "GROUP BY s.month, m.member_key, m.employer_key HAVING sum(s.loan_fen) <> 0 ORDER BY s.month"
     )
-    count = con.execute("SELECT count(*) FROM fact_member_movement WHERE month BETWEEN ? AND ?",
-                        [first_day.strftime("%Y-%m"), last_day.strftime("%Y-%m")]).fetchone()  # fmt: skip
-    rows["fact_member_movement"] = int(count[0]) if count else 0
-    con.execute("DROP TABLE _lines")
     w = withdrawals.paid_withdrawals_subquery("w")
     stmt = (
         select(w.c.id, w.c.member_id, w.c.reason, w.c.closes_account, _text(w.c.paid_on), w.c.amount_fen)
@@ -398,7 +489,7 @@ def _facts(
     )
     rows["fact_withdrawal"] = _load(
         con,
-        conn,
+        src,
         stmt,
         ["id", "member_id", "reason", "closes", "day", "amount_fen"],
         "INSERT INTO fact_withdrawal SELECT strftime(s.day::DATE, '%Y-%m'), s.day::DATE, s.id, m.member_key, "
@@ -414,7 +505,7 @@ def _facts(
     kinds = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in loans.LOAN_MOVEMENT_KINDS.items())
     rows["fact_loan_movement"] = _load(
         con,
-        conn,
+        src,
         stmt,
         ["loan_id", "member_id", "kind", "day", "amount_fen"],
         "INSERT INTO fact_loan_movement SELECT strftime(s.day::DATE, '%Y-%m'), s.day::DATE, s.loan_id, "
@@ -437,7 +528,7 @@ def _facts(
     )
     rows["fact_service"] = _load(
         con,
-        conn,
+        src,
         stmt,
         ["id", "item_code", "channel", "state", "day", "member_id", "employer_id"],
         "INSERT INTO fact_service SELECT strftime(s.day::DATE, '%Y-%m'), s.day::DATE, s.id, s.item_code, "
@@ -447,37 +538,63 @@ def _facts(
     return rows
 
 
-def _balances(con: duckdb.DuckDBPyConnection, start: str) -> int:
+def _balances(con: duckdb.DuckDBPyConnection, start: str, built_to: str) -> int:
     """Month-end balances from ``start`` to the last month with movements or balances: each the
-    month before's, plus the month's movements (every business type)."""
+    month before's, plus the month's movements (every business type), kept where it is not 0 or
+    the member moved that month.
+
+    The months are rolled on the members' integer ids (the pseudonyms, 24 characters, only on
+    the rows written): this build's movements are the sums ``_facts`` left in ``_moves``; the
+    movements of later months (a past month rebuilt) are read back from the facts."""
     last = con.execute(
         "SELECT greatest((SELECT max(month) FROM fact_member_movement), (SELECT max(month) FROM build_month))"
     ).fetchone()
     end = max(str(last[0]), start) if last and last[0] else start
     con.execute("DELETE FROM fact_balance WHERE month >= ?", [start])
     previous = con.execute("SELECT max(month) FROM fact_balance WHERE month < ?", [start]).fetchone()
-    prev = previous[0] if previous else None
+    prev = (previous[0] if previous else None) or ""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _mv AS SELECT month, member_id, sum(fen)::BIGINT AS fen FROM _moves "
+        "WHERE member_id IN (SELECT member_id FROM _member_map) GROUP BY month, member_id"
+    )
+    if end > built_to:
+        con.execute(
+            "INSERT INTO _mv SELECT f.month, m.member_id, sum(f.amount_fen)::BIGINT FROM fact_member_movement f "
+            "JOIN _member_map m ON m.member_key = f.member_key WHERE f.month > ? AND f.month <= ? "
+            "GROUP BY f.month, m.member_id",
+            [built_to, end],
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _bal AS SELECT m.member_id, b.balance_fen AS fen FROM fact_balance b "
+        "JOIN _member_map m ON m.member_key = b.member_key WHERE b.month = ?",
+        [prev],
+    )
+    count = 0
     for month in _months(start, end):
         con.execute(
             """
-            INSERT INTO fact_balance
-            SELECT ?, coalesce(p.member_key, v.member_key), coalesce(mm.employer_key, v.employer_key,
-                   p.employer_key), coalesce(p.balance_fen, 0) + coalesce(v.amount_fen, 0)
-            FROM (SELECT member_key, employer_key, balance_fen FROM fact_balance WHERE month = ?) p
-            FULL JOIN (SELECT member_key, any_value(employer_key) AS employer_key, sum(amount_fen) AS amount_fen
-                       FROM fact_member_movement WHERE month = ? GROUP BY member_key) v
-              ON v.member_key = p.member_key
-            LEFT JOIN dim_member mm ON mm.member_key = coalesce(p.member_key, v.member_key)
-            WHERE coalesce(p.balance_fen, 0) + coalesce(v.amount_fen, 0) <> 0 OR v.member_key IS NOT NULL
+            CREATE OR REPLACE TEMP TABLE _bal_next AS
+            SELECT coalesce(p.member_id, v.member_id) AS member_id,
+                   (coalesce(p.fen, 0) + coalesce(v.fen, 0))::BIGINT AS fen
+            FROM _bal p FULL JOIN (SELECT member_id, fen FROM _mv WHERE month = ?) v ON v.member_id = p.member_id
+            WHERE coalesce(p.fen, 0) + coalesce(v.fen, 0) <> 0 OR v.member_id IS NOT NULL
             """,
-            [month, prev or "", month],
+            [month],
         )
-        prev = month
-    count = con.execute("SELECT count(*) FROM fact_balance WHERE month >= ?", [start]).fetchone()
-    return int(count[0]) if count else 0
+        con.execute("DROP TABLE _bal")
+        con.execute("ALTER TABLE _bal_next RENAME TO _bal")
+        count += _count(
+            con,
+            "INSERT INTO fact_balance SELECT ?, m.member_key, m.employer_key, b.fen FROM _bal b "
+            "JOIN _member_map m ON m.member_id = b.member_id",
+            [month],
+        )
+    con.execute("DROP TABLE _bal")
+    con.execute("DROP TABLE _mv")
+    return count
 
 
-def _loan_snapshot(con: duckdb.DuckDBPyConnection, conn: Connection, as_of: str) -> int:
+def _loan_snapshot(con: duckdb.DuckDBPyConnection, src: _Source, as_of: str) -> int:
     """The loan book as it stands at the build, filed under ``as_of`` (the last built month)."""
     b = loans.loan_book_subquery("b")
     stmt = select(
@@ -487,7 +604,7 @@ def _loan_snapshot(con: duckdb.DuckDBPyConnection, conn: Connection, as_of: str)
     con.execute("DELETE FROM fact_loan_snapshot WHERE month = ?", [as_of])
     return _load(
         con,
-        conn,
+        src,
         stmt,
         ["id", "member_id", "state", "principal", "outstanding", "overdue", "dpd", "cls"],
         f"INSERT INTO fact_loan_snapshot SELECT '{as_of}', s.id, m.member_key, m.employer_key, s.state, "
@@ -501,6 +618,8 @@ def _tags(con: duckdb.DuckDBPyConnection, as_of: str) -> int:
     day = _month_end(as_of)
     year_ago = _months_back(as_of, 11)
     half_year = _months_back(as_of, 5)
+    # the six months as the bits 0–5 of a mask (every one of them: 63)
+    first_of_six = int(half_year[:4]) * 12 + int(half_year[5:])
     con.execute("DELETE FROM tag_definition")
     con.executemany("INSERT INTO tag_definition VALUES (?, ?, ?)", list(TAGS))
     con.execute("DELETE FROM member_tag")
@@ -510,17 +629,19 @@ def _tags(con: duckdb.DuckDBPyConnection, as_of: str) -> int:
         SELECT DISTINCT member_key, 'renting', ?::DATE FROM fact_withdrawal
           WHERE reason = '07' AND month BETWEEN ? AND ?
         UNION ALL
-        SELECT member_key, 'first_home_waiting', ?::DATE FROM fact_member_movement
-          WHERE business_type IN ('01', '02') AND month BETWEEN ? AND ? AND amount_fen > 0
-            AND member_key IN (SELECT member_key FROM dim_member WHERE state = '01')
+        SELECT member_key, 'first_home_waiting', ?::DATE FROM (
+            SELECT member_key FROM fact_member_movement
+            WHERE business_type IN ('01', '02') AND month BETWEEN ? AND ? AND amount_fen > 0
+            GROUP BY member_key
+            HAVING bit_or(1 << (substr(month, 1, 4)::INTEGER * 12 + substr(month, 6, 2)::INTEGER - ?)) = 63)
+          WHERE member_key IN (SELECT member_key FROM dim_member WHERE state = '01')
             AND member_key NOT IN (SELECT member_key FROM fact_loan_snapshot)
             AND member_key NOT IN (SELECT member_key FROM fact_loan_movement)
             AND member_key NOT IN (SELECT member_key FROM fact_withdrawal WHERE reason IN ('01', '02', '06'))
-          GROUP BY member_key HAVING count(DISTINCT month) = 6
         UNION ALL
-        SELECT m.member_key, 'retiring_within_year', ?::DATE FROM dim_member m
-          JOIN _member_map mm ON mm.member_key = m.member_key JOIN _member_src s ON s.id = mm.member_id
-          WHERE m.state = '01' AND s.gender IN ('1', '2')
+        SELECT mm.member_key, 'retiring_within_year', ?::DATE FROM _member_src s
+          JOIN _member_map mm ON mm.member_id = s.id
+          WHERE s.state = '01' AND s.gender IN ('1', '2')
             AND s.birth_date + to_years(CASE s.gender WHEN '1' THEN 60 ELSE 55 END)
                 BETWEEN ?::DATE + INTERVAL 1 DAY AND ?::DATE + INTERVAL 1 YEAR
         UNION ALL
@@ -531,7 +652,24 @@ def _tags(con: duckdb.DuckDBPyConnection, as_of: str) -> int:
           WHERE month = ? AND balance_fen > 0
             AND member_key NOT IN (SELECT member_key FROM fact_member_movement WHERE month BETWEEN ? AND ?)
         """,
-        [day, year_ago, as_of, day, half_year, as_of, day, day, day, day, as_of, day, as_of, year_ago, as_of],
+        [
+            day,
+            year_ago,
+            as_of,
+            day,
+            half_year,
+            as_of,
+            first_of_six,
+            day,
+            day,
+            day,
+            day,
+            as_of,
+            day,
+            as_of,
+            year_ago,
+            as_of,
+        ],
     )
     count = con.execute("SELECT count(*) FROM member_tag").fetchone()
     return int(count[0]) if count else 0
@@ -545,11 +683,12 @@ def _months_back(month: str, n: int) -> str:
 
 
 # Thematic data sets: the dashboards' charts read these (by month × employer type × region);
-# their drill-downs read the facts behind them.
+# their drill-downs read the facts behind them. A member has one fact_member_movement row per
+# month and business type (the build sums them so), so the collection's members are its rows.
 THEMES = {
     "theme_collection": """
         SELECT f.month, e.employer_type, e.region, f.business_type,
-               count(DISTINCT f.member_key) AS members, sum(f.amount_fen)::BIGINT AS amount_fen
+               count(*) AS members, sum(f.amount_fen)::BIGINT AS amount_fen
         FROM fact_member_movement f JOIN dim_employer e ON e.employer_key = f.employer_key
         WHERE f.business_type IN ('01', '02') AND {window} GROUP BY ALL""",
     "theme_withdrawal": """

@@ -268,28 +268,28 @@ def drill(
     """The fact rows behind the board's point (``month``, ``series``) under the filters: the
     employer-type and region filters apply, the month range is the point's own month."""
     spec = spec_of(key)
+    # The employer filters as a semi-join on the fact's employer (a small set of keys); the
+    # fact's rows of one month are contiguous (the build writes them sorted by month).
     where, params = Filters(None, None, filters.employer_type, filters.region).where("e.")
-    base = f"""
-        FROM {spec.fact} f LEFT JOIN dim_employer e ON e.employer_key = f.employer_key
-        WHERE f.month = ? AND {spec.fact_series} = ? AND {where}
-    """
-    args = [month, series, *params]
+    base = f"FROM {spec.fact} f WHERE f.month = ? AND {spec.fact_series} = ?"
+    args: list[Any] = [month, series]
+    if params:
+        base += f" AND f.employer_key IN (SELECT e.employer_key FROM dim_employer e WHERE {where})"
+        args += params
     totals = con.execute(
         f"SELECT count(*), coalesce(sum({spec.fact_value}), 0)::BIGINT {base}", args
     ).fetchone()
     count, total = (int(totals[0]), int(totals[1])) if totals else (0, 0)
+    # the page first (the largest values, top-N over the fact alone), then its names
     rows = con.execute(
         f"""SELECT f.month, f.member_key, coalesce(t.name_zh, e.employer_type, ''), coalesce(r.name_zh, e.region, ''),
-                   {spec.fact_detail}, ({spec.fact_value})::BIGINT
-            {
-            base.replace(
-                "WHERE",
-                "LEFT JOIN dim_employer_type t ON t.code = e.employer_type "
-                "LEFT JOIN dim_region r ON r.code = e.region WHERE",
-                1,
-            )
-        }
-            ORDER BY 6 DESC, 2 LIMIT ? OFFSET ?""",
+                   {spec.fact_detail}, f.value_
+            FROM (SELECT f.*, ({spec.fact_value})::BIGINT AS value_ {base}
+                  ORDER BY value_ DESC, f.member_key LIMIT ? OFFSET ?) f
+            LEFT JOIN dim_employer e ON e.employer_key = f.employer_key
+            LEFT JOIN dim_employer_type t ON t.code = e.employer_type
+            LEFT JOIN dim_region r ON r.code = e.region
+            ORDER BY f.value_ DESC, f.member_key""",
         [*args, limit, offset],
     ).fetchall()
     names = dict(con.execute(spec.series_names).fetchall())
