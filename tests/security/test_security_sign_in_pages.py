@@ -191,6 +191,10 @@ def test_every_page_form_needs_the_sessions_csrf_token(client: TestClient, cente
         "case_id": 1,
         "indicator": "loan_ratio",
         "year": 2026,
+        "problem_id": 1,
+        "listing_id": 1,
+        "review_id": 1,
+        "action": "appeal",
     }
     posts = page_post_routes(center.app)
     assert {"/policy", "/employers/{account_no}/receipts", "/approvals/{request_id}/approve"} <= set(posts)

@@ -87,7 +87,9 @@ def landing_page(request: Request) -> Response:
             as_of = dashboards.options(con).as_of
     except dashboards.WarehouseMissing:
         pass
-    return render(request, "dashboards.html", {"nav": "dashboards", "links": LINKS, "as_of": as_of})
+    # Before the first build a board has nothing to show (it answers 404): its link is not shown.
+    links = [entry for entry in LINKS if as_of is not None or not entry[0].startswith("/dashboards/")]
+    return render(request, "dashboards.html", {"nav": "dashboards", "links": links, "as_of": as_of})
 
 
 @router.get("/dashboards/{board_key}", dependencies=DASHBOARD)
