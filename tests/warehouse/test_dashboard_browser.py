@@ -60,7 +60,9 @@ def test_a_manager_opens_the_dashboards(served: dict[str, Any], size: str) -> No
             page.locator('nav.shortcuts a[href="/dashboards"]').click()
             page.wait_for_url(f"{base}/dashboards")
             sync_api.expect(page.locator("h1")).to_have_text("管理看板")
-            sync_api.expect(page.locator("#dashboard-links li")).to_have_count(9)  # four boards, five planning pages
+            sync_api.expect(page.locator("#dashboard-links li")).to_have_count(
+                9
+            )  # four boards, five planning pages
             _fits(page)
             page.screenshot(path=str(shots / f"dashboards-{size}.png"), full_page=True)
             for board in ("collection", "loans", "channels"):
