@@ -68,7 +68,10 @@ from hpf.hub import warehouse as hub_warehouse
 from hpf.hub.app import open_warehouse
 from hpf.hub.schema import upgrade as hub_upgrade
 from hpf.hub.settings import HubSettings
+from hpf.hub.staff import NATION
+from hpf.hub.supervision import problems as hub_problems
 from hpf.hub.supervision import run as hub_run
+from hpf.hub.supervision.scope import Supervisor
 from hpf.kernel.context import Context
 from hpf.loans.queries import unsettled_loans_subquery
 from hpf.messages.keys import KeyPair
@@ -760,6 +763,8 @@ def national_checks(layout: Layout, say: Say) -> list[str]:
             }
             files = {m: hub_warehouse.current_files(conn, settings.warehouse_dir, months=[m]) for m in months}
             classed = {code: {h.month: h.grade for h in hub_run.center_history(conn, code)} for code in CITY}
+            nation_wide = Supervisor("network-demo", "网络演示", "supervisor", NATION)
+            raised = [(p.center, p.month) for p in hub_problems.problems(conn, nation_wide)]
     finally:
         hub.dispose()
     compared = 0
@@ -804,7 +809,8 @@ def national_checks(layout: Layout, say: Say) -> list[str]:
         f"全国及省级数字核对：{len(months)} 个月、{len(CITY)} 个中心，比对 {compared} 项，差异 {len(differences)} 笔"
     )
     for code in CITY:
-        say(f"    {code} 各月分类：{''.join(classed[code].get(m, '-') for m in months)}")
+        grades = "".join(classed[code].get(m, "-") for m in months)
+        say(f"    {code} 各月分类：{grades}；平台发现问题 {sum(c == code for c, _ in raised)} 件")
     for line in differences[:40]:
         say(f"    {line}")
     return differences
