@@ -9,6 +9,11 @@ member (Dr 101 / Cr 201 外部转入); each old center's payout was the member's
 (the ledger's debit of the closed account); nothing is left in transit; and the hub's
 reconciliation, which knows only what the centers reported, finds a disagreement planted in a
 copy of its database.
+
+Supervision reporting (issue 15, acceptance 1; decisions 0039, 0040): each center reported each
+month to the hub; the hub's national and provincial figures of every month equal the sum of what
+the centers sent, the hub classified every center every month, and the demo's check finds a
+figure changed in a copy of a center's database.
 """
 
 from __future__ import annotations
@@ -18,21 +23,30 @@ import shutil
 import socket
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, update
 
 from hpf.db.engine import make_engine, read_transaction, write_transaction
+from hpf.hub import national
+from hpf.hub import warehouse as hub_warehouse
+from hpf.hub.supervision.tables import hub_center_class
 from hpf.hub.tables import hub_transfer_report
 from hpf.ledger.chart import MEMBER_CONTROL, Side
 from hpf.ledger.queries import entry_amount
 from hpf.settlement.tables import payment_order
+from hpf.sim import network
+from hpf.supervision import service as supervision
+from hpf.supervision.tables import supervision_report
 from hpf.transfers.tables import transfer
 
 pytestmark = pytest.mark.slow
 
 CODES = ("330100", "440300", "510100")
+PROVINCE = {"330100": "浙江", "440300": "广东", "510100": "四川"}
+MONTHS = ("2025-01", "2025-02", "2025-03")
 HPF = [sys.executable, "-m", "hpf.cli"]
 
 
@@ -169,3 +183,66 @@ def test_three_cities_conserve_money_and_the_hub_reconciles(tmp_path) -> None:
     )
     clean = _hpf(["hub", "reconcile"], {**env, "HPF_DATABASE_URL": hub_url}, timeout=120)
     assert clean.returncode == 0 and "差异 0 笔" in clean.stdout
+
+    _the_hub_figures_are_the_sum_of_the_centers(data, tmp_path)
+    assert (
+        "全国及省级数字核对：3 个月、3 个中心" in done.stdout
+        and "差异 0 笔" in done.stdout.split("全国及省级")[1]
+    )
+
+
+def _the_hub_figures_are_the_sum_of_the_centers(data: Path, tmp_path: Path) -> None:
+    sent: dict[str, dict[str, dict[tuple[str, str], Decimal]]] = {}
+    for code in CODES:
+        engine = make_engine(f"sqlite:///{data}/{code}.sqlite3")
+        with read_transaction(engine) as conn:
+            assert supervision.reported_months(conn) == set(MONTHS), code  # each month, once
+            sent[code] = {m: supervision.sent_figures(conn, m) for m in MONTHS}
+        engine.dispose()
+    hub = make_engine(f"sqlite:///{data}/hub.sqlite3")
+    with read_transaction(hub) as conn:
+        classed = {(r.center, r.month) for r in conn.execute(select(hub_center_class))}
+        files = {m: hub_warehouse.current_files(conn, data / "warehouse", months=[m]) for m in MONTHS}
+    hub.dispose()
+    assert classed == {(c, m) for c in CODES for m in MONTHS}  # the reporting run classed each, each month
+    for month in MONTHS:
+        own = {code: sent[code][month] for code in CODES}
+        wh = hub_warehouse.Warehouse(files[month])
+        try:
+            nation = national.month_totals(wh, month)
+            provinces = national.province_totals(wh, month)
+        finally:
+            wh.close()
+        additive = {k for f in own.values() for k in f if k[0] not in national.RATIO_CODES}
+        assert len(additive) > 50 and set(nation) == additive, month
+        for key in additive:
+            assert nation[key] == sum((f.get(key, Decimal(0)) for f in own.values()), Decimal(0)), (
+                month,
+                key,
+            )
+            for code in CODES:  # one center in each province here
+                assert provinces.get((PROVINCE[code], *key), Decimal(0)) == own[code].get(key, Decimal(0))
+        assert nation[(national.DEPOSITS, "")] > 0 and nation[(national.DEPOSIT_BALANCE, "")] > 0
+
+    # A center's figure changed after it was sent: the demo's check names the month, the figure
+    # and the tiers that no longer add up.
+    copy = tmp_path / "changed"
+    shutil.copytree(data, copy)
+    engine = make_engine(f"sqlite:///{copy}/440300.sqlite3")
+    with write_transaction(engine) as conn:
+        row = conn.execute(select(supervision_report).where(supervision_report.c.month == "2025-02")).one()
+        figures = [
+            [c, d, str(Decimal(v) + 1) if c == national.DEPOSITS and d == "" else v]
+            for c, d, v in row.figures
+        ]
+        conn.execute(
+            update(supervision_report).where(supervision_report.c.id == row.id).values(figures=figures)
+        )
+    engine.dispose()
+    said: list[str] = []
+    found = network.national_checks(network.Layout(copy), said.append)
+    assert [line.split("：")[0] for line in found] == [
+        f"2025-02 全国 {national.DEPOSITS}",
+        f"2025-02 广东 {national.DEPOSITS}",
+    ], found
+    assert "差异 2 笔" in said[0]

@@ -52,7 +52,8 @@ def network_demo(
             f"共模拟 {lived.months} 个月：迁移 {lived.moved} 人，申请 {lived.applied} 笔（转入地不予受理 "
             f"{lived.rejected} 笔），转出审核通过 "
             f"{lived.approved} 笔、不予转出 {lived.refused} 笔，办结 {lived.completed} 笔，"
-            f"转移金额 {lived.moved_fen / 100:,.2f} 元；未办结 {len(lived.unfinished)} 笔"
+            f"转移金额 {lived.moved_fen / 100:,.2f} 元；未办结 {len(lived.unfinished)} 笔；"
+            f"向平台报送监管数据 {lived.reports} 份（中心·月）"
         )
         if not serve:
             processes.stop()

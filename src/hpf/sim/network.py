@@ -24,6 +24,15 @@ people between the cities and acts as their staff:
 The orchestrator writes into a center's database as that center (``hpf.bootstrap`` started with
 its settings, as any ``hpf`` command of that center is) while the center's own process serves
 it; it waits for the messages and the money by reading the databases.
+
+Supervision reporting (decisions 0039, 0040; issue 15): the hub keeps its national warehouse in
+``DIR/warehouse`` (``HPF_WAREHOUSE_DIR``) and the three centers hold one national reporting key
+(``HPF_REPORT_PSEUDONYM_KEY``, generated per network and kept in ``DIR/network.json``), so that
+the simulator reports each center's month to the hub (SUP101) the day after its month-end; the
+hub's intake runs the month's reporting run (classification of the centers, problems raised and
+dispatched). :func:`national_checks` holds the hub's national and provincial figures of every
+reported month to the sum of what the centers sent, and asks that the hub classified every
+center every month.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import subprocess
 import sys
 import threading
@@ -40,6 +50,7 @@ from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -52,8 +63,15 @@ from hpf.accounts import queries as accounts_queries
 from hpf.accounts import service as accounts
 from hpf.db.calendar import StoredClock, set_business_date, stored_business_date
 from hpf.db.engine import make_engine, read_transaction, write_transaction
-from hpf.hub import registry
+from hpf.hub import national, registry
+from hpf.hub import warehouse as hub_warehouse
+from hpf.hub.app import open_warehouse
 from hpf.hub.schema import upgrade as hub_upgrade
+from hpf.hub.settings import HubSettings
+from hpf.hub.staff import NATION
+from hpf.hub.supervision import problems as hub_problems
+from hpf.hub.supervision import run as hub_run
+from hpf.hub.supervision.scope import Supervisor
 from hpf.kernel.context import Context
 from hpf.loans.queries import unsettled_loans_subquery
 from hpf.messages.keys import KeyPair
@@ -69,6 +87,7 @@ from hpf.settlement.service import send_reserved
 from hpf.sim.generator import build_demo_center
 from hpf.sim.simulator import simulate
 from hpf.sim.withdrawals import staff
+from hpf.supervision import service as supervision
 from hpf.transfers import process, report_feed
 from hpf.transfers import service as transfers
 
@@ -157,12 +176,25 @@ class Layout:
     def bank_secret(self) -> str:
         return str(json.loads(self.config.read_text())["bank_secret"])
 
+    @property
+    def warehouse_dir(self) -> Path:
+        """The hub's national warehouse (Parquet by center and month, decision 0039)."""
+        return self.data_dir / "warehouse"
+
+    def report_key(self) -> str:
+        """The network's national reporting key (64 hex digits), shared by its three centers."""
+        return str(json.loads(self.config.read_text())["report_key"])
+
     def hub_env(self) -> dict[str, str]:
         return {
             "HPF_ENV": "development", "HPF_DATABASE_URL": self.database("hub"),
             "HPF_MESSAGE_KEY_FILE": str(self.keys("hub")), "HPF_HUB_CODE": HUB_CODE,
             "HPF_DELIVER_EVERY_SECONDS": "0.2", "HPF_DELIVER_BACKOFF_SECONDS": "0.5",
+            "HPF_WAREHOUSE_DIR": str(self.warehouse_dir),
         }  # fmt: skip
+
+    def hub_settings(self) -> HubSettings:
+        return HubSettings.from_env(self.hub_env())
 
     def center_env(self, code: str) -> dict[str, str]:
         hub = KeyPair.from_file(self.keys("hub")).public()
@@ -173,6 +205,7 @@ class Layout:
             "HPF_BANK_SECRET": self.bank_secret(), "HPF_HUB_URL": self.hub_url, "HPF_HUB_CODE": HUB_CODE,
             "HPF_HUB_PUBLIC_KEYS": f"{hub.sign}:{hub.encrypt}", "HPF_MESSAGE_KEY_FILE": str(self.keys(code)),
             "HPF_DELIVER_EVERY_SECONDS": "0.2", "HPF_DELIVER_BACKOFF_SECONDS": "0.5",
+            "HPF_REPORT_PSEUDONYM_KEY": self.report_key(),
         }  # fmt: skip
 
     def settings(self, code: str) -> Settings:
@@ -185,6 +218,7 @@ class Layout:
 def prepare(layout: Layout, *, members: int, seed: int, say: Say) -> None:
     """Keys, the hub's registry, and each center's city with its own policy (fresh files)."""
     layout.data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(layout.warehouse_dir, ignore_errors=True)
     for name in ("hub", *CITY):
         for suffix in ("", "-wal", "-shm"):
             Path(f"{layout.data_dir / name}.sqlite3{suffix}").unlink(missing_ok=True)
@@ -194,6 +228,7 @@ def prepare(layout: Layout, *, members: int, seed: int, say: Say) -> None:
         json.dumps(
             {
                 "bank_secret": secrets.token_hex(24),
+                "report_key": secrets.token_hex(32),  # the national reporting key (HMAC-SM3)
                 "centers": [
                     {"code": c.code, "name": c.name, "account": c.account,
                      "notify_url": layout.center_url(c.code) + NOTICES}
@@ -382,6 +417,7 @@ class NetworkSummary:
     refused: int = 0
     completed: int = 0
     moved_fen: int = 0
+    reports: int = 0  # center-months reported to the hub (SUP101)
     letters: list[str] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)
 
@@ -614,7 +650,8 @@ def _look_up_peers(layout: Layout, seconds: float) -> None:
 
 
 def _reports_delivered(layout: Layout) -> bool:
-    """Every center has reported every transfer event and delivered every message."""
+    """Every center has reported every transfer event and delivered every message (its
+    supervision reports among them)."""
     for code in CITY:
         engine = make_engine(layout.database(code))
         try:
@@ -639,7 +676,11 @@ def live(
     for month in range(months):
         for n, city in enumerate(CITIES):
             with as_center(layout, city.code) as (engine, _):
-                simulate(engine, city.code, months=1, seed=seed * 1000 + month * 10 + n)
+                key = supervision.pseudonym_key(layout.settings(city.code))
+                lived = simulate(
+                    engine, city.code, months=1, seed=seed * 1000 + month * 10 + n, report_key=key
+                )
+                summary.reports += lived.reports
         with as_center(layout, CITIES[0].code) as (engine, _):
             say(f"第 {month + 1} 个月已模拟，业务日期 {_today(engine)}")
         moves = _new_moves(layout, month, months, rng, members)
@@ -655,9 +696,7 @@ def live(
         summary.months += 1
         say(f"  本月申请转移接续 {len(due)} 笔；累计办结 {summary.completed} 笔")
     try:
-        wait_for(
-            lambda: _reports_delivered(layout), wait_seconds, "the transfer reports did not reach the hub"
-        )
+        wait_for(lambda: _reports_delivered(layout), wait_seconds, "the reports did not reach the hub")
     except TimeoutError as exc:
         say(f"[等待超时] {exc}")
     return summary
@@ -682,4 +721,96 @@ def run_checks(layout: Layout, say: Say) -> int:
         for line in (done.stdout + done.stderr).strip().splitlines()[:40]:
             say(f"    {line}")
         failed += done.returncode != 0
-    return failed
+    return failed + bool(national_checks(layout, say))
+
+
+Figures = dict[tuple[str, str], Decimal]
+
+
+def _sent(layout: Layout) -> dict[str, dict[str, Figures]]:
+    """Each center's figures of each reported month as it sent them (the latest version)."""
+    sent: dict[str, dict[str, Figures]] = {}
+    for code in CITY:
+        engine = make_engine(layout.database(code))
+        try:
+            with read_transaction(engine) as conn:
+                sent[code] = {
+                    m: supervision.sent_figures(conn, m) for m in sorted(supervision.reported_months(conn))
+                }
+        finally:
+            engine.dispose()
+    return sent
+
+
+def national_checks(layout: Layout, say: Say) -> list[str]:
+    """The hub's national and provincial figures of every reported month against the sum of what
+    the centers sent (additive indicators; ratios are recomputed, not summed), each center's member
+    data set against its own 缴存余额, and the hub's class of every center every month: the
+    differences, each said (none: one line of counts)."""
+    sent = _sent(layout)
+    months = sorted({m for by_month in sent.values() for m in by_month})
+    differences: list[str] = [] if months else ["各中心均未向平台报送"]
+    for code, by_month in sent.items():
+        differences += [f"{m} {code} 中心未报送" for m in months if m not in by_month]
+    settings = layout.hub_settings()
+    hub = make_engine(settings.database_url)
+    try:
+        with read_transaction(hub) as conn:
+            current = {
+                (r.center, r.month)
+                for r in hub_warehouse.reports(conn, limit=100_000)
+                if r.state == "current"
+            }
+            files = {m: hub_warehouse.current_files(conn, settings.warehouse_dir, months=[m]) for m in months}
+            classed = {code: {h.month: h.grade for h in hub_run.center_history(conn, code)} for code in CITY}
+            nation_wide = Supervisor("network-demo", "网络演示", "supervisor", NATION)
+            raised = [(p.center, p.month) for p in hub_problems.problems(conn, nation_wide)]
+    finally:
+        hub.dispose()
+    compared = 0
+    for month in months:
+        own = {code: by_month.get(month, {}) for code, by_month in sent.items()}
+        for code in CITY:
+            if (code, month) not in current:
+                differences.append(f"{month} {code} 平台无现行报送")
+            if month not in classed[code]:
+                differences.append(f"{month} {code} 平台未对中心分类")
+        wh = open_warehouse(settings, files[month])
+        try:
+            nation = national.month_totals(wh, month)
+            provinces = national.province_totals(wh, month)
+            members = {str(r[0]): r[2] for r in wh.query(national.member_sums_by_center_sql(month))}
+        finally:
+            wh.close()
+        keys = {k for f in own.values() for k in f if k[0] not in national.RATIO_CODES} | set(nation)
+        for code, dim in sorted(keys):
+            total = sum((f.get((code, dim), Decimal(0)) for f in own.values()), Decimal(0))
+            held = nation.get((code, dim), Decimal(0))
+            compared += 1
+            if held != total:
+                differences.append(
+                    f"{month} 全国 {code}{'/' + dim if dim else ''}：平台 {held} ≠ 各中心合计 {total}"
+                )
+        for province in sorted({c.province for c in CITIES}):
+            theirs = [own[c.code] for c in CITIES if c.province == province]
+            for code, dim in sorted(keys):
+                total = sum((f.get((code, dim), Decimal(0)) for f in theirs), Decimal(0))
+                held = provinces.get((province, code, dim), Decimal(0))
+                compared += 1
+                if held != total:
+                    differences.append(
+                        f"{month} {province} {code}{'/' + dim if dim else ''}：平台 {held} ≠ 各中心合计 {total}"
+                    )
+        for code, figures in own.items():
+            balance = figures.get((national.DEPOSIT_BALANCE, ""))
+            if figures and Decimal(members.get(code) or 0) != balance:
+                differences.append(f"{month} {code} 明细缴存余额 {members.get(code)} ≠ 指标 {balance}")
+    say(
+        f"全国及省级数字核对：{len(months)} 个月、{len(CITY)} 个中心，比对 {compared} 项，差异 {len(differences)} 笔"
+    )
+    for code in CITY:
+        grades = "".join(classed[code].get(m, "-") for m in months)
+        say(f"    {code} 各月分类：{grades}；平台发现问题 {sum(c == code for c, _ in raised)} 件")
+    for line in differences[:40]:
+        say(f"    {line}")
+    return differences
