@@ -81,7 +81,10 @@ def test_a_manager_opens_the_dashboards(served: dict[str, Any], size: str) -> No
             page.screenshot(path=str(shots / f"dashboard-withdrawals-{size}.png"), full_page=True)
             # a click on a bar of the chart: the rows behind it
             spec = page.evaluate("JSON.parse(document.querySelector('#chart-withdrawals').dataset.chart)")
-            month_index, series = next((i, s) for s in spec["series"] for i, v in enumerate(s["data"]) if v)
+            # the tallest bar: a thin one can be less than a pixel high on a phone
+            _, month_index, series = max(
+                ((v, i, s) for s in spec["series"] for i, v in enumerate(s["data"]) if v), key=lambda t: t[0]
+            )
             handle = page.evaluate_handle(
                 "echarts.getInstanceByDom(document.querySelector('#chart-withdrawals'))"
             )

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, delete, distinct, select
+from sqlalchemy import Connection, delete, select
 
 from hpf.db.upsert import insert_new, upsert
 from hpf.hub import registry, service
@@ -123,7 +123,7 @@ class ValueRow(NamedTuple):
 def months_classified(conn: Connection) -> list[str]:
     """The months with classes, newest first."""
     k = hub_center_class.c
-    return [str(m) for m in conn.scalars(select(distinct(k.month)).order_by(k.month.desc()))]
+    return [str(m) for m in conn.scalars(select(k.month).distinct().order_by(k.month.desc()))]
 
 
 def center_history(conn: Connection, center: str) -> list[HistoryRow]:
