@@ -80,3 +80,26 @@ def test_a_center_may_pass_its_own_table():
     assert rates.rate_on(date(2025, 6, 1), 360, True, table) == D("0.035")
     with pytest.raises(InvalidInput):
         rates.parse_rate_table([{"effective_from": "2025-05-08", "first_home": {"up_to_5y": 0.021}}])
+
+
+def test_a_supposed_change_moves_new_and_later_repriced_loans_in_its_block_only():
+    """A what-if's rate change (decision 0038): +50 bp from 2026-03-01 — new loans from that day
+    take the moved rate (2.60 % → 3.10 % over 5 years, first home); a loan of 2025 is re-priced
+    on 2027-01-01; before the day, and outside the block, the national table stands."""
+    day = date(2026, 3, 1)
+    national = rates.rate_on(day, 360, False)
+    assert national == Decimal("0.026")
+    with rates.supposing(50, day):
+        assert rates.rate_on(day, 360, False) == Decimal("0.031")
+        assert rates.rate_on(day, 60, False) == rates.rate_on(date(2026, 2, 28), 60, False) + Decimal("0.005")
+        assert rates.rate_on(date(2026, 2, 28), 360, False) == Decimal("0.026")
+        assert rates.rate_for_existing_loan(date(2025, 6, 1), date(2027, 1, 1), 360, False) == Decimal(
+            "0.031"
+        )
+        assert rates.rate_for_existing_loan(date(2025, 6, 1), date(2026, 12, 31), 360, False) == Decimal(
+            "0.026"
+        )
+    assert rates.rate_on(day, 360, False) == national
+    for bad in (0, 301, True, "50"):
+        with pytest.raises(InvalidInput), rates.supposing(bad, day):  # type: ignore[arg-type]
+            pass

@@ -161,12 +161,13 @@ def loan_book_subquery(name: str | None = None) -> Subquery:
     Columns: ``id``, ``borrower_id`` (a member id), ``state`` (``approved``, ``active``,
     ``settled``, ``written_off``), ``principal_fen``, ``outstanding_principal_fen``,
     ``overdue_principal_fen``, ``overdue_interest_fen``, ``days_past_due``, ``classification``
-    (五级分类 01–05), ``contract_date``, ``disbursed_on``.
+    (五级分类 01–05), ``contract_date``, ``disbursed_on``, ``rate_e7`` (the annual rate now,
+    × 10⁷).
     """
     c = loan.c
     return select(
         c.id, c.borrower_id, c.state, c.principal_fen, c.outstanding_principal_fen, c.overdue_principal_fen,
-        c.overdue_interest_fen, c.days_past_due, c.classification, c.contract_date, c.disbursed_on,
+        c.overdue_interest_fen, c.days_past_due, c.classification, c.contract_date, c.disbursed_on, c.rate_e7,
     ).subquery(name)  # fmt: skip
 
 

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import Connection, Engine, select, update
 
@@ -29,11 +29,14 @@ from hpf.kernel.errors import HpfError, InvalidInput, NotFound
 from hpf.planning.tables import whatif_run
 from hpf.policy.rules import validate_value
 
+RATE_CHANGE = "loan.rate_change_bp"
 PARAMETERS: dict[str, str] = {
     "loan.max_amount_fen": "个人住房贷款最高额度（元）",
     "loan.ltv_first_home": "首套住房最高贷款比例（1−最低首付比例）",
     "loan.ltv_second_home": "第二套住房最高贷款比例",
     "withdrawal.rent_monthly_cap_fen": "租房提取每月限额（元）",
+    # not a center's policy but the national rate table: supposed moved in the copy (loans.calculator.rates.supposing)
+    RATE_CHANGE: "住房公积金贷款利率调整（基点，如50或-25）",
 }
 MONTHS_MIN, MONTHS_MAX = 1, 24
 STATE_ZH = {"queued": "排队中", "running": "运行中", "done": "已完成", "failed": "失败"}
@@ -48,6 +51,7 @@ METRIC_ZH = {
     "withdrawers": "提取人数",
     "withdrawn_fen": "提取金额（元）",
     "people_served": "服务人数（贷款与提取）",
+    "new_loans_rate": "期间新发放贷款加权平均利率",
 }
 
 
@@ -73,6 +77,7 @@ class Outcome(TypedDict):
     withdrawers: int
     withdrawn_fen: int
     people_served: int
+    new_loans_rate: NotRequired[str | None]  # percent, 4 decimals; None when no loan was made
 
 
 class WhatIfResult(TypedDict):
@@ -102,7 +107,14 @@ def check_params(raw: dict[str, Any]) -> WhatIfParams:
         raise InvalidInput("planning.whatif_parameter", "不支持模拟该政策参数", f"parameter {parameter!r}",
                            field="parameter")  # fmt: skip
     value = raw.get("value")
-    validate_value(str(parameter), value)  # refuses with policy.invalid_value
+    if parameter == RATE_CHANGE:
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            value = int(value.strip())
+        if isinstance(value, bool) or not isinstance(value, int) or not value or not -300 <= value <= 300:
+            raise InvalidInput("planning.whatif_rate_change", "利率调整须为-300至300之间的非零整数基点",
+                               f"rate change {value!r}", field="value")  # fmt: skip
+    else:
+        validate_value(str(parameter), value)  # refuses with policy.invalid_value
     months = raw.get("months", 12)
     if isinstance(months, bool) or not isinstance(months, int) or not MONTHS_MIN <= months <= MONTHS_MAX:
         raise InvalidInput("planning.whatif_months", f"模拟月数须为{MONTHS_MIN}至{MONTHS_MAX}",

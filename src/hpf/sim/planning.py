@@ -7,10 +7,13 @@ the center's database, and the early-warning rules measured on a simulated histo
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import tempfile
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
@@ -20,9 +23,11 @@ from hpf.kernel.clock import FixedClock
 from hpf.kernel.context import Context
 from hpf.kernel.errors import InvalidInput
 from hpf.ledger.queries import subject_entries_subquery
+from hpf.loans.calculator import rates
+from hpf.loans.queries import loan_book_subquery
 from hpf.planning import warning
 from hpf.planning.liquidity import indicators
-from hpf.planning.whatif import Outcome, Runner, WhatIfParams, WhatIfResult
+from hpf.planning.whatif import RATE_CHANGE, Outcome, Runner, WhatIfParams, WhatIfResult
 from hpf.policy.service import schedule_change
 from hpf.sim.simulator import simulate
 from hpf.withdrawals.queries import withdrawals_subquery
@@ -70,6 +75,17 @@ def outcome(conn: Connection, since: date, on: date) -> Outcome:
             w.c.state == "paid", w.c.applied_on >= since
         )
     ).one()
+    book = loan_book_subquery("book")
+    weighted = conn.execute(
+        select(func.sum(book.c.principal_fen * book.c.rate_e7), func.sum(book.c.principal_fen)).where(
+            book.c.disbursed_on >= since
+        )
+    ).one()
+    new_rate = (
+        None
+        if not weighted[1]
+        else str((Decimal(weighted[0]) / Decimal(weighted[1]) / Decimal(100_000)).quantize(Decimal("0.0001")))
+    )
     return Outcome(
         start=since.isoformat(),
         end=on.isoformat(),
@@ -82,6 +98,7 @@ def outcome(conn: Connection, since: date, on: date) -> Outcome:
         loans_made_fen=int(made[1]),
         withdrawers=int(paid[0]),
         withdrawn_fen=int(paid[1]),
+        new_loans_rate=new_rate,
         people_served=int(made[0]) + int(paid[0]),
     )
 
@@ -93,11 +110,15 @@ def _live(path: Path, center_code: str, params: WhatIfParams, change: bool) -> O
             start = stored_business_date(conn)
         if start is None:
             raise InvalidInput("planning.whatif_no_date", "数据库未设置业务日期", "no business date")
-        if change:
+        supposed: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if change and params["parameter"] == RATE_CHANGE:  # the national table, moved in this run only
+            supposed = rates.supposing(int(params["value"]), start)
+        elif change:
             ctx = Context("whatif", FixedClock(start), center_code, source="sim")
             with write_transaction(engine) as conn:
                 schedule_change(conn, ctx, params["parameter"], start, params["value"], "政策模拟（副本）")
-        summary = simulate(engine, center_code, months=params["months"], seed=params["seed"])
+        with supposed:
+            summary = simulate(engine, center_code, months=params["months"], seed=params["seed"])
         end = date.fromisoformat(summary.last_business_date)
         with read_transaction(engine) as conn:
             return outcome(conn, start, end)

@@ -15,7 +15,9 @@ pass its own table (a center that charges more on second homes, a test).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -118,10 +120,62 @@ def national_rates() -> tuple[RateEntry, ...]:
     return parse_rate_table(json.loads(text)["entries"])
 
 
+# A what-if's supposed table (``supposing``): set for one thread of work, never process-wide, so a
+# what-if run beside the server's requests does not change their rates.
+_SUPPOSED: ContextVar[tuple[RateEntry, ...] | None] = ContextVar("hpf_supposed_loan_rates", default=None)
+
+
+def rate_table() -> tuple[RateEntry, ...]:
+    """The table in force: the national one, or the supposed one inside :func:`supposing`."""
+    return _SUPPOSED.get() or national_rates()
+
+
+@contextmanager
+def supposing(change_bp: int, effective_from: date) -> Iterator[tuple[RateEntry, ...]]:
+    """Within the block, in this context only: the national rates move by ``change_bp`` basis
+    points from ``effective_from`` on, every term and kind of home alike (a policy what-if, decision
+    0038). New loans take the moved rate from that day; existing ones on the next 1 January, as
+    with a real change. Entries after that day are left out: the supposed change is the last."""
+    if (
+        isinstance(change_bp, bool)
+        or not isinstance(change_bp, int)
+        or not -300 <= change_bp <= 300
+        or not change_bp
+    ):
+        raise InvalidInput(
+            "loan.invalid_rate_change", "利率调整须为-300至300之间的非零整数基点",
+            f"a rate change is a non-zero whole number of basis points in [-300, 300], got {change_bp!r}",
+        )  # fmt: skip
+    base = national_rates()
+    current = entry_on(effective_from, base)
+    shift = Decimal(change_bp) / Decimal(10_000)
+
+    def moved(pair: RatePair) -> RatePair:
+        up, over = pair.up_to_5y + shift, pair.over_5y + shift
+        if up <= 0 or over <= 0:
+            raise InvalidInput(
+                "loan.invalid_rate_change", "调整后的利率须大于零", f"{up}, {over} after the change"
+            )
+        return RatePair(up, over)
+
+    supposed = RateEntry(
+        effective_from=effective_from,
+        first_home=moved(current.first_home),
+        second_home=None if current.second_home is None else moved(current.second_home),
+        source=f"what-if {change_bp:+d} bp",
+    )
+    table = (*(e for e in base if e.effective_from < effective_from), supposed)
+    token = _SUPPOSED.set(table)
+    try:
+        yield table
+    finally:
+        _SUPPOSED.reset(token)
+
+
 def entry_on(day: date, table: Sequence[RateEntry] | None = None) -> RateEntry:
     """The entry in force for loans contracted on ``day`` (latest ``effective_from ≤ day``)."""
     found = None
-    for entry in table if table is not None else national_rates():
+    for entry in table if table is not None else rate_table():
         if entry.effective_from <= day:
             found = entry
     if found is None:
@@ -164,7 +218,7 @@ def rate_for_existing_loan(
     The latest entry that either was in force on the contract day, or was a later change whose
     :func:`repricing_date` has come by ``on``.
     """
-    rates = table if table is not None else national_rates()
+    rates = table if table is not None else rate_table()
     applicable = entry_on(contract_date, rates)
     for entry in rates:
         if entry.effective_from > contract_date and repricing_date(entry.effective_from) <= on:
@@ -184,7 +238,7 @@ def rate_changes(
     Only real changes are listed (a change that leaves this loan's rate as it was is skipped);
     two changes in one year meet on the same 1 January, and the later one wins.
     """
-    rates = table if table is not None else national_rates()
+    rates = table if table is not None else rate_table()
     current = rate_on(contract_date, term_months, second_home, rates)
     days = sorted(
         {
