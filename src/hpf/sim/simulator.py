@@ -56,6 +56,8 @@ from hpf.kernel.errors import HpfError
 from hpf.kernel.identifiers import resident_id_check_digit
 from hpf.kernel.records import fields_of
 from hpf.ledger import service as ledger
+from hpf.planning.liquidity import record_alerts
+from hpf.planning.service import liquidity_view
 from hpf.planning.warning import scan as early_warning_scan
 from hpf.policy.rules import contribution_parts
 from hpf.policy.service import policy_at
@@ -100,6 +102,7 @@ class SimulationSummary:
     scorecard_auc: Decimal | None = None  # the default scorecard trained at the end, if the book allows
     last_business_date: str = ""
     reports: int = 0  # months reported to the hub (decision 0039)
+    liquidity_alerts: int = 0  # liquidity alerts stored at the month-ends (decision 0038)
 
 
 def simulate(
@@ -217,6 +220,11 @@ class _World:
         )
         with write_transaction(self.engine) as conn:  # the borrowers' early warning (decision 0038)
             summary.early_warnings.append(sum(early_warning_scan(conn, month_end(month)).values()))
+        with write_transaction(
+            self.engine
+        ) as conn:  # the day's liquidity alerts, as `hpf liquidity` stores them
+            view = liquidity_view(conn, month_end(month))
+            summary.liquidity_alerts += record_alerts(conn, self.ctx, view.indicators)
         if self.warehouse is not None:  # the nightly build after the month-end
             build_warehouse(self.engine, self.warehouse, through=month_end(month))
         self._move_to(month_end(month) + timedelta(days=1))
