@@ -218,12 +218,9 @@ class _World:
         summary.inspection_findings.append(
             len(inspection_scan(self.engine, at=month_end(month), ctx=self.ctx).findings)
         )
-        with write_transaction(self.engine) as conn:  # the borrowers' early warning (decision 0038)
+        with write_transaction(self.engine) as conn:  # early warning, liquidity alerts (decision 0038)
             summary.early_warnings.append(sum(early_warning_scan(conn, month_end(month)).values()))
-        with write_transaction(
-            self.engine
-        ) as conn:  # the day's liquidity alerts, as `hpf liquidity` stores them
-            view = liquidity_view(conn, month_end(month))
+            view = liquidity_view(conn, month_end(month))  # the day's alerts, as `hpf liquidity` stores
             summary.liquidity_alerts += record_alerts(conn, self.ctx, view.indicators)
         if self.warehouse is not None:  # the nightly build after the month-end
             build_warehouse(self.engine, self.warehouse, through=month_end(month))
