@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +57,9 @@ def make_engine(url: str, *, lock_wait_seconds: float | None = None, **kwargs: A
         event.listen(engine, "connect", _disable_pysqlite_begin)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         event.listen(engine, "checkin", _release_on_checkin)
-        _writers[engine] = _Turn(WriterTurn(), lock_wait_seconds)
+        on_file = bool(parsed.database) and parsed.database != ":memory:"
+        files = FileTurn(f"{parsed.database}.writer-lock") if on_file else None
+        _writers[engine] = _Turn(WriterTurn(), lock_wait_seconds, files)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
@@ -126,10 +133,76 @@ class WriterTurn:
             return len(self._waiters)
 
 
+# Between processes (``hpf serve --workers N``, a CLI job beside the server) SQLite's busy handler
+# was the only queue: a writer of one process retried with sleeps of 1, 2, 5 … 100 ms while the
+# other process's writers handed their turn from one to the next at once, so it was overtaken
+# again and again (with two workers the slowest withdrawals took ten times the median). The
+# holder of a process's turn therefore also takes an advisory lock on a file beside the
+# database, blocking in the kernel, which wakes it as soon as the lock is let go. It only
+# orders writers: SQLite's own lock still decides (a lock taken late, or a process that does
+# not take it, is met by BEGIN IMMEDIATE and the busy timeout as before).
+class FileTurn:
+    """The writer turn between the processes of one SQLite database: ``flock`` on a lock file."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._fd = -1
+        self._pid = 0
+        self._waiter: ThreadPoolExecutor | None = None
+        self._guard = threading.Lock()
+
+    def _file(self) -> int:
+        # A process made by fork shares the parent's open file (and its lock): open our own.
+        if self._pid != os.getpid():
+            with self._guard:
+                if self._pid != os.getpid():
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                    self._waiter = ThreadPoolExecutor(1, thread_name_prefix="hpf-writer-file")
+                    self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self, timeout: float) -> bool:
+        """Only the holder of the process's turn calls this, so one thread at a time."""
+        fd = self._file()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        assert self._waiter is not None
+        # flock has no timeout: a thread of our own blocks in it, and we wait for that.
+        taken: Future[None] = self._waiter.submit(fcntl.flock, fd, fcntl.LOCK_EX)
+        try:
+            taken.result(timeout=timeout)
+            return True
+        except FutureTimeout:
+            if not taken.cancel():  # it will get the lock later: give it back then
+                taken.add_done_callback(lambda _f: fcntl.flock(fd, fcntl.LOCK_UN))
+            return False
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 @dataclass(frozen=True)
 class _Turn:
     queue: WriterTurn
     wait: float | None  # None: WRITER_WAIT_SECONDS, read when waiting
+    files: FileTurn | None = None  # between processes, for a database in a file
+
+    def acquire(self, timeout: float) -> bool:
+        began = time.monotonic()
+        if not self.queue.acquire(timeout=timeout):
+            return False
+        if self.files is None or self.files.acquire(max(0.0, timeout - (time.monotonic() - began))):
+            return True
+        self.queue.release()
+        return False
+
+    def release(self) -> None:
+        if self.files is not None:
+            self.files.release()
+        self.queue.release()
 
 
 _writers: weakref.WeakKeyDictionary[Engine, _Turn] = weakref.WeakKeyDictionary()
@@ -172,7 +245,7 @@ def _take_turn(conn: Connection) -> None:
     if turn is None or conn.info.get(_HELD) is not None:
         return
     wait = WRITER_WAIT_SECONDS if turn.wait is None else turn.wait
-    if not turn.queue.acquire(timeout=wait):
+    if not turn.acquire(timeout=wait):
         raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is locked (writer queue)"))
     conn.info[_HELD] = turn
 
@@ -181,7 +254,7 @@ def release_turn(conn: Connection) -> None:
     """Give the writer turn back, once the connection's transaction has ended."""
     turn = conn.info.pop(_HELD, None)
     if turn is not None:
-        turn.queue.release()
+        turn.release()
 
 
 def _release_on_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -189,7 +262,7 @@ def _release_on_checkin(_dbapi_connection: Any, record: Any) -> None:
     # release_turn would otherwise stop every writer of the process).
     turn = record.info.pop(_HELD, None)
     if turn is not None:
-        turn.queue.release()
+        turn.release()
 
 
 @contextmanager

@@ -8,6 +8,7 @@ November for the next year). Beyond them we fall back to Monday–Friday and say
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 
 import chinese_calendar
 
@@ -20,6 +21,7 @@ def is_known_year(year: int) -> bool:
     return True
 
 
+@lru_cache(maxsize=8192)  # the calendar is fixed for a process; due dates ask of the same days
 def is_working_day(day: date) -> bool:
     """True on an official working day; Monday–Friday for a year the calendar does not know."""
     try:

@@ -403,10 +403,20 @@ def _evaluate(conn: Connection, ctx: Context, row: Application) -> Evaluation | 
 
 def _evaluated(conn: Connection, ctx: Context, row: Application) -> tuple[Evaluation | None, Application]:
     """The item's rules run on the application, their verdict stored on it; the row as it now is."""
+    evaluation, stored, _secrets = _evaluated_with_secrets(conn, ctx, row)
+    return evaluation, stored
+
+
+def _evaluated_with_secrets(
+    conn: Connection, ctx: Context, row: Application
+) -> tuple[Evaluation | None, Application, Mapping[str, Any]]:
+    """``_evaluated``, and the payload in full it was evaluated on (for the approval that may
+    follow in the same transaction: the secrets are not read and decrypted twice)."""
     handler = handler_for(row.item_code)
     if handler is None:
-        return None, row
-    evaluation = handler.evaluate(conn, ctx, with_secrets(conn, row))
+        return None, row, row.payload
+    full = with_secrets(conn, row)
+    evaluation = handler.evaluate(conn, ctx, full)
     stored = (
         conn.execute(
             update(application)
@@ -417,7 +427,7 @@ def _evaluated(conn: Connection, ctx: Context, row: Application) -> tuple[Evalua
         .mappings()
         .one()
     )
-    return evaluation, _application_of(stored)
+    return evaluation, _application_of(stored), full.payload
 
 
 # ------------------------------------------------------------------------------------ submit
@@ -760,9 +770,11 @@ def complete_submission(conn: Connection, ctx: Context, who: Principal, applicat
         accepted_on=today, accepted_by=accepter, due_on=rules.due_on(today, int(item["time_limit_days"])),
     )  # fmt: skip
     row = _move(conn, ctx, row, State.UNDER_REVIEW, SYSTEM)
-    evaluation, row = _evaluated(conn, ctx, row)
+    evaluation, row, payload = _evaluated_with_secrets(conn, ctx, row)
     if evaluation is not None and evaluation.eligible and not evaluation.verdict.risks:
-        return _approve(conn, ctx, row, evaluation, SYSTEM, "全部规则通过且无风险提示，自动准予")
+        return _approve(
+            conn, ctx, row, evaluation, SYSTEM, "全部规则通过且无风险提示，自动准予", full_payload=payload
+        )
     return row
 
 
@@ -773,7 +785,10 @@ def _approve(
     evaluation: Evaluation | None,
     actor: str,
     reason: str,
+    *,
+    full_payload: Mapping[str, Any] | None = None,
 ) -> Application:
+    """``full_payload``: the payload with its secrets, read in this transaction already."""
     row = _move(
         conn, ctx, row, State.APPROVED, actor, reason,
         decision="approved", decision_reason=reason, decided_by=actor, decided_at=ctx.clock.now(),
@@ -781,7 +796,12 @@ def _approve(
     handler = handler_for(row.item_code)
     outputs: dict[str, Any] = {}
     if handler is not None and evaluation is not None:
-        outputs = dict(handler.on_approved(conn, ctx, with_secrets(conn, row), evaluation))
+        full = (
+            with_secrets(conn, row)
+            if full_payload is None
+            else dataclasses.replace(row, payload=dict(full_payload))
+        )
+        outputs = dict(handler.on_approved(conn, ctx, full, evaluation))
     row = _application_of(
         conn.execute(
             update(application)

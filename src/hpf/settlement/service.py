@@ -327,15 +327,20 @@ def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> PaymentOr
     entry_id = ledger.post(
         conn, reservation_entry(request, order_no, ctx.clock.today(), ctx.actor), ctx.clock
     )
-    conn.execute(
-        update(payment_order)
-        .where(payment_order.c.id == order_id)
-        .values(order_no=order_no, reserve_entry_id=entry_id)
+    stored = (
+        conn.execute(
+            update(payment_order)
+            .where(payment_order.c.id == order_id)
+            .values(order_no=order_no, reserve_entry_id=entry_id)
+            .returning(payment_order)
+        )
+        .mappings()
+        .one()
     )
     _event(
         conn, ctx, order_id, None, OrderState.RESERVED.value, "reserve", f"资金转入付款在途，凭证#{entry_id}"
     )
-    order = _row(conn, order_id)
+    order = to_plain("payment_order", stored)
     events.record(conn, ctx, "payment_order.reserved", "payment_order", order_id, _payload(ctx, order))
     return _order_of(order)
 

@@ -114,7 +114,7 @@ class WithdrawalHandler:
             conn, ctx, application.id, _member_of(application), form,
             assessed=evaluation.basis, applied_on=applied_on(application),
         )  # fmt: skip
-        order = settlement.get_order(conn, reserved.order_id)
+        order = reserved.order or settlement.get_order(conn, reserved.order_id)
         return {
             "withdrawal_id": reserved.id,
             "payment_order_id": order.id,

@@ -426,6 +426,7 @@ class Withdrawal:
     state: str  # reserved | paid | released …
     applied_on: date
     order_id: int  # set in the transaction that records it
+    order: settlement.PaymentOrder | None = None  # the order itself, when it was reserved just now
 
 
 def _withdrawal_of(row: Mapping[Any, Any]) -> Withdrawal:
@@ -567,7 +568,7 @@ def reserve(
     return Withdrawal(
         id=withdrawal_id, application_id=application_id, member_id=member_id, reason=form.reason.value,
         allowed_fen=amount, closes_account=closing, state="reserved", applied_on=today,
-        order_id=order.id,
+        order_id=order.id, order=order,
     )  # fmt: skip
 
 
