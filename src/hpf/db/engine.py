@@ -183,6 +183,10 @@ class FileTurn:
     def release(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    def __del__(self) -> None:  # an engine disposed of and forgotten: its lock file closed
+        if self._fd >= 0 and self._pid == os.getpid():
+            os.close(self._fd)
+
 
 @dataclass(frozen=True)
 class _Turn:
