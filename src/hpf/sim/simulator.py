@@ -418,13 +418,15 @@ class _World:
         )
         self._arrives(amount, emp)
         summary.receipts += 1
-        if amount < rem.total_fen:
+        if amount < rem.total_fen or rem.held:  # a listed employer's list waits for its review
             return False
         if month < month_of(ctx.clock.today()):  # catching up: allocate now so the next month may follow
             contributions.allocate(conn, ctx, rem.id)
         return True
 
     def _top_up(self, conn: Any, emp: dict[str, Any], pending: Any) -> None:
+        if contributions.get_remittance(conn, pending.id).held:
+            return  # a listed employer's list waits for the center's review (decision 0042)
         short = pending.total_fen - ledger.employer_balance_of(conn, emp["id"])
         if short > 0:
             ref = f"SIMTOP{pending.id:09d}"
