@@ -13,7 +13,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, Subquery, bindparam, case, func, select, union
 
 from hpf.contributions.rules import Kind
-from hpf.contributions.tables import carried_month, remittance, remittance_row
+from hpf.contributions.tables import arrears, carried_month, remittance, remittance_row
 
 # ------------------------------------------------------------------------------- typed reads
 
@@ -96,6 +96,17 @@ def remittances_subquery(name: str | None = None) -> Subquery:
     return select(
         r.id, r.employer_id, r.kind, r.month, r.state, r.total_fen, r.created_on, r.posted_on
     ).subquery(name)
+
+
+def arrears_subquery(name: str | None = None) -> Subquery:
+    """Every month an employer was found in arrears (欠缴) at its month-end, cleared since or not.
+
+    Columns: ``employer_id``, ``month`` (``YYYY-MM``), ``state`` (``open``, ``cleared``),
+    ``marked_on``, ``cleared_on`` (NULL while open). The good-credit incentive (decision 0042)
+    counts an employer's months since its last arrears from it.
+    """
+    a = arrears.c
+    return select(a.employer_id, a.month, a.state, a.marked_on, a.cleared_on).subquery(name)
 
 
 def remittance_members(conn: Connection, remittance_ids: Sequence[int]) -> dict[int, list[int]]:
