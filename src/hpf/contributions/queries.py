@@ -128,12 +128,12 @@ def remittance_rows_subquery(name: str | None = None) -> Subquery:
     """Every row of every remittance list with its list's employer, kind, month and state.
 
     Columns: ``remittance_id``, ``employer_id``, ``kind``, ``month``, ``state``, ``member_id``,
-    ``base_fen``, ``employer_fen``, ``member_fen``.
+    ``base_fen``, ``employer_fen``, ``member_fen``, ``created_on``, ``posted_on`` (the list's).
     """
     r, w = remittance.c, remittance_row.c
     return (
         select(w.remittance_id, r.employer_id, r.kind, r.month, r.state, w.member_id, w.base_fen,
-               w.employer_fen, w.member_fen)
+               w.employer_fen, w.member_fen, r.created_on, r.posted_on)
         .join(remittance, remittance.c.id == w.remittance_id)
         .subquery(name)
     )  # fmt: skip

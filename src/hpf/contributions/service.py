@@ -615,7 +615,7 @@ def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date:
         .group_by(remittance.c.employer_id)
         .subquery()
     )
-    accounts.advance_paid_through(conn, months)
+    accounts.advance_paid_through(conn, months, ctx)
     conn.execute(
         update(arrears)
         .where(
