@@ -70,7 +70,7 @@ def _month_index(yyyy_mm: Any) -> Any:
     return cast(func.substr(yyyy_mm, 1, 4), Integer) * 12 + cast(func.substr(yyyy_mm, 6, 2), Integer)
 
 
-def clean_months_subquery(on: date, name: str | None = None, *, employer_id: int | None = None) -> Subquery:
+def clean_months_subquery(on: date, name: str | None = None, *, employer_id: Any = None) -> Subquery:
     """Every employer in state 正常 opened by ``on`` with no arrears open (or only
     ``employer_id``): its whole months without arrears up to ``on``'s month, that month
     excluded. Columns: ``employer_id``, ``clean_months``."""
@@ -94,7 +94,7 @@ def clean_months_subquery(on: date, name: str | None = None, *, employer_id: int
     return query.subquery(name)
 
 
-def _good_credit_query(on: date, rule: GoodCredit, employer_id: int | None = None) -> Any:
+def _good_credit_query(on: date, rule: GoodCredit, employer_id: Any = None) -> Any:
     clean = clean_months_subquery(on, "gc", employer_id=employer_id)
     e = accounts_queries.employer_records_subquery("gc_ref")
     n = credit_national.c
@@ -126,7 +126,8 @@ def good_credit_employers(
     return [GoodCreditEmployer(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
 
 
-def is_good_credit(conn: Connection, employer_id: int, on: date, *, rule: GoodCredit | None = None) -> bool:
+def is_good_credit(conn: Connection, employer_id: Any, on: date, *, rule: GoodCredit | None = None) -> bool:
+    """Whether the employer (an id, or a scalar subquery giving one) is of good credit on ``on``."""
     sub = _good_credit_query(on, rule or policy(), employer_id).subquery()
     return conn.scalar(select(sub.c.employer_id)) is not None
 
@@ -142,14 +143,16 @@ def fast_track_application(conn: Connection, ctx: Context, event: Event) -> None
     the policy says ``for_employees``, of a member it employs — is due within the incentive's
     working days and served first in the review queue."""
     today, rule = ctx.clock.today(), policy()
-    employer_id = event.payload.get("employer_id")
-    member_id = event.payload.get("member_id")
-    if employer_id is None and member_id is not None and rule.for_employees:
+    employer_id, member_id = event.payload.get("employer_id"), event.payload.get("member_id")
+    target: Any
+    if employer_id is not None:
+        target = int(employer_id)
+    elif member_id is not None and rule.for_employees:  # the member's employer, in the same statement
         m = accounts_queries.member_refs_subquery("gc_m")
-        employer_id = conn.scalar(select(m.c.employer_id).where(m.c.id == int(member_id)))
-    if employer_id is None:
+        target = select(m.c.employer_id).where(m.c.id == int(member_id)).scalar_subquery()
+    else:
         return
-    if is_good_credit(conn, int(employer_id), today, rule=rule):
+    if is_good_credit(conn, target, today, rule=rule):
         applications.fast_track(
             conn, ctx, int(event.object_id), marker_zh=rule.marker_zh, working_days=rule.review_working_days
         )
