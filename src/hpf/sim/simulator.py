@@ -371,6 +371,8 @@ class _World:
                 summary.missing += 1
                 continue
             if emp["id"] in pending:  # last month's payment arrived short: the bank tops it up
+                if contributions.get_remittance(conn, pending[emp["id"]].id).held:
+                    continue  # a listed employer's list waits for the center's review (decision 0042)
                 self._top_up(conn, emp, pending[emp["id"]])
                 emp = fields_of(accounts.get_employer(conn, emp["account_no"]))
             due = due_month(emp["paid_through"], emp["opened_on"])
@@ -425,8 +427,6 @@ class _World:
         return True
 
     def _top_up(self, conn: Any, emp: dict[str, Any], pending: Any) -> None:
-        if contributions.get_remittance(conn, pending.id).held:
-            return  # a listed employer's list waits for the center's review (decision 0042)
         short = pending.total_fen - ledger.employer_balance_of(conn, emp["id"])
         if short > 0:
             ref = f"SIMTOP{pending.id:09d}"
