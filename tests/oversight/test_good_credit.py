@@ -156,3 +156,25 @@ def test_the_marker_on_the_employer_page_and_in_the_staff_queue(city, fake, sign
         board = client.get("/supervision")
         assert board.status_code == 200 and f'href="/employers/{e.account_no}"' in board.text
         assert "连续 36 个月以上无欠缴" in board.text
+
+
+def test_the_centers_copy_of_the_policy_is_the_hubs_shipped_one():
+    """The center applies its copy of the hub policy's credit section (decision 0040, 0042): the
+    grounds' kinds, periods and restrictions and the incentive's numbers are the hub's."""
+    import json
+    from pathlib import Path
+
+    import hpf.hub.supervision as hub_supervision
+    from hpf.oversight import service as supervision
+
+    hub = json.loads((Path(hub_supervision.__file__).with_name("policy.json")).read_text(encoding="utf-8"))
+    credit = hub["credit"]
+    for code, ground in credit["grounds"].items():
+        ours = supervision.GROUNDS[code]
+        assert (ours["kind"], ours["years"], ours["restrictions"]) == (
+            ground["kind"], ground["years"], ground["restrictions"],
+        )  # fmt: skip
+    rule = incentive.policy()
+    assert rule.min_months_without_arrears == credit["good_credit"]["min_months_without_arrears"]
+    assert rule.review_working_days == credit["good_credit"]["review_working_days"]
+    assert rule.incentive_zh == credit["good_credit"]["incentive_zh"]
