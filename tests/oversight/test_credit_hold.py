@@ -207,6 +207,9 @@ def test_the_employer_sees_its_list_awaiting_review_and_the_api_refuses_it(
         refused = staff.post(f"/api/v1/remittances/{rem.id}/allocate")
         assert refused.status_code == 409 and refused.json()["code"] == "remittance.held_for_review"
         assert staff.get(f"/api/v1/remittances/{rem.id}").json()["review"] == "held"
+        sign_in(staff, session=True)
+        page = staff.get(f"/remittances/{rem.id}")
+        assert 'id="held"' in page.text and 'id="allocate-form"' not in page.text  # no button to press
     with write_transaction(engine) as conn:
         (review,) = supervision.reviews(conn)
         supervision.review_list(conn, reviewer(ctx), review.id, passed=False, note="缴存基数与工资表不符")
