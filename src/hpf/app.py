@@ -156,6 +156,7 @@ def create_app(
     from hpf.loans import pages as loans_pages
     from hpf.loans.book import service as loans
     from hpf.loans.scorecard import pages as scorecard_pages
+    from hpf.oversight import incentive as good_credit
     from hpf.oversight import pages as oversight_pages
     from hpf.planning import api as planning_api
     from hpf.planning import pages as planning_pages
@@ -201,7 +202,9 @@ def create_app(
     app.state.bank_signed = bank_adapter.bank_signature_check(settings.bank_secret)
     app.state.member_page_facts = lambda conn, member_id: {"has_loans": loans.has_loans(conn, member_id)}
     app.state.employer_page_facts = lambda conn, employer_id: {
-        "remittance_chart": contribution_charts.employer_remittance_chart(conn, employer_id)
+        "remittance_chart": contribution_charts.employer_remittance_chart(conn, employer_id),
+        # the good-credit incentive's marker (诚信单位, decision 0042), or None
+        "good_credit": good_credit.marker_of(conn, employer_id, app.state.clock.today()),
     }
     app.state.owners = Owners(
         application=applications.application_owner,

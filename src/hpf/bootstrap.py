@@ -103,6 +103,7 @@ def listeners() -> tuple[Listener, ...]:
     from hpf.contributions import service as contributions
     from hpf.ledger import service as ledger
     from hpf.loans.application import handler as loan_application
+    from hpf.oversight import incentive
     from hpf.oversight import service as supervision
     from hpf.policy import service as policy
     from hpf.services import catalog
@@ -139,6 +140,10 @@ def listeners() -> tuple[Listener, ...]:
         # -- supervision (decision 0040) --
         # A listed employer's list waits for a stricter review.
         Listener("listed employer's list reviewed", ("remittance.submitted",), supervision.strict_review),
+        # A good-credit employer's application is served first, within the incentive's days (0042).
+        Listener(
+            "good-credit employer served first", ("application.accepted",), incentive.fast_track_application
+        ),
     )
 
 

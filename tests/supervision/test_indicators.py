@@ -53,11 +53,14 @@ def test_a_small_center_by_hand(engine, ctx, clock):
     def of(figures, code):
         return figures[(code, "")]
 
-    # January: the list is January's (实缴 by the list's month), its money is not there yet.
-    assert of(january, "0301000201") == 1  # 实缴单位数
-    assert of(january, "0301003301") == 3  # 实缴人次
-    assert of(january, "0301007101") == TOTAL  # 应归集额
-    assert of(january, "0301003101") == 3 and of(january, "0301003501") == 0  # 应缴人数, 未缴人数
+    # January as it stood on 31 January (decision 0042): its list was filed and paid on 15 March,
+    # so nothing was filed or paid for January then; the employer was still 开户, not 正常.
+    assert of(january, "0301000201") == 0  # 实缴单位数
+    assert of(january, "0301003301") == 0  # 实缴人次
+    assert of(january, "0301007101") == 0  # 应归集额
+    assert of(january, "0301003101") == 0 and of(january, "0301003501") == 0  # 应缴人数, 未缴人数
+    assert of(january, "0301002101") == 1 and of(january, "0301002301") == 0  # 开户总单位数, 正常总单位数
+    assert of(january, "0301000301") == 0  # 未缴单位数: only 正常 employers owe
     assert of(january, "0301007201") == 0 and of(january, "0301008101") == 0  # no money valued yet
     assert of(january, "0301003601") == 3 and of(january, "0301000501") == 1  # 新增人数, 新增单位数
     # March: the money, by value date; the year to date still counts the employer and its people.

@@ -384,6 +384,8 @@ def test_a_listed_employers_list_waits_for_a_stricter_review(net):
 
     from hpf.accounts import queries as accounts_queries
     from hpf.accounts import service as accounts
+    from hpf.contributions import service as contributions
+    from hpf.kernel.context import Context
 
     a = net.a.act()
     member = a.center.members["a"]
@@ -397,17 +399,25 @@ def test_a_listed_employers_list_waits_for_a_stricter_review(net):
     a.act()
     with write_transaction(a.engine) as conn:
         assert supervision.reviews(conn) == []
-        remit(conn, a.ctx, accounts.get_employer(conn, employer.account_no), [member], ["2025-04"])
+        with pytest.raises(HpfError) as held:  # the list is held: its allocation is refused
+            remit(conn, a.ctx, accounts.get_employer(conn, employer.account_no), [member], ["2025-04"])
+        assert held.value.code == "remittance.held_for_review"
         (review,) = supervision.reviews(conn)
         assert (review.employer_id, review.month, review.listed_by, review.state) == (
             employer.id, "2025-04", A_CODE, "pending",
         )  # fmt: skip
+        assert contributions.get_remittance(conn, review.remittance_id).held
+        checker = Context(actor="reviewer01", clock=a.ctx.clock, center_code=A_CODE, source="test")
         with pytest.raises(HpfError) as why:
-            supervision.review_list(conn, a.ctx, review.id, passed=False, note=" ")
+            supervision.review_list(conn, checker, review.id, passed=False, note=" ")
         assert why.value.code == "supervision.note_required"
-        supervision.review_list(conn, a.ctx, review.id, passed=False, note="缴存基数与工资表不符")
+        with pytest.raises(HpfError) as maker:
+            supervision.review_list(conn, a.ctx, review.id, passed=False, note="缴存基数与工资表不符")
+        assert maker.value.code == "supervision.same_person"
+        supervision.review_list(conn, checker, review.id, passed=False, note="缴存基数与工资表不符")
         with pytest.raises(HpfError) as twice:
-            supervision.review_list(conn, a.ctx, review.id, passed=True, note="")
+            supervision.review_list(conn, checker, review.id, passed=True, note="")
         assert twice.value.code == "supervision.review_state"
         (done,) = supervision.reviews(conn)
-    assert (done.state, done.note, done.reviewed_by) == ("questioned", "缴存基数与工资表不符", a.ctx.actor)
+        assert contributions.get_remittance(conn, review.remittance_id).state == "cancelled"
+    assert (done.state, done.note, done.reviewed_by) == ("questioned", "缴存基数与工资表不符", "reviewer01")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Subquery, bindparam, func, or_, select
 
@@ -220,6 +220,47 @@ def member_state_changes_subquery(name: str | None = None) -> Subquery:
         .where(h.subject_kind == "member", h.action.in_(actions))
         .subquery(name)
     )
+
+
+def _states_at(kind: str, table: Any, day: date, name: str | None) -> Subquery:
+    """Each account's state at the end of ``day``: the state now, unless the history records a
+    change of state after ``day`` — then the state before the first such change."""
+    h = account_history.c
+    before_state = h.before["state"].as_string()
+    first_later = (
+        select(h.subject_id, func.min(h.id).label("first_id"))
+        .where(h.subject_kind == kind, h.business_date > day, before_state.is_not(None))
+        .group_by(h.subject_id)
+        .subquery(f"{kind}_later")
+    )
+    then = (
+        select(h.subject_id, before_state.label("state_then"))
+        .join(first_later, first_later.c.first_id == h.id)
+        .subquery(f"{kind}_then")
+    )
+    return (
+        select(table.c.id.label(f"{kind}_id"), func.coalesce(then.c.state_then, table.c.state).label("state"))
+        .select_from(table.outerjoin(then, then.c.subject_id == table.c.id))
+        .subquery(name)
+    )
+
+
+def member_states_at_subquery(day: date, name: str | None = None) -> Subquery:
+    """Every member account's state (GRZHZT) at the end of ``day``, read back from the history
+    of its changes (the supervision report's month-end counts, decision 0042).
+
+    Columns: ``member_id``, ``state``.
+    """
+    return _states_at("member", member, day, name)
+
+
+def employer_states_at_subquery(day: date, name: str | None = None) -> Subquery:
+    """Every employer account's state (DWZHZT) at the end of ``day``, read back from the history
+    of its changes (the supervision report's month-end counts, decision 0042).
+
+    Columns: ``employer_id``, ``state``.
+    """
+    return _states_at("employer", employer, day, name)
 
 
 def employer_refs_subquery(name: str | None = None) -> Subquery:

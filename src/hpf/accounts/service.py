@@ -14,7 +14,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, insert, literal, select, update
+from sqlalchemy import Connection, Date, String, bindparam, case, cast, func, insert, literal, select, update
 
 from hpf import events
 from hpf.accounts.rules import (
@@ -38,6 +38,7 @@ from hpf.accounts.rules import (
     split_name,
 )
 from hpf.accounts.tables import account_history, account_sequence, employer, member
+from hpf.db.metadata import UtcDateTime
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, InvalidInput, NotFound
 from hpf.kernel.identifiers import parse_resident_id
@@ -998,11 +999,33 @@ def active_members(conn: Connection, employer_id: int) -> list[ActiveMember]:
     return [ActiveMember(*r) for r in rows]
 
 
-def advance_paid_through(conn: Connection, months: Any) -> None:
+def advance_paid_through(conn: Connection, months: Any, ctx: Context | None = None) -> None:
     """Set 缴至年月 from a subquery of (employer_id, month) and start employers still 开户.
 
     Set-based: month-end moves thousands of employers at once. ``paid_through`` never moves back.
+    With ``ctx``, each employer started (开户 → 正常) gets its history row (``activate``) in the
+    same statement, as :func:`activate_employer` writes one: the supervision report reads an
+    employer's state at a month's end from the history (decision 0042).
     """
+    if ctx is not None:
+        opened, normal = EmployerState.OPENED.value, EmployerState.NORMAL.value
+        started = select(
+            literal("employer", String), employer.c.id, literal("activate", String),
+            literal(BUSINESS_TYPE["activate"], String), literal(ctx.clock.today(), Date),
+            literal(ctx.clock.now(), UtcDateTime()), literal(ctx.actor[:64], String), literal("首次缴存", String),
+            events.json_of(conn, state=cast(literal(opened), String)),
+            events.json_of(conn, state=cast(literal(normal), String)),
+        ).where(
+            employer.c.state == opened,
+            employer.c.id.in_(select(months.c.employer_id)),
+        )  # fmt: skip
+        conn.execute(
+            insert(account_history).from_select(
+                ["subject_kind", "subject_id", "action", "business_type", "business_date", "recorded_at",
+                 "actor", "reason", "before", "after"],
+                started,
+            )
+        )  # fmt: skip
     conn.execute(
         update(employer)
         .where(

@@ -60,6 +60,8 @@ class RemittanceOut(BaseModel):
     created_on: date
     posted_on: date | None
     posted_entry_id: int | None
+    review: str | None = None  # held | passed | returned: a listed employer's list (decision 0042)
+    review_note: str | None = None
 
 
 class RemittanceRowOut(BaseModel):

@@ -45,6 +45,8 @@ router = APIRouter(include_in_schema=False, route_class=PageRoute)
 KIND_ZH = {Kind.REMITTANCE.value: "汇缴", Kind.BACK_PAYMENT.value: "补缴"}
 STATE_ZH = {"pending": "待到账", "posted": "已分摊", "cancelled": "已撤销"}
 FUNDED_ZH = "待分摊"  # a pending list its employer's receipts already cover
+HELD_ZH = "待中心从严审核"  # a listed employer's list held until the center's review (decision 0042)
+RETURNED_ZH = "中心审核退回"
 SOURCE_ZH = {"api": "接口", "csv": "CSV文件", "xlsx": "Excel文件", "sim": "模拟"}
 DONE_ZH = {
     "submitted": "清册已受理，待单位资金到账后分摊入账。",
@@ -87,6 +89,10 @@ def _refusal(exc: HpfError) -> dict[str, Any]:
 
 
 def _state_label(row: service.Remittance, funded: set[int]) -> str:
+    if row.held:
+        return HELD_ZH
+    if row.review == "returned":
+        return RETURNED_ZH
     if row.state == "pending" and row.id in funded:
         return FUNDED_ZH
     return str(STATE_ZH.get(row.state, row.state))
@@ -127,6 +133,8 @@ def _employer_context(
             for r in rems
         ],
         "remittance_limit": 60,
+        "held": [r for r in rems if r.held],
+        "returned": [r for r in rems if r.review == "returned"][:5],
         "receipts": receipts,
         "upload": {"month": due, "kind": Kind.REMITTANCE.value},
         "upload_error": None,

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, Subquery, bindparam, case, func, select, union
 
 from hpf.contributions.rules import Kind
-from hpf.contributions.tables import carried_month, remittance, remittance_row
+from hpf.contributions.tables import arrears, carried_month, remittance, remittance_row
 
 # ------------------------------------------------------------------------------- typed reads
 
@@ -98,6 +98,17 @@ def remittances_subquery(name: str | None = None) -> Subquery:
     ).subquery(name)
 
 
+def arrears_subquery(name: str | None = None) -> Subquery:
+    """Every month an employer was found in arrears (欠缴) at its month-end, cleared since or not.
+
+    Columns: ``employer_id``, ``month`` (``YYYY-MM``), ``state`` (``open``, ``cleared``),
+    ``marked_on``, ``cleared_on`` (NULL while open). The good-credit incentive (decision 0042)
+    counts an employer's months since its last arrears from it.
+    """
+    a = arrears.c
+    return select(a.employer_id, a.month, a.state, a.marked_on, a.cleared_on).subquery(name)
+
+
 def remittance_members(conn: Connection, remittance_ids: Sequence[int]) -> dict[int, list[int]]:
     """The members on each of ``remittance_ids`` (a list's rows), for the hub's account index
     (decision 0031: a posted month moves a member's 缴至年月)."""
@@ -117,12 +128,12 @@ def remittance_rows_subquery(name: str | None = None) -> Subquery:
     """Every row of every remittance list with its list's employer, kind, month and state.
 
     Columns: ``remittance_id``, ``employer_id``, ``kind``, ``month``, ``state``, ``member_id``,
-    ``base_fen``, ``employer_fen``, ``member_fen``.
+    ``base_fen``, ``employer_fen``, ``member_fen``, ``created_on``, ``posted_on`` (the list's).
     """
     r, w = remittance.c, remittance_row.c
     return (
         select(w.remittance_id, r.employer_id, r.kind, r.month, r.state, w.member_id, w.base_fen,
-               w.employer_fen, w.member_fen)
+               w.employer_fen, w.member_fen, r.created_on, r.posted_on)
         .join(remittance, remittance.c.id == w.remittance_id)
         .subquery(name)
     )  # fmt: skip

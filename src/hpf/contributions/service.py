@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     union_all,
     update,
@@ -57,6 +58,7 @@ from hpf.policy import rules as policy_rules
 from hpf.policy.service import policy_at
 
 REMITTING_STATES = frozenset({"01", "02", "03"})  # 正常, 开户, 缓缴 may remit (C-BJ)
+HELD = "held"  # ``remittance.review`` of a list waiting for the stricter review (decision 0042)
 
 
 # ------------------------------------------------------------------------------ typed results
@@ -82,6 +84,13 @@ class Remittance:
     actor: str
     posted_entry_id: int | None
     posted_on: date | None
+    review: str | None = None  # held | passed | returned: a listed employer's list (decision 0042)
+    review_note: str | None = None  # the reviewer's note of a returned list
+
+    @property
+    def held(self) -> bool:
+        """Waiting for the center's stricter review: not posted until a reviewer passes it."""
+        return self.state == "pending" and self.review == HELD
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +387,8 @@ def allocate(conn: Connection, ctx: Context, remittance_id: int) -> Remittance:
         return rem
     if rem.state != "pending":
         raise Conflict("remittance.not_pending", "清册不是待分摊状态", f"remittance is {rem.state}")
+    if rem.held:
+        raise _held(remittance_id)
     if funded_remittances(conn, employer_id=rem.employer_id, ids=[remittance_id]) != [remittance_id]:
         raise Conflict("remittance.not_funded", "资金未足额到账，不能分摊",
                        "the employer's unallocated receipts do not cover this list (and earlier ones)")  # fmt: skip
@@ -385,14 +396,90 @@ def allocate(conn: Connection, ctx: Context, remittance_id: int) -> Remittance:
     return get_remittance(conn, remittance_id)
 
 
+def _held(remittance_id: int) -> Conflict:
+    return Conflict(
+        "remittance.held_for_review",
+        "该清册待中心从严审核，审核通过后方可分摊入账",
+        f"remittance {remittance_id} waits for the center's stricter review before it is posted",
+    )
+
+
+def _not_held() -> Any:
+    """Lists that may be posted: every pending list but one held for the stricter review."""
+    return or_(remittance.c.review.is_(None), remittance.c.review != HELD)
+
+
+# ------------------------------------------------------------------ the stricter review's hold
+
+
+def hold_for_review(conn: Connection, ctx: Context, remittance_id: int) -> bool:
+    """Hold a pending list until the center's stricter review (a listed employer's list,
+    decision 0042): nothing posts it until :func:`pass_review`. Whether it was held now."""
+    r = remittance.c
+    held = conn.execute(
+        update(remittance)
+        .where(r.id == remittance_id, r.state == "pending", r.review.is_(None))
+        .values(review=HELD)
+    ).rowcount
+    if held:
+        events.record(conn, ctx, "remittance.held", "remittance", remittance_id, {"review": HELD})
+    return bool(held)
+
+
+def pass_review(conn: Connection, ctx: Context, remittance_id: int) -> Remittance:
+    """The reviewer passed a held list: the hold is lifted and, if its money is there, the list
+    is posted now through :func:`allocate_set` (else by the next allocation or month-end, as any
+    list). Passing a list already passed changes nothing (it is posted once)."""
+    r = remittance.c
+    lifted = conn.execute(
+        update(remittance).where(r.id == remittance_id, r.state == "pending", r.review == HELD).values(review="passed")
+    ).rowcount  # fmt: skip
+    rem = get_remittance(conn, remittance_id)
+    if not lifted:
+        if rem.review == "passed":
+            return rem
+        raise Conflict(
+            "remittance.not_held", "该清册不在待审核状态", f"remittance {remittance_id} is not held"
+        )
+    events.record(conn, ctx, "remittance.review_passed", "remittance", remittance_id, {"review": "passed"})
+    if funded_remittances(conn, employer_id=rem.employer_id, ids=[remittance_id]) == [remittance_id]:
+        allocate_set(conn, ctx, [remittance_id], ctx.clock.today())
+    return get_remittance(conn, remittance_id)
+
+
+def return_list(conn: Connection, ctx: Context, remittance_id: int, note: str) -> Remittance:
+    """The reviewer questioned a held list: it goes back to the employer, cancelled, with the
+    reviewer's note; nothing is posted (the employer files the month again)."""
+    r = remittance.c
+    returned = conn.execute(
+        update(remittance)
+        .where(r.id == remittance_id, r.state == "pending", r.review == HELD)
+        .values(state="cancelled", review="returned", review_note=note.strip()[:300])
+    ).rowcount
+    rem = get_remittance(conn, remittance_id)
+    if not returned:
+        if rem.review == "returned":
+            return rem
+        raise Conflict(
+            "remittance.not_held", "该清册不在待审核状态", f"remittance {remittance_id} is not held"
+        )
+    events.record(conn, ctx, "remittance.returned", "remittance", remittance_id, {"review": "returned"})
+    return rem
+
+
 def funded_remittances(
     conn: Connection, *, employer_id: int | None = None, ids: Sequence[int] | None = None,
     through_month: str | None = None,
 ) -> list[int]:  # fmt: skip
-    """Pending lists covered by their employer's receipts, oldest first (FIFO per employer)."""
+    """Pending lists covered by their employer's receipts, oldest first (FIFO per employer).
+
+    A list held for the stricter review keeps its place in the queue (the money it claims is
+    not another list's) but is never returned: it is not posted until a reviewer passes it."""
     r = remittance.c
     cum = func.sum(r.total_fen).over(partition_by=r.employer_id, order_by=(r.month, r.kind, r.id))
-    pending = select(r.id, r.employer_id, r.month, cum.label("cum")).where(r.state == "pending")
+    pending = select(r.id, r.employer_id, r.month, cum.label("cum"), _not_held().label("postable")).where(
+        r.state == "pending"
+    )
     if employer_id is not None:
         pending = pending.where(r.employer_id == employer_id)
     queue = pending.subquery()
@@ -400,7 +487,7 @@ def funded_remittances(
     stmt = (
         select(queue.c.id)
         .join(funds, funds.c.employer_id == queue.c.employer_id)
-        .where(queue.c.cum <= funds.c.balance_fen)
+        .where(queue.c.cum <= funds.c.balance_fen, queue.c.postable)
         .order_by(queue.c.id)
     )
     if through_month is not None:
@@ -462,6 +549,10 @@ def _as_date(value: Any) -> date:
 def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date: date) -> int:
     """Post the allocation of the given lists in one set-based ledger call; returns lists posted.
 
+    The one posting of a list, whoever calls it (allocation now, the month-end run, a reviewer
+    passing a held list): a list held for the stricter review (decision 0042) is skipped here,
+    so no path posts it before its review.
+
     Each list is valued on ``value_date`` (the month-end, or today for an allocation now) or,
     when its money arrived later — a late list allocated by a month-end run after its month —
     on the bank value date of the receipt that funded it (:func:`funded_on`, decision 0019).
@@ -471,7 +562,7 @@ def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date:
     rems: list[tuple[Any, Any, Any]] = [
         tuple(r) for r in conn.execute(
             select(remittance.c.id, remittance.c.kind, remittance.c.month)
-            .where(among(conn, remittance.c.id, ids), remittance.c.state == "pending")
+            .where(among(conn, remittance.c.id, ids), remittance.c.state == "pending", _not_held())
         )
     ]  # fmt: skip
     if not rems:
@@ -524,7 +615,7 @@ def allocate_set(conn: Connection, ctx: Context, ids: Sequence[int], value_date:
         .group_by(remittance.c.employer_id)
         .subquery()
     )
-    accounts.advance_paid_through(conn, months)
+    accounts.advance_paid_through(conn, months, ctx)
     conn.execute(
         update(arrears)
         .where(

@@ -34,6 +34,11 @@ remittance = Table(
     Column("actor", String(64), nullable=False),
     Column("posted_entry_id", Id, ForeignKey("journal_entry.id")),
     Column("posted_on", Date),
+    # A listed employer's list under the stricter review (decision 0040/0042): ``held`` (not
+    # posted until a reviewer passes it), ``passed`` (posted as usual from then on), ``returned``
+    # (refused: the list is cancelled, the reviewer's note kept); NULL for every other list.
+    Column("review", String(10)),
+    Column("review_note", String(300)),
     CheckConstraint("kind IN ('01', '02')", name="kind"),
     CheckConstraint("state IN ('pending', 'posted', 'cancelled')", name="state"),
     Index(None, "employer_id", "kind", "month"),

@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hpf.access.permissions import Perm, Scope
 from hpf.kernel.context import Context
-from hpf.oversight import service
+from hpf.oversight import incentive, service
 from hpf.transfers.link import installed
 from hpf.web.auth import requires
 from hpf.web.bounds import Id
@@ -27,6 +27,7 @@ READ = [Depends(requires(Perm.INSPECTION_READ, scope=Scope.CENTER))]
 HANDLE = [Depends(requires(Perm.INSPECTION_HANDLE, scope=Scope.CENTER))]
 FormText = Annotated[str, Form(max_length=500)]
 KIND_ZH = {"person": "个人", "employer": "单位"}
+GOOD_CREDIT_SHOWN = 200
 
 
 def _page(ctx: Context) -> Context:
@@ -34,7 +35,7 @@ def _page(ctx: Context) -> Context:
 
 
 @router.get("/supervision", dependencies=READ)
-def supervision_page(request: Request, conn: ReadDb) -> Response:
+def supervision_page(request: Request, conn: ReadDb, ctx: Ctx) -> Response:
     return render(
         request,
         "supervision.html",
@@ -45,6 +46,9 @@ def supervision_page(request: Request, conn: ReadDb) -> Response:
             "listings": service.listings(conn),
             "national": service.national(conn),
             "reviews": service.reviews(conn),
+            "good_credit": incentive.good_credit_employers(conn, ctx.clock.today(), limit=GOOD_CREDIT_SHOWN),
+            "incentive": incentive.policy(),
+            "good_credit_shown": GOOD_CREDIT_SHOWN,
             "grounds": service.GROUNDS,
             "kind_zh": KIND_ZH,
         },

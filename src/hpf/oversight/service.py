@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from hpf.accounts import queries as accounts_queries
+from hpf.contributions import service as contributions
 from hpf.db.upsert import insert_new
 from hpf.events import Event
 from hpf.kernel.context import Context
@@ -401,7 +402,8 @@ def national_list(conn: Connection, ctx: Context, message: Incoming) -> None:
 
 def strict_review(conn: Connection, ctx: Context, event: Event) -> None:
     """Listener of ``remittance.submitted``: a list of an employer on the national list whose
-    ground carries the ``strict_review`` restriction waits for a reviewer (``credit_review``)."""
+    ground carries the ``strict_review`` restriction waits for a reviewer (``credit_review``) and
+    is held — not posted, by any path — until the reviewer passes it (decision 0042)."""
     employer_id = int(event.payload["employer_id"])
     ref = accounts_queries.employer_ref(conn, employer_id)
     if ref is None:
@@ -412,29 +414,49 @@ def strict_review(conn: Connection, ctx: Context, event: Event) -> None:
         if "strict_review" in GROUNDS.get(n.grounds, {}).get("restrictions", ())
     ]
     if listed:
+        remittance_id = int(event.object_id)
         insert_new(
             conn,
             credit_review,
             {
-                "remittance_id": int(event.object_id), "employer_id": employer_id,
+                "remittance_id": remittance_id, "employer_id": employer_id,
                 "month": str(event.payload["month"]), "listed_by": listed[0].center,
                 "grounds_zh": listed[0].grounds_zh, "state": "pending", "created_at": ctx.clock.now(),
             },
         )  # fmt: skip
+        contributions.hold_for_review(conn, ctx, remittance_id)
 
 
 def review_list(conn: Connection, ctx: Context, review_id: int, *, passed: bool, note: str) -> None:
-    """A reviewer's verdict on a listed employer's list: passed, or questioned (with why)."""
+    """A reviewer's verdict on a listed employer's held list: passed (the list is posted through
+    the usual allocation, now if its money is there), or questioned with why (the list goes back
+    to the employer with the note, nothing posted). The reviewer is not who filed the list
+    (``supervision.same_person``). The same verdict again changes nothing; another is refused."""
     if not passed and not note.strip():
         raise invalid(
             "supervision.note_required", "请填写存疑原因", "a questioned list says why", field="note"
         )
     r = credit_review.c
+    row = conn.execute(select(r.remittance_id, r.state).where(r.id == review_id)).first()
+    if row is None:
+        raise NotFound("supervision.review_unknown", "审核记录不存在", f"no review {review_id}")
+    verdict = "passed" if passed else "questioned"
+    if row.state == verdict:
+        return  # a repeated verdict: done already, posted (or returned) once
+    if row.state != "pending":
+        raise IllegalTransition(
+            "supervision.review_state", "该清册已审核", f"review {review_id} is not pending"
+        )
+    remittance_id = int(row.remittance_id)
+    if contributions.get_remittance(conn, remittance_id).actor == ctx.actor:
+        raise Conflict(
+            "supervision.same_person", "清册提交人不能审核自己提交的清册", "the list's maker cannot review it"
+        )
     done = conn.execute(
         update(credit_review)
         .where(r.id == review_id, r.state == "pending")
         .values(
-            state="passed" if passed else "questioned",
+            state=verdict,
             note=note.strip()[:300] or None,
             reviewed_by=ctx.actor,
             reviewed_at=ctx.clock.now(),
@@ -444,6 +466,10 @@ def review_list(conn: Connection, ctx: Context, review_id: int, *, passed: bool,
         raise IllegalTransition(
             "supervision.review_state", "该清册已审核", f"review {review_id} is not pending"
         )
+    if passed:
+        contributions.pass_review(conn, ctx, remittance_id)
+    else:
+        contributions.return_list(conn, ctx, remittance_id, note)
 
 
 @dataclass(frozen=True)

@@ -259,6 +259,8 @@ _DECLARED: list[FieldClass] = [
             ("actor", GEN, "", None, "操作员"),
             ("posted_entry_id", GEN, "", None, "入账凭证ID"),
             ("posted_on", GEN, "", None, "入账日期"),
+            ("review", GEN, "", None, "从严审核状态"),
+            ("review_note", GEN, "", None, "从严审核意见"),
         ],
     ),
     *_table(
@@ -1122,6 +1124,7 @@ _DECLARED: list[FieldClass] = [
             ("accepted_on", GEN, "p", None, "受理日期"),
             ("accepted_by", IMP, "p", None, "受理人"),
             ("due_on", GEN, "", None, "办结时限"),
+            ("fast_track", GEN, "", None, "优先办理标识"),
             ("evaluation", IMP, "ps", None, "规则核验结果"),
             ("amount_fen", IMP, "ps", None, "核定金额"),
             ("decision", GEN, "p", None, "办理决定"),

@@ -90,6 +90,7 @@ class Application:
     accepted_on: date | None
     accepted_by: str | None
     due_on: date | None
+    fast_track: str | None  # served first, with a shorter limit, and why (诚信单位; decision 0042)
     evaluation: Mapping[str, Any] | None
     amount_fen: int | None
     decision: str | None  # approved | rejected
@@ -149,6 +150,7 @@ def _application_of(row: Mapping[Any, Any]) -> Application:
         applicant_login=row["applicant_login"], member_id=row["member_id"], employer_id=row["employer_id"],
         channel=row["channel"], payload=row["payload"], state=row["state"], submitted_on=row["submitted_on"],
         accepted_on=row["accepted_on"], accepted_by=row["accepted_by"], due_on=row["due_on"],
+        fast_track=row["fast_track"],
         evaluation=row["evaluation"], amount_fen=row["amount_fen"], decision=row["decision"],
         decision_reason=row["decision_reason"], decided_by=row["decided_by"],
         decided_at=_aware(row["decided_at"]), outputs=row["outputs"], idempotency_key=row["idempotency_key"],
@@ -319,23 +321,48 @@ def list_own(conn: Connection, who: Principal, *, limit: int = 100) -> list[Appl
 
 
 def review_queue(conn: Connection, today: date, *, limit: int = 200) -> list[ApplicationView]:
-    """Applications waiting for a decision, the earliest due date first (overdue flagged); on the
-    same due date, the higher priority of their evaluation first (``Evaluation.priority``)."""
+    """Applications waiting for a decision: those on the fast track first (the good-credit
+    incentive, decision 0042), then the earliest due date first (overdue flagged); on the same
+    due date, the higher priority of their evaluation first (``Evaluation.priority``)."""
     query = (
         select(application)
         .where(application.c.state.in_([s.value for s in rules.PENDING_DECISION]))
-        .order_by(application.c.due_on.is_(None), application.c.due_on, application.c.id)
+        .order_by(
+            application.c.fast_track.is_(None), application.c.due_on.is_(None), application.c.due_on,
+            application.c.id,
+        )
         .limit(limit)
-    )
+    )  # fmt: skip
     rows = [with_deadline(_application_of(r), today) for r in conn.execute(query).mappings()]
 
     def priority(row: ApplicationView) -> float:
         value = (row.evaluation or {}).get("priority")
         return -float(value) if isinstance(value, int | float) else 0.0
 
-    # Stable: rows are in (due date, id) order already; within a due date, priority decides.
-    rows.sort(key=lambda r: (r.due_on is None, r.due_on or date.min, priority(r)))
+    # Stable: rows are in (fast track, due date, id) order already; within a due date, priority decides.
+    rows.sort(key=lambda r: (r.fast_track is None, r.due_on is None, r.due_on or date.min, priority(r)))
     return rows
+
+
+def fast_track(
+    conn: Connection, ctx: Context, application_id: int, *, marker_zh: str, working_days: int
+) -> date:
+    """Put an accepted application on the fast track: first in the review queue, marked with
+    ``marker_zh`` (诚信单位), its due date ``working_days`` working days after acceptance when that
+    is sooner than the item's own limit (the good-credit incentive, decision 0042, applied by
+    ``hpf.oversight``). The due date it has now."""
+    row = get(conn, application_id)
+    if row.accepted_on is None or row.due_on is None:
+        raise Conflict(
+            "application.not_accepted", "申请尚未受理", f"application {application_id} has no time limit yet"
+        )
+    due = min(row.due_on, rules.due_on(row.accepted_on, working_days))
+    conn.execute(
+        update(application).where(application.c.id == application_id).values(fast_track=marker_zh[:20], due_on=due)
+    )  # fmt: skip
+    events.record(conn, ctx, "application.fast_tracked", "application", application_id,
+                  {"due_on": due, "fast_track": marker_zh[:20]})  # fmt: skip
+    return due
 
 
 def queue_size(conn: Connection) -> int:

@@ -57,6 +57,9 @@ application = Table(
     Column("accepted_on", Date),
     Column("accepted_by", String(64)),
     Column("due_on", Date),  # last working day of the statutory time limit
+    # Served first with a shorter time limit, and why (诚信单位: the good-credit incentive,
+    # decision 0042); NULL for every other application.
+    Column("fast_track", String(20)),
     Column("evaluation", JSON),  # rules, risk flags, amount, sheet of the latest evaluation
     Column("amount_fen", Fen),
     Column("decision", String(10)),  # approved | rejected

@@ -371,6 +371,8 @@ class _World:
                 summary.missing += 1
                 continue
             if emp["id"] in pending:  # last month's payment arrived short: the bank tops it up
+                if contributions.get_remittance(conn, pending[emp["id"]].id).held:
+                    continue  # a listed employer's list waits for the center's review (decision 0042)
                 self._top_up(conn, emp, pending[emp["id"]])
                 emp = fields_of(accounts.get_employer(conn, emp["account_no"]))
             due = due_month(emp["paid_through"], emp["opened_on"])
@@ -418,7 +420,7 @@ class _World:
         )
         self._arrives(amount, emp)
         summary.receipts += 1
-        if amount < rem.total_fen:
+        if amount < rem.total_fen or rem.held:  # a listed employer's list waits for its review
             return False
         if month < month_of(ctx.clock.today()):  # catching up: allocate now so the next month may follow
             contributions.allocate(conn, ctx, rem.id)

@@ -12,10 +12,16 @@ lists and their rows, the withdrawal claims and the loan book — each a grouped
 never a loop over members. Amounts are fen; a ratio is a percentage with four decimals, rounded
 half up. Flows are the month's (by value date for member money, by posting date for the
 ledger's subjects, by the business date for loans, lists and claims); stocks are at the month's
-end where the ledger keeps them (balances, loans, overdue principal) and, for the states of
-accounts and the loan book's counts, as they stand when the report is computed (the month-end
-run computes it right after the month closes; a restatement computed later says so in its
-reason).
+end: balances, loans and overdue principal where the ledger keeps them; the states of member and
+employer accounts read back from their history to the month's last day
+(``accounts.queries.member_states_at_subquery``, ``employer_states_at_subquery``); a list counts
+as filed when it was by the month's end (``created_on``) and as paid when it was posted by then
+(``posted_on``); the loans outstanding are those disbursed by the month's end and not settled by
+then (decision 0042). So a month's figures computed later — after members were sealed, employers
+deferred, accounts opened or closed, lists filed or posted in the following months — are the
+figures computed on its last day. Only 目前逾期户数 and 目前逾期利息 are the loan book as it stands
+when computed (the book keeps no history of a loan's overdue amounts; the month-end run computes
+the report right after the month closes, and a restatement computed later says so in its reason).
 """
 
 from __future__ import annotations
@@ -204,13 +210,14 @@ def month_bounds(month: str) -> tuple[date, date]:
 
 
 def member_month_subquery(start: date, end: date, name: str = "member_month") -> Subquery:
-    """One row per member account opened by ``end`` and not closed before ``start``: the month's
-    flows by value date and the balance at ``end``.
+    """One row per member account opened by ``end`` and not closed before ``start``: its state at
+    ``end``, the month's flows by value date and the balance at ``end``.
 
     Columns: ``member_id``, ``state``, ``opened`` (0/1), ``paid_fen`` (汇缴), ``back_paid_fen``
     (补缴), ``withdrawn_fen``, ``withdrawals`` (entries), ``transfer_in_fen``, ``transfer_out_fen``,
     ``interest_fen``, ``balance_fen`` (at ``end``)."""
     m = accounts.member_records_subquery("mr")
+    st = accounts.member_states_at_subquery(end, "mst")
     p = ledger.member_postings_subquery("mp")
     b = ledger.member_balances_subquery("mb")
     in_month = and_(p.c.value_date >= start, p.c.value_date <= end)
@@ -251,7 +258,7 @@ def member_month_subquery(start: date, end: date, name: str = "member_month") ->
     return (
         select(
             m.c.id.label("member_id"),
-            m.c.state,
+            st.c.state,
             case((m.c.opened_on >= start, 1), else_=0).label("opened"),
             func.coalesce(lines.c.paid_fen, zero).label("paid_fen"),
             func.coalesce(lines.c.back_paid_fen, zero).label("back_paid_fen"),
@@ -266,7 +273,9 @@ def member_month_subquery(start: date, end: date, name: str = "member_month") ->
             ).label("balance_fen"),
         )
         .select_from(
-            m.outerjoin(lines, lines.c.member_id == m.c.id).outerjoin(b, b.c.member_id == m.c.id)
+            m.join(st, st.c.member_id == m.c.id)
+            .outerjoin(lines, lines.c.member_id == m.c.id)
+            .outerjoin(b, b.c.member_id == m.c.id)
         )
         .where(m.c.opened_on <= end, or_(m.c.closed_on.is_(None), m.c.closed_on >= start))
         .subquery(name)
@@ -341,16 +350,17 @@ def compute(conn: Connection, month: str) -> Figures:
     put("0301003601", opened)
     put("0301008004", abnormal_balance)
 
-    # Member accounts (their records: states as they stand; openings and closings by date).
+    # Member accounts (states at the month's end from their history; openings and closings by date).
     m = accounts.member_records_subquery("m")
+    ms = accounts.member_states_at_subquery(end, "ms")
     alive = and_(m.c.opened_on <= end, or_(m.c.closed_on.is_(None), m.c.closed_on > end))
     row = conn.execute(
         select(
             func.count(case((m.c.opened_on <= end, 1))), func.count(case((alive, 1))),
-            func.count(case((and_(alive, m.c.state == "01"), 1))), func.count(case((and_(alive, m.c.state == "02"), 1))),
-            func.count(case((m.c.closed_on <= end, 1))), func.count(case((and_(alive, m.c.state == "06"), 1))),
+            func.count(case((and_(alive, ms.c.state == "01"), 1))), func.count(case((and_(alive, ms.c.state == "02"), 1))),
+            func.count(case((m.c.closed_on <= end, 1))), func.count(case((and_(alive, ms.c.state == "06"), 1))),
             func.count(case((and_(m.c.closed_on >= start, m.c.closed_on <= end), 1))),
-        )
+        ).select_from(m.join(ms, ms.c.member_id == m.c.id))
     ).one()  # fmt: skip
     for code, value in zip(
         ("0301005201", "0301005101", "0301005301", "0301005401", "0301005501", "0301005601", "0301003801"),
@@ -369,17 +379,18 @@ def compute(conn: Connection, month: str) -> Figures:
         ),
     )
 
-    # Employers.
+    # Employers (states at the month's end from their history).
     e = accounts.employer_records_subquery("e")
+    es = accounts.employer_states_at_subquery(end, "es")
     e_alive = and_(e.c.opened_on <= end, or_(e.c.closed_on.is_(None), e.c.closed_on > end))
     row = conn.execute(
         select(
             func.count(case((e.c.opened_on <= end, 1))), func.count(case((e_alive, 1))),
-            func.count(case((and_(e_alive, e.c.state == "01"), 1))), func.count(case((and_(e_alive, e.c.state == "05"), 1))),
-            func.count(case((e.c.closed_on <= end, 1))), func.count(case((and_(e_alive, e.c.state == "03"), 1))),
+            func.count(case((and_(e_alive, es.c.state == "01"), 1))), func.count(case((and_(e_alive, es.c.state == "05"), 1))),
+            func.count(case((e.c.closed_on <= end, 1))), func.count(case((and_(e_alive, es.c.state == "03"), 1))),
             func.count(case((and_(e.c.opened_on >= start, e.c.opened_on <= end), 1))),
             func.count(case((and_(e.c.closed_on >= start, e.c.closed_on <= end), 1))),
-        )
+        ).select_from(e.join(es, es.c.employer_id == e.c.id))
     ).one()  # fmt: skip
     for code, value in zip(
         (
@@ -399,15 +410,20 @@ def compute(conn: Connection, month: str) -> Figures:
     put("0301011003", row[0])
     put("0301000701", row[3])
 
-    # Remittance lists (汇缴 of the month, 补缴 posted in the month; the year to date).
+    # Remittance lists (汇缴 of the month, 补缴 posted in the month; the year to date) — as they
+    # stood at the month's end: filed by then (created_on), paid if posted by then (posted_on).
     r = contributions.remittances_subquery("r")
     w = contributions.remittance_rows_subquery("w")
     year_start = f"{month[:4]}-01"
+    r_paid = and_(r.c.state == "posted", r.c.posted_on <= end)
+    r_filed = and_(r.c.state != "cancelled", r.c.created_on <= end)
+    w_paid = and_(w.c.state == "posted", w.c.posted_on <= end)
+    w_filed = and_(w.c.state != "cancelled", w.c.created_on <= end)
     row = conn.execute(
         select(
-            func.count(distinct(case((and_(r.c.kind == "01", r.c.month == month, r.c.state == "posted"), r.c.employer_id)))),
-            func.count(distinct(case((and_(r.c.kind == "01", r.c.month >= year_start, r.c.month <= month, r.c.state == "posted"), r.c.employer_id)))),
-            func.coalesce(func.sum(case((and_(r.c.kind == "01", r.c.month == month, r.c.state != "cancelled"), r.c.total_fen), else_=0)), 0),
+            func.count(distinct(case((and_(r.c.kind == "01", r.c.month == month, r_paid), r.c.employer_id)))),
+            func.count(distinct(case((and_(r.c.kind == "01", r.c.month >= year_start, r.c.month <= month, r_paid), r.c.employer_id)))),
+            func.coalesce(func.sum(case((and_(r.c.kind == "01", r.c.month == month, r_filed), r.c.total_fen), else_=0)), 0),
             func.count(distinct(case((and_(r.c.kind == "02", r.c.state == "posted", r.c.posted_on >= start, r.c.posted_on <= end), r.c.employer_id)))),
         )
     ).one()  # fmt: skip
@@ -417,25 +433,23 @@ def compute(conn: Connection, month: str) -> Figures:
     put("0301001101", row[3])
     row = conn.execute(
         select(
-            func.count(case((and_(w.c.kind == "01", w.c.month == month, w.c.state == "posted"), 1))),
-            func.count(distinct(case((and_(w.c.kind == "01", w.c.month >= year_start, w.c.month <= month, w.c.state == "posted"), w.c.member_id)))),
-            func.count(distinct(case((and_(w.c.kind == "01", w.c.month == month, w.c.state != "cancelled"), w.c.member_id)))),
-            func.count(distinct(case((and_(w.c.kind == "01", w.c.month == month, w.c.state == "posted"), w.c.member_id)))),
+            func.count(case((and_(w.c.kind == "01", w.c.month == month, w_paid), 1))),
+            func.count(distinct(case((and_(w.c.kind == "01", w.c.month >= year_start, w.c.month <= month, w_paid), w.c.member_id)))),
+            func.count(distinct(case((and_(w.c.kind == "01", w.c.month == month, w_filed), w.c.member_id)))),
+            func.count(distinct(case((and_(w.c.kind == "01", w.c.month == month, w_paid), w.c.member_id)))),
         )
     ).one()  # fmt: skip
     put("0301003301", row[0])
     put("0301003206", row[1])
     put("0301003101", row[2])
     put("0301003501", max(int(row[2]) - int(row[3]), 0))
-    paid_employers = select(r.c.employer_id).where(
-        r.c.kind == "01", r.c.month == month, r.c.state == "posted"
-    )
+    paid_employers = select(r.c.employer_id).where(r.c.kind == "01", r.c.month == month, r_paid)
     put(
         "0301000301",
         conn.scalar(
             select(func.count())
-            .select_from(e)
-            .where(e_alive, e.c.state == "01", e.c.id.not_in(paid_employers))
+            .select_from(e.join(es, es.c.employer_id == e.c.id))
+            .where(e_alive, es.c.state == "01", e.c.id.not_in(paid_employers))
         ),
     )
 
@@ -484,6 +498,8 @@ def compute(conn: Connection, month: str) -> Figures:
     ever = lo.c.disbursed_on <= end
     settled = and_(lo.c.settled_on >= start, lo.c.settled_on <= end)
     active = lo.c.state == "active"
+    # outstanding at the month's end: disbursed by then, not settled by then (the count of 0302012004)
+    outstanding = and_(ever, or_(active, and_(lo.c.state == "settled", lo.c.settled_on > end)))
 
     def total(condition: Any, value: Any = None) -> Any:
         return func.coalesce(
@@ -500,7 +516,7 @@ def compute(conn: Connection, month: str) -> Figures:
             total(lo.c.settled_on <= end), func.count(case((lo.c.settled_on <= end, 1))),
             total(active, lo.c.overdue_interest_fen),
             func.count(case((and_(active, or_(lo.c.overdue_principal_fen > 0, lo.c.overdue_interest_fen > 0)), 1))),
-            func.count(case((active, 1))),
+            func.count(case((outstanding, 1))),
         )
     ).one()  # fmt: skip
     for code, value in zip(
