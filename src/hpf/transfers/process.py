@@ -111,7 +111,7 @@ class Transfer:
 
 def _transfer_of(row: Mapping[str, Any], today: date) -> Transfer:
     state = State(row["state"])
-    status = rules.PLATFORM_STATUS[state]
+    status = rules.platform_status(state, row["side"])
     if state is State.COMPLETED and (row["carried"] or {}).get("negotiated"):
         status = "20"  # 协商后业务办结
     return Transfer(
@@ -309,6 +309,10 @@ def cancel(conn: Connection, ctx: Context, transfer_id: int, reason: str) -> Tra
     if not text:
         raise InvalidInput("transfer.reason_required", "撤销须说明原因", "a cancellation needs a reason")
     rules.require_move(Side.IN, State(row["state"]), State.CANCELLED)
+    if row["state"] == State.PEER_SUSPENDED.value:  # the letter never arrived: nobody to ask
+        _update(conn, ctx, row, State.CANCELLED, reason=text)
+        _tell_application(conn, ctx, row, False, f"申请人撤销：{text}")
+        return get(conn, ctx.clock.today(), transfer_id)
     asked = conn.scalar(
         select(func.count()).where(
             exchanged_message.c.letter_no == row["letter_no"],
@@ -879,7 +883,8 @@ def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> No
     if row is None or row["side"] != Side.OUT.value:
         return
     # a negotiation may be open when the bank answers: the money did not move either way
-    if outcome.state != "paid" and row["state"] in (State.TRANSFERRED.value, State.NEGOTIATING.value):
+    held = (State.TRANSFERRED.value, State.NEGOTIATING.value, State.PEER_SUSPENDED.value)
+    if outcome.state != "paid" and row["state"] in held:
         _update(
             conn,
             ctx,
@@ -887,6 +892,77 @@ def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> No
             State.PAYMENT_FAILED,
             reason=str(outcome.payload().get("failure_reason") or "")[:200],
         )
+
+
+# ------------------------------------------------------------------- the other center suspended
+
+
+def message_refused(conn: Connection, ctx: Context, event: Event) -> None:
+    """A message of a transfer refused by the hub because the other center is suspended
+    (listener of ``hub_message.refused``, decision 0043): the transfer waiting on it — the new
+    center's letter sent, the old center's money transferred — is held (``peer_suspended``, 对方中心
+    已暂停) instead of waiting for an answer that cannot come; staff send it again once the center
+    is back (:func:`resend`), or, at the new center, cancel it."""
+    if event.payload.get("code") != "message.recipient_suspended":
+        return
+    m = exchanged_message.c
+    letters = conn.execute(
+        select(m.letter_no)
+        .where(
+            (m.message_id == event.object_id) | (m.batch_id == event.object_id),
+            m.direction == "out",
+            m.letter_no.is_not(None),
+        )
+        .distinct()
+    ).scalars()
+    for letter_no in sorted(letters):
+        row = _row(conn, lock=True, letter_no=letter_no)
+        if row is None or row["state"] != rules.HELD_FROM[row["side"]]:
+            continue  # not waiting on this message (ended, or held already)
+        what = "联系函未能送达" if row["side"] == Side.IN.value else "转出信息未能送达"
+        _update(conn, ctx, row, State.PEER_SUSPENDED, reason=f"{rules.PEER_SUSPENDED_REASON}，{what}")
+
+
+def resend(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
+    """Send a held transfer's refused messages again, as they were (the same message ids: the
+    other center takes each once), and wait as before. Refused again if the center is still
+    suspended: the transfer is held again."""
+    row = _row(conn, lock=True, id=transfer_id)
+    if row is None:
+        raise not_found(transfer_id)
+    if row["state"] != State.PEER_SUSPENDED.value:
+        raise Conflict(
+            "transfer.not_held",
+            f"转移接续业务当前状态为“{rules.STATE_ZH[State(row['state'])]}”，无需重新发送",
+            f"transfer {transfer_id} is {row['state']}, not held for a suspended center",
+        )
+    m = exchanged_message.c
+    refused = conn.execute(
+        select(m.message_id, m.envelope).where(
+            m.letter_no == row["letter_no"],
+            m.direction == "out",
+            m.state == "refused",
+            m.last_error.like("%recipient_suspended%"),
+        )
+    ).all()
+    items = [r.message_id for r in refused if "item" in (r.envelope or {})]
+    singles = [r.message_id for r in refused if r.message_id not in items]
+    if singles:  # the same sealed envelope, in a new hop when the worker next runs
+        conn.execute(
+            update(exchanged_message)
+            .where(m.message_id.in_(singles))
+            .values(state="queued", next_attempt_at=ctx.clock.now(), last_error=None)
+        )
+    if items:  # packed again into the next batch
+        conn.execute(
+            update(exchanged_message)
+            .where(m.message_id.in_(items))
+            .values(state="item", batch_id=None, last_error=None)
+        )
+    _update(conn, ctx, row, State(rules.HELD_FROM[row["side"]]), reason=None)
+    events.record(conn, ctx, "transfer.resent", "transfer", transfer_id,
+                  {"letter_no": row["letter_no"], "messages": len(refused)})  # fmt: skip
+    return get(conn, ctx.clock.today(), transfer_id)
 
 
 # ------------------------------------------------------------------------------------ status
@@ -928,7 +1004,7 @@ def status_asked(conn: Connection, ctx: Context, message: Incoming) -> None:
         state = State(row["state"])
         answer = StatusAnswer(
             letter_no=body.letter_no, feedback_code=rules.feedback_code(state),  # type: ignore[arg-type]
-            feedback=rules.STATE_ZH[state], status=rules.PLATFORM_STATUS[state],  # type: ignore[arg-type]
+            feedback=rules.STATE_ZH[state], status=rules.platform_status(state, row["side"]),  # type: ignore[arg-type]
         )  # fmt: skip
     send(conn, ctx, message.envelope.sender, "BDC904", answer, reply_to=message.envelope.message_id)
 
