@@ -156,3 +156,29 @@ def test_transfer_out_information_to_a_suspended_new_center_is_held_and_sent_aga
     assert only_transfer(old).state == "completed"
     assert old.check() == [] and new.check() == []
     assert re.fullmatch(rf"{NEW}\d{{10}}", held.letter_no)
+
+
+def test_a_batch_refused_for_a_suspended_center_holds_each_of_its_transfers(net: Network) -> None:
+    """With batches on (decision 0036) the hub refuses the BDC902 that carries the letter: the
+    letter's transfer is held all the same, and sent again as an item of the next batch."""
+    import dataclasses
+
+    new, old = net.centers[NEW], net.centers[OLD]
+    for center in (new, old):
+        center.app.state.hub_link = dataclasses.replace(center.app.state.hub_link, batch_max=500)
+    set_state(net, OLD, "suspended")
+    letter_no = apply(net).outputs["letter_no"]
+    net.run()
+    held = only_transfer(new)
+    assert held.state == "peer_suspended"
+    assert messages(new, letter_no) == [("BDC901", "out", "refused")]  # the item, with its batch
+    set_state(net, OLD, "active")
+    with new.write() as conn:
+        process.resend(conn, new.ctx, held.id)
+    assert messages(new, letter_no) == [("BDC901", "out", "item")]
+    net.run()
+    assert only_transfer(old).letter_no == letter_no and only_transfer(new).state == "letter_sent"
+    m = exchanged_message.c
+    with new.read() as conn:
+        batches = conn.execute(select(m.type, m.state).where(m.type == "BDC902").order_by(m.created_at)).all()
+    assert [tuple(b) for b in batches] == [("BDC902", "refused"), ("BDC902", "delivered")]
