@@ -163,6 +163,55 @@ def listing(
 
 
 @dataclass(frozen=True)
+class CarriedIn:
+    """The contribution history a completed transfer carried in from another center (decision
+    0043: shown on the member's account page): the old center, the months it sent, the money."""
+
+    transfer_id: int
+    letter_no: str
+    center: str
+    center_name: str
+    months: int  # 转入前缴存月数: the months of deposit the old center's BDC905 listed
+    first_month: str | None  # YYYY-MM
+    last_month: str | None
+    opened_month: str | None  # 开户年月 at the old center, as it said (YYYYMM)
+    paid_through: str | None  # 缴至年月 there (YYYYMM)
+    amount_fen: int | None
+    credited_on: date | None
+
+
+def carried_in(conn: Connection, member_id: int) -> list[CarriedIn]:
+    """The member's completed transfers in, newest first, with the history each carried."""
+    t = transfer.c
+    rows = conn.execute(
+        select(t.id, t.letter_no, t.peer, t.carried, t.amount_fen, t.ended_on, peer_center.c.name)
+        .select_from(transfer.outerjoin(peer_center, peer_center.c.code == t.peer))
+        .where(t.side == Side.IN.value, t.member_id == member_id, t.state == State.COMPLETED.value)
+        .order_by(t.ended_on.desc(), t.id.desc())
+    ).all()
+    out = []
+    for r in rows:
+        carried = r.carried or {}
+        months = sorted(set(carried.get("months") or []))
+        out.append(
+            CarriedIn(
+                transfer_id=int(r.id),
+                letter_no=r.letter_no,
+                center=r.peer,
+                center_name=r.name or r.peer,
+                months=len(months),
+                first_month=months[0] if months else None,
+                last_month=months[-1] if months else None,
+                opened_month=carried.get("opened_month"),
+                paid_through=carried.get("paid_through"),
+                amount_fen=r.amount_fen,
+                credited_on=r.ended_on,
+            )  # fmt: skip
+        )
+    return out
+
+
+@dataclass(frozen=True)
 class TimelineMessage:
     """A message of the transfer as exchanged (header only, never the body)."""
 
