@@ -193,21 +193,13 @@ def carried_in(conn: Connection, member_id: int) -> list[CarriedIn]:
     for r in rows:
         carried = r.carried or {}
         months = sorted(set(carried.get("months") or []))
-        out.append(
-            CarriedIn(
-                transfer_id=int(r.id),
-                letter_no=r.letter_no,
-                center=r.peer,
-                center_name=r.name or r.peer,
-                months=len(months),
-                first_month=months[0] if months else None,
-                last_month=months[-1] if months else None,
-                opened_month=carried.get("opened_month"),
-                paid_through=carried.get("paid_through"),
-                amount_fen=r.amount_fen,
-                credited_on=r.ended_on,
-            )  # fmt: skip
-        )
+        first, last = (months[0], months[-1]) if months else (None, None)
+        shown = CarriedIn(
+            transfer_id=int(r.id), letter_no=r.letter_no, center=r.peer, center_name=r.name or r.peer,
+            months=len(months), first_month=first, last_month=last, opened_month=carried.get("opened_month"),
+            paid_through=carried.get("paid_through"), amount_fen=r.amount_fen, credited_on=r.ended_on,
+        )  # fmt: skip
+        out.append(shown)
     return out
 
 
