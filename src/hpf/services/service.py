@@ -471,7 +471,7 @@ def _network_questions(
     applying: tuple[str | None, str | None, str | None, str | None],
 ) -> tuple[network.Question, ...]:
     if application_id is not None:
-        row = get(conn, application_id)
+        row = visible(conn, who, application_id)  # nobody has the network asked about another's
         ask = getattr(handler_for(row.item_code), "network_questions", None)
         if ask is None or row.state not in (State.SUBMITTED.value, State.UNDER_REVIEW.value):
             return ()  # evaluated only when completed or approved
