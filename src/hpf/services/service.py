@@ -502,10 +502,10 @@ def _asking_network_first(action: Callable[_P, _R]) -> Callable[_P, _R]:
 
     @functools.wraps(action)
     def step(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        conn = args[0] if args else kwargs["conn"]
+        if not isinstance(conn, Connection) or conn.in_transaction() or network.lookup() is None:
+            return action(*args, **kwargs)  # (the usual case: nothing to bind)
         given = signature.bind(*args, **kwargs).arguments
-        conn = given["conn"]
-        if conn.in_transaction() or network.lookup() is None:
-            return action(*args, **kwargs)
         asked = ask_network_first(
             conn, given["ctx"], given["who"], given.get("application_id"),
             item_code=given.get("item_code"), payload=given.get("payload"),
