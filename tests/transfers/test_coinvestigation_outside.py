@@ -266,3 +266,28 @@ def test_the_self_service_withdrawal_page_asks_before_its_write(tmp_path):
         engine.dispose()
     assert len(asked) == 1 and asked[0][1] == network.WITHDRAWAL_RISK and asked[0][2] is False
     assert "深圳市住房公积金管理中心尚有未结清的住房公积金贷款" in page and "已批准" not in page
+
+
+def test_asked_first_on_each_engine(tmp_path, engine):
+    """On SQLite and PostgreSQL: a request's submission asks once, before its transaction, logs
+    the inquiry in a short transaction of its own, and the evaluation uses the answer."""
+    hub = make_hub(tmp_path)
+    node = Node(tmp_path, A_CODE, hub, "杭州住房公积金管理中心", engine).act()
+    teller = node.center.people["teller01"]
+    try:
+        with writer_connection(node.engine) as conn:
+            app = applications.submit(
+                conn, node.ctx, teller, "LN-APPLY", payload(co_borrower_account_nos=""),
+                member_account_no=node.center.members["a"].account_no, idempotency_key="each",
+            )  # fmt: skip
+            logged_before_commit = conn.in_transaction()
+            conn.rollback()  # the request's change rolls back: the inquiry stays logged
+        assert logged_before_commit
+        assert "loan.none_elsewhere" in {r["code"] for r in app.evaluation["rules"] if r["passed"]}
+        assert [(q["purpose"], q["outcome"]) for q in node.inquiries()] == [("01", "answered")]
+        with read_transaction(hub.engine) as conn:
+            assert [str(q["message_id"]) for q in conn.execute(select(hub_inquiry)).mappings()] == [
+                node.inquiries()[0]["message_id"]
+            ]
+    finally:
+        node.engine.dispose()
