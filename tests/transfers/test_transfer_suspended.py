@@ -182,3 +182,37 @@ def test_a_batch_refused_for_a_suspended_center_holds_each_of_its_transfers(net:
     with new.read() as conn:
         batches = conn.execute(select(m.type, m.state).where(m.type == "BDC902").order_by(m.created_at)).all()
     assert [tuple(b) for b in batches] == [("BDC902", "refused"), ("BDC902", "delivered")]
+
+
+def test_a_letter_the_hub_took_and_could_not_deliver_goes_again_as_a_new_message(net: Network) -> None:
+    """The hub accepted the letter, then found Shenzhen suspended at its own delivery round: it
+    refuses it there and Hangzhou is not told. Asking where it stands (BDC904) is refused at once
+    and holds the transfer; sent again once Shenzhen is back, the letter goes as a new message of
+    the same number, and Shenzhen takes it (once)."""
+    new, old = net.centers[NEW], net.centers[OLD]
+    letter_no = apply(net).outputs["letter_no"]
+    new.deliver()
+    assert messages(new, letter_no) == [("BDC901", "out", "delivered")]  # the hub took it
+    set_state(net, OLD, "suspended")
+    net.hub.deliver()  # … and refuses it at its round
+    waiting = only_transfer(new)
+    assert waiting.state == "letter_sent"
+    with new.write() as conn:
+        process.ask_status(conn, new.ctx, waiting.id)
+    net.run()
+    assert only_transfer(new).state == "peer_suspended"
+    set_state(net, OLD, "active")
+    with new.write() as conn:
+        process.resend(conn, new.ctx, waiting.id)
+    net.run()
+    received = only_transfer(old)
+    assert (received.letter_no, received.state) == (letter_no, "received")
+    sent = [t for t, d, _ in messages(new, letter_no) if d == "out"]
+    assert sent.count("BDC901") == 2 and only_transfer(new).state == "letter_sent"
+    with old.write() as conn:
+        process.approve(conn, old.ctx, received.id)
+    net.run()
+    old.pay()
+    assert new.take_bank_notices() == ["unmatched"]
+    assert only_transfer(new).state == "completed" and new.balance("zhang") == AMOUNT
+    assert old.check() == [] and new.check() == []

@@ -300,6 +300,20 @@ def open_transfer_of(conn: Connection, member_id: int) -> str | None:
     return found
 
 
+def _contact_letter(
+    conn: Connection, member_id: int, request: Request, letter_no: str, created_on: date
+) -> ContactLetter:
+    link = current_link()
+    member = accounts.get_member(conn, accounts.account_numbers_of(conn, [member_id])[member_id])
+    return ContactLetter(
+        letter_no=letter_no, out_center_code=request.out_center, name=member.name,
+        cert_type="01", cert_no=member.resident_id, old_employer_name=request.old_employer_name[:100],
+        old_account_no=request.old_account_no, in_fund_account_no=link.fund_account_no,
+        in_fund_account_name=link.fund_account_name, in_bank_name=link.fund_bank_name,
+        in_contact="12329", created_on=created_on,
+    )  # fmt: skip
+
+
 def start(conn: Connection, ctx: Context, application_id: int, member_id: int, request: Request) -> Transfer:
     """The member's application approved: the transfer and its contact letter (BDC901), both in
     the caller's transaction. Idempotent per application."""
@@ -308,16 +322,9 @@ def start(conn: Connection, ctx: Context, application_id: int, member_id: int, r
         return _transfer_of(known, ctx.clock.today())
     link = current_link()
     require_peer(conn, request.out_center, link.center_code)
-    member = accounts.get_member(conn, accounts.account_numbers_of(conn, [member_id])[member_id])
     today = ctx.clock.today()
     letter_no = _next_letter_no(conn, link.center_code, today)
-    letter = ContactLetter(
-        letter_no=letter_no, out_center_code=request.out_center, name=member.name,
-        cert_type="01", cert_no=member.resident_id, old_employer_name=request.old_employer_name[:100],
-        old_account_no=request.old_account_no, in_fund_account_no=link.fund_account_no,
-        in_fund_account_name=link.fund_account_name, in_bank_name=link.fund_bank_name,
-        in_contact="12329", created_on=today,
-    )  # fmt: skip
+    letter = _contact_letter(conn, member_id, request, letter_no, today)
     message_id = send(conn, ctx, request.out_center, "BDC901", letter)
     transfer_id = conn.execute(
         insert(transfer)
@@ -964,6 +971,16 @@ def message_refused(conn: Connection, ctx: Context, event: Event) -> None:
         _update(conn, ctx, row, State.PEER_SUSPENDED, reason=f"{rules.PEER_SUSPENDED_REASON}，{what}")
 
 
+def _send_letter_again(conn: Connection, ctx: Context, row: Mapping[str, Any]) -> UUID:
+    from hpf.transfers.handler import request_of  # (the handler reads the application: above here)
+
+    application = applications.with_secrets(conn, applications.get(conn, int(row["application_id"])))
+    letter = _contact_letter(
+        conn, int(row["member_id"]), request_of(application), row["letter_no"], row["started_on"]
+    )
+    return send(conn, ctx, row["peer"], "BDC901", letter, suspended_ok=True)
+
+
 def resend(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
     """Send a held transfer's refused messages again, as they were (the same message ids: the
     other center takes each once), and wait as before. Refused again if the center is still
@@ -979,7 +996,7 @@ def resend(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
         )
     m = exchanged_message.c
     refused = conn.execute(
-        select(m.message_id, m.envelope).where(
+        select(m.message_id, m.envelope, m.type).where(
             m.letter_no == row["letter_no"],
             m.direction == "out",
             m.state == "refused",
@@ -1000,9 +1017,16 @@ def resend(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
             .where(m.message_id.in_(items))
             .values(state="item", batch_id=None, last_error=None)
         )
-    _update(conn, ctx, row, State(rules.HELD_FROM[row["side"]]), reason=None)
+    fresh = {}
+    letter_refused = any(r.message_id in singles + items and r.type == "BDC901" for r in refused)
+    if row["side"] == Side.IN.value and not letter_refused and row["application_id"] is not None:
+        # the hub took the letter but could not deliver it (the center suspended since): it keeps
+        # that message refused, so the letter goes again as a new message of the same 联系函编号,
+        # which the old center takes once (a letter number it has is not taken again)
+        fresh = {"letter_message_id": str(_send_letter_again(conn, ctx, row))}
+    _update(conn, ctx, row, State(rules.HELD_FROM[row["side"]]), reason=None, **fresh)
     events.record(conn, ctx, "transfer.resent", "transfer", transfer_id,
-                  {"letter_no": row["letter_no"], "messages": len(refused)})  # fmt: skip
+                  {"letter_no": row["letter_no"], "messages": len(refused) + len(fresh)})  # fmt: skip
     return get(conn, ctx.clock.today(), transfer_id)
 
 
