@@ -174,6 +174,7 @@ def create_app(
     from hpf.transfers import api as transfers_api
     from hpf.transfers import inquiry_pages
     from hpf.transfers import pages as transfers_pages
+    from hpf.transfers import process as transfer_process
     from hpf.warehouse import pages as warehouse_pages
     from hpf.withdrawals import api as withdrawals_api
     from hpf.withdrawals import pages as withdrawals_pages
@@ -200,7 +201,11 @@ def create_app(
     app.state.hub_link = deps.hub_link
     app.state.hub_post = (hub_post or http_poster()) if deliver_messages and deps.hub_link else None
     app.state.bank_signed = bank_adapter.bank_signature_check(settings.bank_secret)
-    app.state.member_page_facts = lambda conn, member_id: {"has_loans": loans.has_loans(conn, member_id)}
+    app.state.member_page_facts = lambda conn, member_id: {
+        "has_loans": loans.has_loans(conn, member_id),
+        # the history transfers carried in from other centers (decision 0043)
+        "carried_in": transfer_process.carried_in(conn, member_id),
+    }
     app.state.employer_page_facts = lambda conn, employer_id: {
         "remittance_chart": contribution_charts.employer_remittance_chart(conn, employer_id),
         # the good-credit incentive's marker (诚信单位, decision 0042), or None

@@ -137,6 +137,10 @@ def listeners() -> tuple[Listener, ...]:
         ),
         # Money in that no order names: a transfer's, when a BDC905 named its payout number.
         Listener("transfer credit matched", (CREDIT_RECEIVED,), transfer_process.credit_received),
+        # A transfer's message refused for a suspended center: the transfer held (decision 0043).
+        Listener(
+            "transfer held for a suspended center", ("hub_message.refused",), transfer_process.message_refused
+        ),
         # -- supervision (decision 0040) --
         # A listed employer's list waits for a stricter review.
         Listener("listed employer's list reviewed", ("remittance.submitted",), supervision.strict_review),

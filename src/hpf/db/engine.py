@@ -292,3 +292,37 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 def read_transaction(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn, conn.begin():
         yield conn
+
+
+@contextmanager
+def read_phase(conn: Connection) -> Iterator[Connection]:
+    """A read transaction on a write connection before its write transaction begins: what must
+    be known before writing (the questions a rule will ask the network) is read without taking
+    the writer turn or SQLite's write lock (``BEGIN DEFERRED``). Ended when the block ends; the
+    connection's next statement begins its write transaction as usual. Refused inside a
+    transaction (it would end the caller's)."""
+    if conn.in_transaction():
+        raise RuntimeError("read_phase on a connection already in a transaction")
+    writes = bool(conn.get_execution_options().get("hpf_write"))
+    if writes:
+        conn.execution_options(hpf_write=False)
+    try:
+        with conn.begin():
+            yield conn
+    finally:
+        if writes:
+            conn.execution_options(hpf_write=True)
+
+
+@contextmanager
+def short_write(conn: Connection) -> Iterator[Connection]:
+    """A write transaction of its own on ``conn`` (not in one), committed when the block ends and
+    the writer turn given back at once: a log row kept whatever the request's change becomes."""
+    if conn.in_transaction():
+        raise RuntimeError("short_write on a connection already in a transaction")
+    try:
+        with conn.begin():
+            yield conn
+    finally:
+        if not conn.in_transaction():
+            release_turn(conn)

@@ -126,3 +126,87 @@ def lookup() -> NetworkLookup | None:
     if _installed is None:
         raise not_wired("network lookup")
     return _installed.lookup
+
+
+# -- asked before the write transaction (decision 0031, amended by 0043) ---------------------
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question a rule will ask the network: the persons and the purpose."""
+
+    resident_ids: tuple[str, ...]
+    purpose: str
+
+
+ANSWERS = "hpf.network.answers"  # key of the answers asked first, in the connection's ``info``
+Answer = tuple[PersonElsewhere, ...] | HpfError
+
+
+def _key(resident_ids: Sequence[str], purpose: str) -> tuple[str, tuple[str, ...]]:
+    return purpose, tuple(r.strip().upper() for r in resident_ids)
+
+
+class AskedFirst:
+    """The answers to questions asked before a write transaction began, for the lookups made in
+    it: while the ``with`` block runs, :func:`ask` on the same connection answers the same question
+    from here instead of asking the hub again inside the transaction. Leaving the block forgets
+    them (the connection goes back to its pool)."""
+
+    def __init__(self, conn: Any, answers: dict[tuple[str, tuple[str, ...]], Answer] | None) -> None:
+        self.conn = conn
+        self.answers = answers
+        self._set = False
+
+    @property
+    def asked(self) -> int:
+        return len(self.answers or {})
+
+    def __enter__(self) -> AskedFirst:
+        if self.answers and ANSWERS not in self.conn.info:
+            self.conn.info[ANSWERS] = self.answers
+            self._set = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._set:
+            self.conn.info.pop(ANSWERS, None)
+            self._set = False
+
+
+def ask_first(conn: Any, ctx: Context, questions: Sequence[Question]) -> AskedFirst:
+    """Ask ``questions`` now, on ``conn`` before its write transaction begins, so that the network
+    round trip holds no write lock (SQLite's one writer, a PostgreSQL transaction): the installed
+    lookup, called outside a transaction, keeps its log in a short transaction of its own. A hub
+    that does not answer is kept as that answer (``network.unavailable``), for the rule to decide
+    as before. Nothing is asked without a lookup, without questions, inside a transaction already
+    begun (the lookup then asks in it, as before), or when answers are already held."""
+    installed = lookup()
+    if installed is None or not questions or conn.in_transaction() or ANSWERS in conn.info:
+        return AskedFirst(conn, None)
+    answers: dict[tuple[str, tuple[str, ...]], Answer] = {}
+    for q in dict.fromkeys(questions):
+        key = _key(q.resident_ids, q.purpose)
+        if key in answers:
+            continue
+        try:
+            answers[key] = installed(conn, ctx, list(q.resident_ids), q.purpose)
+        except HpfError as exc:
+            if exc.code != "network.unavailable":
+                raise
+            answers[key] = exc
+    return AskedFirst(conn, answers)
+
+
+def ask(
+    installed: NetworkLookup, conn: Any, ctx: Context, resident_ids: Sequence[str], purpose: str
+) -> tuple[PersonElsewhere, ...]:
+    """What a rule asks: the answer asked first (:func:`ask_first`) to this very question on this
+    connection, else ``installed`` asks now (in the caller's transaction)."""
+    held: dict[tuple[str, tuple[str, ...]], Answer] | None = conn.info.get(ANSWERS)
+    found = held.get(_key(resident_ids, purpose)) if held else None
+    if isinstance(found, HpfError):
+        raise unavailable(found.detail)
+    if found is not None:
+        return found
+    return installed(conn, ctx, resident_ids, purpose)

@@ -23,6 +23,11 @@ The engine calls, in the caller's transaction:
   :func:`hpf.services.service.mark_executed` or :func:`hpf.services.service.mark_failed`;
 - ``on_ended`` when an application ends without being executed (``rejected``, ``withdrawn``,
   ``failed``): release anything reserved. It is called whether or not ``on_approved`` ran.
+
+A handler whose evaluation asks the network (the hub's co-investigation) may also say what it will
+ask — ``network_questions(conn, ctx, item_code, member_id, payload)`` returning
+``hpf.kernel.network.Question``s — so that the engine asks before the write transaction begins
+(``service.ask_network_first``, decision 0043).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -97,8 +98,14 @@ async def apply(request: Request, code: str, conn: WriteDb, ctx: Ctx, who: Curre
 def _apply(
     request: Request, code: str, conn: Connection, ctx: Context, who: Principal, form: dict[str, str]
 ) -> Response:
+    asked = service.ask_network_first(  # before the write transaction (decision 0043)
+        conn, ctx, who, item_code=code,
+        payload=lambda c: rules.payload_from_form(catalog.item_at(c, code, ctx.clock.today())["fields"], form),
+        applicant_kind=form.get("applicant_kind") or None, member_account_no=form.get("member_account_no") or None,
+        idempotency_key=form.get("form_key") or None,
+    )  # fmt: skip
     try:
-        with conn.begin_nested():
+        with asked, conn.begin_nested():
             item = catalog.item_at(conn, code, ctx.clock.today())
             payload = rules.payload_from_form(item["fields"], form)
             row = service.submit(
@@ -206,9 +213,13 @@ def _act(
     who: Principal,
     application_id: int,
     action: Callable[[], Any],
+    *,
+    evaluates: bool = False,
 ) -> Response:
+    # an action that evaluates asks the network before its write transaction (decision 0043)
+    asked = service.ask_network_first(conn, ctx, who, application_id) if evaluates else nullcontext()
     try:
-        with conn.begin_nested():
+        with asked, conn.begin_nested():
             action()
     except HpfError as exc:
         if exc.status == 404:
@@ -245,7 +256,7 @@ def complete_page(
 ) -> Response:
     return _act(
         request, conn, ctx, who, application_id,
-        lambda: service.complete_submission(conn, _page_ctx(ctx), who, application_id),
+        lambda: service.complete_submission(conn, _page_ctx(ctx), who, application_id), evaluates=True,
     )  # fmt: skip
 
 
@@ -287,7 +298,7 @@ def approve_page(
 ) -> Response:
     return _act(
         request, conn, ctx, who, application_id,
-        lambda: service.approve(conn, _page_ctx(ctx), who, application_id, note),
+        lambda: service.approve(conn, _page_ctx(ctx), who, application_id, note), evaluates=True,
     )  # fmt: skip
 
 

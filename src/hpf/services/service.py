@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
+import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -36,9 +38,11 @@ from sqlalchemy.exc import IntegrityError
 from hpf import events
 from hpf.access.permissions import Principal
 from hpf.accounts import service as accounts
+from hpf.db.engine import read_phase
 from hpf.identity.identity import Forbidden
+from hpf.kernel import network
 from hpf.kernel.context import Context
-from hpf.kernel.errors import Conflict, InvalidInput, NotFound
+from hpf.kernel.errors import Conflict, HpfError, InvalidInput, NotFound
 from hpf.kernel.records import fields_of
 from hpf.kernel.workdays import working_days_between
 from hpf.protection import protect
@@ -457,6 +461,100 @@ def _evaluated_with_secrets(
     return evaluation, _application_of(stored), full.payload
 
 
+# ------------------------------------------------------- the network asked before the write
+
+
+def ask_network_first(
+    conn: Connection,
+    ctx: Context,
+    who: Principal,
+    application_id: int | None = None,
+    *,
+    item_code: str | None = None,
+    payload: object = None,
+    applicant_kind: str | None = None,
+    member_account_no: str | None = None,
+    employer_account_no: str | None = None,
+    idempotency_key: str | None = None,
+) -> network.AskedFirst:
+    """Ask the network now what the item's rules will ask of it when the application (stored, or
+    about to be submitted) is evaluated — on ``conn`` before its write transaction begins, so that
+    the hub's round trip holds no write lock (decision 0043). Use the result as a ``with`` block
+    around the write; inside it the rules are answered from here. The questions are read in a
+    read transaction (``read_phase``) from the handler's ``network_questions``; an application
+    that cannot be read yet asks nothing first (its evaluation refuses it, or asks as before).
+    ``payload`` may be a function of the read connection (a page's form read against its item)."""
+    nothing = network.AskedFirst(conn, None)
+    if network.lookup() is None or conn.in_transaction():
+        return nothing
+    try:
+        with read_phase(conn):
+            questions = _network_questions(
+                conn, ctx, who, application_id, item_code, payload,
+                (applicant_kind, member_account_no, employer_account_no, idempotency_key),
+            )  # fmt: skip
+    except HpfError:
+        return nothing
+    return network.ask_first(conn, ctx, questions)
+
+
+def _network_questions(
+    conn: Connection,
+    ctx: Context,
+    who: Principal,
+    application_id: int | None,
+    item_code: str | None,
+    payload: object,
+    applying: tuple[str | None, str | None, str | None, str | None],
+) -> tuple[network.Question, ...]:
+    if application_id is not None:
+        row = visible(conn, who, application_id)  # nobody has the network asked about another's
+        ask = getattr(handler_for(row.item_code), "network_questions", None)
+        if ask is None or row.state not in (State.SUBMITTED.value, State.UNDER_REVIEW.value):
+            return ()  # evaluated only when completed or approved
+        return tuple(ask(conn, ctx, row.item_code, row.member_id, with_secrets(conn, row).payload))
+    if item_code is None:
+        return ()
+    ask = getattr(handler_for(item_code), "network_questions", None)
+    if ask is None:
+        return ()
+    kind, member_account_no, employer_account_no, idempotency_key = applying
+    clean = _clean_payload(payload(conn) if callable(payload) else payload)
+    key = (idempotency_key or "").strip()[:80] or None
+    if key is not None and _existing(conn, who, key, item_code, clean) is not None:
+        return ()  # a replay: nothing is evaluated
+    item = catalog.catalog_at(conn, ctx.clock.today()).item(item_code)
+    applicant = _applicant(conn, who, item, kind, member_account_no, employer_account_no)
+    return tuple(ask(conn, ctx, item_code, applicant.member_id, clean))
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _asking_network_first(action: Callable[_P, _R]) -> Callable[_P, _R]:
+    """An engine step that evaluates: given a connection not yet in a transaction (a request's,
+    at its start), the network is asked first (:func:`ask_network_first`), then the step runs."""
+    signature = inspect.signature(action)
+
+    @functools.wraps(action)
+    def step(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        conn = args[0] if args else kwargs["conn"]
+        if not isinstance(conn, Connection) or conn.in_transaction() or network.lookup() is None:
+            return action(*args, **kwargs)  # (the usual case: nothing to bind)
+        given = signature.bind(*args, **kwargs).arguments
+        asked = ask_network_first(
+            conn, given["ctx"], given["who"], given.get("application_id"),
+            item_code=given.get("item_code"), payload=given.get("payload"),
+            applicant_kind=given.get("applicant_kind"), member_account_no=given.get("member_account_no"),
+            employer_account_no=given.get("employer_account_no"), idempotency_key=given.get("idempotency_key"),
+        )  # fmt: skip
+        with asked:
+            return action(*args, **kwargs)
+
+    return step
+
+
 # ------------------------------------------------------------------------------------ submit
 
 
@@ -595,6 +693,7 @@ def _clean_payload(payload: object) -> dict[str, Any]:
     return clean
 
 
+@_asking_network_first
 def submit(
     conn: Connection,
     ctx: Context,
@@ -774,6 +873,7 @@ def material_content(
 # ------------------------------------------------------------------------------- the decisions
 
 
+@_asking_network_first
 def complete_submission(conn: Connection, ctx: Context, who: Principal, application_id: int) -> Application:
     """受理: accept a submitted application whose required materials are all there, start its
     clock, and review it (straight through when the rules allow)."""
@@ -844,6 +944,7 @@ def _approve(
     return row
 
 
+@_asking_network_first
 def approve(
     conn: Connection, ctx: Context, who: Principal, application_id: int, note: str = ""
 ) -> Application:

@@ -152,3 +152,12 @@ def negotiate_transfer(transfer_id: Id, body: ReasonBody, conn: WriteDb, ctx: Ct
 )
 def amend_transfer(transfer_id: Id, body: AmendBody, conn: WriteDb, ctx: Ctx) -> process.Transfer:
     return process.amend(conn, ctx, transfer_id, body.months)
+
+
+@router.post(
+    "/api/v1/transfers/{transfer_id}/resend",
+    summary="Send again what the hub refused while the other center was suspended (decision 0043)",
+    dependencies=[Depends(requires(Perm.APPLICATION_REVIEW))],
+)
+def resend_transfer(transfer_id: Id, conn: WriteDb, ctx: Ctx) -> process.Transfer:
+    return process.resend(conn, ctx, transfer_id)

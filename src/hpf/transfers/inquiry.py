@@ -14,8 +14,10 @@ answer, or answers what does not verify, is logged ``failed`` with the reason an
 for the reviewer, the command exits non-zero).
 
 The question is sent before anything is written: on SQLite no write lock is taken for the
-exchange by this module (a caller already in a write transaction, as the application engine's
-evaluation is, holds its own).
+exchange by this module. Called on a connection outside any transaction (the application engine
+asks first, ``hpf.kernel.network.ask_first``, decision 0043), the exchange holds no lock at all
+and the log is kept in a short write transaction of its own right after; called inside the
+caller's transaction (a job, a test, the command), it is logged with the caller's change.
 
 :class:`NetworkInquiry` is the port ``hpf.kernel.network.NetworkLookup`` that ``hpf.bootstrap``
 installs for the business rules (the loan application, the withdrawal risk checks) when the
@@ -32,6 +34,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, func, insert, select
 
+from hpf.db.engine import short_write
 from hpf.kernel import network
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
@@ -175,18 +178,26 @@ def inquire(
             error = f"{getattr(exc, 'code', 'message.malformed')} {getattr(exc, 'detail', '')}".strip()
     else:
         error = protocol.error_text(status, raw)
-    _keep(conn, question, "out", link.hub_code, now, answered_by=str(reply.message_id) if reply else None)
-    if reply is not None:
-        _keep(conn, reply, "in", link.hub_code, ctx.clock.now())
-    conn.execute(
-        insert(network_inquiry).values(
-            message_id=str(question.message_id), purpose=purpose, persons=len(ids),
-            subject_bidx=blind_index("member", "resident_id", ids[0]), asked_by=ctx.actor, asked_at=now,
-            business_date=ctx.clock.today(), outcome="answered" if answer is not None else "failed",
-            answer=body.model_dump(mode="json") if body is not None else None,
-            error=(error or None) and error[:300],
-        )
-    )  # fmt: skip
+
+    def log(conn: Connection) -> None:
+        _keep(conn, question, "out", link.hub_code, now, answered_by=str(reply.message_id) if reply else None)
+        if reply is not None:
+            _keep(conn, reply, "in", link.hub_code, ctx.clock.now())
+        conn.execute(
+            insert(network_inquiry).values(
+                message_id=str(question.message_id), purpose=purpose, persons=len(ids),
+                subject_bidx=blind_index("member", "resident_id", ids[0]), asked_by=ctx.actor, asked_at=now,
+                business_date=ctx.clock.today(), outcome="answered" if answer is not None else "failed",
+                answer=body.model_dump(mode="json") if body is not None else None,
+                error=(error or None) and error[:300],
+            )
+        )  # fmt: skip
+
+    if conn.in_transaction():
+        log(conn)  # with the caller's change
+    else:  # asked before the caller's write transaction (decision 0043): a short one of its own
+        with short_write(conn):
+            log(conn)
     return Inquiry(str(question.message_id), purpose, answer, error)
 
 

@@ -6,7 +6,9 @@
   message exchanged about it (header only: type, direction, state, times); at the old center a
   reviewer approves or refuses with a reason; at the new center the applicant or a teller
   cancels (撤销) while the money has not moved; a reviewer at the new center asks to negotiate
-  (协商) the transfer-out information, and one at the old center sends it amended.
+  (协商) the transfer-out information, and one at the old center sends it amended; a transfer
+  held because the other center was suspended (对方中心已暂停) says so to staff and member, and a
+  reviewer sends it again once that center is back (decision 0043).
 
 A refused action re-renders the page with the Chinese reason; it runs in a savepoint, so a
 refusal part-way changes nothing.
@@ -229,4 +231,14 @@ def ask_status_page(
 ) -> Response:
     return _act(
         request, conn, ctx, who, transfer_id, lambda: process.ask_status(conn, _page_ctx(ctx), transfer_id)
+    )
+
+
+@router.post("/transfers/{transfer_id}/resend", dependencies=REVIEW)
+def resend_page(
+    request: Request, transfer_id: Id, conn: WriteDb, ctx: Ctx, who: CurrentPrincipal
+) -> Response:
+    """重新发送: the messages the hub refused while the other center was suspended (decision 0043)."""
+    return _act(
+        request, conn, ctx, who, transfer_id, lambda: process.resend(conn, _page_ctx(ctx), transfer_id)
     )

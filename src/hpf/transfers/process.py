@@ -111,7 +111,7 @@ class Transfer:
 
 def _transfer_of(row: Mapping[str, Any], today: date) -> Transfer:
     state = State(row["state"])
-    status = rules.PLATFORM_STATUS[state]
+    status = rules.platform_status(state, row["side"])
     if state is State.COMPLETED and (row["carried"] or {}).get("negotiated"):
         status = "20"  # 协商后业务办结
     return Transfer(
@@ -160,6 +160,47 @@ def listing(
     if member_id is not None:
         query = query.where(transfer.c.member_id == member_id)
     return [_transfer_of(dict(r), today) for r in conn.execute(query).mappings()]
+
+
+@dataclass(frozen=True)
+class CarriedIn:
+    """The contribution history a completed transfer carried in from another center (decision
+    0043: shown on the member's account page): the old center, the months it sent, the money."""
+
+    transfer_id: int
+    letter_no: str
+    center: str
+    center_name: str
+    months: int  # 转入前缴存月数: the months of deposit the old center's BDC905 listed
+    first_month: str | None  # YYYY-MM
+    last_month: str | None
+    opened_month: str | None  # 开户年月 at the old center, as it said (YYYYMM)
+    paid_through: str | None  # 缴至年月 there (YYYYMM)
+    amount_fen: int | None
+    credited_on: date | None
+
+
+def carried_in(conn: Connection, member_id: int) -> list[CarriedIn]:
+    """The member's completed transfers in, newest first, with the history each carried."""
+    t = transfer.c
+    rows = conn.execute(
+        select(t.id, t.letter_no, t.peer, t.carried, t.amount_fen, t.ended_on, peer_center.c.name)
+        .select_from(transfer.outerjoin(peer_center, peer_center.c.code == t.peer))
+        .where(t.side == Side.IN.value, t.member_id == member_id, t.state == State.COMPLETED.value)
+        .order_by(t.ended_on.desc(), t.id.desc())
+    ).all()
+    out = []
+    for r in rows:
+        carried = r.carried or {}
+        months = sorted(set(carried.get("months") or []))
+        first, last = (months[0], months[-1]) if months else (None, None)
+        shown = CarriedIn(
+            transfer_id=int(r.id), letter_no=r.letter_no, center=r.peer, center_name=r.name or r.peer,
+            months=len(months), first_month=first, last_month=last, opened_month=carried.get("opened_month"),
+            paid_through=carried.get("paid_through"), amount_fen=r.amount_fen, credited_on=r.ended_on,
+        )  # fmt: skip
+        out.append(shown)
+    return out
 
 
 @dataclass(frozen=True)
@@ -259,6 +300,20 @@ def open_transfer_of(conn: Connection, member_id: int) -> str | None:
     return found
 
 
+def _contact_letter(
+    conn: Connection, member_id: int, request: Request, letter_no: str, created_on: date
+) -> ContactLetter:
+    link = current_link()
+    member = accounts.get_member(conn, accounts.account_numbers_of(conn, [member_id])[member_id])
+    return ContactLetter(
+        letter_no=letter_no, out_center_code=request.out_center, name=member.name,
+        cert_type="01", cert_no=member.resident_id, old_employer_name=request.old_employer_name[:100],
+        old_account_no=request.old_account_no, in_fund_account_no=link.fund_account_no,
+        in_fund_account_name=link.fund_account_name, in_bank_name=link.fund_bank_name,
+        in_contact="12329", created_on=created_on,
+    )  # fmt: skip
+
+
 def start(conn: Connection, ctx: Context, application_id: int, member_id: int, request: Request) -> Transfer:
     """The member's application approved: the transfer and its contact letter (BDC901), both in
     the caller's transaction. Idempotent per application."""
@@ -267,16 +322,9 @@ def start(conn: Connection, ctx: Context, application_id: int, member_id: int, r
         return _transfer_of(known, ctx.clock.today())
     link = current_link()
     require_peer(conn, request.out_center, link.center_code)
-    member = accounts.get_member(conn, accounts.account_numbers_of(conn, [member_id])[member_id])
     today = ctx.clock.today()
     letter_no = _next_letter_no(conn, link.center_code, today)
-    letter = ContactLetter(
-        letter_no=letter_no, out_center_code=request.out_center, name=member.name,
-        cert_type="01", cert_no=member.resident_id, old_employer_name=request.old_employer_name[:100],
-        old_account_no=request.old_account_no, in_fund_account_no=link.fund_account_no,
-        in_fund_account_name=link.fund_account_name, in_bank_name=link.fund_bank_name,
-        in_contact="12329", created_on=today,
-    )  # fmt: skip
+    letter = _contact_letter(conn, member_id, request, letter_no, today)
     message_id = send(conn, ctx, request.out_center, "BDC901", letter)
     transfer_id = conn.execute(
         insert(transfer)
@@ -309,6 +357,10 @@ def cancel(conn: Connection, ctx: Context, transfer_id: int, reason: str) -> Tra
     if not text:
         raise InvalidInput("transfer.reason_required", "撤销须说明原因", "a cancellation needs a reason")
     rules.require_move(Side.IN, State(row["state"]), State.CANCELLED)
+    if row["state"] == State.PEER_SUSPENDED.value:  # the letter never arrived: nobody to ask
+        _update(conn, ctx, row, State.CANCELLED, reason=text)
+        _tell_application(conn, ctx, row, False, f"申请人撤销：{text}")
+        return get(conn, ctx.clock.today(), transfer_id)
     asked = conn.scalar(
         select(func.count()).where(
             exchanged_message.c.letter_no == row["letter_no"],
@@ -879,7 +931,8 @@ def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> No
     if row is None or row["side"] != Side.OUT.value:
         return
     # a negotiation may be open when the bank answers: the money did not move either way
-    if outcome.state != "paid" and row["state"] in (State.TRANSFERRED.value, State.NEGOTIATING.value):
+    held = (State.TRANSFERRED.value, State.NEGOTIATING.value, State.PEER_SUSPENDED.value)
+    if outcome.state != "paid" and row["state"] in held:
         _update(
             conn,
             ctx,
@@ -887,6 +940,94 @@ def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> No
             State.PAYMENT_FAILED,
             reason=str(outcome.payload().get("failure_reason") or "")[:200],
         )
+
+
+# ------------------------------------------------------------------- the other center suspended
+
+
+def message_refused(conn: Connection, ctx: Context, event: Event) -> None:
+    """A message of a transfer refused by the hub because the other center is suspended
+    (listener of ``hub_message.refused``, decision 0043): the transfer waiting on it — the new
+    center's letter sent, the old center's money transferred — is held (``peer_suspended``, 对方中心
+    已暂停) instead of waiting for an answer that cannot come; staff send it again once the center
+    is back (:func:`resend`), or, at the new center, cancel it."""
+    if event.payload.get("code") != "message.recipient_suspended":
+        return
+    m = exchanged_message.c
+    letters = conn.execute(
+        select(m.letter_no)
+        .where(
+            (m.message_id == event.object_id) | (m.batch_id == event.object_id),
+            m.direction == "out",
+            m.letter_no.is_not(None),
+        )
+        .distinct()
+    ).scalars()
+    for letter_no in sorted(letters):
+        row = _row(conn, lock=True, letter_no=letter_no)
+        if row is None or row["state"] != rules.HELD_FROM[row["side"]]:
+            continue  # not waiting on this message (ended, or held already)
+        what = "联系函未能送达" if row["side"] == Side.IN.value else "转出信息未能送达"
+        _update(conn, ctx, row, State.PEER_SUSPENDED, reason=f"{rules.PEER_SUSPENDED_REASON}，{what}")
+
+
+def _send_letter_again(conn: Connection, ctx: Context, row: Mapping[str, Any]) -> UUID:
+    from hpf.transfers.handler import request_of  # (the handler reads the application: above here)
+
+    application = applications.with_secrets(conn, applications.get(conn, int(row["application_id"])))
+    letter = _contact_letter(
+        conn, int(row["member_id"]), request_of(application), row["letter_no"], row["started_on"]
+    )
+    return send(conn, ctx, row["peer"], "BDC901", letter, suspended_ok=True)
+
+
+def resend(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
+    """Send a held transfer's refused messages again, as they were (the same message ids: the
+    other center takes each once), and wait as before. Refused again if the center is still
+    suspended: the transfer is held again."""
+    row = _row(conn, lock=True, id=transfer_id)
+    if row is None:
+        raise not_found(transfer_id)
+    if row["state"] != State.PEER_SUSPENDED.value:
+        raise Conflict(
+            "transfer.not_held",
+            f"转移接续业务当前状态为“{rules.STATE_ZH[State(row['state'])]}”，无需重新发送",
+            f"transfer {transfer_id} is {row['state']}, not held for a suspended center",
+        )
+    m = exchanged_message.c
+    refused = conn.execute(
+        select(m.message_id, m.envelope, m.type).where(
+            m.letter_no == row["letter_no"],
+            m.direction == "out",
+            m.state == "refused",
+            m.last_error.like("%recipient_suspended%"),
+        )
+    ).all()
+    items = [r.message_id for r in refused if "item" in (r.envelope or {})]
+    singles = [r.message_id for r in refused if r.message_id not in items]
+    if singles:  # the same sealed envelope, in a new hop when the worker next runs
+        conn.execute(
+            update(exchanged_message)
+            .where(m.message_id.in_(singles))
+            .values(state="queued", next_attempt_at=ctx.clock.now(), last_error=None)
+        )
+    if items:  # packed again into the next batch
+        conn.execute(
+            update(exchanged_message)
+            .where(m.message_id.in_(items))
+            .values(state="item", batch_id=None, last_error=None)
+        )
+    fresh = {}
+    letter_refused = any(r.message_id in singles + items and r.type == "BDC901" for r in refused)
+    if row["side"] == Side.IN.value and not letter_refused and row["application_id"] is not None:
+        # the hub took the letter but could not deliver it (the center suspended since): it keeps
+        # that message refused, so the letter goes again as a new message of the same 联系函编号,
+        # which the old center takes once (a letter number it has is not taken again)
+        fresh = {"letter_message_id": str(_send_letter_again(conn, ctx, row))}
+    _update(conn, ctx, row, State(rules.HELD_FROM[row["side"]]), reason=None, **fresh)
+    events.record(conn, ctx, "transfer.resent", "transfer", transfer_id,
+                  {"letter_no": row["letter_no"], "messages": len(refused) + len(fresh)})  # fmt: skip
+    return get(conn, ctx.clock.today(), transfer_id)
 
 
 # ------------------------------------------------------------------------------------ status
@@ -928,7 +1069,7 @@ def status_asked(conn: Connection, ctx: Context, message: Incoming) -> None:
         state = State(row["state"])
         answer = StatusAnswer(
             letter_no=body.letter_no, feedback_code=rules.feedback_code(state),  # type: ignore[arg-type]
-            feedback=rules.STATE_ZH[state], status=rules.PLATFORM_STATUS[state],  # type: ignore[arg-type]
+            feedback=rules.STATE_ZH[state], status=rules.platform_status(state, row["side"]),  # type: ignore[arg-type]
         )  # fmt: skip
     send(conn, ctx, message.envelope.sender, "BDC904", answer, reply_to=message.envelope.message_id)
 

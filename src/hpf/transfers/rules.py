@@ -85,6 +85,9 @@ class State(StrEnum):
     TRANSFERRED = "transferred"  # 已转出（资金划出、转出信息已发），等待转入地确认
     NEGOTIATING = "negotiating"  # 协商中: the new center asked to amend the transfer-out information
     PAYMENT_FAILED = "payment_failed"  # 资金划转失败
+    # both: the other center was suspended when our message reached the hub (decision 0043):
+    # held until staff send it again (the center back) or, before the money moved, cancel
+    PEER_SUSPENDED = "peer_suspended"
     # both
     COMPLETED = "completed"
     REFUSED = "refused"
@@ -98,6 +101,7 @@ STATE_ZH = {
     State.TRANSFERRED: "已转出，等待转入地确认",
     State.NEGOTIATING: "协商中",
     State.PAYMENT_FAILED: "资金划转失败",
+    State.PEER_SUSPENDED: "对方中心已暂停，待恢复后重新发送",
     State.COMPLETED: "已办结",
     State.REFUSED: "转出审核不通过",
     State.CANCELLED: "已撤销",
@@ -116,7 +120,20 @@ PLATFORM_STATUS = {
     State.CANCELLED: "05",
     State.REFUSED: "13",
     State.PAYMENT_FAILED: "40",
+    State.PEER_SUSPENDED: "01",  # at the old center: 08 (platform_status)
 }
+PEER_SUSPENDED_REASON = "对方中心已暂停"
+# The state a held transfer waited in, and returns to when its messages are sent again.
+HELD_FROM = {"in": "letter_sent", "out": "transferred"}
+
+
+def platform_status(state: State, side: str) -> str:
+    """The 平台状态码 of a transfer in ``state`` on ``side``: a held one keeps its step's code."""
+    if state is State.PEER_SUSPENDED:
+        return PLATFORM_STATUS[State(HELD_FROM[side])]
+    return PLATFORM_STATUS[state]
+
+
 STATUS_ZH = {
     "00": "正常办结",
     "01": "联系函复核通过",
@@ -141,14 +158,22 @@ def feedback_code(state: State) -> str:
 
 MOVES: dict[Side, dict[State, frozenset[State]]] = {
     Side.IN: {
-        State.LETTER_SENT: frozenset({State.INFO_RECEIVED, State.REFUSED, State.CANCELLED}),
+        State.LETTER_SENT: frozenset(
+            {State.INFO_RECEIVED, State.REFUSED, State.CANCELLED, State.PEER_SUSPENDED}
+        ),
         State.INFO_RECEIVED: frozenset({State.COMPLETED, State.NEGOTIATING, State.PAYMENT_FAILED}),
         State.NEGOTIATING: frozenset({State.INFO_RECEIVED, State.PAYMENT_FAILED}),  # amended info came
+        # the letter never reached the old center: sent again, or cancelled here alone
+        State.PEER_SUSPENDED: frozenset({State.LETTER_SENT, State.CANCELLED}),
     },
     Side.OUT: {
         State.RECEIVED: frozenset({State.TRANSFERRED, State.REFUSED, State.CANCELLED}),
-        State.TRANSFERRED: frozenset({State.COMPLETED, State.PAYMENT_FAILED, State.NEGOTIATING}),
+        State.TRANSFERRED: frozenset(
+            {State.COMPLETED, State.PAYMENT_FAILED, State.NEGOTIATING, State.PEER_SUSPENDED}
+        ),
         State.NEGOTIATING: frozenset({State.TRANSFERRED, State.PAYMENT_FAILED}),  # amended: sent again
+        # the money left, the information did not arrive: sent again (the bank may still fail it)
+        State.PEER_SUSPENDED: frozenset({State.TRANSFERRED, State.PAYMENT_FAILED}),
     },
 }
 

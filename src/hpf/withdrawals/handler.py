@@ -22,6 +22,7 @@ from hpf.events import Event
 from hpf.kernel.context import Context
 from hpf.kernel.errors import InvalidInput
 from hpf.kernel.findings import Finding, Verdict
+from hpf.kernel.network import Question
 from hpf.services import service as applications
 from hpf.services.handlers import Evaluation, Outputs, SheetLine
 from hpf.services.payload import Fields
@@ -90,6 +91,19 @@ def _member_of(application: Application) -> int:
 
 class WithdrawalHandler:
     item_codes = tuple(ITEMS)
+
+    def network_questions(
+        self,
+        conn: Connection,
+        ctx: Context,
+        item_code: str,
+        member_id: int | None,
+        payload: Mapping[str, Any],
+    ) -> tuple[Question, ...]:
+        """What ``evaluate`` will ask the network, read before the write (decision 0043)."""
+        if member_id is None or item_code not in ITEMS:
+            return ()
+        return service.network_questions(conn, member_id, ITEMS[item_code][0])
 
     def evaluate(self, conn: Connection, ctx: Context, application: Application) -> Evaluation:
         form = form_of(application.item_code, application.payload)

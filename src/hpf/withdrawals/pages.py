@@ -31,6 +31,7 @@ from hpf.disclosure.http import Disclose, Disclosure
 from hpf.identity.identity import Forbidden
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError
+from hpf.kernel.network import AskedFirst
 from hpf.services import catalog
 from hpf.services import service as applications
 from hpf.services.api import MAX_UPLOAD
@@ -160,12 +161,24 @@ async def apply(
     _require_applicant(who)
     raw = await request.form()
     typed = {k: v for k, v in raw.items() if isinstance(v, str)}
-    item = await run_in_threadpool(catalog.item_at, conn, code, ctx.clock.today())
-    files = await _uploads(raw, item["materials"])
-    # Rules, encryption and the database off the event loop: other requests go on meanwhile.
-    return await run_in_threadpool(
-        _apply, request, account_no, code, conn, ctx, who, show, typed, item, files
-    )
+    asked = await run_in_threadpool(_ask_first, conn, ctx, who, account_no, code, typed)
+    with asked:  # the network's answers, asked before the write transaction (decision 0043)
+        item = await run_in_threadpool(catalog.item_at, conn, code, ctx.clock.today())
+        files = await _uploads(raw, item["materials"])
+        # Rules, encryption and the database off the event loop: other requests go on meanwhile.
+        return await run_in_threadpool(
+            _apply, request, account_no, code, conn, ctx, who, show, typed, item, files
+        )
+
+
+def _ask_first(
+    conn: Connection, ctx: Context, who: Principal, account_no: str, code: str, typed: dict[str, str]
+) -> AskedFirst:
+    return applications.ask_network_first(
+        conn, ctx, who, item_code=code, payload=lambda _: forms.payload_of(code, typed),
+        member_account_no=None if who.kind == "member" else account_no,
+        idempotency_key=typed.get("form_key") or None,
+    )  # fmt: skip
 
 
 def _apply(

@@ -260,7 +260,7 @@ def network_risks(conn: Connection, ctx: Context, member_id: int, reason: Reason
     if not resident_id:
         return ()
     try:
-        (person,) = lookup(conn, ctx, [resident_id], network.WITHDRAWAL_RISK)
+        (person,) = network.ask(lookup, conn, ctx, [resident_id], network.WITHDRAWAL_RISK)
     except HpfError as exc:
         if exc.code != "network.unavailable":
             raise
@@ -291,6 +291,15 @@ def network_risks(conn: Connection, ctx: Context, member_id: int, reason: Reason
             )
         )
     return tuple(risks)
+
+
+def network_questions(conn: Connection, member_id: int, reason: Reason) -> tuple[network.Question, ...]:
+    """The question ``network_risks`` will ask, read before the write transaction so that the hub
+    is asked outside it (decision 0043); none where it asks nothing."""
+    if network.lookup() is None or reason not in LOAN_ELSEWHERE_MATTERS | ACCOUNT_ELSEWHERE_MATTERS:
+        return ()
+    resident_id = accounts_queries.resident_ids(conn, [member_id]).get(member_id)
+    return (network.Question((resident_id,), network.WITHDRAWAL_RISK),) if resident_id else ()
 
 
 def eligibility(conn: Connection, member_id: int, today: date) -> list[ReasonOverview]:

@@ -254,6 +254,34 @@ def household_loans(
     return int(used), int(outstanding or 0) > 0
 
 
+def _co_borrowers(rows: Sequence[Any], borrower_id: int, co_account_nos: Sequence[str]) -> list[Any]:
+    """The open co-borrowers named, in the order named, the borrower left out."""
+    by_no = {r.account_no: r for r in rows}
+    return [by_no[n] for n in co_account_nos if n in by_no and by_no[n].id != borrower_id]
+
+
+def network_questions(
+    conn: Connection, member_id: int | None, payload: Mapping[str, Any]
+) -> tuple[network.Question, ...]:
+    """The one question ``network_findings`` will ask for this application (purpose 01, borrower
+    and co-borrowers), read before the write transaction so that the hub is asked outside it
+    (decision 0043). None without a hub link, or when the application cannot be read (its
+    evaluation then refuses it as before)."""
+    if network.lookup() is None or member_id is None:
+        return ()
+    try:
+        form = form_of(payload)
+    except HpfError:
+        return ()
+    rows = accounts_queries.open_members(conn, ids=[member_id], account_nos=form.co_borrower_account_nos)
+    if not any(r.id == member_id for r in rows):
+        return ()
+    member_ids = [member_id, *(r.id for r in _co_borrowers(rows, member_id, form.co_borrower_account_nos))]
+    ids = accounts_queries.resident_ids(conn, member_ids)
+    asked = tuple(ids[i] for i in member_ids if i in ids)
+    return (network.Question(asked, network.LOAN_APPLICATION),) if asked else ()
+
+
 def household_facts(
     conn: Connection,
     borrower_id: int,
@@ -271,7 +299,7 @@ def household_facts(
         raise Conflict(
             "loan.borrower_closed", "借款人个人账户不存在或已销户", f"no open member {borrower_id}"
         )
-    co = [by_no[n] for n in co_account_nos if n in by_no and by_no[n].id != borrower_id]
+    co = _co_borrowers(rows, borrower_id, co_account_nos)
     ids = [borrower_id, *(r.id for r in co)]
     balances = member_balances(conn, ids)
     months = posted_months(conn, ids)
@@ -331,7 +359,8 @@ def network_findings(
         )
     ids = accounts_queries.resident_ids(conn, member_ids)
     try:
-        answers = lookup(conn, ctx, [ids[i] for i in member_ids if i in ids], network.LOAN_APPLICATION)
+        asked = [ids[i] for i in member_ids if i in ids]
+        answers = network.ask(lookup, conn, ctx, asked, network.LOAN_APPLICATION)
     except HpfError as exc:
         if exc.code != "network.unavailable":
             raise
@@ -651,6 +680,16 @@ def decide(conn: Connection, ctx: Context, app: Mapping[str, Any]) -> LoanDecisi
 
 class LoanHandler:
     item_codes: tuple[str, ...] = (ITEM,)
+
+    def network_questions(
+        self,
+        conn: Connection,
+        ctx: Context,
+        item_code: str,
+        member_id: int | None,
+        payload: Mapping[str, Any],
+    ) -> tuple[network.Question, ...]:
+        return network_questions(conn, member_id, payload)
 
     def evaluate(self, conn: Connection, ctx: Context, application: Application) -> Evaluation:
         d = decide(conn, ctx, fields_of(application))
