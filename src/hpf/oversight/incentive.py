@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Subquery, and_, case, cast, exists, func, literal, select
+from sqlalchemy import Connection, Date, Integer, Subquery, and_, bindparam, case, cast, exists, func, select
 
 from hpf.accounts import queries as accounts_queries
 from hpf.contributions import queries as contributions_queries
@@ -70,10 +71,12 @@ def _month_index(yyyy_mm: Any) -> Any:
     return cast(func.substr(yyyy_mm, 1, 4), Integer) * 12 + cast(func.substr(yyyy_mm, 6, 2), Integer)
 
 
-def clean_months_subquery(on: date, name: str | None = None, *, employer_id: Any = None) -> Subquery:
+def clean_months_subquery(on: Any, name: str | None = None, *, employer_id: Any = None) -> Subquery:
     """Every employer in state 正常 opened by ``on`` with no arrears open (or only
     ``employer_id``): its whole months without arrears up to ``on``'s month, that month
-    excluded. Columns: ``employer_id``, ``clean_months``."""
+    excluded. Columns: ``employer_id``, ``clean_months``. ``on``: a date, or a bound parameter
+    of one (the statement built once, :func:`_single_statement`)."""
+    on = _date_of(on)
     e = accounts_queries.employer_refs_subquery("gc_e")
     a = contributions_queries.arrears_subquery("gc_a")
     last_q = select(a.c.employer_id, func.max(a.c.month).label("last_month"))
@@ -85,7 +88,7 @@ def clean_months_subquery(on: date, name: str | None = None, *, employer_id: Any
     start = case((last.c.last_month.is_(None), opened), (after_arrears > opened, after_arrears), else_=opened)
     still_open = exists().where(a.c.employer_id == e.c.id, a.c.state == "open")
     query = (
-        select(e.c.id.label("employer_id"), (literal(on.year * 12 + on.month) - start).label("clean_months"))
+        select(e.c.id.label("employer_id"), (_month_index(month_of(on)) - start).label("clean_months"))
         .select_from(e.outerjoin(last, last.c.employer_id == e.c.id))
         .where(e.c.state == NORMAL, e.c.opened_on <= on, ~still_open)
     )
@@ -94,8 +97,13 @@ def clean_months_subquery(on: date, name: str | None = None, *, employer_id: Any
     return query.subquery(name)
 
 
-def _good_credit_query(on: date, rule: GoodCredit, employer_id: Any = None) -> Any:
+def _date_of(on: Any) -> Any:
+    return bindparam("gc_on_value", on, type_=Date) if isinstance(on, date) else on
+
+
+def _good_credit_query(on: Any, min_months: Any, employer_id: Any = None) -> Any:
     clean = clean_months_subquery(on, "gc", employer_id=employer_id)
+    on = _date_of(on)
     e = accounts_queries.employer_records_subquery("gc_ref")
     n = credit_national.c
     listed = exists().where(
@@ -104,8 +112,23 @@ def _good_credit_query(on: date, rule: GoodCredit, employer_id: Any = None) -> A
     return (
         select(clean.c.employer_id, e.c.account_no, e.c.name, clean.c.clean_months)
         .join(e, e.c.id == clean.c.employer_id)
-        .where(and_(clean.c.clean_months >= rule.min_months_without_arrears, ~listed))
+        .where(and_(clean.c.clean_months >= min_months, ~listed))
     )
+
+
+@cache
+def _single_statement(by_member: bool) -> Any:
+    """Is one employer (``:gc_employer``, or the employer of ``:gc_member``) of good credit on
+    ``:gc_on`` with ``:gc_min`` months? Built once: every acceptance of an application asks it,
+    and building the construct cost more than running it."""
+    if by_member:
+        m = accounts_queries.member_refs_subquery("gc_m")
+        target: Any = select(m.c.employer_id).where(m.c.id == bindparam("gc_member")).scalar_subquery()
+    else:
+        target = bindparam("gc_employer")
+    on = bindparam("gc_on", type_=Date)
+    sub = _good_credit_query(on, bindparam("gc_min", type_=Integer), target).subquery()
+    return select(sub.c.employer_id)
 
 
 @dataclass(frozen=True)
@@ -120,16 +143,21 @@ def good_credit_employers(
     conn: Connection, on: date, *, rule: GoodCredit | None = None, limit: int = 500
 ) -> list[GoodCreditEmployer]:
     """The good-credit employers on ``on``, the longest record first."""
-    query = _good_credit_query(on, rule or policy())
+    query = _good_credit_query(on, (rule or policy()).min_months_without_arrears)
     sub = query.subquery()
     rows = conn.execute(select(sub).order_by(sub.c.clean_months.desc(), sub.c.employer_id).limit(limit))
     return [GoodCreditEmployer(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
 
 
-def is_good_credit(conn: Connection, employer_id: Any, on: date, *, rule: GoodCredit | None = None) -> bool:
-    """Whether the employer (an id, or a scalar subquery giving one) is of good credit on ``on``."""
-    sub = _good_credit_query(on, rule or policy(), employer_id).subquery()
-    return conn.scalar(select(sub.c.employer_id)) is not None
+def is_good_credit(conn: Connection, employer_id: int, on: date, *, rule: GoodCredit | None = None) -> bool:
+    """Whether the employer is of good credit on ``on``."""
+    params = {"gc_employer": employer_id, "gc_on": on, "gc_min": (rule or policy()).min_months_without_arrears}
+    return conn.scalar(_single_statement(False), params) is not None
+
+
+def _employer_of_member_is_good_credit(conn: Connection, member_id: int, on: date, rule: GoodCredit) -> bool:
+    params = {"gc_member": member_id, "gc_on": on, "gc_min": rule.min_months_without_arrears}
+    return conn.scalar(_single_statement(True), params) is not None
 
 
 def marker_of(conn: Connection, employer_id: int, on: date) -> str | None:
@@ -144,15 +172,13 @@ def fast_track_application(conn: Connection, ctx: Context, event: Event) -> None
     working days and served first in the review queue."""
     today, rule = ctx.clock.today(), policy()
     employer_id, member_id = event.payload.get("employer_id"), event.payload.get("member_id")
-    target: Any
     if employer_id is not None:
-        target = int(employer_id)
+        good = is_good_credit(conn, int(employer_id), today, rule=rule)
     elif member_id is not None and rule.for_employees:  # the member's employer, in the same statement
-        m = accounts_queries.member_refs_subquery("gc_m")
-        target = select(m.c.employer_id).where(m.c.id == int(member_id)).scalar_subquery()
+        good = _employer_of_member_is_good_credit(conn, int(member_id), today, rule)
     else:
         return
-    if is_good_credit(conn, target, today, rule=rule):
+    if good:
         applications.fast_track(
             conn, ctx, int(event.object_id), marker_zh=rule.marker_zh, working_days=rule.review_working_days
         )
