@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
 from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +151,11 @@ def good_credit_employers(
 
 def is_good_credit(conn: Connection, employer_id: int, on: date, *, rule: GoodCredit | None = None) -> bool:
     """Whether the employer is of good credit on ``on``."""
-    params = {"gc_employer": employer_id, "gc_on": on, "gc_min": (rule or policy()).min_months_without_arrears}
+    params = {
+        "gc_employer": employer_id,
+        "gc_on": on,
+        "gc_min": (rule or policy()).min_months_without_arrears,
+    }
     return conn.scalar(_single_statement(False), params) is not None
 
 
