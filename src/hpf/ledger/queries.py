@@ -81,6 +81,24 @@ def entry_amount(conn: Connection, entry_id: int, subject: str, side: Side | Non
     return int(conn.scalar(query) or 0)
 
 
+def entry_amounts(
+    conn: Connection, entry_ids: Sequence[int], subject: str, side: Side | None = None
+) -> dict[int, int]:
+    """:func:`entry_amount` of many entries in one read: ``{entry id: Σ fen}`` (absent: none)."""
+    found: dict[int, int] = {}
+    ids = list(entry_ids)
+    for start in range(0, len(ids), 900):
+        query = (
+            select(journal_line.c.entry_id, func.sum(journal_line.c.amount_fen))
+            .where(journal_line.c.entry_id.in_(ids[start : start + 900]), journal_line.c.subject_code == subject)
+            .group_by(journal_line.c.entry_id)
+        )
+        if side is not None:
+            query = query.where(journal_line.c.side == side.value)
+        found.update({int(e): int(a or 0) for e, a in conn.execute(query)})
+    return found
+
+
 def member_credit_totals(conn: Connection, entry_ids: Sequence[int]) -> tuple[int, int]:
     """(how many, Σ fen) of the member credit lines of the given entries."""
     count, total = conn.execute(

@@ -77,6 +77,7 @@ class FakeBank:
     # Other centers' accounts at this (fake) bank: a payment to one credits that center's bank
     # (``connect``), as a transfer between two centers' fund accounts does.
     peers: dict[str, FakeBank] = field(default_factory=dict)
+    _credited: set[str] = field(default_factory=set)  # the payers' references credited once
     _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -223,8 +224,9 @@ class FakeBank:
     ) -> m.StatementLine | None:
         """Money from another center's payment ``ref_seq_no``: credited once per reference."""
         with self._lock:
-            if any(x.ref_seq_no == ref_seq_no and x.direction == "C" for x in self.statement):
+            if ref_seq_no in self._credited:
                 return None
+            self._credited.add(ref_seq_no)
             self.balance_fen += amt_fen
             line = m.StatementLine(
                 bank_seq_no=self._next_serial("C"), tx_date=self.bank_date(), direction="C", amt_fen=amt_fen,
@@ -334,13 +336,17 @@ def create_fake_bank(bank: FakeBank | None = None, *, notify_url: str | None = N
         return JSONResponse(result.model_dump(mode="json"))
 
     @bdc.post("/BDC103")
-    def batch_payment(request: m.BatchPaymentRequest) -> m.BatchAccepted:
+    def batch_payment(request: m.BatchPaymentRequest) -> JSONResponse:
         batch_no = request.header.send_seq_no
-        for item in request.items:
-            state.pay(item)
+        faults = {state.pay(item)[1] for item in request.items}
         with state._lock:
             state.batches[batch_no] = [i.send_seq_no for i in request.items]
-        return m.BatchAccepted(batch_no=batch_no, accepted=len(request.items))
+        if faults & {"timeout", "late"}:  # paid, but the answer never comes
+            time.sleep(state.delay)
+        if faults & {"timeout", "late", "lost"}:  # the whole batch goes unanswered
+            return JSONResponse({"error": "gateway timeout"}, status_code=504)
+        accepted = m.BatchAccepted(batch_no=batch_no, accepted=len(request.items))
+        return JSONResponse(accepted.model_dump(mode="json"))
 
     @bdc.post("/BDC105")
     def loan_debit(request: m.LoanDebitRequest) -> JSONResponse:

@@ -478,14 +478,24 @@ def _send(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> dic
 
 
 def send_reserved(
-    engine: Engine, ctx: Context, bank: BankAdapter, *, owner_kind: str | None = None, limit: int = 500
+    engine: Engine,
+    ctx: Context,
+    bank: BankAdapter,
+    *,
+    owner_kind: str | None = None,
+    limit: int = 500,
+    batch: int = 0,
 ) -> dict[str, int]:
     """The payment run: send every order still ``reserved`` (of one owner kind, or all), oldest first.
 
     Approval reserves the money in its own transaction; the bank is called here, outside any
     business transaction, as centers do in their batch payment runs (``hpf settlement pay``,
     ``hpf withdrawals pay``). Sending is idempotent per order (:func:`send`). Counts per state.
+    ``batch``: 0, one BDC101 per order; N, BDC103 batches of up to N orders, their results
+    applied set-based (:func:`pay_in_batches`).
     """
+    if batch > 0:
+        return pay_in_batches(engine, ctx, bank, owner_kind=owner_kind, limit=limit, size=batch)
     query = select(payment_order.c.id).where(payment_order.c.state == OrderState.RESERVED.value)
     if owner_kind is not None:
         query = query.where(payment_order.c.owner_kind == owner_kind)
@@ -496,6 +506,71 @@ def send_reserved(
         state = str(_send(engine, ctx, int(order_id), bank)["state"])
         counts[state] = counts.get(state, 0) + 1
     return counts
+
+
+BATCH_MOST = 1000  # orders in one BDC103
+
+
+def pay_in_batches(
+    engine: Engine,
+    ctx: Context,
+    bank: BankAdapter,
+    *,
+    owner_kind: str | None = None,
+    limit: int = 500,
+    size: int = BATCH_MOST,
+) -> dict[str, int]:
+    """The payment run in BDC103 batches: up to ``limit`` reserved orders (of one owner kind, or
+    all), oldest first, sent ``size`` at a time — one UPDATE to ``sent``, one bank call — and
+    each batch's results (BDC107) applied set-based (:func:`apply_batch_result`). Counts per
+    state the orders ended in.
+
+    Exactly once: a batch's orders are ``sent`` with its number before the bank is called. Its
+    orders still open after the results (the bank did not answer, or does not know them: the
+    batch was lost) are resolved one by one (:func:`resolve`: BDC110, and the *same* 业务流水号 sent
+    again if the bank never had it; the bank pays a number once). A run that stopped between
+    sending and applying leaves ``sent`` orders with their batch number: the next run applies
+    those batches first."""
+    size = max(1, min(size, BATCH_MOST))
+    po = payment_order.c
+    counts: dict[str, int] = {}
+    with read_transaction(engine) as conn:
+        left = select(po.batch_no).where(po.batch_no.is_not(None), po.state.in_([s.value for s in OPEN_WITH_BANK]))
+        if owner_kind is not None:
+            left = left.where(po.owner_kind == owner_kind)
+        batches = list(dict.fromkeys(conn.scalars(left.order_by(po.id))))
+        query = select(po.id).where(po.state == OrderState.RESERVED.value)
+        if owner_kind is not None:
+            query = query.where(po.owner_kind == owner_kind)
+        ids = [int(i) for i in conn.scalars(query.order_by(po.id).limit(limit))]
+    for start in range(0, len(ids), size):
+        batches.append(send_batch(engine, ctx, ids[start : start + size], bank))
+    for batch_no in batches:
+        for state, n in _settle_batch(engine, ctx, batch_no, bank).items():
+            counts[state] = counts.get(state, 0) + n
+    return counts
+
+
+def _settle_batch(engine: Engine, ctx: Context, batch_no: str, bank: BankAdapter) -> dict[str, int]:
+    """A sent batch's results applied, then its orders still open resolved one by one; the
+    batch's orders counted by the state they are in now."""
+    po = payment_order.c
+    with suppress(BankNoAnswer):
+        apply_batch_result(engine, ctx, batch_no, bank)
+    with read_transaction(engine) as conn:
+        still = [
+            int(i)
+            for i in conn.scalars(
+                select(po.id)
+                .where(po.batch_no == batch_no, po.state.in_([s.value for s in OPEN_WITH_BANK]))
+                .order_by(po.id)
+            )
+        ]
+    for order_id in still:  # the exception: a batch the bank did not answer or never had
+        _resolve(engine, ctx, order_id, bank)
+    with read_transaction(engine) as conn:
+        rows = conn.execute(select(po.state, func.count()).where(po.batch_no == batch_no).group_by(po.state))
+        return {str(state): int(n) for state, n in rows}
 
 
 def resolve(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> PaymentOrder:
