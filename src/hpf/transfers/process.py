@@ -38,7 +38,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from hpf import events
 from hpf.accounts import queries as accounts_queries
@@ -48,7 +48,7 @@ from hpf.contributions import queries as contributions_queries
 from hpf.contributions import service as contributions
 from hpf.db.locks import lock_name
 from hpf.events import Event
-from hpf.interest.service import settle_on_close_with_policy
+from hpf.interest.service import settle_on_close_many
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError, InvalidInput, NotFound
 from hpf.kernel.findings import Finding
@@ -74,7 +74,7 @@ from hpf.settlement.rules import AccountClass, Payee, PayoutRequest, Source
 from hpf.transfers import rules
 from hpf.transfers.link import Incoming, current_link
 from hpf.transfers.rules import FINAL, Side, State
-from hpf.transfers.service import send, stored_body
+from hpf.transfers.service import send, send_many, stored_bodies, stored_body
 from hpf.transfers.service import status_answered as service_status_answered
 from hpf.transfers.tables import exchanged_message, peer_center, transfer
 
@@ -620,64 +620,225 @@ def _uuid(text: str) -> UUID:
 
 def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
     """Staff approve a letter at the old center (see the module docstring); approving again
-    changes nothing."""
+    changes nothing. The bulk approval's set-based path with one letter (:func:`_approve_set`)."""
     row = _out_row(conn, transfer_id)
     if row["state"] in (State.TRANSFERRED.value, State.COMPLETED.value):
         return get(conn, ctx.clock.today(), transfer_id)  # approved before: nothing changes
     rules.require_move(Side.OUT, State(row["state"]), State.TRANSFERRED)
-    letter = _letter_of(conn, row)
-    member, findings, loans = _checked(conn, ctx, letter)
-    failed = [f for f in findings if not f.passed]
-    if failed or member is None:
-        raise Conflict(
-            "transfer.checks_failed",
-            "不符合转出条件：" + "；".join(f.message_zh for f in failed),
-            "a check fails: refuse the letter with the reason instead",
-            checks=[f.code for f in failed],
-        )
+    _approved, refused = _approve_set(conn, ctx, [transfer_id])
+    if refused:
+        raise refused[0][1]
+    return get(conn, ctx.clock.today(), transfer_id)
+
+
+@dataclass(frozen=True)
+class _Approving:
+    """A letter that passed its checks at approval: its row, letter, account and loans."""
+
+    row: Mapping[str, Any]
+    letter: ContactLetter
+    member: accounts.Member
+    findings: list[Finding]
+    loans: tuple[int, bool]
+
+
+def _approve_set(
+    conn: Connection, ctx: Context, transfer_ids: list[int]
+) -> tuple[list[int], list[tuple[int, HpfError]]]:
+    """Approve letters set-based (decision 0041), as :func:`approve` would one by one: the rows,
+    letters, accounts, seal dates and loans read once for all; the checks (``rules.out_checks``)
+    pre-filter — a letter that fails, or is not a received letter here, is refused with its
+    reason and left as it was; then for the others together: the interest to date
+    (``interest.settle_on_close_many``), the payouts reserved (``settlement.reserve_many``), the
+    accounts closed (``accounts.close_members``), the BDC901 answers and BDC905s queued
+    (``send_many``), the transfers moved with their events. (The approved, the refused.)"""
+    t = transfer.c
+    query = select(transfer).where(t.id.in_(transfer_ids))
+    rows = {int(r["id"]): dict(r) for r in conn.execute(query.with_for_update()).mappings()}
+    approved: list[int] = []
+    refused: list[tuple[int, HpfError]] = []
+    waiting: list[dict[str, Any]] = []
+    for transfer_id in transfer_ids:
+        row = rows.get(transfer_id)
+        if row is None or row["side"] != Side.OUT.value:
+            refused.append((transfer_id, not_found(transfer_id)))
+        elif row["state"] in (State.TRANSFERRED.value, State.COMPLETED.value):
+            approved.append(transfer_id)  # approved before: nothing changes
+        elif not rules.can_move(Side.OUT, State(row["state"]), State.TRANSFERRED):
+            try:
+                rules.require_move(Side.OUT, State(row["state"]), State.TRANSFERRED)
+            except HpfError as exc:
+                refused.append((transfer_id, exc))
+        else:
+            waiting.append(row)
+    going, failing = _checked_set(conn, ctx, waiting)
+    refused.extend(failing)
+    if going:
+        _transfer_out_set(conn, ctx, going)
+        approved.extend(int(a.row["id"]) for a in going)
+    order = {i: n for n, i in enumerate(transfer_ids)}
+    approved.sort(key=order.__getitem__)
+    refused.sort(key=lambda r: order[r[0]])
+    return approved, refused
+
+
+def _checked_set(
+    conn: Connection, ctx: Context, rows: list[dict[str, Any]]
+) -> tuple[list[_Approving], list[tuple[int, HpfError]]]:
+    """The checks of :func:`_checked` for many letters, each fact read once for all."""
+    if not rows:
+        return [], []
+    bodies = stored_bodies(conn, [r["letter_message_id"] for r in rows])
+    letters: dict[str, ContactLetter] = {}
+    for r in rows:
+        body = bodies.get(r["letter_message_id"])
+        if body is None:
+            raise not_found(r["letter_no"])
+        assert isinstance(body, ContactLetter)
+        letters[r["letter_message_id"]] = body
+    members = accounts.get_members(conn, [letter.old_account_no for letter in letters.values()])
+    ids = [m.id for m in members.values()]
+    sealed = accounts_queries.last_sealed_on_many(conn, ids)
+    any_loans = household_loans(conn, ids) if ids else (0, False)
+    min_months = _min_sealed_months(conn, ctx)
+    going: list[_Approving] = []
+    failing: list[tuple[int, HpfError]] = []
+    for row in rows:
+        letter = letters[row["letter_message_id"]]
+        member = members.get(letter.old_account_no)
+        if member is not None and not _same_person(member, letter):
+            member = None
+        if member is None:
+            facts, loans = rules.OutFacts(False, None, None, 0, 0), (0, False)
+        else:  # the household's loans: one read for all, each member's only where any exists
+            loans = household_loans(conn, [member.id]) if any_loans[0] else (0, False)
+            facts = rules.OutFacts(
+                True, member.state, sealed.get(member.id), 1 if loans[1] else 0, member.balance_fen
+            )
+        findings = rules.out_checks(facts, ctx.clock.today(), min_months)
+        failed = [f for f in findings if not f.passed]
+        if failed or member is None:
+            failing.append((int(row["id"]), _checks_failed(failed)))
+        else:
+            going.append(_Approving(row, letter, member, findings, (loans[0], bool(loans[1]))))
+    return going, failing
+
+
+def _same_person(member: accounts.Member, letter: ContactLetter) -> bool:
+    return (
+        blind_index("member", "resident_id", member.resident_id)
+        == blind_index("member", "resident_id", letter.cert_no.strip().upper())
+        and member.name == letter.name.strip()
+    )
+
+
+def _checks_failed(failed: list[Finding]) -> Conflict:
+    return Conflict(
+        "transfer.checks_failed",
+        "不符合转出条件：" + "；".join(f.message_zh for f in failed),
+        "a check fails: refuse the letter with the reason instead",
+        checks=[f.code for f in failed],
+    )
+
+
+def _payout(
+    letter: ContactLetter, transfer_id: int, letter_no: str, balances: tuple[int, int], member_id: int
+) -> PayoutRequest:
+    carried, current = balances
+    sources = tuple(
+        Source(MEMBER_CONTROL, fen, member_id, part)
+        for part, fen in ((BalancePart.CARRIED, carried), (BalancePart.CURRENT, current))
+        if fen
+    )
+    return PayoutRequest(
+        owner_kind=OWNER_KIND, owner_id=str(transfer_id), amount_fen=carried + current, sources=sources,
+        payee=Payee(letter.in_fund_account_name[:60], letter.in_fund_account_no, letter.in_bank_name[:60],
+                    account_class=AccountClass.CORPORATE),
+        business_type="07", fund_business_type="07", idempotency_key=f"transfer:{letter_no}",
+        summary=f"转移接续 {letter_no}",
+    )  # fmt: skip
+
+
+def _transfer_out_set(conn: Connection, ctx: Context, going: list[_Approving]) -> None:
+    """The approval's effects for letters that passed (see :func:`_approve_set`)."""
     today = ctx.clock.today()
-    member_id = member.id
-    interest_fen, _ = settle_on_close_with_policy(conn, ctx, member_id, today)
-    carried, current = ledger.member_balances(conn, [member_id]).get(member_id, (0, 0))
-    amount = carried + current
-    principal = amount - interest_fen
-    order_id, order_no = None, None
-    if amount > 0:
-        sources = tuple(
-            Source(MEMBER_CONTROL, fen, member_id, part)
-            for part, fen in ((BalancePart.CARRIED, carried), (BalancePart.CURRENT, current))
-            if fen
-        )
-        order = settlement.reserve(
-            conn,
-            ctx,
-            PayoutRequest(
-                owner_kind=OWNER_KIND, owner_id=str(transfer_id), amount_fen=amount, sources=sources,
-                payee=Payee(letter.in_fund_account_name[:60], letter.in_fund_account_no, letter.in_bank_name[:60],
-                            account_class=AccountClass.CORPORATE),
-                business_type="07", fund_business_type="07", idempotency_key=f"transfer:{row['letter_no']}",
-                summary=f"转移接续 {row['letter_no']}",
+    member_ids = [a.member.id for a in going]
+    interest = settle_on_close_many(conn, ctx, member_ids, today)
+    balances = ledger.member_balances(conn, member_ids)
+    payouts = [
+        (
+            a,
+            _payout(
+                a.letter, int(a.row["id"]), a.row["letter_no"], balances.get(a.member.id, (0, 0)), a.member.id
             ),
-        )  # fmt: skip
-        order_id, order_no = order.id, order.order_no
-    accounts.close_member(
-        conn, ctx, member.account_no, CloseKind.TRANSFERRED_OUT, f"异地转出（联系函{row['letter_no']}）"
+        )
+        for a in going
+    ]
+    orders = dict(
+        zip(
+            [int(a.row["id"]) for a, p in payouts if p.amount_fen > 0],
+            settlement.reserve_many(conn, ctx, [p for _, p in payouts if p.amount_fen > 0]),
+            strict=True,
+        )
     )
-    body = _transfer_out(
-        conn, row["letter_no"], member, (principal, interest_fen), order_no or "NONE",
-        sorted(contributions_queries.member_posted_months(conn, member_id)), loans=loans,
+    accounts.close_members(
+        conn, ctx, [(a.member.account_no, f"异地转出（联系函{a.row['letter_no']}）") for a in going],
+        CloseKind.TRANSFERRED_OUT,
     )  # fmt: skip
-    taken = TransferFeedback(
-        letter_no=row["letter_no"], feedback_code="2", feedback="账户信息复核通过", status="08"
+    months = contributions_queries.posted_months(conn, member_ids)
+    by_peer: dict[str, list[tuple[_Approving, PayoutRequest]]] = {}
+    for a, p in payouts:
+        by_peer.setdefault(a.row["peer"], []).append((a, p))
+    moved: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
+    for peer, group in by_peer.items():
+        messages: list[tuple[str, Any, UUID | None]] = []
+        for a, p in group:
+            order = orders.get(int(a.row["id"]))
+            interest_fen = interest[a.member.id][0]
+            body = _transfer_out(
+                conn, a.row["letter_no"], a.member, (p.amount_fen - interest_fen, interest_fen),
+                order.order_no or "NONE" if order else "NONE", sorted(months[a.member.id]), loans=a.loans,
+            )  # fmt: skip
+            taken = TransferFeedback(
+                letter_no=a.row["letter_no"], feedback_code="2", feedback="账户信息复核通过", status="08"
+            )
+            messages += [("BDC901", taken, _uuid(a.row["letter_message_id"])), ("BDC905", body, None)]
+        sent = send_many(conn, ctx, peer, messages)
+        for (a, p), out_id in zip(group, sent[1::2], strict=True):
+            order = orders.get(int(a.row["id"]))
+            interest_fen = interest[a.member.id][0]
+            moved.append((a.row, {
+                "member_id": a.member.id, "principal_fen": p.amount_fen - interest_fen, "interest_fen": interest_fen,
+                "amount_fen": p.amount_fen, "order_no": order.order_no if order else None,
+                "payment_order_id": order.id if order else None, "out_message_id": str(out_id),
+                "checks": _checks_json(a.findings),
+            }))  # fmt: skip
+    _update_set(conn, ctx, moved, State.TRANSFERRED)
+
+
+def _update_set(
+    conn: Connection, ctx: Context, moved: list[tuple[Mapping[str, Any], dict[str, Any]]], target: State
+) -> None:
+    """:func:`_update` of many transfers: one executemany, one INSERT of their events."""
+    if not moved:
+        return
+    for row, _ in moved:
+        rules.require_move(Side(row["side"]), State(row["state"]), target)
+    ended = {"ended_on": ctx.clock.today()} if target in FINAL else {}
+    names = sorted(moved[0][1])
+    conn.execute(
+        update(transfer)
+        .where(transfer.c.id == bindparam("tid"))
+        .values(
+            state=target.value, updated_at=ctx.clock.now(), **ended, **{n: bindparam(f"v_{n}") for n in names}
+        ),
+        [{"tid": row["id"], **{f"v_{n}": values[n] for n in names}} for row, values in moved],
     )
-    send(conn, ctx, row["peer"], "BDC901", taken, reply_to=_uuid(row["letter_message_id"]))
-    out_id = send(conn, ctx, row["peer"], "BDC905", body)
-    _update(
-        conn, ctx, row, State.TRANSFERRED, member_id=member_id, principal_fen=principal, interest_fen=interest_fen,
-        amount_fen=amount, order_no=order_no, payment_order_id=order_id, out_message_id=str(out_id),
-        checks=_checks_json(findings),
-    )  # fmt: skip
-    return get(conn, today, transfer_id)
+    events.record_many(conn, ctx, [
+        (f"transfer.{target.value}", "transfer", row["id"],
+         {"letter_no": row["letter_no"], "side": row["side"], "from": row["state"]})
+        for row, _ in moved
+    ])  # fmt: skip
 
 
 BULK_MOST = 500  # letters approved in one call (one transaction)
@@ -713,10 +874,11 @@ def approve_many(
     conn: Connection, ctx: Context, transfer_ids: list[int] | None = None, *, most: int = BULK_MOST
 ) -> BulkApproval:
     """Staff approve letters in bulk (decision 0036): ``transfer_ids`` (at most ``BULK_MOST``), or
-    none for every letter that passes its checks (:func:`approvable`). Each is :func:`approve`
-    in its own savepoint: a letter that fails at approval (a check no longer holds, another
-    state) is skipped with its reason, and its neighbours are approved. ``most``: of every letter
-    that passes, this many (fewer per call: shorter write transactions)."""
+    none for every letter that passes its checks (:func:`approvable`), set-based
+    (:func:`_approve_set`, decision 0041): a letter that fails at approval (a check no longer
+    holds, another state) is skipped with its reason, and its neighbours are approved together;
+    should the set still fail, each letter is approved alone in its own savepoint. ``most``: of
+    every letter that passes, this many (fewer per call: shorter write transactions)."""
     ids = (
         approvable(conn, max(1, min(most, BULK_MOST)))
         if transfer_ids is None
@@ -726,23 +888,27 @@ def approve_many(
         raise InvalidInput(
             "transfer.bulk_too_many", f"一次最多批量审批{BULK_MOST}笔", f"at most {BULK_MOST} letters at once"
         )
-    approved: list[int] = []
-    skipped: list[Skipped] = []
-    for transfer_id in ids:
-        try:
-            with conn.begin_nested():
-                done = approve(conn, ctx, transfer_id)
-            if done.side != Side.OUT.value or done.state not in (
-                State.TRANSFERRED.value,
-                State.COMPLETED.value,
-            ):
-                raise Conflict(
-                    "transfer.not_approved", "未能同意转出", f"transfer {transfer_id} is {done.state}"
-                )
-            approved.append(transfer_id)
-        except HpfError as exc:
-            letter = conn.scalar(select(transfer.c.letter_no).where(transfer.c.id == transfer_id))
-            skipped.append(Skipped(transfer_id, letter or "", exc.code, exc.title))
+    try:
+        with conn.begin_nested():
+            approved, refused = _approve_set(conn, ctx, ids)
+    except HpfError:  # a refusal the pre-filter did not foresee: each letter alone, in its savepoint
+        approved, refused = [], []
+        for transfer_id in ids:
+            try:
+                with conn.begin_nested():
+                    got, lost = _approve_set(conn, ctx, [transfer_id])
+                approved += got
+                refused += lost
+            except HpfError as exc:
+                refused.append((transfer_id, exc))
+    letters = dict(
+        conn.execute(
+            select(transfer.c.id, transfer.c.letter_no).where(transfer.c.id.in_([i for i, _ in refused]))
+        )
+        .tuples()
+        .all()
+    )
+    skipped = [Skipped(i, letters.get(i) or "", exc.code, exc.title) for i, exc in refused]
     return BulkApproval(tuple(approved), tuple(skipped))
 
 
