@@ -901,13 +901,8 @@ def approve_many(
                 refused += lost
             except HpfError as exc:
                 refused.append((transfer_id, exc))
-    letters = dict(
-        conn.execute(
-            select(transfer.c.id, transfer.c.letter_no).where(transfer.c.id.in_([i for i, _ in refused]))
-        )
-        .tuples()
-        .all()
-    )
+    named = select(transfer.c.id, transfer.c.letter_no).where(transfer.c.id.in_([i for i, _ in refused]))
+    letters = {int(i): str(no) for i, no in conn.execute(named)}
     skipped = [Skipped(i, letters.get(i) or "", exc.code, exc.title) for i, exc in refused]
     return BulkApproval(tuple(approved), tuple(skipped))
 

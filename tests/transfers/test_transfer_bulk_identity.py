@@ -1,0 +1,184 @@
+"""The bulk approval (decision 0041) leaves exactly what approving the same letters one by one
+leaves: the same ledger lines, balances, payment orders, account changes, events and outbound
+messages.
+
+Two networks built alike (``test_transfer_batch``'s three people at Shenzhen, sealed, applying at
+Hangzhou on 15 April 2025); 李四's account is unsealed before the decision, so his letter fails
+its checks in both. On one, staff approve each letter in its own transaction; on the other, all
+three in one bulk approval. Then every row the approval wrote at the old center is compared,
+with entry ids (which follow the order of posting) translated to their idempotency keys and message ids to what they answer.
+
+Figures (worked by hand in ``test_transfer_batch``): 张三 and 王五 576,000 fen principal +
+840 fen interest = 576,840 fen each; 李四 untouched at 360,000 fen.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import test_transfer_batch as case
+from sqlalchemy import Connection, text
+from transfer_support import NEW, OLD, TODAY, Center, Network, make_network
+
+from hpf.accounts import service as accounts
+from hpf.kernel.errors import Conflict
+from hpf.transfers import process
+from hpf.transfers import service as transfers
+
+PEOPLE = tuple(case.PEOPLE)
+
+
+def _network(tmp_path) -> Network:
+    net = make_network(tmp_path, TODAY, {NEW: "杭州住房公积金管理中心", OLD: "深圳市住房公积金管理中心"})
+    old, new = net.centers[OLD], net.centers[NEW]
+    case._populate(old, case.date(2025, 1, 2), ("2025-01", "2025-02", "2025-03"), seq=1)
+    case._populate(new, case.date(2025, 4, 1), (), seq=2)
+    with old.write() as conn:
+        for who in PEOPLE:
+            accounts.seal_member(conn, old.ctx, old.members[who].account_no, "离职封存")
+    for center in net.centers.values():
+        case._batches(center, True)
+    for who in PEOPLE:
+        case._apply(net, who)
+    net.run()
+    with old.write() as conn:  # 李四 found work again at Shenzhen: his letter fails its checks
+        accounts.unseal_member(conn, old.ctx, old.members["li"].account_no, "重新就业")
+    return net
+
+
+def _mark(conn: Connection) -> dict[str, int]:
+    """The last row id of each table the approval writes to, before it."""
+    tables = ("journal_entry", "business_event", "payment_order_event", "account_history")
+    return {t: int(conn.scalar(text(f"SELECT COALESCE(MAX(id), 0) FROM {t}")) or 0) for t in tables}
+
+
+def _rows(conn: Connection, sql: str, **params: Any) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+
+
+def _snapshot(center: Center, mark: dict[str, int]) -> dict[str, Any]:
+    with center.use(), center.read() as conn:
+        keys = {
+            int(r["id"]): r["idempotency_key"]
+            for r in _rows(conn, "SELECT id, idempotency_key FROM journal_entry")
+        }
+
+        def key(entry_id: Any) -> Any:
+            return keys.get(int(entry_id)) if entry_id is not None else None
+
+        entries = {
+            e["idempotency_key"]: (
+                e["business_type"], e["business_id"], str(e["value_date"]), str(e["posting_date"]), e["memo"],
+                sorted(
+                    (ln["subject_code"], ln["side"], ln["amount_fen"], ln["member_id"], ln["employer_id"],
+                     ln["balance_part"], str(ln["value_date"]), ln["accrual_days"])
+                    for ln in _rows(conn, "SELECT * FROM journal_line WHERE entry_id = :e", e=e["id"])
+                ),
+            )
+            for e in _rows(conn, "SELECT * FROM journal_entry WHERE id > :m", m=mark["journal_entry"])
+        }  # fmt: skip
+        events = sorted(
+            json.dumps(
+                [e["type"], e["object_kind"], e["object_id"], _translated(_payload(e["payload"]), key), e["actor"]],
+                sort_keys=True, default=str,
+            )
+            for e in _rows(conn, "SELECT * FROM business_event WHERE id > :m", m=mark["business_event"])
+        )  # fmt: skip
+        orders = [
+            {k: (key(v) if k in ("reserve_entry_id", "settle_entry_id") else v) for k, v in o.items() if k != "recorded_at" and not k.endswith("_enc")}
+            for o in _rows(conn, "SELECT * FROM payment_order ORDER BY id")
+        ]  # fmt: skip
+        order_events = [
+            {k: (re.sub(r"#(\d+)", lambda m: f"#{key(m.group(1))}", v) if k == "note" else v)
+             for k, v in r.items() if k not in ("id", "recorded_at")}
+            for r in _rows(conn, "SELECT * FROM payment_order_event WHERE id > :m ORDER BY order_id, id",
+                           m=mark["payment_order_event"])
+        ]  # fmt: skip
+        history = sorted(
+            json.dumps({k: v for k, v in r.items() if k not in ("id", "recorded_at")}, sort_keys=True, default=str)
+            for r in _rows(conn, "SELECT * FROM account_history WHERE id > :m", m=mark["account_history"])
+        )  # fmt: skip
+        members = _rows(conn, "SELECT id, state, closed_on, version FROM member ORDER BY id")
+        balances = _rows(conn, "SELECT * FROM member_balance ORDER BY member_id")
+        subjects = _rows(
+            conn, "SELECT subject_code, SUM(debit_fen) d, SUM(credit_fen) c FROM subject_balance "
+            "GROUP BY subject_code ORDER BY subject_code"
+        )  # fmt: skip
+        moved = [
+            {
+                k: v
+                for k, v in r.items()
+                if k not in ("id", "updated_at", "out_message_id", "letter_message_id")
+            }
+            for r in _rows(conn, "SELECT * FROM transfer ORDER BY letter_no")
+        ]
+        answered = {
+            r["message_id"]: r["letter_no"]
+            for r in _rows(conn, "SELECT message_id, letter_no FROM exchanged_message")
+        }
+        outbound = sorted(
+            json.dumps(
+                [m["type"], m["peer"], m["letter_no"], answered.get(m["reply_to"]), m["state"],
+                 transfers.stored_body(conn, m["message_id"]).model_dump(mode="json")],  # type: ignore[union-attr]
+                sort_keys=True, default=str,
+            )
+            for m in _rows(conn, "SELECT * FROM exchanged_message WHERE direction = 'out' AND state = 'item'")
+        )  # fmt: skip
+    return {
+        "entries": entries, "events": events, "orders": orders, "order_events": order_events, "history": history,
+        "members": members, "balances": balances, "subjects": subjects, "transfers": moved, "outbound": outbound,
+    }  # fmt: skip
+
+
+def _payload(stored: Any) -> Any:
+    return json.loads(stored) if isinstance(stored, str) else stored
+
+
+def _translated(payload: dict[str, Any], key: Any) -> dict[str, Any]:
+    """Entry ids (which differ with the order of posting) as their idempotency keys."""
+    return {k: (key(v) if k.endswith("entry_id") and v is not None else v) for k, v in payload.items()}
+
+
+@pytest.mark.slow
+def test_bulk_approval_leaves_what_approving_one_by_one_leaves(tmp_path) -> None:
+    single, bulk = _network(tmp_path / "single"), _network(tmp_path / "bulk")
+    snapshots = []
+    for net, one_by_one in ((single, True), (bulk, False)):
+        old = net.centers[OLD]
+        ids = sorted(t.id for t in case._transfers(old).values())
+        with old.read() as conn:
+            mark = _mark(conn)
+        if one_by_one:
+            approved = []
+            for transfer_id in ids:
+                try:
+                    with old.write() as conn:
+                        approved.append(process.approve(conn, old.ctx, transfer_id).id)
+                except Conflict as refused:
+                    assert refused.code == "transfer.checks_failed" and "账户未封存" in refused.title
+        else:
+            with old.write() as conn:
+                done = process.approve_many(conn, old.ctx, ids)
+            approved = list(done.approved)
+            [skipped] = done.skipped
+            assert skipped.code == "transfer.checks_failed" and "账户未封存" in skipped.message_zh
+        assert len(approved) == 2
+        assert old.balance("li") == case.PRINCIPAL["li"] == 360_000
+        assert old.balance("zhang") == 0 == old.balance("wang")
+        assert not old.check()
+        snapshots.append(_snapshot(old, mark))
+    one, many = snapshots
+    for part in one:
+        assert one[part] == many[part], part
+    moved = {t["letter_no"][-1]: t for t in one["transfers"]}
+    assert sorted(
+        (t["amount_fen"], t["interest_fen"]) for t in moved.values() if t["state"] == "transferred"
+    ) == [
+        (576_840, 840),
+        (576_840, 840),
+    ]
+    assert len(one["entries"]) == 4  # two interest entries, two reservations
+    assert len(one["outbound"]) == 4  # two BDC901 answers (08), two BDC905s
