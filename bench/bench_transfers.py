@@ -1,6 +1,7 @@
 """Benchmark cross-center transfers: N members move from one city to another through the hub.
 
     python bench/bench_transfers.py [--transfers 10000] [--dir DIR] [--batch 100] [--approve 50]
+        [--pay-batch 500] [--notices 200]
 
 Set-up (not timed): two centers built by the demo generator with the same seed — the same
 people —, the old one (440300) with every member's account sealed and its balance, the new one
@@ -17,9 +18,12 @@ Timed, from the first application to the last credit:
 - the new center's worker packs them into BDC902s, the hub forwards them, the old center takes
   them;
 - the old center's staff approve in bulk over its API (``POST /api/v1/transfers/approve``,
-  ``--approve`` (50) a call: interest to date, the payout reserved, the account closed, the BDC905 queued);
-- the old center's payment run (``hpf settlement pay``'s function, ``--approve`` a run) pays the payouts;
-  the bank credits the new center, whose notices and BDC906s meet: each member credited.
+  ``--approve`` (50) a call, set-based: interest to date, the payouts reserved, the accounts closed,
+  the BDC905s queued);
+- the old center's payment run (``hpf settlement pay``'s function, ``--approve`` a run) pays the payouts
+  in BDC103 batches of ``--pay-batch`` (decision 0041);
+  the bank credits the new center, whose notices (``--notices`` per request) and BDC906s meet:
+  each member credited.
 
 Prints the end-to-end time, transfers per second, p50/p95 from application to credit, and, beside
 it, the bare cost of signing and sending as many messages one by one, measured in the same run:
@@ -195,6 +199,8 @@ def main() -> None:
     parser.add_argument(
         "--approve", type=int, default=50, help="letters per bulk approval (and payouts per run)"
     )
+    parser.add_argument("--pay-batch", type=int, default=500, help="payouts per BDC103 (0: one BDC101 each)")
+    parser.add_argument("--notices", type=int, default=200, help="bank notices per request (1: one each)")
     parser.add_argument("--timeout", type=float, default=900, help="give up after this many seconds")
     args = parser.parse_args()
     n = args.transfers
@@ -273,7 +279,7 @@ def main() -> None:
              "--port-a", str(ports["bank-old"]), "--account-a", ACCOUNTS[OLD], "--name-a", NAMES[OLD],
              "--notify-a", f"{base[OLD]}/api/v1/settlement/notices",
              "--port-b", str(ports["bank-new"]), "--account-b", ACCOUNTS[NEW], "--name-b", NAMES[NEW],
-             "--notify-b", f"{base[NEW]}/api/v1/settlement/notices"],
+             "--notify-b", f"{base[NEW]}/api/v1/settlement/notices", "--notify-group", str(args.notices)],
             {"HPF_BANK_SECRET": bank_key}, work / "banks.log",
         ))  # fmt: skip
         processes.append(_start([HPF, "hub", "serve", "--port", str(ports[HUB])], hub_env, work / "hub.log"))
@@ -352,7 +358,7 @@ def _run(
                     else:
                         errors.append(f"approve {answer.status_code} {answer.text[:200]}")
                 try:
-                    counts = send_reserved(engines[OLD], ctx, bank, limit=args.approve)
+                    counts = send_reserved(engines[OLD], ctx, bank, limit=args.approve, batch=args.pay_batch)
                 except OperationalError as exc:  # the server held SQLite's writer past the busy timeout
                     errors.append(f"pay: {str(exc)[:100]}")
                     counts = {}

@@ -257,6 +257,29 @@ class FakeBank:
             self.held.clear()
         return count
 
+    def deliver_groups(self, post: Callable[[bytes, dict[str, str]], int], group: int = 100) -> int:
+        """Post every queued notice in groups of up to ``group`` (``AccountChangeNotices``);
+        a group refused stays queued, in order."""
+        sent = 0
+        while True:
+            with self._lock:
+                pending = [self.outbox.popleft() for _ in range(min(group, len(self.outbox)))]
+            if not pending:
+                return sent
+            body = m.AccountChangeNotices(notices=pending).model_dump_json().encode()
+            headers = {"content-type": "application/json"}
+            if self.secret is not None:
+                headers[m.SIGNATURE_HEADER] = m.sign(body, self.secret)
+            try:
+                status = post(body, headers)
+            except httpx.HTTPError:
+                status = 0
+            if not 200 <= status < 300:
+                with self._lock:
+                    self.outbox.extendleft(reversed(pending))
+                return sent
+            sent += len(pending)
+
     def deliver(self, post: Callable[[bytes, dict[str, str]], int]) -> int:
         """Post every queued notice (``post(body, headers) -> status``); failures stay queued."""
         sent = 0
@@ -300,13 +323,18 @@ class DateRequest(BaseModel):
     day: date
 
 
-def create_fake_bank(bank: FakeBank | None = None, *, notify_url: str | None = None) -> FastAPI:
-    """The bank as an ASGI app; with ``notify_url`` it also sends its notices there by itself."""
+def create_fake_bank(
+    bank: FakeBank | None = None, *, notify_url: str | None = None, notify_group: int = 1
+) -> FastAPI:
+    """The bank as an ASGI app; with ``notify_url`` it also sends its notices there by itself,
+    one per request, or (``notify_group`` N > 1) up to N per request to ``<notify_url>/batch``."""
     state = bank or FakeBank()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_send_notices(state, notify_url)) if notify_url else None
+        task = (
+            asyncio.create_task(_send_notices(state, notify_url, group=notify_group)) if notify_url else None
+        )
         yield
         if task is not None:
             task.cancel()
@@ -410,8 +438,11 @@ def create_fake_bank(bank: FakeBank | None = None, *, notify_url: str | None = N
     return app
 
 
-async def _send_notices(state: FakeBank, url: str, every: float = 0.2) -> None:
-    """Background sender of the outbox (the served fake bank)."""
+async def _send_notices(state: FakeBank, url: str, every: float = 0.2, *, group: int = 1) -> None:
+    """Background sender of the outbox (the served fake bank); ``group`` > 1: in groups."""
+    if group > 1:
+        await _send_notice_groups(state, url, every, group)
+        return
     async with httpx.AsyncClient(timeout=5) as client:
         while True:
             pending = []
@@ -431,6 +462,29 @@ async def _send_notices(state: FakeBank, url: str, every: float = 0.2) -> None:
                     with state._lock:
                         state.outbox.extendleft(reversed(pending[n:]))
                     break
+            await asyncio.sleep(every)
+
+
+async def _send_notice_groups(state: FakeBank, url: str, every: float, group: int) -> None:
+    """Up to ``group`` queued notices per request (``AccountChangeNotices``), in order; a group
+    refused or not delivered goes back to the head of the queue, and is sent again next round."""
+    async with httpx.AsyncClient(timeout=60) as client:
+        while True:
+            with state._lock:
+                pending = [state.outbox.popleft() for _ in range(min(group, len(state.outbox)))]
+            if pending:
+                body = m.AccountChangeNotices(notices=pending).model_dump_json().encode()
+                headers = {"content-type": "application/json"}
+                if state.secret is not None:
+                    headers[m.SIGNATURE_HEADER] = m.sign(body, state.secret)
+                try:
+                    status = (await client.post(f"{url}/batch", content=body, headers=headers)).status_code
+                except httpx.HTTPError:
+                    status = 0
+                if 200 <= status < 300:
+                    continue  # the next group at once
+                with state._lock:
+                    state.outbox.extendleft(reversed(pending))
             await asyncio.sleep(every)
 
 

@@ -814,6 +814,82 @@ def apply_notice(conn: Connection, ctx: Context, notice: m.AccountChangeNotice) 
     return NoticeOutcome(notice_no, outcome, order["id"] if order else None)
 
 
+NOTICES_MOST = 500  # notices in one group
+
+
+def apply_notices(
+    conn: Connection, ctx: Context, notices: Sequence[m.AccountChangeNotice]
+) -> list[NoticeOutcome]:
+    """SBDC100 notices in a group (the bank posts many at once), in one transaction, with the
+    outcomes :func:`apply_notice` gives one by one: the notices seen before and the orders the
+    debits name read in one statement each; a debit whose order is paid already with its amount
+    (the bank's answer came first: the usual case) has no effect without touching it, any other
+    goes through the order's state machine; the notices stored in one INSERT, the unmatched
+    credits' events in one (each credit's listener then claims it, as for a single notice)."""
+    nos = [n.header.send_seq_no for n in notices]
+    refs = [n.line.ref_seq_no for n in notices if n.line.direction == "D" and n.line.ref_seq_no]
+    bn, po = bank_notice.c, payment_order.c
+    seen: dict[str, int | None] = {}
+    orders: dict[str, dict[str, Any]] = {}
+    for start in range(0, max(len(nos), len(refs)), 900):
+        if nos[start : start + 900]:
+            rows = conn.execute(
+                select(bn.notice_no, bn.order_id).where(bn.notice_no.in_(nos[start : start + 900]))
+            )
+            seen.update({str(no): order_id for no, order_id in rows})
+        if refs[start : start + 900]:
+            found = conn.execute(select(payment_order).where(po.order_no.in_(refs[start : start + 900])))
+            orders.update({str(r["order_no"]): dict(r) for r in found.mappings()})
+    outcomes: list[NoticeOutcome] = []
+    stored: list[dict[str, Any]] = []
+    credits: list[tuple[str, str, object, Mapping[str, Any] | None]] = []
+    for notice in notices:
+        notice_no, line = notice.header.send_seq_no, notice.line
+        if notice_no in seen:
+            outcomes.append(NoticeOutcome(notice_no, "duplicate", seen[notice_no]))
+            continue
+        order = orders.get(line.ref_seq_no) if line.direction == "D" and line.ref_seq_no else None
+        outcome = "unmatched"
+        if order is not None:
+            outcome = _debit_answer(conn, ctx, order, line)
+        seen[notice_no] = order["id"] if order else None
+        stored.append(_notice_row(ctx, notice, order["id"] if order else None, outcome))
+        if outcome == "unmatched" and line.direction == "C":
+            credits.append((CREDIT_RECEIVED, "bank_notice", notice_no, {
+                "notice_no": notice_no, "amount_fen": line.amt_fen, "ref_seq_no": line.ref_seq_no or "",
+                "tx_date": line.tx_date,
+            }))  # fmt: skip
+        outcomes.append(NoticeOutcome(notice_no, outcome, order["id"] if order else None))
+    if stored:
+        conn.execute(insert(bank_notice), stored)
+    events.record_many(conn, ctx, credits)
+    return outcomes
+
+
+def _debit_answer(conn: Connection, ctx: Context, order: Mapping[str, Any], line: m.StatementLine) -> str:
+    """A debit notice naming one of our orders: a success answer for it (see :func:`_apply`)."""
+    if order["state"] == OrderState.PAID.value and line.amt_fen in (0, order["amount_fen"]):
+        return "no_effect"  # what _apply answers, without reading the order again
+    result = m.PaymentResult(
+        send_seq_no=line.ref_seq_no, status=BankStatus.SUCCESS, bank_seq_no=line.bank_seq_no,
+        bank_date=line.tx_date, amt_fen=line.amt_fen,
+    )  # fmt: skip
+    return _apply(conn, ctx, int(order["id"]), result, "notice")[1]
+
+
+def _notice_row(
+    ctx: Context, notice: m.AccountChangeNotice, order_id: int | None, outcome: str
+) -> dict[str, Any]:
+    line = notice.line
+    return to_stored("bank_notice", {
+        "notice_no": notice.header.send_seq_no, "acct_no": notice.acct_no, "bank_seq_no": line.bank_seq_no,
+        "tx_date": line.tx_date, "direction": line.direction, "amount_fen": line.amt_fen,
+        "ref_seq_no": line.ref_seq_no, "counterparty_name": line.counterparty_name or None,
+        "counterparty_acct_no": line.counterparty_acct_no or None, "summary": line.summary[:60],
+        "order_id": order_id, "outcome": outcome, "received_at": ctx.clock.now(),
+    })  # fmt: skip
+
+
 # ------------------------------------------------------------------------------------ batches
 
 _batch_meta = MetaData()
