@@ -760,56 +760,49 @@ def _payout(
 
 
 def _transfer_out_set(conn: Connection, ctx: Context, going: list[_Approving]) -> None:
-    """The approval's effects for letters that passed (see :func:`_approve_set`)."""
-    today = ctx.clock.today()
+    """The approval's effects for letters that passed (see :func:`_approve_set`); an empty
+    account has no payout: only its history moves."""
     member_ids = [a.member.id for a in going]
-    interest = settle_on_close_many(conn, ctx, member_ids, today)
+    interest = settle_on_close_many(conn, ctx, member_ids, ctx.clock.today())
     balances = ledger.member_balances(conn, member_ids)
-    payouts = [
-        (
-            a,
-            _payout(
-                a.letter, int(a.row["id"]), a.row["letter_no"], balances.get(a.member.id, (0, 0)), a.member.id
-            ),
-        )
-        for a in going
+    amounts = {a.member.id: sum(balances.get(a.member.id, (0, 0))) for a in going}
+    paying = [a for a in going if amounts[a.member.id] > 0]
+    requests = [
+        _payout(a.letter, int(a.row["id"]), a.row["letter_no"], balances[a.member.id], a.member.id)
+        for a in paying
     ]
     orders = dict(
-        zip(
-            [int(a.row["id"]) for a, p in payouts if p.amount_fen > 0],
-            settlement.reserve_many(conn, ctx, [p for _, p in payouts if p.amount_fen > 0]),
-            strict=True,
-        )
+        zip([a.member.id for a in paying], settlement.reserve_many(conn, ctx, requests), strict=True)
     )
     accounts.close_members(
         conn, ctx, [(a.member.account_no, f"异地转出（联系函{a.row['letter_no']}）") for a in going],
         CloseKind.TRANSFERRED_OUT,
     )  # fmt: skip
     months = contributions_queries.posted_months(conn, member_ids)
-    by_peer: dict[str, list[tuple[_Approving, PayoutRequest]]] = {}
-    for a, p in payouts:
-        by_peer.setdefault(a.row["peer"], []).append((a, p))
+    by_peer: dict[str, list[_Approving]] = {}
+    for a in going:
+        by_peer.setdefault(a.row["peer"], []).append(a)
     moved: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
     for peer, group in by_peer.items():
         messages: list[tuple[str, Any, UUID | None]] = []
-        for a, p in group:
-            order = orders.get(int(a.row["id"]))
-            interest_fen = interest[a.member.id][0]
+        for a in group:
+            order = orders.get(a.member.id)
+            interest_fen, amount = interest[a.member.id][0], amounts[a.member.id]
             body = _transfer_out(
-                conn, a.row["letter_no"], a.member, (p.amount_fen - interest_fen, interest_fen),
-                order.order_no or "NONE" if order else "NONE", sorted(months[a.member.id]), loans=a.loans,
+                conn, a.row["letter_no"], a.member, (amount - interest_fen, interest_fen),
+                (order.order_no if order else None) or "NONE", sorted(months[a.member.id]), loans=a.loans,
             )  # fmt: skip
             taken = TransferFeedback(
                 letter_no=a.row["letter_no"], feedback_code="2", feedback="账户信息复核通过", status="08"
             )
             messages += [("BDC901", taken, _uuid(a.row["letter_message_id"])), ("BDC905", body, None)]
         sent = send_many(conn, ctx, peer, messages)
-        for (a, p), out_id in zip(group, sent[1::2], strict=True):
-            order = orders.get(int(a.row["id"]))
-            interest_fen = interest[a.member.id][0]
+        for a, out_id in zip(group, sent[1::2], strict=True):
+            order = orders.get(a.member.id)
+            interest_fen, amount = interest[a.member.id][0], amounts[a.member.id]
             moved.append((a.row, {
-                "member_id": a.member.id, "principal_fen": p.amount_fen - interest_fen, "interest_fen": interest_fen,
-                "amount_fen": p.amount_fen, "order_no": order.order_no if order else None,
+                "member_id": a.member.id, "principal_fen": amount - interest_fen, "interest_fen": interest_fen,
+                "amount_fen": amount, "order_no": order.order_no if order else None,
                 "payment_order_id": order.id if order else None, "out_message_id": str(out_id),
                 "checks": _checks_json(a.findings),
             }))  # fmt: skip
