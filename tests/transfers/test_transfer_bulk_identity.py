@@ -4,12 +4,12 @@ messages.
 
 Two networks built alike (``test_transfer_batch``'s three people at Shenzhen, sealed, applying at
 Hangzhou on 15 April 2025); 李四's account is unsealed before the decision, so his letter fails
-its checks in both. On one, staff approve each letter in its own transaction; on the other, all
+its checks in both; 赵六's account at Shenzhen is empty (no payout, only the history moves). On one, staff approve each letter in its own transaction; on the other, all
 three in one bulk approval. Then every row the approval wrote at the old center is compared,
 with entry ids (which follow the order of posting) translated to their idempotency keys and message ids to what they answer.
 
 Figures (worked by hand in ``test_transfer_batch``): 张三 and 王五 576,000 fen principal +
-840 fen interest = 576,840 fen each; 李四 untouched at 360,000 fen.
+840 fen interest = 576,840 fen each; 李四 untouched at 360,000 fen; 赵六 0.
 """
 
 from __future__ import annotations
@@ -23,10 +23,14 @@ import test_transfer_batch as case
 from sqlalchemy import Connection, text
 from transfer_support import NEW, OLD, TODAY, Center, Network, make_network
 
+from factories import member_payload
 from hpf.accounts import service as accounts
+from hpf.accounts.directory import DIRECTORY
+from hpf.identity import identity
 from hpf.kernel.errors import Conflict
 from hpf.transfers import process
 from hpf.transfers import service as transfers
+from signing_in import FAST_PASSWORDS, PASSWORD
 
 PEOPLE = tuple(case.PEOPLE)
 
@@ -41,7 +45,23 @@ def _network(tmp_path) -> Network:
             accounts.seal_member(conn, old.ctx, old.members[who].account_no, "离职封存")
     for center in net.centers.values():
         case._batches(center, True)
-    for who in PEOPLE:
+    for center in (old, new):  # 赵六 never deposited at Shenzhen: an empty account, only its history moves
+        with center.write() as conn:
+            employer_no = accounts.employer_account_no(conn, center.members["zhang"].employer_id)
+            center.members["zhao"] = accounts.open_member(
+                conn, center.ctx, employer_no, member_payload(4, name="赵六")
+            )
+            center.people["zhao"] = identity.create_member_login(
+                conn,
+                center.ctx,
+                center.members["zhao"].id,
+                PASSWORD,
+                passwords=FAST_PASSWORDS,
+                directory=DIRECTORY,
+            )
+    with old.write() as conn:
+        accounts.seal_member(conn, old.ctx, old.members["zhao"].account_no, "离职封存")
+    for who in (*PEOPLE, "zhao"):
         case._apply(net, who)
     net.run()
     with old.write() as conn:  # 李四 found work again at Shenzhen: his letter fails its checks
@@ -176,20 +196,16 @@ def test_bulk_approval_leaves_what_approving_one_by_one_leaves(tmp_path) -> None
             approved = list(done.approved)
             [skipped] = done.skipped
             assert skipped.code == "transfer.checks_failed" and "账户未封存" in skipped.message_zh
-        assert len(approved) == 2
+        assert len(approved) == 3
         assert old.balance("li") == case.PRINCIPAL["li"] == 360_000
-        assert old.balance("zhang") == 0 == old.balance("wang")
+        assert old.balance("zhang") == 0 == old.balance("wang") == old.balance("zhao")
         assert not old.check()
         snapshots.append(_snapshot(old, mark))
     one, many = snapshots
     for part in one:
         assert one[part] == many[part], part
-    moved = {t["letter_no"][-1]: t for t in one["transfers"]}
-    assert sorted(
-        (t["amount_fen"], t["interest_fen"]) for t in moved.values() if t["state"] == "transferred"
-    ) == [
-        (576_840, 840),
-        (576_840, 840),
-    ]
-    assert len(one["entries"]) == 4  # two interest entries, two reservations
-    assert len(one["outbound"]) == 4  # two BDC901 answers (08), two BDC905s
+    moved = [(t["amount_fen"], t["interest_fen"]) for t in one["transfers"] if t["state"] == "transferred"]
+    assert sorted(moved) == [(0, 0), (576_840, 840), (576_840, 840)]
+    assert len(one["entries"]) == 4  # two interest entries, two reservations (none for the empty account)
+    assert len(one["orders"]) == 2
+    assert len(one["outbound"]) == 6  # three BDC901 answers (08), three BDC905s
