@@ -220,7 +220,12 @@ def _update(conn: Connection, ctx: Context, row: Mapping[str, Any], target: Stat
 
 def _next_letter_no(conn: Connection, center_code: str, day: date) -> str:
     prefix = f"{center_code}{day:%y%m%d}"
-    last = conn.scalar(select(func.max(transfer.c.letter_no)).where(transfer.c.letter_no.like(f"{prefix}%")))
+    # a range on the unique index (SQLite's LIKE, case-insensitive, would scan every transfer)
+    last = conn.scalar(
+        select(func.max(transfer.c.letter_no)).where(
+            transfer.c.letter_no.between(f"{prefix}0000", f"{prefix}9999")
+        )
+    )
     return rules.letter_no(center_code, day, int(last[-4:]) + 1 if last else 1)
 
 
