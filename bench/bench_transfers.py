@@ -43,7 +43,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,7 @@ HUB, OLD, NEW = "000000", "440300", "330100"
 NAMES = {OLD: "深圳市住房公积金管理中心", NEW: "杭州住房公积金管理中心"}
 ACCOUNTS = {OLD: "955880000000000440", NEW: "955880000000000330"}
 SEED = 11
+LETTERS_A_DAY = 9999
 
 
 def _free_port() -> int:
@@ -370,10 +371,15 @@ def _run(
     threads = [threading.Thread(target=old_center_staff, daemon=True)]
     for t in threads:
         t.start()
-    ctx = Context("bench-teller", SystemClock(), NEW, source="counter")
+    # A center numbers at most 9,999 letters a day (联系函编号: code, YYMMDD, 4 digits): beyond,
+    # the applications are filed on the days before, 9,999 a day, the last ones today.
+    today = datetime.now(CHINA_TZ).date()
+    days = (len(people) - 1) // LETTERS_A_DAY
+    clocks = [FixedClock(today - timedelta(days=days - d)) for d in range(days + 1)]
     for start in range(0, len(people), 200):
         with write_transaction(engines[NEW]) as conn:
-            for member_id in people[start : start + 200]:
+            for n, member_id in enumerate(people[start : start + 200], start):
+                ctx = Context("bench-teller", clocks[n // LETTERS_A_DAY], NEW, source="counter")
                 payload = {
                     "from_center": OLD,
                     "old_account_no": old_accounts[member_id],
