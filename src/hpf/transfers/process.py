@@ -74,7 +74,7 @@ from hpf.settlement.rules import AccountClass, Payee, PayoutRequest, Source
 from hpf.transfers import rules
 from hpf.transfers.link import Incoming, current_link
 from hpf.transfers.rules import FINAL, Side, State
-from hpf.transfers.service import send, send_many, stored_bodies, stored_body
+from hpf.transfers.service import send, send_many, stored_bodies
 from hpf.transfers.service import status_answered as service_status_answered
 from hpf.transfers.tables import exchanged_message, peer_center, transfer
 
@@ -602,14 +602,6 @@ def letter_received(conn: Connection, ctx: Context, message: Incoming) -> None:
     events.record(conn, ctx, "transfer.letter_received", "transfer", transfer_id,
                   {"letter_no": letter.letter_no, "from": message.envelope.sender,
                    "passed": all(f.passed for f in findings)})  # fmt: skip
-
-
-def _letter_of(conn: Connection, row: Mapping[str, Any]) -> ContactLetter:
-    body = stored_body(conn, row["letter_message_id"])  # a single BDC901 or a BDC902's item
-    if body is None:
-        raise not_found(row["letter_no"])
-    assert isinstance(body, ContactLetter)
-    return body
 
 
 def _out_row(conn: Connection, transfer_id: int) -> dict[str, Any]:
