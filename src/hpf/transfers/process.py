@@ -857,7 +857,13 @@ def approvable(conn: Connection, limit: int = BULK_MOST) -> list[int]:
         .where(transfer.c.side == Side.OUT.value, transfer.c.state == State.RECEIVED.value)
         .order_by(transfer.c.id)
     )
-    return [int(r.id) for r in rows if all(c.get("passed") for c in (r.checks or ()))][:limit]
+    found: list[int] = []
+    for r in rows:  # oldest first, until ``limit``: not every waiting letter's checks read each call
+        if all(c.get("passed") for c in (r.checks or ())):
+            found.append(int(r.id))
+            if len(found) >= limit:
+                break
+    return found
 
 
 def approve_many(
