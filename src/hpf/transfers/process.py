@@ -852,17 +852,18 @@ class BulkApproval:
 
 def approvable(conn: Connection, limit: int = BULK_MOST) -> list[int]:
     """The letters received here, undecided, whose checks all passed when they came (oldest first)."""
-    rows = conn.execute(
+    query = (
         select(transfer.c.id, transfer.c.checks)
         .where(transfer.c.side == Side.OUT.value, transfer.c.state == State.RECEIVED.value)
         .order_by(transfer.c.id)
     )
     found: list[int] = []
-    for r in rows:  # oldest first, until ``limit``: not every waiting letter's checks read each call
-        if all(c.get("passed") for c in (r.checks or ())):
-            found.append(int(r.id))
-            if len(found) >= limit:
-                break
+    with conn.execute(query) as rows:  # until ``limit``: not every waiting letter's checks each call
+        for r in rows:
+            if all(c.get("passed") for c in (r.checks or ())):
+                found.append(int(r.id))
+                if len(found) >= limit:
+                    break
     return found
 
 
