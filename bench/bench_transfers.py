@@ -14,7 +14,9 @@ batch messages on (``HPF_TRANSFER_BATCH``).
 Timed, from the first application to the last credit:
 
 - the new center's counter files the N applications (``AC-TRANSFER-IN``, approved straight
-  through: the contact letters queued), 200 per transaction, from this process;
+  through: the contact letters queued), 200 per transaction, from this process, with a pause
+  (``--pause``) between transactions for the server's own writers; more than 9,999 are filed
+  over as many days as they need (a center numbers 9,999 letters a day);
 - the new center's worker packs them into BDC902s, the hub forwards them, the old center takes
   them;
 - the old center's staff approve in bulk over its API (``POST /api/v1/transfers/approve``,
@@ -202,6 +204,9 @@ def main() -> None:
     )
     parser.add_argument("--pay-batch", type=int, default=500, help="payouts per BDC103 (0: one BDC101 each)")
     parser.add_argument("--notices", type=int, default=200, help="bank notices per request (1: one each)")
+    parser.add_argument(
+        "--pause", type=float, default=0.2, help="seconds between two transactions of 200 applications"
+    )
     parser.add_argument("--timeout", type=float, default=900, help="give up after this many seconds")
     args = parser.parse_args()
     n = args.transfers
@@ -393,6 +398,10 @@ def _run(
                     errors.append(f"application {done.id} {done.state}")
                     continue
                 applied[done.outputs["letter_no"]] = time.time()
+        # SQLite has one writer, and a process waiting for it retries by sleeping: without a
+        # pause, this process's next 200 would keep the server's own writers (its delivery
+        # worker, the messages coming in) out until the filing ends
+        time.sleep(args.pause)
     print(f"  applications filed: {len(applied)} in {time.perf_counter() - t0:.1f}s")
     deadline = t0 + args.timeout
     completed = 0

@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -66,6 +66,7 @@ from hpf.messages.bodies import (
     TransferOut,
 )
 from hpf.policy.queries import transfer_policy_at
+from hpf.policy.rules import TransferPolicy
 from hpf.protection.protect import blind_index
 from hpf.services import service as applications
 from hpf.settlement import service as settlement
@@ -218,6 +219,21 @@ def _update(conn: Connection, ctx: Context, row: Mapping[str, Any], target: Stat
 # ------------------------------------------------------------------------------- new center
 
 
+_POLICY = "hpf.transfers.policy"
+
+
+def _policy(conn: Connection, day: date) -> TransferPolicy:
+    """The transfer policy of ``day``, read once per transaction: a batch's letters (decision
+    0036) and a bulk filing would read it for each."""
+    txn = conn.get_transaction()
+    kept = conn.info.get(_POLICY)
+    if kept is not None and kept[0] is txn and kept[1] == day:
+        return cast(TransferPolicy, kept[2])
+    policy = transfer_policy_at(conn, day)
+    conn.info[_POLICY] = (txn, day, policy)
+    return policy
+
+
 def _next_letter_no(conn: Connection, center_code: str, day: date) -> str:
     prefix = f"{center_code}{day:%y%m%d}"
     # a range on the unique index (SQLite's LIKE, case-insensitive, would scan every transfer)
@@ -294,7 +310,7 @@ def start(conn: Connection, ctx: Context, application_id: int, member_id: int, r
             application_id=application_id,
             letter_message_id=str(message_id),
             started_on=today,
-            due_on=rules.due_on(today, transfer_policy_at(conn, today).total_working_days),
+            due_on=rules.due_on(today, _policy(conn, today).total_working_days),
             updated_at=ctx.clock.now(),
         )
         .returning(transfer.c.id)
@@ -562,7 +578,7 @@ def _checks(conn: Connection, ctx: Context, letter: ContactLetter) -> tuple[int 
 
 
 def _min_sealed_months(conn: Connection, ctx: Context) -> int:
-    return transfer_policy_at(conn, ctx.clock.today()).out_min_sealed_months
+    return _policy(conn, ctx.clock.today()).out_min_sealed_months
 
 
 def _checks_json(findings: list[Finding]) -> list[dict[str, Any]]:
@@ -594,7 +610,7 @@ def letter_received(conn: Connection, ctx: Context, message: Incoming) -> None:
             letter_message_id=str(message.envelope.message_id),
             checks=_checks_json(findings),
             started_on=today,
-            due_on=rules.due_on(today, transfer_policy_at(conn, today).out_decide_working_days),
+            due_on=rules.due_on(today, _policy(conn, today).out_decide_working_days),
             updated_at=ctx.clock.now(),
         )
         .returning(transfer.c.id)
