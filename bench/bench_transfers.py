@@ -383,8 +383,8 @@ def _run(
     clocks = [FixedClock(today - timedelta(days=days - d)) for d in range(days + 1)]
     for start in range(0, len(people), 200):
         with write_transaction(engines[NEW]) as conn:
-            for n, member_id in enumerate(people[start : start + 200], start):
-                ctx = Context("bench-teller", clocks[n // LETTERS_A_DAY], NEW, source="counter")
+            for index, member_id in enumerate(people[start : start + 200], start):
+                ctx = Context("bench-teller", clocks[index // LETTERS_A_DAY], NEW, source="counter")
                 payload = {
                     "from_center": OLD,
                     "old_account_no": old_accounts[member_id],
