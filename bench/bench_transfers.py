@@ -1,6 +1,7 @@
 """Benchmark cross-center transfers: N members move from one city to another through the hub.
 
     python bench/bench_transfers.py [--transfers 10000] [--dir DIR] [--batch 100] [--approve 50]
+        [--pay-batch 500] [--notices 200]
 
 Set-up (not timed): two centers built by the demo generator with the same seed — the same
 people —, the old one (440300) with every member's account sealed and its balance, the new one
@@ -13,13 +14,18 @@ batch messages on (``HPF_TRANSFER_BATCH``).
 Timed, from the first application to the last credit:
 
 - the new center's counter files the N applications (``AC-TRANSFER-IN``, approved straight
-  through: the contact letters queued), 200 per transaction, from this process;
+  through: the contact letters queued), 200 per transaction, from this process, with a pause
+  (``--pause``) between transactions for the server's own writers; more than 9,999 are filed
+  over as many days as they need (a center numbers 9,999 letters a day);
 - the new center's worker packs them into BDC902s, the hub forwards them, the old center takes
   them;
 - the old center's staff approve in bulk over its API (``POST /api/v1/transfers/approve``,
-  ``--approve`` (50) a call: interest to date, the payout reserved, the account closed, the BDC905 queued);
-- the old center's payment run (``hpf settlement pay``'s function, ``--approve`` a run) pays the payouts;
-  the bank credits the new center, whose notices and BDC906s meet: each member credited.
+  ``--approve`` (50) a call, set-based: interest to date, the payouts reserved, the accounts closed,
+  the BDC905s queued);
+- the old center's payment run (``hpf settlement pay``'s function, ``--approve`` a run) pays the payouts
+  in BDC103 batches of ``--pay-batch`` (decision 0041);
+  the bank credits the new center, whose notices (``--notices`` per request) and BDC906s meet:
+  each member credited.
 
 Prints the end-to-end time, transfers per second, p50/p95 from application to credit, and, beside
 it, the bare cost of signing and sending as many messages one by one, measured in the same run:
@@ -39,7 +45,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +80,7 @@ HUB, OLD, NEW = "000000", "440300", "330100"
 NAMES = {OLD: "深圳市住房公积金管理中心", NEW: "杭州住房公积金管理中心"}
 ACCOUNTS = {OLD: "955880000000000440", NEW: "955880000000000330"}
 SEED = 11
+LETTERS_A_DAY = 9999
 
 
 def _free_port() -> int:
@@ -195,6 +202,11 @@ def main() -> None:
     parser.add_argument(
         "--approve", type=int, default=50, help="letters per bulk approval (and payouts per run)"
     )
+    parser.add_argument("--pay-batch", type=int, default=500, help="payouts per BDC103 (0: one BDC101 each)")
+    parser.add_argument("--notices", type=int, default=200, help="bank notices per request (1: one each)")
+    parser.add_argument(
+        "--pause", type=float, default=0.2, help="seconds between two transactions of 200 applications"
+    )
     parser.add_argument("--timeout", type=float, default=900, help="give up after this many seconds")
     args = parser.parse_args()
     n = args.transfers
@@ -273,7 +285,7 @@ def main() -> None:
              "--port-a", str(ports["bank-old"]), "--account-a", ACCOUNTS[OLD], "--name-a", NAMES[OLD],
              "--notify-a", f"{base[OLD]}/api/v1/settlement/notices",
              "--port-b", str(ports["bank-new"]), "--account-b", ACCOUNTS[NEW], "--name-b", NAMES[NEW],
-             "--notify-b", f"{base[NEW]}/api/v1/settlement/notices"],
+             "--notify-b", f"{base[NEW]}/api/v1/settlement/notices", "--notify-group", str(args.notices)],
             {"HPF_BANK_SECRET": bank_key}, work / "banks.log",
         ))  # fmt: skip
         processes.append(_start([HPF, "hub", "serve", "--port", str(ports[HUB])], hub_env, work / "hub.log"))
@@ -305,7 +317,8 @@ def main() -> None:
           f" hop-sign {bare['hop']:.1f}s, verify + open {bare['verify_open']:.1f}s,"
           f" {n} bare HTTP round trips {bare['http']:.1f}s (4 clients);"
           f" in all {sum(bare.values()):.1f}s")  # fmt: skip
-    print(f"  target: all {n} settled in ≤ 120 s: {'met' if total <= 120 else 'NOT met'}")
+    settled = len(latencies) == n
+    print(f"  target: all {n} settled in ≤ 120 s: {'met' if settled and total <= 120 else 'NOT met'}")
 
 
 def _run(
@@ -352,7 +365,7 @@ def _run(
                     else:
                         errors.append(f"approve {answer.status_code} {answer.text[:200]}")
                 try:
-                    counts = send_reserved(engines[OLD], ctx, bank, limit=args.approve)
+                    counts = send_reserved(engines[OLD], ctx, bank, limit=args.approve, batch=args.pay_batch)
                 except OperationalError as exc:  # the server held SQLite's writer past the busy timeout
                     errors.append(f"pay: {str(exc)[:100]}")
                     counts = {}
@@ -364,10 +377,15 @@ def _run(
     threads = [threading.Thread(target=old_center_staff, daemon=True)]
     for t in threads:
         t.start()
-    ctx = Context("bench-teller", SystemClock(), NEW, source="counter")
+    # A center numbers at most 9,999 letters a day (联系函编号: code, YYMMDD, 4 digits): beyond,
+    # the applications are filed on the days before, 9,999 a day, the last ones today.
+    today = datetime.now(CHINA_TZ).date()
+    days = (len(people) - 1) // LETTERS_A_DAY
+    clocks = [FixedClock(today - timedelta(days=days - d)) for d in range(days + 1)]
     for start in range(0, len(people), 200):
         with write_transaction(engines[NEW]) as conn:
-            for member_id in people[start : start + 200]:
+            for index, member_id in enumerate(people[start : start + 200], start):
+                ctx = Context("bench-teller", clocks[index // LETTERS_A_DAY], NEW, source="counter")
                 payload = {
                     "from_center": OLD,
                     "old_account_no": old_accounts[member_id],
@@ -381,6 +399,10 @@ def _run(
                     errors.append(f"application {done.id} {done.state}")
                     continue
                 applied[done.outputs["letter_no"]] = time.time()
+        # SQLite has one writer, and a process waiting for it retries by sleeping: without a
+        # pause, this process's next 200 would keep the server's own writers (its delivery
+        # worker, the messages coming in) out until the filing ends
+        time.sleep(args.pause)
     print(f"  applications filed: {len(applied)} in {time.perf_counter() - t0:.1f}s")
     deadline = t0 + args.timeout
     completed = 0

@@ -3,7 +3,10 @@ centers, so that a payout from one center's fund account to the other's credits 
 SBDC100 notice posted to that center). Started by ``bench_transfers.py``:
 
     python bench/transfer_banks.py --port-a P --account-a ACCT --notify-a URL \
-        --port-b P --account-b ACCT --notify-b URL
+        --port-b P --account-b ACCT --notify-b URL [--notify-group N]
+
+With ``--notify-group N`` the notices go N at a time to ``<URL>/batch`` (one request, one
+transaction at the center).
 
 The shared signing key comes from ``HPF_BANK_SECRET``.
 """
@@ -27,6 +30,7 @@ def main() -> None:
         parser.add_argument(f"--account-{side}", required=True)
         parser.add_argument(f"--name-{side}", default="住房公积金管理中心")
         parser.add_argument(f"--notify-{side}", required=True)
+    parser.add_argument("--notify-group", type=int, default=1, help="notices per request (1: one each)")
     args = parser.parse_args()
     secret = bank_secret(os.environ.get("HPF_BANK_SECRET"))
     a = FakeBank(center_account=args.account_a, center_name=args.name_a, secret=secret, opening_fen=10**15)
@@ -35,7 +39,10 @@ def main() -> None:
     servers = [
         uvicorn.Server(
             uvicorn.Config(
-                create_fake_bank(bank, notify_url=notify), host="127.0.0.1", port=port, log_level="warning"
+                create_fake_bank(bank, notify_url=notify, notify_group=args.notify_group),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
             )
         )
         for bank, port, notify in ((a, args.port_a, args.notify_a), (b, args.port_b, args.notify_b))

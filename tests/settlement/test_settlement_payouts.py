@@ -209,3 +209,66 @@ def test_a_batch_pays_and_fails_items_and_applies_its_result_once(engine, ctx, f
     assert sorted((t.owner_id, t.state) for t in told) == [("W0", "paid"), ("W1", "failed"), ("W2", "paid")]
     assert states(engine, ids[0]) == ["reserved", "sent", "paid"]
     assert_ledger_ok(engine)
+
+
+def test_the_payment_run_in_batches_pays_each_order_once_and_tells_each_owner(
+    engine, ctx, funded, told, bank, fake
+):
+    ids = [
+        reserve(engine, ctx, funded["a"], 10_000 * (n + 1), key=f"r{n}", owner_id=f"R{n}").id
+        for n in range(3)
+    ]
+    with read_transaction(engine) as conn:
+        refused = service.get_order(conn, ids[2]).order_no
+    fake.arm("fail", refused)
+    calls = fake.pay_calls
+    assert service.send_reserved(engine, ctx, bank, batch=2) == {"paid": 2, "failed": 1}
+    assert fake.pay_calls - calls == 3  # each order once, in two BDC103 calls
+    assert service.send_reserved(engine, ctx, bank, batch=2) == {}  # nothing left: nothing sent again
+    with read_transaction(engine) as conn:
+        got = {o.id: (o.state, o.batch_no is not None) for o in service.list_orders(conn)}
+        assert got == {ids[0]: ("paid", True), ids[1]: ("paid", True), ids[2]: ("failed", True)}
+        # 1,000.00 − 100.00 − 200.00: the refused 300.00 came back
+        assert balance(conn, funded["a"]) == 100_000 - 10_000 - 20_000
+        assert subject(conn, "101") == 100_000 - 30_000
+        assert entries_of(conn, service.get_order(conn, ids[0]).order_no) == 2
+    assert sorted((t.owner_id, t.state) for t in told) == [("R0", "paid"), ("R1", "paid"), ("R2", "failed")]
+    assert_ledger_ok(engine)
+
+
+def test_a_batch_the_bank_paid_without_answering_is_resolved_and_never_paid_twice(
+    engine, ctx, funded, told, bank, fake
+):
+    ids = [reserve(engine, ctx, funded["a"], 10_000, key=f"t{n}", owner_id=f"T{n}").id for n in range(2)]
+    fake.arm("timeout")  # the first item: paid, and the BDC103 goes unanswered
+    assert service.send_reserved(engine, ctx, bank, batch=10) == {"paid": 2}
+    assert len(fake.transfers) == 2
+    assert service.send_reserved(engine, ctx, bank, batch=10) == {}
+    with read_transaction(engine) as conn:
+        assert balance(conn, funded["a"]) == 100_000 - 20_000
+        assert {service.get_order(conn, i).state for i in ids} == {"paid"}
+    assert sorted(t.owner_id for t in told) == ["T0", "T1"]
+    assert_ledger_ok(engine)
+
+
+def test_a_batch_lost_on_the_way_is_sent_again_under_the_same_numbers(engine, ctx, funded, told, bank, fake):
+    ids = [reserve(engine, ctx, funded["a"], 10_000, key=f"l{n}", owner_id=f"L{n}").id for n in range(2)]
+    with read_transaction(engine) as conn:
+        lost = service.get_order(conn, ids[0]).order_no
+    fake.arm("lost", lost)  # this item never reached the bank
+    assert service.send_reserved(engine, ctx, bank, batch=10) == {"paid": 2}
+    assert lost in fake.transfers and len(fake.transfers) == 2
+    with read_transaction(engine) as conn:
+        assert balance(conn, funded["a"]) == 100_000 - 20_000
+    assert sorted(t.owner_id for t in told) == ["L0", "L1"]
+    assert_ledger_ok(engine)
+
+
+def test_a_batch_left_sent_by_a_stopped_run_is_applied_by_the_next_run(engine, ctx, funded, told, bank, fake):
+    ids = [reserve(engine, ctx, funded["a"], 10_000, key=f"s{n}", owner_id=f"S{n}").id for n in range(2)]
+    service.send_batch(engine, ctx, ids, bank)  # the run stopped here, before BDC107
+    assert service.send_reserved(engine, ctx, bank, batch=10) == {"paid": 2}
+    assert len(fake.transfers) == 2 and fake.pay_calls == 2
+    with read_transaction(engine) as conn:
+        assert balance(conn, funded["a"]) == 100_000 - 20_000
+    assert_ledger_ok(engine)

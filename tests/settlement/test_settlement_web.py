@@ -78,6 +78,57 @@ def test_a_late_answer_as_a_notice_resolves_an_unknown_order(engine, ctx, funded
     assert [t.state for t in told] == ["paid"]
 
 
+def post_group(center):
+    def post(body: bytes, headers: dict[str, str]) -> int:
+        return center.post("/api/v1/settlement/notices/batch", content=body, headers=headers).status_code
+
+    return post
+
+
+def test_notices_in_a_group_have_the_outcomes_they_would_have_one_by_one(
+    engine, ctx, funded, told, center, bank, fake
+):
+    """A group of five: a paid order's debit twice (the second a duplicate), a late answer that
+    pays an unknown order, 500.00 and 12.34 yuan credited by nobody's order (unmatched)."""
+    fake.arm("twice")
+    paid = reserve(engine, ctx, funded["a"], 30_000, "G1")
+    assert service.send(engine, ctx, paid.id, bank).state == "paid"
+    fake.arm("late")
+    late = reserve(engine, ctx, funded["a"], 20_000, "G2")
+    assert service.send(engine, ctx, late.id, bank).state == "unknown"
+    fake.release_late()
+    fake.credit(50_000, "1602000109000123456", "某单位")
+    fake.credit(1_234, "1602000109000123456", "某单位")
+    assert len(fake.outbox) == 5
+    assert fake.deliver_groups(post_group(center), group=10) == 5
+    with read_transaction(engine) as conn:
+        rows = conn.exec_driver_sql("SELECT outcome, amount_fen FROM bank_notice ORDER BY id").all()
+        assert [tuple(r) for r in rows] == [
+            ("no_effect", 30_000),
+            ("applied", 20_000),
+            ("unmatched", 50_000),
+            ("unmatched", 1_234),
+        ]
+        assert service.get_order(conn, late.id).state == "paid"
+        credited = conn.exec_driver_sql(
+            "SELECT COUNT(*) FROM business_event WHERE type = 'bank_notice.credit_received'"
+        ).scalar()
+        assert credited == 2
+    assert sorted(t.state for t in told) == ["paid", "paid"]
+    again = m.AccountChangeNotices(notices=[fake._notice(m.StatementLine(
+        bank_seq_no="C9", tx_date=fake.bank_date(), direction="C", amt_fen=1))])  # fmt: skip
+    body = again.model_dump_json().encode()
+    signed = {"content-type": "application/json", m.SIGNATURE_HEADER: m.sign(body, SECRET)}
+    first = center.post("/api/v1/settlement/notices/batch", content=body, headers=signed)
+    assert first.status_code == 200 and [a["outcome"] for a in first.json()] == ["unmatched"]
+    second = center.post("/api/v1/settlement/notices/batch", content=body, headers=signed)
+    assert [a["outcome"] for a in second.json()] == ["duplicate"]
+    unsigned = center.post(
+        "/api/v1/settlement/notices/batch", content=body, headers={"content-type": "application/json"}
+    )
+    assert unsigned.status_code == 401
+
+
 def test_finance_lists_resolves_and_reconciles_through_the_api(
     engine, ctx, funded, told, center, bank, fake, sign_in
 ):

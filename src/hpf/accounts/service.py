@@ -888,6 +888,80 @@ def close_member(conn: Connection, ctx: Context, account_no: str, kind: CloseKin
     )
 
 
+def get_members(
+    conn: Connection, account_nos: Sequence[str], *, for_update: bool = False
+) -> dict[str, Member]:
+    """:func:`get_member` of many accounts in one read (and one for their balances): ``{account
+    number: Member}`` of those that exist."""
+    nos = list(dict.fromkeys(account_nos))
+    rows: list[Mapping[str, Any]] = []
+    for start in range(0, len(nos), 900):
+        query = select(member).where(member.c.account_no.in_(nos[start : start + 900]))
+        rows.extend(
+            dict(r) for r in conn.execute(query.with_for_update() if for_update else query).mappings()
+        )
+    return {m.account_no: m for m in with_balances(conn, [to_plain("member", r) for r in rows])}
+
+
+def close_members(
+    conn: Connection, ctx: Context, closing: Sequence[tuple[str, str]], kind: CloseKind
+) -> list[Member]:
+    """:func:`close_member` of many accounts — ``(account number, reason)`` each — with the same
+    rows and events: the members read in one statement, updated in one executemany (each at
+    the version read), their history rows in one INSERT, their events in one. A member that
+    cannot close (its state, a balance left) refuses them all: callers pre-filter."""
+    if not closing:
+        return []
+    found = get_members(conn, [no for no, _ in closing], for_update=True)
+    values = {"state": CLOSE_STATE[kind].value, "closed_on": ctx.clock.today()}
+    changes = []
+    for account_no, reason in closing:
+        current = found.get(account_no)
+        if current is None:
+            raise NotFound("member.not_found", "个人账户不存在", f"no member with account {account_no}")
+        require_member_transition("close", current.state)
+        if current.balance_fen != 0:
+            raise Conflict(
+                "member.balance_not_zero",
+                "个人账户余额不为零，不能直接销户",
+                f"balance is {current.balance_fen} fen; use a closing withdrawal or transfer",
+                balance_fen=current.balance_fen,
+            )
+        before, after = _changed(fields_of(current), values)
+        changes.append((current, _require_reason(reason), before, after))
+    stored = to_stored("member", values)
+    written = conn.execute(
+        update(member)
+        .where(member.c.id == bindparam("mid"), member.c.version == bindparam("seen"))
+        .values(**stored, version=member.c.version + 1),
+        [{"mid": c.id, "seen": c.version} for c, _, _, _ in changes],
+    ).rowcount
+    if written != len(changes):
+        raise Conflict(
+            "account.concurrent_update",
+            "账户已被他人修改，请刷新后重试",
+            "the account changed since it was read; reload and retry",
+        )
+    conn.execute(
+        insert(account_history),
+        [
+            {"subject_kind": "member", "subject_id": c.id, "action": "close", "business_type": BUSINESS_TYPE["close"],
+             "business_date": ctx.clock.today(), "recorded_at": ctx.clock.now(), "actor": ctx.actor,
+             "reason": reason[:200], "before": _jsonable(without_secrets("member", before)),
+             "after": _jsonable(without_secrets("member", after))}
+            for c, reason, before, after in changes
+        ],
+    )  # fmt: skip
+    events.record_many(conn, ctx, [
+        (f"member.{EVENT_OF['close']}", "member", c.id,
+         {"action": "close", "business_type": BUSINESS_TYPE["close"], "changed": sorted(after),
+          "state": after.get("state")})
+        for c, _, _, after in changes
+    ])  # fmt: skip
+    closed = get_members(conn, [no for no, _ in closing])
+    return [closed[no] for no, _ in closing]
+
+
 def employer_account_no(conn: Connection, employer_id: int) -> str:
     return str(conn.scalar(select(employer.c.account_no).where(employer.c.id == employer_id)))
 

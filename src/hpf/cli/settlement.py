@@ -60,6 +60,7 @@ def reconcile(day: Annotated[str, typer.Option(help="the bank's business day, YY
 def pay(
     kind: Annotated[str | None, typer.Option(help="only this owner kind: withdrawal, loan")] = None,
     limit: int = typer.Option(500, min=1, help="orders per run"),
+    batch: int = typer.Option(0, min=0, max=1000, help="orders per BDC103 batch (0: one BDC101 each)"),
 ) -> None:
     """The payment run: send every reserved payout (withdrawals, loan disbursements) to the bank."""
     from hpf.settlement import service
@@ -68,7 +69,7 @@ def pay(
     settings = root._settings()
     counts = service.send_reserved(
         root._engine(settings), root._context(settings, "cli"), root._bank(),
-        owner_kind=kind, limit=limit,
+        owner_kind=kind, limit=limit, batch=batch,
     )  # fmt: skip
     root.console.print(", ".join(f"{state}: {n}" for state, n in sorted(counts.items())) or "nothing to send")
 

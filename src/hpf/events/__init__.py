@@ -20,7 +20,7 @@ This package is low level: it imports only ``hpf.db`` and ``hpf.kernel``.
 
 from hpf.events.consumers import consume, consume_batch, cursor_of, settled_horizon
 from hpf.events.listeners import Event, Listener, hears, install, installed, listening
-from hpf.events.service import events_of, events_since, json_of, jsonable, record, record_set
+from hpf.events.service import events_of, events_since, json_of, jsonable, record, record_many, record_set
 
 __all__ = [
     "Event",
@@ -37,6 +37,7 @@ __all__ = [
     "jsonable",
     "listening",
     "record",
+    "record_many",
     "record_set",
     "settled_horizon",
 ]

@@ -86,6 +86,43 @@ def record(
     return event
 
 
+def record_many(
+    conn: Connection, ctx: Context, rows: Sequence[tuple[str, str, object, Mapping[str, Any] | None]]
+) -> list[Event]:
+    """:func:`record` of many events — ``(type, object kind, object id, payload)`` each — in one
+    multi-row INSERT; then the listeners of each, in order."""
+    if not rows:
+        return []
+    installed()
+    common = {
+        "business_date": ctx.clock.today(),
+        "recorded_at": ctx.clock.now(),
+        "actor": ctx.actor[:64],
+        "source": ctx.source[:10],
+    }
+    values = [
+        {
+            "type": t,
+            "object_kind": kind,
+            "object_id": str(oid),
+            "payload": jsonable(dict(payload or {})),
+            **common,
+        }
+        for t, kind, oid, payload in rows
+    ]
+    ids = (
+        conn.execute(
+            insert(business_event).returning(business_event.c.id, sort_by_parameter_order=True), values
+        )
+        .scalars()
+        .all()
+    )
+    out = [Event(id=int(i), **v) for i, v in zip(ids, values, strict=True)]
+    for event in out:
+        dispatch(conn, ctx, event)
+    return out
+
+
 def json_of(conn: Connection, **fields: ColumnElement[Any]) -> ColumnElement[Any]:
     """A JSON object built in SQL from ``fields`` (for :func:`record_set` payloads)."""
     build = func.json_object if conn.dialect.name == "sqlite" else func.json_build_object

@@ -647,7 +647,7 @@ def settle_on_close(
     paid). Replaying the same ``(member, day)`` returns the first result. The caller owns the
     transaction.
     """
-    key = f"interest-close:{member_id}:{day.isoformat()}"
+    key = _closing_key(member_id, day)
     done = ledger_queries.entry_id_by_key(conn, key)
     if done is not None:
         return ledger_queries.entry_amount(conn, done, INTEREST_EXPENSE), done
@@ -661,23 +661,79 @@ def settle_on_close(
     amount = quote.interest_fen
     if amount == 0:
         return 0, None
-    entry = JournalEntry(
-        business_type=BUSINESS_TYPE,
-        business_id=closing_business_id(quote.year_end),
-        idempotency_key=key,
-        value_date=day,
-        posting_date=ctx.clock.today(),
-        lines=(
-            Line(INTEREST_EXPENSE, Side.DEBIT, amount),
-            Line(MEMBER_CONTROL, Side.CREDIT, amount, member_id=member_id, part=BalancePart.CARRIED),
-        ),
-        memo=f"结息 {quote.after + _ONE_DAY}至{day}（{day_basis}天计）",
-        actor=ctx.actor,
-    )
-    entry_id = ledger.post(conn, entry, ctx.clock)
+    entry_id = ledger.post(conn, _closing_entry(ctx, quote, key), ctx.clock)
     events.record(conn, ctx, "member.interest_settled", "member", member_id,
                   {"on": day, "interest_fen": amount, "entry_id": entry_id})  # fmt: skip
     return amount, entry_id
+
+
+def _closing_key(member_id: int, day: date) -> str:
+    return f"interest-close:{member_id}:{day.isoformat()}"
+
+
+def _closing_entry(ctx: Context, quote: InterestQuote, key: str) -> JournalEntry:
+    amount = quote.interest_fen
+    return JournalEntry(
+        business_type=BUSINESS_TYPE,
+        business_id=closing_business_id(quote.year_end),
+        idempotency_key=key,
+        value_date=quote.day,
+        posting_date=ctx.clock.today(),
+        lines=(
+            Line(INTEREST_EXPENSE, Side.DEBIT, amount),
+            Line(MEMBER_CONTROL, Side.CREDIT, amount, member_id=quote.member_id, part=BalancePart.CARRIED),
+        ),
+        memo=f"结息 {quote.after + _ONE_DAY}至{quote.day}（{quote.day_basis}天计）",
+        actor=ctx.actor,
+    )
+
+
+def settle_on_close_many(
+    conn: Connection, ctx: Context, member_ids: Sequence[int], day: date
+) -> dict[int, tuple[int, int | None]]:
+    """:func:`settle_on_close_with_policy` of many members at once, with the same figures: the
+    policy, the open year, the balances, the last closings and the year's lines read once for
+    all (a handful of statements, whatever their number), each member's interest by the same
+    exact rules, the entries posted together (``ledger.post_many``), one event each.
+    ``{member id: (interest fen, entry id or None)}``; a member refused (no balance, settled
+    through ``day`` already) refuses them all: callers pre-filter."""
+    ids = list(dict.fromkeys(member_ids))
+    keys = {m: _closing_key(m, day) for m in ids}
+    done = ledger_queries.entry_ids_by_keys(conn, list(keys.values()))
+    settled = ledger_queries.entry_amounts(conn, list(done.values()), INTEREST_EXPENSE)
+    out: dict[int, tuple[int, int | None]] = {
+        m: (settled.get(done[keys[m]], 0), done[keys[m]]) for m in ids if keys[m] in done
+    }
+    todo = [m for m in ids if m not in out]
+    if not todo:
+        return out
+    if day > ctx.clock.today():
+        raise Conflict(
+            "interest.future_date",
+            "不能结算未来日期的利息",
+            f"{day} is after the business date {ctx.clock.today()}",
+        )
+    day_basis, rates = _policy(conn, day)
+    rules.check_day_basis(day_basis)
+    year_end, start = _open_year(conn, day)
+    rows = ledger_queries.member_balances_of(conn, todo, lock=True)
+    closings = ledger_queries.last_standing_value_dates(conn, closing_business_id(year_end), todo)
+    lines = ledger_queries.members_changes(conn, todo, valued_after=start)
+    quotes = [
+        _quote_of(m, day, day_basis, rates, year_end, rows.get(m), closings.get(m) or start, lines[m])
+        for m in todo
+    ]
+    paying = [q for q in quotes if q.interest_fen > 0]
+    entry_ids = ledger.post_many(conn, [_closing_entry(ctx, q, keys[q.member_id]) for q in paying], ctx.clock)
+    posted = {q.member_id: entry_id for q, entry_id in zip(paying, entry_ids, strict=True)}
+    for q in quotes:
+        out[q.member_id] = (q.interest_fen, posted.get(q.member_id))
+    events.record_many(conn, ctx, [
+        ("member.interest_settled", "member", q.member_id,
+         {"on": day, "interest_fen": q.interest_fen, "entry_id": posted[q.member_id]})
+        for q in paying
+    ])  # fmt: skip
+    return out
 
 
 def settle_on_close_with_policy(
@@ -715,6 +771,15 @@ def _quote(
     conn: Connection, member_id: int, day: date, day_basis: int, rates: Sequence[DepositRate], *, lock: bool
 ) -> InterestQuote:
     rules.check_day_basis(day_basis)
+    year_end, start = _open_year(conn, day)
+    row = ledger_queries.member_balance_of(conn, member_id, lock=lock)
+    after = _last_closing(conn, member_id, year_end) or start
+    lines = ledger_queries.member_changes(conn, member_id, valued_after=start) if row is not None else []
+    return _quote_of(member_id, day, day_basis, rates, year_end, row, after, lines)
+
+
+def _open_year(conn: Connection, day: date) -> tuple[date, date]:
+    """The open interest year's end and start; ``day`` must fall in it."""
     year_end = ledger_queries.open_interest_year(conn) or interest_year_end(day)
     start = previous_year_end(year_end)
     if not start < day <= year_end:
@@ -723,19 +788,31 @@ def _quote(
             "结息日期不在当前计息年度内",
             f"{day} is outside the open interest year ({start}, {year_end}]",
         )
-    row = ledger_queries.member_balance_of(conn, member_id, lock=lock)
+    return year_end, start
+
+
+def _quote_of(
+    member_id: int,
+    day: date,
+    day_basis: int,
+    rates: Sequence[DepositRate],
+    year_end: date,
+    row: tuple[int, int] | None,
+    after: date,
+    lines: Sequence[ledger_queries.MemberChange],
+) -> InterestQuote:
+    """The quote from what was read: the open year's end, the balance row, the last closing
+    settlement (or the year's start) and the lines valued in the year."""
     if row is None:
         raise NotFound(
             "interest.member_not_found", "个人账户不存在", f"member {member_id} has no account balance"
         )
-    after = _last_closing(conn, member_id, year_end) or start
     if after >= day:
         raise Conflict(
             "interest.already_settled",
             "该日期前的利息已结算",
             f"member {member_id}'s interest is settled through {after}; cannot settle to {day}",
         )
-    lines = ledger_queries.member_changes(conn, member_id, valued_after=start)
     changes = tuple(
         [(v, amount) for v, part, amount in lines if part == name] for name in ("carried", "current")
     )

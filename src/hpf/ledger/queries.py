@@ -81,6 +81,26 @@ def entry_amount(conn: Connection, entry_id: int, subject: str, side: Side | Non
     return int(conn.scalar(query) or 0)
 
 
+def entry_amounts(
+    conn: Connection, entry_ids: Sequence[int], subject: str, side: Side | None = None
+) -> dict[int, int]:
+    """:func:`entry_amount` of many entries in one read: ``{entry id: Σ fen}`` (absent: none)."""
+    found: dict[int, int] = {}
+    ids = list(entry_ids)
+    for start in range(0, len(ids), 900):
+        query = (
+            select(journal_line.c.entry_id, func.sum(journal_line.c.amount_fen))
+            .where(
+                journal_line.c.entry_id.in_(ids[start : start + 900]), journal_line.c.subject_code == subject
+            )
+            .group_by(journal_line.c.entry_id)
+        )
+        if side is not None:
+            query = query.where(journal_line.c.side == side.value)
+        found.update({int(e): int(a or 0) for e, a in conn.execute(query)})
+    return found
+
+
 def member_credit_totals(conn: Connection, entry_ids: Sequence[int]) -> tuple[int, int]:
     """(how many, Σ fen) of the member credit lines of the given entries."""
     count, total = conn.execute(
@@ -313,3 +333,75 @@ def subject_entries_subquery(subjects: Sequence[str], name: str | None = None) -
         .group_by(ln.entry_id, e.business_type, e.business_id, e.posting_date)
         .subquery(name)
     )
+
+
+# -- many members at once (set-based callers: the bulk transfer approval) ---------------------
+
+_MANY = 900  # ids per IN list
+
+
+def entry_ids_by_keys(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
+    """:func:`entry_id_by_key` of many keys in one read per chunk: ``{key: entry id}`` of those posted."""
+    found: dict[str, int] = {}
+    wanted = list(keys)
+    for start in range(0, len(wanted), _MANY):
+        rows = conn.execute(
+            select(journal_entry.c.idempotency_key, journal_entry.c.id).where(
+                journal_entry.c.idempotency_key.in_(wanted[start : start + _MANY])
+            )
+        )
+        found.update({str(k): int(i) for k, i in rows})
+    return found
+
+
+def member_balances_of(
+    conn: Connection, member_ids: Sequence[int], *, lock: bool = False
+) -> dict[int, tuple[int, int]]:
+    """:func:`member_balance_of` of many members: ``{member id: (carried, current)}`` of those
+    with a balance row; ``lock``: the rows held until the transaction ends (PostgreSQL)."""
+    found: dict[int, tuple[int, int]] = {}
+    ids = list(member_ids)
+    mb = member_balance.c
+    for start in range(0, len(ids), _MANY):
+        query = select(mb.member_id, mb.carried_fen, mb.current_fen).where(
+            mb.member_id.in_(ids[start : start + _MANY])
+        )
+        rows = conn.execute(query.with_for_update() if lock else query)
+        found.update({int(m): (int(c), int(u)) for m, c, u in rows})
+    return found
+
+
+def members_changes(
+    conn: Connection, member_ids: Sequence[int], *, valued_after: date
+) -> dict[int, list[MemberChange]]:
+    """:func:`member_changes` of many members in one read per chunk; every id is a key."""
+    lines = member_lines_subquery()
+    ids = list(member_ids)
+    found: dict[int, list[MemberChange]] = {i: [] for i in ids}
+    for start in range(0, len(ids), _MANY):
+        rows = conn.execute(
+            select(lines.c.member_id, lines.c.value_date, lines.c.balance_part, lines.c.signed_fen).where(
+                lines.c.member_id.in_(ids[start : start + _MANY]), lines.c.value_date > valued_after
+            )
+        )
+        for m, v, part, fen in rows:
+            found[int(m)].append(MemberChange(v, part, int(fen)))
+    return found
+
+
+def last_standing_value_dates(
+    conn: Connection, business_id: str, member_ids: Sequence[int]
+) -> dict[int, date]:
+    """The latest value date of each member's standing lines under ``business_id`` (see
+    :func:`standing_member_lines_subquery`): ``{member id: date}`` of those that have one."""
+    standing = standing_member_lines_subquery(business_id)
+    ids = list(member_ids)
+    found: dict[int, date] = {}
+    for start in range(0, len(ids), _MANY):
+        rows = conn.execute(
+            select(standing.c.member_id, func.max(standing.c.value_date))
+            .where(standing.c.member_id.in_(ids[start : start + _MANY]))
+            .group_by(standing.c.member_id)
+        )
+        found.update({int(m): d for m, d in rows if d is not None})
+    return found

@@ -1,7 +1,8 @@
 """HTTP API of settlement: the bank's arrival notices (SBDC100), and the staff's view of
 payment orders and reconciliations.
 
-``POST /api/v1/settlement/notices`` is for the bank, a machine: it declares
+``POST /api/v1/settlement/notices`` (and ``/notices/batch``, a group of them applied in one
+transaction) is for the bank, a machine: it declares
 ``Perm.BANK_NOTIFY``, which only a body signed with the shared bank key passes
 (``hpf.web.auth``). A repeated notice answers ``duplicate`` and changes nothing. Payee account
 numbers leave masked (``6222********0123``); the staff see payee names, as elsewhere.
@@ -124,6 +125,19 @@ def notice(body: m.AccountChangeNotice, request: Request, conn: WriteDb) -> Noti
         source="bank",
     )  # fmt: skip
     return NoticeAnswer(**fields_of(service.apply_notice(conn, ctx, body)))
+
+
+@router.post(
+    "/notices/batch",
+    summary="SBDC100 account change notices in a group (signed with the shared key), applied together",
+    dependencies=[Depends(requires(Perm.BANK_NOTIFY))],
+)
+def notices(body: m.AccountChangeNotices, request: Request, conn: WriteDb) -> list[NoticeAnswer]:
+    ctx = Context(
+        actor="bank", clock=request.app.state.clock, center_code=request.app.state.settings.center_code,
+        source="bank",
+    )  # fmt: skip
+    return [NoticeAnswer(**fields_of(o)) for o in service.apply_notices(conn, ctx, body.notices)]
 
 
 @router.get(

@@ -77,6 +77,7 @@ class FakeBank:
     # Other centers' accounts at this (fake) bank: a payment to one credits that center's bank
     # (``connect``), as a transfer between two centers' fund accounts does.
     peers: dict[str, FakeBank] = field(default_factory=dict)
+    _credited: set[str] = field(default_factory=set)  # the payers' references credited once
     _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -223,8 +224,9 @@ class FakeBank:
     ) -> m.StatementLine | None:
         """Money from another center's payment ``ref_seq_no``: credited once per reference."""
         with self._lock:
-            if any(x.ref_seq_no == ref_seq_no and x.direction == "C" for x in self.statement):
+            if ref_seq_no in self._credited:
                 return None
+            self._credited.add(ref_seq_no)
             self.balance_fen += amt_fen
             line = m.StatementLine(
                 bank_seq_no=self._next_serial("C"), tx_date=self.bank_date(), direction="C", amt_fen=amt_fen,
@@ -254,6 +256,29 @@ class FakeBank:
             self.outbox.extend(self.held)
             self.held.clear()
         return count
+
+    def deliver_groups(self, post: Callable[[bytes, dict[str, str]], int], group: int = 100) -> int:
+        """Post every queued notice in groups of up to ``group`` (``AccountChangeNotices``);
+        a group refused stays queued, in order."""
+        sent = 0
+        while True:
+            with self._lock:
+                pending = [self.outbox.popleft() for _ in range(min(group, len(self.outbox)))]
+            if not pending:
+                return sent
+            body = m.AccountChangeNotices(notices=pending).model_dump_json().encode()
+            headers = {"content-type": "application/json"}
+            if self.secret is not None:
+                headers[m.SIGNATURE_HEADER] = m.sign(body, self.secret)
+            try:
+                status = post(body, headers)
+            except httpx.HTTPError:
+                status = 0
+            if not 200 <= status < 300:
+                with self._lock:
+                    self.outbox.extendleft(reversed(pending))
+                return sent
+            sent += len(pending)
 
     def deliver(self, post: Callable[[bytes, dict[str, str]], int]) -> int:
         """Post every queued notice (``post(body, headers) -> status``); failures stay queued."""
@@ -298,13 +323,18 @@ class DateRequest(BaseModel):
     day: date
 
 
-def create_fake_bank(bank: FakeBank | None = None, *, notify_url: str | None = None) -> FastAPI:
-    """The bank as an ASGI app; with ``notify_url`` it also sends its notices there by itself."""
+def create_fake_bank(
+    bank: FakeBank | None = None, *, notify_url: str | None = None, notify_group: int = 1
+) -> FastAPI:
+    """The bank as an ASGI app; with ``notify_url`` it also sends its notices there by itself,
+    one per request, or (``notify_group`` N > 1) up to N per request to ``<notify_url>/batch``."""
     state = bank or FakeBank()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_send_notices(state, notify_url)) if notify_url else None
+        task = (
+            asyncio.create_task(_send_notices(state, notify_url, group=notify_group)) if notify_url else None
+        )
         yield
         if task is not None:
             task.cancel()
@@ -334,13 +364,17 @@ def create_fake_bank(bank: FakeBank | None = None, *, notify_url: str | None = N
         return JSONResponse(result.model_dump(mode="json"))
 
     @bdc.post("/BDC103")
-    def batch_payment(request: m.BatchPaymentRequest) -> m.BatchAccepted:
+    def batch_payment(request: m.BatchPaymentRequest) -> JSONResponse:
         batch_no = request.header.send_seq_no
-        for item in request.items:
-            state.pay(item)
+        faults = {state.pay(item)[1] for item in request.items}
         with state._lock:
             state.batches[batch_no] = [i.send_seq_no for i in request.items]
-        return m.BatchAccepted(batch_no=batch_no, accepted=len(request.items))
+        if faults & {"timeout", "late"}:  # paid, but the answer never comes
+            time.sleep(state.delay)
+        if faults & {"timeout", "late", "lost"}:  # the whole batch goes unanswered
+            return JSONResponse({"error": "gateway timeout"}, status_code=504)
+        accepted = m.BatchAccepted(batch_no=batch_no, accepted=len(request.items))
+        return JSONResponse(accepted.model_dump(mode="json"))
 
     @bdc.post("/BDC105")
     def loan_debit(request: m.LoanDebitRequest) -> JSONResponse:
@@ -404,8 +438,11 @@ def create_fake_bank(bank: FakeBank | None = None, *, notify_url: str | None = N
     return app
 
 
-async def _send_notices(state: FakeBank, url: str, every: float = 0.2) -> None:
-    """Background sender of the outbox (the served fake bank)."""
+async def _send_notices(state: FakeBank, url: str, every: float = 0.2, *, group: int = 1) -> None:
+    """Background sender of the outbox (the served fake bank); ``group`` > 1: in groups."""
+    if group > 1:
+        await _send_notice_groups(state, url, every, group)
+        return
     async with httpx.AsyncClient(timeout=5) as client:
         while True:
             pending = []
@@ -425,6 +462,29 @@ async def _send_notices(state: FakeBank, url: str, every: float = 0.2) -> None:
                     with state._lock:
                         state.outbox.extendleft(reversed(pending[n:]))
                     break
+            await asyncio.sleep(every)
+
+
+async def _send_notice_groups(state: FakeBank, url: str, every: float, group: int) -> None:
+    """Up to ``group`` queued notices per request (``AccountChangeNotices``), in order; a group
+    refused or not delivered goes back to the head of the queue, and is sent again next round."""
+    async with httpx.AsyncClient(timeout=60) as client:
+        while True:
+            with state._lock:
+                pending = [state.outbox.popleft() for _ in range(min(group, len(state.outbox)))]
+            if pending:
+                body = m.AccountChangeNotices(notices=pending).model_dump_json().encode()
+                headers = {"content-type": "application/json"}
+                if state.secret is not None:
+                    headers[m.SIGNATURE_HEADER] = m.sign(body, state.secret)
+                try:
+                    status = (await client.post(f"{url}/batch", content=body, headers=headers)).status_code
+                except httpx.HTTPError:
+                    status = 0
+                if 200 <= status < 300:
+                    continue  # the next group at once
+                with state._lock:
+                    state.outbox.extendleft(reversed(pending))
             await asyncio.sleep(every)
 
 

@@ -201,3 +201,10 @@ class AccountChangeNotice(BaseModel):
     header: Header  # send_seq_no = the notice's serial: a repeated notice is a no-op
     acct_no: str = Field(max_length=40)
     line: StatementLine
+
+
+class AccountChangeNotices(BaseModel):
+    """SBDC100 notices in a group, bank → center: one request for many movements (the bank
+    sends what it has queued; the center applies the group in one transaction)."""
+
+    notices: list[AccountChangeNotice] = Field(min_length=1, max_length=500)

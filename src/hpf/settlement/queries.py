@@ -7,6 +7,8 @@ read them through this module, or through ``service`` where a use case already a
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import Connection, func, select
 
 from hpf.kernel.errors import NotFound
@@ -71,3 +73,17 @@ def in_flight_fen(conn: Connection, owner_kind: str) -> int:
         )
     )
     return int(total or 0)
+
+
+def paid_orders(conn: Connection, order_ids: list[int]) -> dict[int, tuple[int, date | None]]:
+    """``{order id: (amount fen, settled on)}`` of those of ``order_ids`` that are paid (one read)."""
+    po = payment_order.c
+    found: dict[int, tuple[int, date | None]] = {}
+    for start in range(0, len(order_ids), 900):
+        rows = conn.execute(
+            select(po.id, po.amount_fen, po.settled_on).where(
+                po.id.in_(order_ids[start : start + 900]), po.state == OrderState.PAID.value
+            )
+        )
+        found.update({int(r.id): (int(r.amount_fen), r.settled_on) for r in rows})
+    return found

@@ -37,6 +37,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     func,
     insert,
     literal,
@@ -345,6 +346,105 @@ def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> PaymentOr
     return _order_of(order)
 
 
+def reserve_many(conn: Connection, ctx: Context, requests: Sequence[PayoutRequest]) -> list[PaymentOrder]:
+    """:func:`reserve` of many payouts at once, with the same rows, entries and events: the keys
+    seen before read in one statement, the new orders inserted in one, their reservation entries
+    posted together (``ledger.post_many``), their numbers and entry ids set in one executemany,
+    their ``payment_order_event`` rows and events in one INSERT each. The orders, in the order
+    of ``requests``; a key reused for another payout refuses them all."""
+    if not requests:
+        return []
+    for kind in {r.owner_kind for r in requests}:
+        owners.require_listened(kind)
+    keys = [r.idempotency_key for r in requests]
+    if len(set(keys)) != len(keys):
+        raise InvalidInput("settlement.duplicate_key", "同一批付款中幂等键重复", "idempotency keys repeat")
+    prints = [
+        r.fingerprint(blind_index("payment_order", "payee", f"{r.payee.name}|{r.payee.account_no}"))
+        for r in requests
+    ]
+    po = payment_order.c
+    seen: dict[str, Mapping[str, Any]] = {}
+    for start in range(0, len(keys), 900):
+        rows = conn.execute(select(payment_order).where(po.idempotency_key.in_(keys[start : start + 900])))
+        seen.update({str(r["idempotency_key"]): dict(r) for r in rows.mappings()})
+    for request, fingerprint in zip(requests, prints, strict=True):
+        old = seen.get(request.idempotency_key)
+        if old is not None and old["fingerprint"] != fingerprint:
+            raise Conflict(
+                "settlement.idempotency_conflict", "幂等键已用于另一笔付款",
+                f"idempotency key {request.idempotency_key!r} was used for another payout", order_id=old["id"],
+            )  # fmt: skip
+    fresh = [(r, f) for r, f in zip(requests, prints, strict=True) if r.idempotency_key not in seen]
+    made: dict[str, dict[str, Any]] = {}
+    if fresh:
+        made = _reserve_fresh(conn, ctx, fresh)
+    return [_order_of(made[key] if key in made else to_plain("payment_order", seen[key])) for key in keys]
+
+
+def _reserve_fresh(
+    conn: Connection, ctx: Context, fresh: Sequence[tuple[PayoutRequest, str]]
+) -> dict[str, dict[str, Any]]:
+    today, now = ctx.clock.today(), ctx.clock.now()
+    values = [
+        to_stored(
+            "payment_order",
+            {
+                "idempotency_key": r.idempotency_key, "fingerprint": fingerprint, "owner_kind": r.owner_kind,
+                "owner_id": r.owner_id, "business_type": r.business_type,
+                "fund_business_type": r.fund_business_type, "summary": r.summary, "amount_fen": r.amount_fen,
+                "payee_name": r.payee.name, "payee_account_no": r.payee.account_no,
+                "payee_account_class": r.payee.account_class.value, "payee_bank_name": r.payee.bank_name,
+                "payee_bank_code": r.payee.bank_code, "settle_type": r.settle_type.value,
+                "state": OrderState.RESERVED.value, "attempts": 0, "created_on": today, "recorded_at": now,
+                "actor": ctx.actor, "version": 1,
+            },
+        )
+        for r, fingerprint in fresh
+    ]  # fmt: skip
+    try:
+        ids = [
+            int(i)
+            for i in conn.execute(
+                insert(payment_order).returning(payment_order.c.id, sort_by_parameter_order=True), values
+            ).scalars()
+        ]
+    except IntegrityError as exc:
+        raise Conflict(
+            "settlement.concurrent_duplicate", "同一笔付款正在处理中",
+            "another request reserved the same idempotency key at the same time; retry",
+        ) from exc  # fmt: skip
+    numbers = [order_no_of(ctx.center_code, i) for i in ids]
+    entry_ids = ledger.post_many(
+        conn,
+        [reservation_entry(r, no, today, ctx.actor) for (r, _), no in zip(fresh, numbers, strict=True)],
+        ctx.clock,
+    )
+    po = payment_order.c
+    conn.execute(
+        update(payment_order)
+        .where(po.id == bindparam("oid"))
+        .values(order_no=bindparam("ono"), reserve_entry_id=bindparam("eid")),
+        [{"oid": i, "ono": no, "eid": e} for i, no, e in zip(ids, numbers, entry_ids, strict=True)],
+    )
+    conn.execute(
+        insert(payment_order_event),
+        [
+            {"order_id": i, "from_state": None, "to_state": OrderState.RESERVED.value, "business_date": today,
+             "recorded_at": now, "actor": ctx.actor, "source": "reserve", "note": f"资金转入付款在途，凭证#{e}"}
+            for i, e in zip(ids, entry_ids, strict=True)
+        ],
+    )  # fmt: skip
+    rows = {
+        int(r["id"]): to_plain("payment_order", r)
+        for r in conn.execute(select(payment_order).where(among(conn, po.id, ids))).mappings()
+    }
+    events.record_many(
+        conn, ctx, [("payment_order.reserved", "payment_order", i, _payload(ctx, rows[i])) for i in ids]
+    )
+    return {str(rows[i]["idempotency_key"]): rows[i] for i in ids}
+
+
 def cancel(conn: Connection, ctx: Context, order_id: int, reason: str) -> PaymentOrder:
     """Give the money of a reserved (never sent) order back; the owner is told ``failed``."""
     if not reason.strip():
@@ -483,14 +583,24 @@ def _send(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> dic
 
 
 def send_reserved(
-    engine: Engine, ctx: Context, bank: BankAdapter, *, owner_kind: str | None = None, limit: int = 500
+    engine: Engine,
+    ctx: Context,
+    bank: BankAdapter,
+    *,
+    owner_kind: str | None = None,
+    limit: int = 500,
+    batch: int = 0,
 ) -> dict[str, int]:
     """The payment run: send every order still ``reserved`` (of one owner kind, or all), oldest first.
 
     Approval reserves the money in its own transaction; the bank is called here, outside any
     business transaction, as centers do in their batch payment runs (``hpf settlement pay``,
     ``hpf withdrawals pay``). Sending is idempotent per order (:func:`send`). Counts per state.
+    ``batch``: 0, one BDC101 per order; N, BDC103 batches of up to N orders, their results
+    applied set-based (:func:`pay_in_batches`).
     """
+    if batch > 0:
+        return pay_in_batches(engine, ctx, bank, owner_kind=owner_kind, limit=limit, size=batch)
     query = select(payment_order.c.id).where(payment_order.c.state == OrderState.RESERVED.value)
     if owner_kind is not None:
         query = query.where(payment_order.c.owner_kind == owner_kind)
@@ -501,6 +611,73 @@ def send_reserved(
         state = str(_send(engine, ctx, int(order_id), bank)["state"])
         counts[state] = counts.get(state, 0) + 1
     return counts
+
+
+BATCH_MOST = 1000  # orders in one BDC103
+
+
+def pay_in_batches(
+    engine: Engine,
+    ctx: Context,
+    bank: BankAdapter,
+    *,
+    owner_kind: str | None = None,
+    limit: int = 500,
+    size: int = BATCH_MOST,
+) -> dict[str, int]:
+    """The payment run in BDC103 batches: up to ``limit`` reserved orders (of one owner kind, or
+    all), oldest first, sent ``size`` at a time — one UPDATE to ``sent``, one bank call — and
+    each batch's results (BDC107) applied set-based (:func:`apply_batch_result`). Counts per
+    state the orders ended in.
+
+    Exactly once: a batch's orders are ``sent`` with its number before the bank is called. Its
+    orders still open after the results (the bank did not answer, or does not know them: the
+    batch was lost) are resolved one by one (:func:`resolve`: BDC110, and the *same* 业务流水号 sent
+    again if the bank never had it; the bank pays a number once). A run that stopped between
+    sending and applying leaves ``sent`` orders with their batch number: the next run applies
+    those batches first."""
+    size = max(1, min(size, BATCH_MOST))
+    po = payment_order.c
+    counts: dict[str, int] = {}
+    with read_transaction(engine) as conn:
+        left = select(po.batch_no).where(
+            po.batch_no.is_not(None), po.state.in_([s.value for s in OPEN_WITH_BANK])
+        )
+        if owner_kind is not None:
+            left = left.where(po.owner_kind == owner_kind)
+        batches = list(dict.fromkeys(conn.scalars(left.order_by(po.id))))
+        query = select(po.id).where(po.state == OrderState.RESERVED.value)
+        if owner_kind is not None:
+            query = query.where(po.owner_kind == owner_kind)
+        ids = [int(i) for i in conn.scalars(query.order_by(po.id).limit(limit))]
+    for start in range(0, len(ids), size):
+        batches.append(send_batch(engine, ctx, ids[start : start + size], bank))
+    for batch_no in batches:
+        for state, n in _settle_batch(engine, ctx, batch_no, bank).items():
+            counts[state] = counts.get(state, 0) + n
+    return counts
+
+
+def _settle_batch(engine: Engine, ctx: Context, batch_no: str, bank: BankAdapter) -> dict[str, int]:
+    """A sent batch's results applied, then its orders still open resolved one by one; the
+    batch's orders counted by the state they are in now."""
+    po = payment_order.c
+    with suppress(BankNoAnswer):
+        apply_batch_result(engine, ctx, batch_no, bank)
+    with read_transaction(engine) as conn:
+        still = [
+            int(i)
+            for i in conn.scalars(
+                select(po.id)
+                .where(po.batch_no == batch_no, po.state.in_([s.value for s in OPEN_WITH_BANK]))
+                .order_by(po.id)
+            )
+        ]
+    for order_id in still:  # the exception: a batch the bank did not answer or never had
+        _resolve(engine, ctx, order_id, bank)
+    with read_transaction(engine) as conn:
+        rows = conn.execute(select(po.state, func.count()).where(po.batch_no == batch_no).group_by(po.state))
+        return {str(state): int(n) for state, n in rows}
 
 
 def resolve(engine: Engine, ctx: Context, order_id: int, bank: BankAdapter) -> PaymentOrder:
@@ -640,6 +817,82 @@ def apply_notice(conn: Connection, ctx: Context, notice: m.AccountChangeNotice) 
             "tx_date": line.tx_date,
         })  # fmt: skip
     return NoticeOutcome(notice_no, outcome, order["id"] if order else None)
+
+
+NOTICES_MOST = 500  # notices in one group
+
+
+def apply_notices(
+    conn: Connection, ctx: Context, notices: Sequence[m.AccountChangeNotice]
+) -> list[NoticeOutcome]:
+    """SBDC100 notices in a group (the bank posts many at once), in one transaction, with the
+    outcomes :func:`apply_notice` gives one by one: the notices seen before and the orders the
+    debits name read in one statement each; a debit whose order is paid already with its amount
+    (the bank's answer came first: the usual case) has no effect without touching it, any other
+    goes through the order's state machine; the notices stored in one INSERT, the unmatched
+    credits' events in one (each credit's listener then claims it, as for a single notice)."""
+    nos = [n.header.send_seq_no for n in notices]
+    refs = [n.line.ref_seq_no for n in notices if n.line.direction == "D" and n.line.ref_seq_no]
+    bn, po = bank_notice.c, payment_order.c
+    seen: dict[str, int | None] = {}
+    orders: dict[str, dict[str, Any]] = {}
+    for start in range(0, max(len(nos), len(refs)), 900):
+        if nos[start : start + 900]:
+            rows = conn.execute(
+                select(bn.notice_no, bn.order_id).where(bn.notice_no.in_(nos[start : start + 900]))
+            )
+            seen.update({str(no): order_id for no, order_id in rows})
+        if refs[start : start + 900]:
+            found = conn.execute(select(payment_order).where(po.order_no.in_(refs[start : start + 900])))
+            orders.update({str(r["order_no"]): dict(r) for r in found.mappings()})
+    outcomes: list[NoticeOutcome] = []
+    stored: list[dict[str, Any]] = []
+    credits: list[tuple[str, str, object, Mapping[str, Any] | None]] = []
+    for notice in notices:
+        notice_no, line = notice.header.send_seq_no, notice.line
+        if notice_no in seen:
+            outcomes.append(NoticeOutcome(notice_no, "duplicate", seen[notice_no]))
+            continue
+        order = orders.get(line.ref_seq_no) if line.direction == "D" and line.ref_seq_no else None
+        outcome = "unmatched"
+        if order is not None:
+            outcome = _debit_answer(conn, ctx, order, line)
+        seen[notice_no] = order["id"] if order else None
+        stored.append(_notice_row(ctx, notice, order["id"] if order else None, outcome))
+        if outcome == "unmatched" and line.direction == "C":
+            credits.append((CREDIT_RECEIVED, "bank_notice", notice_no, {
+                "notice_no": notice_no, "amount_fen": line.amt_fen, "ref_seq_no": line.ref_seq_no or "",
+                "tx_date": line.tx_date,
+            }))  # fmt: skip
+        outcomes.append(NoticeOutcome(notice_no, outcome, order["id"] if order else None))
+    if stored:
+        conn.execute(insert(bank_notice), stored)
+    events.record_many(conn, ctx, credits)
+    return outcomes
+
+
+def _debit_answer(conn: Connection, ctx: Context, order: Mapping[str, Any], line: m.StatementLine) -> str:
+    """A debit notice naming one of our orders: a success answer for it (see :func:`_apply`)."""
+    if order["state"] == OrderState.PAID.value and line.amt_fen in (0, order["amount_fen"]):
+        return "no_effect"  # what _apply answers, without reading the order again
+    result = m.PaymentResult(
+        send_seq_no=line.ref_seq_no, status=BankStatus.SUCCESS, bank_seq_no=line.bank_seq_no,
+        bank_date=line.tx_date, amt_fen=line.amt_fen,
+    )  # fmt: skip
+    return _apply(conn, ctx, int(order["id"]), result, "notice")[1]
+
+
+def _notice_row(
+    ctx: Context, notice: m.AccountChangeNotice, order_id: int | None, outcome: str
+) -> dict[str, Any]:
+    line = notice.line
+    return to_stored("bank_notice", {
+        "notice_no": notice.header.send_seq_no, "acct_no": notice.acct_no, "bank_seq_no": line.bank_seq_no,
+        "tx_date": line.tx_date, "direction": line.direction, "amount_fen": line.amt_fen,
+        "ref_seq_no": line.ref_seq_no, "counterparty_name": line.counterparty_name or None,
+        "counterparty_acct_no": line.counterparty_acct_no or None, "summary": line.summary[:60],
+        "order_id": order_id, "outcome": outcome, "received_at": ctx.clock.now(),
+    })  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ batches

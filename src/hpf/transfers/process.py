@@ -35,10 +35,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from hpf import events
 from hpf.accounts import queries as accounts_queries
@@ -48,7 +48,7 @@ from hpf.contributions import queries as contributions_queries
 from hpf.contributions import service as contributions
 from hpf.db.locks import lock_name
 from hpf.events import Event
-from hpf.interest.service import settle_on_close_with_policy
+from hpf.interest.service import settle_on_close_many
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError, InvalidInput, NotFound
 from hpf.kernel.findings import Finding
@@ -66,6 +66,7 @@ from hpf.messages.bodies import (
     TransferOut,
 )
 from hpf.policy.queries import transfer_policy_at
+from hpf.policy.rules import TransferPolicy
 from hpf.protection.protect import blind_index
 from hpf.services import service as applications
 from hpf.settlement import service as settlement
@@ -74,7 +75,7 @@ from hpf.settlement.rules import AccountClass, Payee, PayoutRequest, Source
 from hpf.transfers import rules
 from hpf.transfers.link import Incoming, current_link
 from hpf.transfers.rules import FINAL, Side, State
-from hpf.transfers.service import send, stored_body
+from hpf.transfers.service import send, send_many, stored_bodies
 from hpf.transfers.service import status_answered as service_status_answered
 from hpf.transfers.tables import exchanged_message, peer_center, transfer
 
@@ -259,9 +260,29 @@ def _update(conn: Connection, ctx: Context, row: Mapping[str, Any], target: Stat
 # ------------------------------------------------------------------------------- new center
 
 
+_POLICY = "hpf.transfers.policy"
+
+
+def _policy(conn: Connection, day: date) -> TransferPolicy:
+    """The transfer policy of ``day``, read once per transaction: a batch's letters (decision
+    0036) and a bulk filing would read it for each."""
+    txn = conn.get_transaction()
+    kept = conn.info.get(_POLICY)
+    if kept is not None and kept[0] is txn and kept[1] == day:
+        return cast(TransferPolicy, kept[2])
+    policy = transfer_policy_at(conn, day)
+    conn.info[_POLICY] = (txn, day, policy)
+    return policy
+
+
 def _next_letter_no(conn: Connection, center_code: str, day: date) -> str:
     prefix = f"{center_code}{day:%y%m%d}"
-    last = conn.scalar(select(func.max(transfer.c.letter_no)).where(transfer.c.letter_no.like(f"{prefix}%")))
+    # a range on the unique index (SQLite's LIKE, case-insensitive, would scan every transfer)
+    last = conn.scalar(
+        select(func.max(transfer.c.letter_no)).where(
+            transfer.c.letter_no.between(f"{prefix}0000", f"{prefix}9999")
+        )
+    )
     return rules.letter_no(center_code, day, int(last[-4:]) + 1 if last else 1)
 
 
@@ -337,7 +358,7 @@ def start(conn: Connection, ctx: Context, application_id: int, member_id: int, r
             application_id=application_id,
             letter_message_id=str(message_id),
             started_on=today,
-            due_on=rules.due_on(today, transfer_policy_at(conn, today).total_working_days),
+            due_on=rules.due_on(today, _policy(conn, today).total_working_days),
             updated_at=ctx.clock.now(),
         )
         .returning(transfer.c.id)
@@ -609,7 +630,7 @@ def _checks(conn: Connection, ctx: Context, letter: ContactLetter) -> tuple[int 
 
 
 def _min_sealed_months(conn: Connection, ctx: Context) -> int:
-    return transfer_policy_at(conn, ctx.clock.today()).out_min_sealed_months
+    return _policy(conn, ctx.clock.today()).out_min_sealed_months
 
 
 def _checks_json(findings: list[Finding]) -> list[dict[str, Any]]:
@@ -641,7 +662,7 @@ def letter_received(conn: Connection, ctx: Context, message: Incoming) -> None:
             letter_message_id=str(message.envelope.message_id),
             checks=_checks_json(findings),
             started_on=today,
-            due_on=rules.due_on(today, transfer_policy_at(conn, today).out_decide_working_days),
+            due_on=rules.due_on(today, _policy(conn, today).out_decide_working_days),
             updated_at=ctx.clock.now(),
         )
         .returning(transfer.c.id)
@@ -649,14 +670,6 @@ def letter_received(conn: Connection, ctx: Context, message: Incoming) -> None:
     events.record(conn, ctx, "transfer.letter_received", "transfer", transfer_id,
                   {"letter_no": letter.letter_no, "from": message.envelope.sender,
                    "passed": all(f.passed for f in findings)})  # fmt: skip
-
-
-def _letter_of(conn: Connection, row: Mapping[str, Any]) -> ContactLetter:
-    body = stored_body(conn, row["letter_message_id"])  # a single BDC901 or a BDC902's item
-    if body is None:
-        raise not_found(row["letter_no"])
-    assert isinstance(body, ContactLetter)
-    return body
 
 
 def _out_row(conn: Connection, transfer_id: int) -> dict[str, Any]:
@@ -672,64 +685,218 @@ def _uuid(text: str) -> UUID:
 
 def approve(conn: Connection, ctx: Context, transfer_id: int) -> Transfer:
     """Staff approve a letter at the old center (see the module docstring); approving again
-    changes nothing."""
+    changes nothing. The bulk approval's set-based path with one letter (:func:`_approve_set`)."""
     row = _out_row(conn, transfer_id)
     if row["state"] in (State.TRANSFERRED.value, State.COMPLETED.value):
         return get(conn, ctx.clock.today(), transfer_id)  # approved before: nothing changes
     rules.require_move(Side.OUT, State(row["state"]), State.TRANSFERRED)
-    letter = _letter_of(conn, row)
-    member, findings, loans = _checked(conn, ctx, letter)
-    failed = [f for f in findings if not f.passed]
-    if failed or member is None:
-        raise Conflict(
-            "transfer.checks_failed",
-            "不符合转出条件：" + "；".join(f.message_zh for f in failed),
-            "a check fails: refuse the letter with the reason instead",
-            checks=[f.code for f in failed],
-        )
-    today = ctx.clock.today()
-    member_id = member.id
-    interest_fen, _ = settle_on_close_with_policy(conn, ctx, member_id, today)
-    carried, current = ledger.member_balances(conn, [member_id]).get(member_id, (0, 0))
-    amount = carried + current
-    principal = amount - interest_fen
-    order_id, order_no = None, None
-    if amount > 0:
-        sources = tuple(
-            Source(MEMBER_CONTROL, fen, member_id, part)
-            for part, fen in ((BalancePart.CARRIED, carried), (BalancePart.CURRENT, current))
-            if fen
-        )
-        order = settlement.reserve(
-            conn,
-            ctx,
-            PayoutRequest(
-                owner_kind=OWNER_KIND, owner_id=str(transfer_id), amount_fen=amount, sources=sources,
-                payee=Payee(letter.in_fund_account_name[:60], letter.in_fund_account_no, letter.in_bank_name[:60],
-                            account_class=AccountClass.CORPORATE),
-                business_type="07", fund_business_type="07", idempotency_key=f"transfer:{row['letter_no']}",
-                summary=f"转移接续 {row['letter_no']}",
-            ),
-        )  # fmt: skip
-        order_id, order_no = order.id, order.order_no
-    accounts.close_member(
-        conn, ctx, member.account_no, CloseKind.TRANSFERRED_OUT, f"异地转出（联系函{row['letter_no']}）"
+    _approved, refused = _approve_set(conn, ctx, [transfer_id])
+    if refused:
+        raise refused[0][1]
+    return get(conn, ctx.clock.today(), transfer_id)
+
+
+@dataclass(frozen=True)
+class _Approving:
+    """A letter that passed its checks at approval: its row, letter, account and loans."""
+
+    row: Mapping[str, Any]
+    letter: ContactLetter
+    member: accounts.Member
+    findings: list[Finding]
+    loans: tuple[int, bool]
+
+
+def _approve_set(
+    conn: Connection, ctx: Context, transfer_ids: list[int]
+) -> tuple[list[int], list[tuple[int, HpfError]]]:
+    """Approve letters set-based (decision 0041), as :func:`approve` would one by one: the rows,
+    letters, accounts, seal dates and loans read once for all; the checks (``rules.out_checks``)
+    pre-filter — a letter that fails, or is not a received letter here, is refused with its
+    reason and left as it was; then for the others together: the interest to date
+    (``interest.settle_on_close_many``), the payouts reserved (``settlement.reserve_many``), the
+    accounts closed (``accounts.close_members``), the BDC901 answers and BDC905s queued
+    (``send_many``), the transfers moved with their events. (The approved, the refused.)"""
+    t = transfer.c
+    query = select(transfer).where(t.id.in_(transfer_ids))
+    rows = {int(r["id"]): dict(r) for r in conn.execute(query.with_for_update()).mappings()}
+    approved: list[int] = []
+    refused: list[tuple[int, HpfError]] = []
+    waiting: list[dict[str, Any]] = []
+    for transfer_id in transfer_ids:
+        row = rows.get(transfer_id)
+        if row is None or row["side"] != Side.OUT.value:
+            refused.append((transfer_id, not_found(transfer_id)))
+        elif row["state"] in (State.TRANSFERRED.value, State.COMPLETED.value):
+            approved.append(transfer_id)  # approved before: nothing changes
+        elif not rules.can_move(Side.OUT, State(row["state"]), State.TRANSFERRED):
+            try:
+                rules.require_move(Side.OUT, State(row["state"]), State.TRANSFERRED)
+            except HpfError as exc:
+                refused.append((transfer_id, exc))
+        else:
+            waiting.append(row)
+    going, failing = _checked_set(conn, ctx, waiting)
+    refused.extend(failing)
+    if going:
+        _transfer_out_set(conn, ctx, going)
+        approved.extend(int(a.row["id"]) for a in going)
+    order = {i: n for n, i in enumerate(transfer_ids)}
+    approved.sort(key=order.__getitem__)
+    refused.sort(key=lambda r: order[r[0]])
+    return approved, refused
+
+
+def _checked_set(
+    conn: Connection, ctx: Context, rows: list[dict[str, Any]]
+) -> tuple[list[_Approving], list[tuple[int, HpfError]]]:
+    """The checks of :func:`_checked` for many letters, each fact read once for all."""
+    if not rows:
+        return [], []
+    bodies = stored_bodies(conn, [r["letter_message_id"] for r in rows])
+    letters: dict[str, ContactLetter] = {}
+    for r in rows:
+        body = bodies.get(r["letter_message_id"])
+        if body is None:
+            raise not_found(r["letter_no"])
+        assert isinstance(body, ContactLetter)
+        letters[r["letter_message_id"]] = body
+    members = accounts.get_members(conn, [letter.old_account_no for letter in letters.values()])
+    ids = [m.id for m in members.values()]
+    sealed = accounts_queries.last_sealed_on_many(conn, ids)
+    any_loans = household_loans(conn, ids) if ids else (0, False)
+    min_months = _min_sealed_months(conn, ctx)
+    going: list[_Approving] = []
+    failing: list[tuple[int, HpfError]] = []
+    for row in rows:
+        letter = letters[row["letter_message_id"]]
+        member = members.get(letter.old_account_no)
+        if member is not None and not _same_person(member, letter):
+            member = None
+        if member is None:
+            facts, loans = rules.OutFacts(False, None, None, 0, 0), (0, False)
+        else:  # the household's loans: one read for all, each member's only where any exists
+            loans = household_loans(conn, [member.id]) if any_loans[0] else (0, False)
+            facts = rules.OutFacts(
+                True, member.state, sealed.get(member.id), 1 if loans[1] else 0, member.balance_fen
+            )
+        findings = rules.out_checks(facts, ctx.clock.today(), min_months)
+        failed = [f for f in findings if not f.passed]
+        if failed or member is None:
+            failing.append((int(row["id"]), _checks_failed(failed)))
+        else:
+            going.append(_Approving(row, letter, member, findings, (loans[0], bool(loans[1]))))
+    return going, failing
+
+
+def _same_person(member: accounts.Member, letter: ContactLetter) -> bool:
+    return (
+        blind_index("member", "resident_id", member.resident_id)
+        == blind_index("member", "resident_id", letter.cert_no.strip().upper())
+        and member.name == letter.name.strip()
     )
-    body = _transfer_out(
-        conn, row["letter_no"], member, (principal, interest_fen), order_no or "NONE",
-        sorted(contributions_queries.member_posted_months(conn, member_id)), loans=loans,
-    )  # fmt: skip
-    taken = TransferFeedback(
-        letter_no=row["letter_no"], feedback_code="2", feedback="账户信息复核通过", status="08"
+
+
+def _checks_failed(failed: list[Finding]) -> Conflict:
+    return Conflict(
+        "transfer.checks_failed",
+        "不符合转出条件：" + "；".join(f.message_zh for f in failed),
+        "a check fails: refuse the letter with the reason instead",
+        checks=[f.code for f in failed],
     )
-    send(conn, ctx, row["peer"], "BDC901", taken, reply_to=_uuid(row["letter_message_id"]))
-    out_id = send(conn, ctx, row["peer"], "BDC905", body)
-    _update(
-        conn, ctx, row, State.TRANSFERRED, member_id=member_id, principal_fen=principal, interest_fen=interest_fen,
-        amount_fen=amount, order_no=order_no, payment_order_id=order_id, out_message_id=str(out_id),
-        checks=_checks_json(findings),
+
+
+def _payout(
+    letter: ContactLetter, transfer_id: int, letter_no: str, balances: tuple[int, int], member_id: int
+) -> PayoutRequest:
+    carried, current = balances
+    sources = tuple(
+        Source(MEMBER_CONTROL, fen, member_id, part)
+        for part, fen in ((BalancePart.CARRIED, carried), (BalancePart.CURRENT, current))
+        if fen
+    )
+    return PayoutRequest(
+        owner_kind=OWNER_KIND, owner_id=str(transfer_id), amount_fen=carried + current, sources=sources,
+        payee=Payee(letter.in_fund_account_name[:60], letter.in_fund_account_no, letter.in_bank_name[:60],
+                    account_class=AccountClass.CORPORATE),
+        business_type="07", fund_business_type="07", idempotency_key=f"transfer:{letter_no}",
+        summary=f"转移接续 {letter_no}",
     )  # fmt: skip
-    return get(conn, today, transfer_id)
+
+
+def _transfer_out_set(conn: Connection, ctx: Context, going: list[_Approving]) -> None:
+    """The approval's effects for letters that passed (see :func:`_approve_set`); an empty
+    account has no payout: only its history moves."""
+    member_ids = [a.member.id for a in going]
+    interest = settle_on_close_many(conn, ctx, member_ids, ctx.clock.today())
+    balances = ledger.member_balances(conn, member_ids)
+    amounts = {a.member.id: sum(balances.get(a.member.id, (0, 0))) for a in going}
+    paying = [a for a in going if amounts[a.member.id] > 0]
+    requests = [
+        _payout(a.letter, int(a.row["id"]), a.row["letter_no"], balances[a.member.id], a.member.id)
+        for a in paying
+    ]
+    orders = dict(
+        zip([a.member.id for a in paying], settlement.reserve_many(conn, ctx, requests), strict=True)
+    )
+    accounts.close_members(
+        conn, ctx, [(a.member.account_no, f"异地转出（联系函{a.row['letter_no']}）") for a in going],
+        CloseKind.TRANSFERRED_OUT,
+    )  # fmt: skip
+    months = contributions_queries.posted_months(conn, member_ids)
+    by_peer: dict[str, list[_Approving]] = {}
+    for a in going:
+        by_peer.setdefault(a.row["peer"], []).append(a)
+    moved: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
+    for peer, group in by_peer.items():
+        messages: list[tuple[str, Any, UUID | None]] = []
+        for a in group:
+            order = orders.get(a.member.id)
+            interest_fen, amount = interest[a.member.id][0], amounts[a.member.id]
+            body = _transfer_out(
+                conn, a.row["letter_no"], a.member, (amount - interest_fen, interest_fen),
+                (order.order_no if order else None) or "NONE", sorted(months[a.member.id]), loans=a.loans,
+            )  # fmt: skip
+            taken = TransferFeedback(
+                letter_no=a.row["letter_no"], feedback_code="2", feedback="账户信息复核通过", status="08"
+            )
+            messages += [("BDC901", taken, _uuid(a.row["letter_message_id"])), ("BDC905", body, None)]
+        sent = send_many(conn, ctx, peer, messages)
+        for a, out_id in zip(group, sent[1::2], strict=True):
+            order = orders.get(a.member.id)
+            interest_fen, amount = interest[a.member.id][0], amounts[a.member.id]
+            moved.append((a.row, {
+                "member_id": a.member.id, "principal_fen": amount - interest_fen, "interest_fen": interest_fen,
+                "amount_fen": amount, "order_no": order.order_no if order else None,
+                "payment_order_id": order.id if order else None, "out_message_id": str(out_id),
+                "checks": _checks_json(a.findings),
+            }))  # fmt: skip
+    _update_set(conn, ctx, moved, State.TRANSFERRED)
+
+
+def _update_set(
+    conn: Connection, ctx: Context, moved: list[tuple[Mapping[str, Any], dict[str, Any]]], target: State
+) -> None:
+    """:func:`_update` of many transfers: one executemany, one INSERT of their events."""
+    if not moved:
+        return
+    for row, _ in moved:
+        rules.require_move(Side(row["side"]), State(row["state"]), target)
+    ended = {"ended_on": ctx.clock.today()} if target in FINAL else {}
+    names = sorted(moved[0][1])
+    conn.execute(
+        update(transfer)
+        .where(transfer.c.id == bindparam("tid"))
+        .values(
+            state=target.value, updated_at=ctx.clock.now(), **ended, **{n: bindparam(f"v_{n}") for n in names}
+        ),
+        [{"tid": row["id"], **{f"v_{n}": values[n] for n in names}} for row, values in moved],
+    )
+    events.record_many(conn, ctx, [
+        (f"transfer.{target.value}", "transfer", row["id"],
+         {"letter_no": row["letter_no"], "side": row["side"], "from": row["state"]})
+        for row, _ in moved
+    ])  # fmt: skip
 
 
 BULK_MOST = 500  # letters approved in one call (one transaction)
@@ -753,22 +920,30 @@ class BulkApproval:
 
 def approvable(conn: Connection, limit: int = BULK_MOST) -> list[int]:
     """The letters received here, undecided, whose checks all passed when they came (oldest first)."""
-    rows = conn.execute(
+    query = (
         select(transfer.c.id, transfer.c.checks)
         .where(transfer.c.side == Side.OUT.value, transfer.c.state == State.RECEIVED.value)
         .order_by(transfer.c.id)
     )
-    return [int(r.id) for r in rows if all(c.get("passed") for c in (r.checks or ()))][:limit]
+    found: list[int] = []
+    with conn.execute(query) as rows:  # until ``limit``: not every waiting letter's checks each call
+        for r in rows:
+            if all(c.get("passed") for c in (r.checks or ())):
+                found.append(int(r.id))
+                if len(found) >= limit:
+                    break
+    return found
 
 
 def approve_many(
     conn: Connection, ctx: Context, transfer_ids: list[int] | None = None, *, most: int = BULK_MOST
 ) -> BulkApproval:
     """Staff approve letters in bulk (decision 0036): ``transfer_ids`` (at most ``BULK_MOST``), or
-    none for every letter that passes its checks (:func:`approvable`). Each is :func:`approve`
-    in its own savepoint: a letter that fails at approval (a check no longer holds, another
-    state) is skipped with its reason, and its neighbours are approved. ``most``: of every letter
-    that passes, this many (fewer per call: shorter write transactions)."""
+    none for every letter that passes its checks (:func:`approvable`), set-based
+    (:func:`_approve_set`, decision 0041): a letter that fails at approval (a check no longer
+    holds, another state) is skipped with its reason, and its neighbours are approved together;
+    should the set still fail, each letter is approved alone in its own savepoint. ``most``: of
+    every letter that passes, this many (fewer per call: shorter write transactions)."""
     ids = (
         approvable(conn, max(1, min(most, BULK_MOST)))
         if transfer_ids is None
@@ -778,23 +953,22 @@ def approve_many(
         raise InvalidInput(
             "transfer.bulk_too_many", f"一次最多批量审批{BULK_MOST}笔", f"at most {BULK_MOST} letters at once"
         )
-    approved: list[int] = []
-    skipped: list[Skipped] = []
-    for transfer_id in ids:
-        try:
-            with conn.begin_nested():
-                done = approve(conn, ctx, transfer_id)
-            if done.side != Side.OUT.value or done.state not in (
-                State.TRANSFERRED.value,
-                State.COMPLETED.value,
-            ):
-                raise Conflict(
-                    "transfer.not_approved", "未能同意转出", f"transfer {transfer_id} is {done.state}"
-                )
-            approved.append(transfer_id)
-        except HpfError as exc:
-            letter = conn.scalar(select(transfer.c.letter_no).where(transfer.c.id == transfer_id))
-            skipped.append(Skipped(transfer_id, letter or "", exc.code, exc.title))
+    try:
+        with conn.begin_nested():
+            approved, refused = _approve_set(conn, ctx, ids)
+    except HpfError:  # a refusal the pre-filter did not foresee: each letter alone, in its savepoint
+        approved, refused = [], []
+        for transfer_id in ids:
+            try:
+                with conn.begin_nested():
+                    got, lost = _approve_set(conn, ctx, [transfer_id])
+                approved += got
+                refused += lost
+            except HpfError as exc:
+                refused.append((transfer_id, exc))
+    named = select(transfer.c.id, transfer.c.letter_no).where(transfer.c.id.in_([i for i, _ in refused]))
+    letters = {int(i): str(no) for i, no in conn.execute(named)}
+    skipped = [Skipped(i, letters.get(i) or "", exc.code, exc.title) for i, exc in refused]
     return BulkApproval(tuple(approved), tuple(skipped))
 
 

@@ -26,9 +26,9 @@ from hpf.events.service import events_since
 from hpf.kernel.context import Context
 from hpf.ledger.chart import MEMBER_CONTROL
 from hpf.ledger.chart import Side as EntrySide
-from hpf.ledger.queries import entry_amount
+from hpf.ledger.queries import entry_amounts
 from hpf.messages.bodies import TransferFact, TransferReport
-from hpf.settlement import service as settlement
+from hpf.settlement import queries as settlement_queries
 from hpf.transfers import service
 from hpf.transfers.link import current_link
 from hpf.transfers.rules import State
@@ -63,18 +63,21 @@ def _touched(batch: list[Event]) -> dict[int, int]:
 
 
 def facts(conn: Connection, latest: dict[int, int], today: date) -> list[TransferFact]:
-    """Each transfer of ``latest`` as it stands now (see the module docstring)."""
+    """Each transfer of ``latest`` as it stands now (see the module docstring), in three reads
+    whatever their number: the transfers, their paid payouts, their credit entries."""
     t = transfer.c
     rows = conn.execute(select(transfer).where(t.id.in_(list(latest))).order_by(t.id)).mappings().all()
+    orders = [int(r["payment_order_id"]) for r in rows if r["side"] == "out" and r["payment_order_id"]]
+    paid = settlement_queries.paid_orders(conn, orders)
+    entries = [int(r["credit_entry_id"]) for r in rows if r["side"] == "in" and r["credit_entry_id"]]
+    credits = entry_amounts(conn, entries, MEMBER_CONTROL, EntrySide.CREDIT)
     found = []
     for row in rows:
         paid_fen = paid_on = credited_fen = credited_on = None
         if row["side"] == "out" and row["payment_order_id"] is not None:
-            order = settlement.get_order(conn, int(row["payment_order_id"]))
-            if order.state == "paid":
-                paid_fen, paid_on = order.amount_fen, order.settled_on
+            paid_fen, paid_on = paid.get(int(row["payment_order_id"]), (None, None))
         if row["side"] == "in" and row["credit_entry_id"] is not None:
-            credited_fen = entry_amount(conn, int(row["credit_entry_id"]), MEMBER_CONTROL, EntrySide.CREDIT)
+            credited_fen = credits.get(int(row["credit_entry_id"]), 0)
             credited_on = row["ended_on"]
         elif row["side"] == "in" and row["state"] == State.COMPLETED.value:
             credited_fen, credited_on = 0, row["ended_on"]  # an empty account moved only its history

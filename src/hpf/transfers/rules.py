@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import cache
 
 from hpf.kernel.errors import IllegalTransition, InvalidInput
 from hpf.kernel.findings import Finding
@@ -269,7 +270,9 @@ def out_checks(facts: OutFacts, today: date, min_sealed_months: int = 0) -> list
 # -- working-day limits -------------------------------------------------------------------------
 
 
+@cache
 def due_on(start: date, days: int) -> date:
+    """``days`` working days after ``start`` (the same for every letter of a day: kept)."""
     return add_working_days(start, days)
 
 

@@ -97,5 +97,9 @@ transfer = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     CheckConstraint("side IN ('in', 'out')", name="side"),
     Index(None, "state"),
-    Index(None, "side", "order_no", unique=True),  # a credit finds its one transfer (none: NULL)
+    Index(None, "side", "order_no", unique=True),
+    Index(None, "member_id"),  # a member's transfer under way (the application's check)
+    Index(
+        None, "application_id"
+    ),  # the transfer an application started  # a credit finds its one transfer (none: NULL)
 )
