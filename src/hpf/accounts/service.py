@@ -867,9 +867,7 @@ def transfer_member(
     return _transition_member(conn, ctx, account_no, "transfer", reason, values)
 
 
-def close_member(conn: Connection, ctx: Context, account_no: str, kind: CloseKind, reason: str) -> Member:
-    """Close a member account at zero balance; withdrawals and transfers empty it first."""
-    current = get_member(conn, account_no, for_update=True)
+def _require_closable(current: Member) -> None:
     require_member_transition("close", current.state)
     if current.balance_fen != 0:
         raise Conflict(
@@ -878,6 +876,12 @@ def close_member(conn: Connection, ctx: Context, account_no: str, kind: CloseKin
             f"balance is {current.balance_fen} fen; use a closing withdrawal or transfer",
             balance_fen=current.balance_fen,
         )
+
+
+def close_member(conn: Connection, ctx: Context, account_no: str, kind: CloseKind, reason: str) -> Member:
+    """Close a member account at zero balance; withdrawals and transfers empty it first."""
+    current = get_member(conn, account_no, for_update=True)
+    _require_closable(current)
     return _transition_member(
         conn,
         ctx,
@@ -919,14 +923,7 @@ def close_members(
         current = found.get(account_no)
         if current is None:
             raise NotFound("member.not_found", "个人账户不存在", f"no member with account {account_no}")
-        require_member_transition("close", current.state)
-        if current.balance_fen != 0:
-            raise Conflict(
-                "member.balance_not_zero",
-                "个人账户余额不为零，不能直接销户",
-                f"balance is {current.balance_fen} fen; use a closing withdrawal or transfer",
-                balance_fen=current.balance_fen,
-            )
+        _require_closable(current)
         before, after = _changed(fields_of(current), values)
         changes.append((current, _require_reason(reason), before, after))
     stored = to_stored("member", values)

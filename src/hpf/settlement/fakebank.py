@@ -266,19 +266,24 @@ class FakeBank:
                 pending = [self.outbox.popleft() for _ in range(min(group, len(self.outbox)))]
             if not pending:
                 return sent
-            body = m.AccountChangeNotices(notices=pending).model_dump_json().encode()
-            headers = {"content-type": "application/json"}
-            if self.secret is not None:
-                headers[m.SIGNATURE_HEADER] = m.sign(body, self.secret)
-            try:
-                status = post(body, headers)
-            except httpx.HTTPError:
-                status = 0
+            status = self._post_signed(
+                post, m.AccountChangeNotices(notices=pending).model_dump_json().encode()
+            )
             if not 200 <= status < 300:
                 with self._lock:
                     self.outbox.extendleft(reversed(pending))
                 return sent
             sent += len(pending)
+
+    def _post_signed(self, post: Callable[[bytes, dict[str, str]], int], body: bytes) -> int:
+        """``post``'s status for ``body`` signed as the bank signs its notices; 0 if unreachable."""
+        headers = {"content-type": "application/json"}
+        if self.secret is not None:
+            headers[m.SIGNATURE_HEADER] = m.sign(body, self.secret)
+        try:
+            return post(body, headers)
+        except httpx.HTTPError:
+            return 0
 
     def deliver(self, post: Callable[[bytes, dict[str, str]], int]) -> int:
         """Post every queued notice (``post(body, headers) -> status``); failures stay queued."""
@@ -288,14 +293,7 @@ class FakeBank:
                 if not self.outbox:
                     return sent
                 notice = self.outbox.popleft()
-            body = notice.model_dump_json().encode()
-            headers = {"content-type": "application/json"}
-            if self.secret is not None:
-                headers[m.SIGNATURE_HEADER] = m.sign(body, self.secret)
-            try:
-                status = post(body, headers)
-            except httpx.HTTPError:
-                status = 0
+            status = self._post_signed(post, notice.model_dump_json().encode())
             if not 200 <= status < 300:  # down (0) or refused: kept for the next round
                 with self._lock:
                     self.outbox.appendleft(notice)
