@@ -52,6 +52,8 @@
         name: a.name || (a.unit === "fen" ? "元" : ""),
         nameTextStyle: { align: i === 0 ? "left" : "right" },
         axisLabel: { formatter: axisLabel(a.unit), fontSize: narrow ? 10 : 12 },
+        // a year of nothing but zeros: ticks of whole yuan (or whole counts), not 0.01 repeated
+        minInterval: a.unit === "fen" ? 100 : (a.unit === "count" ? 1 : 0),
         splitLine: { show: i === 0 }
       };
     });
