@@ -92,6 +92,7 @@ def test_a_manager_opens_the_dashboards(served: dict[str, Any], size: str) -> No
                 "([c, s, i]) => c.convertToPixel({seriesIndex: s}, [i, c.getOption().series[s].data[i] / 2])",
                 [handle, spec["series"].index(series), month_index],
             )
+            chart.scroll_into_view_if_needed()  # a mouse click lands only inside the viewport
             box = chart.bounding_box()
             assert box is not None
             page.mouse.click(box["x"] + point[0], box["y"] + point[1])
