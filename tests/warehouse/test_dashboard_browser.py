@@ -92,10 +92,9 @@ def test_a_manager_opens_the_dashboards(served: dict[str, Any], size: str) -> No
                 "([c, s, i]) => c.convertToPixel({seriesIndex: s}, [i, c.getOption().series[s].data[i] / 2])",
                 [handle, spec["series"].index(series), month_index],
             )
-            chart.scroll_into_view_if_needed()  # a mouse click lands only inside the viewport
-            box = chart.bounding_box()
-            assert box is not None
-            page.mouse.click(box["x"] + point[0], box["y"] + point[1])
+            # on the chart's canvas at that point: Playwright scrolls it into view and checks that
+            # nothing covers it (a bare mouse click at page coordinates missed under load)
+            chart.locator("canvas").first.click(position={"x": point[0], "y": point[1]})
             page.wait_for_url(f"{base}/dashboards/withdrawals/rows?**")
             sync_api.expect(page.locator("h1")).to_contain_text(spec["x"][month_index])
             sync_api.expect(page.locator("header.page-head")).to_contain_text("与图中数值相符")
