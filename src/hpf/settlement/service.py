@@ -601,16 +601,21 @@ def send_reserved(
     """
     if batch > 0:
         return pay_in_batches(engine, ctx, bank, owner_kind=owner_kind, limit=limit, size=batch)
+    with read_transaction(engine) as conn:
+        ids = _reserved_ids(conn, owner_kind, limit)
+    counts: dict[str, int] = {}
+    for order_id in ids:  # one bank call per order: per-payment work, not a batch job
+        state = str(_send(engine, ctx, order_id, bank)["state"])
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def _reserved_ids(conn: Connection, owner_kind: str | None, limit: int) -> list[int]:
+    """The payment run's orders: still ``reserved`` (of one owner kind, or all), oldest first."""
     query = select(payment_order.c.id).where(payment_order.c.state == OrderState.RESERVED.value)
     if owner_kind is not None:
         query = query.where(payment_order.c.owner_kind == owner_kind)
-    with read_transaction(engine) as conn:
-        ids = list(conn.scalars(query.order_by(payment_order.c.id).limit(limit)))
-    counts: dict[str, int] = {}
-    for order_id in ids:  # one bank call per order: per-payment work, not a batch job
-        state = str(_send(engine, ctx, int(order_id), bank)["state"])
-        counts[state] = counts.get(state, 0) + 1
-    return counts
+    return [int(i) for i in conn.scalars(query.order_by(payment_order.c.id).limit(limit))]
 
 
 BATCH_MOST = 1000  # orders in one BDC103
@@ -646,10 +651,7 @@ def pay_in_batches(
         if owner_kind is not None:
             left = left.where(po.owner_kind == owner_kind)
         batches = list(dict.fromkeys(conn.scalars(left.order_by(po.id))))
-        query = select(po.id).where(po.state == OrderState.RESERVED.value)
-        if owner_kind is not None:
-            query = query.where(po.owner_kind == owner_kind)
-        ids = [int(i) for i in conn.scalars(query.order_by(po.id).limit(limit))]
+        ids = _reserved_ids(conn, owner_kind, limit)
     for start in range(0, len(ids), size):
         batches.append(send_batch(engine, ctx, ids[start : start + size], bank))
     for batch_no in batches:
