@@ -93,8 +93,13 @@ def test_a_manager_opens_the_dashboards(served: dict[str, Any], size: str) -> No
                 [handle, spec["series"].index(series), month_index],
             )
             # on the chart's canvas at that point: Playwright scrolls it into view and checks that
-            # nothing covers it (a bare mouse click at page coordinates missed under load)
-            chart.locator("canvas").first.click(position={"x": point[0], "y": point[1]})
+            # nothing covers it (a bare mouse click at page coordinates missed under load). The
+            # pointer rests on the bar first, as a hand does, so the tooltip is drawn before the
+            # click: drawn under the pointer, it used to swallow the click on a phone.
+            bar = chart.locator("canvas").first
+            bar.hover(position={"x": point[0], "y": point[1]})
+            page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+            bar.click(position={"x": point[0], "y": point[1]})
             page.wait_for_url(f"{base}/dashboards/withdrawals/rows?**")
             sync_api.expect(page.locator("h1")).to_contain_text(spec["x"][month_index])
             sync_api.expect(page.locator("header.page-head")).to_contain_text("与图中数值相符")

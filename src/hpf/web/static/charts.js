@@ -57,6 +57,7 @@
         splitLine: { show: i === 0 }
       };
     });
+    var allBars = spec.series.every(function (s) { return s.type === "bar"; });
     return {
       animation: false,
       color: ["#1d5fa8", "#d2691e", "#2e8b57", "#8b3a62", "#6b6b6b"],
@@ -67,8 +68,9 @@
         data: spec.series.filter(function (s) { return !s.base && s.legend !== false; }).map(function (s) { return s.name; })
       },
       tooltip: {
-        trigger: spec.tooltip || "axis",
-        confine: true,
+        // narrow bars: the one bar under the finger, a tooltip small enough to sit beside it
+        trigger: spec.tooltip || (narrow && allBars ? "item" : "axis"),
+        position: besidePointer, // keeps it inside the chart itself, so no "confine"
         renderMode: "richText", // drawn on the canvas: an HTML tooltip would need inline styles, which the policy refuses
         valueFormatter: undefined,
         formatter: function (params) {
@@ -102,6 +104,25 @@
         };
       })
     };
+  }
+
+  // The tooltip never lies under the pointer: drawn on the canvas, it would catch the tap or the
+  // click meant for the bar below it, and the drill-down would not open (seen on a phone, where a
+  // confined tooltip was pushed back over the pointer). Beside the pointer, else above or below
+  // it; when it fits nowhere whole, on the roomier side, cut at the chart's edge.
+  function besidePointer(point, params, el, rect, size) {
+    var gap = 12;
+    var w = size.contentSize[0], h = size.contentSize[1];
+    var vw = size.viewSize[0], vh = size.viewSize[1];
+    var clamp = function (v, max) { return Math.max(0, Math.min(v, max)); };
+    var right = vw - point[0] - gap, left = point[0] - gap;
+    if (Math.max(right, left) >= w) {
+      return [right >= w ? point[0] + gap : point[0] - gap - w, clamp(point[1] - h / 2, vh - h)];
+    }
+    var below = vh - point[1] - gap, above = point[1] - gap;
+    var x = clamp(point[0] - w / 2, vw - w);
+    if (above >= h || above >= below) return [x, point[1] - gap - h];
+    return [x, point[1] + gap];
   }
 
   var drawn = [];
