@@ -210,6 +210,11 @@ def test_the_employer_sees_its_list_awaiting_review_and_the_api_refuses_it(
         sign_in(staff, session=True)
         page = staff.get(f"/remittances/{rem.id}")
         assert 'id="held"' in page.text and 'id="allocate-form"' not in page.text  # no button to press
+        # the money is there: it waits for the review, not for the money
+        assert "资金已足额到账" in page.text and "资金未足额到账" not in page.text
+        board = staff.get("/supervision").text
+        table = board[board.index('id="review-table"') :]
+        assert f'href="/employers/{emp.account_no}"' in table and emp.name in table  # the employer, named
     with write_transaction(engine) as conn:
         (review,) = supervision.reviews(conn)
         supervision.review_list(conn, reviewer(ctx), review.id, passed=False, note="缴存基数与工资表不符")

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from hpf.access.permissions import Perm, Scope
+from hpf.accounts.queries import employer_ref
 from hpf.kernel.context import Context
 from hpf.oversight import incentive, service
 from hpf.transfers.link import installed
@@ -36,6 +37,7 @@ def _page(ctx: Context) -> Context:
 
 @router.get("/supervision", dependencies=READ)
 def supervision_page(request: Request, conn: ReadDb, ctx: Ctx) -> Response:
+    reviews = service.reviews(conn)
     return render(
         request,
         "supervision.html",
@@ -45,7 +47,8 @@ def supervision_page(request: Request, conn: ReadDb, ctx: Ctx) -> Response:
             "problems": service.problems(conn),
             "listings": service.listings(conn),
             "national": service.national(conn),
-            "reviews": service.reviews(conn),
+            "reviews": reviews,
+            "review_employers": {i: employer_ref(conn, i) for i in {r.employer_id for r in reviews}},
             "good_credit": incentive.good_credit_employers(conn, ctx.clock.today(), limit=GOOD_CREDIT_SHOWN),
             "incentive": incentive.policy(),
             "good_credit_shown": GOOD_CREDIT_SHOWN,
