@@ -27,6 +27,7 @@ from hpf.accounts import service as accounts
 from hpf.accounts.directory import DIRECTORY
 from hpf.identity import identity
 from hpf.kernel.errors import InvalidInput
+from hpf.oversight import incentive
 from hpf.services import bulk
 from hpf.services import service as applications
 from hpf.transfers import filing
@@ -103,9 +104,16 @@ def _snapshot(center: Center) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_bulk_filing_leaves_what_filing_one_by_one_leaves(tmp_path) -> None:
+def test_bulk_filing_leaves_what_filing_one_by_one_leaves(tmp_path, monkeypatch) -> None:
+    # 张三's employer is of good credit (诚信单位): his application fast-tracked on acceptance
+    # (decision 0042), its event between acceptance and review as on the single path; 李四's not
+    good: set[int] = set()
+    monkeypatch.setattr(
+        incentive, "_employer_of_member_is_good_credit", lambda conn, member_id, on, rule: member_id in good
+    )
     wall = datetime(2025, 4, 15, 2, 30, tzinfo=UTC)
     single, many = _network(tmp_path / "single", wall=wall), _network(tmp_path / "bulk", wall=wall)
+    good.update(net.centers[NEW].members["zhang"].id for net in (single, many))
 
     new = single.centers[NEW]
     for who in ("zhang", "li"):
@@ -142,6 +150,12 @@ def test_bulk_filing_leaves_what_filing_one_by_one_leaves(tmp_path) -> None:
     assert refused[4].code == "application.duplicate"
 
     one, other = _snapshot(single.centers[NEW]), _snapshot(new)
+    zhang_app = next(a for a in other["applications"] if a["member_id"] == new.members["zhang"].id)
+    assert zhang_app["fast_track"] == "诚信单位"
+    assert [e[0] for e in other["events"][f"application:{zhang_app['id']}"]] == [
+        "application.submitted", "application.accepted", "application.fast_tracked",
+        "application.under_review", "application.approved",
+    ]  # fmt: skip
     for part in one:
         if one[part] != other[part] and isinstance(one[part], list):  # name the first difference
             for a, b in zip(one[part], other[part], strict=False):

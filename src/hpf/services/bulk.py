@@ -41,6 +41,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from hpf import events
 from hpf.access.permissions import Principal
 from hpf.accounts import service as accounts
+from hpf.db.bulk import insert_with_ids
 from hpf.identity.identity import Forbidden
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError, InvalidInput, NotFound
@@ -304,12 +305,9 @@ def _file(
         }
         for i in going
     ]  # fmt: skip
-    stored = (
-        conn.execute(insert(application).returning(application, sort_by_parameter_order=True), rows)
-        .mappings()
-        .all()
-    )
-    apps = [_application_of(r) for r in stored]
+    ids = insert_with_ids(conn, application, rows)
+    blank = dict.fromkeys(application.c.keys())
+    apps = [_application_of({**blank, **row, "id": i}) for row, i in zip(rows, ids, strict=True)]
     secrets = [
         {"application_id": a.id, "name": name,
          "value_enc": seal("application_secret", "value", json.dumps(value, ensure_ascii=False))}

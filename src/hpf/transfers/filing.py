@@ -20,10 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, select
 
 from hpf import events
 from hpf.accounts import service as accounts
+from hpf.db.bulk import insert_with_ids
 from hpf.kernel.context import Context
 from hpf.kernel.errors import Conflict, HpfError, InvalidInput
 from hpf.messages.bodies import ContactLetter
@@ -211,11 +212,7 @@ def _start_fresh(
         }
         for s, letter_no, message_id in zip(fresh, numbers, message_ids, strict=True)
     ]  # fmt: skip
-    ids = (
-        conn.execute(insert(transfer).returning(transfer.c.id, sort_by_parameter_order=True), rows)
-        .scalars()
-        .all()
-    )
+    ids = insert_with_ids(conn, transfer, rows)
     events.record_many(
         conn,
         ctx,
