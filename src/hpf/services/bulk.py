@@ -213,16 +213,16 @@ def submit_many(
     channel = "counter" if who.is_staff else "online"
     accepter = who.login if who.is_staff else SYSTEM
 
-    def draft(i: int) -> dict[str, Any]:
-        return {
+    drafts = {  # each application's row as submitted (the columns the single path writes then)
+        i: {
             "item_code": item_code, "catalog_version": cat.version, "applicant_kind": "member",
             "applicant_id": who.id, "applicant_login": who.login, "member_id": about[i].id,
             "employer_id": employer_id, "channel": channel, "payload": _split_secrets(cleaned[i])[0],
             "state": State.SUBMITTED.value, "submitted_on": today,
             "idempotency_key": f"{key}:{i}" if key is not None else None, "created_at": now,
-        }  # fmt: skip
-
-    drafts = {i: draft(i) for i in waiting}
+        }
+        for i in waiting
+    }  # fmt: skip
     previews = [_provisional(drafts[i], cleaned[i]) for i in waiting]
     evaluations: dict[int, Evaluation] = {}
     for i, evaluation in zip(waiting, handler.evaluate_many(conn, ctx, previews), strict=True):
