@@ -248,6 +248,13 @@ def test_bulk_filing_over_the_api_by_an_employer_for_its_staff(tmp_path) -> None
             "/api/v1/applications/batch", json=body,
             headers={**bearer(new.app, new.people["zhang"]), "Idempotency-Key": "k"},
         )  # fmt: skip
+        shown = new.client.get(f"/api/v1/applications/{answer.json()['items'][0]['application_id']}",
+                               headers=bearer(new.app, login))  # fmt: skip
+        listed = new.client.get("/api/v1/applications", headers=bearer(new.app, login))
+        own = new.client.get("/api/v1/applications", headers=bearer(new.app, new.people["zhang"]))
+    assert shown.status_code == 200 and shown.json()["member_id"] == new.members["zhang"].id
+    assert [a["id"] for a in listed.json()] == [answer.json()["items"][0]["application_id"]]
+    assert answer.json()["items"][0]["application_id"] in [a["id"] for a in own.json()]  # the member's too
     assert missing.status_code == 422 and missing.json()["code"] == "idempotency.key_required"
     assert answer.status_code == 200, answer.text
     result = answer.json()
