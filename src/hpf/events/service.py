@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from hpf.db.bulk import insert_with_ids
 from hpf.db.metadata import UtcDateTime
 from hpf.events.listeners import Event, dispatch, installed
 from hpf.events.tables import business_event
@@ -110,13 +111,7 @@ def record_many(
         }
         for t, kind, oid, payload in rows
     ]
-    ids = (
-        conn.execute(
-            insert(business_event).returning(business_event.c.id, sort_by_parameter_order=True), values
-        )
-        .scalars()
-        .all()
-    )
+    ids = insert_with_ids(conn, business_event, values)  # one executemany on SQLite too (0044)
     out = [Event(id=int(i), **v) for i, v in zip(ids, values, strict=True)]
     for event in out:
         dispatch(conn, ctx, event)

@@ -12,19 +12,22 @@ import hashlib
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from hpf.access.permissions import Perm, Scope
 from hpf.approvals import service as approvals
 from hpf.approvals.public import ApprovalPublic
+from hpf.audit import trail as audit
 from hpf.disclosure.http import Disclose, Disclosure
 from hpf.kernel.context import Context
+from hpf.kernel.errors import InvalidInput
 from hpf.kernel.records import fields_of
-from hpf.services import archives, catalog, rules, service
+from hpf.services import archives, bulk, catalog, rules, service
 from hpf.web.auth import CurrentPrincipal, requires
 from hpf.web.bounds import Id, SmallInt, Text
+from hpf.web.callers import role_of, source_ip
 from hpf.web.deps import Ctx, ReadDb, WriteDb
 from hpf.web.routing import HpfRoute
 
@@ -163,6 +166,88 @@ def submit(
         idempotency_key=idempotency_key, complete=body.complete,
     )  # fmt: skip
     return _public(row, ctx.clock.today())
+
+
+class BatchItemIn(BaseModel):
+    member_account_no: str = Field(max_length=20, description="the member the application is about")
+    payload: dict[str, Any] = Field(
+        max_length=200, default_factory=dict, description="the item's form fields"
+    )
+
+
+class BatchIn(BaseModel):
+    item_code: str = Field(max_length=40, description="catalog item code, e.g. AC-TRANSFER-IN")
+    # the limit is the service's (a clear problem beyond it); this cap only bounds the body
+    items: list[BatchItemIn] = Field(
+        max_length=bulk.MAX_BATCH * 2, description=f"1 to {bulk.MAX_BATCH} items"
+    )
+
+
+class BatchOutcome(BaseModel):
+    index: int
+    application_id: int | None = None
+    state: str | None = None
+    letter_no: str | None = None
+    outputs: dict[str, Any] | None = None
+    replayed: bool = False
+    code: str | None = Field(default=None, description="the refusal's problem code; None when filed")
+    message_zh: str | None = None
+    detail: str | None = None
+    rules: list[str] = Field(default_factory=list)
+
+
+class BatchOut(BaseModel):
+    filed: int
+    refused: int
+    items: list[BatchOutcome]
+
+
+def _outcome(o: bulk.Outcome) -> BatchOutcome:
+    if isinstance(o, bulk.Filed):
+        letter = o.outputs.get("letter_no")
+        return BatchOutcome(
+            index=o.index, application_id=o.application_id, state=o.state, outputs=dict(o.outputs),
+            letter_no=str(letter) if letter is not None else None, replayed=o.replayed,
+        )  # fmt: skip
+    return BatchOutcome(
+        index=o.index, code=o.code, message_zh=o.message_zh, detail=o.message_en, rules=list(o.rules)
+    )
+
+
+@router.post(
+    "/applications/batch",
+    summary="File many applications at once (单位批量办理; at most 500); idempotent by Idempotency-Key",
+    dependencies=[Depends(requires(Perm.APPLICATION_SUBMIT, scope=Scope.OWN))],
+)
+def submit_batch(
+    body: BatchIn,
+    request: Request,
+    conn: WriteDb,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> BatchOut:
+    """An employer for its staff, or the counter for many members: each item filed through to
+    approval, or refused with its reason (the others go on). Each application filed has its own
+    audit row besides the request's."""
+    if not (idempotency_key or "").strip():
+        raise InvalidInput("idempotency.key_required", "缺少幂等键（Idempotency-Key）",
+                           "money-moving calls need an Idempotency-Key header")  # fmt: skip
+    if len(idempotency_key or "") > 70:
+        raise InvalidInput("idempotency.key_too_long", "幂等键最长70个字符", "an Idempotency-Key of at most 70 characters")  # fmt: skip
+    outcomes = bulk.submit_many(
+        conn, ctx, who, body.item_code,
+        [bulk.BulkItem(i.payload, i.member_account_no) for i in body.items], idempotency_key=idempotency_key,
+    )  # fmt: skip
+    fresh = [o.application_id for o in outcomes if isinstance(o, bulk.Filed) and not o.replayed]
+    if fresh:
+        audit.append_many(
+            conn, ctx, role=role_of(who), source_ip=source_ip(request), action="application.batch_submit",
+            object_type="application", object_ids=fresh, purpose="批量办理",
+            detail={"item_code": body.item_code, "items": len(body.items)},
+        )  # fmt: skip
+    filed = sum(isinstance(o, bulk.Filed) for o in outcomes)
+    return BatchOut(filed=filed, refused=len(outcomes) - filed, items=[_outcome(o) for o in outcomes])
 
 
 @router.get(

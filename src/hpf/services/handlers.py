@@ -28,6 +28,12 @@ A handler whose evaluation asks the network (the hub's co-investigation) may als
 ask — ``network_questions(conn, ctx, item_code, member_id, payload)`` returning
 ``hpf.kernel.network.Question``s — so that the engine asks before the write transaction begins
 (``service.ask_network_first``, decision 0043).
+
+A handler whose item may be filed in bulk (``hpf.services.bulk.submit_many``, decision 0044) also
+has the set forms: ``evaluate_many(conn, ctx, applications)`` — the evaluations of applications
+not yet stored (id 0), each the one ``evaluate`` would give, or the ``HpfError`` refusing that
+one, their facts read once — and ``on_approved_many(conn, ctx, [(application, evaluation), …])``,
+the outputs of each in order.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hpf import events
@@ -221,9 +221,11 @@ def get(conn: Connection, application_id: int) -> Application:
     return found
 
 
-def _owners(kind: str, member_id: int | None, employer_id: int | None) -> tuple[int | None, int | None]:
-    if kind == "member":
-        return member_id, None
+def _owners(
+    kind: str, member_id: int | None, employer_id: int | None, channel: str
+) -> tuple[int | None, int | None]:
+    if kind == "member":  # shared with the employer that filed it online for its staff (bulk, 0044)
+        return member_id, (employer_id if channel == "online" else None)
     if kind == "employer":
         return None, employer_id
     return None, None  # heirs and staff items: the center's
@@ -231,8 +233,9 @@ def _owners(kind: str, member_id: int | None, employer_id: int | None) -> tuple[
 
 def owner_ids(row: Application) -> tuple[int | None, int | None]:
     """(member id, employer id) of whoever owns the application: a member their own requests
-    (made online or for them at the counter), an employer the requests it made."""
-    return _owners(row.applicant_kind, row.member_id, row.employer_id)
+    (made online or for them at the counter), an employer the requests it made (its own, and its
+    staff's it filed for them: ``hpf.services.bulk``)."""
+    return _owners(row.applicant_kind, row.member_id, row.employer_id, row.channel)
 
 
 def application_owner(conn: Connection, application_id: str) -> tuple[int | None, int | None]:
@@ -243,11 +246,14 @@ def application_owner(conn: Connection, application_id: str) -> tuple[int | None
 def owner_of(conn: Connection, application_id: int) -> tuple[int | None, int | None] | None:
     """The owners of an application, ``None`` when there is no such application (scope checks)."""
     row = conn.execute(
-        select(application.c.applicant_kind, application.c.member_id, application.c.employer_id).where(
-            application.c.id == application_id
-        )
+        select(
+            application.c.applicant_kind,
+            application.c.member_id,
+            application.c.employer_id,
+            application.c.channel,
+        ).where(application.c.id == application_id)
     ).first()
-    return None if row is None else _owners(row.applicant_kind, row.member_id, row.employer_id)
+    return None if row is None else _owners(row.applicant_kind, row.member_id, row.employer_id, row.channel)
 
 
 def _is_owner(who: Principal, row: Application) -> bool:
@@ -315,9 +321,13 @@ def list_own(conn: Connection, who: Principal, *, limit: int = 100) -> list[Appl
         query = query.where(
             application.c.applicant_kind == "member", application.c.member_id == who.member_id
         )
-    elif who.kind == "employer":
+    elif who.kind == "employer":  # and its staff's it filed for them (bulk, decision 0044)
         query = query.where(
-            application.c.applicant_kind == "employer", application.c.employer_id == who.employer_id
+            application.c.employer_id == who.employer_id,
+            or_(
+                application.c.applicant_kind == "employer",
+                (application.c.applicant_kind == "member") & (application.c.channel == "online"),
+            ),
         )
     elif not who.is_staff:
         return []

@@ -72,8 +72,9 @@ from hpf.services import service as applications
 from hpf.settlement import service as settlement
 from hpf.settlement.owners import PayoutOutcome
 from hpf.settlement.rules import AccountClass, Payee, PayoutRequest, Source
-from hpf.transfers import rules
-from hpf.transfers.link import Incoming, current_link
+from hpf.transfers import filing, rules
+from hpf.transfers.filing import Request
+from hpf.transfers.link import Incoming
 from hpf.transfers.rules import FINAL, Side, State
 from hpf.transfers.service import send, send_many, stored_bodies
 from hpf.transfers.service import status_answered as service_status_answered
@@ -275,38 +276,10 @@ def _policy(conn: Connection, day: date) -> TransferPolicy:
     return policy
 
 
-def _next_letter_no(conn: Connection, center_code: str, day: date) -> str:
-    prefix = f"{center_code}{day:%y%m%d}"
-    # a range on the unique index (SQLite's LIKE, case-insensitive, would scan every transfer)
-    last = conn.scalar(
-        select(func.max(transfer.c.letter_no)).where(
-            transfer.c.letter_no.between(f"{prefix}0000", f"{prefix}9999")
-        )
-    )
-    return rules.letter_no(center_code, day, int(last[-4:]) + 1 if last else 1)
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the member's application says: where the money is, and the old account."""
-
-    out_center: str
-    old_account_no: str
-    old_employer_name: str = ""
-
-
 def require_peer(conn: Connection, code: str, own: str) -> None:
-    if code == own:
-        raise InvalidInput("transfer.same_center", "转出中心不能是本中心", "the old center is this center")
-    state = conn.scalar(select(peer_center.c.state).where(peer_center.c.code == code))
-    if state is None:
-        raise InvalidInput(
-            "transfer.center_unknown",
-            "转出地管理中心代码未在转移接续平台登记（或尚未查询）",
-            f"center {code} is not known here: look it up through the hub (BDC909)",
-        )
-    if state != "active":
-        raise Conflict("transfer.center_suspended", "转出地管理中心已暂停接入", f"center {code} is {state}")
+    refused = filing.peer_refusal(code, own, filing.peers(conn, [code]).get(code))
+    if refused is not None:
+        raise refused
 
 
 def open_transfer_of(conn: Connection, member_id: int) -> str | None:
@@ -324,48 +297,19 @@ def open_transfer_of(conn: Connection, member_id: int) -> str | None:
 def _contact_letter(
     conn: Connection, member_id: int, request: Request, letter_no: str, created_on: date
 ) -> ContactLetter:
-    link = current_link()
     member = accounts.get_member(conn, accounts.account_numbers_of(conn, [member_id])[member_id])
-    return ContactLetter(
-        letter_no=letter_no, out_center_code=request.out_center, name=member.name,
-        cert_type="01", cert_no=member.resident_id, old_employer_name=request.old_employer_name[:100],
-        old_account_no=request.old_account_no, in_fund_account_no=link.fund_account_no,
-        in_fund_account_name=link.fund_account_name, in_bank_name=link.fund_bank_name,
-        in_contact="12329", created_on=created_on,
-    )  # fmt: skip
+    return filing.contact_letter(member, request, letter_no, created_on)
 
 
 def start(conn: Connection, ctx: Context, application_id: int, member_id: int, request: Request) -> Transfer:
     """The member's application approved: the transfer and its contact letter (BDC901), both in
-    the caller's transaction. Idempotent per application."""
-    known = _row(conn, application_id=application_id)
-    if known is not None:
-        return _transfer_of(known, ctx.clock.today())
-    link = current_link()
-    require_peer(conn, request.out_center, link.center_code)
+    the caller's transaction. Idempotent per application. The set form's path with one
+    application (``filing.start_many``, decision 0044)."""
     today = ctx.clock.today()
-    letter_no = _next_letter_no(conn, link.center_code, today)
-    letter = _contact_letter(conn, member_id, request, letter_no, today)
-    message_id = send(conn, ctx, request.out_center, "BDC901", letter)
-    transfer_id = conn.execute(
-        insert(transfer)
-        .values(
-            letter_no=letter_no,
-            side=Side.IN.value,
-            peer=request.out_center,
-            state=State.LETTER_SENT.value,
-            member_id=member_id,
-            application_id=application_id,
-            letter_message_id=str(message_id),
-            started_on=today,
-            due_on=rules.due_on(today, _policy(conn, today).total_working_days),
-            updated_at=ctx.clock.now(),
-        )
-        .returning(transfer.c.id)
-    ).scalar_one()
-    events.record(conn, ctx, "transfer.letter_sent", "transfer", transfer_id,
-                  {"letter_no": letter_no, "to": request.out_center, "application_id": application_id})  # fmt: skip
-    return get(conn, today, int(transfer_id))
+    [started] = filing.start_many(
+        conn, ctx, [filing.Starting(application_id, member_id, request)], policy=_policy(conn, today)
+    )
+    return get(conn, today, started.transfer_id)
 
 
 def cancel(conn: Connection, ctx: Context, transfer_id: int, reason: str) -> Transfer:
