@@ -72,6 +72,17 @@ def member_profile(conn: Connection, member_id: int) -> MemberProfile | None:
     return None if row is None else MemberProfile._make(row)
 
 
+def member_profiles(conn: Connection, member_ids: Sequence[int]) -> dict[int, MemberProfile]:
+    """:func:`member_profile` of many members in one read per chunk: ``{member id: profile}`` of
+    those that exist."""
+    ids = list(dict.fromkeys(member_ids))
+    found: dict[int, MemberProfile] = {}
+    for start in range(0, len(ids), 900):
+        rows = conn.execute(select(*_PROFILE).where(member.c.id.in_(ids[start : start + 900])))
+        found.update({int(r.id): MemberProfile._make(r) for r in rows})
+    return found
+
+
 def open_members(
     conn: Connection, *, ids: Sequence[int] = (), account_nos: Sequence[str] = ()
 ) -> list[MemberProfile]:
