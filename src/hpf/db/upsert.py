@@ -40,8 +40,9 @@ def insert_new_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, 
     if not rows:
         return set()
     [key] = table.primary_key.columns
-    statement = _insert(conn, table).values(list(rows)).on_conflict_do_nothing()
-    return set(conn.execute(statement.returning(key)).scalars())
+    statement = _insert(conn, table).on_conflict_do_nothing().returning(key)
+    # executemany: SQLAlchemy's "insertmanyvalues" sends batches of rows as one statement, compiled once
+    return set(conn.execute(statement, list(rows)).scalars())
 
 
 def upsert(conn: Connection, table: Table, key: Sequence[str], values: Mapping[str, Any]) -> None:

@@ -795,8 +795,8 @@ def letters_received(conn: Connection, ctx: Context, messages: Sequence[Incoming
             "letter_message_id": str(message.envelope.message_id), "checks": _checks_json(findings),
             "started_on": today, "due_on": due_on, "updated_at": now,
         })  # fmt: skip
-    # one multi-row INSERT (SQLite returns its rows in no promised order: matched by letter)
-    made = conn.execute(insert(transfer).values(rows).returning(transfer.c.id, transfer.c.letter_no))
+    # one multi-row INSERT (SQLite returns its rows in no promised order: matched by letter number)
+    made = conn.execute(insert(transfer).returning(transfer.c.id, transfer.c.letter_no), rows)
     by_letter = {str(letter_no): int(transfer_id) for transfer_id, letter_no in made}
     ids = [by_letter[str(row["letter_no"])] for row in rows]
     events.record_many(conn, ctx, [
