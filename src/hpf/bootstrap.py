@@ -136,7 +136,12 @@ def listeners() -> tuple[Listener, ...]:
             transfer_process.OWNER_KIND, "transfer payout ended", transfer_process.payout_settled
         ),
         # Money in that no order names: a transfer's, when a BDC905 named its payout number.
-        Listener("transfer credit matched", (CREDIT_RECEIVED,), transfer_process.credit_received),
+        Listener(
+            "transfer credit matched",
+            (CREDIT_RECEIVED,),
+            transfer_process.credit_received,
+            call_many=transfer_process.credits_received,  # a group of notices matched together (0045)
+        ),
         # A transfer's message refused for a suspended center: the transfer held (decision 0043).
         Listener(
             "transfer held for a suspended center", ("hub_message.refused",), transfer_process.message_refused

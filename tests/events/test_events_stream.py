@@ -115,6 +115,31 @@ def test_a_set_of_events_is_one_statement_and_each_is_heard(engine, ctx):
     assert all(e.payload["tag"] == "x" and e.actor == "tester" for e in counted)
 
 
+def test_a_listener_with_a_set_form_hears_events_recorded_together_at_once(engine, ctx):
+    """Decision 0045: ``record_many`` calls a listener's ``call_many`` once with every event it
+    hears (after the one-event listeners of each); ``record`` still calls its ``call``."""
+    calls: list[tuple[str, list[str]]] = []
+
+    def one(_conn: Connection, _ctx: Context, event: events.Event) -> None:
+        calls.append(("one", [event.object_id]))
+
+    def many(_conn: Connection, _ctx: Context, heard: list[events.Event]) -> None:
+        calls.append(("many", [e.object_id for e in heard]))
+
+    grouped = events.Listener("grouped", ("thing.paid",), one, where={"colour": "red"}, call_many=many)
+    each = events.Listener("each", ("thing.paid",), lambda _c, _x, e: calls.append(("each", [e.object_id])))
+    with events.listening(grouped, each), write_transaction(engine) as conn:
+        events.record_many(conn, ctx, [
+            ("thing.paid", "thing", 1, {"colour": "red"}), ("thing.paid", "thing", 2, {"colour": "blue"}),
+            ("thing.paid", "thing", 3, {"colour": "red"}),
+        ])  # fmt: skip
+        events.record(conn, ctx, "thing.paid", "thing", 4, {"colour": "red"})
+    assert calls == [
+        ("each", ["1"]), ("each", ["2"]), ("each", ["3"]), ("many", ["1", "3"]),
+        ("one", ["4"]), ("each", ["4"]),
+    ]  # fmt: skip
+
+
 def test_a_process_not_started_through_bootstrap_records_nothing(engine, ctx, monkeypatch):
     monkeypatch.setattr(events.listeners, "_installed", None)
     with pytest.raises(HpfError) as refused, write_transaction(engine) as conn:

@@ -910,3 +910,29 @@ def record_carried_months(
             [{"member_id": member_id, "month": m, "letter_no": letter_no, "recorded_at": now} for m in fresh],
         )
     return len(fresh)
+
+
+def record_carried_months_many(
+    conn: Connection, ctx: Context, carried: Sequence[tuple[int, Sequence[str], str]]
+) -> list[int]:
+    """:func:`record_carried_months` of many transfers — ``(member id, months, letter number)``
+    each, taken in order — with one read of the months carried already and one INSERT; the
+    number of months newly recorded for each."""
+    wanted = [(member_id, list(months), letter_no) for member_id, months, letter_no in carried]
+    members = sorted({member_id for member_id, months, _ in wanted if months})
+    c = carried_month.c
+    have: set[tuple[int, str]] = set()
+    for start in range(0, len(members), 900):
+        rows = conn.execute(select(c.member_id, c.month).where(c.member_id.in_(members[start : start + 900])))
+        have.update((int(member_id), str(month)) for member_id, month in rows)
+    now, rows_in, added = ctx.clock.now(), [], []
+    for member_id, months, letter_no in wanted:
+        fresh = sorted({m for m in months if (member_id, m) not in have})
+        have.update((member_id, m) for m in fresh)  # the same member twice: a month counted once
+        rows_in += [
+            {"member_id": member_id, "month": m, "letter_no": letter_no, "recorded_at": now} for m in fresh
+        ]
+        added.append(len(fresh))
+    if rows_in:
+        conn.execute(insert(carried_month), rows_in)
+    return added

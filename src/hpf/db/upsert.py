@@ -4,6 +4,7 @@
   key or a unique key) was there already. On PostgreSQL a concurrent transaction inserting the
   same key makes this one wait for it and then insert nothing — no ``IntegrityError``, no
   aborted transaction: the caller reads what the other one wrote (an inbox's duplicate);
+- :func:`insert_new_many`: the same for many rows in one multi-row statement; the keys inserted;
 - :func:`upsert`: ``INSERT … ON CONFLICT (key) DO UPDATE``: one statement, no update-then-insert
   race.
 """
@@ -31,6 +32,17 @@ def insert_new(conn: Connection, table: Table, values: Mapping[str, Any]) -> boo
     statement = _insert(conn, table).values(**values).on_conflict_do_nothing()
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT here.
     return conn.execute(statement.returning(*table.primary_key.columns)).first() is not None
+
+
+def insert_new_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> set[Any]:
+    """Insert the rows whose key is not taken, in one multi-row ``INSERT … ON CONFLICT DO
+    NOTHING``; the primary keys (one column) of those inserted."""
+    if not rows:
+        return set()
+    [key] = table.primary_key.columns
+    statement = _insert(conn, table).on_conflict_do_nothing().returning(key)
+    # executemany: SQLAlchemy's "insertmanyvalues" sends batches of rows as one statement, compiled once
+    return set(conn.execute(statement, list(rows)).scalars())
 
 
 def upsert(conn: Connection, table: Table, key: Sequence[str], values: Mapping[str, Any]) -> None:

@@ -16,7 +16,7 @@ Listeners of one type run in the order they are declared. Work that must leave t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -45,6 +45,7 @@ class Event:
 
 
 Call = Callable[[Connection, Context, Event], None]
+CallMany = Callable[[Connection, Context, Sequence[Event]], None]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class Listener:
     types: tuple[str, ...]
     call: Call
     where: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # The same reaction to many events recorded together (``record_many``, ``record_set``), in a
+    # few statements whatever their number (decision 0045); ``call`` stays the one-event form.
+    call_many: CallMany | None = None
 
     def hears(self, event_type: str, payload: Mapping[str, Any]) -> bool:
         return event_type in self.types and all(payload.get(k) == v for k, v in self.where.items())
@@ -86,6 +90,21 @@ def dispatch(conn: Connection, ctx: Context, event: Event) -> None:
     for listener in installed():
         if listener.hears(event.type, event.payload):
             listener.call(conn, ctx, event)
+
+
+def dispatch_many(conn: Connection, ctx: Context, events: Sequence[Event]) -> None:
+    """The listeners of events recorded together: each event's one-event listeners in order, as
+    :func:`dispatch`; then each listener with a set form once, with all the events it hears."""
+    listeners = installed()
+    for event in events:
+        for listener in listeners:
+            if listener.call_many is None and listener.hears(event.type, event.payload):
+                listener.call(conn, ctx, event)
+    for listener in listeners:
+        if listener.call_many is not None:
+            heard = [e for e in events if listener.hears(e.type, e.payload)]
+            if heard:
+                listener.call_many(conn, ctx, heard)
 
 
 @contextmanager

@@ -30,7 +30,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from hpf.db.bulk import insert_with_ids
 from hpf.db.metadata import UtcDateTime
-from hpf.events.listeners import Event, dispatch, installed
+from hpf.events.listeners import Event, dispatch, dispatch_many, installed
 from hpf.events.tables import business_event
 from hpf.kernel.context import Context
 
@@ -91,7 +91,7 @@ def record_many(
     conn: Connection, ctx: Context, rows: Sequence[tuple[str, str, object, Mapping[str, Any] | None]]
 ) -> list[Event]:
     """:func:`record` of many events — ``(type, object kind, object id, payload)`` each — in one
-    multi-row INSERT; then the listeners of each, in order."""
+    multi-row INSERT; then the listeners of each, in order (a listener's set form once, with all it hears)."""
     if not rows:
         return []
     installed()
@@ -113,8 +113,7 @@ def record_many(
     ]
     ids = insert_with_ids(conn, business_event, values)  # one executemany on SQLite too (0044)
     out = [Event(id=int(i), **v) for i, v in zip(ids, values, strict=True)]
-    for event in out:
-        dispatch(conn, ctx, event)
+    dispatch_many(conn, ctx, out)
     return out
 
 
@@ -154,8 +153,7 @@ def record_set(conn: Connection, ctx: Context, event_type: str, object_kind: str
     if not hearing:
         return int(conn.execute(stmt).rowcount or 0)
     ids = sorted(int(i) for i in conn.execute(stmt.returning(business_event.c.id)).scalars())
-    for event in _load(conn, ids):
-        dispatch(conn, ctx, event)
+    dispatch_many(conn, ctx, _load(conn, ids))
     return len(ids)
 
 

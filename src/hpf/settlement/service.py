@@ -781,6 +781,42 @@ def claim_credit(conn: Connection, notice_no: str) -> bool:
     return bool(done)
 
 
+def unclaimed_credits(conn: Connection, ref_seq_nos: Sequence[str]) -> dict[str, IncomingCredit]:
+    """:func:`unclaimed_credit` of many references in one read per chunk: ``{reference: its first
+    unmatched credit}`` of those that have one."""
+    refs = list(dict.fromkeys(ref_seq_nos))
+    n = bank_notice.c
+    found: dict[str, IncomingCredit] = {}
+    for start in range(0, len(refs), 900):
+        rows = conn.execute(
+            select(n.notice_no, n.amount_fen, n.ref_seq_no, n.tx_date)
+            .where(n.direction == "C", n.outcome == "unmatched", n.ref_seq_no.in_(refs[start : start + 900]))
+            .order_by(n.id)
+        )
+        for r in rows:
+            found.setdefault(
+                r.ref_seq_no, IncomingCredit(r.notice_no, int(r.amount_fen), r.ref_seq_no, r.tx_date)
+            )
+    return found
+
+
+def claim_credits(conn: Connection, notice_nos: Sequence[str]) -> set[str]:
+    """:func:`claim_credit` of many credits in one UPDATE per chunk: the notices claimed now (the
+    others were not unmatched)."""
+    nos = list(dict.fromkeys(notice_nos))
+    n = bank_notice.c
+    claimed: set[str] = set()
+    for start in range(0, len(nos), 900):
+        done = conn.execute(
+            update(bank_notice)
+            .where(n.notice_no.in_(nos[start : start + 900]), n.outcome == "unmatched")
+            .values(outcome="claimed")
+            .returning(n.notice_no)
+        )
+        claimed.update(str(no) for no in done.scalars())
+    return claimed
+
+
 def apply_notice(conn: Connection, ctx: Context, notice: m.AccountChangeNotice) -> NoticeOutcome:
     """SBDC100: a movement on the center's account. A repeated notice has no effect.
 

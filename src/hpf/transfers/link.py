@@ -9,7 +9,7 @@ with it but without the keys the process refuses to start.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -36,6 +36,24 @@ class Incoming:
 # A handler runs in the transaction that records the message as received: what it changes (and
 # the messages it sends in answer) commits with the inbox row, or not at all.
 Handler = Callable[[Connection, Context, Incoming], None]
+# What a set handler answers for each of the messages it took together, in order: None (taken)
+# or the refusal of that message alone — which changed nothing (decision 0045).
+Outcomes = list[HpfError | None]
+
+
+@dataclass(frozen=True)
+class SetHandler:
+    """A handler that takes many messages of one kind together (the items of a BDC902/BDC906 in
+    a few statements, decision 0045), and one message as a set of one: ``many`` must change
+    nothing for a message it refuses (it pre-filters, it does not roll back), and take the
+    others as they would be taken one by one, in order."""
+
+    many: Callable[[Connection, Context, Sequence[Incoming]], Outcomes]
+
+    def __call__(self, conn: Connection, ctx: Context, message: Incoming) -> None:
+        [refused] = self.many(conn, ctx, [message])
+        if refused is not None:
+            raise refused
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ number (another message id) finds the row and changes nothing; approving twice f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
@@ -46,7 +46,7 @@ from hpf.accounts import service as accounts
 from hpf.accounts.rules import CloseKind, MemberState
 from hpf.contributions import queries as contributions_queries
 from hpf.contributions import service as contributions
-from hpf.db.locks import lock_name
+from hpf.db.locks import lock_names
 from hpf.events import Event
 from hpf.interest.service import settle_on_close_many
 from hpf.kernel.context import Context
@@ -74,7 +74,7 @@ from hpf.settlement.owners import PayoutOutcome
 from hpf.settlement.rules import AccountClass, Payee, PayoutRequest, Source
 from hpf.transfers import filing, rules
 from hpf.transfers.filing import Request
-from hpf.transfers.link import Incoming
+from hpf.transfers.link import Handler, Incoming, Outcomes, SetHandler
 from hpf.transfers.rules import FINAL, Side, State
 from hpf.transfers.service import send, send_many, stored_bodies
 from hpf.transfers.service import status_answered as service_status_answered
@@ -370,149 +370,275 @@ def _incoming_row(conn: Connection, letter_no: str, side: Side, sender: str) -> 
 
 def letter_answered(conn: Connection, ctx: Context, message: Incoming) -> None:
     """BDC901 answer at the new center: refused (13, with the reason) ends the transfer and its
-    application; otherwise the old center has taken it (recorded in the timeline)."""
-    body = message.body
-    assert isinstance(body, TransferFeedback)
-    row = _incoming_row(conn, body.letter_no, Side.IN, message.envelope.sender)
-    if body.status == "13" and row["state"] == State.LETTER_SENT.value:
-        reason = body.feedback or "转出审核不通过"
-        _update(conn, ctx, row, State.REFUSED, reason=reason)
-        _tell_application(conn, ctx, row, False, f"转出地不同意转出：{reason}")
+    application; otherwise the old center has taken it (recorded in the timeline). The set form
+    with one answer (:func:`letters_answered`)."""
+    _one(letters_answered(conn, ctx, [message]))
+
+
+def _one(outcomes: Outcomes) -> None:
+    [refused] = outcomes
+    if refused is not None:
+        raise refused
+
+
+def _unknown_letter(letter_no: str, side: Side, sender: str) -> HpfError:
+    return HpfError(
+        "transfer.unknown_letter",
+        "联系函编号不存在",
+        f"no transfer {letter_no} ({side.value}) with center {sender}",
+        status=422,
+    )
+
+
+def _once_each(letters: list[str]) -> None:
+    """The same letter twice among messages taken together: each sees what the one before did
+    when taken one by one, so the set is refused and its messages are taken one by one."""
+    if len(set(letters)) != len(letters):
+        raise Conflict(
+            "transfer.letter_twice", "同一联系函的报文须逐笔处理", "a letter named twice in one set"
+        )
+
+
+def _rows_of(conn: Connection, column: str, values: list[str], **where: Any) -> dict[str, dict[str, Any]]:
+    """The transfer rows whose ``column`` is among ``values`` (locked on PostgreSQL): by that
+    value, the first by id where several share it."""
+    found: dict[str, dict[str, Any]] = {}
+    keys = sorted(set(values))
+    for start in range(0, len(keys), 900):
+        query = (
+            select(transfer).where(transfer.c[column].in_(keys[start : start + 900])).order_by(transfer.c.id)
+        )
+        for name, value in where.items():
+            query = query.where(transfer.c[name] == value)
+        for r in conn.execute(query.with_for_update()).mappings():
+            found.setdefault(str(r[column]), dict(r))
+    return found
+
+
+def letters_answered(conn: Connection, ctx: Context, messages: Sequence[Incoming]) -> Outcomes:
+    """BDC901 answers at the new center, together: the rows in one read; the refusals (13) move
+    their transfers in one executemany and end their applications."""
+    bodies = [cast(TransferFeedback, m.body) for m in messages]
+    _once_each([b.letter_no for b in bodies])
+    rows = _rows_of(conn, "letter_no", [b.letter_no for b in bodies])
+    outcomes: Outcomes = []
+    refusing: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
+    for message, body in zip(messages, bodies, strict=True):
+        row = rows.get(body.letter_no)
+        if row is None or row["side"] != Side.IN.value or row["peer"] != message.envelope.sender:
+            outcomes.append(_unknown_letter(body.letter_no, Side.IN, message.envelope.sender))
+            continue
+        outcomes.append(None)
+        if body.status == "13" and row["state"] == State.LETTER_SENT.value:
+            refusing.append((row, {"reason": body.feedback or "转出审核不通过"}))
+    _update_set(conn, ctx, refusing, State.REFUSED)
+    for ended, values in refusing:  # (rare: an application ended one by one)
+        _tell_application(conn, ctx, ended, False, f"转出地不同意转出：{values['reason']}")
+    return outcomes
 
 
 def transfer_out_received(conn: Connection, ctx: Context, message: Incoming) -> None:
     """BDC905 at the new center: the money's facts and the history; credit the member if the bank
-    credit is already here, else wait for it (:func:`credit_received`)."""
-    body = message.body
-    assert isinstance(body, TransferOut)
-    # the bank's credit may be arriving at the same moment: whichever takes the lock second sees
-    # the other's commit (see credit_received), so the two never both wait for each other
-    lock_name(conn, "transfer.credit", body.order_no)
-    row = _incoming_row(conn, body.letter_no, Side.IN, message.envelope.sender)
-    _require_our_member(conn, row, body)
-    amended = body.tx_func == "1" and row["state"] == State.NEGOTIATING.value
-    if not amended and not (body.tx_func == "0" and row["state"] == State.LETTER_SENT.value):
-        return  # told already (the same facts under another message id), or not asked: no change
-    # an empty account has no payout: the message's placeholder is not kept as a number
-    order_no = body.order_no if body.amount_fen else None
-    if amended and (body.amount_fen, order_no) != (row["amount_fen"], row["order_no"]):
-        raise HpfError(
-            "transfer.amount_changed", "协商修改不能变更已划转的金额",
-            f"amended information names {body.amount_fen} fen / {body.order_no}, the transfer has "
-            f"{row['amount_fen']} fen / {row['order_no']}", status=422,
-        )  # fmt: skip
-    carried = {
-        "opened_month": body.opened_month, "paid_through": body.paid_through,
-        "six_months_continuous": body.six_months_continuous, "loan_count": body.loan_count,
-        "unsettled_loan": body.unsettled_loan, "fraud": body.fraud, "months": list(body.months),
-        "negotiated": amended,
-    }  # fmt: skip
-    _update(
-        conn, ctx, row, State.INFO_RECEIVED, principal_fen=body.principal_fen, interest_fen=body.interest_fen,
-        amount_fen=body.amount_fen, order_no=order_no, carried=carried,
-        out_message_id=str(message.envelope.message_id),
-    )  # fmt: skip
-    if body.amount_fen == 0:  # an empty account: only the history moves
-        _complete(conn, ctx, _row(conn, id=row["id"]) or row, None)
-        return
-    credit = settlement.unclaimed_credit(conn, body.order_no)
-    if credit is not None:
-        _complete(conn, ctx, _row(conn, id=row["id"]) or row, credit)
+    credit is already here, else wait for it (:func:`credit_received`). The set form with one
+    message (:func:`transfers_out_received`)."""
+    _one(transfers_out_received(conn, ctx, [message]))
 
 
-def _require_our_member(conn: Connection, row: Mapping[str, Any], body: TransferOut) -> None:
+def transfers_out_received(conn: Connection, ctx: Context, messages: Sequence[Incoming]) -> Outcomes:
+    """BDC905s at the new center, together (a BDC906's items, decision 0045): the rows and the
+    applicants read once; each checked as one alone would be — a letter unknown here, another
+    person's money or a changed amount refused alone, a repeat or an unasked one changes
+    nothing —; the others move to ``info_received`` in one executemany, and those whose credit is
+    here (or that carry no money) are completed together (:func:`_complete_set`)."""
+    bodies = [cast(TransferOut, m.body) for m in messages]
+    _once_each([b.letter_no for b in bodies])
+    # the bank's credits may be arriving at the same moment: whichever takes the locks second
+    # sees the other's commit (see credits_received), so the two never both wait for each other
+    lock_names(conn, "transfer.credit", [b.order_no for b in bodies])
+    rows = _rows_of(conn, "letter_no", [b.letter_no for b in bodies])
+    profiles = accounts_queries.member_profiles(
+        conn, [int(r["member_id"]) for r in rows.values() if r["member_id"] is not None]
+    )
+    outcomes: Outcomes = []
+    moving: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
+    for message, body in zip(messages, bodies, strict=True):
+        row = rows.get(body.letter_no)
+        if row is None or row["side"] != Side.IN.value or row["peer"] != message.envelope.sender:
+            outcomes.append(_unknown_letter(body.letter_no, Side.IN, message.envelope.sender))
+            continue
+        refused = _other_person(profiles.get(int(row["member_id"])) if row["member_id"] else None, body)
+        amended = body.tx_func == "1" and row["state"] == State.NEGOTIATING.value
+        # an empty account has no payout: the message's placeholder is not kept as a number
+        order_no = body.order_no if body.amount_fen else None
+        if (
+            refused is None
+            and amended
+            and (body.amount_fen, order_no) != (row["amount_fen"], row["order_no"])
+        ):
+            refused = HpfError(
+                "transfer.amount_changed", "协商修改不能变更已划转的金额",
+                f"amended information names {body.amount_fen} fen / {body.order_no}, the transfer has "
+                f"{row['amount_fen']} fen / {row['order_no']}", status=422,
+            )  # fmt: skip
+        outcomes.append(refused)
+        if refused is not None:
+            continue
+        if not amended and not (body.tx_func == "0" and row["state"] == State.LETTER_SENT.value):
+            continue  # told already (the same facts under another message id), or not asked: no change
+        carried = {
+            "opened_month": body.opened_month, "paid_through": body.paid_through,
+            "six_months_continuous": body.six_months_continuous, "loan_count": body.loan_count,
+            "unsettled_loan": body.unsettled_loan, "fraud": body.fraud, "months": list(body.months),
+            "negotiated": amended,
+        }  # fmt: skip
+        moving.append((row, {
+            "principal_fen": body.principal_fen, "interest_fen": body.interest_fen, "amount_fen": body.amount_fen,
+            "order_no": order_no, "carried": carried, "out_message_id": str(message.envelope.message_id),
+            "ref": body.order_no,
+        }))  # fmt: skip
+    refs = {int(row["id"]): values.pop("ref") for row, values in moving}
+    _update_set(conn, ctx, moving, State.INFO_RECEIVED)
+    moved = [{**row, **values, "state": State.INFO_RECEIVED.value} for row, values in moving]
+    credits = settlement.unclaimed_credits(conn, [refs[r["id"]] for r in moved if r["amount_fen"]])
+    completing: list[tuple[Mapping[str, Any], settlement.IncomingCredit | None]] = []
+    for r in moved:
+        if not r["amount_fen"]:  # an empty account: only the history moves
+            completing.append((r, None))
+        elif (credit := credits.get(refs[r["id"]])) is not None:
+            completing.append((r, credit))
+    _complete_set(conn, ctx, completing)
+    return outcomes
+
+
+def _other_person(member: accounts_queries.MemberProfile | None, body: TransferOut) -> HpfError | None:
     """The BDC905 is about the member who applied here (same ID number, same name): another
-    person's money and months are refused, never credited to ours."""
-    member = accounts_queries.member_profile(conn, int(row["member_id"])) if row["member_id"] else None
+    person's money and months are refused, never credited to ours. (No member known here yet:
+    nothing to credit wrongly — the credit needs one.)"""
     if member is None:
-        return  # no member known here yet: nothing to credit wrongly (the credit needs one)
+        return None
     same = member.resident_id_bidx == blind_index("member", "resident_id", body.cert_no.strip().upper())
-    if not same or member.name != body.name.strip():
-        raise HpfError(
-            "transfer.other_person", "转出信息与申请人不符",
-            f"the transfer-out information of {body.letter_no} names another person than the applicant",
-            status=422,
-        )  # fmt: skip
+    if same and member.name == body.name.strip():
+        return None
+    return HpfError(
+        "transfer.other_person", "转出信息与申请人不符",
+        f"the transfer-out information of {body.letter_no} names another person than the applicant",
+        status=422,
+    )  # fmt: skip
 
 
 def credit_received(conn: Connection, ctx: Context, event: Event) -> None:
     """A bank credit no order of ours names (listener of ``bank_notice.credit_received``): a
-    transfer's money if its reference is the payout number a BDC905 gave; otherwise nothing."""
-    ref = str(event.payload.get("ref_seq_no") or "")
-    if not ref:
+    transfer's money if its reference is the payout number a BDC905 gave; otherwise nothing.
+    The set form with one credit (:func:`credits_received`)."""
+    credits_received(conn, ctx, [event])
+
+
+def credits_received(conn: Connection, ctx: Context, events_: Sequence[Event]) -> None:
+    """Bank credits recorded together (a group of notices, decision 0041), matched to transfers
+    together: the transfers their references name read in one statement, their credits in one,
+    those whose BDC905 is here completed together (:func:`_complete_set`); a credit whose
+    BDC905 is not here waits, unclaimed."""
+    refs = list(dict.fromkeys(str(e.payload.get("ref_seq_no") or "") for e in events_))
+    refs = [r for r in refs if r]
+    if not refs:
         return
-    lock_name(conn, "transfer.credit", ref)  # see transfer_out_received
-    row = _row(conn, lock=True, order_no=ref, side=Side.IN.value)
-    if row is None or row["state"] != State.INFO_RECEIVED.value:
-        return  # not a transfer's, or its BDC905 is not here yet: the credit waits, unclaimed
-    credit = settlement.unclaimed_credit(conn, ref)
-    if credit is not None:
-        _complete(conn, ctx, row, credit)
+    lock_names(conn, "transfer.credit", refs)  # see transfers_out_received
+    rows = _rows_of(conn, "order_no", refs, side=Side.IN.value)
+    waiting = [rows[r] for r in refs if r in rows and rows[r]["state"] == State.INFO_RECEIVED.value]
+    credits = settlement.unclaimed_credits(conn, [str(r["order_no"]) for r in waiting])
+    _complete_set(
+        conn, ctx, [(r, credits[str(r["order_no"])]) for r in waiting if str(r["order_no"]) in credits]
+    )
 
 
 def _complete(
     conn: Connection, ctx: Context, row: Mapping[str, Any], credit: settlement.IncomingCredit | None
 ) -> None:
-    """The member credited with the matched credit (none: an empty account moved only its
-    history), the carried months recorded, the BDC905 answered, the application executed."""
-    member_id = int(row["member_id"])
-    entry_id = None
-    if credit is not None:
-        if credit.amount_fen != row["amount_fen"]:
-            events.record(conn, ctx, "transfer.amount_mismatch", "transfer", row["id"], {
-                "letter_no": row["letter_no"], "expected_fen": row["amount_fen"],
-                "credited_fen": credit.amount_fen, "notice_no": credit.notice_no,
-            })  # fmt: skip
-            return  # left to finance: the credit stays unclaimed, the transfer waits
-        if not settlement.claim_credit(conn, credit.notice_no):
-            return
-        today = ctx.clock.today()
-        entry = JournalEntry(
-            business_type="08",  # 外部转入
-            business_id=credit.ref_seq_no,  # the bank statement's reference: reconciliation matches it
-            idempotency_key=f"transfer-in:{row['letter_no']}",
-            value_date=today,
-            posting_date=today,
-            lines=(
-                Line(BANK_DEPOSITS, EntrySide.DEBIT, credit.amount_fen),
-                Line(
-                    MEMBER_CONTROL,
-                    EntrySide.CREDIT,
-                    credit.amount_fen,
-                    member_id=member_id,
-                    part=BalancePart.CARRIED,
-                ),
+    """:func:`_complete_set` of one transfer."""
+    _complete_set(conn, ctx, [(row, credit)])
+
+
+def _credit_entry(ctx: Context, row: Mapping[str, Any], credit: settlement.IncomingCredit) -> JournalEntry:
+    """The member credited with a transfer's money: Dr 101 / Cr 201 (carried part), business type
+    08 外部转入, keyed by the letter."""
+    today = ctx.clock.today()
+    return JournalEntry(
+        business_type="08",  # 外部转入
+        business_id=credit.ref_seq_no,  # the bank statement's reference: reconciliation matches it
+        idempotency_key=f"transfer-in:{row['letter_no']}",
+        value_date=today,
+        posting_date=today,
+        lines=(
+            Line(BANK_DEPOSITS, EntrySide.DEBIT, credit.amount_fen),
+            Line(
+                MEMBER_CONTROL,
+                EntrySide.CREDIT,
+                credit.amount_fen,
+                member_id=int(row["member_id"]),
+                part=BalancePart.CARRIED,
             ),
-            memo=f"异地转移接续转入 联系函{row['letter_no']}",
-            actor=ctx.actor,
-        )
-        entry_id = ledger.post(conn, entry, ctx.clock)
-    months = list((row["carried"] or {}).get("months") or [])
-    added = contributions.record_carried_months(conn, ctx, member_id, months, row["letter_no"])
-    _update(
-        conn,
-        ctx,
-        row,
-        State.COMPLETED,
-        notice_no=credit.notice_no if credit else None,
-        credit_entry_id=entry_id,
+        ),
+        memo=f"异地转移接续转入 联系函{row['letter_no']}",
+        actor=ctx.actor,
     )
-    events.record(conn, ctx, "transfer.credited", "transfer", row["id"], {
-        "letter_no": row["letter_no"], "member_id": member_id, "amount_fen": credit.amount_fen if credit else 0,
-        "entry_id": entry_id, "months_added": added,
-    })  # fmt: skip
-    if row["out_message_id"]:
-        negotiated = bool((row["carried"] or {}).get("negotiated"))
-        answer = TransferFeedback(
-            letter_no=row["letter_no"], feedback_code="0", feedback="转入确认办结",
-            status="20" if negotiated else "00",
-        )  # fmt: skip
+
+
+def _complete_set(
+    conn: Connection,
+    ctx: Context,
+    completing: Sequence[tuple[Mapping[str, Any], settlement.IncomingCredit | None]],
+) -> None:
+    """Transfers credited together (decision 0045), each as it would be alone: the member credited
+    with the matched credit (none: an empty account moved only its history) — a credit of
+    another amount is left to finance, the transfer waits —; the credits claimed in one UPDATE,
+    the entries posted by one ``ledger.post_many``, the carried months recorded in one INSERT,
+    the transfers moved and their events in one statement each, the BDC905s answered (one
+    multi-row INSERT of items per center, with batches on), the applications executed."""
+    mismatched = [(r, c) for r, c in completing if c is not None and c.amount_fen != r["amount_fen"]]
+    events.record_many(conn, ctx, [
+        ("transfer.amount_mismatch", "transfer", r["id"], {
+            "letter_no": r["letter_no"], "expected_fen": r["amount_fen"], "credited_fen": c.amount_fen,
+            "notice_no": c.notice_no,
+        }) for r, c in mismatched
+    ])  # fmt: skip
+    matched = [(r, c) for r, c in completing if c is None or c.amount_fen == r["amount_fen"]]
+    claimed = settlement.claim_credits(conn, [c.notice_no for _, c in matched if c is not None])
+    going = [(r, c) for r, c in matched if c is None or c.notice_no in claimed]
+    if not going:
+        return
+    crediting = [(r, c) for r, c in going if c is not None]
+    entries = [_credit_entry(ctx, r, c) for r, c in crediting]
+    entry_ids = dict(
+        zip([int(r["id"]) for r, _ in crediting], ledger.post_many(conn, entries, ctx.clock), strict=True)
+    )
+    added = contributions.record_carried_months_many(conn, ctx, [
+        (int(r["member_id"]), list((r["carried"] or {}).get("months") or []), r["letter_no"]) for r, _ in going
+    ])  # fmt: skip
+    _update_set(conn, ctx, [
+        (r, {"notice_no": c.notice_no if c else None, "credit_entry_id": entry_ids.get(int(r["id"]))})
+        for r, c in going
+    ], State.COMPLETED)  # fmt: skip
+    events.record_many(conn, ctx, [
+        ("transfer.credited", "transfer", r["id"], {
+            "letter_no": r["letter_no"], "member_id": int(r["member_id"]), "amount_fen": c.amount_fen if c else 0,
+            "entry_id": entry_ids.get(int(r["id"])), "months_added": n,
+        }) for (r, c), n in zip(going, added, strict=True)
+    ])  # fmt: skip
+    by_peer: dict[str, list[tuple[str, Any, UUID | None]]] = {}
+    for r, _ in going:
+        if r["out_message_id"]:
+            negotiated = bool((r["carried"] or {}).get("negotiated"))
+            answer = TransferFeedback(
+                letter_no=r["letter_no"], feedback_code="0", feedback="转入确认办结",
+                status="20" if negotiated else "00",
+            )  # fmt: skip
+            by_peer.setdefault(r["peer"], []).append(("BDC905", answer, _uuid(r["out_message_id"])))
+    for peer, answers in by_peer.items():
         # queued even to a center the hub has suspended since: the credit (a bank notice's
         # listener) must not fail, or the bank would send its notice forever
-        send(
-            conn, ctx, row["peer"], "BDC905", answer, reply_to=_uuid(row["out_message_id"]), suspended_ok=True
-        )
-    _tell_application(conn, ctx, row, True, "")
+        send_many(conn, ctx, peer, answers, suspended_ok=True)
+    for r, _ in going:  # (the application engine moves one application at a time)
+        _tell_application(conn, ctx, r, True, "")
 
 
 def cancel_answered(conn: Connection, ctx: Context, message: Incoming) -> None:
@@ -531,46 +657,32 @@ def cancel_answered(conn: Connection, ctx: Context, message: Incoming) -> None:
 # ------------------------------------------------------------------------------- old center
 
 
-def _facts(
-    conn: Connection, letter: ContactLetter
-) -> tuple[accounts.Member | None, rules.OutFacts, tuple[int, bool]]:
-    """The letter's account (when its holder is the letter's person), the facts the checks read,
-    and the household's loans (count used, any unsettled)."""
-    try:
-        member = accounts.get_member(conn, letter.old_account_no)
-    except NotFound:
-        return None, rules.OutFacts(False, None, None, 0, 0), (0, False)
-    same = (
-        blind_index("member", "resident_id", member.resident_id)
-        == blind_index("member", "resident_id", letter.cert_no.strip().upper())
-        and member.name == letter.name.strip()
-    )
-    if not same:
-        return None, rules.OutFacts(False, None, None, 0, 0), (0, False)
-    used, unsettled = household_loans(conn, [member.id])
-    return (
-        member,
-        rules.OutFacts(
-            found=True,
-            state=member.state,
-            sealed_on=accounts_queries.last_sealed_on(conn, member.id),
-            unsettled_loans=1 if unsettled else 0,
-            balance_fen=member.balance_fen,
-        ),
-        (used, bool(unsettled)),
-    )
+_NO_FACTS = rules.OutFacts(False, None, None, 0, 0)
 
 
-def _checked(
-    conn: Connection, ctx: Context, letter: ContactLetter
-) -> tuple[accounts.Member | None, list[Finding], tuple[int, bool]]:
-    member, facts, loans = _facts(conn, letter)
-    return member, rules.out_checks(facts, ctx.clock.today(), _min_sealed_months(conn, ctx)), loans
-
-
-def _checks(conn: Connection, ctx: Context, letter: ContactLetter) -> tuple[int | None, list[Finding]]:
-    member, findings, _loans = _checked(conn, ctx, letter)
-    return (member.id if member is not None else None), findings
+def _facts_many(
+    conn: Connection, letters: Sequence[ContactLetter]
+) -> list[tuple[accounts.Member | None, rules.OutFacts, tuple[int, bool]]]:
+    """For each letter: its account (when its holder is the letter's person), the facts the
+    checks read, and the household's loans (count used, any unsettled) — the accounts with their
+    balances, the last seal dates and the loans read once for all (the household's loans of each
+    member only where some loan exists among them)."""
+    members = accounts.get_members(conn, [letter.old_account_no for letter in letters])
+    ids = [m.id for m in members.values()]
+    sealed = accounts_queries.last_sealed_on_many(conn, ids)
+    any_loans = household_loans(conn, ids) if ids else (0, False)
+    out: list[tuple[accounts.Member | None, rules.OutFacts, tuple[int, bool]]] = []
+    for letter in letters:
+        member = members.get(letter.old_account_no)
+        if member is None or not _same_person(member, letter):
+            out.append((None, _NO_FACTS, (0, False)))
+            continue
+        used, unsettled = household_loans(conn, [member.id]) if any_loans[0] else (0, False)
+        facts = rules.OutFacts(
+            True, member.state, sealed.get(member.id), 1 if unsettled else 0, member.balance_fen
+        )
+        out.append((member, facts, (used, bool(unsettled))))
+    return out
 
 
 def _min_sealed_months(conn: Connection, ctx: Context) -> int:
@@ -582,38 +694,61 @@ def _checks_json(findings: list[Finding]) -> list[dict[str, Any]]:
 
 
 def letter_received(conn: Connection, ctx: Context, message: Incoming) -> None:
-    """BDC901 at the old center: the request recorded with its checks, for staff to decide."""
-    letter = message.body
-    assert isinstance(letter, ContactLetter)
-    if _row(conn, letter_no=letter.letter_no) is not None:
-        return  # the same letter again (under another message id): nothing changes
-    if letter.letter_no[:6] != message.envelope.sender:
-        raise InvalidInput(
-            "transfer.letter_not_senders",
-            "联系函编号与发函中心不符",
-            "a letter number starts with its sender's code",
-        )
-    member_id, findings = _checks(conn, ctx, letter)
-    today = ctx.clock.today()
-    transfer_id = conn.execute(
-        insert(transfer)
-        .values(
-            letter_no=letter.letter_no,
-            side=Side.OUT.value,
-            peer=message.envelope.sender,
-            state=State.RECEIVED.value,
-            member_id=member_id,
-            letter_message_id=str(message.envelope.message_id),
-            checks=_checks_json(findings),
-            started_on=today,
-            due_on=rules.due_on(today, _policy(conn, today).out_decide_working_days),
-            updated_at=ctx.clock.now(),
-        )
-        .returning(transfer.c.id)
-    ).scalar_one()
-    events.record(conn, ctx, "transfer.letter_received", "transfer", transfer_id,
-                  {"letter_no": letter.letter_no, "from": message.envelope.sender,
-                   "passed": all(f.passed for f in findings)})  # fmt: skip
+    """BDC901 at the old center: the request recorded with its checks, for staff to decide. The
+    set form with one letter (:func:`letters_received`)."""
+    _one(letters_received(conn, ctx, [message]))
+
+
+def letters_received(conn: Connection, ctx: Context, messages: Sequence[Incoming]) -> Outcomes:
+    """BDC901s at the old center, together (a BDC902's items, decision 0045), each recorded with
+    its checks as it would be alone: the letters known here read in one statement (a letter
+    number seen before — or twice here — changes nothing), a letter whose number is not its
+    sender's refused alone, the facts of all read once (:func:`_facts_many`), the checks
+    (``rules.out_checks``) run per letter, the transfers inserted in one statement and their
+    events in one."""
+    letters = [cast(ContactLetter, m.body) for m in messages]
+    known = set(_rows_of(conn, "letter_no", [letter.letter_no for letter in letters]))
+    outcomes: Outcomes = []
+    fresh: list[tuple[Incoming, ContactLetter]] = []
+    for message, letter in zip(messages, letters, strict=True):
+        if letter.letter_no in known:
+            outcomes.append(None)  # the same letter again (under another message id): nothing changes
+        elif letter.letter_no[:6] != message.envelope.sender:
+            outcomes.append(InvalidInput(
+                "transfer.letter_not_senders", "联系函编号与发函中心不符",
+                "a letter number starts with its sender's code",
+            ))  # fmt: skip
+        else:
+            outcomes.append(None)
+            known.add(letter.letter_no)
+            fresh.append((message, letter))
+    if not fresh:
+        return outcomes
+    today, now = ctx.clock.today(), ctx.clock.now()
+    min_months = _min_sealed_months(conn, ctx)
+    due_on = rules.due_on(today, _policy(conn, today).out_decide_working_days)
+    rows, passed = [], []
+    for (message, letter), (member, facts, _loans) in zip(
+        fresh, _facts_many(conn, [f[1] for f in fresh]), strict=True
+    ):
+        findings = rules.out_checks(facts, today, min_months)
+        passed.append(all(f.passed for f in findings))
+        rows.append({
+            "letter_no": letter.letter_no, "side": Side.OUT.value, "peer": message.envelope.sender,
+            "state": State.RECEIVED.value, "member_id": member.id if member is not None else None,
+            "letter_message_id": str(message.envelope.message_id), "checks": _checks_json(findings),
+            "started_on": today, "due_on": due_on, "updated_at": now,
+        })  # fmt: skip
+    # one multi-row INSERT (SQLite returns its rows in no promised order: matched by letter number)
+    made = conn.execute(insert(transfer).returning(transfer.c.id, transfer.c.letter_no), rows)
+    by_letter = {str(letter_no): int(transfer_id) for transfer_id, letter_no in made}
+    ids = [by_letter[str(row["letter_no"])] for row in rows]
+    events.record_many(conn, ctx, [
+        ("transfer.letter_received", "transfer", transfer_id,
+         {"letter_no": row["letter_no"], "from": row["peer"], "passed": ok})
+        for transfer_id, row, ok in zip(ids, rows, passed, strict=True)
+    ])  # fmt: skip
+    return outcomes
 
 
 def _out_row(conn: Connection, transfer_id: int) -> dict[str, Any]:
@@ -705,31 +840,19 @@ def _checked_set(
             raise not_found(r["letter_no"])
         assert isinstance(body, ContactLetter)
         letters[r["letter_message_id"]] = body
-    members = accounts.get_members(conn, [letter.old_account_no for letter in letters.values()])
-    ids = [m.id for m in members.values()]
-    sealed = accounts_queries.last_sealed_on_many(conn, ids)
-    any_loans = household_loans(conn, ids) if ids else (0, False)
+    facts = dict(zip(letters, _facts_many(conn, list(letters.values())), strict=True))
     min_months = _min_sealed_months(conn, ctx)
     going: list[_Approving] = []
     failing: list[tuple[int, HpfError]] = []
     for row in rows:
         letter = letters[row["letter_message_id"]]
-        member = members.get(letter.old_account_no)
-        if member is not None and not _same_person(member, letter):
-            member = None
-        if member is None:
-            facts, loans = rules.OutFacts(False, None, None, 0, 0), (0, False)
-        else:  # the household's loans: one read for all, each member's only where any exists
-            loans = household_loans(conn, [member.id]) if any_loans[0] else (0, False)
-            facts = rules.OutFacts(
-                True, member.state, sealed.get(member.id), 1 if loans[1] else 0, member.balance_fen
-            )
-        findings = rules.out_checks(facts, ctx.clock.today(), min_months)
+        member, checked, loans = facts[row["letter_message_id"]]
+        findings = rules.out_checks(checked, ctx.clock.today(), min_months)
         failed = [f for f in findings if not f.passed]
         if failed or member is None:
             failing.append((int(row["id"]), _checks_failed(failed)))
         else:
-            going.append(_Approving(row, letter, member, findings, (loans[0], bool(loans[1]))))
+            going.append(_Approving(row, letter, member, findings, loans))
     return going, failing
 
 
@@ -1028,18 +1151,33 @@ def cancel_asked(conn: Connection, ctx: Context, message: Incoming) -> None:
 
 def completion_received(conn: Connection, ctx: Context, message: Incoming) -> None:
     """BDC905 answer at the old center: the new center credited the member (00 正常办结, 20
-    协商后业务办结), or asks to amend the information (06 协商中, with what)."""
-    body = message.body
-    assert isinstance(body, TransferFeedback)
-    row = _row(conn, lock=True, letter_no=body.letter_no)
-    if row is None or row["side"] != Side.OUT.value or row["peer"] != message.envelope.sender:
-        return  # not a transfer of ours with the center that answers
-    if row["out_message_id"] != str(message.envelope.reply_to):
-        return  # an answer to another BDC905 than the one this transfer sent last
-    if body.status in ("00", "20") and row["state"] == State.TRANSFERRED.value:
-        _update(conn, ctx, row, State.COMPLETED)
-    elif body.status == "06" and row["state"] == State.TRANSFERRED.value:
-        _update(conn, ctx, row, State.NEGOTIATING, reason=body.feedback[:200])
+    协商后业务办结), or asks to amend the information (06 协商中, with what). The set form with
+    one answer (:func:`completions_received`)."""
+    _one(completions_received(conn, ctx, [message]))
+
+
+def completions_received(conn: Connection, ctx: Context, messages: Sequence[Incoming]) -> Outcomes:
+    """BDC905 answers at the old center, together: the rows in one read, the transfers completed
+    (or negotiating) in one executemany each with their events. An answer about a transfer that
+    is not ours with that center, or to another BDC905 than its last, changes nothing."""
+    bodies = [cast(TransferFeedback, m.body) for m in messages]
+    _once_each([b.letter_no for b in bodies])
+    rows = _rows_of(conn, "letter_no", [b.letter_no for b in bodies])
+    completing: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
+    negotiating: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
+    for message, body in zip(messages, bodies, strict=True):
+        row = rows.get(body.letter_no)
+        if row is None or row["side"] != Side.OUT.value or row["peer"] != message.envelope.sender:
+            continue  # not a transfer of ours with the center that answers
+        if row["out_message_id"] != str(message.envelope.reply_to):
+            continue  # an answer to another BDC905 than the one this transfer sent last
+        if body.status in ("00", "20") and row["state"] == State.TRANSFERRED.value:
+            completing.append((row, {}))
+        elif body.status == "06" and row["state"] == State.TRANSFERRED.value:
+            negotiating.append((row, {"reason": body.feedback[:200]}))
+    _update_set(conn, ctx, completing, State.COMPLETED)
+    _update_set(conn, ctx, negotiating, State.NEGOTIATING)
+    return [None] * len(messages)
 
 
 def payout_settled(conn: Connection, ctx: Context, outcome: PayoutOutcome) -> None:
@@ -1197,13 +1335,14 @@ def member_state_ok(state: str) -> bool:
 
 
 # Declared in hpf.bootstrap.message_handlers (with the link's own: BDC909, BDC904 answers).
-HANDLERS = {
-    ("BDC901", False): letter_received,
-    ("BDC901", True): letter_answered,
+# The batch forms' handlers take a BDC902's/BDC906's items together (``SetHandler``, decision 0045).
+HANDLERS: dict[tuple[str, bool], Handler] = {
+    ("BDC901", False): SetHandler(letters_received),
+    ("BDC901", True): SetHandler(letters_answered),
     ("BDC903", False): cancel_asked,
     ("BDC903", True): cancel_answered,
     ("BDC904", False): status_asked,
     ("BDC904", True): status_answered,
-    ("BDC905", False): transfer_out_received,
-    ("BDC905", True): completion_received,
+    ("BDC905", False): SetHandler(transfers_out_received),
+    ("BDC905", True): SetHandler(completions_received),
 }

@@ -31,17 +31,17 @@ recorded.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from hpf import events
 from hpf.db.engine import read_transaction, write_transaction
-from hpf.db.upsert import insert_new, upsert
+from hpf.db.upsert import insert_new, insert_new_many, upsert
 from hpf.events import Event
 from hpf.kernel.context import Context
 from hpf.kernel.errors import HpfError
@@ -62,7 +62,7 @@ from hpf.messages.bodies import (
 from hpf.messages.envelope import CenterInfo, Envelope, canonical
 from hpf.messages.transport import Poster, endpoint_url
 from hpf.protection.protect import ring
-from hpf.transfers.link import HubLink, Incoming, current_link, installed
+from hpf.transfers.link import HubLink, Incoming, SetHandler, current_link, installed
 from hpf.transfers.tables import exchanged_message, peer_center
 
 QUEUED = "hub_message.queued"
@@ -111,7 +111,7 @@ def send(
     sealed later, with others, in one BDC902/BDC906 (:func:`pack_items`, decision 0036)."""
     link = current_link()
     if link.batch_max > 0 and message_type in BATCH_OF and to_center != link.hub_code:
-        return _queue_item(conn, ctx, to_center, message_type, body, reply_to)
+        return _queue_item(conn, ctx, to_center, message_type, body, reply_to, suspended_ok=suspended_ok)
     envelope = protocol.compose(
         link.keys,
         sender=link.center_code,
@@ -149,17 +149,25 @@ def send(
 
 
 def send_many(
-    conn: Connection, ctx: Context, to_center: str, messages: Sequence[tuple[str, Body, UUID | None]]
+    conn: Connection,
+    ctx: Context,
+    to_center: str,
+    messages: Sequence[tuple[str, Body, UUID | None]],
+    *,
+    suspended_ok: bool = False,
 ) -> list[UUID]:
     """:func:`send` of many messages — ``(type, body, reply_to)`` each — to one center, in the
     caller's transaction; their ids in order. With batches on, BDC901/BDC905 items are written
     in one multi-row INSERT; otherwise each is sent as :func:`send` sends it."""
     link = current_link()
     if not (link.batch_max > 0 and to_center != link.hub_code and all(t in BATCH_OF for t, _, _ in messages)):
-        return [send(conn, ctx, to_center, t, body, reply_to=reply) for t, body, reply in messages]
+        return [
+            send(conn, ctx, to_center, t, body, reply_to=reply, suspended_ok=suspended_ok)
+            for t, body, reply in messages
+        ]
     if not messages:
         return []
-    _recipient_key(conn, link, to_center)  # known and active, as for a single message
+    _recipient_key(conn, link, to_center, suspended_ok=suspended_ok)  # known (and active), as for one
     rows, ids = [], []
     for message_type, body, reply_to in messages:
         item = _item(ctx, message_type, body, reply_to)
@@ -410,6 +418,9 @@ def receive(conn: Connection, ctx: Context, raw: bytes | dict[str, Any], now: da
 # nothing), an answer to a question of ours, its body checked against its single type's model,
 # its handler. A refused item is rolled back alone and named in the batch's received event;
 # its neighbours stand. So a batch and a single message about one letter are the same transfer.
+# Consecutive items of one kind whose handler is a ``SetHandler`` are taken together instead, with
+# the same outcomes (decision 0045: ``_take_together``; its handler pre-filters, so an item it
+# refuses changes nothing), and one by one again should the set fail unforeseen.
 
 ITEM_CONTEXT = "exchanged_message.item"
 BATCH_MAX_BYTES = 600_000  # items' JSON per batch: the sealed envelope stays under 1 MiB
@@ -431,14 +442,21 @@ def _item_digest(item: BatchItem) -> str:
 
 
 def _queue_item(
-    conn: Connection, ctx: Context, to_center: str, message_type: str, body: Body, reply_to: UUID | None
+    conn: Connection,
+    ctx: Context,
+    to_center: str,
+    message_type: str,
+    body: Body,
+    reply_to: UUID | None,
+    *,
+    suspended_ok: bool = False,
 ) -> UUID:
     model = body_model(message_type, reply_to is not None)
     if model is None or not isinstance(body, model):
         raise errors.malformed(
             f"a {message_type} {'answer' if reply_to else 'request'} body must be a {model}"
         )
-    _recipient_key(conn, current_link(), to_center)  # known and active, as for a single message
+    _recipient_key(conn, current_link(), to_center, suspended_ok=suspended_ok)  # as for a single message
     item = _item(ctx, message_type, body, reply_to)
     conn.execute(insert(exchanged_message).values(**_item_row(item, to_center, body)))
     return item.item_id
@@ -561,23 +579,202 @@ def _receive_batch(
         r.message_id: r.digest
         for r in conn.execute(select(m.message_id, m.digest).where(m.message_id.in_(ids)))
     }
-    done, seen, refused = 0, 0, []
+    tally = _Tally()
+    run: list[BatchItem] = []  # consecutive items of one kind whose handler takes them together
     for item in batch.items:
-        try:
-            with conn.begin_nested():
-                if _take_item(conn, ctx, handlers, envelope, item, now, known.get(str(item.item_id))):
-                    done += 1
-                else:
-                    seen += 1
-        except HpfError as exc:  # this item alone: rolled back to its savepoint
-            refused.append({"item_id": str(item.item_id), "type": item.type, "code": exc.code,
-                            "detail": str(exc.detail)[:200]})  # fmt: skip
+        handler = handlers.get((item.type, item.reply_to is not None))
+        if isinstance(handler, SetHandler) and FAMILY[envelope.type] == item.type:
+            if run and (run[0].type, run[0].reply_to is None) != (item.type, item.reply_to is None):
+                _take_run(conn, ctx, handlers, handler_of(handlers, run[0]), envelope, run, now, known, tally)
+                run = []
+            run.append(item)
+            continue
+        if run:
+            _take_run(conn, ctx, handlers, handler_of(handlers, run[0]), envelope, run, now, known, tally)
+            run = []
+        _take_alone(conn, ctx, handlers, envelope, item, now, known, tally)
+    if run:
+        _take_run(conn, ctx, handlers, handler_of(handlers, run[0]), envelope, run, now, known, tally)
     events.record(
         conn, ctx, RECEIVED, "hub_message", message_id,
         {"type": envelope.type, "from": envelope.sender, "reply_to": None, "items": len(batch.items),
-         "taken": done, "duplicates": seen, "refused": refused[:100]},
+         "taken": tally.done, "duplicates": tally.seen, "refused": tally.refused[:100]},
     )  # fmt: skip
     return Receipt(message_id, "accepted")
+
+
+@dataclass
+class _Tally:
+    """A batch's items as taken: new, seen before, refused (each named)."""
+
+    done: int = 0
+    seen: int = 0
+    refused: list[dict[str, Any]] = field(default_factory=list)
+
+    def refuse(self, item: BatchItem, exc: HpfError) -> None:
+        self.refused.append({"item_id": str(item.item_id), "type": item.type, "code": exc.code,
+                             "detail": str(exc.detail)[:200]})  # fmt: skip
+
+
+def handler_of(handlers: Mapping[tuple[str, bool], Any], item: BatchItem) -> SetHandler:
+    handler = handlers[(item.type, item.reply_to is not None)]
+    assert isinstance(handler, SetHandler)
+    return handler
+
+
+def _take_alone(
+    conn: Connection,
+    ctx: Context,
+    handlers: Mapping[tuple[str, bool], Any],
+    batch: Envelope,
+    item: BatchItem,
+    now: datetime,
+    known: Mapping[str, str],
+    tally: _Tally,
+) -> None:
+    """One item in its own savepoint (decision 0036): refused, it is rolled back alone."""
+    try:
+        with conn.begin_nested():
+            if _take_item(conn, ctx, handlers, batch, item, now, known.get(str(item.item_id))):
+                tally.done += 1
+            else:
+                tally.seen += 1
+    except HpfError as exc:  # this item alone: rolled back to its savepoint
+        tally.refuse(item, exc)
+
+
+def _take_run(
+    conn: Connection,
+    ctx: Context,
+    handlers: Mapping[tuple[str, bool], Any],
+    handler: SetHandler,
+    batch: Envelope,
+    items: list[BatchItem],
+    now: datetime,
+    known: Mapping[str, str],
+    tally: _Tally,
+) -> None:
+    """Items of one kind taken together by their set handler (decision 0045), with the outcomes
+    of taking them one by one; should the set fail where its pre-filter did not foresee, each
+    item alone in its savepoint, as before."""
+    together = _Tally()
+    try:
+        with conn.begin_nested():
+            _take_together(conn, ctx, handler, batch, items, now, known, together)
+    except HpfError:
+        for item in items:
+            _take_alone(conn, ctx, handlers, batch, item, now, known, tally)
+        return
+    tally.done += together.done
+    tally.seen += together.seen
+    tally.refused += together.refused
+
+
+def _item_body(item: BatchItem) -> Body:
+    """An item's body checked against its single type's model."""
+    is_answer = item.reply_to is not None
+    model = body_model(item.type, is_answer)
+    if model is None:
+        raise errors.type_unhandled(item.type, is_answer)
+    try:
+        return model.model_validate(item.body)
+    except ValidationError as exc:
+        problems = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()[:20]
+        ]
+        raise errors.malformed(f"an item does not fit a {item.type} message", errors=problems) from exc
+
+
+def _single(batch: Envelope, item: BatchItem) -> Envelope:
+    """The single message an item stands for (its id, type, time and question; the batch's
+    sender and recipient)."""
+    return Envelope.model_construct(
+        schema_version=1, message_id=item.item_id, type=item.type, sender=batch.sender, recipient=batch.recipient,
+        created_at=item.created_at, reply_to=item.reply_to, body=batch.body, signature=batch.signature,
+    )  # fmt: skip
+
+
+def _inbox_row(batch: Envelope, item: BatchItem, digest: str, body: Body, now: datetime) -> dict[str, Any]:
+    return {
+        "message_id": str(item.item_id), "direction": "in", "type": item.type, "peer": batch.sender,
+        "reply_to": str(item.reply_to) if item.reply_to is not None else None, "created_at": item.created_at,
+        "digest": digest, "envelope": _stored_item(item, str(batch.message_id)), "state": "handled",
+        "attempts": 0, "delivered_at": now, "letter_no": getattr(body, "letter_no", None),
+        "batch_id": str(batch.message_id),
+    }  # fmt: skip
+
+
+def _take_together(
+    conn: Connection,
+    ctx: Context,
+    handler: SetHandler,
+    batch: Envelope,
+    items: list[BatchItem],
+    now: datetime,
+    known: Mapping[str, str],
+    tally: _Tally,
+) -> None:
+    """The checks of :func:`_take_item` item by item (no statement), the questions answered read
+    in one statement, the handler's set form, then the inbox rows in one INSERT and the answers
+    linked to their questions in one executemany. An item refused changes nothing."""
+    taking: list[tuple[BatchItem, str, Body]] = []
+    here: set[str] = set()
+    for item in items:
+        item_id, digest = str(item.item_id), _item_digest(item)
+        stored = known.get(item_id)
+        if stored is not None and stored != digest:
+            tally.refuse(item, errors.id_reused(item_id))
+        elif stored is not None or item_id in here:  # taken before, or twice in this batch
+            tally.seen += 1
+        else:
+            try:
+                body = _item_body(item)
+            except HpfError as exc:
+                tally.refuse(item, exc)
+                continue
+            here.add(item_id)
+            taking.append((item, digest, body))
+    m = exchanged_message.c
+    questions = sorted({str(i.reply_to) for i, _, _ in taking if i.reply_to is not None})
+    if questions:  # an answer must answer an unanswered question of ours (one answer each)
+        query = select(m.message_id).where(
+            m.message_id.in_(questions), m.direction == "out", m.reply_to.is_(None),
+            m.type == items[0].type, m.peer == batch.sender, m.answered_by.is_(None),
+        )  # fmt: skip
+        open_ = set(conn.execute(query.with_for_update()).scalars())
+        kept = []
+        for entry in taking:
+            asked = str(entry[0].reply_to) if entry[0].reply_to is not None else None
+            if asked is not None and asked not in open_:
+                tally.refuse(entry[0], errors.unexpected_answer(asked))
+                continue
+            open_.discard(asked or "")
+            kept.append(entry)
+        taking = kept
+    if not taking:
+        return
+    outcomes = handler.many(conn, ctx, [Incoming(_single(batch, i), body) for i, _, body in taking])
+    taken = []
+    for entry, refused in zip(taking, outcomes, strict=True):
+        if refused is None:
+            taken.append(entry)
+        else:
+            tally.refuse(entry[0], refused)
+    rows = [_inbox_row(batch, i, digest, body, now) for i, digest, body in taken]
+    if len(insert_new_many(conn, exchanged_message, rows)) != len(rows):
+        # taken at the same moment by another request: that one counts (each alone, then)
+        raise HpfError(
+            "message.taken_meanwhile", "报文已由另一请求处理", "an item was taken meanwhile", status=409
+        )
+    answers = [{"q": str(i.reply_to), "a": str(i.item_id)} for i, _, _ in taken if i.reply_to is not None]
+    if answers:
+        conn.execute(
+            update(exchanged_message)
+            .where(m.message_id == bindparam("q"), m.direction == "out", m.answered_by.is_(None))
+            .values(answered_by=bindparam("a")),
+            answers,
+        )
+    tally.done += len(taken)
 
 
 def _take_item(
@@ -601,32 +798,13 @@ def _take_item(
         return False
     is_answer = item.reply_to is not None
     handler = handlers.get((item.type, is_answer))
-    model = body_model(item.type, is_answer)
-    if handler is None or model is None:
+    if handler is None:
         raise errors.type_unhandled(item.type, is_answer)
-    try:
-        body = model.model_validate(item.body)
-    except ValidationError as exc:
-        problems = [
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()[:20]
-        ]
-        raise errors.malformed(f"an item does not fit a {item.type} message", errors=problems) from exc
-    single = Envelope.model_construct(
-        schema_version=1, message_id=item.item_id, type=item.type, sender=batch.sender, recipient=batch.recipient,
-        created_at=item.created_at, reply_to=item.reply_to, body=batch.body, signature=batch.signature,
-    )  # fmt: skip
+    body = _item_body(item)
+    single = _single(batch, item)
     if is_answer:
         _check_question(conn, single)
-    taken = insert_new(
-        conn,
-        exchanged_message,
-        {
-            "message_id": item_id, "direction": "in", "type": item.type, "peer": batch.sender,
-            "reply_to": str(item.reply_to) if is_answer else None, "created_at": item.created_at, "digest": digest,
-            "envelope": _stored_item(item, str(batch.message_id)), "state": "handled", "attempts": 0,
-            "delivered_at": now, "letter_no": getattr(body, "letter_no", None), "batch_id": str(batch.message_id),
-        },
-    )  # fmt: skip
+    taken = insert_new(conn, exchanged_message, _inbox_row(batch, item, digest, body, now))
     if not taken:
         return False
     if is_answer:
