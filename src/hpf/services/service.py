@@ -207,6 +207,37 @@ _MATERIAL_COUNT = (
     .where(application_material.c.application_id == bindparam("application_id"))
 )
 _BLOB = select(application_blob.c.id).where(application_blob.c.sha256 == bindparam("sha256"))
+_STORE_EVALUATION = (
+    update(application)
+    .where(application.c.id == bindparam("b_id"))
+    .values(
+        evaluation=bindparam("v_evaluation", type_=application.c.evaluation.type),
+        amount_fen=bindparam("v_amount_fen", type_=application.c.amount_fen.type),
+    )
+    .returning(application)
+)
+_STORE_OUTPUTS = (
+    update(application)
+    .where(application.c.id == bindparam("b_id"))
+    .values(outputs=bindparam("v_outputs", type_=application.c.outputs.type))
+    .returning(application)
+)
+_MOVES: dict[tuple[str, ...], Any] = {}
+
+
+def _move_statement(columns: tuple[str, ...]) -> Any:
+    """The UPDATE of one transition setting ``columns`` besides the state, built once per set of
+    columns: the application's id and the state it leaves in the WHERE (a concurrent move loses)."""
+    found = _MOVES.get(columns)
+    if found is None:
+        found = (
+            update(application)
+            .where(application.c.id == bindparam("b_id"), application.c.state == bindparam("b_from"))
+            .values({c: bindparam(f"v_{c}", type_=application.c[c].type) for c in ("state", *columns)})
+            .returning(application)
+        )
+        _MOVES[columns] = found
+    return found
 
 
 def find(conn: Connection, application_id: int) -> Application | None:
@@ -387,16 +418,10 @@ def _move(
 ) -> Application:
     """One transition: checked, applied once (a concurrent move loses), recorded; sealed if it ends."""
     rules.require_transition(row.id, row.state, target)
-    moved = (
-        conn.execute(
-            update(application)
-            .where(application.c.id == row.id, application.c.state == row.state)
-            .values(state=target.value, **values)
-            .returning(application)
-        )
-        .mappings()
-        .first()
-    )
+    columns = tuple(sorted(values))
+    params = {"b_id": row.id, "b_from": row.state, "v_state": target.value}
+    params.update({f"v_{c}": values[c] for c in columns})
+    moved = conn.execute(_move_statement(columns), params).mappings().first()
     if moved is None:
         raise Conflict(
             "application.changed",
@@ -448,17 +473,14 @@ def _evaluated_with_secrets(
         return None, row, row.payload
     full = with_secrets(conn, row)
     evaluation = handler.evaluate(conn, ctx, full)
-    stored = (
-        conn.execute(
-            update(application)
-            .where(application.c.id == row.id)
-            .values(evaluation=evaluation_to_json(evaluation), amount_fen=evaluation.amount_fen)
-            .returning(application)
-        )
-        .mappings()
-        .one()
-    )
-    return evaluation, _application_of(stored), full.payload
+    return evaluation, _store_evaluation(conn, row.id, evaluation), full.payload
+
+
+def _store_evaluation(conn: Connection, application_id: int, evaluation: Evaluation) -> Application:
+    stored = conn.execute(_STORE_EVALUATION, {
+        "b_id": application_id, "v_evaluation": evaluation_to_json(evaluation), "v_amount_fen": evaluation.amount_fen,
+    }).mappings().one()  # fmt: skip
+    return _application_of(stored)
 
 
 # ------------------------------------------------------- the network asked before the write
@@ -930,14 +952,7 @@ def _approve(
         )
         outputs = dict(handler.on_approved(conn, ctx, full, evaluation))
     row = _application_of(
-        conn.execute(
-            update(application)
-            .where(application.c.id == row.id)
-            .values(outputs=outputs)
-            .returning(application)
-        )
-        .mappings()
-        .one()
+        conn.execute(_STORE_OUTPUTS, {"b_id": row.id, "v_outputs": outputs}).mappings().one()
     )
     if handler is None or outputs.get("executed") is True:
         return _move(conn, ctx, row, State.EXECUTED, actor, "办结")
