@@ -464,13 +464,17 @@ def _evaluated(conn: Connection, ctx: Context, row: Application) -> tuple[Evalua
 
 
 def _evaluated_with_secrets(
-    conn: Connection, ctx: Context, row: Application
+    conn: Connection, ctx: Context, row: Application, ahead: _Ahead | None = None
 ) -> tuple[Evaluation | None, Application, Mapping[str, Any]]:
     """``_evaluated``, and the payload in full it was evaluated on (for the approval that may
-    follow in the same transaction: the secrets are not read and decrypted twice)."""
+    follow in the same transaction: the secrets are not read and decrypted twice). ``ahead``: an
+    evaluation made before this transaction, taken when the handler confirms it still holds."""
     handler = handler_for(row.item_code)
     if handler is None:
         return None, row, row.payload
+    if ahead is not None and ahead.full is not None and ahead.evaluation is not None:
+        if handler.still_holds(conn, ctx, ahead.full, ahead.evaluation):  # type: ignore[attr-defined]
+            return ahead.evaluation, _store_evaluation(conn, row.id, ahead.evaluation), ahead.full.payload
     full = with_secrets(conn, row)
     evaluation = handler.evaluate(conn, ctx, full)
     return evaluation, _store_evaluation(conn, row.id, evaluation), full.payload
@@ -506,18 +510,32 @@ def ask_network_first(
     read transaction (``read_phase``) from the handler's ``network_questions``; an application
     that cannot be read yet asks nothing first (its evaluation refuses it, or asks as before).
     ``payload`` may be a function of the read connection (a page's form read against its item)."""
+    return _ask_first(
+        conn, ctx, who, application_id, item_code, payload,
+        (applicant_kind, member_account_no, employer_account_no, idempotency_key),
+    )[0]  # fmt: skip
+
+
+def _ask_first(
+    conn: Connection,
+    ctx: Context,
+    who: Principal,
+    application_id: int | None,
+    item_code: str | None,
+    payload: object,
+    applying: tuple[str | None, str | None, str | None, str | None],
+) -> tuple[network.AskedFirst, bool]:
+    """:func:`ask_network_first`, and whether the questions were read (so that nothing the rules
+    ask is left to ask inside a read: the lookup logs in a write of its own)."""
     nothing = network.AskedFirst(conn, None)
     if network.lookup() is None or conn.in_transaction():
-        return nothing
+        return nothing, False
     try:
         with read_phase(conn):
-            questions = _network_questions(
-                conn, ctx, who, application_id, item_code, payload,
-                (applicant_kind, member_account_no, employer_account_no, idempotency_key),
-            )  # fmt: skip
+            questions = _network_questions(conn, ctx, who, application_id, item_code, payload, applying)
     except HpfError:
-        return nothing
-    return network.ask_first(conn, ctx, questions)
+        return nothing, False
+    return network.ask_first(conn, ctx, questions), True
 
 
 def _network_questions(
@@ -565,16 +583,33 @@ def _asking_network_first(action: Callable[_P, _R]) -> Callable[_P, _R]:
         if not isinstance(conn, Connection) or conn.in_transaction() or network.lookup() is None:
             return action(*args, **kwargs)  # (the usual case: nothing to bind)
         given = signature.bind(*args, **kwargs).arguments
-        asked = ask_network_first(
-            conn, given["ctx"], given["who"], given.get("application_id"),
-            item_code=given.get("item_code"), payload=given.get("payload"),
-            applicant_kind=given.get("applicant_kind"), member_account_no=given.get("member_account_no"),
-            employer_account_no=given.get("employer_account_no"), idempotency_key=given.get("idempotency_key"),
+        asked, read = _ask_first(
+            conn, given["ctx"], given["who"], given.get("application_id"), given.get("item_code"),
+            given.get("payload"), (given.get("applicant_kind"), given.get("member_account_no"),
+                                   given.get("employer_account_no"), given.get("idempotency_key")),
         )  # fmt: skip
         with asked:
-            return action(*args, **kwargs)
+            if read:
+                conn.info[_QUESTIONS_READ] = True
+            try:
+                return action(*args, **kwargs)
+            finally:
+                conn.info.pop(_QUESTIONS_READ, None)
 
     return step
+
+
+_QUESTIONS_READ = "hpf.services.network_questions_read"  # conn.info, within one engine step
+
+
+def _ahead(conn: Connection) -> bool:
+    """Whether a step may read and evaluate before its write transaction (``read_phase``): the
+    connection is not in a transaction yet (a request's, at its start), and the rules will ask the
+    network nothing inside the read — no lookup is installed, or this step's questions were read
+    and asked first (the lookup logs its exchange in a write of its own, never inside a read)."""
+    if conn.in_transaction():
+        return False
+    return network.lookup() is None or bool(conn.info.get(_QUESTIONS_READ))
 
 
 # ------------------------------------------------------------------------------------ submit
@@ -736,14 +771,23 @@ def submit(
     """
     clean = _clean_payload(payload)
     key = (idempotency_key or "").strip()[:80] or None
+    today = ctx.clock.today()
+    preview: _Preview | None = None
+    if not complete and _ahead(conn):
+        with read_phase(conn):
+            preview = _preview_ahead(conn, ctx, who, item_code, clean, today, key, applicant_kind,
+                                     member_account_no, employer_account_no)  # fmt: skip
     if key is not None:
         found = _existing(conn, who, key, item_code, clean)
         if found is not None:
             return found
-    today = ctx.clock.today()
     cat = catalog.catalog_at(conn, today)
     item = cat.item(item_code)
-    applicant = _applicant(conn, who, item, applicant_kind, member_account_no, employer_account_no)
+    if preview is not None and preview.catalog_version == cat.version:
+        applicant = preview.applicant  # an account number names the same member for ever
+    else:
+        preview = None
+        applicant = _applicant(conn, who, item, applicant_kind, member_account_no, employer_account_no)
     values = {
         "item_code": item_code,
         "catalog_version": cat.version,
@@ -759,6 +803,9 @@ def submit(
         "idempotency_key": key,
         "created_at": ctx.clock.now(),
     }
+    if preview is not None and preview.evaluation is not None:
+        values["evaluation"] = evaluation_to_json(preview.evaluation)
+        values["amount_fen"] = preview.evaluation.amount_fen
     insert_new = insert(application).values(**values).returning(application)
     if key:
         try:
@@ -788,11 +835,59 @@ def submit(
     })  # fmt: skip
     row = _application_of(inserted)
     events.record(conn, ctx, "application.submitted", "application", new_id, _payload(row, None))
-    # a preview; a payload the handler cannot read refuses the submission
-    row = _evaluated(conn, ctx, row)[1]
+    # a preview; a payload the handler cannot read refuses the submission (made ahead: stored already)
+    if preview is None:
+        row = _evaluated(conn, ctx, row)[1]
     if complete:
         return complete_submission(conn, ctx, who, new_id)
     return row
+
+
+@dataclasses.dataclass(frozen=True)
+class _Preview:
+    """A submission's applicant and evaluation, read before its write transaction (decision 0046)."""
+
+    catalog_version: str
+    applicant: Applicant
+    evaluation: Evaluation | None
+
+
+def _preview_ahead(
+    conn: Connection,
+    ctx: Context,
+    who: Principal,
+    item_code: str,
+    clean: dict[str, Any],
+    today: date,
+    key: str | None,
+    applicant_kind: str | None,
+    member_account_no: str | None,
+    employer_account_no: str | None,
+) -> _Preview | None:
+    """The evaluation a submission shows at once (a preview: the rules run again at acceptance),
+    made in the read phase by a handler that evaluates ahead (``still_holds``), on the payload exactly as the stored application gives it back (its
+    secrets split off and merged again). ``None`` for a replay of a known key (nothing evaluated)."""
+    if key is not None and _existing(conn, who, key, item_code, clean) is not None:
+        return None
+    cat = catalog.catalog_at(conn, today)
+    applicant = _applicant(conn, who, cat.item(item_code), applicant_kind, member_account_no, employer_account_no)
+    handler = handler_for(item_code)
+    if handler is None:
+        return _Preview(cat.version, applicant, None)
+    if getattr(handler, "still_holds", None) is None:
+        return None  # a handler that does not evaluate ahead (it may read the application's id)
+    public, secrets = _split_secrets(clean)
+    full = {**public, **json.loads(json.dumps(secrets, ensure_ascii=False))}
+    draft = Application(
+        id=0, item_code=item_code, catalog_version=cat.version, applicant_kind=applicant.kind,
+        applicant_id=who.id, applicant_login=who.login, member_id=applicant.member_id,
+        employer_id=applicant.employer_id, channel=applicant.channel, payload=full,
+        state=State.SUBMITTED.value, submitted_on=today, accepted_on=None, accepted_by=None, due_on=None,
+        fast_track=None, evaluation=None, amount_fen=None, decision=None, decision_reason=None,
+        decided_by=None, decided_at=None, outputs=None, idempotency_key=key, rating=None,
+        rating_comment=None, rated_at=None, created_at=ctx.clock.now(),
+    )  # fmt: skip
+    return _Preview(cat.version, applicant, handler.evaluate(conn, ctx, draft))
 
 
 # ------------------------------------------------------------------------------------ materials
@@ -895,13 +990,22 @@ def material_content(
 # ------------------------------------------------------------------------------- the decisions
 
 
-@_asking_network_first
-def complete_submission(conn: Connection, ctx: Context, who: Principal, application_id: int) -> Application:
-    """受理: accept a submitted application whose required materials are all there, start its
-    clock, and review it (straight through when the rules allow)."""
-    row = visible(conn, who, application_id)
-    rules.require_transition(application_id, row.state, State.ACCEPTED)
-    item = item_of(conn, row)
+@dataclasses.dataclass(frozen=True)
+class _Ahead:
+    """What a step read and evaluated before its write transaction (``read_phase``, decision 0046).
+
+    ``row`` is the application as it was read: the write goes on from here only when it finds the
+    row unchanged (else it reads and decides everything again, inside the write, as before).
+    ``evaluation`` (on ``full``, the payload with its secrets) is used in the write only when the
+    item's handler confirms, there, that what it read still holds (``still_holds``)."""
+
+    row: Application
+    item: catalog.Item
+    full: Application | None = None
+    evaluation: Evaluation | None = None
+
+
+def _require_materials(conn: Connection, application_id: int, item: catalog.Item) -> None:
     missing = rules.missing_materials(
         item["materials"], (m.material_code for m in materials(conn, application_id))
     )
@@ -912,6 +1016,46 @@ def complete_submission(conn: Connection, ctx: Context, who: Principal, applicat
             "required materials are missing: " + ", ".join(m["code"] for m in missing),
             missing=[m["code"] for m in missing],
         )
+
+
+def _completable(conn: Connection, who: Principal, application_id: int) -> tuple[Application, catalog.Item]:
+    """The application ``who`` may complete, its item, its required materials all there."""
+    row = visible(conn, who, application_id)
+    rules.require_transition(application_id, row.state, State.ACCEPTED)
+    item = item_of(conn, row)
+    _require_materials(conn, application_id, item)
+    return row, item
+
+
+def _evaluate_ahead(conn: Connection, ctx: Context, row: Application, item: catalog.Item) -> _Ahead:
+    """The evaluation of a handler that can confirm it later (``still_holds``), read now."""
+    handler = handler_for(row.item_code)
+    if handler is None or getattr(handler, "still_holds", None) is None:
+        return _Ahead(row, item)
+    full = with_secrets(conn, row)
+    return _Ahead(row, item, full, handler.evaluate(conn, ctx, full))
+
+
+@_asking_network_first
+def complete_submission(conn: Connection, ctx: Context, who: Principal, application_id: int) -> Application:
+    """受理: accept a submitted application whose required materials are all there, start its
+    clock, and review it (straight through when the rules allow).
+
+    Given a connection not yet in a transaction (a request's), the application, its materials and
+    the handler's evaluation are read first, in a read transaction without the writer turn; the
+    write then checks that the application has not moved and the handler that its facts still hold
+    (else it evaluates again inside the write), and makes the moves (decision 0046)."""
+    ahead: _Ahead | None = None
+    if _ahead(conn):
+        with read_phase(conn):
+            row, item = _completable(conn, who, application_id)
+            ahead = _evaluate_ahead(conn, ctx, row, item)
+    row = visible(conn, who, application_id)
+    if ahead is not None and row == ahead.row:
+        item = ahead.item  # unchanged since: its materials were complete (they are only added)
+    else:
+        ahead = None
+        row, item = _completable(conn, who, application_id)
     today = ctx.clock.today()
     accepter = who.login if who.is_staff else SYSTEM
     row = _move(
@@ -919,7 +1063,7 @@ def complete_submission(conn: Connection, ctx: Context, who: Principal, applicat
         accepted_on=today, accepted_by=accepter, due_on=rules.due_on(today, int(item["time_limit_days"])),
     )  # fmt: skip
     row = _move(conn, ctx, row, State.UNDER_REVIEW, SYSTEM)
-    evaluation, row, payload = _evaluated_with_secrets(conn, ctx, row)
+    evaluation, row, payload = _evaluated_with_secrets(conn, ctx, row, ahead)
     if evaluation is not None and evaluation.eligible and not evaluation.verdict.risks:
         return _approve(
             conn, ctx, row, evaluation, SYSTEM, "全部规则通过且无风险提示，自动准予", full_payload=payload

@@ -447,10 +447,23 @@ def _withdrawal_of(row: Mapping[Any, Any]) -> Withdrawal:
 
 
 @dataclass(frozen=True)
+class Seen:
+    """What an assessment read, to be compared in a later transaction (:func:`still_holds`): the
+    decision is a pure function of the claim, these facts, the policy and the day."""
+
+    today: date
+    profile: MemberProfile
+    facts: MemberFacts
+    policy: WithdrawalPolicy
+    family_withdrawn_fen: int
+
+
+@dataclass(frozen=True)
 class Assessment:
     decision: Decision
     risks: tuple[Finding, ...]
     ids: Identifiers
+    seen: Seen | None = None
 
 
 def assess(
@@ -471,9 +484,37 @@ def assess(
     )
     policy = withdrawal_policy_at(conn, applied_on or today)
     facts = member_facts(conn, member_id, today, form.reason, profile)
-    claim = form.claim(family_withdrawn_fen(conn, ids))
+    family_fen = family_withdrawn_fen(conn, ids)
+    claim = form.claim(family_fen)
     decision = evaluate(claim, facts, policy, today)
-    return Assessment(decision, tuple(risk_checks(conn, claim, facts, ids, policy, today)), ids)
+    risks = tuple(risk_checks(conn, claim, facts, ids, policy, today))
+    return Assessment(decision, risks, ids, Seen(today, profile, facts, policy, family_fen))
+
+
+def still_holds(
+    conn: Connection, ctx: Context, member_id: int, form: WithdrawalForm, assessed: Assessment, *, applied_on: date
+) -> bool:
+    """Whether ``assessed`` — made before this transaction (a request's read phase, decision
+    0046) — still decides ``form`` exactly as :func:`assess` would now: the same business day, the
+    member's profile (state, sex, birth date, identity), balances, deposited months, seal and past
+    withdrawals, the policy of ``applied_on``, what the family withdrew against the document and
+    every risk, read again in the caller's transaction. False: assess again. A closing
+    withdrawal is never taken from before (its interest to date is credited at approval)."""
+    seen = assessed.seen
+    today = ctx.clock.today()
+    if seen is None or form.reason in CLOSING or today != seen.today:
+        return False
+    profile = accounts_queries.member_profile(conn, member_id)
+    if profile != seen.profile or profile is None:
+        return False
+    facts = member_facts(conn, member_id, today, form.reason, profile)
+    if facts != seen.facts or withdrawal_policy_at(conn, applied_on) != seen.policy:
+        return False
+    family_fen = family_withdrawn_fen(conn, assessed.ids)
+    if family_fen != seen.family_withdrawn_fen:
+        return False
+    claim = form.claim(family_fen)
+    return tuple(risk_checks(conn, claim, facts, assessed.ids, seen.policy, today)) == assessed.risks
 
 
 def _sources(conn: Connection, member_id: int, amount_fen: int) -> tuple[Source, ...]:
