@@ -207,6 +207,7 @@ _MATERIAL_COUNT = (
     .where(application_material.c.application_id == bindparam("application_id"))
 )
 _BLOB = select(application_blob.c.id).where(application_blob.c.sha256 == bindparam("sha256"))
+_INSERT_BLOB = insert(application_blob)
 _STORE_EVALUATION = (
     update(application)
     .where(application.c.id == bindparam("b_id"))
@@ -893,18 +894,76 @@ def _preview_ahead(
 # ------------------------------------------------------------------------------------ materials
 
 
-def _blob_id(conn: Connection, sha256: str, data: bytes) -> None:
-    if conn.scalar(_BLOB, {"sha256": sha256}) is not None:
-        return
-    stored = protect.to_stored(
+def _blob_row(sha256: str, data: bytes) -> dict[str, Any]:
+    """A material's bytes as ``application_blob`` stores them (encrypted)."""
+    return protect.to_stored(
         "application_blob",
         {"sha256": sha256, "size_bytes": len(data), "content": base64.b64encode(data).decode()},
     )
+
+
+def _blob_id(conn: Connection, sha256: str, data: bytes, stored: Mapping[str, Any] | None = None) -> None:
+    if conn.scalar(_BLOB, {"sha256": sha256}) is not None:
+        return
+    row = stored if stored is not None else _blob_row(sha256, data)
     try:
         with conn.begin_nested():
-            conn.execute(insert(application_blob).values(**stored))
+            conn.execute(_INSERT_BLOB, dict(row))
     except IntegrityError:  # the same bytes stored concurrently: one copy is enough
         pass
+
+
+@dataclasses.dataclass(frozen=True)
+class _Upload:
+    """A material checked before the write (decision 0046): the application as read, the file's
+    name, type and digest, and its bytes encrypted when they were not stored yet."""
+
+    row: Application
+    name: str
+    kind: str
+    digest: str
+    blob: Mapping[str, Any] | None
+
+
+def _material_spec(conn: Connection, row: Application, material_code: str) -> Mapping[str, Any]:
+    if row.state != State.SUBMITTED.value:
+        raise Conflict(
+            "application.materials_closed",
+            "申请已受理，不能再补充材料",
+            f"application {row.id} is {row.state}",
+            state=row.state,
+        )
+    item = item_of(conn, row)
+    spec = next((m for m in item["materials"] if m["code"] == material_code), None)
+    if spec is None:
+        raise InvalidInput(
+            "application.unknown_material",
+            "该事项没有这种申请材料",
+            f"{item['code']} has no material {material_code!r}",
+            field="material_code",
+        )
+    return spec
+
+
+def _require_room(conn: Connection, application_id: int, *, lock: bool = True) -> None:
+    # The application row is locked so that two uploads at once cannot both see room for one
+    # more (PostgreSQL; SQLite has one writer already, and ignores FOR UPDATE).
+    if lock and conn.dialect.name != "sqlite":
+        conn.execute(_LOCK, {"application_id": application_id})
+    count = conn.scalar(_MATERIAL_COUNT, {"application_id": application_id})
+    if (count or 0) >= rules.MAX_MATERIALS:
+        raise InvalidInput(
+            "application.too_many_materials",
+            f"每件申请最多上传{rules.MAX_MATERIALS}份材料",
+            f"application {application_id} already has {count} materials; at most {rules.MAX_MATERIALS}",
+            limit=rules.MAX_MATERIALS,
+        )
+
+
+def _checked_file(row: Application, spec: Mapping[str, Any], file_name: str, data: bytes) -> tuple[str, str, str]:
+    name = (file_name or "").strip().replace("/", "_").replace("\\", "_")[-200:] or "file"
+    kind = rules.check_file(row.item_code, spec, name, data)
+    return name, kind, hashlib.sha256(data).hexdigest()
 
 
 def add_material(
@@ -917,40 +976,30 @@ def add_material(
     data: bytes,
 ) -> Material:
     """Attach a file to a submitted application: its type (from the bytes) and size checked
-    against the item's material, stored once per SHA-256."""
+    against the item's material, stored once per SHA-256.
+
+    Given a connection not yet in a transaction (a request's), the checks, the digest and the
+    encryption of the bytes are done first, in a read transaction without the writer turn; the
+    write then finds the application unchanged (else checks again) and room for one more."""
+    ahead: _Upload | None = None
+    if not conn.in_transaction():
+        with read_phase(conn):
+            first = visible(conn, who, application_id)
+            spec = _material_spec(conn, first, material_code)
+            _require_room(conn, application_id, lock=False)  # and again in the write
+            name, kind, digest = _checked_file(first, spec, file_name, data)
+            known = conn.scalar(_BLOB, {"sha256": digest}) is not None
+            ahead = _Upload(first, name, kind, digest, None if known else _blob_row(digest, data))
     row = visible(conn, who, application_id)
-    if row.state != State.SUBMITTED.value:
-        raise Conflict(
-            "application.materials_closed",
-            "申请已受理，不能再补充材料",
-            f"application {application_id} is {row.state}",
-            state=row.state,
-        )
-    item = item_of(conn, row)
-    spec = next((m for m in item["materials"] if m["code"] == material_code), None)
-    if spec is None:
-        raise InvalidInput(
-            "application.unknown_material",
-            "该事项没有这种申请材料",
-            f"{item['code']} has no material {material_code!r}",
-            field="material_code",
-        )
-    # The application row is locked so that two uploads at once cannot both see room for one
-    # more (PostgreSQL; SQLite has one writer already, and ignores FOR UPDATE).
-    if conn.dialect.name != "sqlite":
-        conn.execute(_LOCK, {"application_id": application_id})
-    count = conn.scalar(_MATERIAL_COUNT, {"application_id": application_id})
-    if (count or 0) >= rules.MAX_MATERIALS:
-        raise InvalidInput(
-            "application.too_many_materials",
-            f"每件申请最多上传{rules.MAX_MATERIALS}份材料",
-            f"application {application_id} already has {count} materials; at most {rules.MAX_MATERIALS}",
-            limit=rules.MAX_MATERIALS,
-        )
-    name = (file_name or "").strip().replace("/", "_").replace("\\", "_")[-200:] or "file"
-    kind = rules.check_file(item["code"], spec, name, data)
-    digest = hashlib.sha256(data).hexdigest()
-    _blob_id(conn, digest, data)
+    if ahead is not None and row == ahead.row:
+        _require_room(conn, application_id)
+        name, kind, digest = ahead.name, ahead.kind, ahead.digest
+        _blob_id(conn, digest, data, ahead.blob)
+    else:
+        spec = _material_spec(conn, row, material_code)
+        _require_room(conn, application_id)
+        name, kind, digest = _checked_file(row, spec, file_name, data)
+        _blob_id(conn, digest, data)
     added = conn.execute(_ADD_MATERIAL, {
         "application_id": application_id, "material_code": material_code, "file_name": name, "file_type": kind,
         "size_bytes": len(data), "sha256": digest, "uploaded_by": who.login, "uploaded_at": ctx.clock.now(),
