@@ -223,6 +223,11 @@ _STORE_OUTPUTS = (
     .values(outputs=bindparam("v_outputs", type_=application.c.outputs.type))
     .returning(application)
 )
+_FAST_TRACK = (
+    update(application)
+    .where(application.c.id == bindparam("b_id"))
+    .values(fast_track=bindparam("v_fast_track"), due_on=bindparam("v_due_on"))
+)
 _MOVES: dict[tuple[str, ...], Any] = {}
 
 
@@ -393,9 +398,7 @@ def fast_track(
             "application.not_accepted", "申请尚未受理", f"application {application_id} has no time limit yet"
         )
     due = min(row.due_on, rules.due_on(row.accepted_on, working_days))
-    conn.execute(
-        update(application).where(application.c.id == application_id).values(fast_track=marker_zh[:20], due_on=due)
-    )  # fmt: skip
+    conn.execute(_FAST_TRACK, {"b_id": application_id, "v_fast_track": marker_zh[:20], "v_due_on": due})
     events.record(conn, ctx, "application.fast_tracked", "application", application_id,
                   {"due_on": due, "fast_track": marker_zh[:20]})  # fmt: skip
     return due
@@ -871,7 +874,9 @@ def _preview_ahead(
     if key is not None and _existing(conn, who, key, item_code, clean) is not None:
         return None
     cat = catalog.catalog_at(conn, today)
-    applicant = _applicant(conn, who, cat.item(item_code), applicant_kind, member_account_no, employer_account_no)
+    applicant = _applicant(
+        conn, who, cat.item(item_code), applicant_kind, member_account_no, employer_account_no
+    )
     handler = handler_for(item_code)
     if handler is None:
         return _Preview(cat.version, applicant, None)
@@ -960,7 +965,9 @@ def _require_room(conn: Connection, application_id: int, *, lock: bool = True) -
         )
 
 
-def _checked_file(row: Application, spec: Mapping[str, Any], file_name: str, data: bytes) -> tuple[str, str, str]:
+def _checked_file(
+    row: Application, spec: Mapping[str, Any], file_name: str, data: bytes
+) -> tuple[str, str, str]:
     name = (file_name or "").strip().replace("/", "_").replace("\\", "_")[-200:] or "file"
     kind = rules.check_file(row.item_code, spec, name, data)
     return name, kind, hashlib.sha256(data).hexdigest()

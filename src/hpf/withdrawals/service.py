@@ -492,7 +492,13 @@ def assess(
 
 
 def still_holds(
-    conn: Connection, ctx: Context, member_id: int, form: WithdrawalForm, assessed: Assessment, *, applied_on: date
+    conn: Connection,
+    ctx: Context,
+    member_id: int,
+    form: WithdrawalForm,
+    assessed: Assessment,
+    *,
+    applied_on: date,
 ) -> bool:
     """Whether ``assessed`` — made before this transaction (a request's read phase, decision
     0046) — still decides ``form`` exactly as :func:`assess` would now: the same business day, the
@@ -531,6 +537,14 @@ def _sources(conn: Connection, member_id: int, amount_fen: int) -> tuple[Source,
     return tuple(Source(MEMBER_CONTROL, fen, member_id, part) for part, fen in parts if fen)
 
 
+# Built once: the statements of every approval's reservation.
+_BY_APPLICATION = select(withdrawal).where(withdrawal.c.application_id == bindparam("application_id"))
+_INSERT = insert(withdrawal).returning(withdrawal.c.id)
+_SET_ORDER = (
+    update(withdrawal).where(withdrawal.c.id == bindparam("b_id")).values(order_id=bindparam("v_order_id"))
+)
+
+
 def reserve(
     conn: Connection,
     ctx: Context,
@@ -551,11 +565,7 @@ def reserve(
     except for a closing withdrawal, whose interest credit below changes the balance.
     ``applied_on``: the application's business date, whose policy the decision applies.
     """
-    known = (
-        conn.execute(select(withdrawal).where(withdrawal.c.application_id == application_id))
-        .mappings()
-        .first()
-    )
+    known = conn.execute(_BY_APPLICATION, {"application_id": application_id}).mappings().first()
     if known is not None:
         return _withdrawal_of(known)
     today = ctx.clock.today()
@@ -593,7 +603,7 @@ def reserve(
     stored = to_stored("withdrawal", values)
     stored["document_no_bidx"] = assessment.ids.document_bidx
     stored["payee_card_bidx"] = assessment.ids.payee_card_bidx
-    withdrawal_id = conn.execute(insert(withdrawal).values(**stored).returning(withdrawal.c.id)).scalar_one()
+    withdrawal_id = conn.execute(_INSERT, stored).scalar_one()
     closing = decision.closes_account
     order = settlement.reserve(
         conn,
@@ -610,7 +620,7 @@ def reserve(
             summary=f"{form.reason.label_zh}提取"[:60],
         ),
     )
-    conn.execute(update(withdrawal).where(withdrawal.c.id == withdrawal_id).values(order_id=order.id))
+    conn.execute(_SET_ORDER, {"b_id": withdrawal_id, "v_order_id": order.id})
     events.record(conn, ctx, "withdrawal.reserved", "withdrawal", withdrawal_id, {
         "application_id": application_id, "member_id": member_id, "reason": form.reason.value,
         "amount_fen": amount, "closes_account": closing, "order_id": order.id, "order_no": order.order_no,
