@@ -476,9 +476,13 @@ def _evaluated_with_secrets(
     handler = handler_for(row.item_code)
     if handler is None:
         return None, row, row.payload
-    if ahead is not None and ahead.full is not None and ahead.evaluation is not None:
-        if handler.still_holds(conn, ctx, ahead.full, ahead.evaluation):  # type: ignore[attr-defined]
-            return ahead.evaluation, _store_evaluation(conn, row.id, ahead.evaluation), ahead.full.payload
+    if (
+        ahead is not None
+        and ahead.full is not None
+        and ahead.evaluation is not None
+        and handler.still_holds(conn, ctx, ahead.full, ahead.evaluation)  # type: ignore[attr-defined]
+    ):
+        return ahead.evaluation, _store_evaluation(conn, row.id, ahead.evaluation), ahead.full.payload
     full = with_secrets(conn, row)
     evaluation = handler.evaluate(conn, ctx, full)
     return evaluation, _store_evaluation(conn, row.id, evaluation), full.payload
@@ -939,7 +943,7 @@ def _material_spec(conn: Connection, row: Application, material_code: str) -> Ma
             state=row.state,
         )
     item = item_of(conn, row)
-    spec = next((m for m in item["materials"] if m["code"] == material_code), None)
+    spec: Mapping[str, Any] | None = next((m for m in item["materials"] if m["code"] == material_code), None)
     if spec is None:
         raise InvalidInput(
             "application.unknown_material",
