@@ -39,6 +39,7 @@ from hpf import events
 from hpf.access.permissions import Principal
 from hpf.accounts import service as accounts
 from hpf.db.engine import read_phase
+from hpf.db.upsert import insert_new
 from hpf.identity.identity import Forbidden
 from hpf.kernel import network
 from hpf.kernel.context import Context
@@ -924,10 +925,9 @@ def _blob_id(conn: Connection, sha256: str, data: bytes, stored: Mapping[str, An
 
 @dataclasses.dataclass(frozen=True)
 class _Upload:
-    """A material checked before the write (decision 0046): the application as read, the file's
-    name, type and digest, and its bytes encrypted when they were not stored yet."""
+    """A material checked before the write (decision 0046): the file's name, type and digest, and
+    its bytes encrypted when they were not stored yet."""
 
-    row: Application
     name: str
     kind: str
     digest: str
@@ -969,6 +969,23 @@ def _require_room(conn: Connection, application_id: int, *, lock: bool = True) -
         )
 
 
+_OPEN_WITH_ROOM = select(application.c.state, _MATERIAL_COUNT.scalar_subquery()).where(
+    application.c.id == bindparam("application_id")
+)
+
+
+def _still_open(conn: Connection, application_id: int) -> bool:
+    """Whether the application still takes one more material (submitted, below the limit): what
+    can change between an upload's read phase and its write, in one statement (locked first on
+    PostgreSQL, as ``_require_room``). False: the write checks everything again and says why."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(_LOCK, {"application_id": application_id})
+    found = conn.execute(_OPEN_WITH_ROOM, {"application_id": application_id}).first()
+    return (
+        found is not None and found[0] == State.SUBMITTED.value and int(found[1] or 0) < rules.MAX_MATERIALS
+    )
+
+
 def _checked_file(
     row: Application, spec: Mapping[str, Any], file_name: str, data: bytes
 ) -> tuple[str, str, str]:
@@ -991,7 +1008,8 @@ def add_material(
 
     Given a connection not yet in a transaction (a request's), the checks, the digest and the
     encryption of the bytes are done first, in a read transaction without the writer turn; the
-    write then finds the application unchanged (else checks again) and room for one more."""
+    write then finds the application still submitted with room for one more, in one statement
+    (else it checks everything again and refuses with the reason)."""
     ahead: _Upload | None = None
     if not conn.in_transaction():
         with read_phase(conn):
@@ -1000,13 +1018,13 @@ def add_material(
             _require_room(conn, application_id, lock=False)  # and again in the write
             name, kind, digest = _checked_file(first, spec, file_name, data)
             known = conn.scalar(_BLOB, {"sha256": digest}) is not None
-            ahead = _Upload(first, name, kind, digest, None if known else _blob_row(digest, data))
-    row = visible(conn, who, application_id)
-    if ahead is not None and row == ahead.row:
-        _require_room(conn, application_id)
+            ahead = _Upload(name, kind, digest, None if known else _blob_row(digest, data))
+    if ahead is not None and _still_open(conn, application_id):
         name, kind, digest = ahead.name, ahead.kind, ahead.digest
-        _blob_id(conn, digest, data, ahead.blob)
+        if ahead.blob is not None:  # (bytes stored once are never deleted)
+            insert_new(conn, application_blob, ahead.blob)
     else:
+        row = visible(conn, who, application_id)
         spec = _material_spec(conn, row, material_code)
         _require_room(conn, application_id)
         name, kind, digest = _checked_file(row, spec, file_name, data)
