@@ -469,24 +469,34 @@ def _evaluated(conn: Connection, ctx: Context, row: Application) -> tuple[Evalua
 
 
 def _evaluated_with_secrets(
-    conn: Connection, ctx: Context, row: Application, ahead: _Ahead | None = None
+    conn: Connection, ctx: Context, row: Application
 ) -> tuple[Evaluation | None, Application, Mapping[str, Any]]:
     """``_evaluated``, and the payload in full it was evaluated on (for the approval that may
-    follow in the same transaction: the secrets are not read and decrypted twice). ``ahead``: an
-    evaluation made before this transaction, taken when the handler confirms it still holds."""
+    follow in the same transaction: the secrets are not read and decrypted twice)."""
+    evaluation, payload = _evaluation_of(conn, ctx, row)
+    if evaluation is None:
+        return None, row, payload
+    return evaluation, _store_evaluation(conn, row.id, evaluation), payload
+
+
+def _evaluation_of(
+    conn: Connection, ctx: Context, row: Application, ahead: _Ahead | None = None
+) -> tuple[Evaluation | None, Mapping[str, Any]]:
+    """The item's rules run on the application (not stored yet), and the payload in full they
+    ran on. ``ahead``: an evaluation made before this transaction, taken when the handler confirms
+    here that what it read still holds (decision 0046); else the rules run again now."""
     handler = handler_for(row.item_code)
     if handler is None:
-        return None, row, row.payload
+        return None, row.payload
     if (
         ahead is not None
         and ahead.full is not None
         and ahead.evaluation is not None
         and handler.still_holds(conn, ctx, ahead.full, ahead.evaluation)  # type: ignore[attr-defined]
     ):
-        return ahead.evaluation, _store_evaluation(conn, row.id, ahead.evaluation), ahead.full.payload
+        return ahead.evaluation, ahead.full.payload
     full = with_secrets(conn, row)
-    evaluation = handler.evaluate(conn, ctx, full)
-    return evaluation, _store_evaluation(conn, row.id, evaluation), full.payload
+    return handler.evaluate(conn, ctx, full), full.payload
 
 
 def _store_evaluation(conn: Connection, application_id: int, evaluation: Evaluation) -> Application:
@@ -1141,12 +1151,14 @@ def complete_submission(conn: Connection, ctx: Context, who: Principal, applicat
         accepted_on=today, accepted_by=accepter, due_on=rules.due_on(today, int(item["time_limit_days"])),
     )  # fmt: skip
     row = _move(conn, ctx, row, State.UNDER_REVIEW, SYSTEM)
-    evaluation, row, payload = _evaluated_with_secrets(conn, ctx, row, ahead)
+    evaluation, payload = _evaluation_of(conn, ctx, row, ahead)
     if evaluation is not None and evaluation.eligible and not evaluation.verdict.risks:
+        # stored by the approval's own UPDATE (one statement less in the write)
         return _approve(
-            conn, ctx, row, evaluation, SYSTEM, "全部规则通过且无风险提示，自动准予", full_payload=payload
-        )
-    return row
+            conn, ctx, row, evaluation, SYSTEM, "全部规则通过且无风险提示，自动准予", full_payload=payload,
+            store_evaluation=True,
+        )  # fmt: skip
+    return row if evaluation is None else _store_evaluation(conn, row.id, evaluation)
 
 
 def _approve(
@@ -1158,11 +1170,16 @@ def _approve(
     reason: str,
     *,
     full_payload: Mapping[str, Any] | None = None,
+    store_evaluation: bool = False,
 ) -> Application:
-    """``full_payload``: the payload with its secrets, read in this transaction already."""
+    """``full_payload``: the payload with its secrets, read in this transaction already;
+    ``store_evaluation``: ``evaluation`` is stored with the approval, not before it."""
+    stored: dict[str, Any] = {}
+    if store_evaluation and evaluation is not None:
+        stored = {"evaluation": evaluation_to_json(evaluation), "amount_fen": evaluation.amount_fen}
     row = _move(
         conn, ctx, row, State.APPROVED, actor, reason,
-        decision="approved", decision_reason=reason, decided_by=actor, decided_at=ctx.clock.now(),
+        decision="approved", decision_reason=reason, decided_by=actor, decided_at=ctx.clock.now(), **stored,
     )  # fmt: skip
     handler = handler_for(row.item_code)
     outputs: dict[str, Any] = {}
