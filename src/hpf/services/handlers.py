@@ -28,6 +28,13 @@ A handler whose evaluation asks the network (the hub's co-investigation) may als
 ask — ``network_questions(conn, ctx, item_code, member_id, payload)`` returning
 ``hpf.kernel.network.Question``s — so that the engine asks before the write transaction begins
 (``service.ask_network_first``, decision 0043).
+
+A handler may evaluate before the write transaction (decision 0046) by also saying whether an
+evaluation still holds: ``still_holds(conn, ctx, application, evaluation) -> bool``, called inside
+the write with an evaluation made in the request's read phase; it reads again what the evaluation
+depended on and answers False on any difference (the engine then evaluates again in the write).
+Such a handler's ``evaluate`` must not read the application's id (the submission's preview is
+evaluated before the application is stored). A handler without it is evaluated in the write.
 """
 
 from __future__ import annotations
