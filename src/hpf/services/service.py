@@ -884,8 +884,9 @@ def _preview_ahead(
     employer_account_no: str | None,
 ) -> _Preview | None:
     """The evaluation a submission shows at once (a preview: the rules run again at acceptance),
-    made in the read phase by a handler that evaluates ahead (``still_holds``), on the payload exactly as the stored application gives it back (its
-    secrets split off and merged again). ``None`` for a replay of a known key (nothing evaluated)."""
+    made in the read phase by a handler that evaluates ahead (``still_holds``), on the payload
+    exactly as the stored application gives it back (its secrets split off and merged again).
+    ``None`` for a replay of a known key (nothing evaluated) or a handler that does not."""
     if key is not None and _existing(conn, who, key, item_code, clean) is not None:
         return None
     cat = catalog.catalog_at(conn, today)
