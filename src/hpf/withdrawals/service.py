@@ -98,7 +98,8 @@ def member_facts(
         raise NotFound("member.not_found", "个人账户不存在", f"no member {member_id}")
     carried, current = member_balances(conn, [member_id]).get(member_id, (0, 0))
     months = member_posted_months(conn, member_id)
-    sealed_since = accounts_queries.last_sealed_on(conn, member_id)
+    # (read only for a sealed account: the facts keep it for no other state)
+    sealed_since = accounts_queries.last_sealed_on(conn, member_id) if row.state == "02" else None
     past = [
         PastWithdrawal(day, Reason(reason_code), amount)
         for day, reason_code, amount in conn.execute(_PAST, by_member)
@@ -111,7 +112,7 @@ def member_facts(
         carried_fen=carried,
         current_fen=current,
         continuous_deposit_months=continuous_deposit_months(months, today),
-        sealed_since=sealed_since if row.state == "02" else None,
+        sealed_since=sealed_since,
         interest_to_date_fen=interest,
         past=tuple(past),
     )
