@@ -21,7 +21,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from hpf import events
@@ -247,29 +247,68 @@ def alert_policy_at(conn: Connection, on: date) -> AlertPolicy:
     return resolve_alerts(_merged(_stored(conn, up_to=on)), on)
 
 
-def _kind_entries(conn: Connection, kind: str, *, up_to: date | None = None) -> dict[str, list[Entry]]:
-    """Per parameter name of ``kind``: the shipped defaults, then the center's rows (one query)."""
+# Built once: the parameters of one kind, with and without a last effective date.
+_KIND_ROWS = (
+    select(policy_value.c.key, policy_value.c.effective_from, policy_value.c.value)
+    .where(policy_value.c.key.like(bindparam("pattern")))
+    .order_by(policy_value.c.effective_from, policy_value.c.id)
+)
+_KIND_ROWS_UP_TO = _KIND_ROWS.where(policy_value.c.effective_from <= bindparam("up_to"))
+
+KindRows = tuple[tuple[str, date, str], ...]
+
+
+def _kind_rows(conn: Connection, kind: str, up_to: date | None) -> KindRows:
+    """The center's stored rows of ``kind`` (key, effective date, JSON text), in order."""
+    if up_to is None:
+        rows = conn.execute(_KIND_ROWS, {"pattern": f"{kind}.%"})
+    else:
+        rows = conn.execute(_KIND_ROWS_UP_TO, {"pattern": f"{kind}.%", "up_to": up_to})
+    return tuple((key, effective_from, value) for key, effective_from, value in rows)
+
+
+def _entries_of(kind: str, rows: KindRows) -> dict[str, list[Entry]]:
     merged = shipped_entries(kind)
-    query = (
-        select(policy_value.c.key, policy_value.c.effective_from, policy_value.c.value)
-        .where(policy_value.c.key.like(f"{kind}.%"))
-        .order_by(policy_value.c.effective_from, policy_value.c.id)
-    )
-    if up_to is not None:
-        query = query.where(policy_value.c.effective_from <= up_to)
-    for key, effective_from, value in conn.execute(query):
+    for key, effective_from, value in rows:
         merged.setdefault(key.split(".", 1)[1], []).append((effective_from, json.loads(value)))
     return merged
 
 
+def _kind_entries(conn: Connection, kind: str, *, up_to: date | None = None) -> dict[str, list[Entry]]:
+    """Per parameter name of ``kind``: the shipped defaults, then the center's rows (one query)."""
+    return _entries_of(kind, _kind_rows(conn, kind, up_to))
+
+
+# The parameters of a kind in force on a day, resolved once per (kind, day, the center's stored
+# rows): the rows are read every time (one small query), so a change of policy — by this process
+# or another — is seen at once, and only the parsing and resolving are saved. The resolved
+# policies are frozen dataclasses, shared safely.
+_RESOLVED: dict[tuple[str, date, KindRows], Any] = {}
+_RESOLVED_MAX = 512
+
+
+def _resolved(conn: Connection, kind: str, on: date, resolve: Any) -> Any:
+    rows = _kind_rows(conn, kind, on)
+    key = (kind, on, rows)
+    found = _RESOLVED.get(key)
+    if found is None:
+        found = resolve(_entries_of(kind, rows), on)
+        if len(_RESOLVED) >= _RESOLVED_MAX:
+            _RESOLVED.clear()
+        _RESOLVED[key] = found
+    return found
+
+
 def withdrawal_policy_at(conn: Connection, on: date) -> WithdrawalPolicy:
     """The center's withdrawal parameters in force on ``on`` (the application's business date)."""
-    return resolve_withdrawal_policy(_kind_entries(conn, WITHDRAWAL, up_to=on), on)
+    policy: WithdrawalPolicy = _resolved(conn, WITHDRAWAL, on, resolve_withdrawal_policy)
+    return policy
 
 
 def loan_policy_at(conn: Connection, on: date) -> LoanPolicy:
     """The center's loan parameters in force on ``on`` (a contract's date, a job's day)."""
-    return resolve_loan_policy(_kind_entries(conn, LOAN, up_to=on), on)
+    policy: LoanPolicy = _resolved(conn, LOAN, on, resolve_loan_policy)
+    return policy
 
 
 def liquidity_policy_at(conn: Connection, on: date) -> LiquidityPolicy:

@@ -34,6 +34,13 @@ has the set forms: ``evaluate_many(conn, ctx, applications)`` — the evaluation
 not yet stored (id 0), each the one ``evaluate`` would give, or the ``HpfError`` refusing that
 one, their facts read once — and ``on_approved_many(conn, ctx, [(application, evaluation), …])``,
 the outputs of each in order.
+
+A handler may evaluate before the write transaction (decision 0046) by also saying whether an
+evaluation still holds: ``still_holds(conn, ctx, application, evaluation) -> bool``, called inside
+the write with an evaluation made in the request's read phase; it reads again what the evaluation
+depended on and answers False on any difference (the engine then evaluates again in the write).
+Such a handler's ``evaluate`` must not read the application's id (the submission's preview is
+evaluated before the application is stored). A handler without it is evaluated in the write.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from hpf import events
 from hpf.access.permissions import Principal
 from hpf.accounts import service as accounts
 from hpf.db.engine import read_phase
+from hpf.db.upsert import insert_new
 from hpf.identity.identity import Forbidden
 from hpf.kernel import network
 from hpf.kernel.context import Context
@@ -207,6 +208,43 @@ _MATERIAL_COUNT = (
     .where(application_material.c.application_id == bindparam("application_id"))
 )
 _BLOB = select(application_blob.c.id).where(application_blob.c.sha256 == bindparam("sha256"))
+_INSERT_BLOB = insert(application_blob)
+_STORE_EVALUATION = (
+    update(application)
+    .where(application.c.id == bindparam("b_id"))
+    .values(
+        evaluation=bindparam("v_evaluation", type_=application.c.evaluation.type),
+        amount_fen=bindparam("v_amount_fen", type_=application.c.amount_fen.type),
+    )
+    .returning(application)
+)
+_STORE_OUTPUTS = (
+    update(application)
+    .where(application.c.id == bindparam("b_id"))
+    .values(outputs=bindparam("v_outputs", type_=application.c.outputs.type))
+    .returning(application)
+)
+_FAST_TRACK = (
+    update(application)
+    .where(application.c.id == bindparam("b_id"))
+    .values(fast_track=bindparam("v_fast_track"), due_on=bindparam("v_due_on"))
+)
+_MOVES: dict[tuple[str, ...], Any] = {}
+
+
+def _move_statement(columns: tuple[str, ...]) -> Any:
+    """The UPDATE of one transition setting ``columns`` besides the state, built once per set of
+    columns: the application's id and the state it leaves in the WHERE (a concurrent move loses)."""
+    found = _MOVES.get(columns)
+    if found is None:
+        found = (
+            update(application)
+            .where(application.c.id == bindparam("b_id"), application.c.state == bindparam("b_from"))
+            .values({c: bindparam(f"v_{c}", type_=application.c[c].type) for c in ("state", *columns)})
+            .returning(application)
+        )
+        _MOVES[columns] = found
+    return found
 
 
 def find(conn: Connection, application_id: int) -> Application | None:
@@ -371,9 +409,7 @@ def fast_track(
             "application.not_accepted", "申请尚未受理", f"application {application_id} has no time limit yet"
         )
     due = min(row.due_on, rules.due_on(row.accepted_on, working_days))
-    conn.execute(
-        update(application).where(application.c.id == application_id).values(fast_track=marker_zh[:20], due_on=due)
-    )  # fmt: skip
+    conn.execute(_FAST_TRACK, {"b_id": application_id, "v_fast_track": marker_zh[:20], "v_due_on": due})
     events.record(conn, ctx, "application.fast_tracked", "application", application_id,
                   {"due_on": due, "fast_track": marker_zh[:20]})  # fmt: skip
     return due
@@ -397,16 +433,10 @@ def _move(
 ) -> Application:
     """One transition: checked, applied once (a concurrent move loses), recorded; sealed if it ends."""
     rules.require_transition(row.id, row.state, target)
-    moved = (
-        conn.execute(
-            update(application)
-            .where(application.c.id == row.id, application.c.state == row.state)
-            .values(state=target.value, **values)
-            .returning(application)
-        )
-        .mappings()
-        .first()
-    )
+    columns = tuple(sorted(values))
+    params = {"b_id": row.id, "b_from": row.state, "v_state": target.value}
+    params.update({f"v_{c}": values[c] for c in columns})
+    moved = conn.execute(_move_statement(columns), params).mappings().first()
     if moved is None:
         raise Conflict(
             "application.changed",
@@ -453,22 +483,37 @@ def _evaluated_with_secrets(
 ) -> tuple[Evaluation | None, Application, Mapping[str, Any]]:
     """``_evaluated``, and the payload in full it was evaluated on (for the approval that may
     follow in the same transaction: the secrets are not read and decrypted twice)."""
+    evaluation, payload = _evaluation_of(conn, ctx, row)
+    if evaluation is None:
+        return None, row, payload
+    return evaluation, _store_evaluation(conn, row.id, evaluation), payload
+
+
+def _evaluation_of(
+    conn: Connection, ctx: Context, row: Application, ahead: _Ahead | None = None
+) -> tuple[Evaluation | None, Mapping[str, Any]]:
+    """The item's rules run on the application (not stored yet), and the payload in full they
+    ran on. ``ahead``: an evaluation made before this transaction, taken when the handler confirms
+    here that what it read still holds (decision 0046); else the rules run again now."""
     handler = handler_for(row.item_code)
     if handler is None:
-        return None, row, row.payload
+        return None, row.payload
+    if (
+        ahead is not None
+        and ahead.full is not None
+        and ahead.evaluation is not None
+        and handler.still_holds(conn, ctx, ahead.full, ahead.evaluation)  # type: ignore[attr-defined]
+    ):
+        return ahead.evaluation, ahead.full.payload
     full = with_secrets(conn, row)
-    evaluation = handler.evaluate(conn, ctx, full)
-    stored = (
-        conn.execute(
-            update(application)
-            .where(application.c.id == row.id)
-            .values(evaluation=evaluation_to_json(evaluation), amount_fen=evaluation.amount_fen)
-            .returning(application)
-        )
-        .mappings()
-        .one()
-    )
-    return evaluation, _application_of(stored), full.payload
+    return handler.evaluate(conn, ctx, full), full.payload
+
+
+def _store_evaluation(conn: Connection, application_id: int, evaluation: Evaluation) -> Application:
+    stored = conn.execute(_STORE_EVALUATION, {
+        "b_id": application_id, "v_evaluation": evaluation_to_json(evaluation), "v_amount_fen": evaluation.amount_fen,
+    }).mappings().one()  # fmt: skip
+    return _application_of(stored)
 
 
 # ------------------------------------------------------- the network asked before the write
@@ -494,18 +539,32 @@ def ask_network_first(
     read transaction (``read_phase``) from the handler's ``network_questions``; an application
     that cannot be read yet asks nothing first (its evaluation refuses it, or asks as before).
     ``payload`` may be a function of the read connection (a page's form read against its item)."""
+    return _ask_first(
+        conn, ctx, who, application_id, item_code, payload,
+        (applicant_kind, member_account_no, employer_account_no, idempotency_key),
+    )[0]  # fmt: skip
+
+
+def _ask_first(
+    conn: Connection,
+    ctx: Context,
+    who: Principal,
+    application_id: int | None,
+    item_code: str | None,
+    payload: object,
+    applying: tuple[str | None, str | None, str | None, str | None],
+) -> tuple[network.AskedFirst, bool]:
+    """:func:`ask_network_first`, and whether the questions were read (so that nothing the rules
+    ask is left to ask inside a read: the lookup logs in a write of its own)."""
     nothing = network.AskedFirst(conn, None)
     if network.lookup() is None or conn.in_transaction():
-        return nothing
+        return nothing, False
     try:
         with read_phase(conn):
-            questions = _network_questions(
-                conn, ctx, who, application_id, item_code, payload,
-                (applicant_kind, member_account_no, employer_account_no, idempotency_key),
-            )  # fmt: skip
+            questions = _network_questions(conn, ctx, who, application_id, item_code, payload, applying)
     except HpfError:
-        return nothing
-    return network.ask_first(conn, ctx, questions)
+        return nothing, False
+    return network.ask_first(conn, ctx, questions), True
 
 
 def _network_questions(
@@ -553,16 +612,33 @@ def _asking_network_first(action: Callable[_P, _R]) -> Callable[_P, _R]:
         if not isinstance(conn, Connection) or conn.in_transaction() or network.lookup() is None:
             return action(*args, **kwargs)  # (the usual case: nothing to bind)
         given = signature.bind(*args, **kwargs).arguments
-        asked = ask_network_first(
-            conn, given["ctx"], given["who"], given.get("application_id"),
-            item_code=given.get("item_code"), payload=given.get("payload"),
-            applicant_kind=given.get("applicant_kind"), member_account_no=given.get("member_account_no"),
-            employer_account_no=given.get("employer_account_no"), idempotency_key=given.get("idempotency_key"),
+        asked, read = _ask_first(
+            conn, given["ctx"], given["who"], given.get("application_id"), given.get("item_code"),
+            given.get("payload"), (given.get("applicant_kind"), given.get("member_account_no"),
+                                   given.get("employer_account_no"), given.get("idempotency_key")),
         )  # fmt: skip
         with asked:
-            return action(*args, **kwargs)
+            if read:
+                conn.info[_QUESTIONS_READ] = True
+            try:
+                return action(*args, **kwargs)
+            finally:
+                conn.info.pop(_QUESTIONS_READ, None)
 
     return step
+
+
+_QUESTIONS_READ = "hpf.services.network_questions_read"  # conn.info, within one engine step
+
+
+def _ahead(conn: Connection) -> bool:
+    """Whether a step may read and evaluate before its write transaction (``read_phase``): the
+    connection is not in a transaction yet (a request's, at its start), and the rules will ask the
+    network nothing inside the read — no lookup is installed, or this step's questions were read
+    and asked first (the lookup logs its exchange in a write of its own, never inside a read)."""
+    if conn.in_transaction():
+        return False
+    return network.lookup() is None or bool(conn.info.get(_QUESTIONS_READ))
 
 
 # ------------------------------------------------------------------------------------ submit
@@ -724,14 +800,23 @@ def submit(
     """
     clean = _clean_payload(payload)
     key = (idempotency_key or "").strip()[:80] or None
+    today = ctx.clock.today()
+    preview: _Preview | None = None
+    if not complete and _ahead(conn):
+        with read_phase(conn):
+            preview = _preview_ahead(conn, ctx, who, item_code, clean, today, key, applicant_kind,
+                                     member_account_no, employer_account_no)  # fmt: skip
     if key is not None:
         found = _existing(conn, who, key, item_code, clean)
         if found is not None:
             return found
-    today = ctx.clock.today()
     cat = catalog.catalog_at(conn, today)
     item = cat.item(item_code)
-    applicant = _applicant(conn, who, item, applicant_kind, member_account_no, employer_account_no)
+    if preview is not None and preview.catalog_version == cat.version:
+        applicant = preview.applicant  # an account number names the same member for ever
+    else:
+        preview = None
+        applicant = _applicant(conn, who, item, applicant_kind, member_account_no, employer_account_no)
     values = {
         "item_code": item_code,
         "catalog_version": cat.version,
@@ -747,6 +832,9 @@ def submit(
         "idempotency_key": key,
         "created_at": ctx.clock.now(),
     }
+    if preview is not None and preview.evaluation is not None:
+        values["evaluation"] = evaluation_to_json(preview.evaluation)
+        values["amount_fen"] = preview.evaluation.amount_fen
     insert_new = insert(application).values(**values).returning(application)
     if key:
         try:
@@ -776,28 +864,155 @@ def submit(
     })  # fmt: skip
     row = _application_of(inserted)
     events.record(conn, ctx, "application.submitted", "application", new_id, _payload(row, None))
-    # a preview; a payload the handler cannot read refuses the submission
-    row = _evaluated(conn, ctx, row)[1]
+    # a preview; a payload the handler cannot read refuses the submission (made ahead: stored already)
+    if preview is None:
+        row = _evaluated(conn, ctx, row)[1]
     if complete:
         return complete_submission(conn, ctx, who, new_id)
     return row
 
 
+@dataclasses.dataclass(frozen=True)
+class _Preview:
+    """A submission's applicant and evaluation, read before its write transaction (decision 0046)."""
+
+    catalog_version: str
+    applicant: Applicant
+    evaluation: Evaluation | None
+
+
+def _preview_ahead(
+    conn: Connection,
+    ctx: Context,
+    who: Principal,
+    item_code: str,
+    clean: dict[str, Any],
+    today: date,
+    key: str | None,
+    applicant_kind: str | None,
+    member_account_no: str | None,
+    employer_account_no: str | None,
+) -> _Preview | None:
+    """The evaluation a submission shows at once (a preview: the rules run again at acceptance),
+    made in the read phase by a handler that evaluates ahead (``still_holds``), on the payload
+    exactly as the stored application gives it back (its secrets split off and merged again).
+    ``None`` for a replay of a known key (nothing evaluated) or a handler that does not."""
+    if key is not None and _existing(conn, who, key, item_code, clean) is not None:
+        return None
+    cat = catalog.catalog_at(conn, today)
+    applicant = _applicant(
+        conn, who, cat.item(item_code), applicant_kind, member_account_no, employer_account_no
+    )
+    handler = handler_for(item_code)
+    if handler is None:
+        return _Preview(cat.version, applicant, None)
+    if getattr(handler, "still_holds", None) is None:
+        return None  # a handler that does not evaluate ahead (it may read the application's id)
+    public, secrets = _split_secrets(clean)
+    full = {**public, **json.loads(json.dumps(secrets, ensure_ascii=False))}
+    draft = Application(
+        id=0, item_code=item_code, catalog_version=cat.version, applicant_kind=applicant.kind,
+        applicant_id=who.id, applicant_login=who.login, member_id=applicant.member_id,
+        employer_id=applicant.employer_id, channel=applicant.channel, payload=full,
+        state=State.SUBMITTED.value, submitted_on=today, accepted_on=None, accepted_by=None, due_on=None,
+        fast_track=None, evaluation=None, amount_fen=None, decision=None, decision_reason=None,
+        decided_by=None, decided_at=None, outputs=None, idempotency_key=key, rating=None,
+        rating_comment=None, rated_at=None, created_at=ctx.clock.now(),
+    )  # fmt: skip
+    return _Preview(cat.version, applicant, handler.evaluate(conn, ctx, draft))
+
+
 # ------------------------------------------------------------------------------------ materials
 
 
-def _blob_id(conn: Connection, sha256: str, data: bytes) -> None:
-    if conn.scalar(_BLOB, {"sha256": sha256}) is not None:
-        return
-    stored = protect.to_stored(
+def _blob_row(sha256: str, data: bytes) -> dict[str, Any]:
+    """A material's bytes as ``application_blob`` stores them (encrypted)."""
+    return protect.to_stored(
         "application_blob",
         {"sha256": sha256, "size_bytes": len(data), "content": base64.b64encode(data).decode()},
     )
+
+
+def _blob_id(conn: Connection, sha256: str, data: bytes, stored: Mapping[str, Any] | None = None) -> None:
+    if conn.scalar(_BLOB, {"sha256": sha256}) is not None:
+        return
+    row = stored if stored is not None else _blob_row(sha256, data)
     try:
         with conn.begin_nested():
-            conn.execute(insert(application_blob).values(**stored))
+            conn.execute(_INSERT_BLOB, dict(row))
     except IntegrityError:  # the same bytes stored concurrently: one copy is enough
         pass
+
+
+@dataclasses.dataclass(frozen=True)
+class _Upload:
+    """A material checked before the write (decision 0046): the file's name, type and digest, and
+    its bytes encrypted when they were not stored yet."""
+
+    name: str
+    kind: str
+    digest: str
+    blob: Mapping[str, Any] | None
+
+
+def _material_spec(conn: Connection, row: Application, material_code: str) -> Mapping[str, Any]:
+    if row.state != State.SUBMITTED.value:
+        raise Conflict(
+            "application.materials_closed",
+            "申请已受理，不能再补充材料",
+            f"application {row.id} is {row.state}",
+            state=row.state,
+        )
+    item = item_of(conn, row)
+    spec: Mapping[str, Any] | None = next((m for m in item["materials"] if m["code"] == material_code), None)
+    if spec is None:
+        raise InvalidInput(
+            "application.unknown_material",
+            "该事项没有这种申请材料",
+            f"{item['code']} has no material {material_code!r}",
+            field="material_code",
+        )
+    return spec
+
+
+def _require_room(conn: Connection, application_id: int, *, lock: bool = True) -> None:
+    # The application row is locked so that two uploads at once cannot both see room for one
+    # more (PostgreSQL; SQLite has one writer already, and ignores FOR UPDATE).
+    if lock and conn.dialect.name != "sqlite":
+        conn.execute(_LOCK, {"application_id": application_id})
+    count = conn.scalar(_MATERIAL_COUNT, {"application_id": application_id})
+    if (count or 0) >= rules.MAX_MATERIALS:
+        raise InvalidInput(
+            "application.too_many_materials",
+            f"每件申请最多上传{rules.MAX_MATERIALS}份材料",
+            f"application {application_id} already has {count} materials; at most {rules.MAX_MATERIALS}",
+            limit=rules.MAX_MATERIALS,
+        )
+
+
+_OPEN_WITH_ROOM = select(application.c.state, _MATERIAL_COUNT.scalar_subquery()).where(
+    application.c.id == bindparam("application_id")
+)
+
+
+def _still_open(conn: Connection, application_id: int) -> bool:
+    """Whether the application still takes one more material (submitted, below the limit): what
+    can change between an upload's read phase and its write, in one statement (locked first on
+    PostgreSQL, as ``_require_room``). False: the write checks everything again and says why."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(_LOCK, {"application_id": application_id})
+    found = conn.execute(_OPEN_WITH_ROOM, {"application_id": application_id}).first()
+    return (
+        found is not None and found[0] == State.SUBMITTED.value and int(found[1] or 0) < rules.MAX_MATERIALS
+    )
+
+
+def _checked_file(
+    row: Application, spec: Mapping[str, Any], file_name: str, data: bytes
+) -> tuple[str, str, str]:
+    name = (file_name or "").strip().replace("/", "_").replace("\\", "_")[-200:] or "file"
+    kind = rules.check_file(row.item_code, spec, name, data)
+    return name, kind, hashlib.sha256(data).hexdigest()
 
 
 def add_material(
@@ -810,40 +1025,31 @@ def add_material(
     data: bytes,
 ) -> Material:
     """Attach a file to a submitted application: its type (from the bytes) and size checked
-    against the item's material, stored once per SHA-256."""
-    row = visible(conn, who, application_id)
-    if row.state != State.SUBMITTED.value:
-        raise Conflict(
-            "application.materials_closed",
-            "申请已受理，不能再补充材料",
-            f"application {application_id} is {row.state}",
-            state=row.state,
-        )
-    item = item_of(conn, row)
-    spec = next((m for m in item["materials"] if m["code"] == material_code), None)
-    if spec is None:
-        raise InvalidInput(
-            "application.unknown_material",
-            "该事项没有这种申请材料",
-            f"{item['code']} has no material {material_code!r}",
-            field="material_code",
-        )
-    # The application row is locked so that two uploads at once cannot both see room for one
-    # more (PostgreSQL; SQLite has one writer already, and ignores FOR UPDATE).
-    if conn.dialect.name != "sqlite":
-        conn.execute(_LOCK, {"application_id": application_id})
-    count = conn.scalar(_MATERIAL_COUNT, {"application_id": application_id})
-    if (count or 0) >= rules.MAX_MATERIALS:
-        raise InvalidInput(
-            "application.too_many_materials",
-            f"每件申请最多上传{rules.MAX_MATERIALS}份材料",
-            f"application {application_id} already has {count} materials; at most {rules.MAX_MATERIALS}",
-            limit=rules.MAX_MATERIALS,
-        )
-    name = (file_name or "").strip().replace("/", "_").replace("\\", "_")[-200:] or "file"
-    kind = rules.check_file(item["code"], spec, name, data)
-    digest = hashlib.sha256(data).hexdigest()
-    _blob_id(conn, digest, data)
+    against the item's material, stored once per SHA-256.
+
+    Given a connection not yet in a transaction (a request's), the checks, the digest and the
+    encryption of the bytes are done first, in a read transaction without the writer turn; the
+    write then finds the application still submitted with room for one more, in one statement
+    (else it checks everything again and refuses with the reason)."""
+    ahead: _Upload | None = None
+    if not conn.in_transaction():
+        with read_phase(conn):
+            first = visible(conn, who, application_id)
+            spec = _material_spec(conn, first, material_code)
+            _require_room(conn, application_id, lock=False)  # and again in the write
+            name, kind, digest = _checked_file(first, spec, file_name, data)
+            known = conn.scalar(_BLOB, {"sha256": digest}) is not None
+            ahead = _Upload(name, kind, digest, None if known else _blob_row(digest, data))
+    if ahead is not None and _still_open(conn, application_id):
+        name, kind, digest = ahead.name, ahead.kind, ahead.digest
+        if ahead.blob is not None:  # (bytes stored once are never deleted)
+            insert_new(conn, application_blob, ahead.blob)
+    else:
+        row = visible(conn, who, application_id)
+        spec = _material_spec(conn, row, material_code)
+        _require_room(conn, application_id)
+        name, kind, digest = _checked_file(row, spec, file_name, data)
+        _blob_id(conn, digest, data)
     added = conn.execute(_ADD_MATERIAL, {
         "application_id": application_id, "material_code": material_code, "file_name": name, "file_type": kind,
         "size_bytes": len(data), "sha256": digest, "uploaded_by": who.login, "uploaded_at": ctx.clock.now(),
@@ -883,13 +1089,22 @@ def material_content(
 # ------------------------------------------------------------------------------- the decisions
 
 
-@_asking_network_first
-def complete_submission(conn: Connection, ctx: Context, who: Principal, application_id: int) -> Application:
-    """受理: accept a submitted application whose required materials are all there, start its
-    clock, and review it (straight through when the rules allow)."""
-    row = visible(conn, who, application_id)
-    rules.require_transition(application_id, row.state, State.ACCEPTED)
-    item = item_of(conn, row)
+@dataclasses.dataclass(frozen=True)
+class _Ahead:
+    """What a step read and evaluated before its write transaction (``read_phase``, decision 0046).
+
+    ``row`` is the application as it was read: the write goes on from here only when it finds the
+    row unchanged (else it reads and decides everything again, inside the write, as before).
+    ``evaluation`` (on ``full``, the payload with its secrets) is used in the write only when the
+    item's handler confirms, there, that what it read still holds (``still_holds``)."""
+
+    row: Application
+    item: catalog.Item
+    full: Application | None = None
+    evaluation: Evaluation | None = None
+
+
+def _require_materials(conn: Connection, application_id: int, item: catalog.Item) -> None:
     missing = rules.missing_materials(
         item["materials"], (m.material_code for m in materials(conn, application_id))
     )
@@ -900,6 +1115,46 @@ def complete_submission(conn: Connection, ctx: Context, who: Principal, applicat
             "required materials are missing: " + ", ".join(m["code"] for m in missing),
             missing=[m["code"] for m in missing],
         )
+
+
+def _completable(conn: Connection, who: Principal, application_id: int) -> tuple[Application, catalog.Item]:
+    """The application ``who`` may complete, its item, its required materials all there."""
+    row = visible(conn, who, application_id)
+    rules.require_transition(application_id, row.state, State.ACCEPTED)
+    item = item_of(conn, row)
+    _require_materials(conn, application_id, item)
+    return row, item
+
+
+def _evaluate_ahead(conn: Connection, ctx: Context, row: Application, item: catalog.Item) -> _Ahead:
+    """The evaluation of a handler that can confirm it later (``still_holds``), read now."""
+    handler = handler_for(row.item_code)
+    if handler is None or getattr(handler, "still_holds", None) is None:
+        return _Ahead(row, item)
+    full = with_secrets(conn, row)
+    return _Ahead(row, item, full, handler.evaluate(conn, ctx, full))
+
+
+@_asking_network_first
+def complete_submission(conn: Connection, ctx: Context, who: Principal, application_id: int) -> Application:
+    """受理: accept a submitted application whose required materials are all there, start its
+    clock, and review it (straight through when the rules allow).
+
+    Given a connection not yet in a transaction (a request's), the application, its materials and
+    the handler's evaluation are read first, in a read transaction without the writer turn; the
+    write then checks that the application has not moved and the handler that its facts still hold
+    (else it evaluates again inside the write), and makes the moves (decision 0046)."""
+    ahead: _Ahead | None = None
+    if _ahead(conn):
+        with read_phase(conn):
+            row, item = _completable(conn, who, application_id)
+            ahead = _evaluate_ahead(conn, ctx, row, item)
+    row = visible(conn, who, application_id)
+    if ahead is not None and row == ahead.row:
+        item = ahead.item  # unchanged since: its materials were complete (they are only added)
+    else:
+        ahead = None
+        row, item = _completable(conn, who, application_id)
     today = ctx.clock.today()
     accepter = who.login if who.is_staff else SYSTEM
     row = _move(
@@ -907,12 +1162,14 @@ def complete_submission(conn: Connection, ctx: Context, who: Principal, applicat
         accepted_on=today, accepted_by=accepter, due_on=rules.due_on(today, int(item["time_limit_days"])),
     )  # fmt: skip
     row = _move(conn, ctx, row, State.UNDER_REVIEW, SYSTEM)
-    evaluation, row, payload = _evaluated_with_secrets(conn, ctx, row)
+    evaluation, payload = _evaluation_of(conn, ctx, row, ahead)
     if evaluation is not None and evaluation.eligible and not evaluation.verdict.risks:
+        # stored by the approval's own UPDATE (one statement less in the write)
         return _approve(
-            conn, ctx, row, evaluation, SYSTEM, "全部规则通过且无风险提示，自动准予", full_payload=payload
-        )
-    return row
+            conn, ctx, row, evaluation, SYSTEM, "全部规则通过且无风险提示，自动准予", full_payload=payload,
+            store_evaluation=True,
+        )  # fmt: skip
+    return row if evaluation is None else _store_evaluation(conn, row.id, evaluation)
 
 
 def _approve(
@@ -924,11 +1181,16 @@ def _approve(
     reason: str,
     *,
     full_payload: Mapping[str, Any] | None = None,
+    store_evaluation: bool = False,
 ) -> Application:
-    """``full_payload``: the payload with its secrets, read in this transaction already."""
+    """``full_payload``: the payload with its secrets, read in this transaction already;
+    ``store_evaluation``: ``evaluation`` is stored with the approval, not before it."""
+    stored: dict[str, Any] = {}
+    if store_evaluation and evaluation is not None:
+        stored = {"evaluation": evaluation_to_json(evaluation), "amount_fen": evaluation.amount_fen}
     row = _move(
         conn, ctx, row, State.APPROVED, actor, reason,
-        decision="approved", decision_reason=reason, decided_by=actor, decided_at=ctx.clock.now(),
+        decision="approved", decision_reason=reason, decided_by=actor, decided_at=ctx.clock.now(), **stored,
     )  # fmt: skip
     handler = handler_for(row.item_code)
     outputs: dict[str, Any] = {}
@@ -940,14 +1202,7 @@ def _approve(
         )
         outputs = dict(handler.on_approved(conn, ctx, full, evaluation))
     row = _application_of(
-        conn.execute(
-            update(application)
-            .where(application.c.id == row.id)
-            .values(outputs=outputs)
-            .returning(application)
-        )
-        .mappings()
-        .one()
+        conn.execute(_STORE_OUTPUTS, {"b_id": row.id, "v_outputs": outputs}).mappings().one()
     )
     if handler is None or outputs.get("executed") is True:
         return _move(conn, ctx, row, State.EXECUTED, actor, "办结")

@@ -224,15 +224,26 @@ def state_counts(conn: Connection) -> dict[str, tuple[int, int]]:
 # ------------------------------------------------------------------------------ state changes
 
 
+# Built once, with bound parameters: the statements every reservation runs (issue 11: building a
+# statement with its values, and its cache key, cost more than SQLite's own work).
+_INSERT_EVENT = insert(payment_order_event)
+_ORDER_BY_KEY = select(payment_order).where(payment_order.c.idempotency_key == bindparam("b_key"))
+_INSERT_ORDER = insert(payment_order).returning(payment_order.c.id)
+_NUMBER_ORDER = (
+    update(payment_order)
+    .where(payment_order.c.id == bindparam("b_id"))
+    .values(order_no=bindparam("v_order_no"), reserve_entry_id=bindparam("v_entry_id"))
+    .returning(payment_order)
+)
+
+
 def _event(
     conn: Connection, ctx: Context, order_id: int, old: str | None, new: str, source: str, note: str
 ) -> None:
-    conn.execute(
-        insert(payment_order_event).values(
-            order_id=order_id, from_state=old, to_state=new, business_date=ctx.clock.today(),
-            recorded_at=ctx.clock.now(), actor=ctx.actor, source=source, note=note[:200],
-        )
-    )  # fmt: skip
+    conn.execute(_INSERT_EVENT, {
+        "order_id": order_id, "from_state": old, "to_state": new, "business_date": ctx.clock.today(),
+        "recorded_at": ctx.clock.now(), "actor": ctx.actor, "source": source, "note": note[:200],
+    })  # fmt: skip
 
 
 def _move(
@@ -291,9 +302,7 @@ def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> PaymentOr
     owners.require_listened(request.owner_kind)  # an owner nobody would tell is refused up front
     payee_digest = blind_index("payment_order", "payee", f"{request.payee.name}|{request.payee.account_no}")
     fingerprint = request.fingerprint(payee_digest)
-    seen = conn.execute(
-        select(payment_order).where(payment_order.c.idempotency_key == request.idempotency_key)
-    ).mappings().first()  # fmt: skip
+    seen = conn.execute(_ORDER_BY_KEY, {"b_key": request.idempotency_key}).mappings().first()
     if seen is not None:
         if seen["fingerprint"] != fingerprint:
             raise Conflict(
@@ -316,9 +325,7 @@ def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> PaymentOr
         },
     )  # fmt: skip
     try:
-        order_id = int(
-            conn.execute(insert(payment_order).values(**values).returning(payment_order.c.id)).scalar_one()
-        )
+        order_id = int(conn.execute(_INSERT_ORDER, values).scalar_one())
     except IntegrityError as exc:
         raise Conflict(
             "settlement.concurrent_duplicate", "同一笔付款正在处理中",
@@ -329,12 +336,7 @@ def reserve(conn: Connection, ctx: Context, request: PayoutRequest) -> PaymentOr
         conn, reservation_entry(request, order_no, ctx.clock.today(), ctx.actor), ctx.clock
     )
     stored = (
-        conn.execute(
-            update(payment_order)
-            .where(payment_order.c.id == order_id)
-            .values(order_no=order_no, reserve_entry_id=entry_id)
-            .returning(payment_order)
-        )
+        conn.execute(_NUMBER_ORDER, {"b_id": order_id, "v_order_no": order_no, "v_entry_id": entry_id})
         .mappings()
         .one()
     )

@@ -120,6 +120,19 @@ class WithdrawalHandler:
             basis=assessment,
         )
 
+    def still_holds(
+        self, conn: Connection, ctx: Context, application: Application, evaluation: Evaluation
+    ) -> bool:
+        """Whether ``evaluation``, made before the write transaction, still holds in it (decision
+        0046): the assessment's facts, policy and risks read again and compared; the network's
+        answers were asked first and are the same."""
+        if not isinstance(evaluation.basis, service.Assessment):
+            return False
+        form = form_of(application.item_code, application.payload)
+        return service.still_holds(
+            conn, ctx, _member_of(application), form, evaluation.basis, applied_on=applied_on(application)
+        )
+
     def on_approved(
         self, conn: Connection, ctx: Context, application: Application, evaluation: Evaluation
     ) -> Outputs:

@@ -98,7 +98,8 @@ def member_facts(
         raise NotFound("member.not_found", "个人账户不存在", f"no member {member_id}")
     carried, current = member_balances(conn, [member_id]).get(member_id, (0, 0))
     months = member_posted_months(conn, member_id)
-    sealed_since = accounts_queries.last_sealed_on(conn, member_id)
+    # (read only for a sealed account: the facts keep it for no other state)
+    sealed_since = accounts_queries.last_sealed_on(conn, member_id) if row.state == "02" else None
     past = [
         PastWithdrawal(day, Reason(reason_code), amount)
         for day, reason_code, amount in conn.execute(_PAST, by_member)
@@ -111,7 +112,7 @@ def member_facts(
         carried_fen=carried,
         current_fen=current,
         continuous_deposit_months=continuous_deposit_months(months, today),
-        sealed_since=sealed_since if row.state == "02" else None,
+        sealed_since=sealed_since,
         interest_to_date_fen=interest,
         past=tuple(past),
     )
@@ -447,10 +448,23 @@ def _withdrawal_of(row: Mapping[Any, Any]) -> Withdrawal:
 
 
 @dataclass(frozen=True)
+class Seen:
+    """What an assessment read, to be compared in a later transaction (:func:`still_holds`): the
+    decision is a pure function of the claim, these facts, the policy and the day."""
+
+    today: date
+    profile: MemberProfile
+    facts: MemberFacts
+    policy: WithdrawalPolicy
+    family_withdrawn_fen: int
+
+
+@dataclass(frozen=True)
 class Assessment:
     decision: Decision
     risks: tuple[Finding, ...]
     ids: Identifiers
+    seen: Seen | None = None
 
 
 def assess(
@@ -471,9 +485,43 @@ def assess(
     )
     policy = withdrawal_policy_at(conn, applied_on or today)
     facts = member_facts(conn, member_id, today, form.reason, profile)
-    claim = form.claim(family_withdrawn_fen(conn, ids))
+    family_fen = family_withdrawn_fen(conn, ids)
+    claim = form.claim(family_fen)
     decision = evaluate(claim, facts, policy, today)
-    return Assessment(decision, tuple(risk_checks(conn, claim, facts, ids, policy, today)), ids)
+    risks = tuple(risk_checks(conn, claim, facts, ids, policy, today))
+    return Assessment(decision, risks, ids, Seen(today, profile, facts, policy, family_fen))
+
+
+def still_holds(
+    conn: Connection,
+    ctx: Context,
+    member_id: int,
+    form: WithdrawalForm,
+    assessed: Assessment,
+    *,
+    applied_on: date,
+) -> bool:
+    """Whether ``assessed`` — made before this transaction (a request's read phase, decision
+    0046) — still decides ``form`` exactly as :func:`assess` would now: the same business day, the
+    member's profile (state, sex, birth date, identity), balances, deposited months, seal and past
+    withdrawals, the policy of ``applied_on``, what the family withdrew against the document and
+    every risk, read again in the caller's transaction. False: assess again. A closing
+    withdrawal is never taken from before (its interest to date is credited at approval)."""
+    seen = assessed.seen
+    today = ctx.clock.today()
+    if seen is None or form.reason in CLOSING or today != seen.today:
+        return False
+    profile = accounts_queries.member_profile(conn, member_id)
+    if profile != seen.profile or profile is None:
+        return False
+    facts = member_facts(conn, member_id, today, form.reason, profile)
+    if facts != seen.facts or withdrawal_policy_at(conn, applied_on) != seen.policy:
+        return False
+    family_fen = family_withdrawn_fen(conn, assessed.ids)
+    if family_fen != seen.family_withdrawn_fen:
+        return False
+    claim = form.claim(family_fen)
+    return tuple(risk_checks(conn, claim, facts, assessed.ids, seen.policy, today)) == assessed.risks
 
 
 def _sources(conn: Connection, member_id: int, amount_fen: int) -> tuple[Source, ...]:
@@ -488,6 +536,14 @@ def _sources(conn: Connection, member_id: int, amount_fen: int) -> tuple[Source,
             f"the balance no longer covers {amount_fen} fen",
         )
     return tuple(Source(MEMBER_CONTROL, fen, member_id, part) for part, fen in parts if fen)
+
+
+# Built once: the statements of every approval's reservation.
+_BY_APPLICATION = select(withdrawal).where(withdrawal.c.application_id == bindparam("application_id"))
+_INSERT = insert(withdrawal).returning(withdrawal.c.id)
+_SET_ORDER = (
+    update(withdrawal).where(withdrawal.c.id == bindparam("b_id")).values(order_id=bindparam("v_order_id"))
+)
 
 
 def reserve(
@@ -510,11 +566,7 @@ def reserve(
     except for a closing withdrawal, whose interest credit below changes the balance.
     ``applied_on``: the application's business date, whose policy the decision applies.
     """
-    known = (
-        conn.execute(select(withdrawal).where(withdrawal.c.application_id == application_id))
-        .mappings()
-        .first()
-    )
+    known = conn.execute(_BY_APPLICATION, {"application_id": application_id}).mappings().first()
     if known is not None:
         return _withdrawal_of(known)
     today = ctx.clock.today()
@@ -552,7 +604,7 @@ def reserve(
     stored = to_stored("withdrawal", values)
     stored["document_no_bidx"] = assessment.ids.document_bidx
     stored["payee_card_bidx"] = assessment.ids.payee_card_bidx
-    withdrawal_id = conn.execute(insert(withdrawal).values(**stored).returning(withdrawal.c.id)).scalar_one()
+    withdrawal_id = conn.execute(_INSERT, stored).scalar_one()
     closing = decision.closes_account
     order = settlement.reserve(
         conn,
@@ -569,7 +621,7 @@ def reserve(
             summary=f"{form.reason.label_zh}提取"[:60],
         ),
     )
-    conn.execute(update(withdrawal).where(withdrawal.c.id == withdrawal_id).values(order_id=order.id))
+    conn.execute(_SET_ORDER, {"b_id": withdrawal_id, "v_order_id": order.id})
     events.record(conn, ctx, "withdrawal.reserved", "withdrawal", withdrawal_id, {
         "application_id": application_id, "member_id": member_id, "reason": form.reason.value,
         "amount_fen": amount, "closes_account": closing, "order_id": order.id, "order_no": order.order_no,
