@@ -148,12 +148,20 @@ class EmployerRef(NamedTuple):
 
 
 def employer_ref(conn: Connection, employer_id: int) -> EmployerRef | None:
-    row = conn.execute(
-        select(
-            employer.c.id, employer.c.account_no, employer.c.uscc, employer.c.name, employer.c.state
-        ).where(employer.c.id == employer_id)
-    ).first()
-    return None if row is None else EmployerRef._make(row)
+    return employer_refs(conn, [employer_id]).get(employer_id)
+
+
+def employer_refs(conn: Connection, employer_ids: Sequence[int]) -> dict[int, EmployerRef]:
+    """:func:`employer_ref` of many employers in one read (per 900): those that exist."""
+    ids = sorted(set(employer_ids))
+    e = employer.c
+    out: dict[int, EmployerRef] = {}
+    for start in range(0, len(ids), 900):
+        rows = conn.execute(
+            select(e.id, e.account_no, e.uscc, e.name, e.state).where(e.id.in_(ids[start : start + 900]))
+        )
+        out.update({int(r.id): EmployerRef._make(r) for r in rows})
+    return out
 
 
 class ReachableMember(NamedTuple):

@@ -600,13 +600,19 @@ def employer_owner(conn: Connection, account_no: str) -> tuple[int | None, int |
     return None, get_employer(conn, account_no).id
 
 
+def member_not_found(account_no: str) -> NotFound:
+    """What every use case answers for a member account that does not exist (or that the caller
+    may not see: the same answer, so that nothing is learnt from it)."""
+    return NotFound("member.not_found", "个人账户不存在", f"no member with account {account_no}")
+
+
 def get_member(conn: Connection, account_no: str, *, for_update: bool = False) -> Member:
     """The member with balances; ``for_update``: locked until the transaction ends (a change
     then waits for a concurrent one instead of failing on its version)."""
     query = select(member).where(member.c.account_no == account_no)
     row = conn.execute(query.with_for_update() if for_update else query).mappings().first()
     if row is None:
-        raise NotFound("member.not_found", "个人账户不存在", f"no member with account {account_no}")
+        raise member_not_found(account_no)
     return with_balances(conn, [to_plain("member", row)])[0]
 
 
@@ -922,7 +928,7 @@ def close_members(
     for account_no, reason in closing:
         current = found.get(account_no)
         if current is None:
-            raise NotFound("member.not_found", "个人账户不存在", f"no member with account {account_no}")
+            raise member_not_found(account_no)
         _require_closable(current)
         before, after = _changed(fields_of(current), values)
         changes.append((current, _require_reason(reason), before, after))

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from hpf.access.permissions import Perm, Scope
-from hpf.accounts.queries import employer_ref
+from hpf.accounts.queries import employer_refs
 from hpf.kernel.context import Context
 from hpf.oversight import incentive, service
 from hpf.transfers.link import installed
@@ -48,7 +48,7 @@ def supervision_page(request: Request, conn: ReadDb, ctx: Ctx) -> Response:
             "listings": service.listings(conn),
             "national": service.national(conn),
             "reviews": reviews,
-            "review_employers": {i: employer_ref(conn, i) for i in {r.employer_id for r in reviews}},
+            "review_employers": employer_refs(conn, [r.employer_id for r in reviews]),
             "good_credit": incentive.good_credit_employers(conn, ctx.clock.today(), limit=GOOD_CREDIT_SHOWN),
             "incentive": incentive.policy(),
             "good_credit_shown": GOOD_CREDIT_SHOWN,

@@ -44,7 +44,7 @@ from hpf.accounts import service as accounts
 from hpf.db.bulk import insert_with_ids
 from hpf.identity.identity import Forbidden
 from hpf.kernel.context import Context
-from hpf.kernel.errors import HpfError, InvalidInput, NotFound
+from hpf.kernel.errors import HpfError, InvalidInput
 from hpf.protection.protect import seal
 from hpf.services import catalog, rules
 from hpf.services.handlers import Evaluation, Outputs, evaluation_to_json, handler_for
@@ -197,7 +197,7 @@ def submit_many(
                 field="member_account_no",
             ))  # fmt: skip
         elif found is None or (who.kind == "employer" and found.employer_id != who.employer_id):
-            outcomes[i] = _refused(i, accounts_not_found(nos[i]))
+            outcomes[i] = _refused(i, accounts.member_not_found(nos[i]))
         elif found.id in seen:
             outcomes[i] = Refused(
                 i, "application.duplicate", "同一批次中该职工已有申请",
@@ -246,11 +246,6 @@ def submit_many(
     if going:
         outcomes.update(_file(conn, ctx, who, handler, item, going, drafts, cleaned, evaluations, accepter))
     return [outcomes[i] for i in range(len(items))]
-
-
-def accounts_not_found(account_no: str) -> HpfError:
-    """As the single path refuses it (``accounts.get_member``)."""
-    return NotFound("member.not_found", "个人账户不存在", f"no member with account {account_no}")
 
 
 def _provisional(values: Mapping[str, Any], full_payload: Mapping[str, Any]) -> Application:

@@ -668,9 +668,7 @@ def _applicant(
         if member_account_no:  # about one of its own staff (an employer sees only its own)
             found = accounts.get_member(conn, member_account_no)
             if found.employer_id != who.employer_id:
-                raise NotFound(
-                    "member.not_found", "个人账户不存在", f"no member with account {member_account_no}"
-                )
+                raise accounts.member_not_found(member_account_no)
             member_id = found.id
     elif who.is_staff:  # at the counter, for someone
         chosen = kind or allowed[0]
@@ -933,13 +931,13 @@ def _blob_row(sha256: str, data: bytes) -> dict[str, Any]:
     )
 
 
-def _blob_id(conn: Connection, sha256: str, data: bytes, stored: Mapping[str, Any] | None = None) -> None:
+def _store_blob(conn: Connection, sha256: str, data: bytes) -> None:
+    """The bytes stored once per SHA-256, encrypted, unless they already are."""
     if conn.scalar(_BLOB, {"sha256": sha256}) is not None:
         return
-    row = stored if stored is not None else _blob_row(sha256, data)
     try:
         with conn.begin_nested():
-            conn.execute(_INSERT_BLOB, dict(row))
+            conn.execute(_INSERT_BLOB, _blob_row(sha256, data))
     except IntegrityError:  # the same bytes stored concurrently: one copy is enough
         pass
 
@@ -1049,7 +1047,7 @@ def add_material(
         spec = _material_spec(conn, row, material_code)
         _require_room(conn, application_id)
         name, kind, digest = _checked_file(row, spec, file_name, data)
-        _blob_id(conn, digest, data)
+        _store_blob(conn, digest, data)
     added = conn.execute(_ADD_MATERIAL, {
         "application_id": application_id, "material_code": material_code, "file_name": name, "file_type": kind,
         "size_bytes": len(data), "sha256": digest, "uploaded_by": who.login, "uploaded_at": ctx.clock.now(),

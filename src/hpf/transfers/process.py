@@ -284,14 +284,7 @@ def require_peer(conn: Connection, code: str, own: str) -> None:
 
 def open_transfer_of(conn: Connection, member_id: int) -> str | None:
     """The letter number of the member's transfer in that is not final, if any."""
-    found: str | None = conn.scalar(
-        select(transfer.c.letter_no).where(
-            transfer.c.side == Side.IN.value,
-            transfer.c.member_id == member_id,
-            transfer.c.state.not_in([s.value for s in FINAL]),
-        )
-    )
-    return found
+    return filing.open_transfers_of(conn, [member_id]).get(member_id)
 
 
 def _contact_letter(
