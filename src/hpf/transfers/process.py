@@ -2,7 +2,7 @@
 
 **New center** (``side`` ``in``). The member applies (catalog item ``AC-TRANSFER-IN``,
 ``hpf.transfers.handler``); on approval :func:`start` writes the transfer and sends the contact
-letter (BDC901) in the same transaction. The old center's BDC905 (:func:`transfer_out_received`)
+letter (BDC901) in the same transaction. The old center's BDC905 (:func:`transfers_out_received`)
 and the bank's credit (:func:`credit_received`, a listener of ``bank_notice.credit_received``)
 may come in either order: whichever is second completes the transfer — the member credited
 through the ledger (Dr 101 / Cr 201, business type 08 外部转入), the carried months recorded
@@ -10,7 +10,7 @@ through the ledger (Dr 101 / Cr 201, business type 08 外部转入), the carried
 application executed. The credit is found by the old center's 业务流水号, which the BDC905 names
 and the bank's notice carries.
 
-**Old center** (``side`` ``out``). The BDC901 (:func:`letter_received`) records the request and
+**Old center** (``side`` ``out``). The BDC901 (:func:`letters_received`) records the request and
 runs the checks (``rules.out_checks``); staff approve (:func:`approve`) or refuse with a reason
 (:func:`refuse`, the BDC901 answered "13 转出审核不通过"). Approval, in one transaction: interest
 settled to date (``hpf.interest``), the whole balance reserved through settlement to the new
@@ -361,19 +361,6 @@ def _incoming_row(conn: Connection, letter_no: str, side: Side, sender: str) -> 
     return row
 
 
-def letter_answered(conn: Connection, ctx: Context, message: Incoming) -> None:
-    """BDC901 answer at the new center: refused (13, with the reason) ends the transfer and its
-    application; otherwise the old center has taken it (recorded in the timeline). The set form
-    with one answer (:func:`letters_answered`)."""
-    _one(letters_answered(conn, ctx, [message]))
-
-
-def _one(outcomes: Outcomes) -> None:
-    [refused] = outcomes
-    if refused is not None:
-        raise refused
-
-
 def _unknown_letter(letter_no: str, side: Side, sender: str) -> HpfError:
     return HpfError(
         "transfer.unknown_letter",
@@ -428,13 +415,6 @@ def letters_answered(conn: Connection, ctx: Context, messages: Sequence[Incoming
     for ended, values in refusing:  # (rare: an application ended one by one)
         _tell_application(conn, ctx, ended, False, f"转出地不同意转出：{values['reason']}")
     return outcomes
-
-
-def transfer_out_received(conn: Connection, ctx: Context, message: Incoming) -> None:
-    """BDC905 at the new center: the money's facts and the history; credit the member if the bank
-    credit is already here, else wait for it (:func:`credit_received`). The set form with one
-    message (:func:`transfers_out_received`)."""
-    _one(transfers_out_received(conn, ctx, [message]))
 
 
 def transfers_out_received(conn: Connection, ctx: Context, messages: Sequence[Incoming]) -> Outcomes:
@@ -684,12 +664,6 @@ def _min_sealed_months(conn: Connection, ctx: Context) -> int:
 
 def _checks_json(findings: list[Finding]) -> list[dict[str, Any]]:
     return [{"code": f.code, "passed": f.passed, "message_zh": f.message_zh} for f in findings]
-
-
-def letter_received(conn: Connection, ctx: Context, message: Incoming) -> None:
-    """BDC901 at the old center: the request recorded with its checks, for staff to decide. The
-    set form with one letter (:func:`letters_received`)."""
-    _one(letters_received(conn, ctx, [message]))
 
 
 def letters_received(conn: Connection, ctx: Context, messages: Sequence[Incoming]) -> Outcomes:
@@ -1140,13 +1114,6 @@ def cancel_asked(conn: Connection, ctx: Context, message: Incoming) -> None:
             status=rules.PLATFORM_STATUS[state],  # type: ignore[arg-type]
         )  # fmt: skip
     send(conn, ctx, message.envelope.sender, "BDC903", answer, reply_to=message.envelope.message_id)
-
-
-def completion_received(conn: Connection, ctx: Context, message: Incoming) -> None:
-    """BDC905 answer at the old center: the new center credited the member (00 正常办结, 20
-    协商后业务办结), or asks to amend the information (06 协商中, with what). The set form with
-    one answer (:func:`completions_received`)."""
-    _one(completions_received(conn, ctx, [message]))
 
 
 def completions_received(conn: Connection, ctx: Context, messages: Sequence[Incoming]) -> Outcomes:
