@@ -35,11 +35,12 @@ from hpf.messages.transport import Poster, Worker, http_poster
 from hpf.protection import keys
 from hpf.settings import Settings
 from hpf.settlement.adapter import BankAdapter
-from hpf.web import audit_trail, docs, headers, limits, openapi, problems
+from hpf.web import audit_trail, docs, headers, heap, limits, openapi, problems
 from hpf.web.admission import Admission
 from hpf.web.audit_sink import AuditSink
 from hpf.web.auth import Owners
 from hpf.web.route_index import RouteIndex
+from hpf.web.routing import NO_TELEMETRY
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
@@ -186,6 +187,7 @@ def create_app(
         description=f"{settings.center_name} — 住房公积金业务系统 API",
         docs_url=None,  # served from /static by hpf.web.docs, without inline script
         redoc_url=None,
+        telemetry=NO_TELEMETRY,
     )
     app.state.settings = settings
     # refuses the development key outside development
@@ -287,7 +289,9 @@ def served_app() -> FastAPI:
     from hpf.identity.sms import ConsoleSms
 
     settings = Settings.from_env()
-    return create_app(settings, sms=ConsoleSms() if settings.env == "development" else None)
+    app = create_app(settings, sms=ConsoleSms() if settings.env == "development" else None)
+    heap.settle()
+    return app
 
 
 def business_date_of(app: FastAPI) -> date:

@@ -72,6 +72,15 @@ def member_profile(conn: Connection, member_id: int) -> MemberProfile | None:
     return None if row is None else MemberProfile._make(row)
 
 
+_PROFILE_BY_ACCOUNT = select(*_PROFILE).where(member.c.account_no == bindparam("account_no"))
+
+
+def member_profile_by_account(conn: Connection, account_no: str) -> MemberProfile | None:
+    """:func:`member_profile` by account number (no balance, nothing decrypted)."""
+    row = conn.execute(_PROFILE_BY_ACCOUNT, {"account_no": account_no}).first()
+    return None if row is None else MemberProfile._make(row)
+
+
 def member_profiles(conn: Connection, member_ids: Sequence[int]) -> dict[int, MemberProfile]:
     """:func:`member_profile` of many accounts in one read (per 900): those that exist."""
     ids = sorted(set(member_ids))

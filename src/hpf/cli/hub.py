@@ -93,6 +93,7 @@ def hub_serve(host: str = "127.0.0.1", port: int = 8100) -> None:
     import uvicorn
 
     from hpf.hub.app import create_hub_app
+    from hpf.web import heap
 
     settings = _hub_settings()
     try:
@@ -100,6 +101,7 @@ def hub_serve(host: str = "127.0.0.1", port: int = 8100) -> None:
     except Exception as exc:
         raise _refuse(exc) from exc
     _root().console.print(f"{settings.hub_name} ({settings.hub_code}): http://{host}:{port}/")
+    heap.settle()
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -40,6 +40,7 @@ from hpf.messages.envelope import MESSAGE_TYPES_ZH
 from hpf.messages.keys import KeyPair
 from hpf.messages.transport import PATH, Poster, Worker, http_poster
 from hpf.web import headers, problems
+from hpf.web.routing import NO_TELEMETRY
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STATIC_DIR = Path(__file__).parents[1] / "web" / "static"
@@ -131,6 +132,7 @@ def create_hub_app(
         description=f"{settings.hub_name} — 报文接收、转发与中心代码查询",
         docs_url=None,
         redoc_url=None,
+        telemetry=NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.hub = hub

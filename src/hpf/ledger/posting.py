@@ -579,7 +579,11 @@ def _apply_balances(conn: Connection, entry_ids: Sequence[int]) -> None:
     """
     cols = "subject_code, side, amount_fen, member_id, employer_id, balance_part, accrual_days"
     ids_staged = len(entry_ids) > _IN_LIST_LIMIT
-    if not ids_staged:
+    params: dict[str, Any] = {}
+    if len(entry_ids) == 1:  # most postings: one text, compiled and prepared once
+        lines = f"(SELECT {cols} FROM journal_line WHERE entry_id = :entry_id)"
+        params["entry_id"] = int(entry_ids[0])
+    elif not ids_staged:
         in_list = ", ".join(str(int(i)) for i in entry_ids)
         lines = f"(SELECT {cols} FROM journal_line WHERE entry_id IN ({in_list}))"
     else:
@@ -594,6 +598,7 @@ def _apply_balances(conn: Connection, entry_ids: Sequence[int]) -> None:
             _employer_update(lines),
             _subject_update(lines, _stripe(conn)),
         ),
+        params,
     )
     if ids_staged:
         _stage_ids.drop(conn)

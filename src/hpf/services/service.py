@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from hpf import events
 from hpf.access.permissions import Principal
 from hpf.accounts import service as accounts
+from hpf.accounts.queries import member_profile_by_account
 from hpf.db.engine import read_phase
 from hpf.db.upsert import insert_new
 from hpf.identity.identity import Forbidden
@@ -652,6 +653,14 @@ class Applicant:
     channel: str  # online | counter
 
 
+def _member_id(conn: Connection, account_no: str, *, of_employer: int | None = None) -> int:
+    """The member the application is about (of ``of_employer`` when given), else not found."""
+    found = member_profile_by_account(conn, account_no)
+    if found is None or (of_employer is not None and found.employer_id != of_employer):
+        raise accounts.member_not_found(account_no)
+    return found.id
+
+
 def _applicant(
     conn: Connection,
     who: Principal,
@@ -666,13 +675,10 @@ def _applicant(
     elif who.kind == "employer":
         chosen, employer_id, member_id = "employer", who.employer_id, None
         if member_account_no:  # about one of its own staff (an employer sees only its own)
-            found = accounts.get_member(conn, member_account_no)
-            if found.employer_id != who.employer_id:
-                raise accounts.member_not_found(member_account_no)
-            member_id = found.id
+            member_id = _member_id(conn, member_account_no, of_employer=who.employer_id)
     elif who.is_staff:  # at the counter, for someone
         chosen = kind or allowed[0]
-        member_id = accounts.get_member(conn, member_account_no).id if member_account_no else None
+        member_id = _member_id(conn, member_account_no) if member_account_no else None
         employer_id = accounts.get_employer(conn, employer_account_no).id if employer_account_no else None
         if chosen in ("member", "heir") and member_id is None:
             raise InvalidInput(

@@ -40,6 +40,10 @@ class UnitOfWork:
         if self.ended:
             return
         self.ended = True
+        # The registry's key is weak, but this unit (its value) holds the connection: left in,
+        # the entry would keep the connection, the request and its upload alive for ever (a
+        # leak of every write request, which made the collector's full passes ever longer).
+        _open.pop(self.conn, None)
         try:
             if failed or (status is not None and status >= 400):
                 self.conn.rollback()
