@@ -43,10 +43,10 @@ _held: dict[str, list[tuple[float, float, int]]] = collections.defaultdict(list)
 _take, _release = db_engine._take_turn, db_engine.release_turn
 
 
-def _timed_take(conn: Any) -> None:
-    _take(conn)
+def _timed_take(info: dict[str, Any], engine: Any) -> None:
+    _take(info, engine)
     profile = cProfile.Profile() if _request.count_calls else None
-    conn.info["bench.turn"] = (time.thread_time(), time.perf_counter(), profile)
+    info["bench.turn"] = (time.thread_time(), time.perf_counter(), profile)
     if profile is not None:
         profile.enable()
 

@@ -22,7 +22,7 @@ from hpf.audit.trail import (
     verify,
     verify_database,
 )
-from hpf.db.engine import write_transaction
+from hpf.db.engine import write_transaction, writer_connection
 from hpf.kernel.errors import HpfError, InvalidInput
 
 
@@ -207,7 +207,7 @@ def test_missing_head_is_detected_and_blocks_appending(db, ctx):
 
 def test_rolled_back_append_leaves_no_gap(db, ctx):
     five(db, ctx)
-    with db.connect().execution_options(hpf_write=True) as conn:
+    with writer_connection(db) as conn:
         transaction = conn.begin()
         assert read(conn, ctx, 16) == 6
         transaction.rollback()  # the business change failed

@@ -66,7 +66,7 @@ def make_engine(url: str, *, lock_wait_seconds: float | None = None, **kwargs: A
         # use case (SELECT ... then UPDATE) is one transaction begun IMMEDIATE: two writers
         # then queue on the lock instead of failing to upgrade a read snapshot.
         event.listen(engine, "connect", _disable_pysqlite_begin)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        _begin_as_we_write(engine)
         event.listen(engine, "checkin", _release_on_checkin)
         on_file = bool(parsed.database) and parsed.database != ":memory:"
         files = FileTurn(f"{parsed.database}.writer-lock") if on_file else None
@@ -227,16 +227,34 @@ def _disable_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    if not conn.get_execution_options().get("hpf_write"):
-        conn.exec_driver_sql("BEGIN DEFERRED")
-        return
-    _take_turn(conn)  # the process's writer turn, from the first statement to release_turn
-    try:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    except BaseException:
-        release_turn(conn)
-        raise
+_WRITES = "hpf_writes"  # on a connection's info: its transactions write (``writer_connection``)
+
+
+def _begin_as_we_write(engine: Engine) -> None:
+    """A transaction on a write connection begins ``IMMEDIATE``, in this process's writer turn;
+    any other ``DEFERRED``.
+
+    Done as the engine's dialect's own ``do_begin``, not as a ``begin`` event: a connection event
+    makes SQLAlchemy dispatch four (empty) events around every statement the engine runs, a
+    tenth of all the Python calls of a request (decision 0047).
+    """
+    ours = weakref.ref(engine)
+
+    def do_begin(dbapi_connection: Any) -> None:  # the pooled connection (its ``info`` is ours)
+        info = dbapi_connection.info
+        if not info.get(_WRITES):
+            dbapi_connection.execute("BEGIN DEFERRED")
+            return
+        owner = ours()
+        if owner is not None:
+            _take_turn(info, owner)  # from the first statement to release_turn
+        try:
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            _give_back(info)
+            raise
+
+    engine.dialect.do_begin = do_begin  # type: ignore[method-assign]
 
 
 def is_sqlite(engine_or_conn: Any) -> bool:
@@ -246,7 +264,7 @@ def is_sqlite(engine_or_conn: Any) -> bool:
 _HELD = "hpf_writer_turn"
 
 
-def _take_turn(conn: Connection) -> None:
+def _take_turn(info: dict[str, Any], engine: Engine) -> None:
     """This process's turn to write on a SQLite engine, taken when a write connection begins.
 
     Taken at the first statement rather than when the connection is handed out, so that the
@@ -256,18 +274,22 @@ def _take_turn(conn: Connection) -> None:
     opened inside another on one thread fails like the busy timeout did, instead of waiting
     forever on itself.
     """
-    turn = _writers.get(conn.engine)
-    if turn is None or conn.info.get(_HELD) is not None:
+    turn = _writers.get(engine)
+    if turn is None or info.get(_HELD) is not None:
         return
     wait = WRITER_WAIT_SECONDS if turn.wait is None else turn.wait
     if not turn.acquire(timeout=wait):
         raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is locked (writer queue)"))
-    conn.info[_HELD] = turn
+    info[_HELD] = turn
 
 
 def release_turn(conn: Connection) -> None:
     """Give the writer turn back, once the connection's transaction has ended."""
-    turn = conn.info.pop(_HELD, None)
+    _give_back(conn.info)
+
+
+def _give_back(info: dict[str, Any]) -> None:
+    turn = info.pop(_HELD, None)
     if turn is not None:
         turn.release()
 
@@ -275,16 +297,16 @@ def release_turn(conn: Connection) -> None:
 def _release_on_checkin(_dbapi_connection: Any, record: Any) -> None:
     # A connection that goes back to the pool never keeps the turn (an error path that skipped
     # release_turn would otherwise stop every writer of the process).
-    turn = record.info.pop(_HELD, None)
-    if turn is not None:
-        turn.release()
+    record.info.pop(_WRITES, None)
+    _give_back(record.info)
 
 
 @contextmanager
 def writer_connection(engine: Engine) -> Iterator[Connection]:
     """A connection whose transactions write (``BEGIN IMMEDIATE`` on SQLite, in this process's
     writer turn); the caller begins and ends the transaction (or the first statement begins it)."""
-    with engine.connect().execution_options(hpf_write=True) as conn:
+    with engine.connect() as conn:
+        conn.info[_WRITES] = True  # for this checkout: given back to the pool, it is dropped
         try:
             yield conn
         finally:
@@ -314,15 +336,15 @@ def read_phase(conn: Connection) -> Iterator[Connection]:
     transaction (it would end the caller's)."""
     if conn.in_transaction():
         raise RuntimeError("read_phase on a connection already in a transaction")
-    writes = bool(conn.get_execution_options().get("hpf_write"))
+    writes = bool(conn.info.get(_WRITES))
     if writes:
-        conn.execution_options(hpf_write=False)
+        conn.info[_WRITES] = False
     try:
         with conn.begin():
             yield conn
     finally:
         if writes:
-            conn.execution_options(hpf_write=True)
+            conn.info[_WRITES] = True
 
 
 @contextmanager
