@@ -13,6 +13,7 @@ development key is refused outside development), the password hasher, middleware
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
@@ -40,7 +41,7 @@ from hpf.web.admission import Admission
 from hpf.web.audit_sink import AuditSink
 from hpf.web.auth import Owners
 from hpf.web.route_index import RouteIndex
-from hpf.web.routing import NO_TELEMETRY
+from hpf.web.routing import NO_TELEMETRY, REQUEST_THREADS
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
@@ -77,6 +78,11 @@ def threads_for(settings: Settings) -> int:
     return 2 * settings.max_requests + 16
 
 
+def _request_threads(settings: Settings) -> ThreadPoolExecutor:
+    """The worker threads of the routes' one hand-off (``hpf.web.routing``)."""
+    return ThreadPoolExecutor(threads_for(settings), thread_name_prefix="hpf-request")
+
+
 def _add_routes(app: FastAPI, router: APIRouter) -> None:
     """The router's routes straight onto the application, not through ``include_router``.
 
@@ -93,10 +99,13 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     limiter = anyio.to_thread.current_default_thread_limiter()
     limiter.total_tokens = max(limiter.total_tokens, threads_for(app.state.settings))
+    threads = _request_threads(app.state.settings)  # a fresh one each time the app is started
+    setattr(app.state, REQUEST_THREADS, threads)
     worker = _message_worker(app)
     yield
     if worker is not None:
         await anyio.to_thread.run_sync(worker.stop)
+    threads.shutdown(wait=False)  # the requests in flight end first
     await anyio.to_thread.run_sync(app.state.audit_sink.close)  # what is queued is written
 
 
@@ -221,6 +230,7 @@ def create_app(
     )
     problems.install(app)
     audit_trail.install(app, AuditSink(app.state.engine))
+    setattr(app.state, REQUEST_THREADS, _request_threads(settings))
     # The body limits see the request before anything reads it (hpf.web.limits).
     app.add_middleware(
         limits.BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes

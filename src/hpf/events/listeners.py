@@ -66,12 +66,26 @@ class Listener:
 
 _installed: tuple[Listener, ...] | None = None
 _extra: tuple[Listener, ...] = ()  # tests' listeners beside the declared ones
+# The listeners of each event type, in order; rebuilt whenever the two above change. An event is
+# recorded several times a request: asking every listener of the process whether it hears it
+# cost more than the listeners that do.
+_of_type: dict[str, tuple[Listener, ...]] = {}
+
+
+def _index() -> None:
+    global _of_type
+    index: dict[str, list[Listener]] = {}
+    for listener in (*(_installed or ()), *_extra):
+        for event_type in dict.fromkeys(listener.types):
+            index.setdefault(event_type, []).append(listener)
+    _of_type = {event_type: tuple(listeners) for event_type, listeners in index.items()}
 
 
 def install(listeners: tuple[Listener, ...]) -> None:
     """The process's listeners from now on (``hpf.bootstrap`` calls this once at start)."""
     global _installed
     _installed = tuple(listeners)
+    _index()
 
 
 def installed() -> tuple[Listener, ...]:
@@ -87,7 +101,8 @@ def hears(event_type: str, **payload: Any) -> tuple[Listener, ...]:
 
 
 def dispatch(conn: Connection, ctx: Context, event: Event) -> None:
-    for listener in installed():
+    installed()  # refused when not wired
+    for listener in _of_type.get(event.type, ()):
         if listener.hears(event.type, event.payload):
             listener.call(conn, ctx, event)
 
@@ -113,7 +128,9 @@ def listening(*extra: Listener) -> Iterator[None]:
     global _extra
     saved = _extra
     _extra = (*saved, *extra)
+    _index()
     try:
         yield
     finally:
         _extra = saved
+        _index()
