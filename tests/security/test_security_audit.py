@@ -22,7 +22,7 @@ from hpf.audit.trail import (
     verify,
     verify_database,
 )
-from hpf.db.engine import write_transaction, writer_connection
+from hpf.db.engine import make_engine, write_transaction, writer_connection
 from hpf.kernel.errors import HpfError, InvalidInput
 
 
@@ -214,6 +214,30 @@ def test_rolled_back_append_leaves_no_gap(db, ctx):
     with write_transaction(db) as conn:
         assert read(conn, ctx, 17) == 6
     assert check(db) == []
+
+
+def test_the_remembered_head_is_checked_not_trusted(db, ctx):
+    """An engine remembers the head it moved to and moves it only from there. Another process
+    (another engine on the same database) appending meanwhile, or a transaction rolled back,
+    makes that guess wrong: the head is then read, and the chain stays whole and dense."""
+    assert five(db, ctx) == [1, 2, 3, 4, 5]  # this engine now remembers row 5
+    other = make_engine(db.url.render_as_string(hide_password=False))
+    try:
+        with write_transaction(other) as conn:
+            assert read(conn, ctx, 21) == 6  # behind this engine's back
+    finally:
+        other.dispose()
+    with write_transaction(db) as conn:
+        assert read(conn, ctx, 16) == 7  # not 6 again: the guess (row 5) no longer matches
+    with writer_connection(db) as conn:
+        transaction = conn.begin()
+        assert read(conn, ctx, 17) == 8  # remembered, then rolled back
+        transaction.rollback()
+    with write_transaction(db) as conn:
+        assert read(conn, ctx, 18) == 8
+    assert check(db) == []
+    with db.connect() as conn:
+        assert head(conn) == (8, conn.scalar(select(audit_log.c.hash).where(audit_log.c.id == 8)))
 
 
 def test_append_many_one_row_per_object(db, ctx):

@@ -11,7 +11,11 @@ stores ``prev_hash`` (the previous row's hash; 64 zeros for row 1) and
 ``audit_head`` holds the last id and hash. ``append`` locks that row (``SELECT … FOR UPDATE`` on
 PostgreSQL; SQLite serialises writers anyway), chains the new rows from it and moves it
 forward in the caller's transaction, so the chain is strictly ordered on both engines and a
-rolled-back transaction takes its audit rows and the head move with it.
+rolled-back transaction takes its audit rows and the head move with it. The process remembers
+the head it last moved to; the next append chains from it and moves the head only *from* it
+(one UPDATE whose WHERE names the old id and hash, which takes the same row lock). If another
+process appended meanwhile, or that transaction rolled back, no row matches and the head is
+read and locked as above: the remembered head only saves the read (decision 0047).
 
 ``verify`` streams the log in id order and reports the first problem: a row whose hash does not
 match its content (altered), an id gap (deleted), a row whose ``prev_hash`` is not its
@@ -44,6 +48,7 @@ forward and cannot be deleted).
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -235,7 +240,19 @@ _MOVE_HEAD = (
     .where(audit_head.c.id == 1)
     .values(last_id=bindparam("new_last_id"), last_hash=bindparam("new_last_hash"))
 )
+_MOVE_HEAD_FROM = (
+    update(audit_head)
+    .where(
+        audit_head.c.id == 1,
+        audit_head.c.last_id == bindparam("old_last_id"),
+        audit_head.c.last_hash == bindparam("old_last_hash"),
+    )
+    .values(last_id=bindparam("new_last_id"), last_hash=bindparam("new_last_hash"))
+)
 _APPEND = insert(audit_log)
+# The head each engine's appends last moved to (not necessarily committed): a guess that the
+# conditional move checks, never trusted alone.
+_last_moved: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
 
 
 def _lock_head(conn: Connection) -> tuple[int, str]:
@@ -298,7 +315,28 @@ def append_many(
         for value in values:
             if value is not None and len(value) > limit:
                 raise _invalid(f"{name} is longer than {limit} characters: {value[:40]!r}…")
-    last_id, last_hash = _lock_head(conn)
+    guess = _last_moved.get(conn.engine)
+    rows: list[dict[str, Any]] = []
+    if guess is not None:
+        rows = _chained(common, ids, *guess)
+        moved = conn.execute(_MOVE_HEAD_FROM, {
+            "old_last_id": guess[0], "old_last_hash": guess[1],
+            "new_last_id": rows[-1]["id"], "new_last_hash": rows[-1]["hash"],
+        })  # fmt: skip
+        if moved.rowcount != 1:
+            rows = []
+    if not rows:
+        rows = _chained(common, ids, *_lock_head(conn))
+        conn.execute(_MOVE_HEAD, {"new_last_id": rows[-1]["id"], "new_last_hash": rows[-1]["hash"]})
+    conn.execute(_APPEND, rows)
+    _last_moved[conn.engine] = (rows[-1]["id"], rows[-1]["hash"])
+    return [row["id"] for row in rows]
+
+
+def _chained(
+    common: Mapping[str, Any], ids: Sequence[str | None], last_id: int, last_hash: str
+) -> list[dict[str, Any]]:
+    """The rows of ``ids`` chained after the row ``last_id`` whose hash is ``last_hash``."""
     rows = []
     for object_id in ids:
         last_id += 1
@@ -306,9 +344,7 @@ def append_many(
         last_hash = row_hash(last_hash, row)
         row["hash"] = last_hash
         rows.append(row)
-    conn.execute(_APPEND, rows)
-    conn.execute(_MOVE_HEAD, {"new_last_id": last_id, "new_last_hash": last_hash})
-    return [row["id"] for row in rows]
+    return rows
 
 
 def append(

@@ -55,9 +55,9 @@ def make_engine(url: str, *, lock_wait_seconds: float | None = None, **kwargs: A
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # pysqlite keeps 128 prepared statements per connection; a withdrawal alone runs ~120
+        # pysqlite keeps 128 prepared statements per connection; a withdrawal alone runs ~60
         # distinct ones and a server several hundred, so the least recently used were prepared
-        # again and again. Prepared statements cost little memory; keep them all.
+        # again and again. A prepared statement costs a few kilobytes: keep four times as many.
         kwargs["connect_args"] = {"cached_statements": 512, **kwargs.get("connect_args", {})}
         engine = create_engine(url, **kwargs)
         wait = WRITER_WAIT_SECONDS if lock_wait_seconds is None else lock_wait_seconds
@@ -306,12 +306,13 @@ def writer_connection(engine: Engine) -> Iterator[Connection]:
     """A connection whose transactions write (``BEGIN IMMEDIATE`` on SQLite, in this process's
     writer turn); the caller begins and ends the transaction (or the first statement begins it)."""
     with engine.connect() as conn:
-        conn.info[_WRITES] = True  # for this checkout: given back to the pool, it is dropped
+        conn.info[_WRITES] = True  # for this checkout only (the pooled connection's info lasts)
         try:
             yield conn
         finally:
             if not conn.in_transaction():  # else the rollback on closing comes first (checkin)
                 release_turn(conn)
+            conn.info.pop(_WRITES, None)
 
 
 @contextmanager
