@@ -54,6 +54,15 @@ class CountAtAnswer:
         await self.app(scope, receive, watch)
 
 
+def _ask_phone_change(client: TestClient, phone: str) -> Any:
+    """A member's application to change their phone, filed (201)."""
+    answer = client.post(
+        "/api/v1/applications", json={"item_code": "AC-CHANGE", "payload": {"field": "phone", "value": phone}}
+    )
+    assert answer.status_code == 201, answer.text
+    return answer
+
+
 def test_a_change_is_committed_before_its_answer_leaves(center: AuthCenter) -> None:
     with center.engine.connect() as conn:
         before = int(conn.scalar(select(func.count()).select_from(application)) or 0)
@@ -61,11 +70,7 @@ def test_a_change_is_committed_before_its_answer_leaves(center: AuthCenter) -> N
     client = TestClient(watched)  # type: ignore[arg-type]
     client.headers.update(bearer(center.app, center.principals[Role.MEMBER]))
     for n in range(5):
-        answer = client.post(
-            "/api/v1/applications",
-            json={"item_code": "AC-CHANGE", "payload": {"field": "phone", "value": f"1390013{n:04d}"}},
-        )
-        assert answer.status_code == 201, answer.text
+        answer = _ask_phone_change(client, f"1390013{n:04d}")
         assert client.get(f"/api/v1/applications/{answer.json()['id']}").status_code == 200
     # Before: the transaction ended after the answer was sent, so the count at the answer lagged.
     assert watched.seen == [(201, before + n + 1) for n in range(5)]
@@ -80,11 +85,7 @@ def test_a_finished_request_leaves_nothing_behind(center: AuthCenter) -> None:
     client = center.client()
     client.headers.update(bearer(center.app, center.principals[Role.MEMBER]))
     for n in range(3):
-        answer = client.post(
-            "/api/v1/applications",
-            json={"item_code": "AC-CHANGE", "payload": {"field": "phone", "value": f"1390014{n:04d}"}},
-        )
-        assert answer.status_code == 201, answer.text
+        _ask_phone_change(client, f"1390014{n:04d}")
     refused = client.post("/api/v1/applications", json={"item_code": "NO-SUCH-ITEM", "payload": {}})
     assert refused.status_code >= 400
     gc.collect()
