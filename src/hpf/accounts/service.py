@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Date, String, bindparam, case, cast, func, insert, literal, select, update
 
 from hpf import events
+from hpf.accounts.queries import member_profile_by_account
 from hpf.accounts.rules import (
     BUSINESS_TYPE,
     CLOSE_STATE,
@@ -590,9 +591,14 @@ def given_name_pinyin(given: str) -> str:
 
 
 def member_owner(conn: Connection, account_no: str) -> tuple[int | None, int | None]:
-    """(member id, employer id) of a member account, for scope checks; ``NotFound`` if none."""
-    row = get_member(conn, account_no)
-    return row.id, row.employer_id
+    """(member id, employer id) of a member account, for scope checks; ``NotFound`` if none.
+
+    Read from the account's profile: a scope check runs on every request about a member and
+    needs neither the balances nor anything decrypted."""
+    found = member_profile_by_account(conn, account_no)
+    if found is None:
+        raise member_not_found(account_no)
+    return found.id, found.employer_id
 
 
 def employer_owner(conn: Connection, account_no: str) -> tuple[int | None, int | None]:

@@ -38,7 +38,6 @@ from sqlalchemy.exc import IntegrityError
 from hpf import events
 from hpf.access.permissions import Principal
 from hpf.accounts import service as accounts
-from hpf.accounts.queries import member_profile_by_account
 from hpf.db.engine import read_phase
 from hpf.db.upsert import insert_new
 from hpf.identity.identity import Forbidden
@@ -655,10 +654,10 @@ class Applicant:
 
 def _member_id(conn: Connection, account_no: str, *, of_employer: int | None = None) -> int:
     """The member the application is about (of ``of_employer`` when given), else not found."""
-    found = member_profile_by_account(conn, account_no)
-    if found is None or (of_employer is not None and found.employer_id != of_employer):
+    member_id, employer_id = accounts.member_owner(conn, account_no)
+    if member_id is None or (of_employer is not None and employer_id != of_employer):
         raise accounts.member_not_found(account_no)
-    return found.id
+    return member_id
 
 
 def _applicant(
