@@ -356,9 +356,14 @@ class Processes:
         urls = [layout.url(ports.bank) + "/admin/balances", layout.hub_url + "/login"]
         urls += [layout.center_url(c.code) + "/login" for c in CITIES]
         for url in urls:
-            wait_for(partial(_answers, url), 90, f"{url} did not answer")
-            if any(p.poll() is not None for p in self.running):
-                raise RuntimeError(f"a process of the network stopped (logs in {self.log_dir})")
+            wait_for(partial(self._answers_while_running, url), 90, f"{url} did not answer")
+
+    def _answers_while_running(self, url: str) -> bool:
+        """Whether ``url`` answers; a process that stopped (a port taken, say) fails at once
+        rather than after the whole wait."""
+        if any(p.poll() is not None for p in self.running):
+            raise RuntimeError(f"a process of the network stopped (logs in {self.log_dir})")
+        return _answers(url)
 
     def stop(self) -> None:
         for p in self.running:
